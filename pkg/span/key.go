@@ -1,0 +1,67 @@
+package span
+
+// KeyKind names a correlation-key family. Stores index every non-zero key of
+// a span under its kind; the assembler looks spans up by them.
+type KeyKind uint8
+
+const (
+	KeyInvalid KeyKind = iota
+	// KeyReqTCPSeq: U is req_tcp_seq.
+	KeyReqTCPSeq
+	// KeyRespTCPSeq: U is resp_tcp_seq.
+	KeyRespTCPSeq
+	// KeySyscallTraceID: U is syscall_trace_id_req or syscall_trace_id_resp.
+	KeySyscallTraceID
+	// KeyXRequestID: S is x_request_id_req or x_request_id_resp.
+	KeyXRequestID
+	// KeyTraceID: T is trace_id.
+	KeyTraceID
+	// KeyAppSpanID: U is app_span_id or parent_span_id (app-propagated ids).
+	KeyAppSpanID
+)
+
+var keyKindNames = [...]string{"", "req_tcp_seq", "resp_tcp_seq", "syscall_trace_id", "x_request_id", "trace_id", "app_span_id"}
+
+func (k KeyKind) String() string { return enumName(keyKindNames[:], int(k)) }
+
+// Key is one correlation-key value. It is comparable, so it can key a map.
+type Key struct {
+	Kind KeyKind
+	U    uint64  // numeric keys
+	S    string  // x-request-id
+	T    TraceID // trace id
+}
+
+// Keys appends every non-zero correlation key of s to dst. A value shared by
+// the request and the response side (an x-request-id echoed back, say) is
+// appended once.
+func (s *Span) Keys(dst []Key) []Key {
+	if s.ReqTCPSeq != 0 {
+		dst = append(dst, Key{Kind: KeyReqTCPSeq, U: uint64(s.ReqTCPSeq)})
+	}
+	if s.RespTCPSeq != 0 {
+		dst = append(dst, Key{Kind: KeyRespTCPSeq, U: uint64(s.RespTCPSeq)})
+	}
+	if s.SyscallTraceIDReq != 0 {
+		dst = append(dst, Key{Kind: KeySyscallTraceID, U: s.SyscallTraceIDReq})
+	}
+	if s.SyscallTraceIDResp != 0 && s.SyscallTraceIDResp != s.SyscallTraceIDReq {
+		dst = append(dst, Key{Kind: KeySyscallTraceID, U: s.SyscallTraceIDResp})
+	}
+	if s.XRequestIDReq != "" {
+		dst = append(dst, Key{Kind: KeyXRequestID, S: s.XRequestIDReq})
+	}
+	if s.XRequestIDResp != "" && s.XRequestIDResp != s.XRequestIDReq {
+		dst = append(dst, Key{Kind: KeyXRequestID, S: s.XRequestIDResp})
+	}
+	if !s.TraceID.IsZero() {
+		dst = append(dst, Key{Kind: KeyTraceID, T: s.TraceID})
+	}
+	if s.AppSpanID != 0 {
+		dst = append(dst, Key{Kind: KeyAppSpanID, U: s.AppSpanID})
+	}
+	if s.ParentSpanID != 0 && s.ParentSpanID != s.AppSpanID {
+		dst = append(dst, Key{Kind: KeyAppSpanID, U: s.ParentSpanID})
+	}
+	return dst
+}
