@@ -1,0 +1,49 @@
+// Test server: com.sun.net.httpserver with a thread per request (cached pool).
+// usage: java Server HOST PORT [DOWNSTREAM_URL]  (see server.py for paths)
+// Two-tier calls use HttpURLConnection, which blocks on the handler thread.
+import com.sun.net.httpserver.HttpServer;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.HttpURLConnection;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.Executors;
+
+public class Server {
+  public static void main(String[] a) throws Exception {
+    String down = a.length > 2 ? a[2] : "";
+    HttpServer s = HttpServer.create(new InetSocketAddress(a[0], Integer.parseInt(a[1])), 128);
+    s.setExecutor(Executors.newCachedThreadPool());
+    s.createContext("/", ex -> {
+      String path = ex.getRequestURI().toString();
+      byte[] body;
+      int status = 200;
+      try (InputStream in = ex.getRequestBody()) { in.readAllBytes(); }
+      if (!down.isEmpty()) {
+        HttpURLConnection c = (HttpURLConnection) URI.create(down + path).toURL().openConnection();
+        status = c.getResponseCode();
+        try (InputStream in = c.getInputStream()) { body = in.readAllBytes(); }
+      } else if (path.startsWith("/chunked/")) {
+        ex.getResponseHeaders().set("Content-Type", "text/plain");
+        ex.sendResponseHeaders(200, 0); // 0 = chunked
+        try (OutputStream o = ex.getResponseBody()) {
+          o.write("chunk-one ".getBytes()); o.flush();
+          o.write("chunk-two ".getBytes()); o.flush();
+          o.write(path.getBytes());
+        }
+        return;
+      } else if (path.startsWith("/big/")) {
+        body = "x".repeat(Integer.parseInt(path.split("/")[2])).getBytes();
+      } else {
+        body = ("ok " + path).getBytes(StandardCharsets.UTF_8);
+      }
+      ex.getResponseHeaders().set("Content-Type", "text/plain");
+      ex.sendResponseHeaders(status, body.length);
+      try (OutputStream o = ex.getResponseBody()) { o.write(body); }
+    });
+    s.start();
+    System.out.println("READY");
+    System.out.flush();
+  }
+}
