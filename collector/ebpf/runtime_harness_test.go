@@ -316,6 +316,15 @@ type clientResult struct {
 // runClient runs argv inside ns (bounded to 60 s) and parses its output lines.
 func runClient(t *testing.T, ns string, argv []string) []clientResult {
 	t.Helper()
+	res, err := runClientE(ns, argv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// runClientE is runClient for goroutines other than the test's.
+func runClientE(ns string, argv []string) ([]clientResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...)
@@ -323,15 +332,15 @@ func runClient(t *testing.T, ns string, argv []string) []clientResult {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("client %v: %v\nstdout: %s\nstderr: %s", argv, err, out, stderr.String())
+		return nil, fmt.Errorf("client %v: %v\nstdout: %s\nstderr: %s", argv, err, out, stderr.String())
 	}
 	var res []clientResult
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		var r clientResult
 		if _, err := fmt.Sscanf(line, "%d %d %s", &r.Status, &r.Len, &r.What); err != nil {
-			t.Fatalf("client %v: bad output line %q: %v", argv, line, err)
+			return nil, fmt.Errorf("client %v: bad output line %q: %v", argv, line, err)
 		}
 		res = append(res, r)
 	}
-	return res
+	return res, nil
 }

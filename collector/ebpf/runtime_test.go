@@ -13,8 +13,10 @@ package ebpf
 // clients for real.
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -350,24 +352,7 @@ func TestRuntimeConcurrency(t *testing.T) {
 			tp := newTopo(t)
 			front := twoTier(t, rt, tp)
 			m := "q" + nonce()
-			var wg sync.WaitGroup
-			errs := make(chan string, n)
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					u := []string{fmt.Sprintf("%s/%s/r%02d", front, m, i)}
-					res := runClient(t, tp.ClientNS, curlClient(u))
-					if len(res) != 1 || res[0].Status != 200 || res[0].Len != expectLen(urlPath(u[0])) {
-						errs <- fmt.Sprintf("request %d: %+v", i, res)
-					}
-				}()
-			}
-			wg.Wait()
-			close(errs)
-			for e := range errs {
-				t.Error(e)
-			}
+			parallelRequests(t, tp, front, m, n)
 			spans := waitSpans(t, src, func(s []span.Span) bool { return countMarker(s, m) >= 4*n })
 			linked := 0
 			for i := range n {
@@ -394,6 +379,49 @@ func TestRuntimeConcurrency(t *testing.T) {
 					t.Errorf("req_tcp_seq %d: spans %v, want one c-p and one s-p of one path", seq, d)
 				}
 			}
+		})
+	}
+}
+
+// parallelRequests sends n concurrent curl requests /<m>/rNN to front from
+// the client namespace and checks every answer.
+func parallelRequests(t *testing.T, tp *topo, front, m string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path := fmt.Sprintf("/%s/r%02d", m, i)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, "ip", "netns", "exec", tp.ClientNS,
+				"curl", "-sS", "--fail", "--max-time", "20", front+path).CombinedOutput()
+			if err != nil || string(out) != "ok "+path {
+				errs <- fmt.Sprintf("request %d: body %q (err %v), want %q", i, out, err, "ok "+path)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+// TestRuntimeHarnessConcurrency: 32 parallel requests through every
+// thread-per-request two-tier server all succeed, without capture.
+func TestRuntimeHarnessConcurrency(t *testing.T) {
+	for _, rt := range runtimes {
+		if !rt.TwoTierSameThread {
+			continue
+		}
+		t.Run(rt.Name, func(t *testing.T) {
+			haveBins(t, rt.Bins...)
+			haveBins(t, "curl")
+			tp := newTopo(t)
+			parallelRequests(t, tp, twoTier(t, rt, tp), "hq"+nonce(), 32)
 		})
 	}
 }
