@@ -25,6 +25,13 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
+// errorer is the part of testing.T the span assertions use (so
+// TestSpanAssertions can check that they fail when they should).
+type errorer interface {
+	Helper()
+	Errorf(format string, args ...any)
+}
+
 // spanSource is what these tests need from the capture.
 type spanSource interface {
 	// Spans returns every span produced so far (flushing pending ones).
@@ -169,7 +176,7 @@ func countMarker(spans []span.Span, marker string) int {
 
 // checkPair asserts exactly one c-p and one s-p span for path, with the
 // right L7 fields, plausible nested durations and equal TCP sequences.
-func checkPair(t *testing.T, spans []span.Span, path string, status int32) (c, s span.Span, ok bool) {
+func checkPair(t errorer, spans []span.Span, path string, status int32) (c, s span.Span, ok bool) {
 	t.Helper()
 	cs, ss := byPath(spans, span.TapClientProcess, path), byPath(spans, span.TapServerProcess, path)
 	if len(cs) != 1 || len(ss) != 1 {
@@ -267,7 +274,7 @@ func twoTier(t *testing.T, rt runtime, tp *topo) string {
 
 // checkLinked asserts the front server's s-p span for path and its c-p span
 // to the downstream share a syscall trace id (DESIGN: thread causality).
-func checkLinked(t *testing.T, spans []span.Span, path string) bool {
+func checkLinked(t errorer, spans []span.Span, path string) bool {
 	t.Helper()
 	var front span.Span
 	var down []span.Span
