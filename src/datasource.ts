@@ -1,13 +1,7 @@
 import { CoreApp, DataSourceInstanceSettings, MetricFindValue, ScopedVars } from '@grafana/data';
 import { DataSourceWithBackend, getTemplateSrv, TemplateSrv } from '@grafana/runtime';
 
-import {
-  DEFAULT_QUERY,
-  ResourceName,
-  ZerotraceOptions,
-  ZerotraceQuery,
-  ZerotraceVariableQuery,
-} from './types';
+import { DEFAULT_QUERY, ResourceName, ZerotraceOptions, ZerotraceQuery, ZerotraceVariableQuery } from './types';
 
 /** Query fields that may hold template variables. */
 const INTERPOLATED: Array<keyof ZerotraceQuery> = [
@@ -48,7 +42,9 @@ export function parseVariableQuery(query: string | ZerotraceVariableQuery): Zero
   }
   const m = /^\s*(\w+)\s*(?:\(([^)]*)\))?\s*$/.exec(query);
   if (!m || !RESOURCES.includes(m[1] as ResourceName)) {
-    throw new Error(`invalid variable query "${query}": want one of ${RESOURCES.join(', ')}, e.g. services($namespace)`);
+    throw new Error(
+      `invalid variable query "${query}": want one of ${RESOURCES.join(', ')}, e.g. services($namespace)`
+    );
   }
   const args = m[2] === undefined ? [] : m[2].split(',').map((a) => a.trim());
   return { resource: m[1] as ResourceName, namespace: args[0] || undefined, service: args[1] || undefined };

@@ -29,16 +29,11 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
       </Text>
       <Stack direction="column" gap={1}>
         {dirs.map((dir, i) => {
-          const invalid = dir !== '' && !dir.startsWith('/') ? 'Use an absolute path' : duplicates.has(dir) ? 'Listed twice' : '';
+          const invalid =
+            dir !== '' && !dir.startsWith('/') ? 'Use an absolute path' : duplicates.has(dir) ? 'Listed twice' : '';
           return (
-            <Field
-              key={i}
-              label={i === 0 ? 'Data directories' : undefined}
-              invalid={invalid !== ''}
-              error={invalid}
-              noMargin
-            >
-              <Stack direction="row" gap={1} alignItems="center">
+            <Stack key={i} direction="row" gap={1} alignItems="flex-start">
+              <Field label={i === 0 ? 'Data directories' : undefined} invalid={invalid !== ''} error={invalid} noMargin>
                 <Input
                   aria-label={`Data directory ${i + 1}`}
                   value={dir}
@@ -47,14 +42,14 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
                   onChange={(e) => setDirs(dirs.map((d, j) => (j === i ? e.currentTarget.value : d)))}
                   onBlur={(e) => setDirs(dirs.map((d, j) => (j === i ? e.currentTarget.value.trim() : d)))}
                 />
-                <IconButton
-                  name="trash-alt"
-                  tooltip={`Remove data directory ${i + 1}`}
-                  disabled={dirs.length === 1}
-                  onClick={() => setDirs(dirs.filter((_, j) => j !== i))}
-                />
-              </Stack>
-            </Field>
+              </Field>
+              <IconButton
+                name="trash-alt"
+                tooltip={`Remove data directory ${i + 1}`}
+                disabled={dirs.length === 1}
+                onClick={() => setDirs(dirs.filter((_, j) => j !== i))}
+              />
+            </Stack>
           );
         })}
         <div>
