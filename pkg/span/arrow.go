@@ -1,0 +1,331 @@
+package span
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+)
+
+// The Arrow form of a span: one column per DESIGN field, snake_case names.
+// Repetitive strings are dictionary-encoded (int32 indices into utf8); enums
+// are uint8; ids and sequence numbers are fixed-width integers; addresses and
+// trace ids are 16-byte fixed-size binary (IPv4 as IPv4-mapped IPv6, with the
+// zero address meaning "unknown").
+
+type colKind uint8
+
+const (
+	kDict colKind = iota // dictionary<int32, utf8>
+	kStr                 // plain utf8 (unique-ish strings: x-request-id, resource)
+	kU8
+	kU16
+	kU32
+	kU64
+	kI32
+	kI64
+	kAddr // fixed_size_binary(16)
+	kTID  // fixed_size_binary(16)
+)
+
+type column struct {
+	name string
+	kind colKind
+	str  func(*Span) *string
+	u8   func(*Span) *uint8
+	u16  func(*Span) *uint16
+	u32  func(*Span) *uint32
+	u64  func(*Span) *uint64
+	i32  func(*Span) *int32
+	i64  func(*Span) *int64
+	addr func(*Span) *netip.Addr
+	tid  func(*Span) *TraceID
+}
+
+func dictCol(n string, f func(*Span) *string) column { return column{name: n, kind: kDict, str: f} }
+func strCol(n string, f func(*Span) *string) column  { return column{name: n, kind: kStr, str: f} }
+func u8Col(n string, f func(*Span) *uint8) column    { return column{name: n, kind: kU8, u8: f} }
+func u16Col(n string, f func(*Span) *uint16) column  { return column{name: n, kind: kU16, u16: f} }
+func u32Col(n string, f func(*Span) *uint32) column  { return column{name: n, kind: kU32, u32: f} }
+func u64Col(n string, f func(*Span) *uint64) column  { return column{name: n, kind: kU64, u64: f} }
+func i32Col(n string, f func(*Span) *int32) column   { return column{name: n, kind: kI32, i32: f} }
+func i64Col(n string, f func(*Span) *int64) column   { return column{name: n, kind: kI64, i64: f} }
+func addrCol(n string, f func(*Span) *netip.Addr) column {
+	return column{name: n, kind: kAddr, addr: f}
+}
+
+var columns = []column{
+	u64Col("span_id", func(s *Span) *uint64 { return &s.SpanID }),
+	dictCol("node", func(s *Span) *string { return &s.Node }),
+	u8Col("signal_source", func(s *Span) *uint8 { return (*uint8)(&s.SignalSource) }),
+	u8Col("tap_side", func(s *Span) *uint8 { return (*uint8)(&s.TapSide) }),
+	dictCol("capture_nic", func(s *Span) *string { return &s.CaptureNIC }),
+	u64Col("netns", func(s *Span) *uint64 { return &s.NetNS }),
+	i64Col("start_ns", func(s *Span) *int64 { return &s.StartNs }),
+	i64Col("end_ns", func(s *Span) *int64 { return &s.EndNs }),
+	u32Col("pid", func(s *Span) *uint32 { return &s.PID }),
+	u32Col("req_tid", func(s *Span) *uint32 { return &s.ReqTID }),
+	u32Col("resp_tid", func(s *Span) *uint32 { return &s.RespTID }),
+	dictCol("process_name", func(s *Span) *string { return &s.ProcessName }),
+	dictCol("comm", func(s *Span) *string { return &s.Comm }),
+	dictCol("cmdline", func(s *Span) *string { return &s.Cmdline }),
+	dictCol("container_id", func(s *Span) *string { return &s.ContainerID }),
+	dictCol("pod", func(s *Span) *string { return &s.Pod }),
+	dictCol("namespace", func(s *Span) *string { return &s.Namespace }),
+	dictCol("service", func(s *Span) *string { return &s.Service }),
+	u64Col("socket_id", func(s *Span) *uint64 { return &s.SocketID }),
+	u8Col("ip_version", func(s *Span) *uint8 { return &s.IPVersion }),
+	addrCol("client_ip", func(s *Span) *netip.Addr { return &s.ClientIP }),
+	u16Col("client_port", func(s *Span) *uint16 { return &s.ClientPort }),
+	addrCol("server_ip", func(s *Span) *netip.Addr { return &s.ServerIP }),
+	u16Col("server_port", func(s *Span) *uint16 { return &s.ServerPort }),
+	u8Col("l4", func(s *Span) *uint8 { return (*uint8)(&s.L4) }),
+	u8Col("tunnel_type", func(s *Span) *uint8 { return (*uint8)(&s.TunnelType) }),
+	addrCol("tunnel_outer_src", func(s *Span) *netip.Addr { return &s.TunnelOuterSrc }),
+	addrCol("tunnel_outer_dst", func(s *Span) *netip.Addr { return &s.TunnelOuterDst }),
+	u8Col("l7_protocol", func(s *Span) *uint8 { return (*uint8)(&s.L7Protocol) }),
+	dictCol("l7_version", func(s *Span) *string { return &s.L7Version }),
+	dictCol("request_type", func(s *Span) *string { return &s.RequestType }),
+	dictCol("request_domain", func(s *Span) *string { return &s.RequestDomain }),
+	strCol("request_resource", func(s *Span) *string { return &s.RequestResource }),
+	dictCol("endpoint", func(s *Span) *string { return &s.Endpoint }),
+	i32Col("response_code", func(s *Span) *int32 { return &s.ResponseCode }),
+	u8Col("response_status", func(s *Span) *uint8 { return (*uint8)(&s.ResponseStatus) }),
+	dictCol("response_exception", func(s *Span) *string { return &s.ResponseException }),
+	i64Col("request_bytes", func(s *Span) *int64 { return &s.RequestBytes }),
+	i64Col("response_bytes", func(s *Span) *int64 { return &s.ResponseBytes }),
+	u32Col("stream_id", func(s *Span) *uint32 { return &s.StreamID }),
+	u32Col("req_tcp_seq", func(s *Span) *uint32 { return &s.ReqTCPSeq }),
+	u32Col("resp_tcp_seq", func(s *Span) *uint32 { return &s.RespTCPSeq }),
+	u64Col("syscall_trace_id_req", func(s *Span) *uint64 { return &s.SyscallTraceIDReq }),
+	u64Col("syscall_trace_id_resp", func(s *Span) *uint64 { return &s.SyscallTraceIDResp }),
+	strCol("x_request_id_req", func(s *Span) *string { return &s.XRequestIDReq }),
+	strCol("x_request_id_resp", func(s *Span) *string { return &s.XRequestIDResp }),
+	{name: "trace_id", kind: kTID, tid: func(s *Span) *TraceID { return &s.TraceID }},
+	u64Col("parent_span_id", func(s *Span) *uint64 { return &s.ParentSpanID }),
+	u64Col("app_span_id", func(s *Span) *uint64 { return &s.AppSpanID }),
+	u32Col("flags", func(s *Span) *uint32 { return (*uint32)(&s.Flags) }),
+}
+
+var dictType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+
+func (c column) dataType() arrow.DataType {
+	switch c.kind {
+	case kDict:
+		return dictType
+	case kStr:
+		return arrow.BinaryTypes.String
+	case kU8:
+		return arrow.PrimitiveTypes.Uint8
+	case kU16:
+		return arrow.PrimitiveTypes.Uint16
+	case kU32:
+		return arrow.PrimitiveTypes.Uint32
+	case kU64:
+		return arrow.PrimitiveTypes.Uint64
+	case kI32:
+		return arrow.PrimitiveTypes.Int32
+	case kI64:
+		return arrow.PrimitiveTypes.Int64
+	default:
+		return &arrow.FixedSizeBinaryType{ByteWidth: 16}
+	}
+}
+
+// Schema is the Arrow schema of a span record batch.
+var Schema = func() *arrow.Schema {
+	fs := make([]arrow.Field, len(columns))
+	for i, c := range columns {
+		fs[i] = arrow.Field{Name: c.name, Type: c.dataType()}
+	}
+	md := arrow.NewMetadata([]string{"zerotrace.schema"}, []string{"span/1"})
+	return arrow.NewSchema(fs, &md)
+}()
+
+// Builder appends spans to Arrow columns and cuts record batches.
+// It is not safe for concurrent use.
+type Builder struct {
+	b    *array.RecordBuilder
+	rows int
+	ab   [16]byte
+}
+
+// NewBuilder returns a builder using mem (nil: the Go allocator).
+func NewBuilder(mem memory.Allocator) *Builder {
+	if mem == nil {
+		mem = memory.NewGoAllocator()
+	}
+	return &Builder{b: array.NewRecordBuilder(mem, Schema)}
+}
+
+// Len is the number of spans appended since the last cut.
+func (b *Builder) Len() int { return b.rows }
+
+func addr16(a netip.Addr) [16]byte {
+	if !a.IsValid() {
+		return [16]byte{}
+	}
+	return a.As16()
+}
+
+// Append adds one span.
+func (b *Builder) Append(s *Span) {
+	for i := range columns {
+		c := &columns[i]
+		f := b.b.Field(i)
+		switch c.kind {
+		case kDict:
+			f.(*array.BinaryDictionaryBuilder).AppendString(*c.str(s))
+		case kStr:
+			f.(*array.StringBuilder).Append(*c.str(s))
+		case kU8:
+			f.(*array.Uint8Builder).Append(*c.u8(s))
+		case kU16:
+			f.(*array.Uint16Builder).Append(*c.u16(s))
+		case kU32:
+			f.(*array.Uint32Builder).Append(*c.u32(s))
+		case kU64:
+			f.(*array.Uint64Builder).Append(*c.u64(s))
+		case kI32:
+			f.(*array.Int32Builder).Append(*c.i32(s))
+		case kI64:
+			f.(*array.Int64Builder).Append(*c.i64(s))
+		case kAddr:
+			b.ab = addr16(*c.addr(s))
+			f.(*array.FixedSizeBinaryBuilder).Append(b.ab[:])
+		case kTID:
+			t := c.tid(s)
+			f.(*array.FixedSizeBinaryBuilder).Append(t[:])
+		}
+	}
+	b.rows++
+}
+
+// NewRecord cuts the appended spans into a record (the caller releases it)
+// and resets the builder, dictionaries included.
+func (b *Builder) NewRecord() arrow.Record {
+	b.rows = 0
+	r := b.b.NewRecord()
+	for i := range columns {
+		if columns[i].kind == kDict {
+			b.b.Field(i).(*array.BinaryDictionaryBuilder).ResetFull()
+		}
+	}
+	return r
+}
+
+// Release frees the builder's memory.
+func (b *Builder) Release() { b.b.Release() }
+
+// Record reads spans out of a record batch with the span schema.
+type Record struct {
+	rec  arrow.Record
+	cols []any
+}
+
+// ErrSchema reports a record whose columns do not match Schema.
+var ErrSchema = errors.New("record does not have the span schema")
+
+// NewRecord checks rec against Schema and prepares it for reading. The
+// record must stay alive while the Record is used.
+func NewRecord(rec arrow.Record) (*Record, error) {
+	if int(rec.NumCols()) != len(columns) {
+		return nil, fmt.Errorf("%w: %d columns, want %d", ErrSchema, rec.NumCols(), len(columns))
+	}
+	r := &Record{rec: rec, cols: make([]any, len(columns))}
+	for i, c := range columns {
+		a := rec.Column(i)
+		if rec.ColumnName(i) != c.name || !arrow.TypeEqual(a.DataType(), c.dataType()) {
+			return nil, fmt.Errorf("%w: column %d is %s %s, want %s %s", ErrSchema, i, rec.ColumnName(i), a.DataType(), c.name, c.dataType())
+		}
+		if a.NullN() != 0 {
+			return nil, fmt.Errorf("%w: column %s has nulls", ErrSchema, c.name)
+		}
+		if c.kind == kDict {
+			d := a.(*array.Dictionary)
+			dict, ok := d.Dictionary().(*array.String)
+			if !ok {
+				return nil, fmt.Errorf("%w: column %s dictionary is %s", ErrSchema, c.name, d.Dictionary().DataType())
+			}
+			idx, ok := d.Indices().(*array.Int32)
+			if !ok {
+				return nil, fmt.Errorf("%w: column %s indices are %s", ErrSchema, c.name, d.Indices().DataType())
+			}
+			for j := 0; j < idx.Len(); j++ {
+				if v := idx.Value(j); v < 0 || int(v) >= dict.Len() {
+					return nil, fmt.Errorf("%w: column %s row %d: dictionary index %d out of range", ErrSchema, c.name, j, v)
+				}
+			}
+			r.cols[i] = dictCol2{dict, idx}
+			continue
+		}
+		r.cols[i] = a
+	}
+	return r, nil
+}
+
+type dictCol2 struct {
+	dict *array.String
+	idx  *array.Int32
+}
+
+// Len is the number of spans.
+func (r *Record) Len() int { return int(r.rec.NumRows()) }
+
+// Row decodes span i into s.
+func (r *Record) Row(i int, s *Span) {
+	for k := range columns {
+		c := &columns[k]
+		switch c.kind {
+		case kDict:
+			d := r.cols[k].(dictCol2)
+			*c.str(s) = d.dict.Value(int(d.idx.Value(i)))
+		case kStr:
+			*c.str(s) = r.cols[k].(*array.String).Value(i)
+		case kU8:
+			*c.u8(s) = r.cols[k].(*array.Uint8).Value(i)
+		case kU16:
+			*c.u16(s) = r.cols[k].(*array.Uint16).Value(i)
+		case kU32:
+			*c.u32(s) = r.cols[k].(*array.Uint32).Value(i)
+		case kU64:
+			*c.u64(s) = r.cols[k].(*array.Uint64).Value(i)
+		case kI32:
+			*c.i32(s) = r.cols[k].(*array.Int32).Value(i)
+		case kI64:
+			*c.i64(s) = r.cols[k].(*array.Int64).Value(i)
+		case kAddr:
+			*c.addr(s) = addrFrom16(r.cols[k].(*array.FixedSizeBinary).Value(i))
+		case kTID:
+			copy(c.tid(s)[:], r.cols[k].(*array.FixedSizeBinary).Value(i))
+		}
+	}
+}
+
+// StartNs returns start_ns of row i without decoding the rest.
+func (r *Record) StartNs(i int) int64 { return r.cols[6].(*array.Int64).Value(i) }
+
+// All decodes every row.
+func (r *Record) All() []Span {
+	out := make([]Span, r.Len())
+	for i := range out {
+		r.Row(i, &out[i])
+	}
+	return out
+}
+
+func addrFrom16(b []byte) netip.Addr {
+	var a [16]byte
+	copy(a[:], b)
+	if a == ([16]byte{}) {
+		return netip.Addr{}
+	}
+	ad := netip.AddrFrom16(a)
+	if ad.Is4In6() {
+		return ad.Unmap()
+	}
+	return ad
+}

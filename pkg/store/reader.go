@@ -1,0 +1,841 @@
+package store
+
+import (
+	"bytes"
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// ShardError names a shard that could not be read. Queries return the
+// results of every other shard together with the joined ShardErrors.
+type ShardError struct {
+	Shard string // shard directory
+	Err   error
+}
+
+func (e *ShardError) Error() string { return fmt.Sprintf("shard %s: %v", e.Shard, e.Err) }
+func (e *ShardError) Unwrap() error { return e.Err }
+
+// shard is one sealed shard opened read-only.
+type shard struct {
+	dir string
+	db  *badger.DB
+}
+
+func openShard(dir string) (*shard, error) {
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil {
+		return nil, &ShardError{dir, fmt.Errorf("not a Badger directory: %w", err)}
+	}
+	db, err := openReadOnly(dir)
+	if err != nil {
+		return nil, &ShardError{dir, err}
+	}
+	return &shard{dir: dir, db: db}, nil
+}
+
+// openReadOnly turns Badger panics on corrupt files into errors.
+func openReadOnly(dir string) (db *badger.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("opening read-only: badger panicked: %v", r)
+		}
+	}()
+	db, err = badger.Open(badgerOptions(dir, true))
+	if err != nil {
+		return nil, fmt.Errorf("opening read-only: %w", err)
+	}
+	return db, nil
+}
+
+func (s *shard) close() { s.db.Close() }
+
+// view runs fn in a read transaction, turning panics into a ShardError.
+func (s *shard) view(fn func(txn *badger.Txn) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &ShardError{s.dir, fmt.Errorf("badger panicked: %v", r)}
+		}
+	}()
+	if err := s.db.View(fn); err != nil {
+		var se *ShardError
+		if errors.As(err, &se) {
+			return err
+		}
+		return &ShardError{s.dir, err}
+	}
+	return nil
+}
+
+func (s *shard) batch(txn *badger.Txn, n uint32) (*Batch, error) {
+	it, err := txn.Get(batchKey(n))
+	if err != nil {
+		return nil, fmt.Errorf("batch %d: %w", n, err)
+	}
+	var b *Batch
+	err = it.Value(func(v []byte) error {
+		var err error
+		b, err = DecodeBatch(v)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("batch %d: %w", n, err)
+	}
+	return b, nil
+}
+
+// all decodes every span of the shard in batch order.
+func (s *shard) all() ([]span.Span, error) {
+	var out []span.Span
+	err := s.view(func(txn *badger.Txn) error {
+		opt := badger.DefaultIteratorOptions
+		opt.Prefix = []byte{pBatch}
+		it := txn.NewIterator(opt)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n, err := parseBatchKey(it.Item().Key())
+			if err != nil {
+				return err
+			}
+			err = it.Item().Value(func(v []byte) error {
+				b, err := DecodeBatch(v)
+				if err != nil {
+					return fmt.Errorf("batch %d: %w", n, err)
+				}
+				out = append(out, b.All()...)
+				b.Release()
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Reader answers queries over the sealed shards of one or more data
+// directories. It is safe for concurrent use.
+type Reader struct {
+	roots []string
+
+	mu        sync.RWMutex
+	nodes     map[string]*nodeState // node directory → state
+	refreshed time.Time
+
+	cacheMu sync.Mutex
+	cache   map[batchID]*list.Element
+	lru     *list.List
+}
+
+type nodeState struct {
+	dir      string
+	modTime  time.Time
+	size     int64
+	manifest *Manifest
+	err      error
+	open     map[string]*shard // shard name → open shard
+	failed   map[string]error
+}
+
+type batchID struct {
+	dir string
+	n   uint32
+}
+
+type cached struct {
+	id batchID
+	b  *Batch
+}
+
+const cacheBatches = 256
+
+// RefreshInterval bounds how often a Reader re-reads the manifests.
+var RefreshInterval = 500 * time.Millisecond
+
+// OpenReader reads the shards under dataDirs. Each directory is a node
+// directory (holding MANIFEST.json) or a parent of node directories. The
+// directories may be empty or missing: shards are picked up as they appear.
+func OpenReader(dataDirs ...string) (*Reader, error) {
+	if len(dataDirs) == 0 {
+		return nil, errors.New("store reader needs at least one data directory")
+	}
+	r := &Reader{roots: dataDirs, nodes: map[string]*nodeState{}, cache: map[batchID]*list.Element{}, lru: list.New()}
+	r.refresh(true)
+	return r, nil
+}
+
+// nodeDirs lists the node directories under the roots.
+func (r *Reader) nodeDirs() []string {
+	var out []string
+	for _, root := range r.roots {
+		if _, err := os.Stat(filepath.Join(root, ManifestName)); err == nil {
+			out = append(out, root)
+			continue
+		}
+		ents, err := os.ReadDir(root)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			d := filepath.Join(root, e.Name())
+			if _, err := os.Stat(filepath.Join(d, ManifestName)); e.IsDir() && err == nil {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
+// refresh re-reads changed manifests and closes shards that left them.
+func (r *Reader) refresh(force bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !force && time.Since(r.refreshed) < RefreshInterval {
+		return
+	}
+	r.refreshed = time.Now()
+	for _, d := range r.nodeDirs() {
+		st, err := os.Stat(filepath.Join(d, ManifestName))
+		if err != nil {
+			continue
+		}
+		ns := r.nodes[d]
+		if ns == nil {
+			ns = &nodeState{dir: d, open: map[string]*shard{}, failed: map[string]error{}}
+			r.nodes[d] = ns
+		}
+		if ns.manifest != nil && st.ModTime().Equal(ns.modTime) && st.Size() == ns.size {
+			continue
+		}
+		m, err := readManifest(d)
+		ns.modTime, ns.size = st.ModTime(), st.Size()
+		if err != nil {
+			ns.err = err
+			continue
+		}
+		ns.manifest, ns.err = m, nil
+		live := map[string]bool{}
+		for _, s := range m.Shards {
+			live[s.Name] = true
+		}
+		for name, sh := range ns.open {
+			if !live[name] {
+				sh.close()
+				delete(ns.open, name)
+				r.dropCached(sh.dir)
+			}
+		}
+		for name := range ns.failed {
+			if !live[name] {
+				delete(ns.failed, name)
+			}
+		}
+	}
+}
+
+func (r *Reader) dropCached(dir string) {
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
+	for id, e := range r.cache {
+		if id.dir == dir {
+			e.Value.(*cached).b.Release()
+			r.lru.Remove(e)
+			delete(r.cache, id)
+		}
+	}
+}
+
+// target is one shard a query reads.
+type target struct {
+	sh  *shard
+	err error
+}
+
+// shards opens (once) and returns the shards overlapping [from, to]; to = 0
+// means no upper bound. Callers hold r.mu for reading.
+func (r *Reader) shards(from, to int64) []target {
+	var out []target
+	var mu sync.Mutex
+	for _, ns := range r.nodes {
+		if ns.err != nil {
+			out = append(out, target{err: ns.err})
+		}
+		if ns.manifest == nil {
+			continue
+		}
+		for _, e := range ns.manifest.Shards {
+			if e.MaxNs < from || (to != 0 && e.MinNs > to) {
+				continue
+			}
+			mu.Lock()
+			sh, ok := ns.open[e.Name]
+			ferr := ns.failed[e.Name]
+			mu.Unlock()
+			if ferr != nil {
+				out = append(out, target{err: ferr})
+				continue
+			}
+			if !ok {
+				var err error
+				sh, err = openShard(filepath.Join(ns.dir, e.Name))
+				mu.Lock()
+				if err != nil {
+					ns.failed[e.Name] = err
+				} else if prev, ok := ns.open[e.Name]; ok {
+					sh.close()
+					sh = prev
+				} else {
+					ns.open[e.Name] = sh
+				}
+				mu.Unlock()
+				if err != nil {
+					out = append(out, target{err: err})
+					continue
+				}
+			}
+			out = append(out, target{sh: sh})
+		}
+	}
+	return out
+}
+
+// withShards refreshes, then calls fn for each shard overlapping [from, to].
+// Errors of single shards are collected; fn's results are kept.
+func (r *Reader) withShards(ctx context.Context, from, to int64, fn func(*shard) error) error {
+	r.refresh(false)
+	// Opening shards mutates node state: take the write lock for that step.
+	r.mu.Lock()
+	ts := r.shards(from, to)
+	r.mu.Unlock()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var errs []error
+	for _, t := range ts {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if t.err != nil {
+			errs = append(errs, t.err)
+			continue
+		}
+		if t.sh.db.IsClosed() {
+			continue // left the manifest while we were waiting
+		}
+		if err := fn(t.sh); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// getBatch returns a decoded batch, cached.
+func (r *Reader) getBatch(sh *shard, txn *badger.Txn, n uint32) (*Batch, error) {
+	id := batchID{sh.dir, n}
+	r.cacheMu.Lock()
+	if e, ok := r.cache[id]; ok {
+		r.lru.MoveToFront(e)
+		b := e.Value.(*cached).b
+		r.cacheMu.Unlock()
+		return b, nil
+	}
+	r.cacheMu.Unlock()
+	b, err := sh.batch(txn, n)
+	if err != nil {
+		return nil, err
+	}
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
+	if e, ok := r.cache[id]; ok {
+		b.Release()
+		return e.Value.(*cached).b, nil
+	}
+	r.cache[id] = r.lru.PushFront(&cached{id, b})
+	for r.lru.Len() > cacheBatches {
+		e := r.lru.Back()
+		c := e.Value.(*cached)
+		// Batches handed out are only read under r.mu.RLock within one query;
+		// eviction never releases memory Go still references (Go allocator).
+		r.lru.Remove(e)
+		delete(r.cache, c.id)
+	}
+	return b, nil
+}
+
+// rows decodes the referenced rows of one shard.
+func (r *Reader) rows(sh *shard, txn *badger.Txn, refs []ref, keep func(*span.Span) bool, out []span.Span) ([]span.Span, error) {
+	sort.Slice(refs, func(i, j int) bool {
+		if refs[i].batch != refs[j].batch {
+			return refs[i].batch < refs[j].batch
+		}
+		return refs[i].row < refs[j].row
+	})
+	var b *Batch
+	cur := uint32(0)
+	for i, rf := range refs {
+		if b == nil || rf.batch != cur {
+			var err error
+			if b, err = r.getBatch(sh, txn, rf.batch); err != nil {
+				return out, &ShardError{sh.dir, err}
+			}
+			cur = rf.batch
+		}
+		if int(rf.row) >= b.Len() {
+			return out, &ShardError{sh.dir, fmt.Errorf("index points at row %d of batch %d with %d rows", rf.row, rf.batch, b.Len())}
+		}
+		if i > 0 && refs[i-1] == rf {
+			continue
+		}
+		var s span.Span
+		b.Row(int(rf.row), &s)
+		if keep == nil || keep(&s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Lookup returns the spans that carry any of keys and start within [fromNs,
+// toNs], ordered by start time. A non-nil error lists shards that failed;
+// the spans of all other shards are returned with it.
+func (r *Reader) Lookup(ctx context.Context, fromNs, toNs int64, keys []span.Key) ([]span.Span, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	want := map[span.Key]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	var out []span.Span
+	var mu sync.Mutex
+	err := r.withShards(ctx, fromNs, toNs, func(sh *shard) error {
+		return sh.view(func(txn *badger.Txn) error {
+			var refs []ref
+			opt := badger.DefaultIteratorOptions
+			opt.PrefetchValues = false
+			it := txn.NewIterator(opt)
+			var lo, hi []byte
+			for k := range want {
+				v := keyValue(k)
+				lo = corrKey(lo, k.Kind, v, ref{start: fromNs})
+				hi = corrKey(hi, k.Kind, v, ref{start: toNs, batch: ^uint32(0), row: ^uint32(0)})
+				for it.Seek(lo); it.Valid(); it.Next() {
+					key := it.Item().Key()
+					if bytes.Compare(key, hi) > 0 {
+						break
+					}
+					_, _, rf, err := parseCorrKey(key)
+					if err != nil {
+						it.Close()
+						return err
+					}
+					refs = append(refs, rf)
+				}
+			}
+			it.Close()
+			var ks []span.Key
+			res, err := r.rows(sh, txn, refs, func(s *span.Span) bool {
+				ks = s.Keys(ks[:0])
+				for _, k := range ks {
+					if want[k] {
+						return true
+					}
+				}
+				return false
+			}, nil)
+			mu.Lock()
+			out = append(out, res...)
+			mu.Unlock()
+			return err
+		})
+	})
+	return sortDedup(out), err
+}
+
+func sortDedup(s []span.Span) []span.Span {
+	sort.SliceStable(s, func(i, j int) bool {
+		if s[i].StartNs != s[j].StartNs {
+			return s[i].StartNs < s[j].StartNs
+		}
+		return s[i].SpanID < s[j].SpanID
+	})
+	out := s[:0]
+	for i := range s {
+		if i > 0 && s[i].SpanID == s[i-1].SpanID && s[i].StartNs == s[i-1].StartNs {
+			continue
+		}
+		out = append(out, s[i])
+	}
+	return out
+}
+
+// Get returns the spans with the given ids. With fromNs = toNs = 0 every
+// shard is searched.
+func (r *Reader) Get(ctx context.Context, fromNs, toNs int64, ids []uint64) ([]span.Span, error) {
+	var out []span.Span
+	err := r.withShards(ctx, fromNs, toNs, func(sh *shard) error {
+		return sh.view(func(txn *badger.Txn) error {
+			var refs []ref
+			for _, id := range ids {
+				it, err := txn.Get(spanIDKey(id))
+				if errors.Is(err, badger.ErrKeyNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				err = it.Value(func(v []byte) error {
+					if len(v) != refLen {
+						return fmt.Errorf("%w: span id value of %d bytes", errKey, len(v))
+					}
+					refs = append(refs, getRef(v))
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+			var err error
+			out, err = r.rows(sh, txn, refs, nil, out)
+			return err
+		})
+	})
+	return sortDedup(out), err
+}
+
+// SearchQuery selects spans for Search. Empty fields do not filter.
+type SearchQuery struct {
+	FromNs, ToNs int64
+	Namespace    string
+	Service      string
+	Endpoint     string
+	Protocol     string // span.L7Protocol name, e.g. "http"
+	Status       string // span.ResponseStatus name, e.g. "server_error"
+	TapSides     []span.TapSide
+	MinDuration  time.Duration
+	Limit        int // default 100
+}
+
+// Search returns the newest spans in [FromNs, ToNs] matching q, newest first,
+// at most q.Limit. It filters on the covering search index and decodes only
+// the rows it returns.
+func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	var proto span.L7Protocol
+	var status span.ResponseStatus
+	var err error
+	if q.Protocol != "" {
+		if proto, err = span.ParseL7Protocol(q.Protocol); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+	}
+	if q.Status != "" {
+		if status, err = span.ParseResponseStatus(q.Status); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+	}
+	svc, ep := hashString(q.Service), hashString(q.Endpoint)
+	taps := map[span.TapSide]bool{}
+	for _, t := range q.TapSides {
+		taps[t] = true
+	}
+	match := func(f searchFields) bool {
+		return (q.Service == "" || f.service == svc) && (q.Endpoint == "" || f.endpoint == ep) &&
+			(q.Protocol == "" || f.protocol == proto) && (q.Status == "" || f.status == status) &&
+			(len(taps) == 0 || taps[f.tap]) && f.duration >= int64(q.MinDuration)
+	}
+	type hit struct {
+		sh *shard
+		rf ref
+	}
+	var hits []hit
+	var mu sync.Mutex
+	serr := r.withShards(ctx, q.FromNs, q.ToNs, func(sh *shard) error {
+		return sh.view(func(txn *badger.Txn) error {
+			var nss []uint64
+			if q.Namespace != "" {
+				nss = []uint64{hashString(q.Namespace)}
+			} else {
+				vals, err := shardValues(txn)
+				if err != nil {
+					return err
+				}
+				seen := map[uint64]bool{}
+				for _, v := range vals {
+					h := hashString(v.Namespace)
+					if !seen[h] {
+						seen[h] = true
+						nss = append(nss, h)
+					}
+				}
+			}
+			var local []hit
+			opt := badger.DefaultIteratorOptions
+			opt.Reverse = true
+			opt.PrefetchValues = false
+			it := txn.NewIterator(opt)
+			defer it.Close()
+			var lo, hi []byte
+			for _, ns := range nss {
+				lo = searchKey(lo, ns, ref{start: q.FromNs})
+				to := q.ToNs
+				if to == 0 {
+					to = int64(^uint64(0) >> 1)
+				}
+				hi = searchKey(hi, ns, ref{start: to, batch: ^uint32(0), row: ^uint32(0)})
+				n := 0
+				for it.Seek(hi); it.Valid() && n < q.Limit; it.Next() {
+					key := it.Item().Key()
+					if bytes.Compare(key, lo) < 0 {
+						break
+					}
+					_, rf, err := parseSearchKey(key)
+					if err != nil {
+						return err
+					}
+					var f searchFields
+					err = it.Item().Value(func(v []byte) error {
+						f, err = parseSearchFields(v)
+						return err
+					})
+					if err != nil {
+						return err
+					}
+					if match(f) {
+						local = append(local, hit{sh, rf})
+						n++
+					}
+				}
+			}
+			mu.Lock()
+			hits = append(hits, local...)
+			mu.Unlock()
+			return nil
+		})
+	})
+	sort.Slice(hits, func(i, j int) bool { return hits[i].rf.start > hits[j].rf.start })
+	if len(hits) > q.Limit {
+		hits = hits[:q.Limit]
+	}
+	// Decode the chosen rows, shard by shard.
+	byShard := map[*shard][]ref{}
+	for _, h := range hits {
+		byShard[h.sh] = append(byShard[h.sh], h.rf)
+	}
+	var out []span.Span
+	var errs []error
+	if serr != nil {
+		errs = append(errs, serr)
+	}
+	r.mu.RLock()
+	for sh, refs := range byShard {
+		if sh.db.IsClosed() {
+			continue
+		}
+		err := sh.view(func(txn *badger.Txn) error {
+			var err error
+			out, err = r.rows(sh, txn, refs, nil, out)
+			return err
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.mu.RUnlock()
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].StartNs != out[j].StartNs {
+			return out[i].StartNs > out[j].StartNs
+		}
+		return out[i].SpanID > out[j].SpanID
+	})
+	return out, errors.Join(errs...)
+}
+
+func shardValues(txn *badger.Txn) ([]valueEntry, error) {
+	var out []valueEntry
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = []byte{pValues}
+	opt.PrefetchValues = false
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		v, err := parseValuesKey(it.Item().Key())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// ValuesQuery asks for the distinct values of one field.
+type ValuesQuery struct {
+	Field        string // "namespace", "service", "endpoint", "protocol"
+	FromNs, ToNs int64  // 0, 0: all shards
+	Namespace    string // filter (service, endpoint, protocol)
+	Service      string // filter (endpoint, protocol)
+}
+
+// Values returns the sorted distinct non-empty values of a field.
+func (r *Reader) Values(ctx context.Context, q ValuesQuery) ([]string, error) {
+	pick := map[string]func(valueEntry) string{
+		"namespace": func(v valueEntry) string { return v.Namespace },
+		"service":   func(v valueEntry) string { return v.Service },
+		"endpoint":  func(v valueEntry) string { return v.Endpoint },
+		"protocol": func(v valueEntry) string {
+			if v.Protocol == 0 {
+				return ""
+			}
+			return v.Protocol.String()
+		},
+	}[q.Field]
+	if pick == nil {
+		return nil, fmt.Errorf("values: unknown field %q (namespace, service, endpoint, protocol)", q.Field)
+	}
+	set := map[string]bool{}
+	var mu sync.Mutex
+	err := r.withShards(ctx, q.FromNs, q.ToNs, func(sh *shard) error {
+		return sh.view(func(txn *badger.Txn) error {
+			vals, err := shardValues(txn)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, v := range vals {
+				if (q.Namespace == "" || v.Namespace == q.Namespace) && (q.Service == "" || v.Service == q.Service) {
+					if s := pick(v); s != "" {
+						set[s] = true
+					}
+				}
+			}
+			return nil
+		})
+	})
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out, err
+}
+
+// Stats describes what a Reader sees.
+type Stats struct {
+	Nodes              []NodeStats
+	Shards             int
+	Spans              int64
+	Bytes              int64
+	OldestNs, NewestNs int64 // span start times; 0 when empty
+}
+
+// NodeStats is the part of Stats of one node directory.
+type NodeStats struct {
+	Node, Dir          string
+	Shards             int
+	Merged             int
+	Spans, Bytes       int64
+	OldestNs, NewestNs int64
+	Err                error // manifest unreadable
+}
+
+// Stats sums the manifests; it opens no shard.
+func (r *Reader) Stats(ctx context.Context) (Stats, error) {
+	r.refresh(true)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var st Stats
+	var errs []error
+	dirs := make([]string, 0, len(r.nodes))
+	for d := range r.nodes {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		ns := r.nodes[d]
+		n := NodeStats{Dir: d, Node: filepath.Base(d), Err: ns.err}
+		if ns.err != nil {
+			errs = append(errs, ns.err)
+		}
+		if ns.manifest != nil {
+			n.Node = ns.manifest.Node
+			for _, s := range ns.manifest.Shards {
+				n.Shards++
+				if s.Merged {
+					n.Merged++
+				}
+				n.Spans += s.Spans
+				n.Bytes += s.Bytes
+				if n.OldestNs == 0 || s.MinNs < n.OldestNs {
+					n.OldestNs = s.MinNs
+				}
+				n.NewestNs = max(n.NewestNs, s.MaxNs)
+			}
+		}
+		st.Nodes = append(st.Nodes, n)
+		st.Shards += n.Shards
+		st.Spans += n.Spans
+		st.Bytes += n.Bytes
+		if n.OldestNs != 0 && (st.OldestNs == 0 || n.OldestNs < st.OldestNs) {
+			st.OldestNs = n.OldestNs
+		}
+		st.NewestNs = max(st.NewestNs, n.NewestNs)
+	}
+	return st, errors.Join(errs...)
+}
+
+// Dump calls fn for every span of every shard overlapping [fromNs, toNs]
+// (0, 0: all), shard by shard in manifest order.
+func (r *Reader) Dump(ctx context.Context, fromNs, toNs int64, fn func(*span.Span) bool) error {
+	stop := errors.New("stop")
+	err := r.withShards(ctx, fromNs, toNs, func(sh *shard) error {
+		spans, err := sh.all()
+		for i := range spans {
+			s := &spans[i]
+			if (fromNs != 0 && s.StartNs < fromNs) || (toNs != 0 && s.StartNs > toNs) {
+				continue
+			}
+			if !fn(s) {
+				return stop
+			}
+		}
+		return err
+	})
+	if errors.Is(err, stop) {
+		return nil
+	}
+	return err
+}
+
+// Close closes every open shard.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ns := range r.nodes {
+		for name, sh := range ns.open {
+			sh.close()
+			delete(ns.open, name)
+		}
+	}
+	r.cacheMu.Lock()
+	for id, e := range r.cache {
+		e.Value.(*cached).b.Release()
+		delete(r.cache, id)
+	}
+	r.lru.Init()
+	r.cacheMu.Unlock()
+	return nil
+}

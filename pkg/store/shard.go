@@ -1,0 +1,154 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// shardMeta is the M record of a shard, rewritten with every batch.
+type shardMeta struct {
+	Node    string `json:"node"`
+	MinNs   int64  `json:"min_ns"`
+	MaxNs   int64  `json:"max_ns"`
+	Spans   int64  `json:"spans"`
+	Batches int64  `json:"batches"`
+}
+
+func badgerOptions(dir string, readOnly bool) badger.Options {
+	o := badger.DefaultOptions(dir).
+		WithLogger(nil).
+		WithReadOnly(readOnly).
+		WithCompression(options.ZSTD).
+		WithZSTDCompressionLevel(1).
+		WithNumVersionsToKeep(1).
+		WithMemTableSize(16 << 20).
+		WithValueLogFileSize(16 << 20).
+		WithValueThreshold(1 << 20).
+		WithBlockCacheSize(4 << 20).
+		WithIndexCacheSize(2 << 20).
+		WithNumCompactors(2).
+		WithNumGoroutines(2).
+		WithMetricsEnabled(false).
+		WithDetectConflicts(false)
+	if !readOnly {
+		o = o.WithCompactL0OnClose(true)
+	}
+	return o
+}
+
+// shardWriter appends batches to one read-write Badger shard.
+type shardWriter struct {
+	dir  string
+	db   *badger.DB
+	meta shardMeta
+	seen map[valueEntry]bool
+	kbuf []byte
+	vbuf []byte
+	keys []span.Key
+}
+
+func openShardWriter(dir, node string) (*shardWriter, error) {
+	db, err := badger.Open(badgerOptions(dir, false))
+	if err != nil {
+		return nil, fmt.Errorf("opening shard %s: %w", dir, err)
+	}
+	w := &shardWriter{dir: dir, db: db, meta: shardMeta{Node: node}, seen: map[valueEntry]bool{}}
+	// A recovered shard continues its meta and batch numbering.
+	err = db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get([]byte{pMeta})
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error { return json.Unmarshal(v, &w.meta) })
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("reading shard meta %s: %w", dir, err)
+	}
+	return w, nil
+}
+
+// write stores one batch of spans: the Arrow value, its index entries and
+// the updated meta, in one Badger write batch.
+func (w *shardWriter) write(spans []span.Span, b *span.Builder) error {
+	if len(spans) == 0 {
+		return nil
+	}
+	for i := range spans {
+		b.Append(&spans[i])
+	}
+	rec := b.NewRecord()
+	val, err := encodeBatch(rec)
+	rec.Release()
+	if err != nil {
+		return err
+	}
+	batch := uint32(w.meta.Batches)
+	wb := w.db.NewWriteBatch()
+	defer wb.Cancel()
+	if err := wb.Set(batchKey(batch), val); err != nil {
+		return err
+	}
+	meta := w.meta
+	for i := range spans {
+		s := &spans[i]
+		r := ref{start: s.StartNs, batch: batch, row: uint32(i)}
+		w.keys = s.Keys(w.keys[:0])
+		for _, k := range w.keys {
+			w.kbuf = corrKey(w.kbuf, k.Kind, keyValue(k), r)
+			if err := wb.Set(append([]byte(nil), w.kbuf...), nil); err != nil {
+				return err
+			}
+		}
+		rv := make([]byte, refLen)
+		putRef(rv, r)
+		if err := wb.Set(spanIDKey(s.SpanID), rv); err != nil {
+			return err
+		}
+		sf := searchFields{hashString(s.Service), hashString(s.Endpoint), s.L7Protocol, s.ResponseStatus, s.TapSide, int64(s.Duration())}
+		w.kbuf = searchKey(w.kbuf, hashString(s.Namespace), r)
+		if err := wb.Set(append([]byte(nil), w.kbuf...), sf.put(nil)); err != nil {
+			return err
+		}
+		ve := valueEntry{s.Namespace, s.Service, s.Endpoint, s.L7Protocol}
+		if !w.seen[ve] {
+			w.seen[ve] = true
+			if err := wb.Set(valuesKey(ve), nil); err != nil {
+				return err
+			}
+		}
+		if meta.Spans == 0 || s.StartNs < meta.MinNs {
+			meta.MinNs = s.StartNs
+		}
+		if s.StartNs > meta.MaxNs {
+			meta.MaxNs = s.StartNs
+		}
+		meta.Spans++
+	}
+	meta.Batches++
+	mb, _ := json.Marshal(meta)
+	if err := wb.Set([]byte{pMeta}, mb); err != nil {
+		return err
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("writing batch to %s: %w", w.dir, err)
+	}
+	w.meta = meta
+	return nil
+}
+
+func (w *shardWriter) close() error {
+	if err := w.db.Close(); err != nil {
+		return fmt.Errorf("closing shard %s: %w", w.dir, err)
+	}
+	return nil
+}
