@@ -43,7 +43,16 @@ func DecodeBatch(b []byte) (batch *Batch, err error) {
 			batch, err = nil, fmt.Errorf("decoding batch: arrow reader panicked: %v", r)
 		}
 	}()
-	rd, err := ipc.NewReader(bytes.NewReader(b), ipc.WithSchema(span.Schema), ipc.WithAllocator(memory.DefaultAllocator))
+	if len(b) > maxBatchBytes {
+		return nil, fmt.Errorf("decoding batch: %d bytes, more than %d", len(b), maxBatchBytes)
+	}
+	// The schema message is always the same: compare bytes instead of letting
+	// the flatbuffer decoder size allocations from untrusted lengths.
+	if !bytes.HasPrefix(b, schemaMessage) {
+		return nil, errors.New("decoding batch: not a span batch (schema message differs)")
+	}
+	mem := &cappedAllocator{limit: maxDecodedBytes}
+	rd, err := ipc.NewReader(bytes.NewReader(b), ipc.WithSchema(span.Schema), ipc.WithAllocator(mem))
 	if err != nil {
 		return nil, fmt.Errorf("decoding batch: %w", err)
 	}
@@ -140,3 +149,48 @@ func validateArray(a arrow.Array) error {
 	}
 	return fmt.Errorf("unexpected type %s", a.DataType())
 }
+
+// Limits for decoding untrusted batch bytes: a batch the writer makes is far
+// below both; a forged length field cannot make the reader allocate more.
+const (
+	maxBatchBytes   = 64 << 20
+	maxDecodedBytes = 512 << 20
+)
+
+var errTooLarge = errors.New("batch decodes to more memory than allowed")
+
+// cappedAllocator is the Go allocator with a budget; exceeding it panics with
+// errTooLarge, which DecodeBatch turns into an error.
+type cappedAllocator struct {
+	used, limit int
+}
+
+func (a *cappedAllocator) charge(n int) {
+	if n < 0 || a.used+n > a.limit {
+		panic(errTooLarge)
+	}
+	a.used += n
+}
+
+func (a *cappedAllocator) Allocate(size int) []byte {
+	a.charge(size)
+	return memory.DefaultAllocator.Allocate(size)
+}
+
+func (a *cappedAllocator) Reallocate(size int, b []byte) []byte {
+	a.charge(size - len(b))
+	return memory.DefaultAllocator.Reallocate(size, b)
+}
+
+func (a *cappedAllocator) Free(b []byte) { a.used -= len(b) }
+
+// schemaMessage is the encoded schema message every batch starts with.
+var schemaMessage = func() []byte {
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(span.Schema), ipc.WithZstd())
+	if err := w.Close(); err != nil {
+		panic(err)
+	}
+	b := buf.Bytes()
+	return b[:len(b)-8] // without the end-of-stream marker
+}()

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/spangen"
+	"github.com/zerotrace/zerotrace/pkg/store"
+)
+
+func init() {
+	register(command{name: "bench store", summary: "store figures on generated Bookinfo spans: ingest, bytes/span, lookup, search, write-to-readable", run: runBenchStore})
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[min(len(s)-1, int(p*float64(len(s))))]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+
+// fillStore writes about n generated Bookinfo spans into dir/<node> the way a
+// collector does over time (a batch per second of span time, a seal every
+// 2 s), then merges. It returns the spans' time range and the CPU time spent
+// writing.
+func fillStore(dir string, n int, interval time.Duration) (from, to int64, cpu time.Duration, written int, err error) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var clock time.Time
+	w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: "bench", NoBackground: true,
+		Now: func() time.Time { return clock }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	g := spangen.New(spangen.Config{Seed: 1, Start: start, Interval: interval})
+	perSec := int(time.Second / interval)
+	lastSeal := start
+	for written < n {
+		var chunk []span.Span
+		for _, tr := range g.Next(perSec) {
+			chunk = append(chunk, tr.Spans...)
+		}
+		if from == 0 {
+			from = chunk[0].StartNs
+		}
+		to = chunk[len(chunk)-1].StartNs
+		clock = time.Unix(0, to)
+		c0 := cpuTime()
+		if err := w.Write(chunk...); err != nil {
+			return 0, 0, 0, 0, err
+		}
+		if err := w.Flush(); err != nil {
+			return 0, 0, 0, 0, err
+		}
+		if clock.Sub(lastSeal) >= 2*time.Second {
+			lastSeal = clock
+			if err := w.Seal(); err != nil {
+				return 0, 0, 0, 0, err
+			}
+		}
+		cpu += cpuTime() - c0
+		written += len(chunk)
+		if clock.Sub(start) > 0 && written%(perSec*38*60) < perSec*38 { // about once a minute of span time
+			c0 := cpuTime()
+			w.Maintain()
+			cpu += cpuTime() - c0
+		}
+	}
+	c0 := cpuTime()
+	if err := w.Seal(); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	clock = clock.Add(2 * time.Minute) // every window finished: merge all
+	if err := w.Maintain(); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	err = w.Close()
+	cpu += cpuTime() - c0
+	return from, to, cpu, written, err
+}
+
+func runBenchStore(args []string) int {
+	fs := flag.NewFlagSet("bench store", flag.ContinueOnError)
+	n := fs.Int("spans", 200_000, "generated spans to store (the goals are stated for 10000000)")
+	dir := fs.String("dir", "", "data directory (default: a temporary one, removed after)")
+	interval := fs.Duration("interval", 5*time.Millisecond, "time between generated Bookinfo requests (38 spans each)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := benchStore(*n, *dir, *interval); err != nil {
+		fmt.Fprintln(os.Stderr, "bench store:", err)
+		return 1
+	}
+	return 0
+}
+
+func benchStore(n int, dir string, interval time.Duration) error {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "zt-bench-store-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	fmt.Printf("bench store: %d generated Bookinfo spans (one request every %v) in %s\n", n, interval, dir)
+	from, to, cpu, written, err := fillStore(dir, n, interval)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ingest: %.0f spans/CPU-s  (goal ≥ 150000; %d spans, %.2f CPU-s, batch/seal/merge included)\n",
+		float64(written)/cpu.Seconds(), written, cpu.Seconds())
+
+	r, err := store.OpenReader(dir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	ctx := context.Background()
+	st, err := r.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("size: %.1f bytes/span on disk after sealing and merging  (goal ≤ 80; %d bytes, %d shards)\n",
+		float64(st.Bytes)/float64(st.Spans), st.Bytes, st.Shards)
+
+	// Key lookups: a random stored span's request tcp seq within ±1 min.
+	rnd := rand.New(rand.NewPCG(1, 2))
+	g := spangen.New(spangen.Config{Seed: 1, Start: time.Unix(0, from), Interval: interval})
+	sample := g.Next(200)
+	var lat []time.Duration
+	for i := 0; i < 300; i++ {
+		tr := sample[rnd.IntN(len(sample))]
+		s := tr.Spans[rnd.IntN(len(tr.Spans))]
+		if s.ReqTCPSeq == 0 {
+			continue
+		}
+		t0 := time.Now()
+		got, err := r.Lookup(ctx, s.StartNs-int64(time.Minute), s.StartNs+int64(time.Minute),
+			[]span.Key{{Kind: span.KeyReqTCPSeq, U: uint64(s.ReqTCPSeq)}})
+		lat = append(lat, time.Since(t0))
+		if err != nil || len(got) == 0 {
+			return fmt.Errorf("lookup of a stored span's tcp seq found %d spans: %v", len(got), err)
+		}
+	}
+	fmt.Printf("lookup by key: p50 %s, p99 %s  (goals ≤ 5 ms, ≤ 5 ms; %d lookups, ±1 min window)\n",
+		ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99)), len(lat))
+
+	lat = lat[:0]
+	for i := 0; i < 50; i++ {
+		end := to - int64(rnd.IntN(int(max(1, (to-from)/2))))
+		t0 := time.Now()
+		got, err := r.Search(ctx, store.SearchQuery{FromNs: end - int64(15*time.Minute), ToNs: end, Namespace: "bookinfo", Limit: 20})
+		lat = append(lat, time.Since(t0))
+		if err != nil || len(got) == 0 {
+			return fmt.Errorf("search found %d spans: %v", len(got), err)
+		}
+	}
+	fmt.Printf("search 15 min of one namespace: p50 %s, p99 %s  (goal p50 ≤ 30 ms; limit 20)\n",
+		ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99)))
+
+	wtr, err := writeToReadable()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("write-to-readable: %.2f s worst of 5  (goal ≤ 5 s; default batch 1 s, seal 2 s)\n", wtr.Seconds())
+	return nil
+}
+
+// writeToReadable runs a writer with its real timers and measures how long a
+// written span takes to be found by a reader (another handle, as another
+// process would).
+func writeToReadable() (time.Duration, error) {
+	dir, err := os.MkdirTemp("", "zt-bench-wtr-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: "bench", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	r, err := store.OpenReader(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	g := spangen.New(spangen.Config{Seed: 9, Start: time.Now()})
+	var worst time.Duration
+	for i := 0; i < 5; i++ {
+		s := g.Next(1)[0].Spans[0]
+		s.StartNs, s.EndNs = time.Now().UnixNano(), time.Now().UnixNano()+1000
+		t0 := time.Now()
+		if err := w.Write(s); err != nil {
+			return 0, err
+		}
+		for {
+			got, err := r.Get(context.Background(), 0, 0, []uint64{s.SpanID})
+			if err != nil {
+				return 0, err
+			}
+			if len(got) == 1 {
+				break
+			}
+			if time.Since(t0) > 30*time.Second {
+				return 0, fmt.Errorf("span not readable after 30 s")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		worst = max(worst, time.Since(t0))
+		time.Sleep(time.Duration(300*i) * time.Millisecond) // land at different points of the seal cycle
+	}
+	return worst, nil
+}
