@@ -1,0 +1,312 @@
+package trace
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// Source is what assembly needs from a store (pkg/store's Reader has it).
+type Source interface {
+	// Lookup returns spans carrying any of keys, starting within [fromNs, toNs].
+	Lookup(ctx context.Context, fromNs, toNs int64, keys []span.Key) ([]span.Span, error)
+	// Get returns spans by id (fromNs = toNs = 0: anywhere).
+	Get(ctx context.Context, fromNs, toNs int64, ids []uint64) ([]span.Span, error)
+}
+
+// Config tunes assembly. Zero values take the defaults.
+type Config struct {
+	Rounds        int           // search rounds (default 30)
+	Window        time.Duration // lookup window around the set (default 1 min)
+	SameNodeSkew  time.Duration // tcp relation: start difference on one node (default 50 ms)
+	CrossNodeSkew time.Duration // tcp relation: start difference across nodes (default 60 ms: 50 + 10)
+	MaxSpans      int           // size cap (default 2000)
+}
+
+func (c *Config) defaults() {
+	if c.Rounds <= 0 {
+		c.Rounds = 30
+	}
+	if c.Window <= 0 {
+		c.Window = time.Minute
+	}
+	if c.SameNodeSkew <= 0 {
+		c.SameNodeSkew = 50 * time.Millisecond
+	}
+	if c.CrossNodeSkew <= 0 {
+		c.CrossNodeSkew = 60 * time.Millisecond
+	}
+	if c.MaxSpans <= 0 {
+		c.MaxSpans = 2000
+	}
+}
+
+// Trace is an assembled trace: spans sorted by start time, each with the
+// index of its parent (-1 for a root).
+type Trace struct {
+	ID       string
+	Spans    []span.Span
+	Parents  []int
+	Warnings []string
+}
+
+// ErrNotFound reports a seed that is not in the store.
+var ErrNotFound = errors.New("trace not found")
+
+// derivedMarker marks trace ids Zerotrace derives from a span id: the high 64
+// bits of the 128-bit id, the span id in the low 64.
+const derivedMarker = 0x7a74_0000_0000_0000 // "zt"
+
+// DerivedID is the stable trace id of a trace without an application trace
+// id: derived from its root span, so links keep working as spans arrive.
+func DerivedID(spanID uint64) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], derivedMarker)
+	binary.BigEndian.PutUint64(b[8:], spanID)
+	return hex.EncodeToString(b[:])
+}
+
+// ParseID reads a trace id: a derived id gives its span id; any other 16 or
+// 32 hex digits are an application trace id. A plain decimal number is taken
+// as a span id.
+func ParseID(s string) (spanID uint64, tid span.TraceID, err error) {
+	if t, ok := span.ParseTraceID(s); ok {
+		if binary.BigEndian.Uint64(t[:8]) == derivedMarker {
+			return binary.BigEndian.Uint64(t[8:]), span.TraceID{}, nil
+		}
+		return 0, t, nil
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil && n != 0 {
+		return n, span.TraceID{}, nil
+	}
+	return 0, span.TraceID{}, fmt.Errorf("trace id %q: want 32 hex digits, or a span id", s)
+}
+
+// Assemble builds the trace of a span id or a trace id (see ParseID) found
+// within [fromNs, toNs] (0, 0: anywhere).
+func Assemble(ctx context.Context, src Source, cfg Config, id string, fromNs, toNs int64) (*Trace, error) {
+	sid, tid, err := ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	var seeds []span.Span
+	var serr error
+	if sid != 0 {
+		seeds, serr = src.Get(ctx, fromNs, toNs, []uint64{sid})
+	} else {
+		if toNs == 0 {
+			toNs = int64(^uint64(0) >> 1)
+		}
+		seeds, serr = src.Lookup(ctx, fromNs, toNs, []span.Key{{Kind: span.KeyTraceID, T: tid}})
+	}
+	if len(seeds) == 0 {
+		if serr != nil {
+			return nil, serr
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	t, err := AssembleFrom(ctx, src, cfg, seeds)
+	if t != nil && serr != nil {
+		t.Warnings = append(t.Warnings, serr.Error())
+	}
+	return t, err
+}
+
+// AssembleFrom builds the trace around the given seed spans.
+func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span) (*Trace, error) {
+	cfg.defaults()
+	set := map[uint64]*span.Span{}
+	var order []uint64
+	add := func(s span.Span) {
+		if _, ok := set[s.SpanID]; !ok {
+			c := s
+			set[s.SpanID] = &c
+			order = append(order, s.SpanID)
+		}
+	}
+	for _, s := range seeds {
+		add(s)
+	}
+	var warnings []string
+	queried := map[span.Key]bool{}
+	truncated := false
+	for round := 0; round < cfg.Rounds && !truncated; round++ {
+		var keys []span.Key
+		var lo, hi int64
+		for i, id := range order {
+			s := set[id]
+			if i == 0 || s.StartNs < lo {
+				lo = s.StartNs
+			}
+			hi = max(hi, s.StartNs)
+			for _, k := range s.Keys(nil) {
+				if !queried[k] {
+					queried[k] = true
+					keys = append(keys, k)
+				}
+			}
+		}
+		if len(keys) == 0 {
+			break
+		}
+		found, err := src.Lookup(ctx, lo-int64(cfg.Window), hi+int64(cfg.Window), keys)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			warnings = append(warnings, "some spans could not be read: "+err.Error())
+		}
+		added := 0
+		// Deterministic: candidates by start, then id.
+		sort.Slice(found, func(i, j int) bool {
+			if found[i].StartNs != found[j].StartNs {
+				return found[i].StartNs < found[j].StartNs
+			}
+			return found[i].SpanID < found[j].SpanID
+		})
+		for _, c := range found {
+			if _, ok := set[c.SpanID]; ok {
+				continue
+			}
+			for _, id := range order {
+				if related(&cfg, set[id], &c) != relNone {
+					if len(order) >= cfg.MaxSpans {
+						truncated = true
+						break
+					}
+					add(c)
+					added++
+					break
+				}
+			}
+			if truncated {
+				break
+			}
+		}
+		if added == 0 {
+			break
+		}
+	}
+	if truncated {
+		warnings = append(warnings, fmt.Sprintf("trace truncated at %d spans (size cap)", cfg.MaxSpans))
+	}
+	spans := make([]span.Span, 0, len(order))
+	for _, id := range order {
+		spans = append(spans, *set[id])
+	}
+	t := link(&cfg, spans)
+	t.Warnings = append(t.Warnings, warnings...)
+	return t, nil
+}
+
+type relation int
+
+const (
+	relNone relation = iota
+	relTCP
+	relSyscall
+	relXRequestID
+	relTraceID
+)
+
+func abs(d int64) int64 {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// tcpRelated: the same request message seen at two points.
+func tcpRelated(cfg *Config, a, b *span.Span) bool {
+	if a.ReqTCPSeq == 0 || a.ReqTCPSeq != b.ReqTCPSeq {
+		return false
+	}
+	if a.RespTCPSeq != 0 && b.RespTCPSeq != 0 && a.RespTCPSeq != b.RespTCPSeq {
+		return false
+	}
+	skew := cfg.SameNodeSkew
+	if a.Node != b.Node {
+		skew = cfg.CrossNodeSkew
+	}
+	if abs(a.StartNs-b.StartNs) > int64(skew) {
+		return false
+	}
+	if a.L7Protocol != 0 && b.L7Protocol != 0 && a.L7Protocol != b.L7Protocol {
+		return false
+	}
+	if a.RequestType != "" && b.RequestType != "" && a.RequestType != b.RequestType {
+		return false
+	}
+	if a.RequestResource != "" && b.RequestResource != "" && a.RequestResource != b.RequestResource {
+		return false
+	}
+	if a.ResponseCode != 0 && b.ResponseCode != 0 && a.ResponseCode != b.ResponseCode {
+		return false
+	}
+	if a.TapSide == b.TapSide && a.Node == b.Node && a.CaptureNIC == b.CaptureNIC {
+		return false // one observation point sees a message once
+	}
+	return true
+}
+
+func shareSyscall(a, b *span.Span) bool {
+	for _, x := range [2]uint64{a.SyscallTraceIDReq, a.SyscallTraceIDResp} {
+		if x != 0 && (x == b.SyscallTraceIDReq || x == b.SyscallTraceIDResp) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasXRID(s *span.Span) bool { return s.XRequestIDReq != "" || s.XRequestIDResp != "" }
+
+// shareXRID: the request id of one is the request or response id of the
+// other (a proxy passes the id it received, or the one it generated, on).
+func shareXRID(a, b *span.Span) bool {
+	m := func(x, y *span.Span) bool {
+		return x.XRequestIDReq != "" && (x.XRequestIDReq == y.XRequestIDReq || x.XRequestIDReq == y.XRequestIDResp)
+	}
+	return m(a, b) || m(b, a)
+}
+
+func shareTrace(a, b *span.Span) bool {
+	if !a.TraceID.IsZero() && a.TraceID == b.TraceID {
+		return true
+	}
+	return (a.AppSpanID != 0 && (a.AppSpanID == b.ParentSpanID)) || (b.AppSpanID != 0 && b.AppSpanID == a.ParentSpanID)
+}
+
+// xridConflict: a client call that carries a request id (a proxy's
+// outbound leg) cannot belong to a server span whose ids differ. Under
+// concurrency an event-loop proxy shares syscall ids across requests; the
+// request ids do not lie. A call without a request id (an application that
+// does not forward headers) has no conflict.
+func xridConflict(a, b *span.Span) bool {
+	c := func(x, y *span.Span) bool {
+		return x.TapSide == span.TapClientProcess && x.XRequestIDReq != "" && hasXRID(y) &&
+			x.XRequestIDReq != y.XRequestIDReq && x.XRequestIDReq != y.XRequestIDResp
+	}
+	return c(a, b) || c(b, a)
+}
+
+func related(cfg *Config, a, b *span.Span) relation {
+	switch {
+	case tcpRelated(cfg, a, b):
+		return relTCP
+	case shareXRID(a, b):
+		return relXRequestID
+	case shareTrace(a, b):
+		return relTraceID
+	case a.Node == b.Node && a.PID == b.PID && a.PID != 0 && shareSyscall(a, b) &&
+		!(a.TapSide == span.TapServerProcess && b.TapSide == span.TapServerProcess) && !xridConflict(a, b):
+		return relSyscall
+	}
+	return relNone
+}

@@ -1,0 +1,188 @@
+package trace
+
+import (
+	"sort"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// link sets the parents of a related span set (DESIGN "Trace assembly",
+// steps 2-5) and picks the trace id.
+func link(cfg *Config, spans []span.Span) *Trace {
+	sort.Slice(spans, func(i, j int) bool {
+		if spans[i].StartNs != spans[j].StartNs {
+			return spans[i].StartNs < spans[j].StartNs
+		}
+		return spans[i].SpanID < spans[j].SpanID
+	})
+	n := len(spans)
+	parent := make([]int, n)
+	for i := range parent {
+		parent[i] = -1
+	}
+	// isAncestor reports whether a is b or above b.
+	isAncestor := func(a, b int) bool {
+		for steps := 0; b >= 0 && steps <= n; steps++ {
+			if a == b {
+				return true
+			}
+			b = parent[b]
+		}
+		return false
+	}
+	setParent := func(child, p int) bool {
+		if p < 0 || isAncestor(child, p) {
+			return false
+		}
+		parent[child] = p
+		return true
+	}
+
+	// 2. Network sets: spans of one request message, chained by tap side.
+	set := make([]int, n)
+	for i := range set {
+		set[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		for set[i] != i {
+			set[i] = set[set[i]]
+			i = set[i]
+		}
+		return i
+	}
+	bySeq := map[uint32][]int{}
+	for i := range spans {
+		if spans[i].ReqTCPSeq != 0 {
+			bySeq[spans[i].ReqTCPSeq] = append(bySeq[spans[i].ReqTCPSeq], i)
+		}
+	}
+	for _, g := range bySeq {
+		for x := 0; x < len(g); x++ {
+			for y := x + 1; y < len(g); y++ {
+				if tcpRelated(cfg, &spans[g[x]], &spans[g[y]]) {
+					set[find(g[x])] = find(g[y])
+				}
+			}
+		}
+	}
+	chains := map[int][]int{}
+	for i := range spans {
+		r := find(i)
+		chains[r] = append(chains[r], i)
+	}
+	roots := make([]int, 0, len(chains))
+	for r := range chains {
+		roots = append(roots, r)
+	}
+	sort.Ints(roots)
+	for _, r := range roots {
+		c := chains[r]
+		sort.SliceStable(c, func(i, j int) bool {
+			a, b := &spans[c[i]], &spans[c[j]]
+			if a.TapSide.Rank() != b.TapSide.Rank() {
+				return a.TapSide.Rank() < b.TapSide.Rank()
+			}
+			if a.Node != b.Node {
+				return a.Node < b.Node
+			}
+			return c[i] < c[j]
+		})
+		for k := 1; k < len(c); k++ {
+			setParent(c[k], c[k-1])
+		}
+	}
+
+	strength := func(a, b *span.Span) int {
+		switch {
+		case shareXRID(a, b):
+			return 3
+		case shareTrace(a, b):
+			return 2
+		case shareSyscall(a, b) && a.Node == b.Node && a.PID == b.PID && !xridConflict(a, b):
+			return 1
+		}
+		return 0
+	}
+	covers := func(p, c *span.Span, tol int64) bool {
+		return p.StartNs <= c.StartNs+tol && p.EndNs+tol >= c.EndNs
+	}
+	best := func(child int, ok func(p int) bool) int {
+		bi, bs := -1, 0
+		for p := range spans {
+			if p == child || find(p) == find(child) || !ok(p) {
+				continue
+			}
+			s := strength(&spans[child], &spans[p])
+			if s == 0 {
+				continue
+			}
+			if s > bs || (s == bs && spans[p].StartNs > spans[bi].StartNs) {
+				bi, bs = p, s
+			}
+		}
+		return bi
+	}
+
+	// 3. Process sets: a client call under the server span of the same
+	// process that covers it and shares an id with it.
+	for i := range spans {
+		c := &spans[i]
+		if parent[i] >= 0 || c.TapSide != span.TapClientProcess {
+			continue
+		}
+		p := best(i, func(p int) bool {
+			s := &spans[p]
+			return s.TapSide == span.TapServerProcess && s.Node == c.Node && s.PID == c.PID && covers(s, c, 0)
+		})
+		if p >= 0 && !isAncestor(i, p) {
+			setParent(i, p)
+		}
+	}
+
+	// 4. Links between sets: a set's root under a span of another set it
+	// relates to, that covers it and is not shorter.
+	for i := range spans {
+		if parent[i] >= 0 {
+			continue
+		}
+		c := &spans[i]
+		tol := int64(cfg.SameNodeSkew)
+		p := best(i, func(p int) bool {
+			s := &spans[p]
+			t := int64(0)
+			if s.Node != c.Node {
+				t = tol
+			}
+			return covers(s, c, t) && s.Duration() >= c.Duration() && s.TapSide.Rank() >= span.TapServerNode.Rank()
+		})
+		if p >= 0 {
+			setParent(i, p)
+		}
+	}
+
+	// 5. Trace id: the application's if any span carries one, else derived
+	// from the earliest root.
+	t := &Trace{Spans: spans, Parents: parent}
+	counts := map[span.TraceID]int{}
+	var top span.TraceID
+	for i := range spans {
+		if id := spans[i].TraceID; !id.IsZero() {
+			counts[id]++
+			if counts[id] > counts[top] || (counts[id] == counts[top] && id.String() < top.String()) {
+				top = id
+			}
+		}
+	}
+	if !top.IsZero() {
+		t.ID = top.String()
+	} else {
+		for i := range spans {
+			if parent[i] < 0 {
+				t.ID = DerivedID(spans[i].SpanID)
+				break
+			}
+		}
+	}
+	return t
+}
