@@ -1,0 +1,207 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/experimental"
+
+	"github.com/zerotrace/zerotrace/pkg/spangen"
+	"github.com/zerotrace/zerotrace/pkg/store"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var t0 = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+
+// fillStore writes generated Bookinfo traces into dir, one node directory per node.
+func fillStore(t testing.TB, dir string, traces []spangen.Trace) {
+	t.Helper()
+	ws := map[string]*store.Writer{}
+	for _, tr := range traces {
+		for _, s := range tr.Spans {
+			if ws[s.Node] == nil {
+				w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: s.Node, NoBackground: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ws[s.Node] = w
+			}
+			ws[s.Node].Write(s)
+		}
+	}
+	for _, w := range ws {
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func newDS(t *testing.T, dirs ...string) *Datasource {
+	t.Helper()
+	jd, _ := json.Marshal(map[string]any{"dataDirs": dirs})
+	inst, err := NewDatasource(context.Background(), backend.DataSourceInstanceSettings{UID: "zerotrace", Name: "Zerotrace", JSONData: jd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := inst.(*Datasource)
+	t.Cleanup(d.Dispose)
+	return d
+}
+
+func run(t *testing.T, d *Datasource, q map[string]any, from, to time.Time) backend.DataResponse {
+	t.Helper()
+	b, _ := json.Marshal(q)
+	resp, err := d.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{{
+		RefID: "A", JSON: b, Interval: 10 * time.Second, TimeRange: backend.TimeRange{From: from, To: to}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Responses["A"]
+}
+
+func TestGoldenFrames(t *testing.T) {
+	dir := t.TempDir()
+	traces := spangen.New(spangen.Config{Seed: 11, Start: t0, Interval: 200 * time.Millisecond, ErrorRate: 0.25}).Next(6)
+	fillStore(t, dir, traces)
+	d := newDS(t, dir)
+	from, to := t0.Add(-time.Minute), t0.Add(time.Minute)
+	golden := filepath.Join("testdata", "golden")
+
+	tr := run(t, d, map[string]any{"queryType": "trace", "spanId": itoa(traces[0].Spans[0].SpanID)}, from, to)
+	if tr.Error != nil {
+		t.Fatal(tr.Error)
+	}
+	f := tr.Frames[0]
+	if f.Meta == nil || f.Meta.PreferredVisualization != "trace" || f.Rows() != 38 {
+		t.Fatalf("trace frame: meta %+v, %d rows", f.Meta, f.Rows())
+	}
+	for _, name := range []string{"tags", "serviceTags", "logs"} {
+		fld, _ := f.FieldByName(name)
+		for i := 0; i < fld.Len(); i++ {
+			if v := fld.At(i).(json.RawMessage); v == nil || !strings.HasPrefix(string(v), "[") {
+				t.Fatalf("%s row %d is %q, want a JSON array", name, i, v)
+			}
+		}
+	}
+	experimental.CheckGoldenJSONResponse(t, golden, "trace", &tr, *update)
+
+	sr := run(t, d, map[string]any{"queryType": "search", "namespace": "bookinfo", "service": "reviews", "limit": 5}, from, to)
+	if sr.Error != nil || sr.Frames[0].Rows() != 5 {
+		t.Fatalf("search: %v", sr.Error)
+	}
+	link := sr.Frames[0].Fields[0].Config.Links[0]
+	if link.Internal == nil || link.Internal.DatasourceUID != "zerotrace" {
+		t.Fatalf("search traceID link %+v", link)
+	}
+	experimental.CheckGoldenJSONResponse(t, golden, "search", &sr, *update)
+
+	// The search row's link opens a trace containing that row's span.
+	tid := sr.Frames[0].Fields[0].At(0).(string)
+	lt := run(t, d, map[string]any{"queryType": "trace", "traceId": tid}, from, to)
+	if lt.Error != nil || lt.Frames[0].Rows() != 38 {
+		t.Fatalf("linked trace %s: %v", tid, lt.Error)
+	}
+
+	sm := run(t, d, map[string]any{"queryType": "serviceMap", "namespace": "bookinfo"}, from, to)
+	if sm.Error != nil || len(sm.Frames) != 2 || sm.Frames[0].Name != "nodes" || sm.Frames[1].Name != "edges" {
+		t.Fatalf("service map: %v %v", sm.Error, sm.Frames)
+	}
+	experimental.CheckGoldenJSONResponse(t, golden, "servicemap", &sm, *update)
+
+	mr := run(t, d, map[string]any{"queryType": "metrics", "namespace": "bookinfo"}, t0, t0.Add(2*time.Second))
+	if mr.Error != nil || len(mr.Frames) != 4 {
+		t.Fatalf("metrics: %v %d frames", mr.Error, len(mr.Frames))
+	}
+	experimental.CheckGoldenJSONResponse(t, golden, "metrics", &mr, *update)
+}
+
+func itoa(u uint64) string {
+	b, _ := json.Marshal(u)
+	return string(b)
+}
+
+func TestPerQueryErrors(t *testing.T) {
+	dir := t.TempDir()
+	fillStore(t, dir, spangen.New(spangen.Config{Seed: 1, Start: t0}).Next(1))
+	d := newDS(t, dir)
+	b1, _ := json.Marshal(map[string]any{"queryType": "nonsense"})
+	b2, _ := json.Marshal(map[string]any{"queryType": "trace", "traceId": "00000000000000000000000000000abc"})
+	b3, _ := json.Marshal(map[string]any{"queryType": "search", "namespace": "bookinfo", "limit": 3})
+	b4, _ := json.Marshal(map[string]any{"queryType": "search", "minDuration": "fast"})
+	resp, _ := d.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{
+		{RefID: "bad", JSON: b1}, {RefID: "missing", JSON: b2},
+		{RefID: "ok", JSON: b3, TimeRange: backend.TimeRange{From: t0.Add(-time.Minute), To: t0.Add(time.Minute)}},
+		{RefID: "dur", JSON: b4}}})
+	if r := resp.Responses["bad"]; r.Error == nil || r.Status != backend.StatusBadRequest {
+		t.Errorf("unknown query type: %v %v", r.Error, r.Status)
+	}
+	if r := resp.Responses["missing"]; r.Error == nil || r.Status != backend.StatusNotFound {
+		t.Errorf("unknown trace: %v %v", r.Error, r.Status)
+	}
+	if r := resp.Responses["dur"]; r.Error == nil || r.Status != backend.StatusBadRequest {
+		t.Errorf("bad duration: %v %v", r.Error, r.Status)
+	}
+	if r := resp.Responses["ok"]; r.Error != nil || r.Frames[0].Rows() != 3 {
+		t.Errorf("the good query failed next to bad ones: %v", r.Error)
+	}
+}
+
+func TestHealthAndResources(t *testing.T) {
+	empty := t.TempDir()
+	d := newDS(t, empty)
+	h, _ := d.CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	if h.Status != backend.HealthStatusOk || !strings.Contains(h.Message, "no spans yet") {
+		t.Errorf("empty store health: %v %q", h.Status, h.Message)
+	}
+	d = newDS(t, filepath.Join(empty, "does-not-exist"))
+	if h, _ := d.CheckHealth(context.Background(), &backend.CheckHealthRequest{}); h.Status != backend.HealthStatusError {
+		t.Errorf("missing directory health: %v %q", h.Status, h.Message)
+	}
+
+	dir := t.TempDir()
+	fillStore(t, dir, spangen.New(spangen.Config{Seed: 1, Start: time.Now().Add(-time.Minute)}).Next(2))
+	d = newDS(t, dir)
+	h, _ = d.CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	if h.Status != backend.HealthStatusOk || !strings.Contains(h.Message, "76 spans") || !strings.Contains(h.Message, "newest span") {
+		t.Errorf("health: %v %q", h.Status, h.Message)
+	}
+	for path, want := range map[string][]string{
+		"namespaces":                  {"bookinfo"},
+		"services?namespace=bookinfo": {"details", "productpage", "ratings", "reviews"},
+		"protocols":                   {"http"},
+		"endpoints?namespace=bookinfo&service=ratings": {"/ratings/{id}"},
+	} {
+		var got []string
+		var status int
+		err := d.CallResource(context.Background(), &backend.CallResourceRequest{Path: strings.Split(path, "?")[0], Method: "GET", URL: path},
+			backend.CallResourceResponseSenderFunc(func(r *backend.CallResourceResponse) error {
+				status = r.Status
+				return json.Unmarshal(r.Body, &got)
+			}))
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("%s: %v %d", path, err, status)
+		}
+		for _, w := range want {
+			if !contains(got, w) {
+				t.Errorf("%s = %v, lacks %s", path, got, w)
+			}
+		}
+	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

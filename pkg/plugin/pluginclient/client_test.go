@@ -1,0 +1,124 @@
+package pluginclient
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+
+	"github.com/zerotrace/zerotrace/pkg/spangen"
+	"github.com/zerotrace/zerotrace/pkg/store"
+)
+
+// TestPluginBinaryOverGrafanaProtocol builds the real plugin executable and
+// drives it the way Grafana does, against shards on disk.
+func TestPluginBinaryOverGrafanaProtocol(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the plugin binary")
+	}
+	bin := filepath.Join(t.TempDir(), "gpx_zerotrace")
+	build := exec.Command("go", "build", "-o", bin, "./pkg")
+	build.Dir = "../../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the plugin: %v\n%s", err, out)
+	}
+
+	dir := t.TempDir()
+	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
+	traces := spangen.New(spangen.Config{Seed: 4, Start: start, Interval: 50 * time.Millisecond}).Next(20)
+	ws := map[string]*store.Writer{}
+	for _, tr := range traces {
+		for _, s := range tr.Spans {
+			if ws[s.Node] == nil {
+				w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: s.Node, NoBackground: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ws[s.Node] = w
+			}
+			ws[s.Node].Write(s)
+		}
+	}
+	for _, w := range ws {
+		w.Close()
+	}
+
+	c, err := Start(bin, Options{PluginID: "zerotrace-tracing-datasource", UID: "zt", Name: "Zerotrace",
+		JSONData: map[string]any{"dataDirs": []string{dir}}, Stderr: os.Stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	h, err := c.CheckHealth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Status != pluginv2.CheckHealthResponse_OK || !strings.Contains(h.Message, "760 spans") {
+		t.Fatalf("CheckHealth: %v %q", h.Status, h.Message)
+	}
+
+	from, to := start.Add(-time.Minute), time.Now()
+	// trace: every request's trace, whole.
+	for _, tr := range traces {
+		r, err := c.Query(ctx, map[string]any{"queryType": "trace", "spanId": strconv.FormatUint(tr.Spans[0].SpanID, 10)}, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Error != "" || len(r.Frames) != 1 || r.Frames[0].Rows() != 38 {
+			t.Fatalf("trace %d: error %q, frames %d", tr.Index, r.Error, len(r.Frames))
+		}
+		ids, _ := r.Frames[0].FieldByName("spanID")
+		want := map[string]bool{}
+		for _, s := range tr.Spans {
+			want[strconv.FormatUint(s.SpanID, 10)] = true
+		}
+		for i := 0; i < ids.Len(); i++ {
+			if !want[ids.At(i).(string)] {
+				t.Fatalf("trace %d has a foreign span %s", tr.Index, ids.At(i))
+			}
+		}
+	}
+	// search → its link id → trace.
+	r, err := c.Query(ctx, map[string]any{"queryType": "search", "namespace": "bookinfo", "service": "ratings", "limit": 10}, from, to)
+	if err != nil || r.Error != "" || r.Frames[0].Rows() != 10 {
+		t.Fatalf("search: %v %q", err, r.Error)
+	}
+	tid := r.Frames[0].Fields[0].At(0).(string)
+	r, err = c.Query(ctx, map[string]any{"queryType": "trace", "traceId": tid}, from, to)
+	if err != nil || r.Error != "" || r.Frames[0].Rows() != 38 {
+		t.Fatalf("trace by search link %s: %v %q", tid, err, r.Error)
+	}
+	// serviceMap and metrics.
+	r, err = c.Query(ctx, map[string]any{"queryType": "serviceMap"}, from, to)
+	if err != nil || r.Error != "" || len(r.Frames) != 2 || r.Frames[1].Rows() == 0 {
+		t.Fatalf("serviceMap: %v %q", err, r.Error)
+	}
+	r, err = c.Query(ctx, map[string]any{"queryType": "metrics"}, from, to)
+	if err != nil || r.Error != "" || len(r.Frames) != 4 || len(r.Frames[0].Fields) < 5 {
+		t.Fatalf("metrics: %v %q", err, r.Error)
+	}
+	// A bad query is an error of that query, with its status.
+	r, err = c.Query(ctx, map[string]any{"queryType": "trace", "traceId": "not-an-id"}, from, to)
+	if err != nil || r.Error == "" || r.Status != 400 {
+		t.Fatalf("bad trace id: %v %q %d", err, r.Error, r.Status)
+	}
+	// CallResource.
+	status, body, err := c.Resource(ctx, "services?namespace=bookinfo")
+	if err != nil || status != 200 {
+		t.Fatalf("CallResource: %v %d %s", err, status, body)
+	}
+	var svcs []string
+	if err := json.Unmarshal(body, &svcs); err != nil || len(svcs) < 4 {
+		t.Fatalf("services: %v %s", err, body)
+	}
+}
