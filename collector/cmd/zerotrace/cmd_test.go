@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerotrace/zerotrace/pkg/spangen"
+	"github.com/zerotrace/zerotrace/pkg/store"
+	"github.com/zerotrace/zerotrace/pkg/trace"
+)
+
+func fill(t *testing.T) (string, []spangen.Trace) {
+	t.Helper()
+	dir := t.TempDir()
+	traces := spangen.New(spangen.Config{Seed: 3, Start: time.Now().Add(-time.Minute)}).Next(3)
+	ws := map[string]*store.Writer{}
+	for _, tr := range traces {
+		for _, s := range tr.Spans {
+			if ws[s.Node] == nil {
+				w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: s.Node, NoBackground: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ws[s.Node] = w
+			}
+			ws[s.Node].Write(s)
+		}
+	}
+	for _, w := range ws {
+		w.Close()
+	}
+	return dir, traces
+}
+
+// capture runs a subcommand and returns its exit code and stdout.
+func capture(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	r, w, _ := os.Pipe()
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan string)
+	go func() { b, _ := io.ReadAll(r); done <- string(b) }()
+	code := dispatch(args)
+	w.Close()
+	os.Stdout = old
+	return code, <-done
+}
+
+func TestTraceWaterfall(t *testing.T) {
+	dir, traces := fill(t)
+	code, out := capture(t, "trace", strconv.FormatUint(traces[1].Spans[5].SpanID, 10), "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if !strings.Contains(lines[0], "38 spans (24 eBPF, 14 packet), 1 root(s)") {
+		t.Fatalf("header %q", lines[0])
+	}
+	if len(lines) != 39 {
+		t.Fatalf("%d lines, want header + 38 spans:\n%s", len(lines), out)
+	}
+	deepest := 0
+	for _, l := range lines[1:] {
+		deepest = max(deepest, len(l)-len(strings.TrimLeft(l, " ")))
+	}
+	// The ratings application span is the 28th hop from the curl span.
+	if deepest != 2*27 {
+		t.Errorf("deepest span indented %d, want %d:\n%s", deepest, 2*27, out)
+	}
+	if code, _ := capture(t, "trace", "0123456789abcdef0123456789abcdef", "--data-dir", dir); code == 0 {
+		t.Error("unknown trace id succeeded")
+	}
+}
+
+func TestSearchAndStore(t *testing.T) {
+	dir, traces := fill(t)
+	code, out := capture(t, "search", "--data-dir", dir, "--namespace", "bookinfo", "--service", "ratings", "--since", "1h")
+	if code != 0 || strings.Count(out, "\n") != 6 { // per request: the ratings sidecar s-p and the ratings app s-p
+		t.Fatalf("search exit %d, output:\n%s", code, out)
+	}
+	// The printed trace id opens the trace.
+	id := strings.Fields(strings.Split(out, "\n")[0])[1]
+	r, _ := store.OpenReader(dir)
+	defer r.Close()
+	tr, err := trace.Assemble(context.Background(), r, trace.Config{}, id, 0, 0)
+	if err != nil || len(tr.Spans) != 38 {
+		t.Fatalf("trace of search row %s: %v", id, err)
+	}
+	code, out = capture(t, "store", "stats", dir)
+	if code != 0 || !strings.Contains(out, "114 spans") {
+		t.Fatalf("store stats exit %d:\n%s", code, out)
+	}
+	code, out = capture(t, "store", "dump", "--key", "req_tcp_seq="+strconv.FormatUint(uint64(traces[0].Spans[0].ReqTCPSeq), 10), dir)
+	if code != 0 || strings.Count(out, "\n") != 2 { // curl's c-p and its sidecar's s-p on loopback
+		t.Fatalf("store dump --key exit %d:\n%s", code, out)
+	}
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/zerotrace/zerotrace/pkg/plugin"
+	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/store"
+	"github.com/zerotrace/zerotrace/pkg/trace"
+)
+
+func init() {
+	register(command{name: "trace", summary: "assemble a trace (trace id or span id) and draw it as a waterfall", run: runTrace})
+	register(command{name: "search", summary: "recent calls matching filters, newest first, with their trace ids", run: runSearch})
+}
+
+type dirsFlag []string
+
+func (d *dirsFlag) String() string     { return strings.Join(*d, ",") }
+func (d *dirsFlag) Set(s string) error { *d = append(*d, s); return nil }
+
+func dataDirs(d dirsFlag) []string {
+	if len(d) == 0 {
+		return []string{plugin.DefaultDataDir}
+	}
+	return d
+}
+
+func runTrace(args []string) int {
+	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
+	var dirs dirsFlag
+	fs.Var(&dirs, "data-dir", "data directory (repeat for several nodes; default "+plugin.DefaultDataDir+")")
+	width := fs.Int("width", 40, "width of the timing bars")
+	// Accept the id before or after the flags.
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+	}
+	if id == "" {
+		fmt.Fprintln(os.Stderr, "usage: zerotrace trace <trace-id|span-id> [--data-dir DIR]...")
+		return 2
+	}
+	r, err := store.OpenReader(dataDirs(dirs)...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "trace:", err)
+		return 1
+	}
+	defer r.Close()
+	t, err := trace.Assemble(context.Background(), r, trace.Config{}, id, 0, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "trace:", err)
+		return 1
+	}
+	fmt.Print(Waterfall(t, *width))
+	return 0
+}
+
+// Waterfall draws a trace as an indented tree with one timing bar per span.
+func Waterfall(t *trace.Trace, width int) string {
+	var b strings.Builder
+	if len(t.Spans) == 0 {
+		return "empty trace\n"
+	}
+	t0, t1 := t.Spans[0].StartNs, t.Spans[0].EndNs
+	children := make([][]int, len(t.Spans))
+	var roots []int
+	var ebpf, pkt int
+	for i := range t.Spans {
+		s := &t.Spans[i]
+		t0, t1 = min(t0, s.StartNs), max(t1, s.EndNs)
+		if p := t.Parents[i]; p >= 0 {
+			children[p] = append(children[p], i)
+		} else {
+			roots = append(roots, i)
+		}
+		switch s.SignalSource {
+		case span.SourceEBPF:
+			ebpf++
+		case span.SourcePacket:
+			pkt++
+		}
+	}
+	total := max(t1-t0, 1)
+	fmt.Fprintf(&b, "trace %s: %d spans (%d eBPF, %d packet), %d root(s), %s\n", t.ID, len(t.Spans), ebpf, pkt, len(roots),
+		time.Duration(total).Round(time.Microsecond))
+	for _, w := range t.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
+	var walk func(i, depth int)
+	walk = func(i, depth int) {
+		s := &t.Spans[i]
+		a := int((s.StartNs - t0) * int64(width) / total)
+		e := int((s.EndNs - t0) * int64(width) / total)
+		e = max(e, a+1)
+		bar := strings.Repeat(" ", min(a, width)) + strings.Repeat("█", min(e, width)-min(a, width))
+		bar += strings.Repeat(" ", max(0, width-len([]rune(bar))))
+		where := s.ProcessName
+		if s.SignalSource == span.SourcePacket {
+			where = s.CaptureNIC
+		}
+		label := fmt.Sprintf("%s%-4s %s/%s %s", strings.Repeat("  ", depth), s.TapSide, s.Node, where, plugin.OperationName(s))
+		status := fmt.Sprint(s.ResponseCode)
+		if s.ResponseStatus.IsError() {
+			status += " " + s.ResponseStatus.String()
+		}
+		fmt.Fprintf(&b, "%-72s %-5s %-4s %9.3f ms |%s|\n", label, s.L7Protocol, status, float64(s.EndNs-s.StartNs)/1e6, bar)
+		for _, c := range children[i] {
+			walk(c, depth+1)
+		}
+	}
+	for _, r := range roots {
+		walk(r, 0)
+	}
+	return b.String()
+}
+
+func runSearch(args []string) int {
+	fs := flag.NewFlagSet("search", flag.ContinueOnError)
+	var dirs dirsFlag
+	fs.Var(&dirs, "data-dir", "data directory (repeat for several nodes; default "+plugin.DefaultDataDir+")")
+	since := fs.Duration("since", 15*time.Minute, "how far back")
+	var q store.SearchQuery
+	fs.StringVar(&q.Namespace, "namespace", "", "namespace")
+	fs.StringVar(&q.Service, "service", "", "service")
+	fs.StringVar(&q.Protocol, "protocol", "", "l7 protocol (http, grpc, …)")
+	fs.StringVar(&q.Endpoint, "endpoint", "", "normalised endpoint")
+	fs.StringVar(&q.Status, "status", "", "ok, client_error, server_error, timeout")
+	fs.DurationVar(&q.MinDuration, "min-duration", 0, "only calls at least this long")
+	fs.IntVar(&q.Limit, "limit", 20, "rows")
+	tap := fs.String("tap", "s-p", "tap side of the rows (empty: all)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *tap != "" {
+		t, err := span.ParseTapSide(*tap)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "search:", err)
+			return 2
+		}
+		q.TapSides = []span.TapSide{t}
+	}
+	q.FromNs = time.Now().Add(-*since).UnixNano()
+	r, err := store.OpenReader(dataDirs(dirs)...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "search:", err)
+		return 1
+	}
+	defer r.Close()
+	spans, err := r.Search(context.Background(), q)
+	for i := range spans {
+		s := &spans[i]
+		fmt.Printf("%s  %-32s  %-12s %-4s %-40s %4d %9.3f ms\n", time.Unix(0, s.StartNs).Format("15:04:05.000"),
+			plugin.TraceLinkID(s), plugin.ServiceName(s), s.TapSide, plugin.OperationName(s), s.ResponseCode, float64(s.EndNs-s.StartNs)/1e6)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "search:", err)
+		return 1
+	}
+	if len(spans) == 0 {
+		fmt.Fprintln(os.Stderr, "search: no calls match")
+	}
+	return 0
+}
