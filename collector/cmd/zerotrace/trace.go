@@ -97,30 +97,41 @@ func Waterfall(t *trace.Trace, width int) string {
 	for _, w := range t.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", w)
 	}
+	type row struct {
+		label string
+		i     int
+	}
+	var rows []row
 	var walk func(i, depth int)
 	walk = func(i, depth int) {
 		s := &t.Spans[i]
-		a := int((s.StartNs - t0) * int64(width) / total)
-		e := int((s.EndNs - t0) * int64(width) / total)
-		e = max(e, a+1)
-		bar := strings.Repeat(" ", min(a, width)) + strings.Repeat("█", min(e, width)-min(a, width))
-		bar += strings.Repeat(" ", max(0, width-len([]rune(bar))))
 		where := s.ProcessName
 		if s.SignalSource == span.SourcePacket {
 			where = s.CaptureNIC
 		}
-		label := fmt.Sprintf("%s%-4s %s/%s %s", strings.Repeat("  ", depth), s.TapSide, s.Node, where, plugin.OperationName(s))
-		status := fmt.Sprint(s.ResponseCode)
-		if s.ResponseStatus.IsError() {
-			status += " " + s.ResponseStatus.String()
-		}
-		fmt.Fprintf(&b, "%-72s %-5s %-4s %9.3f ms |%s|\n", label, s.L7Protocol, status, float64(s.EndNs-s.StartNs)/1e6, bar)
+		rows = append(rows, row{fmt.Sprintf("%s%-4s %s/%s %s", strings.Repeat("  ", depth), s.TapSide, s.Node, where, plugin.OperationName(s)), i})
 		for _, c := range children[i] {
 			walk(c, depth+1)
 		}
 	}
 	for _, r := range roots {
 		walk(r, 0)
+	}
+	lw := 0
+	for _, r := range rows {
+		lw = max(lw, len(r.label))
+	}
+	for _, r := range rows {
+		s := &t.Spans[r.i]
+		a := int((s.StartNs - t0) * int64(width) / total)
+		e := max(int((s.EndNs-t0)*int64(width)/total), a+1)
+		a, e = min(a, width), min(e, width)
+		bar := strings.Repeat(" ", a) + strings.Repeat("█", e-a) + strings.Repeat(" ", width-e)
+		status := fmt.Sprint(s.ResponseCode)
+		if s.ResponseStatus.IsError() {
+			status += " " + s.ResponseStatus.String()
+		}
+		fmt.Fprintf(&b, "%-*s  %-5s %-4s %9.3f ms |%s|\n", lw, r.label, s.L7Protocol, status, float64(s.EndNs-s.StartNs)/1e6, bar)
 	}
 	return b.String()
 }
