@@ -36,10 +36,14 @@ func badgerOptions(dir string, readOnly bool) badger.Options {
 		WithNumGoroutines(2).
 		WithMetricsEnabled(false).
 		WithDetectConflicts(false)
-	if !readOnly {
-		o = o.WithCompactL0OnClose(true)
-	}
 	return o
+}
+
+// headOptions are for the small shards a writer seals every few seconds:
+// they live until their window is merged, so they skip block compression
+// and the compaction on close (the merged shard is compressed and compact).
+func headOptions(dir string) badger.Options {
+	return badgerOptions(dir, false).WithCompression(options.None).WithCompactL0OnClose(false)
 }
 
 // shardWriter appends batches to one read-write Badger shard.
@@ -53,8 +57,12 @@ type shardWriter struct {
 	keys []span.Key
 }
 
-func openShardWriter(dir, node string) (*shardWriter, error) {
-	db, err := badger.Open(badgerOptions(dir, false))
+func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
+	o := headOptions(dir)
+	if merged {
+		o = badgerOptions(dir, false).WithCompactL0OnClose(true)
+	}
+	db, err := badger.Open(o)
 	if err != nil {
 		return nil, fmt.Errorf("opening shard %s: %w", dir, err)
 	}

@@ -137,7 +137,7 @@ func (w *Writer) recover() error {
 		dir := filepath.Join(w.nodeDir, name)
 		switch {
 		case strings.HasPrefix(name, "h-") && !replaced[name]:
-			sw, err := openShardWriter(dir, w.opt.Node)
+			sw, err := openShardWriter(dir, w.opt.Node, false)
 			if err != nil {
 				return fmt.Errorf("recovering head shard: %w", err)
 			}
@@ -246,7 +246,7 @@ func (w *Writer) flushRows(n int) error {
 			}
 			name = fmt.Sprintf("h-%020d", now.UnixNano()+int64(i))
 		}
-		sw, err := openShardWriter(filepath.Join(w.nodeDir, name), w.opt.Node)
+		sw, err := openShardWriter(filepath.Join(w.nodeDir, name), w.opt.Node, false)
 		if err != nil {
 			return err
 		}
@@ -356,7 +356,7 @@ func (w *Writer) mergeWindow(win int64, srcs []ShardEntry) error {
 		all = append(all, spans...)
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].StartNs < all[j].StartNs })
-	sw, err := openShardWriter(tmp, w.opt.Node)
+	sw, err := openShardWriter(tmp, w.opt.Node, true)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"syscall"
 	"time"
@@ -101,8 +102,19 @@ func runBenchStore(args []string) int {
 	n := fs.Int("spans", 200_000, "generated spans to store (the goals are stated for 10000000)")
 	dir := fs.String("dir", "", "data directory (default: a temporary one, removed after)")
 	interval := fs.Duration("interval", 5*time.Millisecond, "time between generated Bookinfo requests (38 spans each)")
+	prof := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench store:", err)
+			return 1
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
 	}
 	if err := benchStore(*n, *dir, *interval); err != nil {
 		fmt.Fprintln(os.Stderr, "bench store:", err)
