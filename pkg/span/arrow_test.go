@@ -1,0 +1,76 @@
+package span
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+
+	"github.com/apache/arrow/go/v15/arrow"
+)
+
+// The DESIGN span record's field names, all of which the schema must carry.
+var designFields = []string{"span_id", "node", "signal_source", "tap_side", "capture_nic", "netns",
+	"start_ns", "end_ns", "pid", "req_tid", "resp_tid", "process_name", "comm", "container_id", "pod",
+	"namespace", "service", "ip_version", "client_ip", "client_port", "server_ip", "server_port", "l4",
+	"tunnel_type", "tunnel_outer_src", "tunnel_outer_dst", "l7_protocol", "request_type", "request_domain",
+	"request_resource", "endpoint", "response_code", "response_status", "response_exception",
+	"request_bytes", "response_bytes", "req_tcp_seq", "resp_tcp_seq", "syscall_trace_id_req",
+	"syscall_trace_id_resp", "x_request_id_req", "x_request_id_resp", "trace_id", "parent_span_id", "app_span_id"}
+
+func TestSchemaHasDesignFields(t *testing.T) {
+	for _, name := range designFields {
+		idx := Schema.FieldIndices(name)
+		if len(idx) != 1 {
+			t.Errorf("schema lacks %s", name)
+		}
+	}
+	// Every Span field has a column (the columns table covers the struct).
+	if n := reflect.TypeOf(Span{}).NumField(); n != len(Schema.Fields()) {
+		t.Errorf("Span has %d fields, the schema %d columns", n, len(Schema.Fields()))
+	}
+	for _, f := range Schema.Fields() {
+		switch f.Name {
+		case "namespace", "service", "node", "process_name":
+			if f.Type.ID() != arrow.DICTIONARY {
+				t.Errorf("%s is %s, want dictionary-encoded", f.Name, f.Type)
+			}
+		case "span_id", "req_tcp_seq", "syscall_trace_id_req":
+			if f.Type.ID() != arrow.UINT64 && f.Type.ID() != arrow.UINT32 {
+				t.Errorf("%s is %s, want a fixed-width integer", f.Name, f.Type)
+			}
+		case "trace_id", "client_ip":
+			if f.Type.ID() != arrow.FIXED_SIZE_BINARY {
+				t.Errorf("%s is %s, want fixed-size binary", f.Name, f.Type)
+			}
+		}
+	}
+}
+
+func TestBuilderRecordRoundTrip(t *testing.T) {
+	tid, _ := ParseTraceID("00000000000000000000000000c0ffee")
+	in := []Span{
+		{SpanID: 1, Node: "n1", Namespace: "a", ClientIP: netip.MustParseAddr("10.0.0.1"), TraceID: tid, Flags: FlagPartial},
+		{SpanID: 2, Node: "n1", Namespace: "b", ClientIP: netip.MustParseAddr("fe80::1"), ServerIP: netip.Addr{}},
+		{SpanID: 3, Node: "n2", Namespace: "a", XRequestIDReq: "x", RequestResource: "/r"},
+	}
+	b := NewBuilder(nil)
+	defer b.Release()
+	for i := 0; i < 2; i++ { // the builder is reusable across cuts, dictionaries included
+		for j := range in {
+			b.Append(&in[j])
+		}
+		rec := b.NewRecord()
+		r, err := NewRecord(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := r.All()
+		if !reflect.DeepEqual(in, out) {
+			t.Fatalf("cut %d: round trip\n in %+v\nout %+v", i, in, out)
+		}
+		if r.StartNs(0) != in[0].StartNs {
+			t.Fatal("StartNs")
+		}
+		rec.Release()
+	}
+}
