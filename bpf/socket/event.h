@@ -1,0 +1,30 @@
+// Event layout shared with collector/ebpf (event.go decodes it).
+#pragma once
+
+#define MAX_PAYLOAD 16384
+#define COMM_LEN 16
+
+enum direction { DIR_EGRESS = 0, DIR_INGRESS = 1 };
+
+struct event {
+	__u64 ts;          // ns, CLOCK_MONOTONIC: egress at syscall entry, ingress at exit
+	__u64 sock_id;     // kernel struct sock address: unique while the socket lives
+	__u64 syscall_trace_id;
+	__u32 pid;         // tgid
+	__u32 tid;
+	__u32 tcp_seq;     // of the first payload byte: write_seq at egress entry, copied_seq at ingress entry
+	__u32 len;         // bytes the syscall moved
+	__u32 cap;         // bytes captured in data
+	__u32 netns;       // network namespace inode
+	__u16 family;      // AF_INET / AF_INET6
+	__u16 sport;       // local port, host order
+	__u16 dport;       // remote port, host order
+	__u8 dir;
+	__u8 l4;           // IPPROTO_TCP / IPPROTO_UDP
+	__u8 saddr[16];    // local address (IPv4 in the first 4 bytes)
+	__u8 daddr[16];    // remote address
+	char comm[COMM_LEN];
+	__u8 data[MAX_PAYLOAD];
+};
+
+#define EVENT_HDR_SIZE (sizeof(struct event) - MAX_PAYLOAD)

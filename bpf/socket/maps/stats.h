@@ -1,0 +1,23 @@
+// Per-CPU counters read into /metrics.
+#pragma once
+enum zt_stat {
+	STAT_EVENTS = 0,    // messages sent to user space
+	STAT_DROP_RINGBUF,  // ring buffer full
+	STAT_DROP_FILTER,   // dropped in kernel as not L7 (empty)
+	STAT_DROP_SCOPE,    // outside the configured network namespaces
+	STAT_MAX,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &which);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}

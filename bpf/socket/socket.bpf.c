@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0
+// Socket syscall capture: every read/write-family syscall on an inet socket
+// becomes one struct event (metadata, TCP sequence number of the first byte,
+// thread causality id, the first bytes of payload) on a ring buffer.
+// Only tracepoints: fentry/fexit and kprobes are not available here.
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "event.h"
+#include "maps/events.h"
+#include "maps/scratch.h"
+#include "maps/active.h"
+#include "maps/threads.h"
+#include "maps/scope.h"
+#include "maps/stats.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define IDLE_NS (10ULL * 1000000000ULL)
+#define DIR_CLOSE 2
+
+// Set by the loader before load.
+const volatile __u32 payload_cap = 1024; // bytes of payload per message, <= MAX_PAYLOAD-1
+const volatile __u32 self_tgid = 0;      // the collector itself is never traced
+const volatile __u8 scope_enabled = 0;   // only network namespaces in netns_scope
+
+static __always_inline struct sock *fd_to_sock(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct files_struct *files = BPF_CORE_READ(task, files);
+	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if (fd < 0 || (unsigned long)fd >= max)
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	if (!sock)
+		return NULL;
+	return BPF_CORE_READ(sock, sk);
+}
+
+// inet_sock returns the socket's protocol (TCP/UDP) if it is an inet socket
+// in scope, else 0.
+static __always_inline __u16 inet_proto(struct sock *sk, __u32 *netns)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return 0;
+	*netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (scope_enabled && !bpf_map_lookup_elem(&netns_scope, netns)) {
+		count(STAT_DROP_SCOPE);
+		return 0;
+	}
+	return proto;
+}
+
+static __always_inline int enter_io(long fd, __u64 buf, __u64 buflen, __u8 dir, __u8 vectored, __u8 msg)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if ((id >> 32) == self_tgid)
+		return 0;
+	struct sock *sk = fd_to_sock(fd);
+	if (!sk)
+		return 0;
+	__u32 netns = 0;
+	__u16 proto = inet_proto(sk, &netns);
+	if (!proto)
+		return 0;
+	struct active_io a = {};
+	a.ts = bpf_ktime_get_ns();
+	a.buf = buf;
+	a.buflen = buflen;
+	a.sk = (__u64)sk;
+	a.dir = dir;
+	a.vectored = vectored;
+	a.msg = msg;
+	if (proto == IPPROTO_TCP) {
+		struct tcp_sock *tp = (struct tcp_sock *)sk;
+		a.seq = dir == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+	}
+	bpf_map_update_elem(&active, &id, &a, BPF_ANY);
+	return 0;
+}
+
+static __always_inline __u64 fresh_id(void)
+{
+	__u32 zero = 0;
+	__u64 *c = bpf_map_lookup_elem(&id_counter, &zero);
+	if (!c)
+		return 0;
+	if (*c == 0)
+		*c = ((__u64)bpf_get_smp_processor_id() << 56) | (bpf_ktime_get_ns() & ((1ULL << 56) - 1));
+	*c += 1;
+	return *c;
+}
+
+// causality applies DESIGN's thread rule and returns the message's id.
+static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now)
+{
+	struct thread_entry *te = bpf_map_lookup_elem(&threads, &thread);
+	if (te && now - te->ts > IDLE_NS) {
+		bpf_map_delete_elem(&threads, &thread);
+		te = NULL;
+	}
+	__u8 one = 1, zero = 0;
+	if (dir == DIR_EGRESS) {
+		__u64 id = te ? te->id : 0;
+		if (te)
+			bpf_map_delete_elem(&threads, &thread);
+		bpf_map_update_elem(&last_egress, &sk, &one, BPF_ANY);
+		return id;
+	}
+	__u8 *le = bpf_map_lookup_elem(&last_egress, &sk);
+	__u64 id;
+	if (!te || (le && *le)) {
+		struct thread_entry n = {.id = fresh_id(), .ts = now};
+		bpf_map_update_elem(&threads, &thread, &n, BPF_ANY);
+		id = n.id;
+	} else {
+		te->ts = now;
+		id = te->id;
+	}
+	bpf_map_update_elem(&last_egress, &sk, &zero, BPF_ANY);
+	return id;
+}
+
+static __always_inline void fill_addrs(struct event *e, struct sock *sk)
+{
+	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (e->family == AF_INET) {
+		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(e->saddr, &s, 4);
+		__builtin_memcpy(e->daddr, &d, 4);
+	} else {
+		BPF_CORE_READ_INTO(&e->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&e->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	}
+}
+
+static __always_inline int exit_io(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct active_io *ap = bpf_map_lookup_elem(&active, &id);
+	if (!ap)
+		return 0;
+	struct active_io a = *ap;
+	bpf_map_delete_elem(&active, &id);
+	if (ret <= 0) {
+		count(STAT_DROP_FILTER);
+		return 0;
+	}
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	struct sock *sk = (struct sock *)a.sk;
+	e->ts = a.dir == DIR_EGRESS ? a.ts : now;
+	e->sock_id = a.sk;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->tcp_seq = a.seq;
+	e->dir = a.dir;
+	e->l4 = BPF_CORE_READ(sk, sk_protocol);
+	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	fill_addrs(e, sk);
+	bpf_get_current_comm(&e->comm, sizeof(e->comm));
+	e->syscall_trace_id = causality(id, a.sk, a.dir, now);
+
+	__u64 ptr = a.buf, plen = a.buflen;
+	if (a.msg) {
+		struct user_msghdr mh = {};
+		bpf_probe_read_user(&mh, sizeof(mh), (void *)a.buf);
+		ptr = (__u64)mh.msg_iov;
+		a.vectored = mh.msg_iovlen > 0;
+		if (!a.vectored)
+			plen = 0;
+	}
+	if (a.vectored) {
+		struct iovec iov = {};
+		bpf_probe_read_user(&iov, sizeof(iov), (void *)ptr);
+		ptr = (__u64)iov.iov_base;
+		plen = iov.iov_len;
+	}
+	__u64 len = ret;
+	__u32 cap = payload_cap;
+	if (cap > len)
+		cap = len;
+	if (cap > plen)
+		cap = plen;
+	if (cap > MAX_PAYLOAD - 1)
+		cap = MAX_PAYLOAD - 1;
+	cap &= MAX_PAYLOAD - 1;
+	e->len = len;
+	e->cap = cap;
+	if (cap > 0)
+		bpf_probe_read_user(e->data, cap, (void *)ptr);
+	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, 0)) {
+		count(STAT_DROP_RINGBUF);
+		return 0;
+	}
+	count(STAT_EVENTS);
+	return 0;
+}
+
+#define ARG(n) (ctx->args[n])
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int enter_write(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), ARG(2), DIR_EGRESS, 0, 0); }
+SEC("tracepoint/syscalls/sys_exit_write")
+int exit_write(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_read")
+int enter_read(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), ARG(2), DIR_INGRESS, 0, 0); }
+SEC("tracepoint/syscalls/sys_exit_read")
+int exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int enter_sendto(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), ARG(2), DIR_EGRESS, 0, 0); }
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int enter_recvfrom(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), ARG(2), DIR_INGRESS, 0, 0); }
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_writev")
+int enter_writev(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_EGRESS, 1, 0); }
+SEC("tracepoint/syscalls/sys_exit_writev")
+int exit_writev(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_readv")
+int enter_readv(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_INGRESS, 1, 0); }
+SEC("tracepoint/syscalls/sys_exit_readv")
+int exit_readv(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_EGRESS, 0, 1); }
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_INGRESS, 0, 1); }
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
+// sendmmsg/recvmmsg: the first message (struct mmsghdr starts with its msghdr).
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_EGRESS, 0, 1); }
+SEC("tracepoint/syscalls/sys_exit_sendmmsg")
+int exit_sendmmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
+SEC("tracepoint/syscalls/sys_enter_recvmmsg")
+int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_INGRESS, 0, 1); }
+SEC("tracepoint/syscalls/sys_exit_recvmmsg")
+int exit_recvmmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
+
+// close: tell user space the connection ended (flush or time out pending).
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if ((id >> 32) == self_tgid)
+		return 0;
+	struct sock *sk = fd_to_sock(ARG(0));
+	if (!sk)
+		return 0;
+	__u32 netns = 0;
+	if (inet_proto(sk, &netns) != IPPROTO_TCP)
+		return 0;
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	e->ts = bpf_ktime_get_ns();
+	e->sock_id = (__u64)sk;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->dir = DIR_CLOSE;
+	e->len = 0;
+	e->cap = 0;
+	e->netns = netns;
+	e->syscall_trace_id = 0;
+	e->tcp_seq = 0;
+	e->l4 = IPPROTO_TCP;
+	fill_addrs(e, sk);
+	bpf_get_current_comm(&e->comm, sizeof(e->comm));
+	bpf_map_delete_elem(&last_egress, &e->sock_id);
+	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, 0))
+		count(STAT_DROP_RINGBUF);
+	return 0;
+}

@@ -1,0 +1,301 @@
+//go:build linux
+
+package ebpf
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/zerotrace/zerotrace/collector/proc"
+	"github.com/zerotrace/zerotrace/collector/session"
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// Options configure a Capture.
+type Options struct {
+	Node        string
+	PayloadSize int      // bytes of payload per message (default 1024, at most 16383)
+	NetNS       []uint32 // capture only these network namespaces (inodes); empty: all
+	Timeout     time.Duration
+	Logger      *slog.Logger
+	// Service names a process (default: its executable name).
+	Service func(proc.Info) string
+}
+
+// Capture is a running socket capture.
+type Capture struct {
+	opt   Options
+	objs  SocketObjects
+	links []link.Link
+	rd    *ringbuf.Reader
+	emit  func(*span.Span)
+	procs proc.Cache
+	ids   *span.IDGenerator
+	wall  int64 // wall clock minus CLOCK_MONOTONIC, ns
+
+	mu    sync.Mutex
+	conns map[connKey]*session.Conn
+	done  chan struct{}
+	wg    sync.WaitGroup
+
+	Decoded, BadEvents uint64
+}
+
+type connKey struct {
+	pid  uint32
+	sock uint64
+}
+
+var tracepoints = []struct {
+	name string
+	prog func(*SocketPrograms) *ebpf.Program
+}{
+	{"sys_enter_write", func(p *SocketPrograms) *ebpf.Program { return p.EnterWrite }},
+	{"sys_exit_write", func(p *SocketPrograms) *ebpf.Program { return p.ExitWrite }},
+	{"sys_enter_read", func(p *SocketPrograms) *ebpf.Program { return p.EnterRead }},
+	{"sys_exit_read", func(p *SocketPrograms) *ebpf.Program { return p.ExitRead }},
+	{"sys_enter_sendto", func(p *SocketPrograms) *ebpf.Program { return p.EnterSendto }},
+	{"sys_exit_sendto", func(p *SocketPrograms) *ebpf.Program { return p.ExitSendto }},
+	{"sys_enter_recvfrom", func(p *SocketPrograms) *ebpf.Program { return p.EnterRecvfrom }},
+	{"sys_exit_recvfrom", func(p *SocketPrograms) *ebpf.Program { return p.ExitRecvfrom }},
+	{"sys_enter_writev", func(p *SocketPrograms) *ebpf.Program { return p.EnterWritev }},
+	{"sys_exit_writev", func(p *SocketPrograms) *ebpf.Program { return p.ExitWritev }},
+	{"sys_enter_readv", func(p *SocketPrograms) *ebpf.Program { return p.EnterReadv }},
+	{"sys_exit_readv", func(p *SocketPrograms) *ebpf.Program { return p.ExitReadv }},
+	{"sys_enter_sendmsg", func(p *SocketPrograms) *ebpf.Program { return p.EnterSendmsg }},
+	{"sys_exit_sendmsg", func(p *SocketPrograms) *ebpf.Program { return p.ExitSendmsg }},
+	{"sys_enter_recvmsg", func(p *SocketPrograms) *ebpf.Program { return p.EnterRecvmsg }},
+	{"sys_exit_recvmsg", func(p *SocketPrograms) *ebpf.Program { return p.ExitRecvmsg }},
+	{"sys_enter_sendmmsg", func(p *SocketPrograms) *ebpf.Program { return p.EnterSendmmsg }},
+	{"sys_exit_sendmmsg", func(p *SocketPrograms) *ebpf.Program { return p.ExitSendmmsg }},
+	{"sys_enter_recvmmsg", func(p *SocketPrograms) *ebpf.Program { return p.EnterRecvmmsg }},
+	{"sys_exit_recvmmsg", func(p *SocketPrograms) *ebpf.Program { return p.ExitRecvmmsg }},
+	{"sys_enter_close", func(p *SocketPrograms) *ebpf.Program { return p.EnterClose }},
+}
+
+// Start loads and attaches the capture; emit receives every finished span
+// (from the capture's goroutine).
+func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
+	if opt.PayloadSize <= 0 {
+		opt.PayloadSize = 1024
+	}
+	if opt.PayloadSize > 16383 {
+		return nil, fmt.Errorf("payload size %d: at most 16383", opt.PayloadSize)
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Second
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Service == nil {
+		opt.Service = func(i proc.Info) string { return i.Name }
+	}
+	if err := ensureTracefs(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("removing memlock limit: %w", err)
+	}
+	spec, err := LoadSocket()
+	if err != nil {
+		return nil, fmt.Errorf("loading BPF spec: %w", err)
+	}
+	for name, v := range map[string]any{"payload_cap": uint32(opt.PayloadSize), "self_tgid": uint32(os.Getpid()),
+		"scope_enabled": boolByte(len(opt.NetNS) > 0)} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	c := &Capture{opt: opt, emit: emit, conns: map[connKey]*session.Conn{}, done: make(chan struct{}),
+		ids: span.NewIDGenerator(opt.Node, time.Now())}
+	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("loading BPF programs: %+v", ve)
+		}
+		return nil, fmt.Errorf("loading BPF programs: %w", err)
+	}
+	for _, ns := range opt.NetNS {
+		if err := c.objs.NetnsScope.Put(ns, uint8(1)); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("scoping to netns %d: %w", ns, err)
+		}
+	}
+	for _, tp := range tracepoints {
+		l, err := link.Tracepoint("syscalls", tp.name, tp.prog(&c.objs.SocketPrograms), nil)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("attaching %s: %w", tp.name, err)
+		}
+		c.links = append(c.links, l)
+	}
+	if c.rd, err = ringbuf.NewReader(c.objs.Events); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("opening ring buffer: %w", err)
+	}
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	c.wall = time.Now().UnixNano() - ts.Nano()
+	c.wg.Add(2)
+	go c.read()
+	go c.tick()
+	return c, nil
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (c *Capture) read() {
+	defer c.wg.Done()
+	var rec ringbuf.Record
+	var e Event
+	for {
+		if err := c.rd.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if err := DecodeEvent(rec.RawSample, &e); err != nil {
+			c.mu.Lock()
+			c.BadEvents++
+			c.mu.Unlock()
+			continue
+		}
+		c.handle(&e)
+	}
+}
+
+func (c *Capture) handle(e *Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Decoded++
+	k := connKey{e.PID, e.SockID}
+	conn := c.conns[k]
+	now := int64(e.MonoNs) + c.wall
+	if e.Dir == DirClose {
+		if conn != nil {
+			conn.Close(now)
+			delete(c.conns, k)
+		}
+		return
+	}
+	if e.L4 != 6 { // UDP protocols (DNS) are not parsed yet
+		return
+	}
+	if conn == nil {
+		info := c.procs.Lookup(e.PID, e.Comm)
+		conn = session.NewConn(session.ConnMeta{
+			Node: c.opt.Node, Source: span.SourceEBPF, NetNS: uint64(e.NetNS), SocketID: e.SockID, PID: e.PID,
+			Comm: e.Comm, ProcessName: info.Name, Cmdline: info.Cmdline, ContainerID: info.ContainerID,
+			Service: c.opt.Service(info), L4: span.L4TCP,
+			LocalIP: e.LocalIP, LocalPort: e.LocalPort, RemoteIP: e.RemoteIP, RemotePort: e.RemotePort,
+		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids}, c.emit)
+		c.conns[k] = conn
+	}
+	dir := session.Egress
+	if e.Dir == DirIngress {
+		dir = session.Ingress
+	}
+	conn.Feed(session.Chunk{Dir: dir, StartNs: now, EndNs: now, TCPSeq: e.TCPSeq, Data: e.Data, Len: int(e.Len),
+		TID: e.TID, SyscallTraceID: e.SyscallTraceID})
+}
+
+func (c *Capture) tick() {
+	defer c.wg.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		now := time.Now().UnixNano()
+		c.mu.Lock()
+		for k, conn := range c.conns {
+			conn.Tick(now)
+			if now-conn.Idle() > int64(3*c.opt.Timeout) {
+				conn.Close(now)
+				delete(c.conns, k)
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Flush ends every connection's pending exchanges now (tests, shutdown).
+func (c *Capture) Flush() {
+	now := time.Now().UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, conn := range c.conns {
+		conn.Close(now)
+		delete(c.conns, k)
+	}
+}
+
+// Stats sums the kernel-side counters: events, ring buffer drops, messages
+// filtered in kernel, messages outside the scope.
+func (c *Capture) Stats() (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope"} {
+		var per []uint64
+		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
+			return nil, err
+		}
+		for _, v := range per {
+			out[name] += v
+		}
+	}
+	return out, nil
+}
+
+// Close detaches, drains and flushes.
+func (c *Capture) Close() error {
+	for _, l := range c.links {
+		l.Close()
+	}
+	c.links = nil
+	if c.rd != nil {
+		// Let the reader drain what the kernel already wrote.
+		for i := 0; i < 100 && c.rd.AvailableBytes() > 0; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		c.rd.Close()
+		close(c.done)
+		c.wg.Wait()
+		c.Flush()
+		c.rd = nil
+	}
+	return c.objs.Close()
+}
+
+// ensureTracefs mounts tracefs when neither it nor debugfs is mounted: the
+// tracepoint ids are read from it.
+func ensureTracefs() error {
+	for _, d := range []string{"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"} {
+		if _, err := os.Stat(d); err == nil {
+			return nil
+		}
+	}
+	if err := unix.Mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
+		return fmt.Errorf("mounting tracefs on /sys/kernel/tracing: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package ebpf
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+)
+
+// Event is one captured message, decoded from the ring buffer.
+type Event struct {
+	MonoNs         uint64 // CLOCK_MONOTONIC
+	SockID         uint64
+	SyscallTraceID uint64
+	PID, TID       uint32
+	TCPSeq         uint32
+	Len            uint32 // bytes the syscall moved
+	NetNS          uint32
+	Family         uint16
+	LocalPort      uint16
+	RemotePort     uint16
+	Dir            uint8 // 0 egress, 1 ingress, 2 close
+	L4             uint8
+	LocalIP        netip.Addr
+	RemoteIP       netip.Addr
+	Comm           string
+	Data           []byte // captured payload: aliases the record
+}
+
+// Event directions.
+const (
+	DirEgress  = 0
+	DirIngress = 1
+	DirClose   = 2
+)
+
+// EventHeaderSize is the fixed part of struct event (bpf/socket/event.h).
+const EventHeaderSize = 104
+
+// Decoding errors.
+var (
+	ErrShortEvent = errors.New("event shorter than its header")
+	ErrBadEvent   = errors.New("event fields inconsistent")
+)
+
+// DecodeEvent decodes a ring buffer record into e without allocating (the
+// comm string aside, which is interned for the common names).
+func DecodeEvent(b []byte, e *Event) error {
+	if len(b) < EventHeaderSize {
+		return ErrShortEvent
+	}
+	le := binary.LittleEndian
+	e.MonoNs = le.Uint64(b[0:])
+	e.SockID = le.Uint64(b[8:])
+	e.SyscallTraceID = le.Uint64(b[16:])
+	e.PID = le.Uint32(b[24:])
+	e.TID = le.Uint32(b[28:])
+	e.TCPSeq = le.Uint32(b[32:])
+	e.Len = le.Uint32(b[36:])
+	capLen := le.Uint32(b[40:])
+	e.NetNS = le.Uint32(b[44:])
+	e.Family = le.Uint16(b[48:])
+	e.LocalPort = le.Uint16(b[50:])
+	e.RemotePort = le.Uint16(b[52:])
+	e.Dir = b[54]
+	e.L4 = b[55]
+	if e.Dir > DirClose || capLen > e.Len || int(capLen) > len(b)-EventHeaderSize {
+		return ErrBadEvent
+	}
+	switch e.Family {
+	case 2:
+		e.LocalIP = netip.AddrFrom4([4]byte(b[56:60]))
+		e.RemoteIP = netip.AddrFrom4([4]byte(b[72:76]))
+	case 10:
+		e.LocalIP = netip.AddrFrom16([16]byte(b[56:72])).Unmap()
+		e.RemoteIP = netip.AddrFrom16([16]byte(b[72:88])).Unmap()
+	default:
+		return ErrBadEvent
+	}
+	comm := b[88:104]
+	n := 0
+	for n < len(comm) && comm[n] != 0 {
+		n++
+	}
+	e.Comm = intern(comm[:n])
+	e.Data = b[EventHeaderSize : EventHeaderSize+int(capLen)]
+	return nil
+}
+
+var interned = map[string]string{}
+
+func intern(b []byte) string {
+	if s, ok := interned[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(interned) < 4096 {
+		interned[s] = s
+	}
+	return s
+}

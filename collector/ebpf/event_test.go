@@ -1,0 +1,106 @@
+package ebpf
+
+import (
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func unhex(s string) []byte {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if i := strings.Index(line, "//"); i >= 0 {
+			line = line[:i]
+		}
+		b.WriteString(strings.Join(strings.Fields(line), ""))
+	}
+	out, err := hex.DecodeString(b.String())
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// An egress event of "GET / HTTP/1.1\r\n" from 10.201.1.1:40000 to 10.201.1.2:8080.
+var egressEvent = unhex(`
+	00e1f50500000000 // ts 100000000
+	00a0b1c2d3e4ffff // sock id
+	2a00000000000001 // syscall trace id
+	39300000         // pid 12345
+	3a300000         // tid 12346
+	78563412         // tcp seq 0x12345678
+	10000000         // len 16
+	10000000         // cap 16
+	000000f0         // netns
+	0200             // AF_INET
+	409c             // local port 40000
+	901f             // remote port 8080
+	00               // egress
+	06               // tcp
+	0ac90101 000000000000000000000000 // local 10.201.1.1
+	0ac90102 000000000000000000000000 // remote 10.201.1.2
+	6375726c000000000000000000000000 // comm "curl"
+	474554202f20485454502f312e310d0a // "GET / HTTP/1.1\r\n"
+`)
+
+func TestDecodeEvent(t *testing.T) {
+	var e Event
+	if err := DecodeEvent(egressEvent, &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.MonoNs != 100000000 || e.PID != 12345 || e.TID != 12346 || e.TCPSeq != 0x12345678 || e.Len != 16 ||
+		e.LocalPort != 40000 || e.RemotePort != 8080 || e.Dir != DirEgress || e.L4 != 6 || e.Comm != "curl" ||
+		e.LocalIP.String() != "10.201.1.1" || e.RemoteIP.String() != "10.201.1.2" || string(e.Data) != "GET / HTTP/1.1\r\n" ||
+		e.SyscallTraceID != 0x010000000000002a {
+		t.Fatalf("decoded %+v", e)
+	}
+	v6 := append([]byte(nil), egressEvent...)
+	v6[48] = 10
+	copy(v6[56:72], []byte{0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+	if err := DecodeEvent(v6, &e); err != nil || e.LocalIP.String() != "fd00::1" {
+		t.Fatalf("ipv6: %v %v", err, e.LocalIP)
+	}
+	for name, tc := range map[string]struct {
+		b    []byte
+		want error
+	}{
+		"short":          {egressEvent[:50], ErrShortEvent},
+		"cap beyond len": {patch(egressEvent, 40, 0x20), ErrBadEvent},
+		"cap beyond rec": {egressEvent[:EventHeaderSize+4], ErrBadEvent},
+		"bad dir":        {patch(egressEvent, 54, 7), ErrBadEvent},
+		"bad family":     {patch(egressEvent, 48, 1), ErrBadEvent},
+	} {
+		if err := DecodeEvent(tc.b, &e); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
+	}
+}
+
+func patch(b []byte, off int, v byte) []byte {
+	c := append([]byte(nil), b...)
+	c[off] = v
+	return c
+}
+
+func FuzzEventDecode(f *testing.F) {
+	f.Add(egressEvent)
+	f.Add(egressEvent[:EventHeaderSize])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var e Event
+		if DecodeEvent(b, &e) == nil && len(e.Data) > int(e.Len) {
+			t.Fatalf("captured %d bytes of a %d-byte message", len(e.Data), e.Len)
+		}
+	})
+}
+
+func BenchmarkEventDecode(b *testing.B) {
+	var e Event
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if err := DecodeEvent(egressEvent, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

@@ -1,0 +1,3 @@
+package ebpf
+
+//go:generate go tool bpf2go -cc clang-14 -target bpfel -type event Socket ../../bpf/socket/socket.bpf.c -- -I../../bpf/include -I../../bpf/socket

@@ -1,0 +1,73 @@
+//go:build linux
+
+// Package proc reads process metadata from /proc and cgroups: process name,
+// command line, container id. Lookups are cached per pid.
+package proc
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Info is what the collector puts on a process span.
+type Info struct {
+	Name        string // executable base name (comm when unreadable)
+	Cmdline     string // space-joined, truncated to 256 bytes
+	ContainerID string // 64-hex id from the cgroup path, if any
+}
+
+// Cache memoises Lookup per pid.
+type Cache struct {
+	Root string // "/proc" by default
+	mu   sync.Mutex
+	m    map[uint32]Info
+}
+
+var containerRe = regexp.MustCompile(`[0-9a-f]{64}`)
+
+// Lookup returns the info of pid (comm is the fallback name).
+func (c *Cache) Lookup(pid uint32, comm string) Info {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[uint32]Info{}
+	}
+	if i, ok := c.m[pid]; ok {
+		return i
+	}
+	root := c.Root
+	if root == "" {
+		root = "/proc"
+	}
+	dir := filepath.Join(root, strconv.Itoa(int(pid)))
+	i := Info{Name: comm}
+	if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil {
+		i.Name = filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
+		s := strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ")
+		if len(s) > 256 {
+			s = s[:256]
+		}
+		i.Cmdline = s
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "cgroup")); err == nil {
+		i.ContainerID = containerRe.FindString(string(b))
+	}
+	if len(c.m) > 65536 {
+		clear(c.m)
+	}
+	c.m[pid] = i
+	return i
+}
+
+// Forget drops a pid (it exited).
+func (c *Cache) Forget(pid uint32) {
+	c.mu.Lock()
+	delete(c.m, pid)
+	c.mu.Unlock()
+}

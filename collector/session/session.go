@@ -1,0 +1,398 @@
+package session
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/zerotrace/zerotrace/pkg/l7"
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// Dir is the direction of a chunk seen from the observed endpoint.
+type Dir uint8
+
+const (
+	Egress  Dir = iota // sent by the observed endpoint
+	Ingress            // received by it
+)
+
+// Chunk is one captured piece of a connection's byte stream.
+type Chunk struct {
+	Dir            Dir
+	StartNs, EndNs int64
+	TCPSeq         uint32 // of Data[0]
+	Data           []byte // captured bytes (may be shorter than Len); not retained
+	Len            int    // real length
+	TID            uint32
+	SyscallTraceID uint64
+}
+
+// ConnMeta is what is known of the connection and its process.
+type ConnMeta struct {
+	Node         string
+	Source       span.SignalSource
+	NetNS        uint64
+	SocketID     uint64
+	PID          uint32
+	Comm         string
+	ProcessName  string
+	Cmdline      string
+	ContainerID  string
+	Namespace    string
+	Pod          string
+	Service      string
+	L4           span.L4Protocol
+	LocalIP      netip.Addr
+	LocalPort    uint16
+	RemoteIP     netip.Addr
+	RemotePort   uint16
+}
+
+// Config tunes a Conn.
+type Config struct {
+	Timeout    time.Duration // a request without response for this long ends as timeout (default 10 s)
+	MaxPending int           // requests awaiting a response (default 64)
+	IDs        *span.IDGenerator
+}
+
+type pending struct {
+	req       l7.Message
+	startNs   int64
+	reqEndNs  int64
+	seq       uint32
+	tid       uint32
+	sys       uint64
+	reqBytes  int64
+	resp      *l7.Message
+	respSeq   uint32
+	respTID   uint32
+	respSys   uint64
+	respEndNs int64
+	respBytes int64
+	flags     span.Flags
+}
+
+// inflight is a message whose remaining bytes are still coming.
+type inflight struct {
+	remaining int // bytes left when the length is known
+	chunked   bool
+	untilEOF  bool
+	p         *pending // the exchange it belongs to
+	response  bool
+}
+
+// Conn is the session of one connection. Not safe for concurrent use.
+type Conn struct {
+	meta    ConnMeta
+	cfg     Config
+	emit    func(*span.Span)
+	client  int // 1: the observed endpoint sent the first request; 2: it received it; 0: unknown
+	queue   []*pending
+	cur     [2]*inflight
+	lastNs  int64
+	Dropped int // chunks that started no known message
+}
+
+// NewConn starts a session; emit receives each finished span.
+func NewConn(meta ConnMeta, cfg Config, emit func(*span.Span)) *Conn {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 64
+	}
+	if cfg.IDs == nil {
+		cfg.IDs = span.NewIDGenerator(meta.Node, time.Now())
+	}
+	return &Conn{meta: meta, cfg: cfg, emit: emit}
+}
+
+// Feed consumes one chunk.
+func (c *Conn) Feed(ch Chunk) {
+	c.lastNs = max(c.lastNs, ch.EndNs)
+	d := ch.Dir
+	off := 0 // offset in the real stream of this chunk
+	if cur := c.cur[d]; cur != nil {
+		c.extend(cur, ch)
+		switch {
+		case cur.chunked:
+			if l7.ChunkedEnd(ch.Data) && len(ch.Data) == ch.Len {
+				c.finish(d)
+			}
+			return
+		case cur.untilEOF:
+			return
+		}
+		if cur.remaining > ch.Len {
+			cur.remaining -= ch.Len
+			return
+		}
+		off = cur.remaining
+		c.finish(d)
+	}
+	for off < len(ch.Data) {
+		b := ch.Data[off:]
+		p := l7.Detect(b)
+		if p == nil {
+			c.Dropped++
+			return
+		}
+		var m l7.Message
+		err := p.Parse(b, &m)
+		if err != nil && err != l7.ErrIncomplete {
+			c.Dropped++
+			return
+		}
+		total := m.Total()
+		if err == l7.ErrIncomplete {
+			// The head runs past the captured bytes: assume the message ends
+			// with this chunk.
+			total = ch.Len - off
+			m.Chunked, m.BodyLen = false, 0
+		}
+		var pe *pending
+		if !m.Response {
+			if c.client == 0 {
+				c.client = 1 + int(d)
+			}
+			pe = &pending{req: m, startNs: ch.StartNs, reqEndNs: ch.EndNs, seq: ch.TCPSeq + uint32(off),
+				tid: ch.TID, sys: ch.SyscallTraceID}
+			if len(c.queue) >= c.cfg.MaxPending {
+				c.expire(c.queue[0], span.StatusTimeout)
+				c.queue = c.queue[1:]
+			}
+			c.queue = append(c.queue, pe)
+		} else {
+			pe = c.firstUnanswered()
+			if pe == nil {
+				pe = &pending{startNs: ch.StartNs, flags: span.FlagNoRequest, req: l7.Message{Protocol: m.Protocol}}
+				c.queue = append(c.queue, pe)
+			}
+			mm := m
+			pe.resp = &mm
+			pe.respSeq = ch.TCPSeq + uint32(off)
+			pe.respTID = ch.TID
+			pe.respSys = ch.SyscallTraceID
+			pe.respEndNs = ch.EndNs
+		}
+		in := &inflight{p: pe, response: m.Response}
+		left := ch.Len - off
+		switch {
+		case total >= 0 && total <= left:
+			c.account(in, total)
+			if m.Response {
+				c.complete(pe)
+			}
+			off += total
+			continue
+		case total >= 0:
+			in.remaining = total - left
+			c.account(in, left)
+			if total-left > 0 && len(ch.Data) < ch.Len {
+				pe.flags |= span.FlagTruncated
+			}
+		case m.Chunked:
+			in.chunked = true
+			c.account(in, left)
+			if l7.ChunkedEnd(b) && len(ch.Data) == ch.Len {
+				if m.Response {
+					c.complete(pe)
+				}
+				return
+			}
+		default:
+			in.untilEOF = true
+			c.account(in, left)
+		}
+		c.cur[d] = in
+		return
+	}
+}
+
+func (c *Conn) account(in *inflight, n int) {
+	if in.response {
+		in.p.respBytes += int64(n)
+	} else {
+		in.p.reqBytes += int64(n)
+	}
+}
+
+func (c *Conn) extend(in *inflight, ch Chunk) {
+	n := ch.Len
+	if !in.chunked && !in.untilEOF && in.remaining < n {
+		n = in.remaining
+	}
+	c.account(in, n)
+	if in.response {
+		in.p.respEndNs = ch.EndNs
+	} else {
+		in.p.reqEndNs = ch.EndNs
+	}
+}
+
+func (c *Conn) finish(d Dir) {
+	in := c.cur[d]
+	c.cur[d] = nil
+	if in != nil && in.response {
+		c.complete(in.p)
+	}
+}
+
+func (c *Conn) firstUnanswered() *pending {
+	for _, p := range c.queue {
+		if p.resp == nil {
+			return p
+		}
+	}
+	return nil
+}
+
+// complete emits the exchange and every earlier one (FIFO).
+func (c *Conn) complete(p *pending) {
+	for len(c.queue) > 0 {
+		q := c.queue[0]
+		c.queue = c.queue[1:]
+		if q.resp == nil {
+			c.expire(q, span.StatusTimeout)
+		} else {
+			c.emitSpan(q, 0)
+		}
+		if q == p {
+			return
+		}
+	}
+}
+
+func (c *Conn) expire(p *pending, st span.ResponseStatus) { c.emitSpan(p, st) }
+
+// Tick times out requests without response older than the timeout.
+func (c *Conn) Tick(nowNs int64) {
+	for len(c.queue) > 0 && c.queue[0].resp == nil && nowNs-c.queue[0].startNs > int64(c.cfg.Timeout) {
+		q := c.queue[0]
+		c.queue = c.queue[1:]
+		c.expire(q, span.StatusTimeout)
+	}
+}
+
+// Idle reports the end of the last chunk seen.
+func (c *Conn) Idle() int64 { return c.lastNs }
+
+// Close flushes: a response read until the close completes; requests
+// without response end as timeouts.
+func (c *Conn) Close(nowNs int64) {
+	for d := range c.cur {
+		if in := c.cur[d]; in != nil && in.response {
+			c.finish(Dir(d))
+		}
+	}
+	for _, q := range c.queue {
+		if q.resp != nil {
+			c.emitSpan(q, 0)
+		} else {
+			c.expire(q, span.StatusTimeout)
+		}
+	}
+	c.queue = nil
+}
+
+func statusOf(code int) span.ResponseStatus {
+	switch {
+	case code >= 500:
+		return span.StatusServerError
+	case code >= 400:
+		return span.StatusClientError
+	case code >= 100:
+		return span.StatusOK
+	}
+	return span.StatusUnknown
+}
+
+func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
+	m := c.meta
+	s := &span.Span{
+		SpanID: c.cfg.IDs.Next(), Node: m.Node, SignalSource: m.Source, NetNS: m.NetNS, SocketID: m.SocketID,
+		PID: m.PID, ProcessName: m.ProcessName, Comm: m.Comm, Cmdline: m.Cmdline, ContainerID: m.ContainerID,
+		Namespace: m.Namespace, Pod: m.Pod, Service: m.Service, L4: m.L4,
+		StartNs: p.startNs, EndNs: p.respEndNs,
+		ReqTID: p.tid, RespTID: p.respTID, ReqTCPSeq: p.seq, RespTCPSeq: p.respSeq,
+		SyscallTraceIDReq: p.sys, SyscallTraceIDResp: p.respSys,
+		L7Protocol: p.req.Protocol, L7Version: p.req.Version, RequestType: p.req.Method,
+		RequestDomain: p.req.Host, RequestResource: p.req.Path, Endpoint: Endpoint(p.req.Path),
+		XRequestIDReq: p.req.XRequestID, TraceID: p.req.TraceID, ParentSpanID: p.req.ParentSpanID,
+		RequestBytes: p.reqBytes, ResponseBytes: p.respBytes, Flags: p.flags,
+	}
+	if s.EndNs == 0 {
+		s.EndNs = max(p.reqEndNs, c.lastNs)
+	}
+	if p.resp != nil {
+		s.ResponseCode = int32(p.resp.Status)
+		s.ResponseStatus = statusOf(p.resp.Status)
+		s.XRequestIDResp = p.resp.XRequestID
+		if s.L7Version == "" {
+			s.L7Version = p.resp.Version
+		}
+		if s.ResponseStatus.IsError() {
+			s.ResponseException = p.resp.Reason
+		}
+	}
+	if forced != 0 {
+		s.ResponseStatus = forced
+	}
+	if p.resp != nil && p.tid != 0 && p.respTID != 0 && p.tid != p.respTID {
+		s.Flags |= span.FlagReqTIDMismatch
+	}
+	if m.LocalIP.Is4() || m.RemoteIP.Is4() {
+		s.IPVersion = 4
+	} else if m.LocalIP.IsValid() {
+		s.IPVersion = 6
+	}
+	if c.client == 2 { // the observed endpoint received the request: server
+		s.TapSide = span.TapServerProcess
+		s.ClientIP, s.ClientPort, s.ServerIP, s.ServerPort = m.RemoteIP, m.RemotePort, m.LocalIP, m.LocalPort
+	} else {
+		s.TapSide = span.TapClientProcess
+		s.ClientIP, s.ClientPort, s.ServerIP, s.ServerPort = m.LocalIP, m.LocalPort, m.RemoteIP, m.RemotePort
+	}
+	if m.Source == span.SourcePacket {
+		s.TapSide = span.TapUnknown // the packet capture sets its own tap side
+	}
+	c.emit(s)
+}
+
+// Endpoint normalises a resource: the query is cut and path segments that
+// are numbers, UUIDs or long hex strings become {id}.
+func Endpoint(path string) string {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	if path == "" {
+		return ""
+	}
+	segs := strings.Split(path, "/")
+	for i, s := range segs {
+		if isID(s) {
+			segs[i] = "{id}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+func isID(s string) bool {
+	if s == "" {
+		return false
+	}
+	digits, hexes := 0, 0
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case (r >= 'a' && r <= 'f') || (r >= 'A' && r <= 'F'):
+			hexes++
+		case r == '-':
+		default:
+			return false
+		}
+	}
+	return digits == len(s) || (len(s) >= 16 && digits > 0) || (len(s) == 36 && strings.Count(s, "-") == 4)
+}

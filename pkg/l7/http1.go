@@ -1,0 +1,215 @@
+package l7
+
+import (
+	"bytes"
+	"encoding/hex"
+	"strconv"
+	"strings"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// HTTP1 parses HTTP/1.0 and 1.1 heads.
+type HTTP1 struct{}
+
+func (HTTP1) Protocol() span.L7Protocol { return span.L7HTTP1 }
+
+var methods = [][]byte{[]byte("GET "), []byte("POST "), []byte("PUT "), []byte("DELETE "), []byte("HEAD "),
+	[]byte("OPTIONS "), []byte("PATCH "), []byte("CONNECT "), []byte("TRACE ")}
+
+// Detect: a request line starting with a known method, or a status line.
+func (HTTP1) Detect(b []byte) bool {
+	if bytes.HasPrefix(b, []byte("HTTP/1.")) {
+		return true
+	}
+	for _, m := range methods {
+		if bytes.HasPrefix(b, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// Redacted header values never leave the collector.
+var redacted = map[string]bool{"authorization": true, "proxy-authorization": true, "cookie": true, "set-cookie": true}
+
+// IsRedacted reports whether a header's value must not be stored.
+func IsRedacted(name string) bool { return redacted[strings.ToLower(name)] }
+
+// Parse reads a request or response head from b.
+func (HTTP1) Parse(b []byte, m *Message) error {
+	*m = Message{Protocol: span.L7HTTP1, BodyLen: -1}
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	complete := end >= 0
+	head := b
+	if complete {
+		head = b[:end+2]
+		m.HeaderLen = end + 4
+	}
+	nl := bytes.Index(head, []byte("\r\n"))
+	if nl < 0 {
+		if !complete && len(b) > 0 {
+			return ErrIncomplete
+		}
+		return ErrMalformed
+	}
+	line := head[:nl]
+	if bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		// HTTP/1.1 200 OK
+		m.Response = true
+		if len(line) < 12 || line[8] != ' ' {
+			return ErrMalformed
+		}
+		m.Version = string(line[5:8])
+		code, err := strconv.Atoi(string(line[9:12]))
+		if err != nil || code < 100 || code > 999 {
+			return ErrMalformed
+		}
+		m.Status = code
+		if len(line) > 13 {
+			m.Reason = string(line[13:])
+		}
+		m.NoBody = code < 200 || code == 204 || code == 304
+	} else {
+		sp1 := bytes.IndexByte(line, ' ')
+		sp2 := bytes.LastIndexByte(line, ' ')
+		if sp1 <= 0 || sp2 <= sp1 || !bytes.HasPrefix(line[sp2+1:], []byte("HTTP/1.")) || len(line) != sp2+9 {
+			return ErrMalformed
+		}
+		m.Method = string(line[:sp1])
+		path := line[sp1+1 : sp2]
+		if len(path) > MaxPath {
+			path = path[:MaxPath]
+		}
+		m.Path = string(path)
+		m.Version = string(line[sp2+6:])
+		m.BodyLen = 0 // a request without Content-Length or chunked has no body
+	}
+	m.KeepAlive = m.Version == "1.1"
+	rest := head[nl+2:]
+	for len(rest) > 0 {
+		i := bytes.Index(rest, []byte("\r\n"))
+		var h []byte
+		if i < 0 {
+			h, rest = rest, nil
+			if complete {
+				return ErrMalformed
+			}
+			break // a header cut by the capture: ignore it
+		}
+		h, rest = rest[:i], rest[i+2:]
+		c := bytes.IndexByte(h, ':')
+		if c <= 0 {
+			return ErrMalformed
+		}
+		name := h[:c]
+		val := bytes.TrimSpace(h[c+1:])
+		switch {
+		case asciiEqualFold(name, "content-length"):
+			n, err := strconv.Atoi(string(val))
+			if err != nil || n < 0 {
+				return ErrMalformed
+			}
+			m.BodyLen = n
+		case asciiEqualFold(name, "transfer-encoding"):
+			if bytes.Contains(bytes.ToLower(val), []byte("chunked")) {
+				m.Chunked = true
+			}
+		case asciiEqualFold(name, "host"):
+			m.Host = string(val)
+		case asciiEqualFold(name, "x-request-id"):
+			m.XRequestID = string(val)
+		case asciiEqualFold(name, "connection"):
+			if asciiEqualFold(val, "close") {
+				m.KeepAlive = false
+			} else if asciiEqualFold(val, "keep-alive") {
+				m.KeepAlive = true
+			}
+		case asciiEqualFold(name, "traceparent"):
+			// 00-<32 hex trace id>-<16 hex parent id>-<flags>
+			if len(val) >= 55 && val[2] == '-' && val[35] == '-' {
+				if t, ok := span.ParseTraceID(string(val[3:35])); ok {
+					m.TraceID = t
+					m.ParentSpanID = parseHex64(val[36:52])
+				}
+			}
+		case asciiEqualFold(name, "x-b3-traceid"):
+			if t, ok := span.ParseTraceID(string(val)); ok {
+				m.TraceID = t
+			}
+		case asciiEqualFold(name, "x-b3-spanid"):
+			m.ParentSpanID = parseHex64(val)
+		case asciiEqualFold(name, "b3"):
+			// b3: <trace id>-<span id>[-<sampled>[-<parent>]]
+			if parts := bytes.Split(val, []byte("-")); len(parts) >= 2 {
+				if t, ok := span.ParseTraceID(string(parts[0])); ok {
+					m.TraceID = t
+					m.ParentSpanID = parseHex64(parts[1])
+				}
+			}
+		case asciiEqualFold(name, "uber-trace-id"):
+			// {trace-id}:{span-id}:{parent-span-id}:{flags}
+			if parts := bytes.Split(val, []byte(":")); len(parts) == 4 {
+				tid := string(parts[0])
+				if len(tid) < 32 && len(tid) > 16 {
+					tid = strings.Repeat("0", 32-len(tid)) + tid
+				} else if len(tid) < 16 {
+					tid = strings.Repeat("0", 16-len(tid)) + tid
+				}
+				if t, ok := span.ParseTraceID(tid); ok {
+					m.TraceID = t
+					m.ParentSpanID = parseHex64(parts[1])
+				}
+			}
+		}
+	}
+	if m.Chunked {
+		m.BodyLen = -1
+	}
+	if !complete {
+		return ErrIncomplete
+	}
+	return nil
+}
+
+func parseHex64(b []byte) uint64 {
+	if len(b) == 0 || len(b) > 16 {
+		return 0
+	}
+	var buf [8]byte
+	src := make([]byte, 16)
+	copy(src[16-len(b):], b)
+	for i := 0; i < 16-len(b); i++ {
+		src[i] = '0'
+	}
+	if _, err := hex.Decode(buf[:], src); err != nil {
+		return 0
+	}
+	var v uint64
+	for _, c := range buf {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ChunkedEnd reports whether b (the tail of a chunked body) ends with the
+// last chunk.
+func ChunkedEnd(b []byte) bool {
+	return bytes.HasSuffix(b, []byte("0\r\n\r\n"))
+}

@@ -1,0 +1,75 @@
+package l7
+
+import (
+	"errors"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// Message is what a parser reads from the head of one request or response.
+type Message struct {
+	Response bool
+	Protocol span.L7Protocol
+	Version  string
+	Method   string // request
+	Host     string // request
+	Path     string // request, truncated to MaxPath
+	Status   int    // response
+	Reason   string // response
+
+	XRequestID   string
+	TraceID      span.TraceID
+	ParentSpanID uint64 // from traceparent / b3 / uber-trace-id: the caller's span
+	KeepAlive    bool
+
+	// HeaderLen is the length of the head (start line and headers).
+	HeaderLen int
+	// BodyLen is the body length when known (-1: until the connection closes
+	// or, with Chunked, until the last chunk).
+	BodyLen int
+	Chunked bool
+	NoBody  bool // HEAD responses, 1xx, 204, 304
+}
+
+// Total is the message length when known, else -1.
+func (m *Message) Total() int {
+	switch {
+	case m.NoBody:
+		return m.HeaderLen
+	case m.Chunked || m.BodyLen < 0:
+		return -1
+	}
+	return m.HeaderLen + m.BodyLen
+}
+
+// Errors of the parsers. ErrIncomplete means the head is not entirely in the
+// captured bytes: the fields read so far are still returned.
+var (
+	ErrNotMessage = errors.New("l7: not the start of a message")
+	ErrIncomplete = errors.New("l7: message head incomplete in the captured bytes")
+	ErrMalformed  = errors.New("l7: malformed message")
+)
+
+// MaxPath bounds the stored resource.
+const MaxPath = 512
+
+// Parser is one protocol. Detect is cheap and says whether b starts a
+// message of the protocol; Parse reads the head.
+type Parser interface {
+	Protocol() span.L7Protocol
+	Detect(b []byte) bool
+	Parse(b []byte, m *Message) error
+}
+
+// Parsers are the known protocols in detection order.
+var Parsers = []Parser{HTTP1{}}
+
+// Detect returns the parser of the message starting in b, or nil.
+func Detect(b []byte) Parser {
+	for _, p := range Parsers {
+		if p.Detect(b) {
+			return p
+		}
+	}
+	return nil
+}
