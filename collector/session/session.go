@@ -30,23 +30,23 @@ type Chunk struct {
 
 // ConnMeta is what is known of the connection and its process.
 type ConnMeta struct {
-	Node         string
-	Source       span.SignalSource
-	NetNS        uint64
-	SocketID     uint64
-	PID          uint32
-	Comm         string
-	ProcessName  string
-	Cmdline      string
-	ContainerID  string
-	Namespace    string
-	Pod          string
-	Service      string
-	L4           span.L4Protocol
-	LocalIP      netip.Addr
-	LocalPort    uint16
-	RemoteIP     netip.Addr
-	RemotePort   uint16
+	Node        string
+	Source      span.SignalSource
+	NetNS       uint64
+	SocketID    uint64
+	PID         uint32
+	Comm        string
+	ProcessName string
+	Cmdline     string
+	ContainerID string
+	Namespace   string
+	Pod         string
+	Service     string
+	L4          span.L4Protocol
+	LocalIP     netip.Addr
+	LocalPort   uint16
+	RemoteIP    netip.Addr
+	RemotePort  uint16
 }
 
 // Config tunes a Conn.
