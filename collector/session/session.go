@@ -113,6 +113,11 @@ func (c *Conn) Feed(ch Chunk) {
 	c.lastNs = max(c.lastNs, ch.EndNs)
 	d := ch.Dir
 	off := 0 // offset in the real stream of this chunk
+	if cur := c.cur[d]; cur != nil && (cur.chunked || cur.untilEOF) && startsMessage(ch.Data) {
+		// A chunked body whose last chunk was not captured (it sat in a
+		// later iovec) ends where the next message starts.
+		c.finish(d)
+	}
 	if cur := c.cur[d]; cur != nil {
 		c.extend(cur, ch)
 		switch {
@@ -395,4 +400,15 @@ func isID(s string) bool {
 		}
 	}
 	return digits == len(s) || (len(s) >= 16 && digits > 0) || (len(s) == 36 && strings.Count(s, "-") == 4)
+}
+
+// startsMessage reports whether b begins with a complete message head.
+func startsMessage(b []byte) bool {
+	p := l7.Detect(b)
+	if p == nil {
+		return false
+	}
+	var m l7.Message
+	err := p.Parse(b, &m)
+	return err == nil || err == l7.ErrIncomplete
 }
