@@ -299,3 +299,11 @@ func ensureTracefs() error {
 	}
 	return nil
 }
+
+// Pending is the number of bytes waiting in the ring buffer.
+func (c *Capture) Pending() int {
+	if c.rd == nil {
+		return 0
+	}
+	return c.rd.AvailableBytes()
+}

@@ -330,7 +330,7 @@ func startCollector(c benchCaptureConfig, dir string) (*collector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding own binary: %w", err)
 	}
-	args := append([]string{"collect"}, strings.Fields(c.collectArgs)...)
+	args := append([]string{"collect", "--data-dir", filepath.Join(dir, "data"), "--metrics-addr", ""}, strings.Fields(c.collectArgs)...)
 	cmd := exec.Command(exe, args...)
 	cmd.Dir = dir // relative default data dirs land in the temp dir
 	logf, err := os.Create(filepath.Join(dir, "collect.log"))

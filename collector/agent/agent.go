@@ -1,0 +1,133 @@
+//go:build linux
+
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zerotrace/zerotrace/collector/ebpf"
+	"github.com/zerotrace/zerotrace/collector/proc"
+	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/store"
+)
+
+// Run collects until ctx is done, then flushes and seals. ready, if not nil,
+// is called once the capture is attached.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error {
+	w, err := store.OpenWriter(store.WriterOptions{Dir: cfg.DataDir, Node: cfg.Node, BatchRows: cfg.Store.BatchRows,
+		BatchInterval: cfg.Store.BatchInterval, SealInterval: cfg.Store.SealInterval, RetentionAge: cfg.Store.RetentionAge,
+		DiskBudget: cfg.Store.DiskBudget, Logger: log})
+	if err != nil {
+		return fmt.Errorf("opening the store: %w", err)
+	}
+	var spans, writeErrs atomic.Uint64
+	emit := func(s *span.Span) {
+		if err := w.Write(*s); err != nil {
+			writeErrs.Add(1)
+			return
+		}
+		spans.Add(1)
+	}
+	var capture *ebpf.Capture
+	if cfg.EBPF.Enabled {
+		scope, err := netnsInodes(cfg.EBPF.NetNS)
+		if err != nil {
+			w.Close()
+			return err
+		}
+		capture, err = ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, NetNS: scope,
+			Timeout: cfg.EBPF.Timeout, Logger: log, Service: func(i proc.Info) string { return cfg.ServiceOf(i.Name, i.Cmdline) }}, emit)
+		if err != nil {
+			w.Close()
+			return fmt.Errorf("starting the eBPF capture: %w", err)
+		}
+		log.Info("eBPF capture attached", "netns", scope, "payload", cfg.EBPF.PayloadSize)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_spans_total", Help: "Spans written to the store."},
+		func() float64 { return float64(spans.Load()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_span_write_errors_total", Help: "Spans the store refused."},
+		func() float64 { return float64(writeErrs.Load()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_store_shards", Help: "Sealed shards of this node."},
+		func() float64 { return float64(len(w.Manifest().Shards)) }))
+	if capture != nil {
+		for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope"} {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_" + name + "_total",
+				Help: "eBPF capture counter " + name + " (kernel side)."}, func() float64 {
+				st, err := capture.Stats()
+				if err != nil {
+					return 0
+				}
+				return float64(st[name])
+			}))
+		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_ebpf_ringbuf_lag_bytes",
+			Help: "Bytes waiting in the ring buffer."}, func() float64 { return float64(capture.Pending()) }))
+	}
+	var srv *http.Server
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			if capture != nil {
+				capture.Close()
+			}
+			w.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		log.Info("metrics", "addr", ln.Addr().String())
+	}
+	if ready != nil {
+		ready()
+	}
+	<-ctx.Done()
+	log.Info("shutting down: flushing")
+	var errs []error
+	if srv != nil {
+		srv.Close()
+	}
+	if capture != nil {
+		errs = append(errs, capture.Close())
+	}
+	errs = append(errs, w.Close())
+	log.Info("stopped", "spans", spans.Load())
+	return errors.Join(errs...)
+}
+
+// netnsInodes resolves namespace paths (or inode numbers) to inodes.
+func netnsInodes(specs []string) ([]uint32, error) {
+	var out []uint32
+	for _, s := range specs {
+		if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+			out = append(out, uint32(n))
+			continue
+		}
+		p := s
+		if _, err := os.Stat(p); err != nil {
+			p = "/run/netns/" + s
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("netns %q: %w", s, err)
+		}
+		out = append(out, uint32(fi.Sys().(*syscall.Stat_t).Ino))
+	}
+	return out, nil
+}

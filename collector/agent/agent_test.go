@@ -1,0 +1,155 @@
+//go:build linux
+
+package agent
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/store"
+	"github.com/zerotrace/zerotrace/pkg/trace"
+)
+
+// TestCollectEndToEnd: the collector captures curl → a Python server that
+// calls a second Python server on the same thread, inside a network
+// namespace; after shutdown the store holds the four process spans and the
+// assembler links them into one trace: curl c-p → front s-p → front c-p →
+// leaf s-p. /metrics reports them.
+func TestCollectEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: loads BPF programs and creates a network namespace")
+	}
+	ns := fmt.Sprintf("zt-ebpf-%d-agent", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Skipf("cannot create a network namespace: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	exec.Command("ip", "-n", ns, "link", "set", "lo", "up").Run()
+
+	dir := t.TempDir()
+	cfg := Defaults()
+	cfg.Node, cfg.DataDir = "node-t", dir
+	cfg.EBPF.NetNS = []string{ns}
+	cfg.MetricsAddr = "127.0.0.1:19465"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func() { close(ready) })
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("collector: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("collector not ready after 30 s")
+	}
+	defer cancel()
+
+	server, _ := filepath.Abs("../ebpf/testdata/runtimes/server.py")
+	start := func(port int, down string) {
+		args := []string{"netns", "exec", ns, "python3", "-u", server, "127.0.0.1", fmt.Sprint(port)}
+		if down != "" {
+			args = append(args, down)
+		}
+		cmd := exec.Command("ip", args...)
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		sc := bufio.NewScanner(out)
+		for sc.Scan() && !strings.Contains(sc.Text(), "READY") {
+		}
+		go io.Copy(io.Discard, out)
+	}
+	start(20081, "")
+	start(20080, "http://127.0.0.1:20081")
+	path := fmt.Sprintf("/agent-%d/order", time.Now().UnixNano())
+	out, err := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "--max-time", "10", "http://127.0.0.1:20080"+path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl: %v %s", err, out)
+	}
+	time.Sleep(500 * time.Millisecond)
+	resp, err := http.Get("http://" + cfg.MetricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "zerotrace_ebpf_events_total") || strings.Contains(string(metrics), "zerotrace_ebpf_events_total 0\n") {
+		t.Errorf("/metrics:\n%s", metrics)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("collector shutdown: %v", err)
+	}
+
+	r, err := store.OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := r.Search(context.Background(), store.SearchQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seed *span.Span
+	n := 0
+	for i := range got {
+		if got[i].RequestResource == path {
+			n++
+			if got[i].TapSide == span.TapClientProcess && got[i].ProcessName == "curl" {
+				seed = &got[i]
+			}
+		}
+	}
+	if n != 4 || seed == nil {
+		for _, s := range got {
+			t.Logf("%s %s %s %s", s.TapSide, s.ProcessName, s.RequestResource, s.ResponseStatus)
+		}
+		t.Fatalf("%d spans of %s in the store (want 4), curl span found: %v", n, path, seed != nil)
+	}
+	tr, err := trace.Assemble(context.Background(), r, trace.Config{}, fmt.Sprint(seed.SpanID), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Spans) != 4 {
+		t.Fatalf("trace has %d spans, want 4", len(tr.Spans))
+	}
+	// Expected chain by tap side and process.
+	want := []string{"c-p curl", "s-p python3", "c-p python3", "s-p python3"}
+	var chain []string
+	for i := range tr.Spans {
+		if tr.Parents[i] < 0 {
+			for cur := i; cur >= 0; {
+				s := tr.Spans[cur]
+				chain = append(chain, s.TapSide.String()+" "+strings.SplitN(s.ProcessName, ".", 2)[0])
+				next := -1
+				for j, p := range tr.Parents {
+					if p == cur {
+						next = j
+					}
+				}
+				cur = next
+			}
+		}
+	}
+	if strings.Join(chain, " → ") != strings.Join(want, " → ") {
+		t.Fatalf("trace chain %v, want %v", chain, want)
+	}
+}

@@ -1,0 +1,202 @@
+// Package agent is the node collector's runtime (`zerotrace collect`):
+// configuration (defaults → YAML → env → flags → validate), the capture
+// sources, the store writer, Prometheus metrics and a shutdown that flushes.
+package agent
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the collector's configuration.
+type Config struct {
+	Node        string `yaml:"node"`
+	DataDir     string `yaml:"data_dir"`
+	MetricsAddr string `yaml:"metrics_addr"` // "" disables /metrics
+	LogLevel    string `yaml:"log_level"`
+
+	EBPF  EBPFConfig  `yaml:"ebpf"`
+	Store StoreConfig `yaml:"store"`
+
+	// Services name processes; the first matching rule wins, else the
+	// process name is the service.
+	Services []ServiceRule `yaml:"services"`
+}
+
+// EBPFConfig configures the socket capture.
+type EBPFConfig struct {
+	Enabled     bool          `yaml:"enabled"`
+	PayloadSize int           `yaml:"payload_size"`
+	NetNS       []string      `yaml:"netns"` // /run/netns/<name> or /proc/<pid>/ns/net paths, or inode numbers
+	Timeout     time.Duration `yaml:"timeout"`
+}
+
+// StoreConfig configures the shard writer.
+type StoreConfig struct {
+	BatchRows     int           `yaml:"batch_rows"`
+	BatchInterval time.Duration `yaml:"batch_interval"`
+	SealInterval  time.Duration `yaml:"seal_interval"`
+	RetentionAge  time.Duration `yaml:"retention_age"`
+	DiskBudget    int64         `yaml:"disk_budget"`
+}
+
+// ServiceRule maps processes to a service name.
+type ServiceRule struct {
+	Process string `yaml:"process"` // regexp on the process name
+	Cmdline string `yaml:"cmdline"` // regexp on the command line
+	Service string `yaml:"service"`
+
+	process, cmdline *regexp.Regexp
+}
+
+// Defaults is the configuration without file, env or flags.
+func Defaults() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info",
+		EBPF:  EBPFConfig{Enabled: true, PayloadSize: 1024, Timeout: 10 * time.Second},
+		Store: StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
+	}
+}
+
+// Load builds the configuration: defaults, then the YAML file named by
+// --config (or ZEROTRACE_CONFIG), then ZEROTRACE_* variables, then flags,
+// then validation.
+func Load(args []string, env func(string) string) (Config, error) {
+	cfg := Defaults()
+	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
+	file := fs.String("config", env("ZEROTRACE_CONFIG"), "YAML configuration file")
+	node := fs.String("node", "", "node name (default: host name)")
+	dataDir := fs.String("data-dir", "", "data directory; shards go to <data-dir>/<node>/")
+	metrics := fs.String("metrics-addr", "\x00", "address of /metrics (empty disables)")
+	logLevel := fs.String("log-level", "", "debug, info, warn, error")
+	payload := fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
+	var netns multiFlag
+	fs.Var(&netns, "netns", "capture only this network namespace (path or inode; repeatable)")
+	noEBPF := fs.Bool("no-ebpf", false, "disable the socket capture")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	if *file != "" {
+		b, err := os.ReadFile(*file)
+		if err != nil {
+			return cfg, fmt.Errorf("reading config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("parsing %s: %w", *file, err)
+		}
+	}
+	// Environment.
+	set := func(name string, f func(string) error) error {
+		if v := env(name); v != "" {
+			if err := f(v); err != nil {
+				return fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+		}
+		return nil
+	}
+	for _, e := range []struct {
+		name string
+		f    func(string) error
+	}{
+		{"ZEROTRACE_NODE", func(v string) error { cfg.Node = v; return nil }},
+		{"ZEROTRACE_DATA_DIR", func(v string) error { cfg.DataDir = v; return nil }},
+		{"ZEROTRACE_METRICS_ADDR", func(v string) error { cfg.MetricsAddr = v; return nil }},
+		{"ZEROTRACE_LOG_LEVEL", func(v string) error { cfg.LogLevel = v; return nil }},
+		{"ZEROTRACE_NETNS", func(v string) error { cfg.EBPF.NetNS = strings.Split(v, ","); return nil }},
+		{"ZEROTRACE_PAYLOAD_SIZE", func(v string) (err error) { cfg.EBPF.PayloadSize, err = strconv.Atoi(v); return }},
+	} {
+		if err := set(e.name, e.f); err != nil {
+			return cfg, err
+		}
+	}
+	// Flags.
+	if *node != "" {
+		cfg.Node = *node
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	if *metrics != "\x00" {
+		cfg.MetricsAddr = *metrics
+	}
+	if *logLevel != "" {
+		cfg.LogLevel = *logLevel
+	}
+	if *payload != 0 {
+		cfg.EBPF.PayloadSize = *payload
+	}
+	if len(netns) > 0 {
+		cfg.EBPF.NetNS = netns
+	}
+	if *noEBPF {
+		cfg.EBPF.Enabled = false
+	}
+	return cfg, cfg.Validate()
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+// Validate checks the configuration and compiles the service rules.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Node == "" || strings.ContainsAny(c.Node, `/\`) {
+		errs = append(errs, fmt.Errorf("node %q: want a non-empty name without slashes", c.Node))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	if c.EBPF.PayloadSize < 1 || c.EBPF.PayloadSize > 16383 {
+		errs = append(errs, fmt.Errorf("payload_size %d: want 1..16383", c.EBPF.PayloadSize))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	for i := range c.Services {
+		r := &c.Services[i]
+		if r.Service == "" || (r.Process == "" && r.Cmdline == "") {
+			errs = append(errs, fmt.Errorf("services[%d]: want a service and a process or cmdline pattern", i))
+			continue
+		}
+		var err error
+		if r.Process != "" {
+			if r.process, err = regexp.Compile(r.Process); err != nil {
+				errs = append(errs, fmt.Errorf("services[%d].process: %w", i, err))
+			}
+		}
+		if r.Cmdline != "" {
+			if r.cmdline, err = regexp.Compile(r.Cmdline); err != nil {
+				errs = append(errs, fmt.Errorf("services[%d].cmdline: %w", i, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ServiceOf applies the service rules to a process.
+func (c *Config) ServiceOf(process, cmdline string) string {
+	for _, r := range c.Services {
+		if (r.process == nil || r.process.MatchString(process)) && (r.cmdline == nil || r.cmdline.MatchString(cmdline)) {
+			return r.Service
+		}
+	}
+	return process
+}

@@ -1,0 +1,61 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte(`
+node: from-yaml
+data_dir: /yaml/data
+log_level: debug
+ebpf:
+  payload_size: 2048
+  netns: [a, b]
+store:
+  seal_interval: 3s
+services:
+  - process: ^python3
+    cmdline: productpage
+    service: productpage
+`), 0o644)
+	env := map[string]string{"ZEROTRACE_CONFIG": file, "ZEROTRACE_DATA_DIR": "/env/data", "ZEROTRACE_PAYLOAD_SIZE": "4096"}
+	cfg, err := Load([]string{"--payload-size", "512"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Node != "from-yaml" || cfg.DataDir != "/env/data" || cfg.EBPF.PayloadSize != 512 || cfg.LogLevel != "debug" ||
+		cfg.Store.SealInterval != 3*time.Second || strings.Join(cfg.EBPF.NetNS, ",") != "a,b" || cfg.Store.BatchInterval != time.Second {
+		t.Fatalf("precedence: %+v", cfg)
+	}
+	if s := cfg.ServiceOf("python3", "python3 /srv/productpage.py"); s != "productpage" {
+		t.Errorf("service rule: %q", s)
+	}
+	if s := cfg.ServiceOf("python3", "python3 other.py"); s != "python3" {
+		t.Errorf("default service: %q", s)
+	}
+	d := Defaults()
+	if d.DataDir != "/var/lib/zerotrace" || !d.EBPF.Enabled {
+		t.Errorf("defaults %+v", d)
+	}
+	for name, args := range map[string][]string{
+		"payload too big": {"--payload-size", "70000"},
+		"bad node":        {"--node", "a/b"},
+		"stray argument":  {"oops"},
+		"bad level":       {"--log-level", "chatty"},
+	} {
+		if _, err := Load(args, func(string) string { return "" }); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	os.WriteFile(file, []byte("nod: typo\n"), 0o644)
+	if _, err := Load(nil, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "nod") {
+		t.Errorf("unknown YAML key: %v", err)
+	}
+}
