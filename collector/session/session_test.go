@@ -1,0 +1,166 @@
+package session
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+type rec struct{ spans []span.Span }
+
+func (r *rec) emit(s *span.Span) { r.spans = append(r.spans, *s) }
+
+func newConn(r *rec) *Conn {
+	return NewConn(ConnMeta{Node: "n", Source: span.SourceEBPF, PID: 7, ProcessName: "curl",
+		LocalIP: netip.MustParseAddr("10.0.0.1"), LocalPort: 40000, RemoteIP: netip.MustParseAddr("10.0.0.2"), RemotePort: 80},
+		Config{Timeout: time.Second}, r.emit)
+}
+
+func chunk(d Dir, t int64, seq uint32, s string) Chunk {
+	return Chunk{Dir: d, StartNs: t, EndNs: t, TCPSeq: seq, Data: []byte(s), Len: len(s), TID: 9, SyscallTraceID: uint64(t)}
+}
+
+func TestKeepAliveClient(t *testing.T) {
+	var r rec
+	c := newConn(&r)
+	c.Feed(chunk(Egress, 100, 1000, "GET /a/1 HTTP/1.1\r\nHost: h\r\nX-Request-ID: r1\r\n\r\n"))
+	c.Feed(chunk(Ingress, 200, 5000, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Request-ID: r1\r\n\r\nok"))
+	c.Feed(chunk(Egress, 300, 1049, "GET /b HTTP/1.1\r\n\r\n"))
+	c.Feed(chunk(Ingress, 400, 5055, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+	if len(r.spans) != 2 {
+		t.Fatalf("%d spans", len(r.spans))
+	}
+	a, b := r.spans[0], r.spans[1]
+	if a.TapSide != span.TapClientProcess || a.RequestResource != "/a/1" || a.Endpoint != "/a/{id}" || a.ResponseCode != 200 ||
+		a.ReqTCPSeq != 1000 || a.RespTCPSeq != 5000 || a.StartNs != 100 || a.EndNs != 200 || a.XRequestIDReq != "r1" ||
+		a.XRequestIDResp != "r1" || a.RequestDomain != "h" || a.ClientPort != 40000 || a.ServerPort != 80 || a.SyscallTraceIDReq != 100 || a.SyscallTraceIDResp != 200 {
+		t.Errorf("first span %+v", a)
+	}
+	if b.ResponseStatus != span.StatusClientError || b.ReqTCPSeq != 1049 || b.RespTCPSeq != 5055 {
+		t.Errorf("second span %+v", b)
+	}
+}
+
+func TestServerPipelinedAndBigBody(t *testing.T) {
+	var r rec
+	c := newConn(&r)
+	// Two pipelined requests in one read: the second's seq is offset.
+	two := "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"
+	c.Feed(chunk(Ingress, 10, 100, two))
+	// First response: 100 000-byte body, the capture holds only the head and 10 bytes.
+	head := "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
+	big := Chunk{Dir: Egress, StartNs: 20, EndNs: 20, TCPSeq: 900, Data: []byte(head + "0123456789"), Len: len(head) + 65536}
+	c.Feed(big)
+	c.Feed(Chunk{Dir: Egress, StartNs: 30, EndNs: 30, TCPSeq: 900 + uint32(big.Len), Data: []byte("xxxx"), Len: 100000 - 65536})
+	c.Feed(chunk(Egress, 40, 900+uint32(len(head))+100000, "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"))
+	if len(r.spans) != 2 {
+		t.Fatalf("%d spans: %+v", len(r.spans), r.spans)
+	}
+	s1, s2 := r.spans[0], r.spans[1]
+	if s1.TapSide != span.TapServerProcess || s1.ReqTCPSeq != 100 || s1.EndNs != 30 || s1.ResponseBytes != int64(len(head))+100000 ||
+		s1.ClientPort != 80 || s1.ServerPort != 40000 || !s1.Flags.Has(span.FlagTruncated) {
+		t.Errorf("big response span %+v", s1)
+	}
+	if s2.ReqTCPSeq != 100+19 || s2.RequestResource != "/2" || s2.ResponseStatus != span.StatusServerError || s2.ResponseException != "Oops" ||
+		s2.RespTCPSeq != 900+uint32(len(head))+100000 {
+		t.Errorf("pipelined span %+v", s2)
+	}
+}
+
+func TestChunkedTimeoutAndClose(t *testing.T) {
+	var r rec
+	c := newConn(&r)
+	c.Feed(chunk(Egress, 0, 1, "GET /c HTTP/1.1\r\n\r\n"))
+	c.Feed(chunk(Ingress, 5, 10, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"))
+	c.Feed(chunk(Ingress, 9, 60, "0\r\n\r\n"))
+	if len(r.spans) != 1 || r.spans[0].EndNs != 9 {
+		t.Fatalf("chunked: %+v", r.spans)
+	}
+	c.Feed(chunk(Egress, 20, 2, "GET /slow HTTP/1.1\r\n\r\n"))
+	c.Tick(20 + int64(500*time.Millisecond))
+	if len(r.spans) != 1 {
+		t.Fatal("timed out too early")
+	}
+	c.Tick(20 + int64(2*time.Second))
+	if len(r.spans) != 2 || r.spans[1].ResponseStatus != span.StatusTimeout || r.spans[1].RequestResource != "/slow" {
+		t.Fatalf("timeout: %+v", r.spans)
+	}
+	c.Feed(chunk(Egress, 30, 3, "GET /closed HTTP/1.1\r\n\r\n"))
+	c.Feed(chunk(Ingress, 31, 70, "HTTP/1.0 200 OK\r\n\r\nbody until close"))
+	c.Feed(chunk(Ingress, 32, 99, "more body"))
+	c.Close(40)
+	if len(r.spans) != 3 || r.spans[2].ResponseCode != 200 || r.spans[2].EndNs != 32 {
+		t.Fatalf("close: %+v", r.spans)
+	}
+}
+
+func TestNoRequestAndGarbage(t *testing.T) {
+	var r rec
+	c := newConn(&r)
+	c.Feed(chunk(Ingress, 1, 1, "\x16\x03\x01 tls hello"))
+	c.Feed(chunk(Ingress, 2, 1, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	if c.Dropped != 1 || len(r.spans) != 1 || !r.spans[0].Flags.Has(span.FlagNoRequest) {
+		t.Fatalf("dropped %d, spans %+v", c.Dropped, r.spans)
+	}
+}
+
+// Secrets in Authorization, Proxy-Authorization, Cookie and Set-Cookie never
+// reach a span.
+func TestRedaction(t *testing.T) {
+	var r rec
+	c := newConn(&r)
+	c.Feed(chunk(Egress, 1, 1, "GET /me HTTP/1.1\r\nAuthorization: Bearer SECRET1\r\nCookie: s=SECRET2\r\nProxy-Authorization: Basic SECRET3\r\n\r\n"))
+	c.Feed(chunk(Ingress, 2, 1, "HTTP/1.1 200 OK\r\nSet-Cookie: s=SECRET4\r\nContent-Length: 0\r\n\r\n"))
+	if len(r.spans) != 1 {
+		t.Fatal("no span")
+	}
+	s := r.spans[0]
+	all := strings.Join([]string{s.RequestResource, s.RequestDomain, s.Endpoint, s.ResponseException, s.XRequestIDReq,
+		s.XRequestIDResp, s.Cmdline, s.RequestType, s.L7Version}, "|")
+	if strings.Contains(all, "SECRET") {
+		t.Fatalf("a secret leaked into the span: %s", all)
+	}
+}
+
+func TestEndpoint(t *testing.T) {
+	for in, want := range map[string]string{"/reviews/0": "/reviews/{id}", "/a/b?x=1": "/a/b",
+		"/u/550e8400-e29b-41d4-a716-446655440000": "/u/{id}", "/h/deadbeefcafe0123456": "/h/{id}", "/static/app.js": "/static/app.js", "": ""} {
+		if got := Endpoint(in); got != want {
+			t.Errorf("Endpoint(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzSession(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"), []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), uint16(3))
+	f.Add([]byte("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"), []byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), uint16(100))
+	f.Fuzz(func(t *testing.T, req, resp []byte, extra uint16) {
+		var r rec
+		c := newConn(&r)
+		c.Feed(Chunk{Dir: Egress, StartNs: 1, EndNs: 1, Data: req, Len: len(req) + int(extra)})
+		c.Feed(Chunk{Dir: Ingress, StartNs: 2, EndNs: 2, Data: resp, Len: len(resp)})
+		c.Feed(Chunk{Dir: Ingress, StartNs: 3, EndNs: 3, Data: resp, Len: len(resp) + int(extra)})
+		c.Tick(int64(time.Hour))
+		c.Close(int64(time.Hour))
+		for _, s := range r.spans {
+			if s.EndNs < s.StartNs && s.ResponseStatus != span.StatusTimeout {
+				t.Fatalf("span ends before it starts: %+v", s)
+			}
+		}
+	})
+}
+
+func BenchmarkSessionExchange(b *testing.B) {
+	var n int
+	c := NewConn(ConnMeta{Node: "n"}, Config{}, func(*span.Span) { n++ })
+	req := []byte("GET /reviews/0 HTTP/1.1\r\nHost: reviews\r\nX-Request-ID: abc\r\n\r\n")
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	for i := 0; i < b.N; i++ {
+		c.Feed(Chunk{Dir: Egress, StartNs: int64(i), EndNs: int64(i), Data: req, Len: len(req)})
+		c.Feed(Chunk{Dir: Ingress, StartNs: int64(i), EndNs: int64(i), Data: resp, Len: len(resp)})
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "exchanges/s")
+}
