@@ -16,6 +16,7 @@
 #include "maps/threads.h"
 #include "maps/scope.h"
 #include "maps/stats.h"
+#include "maps/connecting.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -27,6 +28,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define S_IFSOCK 0140000
 #define IDLE_NS (10ULL * 1000000000ULL)
 #define DIR_CLOSE 2
+#define DIR_ACCEPTED 3  // the socket was accepted: this process is the server
+#define DIR_CONNECTED 4 // the socket was connected: this process is the client
 
 // Set by the loader before load.
 const volatile __u32 payload_cap = 1024; // bytes of payload per message, <= MAX_PAYLOAD-1
@@ -269,14 +272,14 @@ int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(
 SEC("tracepoint/syscalls/sys_exit_recvmmsg")
 int exit_recvmmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 
-// close: tell user space the connection ended (flush or time out pending).
-SEC("tracepoint/syscalls/sys_enter_close")
-int enter_close(struct trace_event_raw_sys_enter *ctx)
+// lifecycle emits a payload-less event about a TCP socket: closed, accepted
+// or connected (the last two give user space the connection's role).
+static __always_inline int lifecycle(long fd, __u8 dir)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if ((id >> 32) == self_tgid)
 		return 0;
-	struct sock *sk = fd_to_sock(ARG(0));
+	struct sock *sk = fd_to_sock(fd);
 	if (!sk)
 		return 0;
 	__u32 netns = 0;
@@ -290,7 +293,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	e->sock_id = (__u64)sk;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
-	e->dir = DIR_CLOSE;
+	e->dir = dir;
 	e->len = 0;
 	e->cap = 0;
 	e->netns = netns;
@@ -299,8 +302,45 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	e->l4 = IPPROTO_TCP;
 	fill_addrs(e, sk);
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
-	bpf_map_delete_elem(&last_egress, &e->sock_id);
+	if (dir == DIR_CLOSE)
+		bpf_map_delete_elem(&last_egress, &e->sock_id);
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, 0))
 		count(STAT_DROP_RINGBUF);
+	return 0;
+}
+
+// close: tell user space the connection ended (flush or time out pending).
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx) { return lifecycle(ARG(0), DIR_CLOSE); }
+
+// accept/accept4 return the new connection's fd: this process serves it.
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct trace_event_raw_sys_exit *ctx) { return ctx->ret >= 0 ? lifecycle(ctx->ret, DIR_ACCEPTED) : 0; }
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return ctx->ret >= 0 ? lifecycle(ctx->ret, DIR_ACCEPTED) : 0; }
+
+// connect: remember the fd at entry; at exit (connected or in progress) this
+// process is the client.
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__s64 fd = ARG(0);
+	bpf_map_update_elem(&connecting, &id, &fd, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__s64 *fd = bpf_map_lookup_elem(&connecting, &id);
+	if (!fd)
+		return 0;
+	__s64 f = *fd;
+	bpf_map_delete_elem(&connecting, &id);
+	if (ctx->ret == 0 || ctx->ret == -115 /* EINPROGRESS */)
+		lifecycle(f, DIR_CONNECTED);
 	return 0;
 }

@@ -81,6 +81,10 @@ var tracepoints = []struct {
 	{"sys_enter_recvmmsg", func(p *SocketPrograms) *ebpf.Program { return p.EnterRecvmmsg }},
 	{"sys_exit_recvmmsg", func(p *SocketPrograms) *ebpf.Program { return p.ExitRecvmmsg }},
 	{"sys_enter_close", func(p *SocketPrograms) *ebpf.Program { return p.EnterClose }},
+	{"sys_exit_accept", func(p *SocketPrograms) *ebpf.Program { return p.ExitAccept }},
+	{"sys_exit_accept4", func(p *SocketPrograms) *ebpf.Program { return p.ExitAccept4 }},
+	{"sys_enter_connect", func(p *SocketPrograms) *ebpf.Program { return p.EnterConnect }},
+	{"sys_exit_connect", func(p *SocketPrograms) *ebpf.Program { return p.ExitConnect }},
 }
 
 // Start loads and attaches the capture; emit receives every finished span
@@ -198,6 +202,11 @@ func (c *Capture) handle(e *Event) {
 	if e.L4 != 6 { // UDP protocols (DNS) are not parsed yet
 		return
 	}
+	if (e.Dir == DirAccepted || e.Dir == DirConnected) && conn != nil {
+		// A new connection on a reused socket address: end the old session.
+		conn.Close(now)
+		conn = nil
+	}
 	if conn == nil {
 		info := c.procs.Lookup(e.PID, e.Comm)
 		conn = session.NewConn(session.ConnMeta{
@@ -207,6 +216,14 @@ func (c *Capture) handle(e *Event) {
 			LocalIP: e.LocalIP, LocalPort: e.LocalPort, RemoteIP: e.RemoteIP, RemotePort: e.RemotePort,
 		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids}, c.emit)
 		c.conns[k] = conn
+	}
+	switch e.Dir {
+	case DirAccepted:
+		conn.SetRole(session.RoleServer)
+		return
+	case DirConnected:
+		conn.SetRole(session.RoleClient)
+		return
 	}
 	dir := session.Egress
 	if e.Dir == DirIngress {

@@ -18,7 +18,7 @@ type Event struct {
 	Family         uint16
 	LocalPort      uint16
 	RemotePort     uint16
-	Dir            uint8 // 0 egress, 1 ingress, 2 close
+	Dir            uint8 // DirEgress, DirIngress, DirClose, DirAccepted, DirConnected
 	L4             uint8
 	LocalIP        netip.Addr
 	RemoteIP       netip.Addr
@@ -31,6 +31,10 @@ const (
 	DirEgress  = 0
 	DirIngress = 1
 	DirClose   = 2
+	// DirAccepted: the socket came from accept(2): the process is its server.
+	DirAccepted = 3
+	// DirConnected: the socket was connect(2)ed: the process is its client.
+	DirConnected = 4
 )
 
 // EventHeaderSize is the fixed part of struct event (bpf/socket/event.h).
@@ -63,7 +67,7 @@ func DecodeEvent(b []byte, e *Event) error {
 	e.RemotePort = le.Uint16(b[52:])
 	e.Dir = b[54]
 	e.L4 = b[55]
-	if e.Dir > DirClose || capLen > e.Len || int(capLen) > len(b)-EventHeaderSize {
+	if e.Dir > DirConnected || capLen > e.Len || int(capLen) > len(b)-EventHeaderSize {
 		return ErrBadEvent
 	}
 	switch e.Family {

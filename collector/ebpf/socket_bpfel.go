@@ -59,6 +59,7 @@ type SocketThreadEntry struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	SocketMapActive         = "active"
+	SocketMapConnecting     = "connecting"
 	SocketMapEvents         = "events"
 	SocketMapIdCounter      = "id_counter"
 	SocketMapLastEgress     = "last_egress"
@@ -67,6 +68,7 @@ const (
 	SocketMapStats          = "stats"
 	SocketMapThreads        = "threads"
 	SocketProgEnterClose    = "enter_close"
+	SocketProgEnterConnect  = "enter_connect"
 	SocketProgEnterRead     = "enter_read"
 	SocketProgEnterReadv    = "enter_readv"
 	SocketProgEnterRecvfrom = "enter_recvfrom"
@@ -77,6 +79,9 @@ const (
 	SocketProgEnterSendto   = "enter_sendto"
 	SocketProgEnterWrite    = "enter_write"
 	SocketProgEnterWritev   = "enter_writev"
+	SocketProgExitAccept    = "exit_accept"
+	SocketProgExitAccept4   = "exit_accept4"
+	SocketProgExitConnect   = "exit_connect"
 	SocketProgExitRead      = "exit_read"
 	SocketProgExitReadv     = "exit_readv"
 	SocketProgExitRecvfrom  = "exit_recvfrom"
@@ -135,6 +140,7 @@ type SocketSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type SocketProgramSpecs struct {
 	EnterClose    *ebpf.ProgramSpec `ebpf:"enter_close"`
+	EnterConnect  *ebpf.ProgramSpec `ebpf:"enter_connect"`
 	EnterRead     *ebpf.ProgramSpec `ebpf:"enter_read"`
 	EnterReadv    *ebpf.ProgramSpec `ebpf:"enter_readv"`
 	EnterRecvfrom *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
@@ -145,6 +151,9 @@ type SocketProgramSpecs struct {
 	EnterSendto   *ebpf.ProgramSpec `ebpf:"enter_sendto"`
 	EnterWrite    *ebpf.ProgramSpec `ebpf:"enter_write"`
 	EnterWritev   *ebpf.ProgramSpec `ebpf:"enter_writev"`
+	ExitAccept    *ebpf.ProgramSpec `ebpf:"exit_accept"`
+	ExitAccept4   *ebpf.ProgramSpec `ebpf:"exit_accept4"`
+	ExitConnect   *ebpf.ProgramSpec `ebpf:"exit_connect"`
 	ExitRead      *ebpf.ProgramSpec `ebpf:"exit_read"`
 	ExitReadv     *ebpf.ProgramSpec `ebpf:"exit_readv"`
 	ExitRecvfrom  *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
@@ -162,6 +171,7 @@ type SocketProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type SocketMapSpecs struct {
 	Active     *ebpf.MapSpec `ebpf:"active"`
+	Connecting *ebpf.MapSpec `ebpf:"connecting"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
 	LastEgress *ebpf.MapSpec `ebpf:"last_egress"`
@@ -201,6 +211,7 @@ func (o *SocketObjects) Close() error {
 // It can be passed to LoadSocketObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SocketMaps struct {
 	Active     *ebpf.Map `ebpf:"active"`
+	Connecting *ebpf.Map `ebpf:"connecting"`
 	Events     *ebpf.Map `ebpf:"events"`
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
 	LastEgress *ebpf.Map `ebpf:"last_egress"`
@@ -213,6 +224,7 @@ type SocketMaps struct {
 func (m *SocketMaps) Close() error {
 	return _SocketClose(
 		m.Active,
+		m.Connecting,
 		m.Events,
 		m.IdCounter,
 		m.LastEgress,
@@ -237,6 +249,7 @@ type SocketVariables struct {
 // It can be passed to LoadSocketObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SocketPrograms struct {
 	EnterClose    *ebpf.Program `ebpf:"enter_close"`
+	EnterConnect  *ebpf.Program `ebpf:"enter_connect"`
 	EnterRead     *ebpf.Program `ebpf:"enter_read"`
 	EnterReadv    *ebpf.Program `ebpf:"enter_readv"`
 	EnterRecvfrom *ebpf.Program `ebpf:"enter_recvfrom"`
@@ -247,6 +260,9 @@ type SocketPrograms struct {
 	EnterSendto   *ebpf.Program `ebpf:"enter_sendto"`
 	EnterWrite    *ebpf.Program `ebpf:"enter_write"`
 	EnterWritev   *ebpf.Program `ebpf:"enter_writev"`
+	ExitAccept    *ebpf.Program `ebpf:"exit_accept"`
+	ExitAccept4   *ebpf.Program `ebpf:"exit_accept4"`
+	ExitConnect   *ebpf.Program `ebpf:"exit_connect"`
 	ExitRead      *ebpf.Program `ebpf:"exit_read"`
 	ExitReadv     *ebpf.Program `ebpf:"exit_readv"`
 	ExitRecvfrom  *ebpf.Program `ebpf:"exit_recvfrom"`
@@ -262,6 +278,7 @@ type SocketPrograms struct {
 func (p *SocketPrograms) Close() error {
 	return _SocketClose(
 		p.EnterClose,
+		p.EnterConnect,
 		p.EnterRead,
 		p.EnterReadv,
 		p.EnterRecvfrom,
@@ -272,6 +289,9 @@ func (p *SocketPrograms) Close() error {
 		p.EnterSendto,
 		p.EnterWrite,
 		p.EnterWritev,
+		p.ExitAccept,
+		p.ExitAccept4,
+		p.ExitConnect,
 		p.ExitRead,
 		p.ExitReadv,
 		p.ExitRecvfrom,

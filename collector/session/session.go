@@ -94,6 +94,26 @@ type Conn struct {
 	Dropped int // chunks that started no known message
 }
 
+// Role is who the observed endpoint is on a connection.
+type Role int
+
+const (
+	RoleUnknown Role = iota // decided by who sends the first request
+	RoleClient
+	RoleServer
+)
+
+// SetRole fixes the observed endpoint's role (known from connect or
+// accept), so that spans of a connection seen mid-way get the right side.
+func (c *Conn) SetRole(r Role) {
+	switch r {
+	case RoleClient:
+		c.client = 1
+	case RoleServer:
+		c.client = 2
+	}
+}
+
 // NewConn starts a session; emit receives each finished span.
 func NewConn(meta ConnMeta, cfg Config, emit func(*span.Span)) *Conn {
 	if cfg.Timeout <= 0 {

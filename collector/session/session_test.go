@@ -164,3 +164,16 @@ func BenchmarkSessionExchange(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "exchanges/s")
 }
+
+func TestRoleFromLifecycle(t *testing.T) {
+	var r rec
+	c := newConn(&r)
+	c.SetRole(RoleServer)
+	// Mid-way: the response comes first, then a request/response: still s-p.
+	c.Feed(chunk(Egress, 1, 1, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	c.Feed(chunk(Ingress, 2, 5, "GET /x HTTP/1.1\r\n\r\n"))
+	c.Feed(chunk(Egress, 3, 40, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	if len(r.spans) != 2 || r.spans[0].TapSide != span.TapServerProcess || r.spans[1].TapSide != span.TapServerProcess {
+		t.Fatalf("%+v", r.spans)
+	}
+}
