@@ -1,0 +1,303 @@
+//go:build linux
+
+package packet
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/zerotrace/zerotrace/collector/session"
+	"github.com/zerotrace/zerotrace/pkg/l7"
+	pk "github.com/zerotrace/zerotrace/pkg/packet"
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// Role is what an interface is, for the tap side of its spans.
+type Role string
+
+const (
+	RoleAuto  Role = ""      // infer: tunneled traffic → node NIC, else the pod's NIC, lo → local
+	RolePod   Role = "pod"   // a pod's vNIC (either end of its veth): c or s
+	RoleNode  Role = "node"  // a node NIC (underlay): c-nd or s-nd
+	RoleLocal Role = "local" // both ends on this host
+	RoleRest  Role = "rest"
+)
+
+// Interface is one capture point.
+type Interface struct {
+	Netns string // path of the network namespace ("" = the collector's)
+	Name  string
+	Role  Role
+}
+
+// Options configure a Capture.
+type Options struct {
+	Node       string
+	Interfaces []Interface
+	Filter     string // tcpdump expression; "" = DefaultFilter
+	Timeout    time.Duration
+	Logger     *slog.Logger
+}
+
+// IfaceStats are the counters of one interface.
+type IfaceStats struct {
+	Packets, Bytes, KernelDrops, Malformed uint64
+}
+
+// Capture runs one ring per interface.
+type Capture struct {
+	opt   Options
+	emit  func(*span.Span)
+	ids   *span.IDGenerator
+	rings []*ringState
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+type ringState struct {
+	c     *Capture
+	ring  *Ring
+	iface Interface
+	netns uint64
+	mu    sync.Mutex
+	flows map[flowKey]*flow
+	stats IfaceStats
+}
+
+type flowKey struct{ a, b netip.AddrPort }
+
+type flow struct {
+	conn        *session.Conn
+	client      netip.AddrPort
+	reqOutgoing bool
+	tunnel      span.TunnelType
+	outerSrc    netip.Addr
+	outerDst    netip.Addr
+	next        [2]uint32
+	seen        [2]bool
+	last        int64
+}
+
+// Start opens the rings and starts capturing; emit receives every span.
+func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Second
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	prog, err := CompileFilter(opt.Filter)
+	if err != nil {
+		return nil, err
+	}
+	c := &Capture{opt: opt, emit: emit, ids: span.NewIDGenerator(opt.Node+"/packet", time.Now()), done: make(chan struct{})}
+	for _, ifc := range opt.Interfaces {
+		r, err := OpenRing(ifc.Netns, ifc.Name, prog)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("capturing on %s (netns %q): %w", ifc.Name, ifc.Netns, err)
+		}
+		rs := &ringState{c: c, ring: r, iface: ifc, flows: map[flowKey]*flow{}}
+		if ifc.Netns != "" {
+			if fi, err := os.Stat(ifc.Netns); err == nil {
+				rs.netns = fi.Sys().(*syscall.Stat_t).Ino
+			}
+		}
+		c.rings = append(c.rings, rs)
+	}
+	for _, rs := range c.rings {
+		c.wg.Add(1)
+		go rs.run()
+	}
+	return c, nil
+}
+
+func (rs *ringState) run() {
+	defer rs.c.wg.Done()
+	var p pk.Packet
+	tick := time.Now()
+	for {
+		select {
+		case <-rs.c.done:
+			return
+		default:
+		}
+		_, err := rs.ring.Poll(100*time.Millisecond, func(f *Frame) {
+			rs.mu.Lock()
+			rs.stats.Packets++
+			rs.stats.Bytes += uint64(f.Len)
+			if err := p.Decode(f.Data); err != nil {
+				if !errors.Is(err, pk.ErrUnsupported) {
+					rs.stats.Malformed++
+				}
+			} else {
+				rs.handle(&p, f)
+			}
+			rs.mu.Unlock()
+		})
+		if err != nil {
+			rs.c.opt.Logger.Warn("packet capture", "iface", rs.iface.Name, "err", err)
+			time.Sleep(100 * time.Millisecond)
+		}
+		if time.Since(tick) > 500*time.Millisecond {
+			tick = time.Now()
+			rs.tick(tick.UnixNano())
+		}
+	}
+}
+
+func (rs *ringState) tick(now int64) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for k, fl := range rs.flows {
+		fl.conn.Tick(now)
+		if now-fl.last > int64(3*rs.c.opt.Timeout) {
+			fl.conn.Close(now)
+			delete(rs.flows, k)
+		}
+	}
+}
+
+func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
+
+func (rs *ringState) handle(p *pk.Packet, f *Frame) {
+	if p.Proto != pk.ProtoTCP {
+		return // UDP protocols (DNS) are not parsed yet
+	}
+	src, dst := netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort)
+	k := flowKey{src, dst}
+	if dst.Addr().Less(src.Addr()) || (dst.Addr() == src.Addr() && dst.Port() < src.Port()) {
+		k = flowKey{dst, src}
+	}
+	payload := p.Payload(f.Data)
+	fl := rs.flows[k]
+	if fl == nil {
+		if len(payload) == 0 {
+			return
+		}
+		var m l7.Message
+		pr := l7.Detect(payload)
+		if pr == nil {
+			return // mid-stream: wait for a message start
+		}
+		if err := pr.Parse(payload, &m); err != nil && err != l7.ErrIncomplete {
+			return
+		}
+		client, server := src, dst
+		if m.Response {
+			client, server = dst, src
+		}
+		fl = &flow{client: client, reqOutgoing: f.Outgoing}
+		if m.Response {
+			fl.reqOutgoing = !f.Outgoing
+		}
+		fl.conn = session.NewConn(session.ConnMeta{Node: rs.c.opt.Node, Source: span.SourcePacket, NetNS: rs.netns,
+			L4: span.L4TCP, LocalIP: client.Addr(), LocalPort: client.Port(), RemoteIP: server.Addr(), RemotePort: server.Port()},
+			session.Config{Timeout: rs.c.opt.Timeout, IDs: rs.c.ids}, func(s *span.Span) { rs.finish(fl, s) })
+		fl.conn.SetRole(session.RoleClient)
+		rs.flows[k] = fl
+	}
+	fl.last = f.TimeNs
+	fl.tunnel, fl.outerSrc, fl.outerDst = p.Tunnel, p.OuterSrc, p.OuterDst
+	d := session.Egress
+	if src != fl.client {
+		d = session.Ingress
+	}
+	if len(payload) > 0 {
+		if fl.seen[d] && seqBefore(p.Seq, fl.next[d]) {
+			return // retransmission
+		}
+		fl.seen[d], fl.next[d] = true, p.Seq+uint32(len(payload))
+		fl.conn.Feed(session.Chunk{Dir: d, StartNs: f.TimeNs, EndNs: f.TimeNs, TCPSeq: p.Seq, Data: payload, Len: len(payload)})
+	}
+	if p.Flags&(pk.FlagFIN|pk.FlagRST) != 0 && d == session.Ingress {
+		// The server closed (or reset): what was pending is complete.
+		fl.conn.Close(f.TimeNs)
+		delete(rs.flows, k)
+	}
+}
+
+// finish sets what only the capture point knows: tap side, NIC, tunnel.
+func (rs *ringState) finish(fl *flow, s *span.Span) {
+	s.CaptureNIC = rs.iface.Name
+	s.TunnelType, s.TunnelOuterSrc, s.TunnelOuterDst = fl.tunnel, fl.outerSrc, fl.outerDst
+	role := rs.iface.Role
+	if role == RoleAuto {
+		switch {
+		case rs.iface.Name == "lo":
+			role = RoleLocal
+		case fl.tunnel != span.TunnelNone:
+			role = RoleNode
+		default:
+			role = RolePod
+		}
+	}
+	switch role {
+	case RoleNode:
+		s.TapSide = span.TapServerNode
+		if fl.reqOutgoing {
+			s.TapSide = span.TapClientNode
+		}
+	case RolePod:
+		// On the host side of a pod's veth a request received comes from
+		// the pod (the client); one sent goes to the pod (the server).
+		s.TapSide = span.TapClientNIC
+		if fl.reqOutgoing {
+			s.TapSide = span.TapServerNIC
+		}
+	case RoleLocal:
+		s.TapSide = span.TapLocal
+	default:
+		s.TapSide = span.TapRest
+	}
+	rs.c.emit(s)
+}
+
+// Stats returns the counters per interface (kernel drops read now).
+func (c *Capture) Stats() map[string]IfaceStats {
+	out := map[string]IfaceStats{}
+	for _, rs := range c.rings {
+		_, drops, _ := rs.ring.Stats()
+		rs.mu.Lock()
+		rs.stats.KernelDrops += uint64(drops)
+		out[rs.iface.Netns+":"+rs.iface.Name] = rs.stats
+		rs.mu.Unlock()
+	}
+	return out
+}
+
+// Flush ends every flow's pending exchanges now.
+func (c *Capture) Flush() {
+	now := time.Now().UnixNano()
+	for _, rs := range c.rings {
+		rs.mu.Lock()
+		for k, fl := range rs.flows {
+			fl.conn.Close(now)
+			delete(rs.flows, k)
+		}
+		rs.mu.Unlock()
+	}
+}
+
+// Close stops the capture and flushes.
+func (c *Capture) Close() error {
+	select {
+	case <-c.done:
+	default:
+		close(c.done)
+	}
+	c.wg.Wait()
+	c.Flush()
+	var errs []error
+	for _, rs := range c.rings {
+		errs = append(errs, rs.ring.Close())
+	}
+	c.rings = nil
+	return errors.Join(errs...)
+}

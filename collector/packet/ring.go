@@ -1,0 +1,199 @@
+//go:build linux
+
+// Package packet captures frames with AF_PACKET (TPACKET_V3 memory-mapped
+// ring, classic BPF filter) on interfaces of any network namespace, decodes
+// them (pkg/packet), follows TCP streams and turns their L7 messages into
+// network spans through collector/session.
+package packet
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	blockSize = 1 << 20
+	blockNr   = 16
+	frameSize = 1 << 11
+)
+
+// Ring is one AF_PACKET socket with its TPACKET_V3 receive ring.
+type Ring struct {
+	Iface string
+	fd    int
+	mem   []byte
+	block int
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// OpenRing opens a capture on iface inside the network namespace at nsPath
+// ("" = the current one), with the classic BPF filter prog.
+func OpenRing(nsPath, iface string, prog []unix.SockFilter) (*Ring, error) {
+	var r *Ring
+	err := inNetns(nsPath, func() error {
+		ifi, err := net.InterfaceByName(iface)
+		if err != nil {
+			return fmt.Errorf("interface %s: %w", iface, err)
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return fmt.Errorf("AF_PACKET socket: %w", err)
+		}
+		r = &Ring{Iface: iface, fd: fd}
+		if err := r.setup(ifi.Index, prog); err != nil {
+			r.Close()
+			r = nil
+			return err
+		}
+		return nil
+	})
+	return r, err
+}
+
+func (r *Ring) setup(ifindex int, prog []unix.SockFilter) error {
+	if len(prog) > 0 {
+		if err := unix.SetsockoptSockFprog(r.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+			&unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}); err != nil {
+			return fmt.Errorf("attaching filter: %w", err)
+		}
+	}
+	if err := unix.SetsockoptInt(r.fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
+		return fmt.Errorf("TPACKET_V3: %w", err)
+	}
+	req := unix.TpacketReq3{Block_size: blockSize, Block_nr: blockNr, Frame_size: frameSize,
+		Frame_nr: blockSize / frameSize * blockNr, Retire_blk_tov: 10}
+	if err := unix.SetsockoptTpacketReq3(r.fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
+		return fmt.Errorf("PACKET_RX_RING: %w", err)
+	}
+	mem, err := unix.Mmap(r.fd, 0, blockSize*blockNr, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_LOCKED)
+	if err != nil {
+		if mem, err = unix.Mmap(r.fd, 0, blockSize*blockNr, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+			return fmt.Errorf("mmap ring: %w", err)
+		}
+	}
+	r.mem = mem
+	if err := unix.Bind(r.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	return nil
+}
+
+// Frame is one captured frame; Data aliases the ring until the callback returns.
+type Frame struct {
+	Data     []byte
+	Len      int // on the wire
+	TimeNs   int64
+	Outgoing bool // sent by this host on the interface
+}
+
+// Poll waits up to timeout for a filled block and calls fn for every frame in
+// the ready blocks. It returns the number of frames.
+func (r *Ring) Poll(timeout time.Duration, fn func(*Frame)) (int, error) {
+	n := 0
+	for {
+		b := r.mem[r.block*blockSize : (r.block+1)*blockSize]
+		status := (*uint32)(unsafe.Pointer(&b[8]))
+		if *status&unix.TP_STATUS_USER == 0 {
+			if n > 0 {
+				return n, nil
+			}
+			fds := []unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN | unix.POLLERR}}
+			if _, err := unix.Poll(fds, int(timeout/time.Millisecond)); err != nil && !errors.Is(err, unix.EINTR) {
+				return n, fmt.Errorf("poll: %w", err)
+			}
+			if *status&unix.TP_STATUS_USER == 0 {
+				return n, nil
+			}
+		}
+		num := binary.LittleEndian.Uint32(b[12:])
+		off := binary.LittleEndian.Uint32(b[16:])
+		var f Frame
+		for i := uint32(0); i < num && int(off)+48 <= len(b); i++ {
+			h := b[off:]
+			next := binary.LittleEndian.Uint32(h[0:])
+			sec := binary.LittleEndian.Uint32(h[4:])
+			nsec := binary.LittleEndian.Uint32(h[8:])
+			snap := binary.LittleEndian.Uint32(h[12:])
+			wire := binary.LittleEndian.Uint32(h[16:])
+			mac := binary.LittleEndian.Uint16(h[24:])
+			pkttype := h[48+10] // sockaddr_ll.sll_pkttype after the aligned header
+			if int(mac)+int(snap) <= len(h) {
+				f = Frame{Data: h[mac : int(mac)+int(snap)], Len: int(wire), TimeNs: int64(sec)*1e9 + int64(nsec),
+					Outgoing: pkttype == unix.PACKET_OUTGOING}
+				fn(&f)
+				n++
+			}
+			if next == 0 {
+				break
+			}
+			off += next
+		}
+		atomicStore(status, unix.TP_STATUS_KERNEL)
+		r.block = (r.block + 1) % blockNr
+	}
+}
+
+// Stats returns and resets the kernel's packet and drop counters.
+func (r *Ring) Stats() (packets, drops uint32, err error) {
+	st, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return 0, 0, err
+	}
+	return st.Packets, st.Drops, nil
+}
+
+// Close releases the ring and the socket.
+func (r *Ring) Close() error {
+	if r.mem != nil {
+		unix.Munmap(r.mem)
+		r.mem = nil
+	}
+	return unix.Close(r.fd)
+}
+
+// inNetns runs fn on a locked OS thread inside the namespace at path.
+func inNetns(path string, fn func() error) error {
+	if path == "" {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// The thread is left locked (and so discarded) if switching back fails.
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		target, err := os.Open(path)
+		if err != nil {
+			errc <- fmt.Errorf("netns %s: %w", path, err)
+			runtime.UnlockOSThread()
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("entering netns %s: %w", path, err)
+			runtime.UnlockOSThread()
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("leaving netns: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
