@@ -29,21 +29,22 @@ const (
 // frames (decoded in user space).
 var DefaultFilter = []unix.SockFilter{
 	/* 0 */ stmt(ldh, 12), // ethertype
-	/* 1 */ jump(jeq, 0x0800, 2, 0), // IPv4 → 4
-	/* 2 */ jump(jeq, 0x86dd, 7, 0), // IPv6 → 10
-	/* 3 */ jump(jeq, 0x8100, 11, 10), // VLAN → accept, else drop
-	/* 4 */ stmt(ldb, 23), // IPv4 protocol
-	/* 5 */ jump(jeq, 6, 9, 0), // TCP
-	/* 6 */ jump(jeq, 17, 8, 0), // UDP (VXLAN, Geneve, DNS)
-	/* 7 */ jump(jeq, 4, 7, 0), // IPIP
-	/* 8 */ jump(jeq, 41, 6, 0), // 6in4
-	/* 9 */ jump(jeq, 47, 5, 4), // GRE, else drop
-	/* 10 */ stmt(ldb, 20), // IPv6 next header
-	/* 11 */ jump(jeq, 6, 3, 0),
-	/* 12 */ jump(jeq, 17, 2, 0),
-	/* 13 */ jump(jeq, 47, 1, 0),
-	/* 14 */ stmt(retk, 0), // drop
-	/* 15 */ stmt(retk, 262144), // accept
+	/* 1 */ jump(jeq, 0x0800, 3, 0), // IPv4 → 5
+	/* 2 */ jump(jeq, 0x86dd, 8, 0), // IPv6 → 11
+	/* 3 */ jump(jeq, 0x8100, 12, 0), // VLAN → accept
+	/* 4 */ jump(jeq, 0x88a8, 11, 10), // QinQ → accept, else drop
+	/* 5 */ stmt(ldb, 23), // IPv4 protocol
+	/* 6 */ jump(jeq, 6, 9, 0), // TCP
+	/* 7 */ jump(jeq, 17, 8, 0), // UDP (VXLAN, Geneve, DNS)
+	/* 8 */ jump(jeq, 4, 7, 0), // IPIP
+	/* 9 */ jump(jeq, 41, 6, 0), // 6in4
+	/* 10 */ jump(jeq, 47, 5, 4), // GRE, else drop
+	/* 11 */ stmt(ldb, 20), // IPv6 next header
+	/* 12 */ jump(jeq, 6, 3, 0),
+	/* 13 */ jump(jeq, 17, 2, 0),
+	/* 14 */ jump(jeq, 47, 1, 0),
+	/* 15 */ stmt(retk, 0), // drop
+	/* 16 */ stmt(retk, 262144), // accept
 }
 
 // CompileFilter compiles a tcpdump expression with `tcpdump -ddd` (for the

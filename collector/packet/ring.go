@@ -27,10 +27,11 @@ const (
 
 // Ring is one AF_PACKET socket with its TPACKET_V3 receive ring.
 type Ring struct {
-	Iface string
-	fd    int
-	mem   []byte
-	block int
+	Iface   string
+	fd      int
+	mem     []byte
+	block   int
+	scratch []byte // a frame with its VLAN tag put back
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -124,10 +125,25 @@ func (r *Ring) Poll(timeout time.Duration, fn func(*Frame)) (int, error) {
 			nsec := binary.LittleEndian.Uint32(h[8:])
 			snap := binary.LittleEndian.Uint32(h[12:])
 			wire := binary.LittleEndian.Uint32(h[16:])
+			pstatus := binary.LittleEndian.Uint32(h[20:])
 			mac := binary.LittleEndian.Uint16(h[24:])
 			pkttype := h[48+10] // sockaddr_ll.sll_pkttype after the aligned header
 			if int(mac)+int(snap) <= len(h) {
-				f = Frame{Data: h[mac : int(mac)+int(snap)], Len: int(wire), TimeNs: int64(sec)*1e9 + int64(nsec),
+				data := h[mac : int(mac)+int(snap)]
+				if pstatus&unix.TP_STATUS_VLAN_VALID != 0 && len(data) >= 12 {
+					// The NIC (or veth) took the outer VLAN tag off: put it back.
+					tpid := uint16(0x8100)
+					if pstatus&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
+						tpid = binary.LittleEndian.Uint16(h[32:])
+					}
+					tci := uint16(binary.LittleEndian.Uint32(h[28:]))
+					r.scratch = append(r.scratch[:0], data[:12]...)
+					r.scratch = binary.BigEndian.AppendUint16(r.scratch, tpid)
+					r.scratch = binary.BigEndian.AppendUint16(r.scratch, tci)
+					r.scratch = append(r.scratch, data[12:]...)
+					data = r.scratch
+				}
+				f = Frame{Data: data, Len: int(wire), TimeNs: int64(sec)*1e9 + int64(nsec),
 					Outgoing: pkttype == unix.PACKET_OUTGOING}
 				fn(&f)
 				n++
@@ -196,4 +212,10 @@ func inNetns(path string, fn func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// Send writes one raw frame on the ring's interface (tests, benchmarks).
+func (r *Ring) Send(frame []byte) error {
+	_, err := unix.Write(r.fd, frame)
+	return err
 }
