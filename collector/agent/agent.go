@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zerotrace/zerotrace/collector/ebpf"
+	"github.com/zerotrace/zerotrace/collector/packet"
 	"github.com/zerotrace/zerotrace/collector/proc"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
@@ -57,7 +59,40 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		log.Info("eBPF capture attached", "netns", scope, "payload", cfg.EBPF.PayloadSize)
 	}
 
+	var pcap *packet.Capture
+	if len(cfg.Packet.Interfaces) > 0 {
+		var ifs []packet.Interface
+		for _, ic := range cfg.Packet.Interfaces {
+			ns := ic.Netns
+			if ns != "" && !strings.Contains(ns, "/") {
+				ns = "/run/netns/" + ns
+			}
+			names, err := packet.MatchInterfaces(ns, ic.Pattern)
+			if err != nil {
+				stopAll(capture, nil, w)
+				return fmt.Errorf("packet interfaces %q in %q: %w", ic.Pattern, ic.Netns, err)
+			}
+			for _, n := range names {
+				ifs = append(ifs, packet.Interface{Netns: ns, Name: n, Role: packet.Role(ic.Role)})
+			}
+		}
+		if len(ifs) == 0 {
+			stopAll(capture, nil, w)
+			return errors.New("packet capture: no interface matches the configured patterns")
+		}
+		pcap, err = packet.Start(packet.Options{Node: cfg.Node, Interfaces: ifs, Filter: cfg.Packet.Filter,
+			Timeout: cfg.EBPF.Timeout, Logger: log}, emit)
+		if err != nil {
+			stopAll(capture, nil, w)
+			return fmt.Errorf("starting the packet capture: %w", err)
+		}
+		log.Info("packet capture", "interfaces", len(ifs))
+	}
+
 	reg := prometheus.NewRegistry()
+	if pcap != nil {
+		reg.MustRegister(packetCollector{pcap})
+	}
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_spans_total", Help: "Spans written to the store."},
 		func() float64 { return float64(spans.Load()) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_span_write_errors_total", Help: "Spans the store refused."},
@@ -82,10 +117,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if cfg.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
-			if capture != nil {
-				capture.Close()
-			}
-			w.Close()
+			stopAll(capture, pcap, w)
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		mux := http.NewServeMux()
@@ -102,6 +134,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	var errs []error
 	if srv != nil {
 		srv.Close()
+	}
+	if pcap != nil {
+		errs = append(errs, pcap.Close())
 	}
 	if capture != nil {
 		errs = append(errs, capture.Close())
@@ -130,4 +165,40 @@ func netnsInodes(specs []string) ([]uint32, error) {
 		out = append(out, uint32(fi.Sys().(*syscall.Stat_t).Ino))
 	}
 	return out, nil
+}
+
+func stopAll(c *ebpf.Capture, p *packet.Capture, w *store.Writer) {
+	if p != nil {
+		p.Close()
+	}
+	if c != nil {
+		c.Close()
+	}
+	w.Close()
+}
+
+// packetCollector exports the per-interface counters.
+type packetCollector struct{ c *packet.Capture }
+
+var (
+	pktPackets   = prometheus.NewDesc("zerotrace_packet_packets_total", "Frames captured.", []string{"iface"}, nil)
+	pktBytes     = prometheus.NewDesc("zerotrace_packet_bytes_total", "Bytes captured.", []string{"iface"}, nil)
+	pktDrops     = prometheus.NewDesc("zerotrace_packet_drops_total", "Frames the kernel dropped (ring full).", []string{"iface"}, nil)
+	pktMalformed = prometheus.NewDesc("zerotrace_packet_malformed_total", "Frames that did not decode.", []string{"iface"}, nil)
+)
+
+func (p packetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pktPackets
+	ch <- pktBytes
+	ch <- pktDrops
+	ch <- pktMalformed
+}
+
+func (p packetCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, st := range p.c.Stats() {
+		ch <- prometheus.MustNewConstMetric(pktPackets, prometheus.CounterValue, float64(st.Packets), name)
+		ch <- prometheus.MustNewConstMetric(pktBytes, prometheus.CounterValue, float64(st.Bytes), name)
+		ch <- prometheus.MustNewConstMetric(pktDrops, prometheus.CounterValue, float64(st.KernelDrops), name)
+		ch <- prometheus.MustNewConstMetric(pktMalformed, prometheus.CounterValue, float64(st.Malformed), name)
+	}
 }

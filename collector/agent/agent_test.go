@@ -23,9 +23,10 @@ import (
 
 // TestCollectEndToEnd: the collector captures curl → a Python server that
 // calls a second Python server on the same thread, inside a network
-// namespace; after shutdown the store holds the four process spans and the
-// assembler links them into one trace: curl c-p → front s-p → front c-p →
-// leaf s-p. /metrics reports them.
+// namespace, with eBPF and with packets on lo; after shutdown the store holds
+// the four process spans and the two loopback packet spans, and the
+// assembler links them into one trace: curl c-p → lo → front s-p → front c-p
+// → lo → leaf s-p. /metrics reports both captures.
 func TestCollectEndToEnd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: loads BPF programs and creates a network namespace")
@@ -41,6 +42,7 @@ func TestCollectEndToEnd(t *testing.T) {
 	cfg := Defaults()
 	cfg.Node, cfg.DataDir = "node-t", dir
 	cfg.EBPF.NetNS = []string{ns}
+	cfg.Packet.Interfaces = []InterfaceConfig{{Netns: ns, Pattern: "l*"}} // lo: role local
 	cfg.MetricsAddr = "127.0.0.1:19465"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -91,7 +93,8 @@ func TestCollectEndToEnd(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(metrics), "zerotrace_ebpf_events_total") || strings.Contains(string(metrics), "zerotrace_ebpf_events_total 0\n") {
+	if !strings.Contains(string(metrics), "zerotrace_packet_packets_total{iface=") ||
+		!strings.Contains(string(metrics), "zerotrace_ebpf_events_total") || strings.Contains(string(metrics), "zerotrace_ebpf_events_total 0\n") {
 		t.Errorf("/metrics:\n%s", metrics)
 	}
 	cancel()
@@ -118,21 +121,21 @@ func TestCollectEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if n != 4 || seed == nil {
+	if n != 6 || seed == nil {
 		for _, s := range got {
 			t.Logf("%s %s %s %s", s.TapSide, s.ProcessName, s.RequestResource, s.ResponseStatus)
 		}
-		t.Fatalf("%d spans of %s in the store (want 4), curl span found: %v", n, path, seed != nil)
+		t.Fatalf("%d spans of %s in the store (want 4 eBPF + 2 packet), curl span found: %v", n, path, seed != nil)
 	}
 	tr, err := trace.Assemble(context.Background(), r, trace.Config{}, fmt.Sprint(seed.SpanID), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tr.Spans) != 4 {
-		t.Fatalf("trace has %d spans, want 4", len(tr.Spans))
+	if len(tr.Spans) != 6 {
+		t.Fatalf("trace has %d spans, want 6", len(tr.Spans))
 	}
-	// Expected chain by tap side and process.
-	want := []string{"c-p curl", "s-p python3", "c-p python3", "s-p python3"}
+	// Expected chain by tap side and process (packet spans on lo have none).
+	want := []string{"c-p curl", "local ", "s-p python3", "c-p python3", "local ", "s-p python3"}
 	var chain []string
 	for i := range tr.Spans {
 		if tr.Parents[i] < 0 {

@@ -23,8 +23,9 @@ type Config struct {
 	MetricsAddr string `yaml:"metrics_addr"` // "" disables /metrics
 	LogLevel    string `yaml:"log_level"`
 
-	EBPF  EBPFConfig  `yaml:"ebpf"`
-	Store StoreConfig `yaml:"store"`
+	EBPF   EBPFConfig   `yaml:"ebpf"`
+	Packet PacketConfig `yaml:"packet"`
+	Store  StoreConfig  `yaml:"store"`
 
 	// Services name processes; the first matching rule wins, else the
 	// process name is the service.
@@ -37,6 +38,19 @@ type EBPFConfig struct {
 	PayloadSize int           `yaml:"payload_size"`
 	NetNS       []string      `yaml:"netns"` // /run/netns/<name> or /proc/<pid>/ns/net paths, or inode numbers
 	Timeout     time.Duration `yaml:"timeout"`
+}
+
+// PacketConfig configures the AF_PACKET capture.
+type PacketConfig struct {
+	Filter     string            `yaml:"filter"` // tcpdump expression; "" = TCP, UDP and their tunnels
+	Interfaces []InterfaceConfig `yaml:"interfaces"`
+}
+
+// InterfaceConfig selects capture interfaces by name pattern in a namespace.
+type InterfaceConfig struct {
+	Netns   string `yaml:"netns"`   // name under /run/netns or a path; "" = the collector's
+	Pattern string `yaml:"pattern"` // glob, e.g. "veth*"
+	Role    string `yaml:"role"`    // pod, node, local, rest; "" = infer
 }
 
 // StoreConfig configures the shard writer.
@@ -79,8 +93,9 @@ func Load(args []string, env func(string) string) (Config, error) {
 	metrics := fs.String("metrics-addr", "\x00", "address of /metrics (empty disables)")
 	logLevel := fs.String("log-level", "", "debug, info, warn, error")
 	payload := fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
-	var netns multiFlag
+	var netns, ifaces multiFlag
 	fs.Var(&netns, "netns", "capture only this network namespace (path or inode; repeatable)")
+	fs.Var(&ifaces, "packet-iface", "capture packets on interfaces [NETNS/]PATTERN[=ROLE] (repeatable), e.g. node1/veth*=pod")
 	noEBPF := fs.Bool("no-ebpf", false, "disable the socket capture")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -142,6 +157,13 @@ func Load(args []string, env func(string) string) (Config, error) {
 	if len(netns) > 0 {
 		cfg.EBPF.NetNS = netns
 	}
+	for _, spec := range ifaces {
+		ic, err := parseIface(spec)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Packet.Interfaces = append(cfg.Packet.Interfaces, ic)
+	}
 	if *noEBPF {
 		cfg.EBPF.Enabled = false
 	}
@@ -169,6 +191,16 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	for i, ic := range c.Packet.Interfaces {
+		switch ic.Role {
+		case "", "pod", "node", "local", "rest":
+		default:
+			errs = append(errs, fmt.Errorf("packet.interfaces[%d].role %q: want pod, node, local or rest", i, ic.Role))
+		}
+		if ic.Pattern == "" {
+			errs = append(errs, fmt.Errorf("packet.interfaces[%d]: pattern is empty", i))
+		}
 	}
 	for i := range c.Services {
 		r := &c.Services[i]
@@ -199,4 +231,18 @@ func (c *Config) ServiceOf(process, cmdline string) string {
 		}
 	}
 	return process
+}
+
+// parseIface reads [NETNS/]PATTERN[=ROLE].
+func parseIface(s string) (InterfaceConfig, error) {
+	var ic InterfaceConfig
+	s, ic.Role, _ = strings.Cut(s, "=")
+	if i := strings.LastIndex(s, "/"); i >= 0 {
+		ic.Netns, s = s[:i], s[i+1:]
+	}
+	ic.Pattern = s
+	if ic.Pattern == "" {
+		return ic, fmt.Errorf("--packet-iface %q: no interface pattern", s)
+	}
+	return ic, nil
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
+	"path"
 	"sync"
 	"syscall"
 	"time"
@@ -300,4 +302,25 @@ func (c *Capture) Close() error {
 	}
 	c.rings = nil
 	return errors.Join(errs...)
+}
+
+// MatchInterfaces lists the interfaces of the namespace at nsPath ("" = the
+// collector's) whose names match the glob pattern.
+func MatchInterfaces(nsPath, pattern string) ([]string, error) {
+	var names []string
+	err := inNetns(nsPath, func() error {
+		ifs, err := net.Interfaces()
+		if err != nil {
+			return err
+		}
+		for _, ifc := range ifs {
+			if ok, err := path.Match(pattern, ifc.Name); err != nil {
+				return fmt.Errorf("interface pattern %q: %w", pattern, err)
+			} else if ok {
+				names = append(names, ifc.Name)
+			}
+		}
+		return nil
+	})
+	return names, err
 }

@@ -8,11 +8,22 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/collector/ebpf"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
+
+func inodeOf(t *testing.T, path string) uint32 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint32(fi.Sys().(*syscall.Stat_t).Ino)
+}
 
 func sh(t *testing.T, args ...string) {
 	t.Helper()
@@ -81,7 +92,8 @@ func newVXLANTopo(t *testing.T) *vxlanTopo {
 // TestVXLANFourPoints: curl in pod1 calls a server in pod2 across the VXLAN
 // tunnel; spans come from the client pod vNIC (c), the client node NIC (c-nd,
 // decapsulated), the server node NIC (s-nd) and the server pod vNIC (s), all
-// with the same request and response TCP sequence numbers.
+// with the same request and response TCP sequence numbers — equal to those of
+// the eBPF spans of the same request (curl's c-p, the server's s-p).
 func TestVXLANFourPoints(t *testing.T) {
 	tp := newVXLANTopo(t)
 	ns := func(n string) string { return "/run/netns/" + n }
@@ -95,6 +107,14 @@ func TestVXLANFourPoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	// The eBPF capture of the same request, scoped to the two pods.
+	var bspans []span.Span
+	bcap, err := ebpf.Start(ebpf.Options{Node: "test", NetNS: []uint32{inodeOf(t, ns(tp.p1)), inodeOf(t, ns(tp.p2))}},
+		func(s *span.Span) { mu.Lock(); bspans = append(bspans, *s); mu.Unlock() })
+	if err != nil {
+		t.Fatalf("eBPF capture: %v", err)
+	}
+	defer bcap.Close()
 
 	dir := t.TempDir()
 	os.WriteFile(dir+"/hello", []byte("hello from pod2\n"), 0o644)
@@ -116,6 +136,7 @@ func TestVXLANFourPoints(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	c.Flush()
+	bcap.Flush()
 	mu.Lock()
 	defer mu.Unlock()
 	byTap := map[span.TapSide]span.Span{}
@@ -151,6 +172,20 @@ func TestVXLANFourPoints(t *testing.T) {
 		} else if s.ReqTCPSeq != ref.ReqTCPSeq || s.RespTCPSeq != ref.RespTCPSeq || s.ReqTCPSeq == 0 {
 			t.Errorf("%s: seqs %d/%d, others %d/%d", tap, s.ReqTCPSeq, s.RespTCPSeq, ref.ReqTCPSeq, ref.RespTCPSeq)
 		}
+	}
+	// Equal to the eBPF spans of the same request: curl's c-p and the server's s-p.
+	var ebpfHello int
+	for _, s := range bspans {
+		if s.RequestResource != "/hello" {
+			continue
+		}
+		ebpfHello++
+		if ref != nil && (s.ReqTCPSeq != ref.ReqTCPSeq || s.RespTCPSeq != ref.RespTCPSeq) {
+			t.Errorf("eBPF %s span seqs %d/%d, packet spans %d/%d", s.TapSide, s.ReqTCPSeq, s.RespTCPSeq, ref.ReqTCPSeq, ref.RespTCPSeq)
+		}
+	}
+	if ebpfHello != 2 {
+		t.Errorf("%d eBPF spans of /hello, want c-p and s-p", ebpfHello)
 	}
 	st := c.Stats()
 	if st[ns(tp.n1)+":u1"].Packets == 0 {
