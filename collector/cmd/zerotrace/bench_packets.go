@@ -1,0 +1,138 @@
+//go:build linux
+
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"sync/atomic"
+	"time"
+
+	"github.com/zerotrace/zerotrace/collector/packet"
+	pk "github.com/zerotrace/zerotrace/pkg/packet"
+)
+
+func init() {
+	register(command{name: "bench packets", summary: "packet decode rate per core (64/1500-byte frames) and AF_PACKET capture throughput on a veth", run: runBenchPackets})
+}
+
+func runBenchPackets(args []string) int {
+	fs := flag.NewFlagSet("bench packets", flag.ContinueOnError)
+	decodeFor := fs.Duration("decode-time", 2*time.Second, "time per decode measurement")
+	flood := fs.Int("flood", 200000, "frames sent through the veth (bounded)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cli, srv := netip.MustParseAddr("10.202.7.1"), netip.MustParseAddr("10.202.7.2")
+	o1, o2 := netip.MustParseAddr("10.202.6.1"), netip.MustParseAddr("10.202.6.2")
+	frame := func(size int, vxlan bool) []byte {
+		f := pk.Ether(pk.EtherIPv4, pk.IP(cli, srv, pk.ProtoTCP, pk.TCP(40000, 80, 1, 1, pk.FlagACK, make([]byte, max(0, size-54)))))
+		if vxlan {
+			inner := pk.Ether(pk.EtherIPv4, pk.IP(cli, srv, pk.ProtoTCP, pk.TCP(40000, 80, 1, 1, pk.FlagACK, make([]byte, max(0, size-104)))))
+			f = pk.Ether(pk.EtherIPv4, pk.IP(o1, o2, pk.ProtoUDP, pk.UDP(50000, pk.PortVXLAN, pk.VXLAN(1, inner))))
+		}
+		return f
+	}
+	for _, c := range []struct {
+		name  string
+		size  int
+		vxlan bool
+		goal  string
+	}{{"decode_64B", 64, false, "  (goal ≥ 1.5 Mpps per core)"}, {"decode_1500B", 1500, false, ""}, {"decode_1500B_vxlan", 1500, true, ""}} {
+		f := frame(c.size, c.vxlan)
+		var p pk.Packet
+		n := 0
+		start := time.Now()
+		for time.Since(start) < *decodeFor {
+			for i := 0; i < 10000; i++ {
+				if err := p.Decode(f); err != nil {
+					fmt.Fprintln(os.Stderr, "bench packets:", err)
+					return 1
+				}
+			}
+			n += 10000
+		}
+		fmt.Printf("%s: %.2f Mpps per core (%d-byte frames)%s\n", c.name, float64(n)/time.Since(start).Seconds()/1e6, len(f), c.goal)
+	}
+	if os.Geteuid() != 0 {
+		fmt.Println("capture_veth: skipped (needs root)")
+		return 0
+	}
+	if err := benchVeth(*flood, frame(64, false)); err != nil {
+		fmt.Fprintln(os.Stderr, "bench packets:", err)
+		return 1
+	}
+	return 0
+}
+
+// benchVeth floods a veth in a private namespace with a bounded number of
+// frames and reports what the AF_PACKET ring on the other end captured.
+func benchVeth(n int, frame []byte) error {
+	ns := fmt.Sprintf("zt-pkt-%d-bench", os.Getpid())
+	run := func(args ...string) error {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %v %s", args, err, out)
+		}
+		return nil
+	}
+	if err := run("ip", "netns", "add", ns); err != nil {
+		return err
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	for _, a := range [][]string{{"ip", "-n", ns, "link", "add", "ba", "type", "veth", "peer", "name", "bb"},
+		{"ip", "-n", ns, "link", "set", "ba", "up"}, {"ip", "-n", ns, "link", "set", "bb", "up"}} {
+		if err := run(a...); err != nil {
+			return err
+		}
+	}
+	path := "/run/netns/" + ns
+	tx, err := packet.OpenRing(path, "ba", nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Close()
+	rx, err := packet.OpenRing(path, "bb", packet.DefaultFilter)
+	if err != nil {
+		return err
+	}
+	defer rx.Close()
+	var got atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var p pk.Packet
+		for {
+			select {
+			case <-stop:
+				// drain what is left
+				for k := 0; k < 20; k++ {
+					rx.Poll(10*time.Millisecond, func(f *packet.Frame) { p.Decode(f.Data); got.Add(1) })
+				}
+				return
+			default:
+			}
+			rx.Poll(50*time.Millisecond, func(f *packet.Frame) { p.Decode(f.Data); got.Add(1) })
+		}
+	}()
+	start := time.Now()
+	deadline := start.Add(30 * time.Second)
+	sent := 0
+	for sent < n && time.Now().Before(deadline) {
+		if err := tx.Send(frame); err != nil {
+			break
+		}
+		sent++
+	}
+	elapsed := time.Since(start)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	<-done
+	_, drops, _ := rx.Stats()
+	fmt.Printf("capture_veth: %d of %d frames captured and decoded (%.0f frames/s offered over %v), kernel drops %d\n",
+		got.Load(), sent, float64(sent)/elapsed.Seconds(), elapsed.Round(time.Millisecond), drops)
+	return nil
+}
