@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""productpage: calls details and reviews through its sidecar, on the request's thread.
+
+It forwards no tracing header. The m= query parameter is a per-request marker
+for the tests' ground truth only; the tracer never uses it.
+"""
+import http.client
+import sys
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+OUT = ("127.0.0.1", 15001)  # the sidecar's outbound listener
+
+
+def call(service, path):
+    c = http.client.HTTPConnection(*OUT, timeout=10)
+    c.request("GET", path, headers={"Host": service})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        q = urllib.parse.urlsplit(self.path).query
+        m = "?" + q if q else ""
+        s1, details = call("details", "/details/0" + m)
+        s2, reviews = call("reviews", "/reviews/0" + m)
+        body = b"<html>productpage\n" + details + b"\n" + reviews + b"\n</html>\n"
+        self.send_response(200 if s1 == 200 and s2 == 200 else 502)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+ThreadingHTTPServer.daemon_threads = True
+srv = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 9081), H)
+print("READY", flush=True)
+srv.serve_forever()
