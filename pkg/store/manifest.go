@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -118,4 +117,3 @@ func dirSize(dir string) int64 {
 	return n
 }
 
-var errNoManifest = errors.New("no manifest")
