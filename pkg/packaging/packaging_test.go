@@ -202,8 +202,44 @@ func TestBuiltZip(t *testing.T) {
 	for name := range machines {
 		t.Errorf("%s not in the zip", name)
 	}
+	// Unpack it as grafana-cli does (into the plugins directory, modes kept)
+	// and look at the result on disk.
+	plugins := t.TempDir()
+	for _, f := range zr.File {
+		dst := filepath.Join(plugins, filepath.FromSlash(f.Name))
+		if f.FileInfo().IsDir() {
+			os.MkdirAll(dst, 0o755)
+			continue
+		}
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, f.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"plugin.json", "module.js", "dashboards/distributed-tracing.json", "gpx_zerotrace_linux_amd64", "gpx_zerotrace_linux_arm64"} {
+		fi, err := os.Stat(filepath.Join(plugins, PluginID, name))
+		if err != nil {
+			t.Errorf("unpacked plugin lacks %s: %v", name, err)
+			continue
+		}
+		if strings.HasPrefix(name, "gpx_") && fi.Mode()&0o111 == 0 {
+			t.Errorf("unpacked %s is not executable (%v)", name, fi.Mode())
+		}
+	}
+	if ents, _ := os.ReadDir(plugins); len(ents) != 1 || ents[0].Name() != PluginID {
+		t.Errorf("unpacked into %v, want one folder %s", ents, PluginID)
+	}
 	var meta pluginJSON
-	raw, _ := os.ReadFile(filepath.Join(dist, "plugin.json"))
+	raw, _ := os.ReadFile(filepath.Join(plugins, PluginID, "plugin.json"))
 	if err := json.Unmarshal(raw, &meta); err != nil || meta.ID != PluginID {
 		t.Errorf("dist/plugin.json id %q (%v)", meta.ID, err)
 	}
