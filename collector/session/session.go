@@ -87,7 +87,8 @@ type Conn struct {
 	meta    ConnMeta
 	cfg     Config
 	emit    func(*span.Span)
-	client  int // 1: the observed endpoint sent the first request; 2: it received it; 0: unknown
+	client  int       // 1: the observed endpoint sent the first request; 2: it received it; 0: unknown
+	parser  l7.Parser // the connection's protocol, once known
 	queue   []*pending
 	cur     [2]*inflight
 	lastNs  int64
@@ -158,13 +159,8 @@ func (c *Conn) Feed(ch Chunk) {
 	}
 	for off < len(ch.Data) {
 		b := ch.Data[off:]
-		p := l7.Detect(b)
-		if p == nil {
-			c.Dropped++
-			return
-		}
 		var m l7.Message
-		err := p.Parse(b, &m)
+		err := c.parse(b, d, &m)
 		if err != nil && err != l7.ErrIncomplete {
 			c.Dropped++
 			return
@@ -343,7 +339,7 @@ func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 		ReqTID: p.tid, RespTID: p.respTID, ReqTCPSeq: p.seq, RespTCPSeq: p.respSeq,
 		SyscallTraceIDReq: p.sys, SyscallTraceIDResp: p.respSys,
 		L7Protocol: p.req.Protocol, L7Version: p.req.Version, RequestType: p.req.Method,
-		RequestDomain: p.req.Host, RequestResource: p.req.Path, Endpoint: Endpoint(p.req.Path),
+		RequestDomain: p.req.Host, RequestResource: p.req.Path, Endpoint: endpointOf(&p.req),
 		XRequestIDReq: p.req.XRequestID, TraceID: p.req.TraceID, ParentSpanID: p.req.ParentSpanID,
 		RequestBytes: p.reqBytes, ResponseBytes: p.respBytes, Flags: p.flags,
 	}
@@ -353,6 +349,9 @@ func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 	if p.resp != nil {
 		s.ResponseCode = int32(p.resp.Status)
 		s.ResponseStatus = statusOf(p.resp.Status)
+		if p.resp.RespStatus != 0 {
+			s.ResponseStatus = p.resp.RespStatus
+		}
 		s.XRequestIDResp = p.resp.XRequestID
 		if s.L7Version == "" {
 			s.L7Version = p.resp.Version
@@ -422,6 +421,30 @@ func isID(s string) bool {
 	return digits == len(s) || (len(s) >= 16 && digits > 0) || (len(s) == 36 && strings.Count(s, "-") == 4)
 }
 
+// parse reads the message starting in b with the connection's protocol, told
+// the direction when the protocol needs it; a connection's first message
+// picks the protocol.
+func (c *Conn) parse(b []byte, d Dir, m *l7.Message) error {
+	if c.parser != nil {
+		var err error
+		if dp, ok := c.parser.(l7.DirParser); ok && c.client != 0 {
+			// c.client-1 is the direction requests travel in.
+			err = dp.ParseDir(b, int(d) != c.client-1, m)
+		} else {
+			err = c.parser.Parse(b, m)
+		}
+		if err == nil || err == l7.ErrIncomplete {
+			return err
+		}
+	}
+	p := l7.Detect(b)
+	if p == nil {
+		return l7.ErrNotMessage
+	}
+	c.parser = p
+	return p.Parse(b, m)
+}
+
 // startsMessage reports whether b begins with a complete message head.
 func startsMessage(b []byte) bool {
 	p := l7.Detect(b)
@@ -431,4 +454,12 @@ func startsMessage(b []byte) bool {
 	var m l7.Message
 	err := p.Parse(b, &m)
 	return err == nil || err == l7.ErrIncomplete
+}
+
+// endpointOf is the normalised resource of HTTP, the command of the others.
+func endpointOf(m *l7.Message) string {
+	if m.Protocol == span.L7HTTP1 || m.Protocol == span.L7HTTP2 || m.Protocol == span.L7GRPC {
+		return Endpoint(m.Path)
+	}
+	return m.Method
 }

@@ -83,8 +83,8 @@ func TestTraceHeaders(t *testing.T) {
 func TestDetect(t *testing.T) {
 	for in, want := range map[string]bool{"GET / HTTP/1.1\r\n": true, "HTTP/1.1 200 OK\r\n": true,
 		"\x16\x03\x01": false, "*3\r\n$3\r\nSET": false, "GETTER": false} {
-		if got := Detect([]byte(in)) != nil; got != want {
-			t.Errorf("Detect(%q) = %v", in, got)
+		if got := (HTTP1{}).Detect([]byte(in)); got != want {
+			t.Errorf("HTTP1 Detect(%q) = %v", in, got)
 		}
 	}
 	if !IsRedacted("Cookie") || !IsRedacted("authorization") || IsRedacted("host") {

@@ -14,8 +14,12 @@ type Message struct {
 	Method   string // request
 	Host     string // request
 	Path     string // request, truncated to MaxPath
-	Status   int    // response
-	Reason   string // response
+	Status   int    // response code (HTTP status)
+	Reason   string // response reason phrase or error message
+
+	// RespStatus, when set, is the response's status class as the protocol
+	// defines it (protocols without HTTP-like codes).
+	RespStatus span.ResponseStatus
 
 	XRequestID   string
 	TraceID      span.TraceID
@@ -62,7 +66,13 @@ type Parser interface {
 }
 
 // Parsers are the known protocols in detection order.
-var Parsers = []Parser{HTTP1{}}
+var Parsers = []Parser{HTTP1{}, Redis{}}
+
+// DirParser is a Parser that is told whether b is a request or a response
+// (protocols whose messages look alike both ways).
+type DirParser interface {
+	ParseDir(b []byte, response bool, m *Message) error
+}
 
 // Detect returns the parser of the message starting in b, or nil.
 func Detect(b []byte) Parser {

@@ -116,4 +116,3 @@ func dirSize(dir string) int64 {
 	})
 	return n
 }
-
