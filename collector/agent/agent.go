@@ -37,6 +37,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	}
 	var spans, writeErrs atomic.Uint64
 	emit := func(s *span.Span) {
+		if s.Namespace == "" {
+			s.Namespace = cfg.Namespace
+		}
 		if err := w.Write(*s); err != nil {
 			writeErrs.Add(1)
 			return

@@ -22,6 +22,9 @@ type Config struct {
 	DataDir     string `yaml:"data_dir"`
 	MetricsAddr string `yaml:"metrics_addr"` // "" disables /metrics
 	LogLevel    string `yaml:"log_level"`
+	// Namespace is stamped on spans that carry none (a Kubernetes-style
+	// namespace for the node's workloads; search and the dashboard filter on it).
+	Namespace string `yaml:"namespace"`
 
 	EBPF   EBPFConfig   `yaml:"ebpf"`
 	Packet PacketConfig `yaml:"packet"`
@@ -92,6 +95,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	dataDir := fs.String("data-dir", "", "data directory; shards go to <data-dir>/<node>/")
 	metrics := fs.String("metrics-addr", "\x00", "address of /metrics (empty disables)")
 	logLevel := fs.String("log-level", "", "debug, info, warn, error")
+	namespace := fs.String("namespace", "", "namespace stamped on spans that carry none")
 	payload := fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
 	var netns, ifaces multiFlag
 	fs.Var(&netns, "netns", "capture only this network namespace (path or inode; repeatable)")
@@ -131,6 +135,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 		{"ZEROTRACE_DATA_DIR", func(v string) error { cfg.DataDir = v; return nil }},
 		{"ZEROTRACE_METRICS_ADDR", func(v string) error { cfg.MetricsAddr = v; return nil }},
 		{"ZEROTRACE_LOG_LEVEL", func(v string) error { cfg.LogLevel = v; return nil }},
+		{"ZEROTRACE_NAMESPACE", func(v string) error { cfg.Namespace = v; return nil }},
 		{"ZEROTRACE_NETNS", func(v string) error { cfg.EBPF.NetNS = strings.Split(v, ","); return nil }},
 		{"ZEROTRACE_PAYLOAD_SIZE", func(v string) (err error) { cfg.EBPF.PayloadSize, err = strconv.Atoi(v); return }},
 	} {
@@ -150,6 +155,9 @@ func Load(args []string, env func(string) string) (Config, error) {
 	}
 	if *logLevel != "" {
 		cfg.LogLevel = *logLevel
+	}
+	if *namespace != "" {
+		cfg.Namespace = *namespace
 	}
 	if *payload != 0 {
 		cfg.EBPF.PayloadSize = *payload

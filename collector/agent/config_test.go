@@ -13,6 +13,7 @@ func TestConfigPrecedence(t *testing.T) {
 	file := filepath.Join(dir, "c.yaml")
 	os.WriteFile(file, []byte(`
 node: from-yaml
+namespace: bookinfo
 data_dir: /yaml/data
 log_level: debug
 ebpf:
@@ -31,7 +32,7 @@ services:
 		t.Fatal(err)
 	}
 	if cfg.Node != "from-yaml" || cfg.DataDir != "/env/data" || cfg.EBPF.PayloadSize != 512 || cfg.LogLevel != "debug" ||
-		cfg.Store.SealInterval != 3*time.Second || strings.Join(cfg.EBPF.NetNS, ",") != "a,b" || cfg.Store.BatchInterval != time.Second {
+		cfg.Store.SealInterval != 3*time.Second || cfg.Namespace != "bookinfo" || strings.Join(cfg.EBPF.NetNS, ",") != "a,b" || cfg.Store.BatchInterval != time.Second {
 		t.Fatalf("precedence: %+v", cfg)
 	}
 	if s := cfg.ServiceOf("python3", "python3 /srv/productpage.py"); s != "productpage" {
