@@ -76,7 +76,9 @@ static __always_inline __u16 inet_proto(struct sock *sk, __u32 *netns)
 	return proto;
 }
 
-static __always_inline int enter_io(long fd, __u64 buf, __u64 buflen, __u8 dir, __u8 vectored, __u8 msg)
+// enter_io remembers what an exit needs. vectored: buf is a struct iovec
+// array; msg: a struct user_msghdr; mmsg: a struct mmsghdr array.
+static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir, __u8 vectored, __u8 msg, __u8 mmsg)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if ((id >> 32) == self_tgid)
@@ -96,12 +98,18 @@ static __always_inline int enter_io(long fd, __u64 buf, __u64 buflen, __u8 dir, 
 	a.dir = dir;
 	a.vectored = vectored;
 	a.msg = msg;
+	a.mmsg = mmsg;
 	if (proto == IPPROTO_TCP) {
 		struct tcp_sock *tp = (struct tcp_sock *)sk;
 		a.seq = dir == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
 	}
 	bpf_map_update_elem(&active, &id, &a, BPF_ANY);
 	return 0;
+}
+
+static __always_inline int enter_io(long fd, __u64 buf, __u64 buflen, __u8 dir, __u8 vectored, __u8 msg)
+{
+	return enter_io_m(fd, buf, buflen, dir, vectored, msg, 0);
 }
 
 static __always_inline __u64 fresh_id(void)
@@ -208,6 +216,17 @@ static __always_inline int exit_io(long ret)
 		plen = iov.iov_len;
 	}
 	__u64 len = ret;
+	if (a.mmsg) {
+		// *mmsg return the number of messages; the first one's length is
+		// its msg_len, right after its msghdr.
+		__u32 ml = 0;
+		bpf_probe_read_user(&ml, sizeof(ml), (void *)(a.buf + sizeof(struct user_msghdr)));
+		len = ml;
+		if (len == 0) {
+			count(STAT_DROP_FILTER);
+			return 0;
+		}
+	}
 	__u32 cap = payload_cap;
 	if (cap > len)
 		cap = len;
@@ -264,11 +283,11 @@ SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 // sendmmsg/recvmmsg: the first message (struct mmsghdr starts with its msghdr).
 SEC("tracepoint/syscalls/sys_enter_sendmmsg")
-int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_EGRESS, 0, 1); }
+int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io_m(ARG(0), ARG(1), 0, DIR_EGRESS, 0, 1, 1); }
 SEC("tracepoint/syscalls/sys_exit_sendmmsg")
 int exit_sendmmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_recvmmsg")
-int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_INGRESS, 0, 1); }
+int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io_m(ARG(0), ARG(1), 0, DIR_INGRESS, 0, 1, 1); }
 SEC("tracepoint/syscalls/sys_exit_recvmmsg")
 int exit_recvmmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 

@@ -199,9 +199,7 @@ func (c *Capture) handle(e *Event) {
 		}
 		return
 	}
-	if e.L4 != 6 { // UDP protocols (DNS) are not parsed yet
-		return
-	}
+	udp := e.L4 == 17
 	if (e.Dir == DirAccepted || e.Dir == DirConnected) && conn != nil {
 		// A new connection on a reused socket address: end the old session.
 		conn.Close(now)
@@ -212,9 +210,9 @@ func (c *Capture) handle(e *Event) {
 		conn = session.NewConn(session.ConnMeta{
 			Node: c.opt.Node, Source: span.SourceEBPF, NetNS: uint64(e.NetNS), SocketID: e.SockID, PID: e.PID,
 			Comm: e.Comm, ProcessName: info.Name, Cmdline: info.Cmdline, ContainerID: info.ContainerID,
-			Service: c.opt.Service(info), L4: span.L4TCP,
+			Service: c.opt.Service(info), L4: l4Of(udp),
 			LocalIP: e.LocalIP, LocalPort: e.LocalPort, RemoteIP: e.RemoteIP, RemotePort: e.RemotePort,
-		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids}, c.emit)
+		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp}, c.emit)
 		c.conns[k] = conn
 	}
 	switch e.Dir {
@@ -323,4 +321,11 @@ func (c *Capture) Pending() int {
 		return 0
 	}
 	return c.rd.AvailableBytes()
+}
+
+func l4Of(udp bool) span.L4Protocol {
+	if udp {
+		return span.L4UDP
+	}
+	return span.L4TCP
 }

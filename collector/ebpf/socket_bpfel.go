@@ -23,7 +23,7 @@ type SocketActiveIo struct {
 	Dir      uint8
 	Vectored uint8
 	Msg      uint8
-	_        [1]byte
+	Mmsg     uint8
 }
 
 type SocketEvent struct {

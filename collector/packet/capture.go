@@ -169,9 +169,7 @@ func (rs *ringState) tick(now int64) {
 func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
 
 func (rs *ringState) handle(p *pk.Packet, f *Frame) {
-	if p.Proto != pk.ProtoTCP {
-		return // UDP protocols (DNS) are not parsed yet
-	}
+	udp := p.Proto == pk.ProtoUDP
 	src, dst := netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort)
 	k := flowKey{src, dst}
 	if dst.Addr().Less(src.Addr()) || (dst.Addr() == src.Addr() && dst.Port() < src.Port()) {
@@ -185,6 +183,9 @@ func (rs *ringState) handle(p *pk.Packet, f *Frame) {
 		}
 		var m l7.Message
 		pr := l7.Detect(payload)
+		if udp {
+			pr = l7.DetectUDP(payload)
+		}
 		if pr == nil {
 			return // mid-stream: wait for a message start
 		}
@@ -199,9 +200,13 @@ func (rs *ringState) handle(p *pk.Packet, f *Frame) {
 		if m.Response {
 			fl.reqOutgoing = !f.Outgoing
 		}
+		l4 := span.L4TCP
+		if udp {
+			l4 = span.L4UDP
+		}
 		fl.conn = session.NewConn(session.ConnMeta{Node: rs.c.opt.Node, Source: span.SourcePacket, NetNS: rs.netns,
-			L4: span.L4TCP, LocalIP: client.Addr(), LocalPort: client.Port(), RemoteIP: server.Addr(), RemotePort: server.Port()},
-			session.Config{Timeout: rs.c.opt.Timeout, IDs: rs.c.ids}, func(s *span.Span) { rs.finish(fl, s) })
+			L4: l4, LocalIP: client.Addr(), LocalPort: client.Port(), RemoteIP: server.Addr(), RemotePort: server.Port()},
+			session.Config{Timeout: rs.c.opt.Timeout, IDs: rs.c.ids, UDP: udp}, func(s *span.Span) { rs.finish(fl, s) })
 		fl.conn.SetRole(session.RoleClient)
 		rs.flows[k] = fl
 	}
@@ -210,6 +215,12 @@ func (rs *ringState) handle(p *pk.Packet, f *Frame) {
 	d := session.Egress
 	if src != fl.client {
 		d = session.Ingress
+	}
+	if udp {
+		if len(payload) > 0 {
+			fl.conn.Feed(session.Chunk{Dir: d, StartNs: f.TimeNs, EndNs: f.TimeNs, Data: payload, Len: len(payload)})
+		}
+		return
 	}
 	if len(payload) > 0 {
 		if fl.seen[d] && seqBefore(p.Seq, fl.next[d]) {

@@ -53,6 +53,7 @@ type ConnMeta struct {
 type Config struct {
 	Timeout    time.Duration // a request without response for this long ends as timeout (default 10 s)
 	MaxPending int           // requests awaiting a response (default 64)
+	UDP        bool          // a datagram socket: one message per chunk, UDP protocols
 	IDs        *span.IDGenerator
 }
 
@@ -186,6 +187,9 @@ func (c *Conn) Feed(ch Chunk) {
 			c.queue = append(c.queue, pe)
 		} else {
 			pe = c.firstUnanswered()
+			if m.StreamID != 0 {
+				pe = c.byStream(m.StreamID)
+			}
 			if pe == nil {
 				pe = &pending{startNs: ch.StartNs, flags: span.FlagNoRequest, req: l7.Message{Protocol: m.Protocol}}
 				c.queue = append(c.queue, pe)
@@ -260,6 +264,16 @@ func (c *Conn) finish(d Dir) {
 	}
 }
 
+// byStream finds the unanswered request with the response's id.
+func (c *Conn) byStream(id uint32) *pending {
+	for _, p := range c.queue {
+		if p.resp == nil && p.req.StreamID == id {
+			return p
+		}
+	}
+	return nil
+}
+
 func (c *Conn) firstUnanswered() *pending {
 	for _, p := range c.queue {
 		if p.resp == nil {
@@ -269,8 +283,19 @@ func (c *Conn) firstUnanswered() *pending {
 	return nil
 }
 
-// complete emits the exchange and every earlier one (FIFO).
+// complete emits the exchange; for protocols that pair in order, every
+// earlier unanswered exchange ends too (its response will not come).
 func (c *Conn) complete(p *pending) {
+	if p.req.StreamID != 0 || (p.resp != nil && p.resp.StreamID != 0) {
+		for i, q := range c.queue {
+			if q == p {
+				c.queue = append(c.queue[:i], c.queue[i+1:]...)
+				break
+			}
+		}
+		c.emitSpan(p, 0)
+		return
+	}
 	for len(c.queue) > 0 {
 		q := c.queue[0]
 		c.queue = c.queue[1:]
@@ -341,7 +366,7 @@ func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 		L7Protocol: p.req.Protocol, L7Version: p.req.Version, RequestType: p.req.Method,
 		RequestDomain: p.req.Host, RequestResource: p.req.Path, Endpoint: endpointOf(&p.req),
 		XRequestIDReq: p.req.XRequestID, TraceID: p.req.TraceID, ParentSpanID: p.req.ParentSpanID,
-		RequestBytes: p.reqBytes, ResponseBytes: p.respBytes, Flags: p.flags,
+		RequestBytes: p.reqBytes, ResponseBytes: p.respBytes, Flags: p.flags, StreamID: p.req.StreamID,
 	}
 	if s.EndNs == 0 {
 		s.EndNs = max(p.reqEndNs, c.lastNs)
@@ -438,6 +463,9 @@ func (c *Conn) parse(b []byte, d Dir, m *l7.Message) error {
 		}
 	}
 	p := l7.Detect(b)
+	if c.cfg.UDP {
+		p = l7.DetectUDP(b)
+	}
 	if p == nil {
 		return l7.ErrNotMessage
 	}

@@ -47,7 +47,9 @@ func TestBookinfoEndToEnd(t *testing.T) {
 			t.Fatalf("building %s: %v\n%s", b.pkg, err, out)
 		}
 	}
-	env := append(os.Environ(), "ZT_DEMO_RUN="+filepath.Join(run, "demo"), "ZT_BIN="+filepath.Join(bin, "zerotrace"))
+	// Its own namespace prefix, so that it runs beside a demo someone started.
+	prefix := fmt.Sprintf("zt-demo-%d", os.Getpid())
+	env := append(os.Environ(), "ZT_DEMO_RUN="+filepath.Join(run, "demo"), "ZT_BIN="+filepath.Join(bin, "zerotrace"), "ZT_DEMO_NS="+prefix)
 	down := func() {
 		cmd := exec.Command("bash", "down")
 		cmd.Env = env
@@ -61,7 +63,7 @@ func TestBookinfoEndToEnd(t *testing.T) {
 	}
 	inode := map[uint64]string{}
 	for _, p := range pods {
-		fi, err := os.Stat("/run/netns/zt-demo-" + p)
+		fi, err := os.Stat("/run/netns/" + prefix + "-" + p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +78,7 @@ func TestBookinfoEndToEnd(t *testing.T) {
 	defer client.Close()
 
 	request := func(marker string) error {
-		out, err := exec.Command("ip", "netns", "exec", "zt-demo-loadgen", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+		out, err := exec.Command("ip", "netns", "exec", prefix+"-loadgen", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
 			"--max-time", "20", "-H", "Host: productpage", "http://127.0.0.1:15001/productpage?m="+marker).CombinedOutput()
 		if err != nil || string(out) != "200" {
 			return fmt.Errorf("request %s: %v %s", marker, err, out)
@@ -237,7 +239,7 @@ func TestBookinfoEndToEnd(t *testing.T) {
 	client.Close()
 	down()
 	out, _ := exec.Command("ip", "netns", "list").CombinedOutput()
-	if strings.Contains(string(out), "zt-demo-") {
+	if strings.Contains(string(out), prefix+"-") {
 		t.Errorf("namespaces left after down:\n%s", out)
 	}
 	if out, err := exec.Command("pgrep", "-f", filepath.Join(bin, "zerotrace")+" collect").CombinedOutput(); err == nil {

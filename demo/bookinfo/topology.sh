@@ -7,7 +7,7 @@
 DEMO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$DEMO_DIR/../.." && pwd)
 RUN=${ZT_DEMO_RUN:-$DEMO_DIR/.run}
-NS=zt-demo
+NS=${ZT_DEMO_NS:-zt-demo}  # prefix of every namespace; tests use their own
 PODS=(loadgen productpage ratings details reviews)
 declare -A NODE=([loadgen]=node2 [productpage]=node2 [ratings]=node2 [details]=node1 [reviews]=node1)
 declare -A IP=([loadgen]=10.203.2.10 [productpage]=10.203.2.11 [ratings]=10.203.2.12 [details]=10.203.1.10 [reviews]=10.203.1.11)

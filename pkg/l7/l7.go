@@ -25,6 +25,11 @@ type Message struct {
 	TraceID      span.TraceID
 	ParentSpanID uint64 // from traceparent / b3 / uber-trace-id: the caller's span
 	KeepAlive    bool
+	// StreamID pairs a response with its request in protocols that carry an
+	// id (DNS id; HTTP/2 stream; Kafka correlation id). 0: pair in order.
+	StreamID uint32
+	// Answers is the number of records in a reply (DNS).
+	Answers int
 
 	// HeaderLen is the length of the head (start line and headers).
 	HeaderLen int
@@ -67,6 +72,19 @@ type Parser interface {
 
 // Parsers are the known protocols in detection order.
 var Parsers = []Parser{HTTP1{}, Redis{}}
+
+// UDPParsers are the protocols of datagram sockets, one message per datagram.
+var UDPParsers = []Parser{DNS{}}
+
+// DetectUDP returns the parser of the datagram b, or nil.
+func DetectUDP(b []byte) Parser {
+	for _, p := range UDPParsers {
+		if p.Detect(b) {
+			return p
+		}
+	}
+	return nil
+}
 
 // DirParser is a Parser that is told whether b is a request or a response
 // (protocols whose messages look alike both ways).
