@@ -27,6 +27,10 @@ type Config struct {
 	Window        time.Duration // lookup window around the set (default 1 min)
 	SameNodeSkew  time.Duration // tcp relation: start difference on one node (default 50 ms)
 	CrossNodeSkew time.Duration // tcp relation: start difference across nodes (default 60 ms: 50 + 10)
+	// QueueDelay is how much later than the point before it (by tap side) a
+	// point may see a message: socket buffers and a busy receiver delay the
+	// read by more than any clock skew (default 1 s).
+	QueueDelay time.Duration
 	MaxSpans      int           // size cap (default 2000)
 }
 
@@ -42,6 +46,9 @@ func (c *Config) defaults() {
 	}
 	if c.CrossNodeSkew <= 0 {
 		c.CrossNodeSkew = 60 * time.Millisecond
+	}
+	if c.QueueDelay <= 0 {
+		c.QueueDelay = time.Second
 	}
 	if c.MaxSpans <= 0 {
 		c.MaxSpans = 2000
@@ -216,13 +223,6 @@ const (
 	relTraceID
 )
 
-func abs(d int64) int64 {
-	if d < 0 {
-		return -d
-	}
-	return d
-}
-
 // tcpRelated: the same request message seen at two points.
 func tcpRelated(cfg *Config, a, b *span.Span) bool {
 	if a.ReqTCPSeq == 0 || a.ReqTCPSeq != b.ReqTCPSeq {
@@ -235,7 +235,19 @@ func tcpRelated(cfg *Config, a, b *span.Span) bool {
 	if a.Node != b.Node {
 		skew = cfg.CrossNodeSkew
 	}
-	if abs(a.StartNs-b.StartNs) > int64(skew) {
+	// The point nearer the client sees the request first: the other may see
+	// it up to the skew earlier and the queueing delay later.
+	first, second := a, b
+	if b.TapSide.Rank() < a.TapSide.Rank() {
+		first, second = b, a
+	}
+	d := second.StartNs - first.StartNs
+	late := int64(skew + cfg.QueueDelay)
+	early := int64(skew)
+	if first.TapSide.Rank() == second.TapSide.Rank() {
+		early = late
+	}
+	if d > late || d < -early {
 		return false
 	}
 	if a.L7Protocol != 0 && b.L7Protocol != 0 && a.L7Protocol != b.L7Protocol {
