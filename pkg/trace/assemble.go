@@ -31,7 +31,7 @@ type Config struct {
 	// point may see a message: socket buffers and a busy receiver delay the
 	// read by more than any clock skew (default 1 s).
 	QueueDelay time.Duration
-	MaxSpans      int           // size cap (default 2000)
+	MaxSpans   int // size cap (default 2000)
 }
 
 func (c *Config) defaults() {
