@@ -30,6 +30,17 @@ type Message struct {
 	StreamID uint32
 	// Answers is the number of records in a reply (DNS).
 	Answers int
+	// Rows is the count a reply reports: rows affected or returned (SQL).
+	Rows int64
+	// Database is the connection's database (SQL), set on requests.
+	Database string
+
+	// Offset is where the message starts in its direction's byte stream
+	// and Length its size (Stream decoders only).
+	Offset, Length int64
+	// Partial: the message (or its stream) was seen mid-way, so some of its
+	// fields may be missing. Truncated: bytes of it were not captured.
+	Partial, Truncated bool
 
 	// HeaderLen is the length of the head (start line and headers).
 	HeaderLen int
