@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"net/netip"
 	"strings"
 	"time"
@@ -83,6 +84,20 @@ type inflight struct {
 	response  bool
 }
 
+// chunkRec is what a stream message needs of the chunk it started in.
+type chunkRec struct {
+	off     int64 // stream offset of the chunk's first byte
+	n       int
+	startNs int64
+	seq     uint32
+	tid     uint32
+	sys     uint64
+}
+
+// maxRecent bounds the chunks remembered per direction: a message that
+// started further back takes the oldest one's facts.
+const maxRecent = 32
+
 // Conn is the session of one connection. Not safe for concurrent use.
 type Conn struct {
 	meta    ConnMeta
@@ -90,6 +105,9 @@ type Conn struct {
 	emit    func(*span.Span)
 	client  int       // 1: the observed endpoint sent the first request; 2: it received it; 0: unknown
 	parser  l7.Parser // the connection's protocol, once known
+	stream  l7.Stream // the connection's decoder, for protocols that need one
+	fed     [2]int64  // real bytes seen per direction (stream protocols)
+	recent  [2][]chunkRec
 	queue   []*pending
 	cur     [2]*inflight
 	lastNs  int64
@@ -134,6 +152,13 @@ func NewConn(meta ConnMeta, cfg Config, emit func(*span.Span)) *Conn {
 func (c *Conn) Feed(ch Chunk) {
 	c.lastNs = max(c.lastNs, ch.EndNs)
 	d := ch.Dir
+	if c.stream == nil && c.parser == nil && !c.cfg.UDP {
+		c.detectStream(ch)
+	}
+	if c.stream != nil {
+		c.feedStream(ch)
+		return
+	}
 	off := 0 // offset in the real stream of this chunk
 	if cur := c.cur[d]; cur != nil && (cur.chunked || cur.untilEOF) && startsMessage(ch.Data) {
 		// A chunked body whose last chunk was not captured (it sat in a
@@ -233,6 +258,97 @@ func (c *Conn) Feed(ch Chunk) {
 		c.cur[d] = in
 		return
 	}
+}
+
+// detectStream starts the connection's decoder when its first chunk is of
+// a protocol that needs one; the first message also tells the roles when
+// connect/accept did not.
+func (c *Conn) detectStream(ch Chunk) {
+	p := l7.Detect(ch.Data)
+	sp, ok := p.(l7.StreamParser)
+	if !ok {
+		return
+	}
+	if c.client == 0 {
+		var m l7.Message
+		if err := sp.Parse(ch.Data, &m); err != nil && err != l7.ErrIncomplete {
+			return
+		}
+		if m.Response { // requests travel the other way
+			c.client = 2 - int(ch.Dir)
+		} else {
+			c.client = 1 + int(ch.Dir)
+		}
+	}
+	c.parser, c.stream = p, sp.NewStream()
+}
+
+// feedStream hands a chunk to the connection's decoder.
+func (c *Conn) feedStream(ch Chunk) {
+	d := ch.Dir
+	r := chunkRec{off: c.fed[d], n: ch.Len, startNs: ch.StartNs, seq: ch.TCPSeq, tid: ch.TID, sys: ch.SyscallTraceID}
+	if len(c.recent[d]) == maxRecent {
+		copy(c.recent[d], c.recent[d][1:])
+		c.recent[d] = c.recent[d][:maxRecent-1]
+	}
+	c.recent[d] = append(c.recent[d], r)
+	c.fed[d] += int64(ch.Len)
+	response := int(d) != c.client-1
+	c.stream.Feed(ch.Data, ch.Len, response, func(m *l7.Message) { c.streamMessage(m, d, ch.EndNs) })
+}
+
+// chunkAt returns the remembered chunk holding stream offset off.
+func (c *Conn) chunkAt(d Dir, off int64) chunkRec {
+	rs := c.recent[d]
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].off <= off {
+			return rs[i]
+		}
+	}
+	if len(rs) > 0 {
+		return rs[0]
+	}
+	return chunkRec{}
+}
+
+// streamMessage turns a decoded message into (half) an exchange.
+func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
+	r := c.chunkAt(d, m.Offset)
+	seq := r.seq
+	if r.off <= m.Offset {
+		seq += uint32(m.Offset - r.off)
+	}
+	var fl span.Flags
+	if m.Partial {
+		fl |= span.FlagPartial
+	}
+	if m.Truncated {
+		fl |= span.FlagTruncated
+	}
+	if !m.Response {
+		pe := &pending{req: *m, startNs: r.startNs, reqEndNs: endNs, seq: seq, tid: r.tid, sys: r.sys,
+			reqBytes: m.Length, flags: fl}
+		if len(c.queue) >= c.cfg.MaxPending {
+			c.expire(c.queue[0], span.StatusTimeout)
+			c.queue = c.queue[1:]
+		}
+		c.queue = append(c.queue, pe)
+		return
+	}
+	pe := c.firstUnanswered()
+	if m.StreamID != 0 {
+		pe = c.byStream(m.StreamID)
+	}
+	if pe == nil {
+		pe = &pending{startNs: r.startNs, flags: span.FlagNoRequest,
+			req: l7.Message{Protocol: m.Protocol, StreamID: m.StreamID, Version: m.Version}}
+		c.queue = append(c.queue, pe)
+	}
+	mm := *m
+	pe.resp = &mm
+	pe.respSeq, pe.respTID, pe.respSys, pe.respEndNs, pe.respBytes = seq, r.tid, r.sys, endNs, m.Length
+	pe.flags |= fl
+	c.complete(pe)
 }
 
 func (c *Conn) account(in *inflight, n int) {
@@ -364,7 +480,7 @@ func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 		ReqTID: p.tid, RespTID: p.respTID, ReqTCPSeq: p.seq, RespTCPSeq: p.respSeq,
 		SyscallTraceIDReq: p.sys, SyscallTraceIDResp: p.respSys,
 		L7Protocol: p.req.Protocol, L7Version: p.req.Version, RequestType: p.req.Method,
-		RequestDomain: p.req.Host, RequestResource: p.req.Path, Endpoint: endpointOf(&p.req),
+		RequestDomain: cmp.Or(p.req.Host, p.req.Database), RequestResource: p.req.Path, Endpoint: endpointOf(&p.req),
 		XRequestIDReq: p.req.XRequestID, TraceID: p.req.TraceID, ParentSpanID: p.req.ParentSpanID,
 		RequestBytes: p.reqBytes, ResponseBytes: p.respBytes, Flags: p.flags, StreamID: p.req.StreamID,
 	}
@@ -378,6 +494,10 @@ func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 			s.ResponseStatus = p.resp.RespStatus
 		}
 		s.XRequestIDResp = p.resp.XRequestID
+		s.ResultCount = p.resp.Rows
+		if p.resp.Answers > 0 {
+			s.ResultCount = int64(p.resp.Answers)
+		}
 		if s.L7Version == "" {
 			s.L7Version = p.resp.Version
 		}
@@ -484,10 +604,16 @@ func startsMessage(b []byte) bool {
 	return err == nil || err == l7.ErrIncomplete
 }
 
-// endpointOf is the normalised resource of HTTP, the command of the others.
+// endpointOf is the normalised resource of HTTP, the normalised statement
+// of SQL, the topic of Kafka and the command of the others.
 func endpointOf(m *l7.Message) string {
-	if m.Protocol == span.L7HTTP1 || m.Protocol == span.L7HTTP2 || m.Protocol == span.L7GRPC {
+	switch m.Protocol {
+	case span.L7HTTP1, span.L7HTTP2, span.L7GRPC:
 		return Endpoint(m.Path)
+	case span.L7MySQL, span.L7PostgreSQL:
+		return cmp.Or(m.Path, m.Method)
+	case span.L7Kafka:
+		return cmp.Or(m.Path, m.Method)
 	}
 	return m.Method
 }

@@ -117,50 +117,14 @@ func (HTTP1) Parse(b []byte, m *Message) error {
 			}
 		case asciiEqualFold(name, "host"):
 			m.Host = string(val)
-		case asciiEqualFold(name, "x-request-id"):
-			m.XRequestID = string(val)
 		case asciiEqualFold(name, "connection"):
 			if asciiEqualFold(val, "close") {
 				m.KeepAlive = false
 			} else if asciiEqualFold(val, "keep-alive") {
 				m.KeepAlive = true
 			}
-		case asciiEqualFold(name, "traceparent"):
-			// 00-<32 hex trace id>-<16 hex parent id>-<flags>
-			if len(val) >= 55 && val[2] == '-' && val[35] == '-' {
-				if t, ok := span.ParseTraceID(string(val[3:35])); ok {
-					m.TraceID = t
-					m.ParentSpanID = parseHex64(val[36:52])
-				}
-			}
-		case asciiEqualFold(name, "x-b3-traceid"):
-			if t, ok := span.ParseTraceID(string(val)); ok {
-				m.TraceID = t
-			}
-		case asciiEqualFold(name, "x-b3-spanid"):
-			m.ParentSpanID = parseHex64(val)
-		case asciiEqualFold(name, "b3"):
-			// b3: <trace id>-<span id>[-<sampled>[-<parent>]]
-			if parts := bytes.Split(val, []byte("-")); len(parts) >= 2 {
-				if t, ok := span.ParseTraceID(string(parts[0])); ok {
-					m.TraceID = t
-					m.ParentSpanID = parseHex64(parts[1])
-				}
-			}
-		case asciiEqualFold(name, "uber-trace-id"):
-			// {trace-id}:{span-id}:{parent-span-id}:{flags}
-			if parts := bytes.Split(val, []byte(":")); len(parts) == 4 {
-				tid := string(parts[0])
-				if len(tid) < 32 && len(tid) > 16 {
-					tid = strings.Repeat("0", 32-len(tid)) + tid
-				} else if len(tid) < 16 {
-					tid = strings.Repeat("0", 16-len(tid)) + tid
-				}
-				if t, ok := span.ParseTraceID(tid); ok {
-					m.TraceID = t
-					m.ParentSpanID = parseHex64(parts[1])
-				}
-			}
+		default:
+			applyTraceHeader(name, val, m)
 		}
 	}
 	if m.Chunked {
@@ -170,6 +134,51 @@ func (HTTP1) Parse(b []byte, m *Message) error {
 		return ErrIncomplete
 	}
 	return nil
+}
+
+// applyTraceHeader reads the headers that correlate spans: X-Request-ID and
+// the W3C, B3 and Jaeger trace contexts (HTTP/1 and HTTP/2 alike).
+func applyTraceHeader(name, val []byte, m *Message) {
+	switch {
+	case asciiEqualFold(name, "x-request-id"):
+		m.XRequestID = string(val)
+	case asciiEqualFold(name, "traceparent"):
+		// 00-<32 hex trace id>-<16 hex parent id>-<flags>
+		if len(val) >= 55 && val[2] == '-' && val[35] == '-' {
+			if t, ok := span.ParseTraceID(string(val[3:35])); ok {
+				m.TraceID = t
+				m.ParentSpanID = parseHex64(val[36:52])
+			}
+		}
+	case asciiEqualFold(name, "x-b3-traceid"):
+		if t, ok := span.ParseTraceID(string(val)); ok {
+			m.TraceID = t
+		}
+	case asciiEqualFold(name, "x-b3-spanid"):
+		m.ParentSpanID = parseHex64(val)
+	case asciiEqualFold(name, "b3"):
+		// b3: <trace id>-<span id>[-<sampled>[-<parent>]]
+		if parts := bytes.Split(val, []byte("-")); len(parts) >= 2 {
+			if t, ok := span.ParseTraceID(string(parts[0])); ok {
+				m.TraceID = t
+				m.ParentSpanID = parseHex64(parts[1])
+			}
+		}
+	case asciiEqualFold(name, "uber-trace-id"):
+		// {trace-id}:{span-id}:{parent-span-id}:{flags}
+		if parts := bytes.Split(val, []byte(":")); len(parts) == 4 {
+			tid := string(parts[0])
+			if len(tid) < 32 && len(tid) > 16 {
+				tid = strings.Repeat("0", 32-len(tid)) + tid
+			} else if len(tid) < 16 {
+				tid = strings.Repeat("0", 16-len(tid)) + tid
+			}
+			if t, ok := span.ParseTraceID(tid); ok {
+				m.TraceID = t
+				m.ParentSpanID = parseHex64(parts[1])
+			}
+		}
+	}
 }
 
 func parseHex64(b []byte) uint64 {

@@ -99,6 +99,8 @@ func spanTags(s *span.Span) []kv {
 	add("tunnel_type", s.TunnelType.String(), s.TunnelType != span.TunnelNone)
 	add("request_bytes", s.RequestBytes, s.RequestBytes != 0)
 	add("response_bytes", s.ResponseBytes, s.ResponseBytes != 0)
+	add("result_count", s.ResultCount, s.ResultCount != 0)
+	add("stream_id", s.StreamID, s.StreamID != 0)
 	return t
 }
 

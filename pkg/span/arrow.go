@@ -97,6 +97,7 @@ var columns = []column{
 	dictCol("response_exception", func(s *Span) *string { return &s.ResponseException }),
 	i64Col("request_bytes", func(s *Span) *int64 { return &s.RequestBytes }),
 	i64Col("response_bytes", func(s *Span) *int64 { return &s.ResponseBytes }),
+	i64Col("result_count", func(s *Span) *int64 { return &s.ResultCount }),
 	u32Col("stream_id", func(s *Span) *uint32 { return &s.StreamID }),
 	u32Col("req_tcp_seq", func(s *Span) *uint32 { return &s.ReqTCPSeq }),
 	u32Col("resp_tcp_seq", func(s *Span) *uint32 { return &s.RespTCPSeq }),

@@ -59,6 +59,7 @@ type Span struct {
 	ResponseException string
 	RequestBytes      int64
 	ResponseBytes     int64
+	ResultCount       int64  // rows affected or returned (SQL), answers (DNS)
 	StreamID          uint32 // protocol-level request id (HTTP/2 stream, DNS id, Kafka correlation id)
 
 	// Correlation keys.
