@@ -287,3 +287,31 @@ func TestDNSRealPackets(t *testing.T) {
 		want{"NXDOMAIN", name("missing.zt.test"), span.L7DNS, "AAAA", "missing.zt.test", span.StatusClientError, 3},
 	)
 }
+
+// TestMySQLPackets: the mariadb client against mariadbd.
+func TestMySQLPackets(t *testing.T) {
+	needBins(t, "mariadbd", "mariadb-install-db", "mariadb")
+	b := newProtoBed(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("mariadb-install-db", "--no-defaults", "--user=root", "--datadir="+dir+"/data",
+		"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput(); err != nil {
+		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
+	}
+	b.start("mariadbd", "--no-defaults", "--user=root", "--datadir="+dir+"/data", "--socket="+dir+"/sock",
+		"--pid-file="+dir+"/pid", "--bind-address="+b.sip, "--port=3306", "--skip-grant-tables", "--log-error="+dir+"/err.log",
+		"--skip-name-resolve", "--innodb-buffer-pool-size=16M")
+	mysql := []string{"mariadb", "--no-defaults", "-h", b.sip, "-P", "3306", "-u", "root"}
+	b.until("", append(mysql, "-e", "CREATE DATABASE IF NOT EXISTS shop")...)
+	b.reset()
+	if out, err := b.client(append(mysql, "-D", "shop", "-e", "CREATE TABLE t (id INT); INSERT INTO t VALUES (1), (2); SELECT id FROM t WHERE id > 0; SELECT x FROM nope")...); err == nil {
+		t.Fatalf("script did not fail: %s", out)
+	}
+	stmt := func(s string) func(*span.Span) bool {
+		return func(sp *span.Span) bool { return sp.Endpoint == s }
+	}
+	b.check(
+		want{"INSERT", stmt("INSERT INTO t VALUES (?), (?)"), span.L7MySQL, "INSERT", "INSERT INTO t VALUES (?), (?)", span.StatusOK, 0},
+		want{"SELECT", stmt("SELECT id FROM t WHERE id > ?"), span.L7MySQL, "SELECT", "SELECT id FROM t WHERE id > ?", span.StatusOK, 0},
+		want{"error", stmt("SELECT x FROM nope"), span.L7MySQL, "SELECT", "SELECT x FROM nope", span.StatusClientError, 1146},
+	)
+}
