@@ -4,46 +4,26 @@ package ebpf
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/zerotrace/zerotrace/collector/testpeers"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
-// startMariaDB initialises a data directory and runs mariadbd inside ns on
-// ip:3306 without grant tables; it returns once the server answers.
-func startMariaDB(t *testing.T, ns, ip string) {
+// startDB runs a database server of testpeers for the test, or skips
+// when its programs are not installed.
+func startDB(t *testing.T, start func(dir, ns, ip string) (*testpeers.Server, error), ns, ip string) {
 	t.Helper()
-	for _, b := range []string{"mariadbd", "mariadb-install-db", "mariadb"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("needs %s (mariadb-server, mariadb-client)", b)
+	s, err := start(t.TempDir(), ns, ip)
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "needs ") {
+			t.Skip(err)
 		}
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mariadb-install-db", "--no-defaults", "--user=root", "--datadir="+dir+"/data",
-		"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput(); err != nil {
-		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
-	}
-	srv := exec.Command("ip", "netns", "exec", ns, "mariadbd", "--no-defaults", "--user=root", "--datadir="+dir+"/data",
-		"--socket="+dir+"/sock", "--pid-file="+dir+"/pid", "--bind-address="+ip, "--port=3306", "--skip-grant-tables",
-		"--log-error="+dir+"/err.log", "--skip-name-resolve", "--innodb-buffer-pool-size=16M")
-	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	for i := 0; ; i++ {
-		if out, err := exec.Command("mariadb", "--no-defaults", "-S", dir+"/sock", "-u", "root", "-e", "SELECT 1").CombinedOutput(); err == nil {
-			break
-		} else if i == 300 {
-			log, _ := os.ReadFile(filepath.Join(dir, "err.log"))
-			t.Fatalf("mariadbd not ready: %v %s\n%s", err, out, log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	t.Cleanup(s.Stop)
 }
 
 // sqlSpans returns the c-p and s-p spans of each statement (by endpoint).
@@ -118,7 +98,7 @@ var mysqlWant = []sqlWant{
 func TestCaptureMySQL(t *testing.T) {
 	requireRoot(t)
 	tp := newTopo(t)
-	startMariaDB(t, tp.ServerNS, tp.ServerIP)
+	startDB(t, testpeers.StartMariaDB, tp.ServerNS, tp.ServerIP)
 	mysql := func(args ...string) (string, error) {
 		a := append([]string{"netns", "exec", tp.ClientNS, "mariadb", "--no-defaults", "-h", tp.ServerIP, "-P", "3306", "-u", "root"}, args...)
 		out, err := exec.Command("ip", a...).CombinedOutput()
@@ -136,4 +116,44 @@ func TestCaptureMySQL(t *testing.T) {
 		t.Fatalf("script: %v %s", err, out)
 	}
 	checkSQL(t, live.Spans(), span.L7MySQL, "shop", mysqlWant)
+}
+
+// postgresWant is what psql's commands yield, one span each.
+var postgresWant = []sqlWant{
+	{"CREATE TABLE books (id int PRIMARY KEY, title text)", "CREATE", span.StatusOK, 0, ""},
+	{"INSERT INTO books VALUES (?, ?), (?, ?), (?, ?)", "INSERT", span.StatusOK, 3, ""},
+	{"SELECT title FROM books WHERE id > ?", "SELECT", span.StatusOK, 2, ""},
+	{"UPDATE books SET title = ? WHERE id = ?", "UPDATE", span.StatusOK, 1, ""},
+	{"SELECT nope FROM missing", "SELECT", span.StatusClientError, 0, "42P01"},
+}
+
+// psqlArgs are the commands of postgresWant as psql arguments.
+var psqlArgs = []string{"-c", "CREATE TABLE books (id int PRIMARY KEY, title text)",
+	"-c", "INSERT INTO books VALUES (1, 'Hamlet'), (2, 'Dune'), (3, 'Emma')",
+	"-c", "SELECT title FROM books WHERE id > 1",
+	"-c", "UPDATE books SET title = 'Ulysses' WHERE id = 3",
+	"-c", "SELECT nope FROM missing"}
+
+// TestCapturePostgreSQL: psql against postgres in two namespaces.
+func TestCapturePostgreSQL(t *testing.T) {
+	requireRoot(t)
+	tp := newTopo(t)
+	startDB(t, testpeers.StartPostgres, tp.ServerNS, tp.ServerIP)
+	psql := func(args ...string) (string, error) {
+		a := append([]string{"netns", "exec", tp.ClientNS, "psql", "-h", tp.ServerIP, "-p", "5432", "-U", "postgres"}, args...)
+		out, err := exec.Command("ip", a...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := psql("-d", "postgres", "-c", "CREATE DATABASE shop"); err != nil {
+		t.Fatalf("create database: %v %s", err, out)
+	}
+	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if out, err := psql(append([]string{"-d", "shop"}, psqlArgs...)...); err == nil || !strings.Contains(out, "does not exist") {
+		t.Fatalf("psql: %v %s", err, out)
+	}
+	checkSQL(t, live.Spans(), span.L7PostgreSQL, "shop", postgresWant)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/collector/ebpf"
+	"github.com/zerotrace/zerotrace/collector/testpeers"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -288,30 +289,54 @@ func TestDNSRealPackets(t *testing.T) {
 	)
 }
 
+// startDB runs a database server of testpeers, or skips without it.
+func startDB(t *testing.T, start func(dir, ns, ip string) (*testpeers.Server, error), ns, ip string) {
+	t.Helper()
+	s, err := start(t.TempDir(), ns, ip)
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "needs ") {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+}
+
+func byEndpoint(s string) func(*span.Span) bool {
+	return func(sp *span.Span) bool { return sp.Endpoint == s }
+}
+
 // TestMySQLPackets: the mariadb client against mariadbd.
 func TestMySQLPackets(t *testing.T) {
-	needBins(t, "mariadbd", "mariadb-install-db", "mariadb")
 	b := newProtoBed(t)
-	dir := t.TempDir()
-	if out, err := exec.Command("mariadb-install-db", "--no-defaults", "--user=root", "--datadir="+dir+"/data",
-		"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput(); err != nil {
-		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
-	}
-	b.start("mariadbd", "--no-defaults", "--user=root", "--datadir="+dir+"/data", "--socket="+dir+"/sock",
-		"--pid-file="+dir+"/pid", "--bind-address="+b.sip, "--port=3306", "--skip-grant-tables", "--log-error="+dir+"/err.log",
-		"--skip-name-resolve", "--innodb-buffer-pool-size=16M")
+	startDB(t, testpeers.StartMariaDB, b.sns, b.sip)
 	mysql := []string{"mariadb", "--no-defaults", "-h", b.sip, "-P", "3306", "-u", "root"}
 	b.until("", append(mysql, "-e", "CREATE DATABASE IF NOT EXISTS shop")...)
 	b.reset()
 	if out, err := b.client(append(mysql, "-D", "shop", "-e", "CREATE TABLE t (id INT); INSERT INTO t VALUES (1), (2); SELECT id FROM t WHERE id > 0; SELECT x FROM nope")...); err == nil {
 		t.Fatalf("script did not fail: %s", out)
 	}
-	stmt := func(s string) func(*span.Span) bool {
-		return func(sp *span.Span) bool { return sp.Endpoint == s }
+	b.check(
+		want{"INSERT", byEndpoint("INSERT INTO t VALUES (?), (?)"), span.L7MySQL, "INSERT", "INSERT INTO t VALUES (?), (?)", span.StatusOK, 0},
+		want{"SELECT", byEndpoint("SELECT id FROM t WHERE id > ?"), span.L7MySQL, "SELECT", "SELECT id FROM t WHERE id > ?", span.StatusOK, 0},
+		want{"error", byEndpoint("SELECT x FROM nope"), span.L7MySQL, "SELECT", "SELECT x FROM nope", span.StatusClientError, 1146},
+	)
+}
+
+// TestPostgreSQLPackets: psql against postgres.
+func TestPostgreSQLPackets(t *testing.T) {
+	b := newProtoBed(t)
+	startDB(t, testpeers.StartPostgres, b.sns, b.sip)
+	psql := []string{"psql", "-h", b.sip, "-p", "5432", "-U", "postgres"}
+	b.until("", append(psql, "-d", "postgres", "-c", "CREATE DATABASE shop")...)
+	b.reset()
+	if out, err := b.client(append(psql, "-d", "shop", "-c", "CREATE TABLE t (id int)", "-c", "INSERT INTO t VALUES (1), (2)",
+		"-c", "SELECT id FROM t WHERE id > 0", "-c", "SELECT x FROM nope")...); err == nil {
+		t.Fatalf("psql did not fail: %s", out)
 	}
 	b.check(
-		want{"INSERT", stmt("INSERT INTO t VALUES (?), (?)"), span.L7MySQL, "INSERT", "INSERT INTO t VALUES (?), (?)", span.StatusOK, 0},
-		want{"SELECT", stmt("SELECT id FROM t WHERE id > ?"), span.L7MySQL, "SELECT", "SELECT id FROM t WHERE id > ?", span.StatusOK, 0},
-		want{"error", stmt("SELECT x FROM nope"), span.L7MySQL, "SELECT", "SELECT x FROM nope", span.StatusClientError, 1146},
+		want{"INSERT", byEndpoint("INSERT INTO t VALUES (?), (?)"), span.L7PostgreSQL, "INSERT", "INSERT INTO t VALUES (?), (?)", span.StatusOK, 0},
+		want{"SELECT", byEndpoint("SELECT id FROM t WHERE id > ?"), span.L7PostgreSQL, "SELECT", "SELECT id FROM t WHERE id > ?", span.StatusOK, 0},
+		want{"error", byEndpoint("SELECT x FROM nope"), span.L7PostgreSQL, "SELECT", "SELECT x FROM nope", span.StatusClientError, 0},
 	)
 }

@@ -1,0 +1,446 @@
+package l7
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strconv"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// PostgreSQL reads the PostgreSQL frontend/backend protocol v3. A request
+// is a simple query ('Q') or an extended-protocol batch up to its Sync
+// ('P' Parse, 'B' Bind, 'D', 'E' Execute, ..., 'S'); its response is
+// everything the server sends up to ReadyForQuery ('Z'). The stream keeps
+// the database from the startup message and the text of named statements
+// (a Bind of a statement parsed earlier reports its text).
+type PostgreSQL struct{}
+
+const (
+	pgProtocol3  = 196608
+	pgSSLRequest = 80877103
+	pgGSSRequest = 80877104
+	pgCancel     = 80877102
+	pgKeep       = 4096
+	pgMaxStmts   = 256
+	pgMaxPending = 64
+)
+
+func (PostgreSQL) Protocol() span.L7Protocol { return span.L7PostgreSQL }
+
+// Detect recognises a startup message (protocol 3.0 with a "user"
+// parameter), an SSL or GSS request, a simple query or Parse with printable
+// text, and the server's authentication request or ReadyForQuery.
+func (PostgreSQL) Detect(b []byte) bool {
+	if pgStartup(b) {
+		return true
+	}
+	if len(b) < 6 {
+		return false
+	}
+	l := int(binary.BigEndian.Uint32(b[1:5]))
+	switch b[0] {
+	case 'Q', 'P':
+		if l < 5 || l > 1<<24 || !(l+1 == len(b) || l+1 < len(b) && pgTyped(b[l+1:]) || len(b) >= 512 && l+1 > len(b)) {
+			return false
+		}
+		body := b[5:min(len(b), 1+l)]
+		if b[0] == 'P' { // statement name, then the query
+			i := bytes.IndexByte(body, 0)
+			if i < 0 {
+				return false
+			}
+			body = body[i+1:]
+		}
+		for _, c := range body[:min(len(body), 64)] {
+			if c == 0 {
+				break
+			}
+			if c < 0x20 && c != '\n' && c != '\r' && c != '\t' {
+				return false
+			}
+		}
+		return len(body) > 1
+	case 'R':
+		return l >= 8 && l <= 2048 && len(b) >= 9 && binary.BigEndian.Uint32(b[5:9]) <= 12
+	case 'Z':
+		return l == 5 && (b[5] == 'I' || b[5] == 'T' || b[5] == 'E')
+	}
+	return false
+}
+
+// pgTyped reports whether b starts with a plausible typed message header.
+func pgTyped(b []byte) bool {
+	if len(b) < 5 {
+		return len(b) > 0 && bytes.IndexByte([]byte("QPBDESCHXpdcfFRKZTN12tnIsAG"), b[0]) >= 0
+	}
+	l := binary.BigEndian.Uint32(b[1:5])
+	return bytes.IndexByte([]byte("QPBDESCHXpdcfFRKZTN12tnIsAGWV"), b[0]) >= 0 && l >= 4 && l < 1<<24
+}
+
+func pgStartup(b []byte) bool {
+	if len(b) < 8 {
+		return false
+	}
+	l, code := binary.BigEndian.Uint32(b), binary.BigEndian.Uint32(b[4:])
+	switch code {
+	case pgSSLRequest, pgGSSRequest:
+		return l == 8
+	case pgCancel:
+		return l == 16
+	case pgProtocol3:
+		return l >= 9 && l <= 10000 && (len(b) < 13 || bytes.Contains(b[8:min(len(b), int(l))], []byte("user\x00")))
+	}
+	return false
+}
+
+// Parse reads one message without connection state: the startup message
+// and client queries are requests, the server's messages responses.
+func (PostgreSQL) Parse(b []byte, m *Message) error {
+	*m = Message{Protocol: span.L7PostgreSQL}
+	if pgStartup(b) {
+		m.HeaderLen = int(binary.BigEndian.Uint32(b))
+		return nil
+	}
+	if len(b) < 5 {
+		return ErrNotMessage
+	}
+	l := int(binary.BigEndian.Uint32(b[1:5]))
+	m.HeaderLen = 1 + l
+	switch b[0] {
+	case 'Q':
+		q := pgCString(b[5:min(len(b), 1+l)])
+		m.Method, m.Path = SQLVerb(q), NormalizeSQL(q)
+	case 'P':
+		body := b[5:min(len(b), 1+l)]
+		if i := bytes.IndexByte(body, 0); i >= 0 {
+			q := pgCString(body[i+1:])
+			m.Method, m.Path = SQLVerb(q), NormalizeSQL(q)
+		}
+	case 'R', 'Z', 'T', 'D', 'C', 'E', 'N', 'S', 'K', '1', '2':
+		m.Response = true
+	default:
+		return ErrNotMessage
+	}
+	if len(b) < 1+l {
+		return ErrIncomplete
+	}
+	return nil
+}
+
+func pgCString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// NewStream returns the decoder of one connection.
+func (PostgreSQL) NewStream() Stream {
+	c := &pgConn{stmts: map[string]string{}}
+	c.dir[0].synced, c.dir[1].synced = true, true
+	c.dir[0].startup = true
+	return c
+}
+
+type pgDir struct {
+	pos     int64
+	synced  bool
+	startup bool // the next client message has no type byte
+	hdr     [5]byte
+	hn      int
+	need    int // header bytes: 5, or 4 for the startup message
+	in      bool
+	typ     byte
+	plen    int // body length
+	left    int
+	start   int64
+	buf     []byte
+	lost    bool
+}
+
+// pgBatch is an extended-protocol request being assembled.
+type pgBatch struct {
+	text          string
+	start, length int64
+	trunc         bool
+}
+
+// pgResp is a response being read.
+type pgResp struct {
+	start, length int64
+	rows          int64
+	tagRows       int64
+	tagged        bool
+	err           string
+	state         string
+	trunc         bool
+}
+
+type pgConn struct {
+	dir       [2]pgDir
+	db, user  string
+	stmts     map[string]string
+	batch     *pgBatch
+	pending   int // requests awaiting ReadyForQuery
+	resp      *pgResp
+	sslAnswer bool // the server's one-byte answer to SSLRequest is next
+	tls       bool // encrypted from here on: nothing more to read
+	emit      func(*Message)
+}
+
+// Feed implements Stream.
+func (c *pgConn) Feed(data []byte, n int, response bool, emit func(*Message)) {
+	di := 0
+	if response {
+		di = 1
+	}
+	d := &c.dir[di]
+	c.emit = emit
+	base := d.pos
+	d.pos += int64(n)
+	if c.tls {
+		return
+	}
+	if response && c.sslAnswer && len(data) > 0 {
+		c.sslAnswer = false
+		if data[0] == 'S' || data[0] == 'G' {
+			c.tls = true
+			return
+		}
+		data, n, base = data[1:], n-1, base+1
+	}
+	if !d.synced {
+		if !pgTyped(data) && !(!response && pgStartup(data)) {
+			return
+		}
+		d.synced, d.hn, d.in = true, 0, false
+		d.startup = !response && pgStartup(data)
+	}
+	i := 0
+	for i < n {
+		if i >= len(data) {
+			if !d.in {
+				d.synced = false
+				return
+			}
+			k := min(d.left, n-i)
+			d.left -= k
+			i += k
+			d.lost = true
+			if d.left == 0 {
+				c.message(d, response)
+			}
+			continue
+		}
+		avail := data[i:]
+		if !d.in {
+			if d.hn == 0 {
+				d.start = base + int64(i)
+				d.need = 5
+				if d.startup {
+					d.need = 4
+				}
+			}
+			k := copy(d.hdr[d.hn:d.need], avail)
+			d.hn += k
+			i += k
+			if d.hn < d.need {
+				continue
+			}
+			d.hn = 0
+			if d.startup {
+				d.typ, d.plen = 0, int(binary.BigEndian.Uint32(d.hdr[:4]))-4
+			} else {
+				d.typ, d.plen = d.hdr[0], int(binary.BigEndian.Uint32(d.hdr[1:5]))-4
+			}
+			if d.plen < 0 || d.plen > 1<<30 {
+				d.synced = false
+				return
+			}
+			d.left, d.in, d.lost, d.buf = d.plen, true, false, d.buf[:0]
+			if d.left == 0 {
+				c.message(d, response)
+			}
+			continue
+		}
+		k := min(d.left, len(avail))
+		if keep := min(k, pgKeep-len(d.buf)); keep > 0 {
+			d.buf = append(d.buf, avail[:keep]...)
+		}
+		d.left -= k
+		i += k
+		if d.left == 0 {
+			c.message(d, response)
+		}
+	}
+}
+
+// message acts on a message whose body has been read.
+func (c *pgConn) message(d *pgDir, response bool) {
+	d.in = false
+	size := int64(d.need + d.plen)
+	if response {
+		c.server(d, size)
+		return
+	}
+	if d.startup {
+		c.startup(d)
+		return
+	}
+	b := d.buf
+	switch d.typ {
+	case 'Q':
+		q := pgCString(b)
+		c.request(q, d.start, size, d.lost)
+	case 'P', 'B', 'D', 'E', 'C', 'H', 'F':
+		if c.batch == nil {
+			c.batch = &pgBatch{start: d.start}
+		}
+		c.batch.length += size
+		c.batch.trunc = c.batch.trunc || d.lost
+		switch d.typ {
+		case 'P': // statement name, query
+			if i := bytes.IndexByte(b, 0); i >= 0 {
+				q := pgCString(b[i+1:])
+				if c.batch.text == "" {
+					c.batch.text = q
+				}
+				if name := string(b[:i]); name != "" {
+					if len(c.stmts) >= pgMaxStmts {
+						for k := range c.stmts {
+							delete(c.stmts, k)
+							break
+						}
+					}
+					c.stmts[name] = q
+				}
+			}
+		case 'B': // portal, statement name
+			if i := bytes.IndexByte(b, 0); i >= 0 && c.batch.text == "" {
+				c.batch.text = c.stmts[pgCString(b[i+1:])]
+			}
+		}
+	case 'S':
+		bt := c.batch
+		if bt == nil {
+			bt = &pgBatch{start: d.start}
+		}
+		c.batch = nil
+		c.request(bt.text, bt.start, bt.length+size, bt.trunc)
+	}
+}
+
+// startup reads the startup message (or an SSL/GSS/cancel request).
+func (c *pgConn) startup(d *pgDir) {
+	b := d.buf
+	if len(b) < 4 {
+		return
+	}
+	switch binary.BigEndian.Uint32(b) {
+	case pgSSLRequest, pgGSSRequest:
+		c.sslAnswer = true
+		return // the startup message follows
+	case pgCancel:
+		d.startup = false
+		return
+	}
+	d.startup = false
+	kv := bytes.Split(b[4:], []byte{0})
+	for i := 0; i+1 < len(kv); i += 2 {
+		switch string(kv[i]) {
+		case "database":
+			c.db = string(kv[i+1])
+		case "user":
+			c.user = string(kv[i+1])
+		}
+	}
+	if c.db == "" {
+		c.db = c.user
+	}
+}
+
+func (c *pgConn) request(q string, start, length int64, trunc bool) {
+	m := Message{Protocol: span.L7PostgreSQL, Method: SQLVerb(q), Path: NormalizeSQL(q), Database: c.db,
+		Offset: start, Length: length, Truncated: trunc}
+	if c.pending < pgMaxPending {
+		c.pending++
+	}
+	c.emit(&m)
+}
+
+// server reads a server message: within an exchange it counts rows, reads
+// tags and errors, and ReadyForQuery ends the response.
+func (c *pgConn) server(d *pgDir, size int64) {
+	if c.pending == 0 {
+		return // startup, authentication, asynchronous messages
+	}
+	switch d.typ {
+	case 'S', 'A', 'N':
+		if c.resp == nil {
+			return // asynchronous: not part of a response
+		}
+	}
+	r := c.resp
+	if r == nil {
+		r = &pgResp{start: d.start}
+		c.resp = r
+	}
+	r.length += size
+	r.trunc = r.trunc || d.lost
+	b := d.buf
+	switch d.typ {
+	case 'D':
+		r.rows++
+	case 'C': // command tag: "SELECT 3", "INSERT 0 1", "UPDATE 5"
+		tag := pgCString(b)
+		if i := bytes.LastIndexByte([]byte(tag), ' '); i >= 0 {
+			if n, err := strconv.ParseInt(tag[i+1:], 10, 64); err == nil {
+				r.tagRows, r.tagged = n, true
+			}
+		}
+	case 'E':
+		if r.err == "" {
+			r.state, r.err = pgError(b)
+		}
+	case 'Z':
+		c.resp = nil
+		c.pending--
+		m := Message{Response: true, Protocol: span.L7PostgreSQL, Offset: r.start, Length: r.length, Truncated: r.trunc,
+			RespStatus: span.StatusOK, Rows: r.rows}
+		if r.tagged {
+			m.Rows = r.tagRows
+		}
+		if r.err != "" || r.state != "" {
+			m.Reason = r.state + ": " + r.err
+			m.RespStatus = span.StatusClientError
+			if len(r.state) == 5 {
+				switch r.state[:2] {
+				case "08", "53", "57", "58", "XX":
+					m.RespStatus = span.StatusServerError
+				}
+			}
+		}
+		c.emit(&m)
+	}
+}
+
+// pgError reads an ErrorResponse: its SQLSTATE and message.
+func pgError(b []byte) (state, msg string) {
+	for len(b) > 1 && b[0] != 0 {
+		f := b[0]
+		end := bytes.IndexByte(b[1:], 0)
+		if end < 0 {
+			end = len(b) - 1
+		}
+		v := string(b[1 : 1+end])
+		switch f {
+		case 'C':
+			state = v
+		case 'M':
+			msg = v[:min(len(v), MaxPath)]
+		}
+		b = b[min(len(b), 2+end):]
+	}
+	return state, msg
+}
