@@ -107,3 +107,87 @@ func TestCaptureGRPC(t *testing.T) {
 		}
 	}
 }
+
+// TestCaptureKafka: franz-go's client producing to and consuming from its
+// kfake broker (separate processes, two namespaces): Produce and Fetch
+// spans with the topic, version and correlation id, paired by it.
+func TestCaptureKafka(t *testing.T) {
+	requireRoot(t)
+	peer := buildPeer(t, "kafkapeer")
+	tp := newTopo(t)
+	addr := fmt.Sprintf("%s:%d", tp.ServerIP, nextPort())
+	srv := exec.Command("ip", "netns", "exec", tp.ServerNS, peer, "broker", addr, "orders")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	client := func(args ...string) string {
+		out, _ := exec.Command("ip", append([]string{"netns", "exec", tp.ClientNS, peer}, args...)...).CombinedOutput()
+		return strings.TrimSpace(string(out))
+	}
+	for i := 0; i < 50 && client("produce", addr, "warmup", "0") != "OK"; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if out := client("produce", addr, "orders", "3"); out != "OK" {
+		t.Fatalf("produce: %q", out)
+	}
+	if out := client("consume", addr, "orders", "3"); out != "3" {
+		t.Fatalf("consume: %q", out)
+	}
+	type key struct {
+		api  string
+		tap  span.TapSide
+		corr uint32
+	}
+	spans := map[key][]span.Span{}
+	for _, s := range live.Spans() {
+		if s.L7Protocol == span.L7Kafka {
+			k := key{s.RequestType, s.TapSide, s.StreamID}
+			spans[k] = append(spans[k], s)
+		}
+	}
+	produces := 0
+	for k, ss := range spans {
+		if k.tap != span.TapClientProcess || (k.api != "Produce" && k.api != "Fetch") {
+			continue
+		}
+		srvSide := spans[key{k.api, span.TapServerProcess, k.corr}]
+		if len(ss) != 1 || len(srvSide) != 1 {
+			t.Errorf("%s correlation %d: %d client and %d server spans", k.api, k.corr, len(ss), len(srvSide))
+			continue
+		}
+		c, s := ss[0], srvSide[0]
+		if k.api == "Produce" {
+			produces++
+		}
+		for _, sp := range []span.Span{c, s} {
+			// Produce names its topic (by id from version 13); an incremental
+			// Fetch of a fetch session may list none.
+			named := sp.RequestResource == "orders" || strings.HasPrefix(sp.RequestResource, "topic-id:")
+			if k.api == "Produce" && !named || sp.L7Version == "" ||
+				sp.ResponseStatus != span.StatusOK || sp.EndNs < sp.StartNs || sp.Flags.Has(span.FlagNoRequest) {
+				t.Errorf("%s %s: %+v", k.api, sp.TapSide, sp)
+			}
+		}
+		if c.ReqTCPSeq != s.ReqTCPSeq || c.RespTCPSeq != s.RespTCPSeq || c.ReqTCPSeq == 0 {
+			t.Errorf("%s %d: seqs client %d/%d server %d/%d", k.api, k.corr, c.ReqTCPSeq, c.RespTCPSeq, s.ReqTCPSeq, s.RespTCPSeq)
+		}
+	}
+	if produces != 3 {
+		t.Errorf("%d Produce exchanges, want 3; spans %v", produces, spans)
+	}
+	fetches := 0
+	for k := range spans {
+		if k.api == "Fetch" && k.tap == span.TapClientProcess {
+			fetches++
+		}
+	}
+	if fetches == 0 {
+		t.Errorf("no Fetch spans")
+	}
+}

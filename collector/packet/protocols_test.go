@@ -340,3 +340,40 @@ func TestPostgreSQLPackets(t *testing.T) {
 		want{"error", byEndpoint("SELECT x FROM nope"), span.L7PostgreSQL, "SELECT", "SELECT x FROM nope", span.StatusClientError, 0},
 	)
 }
+
+// TestKafkaPackets: franz-go's client against its kfake broker: Produce
+// spans paired by correlation id.
+func TestKafkaPackets(t *testing.T) {
+	peer := buildPeer(t, "kafkapeer")
+	b := newProtoBed(t)
+	addr := b.sip + ":9092"
+	b.start(peer, "broker", addr, "orders")
+	b.until("OK", peer, "produce", addr, "warmup", "0")
+	b.reset()
+	if out, err := b.client(peer, "produce", addr, "orders", "2"); err != nil || out != "OK" {
+		t.Fatalf("produce: %v %q", err, out)
+	}
+	pkt, bpf := b.spans()
+	byCorr := map[uint32]map[span.TapSide]span.Span{}
+	for _, s := range append(pkt, bpf...) {
+		if s.L7Protocol == span.L7Kafka && s.RequestType == "Produce" {
+			if byCorr[s.StreamID] == nil {
+				byCorr[s.StreamID] = map[span.TapSide]span.Span{}
+			}
+			byCorr[s.StreamID][s.TapSide] = s
+		}
+	}
+	if len(byCorr) != 2 {
+		t.Fatalf("Produce correlation ids %v, want 2:\n%s", len(byCorr), dumpSpans(pkt))
+	}
+	for corr, taps := range byCorr {
+		c := taps[span.TapClientNIC]
+		for _, tap := range []span.TapSide{span.TapClientNIC, span.TapClientProcess, span.TapServerProcess} {
+			s, ok := taps[tap]
+			if !ok || s.ResponseStatus != span.StatusOK || !strings.HasPrefix(s.RequestResource, "topic-id:") && s.RequestResource != "orders" ||
+				s.ReqTCPSeq != c.ReqTCPSeq || s.RespTCPSeq != c.RespTCPSeq || s.ReqTCPSeq == 0 {
+				t.Errorf("correlation %d at %s: %v %+v", corr, tap, ok, s)
+			}
+		}
+	}
+}

@@ -108,6 +108,7 @@ type Conn struct {
 	stream  l7.Stream // the connection's decoder, for protocols that need one
 	fed     [2]int64  // real bytes seen per direction (stream protocols)
 	recent  [2][]chunkRec
+	held    *Chunk // a short first chunk kept to detect together with the next
 	queue   []*pending
 	cur     [2]*inflight
 	lastNs  int64
@@ -153,7 +154,23 @@ func (c *Conn) Feed(ch Chunk) {
 	c.lastNs = max(c.lastNs, ch.EndNs)
 	d := ch.Dir
 	if c.stream == nil && c.parser == nil && !c.cfg.UDP {
-		c.detectStream(ch)
+		if h := c.held; h != nil && h.Dir == d {
+			// A server that reads a length prefix apart from the rest
+			// (Kafka): detect on the two together.
+			c.held = nil
+			if c.detectStream(append(h.Data, ch.Data...), d) {
+				c.feedStream(*h)
+				c.feedStream(ch)
+				return
+			}
+			c.Dropped++
+		}
+		if !c.detectStream(ch.Data, d) && len(ch.Data) == ch.Len && ch.Len > 0 && ch.Len < 16 && l7.Detect(ch.Data) == nil {
+			h := ch
+			h.Data = append([]byte(nil), ch.Data...)
+			c.held = &h
+			return
+		}
 	}
 	if c.stream != nil {
 		c.feedStream(ch)
@@ -260,27 +277,28 @@ func (c *Conn) Feed(ch Chunk) {
 	}
 }
 
-// detectStream starts the connection's decoder when its first chunk is of
-// a protocol that needs one; the first message also tells the roles when
-// connect/accept did not.
-func (c *Conn) detectStream(ch Chunk) {
-	p := l7.Detect(ch.Data)
+// detectStream starts the connection's decoder when b, its first bytes in
+// direction d, are of a protocol that needs one; the first message also
+// tells the roles when connect/accept did not.
+func (c *Conn) detectStream(b []byte, d Dir) bool {
+	p := l7.Detect(b)
 	sp, ok := p.(l7.StreamParser)
 	if !ok {
-		return
+		return false
 	}
 	if c.client == 0 {
 		var m l7.Message
-		if err := sp.Parse(ch.Data, &m); err != nil && err != l7.ErrIncomplete {
-			return
+		if err := sp.Parse(b, &m); err != nil && err != l7.ErrIncomplete {
+			return false
 		}
 		if m.Response { // requests travel the other way
-			c.client = 2 - int(ch.Dir)
+			c.client = 2 - int(d)
 		} else {
-			c.client = 1 + int(ch.Dir)
+			c.client = 1 + int(d)
 		}
 	}
 	c.parser, c.stream = p, sp.NewStream()
+	return true
 }
 
 // feedStream hands a chunk to the connection's decoder.

@@ -82,7 +82,7 @@ type Parser interface {
 }
 
 // Parsers are the known protocols in detection order.
-var Parsers = []Parser{HTTP2{}, HTTP1{}, Redis{}, MySQL{}, PostgreSQL{}}
+var Parsers = []Parser{HTTP2{}, HTTP1{}, Redis{}, MySQL{}, PostgreSQL{}, Kafka{}}
 
 // UDPParsers are the protocols of datagram sockets, one message per datagram.
 var UDPParsers = []Parser{DNS{}}
