@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -140,13 +142,60 @@ func flip(b []byte, i int) []byte {
 	return c
 }
 
+// The budget FuzzDecodeBatch holds every input under 1 MiB to (issue 18):
+// decoding finishes in under 50 ms and allocates under 64 MiB. The time is
+// wall time, which a loaded machine or a GC pause can stretch, so an input
+// over the time budget is decoded again, up to five times in all, and fails
+// only if every attempt is over: a slow input is slow every time.
+const (
+	budgetInputBytes = 1 << 20
+	budgetTime       = 50 * time.Millisecond
+	budgetAlloc      = 64 << 20
+	budgetAttempts   = 5
+)
+
+// decodeWithinBudget decodes b and fails t if b is under budgetInputBytes and
+// the decode is over the time or allocation budget.
+func decodeWithinBudget(t *testing.T, b []byte) (*Batch, error) {
+	var best time.Duration
+	for attempt := 0; ; attempt++ {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		batch, err := DecodeBatch(b)
+		took := time.Since(start)
+		runtime.ReadMemStats(&after)
+		if len(b) >= budgetInputBytes {
+			return batch, err
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > budgetAlloc {
+			t.Fatalf("decoding %d bytes allocated %d bytes, budget %d (err %v)", len(b), alloc, budgetAlloc, err)
+		}
+		if attempt == 0 || took < best {
+			best = took
+		}
+		if best < budgetTime {
+			return batch, err
+		}
+		if attempt == budgetAttempts-1 {
+			t.Fatalf("decoding %d bytes took at least %v in %d attempts, budget %v (err %v)", len(b), best, budgetAttempts, budgetTime, err)
+		}
+		if err == nil {
+			batch.Release()
+		}
+	}
+}
+
 func FuzzDecodeBatch(f *testing.F) {
 	f.Add(encodedBatch(f, []span.Span{fullSpan(0)}))
 	f.Add(encodedBatch(f, bookinfo(&testing.T{}, 1)))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		batch, err := DecodeBatch(b)
+		batch, err := decodeWithinBudget(t, b)
 		if err != nil {
+			if !errors.Is(err, errBatch) && !errors.Is(err, span.ErrSchema) {
+				t.Fatalf("error %q is neither a malformed batch nor a schema mismatch", err)
+			}
 			return
 		}
 		defer batch.Release()
@@ -235,5 +284,18 @@ func BenchmarkParseManifest(b *testing.B) {
 		if _, err := ParseManifest(m); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkDecodeBatchOnly measures DecodeBatch without reading the rows.
+func BenchmarkDecodeBatchOnly(b *testing.B) {
+	v := encodedBatch(b, bookinfo(&testing.T{}, 100))
+	b.SetBytes(int64(len(v)))
+	for i := 0; i < b.N; i++ {
+		batch, err := DecodeBatch(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch.Release()
 	}
 }
