@@ -343,3 +343,23 @@ func readCorpusEntry(t *testing.T, name string) []byte {
 	}
 	return []byte(s)
 }
+
+// TestManifestSizeLimit: a reader reads at most maxManifestBytes of a
+// manifest; the same manifest one byte shorter is read.
+func TestManifestSizeLimit(t *testing.T) {
+	dir := t.TempDir()
+	body := `{"version":1,"node":"n","shards":[]}`
+	pad := strings.Repeat(" ", maxManifestBytes-len(body))
+	if err := os.WriteFile(filepath.Join(dir, ManifestName), []byte(body+pad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readManifest(dir); err != nil {
+		t.Fatalf("manifest of exactly %d bytes: %v", maxManifestBytes, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ManifestName), []byte(body+pad+" "), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readManifest(dir); err == nil || !strings.Contains(err.Error(), "more than 16777216 bytes") {
+		t.Fatalf("manifest of %d bytes: error %v", maxManifestBytes+1, err)
+	}
+}
