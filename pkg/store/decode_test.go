@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -298,4 +299,31 @@ func BenchmarkDecodeBatchOnly(b *testing.B) {
 		}
 		batch.Release()
 	}
+}
+
+// BenchmarkDecodeBatchLargest decodes the largest batch a writer makes:
+// maxBatchRows rows whose request resources bring it close to
+// maxDecodedBytes. It bounds the decode time of any accepted input.
+func BenchmarkDecodeBatchLargest(b *testing.B) {
+	spans := make([]span.Span, maxBatchRows)
+	for i := range spans {
+		spans[i] = fullSpan(i)
+		spans[i].RequestResource = fmt.Sprintf("/%d/%s", i, strings.Repeat("r", 900))
+	}
+	v := encodedBatch(b, spans)
+	p, err := planBatch(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(v)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		batch, err := DecodeBatch(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch.Release()
+	}
+	b.ReportMetric(float64(p.decoded)/(1<<20), "decoded-MiB")
+	b.ReportMetric(float64(len(v))/(1<<20), "stored-MiB")
 }
