@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -166,6 +168,7 @@ func decodeWithinBudget(t *testing.T, b []byte) (*Batch, error) {
 		batch, err := DecodeBatch(b)
 		took := time.Since(start)
 		runtime.ReadMemStats(&after)
+		recordSlowest(took, len(b), after.TotalAlloc-before.TotalAlloc)
 		if len(b) >= budgetInputBytes {
 			return batch, err
 		}
@@ -185,6 +188,20 @@ func decodeWithinBudget(t *testing.T, b []byte) (*Batch, error) {
 			batch.Release()
 		}
 	}
+}
+
+// slowest is this process's longest decode; with ZT_DECODE_SLOWEST=dir each
+// fuzz worker keeps its longest in dir/decode-<pid> (docs/fuzzing.md).
+var slowest time.Duration
+
+func recordSlowest(took time.Duration, n int, alloc uint64) {
+	dir := os.Getenv("ZT_DECODE_SLOWEST")
+	if dir == "" || took <= slowest {
+		return
+	}
+	slowest = took
+	line := fmt.Sprintf("%v %d bytes %d allocated\n", took, n, alloc)
+	os.WriteFile(filepath.Join(dir, fmt.Sprintf("decode-%d", os.Getpid())), []byte(line), 0o644)
 }
 
 func FuzzDecodeBatch(f *testing.F) {
