@@ -273,7 +273,12 @@ func FuzzManifest(f *testing.F) {
 
 func BenchmarkDecodeBatch(b *testing.B) {
 	spans := bookinfo(&testing.T{}, 100) // 3800 spans
-	v := encodedBatch(b, spans)
+	benchDecode(b, encodedBatch(b, spans), true)
+	b.ReportMetric(float64(len(spans)*b.N)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// benchDecode decodes v b.N times, reading every row if rows.
+func benchDecode(b *testing.B, v []byte, rows bool) {
 	b.SetBytes(int64(len(v)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -281,10 +286,11 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		batch.All()
+		if rows {
+			batch.All()
+		}
 		batch.Release()
 	}
-	b.ReportMetric(float64(len(spans)*b.N)/b.Elapsed().Seconds(), "spans/s")
 }
 
 func BenchmarkParseIndexKeys(b *testing.B) {
@@ -307,15 +313,7 @@ func BenchmarkParseManifest(b *testing.B) {
 
 // BenchmarkDecodeBatchOnly measures DecodeBatch without reading the rows.
 func BenchmarkDecodeBatchOnly(b *testing.B) {
-	v := encodedBatch(b, bookinfo(&testing.T{}, 100))
-	b.SetBytes(int64(len(v)))
-	for i := 0; i < b.N; i++ {
-		batch, err := DecodeBatch(v)
-		if err != nil {
-			b.Fatal(err)
-		}
-		batch.Release()
-	}
+	benchDecode(b, encodedBatch(b, bookinfo(&testing.T{}, 100)), false)
 }
 
 // BenchmarkDecodeBatchLargest decodes the largest batch a writer makes:
@@ -332,15 +330,7 @@ func BenchmarkDecodeBatchLargest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(v)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		batch, err := DecodeBatch(v)
-		if err != nil {
-			b.Fatal(err)
-		}
-		batch.Release()
-	}
+	benchDecode(b, v, false)
 	b.ReportMetric(float64(p.decoded)/(1<<20), "decoded-MiB")
 	b.ReportMetric(float64(len(v))/(1<<20), "stored-MiB")
 }
