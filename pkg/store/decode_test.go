@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -140,13 +145,75 @@ func flip(b []byte, i int) []byte {
 	return c
 }
 
+// The budget FuzzDecodeBatch holds every input under 1 MiB to (issue 18):
+// decoding finishes in under 50 ms and allocates under 64 MiB. The time is
+// wall time, which a loaded machine or a GC pause can stretch, so an input
+// over the time budget is decoded again, up to five times in all, and fails
+// only if every attempt is over: a slow input is slow every time.
+const (
+	budgetInputBytes = 1 << 20
+	budgetTime       = 50 * time.Millisecond
+	budgetAlloc      = 64 << 20
+	budgetAttempts   = 5
+)
+
+// decodeWithinBudget decodes b and fails t if b is under budgetInputBytes and
+// the decode is over the time or allocation budget.
+func decodeWithinBudget(t *testing.T, b []byte) (*Batch, error) {
+	var best time.Duration
+	for attempt := 0; ; attempt++ {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		batch, err := DecodeBatch(b)
+		took := time.Since(start)
+		runtime.ReadMemStats(&after)
+		recordSlowest(took, len(b), after.TotalAlloc-before.TotalAlloc)
+		if len(b) >= budgetInputBytes {
+			return batch, err
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > budgetAlloc {
+			t.Fatalf("decoding %d bytes allocated %d bytes, budget %d (err %v)", len(b), alloc, budgetAlloc, err)
+		}
+		if attempt == 0 || took < best {
+			best = took
+		}
+		if best < budgetTime {
+			return batch, err
+		}
+		if attempt == budgetAttempts-1 {
+			t.Fatalf("decoding %d bytes took at least %v in %d attempts, budget %v (err %v)", len(b), best, budgetAttempts, budgetTime, err)
+		}
+		if err == nil {
+			batch.Release()
+		}
+	}
+}
+
+// slowest is this process's longest decode; with ZT_DECODE_SLOWEST=dir each
+// fuzz worker keeps its longest in dir/decode-<pid> (docs/fuzzing.md).
+var slowest time.Duration
+
+func recordSlowest(took time.Duration, n int, alloc uint64) {
+	dir := os.Getenv("ZT_DECODE_SLOWEST")
+	if dir == "" || took <= slowest {
+		return
+	}
+	slowest = took
+	line := fmt.Sprintf("%v %d bytes %d allocated\n", took, n, alloc)
+	os.WriteFile(filepath.Join(dir, fmt.Sprintf("decode-%d", os.Getpid())), []byte(line), 0o644)
+}
+
 func FuzzDecodeBatch(f *testing.F) {
 	f.Add(encodedBatch(f, []span.Span{fullSpan(0)}))
 	f.Add(encodedBatch(f, bookinfo(&testing.T{}, 1)))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		batch, err := DecodeBatch(b)
+		batch, err := decodeWithinBudget(t, b)
 		if err != nil {
+			if !errors.Is(err, errBatch) && !errors.Is(err, span.ErrSchema) {
+				t.Fatalf("error %q is neither a malformed batch nor a schema mismatch", err)
+			}
 			return
 		}
 		defer batch.Release()
@@ -206,7 +273,12 @@ func FuzzManifest(f *testing.F) {
 
 func BenchmarkDecodeBatch(b *testing.B) {
 	spans := bookinfo(&testing.T{}, 100) // 3800 spans
-	v := encodedBatch(b, spans)
+	benchDecode(b, encodedBatch(b, spans), true)
+	b.ReportMetric(float64(len(spans)*b.N)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// benchDecode decodes v b.N times, reading every row if rows.
+func benchDecode(b *testing.B, v []byte, rows bool) {
 	b.SetBytes(int64(len(v)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -214,10 +286,11 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		batch.All()
+		if rows {
+			batch.All()
+		}
 		batch.Release()
 	}
-	b.ReportMetric(float64(len(spans)*b.N)/b.Elapsed().Seconds(), "spans/s")
 }
 
 func BenchmarkParseIndexKeys(b *testing.B) {
@@ -236,4 +309,28 @@ func BenchmarkParseManifest(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkDecodeBatchOnly measures DecodeBatch without reading the rows.
+func BenchmarkDecodeBatchOnly(b *testing.B) {
+	benchDecode(b, encodedBatch(b, bookinfo(&testing.T{}, 100)), false)
+}
+
+// BenchmarkDecodeBatchLargest decodes the largest batch a writer makes:
+// maxBatchRows rows whose request resources bring it close to
+// maxDecodedBytes. It bounds the decode time of any accepted input.
+func BenchmarkDecodeBatchLargest(b *testing.B) {
+	spans := make([]span.Span, maxBatchRows)
+	for i := range spans {
+		spans[i] = fullSpan(i)
+		spans[i].RequestResource = fmt.Sprintf("/%d/%s", i, strings.Repeat("r", 900))
+	}
+	v := encodedBatch(b, spans)
+	p, err := planBatch(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchDecode(b, v, false)
+	b.ReportMetric(float64(p.decoded)/(1<<20), "decoded-MiB")
+	b.ReportMetric(float64(len(v))/(1<<20), "stored-MiB")
 }

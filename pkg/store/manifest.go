@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -58,10 +59,22 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	return &m, nil
 }
 
+// maxManifestBytes bounds what a reader reads of a manifest: an entry is
+// about 150 bytes, so this is some hundred thousand shards.
+const maxManifestBytes = 16 << 20
+
 func readManifest(nodeDir string) (*Manifest, error) {
-	b, err := os.ReadFile(filepath.Join(nodeDir, ManifestName))
+	f, err := os.Open(filepath.Join(nodeDir, ManifestName))
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxManifestBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxManifestBytes {
+		return nil, fmt.Errorf("%s: more than %d bytes", filepath.Join(nodeDir, ManifestName), maxManifestBytes)
 	}
 	m, err := ParseManifest(b)
 	if err != nil {

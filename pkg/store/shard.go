@@ -97,6 +97,13 @@ func (w *shardWriter) write(spans []span.Span, b *span.Builder) error {
 	rec := b.NewRecord()
 	val, err := encodeBatch(rec)
 	rec.Release()
+	if errors.Is(err, errBatchTooLarge) && len(spans) > 1 {
+		// Beyond what a reader accepts (maxDecodedBytes): two batches.
+		if err := w.write(spans[:len(spans)/2], b); err != nil {
+			return err
+		}
+		return w.write(spans[len(spans)/2:], b)
+	}
 	if err != nil {
 		return err
 	}

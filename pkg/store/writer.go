@@ -19,11 +19,11 @@ type WriterOptions struct {
 	Dir  string // data directory; shards go to Dir/<Node>/
 	Node string
 
-	BatchRows     int           // cut a batch at this many spans (default 4096)
+	BatchRows     int           // cut a batch at this many spans (default 4096, at most 32768)
 	BatchInterval time.Duration // or this long after its first span (default 1 s)
 	SealInterval  time.Duration // seal the head shard this often (default 2 s)
 	Window        time.Duration // merge sealed shards per window of this length (default 1 min)
-	MergedRows    int           // batch size of merged shards (default 16384)
+	MergedRows    int           // batch size of merged shards (default 16384, at most 32768)
 	RetentionAge  time.Duration // drop shards whose newest span is older (0: keep)
 	DiskBudget    int64         // drop oldest shards while the node uses more bytes (0: no budget)
 	NoBackground  bool          // no timers: the caller calls Flush, Seal and Maintain (tests, benchmarks)
@@ -52,6 +52,9 @@ func (o *WriterOptions) defaults() error {
 	}
 	if o.MergedRows <= 0 {
 		o.MergedRows = 16384
+	}
+	if o.BatchRows > maxBatchRows || o.MergedRows > maxBatchRows {
+		return fmt.Errorf("store writer: batch rows %d and merged rows %d must be at most %d", o.BatchRows, o.MergedRows, maxBatchRows)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
