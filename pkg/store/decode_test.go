@@ -4,8 +4,14 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -235,5 +241,47 @@ func BenchmarkParseManifest(b *testing.B) {
 		if _, err := ParseManifest(m); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDecodeBatchVersions: a batch a span/1 collector wrote
+// (testdata/span1-batch.arrow: fullSpan(0) and one Bookinfo request, encoded
+// by the code of commit fbf9b18) still decodes; a batch of an unknown version
+// is refused by name.
+func TestDecodeBatchVersions(t *testing.T) {
+	v1, err := os.ReadFile(filepath.Join("testdata", "span1-batch.arrow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(v1, schemaMessages[0]) {
+		t.Fatal("the seed is not a span/1 batch")
+	}
+	b, err := DecodeBatch(v1)
+	if err != nil {
+		t.Fatalf("span/1 batch: %v", err)
+	}
+	defer b.Release()
+	spans := b.All()
+	if want := 1 + len(bookinfo(t, 1)); len(spans) != want || spans[0] != fullSpan(0) {
+		t.Fatalf("span/1 batch: %d spans (want %d), first\n %+v\nwant %+v", len(spans), want, spans[0], fullSpan(0))
+	}
+
+	md := arrow.NewMetadata([]string{"zerotrace.schema"}, []string{"span/3"})
+	sb := span.NewBuilder(nil)
+	defer sb.Release()
+	sb.Append(&spans[0])
+	rec := sb.NewRecord()
+	defer rec.Release()
+	v3 := array.NewRecord(arrow.NewSchema(span.Schema.Fields(), &md), rec.Columns(), rec.NumRows())
+	defer v3.Release()
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(v3.Schema()), ipc.WithZstd())
+	if err := w.Write(v3); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	_, err = DecodeBatch(buf.Bytes())
+	if !errors.Is(err, span.ErrSchemaVersion) || !strings.Contains(err.Error(), `"span/3"`) {
+		t.Fatalf("span/3 batch: %v", err)
 	}
 }
