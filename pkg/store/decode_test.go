@@ -50,8 +50,16 @@ func TestIndexKeyBytes(t *testing.T) {
 		`02 03 06 ` + // protocol 2 = http2, status 3 = server_error, tap side 6 = s-p
 		`00000000004c4b40`) // duration 5 ms
 	f, err := parseSearchFields(sv)
-	if err != nil || f.service != 1 || f.endpoint != 2 || f.protocol != 2 || f.status != 3 || f.tap != 6 || f.duration != 5_000_000 {
+	if err != nil || f.service != 1 || f.endpoint != 2 || f.protocol != 2 || f.status != 3 || f.tap != 6 || f.duration != 5_000_000 || f.workload != 0 {
+		t.Fatalf("parseSearchFields (before span/2): %v %+v", err, f)
+	}
+	sv2 := append(append([]byte(nil), sv...), unhex(`00000000000000ff`)...) // + workload hash
+	if f, err := parseSearchFields(sv2); err != nil || f.workload != 0xff || f.duration != 5_000_000 || !bytes.Equal(f.put(nil), sv2) {
 		t.Fatalf("parseSearchFields: %v %+v", err, f)
+	}
+	wk := []byte("Wbookinfo\x00productpage")
+	if ns, w, err := parseWorkloadKey(wk); err != nil || ns != "bookinfo" || w != "productpage" || !bytes.Equal(workloadKey(ns, w), wk) {
+		t.Fatalf("parseWorkloadKey: %v %q %q", err, ns, w)
 	}
 	vk := []byte("Vbookinfo\x00reviews\x00GET /reviews/{id}\x00\x01")
 	ve, err := parseValuesKey(vk)
@@ -71,6 +79,9 @@ func TestIndexKeyBytes(t *testing.T) {
 		"values key 4 fields":  func() error { _, err := parseValuesKey([]byte("Va\x00b\x00c\x00d\x00\x01")); return err },
 		"values key too short": func() error { _, err := parseValuesKey([]byte("V\x00")); return err },
 		"batch key":            func() error { _, err := parseBatchKey([]byte("B\x00\x01")); return err },
+		"search value 30":      func() error { _, err := parseSearchFields(sv2[:30]); return err },
+		"workload key no sep":  func() error { _, _, err := parseWorkloadKey([]byte("Wbookinfo")); return err },
+		"workload key 2 seps":  func() error { _, _, err := parseWorkloadKey([]byte("Wa\x00b\x00c")); return err },
 	} {
 		if err := bad(); !errors.Is(err, errKey) {
 			t.Errorf("%s: error %v, want errKey", name, err)
@@ -172,7 +183,9 @@ func FuzzDecodeBatch(f *testing.F) {
 func FuzzIndexKeys(f *testing.F) {
 	f.Add(corrKey(nil, span.KeyXRequestID, 99, ref{1, 2, 3}))
 	f.Add(searchKey(nil, 5, ref{7, 8, 9}))
-	f.Add(searchFields{1, 2, 3, 4, 5, 6}.put(nil))
+	f.Add(searchFields{service: 1, endpoint: 2, protocol: 3, status: 4, tap: 5, duration: 6, workload: 7}.put(nil))
+	f.Add(searchFields{service: 1, endpoint: 2, protocol: 3, status: 4, tap: 5, duration: 6}.put(nil)[:searchVal])
+	f.Add(workloadKey("bookinfo", "productpage"))
 	f.Add(valuesKey(valueEntry{"ns", "svc", "GET /", 1}))
 	f.Add(batchKey(3))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -182,8 +195,11 @@ func FuzzIndexKeys(f *testing.F) {
 		if ns, r, err := parseSearchKey(b); err == nil && !bytes.Equal(searchKey(nil, ns, r), b) {
 			t.Fatalf("search key %x does not round-trip", b)
 		}
-		if f, err := parseSearchFields(b); err == nil && !bytes.Equal(f.put(nil), b) {
+		if f, err := parseSearchFields(b); err == nil && !bytes.Equal(f.put(nil)[:len(b)], b) {
 			t.Fatalf("search value %x does not round-trip", b)
+		}
+		if ns, w, err := parseWorkloadKey(b); err == nil && !bytes.Equal(workloadKey(ns, w), b) {
+			t.Fatalf("workload key %q does not round-trip", b)
 		}
 		if v, err := parseValuesKey(b); err == nil && !bytes.Equal(valuesKey(v), b) {
 			t.Fatalf("values key %q does not round-trip", b)

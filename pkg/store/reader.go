@@ -519,6 +519,7 @@ type SearchQuery struct {
 	FromNs, ToNs int64
 	Namespace    string
 	Service      string
+	Workload     string // span/2 shards only
 	Endpoint     string
 	Protocol     string // span.L7Protocol name, e.g. "http"
 	Status       string // span.ResponseStatus name, e.g. "server_error"
@@ -547,13 +548,13 @@ func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error)
 			return nil, fmt.Errorf("search: %w", err)
 		}
 	}
-	svc, ep := hashString(q.Service), hashString(q.Endpoint)
+	svc, ep, wl := hashString(q.Service), hashString(q.Endpoint), hashString(q.Workload)
 	taps := map[span.TapSide]bool{}
 	for _, t := range q.TapSides {
 		taps[t] = true
 	}
 	match := func(f searchFields) bool {
-		return (q.Service == "" || f.service == svc) && (q.Endpoint == "" || f.endpoint == ep) &&
+		return (q.Service == "" || f.service == svc) && (q.Endpoint == "" || f.endpoint == ep) && (q.Workload == "" || f.workload == wl) &&
 			(q.Protocol == "" || f.protocol == proto) && (q.Status == "" || f.status == status) &&
 			(len(taps) == 0 || taps[f.tap]) && f.duration >= int64(q.MinDuration)
 	}
@@ -681,9 +682,28 @@ func shardValues(txn *badger.Txn) ([]valueEntry, error) {
 	return out, nil
 }
 
+func shardWorkloads(txn *badger.Txn, ns string) ([]string, error) {
+	var out []string
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = []byte{pWorkld}
+	opt.PrefetchValues = false
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		n, w, err := parseWorkloadKey(it.Item().Key())
+		if err != nil {
+			return nil, err
+		}
+		if ns == "" || n == ns {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
 // ValuesQuery asks for the distinct values of one field.
 type ValuesQuery struct {
-	Field        string // "namespace", "service", "endpoint", "protocol"
+	Field        string // "namespace", "service", "workload", "endpoint", "protocol"
 	FromNs, ToNs int64  // 0, 0: all shards
 	Namespace    string // filter (service, endpoint, protocol)
 	Service      string // filter (endpoint, protocol)
@@ -702,13 +722,22 @@ func (r *Reader) Values(ctx context.Context, q ValuesQuery) ([]string, error) {
 			return v.Protocol.String()
 		},
 	}[q.Field]
-	if pick == nil {
-		return nil, fmt.Errorf("values: unknown field %q (namespace, service, endpoint, protocol)", q.Field)
+	if pick == nil && q.Field != "workload" {
+		return nil, fmt.Errorf("values: unknown field %q (namespace, service, workload, endpoint, protocol)", q.Field)
 	}
 	set := map[string]bool{}
 	var mu sync.Mutex
 	err := r.withShards(ctx, q.FromNs, q.ToNs, func(sh *shard) error {
 		return sh.view(func(txn *badger.Txn) error {
+			if q.Field == "workload" {
+				ws, err := shardWorkloads(txn, q.Namespace)
+				mu.Lock()
+				defer mu.Unlock()
+				for _, w := range ws {
+					set[w] = true
+				}
+				return err
+			}
 			vals, err := shardValues(txn)
 			if err != nil {
 				return err
