@@ -97,6 +97,11 @@ func TestCollectEndToEnd(t *testing.T) {
 		!strings.Contains(string(metrics), "zerotrace_ebpf_events_total") || strings.Contains(string(metrics), "zerotrace_ebpf_events_total 0\n") {
 		t.Errorf("/metrics:\n%s", metrics)
 	}
+	if resp, err := http.Get("http://" + cfg.MetricsAddr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz (the DaemonSet's readiness probe): %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("collector shutdown: %v", err)
