@@ -108,33 +108,20 @@ func (x *Index) podMeta(uid string) (Meta, bool) {
 }
 
 // IP looks up a pod IP (packet spans in Kubernetes).
-func (x *Index) IP(a netip.Addr) (Meta, bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	uid, ok := x.byIP[a.Unmap()]
-	if !ok {
-		return Meta{}, false
-	}
-	return x.podMeta(uid)
-}
+func (x *Index) IP(a netip.Addr) (Meta, bool) { return lookup(x, x.byIP, a.Unmap()) }
 
 // NetNS looks up a network namespace inode (static mapping).
-func (x *Index) NetNS(ino uint64) (Meta, bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	uid, ok := x.byNS[ino]
-	if !ok {
-		return Meta{}, false
-	}
-	return x.podMeta(uid)
-}
+func (x *Index) NetNS(ino uint64) (Meta, bool) { return lookup(x, x.byNS, ino) }
 
 // Interface looks up a capture interface (static mapping: the node side of a
 // pod's veth).
-func (x *Index) Interface(name string) (Meta, bool) {
+func (x *Index) Interface(name string) (Meta, bool) { return lookup(x, x.byNIC, name) }
+
+// lookup reads the pod of a key of one of the index's maps.
+func lookup[K comparable](x *Index, m map[K]string, k K) (Meta, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	uid, ok := x.byNIC[name]
+	uid, ok := m[k]
 	if !ok {
 		return Meta{}, false
 	}

@@ -665,40 +665,43 @@ func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error)
 	return out, errors.Join(errs...)
 }
 
-func shardValues(txn *badger.Txn) ([]valueEntry, error) {
-	var out []valueEntry
+// scanKeys calls f with every key of a record type.
+func scanKeys(txn *badger.Txn, prefix byte, f func(key []byte) error) error {
 	opt := badger.DefaultIteratorOptions
-	opt.Prefix = []byte{pValues}
+	opt.Prefix = []byte{prefix}
 	opt.PrefetchValues = false
 	it := txn.NewIterator(opt)
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
-		v, err := parseValuesKey(it.Item().Key())
-		if err != nil {
-			return nil, err
+		if err := f(it.Item().Key()); err != nil {
+			return err
 		}
-		out = append(out, v)
 	}
-	return out, nil
+	return nil
+}
+
+func shardValues(txn *badger.Txn) ([]valueEntry, error) {
+	var out []valueEntry
+	err := scanKeys(txn, pValues, func(k []byte) error {
+		v, err := parseValuesKey(k)
+		if err == nil {
+			out = append(out, v)
+		}
+		return err
+	})
+	return out, err
 }
 
 func shardWorkloads(txn *badger.Txn, ns string) ([]string, error) {
 	var out []string
-	opt := badger.DefaultIteratorOptions
-	opt.Prefix = []byte{pWorkld}
-	opt.PrefetchValues = false
-	it := txn.NewIterator(opt)
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		n, w, err := parseWorkloadKey(it.Item().Key())
-		if err != nil {
-			return nil, err
-		}
-		if ns == "" || n == ns {
+	err := scanKeys(txn, pWorkld, func(k []byte) error {
+		n, w, err := parseWorkloadKey(k)
+		if err == nil && (ns == "" || n == ns) {
 			out = append(out, w)
 		}
-	}
-	return out, nil
+		return err
+	})
+	return out, err
 }
 
 // ValuesQuery asks for the distinct values of one field.
