@@ -357,3 +357,18 @@ func TestStatic(t *testing.T) {
 		t.Fatal("unknown netns resolves")
 	}
 }
+
+// BenchmarkContainer is the lookup on the capture path: one per span.
+func BenchmarkContainer(b *testing.B) {
+	x := NewIndex()
+	for i := 0; i < 200; i++ { // a busy node's pods
+		id := fmt.Sprintf("%064x", i)
+		x.put(fmt.Sprint(i), &podEntry{meta: Meta{Pod: fmt.Sprint("pod-", i)}, containers: map[string]Meta{id: {Pod: fmt.Sprint("pod-", i)}}, source: "api"})
+	}
+	id := fmt.Sprintf("%064x", 77)
+	for b.Loop() {
+		if _, ok := x.Container(id); !ok {
+			b.Fatal("miss")
+		}
+	}
+}
