@@ -3,10 +3,8 @@
 package agent
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -46,51 +44,21 @@ func TestUnknownCgroupLayout(t *testing.T) {
 	}
 	t.Cleanup(func() { os.Remove(cg); os.Remove(filepath.Dir(cg)) })
 
-	ns := fmt.Sprintf("zt-cg-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	exec.Command("ip", "-n", ns, "link", "set", "lo", "up").Run()
-
+	ns := testNetns(t, fmt.Sprintf("zt-cg-%d", os.Getpid()))
 	dir := t.TempDir()
 	cfg := Defaults()
 	cfg.Node, cfg.DataDir, cfg.MetricsAddr = "node-cg", dir, ""
 	cfg.EBPF.NetNS = []string{ns}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
 	var logs syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
+	cancel, done := startCollector(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	defer cancel()
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("collector: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("collector not ready after 30 s")
-	}
-
-	server, _ := filepath.Abs("../ebpf/testdata/runtimes/server.py")
 	var pids []int
 	for _, port := range []int{20181, 20182} {
-		cmd := exec.Command("ip", "netns", "exec", ns, "python3", "-u", server, "127.0.0.1", strconv.Itoa(port))
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		pid := startServer(t, ns, port, "")
+		if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			t.Fatalf("moving pid %d into %s: %v", pid, cg, err)
 		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		sc := bufio.NewScanner(out)
-		for sc.Scan() && !strings.Contains(sc.Text(), "READY") {
-		}
-		go io.Copy(io.Discard, out)
-		if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
-			t.Fatalf("moving pid %d into %s: %v", cmd.Process.Pid, cg, err)
-		}
-		pids = append(pids, cmd.Process.Pid)
+		pids = append(pids, pid)
 	}
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pids[0]))
 	if !strings.Contains(string(b), "sandbox-unknown") {
