@@ -35,8 +35,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
+	wl, err := startWorkloads(ctx, &cfg, log)
+	if err != nil {
+		w.Close()
+		return err
+	}
 	var spans, writeErrs atomic.Uint64
 	emit := func(s *span.Span) {
+		wl.enrich(s)
 		if s.Namespace == "" {
 			s.Namespace = cfg.Namespace
 		}
@@ -102,6 +108,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		func() float64 { return float64(writeErrs.Load()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_store_shards", Help: "Sealed shards of this node."},
 		func() float64 { return float64(len(w.Manifest().Shards)) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_workload_pods", Help: "Pods of the node known to the workload metadata."},
+		func() float64 { return float64(wl.idx.Len()) }))
 	if capture != nil {
 		for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope"} {
 			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_" + name + "_total",
@@ -125,6 +133,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { rw.Write([]byte("ok\n")) })
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 		log.Info("metrics", "addr", ln.Addr().String())

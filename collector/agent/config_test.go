@@ -60,3 +60,36 @@ services:
 		t.Errorf("unknown YAML key: %v", err)
 	}
 }
+
+func TestConfigWorkloads(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte(`
+kubernetes:
+  enabled: "true"
+  kubelet_url: https://${NODE_IP}:10250/pods
+  proxy_containers: [istio-proxy]
+  deleted_grace: 1m
+pods:
+  - {netns: zt-demo-productpage, interfaces: [v-productpage], pod: productpage, workload: productpage}
+proxy_processes: ['^nginx']
+`), 0o644)
+	cfg, err := Load([]string{"--config", file}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Kubernetes.Enabled != "true" || cfg.Kubernetes.DeletedGrace != time.Minute || len(cfg.Pods) != 1 ||
+		cfg.Pods[0].Interfaces[0] != "v-productpage" || !cfg.IsProxyProcess("nginx") || cfg.IsProxyProcess("python3") {
+		t.Fatalf("%+v", cfg)
+	}
+	for name, y := range map[string]string{
+		"enabled typo":     "kubernetes: {enabled: yes-please}\n",
+		"pod without name": "pods: [{netns: x}]\n",
+		"pod without ns":   "pods: [{pod: x}]\n",
+		"bad proxy regexp": "proxy_processes: ['(']\n",
+	} {
+		os.WriteFile(file, []byte(y), 0o644)
+		if _, err := Load([]string{"--config", file}, func(string) string { return "" }); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/zerotrace/zerotrace/collector/cgroup"
 	"github.com/zerotrace/zerotrace/collector/proc"
 	"github.com/zerotrace/zerotrace/collector/session"
 	"github.com/zerotrace/zerotrace/pkg/span"
@@ -43,10 +44,11 @@ type Capture struct {
 	ids   *span.IDGenerator
 	wall  int64 // wall clock minus CLOCK_MONOTONIC, ns
 
-	mu    sync.Mutex
-	conns map[connKey]*session.Conn
-	done  chan struct{}
-	wg    sync.WaitGroup
+	mu           sync.Mutex
+	conns        map[connKey]*session.Conn
+	cgroupWarned bool // an unknown cgroup layout is logged once
+	done         chan struct{}
+	wg           sync.WaitGroup
 
 	Decoded, BadEvents uint64
 }
@@ -207,6 +209,11 @@ func (c *Capture) handle(e *Event) {
 	}
 	if conn == nil {
 		info := c.procs.Lookup(e.PID, e.Comm)
+		if errors.Is(info.CgroupErr, cgroup.ErrUnknownLayout) && !c.cgroupWarned {
+			c.cgroupWarned = true
+			c.opt.Logger.Warn("cgroup: no container id (logged once; such spans keep their process names)", "pid", e.PID,
+				"process", info.Name, "err", info.CgroupErr)
+		}
 		conn = session.NewConn(session.ConnMeta{
 			Node: c.opt.Node, Source: span.SourceEBPF, NetNS: uint64(e.NetNS), SocketID: e.SockID, PID: e.PID,
 			Comm: e.Comm, ProcessName: info.Name, Cmdline: info.Cmdline, ContainerID: info.ContainerID,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,6 +181,7 @@ func TestBookinfoEndToEnd(t *testing.T) {
 			f := resp.Frames[0]
 			ids, _ := f.FieldByName("spanID")
 			parents, _ := f.FieldByName("parentSpanID")
+			services, _ := f.FieldByName("serviceName")
 			labels := map[string]string{} // span id → label
 			seen := map[string]int{}
 			var ebpf, pkt int
@@ -197,6 +199,23 @@ func TestBookinfoEndToEnd(t *testing.T) {
 				}
 				labels[id] = label(s)
 				seen[label(s)]++
+				// Named by pod and workload (the collectors' netns → pod mapping).
+				pod, proxy := inode[s.NetNS], s.ProcessName == "nginx"
+				if s.SignalSource == span.SourcePacket {
+					pod, proxy = strings.TrimPrefix(s.CaptureNIC, "v-"), false
+					if !strings.HasPrefix(s.CaptureNIC, "v-") {
+						pod = ""
+					}
+				}
+				wantSvc := pod
+				if proxy {
+					wantSvc += " (proxy)"
+				}
+				if pod == "" && (s.Pod != "" || s.Workload != "") || pod != "" && (s.Pod != pod+"-v1" || s.Workload != pod) ||
+					s.SignalSource == span.SourceEBPF && (services.At(i).(string) != wantSvc || s.Flags.Has(span.FlagProxy) != proxy) {
+					t.Errorf("%s %s: %q: pod %q workload %q service %q proxy %v, want pod %q-v1 service %q", name, m, label(s),
+						s.Pod, s.Workload, services.At(i), s.Flags.Has(span.FlagProxy), pod, wantSvc)
+				}
 				if s.SignalSource == span.SourceEBPF {
 					ebpf++
 				} else {
@@ -234,6 +253,40 @@ func TestBookinfoEndToEnd(t *testing.T) {
 	}
 	check("sequential (20 requests)", seq)
 	check("concurrent (16 requests)", conc)
+
+	// The service map: one node per workload and one per proxy, and the
+	// calls between them.
+	sm, err := client.Query(context.Background(), map[string]any{"queryType": "serviceMap", "namespace": "bookinfo"},
+		time.Now().Add(-time.Hour), time.Now())
+	if err != nil || sm.Error != "" || len(sm.Frames) != 2 {
+		t.Fatalf("service map: %v %s", err, sm.Error)
+	}
+	var nodes, edges []string
+	titles, _ := sm.Frames[0].FieldByName("title")
+	for i := 0; i < titles.Len(); i++ {
+		nodes = append(nodes, titles.At(i).(string))
+	}
+	src, _ := sm.Frames[1].FieldByName("source")
+	dst, _ := sm.Frames[1].FieldByName("target")
+	for i := 0; i < src.Len(); i++ {
+		edges = append(edges, src.At(i).(string)+" -> "+dst.At(i).(string))
+	}
+	var wantNodes []string
+	for _, p := range []string{"details", "loadgen", "productpage", "ratings", "reviews"} {
+		wantNodes = append(wantNodes, p, p+" (proxy)")
+	}
+	if strings.Join(nodes, ",") != strings.Join(wantNodes, ",") {
+		t.Errorf("service map nodes %q, want %q", nodes, wantNodes)
+	}
+	for _, e := range []string{"loadgen -> loadgen (proxy)", "loadgen (proxy) -> productpage (proxy)", "productpage (proxy) -> productpage",
+		"productpage -> productpage (proxy)", "productpage (proxy) -> details (proxy)", "details (proxy) -> details",
+		"productpage (proxy) -> reviews (proxy)", "reviews (proxy) -> reviews", "reviews -> reviews (proxy)",
+		"reviews (proxy) -> ratings (proxy)", "ratings (proxy) -> ratings"} {
+		if !slices.Contains(edges, e) {
+			t.Errorf("service map lacks the edge %s: %q", e, edges)
+		}
+	}
+	fmt.Printf("bookinfo service map: %d nodes, %d edges\n", len(nodes), len(edges))
 
 	// Teardown leaves nothing behind.
 	client.Close()

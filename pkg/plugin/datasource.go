@@ -52,8 +52,8 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	}
 	d := &Datasource{settings: st, uid: s.UID, name: s.Name, reader: r}
 	mux := http.NewServeMux()
-	for _, res := range []string{"namespaces", "services", "endpoints", "protocols"} {
-		field := map[string]string{"namespaces": "namespace", "services": "service", "endpoints": "endpoint", "protocols": "protocol"}[res]
+	for _, res := range []string{"namespaces", "services", "workloads", "endpoints", "protocols"} {
+		field := map[string]string{"namespaces": "namespace", "services": "service", "workloads": "workload", "endpoints": "endpoint", "protocols": "protocol"}[res]
 		mux.HandleFunc("/"+res, d.values(field))
 	}
 	d.resource = httpadapter.New(mux)
@@ -99,7 +99,7 @@ func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) backend.Da
 		frames = data.Frames{TraceFrame(t)}
 	case QuerySearch:
 		spans, err := d.reader.Search(ctx, store.SearchQuery{FromNs: from, ToNs: to, Namespace: q.Namespace,
-			Service: q.Service, Endpoint: q.Endpoint, Protocol: q.Protocol, Status: q.Status,
+			Service: q.Service, Workload: q.Workload, Endpoint: q.Endpoint, Protocol: q.Protocol, Status: q.Status,
 			MinDuration: q.minDuration, Limit: q.Limit})
 		if spans == nil && err != nil {
 			return backend.ErrDataResponse(statusOf(err), err.Error())
@@ -108,7 +108,7 @@ func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) backend.Da
 		frames = data.Frames{SearchFrame(spans, d.uid, d.name)}
 	case QueryServiceMap, QueryMetrics:
 		spans, err := d.reader.Search(ctx, store.SearchQuery{FromNs: from, ToNs: to, Namespace: q.Namespace,
-			Service: q.Service, Endpoint: q.Endpoint, Protocol: q.Protocol, Status: q.Status, MinDuration: q.minDuration,
+			Service: q.Service, Workload: q.Workload, Endpoint: q.Endpoint, Protocol: q.Protocol, Status: q.Status, MinDuration: q.minDuration,
 			TapSides: []span.TapSide{span.TapClientProcess, span.TapServerProcess}, Limit: 100000})
 		if spans == nil && err != nil {
 			return backend.ErrDataResponse(statusOf(err), err.Error())
@@ -169,7 +169,7 @@ func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequ
 	return &backend.CheckHealthResult{Status: backend.HealthStatusOk, Message: msg, JSONDetails: details}, nil
 }
 
-// CallResource serves GET namespaces, services, endpoints, protocols.
+// CallResource serves GET namespaces, services, workloads, endpoints, protocols.
 func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResourceRequest, sender backend.CallResourceResponseSender) error {
 	return d.resource.CallResource(ctx, req, sender)
 }

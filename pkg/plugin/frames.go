@@ -26,10 +26,13 @@ func jsonKV(pairs []kv) json.RawMessage {
 	return b
 }
 
-// ServiceName is the name a span shows: its service, else its process, else
-// where a packet capture saw it.
+// ServiceName is the name a span shows: its service (a sidecar proxy's is
+// "<workload> (proxy)", so that a workload and its proxy are two services),
+// else its process, else where a packet capture saw it.
 func ServiceName(s *span.Span) string {
 	switch {
+	case s.Service != "" && s.Flags.Has(span.FlagProxy):
+		return s.Service + " (proxy)"
 	case s.Service != "":
 		return s.Service
 	case s.ProcessName != "":
@@ -112,10 +115,16 @@ func serviceTags(s *span.Span) []kv {
 		}
 	}
 	add("namespace", s.Namespace)
+	add("workload", s.Workload)
+	add("workload_kind", s.WorkloadKind)
 	add("pod", s.Pod)
+	add("container", s.ContainerName)
 	add("container_id", s.ContainerID)
 	add("process", s.ProcessName)
 	add("node", s.Node)
+	if s.Flags.Has(span.FlagProxy) {
+		add("proxy", "true")
+	}
 	return t
 }
 

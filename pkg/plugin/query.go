@@ -21,6 +21,7 @@ type Query struct {
 	SpanID      string `json:"spanId"`
 	Namespace   string `json:"namespace"`
 	Service     string `json:"service"`
+	Workload    string `json:"workload"`
 	Protocol    string `json:"protocol"`
 	Endpoint    string `json:"endpoint"`
 	Status      string `json:"status"`

@@ -68,13 +68,43 @@ func DecodeBatch(b []byte) (batch *Batch, err error) {
 	return &Batch{rec: rec, Record: r}, nil
 }
 
-// schemaMessage is the encoded schema message every batch starts with.
-var schemaMessage = func() []byte {
-	var buf bytes.Buffer
-	w := ipc.NewWriter(&buf, ipc.WithSchema(span.Schema), ipc.WithZstd())
-	if err := w.Close(); err != nil {
-		panic(err)
+// schemaMessages are the encoded schema messages a batch starts with, one
+// per span.Schemas version; schemaMessage is the current one.
+var schemaMessages = func() [][]byte {
+	out := make([][]byte, len(span.Schemas))
+	for i, s := range span.Schemas {
+		var buf bytes.Buffer
+		w := ipc.NewWriter(&buf, ipc.WithSchema(s), ipc.WithZstd())
+		if err := w.Close(); err != nil {
+			panic(err)
+		}
+		b := buf.Bytes()
+		out[i] = b[:len(b)-8] // without the end-of-stream marker
 	}
-	b := buf.Bytes()
-	return b[:len(b)-8] // without the end-of-stream marker
+	return out
 }()
+
+var schemaMessage = schemaMessages[len(schemaMessages)-1]
+
+// sniffVersion finds the "span/N" value of the zerotrace.schema metadata in
+// the first KiB of a batch whose schema message is not one this reader
+// knows, so that a batch of a newer collector is named as such.
+func sniffVersion(b []byte) string {
+	b = b[:min(len(b), 1024)]
+	if !bytes.Contains(b, []byte("zerotrace.schema")) {
+		return ""
+	}
+	j := bytes.Index(b, []byte("span/"))
+	if j < 0 {
+		return ""
+	}
+	v := b[j:]
+	n := len("span/")
+	for n < len(v) && n < 12 && v[n] >= '0' && v[n] <= '9' {
+		n++
+	}
+	if n == len("span/") {
+		return ""
+	}
+	return string(v[:n])
+}

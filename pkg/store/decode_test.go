@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
+
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -49,8 +53,16 @@ func TestIndexKeyBytes(t *testing.T) {
 		`02 03 06 ` + // protocol 2 = http2, status 3 = server_error, tap side 6 = s-p
 		`00000000004c4b40`) // duration 5 ms
 	f, err := parseSearchFields(sv)
-	if err != nil || f.service != 1 || f.endpoint != 2 || f.protocol != 2 || f.status != 3 || f.tap != 6 || f.duration != 5_000_000 {
+	if err != nil || f.service != 1 || f.endpoint != 2 || f.protocol != 2 || f.status != 3 || f.tap != 6 || f.duration != 5_000_000 || f.workload != 0 {
+		t.Fatalf("parseSearchFields (before span/2): %v %+v", err, f)
+	}
+	sv2 := append(append([]byte(nil), sv...), unhex(`00000000000000ff`)...) // + workload hash
+	if f, err := parseSearchFields(sv2); err != nil || f.workload != 0xff || f.duration != 5_000_000 || !bytes.Equal(f.put(nil), sv2) {
 		t.Fatalf("parseSearchFields: %v %+v", err, f)
+	}
+	wk := []byte("Wbookinfo\x00productpage")
+	if ns, w, err := parseWorkloadKey(wk); err != nil || ns != "bookinfo" || w != "productpage" || !bytes.Equal(workloadKey(ns, w), wk) {
+		t.Fatalf("parseWorkloadKey: %v %q %q", err, ns, w)
 	}
 	vk := []byte("Vbookinfo\x00reviews\x00GET /reviews/{id}\x00\x01")
 	ve, err := parseValuesKey(vk)
@@ -70,6 +82,9 @@ func TestIndexKeyBytes(t *testing.T) {
 		"values key 4 fields":  func() error { _, err := parseValuesKey([]byte("Va\x00b\x00c\x00d\x00\x01")); return err },
 		"values key too short": func() error { _, err := parseValuesKey([]byte("V\x00")); return err },
 		"batch key":            func() error { _, err := parseBatchKey([]byte("B\x00\x01")); return err },
+		"search value 30":      func() error { _, err := parseSearchFields(sv2[:30]); return err },
+		"workload key no sep":  func() error { _, _, err := parseWorkloadKey([]byte("Wbookinfo")); return err },
+		"workload key 2 seps":  func() error { _, _, err := parseWorkloadKey([]byte("Wa\x00b\x00c")); return err },
 	} {
 		if err := bad(); !errors.Is(err, errKey) {
 			t.Errorf("%s: error %v, want errKey", name, err)
@@ -211,8 +226,8 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		batch, err := decodeWithinBudget(t, b)
 		if err != nil {
-			if !errors.Is(err, errBatch) && !errors.Is(err, span.ErrSchema) {
-				t.Fatalf("error %q is neither a malformed batch nor a schema mismatch", err)
+			if !errors.Is(err, errBatch) && !errors.Is(err, span.ErrSchema) && !errors.Is(err, span.ErrSchemaVersion) {
+				t.Fatalf("error %q is neither a malformed batch, a schema mismatch nor an unknown version", err)
 			}
 			return
 		}
@@ -233,7 +248,9 @@ func FuzzDecodeBatch(f *testing.F) {
 func FuzzIndexKeys(f *testing.F) {
 	f.Add(corrKey(nil, span.KeyXRequestID, 99, ref{1, 2, 3}))
 	f.Add(searchKey(nil, 5, ref{7, 8, 9}))
-	f.Add(searchFields{1, 2, 3, 4, 5, 6}.put(nil))
+	f.Add(searchFields{service: 1, endpoint: 2, protocol: 3, status: 4, tap: 5, duration: 6, workload: 7}.put(nil))
+	f.Add(searchFields{service: 1, endpoint: 2, protocol: 3, status: 4, tap: 5, duration: 6}.put(nil)[:searchVal])
+	f.Add(workloadKey("bookinfo", "productpage"))
 	f.Add(valuesKey(valueEntry{"ns", "svc", "GET /", 1}))
 	f.Add(batchKey(3))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -243,8 +260,11 @@ func FuzzIndexKeys(f *testing.F) {
 		if ns, r, err := parseSearchKey(b); err == nil && !bytes.Equal(searchKey(nil, ns, r), b) {
 			t.Fatalf("search key %x does not round-trip", b)
 		}
-		if f, err := parseSearchFields(b); err == nil && !bytes.Equal(f.put(nil), b) {
+		if f, err := parseSearchFields(b); err == nil && !bytes.Equal(f.put(nil)[:len(b)], b) {
 			t.Fatalf("search value %x does not round-trip", b)
+		}
+		if ns, w, err := parseWorkloadKey(b); err == nil && !bytes.Equal(workloadKey(ns, w), b) {
+			t.Fatalf("workload key %q does not round-trip", b)
 		}
 		if v, err := parseValuesKey(b); err == nil && !bytes.Equal(valuesKey(v), b) {
 			t.Fatalf("values key %q does not round-trip", b)
@@ -333,4 +353,46 @@ func BenchmarkDecodeBatchLargest(b *testing.B) {
 	benchDecode(b, v, false)
 	b.ReportMetric(float64(p.decoded)/(1<<20), "decoded-MiB")
 	b.ReportMetric(float64(len(v))/(1<<20), "stored-MiB")
+}
+
+// TestDecodeBatchVersions: a batch a span/1 collector wrote
+// (testdata/span1-batch.arrow: fullSpan(0) and one Bookinfo request, encoded
+// by the code of commit fbf9b18) still decodes; a batch of an unknown version
+// is refused by name.
+func TestDecodeBatchVersions(t *testing.T) {
+	v1, err := os.ReadFile(filepath.Join("testdata", "span1-batch.arrow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(v1, schemaMessages[0]) {
+		t.Fatal("the seed is not a span/1 batch")
+	}
+	b, err := DecodeBatch(v1)
+	if err != nil {
+		t.Fatalf("span/1 batch: %v", err)
+	}
+	defer b.Release()
+	spans := b.All()
+	if want := 1 + len(bookinfo(t, 1)); len(spans) != want || spans[0] != fullSpan(0) {
+		t.Fatalf("span/1 batch: %d spans (want %d), first\n %+v\nwant %+v", len(spans), want, spans[0], fullSpan(0))
+	}
+
+	md := arrow.NewMetadata([]string{"zerotrace.schema"}, []string{"span/3"})
+	sb := span.NewBuilder(nil)
+	defer sb.Release()
+	sb.Append(&spans[0])
+	rec := sb.NewRecord()
+	defer rec.Release()
+	v3 := array.NewRecord(arrow.NewSchema(span.Schema.Fields(), &md), rec.Columns(), rec.NumRows())
+	defer v3.Release()
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(v3.Schema()), ipc.WithZstd())
+	if err := w.Write(v3); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	_, err = DecodeBatch(buf.Bytes())
+	if !errors.Is(err, span.ErrSchemaVersion) || !strings.Contains(err.Error(), `"span/3"`) {
+		t.Fatalf("span/3 batch: %v", err)
+	}
 }

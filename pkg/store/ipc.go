@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -61,12 +62,29 @@ type colLayout struct {
 	dict  int  // dictionary id, -1 if none
 }
 
-// layout is span.Schema's storage, and dictColumn maps a dictionary id to its
-// column: the Arrow writer numbers dictionaries in field order from 0.
-var layout, dictColumn = func() ([]colLayout, []int) {
+// schemaLayout is a schema version's storage: its columns, and dictColumn
+// maps a dictionary id to its column (the Arrow writer numbers dictionaries
+// in field order from 0).
+type schemaLayout struct {
+	schema     *arrow.Schema
+	layout     []colLayout
+	dictColumn []int
+}
+
+// layouts are the storage of span.Schemas, by version index.
+var layouts = func() []schemaLayout {
+	out := make([]schemaLayout, len(span.Schemas))
+	for i, s := range span.Schemas {
+		l, dc := layoutOf(s)
+		out[i] = schemaLayout{s, l, dc}
+	}
+	return out
+}()
+
+func layoutOf(schema *arrow.Schema) ([]colLayout, []int) {
 	var l []colLayout
 	var dc []int
-	for i, f := range span.Schema.Fields() {
+	for i, f := range schema.Fields() {
 		c := colLayout{name: f.Name, typ: f.Type, dict: -1}
 		switch t := f.Type.(type) {
 		case *arrow.DictionaryType:
@@ -82,7 +100,7 @@ var layout, dictColumn = func() ([]colLayout, []int) {
 		l = append(l, c)
 	}
 	return l, dc
-}()
+}
 
 // stringBuffers is 3: validity, offsets, data; fixed width has 2: validity, values.
 func (c colLayout) buffers() int {
@@ -112,6 +130,7 @@ type batchPlan struct {
 	cols    []plannedArray // per column, in schema order
 	dicts   []plannedArray // per dictionary id
 	decoded int            // sum of declared decompressed sizes
+	schema  *schemaLayout  // the batch's schema version
 }
 
 // planBatch is the first pass: it checks the whole stream and decompresses
@@ -120,15 +139,26 @@ func planBatch(b []byte) (*batchPlan, error) {
 	if len(b) > maxBatchBytes {
 		return nil, badf("%d bytes, more than %d", len(b), maxBatchBytes)
 	}
-	// The schema message is always the same: compare bytes instead of
-	// parsing it.
-	if len(b) < len(schemaMessage) || string(b[:len(schemaMessage)]) != string(schemaMessage) {
+	// The schema message of a version is always the same: compare bytes
+	// instead of parsing it.
+	version := -1
+	for i, m := range schemaMessages {
+		if bytes.HasPrefix(b, m) {
+			version = i
+		}
+	}
+	if version < 0 {
+		if v := sniffVersion(b); v != "" {
+			return nil, fmt.Errorf("%w %q: this reader reads %s", span.ErrSchemaVersion, v, span.SchemaVersions())
+		}
 		return nil, badf("not a span batch (schema message differs)")
 	}
-	p := &batchPlan{rows: -1, dicts: make([]plannedArray, len(dictColumn))}
+	sl := &layouts[version]
+	layout, dictColumn := sl.layout, sl.dictColumn
+	p := &batchPlan{rows: -1, dicts: make([]plannedArray, len(dictColumn)), schema: sl}
 	seen := make([]bool, len(dictColumn))
 	budget := maxDecodedBytes
-	pos := len(schemaMessage)
+	pos := len(schemaMessages[version])
 	for {
 		m, next, err := nextMessage(b, pos)
 		if err != nil {
@@ -486,6 +516,7 @@ func (a plannedArray) data(what string, c colLayout, typ arrow.DataType) (arrow.
 // record is the second pass: it decompresses every buffer and assembles the
 // record.
 func (p *batchPlan) record() (arrow.Record, error) {
+	layout := p.schema.layout
 	cols := make([]arrow.Array, 0, len(layout))
 	defer func() {
 		for _, c := range cols {
@@ -517,7 +548,7 @@ func (p *batchPlan) record() (arrow.Record, error) {
 		cols = append(cols, array.MakeFromData(d))
 		d.Release()
 	}
-	return array.NewRecord(span.Schema, cols, int64(p.rows)), nil
+	return array.NewRecord(p.schema.schema, cols, int64(p.rows)), nil
 }
 
 // fbTable is a flatbuffer table; every read is bounds-checked.

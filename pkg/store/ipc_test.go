@@ -109,8 +109,8 @@ func patch(b []byte, at int, hex string) []byte {
 func TestDecodeBatchAnnotated(t *testing.T) {
 	want := fullSpan(0) // node "node-a"
 	parts := splitMessages(t, encodedBatch(t, []span.Span{want}))
-	if len(parts) != 2+len(dictColumn)+1 {
-		t.Fatalf("%d messages, want schema, %d dictionaries, record batch, end", len(parts), len(dictColumn))
+	if len(parts) != 2+len(layouts[len(layouts)-1].dictColumn)+1 {
+		t.Fatalf("%d messages, want schema, %d dictionaries, record batch, end", len(parts), len(layouts[len(layouts)-1].dictColumn))
 	}
 	schema, record, eos := parts[0], parts[len(parts)-2], parts[len(parts)-1]
 	otherDicts := join(parts[2 : len(parts)-2]...)
@@ -158,7 +158,7 @@ func TestDecodeBatchAnnotated(t *testing.T) {
 		{"metadata version V4", stream(patch(dictMessage, dictMeta+20, `0300`)), "metadata version 3, want 4"},
 		{"tensor message", stream(patch(dictMessage, dictMeta+22, `04`)), "header type 4"},
 		{"body beyond the bytes", stream(patch(dictMessage, dictMeta+32, `0000000000000010`)), "body of 1152921504606846976 bytes"},
-		{"dictionary id 99", stream(patch(dictMessage, dictMeta+64, `63`)), "dictionary id 99, want 0..13"},
+		{"dictionary id 99", stream(patch(dictMessage, dictMeta+64, `63`)), fmt.Sprintf("dictionary id 99, want 0..%d", len(layouts[len(layouts)-1].dictColumn)-1)},
 		{"dictionary delta", stream(patch(dictMessage, dictMeta+72, `01`)), "dictionary delta"},
 		{"dictionary of 2^31 entries", stream(patch(dictMessage, dictMeta+112, `00000080`)), "2147483648 rows, limit 32768"},
 		{"no compression", stream(patch(dictMessage, dictMeta+90, `0000`)), "buffers not compressed"},
@@ -256,7 +256,7 @@ func TestWriterRefusesBatchRowsBeyondLimit(t *testing.T) {
 // Arrow's message reader, not planBatch.
 func TestDictionaryIDsInFieldOrder(t *testing.T) {
 	parts := splitMessages(t, encodedBatch(t, []span.Span{fullSpan(0)}))
-	for k, p := range parts[1 : 1+len(dictColumn)] {
+	for k, p := range parts[1 : 1+len(layouts[len(layouts)-1].dictColumn)] {
 		m, err := ipc.NewMessageReader(bytes.NewReader(p)).Message()
 		if err != nil || m.Type() != ipc.MessageDictionaryBatch {
 			t.Fatalf("message %d: %v %v", k+1, err, m)

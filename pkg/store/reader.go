@@ -519,6 +519,7 @@ type SearchQuery struct {
 	FromNs, ToNs int64
 	Namespace    string
 	Service      string
+	Workload     string // span/2 shards only
 	Endpoint     string
 	Protocol     string // span.L7Protocol name, e.g. "http"
 	Status       string // span.ResponseStatus name, e.g. "server_error"
@@ -547,13 +548,13 @@ func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error)
 			return nil, fmt.Errorf("search: %w", err)
 		}
 	}
-	svc, ep := hashString(q.Service), hashString(q.Endpoint)
+	svc, ep, wl := hashString(q.Service), hashString(q.Endpoint), hashString(q.Workload)
 	taps := map[span.TapSide]bool{}
 	for _, t := range q.TapSides {
 		taps[t] = true
 	}
 	match := func(f searchFields) bool {
-		return (q.Service == "" || f.service == svc) && (q.Endpoint == "" || f.endpoint == ep) &&
+		return (q.Service == "" || f.service == svc) && (q.Endpoint == "" || f.endpoint == ep) && (q.Workload == "" || f.workload == wl) &&
 			(q.Protocol == "" || f.protocol == proto) && (q.Status == "" || f.status == status) &&
 			(len(taps) == 0 || taps[f.tap]) && f.duration >= int64(q.MinDuration)
 	}
@@ -664,26 +665,48 @@ func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error)
 	return out, errors.Join(errs...)
 }
 
-func shardValues(txn *badger.Txn) ([]valueEntry, error) {
-	var out []valueEntry
+// scanKeys calls f with every key of a record type.
+func scanKeys(txn *badger.Txn, prefix byte, f func(key []byte) error) error {
 	opt := badger.DefaultIteratorOptions
-	opt.Prefix = []byte{pValues}
+	opt.Prefix = []byte{prefix}
 	opt.PrefetchValues = false
 	it := txn.NewIterator(opt)
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
-		v, err := parseValuesKey(it.Item().Key())
-		if err != nil {
-			return nil, err
+		if err := f(it.Item().Key()); err != nil {
+			return err
 		}
-		out = append(out, v)
 	}
-	return out, nil
+	return nil
+}
+
+func shardValues(txn *badger.Txn) ([]valueEntry, error) {
+	var out []valueEntry
+	err := scanKeys(txn, pValues, func(k []byte) error {
+		v, err := parseValuesKey(k)
+		if err == nil {
+			out = append(out, v)
+		}
+		return err
+	})
+	return out, err
+}
+
+func shardWorkloads(txn *badger.Txn, ns string) ([]string, error) {
+	var out []string
+	err := scanKeys(txn, pWorkld, func(k []byte) error {
+		n, w, err := parseWorkloadKey(k)
+		if err == nil && (ns == "" || n == ns) {
+			out = append(out, w)
+		}
+		return err
+	})
+	return out, err
 }
 
 // ValuesQuery asks for the distinct values of one field.
 type ValuesQuery struct {
-	Field        string // "namespace", "service", "endpoint", "protocol"
+	Field        string // "namespace", "service", "workload", "endpoint", "protocol"
 	FromNs, ToNs int64  // 0, 0: all shards
 	Namespace    string // filter (service, endpoint, protocol)
 	Service      string // filter (endpoint, protocol)
@@ -702,13 +725,22 @@ func (r *Reader) Values(ctx context.Context, q ValuesQuery) ([]string, error) {
 			return v.Protocol.String()
 		},
 	}[q.Field]
-	if pick == nil {
-		return nil, fmt.Errorf("values: unknown field %q (namespace, service, endpoint, protocol)", q.Field)
+	if pick == nil && q.Field != "workload" {
+		return nil, fmt.Errorf("values: unknown field %q (namespace, service, workload, endpoint, protocol)", q.Field)
 	}
 	set := map[string]bool{}
 	var mu sync.Mutex
 	err := r.withShards(ctx, q.FromNs, q.ToNs, func(sh *shard) error {
 		return sh.view(func(txn *badger.Txn) error {
+			if q.Field == "workload" {
+				ws, err := shardWorkloads(txn, q.Namespace)
+				mu.Lock()
+				defer mu.Unlock()
+				for _, w := range ws {
+					set[w] = true
+				}
+				return err
+			}
 			vals, err := shardValues(txn)
 			if err != nil {
 				return err

@@ -165,6 +165,11 @@ func TestSearchFiltersAndOrder(t *testing.T) {
 	for _, tr := range g.Next(40) {
 		all = append(all, tr.Spans...)
 	}
+	for i := range all { // span/2: a workload on reviews' spans
+		if all[i].Service == "reviews" {
+			all[i].Workload, all[i].WorkloadKind = "reviews-v1", "Deployment"
+		}
+	}
 	other := fullSpan(1)
 	other.Namespace, other.StartNs = "istio-system", t0.Add(time.Second).UnixNano()
 	all = append(all, other)
@@ -187,6 +192,7 @@ func TestSearchFiltersAndOrder(t *testing.T) {
 		{Namespace: "bookinfo", Limit: 1000},
 		{Namespace: "istio-system"},
 		{Service: "reviews", Limit: 1000},
+		{Workload: "reviews-v1", Limit: 1000},
 		{Namespace: "bookinfo", Status: "server_error", Limit: 1000},
 		{Protocol: "http", TapSides: []span.TapSide{span.TapServerProcess}, Limit: 1000},
 		{Endpoint: "GET /reviews/{id}", Limit: 1000},
@@ -200,7 +206,7 @@ func TestSearchFiltersAndOrder(t *testing.T) {
 		}
 		var want []span.Span
 		for _, s := range all {
-			if (q.Namespace == "" || s.Namespace == q.Namespace) && (q.Service == "" || s.Service == q.Service) &&
+			if (q.Namespace == "" || s.Namespace == q.Namespace) && (q.Service == "" || s.Service == q.Service) && (q.Workload == "" || s.Workload == q.Workload) &&
 				(q.Endpoint == "" || s.Endpoint == q.Endpoint) && (q.Protocol == "" || s.L7Protocol.String() == q.Protocol) &&
 				(q.Status == "" || s.ResponseStatus.String() == q.Status) && s.Duration() >= q.MinDuration &&
 				(len(q.TapSides) == 0 || s.TapSide == q.TapSides[0]) &&
@@ -233,6 +239,12 @@ func TestSearchFiltersAndOrder(t *testing.T) {
 	}
 	if _, err := r.Search(ctx, SearchQuery{Protocol: "smtp"}); err == nil {
 		t.Error("unknown protocol accepted")
+	}
+	if wl, err := r.Values(ctx, ValuesQuery{Field: "workload", Namespace: "bookinfo"}); err != nil || !cmp.Equal(wl, []string{"reviews-v1"}) {
+		t.Errorf("workloads: %v %v", wl, err)
+	}
+	if wl, err := r.Values(ctx, ValuesQuery{Field: "workload", Namespace: "istio-system"}); err != nil || len(wl) != 0 {
+		t.Errorf("workloads of istio-system: %v %v", wl, err)
 	}
 	vals, err := r.Values(ctx, ValuesQuery{Field: "service", Namespace: "bookinfo"})
 	if err != nil {

@@ -105,9 +105,12 @@ func Waterfall(t *trace.Trace, width int) string {
 	var walk func(i, depth int)
 	walk = func(i, depth int) {
 		s := &t.Spans[i]
-		where := s.ProcessName
+		where := plugin.ServiceName(s) // the workload ("productpage", "productpage (proxy)"), else the process
 		if s.SignalSource == span.SourcePacket {
 			where = s.CaptureNIC
+			if s.Workload != "" {
+				where += " (" + s.Workload + ")"
+			}
 		}
 		rows = append(rows, row{fmt.Sprintf("%s%-4s %s/%s %s", strings.Repeat("  ", depth), s.TapSide, s.Node, where, plugin.OperationName(s)), i})
 		for _, c := range children[i] {
@@ -144,6 +147,7 @@ func runSearch(args []string) int {
 	var q store.SearchQuery
 	fs.StringVar(&q.Namespace, "namespace", "", "namespace")
 	fs.StringVar(&q.Service, "service", "", "service")
+	fs.StringVar(&q.Workload, "workload", "", "Kubernetes workload (or the demo's netns mapping)")
 	fs.StringVar(&q.Protocol, "protocol", "", "l7 protocol (http, grpc, …)")
 	fs.StringVar(&q.Endpoint, "endpoint", "", "normalised endpoint")
 	fs.StringVar(&q.Status, "status", "", "ok, client_error, server_error, timeout")
