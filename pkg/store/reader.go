@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -27,30 +28,26 @@ type ShardError struct {
 func (e *ShardError) Error() string { return fmt.Sprintf("shard %s: %v", e.Shard, e.Err) }
 func (e *ShardError) Unwrap() error { return e.Err }
 
-// shard is one sealed shard opened read-only.
+// shard is one sealed shard opened read-only (see opener).
 type shard struct {
-	dir string
-	db  *badger.DB
+	dir  string // the shard's directory
+	priv string // the private directory of links Badger opened
+	db   *badger.DB
 }
 
-func openShard(dir string) (*shard, error) {
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil {
-		return nil, &ShardError{dir, fmt.Errorf("not a Badger directory: %w", err)}
-	}
-	db, err := openReadOnly(dir)
-	if err != nil {
-		return nil, &ShardError{dir, err}
-	}
-	return &shard{dir: dir, db: db}, nil
-}
-
-// openReadOnly turns Badger panics on corrupt files into errors.
+// openReadOnly turns Badger panics on corrupt files into errors. Panics in
+// goroutines Badger starts cannot be recovered: the opener verifies the
+// files before Badger sees them.
 func openReadOnly(dir string) (db *badger.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			db, err = nil, fmt.Errorf("opening read-only: badger panicked: %v", r)
 		}
 	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil {
+		return nil, fmt.Errorf("not a Badger directory: %w", err)
+	}
 	db, err = badger.Open(badgerOptions(dir, true))
 	if err != nil {
 		return nil, fmt.Errorf("opening read-only: %w", err)
@@ -58,15 +55,22 @@ func openReadOnly(dir string) (db *badger.DB, err error) {
 	return db, nil
 }
 
-func (s *shard) close() { s.db.Close() }
+func (s *shard) close() {
+	s.db.Close()
+	if s.priv != "" {
+		os.RemoveAll(s.priv)
+	}
+}
 
-// view runs fn in a read transaction, turning panics into a ShardError.
+// view runs fn in a read transaction, turning panics (and faults on mapped
+// files) into a ShardError.
 func (s *shard) view(fn func(txn *badger.Txn) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &ShardError{s.dir, fmt.Errorf("badger panicked: %v", r)}
 		}
 	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	if err := s.db.View(fn); err != nil {
 		var se *ShardError
 		if errors.As(err, &se) {
@@ -128,7 +132,8 @@ func (s *shard) all() ([]span.Span, error) {
 // Reader answers queries over the sealed shards of one or more data
 // directories. It is safe for concurrent use.
 type Reader struct {
-	roots []string
+	roots  []string
+	opener opener
 
 	mu        sync.RWMutex
 	nodes     map[string]*nodeState // node directory → state
@@ -289,7 +294,7 @@ func (r *Reader) shards(from, to int64) []target {
 			}
 			if !ok {
 				var err error
-				sh, err = openShard(filepath.Join(ns.dir, e.Name))
+				sh, err = r.opener.open(filepath.Join(ns.dir, e.Name), e)
 				mu.Lock()
 				if err != nil {
 					ns.failed[e.Name] = err
@@ -797,6 +802,53 @@ func (r *Reader) Stats(ctx context.Context) (Stats, error) {
 	return st, errors.Join(errs...)
 }
 
+// Verify checks every listed shard against the checksums recorded when it
+// was sealed (files unchanged since their last check are not read again)
+// and returns a ShardError for each shard that fails, with the errors of
+// unreadable manifests. A shard that fails is closed and refused from then
+// on. It opens no shard.
+func (r *Reader) Verify(ctx context.Context) error {
+	r.refresh(true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	dirs := make([]string, 0, len(r.nodes))
+	for d := range r.nodes {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		ns := r.nodes[d]
+		if ns.err != nil {
+			errs = append(errs, ns.err)
+		}
+		if ns.manifest == nil {
+			continue
+		}
+		for _, e := range ns.manifest.Shards {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if ferr := ns.failed[e.Name]; ferr != nil {
+				errs = append(errs, ferr)
+				continue
+			}
+			dir := filepath.Join(ns.dir, e.Name)
+			if err := r.opener.verify(dir, e.Files); err != nil {
+				err = &ShardError{dir, err}
+				ns.failed[e.Name] = err
+				if sh, ok := ns.open[e.Name]; ok {
+					sh.close()
+					delete(ns.open, e.Name)
+					r.dropCached(sh.dir)
+				}
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Dump calls fn for every span of every shard overlapping [fromNs, toNs]
 // (0, 0: all), shard by shard in manifest order.
 func (r *Reader) Dump(ctx context.Context, fromNs, toNs int64, fn func(*span.Span) bool) error {
@@ -837,5 +889,6 @@ func (r *Reader) Close() error {
 	}
 	r.lru.Init()
 	r.cacheMu.Unlock()
+	r.opener.close()
 	return nil
 }
