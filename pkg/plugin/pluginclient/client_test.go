@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,15 +18,7 @@ import (
 // TestPluginBinaryOverGrafanaProtocol builds the real plugin executable and
 // drives it the way Grafana does, against shards on disk.
 func TestPluginBinaryOverGrafanaProtocol(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the plugin binary")
-	}
-	bin := filepath.Join(t.TempDir(), "gpx_zerotrace")
-	build := exec.Command("go", "build", "-o", bin, "./pkg")
-	build.Dir = "../../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the plugin: %v\n%s", err, out)
-	}
+	bin := pluginBinary(t)
 
 	dir := t.TempDir()
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
