@@ -89,7 +89,7 @@ func (d *Datasource) safeQuery(ctx context.Context, q backend.DataQuery) (r back
 }
 
 // spanCap bounds the spans a service map or metrics query reads.
-const spanCap = 100000
+var spanCap = 100000
 
 // dataDirErrors checks every configured data directory.
 func (d *Datasource) dataDirErrors() []error {

@@ -196,6 +196,9 @@ func TraceFrame(t *trace.Trace) *data.Frame {
 	seen := map[string]bool{}
 	for _, w := range t.Warnings {
 		for _, line := range strings.Split(w, "\n") {
+			// Every assembly round that meets an unreadable shard says so:
+			// one notice per shard.
+			line = strings.TrimPrefix(line, "some spans could not be read: ")
 			if line != "" && !seen[line] {
 				seen[line] = true
 				f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: line})
@@ -547,6 +550,7 @@ func MetricsFrames(spans []span.Span, from, to time.Time, step time.Duration) []
 		durs          []float64
 	}
 	per := map[string][]bucket{}
+	mapped := newMapNames(spans)
 	for i := range spans {
 		s := &spans[i]
 		if s.TapSide != span.TapServerProcess {
@@ -556,7 +560,7 @@ func MetricsFrames(spans []span.Span, from, to time.Time, step time.Duration) []
 		if b < 0 || b >= nb {
 			continue
 		}
-		name := ServiceName(s)
+		name := mapped.name(s)
 		if per[name] == nil {
 			per[name] = make([]bucket, nb)
 		}

@@ -161,6 +161,9 @@ func TestPluginSurvivesDamage(t *testing.T) {
 			if err != nil || r.Error != "" || len(r.Frames) != 1 || r.Frames[0].Rows() == 0 || cl.Exited() {
 				t.Fatalf("trace from the good node after the damage: %v %+v exited=%v", err, r, cl.Exited())
 			}
+			if n := linesNaming(noticesOf(r.Frames[0]), want); !c.Served && n != 1 {
+				t.Fatalf("trace: %d notices name %s, want 1: %q", n, want, noticesOf(r.Frames[0]))
+			}
 			cl.Close()
 			after, err := damage.Snapshot(dir)
 			if err != nil {
