@@ -75,6 +75,16 @@ func TestTraceWaterfall(t *testing.T) {
 	if code, _ := capture(t, "trace", "0123456789abcdef0123456789abcdef", "--data-dir", dir); code == 0 {
 		t.Error("unknown trace id succeeded")
 	}
+	// demo/run's check: the whole trace passes, anything else fails.
+	id := strconv.FormatUint(traces[1].Spans[5].SpanID, 10)
+	for _, c := range []struct {
+		spans, roots string
+		code         int
+	}{{"38", "1", 0}, {"37", "1", 1}, {"38", "2", 1}} {
+		if code, _ := capture(t, "trace", id, "--data-dir", dir, "--expect-spans", c.spans, "--expect-roots", c.roots); code != c.code {
+			t.Errorf("--expect-spans %s --expect-roots %s: exit %d, want %d", c.spans, c.roots, code, c.code)
+		}
+	}
 }
 
 func TestSearchAndStore(t *testing.T) {

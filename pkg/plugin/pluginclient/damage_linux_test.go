@@ -17,8 +17,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/internal/damage"
-	"github.com/zerotrace/zerotrace/pkg/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
