@@ -20,7 +20,7 @@ import (
 )
 
 func init() {
-	register(command{name: "bench store", summary: "store figures on generated Bookinfo spans: ingest, bytes/span, lookup, search, write-to-readable", run: runBenchStore})
+	register(command{name: "bench store", summary: "store figures on generated Bookinfo spans: ingest, bytes/span, lookup, search, write-to-readable, verify", run: runBenchStore})
 }
 
 func cpuTime() time.Duration {
