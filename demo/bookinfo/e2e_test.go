@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -292,6 +293,7 @@ func checkServiceMap(t *testing.T, client *pluginclient.Client) {
 	for i := range src {
 		got = append(got, src[i]+" → "+dst[i])
 	}
+	sort.Strings(got)
 	if strings.Join(got, ",") != strings.Join(wantEdges, ",") {
 		t.Errorf("service map edges:\n got %q\nwant %q", got, wantEdges)
 	}
