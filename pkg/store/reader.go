@@ -793,6 +793,16 @@ type NodeStats struct {
 	Err                error // manifest unreadable
 }
 
+// nodeNames lists the node directories in order. Callers hold r.mu.
+func (r *Reader) nodeNames() []string {
+	dirs := make([]string, 0, len(r.nodes))
+	for d := range r.nodes {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	return dirs
+}
+
 // Stats sums the manifests; it opens no shard.
 func (r *Reader) Stats(ctx context.Context) (Stats, error) {
 	r.refresh(true)
@@ -800,12 +810,7 @@ func (r *Reader) Stats(ctx context.Context) (Stats, error) {
 	defer r.mu.RUnlock()
 	var st Stats
 	var errs []error
-	dirs := make([]string, 0, len(r.nodes))
-	for d := range r.nodes {
-		dirs = append(dirs, d)
-	}
-	sort.Strings(dirs)
-	for _, d := range dirs {
+	for _, d := range r.nodeNames() {
 		ns := r.nodes[d]
 		n := NodeStats{Dir: d, Node: filepath.Base(d), Err: ns.err}
 		if ns.err != nil {
@@ -848,12 +853,7 @@ func (r *Reader) Verify(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var errs []error
-	dirs := make([]string, 0, len(r.nodes))
-	for d := range r.nodes {
-		dirs = append(dirs, d)
-	}
-	sort.Strings(dirs)
-	for _, d := range dirs {
+	for _, d := range r.nodeNames() {
 		ns := r.nodes[d]
 		if ns.err != nil {
 			errs = append(errs, ns.err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/internal/damage"
+	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
@@ -74,7 +75,7 @@ func TestPluginSurvivesDamage(t *testing.T) {
 	pristine := filepath.Join(base, "pristine")
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
 	traces := genTraces(4, 20, start)
-	writeTraces(t, pristine, "65534", traces)
+	storetest.WriteTraces(t, pristine, "65534", traces)
 	m, err := store.OpenReader(pristine)
 	if err != nil {
 		t.Fatal(err)

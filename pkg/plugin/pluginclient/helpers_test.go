@@ -12,7 +12,6 @@ import (
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
-	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 var built struct {
@@ -54,30 +53,6 @@ func pluginBinary(t *testing.T) string {
 		t.Fatal(built.err)
 	}
 	return built.path
-}
-
-// writeTraces stores generated traces, one node directory per node, with
-// group as the data group ("" for none).
-func writeTraces(t *testing.T, dir, group string, traces []spangen.Trace) {
-	t.Helper()
-	ws := map[string]*store.Writer{}
-	for _, tr := range traces {
-		for _, s := range tr.Spans {
-			if ws[s.Node] == nil {
-				w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: s.Node, Group: group, NoBackground: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ws[s.Node] = w
-			}
-			ws[s.Node].Write(s)
-		}
-	}
-	for _, w := range ws {
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func genTraces(seed uint64, n int, start time.Time) []spangen.Trace {

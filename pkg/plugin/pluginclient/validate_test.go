@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+
+	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
 )
 
 // TestPluginQueriesCheckTheirInput sends, in one request as a dashboard
@@ -19,7 +21,7 @@ func TestPluginQueriesCheckTheirInput(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
 	traces := genTraces(5, 10, start)
-	writeTraces(t, dir, "", traces)
+	storetest.WriteTraces(t, dir, "", traces)
 	c, err := Start(bin, Options{PluginID: "zerotrace-tracing-datasource", UID: "zt", Name: "Zerotrace",
 		JSONData: map[string]any{"dataDirs": []string{dir}}})
 	if err != nil {
