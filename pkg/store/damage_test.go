@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/internal/damage"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -183,5 +184,42 @@ func TestOlderShardsRefusedUntilTheWriterRecordsSums(t *testing.T) {
 	r.Close()
 	if len(got) != len(spans) || err != nil {
 		t.Fatalf("after the writer: %d of %d spans, %v (shards %v)", len(got), len(spans), err, m.Shards[0].Name)
+	}
+}
+
+// TestDataGroup: with a data group, the data directory, the node directory
+// and every sealed file belong to it, readable and not writable by it.
+func TestDataGroup(t *testing.T) {
+	testenv.RequireRoot(t) // chown
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, func(o *WriterOptions) { o.Group = "65534" })
+	w.Write(bookinfo(t, 1)...)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || p == filepath.Join(dir, "node-a", ManifestName) {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := os.FileMode(sealedFileMode)
+		if d.IsDir() {
+			want = sealedDirMode
+		}
+		if gid := fileGID(info); gid != 65534 || info.Mode().Perm() != want {
+			t.Errorf("%s: group %d mode %v, want 65534 %v", p, gid, info.Mode().Perm(), want)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n < 6 {
+		t.Fatalf("walked %d paths: %v", n, err)
+	}
+	if _, err := OpenWriter(WriterOptions{Dir: t.TempDir(), Node: "n", Group: "no-such-group-zt"}); err == nil {
+		t.Error("unknown group accepted")
 	}
 }

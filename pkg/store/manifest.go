@@ -96,7 +96,12 @@ func writeManifest(nodeDir string, m *Manifest) error {
 	if err != nil {
 		return fmt.Errorf("writing manifest: %w", err)
 	}
-	_, err = f.Write(b)
+	// Readable by whoever may enter the node directory (its mode and group
+	// decide), whatever the umask.
+	err = f.Chmod(0o644)
+	if err == nil {
+		_, err = f.Write(b)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
