@@ -165,6 +165,11 @@ func (w *Writer) recover() error {
 		dir := filepath.Join(w.nodeDir, name)
 		switch {
 		case strings.HasPrefix(name, "h-") && !replaced[name]:
+			// Killed between sealing the files and listing them: make them
+			// writable again for the replay (the owner may, without root).
+			if err := chmodFiles(dir, 0o640); err != nil {
+				return fmt.Errorf("recovering head shard: %w", err)
+			}
 			sw, err := openShardWriter(dir, w.opt.Node, false)
 			if err != nil {
 				return fmt.Errorf("recovering head shard: %w", err)
@@ -548,6 +553,21 @@ func (w *Writer) setMode(path string, mode os.FileMode) error {
 	}
 	if err := os.Chmod(path, mode); err != nil {
 		return fmt.Errorf("sealing: %w", err)
+	}
+	return nil
+}
+
+func chmodFiles(dir string, mode os.FileMode) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			if err := os.Chmod(filepath.Join(dir, e.Name()), mode); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
