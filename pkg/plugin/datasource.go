@@ -259,7 +259,14 @@ func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequ
 }
 
 // CallResource serves GET namespaces, services, endpoints, protocols.
-func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResourceRequest, sender backend.CallResourceResponseSender) error {
+func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResourceRequest, sender backend.CallResourceResponseSender) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.DefaultLogger.Error("resource panicked", "path", req.Path, "panic", p, "stack", string(debug.Stack()))
+			err = sender.Send(&backend.CallResourceResponse{Status: http.StatusInternalServerError,
+				Body: []byte(fmt.Sprintf("internal error: %v", p))})
+		}
+	}()
 	return d.resource.CallResource(ctx, req, sender)
 }
 

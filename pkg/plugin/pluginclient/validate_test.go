@@ -80,6 +80,17 @@ func TestPluginQueriesCheckTheirInput(t *testing.T) {
 			t.Errorf("%s: error of %d bytes quotes too much: %.100q…", name, len(r.Error), r.Error)
 		}
 	}
+	// Resources check their parameters the same way.
+	for _, path := range []string{"services?from=" + long, "services?to=-5", "endpoints?from=99999999999999999999"} {
+		status, body, err := c.Resource(ctx, path)
+		if err != nil || status != 400 || len(body) > 200 {
+			t.Errorf("%.60s: %v %d %.100q", path, err, status, body)
+		}
+	}
+	status, body, err := c.Resource(ctx, "services?from=0&to=99999999999999")
+	if err != nil || status != 200 || !strings.Contains(string(body), "ratings") {
+		t.Errorf("services up to year 5138: %v %d %s", err, status, body)
+	}
 	if c.Exited() {
 		t.Fatal("the plugin exited")
 	}
