@@ -260,6 +260,12 @@ func (r *Reader) refresh(force bool) {
 		if ns.manifest != nil && st.ModTime().Equal(ns.modTime) && st.Size() == ns.size {
 			continue
 		}
+		var prevShards []string
+		if ns.manifest != nil {
+			for _, e := range ns.manifest.Shards {
+				prevShards = append(prevShards, e.Name)
+			}
+		}
 		m, err := readManifest(d)
 		ns.modTime, ns.size = st.ModTime(), st.Size()
 		if err != nil {
@@ -281,6 +287,11 @@ func (r *Reader) refresh(force bool) {
 		for name := range ns.failed {
 			if !live[name] {
 				delete(ns.failed, name)
+			}
+		}
+		for _, prev := range prevShards {
+			if !live[prev] {
+				r.opener.forget(filepath.Join(d, prev))
 			}
 		}
 	}

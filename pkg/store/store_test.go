@@ -309,6 +309,14 @@ func TestMergeAndRetention(t *testing.T) {
 	if st.Spans != int64(len(spans)) || st.Shards != 1 {
 		t.Errorf("stats after merge %+v", st)
 	}
+	// Neither side keeps the checksum stamps of the merged sources.
+	for who, v := range map[string]*verifier{"writer": &w.opener.verifier, "reader": &r.opener.verifier} {
+		for d := range v.seen {
+			if filepath.Base(d) != after.Shards[0].Name {
+				t.Errorf("%s still remembers %s", who, d)
+			}
+		}
+	}
 	w.Close()
 
 	// Retention by age drops the whole shard.

@@ -68,7 +68,7 @@ func hashFile(path string) (string, int64, error) {
 // not hashed again.
 type verifier struct {
 	mu   sync.Mutex
-	seen map[string]fileStamp // path → stamp of the verified file
+	seen map[string]map[string]fileStamp // shard dir → file name → stamp of the verified file
 }
 
 type fileStamp struct {
@@ -98,7 +98,7 @@ func (v *verifier) verify(dir string, files []FileSum) error {
 		}
 		stamp := fileStamp{st.Size(), st.ModTime(), f.SHA256}
 		v.mu.Lock()
-		ok := v.seen[p] == stamp
+		ok := v.seen[dir][f.Name] == stamp
 		v.mu.Unlock()
 		if ok {
 			continue
@@ -112,12 +112,22 @@ func (v *verifier) verify(dir string, files []FileSum) error {
 		}
 		v.mu.Lock()
 		if v.seen == nil {
-			v.seen = map[string]fileStamp{}
+			v.seen = map[string]map[string]fileStamp{}
 		}
-		v.seen[p] = stamp
+		if v.seen[dir] == nil {
+			v.seen[dir] = map[string]fileStamp{}
+		}
+		v.seen[dir][f.Name] = stamp
 		v.mu.Unlock()
 	}
 	return nil
+}
+
+// forget drops what is known of a shard that left its manifest.
+func (v *verifier) forget(dir string) {
+	v.mu.Lock()
+	delete(v.seen, dir)
+	v.mu.Unlock()
 }
 
 // opener opens sealed shards for reading without ever letting Badger touch

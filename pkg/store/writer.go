@@ -406,6 +406,7 @@ func (w *Writer) mergeWindow(win int64, srcs []ShardEntry) error {
 		}
 		spans, err := sh.all()
 		sh.close()
+		w.opener.forget(sh.dir) // read once: its sources leave the manifest below
 		if err != nil {
 			return fmt.Errorf("merging: %w", err)
 		}
