@@ -344,7 +344,7 @@ func newMapNames(spans []span.Span) *mapNames {
 		if votes[k] == nil {
 			votes[k] = map[string]int{}
 		}
-		votes[k][ServiceName(s)]++
+		votes[k][appName(s)]++
 	}
 	m := &mapNames{app: map[podKey]string{}}
 	for k, v := range votes {
@@ -359,9 +359,17 @@ func newMapNames(spans []span.Span) *mapNames {
 	return m
 }
 
+// appName is a service's node: its service, else its pod, else its process.
+func appName(s *span.Span) string {
+	if s.Service == "" && s.Pod != "" {
+		return s.Pod
+	}
+	return ServiceName(s)
+}
+
 func (m *mapNames) name(s *span.Span) string {
 	if !IsProxy(s) {
-		return ServiceName(s)
+		return appName(s)
 	}
 	if app := m.app[podOf(s)]; app != "" {
 		return app + " (proxy)"

@@ -3,6 +3,7 @@ package plugin
 import (
 	"net/netip"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +94,35 @@ func TestServiceMapNamesEveryProxy(t *testing.T) {
 		if d := cmp.Diff(bookinfoEdges, edgeList(t, edges)); d != "" {
 			t.Errorf("pod known %v: edges (-want +got):\n%s", withPod, d)
 		}
+	}
+}
+
+// TestServiceMapPodsWithoutServices: spans that carry a pod but no service
+// (no rule matched) are named by their pod, proxies by the pod's app.
+func TestServiceMapPodsWithoutServices(t *testing.T) {
+	g := spangen.New(spangen.Config{Seed: 3, Start: t0, Interval: 100 * time.Millisecond})
+	spans := capturedLike(g, g.Next(5), true)
+	for i := range spans {
+		spans[i].Service = ""
+	}
+	nodes, edges := ServiceMapFrames(spans, "")
+	var want []string
+	var rename []string
+	for app, p := range g.Pods() {
+		want = append(want, p.Name, p.Name+" (proxy)")
+		rename = append(rename, app, p.Name)
+	}
+	sort.Strings(want)
+	if d := cmp.Diff(want, column(t, nodes, "id")); d != "" {
+		t.Errorf("nodes (-want +got):\n%s", d)
+	}
+	var wantEdges []string
+	for _, e := range bookinfoEdges {
+		wantEdges = append(wantEdges, strings.NewReplacer(rename...).Replace(e))
+	}
+	sort.Strings(wantEdges)
+	if d := cmp.Diff(wantEdges, edgeList(t, edges)); d != "" {
+		t.Errorf("edges (-want +got):\n%s", d)
 	}
 }
 
