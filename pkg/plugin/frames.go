@@ -548,11 +548,11 @@ func MetricsFrames(spans []span.Span, from, to time.Time, step time.Duration) []
 	if step <= 0 {
 		step = time.Minute
 	}
-	nb := int(to.Sub(from)/step) + 1
-	if nb > 2000 {
-		step = to.Sub(from) / 2000
-		nb = 2001
+	width := max(to.Sub(from), 0) // saturates at 292 years
+	if width/step > 2000 {
+		step = width / 2000
 	}
+	nb := int(width/step) + 1 // at most 2001
 	type bucket struct {
 		calls, errors int
 		durs          []float64

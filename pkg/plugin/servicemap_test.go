@@ -202,3 +202,23 @@ func TestSpanCapIsANotice(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsBuckets: whatever the range and step, at most 2001 buckets,
+// never a negative count.
+func TestMetricsBuckets(t *testing.T) {
+	for _, c := range []struct {
+		from, to time.Time
+		step     time.Duration
+	}{
+		{time.Unix(0, 0), time.Unix(0, 1<<63-1), time.Nanosecond},
+		{time.Unix(0, 0), time.Unix(0, 1<<63-1), 0},
+		{t0, t0.Add(time.Second), time.Hour},
+		{t0, t0, time.Second},
+		{t0.Add(time.Hour), t0, time.Second}, // reversed: one bucket
+	} {
+		f := MetricsFrames(nil, c.from, c.to, c.step)
+		if n := f[0].Rows(); n < 1 || n > 2001 {
+			t.Errorf("%v to %v step %v: %d buckets", c.from, c.to, c.step, n)
+		}
+	}
+}
