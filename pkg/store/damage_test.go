@@ -246,3 +246,36 @@ func TestRecoverSealedButUnlisted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRepairedShardServedAgain: a shard refused by its checksums is served
+// again once its files are restored and Verify has seen them.
+func TestRepairedShardServedAgain(t *testing.T) {
+	dir := t.TempDir()
+	nodeDir, m, spans := twoShards(t, dir)
+	sst, _ := filepath.Glob(filepath.Join(nodeDir, m.Shards[0].Name, "*.sst"))
+	good, err := os.ReadFile(sst[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := damage.Middle(sst[0]); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := OpenReader(dir)
+	defer r.Close()
+	ctx := context.Background()
+	if got, err := r.Get(ctx, 0, 0, ids(spans)); err == nil || len(got) != len(spans)-76 {
+		t.Fatalf("damaged: %d spans, %v", len(got), err)
+	}
+	if err := os.WriteFile(sst[0], good, 0o440); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Get(ctx, 0, 0, ids(spans)); err == nil || len(got) != len(spans)-76 {
+		t.Fatalf("before Verify the refusal stands: %d spans, %v", len(got), err)
+	}
+	if err := r.Verify(ctx); err != nil {
+		t.Fatalf("restored shard: %v", err)
+	}
+	if got, err := r.Get(ctx, 0, 0, ids(spans)); err != nil || len(got) != len(spans) {
+		t.Fatalf("restored: %d of %d spans, %v", len(got), len(spans), err)
+	}
+}

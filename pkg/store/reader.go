@@ -857,8 +857,9 @@ func (r *Reader) Stats(ctx context.Context) (Stats, error) {
 // Verify checks every listed shard against the checksums recorded when it
 // was sealed (files unchanged since their last check are not read again)
 // and returns a ShardError for each shard that fails, with the errors of
-// unreadable manifests. A shard that fails is closed and refused from then
-// on. It opens no shard.
+// unreadable manifests. A shard that fails is closed and refused until a
+// later Verify finds its files as sealed again (restored from a backup,
+// say). It opens no shard.
 func (r *Reader) Verify(ctx context.Context) error {
 	r.refresh(true)
 	r.mu.Lock()
@@ -876,10 +877,12 @@ func (r *Reader) Verify(ctx context.Context) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if ferr := ns.failed[e.Name]; ferr != nil {
-				errs = append(errs, ferr)
+			var ve *verifyError
+			if ferr := ns.failed[e.Name]; ferr != nil && !errors.As(ferr, &ve) {
+				errs = append(errs, ferr) // Badger could not open it: not again
 				continue
 			}
+			delete(ns.failed, e.Name) // refused by its checksums: repaired since?
 			dir := filepath.Join(ns.dir, e.Name)
 			if err := r.opener.verify(dir, e.Files); err != nil {
 				err = &ShardError{dir, err}

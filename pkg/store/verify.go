@@ -81,6 +81,20 @@ type fileStamp struct {
 // a regular file with its recorded size and checksum. Files not recorded
 // are ignored: they are never opened.
 func (v *verifier) verify(dir string, files []FileSum) error {
+	if err := v.check(dir, files); err != nil {
+		return &verifyError{err}
+	}
+	return nil
+}
+
+// verifyError marks a shard refused by its checksums: a later check may
+// find it repaired, unlike a shard Badger could not open.
+type verifyError struct{ err error }
+
+func (e *verifyError) Error() string { return e.err.Error() }
+func (e *verifyError) Unwrap() error { return e.err }
+
+func (v *verifier) check(dir string, files []FileSum) error {
 	if files == nil {
 		return errNoSums
 	}
