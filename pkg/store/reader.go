@@ -30,9 +30,8 @@ func (e *ShardError) Unwrap() error { return e.Err }
 
 // shard is one sealed shard opened read-only (see opener).
 type shard struct {
-	dir  string // the shard's directory
-	priv string // the private directory of links Badger opened
-	db   *badger.DB
+	dir string // the shard's directory
+	db  *badger.DB
 }
 
 // openReadOnly turns Badger panics on corrupt files into errors. Panics in
@@ -55,12 +54,7 @@ func openReadOnly(dir string) (db *badger.DB, err error) {
 	return db, nil
 }
 
-func (s *shard) close() {
-	s.db.Close()
-	if s.priv != "" {
-		os.RemoveAll(s.priv)
-	}
-}
+func (s *shard) close() { s.db.Close() }
 
 // view runs fn in a read transaction, turning panics (and faults on mapped
 // files) into a ShardError.
@@ -939,6 +933,5 @@ func (r *Reader) Close() error {
 	}
 	r.lru.Init()
 	r.cacheMu.Unlock()
-	r.opener.close()
 	return nil
 }

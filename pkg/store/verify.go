@@ -147,14 +147,12 @@ func (v *verifier) forget(dir string) {
 // opener opens sealed shards for reading without ever letting Badger touch
 // the originals: each shard is verified against its checksums, then opened
 // read-only through a private directory of symbolic links to the recorded
-// files. Whatever Badger removes or creates (it deletes table files its
-// manifest does not list, and empty value logs, even read-only) happens to
-// links in that private directory. See docs/adr/0002-untrusted-shards.md.
+// files, removed as soon as Badger has opened them. Whatever Badger removes
+// or creates while opening (it deletes table files its manifest does not
+// list, and empty value logs, even read-only) happens to links in that
+// private directory. See docs/adr/0002-untrusted-shards.md.
 type opener struct {
 	verifier
-	mu   sync.Mutex
-	root string // private directory, created on first use
-	n    int
 }
 
 func (o *opener) open(dir string, e ShardEntry) (*shard, error) {
@@ -166,17 +164,8 @@ func (o *opener) open(dir string, e ShardEntry) (*shard, error) {
 	if err != nil {
 		return nil, &ShardError{dir, err}
 	}
-	o.mu.Lock()
-	if o.root == "" {
-		if o.root, err = os.MkdirTemp("", "zerotrace-reader-"); err != nil {
-			o.mu.Unlock()
-			return nil, &ShardError{dir, fmt.Errorf("creating a private directory: %w", err)}
-		}
-	}
-	o.n++
-	priv := filepath.Join(o.root, fmt.Sprintf("%d-%s", o.n, filepath.Base(dir)))
-	o.mu.Unlock()
-	if err := os.Mkdir(priv, 0o700); err != nil {
+	priv, err := os.MkdirTemp("", "zerotrace-shard-")
+	if err != nil {
 		return nil, &ShardError{dir, fmt.Errorf("creating a private directory: %w", err)}
 	}
 	for _, f := range files {
@@ -186,11 +175,14 @@ func (o *opener) open(dir string, e ShardEntry) (*shard, error) {
 		}
 	}
 	db, err := openReadOnly(priv)
+	// Badger holds every file it needs open (descriptors and mappings) once
+	// it has opened: the links can go now, so that nothing is left behind
+	// even by a process killed without closing.
+	os.RemoveAll(priv)
 	if err != nil {
-		os.RemoveAll(priv)
 		return nil, &ShardError{dir, err}
 	}
-	sh := &shard{dir: dir, priv: priv, db: db}
+	sh := &shard{dir: dir, db: db}
 	// What Badger opened must be what was sealed: its meta record counts
 	// the spans the manifest lists.
 	var meta shardMeta
@@ -209,15 +201,4 @@ func (o *opener) open(dir string, e ShardEntry) (*shard, error) {
 		return nil, err
 	}
 	return sh, nil
-}
-
-// close removes the private directory (links only; RemoveAll does not
-// follow them).
-func (o *opener) close() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.root != "" {
-		os.RemoveAll(o.root)
-		o.root = ""
-	}
 }

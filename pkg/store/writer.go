@@ -521,7 +521,6 @@ func (w *Writer) Close() error {
 		err = serr
 	}
 	w.builder.Release()
-	w.opener.close()
 	return err
 }
 
