@@ -173,6 +173,13 @@ func TestPluginSurvivesDamage(t *testing.T) {
 			if d := damage.Diff(before, after); d != "" {
 				t.Fatalf("the plugin changed the data directory:\n%s", d)
 			}
+			// Nor anything of its own left behind.
+			left, _ := filepath.Glob(filepath.Join(os.TempDir(), "zerotrace-shard-*"))
+			for _, l := range left {
+				if st, err := os.Stat(l); err == nil && st.Sys().(*syscall.Stat_t).Uid == nobody {
+					t.Errorf("left behind: %s", l)
+				}
+			}
 		})
 	}
 }
