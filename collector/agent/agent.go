@@ -29,7 +29,7 @@ import (
 // Run collects until ctx is done, then flushes and seals. ready, if not nil,
 // is called once the capture is attached.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error {
-	w, err := store.OpenWriter(store.WriterOptions{Dir: cfg.DataDir, Node: cfg.Node, BatchRows: cfg.Store.BatchRows,
+	w, err := store.OpenWriter(store.WriterOptions{Dir: cfg.DataDir, Node: cfg.Node, Group: cfg.DataGroup, BatchRows: cfg.Store.BatchRows,
 		BatchInterval: cfg.Store.BatchInterval, SealInterval: cfg.Store.SealInterval, RetentionAge: cfg.Store.RetentionAge,
 		DiskBudget: cfg.Store.DiskBudget, Logger: log})
 	if err != nil {

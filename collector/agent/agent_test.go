@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
@@ -28,9 +29,7 @@ import (
 // assembler links them into one trace: curl c-p → lo → front s-p → front c-p
 // → lo → leaf s-p. /metrics reports both captures.
 func TestCollectEndToEnd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs and creates a network namespace")
-	}
+	testenv.RequireRoot(t) // loads BPF programs and creates a network namespace
 	ns := testNetns(t, fmt.Sprintf("zt-ebpf-%d-agent", os.Getpid()))
 	dir := t.TempDir()
 	cfg := Defaults()

@@ -18,8 +18,11 @@ import (
 
 // Config is the collector's configuration.
 type Config struct {
-	Node        string `yaml:"node"`
-	DataDir     string `yaml:"data_dir"`
+	Node    string `yaml:"node"`
+	DataDir string `yaml:"data_dir"`
+	// DataGroup (name or id) may read the sealed shards: the Grafana
+	// server's group, so its plugin reads them without write access.
+	DataGroup   string `yaml:"data_group"`
 	MetricsAddr string `yaml:"metrics_addr"` // "" disables /metrics
 	LogLevel    string `yaml:"log_level"`
 	// Namespace is stamped on spans that carry none (a Kubernetes-style
@@ -133,6 +136,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	file := fs.String("config", env("ZEROTRACE_CONFIG"), "YAML configuration file")
 	node := fs.String("node", "", "node name (default: host name)")
 	dataDir := fs.String("data-dir", "", "data directory; shards go to <data-dir>/<node>/")
+	dataGroup := fs.String("data-group", "", "group that may read the sealed shards (e.g. grafana)")
 	metrics := fs.String("metrics-addr", "\x00", "address of /metrics (empty disables)")
 	logLevel := fs.String("log-level", "", "debug, info, warn, error")
 	namespace := fs.String("namespace", "", "namespace stamped on spans that carry none")
@@ -173,6 +177,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	}{
 		{"ZEROTRACE_NODE", func(v string) error { cfg.Node = v; return nil }},
 		{"ZEROTRACE_DATA_DIR", func(v string) error { cfg.DataDir = v; return nil }},
+		{"ZEROTRACE_DATA_GROUP", func(v string) error { cfg.DataGroup = v; return nil }},
 		{"ZEROTRACE_METRICS_ADDR", func(v string) error { cfg.MetricsAddr = v; return nil }},
 		{"ZEROTRACE_LOG_LEVEL", func(v string) error { cfg.LogLevel = v; return nil }},
 		{"ZEROTRACE_NAMESPACE", func(v string) error { cfg.Namespace = v; return nil }},
@@ -191,6 +196,9 @@ func Load(args []string, env func(string) string) (Config, error) {
 	}
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
+	}
+	if *dataGroup != "" {
+		cfg.DataGroup = *dataGroup
 	}
 	if *metrics != "\x00" {
 		cfg.MetricsAddr = *metrics

@@ -15,6 +15,7 @@ func TestConfigPrecedence(t *testing.T) {
 node: from-yaml
 namespace: bookinfo
 data_dir: /yaml/data
+data_group: yaml-group
 log_level: debug
 ebpf:
   payload_size: 2048
@@ -26,12 +27,13 @@ services:
     cmdline: productpage
     service: productpage
 `), 0o644)
-	env := map[string]string{"ZEROTRACE_CONFIG": file, "ZEROTRACE_DATA_DIR": "/env/data", "ZEROTRACE_PAYLOAD_SIZE": "4096"}
-	cfg, err := Load([]string{"--payload-size", "512"}, func(k string) string { return env[k] })
+	env := map[string]string{"ZEROTRACE_CONFIG": file, "ZEROTRACE_DATA_DIR": "/env/data", "ZEROTRACE_PAYLOAD_SIZE": "4096",
+		"ZEROTRACE_DATA_GROUP": "env-group"}
+	cfg, err := Load([]string{"--payload-size", "512", "--data-group", "grafana"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Node != "from-yaml" || cfg.DataDir != "/env/data" || cfg.EBPF.PayloadSize != 512 || cfg.LogLevel != "debug" ||
+	if cfg.Node != "from-yaml" || cfg.DataDir != "/env/data" || cfg.DataGroup != "grafana" || cfg.EBPF.PayloadSize != 512 || cfg.LogLevel != "debug" ||
 		cfg.Store.SealInterval != 3*time.Second || cfg.Namespace != "bookinfo" || strings.Join(cfg.EBPF.NetNS, ",") != "a,b" || cfg.Store.BatchInterval != time.Second {
 		t.Fatalf("precedence: %+v", cfg)
 	}

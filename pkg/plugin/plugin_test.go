@@ -13,9 +13,9 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/experimental"
 
+	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
-	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -25,24 +25,7 @@ var t0 = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 // fillStore writes generated Bookinfo traces into dir, one node directory per node.
 func fillStore(t testing.TB, dir string, traces []spangen.Trace) {
 	t.Helper()
-	ws := map[string]*store.Writer{}
-	for _, tr := range traces {
-		for _, s := range tr.Spans {
-			if ws[s.Node] == nil {
-				w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: s.Node, NoBackground: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ws[s.Node] = w
-			}
-			ws[s.Node].Write(s)
-		}
-	}
-	for _, w := range ws {
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storetest.WriteTraces(t, dir, "", traces)
 }
 
 func newDS(t *testing.T, dirs ...string) *Datasource {

@@ -104,12 +104,20 @@ func TestManifestBytes(t *testing.T) {
 		"nested path":    `{"version":1,"node":"n","shards":[{"name":"a/b","min_ns":1,"max_ns":2}]}`,
 		"listed twice":   `{"version":1,"node":"n","shards":[{"name":"a","min_ns":1,"max_ns":2},{"name":"a","min_ns":1,"max_ns":2}]}`,
 		"range inverted": `{"version":1,"node":"n","shards":[{"name":"a","min_ns":5,"max_ns":2}]}`,
+		"file path":      `{"version":1,"node":"n","shards":[{"name":"a","files":[{"name":"../MANIFEST","size":1,"sha256":"` + sum0 + `"}]}]}`,
+		"file twice": `{"version":1,"node":"n","shards":[{"name":"a","files":[{"name":"M","size":1,"sha256":"` + sum0 +
+			`"},{"name":"M","size":1,"sha256":"` + sum0 + `"}]}]}`,
+		"short sha256":  `{"version":1,"node":"n","shards":[{"name":"a","files":[{"name":"M","size":1,"sha256":"abcd"}]}]}`,
+		"negative size": `{"version":1,"node":"n","shards":[{"name":"a","files":[{"name":"M","size":-1,"sha256":"` + sum0 + `"}]}]}`,
 	} {
 		if _, err := ParseManifest([]byte(b)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 }
+
+// sum0 is the SHA-256 of no bytes.
+const sum0 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 func encodedBatch(tb testing.TB, spans []span.Span) []byte {
 	b := span.NewBuilder(nil)
@@ -278,6 +286,7 @@ func FuzzIndexKeys(f *testing.F) {
 func FuzzManifest(f *testing.F) {
 	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"h-1","min_ns":1,"max_ns":2,"spans":3}]}`))
 	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"w-1","merged":true,"sources":["h-1","h-2"]}]}`))
+	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"h-1","files":[{"name":"MANIFEST","size":0,"sha256":"` + sum0 + `"}]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseManifest(b)
 		if err != nil {
@@ -286,6 +295,11 @@ func FuzzManifest(f *testing.F) {
 		for _, s := range m.Shards {
 			if strings.ContainsAny(s.Name, `/\`) || s.Name == ".." {
 				t.Fatalf("accepted shard name %q", s.Name)
+			}
+			for _, f := range s.Files {
+				if strings.ContainsAny(f.Name, `/\`) || f.Name == ".." || len(f.SHA256) != 64 || f.Size < 0 {
+					t.Fatalf("accepted file %+v", f)
+				}
 			}
 		}
 	})

@@ -283,7 +283,7 @@ func TestDictionaryIDsInFieldOrder(t *testing.T) {
 // allocate 2 GB, written into a sealed shard, fails that shard's part of a
 // query with an error naming the shard; the other shard answers.
 func TestDamagedBatchNamedOthersAnswer(t *testing.T) {
-	dir, spans, m := twoShards(t)
+	dir, spans, m := twoSealedShards(t)
 	damaged := readCorpusEntry(t, "old-reader-alloc-metadata-2GiB")
 	bad := filepath.Join(dir, "node-a", m.Shards[0].Name)
 	db, err := badger.Open(badgerOptions(bad, false))
@@ -294,6 +294,14 @@ func TestDamagedBatchNamedOthersAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
+	// As if the collector had written the damaged batch: the shard's
+	// checksums match it, so the reader gets as far as decoding.
+	if m.Shards[0].Files, err = sumShard(bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeManifest(filepath.Join(dir, "node-a"), m); err != nil {
+		t.Fatal(err)
+	}
 
 	if err := othersAnswer(t, dir, bad, spans); !errors.Is(err, errBatch) {
 		t.Fatalf("want a malformed batch, got %v", err)

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,14 +26,15 @@ type Manifest struct {
 
 // ShardEntry is one sealed shard.
 type ShardEntry struct {
-	Name    string   `json:"name"` // directory name under the node directory
-	MinNs   int64    `json:"min_ns"`
-	MaxNs   int64    `json:"max_ns"` // latest span start
-	Spans   int64    `json:"spans"`
-	Batches int64    `json:"batches"`
-	Bytes   int64    `json:"bytes"`
-	Merged  bool     `json:"merged,omitempty"`
-	Sources []string `json:"sources,omitempty"` // shards a merge replaced
+	Name    string    `json:"name"` // directory name under the node directory
+	MinNs   int64     `json:"min_ns"`
+	MaxNs   int64     `json:"max_ns"` // latest span start
+	Spans   int64     `json:"spans"`
+	Batches int64     `json:"batches"`
+	Bytes   int64     `json:"bytes"`
+	Merged  bool      `json:"merged,omitempty"`
+	Sources []string  `json:"sources,omitempty"` // shards a merge replaced
+	Files   []FileSum `json:"files,omitempty"`   // every file at seal time; readers verify them
 }
 
 // ParseManifest decodes and checks a manifest.
@@ -54,6 +57,16 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		seen[s.Name] = true
 		if s.MaxNs < s.MinNs || s.Spans < 0 || s.Bytes < 0 {
 			return nil, fmt.Errorf("parsing manifest: shard %q has an inconsistent range or count", s.Name)
+		}
+		files := map[string]bool{}
+		for _, f := range s.Files {
+			if f.Name == "" || f.Name != filepath.Base(f.Name) || f.Name == "." || f.Name == ".." || files[f.Name] {
+				return nil, fmt.Errorf("parsing manifest: shard %q: bad or repeated file name %q", s.Name, f.Name)
+			}
+			files[f.Name] = true
+			if b, err := hex.DecodeString(f.SHA256); err != nil || len(b) != sha256.Size || f.Size < 0 {
+				return nil, fmt.Errorf("parsing manifest: shard %q: file %q: bad size or sha256", s.Name, f.Name)
+			}
 		}
 	}
 	return &m, nil
@@ -96,7 +109,12 @@ func writeManifest(nodeDir string, m *Manifest) error {
 	if err != nil {
 		return fmt.Errorf("writing manifest: %w", err)
 	}
-	_, err = f.Write(b)
+	// Readable by whoever may enter the node directory (its mode and group
+	// decide), whatever the umask.
+	err = f.Chmod(0o644)
+	if err == nil {
+		_, err = f.Write(b)
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -321,6 +321,14 @@ func TestMergeAndRetention(t *testing.T) {
 	if st.Spans != int64(len(spans)) || st.Shards != 1 {
 		t.Errorf("stats after merge %+v", st)
 	}
+	// Neither side keeps the checksum stamps of the merged sources.
+	for who, v := range map[string]*verifier{"writer": &w.opener.verifier, "reader": &r.opener.verifier} {
+		for d := range v.seen {
+			if filepath.Base(d) != after.Shards[0].Name {
+				t.Errorf("%s still remembers %s", who, d)
+			}
+		}
+	}
 	w.Close()
 
 	// Retention by age drops the whole shard.
@@ -367,9 +375,9 @@ func ids(s []span.Span) []uint64 {
 	return o
 }
 
-// twoShards writes four Bookinfo requests into two sealed shards of one
-// batch each, the first request's 38 spans in the first.
-func twoShards(t *testing.T) (dir string, spans []span.Span, m *Manifest) {
+// twoSealedShards writes four Bookinfo requests into two sealed shards of
+// one batch each, the first request's 38 spans in the first.
+func twoSealedShards(t *testing.T) (dir string, spans []span.Span, m *Manifest) {
 	t.Helper()
 	dir = t.TempDir()
 	w := openTestWriter(t, dir, nil)
@@ -386,7 +394,7 @@ func twoShards(t *testing.T) (dir string, spans []span.Span, m *Manifest) {
 }
 
 func TestCorruptShardNamedOthersAnswer(t *testing.T) {
-	dir, spans, m := twoShards(t)
+	dir, spans, m := twoSealedShards(t)
 	bad := filepath.Join(dir, "node-a", m.Shards[0].Name)
 	// Overwrite every table file with garbage.
 	ents, _ := os.ReadDir(bad)

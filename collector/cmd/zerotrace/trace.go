@@ -36,6 +36,8 @@ func runTrace(args []string) int {
 	var dirs dirsFlag
 	fs.Var(&dirs, "data-dir", "data directory (repeat for several nodes; default "+plugin.DefaultDataDir+")")
 	width := fs.Int("width", 40, "width of the timing bars")
+	wantSpans := fs.Int("expect-spans", 0, "exit 1 unless the trace has this many spans (0: any)")
+	wantRoots := fs.Int("expect-roots", 0, "exit 1 unless the trace has this many roots (0: any)")
 	// Accept the id before or after the flags.
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -63,6 +65,16 @@ func runTrace(args []string) int {
 		return 1
 	}
 	fmt.Print(Waterfall(t, *width))
+	roots := 0
+	for _, p := range t.Parents {
+		if p < 0 {
+			roots++
+		}
+	}
+	if (*wantSpans > 0 && len(t.Spans) != *wantSpans) || (*wantRoots > 0 && roots != *wantRoots) {
+		fmt.Fprintf(os.Stderr, "trace: %d spans and %d root(s), expected %d and %d\n", len(t.Spans), roots, *wantSpans, *wantRoots)
+		return 1
+	}
 	return 0
 }
 

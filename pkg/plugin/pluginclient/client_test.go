@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,42 +11,19 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
+	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
-	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 // TestPluginBinaryOverGrafanaProtocol builds the real plugin executable and
 // drives it the way Grafana does, against shards on disk.
 func TestPluginBinaryOverGrafanaProtocol(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the plugin binary")
-	}
-	bin := filepath.Join(t.TempDir(), "gpx_zerotrace")
-	build := exec.Command("go", "build", "-o", bin, "./pkg")
-	build.Dir = "../../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the plugin: %v\n%s", err, out)
-	}
+	bin := pluginBinary(t)
 
 	dir := t.TempDir()
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
 	traces := spangen.New(spangen.Config{Seed: 4, Start: start, Interval: 50 * time.Millisecond}).Next(20)
-	ws := map[string]*store.Writer{}
-	for _, tr := range traces {
-		for _, s := range tr.Spans {
-			if ws[s.Node] == nil {
-				w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: s.Node, NoBackground: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ws[s.Node] = w
-			}
-			ws[s.Node].Write(s)
-		}
-	}
-	for _, w := range ws {
-		w.Close()
-	}
+	storetest.WriteTraces(t, dir, "", traces)
 
 	c, err := Start(bin, Options{PluginID: "zerotrace-tracing-datasource", UID: "zt", Name: "Zerotrace",
 		JSONData: map[string]any{"dataDirs": []string{dir}}, Stderr: os.Stderr})
