@@ -250,7 +250,6 @@ func TestBookinfoEndToEnd(t *testing.T) {
 	check("concurrent (16 requests)", conc)
 	checkServiceMap(t, client)
 
-
 	// Teardown leaves nothing behind.
 	client.Close()
 	down()
