@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 // Socket syscall capture: every read/write-family syscall on an inet socket
 // becomes one struct event (metadata, TCP sequence number of the first byte,
-// thread causality id, the first bytes of payload) on a ring buffer.
+// request context id (causality.h), the first bytes of payload) on a ring buffer.
 // Only tracepoints: fentry/fexit and kprobes are not available here.
 
 #include "vmlinux.h"
@@ -13,10 +13,10 @@
 #include "maps/events.h"
 #include "maps/scratch.h"
 #include "maps/active.h"
-#include "maps/threads.h"
 #include "maps/scope.h"
 #include "maps/stats.h"
 #include "maps/connecting.h"
+#include "causality.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -26,7 +26,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_UDP 17
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
-#define IDLE_NS (10ULL * 1000000000ULL)
 #define DIR_CLOSE 2
 #define DIR_ACCEPTED 3  // the socket was accepted: this process is the server
 #define DIR_CONNECTED 4 // the socket was connected: this process is the client
@@ -110,48 +109,6 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 static __always_inline int enter_io(long fd, __u64 buf, __u64 buflen, __u8 dir, __u8 vectored, __u8 msg)
 {
 	return enter_io_m(fd, buf, buflen, dir, vectored, msg, 0);
-}
-
-static __always_inline __u64 fresh_id(void)
-{
-	__u32 zero = 0;
-	__u64 *c = bpf_map_lookup_elem(&id_counter, &zero);
-	if (!c)
-		return 0;
-	if (*c == 0)
-		*c = ((__u64)bpf_get_smp_processor_id() << 56) | (bpf_ktime_get_ns() & ((1ULL << 56) - 1));
-	*c += 1;
-	return *c;
-}
-
-// causality applies DESIGN's thread rule and returns the message's id.
-static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now)
-{
-	struct thread_entry *te = bpf_map_lookup_elem(&threads, &thread);
-	if (te && now - te->ts > IDLE_NS) {
-		bpf_map_delete_elem(&threads, &thread);
-		te = NULL;
-	}
-	__u8 one = 1, zero = 0;
-	if (dir == DIR_EGRESS) {
-		__u64 id = te ? te->id : 0;
-		if (te)
-			bpf_map_delete_elem(&threads, &thread);
-		bpf_map_update_elem(&last_egress, &sk, &one, BPF_ANY);
-		return id;
-	}
-	__u8 *le = bpf_map_lookup_elem(&last_egress, &sk);
-	__u64 id;
-	if (!te || (le && *le)) {
-		struct thread_entry n = {.id = fresh_id(), .ts = now};
-		bpf_map_update_elem(&threads, &thread, &n, BPF_ANY);
-		id = n.id;
-	} else {
-		te->ts = now;
-		id = te->id;
-	}
-	bpf_map_update_elem(&last_egress, &sk, &zero, BPF_ANY);
-	return id;
 }
 
 static __always_inline void fill_addrs(struct event *e, struct sock *sk)
@@ -322,7 +279,9 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 	fill_addrs(e, sk);
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
 	if (dir == DIR_CLOSE)
-		bpf_map_delete_elem(&last_egress, &e->sock_id);
+		sock_closed(e->sock_id);
+	else
+		set_role(e->sock_id, dir == DIR_ACCEPTED ? ROLE_SERVER : ROLE_CLIENT);
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, 0))
 		count(STAT_DROP_RINGBUF);
 	return 0;

@@ -48,10 +48,22 @@ type SocketEvent struct {
 	Data           [16384]uint8
 }
 
-type SocketThreadEntry struct {
-	_  structs.HostLayout
-	Id uint64
-	Ts uint64
+type SocketSockState struct {
+	_      structs.HostLayout
+	Ctx    uint64
+	Thread uint64
+	Role   uint8
+	Open   uint8
+	Pad    [6]uint8
+}
+
+type SocketThreadCtx struct {
+	_         structs.HostLayout
+	Id        uint64
+	Ts        uint64
+	Open      uint32
+	Ambiguous uint8
+	Pad       [3]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -62,9 +74,9 @@ const (
 	SocketMapConnecting     = "connecting"
 	SocketMapEvents         = "events"
 	SocketMapIdCounter      = "id_counter"
-	SocketMapLastEgress     = "last_egress"
 	SocketMapNetnsScope     = "netns_scope"
 	SocketMapScratch        = "scratch"
+	SocketMapSockets        = "sockets"
 	SocketMapStats          = "stats"
 	SocketMapThreads        = "threads"
 	SocketProgEnterClose    = "enter_close"
@@ -174,9 +186,9 @@ type SocketMapSpecs struct {
 	Connecting *ebpf.MapSpec `ebpf:"connecting"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
-	LastEgress *ebpf.MapSpec `ebpf:"last_egress"`
 	NetnsScope *ebpf.MapSpec `ebpf:"netns_scope"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	Sockets    *ebpf.MapSpec `ebpf:"sockets"`
 	Stats      *ebpf.MapSpec `ebpf:"stats"`
 	Threads    *ebpf.MapSpec `ebpf:"threads"`
 }
@@ -214,9 +226,9 @@ type SocketMaps struct {
 	Connecting *ebpf.Map `ebpf:"connecting"`
 	Events     *ebpf.Map `ebpf:"events"`
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
-	LastEgress *ebpf.Map `ebpf:"last_egress"`
 	NetnsScope *ebpf.Map `ebpf:"netns_scope"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
+	Sockets    *ebpf.Map `ebpf:"sockets"`
 	Stats      *ebpf.Map `ebpf:"stats"`
 	Threads    *ebpf.Map `ebpf:"threads"`
 }
@@ -227,9 +239,9 @@ func (m *SocketMaps) Close() error {
 		m.Connecting,
 		m.Events,
 		m.IdCounter,
-		m.LastEgress,
 		m.NetnsScope,
 		m.Scratch,
+		m.Sockets,
 		m.Stats,
 		m.Threads,
 	)
