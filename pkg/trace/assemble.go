@@ -159,6 +159,7 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 	var warnings []string
 	queried := map[span.Key]bool{}
 	contains := map[uint64]uint64{} // containment: call span id → server span id
+	procSpans := map[uint64]span.Span{}
 	truncated := false
 	for round := 0; round < cfg.Rounds && !truncated; round++ {
 		var keys []span.Key
@@ -219,7 +220,7 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 		}
 		// Nothing more by key: the calls and server requests containment
 		// relates to the set.
-		more, err := containmentRound(ctx, src, &cfg, set, order, contains, queried)
+		more, err := containmentRound(ctx, src, &cfg, set, order, contains, queried, procSpans)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err

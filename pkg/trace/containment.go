@@ -2,6 +2,7 @@ package trace
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
@@ -67,11 +68,12 @@ func contained(cfg *Config, all []*span.Span, now time.Time) map[int]int {
 	return pairs
 }
 
-// containmentRound looks up the processes of the set's eBPF spans and adds
-// the calls and server requests that containment relates to the set. It
-// returns the spans added.
+// containmentRound looks up the processes of the set's eBPF spans not
+// looked up yet (their spans are kept in pool) and returns the calls and
+// server requests that containment relates to the set, directly or through
+// each other; pairs receives the links.
 func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint64]*span.Span, order []uint64,
-	pairs map[uint64]uint64, queried map[span.Key]bool) ([]span.Span, error) {
+	pairs map[uint64]uint64, queried map[span.Key]bool, pool map[uint64]span.Span) ([]span.Span, error) {
 	var keys []span.Key
 	var lo, hi int64
 	for i, id := range order {
@@ -88,36 +90,50 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 			keys = append(keys, k)
 		}
 	}
-	if len(keys) == 0 {
-		return nil, nil
+	if len(keys) > 0 {
+		found, err := src.Lookup(ctx, lo-int64(cfg.Settle), hi+int64(cfg.Settle), keys)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range found {
+			pool[f.SpanID] = f
+		}
 	}
-	found, err := src.Lookup(ctx, lo-int64(cfg.Settle), hi, keys)
-	if err != nil {
-		return nil, err
-	}
-	all := make([]*span.Span, 0, len(order)+len(found))
+	all := make([]*span.Span, 0, len(order)+len(pool))
+	in := map[uint64]bool{}
 	for _, id := range order {
 		all = append(all, set[id])
+		in[id] = true
 	}
-	for i := range found {
-		if _, ok := set[found[i].SpanID]; !ok {
-			all = append(all, &found[i])
+	for id := range pool {
+		if !in[id] {
+			s := pool[id]
+			all = append(all, &s)
 		}
 	}
+	pair := contained(cfg, all, cfg.Now())
 	var added []span.Span
-	for ci, si := range contained(cfg, all, cfg.Now()) {
-		c, s := all[ci], all[si]
-		_, cin := set[c.SpanID]
-		_, sin := set[s.SpanID]
-		switch {
-		case cin && !sin:
-			added = append(added, *s)
-		case sin && !cin:
-			added = append(added, *c)
-		case !cin && !sin:
-			continue
+	for grew := true; grew; {
+		grew = false
+		for ci, si := range pair {
+			c, s := all[ci], all[si]
+			if in[c.SpanID] == in[s.SpanID] {
+				continue
+			}
+			n := c
+			if in[c.SpanID] {
+				n = s
+			}
+			in[n.SpanID] = true
+			added = append(added, *n)
+			grew = true
 		}
-		pairs[c.SpanID] = s.SpanID
 	}
+	for ci, si := range pair {
+		if c, s := all[ci], all[si]; in[c.SpanID] && in[s.SpanID] {
+			pairs[c.SpanID] = s.SpanID
+		}
+	}
+	sort.Slice(added, func(i, j int) bool { return added[i].SpanID < added[j].SpanID })
 	return added, nil
 }
