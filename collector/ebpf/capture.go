@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/zerotrace/zerotrace/collector/causality"
 	"github.com/zerotrace/zerotrace/collector/proc"
 	"github.com/zerotrace/zerotrace/collector/session"
 	"github.com/zerotrace/zerotrace/pkg/span"
@@ -40,6 +41,7 @@ type Capture struct {
 	rd    *ringbuf.Reader
 	emit  func(*span.Span)
 	procs proc.Cache
+	guard causality.Guard
 	ids   *span.IDGenerator
 	wall  int64 // wall clock minus CLOCK_MONOTONIC, ns
 
@@ -123,6 +125,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	}
 	c := &Capture{opt: opt, emit: emit, conns: map[connKey]*session.Conn{}, done: make(chan struct{}),
 		ids: span.NewIDGenerator(opt.Node, time.Now())}
+	c.guard.Logger = opt.Logger
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -212,7 +215,7 @@ func (c *Capture) handle(e *Event) {
 			Comm: e.Comm, ProcessName: info.Name, Cmdline: info.Cmdline, ContainerID: info.ContainerID,
 			Service: c.opt.Service(info), L4: l4Of(udp),
 			LocalIP: e.LocalIP, LocalPort: e.LocalPort, RemoteIP: e.RemoteIP, RemotePort: e.RemotePort,
-		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp}, c.emit)
+		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp}, c.guarded)
 		c.conns[k] = conn
 	}
 	switch e.Dir {
@@ -229,6 +232,13 @@ func (c *Capture) handle(e *Event) {
 	}
 	conn.Feed(session.Chunk{Dir: dir, StartNs: now, EndNs: now, TCPSeq: e.TCPSeq, Data: e.Data, Len: int(e.Len),
 		TID: e.TID, SyscallTraceID: e.SyscallTraceID})
+}
+
+// guarded emits a span after the causality guard removed context ids its
+// process cannot vouch for.
+func (c *Capture) guarded(s *span.Span) {
+	c.guard.Check(s)
+	c.emit(s)
 }
 
 func (c *Capture) tick() {

@@ -131,6 +131,9 @@ const (
 	FlagNoRequest
 	// FlagReqTIDMismatch: request and response were handled by different threads.
 	FlagReqTIDMismatch
+	// FlagMultiplexed: another request was in flight on the same connection
+	// (pipelining, HTTP/2 streams).
+	FlagMultiplexed
 )
 
 // Has reports whether all bits of f2 are set.
