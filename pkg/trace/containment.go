@@ -68,6 +68,26 @@ func contained(cfg *Config, all []*span.Span, now time.Time) map[int]int {
 	return pairs
 }
 
+// anchored reports whether a server request already has a call, or a call
+// already has a server request, in the set by thread or header evidence:
+// its process need not be looked up (the lookup reads every span of the
+// process around the set, the costliest lookup assembly makes).
+func anchored(s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
+	if s.TapSide != span.TapServerProcess && s.TapSide != span.TapClientProcess {
+		return true
+	}
+	for _, id := range order {
+		o := set[id]
+		if o.Node != s.Node || o.PID != s.PID || o.TapSide == s.TapSide {
+			continue
+		}
+		if syscallRelated(s, o) || shareXRID(s, o) || shareTrace(s, o) {
+			return true
+		}
+	}
+	return false
+}
+
 // containmentRound looks up the processes of the set's eBPF spans not
 // looked up yet (their spans are kept in pool) and returns the calls and
 // server requests that containment relates to the set, directly or through
@@ -82,7 +102,7 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 			lo = s.StartNs
 		}
 		hi = max(hi, s.EndNs)
-		if s.SignalSource != span.SourceEBPF || s.PID == 0 {
+		if s.SignalSource != span.SourceEBPF || s.PID == 0 || anchored(s, set, order) {
 			continue
 		}
 		if k := span.ProcessKey(s.Node, s.PID); !queried[k] {
