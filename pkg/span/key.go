@@ -20,9 +20,10 @@ const (
 	KeyTraceID
 	// KeyAppSpanID: U is app_span_id or parent_span_id (app-propagated ids).
 	KeyAppSpanID
-	// KeyProcess: U is FNV-1a 32 of the node << 32 | pid, for eBPF spans:
-	// the spans of one process, for the containment relation
-	// (pkg/trace). Not a correlation key: Keys leaves it out, Index adds it.
+	// KeyProcess: U is FNV-1a 32 of the node << 32 | server bit << 31 |
+	// pid, for eBPF spans: the server requests, or the calls, of one process
+	// (the containment relation, pkg/trace). Not a correlation key: Keys
+	// leaves it out, IndexKeys adds it.
 	KeyProcess
 )
 
@@ -72,11 +73,16 @@ func (s *Span) Keys(dst []Key) []Key {
 	return dst
 }
 
-// ProcessKey is the KeyProcess key of a node's process.
-func ProcessKey(node string, pid uint32) Key {
+// ProcessKey is the KeyProcess key of a node's process: of its server
+// requests (s-p spans) or of its calls (every other eBPF span).
+func ProcessKey(node string, pid uint32, server bool) Key {
 	h := fnv.New32a()
 	h.Write([]byte(node))
-	return Key{Kind: KeyProcess, U: uint64(h.Sum32())<<32 | uint64(pid)}
+	u := uint64(h.Sum32())<<32 | uint64(pid&0x7fff_ffff)
+	if server {
+		u |= 1 << 31
+	}
+	return Key{Kind: KeyProcess, U: u}
 }
 
 // IndexKeys appends what a store indexes s under: its correlation keys and,
@@ -84,7 +90,7 @@ func ProcessKey(node string, pid uint32) Key {
 func (s *Span) IndexKeys(dst []Key) []Key {
 	dst = s.Keys(dst)
 	if s.SignalSource == SourceEBPF && s.PID != 0 {
-		dst = append(dst, ProcessKey(s.Node, s.PID))
+		dst = append(dst, ProcessKey(s.Node, s.PID, s.TapSide == TapServerProcess))
 	}
 	return dst
 }

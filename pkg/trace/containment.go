@@ -88,42 +88,78 @@ func anchored(s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
 	return false
 }
 
-// containmentRound looks up the processes of the set's eBPF spans not
-// looked up yet (their spans are kept in pool) and returns the calls and
-// server requests that containment relates to the set, directly or through
-// each other; pairs receives the links.
+// containmentRound finds the calls and server requests that containment
+// relates to the set, directly or through each other, and records the
+// links in pairs. Two lookups, each only for spans without a thread or
+// header anchor: the calls a process made during its server requests of the
+// set, then the server requests in flight around every call (the "exactly
+// one" check). Looked-up spans are kept in pool across rounds.
 func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint64]*span.Span, order []uint64,
 	pairs map[uint64]uint64, queried map[span.Key]bool, pool map[uint64]span.Span) ([]span.Span, error) {
-	var keys []span.Key
-	var lo, hi int64
-	for i, id := range order {
-		s := set[id]
-		if i == 0 || s.StartNs < lo {
-			lo = s.StartNs
+	lookup := func(keys []span.Key, from, to int64) error {
+		if len(keys) == 0 {
+			return nil
 		}
-		hi = max(hi, s.EndNs)
-		if s.SignalSource != span.SourceEBPF || s.PID == 0 || anchored(s, set, order) {
-			continue
-		}
-		if k := span.ProcessKey(s.Node, s.PID); !queried[k] {
-			queried[k] = true
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) > 0 {
-		found, err := src.Lookup(ctx, lo-int64(cfg.Settle), hi+int64(cfg.Settle), keys)
-		if err != nil {
-			return nil, err
-		}
+		found, err := src.Lookup(ctx, from, to, keys)
 		for _, f := range found {
 			pool[f.SpanID] = f
 		}
+		return err
 	}
-	all := make([]*span.Span, 0, len(order)+len(pool))
+	// 1. Calls during the set's unanchored server requests.
+	var keys []span.Key
+	var lo, hi int64
+	for _, id := range order {
+		s := set[id]
+		if s.TapSide != span.TapServerProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 || anchored(s, set, order) {
+			continue
+		}
+		if k := span.ProcessKey(s.Node, s.PID, false); !queried[k] {
+			queried[k] = true
+			keys = append(keys, k)
+			if lo == 0 || s.StartNs < lo {
+				lo = s.StartNs
+			}
+			hi = max(hi, s.EndNs)
+		}
+	}
+	if err := lookup(keys, lo, hi); err != nil {
+		return nil, err
+	}
+	// 2. Server requests in flight around the unanchored calls of the set
+	// and of step 1.
+	calls := make([]*span.Span, 0, len(order)+len(pool))
 	in := map[uint64]bool{}
 	for _, id := range order {
-		all = append(all, set[id])
+		calls = append(calls, set[id])
 		in[id] = true
+	}
+	for id := range pool {
+		if !in[id] {
+			s := pool[id]
+			calls = append(calls, &s)
+		}
+	}
+	keys, lo, hi = keys[:0], 0, 0
+	for _, s := range calls {
+		if s.TapSide != span.TapClientProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 || (in[s.SpanID] && anchored(s, set, order)) {
+			continue
+		}
+		if k := span.ProcessKey(s.Node, s.PID, true); !queried[k] {
+			queried[k] = true
+			keys = append(keys, k)
+			if lo == 0 || s.StartNs < lo {
+				lo = s.StartNs
+			}
+			hi = max(hi, s.EndNs)
+		}
+	}
+	if err := lookup(keys, lo-int64(cfg.Settle), hi); err != nil {
+		return nil, err
+	}
+	all := make([]*span.Span, 0, len(order)+len(pool))
+	for _, id := range order {
+		all = append(all, set[id])
 	}
 	for id := range pool {
 		if !in[id] {
