@@ -17,6 +17,7 @@
 #include "maps/sockets.h"
 
 #define IDLE_NS (10ULL * 1000000000ULL)
+#include "handoff.h"
 
 static __always_inline __u64 fresh_id(void)
 {
@@ -106,7 +107,10 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		return id;
 	}
 	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &thread);
-	if (!t || t->open != 1 || t->ambiguous || now - t->ts > IDLE_NS)
-		return 0;
-	return t->id;
+	if (t && t->open) {
+		if (t->open != 1 || t->ambiguous || now - t->ts > IDLE_NS)
+			return 0;
+		return t->id;
+	}
+	return handoff_call((__u32)thread, dir, now); // a worker: handoff.h
 }

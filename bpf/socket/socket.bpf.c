@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 
 #include "event.h"
 #include "maps/events.h"
@@ -16,7 +17,6 @@
 #include "maps/scope.h"
 #include "maps/stats.h"
 #include "maps/connecting.h"
-#include "causality.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -34,6 +34,8 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 payload_cap = 1024; // bytes of payload per message, <= MAX_PAYLOAD-1
 const volatile __u32 self_tgid = 0;      // the collector itself is never traced
 const volatile __u8 scope_enabled = 0;   // only network namespaces in netns_scope
+
+#include "causality.h"
 
 static __always_inline struct sock *fd_to_sock(long fd)
 {
@@ -322,3 +324,15 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 		lifecycle(f, DIR_CONNECTED);
 	return 0;
 }
+
+// sched_waking runs in the waker's context: the handoff of a request to a
+// worker, and a worker's verdict (handoff.h).
+SEC("tp_btf/sched_waking")
+int BPF_PROG(on_waking, struct task_struct *p) { return waking(p); }
+
+// Futex waits of threads holding a request: which wakes are a worker handing
+// back a result (handoff.h).
+SEC("tracepoint/syscalls/sys_enter_futex")
+int enter_futex(struct trace_event_raw_sys_enter *ctx) { futex_enter(ARG(0), ARG(1)); return 0; }
+SEC("tracepoint/syscalls/sys_exit_futex")
+int exit_futex(struct trace_event_raw_sys_exit *ctx) { futex_exit(); return 0; }

@@ -63,3 +63,45 @@ func TestIsGo(t *testing.T) {
 		}
 	}
 }
+
+// A call with a provisional handoff context waits for its worker's verdict:
+// confirmed keeps the context, refuted or none (HoldFor) drops it, and a
+// verdict that came first settles the call at once.
+func TestGuardHandoffVerdicts(t *testing.T) {
+	sleep := exec.Command("sleep", "30")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sleep.Process.Kill()
+	pid := uint32(sleep.Process.Pid)
+	const ctx = 0x0100_0000_0000_002a
+	call := func(tid uint32, end int64) *span.Span {
+		return &span.Span{SignalSource: span.SourceEBPF, PID: pid, TapSide: span.TapClientProcess, ReqTID: tid, RespTID: tid,
+			EndNs: end, SyscallTraceIDReq: ctx | HandoffBit, SyscallTraceIDResp: ctx | HandoffBit}
+	}
+	var g Guard
+	a, b, c, d := call(11, 100), call(12, 100), call(13, 100), call(14, 100)
+	for _, s := range []*span.Span{a, b, c} {
+		if g.Check(s) {
+			t.Fatalf("span of worker %d emitted before its verdict", s.ReqTID)
+		}
+	}
+	if out := g.Verdict(pid, 11, ctx, true, 200); len(out) != 1 || out[0] != a || a.SyscallTraceIDReq != ctx || a.SyscallTraceIDResp != ctx {
+		t.Errorf("confirmed: %v %+v", out, a)
+	}
+	if out := g.Verdict(pid, 12, ctx, false, 200); len(out) != 1 || b.SyscallTraceIDReq != 0 || b.SyscallTraceIDResp != 0 {
+		t.Errorf("refuted: %v %+v", out, b)
+	}
+	if out := g.Verdict(pid, 13, ctx+1, true, 200); len(out) != 0 {
+		t.Errorf("a verdict on another context settled %v", out)
+	}
+	if out := g.Expire(100 + int64(HoldFor) + 1); len(out) != 1 || out[0] != c || c.SyscallTraceIDReq != 0 {
+		t.Errorf("expired: %v %+v", out, c)
+	}
+	if out := g.Verdict(pid, 14, ctx, true, 300); len(out) != 0 {
+		t.Errorf("early verdict settled %v", out)
+	}
+	if !g.Check(d) || d.SyscallTraceIDReq != ctx {
+		t.Errorf("call after its verdict: %+v", d)
+	}
+}

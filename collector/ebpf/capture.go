@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -87,6 +88,8 @@ var tracepoints = []struct {
 	{"sys_exit_accept4", func(p *SocketPrograms) *ebpf.Program { return p.ExitAccept4 }},
 	{"sys_enter_connect", func(p *SocketPrograms) *ebpf.Program { return p.EnterConnect }},
 	{"sys_exit_connect", func(p *SocketPrograms) *ebpf.Program { return p.ExitConnect }},
+	{"sys_enter_futex", func(p *SocketPrograms) *ebpf.Program { return p.EnterFutex }},
+	{"sys_exit_futex", func(p *SocketPrograms) *ebpf.Program { return p.ExitFutex }},
 }
 
 // Start loads and attaches the capture; emit receives every finished span
@@ -147,6 +150,13 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 		}
 		c.links = append(c.links, l)
 	}
+	// Handoff to pool workers (bpf/socket/handoff.h); without it causality
+	// falls back to containment.
+	if l, err := link.AttachTracing(link.TracingOptions{Program: c.objs.OnWaking}); err != nil {
+		opt.Logger.Warn("handoff to worker threads not traced: attaching tp_btf/sched_waking failed", "err", err)
+	} else {
+		c.links = append(c.links, l)
+	}
 	if c.rd, err = ringbuf.NewReader(c.objs.Events); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
@@ -195,6 +205,12 @@ func (c *Capture) handle(e *Event) {
 	k := connKey{e.PID, e.SockID}
 	conn := c.conns[k]
 	now := int64(e.MonoNs) + c.wall
+	if e.Dir == DirVerdict {
+		for _, s := range c.guard.Verdict(e.PID, e.TID, e.SyscallTraceID, e.Len == 1, now) {
+			c.emit(s)
+		}
+		return
+	}
 	if e.Dir == DirClose {
 		if conn != nil {
 			conn.Close(now)
@@ -237,8 +253,9 @@ func (c *Capture) handle(e *Event) {
 // guarded emits a span after the causality guard removed context ids its
 // process cannot vouch for.
 func (c *Capture) guarded(s *span.Span) {
-	c.guard.Check(s)
-	c.emit(s)
+	if c.guard.Check(s) {
+		c.emit(s)
+	}
 }
 
 func (c *Capture) tick() {
@@ -253,6 +270,9 @@ func (c *Capture) tick() {
 		}
 		now := time.Now().UnixNano()
 		c.mu.Lock()
+		for _, s := range c.guard.Expire(now) {
+			c.emit(s)
+		}
 		for k, conn := range c.conns {
 			conn.Tick(now)
 			if now-conn.Idle() > int64(3*c.opt.Timeout) {
@@ -273,13 +293,16 @@ func (c *Capture) Flush() {
 		conn.Close(now)
 		delete(c.conns, k)
 	}
+	for _, s := range c.guard.Expire(math.MaxInt64) { // no verdict will come
+		c.emit(s)
+	}
 }
 
 // Stats sums the kernel-side counters: events, ring buffer drops, messages
 // filtered in kernel, messages outside the scope.
 func (c *Capture) Stats() (map[string]uint64, error) {
 	out := map[string]uint64{}
-	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope"} {
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted"} {
 		var per []uint64
 		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, err

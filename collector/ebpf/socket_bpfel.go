@@ -48,6 +48,15 @@ type SocketEvent struct {
 	Data           [16384]uint8
 }
 
+type SocketHandoff struct {
+	_     structs.HostLayout
+	Ctx   uint64
+	Ts    uint64
+	Waker uint32
+	State uint8
+	Pad   [3]uint8
+}
+
 type SocketSockState struct {
 	_      structs.HostLayout
 	Ctx    uint64
@@ -73,6 +82,9 @@ const (
 	SocketMapActive         = "active"
 	SocketMapConnecting     = "connecting"
 	SocketMapEvents         = "events"
+	SocketMapFutexAddrs     = "futex_addrs"
+	SocketMapFutexWait      = "futex_wait"
+	SocketMapHandoffs       = "handoffs"
 	SocketMapIdCounter      = "id_counter"
 	SocketMapNetnsScope     = "netns_scope"
 	SocketMapScratch        = "scratch"
@@ -81,6 +93,7 @@ const (
 	SocketMapThreads        = "threads"
 	SocketProgEnterClose    = "enter_close"
 	SocketProgEnterConnect  = "enter_connect"
+	SocketProgEnterFutex    = "enter_futex"
 	SocketProgEnterRead     = "enter_read"
 	SocketProgEnterReadv    = "enter_readv"
 	SocketProgEnterRecvfrom = "enter_recvfrom"
@@ -94,6 +107,7 @@ const (
 	SocketProgExitAccept    = "exit_accept"
 	SocketProgExitAccept4   = "exit_accept4"
 	SocketProgExitConnect   = "exit_connect"
+	SocketProgExitFutex     = "exit_futex"
 	SocketProgExitRead      = "exit_read"
 	SocketProgExitReadv     = "exit_readv"
 	SocketProgExitRecvfrom  = "exit_recvfrom"
@@ -104,6 +118,7 @@ const (
 	SocketProgExitSendto    = "exit_sendto"
 	SocketProgExitWrite     = "exit_write"
 	SocketProgExitWritev    = "exit_writev"
+	SocketProgOnWaking      = "on_waking"
 	SocketVarPayloadCap     = "payload_cap"
 	SocketVarScopeEnabled   = "scope_enabled"
 	SocketVarSelfTgid       = "self_tgid"
@@ -153,6 +168,7 @@ type SocketSpecs struct {
 type SocketProgramSpecs struct {
 	EnterClose    *ebpf.ProgramSpec `ebpf:"enter_close"`
 	EnterConnect  *ebpf.ProgramSpec `ebpf:"enter_connect"`
+	EnterFutex    *ebpf.ProgramSpec `ebpf:"enter_futex"`
 	EnterRead     *ebpf.ProgramSpec `ebpf:"enter_read"`
 	EnterReadv    *ebpf.ProgramSpec `ebpf:"enter_readv"`
 	EnterRecvfrom *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
@@ -166,6 +182,7 @@ type SocketProgramSpecs struct {
 	ExitAccept    *ebpf.ProgramSpec `ebpf:"exit_accept"`
 	ExitAccept4   *ebpf.ProgramSpec `ebpf:"exit_accept4"`
 	ExitConnect   *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	ExitFutex     *ebpf.ProgramSpec `ebpf:"exit_futex"`
 	ExitRead      *ebpf.ProgramSpec `ebpf:"exit_read"`
 	ExitReadv     *ebpf.ProgramSpec `ebpf:"exit_readv"`
 	ExitRecvfrom  *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
@@ -176,6 +193,7 @@ type SocketProgramSpecs struct {
 	ExitSendto    *ebpf.ProgramSpec `ebpf:"exit_sendto"`
 	ExitWrite     *ebpf.ProgramSpec `ebpf:"exit_write"`
 	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
+	OnWaking      *ebpf.ProgramSpec `ebpf:"on_waking"`
 }
 
 // SocketMapSpecs contains maps before they are loaded into the kernel.
@@ -185,6 +203,9 @@ type SocketMapSpecs struct {
 	Active     *ebpf.MapSpec `ebpf:"active"`
 	Connecting *ebpf.MapSpec `ebpf:"connecting"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	FutexAddrs *ebpf.MapSpec `ebpf:"futex_addrs"`
+	FutexWait  *ebpf.MapSpec `ebpf:"futex_wait"`
+	Handoffs   *ebpf.MapSpec `ebpf:"handoffs"`
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
 	NetnsScope *ebpf.MapSpec `ebpf:"netns_scope"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
@@ -225,6 +246,9 @@ type SocketMaps struct {
 	Active     *ebpf.Map `ebpf:"active"`
 	Connecting *ebpf.Map `ebpf:"connecting"`
 	Events     *ebpf.Map `ebpf:"events"`
+	FutexAddrs *ebpf.Map `ebpf:"futex_addrs"`
+	FutexWait  *ebpf.Map `ebpf:"futex_wait"`
+	Handoffs   *ebpf.Map `ebpf:"handoffs"`
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
 	NetnsScope *ebpf.Map `ebpf:"netns_scope"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
@@ -238,6 +262,9 @@ func (m *SocketMaps) Close() error {
 		m.Active,
 		m.Connecting,
 		m.Events,
+		m.FutexAddrs,
+		m.FutexWait,
+		m.Handoffs,
 		m.IdCounter,
 		m.NetnsScope,
 		m.Scratch,
@@ -262,6 +289,7 @@ type SocketVariables struct {
 type SocketPrograms struct {
 	EnterClose    *ebpf.Program `ebpf:"enter_close"`
 	EnterConnect  *ebpf.Program `ebpf:"enter_connect"`
+	EnterFutex    *ebpf.Program `ebpf:"enter_futex"`
 	EnterRead     *ebpf.Program `ebpf:"enter_read"`
 	EnterReadv    *ebpf.Program `ebpf:"enter_readv"`
 	EnterRecvfrom *ebpf.Program `ebpf:"enter_recvfrom"`
@@ -275,6 +303,7 @@ type SocketPrograms struct {
 	ExitAccept    *ebpf.Program `ebpf:"exit_accept"`
 	ExitAccept4   *ebpf.Program `ebpf:"exit_accept4"`
 	ExitConnect   *ebpf.Program `ebpf:"exit_connect"`
+	ExitFutex     *ebpf.Program `ebpf:"exit_futex"`
 	ExitRead      *ebpf.Program `ebpf:"exit_read"`
 	ExitReadv     *ebpf.Program `ebpf:"exit_readv"`
 	ExitRecvfrom  *ebpf.Program `ebpf:"exit_recvfrom"`
@@ -285,12 +314,14 @@ type SocketPrograms struct {
 	ExitSendto    *ebpf.Program `ebpf:"exit_sendto"`
 	ExitWrite     *ebpf.Program `ebpf:"exit_write"`
 	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
+	OnWaking      *ebpf.Program `ebpf:"on_waking"`
 }
 
 func (p *SocketPrograms) Close() error {
 	return _SocketClose(
 		p.EnterClose,
 		p.EnterConnect,
+		p.EnterFutex,
 		p.EnterRead,
 		p.EnterReadv,
 		p.EnterRecvfrom,
@@ -304,6 +335,7 @@ func (p *SocketPrograms) Close() error {
 		p.ExitAccept,
 		p.ExitAccept4,
 		p.ExitConnect,
+		p.ExitFutex,
 		p.ExitRead,
 		p.ExitReadv,
 		p.ExitRecvfrom,
@@ -314,6 +346,7 @@ func (p *SocketPrograms) Close() error {
 		p.ExitSendto,
 		p.ExitWrite,
 		p.ExitWritev,
+		p.OnWaking,
 	)
 }
 
