@@ -17,6 +17,7 @@
 #include "maps/sockets.h"
 
 #define IDLE_NS (10ULL * 1000000000ULL)
+#include "goroutine.h"
 #include "handoff.h"
 
 static __always_inline __u64 fresh_id(void)
@@ -25,8 +26,8 @@ static __always_inline __u64 fresh_id(void)
 	__u64 *c = bpf_map_lookup_elem(&id_counter, &zero);
 	if (!c)
 		return 0;
-	if (*c == 0)
-		*c = ((__u64)bpf_get_smp_processor_id() << 56) | (bpf_ktime_get_ns() & ((1ULL << 56) - 1));
+	if (*c == 0) // CPU in bits 56-61; bits 62-63 stay free for flags
+		*c = ((__u64)(bpf_get_smp_processor_id() & 0x3f) << 56) | (bpf_ktime_get_ns() & ((1ULL << 56) - 1));
 	*c += 1;
 	return *c;
 }
@@ -63,7 +64,10 @@ static __always_inline void sock_closed(__u64 sk)
 	bpf_map_delete_elem(&sockets, &sk);
 }
 
-// causality returns the context id of a message moved by thread on socket sk.
+#define GOROUTINE_BIT (1ULL << 62) // the id was kept by a goroutine, not a thread
+
+// causality returns the context id of a message moved by thread (a context
+// key: thread or goroutine) on socket sk.
 static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now)
 {
 	struct sock_state *s = bpf_map_lookup_elem(&sockets, &sk);
@@ -112,5 +116,13 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 			return 0;
 		return t->id;
 	}
-	return handoff_call((__u32)thread, dir, now); // a worker: handoff.h
+	// A worker (handoff.h). A client socket remembers the context its
+	// request was sent with, for a reader that is not the sender (Go's
+	// HTTP Transport reads responses on a goroutine of its own).
+	__u64 id = handoff_call(thread, dir, now);
+	if (dir == DIR_EGRESS)
+		s->ctx = id;
+	else if (!id && s->ctx)
+		id = handoff_reader(thread, s->ctx, now);
+	return id;
 }

@@ -157,7 +157,10 @@ static __always_inline int exit_io(long ret)
 	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	fill_addrs(e, sk);
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
-	e->syscall_trace_id = causality(id, a.sk, a.dir, now);
+	__u64 key = thread_key(id);
+	e->syscall_trace_id = causality(key, a.sk, a.dir, now);
+	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
+		e->syscall_trace_id |= GOROUTINE_BIT;
 
 	__u64 ptr = a.buf, plen = a.buflen;
 	if (a.msg) {
@@ -336,3 +339,8 @@ SEC("tracepoint/syscalls/sys_enter_futex")
 int enter_futex(struct trace_event_raw_sys_enter *ctx) { futex_enter(ARG(0), ARG(1)); return 0; }
 SEC("tracepoint/syscalls/sys_exit_futex")
 int exit_futex(struct trace_event_raw_sys_exit *ctx) { futex_exit(); return 0; }
+
+// Go programs: a goroutine handing work to another over a channel
+// (goroutine.h, handoff.h). Attached per executable by user space.
+SEC("uprobe/runtime.send")
+int go_runtime_send(struct pt_regs *ctx) { return go_send(ctx); }

@@ -22,8 +22,8 @@ type Guard struct {
 
 	mu       sync.Mutex
 	procs    map[uint32]*process
-	held     map[worker][]heldSpan // calls with a provisional handoff context
-	verdicts map[worker]verdict    // verdicts that came before their span
+	held     map[uint32][]heldSpan // per pid: calls with a provisional handoff context
+	verdicts map[uint32][]verdict  // per pid: verdicts that came before their span
 }
 
 // HandoffBit marks a context id handed to a worker, awaiting its verdict
@@ -34,14 +34,13 @@ const HandoffBit = 1 << 63
 // provisional context is dropped.
 const HoldFor = 3 * time.Second
 
-type worker struct{ pid, tid uint32 }
-
 type heldSpan struct {
 	s     *span.Span
 	since int64
 }
 
 type verdict struct {
+	tid       uint32 // the worker thread
 	ctx       uint64
 	confirmed bool
 	at        int64
@@ -49,6 +48,37 @@ type verdict struct {
 
 type process struct {
 	untrusted string // why its thread contexts are not used ("" = trusted)
+	goprog    bool   // a Go program
+	tracked   bool   // its goroutines are tracked: ids with GoroutineBit are trusted
+}
+
+// GoroutineBit marks a context id kept by a goroutine (bpf/socket/goroutine.h).
+const GoroutineBit = 1 << 62
+
+// IsGoProcess reports whether pid runs a Go program (looked up once).
+func (g *Guard) IsGoProcess(pid uint32) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.process(pid).goprog
+}
+
+// TrackGoroutines says pid's goroutines are tracked from now on: its ids
+// that a goroutine kept are trusted, the others (from before) are not.
+func (g *Guard) TrackGoroutines(pid uint32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.process(pid)
+	p.tracked = true
+	p.untrusted = ""
+}
+
+// NoGoroutines records why pid's goroutines cannot be tracked.
+func (g *Guard) NoGoroutines(pid uint32, why string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.process(pid)
+	p.untrusted = "Go runtime without goroutine tracking: " + why
+	g.log(pid, "", p.untrusted)
 }
 
 // Untrusted reports why pid's thread contexts are not used, or "".
@@ -68,10 +98,21 @@ func (g *Guard) Check(s *span.Span) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	p := g.process(s.PID)
+	if p.goprog {
+		// Goroutine contexts: kept only when both sides were a goroutine's
+		// (a message before tracking began was a thread's).
+		both := (s.SyscallTraceIDReq == 0 || s.SyscallTraceIDReq&GoroutineBit != 0) &&
+			(s.SyscallTraceIDResp == 0 || s.SyscallTraceIDResp&GoroutineBit != 0)
+		if !p.tracked || !both {
+			s.SyscallTraceIDReq, s.SyscallTraceIDResp = 0, 0
+		}
+		s.SyscallTraceIDReq &^= GoroutineBit
+		s.SyscallTraceIDResp &^= GoroutineBit
+	}
 	if p.untrusted == "" && !g.checkHandoff(s) {
 		return false
 	}
-	if p.untrusted == "" && s.TapSide == span.TapServerProcess && s.Flags.Has(span.FlagReqTIDMismatch) {
+	if p.untrusted == "" && !p.goprog && s.TapSide == span.TapServerProcess && s.Flags.Has(span.FlagReqTIDMismatch) {
 		p.untrusted = fmt.Sprintf("a server request moved between threads (tids %d, %d)", s.ReqTID, s.RespTID)
 		g.log(s.PID, s.ProcessName, p.untrusted)
 	}
@@ -85,50 +126,60 @@ func (g *Guard) Check(s *span.Span) bool {
 // checkHandoff holds a call that carries a provisional handoff context until
 // its worker's verdict, or settles it with a verdict that came first.
 func (g *Guard) checkHandoff(s *span.Span) bool {
-	ctx := (s.SyscallTraceIDReq | s.SyscallTraceIDResp) &^ HandoffBit
-	if (s.SyscallTraceIDReq|s.SyscallTraceIDResp)&HandoffBit == 0 {
+	ctx, ok := provisional(s)
+	if !ok {
 		return true
 	}
-	w := worker{s.PID, s.RespTID}
-	if s.RespTID == 0 {
-		w.tid = s.ReqTID
-	}
-	if v, ok := g.verdicts[w]; ok && v.ctx == ctx {
-		delete(g.verdicts, w)
-		settle(s, ctx, v.confirmed)
-		return true
+	vs := g.verdicts[s.PID]
+	for i, v := range vs {
+		if v.ctx == ctx && (v.tid == s.ReqTID || v.tid == s.RespTID) {
+			g.verdicts[s.PID] = append(vs[:i], vs[i+1:]...)
+			settle(s, ctx, v.confirmed)
+			return true
+		}
 	}
 	if g.held == nil {
-		g.held = map[worker][]heldSpan{}
+		g.held = map[uint32][]heldSpan{}
 	}
-	g.held[w] = append(g.held[w], heldSpan{s, s.EndNs})
+	g.held[s.PID] = append(g.held[s.PID], heldSpan{s, s.EndNs})
 	return false
 }
 
-// settle keeps the handed-over context of a confirmed call and drops a
-// refuted or unconfirmed one (both sides must carry exactly ctx).
-func settle(s *span.Span, ctx uint64, confirmed bool) {
-	ok := confirmed && s.SyscallTraceIDReq&^HandoffBit == ctx && s.SyscallTraceIDResp&^HandoffBit == ctx
-	if ok {
-		s.SyscallTraceIDReq, s.SyscallTraceIDResp = ctx, ctx
-	} else {
-		s.SyscallTraceIDReq, s.SyscallTraceIDResp = 0, 0
+// provisional returns the handed-over context a call carries on either side.
+func provisional(s *span.Span) (uint64, bool) {
+	for _, id := range [2]uint64{s.SyscallTraceIDReq, s.SyscallTraceIDResp} {
+		if id&HandoffBit != 0 {
+			return id &^ HandoffBit, true
+		}
 	}
+	return 0, false
 }
 
-// Verdict records a worker's verdict on the context handed to it and
-// returns the calls it settles.
+// settle keeps the handed-over context on the sides that carried it when
+// the worker confirmed it, and drops it otherwise; a side carrying anything
+// else drops both.
+func settle(s *span.Span, ctx uint64, confirmed bool) {
+	req, resp := s.SyscallTraceIDReq, s.SyscallTraceIDResp
+	fit := func(id uint64) bool { return id == 0 || id == ctx|HandoffBit }
+	if !confirmed || !fit(req) || !fit(resp) {
+		s.SyscallTraceIDReq, s.SyscallTraceIDResp = 0, 0
+		return
+	}
+	s.SyscallTraceIDReq, s.SyscallTraceIDResp = req&^HandoffBit, resp&^HandoffBit
+}
+
+// Verdict records the verdict of worker thread tid on the context handed to
+// it and returns the calls it settles.
 func (g *Guard) Verdict(pid, tid uint32, ctx uint64, confirmed bool, nowNs int64) []*span.Span {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	w := worker{pid, tid}
 	if g.process(pid).untrusted != "" {
 		confirmed = false
 	}
 	var out []*span.Span
-	keep := g.held[w][:0]
-	for _, h := range g.held[w] {
-		if (h.s.SyscallTraceIDReq|h.s.SyscallTraceIDResp)&^HandoffBit == ctx {
+	keep := g.held[pid][:0]
+	for _, h := range g.held[pid] {
+		if c, _ := provisional(h.s); c == ctx && (h.s.ReqTID == tid || h.s.RespTID == tid) {
 			settle(h.s, ctx, confirmed)
 			out = append(out, h.s)
 		} else {
@@ -136,15 +187,15 @@ func (g *Guard) Verdict(pid, tid uint32, ctx uint64, confirmed bool, nowNs int64
 		}
 	}
 	if len(keep) == 0 {
-		delete(g.held, w)
+		delete(g.held, pid)
 	} else {
-		g.held[w] = keep
+		g.held[pid] = keep
 	}
 	if len(out) == 0 {
 		if g.verdicts == nil {
-			g.verdicts = map[worker]verdict{}
+			g.verdicts = map[uint32][]verdict{}
 		}
-		g.verdicts[w] = verdict{ctx, confirmed, nowNs}
+		g.verdicts[pid] = append(g.verdicts[pid], verdict{tid, ctx, confirmed, nowNs})
 	}
 	return out
 }
@@ -155,7 +206,7 @@ func (g *Guard) Expire(nowNs int64) []*span.Span {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var out []*span.Span
-	for w, hs := range g.held {
+	for pid, hs := range g.held {
 		keep := hs[:0]
 		for _, h := range hs {
 			if nowNs-h.since > int64(HoldFor) {
@@ -166,14 +217,22 @@ func (g *Guard) Expire(nowNs int64) []*span.Span {
 			}
 		}
 		if len(keep) == 0 {
-			delete(g.held, w)
+			delete(g.held, pid)
 		} else {
-			g.held[w] = keep
+			g.held[pid] = keep
 		}
 	}
-	for w, v := range g.verdicts {
-		if nowNs-v.at > int64(HoldFor) {
-			delete(g.verdicts, w)
+	for pid, vs := range g.verdicts {
+		keep := vs[:0]
+		for _, v := range vs {
+			if nowNs-v.at <= int64(HoldFor) {
+				keep = append(keep, v)
+			}
+		}
+		if len(keep) == 0 {
+			delete(g.verdicts, pid)
+		} else {
+			g.verdicts[pid] = keep
 		}
 	}
 	return out
@@ -203,8 +262,8 @@ func (g *Guard) process(pid uint32) *process {
 	}
 	exe := filepath.Join(root, strconv.Itoa(int(pid)), "exe")
 	if IsGo(exe) {
-		p.untrusted = "Go runtime: goroutines move between threads (goroutine tracking is not implemented)"
-		g.log(pid, exe, p.untrusted)
+		p.goprog = true
+		p.untrusted = "Go runtime: goroutines move between threads (goroutine tracking not attached yet)"
 	}
 	g.procs[pid] = p
 	return p

@@ -43,6 +43,8 @@ type Capture struct {
 	emit  func(*span.Span)
 	procs proc.Cache
 	guard causality.Guard
+	gos   goTracker
+	pids  map[uint32]bool // processes seen (Go tracking is decided once)
 	ids   *span.IDGenerator
 	wall  int64 // wall clock minus CLOCK_MONOTONIC, ns
 
@@ -225,6 +227,13 @@ func (c *Capture) handle(e *Event) {
 		conn = nil
 	}
 	if conn == nil {
+		if !c.seenPID(e.PID) && c.guard.IsGoProcess(e.PID) {
+			if why := c.trackGo(e.PID); why == "" {
+				c.guard.TrackGoroutines(e.PID)
+			} else {
+				c.guard.NoGoroutines(e.PID, why)
+			}
+		}
 		info := c.procs.Lookup(e.PID, e.Comm)
 		conn = session.NewConn(session.ConnMeta{
 			Node: c.opt.Node, Source: span.SourceEBPF, NetNS: uint64(e.NetNS), SocketID: e.SockID, PID: e.PID,

@@ -48,13 +48,19 @@ type SocketEvent struct {
 	Data           [16384]uint8
 }
 
+type SocketFutexAddr struct {
+	_      structs.HostLayout
+	First  uint32
+	Shared uint8
+	Pad    [3]uint8
+}
+
 type SocketHandoff struct {
 	_     structs.HostLayout
 	Ctx   uint64
 	Ts    uint64
-	Waker uint32
 	State uint8
-	Pad   [3]uint8
+	Pad   [7]uint8
 }
 
 type SocketSockState struct {
@@ -84,6 +90,8 @@ const (
 	SocketMapEvents         = "events"
 	SocketMapFutexAddrs     = "futex_addrs"
 	SocketMapFutexWait      = "futex_wait"
+	SocketMapFutexWake      = "futex_wake"
+	SocketMapGoProcs        = "go_procs"
 	SocketMapHandoffs       = "handoffs"
 	SocketMapIdCounter      = "id_counter"
 	SocketMapNetnsScope     = "netns_scope"
@@ -118,6 +126,7 @@ const (
 	SocketProgExitSendto    = "exit_sendto"
 	SocketProgExitWrite     = "exit_write"
 	SocketProgExitWritev    = "exit_writev"
+	SocketProgGoRuntimeSend = "go_runtime_send"
 	SocketProgOnWaking      = "on_waking"
 	SocketVarPayloadCap     = "payload_cap"
 	SocketVarScopeEnabled   = "scope_enabled"
@@ -193,6 +202,7 @@ type SocketProgramSpecs struct {
 	ExitSendto    *ebpf.ProgramSpec `ebpf:"exit_sendto"`
 	ExitWrite     *ebpf.ProgramSpec `ebpf:"exit_write"`
 	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
+	GoRuntimeSend *ebpf.ProgramSpec `ebpf:"go_runtime_send"`
 	OnWaking      *ebpf.ProgramSpec `ebpf:"on_waking"`
 }
 
@@ -205,6 +215,8 @@ type SocketMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	FutexAddrs *ebpf.MapSpec `ebpf:"futex_addrs"`
 	FutexWait  *ebpf.MapSpec `ebpf:"futex_wait"`
+	FutexWake  *ebpf.MapSpec `ebpf:"futex_wake"`
+	GoProcs    *ebpf.MapSpec `ebpf:"go_procs"`
 	Handoffs   *ebpf.MapSpec `ebpf:"handoffs"`
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
 	NetnsScope *ebpf.MapSpec `ebpf:"netns_scope"`
@@ -248,6 +260,8 @@ type SocketMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
 	FutexAddrs *ebpf.Map `ebpf:"futex_addrs"`
 	FutexWait  *ebpf.Map `ebpf:"futex_wait"`
+	FutexWake  *ebpf.Map `ebpf:"futex_wake"`
+	GoProcs    *ebpf.Map `ebpf:"go_procs"`
 	Handoffs   *ebpf.Map `ebpf:"handoffs"`
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
 	NetnsScope *ebpf.Map `ebpf:"netns_scope"`
@@ -264,6 +278,8 @@ func (m *SocketMaps) Close() error {
 		m.Events,
 		m.FutexAddrs,
 		m.FutexWait,
+		m.FutexWake,
+		m.GoProcs,
 		m.Handoffs,
 		m.IdCounter,
 		m.NetnsScope,
@@ -314,6 +330,7 @@ type SocketPrograms struct {
 	ExitSendto    *ebpf.Program `ebpf:"exit_sendto"`
 	ExitWrite     *ebpf.Program `ebpf:"exit_write"`
 	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
+	GoRuntimeSend *ebpf.Program `ebpf:"go_runtime_send"`
 	OnWaking      *ebpf.Program `ebpf:"on_waking"`
 }
 
@@ -346,6 +363,7 @@ func (p *SocketPrograms) Close() error {
 		p.ExitSendto,
 		p.ExitWrite,
 		p.ExitWritev,
+		p.GoRuntimeSend,
 		p.OnWaking,
 	)
 }

@@ -1,5 +1,6 @@
-// Handoff state of threads that never received the request they work for
-// (pool workers), keyed by tid (bpf/socket/handoff.h).
+// Handoff state of threads (or goroutines) that never received the request
+// they work for (pool workers), keyed by context key: pid_tgid or
+// goroutine_key (bpf/socket/handoff.h).
 #pragma once
 #define HANDOFF_NONE 0     // idle: no context
 #define HANDOFF_ARMED 1    // woken by a thread holding one request
@@ -9,22 +10,21 @@
 struct handoff {
 	__u64 ctx;    // context id handed over
 	__u64 ts;     // when armed
-	__u32 waker;  // tid that handed it over
 	__u8 state;
-	__u8 _pad[3];
+	__u8 _pad[7];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, __u32);
+	__type(key, __u64);
 	__type(value, struct handoff);
 } handoffs SEC(".maps");
 
-// Futex waits in the traced namespaces: the address each thread waits on
-// now (by tid), and per address how many threads wait on it now (one: a
-// thread's own parker or waiter lock; more: a shared lock, such as an
-// interpreter lock).
+// Futexes in the traced namespaces: the address each thread waits on or
+// wakes now (by tid), and per address whether more than one thread has ever
+// waited on it (a shared lock, such as an interpreter lock, rather than a
+// thread's own parker or waiter lock).
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -35,6 +35,19 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} futex_wake SEC(".maps");
+
+struct futex_addr {
+	__u32 first;  // first waiter's tid
+	__u8 shared;  // another thread waited on it too
+	__u8 _pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
 	__type(key, __u64); // tgid << 32 ^ address
-	__type(value, __u32); // waiters now
+	__type(value, struct futex_addr);
 } futex_addrs SEC(".maps");
