@@ -172,7 +172,11 @@ func TraceFrame(t *trace.Trace) *data.Frame {
 		svcTags[i] = jsonKV(serviceTags(s))
 		start[i] = msf(s.StartNs)
 		dur[i] = msf(s.EndNs - s.StartNs)
-		tags[i] = jsonKV(spanTags(s))
+		st := spanTags(s)
+		if i < len(t.Evidence) && t.Evidence[i] != "" {
+			st = append(st, kv{"zerotrace.link", string(t.Evidence[i])})
+		}
+		tags[i] = jsonKV(st)
 		logs[i] = json.RawMessage("[]")
 		kind[i] = spanKind(s.TapSide)
 		if s.ResponseStatus.IsError() {

@@ -140,6 +140,9 @@ const (
 	// FlagProxy: the span's process is a sidecar proxy of its pod (istio-proxy,
 	// linkerd-proxy, or a process the collector's config names a proxy).
 	FlagProxy
+	// FlagMultiplexed: another request was in flight on the same connection
+	// (pipelining, HTTP/2 streams).
+	FlagMultiplexed
 )
 
 // Has reports whether all bits of f2 are set.

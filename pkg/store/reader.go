@@ -492,7 +492,7 @@ func (r *Reader) Lookup(ctx context.Context, fromNs, toNs int64, keys []span.Key
 			it.Close()
 			var ks []span.Key
 			res, err := r.rows(sh, txn, refs, func(s *span.Span) bool {
-				ks = s.Keys(ks[:0])
+				ks = s.IndexKeys(ks[:0])
 				for _, k := range ks {
 					if want[k] {
 						return true

@@ -119,7 +119,7 @@ func (w *shardWriter) write(spans []span.Span, b *span.Builder) error {
 	for i := range spans {
 		s := &spans[i]
 		r := ref{start: s.StartNs, batch: batch, row: uint32(i)}
-		w.keys = s.Keys(w.keys[:0])
+		w.keys = s.IndexKeys(w.keys[:0])
 		for _, k := range w.keys {
 			w.kbuf = corrKey(w.kbuf, k.Kind, keyValue(k), r)
 			if err := wb.Set(append([]byte(nil), w.kbuf...), nil); err != nil {

@@ -124,7 +124,11 @@ func Waterfall(t *trace.Trace, width int) string {
 				where += " (" + s.Workload + ")"
 			}
 		}
-		rows = append(rows, row{fmt.Sprintf("%s%-4s %s/%s %s", strings.Repeat("  ", depth), s.TapSide, s.Node, where, plugin.OperationName(s)), i})
+		label := fmt.Sprintf("%s%-4s %s/%s %s", strings.Repeat("  ", depth), s.TapSide, s.Node, where, plugin.OperationName(s))
+		if i < len(t.Evidence) && t.Evidence[i] != "" {
+			label += " (" + string(t.Evidence[i]) + ")" // what links it to its parent
+		}
+		rows = append(rows, row{label, i})
 		for _, c := range children[i] {
 			walk(c, depth+1)
 		}

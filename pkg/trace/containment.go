@@ -1,0 +1,195 @@
+package trace
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// Containment: a call a process makes while it has exactly one server
+// request in flight belongs to that request. It is the evidence for services
+// that hand calls to other threads (pools, executors, goroutines), where no
+// thread holds the request. It refuses:
+//   - a call that overlaps two or more server requests of its process
+//     (concurrency: which one caused it is unknown);
+//   - a call not inside the server request's time range;
+//   - a call that carries a context id (it was made by a thread holding a
+//     request) other than the server request's, or a conflicting request id;
+//   - a call that ended less than Settle ago: a server request still in
+//     flight is not stored yet, so "exactly one" cannot be known.
+
+type procKey struct {
+	node string
+	pid  uint32
+}
+
+// contained finds containment pairs (client index → server index in all)
+// among spans of the set and of the processes looked up around them.
+func contained(cfg *Config, all []*span.Span, now time.Time) map[int]int {
+	byProc := map[procKey][]int{}
+	for i, s := range all {
+		if s.SignalSource == span.SourceEBPF && s.PID != 0 {
+			k := procKey{s.Node, s.PID}
+			byProc[k] = append(byProc[k], i)
+		}
+	}
+	pairs := map[int]int{}
+	settled := now.Add(-cfg.Settle).UnixNano()
+	for _, idx := range byProc {
+		for _, ci := range idx {
+			c := all[ci]
+			if c.TapSide != span.TapClientProcess || c.EndNs <= c.StartNs || c.EndNs > settled {
+				continue
+			}
+			server, n := -1, 0
+			for _, si := range idx {
+				s := all[si]
+				if s.TapSide != span.TapServerProcess || s.StartNs >= c.EndNs || s.EndNs <= c.StartNs {
+					continue
+				}
+				n++
+				server = si
+			}
+			if n != 1 {
+				continue
+			}
+			s := all[server]
+			if s.StartNs > c.StartNs || c.EndNs > s.EndNs || xridConflict(c, s) {
+				continue
+			}
+			if id := c.SyscallTraceIDReq; id != 0 && id != s.SyscallTraceIDReq && id != s.SyscallTraceIDResp {
+				continue
+			}
+			pairs[ci] = server
+		}
+	}
+	return pairs
+}
+
+// anchored reports whether a server request already has a call, or a call
+// already has a server request, in the set by thread or header evidence:
+// its process need not be looked up (the lookup reads every span of the
+// process around the set, the costliest lookup assembly makes).
+func anchored(s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
+	if s.TapSide != span.TapServerProcess && s.TapSide != span.TapClientProcess {
+		return true
+	}
+	for _, id := range order {
+		o := set[id]
+		if o.Node != s.Node || o.PID != s.PID || o.TapSide == s.TapSide {
+			continue
+		}
+		if syscallRelated(s, o) || shareXRID(s, o) || shareTrace(s, o) {
+			return true
+		}
+	}
+	return false
+}
+
+// containmentRound finds the calls and server requests that containment
+// relates to the set, directly or through each other, and records the
+// links in pairs. Two lookups, each only for spans without a thread or
+// header anchor: the calls a process made during its server requests of the
+// set, then the server requests in flight around every call (the "exactly
+// one" check). Looked-up spans are kept in pool across rounds.
+func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint64]*span.Span, order []uint64,
+	pairs map[uint64]uint64, queried map[span.Key]bool, pool map[uint64]span.Span) ([]span.Span, error) {
+	lookup := func(keys []span.Key, from, to int64) error {
+		if len(keys) == 0 {
+			return nil
+		}
+		found, err := src.Lookup(ctx, from, to, keys)
+		for _, f := range found {
+			pool[f.SpanID] = f
+		}
+		return err
+	}
+	// 1. Calls during the set's unanchored server requests.
+	var keys []span.Key
+	var lo, hi int64
+	for _, id := range order {
+		s := set[id]
+		if s.TapSide != span.TapServerProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 || anchored(s, set, order) {
+			continue
+		}
+		if k := span.ProcessKey(s.Node, s.PID, false); !queried[k] {
+			queried[k] = true
+			keys = append(keys, k)
+			if lo == 0 || s.StartNs < lo {
+				lo = s.StartNs
+			}
+			hi = max(hi, s.EndNs)
+		}
+	}
+	if err := lookup(keys, lo, hi); err != nil {
+		return nil, err
+	}
+	// 2. Server requests in flight around the unanchored calls of the set
+	// and of step 1.
+	calls := make([]*span.Span, 0, len(order)+len(pool))
+	in := map[uint64]bool{}
+	for _, id := range order {
+		calls = append(calls, set[id])
+		in[id] = true
+	}
+	for id := range pool {
+		if !in[id] {
+			s := pool[id]
+			calls = append(calls, &s)
+		}
+	}
+	keys, lo, hi = keys[:0], 0, 0
+	for _, s := range calls {
+		if s.TapSide != span.TapClientProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 || (in[s.SpanID] && anchored(s, set, order)) {
+			continue
+		}
+		if k := span.ProcessKey(s.Node, s.PID, true); !queried[k] {
+			queried[k] = true
+			keys = append(keys, k)
+			if lo == 0 || s.StartNs < lo {
+				lo = s.StartNs
+			}
+			hi = max(hi, s.EndNs)
+		}
+	}
+	if err := lookup(keys, lo-int64(cfg.Settle), hi); err != nil {
+		return nil, err
+	}
+	all := make([]*span.Span, 0, len(order)+len(pool))
+	for _, id := range order {
+		all = append(all, set[id])
+	}
+	for id := range pool {
+		if !in[id] {
+			s := pool[id]
+			all = append(all, &s)
+		}
+	}
+	pair := contained(cfg, all, cfg.Now())
+	var added []span.Span
+	for grew := true; grew; {
+		grew = false
+		for ci, si := range pair {
+			c, s := all[ci], all[si]
+			if in[c.SpanID] == in[s.SpanID] {
+				continue
+			}
+			n := c
+			if in[c.SpanID] {
+				n = s
+			}
+			in[n.SpanID] = true
+			added = append(added, *n)
+			grew = true
+		}
+	}
+	for ci, si := range pair {
+		if c, s := all[ci], all[si]; in[c.SpanID] && in[s.SpanID] {
+			pairs[c.SpanID] = s.SpanID
+		}
+	}
+	sort.Slice(added, func(i, j int) bool { return added[i].SpanID < added[j].SpanID })
+	return added, nil
+}
