@@ -132,8 +132,15 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 	for _, ids := range spansOf {
 		slices.Sort(ids)
 	}
-	t.Logf("%s: %d spans stored, %d on no logged connection, %d not attributable (ambiguous position)",
-		variant, len(all), attr.unknownConn, len(attr.unattributed))
+	var reused, most int
+	for _, reqs := range truth {
+		if len(reqs) > 1 {
+			reused++
+		}
+		most = max(most, len(reqs))
+	}
+	t.Logf("%s: %d connections logged, %d carried more than one request (at most %d); %d spans stored, %d on no logged connection, %d not attributable (ambiguous position)",
+		variant, len(truth), reused, most, len(all), attr.unknownConn, len(attr.unattributed))
 	for _, s := range attr.unattributed {
 		t.Logf("  not attributable: %s %s:%d→%s:%d [%d,%d]", d.label(s), s.ClientIP, s.ClientPort, s.ServerIP, s.ServerPort, s.StartNs, s.EndNs)
 	}
