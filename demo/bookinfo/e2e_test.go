@@ -8,9 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
@@ -28,43 +26,11 @@ func TestBookinfoEndToEnd(t *testing.T) {
 	bin := buildBinaries(t)
 	d := startDemo(t, bin, "bookinfo")
 
-	runID := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	var seq, conc []string
-	for i := 0; i < 20; i++ {
-		m := fmt.Sprintf("%s-s%d", runID, i)
-		if err := d.request(m); err != nil {
-			t.Fatal(err)
-		}
-		seq = append(seq, m)
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for i := 0; i < 16; i++ {
-		m := fmt.Sprintf("%s-c%d", runID, i)
-		conc = append(conc, m)
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- d.request(m) }()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(settle)
-
-	truth, err := readTruth(d.run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := d.spans(t)
-	attr := d.attribute(all, truth)
-	byID := map[uint64]span.Span{}
+	seq, conc := d.traffic(t, 20, 16)
+	o := d.observe(t)
 	seedOf := map[string]uint64{}
-	for _, s := range all {
-		byID[s.SpanID] = s
-		if m, ok := attr.marker[s.SpanID]; ok && s.TapSide == span.TapClientProcess && s.ProcessName == "curl" {
+	for _, s := range o.all {
+		if m, ok := o.marker[s.SpanID]; ok && s.TapSide == span.TapClientProcess && s.ProcessName == "curl" {
 			seedOf[m] = s.SpanID
 		}
 	}
@@ -91,12 +57,12 @@ func TestBookinfoEndToEnd(t *testing.T) {
 			var ebpf, pkt int
 			for _, id := range ids {
 				n, _ := strconv.ParseUint(id, 10, 64)
-				s, ok := byID[n]
+				s, ok := o.byID[n]
 				if !ok {
 					t.Errorf("%s %s: span %s of the trace is not in the store", name, m, id)
 					continue
 				}
-				if got, ok := attr.marker[n]; !ok || got != m {
+				if got, ok := o.marker[n]; !ok || got != m {
 					t.Errorf("%s %s: foreign span %s %s (request %q)", name, m, d.label(s), s.RequestResource, got)
 					continue
 				}

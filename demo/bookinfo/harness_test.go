@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -135,6 +136,76 @@ func (d *demo) request(marker string) error {
 		return fmt.Errorf("request %s: %v %s", marker, err, out)
 	}
 	return nil
+}
+
+// traffic sends nSeq requests one after the other, then nConc at once, each
+// with a marker of its own, waits for the shards to settle and returns the
+// markers.
+func (d *demo) traffic(t *testing.T, nSeq, nConc int) (seq, conc []string) {
+	t.Helper()
+	runID := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	for i := range nSeq {
+		seq = append(seq, fmt.Sprintf("%s-%s-s%d", runID, d.variant, i))
+	}
+	for i := range nConc {
+		conc = append(conc, fmt.Sprintf("%s-%s-c%d", runID, d.variant, i))
+	}
+	d.send(t, seq, false)
+	d.send(t, conc, true)
+	time.Sleep(settle)
+	return seq, conc
+}
+
+// observed is what the collectors stored, with the ground truth.
+type observed struct {
+	all   []span.Span
+	byID  map[uint64]span.Span
+	truth map[connKey][]truthLine
+	attribution
+}
+
+// observe reads every stored span and maps them to their requests.
+func (d *demo) observe(t *testing.T) observed {
+	t.Helper()
+	truth, err := readTruth(d.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := observed{all: d.spans(t), byID: map[uint64]span.Span{}, truth: truth}
+	for _, s := range o.all {
+		o.byID[s.SpanID] = s
+	}
+	o.attribution = d.attribute(o.all, truth)
+	return o
+}
+
+// send sends one request per marker: one after the other, or all at once
+// (started together, so that they overlap).
+func (d *demo) send(t *testing.T, markers []string, concurrent bool) {
+	t.Helper()
+	if !concurrent {
+		for _, m := range markers {
+			if err := d.request(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, len(markers))
+	for _, m := range markers {
+		wg.Add(1)
+		go func() { defer wg.Done(); <-start; errs <- d.request(m) }()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // spans reads every span the collectors stored.

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -80,47 +79,12 @@ func TestVariants(t *testing.T) {
 
 func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 	d := startDemo(t, bin, variant)
-	runID := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	marker := func(mode string, i int) string { return fmt.Sprintf("%s-%s-%s%d", runID, variant, mode[:1], i) }
-	var seq, conc []string
-	for i := range sequentialRequests {
-		m := marker("sequential", i)
-		if err := d.request(m); err != nil {
-			t.Fatal(err)
-		}
-		seq = append(seq, m)
-	}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	errs := make(chan error, concurrentRequests)
-	for i := range concurrentRequests {
-		m := marker("concurrent", i)
-		conc = append(conc, m)
-		wg.Add(1)
-		go func() { defer wg.Done(); <-start; errs <- d.request(m) }()
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(settle)
-
-	truth, err := readTruth(d.run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := d.spans(t)
-	attr := d.attribute(all, truth)
-	byID := map[uint64]span.Span{}
+	seq, conc := d.traffic(t, sequentialRequests, concurrentRequests)
+	o := d.observe(t)
 	spansOf := map[string][]uint64{} // marker → its stored spans, by id
 	curlOf := map[string]span.Span{}
-	for _, s := range all {
-		byID[s.SpanID] = s
-		m, ok := attr.marker[s.SpanID]
+	for _, s := range o.all {
+		m, ok := o.marker[s.SpanID]
 		if !ok {
 			continue
 		}
@@ -133,15 +97,15 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 		slices.Sort(ids)
 	}
 	var reused, most int
-	for _, reqs := range truth {
+	for _, reqs := range o.truth {
 		if len(reqs) > 1 {
 			reused++
 		}
 		most = max(most, len(reqs))
 	}
 	t.Logf("%s: %d connections logged, %d carried more than one request (at most %d); %d spans stored, %d on no logged connection, %d not attributable (ambiguous position)",
-		variant, len(truth), reused, most, len(all), attr.unknownConn, len(attr.unattributed))
-	for _, s := range attr.unattributed {
+		variant, len(o.truth), reused, most, len(o.all), o.unknownConn, len(o.unattributed))
+	for _, s := range o.unattributed {
 		t.Logf("  not attributable: %s %s:%d→%s:%d [%d,%d]", d.label(s), s.ClientIP, s.ClientPort, s.ServerIP, s.ServerPort, s.StartNs, s.EndNs)
 	}
 
@@ -184,8 +148,8 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 				var foreign []string
 				for _, id := range ids {
 					n, _ := strconv.ParseUint(id, 10, 64)
-					s, stored := byID[n]
-					got, known := attr.marker[n]
+					s, stored := o.byID[n]
+					got, known := o.marker[n]
 					switch {
 					case known && got == m:
 						found[k]++
@@ -203,7 +167,7 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 				}
 				from := "curl's span"
 				if k == 1 {
-					from = "span " + d.label(byID[seed])
+					from = "span " + d.label(o.byID[seed])
 				}
 				nForeign, more := len(foreign), ""
 				if len(foreign) > 5 {

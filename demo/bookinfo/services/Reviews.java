@@ -2,7 +2,6 @@
 // ratings through the sidecar on the handler thread. No tracing header is
 // forwarded. X-ZT-Marker is the tests' ground truth: copied onto the ratings
 // call and logged with the connection the request came on (a ZTGT line).
-import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
@@ -11,30 +10,15 @@ import java.net.HttpURLConnection;
 import java.net.InetSocketAddress;
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 
 public class Reviews {
-    // requests per client address: a connection's position (a reused port counts on)
-    static final Map<String, Integer> seen = new ConcurrentHashMap<>();
-
-    static String truth(HttpExchange ex) {
-        String m = ex.getRequestHeaders().getFirst("X-ZT-Marker");
-        InetSocketAddress r = ex.getRemoteAddress(), l = ex.getLocalAddress();
-        int n = seen.merge(r.toString(), 1, Integer::sum);
-        System.out.println("ZTGT " + (m == null || m.isEmpty() ? "-" : m) + " " + r.getAddress().getHostAddress() + " " + r.getPort()
-                + " " + l.getAddress().getHostAddress() + " " + l.getPort() + " " + n);
-        System.out.flush();
-        return m == null ? "" : m;
-    }
-
     public static void main(String[] args) throws Exception {
         int port = args.length > 0 ? Integer.parseInt(args[0]) : 9081;
         System.setProperty("http.keepAlive", "false");
         HttpServer s = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 64);
         s.createContext("/reviews", ex -> {
-            String marker = truth(ex);
+            String marker = GroundTruth.log(ex);
             HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:15001/ratings/0").openConnection();
             c.setRequestProperty("Host", "ratings");
             c.setRequestProperty("X-ZT-Marker", marker);

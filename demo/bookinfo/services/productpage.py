@@ -7,11 +7,11 @@ the request came on (a ZTGT line); the tracer never reads it.
 """
 import http.client
 import sys
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import groundtruth  # demo/bookinfo/services (PYTHONPATH)
+
 OUT = ("127.0.0.1", 15001)  # the sidecar's outbound listener
-_log = threading.Lock()
 
 
 def call(service, path, marker):
@@ -33,8 +33,7 @@ class H(BaseHTTPRequestHandler):
     def do_GET(self):
         self.requests += 1
         m = self.headers.get("X-ZT-Marker", "")
-        with _log:
-            print("ZTGT", m or "-", *self.client_address, *self.server.server_address, self.requests, flush=True)
+        groundtruth.log(m, self.client_address, self.server.server_address, self.requests)
         s1, details = call("details", "/details/0", m)
         s2, reviews = call("reviews", "/reviews/0", m)
         body = b"<html>productpage\n" + details + b"\n" + reviews + b"\n</html>\n"

@@ -4,7 +4,6 @@
 // X-ZT-Marker is the tests' ground truth (copied onto the ratings call,
 // logged with the request's connection as a ZTGT line). Setting Host needs
 // -Djdk.httpclient.allowRestrictedHeaders=host (demo/bookinfo/up sets it).
-import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -14,32 +13,17 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 
 public class Reviews {
     static final HttpClient CLIENT = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(10)).build();
-    // requests per client address: a connection's position (a reused port counts on)
-    static final Map<String, Integer> seen = new ConcurrentHashMap<>();
-
-    static String truth(HttpExchange ex) {
-        String m = ex.getRequestHeaders().getFirst("X-ZT-Marker");
-        InetSocketAddress r = ex.getRemoteAddress(), l = ex.getLocalAddress();
-        int n = seen.merge(r.toString(), 1, Integer::sum);
-        System.out.println("ZTGT " + (m == null || m.isEmpty() ? "-" : m) + " " + r.getAddress().getHostAddress() + " " + r.getPort()
-                + " " + l.getAddress().getHostAddress() + " " + l.getPort() + " " + n);
-        System.out.flush();
-        return m == null ? "" : m;
-    }
-
     public static void main(String[] args) throws Exception {
         int port = args.length > 0 ? Integer.parseInt(args[0]) : 9081;
         HttpServer s = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 64);
         s.createContext("/reviews", ex -> {
             HttpRequest.Builder req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:15001/ratings/0"))
-                    .timeout(Duration.ofSeconds(10)).header("Host", "ratings").header("X-ZT-Marker", truth(ex));
+                    .timeout(Duration.ofSeconds(10)).header("Host", "ratings").header("X-ZT-Marker", GroundTruth.log(ex));
             String rid = ex.getRequestHeaders().getFirst("X-Request-ID");
             if (rid != null) req.header("X-Request-ID", rid);
             int code = 502;

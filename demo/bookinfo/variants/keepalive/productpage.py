@@ -13,10 +13,11 @@ import requests
 from flask import Flask, request
 from werkzeug.serving import make_server
 
+import groundtruth  # demo/bookinfo/services (PYTHONPATH)
+
 OUT = "http://127.0.0.1:15001"  # the sidecar's outbound listener
 session = requests.Session()
 app = Flask("productpage")
-_log = threading.Lock()
 _conn = threading.local()  # the dev server serves a connection on one thread
 
 
@@ -27,8 +28,7 @@ def truth():
         _conn.peer, _conn.requests = peer, 0
     _conn.requests += 1
     m = request.headers.get("X-ZT-Marker", "")
-    with _log:
-        print("ZTGT", m or "-", *peer, env["SERVER_NAME"], env["SERVER_PORT"], _conn.requests, flush=True)
+    groundtruth.log(m, peer, (env["SERVER_NAME"], env["SERVER_PORT"]), _conn.requests)
     return m
 
 

@@ -4,7 +4,6 @@
 // One connection per call; no tracing header is forwarded. X-ZT-Marker is the
 // tests' ground truth (copied onto the ratings call, logged with the
 // request's connection as a ZTGT line).
-import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
@@ -13,27 +12,12 @@ import java.net.HttpURLConnection;
 import java.net.InetSocketAddress;
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 public class Reviews {
     static final ExecutorService WORKERS = Executors.newFixedThreadPool(4);
-    // requests per client address: a connection's position (a reused port counts on)
-    static final Map<String, Integer> seen = new ConcurrentHashMap<>();
-
-    static String truth(HttpExchange ex) {
-        String m = ex.getRequestHeaders().getFirst("X-ZT-Marker");
-        InetSocketAddress r = ex.getRemoteAddress(), l = ex.getLocalAddress();
-        int n = seen.merge(r.toString(), 1, Integer::sum);
-        System.out.println("ZTGT " + (m == null || m.isEmpty() ? "-" : m) + " " + r.getAddress().getHostAddress() + " " + r.getPort()
-                + " " + l.getAddress().getHostAddress() + " " + l.getPort() + " " + n);
-        System.out.flush();
-        return m == null ? "" : m;
-    }
-
     record Rating(int code, byte[] body) {}
 
     static Rating rating(String marker) throws Exception {
@@ -53,7 +37,7 @@ public class Reviews {
         System.setProperty("http.keepAlive", "false");
         HttpServer s = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 64);
         s.createContext("/reviews", ex -> {
-            String marker = truth(ex);
+            String marker = GroundTruth.log(ex);
             Future<Rating> f = WORKERS.submit(() -> rating(marker));
             int code = 502;
             String rating = "null";

@@ -7,13 +7,13 @@ downstream calls, logged with the request's connection as a ZTGT line).
 """
 import http.client
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import groundtruth  # demo/bookinfo/services (PYTHONPATH)
+
 OUT = ("127.0.0.1", 15001)  # the sidecar's outbound listener
 POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="downstream")
-_log = threading.Lock()
 
 
 def call(service, path, marker):
@@ -35,8 +35,7 @@ class H(BaseHTTPRequestHandler):
     def do_GET(self):
         self.requests += 1
         m = self.headers.get("X-ZT-Marker", "")
-        with _log:
-            print("ZTGT", m or "-", *self.client_address, *self.server.server_address, self.requests, flush=True)
+        groundtruth.log(m, self.client_address, self.server.server_address, self.requests)
         details = POOL.submit(call, "details", "/details/0", m)
         reviews = POOL.submit(call, "reviews", "/reviews/0", m)
         (s1, d), (s2, r) = details.result(), reviews.result()
