@@ -379,7 +379,7 @@ func readTruth(run string) (map[connKey][]truthLine, error) {
 type attribution struct {
 	marker       map[uint64]string // span id → marker; absent: not attributed
 	unattributed []span.Span       // spans on a logged connection whose request is ambiguous
-	unknownConn  int               // spans on no logged connection
+	unknownConn  int               // spans on no logged connection (or not HTTP/1)
 }
 
 // attribute maps every span to its request through the ground truth.
@@ -397,6 +397,7 @@ func (d *demo) attribute(all []span.Span, truth map[connKey][]truthLine) attribu
 	byConn := map[connKey]map[point][]span.Span{}
 	for _, s := range all {
 		if s.L7Protocol != span.L7HTTP1 {
+			a.unknownConn++ // the demo speaks only HTTP/1
 			continue
 		}
 		k := makeConnKey(d.inode[s.NetNS], netip.AddrPortFrom(s.ClientIP.Unmap(), s.ClientPort), netip.AddrPortFrom(s.ServerIP.Unmap(), s.ServerPort))

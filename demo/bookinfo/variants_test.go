@@ -124,6 +124,7 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 		slices.Sort(perRequest)
 		t.Logf("%s %s: spans per request in the store: min %d, median %d, max %d", variant, name,
 			perRequest[0], perRequest[len(perRequest)/2], perRequest[len(perRequest)-1])
+		logMissing(t, d, o, spansOf, markers)
 
 		// by seed: 0 = curl's span, 1 = a random span of the request
 		var found, expected, clean, traces [2]int
@@ -193,6 +194,41 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 	}
 	mode("sequential", seq, minCompleteness[variant].sequential)
 	mode("concurrent", conc, minCompleteness[variant].concurrent)
+}
+
+// logMissing names the observation points missing from requests that have
+// fewer stored spans than the fullest request of the mode (capture losses,
+// for the record: they lower expected, not completeness).
+func logMissing(t *testing.T, d *demo, o observed, spansOf map[string][]uint64, markers []string) {
+	points := func(m string) map[string]int {
+		c := map[string]int{}
+		for _, id := range spansOf[m] {
+			c[d.label(o.byID[id])]++
+		}
+		return c
+	}
+	fullest := ""
+	for _, m := range markers {
+		if len(spansOf[m]) > len(spansOf[fullest]) {
+			fullest = m
+		}
+	}
+	full, logged := points(fullest), 0
+	for _, m := range markers {
+		if len(spansOf[m]) == len(spansOf[fullest]) || logged == 5 {
+			continue
+		}
+		have := points(m)
+		var missing []string
+		for l, n := range full {
+			for range n - have[l] {
+				missing = append(missing, l)
+			}
+		}
+		slices.Sort(missing)
+		t.Logf("  %s: %d spans stored, missing %s", m, len(spansOf[m]), strings.Join(missing, "; "))
+		logged++
+	}
 }
 
 func pct(a, b int) float64 {
