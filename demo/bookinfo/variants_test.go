@@ -127,7 +127,7 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 		logMissing(t, d, o, spansOf, markers)
 
 		// by seed: 0 = curl's span, 1 = a random span of the request
-		var found, expected, clean, traces [2]int
+		var found, expected, clean, traces, foreignSpans, largest [2]int
 		for _, m := range markers {
 			own := spansOf[m]
 			if len(own) == 0 {
@@ -171,6 +171,8 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 					from = "span " + d.label(o.byID[seed])
 				}
 				nForeign, more := len(foreign), ""
+				foreignSpans[k] += nForeign
+				largest[k] = max(largest[k], len(ids))
 				if len(foreign) > 5 {
 					more, foreign = fmt.Sprintf(" and %d more", len(foreign)-5), foreign[:5]
 				}
@@ -182,8 +184,9 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 		fmt.Printf("variant %s %s: completeness %d/%d (%.1f%%), correctness %d/%d (%.1f%%), overlap %d\n",
 			variant, name, f, e, pct(f, e), c, n, pct(c, n), overlap)
 		for k, from := range []string{"curl's span", "a random span"} {
-			t.Logf("%s %s from %s: completeness %d/%d (%.1f%%), correctness %d/%d (%.1f%%)", variant, name, from,
-				found[k], expected[k], pct(found[k], expected[k]), clean[k], traces[k], pct(clean[k], traces[k]))
+			t.Logf("%s %s from %s: completeness %d/%d (%.1f%%), correctness %d/%d (%.1f%%); foreign spans %d, largest unclean trace %d",
+				variant, name, from, found[k], expected[k], pct(found[k], expected[k]), clean[k], traces[k], pct(clean[k], traces[k]),
+				foreignSpans[k], largest[k])
 		}
 		if pct(f, e) < min {
 			t.Errorf("variant %s %s: completeness %.1f%%, want at least %.1f%%", variant, name, pct(f, e), min)
