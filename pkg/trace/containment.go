@@ -88,12 +88,30 @@ func anchored(s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
 	return false
 }
 
+// bare reports whether a call carries no evidence but its time: no context
+// id, request id or trace id.
+func bare(s *span.Span) bool {
+	return s.SyscallTraceIDReq == 0 && s.SyscallTraceIDResp == 0 && s.XRequestIDReq == "" && s.TraceID.IsZero()
+}
+
+// insideServer reports whether call c lies inside a server request of its
+// process in the set.
+func insideServer(c *span.Span, set map[uint64]*span.Span, order []uint64) bool {
+	for _, id := range order {
+		s := set[id]
+		if s.TapSide == span.TapServerProcess && s.Node == c.Node && s.PID == c.PID && s.StartNs <= c.StartNs && c.EndNs <= s.EndNs {
+			return true
+		}
+	}
+	return false
+}
+
 // containmentRound finds the calls and server requests that containment
 // relates to the set, directly or through each other, and records the
-// links in pairs. Two lookups, each only for spans without a thread or
-// header anchor: the calls a process made during its server requests of the
-// set, then the server requests in flight around every call (the "exactly
-// one" check). Looked-up spans are kept in pool across rounds.
+// links in pairs. Two lookups: the calls a process made during its server
+// requests of the set, then, for calls without a thread or header anchor,
+// the server requests in flight around them (the "exactly one" check).
+// Looked-up spans are kept in pool across rounds.
 func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint64]*span.Span, order []uint64,
 	pairs map[uint64]uint64, queried map[span.Key]bool, pool map[uint64]span.Span) ([]span.Span, error) {
 	lookup := func(keys []span.Key, from, to int64) error {
@@ -106,12 +124,15 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 		}
 		return err
 	}
-	// 1. Calls during the set's unanchored server requests.
+	// 1. Calls during the set's server requests.
 	var keys []span.Key
 	var lo, hi int64
 	for _, id := range order {
 		s := set[id]
-		if s.TapSide != span.TapServerProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 || anchored(s, set, order) {
+		// Every server request: one of its calls may be anchored by a thread
+		// context and another, handed to a pool, not. The window is the
+		// request's own time, so the lookup stays small.
+		if s.TapSide != span.TapServerProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 {
 			continue
 		}
 		if k := span.ProcessKey(s.Node, s.PID, false); !queried[k] {
@@ -142,7 +163,16 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 	}
 	keys, lo, hi = keys[:0], 0, 0
 	for _, s := range calls {
-		if s.TapSide != span.TapClientProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 || (in[s.SpanID] && anchored(s, set, order)) {
+		if s.TapSide != span.TapClientProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 {
+			continue
+		}
+		if in[s.SpanID] {
+			if anchored(s, set, order) {
+				continue
+			}
+		} else if !bare(s) || !insideServer(s, set, order) {
+			// A call of step 1 that carries evidence of its own is found by
+			// key; one outside the set's requests cannot be contained in them.
 			continue
 		}
 		if k := span.ProcessKey(s.Node, s.PID, true); !queried[k] {
