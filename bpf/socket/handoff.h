@@ -83,17 +83,19 @@ static __always_inline void verdict(__u64 waker, __u64 wakee, __u64 ctx, __u8 co
 }
 
 // private_wake reports whether thread waker of process tgid is waking
-// thread wakee through a futex only the wakee has ever waited on (its own
-// parker or waiter lock: the handing back of a result, not a shared lock).
+// thread wakee with its own FUTEX_WAKE on the address the wakee, and only
+// the wakee, waits on without a timeout: the handing back of a result (a
+// Java thread's parker, a Python waiter lock), not a shared lock or a
+// condition variable's timed wait (Python's GIL).
 static __always_inline int private_wake(__u32 tgid, __u32 waker, __u32 wakee)
 {
-	__u64 *addr = bpf_map_lookup_elem(&futex_wait, &wakee);
+	struct futex_waiting *w = bpf_map_lookup_elem(&futex_wait, &wakee);
 	__u64 *woken = bpf_map_lookup_elem(&futex_wake, &waker);
-	if (!addr || !woken || *addr != *woken)
+	if (!w || !woken || w->addr != *woken || w->timed)
 		return 0;
-	__u64 key = ((__u64)tgid << 32) ^ *addr;
-	struct futex_addr *f = bpf_map_lookup_elem(&futex_addrs, &key);
-	return f && !f->shared && f->first == wakee;
+	__u64 key = ((__u64)tgid << 32) ^ w->addr;
+	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
+	return n && *n == 1;
 }
 
 #define FUTEX_WAIT 0
@@ -113,7 +115,7 @@ static __always_inline int task_in_scope(void)
 }
 
 // futex_enter records a thread waiting on, or waking, a futex.
-static __always_inline void futex_enter(__u64 uaddr, long op)
+static __always_inline void futex_enter(__u64 uaddr, long op, __u64 timeout)
 {
 	long cmd = op & FUTEX_CMD_MASK;
 	int wait = cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET;
@@ -127,22 +129,32 @@ static __always_inline void futex_enter(__u64 uaddr, long op)
 		bpf_map_update_elem(&futex_wake, &tid, &uaddr, BPF_ANY);
 		return;
 	}
-	bpf_map_update_elem(&futex_wait, &tid, &uaddr, BPF_ANY);
+	struct futex_waiting fw = {.addr = uaddr, .timed = timeout != 0};
+	bpf_map_update_elem(&futex_wait, &tid, &fw, BPF_ANY);
 	__u64 key = (thread & 0xffffffff00000000ULL) ^ uaddr;
-	struct futex_addr *f = bpf_map_lookup_elem(&futex_addrs, &key);
-	if (!f) {
-		struct futex_addr n = {.first = tid};
-		bpf_map_update_elem(&futex_addrs, &key, &n, BPF_NOEXIST);
-	} else if (f->first != tid) {
-		f->shared = 1;
+	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+	} else {
+		__u32 one = 1;
+		if (bpf_map_update_elem(&futex_addrs, &key, &one, BPF_NOEXIST) && (n = bpf_map_lookup_elem(&futex_addrs, &key)))
+			__sync_fetch_and_add(n, 1);
 	}
 }
 
 static __always_inline void futex_exit(void)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_delete_elem(&futex_wait, &tid);
+	__u64 thread = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)thread;
 	bpf_map_delete_elem(&futex_wake, &tid);
+	struct futex_waiting *w = bpf_map_lookup_elem(&futex_wait, &tid);
+	if (!w)
+		return;
+	__u64 key = (thread & 0xffffffff00000000ULL) ^ w->addr;
+	bpf_map_delete_elem(&futex_wait, &tid);
+	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
+	if (n && *n > 0)
+		__sync_fetch_and_add(n, -1);
 }
 
 // wake applies a wake of wakee by waker (context keys) in process tgid:

@@ -336,7 +336,7 @@ int BPF_PROG(on_waking, struct task_struct *p) { return waking(p); }
 // Futex waits of threads holding a request: which wakes are a worker handing
 // back a result (handoff.h).
 SEC("tracepoint/syscalls/sys_enter_futex")
-int enter_futex(struct trace_event_raw_sys_enter *ctx) { futex_enter(ARG(0), ARG(1)); return 0; }
+int enter_futex(struct trace_event_raw_sys_enter *ctx) { futex_enter(ARG(0), ARG(1), ARG(3)); return 0; }
 SEC("tracepoint/syscalls/sys_exit_futex")
 int exit_futex(struct trace_event_raw_sys_exit *ctx) { futex_exit(); return 0; }
 

@@ -48,11 +48,11 @@ type SocketEvent struct {
 	Data           [16384]uint8
 }
 
-type SocketFutexAddr struct {
-	_      structs.HostLayout
-	First  uint32
-	Shared uint8
-	Pad    [3]uint8
+type SocketFutexWaiting struct {
+	_     structs.HostLayout
+	Addr  uint64
+	Timed uint8
+	Pad   [7]uint8
 }
 
 type SocketHandoff struct {

@@ -21,15 +21,20 @@ struct {
 	__type(value, struct handoff);
 } handoffs SEC(".maps");
 
-// Futexes in the traced namespaces: the address each thread waits on or
-// wakes now (by tid), and per address whether more than one thread has ever
-// waited on it (a shared lock, such as an interpreter lock, rather than a
-// thread's own parker or waiter lock).
+// Futexes in the traced namespaces: what each thread waits on now (by tid),
+// what it wakes now, and per address how many threads wait on it now.
+struct futex_waiting {
+	__u64 addr;
+	__u8 timed; // the wait has a timeout (a condition variable's timed wait,
+	            // such as Python's GIL), not a wait for a result
+	__u8 _pad[7];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct futex_waiting);
 } futex_wait SEC(".maps");
 
 struct {
@@ -39,15 +44,9 @@ struct {
 	__type(value, __u64);
 } futex_wake SEC(".maps");
 
-struct futex_addr {
-	__u32 first;  // first waiter's tid
-	__u8 shared;  // another thread waited on it too
-	__u8 _pad[3];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64); // tgid << 32 ^ address
-	__type(value, struct futex_addr);
+	__type(value, __u32); // waiters now
 } futex_addrs SEC(".maps");
