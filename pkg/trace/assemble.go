@@ -158,7 +158,7 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 	}
 	var warnings []string
 	queried := map[span.Key]bool{}
-	contains := map[uint64]uint64{} // containment: call span id → server span id
+	contains := map[uint64]containedIn{} // containment: call span id → server request
 	procSpans := map[uint64]span.Span{}
 	truncated := false
 	for round := 0; round < cfg.Rounds && !truncated; round++ {

@@ -92,6 +92,47 @@ func TestCausalityRelations(t *testing.T) {
 		seed:  2,
 		want:  map[uint64]uint64{2: 0},
 	}}
+	proxy := func(s span.Span, path string) span.Span {
+		s.Flags |= span.FlagProxy
+		s.RequestResource = path
+		return s
+	}
+	cases = append(cases, []struct {
+		name   string
+		spans  []span.Span
+		seed   uint64
+		want   map[uint64]uint64
+		reason map[uint64]Evidence
+	}{{
+		name: "a proxy holding its pod's inbound and outbound request: each call forwards the one with its path",
+		spans: []span.Span{proxy(srv(1, "a", 0, 100, 0), "/front"), proxy(call(2, "a", 5, 95, 101, 0), "/front"),
+			proxy(srv(3, "a", 20, 60, 0), "/down"), proxy(call(4, "a", 25, 55, 101, 0), "/down")},
+		seed:   1,
+		want:   map[uint64]uint64{1: 0, 2: 1},
+		reason: map[uint64]Evidence{2: EvidenceProxy},
+	}, {
+		name: "...seeded from the outbound request",
+		spans: []span.Span{proxy(srv(1, "a", 0, 100, 0), "/front"), proxy(call(2, "a", 5, 95, 101, 0), "/front"),
+			proxy(srv(3, "a", 20, 60, 0), "/down"), proxy(call(4, "a", 25, 55, 101, 0), "/down")},
+		seed:   4,
+		want:   map[uint64]uint64{3: 0, 4: 3},
+		reason: map[uint64]Evidence{4: EvidenceProxy},
+	}, {
+		name: "two requests with the same path in flight: a proxy's call forwards neither",
+		spans: []span.Span{proxy(srv(1, "a", 0, 100, 0), "/front"), proxy(srv(3, "b", 10, 110, 0), "/front"),
+			proxy(call(2, "a", 20, 90, 101, 0), "/front")},
+		seed: 2,
+		want: map[uint64]uint64{2: 0},
+	}, {
+		name: "an application (not a proxy) calling with the path it was called with is no forward",
+		spans: []span.Span{srv(1, "a", 0, 100, 0), srv(3, "b", 10, 110, 0), func() span.Span {
+			c := call(2, "b", 20, 90, 201, 0)
+			c.RequestResource = "/front?r=a"
+			return c
+		}()},
+		seed: 2,
+		want: map[uint64]uint64{2: 0},
+	}}...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := fill(t, []spangen.Trace{{Spans: c.spans}})

@@ -20,6 +20,13 @@ import (
 //   - a call that ended less than Settle ago: a server request still in
 //     flight is not stored yet, so "exactly one" cannot be known.
 
+// containedIn is the server request (span id) a call was found inside, and
+// the evidence.
+type containedIn struct {
+	server uint64
+	ev     Evidence
+}
+
 type procKey struct {
 	node string
 	pid  uint32
@@ -27,7 +34,7 @@ type procKey struct {
 
 // contained finds containment pairs (client index → server index in all)
 // among spans of the set and of the processes looked up around them.
-func contained(cfg *Config, all []*span.Span, now time.Time) map[int]int {
+func contained(cfg *Config, all []*span.Span, now time.Time) map[int]pair {
 	byProc := map[procKey][]int{}
 	for i, s := range all {
 		if s.SignalSource == span.SourceEBPF && s.PID != 0 {
@@ -35,7 +42,7 @@ func contained(cfg *Config, all []*span.Span, now time.Time) map[int]int {
 			byProc[k] = append(byProc[k], i)
 		}
 	}
-	pairs := map[int]int{}
+	pairs := map[int]pair{}
 	settled := now.Add(-cfg.Settle).UnixNano()
 	for _, idx := range byProc {
 		for _, ci := range idx {
@@ -43,7 +50,9 @@ func contained(cfg *Config, all []*span.Span, now time.Time) map[int]int {
 			if c.TapSide != span.TapClientProcess || c.EndNs <= c.StartNs || c.EndNs > settled {
 				continue
 			}
-			server, n := -1, 0
+			// In flight during the call: every server request, and those a
+			// proxy's call forwards (same method and resource).
+			server, n, fwd, nf := -1, 0, -1, 0
 			for _, si := range idx {
 				s := all[si]
 				if s.TapSide != span.TapServerProcess || s.StartNs >= c.EndNs || s.EndNs <= c.StartNs {
@@ -51,9 +60,17 @@ func contained(cfg *Config, all []*span.Span, now time.Time) map[int]int {
 				}
 				n++
 				server = si
+				if forwards(c, s) {
+					nf++
+					fwd = si
+				}
 			}
+			ev := EvidenceContainment
 			if n != 1 {
-				continue
+				if nf != 1 {
+					continue
+				}
+				server, ev = fwd, EvidenceProxy
 			}
 			s := all[server]
 			if s.StartNs > c.StartNs || c.EndNs > s.EndNs || xridConflict(c, s) {
@@ -62,10 +79,26 @@ func contained(cfg *Config, all []*span.Span, now time.Time) map[int]int {
 			if id := c.SyscallTraceIDReq; id != 0 && id != s.SyscallTraceIDReq && id != s.SyscallTraceIDResp {
 				continue
 			}
-			pairs[ci] = server
+			pairs[ci] = pair{server, ev}
 		}
 	}
 	return pairs
+}
+
+// pair is a containment link: the server request's index and the evidence.
+type pair struct {
+	server int
+	ev     Evidence
+}
+
+// forwards reports whether call c of a proxy process passes on server
+// request s: a proxy forwards the method and resource it received. Only
+// for processes the collector marks as proxies (span.FlagProxy): an
+// application may call a downstream with the path it was called with for
+// another request.
+func forwards(c, s *span.Span) bool {
+	return c.Flags.Has(span.FlagProxy) && s.Flags.Has(span.FlagProxy) && c.RequestResource != "" &&
+		c.RequestType == s.RequestType && c.RequestResource == s.RequestResource && c.L7Protocol == s.L7Protocol
 }
 
 // anchored reports whether a server request already has a call, or a call
@@ -113,7 +146,7 @@ func insideServer(c *span.Span, set map[uint64]*span.Span, order []uint64) bool 
 // the server requests in flight around them (the "exactly one" check).
 // Looked-up spans are kept in pool across rounds.
 func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint64]*span.Span, order []uint64,
-	pairs map[uint64]uint64, queried map[span.Key]bool, pool map[uint64]span.Span) ([]span.Span, error) {
+	pairs map[uint64]containedIn, queried map[span.Key]bool, pool map[uint64]span.Span) ([]span.Span, error) {
 	lookup := func(keys []span.Key, from, to int64) error {
 		if len(keys) == 0 {
 			return nil
@@ -197,12 +230,12 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 			all = append(all, &s)
 		}
 	}
-	pair := contained(cfg, all, cfg.Now())
+	found := contained(cfg, all, cfg.Now())
 	var added []span.Span
 	for grew := true; grew; {
 		grew = false
-		for ci, si := range pair {
-			c, s := all[ci], all[si]
+		for ci, p := range found {
+			c, s := all[ci], all[p.server]
 			if in[c.SpanID] == in[s.SpanID] {
 				continue
 			}
@@ -215,9 +248,9 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 			grew = true
 		}
 	}
-	for ci, si := range pair {
-		if c, s := all[ci], all[si]; in[c.SpanID] && in[s.SpanID] {
-			pairs[c.SpanID] = s.SpanID
+	for ci, p := range found {
+		if c, s := all[ci], all[p.server]; in[c.SpanID] && in[s.SpanID] {
+			pairs[c.SpanID] = containedIn{s.SpanID, p.ev}
 		}
 	}
 	sort.Slice(added, func(i, j int) bool { return added[i].SpanID < added[j].SpanID })

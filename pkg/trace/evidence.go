@@ -19,4 +19,8 @@ const (
 	// EvidenceContainment: the call lies inside the one server request its
 	// process had in flight (docs/assembly.md "Containment").
 	EvidenceContainment Evidence = "containment"
+	// EvidenceProxy: a proxy's call forwards the one server request with its
+	// method and resource the proxy had in flight (docs/assembly.md
+	// "Containment").
+	EvidenceProxy Evidence = "proxy"
 )

@@ -8,7 +8,7 @@ import (
 
 // link sets the parents of a related span set (DESIGN "Trace assembly",
 // steps 2-5) and picks the trace id.
-func link(cfg *Config, spans []span.Span, contains map[uint64]uint64) *Trace {
+func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trace {
 	sort.Slice(spans, func(i, j int) bool {
 		if spans[i].StartNs != spans[j].StartNs {
 			return spans[i].StartNs < spans[j].StartNs
@@ -148,9 +148,9 @@ func link(cfg *Config, spans []span.Span, contains map[uint64]uint64) *Trace {
 		if p < 0 {
 			// No thread or header evidence: the one server request the
 			// process had in flight (containment.go).
-			if sid, ok := contains[c.SpanID]; ok {
-				if q, ok := index[sid]; ok && find(q) != find(i) {
-					p, ev = q, EvidenceContainment
+			if in, ok := contains[c.SpanID]; ok {
+				if q, ok := index[in.server]; ok && find(q) != find(i) {
+					p, ev = q, in.ev
 				}
 			}
 		}
