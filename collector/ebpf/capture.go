@@ -168,9 +168,11 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	c.wall = time.Now().UnixNano() - ts.Nano()
-	c.wg.Add(2)
+	c.gos.queue = make(chan uint32, 64)
+	c.wg.Add(3)
 	go c.read()
 	go c.tick()
+	go c.goTrack()
 	return c, nil
 }
 
@@ -229,12 +231,8 @@ func (c *Capture) handle(e *Event) {
 		conn = nil
 	}
 	if conn == nil {
-		if !c.seenPID(e.PID) && c.guard.IsGoProcess(e.PID) {
-			if why := c.trackGo(e.PID); why == "" {
-				c.guard.TrackGoroutines(e.PID)
-			} else {
-				c.guard.NoGoroutines(e.PID, why)
-			}
+		if !c.seenPID(e.PID) {
+			c.newProcess(e.PID)
 		}
 		info := c.procs.Lookup(e.PID, e.Comm)
 		if errors.Is(info.CgroupErr, cgroup.ErrUnknownLayout) && !c.cgroupWarned {
@@ -343,10 +341,14 @@ func (c *Capture) Close() error {
 		}
 		c.rd.Close()
 		close(c.done)
-		c.wg.Wait()
+		c.wg.Wait() // the Go tracker too: no uprobe is added after this
 		c.Flush()
 		c.rd = nil
 	}
+	for _, l := range c.gos.links {
+		l.Close()
+	}
+	c.gos.links = nil
 	return c.objs.Close()
 }
 

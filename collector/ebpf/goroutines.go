@@ -7,22 +7,59 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"github.com/cilium/ebpf/link"
 )
 
-// goTracker attaches the goroutine uprobe (bpf/socket/goroutine.h) to each
+// goTracker attaches the goroutine uprobes (bpf/socket/goroutine.h) to each
 // Go executable once, and lists Go processes in the go_procs map so the
-// BPF programs key their contexts by goroutine.
+// BPF programs key their contexts by goroutine. It works on a goroutine of
+// its own: reading a large executable's symbol table takes long, and the
+// ring buffer reader must not wait for it. Until a process is tracked, the
+// causality guard uses none of its context ids.
 type goTracker struct {
+	queue    chan uint32     // Go processes to track
+	mu       sync.Mutex      // links
+	links    []link.Link     // the uprobes
 	attached map[exeID]error // per executable: nil once attached, else why not
+}
+
+// goTrack is the tracker's goroutine.
+func (c *Capture) goTrack() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case pid := <-c.gos.queue:
+			if why := c.trackGo(pid); why == "" {
+				c.guard.TrackGoroutines(pid)
+			} else {
+				c.guard.NoGoroutines(pid, why)
+			}
+		}
+	}
+}
+
+// newProcess is called for a process's first event: a Go program is
+// queued for tracking (never blocking the reader).
+func (c *Capture) newProcess(pid uint32) {
+	if !c.guard.IsGoProcess(pid) {
+		return
+	}
+	select {
+	case c.gos.queue <- pid:
+	default:
+		c.guard.NoGoroutines(pid, "too many new Go processes at once")
+	}
 }
 
 type exeID struct{ dev, ino uint64 }
 
-// track is called for a new process; it returns "" when its goroutines are
-// tracked, else why not.
+// trackGo attaches the uprobes to pid's executable (once per executable)
+// and lists pid; it returns "" when its goroutines are tracked, else why not.
 func (c *Capture) trackGo(pid uint32) string {
 	exe := filepath.Join("/proc", strconv.Itoa(int(pid)), "exe")
 	st, err := os.Stat(exe)
