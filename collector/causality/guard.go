@@ -177,20 +177,14 @@ func (g *Guard) Verdict(pid, tid uint32, ctx uint64, confirmed bool, nowNs int64
 		confirmed = false
 	}
 	var out []*span.Span
-	keep := g.held[pid][:0]
-	for _, h := range g.held[pid] {
+	filter(g.held, pid, func(h heldSpan) bool {
 		if c, _ := provisional(h.s); c == ctx && (h.s.ReqTID == tid || h.s.RespTID == tid) {
 			settle(h.s, ctx, confirmed)
 			out = append(out, h.s)
-		} else {
-			keep = append(keep, h)
+			return false
 		}
-	}
-	if len(keep) == 0 {
-		delete(g.held, pid)
-	} else {
-		g.held[pid] = keep
-	}
+		return true
+	})
 	if len(out) == 0 {
 		if g.verdicts == nil {
 			g.verdicts = map[uint32][]verdict{}
@@ -206,34 +200,18 @@ func (g *Guard) Expire(nowNs int64) []*span.Span {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var out []*span.Span
-	for pid, hs := range g.held {
-		keep := hs[:0]
-		for _, h := range hs {
+	for pid := range g.held {
+		filter(g.held, pid, func(h heldSpan) bool {
 			if nowNs-h.since > int64(HoldFor) {
 				settle(h.s, 0, false)
 				out = append(out, h.s)
-			} else {
-				keep = append(keep, h)
+				return false
 			}
-		}
-		if len(keep) == 0 {
-			delete(g.held, pid)
-		} else {
-			g.held[pid] = keep
-		}
+			return true
+		})
 	}
-	for pid, vs := range g.verdicts {
-		keep := vs[:0]
-		for _, v := range vs {
-			if nowNs-v.at <= int64(HoldFor) {
-				keep = append(keep, v)
-			}
-		}
-		if len(keep) == 0 {
-			delete(g.verdicts, pid)
-		} else {
-			g.verdicts[pid] = keep
-		}
+	for pid := range g.verdicts {
+		filter(g.verdicts, pid, func(v verdict) bool { return nowNs-v.at <= int64(HoldFor) })
 	}
 	return out
 }
@@ -287,4 +265,20 @@ func IsGo(path string) bool {
 	}
 	defer f.Close()
 	return f.Section(".go.buildinfo") != nil
+}
+
+// filter keeps the elements of m[k] for which keep is true, deleting k when
+// none is left.
+func filter[T any](m map[uint32][]T, k uint32, keep func(T) bool) {
+	kept := m[k][:0]
+	for _, x := range m[k] {
+		if keep(x) {
+			kept = append(kept, x)
+		}
+	}
+	if len(kept) == 0 {
+		delete(m, k)
+	} else {
+		m[k] = kept
+	}
 }

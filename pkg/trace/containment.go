@@ -157,9 +157,21 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 		}
 		return err
 	}
-	// 1. Calls during the set's server requests.
+	// want adds a process key not looked up yet, widening the window to s.
 	var keys []span.Key
 	var lo, hi int64
+	want := func(k span.Key, s *span.Span) {
+		if queried[k] {
+			return
+		}
+		queried[k] = true
+		keys = append(keys, k)
+		if lo == 0 || s.StartNs < lo {
+			lo = s.StartNs
+		}
+		hi = max(hi, s.EndNs)
+	}
+	// 1. Calls during the set's server requests.
 	for _, id := range order {
 		s := set[id]
 		// Every server request: one of its calls may be anchored by a thread
@@ -168,14 +180,7 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 		if s.TapSide != span.TapServerProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 {
 			continue
 		}
-		if k := span.ProcessKey(s.Node, s.PID, false); !queried[k] {
-			queried[k] = true
-			keys = append(keys, k)
-			if lo == 0 || s.StartNs < lo {
-				lo = s.StartNs
-			}
-			hi = max(hi, s.EndNs)
-		}
+		want(span.ProcessKey(s.Node, s.PID, false), s)
 	}
 	if err := lookup(keys, lo, hi); err != nil {
 		return nil, err
@@ -208,14 +213,7 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 			// key; one outside the set's requests cannot be contained in them.
 			continue
 		}
-		if k := span.ProcessKey(s.Node, s.PID, true); !queried[k] {
-			queried[k] = true
-			keys = append(keys, k)
-			if lo == 0 || s.StartNs < lo {
-				lo = s.StartNs
-			}
-			hi = max(hi, s.EndNs)
-		}
+		want(span.ProcessKey(s.Node, s.PID, true), s)
 	}
 	if err := lookup(keys, lo-int64(cfg.Settle), hi); err != nil {
 		return nil, err
