@@ -1,0 +1,216 @@
+//go:build linux
+
+package seaweedfs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zerotrace/zerotrace/pkg/internal/testenv"
+	"github.com/zerotrace/zerotrace/pkg/objstore"
+)
+
+// Credentials of the server's one identity.
+const (
+	AccessKey = "zerotrace-test"
+	SecretKey = "zerotrace-test-secret"
+)
+
+// Binary finds weed: $ZEROTRACE_WEED, else the newest
+// /var/cache/zerotrace/weed-* that .ci/seaweedfs built.
+func Binary() (string, error) {
+	if p := os.Getenv("ZEROTRACE_WEED"); p != "" {
+		return p, nil
+	}
+	dir := os.Getenv("WEED_CACHE")
+	if dir == "" {
+		dir = "/var/cache/zerotrace"
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "weed-*"))
+	var bins []string
+	for _, p := range m {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			bins = append(bins, p)
+		}
+	}
+	if len(bins) == 0 {
+		return "", errors.New("no weed binary: run bash .ci/seaweedfs (or set ZEROTRACE_WEED)")
+	}
+	sort.Slice(bins, func(i, j int) bool {
+		a, _ := os.Stat(bins[i])
+		b, _ := os.Stat(bins[j])
+		return a.ModTime().After(b.ModTime())
+	})
+	return bins[0], nil
+}
+
+// Server is one running weed server.
+type Server struct {
+	Endpoint string // http://127.0.0.1:<s3 port>
+	Dir      string
+	Log      string // the server's output file
+
+	bin   string
+	ports [8]int
+	cmd   *exec.Cmd
+	done  chan struct{}
+}
+
+// Start runs a server for the test and stops it at cleanup. A missing
+// binary fails the test (skips only with ZEROTRACE_ALLOW_SKIP).
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		testenv.Skip(t, "%v", err)
+	}
+	s := &Server{bin: bin, Dir: t.TempDir()}
+	for i := range s.ports {
+		s.ports[i] = freePort(t)
+	}
+	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.ports[0])
+	s.Log = filepath.Join(s.Dir, "weed.log")
+	cfg, _ := json.Marshal(map[string]any{"identities": []any{map[string]any{
+		"name":        "zerotrace",
+		"credentials": []any{map[string]string{"accessKey": AccessKey, "secretKey": SecretKey}},
+		"actions":     []string{"Admin", "Read", "Write", "List", "Tagging"},
+	}}})
+	if err := os.WriteFile(filepath.Join(s.Dir, "s3.json"), cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(s.Dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Restart starts the server (again, after Stop) on the same ports and data
+// directory and waits until it serves S3 requests.
+func (s *Server) Restart() error {
+	if s.cmd != nil {
+		return errors.New("seaweedfs: already running")
+	}
+	p := s.ports
+	args := []string{"server", "-dir=" + filepath.Join(s.Dir, "data"), "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+		"-master.port=" + strconv.Itoa(p[1]), "-master.port.grpc=" + strconv.Itoa(p[2]),
+		"-volume.port=" + strconv.Itoa(p[3]), "-volume.port.grpc=" + strconv.Itoa(p[4]),
+		"-filer", "-filer.port=" + strconv.Itoa(p[5]), "-filer.port.grpc=" + strconv.Itoa(p[6]),
+		"-s3", "-s3.port=" + strconv.Itoa(p[0]), "-s3.port.grpc=" + strconv.Itoa(p[7]),
+		"-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config=" + filepath.Join(s.Dir, "s3.json"),
+		"-master.volumeSizeLimitMB=64", "-volume.max=16", "-volume.preStopSeconds=0",
+		// One master: no resumed raft state and a short election, so a restart serves within seconds.
+		"-master.resumeState=false", "-master.electionTimeout=1s"}
+	logf, err := os.OpenFile(s.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(s.bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("starting weed: %w", err)
+	}
+	logf.Close()
+	s.cmd, s.done = cmd, make(chan struct{})
+	go func() { cmd.Wait(); close(s.done) }()
+	// Ready when an authenticated bucket listing answers.
+	c := s.client("ready-check")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err = c.CreateBucket(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-s.done:
+			s.cmd = nil
+			b, _ := os.ReadFile(s.Log)
+			return fmt.Errorf("weed exited: %s", tail(b))
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			b, _ := os.ReadFile(s.Log)
+			return fmt.Errorf("weed not ready after 60 s (%v): %s", err, tail(b))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func tail(b []byte) string {
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// Stop ends the server with SIGTERM, SIGKILL 3 s later if it is still
+// there (weed's shutdown can hang on its own master's raft), and waits for
+// the process to exit.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(3 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.cmd = nil
+}
+
+// Client returns a path-style client of bucket with the server's identity;
+// the bucket is created.
+func (s *Server) Client(t testing.TB, bucket string) *objstore.Client {
+	t.Helper()
+	c := s.client(bucket)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.CreateBucket(ctx); err != nil {
+		t.Fatalf("creating bucket %s: %v", bucket, err)
+	}
+	return c
+}
+
+func (s *Server) client(bucket string) *objstore.Client {
+	c, err := objstore.New(s.Config(bucket))
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// Config is the objstore configuration of bucket on this server.
+func (s *Server) Config(bucket string) objstore.Config {
+	return objstore.Config{Bucket: bucket, Endpoint: s.Endpoint, PathStyle: true, Timeout: 10 * time.Second,
+		Credentials: objstore.Credentials{AccessKeyID: AccessKey, SecretAccessKey: SecretKey, Source: "test"}}
+}
