@@ -138,12 +138,16 @@ func (s *Server) Restart() error {
 	logf.Close()
 	s.cmd, s.done = cmd, make(chan struct{})
 	go func() { cmd.Wait(); close(s.done) }()
-	// Ready when an authenticated bucket listing answers.
+	// Ready when a bucket can be created and an object written (volumes
+	// registered with the master).
 	c := s.client("ready-check")
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err = c.CreateBucket(ctx)
+		if err == nil {
+			err = c.PutBytes(ctx, "ready", []byte("ready"))
+		}
 		cancel()
 		if err == nil {
 			return nil
