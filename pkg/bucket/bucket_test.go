@@ -387,4 +387,3 @@ func onlyNode(traces []spangen.Trace, name string) []spangen.Trace {
 	}
 	return out
 }
-
