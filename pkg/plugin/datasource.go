@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
@@ -29,6 +31,8 @@ type Datasource struct {
 	uid      string
 	name     string
 	reader   *store.Reader
+	mirror   *bucket.Mirror // bucket mode: the local cache the reader reads
+	setupErr error          // bucket mode: why the bucket cannot be used
 	assembly trace.Config
 	resource backend.CallResourceHandler
 }
@@ -46,11 +50,21 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	if err != nil {
 		return nil, err
 	}
-	r, err := store.OpenReader(st.DataDirs...)
+	d := &Datasource{settings: st, uid: s.UID, name: s.Name}
+	dirs := st.DataDirs
+	if st.Storage == StorageBucket {
+		d.mirror, d.setupErr = openMirror(st.BucketSettings, s.UID)
+		if d.setupErr != nil {
+			dirs = []string{filepath.Join(os.TempDir(), "zerotrace-no-bucket")}
+		} else {
+			dirs = []string{d.mirror.Dir()}
+		}
+	}
+	r, err := store.OpenReader(dirs...)
 	if err != nil {
 		return nil, fmt.Errorf("opening the span store: %w", err)
 	}
-	d := &Datasource{settings: st, uid: s.UID, name: s.Name, reader: r}
+	d.reader = r
 	mux := http.NewServeMux()
 	for _, res := range []string{"namespaces", "services", "endpoints", "protocols"} {
 		field := map[string]string{"namespaces": "namespace", "services": "service", "endpoints": "endpoint", "protocols": "protocol"}[res]
@@ -79,6 +93,22 @@ func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) backend.Da
 		return backend.ErrDataResponse(backend.StatusBadRequest, err.Error())
 	}
 	from, to := dq.TimeRange.From.UnixNano(), dq.TimeRange.To.UnixNano()
+	// Bucket mode: the shards of the query's window are made local first; a
+	// trace query reads what that brings plus whatever else is cached.
+	release, bucketWarn := d.prepare(ctx, from, to)
+	defer release()
+	resp := d.queryStore(ctx, dq, q, from, to)
+	if bucketWarn != nil {
+		if resp.Error != nil {
+			resp.Error = fmt.Errorf("%w; %v", resp.Error, bucketWarn)
+		} else if len(resp.Frames) > 0 {
+			resp.Frames[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: bucketWarn.Error()})
+		}
+	}
+	return resp
+}
+
+func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Query, from, to int64) backend.DataResponse {
 	var frames data.Frames
 	var warn error
 	switch q.QueryType {
@@ -141,6 +171,9 @@ func statusOf(err error) backend.Status {
 // CheckHealth reports whether the data directories can be read, how many
 // shards there are and how old the newest span is.
 func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequest) (*backend.CheckHealthResult, error) {
+	if d.settings.Storage == StorageBucket {
+		return d.bucketHealth(ctx), nil
+	}
 	var missing []string
 	for _, dir := range d.settings.DataDirs {
 		if _, err := os.ReadDir(dir); err != nil {
@@ -197,6 +230,12 @@ func (d *Datasource) values(field string) http.HandlerFunc {
 				*x.dst = n * int64(time.Millisecond)
 			}
 		}
+		from, to := q.FromNs, q.ToNs
+		if from == 0 && to == 0 {
+			from = time.Now().Add(-time.Hour).UnixNano() // bucket mode: do not fetch all of history
+		}
+		release, _ := d.prepare(r.Context(), from, to)
+		defer release()
 		vals, err := d.reader.Values(r.Context(), q)
 		if vals == nil {
 			vals = []string{}
