@@ -28,7 +28,11 @@ var pods = []string{"loadgen", "productpage", "ratings", "details", "reviews"}
 // returns it: exactly the 38 expected spans (24 eBPF, 14 packet) with the
 // expected parent of each (the tree written down in pkg/spangen/points_test.go
 // and pkg/trace/assemble_test.go).
-func TestBookinfoEndToEnd(t *testing.T) {
+func TestBookinfoEndToEnd(t *testing.T) { runBookinfoEndToEnd(t, nil) }
+
+// runBookinfoEndToEnd is the test; with a bucket (e2e_bucket_test.go) the
+// collectors upload to it and the plugin reads the bucket only.
+func runBookinfoEndToEnd(t *testing.T, bk *bucketMode) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: network namespaces, eBPF, AF_PACKET")
 	}
@@ -50,6 +54,9 @@ func TestBookinfoEndToEnd(t *testing.T) {
 	// Its own namespace prefix, so that it runs beside a demo someone started.
 	prefix := fmt.Sprintf("zt-demo-%d", os.Getpid())
 	env := append(os.Environ(), "ZT_DEMO_RUN="+filepath.Join(run, "demo"), "ZT_BIN="+filepath.Join(bin, "zerotrace"), "ZT_DEMO_NS="+prefix)
+	if bk != nil {
+		env = append(env, bk.env(t)...)
+	}
 	down := func() {
 		cmd := exec.Command("bash", "down")
 		cmd.Env = env
@@ -70,8 +77,12 @@ func TestBookinfoEndToEnd(t *testing.T) {
 		inode[fi.Sys().(*syscall.Stat_t).Ino] = p
 	}
 	dataDirs := []string{filepath.Join(run, "demo", "data", "node1"), filepath.Join(run, "demo", "data", "node2")}
-	client, err := pluginclient.Start(filepath.Join(bin, "gpx_zerotrace"), pluginclient.Options{PluginID: "zerotrace-tracing-datasource",
-		UID: "zt", Name: "Zerotrace", JSONData: map[string]any{"dataDirs": dataDirs}})
+	opts := pluginclient.Options{PluginID: "zerotrace-tracing-datasource", UID: "zt", Name: "Zerotrace",
+		JSONData: map[string]any{"dataDirs": dataDirs}}
+	if bk != nil {
+		opts.JSONData, opts.SecureJSONData = bk.settings(t)
+	}
+	client, err := pluginclient.Start(filepath.Join(bin, "gpx_zerotrace"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +140,9 @@ func TestBookinfoEndToEnd(t *testing.T) {
 				seedOf[s.RequestResource[i+2:]] = s.SpanID
 			}
 		}
+	}
+	if bk != nil {
+		bk.waitAndMeasure(t, client, len(all), seedOf)
 	}
 	wantParent := map[string]string{}
 	for _, p := range spangen.Points() {
