@@ -350,17 +350,7 @@ func TestUploaderCatchesUp(t *testing.T) {
 	defer rel()
 	r, _ := store.OpenReader(m.Dir())
 	defer r.Close()
-	r.Refresh()
-	for _, tr := range onlyNode(traces, "node1") {
-		var ids []uint64
-		for _, s := range tr.Spans {
-			ids = append(ids, s.SpanID)
-		}
-		got, err := r.Get(ctx, 0, 0, ids)
-		if err != nil || len(got) != len(ids) {
-			t.Fatalf("trace %d: %d of %d spans from the bucket: %v", tr.Index, len(got), len(ids), err)
-		}
-	}
+	checkTraces(t, r, onlyNode(traces, "node1"))
 
 	// Wrong credentials: a sentence naming the cause, never the secret.
 	cfg := srv.Config("traces")

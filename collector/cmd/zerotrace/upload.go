@@ -16,6 +16,13 @@ func init() {
 	register(command{name: "upload", summary: "ship a node's sealed shards to the object store without capturing (same flags and config as collect)", run: runUpload})
 }
 
+// newLogger logs text to stderr at a configured level (collect, upload).
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
 // runUpload runs only the uploader `collect --object-store` runs: for a
 // node directory another process writes, or to catch up after the
 // collector stopped.
@@ -29,9 +36,7 @@ func runUpload(args []string) int {
 		fmt.Fprintln(os.Stderr, "upload: no object store: --object-store s3://bucket[/prefix] or object_store.url")
 		return 2
 	}
-	var level slog.Level
-	level.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(cfg.LogLevel)
 	up, err := agent.NewUploader(cfg, os.Getenv, log)
 	if err != nil {
 		log.Error("upload", "err", err)

@@ -5,8 +5,6 @@ package pluginclient
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,19 +16,7 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/internal/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
-	"github.com/zerotrace/zerotrace/pkg/store"
 )
-
-func buildPlugin(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "gpx_zerotrace")
-	build := exec.Command("go", "build", "-o", bin, "./pkg")
-	build.Dir = "../../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the plugin: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // bucketPlugin starts the plugin configured with the bucket only.
 func bucketPlugin(t *testing.T, bin string, srv *seaweedfs.Server, secret string) *Client {
@@ -87,24 +73,7 @@ func TestPluginBinaryOverBucket(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
 	traces := spangen.New(spangen.Config{Seed: 4, Start: start, Interval: 50 * time.Millisecond}).Next(20)
-	ws := map[string]*store.Writer{}
-	for _, tr := range traces {
-		for _, s := range tr.Spans {
-			if ws[s.Node] == nil {
-				w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: s.Node, NoBackground: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ws[s.Node] = w
-			}
-			ws[s.Node].Write(s)
-		}
-		if tr.Index%5 == 4 { // several shards per node
-			for _, w := range ws {
-				w.Seal()
-			}
-		}
-	}
+	ws := writeTraces(t, dir, traces, 5) // several shards per node
 	for name, w := range ws {
 		w.Close()
 		u, err := bucket.NewUploader(bucket.UploaderOptions{Client: client, Prefix: "cluster-a/", DataDir: dir, Node: name})
@@ -143,16 +112,7 @@ func TestPluginBinaryOverBucket(t *testing.T) {
 		if n != 38 {
 			t.Fatalf("trace %d: %d rows, %q %s", tr.Index, n, r.Error, notices(r))
 		}
-		ids, _ := r.Frames[0].FieldByName("spanID")
-		want := map[string]bool{}
-		for _, s := range tr.Spans {
-			want[strconv.FormatUint(s.SpanID, 10)] = true
-		}
-		for i := 0; i < ids.Len(); i++ {
-			if !want[ids.At(i).(string)] {
-				t.Fatalf("trace %d has a foreign span %s", tr.Index, ids.At(i))
-			}
-		}
+		checkOwnSpans(t, r, tr)
 	}
 	sort.Slice(warm, func(i, j int) bool { return warm[i] < warm[j] })
 	t.Logf("trace query through the bucket: cold %v, warm median %v (goals 2 s, 50 ms)", cold.Round(time.Millisecond), warm[len(warm)/2].Round(time.Microsecond))

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
 	"github.com/zerotrace/zerotrace/pkg/spangen"
-	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 // TestPluginBinaryOverGrafanaProtocol builds the real plugin executable and
@@ -23,29 +20,12 @@ func TestPluginBinaryOverGrafanaProtocol(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the plugin binary")
 	}
-	bin := filepath.Join(t.TempDir(), "gpx_zerotrace")
-	build := exec.Command("go", "build", "-o", bin, "./pkg")
-	build.Dir = "../../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the plugin: %v\n%s", err, out)
-	}
+	bin := buildPlugin(t)
 
 	dir := t.TempDir()
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
 	traces := spangen.New(spangen.Config{Seed: 4, Start: start, Interval: 50 * time.Millisecond}).Next(20)
-	ws := map[string]*store.Writer{}
-	for _, tr := range traces {
-		for _, s := range tr.Spans {
-			if ws[s.Node] == nil {
-				w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: s.Node, NoBackground: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ws[s.Node] = w
-			}
-			ws[s.Node].Write(s)
-		}
-	}
+	ws := writeTraces(t, dir, traces, 0)
 	for _, w := range ws {
 		w.Close()
 	}
@@ -77,16 +57,7 @@ func TestPluginBinaryOverGrafanaProtocol(t *testing.T) {
 		if r.Error != "" || len(r.Frames) != 1 || r.Frames[0].Rows() != 38 {
 			t.Fatalf("trace %d: error %q, frames %d", tr.Index, r.Error, len(r.Frames))
 		}
-		ids, _ := r.Frames[0].FieldByName("spanID")
-		want := map[string]bool{}
-		for _, s := range tr.Spans {
-			want[strconv.FormatUint(s.SpanID, 10)] = true
-		}
-		for i := 0; i < ids.Len(); i++ {
-			if !want[ids.At(i).(string)] {
-				t.Fatalf("trace %d has a foreign span %s", tr.Index, ids.At(i))
-			}
-		}
+		checkOwnSpans(t, r, tr)
 	}
 	// search → its link id → trace.
 	r, err := c.Query(ctx, map[string]any{"queryType": "search", "namespace": "bookinfo", "service": "ratings", "limit": 10}, from, to)
