@@ -184,7 +184,10 @@ func (u *Uploader) Sync(ctx context.Context) error {
 	var pending []store.ShardEntry
 	live := map[string]bool{}
 	for _, s := range local.Shards {
-		if u.inBucket[s.Name] || s.MaxNs < cutoff {
+		if s.MaxNs < cutoff {
+			u.inBucket[s.Name] = true // past the bucket's retention: never uploaded, done all the same
+		}
+		if u.inBucket[s.Name] {
 			continue
 		}
 		live[s.Name] = true
@@ -196,6 +199,20 @@ func (u *Uploader) Sync(ctx context.Context) error {
 	for name := range u.firstSeen {
 		if !live[name] {
 			delete(u.firstSeen, name) // merged or dropped locally before upload
+		}
+	}
+	// Forget uploaded shards that are neither local nor in the manifest any
+	// more: only local shards are ever asked about.
+	keep := map[string]bool{}
+	for _, s := range local.Shards {
+		keep[s.Name] = true
+	}
+	for _, s := range u.remote.Shards {
+		keep[s.Name] = true
+	}
+	for name := range u.inBucket {
+		if !keep[name] {
+			delete(u.inBucket, name)
 		}
 	}
 	u.mu.Unlock()
