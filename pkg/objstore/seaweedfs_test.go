@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/zerotrace/zerotrace/pkg/internal/seaweedfs"
@@ -81,6 +82,27 @@ func TestAgainstSeaweedFS(t *testing.T) {
 		t.Fatalf("wrong secret: %v", err)
 	}
 	t.Logf("wrong secret: %v", err)
+
+	// TLS: trusted through the CA file, refused without it, accepted when
+	// verification is skipped.
+	tcfg := s.Config("objstore-test")
+	tcfg.Endpoint = s.HTTPSEndpoint
+	for _, tc := range []struct {
+		name   string
+		ca     string
+		skip   bool
+		wantOK bool
+	}{{"CA file", s.CAFile, false, true}, {"system roots only", "", false, false}, {"skip verify", "", true, true}} {
+		tcfg.CAFile, tcfg.InsecureSkipVerify = tc.ca, tc.skip
+		tc2, err := objstore.New(tcfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tc2.Head(ctx, "p/b c")
+		if (err == nil) != tc.wantOK || (err != nil && !strings.Contains(err.Error(), "certificate")) {
+			t.Fatalf("TLS, %s: %v", tc.name, err)
+		}
+	}
 
 	// Stopped server: a transport error, then back.
 	s.Stop()

@@ -4,9 +4,16 @@ package seaweedfs
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -58,11 +65,15 @@ func Binary() (string, error) {
 // Server is one running weed server.
 type Server struct {
 	Endpoint string // http://127.0.0.1:<s3 port>
-	Dir      string
-	Log      string // the server's output file
+	// HTTPSEndpoint serves the same S3 API over TLS with a self-signed
+	// certificate for 127.0.0.1, which CAFile holds (PEM).
+	HTTPSEndpoint string
+	CAFile        string
+	Dir           string
+	Log           string // the server's output file
 
 	bin   string
-	ports [8]int
+	ports [9]int
 	cmd   *exec.Cmd
 	done  chan struct{}
 }
@@ -80,7 +91,12 @@ func Start(t testing.TB) *Server {
 		s.ports[i] = freePort(t)
 	}
 	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.ports[0])
+	s.HTTPSEndpoint = fmt.Sprintf("https://127.0.0.1:%d", s.ports[8])
 	s.Log = filepath.Join(s.Dir, "weed.log")
+	if err := writeCert(s.Dir); err != nil {
+		t.Fatal(err)
+	}
+	s.CAFile = filepath.Join(s.Dir, "cert.pem")
 	cfg, _ := json.Marshal(map[string]any{"identities": []any{map[string]any{
 		"name":        "zerotrace",
 		"credentials": []any{map[string]string{"accessKey": AccessKey, "secretKey": SecretKey}},
@@ -120,6 +136,8 @@ func (s *Server) Restart() error {
 		"-volume.port=" + strconv.Itoa(p[3]), "-volume.port.grpc=" + strconv.Itoa(p[4]),
 		"-filer", "-filer.port=" + strconv.Itoa(p[5]), "-filer.port.grpc=" + strconv.Itoa(p[6]),
 		"-s3", "-s3.port=" + strconv.Itoa(p[0]), "-s3.port.grpc=" + strconv.Itoa(p[7]),
+		"-s3.port.https=" + strconv.Itoa(p[8]), "-s3.cert.file=" + filepath.Join(s.Dir, "cert.pem"),
+		"-s3.key.file=" + filepath.Join(s.Dir, "key.pem"),
 		"-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config=" + filepath.Join(s.Dir, "s3.json"),
 		"-master.volumeSizeLimitMB=64", "-volume.max=16", "-volume.preStopSeconds=0",
 		// One master: no resumed raft state and a short election, so a restart serves within seconds.
@@ -217,4 +235,29 @@ func (s *Server) client(bucket string) *objstore.Client {
 func (s *Server) Config(bucket string) objstore.Config {
 	return objstore.Config{Bucket: bucket, Endpoint: s.Endpoint, PathStyle: true, Timeout: 10 * time.Second,
 		Credentials: objstore.Credentials{AccessKeyID: AccessKey, SecretAccessKey: SecretKey, Source: "test"}}
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 (cert.pem, also
+// the CA to trust) and its key (key.pem) into dir.
+func writeCert(dir string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
 }
