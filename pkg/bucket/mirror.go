@@ -371,14 +371,14 @@ func (m *Mirror) drop(cs *cshard) {
 // is over its bound, and shards their node's manifest no longer lists.
 func (m *Mirror) evict() {
 	for _, n := range m.nodes {
-		live := map[string]string{}
+		live := map[string]bool{}
 		if n.manifest != nil {
 			for _, s := range n.manifest.Shards {
-				live[s.Name] = s.Name
+				live[s.Name] = true
 			}
 		}
 		for name, cs := range n.cached {
-			if _, ok := live[name]; !ok && cs.pins == 0 {
+			if !live[name] && cs.pins == 0 {
 				m.drop(cs)
 			}
 		}
