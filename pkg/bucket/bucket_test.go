@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -184,6 +185,47 @@ func TestUploadAndMirror(t *testing.T) {
 	st, err := m.Stats(ctx)
 	if err != nil || st.Nodes != 2 || st.Shards != 6 || st.Spans != int64(len(traces)*38) || st.CachedShards != 6 {
 		t.Fatalf("mirror stats %+v %v", st, err)
+	}
+
+	// A cache bound smaller than one query's shards: they stay while the
+	// query runs (pinned), then go, least recently used first.
+	small, _ := OpenMirror(MirrorOptions{Client: c, Prefix: "zt/", Dir: filepath.Join(t.TempDir(), "small"), CacheBytes: 1})
+	rs, _ := store.OpenReader(small.Dir())
+	defer rs.Close()
+	relS, err := small.Prepare(ctx, t0.UnixNano(), now.UnixNano())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTraces(t, rs, traces)
+	relS()
+	if st, _ := small.Stats(ctx); st.CachedShards != 0 || st.CachedBytes != 0 {
+		t.Fatalf("after release over the bound: %d shards, %d bytes cached", st.CachedShards, st.CachedBytes)
+	}
+	time.Sleep(300 * time.Millisecond) // files go after the manifest no longer lists them
+	for _, node := range []string{"node1", "node2"} {
+		ents, _ := os.ReadDir(filepath.Join(small.Dir(), node))
+		if len(ents) != 1 || ents[0].Name() != store.ManifestName {
+			t.Fatalf("%s: evicted shards left on disk: %v", node, ents)
+		}
+	}
+
+	// Concurrent queries of one window share each shard's download.
+	shared, _ := OpenMirror(MirrorOptions{Client: c, Prefix: "zt/", Dir: filepath.Join(t.TempDir(), "shared")})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rel, err := shared.Prepare(ctx, t0.UnixNano(), now.UnixNano())
+			if err != nil {
+				t.Error(err)
+			}
+			rel()
+		}()
+	}
+	wg.Wait()
+	if st, _ := shared.Stats(ctx); st.Downloads != 6 || st.CachedShards != 6 {
+		t.Fatalf("8 concurrent queries: %d downloads, %d cached, want 6 each", st.Downloads, st.CachedShards)
 	}
 
 	// A window before the data downloads nothing.

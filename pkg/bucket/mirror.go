@@ -65,6 +65,7 @@ type Mirror struct {
 	failed   map[string]failure
 	sem      chan struct{}
 	seq      int
+	fetched  int // shards downloaded and verified
 }
 
 type mnode struct {
@@ -280,6 +281,7 @@ func (m *Mirror) download(c *call, id, node string, s Shard, tmp string) {
 		return
 	}
 	delete(m.failed, id)
+	m.fetched++
 	cs := &cshard{node: node, entry: s, id: id, dir: dirName, bytes: s.Bytes()}
 	n := m.nodes[node]
 	if n == nil {
@@ -522,6 +524,7 @@ type MirrorStats struct {
 	NewestNs      int64
 	CachedShards  int
 	CachedBytes   int64
+	Downloads     int // shards downloaded since the mirror opened
 	NodeErrors    []error
 }
 
@@ -549,5 +552,6 @@ func (m *Mirror) Stats(ctx context.Context) (MirrorStats, error) {
 	}
 	st.CachedShards = m.lru.Len()
 	st.CachedBytes = m.used
+	st.Downloads = m.fetched
 	return st, err
 }
