@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zerotrace/zerotrace/pkg/internal/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
+	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )

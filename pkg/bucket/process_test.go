@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/bucket"
-	"github.com/zerotrace/zerotrace/pkg/internal/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
+	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"

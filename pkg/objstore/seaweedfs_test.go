@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zerotrace/zerotrace/pkg/internal/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
+	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 )
 
 // TestAgainstSeaweedFS drives every operation against a real S3 server.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -13,13 +15,14 @@ import (
 
 	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
+	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
 )
 
 func init() {
-	register(command{name: "bench bucket", summary: "object store: write → queryable through the bucket, cold and warm trace queries (needs an S3 server)", run: runBenchBucket})
+	register(command{name: "bench bucket", summary: "object store: write → queryable through the bucket, cold and warm trace queries (SeaweedFS on loopback, or --object-store)", run: runBenchBucket})
 }
 
 func runBenchBucket(args []string) int {
@@ -31,9 +34,30 @@ func runBenchBucket(args []string) int {
 		return 2
 	}
 	if bf.url == "" {
-		fmt.Fprintln(os.Stderr, "usage: zerotrace bench bucket --object-store s3://bucket/prefix [--object-store-endpoint URL --object-store-path-style]\n"+
-			"  (credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; e.g. the S3 server of `bash demo/run --object-store`)")
-		return 2
+		// Our own S3 server: SeaweedFS built by .ci/seaweedfs, on loopback.
+		bin, err := seaweedfs.Binary()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench bucket:", err, "(or give --object-store s3://bucket/prefix --object-store-endpoint URL)")
+			return 1
+		}
+		dir, err := os.MkdirTemp("", "zt-bench-s3-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench bucket:", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		srv, err := seaweedfs.Launch(bin, dir)
+		if srv != nil {
+			defer srv.Stop()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench bucket:", err)
+			return 1
+		}
+		fmt.Printf("bench bucket: SeaweedFS S3 at %s\n", srv.Endpoint)
+		bf = bucketFlags{url: "s3://bench/zt", endpoint: srv.Endpoint, pathStyle: true}
+		os.Setenv("AWS_ACCESS_KEY_ID", seaweedfs.AccessKey)
+		os.Setenv("AWS_SECRET_ACCESS_KEY", seaweedfs.SecretKey)
 	}
 	if err := benchBucket(bf, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench bucket:", err)

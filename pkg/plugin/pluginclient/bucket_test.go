@@ -14,7 +14,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
 	"github.com/zerotrace/zerotrace/pkg/bucket"
-	"github.com/zerotrace/zerotrace/pkg/internal/seaweedfs"
+	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
 

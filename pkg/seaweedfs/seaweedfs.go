@@ -86,15 +86,32 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		testenv.Skip(t, "%v", err)
 	}
-	s := &Server{bin: bin, Dir: t.TempDir()}
+	s, err := Launch(bin, t.TempDir())
+	if s != nil {
+		t.Cleanup(s.Stop)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Launch runs weed from bin with its data, configuration and log in dir,
+// on free loopback ports, and waits until it serves; the caller Stops it.
+func Launch(bin, dir string) (*Server, error) {
+	s := &Server{bin: bin, Dir: dir}
 	for i := range s.ports {
-		s.ports[i] = freePort(t)
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s.ports[i] = p
 	}
 	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.ports[0])
 	s.HTTPSEndpoint = fmt.Sprintf("https://127.0.0.1:%d", s.ports[8])
 	s.Log = filepath.Join(s.Dir, "weed.log")
 	if err := writeCert(s.Dir); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s.CAFile = filepath.Join(s.Dir, "cert.pem")
 	cfg, _ := json.Marshal(map[string]any{"identities": []any{map[string]any{
@@ -103,25 +120,21 @@ func Start(t testing.TB) *Server {
 		"actions":     []string{"Admin", "Read", "Write", "List", "Tagging"},
 	}}})
 	if err := os.WriteFile(filepath.Join(s.Dir, "s3.json"), cfg, 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(s.Dir, "data"), 0o755); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(s.Stop)
-	if err := s.Restart(); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return s, s.Restart()
 }
 
-func freePort(t testing.TB) int {
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Restart starts the server (again, after Stop) on the same ports and data
