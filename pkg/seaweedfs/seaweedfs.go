@@ -100,15 +100,6 @@ func Start(t testing.TB) *Server {
 // on free loopback ports, and waits until it serves; the caller Stops it.
 func Launch(bin, dir string) (*Server, error) {
 	s := &Server{bin: bin, Dir: dir}
-	for i := range s.ports {
-		p, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		s.ports[i] = p
-	}
-	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.ports[0])
-	s.HTTPSEndpoint = fmt.Sprintf("https://127.0.0.1:%d", s.ports[8])
 	s.Log = filepath.Join(s.Dir, "weed.log")
 	if err := writeCert(s.Dir); err != nil {
 		return nil, err
@@ -125,8 +116,27 @@ func Launch(bin, dir string) (*Server, error) {
 	if err := os.MkdirAll(filepath.Join(s.Dir, "data"), 0o755); err != nil {
 		return nil, err
 	}
-	return s, s.Restart()
+	// A port picked free can be taken before weed binds it (tests start
+	// servers in parallel): weed then exits at once, and new ports are tried.
+	var err error
+	for try := 0; try < 4; try++ {
+		for i := range s.ports {
+			p, perr := freePort()
+			if perr != nil {
+				return nil, perr
+			}
+			s.ports[i] = p
+		}
+		s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.ports[0])
+		s.HTTPSEndpoint = fmt.Sprintf("https://127.0.0.1:%d", s.ports[8])
+		if err = s.Restart(); !errors.Is(err, errExited) {
+			break
+		}
+	}
+	return s, err
 }
+
+var errExited = errors.New("weed exited")
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -187,7 +197,7 @@ func (s *Server) Restart() error {
 		case <-s.done:
 			s.cmd = nil
 			b, _ := os.ReadFile(s.Log)
-			return fmt.Errorf("weed exited: %s", tail(b))
+			return fmt.Errorf("%w: %s", errExited, tail(b))
 		default:
 		}
 		if time.Now().After(deadline) {
