@@ -1,7 +1,7 @@
 // Package bucket ships sealed shards to an S3-compatible bucket and reads
 // them back.
 //
-// Layout under the configured prefix (docs/adr/0002-object-store.md):
+// Layout under the configured prefix (docs/adr/0003-object-store.md):
 //
 //	<prefix>manifests/<node>.json            the node's bucket manifest, written last
 //	<prefix>shards/<node>/<shard>/<file>     the files of one sealed shard
