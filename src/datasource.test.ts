@@ -203,6 +203,11 @@ describe('variable support', () => {
       namespace: '$namespace',
       service: '$service',
     });
+    expect(parseVariableQuery('workloads($namespace)')).toEqual({
+      resource: 'workloads',
+      namespace: '$namespace',
+      service: undefined,
+    });
     expect(parseVariableQuery({ resource: 'protocols' })).toEqual({ resource: 'protocols' });
     expect(() => parseVariableQuery('pods')).toThrow('invalid variable query "pods"');
     expect(() => parseVariableQuery('services($a')).toThrow('invalid variable query');
@@ -215,6 +220,8 @@ describe('variable support', () => {
       [resourceUrl('services')]: (req) =>
         req.params?.namespace === 'bookinfo' ? ['details', 'productpage', 'ratings', 'reviews'] : ['istiod'],
       [resourceUrl('endpoints')]: (req) => [`GET /${req.params?.service}/{id}`, 42, null],
+      [resourceUrl('workloads')]: (req) =>
+        req.params?.namespace === 'bookinfo' ? ['productpage-v1', 'reviews-v1'] : [],
     });
     const ds = newDataSource(vars);
 
@@ -233,12 +240,17 @@ describe('variable support', () => {
       { text: 'GET /reviews/{id}', value: 'GET /reviews/{id}' },
     ]);
     await ds.metricFindQuery('endpoints($namespace, $service)');
+    expect((await ds.metricFindQuery('workloads($namespace)')).map((v) => v.text)).toEqual([
+      'productpage-v1',
+      'reviews-v1',
+    ]);
 
     expect(backend.requests.map((r) => [r.url, r.params])).toEqual([
       [resourceUrl('namespaces'), {}],
       [resourceUrl('services'), { namespace: 'bookinfo' }],
       [resourceUrl('endpoints'), { namespace: 'bookinfo', service: 'reviews' }],
       [resourceUrl('endpoints'), { namespace: 'bookinfo' }],
+      [resourceUrl('workloads'), { namespace: 'bookinfo' }],
     ]);
     expect(backend.requests[0].headers?.['X-Plugin-Id']).toBe('zerotrace-tracing-datasource');
   });

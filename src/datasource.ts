@@ -9,13 +9,14 @@ const INTERPOLATED: Array<keyof ZerotraceQuery> = [
   'spanId',
   'namespace',
   'service',
+  'workload',
   'protocol',
   'endpoint',
   'status',
   'minDuration',
 ];
 
-const RESOURCES: ResourceName[] = ['namespaces', 'services', 'endpoints', 'protocols'];
+const RESOURCES: ResourceName[] = ['namespaces', 'services', 'workloads', 'endpoints', 'protocols'];
 
 /**
  * Formats a template variable's value for a single-valued backend filter:
@@ -30,7 +31,7 @@ export function singleValue(value: string | string[]): string {
 
 /**
  * Parses a variable query. Accepted forms:
- *   namespaces | protocols | services | services(<namespace>) | endpoints(<namespace>, <service>)
+ *   namespaces | protocols | services | services(<namespace>) | workloads(<namespace>) | endpoints(<namespace>, <service>)
  * or the object form {resource, namespace, service}.
  */
 export function parseVariableQuery(query: string | ZerotraceVariableQuery): ZerotraceVariableQuery {
@@ -104,14 +105,14 @@ export class DataSource extends DataSourceWithBackend<ZerotraceQuery, ZerotraceO
     return res.filter((v): v is string => typeof v === 'string');
   }
 
-  /** Template variable support: namespaces, services($namespace), endpoints($namespace, $service), protocols. */
+  /** Template variable support: namespaces, services($namespace), workloads($namespace), endpoints($namespace, $service), protocols. */
   async metricFindQuery(query: string | ZerotraceVariableQuery, options?: { scopedVars?: ScopedVars }) {
     const q = parseVariableQuery(query);
     const scopedVars = options?.scopedVars ?? {};
     const namespace = q.namespace ? this.interpolate(q.namespace, scopedVars) : '';
     const service = q.service ? this.interpolate(q.service, scopedVars) : '';
     const params: { namespace?: string; service?: string } = {};
-    if (q.resource === 'services' || q.resource === 'endpoints') {
+    if (q.resource === 'services' || q.resource === 'workloads' || q.resource === 'endpoints') {
       params.namespace = namespace;
     }
     if (q.resource === 'endpoints') {

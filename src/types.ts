@@ -19,6 +19,8 @@ export interface ZerotraceQuery extends DataQuery {
   spanId?: string;
   namespace?: string;
   service?: string;
+  /** Kubernetes workload (Deployment, StatefulSet, DaemonSet, CronJob…), e.g. productpage-v1. */
+  workload?: string;
   /** l7 protocol, e.g. http, grpc, mysql. */
   protocol?: string;
   /** normalised resource, e.g. "GET /reviews/{id}". */
@@ -88,7 +90,7 @@ export interface ZerotraceSecureOptions {
 }
 
 /** The backend's autocomplete resources (CallResource, GET, JSON string arrays). */
-export type ResourceName = 'namespaces' | 'services' | 'endpoints' | 'protocols';
+export type ResourceName = 'namespaces' | 'services' | 'workloads' | 'endpoints' | 'protocols';
 
 /** Template-variable query (dashboard variables backed by the resources). */
 export interface ZerotraceVariableQuery {

@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 // Socket syscall capture: every read/write-family syscall on an inet socket
 // becomes one struct event (metadata, TCP sequence number of the first byte,
-// thread causality id, the first bytes of payload) on a ring buffer.
+// request context id (causality.h), the first bytes of payload) on a ring buffer.
 // Only tracepoints: fentry/fexit and kprobes are not available here.
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 
 #include "event.h"
 #include "maps/events.h"
 #include "maps/scratch.h"
 #include "maps/active.h"
-#include "maps/threads.h"
 #include "maps/scope.h"
 #include "maps/stats.h"
 #include "maps/connecting.h"
@@ -26,7 +26,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_UDP 17
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
-#define IDLE_NS (10ULL * 1000000000ULL)
 #define DIR_CLOSE 2
 #define DIR_ACCEPTED 3  // the socket was accepted: this process is the server
 #define DIR_CONNECTED 4 // the socket was connected: this process is the client
@@ -35,6 +34,8 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 payload_cap = 1024; // bytes of payload per message, <= MAX_PAYLOAD-1
 const volatile __u32 self_tgid = 0;      // the collector itself is never traced
 const volatile __u8 scope_enabled = 0;   // only network namespaces in netns_scope
+
+#include "causality.h"
 
 static __always_inline struct sock *fd_to_sock(long fd)
 {
@@ -112,48 +113,6 @@ static __always_inline int enter_io(long fd, __u64 buf, __u64 buflen, __u8 dir, 
 	return enter_io_m(fd, buf, buflen, dir, vectored, msg, 0);
 }
 
-static __always_inline __u64 fresh_id(void)
-{
-	__u32 zero = 0;
-	__u64 *c = bpf_map_lookup_elem(&id_counter, &zero);
-	if (!c)
-		return 0;
-	if (*c == 0)
-		*c = ((__u64)bpf_get_smp_processor_id() << 56) | (bpf_ktime_get_ns() & ((1ULL << 56) - 1));
-	*c += 1;
-	return *c;
-}
-
-// causality applies DESIGN's thread rule and returns the message's id.
-static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now)
-{
-	struct thread_entry *te = bpf_map_lookup_elem(&threads, &thread);
-	if (te && now - te->ts > IDLE_NS) {
-		bpf_map_delete_elem(&threads, &thread);
-		te = NULL;
-	}
-	__u8 one = 1, zero = 0;
-	if (dir == DIR_EGRESS) {
-		__u64 id = te ? te->id : 0;
-		if (te)
-			bpf_map_delete_elem(&threads, &thread);
-		bpf_map_update_elem(&last_egress, &sk, &one, BPF_ANY);
-		return id;
-	}
-	__u8 *le = bpf_map_lookup_elem(&last_egress, &sk);
-	__u64 id;
-	if (!te || (le && *le)) {
-		struct thread_entry n = {.id = fresh_id(), .ts = now};
-		bpf_map_update_elem(&threads, &thread, &n, BPF_ANY);
-		id = n.id;
-	} else {
-		te->ts = now;
-		id = te->id;
-	}
-	bpf_map_update_elem(&last_egress, &sk, &zero, BPF_ANY);
-	return id;
-}
-
 static __always_inline void fill_addrs(struct event *e, struct sock *sk)
 {
 	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -198,7 +157,10 @@ static __always_inline int exit_io(long ret)
 	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	fill_addrs(e, sk);
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
-	e->syscall_trace_id = causality(id, a.sk, a.dir, now);
+	__u64 key = thread_key(id);
+	e->syscall_trace_id = causality(key, a.sk, a.dir, now);
+	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
+		e->syscall_trace_id |= GOROUTINE_BIT;
 
 	__u64 ptr = a.buf, plen = a.buflen;
 	if (a.msg) {
@@ -322,7 +284,9 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 	fill_addrs(e, sk);
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
 	if (dir == DIR_CLOSE)
-		bpf_map_delete_elem(&last_egress, &e->sock_id);
+		sock_closed(e->sock_id);
+	else
+		set_role(e->sock_id, dir == DIR_ACCEPTED ? ROLE_SERVER : ROLE_CLIENT);
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, 0))
 		count(STAT_DROP_RINGBUF);
 	return 0;
@@ -363,3 +327,20 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 		lifecycle(f, DIR_CONNECTED);
 	return 0;
 }
+
+// sched_waking runs in the waker's context: the handoff of a request to a
+// worker, and a worker's verdict (handoff.h).
+SEC("tp_btf/sched_waking")
+int BPF_PROG(on_waking, struct task_struct *p) { return waking(p); }
+
+// Futex waits of threads holding a request: which wakes are a worker handing
+// back a result (handoff.h).
+SEC("tracepoint/syscalls/sys_enter_futex")
+int enter_futex(struct trace_event_raw_sys_enter *ctx) { futex_enter(ARG(0), ARG(1), ARG(3)); return 0; }
+SEC("tracepoint/syscalls/sys_exit_futex")
+int exit_futex(struct trace_event_raw_sys_exit *ctx) { futex_exit(); return 0; }
+
+// Go programs: a goroutine handing work to another over a channel
+// (goroutine.h, handoff.h). Attached per executable by user space.
+SEC("uprobe/runtime.send")
+int go_runtime_send(struct pt_regs *ctx) { return go_send(ctx); }

@@ -38,7 +38,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if up != nil {
 		keep = func(shard string) bool { return !up.Uploaded(shard) } // local copies go only once uploaded
 	}
-	w, err := store.OpenWriter(store.WriterOptions{Dir: cfg.DataDir, Node: cfg.Node, BatchRows: cfg.Store.BatchRows,
+	w, err := store.OpenWriter(store.WriterOptions{Dir: cfg.DataDir, Node: cfg.Node, Group: cfg.DataGroup, BatchRows: cfg.Store.BatchRows,
 		BatchInterval: cfg.Store.BatchInterval, SealInterval: cfg.Store.SealInterval, RetentionAge: cfg.Store.RetentionAge,
 		DiskBudget: cfg.Store.DiskBudget, Keep: keep, Logger: log})
 	if err != nil {
@@ -52,8 +52,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	} else {
 		close(upDone)
 	}
+	wl, err := startWorkloads(ctx, &cfg, log)
+	if err != nil {
+		w.Close()
+		return err
+	}
 	var spans, writeErrs atomic.Uint64
 	emit := func(s *span.Span) {
+		wl.enrich(s)
 		if s.Namespace == "" {
 			s.Namespace = cfg.Namespace
 		}
@@ -122,6 +128,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if up != nil {
 		registerUploadMetrics(reg, up)
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_workload_pods", Help: "Pods of the node known to the workload metadata."},
+		func() float64 { return float64(wl.idx.Len()) }))
 	if capture != nil {
 		for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope"} {
 			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_" + name + "_total",
@@ -145,6 +153,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { rw.Write([]byte("ok\n")) })
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 		log.Info("metrics", "addr", ln.Addr().String())

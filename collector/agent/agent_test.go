@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
@@ -28,59 +29,18 @@ import (
 // assembler links them into one trace: curl c-p → lo → front s-p → front c-p
 // → lo → leaf s-p. /metrics reports both captures.
 func TestCollectEndToEnd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs and creates a network namespace")
-	}
-	ns := fmt.Sprintf("zt-ebpf-%d-agent", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Skipf("cannot create a network namespace: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	exec.Command("ip", "-n", ns, "link", "set", "lo", "up").Run()
-
+	testenv.RequireRoot(t) // loads BPF programs and creates a network namespace
+	ns := testNetns(t, fmt.Sprintf("zt-ebpf-%d-agent", os.Getpid()))
 	dir := t.TempDir()
 	cfg := Defaults()
 	cfg.Node, cfg.DataDir = "node-t", dir
 	cfg.EBPF.NetNS = []string{ns}
 	cfg.Packet.Interfaces = []InterfaceConfig{{Netns: ns, Pattern: "l*"}} // lo: role local
 	cfg.MetricsAddr = "127.0.0.1:19465"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func() { close(ready) })
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("collector: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("collector not ready after 30 s")
-	}
+	cancel, done := startCollector(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer cancel()
-
-	server, _ := filepath.Abs("../ebpf/testdata/runtimes/server.py")
-	start := func(port int, down string) {
-		args := []string{"netns", "exec", ns, "python3", "-u", server, "127.0.0.1", fmt.Sprint(port)}
-		if down != "" {
-			args = append(args, down)
-		}
-		cmd := exec.Command("ip", args...)
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		sc := bufio.NewScanner(out)
-		for sc.Scan() && !strings.Contains(sc.Text(), "READY") {
-		}
-		go io.Copy(io.Discard, out)
-	}
-	start(20081, "")
-	start(20080, "http://127.0.0.1:20081")
+	startServer(t, ns, 20081, "")
+	startServer(t, ns, 20080, "http://127.0.0.1:20081")
 	path := fmt.Sprintf("/agent-%d/order", time.Now().UnixNano())
 	out, err := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "--max-time", "10", "http://127.0.0.1:20080"+path).CombinedOutput()
 	if err != nil {
@@ -96,6 +56,11 @@ func TestCollectEndToEnd(t *testing.T) {
 	if !strings.Contains(string(metrics), "zerotrace_packet_packets_total{iface=") ||
 		!strings.Contains(string(metrics), "zerotrace_ebpf_events_total") || strings.Contains(string(metrics), "zerotrace_ebpf_events_total 0\n") {
 		t.Errorf("/metrics:\n%s", metrics)
+	}
+	if resp, err := http.Get("http://" + cfg.MetricsAddr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz (the DaemonSet's readiness probe): %v %v", err, resp)
+	} else {
+		resp.Body.Close()
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -155,4 +120,59 @@ func TestCollectEndToEnd(t *testing.T) {
 	if strings.Join(chain, " → ") != strings.Join(want, " → ") {
 		t.Fatalf("trace chain %v, want %v", chain, want)
 	}
+}
+
+// testNetns creates a network namespace with lo up, deleted at cleanup.
+func testNetns(t *testing.T, ns string) string {
+	t.Helper()
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("cannot create a network namespace: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	exec.Command("ip", "-n", ns, "link", "set", "lo", "up").Run()
+	return ns
+}
+
+// startCollector runs the collector until cancel; done yields Run's error.
+func startCollector(t *testing.T, cfg Config, log *slog.Logger) (cancel func(), done <-chan error) {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	d := make(chan error, 1)
+	go func() { d <- Run(ctx, cfg, log, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-d:
+		cancel()
+		t.Fatalf("collector: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("collector not ready after 30 s")
+	}
+	return cancel, d
+}
+
+// startServer runs collector/ebpf's Python test server in ns on port
+// (calling down per request when set) and returns its pid once it is ready.
+func startServer(t *testing.T, ns string, port int, down string) int {
+	t.Helper()
+	server, _ := filepath.Abs("../ebpf/testdata/runtimes/server.py")
+	args := []string{"netns", "exec", ns, "python3", "-u", server, "127.0.0.1", fmt.Sprint(port)}
+	if down != "" {
+		args = append(args, down)
+	}
+	cmd := exec.Command("ip", args...)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.Contains(sc.Text(), "READY") {
+	}
+	go io.Copy(io.Discard, out)
+	return cmd.Process.Pid
 }

@@ -20,8 +20,11 @@ import (
 
 // Config is the collector's configuration.
 type Config struct {
-	Node        string `yaml:"node"`
-	DataDir     string `yaml:"data_dir"`
+	Node    string `yaml:"node"`
+	DataDir string `yaml:"data_dir"`
+	// DataGroup (name or id) may read the sealed shards: the Grafana
+	// server's group, so its plugin reads them without write access.
+	DataGroup   string `yaml:"data_group"`
 	MetricsAddr string `yaml:"metrics_addr"` // "" disables /metrics
 	LogLevel    string `yaml:"log_level"`
 	// Namespace is stamped on spans that carry none (a Kubernetes-style
@@ -35,8 +38,47 @@ type Config struct {
 	ObjectStore ObjectStoreConfig `yaml:"object_store"`
 
 	// Services name processes; the first matching rule wins, else the
-	// process name is the service.
+	// process name is the service. A process of a known pod takes its
+	// workload's name instead (docs/kubernetes.md).
 	Services []ServiceRule `yaml:"services"`
+
+	// Kubernetes names spans by pod and workload from the API server.
+	Kubernetes KubernetesConfig `yaml:"kubernetes"`
+	// Pods maps network namespaces (and capture interfaces) to pods outside
+	// Kubernetes.
+	Pods []PodConfig `yaml:"pods"`
+	// ProxyProcesses are regexps on process names that are sidecar proxies
+	// of their pod (e.g. "^envoy$"; the demo's "^nginx").
+	ProxyProcesses []string `yaml:"proxy_processes"`
+
+	proxyProcesses []*regexp.Regexp
+}
+
+// KubernetesConfig configures the workload metadata of the API server and
+// the kubelet (docs/kubernetes.md).
+type KubernetesConfig struct {
+	Enabled     string `yaml:"enabled"`      // auto (in a pod: KUBERNETES_SERVICE_HOST set), true, false
+	APIServer   string `yaml:"api_server"`   // "" = in-cluster configuration
+	TokenFile   string `yaml:"token_file"`   // with api_server
+	CAFile      string `yaml:"ca_file"`      // with api_server
+	InsecureTLS bool   `yaml:"insecure_tls"` // with api_server: do not verify its certificate
+	// KubeletURL is the fallback while the API server is unreachable, e.g.
+	// https://${NODE_IP}:10250/pods (environment variables expand); "" = none.
+	KubeletURL         string        `yaml:"kubelet_url"`
+	KubeletTokenFile   string        `yaml:"kubelet_token_file"`
+	KubeletInsecureTLS bool          `yaml:"kubelet_insecure_tls"`
+	ProxyContainers    []string      `yaml:"proxy_containers"` // default: istio-proxy, linkerd-proxy, …
+	DeletedGrace       time.Duration `yaml:"deleted_grace"`    // a deleted pod's names stay for late spans
+}
+
+// PodConfig maps a network namespace to a pod (outside Kubernetes).
+type PodConfig struct {
+	Netns        string   `yaml:"netns"`      // name under /run/netns, a path, or an inode number
+	Interfaces   []string `yaml:"interfaces"` // capture interfaces that are this pod's (node side of its veth)
+	Pod          string   `yaml:"pod"`
+	Namespace    string   `yaml:"namespace"`     // default: the namespace setting
+	Workload     string   `yaml:"workload"`      // default: the pod
+	WorkloadKind string   `yaml:"workload_kind"` // default: Deployment
 }
 
 // EBPFConfig configures the socket capture.
@@ -98,8 +140,9 @@ func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info",
-		EBPF:  EBPFConfig{Enabled: true, PayloadSize: 1024, Timeout: 10 * time.Second},
-		Store: StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
+		EBPF:       EBPFConfig{Enabled: true, PayloadSize: 1024, Timeout: 10 * time.Second},
+		Kubernetes: KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
+		Store:      StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
 	}
 }
 
@@ -112,6 +155,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	file := fs.String("config", env("ZEROTRACE_CONFIG"), "YAML configuration file")
 	node := fs.String("node", "", "node name (default: host name)")
 	dataDir := fs.String("data-dir", "", "data directory; shards go to <data-dir>/<node>/")
+	dataGroup := fs.String("data-group", "", "group that may read the sealed shards (e.g. grafana)")
 	metrics := fs.String("metrics-addr", "\x00", "address of /metrics (empty disables)")
 	logLevel := fs.String("log-level", "", "debug, info, warn, error")
 	namespace := fs.String("namespace", "", "namespace stamped on spans that carry none")
@@ -156,6 +200,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	}{
 		{"ZEROTRACE_NODE", func(v string) error { cfg.Node = v; return nil }},
 		{"ZEROTRACE_DATA_DIR", func(v string) error { cfg.DataDir = v; return nil }},
+		{"ZEROTRACE_DATA_GROUP", func(v string) error { cfg.DataGroup = v; return nil }},
 		{"ZEROTRACE_METRICS_ADDR", func(v string) error { cfg.MetricsAddr = v; return nil }},
 		{"ZEROTRACE_LOG_LEVEL", func(v string) error { cfg.LogLevel = v; return nil }},
 		{"ZEROTRACE_NAMESPACE", func(v string) error { cfg.Namespace = v; return nil }},
@@ -164,6 +209,8 @@ func Load(args []string, env func(string) string) (Config, error) {
 		{"ZEROTRACE_OBJECT_STORE", func(v string) error { cfg.ObjectStore.URL = v; return nil }},
 		{"ZEROTRACE_OBJECT_STORE_ENDPOINT", func(v string) error { cfg.ObjectStore.Endpoint = v; return nil }},
 		{"ZEROTRACE_OBJECT_STORE_REGION", func(v string) error { cfg.ObjectStore.Region = v; return nil }},
+		{"ZEROTRACE_KUBERNETES", func(v string) error { cfg.Kubernetes.Enabled = v; return nil }},
+		{"ZEROTRACE_KUBELET_URL", func(v string) error { cfg.Kubernetes.KubeletURL = v; return nil }},
 	} {
 		if err := set(e.name, e.f); err != nil {
 			return cfg, err
@@ -175,6 +222,9 @@ func Load(args []string, env func(string) string) (Config, error) {
 	}
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
+	}
+	if *dataGroup != "" {
+		cfg.DataGroup = *dataGroup
 	}
 	if *metrics != "\x00" {
 		cfg.MetricsAddr = *metrics
@@ -256,6 +306,25 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("packet.interfaces[%d]: pattern is empty", i))
 		}
 	}
+	switch c.Kubernetes.Enabled {
+	case "", "auto", "true", "false":
+	default:
+		errs = append(errs, fmt.Errorf("kubernetes.enabled %q: want auto, true or false", c.Kubernetes.Enabled))
+	}
+	for i, p := range c.Pods {
+		if p.Pod == "" || (p.Netns == "" && len(p.Interfaces) == 0) {
+			errs = append(errs, fmt.Errorf("pods[%d]: want a pod and a netns or interfaces", i))
+		}
+	}
+	c.proxyProcesses = nil
+	for i, p := range c.ProxyProcesses {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("proxy_processes[%d]: %w", i, err))
+			continue
+		}
+		c.proxyProcesses = append(c.proxyProcesses, re)
+	}
 	for i := range c.Services {
 		r := &c.Services[i]
 		if r.Service == "" || (r.Process == "" && r.Cmdline == "") {
@@ -285,6 +354,16 @@ func (c *Config) ServiceOf(process, cmdline string) string {
 		}
 	}
 	return process
+}
+
+// IsProxyProcess reports whether a process name matches proxy_processes.
+func (c *Config) IsProxyProcess(name string) bool {
+	for _, re := range c.proxyProcesses {
+		if re.MatchString(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseIface reads [NETNS/]PATTERN[=ROLE].

@@ -15,6 +15,7 @@ func TestConfigPrecedence(t *testing.T) {
 node: from-yaml
 namespace: bookinfo
 data_dir: /yaml/data
+data_group: yaml-group
 log_level: debug
 ebpf:
   payload_size: 2048
@@ -26,12 +27,13 @@ services:
     cmdline: productpage
     service: productpage
 `), 0o644)
-	env := map[string]string{"ZEROTRACE_CONFIG": file, "ZEROTRACE_DATA_DIR": "/env/data", "ZEROTRACE_PAYLOAD_SIZE": "4096"}
-	cfg, err := Load([]string{"--payload-size", "512"}, func(k string) string { return env[k] })
+	env := map[string]string{"ZEROTRACE_CONFIG": file, "ZEROTRACE_DATA_DIR": "/env/data", "ZEROTRACE_PAYLOAD_SIZE": "4096",
+		"ZEROTRACE_DATA_GROUP": "env-group"}
+	cfg, err := Load([]string{"--payload-size", "512", "--data-group", "grafana"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Node != "from-yaml" || cfg.DataDir != "/env/data" || cfg.EBPF.PayloadSize != 512 || cfg.LogLevel != "debug" ||
+	if cfg.Node != "from-yaml" || cfg.DataDir != "/env/data" || cfg.DataGroup != "grafana" || cfg.EBPF.PayloadSize != 512 || cfg.LogLevel != "debug" ||
 		cfg.Store.SealInterval != 3*time.Second || cfg.Namespace != "bookinfo" || strings.Join(cfg.EBPF.NetNS, ",") != "a,b" || cfg.Store.BatchInterval != time.Second {
 		t.Fatalf("precedence: %+v", cfg)
 	}
@@ -58,5 +60,38 @@ services:
 	os.WriteFile(file, []byte("nod: typo\n"), 0o644)
 	if _, err := Load(nil, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "nod") {
 		t.Errorf("unknown YAML key: %v", err)
+	}
+}
+
+func TestConfigWorkloads(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte(`
+kubernetes:
+  enabled: "true"
+  kubelet_url: https://${NODE_IP}:10250/pods
+  proxy_containers: [istio-proxy]
+  deleted_grace: 1m
+pods:
+  - {netns: zt-demo-productpage, interfaces: [v-productpage], pod: productpage, workload: productpage}
+proxy_processes: ['^nginx']
+`), 0o644)
+	cfg, err := Load([]string{"--config", file}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Kubernetes.Enabled != "true" || cfg.Kubernetes.DeletedGrace != time.Minute || len(cfg.Pods) != 1 ||
+		cfg.Pods[0].Interfaces[0] != "v-productpage" || !cfg.IsProxyProcess("nginx") || cfg.IsProxyProcess("python3") {
+		t.Fatalf("%+v", cfg)
+	}
+	for name, y := range map[string]string{
+		"enabled typo":     "kubernetes: {enabled: yes-please}\n",
+		"pod without name": "pods: [{netns: x}]\n",
+		"pod without ns":   "pods: [{pod: x}]\n",
+		"bad proxy regexp": "proxy_processes: ['(']\n",
+	} {
+		os.WriteFile(file, []byte(y), 0o644)
+		if _, err := Load([]string{"--config", file}, func(string) string { return "" }); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

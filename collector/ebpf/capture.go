@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/zerotrace/zerotrace/collector/causality"
+	"github.com/zerotrace/zerotrace/collector/cgroup"
 	"github.com/zerotrace/zerotrace/collector/proc"
 	"github.com/zerotrace/zerotrace/collector/session"
 	"github.com/zerotrace/zerotrace/pkg/span"
@@ -40,13 +43,17 @@ type Capture struct {
 	rd    *ringbuf.Reader
 	emit  func(*span.Span)
 	procs proc.Cache
+	guard causality.Guard
+	gos   goTracker
+	pids  map[uint32]bool // processes seen (Go tracking is decided once)
 	ids   *span.IDGenerator
 	wall  int64 // wall clock minus CLOCK_MONOTONIC, ns
 
-	mu    sync.Mutex
-	conns map[connKey]*session.Conn
-	done  chan struct{}
-	wg    sync.WaitGroup
+	mu           sync.Mutex
+	conns        map[connKey]*session.Conn
+	cgroupWarned bool // an unknown cgroup layout is logged once
+	done         chan struct{}
+	wg           sync.WaitGroup
 
 	Decoded, BadEvents uint64
 }
@@ -85,6 +92,8 @@ var tracepoints = []struct {
 	{"sys_exit_accept4", func(p *SocketPrograms) *ebpf.Program { return p.ExitAccept4 }},
 	{"sys_enter_connect", func(p *SocketPrograms) *ebpf.Program { return p.EnterConnect }},
 	{"sys_exit_connect", func(p *SocketPrograms) *ebpf.Program { return p.ExitConnect }},
+	{"sys_enter_futex", func(p *SocketPrograms) *ebpf.Program { return p.EnterFutex }},
+	{"sys_exit_futex", func(p *SocketPrograms) *ebpf.Program { return p.ExitFutex }},
 }
 
 // Start loads and attaches the capture; emit receives every finished span
@@ -123,6 +132,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	}
 	c := &Capture{opt: opt, emit: emit, conns: map[connKey]*session.Conn{}, done: make(chan struct{}),
 		ids: span.NewIDGenerator(opt.Node, time.Now())}
+	c.guard.Logger = opt.Logger
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -142,6 +152,13 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 			c.Close()
 			return nil, fmt.Errorf("attaching %s: %w", tp.name, err)
 		}
+		c.links = append(c.links, l)
+	}
+	// Handoff to pool workers (bpf/socket/handoff.h); without it causality
+	// falls back to containment.
+	if l, err := link.AttachTracing(link.TracingOptions{Program: c.objs.OnWaking}); err != nil {
+		opt.Logger.Warn("handoff to worker threads not traced: attaching tp_btf/sched_waking failed", "err", err)
+	} else {
 		c.links = append(c.links, l)
 	}
 	if c.rd, err = ringbuf.NewReader(c.objs.Events); err != nil {
@@ -192,6 +209,12 @@ func (c *Capture) handle(e *Event) {
 	k := connKey{e.PID, e.SockID}
 	conn := c.conns[k]
 	now := int64(e.MonoNs) + c.wall
+	if e.Dir == DirVerdict {
+		for _, s := range c.guard.Verdict(e.PID, e.TID, e.SyscallTraceID, e.Len == 1, now) {
+			c.emit(s)
+		}
+		return
+	}
 	if e.Dir == DirClose {
 		if conn != nil {
 			conn.Close(now)
@@ -206,13 +229,25 @@ func (c *Capture) handle(e *Event) {
 		conn = nil
 	}
 	if conn == nil {
+		if !c.seenPID(e.PID) && c.guard.IsGoProcess(e.PID) {
+			if why := c.trackGo(e.PID); why == "" {
+				c.guard.TrackGoroutines(e.PID)
+			} else {
+				c.guard.NoGoroutines(e.PID, why)
+			}
+		}
 		info := c.procs.Lookup(e.PID, e.Comm)
+		if errors.Is(info.CgroupErr, cgroup.ErrUnknownLayout) && !c.cgroupWarned {
+			c.cgroupWarned = true
+			c.opt.Logger.Warn("cgroup: no container id (logged once; such spans keep their process names)", "pid", e.PID,
+				"process", info.Name, "err", info.CgroupErr)
+		}
 		conn = session.NewConn(session.ConnMeta{
 			Node: c.opt.Node, Source: span.SourceEBPF, NetNS: uint64(e.NetNS), SocketID: e.SockID, PID: e.PID,
 			Comm: e.Comm, ProcessName: info.Name, Cmdline: info.Cmdline, ContainerID: info.ContainerID,
 			Service: c.opt.Service(info), L4: l4Of(udp),
 			LocalIP: e.LocalIP, LocalPort: e.LocalPort, RemoteIP: e.RemoteIP, RemotePort: e.RemotePort,
-		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp}, c.emit)
+		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp}, c.guarded)
 		c.conns[k] = conn
 	}
 	switch e.Dir {
@@ -231,6 +266,14 @@ func (c *Capture) handle(e *Event) {
 		TID: e.TID, SyscallTraceID: e.SyscallTraceID})
 }
 
+// guarded emits a span after the causality guard removed context ids its
+// process cannot vouch for.
+func (c *Capture) guarded(s *span.Span) {
+	if c.guard.Check(s) {
+		c.emit(s)
+	}
+}
+
 func (c *Capture) tick() {
 	defer c.wg.Done()
 	t := time.NewTicker(500 * time.Millisecond)
@@ -243,6 +286,9 @@ func (c *Capture) tick() {
 		}
 		now := time.Now().UnixNano()
 		c.mu.Lock()
+		for _, s := range c.guard.Expire(now) {
+			c.emit(s)
+		}
 		for k, conn := range c.conns {
 			conn.Tick(now)
 			if now-conn.Idle() > int64(3*c.opt.Timeout) {
@@ -263,13 +309,16 @@ func (c *Capture) Flush() {
 		conn.Close(now)
 		delete(c.conns, k)
 	}
+	for _, s := range c.guard.Expire(math.MaxInt64) { // no verdict will come
+		c.emit(s)
+	}
 }
 
 // Stats sums the kernel-side counters: events, ring buffer drops, messages
 // filtered in kernel, messages outside the scope.
 func (c *Capture) Stats() (map[string]uint64, error) {
 	out := map[string]uint64{}
-	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope"} {
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted"} {
 		var per []uint64
 		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, err

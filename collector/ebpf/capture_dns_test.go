@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -16,11 +17,7 @@ import (
 // span (dig) and one s-p span (dnsmasq) per query, with the name, the type,
 // the response status (NXDOMAIN is client_error) and the DNS id.
 func TestCaptureDNS(t *testing.T) {
-	for _, b := range []string{"dnsmasq", "dig"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("needs %s", b)
-		}
-	}
+	testenv.RequireBinaries(t, "dnsmasq", "dig")
 	tp := newTopo(t)
 	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -17,11 +18,7 @@ import (
 // status (an error reply is client_error with its message) and equal
 // sequence numbers.
 func TestCaptureRedis(t *testing.T) {
-	for _, b := range []string{"redis-server", "redis-cli"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("needs %s", b)
-		}
-	}
+	testenv.RequireBinaries(t, "redis-server", "redis-cli")
 	tp := newTopo(t)
 	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
 	if err != nil {

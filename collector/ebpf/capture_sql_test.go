@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/zerotrace/zerotrace/collector/testpeers"
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -19,7 +20,7 @@ func startDB(t *testing.T, start func(dir, ns, ip string) (*testpeers.Server, er
 	s, err := start(t.TempDir(), ns, ip)
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "needs ") {
-			t.Skip(err)
+			testenv.Skip(t, "%v", err)
 		}
 		t.Fatal(err)
 	}

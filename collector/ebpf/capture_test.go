@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -32,9 +33,7 @@ func (l *liveCapture) Close() error { return l.c.Close() }
 
 func startLive(t *testing.T, opt Options) (*liveCapture, error) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: loads BPF programs")
-	}
+	testenv.RequireRoot(t) // loads BPF programs
 	l := &liveCapture{}
 	if opt.Node == "" {
 		opt.Node = "test"
@@ -46,7 +45,7 @@ func startLive(t *testing.T, opt Options) (*liveCapture, error) {
 	})
 	if err != nil {
 		if strings.Contains(err.Error(), "operation not permitted") {
-			t.Skipf("BPF not permitted here: %v", err)
+			testenv.Skip(t, "BPF not permitted here: %v", err)
 		}
 		return nil, err
 	}

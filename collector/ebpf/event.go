@@ -35,6 +35,10 @@ const (
 	DirAccepted = 3
 	// DirConnected: the socket was connect(2)ed: the process is its client.
 	DirConnected = 4
+	// DirVerdict: a pool worker's verdict on a handoff (bpf/socket/handoff.h):
+	// TID is the worker, SockID the thread it woke, SyscallTraceID the
+	// context handed over, Len 1 when confirmed and 0 when refuted.
+	DirVerdict = 5
 )
 
 // EventHeaderSize is the fixed part of struct event (bpf/socket/event.h).
@@ -67,14 +71,16 @@ func DecodeEvent(b []byte, e *Event) error {
 	e.RemotePort = le.Uint16(b[52:])
 	e.Dir = b[54]
 	e.L4 = b[55]
-	if e.Dir > DirConnected || capLen > e.Len || int(capLen) > len(b)-EventHeaderSize {
+	if e.Dir > DirVerdict || capLen > e.Len || int(capLen) > len(b)-EventHeaderSize {
 		return ErrBadEvent
 	}
-	switch e.Family {
-	case 2:
+	switch {
+	case e.Dir == DirVerdict:
+		e.LocalIP, e.RemoteIP = netip.Addr{}, netip.Addr{} // no socket
+	case e.Family == 2:
 		e.LocalIP = netip.AddrFrom4([4]byte(b[56:60]))
 		e.RemoteIP = netip.AddrFrom4([4]byte(b[72:76]))
-	case 10:
+	case e.Family == 10:
 		e.LocalIP = netip.AddrFrom16([16]byte(b[56:72])).Unmap()
 		e.RemoteIP = netip.AddrFrom16([16]byte(b[72:88])).Unmap()
 	default:

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/zerotrace/zerotrace/internal/testenv"
 )
 
 // topo is one client namespace and one server namespace joined by a veth pair.
@@ -32,12 +34,8 @@ var topoSeq atomic.Uint32
 // requireRoot skips unless the test runs as root with `ip` available.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces (run the tests as root)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2 (ip): not found")
-	}
+	testenv.RequireRoot(t) // network namespaces
+	testenv.RequireBinaries(t, "ip")
 }
 
 func run(t *testing.T, name string, args ...string) {
@@ -237,11 +235,7 @@ func nginxArgv(t *testing.T, listen string) []string {
 // haveBins skips the test unless all bins are on PATH.
 func haveBins(t *testing.T, bins ...string) {
 	t.Helper()
-	for _, b := range bins {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed: %v", b, err)
-		}
-	}
+	testenv.RequireBinaries(t, bins...)
 }
 
 var portSeq atomic.Uint32

@@ -48,10 +48,37 @@ type SocketEvent struct {
 	Data           [16384]uint8
 }
 
-type SocketThreadEntry struct {
-	_  structs.HostLayout
-	Id uint64
-	Ts uint64
+type SocketFutexWaiting struct {
+	_     structs.HostLayout
+	Addr  uint64
+	Timed uint8
+	Pad   [7]uint8
+}
+
+type SocketHandoff struct {
+	_     structs.HostLayout
+	Ctx   uint64
+	Ts    uint64
+	State uint8
+	Pad   [7]uint8
+}
+
+type SocketSockState struct {
+	_      structs.HostLayout
+	Ctx    uint64
+	Thread uint64
+	Role   uint8
+	Open   uint8
+	Pad    [6]uint8
+}
+
+type SocketThreadCtx struct {
+	_         structs.HostLayout
+	Id        uint64
+	Ts        uint64
+	Open      uint32
+	Ambiguous uint8
+	Pad       [3]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -61,14 +88,20 @@ const (
 	SocketMapActive         = "active"
 	SocketMapConnecting     = "connecting"
 	SocketMapEvents         = "events"
+	SocketMapFutexAddrs     = "futex_addrs"
+	SocketMapFutexWait      = "futex_wait"
+	SocketMapFutexWake      = "futex_wake"
+	SocketMapGoProcs        = "go_procs"
+	SocketMapHandoffs       = "handoffs"
 	SocketMapIdCounter      = "id_counter"
-	SocketMapLastEgress     = "last_egress"
 	SocketMapNetnsScope     = "netns_scope"
 	SocketMapScratch        = "scratch"
+	SocketMapSockets        = "sockets"
 	SocketMapStats          = "stats"
 	SocketMapThreads        = "threads"
 	SocketProgEnterClose    = "enter_close"
 	SocketProgEnterConnect  = "enter_connect"
+	SocketProgEnterFutex    = "enter_futex"
 	SocketProgEnterRead     = "enter_read"
 	SocketProgEnterReadv    = "enter_readv"
 	SocketProgEnterRecvfrom = "enter_recvfrom"
@@ -82,6 +115,7 @@ const (
 	SocketProgExitAccept    = "exit_accept"
 	SocketProgExitAccept4   = "exit_accept4"
 	SocketProgExitConnect   = "exit_connect"
+	SocketProgExitFutex     = "exit_futex"
 	SocketProgExitRead      = "exit_read"
 	SocketProgExitReadv     = "exit_readv"
 	SocketProgExitRecvfrom  = "exit_recvfrom"
@@ -92,6 +126,8 @@ const (
 	SocketProgExitSendto    = "exit_sendto"
 	SocketProgExitWrite     = "exit_write"
 	SocketProgExitWritev    = "exit_writev"
+	SocketProgGoRuntimeSend = "go_runtime_send"
+	SocketProgOnWaking      = "on_waking"
 	SocketVarPayloadCap     = "payload_cap"
 	SocketVarScopeEnabled   = "scope_enabled"
 	SocketVarSelfTgid       = "self_tgid"
@@ -141,6 +177,7 @@ type SocketSpecs struct {
 type SocketProgramSpecs struct {
 	EnterClose    *ebpf.ProgramSpec `ebpf:"enter_close"`
 	EnterConnect  *ebpf.ProgramSpec `ebpf:"enter_connect"`
+	EnterFutex    *ebpf.ProgramSpec `ebpf:"enter_futex"`
 	EnterRead     *ebpf.ProgramSpec `ebpf:"enter_read"`
 	EnterReadv    *ebpf.ProgramSpec `ebpf:"enter_readv"`
 	EnterRecvfrom *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
@@ -154,6 +191,7 @@ type SocketProgramSpecs struct {
 	ExitAccept    *ebpf.ProgramSpec `ebpf:"exit_accept"`
 	ExitAccept4   *ebpf.ProgramSpec `ebpf:"exit_accept4"`
 	ExitConnect   *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	ExitFutex     *ebpf.ProgramSpec `ebpf:"exit_futex"`
 	ExitRead      *ebpf.ProgramSpec `ebpf:"exit_read"`
 	ExitReadv     *ebpf.ProgramSpec `ebpf:"exit_readv"`
 	ExitRecvfrom  *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
@@ -164,6 +202,8 @@ type SocketProgramSpecs struct {
 	ExitSendto    *ebpf.ProgramSpec `ebpf:"exit_sendto"`
 	ExitWrite     *ebpf.ProgramSpec `ebpf:"exit_write"`
 	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
+	GoRuntimeSend *ebpf.ProgramSpec `ebpf:"go_runtime_send"`
+	OnWaking      *ebpf.ProgramSpec `ebpf:"on_waking"`
 }
 
 // SocketMapSpecs contains maps before they are loaded into the kernel.
@@ -173,10 +213,15 @@ type SocketMapSpecs struct {
 	Active     *ebpf.MapSpec `ebpf:"active"`
 	Connecting *ebpf.MapSpec `ebpf:"connecting"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	FutexAddrs *ebpf.MapSpec `ebpf:"futex_addrs"`
+	FutexWait  *ebpf.MapSpec `ebpf:"futex_wait"`
+	FutexWake  *ebpf.MapSpec `ebpf:"futex_wake"`
+	GoProcs    *ebpf.MapSpec `ebpf:"go_procs"`
+	Handoffs   *ebpf.MapSpec `ebpf:"handoffs"`
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
-	LastEgress *ebpf.MapSpec `ebpf:"last_egress"`
 	NetnsScope *ebpf.MapSpec `ebpf:"netns_scope"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	Sockets    *ebpf.MapSpec `ebpf:"sockets"`
 	Stats      *ebpf.MapSpec `ebpf:"stats"`
 	Threads    *ebpf.MapSpec `ebpf:"threads"`
 }
@@ -213,10 +258,15 @@ type SocketMaps struct {
 	Active     *ebpf.Map `ebpf:"active"`
 	Connecting *ebpf.Map `ebpf:"connecting"`
 	Events     *ebpf.Map `ebpf:"events"`
+	FutexAddrs *ebpf.Map `ebpf:"futex_addrs"`
+	FutexWait  *ebpf.Map `ebpf:"futex_wait"`
+	FutexWake  *ebpf.Map `ebpf:"futex_wake"`
+	GoProcs    *ebpf.Map `ebpf:"go_procs"`
+	Handoffs   *ebpf.Map `ebpf:"handoffs"`
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
-	LastEgress *ebpf.Map `ebpf:"last_egress"`
 	NetnsScope *ebpf.Map `ebpf:"netns_scope"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
+	Sockets    *ebpf.Map `ebpf:"sockets"`
 	Stats      *ebpf.Map `ebpf:"stats"`
 	Threads    *ebpf.Map `ebpf:"threads"`
 }
@@ -226,10 +276,15 @@ func (m *SocketMaps) Close() error {
 		m.Active,
 		m.Connecting,
 		m.Events,
+		m.FutexAddrs,
+		m.FutexWait,
+		m.FutexWake,
+		m.GoProcs,
+		m.Handoffs,
 		m.IdCounter,
-		m.LastEgress,
 		m.NetnsScope,
 		m.Scratch,
+		m.Sockets,
 		m.Stats,
 		m.Threads,
 	)
@@ -250,6 +305,7 @@ type SocketVariables struct {
 type SocketPrograms struct {
 	EnterClose    *ebpf.Program `ebpf:"enter_close"`
 	EnterConnect  *ebpf.Program `ebpf:"enter_connect"`
+	EnterFutex    *ebpf.Program `ebpf:"enter_futex"`
 	EnterRead     *ebpf.Program `ebpf:"enter_read"`
 	EnterReadv    *ebpf.Program `ebpf:"enter_readv"`
 	EnterRecvfrom *ebpf.Program `ebpf:"enter_recvfrom"`
@@ -263,6 +319,7 @@ type SocketPrograms struct {
 	ExitAccept    *ebpf.Program `ebpf:"exit_accept"`
 	ExitAccept4   *ebpf.Program `ebpf:"exit_accept4"`
 	ExitConnect   *ebpf.Program `ebpf:"exit_connect"`
+	ExitFutex     *ebpf.Program `ebpf:"exit_futex"`
 	ExitRead      *ebpf.Program `ebpf:"exit_read"`
 	ExitReadv     *ebpf.Program `ebpf:"exit_readv"`
 	ExitRecvfrom  *ebpf.Program `ebpf:"exit_recvfrom"`
@@ -273,12 +330,15 @@ type SocketPrograms struct {
 	ExitSendto    *ebpf.Program `ebpf:"exit_sendto"`
 	ExitWrite     *ebpf.Program `ebpf:"exit_write"`
 	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
+	GoRuntimeSend *ebpf.Program `ebpf:"go_runtime_send"`
+	OnWaking      *ebpf.Program `ebpf:"on_waking"`
 }
 
 func (p *SocketPrograms) Close() error {
 	return _SocketClose(
 		p.EnterClose,
 		p.EnterConnect,
+		p.EnterFutex,
 		p.EnterRead,
 		p.EnterReadv,
 		p.EnterRecvfrom,
@@ -292,6 +352,7 @@ func (p *SocketPrograms) Close() error {
 		p.ExitAccept,
 		p.ExitAccept4,
 		p.ExitConnect,
+		p.ExitFutex,
 		p.ExitRead,
 		p.ExitReadv,
 		p.ExitRecvfrom,
@@ -302,6 +363,8 @@ func (p *SocketPrograms) Close() error {
 		p.ExitSendto,
 		p.ExitWrite,
 		p.ExitWritev,
+		p.GoRuntimeSend,
+		p.OnWaking,
 	)
 }
 

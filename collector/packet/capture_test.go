@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/collector/ebpf"
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -42,9 +43,7 @@ type vxlanTopo struct {
 //	pod1 10.202.1.10 ─ p1h │ node1 ─ u1 10.202.0.1 ══ vxlan 42 ══ u2 10.202.0.2 ─ node2 │ p2h ─ pod2 10.202.2.10
 func newVXLANTopo(t *testing.T) *vxlanTopo {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces and AF_PACKET sockets")
-	}
+	testenv.RequireRoot(t) // network namespaces and AF_PACKET sockets
 	id := fmt.Sprintf("zt-pkt-%d", os.Getpid())
 	tp := &vxlanTopo{n1: id + "-n1", n2: id + "-n2", p1: id + "-p1", p2: id + "-p2"}
 	t.Cleanup(func() {

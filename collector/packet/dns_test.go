@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	pk "github.com/zerotrace/zerotrace/pkg/packet"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -47,9 +48,7 @@ func dnsMsg(id uint16, name string, response bool, rcode uint16) []byte {
 // TestDNSPackets: DNS queries and responses (one answered, one NXDOMAIN,
 // answered out of order) sent on a veth become packet spans paired by DNS id.
 func TestDNSPackets(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a network namespace and AF_PACKET sockets")
-	}
+	testenv.RequireRoot(t) // a network namespace and AF_PACKET sockets
 	ns := fmt.Sprintf("zt-pkt-%d-dns", os.Getpid())
 	sh(t, "ip", "netns", "add", ns)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	pk "github.com/zerotrace/zerotrace/pkg/packet"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -21,9 +22,7 @@ import (
 // the right inner flow and sequence numbers; malformed frames are counted
 // and skipped.
 func TestInjectedTunnels(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates a network namespace and AF_PACKET sockets")
-	}
+	testenv.RequireRoot(t) // a network namespace and AF_PACKET sockets
 	ns := fmt.Sprintf("zt-pkt-%d-inj", os.Getpid())
 	sh(t, "ip", "netns", "add", ns)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })

@@ -15,6 +15,7 @@ import (
 
 	"github.com/zerotrace/zerotrace/collector/ebpf"
 	"github.com/zerotrace/zerotrace/collector/testpeers"
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -37,9 +38,7 @@ var bedSeq atomic.Int32
 
 func newProtoBed(t *testing.T) *protoBed {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces, AF_PACKET sockets and BPF programs")
-	}
+	testenv.RequireRoot(t) // network namespaces, AF_PACKET sockets and BPF programs
 	n := bedSeq.Add(1)
 	id := fmt.Sprintf("zt-pp-%d-%d", os.Getpid(), n)
 	b := &protoBed{t: t, cns: id + "-c", sns: id + "-s", node: id + "-n",
@@ -188,11 +187,7 @@ func dumpSpans(ss []span.Span) string {
 
 func needBins(t *testing.T, bins ...string) {
 	t.Helper()
-	for _, b := range bins {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("needs %s", b)
-		}
-	}
+	testenv.RequireBinaries(t, bins...)
 }
 
 func buildPeer(t *testing.T, name string) string {
@@ -295,7 +290,7 @@ func startDB(t *testing.T, start func(dir, ns, ip string) (*testpeers.Server, er
 	s, err := start(t.TempDir(), ns, ip)
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "needs ") {
-			t.Skip(err)
+			testenv.Skip(t, "%v", err)
 		}
 		t.Fatal(err)
 	}

@@ -1,16 +1,17 @@
 //go:build linux
 
 // Package proc reads process metadata from /proc and cgroups: process name,
-// command line, container id. Lookups are cached per pid.
+// command line, container id and pod UID (package cgroup). Lookups are cached per pid.
 package proc
 
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/zerotrace/zerotrace/collector/cgroup"
 )
 
 // Info is what the collector puts on a process span.
@@ -18,6 +19,8 @@ type Info struct {
 	Name        string // executable base name (comm when unreadable)
 	Cmdline     string // space-joined, truncated to 256 bytes
 	ContainerID string // 64-hex id from the cgroup path, if any
+	PodUID      string // the kubelet's pod UID from the cgroup path, if any
+	CgroupErr   error  // why the cgroup named no container (cgroup.ErrUnknownLayout, unreadable)
 }
 
 // Cache memoises Lookup per pid.
@@ -26,8 +29,6 @@ type Cache struct {
 	mu   sync.Mutex
 	m    map[uint32]Info
 }
-
-var containerRe = regexp.MustCompile(`[0-9a-f]{64}`)
 
 // Lookup returns the info of pid (comm is the fallback name).
 func (c *Cache) Lookup(pid uint32, comm string) Info {
@@ -55,9 +56,8 @@ func (c *Cache) Lookup(pid uint32, comm string) Info {
 		}
 		i.Cmdline = s
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "cgroup")); err == nil {
-		i.ContainerID = containerRe.FindString(string(b))
-	}
+	ct, err := cgroup.Read(root, pid)
+	i.ContainerID, i.PodUID, i.CgroupErr = ct.ID, ct.PodUID, err
 	if len(c.m) > 65536 {
 		clear(c.m)
 	}

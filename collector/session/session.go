@@ -222,11 +222,7 @@ func (c *Conn) Feed(ch Chunk) {
 			}
 			pe = &pending{req: m, startNs: ch.StartNs, reqEndNs: ch.EndNs, seq: ch.TCPSeq + uint32(off),
 				tid: ch.TID, sys: ch.SyscallTraceID}
-			if len(c.queue) >= c.cfg.MaxPending {
-				c.expire(c.queue[0], span.StatusTimeout)
-				c.queue = c.queue[1:]
-			}
-			c.queue = append(c.queue, pe)
+			c.enqueue(pe)
 		} else {
 			pe = c.firstUnanswered()
 			if m.StreamID != 0 {
@@ -344,13 +340,8 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 		fl |= span.FlagTruncated
 	}
 	if !m.Response {
-		pe := &pending{req: *m, startNs: r.startNs, reqEndNs: endNs, seq: seq, tid: r.tid, sys: r.sys,
-			reqBytes: m.Length, flags: fl}
-		if len(c.queue) >= c.cfg.MaxPending {
-			c.expire(c.queue[0], span.StatusTimeout)
-			c.queue = c.queue[1:]
-		}
-		c.queue = append(c.queue, pe)
+		c.enqueue(&pending{req: *m, startNs: r.startNs, reqEndNs: endNs, seq: seq, tid: r.tid, sys: r.sys,
+			reqBytes: m.Length, flags: fl})
 		return
 	}
 	pe := c.firstUnanswered()
@@ -367,6 +358,24 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 	pe.respSeq, pe.respTID, pe.respSys, pe.respEndNs, pe.respBytes = seq, r.tid, r.sys, endNs, m.Length
 	pe.flags |= fl
 	c.complete(pe)
+}
+
+// enqueue adds a request; one that arrives while another is unanswered
+// shares the connection with it (pipelining, streams): both are marked
+// multiplexed, since the thread context of the connection is theirs
+// together (collector/causality).
+func (c *Conn) enqueue(pe *pending) {
+	if len(c.queue) >= c.cfg.MaxPending {
+		c.expire(c.queue[0], span.StatusTimeout)
+		c.queue = c.queue[1:]
+	}
+	for _, q := range c.queue {
+		if q.resp == nil {
+			q.flags |= span.FlagMultiplexed
+			pe.flags |= span.FlagMultiplexed
+		}
+	}
+	c.queue = append(c.queue, pe)
 }
 
 func (c *Conn) account(in *inflight, n int) {

@@ -68,6 +68,22 @@ func TestServerPipelinedAndBigBody(t *testing.T) {
 		s2.RespTCPSeq != 900+uint32(len(head))+100000 {
 		t.Errorf("pipelined span %+v", s2)
 	}
+	if !s1.Flags.Has(span.FlagMultiplexed) || !s2.Flags.Has(span.FlagMultiplexed) {
+		t.Errorf("pipelined requests not marked multiplexed: %v %v", s1.Flags, s2.Flags)
+	}
+}
+
+// Requests one after the other on a keep-alive connection are not multiplexed.
+func TestSequentialNotMultiplexed(t *testing.T) {
+	var r rec
+	c := newConn(&r)
+	for i, seq := range []uint32{100, 200} {
+		c.Feed(chunk(Ingress, int64(10+i*10), seq, "GET /x HTTP/1.1\r\n\r\n"))
+		c.Feed(chunk(Egress, int64(15+i*10), seq+1000, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	}
+	if len(r.spans) != 2 || r.spans[0].Flags.Has(span.FlagMultiplexed) || r.spans[1].Flags.Has(span.FlagMultiplexed) {
+		t.Errorf("spans %+v", r.spans)
+	}
 }
 
 func TestChunkedTimeoutAndClose(t *testing.T) {

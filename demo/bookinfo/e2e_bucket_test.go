@@ -14,15 +14,28 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/plugin/pluginclient"
+	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
 // TestBookinfoEndToEndBucket is TestBookinfoEndToEnd with both collectors
 // uploading to one bucket of a SeaweedFS S3 server on loopback (demo/bookinfo/up
 // with ZT_OBJECT_STORE=1) and the plugin configured with the bucket only.
-// It prints the time from the last response to every span being queryable
-// through the bucket, and cold and warm trace query times.
+// It prints cold and warm trace query times through the bucket.
 func TestBookinfoEndToEndBucket(t *testing.T) {
-	runBookinfoEndToEnd(t, &bucketMode{})
+	requireDemo(t)
+	bin := buildBinaries(t)
+	bk := &bucketMode{}
+	d := startDemoWith(t, bin, "bookinfo", bk.env(t), func(o *pluginclient.Options) { o.JSONData, o.SecureJSONData = bk.settings(t) })
+	seq, conc := d.traffic(t, 20, 16)
+	o := d.observe(t)
+	seeds := map[string]uint64{}
+	for _, s := range o.all {
+		if m, ok := o.marker[s.SpanID]; ok && s.TapSide == span.TapClientProcess && s.ProcessName == "curl" {
+			seeds[m] = s.SpanID
+		}
+	}
+	bk.waitAndMeasure(t, d.client, len(o.all), seeds)
+	checkRequests(t, d, o, seq, conc)
 }
 
 // bucketMode: the demo's S3 server (names and identity as in topology.sh).
@@ -67,7 +80,6 @@ func (b *bucketMode) settings(t *testing.T) (map[string]any, map[string]string) 
 func (b *bucketMode) waitAndMeasure(t *testing.T, c *pluginclient.Client, spans int, seeds map[string]uint64) {
 	t.Helper()
 	ctx := context.Background()
-	start := time.Now().Add(-5 * time.Second) // the test slept 5 s after the last response: an upper bound
 	deadline := time.Now().Add(time.Minute)
 	for {
 		h, err := c.CheckHealth(ctx)
@@ -76,8 +88,9 @@ func (b *bucketMode) waitAndMeasure(t *testing.T, c *pluginclient.Client, spans 
 			json.Unmarshal(h.JsonDetails, &d)
 		}
 		if d.Spans >= spans {
-			fmt.Printf("bookinfo bucket: all %d spans queryable through the bucket ≤ %.1f s after the last response (goal ≤ 10 s)\n", spans,
-				time.Since(start).Seconds())
+			// The latency figure is `zerotrace bench bucket`'s: the harness
+			// already waited settle after the traffic.
+			fmt.Printf("bookinfo bucket: all %d spans the collectors stored are in the bucket\n", spans)
 			break
 		}
 		if time.Now().After(deadline) {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zerotrace/zerotrace/internal/testenv"
 )
 
 // repoRoot is the module root, two levels up from this package.
@@ -141,13 +143,7 @@ func TestBuiltZip(t *testing.T) {
 	}
 	root := repoRoot(t)
 	if _, err := os.Stat(filepath.Join(root, "dist/module.js")); err != nil {
-		if os.Getenv("ZEROTRACE_REQUIRE_DIST") != "" {
-			t.Fatalf("dist/module.js missing: run npm run build before the Go tests")
-		}
-		t.Skip("dist/module.js missing: run `npm run build` first (CI does, and sets ZEROTRACE_REQUIRE_DIST)")
-	}
-	if _, err := os.Stat(filepath.Join(root, "pkg/main.go")); err != nil {
-		t.Skip("pkg/main.go (the backend) does not exist yet")
+		testenv.Skip(t, "dist/module.js missing: run `npm run build` first")
 	}
 	dist := filepath.Join(t.TempDir(), "dist")
 	if err := os.CopyFS(dist, os.DirFS(filepath.Join(root, "dist"))); err != nil {

@@ -1,18 +1,23 @@
 package plugin
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/instancemgmt"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/log"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
@@ -66,8 +71,8 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	}
 	d.reader = r
 	mux := http.NewServeMux()
-	for _, res := range []string{"namespaces", "services", "endpoints", "protocols"} {
-		field := map[string]string{"namespaces": "namespace", "services": "service", "endpoints": "endpoint", "protocols": "protocol"}[res]
+	for _, res := range []string{"namespaces", "services", "workloads", "endpoints", "protocols"} {
+		field := map[string]string{"namespaces": "namespace", "services": "service", "workloads": "workload", "endpoints": "endpoint", "protocols": "protocol"}[res]
 		mux.HandleFunc("/"+res, d.values(field))
 	}
 	d.resource = httpadapter.New(mux)
@@ -77,14 +82,40 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 // Dispose closes the store when Grafana drops the instance.
 func (d *Datasource) Dispose() { d.reader.Close() }
 
-// QueryData answers each query on its own: one query's error does not fail
-// the others.
+// QueryData answers each query on its own: one query's error (or panic)
+// does not fail the others.
 func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {
 	resp := backend.NewQueryDataResponse()
 	for _, q := range req.Queries {
-		resp.Responses[q.RefID] = d.query(ctx, q)
+		resp.Responses[q.RefID] = d.safeQuery(ctx, q)
 	}
 	return resp, nil
+}
+
+// safeQuery is the last line: a panic while answering becomes the error of
+// that query.
+func (d *Datasource) safeQuery(ctx context.Context, q backend.DataQuery) (r backend.DataResponse) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.DefaultLogger.Error("query panicked", "refId", q.RefID, "panic", p, "stack", string(debug.Stack()))
+			r = backend.ErrDataResponse(backend.StatusInternal, fmt.Sprintf("internal error answering this query: %v", p))
+		}
+	}()
+	return d.query(ctx, q)
+}
+
+// spanCap bounds the spans a service map or metrics query reads.
+var spanCap = 100000
+
+// dataDirErrors checks every configured data directory.
+func (d *Datasource) dataDirErrors() []error {
+	var errs []error
+	for _, dir := range d.settings.DataDirs {
+		if err := store.CheckDataDir(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }
 
 func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) backend.DataResponse {
@@ -92,72 +123,137 @@ func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) backend.Da
 	if err != nil {
 		return backend.ErrDataResponse(backend.StatusBadRequest, err.Error())
 	}
-	from, to := dq.TimeRange.From.UnixNano(), dq.TimeRange.To.UnixNano()
-	// Bucket mode: the shards of the query's window are made local first; a
-	// trace query reads what that brings plus whatever else is cached.
-	release, bucketWarn := d.prepare(ctx, from, to)
+	var from, to int64
+	if q.QueryType != QueryTrace { // a trace link works whatever the range
+		if from, to, err = TimeRange(dq.TimeRange.From, dq.TimeRange.To); err != nil {
+			return backend.ErrDataResponse(backend.StatusBadRequest, err.Error())
+		}
+	}
+	// Bucket mode: the shards of the query's window are made local first. A
+	// trace query fetches the dashboard's range (all shards if it has none)
+	// and reads what that brings plus whatever else is cached.
+	pfrom, pto := from, to
+	if q.QueryType == QueryTrace {
+		pfrom, pto, _ = TimeRange(dq.TimeRange.From, dq.TimeRange.To)
+	}
+	release, bucketWarn := d.prepare(ctx, pfrom, pto)
 	defer release()
 	resp := d.queryStore(ctx, dq, q, from, to)
 	if bucketWarn != nil {
 		if resp.Error != nil {
 			resp.Error = fmt.Errorf("%w; %v", resp.Error, bucketWarn)
 		} else if len(resp.Frames) > 0 {
-			resp.Frames[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: bucketWarn.Error()})
+			addNotices(resp.Frames[0], bucketWarn)
 		}
 	}
 	return resp
 }
 
 func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Query, from, to int64) backend.DataResponse {
+	dirErrs := d.dataDirErrors()
+	if len(dirErrs) > 0 && len(dirErrs) == len(d.settings.DataDirs) {
+		return backend.ErrDataResponse(backend.StatusInternal, errors.Join(dirErrs...).Error())
+	}
 	var frames data.Frames
-	var warn error
+	var warn []error
 	switch q.QueryType {
 	case QueryTrace:
 		id := q.TraceID
 		if id == "" {
 			id = q.SpanID
 		}
-		// A link must keep working whatever the dashboard's time range: a
-		// trace query looks everywhere.
 		t, err := trace.Assemble(ctx, d.reader, d.assembly, id, 0, 0)
 		if errors.Is(err, trace.ErrNotFound) {
 			return backend.ErrDataResponse(backend.StatusNotFound, err.Error())
 		}
 		if err != nil {
-			return backend.ErrDataResponse(backend.StatusBadRequest, err.Error())
+			return backend.ErrDataResponse(statusOf(err), err.Error())
 		}
 		frames = data.Frames{TraceFrame(t)}
 	case QuerySearch:
 		spans, err := d.reader.Search(ctx, store.SearchQuery{FromNs: from, ToNs: to, Namespace: q.Namespace,
-			Service: q.Service, Endpoint: q.Endpoint, Protocol: q.Protocol, Status: q.Status,
+			Service: q.Service, Workload: q.Workload, Endpoint: q.Endpoint, Protocol: q.Protocol, Status: q.Status,
 			MinDuration: q.minDuration, Limit: q.Limit})
 		if spans == nil && err != nil {
 			return backend.ErrDataResponse(statusOf(err), err.Error())
 		}
-		warn = err
+		warn = append(warn, err)
 		frames = data.Frames{SearchFrame(spans, d.uid, d.name)}
 	case QueryServiceMap, QueryMetrics:
-		spans, err := d.reader.Search(ctx, store.SearchQuery{FromNs: from, ToNs: to, Namespace: q.Namespace,
-			Service: q.Service, Endpoint: q.Endpoint, Protocol: q.Protocol, Status: q.Status, MinDuration: q.minDuration,
-			TapSides: []span.TapSide{span.TapClientProcess, span.TapServerProcess}, Limit: 100000})
+		sq := store.SearchQuery{FromNs: from, ToNs: to, Namespace: q.Namespace, Endpoint: q.Endpoint,
+			Protocol: q.Protocol, Status: q.Status, MinDuration: q.minDuration,
+			TapSides: []span.TapSide{span.TapClientProcess, span.TapServerProcess}, Limit: spanCap}
+		if q.QueryType == QueryMetrics {
+			sq.Service, sq.Workload = q.Service, q.Workload
+		}
+		spans, err := d.reader.Search(ctx, sq)
 		if spans == nil && err != nil {
 			return backend.ErrDataResponse(statusOf(err), err.Error())
 		}
-		warn = err
+		warn = append(warn, err)
+		if len(spans) >= spanCap {
+			warn = append(warn, fmt.Errorf("only the newest %d spans of the range were read: narrow the range or filter", spanCap))
+		}
 		if q.QueryType == QueryServiceMap {
-			n, e := ServiceMapFrames(spans)
+			// Filtered after pairing, so that edges keep their callee.
+			n, e := ServiceMapFrames(spans, cmp.Or(q.Service, q.Workload))
 			frames = data.Frames{n, e}
 		} else {
-			frames = MetricsFrames(spans, dq.TimeRange.From, dq.TimeRange.To, dq.Interval)
+			frames = MetricsFrames(spans, time.Unix(0, from), time.Unix(0, to), dq.Interval)
 		}
 	}
-	if warn != nil && len(frames) > 0 {
-		frames[0].AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: warn.Error()})
+	warn = append(warn, dirErrs...)
+	if len(frames) > 0 {
+		addNotices(frames[0], warn...)
 	}
 	for _, f := range frames {
 		f.RefID = dq.RefID
 	}
 	return backend.DataResponse{Frames: frames}
+}
+
+// addNotices adds each distinct error line as a warning, once per frame.
+func addNotices(f *data.Frame, errs ...error) {
+	seen := map[string]bool{}
+	if f.Meta != nil {
+		for _, n := range f.Meta.Notices {
+			seen[n.Text] = true
+		}
+	}
+	for _, text := range errorLines(errs...) {
+		if !seen[text] {
+			seen[text] = true
+			f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: text})
+		}
+	}
+}
+
+// errorLines flattens joined errors into their distinct lines.
+func errorLines(errs ...error) []string {
+	var out []string
+	seen := map[string]bool{}
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if line != "" && !seen[line] {
+				seen[line] = true
+				out = append(out, line)
+			}
+		}
+	}
+	for _, e := range errs {
+		walk(e)
+	}
+	return out
 }
 
 func statusOf(err error) backend.Status {
@@ -168,42 +264,50 @@ func statusOf(err error) backend.Status {
 	return backend.StatusBadRequest
 }
 
-// CheckHealth reports whether the data directories can be read, how many
-// shards there are and how old the newest span is.
+// CheckHealth reports whether the data directories hold readable Zerotrace
+// data, names every node manifest and shard that cannot be read (checksums
+// are verified, ADR 0002), and says how many shards and spans there are and
+// how old the newest span is.
 func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequest) (*backend.CheckHealthResult, error) {
 	if d.settings.Storage == StorageBucket {
 		return d.bucketHealth(ctx), nil
 	}
-	var missing []string
-	for _, dir := range d.settings.DataDirs {
-		if _, err := os.ReadDir(dir); err != nil {
-			missing = append(missing, fmt.Sprintf("%s (%v)", dir, err))
-		}
-	}
-	if len(missing) == len(d.settings.DataDirs) {
+	dirErrs := d.dataDirErrors()
+	if len(dirErrs) == len(d.settings.DataDirs) {
 		return &backend.CheckHealthResult{Status: backend.HealthStatusError,
-			Message: fmt.Sprintf("cannot read the data directories: %v", missing)}, nil
+			Message: "cannot use the data directories: " + strings.Join(errorLines(dirErrs...), "; ")}, nil
 	}
-	st, err := d.reader.Stats(ctx)
-	if err != nil {
-		return &backend.CheckHealthResult{Status: backend.HealthStatusError, Message: "reading shards: " + err.Error()}, nil
-	}
-	if st.Shards == 0 {
+	st, serr := d.reader.Stats(ctx)
+	verr := d.reader.Verify(ctx)
+	problems := errorLines(append(dirErrs, serr, verr)...)
+	if st.Shards == 0 && len(problems) == 0 {
 		return &backend.CheckHealthResult{Status: backend.HealthStatusOk,
 			Message: fmt.Sprintf("data directories readable, but no spans yet: start `zerotrace collect --data-dir %s` on each node", d.settings.DataDirs[0])}, nil
 	}
-	age := time.Since(time.Unix(0, st.NewestNs)).Round(time.Second)
-	msg := fmt.Sprintf("%d nodes, %d shards, %d spans; newest span %s ago", len(st.Nodes), st.Shards, st.Spans, age)
-	if len(missing) > 0 {
-		msg += fmt.Sprintf("; unreadable: %v", missing)
+	msg := fmt.Sprintf("%d nodes, %d shards, %d spans", len(st.Nodes), st.Shards, st.Spans)
+	var age time.Duration
+	if st.NewestNs != 0 {
+		age = time.Since(time.Unix(0, st.NewestNs)).Round(time.Second)
+		msg += fmt.Sprintf("; newest span %s ago", age)
 	}
 	details, _ := json.Marshal(map[string]any{"nodes": len(st.Nodes), "shards": st.Shards, "spans": st.Spans,
-		"bytes": st.Bytes, "newestSpanAgeSeconds": age.Seconds()})
+		"bytes": st.Bytes, "newestSpanAgeSeconds": age.Seconds(), "unreadable": problems})
+	if len(problems) > 0 {
+		return &backend.CheckHealthResult{Status: backend.HealthStatusError, JSONDetails: details,
+			Message: msg + "; cannot read: " + strings.Join(problems, "; ")}, nil
+	}
 	return &backend.CheckHealthResult{Status: backend.HealthStatusOk, Message: msg, JSONDetails: details}, nil
 }
 
-// CallResource serves GET namespaces, services, endpoints, protocols.
-func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResourceRequest, sender backend.CallResourceResponseSender) error {
+// CallResource serves GET namespaces, services, workloads, endpoints, protocols.
+func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResourceRequest, sender backend.CallResourceResponseSender) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.DefaultLogger.Error("resource panicked", "path", req.Path, "panic", p, "stack", string(debug.Stack()))
+			err = sender.Send(&backend.CallResourceResponse{Status: http.StatusInternalServerError,
+				Body: []byte(fmt.Sprintf("internal error: %v", p))})
+		}
+	}()
 	return d.resource.CallResource(ctx, req, sender)
 }
 
@@ -223,11 +327,11 @@ func (d *Datasource) values(field string) http.HandlerFunc {
 		}{{"from", &q.FromNs}, {"to", &q.ToNs}} {
 			if v := p.Get(x.name); v != "" {
 				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					http.Error(w, fmt.Sprintf("%s: want epoch milliseconds", x.name), http.StatusBadRequest)
+				if err != nil || n < 0 {
+					http.Error(w, fmt.Sprintf("%s %s: want epoch milliseconds", x.name, short(v)), http.StatusBadRequest)
 					return
 				}
-				*x.dst = n * int64(time.Millisecond)
+				*x.dst = min(n, math.MaxInt64/int64(time.Millisecond)) * int64(time.Millisecond)
 			}
 		}
 		from, to := q.FromNs, q.ToNs

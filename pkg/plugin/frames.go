@@ -3,8 +3,10 @@ package plugin
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
@@ -26,10 +28,13 @@ func jsonKV(pairs []kv) json.RawMessage {
 	return b
 }
 
-// ServiceName is the name a span shows: its service, else its process, else
-// where a packet capture saw it.
+// ServiceName is the name a span shows: its service (a sidecar proxy's is
+// "<workload> (proxy)", so that a workload and its proxy are two services),
+// else its process, else where a packet capture saw it.
 func ServiceName(s *span.Span) string {
 	switch {
+	case s.Service != "" && s.Flags.Has(span.FlagProxy):
+		return s.Service + " (proxy)"
 	case s.Service != "":
 		return s.Service
 	case s.ProcessName != "":
@@ -112,10 +117,16 @@ func serviceTags(s *span.Span) []kv {
 		}
 	}
 	add("namespace", s.Namespace)
+	add("workload", s.Workload)
+	add("workload_kind", s.WorkloadKind)
 	add("pod", s.Pod)
+	add("container", s.ContainerName)
 	add("container_id", s.ContainerID)
 	add("process", s.ProcessName)
 	add("node", s.Node)
+	if s.Flags.Has(span.FlagProxy) {
+		add("proxy", "true")
+	}
 	return t
 }
 
@@ -161,7 +172,11 @@ func TraceFrame(t *trace.Trace) *data.Frame {
 		svcTags[i] = jsonKV(serviceTags(s))
 		start[i] = msf(s.StartNs)
 		dur[i] = msf(s.EndNs - s.StartNs)
-		tags[i] = jsonKV(spanTags(s))
+		st := spanTags(s)
+		if i < len(t.Evidence) && t.Evidence[i] != "" {
+			st = append(st, kv{"zerotrace.link", string(t.Evidence[i])})
+		}
+		tags[i] = jsonKV(st)
 		logs[i] = json.RawMessage("[]")
 		kind[i] = spanKind(s.TapSide)
 		if s.ResponseStatus.IsError() {
@@ -191,8 +206,17 @@ func TraceFrame(t *trace.Trace) *data.Frame {
 		data.NewField("statusMessage", nil, msg),
 	)
 	f.Meta = &data.FrameMeta{PreferredVisualization: data.VisTypeTrace}
+	seen := map[string]bool{}
 	for _, w := range t.Warnings {
-		f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: w})
+		for _, line := range strings.Split(w, "\n") {
+			// Every assembly round that meets an unreadable shard says so:
+			// one notice per shard.
+			line = strings.TrimPrefix(line, "some spans could not be read: ")
+			if line != "" && !seen[line] {
+				seen[line] = true
+				f.AppendNotices(data.Notice{Severity: data.NoticeSeverityWarning, Text: line})
+			}
+		}
 	}
 	return f
 }
@@ -287,23 +311,135 @@ func pct(v []float64, p float64) float64 {
 	return s[min(len(s)-1, int(p*float64(len(s))))]
 }
 
-// ServiceMapFrames are the node graph's nodes and edges: services as nodes
-// (calls served, error rate, p50 latency), calls between them as edges.
-// Server process spans give the nodes; client process spans, paired with
-// their server span by request tcp seq, give the edges.
-func ServiceMapFrames(spans []span.Span) (nodes, edges *data.Frame) {
-	serverOf := map[uint32]string{}
-	nodeStats := map[string]*edgeStat{}
+// proxyServices are service names that mean "a proxy", not a service of
+// its own (the service rules of a mesh name every sidecar alike).
+var proxyServices = map[string]bool{"sidecar": true, "proxy": true, "envoy": true, "istio-proxy": true,
+	"linkerd-proxy": true, "nginx": true}
+
+// IsProxy reports whether a span was captured in a proxy (a sidecar).
+func IsProxy(s *span.Span) bool {
+	if s.Service != "" {
+		return proxyServices[strings.ToLower(s.Service)]
+	}
+	return proxyServices[strings.ToLower(s.ProcessName)]
+}
+
+type podKey struct {
+	node  string
+	netns uint64
+	pod   string
+}
+
+func podOf(s *span.Span) podKey {
+	if s.Pod != "" {
+		return podKey{pod: s.Namespace + "/" + s.Pod}
+	}
+	return podKey{node: s.Node, netns: s.NetNS}
+}
+
+// mapNames names the node of each span in a service map: a service's spans
+// take the service; a proxy's take the service of the application in the
+// same pod (by pod, or by node and network namespace when the pod is not
+// known) with " (proxy)", else the pod's name with " (proxy)", else the
+// proxy's name and network namespace. Never one node for every sidecar.
+type mapNames struct {
+	app map[podKey]string
+}
+
+func newMapNames(spans []span.Span) *mapNames {
+	votes := map[podKey]map[string]int{}
 	for i := range spans {
 		s := &spans[i]
-		if s.TapSide == span.TapServerProcess {
-			serverOf[s.ReqTCPSeq] = ServiceName(s)
-			st := nodeStats[ServiceName(s)]
-			if st == nil {
-				st = &edgeStat{}
-				nodeStats[ServiceName(s)] = st
+		if IsProxy(s) || !s.TapSide.IsProcess() || (s.Pod == "" && s.NetNS == 0) {
+			continue
+		}
+		k := podOf(s)
+		if votes[k] == nil {
+			votes[k] = map[string]int{}
+		}
+		votes[k][appName(s)]++
+	}
+	m := &mapNames{app: map[podKey]string{}}
+	for k, v := range votes {
+		best := ""
+		for name, n := range v {
+			if best == "" || n > v[best] || (n == v[best] && name < best) {
+				best = name
 			}
-			st.add(s)
+		}
+		m.app[k] = best
+	}
+	return m
+}
+
+// appName is a service's node: its service, else its pod, else its process.
+func appName(s *span.Span) string {
+	if s.Service == "" && s.Pod != "" {
+		return s.Pod
+	}
+	return ServiceName(s)
+}
+
+func (m *mapNames) name(s *span.Span) string {
+	if !IsProxy(s) {
+		return appName(s)
+	}
+	if app := m.app[podOf(s)]; app != "" {
+		return app + " (proxy)"
+	}
+	if s.Pod != "" {
+		return s.Pod + " (proxy)"
+	}
+	if s.NetNS != 0 {
+		return fmt.Sprintf("%s (netns %d on %s)", ServiceName(s), s.NetNS, s.Node)
+	}
+	return ServiceName(s)
+}
+
+// reqKey pairs a client span with the server span of the same request:
+// the request's first tcp sequence number and the connection's addresses.
+type reqKey struct {
+	seq  uint32
+	a, b netip.AddrPort
+}
+
+// ServiceMapFrames are the node graph's nodes and edges: services (and the
+// proxies of their pods) as nodes with the calls they served, error rate
+// and p50 latency; calls between them as edges. Server process spans give
+// the nodes; client process spans, paired with the server span of the same
+// request (tcp sequence plus addresses), give the edges. A client span
+// without its server span ends at the server address. With service set, the
+// map keeps that service's nodes and the edges that touch them, whole.
+func ServiceMapFrames(spans []span.Span, service string) (nodes, edges *data.Frame) {
+	names := newMapNames(spans)
+	// Both addresses when no NAT sits between; one side each otherwise.
+	full := map[reqKey]string{}
+	byClient := map[reqKey]string{}
+	byServer := map[reqKey]string{}
+	nodeStats := map[string]*edgeStat{}
+	members := map[string]map[string]bool{} // node → services of its spans
+	note := func(node string, s *span.Span) {
+		if members[node] == nil {
+			members[node] = map[string]bool{}
+		}
+		members[node][s.Service] = true
+		if nodeStats[node] == nil {
+			nodeStats[node] = &edgeStat{}
+		}
+	}
+	for i := range spans {
+		s := &spans[i]
+		if s.TapSide != span.TapServerProcess {
+			continue
+		}
+		n := names.name(s)
+		note(n, s)
+		nodeStats[n].add(s)
+		if s.ReqTCPSeq != 0 {
+			c, sv := netip.AddrPortFrom(s.ClientIP, s.ClientPort), netip.AddrPortFrom(s.ServerIP, s.ServerPort)
+			full[reqKey{s.ReqTCPSeq, c, sv}] = n
+			byClient[reqKey{seq: s.ReqTCPSeq, a: c}] = n
+			byServer[reqKey{seq: s.ReqTCPSeq, b: sv}] = n
 		}
 	}
 	type ekey struct{ from, to string }
@@ -313,31 +449,60 @@ func ServiceMapFrames(spans []span.Span) (nodes, edges *data.Frame) {
 		if s.TapSide != span.TapClientProcess {
 			continue
 		}
-		to, ok := serverOf[s.ReqTCPSeq]
+		c, sv := netip.AddrPortFrom(s.ClientIP, s.ClientPort), netip.AddrPortFrom(s.ServerIP, s.ServerPort)
+		to, ok := "", false
+		if s.ReqTCPSeq != 0 {
+			if to, ok = full[reqKey{s.ReqTCPSeq, c, sv}]; !ok {
+				if to, ok = byClient[reqKey{seq: s.ReqTCPSeq, a: c}]; !ok {
+					to, ok = byServer[reqKey{seq: s.ReqTCPSeq, b: sv}]
+				}
+			}
+		}
 		if !ok {
 			to = addrPort(s.ServerIP, s.ServerPort)
+			if nodeStats[to] == nil {
+				nodeStats[to] = &edgeStat{}
+			}
 		}
-		from := ServiceName(s)
-		if nodeStats[from] == nil {
-			nodeStats[from] = &edgeStat{}
-		}
-		if nodeStats[to] == nil {
-			nodeStats[to] = &edgeStat{}
-		}
+		from := names.name(s)
+		note(from, s)
 		k := ekey{from, to}
 		if edgeStats[k] == nil {
 			edgeStats[k] = &edgeStat{}
 		}
 		edgeStats[k].add(s)
 	}
-	names := make([]string, 0, len(nodeStats))
-	for n := range nodeStats {
-		names = append(names, n)
+	if service != "" {
+		match := func(n string) bool {
+			return n == service || strings.HasPrefix(n, service+" (") || members[n][service]
+		}
+		keep := map[string]bool{}
+		for n := range nodeStats {
+			if match(n) {
+				keep[n] = true
+			}
+		}
+		for k := range edgeStats {
+			if match(k.from) || match(k.to) {
+				keep[k.from], keep[k.to] = true, true
+			} else {
+				delete(edgeStats, k)
+			}
+		}
+		for n := range nodeStats {
+			if !keep[n] {
+				delete(nodeStats, n)
+			}
+		}
 	}
-	sort.Strings(names)
+	nodeNames := make([]string, 0, len(nodeStats))
+	for n := range nodeStats {
+		nodeNames = append(nodeNames, n)
+	}
+	sort.Strings(nodeNames)
 	var id, title, mainStat, secStat []string
 	var arcErr, arcOK []float64
-	for _, n := range names {
+	for _, n := range nodeNames {
 		st := nodeStats[n]
 		id = append(id, n)
 		title = append(title, n)
@@ -396,16 +561,17 @@ func MetricsFrames(spans []span.Span, from, to time.Time, step time.Duration) []
 	if step <= 0 {
 		step = time.Minute
 	}
-	nb := int(to.Sub(from)/step) + 1
-	if nb > 2000 {
-		step = to.Sub(from) / 2000
-		nb = 2001
+	width := max(to.Sub(from), 0) // saturates at 292 years
+	if width/step > 2000 {
+		step = width / 2000
 	}
+	nb := int(width/step) + 1 // at most 2001
 	type bucket struct {
 		calls, errors int
 		durs          []float64
 	}
 	per := map[string][]bucket{}
+	mapped := newMapNames(spans)
 	for i := range spans {
 		s := &spans[i]
 		if s.TapSide != span.TapServerProcess {
@@ -415,7 +581,7 @@ func MetricsFrames(spans []span.Span, from, to time.Time, step time.Duration) []
 		if b < 0 || b >= nb {
 			continue
 		}
-		name := ServiceName(s)
+		name := mapped.name(s)
 		if per[name] == nil {
 			per[name] = make([]bucket, nb)
 		}

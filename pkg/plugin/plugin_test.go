@@ -13,8 +13,9 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/experimental"
 
+	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
+	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
-	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -24,24 +25,7 @@ var t0 = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 // fillStore writes generated Bookinfo traces into dir, one node directory per node.
 func fillStore(t testing.TB, dir string, traces []spangen.Trace) {
 	t.Helper()
-	ws := map[string]*store.Writer{}
-	for _, tr := range traces {
-		for _, s := range tr.Spans {
-			if ws[s.Node] == nil {
-				w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: s.Node, NoBackground: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				ws[s.Node] = w
-			}
-			ws[s.Node].Write(s)
-		}
-	}
-	for _, w := range ws {
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	storetest.WriteTraces(t, dir, "", traces)
 }
 
 func newDS(t *testing.T, dirs ...string) *Datasource {
@@ -204,4 +188,98 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestWorkloadNames: spans with workload metadata (span/2) show their
+// workload as the service, a proxy as "<workload> (proxy)" with a proxy tag,
+// pod, workload and container in serviceTags; the search filters on the
+// workload and the workloads resource lists them.
+func TestWorkloadNames(t *testing.T) {
+	dir := t.TempDir()
+	traces := spangen.New(spangen.Config{Seed: 5, Start: t0, Interval: 100 * time.Millisecond}).Next(3)
+	for i := range traces {
+		for j := range traces[i].Spans {
+			s := &traces[i].Spans[j]
+			if s.SignalSource != span.SourceEBPF {
+				continue
+			}
+			s.Workload, s.WorkloadKind, s.ContainerName = s.Service+"-v1", "Deployment", s.Service
+			if s.ProcessName == "nginx" {
+				s.Flags |= span.FlagProxy
+				s.ContainerName = "istio-proxy"
+			}
+		}
+	}
+	fillStore(t, dir, traces)
+	d := newDS(t, dir)
+	from, to := t0.Add(-time.Minute), t0.Add(time.Minute)
+
+	tr := run(t, d, map[string]any{"queryType": "trace", "spanId": itoa(traces[0].Spans[0].SpanID)}, from, to)
+	if tr.Error != nil {
+		t.Fatal(tr.Error)
+	}
+	svc, _ := tr.Frames[0].FieldByName("serviceName")
+	tags, _ := tr.Frames[0].FieldByName("serviceTags")
+	names := map[string]bool{}
+	for i := 0; i < svc.Len(); i++ {
+		name := svc.At(i).(string)
+		names[name] = true
+		var kv []struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		}
+		if err := json.Unmarshal(tags.At(i).(json.RawMessage), &kv); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, p := range kv {
+			m[p.Key] = p.Value
+		}
+		if name == "productpage (proxy)" && (m["proxy"] != "true" || m["workload"] != "productpage-v1" || m["container"] != "istio-proxy" ||
+			m["workload_kind"] != "Deployment" || m["pod"] == "" || m["process"] != "nginx") {
+			t.Errorf("proxy serviceTags %v", m)
+		}
+		if name == "productpage" && (m["proxy"] != "" || m["workload"] != "productpage-v1" || m["container"] != "productpage") {
+			t.Errorf("app serviceTags %v", m)
+		}
+	}
+	for _, w := range []string{"productpage", "productpage (proxy)", "reviews", "reviews (proxy)", "details (proxy)", "ratings (proxy)"} {
+		if !names[w] {
+			t.Errorf("trace lacks service %q: %v", w, names)
+		}
+	}
+
+	sm := run(t, d, map[string]any{"queryType": "serviceMap"}, from, to)
+	if sm.Error != nil {
+		t.Fatal(sm.Error)
+	}
+	titles, _ := sm.Frames[0].FieldByName("title")
+	nodes := map[string]bool{}
+	for i := 0; i < titles.Len(); i++ {
+		nodes[titles.At(i).(string)] = true
+	}
+	if !nodes["productpage"] || !nodes["productpage (proxy)"] {
+		t.Errorf("service map nodes %v: want productpage and its proxy apart", nodes)
+	}
+
+	sr := run(t, d, map[string]any{"queryType": "search", "workload": "reviews-v1", "limit": 1000}, from, to)
+	if sr.Error != nil {
+		t.Fatal(sr.Error)
+	}
+	col, _ := sr.Frames[0].FieldByName("service")
+	if col.Len() == 0 {
+		t.Fatal("no spans of workload reviews-v1")
+	}
+	for i := 0; i < col.Len(); i++ {
+		if v := col.At(i).(string); v != "reviews" && v != "reviews (proxy)" {
+			t.Errorf("workload filter returned service %q", v)
+		}
+	}
+
+	var got []string
+	err := d.CallResource(context.Background(), &backend.CallResourceRequest{Path: "workloads", Method: "GET", URL: "workloads?namespace=bookinfo"},
+		backend.CallResourceResponseSenderFunc(func(r *backend.CallResourceResponse) error { return json.Unmarshal(r.Body, &got) }))
+	if err != nil || strings.Join(got, ",") != "details-v1,loadgen-v1,productpage-v1,ratings-v1,reviews-v1" {
+		t.Errorf("workloads: %v %v", got, err)
+	}
 }

@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zerotrace/zerotrace/pkg/internal/testenv"
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
 )
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
@@ -109,7 +110,24 @@ var columns = []column{
 	u64Col("parent_span_id", func(s *Span) *uint64 { return &s.ParentSpanID }),
 	u64Col("app_span_id", func(s *Span) *uint64 { return &s.AppSpanID }),
 	u32Col("flags", func(s *Span) *uint32 { return (*uint32)(&s.Flags) }),
+	// span/2
+	dictCol("workload", func(s *Span) *string { return &s.Workload }),
+	dictCol("workload_kind", func(s *Span) *string { return &s.WorkloadKind }),
+	dictCol("container_name", func(s *Span) *string { return &s.ContainerName }),
 }
+
+// Schema versions: span/1 is the first 51 columns; span/2 adds workload,
+// workload_kind and container_name at the end. A writer writes the newest;
+// a reader reads every version it knows and refuses others by name.
+const (
+	SchemaVersion = "span/2"
+	schemaKey     = "zerotrace.schema"
+)
+
+var versions = []struct {
+	name string
+	cols int
+}{{"span/1", 51}, {SchemaVersion, len(columns)}}
 
 var dictType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
 
@@ -136,15 +154,40 @@ func (c column) dataType() arrow.DataType {
 	}
 }
 
-// Schema is the Arrow schema of a span record batch.
-var Schema = func() *arrow.Schema {
-	fs := make([]arrow.Field, len(columns))
-	for i, c := range columns {
+func schemaOf(version string, cols []column) *arrow.Schema {
+	fs := make([]arrow.Field, len(cols))
+	for i, c := range cols {
 		fs[i] = arrow.Field{Name: c.name, Type: c.dataType()}
 	}
-	md := arrow.NewMetadata([]string{"zerotrace.schema"}, []string{"span/1"})
+	md := arrow.NewMetadata([]string{schemaKey}, []string{version})
 	return arrow.NewSchema(fs, &md)
+}
+
+// Schema is the Arrow schema of a span record batch (SchemaVersion).
+var Schema = schemaOf(SchemaVersion, columns)
+
+// Schemas are the schemas a reader accepts, oldest first; the last is Schema.
+var Schemas = func() []*arrow.Schema {
+	out := make([]*arrow.Schema, len(versions))
+	for i, v := range versions {
+		out[i] = schemaOf(v.name, columns[:v.cols])
+	}
+	out[len(out)-1] = Schema
+	return out
 }()
+
+// ErrSchemaVersion reports a batch written with a schema version this reader
+// does not know (a newer collector): upgrade the reader.
+var ErrSchemaVersion = errors.New("unknown span schema version")
+
+// SchemaVersions lists the versions a reader accepts, e.g. "span/1, span/2".
+func SchemaVersions() string {
+	names := make([]string, len(versions))
+	for i, v := range versions {
+		names[i] = v.name
+	}
+	return strings.Join(names, ", ")
+}
 
 // Builder appends spans to Arrow columns and cuts record batches.
 // It is not safe for concurrent use.
@@ -224,20 +267,31 @@ func (b *Builder) Release() { b.b.Release() }
 // Record reads spans out of a record batch with the span schema.
 type Record struct {
 	rec  arrow.Record
-	cols []any
+	cols []any // one per column of the record's version; later columns read as zero
 }
 
 // ErrSchema reports a record whose columns do not match Schema.
 var ErrSchema = errors.New("record does not have the span schema")
 
-// NewRecord checks rec against Schema and prepares it for reading. The
-// record must stay alive while the Record is used.
+// NewRecord checks rec against the schema of its version (Schemas) and
+// prepares it for reading. The record must stay alive while the Record is
+// used. A version this reader does not know is ErrSchemaVersion.
 func NewRecord(rec arrow.Record) (*Record, error) {
-	if int(rec.NumCols()) != len(columns) {
-		return nil, fmt.Errorf("%w: %d columns, want %d", ErrSchema, rec.NumCols(), len(columns))
+	ver, _ := rec.Schema().Metadata().GetValue(schemaKey)
+	n := -1
+	for _, v := range versions {
+		if v.name == ver {
+			n = v.cols
+		}
 	}
-	r := &Record{rec: rec, cols: make([]any, len(columns))}
-	for i, c := range columns {
+	if n < 0 {
+		return nil, fmt.Errorf("%w %q: this reader reads %s", ErrSchemaVersion, ver, SchemaVersions())
+	}
+	if int(rec.NumCols()) != n {
+		return nil, fmt.Errorf("%w: %d columns, want %d for %s", ErrSchema, rec.NumCols(), n, ver)
+	}
+	r := &Record{rec: rec, cols: make([]any, n)}
+	for i, c := range columns[:n] {
 		a := rec.Column(i)
 		if rec.ColumnName(i) != c.name || !arrow.TypeEqual(a.DataType(), c.dataType()) {
 			return nil, fmt.Errorf("%w: column %d is %s %s, want %s %s", ErrSchema, i, rec.ColumnName(i), a.DataType(), c.name, c.dataType())
@@ -276,9 +330,12 @@ type dictCol2 struct {
 // Len is the number of spans.
 func (r *Record) Len() int { return int(r.rec.NumRows()) }
 
-// Row decodes span i into s.
+// Row decodes span i into s (columns newer than the record's version are zero).
 func (r *Record) Row(i int, s *Span) {
-	for k := range columns {
+	for k := range columns[len(r.cols):] {
+		clearCol(&columns[len(r.cols)+k], s)
+	}
+	for k := range r.cols {
 		c := &columns[k]
 		switch c.kind {
 		case kDict:
@@ -316,6 +373,13 @@ func (r *Record) All() []Span {
 		r.Row(i, &out[i])
 	}
 	return out
+}
+
+// clearCol zeroes the field of a column (the span/2 columns are strings).
+func clearCol(c *column, s *Span) {
+	if c.kind == kDict || c.kind == kStr {
+		*c.str(s) = ""
+	}
 }
 
 func addrFrom16(b []byte) netip.Addr {

@@ -1,11 +1,14 @@
 package span
 
 import (
+	"errors"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
 )
 
 // The DESIGN span record's field names, all of which the schema must carry.
@@ -72,5 +75,52 @@ func TestBuilderRecordRoundTrip(t *testing.T) {
 			t.Fatal("StartNs")
 		}
 		rec.Release()
+	}
+}
+
+func TestSchemaVersions(t *testing.T) {
+	in := []Span{{SpanID: 1, Node: "n1", Workload: "productpage-v1", WorkloadKind: "Deployment", ContainerName: "productpage", Flags: FlagProxy}}
+	b := NewBuilder(nil)
+	defer b.Release()
+	b.Append(&in[0])
+	rec := b.NewRecord()
+	defer rec.Release()
+	if v, _ := rec.Schema().Metadata().GetValue("zerotrace.schema"); v != "span/2" {
+		t.Fatalf("written version %q, want span/2", v)
+	}
+	r, err := NewRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := r.All(); !reflect.DeepEqual(in, out) {
+		t.Fatalf("span/2 round trip:\n in %+v\nout %+v", in, out)
+	}
+
+	// A span/1 record (the first 51 columns) reads, the span/2 fields zero
+	// even in a reused Span.
+	v1 := array.NewRecord(Schemas[0], rec.Columns()[:51], rec.NumRows())
+	defer v1.Release()
+	if len(Schemas[0].Fields()) != 51 || Schemas[0].Field(50).Name != "flags" {
+		t.Fatalf("span/1 schema: %v", Schemas[0])
+	}
+	r1, err := NewRecord(v1)
+	if err != nil {
+		t.Fatalf("span/1: %v", err)
+	}
+	got := in[0]
+	r1.Row(0, &got)
+	want := in[0]
+	want.Workload, want.WorkloadKind, want.ContainerName = "", "", ""
+	if got != want {
+		t.Fatalf("span/1 row:\n got %+v\nwant %+v", got, want)
+	}
+
+	// An unknown version is refused by name.
+	md := arrow.NewMetadata([]string{"zerotrace.schema"}, []string{"span/9"})
+	v9 := array.NewRecord(arrow.NewSchema(Schema.Fields(), &md), rec.Columns(), rec.NumRows())
+	defer v9.Release()
+	_, err = NewRecord(v9)
+	if !errors.Is(err, ErrSchemaVersion) || !strings.Contains(err.Error(), `"span/9"`) || !strings.Contains(err.Error(), "span/1, span/2") {
+		t.Fatalf("span/9: %v", err)
 	}
 }

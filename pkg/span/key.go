@@ -1,5 +1,7 @@
 package span
 
+import "hash/fnv"
+
 // KeyKind names a correlation-key family. Stores index every non-zero key of
 // a span under its kind; the assembler looks spans up by them.
 type KeyKind uint8
@@ -18,9 +20,14 @@ const (
 	KeyTraceID
 	// KeyAppSpanID: U is app_span_id or parent_span_id (app-propagated ids).
 	KeyAppSpanID
+	// KeyProcess: U is FNV-1a 32 of the node << 32 | server bit << 31 |
+	// pid, for eBPF spans: the server requests, or the calls, of one process
+	// (the containment relation, pkg/trace). Not a correlation key: Keys
+	// leaves it out, IndexKeys adds it.
+	KeyProcess
 )
 
-var keyKindNames = [...]string{"", "req_tcp_seq", "resp_tcp_seq", "syscall_trace_id", "x_request_id", "trace_id", "app_span_id"}
+var keyKindNames = [...]string{"", "req_tcp_seq", "resp_tcp_seq", "syscall_trace_id", "x_request_id", "trace_id", "app_span_id", "process"}
 
 func (k KeyKind) String() string { return enumName(keyKindNames[:], int(k)) }
 
@@ -62,6 +69,28 @@ func (s *Span) Keys(dst []Key) []Key {
 	}
 	if s.ParentSpanID != 0 && s.ParentSpanID != s.AppSpanID {
 		dst = append(dst, Key{Kind: KeyAppSpanID, U: s.ParentSpanID})
+	}
+	return dst
+}
+
+// ProcessKey is the KeyProcess key of a node's process: of its server
+// requests (s-p spans) or of its calls (every other eBPF span).
+func ProcessKey(node string, pid uint32, server bool) Key {
+	h := fnv.New32a()
+	h.Write([]byte(node))
+	u := uint64(h.Sum32())<<32 | uint64(pid&0x7fff_ffff)
+	if server {
+		u |= 1 << 31
+	}
+	return Key{Kind: KeyProcess, U: u}
+}
+
+// IndexKeys appends what a store indexes s under: its correlation keys and,
+// for an eBPF span, its process.
+func (s *Span) IndexKeys(dst []Key) []Key {
+	dst = s.Keys(dst)
+	if s.SignalSource == SourceEBPF && s.PID != 0 {
+		dst = append(dst, ProcessKey(s.Node, s.PID, s.TapSide == TapServerProcess))
 	}
 	return dst
 }

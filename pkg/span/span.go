@@ -33,7 +33,7 @@ type Span struct {
 	ContainerID string // from the cgroup path
 	Pod         string
 	Namespace   string
-	Service     string // derived (process name by default), overridable by config
+	Service     string // the workload (container name when its pod has several), else the process name or a config rule
 	SocketID    uint64 // eBPF: kernel socket cookie / pointer hash, 0 for packets
 
 	// Network.
@@ -74,6 +74,12 @@ type Span struct {
 	AppSpanID          uint64  // app-propagated span id
 
 	Flags Flags
+
+	// Workload (schema span/2): from the Kubernetes API, the kubelet or the
+	// collector's netns → pod mapping (collector/kube).
+	Workload      string // e.g. "productpage-v1": Deployment, StatefulSet, DaemonSet, CronJob, Job, or the pod
+	WorkloadKind  string // "Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "ReplicaSet", "Pod"
+	ContainerName string // the container in the pod spec
 }
 
 // Duration is EndNs-StartNs (0 when the end is unknown).
@@ -131,6 +137,12 @@ const (
 	FlagNoRequest
 	// FlagReqTIDMismatch: request and response were handled by different threads.
 	FlagReqTIDMismatch
+	// FlagProxy: the span's process is a sidecar proxy of its pod (istio-proxy,
+	// linkerd-proxy, or a process the collector's config names a proxy).
+	FlagProxy
+	// FlagMultiplexed: another request was in flight on the same connection
+	// (pipelining, HTTP/2 streams).
+	FlagMultiplexed
 )
 
 // Has reports whether all bits of f2 are set.

@@ -52,8 +52,7 @@ type Generator struct {
 	sysSeed uint64 // per-CPU syscall-trace-id counter base
 
 	// Syscall-trace-id replay state, carried across Next calls.
-	entries  map[uint64]uint64 // thread → pending id
-	lastEgr  map[uint64]bool   // socket → previous message was egress
+	ctx      causalState
 	poolNext map[string]int
 
 	drop map[string]bool
@@ -80,8 +79,7 @@ func New(cfg Config) *Generator {
 		ids:      map[string]*span.IDGenerator{},
 		nextTID:  30000,
 		sysSeed:  uint64(cfg.Start.UnixNano()) & (1<<56 - 1),
-		entries:  map[uint64]uint64{},
-		lastEgr:  map[uint64]bool{},
+		ctx:      newCausalState(),
 		poolNext: map[string]int{},
 		drop:     map[string]bool{},
 	}
@@ -168,6 +166,7 @@ type msgEvent struct {
 	t      int64
 	egress bool
 	sock   uint64
+	server bool // sock is the accepted (server) side
 	trace  int
 	span   int
 	resp   bool // the response-side field of the span
@@ -386,20 +385,20 @@ func (b *batch) call(c caller, callee *Pod, path string, t0 int64) result {
 	thr := func(pid, tid uint32) uint64 { return uint64(pid)<<32 | uint64(tid) }
 	cproxy := thr(cp.ProxyPID, cp.ProxyPID)
 	sproxy := thr(callee.ProxyPID, callee.ProxyPID)
-	b.msg(thr(c.pid, c.tid), t0, true, conn1.cliSock, i1, false)
-	b.msg(thr(c.pid, c.tid), l, false, conn1.cliSock, i1, true)
-	b.msg(cproxy, a, false, conn1.srvSock, i2, false)
-	b.msg(cproxy, k, true, conn1.srvSock, i2, true)
-	b.msg(cproxy, bb, true, conn2.cliSock, i3, false)
-	b.msg(cproxy, j, false, conn2.cliSock, i3, true)
-	b.msg(sproxy, d, false, conn2.srvSock, i4, false)
-	b.msg(sproxy, i, true, conn2.srvSock, i4, true)
-	b.msg(sproxy, e, true, conn3.cliSock, i5, false)
+	b.msg(thr(c.pid, c.tid), t0, true, conn1.cliSock, false, i1, false)
+	b.msg(thr(c.pid, c.tid), l, false, conn1.cliSock, false, i1, true)
+	b.msg(cproxy, a, false, conn1.srvSock, true, i2, false)
+	b.msg(cproxy, k, true, conn1.srvSock, true, i2, true)
+	b.msg(cproxy, bb, true, conn2.cliSock, false, i3, false)
+	b.msg(cproxy, j, false, conn2.cliSock, false, i3, true)
+	b.msg(sproxy, d, false, conn2.srvSock, true, i4, false)
+	b.msg(sproxy, i, true, conn2.srvSock, true, i4, true)
+	b.msg(sproxy, e, true, conn3.cliSock, false, i5, false)
 	if responded {
-		b.msg(sproxy, h, false, conn3.cliSock, i5, true)
-		b.msg(thr(callee.AppPID, calleeTID), gResp, true, conn3.srvSock, i6, true)
+		b.msg(sproxy, h, false, conn3.cliSock, false, i5, true)
+		b.msg(thr(callee.AppPID, calleeTID), gResp, true, conn3.srvSock, true, i6, true)
 	}
-	b.msg(thr(callee.AppPID, calleeTID), f, false, conn3.srvSock, i6, false)
+	b.msg(thr(callee.AppPID, calleeTID), f, false, conn3.srvSock, true, i6, false)
 	return result{end: l, code: proxyCode, responded: true}
 }
 
@@ -436,8 +435,8 @@ func (b *batch) add(label string, parent int, s span.Span, tap span.TapSide, c c
 	return len(t.Spans) - 1
 }
 
-func (b *batch) msg(thread uint64, t int64, egress bool, sock uint64, spanIdx int, resp bool) {
-	b.events = append(b.events, msgEvent{thread: thread, t: t, egress: egress, sock: sock, trace: b.traceNo, span: spanIdx, resp: resp})
+func (b *batch) msg(thread uint64, t int64, egress bool, sock uint64, server bool, spanIdx int, resp bool) {
+	b.events = append(b.events, msgEvent{thread: thread, t: t, egress: egress, sock: sock, server: server, trace: b.traceNo, span: spanIdx, resp: resp})
 }
 
 // thread picks the thread that serves a request in pod p.
@@ -458,33 +457,17 @@ func (b *batch) thread(p *Pod) uint32 {
 	return g.nextTID
 }
 
-// replaySyscallIDs applies the thread-causality rule of the reference design
-// to every message in per-thread time order.
+// replaySyscallIDs applies the collector's request-context rule
+// (bpf/socket/causality.h) to every message in time order.
 func (b *batch) replaySyscallIDs(traces []Trace) {
 	g := b.g
 	ev := b.events
-	sort.SliceStable(ev, func(i, j int) bool {
-		if ev[i].thread != ev[j].thread {
-			return ev[i].thread < ev[j].thread
-		}
-		return ev[i].t < ev[j].t
-	})
+	sort.SliceStable(ev, func(i, j int) bool { return ev[i].t < ev[j].t })
 	for _, e := range ev {
-		var id uint64
-		if e.egress {
-			id = g.entries[e.thread]
-			delete(g.entries, e.thread)
-			g.lastEgr[e.sock] = true
-		} else {
-			cur, ok := g.entries[e.thread]
-			if !ok || g.lastEgr[e.sock] {
-				g.sysSeed++
-				cur = uint64(g.rnd.IntN(2))<<56 | g.sysSeed&(1<<56-1)
-				g.entries[e.thread] = cur
-			}
-			g.lastEgr[e.sock] = false
-			id = cur
-		}
+		id := g.ctx.message(e.thread, e.sock, e.server, e.egress, func() uint64 {
+			g.sysSeed++
+			return uint64(g.rnd.IntN(2))<<56 | g.sysSeed&(1<<56-1)
+		})
 		s := &traces[e.trace].Spans[e.span]
 		if e.resp {
 			s.SyscallTraceIDResp = id
@@ -492,8 +475,8 @@ func (b *batch) replaySyscallIDs(traces []Trace) {
 			s.SyscallTraceIDReq = id
 		}
 	}
-	// Sockets are not reused across requests: forget them.
-	clear(g.lastEgr)
+	// Sockets are not reused across requests: they close.
+	g.ctx.closeAll()
 }
 
 func statusOf(code int32) span.ResponseStatus {

@@ -4,8 +4,17 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -44,8 +53,16 @@ func TestIndexKeyBytes(t *testing.T) {
 		`02 03 06 ` + // protocol 2 = http2, status 3 = server_error, tap side 6 = s-p
 		`00000000004c4b40`) // duration 5 ms
 	f, err := parseSearchFields(sv)
-	if err != nil || f.service != 1 || f.endpoint != 2 || f.protocol != 2 || f.status != 3 || f.tap != 6 || f.duration != 5_000_000 {
+	if err != nil || f.service != 1 || f.endpoint != 2 || f.protocol != 2 || f.status != 3 || f.tap != 6 || f.duration != 5_000_000 || f.workload != 0 {
+		t.Fatalf("parseSearchFields (before span/2): %v %+v", err, f)
+	}
+	sv2 := append(append([]byte(nil), sv...), unhex(`00000000000000ff`)...) // + workload hash
+	if f, err := parseSearchFields(sv2); err != nil || f.workload != 0xff || f.duration != 5_000_000 || !bytes.Equal(f.put(nil), sv2) {
 		t.Fatalf("parseSearchFields: %v %+v", err, f)
+	}
+	wk := []byte("Wbookinfo\x00productpage")
+	if ns, w, err := parseWorkloadKey(wk); err != nil || ns != "bookinfo" || w != "productpage" || !bytes.Equal(workloadKey(ns, w), wk) {
+		t.Fatalf("parseWorkloadKey: %v %q %q", err, ns, w)
 	}
 	vk := []byte("Vbookinfo\x00reviews\x00GET /reviews/{id}\x00\x01")
 	ve, err := parseValuesKey(vk)
@@ -65,6 +82,9 @@ func TestIndexKeyBytes(t *testing.T) {
 		"values key 4 fields":  func() error { _, err := parseValuesKey([]byte("Va\x00b\x00c\x00d\x00\x01")); return err },
 		"values key too short": func() error { _, err := parseValuesKey([]byte("V\x00")); return err },
 		"batch key":            func() error { _, err := parseBatchKey([]byte("B\x00\x01")); return err },
+		"search value 30":      func() error { _, err := parseSearchFields(sv2[:30]); return err },
+		"workload key no sep":  func() error { _, _, err := parseWorkloadKey([]byte("Wbookinfo")); return err },
+		"workload key 2 seps":  func() error { _, _, err := parseWorkloadKey([]byte("Wa\x00b\x00c")); return err },
 	} {
 		if err := bad(); !errors.Is(err, errKey) {
 			t.Errorf("%s: error %v, want errKey", name, err)
@@ -84,12 +104,20 @@ func TestManifestBytes(t *testing.T) {
 		"nested path":    `{"version":1,"node":"n","shards":[{"name":"a/b","min_ns":1,"max_ns":2}]}`,
 		"listed twice":   `{"version":1,"node":"n","shards":[{"name":"a","min_ns":1,"max_ns":2},{"name":"a","min_ns":1,"max_ns":2}]}`,
 		"range inverted": `{"version":1,"node":"n","shards":[{"name":"a","min_ns":5,"max_ns":2}]}`,
+		"file path":      `{"version":1,"node":"n","shards":[{"name":"a","files":[{"name":"../MANIFEST","size":1,"sha256":"` + sum0 + `"}]}]}`,
+		"file twice": `{"version":1,"node":"n","shards":[{"name":"a","files":[{"name":"M","size":1,"sha256":"` + sum0 +
+			`"},{"name":"M","size":1,"sha256":"` + sum0 + `"}]}]}`,
+		"short sha256":  `{"version":1,"node":"n","shards":[{"name":"a","files":[{"name":"M","size":1,"sha256":"abcd"}]}]}`,
+		"negative size": `{"version":1,"node":"n","shards":[{"name":"a","files":[{"name":"M","size":-1,"sha256":"` + sum0 + `"}]}]}`,
 	} {
 		if _, err := ParseManifest([]byte(b)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 }
+
+// sum0 is the SHA-256 of no bytes.
+const sum0 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 func encodedBatch(tb testing.TB, spans []span.Span) []byte {
 	b := span.NewBuilder(nil)
@@ -140,13 +168,75 @@ func flip(b []byte, i int) []byte {
 	return c
 }
 
+// The budget FuzzDecodeBatch holds every input under 1 MiB to (issue 18):
+// decoding finishes in under 50 ms and allocates under 64 MiB. The time is
+// wall time, which a loaded machine or a GC pause can stretch, so an input
+// over the time budget is decoded again, up to five times in all, and fails
+// only if every attempt is over: a slow input is slow every time.
+const (
+	budgetInputBytes = 1 << 20
+	budgetTime       = 50 * time.Millisecond
+	budgetAlloc      = 64 << 20
+	budgetAttempts   = 5
+)
+
+// decodeWithinBudget decodes b and fails t if b is under budgetInputBytes and
+// the decode is over the time or allocation budget.
+func decodeWithinBudget(t *testing.T, b []byte) (*Batch, error) {
+	var best time.Duration
+	for attempt := 0; ; attempt++ {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		batch, err := DecodeBatch(b)
+		took := time.Since(start)
+		runtime.ReadMemStats(&after)
+		recordSlowest(took, len(b), after.TotalAlloc-before.TotalAlloc)
+		if len(b) >= budgetInputBytes {
+			return batch, err
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > budgetAlloc {
+			t.Fatalf("decoding %d bytes allocated %d bytes, budget %d (err %v)", len(b), alloc, budgetAlloc, err)
+		}
+		if attempt == 0 || took < best {
+			best = took
+		}
+		if best < budgetTime {
+			return batch, err
+		}
+		if attempt == budgetAttempts-1 {
+			t.Fatalf("decoding %d bytes took at least %v in %d attempts, budget %v (err %v)", len(b), best, budgetAttempts, budgetTime, err)
+		}
+		if err == nil {
+			batch.Release()
+		}
+	}
+}
+
+// slowest is this process's longest decode; with ZT_DECODE_SLOWEST=dir each
+// fuzz worker keeps its longest in dir/decode-<pid> (docs/fuzzing.md).
+var slowest time.Duration
+
+func recordSlowest(took time.Duration, n int, alloc uint64) {
+	dir := os.Getenv("ZT_DECODE_SLOWEST")
+	if dir == "" || took <= slowest {
+		return
+	}
+	slowest = took
+	line := fmt.Sprintf("%v %d bytes %d allocated\n", took, n, alloc)
+	os.WriteFile(filepath.Join(dir, fmt.Sprintf("decode-%d", os.Getpid())), []byte(line), 0o644)
+}
+
 func FuzzDecodeBatch(f *testing.F) {
 	f.Add(encodedBatch(f, []span.Span{fullSpan(0)}))
 	f.Add(encodedBatch(f, bookinfo(&testing.T{}, 1)))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		batch, err := DecodeBatch(b)
+		batch, err := decodeWithinBudget(t, b)
 		if err != nil {
+			if !errors.Is(err, errBatch) && !errors.Is(err, span.ErrSchema) && !errors.Is(err, span.ErrSchemaVersion) {
+				t.Fatalf("error %q is neither a malformed batch, a schema mismatch nor an unknown version", err)
+			}
 			return
 		}
 		defer batch.Release()
@@ -166,7 +256,9 @@ func FuzzDecodeBatch(f *testing.F) {
 func FuzzIndexKeys(f *testing.F) {
 	f.Add(corrKey(nil, span.KeyXRequestID, 99, ref{1, 2, 3}))
 	f.Add(searchKey(nil, 5, ref{7, 8, 9}))
-	f.Add(searchFields{1, 2, 3, 4, 5, 6}.put(nil))
+	f.Add(searchFields{service: 1, endpoint: 2, protocol: 3, status: 4, tap: 5, duration: 6, workload: 7}.put(nil))
+	f.Add(searchFields{service: 1, endpoint: 2, protocol: 3, status: 4, tap: 5, duration: 6}.put(nil)[:searchVal])
+	f.Add(workloadKey("bookinfo", "productpage"))
 	f.Add(valuesKey(valueEntry{"ns", "svc", "GET /", 1}))
 	f.Add(batchKey(3))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -176,8 +268,11 @@ func FuzzIndexKeys(f *testing.F) {
 		if ns, r, err := parseSearchKey(b); err == nil && !bytes.Equal(searchKey(nil, ns, r), b) {
 			t.Fatalf("search key %x does not round-trip", b)
 		}
-		if f, err := parseSearchFields(b); err == nil && !bytes.Equal(f.put(nil), b) {
+		if f, err := parseSearchFields(b); err == nil && !bytes.Equal(f.put(nil)[:len(b)], b) {
 			t.Fatalf("search value %x does not round-trip", b)
+		}
+		if ns, w, err := parseWorkloadKey(b); err == nil && !bytes.Equal(workloadKey(ns, w), b) {
+			t.Fatalf("workload key %q does not round-trip", b)
 		}
 		if v, err := parseValuesKey(b); err == nil && !bytes.Equal(valuesKey(v), b) {
 			t.Fatalf("values key %q does not round-trip", b)
@@ -191,6 +286,7 @@ func FuzzIndexKeys(f *testing.F) {
 func FuzzManifest(f *testing.F) {
 	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"h-1","min_ns":1,"max_ns":2,"spans":3}]}`))
 	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"w-1","merged":true,"sources":["h-1","h-2"]}]}`))
+	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"h-1","files":[{"name":"MANIFEST","size":0,"sha256":"` + sum0 + `"}]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseManifest(b)
 		if err != nil {
@@ -200,13 +296,23 @@ func FuzzManifest(f *testing.F) {
 			if strings.ContainsAny(s.Name, `/\`) || s.Name == ".." {
 				t.Fatalf("accepted shard name %q", s.Name)
 			}
+			for _, f := range s.Files {
+				if strings.ContainsAny(f.Name, `/\`) || f.Name == ".." || len(f.SHA256) != 64 || f.Size < 0 {
+					t.Fatalf("accepted file %+v", f)
+				}
+			}
 		}
 	})
 }
 
 func BenchmarkDecodeBatch(b *testing.B) {
 	spans := bookinfo(&testing.T{}, 100) // 3800 spans
-	v := encodedBatch(b, spans)
+	benchDecode(b, encodedBatch(b, spans), true)
+	b.ReportMetric(float64(len(spans)*b.N)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// benchDecode decodes v b.N times, reading every row if rows.
+func benchDecode(b *testing.B, v []byte, rows bool) {
 	b.SetBytes(int64(len(v)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -214,10 +320,11 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		batch.All()
+		if rows {
+			batch.All()
+		}
 		batch.Release()
 	}
-	b.ReportMetric(float64(len(spans)*b.N)/b.Elapsed().Seconds(), "spans/s")
 }
 
 func BenchmarkParseIndexKeys(b *testing.B) {
@@ -235,5 +342,71 @@ func BenchmarkParseManifest(b *testing.B) {
 		if _, err := ParseManifest(m); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkDecodeBatchOnly measures DecodeBatch without reading the rows.
+func BenchmarkDecodeBatchOnly(b *testing.B) {
+	benchDecode(b, encodedBatch(b, bookinfo(&testing.T{}, 100)), false)
+}
+
+// BenchmarkDecodeBatchLargest decodes the largest batch a writer makes:
+// maxBatchRows rows whose request resources bring it close to
+// maxDecodedBytes. It bounds the decode time of any accepted input.
+func BenchmarkDecodeBatchLargest(b *testing.B) {
+	spans := make([]span.Span, maxBatchRows)
+	for i := range spans {
+		spans[i] = fullSpan(i)
+		spans[i].RequestResource = fmt.Sprintf("/%d/%s", i, strings.Repeat("r", 900))
+	}
+	v := encodedBatch(b, spans)
+	p, err := planBatch(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchDecode(b, v, false)
+	b.ReportMetric(float64(p.decoded)/(1<<20), "decoded-MiB")
+	b.ReportMetric(float64(len(v))/(1<<20), "stored-MiB")
+}
+
+// TestDecodeBatchVersions: a batch a span/1 collector wrote
+// (testdata/span1-batch.arrow: fullSpan(0) and one Bookinfo request, encoded
+// by the code of commit fbf9b18) still decodes; a batch of an unknown version
+// is refused by name.
+func TestDecodeBatchVersions(t *testing.T) {
+	v1, err := os.ReadFile(filepath.Join("testdata", "span1-batch.arrow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(v1, schemaMessages[0]) {
+		t.Fatal("the seed is not a span/1 batch")
+	}
+	b, err := DecodeBatch(v1)
+	if err != nil {
+		t.Fatalf("span/1 batch: %v", err)
+	}
+	defer b.Release()
+	spans := b.All()
+	if want := 1 + len(bookinfo(t, 1)); len(spans) != want || spans[0] != fullSpan(0) {
+		t.Fatalf("span/1 batch: %d spans (want %d), first\n %+v\nwant %+v", len(spans), want, spans[0], fullSpan(0))
+	}
+
+	md := arrow.NewMetadata([]string{"zerotrace.schema"}, []string{"span/3"})
+	sb := span.NewBuilder(nil)
+	defer sb.Release()
+	sb.Append(&spans[0])
+	rec := sb.NewRecord()
+	defer rec.Release()
+	v3 := array.NewRecord(arrow.NewSchema(span.Schema.Fields(), &md), rec.Columns(), rec.NumRows())
+	defer v3.Release()
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(v3.Schema()), ipc.WithZstd())
+	if err := w.Write(v3); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	_, err = DecodeBatch(buf.Bytes())
+	if !errors.Is(err, span.ErrSchemaVersion) || !strings.Contains(err.Error(), `"span/3"`) {
+		t.Fatalf("span/3 batch: %v", err)
 	}
 }

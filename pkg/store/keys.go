@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,17 +16,19 @@ const (
 	pBatch  = 'B' // B batch(4)                                      → Arrow IPC bytes
 	pKey    = 'K' // K kind(1) value(8) start(8) batch(4) row(4)    → empty
 	pSpanID = 'I' // I span_id(8)                                     → start(8) batch(4) row(4)
-	pSearch = 'T' // T nsHash(8) start(8) batch(4) row(4)             → searchVal (27 bytes)
+	pSearch = 'T' // T nsHash(8) start(8) batch(4) row(4)             → searchVal2 (35 bytes; 27 before span/2)
 	pValues = 'V' // V namespace 0 service 0 endpoint 0 protocol(1)    → empty
+	pWorkld = 'W' // W namespace 0 workload (span/2 shards)             → empty
 	pMeta   = 'M' // M                                                → shard meta (JSON)
 )
 
 const (
-	keyLen    = 1 + 1 + 8 + 8 + 4 + 4
-	spanIDLen = 1 + 8
-	searchLen = 1 + 8 + 8 + 4 + 4
-	searchVal = 8 + 8 + 1 + 1 + 1 + 8
-	refLen    = 8 + 4 + 4
+	keyLen     = 1 + 1 + 8 + 8 + 4 + 4
+	spanIDLen  = 1 + 8
+	searchLen  = 1 + 8 + 8 + 4 + 4
+	searchVal  = 8 + 8 + 1 + 1 + 1 + 8
+	searchVal2 = searchVal + 8 // + workload hash
+	refLen     = 8 + 4 + 4
 )
 
 var errKey = errors.New("malformed index key")
@@ -127,6 +130,7 @@ func parseSearchKey(k []byte) (uint64, ref, error) {
 // without decoding the batch.
 type searchFields struct {
 	service, endpoint uint64
+	workload          uint64 // 0 in shards written before span/2
 	protocol          span.L7Protocol
 	status            span.ResponseStatus
 	tap               span.TapSide
@@ -134,21 +138,27 @@ type searchFields struct {
 }
 
 func (f searchFields) put(dst []byte) []byte {
-	dst = append(dst[:0], make([]byte, searchVal)...)
+	dst = append(dst[:0], make([]byte, searchVal2)...)
 	binary.BigEndian.PutUint64(dst, f.service)
 	binary.BigEndian.PutUint64(dst[8:], f.endpoint)
 	dst[16] = byte(f.protocol)
 	dst[17] = byte(f.status)
 	dst[18] = byte(f.tap)
 	binary.BigEndian.PutUint64(dst[19:], uint64(f.duration))
+	binary.BigEndian.PutUint64(dst[27:], f.workload)
 	return dst
 }
 
 func parseSearchFields(b []byte) (searchFields, error) {
-	if len(b) != searchVal {
+	if len(b) != searchVal && len(b) != searchVal2 {
 		return searchFields{}, fmt.Errorf("%w: search value of %d bytes", errKey, len(b))
 	}
+	var wl uint64
+	if len(b) == searchVal2 {
+		wl = binary.BigEndian.Uint64(b[27:])
+	}
 	return searchFields{
+		workload: wl,
 		service:  binary.BigEndian.Uint64(b),
 		endpoint: binary.BigEndian.Uint64(b[8:]),
 		protocol: span.L7Protocol(b[16]),
@@ -199,4 +209,24 @@ func parseValuesKey(k []byte) (valueEntry, error) {
 	}
 	parts[2] = body[start:]
 	return valueEntry{string(parts[0]), string(parts[1]), string(parts[2]), span.L7Protocol(k[len(k)-1])}, nil
+}
+
+// workloadKey is the distinct (namespace, workload) entry of a shard.
+func workloadKey(ns, workload string) []byte {
+	b := make([]byte, 0, 2+len(ns)+len(workload))
+	b = append(b, pWorkld)
+	b = append(b, ns...)
+	b = append(b, 0)
+	return append(b, workload...)
+}
+
+func parseWorkloadKey(k []byte) (ns, workload string, err error) {
+	if len(k) < 2 || k[0] != pWorkld {
+		return "", "", fmt.Errorf("%w: workload key %q", errKey, k)
+	}
+	n, w, ok := bytes.Cut(k[1:], []byte{0})
+	if !ok || bytes.IndexByte(w, 0) >= 0 {
+		return "", "", fmt.Errorf("%w: workload key %q", errKey, k)
+	}
+	return string(n), string(w), nil
 }

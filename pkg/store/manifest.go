@@ -1,8 +1,11 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,14 +26,15 @@ type Manifest struct {
 
 // ShardEntry is one sealed shard.
 type ShardEntry struct {
-	Name    string   `json:"name"` // directory name under the node directory
-	MinNs   int64    `json:"min_ns"`
-	MaxNs   int64    `json:"max_ns"` // latest span start
-	Spans   int64    `json:"spans"`
-	Batches int64    `json:"batches"`
-	Bytes   int64    `json:"bytes"`
-	Merged  bool     `json:"merged,omitempty"`
-	Sources []string `json:"sources,omitempty"` // shards a merge replaced
+	Name    string    `json:"name"` // directory name under the node directory
+	MinNs   int64     `json:"min_ns"`
+	MaxNs   int64     `json:"max_ns"` // latest span start
+	Spans   int64     `json:"spans"`
+	Batches int64     `json:"batches"`
+	Bytes   int64     `json:"bytes"`
+	Merged  bool      `json:"merged,omitempty"`
+	Sources []string  `json:"sources,omitempty"` // shards a merge replaced
+	Files   []FileSum `json:"files,omitempty"`   // every file at seal time; readers verify them
 }
 
 // ParseManifest decodes and checks a manifest.
@@ -54,14 +58,36 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		if s.MaxNs < s.MinNs || s.Spans < 0 || s.Bytes < 0 {
 			return nil, fmt.Errorf("parsing manifest: shard %q has an inconsistent range or count", s.Name)
 		}
+		files := map[string]bool{}
+		for _, f := range s.Files {
+			if f.Name == "" || f.Name != filepath.Base(f.Name) || f.Name == "." || f.Name == ".." || files[f.Name] {
+				return nil, fmt.Errorf("parsing manifest: shard %q: bad or repeated file name %q", s.Name, f.Name)
+			}
+			files[f.Name] = true
+			if b, err := hex.DecodeString(f.SHA256); err != nil || len(b) != sha256.Size || f.Size < 0 {
+				return nil, fmt.Errorf("parsing manifest: shard %q: file %q: bad size or sha256", s.Name, f.Name)
+			}
+		}
 	}
 	return &m, nil
 }
 
+// maxManifestBytes bounds what a reader reads of a manifest: an entry is
+// about 150 bytes, so this is some hundred thousand shards.
+const maxManifestBytes = 16 << 20
+
 func readManifest(nodeDir string) (*Manifest, error) {
-	b, err := os.ReadFile(filepath.Join(nodeDir, ManifestName))
+	f, err := os.Open(filepath.Join(nodeDir, ManifestName))
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxManifestBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxManifestBytes {
+		return nil, fmt.Errorf("%s: more than %d bytes", filepath.Join(nodeDir, ManifestName), maxManifestBytes)
 	}
 	m, err := ParseManifest(b)
 	if err != nil {
@@ -83,7 +109,12 @@ func writeManifest(nodeDir string, m *Manifest) error {
 	if err != nil {
 		return fmt.Errorf("writing manifest: %w", err)
 	}
-	_, err = f.Write(b)
+	// Readable by whoever may enter the node directory (its mode and group
+	// decide), whatever the umask.
+	err = f.Chmod(0o644)
+	if err == nil {
+		_, err = f.Write(b)
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,9 +18,20 @@ import (
 
 // The two-process and crash tests re-execute this test binary as the writer
 // process: TestMain runs writerProcess when ZT_STORE_WRITER names a data dir.
+//
+// TestMain also limits the minimization of new interesting fuzz inputs to
+// 100 tries unless -fuzzminimizetime is given: with inputs of tens of KiB,
+// Go's default of 60 s per input stalls `go test -fuzz FuzzDecodeBatch` at 0
+// executions per second (docs/fuzzing.md).
 func TestMain(m *testing.M) {
 	if dir := os.Getenv("ZT_STORE_WRITER"); dir != "" {
 		os.Exit(writerProcess(dir))
+	}
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.fuzzminimizetime" })
+	if !given {
+		flag.Set("test.fuzzminimizetime", "100x")
 	}
 	os.Exit(m.Run())
 }

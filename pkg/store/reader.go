@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -27,30 +28,25 @@ type ShardError struct {
 func (e *ShardError) Error() string { return fmt.Sprintf("shard %s: %v", e.Shard, e.Err) }
 func (e *ShardError) Unwrap() error { return e.Err }
 
-// shard is one sealed shard opened read-only.
+// shard is one sealed shard opened read-only (see opener).
 type shard struct {
-	dir string
+	dir string // the shard's directory
 	db  *badger.DB
 }
 
-func openShard(dir string) (*shard, error) {
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil {
-		return nil, &ShardError{dir, fmt.Errorf("not a Badger directory: %w", err)}
-	}
-	db, err := openReadOnly(dir)
-	if err != nil {
-		return nil, &ShardError{dir, err}
-	}
-	return &shard{dir: dir, db: db}, nil
-}
-
-// openReadOnly turns Badger panics on corrupt files into errors.
+// openReadOnly turns Badger panics on corrupt files into errors. Panics in
+// goroutines Badger starts cannot be recovered: the opener verifies the
+// files before Badger sees them.
 func openReadOnly(dir string) (db *badger.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			db, err = nil, fmt.Errorf("opening read-only: badger panicked: %v", r)
 		}
 	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil {
+		return nil, fmt.Errorf("not a Badger directory: %w", err)
+	}
 	db, err = badger.Open(badgerOptions(dir, true))
 	if err != nil {
 		return nil, fmt.Errorf("opening read-only: %w", err)
@@ -60,13 +56,15 @@ func openReadOnly(dir string) (db *badger.DB, err error) {
 
 func (s *shard) close() { s.db.Close() }
 
-// view runs fn in a read transaction, turning panics into a ShardError.
+// view runs fn in a read transaction, turning panics (and faults on mapped
+// files) into a ShardError.
 func (s *shard) view(fn func(txn *badger.Txn) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &ShardError{s.dir, fmt.Errorf("badger panicked: %v", r)}
 		}
 	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	if err := s.db.View(fn); err != nil {
 		var se *ShardError
 		if errors.As(err, &se) {
@@ -128,7 +126,8 @@ func (s *shard) all() ([]span.Span, error) {
 // Reader answers queries over the sealed shards of one or more data
 // directories. It is safe for concurrent use.
 type Reader struct {
-	roots []string
+	roots  []string
+	opener opener
 
 	mu        sync.RWMutex
 	nodes     map[string]*nodeState // node directory → state
@@ -176,6 +175,42 @@ func OpenReader(dataDirs ...string) (*Reader, error) {
 	return r, nil
 }
 
+// Roots returns the data directories the reader was opened with.
+func (r *Reader) Roots() []string { return append([]string(nil), r.roots...) }
+
+// ErrNoData marks a data directory that holds something other than
+// Zerotrace data.
+var ErrNoData = errors.New("holds no Zerotrace data (no " + ManifestName + " in it or in a subdirectory)")
+
+// CheckDataDir says whether dir can serve as a data directory: it must be a
+// readable directory that is empty (no spans yet) or holds a node's
+// MANIFEST.json or node directories with one.
+func CheckDataDir(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("data directory %s: not a directory", dir)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if len(ents) == 0 {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
+		return nil
+	}
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), ManifestName)); e.IsDir() && err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("data directory %s: %w", dir, ErrNoData)
+}
+
 // nodeDirs lists the node directories under the roots.
 func (r *Reader) nodeDirs() []string {
 	var out []string
@@ -219,6 +254,12 @@ func (r *Reader) refresh(force bool) {
 		if ns.manifest != nil && st.ModTime().Equal(ns.modTime) && st.Size() == ns.size {
 			continue
 		}
+		var prevShards []string
+		if ns.manifest != nil {
+			for _, e := range ns.manifest.Shards {
+				prevShards = append(prevShards, e.Name)
+			}
+		}
 		m, err := readManifest(d)
 		ns.modTime, ns.size = st.ModTime(), st.Size()
 		if err != nil {
@@ -240,6 +281,11 @@ func (r *Reader) refresh(force bool) {
 		for name := range ns.failed {
 			if !live[name] {
 				delete(ns.failed, name)
+			}
+		}
+		for _, prev := range prevShards {
+			if !live[prev] {
+				r.opener.forget(filepath.Join(d, prev))
 			}
 		}
 	}
@@ -289,7 +335,7 @@ func (r *Reader) shards(from, to int64) []target {
 			}
 			if !ok {
 				var err error
-				sh, err = openShard(filepath.Join(ns.dir, e.Name))
+				sh, err = r.opener.open(filepath.Join(ns.dir, e.Name), e)
 				mu.Lock()
 				if err != nil {
 					ns.failed[e.Name] = err
@@ -446,7 +492,7 @@ func (r *Reader) Lookup(ctx context.Context, fromNs, toNs int64, keys []span.Key
 			it.Close()
 			var ks []span.Key
 			res, err := r.rows(sh, txn, refs, func(s *span.Span) bool {
-				ks = s.Keys(ks[:0])
+				ks = s.IndexKeys(ks[:0])
 				for _, k := range ks {
 					if want[k] {
 						return true
@@ -519,6 +565,7 @@ type SearchQuery struct {
 	FromNs, ToNs int64
 	Namespace    string
 	Service      string
+	Workload     string // span/2 shards only
 	Endpoint     string
 	Protocol     string // span.L7Protocol name, e.g. "http"
 	Status       string // span.ResponseStatus name, e.g. "server_error"
@@ -547,13 +594,13 @@ func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error)
 			return nil, fmt.Errorf("search: %w", err)
 		}
 	}
-	svc, ep := hashString(q.Service), hashString(q.Endpoint)
+	svc, ep, wl := hashString(q.Service), hashString(q.Endpoint), hashString(q.Workload)
 	taps := map[span.TapSide]bool{}
 	for _, t := range q.TapSides {
 		taps[t] = true
 	}
 	match := func(f searchFields) bool {
-		return (q.Service == "" || f.service == svc) && (q.Endpoint == "" || f.endpoint == ep) &&
+		return (q.Service == "" || f.service == svc) && (q.Endpoint == "" || f.endpoint == ep) && (q.Workload == "" || f.workload == wl) &&
 			(q.Protocol == "" || f.protocol == proto) && (q.Status == "" || f.status == status) &&
 			(len(taps) == 0 || taps[f.tap]) && f.duration >= int64(q.MinDuration)
 	}
@@ -664,26 +711,48 @@ func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error)
 	return out, errors.Join(errs...)
 }
 
-func shardValues(txn *badger.Txn) ([]valueEntry, error) {
-	var out []valueEntry
+// scanKeys calls f with every key of a record type.
+func scanKeys(txn *badger.Txn, prefix byte, f func(key []byte) error) error {
 	opt := badger.DefaultIteratorOptions
-	opt.Prefix = []byte{pValues}
+	opt.Prefix = []byte{prefix}
 	opt.PrefetchValues = false
 	it := txn.NewIterator(opt)
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
-		v, err := parseValuesKey(it.Item().Key())
-		if err != nil {
-			return nil, err
+		if err := f(it.Item().Key()); err != nil {
+			return err
 		}
-		out = append(out, v)
 	}
-	return out, nil
+	return nil
+}
+
+func shardValues(txn *badger.Txn) ([]valueEntry, error) {
+	var out []valueEntry
+	err := scanKeys(txn, pValues, func(k []byte) error {
+		v, err := parseValuesKey(k)
+		if err == nil {
+			out = append(out, v)
+		}
+		return err
+	})
+	return out, err
+}
+
+func shardWorkloads(txn *badger.Txn, ns string) ([]string, error) {
+	var out []string
+	err := scanKeys(txn, pWorkld, func(k []byte) error {
+		n, w, err := parseWorkloadKey(k)
+		if err == nil && (ns == "" || n == ns) {
+			out = append(out, w)
+		}
+		return err
+	})
+	return out, err
 }
 
 // ValuesQuery asks for the distinct values of one field.
 type ValuesQuery struct {
-	Field        string // "namespace", "service", "endpoint", "protocol"
+	Field        string // "namespace", "service", "workload", "endpoint", "protocol"
 	FromNs, ToNs int64  // 0, 0: all shards
 	Namespace    string // filter (service, endpoint, protocol)
 	Service      string // filter (endpoint, protocol)
@@ -702,13 +771,22 @@ func (r *Reader) Values(ctx context.Context, q ValuesQuery) ([]string, error) {
 			return v.Protocol.String()
 		},
 	}[q.Field]
-	if pick == nil {
-		return nil, fmt.Errorf("values: unknown field %q (namespace, service, endpoint, protocol)", q.Field)
+	if pick == nil && q.Field != "workload" {
+		return nil, fmt.Errorf("values: unknown field %q (namespace, service, workload, endpoint, protocol)", q.Field)
 	}
 	set := map[string]bool{}
 	var mu sync.Mutex
 	err := r.withShards(ctx, q.FromNs, q.ToNs, func(sh *shard) error {
 		return sh.view(func(txn *badger.Txn) error {
+			if q.Field == "workload" {
+				ws, err := shardWorkloads(txn, q.Namespace)
+				mu.Lock()
+				defer mu.Unlock()
+				for _, w := range ws {
+					set[w] = true
+				}
+				return err
+			}
 			vals, err := shardValues(txn)
 			if err != nil {
 				return err
@@ -752,6 +830,16 @@ type NodeStats struct {
 	Err                error // manifest unreadable
 }
 
+// nodeNames lists the node directories in order. Callers hold r.mu.
+func (r *Reader) nodeNames() []string {
+	dirs := make([]string, 0, len(r.nodes))
+	for d := range r.nodes {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	return dirs
+}
+
 // Stats sums the manifests; it opens no shard.
 func (r *Reader) Stats(ctx context.Context) (Stats, error) {
 	r.refresh(true)
@@ -759,12 +847,7 @@ func (r *Reader) Stats(ctx context.Context) (Stats, error) {
 	defer r.mu.RUnlock()
 	var st Stats
 	var errs []error
-	dirs := make([]string, 0, len(r.nodes))
-	for d := range r.nodes {
-		dirs = append(dirs, d)
-	}
-	sort.Strings(dirs)
-	for _, d := range dirs {
+	for _, d := range r.nodeNames() {
 		ns := r.nodes[d]
 		n := NodeStats{Dir: d, Node: filepath.Base(d), Err: ns.err}
 		if ns.err != nil {
@@ -795,6 +878,51 @@ func (r *Reader) Stats(ctx context.Context) (Stats, error) {
 		st.NewestNs = max(st.NewestNs, n.NewestNs)
 	}
 	return st, errors.Join(errs...)
+}
+
+// Verify checks every listed shard against the checksums recorded when it
+// was sealed (files unchanged since their last check are not read again)
+// and returns a ShardError for each shard that fails, with the errors of
+// unreadable manifests. A shard that fails is closed and refused until a
+// later Verify finds its files as sealed again (restored from a backup,
+// say). It opens no shard.
+func (r *Reader) Verify(ctx context.Context) error {
+	r.refresh(true)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for _, d := range r.nodeNames() {
+		ns := r.nodes[d]
+		if ns.err != nil {
+			errs = append(errs, ns.err)
+		}
+		if ns.manifest == nil {
+			continue
+		}
+		for _, e := range ns.manifest.Shards {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var ve *verifyError
+			if ferr := ns.failed[e.Name]; ferr != nil && !errors.As(ferr, &ve) {
+				errs = append(errs, ferr) // Badger could not open it: not again
+				continue
+			}
+			delete(ns.failed, e.Name) // refused by its checksums: repaired since?
+			dir := filepath.Join(ns.dir, e.Name)
+			if err := r.opener.verify(dir, e.Files); err != nil {
+				err = &ShardError{dir, err}
+				ns.failed[e.Name] = err
+				if sh, ok := ns.open[e.Name]; ok {
+					sh.close()
+					delete(ns.open, e.Name)
+					r.dropCached(sh.dir)
+				}
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Dump calls fn for every span of every shard overlapping [fromNs, toNs]

@@ -52,9 +52,11 @@ type shardWriter struct {
 	db   *badger.DB
 	meta shardMeta
 	seen map[valueEntry]bool
-	kbuf []byte
-	vbuf []byte
-	keys []span.Key
+	// seenWorkload: (namespace, workload) pairs written
+	seenWorkload map[[2]string]bool
+	kbuf         []byte
+	vbuf         []byte
+	keys         []span.Key
 }
 
 func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
@@ -66,7 +68,7 @@ func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening shard %s: %w", dir, err)
 	}
-	w := &shardWriter{dir: dir, db: db, meta: shardMeta{Node: node}, seen: map[valueEntry]bool{}}
+	w := &shardWriter{dir: dir, db: db, meta: shardMeta{Node: node}, seen: map[valueEntry]bool{}, seenWorkload: map[[2]string]bool{}}
 	// A recovered shard continues its meta and batch numbering.
 	err = db.View(func(txn *badger.Txn) error {
 		it, err := txn.Get([]byte{pMeta})
@@ -97,6 +99,13 @@ func (w *shardWriter) write(spans []span.Span, b *span.Builder) error {
 	rec := b.NewRecord()
 	val, err := encodeBatch(rec)
 	rec.Release()
+	if errors.Is(err, errBatchTooLarge) && len(spans) > 1 {
+		// Beyond what a reader accepts (maxDecodedBytes): two batches.
+		if err := w.write(spans[:len(spans)/2], b); err != nil {
+			return err
+		}
+		return w.write(spans[len(spans)/2:], b)
+	}
 	if err != nil {
 		return err
 	}
@@ -110,7 +119,7 @@ func (w *shardWriter) write(spans []span.Span, b *span.Builder) error {
 	for i := range spans {
 		s := &spans[i]
 		r := ref{start: s.StartNs, batch: batch, row: uint32(i)}
-		w.keys = s.Keys(w.keys[:0])
+		w.keys = s.IndexKeys(w.keys[:0])
 		for _, k := range w.keys {
 			w.kbuf = corrKey(w.kbuf, k.Kind, keyValue(k), r)
 			if err := wb.Set(append([]byte(nil), w.kbuf...), nil); err != nil {
@@ -122,7 +131,18 @@ func (w *shardWriter) write(spans []span.Span, b *span.Builder) error {
 		if err := wb.Set(spanIDKey(s.SpanID), rv); err != nil {
 			return err
 		}
-		sf := searchFields{hashString(s.Service), hashString(s.Endpoint), s.L7Protocol, s.ResponseStatus, s.TapSide, int64(s.Duration())}
+		sf := searchFields{service: hashString(s.Service), endpoint: hashString(s.Endpoint), protocol: s.L7Protocol,
+			status: s.ResponseStatus, tap: s.TapSide, duration: int64(s.Duration())}
+		if s.Workload != "" {
+			sf.workload = hashString(s.Workload)
+			wk := [2]string{s.Namespace, s.Workload}
+			if !w.seenWorkload[wk] {
+				w.seenWorkload[wk] = true
+				if err := wb.Set(workloadKey(s.Namespace, s.Workload), nil); err != nil {
+					return err
+				}
+			}
+		}
 		w.kbuf = searchKey(w.kbuf, hashString(s.Namespace), r)
 		if err := wb.Set(append([]byte(nil), w.kbuf...), sf.put(nil)); err != nil {
 			return err

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,18 +21,19 @@ type WriterOptions struct {
 	Dir  string // data directory; shards go to Dir/<Node>/
 	Node string
 
-	BatchRows     int           // cut a batch at this many spans (default 4096)
+	BatchRows     int           // cut a batch at this many spans (default 4096, at most 32768)
 	BatchInterval time.Duration // or this long after its first span (default 1 s)
 	SealInterval  time.Duration // seal the head shard this often (default 2 s)
 	Window        time.Duration // merge sealed shards per window of this length (default 1 min)
-	MergedRows    int           // batch size of merged shards (default 16384)
+	MergedRows    int           // batch size of merged shards (default 16384, at most 32768)
 	RetentionAge  time.Duration // drop shards whose newest span is older (0: keep)
 	DiskBudget    int64         // drop oldest shards while the node uses more bytes (0: no budget)
 	// Keep, if set, holds back retention by age for the shards it returns
 	// true for (the object-store uploader: shards not yet uploaded). The
 	// disk budget still applies to them.
 	Keep         func(shard string) bool
-	NoBackground bool // no timers: the caller calls Flush, Seal and Maintain (tests, benchmarks)
+	Group        string // group (name or id) that may read sealed shards (default: the writer's group)
+	NoBackground bool   // no timers: the caller calls Flush, Seal and Maintain (tests, benchmarks)
 	Logger       *slog.Logger
 	Now          func() time.Time // clock for sealing, merging and retention (default time.Now)
 }
@@ -57,6 +60,9 @@ func (o *WriterOptions) defaults() error {
 	if o.MergedRows <= 0 {
 		o.MergedRows = 16384
 	}
+	if o.BatchRows > maxBatchRows || o.MergedRows > maxBatchRows {
+		return fmt.Errorf("store writer: batch rows %d and merged rows %d must be at most %d", o.BatchRows, o.MergedRows, maxBatchRows)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -65,6 +71,13 @@ func (o *WriterOptions) defaults() error {
 	}
 	return nil
 }
+
+// Modes of the data a writer seals: the owner may delete it (retention,
+// merges), the group may read it, nobody writes to it again.
+const (
+	sealedDirMode  = 0o750
+	sealedFileMode = 0o440
+)
 
 // Writer writes the spans of one node. It is safe for concurrent use.
 type Writer struct {
@@ -81,6 +94,8 @@ type Writer struct {
 	builder  *span.Builder
 	manifest *Manifest
 	closed   bool
+	gid      int // -1: leave the group as created
+	opener   opener
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -93,9 +108,25 @@ func OpenWriter(opt WriterOptions) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{opt: opt, nodeDir: filepath.Join(opt.Dir, opt.Node), log: opt.Logger.With("node", opt.Node),
-		builder: span.NewBuilder(nil), stop: make(chan struct{})}
-	if err := os.MkdirAll(w.nodeDir, 0o755); err != nil {
+		builder: span.NewBuilder(nil), stop: make(chan struct{}), gid: -1}
+	if err := os.MkdirAll(w.nodeDir, sealedDirMode); err != nil {
 		return nil, fmt.Errorf("creating node directory: %w", err)
+	}
+	if opt.Group != "" {
+		gid, err := lookupGroup(opt.Group)
+		if err != nil {
+			return nil, err
+		}
+		w.gid = gid
+		// The reader needs to traverse the data and node directories.
+		for _, d := range []string{opt.Dir, w.nodeDir} {
+			if err := os.Lchown(d, -1, gid); err != nil {
+				return nil, fmt.Errorf("giving %s to group %s: %w", d, opt.Group, err)
+			}
+			if err := os.Chmod(d, sealedDirMode); err != nil {
+				return nil, fmt.Errorf("setting the mode of %s: %w", d, err)
+			}
+		}
 	}
 	if err := w.recover(); err != nil {
 		return nil, err
@@ -141,6 +172,11 @@ func (w *Writer) recover() error {
 		dir := filepath.Join(w.nodeDir, name)
 		switch {
 		case strings.HasPrefix(name, "h-") && !replaced[name]:
+			// Killed between sealing the files and listing them: make them
+			// writable again for the replay (the owner may, without root).
+			if err := chmodFiles(dir, 0o640); err != nil {
+				return fmt.Errorf("recovering head shard: %w", err)
+			}
 			sw, err := openShardWriter(dir, w.opt.Node, false)
 			if err != nil {
 				return fmt.Errorf("recovering head shard: %w", err)
@@ -153,8 +189,12 @@ func (w *Writer) recover() error {
 				os.RemoveAll(dir)
 				continue
 			}
+			files, err := w.sealFiles(dir)
+			if err != nil {
+				return fmt.Errorf("recovering head shard: %w", err)
+			}
 			w.manifest.Shards = append(w.manifest.Shards, ShardEntry{Name: name, MinNs: meta.MinNs, MaxNs: meta.MaxNs,
-				Spans: meta.Spans, Batches: meta.Batches, Bytes: dirSize(dir)})
+				Spans: meta.Spans, Batches: meta.Batches, Bytes: dirSize(dir), Files: files})
 			changed = true
 			w.log.Info("recovered unsealed shard", "shard", name, "spans", meta.Spans)
 		default: // merge output never listed, or a merge source already replaced
@@ -163,6 +203,21 @@ func (w *Writer) recover() error {
 				return fmt.Errorf("recovering: %w", err)
 			}
 		}
+	}
+	// Shards sealed before checksums existed get them now: this writer (or
+	// its predecessor) wrote them, readers refuse them until they have sums.
+	for i := range w.manifest.Shards {
+		e := &w.manifest.Shards[i]
+		if e.Files != nil {
+			continue
+		}
+		files, err := w.sealFiles(filepath.Join(w.nodeDir, e.Name))
+		if err != nil {
+			return fmt.Errorf("recovering: %w", err)
+		}
+		e.Files = files
+		changed = true
+		w.log.Info("recorded checksums of an older shard", "shard", e.Name)
 	}
 	// Sources of merged shards that are still listed were never deleted.
 	if changed {
@@ -289,8 +344,12 @@ func (w *Writer) sealLocked() error {
 		return err
 	}
 	dir := filepath.Join(w.nodeDir, name)
+	files, err := w.sealFiles(dir)
+	if err != nil {
+		return err
+	}
 	w.manifest.Shards = append(w.manifest.Shards, ShardEntry{Name: name, MinNs: h.meta.MinNs, MaxNs: h.meta.MaxNs,
-		Spans: h.meta.Spans, Batches: h.meta.Batches, Bytes: dirSize(dir)})
+		Spans: h.meta.Spans, Batches: h.meta.Batches, Bytes: dirSize(dir), Files: files})
 	return writeManifest(w.nodeDir, w.manifest)
 }
 
@@ -348,12 +407,13 @@ func (w *Writer) mergeWindow(win int64, srcs []ShardEntry) error {
 	os.RemoveAll(tmp)
 	var all []span.Span
 	for _, s := range srcs {
-		sh, err := openShard(filepath.Join(w.nodeDir, s.Name))
+		sh, err := w.opener.open(filepath.Join(w.nodeDir, s.Name), s)
 		if err != nil {
 			return fmt.Errorf("merging: %w", err)
 		}
 		spans, err := sh.all()
 		sh.close()
+		w.opener.forget(sh.dir) // read once: its sources leave the manifest below
 		if err != nil {
 			return fmt.Errorf("merging: %w", err)
 		}
@@ -377,6 +437,10 @@ func (w *Writer) mergeWindow(win int64, srcs []ShardEntry) error {
 	if err := sw.close(); err != nil {
 		return err
 	}
+	files, err := w.sealFiles(tmp)
+	if err != nil {
+		return fmt.Errorf("merging: %w", err)
+	}
 	final := filepath.Join(w.nodeDir, name)
 	if err := os.Rename(tmp, final); err != nil {
 		return fmt.Errorf("merging: %w", err)
@@ -395,7 +459,7 @@ func (w *Writer) mergeWindow(win int64, srcs []ShardEntry) error {
 		}
 	}
 	w.manifest.Shards = append(kept, ShardEntry{Name: name, MinNs: meta.MinNs, MaxNs: meta.MaxNs, Spans: meta.Spans,
-		Batches: meta.Batches, Bytes: dirSize(final), Merged: true, Sources: names})
+		Batches: meta.Batches, Bytes: dirSize(final), Merged: true, Sources: names, Files: files})
 	err = writeManifest(w.nodeDir, w.manifest)
 	w.mu.Unlock()
 	if err != nil {
@@ -466,6 +530,70 @@ func (w *Writer) Close() error {
 	}
 	w.builder.Release()
 	return err
+}
+
+// sealFiles makes a closed shard read-only for its owner and readable by
+// the data group, and returns the checksums of its files.
+func (w *Writer) sealFiles(dir string) ([]FileSum, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("sealing %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if err := w.setMode(filepath.Join(dir, e.Name()), sealedFileMode); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.setMode(dir, sealedDirMode); err != nil {
+		return nil, err
+	}
+	return sumShard(dir)
+}
+
+func (w *Writer) setMode(path string, mode os.FileMode) error {
+	if w.gid >= 0 {
+		if err := os.Lchown(path, -1, w.gid); err != nil {
+			return fmt.Errorf("sealing: %w", err)
+		}
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		return fmt.Errorf("sealing: %w", err)
+	}
+	return nil
+}
+
+func chmodFiles(dir string, mode os.FileMode) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			if err := os.Chmod(filepath.Join(dir, e.Name()), mode); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// lookupGroup resolves a group name or numeric id.
+func lookupGroup(g string) (int, error) {
+	if id, err := strconv.Atoi(g); err == nil && id >= 0 {
+		return id, nil
+	}
+	grp, err := user.LookupGroup(g)
+	if err != nil {
+		return 0, fmt.Errorf("data group: %w", err)
+	}
+	id, err := strconv.Atoi(grp.Gid)
+	if err != nil {
+		return 0, fmt.Errorf("data group %s: gid %q is not a number", g, grp.Gid)
+	}
+	return id, nil
 }
 
 // Manifest returns a copy of the node's manifest.

@@ -32,6 +32,14 @@ type Config struct {
 	// read by more than any clock skew (default 1 s).
 	QueueDelay time.Duration
 	MaxSpans   int // size cap (default 2000)
+	// Settle is how long after a call ended containment may judge it: every
+	// server request in flight during the call has ended (or timed out) and
+	// been stored by then. It is also the longest server request
+	// containment looks back for (default 15 s: the collector's 10-s request
+	// timeout plus batching and sealing).
+	Settle time.Duration
+	// Now is the clock Settle is measured against (default time.Now).
+	Now func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -53,6 +61,12 @@ func (c *Config) defaults() {
 	if c.MaxSpans <= 0 {
 		c.MaxSpans = 2000
 	}
+	if c.Settle <= 0 {
+		c.Settle = 15 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 // Trace is an assembled trace: spans sorted by start time, each with the
@@ -61,6 +75,7 @@ type Trace struct {
 	ID       string
 	Spans    []span.Span
 	Parents  []int
+	Evidence []Evidence // what joined each span to its parent ("" for a root)
 	Warnings []string
 }
 
@@ -143,6 +158,8 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 	}
 	var warnings []string
 	queried := map[span.Key]bool{}
+	contains := map[uint64]containedIn{} // containment: call span id → server request
+	procSpans := map[uint64]span.Span{}
 	truncated := false
 	for round := 0; round < cfg.Rounds && !truncated; round++ {
 		var keys []span.Key
@@ -160,15 +177,16 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 				}
 			}
 		}
-		if len(keys) == 0 {
-			break
-		}
-		found, err := src.Lookup(ctx, lo-int64(cfg.Window), hi+int64(cfg.Window), keys)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, err
+		var found []span.Span
+		if len(keys) > 0 {
+			var err error
+			found, err = src.Lookup(ctx, lo-int64(cfg.Window), hi+int64(cfg.Window), keys)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, err
+				}
+				warnings = append(warnings, "some spans could not be read: "+err.Error())
 			}
-			warnings = append(warnings, "some spans could not be read: "+err.Error())
 		}
 		added := 0
 		// Deterministic: candidates by start, then id.
@@ -197,7 +215,26 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 				break
 			}
 		}
-		if added == 0 {
+		if added > 0 {
+			continue
+		}
+		// Nothing more by key: the calls and server requests containment
+		// relates to the set.
+		more, err := containmentRound(ctx, src, &cfg, set, order, contains, queried, procSpans)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			warnings = append(warnings, "some spans could not be read: "+err.Error())
+		}
+		for _, c := range more {
+			if len(order) >= cfg.MaxSpans {
+				truncated = true
+				break
+			}
+			add(c)
+		}
+		if len(more) == 0 {
 			break
 		}
 	}
@@ -208,7 +245,7 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 	for _, id := range order {
 		spans = append(spans, *set[id])
 	}
-	t := link(&cfg, spans)
+	t := link(&cfg, spans, contains)
 	t.Warnings = append(t.Warnings, warnings...)
 	return t, nil
 }
@@ -268,6 +305,19 @@ func tcpRelated(cfg *Config, a, b *span.Span) bool {
 	return true
 }
 
+// syscallRelated: a server request and a call its process made inside it,
+// sharing the request's context id (the calling thread held that request
+// and only it) and no conflicting request id. Two calls sharing an id are
+// siblings, found through their server request, never linked directly.
+func syscallRelated(a, b *span.Span) bool {
+	if a.TapSide == span.TapClientProcess {
+		a, b = b, a
+	}
+	return a.TapSide == span.TapServerProcess && b.TapSide == span.TapClientProcess &&
+		a.Node == b.Node && a.PID == b.PID && a.PID != 0 && shareSyscall(a, b) &&
+		a.StartNs <= b.StartNs && b.EndNs <= a.EndNs && !xridConflict(a, b)
+}
+
 func shareSyscall(a, b *span.Span) bool {
 	for _, x := range [2]uint64{a.SyscallTraceIDReq, a.SyscallTraceIDResp} {
 		if x != 0 && (x == b.SyscallTraceIDReq || x == b.SyscallTraceIDResp) {
@@ -316,8 +366,7 @@ func related(cfg *Config, a, b *span.Span) relation {
 		return relXRequestID
 	case shareTrace(a, b):
 		return relTraceID
-	case a.Node == b.Node && a.PID == b.PID && a.PID != 0 && shareSyscall(a, b) &&
-		!(a.TapSide == span.TapServerProcess && b.TapSide == span.TapServerProcess) && !xridConflict(a, b):
+	case syscallRelated(a, b):
 		return relSyscall
 	}
 	return relNone

@@ -8,7 +8,7 @@ import (
 
 // link sets the parents of a related span set (DESIGN "Trace assembly",
 // steps 2-5) and picks the trace id.
-func link(cfg *Config, spans []span.Span) *Trace {
+func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trace {
 	sort.Slice(spans, func(i, j int) bool {
 		if spans[i].StartNs != spans[j].StartNs {
 			return spans[i].StartNs < spans[j].StartNs
@@ -17,6 +17,7 @@ func link(cfg *Config, spans []span.Span) *Trace {
 	})
 	n := len(spans)
 	parent := make([]int, n)
+	evidence := make([]Evidence, n)
 	for i := range parent {
 		parent[i] = -1
 	}
@@ -30,11 +31,12 @@ func link(cfg *Config, spans []span.Span) *Trace {
 		}
 		return false
 	}
-	setParent := func(child, p int) bool {
+	setParent := func(child, p int, ev Evidence) bool {
 		if p < 0 || isAncestor(child, p) {
 			return false
 		}
 		parent[child] = p
+		evidence[child] = ev
 		return true
 	}
 
@@ -89,7 +91,7 @@ func link(cfg *Config, spans []span.Span) *Trace {
 			return c[i] < c[j]
 		})
 		for k := 1; k < len(c); k++ {
-			setParent(c[k], c[k-1])
+			setParent(c[k], c[k-1], EvidenceTCP)
 		}
 	}
 
@@ -99,15 +101,16 @@ func link(cfg *Config, spans []span.Span) *Trace {
 			return 3
 		case shareTrace(a, b):
 			return 2
-		case shareSyscall(a, b) && a.Node == b.Node && a.PID == b.PID && !xridConflict(a, b):
+		case syscallRelated(a, b):
 			return 1
 		}
 		return 0
 	}
+	strengthEvidence := [...]Evidence{3: EvidenceXRequestID, 2: EvidenceTraceID, 1: EvidenceSyscall}
 	covers := func(p, c *span.Span, tol int64) bool {
 		return p.StartNs <= c.StartNs+tol && p.EndNs+tol >= c.EndNs
 	}
-	best := func(child int, ok func(p int) bool) int {
+	best := func(child int, ok func(p int) bool) (int, Evidence) {
 		bi, bs := -1, 0
 		for p := range spans {
 			if p == child || find(p) == find(child) || !ok(p) {
@@ -121,7 +124,14 @@ func link(cfg *Config, spans []span.Span) *Trace {
 				bi, bs = p, s
 			}
 		}
-		return bi
+		if bi < 0 {
+			return -1, ""
+		}
+		return bi, strengthEvidence[bs]
+	}
+	index := make(map[uint64]int, n)
+	for i := range spans {
+		index[spans[i].SpanID] = i
 	}
 
 	// 3. Process sets: a client call under the server span of the same
@@ -131,12 +141,21 @@ func link(cfg *Config, spans []span.Span) *Trace {
 		if parent[i] >= 0 || c.TapSide != span.TapClientProcess {
 			continue
 		}
-		p := best(i, func(p int) bool {
+		p, ev := best(i, func(p int) bool {
 			s := &spans[p]
 			return s.TapSide == span.TapServerProcess && s.Node == c.Node && s.PID == c.PID && covers(s, c, 0)
 		})
+		if p < 0 {
+			// No thread or header evidence: the one server request the
+			// process had in flight (containment.go).
+			if in, ok := contains[c.SpanID]; ok {
+				if q, ok := index[in.server]; ok && find(q) != find(i) {
+					p, ev = q, in.ev
+				}
+			}
+		}
 		if p >= 0 && !isAncestor(i, p) {
-			setParent(i, p)
+			setParent(i, p, ev)
 		}
 	}
 
@@ -148,7 +167,7 @@ func link(cfg *Config, spans []span.Span) *Trace {
 		}
 		c := &spans[i]
 		tol := int64(cfg.SameNodeSkew)
-		p := best(i, func(p int) bool {
+		p, ev := best(i, func(p int) bool {
 			s := &spans[p]
 			t := int64(0)
 			if s.Node != c.Node {
@@ -157,13 +176,13 @@ func link(cfg *Config, spans []span.Span) *Trace {
 			return covers(s, c, t) && s.Duration() >= c.Duration() && s.TapSide.Rank() >= span.TapServerNode.Rank()
 		})
 		if p >= 0 {
-			setParent(i, p)
+			setParent(i, p, ev)
 		}
 	}
 
 	// 5. Trace id: the application's if any span carries one, else derived
 	// from the earliest root.
-	t := &Trace{Spans: spans, Parents: parent}
+	t := &Trace{Spans: spans, Parents: parent, Evidence: evidence}
 	counts := map[span.TraceID]int{}
 	var top span.TraceID
 	for i := range spans {

@@ -74,6 +74,10 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery }: Props) 
     () => datasource.getResourceValues('services', { namespace }),
     [datasource, namespace]
   );
+  const loadWorkloads = useCallback(
+    () => datasource.getResourceValues('workloads', { namespace }),
+    [datasource, namespace]
+  );
   const loadEndpoints = useCallback(
     () => datasource.getResourceValues('endpoints', { namespace, service }),
     [datasource, namespace, service]
@@ -139,7 +143,7 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery }: Props) 
               placeholder="any namespace"
               tooltip="Only spans of this namespace"
               load={loadNamespaces}
-              onChange={(v) => update({ namespace: v, service: '', endpoint: '' })}
+              onChange={(v) => update({ namespace: v, service: '', workload: '', endpoint: '' })}
             />
             <FilterCombobox
               label="Service"
@@ -149,6 +153,15 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery }: Props) 
               tooltip="Only spans of this service (client or server side)"
               load={loadServices}
               onChange={(v) => update({ service: v, endpoint: '' })}
+            />
+            <FilterCombobox
+              label="Workload"
+              id="zerotrace-workload"
+              value={query.workload}
+              placeholder="any workload"
+              tooltip="Only spans of this Kubernetes workload (Deployment, StatefulSet, DaemonSet, CronJob…)"
+              load={loadWorkloads}
+              onChange={(v) => update({ workload: v })}
             />
           </InlineFieldRow>
           <InlineFieldRow>

@@ -5,6 +5,9 @@ enum zt_stat {
 	STAT_DROP_RINGBUF,  // ring buffer full
 	STAT_DROP_FILTER,   // dropped in kernel as not L7 (empty)
 	STAT_DROP_SCOPE,    // outside the configured network namespaces
+	STAT_HANDOFFS,      // contexts handed to an idle worker thread
+	STAT_CONFIRMED,     // handoffs a worker's verdict confirmed
+	STAT_REFUTED,       // handoffs a worker's verdict refuted
 	STAT_MAX,
 };
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,6 +76,16 @@ func TestTraceWaterfall(t *testing.T) {
 	if code, _ := capture(t, "trace", "0123456789abcdef0123456789abcdef", "--data-dir", dir); code == 0 {
 		t.Error("unknown trace id succeeded")
 	}
+	// demo/run's check: the whole trace passes, anything else fails.
+	id := strconv.FormatUint(traces[1].Spans[5].SpanID, 10)
+	for _, c := range []struct {
+		spans, roots string
+		code         int
+	}{{"38", "1", 0}, {"37", "1", 1}, {"38", "2", 1}} {
+		if code, _ := capture(t, "trace", id, "--data-dir", dir, "--expect-spans", c.spans, "--expect-roots", c.roots); code != c.code {
+			t.Errorf("--expect-spans %s --expect-roots %s: exit %d, want %d", c.spans, c.roots, code, c.code)
+		}
+	}
 }
 
 func TestSearchAndStore(t *testing.T) {
@@ -98,5 +109,27 @@ func TestSearchAndStore(t *testing.T) {
 	code, out = capture(t, "store", "dump", "--key", "req_tcp_seq="+strconv.FormatUint(uint64(traces[0].Spans[0].ReqTCPSeq), 10), dir)
 	if code != 0 || strings.Count(out, "\n") != 2 { // curl's c-p and its sidecar's s-p on loopback
 		t.Fatalf("store dump --key exit %d:\n%s", code, out)
+	}
+}
+
+// TestStoreVerify: a whole store verifies; a changed byte fails, naming the
+// shard.
+func TestStoreVerify(t *testing.T) {
+	dir, _ := fill(t)
+	if code, out := capture(t, "store", "verify", dir); code != 0 || !strings.Contains(out, "114 spans") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	ssts, _ := filepath.Glob(filepath.Join(dir, "node1", "*", "*.sst"))
+	if len(ssts) == 0 {
+		t.Fatal("no table file")
+	}
+	f, err := os.OpenFile(ssts[0], os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0xff}, 100)
+	f.Close()
+	if code, _ := capture(t, "store", "verify", dir); code != 1 {
+		t.Fatalf("a changed table verified: exit %d", code)
 	}
 }

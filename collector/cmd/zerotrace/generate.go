@@ -23,6 +23,7 @@ func runGenerate(args []string) int {
 	ago := fs.Duration("ago", time.Minute, "the first request starts this long ago")
 	errRate := fs.Float64("error-rate", 0.05, "share of ratings calls answering 503")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "generator seed")
+	group := fs.String("data-group", "", "group that may read the shards (Grafana's docker image runs with group 0)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -38,7 +39,7 @@ func runGenerate(args []string) int {
 			w := ws[s.Node]
 			if w == nil {
 				var err error
-				w, err = store.OpenWriter(store.WriterOptions{Dir: *dir, Node: s.Node, NoBackground: true, Logger: slog.New(slog.DiscardHandler)})
+				w, err = store.OpenWriter(store.WriterOptions{Dir: *dir, Node: s.Node, Group: *group, NoBackground: true, Logger: slog.New(slog.DiscardHandler)})
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "generate:", err)
 					return 1

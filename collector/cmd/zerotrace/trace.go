@@ -39,6 +39,8 @@ func runTrace(args []string) int {
 	since := fs.Duration("since", time.Hour, "with --object-store: fetch the shards of this long ago until now")
 	var bf bucketFlags
 	bf.register(fs)
+	wantSpans := fs.Int("expect-spans", 0, "exit 1 unless the trace has this many spans (0: any)")
+	wantRoots := fs.Int("expect-roots", 0, "exit 1 unless the trace has this many roots (0: any)")
 	// Accept the id before or after the flags.
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -67,6 +69,16 @@ func runTrace(args []string) int {
 		return 1
 	}
 	fmt.Print(Waterfall(t, *width))
+	roots := 0
+	for _, p := range t.Parents {
+		if p < 0 {
+			roots++
+		}
+	}
+	if (*wantSpans > 0 && len(t.Spans) != *wantSpans) || (*wantRoots > 0 && roots != *wantRoots) {
+		fmt.Fprintf(os.Stderr, "trace: %d spans and %d root(s), expected %d and %d\n", len(t.Spans), roots, *wantSpans, *wantRoots)
+		return 1
+	}
 	return 0
 }
 
@@ -109,11 +121,18 @@ func Waterfall(t *trace.Trace, width int) string {
 	var walk func(i, depth int)
 	walk = func(i, depth int) {
 		s := &t.Spans[i]
-		where := s.ProcessName
+		where := plugin.ServiceName(s) // the workload ("productpage", "productpage (proxy)"), else the process
 		if s.SignalSource == span.SourcePacket {
 			where = s.CaptureNIC
+			if s.Workload != "" {
+				where += " (" + s.Workload + ")"
+			}
 		}
-		rows = append(rows, row{fmt.Sprintf("%s%-4s %s/%s %s", strings.Repeat("  ", depth), s.TapSide, s.Node, where, plugin.OperationName(s)), i})
+		label := fmt.Sprintf("%s%-4s %s/%s %s", strings.Repeat("  ", depth), s.TapSide, s.Node, where, plugin.OperationName(s))
+		if i < len(t.Evidence) && t.Evidence[i] != "" {
+			label += " (" + string(t.Evidence[i]) + ")" // what links it to its parent
+		}
+		rows = append(rows, row{label, i})
 		for _, c := range children[i] {
 			walk(c, depth+1)
 		}
@@ -148,6 +167,7 @@ func runSearch(args []string) int {
 	var q store.SearchQuery
 	fs.StringVar(&q.Namespace, "namespace", "", "namespace")
 	fs.StringVar(&q.Service, "service", "", "service")
+	fs.StringVar(&q.Workload, "workload", "", "Kubernetes workload (or the demo's netns mapping)")
 	fs.StringVar(&q.Protocol, "protocol", "", "l7 protocol (http, grpc, …)")
 	fs.StringVar(&q.Endpoint, "endpoint", "", "normalised endpoint")
 	fs.StringVar(&q.Status, "status", "", "ok, client_error, server_error, timeout")

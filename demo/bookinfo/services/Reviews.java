@@ -1,6 +1,7 @@
 // reviews: com.sun.net.httpserver with a thread pool; each request calls
 // ratings through the sidecar on the handler thread. No tracing header is
-// forwarded; the m= marker is passed on for the tests' ground truth only.
+// forwarded. X-ZT-Marker is the tests' ground truth: copied onto the ratings
+// call and logged with the connection the request came on (a ZTGT line).
 import com.sun.net.httpserver.HttpServer;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
@@ -17,10 +18,10 @@ public class Reviews {
         System.setProperty("http.keepAlive", "false");
         HttpServer s = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 64);
         s.createContext("/reviews", ex -> {
-            String q = ex.getRequestURI().getRawQuery();
-            URL u = new URL("http://127.0.0.1:15001/ratings/0" + (q == null ? "" : "?" + q));
-            HttpURLConnection c = (HttpURLConnection) u.openConnection();
+            String marker = GroundTruth.log(ex);
+            HttpURLConnection c = (HttpURLConnection) new URL("http://127.0.0.1:15001/ratings/0").openConnection();
             c.setRequestProperty("Host", "ratings");
+            c.setRequestProperty("X-ZT-Marker", marker);
             int code = c.getResponseCode();
             InputStream in = code < 400 ? c.getInputStream() : c.getErrorStream();
             ByteArrayOutputStream buf = new ByteArrayOutputStream();

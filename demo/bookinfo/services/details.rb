@@ -1,16 +1,24 @@
 #!/usr/bin/env ruby
-# details: a WEBrick service (thread per request), no downstream calls.
+# details: a WEBrick service (thread per connection), no downstream calls.
+# Logs the X-ZT-Marker header of each request with its connection and its
+# position on that connection (a ZTGT line): the tests' ground truth.
 require 'webrick'
 
+$stdout.sync = true
 port = (ARGV[0] || 9081).to_i
 srv = WEBrick::HTTPServer.new(BindAddress: '127.0.0.1', Port: port, Logger: WEBrick::Log.new(File::NULL),
                               AccessLog: [])
 srv.mount_proc '/details' do |req, res|
+  # WEBrick serves a connection on one thread: count its requests there.
+  conn = Thread.current[:zt_conn]
+  conn = Thread.current[:zt_conn] = { peer: req.peeraddr, n: 0 } if conn.nil? || conn[:peer] != req.peeraddr
+  conn[:n] += 1
+  marker = req['X-ZT-Marker'].to_s
+  puts "ZTGT #{marker.empty? ? '-' : marker} #{req.peeraddr[3]} #{req.peeraddr[1]} #{req.addr[3]} #{req.addr[1]} #{conn[:n]}"
   id = req.path.split('/').last
   res['Content-Type'] = 'application/json'
   res.body = %({"id":#{id.to_i},"author":"William Shakespeare","year":1595,"type":"paperback","pages":200})
 end
 trap('TERM') { srv.shutdown }
 puts 'READY'
-$stdout.flush
 srv.start

@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """productpage: calls details and reviews through its sidecar, on the request's thread.
 
-It forwards no tracing header. The m= query parameter is a per-request marker
-for the tests' ground truth only; the tracer never uses it.
+It forwards no tracing header. X-ZT-Marker is the tests' ground truth: the
+service copies it onto its downstream calls and logs it with the connection
+the request came on (a ZTGT line); the tracer never reads it.
 """
 import http.client
 import sys
-import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import groundtruth  # demo/bookinfo/services (PYTHONPATH)
 
 OUT = ("127.0.0.1", 15001)  # the sidecar's outbound listener
 
 
-def call(service, path):
+def call(service, path, marker):
     c = http.client.HTTPConnection(*OUT, timeout=10)
-    c.request("GET", path, headers={"Host": service})
+    c.request("GET", path, headers={"Host": service, "X-ZT-Marker": marker})
     r = c.getresponse()
     body = r.read()
     c.close()
@@ -23,15 +25,17 @@ def call(service, path):
 
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    requests = 0  # on this connection (one handler per connection)
 
     def log_message(self, *a):
         pass
 
     def do_GET(self):
-        q = urllib.parse.urlsplit(self.path).query
-        m = "?" + q if q else ""
-        s1, details = call("details", "/details/0" + m)
-        s2, reviews = call("reviews", "/reviews/0" + m)
+        self.requests += 1
+        m = self.headers.get("X-ZT-Marker", "")
+        groundtruth.log(m, self.client_address, self.server.server_address, self.requests)
+        s1, details = call("details", "/details/0", m)
+        s2, reviews = call("reviews", "/reviews/0", m)
         body = b"<html>productpage\n" + details + b"\n" + reviews + b"\n</html>\n"
         self.send_response(200 if s1 == 200 and s2 == 200 else 502)
         self.send_header("Content-Type", "text/html")

@@ -1,7 +1,12 @@
-// ratings: Node.js http on the event loop, no downstream calls.
+// ratings: Node.js http on the event loop, no downstream calls. Logs the
+// X-ZT-Marker header of each request with its connection and its position on
+// that connection (a ZTGT line): the tests' ground truth.
 const http = require('http');
 const port = Number(process.argv[2] || 9081);
 http.createServer((req, res) => {
+  const s = req.socket;
+  s.ztRequests = (s.ztRequests || 0) + 1;
+  console.log(`ZTGT ${req.headers['x-zt-marker'] || '-'} ${s.remoteAddress} ${s.remotePort} ${s.localAddress} ${s.localPort} ${s.ztRequests}`);
   const body = JSON.stringify({ id: 0, ratings: { Reviewer1: 5, Reviewer2: 4 } });
   res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);

@@ -1,45 +1,30 @@
-// Package testenv decides what a test does when the machine lacks something
-// it needs (root, a binary, a kernel feature).
-//
-// CI runs as root with everything installed, so a skip there is a bug: a
-// test that cannot run fails, unless ZEROTRACE_ALLOW_SKIP is set (a developer
-// without root, say), in which case it skips with the reason.
+// Package testenv forwards to internal/testenv (module root), which every
+// package of the module, collector/ and demo/ included, may import.
 package testenv
 
 import (
-	"fmt"
-	"os"
-	"os/exec"
 	"testing"
+
+	"github.com/zerotrace/zerotrace/internal/testenv"
 )
 
 // AllowSkip reports whether tests may skip for a missing requirement.
-func AllowSkip() bool { return os.Getenv("ZEROTRACE_ALLOW_SKIP") != "" }
+func AllowSkip() bool { return testenv.AllowSkip() }
 
 // Skip skips t when skips are allowed and fails it otherwise.
 func Skip(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if AllowSkip() {
-		t.Skip(msg)
-	}
-	t.Fatalf("cannot run: %s (set ZEROTRACE_ALLOW_SKIP=1 to skip instead)", msg)
+	testenv.Skip(t, format, args...)
 }
 
-// RequireRoot needs euid 0 (BPF, network namespaces, AF_PACKET).
+// RequireRoot needs euid 0.
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		Skip(t, "needs root")
-	}
+	testenv.RequireRoot(t)
 }
 
-// RequireBinaries needs each named program on the PATH (bash .ci/install).
+// RequireBinaries needs each named program on the PATH.
 func RequireBinaries(t testing.TB, names ...string) {
 	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			Skip(t, "needs %s on the PATH (bash .ci/install)", n)
-		}
-	}
+	testenv.RequireBinaries(t, names...)
 }

@@ -62,12 +62,9 @@ func traceRows(t *testing.T, c *Client, id uint64, from, to time.Time) (*Respons
 // object is a notice naming it, wrong credentials and a stopped server are
 // clear health errors, and what is cached keeps answering.
 func TestPluginBinaryOverBucket(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the plugin binary")
-	}
+	bin := pluginBinary(t)
 	srv := seaweedfs.Start(t)
 	client := srv.Client(t, "zerotrace")
-	bin := buildPlugin(t)
 	ctx := context.Background()
 
 	dir := t.TempDir()

@@ -40,6 +40,9 @@ type Options struct {
 	// e.g. bucketSecretAccessKey), as Grafana sends it.
 	SecureJSONData map[string]string
 	Stderr         io.Writer // plugin logs (default: discarded)
+	// Cmd, if set, runs the plugin (its Path is the binary): another user,
+	// environment or directory. Default: exec.Command(path).
+	Cmd *exec.Cmd
 }
 
 // Start launches the plugin binary at path.
@@ -52,6 +55,10 @@ func Start(path string, o Options) (*Client, error) {
 	if stderr == nil {
 		stderr = io.Discard
 	}
+	cmd := o.Cmd
+	if cmd == nil {
+		cmd = exec.Command(path)
+	}
 	c := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: goplugin.HandshakeConfig{
 			ProtocolVersion:  grpcplugin.ProtocolVersion,
@@ -63,7 +70,7 @@ func Start(path string, o Options) (*Client, error) {
 			"diagnostics": &grpcplugin.DiagnosticsGRPCPlugin{},
 			"resource":    &grpcplugin.ResourceGRPCPlugin{},
 		},
-		Cmd:              exec.Command(path),
+		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Stderr:           stderr,
 		StartTimeout:     30 * time.Second,
@@ -112,31 +119,62 @@ type Response struct {
 // Query sends one query (its JSON model) over [from, to] and decodes the
 // frames.
 func (c *Client) Query(ctx context.Context, query any, from, to time.Time) (*Response, error) {
-	b, err := json.Marshal(query)
+	rs, err := c.QueryData(ctx, []DataQuery{{RefID: "A", JSON: query, From: from, To: to}})
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.data.QueryData(ctx, &pluginv2.QueryDataRequest{PluginContext: c.pctx, Queries: []*pluginv2.DataQuery{{
-		RefId: "A", Json: b, IntervalMS: 1000, MaxDataPoints: 1000,
-		TimeRange: &pluginv2.TimeRange{FromEpochMS: from.UnixMilli(), ToEpochMS: to.UnixMilli()},
-	}}})
+	return rs["A"], nil
+}
+
+// DataQuery is one query of a request.
+type DataQuery struct {
+	RefID    string
+	JSON     any // the query model
+	From, To time.Time
+	Interval time.Duration // default 1 s
+}
+
+// QueryData sends the queries in one request, as a dashboard panel does,
+// and returns each answer by refId (an error if one is missing).
+func (c *Client) QueryData(ctx context.Context, qs []DataQuery) (map[string]*Response, error) {
+	req := &pluginv2.QueryDataRequest{PluginContext: c.pctx}
+	for _, q := range qs {
+		b, err := json.Marshal(q.JSON)
+		if err != nil {
+			return nil, err
+		}
+		iv := q.Interval
+		if iv == 0 {
+			iv = time.Second
+		}
+		req.Queries = append(req.Queries, &pluginv2.DataQuery{RefId: q.RefID, Json: b, IntervalMS: iv.Milliseconds(),
+			MaxDataPoints: 1000, TimeRange: &pluginv2.TimeRange{FromEpochMS: q.From.UnixMilli(), ToEpochMS: q.To.UnixMilli()}})
+	}
+	resp, err := c.data.QueryData(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("QueryData: %w", err)
 	}
-	r, ok := resp.Responses["A"]
-	if !ok {
-		return nil, errors.New("QueryData: no response for refId A")
-	}
-	out := &Response{Error: r.Error, Status: r.Status}
-	for _, fb := range r.Frames {
-		f, err := data.UnmarshalArrowFrame(fb)
-		if err != nil {
-			return nil, fmt.Errorf("decoding frame: %w", err)
+	out := map[string]*Response{}
+	for _, q := range qs {
+		r, ok := resp.Responses[q.RefID]
+		if !ok {
+			return nil, fmt.Errorf("QueryData: no response for refId %s", q.RefID)
 		}
-		out.Frames = append(out.Frames, f)
+		dr := &Response{Error: r.Error, Status: r.Status}
+		for _, fb := range r.Frames {
+			f, err := data.UnmarshalArrowFrame(fb)
+			if err != nil {
+				return nil, fmt.Errorf("decoding frame: %w", err)
+			}
+			dr.Frames = append(dr.Frames, f)
+		}
+		out[q.RefID] = dr
 	}
 	return out, nil
 }
+
+// Exited reports whether the plugin process has ended.
+func (c *Client) Exited() bool { return c.c.Exited() }
 
 // Resource calls GET path (e.g. "services?namespace=bookinfo") and returns
 // the status and body.

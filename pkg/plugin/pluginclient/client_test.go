@@ -11,24 +11,19 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
+	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
 
 // TestPluginBinaryOverGrafanaProtocol builds the real plugin executable and
 // drives it the way Grafana does, against shards on disk.
 func TestPluginBinaryOverGrafanaProtocol(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the plugin binary")
-	}
-	bin := buildPlugin(t)
+	bin := pluginBinary(t)
 
 	dir := t.TempDir()
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
 	traces := spangen.New(spangen.Config{Seed: 4, Start: start, Interval: 50 * time.Millisecond}).Next(20)
-	ws := writeTraces(t, dir, traces, 0)
-	for _, w := range ws {
-		w.Close()
-	}
+	storetest.WriteTraces(t, dir, "", traces)
 
 	c, err := Start(bin, Options{PluginID: "zerotrace-tracing-datasource", UID: "zt", Name: "Zerotrace",
 		JSONData: map[string]any{"dataDirs": []string{dir}}, Stderr: os.Stderr})

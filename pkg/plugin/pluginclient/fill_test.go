@@ -1,8 +1,6 @@
 package pluginclient
 
 import (
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -34,18 +32,6 @@ func writeTraces(t *testing.T, dir string, traces []spangen.Trace, sealEvery int
 		}
 	}
 	return ws
-}
-
-// buildPlugin builds the plugin executable (./pkg) into a temporary directory.
-func buildPlugin(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "gpx_zerotrace")
-	build := exec.Command("go", "build", "-o", bin, "./pkg")
-	build.Dir = "../../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the plugin: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // checkOwnSpans fails when the trace frame holds a span not of tr.

@@ -1,0 +1,128 @@
+// Request causality (docs/assembly.md "Syscall context"): every message gets
+// the context id of the server request it belongs to, or 0 when the thread
+// gives no unambiguous answer.
+//
+// - A server socket's request (ingress after the socket's last response, or
+//   its first message) takes a fresh id; the socket keeps it until its
+//   response begins, and every message of that exchange carries it.
+// - The receiving thread holds the request open. While a thread holds exactly
+//   one open request and has not held two at once since it last held none,
+//   its client messages (calls it makes) carry that request's id.
+// - Otherwise client messages carry 0: a thread multiplexing requests (an
+//   event loop), a pool worker that never received a request, a thread after
+//   it answered. No id is ever carried from one request into the next, so a
+//   shared id means one request.
+#pragma once
+#include "maps/threads.h"
+#include "maps/sockets.h"
+
+#define IDLE_NS (10ULL * 1000000000ULL)
+#include "goroutine.h"
+#include "handoff.h"
+
+static __always_inline __u64 fresh_id(void)
+{
+	__u32 zero = 0;
+	__u64 *c = bpf_map_lookup_elem(&id_counter, &zero);
+	if (!c)
+		return 0;
+	if (*c == 0) // CPU in bits 56-61; bits 62-63 stay free for flags
+		*c = ((__u64)(bpf_get_smp_processor_id() & 0x3f) << 56) | (bpf_ktime_get_ns() & ((1ULL << 56) - 1));
+	*c += 1;
+	return *c;
+}
+
+// set_role records a socket's role learnt from accept/connect.
+static __always_inline void set_role(__u64 sk, __u8 role)
+{
+	struct sock_state s = {.role = role};
+	bpf_map_update_elem(&sockets, &sk, &s, BPF_ANY);
+}
+
+// release ends a server request held open by a thread.
+static __always_inline void release(__u64 thread)
+{
+	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &thread);
+	if (!t)
+		return;
+	if (t->open > 0)
+		t->open--;
+	if (t->open == 0) {
+		t->id = 0;
+		t->ambiguous = 0;
+	}
+}
+
+// sock_closed forgets a socket, releasing a request it held open.
+static __always_inline void sock_closed(__u64 sk)
+{
+	struct sock_state *s = bpf_map_lookup_elem(&sockets, &sk);
+	if (!s)
+		return;
+	if (s->open)
+		release(s->thread);
+	bpf_map_delete_elem(&sockets, &sk);
+}
+
+#define GOROUTINE_BIT (1ULL << 62) // the id was kept by a goroutine, not a thread
+
+// causality returns the context id of a message moved by thread (a context
+// key: thread or goroutine) on socket sk.
+static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now)
+{
+	struct sock_state *s = bpf_map_lookup_elem(&sockets, &sk);
+	if (!s) {
+		struct sock_state n = {.role = dir == DIR_INGRESS ? ROLE_SERVER : ROLE_CLIENT};
+		bpf_map_update_elem(&sockets, &sk, &n, BPF_NOEXIST);
+		s = bpf_map_lookup_elem(&sockets, &sk);
+		if (!s)
+			return 0;
+	}
+	if (s->role == ROLE_SERVER) {
+		if (dir == DIR_EGRESS) {
+			if (s->open) {
+				s->open = 0;
+				release(s->thread);
+			}
+			return s->ctx;
+		}
+		if (s->open)
+			return s->ctx; // the rest of the same request
+		__u64 id = fresh_id();
+		s->ctx = id;
+		s->open = 1;
+		s->thread = thread;
+		struct thread_ctx *t = bpf_map_lookup_elem(&threads, &thread);
+		if (t && now - t->ts > IDLE_NS) {
+			// a request never answered nor closed: start over
+			t->open = 0;
+			t->ambiguous = 0;
+		}
+		if (!t) {
+			struct thread_ctx n = {.id = id, .ts = now, .open = 1};
+			bpf_map_update_elem(&threads, &thread, &n, BPF_ANY);
+			return id;
+		}
+		t->open++;
+		if (t->open > 1)
+			t->ambiguous = 1;
+		t->id = id;
+		t->ts = now;
+		return id;
+	}
+	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &thread);
+	if (t && t->open) {
+		if (t->open != 1 || t->ambiguous || now - t->ts > IDLE_NS)
+			return 0;
+		return t->id;
+	}
+	// A worker (handoff.h). A client socket remembers the context its
+	// request was sent with, for a reader that is not the sender (Go's
+	// HTTP Transport reads responses on a goroutine of its own).
+	__u64 id = handoff_call(thread, dir, now);
+	if (dir == DIR_EGRESS)
+		s->ctx = id;
+	else if (!id && s->ctx)
+		id = handoff_reader(thread, s->ctx, now);
+	return id;
+}

@@ -1,0 +1,32 @@
+// Goroutines (docs/assembly.md "Go"): Go's scheduler runs a request's
+// goroutine on any thread, so in a Go process the unit that holds a request
+// is the goroutine, not the thread. Go's register ABI keeps the running
+// goroutine (g) in R14, also at the syscall instruction; a uprobe on
+// runtime.send sees the sending goroutine in R14 and the receiver it wakes
+// (sudog.g, the sudog's first field) in BX.
+#pragma once
+#include "maps/goprocs.h"
+
+#define GOROUTINE_KEY (1ULL << 63)
+
+// goroutine_key is the context key of goroutine g of process tgid: never a
+// pid_tgid (bit 63 set).
+static __always_inline __u64 goroutine_key(__u32 tgid, __u64 g)
+{
+	return GOROUTINE_KEY | ((g ^ ((__u64)tgid << 40)) & ~GOROUTINE_KEY);
+}
+
+// thread_key is what holds requests for the current task: its goroutine in
+// a tracked Go process, its thread elsewhere.
+static __always_inline __u64 thread_key(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+	if (!bpf_map_lookup_elem(&go_procs, &tgid))
+		return pid_tgid;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 g = 0;
+	bpf_probe_read_kernel(&g, sizeof(g), &regs->r14);
+	if (!g)
+		return pid_tgid;
+	return goroutine_key(tgid, g);
+}

@@ -1,0 +1,52 @@
+// Handoff state of threads (or goroutines) that never received the request
+// they work for (pool workers), keyed by context key: pid_tgid or
+// goroutine_key (bpf/socket/handoff.h).
+#pragma once
+#define HANDOFF_NONE 0     // idle: no context
+#define HANDOFF_ARMED 1    // woken by a thread holding one request
+#define HANDOFF_CALLING 2  // sent a call with that request's context
+#define HANDOFF_ANSWERED 3 // read the call's response: its next wake is the verdict
+
+struct handoff {
+	__u64 ctx;    // context id handed over
+	__u64 ts;     // when armed
+	__u8 state;
+	__u8 _pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct handoff);
+} handoffs SEC(".maps");
+
+// Futexes in the traced namespaces: what each thread waits on now (by tid),
+// what it wakes now, and per address how many threads wait on it now.
+struct futex_waiting {
+	__u64 addr;
+	__u8 timed; // the wait has a timeout (a condition variable's timed wait,
+	            // such as Python's GIL), not a wait for a result
+	__u8 _pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct futex_waiting);
+} futex_wait SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} futex_wake SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); // tgid << 32 ^ address
+	__type(value, __u32); // waiters now
+} futex_addrs SEC(".maps");

@@ -1,0 +1,21 @@
+// Per-socket causality state (bpf/socket/causality.h), keyed by the kernel
+// struct sock address; deleted at close.
+#pragma once
+#define ROLE_UNKNOWN 0
+#define ROLE_CLIENT 1 // connect(2)ed, or its first message was egress
+#define ROLE_SERVER 2 // accept(2)ed, or its first message was ingress
+
+struct sock_state {
+	__u64 ctx;     // server sockets: context id of the request being served
+	__u64 thread;  // pid_tgid of the thread that received that request
+	__u8 role;
+	__u8 open;     // server sockets: request received, response not yet begun
+	__u8 _pad[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct sock_state);
+} sockets SEC(".maps");

@@ -1,0 +1,290 @@
+//go:build linux
+
+package causality
+
+import (
+	"debug/elf"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// Guard tracks, per process, whether its thread contexts can be trusted.
+// Safe for concurrent use.
+type Guard struct {
+	Root   string // "/proc" by default
+	Logger *slog.Logger
+
+	mu       sync.Mutex
+	procs    map[uint32]*process
+	held     map[uint32][]heldSpan // per pid: calls with a provisional handoff context
+	verdicts map[uint32][]verdict  // per pid: verdicts that came before their span
+}
+
+// HandoffBit marks a context id handed to a worker, awaiting its verdict
+// (bpf/socket/handoff.h).
+const HandoffBit = 1 << 63
+
+// HoldFor is how long a call waits for its handoff verdict; after that its
+// provisional context is dropped.
+const HoldFor = 3 * time.Second
+
+type heldSpan struct {
+	s     *span.Span
+	since int64
+}
+
+type verdict struct {
+	tid       uint32 // the worker thread
+	ctx       uint64
+	confirmed bool
+	at        int64
+}
+
+type process struct {
+	untrusted string // why its thread contexts are not used ("" = trusted)
+	goprog    bool   // a Go program
+	tracked   bool   // its goroutines are tracked: ids with GoroutineBit are trusted
+}
+
+// GoroutineBit marks a context id kept by a goroutine (bpf/socket/goroutine.h).
+const GoroutineBit = 1 << 62
+
+// IsGoProcess reports whether pid runs a Go program (looked up once).
+func (g *Guard) IsGoProcess(pid uint32) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.process(pid).goprog
+}
+
+// TrackGoroutines says pid's goroutines are tracked from now on: its ids
+// that a goroutine kept are trusted, the others (from before) are not.
+func (g *Guard) TrackGoroutines(pid uint32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.process(pid)
+	p.tracked = true
+	p.untrusted = ""
+}
+
+// NoGoroutines records why pid's goroutines cannot be tracked.
+func (g *Guard) NoGoroutines(pid uint32, why string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.process(pid)
+	p.untrusted = "Go runtime without goroutine tracking: " + why
+	g.log(pid, "", p.untrusted)
+}
+
+// Untrusted reports why pid's thread contexts are not used, or "".
+func (g *Guard) Untrusted(pid uint32) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.process(pid).untrusted
+}
+
+// Check removes the context ids of s when they cannot be trusted, and learns
+// from s whether its process runs requests across threads. It returns false
+// when s waits for a handoff verdict: Verdict or Expire return it later.
+func (g *Guard) Check(s *span.Span) bool {
+	if s.SignalSource != span.SourceEBPF || s.PID == 0 {
+		return true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.process(s.PID)
+	if p.goprog {
+		// Goroutine contexts: kept only when both sides were a goroutine's
+		// (a message before tracking began was a thread's).
+		both := (s.SyscallTraceIDReq == 0 || s.SyscallTraceIDReq&GoroutineBit != 0) &&
+			(s.SyscallTraceIDResp == 0 || s.SyscallTraceIDResp&GoroutineBit != 0)
+		if !p.tracked || !both {
+			s.SyscallTraceIDReq, s.SyscallTraceIDResp = 0, 0
+		}
+		s.SyscallTraceIDReq &^= GoroutineBit
+		s.SyscallTraceIDResp &^= GoroutineBit
+	}
+	if p.untrusted == "" && !g.checkHandoff(s) {
+		return false
+	}
+	if p.untrusted == "" && !p.goprog && s.TapSide == span.TapServerProcess && s.Flags.Has(span.FlagReqTIDMismatch) {
+		p.untrusted = fmt.Sprintf("a server request moved between threads (tids %d, %d)", s.ReqTID, s.RespTID)
+		g.log(s.PID, s.ProcessName, p.untrusted)
+	}
+	multiplexed := s.TapSide == span.TapServerProcess && s.Flags.Has(span.FlagMultiplexed)
+	if p.untrusted != "" || multiplexed {
+		s.SyscallTraceIDReq, s.SyscallTraceIDResp = 0, 0
+	}
+	return true
+}
+
+// checkHandoff holds a call that carries a provisional handoff context until
+// its worker's verdict, or settles it with a verdict that came first.
+func (g *Guard) checkHandoff(s *span.Span) bool {
+	ctx, ok := provisional(s)
+	if !ok {
+		return true
+	}
+	vs := g.verdicts[s.PID]
+	for i, v := range vs {
+		if v.ctx == ctx && (v.tid == s.ReqTID || v.tid == s.RespTID) {
+			g.verdicts[s.PID] = append(vs[:i], vs[i+1:]...)
+			settle(s, ctx, v.confirmed)
+			return true
+		}
+	}
+	if g.held == nil {
+		g.held = map[uint32][]heldSpan{}
+	}
+	g.held[s.PID] = append(g.held[s.PID], heldSpan{s, s.EndNs})
+	return false
+}
+
+// provisional returns the handed-over context a call carries on either side.
+func provisional(s *span.Span) (uint64, bool) {
+	for _, id := range [2]uint64{s.SyscallTraceIDReq, s.SyscallTraceIDResp} {
+		if id&HandoffBit != 0 {
+			return id &^ HandoffBit, true
+		}
+	}
+	return 0, false
+}
+
+// settle keeps the handed-over context on the sides that carried it when
+// the worker confirmed it, and drops it otherwise; a side carrying anything
+// else drops both.
+func settle(s *span.Span, ctx uint64, confirmed bool) {
+	req, resp := s.SyscallTraceIDReq, s.SyscallTraceIDResp
+	fit := func(id uint64) bool { return id == 0 || id == ctx|HandoffBit }
+	if !confirmed || !fit(req) || !fit(resp) {
+		s.SyscallTraceIDReq, s.SyscallTraceIDResp = 0, 0
+		return
+	}
+	s.SyscallTraceIDReq, s.SyscallTraceIDResp = req&^HandoffBit, resp&^HandoffBit
+}
+
+// Verdict records the verdict of worker thread tid on the context handed to
+// it and returns the calls it settles.
+func (g *Guard) Verdict(pid, tid uint32, ctx uint64, confirmed bool, nowNs int64) []*span.Span {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.process(pid).untrusted != "" {
+		confirmed = false
+	}
+	var out []*span.Span
+	keep := g.held[pid][:0]
+	for _, h := range g.held[pid] {
+		if c, _ := provisional(h.s); c == ctx && (h.s.ReqTID == tid || h.s.RespTID == tid) {
+			settle(h.s, ctx, confirmed)
+			out = append(out, h.s)
+		} else {
+			keep = append(keep, h)
+		}
+	}
+	if len(keep) == 0 {
+		delete(g.held, pid)
+	} else {
+		g.held[pid] = keep
+	}
+	if len(out) == 0 {
+		if g.verdicts == nil {
+			g.verdicts = map[uint32][]verdict{}
+		}
+		g.verdicts[pid] = append(g.verdicts[pid], verdict{tid, ctx, confirmed, nowNs})
+	}
+	return out
+}
+
+// Expire returns the held calls whose verdict did not come within HoldFor,
+// with their provisional context dropped, and forgets old verdicts.
+func (g *Guard) Expire(nowNs int64) []*span.Span {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []*span.Span
+	for pid, hs := range g.held {
+		keep := hs[:0]
+		for _, h := range hs {
+			if nowNs-h.since > int64(HoldFor) {
+				settle(h.s, 0, false)
+				out = append(out, h.s)
+			} else {
+				keep = append(keep, h)
+			}
+		}
+		if len(keep) == 0 {
+			delete(g.held, pid)
+		} else {
+			g.held[pid] = keep
+		}
+	}
+	for pid, vs := range g.verdicts {
+		keep := vs[:0]
+		for _, v := range vs {
+			if nowNs-v.at <= int64(HoldFor) {
+				keep = append(keep, v)
+			}
+		}
+		if len(keep) == 0 {
+			delete(g.verdicts, pid)
+		} else {
+			g.verdicts[pid] = keep
+		}
+	}
+	return out
+}
+
+// Forget drops what is known of pid (it exited).
+func (g *Guard) Forget(pid uint32) {
+	g.mu.Lock()
+	delete(g.procs, pid)
+	g.mu.Unlock()
+}
+
+func (g *Guard) process(pid uint32) *process {
+	if g.procs == nil {
+		g.procs = map[uint32]*process{}
+	}
+	if p, ok := g.procs[pid]; ok {
+		return p
+	}
+	if len(g.procs) > 65536 {
+		clear(g.procs)
+	}
+	p := &process{}
+	root := g.Root
+	if root == "" {
+		root = "/proc"
+	}
+	exe := filepath.Join(root, strconv.Itoa(int(pid)), "exe")
+	if IsGo(exe) {
+		p.goprog = true
+		p.untrusted = "Go runtime: goroutines move between threads (goroutine tracking not attached yet)"
+	}
+	g.procs[pid] = p
+	return p
+}
+
+func (g *Guard) log(pid uint32, what, why string) {
+	l := g.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	l.Info("thread contexts not used for a process; causality falls back to headers and containment",
+		"pid", pid, "process", what, "why", why)
+}
+
+// IsGo reports whether the ELF file at path is a Go program (it has the
+// .go.buildinfo section every Go binary since 1.13 carries, stripped or not).
+func IsGo(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return f.Section(".go.buildinfo") != nil
+}

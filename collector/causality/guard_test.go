@@ -1,0 +1,107 @@
+//go:build linux
+
+package causality
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+func ebpfSpan(pid uint32, tap span.TapSide, f span.Flags) *span.Span {
+	return &span.Span{SignalSource: span.SourceEBPF, PID: pid, TapSide: tap, Flags: f, ReqTID: 1, RespTID: 2,
+		SyscallTraceIDReq: 7, SyscallTraceIDResp: 7}
+}
+
+func TestGuard(t *testing.T) {
+	sleep := exec.Command("sleep", "30") // a C program: thread contexts trusted
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sleep.Process.Kill()
+	c := uint32(sleep.Process.Pid)
+	g := uint32(os.Getpid()) // this test binary is a Go program
+	var gd Guard
+	cases := []struct {
+		name string
+		s    *span.Span
+		keep bool
+	}{
+		{"C program, client call", ebpfSpan(c, span.TapClientProcess, 0), true},
+		{"C program, server request", ebpfSpan(c, span.TapServerProcess, 0), true},
+		{"C program, a server request on a multiplexed connection", ebpfSpan(c, span.TapServerProcess, span.FlagMultiplexed), false},
+		{"C program, a call on a multiplexed connection", ebpfSpan(c, span.TapClientProcess, span.FlagMultiplexed), true},
+		{"C program, a client whose response came on another thread", ebpfSpan(c, span.TapClientProcess, span.FlagReqTIDMismatch), true},
+		{"C program, a server request answered by another thread", ebpfSpan(c, span.TapServerProcess, span.FlagReqTIDMismatch), false},
+		{"...and from then on every span of that process", ebpfSpan(c, span.TapClientProcess, 0), false},
+		{"Go program", ebpfSpan(g, span.TapClientProcess, 0), false},
+	}
+	for _, tc := range cases {
+		gd.Check(tc.s)
+		kept := tc.s.SyscallTraceIDReq != 0 && tc.s.SyscallTraceIDResp != 0
+		if kept != tc.keep {
+			t.Errorf("%s: ids kept %v, want %v", tc.name, kept, tc.keep)
+		}
+	}
+	if gd.Untrusted(g) == "" || gd.Untrusted(c) == "" {
+		t.Errorf("reasons: go %q, c %q", gd.Untrusted(g), gd.Untrusted(c))
+	}
+	gd.Forget(c)
+	if r := gd.Untrusted(c); r != "" {
+		t.Errorf("after Forget: %q", r)
+	}
+}
+
+func TestIsGo(t *testing.T) {
+	self, _ := os.Executable()
+	sh, _ := exec.LookPath("sh")
+	for path, want := range map[string]bool{self: true, sh: false, "/nonexistent": false, "/etc/hostname": false} {
+		if got := IsGo(path); got != want {
+			t.Errorf("IsGo(%s) = %v, want %v", path, got, want)
+		}
+	}
+}
+
+// A call with a provisional handoff context waits for its worker's verdict:
+// confirmed keeps the context, refuted or none (HoldFor) drops it, and a
+// verdict that came first settles the call at once.
+func TestGuardHandoffVerdicts(t *testing.T) {
+	sleep := exec.Command("sleep", "30")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sleep.Process.Kill()
+	pid := uint32(sleep.Process.Pid)
+	const ctx = 0x0100_0000_0000_002a
+	call := func(tid uint32, end int64) *span.Span {
+		return &span.Span{SignalSource: span.SourceEBPF, PID: pid, TapSide: span.TapClientProcess, ReqTID: tid, RespTID: tid,
+			EndNs: end, SyscallTraceIDReq: ctx | HandoffBit, SyscallTraceIDResp: ctx | HandoffBit}
+	}
+	var g Guard
+	a, b, c, d := call(11, 100), call(12, 100), call(13, 100), call(14, 100)
+	for _, s := range []*span.Span{a, b, c} {
+		if g.Check(s) {
+			t.Fatalf("span of worker %d emitted before its verdict", s.ReqTID)
+		}
+	}
+	if out := g.Verdict(pid, 11, ctx, true, 200); len(out) != 1 || out[0] != a || a.SyscallTraceIDReq != ctx || a.SyscallTraceIDResp != ctx {
+		t.Errorf("confirmed: %v %+v", out, a)
+	}
+	if out := g.Verdict(pid, 12, ctx, false, 200); len(out) != 1 || b.SyscallTraceIDReq != 0 || b.SyscallTraceIDResp != 0 {
+		t.Errorf("refuted: %v %+v", out, b)
+	}
+	if out := g.Verdict(pid, 13, ctx+1, true, 200); len(out) != 0 {
+		t.Errorf("a verdict on another context settled %v", out)
+	}
+	if out := g.Expire(100 + int64(HoldFor) + 1); len(out) != 1 || out[0] != c || c.SyscallTraceIDReq != 0 {
+		t.Errorf("expired: %v %+v", out, c)
+	}
+	if out := g.Verdict(pid, 14, ctx, true, 300); len(out) != 0 {
+		t.Errorf("early verdict settled %v", out)
+	}
+	if !g.Check(d) || d.SyscallTraceIDReq != ctx {
+		t.Errorf("call after its verdict: %+v", d)
+	}
+}

@@ -1,0 +1,145 @@
+//go:build linux
+
+package ebpf
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// TestCapturePoolHandoff: a Python server hands both downstream calls of
+// every request to a shared ThreadPoolExecutor, under 32 concurrent
+// requests. Whatever context id a pool worker's call carries must be the
+// id of the server request it was made for (the path marker, which the
+// capture does not use for causality, is the ground truth); the test reports
+// how many calls got one (the handoff and its verdict, bpf/socket/handoff.h).
+func TestCapturePoolHandoff(t *testing.T) {
+	checkContexts(t, "python pool", 2, func(t *testing.T, tp *topo, front, leaf int) {
+		startServer(t, tp.ServerNS, tp.ServerIP, front, []string{"python3", "-u", filepath.Join(runtimeDir(t), "pool.py"),
+			tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf)})
+	})
+}
+
+// TestCaptureGoGoroutines: a Go net/http service whose handler calls a
+// downstream through a shared keep-alive http.Client: the Transport writes
+// and reads on goroutines of its own, woken over channels by the handler's
+// goroutine. The same check as the pool test; the goroutines are tracked by
+// the runtime.send uprobe (bpf/socket/goroutine.h).
+func TestCaptureGoGoroutines(t *testing.T) {
+	bin := buildPeer(t, "gohttp")
+	checkContexts(t, "go net/http", 1, func(t *testing.T, tp *topo, front, leaf int) {
+		startServer(t, tp.ServerNS, tp.ServerIP, front, []string{bin, fmt.Sprintf("%s:%d", tp.ServerIP, front),
+			fmt.Sprintf("http://127.0.0.1:%d", leaf)})
+	})
+}
+
+// checkContexts runs a leaf server and, through start, a front service that
+// makes perRequest calls to it for each of 32 concurrent requests. Whatever
+// context id a call carries must be the id of the server request it was
+// made for (the path marker, which causality does not use, is the ground
+// truth); it reports how many calls carry one.
+func checkContexts(t *testing.T, name string, perRequest int, start func(t *testing.T, tp *topo, front, leaf int)) {
+	tp := newTopo(t)
+	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	leaf := nextPort()
+	startServer(t, tp.ServerNS, "127.0.0.1", leaf, runtimes[0].Server(t, "127.0.0.1", leaf, ""))
+	front := nextPort()
+	start(t, tp, front, leaf)
+	m := nonce()
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := runClientE(tp.ClientNS, []string{"curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{url_effective}\n",
+				fmt.Sprintf("http://%s:%d/%s/r%d/", tp.ServerIP, front, m, i)})
+			if err == nil && out[0].Status != 200 {
+				err = fmt.Errorf("request %d: %+v", i, out)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	spans := live.Spans()
+	st, _ := live.c.Stats()
+	t.Logf("kernel counters: %v", st)
+	request := func(s *span.Span) string { // "/<m>/r7/..." → "r7"
+		p := strings.Split(strings.TrimPrefix(s.RequestResource, "/"+m+"/"), "/")
+		return p[0]
+	}
+	servers := map[uint64]*span.Span{} // context id → front s-p
+	var fronts []*span.Span
+	for i := range spans {
+		s := &spans[i]
+		if s.TapSide == span.TapServerProcess && s.ServerPort == uint16(front) && strings.HasPrefix(s.RequestResource, "/"+m+"/") {
+			fronts = append(fronts, s)
+			if s.SyscallTraceIDReq != 0 {
+				servers[s.SyscallTraceIDReq] = s
+			}
+		}
+	}
+	if len(fronts) != n {
+		t.Fatalf("%d front server spans, want %d", len(fronts), n)
+	}
+	overlap := 0
+	for _, a := range fronts {
+		k := 0
+		for _, b := range fronts {
+			if b.StartNs < a.EndNs && b.EndNs > a.StartNs {
+				k++
+			}
+		}
+		overlap = max(overlap, k)
+	}
+	var calls, linked, wrong int
+	for i := range spans {
+		c := &spans[i]
+		if c.TapSide != span.TapClientProcess || c.ServerPort != uint16(leaf) || !strings.HasPrefix(c.RequestResource, "/"+m+"/") {
+			continue
+		}
+		calls++
+		if c.SyscallTraceIDReq>>62 != 0 || c.SyscallTraceIDResp>>62 != 0 {
+			t.Errorf("call %s keeps a flag bit in its context %x/%x", c.RequestResource, c.SyscallTraceIDReq, c.SyscallTraceIDResp)
+		}
+		if c.SyscallTraceIDReq == 0 && c.SyscallTraceIDResp == 0 {
+			continue
+		}
+		id := c.SyscallTraceIDReq | c.SyscallTraceIDResp
+		s, ok := servers[id]
+		if !ok || (c.SyscallTraceIDReq != 0 && c.SyscallTraceIDReq != id) || (c.SyscallTraceIDResp != 0 && c.SyscallTraceIDResp != id) {
+			t.Errorf("call %s: context %x/%x is no front request's", c.RequestResource, c.SyscallTraceIDReq, c.SyscallTraceIDResp)
+			wrong++
+			continue
+		}
+		if request(s) != request(c) {
+			t.Errorf("call %s carries the context of request %s", c.RequestResource, s.RequestResource)
+			wrong++
+			continue
+		}
+		linked++
+	}
+	if calls != perRequest*n {
+		t.Errorf("%d calls, want %d", calls, perRequest*n)
+	}
+	if overlap < 8 {
+		t.Errorf("at most %d requests overlapped, want ≥ 8", overlap)
+	}
+	fmt.Printf("%s (%d concurrent): %d/%d calls carry their request's context, %d wrong, overlap %d\n", name, n, linked, calls, wrong, overlap)
+}

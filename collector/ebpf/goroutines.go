@@ -1,0 +1,79 @@
+//go:build linux
+
+package ebpf
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/cilium/ebpf/link"
+)
+
+// goTracker attaches the goroutine uprobe (bpf/socket/goroutine.h) to each
+// Go executable once, and lists Go processes in the go_procs map so the
+// BPF programs key their contexts by goroutine.
+type goTracker struct {
+	attached map[exeID]error // per executable: nil once attached, else why not
+}
+
+type exeID struct{ dev, ino uint64 }
+
+// track is called for a new process; it returns "" when its goroutines are
+// tracked, else why not.
+func (c *Capture) trackGo(pid uint32) string {
+	exe := filepath.Join("/proc", strconv.Itoa(int(pid)), "exe")
+	st, err := os.Stat(exe)
+	if err != nil {
+		return fmt.Sprintf("reading %s: %v", exe, err)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	id := exeID{uint64(sys.Dev), sys.Ino}
+	if c.gos.attached == nil {
+		c.gos.attached = map[exeID]error{}
+	}
+	err, seen := c.gos.attached[id]
+	if !seen {
+		err = c.attachGo(exe)
+		c.gos.attached[id] = err
+		if err != nil {
+			c.opt.Logger.Info("goroutines not tracked in a Go program; causality falls back to containment",
+				"pid", pid, "exe", exe, "err", err)
+		}
+	}
+	if err != nil {
+		return err.Error()
+	}
+	if err := c.objs.GoProcs.Put(pid, uint8(1)); err != nil {
+		return fmt.Sprintf("listing pid %d: %v", pid, err)
+	}
+	return ""
+}
+
+func (c *Capture) attachGo(exe string) error {
+	ex, err := link.OpenExecutable(exe)
+	if err != nil {
+		return fmt.Errorf("opening executable: %w", err)
+	}
+	// runtime.send: a goroutine hands a value to one waiting on the channel.
+	l, err := ex.Uprobe("runtime.send", c.objs.GoRuntimeSend, nil)
+	if err != nil {
+		return fmt.Errorf("uprobe on runtime.send (a stripped binary has no symbol table): %w", err)
+	}
+	c.links = append(c.links, l)
+	return nil
+}
+
+// seenPID reports whether pid was seen before, and remembers it.
+func (c *Capture) seenPID(pid uint32) bool {
+	if c.pids == nil || len(c.pids) > 65536 {
+		c.pids = map[uint32]bool{}
+	}
+	if c.pids[pid] {
+		return true
+	}
+	c.pids[pid] = true
+	return false
+}

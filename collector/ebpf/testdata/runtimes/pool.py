@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Test server: threaded http.server that hands its downstream calls to a
+shared ThreadPoolExecutor (the way real services fan out).
+
+usage: pool.py HOST PORT DOWNSTREAM_URL
+Every request calls DOWNSTREAM_URL + path + "/a" and + "/b" in parallel on
+pool threads, waits for both, then answers.
+"""
+import http.client
+import sys
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+host, port, down = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+u = urllib.parse.urlsplit(down)
+pool = ThreadPoolExecutor(max_workers=16)
+
+
+def call(path):
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    c.request("GET", path)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        if self.path == "/ready":
+            status, body = 200, b"ok"
+        else:
+            fa = pool.submit(call, self.path + "/a")
+            fb = pool.submit(call, self.path + "/b")
+            (sa, ba), (sb, bb) = fa.result(), fb.result()
+            status, body = (200 if sa == sb == 200 else 502), ba + b"\n" + bb
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+ThreadingHTTPServer.daemon_threads = True
+s = ThreadingHTTPServer((host, port), H)
+print("READY", flush=True)
+s.serve_forever()

@@ -1,0 +1,455 @@
+//go:build linux
+
+package bookinfo
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zerotrace/zerotrace/internal/testenv"
+
+	"github.com/zerotrace/zerotrace/pkg/plugin/pluginclient"
+	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/store"
+)
+
+var pods = []string{"loadgen", "productpage", "ratings", "details", "reviews"}
+
+// settle is how long the tests wait after the traffic before they read the
+// shards: a batch every second, a seal every two, and time for assembly
+// rules that need a request's spans to have settled.
+const settle = 20 * time.Second
+
+// requireDemo needs root and the runtimes of the demo plus binaries
+// (bash .ci/install).
+func requireDemo(t *testing.T, binaries ...string) {
+	t.Helper()
+	testenv.RequireRoot(t) // network namespaces, eBPF, AF_PACKET
+	testenv.RequireBinaries(t, append([]string{"ip", "nginx", "python3", "ruby", "java", "javac", "node", "curl"}, binaries...)...)
+}
+
+// buildBinaries builds zerotrace and the plugin binary into a temporary
+// directory and returns it.
+func buildBinaries(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "bin")
+	for _, b := range []struct{ out, pkg string }{{"zerotrace", "./collector/cmd/zerotrace"}, {"gpx_zerotrace", "./pkg"}} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, b.out), b.pkg)
+		cmd.Dir = "../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	return bin
+}
+
+// demo is one running copy of the demo (one variant), with its own
+// namespace prefix and run directory, and the plugin binary reading its
+// shards.
+type demo struct {
+	variant  string
+	prefix   string // namespace prefix
+	run      string // ZT_DEMO_RUN
+	env      []string
+	dataDirs []string
+	inode    map[uint64]string // pod of each pod namespace
+	client   *pluginclient.Client
+}
+
+// startDemo runs `up --variant variant` under its own namespace prefix (so
+// that it runs beside a demo someone started) and starts the plugin binary
+// on its shards. Cleanup tears it down.
+func startDemo(t *testing.T, bin, variant string) *demo {
+	return startDemoWith(t, bin, variant, nil, nil)
+}
+
+// startDemoWith is startDemo with more environment for up and a change to
+// the plugin's options (the object-store test: a bucket instead of the
+// directories).
+func startDemoWith(t *testing.T, bin, variant string, env []string, plugin func(*pluginclient.Options)) *demo {
+	run := filepath.Join(t.TempDir(), "demo-"+variant)
+	d := &demo{variant: variant, run: run, prefix: fmt.Sprintf("zt-demo-%d", os.Getpid()),
+		dataDirs: []string{filepath.Join(run, "data", "node1"), filepath.Join(run, "data", "node2")}}
+	d.env = append(os.Environ(), "ZT_DEMO_RUN="+run, "ZT_BIN="+filepath.Join(bin, "zerotrace"), "ZT_DEMO_NS="+d.prefix)
+	d.env = append(d.env, env...)
+	t.Cleanup(d.down)
+	up := exec.Command("bash", "up", "--variant", variant)
+	up.Env = d.env
+	if out, err := up.CombinedOutput(); err != nil {
+		t.Fatalf("demo up --variant %s: %v\n%s", variant, err, out)
+	}
+	d.inode = map[uint64]string{}
+	for _, p := range pods {
+		fi, err := os.Stat("/run/netns/" + d.prefix + "-" + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.inode[fi.Sys().(*syscall.Stat_t).Ino] = p
+	}
+	opts := pluginclient.Options{PluginID: "zerotrace-tracing-datasource", UID: "zt", Name: "Zerotrace",
+		JSONData: map[string]any{"dataDirs": d.dataDirs}}
+	if plugin != nil {
+		plugin(&opts)
+	}
+	c, err := pluginclient.Start(filepath.Join(bin, "gpx_zerotrace"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.client = c
+	return d
+}
+
+// down stops the plugin binary and runs the demo's down script.
+func (d *demo) down() {
+	if d.client != nil {
+		d.client.Close()
+		d.client = nil
+	}
+	cmd := exec.Command("bash", "down")
+	cmd.Env = d.env
+	cmd.CombinedOutput()
+}
+
+// request sends one request from the loadgen pod through its sidecar,
+// carrying marker in the X-ZT-Marker header (never in the URL: the tracer
+// reads URLs).
+func (d *demo) request(marker string) error {
+	out, err := exec.Command("ip", "netns", "exec", d.prefix+"-loadgen", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+		"--max-time", "20", "-H", "Host: productpage", "-H", "X-ZT-Marker: "+marker, "http://127.0.0.1:15001/productpage").CombinedOutput()
+	if err != nil || string(out) != "200" {
+		return fmt.Errorf("request %s: %v %s", marker, err, out)
+	}
+	return nil
+}
+
+// traffic sends nSeq requests one after the other, then nConc at once, each
+// with a marker of its own, waits for the shards to settle and returns the
+// markers.
+func (d *demo) traffic(t *testing.T, nSeq, nConc int) (seq, conc []string) {
+	t.Helper()
+	runID := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	for i := range nSeq {
+		seq = append(seq, fmt.Sprintf("%s-%s-s%d", runID, d.variant, i))
+	}
+	for i := range nConc {
+		conc = append(conc, fmt.Sprintf("%s-%s-c%d", runID, d.variant, i))
+	}
+	d.send(t, seq, false)
+	d.send(t, conc, true)
+	time.Sleep(settle)
+	return seq, conc
+}
+
+// observed is what the collectors stored, with the ground truth.
+type observed struct {
+	all   []span.Span
+	byID  map[uint64]span.Span
+	truth map[connKey][]truthLine
+	attribution
+}
+
+// observe reads every stored span and maps them to their requests.
+func (d *demo) observe(t *testing.T) observed {
+	t.Helper()
+	truth, err := readTruth(d.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := observed{all: d.spans(t), byID: map[uint64]span.Span{}, truth: truth}
+	for _, s := range o.all {
+		o.byID[s.SpanID] = s
+	}
+	o.attribution = d.attribute(o.all, truth)
+	return o
+}
+
+// send sends one request per marker: one after the other, or all at once
+// (started together, so that they overlap).
+func (d *demo) send(t *testing.T, markers []string, concurrent bool) {
+	t.Helper()
+	if !concurrent {
+		for _, m := range markers {
+			if err := d.request(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, len(markers))
+	for _, m := range markers {
+		wg.Add(1)
+		go func() { defer wg.Done(); <-start; errs <- d.request(m) }()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// spans reads every span the collectors stored.
+func (d *demo) spans(t *testing.T) []span.Span {
+	r, err := store.OpenReader(d.dataDirs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	all, err := r.Search(context.Background(), store.SearchQuery{Limit: 1000000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+// trace asks the plugin binary, over Grafana's plugin protocol, for the
+// trace assembled from span id and returns its span ids, parent ids (""
+// for a root) and service names.
+func (d *demo) trace(id uint64) (ids, parents, services []string, err error) {
+	resp, err := d.client.Query(context.Background(), map[string]any{"queryType": "trace", "spanId": strconv.FormatUint(id, 10)},
+		time.Now().Add(-time.Hour), time.Now())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if resp.Error != "" || len(resp.Frames) == 0 {
+		return nil, nil, nil, fmt.Errorf("trace query: %q, %d frames", resp.Error, len(resp.Frames))
+	}
+	f := resp.Frames[0]
+	idf, _ := f.FieldByName("spanID")
+	pf, _ := f.FieldByName("parentSpanID")
+	sf, _ := f.FieldByName("serviceName")
+	if idf == nil || pf == nil || sf == nil {
+		return nil, nil, nil, fmt.Errorf("trace frame without spanID, parentSpanID or serviceName")
+	}
+	for i := 0; i < idf.Len(); i++ {
+		ids = append(ids, idf.At(i).(string))
+		services = append(services, sf.At(i).(string))
+		p := ""
+		if v := pf.At(i).(*string); v != nil {
+			p = *v
+		}
+		parents = append(parents, p)
+	}
+	return ids, parents, services, nil
+}
+
+// label names a span's observation point the way pkg/spangen.Points does:
+// "hop: observer tap-side", hop from the request path, observer from the
+// span's pod namespace and process, or its capture NIC.
+func (d *demo) label(s span.Span) string {
+	hop := ""
+	switch {
+	case strings.HasPrefix(s.RequestResource, "/productpage"):
+		hop = "loadgen>productpage"
+	case strings.HasPrefix(s.RequestResource, "/details/"):
+		hop = "productpage>details"
+	case strings.HasPrefix(s.RequestResource, "/reviews/"):
+		hop = "productpage>reviews"
+	case strings.HasPrefix(s.RequestResource, "/ratings/"):
+		hop = "reviews>ratings"
+	}
+	var who string
+	if s.SignalSource == span.SourcePacket {
+		switch {
+		case strings.HasPrefix(s.CaptureNIC, "v-"):
+			who = strings.TrimPrefix(s.CaptureNIC, "v-") + "-vnic"
+		case strings.HasPrefix(s.CaptureNIC, "underlay"):
+			who = "node" + strings.TrimPrefix(s.CaptureNIC, "underlay") + "-nic"
+		}
+	} else {
+		who = d.inode[s.NetNS]
+		if s.ProcessName == "nginx" {
+			who += "-proxy"
+		}
+	}
+	return hop + ": " + who + " " + s.TapSide.String()
+}
+
+// The ground truth. Every server in the demo (each nginx sidecar's access
+// log, each application) writes one line per request it receives:
+//
+//	ZTGT <X-ZT-Marker> <client ip> <client port> <server ip> <server port> <n>
+//
+// where n is the request's position on its connection (nginx's
+// $connection_requests; the applications count per connection). The marker
+// is a header the tracer does not parse; curl sets it and every service
+// copies it onto its downstream calls. Every TCP connection of a request has
+// a server that logs it, so each connection's requests are known in order.
+// A span is mapped to its request by its connection (the 4-tuple, plus the
+// pod for loopback addresses, which every pod has) and its position among
+// the spans of its observation point on that connection, ordered by start
+// time: HTTP/1.1 without pipelining serves a connection's requests one after
+// the other, so that order is the order of the log. An observation point
+// that has not exactly one span per logged request (a dropped frame, a
+// split span) is mapped by time instead: a span belongs to the request whose
+// spans at the complete points of the connection cover an interval it
+// overlaps, if exactly one does. Markers are matched as whole strings.
+
+// truthLine is one logged request.
+type truthLine struct {
+	marker string
+	n      int
+}
+
+// connKey identifies a TCP connection of the demo.
+type connKey struct {
+	pod            string // for loopback connections only: the pod namespace
+	client, server netip.AddrPort
+}
+
+func makeConnKey(pod string, client, server netip.AddrPort) connKey {
+	if !server.Addr().IsLoopback() {
+		pod = ""
+	}
+	return connKey{pod: pod, client: client, server: server}
+}
+
+// readTruth reads the ZTGT lines of every pod's sidecar (truth.log) and
+// application (app.log), in the order they were written, per connection.
+func readTruth(run string) (map[connKey][]truthLine, error) {
+	conns := map[connKey][]truthLine{}
+	for _, p := range pods {
+		for _, f := range []string{"truth.log", "app.log"} {
+			file, err := os.Open(filepath.Join(run, p, f))
+			if os.IsNotExist(err) && f == "app.log" {
+				continue // loadgen runs no application
+			}
+			if err != nil {
+				return nil, err
+			}
+			sc := bufio.NewScanner(file)
+			for line := 1; sc.Scan(); line++ {
+				if !strings.HasPrefix(sc.Text(), "ZTGT ") {
+					continue
+				}
+				fs := strings.Fields(sc.Text())
+				if len(fs) != 7 {
+					file.Close()
+					return nil, fmt.Errorf("%s/%s:%d: want 7 fields: %q", p, f, line, sc.Text())
+				}
+				ca, err1 := netip.ParseAddr(fs[2])
+				cp, err2 := strconv.ParseUint(fs[3], 10, 16)
+				sa, err3 := netip.ParseAddr(fs[4])
+				sp, err4 := strconv.ParseUint(fs[5], 10, 16)
+				n, err5 := strconv.Atoi(fs[6])
+				if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil {
+					file.Close()
+					return nil, fmt.Errorf("%s/%s:%d: bad line %q", p, f, line, sc.Text())
+				}
+				k := makeConnKey(p, netip.AddrPortFrom(ca.Unmap(), uint16(cp)), netip.AddrPortFrom(sa.Unmap(), uint16(sp)))
+				conns[k] = append(conns[k], truthLine{marker: fs[1], n: n})
+			}
+			file.Close()
+			if err := sc.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// Positions must run 1, 2, … on each connection (a reused 4-tuple starts
+	// over at 1, or counts on where a server counts per client address).
+	for k, ls := range conns {
+		for i, l := range ls {
+			if l.n != 1 && (i == 0 || l.n != ls[i-1].n+1) {
+				return nil, fmt.Errorf("ground truth: connection %v: position %d after %d", k, l.n, ls[max(i-1, 0)].n)
+			}
+		}
+	}
+	return conns, nil
+}
+
+// attribution maps spans to the request (marker) they belong to.
+type attribution struct {
+	marker       map[uint64]string // span id → marker; absent: not attributed
+	unattributed []span.Span       // spans on a logged connection whose request is ambiguous
+	unknownConn  int               // spans on no logged connection (or not HTTP/1)
+}
+
+// attribute maps every span to its request through the ground truth.
+func (d *demo) attribute(all []span.Span, truth map[connKey][]truthLine) attribution {
+	type point struct {
+		node   string
+		src    span.SignalSource
+		tap    span.TapSide
+		netns  uint64
+		nic    string
+		pid    uint32
+		onConn connKey
+	}
+	a := attribution{marker: map[uint64]string{}}
+	byConn := map[connKey]map[point][]span.Span{}
+	for _, s := range all {
+		if s.L7Protocol != span.L7HTTP1 {
+			a.unknownConn++ // the demo speaks only HTTP/1
+			continue
+		}
+		k := makeConnKey(d.inode[s.NetNS], netip.AddrPortFrom(s.ClientIP.Unmap(), s.ClientPort), netip.AddrPortFrom(s.ServerIP.Unmap(), s.ServerPort))
+		if _, ok := truth[k]; !ok {
+			a.unknownConn++
+			continue
+		}
+		if byConn[k] == nil {
+			byConn[k] = map[point][]span.Span{}
+		}
+		p := point{s.Node, s.SignalSource, s.TapSide, s.NetNS, s.CaptureNIC, s.PID, k}
+		byConn[k][p] = append(byConn[k][p], s)
+	}
+	for k, points := range byConn {
+		reqs := truth[k]
+		type hull struct{ from, to int64 }
+		hulls := make([]hull, len(reqs))
+		for i := range hulls {
+			hulls[i] = hull{from: 1<<63 - 1, to: -1 << 63}
+		}
+		var incomplete [][]span.Span
+		for _, ss := range points {
+			slices.SortFunc(ss, func(x, y span.Span) int { return cmp.Compare(x.StartNs, y.StartNs) })
+			if len(ss) != len(reqs) {
+				incomplete = append(incomplete, ss)
+				continue
+			}
+			for i, s := range ss {
+				a.marker[s.SpanID] = reqs[i].marker
+				hulls[i] = hull{min(hulls[i].from, s.StartNs), max(hulls[i].to, s.EndNs)}
+			}
+		}
+		for _, ss := range incomplete {
+			for _, s := range ss {
+				found := -1
+				for i, h := range hulls {
+					if h.from <= s.EndNs && s.StartNs <= h.to {
+						if found >= 0 {
+							found = -2
+							break
+						}
+						found = i
+					}
+				}
+				if len(reqs) == 1 {
+					found = 0
+				}
+				if found < 0 {
+					a.unattributed = append(a.unattributed, s)
+					continue
+				}
+				a.marker[s.SpanID] = reqs[found].marker
+			}
+		}
+	}
+	return a
+}

@@ -1,0 +1,114 @@
+//go:build linux
+
+package bookinfo
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// TestAttribute checks the ground-truth mapping on written-down spans: order
+// on a keep-alive connection, a point that lost a span (mapped by time), an
+// ambiguous span (left out), and loopback connections with the same 4-tuple
+// in two pods.
+func TestAttribute(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	pp, rv := netip.MustParseAddr("10.203.2.11"), netip.MustParseAddr("10.203.1.11")
+	remote := makeConnKey("", netip.AddrPortFrom(pp, 40000), netip.AddrPortFrom(rv, 9080))
+	loopA := makeConnKey("productpage", netip.AddrPortFrom(lo, 50000), netip.AddrPortFrom(lo, 15001))
+	loopB := makeConnKey("reviews", netip.AddrPortFrom(lo, 50000), netip.AddrPortFrom(lo, 15001))
+	truth := map[connKey][]truthLine{
+		remote: {{"a", 1}, {"b", 2}, {"c", 3}},
+		loopA:  {{"a", 1}},
+		loopB:  {{"x", 1}},
+	}
+	d := &demo{inode: map[uint64]string{1: "productpage", 2: "reviews"}}
+	var id uint64
+	mk := func(k connKey, netns uint64, src span.SignalSource, tap span.TapSide, nic string, start, end int64) span.Span {
+		id++
+		return span.Span{SpanID: id, SignalSource: src, TapSide: tap, NetNS: netns, CaptureNIC: nic, StartNs: start, EndNs: end,
+			L7Protocol: span.L7HTTP1, ClientIP: k.client.Addr(), ClientPort: k.client.Port(), ServerIP: k.server.Addr(), ServerPort: k.server.Port()}
+	}
+	var all []span.Span
+	want := map[uint64]string{}
+	add := func(s span.Span, marker string) {
+		all = append(all, s)
+		if marker != "" {
+			want[s.SpanID] = marker
+		}
+	}
+	// three requests on one keep-alive connection, seen by the client
+	// process and the server process (complete), listed out of order
+	for _, m := range []string{"c", "a", "b"} {
+		at := map[string]int64{"a": 100, "b": 200, "c": 300}[m]
+		add(mk(remote, 1, span.SourceEBPF, span.TapClientProcess, "", at, at+50), m)
+		add(mk(remote, 2, span.SourceEBPF, span.TapServerProcess, "", at+10, at+40), m)
+	}
+	// a NIC that lost request a's frames: b and c by time
+	add(mk(remote, 0, span.SourcePacket, span.TapClientNIC, "v-productpage", 205, 245), "b")
+	add(mk(remote, 0, span.SourcePacket, span.TapClientNIC, "v-productpage", 305, 345), "c")
+	// a NIC whose one span spans two requests: not attributable
+	amb := mk(remote, 0, span.SourcePacket, span.TapServerNIC, "v-reviews", 140, 220)
+	add(amb, "")
+	// the same loopback 4-tuple in two pods
+	add(mk(loopA, 1, span.SourceEBPF, span.TapClientProcess, "", 10, 20), "a")
+	add(mk(loopB, 2, span.SourceEBPF, span.TapClientProcess, "", 10, 20), "x")
+	// a connection nobody logged
+	add(mk(makeConnKey("", netip.AddrPortFrom(pp, 1), netip.AddrPortFrom(rv, 2)), 0, span.SourcePacket, span.TapClientNIC, "v-x", 1, 2), "")
+
+	a := d.attribute(all, truth)
+	for _, s := range all {
+		if got, w := a.marker[s.SpanID], want[s.SpanID]; got != w {
+			t.Errorf("span %d (%s %s [%d,%d]): request %q, want %q", s.SpanID, s.TapSide, s.CaptureNIC, s.StartNs, s.EndNs, got, w)
+		}
+	}
+	if len(a.unattributed) != 1 || a.unattributed[0].SpanID != amb.SpanID {
+		t.Errorf("unattributed %v, want the ambiguous span %d", a.unattributed, amb.SpanID)
+	}
+	if a.unknownConn != 1 {
+		t.Errorf("spans on no logged connection: %d, want 1", a.unknownConn)
+	}
+}
+
+// TestReadTruth reads ZTGT lines of sidecars and applications and refuses
+// positions that do not run 1, 2, … on a connection.
+func TestReadTruth(t *testing.T) {
+	run := t.TempDir()
+	write := func(pod, file, text string) {
+		os.MkdirAll(filepath.Join(run, pod), 0o755)
+		if err := os.WriteFile(filepath.Join(run, pod, file), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range pods {
+		write(p, "truth.log", "")
+	}
+	write("productpage", "truth.log", "ZTGT m-1 127.0.0.1 5000 127.0.0.1 15001 1\nZTGT m-10 127.0.0.1 5000 127.0.0.1 15001 2\n")
+	write("productpage", "app.log", "READY\nZTGT - 127.0.0.1 6000 127.0.0.1 9081 1\n")
+	write("reviews", "truth.log", "ZTGT m-1 127.0.0.1 5000 127.0.0.1 15001 1\n")
+	truth, err := readTruth(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := netip.MustParseAddr("127.0.0.1")
+	k := makeConnKey("productpage", netip.AddrPortFrom(lo, 5000), netip.AddrPortFrom(lo, 15001))
+	if got := truth[k]; len(got) != 2 || got[0].marker != "m-1" || got[1].marker != "m-10" {
+		t.Errorf("productpage's connection: %v", got)
+	}
+	if len(truth) != 3 {
+		t.Errorf("%d connections, want 3", len(truth))
+	}
+	write("details", "truth.log", "ZTGT m 10.203.2.11 7000 10.203.1.10 9080 2\n")
+	if _, err := readTruth(run); err == nil || !strings.Contains(err.Error(), "position 2") {
+		t.Errorf("a connection starting at position 2: %v", err)
+	}
+	write("details", "truth.log", "ZTGT m 10.203.2.11 7000\n")
+	if _, err := readTruth(run); err == nil || !strings.Contains(err.Error(), "7 fields") {
+		t.Errorf("a short line: %v", err)
+	}
+}

@@ -1,0 +1,349 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// dictMessage is a hand-assembled Arrow IPC dictionary batch message: the
+// dictionary of the node column (id 0) holding one value, "node-a", its two
+// buffers zstd frames made of one raw block each (format/Message.fbs,
+// format/Schema.fbs, RFC 8878).
+var dictMessage = unhex(`ffffffff d8000000` + // continuation, 216 bytes of metadata
+	// Message table at 16, its vtable at 4
+	`10000000 ` + //                     0: root offset → 16
+	`0c00 1800 0400 0600 0800 1000 ` + // 4: vtable: 12 bytes, table 24; version +4, header_type +6, header +8, bodyLength +16
+	`0c000000 ` + //                    16: → vtable at 4
+	`0400 02 00 ` + //                  20: version V5; header type DictionaryBatch
+	`20000000 00000000 ` + //           24: header → 56
+	`3800000000000000 ` + //            32: bodyLength 56
+	// DictionaryBatch table at 56, vtable at 40
+	`0a00 1800 0800 0400 1000 0000 00000000 ` + // 40: vtable: id +8, data +4, isDelta +16
+	`10000000 ` + //                    56: → vtable at 40
+	`24000000 ` + //                    60: data → 96
+	`0000000000000000 ` + //            64: id 0
+	`00 00000000000000 ` + //           72: isDelta false
+	// RecordBatch table at 96, vtable at 80
+	`0c00 1800 1000 0400 0800 0c00 00000000 ` + // 80: vtable: length +16, nodes +4, buffers +8, compression +12
+	`10000000 ` + //                    96: → vtable at 80
+	`28000000 ` + //                   100: nodes → 140
+	`3c000000 ` + //                   104: buffers → 164
+	`14000000 ` + //                   108: compression → 128
+	`0100000000000000 ` + //           112: length: 1 entry
+	// BodyCompression table at 128, vtable at 120
+	`0800 0800 0400 0000 ` + //        120: vtable: codec +4, method absent (BUFFER)
+	`08000000 01 000000 ` + //         128: → vtable at 120; codec ZSTD
+	`00000000 ` + //                   136: padding
+	`01000000 ` + //                   140: 1 field node
+	`0100000000000000 0000000000000000 ` + // 144: length 1, null count 0
+	`00000000 ` + //                   160: padding
+	`03000000 ` + //                   164: 3 buffers
+	`0000000000000000 0000000000000000 ` + // 168: validity: none
+	`0000000000000000 1900000000000000 ` + // 184: offsets: body 0, 25 bytes
+	`2000000000000000 1700000000000000 ` + // 200: data: body 32, 23 bytes
+	// body, 56 bytes
+	`0800000000000000 ` + //           b+0: offsets decompress to 8 bytes
+	`28b52ffd 20 08 410000 ` + //      b+8: zstd magic; single segment, content size 8; last raw block of 8
+	`00000000 06000000 ` + //         b+17: offsets 0, 6
+	`00000000000000 ` + //            b+25: padding
+	`0600000000000000 ` + //          b+32: data decompresses to 6 bytes
+	`28b52ffd 20 06 310000 ` + //     b+40: content size 6; last raw block of 6
+	`6e6f64652d61 00`) //             b+49: "node-a", padding
+
+const (
+	dictMeta = 8        // metadata offset within dictMessage
+	dictBody = 8 + 0xd8 // body offset
+)
+
+// splitMessages cuts an encoded batch at its message boundaries with Arrow's
+// own message reader: the schema message, the dictionary batches, the
+// record batch and the end-of-stream marker.
+func splitMessages(t *testing.T, b []byte) [][]byte {
+	t.Helper()
+	r := bytes.NewReader(b)
+	mr := ipc.NewMessageReader(r)
+	var out [][]byte
+	last := 0
+	for {
+		m, err := mr.Message()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := len(b) - r.Len()
+		out = append(out, b[last:end])
+		last = end
+		_ = m
+	}
+	return append(out, b[last:])
+}
+
+func join(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+func patch(b []byte, at int, hex string) []byte {
+	c := append([]byte(nil), b...)
+	copy(c[at:], unhex(hex))
+	return c
+}
+
+// TestDecodeBatchAnnotated replaces the node dictionary of a real batch by
+// dictMessage, checks both Arrow's reader and DecodeBatch read it, then
+// breaks one field at a time.
+func TestDecodeBatchAnnotated(t *testing.T) {
+	want := fullSpan(0) // node "node-a"
+	parts := splitMessages(t, encodedBatch(t, []span.Span{want}))
+	if len(parts) != 2+len(layouts[len(layouts)-1].dictColumn)+1 {
+		t.Fatalf("%d messages, want schema, %d dictionaries, record batch, end", len(parts), len(layouts[len(layouts)-1].dictColumn))
+	}
+	schema, record, eos := parts[0], parts[len(parts)-2], parts[len(parts)-1]
+	otherDicts := join(parts[2 : len(parts)-2]...)
+	stream := func(dict ...[]byte) []byte {
+		return join(schema, join(dict...), otherDicts, record, eos)
+	}
+	good := stream(dictMessage)
+
+	// Arrow's reader agrees the hand-assembled message is the node dictionary.
+	rd, err := ipc.NewReader(bytes.NewReader(good), ipc.WithSchema(span.Schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rd.Next() {
+		t.Fatalf("Arrow reader: %v", rd.Err())
+	}
+	if got := rd.Record().Column(1).(*array.Dictionary).Dictionary().(*array.String).Value(0); got != "node-a" {
+		t.Fatalf("Arrow reads node %q", got)
+	}
+	rd.Release()
+	b, err := DecodeBatch(good)
+	if err != nil {
+		t.Fatalf("hand-assembled dictionary: %v", err)
+	}
+	if got := b.All(); len(got) != 1 || got[0].Node != "node-a" || got[0].Service != want.Service {
+		t.Fatalf("decoded %+v", got)
+	}
+	b.Release()
+
+	// A zstd frame with no content size and one RLE block of 128 KiB, in a
+	// buffer that declares 6 bytes.
+	bomb := patch(dictMessage, dictBody+32, `0600000000000000 28b52ffd 00 38 030010 41`)
+	bomb = patch(bomb, dictMeta+208, `1200000000000000`) // data buffer: 18 bytes
+
+	for _, c := range []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"metadata length 2 GiB", stream(patch(dictMessage, 4, `ffffff7f`)), "metadata of 2147483647 bytes"},
+		{"metadata length negative", stream(patch(dictMessage, 4, `00000080`)), "metadata of -2147483648 bytes"},
+		{"no continuation marker", stream(patch(dictMessage, 0, `00000000`)), "no continuation marker"},
+		{"root offset outside metadata", stream(patch(dictMessage, dictMeta, `0000ff00`)), "flatbuffer offset out of bounds"},
+		{"vtable offset outside metadata", stream(patch(dictMessage, dictMeta+16, `00000080`)), "flatbuffer offset out of bounds"},
+		{"metadata version V4", stream(patch(dictMessage, dictMeta+20, `0300`)), "metadata version 3, want 4"},
+		{"tensor message", stream(patch(dictMessage, dictMeta+22, `04`)), "header type 4"},
+		{"body beyond the bytes", stream(patch(dictMessage, dictMeta+32, `0000000000000010`)), "body of 1152921504606846976 bytes"},
+		{"dictionary id 99", stream(patch(dictMessage, dictMeta+64, `63`)), fmt.Sprintf("dictionary id 99, want 0..%d", len(layouts[len(layouts)-1].dictColumn)-1)},
+		{"dictionary delta", stream(patch(dictMessage, dictMeta+72, `01`)), "dictionary delta"},
+		{"dictionary of 2^31 entries", stream(patch(dictMessage, dictMeta+112, `00000080`)), "2147483648 rows, limit 32768"},
+		{"no compression", stream(patch(dictMessage, dictMeta+90, `0000`)), "buffers not compressed"},
+		{"lz4 codec", stream(patch(dictMessage, dictMeta+132, `00`)), "compression codec 0 method 0, want zstd"},
+		{"two field nodes", stream(patch(dictMessage, dictMeta+140, `02`)), "2 field nodes, want 1"},
+		{"field node vector past metadata", stream(patch(dictMessage, dictMeta+140, `ffffff0f`)), "field nodes: flatbuffer offset out of bounds"},
+		{"node of 2 values", stream(patch(dictMessage, dictMeta+144, `02`)), "2 values in a batch of 1"},
+		{"a null", stream(patch(dictMessage, dictMeta+152, `01`)), "1 nulls"},
+		{"four buffers", stream(patch(dictMessage, dictMeta+164, `04`)), "buffers: flatbuffer offset out of bounds"},
+		{"offsets buffer past the body", stream(patch(dictMessage, dictMeta+184, `4000000000000000`)), "dictionary of node offsets: bytes 64+25 outside the 56-byte body"},
+		{"buffer length negative", stream(patch(dictMessage, dictMeta+192, `ffffffffffffffff`)), "bytes 0+-1 outside"},
+		{"buffer shorter than its size prefix", stream(patch(dictMessage, dictMeta+192, `0400000000000000`)), "4 bytes, shorter than its size prefix"},
+		{"declares 2^62 bytes", stream(patch(dictMessage, dictBody, `0000000000000040`)), "declares 4611686018427387904 decompressed bytes"},
+		{"offsets for 19 entries", stream(patch(dictMessage, dictBody, `5000000000000000`)), "offsets: declares 80 bytes, want 8 to 72"},
+		{"data over the batch budget", stream(patch(dictMessage, dictBody+32, `0000000300000000`)), "the batch decodes to more than 50331648 bytes"},
+		{"zstd content size differs", stream(patch(dictMessage, dictBody+13, `07`)), "zstd frame holds 7 bytes, buffer declares 8"},
+		{"not a zstd frame", stream(patch(dictMessage, dictBody+8, `00000000`)), "zstd frame header"},
+		{"zstd bomb", stream(bomb), "dictionary of node: zstd"},
+		{"negative string offset", stream(patch(dictMessage, dictBody+17, `ffffffff`)), "negative string offset"},
+		{"string offsets decrease", stream(patch(dictMessage, dictBody+17, `07000000`)), "string offsets decrease"},
+		{"string offsets past the data", stream(patch(dictMessage, dictBody+21, `07000000`)), "string offsets reach 7 beyond 6 data bytes"},
+		{"dictionary missing", stream(), "dictionary of node missing"},
+		{"dictionary twice", stream(dictMessage, dictMessage), "dictionary 0 twice"},
+		{"no record batch", join(schema, dictMessage, eos), "no record batch"},
+		{"message after the record batch", join(schema, dictMessage, otherDicts, record, dictMessage, eos), "after the record batch"},
+		{"bytes after the end", append(good, 0, 0, 0, 0), "4 bytes after the end-of-stream marker"},
+		{"no end marker", good[:len(good)-8], "0 bytes left"},
+		{"other schema", patch(good, 100, `ff`), "schema message differs"},
+		{"64 MiB", make([]byte, 64<<20), "67108864 bytes, more than 50331648"},
+	} {
+		b, err := DecodeBatch(c.in)
+		if err == nil {
+			b.Release()
+			t.Errorf("%s: decoded", c.name)
+			continue
+		}
+		if !errors.Is(err, errBatch) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %q, want errBatch with %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestWriterSplitsBatchBeyondLimit: spans that would make a batch decoding
+// to more than maxDecodedBytes are written as several batches, all readable.
+func TestWriterSplitsBatchBeyondLimit(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, nil)
+	var spans []span.Span
+	for i := range 40 { // 40 × 1.5 MiB of resource strings: 60 MiB
+		s := fullSpan(i)
+		s.RequestResource = fmt.Sprintf("/%d/%s", i, strings.Repeat("r", 3<<19))
+		spans = append(spans, s)
+	}
+	if err := w.Write(spans...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m := w.Manifest()
+	if len(m.Shards) != 1 || m.Shards[0].Batches < 2 {
+		t.Fatalf("shards %+v, want one shard of two or more batches", m.Shards)
+	}
+	r, err := OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := r.Get(context.Background(), 0, 0, ids(spans))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(spans) {
+		t.Fatalf("read %d spans, want %d", len(got), len(spans))
+	}
+	for _, s := range got {
+		if s.RequestResource != spans[s.SpanID-1000].RequestResource {
+			t.Fatalf("span %d: resource of %d bytes differs", s.SpanID, len(s.RequestResource))
+		}
+	}
+}
+
+func TestWriterRefusesBatchRowsBeyondLimit(t *testing.T) {
+	for _, o := range []WriterOptions{{BatchRows: maxBatchRows + 1}, {MergedRows: maxBatchRows + 1}} {
+		o.Dir, o.Node, o.NoBackground = t.TempDir(), "n", true
+		if w, err := OpenWriter(o); err == nil {
+			w.Close()
+			t.Errorf("OpenWriter accepted %+v", o)
+		}
+	}
+}
+
+// TestDictionaryIDsInFieldOrder checks the assumption behind dictColumn:
+// Arrow numbers dictionaries in field order. The stream is read with
+// Arrow's message reader, not planBatch.
+func TestDictionaryIDsInFieldOrder(t *testing.T) {
+	parts := splitMessages(t, encodedBatch(t, []span.Span{fullSpan(0)}))
+	for k, p := range parts[1 : 1+len(layouts[len(layouts)-1].dictColumn)] {
+		m, err := ipc.NewMessageReader(bytes.NewReader(p)).Message()
+		if err != nil || m.Type() != ipc.MessageDictionaryBatch {
+			t.Fatalf("message %d: %v %v", k+1, err, m)
+		}
+		// DictionaryBatch.id is its first field; the table is reached from
+		// the Message's header offset (see dictMessage).
+		meta := p[8 : 8+binary.LittleEndian.Uint32(p[4:])]
+		root := int(binary.LittleEndian.Uint32(meta))
+		vt := root - int(int32(binary.LittleEndian.Uint32(meta[root:])))
+		hdrField := root + int(binary.LittleEndian.Uint16(meta[vt+8:]))
+		hdr := hdrField + int(binary.LittleEndian.Uint32(meta[hdrField:]))
+		hvt := hdr - int(int32(binary.LittleEndian.Uint32(meta[hdr:])))
+		id := 0
+		if off := int(binary.LittleEndian.Uint16(meta[hvt+4:])); off != 0 {
+			id = int(binary.LittleEndian.Uint64(meta[hdr+off:]))
+		}
+		if id != k {
+			t.Errorf("dictionary message %d has id %d", k, id)
+		}
+	}
+}
+
+// TestDamagedBatchNamedOthersAnswer: a batch value that made the old reader
+// allocate 2 GB, written into a sealed shard, fails that shard's part of a
+// query with an error naming the shard; the other shard answers.
+func TestDamagedBatchNamedOthersAnswer(t *testing.T) {
+	dir, spans, m := twoSealedShards(t)
+	damaged := readCorpusEntry(t, "old-reader-alloc-metadata-2GiB")
+	bad := filepath.Join(dir, "node-a", m.Shards[0].Name)
+	db, err := badger.Open(badgerOptions(bad, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error { return txn.Set(batchKey(0), damaged) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	// As if the collector had written the damaged batch: the shard's
+	// checksums match it, so the reader gets as far as decoding.
+	if m.Shards[0].Files, err = sumShard(bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeManifest(filepath.Join(dir, "node-a"), m); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := othersAnswer(t, dir, bad, spans); !errors.Is(err, errBatch) {
+		t.Fatalf("want a malformed batch, got %v", err)
+	} else {
+		t.Logf("error: %v", err)
+	}
+}
+
+// readCorpusEntry reads a []byte entry of the committed FuzzDecodeBatch corpus.
+func readCorpusEntry(t *testing.T, name string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzDecodeBatch", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if len(lines) != 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(lines[1], "[]byte(") {
+		t.Fatalf("%s: not a go test fuzz v1 []byte entry", name)
+	}
+	s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(s)
+}
+
+// TestManifestSizeLimit: a reader reads at most maxManifestBytes of a
+// manifest; the same manifest one byte shorter is read.
+func TestManifestSizeLimit(t *testing.T) {
+	dir := t.TempDir()
+	body := `{"version":1,"node":"n","shards":[]}`
+	pad := strings.Repeat(" ", maxManifestBytes-len(body))
+	if err := os.WriteFile(filepath.Join(dir, ManifestName), []byte(body+pad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readManifest(dir); err != nil {
+		t.Fatalf("manifest of exactly %d bytes: %v", maxManifestBytes, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ManifestName), []byte(body+pad+" "), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readManifest(dir); err == nil || !strings.Contains(err.Error(), "more than 16777216 bytes") {
+		t.Fatalf("manifest of %d bytes: error %v", maxManifestBytes+1, err)
+	}
+}

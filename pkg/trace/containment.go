@@ -1,0 +1,258 @@
+package trace
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// Containment: a call a process makes while it has exactly one server
+// request in flight belongs to that request. It is the evidence for services
+// that hand calls to other threads (pools, executors, goroutines), where no
+// thread holds the request. It refuses:
+//   - a call that overlaps two or more server requests of its process
+//     (concurrency: which one caused it is unknown);
+//   - a call not inside the server request's time range;
+//   - a call that carries a context id (it was made by a thread holding a
+//     request) other than the server request's, or a conflicting request id;
+//   - a call that ended less than Settle ago: a server request still in
+//     flight is not stored yet, so "exactly one" cannot be known.
+
+// containedIn is the server request (span id) a call was found inside, and
+// the evidence.
+type containedIn struct {
+	server uint64
+	ev     Evidence
+}
+
+type procKey struct {
+	node string
+	pid  uint32
+}
+
+// contained finds containment pairs (client index → server index in all)
+// among spans of the set and of the processes looked up around them.
+func contained(cfg *Config, all []*span.Span, now time.Time) map[int]pair {
+	byProc := map[procKey][]int{}
+	for i, s := range all {
+		if s.SignalSource == span.SourceEBPF && s.PID != 0 {
+			k := procKey{s.Node, s.PID}
+			byProc[k] = append(byProc[k], i)
+		}
+	}
+	pairs := map[int]pair{}
+	settled := now.Add(-cfg.Settle).UnixNano()
+	for _, idx := range byProc {
+		for _, ci := range idx {
+			c := all[ci]
+			if c.TapSide != span.TapClientProcess || c.EndNs <= c.StartNs || c.EndNs > settled {
+				continue
+			}
+			// In flight during the call: every server request, and those a
+			// proxy's call forwards (same method and resource).
+			server, n, fwd, nf := -1, 0, -1, 0
+			for _, si := range idx {
+				s := all[si]
+				if s.TapSide != span.TapServerProcess || s.StartNs >= c.EndNs || s.EndNs <= c.StartNs {
+					continue
+				}
+				n++
+				server = si
+				if forwards(c, s) {
+					nf++
+					fwd = si
+				}
+			}
+			ev := EvidenceContainment
+			if n != 1 {
+				if nf != 1 {
+					continue
+				}
+				server, ev = fwd, EvidenceProxy
+			}
+			s := all[server]
+			if s.StartNs > c.StartNs || c.EndNs > s.EndNs || xridConflict(c, s) {
+				continue
+			}
+			if id := c.SyscallTraceIDReq; id != 0 && id != s.SyscallTraceIDReq && id != s.SyscallTraceIDResp {
+				continue
+			}
+			pairs[ci] = pair{server, ev}
+		}
+	}
+	return pairs
+}
+
+// pair is a containment link: the server request's index and the evidence.
+type pair struct {
+	server int
+	ev     Evidence
+}
+
+// forwards reports whether call c of a proxy process passes on server
+// request s: a proxy forwards the method and resource it received. Only
+// for processes the collector marks as proxies (span.FlagProxy): an
+// application may call a downstream with the path it was called with for
+// another request.
+func forwards(c, s *span.Span) bool {
+	return c.Flags.Has(span.FlagProxy) && s.Flags.Has(span.FlagProxy) && c.RequestResource != "" &&
+		c.RequestType == s.RequestType && c.RequestResource == s.RequestResource && c.L7Protocol == s.L7Protocol
+}
+
+// anchored reports whether a server request already has a call, or a call
+// already has a server request, in the set by thread or header evidence:
+// its process need not be looked up (the lookup reads every span of the
+// process around the set, the costliest lookup assembly makes).
+func anchored(s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
+	if s.TapSide != span.TapServerProcess && s.TapSide != span.TapClientProcess {
+		return true
+	}
+	for _, id := range order {
+		o := set[id]
+		if o.Node != s.Node || o.PID != s.PID || o.TapSide == s.TapSide {
+			continue
+		}
+		if syscallRelated(s, o) || shareXRID(s, o) || shareTrace(s, o) {
+			return true
+		}
+	}
+	return false
+}
+
+// bare reports whether a call carries no evidence but its time: no context
+// id, request id or trace id.
+func bare(s *span.Span) bool {
+	return s.SyscallTraceIDReq == 0 && s.SyscallTraceIDResp == 0 && s.XRequestIDReq == "" && s.TraceID.IsZero()
+}
+
+// insideServer reports whether call c lies inside a server request of its
+// process in the set.
+func insideServer(c *span.Span, set map[uint64]*span.Span, order []uint64) bool {
+	for _, id := range order {
+		s := set[id]
+		if s.TapSide == span.TapServerProcess && s.Node == c.Node && s.PID == c.PID && s.StartNs <= c.StartNs && c.EndNs <= s.EndNs {
+			return true
+		}
+	}
+	return false
+}
+
+// containmentRound finds the calls and server requests that containment
+// relates to the set, directly or through each other, and records the
+// links in pairs. Two lookups: the calls a process made during its server
+// requests of the set, then, for calls without a thread or header anchor,
+// the server requests in flight around them (the "exactly one" check).
+// Looked-up spans are kept in pool across rounds.
+func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint64]*span.Span, order []uint64,
+	pairs map[uint64]containedIn, queried map[span.Key]bool, pool map[uint64]span.Span) ([]span.Span, error) {
+	lookup := func(keys []span.Key, from, to int64) error {
+		if len(keys) == 0 {
+			return nil
+		}
+		found, err := src.Lookup(ctx, from, to, keys)
+		for _, f := range found {
+			pool[f.SpanID] = f
+		}
+		return err
+	}
+	// 1. Calls during the set's server requests.
+	var keys []span.Key
+	var lo, hi int64
+	for _, id := range order {
+		s := set[id]
+		// Every server request: one of its calls may be anchored by a thread
+		// context and another, handed to a pool, not. The window is the
+		// request's own time, so the lookup stays small.
+		if s.TapSide != span.TapServerProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 {
+			continue
+		}
+		if k := span.ProcessKey(s.Node, s.PID, false); !queried[k] {
+			queried[k] = true
+			keys = append(keys, k)
+			if lo == 0 || s.StartNs < lo {
+				lo = s.StartNs
+			}
+			hi = max(hi, s.EndNs)
+		}
+	}
+	if err := lookup(keys, lo, hi); err != nil {
+		return nil, err
+	}
+	// 2. Server requests in flight around the unanchored calls of the set
+	// and of step 1.
+	calls := make([]*span.Span, 0, len(order)+len(pool))
+	in := map[uint64]bool{}
+	for _, id := range order {
+		calls = append(calls, set[id])
+		in[id] = true
+	}
+	for id := range pool {
+		if !in[id] {
+			s := pool[id]
+			calls = append(calls, &s)
+		}
+	}
+	keys, lo, hi = keys[:0], 0, 0
+	for _, s := range calls {
+		if s.TapSide != span.TapClientProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 {
+			continue
+		}
+		if in[s.SpanID] {
+			if anchored(s, set, order) {
+				continue
+			}
+		} else if !bare(s) || !insideServer(s, set, order) {
+			// A call of step 1 that carries evidence of its own is found by
+			// key; one outside the set's requests cannot be contained in them.
+			continue
+		}
+		if k := span.ProcessKey(s.Node, s.PID, true); !queried[k] {
+			queried[k] = true
+			keys = append(keys, k)
+			if lo == 0 || s.StartNs < lo {
+				lo = s.StartNs
+			}
+			hi = max(hi, s.EndNs)
+		}
+	}
+	if err := lookup(keys, lo-int64(cfg.Settle), hi); err != nil {
+		return nil, err
+	}
+	all := make([]*span.Span, 0, len(order)+len(pool))
+	for _, id := range order {
+		all = append(all, set[id])
+	}
+	for id := range pool {
+		if !in[id] {
+			s := pool[id]
+			all = append(all, &s)
+		}
+	}
+	found := contained(cfg, all, cfg.Now())
+	var added []span.Span
+	for grew := true; grew; {
+		grew = false
+		for ci, p := range found {
+			c, s := all[ci], all[p.server]
+			if in[c.SpanID] == in[s.SpanID] {
+				continue
+			}
+			n := c
+			if in[c.SpanID] {
+				n = s
+			}
+			in[n.SpanID] = true
+			added = append(added, *n)
+			grew = true
+		}
+	}
+	for ci, p := range found {
+		if c, s := all[ci], all[p.server]; in[c.SpanID] && in[s.SpanID] {
+			pairs[c.SpanID] = containedIn{s.SpanID, p.ev}
+		}
+	}
+	sort.Slice(added, func(i, j int) bool { return added[i].SpanID < added[j].SpanID })
+	return added, nil
+}

@@ -1,0 +1,26 @@
+package trace
+
+// Evidence names what joined a span to its parent. The trace frame shows it
+// as the span tag "zerotrace.link", so a trace explains itself.
+type Evidence string
+
+const (
+	// EvidenceTCP: the same message (equal TCP sequence numbers) seen at
+	// two observation points.
+	EvidenceTCP Evidence = "tcp"
+	// EvidenceXRequestID: a proxy passed on the request id it received or
+	// generated.
+	EvidenceXRequestID Evidence = "x-request-id"
+	// EvidenceTraceID: the application propagated a trace context.
+	EvidenceTraceID Evidence = "trace-id"
+	// EvidenceSyscall: the call was made by the thread holding the server
+	// request, and only that one (docs/assembly.md "Syscall context").
+	EvidenceSyscall Evidence = "syscall"
+	// EvidenceContainment: the call lies inside the one server request its
+	// process had in flight (docs/assembly.md "Containment").
+	EvidenceContainment Evidence = "containment"
+	// EvidenceProxy: a proxy's call forwards the one server request with its
+	// method and resource the proxy had in flight (docs/assembly.md
+	// "Containment").
+	EvidenceProxy Evidence = "proxy"
+)
