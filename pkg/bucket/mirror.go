@@ -411,8 +411,14 @@ func (m *Mirror) writeManifests() error {
 			if !ok || shardID(node, s) != cs.id {
 				continue
 			}
+			// The bucket manifest's sums, already checked at download: the
+			// reader checks them again before it opens the shard.
+			sums := make([]store.FileSum, len(s.Files))
+			for i, f := range s.Files {
+				sums[i] = store.FileSum{Name: f.Name, Size: f.Size, SHA256: f.SHA256}
+			}
 			lm.Shards = append(lm.Shards, store.ShardEntry{Name: cs.dir, MinNs: s.MinNs, MaxNs: s.MaxNs, Spans: s.Spans,
-				Batches: s.Batches, Bytes: cs.bytes, Merged: s.Merged})
+				Batches: s.Batches, Bytes: cs.bytes, Merged: s.Merged, Files: sums})
 		}
 		sort.Slice(lm.Shards, func(i, j int) bool { return lm.Shards[i].Name < lm.Shards[j].Name })
 		b, _ := json.Marshal(lm)
