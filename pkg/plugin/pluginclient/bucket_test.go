@@ -14,6 +14,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
 	"github.com/zerotrace/zerotrace/pkg/bucket"
+	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
 	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
@@ -70,9 +71,10 @@ func TestPluginBinaryOverBucket(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
 	traces := spangen.New(spangen.Config{Seed: 4, Start: start, Interval: 50 * time.Millisecond}).Next(20)
-	ws := writeTraces(t, dir, traces, 5) // several shards per node
-	for name, w := range ws {
-		w.Close()
+	for i := 0; i < len(traces); i += 5 { // several shards per node
+		storetest.WriteTraces(t, dir, "", traces[i:i+5])
+	}
+	for _, name := range []string{"node1", "node2"} {
 		u, err := bucket.NewUploader(bucket.UploaderOptions{Client: client, Prefix: "cluster-a/", DataDir: dir, Node: name})
 		if err != nil {
 			t.Fatal(err)
