@@ -228,6 +228,29 @@ func TestUploadAndMirror(t *testing.T) {
 		t.Fatalf("8 concurrent queries: %d downloads, %d cached, want 6 each", st.Downloads, st.CachedShards)
 	}
 
+	// A damaged node manifest: named in the error and the stats, the other
+	// nodes served.
+	badKey := ManifestKey("zt/", "node3")
+	if err := c.PutBytes(ctx, badKey, []byte(`{"version":1,"node":"node3","shards":[{"name":"../../etc","files":[]}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	m5, _ := OpenMirror(MirrorOptions{Client: c, Prefix: "zt/", Dir: filepath.Join(t.TempDir(), "c5")})
+	rel5, err := m5.Prepare(ctx, t0.UnixNano(), now.UnixNano())
+	var oe *ObjectError
+	if !errors.As(err, &oe) || oe.Key != badKey || !strings.Contains(err.Error(), "bad bucket manifest") {
+		t.Fatalf("damaged node manifest: %v", err)
+	}
+	r5, _ := store.OpenReader(m5.Dir())
+	checkTraces(t, r5, traces)
+	r5.Close()
+	rel5()
+	if st, _ := m5.Stats(ctx); st.Nodes != 2 || len(st.NodeErrors) != 1 {
+		t.Fatalf("stats with a damaged node manifest: %+v", st)
+	}
+	if err := c.Delete(ctx, badKey); err != nil {
+		t.Fatal(err)
+	}
+
 	// A window before the data downloads nothing.
 	m2, _ := OpenMirror(MirrorOptions{Client: c, Prefix: "zt/", Dir: filepath.Join(t.TempDir(), "c2")})
 	rel2, err := m2.Prepare(ctx, t0.Add(-time.Hour).UnixNano(), t0.Add(-time.Minute).UnixNano())
@@ -285,7 +308,6 @@ func TestUploadAndMirror(t *testing.T) {
 	}
 	m3, _ := OpenMirror(MirrorOptions{Client: c, Prefix: "zt/", Dir: filepath.Join(t.TempDir(), "c3")})
 	rel3, err := m3.Prepare(ctx, t0.UnixNano(), now.UnixNano())
-	var oe *ObjectError
 	if !errors.As(err, &oe) || oe.Key != damaged || !errors.Is(err, errDamaged) {
 		t.Fatalf("damaged object: %v", err)
 	}
