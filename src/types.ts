@@ -61,6 +61,32 @@ export const DEFAULT_DATA_DIRS = ['/var/lib/zerotrace'];
 export interface ZerotraceOptions extends DataSourceJsonData {
   /** One shard directory per node (or one parent of all nodes). */
   dataDirs?: string[];
+  /** Where the shards are: local directories (default) or an S3-compatible bucket. */
+  storage?: Storage;
+  /** bucket: the server's base URL; empty means AWS S3 of the region. */
+  bucketEndpoint?: string;
+  bucketName?: string;
+  /** bucket: the prefix the collectors upload under (s3://bucket/prefix). */
+  bucketPrefix?: string;
+  bucketRegion?: string;
+  bucketAccessKeyId?: string;
+  /** bucket: path-style addressing (MinIO, SeaweedFS, Ceph RGW). */
+  bucketPathStyle?: boolean;
+  bucketInsecureSkipVerify?: boolean;
+  /** bucket: PEM file of extra CAs, on the Grafana server. */
+  bucketCAFile?: string;
+  /** bucket: local cache of downloaded shards (default: <tmp>/zerotrace-cache). */
+  cacheDir?: string;
+  /** bucket: cache bound in MB (default 1024). */
+  cacheSizeMB?: number;
+}
+
+export type Storage = 'directories' | 'bucket';
+
+/** Secrets (secureJsonData): never stored in jsonData. */
+export interface ZerotraceSecureOptions {
+  bucketSecretAccessKey?: string;
+  bucketSessionToken?: string;
 }
 
 /** The backend's autocomplete resources (CallResource, GET, JSON string arrays). */

@@ -22,6 +22,7 @@ import (
 	"github.com/zerotrace/zerotrace/collector/ebpf"
 	"github.com/zerotrace/zerotrace/collector/packet"
 	"github.com/zerotrace/zerotrace/collector/proc"
+	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
@@ -29,11 +30,27 @@ import (
 // Run collects until ctx is done, then flushes and seals. ready, if not nil,
 // is called once the capture is attached.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error {
+	up, err := NewUploader(cfg, os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	var keep func(string) bool
+	if up != nil {
+		keep = func(shard string) bool { return !up.Uploaded(shard) } // local copies go only once uploaded
+	}
 	w, err := store.OpenWriter(store.WriterOptions{Dir: cfg.DataDir, Node: cfg.Node, Group: cfg.DataGroup, BatchRows: cfg.Store.BatchRows,
 		BatchInterval: cfg.Store.BatchInterval, SealInterval: cfg.Store.SealInterval, RetentionAge: cfg.Store.RetentionAge,
-		DiskBudget: cfg.Store.DiskBudget, Logger: log})
+		DiskBudget: cfg.Store.DiskBudget, Keep: keep, Logger: log})
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
+	}
+	upCtx, stopUpload := context.WithCancel(context.Background())
+	defer stopUpload()
+	upDone := make(chan struct{})
+	if up != nil {
+		go func() { up.Run(upCtx); close(upDone) }()
+	} else {
+		close(upDone)
 	}
 	wl, err := startWorkloads(ctx, &cfg, log)
 	if err != nil {
@@ -108,6 +125,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		func() float64 { return float64(writeErrs.Load()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_store_shards", Help: "Sealed shards of this node."},
 		func() float64 { return float64(len(w.Manifest().Shards)) }))
+	if up != nil {
+		registerUploadMetrics(reg, up)
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_workload_pods", Help: "Pods of the node known to the workload metadata."},
 		func() float64 { return float64(wl.idx.Len()) }))
 	if capture != nil {
@@ -154,8 +174,40 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		errs = append(errs, capture.Close())
 	}
 	errs = append(errs, w.Close())
+	if up != nil {
+		// The last sealed shard: one more round, bounded; what is left is
+		// uploaded at the next start.
+		stopUpload()
+		<-upDone
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := up.Sync(fctx); err != nil {
+			log.Warn("final upload incomplete: the rest is uploaded at the next start", "err", err)
+		}
+		cancel()
+	}
 	log.Info("stopped", "spans", spans.Load())
 	return errors.Join(errs...)
+}
+
+func registerUploadMetrics(reg *prometheus.Registry, up *bucket.Uploader) {
+	for _, m := range []struct {
+		name, help string
+		counter    bool
+		f          func(bucket.UploadStats) float64
+	}{
+		{"zerotrace_upload_shards_total", "Shards uploaded to the object store.", true, func(s bucket.UploadStats) float64 { return float64(s.Shards) }},
+		{"zerotrace_upload_bytes_total", "Bytes uploaded to the object store.", true, func(s bucket.UploadStats) float64 { return float64(s.Bytes) }},
+		{"zerotrace_upload_errors_total", "Failed upload rounds (each retried with backoff).", true, func(s bucket.UploadStats) float64 { return float64(s.Errors) }},
+		{"zerotrace_upload_pending_shards", "Sealed shards not yet in the bucket.", false, func(s bucket.UploadStats) float64 { return float64(s.Pending) }},
+		{"zerotrace_upload_lag_seconds", "Age of the oldest sealed shard not yet in the bucket.", false, func(s bucket.UploadStats) float64 { return s.Lag.Seconds() }},
+	} {
+		f := m.f
+		if m.counter {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, func() float64 { return f(up.Stats()) }))
+		} else {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: m.name, Help: m.help}, func() float64 { return f(up.Stats()) }))
+		}
+	}
 }
 
 // netnsInodes resolves namespace paths (or inode numbers) to inodes.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/zerotrace/zerotrace/pkg/objstore"
 )
 
 // Config is the collector's configuration.
@@ -32,6 +34,8 @@ type Config struct {
 	EBPF   EBPFConfig   `yaml:"ebpf"`
 	Packet PacketConfig `yaml:"packet"`
 	Store  StoreConfig  `yaml:"store"`
+	// ObjectStore ships sealed shards to an S3-compatible bucket.
+	ObjectStore ObjectStoreConfig `yaml:"object_store"`
 
 	// Services name processes; the first matching rule wins, else the
 	// process name is the service. A process of a known pod takes its
@@ -107,6 +111,21 @@ type StoreConfig struct {
 	DiskBudget    int64         `yaml:"disk_budget"`
 }
 
+// ObjectStoreConfig configures the upload of sealed shards to a bucket.
+// Credentials follow the AWS conventions (AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, the shared credentials file and
+// AWS_PROFILE); they are never part of the configuration.
+type ObjectStoreConfig struct {
+	URL                string        `yaml:"url"`      // s3://bucket[/prefix]; "" disables the upload
+	Endpoint           string        `yaml:"endpoint"` // e.g. http://127.0.0.1:8333; "" = AWS S3 of Region
+	Region             string        `yaml:"region"`   // default us-east-1
+	PathStyle          bool          `yaml:"path_style"`
+	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
+	CAFile             string        `yaml:"ca_file"`
+	Retention          time.Duration `yaml:"retention"`       // age shards out of the bucket (0: keep)
+	UploadInterval     time.Duration `yaml:"upload_interval"` // look for sealed shards this often (default 1 s)
+}
+
 // ServiceRule maps processes to a service name.
 type ServiceRule struct {
 	Process string `yaml:"process"` // regexp on the process name
@@ -145,6 +164,10 @@ func Load(args []string, env func(string) string) (Config, error) {
 	fs.Var(&netns, "netns", "capture only this network namespace (path or inode; repeatable)")
 	fs.Var(&ifaces, "packet-iface", "capture packets on interfaces [NETNS/]PATTERN[=ROLE] (repeatable), e.g. node1/veth*=pod")
 	noEBPF := fs.Bool("no-ebpf", false, "disable the socket capture")
+	objURL := fs.String("object-store", "", "upload sealed shards to s3://bucket[/prefix]")
+	objEndpoint := fs.String("object-store-endpoint", "", "S3 endpoint URL (default: AWS S3 of the region)")
+	objRegion := fs.String("object-store-region", "", "S3 region (default us-east-1)")
+	objPathStyle := fs.Bool("object-store-path-style", false, "path-style bucket addressing (MinIO, SeaweedFS, Ceph)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -183,6 +206,9 @@ func Load(args []string, env func(string) string) (Config, error) {
 		{"ZEROTRACE_NAMESPACE", func(v string) error { cfg.Namespace = v; return nil }},
 		{"ZEROTRACE_NETNS", func(v string) error { cfg.EBPF.NetNS = strings.Split(v, ","); return nil }},
 		{"ZEROTRACE_PAYLOAD_SIZE", func(v string) (err error) { cfg.EBPF.PayloadSize, err = strconv.Atoi(v); return }},
+		{"ZEROTRACE_OBJECT_STORE", func(v string) error { cfg.ObjectStore.URL = v; return nil }},
+		{"ZEROTRACE_OBJECT_STORE_ENDPOINT", func(v string) error { cfg.ObjectStore.Endpoint = v; return nil }},
+		{"ZEROTRACE_OBJECT_STORE_REGION", func(v string) error { cfg.ObjectStore.Region = v; return nil }},
 		{"ZEROTRACE_KUBERNETES", func(v string) error { cfg.Kubernetes.Enabled = v; return nil }},
 		{"ZEROTRACE_KUBELET_URL", func(v string) error { cfg.Kubernetes.KubeletURL = v; return nil }},
 	} {
@@ -225,6 +251,18 @@ func Load(args []string, env func(string) string) (Config, error) {
 	if *noEBPF {
 		cfg.EBPF.Enabled = false
 	}
+	if *objURL != "" {
+		cfg.ObjectStore.URL = *objURL
+	}
+	if *objEndpoint != "" {
+		cfg.ObjectStore.Endpoint = *objEndpoint
+	}
+	if *objRegion != "" {
+		cfg.ObjectStore.Region = *objRegion
+	}
+	if *objPathStyle {
+		cfg.ObjectStore.PathStyle = true
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -249,6 +287,14 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.ObjectStore.URL != "" {
+		if _, _, err := objstore.ParseURL(c.ObjectStore.URL); err != nil {
+			errs = append(errs, fmt.Errorf("object_store.url: %w", err))
+		}
+	}
+	if c.ObjectStore.Retention < 0 || c.ObjectStore.UploadInterval < 0 {
+		errs = append(errs, errors.New("object_store: retention and upload_interval must not be negative"))
 	}
 	for i, ic := range c.Packet.Interfaces {
 		switch ic.Role {

@@ -32,6 +32,27 @@ func TestBookinfoEndToEnd(t *testing.T) {
 
 	seq, conc := d.traffic(t, 20, 16)
 	o := d.observe(t)
+	checkRequests(t, d, o, seq, conc)
+	checkServiceMap(t, d.client)
+
+	// Teardown leaves nothing behind.
+	d.down()
+	out, _ := exec.Command("ip", "netns", "list").CombinedOutput()
+	if strings.Contains(string(out), d.prefix+"-") {
+		t.Errorf("namespaces left after down:\n%s", out)
+	}
+	if out, err := exec.Command("pgrep", "-f", filepath.Join(bin, "zerotrace")+" collect").CombinedOutput(); err == nil {
+		t.Errorf("collectors left after down: %s", out)
+	}
+	// down is idempotent and works on nothing.
+	d.down()
+}
+
+// checkRequests checks each request's trace as the plugin binary returns
+// it: exactly the 38 expected spans (24 eBPF, 14 packet), each named by its
+// pod and workload, with the expected parent; and prints completeness and
+// correctness for the sequential and the concurrent requests.
+func checkRequests(t *testing.T, d *demo, o observed, seq, conc []string) {
 	seedOf := map[string]uint64{}
 	for _, s := range o.all {
 		if m, ok := o.marker[s.SpanID]; ok && s.TapSide == span.TapClientProcess && s.ProcessName == "curl" {
@@ -121,19 +142,6 @@ func TestBookinfoEndToEnd(t *testing.T) {
 	}
 	check("sequential (20 requests)", seq)
 	check("concurrent (16 requests)", conc)
-	checkServiceMap(t, d.client)
-
-	// Teardown leaves nothing behind.
-	d.down()
-	out, _ := exec.Command("ip", "netns", "list").CombinedOutput()
-	if strings.Contains(string(out), d.prefix+"-") {
-		t.Errorf("namespaces left after down:\n%s", out)
-	}
-	if out, err := exec.Command("pgrep", "-f", filepath.Join(bin, "zerotrace")+" collect").CombinedOutput(); err == nil {
-		t.Errorf("collectors left after down: %s", out)
-	}
-	// down is idempotent and works on nothing.
-	d.down()
 }
 
 // checkServiceMap asks the plugin for the service map of the run: on real

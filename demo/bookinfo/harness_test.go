@@ -72,10 +72,18 @@ type demo struct {
 // that it runs beside a demo someone started) and starts the plugin binary
 // on its shards. Cleanup tears it down.
 func startDemo(t *testing.T, bin, variant string) *demo {
+	return startDemoWith(t, bin, variant, nil, nil)
+}
+
+// startDemoWith is startDemo with more environment for up and a change to
+// the plugin's options (the object-store test: a bucket instead of the
+// directories).
+func startDemoWith(t *testing.T, bin, variant string, env []string, plugin func(*pluginclient.Options)) *demo {
 	run := filepath.Join(t.TempDir(), "demo-"+variant)
 	d := &demo{variant: variant, run: run, prefix: fmt.Sprintf("zt-demo-%d", os.Getpid()),
 		dataDirs: []string{filepath.Join(run, "data", "node1"), filepath.Join(run, "data", "node2")}}
 	d.env = append(os.Environ(), "ZT_DEMO_RUN="+run, "ZT_BIN="+filepath.Join(bin, "zerotrace"), "ZT_DEMO_NS="+d.prefix)
+	d.env = append(d.env, env...)
 	t.Cleanup(d.down)
 	up := exec.Command("bash", "up", "--variant", variant)
 	up.Env = d.env
@@ -90,8 +98,12 @@ func startDemo(t *testing.T, bin, variant string) *demo {
 		}
 		d.inode[fi.Sys().(*syscall.Stat_t).Ino] = p
 	}
-	c, err := pluginclient.Start(filepath.Join(bin, "gpx_zerotrace"), pluginclient.Options{PluginID: "zerotrace-tracing-datasource",
-		UID: "zt", Name: "Zerotrace", JSONData: map[string]any{"dataDirs": d.dataDirs}})
+	opts := pluginclient.Options{PluginID: "zerotrace-tracing-datasource", UID: "zt", Name: "Zerotrace",
+		JSONData: map[string]any{"dataDirs": d.dataDirs}}
+	if plugin != nil {
+		plugin(&opts)
+	}
+	c, err := pluginclient.Start(filepath.Join(bin, "gpx_zerotrace"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,13 @@ REPO=$(cd "$DEMO_DIR/../.." && pwd)
 RUN=${ZT_DEMO_RUN:-$DEMO_DIR/.run}
 NS=${ZT_DEMO_NS:-zt-demo}  # prefix of every namespace; tests use their own
 PODS=(loadgen productpage ratings details reviews)
+# ZT_OBJECT_STORE=1: a SeaweedFS S3 server on loopback, both collectors
+# upload to one bucket (docs/demo.md). Ports S3_PORT..S3_PORT+7.
+S3_PORT=${ZT_S3_PORT:-18333}
+S3_BUCKET=zerotrace-demo
+S3_PREFIX=bookinfo
+S3_ACCESS_KEY=zerotrace-demo
+S3_SECRET_KEY=zerotrace-demo-secret
 declare -A NODE=([loadgen]=node2 [productpage]=node2 [ratings]=node2 [details]=node1 [reviews]=node1)
 declare -A IP=([loadgen]=10.203.2.10 [productpage]=10.203.2.11 [ratings]=10.203.2.12 [details]=10.203.1.10 [reviews]=10.203.1.11)
 declare -A GW=([node1]=10.203.1.1 [node2]=10.203.2.1)

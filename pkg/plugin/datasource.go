@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
@@ -33,6 +36,8 @@ type Datasource struct {
 	uid      string
 	name     string
 	reader   *store.Reader
+	mirror   *bucket.Mirror // bucket mode: the local cache the reader reads
+	setupErr error          // bucket mode: why the bucket cannot be used
 	assembly trace.Config
 	resource backend.CallResourceHandler
 }
@@ -50,11 +55,21 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	if err != nil {
 		return nil, err
 	}
-	r, err := store.OpenReader(st.DataDirs...)
+	d := &Datasource{settings: st, uid: s.UID, name: s.Name}
+	dirs := st.DataDirs
+	if st.Storage == StorageBucket {
+		d.mirror, d.setupErr = openMirror(st.BucketSettings, s.UID)
+		if d.setupErr != nil {
+			dirs = []string{filepath.Join(os.TempDir(), "zerotrace-no-bucket")}
+		} else {
+			dirs = []string{d.mirror.Dir()}
+		}
+	}
+	r, err := store.OpenReader(dirs...)
 	if err != nil {
 		return nil, fmt.Errorf("opening the span store: %w", err)
 	}
-	d := &Datasource{settings: st, uid: s.UID, name: s.Name, reader: r}
+	d.reader = r
 	mux := http.NewServeMux()
 	for _, res := range []string{"namespaces", "services", "workloads", "endpoints", "protocols"} {
 		field := map[string]string{"namespaces": "namespace", "services": "service", "workloads": "workload", "endpoints": "endpoint", "protocols": "protocol"}[res]
@@ -114,8 +129,29 @@ func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) backend.Da
 			return backend.ErrDataResponse(backend.StatusBadRequest, err.Error())
 		}
 	}
+	// Bucket mode: the shards of the query's window are made local first. A
+	// trace query fetches the dashboard's range (all shards if it has none)
+	// and reads what that brings plus whatever else is cached.
+	pfrom, pto := from, to
+	if q.QueryType == QueryTrace {
+		pfrom, pto, _ = TimeRange(dq.TimeRange.From, dq.TimeRange.To)
+	}
+	release, bucketWarn := d.prepare(ctx, pfrom, pto)
+	defer release()
+	resp := d.queryStore(ctx, dq, q, from, to)
+	if bucketWarn != nil {
+		if resp.Error != nil {
+			resp.Error = fmt.Errorf("%w; %v", resp.Error, bucketWarn)
+		} else if len(resp.Frames) > 0 {
+			addNotices(resp.Frames[0], bucketWarn)
+		}
+	}
+	return resp
+}
+
+func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Query, from, to int64) backend.DataResponse {
 	dirErrs := d.dataDirErrors()
-	if len(dirErrs) == len(d.settings.DataDirs) {
+	if len(dirErrs) > 0 && len(dirErrs) == len(d.settings.DataDirs) {
 		return backend.ErrDataResponse(backend.StatusInternal, errors.Join(dirErrs...).Error())
 	}
 	var frames data.Frames
@@ -233,6 +269,9 @@ func statusOf(err error) backend.Status {
 // are verified, ADR 0002), and says how many shards and spans there are and
 // how old the newest span is.
 func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequest) (*backend.CheckHealthResult, error) {
+	if d.settings.Storage == StorageBucket {
+		return d.bucketHealth(ctx), nil
+	}
 	dirErrs := d.dataDirErrors()
 	if len(dirErrs) == len(d.settings.DataDirs) {
 		return &backend.CheckHealthResult{Status: backend.HealthStatusError,
@@ -295,6 +334,12 @@ func (d *Datasource) values(field string) http.HandlerFunc {
 				*x.dst = min(n, math.MaxInt64/int64(time.Millisecond)) * int64(time.Millisecond)
 			}
 		}
+		from, to := q.FromNs, q.ToNs
+		if from == 0 && to == 0 {
+			from = time.Now().Add(-time.Hour).UnixNano() // bucket mode: do not fetch all of history
+		}
+		release, _ := d.prepare(r.Context(), from, to)
+		defer release()
 		vals, err := d.reader.Values(r.Context(), q)
 		if vals == nil {
 			vals = []string{}

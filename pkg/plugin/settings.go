@@ -3,26 +3,77 @@ package plugin
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+
+	"github.com/zerotrace/zerotrace/pkg/objstore"
 )
 
 // DefaultDataDir is where the collector writes and the provisioning points.
 const DefaultDataDir = "/var/lib/zerotrace"
 
-// Settings are the data source's jsonData.
+// Storage modes of a data source.
+const (
+	StorageDirectories = "directories"
+	StorageBucket      = "bucket"
+)
+
+// Settings are the data source's jsonData (and, for the bucket's secret,
+// secureJsonData).
 type Settings struct {
+	Storage  string   `json:"storage"` // "directories" (default) or "bucket"
 	DataDirs []string `json:"dataDirs"`
+	BucketSettings
 }
 
-// LoadSettings decodes jsonData; no directory means DefaultDataDir.
+// BucketSettings read shards from an S3-compatible bucket. The secret key
+// and session token come from secureJsonData only.
+type BucketSettings struct {
+	Endpoint           string `json:"bucketEndpoint"`
+	Bucket             string `json:"bucketName"`
+	Prefix             string `json:"bucketPrefix"`
+	Region             string `json:"bucketRegion"`
+	AccessKeyID        string `json:"bucketAccessKeyId"`
+	PathStyle          bool   `json:"bucketPathStyle"`
+	InsecureSkipVerify bool   `json:"bucketInsecureSkipVerify"`
+	CAFile             string `json:"bucketCAFile"`
+	CacheDir           string `json:"cacheDir"`    // default <tmp>/zerotrace-cache
+	CacheSizeMB        int64  `json:"cacheSizeMB"` // default 1024
+
+	SecretAccessKey string `json:"-"` // secureJsonData.bucketSecretAccessKey
+	SessionToken    string `json:"-"` // secureJsonData.bucketSessionToken
+}
+
+// secretKeys must never be in jsonData, which Grafana stores and sends to
+// browsers in the clear.
+var secretKeys = []string{"bucketSecretAccessKey", "bucketSessionToken", "secretAccessKey", "secretKey"}
+
+// LoadSettings decodes jsonData and secureJsonData; no directory means
+// DefaultDataDir.
 func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 	var st Settings
 	if len(s.JSONData) > 0 {
 		if err := json.Unmarshal(s.JSONData, &st); err != nil {
 			return st, fmt.Errorf("reading settings: %w", err)
 		}
+		var raw map[string]json.RawMessage
+		json.Unmarshal(s.JSONData, &raw)
+		for _, k := range secretKeys {
+			if _, ok := raw[k]; ok {
+				return st, fmt.Errorf("reading settings: %s is in jsonData; it belongs in secureJsonData", k)
+			}
+		}
+	}
+	switch st.Storage {
+	case "", StorageDirectories:
+		st.Storage = StorageDirectories
+	case StorageBucket:
+		return st, st.loadBucket(s.DecryptedSecureJSONData)
+	default:
+		return st, fmt.Errorf("reading settings: storage %q: want %q or %q", st.Storage, StorageDirectories, StorageBucket)
 	}
 	var dirs []string
 	for _, d := range st.DataDirs {
@@ -35,4 +86,53 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 	}
 	st.DataDirs = dirs
 	return st, nil
+}
+
+func (b *BucketSettings) loadBucket(secure map[string]string) error {
+	b.SecretAccessKey = secure["bucketSecretAccessKey"]
+	b.SessionToken = secure["bucketSessionToken"]
+	if b.Bucket == "" {
+		return fmt.Errorf("reading settings: storage %q needs bucketName", StorageBucket)
+	}
+	if b.AccessKeyID != "" && b.SecretAccessKey == "" {
+		return fmt.Errorf("reading settings: bucketAccessKeyId is set but secureJsonData has no bucketSecretAccessKey")
+	}
+	if b.CacheDir == "" {
+		b.CacheDir = filepath.Join(os.TempDir(), "zerotrace-cache")
+	}
+	if !filepath.IsAbs(b.CacheDir) {
+		return fmt.Errorf("reading settings: cacheDir %q: want an absolute path", b.CacheDir)
+	}
+	if b.CacheSizeMB <= 0 {
+		b.CacheSizeMB = 1024
+	}
+	b.Prefix = objstore.CleanPrefix(b.Prefix)
+	return nil
+}
+
+// objstoreConfig is the client configuration; credentials from the
+// settings, else the AWS conventions of the plugin's environment.
+func (b *BucketSettings) objstoreConfig() (objstore.Config, error) {
+	cfg := objstore.Config{Bucket: b.Bucket, Endpoint: b.Endpoint, Region: b.Region, PathStyle: b.PathStyle,
+		InsecureSkipVerify: b.InsecureSkipVerify, CAFile: b.CAFile}
+	if b.AccessKeyID != "" {
+		cfg.Credentials = objstore.Credentials{AccessKeyID: b.AccessKeyID, SecretAccessKey: b.SecretAccessKey,
+			SessionToken: b.SessionToken, Source: "data source settings"}
+		return cfg, nil
+	}
+	c, err := objstore.LoadCredentials(os.Getenv)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Credentials = c
+	return cfg, nil
+}
+
+// URL names the bucket in messages: s3://bucket/prefix at endpoint.
+func (b *BucketSettings) URL() string {
+	s := "s3://" + b.Bucket + "/" + b.Prefix
+	if b.Endpoint != "" {
+		s += " at " + b.Endpoint
+	}
+	return s
 }

@@ -967,3 +967,7 @@ func (r *Reader) Close() error {
 	r.cacheMu.Unlock()
 	return nil
 }
+
+// Refresh re-reads the manifests now, whatever RefreshInterval says (the
+// object-store mirror calls it after listing newly downloaded shards).
+func (r *Reader) Refresh() { r.refresh(true) }

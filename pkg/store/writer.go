@@ -28,10 +28,14 @@ type WriterOptions struct {
 	MergedRows    int           // batch size of merged shards (default 16384, at most 32768)
 	RetentionAge  time.Duration // drop shards whose newest span is older (0: keep)
 	DiskBudget    int64         // drop oldest shards while the node uses more bytes (0: no budget)
-	Group         string        // group (name or id) that may read sealed shards (default: the writer's group)
-	NoBackground  bool          // no timers: the caller calls Flush, Seal and Maintain (tests, benchmarks)
-	Logger        *slog.Logger
-	Now           func() time.Time // clock for sealing, merging and retention (default time.Now)
+	// Keep, if set, holds back retention by age for the shards it returns
+	// true for (the object-store uploader: shards not yet uploaded). The
+	// disk budget still applies to them.
+	Keep         func(shard string) bool
+	Group        string // group (name or id) that may read sealed shards (default: the writer's group)
+	NoBackground bool   // no timers: the caller calls Flush, Seal and Maintain (tests, benchmarks)
+	Logger       *slog.Logger
+	Now          func() time.Time // clock for sealing, merging and retention (default time.Now)
 }
 
 func (o *WriterOptions) defaults() error {
@@ -485,7 +489,8 @@ func (w *Writer) retain() error {
 	var drop []string
 	kept := w.manifest.Shards[:0]
 	for _, s := range w.manifest.Shards {
-		if (w.opt.RetentionAge > 0 && s.MaxNs < oldest) || (w.opt.DiskBudget > 0 && total > w.opt.DiskBudget) {
+		expired := w.opt.RetentionAge > 0 && s.MaxNs < oldest && (w.opt.Keep == nil || !w.opt.Keep(s.Name))
+		if expired || (w.opt.DiskBudget > 0 && total > w.opt.DiskBudget) {
 			drop = append(drop, s.Name)
 			total -= s.Bytes
 			continue

@@ -36,6 +36,9 @@ func runTrace(args []string) int {
 	var dirs dirsFlag
 	fs.Var(&dirs, "data-dir", "data directory (repeat for several nodes; default "+plugin.DefaultDataDir+")")
 	width := fs.Int("width", 40, "width of the timing bars")
+	since := fs.Duration("since", time.Hour, "with --object-store: fetch the shards of this long ago until now")
+	var bf bucketFlags
+	bf.register(fs)
 	wantSpans := fs.Int("expect-spans", 0, "exit 1 unless the trace has this many spans (0: any)")
 	wantRoots := fs.Int("expect-roots", 0, "exit 1 unless the trace has this many roots (0: any)")
 	// Accept the id before or after the flags.
@@ -53,12 +56,13 @@ func runTrace(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: zerotrace trace <trace-id|span-id> [--data-dir DIR]...")
 		return 2
 	}
-	r, err := store.OpenReader(dataDirs(dirs)...)
+	r, closeFn, warn, err := openStore(dirs, bf, time.Now().Add(-*since).UnixNano(), 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trace:", err)
 		return 1
 	}
-	defer r.Close()
+	defer closeFn()
+	warnf("trace", warn)
 	t, err := trace.Assemble(context.Background(), r, trace.Config{}, id, 0, 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trace:", err)
@@ -170,6 +174,8 @@ func runSearch(args []string) int {
 	fs.DurationVar(&q.MinDuration, "min-duration", 0, "only calls at least this long")
 	fs.IntVar(&q.Limit, "limit", 20, "rows")
 	tap := fs.String("tap", "s-p", "tap side of the rows (empty: all)")
+	var bf bucketFlags
+	bf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -182,12 +188,13 @@ func runSearch(args []string) int {
 		q.TapSides = []span.TapSide{t}
 	}
 	q.FromNs = time.Now().Add(-*since).UnixNano()
-	r, err := store.OpenReader(dataDirs(dirs)...)
+	r, closeFn, warn, err := openStore(dirs, bf, q.FromNs, 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "search:", err)
 		return 1
 	}
-	defer r.Close()
+	defer closeFn()
+	warnf("search", warn)
 	spans, err := r.Search(context.Background(), q)
 	for i := range spans {
 		s := &spans[i]

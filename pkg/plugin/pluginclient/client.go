@@ -35,8 +35,11 @@ type Options struct {
 	PluginID string
 	UID      string
 	Name     string
-	JSONData any       // the instance's jsonData, e.g. {"dataDirs": [...]}
-	Stderr   io.Writer // plugin logs (default: discarded)
+	JSONData any // the instance's jsonData, e.g. {"dataDirs": [...]}
+	// SecureJSONData is the instance's decrypted secureJsonData (secrets,
+	// e.g. bucketSecretAccessKey), as Grafana sends it.
+	SecureJSONData map[string]string
+	Stderr         io.Writer // plugin logs (default: discarded)
 	// Cmd, if set, runs the plugin (its Path is the binary): another user,
 	// environment or directory. Default: exec.Command(path).
 	Cmd *exec.Cmd
@@ -79,7 +82,7 @@ func Start(path string, o Options) (*Client, error) {
 	}
 	cl := &Client{c: c, pctx: &pluginv2.PluginContext{OrgId: 1, PluginId: o.PluginID,
 		DataSourceInstanceSettings: &pluginv2.DataSourceInstanceSettings{Id: 1, Uid: o.UID, Name: o.Name,
-			JsonData: jd, LastUpdatedMS: time.Now().UnixMilli()}}}
+			JsonData: jd, DecryptedSecureJsonData: o.SecureJSONData, LastUpdatedMS: time.Now().UnixMilli()}}}
 	for name, dst := range map[string]any{"data": &cl.data, "diagnostics": &cl.diag, "resource": &cl.resource} {
 		raw, err := rpc.Dispense(name)
 		if err != nil {

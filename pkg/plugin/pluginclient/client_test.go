@@ -52,16 +52,7 @@ func TestPluginBinaryOverGrafanaProtocol(t *testing.T) {
 		if r.Error != "" || len(r.Frames) != 1 || r.Frames[0].Rows() != 38 {
 			t.Fatalf("trace %d: error %q, frames %d", tr.Index, r.Error, len(r.Frames))
 		}
-		ids, _ := r.Frames[0].FieldByName("spanID")
-		want := map[string]bool{}
-		for _, s := range tr.Spans {
-			want[strconv.FormatUint(s.SpanID, 10)] = true
-		}
-		for i := 0; i < ids.Len(); i++ {
-			if !want[ids.At(i).(string)] {
-				t.Fatalf("trace %d has a foreign span %s", tr.Index, ids.At(i))
-			}
-		}
+		checkOwnSpans(t, r, tr)
 	}
 	// search → its link id → trace.
 	r, err := c.Query(ctx, map[string]any{"queryType": "search", "namespace": "bookinfo", "service": "ratings", "limit": 10}, from, to)

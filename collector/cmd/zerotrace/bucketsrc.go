@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/zerotrace/zerotrace/pkg/bucket"
+	"github.com/zerotrace/zerotrace/pkg/objstore"
+	"github.com/zerotrace/zerotrace/pkg/store"
+)
+
+// bucketFlags let trace and search read an object store instead of
+// directories (credentials by the AWS conventions).
+type bucketFlags struct {
+	url, endpoint, region string
+	pathStyle             bool
+}
+
+func (b *bucketFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&b.url, "object-store", "", "read the shards from s3://bucket[/prefix] instead of directories")
+	fs.StringVar(&b.endpoint, "object-store-endpoint", "", "S3 endpoint URL (default: AWS S3 of the region)")
+	fs.StringVar(&b.region, "object-store-region", "", "S3 region (default us-east-1)")
+	fs.BoolVar(&b.pathStyle, "object-store-path-style", false, "path-style bucket addressing")
+}
+
+// openStore opens the directories, or with --object-store a mirror of the
+// bucket in a temporary cache holding the shards of [fromNs, toNs]. warn
+// lists the objects that could not be used.
+func openStore(dirs dirsFlag, b bucketFlags, fromNs, toNs int64) (r *store.Reader, closeFn func(), warn error, err error) {
+	if b.url == "" {
+		r, err := store.OpenReader(dataDirs(dirs)...)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return r, func() { r.Close() }, nil, nil
+	}
+	name, prefix, err := objstore.ParseURL(b.url)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	creds, err := objstore.LoadCredentials(os.Getenv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := objstore.New(objstore.Config{Bucket: name, Endpoint: b.endpoint, Region: b.region, PathStyle: b.pathStyle, Credentials: creds})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmp, err := os.MkdirTemp("", "zerotrace-cache-")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m, err := bucket.OpenMirror(bucket.MirrorOptions{Client: c, Prefix: prefix, Dir: tmp, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, nil, err
+	}
+	release, warn := m.Prepare(context.Background(), fromNs, toNs)
+	r, err = store.OpenReader(m.Dir())
+	if err != nil {
+		release()
+		os.RemoveAll(tmp)
+		return nil, nil, nil, err
+	}
+	return r, func() { r.Close(); release(); os.RemoveAll(tmp) }, warn, nil
+}
+
+func warnf(cmd string, warn error) {
+	if warn != nil {
+		fmt.Fprintf(os.Stderr, "%s: warning: %v\n", cmd, warn)
+	}
+}

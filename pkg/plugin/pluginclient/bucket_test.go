@@ -1,0 +1,183 @@
+//go:build linux
+
+package pluginclient
+
+import (
+	"context"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+
+	"github.com/zerotrace/zerotrace/pkg/bucket"
+	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
+	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
+	"github.com/zerotrace/zerotrace/pkg/spangen"
+)
+
+// bucketPlugin starts the plugin configured with the bucket only.
+func bucketPlugin(t *testing.T, bin string, srv *seaweedfs.Server, secret string) *Client {
+	t.Helper()
+	c, err := Start(bin, Options{PluginID: "zerotrace-tracing-datasource", UID: "zt-bucket", Name: "Zerotrace",
+		JSONData: map[string]any{"storage": "bucket", "bucketEndpoint": srv.Endpoint, "bucketName": "zerotrace",
+			"bucketPrefix": "cluster-a", "bucketPathStyle": true, "bucketAccessKeyId": seaweedfs.AccessKey,
+			"cacheDir": t.TempDir(), "cacheSizeMB": 256},
+		SecureJSONData: map[string]string{"bucketSecretAccessKey": secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func notices(r *Response) string {
+	var s []string
+	for _, f := range r.Frames {
+		if f.Meta != nil {
+			for _, n := range f.Meta.Notices {
+				s = append(s, n.Text)
+			}
+		}
+	}
+	return strings.Join(s, "; ")
+}
+
+func traceRows(t *testing.T, c *Client, id uint64, from, to time.Time) (*Response, int) {
+	t.Helper()
+	r, err := c.Query(context.Background(), map[string]any{"queryType": "trace", "spanId": strconv.FormatUint(id, 10)}, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Error != "" || len(r.Frames) == 0 {
+		return r, 0
+	}
+	return r, r.Frames[0].Rows()
+}
+
+// TestPluginBinaryOverBucket: shards uploaded by two nodes' uploaders are
+// queried by the plugin binary configured with the bucket alone; a damaged
+// object is a notice naming it, wrong credentials and a stopped server are
+// clear health errors, and what is cached keeps answering.
+func TestPluginBinaryOverBucket(t *testing.T) {
+	bin := pluginBinary(t)
+	srv := seaweedfs.Start(t)
+	client := srv.Client(t, "zerotrace")
+	ctx := context.Background()
+
+	dir := t.TempDir()
+	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
+	traces := spangen.New(spangen.Config{Seed: 4, Start: start, Interval: 50 * time.Millisecond}).Next(20)
+	for i := 0; i < len(traces); i += 5 { // several shards per node
+		storetest.WriteTraces(t, dir, "", traces[i:i+5])
+	}
+	for _, name := range []string{"node1", "node2"} {
+		u, err := bucket.NewUploader(bucket.UploaderOptions{Client: client, Prefix: "cluster-a/", DataDir: dir, Node: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := u.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The plugin sees the bucket only: the local shards go away.
+	os.RemoveAll(dir)
+
+	c := bucketPlugin(t, bin, srv, seaweedfs.SecretKey)
+	h, err := c.CheckHealth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Status != pluginv2.CheckHealthResponse_OK || !strings.Contains(h.Message, "2 nodes") || !strings.Contains(h.Message, "760 spans") {
+		t.Fatalf("CheckHealth: %v %q", h.Status, h.Message)
+	}
+	t.Logf("health: %s", h.Message)
+
+	from, to := start.Add(-time.Minute), time.Now()
+	t1 := time.Now()
+	r, n := traceRows(t, c, traces[0].Spans[0].SpanID, from, to)
+	cold := time.Since(t1)
+	if n != 38 {
+		t.Fatalf("cold trace: %d rows, %q %s", n, r.Error, notices(r))
+	}
+	var warm []time.Duration
+	for _, tr := range traces {
+		t1 := time.Now()
+		r, n := traceRows(t, c, tr.Spans[0].SpanID, from, to)
+		warm = append(warm, time.Since(t1))
+		if n != 38 {
+			t.Fatalf("trace %d: %d rows, %q %s", tr.Index, n, r.Error, notices(r))
+		}
+		checkOwnSpans(t, r, tr)
+	}
+	sort.Slice(warm, func(i, j int) bool { return warm[i] < warm[j] })
+	t.Logf("trace query through the bucket: cold %v, warm median %v (goals 2 s, 50 ms)", cold.Round(time.Millisecond), warm[len(warm)/2].Round(time.Microsecond))
+	r, err = c.Query(ctx, map[string]any{"queryType": "search", "namespace": "bookinfo", "service": "ratings", "limit": 10}, from, to)
+	if err != nil || r.Error != "" || r.Frames[0].Rows() != 10 || notices(r) != "" {
+		t.Fatalf("search: %v %q %s", err, r.Error, notices(r))
+	}
+
+	// A damaged object: a fresh plugin (empty cache) names it and serves the rest.
+	var man *bucket.Manifest
+	b, err := client.GetBytes(ctx, bucket.ManifestKey("cluster-a/", "node1"), bucket.MaxManifestBytes)
+	if err == nil {
+		man, err = bucket.ParseManifest(b)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := man.Shards[0]
+	var f bucket.File
+	for _, x := range sh.Files {
+		if strings.HasSuffix(x.Name, ".sst") {
+			f = x
+		}
+	}
+	key := bucket.ShardPrefix("cluster-a/", "node1", sh.Name) + f.Name
+	ob, _ := client.GetBytes(ctx, key, 1<<30)
+	ob[len(ob)-10] ^= 0x55
+	if err := client.PutBytes(ctx, key, ob); err != nil {
+		t.Fatal(err)
+	}
+	c2 := bucketPlugin(t, bin, srv, seaweedfs.SecretKey)
+	r, err = c2.Query(ctx, map[string]any{"queryType": "search", "namespace": "bookinfo", "limit": 1000}, from, to)
+	if err != nil || r.Error != "" || !strings.Contains(notices(r), key) || !strings.Contains(notices(r), "damaged") {
+		t.Fatalf("damaged object: %v %q notices %q", err, r.Error, notices(r))
+	}
+	if rows := r.Frames[0].Rows(); rows == 0 || rows >= 760 {
+		t.Fatalf("damaged object: %d rows served, want the undamaged shards' spans", rows)
+	}
+	t.Logf("damaged object notice: %s", notices(r))
+
+	// Wrong credentials: a health error that says so.
+	c3 := bucketPlugin(t, bin, srv, "wrong-secret")
+	h, err = c3.CheckHealth(ctx)
+	if err != nil || h.Status != pluginv2.CheckHealthResponse_ERROR || !strings.Contains(h.Message, "refused the credentials") ||
+		strings.Contains(h.Message, "wrong-secret") {
+		t.Fatalf("wrong credentials: %v %v %q", err, h.GetStatus(), h.GetMessage())
+	}
+	t.Logf("wrong credentials: %s", h.Message)
+
+	// The server stopped: health says the bucket is unreachable; cached
+	// traces still answer, with a notice.
+	srv.Stop()
+	h, _ = c.CheckHealth(ctx)
+	if h.Status != pluginv2.CheckHealthResponse_ERROR || !strings.Contains(h.Message, "cannot reach the bucket") {
+		t.Fatalf("stopped server: %v %q", h.Status, h.Message)
+	}
+	time.Sleep(2100 * time.Millisecond) // past the listing interval
+	r, n = traceRows(t, c, traces[3].Spans[0].SpanID, from, to)
+	if n != 38 || !strings.Contains(notices(r), "listing the bucket") {
+		t.Fatalf("stopped server, cached trace: %d rows, %q", n, notices(r))
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	h, _ = c.CheckHealth(ctx)
+	if h.Status != pluginv2.CheckHealthResponse_OK {
+		t.Fatalf("after restart: %v %q", h.Status, h.Message)
+	}
+}

@@ -1,0 +1,23 @@
+package pluginclient
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/zerotrace/zerotrace/pkg/spangen"
+)
+
+// checkOwnSpans fails when the trace frame holds a span not of tr.
+func checkOwnSpans(t *testing.T, r *Response, tr spangen.Trace) {
+	t.Helper()
+	ids, _ := r.Frames[0].FieldByName("spanID")
+	want := map[string]bool{}
+	for _, s := range tr.Spans {
+		want[strconv.FormatUint(s.SpanID, 10)] = true
+	}
+	for i := 0; i < ids.Len(); i++ {
+		if !want[ids.At(i).(string)] {
+			t.Fatalf("trace %d has a foreign span %s", tr.Index, ids.At(i))
+		}
+	}
+}
