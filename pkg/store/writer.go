@@ -401,29 +401,19 @@ func (w *Writer) mergeWindow(win int64, srcs []ShardEntry) error {
 	name := fmt.Sprintf("w-%020d-%020d", win, srcs[0].MinNs)
 	tmp := filepath.Join(w.nodeDir, name+".tmp")
 	os.RemoveAll(tmp)
-	var all []span.Span
-	for _, s := range srcs {
-		sh, err := w.opener.open(filepath.Join(w.nodeDir, s.Name), s)
-		if err != nil {
-			return fmt.Errorf("merging: %w", err)
-		}
-		spans, err := sh.all()
-		sh.close()
-		w.opener.forget(sh.dir) // read once: its sources leave the manifest below
-		if err != nil {
-			return fmt.Errorf("merging: %w", err)
-		}
-		all = append(all, spans...)
-	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].StartNs < all[j].StartNs })
+	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].MinNs < srcs[j].MinNs })
 	sw, err := openShardWriter(tmp, w.opt.Node, true)
 	if err != nil {
 		return err
 	}
-	b := span.NewBuilder(nil)
-	defer b.Release()
-	for i := 0; i < len(all); i += w.opt.MergedRows {
-		if err := sw.write(all[i:min(i+w.opt.MergedRows, len(all))], b); err != nil {
+	for _, s := range srcs {
+		sh, err := w.opener.open(filepath.Join(w.nodeDir, s.Name), s)
+		if err == nil {
+			err = sw.copyShard(sh)
+			sh.close()
+		}
+		w.opener.forget(filepath.Join(w.nodeDir, s.Name)) // read once: its sources leave the manifest below
+		if err != nil {
 			sw.close()
 			os.RemoveAll(tmp)
 			return fmt.Errorf("merging: %w", err)

@@ -43,7 +43,7 @@ func benchQuery(n int, dir string, interval time.Duration) error {
 		defer os.RemoveAll(d)
 		dir = d
 		fmt.Printf("bench query: filling a store with %d generated Bookinfo spans in %s\n", n, dir)
-		if from, to, _, _, err = fillStore(dir, n, interval); err != nil {
+		if from, to, _, _, _, err = fillStore(dir, n, interval); err != nil {
 			return err
 		}
 	}
