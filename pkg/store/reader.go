@@ -2,8 +2,8 @@ package store
 
 import (
 	"container/list"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
