@@ -43,6 +43,10 @@ const (
 // one block per key and boundary.
 const blockRecords = 2048
 
+// blockCut is where the writer cuts blocks; tests make it small to cross
+// block boundaries.
+var blockCut = blockRecords
+
 var errBlock = errors.New("malformed index block")
 
 var runs = []byte{runKey, runSpanID, runSearch}

@@ -30,7 +30,7 @@ func (r *Reader) scanRun(sh *shard, txn *badger.Txn, run byte, lo, hi []byte, re
 			if err != nil {
 				return err
 			}
-			for off := blockStart(recs, w, lo); off < len(recs); off += w {
+			for off := blockStart(recs, w, lo, false); off < len(recs); off += w {
 				rec := recs[off : off+w]
 				if bytes.Compare(rec, hi) > 0 {
 					return nil
@@ -52,7 +52,7 @@ func (r *Reader) scanRun(sh *shard, txn *badger.Txn, run byte, lo, hi []byte, re
 		if err != nil {
 			return err
 		}
-		for off := blockStart(recs, w, hi) - w; off >= 0; off -= w {
+		for off := blockStart(recs, w, hi, true) - w; off >= 0; off -= w {
 			rec := recs[off : off+w]
 			if bytes.Compare(rec, hi) > 0 {
 				continue
@@ -71,10 +71,10 @@ func (r *Reader) scanRun(sh *shard, txn *badger.Txn, run byte, lo, hi []byte, re
 	return nil
 }
 
-// blockStart is the offset of the first record ≥ key in sorted recs, or of
-// the first record > key when key is an upper bound of the reverse scan
-// (callers step back one record); recs end at len(recs).
-func blockStart(recs []byte, w int, key []byte) int {
+// blockStart is the offset in sorted recs of the first record ≥ key or,
+// with after, of the first record > key (a reverse scan steps back one
+// record from there); len(recs) when there is none.
+func blockStart(recs []byte, w int, key []byte, after bool) int {
 	lo, hi := 0, len(recs)/w
 	for lo < hi {
 		m := (lo + hi) / 2
@@ -84,9 +84,7 @@ func blockStart(recs []byte, w int, key []byte) int {
 			hi = m
 		}
 	}
-	// Advance over records equal to key, so that a reverse scan from
-	// here includes them.
-	for lo < len(recs)/w && bytes.Equal(recs[lo*w:(lo+1)*w], key) {
+	for after && lo < len(recs)/w && bytes.Equal(recs[lo*w:(lo+1)*w], key) {
 		lo++
 	}
 	return lo * w

@@ -294,8 +294,8 @@ func (w *shardWriter) writeIndex() error {
 		recs := w.recs[i]
 		sortRecords(recs, rl)
 		var first []byte
-		for n, off := uint32(0), 0; off < len(recs); n, off = n+1, off+blockRecords*rl {
-			blk := recs[off:min(len(recs), off+blockRecords*rl)]
+		for n, off := uint32(0), 0; off < len(recs); n, off = n+1, off+blockCut*rl {
+			blk := recs[off:min(len(recs), off+blockCut*rl)]
 			first = append(first, blk[:rl]...)
 			if err := wb.Set(blockKey(run, n), encodeBlock(run, blk)); err != nil {
 				return err
