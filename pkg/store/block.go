@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -105,9 +106,10 @@ func encodeBlock(run byte, recs []byte) []byte {
 	w := recLen(run)
 	n := len(recs) / w
 	col := make([]byte, len(recs))
-	for i := 0; i < n; i++ {
-		for j := 0; j < w; j++ {
-			col[j*n+i] = recs[i*w+j]
+	for j := 0; j < w; j++ {
+		c := col[j*n : (j+1)*n]
+		for i := range c {
+			c[i] = recs[i*w+j]
 		}
 	}
 	out := make([]byte, blockHeader, blockHeader+len(recs)/4)
@@ -249,17 +251,32 @@ func (d *directory) firstBlock(lo []byte) int {
 	return max(0, lo0-1)
 }
 
-// sortRecords sorts fixed-width records in place.
+// sortRecords sorts fixed-width records (at least 16 bytes) in place. It
+// sorts their first 16 bytes as two integers and compares the rest only on
+// ties, which are rare: every run leads with a value and a start time.
 func sortRecords(recs []byte, w int) {
-	n := len(recs) / w
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
+	type pre struct {
+		a, b uint64
+		i    uint32
 	}
-	slices.SortFunc(idx, func(a, b int) int { return bytes.Compare(recs[a*w:(a+1)*w], recs[b*w:(b+1)*w]) })
+	n := len(recs) / w
+	idx := make([]pre, n)
+	for i := range idx {
+		r := recs[i*w:]
+		idx[i] = pre{binary.BigEndian.Uint64(r), binary.BigEndian.Uint64(r[8:]), uint32(i)}
+	}
+	slices.SortFunc(idx, func(x, y pre) int {
+		switch {
+		case x.a != y.a:
+			return cmp.Compare(x.a, y.a)
+		case x.b != y.b:
+			return cmp.Compare(x.b, y.b)
+		}
+		return bytes.Compare(recs[int(x.i)*w+16:int(x.i+1)*w], recs[int(y.i)*w+16:int(y.i+1)*w])
+	})
 	out := make([]byte, len(recs))
-	for i, j := range idx {
-		copy(out[i*w:], recs[j*w:(j+1)*w])
+	for k, p := range idx {
+		copy(out[k*w:(k+1)*w], recs[int(p.i)*w:])
 	}
 	copy(recs, out)
 }
