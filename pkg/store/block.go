@@ -87,7 +87,7 @@ var (
 func blockCodec() (*zstd.Encoder, *zstd.Decoder) {
 	blockEncOnce.Do(func() {
 		var err error
-		blockEnc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+		blockEnc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
 			zstd.WithZeroFrames(true))
 		if err != nil {
 			panic(err)

@@ -25,7 +25,7 @@ type WriterOptions struct {
 	BatchInterval time.Duration // or this long after its first span (default 1 s)
 	SealInterval  time.Duration // seal the head shard this often (default 2 s)
 	Window        time.Duration // merge sealed shards per window of this length (default 1 min)
-	MergedRows    int           // batch size of merged shards (default 16384, at most 32768)
+	MergedRows    int           // at most 32768; unused since layout 2: merges copy the head batches as they are (ADR 0003)
 	RetentionAge  time.Duration // drop shards whose newest span is older (0: keep)
 	DiskBudget    int64         // drop oldest shards while the node uses more bytes (0: no budget)
 	Group         string        // group (name or id) that may read sealed shards (default: the writer's group)
