@@ -100,31 +100,39 @@ func (s *shard) batch(txn *badger.Txn, n uint32) (*Batch, error) {
 func (s *shard) all() ([]span.Span, error) {
 	var out []span.Span
 	err := s.view(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = []byte{pBatch}
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n, err := parseBatchKey(it.Item().Key())
-			if err != nil {
-				return err
-			}
-			err = it.Item().Value(func(v []byte) error {
-				b, err := DecodeBatch(v)
-				if err != nil {
-					return fmt.Errorf("batch %d: %w", n, err)
-				}
-				out = append(out, b.All()...)
-				b.Release()
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return eachBatch(txn, func(_ uint32, b *Batch) error {
+			out = append(out, b.All()...)
+			return nil
+		})
 	})
 	return out, err
+}
+
+// eachBatch decodes every batch of a shard in order and calls fn with it;
+// the batch is released when fn returns.
+func eachBatch(txn *badger.Txn, fn func(n uint32, b *Batch) error) error {
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = []byte{pBatch}
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		n, err := parseBatchKey(it.Item().Key())
+		if err != nil {
+			return err
+		}
+		err = it.Item().Value(func(v []byte) error {
+			b, err := DecodeBatch(v)
+			if err != nil {
+				return fmt.Errorf("batch %d: %w", n, err)
+			}
+			defer b.Release()
+			return fn(n, b)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Reader answers queries over the sealed shards of one or more data
@@ -697,17 +705,7 @@ func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error)
 
 // scanKeys calls f with every key of a record type.
 func scanKeys(txn *badger.Txn, prefix byte, f func(key []byte) error) error {
-	opt := badger.DefaultIteratorOptions
-	opt.Prefix = []byte{prefix}
-	opt.PrefetchValues = false
-	it := txn.NewIterator(opt)
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		if err := f(it.Item().Key()); err != nil {
-			return err
-		}
-	}
-	return nil
+	return scanEntryKeys(txn, prefix, false, func(k, _ []byte) error { return f(k) })
 }
 
 func shardValues(txn *badger.Txn) ([]valueEntry, error) {

@@ -157,33 +157,14 @@ func entryKeyLen(run byte) int {
 // rebuildRecords recomputes the index records from the stored batches.
 func (w *shardWriter) rebuildRecords() error {
 	return w.db.View(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = []byte{pBatch}
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n, err := parseBatchKey(it.Item().Key())
-			if err != nil {
-				return err
+		return eachBatch(txn, func(n uint32, b *Batch) error {
+			var s span.Span
+			for i := 0; i < b.Len(); i++ {
+				b.Row(i, &s)
+				w.keys = appendRecords(&w.recs, w.keys, &s, ref{s.StartNs, n, uint32(i)})
 			}
-			err = it.Item().Value(func(v []byte) error {
-				b, err := DecodeBatch(v)
-				if err != nil {
-					return fmt.Errorf("batch %d: %w", n, err)
-				}
-				defer b.Release()
-				var s span.Span
-				for i := 0; i < b.Len(); i++ {
-					b.Row(i, &s)
-					w.keys = appendRecords(&w.recs, w.keys, &s, ref{s.StartNs, n, uint32(i)})
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+			return nil
+		})
 	})
 }
 
