@@ -44,9 +44,23 @@ const (
 // one block per key and boundary.
 const blockRecords = 2048
 
-// blockCut is where the writer cuts blocks; tests make it small to cross
-// block boundaries.
-var blockCut = blockRecords
+// blockCut, when not 0, is where the writer cuts the blocks of every run;
+// tests make it small to cross block boundaries.
+var blockCut = 0
+
+// cutOf is the number of records per block of run. Lookups by key and by
+// span id decode one block per shard they touch, found or not, so their
+// blocks are small (256 records, 6 KiB); search scans runs of newest
+// entries, so its blocks are larger.
+func cutOf(run byte) int {
+	switch {
+	case blockCut > 0:
+		return blockCut
+	case run == runSearch:
+		return 1024
+	}
+	return 256
+}
 
 var errBlock = errors.New("malformed index block")
 

@@ -17,7 +17,7 @@ import (
 )
 
 // withLayout makes the writers of one test write layout l with blocks of
-// cut records.
+// cut records (0: the default of each run).
 func withLayout(t *testing.T, l, cut int) {
 	t.Helper()
 	pl, pc := writeLayout, blockCut
@@ -49,10 +49,10 @@ func TestLayoutsAnswerAlike(t *testing.T) {
 		merge bool
 		parts [][2]int // layout and block cut of each sealed part
 	}{
-		{"layout1", false, [][2]int{{layoutEntries, blockRecords}, {layoutEntries, blockRecords}}},
-		{"layout2", false, [][2]int{{layoutBlocks, blockRecords}, {layoutBlocks, blockRecords}}},
+		{"layout1", false, [][2]int{{layoutEntries, 0}, {layoutEntries, 0}}},
+		{"layout2", false, [][2]int{{layoutBlocks, 0}, {layoutBlocks, 0}}},
 		{"layout2-small-blocks", false, [][2]int{{layoutBlocks, 3}, {layoutBlocks, 3}, {layoutBlocks, 3}}},
-		{"merged-from-both", true, [][2]int{{layoutEntries, blockRecords}, {layoutBlocks, 5}, {layoutEntries, blockRecords}}},
+		{"merged-from-both", true, [][2]int{{layoutEntries, 0}, {layoutBlocks, 5}, {layoutEntries, 0}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -185,10 +185,10 @@ func TestUnknownLayoutRefused(t *testing.T) {
 	dir := t.TempDir()
 	w := openTestWriter(t, dir, nil)
 	spans := layoutSpans(t)
-	withLayout(t, layoutBlocks+1, blockRecords)
+	withLayout(t, layoutBlocks+1, 0)
 	w.Write(spans[:10]...)
 	w.Seal()
-	withLayout(t, layoutBlocks, blockRecords)
+	withLayout(t, layoutBlocks, 0)
 	w.Write(spans[10:]...)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -241,7 +241,8 @@ func TestLayout2WritesFewEntries(t *testing.T) {
 	for i := range spans {
 		keys += len(spans[i].IndexKeys(nil))
 	}
-	wantBlocks := (keys+blockRecords-1)/blockRecords + 2*((len(spans)+blockRecords-1)/blockRecords)
+	ceil := func(n, d int) int { return (n + d - 1) / d }
+	wantBlocks := ceil(keys, cutOf(runKey)) + ceil(len(spans), cutOf(runSpanID)) + ceil(len(spans), cutOf(runSearch))
 	if count[pKey]+count[pSpanID]+count[pSearch] != 0 || count[pBlock] != wantBlocks || count[pDir] != 3 || count[pBatch] != 2 {
 		t.Fatalf("entries by type %v, want %d blocks for %d keys and %d spans, 3 directories, 2 batches, no per-span entries",
 			count, wantBlocks, keys, len(spans))

@@ -169,9 +169,10 @@ type blockID struct {
 
 // blockCache keeps decoded index blocks, least recently used out.
 type blockCache struct {
-	mu  sync.Mutex
-	m   map[blockID]*list.Element
-	lru list.List
+	mu    sync.Mutex
+	m     map[blockID]*list.Element
+	lru   list.List
+	bytes int
 }
 
 type cachedBlock struct {
@@ -179,8 +180,8 @@ type cachedBlock struct {
 	recs []byte
 }
 
-// cacheBlocks bounds the block cache: at most 120 KiB each.
-const cacheBlocks = 1024
+// cacheBytes bounds the decoded blocks a reader keeps.
+const cacheBytes = 32 << 20
 
 func (c *blockCache) get(id blockID) []byte {
 	c.mu.Lock()
@@ -202,10 +203,12 @@ func (c *blockCache) put(id blockID, recs []byte) {
 		return
 	}
 	c.m[id] = c.lru.PushFront(&cachedBlock{id, recs})
-	for c.lru.Len() > cacheBlocks {
+	c.bytes += len(recs)
+	for c.bytes > cacheBytes {
 		e := c.lru.Back()
 		c.lru.Remove(e)
 		delete(c.m, e.Value.(*cachedBlock).id)
+		c.bytes -= len(e.Value.(*cachedBlock).recs)
 	}
 }
 
@@ -217,6 +220,7 @@ func (c *blockCache) drop(dir string) {
 		if id.dir == dir {
 			c.lru.Remove(e)
 			delete(c.m, id)
+			c.bytes -= len(e.Value.(*cachedBlock).recs)
 		}
 	}
 }

@@ -271,12 +271,12 @@ func (w *shardWriter) writeIndex() error {
 	wb := w.db.NewWriteBatch()
 	defer wb.Cancel()
 	for i, run := range runs {
-		rl := recLen(run)
+		rl, cut := recLen(run), cutOf(run)
 		recs := w.recs[i]
 		sortRecords(recs, rl)
 		var first []byte
-		for n, off := uint32(0), 0; off < len(recs); n, off = n+1, off+blockCut*rl {
-			blk := recs[off:min(len(recs), off+blockCut*rl)]
+		for n, off := uint32(0), 0; off < len(recs); n, off = n+1, off+cut*rl {
+			blk := recs[off:min(len(recs), off+cut*rl)]
 			first = append(first, blk[:rl]...)
 			if err := wb.Set(blockKey(run, n), encodeBlock(run, blk)); err != nil {
 				return err
