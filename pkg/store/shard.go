@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -363,6 +364,11 @@ func (w *shardWriter) copyShard(src *shard) error {
 		for i, run := range runs {
 			rl := recLen(run)
 			bo := batchOffset(run)
+			if sm.layout() == layoutBlocks {
+				if d, err := src.directory(txn, run); err == nil && d.records <= uint64(sm.Spans)*16 {
+					w.recs[i] = slices.Grow(w.recs[i], int(d.records)*rl)
+				}
+			}
 			err := scanAllRecords(src, txn, run, func(rec []byte) error {
 				n := binary.BigEndian.Uint32(rec[bo:])
 				if int64(n) >= sm.Batches {
