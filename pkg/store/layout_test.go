@@ -3,8 +3,10 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -357,4 +359,93 @@ func BenchmarkParseBlock(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(blk))/blockRecords, "stored-bytes/record")
+}
+
+// TestDamagedIndexNamedOthersAnswer: index blocks and directories written
+// wrong into a sealed shard (its checksums re-stamped, as if the collector
+// had written them) fail that shard's part of a lookup with an error naming
+// it; the other shard answers.
+func TestDamagedIndexNamedOthersAnswer(t *testing.T) {
+	good := twoKeyRecords[:keyRecLen]
+	for name, c := range map[string]struct{ key, val []byte }{
+		"block truncated":        {blockKey(runKey, 0), encodeBlock(runKey, good)[:8]},
+		"block of the wrong run": {blockKey(runKey, 0), encodeBlock(runSpanID, make([]byte, spanIDRecLen))},
+		"directory miscounts":    {dirKey(runKey), encodeDir(runKey, 1<<40, good)},
+		"directory cut":          {dirKey(runKey), encodeDir(runKey, 1, good)[:dirHeader+3]},
+		"record points away":     {blockKey(runKey, 0), nil}, // below
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir, spans, m := twoSealedShards(t)
+			var first []byte
+			if c.val == nil {
+				// The shard's first key record, moved to batch 7 of a shard
+				// of one batch: a well-formed block pointing away.
+				first = firstKeyRecord(t, filepath.Join(dir, "node-a", m.Shards[0].Name))
+				copy(first[17:], unhex(`00000007`))
+				c.val = encodeBlock(runKey, first)
+			}
+			bad := damageShard(t, dir, m, c.key, c.val)
+			if name != "record points away" {
+				if err := othersAnswer(t, dir, bad, spans); !errors.Is(err, errBlock) {
+					t.Fatalf("want a malformed index block, got %v", err)
+				} else {
+					t.Logf("error: %v", err)
+				}
+				return
+			}
+			if span.KeyKind(first[0]) != span.KeyReqTCPSeq {
+				t.Fatalf("first key record %x is not a tcp seq", first)
+			}
+			r, _ := OpenReader(dir)
+			defer r.Close()
+			_, err := r.Lookup(context.Background(), 0, 1<<62, []span.Key{{Kind: span.KeyReqTCPSeq, U: binary.BigEndian.Uint64(first[1:])}})
+			var se *ShardError
+			if !errors.As(err, &se) || se.Shard != bad || !strings.Contains(err.Error(), "batch 7") {
+				t.Fatalf("want a ShardError naming %s and batch 7, got %v", bad, err)
+			}
+			t.Logf("error: %v", err)
+		})
+	}
+}
+
+// damageShard sets key to val in the first shard of m and re-stamps its
+// checksums, as if the collector had written it so; it returns the shard.
+func damageShard(t *testing.T, dir string, m *Manifest, key, val []byte) string {
+	t.Helper()
+	bad := filepath.Join(dir, "node-a", m.Shards[0].Name)
+	db, err := badger.Open(badgerOptions(bad, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error { return txn.Set(key, val) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if m.Shards[0].Files, err = sumShard(bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeManifest(filepath.Join(dir, "node-a"), m); err != nil {
+		t.Fatal(err)
+	}
+	return bad
+}
+
+// firstKeyRecord reads the first record of a shard's key run.
+func firstKeyRecord(t *testing.T, dir string) []byte {
+	t.Helper()
+	db, err := badger.Open(badgerOptions(dir, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rec []byte
+	err = db.View(func(txn *badger.Txn) error {
+		recs, err := readBlock(txn, runKey, 0)
+		rec = append([]byte(nil), recs[:keyRecLen]...)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }

@@ -154,7 +154,7 @@ func (sh *shard) directory(txn *badger.Txn, run byte) (*directory, error) {
 	}
 	d, err := parseDir(run, v)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("index directory %q: %w", run, err)
 	}
 	sh.dirs[i] = d
 	return d, nil
