@@ -30,7 +30,7 @@ func withLayout(t *testing.T, l, cut int) {
 // layoutSpans are Bookinfo traces with eBPF process keys, x-request-ids,
 // app span ids and a span with every field.
 func layoutSpans(t testing.TB) []span.Span {
-	spans := bookinfo(t, 30)
+	spans := bookinfo(t, 12)
 	full := fullSpan(0)
 	full.StartNs = spans[len(spans)-1].StartNs + 1000
 	ebpf := fullSpan(1)
@@ -55,6 +55,9 @@ func TestLayoutsAnswerAlike(t *testing.T) {
 		{"layout2", false, [][2]int{{layoutBlocks, 0}, {layoutBlocks, 0}}},
 		{"layout2-small-blocks", false, [][2]int{{layoutBlocks, 3}, {layoutBlocks, 3}, {layoutBlocks, 3}}},
 		{"merged-from-both", true, [][2]int{{layoutEntries, 0}, {layoutBlocks, 5}, {layoutEntries, 0}}},
+		// Merged while new heads are still written as layout 1: the merge
+		// writes layout 2 all the same.
+		{"merged-from-layout1", true, [][2]int{{layoutEntries, 0}, {layoutEntries, 0}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -73,7 +76,9 @@ func TestLayoutsAnswerAlike(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			withLayout(t, layoutBlocks, 7)
+			if tc.name != "merged-from-layout1" {
+				withLayout(t, layoutBlocks, 7)
+			}
 			if tc.merge {
 				if err := w.Maintain(); err != nil {
 					t.Fatal(err)
@@ -82,6 +87,14 @@ func TestLayoutsAnswerAlike(t *testing.T) {
 				if len(m.Shards) != 1 || !m.Shards[0].Merged || len(m.Shards[0].Sources) != len(tc.parts) {
 					t.Fatalf("want one merged shard of %d sources, manifest %+v", len(tc.parts), m.Shards)
 				}
+				sh, err := (&opener{}).open(filepath.Join(dir, "node-a", m.Shards[0].Name), m.Shards[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sh.meta.Layout != layoutBlocks || !sh.meta.Indexed {
+					t.Fatalf("merged shard meta %+v, want layout 2 with its index", sh.meta)
+				}
+				sh.close()
 			}
 			if err := w.Close(); err != nil {
 				t.Fatal(err)

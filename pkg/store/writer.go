@@ -406,6 +406,7 @@ func (w *Writer) mergeWindow(win int64, srcs []ShardEntry) error {
 	if err != nil {
 		return err
 	}
+	sw.meta.Layout = layoutBlocks // copying moves index records: merges write layout 2
 	for _, s := range srcs {
 		sh, err := w.opener.open(filepath.Join(w.nodeDir, s.Name), s)
 		if err == nil {
@@ -414,7 +415,7 @@ func (w *Writer) mergeWindow(win int64, srcs []ShardEntry) error {
 		}
 		w.opener.forget(filepath.Join(w.nodeDir, s.Name)) // read once: its sources leave the manifest below
 		if err != nil {
-			sw.close()
+			sw.db.Close() // without writing an index
 			os.RemoveAll(tmp)
 			return fmt.Errorf("merging: %w", err)
 		}
