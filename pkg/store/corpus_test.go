@@ -10,10 +10,11 @@ import (
 )
 
 // TestWriteCorpus regenerates the committed seed corpus of FuzzDecodeBatch
+// and FuzzIndexBlock
 // from real batches: ZT_WRITE_CORPUS=1 go test -run TestWriteCorpus.
 func TestWriteCorpus(t *testing.T) {
 	if os.Getenv("ZT_WRITE_CORPUS") == "" {
-		t.Skip("set ZT_WRITE_CORPUS=1 to rewrite testdata/fuzz/FuzzDecodeBatch seeds")
+		t.Skip("set ZT_WRITE_CORPUS=1 to rewrite the testdata/fuzz/FuzzDecodeBatch and FuzzIndexBlock seeds")
 	}
 	good := encodedBatch(t, append([]span.Span{fullSpan(0)}, bookinfo(t, 1)...))
 	seeds := map[string][]byte{
@@ -22,7 +23,29 @@ func TestWriteCorpus(t *testing.T) {
 		"seed-flipped-body": flip(good, len(good)-100),
 		"seed-schema-only":  append(append([]byte(nil), schemaMessage...), 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0),
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeBatch")
+	writeSeeds(t, "FuzzDecodeBatch", seeds)
+	// FuzzIndexBlock: blocks and directories of a real shard's runs.
+	var recs [3][]byte
+	var keys []span.Key
+	for i, s := range bookinfo(t, 2) {
+		keys = appendRecords(&recs, keys, &s, ref{s.StartNs, 0, uint32(i)})
+	}
+	blocks := map[string][]byte{}
+	for i, run := range runs {
+		sortRecords(recs[i], recLen(run))
+		blk := encodeBlock(run, recs[i])
+		blocks["seed-block-"+string(run)] = blk
+		blocks["seed-dir-"+string(run)] = encodeDir(run, uint64(len(recs[i])/recLen(run)), recs[i][:recLen(run)])
+		blocks["seed-block-truncated-"+string(run)] = blk[:len(blk)/2]
+	}
+	writeSeeds(t, "FuzzIndexBlock", blocks)
+}
+
+func writeSeeds(t *testing.T, target string, seeds map[string][]byte) {
+	dir := filepath.Join("testdata", "fuzz", target)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for name, b := range seeds {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)), 0o644); err != nil {
 			t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
-	"github.com/dgraph-io/badger/v4"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -285,23 +284,9 @@ func TestDictionaryIDsInFieldOrder(t *testing.T) {
 func TestDamagedBatchNamedOthersAnswer(t *testing.T) {
 	dir, spans, m := twoSealedShards(t)
 	damaged := readCorpusEntry(t, "old-reader-alloc-metadata-2GiB")
-	bad := filepath.Join(dir, "node-a", m.Shards[0].Name)
-	db, err := badger.Open(badgerOptions(bad, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(txn *badger.Txn) error { return txn.Set(batchKey(0), damaged) }); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
 	// As if the collector had written the damaged batch: the shard's
 	// checksums match it, so the reader gets as far as decoding.
-	if m.Shards[0].Files, err = sumShard(bad); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeManifest(filepath.Join(dir, "node-a"), m); err != nil {
-		t.Fatal(err)
-	}
+	bad := damageShard(t, dir, m, batchKey(0), damaged)
 
 	if err := othersAnswer(t, dir, bad, spans); !errors.Is(err, errBatch) {
 		t.Fatalf("want a malformed batch, got %v", err)

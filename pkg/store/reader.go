@@ -1,9 +1,9 @@
 package store
 
 import (
-	"bytes"
 	"container/list"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -30,8 +30,12 @@ func (e *ShardError) Unwrap() error { return e.Err }
 
 // shard is one sealed shard opened read-only (see opener).
 type shard struct {
-	dir string // the shard's directory
-	db  *badger.DB
+	dir  string // the shard's directory
+	db   *badger.DB
+	meta shardMeta
+
+	dirMu sync.Mutex
+	dirs  [3]*directory // layoutBlocks: run directories, read once
 }
 
 // openReadOnly turns Badger panics on corrupt files into errors. Panics in
@@ -96,31 +100,39 @@ func (s *shard) batch(txn *badger.Txn, n uint32) (*Batch, error) {
 func (s *shard) all() ([]span.Span, error) {
 	var out []span.Span
 	err := s.view(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.Prefix = []byte{pBatch}
-		it := txn.NewIterator(opt)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n, err := parseBatchKey(it.Item().Key())
-			if err != nil {
-				return err
-			}
-			err = it.Item().Value(func(v []byte) error {
-				b, err := DecodeBatch(v)
-				if err != nil {
-					return fmt.Errorf("batch %d: %w", n, err)
-				}
-				out = append(out, b.All()...)
-				b.Release()
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return eachBatch(txn, func(_ uint32, b *Batch) error {
+			out = append(out, b.All()...)
+			return nil
+		})
 	})
 	return out, err
+}
+
+// eachBatch decodes every batch of a shard in order and calls fn with it;
+// the batch is released when fn returns.
+func eachBatch(txn *badger.Txn, fn func(n uint32, b *Batch) error) error {
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = []byte{pBatch}
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		n, err := parseBatchKey(it.Item().Key())
+		if err != nil {
+			return err
+		}
+		err = it.Item().Value(func(v []byte) error {
+			b, err := DecodeBatch(v)
+			if err != nil {
+				return fmt.Errorf("batch %d: %w", n, err)
+			}
+			defer b.Release()
+			return fn(n, b)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Reader answers queries over the sealed shards of one or more data
@@ -136,6 +148,8 @@ type Reader struct {
 	cacheMu sync.Mutex
 	cache   map[batchID]*list.Element
 	lru     *list.List
+
+	blocks blockCache // decoded index blocks (layoutBlocks)
 }
 
 type nodeState struct {
@@ -292,6 +306,7 @@ func (r *Reader) refresh(force bool) {
 }
 
 func (r *Reader) dropCached(dir string) {
+	r.blocks.drop(dir)
 	r.cacheMu.Lock()
 	defer r.cacheMu.Unlock()
 	for id, e := range r.cache {
@@ -468,28 +483,19 @@ func (r *Reader) Lookup(ctx context.Context, fromNs, toNs int64, keys []span.Key
 	err := r.withShards(ctx, fromNs, toNs, func(sh *shard) error {
 		return sh.view(func(txn *badger.Txn) error {
 			var refs []ref
-			opt := badger.DefaultIteratorOptions
-			opt.PrefetchValues = false
-			it := txn.NewIterator(opt)
 			var lo, hi []byte
 			for k := range want {
 				v := keyValue(k)
 				lo = corrKey(lo, k.Kind, v, ref{start: fromNs})
 				hi = corrKey(hi, k.Kind, v, ref{start: toNs, batch: ^uint32(0), row: ^uint32(0)})
-				for it.Seek(lo); it.Valid(); it.Next() {
-					key := it.Item().Key()
-					if bytes.Compare(key, hi) > 0 {
-						break
-					}
-					_, _, rf, err := parseCorrKey(key)
-					if err != nil {
-						it.Close()
-						return err
-					}
-					refs = append(refs, rf)
+				err := r.scanRun(sh, txn, runKey, lo[1:], hi[1:], false, func(rec []byte) (bool, error) {
+					refs = append(refs, getRef(rec[9:]))
+					return true, nil
+				})
+				if err != nil {
+					return err
 				}
 			}
-			it.Close()
 			var ks []span.Key
 			res, err := r.rows(sh, txn, refs, func(s *span.Span) bool {
 				ks = s.IndexKeys(ks[:0])
@@ -533,20 +539,16 @@ func (r *Reader) Get(ctx context.Context, fromNs, toNs int64, ids []uint64) ([]s
 	err := r.withShards(ctx, fromNs, toNs, func(sh *shard) error {
 		return sh.view(func(txn *badger.Txn) error {
 			var refs []ref
+			lo, hi := make([]byte, spanIDRecLen), make([]byte, spanIDRecLen)
+			for i := 8; i < spanIDRecLen; i++ {
+				hi[i] = 0xff
+			}
 			for _, id := range ids {
-				it, err := txn.Get(spanIDKey(id))
-				if errors.Is(err, badger.ErrKeyNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				err = it.Value(func(v []byte) error {
-					if len(v) != refLen {
-						return fmt.Errorf("%w: span id value of %d bytes", errKey, len(v))
-					}
-					refs = append(refs, getRef(v))
-					return nil
+				binary.BigEndian.PutUint64(lo, id)
+				binary.BigEndian.PutUint64(hi, id)
+				err := r.scanRun(sh, txn, runSpanID, lo, hi, false, func(rec []byte) (bool, error) {
+					refs = append(refs, getRef(rec[8:]))
+					return true, nil
 				})
 				if err != nil {
 					return err
@@ -630,41 +632,31 @@ func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error)
 				}
 			}
 			var local []hit
-			opt := badger.DefaultIteratorOptions
-			opt.Reverse = true
-			opt.PrefetchValues = false
-			it := txn.NewIterator(opt)
-			defer it.Close()
-			var lo, hi []byte
+			lo, hi := make([]byte, searchRecLen), make([]byte, searchRecLen)
+			to := q.ToNs
+			if to == 0 {
+				to = int64(^uint64(0) >> 1)
+			}
 			for _, ns := range nss {
-				lo = searchKey(lo, ns, ref{start: q.FromNs})
-				to := q.ToNs
-				if to == 0 {
-					to = int64(^uint64(0) >> 1)
+				copy(lo, searchKey(nil, ns, ref{start: q.FromNs})[1:])
+				copy(hi, searchKey(nil, ns, ref{start: to, batch: ^uint32(0), row: ^uint32(0)})[1:])
+				for i := searchLen - 1; i < searchRecLen; i++ {
+					hi[i] = 0xff
 				}
-				hi = searchKey(hi, ns, ref{start: to, batch: ^uint32(0), row: ^uint32(0)})
 				n := 0
-				for it.Seek(hi); it.Valid() && n < q.Limit; it.Next() {
-					key := it.Item().Key()
-					if bytes.Compare(key, lo) < 0 {
-						break
-					}
-					_, rf, err := parseSearchKey(key)
+				err := r.scanRun(sh, txn, runSearch, lo, hi, true, func(rec []byte) (bool, error) {
+					f, err := parseSearchFields(rec[searchLen-1:])
 					if err != nil {
-						return err
-					}
-					var f searchFields
-					err = it.Item().Value(func(v []byte) error {
-						f, err = parseSearchFields(v)
-						return err
-					})
-					if err != nil {
-						return err
+						return false, err
 					}
 					if match(f) {
-						local = append(local, hit{sh, rf})
+						local = append(local, hit{sh, getRef(rec[8:])})
 						n++
 					}
+					return n < q.Limit, nil
+				})
+				if err != nil {
+					return err
 				}
 			}
 			mu.Lock()
@@ -713,17 +705,7 @@ func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error)
 
 // scanKeys calls f with every key of a record type.
 func scanKeys(txn *badger.Txn, prefix byte, f func(key []byte) error) error {
-	opt := badger.DefaultIteratorOptions
-	opt.Prefix = []byte{prefix}
-	opt.PrefetchValues = false
-	it := txn.NewIterator(opt)
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		if err := f(it.Item().Key()); err != nil {
-			return err
-		}
-	}
-	return nil
+	return scanEntryKeys(txn, prefix, false, func(k, _ []byte) error { return f(k) })
 }
 
 func shardValues(txn *badger.Txn) ([]valueEntry, error) {

@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -18,7 +21,23 @@ type shardMeta struct {
 	MaxNs   int64  `json:"max_ns"`
 	Spans   int64  `json:"spans"`
 	Batches int64  `json:"batches"`
+	// Layout is the index layout (absent: layoutEntries); Indexed says a
+	// layoutBlocks shard has its record blocks (written when it is sealed).
+	Layout  int  `json:"layout,omitempty"`
+	Indexed bool `json:"indexed,omitempty"`
 }
+
+// layout returns the shard's index layout.
+func (m *shardMeta) layout() int {
+	if m.Layout == 0 {
+		return layoutEntries
+	}
+	return m.Layout
+}
+
+// writeLayout is the layout of new shards; tests set layoutEntries to make
+// shards as older collectors did.
+var writeLayout = layoutBlocks
 
 func badgerOptions(dir string, readOnly bool) badger.Options {
 	o := badger.DefaultOptions(dir).
@@ -54,9 +73,10 @@ type shardWriter struct {
 	seen map[valueEntry]bool
 	// seenWorkload: (namespace, workload) pairs written
 	seenWorkload map[[2]string]bool
-	kbuf         []byte
-	vbuf         []byte
 	keys         []span.Key
+	// recs holds the index records of a layoutBlocks shard, one slice per
+	// run (in runs order), written sorted when the shard is sealed.
+	recs [3][]byte
 }
 
 func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
@@ -84,7 +104,69 @@ func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
 		db.Close()
 		return nil, fmt.Errorf("reading shard meta %s: %w", dir, err)
 	}
+	switch {
+	case w.meta.Batches == 0:
+		w.meta.Layout = writeLayout
+	case w.meta.layout() == layoutBlocks && !w.meta.Indexed:
+		// A head shard recovered after a crash: its records were in memory.
+		if err := w.rebuildRecords(); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("recovering the index of %s: %w", dir, err)
+		}
+	}
 	return w, nil
+}
+
+// runIndex is the position of a run in runs and shardWriter.recs.
+func runIndex(run byte) int { return bytes.IndexByte(runs, run) }
+
+// appendRecords adds the index records of span s at r to recs (in runs
+// order).
+func appendRecords(recs *[3][]byte, keys []span.Key, s *span.Span, r ref) []span.Key {
+	keys = s.IndexKeys(keys[:0])
+	var b [searchRecLen]byte
+	for _, k := range keys {
+		recs[0] = append(recs[0], corrKey(b[:0], k.Kind, keyValue(k), r)[1:]...)
+	}
+	binary.BigEndian.PutUint64(b[:], s.SpanID)
+	putRef(b[8:], r)
+	recs[1] = append(recs[1], b[:spanIDRecLen]...)
+	sf := searchFields{service: hashString(s.Service), endpoint: hashString(s.Endpoint), protocol: s.L7Protocol,
+		status: s.ResponseStatus, tap: s.TapSide, duration: int64(s.Duration())}
+	if s.Workload != "" {
+		sf.workload = hashString(s.Workload)
+	}
+	rec := searchKey(b[:0], hashString(s.Namespace), r)[1:]
+	rec = append(rec, sf.put(nil)...)
+	recs[2] = append(recs[2], rec...)
+	return keys
+}
+
+// entryKeyLen is how much of a record of run is the Badger key in
+// layoutEntries shards (after the prefix byte); the rest is the value.
+func entryKeyLen(run byte) int {
+	switch run {
+	case runKey:
+		return keyRecLen
+	case runSpanID:
+		return 8
+	default:
+		return searchLen - 1
+	}
+}
+
+// rebuildRecords recomputes the index records from the stored batches.
+func (w *shardWriter) rebuildRecords() error {
+	return w.db.View(func(txn *badger.Txn) error {
+		return eachBatch(txn, func(n uint32, b *Batch) error {
+			var s span.Span
+			for i := 0; i < b.Len(); i++ {
+				b.Row(i, &s)
+				w.keys = appendRecords(&w.recs, w.keys, &s, ref{s.StartNs, n, uint32(i)})
+			}
+			return nil
+		})
+	})
 }
 
 // write stores one batch of spans: the Arrow value, its index entries and
@@ -119,22 +201,12 @@ func (w *shardWriter) write(spans []span.Span, b *span.Builder) error {
 	for i := range spans {
 		s := &spans[i]
 		r := ref{start: s.StartNs, batch: batch, row: uint32(i)}
-		w.keys = s.IndexKeys(w.keys[:0])
-		for _, k := range w.keys {
-			w.kbuf = corrKey(w.kbuf, k.Kind, keyValue(k), r)
-			if err := wb.Set(append([]byte(nil), w.kbuf...), nil); err != nil {
-				return err
-			}
-		}
-		rv := make([]byte, refLen)
-		putRef(rv, r)
-		if err := wb.Set(spanIDKey(s.SpanID), rv); err != nil {
+		if meta.layout() == layoutBlocks {
+			w.keys = appendRecords(&w.recs, w.keys, s, r)
+		} else if err := w.writeEntries(wb, s, r); err != nil {
 			return err
 		}
-		sf := searchFields{service: hashString(s.Service), endpoint: hashString(s.Endpoint), protocol: s.L7Protocol,
-			status: s.ResponseStatus, tap: s.TapSide, duration: int64(s.Duration())}
 		if s.Workload != "" {
-			sf.workload = hashString(s.Workload)
 			wk := [2]string{s.Namespace, s.Workload}
 			if !w.seenWorkload[wk] {
 				w.seenWorkload[wk] = true
@@ -142,10 +214,6 @@ func (w *shardWriter) write(spans []span.Span, b *span.Builder) error {
 					return err
 				}
 			}
-		}
-		w.kbuf = searchKey(w.kbuf, hashString(s.Namespace), r)
-		if err := wb.Set(append([]byte(nil), w.kbuf...), sf.put(nil)); err != nil {
-			return err
 		}
 		ve := valueEntry{s.Namespace, s.Service, s.Endpoint, s.L7Protocol}
 		if !w.seen[ve] {
@@ -174,9 +242,224 @@ func (w *shardWriter) write(spans []span.Span, b *span.Builder) error {
 	return nil
 }
 
+// writeEntries writes the index of span s as layoutEntries does: one
+// Badger entry per record.
+func (w *shardWriter) writeEntries(wb *badger.WriteBatch, s *span.Span, r ref) error {
+	var recs [3][]byte
+	w.keys = appendRecords(&recs, w.keys, s, r)
+	for i, run := range runs {
+		wl, kl := recLen(run), entryKeyLen(run)
+		for off := 0; off < len(recs[i]); off += wl {
+			rec := recs[i][off : off+wl]
+			var val []byte
+			if kl < wl {
+				val = rec[kl:]
+			}
+			if err := wb.Set(append([]byte{run}, rec[:kl]...), val); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeIndex writes the sorted record blocks and directories of a
+// layoutBlocks shard and marks it indexed.
+func (w *shardWriter) writeIndex() error {
+	if w.meta.layout() != layoutBlocks || w.meta.Indexed || w.meta.Batches == 0 {
+		return nil
+	}
+	wb := w.db.NewWriteBatch()
+	defer wb.Cancel()
+	for i, run := range runs {
+		rl, cut := recLen(run), cutOf(run)
+		recs := w.recs[i]
+		sortRecords(recs, rl)
+		var first []byte
+		for n, off := uint32(0), 0; off < len(recs); n, off = n+1, off+cut*rl {
+			blk := recs[off:min(len(recs), off+cut*rl)]
+			first = append(first, blk[:rl]...)
+			if err := wb.Set(blockKey(run, n), encodeBlock(run, blk)); err != nil {
+				return err
+			}
+		}
+		if err := wb.Set(dirKey(run), encodeDir(run, uint64(len(recs)/rl), first)); err != nil {
+			return err
+		}
+		w.recs[i] = nil
+	}
+	meta := w.meta
+	meta.Indexed = true
+	mb, _ := json.Marshal(meta)
+	if err := wb.Set([]byte{pMeta}, mb); err != nil {
+		return err
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("writing the index of %s: %w", w.dir, err)
+	}
+	w.meta = meta
+	return nil
+}
+
 func (w *shardWriter) close() error {
+	if err := w.writeIndex(); err != nil {
+		w.db.Close()
+		return err
+	}
 	if err := w.db.Close(); err != nil {
 		return fmt.Errorf("closing shard %s: %w", w.dir, err)
+	}
+	return nil
+}
+
+// copyShard appends the batches of a sealed shard to w without decoding
+// them: each Arrow value is copied under a new batch number, and so are its
+// index records (read from the source's blocks or, in a layoutEntries
+// shard, its entries) with their batch number moved by the same offset.
+func (w *shardWriter) copyShard(src *shard) error {
+	off := uint32(w.meta.Batches)
+	sm := src.meta
+	return src.view(func(txn *badger.Txn) error {
+		wb := w.db.NewWriteBatch()
+		defer wb.Cancel()
+		var batches uint32
+		err := scanEntryKeys(txn, pBatch, true, func(k, v []byte) error {
+			n, err := parseBatchKey(k)
+			if err != nil {
+				return err
+			}
+			if int64(n) >= sm.Batches {
+				return fmt.Errorf("%w: batch %d of a shard of %d batches", errKey, n, sm.Batches)
+			}
+			batches++
+			return wb.Set(batchKey(off+n), v)
+		})
+		if err != nil {
+			return err
+		}
+		if int64(batches) != sm.Batches {
+			return fmt.Errorf("shard %s holds %d batches, its meta counts %d", src.dir, batches, sm.Batches)
+		}
+		for _, p := range []byte{pValues, pWorkld} {
+			err := scanEntryKeys(txn, p, false, func(k, _ []byte) error {
+				if p == pValues {
+					ve, err := parseValuesKey(k)
+					if err != nil || w.seen[ve] {
+						return err
+					}
+					w.seen[ve] = true
+				} else {
+					ns, wl, err := parseWorkloadKey(k)
+					if err != nil || w.seenWorkload[[2]string{ns, wl}] {
+						return err
+					}
+					w.seenWorkload[[2]string{ns, wl}] = true
+				}
+				return wb.Set(k, nil)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		for i, run := range runs {
+			rl := recLen(run)
+			bo := batchOffset(run)
+			if sm.layout() == layoutBlocks {
+				if d, err := src.directory(txn, run); err == nil && d.records <= uint64(sm.Spans)*16 {
+					w.recs[i] = slices.Grow(w.recs[i], int(d.records)*rl)
+				}
+			}
+			err := scanAllRecords(src, txn, run, func(rec []byte) error {
+				n := binary.BigEndian.Uint32(rec[bo:])
+				if int64(n) >= sm.Batches {
+					return fmt.Errorf("%w: record of batch %d in a shard of %d batches", errBlock, n, sm.Batches)
+				}
+				j := len(w.recs[i])
+				w.recs[i] = append(w.recs[i], rec[:rl]...)
+				binary.BigEndian.PutUint32(w.recs[i][j+bo:], off+n)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		meta := w.meta
+		if meta.Spans == 0 || sm.MinNs < meta.MinNs {
+			meta.MinNs = sm.MinNs
+		}
+		meta.MaxNs = max(meta.MaxNs, sm.MaxNs)
+		meta.Spans += sm.Spans
+		meta.Batches += sm.Batches
+		mb, _ := json.Marshal(meta)
+		if err := wb.Set([]byte{pMeta}, mb); err != nil {
+			return err
+		}
+		if err := wb.Flush(); err != nil {
+			return fmt.Errorf("copying %s: %w", src.dir, err)
+		}
+		w.meta = meta
+		return nil
+	})
+}
+
+// batchOffset is where a record of run holds its batch number.
+func batchOffset(run byte) int {
+	if run == runKey {
+		return 1 + 8 + 8
+	}
+	return 8 + 8
+}
+
+// scanEntryKeys calls f with every key (and, with values, value) of a
+// record type.
+func scanEntryKeys(txn *badger.Txn, prefix byte, values bool, f func(k, v []byte) error) error {
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = []byte{prefix}
+	opt.PrefetchValues = values
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		var v []byte
+		if values {
+			var err error
+			if v, err = it.Item().ValueCopy(nil); err != nil {
+				return err
+			}
+		}
+		if err := f(it.Item().KeyCopy(nil), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanAllRecords calls f with every index record of run in a shard of
+// either layout, in order.
+func scanAllRecords(sh *shard, txn *badger.Txn, run byte, f func(rec []byte) error) error {
+	w := recLen(run)
+	lo, hi := make([]byte, w), bytes.Repeat([]byte{0xff}, w)
+	if sh.meta.layout() == layoutEntries {
+		return scanEntries(txn, run, lo, hi, false, func(rec []byte) (bool, error) { return true, f(rec) })
+	}
+	d, err := sh.directory(txn, run)
+	if err != nil {
+		return err
+	}
+	var total uint64
+	for b := 0; b < d.blocks(); b++ {
+		recs, err := readBlock(txn, run, uint32(b))
+		if err != nil {
+			return err
+		}
+		total += uint64(len(recs) / w)
+		for off := 0; off < len(recs); off += w {
+			if err := f(recs[off : off+w]); err != nil {
+				return err
+			}
+		}
+	}
+	if total != d.records {
+		return fmt.Errorf("%w: %q blocks hold %d records, the directory lists %d", errBlock, run, total, d.records)
 	}
 	return nil
 }

@@ -51,7 +51,7 @@ func openTestWriter(t *testing.T, dir string, mod func(*WriterOptions)) *Writer 
 	return w
 }
 
-func bookinfo(t *testing.T, n int) []span.Span {
+func bookinfo(t testing.TB, n int) []span.Span {
 	t.Helper()
 	g := spangen.New(spangen.Config{Seed: 7, Start: t0, Interval: 20 * time.Millisecond})
 	var out []span.Span

@@ -196,9 +196,25 @@ func (o *opener) open(dir string, e ShardEntry) (*shard, error) {
 	if err == nil && meta.Spans != e.Spans {
 		err = &ShardError{dir, fmt.Errorf("shard holds %d spans, the manifest lists %d", meta.Spans, e.Spans)}
 	}
+	if err == nil {
+		err = checkLayout(dir, &meta)
+	}
+	sh.meta = meta
 	if err != nil {
 		sh.close()
 		return nil, err
 	}
 	return sh, nil
+}
+
+// checkLayout refuses a shard whose index this reader cannot read.
+func checkLayout(dir string, m *shardMeta) error {
+	switch l := m.layout(); {
+	case l > layoutBlocks || l < layoutEntries:
+		return &ShardError{dir, fmt.Errorf("shard index layout %d is unknown to this reader (it reads layouts %d and %d): "+
+			"upgrade zerotrace to read it", l, layoutEntries, layoutBlocks)}
+	case l == layoutBlocks && !m.Indexed && m.Spans > 0:
+		return &ShardError{dir, errors.New("shard was sealed without its index blocks")}
+	}
+	return nil
 }

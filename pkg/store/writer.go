@@ -25,7 +25,7 @@ type WriterOptions struct {
 	BatchInterval time.Duration // or this long after its first span (default 1 s)
 	SealInterval  time.Duration // seal the head shard this often (default 2 s)
 	Window        time.Duration // merge sealed shards per window of this length (default 1 min)
-	MergedRows    int           // batch size of merged shards (default 16384, at most 32768)
+	MergedRows    int           // at most 32768; unused since layout 2: merges copy the head batches as they are (ADR 0004)
 	RetentionAge  time.Duration // drop shards whose newest span is older (0: keep)
 	DiskBudget    int64         // drop oldest shards while the node uses more bytes (0: no budget)
 	// Keep, if set, holds back retention by age for the shards it returns
@@ -405,30 +405,21 @@ func (w *Writer) mergeWindow(win int64, srcs []ShardEntry) error {
 	name := fmt.Sprintf("w-%020d-%020d", win, srcs[0].MinNs)
 	tmp := filepath.Join(w.nodeDir, name+".tmp")
 	os.RemoveAll(tmp)
-	var all []span.Span
-	for _, s := range srcs {
-		sh, err := w.opener.open(filepath.Join(w.nodeDir, s.Name), s)
-		if err != nil {
-			return fmt.Errorf("merging: %w", err)
-		}
-		spans, err := sh.all()
-		sh.close()
-		w.opener.forget(sh.dir) // read once: its sources leave the manifest below
-		if err != nil {
-			return fmt.Errorf("merging: %w", err)
-		}
-		all = append(all, spans...)
-	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].StartNs < all[j].StartNs })
+	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].MinNs < srcs[j].MinNs })
 	sw, err := openShardWriter(tmp, w.opt.Node, true)
 	if err != nil {
 		return err
 	}
-	b := span.NewBuilder(nil)
-	defer b.Release()
-	for i := 0; i < len(all); i += w.opt.MergedRows {
-		if err := sw.write(all[i:min(i+w.opt.MergedRows, len(all))], b); err != nil {
-			sw.close()
+	sw.meta.Layout = layoutBlocks // copying moves index records: merges write layout 2
+	for _, s := range srcs {
+		sh, err := w.opener.open(filepath.Join(w.nodeDir, s.Name), s)
+		if err == nil {
+			err = sw.copyShard(sh)
+			sh.close()
+		}
+		w.opener.forget(filepath.Join(w.nodeDir, s.Name)) // read once: its sources leave the manifest below
+		if err != nil {
+			sw.db.Close() // without writing an index
 			os.RemoveAll(tmp)
 			return fmt.Errorf("merging: %w", err)
 		}

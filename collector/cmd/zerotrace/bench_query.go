@@ -43,7 +43,7 @@ func benchQuery(n int, dir string, interval time.Duration) error {
 		defer os.RemoveAll(d)
 		dir = d
 		fmt.Printf("bench query: filling a store with %d generated Bookinfo spans in %s\n", n, dir)
-		if from, to, _, _, err = fillStore(dir, n, interval); err != nil {
+		if from, to, _, _, _, err = fillStore(dir, n, interval); err != nil {
 			return err
 		}
 	}
@@ -89,6 +89,12 @@ func benchQuery(n int, dir string, interval time.Duration) error {
 	fmt.Printf("assembly_p50: %s  (goal ≤ 20 ms; %d Bookinfo traces from a random seed span, sizes %v, store of %d spans)\n",
 		ms(percentile(lat, 0.5)), len(lat), sizes, st.Spans)
 	fmt.Printf("assembly_p99: %s  (goal ≤ 100 ms)\n", ms(percentile(lat, 0.99)))
+	if len(lat) > 1 {
+		// The first query verifies and opens every shard (ADR 0002): with
+		// 100 samples it alone is the p99.
+		fmt.Printf("assembly_first: %s  (the first query, which verifies and opens every shard; p99 of the others %s)\n",
+			ms(lat[0]), ms(percentile(lat[1:], 0.99)))
+	}
 	lat = lat[:0]
 	for i := 0; i < 50; i++ {
 		end := to - int64(rnd.IntN(int(max(1, (to-from)/2))))

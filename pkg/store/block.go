@@ -1,0 +1,296 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Layout 2 (ADR 0004): a shard's index is three sorted runs of fixed-width
+// records, written once when the shard is sealed, cut into blocks of at
+// most blockRecords records. A block is one Badger value; a run's
+// directory (the first record of every block) is another. Records are the
+// layout-1 index keys without their prefix byte (and, for the span-id and
+// search runs, with their value appended), so both layouts sort alike.
+const (
+	runKey    = 'K' // kind(1) value(8) start(8) batch(4) row(4)
+	runSpanID = 'I' // span_id(8) start(8) batch(4) row(4)
+	runSearch = 'T' // nsHash(8) start(8) batch(4) row(4) searchVal2(35)
+
+	pBlock = 'R' // R run(1) block(4) → block
+	pDir   = 'D' // D run(1)          → directory
+)
+
+// Record widths per run.
+const (
+	keyRecLen    = keyLen - 1
+	spanIDRecLen = spanIDLen - 1 + refLen
+	searchRecLen = searchLen - 1 + searchVal2
+)
+
+// Shard layouts, recorded in the meta record (absent: 1).
+const (
+	layoutEntries = 1 // one Badger entry per index key per span (ADR 0001)
+	layoutBlocks  = 2 // sorted record blocks written at seal (ADR 0004)
+)
+
+// blockRecords bounds the records of one block: a lookup decodes at most
+// one block per key and boundary.
+const blockRecords = 2048
+
+// blockCut, when not 0, is where the writer cuts the blocks of every run;
+// tests make it small to cross block boundaries.
+var blockCut = 0
+
+// cutOf is the number of records per block of run. Lookups by key and by
+// span id decode one block per shard they touch, found or not, so their
+// blocks are small (256 records, 6 KiB); search scans runs of newest
+// entries, so its blocks are larger.
+func cutOf(run byte) int {
+	switch {
+	case blockCut > 0:
+		return blockCut
+	case run == runSearch:
+		return 1024
+	}
+	return 256
+}
+
+var errBlock = errors.New("malformed index block")
+
+var runs = []byte{runKey, runSpanID, runSearch}
+
+func recLen(run byte) int {
+	switch run {
+	case runKey:
+		return keyRecLen
+	case runSpanID:
+		return spanIDRecLen
+	case runSearch:
+		return searchRecLen
+	}
+	return 0
+}
+
+func blockKey(run byte, n uint32) []byte {
+	b := []byte{pBlock, run, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[2:], n)
+	return b
+}
+
+func dirKey(run byte) []byte { return []byte{pDir, run} }
+
+// Block format: version(1)=1 run(1) count(4) then a zstd frame of the
+// records stored column by column (byte j of every record, then byte j+1):
+// sorted records share their leading bytes, which compress to almost
+// nothing.
+const blockHeader = 6
+
+var (
+	blockEncOnce sync.Once
+	blockEnc     *zstd.Encoder
+	blockDec     *zstd.Decoder
+)
+
+func blockCodec() (*zstd.Encoder, *zstd.Decoder) {
+	blockEncOnce.Do(func() {
+		var err error
+		blockEnc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+			zstd.WithZeroFrames(true))
+		if err != nil {
+			panic(err)
+		}
+		blockDec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0),
+			zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(blockRecords*searchRecLen))
+		if err != nil {
+			panic(err)
+		}
+	})
+	return blockEnc, blockDec
+}
+
+// encodeBlock encodes count sorted records of run.
+func encodeBlock(run byte, recs []byte) []byte {
+	w := recLen(run)
+	n := len(recs) / w
+	col := make([]byte, len(recs))
+	for j := 0; j < w; j++ {
+		c := col[j*n : (j+1)*n]
+		for i := range c {
+			c[i] = recs[i*w+j]
+		}
+	}
+	out := make([]byte, blockHeader, blockHeader+len(recs)/4)
+	out[0] = 1
+	out[1] = run
+	binary.BigEndian.PutUint32(out[2:], uint32(n))
+	enc, _ := blockCodec()
+	return enc.EncodeAll(col, out)
+}
+
+// parseBlock decodes a block of run: at most blockRecords records, exactly
+// as many bytes as they take, in ascending order. The work is bounded by
+// the declared count, itself bounded, before anything is decompressed.
+func parseBlock(run byte, b []byte) ([]byte, error) {
+	w := recLen(run)
+	if w == 0 {
+		return nil, fmt.Errorf("%w: unknown run %q", errBlock, run)
+	}
+	if len(b) < blockHeader {
+		return nil, fmt.Errorf("%w: %d bytes, header needs %d", errBlock, len(b), blockHeader)
+	}
+	if b[0] != 1 {
+		return nil, fmt.Errorf("%w: block version %d, this reader knows 1", errBlock, b[0])
+	}
+	if b[1] != run {
+		return nil, fmt.Errorf("%w: block of run %q where run %q belongs", errBlock, b[1], run)
+	}
+	n := binary.BigEndian.Uint32(b[2:])
+	if n == 0 || n > blockRecords {
+		return nil, fmt.Errorf("%w: %d records, want 1 to %d", errBlock, n, blockRecords)
+	}
+	size := int(n) * w
+	var h zstd.Header
+	if err := h.Decode(b[blockHeader:]); err != nil {
+		return nil, fmt.Errorf("%w: zstd frame header: %v", errBlock, err)
+	}
+	if h.Skippable || h.DictionaryID != 0 {
+		return nil, fmt.Errorf("%w: zstd frame is skippable or needs a dictionary", errBlock)
+	}
+	// Small frames declare no size: the decoder's cap limit bounds them.
+	if h.HasFCS && h.FrameContentSize != uint64(size) {
+		return nil, fmt.Errorf("%w: zstd frame holds %d bytes, %d records take %d", errBlock, h.FrameContentSize, n, size)
+	}
+	_, dec := blockCodec()
+	col, err := dec.DecodeAll(b[blockHeader:], make([]byte, 0, size))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errBlock, err)
+	}
+	if len(col) != size {
+		return nil, fmt.Errorf("%w: %d bytes of records, want %d", errBlock, len(col), size)
+	}
+	recs := make([]byte, size)
+	for i := 0; i < int(n); i++ {
+		for j := 0; j < w; j++ {
+			recs[i*w+j] = col[j*int(n)+i]
+		}
+	}
+	for i := w; i < size; i += w {
+		if bytes.Compare(recs[i-w:i], recs[i:i+w]) > 0 {
+			return nil, fmt.Errorf("%w: record %d sorts before record %d", errBlock, i/w, i/w-1)
+		}
+	}
+	return recs, nil
+}
+
+// Directory format: version(1)=1 run(1) blocks(4) records(8), then the
+// first record of every block.
+const dirHeader = 14
+
+// maxDirBlocks bounds a directory: 2^20 blocks of 2048 records is more
+// than any shard holds.
+const maxDirBlocks = 1 << 20
+
+type directory struct {
+	run     byte
+	records uint64
+	first   []byte // blocks × recLen(run)
+}
+
+func (d *directory) blocks() int { return len(d.first) / recLen(d.run) }
+
+func (d *directory) firstOf(i int) []byte {
+	w := recLen(d.run)
+	return d.first[i*w : (i+1)*w]
+}
+
+func encodeDir(run byte, records uint64, first []byte) []byte {
+	w := recLen(run)
+	out := make([]byte, dirHeader, dirHeader+len(first))
+	out[0] = 1
+	out[1] = run
+	binary.BigEndian.PutUint32(out[2:], uint32(len(first)/w))
+	binary.BigEndian.PutUint64(out[6:], records)
+	return append(out, first...)
+}
+
+func parseDir(run byte, b []byte) (*directory, error) {
+	w := recLen(run)
+	if w == 0 {
+		return nil, fmt.Errorf("%w: unknown run %q", errBlock, run)
+	}
+	if len(b) < dirHeader {
+		return nil, fmt.Errorf("%w: directory of %d bytes, header needs %d", errBlock, len(b), dirHeader)
+	}
+	if b[0] != 1 || b[1] != run {
+		return nil, fmt.Errorf("%w: directory version %d run %q, want 1 %q", errBlock, b[0], b[1], run)
+	}
+	n := binary.BigEndian.Uint32(b[2:])
+	recs := binary.BigEndian.Uint64(b[6:])
+	if n > maxDirBlocks || len(b) != dirHeader+int(n)*w {
+		return nil, fmt.Errorf("%w: directory of %d bytes for %d blocks", errBlock, len(b), n)
+	}
+	if recs < uint64(n) || recs > uint64(n)*blockRecords {
+		return nil, fmt.Errorf("%w: directory lists %d records in %d blocks", errBlock, recs, n)
+	}
+	d := &directory{run: run, records: recs, first: b[dirHeader:]}
+	for i := 1; i < int(n); i++ {
+		if bytes.Compare(d.firstOf(i-1), d.firstOf(i)) > 0 {
+			return nil, fmt.Errorf("%w: directory block %d sorts before block %d", errBlock, i, i-1)
+		}
+	}
+	return d, nil
+}
+
+// firstBlock is the index of the first block that may hold a record ≥ lo.
+func (d *directory) firstBlock(lo []byte) int {
+	n := d.blocks()
+	lo0, hi0 := 0, n
+	for lo0 < hi0 {
+		m := (lo0 + hi0) / 2
+		if bytes.Compare(d.firstOf(m), lo) < 0 {
+			lo0 = m + 1
+		} else {
+			hi0 = m
+		}
+	}
+	// lo0: first block whose first record ≥ lo; records ≥ lo may start in
+	// the block before it.
+	return max(0, lo0-1)
+}
+
+// sortRecords sorts fixed-width records (at least 16 bytes) in place. It
+// sorts their first 16 bytes as two integers and compares the rest only on
+// ties, which are rare: every run leads with a value and a start time.
+func sortRecords(recs []byte, w int) {
+	type pre struct {
+		a, b uint64
+		i    uint32
+	}
+	n := len(recs) / w
+	idx := make([]pre, n)
+	for i := range idx {
+		r := recs[i*w:]
+		idx[i] = pre{binary.BigEndian.Uint64(r), binary.BigEndian.Uint64(r[8:]), uint32(i)}
+	}
+	slices.SortFunc(idx, func(x, y pre) int {
+		switch {
+		case x.a != y.a:
+			return cmp.Compare(x.a, y.a)
+		case x.b != y.b:
+			return cmp.Compare(x.b, y.b)
+		}
+		return bytes.Compare(recs[int(x.i)*w+16:int(x.i+1)*w], recs[int(y.i)*w+16:int(y.i+1)*w])
+	})
+	out := make([]byte, len(recs))
+	for k, p := range idx {
+		copy(out[k*w:(k+1)*w], recs[int(p.i)*w:])
+	}
+	copy(recs, out)
+}

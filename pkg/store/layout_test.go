@@ -1,0 +1,464 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// withLayout makes the writers of one test write layout l with blocks of
+// cut records (0: the default of each run).
+func withLayout(t *testing.T, l, cut int) {
+	t.Helper()
+	pl, pc := writeLayout, blockCut
+	writeLayout, blockCut = l, cut
+	t.Cleanup(func() { writeLayout, blockCut = pl, pc })
+}
+
+// layoutSpans are Bookinfo traces with eBPF process keys, x-request-ids,
+// app span ids and a span with every field.
+func layoutSpans(t testing.TB) []span.Span {
+	spans := bookinfo(t, 12)
+	full := fullSpan(0)
+	full.StartNs = spans[len(spans)-1].StartNs + 1000
+	ebpf := fullSpan(1)
+	ebpf.SignalSource, ebpf.TapSide, ebpf.StartNs = span.SourceEBPF, span.TapServerProcess, full.StartNs+1000
+	return append(spans, full, ebpf)
+}
+
+// TestLayoutsAnswerAlike writes the same spans as layout 1 (one Badger entry
+// per index key, as shards of older collectors hold), as layout 2 (record
+// blocks; also cut every 3 records, so that every scan crosses block
+// boundaries), and as a mix of both merged by copying into one window
+// shard; every lookup, span-id get and search must give what the spans
+// themselves say.
+func TestLayoutsAnswerAlike(t *testing.T) {
+	spans := layoutSpans(t)
+	for _, tc := range []struct {
+		name  string
+		merge bool
+		parts [][2]int // layout and block cut of each sealed part
+	}{
+		{"layout1", false, [][2]int{{layoutEntries, 0}, {layoutEntries, 0}}},
+		{"layout2", false, [][2]int{{layoutBlocks, 0}, {layoutBlocks, 0}}},
+		{"layout2-small-blocks", false, [][2]int{{layoutBlocks, 3}, {layoutBlocks, 3}, {layoutBlocks, 3}}},
+		{"merged-from-both", true, [][2]int{{layoutEntries, 0}, {layoutBlocks, 5}, {layoutEntries, 0}}},
+		// Merged while new heads are still written as layout 1: the merge
+		// writes layout 2 all the same.
+		{"merged-from-layout1", true, [][2]int{{layoutEntries, 0}, {layoutEntries, 0}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			now := t0.Add(10 * time.Minute)
+			w := openTestWriter(t, dir, func(o *WriterOptions) {
+				o.BatchRows = 40
+				o.Now = func() time.Time { return now }
+			})
+			per := len(spans)/len(tc.parts) + 1
+			for i, p := range tc.parts {
+				withLayout(t, p[0], p[1])
+				if err := w.Write(spans[i*per : min(len(spans), (i+1)*per)]...); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Seal(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.name != "merged-from-layout1" {
+				withLayout(t, layoutBlocks, 7)
+			}
+			if tc.merge {
+				if err := w.Maintain(); err != nil {
+					t.Fatal(err)
+				}
+				m := w.Manifest()
+				if len(m.Shards) != 1 || !m.Shards[0].Merged || len(m.Shards[0].Sources) != len(tc.parts) {
+					t.Fatalf("want one merged shard of %d sources, manifest %+v", len(tc.parts), m.Shards)
+				}
+				sh, err := (&opener{}).open(filepath.Join(dir, "node-a", m.Shards[0].Name), m.Shards[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sh.meta.Layout != layoutBlocks || !sh.meta.Indexed {
+					t.Fatalf("merged shard meta %+v, want layout 2 with its index", sh.meta)
+				}
+				sh.close()
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			checkAnswers(t, dir, spans)
+		})
+	}
+}
+
+func idsOfSpans(s []span.Span) []uint64 {
+	out := make([]uint64, len(s))
+	for i := range s {
+		out[i] = s[i].SpanID
+	}
+	return out
+}
+
+func sortedIDs(s []span.Span) []uint64 {
+	ids := idsOfSpans(s)
+	slices.Sort(ids)
+	return ids
+}
+
+func checkAnswers(t *testing.T, dir string, spans []span.Span) {
+	t.Helper()
+	r, err := OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	from, to := t0.Add(-time.Minute).UnixNano(), t0.Add(time.Hour).UnixNano()
+	kinds := map[span.KeyKind]int{}
+	keysOf := func(s *span.Span) []span.Key { return s.IndexKeys(nil) }
+	for i := range spans {
+		for _, k := range keysOf(&spans[i]) {
+			for _, win := range [][2]int64{{from, to}, {spans[i].StartNs, spans[i].StartNs}, {spans[i].StartNs + 1, to}} {
+				var want []span.Span
+				for j := range spans {
+					if spans[j].StartNs >= win[0] && spans[j].StartNs <= win[1] && slices.Contains(keysOf(&spans[j]), k) {
+						want = append(want, spans[j])
+					}
+				}
+				got, err := r.Lookup(ctx, win[0], win[1], []span.Key{k})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(sortedIDs(got), sortedIDs(want)) {
+					t.Fatalf("lookup %v %+v in [%d, %d]: got %v, want %v", k.Kind, k, win[0], win[1], sortedIDs(got), sortedIDs(want))
+				}
+			}
+			kinds[k.Kind]++
+		}
+	}
+	for k := span.KeyReqTCPSeq; k <= span.KeyProcess; k++ {
+		if kinds[k] == 0 {
+			t.Errorf("no lookup exercised key kind %v", k)
+		}
+	}
+	got, err := r.Get(ctx, 0, 0, append(idsOfSpans(spans), 1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sortedIDs(got), sortedIDs(spans)) {
+		t.Fatalf("get: %d spans, want %d", len(got), len(spans))
+	}
+	// Search: newest first, by namespace or all.
+	for _, ns := range []string{"bookinfo", ""} {
+		var want []span.Span
+		for _, s := range spans {
+			if ns == "" || s.Namespace == ns {
+				want = append(want, s)
+			}
+		}
+		sort.SliceStable(want, func(i, j int) bool {
+			if want[i].StartNs != want[j].StartNs {
+				return want[i].StartNs > want[j].StartNs
+			}
+			return want[i].SpanID > want[j].SpanID
+		})
+		got, err := r.Search(ctx, SearchQuery{Namespace: ns, Limit: 10_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(idsOfSpans(got), idsOfSpans(want)) {
+			t.Fatalf("search %q: got %d spans %v, want %d", ns, len(got), idsOfSpans(got)[:min(5, len(got))], len(want))
+		}
+		got, err = r.Search(ctx, SearchQuery{Namespace: ns, Limit: 7})
+		if err != nil || len(got) != 7 {
+			t.Fatalf("search %q limit 7: %d spans, %v", ns, len(got), err)
+		}
+		for i := range got {
+			if got[i].StartNs != want[i].StartNs {
+				t.Fatalf("search %q limit 7: span %d starts at %d, want %d", ns, i, got[i].StartNs, want[i].StartNs)
+			}
+		}
+	}
+}
+
+// TestUnknownLayoutRefused: a shard whose meta names a layout this reader
+// does not know is refused with an error saying so; the other shards answer.
+func TestUnknownLayoutRefused(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, nil)
+	spans := layoutSpans(t)
+	withLayout(t, layoutBlocks+1, 0)
+	w.Write(spans[:10]...)
+	w.Seal()
+	withLayout(t, layoutBlocks, 0)
+	w.Write(spans[10:]...)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := OpenReader(dir)
+	defer r.Close()
+	got, err := r.Get(context.Background(), 0, 0, idsOfSpans(spans))
+	var se *ShardError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "shard index layout 3 is unknown to this reader (it reads layouts 1 and 2)") {
+		t.Fatalf("error %v, want a ShardError naming layout 3", err)
+	}
+	if len(got) != len(spans)-10 {
+		t.Fatalf("the other shard gave %d spans, want %d", len(got), len(spans)-10)
+	}
+}
+
+// TestLayout2WritesFewEntries: a layout 2 shard holds, besides batches,
+// values and meta, only its blocks and directories — a handful of Badger
+// entries for thousands of index records.
+func TestLayout2WritesFewEntries(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, nil)
+	spans := bookinfo(t, 200) // 7600 spans, 2 batches
+	if err := w.Write(spans...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e := w.Manifest().Shards[0]
+	sh, err := (&opener{}).open(dir+"/node-a/"+e.Name, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.close()
+	count := map[byte]int{}
+	var meta shardMeta
+	sh.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			count[it.Item().Key()[0]]++
+			if it.Item().Key()[0] == pMeta {
+				it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &meta) })
+			}
+		}
+		return nil
+	})
+	var keys int
+	for i := range spans {
+		keys += len(spans[i].IndexKeys(nil))
+	}
+	ceil := func(n, d int) int { return (n + d - 1) / d }
+	wantBlocks := ceil(keys, cutOf(runKey)) + ceil(len(spans), cutOf(runSpanID)) + ceil(len(spans), cutOf(runSearch))
+	if count[pKey]+count[pSpanID]+count[pSearch] != 0 || count[pBlock] != wantBlocks || count[pDir] != 3 || count[pBatch] != 2 {
+		t.Fatalf("entries by type %v, want %d blocks for %d keys and %d spans, 3 directories, 2 batches, no per-span entries",
+			count, wantBlocks, keys, len(spans))
+	}
+	if meta.Layout != layoutBlocks || !meta.Indexed {
+		t.Fatalf("meta %+v, want layout 2 indexed", meta)
+	}
+}
+
+// twoKeyRecords are two records of the key run, sorted.
+var twoKeyRecords = unhex(`01 00000000 0001e240 18987f06 6d1c0000 00000007 0000002a` + // req_tcp_seq 123456, start, batch 7 row 42
+	`07 12345678 80000001 18987f06 6d1c0001 00000000 00000003`) // process (node hash, server bit, pid 1), batch 0 row 3
+
+// Annotated bytes of index blocks and directories, and each checked field
+// broken.
+func TestIndexBlockBytes(t *testing.T) {
+	good := encodeBlock(runKey, twoKeyRecords)
+	if hdr := unhex(`01 4b 00000002`); !bytes.Equal(good[:blockHeader], hdr) { // version 1, run 'K', 2 records
+		t.Fatalf("block header %x, want %x", good[:blockHeader], hdr)
+	}
+	recs, err := parseBlock(runKey, good)
+	if err != nil || !bytes.Equal(recs, twoKeyRecords) {
+		t.Fatalf("parseBlock: %v %x", err, recs)
+	}
+	dir := unhex(`01 4b 00000002 0000000000000e00` + // version 1, run 'K', 2 blocks, 3584 records
+		`01 0000000000000001 0000000000000000 00000000 00000000` + // first record of block 0
+		`05 0000000000000001 0000000000000000 00000000 00000000`) // of block 1
+	d, err := parseDir(runKey, dir)
+	if err != nil || d.blocks() != 2 || d.records != 3584 || d.firstOf(1)[0] != 5 || !bytes.Equal(encodeDir(runKey, 3584, d.first), dir) {
+		t.Fatalf("parseDir: %v %+v", err, d)
+	}
+	unsorted := append(append([]byte(nil), twoKeyRecords[keyRecLen:]...), twoKeyRecords[:keyRecLen]...)
+	withHeader := func(h string, rest []byte) []byte { return append(unhex(h), rest...) }
+	frame := good[blockHeader:]
+	bigFrame := encodeBlock(runKey, bytes.Repeat(twoKeyRecords, 8))[blockHeader:] // 16 records, declares 400 bytes
+	for name, c := range map[string]struct {
+		run byte
+		b   []byte
+	}{
+		"empty":                {runKey, nil},
+		"short header":         {runKey, good[:5]},
+		"version 2":            {runKey, withHeader(`02 4b 00000002`, frame)},
+		"run of another block": {runSpanID, good},
+		"unknown run":          {'Z', good},
+		"zero records":         {runKey, withHeader(`01 4b 00000000`, frame)},
+		"beyond 2048 records":  {runKey, withHeader(`01 4b 00000801`, frame)},
+		"count above frame":    {runKey, withHeader(`01 4b 00000003`, frame)},
+		"count below frame":    {runKey, withHeader(`01 4b 00000001`, frame)},
+		"frame size differs":   {runKey, withHeader(`01 4b 00000002`, bigFrame)},
+		"truncated frame":      {runKey, good[:len(good)-3]},
+		"not zstd":             {runKey, withHeader(`01 4b 00000002`, []byte("not a zstd frame at all"))},
+		"unsorted records":     {runKey, encodeBlock(runKey, unsorted)},
+	} {
+		if _, err := parseBlock(c.run, c.b); !errors.Is(err, errBlock) {
+			t.Errorf("block %s: error %v, want errBlock", name, err)
+		}
+	}
+	for name, c := range map[string]struct {
+		run byte
+		b   []byte
+	}{
+		"short":            {runKey, dir[:13]},
+		"version 2":        {runKey, append([]byte{2}, dir[1:]...)},
+		"other run":        {runSearch, dir},
+		"one byte extra":   {runKey, append(append([]byte(nil), dir...), 0)},
+		"one byte less":    {runKey, dir[:len(dir)-1]},
+		"too many blocks":  {runKey, withHeader(`01 4b 00100001 0000000000000e00`, nil)},
+		"fewer records":    {runKey, withHeader(`01 4b 00000002 0000000000000001`, dir[dirHeader:])},
+		"too many records": {runKey, withHeader(`01 4b 00000002 0000000000001001`, dir[dirHeader:])},
+		"unsorted blocks":  {runKey, encodeDir(runKey, 2, unsorted)},
+	} {
+		if _, err := parseDir(c.run, c.b); !errors.Is(err, errBlock) {
+			t.Errorf("directory %s: error %v, want errBlock", name, err)
+		}
+	}
+}
+
+func FuzzIndexBlock(f *testing.F) {
+	f.Add(encodeBlock(runKey, twoKeyRecords))
+	f.Add(encodeBlock(runKey, bytes.Repeat(twoKeyRecords[:keyRecLen], 300)))
+	f.Add(encodeBlock(runSpanID, make([]byte, spanIDRecLen*3)))
+	f.Add(encodeBlock(runSearch, make([]byte, searchRecLen)))
+	f.Add(encodeDir(runKey, 3, twoKeyRecords))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, run := range runs {
+			if recs, err := parseBlock(run, b); err == nil {
+				again, err := parseBlock(run, encodeBlock(run, recs))
+				if err != nil || !bytes.Equal(again, recs) {
+					t.Fatalf("block of run %q does not round-trip: %v", run, err)
+				}
+			}
+			if d, err := parseDir(run, b); err == nil && !bytes.Equal(encodeDir(run, d.records, d.first), b) {
+				t.Fatalf("directory of run %q does not round-trip", run)
+			}
+		}
+	})
+}
+
+// BenchmarkParseBlock decodes a full block of the key run (2048 records).
+func BenchmarkParseBlock(b *testing.B) {
+	var recs []byte
+	for _, s := range bookinfo(b, 60) {
+		recs = append(recs, corrKey(nil, span.KeyReqTCPSeq, uint64(s.ReqTCPSeq), ref{s.StartNs, 1, 2})[1:]...)
+	}
+	recs = recs[:blockRecords*keyRecLen]
+	sortRecords(recs, keyRecLen)
+	blk := encodeBlock(runKey, recs)
+	b.SetBytes(int64(len(recs)))
+	for b.Loop() {
+		if _, err := parseBlock(runKey, blk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(blk))/blockRecords, "stored-bytes/record")
+}
+
+// TestDamagedIndexNamedOthersAnswer: index blocks and directories written
+// wrong into a sealed shard (its checksums re-stamped, as if the collector
+// had written them) fail that shard's part of a lookup with an error naming
+// it; the other shard answers.
+func TestDamagedIndexNamedOthersAnswer(t *testing.T) {
+	good := twoKeyRecords[:keyRecLen]
+	for name, c := range map[string]struct{ key, val []byte }{
+		"block truncated":        {blockKey(runKey, 0), encodeBlock(runKey, good)[:8]},
+		"block of the wrong run": {blockKey(runKey, 0), encodeBlock(runSpanID, make([]byte, spanIDRecLen))},
+		"directory miscounts":    {dirKey(runKey), encodeDir(runKey, 1<<40, good)},
+		"directory cut":          {dirKey(runKey), encodeDir(runKey, 1, good)[:dirHeader+3]},
+		"record points away":     {blockKey(runKey, 0), nil}, // below
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir, spans, m := twoSealedShards(t)
+			var first []byte
+			if c.val == nil {
+				// The shard's first key record, moved to batch 7 of a shard
+				// of one batch: a well-formed block pointing away.
+				first = firstKeyRecord(t, filepath.Join(dir, "node-a", m.Shards[0].Name))
+				copy(first[17:], unhex(`00000007`))
+				c.val = encodeBlock(runKey, first)
+			}
+			bad := damageShard(t, dir, m, c.key, c.val)
+			if name != "record points away" {
+				if err := othersAnswer(t, dir, bad, spans); !errors.Is(err, errBlock) {
+					t.Fatalf("want a malformed index block, got %v", err)
+				} else {
+					t.Logf("error: %v", err)
+				}
+				return
+			}
+			if span.KeyKind(first[0]) != span.KeyReqTCPSeq {
+				t.Fatalf("first key record %x is not a tcp seq", first)
+			}
+			r, _ := OpenReader(dir)
+			defer r.Close()
+			_, err := r.Lookup(context.Background(), 0, 1<<62, []span.Key{{Kind: span.KeyReqTCPSeq, U: binary.BigEndian.Uint64(first[1:])}})
+			var se *ShardError
+			if !errors.As(err, &se) || se.Shard != bad || !strings.Contains(err.Error(), "batch 7") {
+				t.Fatalf("want a ShardError naming %s and batch 7, got %v", bad, err)
+			}
+			t.Logf("error: %v", err)
+		})
+	}
+}
+
+// damageShard sets key to val in the first shard of m and re-stamps its
+// checksums, as if the collector had written it so; it returns the shard.
+func damageShard(t *testing.T, dir string, m *Manifest, key, val []byte) string {
+	t.Helper()
+	bad := filepath.Join(dir, "node-a", m.Shards[0].Name)
+	db, err := badger.Open(badgerOptions(bad, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error { return txn.Set(key, val) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if m.Shards[0].Files, err = sumShard(bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeManifest(filepath.Join(dir, "node-a"), m); err != nil {
+		t.Fatal(err)
+	}
+	return bad
+}
+
+// firstKeyRecord reads the first record of a shard's key run.
+func firstKeyRecord(t *testing.T, dir string) []byte {
+	t.Helper()
+	db, err := badger.Open(badgerOptions(dir, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rec []byte
+	err = db.View(func(txn *badger.Txn) error {
+		recs, err := readBlock(txn, runKey, 0)
+		rec = append([]byte(nil), recs[:keyRecLen]...)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
