@@ -181,14 +181,23 @@ func boolByte(b bool) uint8 {
 	return 0
 }
 
+// pollInterval bounds how long a record waits in the ring buffer: the BPF
+// programs write without waking the reader until WAKEUP_BYTES wait
+// (bpf/socket/maps/events.h), so the reader also wakes on this deadline.
+const pollInterval = 10 * time.Millisecond
+
 func (c *Capture) read() {
 	defer c.wg.Done()
 	var rec ringbuf.Record
 	var e Event
+	c.rd.SetDeadline(time.Now().Add(pollInterval))
 	for {
 		if err := c.rd.ReadInto(&rec); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.rd.SetDeadline(time.Now().Add(pollInterval))
 			}
 			continue
 		}
