@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/zerotrace/zerotrace/collector/packet"
 )
 
 // Config is the collector's configuration.
@@ -89,6 +91,8 @@ type EBPFConfig struct {
 type PacketConfig struct {
 	Filter     string            `yaml:"filter"` // tcpdump expression; "" = TCP, UDP and their tunnels
 	Interfaces []InterfaceConfig `yaml:"interfaces"`
+	BlockSize  int               `yaml:"block_size"` // bytes per TPACKET_V3 ring block, a power of two
+	Blocks     int               `yaml:"blocks"`     // ring blocks per interface
 }
 
 // InterfaceConfig selects capture interfaces by name pattern in a namespace.
@@ -122,6 +126,7 @@ func Defaults() Config {
 	return Config{
 		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info",
 		EBPF:       EBPFConfig{Enabled: true, PayloadSize: 1024, Timeout: 10 * time.Second},
+		Packet:     PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks},
 		Kubernetes: KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
 		Store:      StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
 	}
@@ -249,6 +254,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if err := (packet.Geometry{BlockSize: c.Packet.BlockSize, Blocks: c.Packet.Blocks}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("packet ring: %w", err))
 	}
 	for i, ic := range c.Packet.Interfaces {
 		switch ic.Role {
