@@ -208,7 +208,7 @@ static __always_inline int exit_io(long ret)
 		bpf_probe_read_user(e->data, cap, (void *)ptr);
 	if (a.l7 == L7_UNKNOWN)
 		l7_verdict(sk, e->data, cap, len, e->l4);
-	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags())) {
+	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap))) {
 		count(STAT_DROP_RINGBUF);
 		return 0;
 	}
@@ -294,7 +294,7 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 		sock_closed(e->sock_id);
 	else
 		set_role(e->sock_id, dir == DIR_ACCEPTED ? ROLE_SERVER : ROLE_CLIENT);
-	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags()))
+	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
 	return 0;
 }
