@@ -83,7 +83,8 @@ type PodConfig struct {
 type EBPFConfig struct {
 	Enabled     bool          `yaml:"enabled"`
 	PayloadSize int           `yaml:"payload_size"`
-	NetNS       []string      `yaml:"netns"` // /run/netns/<name> or /proc/<pid>/ns/net paths, or inode numbers
+	SpanBudget  float64       `yaml:"span_budget"` // spans/s before whole new connections are shed; 0 = none
+	NetNS       []string      `yaml:"netns"`       // /run/netns/<name> or /proc/<pid>/ns/net paths, or inode numbers
 	Timeout     time.Duration `yaml:"timeout"`
 }
 
@@ -146,6 +147,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	logLevel := fs.String("log-level", "", "debug, info, warn, error")
 	namespace := fs.String("namespace", "", "namespace stamped on spans that carry none")
 	payload := fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
+	spanBudget := fs.Float64("span-budget", 0, "spans per second before whole new connections are shed (0: no budget)")
 	var netns, ifaces multiFlag
 	fs.Var(&netns, "netns", "capture only this network namespace (path or inode; repeatable)")
 	fs.Var(&ifaces, "packet-iface", "capture packets on interfaces [NETNS/]PATTERN[=ROLE] (repeatable), e.g. node1/veth*=pod")
@@ -188,6 +190,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 		{"ZEROTRACE_NAMESPACE", func(v string) error { cfg.Namespace = v; return nil }},
 		{"ZEROTRACE_NETNS", func(v string) error { cfg.EBPF.NetNS = strings.Split(v, ","); return nil }},
 		{"ZEROTRACE_PAYLOAD_SIZE", func(v string) (err error) { cfg.EBPF.PayloadSize, err = strconv.Atoi(v); return }},
+		{"ZEROTRACE_SPAN_BUDGET", func(v string) (err error) { cfg.EBPF.SpanBudget, err = strconv.ParseFloat(v, 64); return }},
 		{"ZEROTRACE_KUBERNETES", func(v string) error { cfg.Kubernetes.Enabled = v; return nil }},
 		{"ZEROTRACE_KUBELET_URL", func(v string) error { cfg.Kubernetes.KubeletURL = v; return nil }},
 	} {
@@ -217,6 +220,11 @@ func Load(args []string, env func(string) string) (Config, error) {
 	if *payload != 0 {
 		cfg.EBPF.PayloadSize = *payload
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "span-budget" {
+			cfg.EBPF.SpanBudget = *spanBudget
+		}
+	})
 	if len(netns) > 0 {
 		cfg.EBPF.NetNS = netns
 	}
@@ -246,6 +254,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	if c.EBPF.SpanBudget < 0 || c.EBPF.SpanBudget != c.EBPF.SpanBudget {
+		errs = append(errs, fmt.Errorf("span_budget %v: want ≥ 0 spans/s", c.EBPF.SpanBudget))
 	}
 	if c.EBPF.PayloadSize < 1 || c.EBPF.PayloadSize > 16383 {
 		errs = append(errs, fmt.Errorf("payload_size %d: want 1..16383", c.EBPF.PayloadSize))

@@ -19,6 +19,7 @@ data_group: yaml-group
 log_level: debug
 ebpf:
   payload_size: 2048
+  span_budget: 5000
   netns: [a, b]
 store:
   seal_interval: 3s
@@ -38,7 +39,7 @@ services:
 	}
 	if cfg.Node != "from-yaml" || cfg.DataDir != "/env/data" || cfg.DataGroup != "grafana" || cfg.EBPF.PayloadSize != 512 || cfg.LogLevel != "debug" ||
 		cfg.Store.SealInterval != 3*time.Second || cfg.Namespace != "bookinfo" || strings.Join(cfg.EBPF.NetNS, ",") != "a,b" || cfg.Store.BatchInterval != time.Second ||
-		cfg.Packet.BlockSize != 4<<20 || cfg.Packet.Blocks != 8 {
+		cfg.Packet.BlockSize != 4<<20 || cfg.Packet.Blocks != 8 || cfg.EBPF.SpanBudget != 5000 {
 		t.Fatalf("precedence: %+v", cfg)
 	}
 	if s := cfg.ServiceOf("python3", "python3 /srv/productpage.py"); s != "productpage" {
@@ -56,6 +57,7 @@ services:
 		"bad node":        {"--node", "a/b"},
 		"stray argument":  {"oops"},
 		"bad level":       {"--log-level", "chatty"},
+		"negative budget": {"--span-budget", "-5"},
 	} {
 		if _, err := Load(args, func(string) string { return "" }); err == nil {
 			t.Errorf("%s: accepted", name)
