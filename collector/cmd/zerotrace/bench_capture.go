@@ -109,6 +109,7 @@ type captureRound struct {
 	spansPerS            float64
 	rss                  float64 // MB
 	ringDrops, pktDrops  float64
+	dropsLoop, dropsBulk float64 // ring-buffer drops during the syscall loop and the bulk stream
 	pktSeen              bool
 	events               float64
 }
@@ -204,8 +205,9 @@ func benchCapture(c benchCaptureConfig) error {
 	fmt.Printf("collector_cpu_per_10k_spans_s: %.3f core at %.0f spans/s written  (goal ≤ 0.10; DeepFlow: no per-span figure published, agent limit 1 core by default)\n",
 		med(func(r captureRound) float64 { return r.cpuPer10k }), med(func(r captureRound) float64 { return r.spansPerS }))
 	fmt.Printf("collector_peak_rss: %.1f MB  (goal ≤ 300; DeepFlow: agent limit 768 MB by default)\n", med(func(r captureRound) float64 { return r.rss }))
-	fmt.Printf("ringbuf_drops: %.0f per round of %.0f events  (goal 0; DeepFlow: no figure published)\n",
-		med(func(r captureRound) float64 { return r.ringDrops }), med(func(r captureRound) float64 { return r.events }))
+	fmt.Printf("ringbuf_drops: %.0f per round of %.0f events (syscall loop %.0f, bulk stream %.0f)  (goal 0; DeepFlow: no figure published)\n",
+		med(func(r captureRound) float64 { return r.ringDrops }), med(func(r captureRound) float64 { return r.events }),
+		med(func(r captureRound) float64 { return r.dropsLoop }), med(func(r captureRound) float64 { return r.dropsBulk }))
 	if rounds[0].pktSeen {
 		fmt.Printf("packet_drops: %.0f per round  (goal 0; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.pktDrops }))
 	} else {
@@ -283,10 +285,18 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, 
 	if err != nil {
 		return err
 	}
+	ma, err := col.metrics()
+	if err != nil {
+		return err
+	}
 	if r.loopTraced, err = syscallLoop(c.iters); err != nil {
 		return err
 	}
 	s1, _ := col.bpfStats()
+	mb, err := col.metrics()
+	if err != nil {
+		return err
+	}
 	if r.bulkTraced, err = bulkStream(c.bulkMiB); err != nil {
 		return err
 	}
@@ -296,6 +306,8 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, 
 	if err != nil {
 		return err
 	}
+	const drops = "zerotrace_ebpf_drop_ringbuf_total"
+	r.dropsLoop, r.dropsBulk = mb[drops]-ma[drops], m0[drops]-mb[drops]
 	cpu0, t0 := col.cpu(), time.Now()
 	if r.rpsTraced, err = runWrk(c, nginxAddr); err != nil {
 		return err
