@@ -292,6 +292,7 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, 
 	if r.loopTraced, err = syscallLoop(c.iters); err != nil {
 		return err
 	}
+	col.drain() // the loop's backlog is not the bulk stream's cost
 	s1, _ := col.bpfStats()
 	mb, err := col.metrics()
 	if err != nil {
@@ -302,6 +303,7 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, 
 	}
 	s2, _ := col.bpfStats()
 	r.bpfL7, r.bpfNonL7 = bpfPerSyscall(s0, s1), bpfPerSyscall(s1, s2)
+	col.drain()
 	m0, err := col.metrics()
 	if err != nil {
 		return err
@@ -642,6 +644,19 @@ func (c *collector) stop() {
 		c.cmd.Process.Kill()
 		<-c.done
 	}
+}
+
+// drain waits (up to 10 s) until the collector has read its ring buffer
+// empty, so that one phase's backlog does not load the next one.
+func (c *collector) drain() {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		m, err := c.metrics()
+		if err != nil || m["zerotrace_ebpf_ringbuf_lag_bytes"] == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the spans of the last events
 }
 
 // scrapeMetrics reads a collector's /metrics: each metric's value summed
