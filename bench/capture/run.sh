@@ -1,8 +1,8 @@
 #!/bin/sh
 # Capture overhead benchmark (issue 3). Needs root (the collector attaches
 # BPF), nginx and wrk. Prints "name: value unit  (goal …)" lines.
-#   bench/capture/run.sh            full run (~1 min)
-#   bench/capture/run.sh --quick    CI run (a few seconds)
+#   bench/capture/run.sh            full run (~3 min)
+#   bench/capture/run.sh --quick    CI run (~1 min)
 # Extra flags go to `zerotrace bench capture` (see -h), e.g.
 #   --collect-args "--config /etc/zerotrace/collect.yaml"
 set -eu

@@ -78,7 +78,7 @@ static __always_inline void verdict(__u64 waker, __u64 wakee, __u64 ctx, __u8 co
 	e->syscall_trace_id = ctx;
 	e->len = confirmed;
 	e->dir = DIR_VERDICT;
-	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, 0))
+	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
 }
 

@@ -36,6 +36,7 @@ const volatile __u32 self_tgid = 0;      // the collector itself is never traced
 const volatile __u8 scope_enabled = 0;   // only network namespaces in netns_scope
 
 #include "causality.h"
+#include "l7.h"
 
 static __always_inline struct sock *fd_to_sock(long fd)
 {
@@ -87,11 +88,15 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	struct sock *sk = fd_to_sock(fd);
 	if (!sk)
 		return 0;
+	__u8 verdict;
+	if (l7_skip(sk, &verdict))
+		return 0; // marked not L7 (l7.h)
 	__u32 netns = 0;
 	__u16 proto = inet_proto(sk, &netns);
 	if (!proto)
 		return 0;
 	struct active_io a = {};
+	a.l7 = verdict;
 	a.ts = bpf_ktime_get_ns();
 	a.buf = buf;
 	a.buflen = buflen;
@@ -201,7 +206,9 @@ static __always_inline int exit_io(long ret)
 	e->cap = cap;
 	if (cap > 0)
 		bpf_probe_read_user(e->data, cap, (void *)ptr);
-	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, 0)) {
+	if (a.l7 == L7_UNKNOWN)
+		l7_verdict(sk, e->data, cap, len, e->l4);
+	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap))) {
 		count(STAT_DROP_RINGBUF);
 		return 0;
 	}
@@ -287,7 +294,7 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 		sock_closed(e->sock_id);
 	else
 		set_role(e->sock_id, dir == DIR_ACCEPTED ? ROLE_SERVER : ROLE_CLIENT);
-	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, 0))
+	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
 	return 0;
 }

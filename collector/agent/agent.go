@@ -76,7 +76,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 			w.Close()
 			return err
 		}
-		capture, err = ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, NetNS: scope,
+		capture, err = ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, NetNS: scope, SpanBudget: cfg.EBPF.SpanBudget,
 			Timeout: cfg.EBPF.Timeout, Logger: log, Service: func(i proc.Info) string { return cfg.ServiceOf(i.Name, i.Cmdline) }}, emit)
 		if err != nil {
 			w.Close()
@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 			return errors.New("packet capture: no interface matches the configured patterns")
 		}
 		pcap, err = packet.Start(packet.Options{Node: cfg.Node, Interfaces: ifs, Filter: cfg.Packet.Filter,
-			Timeout: cfg.EBPF.Timeout, Logger: log}, emit)
+			Timeout: cfg.EBPF.Timeout, Logger: log, Ring: packet.Geometry{BlockSize: cfg.Packet.BlockSize, Blocks: cfg.Packet.Blocks}}, emit)
 		if err != nil {
 			stopAll(capture, nil, w)
 			return fmt.Errorf("starting the packet capture: %w", err)
@@ -141,6 +141,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 				return float64(st[name])
 			}))
 		}
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_shed_connections_total",
+			Help: "Connections shed over the span budget (overload policy)."}, func() float64 { n, _ := capture.ShedStats(); return float64(n) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_shed_events_total",
+			Help: "Events of shed connections dropped."}, func() float64 { _, n := capture.ShedStats(); return float64(n) }))
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_ebpf_ringbuf_lag_bytes",
 			Help: "Bytes waiting in the ring buffer."}, func() float64 { return float64(capture.Pending()) }))
 	}

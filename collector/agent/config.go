@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/zerotrace/zerotrace/collector/packet"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
 )
 
@@ -85,7 +86,8 @@ type PodConfig struct {
 type EBPFConfig struct {
 	Enabled     bool          `yaml:"enabled"`
 	PayloadSize int           `yaml:"payload_size"`
-	NetNS       []string      `yaml:"netns"` // /run/netns/<name> or /proc/<pid>/ns/net paths, or inode numbers
+	SpanBudget  float64       `yaml:"span_budget"` // spans/s before whole new connections are shed; 0 = none
+	NetNS       []string      `yaml:"netns"`       // /run/netns/<name> or /proc/<pid>/ns/net paths, or inode numbers
 	Timeout     time.Duration `yaml:"timeout"`
 }
 
@@ -93,6 +95,8 @@ type EBPFConfig struct {
 type PacketConfig struct {
 	Filter     string            `yaml:"filter"` // tcpdump expression; "" = TCP, UDP and their tunnels
 	Interfaces []InterfaceConfig `yaml:"interfaces"`
+	BlockSize  int               `yaml:"block_size"` // bytes per TPACKET_V3 ring block, a power of two
+	Blocks     int               `yaml:"blocks"`     // ring blocks per interface
 }
 
 // InterfaceConfig selects capture interfaces by name pattern in a namespace.
@@ -141,6 +145,7 @@ func Defaults() Config {
 	return Config{
 		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info",
 		EBPF:       EBPFConfig{Enabled: true, PayloadSize: 1024, Timeout: 10 * time.Second},
+		Packet:     PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks},
 		Kubernetes: KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
 		Store:      StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
 	}
@@ -160,6 +165,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	logLevel := fs.String("log-level", "", "debug, info, warn, error")
 	namespace := fs.String("namespace", "", "namespace stamped on spans that carry none")
 	payload := fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
+	spanBudget := fs.Float64("span-budget", 0, "spans per second before whole new connections are shed (0: no budget)")
 	var netns, ifaces multiFlag
 	fs.Var(&netns, "netns", "capture only this network namespace (path or inode; repeatable)")
 	fs.Var(&ifaces, "packet-iface", "capture packets on interfaces [NETNS/]PATTERN[=ROLE] (repeatable), e.g. node1/veth*=pod")
@@ -209,6 +215,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 		{"ZEROTRACE_OBJECT_STORE", func(v string) error { cfg.ObjectStore.URL = v; return nil }},
 		{"ZEROTRACE_OBJECT_STORE_ENDPOINT", func(v string) error { cfg.ObjectStore.Endpoint = v; return nil }},
 		{"ZEROTRACE_OBJECT_STORE_REGION", func(v string) error { cfg.ObjectStore.Region = v; return nil }},
+		{"ZEROTRACE_SPAN_BUDGET", func(v string) (err error) { cfg.EBPF.SpanBudget, err = strconv.ParseFloat(v, 64); return }},
 		{"ZEROTRACE_KUBERNETES", func(v string) error { cfg.Kubernetes.Enabled = v; return nil }},
 		{"ZEROTRACE_KUBELET_URL", func(v string) error { cfg.Kubernetes.KubeletURL = v; return nil }},
 	} {
@@ -238,6 +245,11 @@ func Load(args []string, env func(string) string) (Config, error) {
 	if *payload != 0 {
 		cfg.EBPF.PayloadSize = *payload
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "span-budget" {
+			cfg.EBPF.SpanBudget = *spanBudget
+		}
+	})
 	if len(netns) > 0 {
 		cfg.EBPF.NetNS = netns
 	}
@@ -280,6 +292,9 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is empty"))
 	}
+	if c.EBPF.SpanBudget < 0 || c.EBPF.SpanBudget != c.EBPF.SpanBudget {
+		errs = append(errs, fmt.Errorf("span_budget %v: want ≥ 0 spans/s", c.EBPF.SpanBudget))
+	}
 	if c.EBPF.PayloadSize < 1 || c.EBPF.PayloadSize > 16383 {
 		errs = append(errs, fmt.Errorf("payload_size %d: want 1..16383", c.EBPF.PayloadSize))
 	}
@@ -295,6 +310,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ObjectStore.Retention < 0 || c.ObjectStore.UploadInterval < 0 {
 		errs = append(errs, errors.New("object_store: retention and upload_interval must not be negative"))
+	}
+	if err := (packet.Geometry{BlockSize: c.Packet.BlockSize, Blocks: c.Packet.Blocks}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("packet ring: %w", err))
 	}
 	for i, ic := range c.Packet.Interfaces {
 		switch ic.Role {

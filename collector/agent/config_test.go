@@ -19,9 +19,13 @@ data_group: yaml-group
 log_level: debug
 ebpf:
   payload_size: 2048
+  span_budget: 5000
   netns: [a, b]
 store:
   seal_interval: 3s
+packet:
+  block_size: 4194304
+  blocks: 8
 services:
   - process: ^python3
     cmdline: productpage
@@ -34,7 +38,8 @@ services:
 		t.Fatal(err)
 	}
 	if cfg.Node != "from-yaml" || cfg.DataDir != "/env/data" || cfg.DataGroup != "grafana" || cfg.EBPF.PayloadSize != 512 || cfg.LogLevel != "debug" ||
-		cfg.Store.SealInterval != 3*time.Second || cfg.Namespace != "bookinfo" || strings.Join(cfg.EBPF.NetNS, ",") != "a,b" || cfg.Store.BatchInterval != time.Second {
+		cfg.Store.SealInterval != 3*time.Second || cfg.Namespace != "bookinfo" || strings.Join(cfg.EBPF.NetNS, ",") != "a,b" || cfg.Store.BatchInterval != time.Second ||
+		cfg.Packet.BlockSize != 4<<20 || cfg.Packet.Blocks != 8 || cfg.EBPF.SpanBudget != 5000 {
 		t.Fatalf("precedence: %+v", cfg)
 	}
 	if s := cfg.ServiceOf("python3", "python3 /srv/productpage.py"); s != "productpage" {
@@ -44,7 +49,7 @@ services:
 		t.Errorf("default service: %q", s)
 	}
 	d := Defaults()
-	if d.DataDir != "/var/lib/zerotrace" || !d.EBPF.Enabled {
+	if d.DataDir != "/var/lib/zerotrace" || !d.EBPF.Enabled || d.Packet.BlockSize != 1<<20 || d.Packet.Blocks != 16 {
 		t.Errorf("defaults %+v", d)
 	}
 	for name, args := range map[string][]string{
@@ -52,9 +57,20 @@ services:
 		"bad node":        {"--node", "a/b"},
 		"stray argument":  {"oops"},
 		"bad level":       {"--log-level", "chatty"},
+		"negative budget": {"--span-budget", "-5"},
 	} {
 		if _, err := Load(args, func(string) string { return "" }); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+	for name, yaml := range map[string]string{
+		"block size not a power of two": "packet: {block_size: 1000000}\n",
+		"block size too small":          "packet: {block_size: 4096}\n",
+		"one block":                     "packet: {blocks: 1}\n",
+	} {
+		os.WriteFile(file, []byte(yaml), 0o644)
+		if _, err := Load(nil, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "packet ring") {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 	os.WriteFile(file, []byte("nod: typo\n"), 0o644)

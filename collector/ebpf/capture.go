@@ -31,6 +31,9 @@ type Options struct {
 	NetNS       []uint32 // capture only these network namespaces (inodes); empty: all
 	Timeout     time.Duration
 	Logger      *slog.Logger
+	// SpanBudget is the overload policy: spans per second the capture
+	// writes before it sheds whole new connections (0: no budget).
+	SpanBudget float64
 	// Service names a process (default: its executable name).
 	Service func(proc.Info) string
 }
@@ -51,11 +54,16 @@ type Capture struct {
 
 	mu           sync.Mutex
 	conns        map[connKey]*session.Conn
-	cgroupWarned bool // an unknown cgroup layout is logged once
+	budget       *budget
+	shed         map[connKey]int64 // connections shed over the budget: last event, ns
+	cgroupWarned bool              // an unknown cgroup layout is logged once
 	done         chan struct{}
 	wg           sync.WaitGroup
 
 	Decoded, BadEvents uint64
+	// ShedConns and ShedEvents count the connections shed over the span
+	// budget and their events dropped (under mu; see ShedStats).
+	ShedConns, ShedEvents uint64
 }
 
 type connKey struct {
@@ -130,8 +138,12 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
-	c := &Capture{opt: opt, emit: emit, conns: map[connKey]*session.Conn{}, done: make(chan struct{}),
-		ids: span.NewIDGenerator(opt.Node, time.Now())}
+	c := &Capture{opt: opt, conns: map[connKey]*session.Conn{}, done: make(chan struct{}),
+		ids: span.NewIDGenerator(opt.Node, time.Now()), budget: newBudget(opt.SpanBudget), shed: map[connKey]int64{}}
+	c.emit = func(s *span.Span) {
+		c.budget.spend(time.Now())
+		emit(s)
+	}
 	c.guard.Logger = opt.Logger
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
@@ -183,14 +195,23 @@ func boolByte(b bool) uint8 {
 	return 0
 }
 
+// pollInterval bounds how long a record waits in the ring buffer: the BPF
+// programs write without waking the reader until WAKEUP_BYTES wait
+// (bpf/socket/maps/events.h), so the reader also wakes on this deadline.
+const pollInterval = 10 * time.Millisecond
+
 func (c *Capture) read() {
 	defer c.wg.Done()
 	var rec ringbuf.Record
 	var e Event
+	c.rd.SetDeadline(time.Now().Add(pollInterval))
 	for {
 		if err := c.rd.ReadInto(&rec); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.rd.SetDeadline(time.Now().Add(pollInterval))
 			}
 			continue
 		}
@@ -215,6 +236,27 @@ func (c *Capture) handle(e *Event) {
 		for _, s := range c.guard.Verdict(e.PID, e.TID, e.SyscallTraceID, e.Len == 1, now) {
 			c.emit(s)
 		}
+		return
+	}
+	if _, ok := c.shed[k]; ok {
+		switch e.Dir {
+		case DirClose:
+			delete(c.shed, k)
+			return
+		case DirAccepted, DirConnected: // a new connection on a reused socket address
+			delete(c.shed, k)
+		default:
+			c.shed[k] = now
+			c.ShedEvents++
+			return
+		}
+	}
+	if conn == nil && e.Dir != DirClose && !c.budget.admit(time.Now()) {
+		// Over the span budget: shed the whole connection (nothing of it
+		// was followed, so no message is cut) until it closes.
+		c.shed[k] = now
+		c.ShedConns++
+		c.ShedEvents++
 		return
 	}
 	if e.Dir == DirClose {
@@ -294,6 +336,11 @@ func (c *Capture) tick() {
 				delete(c.conns, k)
 			}
 		}
+		for k, last := range c.shed {
+			if now-last > int64(3*c.opt.Timeout) {
+				delete(c.shed, k)
+			}
+		}
 		c.mu.Unlock()
 	}
 }
@@ -316,7 +363,7 @@ func (c *Capture) Flush() {
 // filtered in kernel, messages outside the scope.
 func (c *Capture) Stats() (map[string]uint64, error) {
 	out := map[string]uint64{}
-	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted"} {
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets"} {
 		var per []uint64
 		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, err
@@ -326,6 +373,14 @@ func (c *Capture) Stats() (map[string]uint64, error) {
 		}
 	}
 	return out, nil
+}
+
+// ShedStats returns the connections shed over the span budget and the
+// events of theirs dropped.
+func (c *Capture) ShedStats() (conns, events uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ShedConns, c.ShedEvents
 }
 
 // Close detaches, drains and flushes.

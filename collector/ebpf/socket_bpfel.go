@@ -24,6 +24,8 @@ type SocketActiveIo struct {
 	Vectored uint8
 	Msg      uint8
 	Mmsg     uint8
+	L7       uint8
+	_        [7]byte
 }
 
 type SocketEvent struct {
@@ -67,9 +69,12 @@ type SocketSockState struct {
 	_      structs.HostLayout
 	Ctx    uint64
 	Thread uint64
+	Tuple  uint64
 	Role   uint8
 	Open   uint8
-	Pad    [6]uint8
+	L7     uint8
+	Probes uint8
+	Pad    [4]uint8
 }
 
 type SocketThreadCtx struct {

@@ -45,6 +45,7 @@ type Options struct {
 	Filter     string // tcpdump expression; "" = DefaultFilter
 	Timeout    time.Duration
 	Logger     *slog.Logger
+	Ring       Geometry // zero: DefaultGeometry
 }
 
 // IfaceStats are the counters of one interface.
@@ -94,13 +95,19 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
+	if opt.Ring == (Geometry{}) {
+		opt.Ring = DefaultGeometry
+	}
+	if err := opt.Ring.Validate(); err != nil {
+		return nil, fmt.Errorf("packet ring: %w", err)
+	}
 	prog, err := CompileFilter(opt.Filter)
 	if err != nil {
 		return nil, err
 	}
 	c := &Capture{opt: opt, emit: emit, ids: span.NewIDGenerator(opt.Node+"/packet", time.Now()), done: make(chan struct{})}
 	for _, ifc := range opt.Interfaces {
-		r, err := OpenRing(ifc.Netns, ifc.Name, prog)
+		r, err := OpenRingGeometry(ifc.Netns, ifc.Name, prog, opt.Ring)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("capturing on %s (netns %q): %w", ifc.Name, ifc.Netns, err)
@@ -155,6 +162,7 @@ func (rs *ringState) run() {
 }
 
 func (rs *ringState) tick(now int64) {
+	rs.pollDrops()
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	for k, fl := range rs.flows {
@@ -276,13 +284,26 @@ func (rs *ringState) finish(fl *flow, s *span.Span) {
 func (c *Capture) Stats() map[string]IfaceStats {
 	out := map[string]IfaceStats{}
 	for _, rs := range c.rings {
-		_, drops, _ := rs.ring.Stats()
+		rs.pollDrops()
 		rs.mu.Lock()
-		rs.stats.KernelDrops += uint64(drops)
 		out[rs.iface.Netns+":"+rs.iface.Name] = rs.stats
 		rs.mu.Unlock()
 	}
 	return out
+}
+
+// pollDrops adds the kernel's drops since the last poll to the interface's
+// counter and logs them: a user sees loss in the log even without /metrics.
+func (rs *ringState) pollDrops() {
+	_, drops, err := rs.ring.Stats()
+	if err != nil || drops == 0 {
+		return
+	}
+	rs.mu.Lock()
+	rs.stats.KernelDrops += uint64(drops)
+	total := rs.stats.KernelDrops
+	rs.mu.Unlock()
+	rs.c.opt.Logger.Warn("packet drops", "iface", rs.iface.Netns+":"+rs.iface.Name, "new", drops, "total", total)
 }
 
 // Flush ends every flow's pending exchanges now.
@@ -309,6 +330,9 @@ func (c *Capture) Close() error {
 	c.Flush()
 	var errs []error
 	for _, rs := range c.rings {
+		rs.pollDrops()
+		c.opt.Logger.Info("packet capture stopped", "iface", rs.iface.Netns+":"+rs.iface.Name,
+			"packets", rs.stats.Packets, "drops", rs.stats.KernelDrops, "malformed", rs.stats.Malformed)
 		errs = append(errs, rs.ring.Close())
 	}
 	c.rings = nil

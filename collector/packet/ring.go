@@ -19,11 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const (
-	blockSize = 1 << 20
-	blockNr   = 16
-	frameSize = 1 << 11
-)
+const frameSize = 1 << 11
 
 // Ring is one AF_PACKET socket with its TPACKET_V3 receive ring.
 type Ring struct {
@@ -31,25 +27,38 @@ type Ring struct {
 	fd      int
 	mem     []byte
 	block   int
+	geo     Geometry
 	scratch []byte // a frame with its VLAN tag put back
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // OpenRing opens a capture on iface inside the network namespace at nsPath
-// ("" = the current one), with the classic BPF filter prog.
+// ("" = the current one), with the classic BPF filter prog and the default
+// ring geometry.
 func OpenRing(nsPath, iface string, prog []unix.SockFilter) (*Ring, error) {
+	return OpenRingGeometry(nsPath, iface, prog, DefaultGeometry)
+}
+
+// OpenRingGeometry is OpenRing with a ring of geometry geo.
+func OpenRingGeometry(nsPath, iface string, prog []unix.SockFilter, geo Geometry) (*Ring, error) {
+	if err := geo.Validate(); err != nil {
+		return nil, err
+	}
 	var r *Ring
 	err := inNetns(nsPath, func() error {
 		ifi, err := net.InterfaceByName(iface)
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", iface, err)
 		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		// Protocol 0: the socket receives nothing until it is bound to
+		// the interface with its ring in place, so frames of every
+		// interface are not queued (and dropped) in between.
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("AF_PACKET socket: %w", err)
 		}
-		r = &Ring{Iface: iface, fd: fd}
+		r = &Ring{Iface: iface, fd: fd, geo: geo}
 		if err := r.setup(ifi.Index, prog); err != nil {
 			r.Close()
 			r = nil
@@ -70,14 +79,15 @@ func (r *Ring) setup(ifindex int, prog []unix.SockFilter) error {
 	if err := unix.SetsockoptInt(r.fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
 		return fmt.Errorf("TPACKET_V3: %w", err)
 	}
-	req := unix.TpacketReq3{Block_size: blockSize, Block_nr: blockNr, Frame_size: frameSize,
-		Frame_nr: blockSize / frameSize * blockNr, Retire_blk_tov: 10}
+	bs, bn := r.geo.BlockSize, r.geo.Blocks
+	req := unix.TpacketReq3{Block_size: uint32(bs), Block_nr: uint32(bn), Frame_size: frameSize,
+		Frame_nr: uint32(bs / frameSize * bn), Retire_blk_tov: 10}
 	if err := unix.SetsockoptTpacketReq3(r.fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
 		return fmt.Errorf("PACKET_RX_RING: %w", err)
 	}
-	mem, err := unix.Mmap(r.fd, 0, blockSize*blockNr, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_LOCKED)
+	mem, err := unix.Mmap(r.fd, 0, bs*bn, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_LOCKED)
 	if err != nil {
-		if mem, err = unix.Mmap(r.fd, 0, blockSize*blockNr, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+		if mem, err = unix.Mmap(r.fd, 0, bs*bn, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
 			return fmt.Errorf("mmap ring: %w", err)
 		}
 	}
@@ -101,7 +111,8 @@ type Frame struct {
 func (r *Ring) Poll(timeout time.Duration, fn func(*Frame)) (int, error) {
 	n := 0
 	for {
-		b := r.mem[r.block*blockSize : (r.block+1)*blockSize]
+		bs := r.geo.BlockSize
+		b := r.mem[r.block*bs : (r.block+1)*bs]
 		status := (*uint32)(unsafe.Pointer(&b[8]))
 		if *status&unix.TP_STATUS_USER == 0 {
 			if n > 0 {
@@ -154,7 +165,7 @@ func (r *Ring) Poll(timeout time.Duration, fn func(*Frame)) (int, error) {
 			off += next
 		}
 		atomicStore(status, unix.TP_STATUS_KERNEL)
-		r.block = (r.block + 1) % blockNr
+		r.block = (r.block + 1) % r.geo.Blocks
 	}
 }
 

@@ -5,6 +5,7 @@ package bookinfo
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -44,6 +45,7 @@ func TestBookinfoEndToEnd(t *testing.T) {
 	if out, err := exec.Command("pgrep", "-f", filepath.Join(bin, "zerotrace")+" collect").CombinedOutput(); err == nil {
 		t.Errorf("collectors left after down: %s", out)
 	}
+	checkNoPacketDrops(t, d.run)
 	// down is idempotent and works on nothing.
 	d.down()
 }
@@ -192,4 +194,31 @@ func checkServiceMap(t *testing.T, client *pluginclient.Client) {
 		t.Errorf("service map edges:\n got %q\nwant %q", got, wantEdges)
 	}
 	fmt.Printf("bookinfo service map: %d nodes, %d edges\n", len(col(0, "id")), len(got))
+}
+
+// checkNoPacketDrops reads the kernel drop count each collector logged per
+// interface when it stopped ("packet capture stopped ... drops=N"): every
+// one of the capture interfaces must have dropped nothing.
+func checkNoPacketDrops(t *testing.T, run string) {
+	t.Helper()
+	for _, n := range []string{"node1", "node2"} {
+		b, err := os.ReadFile(filepath.Join(run, "collect-"+n+".log"))
+		if err != nil {
+			t.Errorf("collector log of %s: %v", n, err)
+			continue
+		}
+		ifaces := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.Contains(line, `msg="packet capture stopped"`) {
+				continue
+			}
+			ifaces++
+			if !strings.Contains(line, " drops=0 ") {
+				t.Errorf("%s: %s", n, line)
+			}
+		}
+		if ifaces == 0 {
+			t.Errorf("%s: no interface's packet counters logged at shutdown", n)
+		}
+	}
 }

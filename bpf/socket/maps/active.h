@@ -10,6 +10,7 @@ struct active_io {
 	__u8 vectored;  // buf points to a struct iovec
 	__u8 msg;       // buf points to a struct user_msghdr
 	__u8 mmsg;      // ...the first of a struct mmsghdr array: its length is msg_len
+	__u8 l7;        // the socket's L7 verdict at entry (l7.h)
 };
 
 struct {

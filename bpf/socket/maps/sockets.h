@@ -5,12 +5,19 @@
 #define ROLE_CLIENT 1 // connect(2)ed, or its first message was egress
 #define ROLE_SERVER 2 // accept(2)ed, or its first message was ingress
 
+#define L7_UNKNOWN 0 // no verdict yet: every message goes to user space
+#define L7_YES 1     // a message looked like an L7 protocol's: for good
+#define L7_NO 2      // its first messages looked like none: skipped (l7.h)
+
 struct sock_state {
 	__u64 ctx;     // server sockets: context id of the request being served
 	__u64 thread;  // pid_tgid of the thread that received that request
+	__u64 tuple;   // addresses and ports when the verdict was taken (l7.h)
 	__u8 role;
 	__u8 open;     // server sockets: request received, response not yet begun
-	__u8 _pad[6];
+	__u8 l7;       // L7_*
+	__u8 probes;   // messages that looked like no L7 protocol so far
+	__u8 _pad[4];
 };
 
 struct {

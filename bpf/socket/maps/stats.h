@@ -8,6 +8,7 @@ enum zt_stat {
 	STAT_HANDOFFS,      // contexts handed to an idle worker thread
 	STAT_CONFIRMED,     // handoffs a worker's verdict confirmed
 	STAT_REFUTED,       // handoffs a worker's verdict refuted
+	STAT_NONL7,         // sockets marked not L7 (l7.h)
 	STAT_MAX,
 };
 
