@@ -318,6 +318,12 @@ func syscallRelated(a, b *span.Span) bool {
 		a.StartNs <= b.StartNs && b.EndNs <= a.EndNs && !xridConflict(a, b)
 }
 
+// orphan: a response seen without its request (its request frame was
+// dropped, or capture began mid-exchange). Which request it answered is
+// unknown, so it relates to nothing: a response id or thread context
+// alone could place it under another request's span.
+func orphan(s *span.Span) bool { return s.Flags.Has(span.FlagNoRequest) }
+
 func shareSyscall(a, b *span.Span) bool {
 	for _, x := range [2]uint64{a.SyscallTraceIDReq, a.SyscallTraceIDResp} {
 		if x != 0 && (x == b.SyscallTraceIDReq || x == b.SyscallTraceIDResp) {
@@ -360,6 +366,8 @@ func xridConflict(a, b *span.Span) bool {
 
 func related(cfg *Config, a, b *span.Span) relation {
 	switch {
+	case orphan(a) || orphan(b):
+		return relNone
 	case tcpRelated(cfg, a, b):
 		return relTCP
 	case shareXRID(a, b):

@@ -132,6 +132,20 @@ func TestCausalityRelations(t *testing.T) {
 		}()},
 		seed: 2,
 		want: map[uint64]uint64{2: 0},
+	}, {
+		name: "an orphaned response (its request frame dropped) takes no parent, even sharing a response id",
+		spans: []span.Span{func() span.Span {
+			s := srv(1, "a", 0, 100, 0)
+			s.XRequestIDReq, s.XRequestIDResp = "rid-a", "rid-a"
+			return s
+		}(), func() span.Span {
+			c := call(2, "b", 30, 60, 201, 0)
+			c.Flags |= span.FlagNoRequest
+			c.ReqTCPSeq, c.RequestResource, c.XRequestIDResp = 0, "", "rid-a"
+			return c
+		}()},
+		seed: 1,
+		want: map[uint64]uint64{1: 0},
 	}}...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -47,7 +47,7 @@ func contained(cfg *Config, all []*span.Span, now time.Time) map[int]pair {
 	for _, idx := range byProc {
 		for _, ci := range idx {
 			c := all[ci]
-			if c.TapSide != span.TapClientProcess || c.EndNs <= c.StartNs || c.EndNs > settled {
+			if c.TapSide != span.TapClientProcess || c.EndNs <= c.StartNs || c.EndNs > settled || orphan(c) {
 				continue
 			}
 			// In flight during the call: every server request, and those a

@@ -97,6 +97,8 @@ func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trac
 
 	strength := func(a, b *span.Span) int {
 		switch {
+		case orphan(a) || orphan(b):
+			return 0
 		case shareXRID(a, b):
 			return 3
 		case shareTrace(a, b):
