@@ -51,7 +51,7 @@ func TestUnknownCgroupLayout(t *testing.T) {
 	cfg := Defaults()
 	cfg.Node, cfg.DataDir, cfg.MetricsAddr = "node-cg", dir, ""
 	cfg.EBPF.NetNS = []string{ns}
-	var logs syncBuffer
+	var logs testenv.Log
 	cancel, done := startCollector(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	defer cancel()
 	var pids []int

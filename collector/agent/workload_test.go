@@ -11,29 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestWorkloadsStatic: the demo's mapping. A process in a mapped netns takes
 // the pod's workload as its service, nginx is the pod's proxy, a packet span
@@ -105,7 +88,7 @@ func TestWorkloadsKubernetes(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testenv.Log
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	wl, err := startWorkloads(ctx, &cfg, slog.New(slog.NewTextHandler(&logs, nil)))

@@ -2,7 +2,6 @@ package kube
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"k8s.io/client-go/rest"
 )
 
@@ -118,24 +118,6 @@ func (a *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// logBuffer is a slog handler target safe for concurrent writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
-
 func waitFor(t *testing.T, what string, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
@@ -163,7 +145,7 @@ func testWatch(t *testing.T, watchList bool) {
 	var clock atomic.Int64
 	start := time.Now()
 	x.now = func() time.Time { return start.Add(time.Duration(clock.Load())) }
-	var logs logBuffer
+	var logs testenv.Log
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	err := Watch(ctx, x, Options{Node: "node1", Config: &rest.Config{Host: srv.URL}, ProxyContainers: DefaultProxyContainers,
 		Warner: &Warner{Log: log}, Logger: log})
@@ -269,7 +251,7 @@ func TestUnreachable(t *testing.T) {
 	dead.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs logBuffer
+	var logs testenv.Log
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	warner := &Warner{Log: log}
 	x := NewIndex()
@@ -278,9 +260,9 @@ func TestUnreachable(t *testing.T) {
 	}
 	go PollKubelet(ctx, x, KubeletOptions{URL: url + "/pods", Interval: 100 * time.Millisecond, Warner: warner})
 	deadline := time.Now().Add(15 * time.Second)
-	for logs.count("workload metadata: api server") != 1 || logs.count("workload metadata: kubelet") != 1 {
+	for strings.Count(logs.String(), "workload metadata: api server") != 1 || strings.Count(logs.String(), "workload metadata: kubelet") != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for both warnings:\n%s", logs.b.String())
+			t.Fatalf("timed out waiting for both warnings:\n%s", logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -292,8 +274,8 @@ func TestUnreachable(t *testing.T) {
 		t.Errorf("1000 lookups took %v", d)
 	}
 	time.Sleep(2 * time.Second) // the informer retries (backoff from 800 ms), the kubelet is polled 20 times
-	if a, k := logs.count("workload metadata: api server"), logs.count("workload metadata: kubelet"); a != 1 || k != 1 {
-		t.Errorf("warnings: api server %d, kubelet %d, want 1 each:\n%s", a, k, logs.b.String())
+	if a, k := strings.Count(logs.String(), "workload metadata: api server"), strings.Count(logs.String(), "workload metadata: kubelet"); a != 1 || k != 1 {
+		t.Errorf("warnings: api server %d, kubelet %d, want 1 each:\n%s", a, k, logs.String())
 	}
 	if x.Synced("api") || x.Len() != 0 {
 		t.Error("synced without a server")

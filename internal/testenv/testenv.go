@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -42,4 +44,25 @@ func RequireBinaries(t testing.TB, names ...string) {
 			Skip(t, "needs %s on the PATH (bash .ci/install)", n)
 		}
 	}
+}
+
+// Log is a log sink tests read while other goroutines or a child process
+// write it: safe for concurrent use.
+type Log struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+// Write implements io.Writer.
+func (l *Log) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *Log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

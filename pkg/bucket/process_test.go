@@ -3,7 +3,6 @@
 package bucket_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,11 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
 	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
@@ -25,32 +24,14 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
-// syncBuffer is a log a child process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // uploadProc runs `zerotrace upload` as a child process.
-func uploadProc(t *testing.T, bin string, srv *seaweedfs.Server, dir, secret string) (*exec.Cmd, *syncBuffer) {
+func uploadProc(t *testing.T, bin string, srv *seaweedfs.Server, dir, secret string) (*exec.Cmd, *testenv.Log) {
 	t.Helper()
 	cmd := exec.Command(bin, "upload", "--data-dir", dir, "--node", "node1", "--metrics-addr", "",
 		"--object-store", "s3://zerotrace/fault", "--object-store-endpoint", srv.Endpoint, "--object-store-path-style")
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+seaweedfs.AccessKey, "AWS_SECRET_ACCESS_KEY="+secret,
 		"AWS_SHARED_CREDENTIALS_FILE=/nonexistent")
-	log := &syncBuffer{}
+	log := &testenv.Log{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
