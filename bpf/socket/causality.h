@@ -17,8 +17,6 @@
 #include "maps/sockets.h"
 
 #define IDLE_NS (10ULL * 1000000000ULL)
-#include "goroutine.h"
-#include "handoff.h"
 
 static __always_inline __u64 fresh_id(void)
 {
@@ -31,6 +29,9 @@ static __always_inline __u64 fresh_id(void)
 	*c += 1;
 	return *c;
 }
+
+#include "goroutine.h"
+#include "handoff.h"
 
 // set_role records a socket's role learnt from accept/connect.
 static __always_inline void set_role(__u64 sk, __u8 role)
@@ -89,6 +90,10 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		if (s->open)
 			return s->ctx; // the rest of the same request
 		__u64 id = fresh_id();
+		if (!(thread & GOROUTINE_KEY)) {
+			__u32 tgid = thread >> 32;
+			bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
+		}
 		s->ctx = id;
 		s->open = 1;
 		s->thread = thread;

@@ -2,18 +2,30 @@
 // request and wakes an idle thread of its process hands it the request's
 // context; the woken thread's next call carries it, marked provisional
 // (HANDOFF_BIT). After the call's response, the first thread holding a
-// request that the worker wakes, through a futex only that thread has ever
-// waited on (the one waiting for the result: a Java thread's parker, a
-// Python waiter lock; not a lock many threads wait on, such as Python's GIL),
-// gives the verdict: the same context confirms the handoff, another refutes
-// it. User space keeps the call's span until the verdict
-// (collector/causality).
+// request that the worker wakes, through a futex only that thread waits on
+// without a timeout (the one waiting for the result: a Java thread's parker,
+// a Python waiter lock; not a lock many threads wait on, nor a timed wait
+// such as Python's GIL), gives the verdict: the same context confirms the
+// handoff.
+//
+// Claims: a call that no confirmed handoff covers (a saturated pool's worker
+// takes its next task without sleeping; a woken worker took another
+// request's task) is unbound: it carries a token of its own. A wake of that
+// kind by the worker, after it read the call's response, of a thread that
+// was already waiting before the worker's last read (so not for a lock the
+// worker took afterwards), claims the call for the woken thread's request. User
+// space (collector/causality) keeps the call's span until its verdict, and
+// links a claimed call only when exactly one request claimed it.
 #pragma once
 #include "maps/handoffs.h"
+#include "maps/serving.h"
 
 #define HANDOFF_BIT (1ULL << 63)
 #define HANDOFF_TTL_NS (2ULL * 1000000000ULL)
-#define DIR_VERDICT 5 // event: a worker's verdict (len 1: confirmed, 0: refuted)
+#define DIR_VERDICT 5 // event: a worker's verdict (len: VERDICT_*)
+#define VERDICT_REFUTED 0
+#define VERDICT_CONFIRMED 1
+#define VERDICT_CLAIM 2
 
 // holding returns the context id a thread holds unambiguously, or 0.
 static __always_inline __u64 holding(__u64 thread, __u64 now)
@@ -24,28 +36,45 @@ static __always_inline __u64 holding(__u64 thread, __u64 now)
 	return t->id;
 }
 
-// handoff_call returns the provisional context of a worker's client
-// message, or 0, and advances its state.
+// unbound_call starts a call of worker that no handoff covers, with a token
+// of its own, when a wake can later claim it: a thread (not a goroutine) of a
+// process that serves requests. It returns the token, or 0.
+static __always_inline __u64 unbound_call(__u64 worker, __u64 now)
+{
+	if (worker & GOROUTINE_KEY)
+		return 0;
+	__u32 tgid = worker >> 32;
+	__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
+	if (!last || now - *last > IDLE_NS)
+		return 0;
+	__u64 token = fresh_id();
+	if (!token)
+		return 0;
+	struct handoff n = {.ctx = token, .ts = now, .state = HANDOFF_CALLING, .unbound = 1};
+	bpf_map_update_elem(&handoffs, &worker, &n, BPF_ANY);
+	return token | HANDOFF_BIT;
+}
+
+// handoff_call returns the provisional context (or unbound token) of a
+// worker's client message, or 0, and advances its state.
 static __always_inline __u64 handoff_call(__u64 worker, __u8 dir, __u64 now)
 {
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &worker);
-	if (!h || h->state == HANDOFF_NONE)
-		return 0;
-	if (now - h->ts > HANDOFF_TTL_NS) {
-		h->state = HANDOFF_NONE;
-		return 0;
-	}
+	int live = h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS;
 	if (dir == DIR_EGRESS) {
-		if (h->state == HANDOFF_ARMED) {
+		if (live && h->state == HANDOFF_ARMED) {
 			h->state = HANDOFF_CALLING;
 			return h->ctx | HANDOFF_BIT;
 		}
-		if (h->state == HANDOFF_CALLING)
+		if (live && h->state == HANDOFF_CALLING)
 			return h->ctx | HANDOFF_BIT; // the rest of the request
-		h->state = HANDOFF_NONE; // a second call without a new handoff
-		return 0;
+		// A call after the last one's response without a new handoff.
+		if (h)
+			h->state = HANDOFF_NONE;
+		return unbound_call(worker, now);
 	}
-	if (h->state == HANDOFF_CALLING || h->state == HANDOFF_ANSWERED) {
+	if (live && (h->state == HANDOFF_CALLING || h->state == HANDOFF_ANSWERED)) {
+		h->answered = now;
 		h->state = HANDOFF_ANSWERED;
 		return h->ctx | HANDOFF_BIT;
 	}
@@ -65,7 +94,10 @@ static __always_inline __u64 handoff_reader(__u64 reader, __u64 ctx, __u64 now)
 	return ctx;
 }
 
-static __always_inline void verdict(__u64 waker, __u64 wakee, __u64 ctx, __u8 confirmed)
+// verdict reports worker waker's verdict on the call it made with ctx (a
+// handed context or a token): kind VERDICT_*, owner the context of the
+// request the thread it woke holds.
+static __always_inline void verdict(__u64 waker, __u64 owner, __u64 ctx, __u8 kind)
 {
 	// On the stack, not in the per-CPU scratch event: a wake can come from
 	// an interrupt while a syscall's event is being built there.
@@ -74,9 +106,9 @@ static __always_inline void verdict(__u64 waker, __u64 wakee, __u64 ctx, __u8 co
 	e->ts = bpf_ktime_get_ns();
 	e->pid = waker >> 32;
 	e->tid = (__u32)waker;
-	e->sock_id = wakee;
+	e->sock_id = owner;
 	e->syscall_trace_id = ctx;
-	e->len = confirmed;
+	e->len = kind;
 	e->dir = DIR_VERDICT;
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
@@ -86,8 +118,9 @@ static __always_inline void verdict(__u64 waker, __u64 wakee, __u64 ctx, __u8 co
 // thread wakee with its own FUTEX_WAKE on the address the wakee, and only
 // the wakee, waits on without a timeout: the handing back of a result (a
 // Java thread's parker, a Python waiter lock), not a shared lock or a
-// condition variable's timed wait (Python's GIL).
-static __always_inline int private_wake(__u32 tgid, __u32 waker, __u32 wakee)
+// condition variable's timed wait (Python's GIL). It returns when the
+// wakee's wait began, or 0.
+static __always_inline __u64 private_wake(__u32 tgid, __u32 waker, __u32 wakee)
 {
 	struct futex_waiting *w = bpf_map_lookup_elem(&futex_wait, &wakee);
 	__u64 *woken = bpf_map_lookup_elem(&futex_wake, &waker);
@@ -95,7 +128,7 @@ static __always_inline int private_wake(__u32 tgid, __u32 waker, __u32 wakee)
 		return 0;
 	__u64 key = ((__u64)tgid << 32) ^ w->addr;
 	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
-	return n && *n == 1;
+	return n && *n == 1 ? w->since : 0;
 }
 
 #define FUTEX_WAIT 0
@@ -129,7 +162,7 @@ static __always_inline void futex_enter(__u64 uaddr, long op, __u64 timeout)
 		bpf_map_update_elem(&futex_wake, &tid, &uaddr, BPF_ANY);
 		return;
 	}
-	struct futex_waiting fw = {.addr = uaddr, .timed = timeout != 0};
+	struct futex_waiting fw = {.addr = uaddr, .since = bpf_ktime_get_ns(), .timed = timeout != 0};
 	bpf_map_update_elem(&futex_wait, &tid, &fw, BPF_ANY);
 	__u64 key = (thread & 0xffffffff00000000ULL) ^ uaddr;
 	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
@@ -157,22 +190,47 @@ static __always_inline void futex_exit(void)
 		__sync_fetch_and_add(n, -1);
 }
 
+// A goroutine's wake: private (a channel send to one receiver), but when the
+// receiver began to wait is unknown, so it claims nothing.
+#define WAIT_UNKNOWN (~0ULL)
+
 // wake applies a wake of wakee by waker (context keys) in process tgid:
-// a handoff, or a worker's verdict. private: the wakee waits on something
-// of its own (not a lock many wait on).
-static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, int private)
+// a handoff, or a worker's verdict. since: when the wakee began to wait on
+// something of its own (not a lock many wait on), 0 when it does not.
+static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 since)
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct handoff *w = bpf_map_lookup_elem(&handoffs, &waker);
 	if (w && (w->state == HANDOFF_CALLING || w->state == HANDOFF_ANSWERED)) {
-		// The worker's first wake of a thread holding a request after its
-		// call began: the one waiting for the result (or, in Go's HTTP
+		// The worker's wake of a thread holding a request after its call
+		// began: the one waiting for the result (or, in Go's HTTP
 		// Transport, for the request to be written).
 		__u64 held = holding(wakee, now);
-		if (held && private) {
-			verdict(bpf_get_current_pid_tgid(), wakee, w->ctx, held == w->ctx);
-			count(held == w->ctx ? STAT_CONFIRMED : STAT_REFUTED);
+		if (!held || !since)
+			return;
+		__u64 id = bpf_get_current_pid_tgid();
+		if (!w->unbound && held == w->ctx) {
+			verdict(id, held, w->ctx, VERDICT_CONFIRMED);
+			count(STAT_CONFIRMED);
 			w->state = HANDOFF_NONE;
+			return;
+		}
+		// A claim: the thread was waiting since before the worker's last
+		// read of the response, so not for a lock the worker took after
+		// its call (it would have to hold it across that read).
+		int claim = w->state == HANDOFF_ANSWERED && since <= w->answered;
+		if (!w->unbound) {
+			count(STAT_REFUTED);
+			if (!claim) {
+				verdict(id, held, w->ctx, VERDICT_REFUTED);
+				w->state = HANDOFF_NONE;
+				return;
+			}
+			w->unbound = 1; // its later wakes claim too
+		}
+		if (claim) {
+			verdict(id, held, w->ctx, VERDICT_CLAIM);
+			count(STAT_CLAIMS);
 		}
 		return;
 	}
@@ -183,7 +241,8 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, int priva
 	if (t && t->open)
 		return; // the wakee serves a request of its own
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &wakee);
-	if (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS)
+	if (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS &&
+	    !(h->unbound && h->state == HANDOFF_ANSWERED))
 		return; // only the wake that ends its idle wait counts
 	struct handoff n = {.ctx = ctx, .ts = now, .state = HANDOFF_ARMED};
 	bpf_map_update_elem(&handoffs, &wakee, &n, BPF_ANY);
@@ -214,6 +273,6 @@ static __always_inline int go_send(struct pt_regs *ctx)
 	__u64 sg = ctx->bx, g = ctx->r14, wg = 0;
 	if (!sg || !g || bpf_probe_read_user(&wg, sizeof(wg), (void *)sg) || !wg)
 		return 0;
-	wake(tgid, goroutine_key(tgid, g), goroutine_key(tgid, wg), 1);
+	wake(tgid, goroutine_key(tgid, g), goroutine_key(tgid, wg), WAIT_UNKNOWN);
 	return 0;
 }

@@ -34,16 +34,39 @@ const HandoffBit = 1 << 63
 // provisional context is dropped.
 const HoldFor = 3 * time.Second
 
+// ClaimWait is how long a claimed call waits for a second claim before it
+// is linked to the one request that claimed it.
+const ClaimWait = 500 * time.Millisecond
+
+// Kind is a worker's verdict on a call (bpf/socket/handoff.h VERDICT_*).
+type Kind uint8
+
+const (
+	// Refuted: the worker handed its call's result to another request than
+	// the one that handed it the context.
+	Refuted Kind = 0
+	// Confirmed: the worker handed the result to the request that handed it
+	// the context.
+	Confirmed Kind = 1
+	// Claimed: the worker handed the result of a call no handoff covered to
+	// a request that was waiting for it since before the response began.
+	Claimed Kind = 2
+)
+
 type heldSpan struct {
 	s     *span.Span
 	since int64
+	owner uint64 // the request that claimed it (0: none yet)
+	at    int64  // when it was first claimed
+	torn  bool   // claimed by two requests: linked to neither
 }
 
 type verdict struct {
-	tid       uint32 // the worker thread
-	ctx       uint64
-	confirmed bool
-	at        int64
+	tid   uint32 // the worker thread
+	ctx   uint64 // the handed context or the call's token
+	kind  Kind
+	owner uint64 // context of the request the worker woke
+	at    int64
 }
 
 type process struct {
@@ -130,18 +153,40 @@ func (g *Guard) checkHandoff(s *span.Span) bool {
 	if !ok {
 		return true
 	}
-	vs := g.verdicts[s.PID]
-	for i, v := range vs {
-		if v.ctx == ctx && (v.tid == s.ReqTID || v.tid == s.RespTID) {
-			g.verdicts[s.PID] = append(vs[:i], vs[i+1:]...)
-			settle(s, ctx, v.confirmed)
+	h := heldSpan{s: s, since: s.EndNs}
+	settled := false
+	filter(g.verdicts, s.PID, func(v verdict) bool {
+		if settled || v.ctx != ctx || (v.tid != s.ReqTID && v.tid != s.RespTID) {
 			return true
 		}
+		settled = h.apply(v)
+		return false
+	})
+	if settled {
+		return true
 	}
 	if g.held == nil {
 		g.held = map[uint32][]heldSpan{}
 	}
-	g.held[s.PID] = append(g.held[s.PID], heldSpan{s, s.EndNs})
+	g.held[s.PID] = append(g.held[s.PID], h)
+	return false
+}
+
+// apply applies verdict v to the held call and reports whether that
+// settled it.
+func (h *heldSpan) apply(v verdict) bool {
+	switch {
+	case v.kind == Confirmed:
+		settle(h.s, v.ctx, v.ctx)
+		return true
+	case v.kind != Claimed:
+		settle(h.s, v.ctx, 0)
+		return true
+	case h.owner == 0:
+		h.owner, h.at = v.owner, v.at
+	case h.owner != v.owner:
+		h.torn = true
+	}
 	return false
 }
 
@@ -155,59 +200,85 @@ func provisional(s *span.Span) (uint64, bool) {
 	return 0, false
 }
 
-// settle keeps the handed-over context on the sides that carried it when
-// the worker confirmed it, and drops it otherwise; a side carrying anything
-// else drops both.
-func settle(s *span.Span, ctx uint64, confirmed bool) {
+// settle replaces the provisional context ctx on the sides that carried it
+// with owner (0 drops it); a side carrying anything else drops both.
+func settle(s *span.Span, ctx, owner uint64) {
 	req, resp := s.SyscallTraceIDReq, s.SyscallTraceIDResp
 	fit := func(id uint64) bool { return id == 0 || id == ctx|HandoffBit }
-	if !confirmed || !fit(req) || !fit(resp) {
+	if owner == 0 || !fit(req) || !fit(resp) {
 		s.SyscallTraceIDReq, s.SyscallTraceIDResp = 0, 0
 		return
 	}
-	s.SyscallTraceIDReq, s.SyscallTraceIDResp = req&^HandoffBit, resp&^HandoffBit
+	if req != 0 {
+		s.SyscallTraceIDReq = owner
+	}
+	if resp != 0 {
+		s.SyscallTraceIDResp = owner
+	}
 }
 
-// Verdict records the verdict of worker thread tid on the context handed to
-// it and returns the calls it settles.
-func (g *Guard) Verdict(pid, tid uint32, ctx uint64, confirmed bool, nowNs int64) []*span.Span {
+// Verdict records worker thread tid's verdict on the call it made with ctx
+// (a handed context or its own token): owner is the context of the request
+// it handed the result to. It returns the calls the verdict settles.
+func (g *Guard) Verdict(pid, tid uint32, ctx uint64, kind Kind, owner uint64, nowNs int64) []*span.Span {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.process(pid).untrusted != "" {
-		confirmed = false
+		kind = Refuted
 	}
+	v := verdict{tid, ctx, kind, owner, nowNs}
 	var out []*span.Span
-	filter(g.held, pid, func(h heldSpan) bool {
-		if c, _ := provisional(h.s); c == ctx && (h.s.ReqTID == tid || h.s.RespTID == tid) {
-			settle(h.s, ctx, confirmed)
-			out = append(out, h.s)
-			return false
+	matched := false
+	if hs := g.held[pid]; hs != nil {
+		kept := hs[:0]
+		for _, h := range hs {
+			if c, _ := provisional(h.s); c == ctx && (h.s.ReqTID == tid || h.s.RespTID == tid) {
+				matched = true
+				if h.apply(v) {
+					out = append(out, h.s)
+					continue
+				}
+			}
+			kept = append(kept, h)
 		}
-		return true
-	})
-	if len(out) == 0 {
+		if len(kept) == 0 {
+			delete(g.held, pid)
+		} else {
+			g.held[pid] = kept
+		}
+	}
+	if !matched {
 		if g.verdicts == nil {
 			g.verdicts = map[uint32][]verdict{}
 		}
-		g.verdicts[pid] = append(g.verdicts[pid], verdict{tid, ctx, confirmed, nowNs})
+		g.verdicts[pid] = append(g.verdicts[pid], v)
 	}
 	return out
 }
 
-// Expire returns the held calls whose verdict did not come within HoldFor,
-// with their provisional context dropped, and forgets old verdicts.
+// Expire returns the held calls that are settled by time: a call claimed by
+// one request ClaimWait ago is linked to it; a call claimed by two, or with
+// no verdict within HoldFor, loses its provisional context. It forgets old
+// verdicts.
 func (g *Guard) Expire(nowNs int64) []*span.Span {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var out []*span.Span
 	for pid := range g.held {
 		filter(g.held, pid, func(h heldSpan) bool {
-			if nowNs-h.since > int64(HoldFor) {
-				settle(h.s, 0, false)
-				out = append(out, h.s)
-				return false
+			ctx, _ := provisional(h.s)
+			switch {
+			case h.torn:
+				settle(h.s, ctx, 0)
+			case h.owner != 0 && nowNs-h.at >= int64(ClaimWait):
+				settle(h.s, ctx, h.owner)
+			case nowNs-h.since > int64(HoldFor):
+				settle(h.s, ctx, 0)
+			default:
+				return true
 			}
-			return true
+			out = append(out, h.s)
+			return false
 		})
 	}
 	for pid := range g.verdicts {

@@ -86,22 +86,79 @@ func TestGuardHandoffVerdicts(t *testing.T) {
 			t.Fatalf("span of worker %d emitted before its verdict", s.ReqTID)
 		}
 	}
-	if out := g.Verdict(pid, 11, ctx, true, 200); len(out) != 1 || out[0] != a || a.SyscallTraceIDReq != ctx || a.SyscallTraceIDResp != ctx {
+	if out := g.Verdict(pid, 11, ctx, Confirmed, ctx, 200); len(out) != 1 || out[0] != a || a.SyscallTraceIDReq != ctx || a.SyscallTraceIDResp != ctx {
 		t.Errorf("confirmed: %v %+v", out, a)
 	}
-	if out := g.Verdict(pid, 12, ctx, false, 200); len(out) != 1 || b.SyscallTraceIDReq != 0 || b.SyscallTraceIDResp != 0 {
+	if out := g.Verdict(pid, 12, ctx, Refuted, ctx+5, 200); len(out) != 1 || b.SyscallTraceIDReq != 0 || b.SyscallTraceIDResp != 0 {
 		t.Errorf("refuted: %v %+v", out, b)
 	}
-	if out := g.Verdict(pid, 13, ctx+1, true, 200); len(out) != 0 {
+	if out := g.Verdict(pid, 13, ctx+1, Confirmed, ctx+1, 200); len(out) != 0 {
 		t.Errorf("a verdict on another context settled %v", out)
 	}
 	if out := g.Expire(100 + int64(HoldFor) + 1); len(out) != 1 || out[0] != c || c.SyscallTraceIDReq != 0 {
 		t.Errorf("expired: %v %+v", out, c)
 	}
-	if out := g.Verdict(pid, 14, ctx, true, 300); len(out) != 0 {
+	if out := g.Verdict(pid, 14, ctx, Confirmed, ctx, 300); len(out) != 0 {
 		t.Errorf("early verdict settled %v", out)
 	}
 	if !g.Check(d) || d.SyscallTraceIDReq != ctx {
 		t.Errorf("call after its verdict: %+v", d)
+	}
+}
+
+// A call no handoff covered carries a token; the request a worker handed
+// its result to claims it. One claimant links the call once ClaimWait has
+// passed without another; two claimants, or none within HoldFor, leave it
+// unlinked; a claim that came before the span counts the same.
+func TestGuardClaims(t *testing.T) {
+	sleep := exec.Command("sleep", "30")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sleep.Process.Kill()
+	pid := uint32(sleep.Process.Pid)
+	const owner, other = 0x0100_0000_0000_0007, 0x0100_0000_0000_0009
+	call := func(tid uint32, token uint64) *span.Span {
+		return &span.Span{SignalSource: span.SourceEBPF, PID: pid, TapSide: span.TapClientProcess, ReqTID: tid, RespTID: tid,
+			EndNs: 1000, SyscallTraceIDReq: token | HandoffBit, SyscallTraceIDResp: token | HandoffBit}
+	}
+	one, torn, none := call(21, 0x31), call(22, 0x32), call(23, 0x33)
+	var g Guard
+	for _, s := range []*span.Span{one, torn, none} {
+		if g.Check(s) {
+			t.Fatalf("call of worker %d emitted before its verdict", s.ReqTID)
+		}
+	}
+	if out := g.Verdict(pid, 21, 0x31, Claimed, owner, 2000); len(out) != 0 {
+		t.Errorf("a claim settled at once: %v", out)
+	}
+	g.Verdict(pid, 22, 0x32, Claimed, owner, 2000)
+	g.Verdict(pid, 22, 0x32, Claimed, other, 2100)
+	g.Verdict(pid, 21, 0x31, Claimed, owner, 2200) // the same claimant again
+	if out := g.Expire(2000 + int64(ClaimWait) - 1); len(out) != 1 || out[0] != torn || torn.SyscallTraceIDReq != 0 || torn.SyscallTraceIDResp != 0 {
+		t.Errorf("claimed by two requests: %v %+v", out, torn)
+	}
+	if out := g.Expire(2000 + int64(ClaimWait)); len(out) != 1 || out[0] != one || one.SyscallTraceIDReq != owner || one.SyscallTraceIDResp != owner {
+		t.Errorf("claimed by one request: %v %+v", out, one)
+	}
+	if out := g.Expire(1000 + int64(HoldFor) + 1); len(out) != 1 || out[0] != none || none.SyscallTraceIDReq != 0 {
+		t.Errorf("never claimed: %v %+v", out, none)
+	}
+	// The claim comes first, the span after it.
+	g.Verdict(pid, 24, 0x34, Claimed, owner, 5000)
+	early := call(24, 0x34)
+	if g.Check(early) {
+		t.Fatal("a claimed call emitted before ClaimWait")
+	}
+	if out := g.Expire(5000 + int64(ClaimWait)); len(out) != 1 || out[0] != early || early.SyscallTraceIDReq != owner {
+		t.Errorf("claim before its span: %v %+v", out, early)
+	}
+	// A call whose request side carried something else is never linked.
+	mixed := call(25, 0x35)
+	mixed.SyscallTraceIDReq = other
+	g.Check(mixed)
+	g.Verdict(pid, 25, 0x35, Claimed, owner, 6000)
+	if out := g.Expire(6000 + int64(ClaimWait)); len(out) != 1 || mixed.SyscallTraceIDReq != 0 || mixed.SyscallTraceIDResp != 0 {
+		t.Errorf("mixed sides: %v %+v", out, mixed)
 	}
 }

@@ -233,7 +233,7 @@ func (c *Capture) handle(e *Event) {
 	conn := c.conns[k]
 	now := int64(e.MonoNs) + c.wall
 	if e.Dir == DirVerdict {
-		for _, s := range c.guard.Verdict(e.PID, e.TID, e.SyscallTraceID, e.Len == 1, now) {
+		for _, s := range c.guard.Verdict(e.PID, e.TID, e.SyscallTraceID, causality.Kind(e.Len), e.SockID, now) {
 			c.emit(s)
 		}
 		return
@@ -363,7 +363,7 @@ func (c *Capture) Flush() {
 // filtered in kernel, messages outside the scope.
 func (c *Capture) Stats() (map[string]uint64, error) {
 	out := map[string]uint64{}
-	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets"} {
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "handoff_claims"} {
 		var per []uint64
 		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, err

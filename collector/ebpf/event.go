@@ -35,9 +35,10 @@ const (
 	DirAccepted = 3
 	// DirConnected: the socket was connect(2)ed: the process is its client.
 	DirConnected = 4
-	// DirVerdict: a pool worker's verdict on a handoff (bpf/socket/handoff.h):
-	// TID is the worker, SockID the thread it woke, SyscallTraceID the
-	// context handed over, Len 1 when confirmed and 0 when refuted.
+	// DirVerdict: a pool worker's verdict on a call (bpf/socket/handoff.h):
+	// TID is the worker, SyscallTraceID the context handed over (or the
+	// call's token), SockID the context of the request the worker handed
+	// the result to, Len the kind (collector/causality.Kind).
 	DirVerdict = 5
 )
 

@@ -53,16 +53,19 @@ type SocketEvent struct {
 type SocketFutexWaiting struct {
 	_     structs.HostLayout
 	Addr  uint64
+	Since uint64
 	Timed uint8
 	Pad   [7]uint8
 }
 
 type SocketHandoff struct {
-	_     structs.HostLayout
-	Ctx   uint64
-	Ts    uint64
-	State uint8
-	Pad   [7]uint8
+	_        structs.HostLayout
+	Ctx      uint64
+	Ts       uint64
+	Answered uint64
+	State    uint8
+	Unbound  uint8
+	Pad      [6]uint8
 }
 
 type SocketSockState struct {
@@ -101,6 +104,7 @@ const (
 	SocketMapIdCounter      = "id_counter"
 	SocketMapNetnsScope     = "netns_scope"
 	SocketMapScratch        = "scratch"
+	SocketMapServing        = "serving"
 	SocketMapSockets        = "sockets"
 	SocketMapStats          = "stats"
 	SocketMapThreads        = "threads"
@@ -226,6 +230,7 @@ type SocketMapSpecs struct {
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
 	NetnsScope *ebpf.MapSpec `ebpf:"netns_scope"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	Serving    *ebpf.MapSpec `ebpf:"serving"`
 	Sockets    *ebpf.MapSpec `ebpf:"sockets"`
 	Stats      *ebpf.MapSpec `ebpf:"stats"`
 	Threads    *ebpf.MapSpec `ebpf:"threads"`
@@ -271,6 +276,7 @@ type SocketMaps struct {
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
 	NetnsScope *ebpf.Map `ebpf:"netns_scope"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
+	Serving    *ebpf.Map `ebpf:"serving"`
 	Sockets    *ebpf.Map `ebpf:"sockets"`
 	Stats      *ebpf.Map `ebpf:"stats"`
 	Threads    *ebpf.Map `ebpf:"threads"`
@@ -289,6 +295,7 @@ func (m *SocketMaps) Close() error {
 		m.IdCounter,
 		m.NetnsScope,
 		m.Scratch,
+		m.Serving,
 		m.Sockets,
 		m.Stats,
 		m.Threads,

@@ -8,10 +8,12 @@
 #define HANDOFF_ANSWERED 3 // read the call's response: its next wake is the verdict
 
 struct handoff {
-	__u64 ctx;    // context id handed over
-	__u64 ts;     // when armed
+	__u64 ctx;      // context id handed over, or the call's token (unbound)
+	__u64 ts;       // when armed, or when an unbound call began
+	__u64 answered; // the worker's last read of the call's response
 	__u8 state;
-	__u8 _pad[7];
+	__u8 unbound;   // no confirmed handoff: wakes only claim the call
+	__u8 _pad[6];
 };
 
 struct {
@@ -25,6 +27,7 @@ struct {
 // what it wakes now, and per address how many threads wait on it now.
 struct futex_waiting {
 	__u64 addr;
+	__u64 since; // when the wait began
 	__u8 timed; // the wait has a timeout (a condition variable's timed wait,
 	            // such as Python's GIL), not a wait for a result
 	__u8 _pad[7];
