@@ -90,10 +90,8 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		if (s->open)
 			return s->ctx; // the rest of the same request
 		__u64 id = fresh_id();
-		if (!(thread & GOROUTINE_KEY)) {
-			__u32 tgid = thread >> 32;
-			bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
-		}
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
 		s->ctx = id;
 		s->open = 1;
 		s->thread = thread;
@@ -129,5 +127,5 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		s->ctx = id;
 	else if (!id && s->ctx)
 		id = handoff_reader(thread, s->ctx, now);
-	return id;
+	return id & ~TOKEN_MARK;
 }

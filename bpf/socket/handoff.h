@@ -36,14 +36,16 @@ static __always_inline __u64 holding(__u64 thread, __u64 now)
 	return t->id;
 }
 
+// TOKEN_MARK marks, in a client socket's remembered context only, a token
+// rather than a handed context (stripped before it reaches an event).
+#define TOKEN_MARK (1ULL << 62)
+
 // unbound_call starts a call of worker that no handoff covers, with a token
-// of its own, when a wake can later claim it: a thread (not a goroutine) of a
-// process that serves requests. It returns the token, or 0.
+// of its own, when a wake can later claim it: the process serves requests.
+// It returns the token (with HANDOFF_BIT and TOKEN_MARK), or 0.
 static __always_inline __u64 unbound_call(__u64 worker, __u64 now)
 {
-	if (worker & GOROUTINE_KEY)
-		return 0;
-	__u32 tgid = worker >> 32;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
 	if (!last || now - *last > IDLE_NS)
 		return 0;
@@ -52,7 +54,7 @@ static __always_inline __u64 unbound_call(__u64 worker, __u64 now)
 		return 0;
 	struct handoff n = {.ctx = token, .ts = now, .state = HANDOFF_CALLING, .unbound = 1};
 	bpf_map_update_elem(&handoffs, &worker, &n, BPF_ANY);
-	return token | HANDOFF_BIT;
+	return token | HANDOFF_BIT | TOKEN_MARK;
 }
 
 // handoff_call returns the provisional context (or unbound token) of a
@@ -82,14 +84,15 @@ static __always_inline __u64 handoff_call(__u64 worker, __u8 dir, __u64 now)
 }
 
 // handoff_reader: a thread with no handoff of its own reads the response
-// to a request sent with provisional context ctx: it answers for it (its
-// next wake of a thread holding a request is the verdict).
+// to a request sent with provisional context (or token) ctx: it answers for
+// it (its next wake of a thread holding a request is the verdict).
 static __always_inline __u64 handoff_reader(__u64 reader, __u64 ctx, __u64 now)
 {
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &reader);
 	if (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS)
 		return 0;
-	struct handoff n = {.ctx = ctx & ~HANDOFF_BIT, .ts = now, .state = HANDOFF_ANSWERED};
+	struct handoff n = {.ctx = ctx & ~(HANDOFF_BIT | TOKEN_MARK), .ts = now, .answered = now,
+			    .state = HANDOFF_ANSWERED, .unbound = !!(ctx & TOKEN_MARK), .reader = 1};
 	bpf_map_update_elem(&handoffs, &reader, &n, BPF_ANY);
 	return ctx;
 }
@@ -217,15 +220,31 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 sin
 		}
 		// A claim: the thread was waiting since before the worker's last
 		// read of the response, so not for a lock the worker took after
-		// its call (it would have to hold it across that read).
+		// its call (it would have to hold it across that read). A
+		// goroutine's wait start is unknown: only its first such wake
+		// after writing a call claims it (Go's HTTP Transport: the write
+		// goroutine reporting the write to the caller). A Go reader's
+		// later wakes hand idle connections to other requests.
 		int claim = w->state == HANDOFF_ANSWERED && since <= w->answered;
+		if (since == WAIT_UNKNOWN) {
+			if (!w->unbound)
+				goto refuted;
+			if (!w->reader) {
+				verdict(id, held, w->ctx, VERDICT_CLAIM);
+				count(STAT_CLAIMS);
+			}
+			w->state = HANDOFF_NONE;
+			return;
+		}
 		if (!w->unbound) {
-			count(STAT_REFUTED);
 			if (!claim) {
+			refuted:
+				count(STAT_REFUTED);
 				verdict(id, held, w->ctx, VERDICT_REFUTED);
 				w->state = HANDOFF_NONE;
 				return;
 			}
+			count(STAT_REFUTED);
 			w->unbound = 1; // its later wakes claim too
 		}
 		if (claim) {

@@ -4,10 +4,12 @@ package ebpf
 
 import (
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -19,8 +21,8 @@ import (
 // capture does not use for causality, is the ground truth); the test reports
 // how many calls got one (the handoff and its verdict, bpf/socket/handoff.h).
 func TestCapturePoolHandoff(t *testing.T) {
-	checkContexts(t, "python pool", 2, func(t *testing.T, tp *topo, front, leaf int) {
-		startServer(t, tp.ServerNS, tp.ServerIP, front, []string{"python3", "-u", filepath.Join(runtimeDir(t), "pool.py"),
+	checkContexts(t, "python pool", 2, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
+		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{"python3", "-u", filepath.Join(runtimeDir(t), "pool.py"),
 			tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf)})
 	})
 }
@@ -32,8 +34,8 @@ func TestCapturePoolHandoff(t *testing.T) {
 // the runtime.send uprobe (bpf/socket/goroutine.h).
 func TestCaptureGoGoroutines(t *testing.T) {
 	bin := buildPeer(t, "gohttp")
-	checkContexts(t, "go net/http", 1, func(t *testing.T, tp *topo, front, leaf int) {
-		startServer(t, tp.ServerNS, tp.ServerIP, front, []string{bin, fmt.Sprintf("%s:%d", tp.ServerIP, front),
+	checkContexts(t, "go net/http", 1, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
+		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{bin, fmt.Sprintf("%s:%d", tp.ServerIP, front),
 			fmt.Sprintf("http://127.0.0.1:%d", leaf)})
 	})
 }
@@ -43,7 +45,7 @@ func TestCaptureGoGoroutines(t *testing.T) {
 // context id a call carries must be the id of the server request it was
 // made for (the path marker, which causality does not use, is the ground
 // truth); it reports how many calls carry one.
-func checkContexts(t *testing.T, name string, perRequest int, start func(t *testing.T, tp *topo, front, leaf int)) {
+func checkContexts(t *testing.T, name string, perRequest int, start func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd) {
 	tp := newTopo(t)
 	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
 	if err != nil {
@@ -53,7 +55,17 @@ func checkContexts(t *testing.T, name string, perRequest int, start func(t *test
 	leaf := nextPort()
 	startServer(t, tp.ServerNS, "127.0.0.1", leaf, runtimes[0].Server(t, "127.0.0.1", leaf, ""))
 	front := nextPort()
-	start(t, tp, front, leaf)
+	srv := start(t, tp, front, leaf)
+	// A Go program's goroutines are tracked once the collector has attached
+	// its uprobes (asynchronously, after the process's first event: the
+	// readiness probe); its calls carry no context before that.
+	pid := uint32(srv.Process.Pid)
+	for deadline := time.Now().Add(20 * time.Second); live.c.guard.IsGoProcess(pid) && live.c.guard.Untrusted(pid) != ""; {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines of %s not tracked: %s", name, live.c.guard.Untrusted(pid))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	m := nonce()
 	const n = 32
 	var wg sync.WaitGroup

@@ -65,7 +65,8 @@ type SocketHandoff struct {
 	Answered uint64
 	State    uint8
 	Unbound  uint8
-	Pad      [6]uint8
+	Reader   uint8
+	Pad      [5]uint8
 }
 
 type SocketSockState struct {

@@ -13,7 +13,8 @@ struct handoff {
 	__u64 answered; // the worker's last read of the call's response
 	__u8 state;
 	__u8 unbound;   // no confirmed handoff: wakes only claim the call
-	__u8 _pad[6];
+	__u8 reader;    // read the response to another thread's call
+	__u8 _pad[5];
 };
 
 struct {
