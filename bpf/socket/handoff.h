@@ -36,67 +36,6 @@ static __always_inline __u64 holding(__u64 thread, __u64 now)
 	return t->id;
 }
 
-// TOKEN_MARK marks, in a client socket's remembered context only, a token
-// rather than a handed context (stripped before it reaches an event).
-#define TOKEN_MARK (1ULL << 62)
-
-// unbound_call starts a call of worker that no handoff covers, with a token
-// of its own, when a wake can later claim it: the process serves requests.
-// It returns the token (with HANDOFF_BIT and TOKEN_MARK), or 0.
-static __always_inline __u64 unbound_call(__u64 worker, __u64 now)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
-	if (!last || now - *last > IDLE_NS)
-		return 0;
-	__u64 token = fresh_id();
-	if (!token)
-		return 0;
-	struct handoff n = {.ctx = token, .ts = now, .state = HANDOFF_CALLING, .unbound = 1};
-	bpf_map_update_elem(&handoffs, &worker, &n, BPF_ANY);
-	return token | HANDOFF_BIT | TOKEN_MARK;
-}
-
-// handoff_call returns the provisional context (or unbound token) of a
-// worker's client message, or 0, and advances its state.
-static __always_inline __u64 handoff_call(__u64 worker, __u8 dir, __u64 now)
-{
-	struct handoff *h = bpf_map_lookup_elem(&handoffs, &worker);
-	int live = h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS;
-	if (dir == DIR_EGRESS) {
-		if (live && h->state == HANDOFF_ARMED) {
-			h->state = HANDOFF_CALLING;
-			return h->ctx | HANDOFF_BIT;
-		}
-		if (live && h->state == HANDOFF_CALLING)
-			return h->ctx | HANDOFF_BIT; // the rest of the request
-		// A call after the last one's response without a new handoff.
-		if (h)
-			h->state = HANDOFF_NONE;
-		return unbound_call(worker, now);
-	}
-	if (live && (h->state == HANDOFF_CALLING || h->state == HANDOFF_ANSWERED)) {
-		h->answered = now;
-		h->state = HANDOFF_ANSWERED;
-		return h->ctx | HANDOFF_BIT;
-	}
-	return 0;
-}
-
-// handoff_reader: a thread with no handoff of its own reads the response
-// to a request sent with provisional context (or token) ctx: it answers for
-// it (its next wake of a thread holding a request is the verdict).
-static __always_inline __u64 handoff_reader(__u64 reader, __u64 ctx, __u64 now)
-{
-	struct handoff *h = bpf_map_lookup_elem(&handoffs, &reader);
-	if (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS)
-		return 0;
-	struct handoff n = {.ctx = ctx & ~(HANDOFF_BIT | TOKEN_MARK), .ts = now, .answered = now,
-			    .state = HANDOFF_ANSWERED, .unbound = !!(ctx & TOKEN_MARK), .reader = 1};
-	bpf_map_update_elem(&handoffs, &reader, &n, BPF_ANY);
-	return ctx;
-}
-
 // verdict reports worker waker's verdict on the call it made with ctx (a
 // handed context or a token): kind VERDICT_*, owner the context of the
 // request the thread it woke holds.
@@ -115,6 +54,79 @@ static __always_inline void verdict(__u64 waker, __u64 owner, __u64 ctx, __u8 ki
 	e->dir = DIR_VERDICT;
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
+}
+
+// TOKEN_MARK marks, in a client socket's remembered context only, a token
+// rather than a handed context (stripped before it reaches an event).
+#define TOKEN_MARK (1ULL << 62)
+
+// unbound_call starts a call of worker on socket sk that no handoff covers,
+// with a token of its own, when a wake can later claim it: the process
+// serves requests. It returns the token (with HANDOFF_BIT and TOKEN_MARK),
+// or 0.
+static __always_inline __u64 unbound_call(__u64 worker, __u64 sk, __u64 now)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
+	if (!last || now - *last > IDLE_NS)
+		return 0;
+	__u64 token = fresh_id();
+	if (!token)
+		return 0;
+	struct handoff n = {.ctx = token, .sk = sk, .ts = now, .state = HANDOFF_CALLING, .unbound = 1};
+	bpf_map_update_elem(&handoffs, &worker, &n, BPF_ANY);
+	return token | HANDOFF_BIT | TOKEN_MARK;
+}
+
+// handoff_call returns the provisional context (or unbound token) of a
+// worker's client message on socket sk, or 0, and advances its state. A
+// worker that moves a message on another socket while its call waits for
+// its response multiplexes calls (an event loop, an HTTP client's selector
+// thread): the context it carried is refuted, so none of those calls
+// takes it.
+static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u64 now)
+{
+	struct handoff *h = bpf_map_lookup_elem(&handoffs, &worker);
+	int live = h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS;
+	if (live && h->state == HANDOFF_CALLING && h->sk != sk) {
+		verdict(bpf_get_current_pid_tgid(), 0, h->ctx, VERDICT_REFUTED);
+		count(STAT_REFUTED);
+		h->state = HANDOFF_NONE;
+		live = 0;
+	}
+	if (dir == DIR_EGRESS) {
+		if (live && h->state == HANDOFF_ARMED) {
+			h->state = HANDOFF_CALLING;
+			h->sk = sk;
+			return h->ctx | HANDOFF_BIT;
+		}
+		if (live && h->state == HANDOFF_CALLING)
+			return h->ctx | HANDOFF_BIT; // the rest of the request
+		// A call after the last one's response without a new handoff.
+		if (h)
+			h->state = HANDOFF_NONE;
+		return unbound_call(worker, sk, now);
+	}
+	if (live && (h->state == HANDOFF_CALLING || h->state == HANDOFF_ANSWERED) && h->sk == sk) {
+		h->answered = now;
+		h->state = HANDOFF_ANSWERED;
+		return h->ctx | HANDOFF_BIT;
+	}
+	return 0;
+}
+
+// handoff_reader: a thread with no handoff of its own reads the response
+// to a request sent with provisional context (or token) ctx: it answers for
+// it (its next wake of a thread holding a request is the verdict).
+static __always_inline __u64 handoff_reader(__u64 reader, __u64 sk, __u64 ctx, __u64 now)
+{
+	struct handoff *h = bpf_map_lookup_elem(&handoffs, &reader);
+	if (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS)
+		return 0;
+	struct handoff n = {.ctx = ctx & ~(HANDOFF_BIT | TOKEN_MARK), .sk = sk, .ts = now, .answered = now,
+			    .state = HANDOFF_ANSWERED, .unbound = !!(ctx & TOKEN_MARK), .reader = 1};
+	bpf_map_update_elem(&handoffs, &reader, &n, BPF_ANY);
+	return ctx;
 }
 
 // private_wake reports whether thread waker of process tgid is waking

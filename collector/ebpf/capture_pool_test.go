@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -24,6 +25,21 @@ func TestCapturePoolHandoff(t *testing.T) {
 	checkContexts(t, "python pool", 2, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
 		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{"python3", "-u", filepath.Join(runtimeDir(t), "pool.py"),
 			tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf)})
+	})
+}
+
+// TestCaptureJavaHTTPClient: a Java server whose handler threads call a
+// downstream through one shared java.net.http.HttpClient: the client's
+// selector thread reads every connection's responses and completes the
+// callers' futures, one thread multiplexing the calls of many requests.
+// The same check as the pool test: here it guards against wrong contexts
+// (a multiplexing thread's calls must not share one); few calls get one.
+func TestCaptureJavaHTTPClient(t *testing.T) {
+	testenv.RequireBinaries(t, "java", "javac")
+	dir := javaClasses(t)
+	checkContexts(t, "java HttpClient", 1, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
+		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{"java", "-cp", dir, "Server",
+			tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf), "httpclient"})
 	})
 }
 

@@ -61,6 +61,7 @@ type SocketFutexWaiting struct {
 type SocketHandoff struct {
 	_        structs.HostLayout
 	Ctx      uint64
+	Sk       uint64
 	Ts       uint64
 	Answered uint64
 	State    uint8

@@ -9,6 +9,7 @@
 
 struct handoff {
 	__u64 ctx;      // context id handed over, or the call's token (unbound)
+	__u64 sk;       // the call's socket
 	__u64 ts;       // when armed, or when an unbound call began
 	__u64 answered; // the worker's last read of the call's response
 	__u8 state;

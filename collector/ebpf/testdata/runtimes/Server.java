@@ -1,18 +1,25 @@
 // Test server: com.sun.net.httpserver with a thread per request (cached pool).
-// usage: java Server HOST PORT [DOWNSTREAM_URL]  (see server.py for paths)
-// Two-tier calls use HttpURLConnection, which blocks on the handler thread.
+// usage: java Server HOST PORT [DOWNSTREAM_URL [httpclient]]  (see server.py for paths)
+// Two-tier calls use HttpURLConnection, which blocks on the handler thread,
+// or with "httpclient" one shared java.net.http.HttpClient (HTTP/1.1, a
+// keep-alive pool; its selector thread reads every connection's responses).
 import com.sun.net.httpserver.HttpServer;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.HttpURLConnection;
 import java.net.InetSocketAddress;
 import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Executors;
 
 public class Server {
   public static void main(String[] a) throws Exception {
     String down = a.length > 2 ? a[2] : "";
+    HttpClient shared = a.length > 3 && a[3].equals("httpclient")
+        ? HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build() : null;
     HttpServer s = HttpServer.create(new InetSocketAddress(a[0], Integer.parseInt(a[1])), 128);
     s.setExecutor(Executors.newCachedThreadPool());
     s.createContext("/", ex -> {
@@ -20,7 +27,16 @@ public class Server {
       byte[] body;
       int status = 200;
       try (InputStream in = ex.getRequestBody()) { in.readAllBytes(); }
-      if (!down.isEmpty()) {
+      if (shared != null) {
+        try {
+          HttpResponse<byte[]> r = shared.send(HttpRequest.newBuilder(URI.create(down + path)).build(),
+              HttpResponse.BodyHandlers.ofByteArray());
+          status = r.statusCode();
+          body = r.body();
+        } catch (InterruptedException e) {
+          throw new java.io.IOException(e);
+        }
+      } else if (!down.isEmpty()) {
         HttpURLConnection c = (HttpURLConnection) URI.create(down + path).toURL().openConnection();
         status = c.getResponseCode();
         try (InputStream in = c.getInputStream()) { body = in.readAllBytes(); }
