@@ -215,6 +215,7 @@ func settle(s *span.Span, ctx, owner uint64) {
 	if resp != 0 {
 		s.SyscallTraceIDResp = owner
 	}
+	s.Flags |= span.FlagHandoff
 }
 
 // Verdict records worker thread tid's verdict on the call it made with ctx

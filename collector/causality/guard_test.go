@@ -144,6 +144,9 @@ func TestGuardClaims(t *testing.T) {
 	if out := g.Expire(1000 + int64(HoldFor) + 1); len(out) != 1 || out[0] != none || none.SyscallTraceIDReq != 0 {
 		t.Errorf("never claimed: %v %+v", out, none)
 	}
+	if !one.Flags.Has(span.FlagHandoff) || torn.Flags.Has(span.FlagHandoff) || none.Flags.Has(span.FlagHandoff) {
+		t.Errorf("handoff flags: linked %v, torn %v, unclaimed %v", one.Flags, torn.Flags, none.Flags)
+	}
 	// The claim comes first, the span after it.
 	g.Verdict(pid, 24, 0x34, Claimed, owner, 5000)
 	early := call(24, 0x34)

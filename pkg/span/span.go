@@ -143,6 +143,10 @@ const (
 	// FlagMultiplexed: another request was in flight on the same connection
 	// (pipelining, HTTP/2 streams).
 	FlagMultiplexed
+	// FlagHandoff: the call was made by another thread (or goroutine) than
+	// the one holding its request, and its context id was handed over: a
+	// confirmed handoff or a claim (docs/assembly.md "Handoff").
+	FlagHandoff
 )
 
 // Has reports whether all bits of f2 are set.

@@ -77,6 +77,16 @@ func TestCausalityRelations(t *testing.T) {
 		want:   map[uint64]uint64{1: 0, 2: 1},
 		reason: map[uint64]Evidence{2: EvidenceSyscall},
 	}, {
+		name: "a pool worker's call whose context was handed over: handoff evidence, even when requests overlap",
+		spans: []span.Span{srv(1, "a", 0, 100, 11), srv(4, "b", 20, 120, 12), func() span.Span {
+			c := call(2, "a", 30, 60, 201, 11)
+			c.Flags |= span.FlagHandoff
+			return c
+		}()},
+		seed:   2,
+		want:   map[uint64]uint64{1: 0, 2: 1},
+		reason: map[uint64]Evidence{2: EvidenceHandoff},
+	}, {
 		name:  "a shared context id outside the request's time is no link",
 		spans: []span.Span{srv(1, "a", 0, 100, 11), call(2, "b", 150, 180, 101, 11)},
 		seed:  2,

@@ -16,6 +16,10 @@ const (
 	// EvidenceSyscall: the call was made by the thread holding the server
 	// request, and only that one (docs/assembly.md "Syscall context").
 	EvidenceSyscall Evidence = "syscall"
+	// EvidenceHandoff: the call was made by a worker the request was handed
+	// to (a confirmed handoff, or the request it handed the result to
+	// claimed it; docs/assembly.md "Handoff").
+	EvidenceHandoff Evidence = "handoff"
 	// EvidenceContainment: the call lies inside the one server request its
 	// process had in flight (docs/assembly.md "Containment").
 	EvidenceContainment Evidence = "containment"

@@ -129,6 +129,9 @@ func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trac
 		if bi < 0 {
 			return -1, ""
 		}
+		if bs == 1 && (spans[child].Flags.Has(span.FlagHandoff) || spans[bi].Flags.Has(span.FlagHandoff)) {
+			return bi, EvidenceHandoff
+		}
 		return bi, strengthEvidence[bs]
 	}
 	index := make(map[uint64]int, n)
