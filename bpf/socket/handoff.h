@@ -132,14 +132,15 @@ static __always_inline __u64 handoff_reader(__u64 reader, __u64 sk, __u64 ctx, _
 // private_wake reports whether thread waker of process tgid is waking
 // thread wakee with its own FUTEX_WAKE on the address the wakee, and only
 // the wakee, waits on without a timeout: the handing back of a result (a
-// Java thread's parker, a Python waiter lock), not a shared lock or a
-// condition variable's timed wait (Python's GIL). It returns when the
-// wakee's wait began, or 0.
+// Java thread's parker, a Python waiter lock), not a shared lock, a
+// condition variable's timed wait, nor a runtime's global lock or condition
+// (Python's GIL and its switch condition: in the program's data, not on its
+// heap). It returns when the wakee's wait began, or 0.
 static __always_inline __u64 private_wake(__u32 tgid, __u32 waker, __u32 wakee)
 {
 	struct futex_waiting *w = bpf_map_lookup_elem(&futex_wait, &wakee);
 	__u64 *woken = bpf_map_lookup_elem(&futex_wake, &waker);
-	if (!w || !woken || w->addr != *woken || w->timed)
+	if (!w || !woken || w->addr != *woken || w->timed || w->global)
 		return 0;
 	__u64 key = ((__u64)tgid << 32) ^ w->addr;
 	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
@@ -162,6 +163,18 @@ static __always_inline int task_in_scope(void)
 	return bpf_map_lookup_elem(&netns_scope, &netns) != NULL;
 }
 
+// RESUME_NS: how soon after a worker's read of its call's response (or the
+// end of such a wait) a wait on a runtime global counts as regaining it.
+#define RESUME_NS 20000ULL
+
+// file_backed (a bpf_find_vma callback) reports whether the address lies in
+// a file-backed mapping: a program's or library's data, not its heap.
+static long file_backed(struct task_struct *task, struct vm_area_struct *vma, void *global)
+{
+	*(__u8 *)global = vma->vm_file != NULL;
+	return 0;
+}
+
 // futex_enter records a thread waiting on, or waking, a futex.
 static __always_inline void futex_enter(__u64 uaddr, long op, __u64 timeout)
 {
@@ -177,7 +190,16 @@ static __always_inline void futex_enter(__u64 uaddr, long op, __u64 timeout)
 		bpf_map_update_elem(&futex_wake, &tid, &uaddr, BPF_ANY);
 		return;
 	}
-	struct futex_waiting fw = {.addr = uaddr, .since = bpf_ktime_get_ns(), .timed = timeout != 0};
+	__u64 now = bpf_ktime_get_ns();
+	struct futex_waiting fw = {.addr = uaddr, .since = now, .timed = timeout != 0, .global = 1};
+	bpf_find_vma(bpf_get_current_task_btf(), uaddr, file_backed, &fw.global, 0);
+	if (fw.global) {
+		// A worker that begins to wait for the GIL right after reading
+		// its call's response is regaining it, running no code of its own
+		// in between: the wait extends the read.
+		struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
+		fw.resuming = h && h->state == HANDOFF_ANSWERED && now - h->answered <= RESUME_NS;
+	}
 	bpf_map_update_elem(&futex_wait, &tid, &fw, BPF_ANY);
 	__u64 key = (thread & 0xffffffff00000000ULL) ^ uaddr;
 	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
@@ -198,6 +220,11 @@ static __always_inline void futex_exit(void)
 	struct futex_waiting *w = bpf_map_lookup_elem(&futex_wait, &tid);
 	if (!w)
 		return;
+	if (w->resuming) {
+		struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
+		if (h && h->state == HANDOFF_ANSWERED)
+			h->answered = bpf_ktime_get_ns();
+	}
 	__u64 key = (thread & 0xffffffff00000000ULL) ^ w->addr;
 	bpf_map_delete_elem(&futex_wait, &tid);
 	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
@@ -224,45 +251,41 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 sin
 		if (!held || !since)
 			return;
 		__u64 id = bpf_get_current_pid_tgid();
+		int go = since == WAIT_UNKNOWN;
+		// A result handed back: the woken thread was waiting since before
+		// the worker's last read of the response (or the end of its
+		// regaining the GIL right after it), so not for a lock the worker
+		// took after its call (it would have to hold it across that read).
+		// A goroutine's wait start is unknown (below).
+		if (!go && !(w->state == HANDOFF_ANSWERED && since <= w->answered))
+			return;
 		if (!w->unbound && held == w->ctx) {
 			verdict(id, held, w->ctx, VERDICT_CONFIRMED);
 			count(STAT_CONFIRMED);
 			w->state = HANDOFF_NONE;
 			return;
 		}
-		// A claim: the thread was waiting since before the worker's last
-		// read of the response, so not for a lock the worker took after
-		// its call (it would have to hold it across that read). A
-		// goroutine's wait start is unknown: only its first such wake
-		// after writing a call claims it (Go's HTTP Transport: the write
-		// goroutine reporting the write to the caller). A Go reader's
-		// later wakes hand idle connections to other requests.
-		int claim = w->state == HANDOFF_ANSWERED && since <= w->answered;
-		if (since == WAIT_UNKNOWN) {
+		count(w->unbound ? STAT_CLAIMS : STAT_REFUTED);
+		if (go) {
+			// Only a goroutine's first such wake after writing a call
+			// claims it (Go's HTTP Transport: the write goroutine
+			// reporting the write to the caller); a reader's later wakes
+			// hand idle connections to other requests.
 			if (!w->unbound)
-				goto refuted;
-			if (!w->reader) {
+				verdict(id, held, w->ctx, VERDICT_REFUTED);
+			else if (!w->reader)
 				verdict(id, held, w->ctx, VERDICT_CLAIM);
-				count(STAT_CLAIMS);
-			}
 			w->state = HANDOFF_NONE;
 			return;
 		}
-		if (!w->unbound) {
-			if (!claim) {
-			refuted:
-				count(STAT_REFUTED);
-				verdict(id, held, w->ctx, VERDICT_REFUTED);
-				w->state = HANDOFF_NONE;
-				return;
-			}
-			count(STAT_REFUTED);
-			w->unbound = 1; // its later wakes claim too
-		}
-		if (claim) {
-			verdict(id, held, w->ctx, VERDICT_CLAIM);
+		// The result went to another request than the one that handed
+		// over the context (or none did): that request claims the call,
+		// and so does any other the worker hands a result to before its
+		// next call (the guard then links it to neither).
+		if (!w->unbound)
 			count(STAT_CLAIMS);
-		}
+		w->unbound = 1;
+		verdict(id, held, w->ctx, VERDICT_CLAIM);
 		return;
 	}
 	__u64 ctx = holding(waker, now);

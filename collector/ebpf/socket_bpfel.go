@@ -51,11 +51,13 @@ type SocketEvent struct {
 }
 
 type SocketFutexWaiting struct {
-	_     structs.HostLayout
-	Addr  uint64
-	Since uint64
-	Timed uint8
-	Pad   [7]uint8
+	_        structs.HostLayout
+	Addr     uint64
+	Since    uint64
+	Timed    uint8
+	Global   uint8
+	Resuming uint8
+	Pad      [5]uint8
 }
 
 type SocketHandoff struct {
