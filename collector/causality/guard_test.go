@@ -15,13 +15,18 @@ func ebpfSpan(pid uint32, tap span.TapSide, f span.Flags) *span.Span {
 		SyscallTraceIDReq: 7, SyscallTraceIDResp: 7}
 }
 
-func TestGuard(t *testing.T) {
-	sleep := exec.Command("sleep", "30") // a C program: thread contexts trusted
+// cProgram starts a C program (sleep) for the test and returns its pid.
+func cProgram(t *testing.T) uint32 {
+	sleep := exec.Command("sleep", "30")
 	if err := sleep.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer sleep.Process.Kill()
-	c := uint32(sleep.Process.Pid)
+	t.Cleanup(func() { sleep.Process.Kill(); sleep.Wait() })
+	return uint32(sleep.Process.Pid)
+}
+
+func TestGuard(t *testing.T) {
+	c := cProgram(t) // thread contexts trusted
 	g := uint32(os.Getpid()) // this test binary is a Go program
 	var gd Guard
 	cases := []struct {
@@ -68,12 +73,7 @@ func TestIsGo(t *testing.T) {
 // confirmed keeps the context, refuted or none (HoldFor) drops it, and a
 // verdict that came first settles the call at once.
 func TestGuardHandoffVerdicts(t *testing.T) {
-	sleep := exec.Command("sleep", "30")
-	if err := sleep.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sleep.Process.Kill()
-	pid := uint32(sleep.Process.Pid)
+	pid := cProgram(t)
 	const ctx = 0x0100_0000_0000_002a
 	call := func(tid uint32, end int64) *span.Span {
 		return &span.Span{SignalSource: span.SourceEBPF, PID: pid, TapSide: span.TapClientProcess, ReqTID: tid, RespTID: tid,
@@ -111,12 +111,7 @@ func TestGuardHandoffVerdicts(t *testing.T) {
 // passed without another; two claimants, or none within HoldFor, leave it
 // unlinked; a claim that came before the span counts the same.
 func TestGuardClaims(t *testing.T) {
-	sleep := exec.Command("sleep", "30")
-	if err := sleep.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sleep.Process.Kill()
-	pid := uint32(sleep.Process.Pid)
+	pid := cProgram(t)
 	const owner, other = 0x0100_0000_0000_0007, 0x0100_0000_0000_0009
 	call := func(tid uint32, token uint64) *span.Span {
 		return &span.Span{SignalSource: span.SourceEBPF, PID: pid, TapSide: span.TapClientProcess, ReqTID: tid, RespTID: tid,
