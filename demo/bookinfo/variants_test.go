@@ -29,7 +29,7 @@ var variants = []string{"bookinfo", "pool", "keepalive", "go", "nodeloop", "noxr
 // sequential and concurrent. Correctness is always asserted at 100%.
 // Issue 12's goals are 95 sequential and 90 concurrent for pool, keepalive
 // and go; where a goal is not reliably met the floor asserted is below what
-// was measured (docs/demo.md): pool concurrent measured 76–96%, lower the
+// was measured (docs/demo.md): pool concurrent measured 76–100%, lower the
 // busier the machine (a Python result that is ready before its submitter
 // waits for it wakes no one),
 // nodeloop concurrent 73–80%, noxrid concurrent 10–12% (no goal for those
