@@ -13,11 +13,13 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
-// buildPeer builds one of collector/testpeers into a temporary directory.
-func buildPeer(t *testing.T, name string) string {
+// buildPeer builds one of collector/testpeers into a temporary directory,
+// with extra go build flags.
+func buildPeer(t *testing.T, name string, flags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), name)
-	out, err := exec.Command("go", "build", "-o", bin, "../testpeers/"+name).CombinedOutput()
+	args := append(append([]string{"build", "-o", bin}, flags...), "../testpeers/"+name)
+	out, err := exec.Command("go", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("building %s: %v\n%s", name, err, out)
 	}

@@ -4,6 +4,8 @@ package ebpf
 
 import (
 	"fmt"
+	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -54,6 +56,66 @@ func TestCaptureGoGoroutines(t *testing.T) {
 		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{bin, fmt.Sprintf("%s:%d", tp.ServerIP, front),
 			fmt.Sprintf("http://127.0.0.1:%d", leaf)})
 	})
+}
+
+// TestCaptureGoStripped: the same Go service built without a symbol table
+// (-ldflags=-s -w): the goroutine uprobes cannot be attached, so the
+// collector logs the binary and why, its calls keep no context (causality
+// falls back to containment), and the capture still records every request
+// and call.
+func TestCaptureGoStripped(t *testing.T) {
+	bin := buildPeer(t, "gohttp", "-ldflags=-s -w")
+	tp := newTopo(t)
+	var log testenv.Log
+	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)},
+		Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	leaf, front := nextPort(), nextPort()
+	startServer(t, tp.ServerNS, "127.0.0.1", leaf, runtimes[0].Server(t, "127.0.0.1", leaf, ""))
+	srv := startServer(t, tp.ServerNS, tp.ServerIP, front, []string{bin, fmt.Sprintf("%s:%d", tp.ServerIP, front),
+		fmt.Sprintf("http://127.0.0.1:%d", leaf)})
+	pid := uint32(srv.Process.Pid)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(live.c.guard.Untrusted(pid), "stripped"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stripped Go program is not marked untracked: %q", live.c.guard.Untrusted(pid))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	m := nonce()
+	const n = 8
+	for i := 0; i < n; i++ {
+		runClient(t, tp.ClientNS, []string{"curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{url_effective}\n",
+			fmt.Sprintf("http://%s:%d/%s/r%d/", tp.ServerIP, front, m, i)})
+	}
+	live.c.Flush()
+	var servers, calls int
+	for _, s := range live.Spans() {
+		if !strings.HasPrefix(s.RequestResource, "/"+m+"/") || s.PID != pid {
+			continue
+		}
+		switch s.TapSide {
+		case span.TapServerProcess:
+			servers++
+		case span.TapClientProcess:
+			calls++
+		default:
+			continue
+		}
+		if s.SyscallTraceIDReq != 0 || s.SyscallTraceIDResp != 0 {
+			t.Errorf("%s %s keeps a context %x/%x in a program whose goroutines are not tracked", s.TapSide, s.RequestResource,
+				s.SyscallTraceIDReq, s.SyscallTraceIDResp)
+		}
+	}
+	if servers != n || calls != n {
+		t.Errorf("%d server spans and %d calls of the stripped program, want %d each", servers, calls, n)
+	}
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if out := log.String(); !strings.Contains(out, "stripped") || !strings.Contains(out, exe) {
+		t.Errorf("the log does not name the binary (%s) and why:\n%s", exe, out)
+	}
 }
 
 // checkContexts runs a leaf server and, through start, a front service that

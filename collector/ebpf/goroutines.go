@@ -77,7 +77,7 @@ func (c *Capture) trackGo(pid uint32) string {
 		c.gos.attached[id] = err
 		if err != nil {
 			c.opt.Logger.Info("goroutines not tracked in a Go program; causality falls back to containment",
-				"pid", pid, "exe", exe, "err", err)
+				"pid", pid, "exe", exePath(exe), "err", err)
 		}
 	}
 	if err != nil {
@@ -87,6 +87,15 @@ func (c *Capture) trackGo(pid uint32) string {
 		return fmt.Sprintf("listing pid %d: %v", pid, err)
 	}
 	return ""
+}
+
+// exePath is the path /proc/<pid>/exe links to (the binary a user knows),
+// or link itself when it cannot be read.
+func exePath(link string) string {
+	if p, err := os.Readlink(link); err == nil {
+		return p
+	}
+	return link
 }
 
 func (c *Capture) attachGo(exe string) error {
