@@ -92,6 +92,11 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		__u64 id = fresh_id();
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
+		// A worker that now serves a request of its own answers for no
+		// earlier call any more.
+		struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
+		if (h)
+			h->state = HANDOFF_NONE;
 		s->ctx = id;
 		s->open = 1;
 		s->thread = thread;

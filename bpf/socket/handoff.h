@@ -243,7 +243,8 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 sin
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct handoff *w = bpf_map_lookup_elem(&handoffs, &waker);
-	if (w && (w->state == HANDOFF_CALLING || w->state == HANDOFF_ANSWERED)) {
+	if (w && (w->state == HANDOFF_CALLING || w->state == HANDOFF_ANSWERED) &&
+	    now - (w->answered > w->ts ? w->answered : w->ts) <= HANDOFF_TTL_NS) {
 		// The worker's wake of a thread holding a request after its call
 		// began: the one waiting for the result (or, in Go's HTTP
 		// Transport, for the request to be written).
