@@ -410,3 +410,44 @@ func TestDecodeBatchVersions(t *testing.T) {
 		t.Fatalf("span/3 batch: %v", err)
 	}
 }
+
+// BenchmarkEncodeBatch encodes the Arrow record of 3,800 Bookinfo spans as
+// the stored stream, with writeIPC and, as the peer, with Arrow's own IPC
+// writer (which encodeBatch used before issue 16).
+func BenchmarkEncodeBatch(b *testing.B) {
+	spans := bookinfo(b, 100)
+	bl := span.NewBuilder(nil)
+	defer bl.Release()
+	for i := range spans {
+		bl.Append(&spans[i])
+	}
+	rec := bl.NewRecord()
+	defer rec.Release()
+	arrowWriter := func(rec arrow.Record) ([]byte, error) {
+		var buf bytes.Buffer
+		w := ipc.NewWriter(&buf, ipc.WithSchema(span.Schema), ipc.WithZstd(), ipc.WithDictionaryDeltas(false))
+		if err := w.Write(rec); err != nil {
+			return nil, err
+		}
+		err := w.Close()
+		return buf.Bytes(), err
+	}
+	for _, enc := range []struct {
+		name string
+		f    func(arrow.Record) ([]byte, error)
+	}{{"writeIPC", encodeBatch}, {"arrow", arrowWriter}} {
+		b.Run(enc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var n int
+			for i := 0; i < b.N; i++ {
+				v, err := enc.f(rec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(v)
+			}
+			b.ReportMetric(float64(n)/float64(len(spans)), "bytes/span")
+			b.ReportMetric(float64(len(spans)*b.N)/b.Elapsed().Seconds(), "spans/s")
+		})
+	}
+}
