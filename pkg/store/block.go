@@ -294,3 +294,64 @@ func sortRecords(recs []byte, w int) {
 	}
 	copy(recs, out)
 }
+
+// mergeSorted merges the sorted segments of fixed-width records recs (each
+// segment ends at the offset in ends, the last at len(recs)) into one
+// sorted run: a merge's sources are each sorted already, so merging them
+// costs n·log(segments) comparisons where sorting cost n·log(n). It returns
+// false, and no records, if a segment turns out not to be sorted.
+func mergeSorted(recs []byte, w int, ends []int) ([]byte, bool) {
+	type cursor struct{ at, end int }
+	h := make([]cursor, 0, len(ends))
+	start := 0
+	for _, e := range ends {
+		if e > start {
+			h = append(h, cursor{start, e})
+		}
+		start = e
+	}
+	less := func(i, j int) bool {
+		a, b := recs[h[i].at:h[i].at+w], recs[h[j].at:h[j].at+w]
+		if c := bytes.Compare(a, b); c != 0 {
+			return c < 0
+		}
+		return h[i].at < h[j].at // stable: the earlier source first
+	}
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			m := l
+			if r := l + 1; r < len(h) && less(r, l) {
+				m = r
+			}
+			if !less(m, i) {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	out := make([]byte, 0, len(recs))
+	for len(h) > 0 {
+		rec := recs[h[0].at : h[0].at+w]
+		if len(out) > 0 && bytes.Compare(out[len(out)-w:], rec) > 0 {
+			return nil, false
+		}
+		out = append(out, rec...)
+		h[0].at += w
+		if h[0].at >= h[0].end {
+			h[0] = h[len(h)-1]
+			h = h[:len(h)-1]
+		}
+		if len(h) > 0 {
+			down(0)
+		}
+	}
+	return out, true
+}

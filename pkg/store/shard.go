@@ -54,15 +54,20 @@ func badgerOptions(dir string, readOnly bool) badger.Options {
 		WithNumCompactors(2).
 		WithNumGoroutines(2).
 		WithMetricsEnabled(false).
-		WithDetectConflicts(false)
+		WithDetectConflicts(false).
+		// A shard is written once and read as it is: compacting its level 0
+		// on close rewrote every table once more for no reader's benefit.
+		WithCompactL0OnClose(false)
 	return o
 }
 
 // headOptions are for the small shards a writer seals every few seconds:
-// they live until their window is merged, so they skip block compression
-// and the compaction on close (the merged shard is compressed and compact).
+// they live until their window is merged, so they skip block compression.
+// Their memtable (allocated and cleared at every open) is half the size:
+// 8 MiB still takes a batch value up to the 1 MiB value threshold (Badger
+// accepts at most 15% of the memtable in one write).
 func headOptions(dir string) badger.Options {
-	return badgerOptions(dir, false).WithCompression(options.None).WithCompactL0OnClose(false)
+	return badgerOptions(dir, false).WithCompression(options.None).WithMemTableSize(8 << 20)
 }
 
 // shardWriter appends batches to one read-write Badger shard.
@@ -77,12 +82,15 @@ type shardWriter struct {
 	// recs holds the index records of a layoutBlocks shard, one slice per
 	// run (in runs order), written sorted when the shard is sealed.
 	recs [3][]byte
+	// ends, in a merged shard, is where each source's records end in
+	// recs: sorted segments, merged instead of sorted when sealing.
+	ends [3][]int
 }
 
 func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
 	o := headOptions(dir)
 	if merged {
-		o = badgerOptions(dir, false).WithCompactL0OnClose(true)
+		o = badgerOptions(dir, false)
 	}
 	db, err := badger.Open(o)
 	if err != nil {
@@ -274,7 +282,16 @@ func (w *shardWriter) writeIndex() error {
 	for i, run := range runs {
 		rl, cut := recLen(run), cutOf(run)
 		recs := w.recs[i]
-		sortRecords(recs, rl)
+		sorted := false
+		if ends := w.ends[i]; len(ends) > 0 && ends[len(ends)-1] == len(recs) {
+			var merged []byte
+			if merged, sorted = mergeSorted(recs, rl, ends); sorted {
+				recs = merged
+			}
+		}
+		if !sorted {
+			sortRecords(recs, rl)
+		}
 		var first []byte
 		for n, off := uint32(0), 0; off < len(recs); n, off = n+1, off+cut*rl {
 			blk := recs[off:min(len(recs), off+cut*rl)]
@@ -286,7 +303,7 @@ func (w *shardWriter) writeIndex() error {
 		if err := wb.Set(dirKey(run), encodeDir(run, uint64(len(recs)/rl), first)); err != nil {
 			return err
 		}
-		w.recs[i] = nil
+		w.recs[i], w.ends[i] = nil, nil
 	}
 	meta := w.meta
 	meta.Indexed = true
@@ -382,6 +399,7 @@ func (w *shardWriter) copyShard(src *shard) error {
 			if err != nil {
 				return err
 			}
+			w.ends[i] = append(w.ends[i], len(w.recs[i]))
 		}
 		meta := w.meta
 		if meta.Spans == 0 || sm.MinNs < meta.MinNs {
