@@ -85,6 +85,7 @@ type shardWriter struct {
 	// ends, in a merged shard, is where each source's records end in
 	// recs: sorted segments, merged instead of sorted when sealing.
 	ends [3][]int
+	head bool // a head shard, not a merge's output
 }
 
 func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
@@ -96,7 +97,8 @@ func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening shard %s: %w", dir, err)
 	}
-	w := &shardWriter{dir: dir, db: db, meta: shardMeta{Node: node}, seen: map[valueEntry]bool{}, seenWorkload: map[[2]string]bool{}}
+	w := &shardWriter{dir: dir, db: db, meta: shardMeta{Node: node}, seen: map[valueEntry]bool{}, seenWorkload: map[[2]string]bool{},
+		head: !merged}
 	// A recovered shard continues its meta and batch numbering.
 	err = db.View(func(txn *badger.Txn) error {
 		it, err := txn.Get([]byte{pMeta})
@@ -277,6 +279,10 @@ func (w *shardWriter) writeIndex() error {
 	if w.meta.layout() != layoutBlocks || w.meta.Indexed || w.meta.Batches == 0 {
 		return nil
 	}
+	enc, _ := blockCodec()
+	if w.head {
+		enc = headBlockEnc
+	}
 	wb := w.db.NewWriteBatch()
 	defer wb.Cancel()
 	for i, run := range runs {
@@ -296,7 +302,7 @@ func (w *shardWriter) writeIndex() error {
 		for n, off := uint32(0), 0; off < len(recs); n, off = n+1, off+cut*rl {
 			blk := recs[off:min(len(recs), off+cut*rl)]
 			first = append(first, blk[:rl]...)
-			if err := wb.Set(blockKey(run, n), encodeBlock(run, blk)); err != nil {
+			if err := wb.Set(blockKey(run, n), encodeBlockWith(enc, run, blk)); err != nil {
 				return err
 			}
 		}
