@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unsafe"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
@@ -222,7 +223,7 @@ func (b *Builder) Append(s *Span) {
 		f := b.b.Field(i)
 		switch c.kind {
 		case kDict:
-			f.(*array.BinaryDictionaryBuilder).AppendString(*c.str(s))
+			f.(*array.BinaryDictionaryBuilder).Append(stringBytes(*c.str(s)))
 		case kStr:
 			f.(*array.StringBuilder).Append(*c.str(s))
 		case kU8:
@@ -247,6 +248,19 @@ func (b *Builder) Append(s *Span) {
 	}
 	b.rows++
 }
+
+// stringBytes views s as bytes without copying it, for Arrow's dictionary
+// builder, which only compares the bytes and copies them when it inserts a
+// new value (AppendString converted, allocating, every value of every
+// dictionary column). Never nil: nil appends a null.
+func stringBytes(s string) []byte {
+	if s == "" {
+		return noBytes
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+var noBytes = []byte{}
 
 // NewRecord cuts the appended spans into a record (the caller releases it)
 // and resets the builder, dictionaries included.
