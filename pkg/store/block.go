@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -281,28 +280,63 @@ func (d *directory) firstBlock(lo []byte) int {
 }
 
 // sortRecords sorts fixed-width records (at least 16 bytes) in place. It
-// sorts their first 16 bytes as two integers and compares the rest only on
-// ties, which are rare: every run leads with a value and a start time.
+// sorts their first 16 bytes as two integers with a least-significant-digit
+// radix sort, skipping the bytes every record shares (the high bytes of
+// start times within a shard, the kind byte), and compares the rest only
+// among records whose first 16 bytes tie, which is rare: every run leads
+// with a value and a start time.
 func sortRecords(recs []byte, w int) {
 	type pre struct {
 		a, b uint64
 		i    uint32
 	}
 	n := len(recs) / w
+	if n < 2 {
+		return
+	}
 	idx := make([]pre, n)
 	for i := range idx {
 		r := recs[i*w:]
 		idx[i] = pre{binary.BigEndian.Uint64(r), binary.BigEndian.Uint64(r[8:]), uint32(i)}
 	}
-	slices.SortFunc(idx, func(x, y pre) int {
-		switch {
-		case x.a != y.a:
-			return cmp.Compare(x.a, y.a)
-		case x.b != y.b:
-			return cmp.Compare(x.b, y.b)
+	tmp := make([]pre, n)
+	var count [256]int
+	for d := 0; d < 16; d++ {
+		digit := func(p *pre) byte {
+			if d < 8 {
+				return byte(p.b >> (8 * d))
+			}
+			return byte(p.a >> (8 * (d - 8)))
 		}
-		return bytes.Compare(recs[int(x.i)*w+16:int(x.i+1)*w], recs[int(y.i)*w+16:int(y.i+1)*w])
-	})
+		clear(count[:])
+		for k := range idx {
+			count[digit(&idx[k])]++
+		}
+		if count[digit(&idx[0])] == n {
+			continue // every record has this byte: nothing to order
+		}
+		sum := 0
+		for c := range count {
+			count[c], sum = sum, sum+count[c]
+		}
+		for k := range idx {
+			c := digit(&idx[k])
+			tmp[count[c]] = idx[k]
+			count[c]++
+		}
+		idx, tmp = tmp, idx
+	}
+	rest := func(p pre) []byte { return recs[int(p.i)*w+16 : int(p.i+1)*w] }
+	for lo := 0; lo < n; {
+		hi := lo + 1
+		for hi < n && idx[hi].a == idx[lo].a && idx[hi].b == idx[lo].b {
+			hi++
+		}
+		if hi-lo > 1 {
+			slices.SortStableFunc(idx[lo:hi], func(x, y pre) int { return bytes.Compare(rest(x), rest(y)) })
+		}
+		lo = hi
+	}
 	out := make([]byte, len(recs))
 	for k, p := range idx {
 		copy(out[k*w:(k+1)*w], recs[int(p.i)*w:])
