@@ -287,6 +287,7 @@ func FuzzManifest(f *testing.F) {
 	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"h-1","min_ns":1,"max_ns":2,"spans":3}]}`))
 	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"w-1","merged":true,"sources":["h-1","h-2"]}]}`))
 	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"h-1","files":[{"name":"MANIFEST","size":0,"sha256":"` + sum0 + `"}]}]}`))
+	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"h-1","span_ids":["0001000000000002-0001000000000009","0002000000000000-0002000000000000"]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseManifest(b)
 		if err != nil {
@@ -295,6 +296,14 @@ func FuzzManifest(f *testing.F) {
 		for _, s := range m.Shards {
 			if strings.ContainsAny(s.Name, `/\`) || s.Name == ".." {
 				t.Fatalf("accepted shard name %q", s.Name)
+			}
+			if len(s.SpanIDs) > maxIDRanges {
+				t.Fatalf("accepted %d span id ranges", len(s.SpanIDs))
+			}
+			for _, r := range s.SpanIDs {
+				if r[1] < r[0] {
+					t.Fatalf("accepted inverted span id range %v", r)
+				}
 			}
 			for _, f := range s.Files {
 				if strings.ContainsAny(f.Name, `/\`) || f.Name == ".." || len(f.SHA256) != 64 || f.Size < 0 {
@@ -337,7 +346,8 @@ func BenchmarkParseIndexKeys(b *testing.B) {
 }
 
 func BenchmarkParseManifest(b *testing.B) {
-	m := []byte(`{"version":1,"node":"n","shards":[{"name":"h-1","min_ns":1,"max_ns":2,"spans":3,"batches":1,"bytes":10}]}`)
+	m := []byte(`{"version":1,"node":"n","shards":[{"name":"h-1","min_ns":1,"max_ns":2,"spans":3,"batches":1,"bytes":10,` +
+		`"span_ids":["0001000000000002-0001000000000009","0002000000000000-0002000000000000"]}]}`)
 	for i := 0; i < b.N; i++ {
 		if _, err := ParseManifest(m); err != nil {
 			b.Fatal(err)

@@ -25,6 +25,15 @@ type shardMeta struct {
 	// layoutBlocks shard has its record blocks (written when it is sealed).
 	Layout  int  `json:"layout,omitempty"`
 	Indexed bool `json:"indexed,omitempty"`
+	// SpanIDs bound the shard's span ids (ShardEntry.SpanIDs); empty:
+	// unknown (shards written before, or merged from such).
+	SpanIDs []IDRange `json:"span_ids,omitempty"`
+}
+
+// entry is the manifest entry of the sealed shard dir with this meta.
+func (m *shardMeta) entry(name string, bytes int64, files []FileSum) ShardEntry {
+	return ShardEntry{Name: name, MinNs: m.MinNs, MaxNs: m.MaxNs, Spans: m.Spans, Batches: m.Batches, Bytes: bytes,
+		Files: files, SpanIDs: m.SpanIDs}
 }
 
 // layout returns the shard's index layout.
@@ -86,6 +95,9 @@ type shardWriter struct {
 	// recs: sorted segments, merged instead of sorted when sealing.
 	ends [3][]int
 	head bool // a head shard, not a merge's output
+	// idsUnknown: a merged source had no span-id range, so neither has
+	// the merge.
+	idsUnknown bool
 }
 
 func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
@@ -235,6 +247,7 @@ func (w *shardWriter) write(spans []span.Span, b *span.Builder) error {
 		if meta.Spans == 0 || s.StartNs < meta.MinNs {
 			meta.MinNs = s.StartNs
 		}
+		meta.SpanIDs = addID(meta.SpanIDs, IDRange{s.SpanID, s.SpanID})
 		if s.StartNs > meta.MaxNs {
 			meta.MaxNs = s.StartNs
 		}
@@ -412,6 +425,15 @@ func (w *shardWriter) copyShard(src *shard) error {
 			meta.MinNs = sm.MinNs
 		}
 		meta.MaxNs = max(meta.MaxNs, sm.MaxNs)
+		if len(sm.SpanIDs) == 0 && sm.Spans > 0 { // a source without ranges: the merge has none
+			w.idsUnknown = true
+		}
+		if meta.SpanIDs = nil; !w.idsUnknown {
+			meta.SpanIDs = slices.Clone(w.meta.SpanIDs)
+			for _, r := range sm.SpanIDs {
+				meta.SpanIDs = addID(meta.SpanIDs, r)
+			}
+		}
 		meta.Spans += sm.Spans
 		meta.Batches += sm.Batches
 		mb, _ := json.Marshal(meta)
