@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -470,7 +471,12 @@ type target struct {
 // for writing.
 func (r *Reader) shards(from, to int64, keep func(*ShardEntry) bool) []target {
 	var out []target
-	var mu sync.Mutex
+	type pending struct {
+		ns *nodeState
+		e  ShardEntry
+		at int // index in out
+	}
+	var open []pending
 	for _, ns := range r.nodes {
 		if ns.err != nil {
 			out = append(out, target{err: ns.err})
@@ -482,33 +488,42 @@ func (r *Reader) shards(from, to int64, keep func(*ShardEntry) bool) []target {
 			if e.MaxNs < from || (to != 0 && e.MinNs > to) || (keep != nil && !keep(&e)) {
 				continue
 			}
-			mu.Lock()
-			sh, ok := ns.open[e.Name]
-			ferr := ns.failed[e.Name]
-			mu.Unlock()
-			if ferr != nil {
+			if ferr := ns.failed[e.Name]; ferr != nil {
 				out = append(out, target{err: ferr})
 				continue
 			}
-			if !ok {
-				var err error
-				sh, err = r.opener.open(filepath.Join(ns.dir, e.Name), e)
-				mu.Lock()
-				if err != nil {
-					ns.failed[e.Name] = err
-				} else if prev, ok := ns.open[e.Name]; ok {
-					sh.close()
-					sh = prev
-				} else {
-					ns.open[e.Name] = sh
-				}
-				mu.Unlock()
-				if err != nil {
-					out = append(out, target{err: err})
-					continue
-				}
+			if sh, ok := ns.open[e.Name]; ok {
+				out = append(out, target{sh: sh})
+				continue
 			}
-			out = append(out, target{sh: sh})
+			open = append(open, pending{ns, e, len(out)})
+			out = append(out, target{})
+		}
+	}
+	// Shards not open yet are verified and opened concurrently: hashing
+	// their files is most of a cold query's time.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for _, p := range open {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			sh, err := r.opener.open(filepath.Join(p.ns.dir, p.e.Name), p.e)
+			out[p.at] = target{sh: sh, err: err}
+		}()
+	}
+	wg.Wait()
+	for _, p := range open {
+		t := &out[p.at]
+		switch prev, ok := p.ns.open[p.e.Name]; {
+		case t.err != nil:
+			p.ns.failed[p.e.Name] = t.err
+		case ok: // opened meanwhile (Warm)
+			t.sh.close()
+			t.sh = prev
+		default:
+			p.ns.open[p.e.Name] = t.sh
 		}
 	}
 	return out
