@@ -155,21 +155,9 @@ func (w *ipcWriter) buffer(b []byte) {
 func (w *ipcWriter) message(header byte, rows, id int64) {
 	b := w.fb
 	b.Reset()
-	b.StartVector(fbStructBufBytes, len(w.bufs), 8)
-	for i := len(w.bufs) - 1; i >= 0; i-- {
-		b.Prep(8, fbStructBufBytes)
-		b.PrependInt64(w.bufs[i][1])
-		b.PrependInt64(w.bufs[i][0])
-	}
-	bufs := b.EndVector(len(w.bufs))
-	b.StartVector(fbStructNodeBytes, len(w.node), 8)
-	for i := len(w.node) - 1; i >= 0; i-- {
-		b.Prep(8, fbStructNodeBytes)
-		b.PrependInt64(w.node[i][1])
-		b.PrependInt64(w.node[i][0])
-	}
-	nodes := b.EndVector(len(w.node))
-	b.StartObject(2) // BodyCompression
+	bufs := pairVector(b, w.bufs)  // Buffer{offset, length}
+	nodes := pairVector(b, w.node) // FieldNode{length, null_count}
+	b.StartObject(2)               // BodyCompression
 	b.PrependByteSlot(0, ipcCodecZstd, 0)
 	comp := b.EndObject()
 	b.StartObject(5) // RecordBatch
@@ -199,4 +187,16 @@ func (w *ipcWriter) message(header byte, rows, id int64) {
 	w.out = append(w.out, meta...)
 	w.out = append(w.out, make([]byte, n-len(meta))...)
 	w.out = append(w.out, w.body...)
+}
+
+// pairVector writes a vector of structs of two int64 fields (Buffer and
+// FieldNode are both).
+func pairVector(b *flatbuffers.Builder, v [][2]int64) flatbuffers.UOffsetT {
+	b.StartVector(fbStructBufBytes, len(v), 8)
+	for i := len(v) - 1; i >= 0; i-- {
+		b.Prep(8, fbStructBufBytes)
+		b.PrependInt64(v[i][1])
+		b.PrependInt64(v[i][0])
+	}
+	return b.EndVector(len(v))
 }
