@@ -306,6 +306,9 @@ func (r *Reader) Warm(ctx context.Context) int {
 				sh.close()
 			}
 			sh = nil
+			if !listed { // left the manifest while it was verified
+				r.opener.forget(filepath.Join(c.ns.dir, c.e.Name))
+			}
 		case err != nil:
 			c.ns.failed[c.e.Name] = err
 		default:
