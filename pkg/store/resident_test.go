@@ -65,11 +65,7 @@ func TestResidentShards(t *testing.T) {
 	if len(got) != 2 || !got[m.Shards[1].Name] || !got[m.Shards[2].Name] {
 		t.Fatalf("open shards (name → directory read) %v, want the two recent ones, directories read", got)
 	}
-	var keys []span.Key
-	for _, s := range spans {
-		keys = s.Keys(keys)
-	}
-	found, err := r.Lookup(context.Background(), 0, t0.Add(time.Hour).UnixNano(), keys)
+	found, err := lookupAll(r, spans)
 	if err != nil || len(found) != len(spans) {
 		t.Fatalf("lookup found %d of %d spans: %v", len(found), len(spans), err)
 	}
@@ -105,11 +101,7 @@ func TestResidentDamagedShard(t *testing.T) {
 	if got := openShards(r); len(got) != 1 {
 		t.Fatalf("open shards %v, want only the undamaged one", got)
 	}
-	var keys []span.Key
-	for _, s := range spans {
-		keys = s.Keys(keys)
-	}
-	found, err := r.Lookup(context.Background(), 0, t0.Add(time.Hour).UnixNano(), keys)
+	found, err := lookupAll(r, spans)
 	var se *ShardError
 	if !errors.As(err, &se) || se.Shard != bad {
 		t.Fatalf("want the damaged shard's error, got %v", err)
