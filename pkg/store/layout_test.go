@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"hash/fnv"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -544,5 +545,17 @@ func BenchmarkSortRecords(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		copy(work, recs[0])
 		sortRecords(work, keyRecLen)
+	}
+}
+
+// TestHashStringIsFNV1a: index values of strings stay FNV-1a 64, as
+// hash/fnv computes it, so shards written before and after read alike.
+func TestHashStringIsFNV1a(t *testing.T) {
+	for _, s := range []string{"", "bookinfo", "reviews-v2", "GET /reviews/{id}", "\xff\x00é"} {
+		h := fnv.New64a()
+		h.Write([]byte(s))
+		if got := hashString(s); got != h.Sum64() {
+			t.Errorf("hashString(%q) = %x, FNV-1a 64 %x", s, got, h.Sum64())
+		}
 	}
 }

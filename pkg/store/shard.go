@@ -159,7 +159,8 @@ func appendRecords(recs *[3][]byte, keys []span.Key, s *span.Span, r ref) []span
 		sf.workload = hashString(s.Workload)
 	}
 	rec := searchKey(b[:0], hashString(s.Namespace), r)[1:]
-	rec = append(rec, sf.put(nil)...)
+	var v [searchVal2]byte
+	rec = append(rec, sf.put(v[:0])...)
 	recs[2] = append(recs[2], rec...)
 	return keys
 }
@@ -402,7 +403,8 @@ func (w *shardWriter) copyShard(src *shard) error {
 			bo := batchOffset(run)
 			if sm.layout() == layoutBlocks {
 				if d, err := src.directory(txn, run); err == nil && d.records <= uint64(sm.Spans)*16 {
-					w.recs[i] = slices.Grow(w.recs[i], int(d.records)*rl)
+					// At least doubling: a window has tens of sources.
+					w.recs[i] = slices.Grow(w.recs[i], max(int(d.records)*rl, cap(w.recs[i])))
 				}
 			}
 			err := scanAllRecords(src, txn, run, func(rec []byte) error {
