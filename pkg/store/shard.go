@@ -403,8 +403,11 @@ func (w *shardWriter) copyShard(src *shard) error {
 			bo := batchOffset(run)
 			if sm.layout() == layoutBlocks {
 				if d, err := src.directory(txn, run); err == nil && d.records <= uint64(sm.Spans)*16 {
-					// At least doubling: a window has tens of sources.
-					w.recs[i] = slices.Grow(w.recs[i], max(int(d.records)*rl, cap(w.recs[i])))
+					// At least doubling when it grows: a window has tens of
+					// sources.
+					if need := int(d.records) * rl; cap(w.recs[i])-len(w.recs[i]) < need {
+						w.recs[i] = slices.Grow(w.recs[i], max(need, cap(w.recs[i])))
+					}
 				}
 			}
 			err := scanAllRecords(src, txn, run, func(rec []byte) error {
