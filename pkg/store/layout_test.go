@@ -559,3 +559,42 @@ func TestHashStringIsFNV1a(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeRecordsGrowLinearly: copying many sources into a merge keeps the
+// record slices within three times what they hold (a bug once doubled them for
+// every source: 2^sources).
+func TestMergeRecordsGrowLinearly(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, nil)
+	spans := bookinfo(t, 24)
+	for i := 0; i < len(spans); i += 38 {
+		w.Write(spans[i : i+38]...)
+		if err := w.Seal(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := w.Manifest()
+	mw, err := openShardWriter(filepath.Join(t.TempDir(), "merged"), "node-a", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mw.db.Close()
+	var o opener
+	for _, e := range m.Shards {
+		sh, err := o.open(filepath.Join(dir, "node-a", e.Name), e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = mw.copyShard(sh)
+		sh.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, run := range runs {
+		if l, c := len(mw.recs[i]), cap(mw.recs[i]); c > 3*l+recLen(run)*256 {
+			t.Errorf("run %q: %d bytes of records in a slice of %d after %d sources", run, l, c, len(m.Shards))
+		}
+	}
+	w.Close()
+}
