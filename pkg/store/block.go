@@ -135,17 +135,25 @@ func encodeBlockWith(enc *zstd.Encoder, run byte, recs []byte) []byte {
 	w := recLen(run)
 	n := len(recs) / w
 	col := make([]byte, len(recs))
-	for j := 0; j < w; j++ {
-		c := col[j*n : (j+1)*n]
-		for i := range c {
-			c[i] = recs[i*w+j]
-		}
-	}
+	transpose(col, recs, n, w)
 	out := make([]byte, blockHeader, blockHeader+len(recs)/4)
 	out[0] = 1
 	out[1] = run
 	binary.BigEndian.PutUint32(out[2:], uint32(n))
 	return enc.EncodeAll(col, out)
+}
+
+// transpose writes the rows × cols byte matrix src, row-major, into dst
+// column-major (dst[c*rows+r] = src[r*cols+c]); with rows and cols swapped
+// it is its own inverse. Both slices hold rows·cols bytes.
+func transpose(dst, src []byte, rows, cols int) {
+	dst, src = dst[:rows*cols], src[:rows*cols]
+	for r := 0; r < rows; r++ {
+		row := src[r*cols : (r+1)*cols]
+		for c, b := range row {
+			dst[c*rows+r] = b
+		}
+	}
 }
 
 // parseBlock decodes a block of run: at most blockRecords records, exactly
@@ -190,11 +198,7 @@ func parseBlock(run byte, b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes of records, want %d", errBlock, len(col), size)
 	}
 	recs := make([]byte, size)
-	for i := 0; i < int(n); i++ {
-		for j := 0; j < w; j++ {
-			recs[i*w+j] = col[j*int(n)+i]
-		}
-	}
+	transpose(recs, col, w, int(n))
 	for i := w; i < size; i += w {
 		if bytes.Compare(recs[i-w:i], recs[i:i+w]) > 0 {
 			return nil, fmt.Errorf("%w: record %d sorts before record %d", errBlock, i/w, i/w-1)
