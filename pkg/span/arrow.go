@@ -265,6 +265,7 @@ var noBytes = []byte{}
 // NewRecord cuts the appended spans into a record (the caller releases it)
 // and resets the builder, dictionaries included.
 func (b *Builder) NewRecord() arrow.Record {
+	rows := b.rows
 	b.rows = 0
 	r := b.b.NewRecord()
 	for i := range columns {
@@ -272,6 +273,9 @@ func (b *Builder) NewRecord() arrow.Record {
 			b.b.Field(i).(*array.BinaryDictionaryBuilder).ResetFull()
 		}
 	}
+	// The next batch is likely as long: its buffers start at that size
+	// instead of growing to it by doubling, copying as they go.
+	b.b.Reserve(rows)
 	return r
 }
 
