@@ -65,7 +65,7 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 			dirs = []string{d.mirror.Dir()}
 		}
 	}
-	r, err := store.OpenReader(dirs...)
+	r, err := store.OpenReaderWith(st.readerOptions(), dirs...)
 	if err != nil {
 		return nil, fmt.Errorf("opening the span store: %w", err)
 	}

@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
 	"github.com/zerotrace/zerotrace/pkg/objstore"
+	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 // DefaultDataDir is where the collector writes and the provisioning points.
@@ -27,6 +29,16 @@ type Settings struct {
 	Storage  string   `json:"storage"` // "directories" (default) or "bucket"
 	DataDirs []string `json:"dataDirs"`
 	BucketSettings
+	// ResidentMinutes of recent span time whose shards the reader keeps
+	// verified and open ahead of queries (default 15; negative: none).
+	ResidentMinutes int `json:"residentMinutes"`
+	// BlockCacheMB bounds the decoded index blocks kept (default 32).
+	BlockCacheMB int `json:"blockCacheMB"`
+}
+
+// readerOptions are the store reader's options from the settings.
+func (s Settings) readerOptions() store.ReaderOptions {
+	return store.ReaderOptions{Resident: time.Duration(max(0, s.ResidentMinutes)) * time.Minute, BlockCacheBytes: s.BlockCacheMB << 20}
 }
 
 // BucketSettings read shards from an S3-compatible bucket. The secret key
@@ -66,6 +78,18 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 				return st, fmt.Errorf("reading settings: %s is in jsonData; it belongs in secureJsonData", k)
 			}
 		}
+	}
+	switch {
+	case st.ResidentMinutes == 0:
+		st.ResidentMinutes = 15
+	case st.ResidentMinutes < 0:
+		st.ResidentMinutes = -1
+	}
+	if st.BlockCacheMB < 0 || st.BlockCacheMB > 1<<20 {
+		return st, fmt.Errorf("reading settings: blockCacheMB %d: want 1 to %d (0: 32)", st.BlockCacheMB, 1<<20)
+	}
+	if st.BlockCacheMB == 0 {
+		st.BlockCacheMB = store.DefaultBlockCacheBytes >> 20
 	}
 	switch st.Storage {
 	case "", StorageDirectories:

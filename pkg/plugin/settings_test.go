@@ -3,6 +3,7 @@ package plugin
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 )
@@ -29,6 +30,13 @@ func TestBucketSettings(t *testing.T) {
 	if err != nil || st.CacheSizeMB != 1024 || !strings.HasSuffix(st.CacheDir, "zerotrace-cache") {
 		t.Fatalf("defaults %+v %v", st, err)
 	}
+	if o := st.readerOptions(); o.Resident != 15*time.Minute || o.BlockCacheBytes != 32<<20 {
+		t.Fatalf("default reader options %+v", o)
+	}
+	st, err = load(`{"residentMinutes":-1,"blockCacheMB":8}`, nil)
+	if o := st.readerOptions(); err != nil || o.Resident != 0 || o.BlockCacheBytes != 8<<20 {
+		t.Fatalf("reader options %+v %v", o, err)
+	}
 	for name, tc := range map[string]struct {
 		jd     string
 		secure map[string]string
@@ -39,6 +47,7 @@ func TestBucketSettings(t *testing.T) {
 		"access key without secret": {`{"storage":"bucket","bucketName":"b12","bucketAccessKeyId":"AKID"}`, nil, "no bucketSecretAccessKey"},
 		"relative cache":            {`{"storage":"bucket","bucketName":"b12","cacheDir":"cache"}`, nil, "absolute"},
 		"unknown storage":           {`{"storage":"nfs"}`, nil, `storage "nfs"`},
+		"negative block cache":      {`{"blockCacheMB":-1}`, nil, "blockCacheMB -1"},
 	} {
 		if _, err := load(tc.jd, tc.secure); err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%s: %v, want %q", name, err, tc.err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unsafe"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
@@ -222,7 +223,7 @@ func (b *Builder) Append(s *Span) {
 		f := b.b.Field(i)
 		switch c.kind {
 		case kDict:
-			f.(*array.BinaryDictionaryBuilder).AppendString(*c.str(s))
+			f.(*array.BinaryDictionaryBuilder).Append(stringBytes(*c.str(s)))
 		case kStr:
 			f.(*array.StringBuilder).Append(*c.str(s))
 		case kU8:
@@ -248,9 +249,23 @@ func (b *Builder) Append(s *Span) {
 	b.rows++
 }
 
+// stringBytes views s as bytes without copying it, for Arrow's dictionary
+// builder, which only compares the bytes and copies them when it inserts a
+// new value (AppendString converted, allocating, every value of every
+// dictionary column). Never nil: nil appends a null.
+func stringBytes(s string) []byte {
+	if s == "" {
+		return noBytes
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+var noBytes = []byte{}
+
 // NewRecord cuts the appended spans into a record (the caller releases it)
 // and resets the builder, dictionaries included.
 func (b *Builder) NewRecord() arrow.Record {
+	rows := b.rows
 	b.rows = 0
 	r := b.b.NewRecord()
 	for i := range columns {
@@ -258,6 +273,9 @@ func (b *Builder) NewRecord() arrow.Record {
 			b.b.Field(i).(*array.BinaryDictionaryBuilder).ResetFull()
 		}
 	}
+	// The next batch is likely as long: its buffers start at that size
+	// instead of growing to it by doubling, copying as they go.
+	b.b.Reserve(rows)
 	return r
 }
 

@@ -11,17 +11,13 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
-// encodeBatch writes rec as an Arrow IPC stream with zstd-compressed buffers.
+// encodeBatch writes rec as an Arrow IPC stream with zstd-compressed buffers
+// (writeIPC).
 func encodeBatch(rec arrow.Record) ([]byte, error) {
-	var buf bytes.Buffer
-	w := ipc.NewWriter(&buf, ipc.WithSchema(span.Schema), ipc.WithZstd(), ipc.WithDictionaryDeltas(false))
-	if err := w.Write(rec); err != nil {
-		return nil, fmt.Errorf("encoding batch: %w", err)
+	v, err := writeIPC(rec)
+	if err != nil {
+		return nil, err
 	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("encoding batch: %w", err)
-	}
-	v := buf.Bytes()
 	// A batch the reader would refuse is never written: the caller cuts it
 	// in two (see shardWriter.write).
 	if _, err := planBatch(v); err != nil {

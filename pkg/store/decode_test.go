@@ -119,13 +119,30 @@ func TestManifestBytes(t *testing.T) {
 // sum0 is the SHA-256 of no bytes.
 const sum0 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-func encodedBatch(tb testing.TB, spans []span.Span) []byte {
+// recordOf builds the Arrow record of spans; the caller releases it.
+func recordOf(spans []span.Span) arrow.Record {
 	b := span.NewBuilder(nil)
 	defer b.Release()
 	for i := range spans {
 		b.Append(&spans[i])
 	}
-	rec := b.NewRecord()
+	return b.NewRecord()
+}
+
+// arrowIPC encodes rec with Arrow's own IPC writer, as encodeBatch did
+// before writeIPC.
+func arrowIPC(rec arrow.Record) ([]byte, error) {
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(span.Schema), ipc.WithZstd(), ipc.WithDictionaryDeltas(false))
+	if err := w.Write(rec); err != nil {
+		return nil, err
+	}
+	err := w.Close()
+	return buf.Bytes(), err
+}
+
+func encodedBatch(tb testing.TB, spans []span.Span) []byte {
+	rec := recordOf(spans)
 	defer rec.Release()
 	v, err := encodeBatch(rec)
 	if err != nil {
@@ -287,6 +304,7 @@ func FuzzManifest(f *testing.F) {
 	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"h-1","min_ns":1,"max_ns":2,"spans":3}]}`))
 	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"w-1","merged":true,"sources":["h-1","h-2"]}]}`))
 	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"h-1","files":[{"name":"MANIFEST","size":0,"sha256":"` + sum0 + `"}]}]}`))
+	f.Add([]byte(`{"version":1,"node":"n","shards":[{"name":"h-1","span_ids":["0001000000000002-0001000000000009","0002000000000000-0002000000000000"]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseManifest(b)
 		if err != nil {
@@ -295,6 +313,14 @@ func FuzzManifest(f *testing.F) {
 		for _, s := range m.Shards {
 			if strings.ContainsAny(s.Name, `/\`) || s.Name == ".." {
 				t.Fatalf("accepted shard name %q", s.Name)
+			}
+			if len(s.SpanIDs) > maxIDRanges {
+				t.Fatalf("accepted %d span id ranges", len(s.SpanIDs))
+			}
+			for _, r := range s.SpanIDs {
+				if r[1] < r[0] {
+					t.Fatalf("accepted inverted span id range %v", r)
+				}
 			}
 			for _, f := range s.Files {
 				if strings.ContainsAny(f.Name, `/\`) || f.Name == ".." || len(f.SHA256) != 64 || f.Size < 0 {
@@ -337,7 +363,8 @@ func BenchmarkParseIndexKeys(b *testing.B) {
 }
 
 func BenchmarkParseManifest(b *testing.B) {
-	m := []byte(`{"version":1,"node":"n","shards":[{"name":"h-1","min_ns":1,"max_ns":2,"spans":3,"batches":1,"bytes":10}]}`)
+	m := []byte(`{"version":1,"node":"n","shards":[{"name":"h-1","min_ns":1,"max_ns":2,"spans":3,"batches":1,"bytes":10,` +
+		`"span_ids":["0001000000000002-0001000000000009","0002000000000000-0002000000000000"]}]}`)
 	for i := 0; i < b.N; i++ {
 		if _, err := ParseManifest(m); err != nil {
 			b.Fatal(err)
@@ -408,5 +435,32 @@ func TestDecodeBatchVersions(t *testing.T) {
 	_, err = DecodeBatch(buf.Bytes())
 	if !errors.Is(err, span.ErrSchemaVersion) || !strings.Contains(err.Error(), `"span/3"`) {
 		t.Fatalf("span/3 batch: %v", err)
+	}
+}
+
+// BenchmarkEncodeBatch encodes the Arrow record of 3,800 Bookinfo spans as
+// the stored stream, with writeIPC and, as the peer, with Arrow's own IPC
+// writer (which encodeBatch used before issue 16).
+func BenchmarkEncodeBatch(b *testing.B) {
+	spans := bookinfo(b, 100)
+	rec := recordOf(spans)
+	defer rec.Release()
+	for _, enc := range []struct {
+		name string
+		f    func(arrow.Record) ([]byte, error)
+	}{{"writeIPC", encodeBatch}, {"arrow", arrowIPC}} {
+		b.Run(enc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var n int
+			for i := 0; i < b.N; i++ {
+				v, err := enc.f(rec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(v)
+			}
+			b.ReportMetric(float64(n)/float64(len(spans)), "bytes/span")
+			b.ReportMetric(float64(len(spans)*b.N)/b.Elapsed().Seconds(), "spans/s")
+		})
 	}
 }

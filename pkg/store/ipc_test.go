@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -331,4 +333,74 @@ func TestManifestSizeLimit(t *testing.T) {
 	if _, err := readManifest(dir); err == nil || !strings.Contains(err.Error(), "more than 16777216 bytes") {
 		t.Fatalf("manifest of %d bytes: error %v", maxManifestBytes+1, err)
 	}
+}
+
+// TestWriteIPCReadByArrow: the stream writeIPC makes is read alike by
+// Arrow's own reader and by DecodeBatch, row for row equal to the spans
+// written, and its decompressed buffers equal those of Arrow's own writer
+// (ipc.WithZstd) for the same record: only the zstd frames differ.
+func TestWriteIPCReadByArrow(t *testing.T) {
+	spans := append([]span.Span{fullSpan(0), fullSpan(1), {SpanID: 7}}, bookinfo(t, 3)...)
+	spans[1].ClientIP = netip.MustParseAddr("10.1.2.3")
+	rec := recordOf(spans)
+	defer rec.Release()
+	ours, err := writeIPC(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := arrowIPC(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string][]byte{"writeIPC": ours, "Arrow's writer": theirs} {
+		rd, err := ipc.NewReader(bytes.NewReader(v), ipc.WithSchema(span.Schema))
+		if err != nil {
+			t.Fatalf("%s: Arrow reader: %v", name, err)
+		}
+		if !rd.Next() {
+			t.Fatalf("%s: Arrow reader: %v", name, rd.Err())
+		}
+		ar, err := span.NewRecord(rd.Record())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		batch, err := DecodeBatch(v)
+		if err != nil {
+			t.Fatalf("%s: DecodeBatch: %v", name, err)
+		}
+		if !reflect.DeepEqual(ar.All(), spans) || !reflect.DeepEqual(batch.All(), spans) {
+			t.Errorf("%s: spans read back differ from those written", name)
+		}
+		batch.Release()
+		rd.Release()
+	}
+	// Message by message, the same metadata apart from buffer offsets and
+	// lengths, and the same decompressed buffers.
+	po, pa := planOf(t, ours), planOf(t, theirs)
+	if po.rows != pa.rows || len(po.cols) != len(pa.cols) || len(po.dicts) != len(pa.dicts) || po.decoded != pa.decoded {
+		t.Fatalf("plans differ: %d rows, %d decoded bytes; Arrow's %d rows, %d decoded bytes", po.rows, po.decoded, pa.rows, pa.decoded)
+	}
+	arrays := func(p *batchPlan) []plannedArray { return append(append([]plannedArray(nil), p.cols...), p.dicts...) }
+	ao := arrays(pa)
+	for i, a := range arrays(po) {
+		for j := range a.bufs {
+			x, err1 := a.bufs[j].decode()
+			y, err2 := ao[i].bufs[j].decode()
+			if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
+				t.Errorf("array %d buffer %d differs from Arrow's (%v, %v)", i, j, err1, err2)
+			}
+		}
+	}
+	if len(splitMessages(t, ours)) != len(splitMessages(t, theirs)) {
+		t.Errorf("message counts differ")
+	}
+}
+
+func planOf(t *testing.T, v []byte) *batchPlan {
+	t.Helper()
+	p, err := planBatch(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

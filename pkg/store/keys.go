@@ -40,11 +40,21 @@ type ref struct {
 	row   uint32
 }
 
+// hashString is FNV-1a 64 of s (hash/fnv's, without its allocations:
+// the writer hashes four strings per span).
 func hashString(s string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(s))
-	return h.Sum64()
+	h := uint64(fnvOffset64)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime64
+	}
+	return h
 }
+
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
 
 // keyValue maps a correlation key to its 8-byte index value. Strings and
 // trace ids are hashed; lookups verify the decoded span, so a collision costs

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 )
 
 // ManifestName is the file, in each node directory, that lists the live
@@ -35,6 +36,76 @@ type ShardEntry struct {
 	Merged  bool      `json:"merged,omitempty"`
 	Sources []string  `json:"sources,omitempty"` // shards a merge replaced
 	Files   []FileSum `json:"files,omitempty"`   // every file at seal time; readers verify them
+	// SpanIDs are ranges holding every span id of the shard: one per id
+	// prefix (the top 16 bits, the collector's: span.IDGenerator counts up
+	// below it), at most maxIDRanges. Get opens only the shards with a
+	// range holding an id it looks for. Empty: unknown (shards sealed
+	// before ranges were recorded), every shard is searched.
+	SpanIDs []IDRange `json:"span_ids,omitempty"`
+}
+
+// IDRange is an inclusive range of span ids, [first, last]. In JSON it is
+// the string "first-last" in 16 hex digits each: tools that read JSON
+// numbers as doubles (jq, JavaScript) would round 64-bit ids, and a rounded
+// range would hide spans from Get.
+type IDRange [2]uint64
+
+// MarshalText writes "first-last" in hex.
+func (r IDRange) MarshalText() ([]byte, error) {
+	return fmt.Appendf(nil, "%016x-%016x", r[0], r[1]), nil
+}
+
+// UnmarshalText reads "first-last", exactly 16 hex digits each, first ≤
+// last.
+func (r *IDRange) UnmarshalText(b []byte) error {
+	if len(b) != 33 || b[16] != '-' {
+		return fmt.Errorf("span id range %q is not 16 hex digits, '-', 16 hex digits", b)
+	}
+	for i, part := range [][]byte{b[:16], b[17:]} {
+		v, err := strconv.ParseUint(string(part), 16, 64)
+		if err != nil {
+			return fmt.Errorf("span id range %q: %w", b, err)
+		}
+		r[i] = v
+	}
+	if r[1] < r[0] {
+		return fmt.Errorf("span id range %q is inverted", b)
+	}
+	return nil
+}
+
+// maxIDRanges bounds a shard's id ranges; beyond it they are joined into
+// one.
+const maxIDRanges = 16
+
+// addID widens the range of r's id prefix in rs by r, or adds r; beyond
+// maxIDRanges prefixes it joins every range into one.
+func addID(rs []IDRange, r IDRange) []IDRange {
+	for i := range rs {
+		if rs[i][0]>>48 == r[0]>>48 && rs[i][1]>>48 == r[1]>>48 {
+			rs[i] = IDRange{min(rs[i][0], r[0]), max(rs[i][1], r[1])}
+			return rs
+		}
+	}
+	rs = append(rs, r)
+	if len(rs) > maxIDRanges {
+		all := rs[0]
+		for _, x := range rs[1:] {
+			all = IDRange{min(all[0], x[0]), max(all[1], x[1])}
+		}
+		rs = []IDRange{all}
+	}
+	return rs
+}
+
+// mayHoldID says whether the shard may hold a span with this id.
+func (e *ShardEntry) mayHoldID(id uint64) bool {
+	for _, r := range e.SpanIDs {
+		if id >= r[0] && id <= r[1] {
+			return true
+		}
+	}
+	return len(e.SpanIDs) == 0
 }
 
 // ParseManifest decodes and checks a manifest.
@@ -57,6 +128,9 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		seen[s.Name] = true
 		if s.MaxNs < s.MinNs || s.Spans < 0 || s.Bytes < 0 {
 			return nil, fmt.Errorf("parsing manifest: shard %q has an inconsistent range or count", s.Name)
+		}
+		if len(s.SpanIDs) > maxIDRanges {
+			return nil, fmt.Errorf("parsing manifest: shard %q has %d span id ranges, at most %d", s.Name, len(s.SpanIDs), maxIDRanges)
 		}
 		files := map[string]bool{}
 		for _, f := range s.Files {

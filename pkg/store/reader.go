@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -150,6 +151,27 @@ type Reader struct {
 	lru     *list.List
 
 	blocks blockCache // decoded index blocks (layoutBlocks)
+
+	opt      ReaderOptions
+	warmMu   sync.Mutex    // one Warm at a time
+	stop     chan struct{} // closed by Close: ends the resident loop
+	stopOnce sync.Once
+	done     sync.WaitGroup
+}
+
+// ReaderOptions configure a Reader. Zero values take the defaults.
+type ReaderOptions struct {
+	// Resident, when positive, keeps the shards whose newest span is at
+	// most this much older than their node's newest span verified, open
+	// and with their index directories read, ahead of queries: a
+	// background loop opens them as the manifests list them, so that the
+	// first query touching a recent shard does not pay for its checksums
+	// (ADR 0002) and its open. Long-running readers (the plugin) set it;
+	// one-shot commands leave it 0.
+	Resident time.Duration
+	// BlockCacheBytes bounds the decoded index blocks kept (default
+	// DefaultBlockCacheBytes).
+	BlockCacheBytes int
 }
 
 type nodeState struct {
@@ -181,12 +203,135 @@ var RefreshInterval = 500 * time.Millisecond
 // directory (holding MANIFEST.json) or a parent of node directories. The
 // directories may be empty or missing: shards are picked up as they appear.
 func OpenReader(dataDirs ...string) (*Reader, error) {
+	return OpenReaderWith(ReaderOptions{}, dataDirs...)
+}
+
+// OpenReaderWith is OpenReader with options.
+func OpenReaderWith(opt ReaderOptions, dataDirs ...string) (*Reader, error) {
 	if len(dataDirs) == 0 {
 		return nil, errors.New("store reader needs at least one data directory")
 	}
-	r := &Reader{roots: dataDirs, nodes: map[string]*nodeState{}, cache: map[batchID]*list.Element{}, lru: list.New()}
+	if opt.BlockCacheBytes <= 0 {
+		opt.BlockCacheBytes = DefaultBlockCacheBytes
+	}
+	r := &Reader{roots: dataDirs, nodes: map[string]*nodeState{}, cache: map[batchID]*list.Element{}, lru: list.New(),
+		opt: opt, stop: make(chan struct{})}
+	r.blocks.max = opt.BlockCacheBytes
 	r.refresh(true)
+	if opt.Resident > 0 {
+		r.done.Add(1)
+		go r.residentLoop()
+	}
 	return r, nil
+}
+
+// residentLoop keeps the recent shards resident (ReaderOptions.Resident)
+// until Close.
+func (r *Reader) residentLoop() {
+	defer r.done.Done()
+	tick := time.NewTicker(RefreshInterval)
+	defer tick.Stop()
+	for {
+		r.Warm(context.Background())
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Warm verifies and opens, and reads the index directories of, the shards
+// ReaderOptions.Resident keeps resident that are not open yet, and returns
+// how many are resident. The resident loop calls it; callers may too (the
+// benchmark, to start from a reader that has been running). Shards that
+// fail are remembered as failed, as a query would, and answer with their
+// error.
+func (r *Reader) Warm(ctx context.Context) int {
+	if r.opt.Resident <= 0 {
+		return 0
+	}
+	r.warmMu.Lock()
+	defer r.warmMu.Unlock()
+	r.refresh(false)
+	type cand struct {
+		ns *nodeState
+		e  ShardEntry
+	}
+	var todo []cand
+	resident := 0
+	r.mu.RLock()
+	for _, ns := range r.nodes {
+		if ns.manifest == nil {
+			continue
+		}
+		var newest int64
+		for _, e := range ns.manifest.Shards {
+			newest = max(newest, e.MaxNs)
+		}
+		for _, e := range ns.manifest.Shards {
+			switch {
+			case e.MaxNs < newest-int64(r.opt.Resident) || ns.failed[e.Name] != nil:
+			case ns.open[e.Name] != nil:
+				resident++
+			default:
+				todo = append(todo, cand{ns, e})
+			}
+		}
+	}
+	r.mu.RUnlock()
+	// Newest first: the most likely to be asked for.
+	sort.Slice(todo, func(i, j int) bool { return todo[i].e.MaxNs > todo[j].e.MaxNs })
+	for _, c := range todo {
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-r.stop:
+			return resident
+		default:
+		}
+		// Verifying and opening take no lock: queries go on meanwhile.
+		sh, err := r.opener.open(filepath.Join(c.ns.dir, c.e.Name), c.e)
+		r.mu.Lock()
+		listed := false
+		if c.ns.manifest != nil {
+			for _, e := range c.ns.manifest.Shards {
+				listed = listed || e.Name == c.e.Name
+			}
+		}
+		switch {
+		case !listed || c.ns.open[c.e.Name] != nil:
+			if sh != nil {
+				sh.close()
+			}
+			sh = nil
+			if !listed { // left the manifest while it was verified
+				r.opener.forget(filepath.Join(c.ns.dir, c.e.Name))
+			}
+		case err != nil:
+			c.ns.failed[c.e.Name] = err
+		default:
+			c.ns.open[c.e.Name] = sh
+			resident++
+		}
+		r.mu.Unlock()
+		if sh != nil && sh.meta.layout() == layoutBlocks {
+			r.mu.RLock()
+			if !sh.db.IsClosed() {
+				sh.view(func(txn *badger.Txn) error {
+					for _, run := range runs {
+						if _, err := sh.directory(txn, run); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			}
+			r.mu.RUnlock()
+		}
+	}
+	return resident
 }
 
 // Roots returns the data directories the reader was opened with.
@@ -324,11 +469,17 @@ type target struct {
 	err error
 }
 
-// shards opens (once) and returns the shards overlapping [from, to]; to = 0
-// means no upper bound. Callers hold r.mu for reading.
-func (r *Reader) shards(from, to int64) []target {
+// shards opens (once) and returns the shards overlapping [from, to] that
+// keep (nil: all) accepts; to = 0 means no upper bound. Callers hold r.mu
+// for writing.
+func (r *Reader) shards(from, to int64, keep func(*ShardEntry) bool) []target {
 	var out []target
-	var mu sync.Mutex
+	type pending struct {
+		ns *nodeState
+		e  ShardEntry
+		at int // index in out
+	}
+	var open []pending
 	for _, ns := range r.nodes {
 		if ns.err != nil {
 			out = append(out, target{err: ns.err})
@@ -337,36 +488,45 @@ func (r *Reader) shards(from, to int64) []target {
 			continue
 		}
 		for _, e := range ns.manifest.Shards {
-			if e.MaxNs < from || (to != 0 && e.MinNs > to) {
+			if e.MaxNs < from || (to != 0 && e.MinNs > to) || (keep != nil && !keep(&e)) {
 				continue
 			}
-			mu.Lock()
-			sh, ok := ns.open[e.Name]
-			ferr := ns.failed[e.Name]
-			mu.Unlock()
-			if ferr != nil {
+			if ferr := ns.failed[e.Name]; ferr != nil {
 				out = append(out, target{err: ferr})
 				continue
 			}
-			if !ok {
-				var err error
-				sh, err = r.opener.open(filepath.Join(ns.dir, e.Name), e)
-				mu.Lock()
-				if err != nil {
-					ns.failed[e.Name] = err
-				} else if prev, ok := ns.open[e.Name]; ok {
-					sh.close()
-					sh = prev
-				} else {
-					ns.open[e.Name] = sh
-				}
-				mu.Unlock()
-				if err != nil {
-					out = append(out, target{err: err})
-					continue
-				}
+			if sh, ok := ns.open[e.Name]; ok {
+				out = append(out, target{sh: sh})
+				continue
 			}
-			out = append(out, target{sh: sh})
+			open = append(open, pending{ns, e, len(out)})
+			out = append(out, target{})
+		}
+	}
+	// Shards not open yet are verified and opened concurrently: hashing
+	// their files is most of a cold query's time.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for _, p := range open {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			sh, err := r.opener.open(filepath.Join(p.ns.dir, p.e.Name), p.e)
+			out[p.at] = target{sh: sh, err: err}
+		}()
+	}
+	wg.Wait()
+	for _, p := range open {
+		t := &out[p.at]
+		switch prev, ok := p.ns.open[p.e.Name]; {
+		case t.err != nil:
+			p.ns.failed[p.e.Name] = t.err
+		case ok: // opened meanwhile (Warm)
+			t.sh.close()
+			t.sh = prev
+		default:
+			p.ns.open[p.e.Name] = t.sh
 		}
 	}
 	return out
@@ -375,10 +535,15 @@ func (r *Reader) shards(from, to int64) []target {
 // withShards refreshes, then calls fn for each shard overlapping [from, to].
 // Errors of single shards are collected; fn's results are kept.
 func (r *Reader) withShards(ctx context.Context, from, to int64, fn func(*shard) error) error {
+	return r.withShardsFor(ctx, from, to, nil, fn)
+}
+
+// withShardsFor is withShards over the shards keep accepts (nil: all).
+func (r *Reader) withShardsFor(ctx context.Context, from, to int64, keep func(*ShardEntry) bool, fn func(*shard) error) error {
 	r.refresh(false)
 	// Opening shards mutates node state: take the write lock for that step.
 	r.mu.Lock()
-	ts := r.shards(from, to)
+	ts := r.shards(from, to, keep)
 	r.mu.Unlock()
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -533,10 +698,19 @@ func sortDedup(s []span.Span) []span.Span {
 }
 
 // Get returns the spans with the given ids. With fromNs = toNs = 0 every
-// shard is searched.
+// shard whose span-id range (ShardEntry.MinSpanID) may hold one of them is
+// searched.
 func (r *Reader) Get(ctx context.Context, fromNs, toNs int64, ids []uint64) ([]span.Span, error) {
 	var out []span.Span
-	err := r.withShards(ctx, fromNs, toNs, func(sh *shard) error {
+	mayHold := func(e *ShardEntry) bool {
+		for _, id := range ids {
+			if e.mayHoldID(id) {
+				return true
+			}
+		}
+		return false
+	}
+	err := r.withShardsFor(ctx, fromNs, toNs, mayHold, func(sh *shard) error {
 		return sh.view(func(txn *badger.Txn) error {
 			var refs []ref
 			lo, hi := make([]byte, spanIDRecLen), make([]byte, spanIDRecLen)
@@ -930,8 +1104,10 @@ func (r *Reader) Dump(ctx context.Context, fromNs, toNs int64, fn func(*span.Spa
 	return err
 }
 
-// Close closes every open shard.
+// Close stops the resident loop and closes every open shard.
 func (r *Reader) Close() error {
+	r.stopOnce.Do(func() { close(r.stop) })
+	r.done.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, ns := range r.nodes {

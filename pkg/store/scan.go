@@ -173,6 +173,7 @@ type blockCache struct {
 	m     map[blockID]*list.Element
 	lru   list.List
 	bytes int
+	max   int // bytes kept at most (ReaderOptions.BlockCacheBytes)
 }
 
 type cachedBlock struct {
@@ -180,8 +181,9 @@ type cachedBlock struct {
 	recs []byte
 }
 
-// cacheBytes bounds the decoded blocks a reader keeps.
-const cacheBytes = 32 << 20
+// DefaultBlockCacheBytes bounds the decoded index blocks a reader keeps
+// unless ReaderOptions say otherwise.
+const DefaultBlockCacheBytes = 32 << 20
 
 func (c *blockCache) get(id blockID) []byte {
 	c.mu.Lock()
@@ -204,7 +206,7 @@ func (c *blockCache) put(id blockID, recs []byte) {
 	}
 	c.m[id] = c.lru.PushFront(&cachedBlock{id, recs})
 	c.bytes += len(recs)
-	for c.bytes > cacheBytes {
+	for c.bytes > c.max && c.lru.Len() > 0 {
 		e := c.lru.Back()
 		c.lru.Remove(e)
 		delete(c.m, e.Value.(*cachedBlock).id)

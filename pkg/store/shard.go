@@ -25,6 +25,15 @@ type shardMeta struct {
 	// layoutBlocks shard has its record blocks (written when it is sealed).
 	Layout  int  `json:"layout,omitempty"`
 	Indexed bool `json:"indexed,omitempty"`
+	// SpanIDs bound the shard's span ids (ShardEntry.SpanIDs); empty:
+	// unknown (shards written before, or merged from such).
+	SpanIDs []IDRange `json:"span_ids,omitempty"`
+}
+
+// entry is the manifest entry of the sealed shard dir with this meta.
+func (m *shardMeta) entry(name string, bytes int64, files []FileSum) ShardEntry {
+	return ShardEntry{Name: name, MinNs: m.MinNs, MaxNs: m.MaxNs, Spans: m.Spans, Batches: m.Batches, Bytes: bytes,
+		Files: files, SpanIDs: m.SpanIDs}
 }
 
 // layout returns the shard's index layout.
@@ -54,15 +63,20 @@ func badgerOptions(dir string, readOnly bool) badger.Options {
 		WithNumCompactors(2).
 		WithNumGoroutines(2).
 		WithMetricsEnabled(false).
-		WithDetectConflicts(false)
+		WithDetectConflicts(false).
+		// A shard is written once and read as it is: compacting its level 0
+		// on close rewrote every table once more for no reader's benefit.
+		WithCompactL0OnClose(false)
 	return o
 }
 
 // headOptions are for the small shards a writer seals every few seconds:
-// they live until their window is merged, so they skip block compression
-// and the compaction on close (the merged shard is compressed and compact).
+// they live until their window is merged, so they skip block compression.
+// Their memtable (allocated and cleared at every open) is half the size:
+// 8 MiB still takes a batch value up to the 1 MiB value threshold (Badger
+// accepts at most 15% of the memtable in one write).
 func headOptions(dir string) badger.Options {
-	return badgerOptions(dir, false).WithCompression(options.None).WithCompactL0OnClose(false)
+	return badgerOptions(dir, false).WithCompression(options.None).WithMemTableSize(8 << 20)
 }
 
 // shardWriter appends batches to one read-write Badger shard.
@@ -77,18 +91,26 @@ type shardWriter struct {
 	// recs holds the index records of a layoutBlocks shard, one slice per
 	// run (in runs order), written sorted when the shard is sealed.
 	recs [3][]byte
+	// ends, in a merged shard, is where each source's records end in
+	// recs: sorted segments, merged instead of sorted when sealing.
+	ends [3][]int
+	head bool // a head shard, not a merge's output
+	// idsUnknown: a merged source had no span-id range, so neither has
+	// the merge.
+	idsUnknown bool
 }
 
 func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
 	o := headOptions(dir)
 	if merged {
-		o = badgerOptions(dir, false).WithCompactL0OnClose(true)
+		o = badgerOptions(dir, false)
 	}
 	db, err := badger.Open(o)
 	if err != nil {
 		return nil, fmt.Errorf("opening shard %s: %w", dir, err)
 	}
-	w := &shardWriter{dir: dir, db: db, meta: shardMeta{Node: node}, seen: map[valueEntry]bool{}, seenWorkload: map[[2]string]bool{}}
+	w := &shardWriter{dir: dir, db: db, meta: shardMeta{Node: node}, seen: map[valueEntry]bool{}, seenWorkload: map[[2]string]bool{},
+		head: !merged}
 	// A recovered shard continues its meta and batch numbering.
 	err = db.View(func(txn *badger.Txn) error {
 		it, err := txn.Get([]byte{pMeta})
@@ -137,7 +159,8 @@ func appendRecords(recs *[3][]byte, keys []span.Key, s *span.Span, r ref) []span
 		sf.workload = hashString(s.Workload)
 	}
 	rec := searchKey(b[:0], hashString(s.Namespace), r)[1:]
-	rec = append(rec, sf.put(nil)...)
+	var v [searchVal2]byte
+	rec = append(rec, sf.put(v[:0])...)
 	recs[2] = append(recs[2], rec...)
 	return keys
 }
@@ -225,6 +248,7 @@ func (w *shardWriter) write(spans []span.Span, b *span.Builder) error {
 		if meta.Spans == 0 || s.StartNs < meta.MinNs {
 			meta.MinNs = s.StartNs
 		}
+		meta.SpanIDs = addID(meta.SpanIDs, IDRange{s.SpanID, s.SpanID})
 		if s.StartNs > meta.MaxNs {
 			meta.MaxNs = s.StartNs
 		}
@@ -269,24 +293,37 @@ func (w *shardWriter) writeIndex() error {
 	if w.meta.layout() != layoutBlocks || w.meta.Indexed || w.meta.Batches == 0 {
 		return nil
 	}
+	enc, _ := blockCodec()
+	if w.head {
+		enc = headBlockEnc
+	}
 	wb := w.db.NewWriteBatch()
 	defer wb.Cancel()
 	for i, run := range runs {
 		rl, cut := recLen(run), cutOf(run)
 		recs := w.recs[i]
-		sortRecords(recs, rl)
+		sorted := false
+		if ends := w.ends[i]; len(ends) > 0 && ends[len(ends)-1] == len(recs) {
+			var merged []byte
+			if merged, sorted = mergeSorted(recs, rl, ends); sorted {
+				recs = merged
+			}
+		}
+		if !sorted {
+			sortRecords(recs, rl)
+		}
 		var first []byte
 		for n, off := uint32(0), 0; off < len(recs); n, off = n+1, off+cut*rl {
 			blk := recs[off:min(len(recs), off+cut*rl)]
 			first = append(first, blk[:rl]...)
-			if err := wb.Set(blockKey(run, n), encodeBlock(run, blk)); err != nil {
+			if err := wb.Set(blockKey(run, n), encodeBlockWith(enc, run, blk)); err != nil {
 				return err
 			}
 		}
 		if err := wb.Set(dirKey(run), encodeDir(run, uint64(len(recs)/rl), first)); err != nil {
 			return err
 		}
-		w.recs[i] = nil
+		w.recs[i], w.ends[i] = nil, nil
 	}
 	meta := w.meta
 	meta.Indexed = true
@@ -366,7 +403,11 @@ func (w *shardWriter) copyShard(src *shard) error {
 			bo := batchOffset(run)
 			if sm.layout() == layoutBlocks {
 				if d, err := src.directory(txn, run); err == nil && d.records <= uint64(sm.Spans)*16 {
-					w.recs[i] = slices.Grow(w.recs[i], int(d.records)*rl)
+					// At least doubling when it grows: a window has tens of
+					// sources.
+					if need := int(d.records) * rl; cap(w.recs[i])-len(w.recs[i]) < need {
+						w.recs[i] = slices.Grow(w.recs[i], max(need, cap(w.recs[i])))
+					}
 				}
 			}
 			err := scanAllRecords(src, txn, run, func(rec []byte) error {
@@ -382,12 +423,22 @@ func (w *shardWriter) copyShard(src *shard) error {
 			if err != nil {
 				return err
 			}
+			w.ends[i] = append(w.ends[i], len(w.recs[i]))
 		}
 		meta := w.meta
 		if meta.Spans == 0 || sm.MinNs < meta.MinNs {
 			meta.MinNs = sm.MinNs
 		}
 		meta.MaxNs = max(meta.MaxNs, sm.MaxNs)
+		if len(sm.SpanIDs) == 0 && sm.Spans > 0 { // a source without ranges: the merge has none
+			w.idsUnknown = true
+		}
+		if meta.SpanIDs = nil; !w.idsUnknown {
+			meta.SpanIDs = slices.Clone(w.meta.SpanIDs)
+			for _, r := range sm.SpanIDs {
+				meta.SpanIDs = addID(meta.SpanIDs, r)
+			}
+		}
 		meta.Spans += sm.Spans
 		meta.Batches += sm.Batches
 		mb, _ := json.Marshal(meta)

@@ -416,11 +416,7 @@ func othersAnswer(t *testing.T, dir, bad string, spans []span.Span) error {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var keys []span.Key
-	for _, s := range spans {
-		keys = s.Keys(keys)
-	}
-	got, err := r.Lookup(context.Background(), 0, t0.Add(time.Hour).UnixNano(), keys)
+	got, err := lookupAll(r, spans)
 	var se *ShardError
 	if !errors.As(err, &se) || se.Shard != bad {
 		t.Fatalf("want a ShardError naming %s, got %v", bad, err)
@@ -429,4 +425,14 @@ func othersAnswer(t *testing.T, dir, bad string, spans []span.Span) error {
 		t.Fatalf("the healthy shard answered %d spans, want %d", len(got), len(spans)-38)
 	}
 	return err
+}
+
+// lookupAll looks up every correlation key of spans over the hour from
+// before t0.
+func lookupAll(r *Reader, spans []span.Span) ([]span.Span, error) {
+	var keys []span.Key
+	for _, s := range spans {
+		keys = s.Keys(keys)
+	}
+	return r.Lookup(context.Background(), 0, t0.Add(time.Hour).UnixNano(), keys)
 }

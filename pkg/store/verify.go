@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -195,6 +196,9 @@ func (o *opener) open(dir string, e ShardEntry) (*shard, error) {
 	})
 	if err == nil && meta.Spans != e.Spans {
 		err = &ShardError{dir, fmt.Errorf("shard holds %d spans, the manifest lists %d", meta.Spans, e.Spans)}
+	}
+	if err == nil && len(e.SpanIDs) > 0 && !slices.Equal(meta.SpanIDs, e.SpanIDs) {
+		err = &ShardError{dir, fmt.Errorf("shard holds span ids %v, the manifest lists %v", meta.SpanIDs, e.SpanIDs)}
 	}
 	if err == nil {
 		err = checkLayout(dir, &meta)

@@ -193,8 +193,7 @@ func (w *Writer) recover() error {
 			if err != nil {
 				return fmt.Errorf("recovering head shard: %w", err)
 			}
-			w.manifest.Shards = append(w.manifest.Shards, ShardEntry{Name: name, MinNs: meta.MinNs, MaxNs: meta.MaxNs,
-				Spans: meta.Spans, Batches: meta.Batches, Bytes: dirSize(dir), Files: files})
+			w.manifest.Shards = append(w.manifest.Shards, meta.entry(name, dirSize(dir), files))
 			changed = true
 			w.log.Info("recovered unsealed shard", "shard", name, "spans", meta.Spans)
 		default: // merge output never listed, or a merge source already replaced
@@ -348,8 +347,7 @@ func (w *Writer) sealLocked() error {
 	if err != nil {
 		return err
 	}
-	w.manifest.Shards = append(w.manifest.Shards, ShardEntry{Name: name, MinNs: h.meta.MinNs, MaxNs: h.meta.MaxNs,
-		Spans: h.meta.Spans, Batches: h.meta.Batches, Bytes: dirSize(dir), Files: files})
+	w.manifest.Shards = append(w.manifest.Shards, h.meta.entry(name, dirSize(dir), files))
 	return writeManifest(w.nodeDir, w.manifest)
 }
 
@@ -449,8 +447,9 @@ func (w *Writer) mergeWindow(win int64, srcs []ShardEntry) error {
 			kept = append(kept, s)
 		}
 	}
-	w.manifest.Shards = append(kept, ShardEntry{Name: name, MinNs: meta.MinNs, MaxNs: meta.MaxNs, Spans: meta.Spans,
-		Batches: meta.Batches, Bytes: dirSize(final), Merged: true, Sources: names, Files: files})
+	e := meta.entry(name, dirSize(final), files)
+	e.Merged, e.Sources = true, names
+	w.manifest.Shards = append(kept, e)
 	err = writeManifest(w.nodeDir, w.manifest)
 	w.mu.Unlock()
 	if err != nil {

@@ -44,17 +44,25 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) 
 // collector does over time (a batch per second of span time, a seal every
 // 2 s), then merges. It returns the spans' time range and the CPU time of
 // storing them: getrusage over the whole run (every thread, Badger's
-// background work included), minus the CPU a generate-only pass of the same
-// spans takes.
+// background work and the Go runtime's included), minus the CPU a
+// generate-only pass takes to make the same chunks of spans.
 func fillStore(dir string, n int, interval time.Duration) (from, to int64, cpu, gen time.Duration, written int, err error) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	g := spangen.New(spangen.Config{Seed: 1, Start: start, Interval: interval})
 	perSec := int(time.Second / interval)
+	// chunk cuts the next second of generated spans into buf, the same way
+	// in the generate-only pass and in the stored one.
+	var buf []span.Span
+	chunk := func() []span.Span {
+		buf = buf[:0]
+		for _, tr := range g.Next(perSec) {
+			buf = append(buf, tr.Spans...)
+		}
+		return buf
+	}
 	c0 := cpuTime()
 	for k := 0; k < n; {
-		for _, tr := range g.Next(perSec) {
-			k += len(tr.Spans)
-		}
+		k += len(chunk())
 	}
 	gen = cpuTime() - c0
 
@@ -68,10 +76,7 @@ func fillStore(dir string, n int, interval time.Duration) (from, to int64, cpu, 
 	g = spangen.New(spangen.Config{Seed: 1, Start: start, Interval: interval})
 	lastSeal := start
 	for written < n {
-		var chunk []span.Span
-		for _, tr := range g.Next(perSec) {
-			chunk = append(chunk, tr.Spans...)
-		}
+		chunk := chunk()
 		if from == 0 {
 			from = chunk[0].StartNs
 		}

@@ -1,0 +1,202 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	flatbuffers "github.com/google/flatbuffers/go"
+	"github.com/klauspost/compress/zstd"
+)
+
+// The writer's side of the stored batch format (see ipc.go): the same Arrow
+// IPC stream Arrow's own writer makes with ipc.WithZstd, written here
+// because Arrow's writer creates a new zstd encoder, with an 8 MiB window
+// and its 16 MiB history, for every message it compresses: 15 per batch,
+// ~49 MB allocated and cleared per 3,800-span batch, more CPU than the rest
+// of ingest (issue 16). This writer compresses every buffer with one shared
+// encoder and assembles the flatbuffer metadata itself.
+
+// batchEnc compresses buffers; EncodeAll reuses its state between calls.
+var batchEnc = sync.OnceValue(func() *zstd.Encoder {
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+		zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		panic(err)
+	}
+	return e
+})
+
+// ipcWriter assembles one batch's stream.
+type ipcWriter struct {
+	out  []byte
+	fb   *flatbuffers.Builder
+	body []byte
+	bufs [][2]int64 // offset, length in body
+	node [][2]int64 // length, null count
+}
+
+// writeIPC encodes rec as the stored stream: the schema message, one
+// dictionary batch per dictionary column (ids in field order), the record
+// batch and the end-of-stream marker.
+func writeIPC(rec arrow.Record) ([]byte, error) {
+	w := &ipcWriter{fb: flatbuffers.NewBuilder(4096)}
+	w.out = append(make([]byte, 0, 64<<10), schemaMessage...)
+	// Dictionaries first, numbered in field order.
+	id := int64(0)
+	for i, col := range rec.Columns() {
+		d, ok := col.(*array.Dictionary)
+		if !ok {
+			continue
+		}
+		s, ok := d.Dictionary().(*array.String)
+		if !ok {
+			return nil, fmt.Errorf("encoding batch: column %d: dictionary of %s", i, d.Dictionary().DataType())
+		}
+		w.reset()
+		if err := w.addString(s); err != nil {
+			return nil, fmt.Errorf("encoding batch: dictionary of column %d: %w", i, err)
+		}
+		w.message(ipcHeaderDict, int64(s.Len()), id)
+		id++
+	}
+	w.reset()
+	for i, col := range rec.Columns() {
+		var err error
+		switch a := col.(type) {
+		case *array.Dictionary:
+			err = w.addFixed(a.Indices(), 4)
+		case *array.String:
+			err = w.addString(a)
+		default:
+			fw, ok := a.DataType().(arrow.FixedWidthDataType)
+			if !ok || fw.BitWidth()%8 != 0 {
+				err = fmt.Errorf("type %s", a.DataType())
+			} else {
+				err = w.addFixed(a, fw.BitWidth()/8)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("encoding batch: column %d: %w", i, err)
+		}
+	}
+	w.message(ipcHeaderRecord, rec.NumRows(), 0)
+	w.out = binary.LittleEndian.AppendUint32(w.out, ipcContinuation)
+	w.out = binary.LittleEndian.AppendUint32(w.out, 0)
+	return w.out, nil
+}
+
+func (w *ipcWriter) reset() {
+	w.body, w.bufs, w.node = w.body[:0], w.bufs[:0], w.node[:0]
+}
+
+// addFixed adds a fixed-width array: a field node, an empty validity
+// buffer and its values.
+func (w *ipcWriter) addFixed(a arrow.Array, width int) error {
+	if a.NullN() != 0 {
+		return fmt.Errorf("%d nulls", a.NullN())
+	}
+	w.node = append(w.node, [2]int64{int64(a.Len()), 0})
+	w.buffer(nil)
+	vals := a.Data().Buffers()[1].Bytes()
+	off := a.Data().Offset() * width
+	w.buffer(vals[off : off+a.Len()*width])
+	return nil
+}
+
+// addString adds a utf8 array: a field node, an empty validity buffer, the
+// offsets (from 0) and the data.
+func (w *ipcWriter) addString(a *array.String) error {
+	if a.NullN() != 0 {
+		return fmt.Errorf("%d nulls", a.NullN())
+	}
+	w.node = append(w.node, [2]int64{int64(a.Len()), 0})
+	w.buffer(nil)
+	if a.Len() == 0 {
+		w.buffer(nil)
+		w.buffer(nil)
+		return nil
+	}
+	offs := a.ValueOffsets()[:a.Len()+1]
+	base := offs[0]
+	raw := arrow.Int32Traits.CastToBytes(offs)
+	if base != 0 {
+		rebased := make([]int32, len(offs))
+		for i, o := range offs {
+			rebased[i] = o - base
+		}
+		raw = arrow.Int32Traits.CastToBytes(rebased)
+	}
+	w.buffer(raw)
+	w.buffer(a.ValueBytes()[:offs[len(offs)-1]-base])
+	return nil
+}
+
+// buffer appends b to the body, zstd-compressed behind its 8-byte size,
+// padded to 8 bytes; an empty b takes no bytes.
+func (w *ipcWriter) buffer(b []byte) {
+	start := len(w.body)
+	if len(b) > 0 {
+		w.body = binary.LittleEndian.AppendUint64(w.body, uint64(len(b)))
+		w.body = batchEnc().EncodeAll(b, w.body)
+	}
+	n := len(w.body) - start
+	w.bufs = append(w.bufs, [2]int64{int64(start), int64(n)})
+	for len(w.body)%8 != 0 {
+		w.body = append(w.body, 0)
+	}
+}
+
+// message appends a dictionary batch (dictionary id) or record batch
+// message of rows rows holding the nodes and buffers added since reset
+// (format/Message.fbs).
+func (w *ipcWriter) message(header byte, rows, id int64) {
+	b := w.fb
+	b.Reset()
+	bufs := pairVector(b, w.bufs)  // Buffer{offset, length}
+	nodes := pairVector(b, w.node) // FieldNode{length, null_count}
+	b.StartObject(2)               // BodyCompression
+	b.PrependByteSlot(0, ipcCodecZstd, 0)
+	comp := b.EndObject()
+	b.StartObject(5) // RecordBatch
+	b.PrependInt64Slot(0, rows, 0)
+	b.PrependUOffsetTSlot(1, nodes, 0)
+	b.PrependUOffsetTSlot(2, bufs, 0)
+	b.PrependUOffsetTSlot(3, comp, 0)
+	hdr := b.EndObject()
+	if header == ipcHeaderDict {
+		b.StartObject(3) // DictionaryBatch
+		b.PrependInt64Slot(0, id, 0)
+		b.PrependUOffsetTSlot(1, hdr, 0)
+		hdr = b.EndObject()
+	}
+	b.StartObject(5) // Message
+	b.PrependInt16Slot(0, ipcMetadataV5, 0)
+	b.PrependByteSlot(1, header, 0)
+	b.PrependUOffsetTSlot(2, hdr, 0)
+	b.PrependInt64Slot(3, int64(len(w.body)), 0)
+	b.Finish(b.EndObject())
+	meta := b.FinishedBytes()
+	// The continuation and length, then the metadata padded so the body
+	// starts on 8 bytes.
+	n := (len(meta) + 7) &^ 7
+	w.out = binary.LittleEndian.AppendUint32(w.out, ipcContinuation)
+	w.out = binary.LittleEndian.AppendUint32(w.out, uint32(n))
+	w.out = append(w.out, meta...)
+	w.out = append(w.out, make([]byte, n-len(meta))...)
+	w.out = append(w.out, w.body...)
+}
+
+// pairVector writes a vector of structs of two int64 fields (Buffer and
+// FieldNode are both).
+func pairVector(b *flatbuffers.Builder, v [][2]int64) flatbuffers.UOffsetT {
+	b.StartVector(fbStructBufBytes, len(v), 8)
+	for i := len(v) - 1; i >= 0; i-- {
+		b.Prep(8, fbStructBufBytes)
+		b.PrependInt64(v[i][1])
+		b.PrependInt64(v[i][0])
+	}
+	return b.EndVector(len(v))
+}

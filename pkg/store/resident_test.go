@@ -1,0 +1,219 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// openShards lists the shards a reader has open, by name.
+func openShards(r *Reader) map[string]bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := map[string]bool{}
+	for _, ns := range r.nodes {
+		for name, sh := range ns.open {
+			out[name] = sh.dirs[runIndex(runKey)] != nil
+		}
+	}
+	return out
+}
+
+// TestResidentShards: a reader with Resident opens the shards of the last
+// Resident of span time, with their directories read, before any query,
+// and leaves older ones to the first query that needs them; the answers
+// are those of a reader without it.
+func TestResidentShards(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, nil)
+	spans := bookinfo(t, 3)
+	for i := range spans[:38] { // the first request, half an hour earlier
+		spans[i].StartNs -= int64(30 * time.Minute)
+		spans[i].EndNs -= int64(30 * time.Minute)
+	}
+	for _, part := range [][]span.Span{spans[:38], spans[38:76], spans[76:]} {
+		if err := w.Write(part...); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Seal(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := readManifest(filepath.Join(dir, "node-a"))
+	if err != nil || len(m.Shards) != 3 {
+		t.Fatalf("want 3 shards: %v %+v", err, m)
+	}
+	r, err := OpenReaderWith(ReaderOptions{Resident: 5 * time.Minute, BlockCacheBytes: 1 << 20}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if n := r.Warm(context.Background()); n != 2 { // the loop may have opened them already
+		t.Fatalf("%d shards resident, want 2", n)
+	}
+	got := openShards(r)
+	if len(got) != 2 || !got[m.Shards[1].Name] || !got[m.Shards[2].Name] {
+		t.Fatalf("open shards (name → directory read) %v, want the two recent ones, directories read", got)
+	}
+	found, err := lookupAll(r, spans)
+	if err != nil || len(found) != len(spans) {
+		t.Fatalf("lookup found %d of %d spans: %v", len(found), len(spans), err)
+	}
+	if got := openShards(r); len(got) != 3 {
+		t.Fatalf("the query did not open the old shard: %v", got)
+	}
+	r.Close()
+	select {
+	case <-r.stop:
+	default:
+		t.Fatal("Close left the resident loop running")
+	}
+}
+
+// TestResidentDamagedShard: a resident shard that fails its checksums is
+// refused by the warm-up without taking the reader down, and queries
+// answer from the other shard with the damaged one's ShardError.
+func TestResidentDamagedShard(t *testing.T) {
+	dir, spans, m := twoSealedShards(t)
+	bad := damageShard(t, dir, m, batchKey(0), []byte("not a batch"))
+	// Break the file behind the recorded checksums too: verification
+	// refuses the shard before Badger sees it.
+	m.Shards[0].Files[0].Size++
+	if err := writeManifest(filepath.Join(dir, "node-a"), m); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReaderWith(ReaderOptions{Resident: time.Hour}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.Warm(context.Background())
+	if got := openShards(r); len(got) != 1 {
+		t.Fatalf("open shards %v, want only the undamaged one", got)
+	}
+	found, err := lookupAll(r, spans)
+	var se *ShardError
+	if !errors.As(err, &se) || se.Shard != bad {
+		t.Fatalf("want the damaged shard's error, got %v", err)
+	}
+	if len(found) != len(spans)-38 {
+		t.Fatalf("found %d spans, want the %d of the other shard", len(found), len(spans)-38)
+	}
+}
+
+// TestGetOpensOnlyShardsHoldingTheID: each shard's manifest entry records
+// the ranges of its span ids, per id prefix (a collector's), merges join
+// them, and Get by id opens only the shards whose ranges hold the id.
+func TestGetOpensOnlyShardsHoldingTheID(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, nil)
+	spans := bookinfo(t, 3) // two nodes: two id prefixes
+	for _, part := range [][]span.Span{spans[:38], spans[38:76], spans[76:]} {
+		w.Write(part...)
+		if err := w.Seal(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := w.Manifest()
+	for _, e := range m.Shards {
+		if len(e.SpanIDs) != 2 {
+			t.Fatalf("shard %s: span id ranges %v, want one per node", e.Name, e.SpanIDs)
+		}
+	}
+	r, err := OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	got, err := r.Get(ctx, 0, 0, []uint64{spans[40].SpanID})
+	if err != nil || len(got) != 1 || got[0].SpanID != spans[40].SpanID {
+		t.Fatalf("Get found %v: %v", got, err)
+	}
+	if open := openShards(r); len(open) != 1 || !hasKey(open, m.Shards[1].Name) {
+		t.Fatalf("Get opened %v, want only %s", open, m.Shards[1].Name)
+	}
+	if got, err := r.Get(ctx, 0, 0, []uint64{1}); err != nil || len(got) != 0 || len(openShards(r)) != 1 {
+		t.Fatalf("Get of an id no shard holds: %v %v, opened %v", got, err, openShards(r))
+	}
+
+	// The merge's ranges join its sources'; every span is found by id.
+	w.opt.Now = func() time.Time { return t0.Add(time.Hour) }
+	if err := w.Maintain(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = w.Manifest()
+	if len(m.Shards) != 1 || !m.Shards[0].Merged || len(m.Shards[0].SpanIDs) != 2 {
+		t.Fatalf("want one merged shard with two id ranges: %+v", m.Shards)
+	}
+	var ids []uint64
+	for _, s := range spans {
+		ids = append(ids, s.SpanID)
+		if !m.Shards[0].mayHoldID(s.SpanID) {
+			t.Fatalf("merged ranges %v miss span id %d", m.Shards[0].SpanIDs, s.SpanID)
+		}
+	}
+	r2, err := OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if got, err := r2.Get(ctx, 0, 0, ids); err != nil || len(got) != len(spans) {
+		t.Fatalf("Get found %d of %d spans: %v", len(got), len(spans), err)
+	}
+}
+
+func TestAddID(t *testing.T) {
+	var rs []IDRange
+	rs = addID(rs, IDRange{1<<48 | 5, 1<<48 | 5})
+	rs = addID(rs, IDRange{1<<48 | 2, 1<<48 | 9})
+	rs = addID(rs, IDRange{2<<48 | 7, 2<<48 | 7})
+	if !slices.Equal(rs, []IDRange{{1<<48 | 2, 1<<48 | 9}, {2<<48 | 7, 2<<48 | 7}}) {
+		t.Fatalf("ranges %v", rs)
+	}
+	for p := uint64(3); p < 2+maxIDRanges; p++ { // the 17th prefix
+		rs = addID(rs, IDRange{p << 48, p << 48})
+	}
+	if !slices.Equal(rs, []IDRange{{1<<48 | 2, (1 + maxIDRanges) << 48}}) {
+		t.Fatalf("beyond %d prefixes, want one joined range: %v", maxIDRanges, rs)
+	}
+	m, err := ParseManifest([]byte(`{"version":1,"shards":[{"name":"h-1","span_ids":["0001000000000002-0011000000000000"]}]}`))
+	if err != nil || !slices.Equal(m.Shards[0].SpanIDs, rs) {
+		t.Fatalf("parsed %v, want %v: %v", m, rs, err)
+	}
+	if b, _ := json.Marshal(m.Shards[0].SpanIDs); string(b) != `["0001000000000002-0011000000000000"]` {
+		t.Fatalf("encoded as %s", b)
+	}
+	e := ShardEntry{SpanIDs: rs}
+	if !e.mayHoldID(5<<48|77) || e.mayHoldID(1) || !(&ShardEntry{}).mayHoldID(1) {
+		t.Fatal("mayHoldID")
+	}
+	for name, js := range map[string]string{
+		"inverted":  `{"version":1,"shards":[{"name":"h-1","span_ids":["0000000000000005-0000000000000004"]}]}`,
+		"too many":  `{"version":1,"shards":[{"name":"h-1","span_ids":[` + strings.Repeat(`"0000000000000001-0000000000000002",`, maxIDRanges) + `"0000000000000001-0000000000000002"]}]}`,
+		"numbers":   `{"version":1,"shards":[{"name":"h-1","span_ids":[[1,2]]}]}`,
+		"short":     `{"version":1,"shards":[{"name":"h-1","span_ids":["1-2"]}]}`,
+		"not hex":   `{"version":1,"shards":[{"name":"h-1","span_ids":["000000000000000g-0000000000000002"]}]}`,
+		"signed":    `{"version":1,"shards":[{"name":"h-1","span_ids":["+000000000000001-0000000000000002"]}]}`,
+		"separator": `{"version":1,"shards":[{"name":"h-1","span_ids":["0000000000000001+0000000000000002"]}]}`,
+	} {
+		if _, err := ParseManifest([]byte(js)); err == nil {
+			t.Errorf("%s: manifest accepted", name)
+		}
+	}
+}
+
+func hasKey[V any](m map[string]V, k string) bool { _, ok := m[k]; return ok }
