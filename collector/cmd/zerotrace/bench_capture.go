@@ -100,18 +100,19 @@ func runBenchCapture(args []string) int {
 // captureRound holds one round's measurements; traced fields are 0 when the
 // collector is not in this binary.
 type captureRound struct {
-	loopBase, loopTraced float64 // ns per syscall
-	bulkBase, bulkTraced float64 // MB/s
-	rpsBase, rpsTraced   float64 // requests/s
-	bpfL7, bpfNonL7      float64 // BPF ns per syscall (enter+exit)
-	bpfOther             map[string]float64
-	cpuPer10k            float64 // collector cores per 10k spans/s
-	spansPerS            float64
-	rss                  float64 // MB
-	ringDrops, pktDrops  float64
-	dropsLoop, dropsBulk float64 // ring-buffer drops during the syscall loop and the bulk stream
-	pktSeen              bool
-	events               float64
+	loopBase, loopTraced    float64 // ns per syscall
+	bulkBase, bulkTraced    float64 // MB/s
+	rpsBase, rpsTraced      float64 // requests/s
+	bpfL7, bpfNonL7         float64 // BPF ns per syscall (enter+exit)
+	bpfOther                map[string]float64
+	bpfL7Prog, bpfNonL7Prog map[string]float64 // ns per call of each read/write-family program, loop and bulk phases
+	cpuPer10k               float64            // collector cores per 10k spans/s
+	spansPerS               float64
+	rss                     float64 // MB
+	ringDrops, pktDrops     float64
+	dropsLoop, dropsBulk    float64 // ring-buffer drops during the syscall loop and the bulk stream
+	pktSeen                 bool
+	events                  float64
 }
 
 func benchCapture(c benchCaptureConfig) error {
@@ -190,14 +191,23 @@ func benchCapture(c benchCaptureConfig) error {
 	fmt.Printf("syscall_added: %.0f ns/syscall  (goal ≤ 250; %s)\n", med(func(r captureRound) float64 { return r.loopTraced - r.loopBase }), peerSyscall)
 	fmt.Printf("bpf_ns_per_l7_syscall: %.0f ns  (goal ≤ 250; %s)\n", med(func(r captureRound) float64 { return r.bpfL7 }), peerSyscall)
 	fmt.Printf("bpf_ns_per_nonl7_syscall: %.0f ns  (goal ≤ 50; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bpfNonL7 }))
-	var others []string
-	for name := range rounds[0].bpfOther {
-		others = append(others, name)
+	perProgram := func(prefix string, field func(r captureRound) map[string]float64) {
+		var names []string
+		for _, r := range rounds {
+			for name := range field(r) {
+				if !slices.Contains(names, name) {
+					names = append(names, name)
+				}
+			}
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			fmt.Printf("%s%s: %.0f ns  (no goal set; DeepFlow: no figure published)\n", prefix, name, med(func(r captureRound) float64 { return field(r)[name] }))
+		}
 	}
-	slices.Sort(others)
-	for _, name := range others {
-		fmt.Printf("bpf_ns_per_call_%s: %.0f ns  (no goal set; DeepFlow: no figure published)\n", name, med(func(r captureRound) float64 { return r.bpfOther[name] }))
-	}
+	perProgram("bpf_ns_per_call_l7_", func(r captureRound) map[string]float64 { return r.bpfL7Prog })
+	perProgram("bpf_ns_per_call_nonl7_", func(r captureRound) map[string]float64 { return r.bpfNonL7Prog })
+	perProgram("bpf_ns_per_call_", func(r captureRound) map[string]float64 { return r.bpfOther })
 	fmt.Printf("bulk_tcp_traced: %.0f MB/s\n", med(func(r captureRound) float64 { return r.bulkTraced }))
 	fmt.Printf("bulk_tcp_ratio: %.3f  (goal ≥ 0.97; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bulkTraced / r.bulkBase }))
 	fmt.Printf("nginx_wrk_traced: %.0f requests/s\n", med(func(r captureRound) float64 { return r.rpsTraced }))
@@ -275,6 +285,21 @@ func bpfPerSyscall(a, b map[string]*ebpf.ProgramStats) float64 {
 	return ns / calls
 }
 
+// bpfPerCall is each program's BPF ns per call between two snapshots: the
+// read/write-family programs (io) or the others, only programs that ran.
+func bpfPerCall(a, b map[string]*ebpf.ProgramStats, io bool) map[string]float64 {
+	out := map[string]float64{}
+	for name, sb := range b {
+		if isIO, _ := ioProgram(name); isIO != io {
+			continue
+		}
+		if sa := a[name]; sa != nil && sb.RunCount > sa.RunCount {
+			out[name] = float64(sb.Runtime-sa.Runtime) / float64(sb.RunCount-sa.RunCount)
+		}
+	}
+	return out
+}
+
 func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, r *captureRound) error {
 	col, err := startCollector(c, filepath.Join(dir, fmt.Sprintf("round%d", round)))
 	if err != nil {
@@ -303,6 +328,7 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, 
 	}
 	s2, _ := col.bpfStats()
 	r.bpfL7, r.bpfNonL7 = bpfPerSyscall(s0, s1), bpfPerSyscall(s1, s2)
+	r.bpfL7Prog, r.bpfNonL7Prog = bpfPerCall(s0, s1, true), bpfPerCall(s1, s2, true)
 	col.drain()
 	m0, err := col.metrics()
 	if err != nil {
@@ -321,15 +347,7 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, 
 		return err
 	}
 	s3, _ := col.bpfStats()
-	r.bpfOther = map[string]float64{}
-	for name, b := range s3 {
-		if io, _ := ioProgram(name); io {
-			continue
-		}
-		if a := s0[name]; a != nil && b.RunCount > a.RunCount {
-			r.bpfOther[name] = float64(b.Runtime-a.Runtime) / float64(b.RunCount-a.RunCount)
-		}
-	}
+	r.bpfOther = bpfPerCall(s0, s3, false)
 	spans := m1["zerotrace_spans_total"] - m0["zerotrace_spans_total"]
 	if spans <= 0 {
 		return errors.New("the collector wrote no spans during the wrk run")
