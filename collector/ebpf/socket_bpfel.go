@@ -20,12 +20,15 @@ type SocketActiveIo struct {
 	Buflen   uint64
 	Sk       uint64
 	Seq      uint32
+	Netns    uint32
 	Dir      uint8
 	Vectored uint8
 	Msg      uint8
 	Mmsg     uint8
 	L7       uint8
-	_        [7]byte
+	L4       uint8
+	Pending  uint8
+	Pad      uint8
 }
 
 type SocketEvent struct {
