@@ -165,11 +165,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		go srv.Serve(ln)
 		log.Info("metrics", "addr", ln.Addr().String())
 	}
+	started := time.Now()
+	statsCtx, stopStats := context.WithCancel(context.Background())
+	statsDone := make(chan struct{})
+	go func() { writeCaptureStats(statsCtx, w, capture, pcap, started, log); close(statsDone) }()
 	if ready != nil {
 		ready()
 	}
 	<-ctx.Done()
 	log.Info("shutting down: flushing")
+	stopStats()
+	<-statsDone
 	var errs []error
 	if srv != nil {
 		srv.Close()
@@ -181,6 +187,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		errs = append(errs, capture.Close())
 	}
 	q.close()
+	if err := w.WriteCaptureStats(captureStats(capture, pcap, started)); err != nil {
+		log.Warn("capture stats not recorded", "err", err)
+	}
 	errs = append(errs, w.Close())
 	if up != nil {
 		// The last sealed shard: one more round, bounded; what is left is

@@ -66,6 +66,20 @@ func TestCollectEndToEnd(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("collector shutdown: %v", err)
 	}
+	// The capture counters recorded in the node directory for `store stats`
+	// and the plugin's health: at least what /metrics counted before the
+	// shutdown, on lo of the namespace, and no loss.
+	cs, ok, err := store.ReadCaptureStats(filepath.Join(dir, cfg.Node))
+	if err != nil || !ok {
+		t.Fatalf("capture stats: ok=%v err=%v", ok, err)
+	}
+	if cs.EBPF == nil || float64(cs.EBPF.Events) < metricValue(string(metrics), "zerotrace_ebpf_events_total") || cs.EBPF.RingbufDrops != 0 {
+		t.Errorf("capture stats eBPF %+v; /metrics before shutdown:\n%s", cs.EBPF, metrics)
+	}
+	if len(cs.Interfaces) != 1 || cs.Interfaces[0].Name != "/run/netns/"+ns+":lo" || cs.Interfaces[0].Drops != 0 ||
+		float64(cs.Interfaces[0].Packets) < metricValue(string(metrics), "zerotrace_packet_packets_total") || cs.Interfaces[0].Packets == 0 {
+		t.Errorf("capture stats interfaces %+v; /metrics before shutdown:\n%s", cs.Interfaces, metrics)
+	}
 
 	r, err := store.OpenReader(dir)
 	if err != nil {
@@ -175,4 +189,21 @@ func startServer(t *testing.T, ns string, port int, down string) int {
 	}
 	go io.Copy(io.Discard, out)
 	return cmd.Process.Pid
+}
+
+// metricValue is the sum of a metric's values over its label sets in a
+// Prometheus text exposition.
+func metricValue(text, name string) float64 {
+	var sum float64
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(rest[strings.LastIndexByte(rest, ' ')+1:], &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
 }
