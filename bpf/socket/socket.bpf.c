@@ -46,11 +46,10 @@ const volatile __u8 scope_enabled = 0;   // only network namespaces in netns_sco
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define kcast(ptr, type) ((type *)bpf_rdonly_cast((const void *)(ptr), bpf_core_type_id_kernel(type)))
 
-// fd_to_sock returns the socket behind fd of the current task, or NULL:
-// task->files->fdt->fd[fd], an S_IFSOCK inode, file->private_data->sk.
-static __always_inline struct sock *fd_to_sock(long fd)
+// fd_to_sock returns the socket behind fd of task (the current one), or
+// NULL: task->files->fdt->fd[fd], an S_IFSOCK inode, file->private_data->sk.
+static __always_inline struct sock *fd_to_sock(struct task_struct *task, long fd)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = task->files->fdt;
 	if (fd < 0 || (unsigned long)fd >= fdt->max_fds)
 		return NULL;
@@ -90,10 +89,10 @@ static __always_inline __u16 inet_proto(struct sock *sk, __u32 *netns)
 // more.
 static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir, __u8 vectored, __u8 msg, __u8 mmsg)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if ((id >> 32) == self_tgid)
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == self_tgid)
 		return 0;
-	struct sock *sk = fd_to_sock(fd);
+	struct sock *sk = fd_to_sock(task, fd);
 	if (!sk)
 		return 0;
 	__u8 verdict;
@@ -103,7 +102,7 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	__u16 proto = inet_proto(sk, &netns);
 	if (!proto)
 		return 0;
-	struct active_io *a = bpf_task_storage_get(&active, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct active_io *a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!a)
 		return 0;
 	a->l7 = verdict;
@@ -154,9 +153,8 @@ static __always_inline void fill_addrs(struct event *e, struct sock *sk)
 
 // fill_comm copies the current task's comm with two loads instead of the
 // bpf_get_current_comm helper.
-static __always_inline void fill_comm(struct event *e)
+static __always_inline void fill_comm(struct event *e, struct task_struct *task)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 *c = (__u64 *)task->comm;
 	__u64 w[2] = {c[0], c[1]};
 	__builtin_memcpy(e->comm, w, sizeof(w));
@@ -164,7 +162,8 @@ static __always_inline void fill_comm(struct event *e)
 
 static __always_inline int exit_io(long ret)
 {
-	struct active_io *ap = bpf_task_storage_get(&active, bpf_get_current_task_btf(), 0, 0);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct active_io *ap = bpf_task_storage_get(&active, task, 0, 0);
 	if (!ap || !ap->pending)
 		return 0;
 	ap->pending = 0;
@@ -177,7 +176,7 @@ static __always_inline int exit_io(long ret)
 	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return 0;
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
 	__u64 now = bpf_ktime_get_ns();
 	struct sock *sk = kcast(a.sk, struct sock);
 	e->ts = a.dir == DIR_EGRESS ? a.ts : now;
@@ -189,7 +188,7 @@ static __always_inline int exit_io(long ret)
 	e->l4 = a.l4;
 	e->netns = a.netns;
 	fill_addrs(e, sk);
-	fill_comm(e);
+	fill_comm(e, task);
 	__u64 key = thread_key(id);
 	e->syscall_trace_id = causality(key, a.sk, a.dir, now);
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
@@ -292,10 +291,11 @@ int exit_recvmmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->re
 // or connected (the last two give user space the connection's role).
 static __always_inline int lifecycle(long fd, __u8 dir)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if ((id >> 32) == self_tgid)
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == self_tgid)
 		return 0;
-	struct sock *sk = fd_to_sock(fd);
+	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
+	struct sock *sk = fd_to_sock(task, fd);
 	if (!sk)
 		return 0;
 	__u32 netns = 0;
@@ -317,7 +317,7 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 	e->tcp_seq = 0;
 	e->l4 = IPPROTO_TCP;
 	fill_addrs(e, sk);
-	fill_comm(e);
+	fill_comm(e, task);
 	if (dir == DIR_CLOSE)
 		sock_closed(e->sock_id);
 	else
@@ -343,23 +343,26 @@ int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return ctx->ret >= 0 ? 
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__s64 fd = ARG(0);
-	bpf_map_update_elem(&connecting, &id, &fd, BPF_ANY);
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == self_tgid)
+		return 0;
+	struct connect_io *c = bpf_task_storage_get(&connecting, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c)
+		return 0;
+	c->fd = ARG(0);
+	c->pending = 1;
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__s64 *fd = bpf_map_lookup_elem(&connecting, &id);
-	if (!fd)
+	struct connect_io *c = bpf_task_storage_get(&connecting, bpf_get_current_task_btf(), 0, 0);
+	if (!c || !c->pending)
 		return 0;
-	__s64 f = *fd;
-	bpf_map_delete_elem(&connecting, &id);
+	c->pending = 0;
 	if (ctx->ret == 0 || ctx->ret == -115 /* EINPROGRESS */)
-		lifecycle(f, DIR_CONNECTED);
+		lifecycle(c->fd, DIR_CONNECTED);
 	return 0;
 }
 

@@ -31,6 +31,13 @@ type SocketActiveIo struct {
 	Pad      uint8
 }
 
+type SocketConnectIo struct {
+	_       structs.HostLayout
+	Fd      int64
+	Pending uint8
+	Pad     [7]uint8
+}
+
 type SocketEvent struct {
 	_              structs.HostLayout
 	Ts             uint64

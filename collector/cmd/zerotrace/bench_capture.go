@@ -45,6 +45,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -101,6 +103,7 @@ func runBenchCapture(args []string) int {
 // collector is not in this binary.
 type captureRound struct {
 	loopBase, loopTraced    float64 // ns per syscall
+	loopEmpty               float64 // ns per syscall with empty programs on the read/write tracepoints
 	bulkBase, bulkTraced    float64 // MB/s
 	rpsBase, rpsTraced      float64 // requests/s
 	bpfL7, bpfNonL7         float64 // BPF ns per syscall (enter+exit)
@@ -164,8 +167,8 @@ func benchCapture(c benchCaptureConfig) error {
 				return fmt.Errorf("round %d: %w", i+1, err)
 			}
 		}
-		fmt.Printf("# round %d: loop %.0f/%.0f ns, bulk %.0f/%.0f MB/s, wrk %.0f/%.0f req/s, bpf %.0f/%.0f ns, %.3f core per 10k spans/s\n",
-			i+1, r.loopBase, r.loopTraced, r.bulkBase, r.bulkTraced, r.rpsBase, r.rpsTraced, r.bpfL7, r.bpfNonL7, r.cpuPer10k)
+		fmt.Printf("# round %d: loop %.0f/%.0f ns (empty programs %.0f), bulk %.0f/%.0f MB/s, wrk %.0f/%.0f req/s, bpf %.0f/%.0f ns, %.3f core per 10k spans/s\n",
+			i+1, r.loopBase, r.loopTraced, r.loopEmpty, r.bulkBase, r.bulkTraced, r.rpsBase, r.rpsTraced, r.bpfL7, r.bpfNonL7, r.cpuPer10k)
 		rounds = append(rounds, r)
 	}
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -188,6 +191,8 @@ func benchCapture(c benchCaptureConfig) error {
 		return nil
 	}
 	fmt.Printf("syscall_loop_traced: %.0f ns/syscall\n", med(func(r captureRound) float64 { return r.loopTraced }))
+	fmt.Printf("syscall_tracepoint_floor: %.0f ns/syscall  (empty programs on the read/write tracepoints: what any tracer of them pays here; no goal; DeepFlow: no figure published)\n",
+		med(func(r captureRound) float64 { return r.loopEmpty - r.loopBase }))
 	fmt.Printf("syscall_added: %.0f ns/syscall  (goal ≤ 250; %s)\n", med(func(r captureRound) float64 { return r.loopTraced - r.loopBase }), peerSyscall)
 	fmt.Printf("bpf_ns_per_l7_syscall: %.0f ns  (goal ≤ 250; %s)\n", med(func(r captureRound) float64 { return r.bpfL7 }), peerSyscall)
 	fmt.Printf("bpf_ns_per_nonl7_syscall: %.0f ns  (goal ≤ 50; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bpfNonL7 }))
@@ -243,11 +248,35 @@ func benchUntraced(c benchCaptureConfig, nginxAddr string, r *captureRound) erro
 	if r.loopBase, err = syscallLoop(c.iters); err != nil {
 		return err
 	}
+	if r.loopEmpty, err = emptyTracepointLoop(c.iters); err != nil {
+		return err
+	}
 	if r.bulkBase, err = bulkStream(c.bulkMiB); err != nil {
 		return err
 	}
 	r.rpsBase, err = runWrk(c, nginxAddr)
 	return err
+}
+
+// emptyTracepointLoop runs the syscall loop with a program that does
+// nothing attached to the read and write syscall tracepoints: what the
+// kernel charges any tracer of these tracepoints per syscall before its
+// program does anything (the floor of syscall_added).
+func emptyTracepointLoop(iters int) (float64, error) {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "zt_empty", Type: ebpf.TracePoint, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err != nil {
+		return 0, fmt.Errorf("loading an empty program: %w", err)
+	}
+	defer prog.Close()
+	for _, tp := range []string{"sys_enter_write", "sys_exit_write", "sys_enter_read", "sys_exit_read"} {
+		l, err := link.Tracepoint("syscalls", tp, prog, nil)
+		if err != nil {
+			return 0, fmt.Errorf("attaching an empty program to %s: %w", tp, err)
+		}
+		defer l.Close()
+	}
+	return syscallLoop(iters)
 }
 
 // ioProgram tells the read/write-family syscall programs from the others
