@@ -16,7 +16,6 @@
 #include "maps/active.h"
 #include "maps/scope.h"
 #include "maps/stats.h"
-#include "maps/connecting.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -337,8 +336,8 @@ int exit_accept(struct trace_event_raw_sys_exit *ctx) { return ctx->ret >= 0 ? l
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return ctx->ret >= 0 ? lifecycle(ctx->ret, DIR_ACCEPTED) : 0; }
 
-// connect: remember the fd at entry; at exit (connected or in progress) this
-// process is the client.
+// connect: remember the fd at entry (maps/active.h); at exit (connected or
+// in progress) this process is the client.
 
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx)
@@ -346,23 +345,23 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid == self_tgid)
 		return 0;
-	struct connect_io *c = bpf_task_storage_get(&connecting, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!c)
+	struct active_io *a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a)
 		return 0;
-	c->fd = ARG(0);
-	c->pending = 1;
+	a->connect_fd = ARG(0);
+	a->connecting = 1;
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	struct connect_io *c = bpf_task_storage_get(&connecting, bpf_get_current_task_btf(), 0, 0);
-	if (!c || !c->pending)
+	struct active_io *a = bpf_task_storage_get(&active, bpf_get_current_task_btf(), 0, 0);
+	if (!a || !a->connecting)
 		return 0;
-	c->pending = 0;
+	a->connecting = 0;
 	if (ctx->ret == 0 || ctx->ret == -115 /* EINPROGRESS */)
-		lifecycle(c->fd, DIR_CONNECTED);
+		lifecycle(a->connect_fd, DIR_CONNECTED);
 	return 0;
 }
 
