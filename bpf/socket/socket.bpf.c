@@ -345,6 +345,14 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid == self_tgid)
 		return 0;
+	// Only TCP sockets: most connects on a host are AF_UNIX, and the
+	// thread's storage is created at its first kept syscall (~1-3 µs).
+	struct sock *sk = fd_to_sock(task, ARG(0));
+	if (!sk)
+		return 0;
+	__u16 family = sk->__sk_common.skc_family;
+	if ((family != AF_INET && family != AF_INET6) || sk->sk_protocol != IPPROTO_TCP)
+		return 0;
 	struct active_io *a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!a)
 		return 0;
