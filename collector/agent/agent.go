@@ -248,8 +248,9 @@ func netnsInodes(specs []string) ([]uint32, error) {
 	return out, nil
 }
 
-// spanQueueMax bounds the spans waiting for the store writer (spanQueue).
-const spanQueueMax = 16384
+// spanQueueMax bounds the spans waiting for the store writer (spanQueue):
+// two store batches (4096 rows by default), ~2.5 MB each at 616 bytes a span.
+const spanQueueMax = 8192
 
 func stopAll(c *ebpf.Capture, p *packet.Capture, q *spanQueue, w *store.Writer) {
 	if p != nil {
