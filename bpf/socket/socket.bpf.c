@@ -102,8 +102,11 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	if (!proto)
 		return 0;
 	struct active_io *a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!a)
+	if (!a) {
+		// Out of memory, or nested in another task-storage user on this CPU.
+		count(STAT_DROP_STORAGE);
 		return 0;
+	}
 	a->l7 = verdict;
 	a->ts = bpf_ktime_get_ns();
 	a->buf = buf;
@@ -354,8 +357,10 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 	if ((family != AF_INET && family != AF_INET6) || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	struct active_io *a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!a)
+	if (!a) {
+		count(STAT_DROP_STORAGE);
 		return 0;
+	}
 	a->connect_fd = ARG(0);
 	a->connecting = 1;
 	return 0;

@@ -134,7 +134,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_workload_pods", Help: "Pods of the node known to the workload metadata."},
 		func() float64 { return float64(wl.idx.Len()) }))
 	if capture != nil {
-		for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope"} {
+		for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "drop_storage"} {
 			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_" + name + "_total",
 				Help: "eBPF capture counter " + name + " (kernel side)."}, func() float64 {
 				st, err := capture.Stats()

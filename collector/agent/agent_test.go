@@ -57,6 +57,9 @@ func TestCollectEndToEnd(t *testing.T) {
 		!strings.Contains(string(metrics), "zerotrace_ebpf_events_total") || strings.Contains(string(metrics), "zerotrace_ebpf_events_total 0\n") {
 		t.Errorf("/metrics:\n%s", metrics)
 	}
+	if !strings.Contains(string(metrics), "\nzerotrace_ebpf_drop_storage_total 0\n") {
+		t.Errorf("/metrics: want zerotrace_ebpf_drop_storage_total 0 (every syscall kept):\n%s", metrics)
+	}
 	if resp, err := http.Get("http://" + cfg.MetricsAddr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz (the DaemonSet's readiness probe): %v %v", err, resp)
 	} else {
