@@ -52,12 +52,14 @@ static __always_inline struct sock *fd_to_sock(struct task_struct *task, long fd
 	struct fdtable *fdt = task->files->fdt;
 	if (fd < 0 || (unsigned long)fd >= fdt->max_fds)
 		return NULL;
-	struct file **fds = fdt->fd;
-	struct file *fp = NULL;
-	bpf_probe_read_kernel(&fp, sizeof(fp), &fds[fd]); // an array of pointers: not a BTF load
-	if (!fp)
+	// The fd table is an array of pointers, which BTF does not type: its
+	// slot is read through a struct whose first member is a struct file
+	// pointer (struct kiocb's ki_filp), one fault-safe load instead of a
+	// bpf_probe_read_kernel call.
+	__u64 slot = (__u64)fdt->fd + (__u64)fd * sizeof(struct file *);
+	struct file *f = kcast(slot, struct kiocb)->ki_filp;
+	if (!f)
 		return NULL;
-	struct file *f = kcast(fp, struct file);
 	if ((f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
 		return NULL;
 	struct socket *sock = kcast(f->private_data, struct socket);
