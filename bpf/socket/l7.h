@@ -71,14 +71,14 @@ static __always_inline int looks_tls(const __u8 *b)
 	return b[0] >= 0x14 && b[0] <= 0x17 && b[1] == 3 && b[2] <= 4;
 }
 
-// sock_tuple reads the socket's addresses and ports (the first 16 bytes of
-// struct sock_common: addrpair, hash, portpair), so a verdict is not taken
-// over by another socket at the same address.
+// sock_tuple is the socket's addresses and ports (struct sock_common's
+// addrpair and portpair), so a verdict is not taken over by another socket
+// at the same address. sk is a BTF pointer (socket.bpf.c fd_to_sock).
 static __always_inline __u64 sock_tuple(struct sock *sk)
 {
-	__u64 w[2] = {};
-	bpf_probe_read_kernel(w, sizeof(w), sk);
-	return w[0] ^ ((w[1] >> 32) * 0x9e3779b97f4a7c15ULL);
+	__u64 addrs = sk->__sk_common.skc_addrpair;
+	__u64 ports = sk->__sk_common.skc_portpair;
+	return addrs ^ (ports * 0x9e3779b97f4a7c15ULL);
 }
 
 // l7_skip reports whether sk is marked not L7 (and still the same socket).

@@ -16,7 +16,6 @@
 #include "maps/active.h"
 #include "maps/scope.h"
 #include "maps/stats.h"
-#include "maps/connecting.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -38,39 +37,46 @@ const volatile __u8 scope_enabled = 0;   // only network namespaces in netns_sco
 #include "causality.h"
 #include "l7.h"
 
-static __always_inline struct sock *fd_to_sock(long fd)
+// Kernel structures are read with plain loads through BTF-typed pointers
+// (the task from bpf_get_current_task_btf, others cast with the
+// bpf_rdonly_cast kfunc): the verifier turns them into fault-safe loads, a
+// few ns each, where bpf_probe_read_kernel (BPF_CORE_READ) costs a helper
+// call per field.
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define kcast(ptr, type) ((type *)bpf_rdonly_cast((const void *)(ptr), bpf_core_type_id_kernel(type)))
+
+// fd_to_sock returns the socket behind fd of task (the current one), or
+// NULL: task->files->fdt->fd[fd], an S_IFSOCK inode, file->private_data->sk.
+static __always_inline struct sock *fd_to_sock(struct task_struct *task, long fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct files_struct *files = BPF_CORE_READ(task, files);
-	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	if (fd < 0 || (unsigned long)fd >= max)
+	struct fdtable *fdt = task->files->fdt;
+	if (fd < 0 || (unsigned long)fd >= fdt->max_fds)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	// The fd table is an array of pointers, which BTF does not type: its
+	// slot is read through a struct whose first member is a struct file
+	// pointer (struct kiocb's ki_filp), one fault-safe load instead of a
+	// bpf_probe_read_kernel call.
+	__u64 slot = (__u64)fdt->fd + (__u64)fd * sizeof(struct file *);
+	struct file *f = kcast(slot, struct kiocb)->ki_filp;
 	if (!f)
 		return NULL;
-	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
+	if ((f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
 		return NULL;
-	struct socket *sock = BPF_CORE_READ(f, private_data);
-	if (!sock)
-		return NULL;
-	return BPF_CORE_READ(sock, sk);
+	struct socket *sock = kcast(f->private_data, struct socket);
+	return kcast(sock->sk, struct sock);
 }
 
-// inet_sock returns the socket's protocol (TCP/UDP) if it is an inet socket
-// in scope, else 0.
+// inet_proto returns the socket's protocol (TCP/UDP) if it is an inet
+// socket in scope, else 0.
 static __always_inline __u16 inet_proto(struct sock *sk, __u32 *netns)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+	__u16 proto = sk->sk_protocol;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return 0;
-	*netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	*netns = sk->__sk_common.skc_net.net->ns.inum;
 	if (scope_enabled && !bpf_map_lookup_elem(&netns_scope, netns)) {
 		count(STAT_DROP_SCOPE);
 		return 0;
@@ -79,13 +85,15 @@ static __always_inline __u16 inet_proto(struct sock *sk, __u32 *netns)
 }
 
 // enter_io remembers what an exit needs. vectored: buf is a struct iovec
-// array; msg: a struct user_msghdr; mmsg: a struct mmsghdr array.
+// array; msg: a struct user_msghdr; mmsg: a struct mmsghdr array. A socket
+// marked not L7 costs the fd walk and one map lookup (l7_skip) and nothing
+// more.
 static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir, __u8 vectored, __u8 msg, __u8 mmsg)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if ((id >> 32) == self_tgid)
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == self_tgid)
 		return 0;
-	struct sock *sk = fd_to_sock(fd);
+	struct sock *sk = fd_to_sock(task, fd);
 	if (!sk)
 		return 0;
 	__u8 verdict;
@@ -95,21 +103,29 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	__u16 proto = inet_proto(sk, &netns);
 	if (!proto)
 		return 0;
-	struct active_io a = {};
-	a.l7 = verdict;
-	a.ts = bpf_ktime_get_ns();
-	a.buf = buf;
-	a.buflen = buflen;
-	a.sk = (__u64)sk;
-	a.dir = dir;
-	a.vectored = vectored;
-	a.msg = msg;
-	a.mmsg = mmsg;
-	if (proto == IPPROTO_TCP) {
-		struct tcp_sock *tp = (struct tcp_sock *)sk;
-		a.seq = dir == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+	struct active_io *a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a) {
+		// Out of memory, or nested in another task-storage user on this CPU.
+		count(STAT_DROP_STORAGE);
+		return 0;
 	}
-	bpf_map_update_elem(&active, &id, &a, BPF_ANY);
+	a->l7 = verdict;
+	a->ts = bpf_ktime_get_ns();
+	a->buf = buf;
+	a->buflen = buflen;
+	a->sk = (__u64)sk;
+	a->netns = netns;
+	a->l4 = proto;
+	a->dir = dir;
+	a->vectored = vectored;
+	a->msg = msg;
+	a->mmsg = mmsg;
+	a->seq = 0;
+	if (proto == IPPROTO_TCP) {
+		struct tcp_sock *tp = kcast(sk, struct tcp_sock);
+		a->seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq;
+	}
+	a->pending = 1;
 	return 0;
 }
 
@@ -120,28 +136,42 @@ static __always_inline int enter_io(long fd, __u64 buf, __u64 buflen, __u8 dir, 
 
 static __always_inline void fill_addrs(struct event *e, struct sock *sk)
 {
-	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	e->family = sk->__sk_common.skc_family;
+	e->sport = sk->__sk_common.skc_num;
+	e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (e->family == AF_INET) {
-		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__u32 s = sk->__sk_common.skc_rcv_saddr;
+		__u32 d = sk->__sk_common.skc_daddr;
 		__builtin_memcpy(e->saddr, &s, 4);
 		__builtin_memcpy(e->daddr, &d, 4);
 	} else {
-		BPF_CORE_READ_INTO(&e->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&e->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		__u32 w[8];
+		for (int i = 0; i < 4; i++) {
+			w[i] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+			w[4 + i] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[i];
+		}
+		__builtin_memcpy(e->saddr, &w[0], 16);
+		__builtin_memcpy(e->daddr, &w[4], 16);
 	}
+}
+
+// fill_comm copies the current task's comm with two loads instead of the
+// bpf_get_current_comm helper.
+static __always_inline void fill_comm(struct event *e, struct task_struct *task)
+{
+	__u64 *c = (__u64 *)task->comm;
+	__u64 w[2] = {c[0], c[1]};
+	__builtin_memcpy(e->comm, w, sizeof(w));
 }
 
 static __always_inline int exit_io(long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct active_io *ap = bpf_map_lookup_elem(&active, &id);
-	if (!ap)
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct active_io *ap = bpf_task_storage_get(&active, task, 0, 0);
+	if (!ap || !ap->pending)
 		return 0;
+	ap->pending = 0;
 	struct active_io a = *ap;
-	bpf_map_delete_elem(&active, &id);
 	if (ret <= 0) {
 		count(STAT_DROP_FILTER);
 		return 0;
@@ -150,18 +180,19 @@ static __always_inline int exit_io(long ret)
 	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return 0;
+	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
 	__u64 now = bpf_ktime_get_ns();
-	struct sock *sk = (struct sock *)a.sk;
+	struct sock *sk = kcast(a.sk, struct sock);
 	e->ts = a.dir == DIR_EGRESS ? a.ts : now;
 	e->sock_id = a.sk;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->tcp_seq = a.seq;
 	e->dir = a.dir;
-	e->l4 = BPF_CORE_READ(sk, sk_protocol);
-	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	e->l4 = a.l4;
+	e->netns = a.netns;
 	fill_addrs(e, sk);
-	bpf_get_current_comm(&e->comm, sizeof(e->comm));
+	fill_comm(e, task);
 	__u64 key = thread_key(id);
 	e->syscall_trace_id = causality(key, a.sk, a.dir, now);
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
@@ -264,10 +295,11 @@ int exit_recvmmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->re
 // or connected (the last two give user space the connection's role).
 static __always_inline int lifecycle(long fd, __u8 dir)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if ((id >> 32) == self_tgid)
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == self_tgid)
 		return 0;
-	struct sock *sk = fd_to_sock(fd);
+	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
+	struct sock *sk = fd_to_sock(task, fd);
 	if (!sk)
 		return 0;
 	__u32 netns = 0;
@@ -289,7 +321,7 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 	e->tcp_seq = 0;
 	e->l4 = IPPROTO_TCP;
 	fill_addrs(e, sk);
-	bpf_get_current_comm(&e->comm, sizeof(e->comm));
+	fill_comm(e, task);
 	if (dir == DIR_CLOSE)
 		sock_closed(e->sock_id);
 	else
@@ -309,29 +341,42 @@ int exit_accept(struct trace_event_raw_sys_exit *ctx) { return ctx->ret >= 0 ? l
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return ctx->ret >= 0 ? lifecycle(ctx->ret, DIR_ACCEPTED) : 0; }
 
-// connect: remember the fd at entry; at exit (connected or in progress) this
-// process is the client.
+// connect: remember the fd at entry (maps/active.h); at exit (connected or
+// in progress) this process is the client.
 
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__s64 fd = ARG(0);
-	bpf_map_update_elem(&connecting, &id, &fd, BPF_ANY);
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == self_tgid)
+		return 0;
+	// Only TCP sockets: most connects on a host are AF_UNIX, and the
+	// thread's storage is created at its first kept syscall (~1-3 µs).
+	struct sock *sk = fd_to_sock(task, ARG(0));
+	if (!sk)
+		return 0;
+	__u16 family = sk->__sk_common.skc_family;
+	if ((family != AF_INET && family != AF_INET6) || sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	struct active_io *a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a) {
+		count(STAT_DROP_STORAGE);
+		return 0;
+	}
+	a->connect_fd = ARG(0);
+	a->connecting = 1;
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__s64 *fd = bpf_map_lookup_elem(&connecting, &id);
-	if (!fd)
+	struct active_io *a = bpf_task_storage_get(&active, bpf_get_current_task_btf(), 0, 0);
+	if (!a || !a->connecting)
 		return 0;
-	__s64 f = *fd;
-	bpf_map_delete_elem(&connecting, &id);
+	a->connecting = 0;
 	if (ctx->ret == 0 || ctx->ret == -115 /* EINPROGRESS */)
-		lifecycle(f, DIR_CONNECTED);
+		lifecycle(a->connect_fd, DIR_CONNECTED);
 	return 0;
 }
 

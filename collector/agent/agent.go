@@ -58,28 +58,31 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		return err
 	}
 	var spans, writeErrs atomic.Uint64
-	emit := func(s *span.Span) {
-		wl.enrich(s)
-		if s.Namespace == "" {
-			s.Namespace = cfg.Namespace
+	q := newSpanQueue(spanQueueMax, func(batch []span.Span) {
+		for i := range batch {
+			wl.enrich(&batch[i])
+			if batch[i].Namespace == "" {
+				batch[i].Namespace = cfg.Namespace
+			}
 		}
-		if err := w.Write(*s); err != nil {
-			writeErrs.Add(1)
+		if err := w.Write(batch...); err != nil {
+			writeErrs.Add(uint64(len(batch)))
 			return
 		}
-		spans.Add(1)
-	}
+		spans.Add(uint64(len(batch)))
+	})
+	emit := q.put
 	var capture *ebpf.Capture
 	if cfg.EBPF.Enabled {
 		scope, err := netnsInodes(cfg.EBPF.NetNS)
 		if err != nil {
-			w.Close()
+			stopAll(nil, nil, q, w)
 			return err
 		}
 		capture, err = ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, NetNS: scope, SpanBudget: cfg.EBPF.SpanBudget,
 			Timeout: cfg.EBPF.Timeout, Logger: log, Service: func(i proc.Info) string { return cfg.ServiceOf(i.Name, i.Cmdline) }}, emit)
 		if err != nil {
-			w.Close()
+			stopAll(nil, nil, q, w)
 			return fmt.Errorf("starting the eBPF capture: %w", err)
 		}
 		log.Info("eBPF capture attached", "netns", scope, "payload", cfg.EBPF.PayloadSize)
@@ -95,7 +98,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 			}
 			names, err := packet.MatchInterfaces(ns, ic.Pattern)
 			if err != nil {
-				stopAll(capture, nil, w)
+				stopAll(capture, nil, q, w)
 				return fmt.Errorf("packet interfaces %q in %q: %w", ic.Pattern, ic.Netns, err)
 			}
 			for _, n := range names {
@@ -103,13 +106,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 			}
 		}
 		if len(ifs) == 0 {
-			stopAll(capture, nil, w)
+			stopAll(capture, nil, q, w)
 			return errors.New("packet capture: no interface matches the configured patterns")
 		}
 		pcap, err = packet.Start(packet.Options{Node: cfg.Node, Interfaces: ifs, Filter: cfg.Packet.Filter,
 			Timeout: cfg.EBPF.Timeout, Logger: log, Ring: packet.Geometry{BlockSize: cfg.Packet.BlockSize, Blocks: cfg.Packet.Blocks}}, emit)
 		if err != nil {
-			stopAll(capture, nil, w)
+			stopAll(capture, nil, q, w)
 			return fmt.Errorf("starting the packet capture: %w", err)
 		}
 		log.Info("packet capture", "interfaces", len(ifs))
@@ -131,7 +134,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_workload_pods", Help: "Pods of the node known to the workload metadata."},
 		func() float64 { return float64(wl.idx.Len()) }))
 	if capture != nil {
-		for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope"} {
+		for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "drop_storage"} {
 			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_" + name + "_total",
 				Help: "eBPF capture counter " + name + " (kernel side)."}, func() float64 {
 				st, err := capture.Stats()
@@ -152,7 +155,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if cfg.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
-			stopAll(capture, pcap, w)
+			stopAll(capture, pcap, q, w)
 			return fmt.Errorf("metrics listener: %w", err)
 		}
 		mux := http.NewServeMux()
@@ -162,11 +165,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		go srv.Serve(ln)
 		log.Info("metrics", "addr", ln.Addr().String())
 	}
+	started := time.Now()
+	statsCtx, stopStats := context.WithCancel(context.Background())
+	statsDone := make(chan struct{})
+	go func() { writeCaptureStats(statsCtx, w, capture, pcap, started, log); close(statsDone) }()
 	if ready != nil {
 		ready()
 	}
 	<-ctx.Done()
 	log.Info("shutting down: flushing")
+	stopStats()
+	<-statsDone
 	var errs []error
 	if srv != nil {
 		srv.Close()
@@ -176,6 +185,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	}
 	if capture != nil {
 		errs = append(errs, capture.Close())
+	}
+	q.close()
+	if err := w.WriteCaptureStats(captureStats(capture, pcap, started)); err != nil {
+		log.Warn("capture stats not recorded", "err", err)
 	}
 	errs = append(errs, w.Close())
 	if up != nil {
@@ -235,13 +248,18 @@ func netnsInodes(specs []string) ([]uint32, error) {
 	return out, nil
 }
 
-func stopAll(c *ebpf.Capture, p *packet.Capture, w *store.Writer) {
+// spanQueueMax bounds the spans waiting for the store writer (spanQueue):
+// two store batches (4096 rows by default), ~2.5 MB each at 616 bytes a span.
+const spanQueueMax = 8192
+
+func stopAll(c *ebpf.Capture, p *packet.Capture, q *spanQueue, w *store.Writer) {
 	if p != nil {
 		p.Close()
 	}
 	if c != nil {
 		c.Close()
 	}
+	q.close()
 	w.Close()
 }
 

@@ -57,6 +57,9 @@ func TestCollectEndToEnd(t *testing.T) {
 		!strings.Contains(string(metrics), "zerotrace_ebpf_events_total") || strings.Contains(string(metrics), "zerotrace_ebpf_events_total 0\n") {
 		t.Errorf("/metrics:\n%s", metrics)
 	}
+	if !strings.Contains(string(metrics), "\nzerotrace_ebpf_drop_storage_total 0\n") {
+		t.Errorf("/metrics: want zerotrace_ebpf_drop_storage_total 0 (every syscall kept):\n%s", metrics)
+	}
 	if resp, err := http.Get("http://" + cfg.MetricsAddr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz (the DaemonSet's readiness probe): %v %v", err, resp)
 	} else {
@@ -65,6 +68,20 @@ func TestCollectEndToEnd(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("collector shutdown: %v", err)
+	}
+	// The capture counters recorded in the node directory for `store stats`
+	// and the plugin's health: at least what /metrics counted before the
+	// shutdown, on lo of the namespace, and no loss.
+	cs, ok, err := store.ReadCaptureStats(filepath.Join(dir, cfg.Node))
+	if err != nil || !ok {
+		t.Fatalf("capture stats: ok=%v err=%v", ok, err)
+	}
+	if cs.EBPF == nil || float64(cs.EBPF.Events) < metricValue(string(metrics), "zerotrace_ebpf_events_total") || cs.EBPF.RingbufDrops != 0 {
+		t.Errorf("capture stats eBPF %+v; /metrics before shutdown:\n%s", cs.EBPF, metrics)
+	}
+	if len(cs.Interfaces) != 1 || cs.Interfaces[0].Name != "/run/netns/"+ns+":lo" || cs.Interfaces[0].Drops != 0 ||
+		float64(cs.Interfaces[0].Packets) < metricValue(string(metrics), "zerotrace_packet_packets_total") || cs.Interfaces[0].Packets == 0 {
+		t.Errorf("capture stats interfaces %+v; /metrics before shutdown:\n%s", cs.Interfaces, metrics)
 	}
 
 	r, err := store.OpenReader(dir)
@@ -175,4 +192,21 @@ func startServer(t *testing.T, ns string, port int, down string) int {
 	}
 	go io.Copy(io.Discard, out)
 	return cmd.Process.Pid
+}
+
+// metricValue is the sum of a metric's values over its label sets in a
+// Prometheus text exposition.
+func metricValue(text, name string) float64 {
+	var sum float64
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(rest[strings.LastIndexByte(rest, ' ')+1:], &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
 }

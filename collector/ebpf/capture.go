@@ -50,7 +50,8 @@ type Capture struct {
 	gos   goTracker
 	pids  map[uint32]bool // processes seen (Go tracking is decided once)
 	ids   *span.IDGenerator
-	wall  int64 // wall clock minus CLOCK_MONOTONIC, ns
+	wall  int64             // wall clock minus CLOCK_MONOTONIC, ns
+	final map[string]uint64 // the kernel counters when Close detached (Stats)
 
 	mu           sync.Mutex
 	conns        map[connKey]*session.Conn
@@ -360,10 +361,13 @@ func (c *Capture) Flush() {
 }
 
 // Stats sums the kernel-side counters: events, ring buffer drops, messages
-// filtered in kernel, messages outside the scope.
+// filtered in kernel, messages outside the scope (after Close: at Close).
 func (c *Capture) Stats() (map[string]uint64, error) {
+	if c.final != nil {
+		return c.final, nil
+	}
 	out := map[string]uint64{}
-	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "handoff_claims"} {
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims"} {
 		var per []uint64
 		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, err
@@ -404,6 +408,7 @@ func (c *Capture) Close() error {
 		l.Close()
 	}
 	c.gos.links = nil
+	c.final, _ = c.Stats() // what Stats returns from now on
 	return c.objs.Close()
 }
 

@@ -14,18 +14,22 @@ import (
 )
 
 type SocketActiveIo struct {
-	_        structs.HostLayout
-	Ts       uint64
-	Buf      uint64
-	Buflen   uint64
-	Sk       uint64
-	Seq      uint32
-	Dir      uint8
-	Vectored uint8
-	Msg      uint8
-	Mmsg     uint8
-	L7       uint8
-	_        [7]byte
+	_          structs.HostLayout
+	Ts         uint64
+	Buf        uint64
+	Buflen     uint64
+	Sk         uint64
+	Seq        uint32
+	Netns      uint32
+	Dir        uint8
+	Vectored   uint8
+	Msg        uint8
+	Mmsg       uint8
+	L7         uint8
+	L4         uint8
+	Pending    uint8
+	Connecting uint8
+	ConnectFd  int64
 }
 
 type SocketEvent struct {
@@ -98,7 +102,6 @@ type SocketThreadCtx struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	SocketMapActive         = "active"
-	SocketMapConnecting     = "connecting"
 	SocketMapEvents         = "events"
 	SocketMapFutexAddrs     = "futex_addrs"
 	SocketMapFutexWait      = "futex_wait"
@@ -224,7 +227,6 @@ type SocketProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type SocketMapSpecs struct {
 	Active     *ebpf.MapSpec `ebpf:"active"`
-	Connecting *ebpf.MapSpec `ebpf:"connecting"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	FutexAddrs *ebpf.MapSpec `ebpf:"futex_addrs"`
 	FutexWait  *ebpf.MapSpec `ebpf:"futex_wait"`
@@ -270,7 +272,6 @@ func (o *SocketObjects) Close() error {
 // It can be passed to LoadSocketObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SocketMaps struct {
 	Active     *ebpf.Map `ebpf:"active"`
-	Connecting *ebpf.Map `ebpf:"connecting"`
 	Events     *ebpf.Map `ebpf:"events"`
 	FutexAddrs *ebpf.Map `ebpf:"futex_addrs"`
 	FutexWait  *ebpf.Map `ebpf:"futex_wait"`
@@ -289,7 +290,6 @@ type SocketMaps struct {
 func (m *SocketMaps) Close() error {
 	return _SocketClose(
 		m.Active,
-		m.Connecting,
 		m.Events,
 		m.FutexAddrs,
 		m.FutexWait,

@@ -59,6 +59,7 @@ type Capture struct {
 	emit  func(*span.Span)
 	ids   *span.IDGenerator
 	rings []*ringState
+	final map[string]IfaceStats // the counters when Close stopped the rings
 	done  chan struct{}
 	wg    sync.WaitGroup
 }
@@ -280,8 +281,12 @@ func (rs *ringState) finish(fl *flow, s *span.Span) {
 	rs.c.emit(s)
 }
 
-// Stats returns the counters per interface (kernel drops read now).
+// Stats returns the counters per interface (kernel drops read now; after
+// Close, the counters at Close).
 func (c *Capture) Stats() map[string]IfaceStats {
+	if c.final != nil {
+		return c.final
+	}
 	out := map[string]IfaceStats{}
 	for _, rs := range c.rings {
 		rs.pollDrops()
@@ -329,12 +334,14 @@ func (c *Capture) Close() error {
 	c.wg.Wait()
 	c.Flush()
 	var errs []error
+	final := c.Stats() // reads the kernel's drop counters a last time
 	for _, rs := range c.rings {
-		rs.pollDrops()
+		st := final[rs.iface.Netns+":"+rs.iface.Name]
 		c.opt.Logger.Info("packet capture stopped", "iface", rs.iface.Netns+":"+rs.iface.Name,
-			"packets", rs.stats.Packets, "drops", rs.stats.KernelDrops, "malformed", rs.stats.Malformed)
+			"packets", st.Packets, "drops", st.KernelDrops, "malformed", st.Malformed)
 		errs = append(errs, rs.ring.Close())
 	}
+	c.final = final
 	c.rings = nil
 	return errors.Join(errs...)
 }

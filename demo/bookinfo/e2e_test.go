@@ -17,6 +17,7 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/plugin/pluginclient"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
+	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 // TestBookinfoEndToEnd runs the demo, sends 20 sequential and then 16
@@ -198,7 +199,8 @@ func checkServiceMap(t *testing.T, client *pluginclient.Client) {
 
 // checkNoPacketDrops reads the kernel drop count each collector logged per
 // interface when it stopped ("packet capture stopped ... drops=N"): every
-// one of the capture interfaces must have dropped nothing.
+// one of the capture interfaces must have dropped nothing; the collector's
+// CAPTURE.json must say the same and show no ring-buffer drops either.
 func checkNoPacketDrops(t *testing.T, run string) {
 	t.Helper()
 	for _, n := range []string{"node1", "node2"} {
@@ -219,6 +221,21 @@ func checkNoPacketDrops(t *testing.T, run string) {
 		}
 		if ifaces == 0 {
 			t.Errorf("%s: no interface's packet counters logged at shutdown", n)
+		}
+		// The same counters, and the eBPF ring buffer's, as the collector
+		// recorded them for `store stats` and the data source's health.
+		files, _ := filepath.Glob(filepath.Join(run, "data", n, "*", store.CaptureStatsName))
+		if len(files) != 1 {
+			t.Errorf("%s: %d capture stats files, want 1", n, len(files))
+			continue
+		}
+		cs, ok, err := store.ReadCaptureStats(filepath.Dir(files[0]))
+		if err != nil || !ok {
+			t.Errorf("%s: capture stats: ok=%v err=%v", n, ok, err)
+			continue
+		}
+		if rb, pk := cs.Drops(); rb != 0 || pk != 0 || cs.EBPF == nil || cs.EBPF.Events == 0 || len(cs.Interfaces) != ifaces {
+			t.Errorf("%s: capture stats %+v (eBPF %+v): want events, no drops and the %d interfaces logged", n, cs, cs.EBPF, ifaces)
 		}
 	}
 }

@@ -290,13 +290,39 @@ func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequ
 		age = time.Since(time.Unix(0, st.NewestNs)).Round(time.Second)
 		msg += fmt.Sprintf("; newest span %s ago", age)
 	}
+	ringbufDrops, packetDrops, captureErrs := captureLoss(st.Nodes)
+	if ringbufDrops > 0 || packetDrops > 0 {
+		msg += fmt.Sprintf("; capture loss since the collectors started: %d ring-buffer events, %d packets dropped (zerotrace store stats)", ringbufDrops, packetDrops)
+	}
+	if len(captureErrs) > 0 {
+		msg += "; " + strings.Join(captureErrs, "; ")
+	}
 	details, _ := json.Marshal(map[string]any{"nodes": len(st.Nodes), "shards": st.Shards, "spans": st.Spans,
-		"bytes": st.Bytes, "newestSpanAgeSeconds": age.Seconds(), "unreadable": problems})
+		"bytes": st.Bytes, "newestSpanAgeSeconds": age.Seconds(), "unreadable": problems,
+		"ringbufDrops": ringbufDrops, "packetDrops": packetDrops})
 	if len(problems) > 0 {
 		return &backend.CheckHealthResult{Status: backend.HealthStatusError, JSONDetails: details,
 			Message: msg + "; cannot read: " + strings.Join(problems, "; ")}, nil
 	}
 	return &backend.CheckHealthResult{Status: backend.HealthStatusOk, Message: msg, JSONDetails: details}, nil
+}
+
+// captureLoss sums the drops the nodes' collectors recorded
+// (store.CaptureStatsName); a damaged record is named, not fatal.
+func captureLoss(nodes []store.NodeStats) (ringbuf, packets uint64, errs []string) {
+	for _, n := range nodes {
+		cs, ok, err := store.ReadCaptureStats(n.Dir)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("node %s: %v", n.Node, err))
+		}
+		if !ok {
+			continue
+		}
+		rb, pk := cs.Drops()
+		ringbuf += rb
+		packets += pk
+	}
+	return ringbuf, packets, errs
 }
 
 // CallResource serves GET namespaces, services, workloads, endpoints, protocols.

@@ -16,6 +16,7 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
+	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -156,6 +157,27 @@ func TestHealthAndResources(t *testing.T) {
 	h, _ = d.CheckHealth(context.Background(), &backend.CheckHealthRequest{})
 	if h.Status != backend.HealthStatusOk || !strings.Contains(h.Message, "76 spans") || !strings.Contains(h.Message, "newest span") {
 		t.Errorf("health: %v %q", h.Status, h.Message)
+	}
+	if strings.Contains(h.Message, "capture loss") {
+		t.Errorf("health reports capture loss without any recorded: %q", h.Message)
+	}
+	// A collector recorded drops in one node directory: health shows them.
+	st, err := d.reader.Stats(context.Background())
+	if err != nil || len(st.Nodes) == 0 {
+		t.Fatalf("stats: %v %+v", err, st)
+	}
+	w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: st.Nodes[0].Node, NoBackground: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteCaptureStats(store.CaptureStats{UpdatedNs: 2, StartedNs: 1, EBPF: &store.EBPFStats{Events: 100, RingbufDrops: 4},
+		Interfaces: []store.InterfaceStats{{Name: "n:veth1", Packets: 50, Drops: 3}, {Name: "n:veth2", Packets: 50, Drops: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	h, _ = d.CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	if h.Status != backend.HealthStatusOk || !strings.Contains(h.Message, "capture loss since the collectors started: 4 ring-buffer events, 5 packets dropped") {
+		t.Errorf("health with capture loss: %v %q", h.Status, h.Message)
 	}
 	for path, want := range map[string][]string{
 		"namespaces":                  {"bookinfo"},

@@ -1,4 +1,10 @@
-// Syscalls in flight, keyed by pid_tgid: what the entry saw, for the exit.
+// Syscalls in flight: what the entry saw, for the exit. Task-local storage
+// of the calling thread (a syscall's entry and exit run on the same task and
+// never nest), so neither side pays a hash map update or delete (an LRU hash
+// update and delete cost ~1 µs per syscall here); pending tells the exit
+// that its entry kept the syscall. connect(2) keeps its fd in the same
+// storage, so a thread that connects and then reads and writes allocates it
+// once (its creation, on a thread's first kept syscall, is the costly part).
 #pragma once
 struct active_io {
 	__u64 ts;
@@ -6,16 +12,21 @@ struct active_io {
 	__u64 buflen;   // its length
 	__u64 sk;
 	__u32 seq;
+	__u32 netns;    // network namespace inode of the socket
 	__u8 dir;
 	__u8 vectored;  // buf points to a struct iovec
 	__u8 msg;       // buf points to a struct user_msghdr
 	__u8 mmsg;      // ...the first of a struct mmsghdr array: its length is msg_len
 	__u8 l7;        // the socket's L7 verdict at entry (l7.h)
+	__u8 l4;        // IPPROTO_TCP / IPPROTO_UDP
+	__u8 pending;   // set by the entry, cleared by the exit
+	__u8 connecting; // connect(2) in flight on connect_fd
+	__s64 connect_fd;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct active_io);
 } active SEC(".maps");

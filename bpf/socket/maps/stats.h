@@ -9,6 +9,7 @@ enum zt_stat {
 	STAT_CONFIRMED,     // handoffs a worker's verdict confirmed
 	STAT_REFUTED,       // handoffs a worker's verdict refuted
 	STAT_NONL7,         // sockets marked not L7 (l7.h)
+	STAT_DROP_STORAGE,  // syscalls not kept: the thread's storage could not be had (maps/active.h)
 	STAT_CLAIMS,        // a worker's call claimed by the request it handed a result to
 	STAT_MAX,
 };

@@ -45,6 +45,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -100,18 +102,20 @@ func runBenchCapture(args []string) int {
 // captureRound holds one round's measurements; traced fields are 0 when the
 // collector is not in this binary.
 type captureRound struct {
-	loopBase, loopTraced float64 // ns per syscall
-	bulkBase, bulkTraced float64 // MB/s
-	rpsBase, rpsTraced   float64 // requests/s
-	bpfL7, bpfNonL7      float64 // BPF ns per syscall (enter+exit)
-	bpfOther             map[string]float64
-	cpuPer10k            float64 // collector cores per 10k spans/s
-	spansPerS            float64
-	rss                  float64 // MB
-	ringDrops, pktDrops  float64
-	dropsLoop, dropsBulk float64 // ring-buffer drops during the syscall loop and the bulk stream
-	pktSeen              bool
-	events               float64
+	loopBase, loopTraced    float64 // ns per syscall
+	loopEmpty               float64 // ns per syscall with empty programs on the read/write tracepoints
+	bulkBase, bulkTraced    float64 // MB/s
+	rpsBase, rpsTraced      float64 // requests/s
+	bpfL7, bpfNonL7         float64 // BPF ns per syscall (enter+exit)
+	bpfOther                map[string]float64
+	bpfL7Prog, bpfNonL7Prog map[string]float64 // ns per call of each read/write-family program, loop and bulk phases
+	cpuPer10k               float64            // collector cores per 10k spans/s
+	spansPerS               float64
+	rss                     float64 // MB
+	ringDrops, pktDrops     float64
+	dropsLoop, dropsBulk    float64 // ring-buffer drops during the syscall loop and the bulk stream
+	pktSeen                 bool
+	events                  float64
 }
 
 func benchCapture(c benchCaptureConfig) error {
@@ -163,8 +167,8 @@ func benchCapture(c benchCaptureConfig) error {
 				return fmt.Errorf("round %d: %w", i+1, err)
 			}
 		}
-		fmt.Printf("# round %d: loop %.0f/%.0f ns, bulk %.0f/%.0f MB/s, wrk %.0f/%.0f req/s, bpf %.0f/%.0f ns, %.3f core per 10k spans/s\n",
-			i+1, r.loopBase, r.loopTraced, r.bulkBase, r.bulkTraced, r.rpsBase, r.rpsTraced, r.bpfL7, r.bpfNonL7, r.cpuPer10k)
+		fmt.Printf("# round %d: loop %.0f/%.0f ns (empty programs %.0f), bulk %.0f/%.0f MB/s, wrk %.0f/%.0f req/s, bpf %.0f/%.0f ns, %.3f core per 10k spans/s\n",
+			i+1, r.loopBase, r.loopTraced, r.loopEmpty, r.bulkBase, r.bulkTraced, r.rpsBase, r.rpsTraced, r.bpfL7, r.bpfNonL7, r.cpuPer10k)
 		rounds = append(rounds, r)
 	}
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -187,17 +191,28 @@ func benchCapture(c benchCaptureConfig) error {
 		return nil
 	}
 	fmt.Printf("syscall_loop_traced: %.0f ns/syscall\n", med(func(r captureRound) float64 { return r.loopTraced }))
+	fmt.Printf("syscall_tracepoint_floor: %.0f ns/syscall  (empty programs on the read/write tracepoints: what any tracer of them pays here; no goal; DeepFlow: no figure published)\n",
+		med(func(r captureRound) float64 { return r.loopEmpty - r.loopBase }))
 	fmt.Printf("syscall_added: %.0f ns/syscall  (goal ≤ 250; %s)\n", med(func(r captureRound) float64 { return r.loopTraced - r.loopBase }), peerSyscall)
 	fmt.Printf("bpf_ns_per_l7_syscall: %.0f ns  (goal ≤ 250; %s)\n", med(func(r captureRound) float64 { return r.bpfL7 }), peerSyscall)
 	fmt.Printf("bpf_ns_per_nonl7_syscall: %.0f ns  (goal ≤ 50; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bpfNonL7 }))
-	var others []string
-	for name := range rounds[0].bpfOther {
-		others = append(others, name)
+	perProgram := func(prefix string, field func(r captureRound) map[string]float64) {
+		var names []string
+		for _, r := range rounds {
+			for name := range field(r) {
+				if !slices.Contains(names, name) {
+					names = append(names, name)
+				}
+			}
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			fmt.Printf("%s%s: %.0f ns  (no goal set; DeepFlow: no figure published)\n", prefix, name, med(func(r captureRound) float64 { return field(r)[name] }))
+		}
 	}
-	slices.Sort(others)
-	for _, name := range others {
-		fmt.Printf("bpf_ns_per_call_%s: %.0f ns  (no goal set; DeepFlow: no figure published)\n", name, med(func(r captureRound) float64 { return r.bpfOther[name] }))
-	}
+	perProgram("bpf_ns_per_call_l7_", func(r captureRound) map[string]float64 { return r.bpfL7Prog })
+	perProgram("bpf_ns_per_call_nonl7_", func(r captureRound) map[string]float64 { return r.bpfNonL7Prog })
+	perProgram("bpf_ns_per_call_", func(r captureRound) map[string]float64 { return r.bpfOther })
 	fmt.Printf("bulk_tcp_traced: %.0f MB/s\n", med(func(r captureRound) float64 { return r.bulkTraced }))
 	fmt.Printf("bulk_tcp_ratio: %.3f  (goal ≥ 0.97; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bulkTraced / r.bulkBase }))
 	fmt.Printf("nginx_wrk_traced: %.0f requests/s\n", med(func(r captureRound) float64 { return r.rpsTraced }))
@@ -233,11 +248,35 @@ func benchUntraced(c benchCaptureConfig, nginxAddr string, r *captureRound) erro
 	if r.loopBase, err = syscallLoop(c.iters); err != nil {
 		return err
 	}
+	if r.loopEmpty, err = emptyTracepointLoop(c.iters); err != nil {
+		return err
+	}
 	if r.bulkBase, err = bulkStream(c.bulkMiB); err != nil {
 		return err
 	}
 	r.rpsBase, err = runWrk(c, nginxAddr)
 	return err
+}
+
+// emptyTracepointLoop runs the syscall loop with a program that does
+// nothing attached to the read and write syscall tracepoints: what the
+// kernel charges any tracer of these tracepoints per syscall before its
+// program does anything (the floor of syscall_added).
+func emptyTracepointLoop(iters int) (float64, error) {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "zt_empty", Type: ebpf.TracePoint, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err != nil {
+		return 0, fmt.Errorf("loading an empty program: %w", err)
+	}
+	defer prog.Close()
+	for _, tp := range []string{"sys_enter_write", "sys_exit_write", "sys_enter_read", "sys_exit_read"} {
+		l, err := link.Tracepoint("syscalls", tp, prog, nil)
+		if err != nil {
+			return 0, fmt.Errorf("attaching an empty program to %s: %w", tp, err)
+		}
+		defer l.Close()
+	}
+	return syscallLoop(iters)
 }
 
 // ioProgram tells the read/write-family syscall programs from the others
@@ -275,6 +314,21 @@ func bpfPerSyscall(a, b map[string]*ebpf.ProgramStats) float64 {
 	return ns / calls
 }
 
+// bpfPerCall is each program's BPF ns per call between two snapshots: the
+// read/write-family programs (io) or the others, only programs that ran.
+func bpfPerCall(a, b map[string]*ebpf.ProgramStats, io bool) map[string]float64 {
+	out := map[string]float64{}
+	for name, sb := range b {
+		if isIO, _ := ioProgram(name); isIO != io {
+			continue
+		}
+		if sa := a[name]; sa != nil && sb.RunCount > sa.RunCount {
+			out[name] = float64(sb.Runtime-sa.Runtime) / float64(sb.RunCount-sa.RunCount)
+		}
+	}
+	return out
+}
+
 func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, r *captureRound) error {
 	col, err := startCollector(c, filepath.Join(dir, fmt.Sprintf("round%d", round)))
 	if err != nil {
@@ -303,6 +357,7 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, 
 	}
 	s2, _ := col.bpfStats()
 	r.bpfL7, r.bpfNonL7 = bpfPerSyscall(s0, s1), bpfPerSyscall(s1, s2)
+	r.bpfL7Prog, r.bpfNonL7Prog = bpfPerCall(s0, s1, true), bpfPerCall(s1, s2, true)
 	col.drain()
 	m0, err := col.metrics()
 	if err != nil {
@@ -321,15 +376,7 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, 
 		return err
 	}
 	s3, _ := col.bpfStats()
-	r.bpfOther = map[string]float64{}
-	for name, b := range s3 {
-		if io, _ := ioProgram(name); io {
-			continue
-		}
-		if a := s0[name]; a != nil && b.RunCount > a.RunCount {
-			r.bpfOther[name] = float64(b.Runtime-a.Runtime) / float64(b.RunCount-a.RunCount)
-		}
-	}
+	r.bpfOther = bpfPerCall(s0, s3, false)
 	spans := m1["zerotrace_spans_total"] - m0["zerotrace_spans_total"]
 	if spans <= 0 {
 		return errors.New("the collector wrote no spans during the wrk run")

@@ -106,6 +106,25 @@ func TestSearchAndStore(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "114 spans") {
 		t.Fatalf("store stats exit %d:\n%s", code, out)
 	}
+	if strings.Contains(out, "capture") {
+		t.Fatalf("store stats prints capture counters no collector recorded:\n%s", out)
+	}
+	// A collector's capture counters in node1: printed under that node.
+	w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: "node1", NoBackground: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteCaptureStats(store.CaptureStats{UpdatedNs: 2e9, StartedNs: 1e9, EBPF: &store.EBPFStats{Events: 900, RingbufDrops: 12},
+		Interfaces: []store.InterfaceStats{{Name: "node1:veth0", Packets: 77, Drops: 5}}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	code, out = capture(t, "store", "stats", dir)
+	for _, want := range []string{": 12 ring-buffer drops, 5 packet drops\n", "    ebpf: 900 events, 12 ring-buffer drops\n", "    packet node1:veth0: 77 frames, 5 drops\n"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("store stats exit %d, want %q in:\n%s", code, want, out)
+		}
+	}
 	code, out = capture(t, "store", "dump", "--key", "req_tcp_seq="+strconv.FormatUint(uint64(traces[0].Spans[0].ReqTCPSeq), 10), dir)
 	if code != 0 || strings.Count(out, "\n") != 2 { // curl's c-p and its sidecar's s-p on loopback
 		t.Fatalf("store dump --key exit %d:\n%s", code, out)

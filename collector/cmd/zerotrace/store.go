@@ -54,6 +54,27 @@ func fmtNs(ns int64) string {
 	return time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
 }
 
+// printCaptureStats prints what the node's collector recorded about its
+// captures' loss (store.CaptureStatsName), if anything.
+func printCaptureStats(nodeDir string) {
+	cs, ok, err := store.ReadCaptureStats(nodeDir)
+	if err != nil {
+		fmt.Printf("  capture: %v\n", err)
+		return
+	}
+	if !ok {
+		return
+	}
+	rb, pk := cs.Drops()
+	fmt.Printf("  capture since %s (updated %s): %d ring-buffer drops, %d packet drops\n", fmtNs(cs.StartedNs), fmtNs(cs.UpdatedNs), rb, pk)
+	if cs.EBPF != nil {
+		fmt.Printf("    ebpf: %d events, %d ring-buffer drops\n", cs.EBPF.Events, cs.EBPF.RingbufDrops)
+	}
+	for _, i := range cs.Interfaces {
+		fmt.Printf("    packet %s: %d frames, %d drops\n", i.Name, i.Packets, i.Drops)
+	}
+}
+
 func runStoreStats(args []string) int {
 	fs := flag.NewFlagSet("store stats", flag.ContinueOnError)
 	if err := fs.Parse(args); err != nil {
@@ -73,6 +94,7 @@ func runStoreStats(args []string) int {
 	for _, n := range st.Nodes {
 		fmt.Printf("node %s (%s): %d shards (%d merged), %d spans, %d bytes, %s … %s\n",
 			n.Node, n.Dir, n.Shards, n.Merged, n.Spans, n.Bytes, fmtNs(n.OldestNs), fmtNs(n.NewestNs))
+		printCaptureStats(n.Dir)
 	}
 	fmt.Printf("total: %d nodes, %d shards, %d spans, %d bytes", len(st.Nodes), st.Shards, st.Spans, st.Bytes)
 	if st.Spans > 0 {

@@ -1,0 +1,119 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// CaptureStatsName is the file in a node directory where the collector
+// records what its captures saw and lost: events the eBPF ring buffer
+// dropped and frames the kernel dropped per packet interface. It is
+// rewritten (replaced whole) every few seconds while the collector runs, so
+// `zerotrace store stats` and the plugin's health check show loss next to
+// the spans. It is not part of any shard and is not uploaded.
+const CaptureStatsName = "CAPTURE.json"
+
+// maxCaptureStats bounds what ReadCaptureStats reads: the file is
+// untrusted input (ADR 0002).
+const maxCaptureStats = 1 << 20
+
+// CaptureStats are a collector's capture counters since it started.
+type CaptureStats struct {
+	UpdatedNs  int64            `json:"updated_ns"` // wall clock of the last update
+	StartedNs  int64            `json:"started_ns"` // when the collector started (the counters' origin)
+	EBPF       *EBPFStats       `json:"ebpf,omitempty"`
+	Interfaces []InterfaceStats `json:"interfaces,omitempty"`
+}
+
+// EBPFStats are the eBPF capture's kernel-side counters.
+type EBPFStats struct {
+	Events       uint64 `json:"events"`        // records sent to the collector
+	RingbufDrops uint64 `json:"ringbuf_drops"` // records lost: the ring buffer was full
+}
+
+// InterfaceStats are one packet interface's counters (PACKET_STATISTICS).
+type InterfaceStats struct {
+	Name    string `json:"name"` // netns:interface
+	Packets uint64 `json:"packets"`
+	Drops   uint64 `json:"drops"` // frames the kernel dropped (ring full)
+}
+
+// Drops is the sum of ring-buffer and packet drops.
+func (s CaptureStats) Drops() (ringbuf, packets uint64) {
+	if s.EBPF != nil {
+		ringbuf = s.EBPF.RingbufDrops
+	}
+	for _, i := range s.Interfaces {
+		packets += i.Drops
+	}
+	return ringbuf, packets
+}
+
+// WriteCaptureStats replaces the node directory's CaptureStatsName (a
+// temporary file renamed over it, readable by the data group).
+func (w *Writer) WriteCaptureStats(s CaptureStats) error {
+	s.Interfaces = slices.Clone(s.Interfaces)
+	slices.SortFunc(s.Interfaces, func(a, b InterfaceStats) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding capture stats: %w", err)
+	}
+	tmp, err := os.CreateTemp(w.nodeDir, ".capture-*.tmp")
+	if err != nil {
+		return fmt.Errorf("writing capture stats: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing capture stats: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing capture stats: %w", err)
+	}
+	if err := w.setMode(tmp.Name(), sealedFileMode); err != nil {
+		return fmt.Errorf("writing capture stats: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(w.nodeDir, CaptureStatsName)); err != nil {
+		return fmt.Errorf("writing capture stats: %w", err)
+	}
+	return nil
+}
+
+// ReadCaptureStats reads a node directory's CaptureStatsName; ok is false
+// when there is none (a collector from before it, or the data came from a
+// bucket). A damaged file gives an error, never a panic.
+func ReadCaptureStats(nodeDir string) (s CaptureStats, ok bool, err error) {
+	f, err := os.Open(filepath.Join(nodeDir, CaptureStatsName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, false, nil
+	}
+	if err != nil {
+		return s, false, fmt.Errorf("reading capture stats: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCaptureStats+1))
+	if err != nil {
+		return s, false, fmt.Errorf("reading capture stats: %w", err)
+	}
+	if len(b) > maxCaptureStats {
+		return s, false, fmt.Errorf("reading capture stats: larger than %d bytes", maxCaptureStats)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return CaptureStats{}, false, fmt.Errorf("reading capture stats: %w", err)
+	}
+	return s, true, nil
+}
