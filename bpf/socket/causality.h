@@ -127,10 +127,13 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 	// A worker (handoff.h). A client socket remembers the context its
 	// request was sent with, for a reader that is not the sender (Go's
 	// HTTP Transport reads responses on a goroutine of its own).
-	__u64 id = handoff_call(thread, sk, dir, now);
-	if (dir == DIR_EGRESS)
+	__u64 handed = 0;
+	__u64 id = handoff_call(thread, sk, dir, now, &handed);
+	if (dir == DIR_EGRESS) {
 		s->ctx = id;
-	else if (!id && s->ctx)
-		id = handoff_reader(thread, sk, s->ctx, now);
-	return id & ~TOKEN_MARK;
+		s->handed = handed;
+	} else if (!id && s->ctx) {
+		id = handoff_reader(thread, sk, s->ctx, s->handed, now);
+	}
+	return id;
 }

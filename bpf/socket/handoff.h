@@ -36,10 +36,9 @@ static __always_inline __u64 holding(__u64 thread, __u64 now)
 	return t->id;
 }
 
-// verdict reports worker waker's verdict on the call it made with ctx (a
-// handed context or a token): kind VERDICT_*, owner the context of the
-// request the thread it woke holds.
-static __always_inline void verdict(__u64 waker, __u64 owner, __u64 ctx, __u8 kind)
+// verdict reports worker waker's verdict on its call token: kind
+// VERDICT_*, owner the context of the request the thread it woke holds.
+static __always_inline void verdict(__u64 waker, __u64 owner, __u64 token, __u8 kind)
 {
 	// On the stack, not in the per-CPU scratch event: a wake can come from
 	// an interrupt while a syscall's event is being built there.
@@ -49,84 +48,87 @@ static __always_inline void verdict(__u64 waker, __u64 owner, __u64 ctx, __u8 ki
 	e->pid = waker >> 32;
 	e->tid = (__u32)waker;
 	e->sock_id = owner;
-	e->syscall_trace_id = ctx;
+	e->syscall_trace_id = token;
 	e->len = kind;
 	e->dir = DIR_VERDICT;
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
 }
 
-// TOKEN_MARK marks, in a client socket's remembered context only, a token
-// rather than a handed context (stripped before it reaches an event).
-#define TOKEN_MARK (1ULL << 62)
-
-// unbound_call starts a call of worker on socket sk that no handoff covers,
-// with a token of its own, when a wake can later claim it: the process
-// serves requests. It returns the token (with HANDOFF_BIT and TOKEN_MARK),
-// or 0.
-static __always_inline __u64 unbound_call(__u64 worker, __u64 sk, __u64 now)
+// begin_call starts worker's call on socket sk with a token of its own (a
+// fresh id: every call's token is unique, so a verdict names one call),
+// handed: the context handed over with it, 0 when none (unbound). It
+// returns the token with HANDOFF_BIT, or 0.
+static __always_inline __u64 begin_call(struct handoff *h, __u64 worker, __u64 sk, __u64 handed, __u64 now)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
-	if (!last || now - *last > IDLE_NS)
-		return 0;
 	__u64 token = fresh_id();
 	if (!token)
 		return 0;
-	struct handoff n = {.ctx = token, .sk = sk, .ts = now, .state = HANDOFF_CALLING, .unbound = 1};
-	bpf_map_update_elem(&handoffs, &worker, &n, BPF_ANY);
-	return token | HANDOFF_BIT | TOKEN_MARK;
+	struct handoff n = {.ctx = handed, .token = token, .sk = sk, .ts = now, .state = HANDOFF_CALLING,
+			    .unbound = handed == 0};
+	if (h)
+		*h = n;
+	else
+		bpf_map_update_elem(&handoffs, &worker, &n, BPF_ANY);
+	return token | HANDOFF_BIT;
 }
 
-// handoff_call returns the provisional context (or unbound token) of a
-// worker's client message on socket sk, or 0, and advances its state. A
-// worker that moves a message on another socket while its call waits for
-// its response multiplexes calls (an event loop, an HTTP client's selector
-// thread): the context it carried is refuted, so none of those calls
-// takes it.
-static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u64 now)
+// handoff_call returns the token of a worker's client message on socket sk
+// (HANDOFF_BIT set), or 0, and advances its state; *handed is the context
+// handed over with the call, if any. A call no handoff covers is unbound:
+// a wake can later claim it, when its process serves requests. A worker
+// that moves a message on another socket while its call waits for its
+// response multiplexes calls (an event loop, an HTTP client's selector
+// thread): the call is refuted, so none of those calls takes a context.
+static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u64 now, __u64 *handed)
 {
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &worker);
 	int live = h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS;
 	if (live && h->state == HANDOFF_CALLING && h->sk != sk) {
-		verdict(bpf_get_current_pid_tgid(), 0, h->ctx, VERDICT_REFUTED);
+		verdict(bpf_get_current_pid_tgid(), 0, h->token, VERDICT_REFUTED);
 		count(STAT_REFUTED);
 		h->state = HANDOFF_NONE;
 		live = 0;
 	}
 	if (dir == DIR_EGRESS) {
 		if (live && h->state == HANDOFF_ARMED) {
-			h->state = HANDOFF_CALLING;
-			h->sk = sk;
-			return h->ctx | HANDOFF_BIT;
+			*handed = h->ctx;
+			return begin_call(h, worker, sk, h->ctx, now);
 		}
-		if (live && h->state == HANDOFF_CALLING)
-			return h->ctx | HANDOFF_BIT; // the rest of the request
+		if (live && h->state == HANDOFF_CALLING) {
+			*handed = h->unbound ? 0 : h->ctx;
+			return h->token | HANDOFF_BIT; // the rest of the request
+		}
 		// A call after the last one's response without a new handoff.
 		if (h)
 			h->state = HANDOFF_NONE;
-		return unbound_call(worker, sk, now);
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
+		if (!last || now - *last > IDLE_NS)
+			return 0;
+		return begin_call(h, worker, sk, 0, now);
 	}
 	if (live && (h->state == HANDOFF_CALLING || h->state == HANDOFF_ANSWERED) && h->sk == sk) {
 		h->answered = now;
 		h->state = HANDOFF_ANSWERED;
-		return h->ctx | HANDOFF_BIT;
+		return h->token | HANDOFF_BIT;
 	}
 	return 0;
 }
 
 // handoff_reader: a thread with no handoff of its own reads the response
-// to a request sent with provisional context (or token) ctx: it answers for
-// it (its next wake of a thread holding a request is the verdict).
-static __always_inline __u64 handoff_reader(__u64 reader, __u64 sk, __u64 ctx, __u64 now)
+// to another thread's call (token, with the context handed over with it):
+// it answers for it (its next wake of a thread holding a request is the
+// verdict).
+static __always_inline __u64 handoff_reader(__u64 reader, __u64 sk, __u64 token, __u64 handed, __u64 now)
 {
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &reader);
 	if (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS)
 		return 0;
-	struct handoff n = {.ctx = ctx & ~(HANDOFF_BIT | TOKEN_MARK), .sk = sk, .ts = now, .answered = now,
-			    .state = HANDOFF_ANSWERED, .unbound = !!(ctx & TOKEN_MARK), .reader = 1};
+	struct handoff n = {.ctx = handed, .token = token & ~HANDOFF_BIT, .sk = sk, .ts = now, .answered = now,
+			    .state = HANDOFF_ANSWERED, .unbound = handed == 0, .reader = 1};
 	bpf_map_update_elem(&handoffs, &reader, &n, BPF_ANY);
-	return ctx;
+	return token;
 }
 
 // private_wake reports whether thread waker of process tgid is waking
@@ -261,7 +263,7 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 sin
 		if (!go && !(w->state == HANDOFF_ANSWERED && since <= w->answered))
 			return;
 		if (!w->unbound && held == w->ctx) {
-			verdict(id, held, w->ctx, VERDICT_CONFIRMED);
+			verdict(id, held, w->token, VERDICT_CONFIRMED);
 			count(STAT_CONFIRMED);
 			w->state = HANDOFF_NONE;
 			return;
@@ -273,9 +275,9 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 sin
 			// reporting the write to the caller); a reader's later wakes
 			// hand idle connections to other requests.
 			if (!w->unbound)
-				verdict(id, held, w->ctx, VERDICT_REFUTED);
+				verdict(id, held, w->token, VERDICT_REFUTED);
 			else if (!w->reader)
-				verdict(id, held, w->ctx, VERDICT_CLAIM);
+				verdict(id, held, w->token, VERDICT_CLAIM);
 			w->state = HANDOFF_NONE;
 			return;
 		}
@@ -286,7 +288,7 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 sin
 		if (!w->unbound)
 			count(STAT_CLAIMS);
 		w->unbound = 1;
-		verdict(id, held, w->ctx, VERDICT_CLAIM);
+		verdict(id, held, w->token, VERDICT_CLAIM);
 		return;
 	}
 	__u64 ctx = holding(waker, now);

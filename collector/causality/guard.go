@@ -63,7 +63,7 @@ type heldSpan struct {
 
 type verdict struct {
 	tid   uint32 // the worker thread
-	ctx   uint64 // the handed context or the call's token
+	ctx   uint64 // the call's token
 	kind  Kind
 	owner uint64 // context of the request the worker woke
 	at    int64
@@ -177,7 +177,7 @@ func (g *Guard) checkHandoff(s *span.Span) bool {
 func (h *heldSpan) apply(v verdict) bool {
 	switch {
 	case v.kind == Confirmed:
-		settle(h.s, v.ctx, v.ctx)
+		settle(h.s, v.ctx, v.owner)
 		return true
 	case v.kind != Claimed:
 		settle(h.s, v.ctx, 0)
@@ -218,9 +218,9 @@ func settle(s *span.Span, ctx, owner uint64) {
 	s.Flags |= span.FlagHandoff
 }
 
-// Verdict records worker thread tid's verdict on the call it made with ctx
-// (a handed context or its own token): owner is the context of the request
-// it handed the result to. It returns the calls the verdict settles.
+// Verdict records worker thread tid's verdict on its call ctx (the call's
+// token, unique per call): owner is the context of the request it handed
+// the result to. It returns the calls the verdict settles.
 func (g *Guard) Verdict(pid, tid uint32, ctx uint64, kind Kind, owner uint64, nowNs int64) []*span.Span {
 	g.mu.Lock()
 	defer g.mu.Unlock()

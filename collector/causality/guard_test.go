@@ -69,9 +69,9 @@ func TestIsGo(t *testing.T) {
 	}
 }
 
-// A call with a provisional handoff context waits for its worker's verdict:
-// confirmed keeps the context, refuted or none (HoldFor) drops it, and a
-// verdict that came first settles the call at once.
+// A call with a provisional token waits for its worker's verdict: confirmed
+// gives it the context that was handed over, refuted or none (HoldFor)
+// drops it, and a verdict that came first settles the call at once.
 func TestGuardHandoffVerdicts(t *testing.T) {
 	pid := cProgram(t)
 	const ctx = 0x0100_0000_0000_002a
@@ -86,7 +86,8 @@ func TestGuardHandoffVerdicts(t *testing.T) {
 			t.Fatalf("span of worker %d emitted before its verdict", s.ReqTID)
 		}
 	}
-	if out := g.Verdict(pid, 11, ctx, Confirmed, ctx, 200); len(out) != 1 || out[0] != a || a.SyscallTraceIDReq != ctx || a.SyscallTraceIDResp != ctx {
+	const handed = 0x0100_0000_0000_0007 // the context handed over with the call
+	if out := g.Verdict(pid, 11, ctx, Confirmed, handed, 200); len(out) != 1 || out[0] != a || a.SyscallTraceIDReq != handed || a.SyscallTraceIDResp != handed {
 		t.Errorf("confirmed: %v %+v", out, a)
 	}
 	if out := g.Verdict(pid, 12, ctx, Refuted, ctx+5, 200); len(out) != 1 || b.SyscallTraceIDReq != 0 || b.SyscallTraceIDResp != 0 {
@@ -98,10 +99,10 @@ func TestGuardHandoffVerdicts(t *testing.T) {
 	if out := g.Expire(100 + int64(HoldFor) + 1); len(out) != 1 || out[0] != c || c.SyscallTraceIDReq != 0 {
 		t.Errorf("expired: %v %+v", out, c)
 	}
-	if out := g.Verdict(pid, 14, ctx, Confirmed, ctx, 300); len(out) != 0 {
+	if out := g.Verdict(pid, 14, ctx, Confirmed, handed, 300); len(out) != 0 {
 		t.Errorf("early verdict settled %v", out)
 	}
-	if !g.Check(d) || d.SyscallTraceIDReq != ctx {
+	if !g.Check(d) || d.SyscallTraceIDReq != handed {
 		t.Errorf("call after its verdict: %+v", d)
 	}
 }

@@ -36,9 +36,9 @@ const (
 	// DirConnected: the socket was connect(2)ed: the process is its client.
 	DirConnected = 4
 	// DirVerdict: a pool worker's verdict on a call (bpf/socket/handoff.h):
-	// TID is the worker, SyscallTraceID the context handed over (or the
-	// call's token), SockID the context of the request the worker handed
-	// the result to, Len the kind (collector/causality.Kind).
+	// TID is the worker, SyscallTraceID the call's token, SockID the
+	// context of the request the worker handed the result to, Len the kind
+	// (collector/causality.Kind).
 	DirVerdict = 5
 )
 

@@ -67,6 +67,7 @@ type SocketFutexWaiting struct {
 type SocketHandoff struct {
 	_        structs.HostLayout
 	Ctx      uint64
+	Token    uint64
 	Sk       uint64
 	Ts       uint64
 	Answered uint64
@@ -79,6 +80,7 @@ type SocketHandoff struct {
 type SocketSockState struct {
 	_      structs.HostLayout
 	Ctx    uint64
+	Handed uint64
 	Thread uint64
 	Tuple  uint64
 	Role   uint8

@@ -8,9 +8,10 @@
 #define HANDOFF_ANSWERED 3 // read the call's response: its next wake is the verdict
 
 struct handoff {
-	__u64 ctx;      // context id handed over, or the call's token (unbound)
+	__u64 ctx;      // context id handed over (0: none)
+	__u64 token;    // the current call's token (a fresh id)
 	__u64 sk;       // the call's socket
-	__u64 ts;       // when armed, or when an unbound call began
+	__u64 ts;       // when armed, or when the call began
 	__u64 answered; // the worker's last read of the call's response
 	__u8 state;
 	__u8 unbound;   // no confirmed handoff: wakes only claim the call

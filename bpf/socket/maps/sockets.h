@@ -10,7 +10,9 @@
 #define L7_NO 2      // its first messages looked like none: skipped (l7.h)
 
 struct sock_state {
-	__u64 ctx;     // server sockets: context id of the request being served
+	__u64 ctx;     // server sockets: context id of the request being served;
+	               // client sockets: the token of the call sent on it
+	__u64 handed;  // client sockets: the context handed over with that call
 	__u64 thread;  // pid_tgid of the thread that received that request
 	__u64 tuple;   // addresses and ports when the verdict was taken (l7.h)
 	__u8 role;
