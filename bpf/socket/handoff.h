@@ -1,21 +1,24 @@
 // Handoff (docs/assembly.md "Handoff"): a thread that holds one server
 // request and wakes an idle thread of its process hands it the request's
-// context; the woken thread's next call carries it, marked provisional
-// (HANDOFF_BIT). After the call's response, the first thread holding a
+// context for its next call. After the call's response, a thread holding a
 // request that the worker wakes, through a futex only that thread waits on
 // without a timeout (the one waiting for the result: a Java thread's parker,
 // a Python waiter lock; not a lock many threads wait on, nor a timed wait
-// such as Python's GIL), gives the verdict: the same context confirms the
+// such as Python's GIL, nor a runtime global), waiting since before the
+// worker's last read, gives the verdict: the same context confirms the
 // handoff.
+//
+// Every call of a thread holding no request carries a token of its own (a
+// fresh id, unique per call), the handed context kept beside it.
 //
 // Claims: a call that no confirmed handoff covers (a saturated pool's worker
 // takes its next task without sleeping; a woken worker took another
-// request's task) is unbound: it carries a token of its own. A wake of that
-// kind by the worker, after it read the call's response, of a thread that
-// was already waiting before the worker's last read (so not for a lock the
-// worker took afterwards), claims the call for the woken thread's request. User
-// space (collector/causality) keeps the call's span until its verdict, and
-// links a claimed call only when exactly one request claimed it.
+// request's task) is unbound. A wake of that kind by the worker, after it
+// read the call's response, of a thread that was already waiting before the
+// worker's last read (so not for a lock the worker took afterwards), claims
+// the call for the woken thread's request. User space (collector/causality)
+// keeps the call's span until its verdict, and links a claimed call only
+// when exactly one request claimed it.
 #pragma once
 #include "maps/handoffs.h"
 #include "maps/serving.h"
