@@ -91,7 +91,11 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 			return s->ctx; // the rest of the same request
 		__u64 id = fresh_id();
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-		bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
+		__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
+		if (last)
+			*last = now;
+		else
+			bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
 		// A worker that now serves a request of its own answers for no
 		// earlier call any more.
 		struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
@@ -128,7 +132,7 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 	// request was sent with, for a reader that is not the sender (Go's
 	// HTTP Transport reads responses on a goroutine of its own).
 	__u64 handed = 0;
-	__u64 id = handoff_call(thread, sk, dir, now, &handed);
+	__u64 id = handoff_call(thread, sk, dir, now, !t, &handed);
 	if (dir == DIR_EGRESS) {
 		s->ctx = id;
 		s->handed = handed;

@@ -79,11 +79,13 @@ static __always_inline __u64 begin_call(struct handoff *h, __u64 worker, __u64 s
 // handoff_call returns the token of a worker's client message on socket sk
 // (HANDOFF_BIT set), or 0, and advances its state; *handed is the context
 // handed over with the call, if any. A call no handoff covers is unbound:
-// a wake can later claim it, when its process serves requests. A worker
+// a wake can later claim it, when its process serves requests and the
+// worker never served one itself (pool: a pool's worker, not a server
+// thread calling after it answered). A worker
 // that moves a message on another socket while its call waits for its
 // response multiplexes calls (an event loop, an HTTP client's selector
 // thread): the call is refuted, so none of those calls takes a context.
-static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u64 now, __u64 *handed)
+static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u64 now, int pool, __u64 *handed)
 {
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &worker);
 	int live = h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS;
@@ -105,6 +107,8 @@ static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u6
 		// A call after the last one's response without a new handoff.
 		if (h)
 			h->state = HANDOFF_NONE;
+		if (!pool)
+			return 0;
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
 		if (!last || now - *last > IDLE_NS)

@@ -30,9 +30,12 @@ type Guard struct {
 // (bpf/socket/handoff.h).
 const HandoffBit = 1 << 63
 
-// HoldFor is how long a call waits for its handoff verdict; after that its
-// provisional context is dropped.
-const HoldFor = 3 * time.Second
+// HoldFor is how long a call waits for its worker's verdict after it ended;
+// after that its provisional context is dropped. A worker hands a call's
+// result back right after reading its response (milliseconds, more when it
+// waits for Python's GIL): a second covers that, and bounds what the
+// collector holds (every call of a pool worker waits here).
+const HoldFor = time.Second
 
 // ClaimWait is how long a claimed call waits for a second claim before it
 // is linked to the one request that claimed it.
