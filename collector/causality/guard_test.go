@@ -26,7 +26,7 @@ func cProgram(t *testing.T) uint32 {
 }
 
 func TestGuard(t *testing.T) {
-	c := cProgram(t) // thread contexts trusted
+	c := cProgram(t)         // thread contexts trusted
 	g := uint32(os.Getpid()) // this test binary is a Go program
 	var gd Guard
 	cases := []struct {

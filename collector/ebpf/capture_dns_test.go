@@ -18,12 +18,7 @@ import (
 // the response status (NXDOMAIN is client_error) and the DNS id.
 func TestCaptureDNS(t *testing.T) {
 	testenv.RequireBinaries(t, "dnsmasq", "dig")
-	tp := newTopo(t)
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	tp, live := liveTopo(t)
 	srv := exec.Command("ip", "netns", "exec", tp.ServerNS, "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
 		"--listen-address="+tp.ServerIP, "--bind-interfaces", "--port=53", "--address=/details.zt.test/10.203.1.10",
 		"--local=/zt.test/", "--pid-file=", "--user=root")

@@ -17,12 +17,7 @@ import (
 // through BTF, socket.bpf.c fd_to_sock): its requests give their spans.
 func TestCaptureHighFD(t *testing.T) {
 	testenv.RequireBinaries(t, "python3", "curl", "ip")
-	tp := newTopo(t)
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	tp, live := liveTopo(t)
 	port := nextPort()
 	script := fmt.Sprintf("import os, runpy, sys; held = [os.open('/dev/null', os.O_RDONLY) for _ in range(300)]; "+
 		"sys.argv = ['server.py', %q, %q]; runpy.run_path(%q, run_name='__main__')",

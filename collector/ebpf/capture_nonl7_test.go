@@ -39,12 +39,7 @@ print(got[0])
 // to user space (events counted in kernel stay a handful, not the 256 writes
 // and their reads); an HTTP exchange in the same capture keeps its spans.
 func TestCaptureNonL7(t *testing.T) {
-	tp := newTopo(t)
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	tp, live := liveTopo(t)
 	st0, err := live.c.Stats()
 	if err != nil {
 		t.Fatal(err)

@@ -124,12 +124,7 @@ func TestCaptureGoStripped(t *testing.T) {
 // made for (the path marker, which causality does not use, is the ground
 // truth); it reports how many calls carry one.
 func checkContexts(t *testing.T, name string, perRequest int, start func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd) {
-	tp := newTopo(t)
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	tp, live := liveTopo(t)
 	leaf := nextPort()
 	startServer(t, tp.ServerNS, "127.0.0.1", leaf, runtimes[0].Server(t, "127.0.0.1", leaf, ""))
 	front := nextPort()

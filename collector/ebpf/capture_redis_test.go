@@ -19,12 +19,7 @@ import (
 // sequence numbers.
 func TestCaptureRedis(t *testing.T) {
 	testenv.RequireBinaries(t, "redis-server", "redis-cli")
-	tp := newTopo(t)
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	tp, live := liveTopo(t)
 	port := nextPort()
 	srv := exec.Command("ip", "netns", "exec", tp.ServerNS, "redis-server", "--bind", tp.ServerIP, "--port", fmt.Sprint(port),
 		"--save", "", "--appendonly", "no", "--protected-mode", "no")

@@ -53,6 +53,19 @@ func startLive(t *testing.T, opt Options) (*liveCapture, error) {
 	return l, nil
 }
 
+// liveTopo makes a client and a server namespace and starts the capture
+// scoped to both; the capture is closed when the test ends.
+func liveTopo(t *testing.T) (*topo, *liveCapture) {
+	t.Helper()
+	tp := newTopo(t)
+	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Close() })
+	return tp, live
+}
+
 func netnsInode(t *testing.T, name string) uint32 {
 	t.Helper()
 	var st os.FileInfo
@@ -68,12 +81,7 @@ func netnsInode(t *testing.T, name string) uint32 {
 // one s-p span per request with equal TCP sequence numbers, method, path,
 // status and sensible durations; nothing from outside the scope.
 func TestCaptureCurlPython(t *testing.T) {
-	tp := newTopo(t)
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	tp, live := liveTopo(t)
 	port := nextPort()
 	startServer(t, tp.ServerNS, tp.ServerIP, port, runtimes[0].Server(t, tp.ServerIP, port, ""))
 	m := nonce()
@@ -113,12 +121,7 @@ func TestCaptureCurlPython(t *testing.T) {
 // TestCaptureTwoTierLinks: a Python server that calls a downstream server on
 // the request's thread: its s-p and c-p spans share a syscall trace id.
 func TestCaptureTwoTierLinks(t *testing.T) {
-	tp := newTopo(t)
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	tp, live := liveTopo(t)
 	leaf := nextPort()
 	startServer(t, tp.ServerNS, "127.0.0.1", leaf, runtimes[0].Server(t, "127.0.0.1", leaf, ""))
 	front := nextPort()
