@@ -28,6 +28,10 @@ type Config struct {
 	DataGroup   string `yaml:"data_group"`
 	MetricsAddr string `yaml:"metrics_addr"` // "" disables /metrics
 	LogLevel    string `yaml:"log_level"`
+	// MemoryLimitMB is the Go runtime's soft memory limit for the collector
+	// (the garbage collector works harder near it); 0 = none. GOMEMLIMIT,
+	// when set, is the runtime's own and wins.
+	MemoryLimitMB int `yaml:"memory_limit_mb"`
 	// Namespace is stamped on spans that carry none (a Kubernetes-style
 	// namespace for the node's workloads; search and the dashboard filter on it).
 	Namespace string `yaml:"namespace"`
@@ -143,7 +147,7 @@ type ServiceRule struct {
 func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info",
+		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info", MemoryLimitMB: 200,
 		EBPF:       EBPFConfig{Enabled: true, PayloadSize: 1024, Timeout: 10 * time.Second},
 		Packet:     PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks},
 		Kubernetes: KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
@@ -166,6 +170,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	namespace := fs.String("namespace", "", "namespace stamped on spans that carry none")
 	payload := fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
 	spanBudget := fs.Float64("span-budget", 0, "spans per second before whole new connections are shed (0: no budget)")
+	memLimit := fs.Int("memory-limit-mb", 200, "the collector's soft memory limit in MiB (0: none)")
 	var netns, ifaces multiFlag
 	fs.Var(&netns, "netns", "capture only this network namespace (path or inode; repeatable)")
 	fs.Var(&ifaces, "packet-iface", "capture packets on interfaces [NETNS/]PATTERN[=ROLE] (repeatable), e.g. node1/veth*=pod")
@@ -216,6 +221,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 		{"ZEROTRACE_OBJECT_STORE_ENDPOINT", func(v string) error { cfg.ObjectStore.Endpoint = v; return nil }},
 		{"ZEROTRACE_OBJECT_STORE_REGION", func(v string) error { cfg.ObjectStore.Region = v; return nil }},
 		{"ZEROTRACE_SPAN_BUDGET", func(v string) (err error) { cfg.EBPF.SpanBudget, err = strconv.ParseFloat(v, 64); return }},
+		{"ZEROTRACE_MEMORY_LIMIT_MB", func(v string) (err error) { cfg.MemoryLimitMB, err = strconv.Atoi(v); return }},
 		{"ZEROTRACE_KUBERNETES", func(v string) error { cfg.Kubernetes.Enabled = v; return nil }},
 		{"ZEROTRACE_KUBELET_URL", func(v string) error { cfg.Kubernetes.KubeletURL = v; return nil }},
 	} {
@@ -246,8 +252,11 @@ func Load(args []string, env func(string) string) (Config, error) {
 		cfg.EBPF.PayloadSize = *payload
 	}
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "span-budget" {
+		switch f.Name {
+		case "span-budget":
 			cfg.EBPF.SpanBudget = *spanBudget
+		case "memory-limit-mb":
+			cfg.MemoryLimitMB = *memLimit
 		}
 	})
 	if len(netns) > 0 {
@@ -294,6 +303,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EBPF.SpanBudget < 0 || c.EBPF.SpanBudget != c.EBPF.SpanBudget {
 		errs = append(errs, fmt.Errorf("span_budget %v: want ≥ 0 spans/s", c.EBPF.SpanBudget))
+	}
+	if c.MemoryLimitMB < 0 {
+		errs = append(errs, fmt.Errorf("memory_limit_mb %d: want ≥ 0 (0: no limit)", c.MemoryLimitMB))
 	}
 	if c.EBPF.PayloadSize < 1 || c.EBPF.PayloadSize > 16383 {
 		errs = append(errs, fmt.Errorf("payload_size %d: want 1..16383", c.EBPF.PayloadSize))

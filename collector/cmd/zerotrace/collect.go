@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/zerotrace/zerotrace/collector/agent"
@@ -25,7 +26,10 @@ func runCollect(args []string) int {
 	log := newLogger(cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	log.Info("collect", "node", cfg.Node, "data_dir", cfg.DataDir)
+	if cfg.MemoryLimitMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
+	}
+	log.Info("collect", "node", cfg.Node, "data_dir", cfg.DataDir, "memory_limit_mb", cfg.MemoryLimitMB)
 	if err := agent.Run(ctx, cfg, log, func() { log.Info("ready") }); err != nil {
 		log.Error("collect", "err", err)
 		return 1
