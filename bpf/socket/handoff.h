@@ -81,10 +81,10 @@ static __always_inline __u64 begin_call(struct handoff *h, __u64 worker, __u64 s
 // handed over with the call, if any. A call no handoff covers is unbound:
 // a wake can later claim it, when its process serves requests and the
 // worker never served one itself (pool: a pool's worker, not a server
-// thread calling after it answered). A worker
-// that moves a message on another socket while its call waits for its
-// response multiplexes calls (an event loop, an HTTP client's selector
-// thread): the call is refuted, so none of those calls takes a context.
+// thread calling after it answered). A worker that moves a message on
+// another socket while its call waits for its response multiplexes calls
+// (an event loop, an HTTP client's selector thread): the call is refuted,
+// so none of those calls takes a context.
 static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u64 now, int pool, __u64 *handed)
 {
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &worker);
@@ -141,15 +141,15 @@ static __always_inline __u64 handoff_reader(__u64 reader, __u64 sk, __u64 token,
 // private_wake reports whether thread waker of process tgid is waking
 // thread wakee with its own FUTEX_WAKE on the address the wakee, and only
 // the wakee, waits on without a timeout: the handing back of a result (a
-// Java thread's parker, a Python waiter lock), not a shared lock, a
-// condition variable's timed wait, nor a runtime's global lock or condition
-// (Python's GIL and its switch condition: in the program's data, not on its
-// heap). It returns when the wakee's wait began, or 0.
+// Java thread's parker, a Python waiter lock), not a shared lock nor a
+// condition variable's timed wait (runtime_global below rules out the rest,
+// only when a verdict depends on it). It returns when the wakee's wait
+// began, or 0.
 static __always_inline __u64 private_wake(__u32 tgid, __u32 waker, __u32 wakee)
 {
 	struct futex_waiting *w = bpf_map_lookup_elem(&futex_wait, &wakee);
 	__u64 *woken = bpf_map_lookup_elem(&futex_wake, &waker);
-	if (!w || !woken || w->addr != *woken || w->timed || w->global)
+	if (!w || !woken || w->addr != *woken || w->timed)
 		return 0;
 	__u64 key = ((__u64)tgid << 32) ^ w->addr;
 	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
@@ -184,6 +184,16 @@ static long file_backed(struct task_struct *task, struct vm_area_struct *vma, vo
 	return 0;
 }
 
+// file_mapped reports whether futex address addr of the current process is
+// a runtime's global (Python's GIL and its switch condition: in the
+// program's or a library's data, not on its heap); 1 when unknown.
+static __always_inline __u8 file_mapped(__u64 addr)
+{
+	__u8 global = 1;
+	bpf_find_vma(bpf_get_current_task_btf(), addr, file_backed, &global, 0);
+	return global;
+}
+
 // futex_enter records a thread waiting on, or waking, a futex.
 static __always_inline void futex_enter(__u64 uaddr, long op, __u64 timeout)
 {
@@ -200,15 +210,13 @@ static __always_inline void futex_enter(__u64 uaddr, long op, __u64 timeout)
 		return;
 	}
 	__u64 now = bpf_ktime_get_ns();
-	struct futex_waiting fw = {.addr = uaddr, .since = now, .timed = timeout != 0, .global = 1};
-	bpf_find_vma(bpf_get_current_task_btf(), uaddr, file_backed, &fw.global, 0);
-	if (fw.global) {
-		// A worker that begins to wait for the GIL right after reading
-		// its call's response is regaining it, running no code of its own
-		// in between: the wait extends the read.
-		struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
-		fw.resuming = h && h->state == HANDOFF_ANSWERED && now - h->answered <= RESUME_NS;
-	}
+	struct futex_waiting fw = {.addr = uaddr, .since = now, .timed = timeout != 0};
+	// A worker that begins to wait for the GIL right after reading its
+	// call's response is regaining it, running no code of its own in
+	// between: the wait extends the read.
+	struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
+	if (h && h->state == HANDOFF_ANSWERED && now - h->answered <= RESUME_NS)
+		fw.resuming = file_mapped(uaddr);
 	bpf_map_update_elem(&futex_wait, &tid, &fw, BPF_ANY);
 	__u64 key = (thread & 0xffffffff00000000ULL) ^ uaddr;
 	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
@@ -241,6 +249,14 @@ static __always_inline void futex_exit(void)
 		__sync_fetch_and_add(n, -1);
 }
 
+// runtime_global reports whether the futex thread wakee waits on is a
+// runtime's global (file_mapped; the wakee is of the current process).
+static __always_inline int runtime_global(__u32 wakee)
+{
+	struct futex_waiting *w = bpf_map_lookup_elem(&futex_wait, &wakee);
+	return !w || file_mapped(w->addr);
+}
+
 // A goroutine's wake: private (a channel send to one receiver), but when the
 // receiver began to wait is unknown, so it claims nothing.
 #define WAIT_UNKNOWN (~0ULL)
@@ -257,17 +273,20 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 sin
 		// The worker's wake of a thread holding a request after its call
 		// began: the one waiting for the result (or, in Go's HTTP
 		// Transport, for the request to be written).
+		if (!since)
+			return;
 		__u64 held = holding(wakee, now);
-		if (!held || !since)
+		if (!held)
 			return;
 		__u64 id = bpf_get_current_pid_tgid();
 		int go = since == WAIT_UNKNOWN;
 		// A result handed back: the woken thread was waiting since before
 		// the worker's last read of the response (or the end of its
 		// regaining the GIL right after it), so not for a lock the worker
-		// took after its call (it would have to hold it across that read).
-		// A goroutine's wait start is unknown (below).
-		if (!go && !(w->state == HANDOFF_ANSWERED && since <= w->answered))
+		// took after its call (it would have to hold it across that read),
+		// and not on a runtime's global. A goroutine's wait start is
+		// unknown (below).
+		if (!go && !(w->state == HANDOFF_ANSWERED && since <= w->answered && !runtime_global((__u32)wakee)))
 			return;
 		if (!w->unbound && held == w->ctx) {
 			verdict(id, held, w->token, VERDICT_CONFIRMED);
@@ -275,16 +294,18 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 sin
 			w->state = HANDOFF_NONE;
 			return;
 		}
-		count(w->unbound ? STAT_CLAIMS : STAT_REFUTED);
 		if (go) {
 			// Only a goroutine's first such wake after writing a call
 			// claims it (Go's HTTP Transport: the write goroutine
 			// reporting the write to the caller); a reader's later wakes
 			// hand idle connections to other requests.
-			if (!w->unbound)
+			if (!w->unbound) {
 				verdict(id, held, w->token, VERDICT_REFUTED);
-			else if (!w->reader)
+				count(STAT_REFUTED);
+			} else if (!w->reader) {
 				verdict(id, held, w->token, VERDICT_CLAIM);
+				count(STAT_CLAIMS);
+			}
 			w->state = HANDOFF_NONE;
 			return;
 		}
@@ -293,9 +314,10 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 sin
 		// and so does any other the worker hands a result to before its
 		// next call (the guard then links it to neither).
 		if (!w->unbound)
-			count(STAT_CLAIMS);
+			count(STAT_REFUTED);
 		w->unbound = 1;
 		verdict(id, held, w->token, VERDICT_CLAIM);
+		count(STAT_CLAIMS);
 		return;
 	}
 	__u64 ctx = holding(waker, now);

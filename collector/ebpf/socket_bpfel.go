@@ -59,9 +59,8 @@ type SocketFutexWaiting struct {
 	Addr     uint64
 	Since    uint64
 	Timed    uint8
-	Global   uint8
 	Resuming uint8
-	Pad      [5]uint8
+	Pad      [6]uint8
 }
 
 type SocketHandoff struct {

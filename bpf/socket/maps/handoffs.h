@@ -33,12 +33,9 @@ struct futex_waiting {
 	__u64 since;   // when the wait began
 	__u8 timed;    // the wait has a timeout (a condition variable's timed
 	               // wait, such as Python's GIL), not a wait for a result
-	__u8 global;   // the futex is in a file-backed mapping: a runtime's
-	               // global (Python's GIL and its switch condition), never
-	               // a result handed to one thread
 	__u8 resuming; // a worker regaining the GIL right after reading its
 	               // call's response (handoff.h "claims")
-	__u8 _pad[5];
+	__u8 _pad[6];
 };
 
 struct {
