@@ -158,11 +158,11 @@ func (g *Guard) checkHandoff(s *span.Span) bool {
 	}
 	h := heldSpan{s: s, since: s.EndNs}
 	settled := false
-	filter(g.verdicts, s.PID, func(v verdict) bool {
+	filter(g.verdicts, s.PID, func(v *verdict) bool {
 		if settled || v.ctx != ctx || (v.tid != s.ReqTID && v.tid != s.RespTID) {
 			return true
 		}
-		settled = h.apply(v)
+		settled = h.apply(*v)
 		return false
 	})
 	if settled {
@@ -233,24 +233,17 @@ func (g *Guard) Verdict(pid, tid uint32, ctx uint64, kind Kind, owner uint64, no
 	v := verdict{tid, ctx, kind, owner, nowNs}
 	var out []*span.Span
 	matched := false
-	if hs := g.held[pid]; hs != nil {
-		kept := hs[:0]
-		for _, h := range hs {
-			if c, _ := provisional(h.s); c == ctx && (h.s.ReqTID == tid || h.s.RespTID == tid) {
-				matched = true
-				if h.apply(v) {
-					out = append(out, h.s)
-					continue
-				}
-			}
-			kept = append(kept, h)
+	filter(g.held, pid, func(h *heldSpan) bool {
+		if c, _ := provisional(h.s); c != ctx || (h.s.ReqTID != tid && h.s.RespTID != tid) {
+			return true
 		}
-		if len(kept) == 0 {
-			delete(g.held, pid)
-		} else {
-			g.held[pid] = kept
+		matched = true
+		if h.apply(v) {
+			out = append(out, h.s)
+			return false
 		}
-	}
+		return true
+	})
 	if !matched {
 		if g.verdicts == nil {
 			g.verdicts = map[uint32][]verdict{}
@@ -269,7 +262,7 @@ func (g *Guard) Expire(nowNs int64) []*span.Span {
 	defer g.mu.Unlock()
 	var out []*span.Span
 	for pid := range g.held {
-		filter(g.held, pid, func(h heldSpan) bool {
+		filter(g.held, pid, func(h *heldSpan) bool {
 			ctx, _ := provisional(h.s)
 			switch {
 			case h.torn:
@@ -286,7 +279,7 @@ func (g *Guard) Expire(nowNs int64) []*span.Span {
 		})
 	}
 	for pid := range g.verdicts {
-		filter(g.verdicts, pid, func(v verdict) bool { return nowNs-v.at <= int64(HoldFor) })
+		filter(g.verdicts, pid, func(v *verdict) bool { return nowNs-v.at <= int64(HoldFor) })
 	}
 	return out
 }
@@ -344,11 +337,12 @@ func IsGo(path string) bool {
 
 // filter keeps the elements of m[k] for which keep is true, deleting k when
 // none is left.
-func filter[T any](m map[uint32][]T, k uint32, keep func(T) bool) {
-	kept := m[k][:0]
-	for _, x := range m[k] {
-		if keep(x) {
-			kept = append(kept, x)
+func filter[T any](m map[uint32][]T, k uint32, keep func(*T) bool) {
+	xs := m[k]
+	kept := xs[:0]
+	for i := range xs {
+		if keep(&xs[i]) { // keep may change the element it keeps
+			kept = append(kept, xs[i])
 		}
 	}
 	if len(kept) == 0 {
