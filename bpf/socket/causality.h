@@ -131,8 +131,13 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 	// A worker (handoff.h). A client socket remembers the context its
 	// request was sent with, for a reader that is not the sender (Go's
 	// HTTP Transport reads responses on a goroutine of its own).
+	// A request after a response on the socket is a new call, whoever read
+	// the response (Go's Transport writes the next request on the same
+	// write goroutine, which never reads).
+	__u8 next = dir == DIR_EGRESS && s->replied;
+	s->replied = dir == DIR_INGRESS;
 	__u64 handed = 0;
-	__u64 id = handoff_call(thread, sk, dir, now, !t, &handed);
+	__u64 id = handoff_call(thread, sk, dir, now, !t, next, &handed);
 	if (dir == DIR_EGRESS) {
 		s->ctx = id;
 		s->handed = handed;

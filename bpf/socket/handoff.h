@@ -84,8 +84,9 @@ static __always_inline __u64 begin_call(struct handoff *h, __u64 worker, __u64 s
 // thread calling after it answered). A worker that moves a message on
 // another socket while its call waits for its response multiplexes calls
 // (an event loop, an HTTP client's selector thread): the call is refuted,
-// so none of those calls takes a context.
-static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u64 now, int pool, __u64 *handed)
+// so none of those calls takes a context. next: the message follows a
+// response on its socket, so it begins a new call.
+static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u64 now, int pool, int next, __u64 *handed)
 {
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &worker);
 	int live = h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS;
@@ -100,11 +101,13 @@ static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u6
 			*handed = h->ctx;
 			return begin_call(h, worker, sk, h->ctx, now);
 		}
-		if (live && h->state == HANDOFF_CALLING) {
+		if (live && h->state == HANDOFF_CALLING && !next) {
 			*handed = h->unbound ? 0 : h->ctx;
 			return h->token | HANDOFF_BIT; // the rest of the request
 		}
-		// A call after the last one's response without a new handoff.
+		// A call after the last one's response without a new handoff (its
+		// token is the last call's no more, even if another thread read
+		// that response).
 		if (h)
 			h->state = HANDOFF_NONE;
 		if (!pool)

@@ -77,16 +77,17 @@ type SocketHandoff struct {
 }
 
 type SocketSockState struct {
-	_      structs.HostLayout
-	Ctx    uint64
-	Handed uint64
-	Thread uint64
-	Tuple  uint64
-	Role   uint8
-	Open   uint8
-	L7     uint8
-	Probes uint8
-	Pad    [4]uint8
+	_       structs.HostLayout
+	Ctx     uint64
+	Handed  uint64
+	Thread  uint64
+	Tuple   uint64
+	Role    uint8
+	Open    uint8
+	L7      uint8
+	Probes  uint8
+	Replied uint8
+	Pad     [3]uint8
 }
 
 type SocketThreadCtx struct {

@@ -19,7 +19,8 @@ struct sock_state {
 	__u8 open;     // server sockets: request received, response not yet begun
 	__u8 l7;       // L7_*
 	__u8 probes;   // messages that looked like no L7 protocol so far
-	__u8 _pad[4];
+	__u8 replied;  // client sockets: a response came since the last request
+	__u8 _pad[3];
 };
 
 struct {
