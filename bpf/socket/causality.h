@@ -32,6 +32,7 @@ static __always_inline __u64 fresh_id(void)
 
 #include "goroutine.h"
 #include "handoff.h"
+#include "pyqueue.h"
 
 // set_role records a socket's role learnt from accept/connect.
 static __always_inline void set_role(__u64 sk, __u8 role)

@@ -29,6 +29,7 @@
 #define VERDICT_REFUTED 0
 #define VERDICT_CONFIRMED 1
 #define VERDICT_CLAIM 2
+#define VERDICT_ITEM 3 // the call's worker took a work item put for owner (pyqueue.h)
 
 // holding returns the context id a thread holds unambiguously, or 0.
 static __always_inline __u64 holding(__u64 thread, __u64 now)
@@ -60,20 +61,42 @@ static __always_inline void verdict(__u64 waker, __u64 owner, __u64 token, __u8 
 
 // begin_call starts worker's call on socket sk with a token of its own (a
 // fresh id: every call's token is unique, so a verdict names one call),
-// handed: the context handed over with it, 0 when none (unbound). It
-// returns the token with HANDOFF_BIT, or 0.
-static __always_inline __u64 begin_call(struct handoff *h, __u64 worker, __u64 sk, __u64 handed, __u64 now)
+// handed: the context handed over with it, 0 when none (unbound); item: it
+// came with a work item (pyqueue.h), which is its verdict. It returns the
+// token with HANDOFF_BIT, or 0.
+static __always_inline __u64 begin_call(struct handoff *h, __u64 worker, __u64 sk, __u64 handed, __u64 now, __u8 item)
 {
 	__u64 token = fresh_id();
 	if (!token)
 		return 0;
 	struct handoff n = {.ctx = handed, .token = token, .sk = sk, .ts = now, .state = HANDOFF_CALLING,
-			    .unbound = handed == 0};
+			    .unbound = handed == 0, .item = item && handed};
 	if (h)
 		*h = n;
 	else
 		bpf_map_update_elem(&handoffs, &worker, &n, BPF_ANY);
+	if (n.item)
+		verdict(bpf_get_current_pid_tgid(), handed, token, VERDICT_ITEM);
 	return token | HANDOFF_BIT;
+}
+
+// item_call: the calls of a worker working on a work item put for one
+// request (pyqueue.h) all carry it, each under a token of its own, until
+// the worker takes its next item; several calls at once are not refuted.
+static __always_inline __u64 item_call(struct handoff *h, __u64 worker, __u64 sk, __u8 dir, __u64 now, int next, __u64 *handed)
+{
+	if (dir == DIR_EGRESS) {
+		*handed = h->ctx;
+		if (h->state == HANDOFF_CALLING && h->sk == sk && !next)
+			return h->token | HANDOFF_BIT; // the rest of the request
+		return begin_call(h, worker, sk, h->ctx, now, 1);
+	}
+	if (h->state != HANDOFF_ARMED && h->sk == sk) {
+		h->answered = now;
+		h->state = HANDOFF_ANSWERED;
+		return h->token | HANDOFF_BIT;
+	}
+	return 0;
 }
 
 // handoff_call returns the token of a worker's client message on socket sk
@@ -89,6 +112,8 @@ static __always_inline __u64 begin_call(struct handoff *h, __u64 worker, __u64 s
 static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u64 now, int pool, int next, __u64 *handed)
 {
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &worker);
+	if (h && h->item && h->state != HANDOFF_NONE && now - h->ts <= IDLE_NS)
+		return item_call(h, worker, sk, dir, now, next, handed);
 	int live = h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS;
 	if (live && h->state == HANDOFF_CALLING && h->sk != sk) {
 		verdict(bpf_get_current_pid_tgid(), 0, h->token, VERDICT_REFUTED);
@@ -99,7 +124,7 @@ static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u6
 	if (dir == DIR_EGRESS) {
 		if (live && h->state == HANDOFF_ARMED) {
 			*handed = h->ctx;
-			return begin_call(h, worker, sk, h->ctx, now);
+			return begin_call(h, worker, sk, h->ctx, now, 0);
 		}
 		if (live && h->state == HANDOFF_CALLING && !next) {
 			*handed = h->unbound ? 0 : h->ctx;
@@ -116,7 +141,7 @@ static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u6
 		__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
 		if (!last || now - *last > IDLE_NS)
 			return 0;
-		return begin_call(h, worker, sk, 0, now);
+		return begin_call(h, worker, sk, 0, now, 0);
 	}
 	if (live && (h->state == HANDOFF_CALLING || h->state == HANDOFF_ANSWERED) && h->sk == sk) {
 		h->answered = now;
@@ -271,6 +296,8 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 sin
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct handoff *w = bpf_map_lookup_elem(&handoffs, &waker);
+	if (w && w->item && w->state != HANDOFF_NONE)
+		return; // its calls' verdict came with its work item
 	if (w && (w->state == HANDOFF_CALLING || w->state == HANDOFF_ANSWERED) &&
 	    now - (w->answered > w->ts ? w->answered : w->ts) <= HANDOFF_TTL_NS) {
 		// The worker's wake of a thread holding a request after its call
@@ -330,6 +357,8 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 sin
 	if (t && t->open)
 		return; // the wakee serves a request of its own
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &wakee);
+	if (h && h->item && h->state != HANDOFF_NONE)
+		return; // working on a work item's request
 	if (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS &&
 	    !(h->unbound && h->state == HANDOFF_ANSWERED))
 		return; // only the wake that ends its idle wait counts

@@ -396,3 +396,14 @@ int exit_futex(struct trace_event_raw_sys_exit *ctx) { futex_exit(); return 0; }
 // (goroutine.h, handoff.h). Attached per executable by user space.
 SEC("uprobe/runtime.send")
 int go_runtime_send(struct pt_regs *ctx) { return go_send(ctx); }
+
+// CPython's SimpleQueue (pyqueue.h), attached by address in _queue's
+// method table.
+SEC("uprobe/simplequeue_put")
+int py_queue_put(struct pt_regs *ctx) { return py_put(ctx); }
+
+SEC("uprobe/simplequeue_get")
+int py_queue_get(struct pt_regs *ctx) { return py_get(); }
+
+SEC("uretprobe/simplequeue_get")
+int py_queue_got(struct pt_regs *ctx) { return py_got(ctx); }

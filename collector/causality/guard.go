@@ -54,7 +54,15 @@ const (
 	// Claimed: the worker handed the result of a call no handoff covered to
 	// a request that was waiting for it since before the response began.
 	Claimed Kind = 2
+	// Item: the worker made the call for a work item it took from a queue,
+	// put there by the owner's thread (bpf/socket/pyqueue.h). It comes when
+	// the call begins, before its span, and settles the call like Confirmed.
+	Item Kind = 3
 )
+
+// ItemFor is how long an Item verdict waits for its call's span (the call
+// must end first: a slow downstream takes seconds).
+const ItemFor = 15 * time.Second
 
 type heldSpan struct {
 	s     *span.Span
@@ -179,7 +187,7 @@ func (g *Guard) checkHandoff(s *span.Span) bool {
 // settled it.
 func (h *heldSpan) apply(v verdict) bool {
 	switch {
-	case v.kind == Confirmed:
+	case v.kind == Confirmed || v.kind == Item:
 		settle(h.s, v.ctx, v.owner)
 		return true
 	case v.kind != Claimed:
@@ -279,7 +287,9 @@ func (g *Guard) Expire(nowNs int64) []*span.Span {
 		})
 	}
 	for pid := range g.verdicts {
-		filter(g.verdicts, pid, func(v *verdict) bool { return nowNs-v.at <= int64(HoldFor) })
+		filter(g.verdicts, pid, func(v *verdict) bool {
+			return nowNs-v.at <= int64(HoldFor) || v.kind == Item && nowNs-v.at <= int64(ItemFor)
+		})
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -159,5 +160,39 @@ func TestGuardClaims(t *testing.T) {
 	g.Verdict(pid, 25, 0x35, Claimed, owner, 6000)
 	if out := g.Expire(6000 + int64(ClaimWait)); len(out) != 1 || mixed.SyscallTraceIDReq != 0 || mixed.SyscallTraceIDResp != 0 {
 		t.Errorf("mixed sides: %v %+v", out, mixed)
+	}
+}
+
+// A worker's call for a work item (bpf/socket/pyqueue.h) gets its Item
+// verdict when it begins, before its span: the span is settled at once with
+// the item's request, even seconds later (a slow call, within ItemFor), and
+// a claim by another request the worker wakes afterwards changes nothing.
+func TestGuardItems(t *testing.T) {
+	pid := cProgram(t)
+	const owner, other = 0x0100_0000_0000_0007, 0x0100_0000_0000_0009
+	call := func(tid uint32, token uint64) *span.Span {
+		return &span.Span{SignalSource: span.SourceEBPF, PID: pid, TapSide: span.TapClientProcess, ReqTID: tid, RespTID: tid,
+			EndNs: 1000, SyscallTraceIDReq: token | HandoffBit, SyscallTraceIDResp: token | HandoffBit}
+	}
+	var g Guard
+	g.Verdict(pid, 31, 0x41, Item, owner, 1000)
+	g.Verdict(pid, 31, 0x41, Claimed, other, 1500)
+	g.Verdict(pid, 32, 0x42, Item, owner, 1000)
+	g.Expire(1000 + 5*int64(time.Second))
+	slow := call(31, 0x41)
+	if !g.Check(slow) || slow.SyscallTraceIDReq != owner || slow.SyscallTraceIDResp != owner || !slow.Flags.Has(span.FlagHandoff) {
+		t.Errorf("a call 5 s after its item verdict: %+v", slow)
+	}
+	g.Expire(1000 + int64(ItemFor) + 1)
+	late := call(32, 0x42)
+	if g.Check(late) {
+		t.Errorf("a call after ItemFor settled by a forgotten verdict: %+v", late)
+	}
+	// The item verdict after the span (the ring's order is the reverse only
+	// if a reader fell behind): settled at once too.
+	held := call(34, 0x44)
+	g.Check(held)
+	if out := g.Verdict(pid, 34, 0x44, Item, owner, 20_000); len(out) != 1 || held.SyscallTraceIDReq != owner {
+		t.Errorf("item verdict after the span: %v %+v", out, held)
 	}
 }

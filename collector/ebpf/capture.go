@@ -48,6 +48,7 @@ type Capture struct {
 	procs proc.Cache
 	guard causality.Guard
 	gos   goTracker
+	pys   pyTracker
 	pids  map[uint32]bool // processes seen (Go tracking is decided once)
 	ids   *span.IDGenerator
 	wall  int64             // wall clock minus CLOCK_MONOTONIC, ns
@@ -182,10 +183,12 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	c.wall = time.Now().UnixNano() - ts.Nano()
 	c.gos.queue = make(chan uint32, 64)
-	c.wg.Add(3)
+	c.pys.queue = make(chan uint32, 256)
+	c.wg.Add(4)
 	go c.read()
 	go c.tick()
 	go c.goTrack()
+	go c.pyTrack()
 	return c, nil
 }
 
@@ -367,7 +370,7 @@ func (c *Capture) Stats() (map[string]uint64, error) {
 		return c.final, nil
 	}
 	out := map[string]uint64{}
-	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims"} {
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items"} {
 		var per []uint64
 		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, err
@@ -389,10 +392,13 @@ func (c *Capture) ShedStats() (conns, events uint64) {
 
 // Close detaches, drains and flushes.
 func (c *Capture) Close() error {
+	c.gos.mu.Lock()
 	for _, l := range c.links {
 		l.Close()
 	}
 	c.links = nil
+	c.gos.closed = true
+	c.gos.mu.Unlock()
 	if c.rd != nil {
 		// Let the reader drain what the kernel already wrote.
 		for i := 0; i < 100 && c.rd.AvailableBytes() > 0; i++ {
@@ -404,10 +410,12 @@ func (c *Capture) Close() error {
 		c.Flush()
 		c.rd = nil
 	}
-	for _, l := range c.gos.links {
+	c.gos.mu.Lock()
+	for _, l := range c.links { // uprobes attached while draining
 		l.Close()
 	}
-	c.gos.links = nil
+	c.links = nil
+	c.gos.mu.Unlock()
 	c.final, _ = c.Stats() // what Stats returns from now on
 	return c.objs.Close()
 }

@@ -21,8 +21,8 @@ import (
 // causality guard uses none of its context ids.
 type goTracker struct {
 	queue    chan uint32     // Go processes to track
-	mu       sync.Mutex      // links
-	links    []link.Link     // the uprobes
+	mu       sync.Mutex      // Capture.links, closed
+	closed   bool            // Capture.Close detached: uprobes attached later are closed at once
 	attached map[exeID]error // per executable: nil once attached, else why not
 }
 
@@ -47,6 +47,7 @@ func (c *Capture) goTrack() {
 // queued for tracking (never blocking the reader).
 func (c *Capture) newProcess(pid uint32) {
 	if !c.guard.IsGoProcess(pid) {
+		c.pyNewProcess(pid)
 		return
 	}
 	select {
@@ -108,8 +109,22 @@ func (c *Capture) attachGo(exe string) error {
 	if err != nil {
 		return fmt.Errorf("uprobe on runtime.send (a stripped binary has no symbol table): %w", err)
 	}
-	c.links = append(c.links, l)
+	c.addLinks(l)
 	return nil
+}
+
+// addLinks keeps uprobes attached after Start (closing them when the
+// capture was closed meanwhile).
+func (c *Capture) addLinks(ls ...link.Link) {
+	c.gos.mu.Lock()
+	defer c.gos.mu.Unlock()
+	if c.gos.closed {
+		for _, l := range ls {
+			l.Close()
+		}
+		return
+	}
+	c.links = append(c.links, ls...)
 }
 
 // seenPID reports whether pid was seen before, and remembers it.

@@ -73,7 +73,15 @@ type SocketHandoff struct {
 	State    uint8
 	Unbound  uint8
 	Reader   uint8
-	Pad      [5]uint8
+	Item     uint8
+	Pad      [4]uint8
+}
+
+type SocketPyItem struct {
+	_    structs.HostLayout
+	Item uint64
+	Tgid uint32
+	Pad  uint32
 }
 
 type SocketSockState struct {
@@ -112,6 +120,7 @@ const (
 	SocketMapHandoffs       = "handoffs"
 	SocketMapIdCounter      = "id_counter"
 	SocketMapNetnsScope     = "netns_scope"
+	SocketMapPyItems        = "py_items"
 	SocketMapScratch        = "scratch"
 	SocketMapServing        = "serving"
 	SocketMapSockets        = "sockets"
@@ -146,6 +155,9 @@ const (
 	SocketProgExitWritev    = "exit_writev"
 	SocketProgGoRuntimeSend = "go_runtime_send"
 	SocketProgOnWaking      = "on_waking"
+	SocketProgPyQueueGet    = "py_queue_get"
+	SocketProgPyQueueGot    = "py_queue_got"
+	SocketProgPyQueuePut    = "py_queue_put"
 	SocketVarPayloadCap     = "payload_cap"
 	SocketVarScopeEnabled   = "scope_enabled"
 	SocketVarSelfTgid       = "self_tgid"
@@ -222,6 +234,9 @@ type SocketProgramSpecs struct {
 	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
 	GoRuntimeSend *ebpf.ProgramSpec `ebpf:"go_runtime_send"`
 	OnWaking      *ebpf.ProgramSpec `ebpf:"on_waking"`
+	PyQueueGet    *ebpf.ProgramSpec `ebpf:"py_queue_get"`
+	PyQueueGot    *ebpf.ProgramSpec `ebpf:"py_queue_got"`
+	PyQueuePut    *ebpf.ProgramSpec `ebpf:"py_queue_put"`
 }
 
 // SocketMapSpecs contains maps before they are loaded into the kernel.
@@ -237,6 +252,7 @@ type SocketMapSpecs struct {
 	Handoffs   *ebpf.MapSpec `ebpf:"handoffs"`
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
 	NetnsScope *ebpf.MapSpec `ebpf:"netns_scope"`
+	PyItems    *ebpf.MapSpec `ebpf:"py_items"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
 	Serving    *ebpf.MapSpec `ebpf:"serving"`
 	Sockets    *ebpf.MapSpec `ebpf:"sockets"`
@@ -282,6 +298,7 @@ type SocketMaps struct {
 	Handoffs   *ebpf.Map `ebpf:"handoffs"`
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
 	NetnsScope *ebpf.Map `ebpf:"netns_scope"`
+	PyItems    *ebpf.Map `ebpf:"py_items"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
 	Serving    *ebpf.Map `ebpf:"serving"`
 	Sockets    *ebpf.Map `ebpf:"sockets"`
@@ -300,6 +317,7 @@ func (m *SocketMaps) Close() error {
 		m.Handoffs,
 		m.IdCounter,
 		m.NetnsScope,
+		m.PyItems,
 		m.Scratch,
 		m.Serving,
 		m.Sockets,
@@ -350,6 +368,9 @@ type SocketPrograms struct {
 	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
 	GoRuntimeSend *ebpf.Program `ebpf:"go_runtime_send"`
 	OnWaking      *ebpf.Program `ebpf:"on_waking"`
+	PyQueueGet    *ebpf.Program `ebpf:"py_queue_get"`
+	PyQueueGot    *ebpf.Program `ebpf:"py_queue_got"`
+	PyQueuePut    *ebpf.Program `ebpf:"py_queue_put"`
 }
 
 func (p *SocketPrograms) Close() error {
@@ -383,6 +404,9 @@ func (p *SocketPrograms) Close() error {
 		p.ExitWritev,
 		p.GoRuntimeSend,
 		p.OnWaking,
+		p.PyQueueGet,
+		p.PyQueueGot,
+		p.PyQueuePut,
 	)
 }
 

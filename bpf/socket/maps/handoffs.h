@@ -16,7 +16,9 @@ struct handoff {
 	__u8 state;
 	__u8 unbound;   // no confirmed handoff: wakes only claim the call
 	__u8 reader;    // read the response to another thread's call
-	__u8 _pad[5];
+	__u8 item;      // handed with a work item taken from a queue (pyqueue.h):
+	                // exact, for every call until the worker's next take
+	__u8 _pad[4];
 };
 
 struct {

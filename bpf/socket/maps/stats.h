@@ -11,6 +11,7 @@ enum zt_stat {
 	STAT_NONL7,         // sockets marked not L7 (l7.h)
 	STAT_DROP_STORAGE,  // syscalls not kept: the thread's storage could not be had (maps/active.h)
 	STAT_CLAIMS,        // a worker's call claimed by the request it handed a result to
+	STAT_ITEMS,         // work items a worker took from a queue, put there by a thread holding a request (pyqueue.h)
 	STAT_MAX,
 };
 

@@ -4,10 +4,14 @@ shared ThreadPoolExecutor (the way real services fan out).
 
 usage: pool.py HOST PORT DOWNSTREAM_URL
 Every request calls DOWNSTREAM_URL + path + "/a" and + "/b" in parallel on
-pool threads, waits for both, then answers.
+pool threads, waits for both, then answers. A background thread (serving no
+request) submits a call to DOWNSTREAM_URL + "/bg" to the same pool every
+20 ms: those calls belong to no request.
 """
 import http.client
 import sys
+import threading
+import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +51,16 @@ class H(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+def background():
+    while True:
+        try:
+            pool.submit(call, "/bg").result()
+        except OSError:
+            pass
+        time.sleep(0.02)
+
+
+threading.Thread(target=background, daemon=True).start()
 ThreadingHTTPServer.daemon_threads = True
 s = ThreadingHTTPServer((host, port), H)
 print("READY", flush=True)
