@@ -69,8 +69,9 @@ static __always_inline void sock_closed(__u64 sk)
 #define GOROUTINE_BIT (1ULL << 62) // the id was kept by a goroutine, not a thread
 
 // causality returns the context id of a message moved by thread (a context
-// key: thread or goroutine) on socket sk.
-static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now)
+// key: thread or goroutine) on socket sk; *cont: it moves bytes in the same
+// direction as the socket's previous message syscall (bodies.h).
+static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now, __u8 *cont)
 {
 	struct sock_state *s = bpf_map_lookup_elem(&sockets, &sk);
 	if (!s) {
@@ -80,6 +81,8 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		if (!s)
 			return 0;
 	}
+	*cont = s->last_dir == dir + 1;
+	s->last_dir = dir + 1;
 	if (s->role == ROLE_SERVER) {
 		if (dir == DIR_EGRESS) {
 			if (s->open) {

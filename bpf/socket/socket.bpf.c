@@ -36,6 +36,7 @@ const volatile __u8 scope_enabled = 0;   // only network namespaces in netns_sco
 
 #include "causality.h"
 #include "l7.h"
+#include "bodies.h"
 
 // Kernel structures are read with plain loads through BTF-typed pointers
 // (the task from bpf_get_current_task_btf, others cast with the
@@ -194,7 +195,8 @@ static __always_inline int exit_io(long ret)
 	fill_addrs(e, sk);
 	fill_comm(e, task);
 	__u64 key = thread_key(id);
-	e->syscall_trace_id = causality(key, a.sk, a.dir, now);
+	__u8 cont = 0;
+	e->syscall_trace_id = causality(key, a.sk, a.dir, now, &cont);
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
 
@@ -226,6 +228,10 @@ static __always_inline int exit_io(long ret)
 		}
 	}
 	__u32 cap = payload_cap;
+	if (cont && a.l7 == L7_YES && a.l4 == IPPROTO_TCP && body_only(a.sk, a.dir, a.seq, len)) {
+		cap = 0; // inside a body user space counts by length (bodies.h)
+		count(STAT_BODY_ONLY);
+	}
 	if (cap > len)
 		cap = len;
 	if (cap > plen)
@@ -322,9 +328,10 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 	e->l4 = IPPROTO_TCP;
 	fill_addrs(e, sk);
 	fill_comm(e, task);
-	if (dir == DIR_CLOSE)
+	if (dir == DIR_CLOSE) {
 		sock_closed(e->sock_id);
-	else
+		bodies_closed(e->sock_id);
+	} else
 		set_role(e->sock_id, dir == DIR_ACCEPTED ? ROLE_SERVER : ROLE_CLIENT);
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);

@@ -291,7 +291,7 @@ func (c *Capture) handle(e *Event) {
 			Comm: e.Comm, ProcessName: info.Name, Cmdline: info.Cmdline, ContainerID: info.ContainerID,
 			Service: c.opt.Service(info), L4: l4Of(udp),
 			LocalIP: e.LocalIP, LocalPort: e.LocalPort, RemoteIP: e.RemoteIP, RemotePort: e.RemotePort,
-		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp}, c.guarded)
+		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp, Body: c.bodyOf(e.SockID)}, c.guarded)
 		c.conns[k] = conn
 	}
 	switch e.Dir {
@@ -308,6 +308,25 @@ func (c *Capture) handle(e *Event) {
 	}
 	conn.Feed(session.Chunk{Dir: dir, StartNs: now, EndNs: now, TCPSeq: e.TCPSeq, Data: e.Data, Len: int(e.Len),
 		TID: e.TID, SyscallTraceID: e.SyscallTraceID})
+}
+
+// bodyKey and bodyRange are bpf/socket/maps/bodies.h's body_key and
+// body_range.
+type bodyKey struct {
+	Sk  uint64
+	Dir uint8
+	_   [7]byte
+}
+
+type bodyRange struct{ Start, End uint32 }
+
+// bodyOf returns the session's Body hook for socket sk: the rest of a
+// message it counts by length is sent without payload (bpf/socket/bodies.h).
+// A failed map update only costs those chunks their payload as before.
+func (c *Capture) bodyOf(sk uint64) func(session.Dir, uint32, uint32) {
+	return func(d session.Dir, start, end uint32) {
+		c.objs.Bodies.Put(bodyKey{Sk: sk, Dir: uint8(d)}, bodyRange{start, end})
+	}
 }
 
 // guarded emits a span after the causality guard removed context ids its
@@ -370,7 +389,7 @@ func (c *Capture) Stats() (map[string]uint64, error) {
 		return c.final, nil
 	}
 	out := map[string]uint64{}
-	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items"} {
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items", "body_only"} {
 		var per []uint64
 		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, err

@@ -178,6 +178,12 @@ func countMarker(spans []span.Span, marker string) int {
 // right L7 fields, plausible nested durations and equal TCP sequences.
 func checkPair(t errorer, spans []span.Span, path string, status int32) (c, s span.Span, ok bool) {
 	t.Helper()
+	return checkPairMethod(t, spans, path, "GET", status)
+}
+
+// checkPairMethod is checkPair for a request of method.
+func checkPairMethod(t errorer, spans []span.Span, path, method string, status int32) (c, s span.Span, ok bool) {
+	t.Helper()
 	cs, ss := byPath(spans, span.TapClientProcess, path), byPath(spans, span.TapServerProcess, path)
 	if len(cs) != 1 || len(ss) != 1 {
 		t.Errorf("%s: got %d c-p and %d s-p spans, want 1 and 1", path, len(cs), len(ss))
@@ -185,8 +191,8 @@ func checkPair(t errorer, spans []span.Span, path string, status int32) (c, s sp
 	}
 	c, s = cs[0], ss[0]
 	for _, x := range []span.Span{c, s} {
-		if x.L7Protocol != span.L7HTTP1 || x.RequestType != "GET" || x.ResponseCode != status {
-			t.Errorf("%s %s: protocol %v method %q status %d, want HTTP/1 GET %d", path, x.TapSide, x.L7Protocol, x.RequestType, x.ResponseCode, status)
+		if x.L7Protocol != span.L7HTTP1 || x.RequestType != method || x.ResponseCode != status {
+			t.Errorf("%s %s: protocol %v method %q status %d, want HTTP/1 %s %d", path, x.TapSide, x.L7Protocol, x.RequestType, x.ResponseCode, method, status)
 		}
 		if d := x.Duration(); d <= 0 || d > 10*time.Second {
 			t.Errorf("%s %s: duration %v not in (0, 10s]", path, x.TapSide, d)

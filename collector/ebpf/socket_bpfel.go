@@ -32,6 +32,19 @@ type SocketActiveIo struct {
 	ConnectFd  int64
 }
 
+type SocketBodyKey struct {
+	_   structs.HostLayout
+	Sk  uint64
+	Dir uint8
+	Pad [7]uint8
+}
+
+type SocketBodyRange struct {
+	_     structs.HostLayout
+	Start uint32
+	End   uint32
+}
+
 type SocketEvent struct {
 	_              structs.HostLayout
 	Ts             uint64
@@ -95,7 +108,8 @@ type SocketSockState struct {
 	L7      uint8
 	Probes  uint8
 	Replied uint8
-	Pad     [3]uint8
+	LastDir uint8
+	Pad     [2]uint8
 }
 
 type SocketThreadCtx struct {
@@ -112,6 +126,7 @@ type SocketThreadCtx struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	SocketMapActive         = "active"
+	SocketMapBodies         = "bodies"
 	SocketMapEvents         = "events"
 	SocketMapFutexAddrs     = "futex_addrs"
 	SocketMapFutexWait      = "futex_wait"
@@ -244,6 +259,7 @@ type SocketProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type SocketMapSpecs struct {
 	Active     *ebpf.MapSpec `ebpf:"active"`
+	Bodies     *ebpf.MapSpec `ebpf:"bodies"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	FutexAddrs *ebpf.MapSpec `ebpf:"futex_addrs"`
 	FutexWait  *ebpf.MapSpec `ebpf:"futex_wait"`
@@ -290,6 +306,7 @@ func (o *SocketObjects) Close() error {
 // It can be passed to LoadSocketObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SocketMaps struct {
 	Active     *ebpf.Map `ebpf:"active"`
+	Bodies     *ebpf.Map `ebpf:"bodies"`
 	Events     *ebpf.Map `ebpf:"events"`
 	FutexAddrs *ebpf.Map `ebpf:"futex_addrs"`
 	FutexWait  *ebpf.Map `ebpf:"futex_wait"`
@@ -309,6 +326,7 @@ type SocketMaps struct {
 func (m *SocketMaps) Close() error {
 	return _SocketClose(
 		m.Active,
+		m.Bodies,
 		m.Events,
 		m.FutexAddrs,
 		m.FutexWait,

@@ -56,6 +56,12 @@ type Config struct {
 	MaxPending int           // requests awaiting a response (default 64)
 	UDP        bool          // a datagram socket: one message per chunk, UDP protocols
 	IDs        *span.IDGenerator
+	// Body, when set, is told the rest of a message whose length its head
+	// gave, in direction d: the TCP sequence numbers from start (the byte
+	// after the chunk the head came in) to end (the byte after the
+	// message). The capture then sends those bytes' chunks without payload
+	// (bpf/socket/bodies.h): the session counts them by length only.
+	Body func(d Dir, start, end uint32)
 }
 
 type pending struct {
@@ -208,6 +214,13 @@ func (c *Conn) Feed(ch Chunk) {
 			c.Dropped++
 			return
 		}
+		if m.Response && !m.NoBody && m.StreamID == 0 {
+			// A response to HEAD has no body, whatever its Content-Length
+			// says.
+			if pe := c.firstUnanswered(); pe != nil && pe.req.Method == "HEAD" {
+				m.NoBody = true
+			}
+		}
 		total := m.Total()
 		if err == l7.ErrIncomplete {
 			// The head runs past the captured bytes: assume the message ends
@@ -252,6 +265,9 @@ func (c *Conn) Feed(ch Chunk) {
 		case total >= 0:
 			in.remaining = total - left
 			c.account(in, left)
+			if c.cfg.Body != nil && !c.cfg.UDP {
+				c.cfg.Body(d, ch.TCPSeq+uint32(ch.Len), ch.TCPSeq+uint32(off+total))
+			}
 			if total-left > 0 && len(ch.Data) < ch.Len {
 				pe.flags |= span.FlagTruncated
 			}

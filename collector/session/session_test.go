@@ -193,3 +193,76 @@ func TestRoleFromLifecycle(t *testing.T) {
 		t.Fatalf("%+v", r.spans)
 	}
 }
+
+// A message whose length its head gives and whose rest comes in later
+// chunks: the session tells the capture the rest's stream range (Body), and
+// counts the payload-less continuation chunks the capture then sends by
+// length. A POST whose body follows its head (the request side) and a
+// response whose body crosses into the next response's chunk.
+func TestBodyByLength(t *testing.T) {
+	var r rec
+	type rng struct {
+		d          Dir
+		start, end uint32
+	}
+	var told []rng
+	c := NewConn(ConnMeta{Node: "n", Source: span.SourceEBPF, PID: 7, ProcessName: "srv",
+		LocalIP: netip.MustParseAddr("10.0.0.2"), LocalPort: 80, RemoteIP: netip.MustParseAddr("10.0.0.1"), RemotePort: 40000},
+		Config{Timeout: time.Second, Body: func(d Dir, start, end uint32) { told = append(told, rng{d, start, end}) }}, r.emit)
+	// POST head (51 bytes) read alone at seq 1000; its 5000-byte body in
+	// two reads the capture sends without payload.
+	post := "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n"
+	c.Feed(chunk(Ingress, 10, 1000, post))
+	c.Feed(Chunk{Dir: Ingress, StartNs: 20, EndNs: 20, TCPSeq: 1000 + uint32(len(post)), Len: 4000})
+	c.Feed(Chunk{Dir: Ingress, StartNs: 30, EndNs: 30, TCPSeq: 1000 + uint32(len(post)) + 4000, Len: 1000})
+	// Response: head + 10 of 20 000 body bytes, two payload-less chunks,
+	// then one crossing into the second response (it carries its payload).
+	head := "HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n"
+	c.Feed(chunk(Egress, 40, 9000, head+"0123456789"))
+	first := 9000 + uint32(len(head)) + 10
+	c.Feed(Chunk{Dir: Egress, StartNs: 50, EndNs: 50, TCPSeq: first, Len: 9990})
+	c.Feed(Chunk{Dir: Egress, StartNs: 60, EndNs: 60, TCPSeq: first + 9990, Len: 9000})
+	c.Feed(chunk(Ingress, 70, 1000+uint32(len(post))+5000, "GET /next HTTP/1.1\r\n\r\n"))
+	tail := strings.Repeat("z", 1000) + "HTTP/1.1 204 No Content\r\n\r\n"
+	c.Feed(chunk(Egress, 80, first+9990+9000, tail))
+	want := []rng{
+		{Ingress, 1000 + uint32(len(post)), 1000 + uint32(len(post)) + 5000},
+		{Egress, 9000 + uint32(len(head)) + 10, 9000 + uint32(len(head)) + 20000},
+	}
+	if len(told) != len(want) || told[0] != want[0] || told[1] != want[1] {
+		t.Errorf("body ranges told %+v, want %+v", told, want)
+	}
+	if len(r.spans) != 2 {
+		t.Fatalf("%d spans: %+v", len(r.spans), r.spans)
+	}
+	up, next := r.spans[0], r.spans[1]
+	if up.RequestResource != "/up" || up.RequestBytes != int64(len(post))+5000 || up.ResponseBytes != int64(len(head))+20000 ||
+		up.ResponseCode != 200 || up.EndNs != 80 || up.StartNs != 10 {
+		t.Errorf("POST span %+v", up)
+	}
+	if next.RequestResource != "/next" || next.ResponseCode != 204 || next.RespTCPSeq != first+9990+9000+1000 {
+		t.Errorf("next span %+v", next)
+	}
+}
+
+// A response to HEAD carries Content-Length but no body: the next response
+// on the connection is parsed, not counted as that body.
+func TestHeadResponseHasNoBody(t *testing.T) {
+	var r rec
+	var told int
+	c := NewConn(ConnMeta{Node: "n", Source: span.SourceEBPF, PID: 7, ProcessName: "curl",
+		LocalIP: netip.MustParseAddr("10.0.0.1"), LocalPort: 40000, RemoteIP: netip.MustParseAddr("10.0.0.2"), RemotePort: 80},
+		Config{Timeout: time.Second, Body: func(Dir, uint32, uint32) { told++ }}, r.emit)
+	c.Feed(chunk(Egress, 10, 1000, "HEAD /h HTTP/1.1\r\n\r\n"))
+	head := "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"
+	c.Feed(chunk(Ingress, 20, 5000, head))
+	c.Feed(chunk(Egress, 30, 1020, "GET /g HTTP/1.1\r\n\r\n"))
+	c.Feed(chunk(Ingress, 40, 5000+uint32(len(head)), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+	if len(r.spans) != 2 || r.spans[0].RequestType != "HEAD" || r.spans[0].ResponseBytes != int64(len(head)) ||
+		r.spans[1].RequestResource != "/g" || r.spans[1].ResponseCode != 404 {
+		t.Fatalf("spans %+v", r.spans)
+	}
+	if told != 0 {
+		t.Errorf("a HEAD response's Content-Length was told as a body (%d)", told)
+	}
+}

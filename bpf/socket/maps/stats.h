@@ -12,6 +12,7 @@ enum zt_stat {
 	STAT_DROP_STORAGE,  // syscalls not kept: the thread's storage could not be had (maps/active.h)
 	STAT_CLAIMS,        // a worker's call claimed by the request it handed a result to
 	STAT_ITEMS,         // work items a worker took from a queue, put there by a thread holding a request (pyqueue.h)
+	STAT_BODY_ONLY,     // syscalls sent without payload: inside a body user space counts by length (bodies.h)
 	STAT_MAX,
 };
 
