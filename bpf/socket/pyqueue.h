@@ -34,9 +34,28 @@ static __always_inline int py_traced(__u64 thread)
 	return (thread >> 32) != self_tgid && task_in_scope();
 }
 
-// py_put: SimpleQueue.put(item) (or put_nowait): the item remembers the
-// request of the thread that put it (an item put for none forgets an
-// earlier object's request at the same address).
+// work_item reports whether the Python object at item is an instance of a
+// class named _WorkItem (concurrent.futures.thread's): its ob_type (after
+// ob_refcnt), the type's tp_name (after its own ob_refcnt, ob_type and
+// ob_size). Only the thread pool's work items hand a context: its worker
+// runs each item it takes, alone, before it takes the next, where another
+// consumer of a SimpleQueue may gather several requests' items for one
+// call (a batching log shipper).
+static __always_inline int work_item(__u64 item)
+{
+	__u64 type = 0, name = 0;
+	char s[10] = {};
+	if (bpf_probe_read_user(&type, sizeof(type), (void *)(item + 8)) || !type ||
+	    bpf_probe_read_user(&name, sizeof(name), (void *)(type + 24)) || !name ||
+	    bpf_probe_read_user(s, sizeof(s), (void *)name))
+		return 0;
+	return s[0] == '_' && s[1] == 'W' && s[2] == 'o' && s[3] == 'r' && s[4] == 'k' && s[5] == 'I' &&
+	       s[6] == 't' && s[7] == 'e' && s[8] == 'm' && s[9] == 0;
+}
+
+// py_put: SimpleQueue.put(item) (or put_nowait): a work item remembers the
+// request of the thread that put it (an item put for none, or any other
+// object, forgets an earlier item's request at the same address).
 static __always_inline int py_put(struct pt_regs *ctx)
 {
 	__u64 thread = bpf_get_current_pid_tgid();
@@ -55,7 +74,7 @@ static __always_inline int py_put(struct pt_regs *ctx)
 		return 0;
 	struct py_item k = {.item = item, .tgid = thread >> 32};
 	__u64 req = request_of(thread, bpf_ktime_get_ns());
-	if (req)
+	if (req && work_item(item))
 		bpf_map_update_elem(&py_items, &k, &req, BPF_ANY);
 	else
 		bpf_map_delete_elem(&py_items, &k);

@@ -208,11 +208,12 @@ func checkContexts(t *testing.T, name string, perRequest, minLinked int, start f
 	var calls, linked, wrong, background int
 	for i := range spans {
 		c := &spans[i]
-		if c.TapSide == span.TapClientProcess && c.ServerPort == uint16(leaf) && c.RequestResource == "/bg" {
-			// pool.py's background calls: made for no request
+		if c.TapSide == span.TapClientProcess && c.ServerPort == uint16(leaf) && (c.RequestResource == "/bg" || c.RequestResource == "/ship") {
+			// pool.py's background calls and batch shipments: made for no
+			// one request
 			background++
 			if c.SyscallTraceIDReq != 0 || c.SyscallTraceIDResp != 0 {
-				t.Errorf("a background call (for no request) carries context %x/%x", c.SyscallTraceIDReq, c.SyscallTraceIDResp)
+				t.Errorf("call %s (for no one request) carries context %x/%x", c.RequestResource, c.SyscallTraceIDReq, c.SyscallTraceIDResp)
 				wrong++
 			}
 			continue
@@ -250,6 +251,6 @@ func checkContexts(t *testing.T, name string, perRequest, minLinked int, start f
 	if linked < minLinked {
 		t.Errorf("%d calls carry their request's context, want ≥ %d", linked, minLinked)
 	}
-	fmt.Printf("%s (%d concurrent): %d/%d calls carry their request's context, %d wrong, overlap %d, %d background calls\n",
+	fmt.Printf("%s (%d concurrent): %d/%d calls carry their request's context, %d wrong, overlap %d, %d background calls and shipments\n",
 		name, n, linked, calls, wrong, overlap, background)
 }

@@ -6,9 +6,13 @@ usage: pool.py HOST PORT DOWNSTREAM_URL
 Every request calls DOWNSTREAM_URL + path + "/a" and + "/b" in parallel on
 pool threads, waits for both, then answers. A background thread (serving no
 request) submits a call to DOWNSTREAM_URL + "/bg" to the same pool every
-20 ms: those calls belong to no request.
+20 ms: those calls belong to no request. Every request also puts its path
+into a queue.SimpleQueue that a shipper thread drains in batches, calling
+DOWNSTREAM_URL + "/ship" once per batch: those calls belong to no one
+request either (a batch gathers several).
 """
 import http.client
+import queue
 import sys
 import threading
 import time
@@ -40,6 +44,7 @@ class H(BaseHTTPRequestHandler):
         if self.path == "/ready":
             status, body = 200, b"ok"
         else:
+            SHIP.put(self.path)
             fa = pool.submit(call, self.path + "/a")
             fb = pool.submit(call, self.path + "/b")
             (sa, ba), (sb, bb) = fa.result(), fb.result()
@@ -60,7 +65,23 @@ def background():
         time.sleep(0.02)
 
 
+SHIP = queue.SimpleQueue()
+
+
+def shipper():
+    while True:
+        batch = [SHIP.get()]
+        time.sleep(0.005)
+        while not SHIP.empty():
+            batch.append(SHIP.get_nowait())
+        try:
+            call("/ship")
+        except OSError:
+            pass
+
+
 threading.Thread(target=background, daemon=True).start()
+threading.Thread(target=shipper, daemon=True).start()
 ThreadingHTTPServer.daemon_threads = True
 s = ThreadingHTTPServer((host, port), H)
 print("READY", flush=True)
