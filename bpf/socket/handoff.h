@@ -166,18 +166,18 @@ static __always_inline __u64 handoff_reader(__u64 reader, __u64 sk, __u64 token,
 	return token;
 }
 
-// private_wake reports whether thread waker of process tgid is waking
-// thread wakee with its own FUTEX_WAKE on the address the wakee, and only
+// private_wake reports whether the current thread, of process tgid, is
+// waking thread wakee with its own FUTEX_WAKE on the address the wakee, and only
 // the wakee, waits on without a timeout: the handing back of a result (a
 // Java thread's parker, a Python waiter lock), not a shared lock nor a
 // condition variable's timed wait (runtime_global below rules out the rest,
 // only when a verdict depends on it). It returns when the wakee's wait
 // began, or 0.
-static __always_inline __u64 private_wake(__u32 tgid, __u32 waker, __u32 wakee)
+static __always_inline __u64 private_wake(__u32 tgid, struct task_struct *wakee)
 {
-	struct futex_waiting *w = bpf_map_lookup_elem(&futex_wait, &wakee);
-	__u64 *woken = bpf_map_lookup_elem(&futex_wake, &waker);
-	if (!w || !woken || w->addr != *woken || w->timed)
+	struct futex_state *w = bpf_task_storage_get(&futexes, wakee, 0, 0);
+	struct futex_state *k = bpf_task_storage_get(&futexes, bpf_get_current_task_btf(), 0, 0);
+	if (!w || !k || !w->waiting || !k->waking || w->addr != k->woken || w->timed)
 		return 0;
 	__u64 key = ((__u64)tgid << 32) ^ w->addr;
 	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
@@ -195,8 +195,7 @@ static __always_inline int task_in_scope(void)
 {
 	if (!scope_enabled)
 		return 1;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u32 netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	__u32 netns = bpf_get_current_task_btf()->nsproxy->net_ns->ns.inum;
 	return bpf_map_lookup_elem(&netns_scope, &netns) != NULL;
 }
 
@@ -232,20 +231,26 @@ static __always_inline void futex_enter(__u64 uaddr, long op, __u64 timeout)
 	__u64 thread = bpf_get_current_pid_tgid();
 	if ((thread >> 32) == self_tgid || !task_in_scope())
 		return;
-	__u32 tid = (__u32)thread;
+	struct futex_state *fs = bpf_task_storage_get(&futexes, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!fs)
+		return;
 	if (!wait) {
-		bpf_map_update_elem(&futex_wake, &tid, &uaddr, BPF_ANY);
+		fs->woken = uaddr;
+		fs->waking = 1;
 		return;
 	}
 	__u64 now = bpf_ktime_get_ns();
-	struct futex_waiting fw = {.addr = uaddr, .since = now, .timed = timeout != 0};
+	fs->addr = uaddr;
+	fs->since = now;
+	fs->timed = timeout != 0;
+	fs->resuming = 0;
 	// A worker that begins to wait for the GIL right after reading its
 	// call's response is regaining it, running no code of its own in
 	// between: the wait extends the read.
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
 	if (h && h->state == HANDOFF_ANSWERED && now - h->answered <= RESUME_NS)
-		fw.resuming = file_mapped(uaddr);
-	bpf_map_update_elem(&futex_wait, &tid, &fw, BPF_ANY);
+		fs->resuming = file_mapped(uaddr);
+	fs->waiting = 1;
 	__u64 key = (thread & 0xffffffff00000000ULL) ^ uaddr;
 	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
 	if (n) {
@@ -259,19 +264,20 @@ static __always_inline void futex_enter(__u64 uaddr, long op, __u64 timeout)
 
 static __always_inline void futex_exit(void)
 {
-	__u64 thread = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)thread;
-	bpf_map_delete_elem(&futex_wake, &tid);
-	struct futex_waiting *w = bpf_map_lookup_elem(&futex_wait, &tid);
+	struct futex_state *w = bpf_task_storage_get(&futexes, bpf_get_current_task_btf(), 0, 0);
 	if (!w)
 		return;
+	w->waking = 0;
+	if (!w->waiting)
+		return;
+	w->waiting = 0;
+	__u64 thread = bpf_get_current_pid_tgid();
 	if (w->resuming) {
 		struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
 		if (h && h->state == HANDOFF_ANSWERED)
 			h->answered = bpf_ktime_get_ns();
 	}
 	__u64 key = (thread & 0xffffffff00000000ULL) ^ w->addr;
-	bpf_map_delete_elem(&futex_wait, &tid);
 	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
 	if (n && *n > 0)
 		__sync_fetch_and_add(n, -1);
@@ -279,10 +285,10 @@ static __always_inline void futex_exit(void)
 
 // runtime_global reports whether the futex thread wakee waits on is a
 // runtime's global (file_mapped; the wakee is of the current process).
-static __always_inline int runtime_global(__u32 wakee)
+static __always_inline int runtime_global(struct task_struct *wakee)
 {
-	struct futex_waiting *w = bpf_map_lookup_elem(&futex_wait, &wakee);
-	return !w || file_mapped(w->addr);
+	struct futex_state *w = wakee ? bpf_task_storage_get(&futexes, wakee, 0, 0) : NULL;
+	return !w || !w->waiting || file_mapped(w->addr);
 }
 
 // A goroutine's wake: private (a channel send to one receiver), but when the
@@ -292,7 +298,7 @@ static __always_inline int runtime_global(__u32 wakee)
 // wake applies a wake of wakee by waker (context keys) in process tgid:
 // a handoff, or a worker's verdict. since: when the wakee began to wait on
 // something of its own (not a lock many wait on), 0 when it does not.
-static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 since)
+static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, struct task_struct *p, __u64 since)
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct handoff *w = bpf_map_lookup_elem(&handoffs, &waker);
@@ -316,7 +322,7 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, __u64 sin
 		// took after its call (it would have to hold it across that read),
 		// and not on a runtime's global. A goroutine's wait start is
 		// unknown (below).
-		if (!go && !(w->state == HANDOFF_ANSWERED && since <= w->answered && !runtime_global((__u32)wakee)))
+		if (!go && !(w->state == HANDOFF_ANSWERED && since <= w->answered && !runtime_global(p)))
 			return;
 		if (!w->unbound && held == w->ctx) {
 			verdict(id, held, w->token, VERDICT_CONFIRMED);
@@ -376,7 +382,7 @@ static __always_inline int waking(struct task_struct *p)
 	if (BPF_CORE_READ(p, tgid) != tgid || tgid == self_tgid || bpf_map_lookup_elem(&go_procs, &tgid))
 		return 0; // handoffs stay inside one process
 	__u32 wakee = BPF_CORE_READ(p, pid);
-	wake(tgid, waker, ((__u64)tgid << 32) | wakee, private_wake(tgid, (__u32)waker, wakee));
+	wake(tgid, waker, ((__u64)tgid << 32) | wakee, p, private_wake(tgid, p));
 	return 0;
 }
 
@@ -391,6 +397,6 @@ static __always_inline int go_send(struct pt_regs *ctx)
 	__u64 sg = ctx->bx, g = ctx->r14, wg = 0;
 	if (!sg || !g || bpf_probe_read_user(&wg, sizeof(wg), (void *)sg) || !wg)
 		return 0;
-	wake(tgid, goroutine_key(tgid, g), goroutine_key(tgid, wg), WAIT_UNKNOWN);
+	wake(tgid, goroutine_key(tgid, g), goroutine_key(tgid, wg), NULL, WAIT_UNKNOWN);
 	return 0;
 }

@@ -108,6 +108,13 @@ func TestGuardHandoffVerdicts(t *testing.T) {
 	}
 }
 
+// tokenCall is a worker tid's call of process pid, ended at 1000, carrying
+// token on both sides.
+func tokenCall(pid, tid uint32, token uint64) *span.Span {
+	return &span.Span{SignalSource: span.SourceEBPF, PID: pid, TapSide: span.TapClientProcess, ReqTID: tid, RespTID: tid,
+		EndNs: 1000, SyscallTraceIDReq: token | HandoffBit, SyscallTraceIDResp: token | HandoffBit}
+}
+
 // A call no handoff covered carries a token; the request a worker handed
 // its result to claims it. One claimant links the call once ClaimWait has
 // passed without another; two claimants, or none within HoldFor, leave it
@@ -115,10 +122,7 @@ func TestGuardHandoffVerdicts(t *testing.T) {
 func TestGuardClaims(t *testing.T) {
 	pid := cProgram(t)
 	const owner, other = 0x0100_0000_0000_0007, 0x0100_0000_0000_0009
-	call := func(tid uint32, token uint64) *span.Span {
-		return &span.Span{SignalSource: span.SourceEBPF, PID: pid, TapSide: span.TapClientProcess, ReqTID: tid, RespTID: tid,
-			EndNs: 1000, SyscallTraceIDReq: token | HandoffBit, SyscallTraceIDResp: token | HandoffBit}
-	}
+	call := func(tid uint32, token uint64) *span.Span { return tokenCall(pid, tid, token) }
 	one, torn, none := call(21, 0x31), call(22, 0x32), call(23, 0x33)
 	var g Guard
 	for _, s := range []*span.Span{one, torn, none} {
@@ -170,10 +174,7 @@ func TestGuardClaims(t *testing.T) {
 func TestGuardItems(t *testing.T) {
 	pid := cProgram(t)
 	const owner, other = 0x0100_0000_0000_0007, 0x0100_0000_0000_0009
-	call := func(tid uint32, token uint64) *span.Span {
-		return &span.Span{SignalSource: span.SourceEBPF, PID: pid, TapSide: span.TapClientProcess, ReqTID: tid, RespTID: tid,
-			EndNs: 1000, SyscallTraceIDReq: token | HandoffBit, SyscallTraceIDResp: token | HandoffBit}
-	}
+	call := func(tid uint32, token uint64) *span.Span { return tokenCall(pid, tid, token) }
 	var g Guard
 	g.Verdict(pid, 31, 0x41, Item, owner, 1000)
 	g.Verdict(pid, 31, 0x41, Claimed, other, 1500)

@@ -63,23 +63,13 @@ type exeID struct{ dev, ino uint64 }
 // and lists pid; it returns "" when its goroutines are tracked, else why not.
 func (c *Capture) trackGo(pid uint32) string {
 	exe := filepath.Join("/proc", strconv.Itoa(int(pid)), "exe")
-	st, err := os.Stat(exe)
-	if err != nil {
-		return fmt.Sprintf("reading %s: %v", exe, err)
-	}
-	sys := st.Sys().(*syscall.Stat_t)
-	id := exeID{uint64(sys.Dev), sys.Ino}
 	if c.gos.attached == nil {
 		c.gos.attached = map[exeID]error{}
 	}
-	err, seen := c.gos.attached[id]
-	if !seen {
-		err = c.attachGo(exe)
-		c.gos.attached[id] = err
-		if err != nil {
-			c.opt.Logger.Info("goroutines not tracked in a Go program; causality falls back to containment",
-				"pid", pid, "exe", exePath(exe), "err", err)
-		}
+	err, first := attachOnce(c.gos.attached, exe, c.attachGo)
+	if first && err != nil {
+		c.opt.Logger.Info("goroutines not tracked in a Go program; causality falls back to containment",
+			"pid", pid, "exe", exePath(exe), "err", err)
 	}
 	if err != nil {
 		return err.Error()
@@ -88,6 +78,24 @@ func (c *Capture) trackGo(pid uint32) string {
 		return fmt.Sprintf("listing pid %d: %v", pid, err)
 	}
 	return ""
+}
+
+// attachOnce calls attach for the file at path unless the file (its device
+// and inode) was attached, or failed to be, before; it returns the outcome
+// and whether this call made it.
+func attachOnce(attached map[exeID]error, path string, attach func(string) error) (err error, first bool) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err), false
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	id := exeID{uint64(sys.Dev), sys.Ino}
+	if err, seen := attached[id]; seen {
+		return err, false
+	}
+	err = attach(path)
+	attached[id] = err
+	return err, true
 }
 
 // exePath is the path /proc/<pid>/exe links to (the binary a user knows),

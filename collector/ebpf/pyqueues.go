@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf/link"
@@ -104,23 +103,13 @@ func (c *Capture) trackPy(pid uint32, tries int) {
 		}
 		return
 	}
-	path := filepath.Join(dir, "root", mod)
-	st, err := os.Stat(path)
-	if err != nil {
-		return
-	}
-	sys := st.Sys().(*syscall.Stat_t)
-	id := exeID{uint64(sys.Dev), sys.Ino}
-	err, seen := c.pys.attached[id]
-	if !seen {
-		err = c.attachQueue(path)
-		c.pys.attached[id] = err
-		if err != nil {
-			c.opt.Logger.Info("CPython work queues not followed; pool workers' calls fall back to wakes (claims)",
-				"pid", pid, "module", mod, "err", err)
-		} else {
-			c.opt.Logger.Debug("CPython work queues followed", "pid", pid, "module", mod)
-		}
+	err, first := attachOnce(c.pys.attached, filepath.Join(dir, "root", mod), c.attachQueue)
+	switch {
+	case first && err != nil:
+		c.opt.Logger.Info("CPython work queues not followed; pool workers' calls fall back to wakes (claims)",
+			"pid", pid, "module", mod, "err", err)
+	case first:
+		c.opt.Logger.Debug("CPython work queues followed", "pid", pid, "module", mod)
 	}
 	if err == nil {
 		c.pys.mu.Lock()

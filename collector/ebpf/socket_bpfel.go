@@ -67,13 +67,16 @@ type SocketEvent struct {
 	Data           [16384]uint8
 }
 
-type SocketFutexWaiting struct {
+type SocketFutexState struct {
 	_        structs.HostLayout
 	Addr     uint64
 	Since    uint64
+	Woken    uint64
+	Waiting  uint8
+	Waking   uint8
 	Timed    uint8
 	Resuming uint8
-	Pad      [6]uint8
+	Pad      [4]uint8
 }
 
 type SocketHandoff struct {
@@ -129,8 +132,7 @@ const (
 	SocketMapBodies         = "bodies"
 	SocketMapEvents         = "events"
 	SocketMapFutexAddrs     = "futex_addrs"
-	SocketMapFutexWait      = "futex_wait"
-	SocketMapFutexWake      = "futex_wake"
+	SocketMapFutexes        = "futexes"
 	SocketMapGoProcs        = "go_procs"
 	SocketMapHandoffs       = "handoffs"
 	SocketMapIdCounter      = "id_counter"
@@ -262,8 +264,7 @@ type SocketMapSpecs struct {
 	Bodies     *ebpf.MapSpec `ebpf:"bodies"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	FutexAddrs *ebpf.MapSpec `ebpf:"futex_addrs"`
-	FutexWait  *ebpf.MapSpec `ebpf:"futex_wait"`
-	FutexWake  *ebpf.MapSpec `ebpf:"futex_wake"`
+	Futexes    *ebpf.MapSpec `ebpf:"futexes"`
 	GoProcs    *ebpf.MapSpec `ebpf:"go_procs"`
 	Handoffs   *ebpf.MapSpec `ebpf:"handoffs"`
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
@@ -309,8 +310,7 @@ type SocketMaps struct {
 	Bodies     *ebpf.Map `ebpf:"bodies"`
 	Events     *ebpf.Map `ebpf:"events"`
 	FutexAddrs *ebpf.Map `ebpf:"futex_addrs"`
-	FutexWait  *ebpf.Map `ebpf:"futex_wait"`
-	FutexWake  *ebpf.Map `ebpf:"futex_wake"`
+	Futexes    *ebpf.Map `ebpf:"futexes"`
 	GoProcs    *ebpf.Map `ebpf:"go_procs"`
 	Handoffs   *ebpf.Map `ebpf:"handoffs"`
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
@@ -329,8 +329,7 @@ func (m *SocketMaps) Close() error {
 		m.Bodies,
 		m.Events,
 		m.FutexAddrs,
-		m.FutexWait,
-		m.FutexWake,
+		m.Futexes,
 		m.GoProcs,
 		m.Handoffs,
 		m.IdCounter,

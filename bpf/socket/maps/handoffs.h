@@ -28,31 +28,28 @@ struct {
 	__type(value, struct handoff);
 } handoffs SEC(".maps");
 
-// Futexes in the traced namespaces: what each thread waits on now (by tid),
-// what it wakes now, and per address how many threads wait on it now.
-struct futex_waiting {
-	__u64 addr;
+// Futexes in the traced namespaces: what each thread waits on now and what
+// it wakes now (task storage: a lookup at each side, no hash update or
+// delete per futex call), and per address how many threads wait on it now.
+struct futex_state {
+	__u64 addr;    // the futex the thread waits on (waiting)
 	__u64 since;   // when the wait began
+	__u64 woken;   // the futex the thread wakes (waking)
+	__u8 waiting;
+	__u8 waking;
 	__u8 timed;    // the wait has a timeout (a condition variable's timed
 	               // wait, such as Python's GIL), not a wait for a result
 	__u8 resuming; // a worker regaining the GIL right after reading its
 	               // call's response (handoff.h "claims")
-	__u8 _pad[6];
+	__u8 _pad[4];
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, struct futex_waiting);
-} futex_wait SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u64);
-} futex_wake SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct futex_state);
+} futexes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
