@@ -92,9 +92,10 @@ func TestCaptureBodyByLength(t *testing.T) {
 	n := st1["body_only"] - st0["body_only"]
 	t.Logf("syscalls sent without payload: %d (stats %v)", n, st1)
 	// Each body's pieces after the first ~10 ms move without their bytes,
-	// on both sides (the writer's sends and the reader's reads): at least a
-	// few of the 16 per side.
-	if n < 8 {
-		t.Errorf("%d syscalls sent without payload, want ≥ 8", n)
+	// on both sides (the writer's sends and the reader's reads): 59–64 of
+	// the exchange's ~75 events here; at least a few even when the machine
+	// is loaded and the collector reads the ring late.
+	if n < 4 {
+		t.Errorf("%d syscalls sent without payload, want ≥ 4", n)
 	}
 }
