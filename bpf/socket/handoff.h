@@ -80,25 +80,6 @@ static __always_inline __u64 begin_call(struct handoff *h, __u64 worker, __u64 s
 	return token | HANDOFF_BIT;
 }
 
-// item_call: the calls of a worker working on a work item put for one
-// request (pyqueue.h) all carry it, each under a token of its own, until
-// the worker takes its next item; several calls at once are not refuted.
-static __always_inline __u64 item_call(struct handoff *h, __u64 worker, __u64 sk, __u8 dir, __u64 now, int next, __u64 *handed)
-{
-	if (dir == DIR_EGRESS) {
-		*handed = h->ctx;
-		if (h->state == HANDOFF_CALLING && h->sk == sk && !next)
-			return h->token | HANDOFF_BIT; // the rest of the request
-		return begin_call(h, worker, sk, h->ctx, now, 1);
-	}
-	if (h->state != HANDOFF_ARMED && h->sk == sk) {
-		h->answered = now;
-		h->state = HANDOFF_ANSWERED;
-		return h->token | HANDOFF_BIT;
-	}
-	return 0;
-}
-
 // handoff_call returns the token of a worker's client message on socket sk
 // (HANDOFF_BIT set), or 0, and advances its state; *handed is the context
 // handed over with the call, if any. A call no handoff covers is unbound:
@@ -108,14 +89,22 @@ static __always_inline __u64 item_call(struct handoff *h, __u64 worker, __u64 sk
 // another socket while its call waits for its response multiplexes calls
 // (an event loop, an HTTP client's selector thread): the call is refuted,
 // so none of those calls takes a context. next: the message follows a
-// response on its socket, so it begins a new call.
+// response on its socket, so it begins a new call. The calls of a worker
+// working on a work item put for one request (item, pyqueue.h) all carry
+// it, each under a token of its own, until the worker takes its next item;
+// several calls at once are not refuted.
 static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u64 now, int pool, int next, __u64 *handed)
 {
 	struct handoff *h = bpf_map_lookup_elem(&handoffs, &worker);
-	if (h && h->item && h->state != HANDOFF_NONE && now - h->ts <= IDLE_NS)
-		return item_call(h, worker, sk, dir, now, next, handed);
-	int live = h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS;
-	if (live && h->state == HANDOFF_CALLING && h->sk != sk) {
+	int item = h && h->item && h->state != HANDOFF_NONE && now - h->ts <= IDLE_NS;
+	int live = item || (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS);
+	if (item && dir == DIR_EGRESS) {
+		*handed = h->ctx;
+		if (h->state == HANDOFF_CALLING && h->sk == sk && !next)
+			return h->token | HANDOFF_BIT; // the rest of the request
+		return begin_call(h, worker, sk, h->ctx, now, 1);
+	}
+	if (live && !item && h->state == HANDOFF_CALLING && h->sk != sk) {
 		verdict(bpf_get_current_pid_tgid(), 0, h->token, VERDICT_REFUTED);
 		count(STAT_REFUTED);
 		h->state = HANDOFF_NONE;
@@ -199,6 +188,13 @@ static __always_inline int task_in_scope(void)
 	return bpf_map_lookup_elem(&netns_scope, &netns) != NULL;
 }
 
+// task_traced: the current task (thread, its pid_tgid) is not the
+// collector's and its network namespace is traced.
+static __always_inline int task_traced(__u64 thread)
+{
+	return (thread >> 32) != self_tgid && task_in_scope();
+}
+
 // RESUME_NS: how soon after a worker's read of its call's response (or the
 // end of such a wait) a wait on a runtime global counts as regaining it.
 #define RESUME_NS 20000ULL
@@ -229,7 +225,7 @@ static __always_inline void futex_enter(__u64 uaddr, long op, __u64 timeout)
 	if (!wait && cmd != FUTEX_WAKE && cmd != FUTEX_WAKE_BITSET)
 		return;
 	__u64 thread = bpf_get_current_pid_tgid();
-	if ((thread >> 32) == self_tgid || !task_in_scope())
+	if (!task_traced(thread))
 		return;
 	struct futex_state *fs = bpf_task_storage_get(&futexes, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!fs)

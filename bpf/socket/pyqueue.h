@@ -29,11 +29,6 @@ static __always_inline __u64 request_of(__u64 thread, __u64 now)
 	return 0;
 }
 
-static __always_inline int py_traced(__u64 thread)
-{
-	return (thread >> 32) != self_tgid && task_in_scope();
-}
-
 // work_item reports whether the Python object at item is an instance of a
 // class named _WorkItem (concurrent.futures.thread's): its ob_type (after
 // ob_refcnt), the type's tp_name (after its own ob_refcnt, ob_type and
@@ -59,7 +54,7 @@ static __always_inline int work_item(__u64 item)
 static __always_inline int py_put(struct pt_regs *ctx)
 {
 	__u64 thread = bpf_get_current_pid_tgid();
-	if (!py_traced(thread))
+	if (!task_traced(thread))
 		return 0;
 	// Both registers read first: the verifier refuses a context load at a
 	// computed offset.
@@ -101,7 +96,7 @@ static __always_inline int py_get(void)
 static __always_inline int py_got(struct pt_regs *ctx)
 {
 	__u64 item = ctx->ax, thread = bpf_get_current_pid_tgid();
-	if (!item || !py_traced(thread))
+	if (!item || !task_traced(thread))
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	if (holding(thread, now))

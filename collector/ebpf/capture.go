@@ -310,22 +310,12 @@ func (c *Capture) handle(e *Event) {
 		TID: e.TID, SyscallTraceID: e.SyscallTraceID})
 }
 
-// bodyKey and bodyRange are bpf/socket/maps/bodies.h's body_key and
-// body_range.
-type bodyKey struct {
-	Sk  uint64
-	Dir uint8
-	_   [7]byte
-}
-
-type bodyRange struct{ Start, End uint32 }
-
 // bodyOf returns the session's Body hook for socket sk: the rest of a
 // message it counts by length is sent without payload (bpf/socket/bodies.h).
 // A failed map update only costs those chunks their payload as before.
 func (c *Capture) bodyOf(sk uint64) func(session.Dir, uint32, uint32) {
 	return func(d session.Dir, start, end uint32) {
-		c.objs.Bodies.Put(bodyKey{Sk: sk, Dir: uint8(d)}, bodyRange{start, end})
+		c.objs.Bodies.Put(SocketBodyKey{Sk: sk, Dir: uint8(d)}, SocketBodyRange{Start: start, End: end})
 	}
 }
 

@@ -120,6 +120,16 @@ func TestCaptureGoStripped(t *testing.T) {
 	}
 }
 
+// waitFor waits up to 20 s for cond, failing the test with why() otherwise.
+func waitFor(t *testing.T, cond func() bool, why func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(why())
+		}
+	}
+}
+
 // checkContexts runs a leaf server and, through start, a front service that
 // makes perRequest calls to it for each of 32 concurrent requests. Whatever
 // context id a call carries must be the id of the server request it was
@@ -135,21 +145,15 @@ func checkContexts(t *testing.T, name string, perRequest, minLinked int, start f
 	// its uprobes (asynchronously, after the process's first event: the
 	// readiness probe); its calls carry no context before that.
 	pid := uint32(srv.Process.Pid)
-	for deadline := time.Now().Add(20 * time.Second); live.c.guard.IsGoProcess(pid) && live.c.guard.Untrusted(pid) != ""; {
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines of %s not tracked: %s", name, live.c.guard.Untrusted(pid))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, func() bool { return !live.c.guard.IsGoProcess(pid) || live.c.guard.Untrusted(pid) == "" },
+		func() string {
+			return fmt.Sprintf("goroutines of %s not tracked: %s", name, live.c.guard.Untrusted(pid))
+		})
 	// A Python program's work queues are followed once the collector has
 	// attached the _queue module's uprobes (likewise after its first event).
 	if strings.HasPrefix(name, "python") {
-		for deadline := time.Now().Add(20 * time.Second); !live.c.QueuesFollowed(pid); {
-			if time.Now().After(deadline) {
-				t.Fatalf("work queues of %s not followed", name)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitFor(t, func() bool { return live.c.QueuesFollowed(pid) },
+			func() string { return "work queues of " + name + " not followed" })
 	}
 	m := nonce()
 	const n = 32

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/zerotrace/zerotrace/collector/cpython"
@@ -160,34 +161,34 @@ func (c *Capture) attachQueue(path string) error {
 	if err != nil {
 		return fmt.Errorf("opening module: %w", err)
 	}
-	var ls []link.Link
-	add := func(l link.Link, err error) error {
-		if err != nil {
-			return err
-		}
-		ls = append(ls, l)
-		return nil
+	type probe struct {
+		prog *ebpf.Program
+		ret  bool
+		opt  link.UprobeOptions
 	}
+	var probes []probe
 	for _, m := range q.Puts() {
 		item, _ := m.Item() // FindQueue checked it
-		err = add(ex.Uprobe("", c.objs.PyQueuePut, &link.UprobeOptions{Address: m.Offset, Cookie: uint64(item)}))
-		if err != nil {
-			break
-		}
+		probes = append(probes, probe{c.objs.PyQueuePut, false, link.UprobeOptions{Address: m.Offset, Cookie: uint64(item)}})
 	}
 	for _, m := range q.Gets() {
-		if err != nil {
-			break
-		}
-		if err = add(ex.Uprobe("", c.objs.PyQueueGet, &link.UprobeOptions{Address: m.Offset})); err == nil {
-			err = add(ex.Uretprobe("", c.objs.PyQueueGot, &link.UprobeOptions{Address: m.Offset}))
-		}
+		probes = append(probes, probe{c.objs.PyQueueGet, false, link.UprobeOptions{Address: m.Offset}},
+			probe{c.objs.PyQueueGot, true, link.UprobeOptions{Address: m.Offset}})
 	}
-	if err != nil {
-		for _, l := range ls {
-			l.Close()
+	var ls []link.Link
+	for _, p := range probes {
+		attach := ex.Uprobe
+		if p.ret {
+			attach = ex.Uretprobe
 		}
-		return fmt.Errorf("attaching uprobes: %w", err)
+		l, err := attach("", p.prog, &p.opt)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return fmt.Errorf("attaching uprobes: %w", err)
+		}
+		ls = append(ls, l)
 	}
 	c.addLinks(ls...)
 	return nil
