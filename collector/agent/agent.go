@@ -110,7 +110,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 			return errors.New("packet capture: no interface matches the configured patterns")
 		}
 		pcap, err = packet.Start(packet.Options{Node: cfg.Node, Interfaces: ifs, Filter: cfg.Packet.Filter,
-			Timeout: cfg.EBPF.Timeout, Logger: log, Ring: packet.Geometry{BlockSize: cfg.Packet.BlockSize, Blocks: cfg.Packet.Blocks}}, emit)
+			Timeout: cfg.EBPF.Timeout, Logger: log, Ring: packet.Geometry{BlockSize: cfg.Packet.BlockSize, Blocks: cfg.Packet.Blocks},
+			Fanout: cfg.Packet.Fanout}, emit)
 		if err != nil {
 			stopAll(capture, nil, q, w)
 			return fmt.Errorf("starting the packet capture: %w", err)

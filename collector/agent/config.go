@@ -101,6 +101,10 @@ type PacketConfig struct {
 	Interfaces []InterfaceConfig `yaml:"interfaces"`
 	BlockSize  int               `yaml:"block_size"` // bytes per TPACKET_V3 ring block, a power of two
 	Blocks     int               `yaml:"blocks"`     // ring blocks per interface
+	// Fanout is the number of rings and reader goroutines per interface,
+	// joined in a PACKET_FANOUT group that keeps both directions of a flow
+	// on one ring (docs/packet.md "Fanout"); 1: one ring.
+	Fanout int `yaml:"fanout"`
 }
 
 // InterfaceConfig selects capture interfaces by name pattern in a namespace.
@@ -149,7 +153,7 @@ func Defaults() Config {
 	return Config{
 		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info", MemoryLimitMB: 200,
 		EBPF:       EBPFConfig{Enabled: true, PayloadSize: 1024, Timeout: 10 * time.Second},
-		Packet:     PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks},
+		Packet:     PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks, Fanout: 1},
 		Kubernetes: KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
 		Store:      StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
 	}
@@ -174,6 +178,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	var netns, ifaces multiFlag
 	fs.Var(&netns, "netns", "capture only this network namespace (path or inode; repeatable)")
 	fs.Var(&ifaces, "packet-iface", "capture packets on interfaces [NETNS/]PATTERN[=ROLE] (repeatable), e.g. node1/veth*=pod")
+	fanout := fs.Int("packet-fanout", 0, "rings per packet interface, in one PACKET_FANOUT group (1..64)")
 	noEBPF := fs.Bool("no-ebpf", false, "disable the socket capture")
 	objURL := fs.String("object-store", "", "upload sealed shards to s3://bucket[/prefix]")
 	objEndpoint := fs.String("object-store-endpoint", "", "S3 endpoint URL (default: AWS S3 of the region)")
@@ -222,6 +227,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 		{"ZEROTRACE_OBJECT_STORE_REGION", func(v string) error { cfg.ObjectStore.Region = v; return nil }},
 		{"ZEROTRACE_SPAN_BUDGET", func(v string) (err error) { cfg.EBPF.SpanBudget, err = strconv.ParseFloat(v, 64); return }},
 		{"ZEROTRACE_MEMORY_LIMIT_MB", func(v string) (err error) { cfg.MemoryLimitMB, err = strconv.Atoi(v); return }},
+		{"ZEROTRACE_PACKET_FANOUT", func(v string) (err error) { cfg.Packet.Fanout, err = strconv.Atoi(v); return }},
 		{"ZEROTRACE_KUBERNETES", func(v string) error { cfg.Kubernetes.Enabled = v; return nil }},
 		{"ZEROTRACE_KUBELET_URL", func(v string) error { cfg.Kubernetes.KubeletURL = v; return nil }},
 	} {
@@ -257,6 +263,8 @@ func Load(args []string, env func(string) string) (Config, error) {
 			cfg.EBPF.SpanBudget = *spanBudget
 		case "memory-limit-mb":
 			cfg.MemoryLimitMB = *memLimit
+		case "packet-fanout":
+			cfg.Packet.Fanout = *fanout
 		}
 	})
 	if len(netns) > 0 {
@@ -325,6 +333,9 @@ func (c *Config) Validate() error {
 	}
 	if err := (packet.Geometry{BlockSize: c.Packet.BlockSize, Blocks: c.Packet.Blocks}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("packet ring: %w", err))
+	}
+	if c.Packet.Fanout < 1 || c.Packet.Fanout > packet.MaxFanout {
+		errs = append(errs, fmt.Errorf("packet.fanout %d: want 1 to %d rings per interface", c.Packet.Fanout, packet.MaxFanout))
 	}
 	for i, ic := range c.Packet.Interfaces {
 		switch ic.Role {

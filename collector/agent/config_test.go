@@ -27,24 +27,33 @@ store:
 packet:
   block_size: 4194304
   blocks: 8
+  fanout: 3
 services:
   - process: ^python3
     cmdline: productpage
     service: productpage
 `), 0o644)
 	env := map[string]string{"ZEROTRACE_CONFIG": file, "ZEROTRACE_DATA_DIR": "/env/data", "ZEROTRACE_PAYLOAD_SIZE": "4096",
-		"ZEROTRACE_DATA_GROUP": "env-group", "ZEROTRACE_MEMORY_LIMIT_MB": "250"}
+		"ZEROTRACE_DATA_GROUP": "env-group", "ZEROTRACE_MEMORY_LIMIT_MB": "250", "ZEROTRACE_PACKET_FANOUT": "4"}
 	cfg, err := Load([]string{"--payload-size", "512", "--data-group", "grafana"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Node != "from-yaml" || cfg.DataDir != "/env/data" || cfg.DataGroup != "grafana" || cfg.EBPF.PayloadSize != 512 || cfg.LogLevel != "debug" ||
 		cfg.Store.SealInterval != 3*time.Second || cfg.Namespace != "bookinfo" || strings.Join(cfg.EBPF.NetNS, ",") != "a,b" || cfg.Store.BatchInterval != time.Second ||
-		cfg.Packet.BlockSize != 4<<20 || cfg.Packet.Blocks != 8 || cfg.EBPF.SpanBudget != 5000 || cfg.MemoryLimitMB != 250 {
+		cfg.Packet.BlockSize != 4<<20 || cfg.Packet.Blocks != 8 || cfg.EBPF.SpanBudget != 5000 || cfg.MemoryLimitMB != 250 ||
+		cfg.Packet.Fanout != 4 {
 		t.Fatalf("precedence: %+v", cfg)
 	}
 	if cfg, err := Load([]string{"--memory-limit-mb", "0"}, func(k string) string { return env[k] }); err != nil || cfg.MemoryLimitMB != 0 {
 		t.Errorf("--memory-limit-mb 0 over the environment: %v %d", err, cfg.MemoryLimitMB)
+	}
+	if cfg, err := Load([]string{"--packet-fanout", "2"}, func(k string) string { return env[k] }); err != nil || cfg.Packet.Fanout != 2 {
+		t.Errorf("--packet-fanout 2 over the environment: %v %d", err, cfg.Packet.Fanout)
+	}
+	delete(env, "ZEROTRACE_PACKET_FANOUT")
+	if cfg, err := Load(nil, func(k string) string { return env[k] }); err != nil || cfg.Packet.Fanout != 3 {
+		t.Errorf("packet.fanout from YAML: %v %d", err, cfg.Packet.Fanout)
 	}
 	if s := cfg.ServiceOf("python3", "python3 /srv/productpage.py"); s != "productpage" {
 		t.Errorf("service rule: %q", s)
@@ -53,7 +62,7 @@ services:
 		t.Errorf("default service: %q", s)
 	}
 	d := Defaults()
-	if d.DataDir != "/var/lib/zerotrace" || !d.EBPF.Enabled || d.Packet.BlockSize != 1<<20 || d.Packet.Blocks != 16 || d.MemoryLimitMB != 200 {
+	if d.DataDir != "/var/lib/zerotrace" || !d.EBPF.Enabled || d.Packet.BlockSize != 1<<20 || d.Packet.Blocks != 16 || d.MemoryLimitMB != 200 || d.Packet.Fanout != 1 {
 		t.Errorf("defaults %+v", d)
 	}
 	for name, args := range map[string][]string{
@@ -63,6 +72,8 @@ services:
 		"bad level":       {"--log-level", "chatty"},
 		"negative budget": {"--span-budget", "-5"},
 		"negative memory": {"--memory-limit-mb", "-2"},
+		"no fanout ring":  {"--packet-fanout", "0"},
+		"fanout too big":  {"--packet-fanout", "65"},
 	} {
 		if _, err := Load(args, func(string) string { return "" }); err == nil {
 			t.Errorf("%s: accepted", name)

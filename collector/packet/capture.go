@@ -46,6 +46,9 @@ type Options struct {
 	Timeout    time.Duration
 	Logger     *slog.Logger
 	Ring       Geometry // zero: DefaultGeometry
+	// Fanout is the number of rings (and reader goroutines) per
+	// interface, joined in a PACKET_FANOUT group (fanout.go); 0 or 1: one.
+	Fanout int
 }
 
 // IfaceStats are the counters of one interface.
@@ -53,7 +56,7 @@ type IfaceStats struct {
 	Packets, Bytes, KernelDrops, Malformed uint64
 }
 
-// Capture runs one ring per interface.
+// Capture runs one ring per interface, or a fanout group of rings.
 type Capture struct {
 	opt   Options
 	emit  func(*span.Span)
@@ -107,19 +110,26 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 		return nil, err
 	}
 	c := &Capture{opt: opt, emit: emit, ids: span.NewIDGenerator(opt.Node+"/packet", time.Now()), done: make(chan struct{})}
+	if opt.Fanout < 0 || opt.Fanout > MaxFanout {
+		return nil, fmt.Errorf("packet fanout %d: want 1 to %d rings per interface", opt.Fanout, MaxFanout)
+	}
 	for _, ifc := range opt.Interfaces {
-		r, err := OpenRingGeometry(ifc.Netns, ifc.Name, prog, opt.Ring)
+		rings, err := OpenRingGroup(ifc.Netns, ifc.Name, prog, opt.Ring, opt.Fanout)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("capturing on %s (netns %q): %w", ifc.Name, ifc.Netns, err)
 		}
-		rs := &ringState{c: c, ring: r, iface: ifc, flows: map[flowKey]*flow{}}
+		var netns uint64
 		if ifc.Netns != "" {
 			if fi, err := os.Stat(ifc.Netns); err == nil {
-				rs.netns = fi.Sys().(*syscall.Stat_t).Ino
+				netns = fi.Sys().(*syscall.Stat_t).Ino
 			}
 		}
-		c.rings = append(c.rings, rs)
+		// Each member follows its own flows: the group's program sends
+		// both directions of a flow to the same member.
+		for _, r := range rings {
+			c.rings = append(c.rings, &ringState{c: c, ring: r, iface: ifc, netns: netns, flows: map[flowKey]*flow{}})
+		}
 	}
 	for _, rs := range c.rings {
 		c.wg.Add(1)
@@ -281,8 +291,11 @@ func (rs *ringState) finish(fl *flow, s *span.Span) {
 	rs.c.emit(s)
 }
 
-// Stats returns the counters per interface (kernel drops read now; after
-// Close, the counters at Close).
+// MaxFanout bounds Options.Fanout.
+const MaxFanout = 64
+
+// Stats returns the counters per interface, summed over its fanout members
+// (kernel drops read now; after Close, the counters at Close).
 func (c *Capture) Stats() map[string]IfaceStats {
 	if c.final != nil {
 		return c.final
@@ -291,11 +304,33 @@ func (c *Capture) Stats() map[string]IfaceStats {
 	for _, rs := range c.rings {
 		rs.pollDrops()
 		rs.mu.Lock()
-		out[rs.iface.Netns+":"+rs.iface.Name] = rs.stats
+		k := rs.key()
+		t := out[k]
+		t.Packets += rs.stats.Packets
+		t.Bytes += rs.stats.Bytes
+		t.KernelDrops += rs.stats.KernelDrops
+		t.Malformed += rs.stats.Malformed
+		out[k] = t
 		rs.mu.Unlock()
 	}
 	return out
 }
+
+// MemberPackets returns the frames each ring of the interface (netns:name)
+// captured, in member order: how a fanout group spread them.
+func (c *Capture) MemberPackets(key string) []uint64 {
+	var out []uint64
+	for _, rs := range c.rings {
+		if rs.key() == key {
+			rs.mu.Lock()
+			out = append(out, rs.stats.Packets)
+			rs.mu.Unlock()
+		}
+	}
+	return out
+}
+
+func (rs *ringState) key() string { return rs.iface.Netns + ":" + rs.iface.Name }
 
 // pollDrops adds the kernel's drops since the last poll to the interface's
 // counter and logs them: a user sees loss in the log even without /metrics.
@@ -308,7 +343,7 @@ func (rs *ringState) pollDrops() {
 	rs.stats.KernelDrops += uint64(drops)
 	total := rs.stats.KernelDrops
 	rs.mu.Unlock()
-	rs.c.opt.Logger.Warn("packet drops", "iface", rs.iface.Netns+":"+rs.iface.Name, "new", drops, "total", total)
+	rs.c.opt.Logger.Warn("packet drops", "iface", rs.key(), "new", drops, "total", total)
 }
 
 // Flush ends every flow's pending exchanges now.
@@ -335,10 +370,14 @@ func (c *Capture) Close() error {
 	c.Flush()
 	var errs []error
 	final := c.Stats() // reads the kernel's drop counters a last time
+	logged := map[string]bool{}
 	for _, rs := range c.rings {
-		st := final[rs.iface.Netns+":"+rs.iface.Name]
-		c.opt.Logger.Info("packet capture stopped", "iface", rs.iface.Netns+":"+rs.iface.Name,
-			"packets", st.Packets, "drops", st.KernelDrops, "malformed", st.Malformed)
+		if k := rs.key(); !logged[k] {
+			logged[k] = true
+			st := final[k]
+			c.opt.Logger.Info("packet capture stopped", "iface", k,
+				"packets", st.Packets, "drops", st.KernelDrops, "malformed", st.Malformed)
+		}
 		errs = append(errs, rs.ring.Close())
 	}
 	c.final = final

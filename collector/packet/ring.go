@@ -69,10 +69,55 @@ func OpenRingGeometry(nsPath, iface string, prog []unix.SockFilter, geo Geometry
 	return r, err
 }
 
+// OpenRingGroup opens n rings on iface joined in one fanout group
+// (fanout.go): every frame reaches one of them, both directions of a flow
+// the same one. n = 1 is OpenRingGeometry.
+func OpenRingGroup(nsPath, iface string, prog []unix.SockFilter, geo Geometry, n int) ([]*Ring, error) {
+	if n <= 1 {
+		r, err := OpenRingGeometry(nsPath, iface, prog, geo)
+		if err != nil {
+			return nil, err
+		}
+		return []*Ring{r}, nil
+	}
+	var rings []*Ring
+	closeAll := func() {
+		for _, r := range rings {
+			r.Close()
+		}
+	}
+	for i := 0; i < n; i++ {
+		// Each member accepts nothing until all have joined: a bound
+		// socket outside the group sees every frame of the interface.
+		r, err := OpenRingGeometry(nsPath, iface, dropAll, geo)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		rings = append(rings, r)
+	}
+	if err := joinFanout(rings); err != nil {
+		closeAll()
+		return nil, err
+	}
+	for _, r := range rings {
+		var err error
+		if len(prog) > 0 {
+			err = attachFilter(r.fd, prog)
+		} else {
+			err = unix.SetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
+		}
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("filter of fanout member: %w", err)
+		}
+	}
+	return rings, nil
+}
+
 func (r *Ring) setup(ifindex int, prog []unix.SockFilter) error {
 	if len(prog) > 0 {
-		if err := unix.SetsockoptSockFprog(r.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
-			&unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}); err != nil {
+		if err := attachFilter(r.fd, prog); err != nil {
 			return fmt.Errorf("attaching filter: %w", err)
 		}
 	}

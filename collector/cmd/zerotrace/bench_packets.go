@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,19 +24,21 @@ func runBenchPackets(args []string) int {
 	fs := flag.NewFlagSet("bench packets", flag.ContinueOnError)
 	decodeFor := fs.Duration("decode-time", 2*time.Second, "time per decode measurement")
 	flood := fs.Int("flood", 200000, "frames sent through the veth (bounded)")
+	fanout := fs.Int("fanout", 2, "rings of the second flood's fanout group")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	cli, srv := netip.MustParseAddr("10.202.7.1"), netip.MustParseAddr("10.202.7.2")
 	o1, o2 := netip.MustParseAddr("10.202.6.1"), netip.MustParseAddr("10.202.6.2")
-	frame := func(size int, vxlan bool) []byte {
-		f := pk.Ether(pk.EtherIPv4, pk.IP(cli, srv, pk.ProtoTCP, pk.TCP(40000, 80, 1, 1, pk.FlagACK, make([]byte, max(0, size-54)))))
+	frameOf := func(size int, vxlan bool, sport uint16) []byte {
+		f := pk.Ether(pk.EtherIPv4, pk.IP(cli, srv, pk.ProtoTCP, pk.TCP(sport, 80, 1, 1, pk.FlagACK, make([]byte, max(0, size-54)))))
 		if vxlan {
 			inner := pk.Ether(pk.EtherIPv4, pk.IP(cli, srv, pk.ProtoTCP, pk.TCP(40000, 80, 1, 1, pk.FlagACK, make([]byte, max(0, size-104)))))
 			f = pk.Ether(pk.EtherIPv4, pk.IP(o1, o2, pk.ProtoUDP, pk.UDP(50000, pk.PortVXLAN, pk.VXLAN(1, inner))))
 		}
 		return f
 	}
+	frame := func(size int, vxlan bool) []byte { return frameOf(size, vxlan, 40000) }
 	for _, c := range []struct {
 		name  string
 		size  int
@@ -61,16 +64,24 @@ func runBenchPackets(args []string) int {
 		fmt.Println("capture_veth: skipped (needs root)")
 		return 0
 	}
-	if err := benchVeth(*flood, frame(64, false)); err != nil {
-		fmt.Fprintln(os.Stderr, "bench packets:", err)
-		return 1
+	// 64 flows, so that a fanout group has flows to spread.
+	var frames [][]byte
+	for i := 0; i < 64; i++ {
+		frames = append(frames, frameOf(64, false, uint16(40000+i)))
+	}
+	for _, n := range []int{1, *fanout} {
+		if err := benchVeth(*flood, frames, n); err != nil {
+			fmt.Fprintln(os.Stderr, "bench packets:", err)
+			return 1
+		}
 	}
 	return 0
 }
 
 // benchVeth floods a veth in a private namespace with a bounded number of
-// frames and reports what the AF_PACKET ring on the other end captured.
-func benchVeth(n int, frame []byte) error {
+// frames and reports what the AF_PACKET rings on the other end (a fanout
+// group of rings, one reader each) captured.
+func benchVeth(n int, frames [][]byte, rings int) error {
 	ns := fmt.Sprintf("zt-pkt-%d-bench", os.Getpid())
 	run := func(args ...string) error {
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
@@ -94,35 +105,42 @@ func benchVeth(n int, frame []byte) error {
 		return err
 	}
 	defer tx.Close()
-	rx, err := packet.OpenRing(path, "bb", packet.DefaultFilter)
+	group, err := packet.OpenRingGroup(path, "bb", packet.DefaultFilter, packet.DefaultGeometry, rings)
 	if err != nil {
 		return err
 	}
-	defer rx.Close()
-	var got atomic.Int64
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var p pk.Packet
-		for {
-			select {
-			case <-stop:
-				// drain what is left
-				for k := 0; k < 20; k++ {
-					rx.Poll(10*time.Millisecond, func(f *packet.Frame) { p.Decode(f.Data); got.Add(1) })
-				}
-				return
-			default:
-			}
-			rx.Poll(50*time.Millisecond, func(f *packet.Frame) { p.Decode(f.Data); got.Add(1) })
+	defer func() {
+		for _, rx := range group {
+			rx.Close()
 		}
 	}()
+	got := make([]atomic.Int64, len(group))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, rx := range group {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var p pk.Packet
+			for {
+				select {
+				case <-stop:
+					// drain what is left
+					for k := 0; k < 20; k++ {
+						rx.Poll(10*time.Millisecond, func(f *packet.Frame) { p.Decode(f.Data); got[i].Add(1) })
+					}
+					return
+				default:
+				}
+				rx.Poll(50*time.Millisecond, func(f *packet.Frame) { p.Decode(f.Data); got[i].Add(1) })
+			}
+		}()
+	}
 	start := time.Now()
 	deadline := start.Add(30 * time.Second)
 	sent := 0
 	for sent < n && time.Now().Before(deadline) {
-		if err := tx.Send(frame); err != nil {
+		if err := tx.Send(frames[sent%len(frames)]); err != nil {
 			break
 		}
 		sent++
@@ -130,9 +148,17 @@ func benchVeth(n int, frame []byte) error {
 	elapsed := time.Since(start)
 	time.Sleep(200 * time.Millisecond)
 	close(stop)
-	<-done
-	_, drops, _ := rx.Stats()
-	fmt.Printf("capture_veth: %d of %d frames captured and decoded (%.0f frames/s offered over %v), kernel drops %d\n",
-		got.Load(), sent, float64(sent)/elapsed.Seconds(), elapsed.Round(time.Millisecond), drops)
+	wg.Wait()
+	var total int64
+	var drops uint32
+	var per []int64
+	for i, rx := range group {
+		_, d, _ := rx.Stats()
+		drops += d
+		total += got[i].Load()
+		per = append(per, got[i].Load())
+	}
+	fmt.Printf("capture_veth (%d ring(s), frames per ring %v): %d of %d frames captured and decoded (%.0f frames/s offered over %v), kernel drops %d  (goal 0 drops at 200k frames/s)\n",
+		rings, per, total, sent, float64(sent)/elapsed.Seconds(), elapsed.Round(time.Millisecond), drops)
 	return nil
 }
