@@ -168,11 +168,12 @@ static __always_inline void fill_comm(struct event *e, struct task_struct *task)
 static __always_inline int exit_io(long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct active_io *ap = bpf_task_storage_get(&active, task, 0, 0);
-	if (!ap || !ap->pending)
+	// Read in place, not copied: only this thread writes its storage,
+	// and nothing below but thread_key's cache does.
+	struct active_io *a = bpf_task_storage_get(&active, task, 0, 0);
+	if (!a || !a->pending)
 		return 0;
-	ap->pending = 0;
-	struct active_io a = *ap;
+	a->pending = 0;
 	if (ret <= 0) {
 		count(STAT_DROP_FILTER);
 		return 0;
@@ -183,44 +184,45 @@ static __always_inline int exit_io(long ret)
 		return 0;
 	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
 	__u64 now = bpf_ktime_get_ns();
-	struct sock *sk = kcast(a.sk, struct sock);
-	e->ts = a.dir == DIR_EGRESS ? a.ts : now;
-	e->sock_id = a.sk;
+	struct sock *sk = kcast(a->sk, struct sock);
+	e->ts = a->dir == DIR_EGRESS ? a->ts : now;
+	e->sock_id = a->sk;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
-	e->tcp_seq = a.seq;
-	e->dir = a.dir;
-	e->l4 = a.l4;
-	e->netns = a.netns;
+	e->tcp_seq = a->seq;
+	e->dir = a->dir;
+	e->l4 = a->l4;
+	e->netns = a->netns;
 	fill_addrs(e, sk);
 	fill_comm(e, task);
-	__u64 key = thread_key(id);
+	__u64 key = thread_key(id, a);
 	__u8 cont = 0;
-	e->syscall_trace_id = causality(key, a.sk, a.dir, now, &cont);
+	e->syscall_trace_id = causality(key, a->sk, a->dir, now, &cont);
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
 
-	__u64 ptr = a.buf, plen = a.buflen;
-	if (a.msg) {
+	__u64 ptr = a->buf, plen = a->buflen;
+	__u8 vectored = a->vectored;
+	if (a->msg) {
 		struct user_msghdr mh = {};
-		bpf_probe_read_user(&mh, sizeof(mh), (void *)a.buf);
+		bpf_probe_read_user(&mh, sizeof(mh), (void *)a->buf);
 		ptr = (__u64)mh.msg_iov;
-		a.vectored = mh.msg_iovlen > 0;
-		if (!a.vectored)
+		vectored = mh.msg_iovlen > 0;
+		if (!vectored)
 			plen = 0;
 	}
-	if (a.vectored) {
+	if (vectored) {
 		struct iovec iov = {};
 		bpf_probe_read_user(&iov, sizeof(iov), (void *)ptr);
 		ptr = (__u64)iov.iov_base;
 		plen = iov.iov_len;
 	}
 	__u64 len = ret;
-	if (a.mmsg) {
+	if (a->mmsg) {
 		// *mmsg return the number of messages; the first one's length is
 		// its msg_len, right after its msghdr.
 		__u32 ml = 0;
-		bpf_probe_read_user(&ml, sizeof(ml), (void *)(a.buf + sizeof(struct user_msghdr)));
+		bpf_probe_read_user(&ml, sizeof(ml), (void *)(a->buf + sizeof(struct user_msghdr)));
 		len = ml;
 		if (len == 0) {
 			count(STAT_DROP_FILTER);
@@ -228,7 +230,7 @@ static __always_inline int exit_io(long ret)
 		}
 	}
 	__u32 cap = payload_cap;
-	if (cont && a.l7 == L7_YES && a.l4 == IPPROTO_TCP && body_only(a.sk, a.dir, a.seq, len)) {
+	if (cont && a->l7 == L7_YES && a->l4 == IPPROTO_TCP && body_only(a->sk, a->dir, a->seq, len)) {
 		cap = 0; // inside a body user space counts by length (bodies.h)
 		count(STAT_BODY_ONLY);
 	}
@@ -243,7 +245,7 @@ static __always_inline int exit_io(long ret)
 	e->cap = cap;
 	if (cap > 0)
 		bpf_probe_read_user(e->data, cap, (void *)ptr);
-	if (a.l7 == L7_UNKNOWN)
+	if (a->l7 == L7_UNKNOWN)
 		l7_verdict(sk, e->data, cap, len, e->l4);
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap))) {
 		count(STAT_DROP_RINGBUF);

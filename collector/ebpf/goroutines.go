@@ -24,6 +24,7 @@ type goTracker struct {
 	mu       sync.Mutex      // Capture.links, closed
 	closed   bool            // Capture.Close detached: uprobes attached later are closed at once
 	attached map[exeID]error // per executable: nil once attached, else why not
+	gen      uint32          // the go_gen map's value: bumped after each go_procs change
 }
 
 // goTrack is the tracker's goroutine.
@@ -76,6 +77,12 @@ func (c *Capture) trackGo(pid uint32) string {
 	}
 	if err := c.objs.GoProcs.Put(pid, uint8(1)); err != nil {
 		return fmt.Sprintf("listing pid %d: %v", pid, err)
+	}
+	// Threads cache whether their process is listed until this moves
+	// (bpf/socket/goroutine.h thread_key).
+	c.gos.gen++
+	if err := c.objs.GoGen.Put(uint32(0), c.gos.gen); err != nil {
+		return fmt.Sprintf("announcing pid %d: %v", pid, err)
 	}
 	return ""
 }

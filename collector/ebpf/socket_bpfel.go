@@ -30,6 +30,9 @@ type SocketActiveIo struct {
 	Pending    uint8
 	Connecting uint8
 	ConnectFd  int64
+	GoGen      uint32
+	Go         uint8
+	_          [3]byte
 }
 
 type SocketBodyKey struct {
@@ -133,6 +136,7 @@ const (
 	SocketMapEvents         = "events"
 	SocketMapFutexAddrs     = "futex_addrs"
 	SocketMapFutexes        = "futexes"
+	SocketMapGoGen          = "go_gen"
 	SocketMapGoProcs        = "go_procs"
 	SocketMapHandoffs       = "handoffs"
 	SocketMapIdCounter      = "id_counter"
@@ -265,6 +269,7 @@ type SocketMapSpecs struct {
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	FutexAddrs *ebpf.MapSpec `ebpf:"futex_addrs"`
 	Futexes    *ebpf.MapSpec `ebpf:"futexes"`
+	GoGen      *ebpf.MapSpec `ebpf:"go_gen"`
 	GoProcs    *ebpf.MapSpec `ebpf:"go_procs"`
 	Handoffs   *ebpf.MapSpec `ebpf:"handoffs"`
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
@@ -311,6 +316,7 @@ type SocketMaps struct {
 	Events     *ebpf.Map `ebpf:"events"`
 	FutexAddrs *ebpf.Map `ebpf:"futex_addrs"`
 	Futexes    *ebpf.Map `ebpf:"futexes"`
+	GoGen      *ebpf.Map `ebpf:"go_gen"`
 	GoProcs    *ebpf.Map `ebpf:"go_procs"`
 	Handoffs   *ebpf.Map `ebpf:"handoffs"`
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
@@ -330,6 +336,7 @@ func (m *SocketMaps) Close() error {
 		m.Events,
 		m.FutexAddrs,
 		m.Futexes,
+		m.GoGen,
 		m.GoProcs,
 		m.Handoffs,
 		m.IdCounter,

@@ -22,6 +22,8 @@ struct active_io {
 	__u8 pending;   // set by the entry, cleared by the exit
 	__u8 connecting; // connect(2) in flight on connect_fd
 	__s64 connect_fd;
+	__u32 go_gen;   // go_gen + 1 when go was looked up (goroutine.h); 0: never
+	__u8 go;        // the thread's process is in go_procs
 };
 
 struct {

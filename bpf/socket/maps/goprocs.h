@@ -7,3 +7,12 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } go_procs SEC(".maps");
+
+// Bumped by user space after each change of go_procs: a thread caches
+// whether its process is listed (maps/active.h go_gen) until it moves.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} go_gen SEC(".maps");
