@@ -33,6 +33,21 @@ func sh(t *testing.T, args ...string) {
 	}
 }
 
+// vethNS creates a network namespace (named after the test process and
+// suffix, deleted at cleanup) holding the veth pair a–b, both up, and
+// returns its path.
+func vethNS(t *testing.T, suffix, a, b string) string {
+	t.Helper()
+	testenv.RequireRoot(t) // a network namespace and AF_PACKET sockets
+	ns := fmt.Sprintf("zt-pkt-%d-%s", os.Getpid(), suffix)
+	sh(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	sh(t, "ip", "-n", ns, "link", "add", a, "type", "veth", "peer", "name", b)
+	sh(t, "ip", "-n", ns, "link", "set", a, "up")
+	sh(t, "ip", "-n", ns, "link", "set", b, "up")
+	return "/run/netns/" + ns
+}
+
 type vxlanTopo struct {
 	n1, n2, p1, p2 string // namespaces: nodes and pods
 }
@@ -88,6 +103,23 @@ func newVXLANTopo(t *testing.T) *vxlanTopo {
 	return tp
 }
 
+// capture starts a packet capture of the topology's four capture points
+// (pod1's vNIC, both underlay ends, pod2's vNIC) with fanout rings each;
+// its spans are appended to *spans under mu.
+func (tp *vxlanTopo) capture(t *testing.T, fanout int, mu *sync.Mutex, spans *[]span.Span) *Capture {
+	t.Helper()
+	ns := func(n string) string { return "/run/netns/" + n }
+	c, err := Start(Options{Node: "test", Fanout: fanout, Interfaces: []Interface{
+		{Netns: ns(tp.n1), Name: "p1h"}, {Netns: ns(tp.n1), Name: "u1"},
+		{Netns: ns(tp.n2), Name: "u2"}, {Netns: ns(tp.n2), Name: "p2h"},
+	}}, func(s *span.Span) { mu.Lock(); *spans = append(*spans, *s); mu.Unlock() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // TestVXLANFourPoints: curl in pod1 calls a server in pod2 across the VXLAN
 // tunnel; spans come from the client pod vNIC (c), the client node NIC (c-nd,
 // decapsulated), the server node NIC (s-nd) and the server pod vNIC (s), all
@@ -98,14 +130,7 @@ func TestVXLANFourPoints(t *testing.T) {
 	ns := func(n string) string { return "/run/netns/" + n }
 	var mu sync.Mutex
 	var spans []span.Span
-	c, err := Start(Options{Node: "test", Interfaces: []Interface{
-		{Netns: ns(tp.n1), Name: "p1h"}, {Netns: ns(tp.n1), Name: "u1"},
-		{Netns: ns(tp.n2), Name: "u2"}, {Netns: ns(tp.n2), Name: "p2h"},
-	}}, func(s *span.Span) { mu.Lock(); spans = append(spans, *s); mu.Unlock() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := tp.capture(t, 1, &mu, &spans)
 	// The eBPF capture of the same request, scoped to the two pods.
 	var bspans []span.Span
 	bcap, err := ebpf.Start(ebpf.Options{Node: "test", NetNS: []uint32{inodeOf(t, ns(tp.p1)), inodeOf(t, ns(tp.p2))}},

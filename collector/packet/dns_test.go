@@ -4,15 +4,11 @@ package packet
 
 import (
 	"encoding/binary"
-	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/zerotrace/zerotrace/internal/testenv"
 	pk "github.com/zerotrace/zerotrace/pkg/packet"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -48,14 +44,7 @@ func dnsMsg(id uint16, name string, response bool, rcode uint16) []byte {
 // TestDNSPackets: DNS queries and responses (one answered, one NXDOMAIN,
 // answered out of order) sent on a veth become packet spans paired by DNS id.
 func TestDNSPackets(t *testing.T) {
-	testenv.RequireRoot(t) // a network namespace and AF_PACKET sockets
-	ns := fmt.Sprintf("zt-pkt-%d-dns", os.Getpid())
-	sh(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	sh(t, "ip", "-n", ns, "link", "add", "da", "type", "veth", "peer", "name", "db")
-	sh(t, "ip", "-n", ns, "link", "set", "da", "up")
-	sh(t, "ip", "-n", ns, "link", "set", "db", "up")
-	path := "/run/netns/" + ns
+	path := vethNS(t, "dns", "da", "db")
 	var mu sync.Mutex
 	var spans []span.Span
 	c, err := Start(Options{Node: "n", Interfaces: []Interface{{Netns: path, Name: "db", Role: RolePod}}},

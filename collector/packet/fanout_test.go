@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zerotrace/zerotrace/internal/testenv"
 	pk "github.com/zerotrace/zerotrace/pkg/packet"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -24,14 +23,7 @@ import (
 // VXLAN with a different outer source port per direction, UDP — lands on a
 // single member, and the flows are spread over both members.
 func TestFanoutKeepsFlowsTogether(t *testing.T) {
-	testenv.RequireRoot(t) // a network namespace and AF_PACKET sockets
-	ns := fmt.Sprintf("zt-pkt-%d-fan", os.Getpid())
-	sh(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	sh(t, "ip", "-n", ns, "link", "add", "fa", "type", "veth", "peer", "name", "fb")
-	sh(t, "ip", "-n", ns, "link", "set", "fa", "up")
-	sh(t, "ip", "-n", ns, "link", "set", "fb", "up")
-	nsPath := "/run/netns/" + ns
+	nsPath := vethNS(t, "fan", "fa", "fb")
 	txA, err := OpenRing(nsPath, "fa", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -233,14 +225,7 @@ func TestFanoutCapture(t *testing.T) {
 	ns := func(n string) string { return "/run/netns/" + n }
 	var mu sync.Mutex
 	var spans []span.Span
-	c, err := Start(Options{Node: "test", Fanout: 2, Interfaces: []Interface{
-		{Netns: ns(tp.n1), Name: "p1h"}, {Netns: ns(tp.n1), Name: "u1"},
-		{Netns: ns(tp.n2), Name: "u2"}, {Netns: ns(tp.n2), Name: "p2h"},
-	}}, func(s *span.Span) { mu.Lock(); spans = append(spans, *s); mu.Unlock() })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := tp.capture(t, 2, &mu, &spans)
 
 	dir := t.TempDir()
 	const n = 32

@@ -3,15 +3,11 @@
 package packet
 
 import (
-	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/zerotrace/zerotrace/internal/testenv"
 	pk "github.com/zerotrace/zerotrace/pkg/packet"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -22,14 +18,7 @@ import (
 // the right inner flow and sequence numbers; malformed frames are counted
 // and skipped.
 func TestInjectedTunnels(t *testing.T) {
-	testenv.RequireRoot(t) // a network namespace and AF_PACKET sockets
-	ns := fmt.Sprintf("zt-pkt-%d-inj", os.Getpid())
-	sh(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	sh(t, "ip", "-n", ns, "link", "add", "ia", "type", "veth", "peer", "name", "ib")
-	sh(t, "ip", "-n", ns, "link", "set", "ia", "up")
-	sh(t, "ip", "-n", ns, "link", "set", "ib", "up")
-	nsPath := "/run/netns/" + ns
+	nsPath := vethNS(t, "inj", "ia", "ib")
 	tx, err := OpenRing(nsPath, "ia", nil)
 	if err != nil {
 		t.Fatal(err)
