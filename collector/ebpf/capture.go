@@ -62,6 +62,10 @@ type Capture struct {
 	done         chan struct{}
 	wg           sync.WaitGroup
 
+	q          *records      // ring records from the reader to the session worker
+	readerDone chan struct{} // the reader stopped: the worker drains and stops
+	draining   sync.Mutex    // one consumer of q at a time (worker or Flush), in order
+
 	Decoded, BadEvents uint64
 	// ShedConns and ShedEvents count the connections shed over the span
 	// budget and their events dropped (under mu; see ShedStats).
@@ -184,8 +188,10 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	c.wall = time.Now().UnixNano() - ts.Nano()
 	c.gos.queue = make(chan uint32, 64)
 	c.pys.queue = make(chan uint32, 256)
-	c.wg.Add(4)
+	c.q, c.readerDone = newRecords(recordsLimit), make(chan struct{})
+	c.wg.Add(5)
 	go c.read()
+	go c.work()
 	go c.tick()
 	go c.goTrack()
 	go c.pyTrack()
@@ -204,14 +210,22 @@ func boolByte(b bool) uint8 {
 // (bpf/socket/maps/events.h), so the reader also wakes on this deadline.
 const pollInterval = 10 * time.Millisecond
 
+// recordsLimit bounds the records waiting between the ring reader and the
+// session worker (records.go): twice the ring.
+const recordsLimit = 16 << 20
+
+// read drains the ring into chunks of records for the session worker; it
+// publishes a chunk when the ring is empty or the chunk is full.
 func (c *Capture) read() {
 	defer c.wg.Done()
+	defer close(c.readerDone)
 	var rec ringbuf.Record
-	var e Event
+	chunk := c.q.chunk()
 	c.rd.SetDeadline(time.Now().Add(pollInterval))
 	for {
 		if err := c.rd.ReadInto(&rec); err != nil {
 			if errors.Is(err, os.ErrClosed) {
+				c.q.publish(chunk)
 				return
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -219,13 +233,52 @@ func (c *Capture) read() {
 			}
 			continue
 		}
-		if err := DecodeEvent(rec.RawSample, &e); err != nil {
+		chunk = add(chunk, rec.RawSample)
+		if len(chunk) >= chunkSize || c.rd.AvailableBytes() == 0 {
+			c.q.publish(chunk)
+			chunk = c.q.chunk()
+		}
+	}
+}
+
+// work is the session worker: it decodes and handles the records the
+// reader publishes, in the ring's order, until the reader has stopped.
+func (c *Capture) work() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.q.wake:
+			c.drain()
+		case <-c.readerDone:
+			c.drain()
+			return
+		}
+	}
+}
+
+// drain handles every record published so far.
+func (c *Capture) drain() {
+	c.draining.Lock()
+	defer c.draining.Unlock()
+	var e Event
+	handle := func(r []byte) {
+		if err := DecodeEvent(r, &e); err != nil {
 			c.mu.Lock()
 			c.BadEvents++
 			c.mu.Unlock()
-			continue
+			return
 		}
 		c.handle(&e)
+	}
+	for {
+		chunks := c.q.take()
+		if len(chunks) == 0 {
+			return
+		}
+		for _, ch := range chunks {
+			each(ch, handle)
+		}
+		c.q.done(chunks)
 	}
 }
 
@@ -360,6 +413,7 @@ func (c *Capture) tick() {
 
 // Flush ends every connection's pending exchanges now (tests, shutdown).
 func (c *Capture) Flush() {
+	c.drain() // what the reader has taken from the ring first
 	now := time.Now().UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,0 +1,102 @@
+//go:build linux
+
+package ebpf
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestRecordsKeepOrder: records added to chunks and published come out of
+// the worker's side whole and in order, chunk after chunk.
+func TestRecordsKeepOrder(t *testing.T) {
+	q := newRecords(1 << 20)
+	var want [][]byte
+	c := q.chunk()
+	for i := 0; i < 1000; i++ {
+		rec := bytes.Repeat([]byte{byte(i)}, i%300) // empty records too
+		want = append(want, rec)
+		c = add(c, rec)
+		if i%97 == 96 {
+			q.publish(c)
+			c = q.chunk()
+		}
+	}
+	q.publish(c)
+	select {
+	case <-q.wake:
+	default:
+		t.Fatal("publishing did not wake the worker")
+	}
+	var got [][]byte
+	chunks := q.take()
+	for _, ch := range chunks {
+		each(ch, func(r []byte) { got = append(got, append([]byte(nil), r...)) })
+	}
+	q.done(chunks)
+	if len(got) != len(want) {
+		t.Fatalf("%d records out, %d in", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("record %d: %d bytes of %v, want %d of %v", i, len(got[i]), got[i][:min(len(got[i]), 1)], len(want[i]), want[i][:min(len(want[i]), 1)])
+		}
+	}
+	if len(q.take()) != 0 || q.pending != 0 {
+		t.Errorf("after done: %d bytes pending", q.pending)
+	}
+}
+
+// TestRecordsBounded: beyond the limit the reader waits until the worker
+// has handled what waits; a chunk larger than the limit still passes alone.
+func TestRecordsBounded(t *testing.T) {
+	q := newRecords(1000)
+	q.publish(add(nil, make([]byte, 600)))
+	published := make(chan struct{})
+	go func() {
+		q.publish(add(nil, make([]byte, 600))) // 1208 > 1000: waits
+		close(published)
+	}()
+	select {
+	case <-published:
+		t.Fatal("a publish beyond the limit did not wait")
+	case <-time.After(100 * time.Millisecond):
+	}
+	q.done(q.take())
+	select {
+	case <-published:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting publish was not released by done")
+	}
+	q.done(q.take())
+	big := add(nil, make([]byte, 5000))
+	q.publish(big) // nothing waits: passes though beyond the limit
+	if ch := q.take(); len(ch) != 1 || len(ch[0]) != len(big) {
+		t.Errorf("big chunk: %d chunks", len(ch))
+	}
+}
+
+// BenchmarkRecords: the reader's copy and the worker's walk per record of
+// a typical event size.
+func BenchmarkRecords(b *testing.B) {
+	q := newRecords(16 << 20)
+	rec := make([]byte, 160)
+	c := q.chunk()
+	n := 0
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		c = add(c, rec)
+		if len(c) >= chunkSize {
+			q.publish(c)
+			chunks := q.take()
+			for _, ch := range chunks {
+				each(ch, func(r []byte) { n += len(r) })
+			}
+			q.done(chunks)
+			c = q.chunk()
+		}
+	}
+	_ = fmt.Sprint(n)
+}
