@@ -104,6 +104,7 @@ func runBenchCapture(args []string) int {
 type captureRound struct {
 	loopBase, loopTraced    float64 // ns per syscall
 	loopEmpty               float64 // ns per syscall with empty programs on the read/write tracepoints
+	bpfEmpty                float64 // run-time statistics' ns per call of those empty programs
 	bulkBase, bulkTraced    float64 // MB/s
 	rpsBase, rpsTraced      float64 // requests/s
 	bpfL7, bpfNonL7         float64 // BPF ns per syscall (enter+exit)
@@ -196,6 +197,8 @@ func benchCapture(c benchCaptureConfig) error {
 	fmt.Printf("syscall_added: %.0f ns/syscall  (goal ≤ 250; %s)\n", med(func(r captureRound) float64 { return r.loopTraced - r.loopBase }), peerSyscall)
 	fmt.Printf("bpf_ns_per_l7_syscall: %.0f ns  (goal ≤ 250; %s)\n", med(func(r captureRound) float64 { return r.bpfL7 }), peerSyscall)
 	fmt.Printf("bpf_ns_per_nonl7_syscall: %.0f ns  (goal ≤ 50; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bpfNonL7 }))
+	fmt.Printf("bpf_ns_per_call_empty_program: %.0f ns  (what run-time statistics count for a program that does nothing, on the same tracepoints: every bpf_ns figure includes it once per program, twice per syscall; no goal; DeepFlow: no figure published)\n",
+		med(func(r captureRound) float64 { return r.bpfEmpty }))
 	perProgram := func(prefix string, field func(r captureRound) map[string]float64) {
 		var names []string
 		for _, r := range rounds {
@@ -248,7 +251,7 @@ func benchUntraced(c benchCaptureConfig, nginxAddr string, r *captureRound) erro
 	if r.loopBase, err = syscallLoop(c.iters); err != nil {
 		return err
 	}
-	if r.loopEmpty, err = emptyTracepointLoop(c.iters); err != nil {
+	if r.loopEmpty, r.bpfEmpty, err = emptyTracepointLoop(c.iters); err != nil {
 		return err
 	}
 	if r.bulkBase, err = bulkStream(c.bulkMiB); err != nil {
@@ -261,22 +264,30 @@ func benchUntraced(c benchCaptureConfig, nginxAddr string, r *captureRound) erro
 // emptyTracepointLoop runs the syscall loop with a program that does
 // nothing attached to the read and write syscall tracepoints: what the
 // kernel charges any tracer of these tracepoints per syscall before its
-// program does anything (the floor of syscall_added).
-func emptyTracepointLoop(iters int) (float64, error) {
+// program does anything (the floor of syscall_added). It also returns the
+// run time the kernel's statistics count per call of that empty program
+// (0 when they are off): the floor of every bpf_ns figure.
+func emptyTracepointLoop(iters int) (loop, perCall float64, err error) {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "zt_empty", Type: ebpf.TracePoint, License: "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
 	if err != nil {
-		return 0, fmt.Errorf("loading an empty program: %w", err)
+		return 0, 0, fmt.Errorf("loading an empty program: %w", err)
 	}
 	defer prog.Close()
 	for _, tp := range []string{"sys_enter_write", "sys_exit_write", "sys_enter_read", "sys_exit_read"} {
 		l, err := link.Tracepoint("syscalls", tp, prog, nil)
 		if err != nil {
-			return 0, fmt.Errorf("attaching an empty program to %s: %w", tp, err)
+			return 0, 0, fmt.Errorf("attaching an empty program to %s: %w", tp, err)
 		}
 		defer l.Close()
 	}
-	return syscallLoop(iters)
+	if loop, err = syscallLoop(iters); err != nil {
+		return 0, 0, err
+	}
+	if st, err := prog.Stats(); err == nil && st.RunCount > 0 {
+		perCall = float64(st.Runtime.Nanoseconds()) / float64(st.RunCount)
+	}
+	return loop, perCall, nil
 }
 
 // ioProgram tells the read/write-family syscall programs from the others
