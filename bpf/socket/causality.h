@@ -44,9 +44,10 @@ static __always_inline void set_role(__u64 sk, __u8 role)
 // release ends a server request held open by a thread.
 static __always_inline void release(__u64 thread)
 {
-	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &thread);
-	if (!t)
+	struct thread_state *ts = thread_of(thread);
+	if (!ts)
 		return;
+	struct thread_ctx *t = &ts->req;
 	if (t->open > 0)
 		t->open--;
 	if (t->open == 0) {
@@ -100,24 +101,24 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 			*last = now;
 		else
 			bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
-		// A worker that now serves a request of its own answers for no
-		// earlier call any more.
-		struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
-		if (h)
-			h->state = HANDOFF_NONE;
 		s->ctx = id;
 		s->open = 1;
 		s->thread = thread;
-		struct thread_ctx *t = bpf_map_lookup_elem(&threads, &thread);
-		if (t && now - t->ts > IDLE_NS) {
-			// a request never answered nor closed: start over
-			t->open = 0;
-			t->ambiguous = 0;
-		}
-		if (!t) {
-			struct thread_ctx n = {.id = id, .ts = now, .open = 1};
+		struct thread_state *ts = thread_of(thread);
+		if (!ts) {
+			struct thread_state n = {.req = {.id = id, .ts = now, .open = 1}};
 			bpf_map_update_elem(&threads, &thread, &n, BPF_ANY);
 			return id;
+		}
+		// A worker that now serves a request of its own answers for no
+		// earlier call any more.
+		ts->hand.state = HANDOFF_NONE;
+		struct thread_ctx *t = &ts->req;
+		if (now - t->ts > IDLE_NS) {
+			// a request never answered nor closed (or none ever
+			// received): start over
+			t->open = 0;
+			t->ambiguous = 0;
 		}
 		t->open++;
 		if (t->open > 1)
@@ -126,7 +127,8 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		t->ts = now;
 		return id;
 	}
-	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &thread);
+	struct thread_state *ts = thread_of(thread);
+	struct thread_ctx *t = ts ? &ts->req : NULL;
 	if (t && t->open) {
 		if (t->open != 1 || t->ambiguous || now - t->ts > IDLE_NS)
 			return 0;
@@ -141,12 +143,14 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 	__u8 next = dir == DIR_EGRESS && s->replied;
 	s->replied = dir == DIR_INGRESS;
 	__u64 handed = 0;
-	__u64 id = handoff_call(thread, sk, dir, now, !t, next, &handed);
+	// A pool's worker: a thread that never received a server request.
+	int pool = !t || t->ts == 0;
+	__u64 id = handoff_call(ts, thread, sk, dir, now, pool, next, &handed);
 	if (dir == DIR_EGRESS) {
 		s->ctx = id;
 		s->handed = handed;
 	} else if (!id && s->ctx) {
-		id = handoff_reader(thread, sk, s->ctx, s->handed, now);
+		id = handoff_reader(ts, thread, sk, s->ctx, s->handed, now);
 	}
 	return id;
 }

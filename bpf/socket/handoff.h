@@ -31,13 +31,19 @@
 #define VERDICT_CLAIM 2
 #define VERDICT_ITEM 3 // the call's worker took a work item put for owner (pyqueue.h)
 
-// holding returns the context id a thread holds unambiguously, or 0.
+// held returns the context id the thread whose entry is ts holds
+// unambiguously, or 0.
+static __always_inline __u64 held(struct thread_state *ts, __u64 now)
+{
+	if (!ts || ts->req.open != 1 || ts->req.ambiguous || now - ts->req.ts > IDLE_NS)
+		return 0;
+	return ts->req.id;
+}
+
+// holding is held for context key thread.
 static __always_inline __u64 holding(__u64 thread, __u64 now)
 {
-	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &thread);
-	if (!t || t->open != 1 || t->ambiguous || now - t->ts > IDLE_NS)
-		return 0;
-	return t->id;
+	return held(thread_of(thread), now);
 }
 
 // verdict reports worker waker's verdict on its call token: kind
@@ -64,17 +70,14 @@ static __always_inline void verdict(__u64 waker, __u64 owner, __u64 token, __u8 
 // handed: the context handed over with it, 0 when none (unbound); item: it
 // came with a work item (pyqueue.h), which is its verdict. It returns the
 // token with HANDOFF_BIT, or 0.
-static __always_inline __u64 begin_call(struct handoff *h, __u64 worker, __u64 sk, __u64 handed, __u64 now, __u8 item)
+static __always_inline __u64 begin_call(struct thread_state *ts, __u64 worker, __u64 sk, __u64 handed, __u64 now, __u8 item)
 {
 	__u64 token = fresh_id();
 	if (!token)
 		return 0;
 	struct handoff n = {.ctx = handed, .token = token, .sk = sk, .ts = now, .state = HANDOFF_CALLING,
 			    .unbound = handed == 0, .item = item && handed};
-	if (h)
-		*h = n;
-	else
-		bpf_map_update_elem(&handoffs, &worker, &n, BPF_ANY);
+	hand_set(worker, ts, &n);
 	if (n.item)
 		verdict(bpf_get_current_pid_tgid(), handed, token, VERDICT_ITEM);
 	return token | HANDOFF_BIT;
@@ -93,16 +96,16 @@ static __always_inline __u64 begin_call(struct handoff *h, __u64 worker, __u64 s
 // working on a work item put for one request (item, pyqueue.h) all carry
 // it, each under a token of its own, until the worker takes its next item;
 // several calls at once are not refuted.
-static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u64 now, int pool, int next, __u64 *handed)
+static __always_inline __u64 handoff_call(struct thread_state *ts, __u64 worker, __u64 sk, __u8 dir, __u64 now, int pool, int next, __u64 *handed)
 {
-	struct handoff *h = bpf_map_lookup_elem(&handoffs, &worker);
+	struct handoff *h = hand_of(ts);
 	int item = h && h->item && h->state != HANDOFF_NONE && now - h->ts <= IDLE_NS;
 	int live = item || (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS);
 	if (item && dir == DIR_EGRESS) {
 		*handed = h->ctx;
 		if (h->state == HANDOFF_CALLING && h->sk == sk && !next)
 			return h->token | HANDOFF_BIT; // the rest of the request
-		return begin_call(h, worker, sk, h->ctx, now, 1);
+		return begin_call(ts, worker, sk, h->ctx, now, 1);
 	}
 	if (live && !item && h->state == HANDOFF_CALLING && h->sk != sk) {
 		verdict(bpf_get_current_pid_tgid(), 0, h->token, VERDICT_REFUTED);
@@ -113,7 +116,7 @@ static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u6
 	if (dir == DIR_EGRESS) {
 		if (live && h->state == HANDOFF_ARMED) {
 			*handed = h->ctx;
-			return begin_call(h, worker, sk, h->ctx, now, 0);
+			return begin_call(ts, worker, sk, h->ctx, now, 0);
 		}
 		if (live && h->state == HANDOFF_CALLING && !next) {
 			*handed = h->unbound ? 0 : h->ctx;
@@ -130,7 +133,7 @@ static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u6
 		__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
 		if (!last || now - *last > IDLE_NS)
 			return 0;
-		return begin_call(h, worker, sk, 0, now, 0);
+		return begin_call(ts, worker, sk, 0, now, 0);
 	}
 	if (live && (h->state == HANDOFF_CALLING || h->state == HANDOFF_ANSWERED) && h->sk == sk) {
 		h->answered = now;
@@ -144,14 +147,14 @@ static __always_inline __u64 handoff_call(__u64 worker, __u64 sk, __u8 dir, __u6
 // to another thread's call (token, with the context handed over with it):
 // it answers for it (its next wake of a thread holding a request is the
 // verdict).
-static __always_inline __u64 handoff_reader(__u64 reader, __u64 sk, __u64 token, __u64 handed, __u64 now)
+static __always_inline __u64 handoff_reader(struct thread_state *ts, __u64 reader, __u64 sk, __u64 token, __u64 handed, __u64 now)
 {
-	struct handoff *h = bpf_map_lookup_elem(&handoffs, &reader);
+	struct handoff *h = hand_of(ts);
 	if (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS)
 		return 0;
 	struct handoff n = {.ctx = handed, .token = token & ~HANDOFF_BIT, .sk = sk, .ts = now, .answered = now,
 			    .state = HANDOFF_ANSWERED, .unbound = handed == 0, .reader = 1};
-	bpf_map_update_elem(&handoffs, &reader, &n, BPF_ANY);
+	hand_set(reader, ts, &n);
 	return token;
 }
 
@@ -243,7 +246,7 @@ static __always_inline void futex_enter(__u64 uaddr, long op, __u64 timeout)
 	// A worker that begins to wait for the GIL right after reading its
 	// call's response is regaining it, running no code of its own in
 	// between: the wait extends the read.
-	struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
+	struct handoff *h = hand_of(thread_of(thread));
 	if (h && h->state == HANDOFF_ANSWERED && now - h->answered <= RESUME_NS)
 		fs->resuming = file_mapped(uaddr);
 	fs->waiting = 1;
@@ -269,7 +272,7 @@ static __always_inline void futex_exit(void)
 	w->waiting = 0;
 	__u64 thread = bpf_get_current_pid_tgid();
 	if (w->resuming) {
-		struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
+		struct handoff *h = hand_of(thread_of(thread));
 		if (h && h->state == HANDOFF_ANSWERED)
 			h->answered = bpf_ktime_get_ns();
 	}
@@ -297,7 +300,8 @@ static __always_inline int runtime_global(struct task_struct *wakee)
 static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, struct task_struct *p, __u64 since)
 {
 	__u64 now = bpf_ktime_get_ns();
-	struct handoff *w = bpf_map_lookup_elem(&handoffs, &waker);
+	struct thread_state *wts = thread_of(waker);
+	struct handoff *w = hand_of(wts);
 	if (w && w->item && w->state != HANDOFF_NONE)
 		return; // its calls' verdict came with its work item
 	if (w && (w->state == HANDOFF_CALLING || w->state == HANDOFF_ANSWERED) &&
@@ -352,20 +356,20 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, struct ta
 		count(STAT_CLAIMS);
 		return;
 	}
-	__u64 ctx = holding(waker, now);
+	__u64 ctx = held(wts, now);
 	if (!ctx)
 		return;
-	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &wakee);
-	if (t && t->open)
+	struct thread_state *ets = thread_of(wakee);
+	if (ets && ets->req.open)
 		return; // the wakee serves a request of its own
-	struct handoff *h = bpf_map_lookup_elem(&handoffs, &wakee);
+	struct handoff *h = hand_of(ets);
 	if (h && h->item && h->state != HANDOFF_NONE)
 		return; // working on a work item's request
 	if (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS &&
 	    !(h->unbound && h->state == HANDOFF_ANSWERED))
 		return; // only the wake that ends its idle wait counts
 	struct handoff n = {.ctx = ctx, .ts = now, .state = HANDOFF_ARMED};
-	bpf_map_update_elem(&handoffs, &wakee, &n, BPF_ANY);
+	hand_set(wakee, ets, &n);
 	count(STAT_HANDOFFS);
 }
 

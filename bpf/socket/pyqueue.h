@@ -20,10 +20,11 @@
 // one it holds, or the one its current work item was put for.
 static __always_inline __u64 request_of(__u64 thread, __u64 now)
 {
-	__u64 held = holding(thread, now);
-	if (held)
-		return held;
-	struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
+	struct thread_state *ts = thread_of(thread);
+	__u64 id = held(ts, now);
+	if (id)
+		return id;
+	struct handoff *h = hand_of(ts);
 	if (h && h->item && h->state != HANDOFF_NONE)
 		return h->ctx;
 	return 0;
@@ -81,7 +82,7 @@ static __always_inline int py_put(struct pt_regs *ctx)
 static __always_inline int py_get(void)
 {
 	__u64 thread = bpf_get_current_pid_tgid();
-	struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
+	struct handoff *h = hand_of(thread_of(thread));
 	if (h && h->item) {
 		h->state = HANDOFF_NONE;
 		h->item = 0;
@@ -99,7 +100,8 @@ static __always_inline int py_got(struct pt_regs *ctx)
 	if (!item || !task_traced(thread))
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	if (holding(thread, now))
+	struct thread_state *ts = thread_of(thread);
+	if (held(ts, now))
 		return 0;
 	struct py_item k = {.item = item, .tgid = thread >> 32};
 	__u64 *req = bpf_map_lookup_elem(&py_items, &k);
@@ -107,13 +109,13 @@ static __always_inline int py_got(struct pt_regs *ctx)
 	if (req)
 		bpf_map_delete_elem(&py_items, &k);
 	if (!id) {
-		struct handoff *h = bpf_map_lookup_elem(&handoffs, &thread);
+		struct handoff *h = hand_of(ts);
 		if (h && h->state == HANDOFF_ARMED)
 			h->state = HANDOFF_NONE;
 		return 0;
 	}
 	struct handoff n = {.ctx = id, .ts = now, .state = HANDOFF_ARMED, .item = 1};
-	bpf_map_update_elem(&handoffs, &thread, &n, BPF_ANY);
+	hand_set(thread, ts, &n);
 	count(STAT_ITEMS);
 	return 0;
 }

@@ -82,20 +82,6 @@ type SocketFutexState struct {
 	Pad      [4]uint8
 }
 
-type SocketHandoff struct {
-	_        structs.HostLayout
-	Ctx      uint64
-	Token    uint64
-	Sk       uint64
-	Ts       uint64
-	Answered uint64
-	State    uint8
-	Unbound  uint8
-	Reader   uint8
-	Item     uint8
-	Pad      [4]uint8
-}
-
 type SocketPyItem struct {
 	_    structs.HostLayout
 	Item uint64
@@ -118,13 +104,29 @@ type SocketSockState struct {
 	Pad     [2]uint8
 }
 
-type SocketThreadCtx struct {
-	_         structs.HostLayout
-	Id        uint64
-	Ts        uint64
-	Open      uint32
-	Ambiguous uint8
-	Pad       [3]uint8
+type SocketThreadState struct {
+	_   structs.HostLayout
+	Req struct {
+		_         structs.HostLayout
+		Id        uint64
+		Ts        uint64
+		Open      uint32
+		Ambiguous uint8
+		Pad       [3]uint8
+	}
+	Hand struct {
+		_        structs.HostLayout
+		Ctx      uint64
+		Token    uint64
+		Sk       uint64
+		Ts       uint64
+		Answered uint64
+		State    uint8
+		Unbound  uint8
+		Reader   uint8
+		Item     uint8
+		Pad      [4]uint8
+	}
 }
 
 // Names of all BPF objects in the ELF.
@@ -138,7 +140,6 @@ const (
 	SocketMapFutexes        = "futexes"
 	SocketMapGoGen          = "go_gen"
 	SocketMapGoProcs        = "go_procs"
-	SocketMapHandoffs       = "handoffs"
 	SocketMapIdCounter      = "id_counter"
 	SocketMapNetnsScope     = "netns_scope"
 	SocketMapPyItems        = "py_items"
@@ -271,7 +272,6 @@ type SocketMapSpecs struct {
 	Futexes    *ebpf.MapSpec `ebpf:"futexes"`
 	GoGen      *ebpf.MapSpec `ebpf:"go_gen"`
 	GoProcs    *ebpf.MapSpec `ebpf:"go_procs"`
-	Handoffs   *ebpf.MapSpec `ebpf:"handoffs"`
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
 	NetnsScope *ebpf.MapSpec `ebpf:"netns_scope"`
 	PyItems    *ebpf.MapSpec `ebpf:"py_items"`
@@ -318,7 +318,6 @@ type SocketMaps struct {
 	Futexes    *ebpf.Map `ebpf:"futexes"`
 	GoGen      *ebpf.Map `ebpf:"go_gen"`
 	GoProcs    *ebpf.Map `ebpf:"go_procs"`
-	Handoffs   *ebpf.Map `ebpf:"handoffs"`
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
 	NetnsScope *ebpf.Map `ebpf:"netns_scope"`
 	PyItems    *ebpf.Map `ebpf:"py_items"`
@@ -338,7 +337,6 @@ func (m *SocketMaps) Close() error {
 		m.Futexes,
 		m.GoGen,
 		m.GoProcs,
-		m.Handoffs,
 		m.IdCounter,
 		m.NetnsScope,
 		m.PyItems,

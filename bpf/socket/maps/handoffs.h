@@ -1,6 +1,6 @@
 // Handoff state of threads (or goroutines) that never received the request
-// they work for (pool workers), keyed by context key: pid_tgid or
-// goroutine_key (bpf/socket/handoff.h).
+// they work for (pool workers), per context key: pid_tgid or goroutine_key
+// (bpf/socket/handoff.h); and the futex state the handoff reads.
 #pragma once
 #define HANDOFF_NONE 0     // idle: no context
 #define HANDOFF_ARMED 1    // woken by a thread holding one request
@@ -21,12 +21,7 @@ struct handoff {
 	__u8 _pad[4];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct handoff);
-} handoffs SEC(".maps");
+// Kept beside the thread's request state in the threads map (threads.h).
 
 // Futexes in the traced namespaces: what each thread waits on now and what
 // it wakes now (task storage: a lookup at each side, no hash update or
