@@ -104,35 +104,25 @@ func TestFanoutKeepsFlowsTogether(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string][]int{} // frame tag → members that captured it
 	total := 0
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for m, r := range group {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var p pk.Packet
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r.Poll(20*time.Millisecond, func(f *Frame) {
-					if p.Decode(f.Data) != nil {
-						return
-					}
-					tag := string(p.Payload(f.Data))
-					if !strings.HasPrefix(tag, "f") {
-						return
-					}
-					mu.Lock()
-					seen[tag] = append(seen[tag], m)
-					total++
-					mu.Unlock()
-				})
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	ps := make([]pk.Packet, len(group))
+	go func() {
+		defer close(stopped)
+		PollGroup(group, stop, func(m int, f *Frame) {
+			p := &ps[m]
+			if p.Decode(f.Data) != nil {
+				return
 			}
-		}()
-	}
+			tag := string(p.Payload(f.Data))
+			if !strings.HasPrefix(tag, "f") {
+				return
+			}
+			mu.Lock()
+			seen[tag] = append(seen[tag], m)
+			total++
+			mu.Unlock()
+		})
+	}()
 	time.Sleep(100 * time.Millisecond)
 	for k := 0; k < perDir; k++ {
 		for fi, fl := range flows {
@@ -158,7 +148,7 @@ func TestFanoutKeepsFlowsTogether(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond) // a duplicate would arrive by now
 	close(stop)
-	wg.Wait()
+	<-stopped
 
 	members := map[int]int{}
 	for fi, fl := range flows {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -212,6 +213,34 @@ func (r *Ring) Poll(timeout time.Duration, fn func(*Frame)) (int, error) {
 		atomicStore(status, unix.TP_STATUS_KERNEL)
 		r.block = (r.block + 1) % r.geo.Blocks
 	}
+}
+
+// PollGroup reads every ring of a group on a goroutine of its own, calling
+// fn (concurrently across members) with the member's index and each frame,
+// until stop is closed; it then drains what the rings still hold for
+// ~100 ms and returns. For tests and benchmarks: a Capture runs its own
+// readers.
+func PollGroup(rings []*Ring, stop <-chan struct{}, fn func(member int, f *Frame)) {
+	var wg sync.WaitGroup
+	for i, r := range rings {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			read := func(f *Frame) { fn(i, f) }
+			for {
+				select {
+				case <-stop:
+					for k := 0; k < 10; k++ {
+						r.Poll(10*time.Millisecond, read)
+					}
+					return
+				default:
+				}
+				r.Poll(20*time.Millisecond, read)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // Stats returns and resets the kernel's packet and drop counters.

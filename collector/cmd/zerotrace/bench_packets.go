@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -115,27 +114,12 @@ func benchVeth(n int, frames [][]byte, rings int) error {
 		}
 	}()
 	got := make([]atomic.Int64, len(group))
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, rx := range group {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var p pk.Packet
-			for {
-				select {
-				case <-stop:
-					// drain what is left
-					for k := 0; k < 20; k++ {
-						rx.Poll(10*time.Millisecond, func(f *packet.Frame) { p.Decode(f.Data); got[i].Add(1) })
-					}
-					return
-				default:
-				}
-				rx.Poll(50*time.Millisecond, func(f *packet.Frame) { p.Decode(f.Data); got[i].Add(1) })
-			}
-		}()
-	}
+	ps := make([]pk.Packet, len(group))
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		packet.PollGroup(group, stop, func(i int, f *packet.Frame) { ps[i].Decode(f.Data); got[i].Add(1) })
+	}()
 	start := time.Now()
 	deadline := start.Add(30 * time.Second)
 	sent := 0
@@ -148,7 +132,7 @@ func benchVeth(n int, frames [][]byte, rings int) error {
 	elapsed := time.Since(start)
 	time.Sleep(200 * time.Millisecond)
 	close(stop)
-	wg.Wait()
+	<-stopped
 	var total int64
 	var drops uint32
 	var per []int64
