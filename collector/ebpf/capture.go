@@ -258,6 +258,9 @@ func (c *Capture) work() {
 
 // drain handles every record published so far.
 func (c *Capture) drain() {
+	if c.q == nil {
+		return // Start failed before the reader started
+	}
 	c.draining.Lock()
 	defer c.draining.Unlock()
 	var e Event
