@@ -55,6 +55,11 @@ static __always_inline void hand_set(__u64 k, struct thread_state *ts, const str
 		ts->hand = *n;
 		return;
 	}
+	// Created by another CPU since the lookup (a waker and the thread
+	// itself): keep its requests, set the handoff.
 	struct thread_state m = {.hand = *n};
-	bpf_map_update_elem(&threads, &k, &m, BPF_ANY);
+	if (!bpf_map_update_elem(&threads, &k, &m, BPF_NOEXIST))
+		return;
+	if ((ts = thread_of(k)))
+		ts->hand = *n;
 }
