@@ -42,7 +42,7 @@ type Options struct {
 type Capture struct {
 	opt   Options
 	objs  SocketObjects
-	links []link.Link
+	links []link.Link // under linksMu once Start returned: the trackers add uprobes
 	rd    *ringbuf.Reader
 	emit  func(*span.Span)
 	procs proc.Cache
@@ -61,6 +61,9 @@ type Capture struct {
 	cgroupWarned bool              // an unknown cgroup layout is logged once
 	done         chan struct{}
 	wg           sync.WaitGroup
+
+	linksMu     sync.Mutex
+	linksClosed bool // Close detached: uprobes attached later are closed at once (addLinks)
 
 	q          *records      // ring records from the reader to the session worker
 	readerDone chan struct{} // the reader stopped: the worker drains and stops
@@ -458,13 +461,7 @@ func (c *Capture) ShedStats() (conns, events uint64) {
 
 // Close detaches, drains and flushes.
 func (c *Capture) Close() error {
-	c.gos.mu.Lock()
-	for _, l := range c.links {
-		l.Close()
-	}
-	c.links = nil
-	c.gos.closed = true
-	c.gos.mu.Unlock()
+	c.closeLinks()
 	if c.rd != nil {
 		// Let the reader drain what the kernel already wrote.
 		for i := 0; i < 100 && c.rd.AvailableBytes() > 0; i++ {
@@ -476,12 +473,7 @@ func (c *Capture) Close() error {
 		c.Flush()
 		c.rd = nil
 	}
-	c.gos.mu.Lock()
-	for _, l := range c.links { // uprobes attached while draining
-		l.Close()
-	}
-	c.links = nil
-	c.gos.mu.Unlock()
+	c.closeLinks() // uprobes attached while draining
 	c.final, _ = c.Stats() // what Stats returns from now on
 	return c.objs.Close()
 }

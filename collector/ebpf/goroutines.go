@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 
 	"github.com/cilium/ebpf/link"
@@ -21,8 +20,6 @@ import (
 // causality guard uses none of its context ids.
 type goTracker struct {
 	queue    chan uint32     // Go processes to track
-	mu       sync.Mutex      // Capture.links, closed
-	closed   bool            // Capture.Close detached: uprobes attached later are closed at once
 	attached map[exeID]error // per executable: nil once attached, else why not
 	gen      uint32          // the go_gen map's value: bumped after each go_procs change
 }
@@ -131,15 +128,27 @@ func (c *Capture) attachGo(exe string) error {
 // addLinks keeps uprobes attached after Start (closing them when the
 // capture was closed meanwhile).
 func (c *Capture) addLinks(ls ...link.Link) {
-	c.gos.mu.Lock()
-	defer c.gos.mu.Unlock()
-	if c.gos.closed {
+	c.linksMu.Lock()
+	defer c.linksMu.Unlock()
+	if c.linksClosed {
 		for _, l := range ls {
 			l.Close()
 		}
 		return
 	}
 	c.links = append(c.links, ls...)
+}
+
+// closeLinks detaches every program and uprobe; uprobes a tracker attaches
+// from now on are closed at once.
+func (c *Capture) closeLinks() {
+	c.linksMu.Lock()
+	defer c.linksMu.Unlock()
+	for _, l := range c.links {
+		l.Close()
+	}
+	c.links = nil
+	c.linksClosed = true
 }
 
 // seenPID reports whether pid was seen before, and remembers it.
