@@ -40,11 +40,6 @@ static __always_inline __u64 held(struct thread_state *ts, __u64 now)
 	return ts->req.id;
 }
 
-// holding is held for context key thread.
-static __always_inline __u64 holding(__u64 thread, __u64 now)
-{
-	return held(thread_of(thread), now);
-}
 
 // verdict reports worker waker's verdict on its call token: kind
 // VERDICT_*, owner the context of the request the thread it woke holds.
@@ -311,8 +306,8 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, struct ta
 		// Transport, for the request to be written).
 		if (!since)
 			return;
-		__u64 held = holding(wakee, now);
-		if (!held)
+		__u64 owner = held(thread_of(wakee), now);
+		if (!owner)
 			return;
 		__u64 id = bpf_get_current_pid_tgid();
 		int go = since == WAIT_UNKNOWN;
@@ -324,8 +319,8 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, struct ta
 		// unknown (below).
 		if (!go && !(w->state == HANDOFF_ANSWERED && since <= w->answered && !runtime_global(p)))
 			return;
-		if (!w->unbound && held == w->ctx) {
-			verdict(id, held, w->token, VERDICT_CONFIRMED);
+		if (!w->unbound && owner == w->ctx) {
+			verdict(id, owner, w->token, VERDICT_CONFIRMED);
 			count(STAT_CONFIRMED);
 			w->state = HANDOFF_NONE;
 			return;
@@ -336,10 +331,10 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, struct ta
 			// reporting the write to the caller); a reader's later wakes
 			// hand idle connections to other requests.
 			if (!w->unbound) {
-				verdict(id, held, w->token, VERDICT_REFUTED);
+				verdict(id, owner, w->token, VERDICT_REFUTED);
 				count(STAT_REFUTED);
 			} else if (!w->reader) {
-				verdict(id, held, w->token, VERDICT_CLAIM);
+				verdict(id, owner, w->token, VERDICT_CLAIM);
 				count(STAT_CLAIMS);
 			}
 			w->state = HANDOFF_NONE;
@@ -352,7 +347,7 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, struct ta
 		if (!w->unbound)
 			count(STAT_REFUTED);
 		w->unbound = 1;
-		verdict(id, held, w->token, VERDICT_CLAIM);
+		verdict(id, owner, w->token, VERDICT_CLAIM);
 		count(STAT_CLAIMS);
 		return;
 	}
