@@ -473,7 +473,7 @@ func (c *Capture) Close() error {
 		c.Flush()
 		c.rd = nil
 	}
-	c.closeLinks() // uprobes attached while draining
+	c.closeLinks()         // uprobes attached while draining
 	c.final, _ = c.Stats() // what Stats returns from now on
 	return c.objs.Close()
 }
