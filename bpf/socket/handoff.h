@@ -289,13 +289,15 @@ static __always_inline int runtime_global(struct task_struct *wakee)
 // receiver began to wait is unknown, so it claims nothing.
 #define WAIT_UNKNOWN (~0ULL)
 
-// wake applies a wake of wakee by waker (context keys) in process tgid:
-// a handoff, or a worker's verdict. since: when the wakee began to wait on
-// something of its own (not a lock many wait on), 0 when it does not.
-static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, struct task_struct *p, __u64 since)
+// wake applies a wake of wakee by waker (context keys) in process tgid,
+// wts the waker's entry: a handoff, or a worker's verdict. p: the woken
+// thread, NULL for a goroutine. A waker with no entry holds no request and
+// waits for no answer, so its wakes (most of a host's) stop at that lookup.
+static __always_inline void wake(__u32 tgid, __u64 waker, struct thread_state *wts, __u64 wakee, struct task_struct *p)
 {
+	if (!wts)
+		return;
 	__u64 now = bpf_ktime_get_ns();
-	struct thread_state *wts = thread_of(waker);
 	struct handoff *w = hand_of(wts);
 	if (w && w->item && w->state != HANDOFF_NONE)
 		return; // its calls' verdict came with its work item
@@ -303,7 +305,10 @@ static __always_inline void wake(__u32 tgid, __u64 waker, __u64 wakee, struct ta
 	    now - (w->answered > w->ts ? w->answered : w->ts) <= HANDOFF_TTL_NS) {
 		// The worker's wake of a thread holding a request after its call
 		// began: the one waiting for the result (or, in Go's HTTP
-		// Transport, for the request to be written).
+		// Transport, for the request to be written). since: when the
+		// wakee began to wait on something of its own (not a lock many
+		// wait on), 0 when it does not.
+		__u64 since = p ? private_wake(tgid, p) : WAIT_UNKNOWN;
 		if (!since)
 			return;
 		__u64 owner = held(thread_of(wakee), now);
@@ -374,10 +379,12 @@ static __always_inline int waking(struct task_struct *p)
 {
 	__u64 waker = bpf_get_current_pid_tgid();
 	__u32 tgid = waker >> 32;
-	if (BPF_CORE_READ(p, tgid) != tgid || tgid == self_tgid || bpf_map_lookup_elem(&go_procs, &tgid))
+	if (p->tgid != tgid || tgid == self_tgid)
 		return 0; // handoffs stay inside one process
-	__u32 wakee = BPF_CORE_READ(p, pid);
-	wake(tgid, waker, ((__u64)tgid << 32) | wakee, p, private_wake(tgid, p));
+	struct thread_state *wts = thread_of(waker);
+	if (!wts || bpf_map_lookup_elem(&go_procs, &tgid))
+		return 0;
+	wake(tgid, waker, wts, ((__u64)tgid << 32) | (__u32)p->pid, p);
 	return 0;
 }
 
@@ -392,6 +399,7 @@ static __always_inline int go_send(struct pt_regs *ctx)
 	__u64 sg = ctx->bx, g = ctx->r14, wg = 0;
 	if (!sg || !g || bpf_probe_read_user(&wg, sizeof(wg), (void *)sg) || !wg)
 		return 0;
-	wake(tgid, goroutine_key(tgid, g), goroutine_key(tgid, wg), NULL, WAIT_UNKNOWN);
+	__u64 gk = goroutine_key(tgid, g);
+	wake(tgid, gk, thread_of(gk), goroutine_key(tgid, wg), NULL);
 	return 0;
 }
