@@ -30,7 +30,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -102,21 +101,25 @@ func runBenchCapture(args []string) int {
 // captureRound holds one round's measurements; traced fields are 0 when the
 // collector is not in this binary.
 type captureRound struct {
-	loopBase, loopTraced    float64 // ns per syscall
-	loopEmpty               float64 // ns per syscall with empty programs on the read/write tracepoints
-	bpfEmpty                float64 // run-time statistics' ns per call of those empty programs
-	bulkBase, bulkTraced    float64 // MB/s
-	rpsBase, rpsTraced      float64 // requests/s
-	bpfL7, bpfNonL7         float64 // BPF ns per syscall (enter+exit)
-	bpfOther                map[string]float64
-	bpfL7Prog, bpfNonL7Prog map[string]float64 // ns per call of each read/write-family program, loop and bulk phases
-	cpuPer10k               float64            // collector cores per 10k spans/s
-	spansPerS               float64
-	rss                     float64 // MB
-	ringDrops, pktDrops     float64
-	dropsLoop, dropsBulk    float64 // ring-buffer drops during the syscall loop and the bulk stream
-	pktSeen                 bool
-	events                  float64
+	loopBase, loopTraced         float64 // ns per syscall
+	loopEmpty                    float64 // ns per syscall with empty programs on the read/write tracepoints
+	bpfEmpty                     float64 // run-time statistics' ns per call of those empty programs
+	bulkCPUEmpty                 float64 // CPU seconds of the bulk stream's threads with those empty programs
+	bulkSyscalls                 float64 // read/write syscalls of one bulk stream (from the programs' run counts)
+	bulkBase, bulkTraced         float64 // MB/s
+	bulkCPUBase, bulkCPUTraced   float64 // CPU seconds of the stream's two threads
+	rpsApartBase, rpsApartTraced float64 // requests/s, nginx and wrk on one CPU, the collector on the other
+	rpsBase, rpsTraced           float64 // requests/s
+	bpfL7, bpfNonL7              float64 // BPF ns per syscall (enter+exit)
+	bpfOther                     map[string]float64
+	bpfL7Prog, bpfNonL7Prog      map[string]float64 // ns per call of each read/write-family program, loop and bulk phases
+	cpuPer10k                    float64            // collector cores per 10k spans/s
+	spansPerS                    float64
+	rss                          float64 // MB
+	ringDrops, pktDrops          float64
+	dropsLoop, dropsBulk         float64 // ring-buffer drops during the syscall loop and the bulk stream
+	pktSeen                      bool
+	events                       float64
 }
 
 func benchCapture(c benchCaptureConfig) error {
@@ -126,8 +129,7 @@ func benchCapture(c benchCaptureConfig) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	_, haveCollect := commands["collect"]
-	if !haveCollect {
+	if !haveCollect() {
 		fmt.Println("# `zerotrace collect` is not in this binary: traced figures are n/a")
 	}
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -136,29 +138,22 @@ func benchCapture(c benchCaptureConfig) error {
 	fmt.Printf("# %d rounds, %d CPUs, syscall loop %d round trips, bulk %d MiB, wrk %s x %d connections\n",
 		c.rounds, runtime.NumCPU(), c.iters, c.bulkMiB, c.wrkDuration, c.wrkConns)
 
-	nginxAddr, stopNginx, err := startBenchNginx(tmp)
+	nginx, err := startBenchNginx(tmp)
 	if err != nil {
 		return err
 	}
-	defer stopNginx()
-
-	var stats io.Closer
-	if haveCollect {
-		// BPF run-time statistics (as kernel.bpf_stats_enabled=1) while this
-		// fd is open.
-		if stats, err = ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME)); err != nil {
-			return fmt.Errorf("enabling BPF run-time stats: %w", err)
-		}
-		defer stats.Close()
+	defer nginx.stop()
+	if runtime.NumCPU() < 2 {
+		fmt.Println("# one CPU: the nginx_wrk_apart figures are n/a")
 	}
 
 	var rounds []captureRound
 	for i := range c.rounds {
 		var r captureRound
-		untraced := func() error { return benchUntraced(c, nginxAddr, &r) }
-		traced := func() error { return benchTraced(c, tmp, i, nginxAddr, &r) }
+		untraced := func() error { return benchUntraced(c, nginx, &r) }
+		traced := func() error { return benchTraced(c, tmp, i, nginx, &r) }
 		steps := []func() error{untraced, traced}
-		if !haveCollect {
+		if !haveCollect() {
 			steps = steps[:1]
 		} else if i%2 == 1 {
 			steps[0], steps[1] = traced, untraced
@@ -168,8 +163,9 @@ func benchCapture(c benchCaptureConfig) error {
 				return fmt.Errorf("round %d: %w", i+1, err)
 			}
 		}
-		fmt.Printf("# round %d: loop %.0f/%.0f ns (empty programs %.0f), bulk %.0f/%.0f MB/s, wrk %.0f/%.0f req/s, bpf %.0f/%.0f ns, %.3f core per 10k spans/s\n",
-			i+1, r.loopBase, r.loopTraced, r.loopEmpty, r.bulkBase, r.bulkTraced, r.rpsBase, r.rpsTraced, r.bpfL7, r.bpfNonL7, r.cpuPer10k)
+		fmt.Printf("# round %d: loop %.0f/%.0f ns (empty programs %.0f), bulk %.0f/%.0f MB/s %.0f/%.0f ms CPU, wrk %.0f/%.0f req/s (apart %.0f/%.0f), bpf %.0f/%.0f ns, %.3f core per 10k spans/s\n",
+			i+1, r.loopBase, r.loopTraced, r.loopEmpty, r.bulkBase, r.bulkTraced, r.bulkCPUBase*1e3, r.bulkCPUTraced*1e3,
+			r.rpsBase, r.rpsTraced, r.rpsApartBase, r.rpsApartTraced, r.bpfL7, r.bpfNonL7, r.cpuPer10k)
 		rounds = append(rounds, r)
 	}
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -186,7 +182,8 @@ func benchCapture(c benchCaptureConfig) error {
 	fmt.Printf("syscall_loop_untraced: %.0f ns/syscall\n", med(func(r captureRound) float64 { return r.loopBase }))
 	fmt.Printf("bulk_tcp_untraced: %.0f MB/s\n", med(func(r captureRound) float64 { return r.bulkBase }))
 	fmt.Printf("nginx_wrk_untraced: %.0f requests/s\n", med(func(r captureRound) float64 { return r.rpsBase }))
-	if !haveCollect {
+	fmt.Printf("nginx_wrk_apart_untraced: %.0f requests/s  (nginx and wrk on CPU 0 only)\n", med(func(r captureRound) float64 { return r.rpsApartBase }))
+	if !haveCollect() {
 		fmt.Println("syscall_added: n/a ns/syscall  (goal ≤ 250; " + peerSyscall + ")")
 		fmt.Println("nginx_wrk_ratio: n/a  (goal ≥ 0.90; DeepFlow publishes 0.61 worst case)")
 		return nil
@@ -218,8 +215,18 @@ func benchCapture(c benchCaptureConfig) error {
 	perProgram("bpf_ns_per_call_", func(r captureRound) map[string]float64 { return r.bpfOther })
 	fmt.Printf("bulk_tcp_traced: %.0f MB/s\n", med(func(r captureRound) float64 { return r.bulkTraced }))
 	fmt.Printf("bulk_tcp_ratio: %.3f  (goal ≥ 0.97; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bulkTraced / r.bulkBase }))
+	fmt.Printf("bulk_tcp_cpu_untraced: %.0f ms per %d MiB  (the sending and receiving threads' user+system CPU)\n", med(func(r captureRound) float64 { return r.bulkCPUBase * 1e3 }), c.bulkMiB)
+	fmt.Printf("bulk_tcp_cpu_traced: %.0f ms per %d MiB\n", med(func(r captureRound) float64 { return r.bulkCPUTraced * 1e3 }), c.bulkMiB)
+	fmt.Printf("bulk_tcp_cpu_ratio: %.3f  (untraced/traced CPU for the same bytes: bytes per CPU second traced/untraced; goal ≥ 0.97; DeepFlow: no figure published)\n",
+		med(func(r captureRound) float64 { return r.bulkCPUBase / r.bulkCPUTraced }))
+	fmt.Printf("bulk_tcp_cpu_ratio_empty_programs: %.3f  (the same with empty programs on the read/write tracepoints instead of the collector: the floor; no goal; DeepFlow: no figure published)\n",
+		med(func(r captureRound) float64 { return r.bulkCPUBase / r.bulkCPUEmpty }))
+	fmt.Printf("bulk_tcp_syscalls: %.0f reads and writes per %d MiB  (no goal; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bulkSyscalls }), c.bulkMiB)
 	fmt.Printf("nginx_wrk_traced: %.0f requests/s\n", med(func(r captureRound) float64 { return r.rpsTraced }))
 	fmt.Printf("nginx_wrk_ratio: %.3f  (goal ≥ 0.90; DeepFlow publishes 0.61 worst case)\n", med(func(r captureRound) float64 { return r.rpsTraced / r.rpsBase }))
+	fmt.Printf("nginx_wrk_apart_traced: %.0f requests/s  (nginx and wrk on CPU 0, the collector on CPU 1)\n", med(func(r captureRound) float64 { return r.rpsApartTraced }))
+	fmt.Printf("nginx_wrk_apart_ratio: %.3f  (the capture's cost inside the apps' own syscalls, without the collector on their cores; goal ≥ 0.90; DeepFlow publishes 0.61 worst case)\n",
+		med(func(r captureRound) float64 { return r.rpsApartTraced / r.rpsApartBase }))
 	fmt.Printf("collector_cpu_per_10k_spans_s: %.3f core at %.0f spans/s written  (goal ≤ 0.10; DeepFlow: no per-span figure published, agent limit 1 core by default)\n",
 		med(func(r captureRound) float64 { return r.cpuPer10k }), med(func(r captureRound) float64 { return r.spansPerS }))
 	fmt.Printf("collector_peak_rss: %.1f MB  (goal ≤ 300; DeepFlow: agent limit 768 MB by default)\n", med(func(r captureRound) float64 { return r.rss }))
@@ -234,6 +241,22 @@ func benchCapture(c benchCaptureConfig) error {
 	return nil
 }
 
+// haveCollect reports whether `zerotrace collect` is in this binary.
+func haveCollect() bool { _, ok := commands["collect"]; return ok }
+
+// withStats runs f with the kernel's BPF run-time statistics on (as
+// kernel.bpf_stats_enabled=1). They time every run of every program with
+// two clock reads, which the traced apps pay too, so only the bpf_ns
+// figures are measured with them on.
+func withStats(f func() error) error {
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return fmt.Errorf("enabling BPF run-time stats: %w", err)
+	}
+	defer stats.Close()
+	return f()
+}
+
 func medianFloat(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
@@ -246,48 +269,114 @@ func medianFloat(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func benchUntraced(c benchCaptureConfig, nginxAddr string, r *captureRound) error {
+func benchUntraced(c benchCaptureConfig, nginx benchNginx, r *captureRound) error {
 	var err error
 	if r.loopBase, err = syscallLoop(c.iters); err != nil {
 		return err
 	}
-	if r.loopEmpty, r.bpfEmpty, err = emptyTracepointLoop(c.iters); err != nil {
+	if r.loopEmpty, r.bulkCPUEmpty, r.bpfEmpty, err = emptyPrograms(c, haveCollect()); err != nil {
 		return err
 	}
-	if r.bulkBase, err = bulkStream(c.bulkMiB); err != nil {
+	var cpu time.Duration
+	if r.bulkBase, cpu, err = bulkStream(c.bulkMiB); err != nil {
 		return err
 	}
-	r.rpsBase, err = runWrk(c, nginxAddr)
+	r.bulkCPUBase = cpu.Seconds()
+	if r.rpsBase, err = runWrk(c, nginx.addr, false); err != nil {
+		return err
+	}
+	r.rpsApartBase, err = wrkApart(c, nginx, 0)
 	return err
 }
 
-// emptyTracepointLoop runs the syscall loop with a program that does
-// nothing attached to the read and write syscall tracepoints: what the
-// kernel charges any tracer of these tracepoints per syscall before its
-// program does anything (the floor of syscall_added). It also returns the
-// run time the kernel's statistics count per call of that empty program
-// (0 when they are off): the floor of every bpf_ns figure.
-func emptyTracepointLoop(iters int) (loop, perCall float64, err error) {
+// wrkApart runs wrk with nginx and wrk on CPU 0 only (and the collector,
+// pid ≠ 0, on CPU 1), then gives them all CPUs back; 0 with one CPU.
+func wrkApart(c benchCaptureConfig, nginx benchNginx, collector int) (float64, error) {
+	if runtime.NumCPU() < 2 {
+		return 0, nil
+	}
+	all := make([]int, runtime.NumCPU())
+	for i := range all {
+		all[i] = i
+	}
+	defer pinThreads(nginx.pid, all...)
+	if err := pinThreads(nginx.pid, 0); err != nil {
+		return 0, err
+	}
+	if collector != 0 {
+		defer pinThreads(collector, all...)
+		if err := pinThreads(collector, 1); err != nil {
+			return 0, err
+		}
+	}
+	return runWrk(c, nginx.addr, true)
+}
+
+// pinThreads sets the CPU affinity of every thread of pid; threads it
+// creates later inherit it. Twice, for threads created meanwhile.
+func pinThreads(pid int, cpus ...int) error {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	for range 2 {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return fmt.Errorf("listing the threads of %d: %w", pid, err)
+		}
+		for _, t := range tasks {
+			if tid, err := strconv.Atoi(t.Name()); err == nil {
+				unix.SchedSetaffinity(tid, &set) // a thread that just ended is no error
+			}
+		}
+	}
+	return nil
+}
+
+// emptyPrograms runs the syscall loop and the bulk stream with a program
+// that does nothing attached to the read and write syscall tracepoints: what
+// the kernel charges any tracer of these tracepoints per syscall before its
+// program does anything (the floor of syscall_added and of the bulk
+// stream's CPU). With stats, it runs the loop once more with run-time
+// statistics on and returns the run time they count per call of that empty
+// program: the floor of every bpf_ns figure.
+func emptyPrograms(c benchCaptureConfig, stats bool) (loop, bulkCPU, perCall float64, err error) {
+	iters := c.iters
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "zt_empty", Type: ebpf.TracePoint, License: "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
 	if err != nil {
-		return 0, 0, fmt.Errorf("loading an empty program: %w", err)
+		return 0, 0, 0, fmt.Errorf("loading an empty program: %w", err)
 	}
 	defer prog.Close()
 	for _, tp := range []string{"sys_enter_write", "sys_exit_write", "sys_enter_read", "sys_exit_read"} {
 		l, err := link.Tracepoint("syscalls", tp, prog, nil)
 		if err != nil {
-			return 0, 0, fmt.Errorf("attaching an empty program to %s: %w", tp, err)
+			return 0, 0, 0, fmt.Errorf("attaching an empty program to %s: %w", tp, err)
 		}
 		defer l.Close()
 	}
 	if loop, err = syscallLoop(iters); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	if st, err := prog.Stats(); err == nil && st.RunCount > 0 {
-		perCall = float64(st.Runtime.Nanoseconds()) / float64(st.RunCount)
+	_, cpu, err := bulkStream(c.bulkMiB)
+	if err != nil {
+		return 0, 0, 0, err
 	}
-	return loop, perCall, nil
+	if !stats {
+		return loop, cpu.Seconds(), 0, nil
+	}
+	st0, err := prog.Stats()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("reading the empty program's stats: %w", err)
+	}
+	err = withStats(func() error { _, err := syscallLoop(iters); return err })
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if st, err := prog.Stats(); err == nil && st.RunCount > st0.RunCount {
+		perCall = float64((st.Runtime - st0.Runtime).Nanoseconds()) / float64(st.RunCount-st0.RunCount)
+	}
+	return loop, cpu.Seconds(), perCall, nil
 }
 
 // ioProgram tells the read/write-family syscall programs from the others
@@ -340,16 +429,13 @@ func bpfPerCall(a, b map[string]*ebpf.ProgramStats, io bool) map[string]float64 
 	return out
 }
 
-func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, r *captureRound) error {
+func benchTraced(c benchCaptureConfig, dir string, round int, nginx benchNginx, r *captureRound) error {
 	col, err := startCollector(c, filepath.Join(dir, fmt.Sprintf("round%d", round)))
 	if err != nil {
 		return err
 	}
 	defer col.stop()
-	s0, err := col.bpfStats()
-	if err != nil {
-		return err
-	}
+	// What the apps get done, run-time statistics off.
 	ma, err := col.metrics()
 	if err != nil {
 		return err
@@ -358,17 +444,15 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, 
 		return err
 	}
 	col.drain() // the loop's backlog is not the bulk stream's cost
-	s1, _ := col.bpfStats()
 	mb, err := col.metrics()
 	if err != nil {
 		return err
 	}
-	if r.bulkTraced, err = bulkStream(c.bulkMiB); err != nil {
+	var bulkCPU time.Duration
+	if r.bulkTraced, bulkCPU, err = bulkStream(c.bulkMiB); err != nil {
 		return err
 	}
-	s2, _ := col.bpfStats()
-	r.bpfL7, r.bpfNonL7 = bpfPerSyscall(s0, s1), bpfPerSyscall(s1, s2)
-	r.bpfL7Prog, r.bpfNonL7Prog = bpfPerCall(s0, s1, true), bpfPerCall(s1, s2, true)
+	r.bulkCPUTraced = bulkCPU.Seconds()
 	col.drain()
 	m0, err := col.metrics()
 	if err != nil {
@@ -377,7 +461,7 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, 
 	const drops = "zerotrace_ebpf_drop_ringbuf_total"
 	r.dropsLoop, r.dropsBulk = mb[drops]-ma[drops], m0[drops]-mb[drops]
 	cpu0, t0 := col.cpu(), time.Now()
-	if r.rpsTraced, err = runWrk(c, nginxAddr); err != nil {
+	if r.rpsTraced, err = runWrk(c, nginx.addr, false); err != nil {
 		return err
 	}
 	time.Sleep(time.Second) // spans of the last requests
@@ -386,72 +470,166 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginxAddr string, 
 	if err != nil {
 		return err
 	}
-	s3, _ := col.bpfStats()
-	r.bpfOther = bpfPerCall(s0, s3, false)
 	spans := m1["zerotrace_spans_total"] - m0["zerotrace_spans_total"]
 	if spans <= 0 {
 		return errors.New("the collector wrote no spans during the wrk run")
 	}
 	r.spansPerS = spans / secs
 	r.cpuPer10k = cpu / secs / (r.spansPerS / 10000)
-	r.rss = float64(col.peakRSS()) / (1 << 20)
 	r.ringDrops, r.events = m1["zerotrace_ebpf_drop_ringbuf_total"], m1["zerotrace_ebpf_events_total"]
 	r.pktDrops, r.pktSeen = m1["zerotrace_packet_drops_total"], hasMetric(m1, "zerotrace_packet_drops_total")
+	col.drain()
+	if r.rpsApartTraced, err = wrkApart(c, nginx, col.cmd.Process.Pid); err != nil {
+		return err
+	}
+	col.drain()
+	// The programs' own run time: the loop and the bulk stream again, with
+	// run-time statistics on.
+	err = withStats(func() error {
+		s0, err := col.bpfStats()
+		if err != nil {
+			return err
+		}
+		if _, err := syscallLoop(c.iters); err != nil {
+			return err
+		}
+		col.drain()
+		s1, _ := col.bpfStats()
+		if _, _, err := bulkStream(c.bulkMiB); err != nil {
+			return err
+		}
+		s2, _ := col.bpfStats()
+		r.bpfL7, r.bpfNonL7 = bpfPerSyscall(s0, s1), bpfPerSyscall(s1, s2)
+		r.bpfL7Prog, r.bpfNonL7Prog = bpfPerCall(s0, s1, true), bpfPerCall(s1, s2, true)
+		r.bpfOther = bpfPerCall(s0, s2, false)
+		for name, st := range s2 {
+			if io, enter := ioProgram(name); io && enter && s1[name] != nil {
+				r.bulkSyscalls += float64(st.RunCount - s1[name].RunCount)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.rss = float64(col.peakRSS()) / (1 << 20)
 	return col.alive()
 }
 
 func hasMetric(m map[string]float64, name string) bool { _, ok := m[name]; return ok }
 
 // bulkStream sends mib MiB of non-L7 bytes through a loopback TCP
-// connection (64 KiB writes and reads, one thread each) and returns MB/s.
-func bulkStream(mib int) (float64, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// connection (64 KiB blocking writes and reads, one OS thread each, both on
+// CPU 0) and returns its MB/s and the CPU time (user + system) its two
+// threads used, which is where the capture's programs run. On one CPU the
+// two threads take turns the same way every run; left free (or one per
+// CPU), their CPU for the same bytes varied by ±20% from run to run, more
+// than what the capture adds.
+func bulkStream(mib int) (mbps float64, cpu time.Duration, err error) {
+	cl, sv, err := loopbackPair()
 	if err != nil {
-		return 0, fmt.Errorf("bulk listen: %w", err)
+		return 0, 0, fmt.Errorf("bulk: %w", err)
 	}
-	defer ln.Close()
+	defer unix.Close(cl)
 	total := int64(mib) << 20
-	done := make(chan error, 1)
+	type result struct {
+		cpu time.Duration
+		err error
+	}
+	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		c, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		defer c.Close()
+		defer runtime.UnlockOSThread()
+		defer pinSelf(0)()
+		defer unix.Close(sv)
+		c0 := threadCPU()
 		buf := make([]byte, 64<<10)
 		var got int64
 		for got < total {
-			n, err := c.Read(buf)
-			got += int64(n)
-			if err != nil {
-				done <- fmt.Errorf("bulk read after %d bytes: %w", got, err)
+			n, err := unix.Read(sv, buf)
+			if err != nil || n == 0 {
+				done <- result{err: fmt.Errorf("bulk read after %d bytes: %v", got, err)}
 				return
 			}
+			got += int64(n)
 		}
-		done <- nil
+		done <- result{cpu: threadCPU() - c0}
 	}()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		return 0, fmt.Errorf("bulk dial: %w", err)
-	}
-	defer c.Close()
+	defer pinSelf(0)()
 	// 0xAB at every offset: no L7 protocol starts like that, so a capture
 	// that tells L7 from the rest can mark this stream on every round.
 	buf := bytes.Repeat([]byte{0xab}, 64<<10)
-	start := time.Now()
-	for sent := int64(0); sent < total; sent += int64(len(buf)) {
-		if _, err := c.Write(buf); err != nil {
-			return 0, fmt.Errorf("bulk write: %w", err)
+	start, c0 := time.Now(), threadCPU()
+	for sent := int64(0); sent < total; {
+		n, err := unix.Write(cl, buf)
+		if err != nil {
+			return 0, 0, fmt.Errorf("bulk write: %w", err)
 		}
+		sent += int64(n)
 	}
-	if err := <-done; err != nil {
-		return 0, err
+	sender := threadCPU() - c0
+	r := <-done
+	if r.err != nil {
+		return 0, 0, r.err
 	}
-	return float64(total) / 1e6 / time.Since(start).Seconds(), nil
+	return float64(total) / 1e6 / time.Since(start).Seconds(), sender + r.cpu, nil
+}
+
+// pinSelf keeps the calling OS thread (locked to its goroutine) on cpu
+// until the returned function gives it its former CPUs back.
+func pinSelf(cpu int) (restore func()) {
+	var was, set unix.CPUSet
+	if unix.SchedGetaffinity(0, &was) != nil {
+		return func() {}
+	}
+	set.Set(cpu)
+	unix.SchedSetaffinity(0, &set)
+	return func() { unix.SchedSetaffinity(0, &was) }
+}
+
+// threadCPU is the calling OS thread's user + system CPU time so far.
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loopbackPair returns the two ends of a new blocking loopback TCP
+// connection (client, server), TCP_NODELAY on both.
+func loopbackPair() (cl, sv int, err error) {
+	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, -1, fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(ln)
+	if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return -1, -1, fmt.Errorf("bind: %w", err)
+	}
+	if err := unix.Listen(ln, 1); err != nil {
+		return -1, -1, fmt.Errorf("listen: %w", err)
+	}
+	sa, err := unix.Getsockname(ln)
+	if err != nil {
+		return -1, -1, fmt.Errorf("getsockname: %w", err)
+	}
+	if cl, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
+		return -1, -1, fmt.Errorf("socket: %w", err)
+	}
+	if err := unix.Connect(cl, sa); err != nil {
+		unix.Close(cl)
+		return -1, -1, fmt.Errorf("connect: %w", err)
+	}
+	if sv, _, err = unix.Accept4(ln, unix.SOCK_CLOEXEC); err != nil {
+		unix.Close(cl)
+		return -1, -1, fmt.Errorf("accept: %w", err)
+	}
+	unix.SetsockoptInt(cl, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	unix.SetsockoptInt(sv, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	return cl, sv, nil
 }
 
 var (
@@ -463,37 +641,12 @@ var (
 // loopback TCP connection (client write, server read, server write, client
 // read) and returns the mean ns per syscall.
 func syscallLoop(iters int) (float64, error) {
-	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	cl, sv, err := loopbackPair()
 	if err != nil {
-		return 0, fmt.Errorf("socket: %w", err)
-	}
-	defer unix.Close(ln)
-	lo := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
-	if err := unix.Bind(ln, lo); err != nil {
-		return 0, fmt.Errorf("bind: %w", err)
-	}
-	if err := unix.Listen(ln, 1); err != nil {
-		return 0, fmt.Errorf("listen: %w", err)
-	}
-	sa, err := unix.Getsockname(ln)
-	if err != nil {
-		return 0, fmt.Errorf("getsockname: %w", err)
-	}
-	cl, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, fmt.Errorf("socket: %w", err)
+		return 0, err
 	}
 	defer unix.Close(cl)
-	if err := unix.Connect(cl, sa); err != nil {
-		return 0, fmt.Errorf("connect: %w", err)
-	}
-	sv, _, err := unix.Accept4(ln, unix.SOCK_CLOEXEC)
-	if err != nil {
-		return 0, fmt.Errorf("accept: %w", err)
-	}
 	defer unix.Close(sv)
-	unix.SetsockoptInt(cl, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	unix.SetsockoptInt(sv, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	buf := make([]byte, 4096)
 	readFull := func(fd, n int) error {
 		for got := 0; got < n; {
@@ -526,20 +679,27 @@ func syscallLoop(iters int) (float64, error) {
 	return float64(time.Since(start).Nanoseconds()) / float64(4*iters), nil
 }
 
+// benchNginx is the bench's nginx: one process (no master, one worker).
+type benchNginx struct {
+	addr string
+	pid  int
+	stop func()
+}
+
 // startBenchNginx runs Debian's nginx on a free loopback port under dir.
-func startBenchNginx(dir string) (addr string, stop func(), err error) {
+func startBenchNginx(dir string) (n benchNginx, err error) {
 	if _, err := exec.LookPath("nginx"); err != nil {
-		return "", nil, fmt.Errorf("finding nginx: %w", err)
+		return n, fmt.Errorf("finding nginx: %w", err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, fmt.Errorf("picking a port: %w", err)
+		return n, fmt.Errorf("picking a port: %w", err)
 	}
-	addr = l.Addr().String()
+	addr := l.Addr().String()
 	l.Close()
 	prefix := filepath.Join(dir, "nginx")
 	if err := os.MkdirAll(prefix, 0o755); err != nil {
-		return "", nil, fmt.Errorf("creating nginx prefix: %w", err)
+		return n, fmt.Errorf("creating nginx prefix: %w", err)
 	}
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
@@ -564,33 +724,38 @@ http {
 `, prefix, addr)
 	cf := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
-		return "", nil, fmt.Errorf("writing nginx config: %w", err)
+		return n, fmt.Errorf("writing nginx config: %w", err)
 	}
 	cmd := exec.Command("nginx", "-p", prefix, "-c", cf)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("starting nginx: %w", err)
+		return n, fmt.Errorf("starting nginx: %w", err)
 	}
-	stop = func() { cmd.Process.Kill(); cmd.Wait() }
+	stop := func() { cmd.Process.Kill(); cmd.Wait() }
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			conn.Close()
-			return addr, stop, nil
+			return benchNginx{addr: addr, pid: cmd.Process.Pid, stop: stop}, nil
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return "", nil, fmt.Errorf("nginx not ready on %s: %w", addr, err)
+			return n, fmt.Errorf("nginx not ready on %s: %w", addr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// runWrk runs wrk against addr and returns its Requests/sec.
-func runWrk(c benchCaptureConfig, addr string) (float64, error) {
+// runWrk runs wrk against addr and returns its Requests/sec; on CPU 0 only
+// when cpu0.
+func runWrk(c benchCaptureConfig, addr string, cpu0 bool) (float64, error) {
 	secs := max(1, int(c.wrkDuration.Round(time.Second).Seconds()))
-	cmd := exec.Command("wrk", "-t", strconv.Itoa(c.wrkThreads), "-c", strconv.Itoa(c.wrkConns),
-		"-d", strconv.Itoa(secs)+"s", "--timeout", "5s", "http://"+addr+"/")
+	args := []string{"wrk", "-t", strconv.Itoa(c.wrkThreads), "-c", strconv.Itoa(c.wrkConns),
+		"-d", strconv.Itoa(secs) + "s", "--timeout", "5s", "http://" + addr + "/"}
+	if cpu0 {
+		args = append([]string{"taskset", "-c", "0"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return 0, fmt.Errorf("running wrk: %w: %s", err, out)
