@@ -598,3 +598,40 @@ func TestMergeRecordsGrowLinearly(t *testing.T) {
 	}
 	w.Close()
 }
+
+// TestHeadsReuseIndexMemory: a sealed head shard's record buffers go to the
+// next head emptied (not reallocated every seal), and every shard still
+// answers with its own spans only.
+func TestHeadsReuseIndexMemory(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, nil)
+	spans := layoutSpans(t)
+	half := len(spans) / 2
+	if err := w.Write(spans[:half]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	first := w.spare.recs[runIndex(runKey)]
+	if len(first) != 0 || cap(first) == 0 {
+		t.Fatalf("after the first seal the spare key records have len %d cap %d, want empty with memory", len(first), cap(first))
+	}
+	if err := w.Write(spans[half:]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := w.head.recs[runIndex(runKey)]
+	if &got[:1][0] != &first[:1][0] {
+		t.Fatal("the second head's key records are not the first head's memory")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.Manifest().Shards); n != 2 {
+		t.Fatalf("%d shards, want 2", n)
+	}
+	checkAnswers(t, dir, spans)
+}
