@@ -63,7 +63,16 @@ func (q *records) publish(c []byte) {
 	for q.pending > 0 && q.pending+len(c) > q.limit {
 		q.cond.Wait()
 	}
-	q.ready = append(q.ready, c)
+	if n := len(q.ready); n > 0 && cap(q.ready[n-1])-len(q.ready[n-1]) >= len(c) {
+		// The worker is behind and the newest waiting chunk has room: the
+		// records go there, so a trickle of small chunks published every
+		// poll while the worker is stuck holds about what it carries, not
+		// a whole chunk's memory each.
+		q.ready[n-1] = append(q.ready[n-1], c...)
+		q.recycle(c)
+	} else {
+		q.ready = append(q.ready, c)
+	}
 	q.pending += len(c)
 	q.mu.Unlock()
 	select {
@@ -86,12 +95,20 @@ func (q *records) done(chunks [][]byte) {
 	q.mu.Lock()
 	for _, c := range chunks {
 		q.pending -= len(c)
-		if len(q.free) < 8 {
-			q.free = append(q.free, c)
-		}
+		q.recycle(c)
 	}
 	q.cond.Broadcast()
 	q.mu.Unlock()
+}
+
+// recycle keeps chunk c for reuse, up to as many chunks as the limit
+// holds (what a burst needed once, it needs again: allocating and faulting
+// in chunks of 260 KiB anew was ~2% of the collector's CPU under nginx +
+// wrk with 8 kept); q.mu is held.
+func (q *records) recycle(c []byte) {
+	if len(q.free) < max(8, q.limit/chunkSize) {
+		q.free = append(q.free, c[:0])
+	}
 }
 
 // each calls fn for every record of chunk c.

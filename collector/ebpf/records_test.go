@@ -100,3 +100,40 @@ func BenchmarkRecords(b *testing.B) {
 	}
 	_ = fmt.Sprint(n)
 }
+
+// TestRecordsSmallChunksShareMemory: small chunks published while the
+// worker takes none (a stuck worker, one chunk per poll) go into the newest
+// waiting chunk, in order, instead of holding a chunk's memory each.
+func TestRecordsSmallChunksShareMemory(t *testing.T) {
+	q := newRecords(16 << 20)
+	var want [][]byte
+	for i := 0; i < 4000; i++ {
+		rec := bytes.Repeat([]byte{byte(i)}, 100+i%50)
+		want = append(want, rec)
+		q.publish(add(q.chunk(), rec))
+	}
+	chunks := q.take()
+	held := 0
+	for _, c := range chunks {
+		held += cap(c)
+	}
+	if max := (q.pending/chunkSize + 2) * (chunkSize + 4096); held > max {
+		t.Errorf("%d records of %d bytes in %d chunks holding %d bytes, want at most %d", len(want), q.pending, len(chunks), held, max)
+	}
+	var got [][]byte
+	for _, ch := range chunks {
+		each(ch, func(r []byte) { got = append(got, append([]byte(nil), r...)) })
+	}
+	q.done(chunks)
+	if len(got) != len(want) {
+		t.Fatalf("%d records out, %d in", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("record %d differs", i)
+		}
+	}
+	if len(q.free) == 0 || len(q.free) > (16<<20)/chunkSize {
+		t.Errorf("%d chunks kept for reuse, want 1..%d", len(q.free), (16<<20)/chunkSize)
+	}
+}
