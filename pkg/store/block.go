@@ -289,40 +289,24 @@ func (d *directory) firstBlock(lo []byte) int {
 // start times within a shard, the kind byte), and compares the rest only
 // among records whose first 16 bytes tie, which is rare: every run leads
 // with a value and a start time.
-func sortRecords(recs []byte, w int) { sortRecordsWith(recs, w, &sortScratch{}) }
-
-// recPrefix is a record's first 16 bytes as two integers, and its position.
-type recPrefix struct {
-	a, b uint64
-	i    uint32
-}
-
-// sortScratch is sortRecords' working memory: 48 bytes per record and a
-// copy of the records. A Writer hands it from one head shard to the next
-// with their record buffers (shardBuffers), so that sealing a head every
-// two seconds does not allocate, and fault in, three times its records
-// again.
-type sortScratch struct {
-	idx, tmp []recPrefix
-	out      []byte
-}
-
-// sortRecordsWith is sortRecords with its working memory in s.
-func sortRecordsWith(recs []byte, w int, s *sortScratch) {
+func sortRecords(recs []byte, w int) {
+	type pre struct {
+		a, b uint64
+		i    uint32
+	}
 	n := len(recs) / w
 	if n < 2 {
 		return
 	}
-	idx := slices.Grow(s.idx[:0], n)[:n]
+	idx := make([]pre, n)
 	for i := range idx {
 		r := recs[i*w:]
-		idx[i] = recPrefix{binary.BigEndian.Uint64(r), binary.BigEndian.Uint64(r[8:]), uint32(i)}
+		idx[i] = pre{binary.BigEndian.Uint64(r), binary.BigEndian.Uint64(r[8:]), uint32(i)}
 	}
-	tmp := slices.Grow(s.tmp[:0], n)[:n]
-	defer func() { s.idx, s.tmp = idx, tmp }()
+	tmp := make([]pre, n)
 	var count [256]int
 	for d := 0; d < 16; d++ {
-		digit := func(p *recPrefix) byte {
+		digit := func(p *pre) byte {
 			if d < 8 {
 				return byte(p.b >> (8 * d))
 			}
@@ -346,23 +330,22 @@ func sortRecordsWith(recs []byte, w int, s *sortScratch) {
 		}
 		idx, tmp = tmp, idx
 	}
-	rest := func(p recPrefix) []byte { return recs[int(p.i)*w+16 : int(p.i+1)*w] }
+	rest := func(p pre) []byte { return recs[int(p.i)*w+16 : int(p.i+1)*w] }
 	for lo := 0; lo < n; {
 		hi := lo + 1
 		for hi < n && idx[hi].a == idx[lo].a && idx[hi].b == idx[lo].b {
 			hi++
 		}
 		if hi-lo > 1 {
-			slices.SortStableFunc(idx[lo:hi], func(x, y recPrefix) int { return bytes.Compare(rest(x), rest(y)) })
+			slices.SortStableFunc(idx[lo:hi], func(x, y pre) int { return bytes.Compare(rest(x), rest(y)) })
 		}
 		lo = hi
 	}
-	out := slices.Grow(s.out[:0], len(recs))[:len(recs)]
+	out := make([]byte, len(recs))
 	for k, p := range idx {
 		copy(out[k*w:(k+1)*w], recs[int(p.i)*w:])
 	}
 	copy(recs, out)
-	s.out = out
 }
 
 // mergeSorted merges the sorted segments of fixed-width records recs (each

@@ -89,9 +89,8 @@ type shardWriter struct {
 	seenWorkload map[[2]string]bool
 	keys         []span.Key
 	// recs holds the index records of a layoutBlocks shard, one slice per
-	// run (in runs order), written sorted when the shard is sealed, with
-	// their sorting memory; a Writer gives both to its next head shard.
-	shardBuffers
+	// run (in runs order), written sorted when the shard is sealed.
+	recs [3][]byte
 	// ends, in a merged shard, is where each source's records end in
 	// recs: sorted segments, merged instead of sorted when sealing.
 	ends [3][]int
@@ -311,7 +310,7 @@ func (w *shardWriter) writeIndex() error {
 			}
 		}
 		if !sorted {
-			sortRecordsWith(recs, rl, &w.sort)
+			sortRecords(recs, rl)
 		}
 		var first []byte
 		for n, off := uint32(0), 0; off < len(recs); n, off = n+1, off+cut*rl {
@@ -324,7 +323,7 @@ func (w *shardWriter) writeIndex() error {
 		if err := wb.Set(dirKey(run), encodeDir(run, uint64(len(recs)/rl), first)); err != nil {
 			return err
 		}
-		w.recs[i], w.ends[i] = w.recs[i][:0], nil // emptied, its memory kept for takeBuffers
+		w.recs[i], w.ends[i] = nil, nil
 	}
 	meta := w.meta
 	meta.Indexed = true
@@ -337,22 +336,6 @@ func (w *shardWriter) writeIndex() error {
 	}
 	w.meta = meta
 	return nil
-}
-
-// shardBuffers is the memory a head shard builds its index in.
-type shardBuffers struct {
-	recs [3][]byte
-	sort sortScratch
-}
-
-// takeBuffers hands over w's emptied index memory once w is closed.
-func (w *shardWriter) takeBuffers() shardBuffers {
-	b := w.shardBuffers
-	w.shardBuffers = shardBuffers{}
-	for i := range b.recs {
-		b.recs[i] = b.recs[i][:0]
-	}
-	return b
 }
 
 func (w *shardWriter) close() error {

@@ -89,7 +89,6 @@ type Writer struct {
 	pending  []span.Span
 	firstAt  time.Time // when the first pending span arrived
 	head     *shardWriter
-	spare    shardBuffers // the last sealed head's index memory, for the next head
 	headName string
 	headAt   time.Time
 	builder  *span.Builder
@@ -309,9 +308,6 @@ func (w *Writer) flushRows(n int) error {
 		if err != nil {
 			return err
 		}
-		if sw.meta.Batches == 0 { // new, not recovered: nothing in its buffers yet
-			sw.shardBuffers, w.spare = w.spare, shardBuffers{}
-		}
 		w.head, w.headName, w.headAt = sw, name, now
 	}
 	if err := w.head.write(w.pending[:n], w.builder); err != nil {
@@ -346,7 +342,6 @@ func (w *Writer) sealLocked() error {
 	if err := h.close(); err != nil {
 		return err
 	}
-	w.spare = h.takeBuffers()
 	dir := filepath.Join(w.nodeDir, name)
 	files, err := w.sealFiles(dir)
 	if err != nil {
