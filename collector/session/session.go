@@ -72,7 +72,8 @@ type pending struct {
 	tid       uint32
 	sys       uint64
 	reqBytes  int64
-	resp      *l7.Message
+	resp      *l7.Message // nil, or &respMsg
+	respMsg   l7.Message  // in the same allocation as the request's
 	respSeq   uint32
 	respTID   uint32
 	respSys   uint64
@@ -245,18 +246,20 @@ func (c *Conn) Feed(ch Chunk) {
 				pe = &pending{startNs: ch.StartNs, flags: span.FlagNoRequest, req: l7.Message{Protocol: m.Protocol}}
 				c.queue = append(c.queue, pe)
 			}
-			mm := m
-			pe.resp = &mm
+			pe.respMsg = m
+			pe.resp = &pe.respMsg
 			pe.respSeq = ch.TCPSeq + uint32(off)
 			pe.respTID = ch.TID
 			pe.respSys = ch.SyscallTraceID
 			pe.respEndNs = ch.EndNs
 		}
-		in := &inflight{p: pe, response: m.Response}
+		// On the stack: most messages end within their chunk, and only one
+		// that goes on is kept (c.cur, below).
+		in := inflight{p: pe, response: m.Response}
 		left := ch.Len - off
 		switch {
 		case total >= 0 && total <= left:
-			c.account(in, total)
+			c.account(&in, total)
 			if m.Response {
 				c.complete(pe)
 			}
@@ -264,7 +267,7 @@ func (c *Conn) Feed(ch Chunk) {
 			continue
 		case total >= 0:
 			in.remaining = total - left
-			c.account(in, left)
+			c.account(&in, left)
 			if c.cfg.Body != nil && !c.cfg.UDP {
 				c.cfg.Body(d, ch.TCPSeq+uint32(ch.Len), ch.TCPSeq+uint32(off+total))
 			}
@@ -273,7 +276,7 @@ func (c *Conn) Feed(ch Chunk) {
 			}
 		case m.Chunked:
 			in.chunked = true
-			c.account(in, left)
+			c.account(&in, left)
 			if l7.ChunkedEnd(b) && len(ch.Data) == ch.Len {
 				if m.Response {
 					c.complete(pe)
@@ -282,9 +285,10 @@ func (c *Conn) Feed(ch Chunk) {
 			}
 		default:
 			in.untilEOF = true
-			c.account(in, left)
+			c.account(&in, left)
 		}
-		c.cur[d] = in
+		kept := in
+		c.cur[d] = &kept
 		return
 	}
 }
@@ -369,8 +373,8 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 			req: l7.Message{Protocol: m.Protocol, StreamID: m.StreamID, Version: m.Version}}
 		c.queue = append(c.queue, pe)
 	}
-	mm := *m
-	pe.resp = &mm
+	pe.respMsg = *m
+	pe.resp = &pe.respMsg
 	pe.respSeq, pe.respTID, pe.respSys, pe.respEndNs, pe.respBytes = seq, r.tid, r.sys, endNs, m.Length
 	pe.flags |= fl
 	c.complete(pe)
