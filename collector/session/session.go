@@ -110,10 +110,11 @@ type Conn struct {
 	meta    ConnMeta
 	cfg     Config
 	emit    func(*span.Span)
-	client  int       // 1: the observed endpoint sent the first request; 2: it received it; 0: unknown
-	parser  l7.Parser // the connection's protocol, once known
-	stream  l7.Stream // the connection's decoder, for protocols that need one
-	fed     [2]int64  // real bytes seen per direction (stream protocols)
+	client  int        // 1: the observed endpoint sent the first request; 2: it received it; 0: unknown
+	parser  l7.Parser  // the connection's protocol, once known
+	msg     l7.Message // the message being parsed (Feed), here so that it is not allocated per message
+	stream  l7.Stream  // the connection's decoder, for protocols that need one
+	fed     [2]int64   // real bytes seen per direction (stream protocols)
 	recent  [2][]chunkRec
 	held    *Chunk // a short first chunk kept to detect together with the next
 	queue   []*pending
@@ -209,8 +210,9 @@ func (c *Conn) Feed(ch Chunk) {
 	}
 	for off < len(ch.Data) {
 		b := ch.Data[off:]
-		var m l7.Message
-		err := c.parse(b, d, &m)
+		m := &c.msg
+		*m = l7.Message{}
+		err := c.parse(b, d, m)
 		if err != nil && err != l7.ErrIncomplete {
 			c.Dropped++
 			return
@@ -234,7 +236,7 @@ func (c *Conn) Feed(ch Chunk) {
 			if c.client == 0 {
 				c.client = 1 + int(d)
 			}
-			pe = &pending{req: m, startNs: ch.StartNs, reqEndNs: ch.EndNs, seq: ch.TCPSeq + uint32(off),
+			pe = &pending{req: *m, startNs: ch.StartNs, reqEndNs: ch.EndNs, seq: ch.TCPSeq + uint32(off),
 				tid: ch.TID, sys: ch.SyscallTraceID}
 			c.enqueue(pe)
 		} else {
@@ -246,7 +248,7 @@ func (c *Conn) Feed(ch Chunk) {
 				pe = &pending{startNs: ch.StartNs, flags: span.FlagNoRequest, req: l7.Message{Protocol: m.Protocol}}
 				c.queue = append(c.queue, pe)
 			}
-			pe.respMsg = m
+			pe.respMsg = *m
 			pe.resp = &pe.respMsg
 			pe.respSeq = ch.TCPSeq + uint32(off)
 			pe.respTID = ch.TID
@@ -386,8 +388,7 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 // together (collector/causality).
 func (c *Conn) enqueue(pe *pending) {
 	if len(c.queue) >= c.cfg.MaxPending {
-		c.expire(c.queue[0], span.StatusTimeout)
-		c.queue = c.queue[1:]
+		c.expire(c.popFront(), span.StatusTimeout)
 	}
 	for _, q := range c.queue {
 		if q.resp == nil {
@@ -446,6 +447,18 @@ func (c *Conn) firstUnanswered() *pending {
 	return nil
 }
 
+// popFront removes the oldest exchange from the queue. It moves the rest
+// down (at most MaxPending) rather than slicing past it, so the queue's
+// memory serves the connection's next requests instead of being
+// reallocated every few.
+func (c *Conn) popFront() *pending {
+	q := c.queue[0]
+	n := copy(c.queue, c.queue[1:])
+	c.queue[n] = nil
+	c.queue = c.queue[:n]
+	return q
+}
+
 // complete emits the exchange; for protocols that pair in order, every
 // earlier unanswered exchange ends too (its response will not come).
 func (c *Conn) complete(p *pending) {
@@ -460,8 +473,7 @@ func (c *Conn) complete(p *pending) {
 		return
 	}
 	for len(c.queue) > 0 {
-		q := c.queue[0]
-		c.queue = c.queue[1:]
+		q := c.popFront()
 		if q.resp == nil {
 			c.expire(q, span.StatusTimeout)
 		} else {
@@ -478,8 +490,7 @@ func (c *Conn) expire(p *pending, st span.ResponseStatus) { c.emitSpan(p, st) }
 // Tick times out requests without response older than the timeout.
 func (c *Conn) Tick(nowNs int64) {
 	for len(c.queue) > 0 && c.queue[0].resp == nil && nowNs-c.queue[0].startNs > int64(c.cfg.Timeout) {
-		q := c.queue[0]
-		c.queue = c.queue[1:]
+		q := c.popFront()
 		c.expire(q, span.StatusTimeout)
 	}
 }
@@ -582,16 +593,40 @@ func Endpoint(path string) string {
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]
 	}
-	if path == "" {
-		return ""
-	}
-	segs := strings.Split(path, "/")
-	for i, s := range segs {
-		if isID(s) {
-			segs[i] = "{id}"
+	// Each "/"-separated segment that is an id becomes {id}; a path with
+	// none (most of them) is returned as it is, without allocating, and one
+	// with ids costs one allocation.
+	var b strings.Builder
+	building := false
+	for start := 0; ; {
+		end := strings.IndexByte(path[start:], '/')
+		if end < 0 {
+			end = len(path)
+		} else {
+			end += start
 		}
+		if isID(path[start:end]) {
+			if !building {
+				building = true
+				b.Grow(len(path) + 8)
+				b.WriteString(path[:start])
+			}
+			b.WriteString("{id}")
+		} else if building {
+			b.WriteString(path[start:end])
+		}
+		if end == len(path) {
+			break
+		}
+		if building {
+			b.WriteByte('/')
+		}
+		start = end + 1
 	}
-	return strings.Join(segs, "/")
+	if !building {
+		return path
+	}
+	return b.String()
 }
 
 func isID(s string) bool {
