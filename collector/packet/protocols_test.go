@@ -250,7 +250,14 @@ func TestRedisPackets(t *testing.T) {
 	// connection; every one is a span at each tap side.
 	b.reset()
 	if out, err := b.client("redis-benchmark", "-h", b.sip, "-c", "1", "-n", "200", "-P", "16", "-t", "set", "-q"); err != nil {
-		t.Fatalf("redis-benchmark: %v %s", err, out)
+		// redis-benchmark's throughput timer can fire after its one client
+		// has finished and been freed, and then exits 1 with this message
+		// (redis/redis#4575; seen here under CI's parallel load). The SETs
+		// were sent all the same: the counts below are the judge.
+		if !strings.Contains(out, "All clients disconnected... aborting.") {
+			t.Fatalf("redis-benchmark: %v %s", err, out)
+		}
+		t.Logf("redis-benchmark exited with %v after its client finished: %s", err, out)
 	}
 	pkt, bpf := b.spans()
 	n := map[span.TapSide]int{}
