@@ -30,8 +30,17 @@ func TestRecordsKeepOrder(t *testing.T) {
 	default:
 		t.Fatal("publishing did not wake the worker")
 	}
+	handled(t, q, q.take(), want)
+	if len(q.take()) != 0 || q.pending != 0 {
+		t.Errorf("after done: %d bytes pending", q.pending)
+	}
+}
+
+// handled walks taken chunks as the worker does, gives them back, and
+// checks that their records are want, whole and in order.
+func handled(t *testing.T, q *records, chunks [][]byte, want [][]byte) {
+	t.Helper()
 	var got [][]byte
-	chunks := q.take()
 	for _, ch := range chunks {
 		each(ch, func(r []byte) { got = append(got, append([]byte(nil), r...)) })
 	}
@@ -43,9 +52,6 @@ func TestRecordsKeepOrder(t *testing.T) {
 		if !bytes.Equal(got[i], want[i]) {
 			t.Fatalf("record %d: %d bytes of %v, want %d of %v", i, len(got[i]), got[i][:min(len(got[i]), 1)], len(want[i]), want[i][:min(len(want[i]), 1)])
 		}
-	}
-	if len(q.take()) != 0 || q.pending != 0 {
-		t.Errorf("after done: %d bytes pending", q.pending)
 	}
 }
 
@@ -120,19 +126,7 @@ func TestRecordsSmallChunksShareMemory(t *testing.T) {
 	if max := (q.pending/chunkSize + 2) * (chunkSize + 4096); held > max {
 		t.Errorf("%d records of %d bytes in %d chunks holding %d bytes, want at most %d", len(want), q.pending, len(chunks), held, max)
 	}
-	var got [][]byte
-	for _, ch := range chunks {
-		each(ch, func(r []byte) { got = append(got, append([]byte(nil), r...)) })
-	}
-	q.done(chunks)
-	if len(got) != len(want) {
-		t.Fatalf("%d records out, %d in", len(got), len(want))
-	}
-	for i := range want {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Fatalf("record %d differs", i)
-		}
-	}
+	handled(t, q, chunks, want)
 	if len(q.free) == 0 || len(q.free) > (16<<20)/chunkSize {
 		t.Errorf("%d chunks kept for reuse, want 1..%d", len(q.free), (16<<20)/chunkSize)
 	}
