@@ -293,7 +293,6 @@ func benchUntraced(c benchCaptureConfig, nginx benchNginx, r *captureRound) erro
 // statistics on and returns the run time they count per call of that empty
 // program: the floor of every bpf_ns figure.
 func emptyPrograms(c benchCaptureConfig, stats bool) (loop, bulkCPU, perCall float64, err error) {
-	iters := c.iters
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "zt_empty", Type: ebpf.TracePoint, License: "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
 	if err != nil {
@@ -307,7 +306,7 @@ func emptyPrograms(c benchCaptureConfig, stats bool) (loop, bulkCPU, perCall flo
 		}
 		defer l.Close()
 	}
-	if loop, err = syscallLoop(iters); err != nil {
+	if loop, err = syscallLoop(c.iters); err != nil {
 		return 0, 0, 0, err
 	}
 	_, cpu, err := bulkStream(c.bulkMiB)
@@ -321,7 +320,7 @@ func emptyPrograms(c benchCaptureConfig, stats bool) (loop, bulkCPU, perCall flo
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("reading the empty program's stats: %w", err)
 	}
-	err = withStats(func() error { _, err := syscallLoop(iters); return err })
+	err = withStats(func() error { _, err := syscallLoop(c.iters); return err })
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -346,9 +345,9 @@ func ioProgram(name string) (io, enter bool) {
 }
 
 // bpfPerSyscall is the BPF time (enter+exit programs) per read/write-family
-// syscall between two snapshots.
-func bpfPerSyscall(a, b map[string]*ebpf.ProgramStats) float64 {
-	var ns, calls float64
+// syscall between two snapshots, and how many such syscalls there were.
+func bpfPerSyscall(a, b map[string]*ebpf.ProgramStats) (perSyscall, calls float64) {
+	var ns float64
 	for name, sb := range b {
 		io, enter := ioProgram(name)
 		sa := a[name]
@@ -361,9 +360,9 @@ func bpfPerSyscall(a, b map[string]*ebpf.ProgramStats) float64 {
 		}
 	}
 	if calls == 0 {
-		return 0
+		return 0, 0
 	}
-	return ns / calls
+	return ns / calls, calls
 }
 
 // bpfPerCall is each program's BPF ns per call between two snapshots: the
@@ -451,14 +450,10 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginx benchNginx, 
 			return err
 		}
 		s2, _ := col.bpfStats()
-		r.bpfL7, r.bpfNonL7 = bpfPerSyscall(s0, s1), bpfPerSyscall(s1, s2)
+		r.bpfL7, _ = bpfPerSyscall(s0, s1)
+		r.bpfNonL7, r.bulkSyscalls = bpfPerSyscall(s1, s2)
 		r.bpfL7Prog, r.bpfNonL7Prog = bpfPerCall(s0, s1, true), bpfPerCall(s1, s2, true)
 		r.bpfOther = bpfPerCall(s0, s2, false)
-		for name, st := range s2 {
-			if io, enter := ioProgram(name); io && enter && s1[name] != nil {
-				r.bulkSyscalls += float64(st.RunCount - s1[name].RunCount)
-			}
-		}
 		return nil
 	})
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,12 +38,10 @@ func startCollector(c benchCaptureConfig, dir string) (*collector, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating collector dir: %w", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	maddr, err := freeLoopbackAddr()
 	if err != nil {
-		return nil, fmt.Errorf("picking a metrics port: %w", err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	maddr := l.Addr().String()
-	l.Close()
 	args := append([]string{"collect", "--data-dir", filepath.Join(dir, "data"), "--metrics-addr", maddr}, strings.Fields(c.collectArgs)...)
 	cmd := exec.Command(exe, args...)
 	cmd.Dir = dir // relative default data dirs land in the temp dir

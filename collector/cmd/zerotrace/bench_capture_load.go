@@ -238,12 +238,10 @@ func startBenchNginx(dir string) (n benchNginx, err error) {
 	if _, err := exec.LookPath("nginx"); err != nil {
 		return n, fmt.Errorf("finding nginx: %w", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeLoopbackAddr()
 	if err != nil {
-		return n, fmt.Errorf("picking a port: %w", err)
+		return n, err
 	}
-	addr := l.Addr().String()
-	l.Close()
 	prefix := filepath.Join(dir, "nginx")
 	if err := os.MkdirAll(prefix, 0o755); err != nil {
 		return n, fmt.Errorf("creating nginx prefix: %w", err)
@@ -291,6 +289,17 @@ http {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// freeLoopbackAddr returns a loopback address with a TCP port free now,
+// for a child process to listen on.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("picking a port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // runWrk runs wrk against addr and returns its Requests/sec; on CPU 0 only
