@@ -490,8 +490,7 @@ func (c *Conn) expire(p *pending, st span.ResponseStatus) { c.emitSpan(p, st) }
 // Tick times out requests without response older than the timeout.
 func (c *Conn) Tick(nowNs int64) {
 	for len(c.queue) > 0 && c.queue[0].resp == nil && nowNs-c.queue[0].startNs > int64(c.cfg.Timeout) {
-		q := c.popFront()
-		c.expire(q, span.StatusTimeout)
+		c.expire(c.popFront(), span.StatusTimeout)
 	}
 }
 
@@ -596,8 +595,7 @@ func Endpoint(path string) string {
 	// Each "/"-separated segment that is an id becomes {id}; a path with
 	// none (most of them) is returned as it is, without allocating, and one
 	// with ids costs one allocation.
-	var b strings.Builder
-	building := false
+	var b strings.Builder // empty until the first id segment
 	for start := 0; ; {
 		end := strings.IndexByte(path[start:], '/')
 		if end < 0 {
@@ -606,24 +604,23 @@ func Endpoint(path string) string {
 			end += start
 		}
 		if isID(path[start:end]) {
-			if !building {
-				building = true
+			if b.Len() == 0 {
 				b.Grow(len(path) + 8)
 				b.WriteString(path[:start])
 			}
 			b.WriteString("{id}")
-		} else if building {
+		} else if b.Len() > 0 {
 			b.WriteString(path[start:end])
 		}
 		if end == len(path) {
 			break
 		}
-		if building {
+		if b.Len() > 0 {
 			b.WriteByte('/')
 		}
 		start = end + 1
 	}
-	if !building {
+	if b.Len() == 0 {
 		return path
 	}
 	return b.String()
