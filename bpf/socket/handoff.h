@@ -40,7 +40,6 @@ static __always_inline __u64 held(struct thread_state *ts, __u64 now)
 	return ts->req.id;
 }
 
-
 // verdict reports worker waker's verdict on its call token: kind
 // VERDICT_*, owner the context of the request the thread it woke holds.
 static __always_inline void verdict(__u64 waker, __u64 owner, __u64 token, __u8 kind)
