@@ -105,7 +105,7 @@ func forwards(c, s *span.Span) bool {
 // already has a server request, in the set by thread or header evidence:
 // its process need not be looked up (the lookup reads every span of the
 // process around the set, the costliest lookup assembly makes).
-func anchored(s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
+func anchored(cfg *Config, s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
 	if s.TapSide != span.TapServerProcess && s.TapSide != span.TapClientProcess {
 		return true
 	}
@@ -114,7 +114,7 @@ func anchored(s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
 		if o.Node != s.Node || o.PID != s.PID || o.TapSide == s.TapSide {
 			continue
 		}
-		if syscallRelated(s, o) || shareXRID(s, o) || shareTrace(s, o) {
+		if syscallRelated(s, o) || cfg.keys.link(span.KeyXRequestID, s, o) || cfg.keys.sameTrace(s, o) {
 			return true
 		}
 	}
@@ -122,9 +122,10 @@ func anchored(s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
 }
 
 // bare reports whether a call carries no evidence but its time: no context
-// id, request id or trace id.
-func bare(s *span.Span) bool {
-	return s.SyscallTraceIDReq == 0 && s.SyscallTraceIDResp == 0 && s.XRequestIDReq == "" && s.TraceID.IsZero()
+// id, and no request id or trace id that ties it to an inbound message of
+// its process (a reused one does not, exchange.go).
+func bare(cfg *Config, s *span.Span) bool {
+	return s.SyscallTraceIDReq == 0 && s.SyscallTraceIDResp == 0 && !cfg.keys.keyed(s)
 }
 
 // insideServer reports whether call c lies inside a server request of its
@@ -205,10 +206,10 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 			continue
 		}
 		if in[s.SpanID] {
-			if anchored(s, set, order) {
+			if anchored(cfg, s, set, order) {
 				continue
 			}
-		} else if !bare(s) || !insideServer(s, set, order) {
+		} else if !bare(cfg, s) || !insideServer(s, set, order) {
 			// A call of step 1 that carries evidence of its own is found by
 			// key; one outside the set's requests cannot be contained in them.
 			continue
