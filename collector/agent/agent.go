@@ -58,12 +58,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		return err
 	}
 	var spans, writeErrs atomic.Uint64
+	reused := newRepeatCounter(cfg.RepeatedKeys, log)
 	q := newSpanQueue(spanQueueMax, func(batch []span.Span) {
 		for i := range batch {
 			wl.enrich(&batch[i])
 			if batch[i].Namespace == "" {
 				batch[i].Namespace = cfg.Namespace
 			}
+			reused.Add(&batch[i])
 		}
 		if err := w.Write(batch...); err != nil {
 			writeErrs.Add(uint64(len(batch)))
@@ -123,6 +125,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if pcap != nil {
 		reg.MustRegister(packetCollector{pcap})
 	}
+	reg.MustRegister(repeatCollector{reused})
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_spans_total", Help: "Spans written to the store."},
 		func() float64 { return float64(spans.Load()) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_span_write_errors_total", Help: "Spans the store refused."},
