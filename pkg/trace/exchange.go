@@ -123,7 +123,7 @@ func carries(s *span.Span, k span.Key) bool {
 // proxy's outbound message seen where it arrived (its own call span lost).
 func behind(in, out *span.Span) bool {
 	return out.TapSide == span.TapServerProcess && out.SignalSource == span.SourceEBPF && out.Node == in.Node &&
-		out.NetNS != 0 && out.NetNS == in.NetNS && out.PID != 0 && out.PID != in.PID && out.ClientIP.IsLoopback()
+		out.NetNS != 0 && out.NetNS == in.NetNS && out.PID != 0 && out.PID != in.PID && out.ClientIP.Unmap().IsLoopback()
 }
 
 // link reports whether a and b are a process's inbound message and an
