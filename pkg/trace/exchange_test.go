@@ -447,6 +447,16 @@ func TestReusedTraceparent(t *testing.T) {
 	if err != nil || got.ID != tid.String() {
 		t.Errorf("within the bound: trace id %v %v, want %s", got.ID, err, tid)
 	}
+	// Asked for by the reused id itself: what was asked for, every span
+	// carrying it, as the three requests' separate trees, with the notice.
+	got, err = Assemble(context.Background(), r, Config{Repeat: repeat.Bound{Exchanges: 2}, Now: func() time.Time { return time.Unix(0, base).Add(time.Hour) }}, tid.String(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTree(t, "by trace id", got, three, nil)
+	if len(got.Warnings) != 1 || !strings.HasPrefix(got.Warnings[0], "reused trace id "+tid.String()) {
+		t.Errorf("by trace id: warnings %q", got.Warnings)
+	}
 }
 
 // Bookinfo with a client that sends one X-Request-ID on every request (the
