@@ -170,6 +170,7 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 	queried := map[span.Key]bool{}
 	contains := map[uint64]containedIn{} // containment: call span id → server request
 	procSpans := map[uint64]span.Span{}
+	procs := newProcLookups()
 	var pending []span.Span // looked up, not (yet) related to the set
 	truncated := false
 	for round := 0; round < cfg.Rounds && !truncated; round++ {
@@ -211,7 +212,7 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 		}
 		// Nothing more by key: the calls and server requests containment
 		// relates to the set.
-		more, err := containmentRound(ctx, src, &cfg, set, order, contains, queried, procSpans)
+		more, err := containmentRound(ctx, src, &cfg, set, order, contains, procs, procSpans)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err

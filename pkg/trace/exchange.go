@@ -224,13 +224,14 @@ func (ix *keyIndex) repeated(k span.Key) *repeat.Repeated {
 }
 
 // sameTrace: the trace relation of the search. Equal application trace ids
-// (one trace, as OpenTelemetry has it) unless the id is repeated, or an app
-// span id that is the other's parent span id.
+// (one trace, as OpenTelemetry has it) unless the id is repeated — then
+// only where it identifies one exchange (link) — or an app span id that is
+// the other's parent span id.
 func (ix *keyIndex) sameTrace(a, b *span.Span) bool {
-	if !a.TraceID.IsZero() && a.TraceID == b.TraceID && ix.repeated(span.Key{Kind: span.KeyTraceID, T: a.TraceID}) == nil {
-		return true
+	if a.TraceID.IsZero() || a.TraceID != b.TraceID {
+		return appParent(a, b)
 	}
-	return appParent(a, b)
+	return ix.repeated(span.Key{Kind: span.KeyTraceID, T: a.TraceID}) == nil || ix.link(span.KeyTraceID, a, b)
 }
 
 // appParent: an application-propagated span id that is the other's parent.

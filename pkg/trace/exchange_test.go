@@ -419,12 +419,13 @@ func TestReusedTraceparent(t *testing.T) {
 		seeds: []uint64{1, 108},
 		want:  merge(tree(0, front), tree(0, back), tree(1, front), tree(1, back)),
 	}, {
-		name:  "over the bound: the trace id joins nothing, the trace holds one request and says why",
-		spans: reqs(3, seq),
-		cfg:   Config{Repeat: repeat.Bound{Exchanges: 2, Window: 10 * time.Second}},
-		seeds: []uint64{101, 108},
-		want:  tree(1, whole),
-		warn:  "reused trace id 4bf92f3577b34da6a3ce929d0e0e4736: 3 exchanges at",
+		name:   "over the bound: the trace id joins nothing, the trace holds one request and says why",
+		spans:  reqs(3, seq),
+		cfg:    Config{Repeat: repeat.Bound{Exchanges: 2, Window: 10 * time.Second}},
+		seeds:  []uint64{101, 108},
+		want:   tree(1, whole),
+		reason: map[uint64]Evidence{105: EvidenceTraceID},
+		warn:   "reused trace id 4bf92f3577b34da6a3ce929d0e0e4736: 3 exchanges at",
 	}, {
 		name: "hundreds of unrelated requests with one traceparent: not one giant tree",
 		spans: reqs(150, func(r int) reqOpts {
