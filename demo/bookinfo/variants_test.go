@@ -22,7 +22,8 @@ import (
 
 // variants are the services TestVariants runs, each through `up --variant`
 // (docs/demo.md): bookinfo (thread per request, a connection per call) as
-// the baseline, then the ways real services are written.
+// the baseline, then the ways real services are written, and a client that
+// reuses one X-Request-ID.
 var variants = []string{"bookinfo", "pool", "keepalive", "go", "nodeloop", "noxrid", "reusedxrid"}
 
 // minCompleteness is the completeness (%) TestVariants asserts per variant,
@@ -30,7 +31,7 @@ var variants = []string{"bookinfo", "pool", "keepalive", "go", "nodeloop", "noxr
 // Issue 12's goals are 95 sequential and 90 concurrent for pool, keepalive
 // and go, asserted. Where there is no goal the floor asserted is below what
 // was measured (docs/demo.md): nodeloop concurrent 70–80%, noxrid
-// concurrent 10–13%.
+// concurrent 10–13%, reusedxrid concurrent 37–44% (issue 36: 95 sequential).
 var minCompleteness = map[string]struct{ sequential, concurrent float64 }{
 	"bookinfo":  {100, 100},
 	"pool":      {95, 90},
@@ -38,9 +39,11 @@ var minCompleteness = map[string]struct{ sequential, concurrent float64 }{
 	"go":        {95, 90},
 	"nodeloop":  {95, 50},
 	"noxrid":    {95, 3},
-	// Every request carries one X-Request-ID: the sidecars holding several
-	// requests with it at once cannot tell them apart by it.
-	"reusedxrid": {95, 0},
+	// Every request carries one X-Request-ID: a sidecar holding several
+	// requests with it at once cannot tell them apart by it, so its calls
+	// stay separate roots. Concurrent measured 36.9–44.1% over five runs;
+	// the floor is the lowest less 2 points (docs/demo.md).
+	"reusedxrid": {95, 35},
 }
 
 const (
