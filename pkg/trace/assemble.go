@@ -372,9 +372,11 @@ func hasXRID(s *span.Span) bool { return s.XRequestIDReq != "" || s.XRequestIDRe
 
 // xridConflict: a client call that carries a request id (a proxy's
 // outbound leg) cannot belong to a server span whose ids differ. Under
-// concurrency an event-loop proxy shares syscall ids across requests; the
-// request ids do not lie. A call without a request id (an application that
-// does not forward headers) has no conflict.
+// concurrency an event-loop proxy shares syscall ids across requests; ids
+// that differ do not lie. Equal ids are no evidence (a client or a gateway
+// may reuse one: exchange.go), so the link still needs its own. A call
+// without a request id (an application that does not forward headers) has
+// no conflict.
 func xridConflict(a, b *span.Span) bool {
 	c := func(x, y *span.Span) bool {
 		return x.TapSide == span.TapClientProcess && x.XRequestIDReq != "" && hasXRID(y) &&
