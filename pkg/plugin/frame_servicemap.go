@@ -125,38 +125,41 @@ type reqKey struct {
 	a, b netip.AddrPort
 }
 
-// ServiceMapFrames are the node graph's nodes and edges: services (and the
-// proxies of their pods) as nodes with the calls they served, error rate
-// and p50 latency; calls between them as edges. Server process spans give
-// the nodes; client process spans, paired with the server span of the same
-// request (tcp sequence plus addresses), give the edges. A client span
-// without its server span ends at the server address. With service set, the
-// map keeps that service's nodes and the edges that touch them, whole.
-func ServiceMapFrames(spans []span.Span, service string) (nodes, edges *data.Frame) {
+type mapEdge struct{ from, to string }
+
+// serviceMap is the graph before it becomes frames.
+type serviceMap struct {
+	nodes   map[string]*edgeStat
+	edges   map[mapEdge]*edgeStat
+	members map[string]map[string]bool // node → services of its spans
+}
+
+func (m *serviceMap) note(node string, s *span.Span) {
+	if m.members[node] == nil {
+		m.members[node] = map[string]bool{}
+	}
+	m.members[node][s.Service] = true
+	if m.nodes[node] == nil {
+		m.nodes[node] = &edgeStat{}
+	}
+}
+
+// buildServiceMap pairs the spans into nodes and edges.
+func buildServiceMap(spans []span.Span) *serviceMap {
 	names := newMapNames(spans)
+	m := &serviceMap{nodes: map[string]*edgeStat{}, edges: map[mapEdge]*edgeStat{}, members: map[string]map[string]bool{}}
 	// Both addresses when no NAT sits between; one side each otherwise.
 	full := map[reqKey]string{}
 	byClient := map[reqKey]string{}
 	byServer := map[reqKey]string{}
-	nodeStats := map[string]*edgeStat{}
-	members := map[string]map[string]bool{} // node → services of its spans
-	note := func(node string, s *span.Span) {
-		if members[node] == nil {
-			members[node] = map[string]bool{}
-		}
-		members[node][s.Service] = true
-		if nodeStats[node] == nil {
-			nodeStats[node] = &edgeStat{}
-		}
-	}
 	for i := range spans {
 		s := &spans[i]
 		if s.TapSide != span.TapServerProcess {
 			continue
 		}
 		n := names.name(s)
-		note(n, s)
-		nodeStats[n].add(s)
+		m.note(n, s)
+		m.nodes[n].add(s)
 		if s.ReqTCPSeq != 0 {
 			c, sv := netip.AddrPortFrom(s.ClientIP, s.ClientPort), netip.AddrPortFrom(s.ServerIP, s.ServerPort)
 			full[reqKey{s.ReqTCPSeq, c, sv}] = n
@@ -164,8 +167,6 @@ func ServiceMapFrames(spans []span.Span, service string) (nodes, edges *data.Fra
 			byServer[reqKey{seq: s.ReqTCPSeq, b: sv}] = n
 		}
 	}
-	type ekey struct{ from, to string }
-	edgeStats := map[ekey]*edgeStat{}
 	for i := range spans {
 		s := &spans[i]
 		if s.TapSide != span.TapClientProcess {
@@ -182,72 +183,115 @@ func ServiceMapFrames(spans []span.Span, service string) (nodes, edges *data.Fra
 		}
 		if !ok {
 			to = addrPort(s.ServerIP, s.ServerPort)
-			if nodeStats[to] == nil {
-				nodeStats[to] = &edgeStat{}
+			if m.nodes[to] == nil {
+				m.nodes[to] = &edgeStat{}
 			}
 		}
 		from := names.name(s)
-		note(from, s)
-		k := ekey{from, to}
-		if edgeStats[k] == nil {
-			edgeStats[k] = &edgeStat{}
+		m.note(from, s)
+		k := mapEdge{from, to}
+		if m.edges[k] == nil {
+			m.edges[k] = &edgeStat{}
 		}
-		edgeStats[k].add(s)
+		m.edges[k].add(s)
 	}
-	if service != "" {
-		match := func(n string) bool {
-			return n == service || strings.HasPrefix(n, service+" (") || members[n][service]
-		}
-		keep := map[string]bool{}
-		for n := range nodeStats {
-			if match(n) {
-				keep[n] = true
+	return m
+}
+
+// focus keeps the nodes of the services (and their proxies) and every edge
+// that touches them, whole.
+func (m *serviceMap) focus(services Strings) {
+	if len(services) == 0 {
+		return
+	}
+	match := func(n string) bool {
+		for _, svc := range services {
+			if n == svc || strings.HasPrefix(n, svc+" (") || m.members[n][svc] {
+				return true
 			}
 		}
-		for k := range edgeStats {
-			if match(k.from) || match(k.to) {
-				keep[k.from], keep[k.to] = true, true
-			} else {
-				delete(edgeStats, k)
-			}
-		}
-		for n := range nodeStats {
-			if !keep[n] {
-				delete(nodeStats, n)
-			}
+		return false
+	}
+	keep := map[string]bool{}
+	for n := range m.nodes {
+		if match(n) {
+			keep[n] = true
 		}
 	}
-	nodeNames := make([]string, 0, len(nodeStats))
-	for n := range nodeStats {
+	for k := range m.edges {
+		if match(k.from) || match(k.to) {
+			keep[k.from], keep[k.to] = true, true
+		} else {
+			delete(m.edges, k)
+		}
+	}
+	for n := range m.nodes {
+		if !keep[n] {
+			delete(m.nodes, n)
+		}
+	}
+}
+
+// stat is a node-graph stat field: numbers with a unit, so the node graph
+// shows units and its list view sorts by value.
+func stat(name, title, unit string, v []float64) *data.Field {
+	if v == nil {
+		v = []float64{}
+	}
+	return data.NewField(name, nil, v).SetConfig(&data.FieldConfig{DisplayName: title, Unit: unit})
+}
+
+func (e *edgeStat) errorRatio() float64 {
+	if e.calls == 0 {
+		return 0
+	}
+	return float64(e.errors) / float64(e.calls)
+}
+
+// ServiceMapFrames are the node graph's nodes and edges: services (and the
+// proxies of their pods) as nodes with the calls they served, p50 and p99
+// latency and error ratio; calls between them as edges. Server process
+// spans give the nodes; client process spans, paired with the server span
+// of the same request (tcp sequence plus addresses), give the edges. A
+// client span without its server span ends at the server address. With
+// services set, the map keeps those services' nodes and the edges that
+// touch them, whole. Stats are numbers with units.
+func ServiceMapFrames(spans []span.Span, services Strings) (nodes, edges *data.Frame) {
+	m := buildServiceMap(spans)
+	m.focus(services)
+	nodeNames := make([]string, 0, len(m.nodes))
+	for n := range m.nodes {
 		nodeNames = append(nodeNames, n)
 	}
 	sort.Strings(nodeNames)
-	var id, title, mainStat, secStat []string
-	var arcErr, arcOK []float64
+	var id []string
+	var calls, p50, p99, arcErr, arcOK []float64
 	for _, n := range nodeNames {
-		st := nodeStats[n]
+		st := m.nodes[n]
 		id = append(id, n)
-		title = append(title, n)
-		mainStat = append(mainStat, fmt.Sprintf("%d calls", st.calls))
-		secStat = append(secStat, fmt.Sprintf("p50 %.2f ms", pct(st.durs, 0.5)))
-		e := 0.0
-		if st.calls > 0 {
-			e = float64(st.errors) / float64(st.calls)
-		}
-		arcErr = append(arcErr, e)
-		arcOK = append(arcOK, 1-e)
+		calls = append(calls, float64(st.calls))
+		p50 = append(p50, pct(st.durs, 0.5))
+		p99 = append(p99, pct(st.durs, 0.99))
+		arcErr = append(arcErr, st.errorRatio())
+		arcOK = append(arcOK, 1-st.errorRatio())
 	}
 	nodes = data.NewFrame("nodes",
 		data.NewField("id", nil, id),
-		data.NewField("title", nil, title),
-		data.NewField("mainstat", nil, mainStat),
-		data.NewField("secondarystat", nil, secStat),
+		data.NewField("title", nil, id),
+		stat("mainstat", "Calls", "none", calls),
+		stat("secondarystat", "p50", "ms", p50),
+		stat("detail__p99", "p99", "ms", p99),
+		stat("detail__errors", "Errors", "percentunit", arcErr),
 		data.NewField("arc__errors", nil, arcErr).SetConfig(&data.FieldConfig{Color: map[string]any{"mode": "fixed", "fixedColor": "red"}}),
 		data.NewField("arc__ok", nil, arcOK).SetConfig(&data.FieldConfig{Color: map[string]any{"mode": "fixed", "fixedColor": "green"}}),
 	)
 	nodes.Meta = &data.FrameMeta{PreferredVisualization: data.VisTypeNodeGraph}
-	keys := make([]ekey, 0, len(edgeStats))
-	for k := range edgeStats {
+	return nodes, m.edgeFrame()
+}
+
+func (m *serviceMap) edgeFrame() *data.Frame {
+	keys := make([]mapEdge, 0, len(m.edges))
+	for k := range m.edges {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
@@ -256,22 +300,25 @@ func ServiceMapFrames(spans []span.Span, service string) (nodes, edges *data.Fra
 		}
 		return keys[i].to < keys[j].to
 	})
-	var eid, src, dst, emain, esec []string
+	var eid, src, dst []string
+	var calls, p50, errs []float64
 	for _, k := range keys {
-		st := edgeStats[k]
+		st := m.edges[k]
 		eid = append(eid, k.from+"->"+k.to)
 		src = append(src, k.from)
 		dst = append(dst, k.to)
-		emain = append(emain, fmt.Sprintf("%d calls, %.0f%% errors", st.calls, 100*float64(st.errors)/float64(st.calls)))
-		esec = append(esec, fmt.Sprintf("p50 %.2f ms", pct(st.durs, 0.5)))
+		calls = append(calls, float64(st.calls))
+		p50 = append(p50, pct(st.durs, 0.5))
+		errs = append(errs, st.errorRatio())
 	}
-	edges = data.NewFrame("edges",
+	edges := data.NewFrame("edges",
 		data.NewField("id", nil, eid),
 		data.NewField("source", nil, src),
 		data.NewField("target", nil, dst),
-		data.NewField("mainstat", nil, emain),
-		data.NewField("secondarystat", nil, esec),
+		stat("mainstat", "Calls", "none", calls),
+		stat("secondarystat", "p50", "ms", p50),
+		stat("detail__errors", "Errors", "percentunit", errs),
 	)
 	edges.Meta = &data.FrameMeta{PreferredVisualization: data.VisTypeNodeGraph}
-	return nodes, edges
+	return edges
 }

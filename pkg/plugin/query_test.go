@@ -46,6 +46,10 @@ func TestParseQueryBytes(t *testing.T) {
 		t.Errorf("limit -3 → %d, want 20", q.Limit)
 	}
 	q, _ = ParseQuery([]byte(`{"limit":1000000}`))
+	if q.Limit != maxTraceLimit {
+		t.Errorf("trace search limit 1000000 → %d, want %d", q.Limit, maxTraceLimit)
+	}
+	q, _ = ParseQuery([]byte(`{"limit":1000000,"tableType":"spans"}`))
 	if q.Limit != maxLimit {
 		t.Errorf("limit 1000000 → %d, want %d", q.Limit, maxLimit)
 	}
