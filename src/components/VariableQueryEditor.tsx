@@ -1,6 +1,6 @@
 import React from 'react';
 import { QueryEditorProps } from '@grafana/data';
-import { InlineField, InlineFieldRow, Input, Select } from '@grafana/ui';
+import { InlineField, InlineFieldRow, Input, RadioButtonGroup } from '@grafana/ui';
 
 import type { DataSource } from '../datasource';
 import { ResourceName, VariableDataQuery, ZerotraceOptions, ZerotraceQuery, ZerotraceVariableQuery } from '../types';
@@ -40,13 +40,10 @@ export function VariableQueryEditor({ query, onChange }: Props) {
   return (
     <InlineFieldRow>
       <InlineField label="Values of" labelWidth={14}>
-        <Select<ResourceName>
-          inputId="zerotrace-variable-resource"
-          aria-label="Values of"
-          width={20}
+        <RadioButtonGroup<ResourceName>
           options={RESOURCE_OPTIONS}
           value={q.resource}
-          onChange={(o) => o.value && set({ resource: o.value })}
+          onChange={(resource) => set({ resource })}
         />
       </InlineField>
       {usesNamespace && (
