@@ -150,7 +150,8 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 				if seed == 0 {
 					continue // no curl span: counted as an empty trace
 				}
-				ids, _, _, err := d.trace(seed)
+				tr, err := d.trace(seed)
+				ids := tr.ids
 				if err != nil {
 					t.Errorf("%s %s: trace from %d: %v", name, m, seed, err)
 					continue
@@ -158,8 +159,7 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 				var foreign []string
 				inTrace := map[uint64]bool{}
 				for _, id := range ids {
-					n, _ := strconv.ParseUint(id, 10, 64)
-					inTrace[n] = true
+					inTrace[spanID(id)] = true
 				}
 				var lacks []string
 				for _, id := range own {
@@ -177,7 +177,7 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 						len(lacks), len(own), strings.Join(lacks, "; "))
 				}
 				for _, id := range ids {
-					n, _ := strconv.ParseUint(id, 10, 64)
+					n := spanID(id)
 					s, stored := o.byID[n]
 					got, known := o.marker[n]
 					switch {
