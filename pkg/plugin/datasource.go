@@ -207,7 +207,7 @@ func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Que
 			// Filtered after pairing, so that edges keep their callee.
 			mq.Service, mq.Workload = nil, nil
 		}
-		st := d.stream(&mq, from, to, []span.TapSide{span.TapClientProcess, span.TapServerProcess})
+		st := d.stream(&mq, from, to, []span.TapSide{span.TapClientProcess, span.TapServerProcess}, spanCap)
 		spans := st.take(ctx, spanCap)
 		warn = st.warnings()
 		if len(spans) == 0 {

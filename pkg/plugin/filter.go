@@ -75,13 +75,16 @@ type pager struct {
 	accept  func(*span.Span) bool
 	buf     []span.Span
 	atTo    map[uint64]bool // spans already read that start at q.ToNs
+	size    int // the next page's size: from the rows wanted, doubling to pageSize
 	done    bool
 	capped  bool // stopped by scanCap
 	scanned *int
 	err     error
 }
 
-const pageSize = 2000
+// pageSize bounds a page: the first page is what the query wants (a search
+// of 20 decodes about 20 spans), each next one twice the last.
+var pageSize = 2000
 
 // fill reads pages until the buffer holds a span or the search is done.
 func (p *pager) fill(ctx context.Context) {
@@ -102,7 +105,8 @@ func (p *pager) fill(ctx context.Context) {
 // those already read at the cursor's instant.
 func (p *pager) page(ctx context.Context) {
 	q := p.q
-	q.Limit = pageSize
+	q.Limit = p.size
+	p.size = min(2*p.size, pageSize)
 	spans, err := p.r.Search(ctx, q)
 	if err != nil {
 		p.err = errors.Join(p.err, err)
@@ -117,14 +121,14 @@ func (p *pager) page(ctx context.Context) {
 			p.buf = append(p.buf, *s)
 		}
 	}
-	if len(spans) < pageSize {
+	if len(spans) < q.Limit {
 		p.done = true
 		return
 	}
 	oldest := spans[len(spans)-1].StartNs
 	if oldest == p.q.ToNs {
 		// A whole page started at the cursor's instant: step past it (more
-		// than pageSize spans in one nanosecond are not read).
+		// than a page of spans in one nanosecond are not read).
 		p.q.ToNs, p.atTo = oldest-1, nil
 		return
 	}
@@ -143,13 +147,16 @@ type spanStream struct {
 	scanned int
 }
 
-func (d *Datasource) stream(q *Query, from, to int64, taps []span.TapSide) *spanStream {
+// stream reads the spans q accepts; want is how many the caller expects to
+// take (the first page's size).
+func (d *Datasource) stream(q *Query, from, to int64, taps []span.TapSide, want int) *spanStream {
 	st := &spanStream{}
 	for _, sq := range q.storeQueries(from, to, taps) {
 		if sq.ToNs == 0 {
 			sq.ToNs = int64(^uint64(0) >> 1)
 		}
-		st.pagers = append(st.pagers, &pager{r: d.reader, q: sq, accept: q.match, scanned: &st.scanned})
+		st.pagers = append(st.pagers, &pager{r: d.reader, q: sq, accept: q.match, scanned: &st.scanned,
+			size: min(max(want, 16), pageSize)})
 	}
 	return st
 }

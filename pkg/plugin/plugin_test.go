@@ -314,3 +314,31 @@ func TestWorkloadNames(t *testing.T) {
 		t.Errorf("workloads: %v %v", got, err)
 	}
 }
+
+// BenchmarkSearch: a search of 20 rows over 500 generated requests (19,000
+// spans), as spans and as traces (each trace assembled); docs/plugin.md
+// records the figures.
+func BenchmarkSearch(b *testing.B) {
+	dir := b.TempDir()
+	fillStore(b, dir, spangen.New(spangen.Config{Seed: 3, Start: t0, Interval: 10 * time.Millisecond}).Next(500))
+	jd, _ := json.Marshal(map[string]any{"dataDirs": []string{dir}})
+	inst, err := NewDatasource(context.Background(), backend.DataSourceInstanceSettings{UID: "zt", JSONData: jd})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := inst.(*Datasource)
+	defer d.Dispose()
+	for _, table := range []string{TableSpans, TableTraces} {
+		q, _ := json.Marshal(map[string]any{"queryType": "search", "tableType": table, "namespace": "bookinfo", "limit": 20})
+		req := &backend.QueryDataRequest{Queries: []backend.DataQuery{{RefID: "A", JSON: q,
+			TimeRange: backend.TimeRange{From: t0.Add(-time.Minute), To: t0.Add(time.Minute)}}}}
+		b.Run(table, func(b *testing.B) {
+			for b.Loop() {
+				r, _ := d.QueryData(context.Background(), req)
+				if r.Responses["A"].Error != nil || r.Responses["A"].Frames[0].Rows() != 20 {
+					b.Fatal(r.Responses["A"].Error)
+				}
+			}
+		})
+	}
+}

@@ -19,7 +19,11 @@ var searchBudget = 20 * time.Second
 // spans), or the traces they belong to (traces, the default), each trace
 // assembled once however many of its spans match.
 func (d *Datasource) search(ctx context.Context, q *Query, from, to int64) (*data.Frame, []error) {
-	st := d.stream(q, from, to, nil)
+	want := q.Limit
+	if q.TableType == TableTraces {
+		want *= 8 // spans of one trace often match together
+	}
+	st := d.stream(q, from, to, nil, want)
 	link := TraceLink{d.uid, d.name}
 	if q.TableType == TableSpans {
 		spans := st.take(ctx, q.Limit)
