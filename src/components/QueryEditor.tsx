@@ -88,6 +88,28 @@ function FilterCombobox({ label, id, value, placeholder, tooltip, load, onChange
   );
 }
 
+/** Filters on span attributes the backend has no autocomplete resource for. */
+const ATTRIBUTE_FILTERS: Array<{
+  key: 'pod' | 'node' | 'responseCode';
+  label: string;
+  placeholder: string;
+  tooltip: string;
+}> = [
+  {
+    key: 'pod',
+    label: 'Pod',
+    placeholder: 'any pod',
+    tooltip: 'Only spans of these pods (comma-separated, or a variable)',
+  },
+  { key: 'node', label: 'Node', placeholder: 'any node', tooltip: 'Only spans captured on these nodes' },
+  {
+    key: 'responseCode',
+    label: 'Response code',
+    placeholder: 'e.g. 503 or 5xx',
+    tooltip: 'Only calls answered with these codes: 503, or a class such as 5xx',
+  },
+];
+
 /** One free-text filter (no autocomplete resource): comma-separated values or a template variable. */
 function TextFilter({
   label,
@@ -290,30 +312,17 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
             />
           </InlineFieldRow>
           <InlineFieldRow>
-            <TextFilter
-              label="Pod"
-              id="zerotrace-pod"
-              value={query.pod}
-              placeholder="any pod"
-              tooltip="Only spans of these pods (comma-separated, or a variable)"
-              onChange={(v) => update({ pod: v })}
-            />
-            <TextFilter
-              label="Node"
-              id="zerotrace-node"
-              value={query.node}
-              placeholder="any node"
-              tooltip="Only spans captured on these nodes"
-              onChange={(v) => update({ node: v })}
-            />
-            <TextFilter
-              label="Response code"
-              id="zerotrace-response-code"
-              value={query.responseCode}
-              placeholder="e.g. 503 or 5xx"
-              tooltip="Only calls answered with these codes: 503, or a class such as 5xx"
-              onChange={(v) => update({ responseCode: v })}
-            />
+            {ATTRIBUTE_FILTERS.map((f) => (
+              <TextFilter
+                key={f.key}
+                label={f.label}
+                id={`zerotrace-${f.key}`}
+                value={query[f.key]}
+                placeholder={f.placeholder}
+                tooltip={f.tooltip}
+                onChange={(v) => update({ [f.key]: v })}
+              />
+            ))}
           </InlineFieldRow>
           <InlineFieldRow>
             <DurationInput
