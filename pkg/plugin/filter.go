@@ -75,7 +75,7 @@ type pager struct {
 	accept  func(*span.Span) bool
 	buf     []span.Span
 	atTo    map[uint64]bool // spans already read that start at q.ToNs
-	size    int // the next page's size: from the rows wanted, doubling to pageSize
+	size    int             // the next page's size: from the rows wanted, doubling to pageSize
 	done    bool
 	capped  bool // stopped by scanCap
 	scanned *int
