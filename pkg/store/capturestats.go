@@ -29,6 +29,9 @@ type CaptureStats struct {
 	StartedNs  int64            `json:"started_ns"` // when the collector started (the counters' origin)
 	EBPF       *EBPFStats       `json:"ebpf,omitempty"`
 	Interfaces []InterfaceStats `json:"interfaces,omitempty"`
+	// Store is the store writer's disk accounting (spans dropped for lack
+	// of disk space among them); WriteCaptureStats fills it in.
+	Store *StoreStats `json:"store,omitempty"`
 }
 
 // EBPFStats are the eBPF capture's kernel-side counters.
@@ -56,8 +59,11 @@ func (s CaptureStats) Drops() (ringbuf, packets uint64) {
 }
 
 // WriteCaptureStats replaces the node directory's CaptureStatsName (a
-// temporary file renamed over it, readable by the data group).
+// temporary file renamed over it, readable by the data group), with the
+// writer's own StoreStats.
 func (w *Writer) WriteCaptureStats(s CaptureStats) error {
+	st := w.Stats()
+	s.Store = &st
 	s.Interfaces = slices.Clone(s.Interfaces)
 	slices.SortFunc(s.Interfaces, func(a, b InterfaceStats) int {
 		switch {
