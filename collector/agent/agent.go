@@ -30,6 +30,9 @@ import (
 // Run collects until ctx is done, then flushes and seals. ready, if not nil,
 // is called once the capture is attached.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error {
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return err
+	}
 	up, err := NewUploader(cfg, os.Getenv, log)
 	if err != nil {
 		return err
@@ -38,9 +41,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if up != nil {
 		keep = func(shard string) bool { return !up.Uploaded(shard) } // local copies go only once uploaded
 	}
+	budget, minFree, space, err := storeLimits(cfg.Store, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	log.Info("store disk space", "filesystem", space.Size, "free", space.Avail, "budget", budget, "min_free", minFree)
 	w, err := store.OpenWriter(store.WriterOptions{Dir: cfg.DataDir, Node: cfg.Node, Group: cfg.DataGroup, BatchRows: cfg.Store.BatchRows,
 		BatchInterval: cfg.Store.BatchInterval, SealInterval: cfg.Store.SealInterval, RetentionAge: cfg.Store.RetentionAge,
-		DiskBudget: cfg.Store.DiskBudget, Keep: keep, Logger: log})
+		DiskBudget: budget, MinFree: minFree, Keep: keep, Logger: log})
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
@@ -123,7 +131,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if pcap != nil {
 		reg.MustRegister(packetCollector{pcap})
 	}
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_spans_total", Help: "Spans written to the store."},
+	reg.MustRegister(storeCollector{w})
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_spans_total",
+		Help: "Spans handed to the store: written, or dropped (zerotrace_store_spans_total, zerotrace_store_dropped_spans_total)."},
 		func() float64 { return float64(spans.Load()) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_span_write_errors_total", Help: "Spans the store refused."},
 		func() float64 { return float64(writeErrs.Load()) }))

@@ -26,6 +26,10 @@ func DefaultMinFree(size int64) int64 { return max(size/10, min(1<<30, size/4)) 
 // size bytes when no budget is configured: a fifth of it.
 func DefaultDiskBudget(size int64) int64 { return size / 5 }
 
+// Writable checks that dir may be written: not on a read-only filesystem,
+// and permitted to this process.
+func Writable(dir string) error { return writable(dir) }
+
 // IsNoSpace reports whether err says the filesystem (or a quota) is full.
 func IsNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
