@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/internal/testenv"
+	"github.com/zerotrace/zerotrace/internal/tmpfs"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
@@ -54,46 +55,6 @@ func collectorBinary(t *testing.T) string {
 		t.Fatal(builtCollector.err)
 	}
 	return builtCollector.path
-}
-
-// mountTmpfs mounts a tmpfs of size bytes for the test.
-func mountTmpfs(t *testing.T, size int64) string {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0755", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mounting a tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
-
-// fillFile writes n bytes into path, or until the filesystem is full when
-// n is -1.
-func fillFile(t *testing.T, path string, n int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 256<<10)
-	for i := range buf {
-		buf[i] = byte(i)
-	}
-	for written := int64(0); n < 0 || written < n; {
-		b := buf
-		if n >= 0 && n-written < int64(len(b)) {
-			b = b[:n-written]
-		}
-		k, err := f.Write(b)
-		written += int64(k)
-		if n < 0 && store.IsNoSpace(err) {
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func freePort(t *testing.T) int {
@@ -209,27 +170,11 @@ func tail(s string, n int) string {
 func startNginx(t *testing.T, ns string, port int) {
 	t.Helper()
 	prefix := t.TempDir()
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:%[2]d;
-        default_type text/plain;
-        location / { return 200 "ok $request_uri"; }
-    }
-}
-`, prefix, port)
+	tmpl, err := os.ReadFile("../ebpf/testdata/runtimes/nginx.conf.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.NewReplacer("@PREFIX@", prefix, "@LISTEN@", fmt.Sprintf("127.0.0.1:%d", port), "@ROOT@", prefix).Replace(string(tmpl))
 	if err := os.WriteFile(filepath.Join(prefix, "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -308,10 +253,8 @@ func TestFullDisk(t *testing.T) {
 }
 
 func readOnlyDataDir(t *testing.T, bin string) {
-	dir := mountTmpfs(t, 1<<20)
-	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
-		t.Fatalf("remounting read-only: %v %s", err, out)
-	}
+	dir := tmpfs.Mount(t, 1<<20)
+	tmpfs.ReadOnly(t, dir)
 	p := startCollectProc(t, bin, "node: n\ndata_dir: "+dir+"\nebpf:\n  enabled: false\n")
 	<-p.exited
 	if p.err == nil || !strings.Contains(p.log.String(), "data directory: "+dir+" is not writable: read-only file system") {
@@ -336,7 +279,7 @@ func missingDataDir(t *testing.T, bin string) {
 // goes and spans are written again within 5 s.
 func fullDiskUnderLoad(t *testing.T, bin string, n int, storeCfg string) {
 	ns := testNetns(t, fmt.Sprintf("zt-disk-%d-%d", os.Getpid(), n))
-	dir := mountTmpfs(t, 64<<20)
+	dir := tmpfs.Mount(t, 64<<20)
 	port := 21000 + n
 	startNginx(t, ns, port)
 	cfg := fmt.Sprintf("node: n\ndata_dir: %s\nebpf:\n  netns: [%s]\nstore:\n  batch_interval: 1s\n%s", dir, ns, storeCfg)
@@ -355,7 +298,7 @@ func fullDiskUnderLoad(t *testing.T, bin string, n int, storeCfg string) {
 	// Another workload takes the disk down to 256 KiB over the minimum
 	// free space.
 	ballast := filepath.Join(dir, "ballast")
-	fillFile(t, ballast, free-minFree-256<<10)
+	tmpfs.Fill(t, ballast, free-minFree-256<<10)
 	p.waitMetric(t, "zerotrace_store_disk_short", 10*time.Second, func(v float64) bool { return v == 1 })
 	dropped := metricValue(p.scrape(t), "zerotrace_store_dropped_spans_total")
 	time.Sleep(max(0, time.Until(start.Add(45*time.Second))))
@@ -401,15 +344,7 @@ func fullDiskUnderLoad(t *testing.T, bin string, n int, storeCfg string) {
 		t.Errorf("/metrics: %v spans handed to the store, %v written + %v dropped", handed, metricValue(m, "zerotrace_store_spans_total"),
 			metricValue(m, "zerotrace_store_dropped_spans_total"))
 	}
-	r, err := store.OpenReader(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := r.Verify(context.Background()); err != nil {
-		t.Fatalf("sealed shards: %v", err)
-	}
-	rs, _ := r.Stats(context.Background())
+	rs := verifyShards(t, dir)
 	if uint64(rs.Spans)+st.DeletedBudget != st.Spans {
 		t.Fatalf("the shards hold %d spans and %d were deleted for the budget; the collector wrote %d", rs.Spans, st.DeletedBudget, st.Spans)
 	}
@@ -427,7 +362,7 @@ func fullDiskUnderLoad(t *testing.T, bin string, n int, storeCfg string) {
 // the crashed shard and writes new spans.
 func startOnFullDisk(t *testing.T, bin string, n int) {
 	ns := testNetns(t, fmt.Sprintf("zt-disk-%d-%d", os.Getpid(), n))
-	dir := mountTmpfs(t, 32<<20)
+	dir := tmpfs.Mount(t, 32<<20)
 	port := 21000 + n
 	startNginx(t, ns, port)
 	cfg := fmt.Sprintf("node: n\ndata_dir: %s\nebpf:\n  netns: [%s]\n", dir, ns)
@@ -463,7 +398,7 @@ func startOnFullDisk(t *testing.T, bin string, n int) {
 	p.cmd.Process.Kill()
 	<-p.exited
 	left := unsealed()
-	fillFile(t, filepath.Join(dir, "ballast"), -1)
+	tmpfs.Fill(t, filepath.Join(dir, "ballast"), -1)
 
 	p = startCollectProc(t, bin, cfg)
 	p.alive(t, "starting on a full disk")
@@ -484,6 +419,13 @@ func startOnFullDisk(t *testing.T, bin string, n int) {
 	if !strings.Contains(p.log.String(), "recovered unsealed shard") {
 		t.Errorf("no unsealed shard recovered:\n%s", p.log)
 	}
+	verifyShards(t, dir)
+}
+
+// verifyShards checks every sealed shard of dir against its checksums and
+// returns the store's figures.
+func verifyShards(t *testing.T, dir string) store.Stats {
+	t.Helper()
 	r, err := store.OpenReader(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -492,4 +434,9 @@ func startOnFullDisk(t *testing.T, bin string, n int) {
 	if err := r.Verify(context.Background()); err != nil {
 		t.Fatalf("sealed shards: %v", err)
 	}
+	st, err := r.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -1,23 +1,6 @@
 package store
 
-import (
-	"fmt"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
-)
-
-func statFS(dir string) (FSSpace, bool, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return FSSpace{}, false, fmt.Errorf("statfs %s: %w", dir, err)
-	}
-	unit := int64(st.Bsize)
-	return FSSpace{Size: int64(st.Blocks) * unit, Avail: int64(st.Bavail) * unit, Block: max(unit, 4096)}, true, nil
-}
-
-func writable(dir string) error {
-	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
-		return fmt.Errorf("%s is not writable: %w", dir, err)
-	}
-	return nil
-}
+// blockUnit is the unit of statfs's block counts.
+func blockUnit(st *unix.Statfs_t) int64 { return int64(st.Bsize) }

@@ -1,28 +1,12 @@
 package store
 
-import (
-	"fmt"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
-)
-
-func statFS(dir string) (FSSpace, bool, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return FSSpace{}, false, fmt.Errorf("statfs %s: %w", dir, err)
+// blockUnit is the unit of statfs's block counts: the fragment size
+// (statfs(2)), else the block size.
+func blockUnit(st *unix.Statfs_t) int64 {
+	if st.Frsize > 0 {
+		return st.Frsize
 	}
-	unit := st.Frsize // the unit of the block counts (statfs(2))
-	if unit <= 0 {
-		unit = st.Bsize
-	}
-	return FSSpace{Size: int64(st.Blocks) * unit, Avail: int64(st.Bavail) * unit, Block: max(unit, 4096)}, true, nil
-}
-
-// writable checks that dir may be written: not on a read-only filesystem,
-// and permitted to this process.
-func writable(dir string) error {
-	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
-		return fmt.Errorf("%s is not writable: %w", dir, err)
-	}
-	return nil
+	return st.Bsize
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -14,61 +13,9 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/internal/testenv"
+	"github.com/zerotrace/zerotrace/internal/tmpfs"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
-
-// tmpfsDir mounts a tmpfs of size bytes for the test (unmounted at
-// cleanup): a filesystem the test can fill.
-func tmpfsDir(t *testing.T, size int64) string {
-	t.Helper()
-	testenv.RequireRoot(t) // mount
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0755", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mounting a tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
-
-// ballast writes a file of n bytes (until the filesystem is full when n
-// is -1) and returns its path.
-func ballast(t *testing.T, dir string, n int64) string {
-	t.Helper()
-	p := filepath.Join(dir, "ballast")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for i := range buf {
-		buf[i] = byte(i) // not zeros, whatever the filesystem does with them
-	}
-	for written := int64(0); n < 0 || written < n; {
-		b := buf
-		if n >= 0 && n-written < int64(len(b)) {
-			b = b[:n-written]
-		}
-		k, err := f.Write(b)
-		written += int64(k)
-		if n < 0 && IsNoSpace(err) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
-}
-
-func freeBytes(t *testing.T, dir string) int64 {
-	t.Helper()
-	fs, _, err := StatFS(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fs.Avail
-}
 
 // TestFullDiskNeverFaults fills small tmpfs filesystems with spans through
 // batches, seals and merges, with no limit, with a minimum free space and
@@ -92,8 +39,9 @@ func TestFullDiskNeverFaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			dir := tmpfsDir(t, tc.size)
-			bal := ballast(t, dir, tc.ballast)
+			dir := tmpfs.Mount(t, tc.size)
+			bal := filepath.Join(dir, "ballast")
+			tmpfs.Fill(t, bal, tc.ballast)
 			now := time.Now().Add(time.Hour) // every window finished: merges run
 			w, err := OpenWriter(WriterOptions{Dir: dir, Node: "n", NoBackground: true, Window: 10 * time.Second,
 				MinFree: tc.minFree, DiskBudget: tc.budget, Now: func() time.Time { return now }})
@@ -127,7 +75,7 @@ func TestFullDiskNeverFaults(t *testing.T) {
 					if tc.budget > 0 && used > tc.budget {
 						t.Fatalf("round %d: the node directory holds %d bytes, over the budget of %d", i, used, tc.budget)
 					}
-					if free := freeBytes(t, dir); free < tc.minFree {
+					if free := tmpfs.Free(t, dir); free < tc.minFree {
 						t.Fatalf("round %d: %d bytes free, below the minimum of %d", i, free, tc.minFree)
 					}
 				}
@@ -141,7 +89,7 @@ func TestFullDiskNeverFaults(t *testing.T) {
 			}
 			for i := 0; i < 60; i++ {
 				if i == tc.fillAt && i > 0 {
-					ballast(t, dir, -1)
+					tmpfs.Fill(t, bal, -1)
 				}
 				round(i)
 			}
@@ -198,7 +146,7 @@ func TestFullDiskNeverFaults(t *testing.T) {
 // into mapped files), drops new spans and says so; once space is freed,
 // maintenance seals the crashed shard and new spans are written.
 func TestStartOnFullDisk(t *testing.T) {
-	dir := tmpfsDir(t, 16<<20)
+	dir := tmpfs.Mount(t, 16<<20)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ZT_STORE_WRITER="+dir, "ZT_STORE_FIRST=1")
 	out, err := cmd.StdoutPipe()
@@ -231,8 +179,9 @@ func TestStartOnFullDisk(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	bal := ballast(t, dir, -1)
-	if free := freeBytes(t, dir); free != 0 {
+	bal := filepath.Join(dir, "ballast")
+	tmpfs.Fill(t, bal, -1)
+	if free := tmpfs.Free(t, dir); free != 0 {
 		t.Fatalf("%d bytes still free", free)
 	}
 	log := &testenv.Log{}
@@ -293,11 +242,9 @@ func listedIn(m *Manifest, name string) bool {
 // TestReadOnlyDataDirectory: a writer on a read-only filesystem is a clear
 // error at open, not a failure at the first batch.
 func TestReadOnlyDataDirectory(t *testing.T) {
-	dir := tmpfsDir(t, 1<<20)
+	dir := tmpfs.Mount(t, 1<<20)
 	os.Mkdir(filepath.Join(dir, "n"), 0o750)
-	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
-		t.Fatalf("remounting read-only: %v %s", err, out)
-	}
+	tmpfs.ReadOnly(t, dir)
 	_, err := OpenWriter(WriterOptions{Dir: dir, Node: "n", NoBackground: true})
 	if !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), "not writable") {
 		t.Fatalf("OpenWriter on a read-only filesystem: %v", err)

@@ -3,18 +3,13 @@ package pluginclient
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/zerotrace/zerotrace/internal/testenv"
-	"github.com/zerotrace/zerotrace/pkg/bucket"
-	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
+	"github.com/zerotrace/zerotrace/internal/tmpfs"
 	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
-	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 // TestPluginBucketCacheOnFullDisk: the plugin binary in bucket mode with its
@@ -24,67 +19,25 @@ import (
 // directory, never a crash; once space is freed the same query returns the
 // whole trace, and what is cached keeps answering when the disk fills again.
 func TestPluginBucketCacheOnFullDisk(t *testing.T) {
-	testenv.RequireRoot(t) // tmpfs
+	cache := tmpfs.Mount(t, 16<<20) // root
 	bin := pluginBinary(t)
 	srv := seaweedfs.Start(t)
-	client := srv.Client(t, "zerotrace")
 	ctx := context.Background()
-	dir := t.TempDir()
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
-	traces := spangen.New(spangen.Config{Seed: 6, Start: start, Interval: 50 * time.Millisecond}).Next(10)
-	for i := 0; i < len(traces); i += 5 {
-		storetest.WriteTraces(t, dir, "", traces[i:i+5])
-	}
-	for _, name := range []string{"node1", "node2"} {
-		u, err := bucket.NewUploader(bucket.UploaderOptions{Client: client, Prefix: "cluster-a/", DataDir: dir, Node: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := u.Sync(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	cache := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", cache).CombinedOutput(); err != nil {
-		t.Fatalf("mounting a tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", cache).Run() })
-	c, err := Start(bin, Options{PluginID: "zerotrace-tracing-datasource", UID: "zt-full", Name: "Zerotrace",
-		JSONData: map[string]any{"storage": "bucket", "bucketEndpoint": srv.Endpoint, "bucketName": "zerotrace",
-			"bucketPrefix": "cluster-a", "bucketPathStyle": true, "bucketAccessKeyId": seaweedfs.AccessKey,
-			"cacheDir": cache, "cacheSizeMB": 256},
-		SecureJSONData: map[string]string{"bucketSecretAccessKey": seaweedfs.SecretKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	traces := uploadTraces(t, srv.Client(t, "zerotrace"), 6, start, 10)
+	c := bucketPluginAt(t, bin, srv, seaweedfs.SecretKey, "zt-full", cache)
 	if h, err := c.CheckHealth(ctx); err != nil || !strings.Contains(h.Message, "2 nodes") {
 		t.Fatalf("health: %v %v", err, h)
 	}
 
-	fs, _, err := store.StatFS(cache)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ballast := filepath.Join(cache, "ballast")
-	fill := func(free int64) {
+	fill := func(free int64) { // leave free bytes
 		t.Helper()
-		fs, _, _ := store.StatFS(cache)
-		f, err := os.OpenFile(ballast, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			t.Fatal(err)
+		if free == 0 {
+			tmpfs.Fill(t, ballast, -1)
+			return
 		}
-		defer f.Close()
-		buf := make([]byte, 64<<10)
-		for n := fs.Avail - free; n > 0; n -= int64(len(buf)) {
-			if _, err := f.Write(buf[:min(int64(len(buf)), n)]); err != nil {
-				if store.IsNoSpace(err) {
-					return
-				}
-				t.Fatal(err)
-			}
-		}
+		tmpfs.Fill(t, ballast, tmpfs.Free(t, cache)-free)
 	}
 	from, to := start.Add(-time.Minute), time.Now()
 	id := traces[2].Spans[0].SpanID
@@ -92,7 +45,7 @@ func TestPluginBucketCacheOnFullDisk(t *testing.T) {
 		what string
 		free int64
 	}{
-		{"below the free space the cache leaves", fs.Size / 8},
+		{"below the free space the cache leaves", 2 << 20},
 		{"not one byte free", 0},
 	} {
 		fill(tc.free)
