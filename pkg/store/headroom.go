@@ -79,6 +79,7 @@ type spaceState struct {
 	warnedDrops   uint64
 	lastMergeLog  time.Time
 	sealWaits     bool // the head shard waits for room to be sealed
+	refused       bool // a batch was dropped for lack of room since the last probe
 	lastNeed      int64
 	idxRatio      float64 // encoded/raw index bytes of the last sealed head
 	mergeNeed     int64   // what the merge in progress may write in all
@@ -209,7 +210,7 @@ func (w *Writer) admitLocked(need, room int64) (int64, bool) {
 	if need <= room {
 		return room, true
 	}
-	if w.budgetShort(need) && w.retainForLocked(need, nil) {
+	if w.budgetShort(need) && w.retainForLocked(need-room, nil) {
 		room = w.roomLocked()
 	}
 	return room, need <= room
@@ -223,6 +224,7 @@ func (w *Writer) dropLocked(n int, reason string, need, room int64) {
 		return
 	}
 	w.space.droppedDisk.Add(uint64(n))
+	w.space.refused = true
 	w.shortLocked(need, room)
 }
 
@@ -283,9 +285,10 @@ func (w *Writer) probeLocked() {
 		w.space.lastWarn = time.Now()
 		w.log.Warn("store: not enough disk space for new shards: new spans are dropped until there is", "room", room, "need", need,
 			"free", sn.FreeBytes, "min_free", sn.MinFreeBytes, "used", sn.UsedBytes, "budget", sn.BudgetBytes)
-	case room >= need && w.space.short && !w.space.sealWaits:
-		w.roomBackLocked()
+	case room >= need && w.space.short && !w.space.sealWaits && !w.space.refused:
+		w.roomBackLocked() // no batch came to say so
 	}
+	w.space.refused = false
 }
 
 // logMergeWait says, once a minute, that merges wait for room.

@@ -158,7 +158,7 @@ func (w *Writer) startMerge(name string, srcs []ShardEntry) bool {
 	need := w.mergeNeed(bytes)
 	total := need + 2*max(w.space.lastNeed, w.overhead())
 	room := w.roomLocked()
-	if total > room && w.budgetShort(total) && total <= w.opt.DiskBudget/2 && w.retainForLocked(total, keep) {
+	if total > room && w.budgetShort(total) && total <= w.opt.DiskBudget/2 && w.retainForLocked(total-room, keep) {
 		room = w.roomLocked()
 	}
 	if total > room {
@@ -257,16 +257,25 @@ func (w *Writer) retain() error {
 	return w.commitManifestLocked()
 }
 
-// retainForLocked deletes the oldest shards (not those in keep, nor a
-// merge's sources) until the disk budget has room for need; it reports
-// whether it deleted any.
-func (w *Writer) retainForLocked(need int64, keep map[string]bool) bool {
-	sn := w.space.snap
-	n := w.dropOldestLocked(sn.UsedBytes+need-w.opt.DiskBudget, keep)
+// retainForLocked, when a step would take the node directory over the
+// disk budget, deletes the oldest shards (not those in keep, nor a merge's
+// sources) that free short bytes, the room the step lacks; if even all of
+// them would not, it deletes none. It reports whether it deleted any.
+func (w *Writer) retainForLocked(short int64, keep map[string]bool) bool {
+	var deletable int64
+	for _, s := range w.manifest.Shards {
+		if !keep[s.Name] && !w.space.merging[s.Name] {
+			deletable += s.Bytes
+		}
+	}
+	if deletable < short {
+		return false
+	}
+	n := w.dropOldestLocked(short, keep)
 	if n == 0 {
 		return false
 	}
-	w.log.Info("disk budget: dropped the oldest shards to make room", "shards", n, "need", need, "budget", w.opt.DiskBudget)
+	w.log.Info("disk budget: dropped the oldest shards to make room", "shards", n, "bytes", short, "budget", w.opt.DiskBudget)
 	if err := w.commitManifestLocked(); err != nil {
 		w.log.Error("store: writing the manifest", "err", err)
 	}
@@ -337,7 +346,7 @@ func (w *Writer) recoverHeadLocked(name string) (bool, error) {
 	// and one more table.
 	need := sstBytes(wal, w.space.block) + w.sealNeed(wal, idx)
 	room := w.roomLocked()
-	if need > room && w.budgetShort(need) && w.retainForLocked(need, nil) {
+	if need > room && w.budgetShort(need) && w.retainForLocked(need-room, nil) {
 		room = w.roomLocked()
 	}
 	if need > room {
