@@ -408,6 +408,17 @@ func startOnFullDisk(t *testing.T, bin string, n int) {
 		t.Fatalf("on a full disk (%d unsealed shards left):\n%s\nlog:\n%s", left, m, p.log)
 	}
 	p.waitMetric(t, "zerotrace_store_dropped_spans_total", 10*time.Second, func(v float64) bool { return v > 0 })
+	// store stats and the plugin's health see it too: the record is
+	// written over the killed collector's, in place.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		cs, ok, err := store.ReadCaptureStats(filepath.Join(dir, "n"))
+		if err == nil && ok && cs.Store != nil && cs.Store.DroppedDisk > 0 && cs.Store.ShortSinceNs != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("capture record on a full disk: %v %v %+v\n%s", ok, err, cs.Store, tail(p.log.String(), 20))
+		}
+	}
 	written := metricValue(p.scrape(t), "zerotrace_store_spans_total")
 	os.Remove(filepath.Join(dir, "ballast"))
 	took := p.waitMetric(t, "zerotrace_store_spans_total", 5*time.Second, func(v float64) bool { return v > written })

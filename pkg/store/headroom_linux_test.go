@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -179,6 +180,8 @@ func TestStartOnFullDisk(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
+	// The killed collector's last capture record, as WriteCaptureStats pads it.
+	os.WriteFile(filepath.Join(nodeDir, CaptureStatsName), append([]byte("{}"), bytes.Repeat([]byte{' '}, 4094)...), 0o440)
 	bal := filepath.Join(dir, "ballast")
 	tmpfs.Fill(t, bal, -1)
 	if free := tmpfs.Free(t, dir); free != 0 {
@@ -202,6 +205,14 @@ func TestStartOnFullDisk(t *testing.T) {
 	}
 	if st = w.Stats(); st.DroppedDisk != uint64(len(spans)) || st.Spans != 0 {
 		t.Fatalf("on a full disk: %+v", st)
+	}
+	// store stats and the plugin's health read it: written over the last
+	// record, in place.
+	if err := w.WriteCaptureStats(CaptureStats{UpdatedNs: 1}); err != nil {
+		t.Fatalf("capture stats on a full disk: %v", err)
+	}
+	if cs, ok, err := ReadCaptureStats(nodeDir); err != nil || !ok || cs.Store == nil || cs.Store.DroppedDisk != uint64(len(spans)) || cs.Store.ShortSinceNs == 0 {
+		t.Fatalf("capture stats read back on a full disk: %v %v %+v", ok, err, cs.Store)
 	}
 	before := len(w.Manifest().Shards)
 	os.Remove(bal)
