@@ -30,9 +30,6 @@ import (
 // Run collects until ctx is done, then flushes and seals. ready, if not nil,
 // is called once the capture is attached.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error {
-	if err := checkDataDir(cfg.DataDir); err != nil {
-		return err
-	}
 	up, err := NewUploader(cfg, os.Getenv, log)
 	if err != nil {
 		return err
@@ -41,16 +38,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if up != nil {
 		keep = func(shard string) bool { return !up.Uploaded(shard) } // local copies go only once uploaded
 	}
-	budget, minFree, space, err := storeLimits(cfg.Store, cfg.DataDir)
+	w, err := openStore(cfg, keep, log)
 	if err != nil {
 		return err
-	}
-	log.Info("store disk space", "filesystem", space.Size, "free", space.Avail, "budget", budget, "min_free", minFree)
-	w, err := store.OpenWriter(store.WriterOptions{Dir: cfg.DataDir, Node: cfg.Node, Group: cfg.DataGroup, BatchRows: cfg.Store.BatchRows,
-		BatchInterval: cfg.Store.BatchInterval, SealInterval: cfg.Store.SealInterval, RetentionAge: cfg.Store.RetentionAge,
-		DiskBudget: budget, MinFree: minFree, Keep: keep, Logger: log})
-	if err != nil {
-		return fmt.Errorf("opening the store: %w", err)
 	}
 	upCtx, stopUpload := context.WithCancel(context.Background())
 	defer stopUpload()

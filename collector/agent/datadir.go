@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 
 	"github.com/zerotrace/zerotrace/pkg/store"
@@ -47,4 +48,25 @@ func storeLimits(c StoreConfig, dir string) (budget, minFree int64, space store.
 		return v
 	}
 	return resolve(c.DiskBudget, store.DefaultDiskBudget), resolve(c.MinFree, store.DefaultMinFree), space, nil
+}
+
+// openStore checks the data directory (checkDataDir) and opens the node's
+// store writer with the disk limits resolved (storeLimits); keep holds
+// back retention by age (the uploader's).
+func openStore(cfg Config, keep func(string) bool, log *slog.Logger) (*store.Writer, error) {
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	budget, minFree, space, err := storeLimits(cfg.Store, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("store disk space", "filesystem", space.Size, "free", space.Avail, "budget", budget, "min_free", minFree)
+	w, err := store.OpenWriter(store.WriterOptions{Dir: cfg.DataDir, Node: cfg.Node, Group: cfg.DataGroup, BatchRows: cfg.Store.BatchRows,
+		BatchInterval: cfg.Store.BatchInterval, SealInterval: cfg.Store.SealInterval, RetentionAge: cfg.Store.RetentionAge,
+		DiskBudget: budget, MinFree: minFree, Keep: keep, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("opening the store: %w", err)
+	}
+	return w, nil
 }
