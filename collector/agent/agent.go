@@ -188,10 +188,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		errs = append(errs, capture.Close())
 	}
 	q.close()
+	errs = append(errs, w.Close())
+	// After the last batch and seal: the record counts every span.
 	if err := w.WriteCaptureStats(captureStats(capture, pcap, started)); err != nil {
 		log.Warn("capture stats not recorded", "err", err)
 	}
-	errs = append(errs, w.Close())
 	if up != nil {
 		// The last sealed shard: one more round, bounded; what is left is
 		// uploaded at the next start.
