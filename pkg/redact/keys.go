@@ -168,10 +168,15 @@ func unhex(c byte) (byte, bool) {
 // upper-case one, has a run of consecutive words that, joined in lower
 // case, is a key. "X-Amz-Signature", "x_api_key", "accessToken" and
 // "user[password]" are sensitive with the default keys; "keyword" and
-// "author" are not. It does not allocate for names up to 128 bytes.
+// "author" are not. It does not allocate for names up to 64 bytes.
 func (r *Redactor) Sensitive(raw string) bool {
-	var bufArr [128]byte
-	var startArr [16]int
+	if one, ok := oneWord(raw); ok {
+		// Most names ("page", "q", "sort"): one lower-case word, no lookup
+		// unless a key of its first letter has its length.
+		return one != "" && r.lens[one[0]]&(1<<len(one)) != 0 && r.keys[one]
+	}
+	var bufArr [64]byte
+	var startArr [8]int
 	buf, starts := bufArr[:0], startArr[:0]
 	inWord := false
 	var prev byte
@@ -213,4 +218,18 @@ func (r *Redactor) Sensitive(raw string) bool {
 		}
 	}
 	return false
+}
+
+// oneWord returns raw when it is one word as Sensitive cuts names: lower-case
+// letters and digits only, shorter than 64 bytes.
+func oneWord(raw string) (string, bool) {
+	if len(raw) > 63 {
+		return "", false
+	}
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return "", false
+		}
+	}
+	return raw, true
 }

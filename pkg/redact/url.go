@@ -91,9 +91,12 @@ func (r *Redactor) URL(s string) string {
 		return s // the common path: nothing that can hold a parameter or userinfo
 	}
 	var e edits
-	userinfo(&e, s)
+	scheme := strings.Index(s, "://")
+	if scheme >= 0 {
+		userinfo(&e, s, scheme)
+	}
 	if r.mode != None {
-		r.params(&e, s)
+		r.params(&e, s, authorityEnd(s, scheme))
 	}
 	return e.apply(s)
 }
@@ -112,21 +115,20 @@ func Host(s string) string {
 
 // userinfo finds the userinfo of every "scheme://user:pass@host" in s,
 // nested ones too ("/login?next=https://u:p@h/").
-func userinfo(e *edits, s string) {
-	for off := 0; ; {
-		i := strings.Index(s[off:], "://")
-		if i < 0 {
-			return
-		}
-		start := off + i + 3
-		end := start
-		for end < len(s) && !strings.ContainsRune("/?#\\ \t\r\n", rune(s[end])) {
-			end++
+func userinfo(e *edits, s string, first int) {
+	for i := first; i >= 0; {
+		start := i + 3
+		end := len(s)
+		if j := indexOf(s[start:], &authorityStop); j >= 0 {
+			end = start + j
 		}
 		if at := strings.LastIndexByte(s[start:end], '@'); at >= 0 {
 			addUserinfo(e, s, start, start+at)
 		}
-		off = start // "a://b://u:p@h": the next "://" may begin inside this one
+		// "a://b://u:p@h": the next "://" may begin inside this authority.
+		if i = strings.Index(s[start:], "://"); i >= 0 {
+			i += start
+		}
 	}
 }
 
@@ -142,9 +144,8 @@ func addUserinfo(e *edits, s string, start, at int) {
 }
 
 // authorityEnd is where the path of s begins: after "scheme://authority"
-// when s starts with one, else 0.
-func authorityEnd(s string) int {
-	i := strings.Index(s, "://")
+// when s starts with one (i: the first "://" in s, or -1), else 0.
+func authorityEnd(s string, i int) int {
 	if i <= 0 || strings.IndexAny(s[:i], "/?#;@") >= 0 {
 		return 0
 	}
@@ -157,16 +158,17 @@ func authorityEnd(s string) int {
 
 // params finds the parameter values to replace: the path's `;` parameters
 // ("/a;jsessionid=1/b;v=2"), then the query's and the fragment's items.
-func (r *Redactor) params(e *edits, s string) {
-	from := authorityEnd(s)
+func (r *Redactor) params(e *edits, s string, from int) {
 	q := len(s)
 	if i := indexOf(s[from:], &queryStart); i >= 0 {
 		q = from + i
 	}
 	for i := from; i < q; i++ {
-		if s[i] != ';' {
-			continue
+		semi := strings.IndexByte(s[i:q], ';')
+		if semi < 0 {
+			break
 		}
+		i += semi
 		end := i + 1
 		for end < q && s[end] != '/' && s[end] != ';' {
 			end++
@@ -200,6 +202,9 @@ var (
 	special    = setOf("?#;@") // what a resource needs for anything to redact
 	queryStart = setOf("?#")
 	itemSep    = setOf("&;?#")
+	// authorityStop ends a URL's authority ("/?#"), or the URL (a back
+	// slash, white space).
+	authorityStop = setOf("/?#\\ \t\r\n")
 )
 
 // indexOf is strings.IndexAny for a set built once.
