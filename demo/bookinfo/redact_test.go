@@ -38,21 +38,23 @@ const (
 	secPostgres      = "ZtPgPw8c1e6b"
 	secPostgresNew   = "ZtPgNewPw5d4a19"
 	secMySQL         = "ZtMyPwb72e0c"
+	secMySQLError    = "ZtMyErr1c9d3f" // in a statement that fails: its error quotes it
+	secPostgresError = "ZtPgErr6a2b8e"
 
 	visiblePage  = "zt-visible-page-31" // a harmless query value
 	visibleRedis = "zt-visible-key-33"  // a Redis key
 )
 
 var secrets = []string{secQueryPassword, secQueryToken, secUserinfo, secBearer, secCookie, secAPIKey, secBasic,
-	base64.StdEncoding.EncodeToString([]byte("ztbasic:" + secBasic)), secRedis, secPostgres, secPostgresNew, secMySQL}
+	base64.StdEncoding.EncodeToString([]byte("ztbasic:" + secBasic)), secRedis, secPostgres, secPostgresNew, secMySQL, secMySQLError, secPostgresError}
 
 // TestBookinfoRedaction sends secrets through the demo the way clients
 // do — in the query, in URL userinfo (an absolute-form target), in
 // Authorization, Cookie, X-Api-Key and Basic credentials, in a Redis AUTH
 // and HELLO … AUTH, in a PostgreSQL cleartext-password login and an ALTER
 // ROLE … PASSWORD, in a MySQL login whose handshake carries the password in
-// clear (mysql_clear_password), several of them also on the clients'
-// command lines — with the databases in the details pod and the clients in
+// clear (mysql_clear_password), in failing statements whose errors quote
+// them, several of them also on the clients' command lines — with the databases in the details pod and the clients in
 // loadgen, so both captures see them on both nodes. No secret may be in
 // `zerotrace store dump`, in any frame the plugin binary returns over its
 // protocol, in the collectors' logs, or anywhere in the shard files,
@@ -64,15 +66,19 @@ func TestBookinfoRedaction(t *testing.T) {
 	bin := buildBinaries(t)
 	d := startDemo(t, bin, "bookinfo")
 	srvNS, srvIP := d.prefix+"-details", "10.203.1.10" // topology.sh
-	cli := func(stdin string, env []string, argv ...string) string {
-		t.Helper()
+	cliErr := func(stdin string, env []string, argv ...string) (string, error) {
 		c := exec.Command("ip", append([]string{"netns", "exec", d.prefix + "-loadgen"}, argv...)...)
 		c.Env, c.Stdin = append(os.Environ(), env...), strings.NewReader(stdin)
 		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	cli := func(stdin string, env []string, argv ...string) string {
+		t.Helper()
+		out, err := cliErr(stdin, env, argv...)
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", argv[0], err, out)
 		}
-		return string(out)
+		return out
 	}
 
 	// HTTP through loadgen's sidecar, as in the issue.
@@ -97,6 +103,11 @@ func TestBookinfoRedaction(t *testing.T) {
 	uri := "postgresql://ztapp:" + secPostgres + "@" + srvIP + ":5432/postgres?sslmode=disable"
 	cli("", nil, "psql", uri, "-Atc", "SELECT 1")
 	cli("ALTER ROLE ztapp PASSWORD '"+secPostgresNew+"';\n", nil, "psql", uri, "-v", "ON_ERROR_STOP=1")
+	uri = strings.Replace(uri, secPostgres, secPostgresNew, 1)
+	if out, err := cliErr("SELECT '"+secPostgresError+"'::int;\n", nil, "psql", uri, "-v", "ON_ERROR_STOP=1"); err == nil ||
+		!strings.Contains(out, "invalid input syntax") {
+		t.Fatalf("psql: a failing statement: %v %s", err, out)
+	}
 
 	my, err := testpeers.StartMariaDBAuth(t.TempDir(), srvNS, srvIP, "ztapp", secMySQL)
 	if err != nil {
@@ -106,6 +117,10 @@ func TestBookinfoRedaction(t *testing.T) {
 	for _, auth := range []string{"mysql_clear_password", "mysql_native_password"} {
 		cli("", nil, "mariadb", "--no-defaults", "-h", srvIP, "-P", "3306", "-u", "ztapp", "-p"+secMySQL, "--default-auth="+auth,
 			"-e", "SELECT 1")
+	}
+	if out, err := cliErr("CREATE USER zt2 IDENTIFIED BYY '"+secMySQLError+"';\n", nil, "mariadb", "--no-defaults", "-h", srvIP,
+		"-P", "3306", "-u", "ztapp", "-p"+secMySQL); err == nil || !strings.Contains(out, "near 'BYY") {
+		t.Fatalf("mariadb: a failing statement: %v %s", err, out)
 	}
 	time.Sleep(settle)
 
@@ -209,6 +224,10 @@ func checkStoredSpans(t *testing.T, d *demo) {
 			count["postgres ALTER ROLE "+src]++
 		case s.L7Protocol == span.L7MySQL && s.Endpoint == "SELECT ?" && s.RequestDomain == "":
 			count["mysql SELECT "+src]++
+		case s.L7Protocol == span.L7MySQL && strings.Contains(s.ResponseException, "near 'BYY ?' at line 1"):
+			count["mysql error "+src]++
+		case s.L7Protocol == span.L7PostgreSQL && strings.HasSuffix(s.ResponseException, `invalid input syntax for type integer: "?"`):
+			count["postgres error "+src]++
 		}
 		if s.ProcessName == "curl" && strings.Contains(s.Cmdline, "Bearer") {
 			t.Errorf("curl's command line kept its Authorization header: %q", s.Cmdline)
@@ -225,7 +244,7 @@ func checkStoredSpans(t *testing.T, d *demo) {
 	// the packet capture's on the way between the nodes.
 	for what, least := range map[string]int{"query ebpf": 6, "query packet": 2, "userinfo ebpf": 2,
 		"redis AUTH ebpf": 4, "redis AUTH packet": 2, "redis HELLO ebpf": 2, "redis GET ebpf": 2, "postgres ALTER ROLE ebpf": 2,
-		"postgres ALTER ROLE packet": 1, "mysql SELECT ebpf": 4, "mysql SELECT packet": 2, "curl command line": 1} {
+		"postgres ALTER ROLE packet": 1, "mysql SELECT ebpf": 4, "mysql SELECT packet": 2, "mysql error ebpf": 2, "postgres error ebpf": 2, "curl command line": 1} {
 		if count[what] < least {
 			t.Errorf("%s: %d spans, want at least %d (all: %v)", what, count[what], least, count)
 		}
