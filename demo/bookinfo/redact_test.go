@@ -21,6 +21,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/zerotrace/zerotrace/collector/testpeers"
+	"github.com/zerotrace/zerotrace/pkg/plugin"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -253,8 +254,8 @@ func checkStoredSpans(t *testing.T, d *demo) {
 }
 
 // pluginFrames asks the plugin binary, over Grafana's plugin protocol, for
-// the search table, the service map, the metrics and the trace of every
-// stored span, and returns all the frames as JSON.
+// the search tables (traces and spans), the service map, every metric and
+// the trace of every stored span, and returns all the frames as JSON.
 func pluginFrames(t *testing.T, d *demo) []byte {
 	t.Helper()
 	var out bytes.Buffer
@@ -274,8 +275,11 @@ func pluginFrames(t *testing.T, d *demo) []byte {
 		}
 	}
 	query(map[string]any{"queryType": "search", "limit": 10000})
+	query(map[string]any{"queryType": "search", "tableType": "spans", "limit": 10000})
 	query(map[string]any{"queryType": "serviceMap"})
-	query(map[string]any{"queryType": "metrics"})
+	for _, m := range plugin.MetricNames() {
+		query(map[string]any{"queryType": "metrics", "metric": m})
+	}
 	for _, s := range d.spans(t) {
 		query(map[string]any{"queryType": "trace", "spanId": strconv.FormatUint(s.SpanID, 10)})
 	}
