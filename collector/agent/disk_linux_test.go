@@ -35,6 +35,15 @@ var builtCollector struct {
 	err  error
 }
 
+// TestMain removes the collector binary built for the run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtCollector.path != "" {
+		os.RemoveAll(filepath.Dir(builtCollector.path))
+	}
+	os.Exit(code)
+}
+
 // collectorBinary builds ./collector/cmd/zerotrace once per test run.
 func collectorBinary(t *testing.T) string {
 	t.Helper()
