@@ -33,6 +33,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 payload_cap = 1024; // bytes of payload per message, <= MAX_PAYLOAD-1
 const volatile __u32 self_tgid = 0;      // the collector itself is never traced
 const volatile __u8 scope_enabled = 0;   // only network namespaces in netns_scope
+const volatile __s64 realtime_offset_ns = 0; // CLOCK_REALTIME minus CLOCK_MONOTONIC at load (handoff.h)
 
 #include "causality.h"
 #include "l7.h"
@@ -416,3 +417,4 @@ int py_queue_get(struct pt_regs *ctx) { return py_get(); }
 
 SEC("uretprobe/simplequeue_get")
 int py_queue_got(struct pt_regs *ctx) { return py_got(ctx); }
+

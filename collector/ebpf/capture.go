@@ -141,8 +141,11 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading BPF spec: %w", err)
 	}
+	var mono unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+	wall := time.Now().UnixNano() - mono.Nano()
 	for name, v := range map[string]any{"payload_cap": uint32(opt.PayloadSize), "self_tgid": uint32(os.Getpid()),
-		"scope_enabled": boolByte(len(opt.NetNS) > 0)} {
+		"scope_enabled": boolByte(len(opt.NetNS) > 0), "realtime_offset_ns": wall} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
@@ -186,9 +189,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 		c.Close()
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
 	}
-	var ts unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	c.wall = time.Now().UnixNano() - ts.Nano()
+	c.wall = wall
 	c.gos.queue = make(chan uint32, 64)
 	c.pys.queue = make(chan uint32, 256)
 	c.q, c.readerDone = newRecords(recordsLimit), make(chan struct{})

@@ -77,7 +77,7 @@ type SocketFutexState struct {
 	Woken    uint64
 	Waiting  uint8
 	Waking   uint8
-	Timed    uint8
+	Brief    uint8
 	Resuming uint8
 	Pad      [4]uint8
 }
@@ -133,56 +133,57 @@ type SocketThreadState struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	SocketMapActive         = "active"
-	SocketMapBodies         = "bodies"
-	SocketMapEvents         = "events"
-	SocketMapFutexAddrs     = "futex_addrs"
-	SocketMapFutexes        = "futexes"
-	SocketMapGoGen          = "go_gen"
-	SocketMapGoProcs        = "go_procs"
-	SocketMapIdCounter      = "id_counter"
-	SocketMapNetnsScope     = "netns_scope"
-	SocketMapPyItems        = "py_items"
-	SocketMapScratch        = "scratch"
-	SocketMapServing        = "serving"
-	SocketMapSockets        = "sockets"
-	SocketMapStats          = "stats"
-	SocketMapThreads        = "threads"
-	SocketProgEnterClose    = "enter_close"
-	SocketProgEnterConnect  = "enter_connect"
-	SocketProgEnterFutex    = "enter_futex"
-	SocketProgEnterRead     = "enter_read"
-	SocketProgEnterReadv    = "enter_readv"
-	SocketProgEnterRecvfrom = "enter_recvfrom"
-	SocketProgEnterRecvmmsg = "enter_recvmmsg"
-	SocketProgEnterRecvmsg  = "enter_recvmsg"
-	SocketProgEnterSendmmsg = "enter_sendmmsg"
-	SocketProgEnterSendmsg  = "enter_sendmsg"
-	SocketProgEnterSendto   = "enter_sendto"
-	SocketProgEnterWrite    = "enter_write"
-	SocketProgEnterWritev   = "enter_writev"
-	SocketProgExitAccept    = "exit_accept"
-	SocketProgExitAccept4   = "exit_accept4"
-	SocketProgExitConnect   = "exit_connect"
-	SocketProgExitFutex     = "exit_futex"
-	SocketProgExitRead      = "exit_read"
-	SocketProgExitReadv     = "exit_readv"
-	SocketProgExitRecvfrom  = "exit_recvfrom"
-	SocketProgExitRecvmmsg  = "exit_recvmmsg"
-	SocketProgExitRecvmsg   = "exit_recvmsg"
-	SocketProgExitSendmmsg  = "exit_sendmmsg"
-	SocketProgExitSendmsg   = "exit_sendmsg"
-	SocketProgExitSendto    = "exit_sendto"
-	SocketProgExitWrite     = "exit_write"
-	SocketProgExitWritev    = "exit_writev"
-	SocketProgGoRuntimeSend = "go_runtime_send"
-	SocketProgOnWaking      = "on_waking"
-	SocketProgPyQueueGet    = "py_queue_get"
-	SocketProgPyQueueGot    = "py_queue_got"
-	SocketProgPyQueuePut    = "py_queue_put"
-	SocketVarPayloadCap     = "payload_cap"
-	SocketVarScopeEnabled   = "scope_enabled"
-	SocketVarSelfTgid       = "self_tgid"
+	SocketMapActive           = "active"
+	SocketMapBodies           = "bodies"
+	SocketMapEvents           = "events"
+	SocketMapFutexAddrs       = "futex_addrs"
+	SocketMapFutexes          = "futexes"
+	SocketMapGoGen            = "go_gen"
+	SocketMapGoProcs          = "go_procs"
+	SocketMapIdCounter        = "id_counter"
+	SocketMapNetnsScope       = "netns_scope"
+	SocketMapPyItems          = "py_items"
+	SocketMapScratch          = "scratch"
+	SocketMapServing          = "serving"
+	SocketMapSockets          = "sockets"
+	SocketMapStats            = "stats"
+	SocketMapThreads          = "threads"
+	SocketProgEnterClose      = "enter_close"
+	SocketProgEnterConnect    = "enter_connect"
+	SocketProgEnterFutex      = "enter_futex"
+	SocketProgEnterRead       = "enter_read"
+	SocketProgEnterReadv      = "enter_readv"
+	SocketProgEnterRecvfrom   = "enter_recvfrom"
+	SocketProgEnterRecvmmsg   = "enter_recvmmsg"
+	SocketProgEnterRecvmsg    = "enter_recvmsg"
+	SocketProgEnterSendmmsg   = "enter_sendmmsg"
+	SocketProgEnterSendmsg    = "enter_sendmsg"
+	SocketProgEnterSendto     = "enter_sendto"
+	SocketProgEnterWrite      = "enter_write"
+	SocketProgEnterWritev     = "enter_writev"
+	SocketProgExitAccept      = "exit_accept"
+	SocketProgExitAccept4     = "exit_accept4"
+	SocketProgExitConnect     = "exit_connect"
+	SocketProgExitFutex       = "exit_futex"
+	SocketProgExitRead        = "exit_read"
+	SocketProgExitReadv       = "exit_readv"
+	SocketProgExitRecvfrom    = "exit_recvfrom"
+	SocketProgExitRecvmmsg    = "exit_recvmmsg"
+	SocketProgExitRecvmsg     = "exit_recvmsg"
+	SocketProgExitSendmmsg    = "exit_sendmmsg"
+	SocketProgExitSendmsg     = "exit_sendmsg"
+	SocketProgExitSendto      = "exit_sendto"
+	SocketProgExitWrite       = "exit_write"
+	SocketProgExitWritev      = "exit_writev"
+	SocketProgGoRuntimeSend   = "go_runtime_send"
+	SocketProgOnWaking        = "on_waking"
+	SocketProgPyQueueGet      = "py_queue_get"
+	SocketProgPyQueueGot      = "py_queue_got"
+	SocketProgPyQueuePut      = "py_queue_put"
+	SocketVarPayloadCap       = "payload_cap"
+	SocketVarRealtimeOffsetNs = "realtime_offset_ns"
+	SocketVarScopeEnabled     = "scope_enabled"
+	SocketVarSelfTgid         = "self_tgid"
 )
 
 // LoadSocket returns the embedded CollectionSpec for Socket.
@@ -286,9 +287,10 @@ type SocketMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SocketVariableSpecs struct {
-	PayloadCap   *ebpf.VariableSpec `ebpf:"payload_cap"`
-	ScopeEnabled *ebpf.VariableSpec `ebpf:"scope_enabled"`
-	SelfTgid     *ebpf.VariableSpec `ebpf:"self_tgid"`
+	PayloadCap       *ebpf.VariableSpec `ebpf:"payload_cap"`
+	RealtimeOffsetNs *ebpf.VariableSpec `ebpf:"realtime_offset_ns"`
+	ScopeEnabled     *ebpf.VariableSpec `ebpf:"scope_enabled"`
+	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 }
 
 // SocketObjects contains all objects after they have been loaded into the kernel.
@@ -352,9 +354,10 @@ func (m *SocketMaps) Close() error {
 //
 // It can be passed to LoadSocketObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SocketVariables struct {
-	PayloadCap   *ebpf.Variable `ebpf:"payload_cap"`
-	ScopeEnabled *ebpf.Variable `ebpf:"scope_enabled"`
-	SelfTgid     *ebpf.Variable `ebpf:"self_tgid"`
+	PayloadCap       *ebpf.Variable `ebpf:"payload_cap"`
+	RealtimeOffsetNs *ebpf.Variable `ebpf:"realtime_offset_ns"`
+	ScopeEnabled     *ebpf.Variable `ebpf:"scope_enabled"`
+	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 }
 
 // SocketPrograms contains all programs after they have been loaded into the kernel.
