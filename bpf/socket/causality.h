@@ -33,6 +33,7 @@ static __always_inline __u64 fresh_id(void)
 #include "goroutine.h"
 #include "handoff.h"
 #include "pyqueue.h"
+#include "asyncio.h"
 
 // set_role records a socket's role learnt from accept/connect.
 static __always_inline void set_role(__u64 sk, __u8 role)
@@ -89,6 +90,7 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 			if (s->open) {
 				s->open = 0;
 				release(s->thread);
+				task_answer(s->ctx);
 			}
 			return s->ctx;
 		}
@@ -126,6 +128,14 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		t->id = id;
 		t->ts = now;
 		return id;
+	}
+	// An event loop's thread (asyncio.h): its tasks' calls, never the
+	// requests the thread holds (it reads them all).
+	struct py_running *r = running();
+	if (r && r->loop) {
+		__u8 next = dir == DIR_EGRESS && s->replied;
+		s->replied = dir == DIR_INGRESS;
+		return task_call(r, s, dir, next);
 	}
 	struct thread_state *ts = thread_of(thread);
 	struct thread_ctx *t = ts ? &ts->req : NULL;

@@ -418,3 +418,20 @@ int py_queue_get(struct pt_regs *ctx) { return py_get(); }
 SEC("uretprobe/simplequeue_get")
 int py_queue_got(struct pt_regs *ctx) { return py_got(ctx); }
 
+// CPython asyncio's C tasks (asyncio.h), attached by address in _asyncio's
+// tables: a task created, freed, and its steps (entered through the step
+// wrapper or task_wakeup; one return probe for both).
+SEC("uprobe/py_task_init")
+int py_task_init(struct pt_regs *ctx) { return py_task_new(ctx); }
+
+SEC("uprobe/py_task_dealloc")
+int py_task_dealloc(struct pt_regs *ctx) { return py_task_free(ctx); }
+
+SEC("uprobe/py_task_step")
+int py_task_step_enter(struct pt_regs *ctx) { return py_task_step(ctx); }
+
+SEC("uprobe/py_task_wakeup")
+int py_task_wakeup(struct pt_regs *ctx) { return step_enter(ctx->di); }
+
+SEC("uretprobe/py_task_step")
+int py_task_step_exit(struct pt_regs *ctx) { return step_exit(); }

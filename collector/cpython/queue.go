@@ -83,15 +83,8 @@ func FindQueue(r io.ReaderAt) (q Queue, err error) {
 			err = fmt.Errorf("reading ELF: %v", p)
 		}
 	}()
-	f, err := elf.NewFile(r)
+	img, err := load(r)
 	if err != nil {
-		return Queue{}, fmt.Errorf("reading ELF: %w", err)
-	}
-	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 || f.ByteOrder != binary.LittleEndian {
-		return Queue{}, fmt.Errorf("not an x86-64 little-endian ELF64 file (%v %v)", f.Class, f.Machine)
-	}
-	img := image{f: f, ptrs: map[uint64]uint64{}}
-	if err := img.readRelocs(); err != nil {
 		return Queue{}, err
 	}
 	found := map[string][]Method{}

@@ -296,8 +296,14 @@ func (c *Capture) handle(e *Event) {
 	k := connKey{e.PID, e.SockID}
 	conn := c.conns[k]
 	now := int64(e.MonoNs) + c.wall
-	if e.Dir == DirVerdict {
+	switch e.Dir {
+	case DirVerdict:
 		for _, s := range c.guard.Verdict(e.PID, e.TID, e.SyscallTraceID, causality.Kind(e.Len), e.SockID, now) {
+			c.emit(s)
+		}
+		return
+	case DirTask:
+		for _, s := range c.guard.Task(e.PID, causality.TaskEvent(e.Len), e.SockID, e.SyscallTraceID, now) {
 			c.emit(s)
 		}
 		return

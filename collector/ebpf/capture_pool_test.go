@@ -137,6 +137,11 @@ func waitFor(t *testing.T, cond func() bool, why func() string) {
 // truth); it reports how many calls carry one.
 func checkContexts(t *testing.T, name string, perRequest, minLinked int, start func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd) {
 	tp, live := liveTopo(t)
+	checkContextsIn(t, tp, live, name, perRequest, minLinked, start)
+}
+
+// checkContextsIn is checkContexts in a topology whose capture runs.
+func checkContextsIn(t *testing.T, tp *topo, live *liveCapture, name string, perRequest, minLinked int, start func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd) {
 	leaf := nextPort()
 	startServer(t, tp.ServerNS, "127.0.0.1", leaf, runtimes[0].Server(t, "127.0.0.1", leaf, ""))
 	front := nextPort()
@@ -154,6 +159,11 @@ func checkContexts(t *testing.T, name string, perRequest, minLinked int, start f
 	if strings.HasPrefix(name, "python") {
 		waitFor(t, func() bool { return live.c.QueuesFollowed(pid) },
 			func() string { return "work queues of " + name + " not followed" })
+	}
+	// An asyncio program's tasks likewise (the _asyncio module's uprobes).
+	if strings.HasPrefix(name, "asyncio") {
+		waitFor(t, func() bool { return live.c.TasksFollowed(pid) },
+			func() string { return "tasks of " + name + " not followed" })
 	}
 	m := nonce()
 	const n = 32

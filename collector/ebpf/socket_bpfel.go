@@ -89,6 +89,21 @@ type SocketPyItem struct {
 	Pad  uint32
 }
 
+type SocketPyRunning struct {
+	_     structs.HostLayout
+	Task  uint64
+	Depth uint32
+	Loop  uint8
+	Pad   [3]uint8
+}
+
+type SocketPyTask struct {
+	_    structs.HostLayout
+	Task uint64
+	Tgid uint32
+	Pad  uint32
+}
+
 type SocketSockState struct {
 	_       structs.HostLayout
 	Ctx     uint64
@@ -101,7 +116,8 @@ type SocketSockState struct {
 	Probes  uint8
 	Replied uint8
 	LastDir uint8
-	Pad     [2]uint8
+	Task    uint8
+	Pad     [1]uint8
 }
 
 type SocketThreadState struct {
@@ -143,6 +159,8 @@ const (
 	SocketMapIdCounter        = "id_counter"
 	SocketMapNetnsScope       = "netns_scope"
 	SocketMapPyItems          = "py_items"
+	SocketMapPyRunning        = "py_running"
+	SocketMapPyTasks          = "py_tasks"
 	SocketMapScratch          = "scratch"
 	SocketMapServing          = "serving"
 	SocketMapSockets          = "sockets"
@@ -180,6 +198,11 @@ const (
 	SocketProgPyQueueGet      = "py_queue_get"
 	SocketProgPyQueueGot      = "py_queue_got"
 	SocketProgPyQueuePut      = "py_queue_put"
+	SocketProgPyTaskDealloc   = "py_task_dealloc"
+	SocketProgPyTaskInit      = "py_task_init"
+	SocketProgPyTaskStepEnter = "py_task_step_enter"
+	SocketProgPyTaskStepExit  = "py_task_step_exit"
+	SocketProgPyTaskWakeup    = "py_task_wakeup"
 	SocketVarPayloadCap       = "payload_cap"
 	SocketVarRealtimeOffsetNs = "realtime_offset_ns"
 	SocketVarScopeEnabled     = "scope_enabled"
@@ -228,38 +251,43 @@ type SocketSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SocketProgramSpecs struct {
-	EnterClose    *ebpf.ProgramSpec `ebpf:"enter_close"`
-	EnterConnect  *ebpf.ProgramSpec `ebpf:"enter_connect"`
-	EnterFutex    *ebpf.ProgramSpec `ebpf:"enter_futex"`
-	EnterRead     *ebpf.ProgramSpec `ebpf:"enter_read"`
-	EnterReadv    *ebpf.ProgramSpec `ebpf:"enter_readv"`
-	EnterRecvfrom *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
-	EnterRecvmmsg *ebpf.ProgramSpec `ebpf:"enter_recvmmsg"`
-	EnterRecvmsg  *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
-	EnterSendmmsg *ebpf.ProgramSpec `ebpf:"enter_sendmmsg"`
-	EnterSendmsg  *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
-	EnterSendto   *ebpf.ProgramSpec `ebpf:"enter_sendto"`
-	EnterWrite    *ebpf.ProgramSpec `ebpf:"enter_write"`
-	EnterWritev   *ebpf.ProgramSpec `ebpf:"enter_writev"`
-	ExitAccept    *ebpf.ProgramSpec `ebpf:"exit_accept"`
-	ExitAccept4   *ebpf.ProgramSpec `ebpf:"exit_accept4"`
-	ExitConnect   *ebpf.ProgramSpec `ebpf:"exit_connect"`
-	ExitFutex     *ebpf.ProgramSpec `ebpf:"exit_futex"`
-	ExitRead      *ebpf.ProgramSpec `ebpf:"exit_read"`
-	ExitReadv     *ebpf.ProgramSpec `ebpf:"exit_readv"`
-	ExitRecvfrom  *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
-	ExitRecvmmsg  *ebpf.ProgramSpec `ebpf:"exit_recvmmsg"`
-	ExitRecvmsg   *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
-	ExitSendmmsg  *ebpf.ProgramSpec `ebpf:"exit_sendmmsg"`
-	ExitSendmsg   *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
-	ExitSendto    *ebpf.ProgramSpec `ebpf:"exit_sendto"`
-	ExitWrite     *ebpf.ProgramSpec `ebpf:"exit_write"`
-	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
-	GoRuntimeSend *ebpf.ProgramSpec `ebpf:"go_runtime_send"`
-	OnWaking      *ebpf.ProgramSpec `ebpf:"on_waking"`
-	PyQueueGet    *ebpf.ProgramSpec `ebpf:"py_queue_get"`
-	PyQueueGot    *ebpf.ProgramSpec `ebpf:"py_queue_got"`
-	PyQueuePut    *ebpf.ProgramSpec `ebpf:"py_queue_put"`
+	EnterClose      *ebpf.ProgramSpec `ebpf:"enter_close"`
+	EnterConnect    *ebpf.ProgramSpec `ebpf:"enter_connect"`
+	EnterFutex      *ebpf.ProgramSpec `ebpf:"enter_futex"`
+	EnterRead       *ebpf.ProgramSpec `ebpf:"enter_read"`
+	EnterReadv      *ebpf.ProgramSpec `ebpf:"enter_readv"`
+	EnterRecvfrom   *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
+	EnterRecvmmsg   *ebpf.ProgramSpec `ebpf:"enter_recvmmsg"`
+	EnterRecvmsg    *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
+	EnterSendmmsg   *ebpf.ProgramSpec `ebpf:"enter_sendmmsg"`
+	EnterSendmsg    *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
+	EnterSendto     *ebpf.ProgramSpec `ebpf:"enter_sendto"`
+	EnterWrite      *ebpf.ProgramSpec `ebpf:"enter_write"`
+	EnterWritev     *ebpf.ProgramSpec `ebpf:"enter_writev"`
+	ExitAccept      *ebpf.ProgramSpec `ebpf:"exit_accept"`
+	ExitAccept4     *ebpf.ProgramSpec `ebpf:"exit_accept4"`
+	ExitConnect     *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	ExitFutex       *ebpf.ProgramSpec `ebpf:"exit_futex"`
+	ExitRead        *ebpf.ProgramSpec `ebpf:"exit_read"`
+	ExitReadv       *ebpf.ProgramSpec `ebpf:"exit_readv"`
+	ExitRecvfrom    *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
+	ExitRecvmmsg    *ebpf.ProgramSpec `ebpf:"exit_recvmmsg"`
+	ExitRecvmsg     *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
+	ExitSendmmsg    *ebpf.ProgramSpec `ebpf:"exit_sendmmsg"`
+	ExitSendmsg     *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
+	ExitSendto      *ebpf.ProgramSpec `ebpf:"exit_sendto"`
+	ExitWrite       *ebpf.ProgramSpec `ebpf:"exit_write"`
+	ExitWritev      *ebpf.ProgramSpec `ebpf:"exit_writev"`
+	GoRuntimeSend   *ebpf.ProgramSpec `ebpf:"go_runtime_send"`
+	OnWaking        *ebpf.ProgramSpec `ebpf:"on_waking"`
+	PyQueueGet      *ebpf.ProgramSpec `ebpf:"py_queue_get"`
+	PyQueueGot      *ebpf.ProgramSpec `ebpf:"py_queue_got"`
+	PyQueuePut      *ebpf.ProgramSpec `ebpf:"py_queue_put"`
+	PyTaskDealloc   *ebpf.ProgramSpec `ebpf:"py_task_dealloc"`
+	PyTaskInit      *ebpf.ProgramSpec `ebpf:"py_task_init"`
+	PyTaskStepEnter *ebpf.ProgramSpec `ebpf:"py_task_step_enter"`
+	PyTaskStepExit  *ebpf.ProgramSpec `ebpf:"py_task_step_exit"`
+	PyTaskWakeup    *ebpf.ProgramSpec `ebpf:"py_task_wakeup"`
 }
 
 // SocketMapSpecs contains maps before they are loaded into the kernel.
@@ -276,6 +304,8 @@ type SocketMapSpecs struct {
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
 	NetnsScope *ebpf.MapSpec `ebpf:"netns_scope"`
 	PyItems    *ebpf.MapSpec `ebpf:"py_items"`
+	PyRunning  *ebpf.MapSpec `ebpf:"py_running"`
+	PyTasks    *ebpf.MapSpec `ebpf:"py_tasks"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
 	Serving    *ebpf.MapSpec `ebpf:"serving"`
 	Sockets    *ebpf.MapSpec `ebpf:"sockets"`
@@ -323,6 +353,8 @@ type SocketMaps struct {
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
 	NetnsScope *ebpf.Map `ebpf:"netns_scope"`
 	PyItems    *ebpf.Map `ebpf:"py_items"`
+	PyRunning  *ebpf.Map `ebpf:"py_running"`
+	PyTasks    *ebpf.Map `ebpf:"py_tasks"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
 	Serving    *ebpf.Map `ebpf:"serving"`
 	Sockets    *ebpf.Map `ebpf:"sockets"`
@@ -342,6 +374,8 @@ func (m *SocketMaps) Close() error {
 		m.IdCounter,
 		m.NetnsScope,
 		m.PyItems,
+		m.PyRunning,
+		m.PyTasks,
 		m.Scratch,
 		m.Serving,
 		m.Sockets,
@@ -364,38 +398,43 @@ type SocketVariables struct {
 //
 // It can be passed to LoadSocketObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SocketPrograms struct {
-	EnterClose    *ebpf.Program `ebpf:"enter_close"`
-	EnterConnect  *ebpf.Program `ebpf:"enter_connect"`
-	EnterFutex    *ebpf.Program `ebpf:"enter_futex"`
-	EnterRead     *ebpf.Program `ebpf:"enter_read"`
-	EnterReadv    *ebpf.Program `ebpf:"enter_readv"`
-	EnterRecvfrom *ebpf.Program `ebpf:"enter_recvfrom"`
-	EnterRecvmmsg *ebpf.Program `ebpf:"enter_recvmmsg"`
-	EnterRecvmsg  *ebpf.Program `ebpf:"enter_recvmsg"`
-	EnterSendmmsg *ebpf.Program `ebpf:"enter_sendmmsg"`
-	EnterSendmsg  *ebpf.Program `ebpf:"enter_sendmsg"`
-	EnterSendto   *ebpf.Program `ebpf:"enter_sendto"`
-	EnterWrite    *ebpf.Program `ebpf:"enter_write"`
-	EnterWritev   *ebpf.Program `ebpf:"enter_writev"`
-	ExitAccept    *ebpf.Program `ebpf:"exit_accept"`
-	ExitAccept4   *ebpf.Program `ebpf:"exit_accept4"`
-	ExitConnect   *ebpf.Program `ebpf:"exit_connect"`
-	ExitFutex     *ebpf.Program `ebpf:"exit_futex"`
-	ExitRead      *ebpf.Program `ebpf:"exit_read"`
-	ExitReadv     *ebpf.Program `ebpf:"exit_readv"`
-	ExitRecvfrom  *ebpf.Program `ebpf:"exit_recvfrom"`
-	ExitRecvmmsg  *ebpf.Program `ebpf:"exit_recvmmsg"`
-	ExitRecvmsg   *ebpf.Program `ebpf:"exit_recvmsg"`
-	ExitSendmmsg  *ebpf.Program `ebpf:"exit_sendmmsg"`
-	ExitSendmsg   *ebpf.Program `ebpf:"exit_sendmsg"`
-	ExitSendto    *ebpf.Program `ebpf:"exit_sendto"`
-	ExitWrite     *ebpf.Program `ebpf:"exit_write"`
-	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
-	GoRuntimeSend *ebpf.Program `ebpf:"go_runtime_send"`
-	OnWaking      *ebpf.Program `ebpf:"on_waking"`
-	PyQueueGet    *ebpf.Program `ebpf:"py_queue_get"`
-	PyQueueGot    *ebpf.Program `ebpf:"py_queue_got"`
-	PyQueuePut    *ebpf.Program `ebpf:"py_queue_put"`
+	EnterClose      *ebpf.Program `ebpf:"enter_close"`
+	EnterConnect    *ebpf.Program `ebpf:"enter_connect"`
+	EnterFutex      *ebpf.Program `ebpf:"enter_futex"`
+	EnterRead       *ebpf.Program `ebpf:"enter_read"`
+	EnterReadv      *ebpf.Program `ebpf:"enter_readv"`
+	EnterRecvfrom   *ebpf.Program `ebpf:"enter_recvfrom"`
+	EnterRecvmmsg   *ebpf.Program `ebpf:"enter_recvmmsg"`
+	EnterRecvmsg    *ebpf.Program `ebpf:"enter_recvmsg"`
+	EnterSendmmsg   *ebpf.Program `ebpf:"enter_sendmmsg"`
+	EnterSendmsg    *ebpf.Program `ebpf:"enter_sendmsg"`
+	EnterSendto     *ebpf.Program `ebpf:"enter_sendto"`
+	EnterWrite      *ebpf.Program `ebpf:"enter_write"`
+	EnterWritev     *ebpf.Program `ebpf:"enter_writev"`
+	ExitAccept      *ebpf.Program `ebpf:"exit_accept"`
+	ExitAccept4     *ebpf.Program `ebpf:"exit_accept4"`
+	ExitConnect     *ebpf.Program `ebpf:"exit_connect"`
+	ExitFutex       *ebpf.Program `ebpf:"exit_futex"`
+	ExitRead        *ebpf.Program `ebpf:"exit_read"`
+	ExitReadv       *ebpf.Program `ebpf:"exit_readv"`
+	ExitRecvfrom    *ebpf.Program `ebpf:"exit_recvfrom"`
+	ExitRecvmmsg    *ebpf.Program `ebpf:"exit_recvmmsg"`
+	ExitRecvmsg     *ebpf.Program `ebpf:"exit_recvmsg"`
+	ExitSendmmsg    *ebpf.Program `ebpf:"exit_sendmmsg"`
+	ExitSendmsg     *ebpf.Program `ebpf:"exit_sendmsg"`
+	ExitSendto      *ebpf.Program `ebpf:"exit_sendto"`
+	ExitWrite       *ebpf.Program `ebpf:"exit_write"`
+	ExitWritev      *ebpf.Program `ebpf:"exit_writev"`
+	GoRuntimeSend   *ebpf.Program `ebpf:"go_runtime_send"`
+	OnWaking        *ebpf.Program `ebpf:"on_waking"`
+	PyQueueGet      *ebpf.Program `ebpf:"py_queue_get"`
+	PyQueueGot      *ebpf.Program `ebpf:"py_queue_got"`
+	PyQueuePut      *ebpf.Program `ebpf:"py_queue_put"`
+	PyTaskDealloc   *ebpf.Program `ebpf:"py_task_dealloc"`
+	PyTaskInit      *ebpf.Program `ebpf:"py_task_init"`
+	PyTaskStepEnter *ebpf.Program `ebpf:"py_task_step_enter"`
+	PyTaskStepExit  *ebpf.Program `ebpf:"py_task_step_exit"`
+	PyTaskWakeup    *ebpf.Program `ebpf:"py_task_wakeup"`
 }
 
 func (p *SocketPrograms) Close() error {
@@ -432,6 +471,11 @@ func (p *SocketPrograms) Close() error {
 		p.PyQueueGet,
 		p.PyQueueGot,
 		p.PyQueuePut,
+		p.PyTaskDealloc,
+		p.PyTaskInit,
+		p.PyTaskStepEnter,
+		p.PyTaskStepExit,
+		p.PyTaskWakeup,
 	)
 }
 

@@ -147,6 +147,10 @@ const (
 	// the one holding its request, and its context id was handed over: a
 	// confirmed handoff or a claim (docs/assembly.md "Handoff").
 	FlagHandoff
+	// FlagTask: the call was made by an asyncio task of an event loop that
+	// serves many requests on one thread; its context id is the request its
+	// task worked for (docs/assembly.md "Tasks").
+	FlagTask
 )
 
 // Has reports whether all bits of f2 are set.
