@@ -334,8 +334,11 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 	if (dir == DIR_CLOSE) {
 		sock_closed(e->sock_id);
 		bodies_closed(e->sock_id);
-	} else
+	} else {
 		set_role(e->sock_id, dir == DIR_ACCEPTED ? ROLE_SERVER : ROLE_CLIENT);
+		if (dir == DIR_CONNECTED)
+			node_connect(e->sock_id);
+	}
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
 	return 0;
@@ -435,3 +438,22 @@ int py_task_wakeup(struct pt_regs *ctx) { return step_enter(ctx->di); }
 
 SEC("uretprobe/py_task_step")
 int py_task_step_exit(struct pt_regs *ctx) { return step_exit(); }
+
+// Node.js event-loop turns (nodeasync.h), attached to the node executable's
+// exported callback-scope functions: a scope opened for an AsyncWrap's
+// callback (directly, or through AsyncWrap::MakeCallback and the
+// Environment's constructor), and the scope's Close() (entry and return).
+SEC("uprobe/node_scope_wrap")
+int node_scope_wrap(struct pt_regs *ctx) { return scope_begin(ctx->di, ctx->si); }
+
+SEC("uprobe/node_scope_env")
+int node_scope_env(struct pt_regs *ctx) { return node_scope_env_begin(ctx->di, ctx->cx); }
+
+SEC("uprobe/node_make_callback")
+int node_make_callback(struct pt_regs *ctx) { return node_next_wrap(ctx->di); }
+
+SEC("uprobe/node_scope_close")
+int node_close(struct pt_regs *ctx) { return node_scope_close(ctx->di); }
+
+SEC("uretprobe/node_scope_close")
+int node_closed(struct pt_regs *ctx) { return node_scope_closed(); }

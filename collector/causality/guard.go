@@ -96,6 +96,10 @@ type process struct {
 // GoroutineBit marks a context id kept by a goroutine (bpf/socket/goroutine.h).
 const GoroutineBit = 1 << 62
 
+// TurnBit marks, in a process that is not Go's, a context id a Node.js
+// event loop's turn gave a call (bpf/socket/nodeasync.h NODE_BIT).
+const TurnBit = 1 << 62
+
 // IsGoProcess reports whether pid runs a Go program (looked up once).
 func (g *Guard) IsGoProcess(pid uint32) bool {
 	g.mu.Lock()
@@ -149,6 +153,11 @@ func (g *Guard) Check(s *span.Span) bool {
 		}
 		s.SyscallTraceIDReq &^= GoroutineBit
 		s.SyscallTraceIDResp &^= GoroutineBit
+	} else if (s.SyscallTraceIDReq|s.SyscallTraceIDResp)&TurnBit != 0 {
+		// A Node.js event loop's turn gave the context (bpf/socket/nodeasync.h).
+		s.SyscallTraceIDReq &^= TurnBit
+		s.SyscallTraceIDResp &^= TurnBit
+		s.Flags |= span.FlagCallback
 	}
 	if s.TapSide == span.TapServerProcess && !s.Flags.Has(span.FlagMultiplexed) {
 		g.tasks.Served(s.PID, s.SyscallTraceIDReq, s.StartNs)

@@ -14,6 +14,7 @@
 // (R_X86_64_RELATIVE) whose addends are the addresses. The file is
 // untrusted input: a malformed one gives an error, never a panic.
 package cpython
+
 //
 // FindAsyncio does the same for the _asyncio module: the C functions behind
 // asyncio's tasks (their creation, steps and end), named by a method table

@@ -49,6 +49,7 @@ type Capture struct {
 	guard causality.Guard
 	gos   goTracker
 	pys   pyTracker
+	nodes nodeTracker
 	pids  map[uint32]bool // processes seen (Go tracking is decided once)
 	ids   *span.IDGenerator
 	wall  int64             // wall clock minus CLOCK_MONOTONIC, ns
@@ -192,13 +193,15 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	c.wall = wall
 	c.gos.queue = make(chan uint32, 64)
 	c.pys.queue = make(chan uint32, 256)
+	c.nodes.queue = make(chan uint32, 256)
 	c.q, c.readerDone = newRecords(recordsLimit), make(chan struct{})
-	c.wg.Add(5)
+	c.wg.Add(6)
 	go c.read()
 	go c.work()
 	go c.tick()
 	go c.goTrack()
 	go c.pyTrack()
+	go c.nodeTrack()
 	return c, nil
 }
 

@@ -72,3 +72,20 @@ func TestCaptureAsyncioPure(t *testing.T) {
 		t.Errorf("the fallback is logged %d times, want once:\n%s", n, log.String())
 	}
 }
+
+// TestCaptureNodeLoop: a Node.js http server serves 32 concurrent requests
+// on one event loop; each request's handler starts two calls, one on a new
+// connection, one through a keep-alive http.Agent of 4 sockets (requests
+// queue for a socket a finished call frees), and a timer calls for no
+// request. The collector follows the loop's turns (bpf/socket/nodeasync.h):
+// a call written in the turn that ran its request's handler, or first on a
+// connection that turn opened, carries the request's context; calls of
+// queued requests (written in another request's response callback) and the
+// timer's carry none.
+func TestCaptureNodeLoop(t *testing.T) {
+	testenv.RequireBinaries(t, "node")
+	checkContexts(t, "node loop", 2, 32, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
+		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{"node", filepath.Join(runtimeDir(t), "loop.js"),
+			tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf)})
+	})
+}

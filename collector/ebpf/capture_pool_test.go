@@ -160,6 +160,11 @@ func checkContextsIn(t *testing.T, tp *topo, live *liveCapture, name string, per
 		waitFor(t, func() bool { return live.c.QueuesFollowed(pid) },
 			func() string { return "work queues of " + name + " not followed" })
 	}
+	// A Node.js program's turns likewise (the node executable's uprobes).
+	if strings.HasPrefix(name, "node") {
+		waitFor(t, func() bool { return live.c.TurnsFollowed(pid) },
+			func() string { return "event-loop turns of " + name + " not followed" })
+	}
 	// An asyncio program's tasks likewise (the _asyncio module's uprobes).
 	if strings.HasPrefix(name, "asyncio") {
 		waitFor(t, func() bool { return live.c.TasksFollowed(pid) },

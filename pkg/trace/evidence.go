@@ -26,6 +26,9 @@ const (
 	// request: the task that answered it, or one created by such a task
 	// (docs/assembly.md "Tasks").
 	EvidenceTask Evidence = "task"
+	// EvidenceCallback: the call was written by a Node.js event loop in the
+	// callback that ran its request's handler (docs/assembly.md "Node.js").
+	EvidenceCallback Evidence = "callback"
 	// EvidenceContainment: the call lies inside the one server request its
 	// process had in flight (docs/assembly.md "Containment").
 	EvidenceContainment Evidence = "containment"
@@ -37,11 +40,14 @@ const (
 
 // syscallEvidence names how a context id shared by a call and its server
 // request was carried over, when not by the thread holding the request: a
-// handoff to a worker or an asyncio task ("" : the thread itself).
+// handoff to a worker, an asyncio task or a Node.js callback ("": the
+// thread itself).
 func syscallEvidence(a, b *span.Span) Evidence {
 	switch {
 	case a.Flags.Has(span.FlagTask) || b.Flags.Has(span.FlagTask):
 		return EvidenceTask
+	case a.Flags.Has(span.FlagCallback) || b.Flags.Has(span.FlagCallback):
+		return EvidenceCallback
 	case a.Flags.Has(span.FlagHandoff) || b.Flags.Has(span.FlagHandoff):
 		return EvidenceHandoff
 	}
