@@ -23,7 +23,7 @@ import (
 // variants are the services TestVariants runs, each through `up --variant`
 // (docs/demo.md): bookinfo (thread per request, a connection per call) as
 // the baseline, then the ways real services are written.
-var variants = []string{"bookinfo", "pool", "keepalive", "go", "nodeloop", "noxrid"}
+var variants = []string{"bookinfo", "pool", "keepalive", "go", "nodeloop", "noxrid", "timedwait", "asyncio", "completable"}
 
 // minCompleteness is the completeness (%) TestVariants asserts per variant,
 // sequential and concurrent. Correctness is always asserted at 100%.
@@ -32,12 +32,15 @@ var variants = []string{"bookinfo", "pool", "keepalive", "go", "nodeloop", "noxr
 // was measured (docs/demo.md): nodeloop concurrent 70–80%, noxrid
 // concurrent 10–13%.
 var minCompleteness = map[string]struct{ sequential, concurrent float64 }{
-	"bookinfo":  {100, 100},
-	"pool":      {95, 90},
-	"keepalive": {95, 90},
-	"go":        {95, 90},
-	"nodeloop":  {95, 50},
-	"noxrid":    {95, 3},
+	"bookinfo":    {100, 100},
+	"pool":        {95, 90},
+	"keepalive":   {95, 90},
+	"go":          {95, 90},
+	"nodeloop":    {95, 50},
+	"noxrid":      {95, 3},
+	"timedwait":   {95, 90},
+	"asyncio":     {95, 90},
+	"completable": {95, 90},
 }
 
 const (
