@@ -20,18 +20,7 @@
 // task_event reports kind about task id (arg: see TASK_*).
 static __always_inline void task_event(__u8 kind, __u64 id, __u64 arg)
 {
-	__u64 buf[(EVENT_HDR_SIZE + 7) / 8] = {};
-	struct event *e = (struct event *)buf;
-	__u64 thread = bpf_get_current_pid_tgid();
-	e->ts = bpf_ktime_get_ns();
-	e->pid = thread >> 32;
-	e->tid = (__u32)thread;
-	e->sock_id = id;
-	e->syscall_trace_id = arg;
-	e->len = kind;
-	e->dir = DIR_TASK;
-	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
-		count(STAT_DROP_RINGBUF);
+	note(DIR_TASK, kind, bpf_get_current_pid_tgid(), id, arg);
 }
 
 // running returns the current thread's task state, NULL when it never ran

@@ -40,23 +40,31 @@ static __always_inline __u64 held(struct thread_state *ts, __u64 now)
 	return ts->req.id;
 }
 
-// verdict reports worker waker's verdict on its call token: kind
-// VERDICT_*, owner the context of the request the thread it woke holds.
-static __always_inline void verdict(__u64 waker, __u64 owner, __u64 token, __u8 kind)
+// note sends a header-only event of thread (pid_tgid) to user space: dir
+// says what it is (DIR_VERDICT, DIR_TASK), kind, sock_id and trace what
+// about.
+static __always_inline void note(__u8 dir, __u8 kind, __u64 thread, __u64 sock_id, __u64 trace)
 {
 	// On the stack, not in the per-CPU scratch event: a wake can come from
 	// an interrupt while a syscall's event is being built there.
 	__u64 buf[(EVENT_HDR_SIZE + 7) / 8] = {};
 	struct event *e = (struct event *)buf;
 	e->ts = bpf_ktime_get_ns();
-	e->pid = waker >> 32;
-	e->tid = (__u32)waker;
-	e->sock_id = owner;
-	e->syscall_trace_id = token;
+	e->pid = thread >> 32;
+	e->tid = (__u32)thread;
+	e->sock_id = sock_id;
+	e->syscall_trace_id = trace;
 	e->len = kind;
-	e->dir = DIR_VERDICT;
+	e->dir = dir;
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
+}
+
+// verdict reports worker waker's verdict on its call token: kind
+// VERDICT_*, owner the context of the request the thread it woke holds.
+static __always_inline void verdict(__u64 waker, __u64 owner, __u64 token, __u8 kind)
+{
+	note(DIR_VERDICT, kind, waker, owner, token);
 }
 
 // begin_call starts worker's call on socket sk with a token of its own (a

@@ -4,7 +4,6 @@ package ebpf
 
 import (
 	"fmt"
-	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -56,14 +55,7 @@ func TestCaptureAsyncio(t *testing.T) {
 // follow the process's tasks, and no call carries another request's
 // context.
 func TestCaptureAsyncioPure(t *testing.T) {
-	tp := newTopo(t)
-	var log testenv.Log
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)},
-		Logger: slog.New(slog.NewTextHandler(&log, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	tp, live, log := liveTopoLog(t)
 	checkContextsIn(t, tp, live, "pure asyncio", 2, 0, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
 		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{"/usr/bin/python3", "-u", filepath.Join(runtimeDir(t), "aserver.py"),
 			tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf), "pure"})

@@ -4,7 +4,6 @@ package ebpf
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,14 +66,7 @@ func TestCaptureGoGoroutines(t *testing.T) {
 // and call.
 func TestCaptureGoStripped(t *testing.T) {
 	bin := buildPeer(t, "gohttp", "-ldflags=-s -w")
-	tp := newTopo(t)
-	var log testenv.Log
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)},
-		Logger: slog.New(slog.NewTextHandler(&log, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	tp, live, log := liveTopoLog(t)
 	leaf, front := nextPort(), nextPort()
 	startServer(t, tp.ServerNS, "127.0.0.1", leaf, runtimes[0].Server(t, "127.0.0.1", leaf, ""))
 	srv := startServer(t, tp.ServerNS, tp.ServerIP, front, []string{bin, fmt.Sprintf("%s:%d", tp.ServerIP, front),

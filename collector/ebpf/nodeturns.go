@@ -3,7 +3,7 @@
 package ebpf
 
 import (
-	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -89,15 +89,9 @@ func (c *Capture) trackNode(pid uint32) {
 
 // attachNode attaches the turn uprobes to the node executable at path.
 func (c *Capture) attachNode(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	t, err := nodejs.FindTurns(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("finding the callback scope functions: %w", err)
-	}
-	return c.attachAll(path, []uprobeAt{{c.objs.NodeScopeWrap, false, t.ScopeWrap, 0}, {c.objs.NodeScopeEnv, false, t.ScopeEnv, 0},
-		{c.objs.NodeMakeCallback, false, t.MakeCallback, 0}, {c.objs.NodeClose, false, t.Close, 0}, {c.objs.NodeClosed, true, t.Close, 0}})
+	return c.attachFound(path, "the callback scope functions", func(r io.ReaderAt) ([]uprobeAt, error) {
+		t, err := nodejs.FindTurns(r)
+		return []uprobeAt{{c.objs.NodeScopeWrap, false, t.ScopeWrap, 0}, {c.objs.NodeScopeEnv, false, t.ScopeEnv, 0},
+			{c.objs.NodeMakeCallback, false, t.MakeCallback, 0}, {c.objs.NodeClose, false, t.Close, 0}, {c.objs.NodeClosed, true, t.Close, 0}}, err
+	})
 }

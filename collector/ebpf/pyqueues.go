@@ -5,6 +5,7 @@ package ebpf
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -215,24 +216,21 @@ func eventLoop(dir string) bool {
 // attachQueue attaches the put, get and get-return uprobes to the module
 // at path.
 func (c *Capture) attachQueue(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	q, err := cpython.FindQueue(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("finding SimpleQueue's methods: %w", err)
-	}
-	var probes []uprobeAt
-	for _, m := range q.Puts() {
-		item, _ := m.Item() // FindQueue checked it
-		probes = append(probes, uprobeAt{c.objs.PyQueuePut, false, m.Offset, uint64(item)})
-	}
-	for _, m := range q.Gets() {
-		probes = append(probes, uprobeAt{c.objs.PyQueueGet, false, m.Offset, 0}, uprobeAt{c.objs.PyQueueGot, true, m.Offset, 0})
-	}
-	return c.attachAll(path, probes)
+	return c.attachFound(path, "SimpleQueue's methods", func(r io.ReaderAt) ([]uprobeAt, error) {
+		q, err := cpython.FindQueue(r)
+		if err != nil {
+			return nil, err
+		}
+		var probes []uprobeAt
+		for _, m := range q.Puts() {
+			item, _ := m.Item() // FindQueue checked it
+			probes = append(probes, uprobeAt{c.objs.PyQueuePut, false, m.Offset, uint64(item)})
+		}
+		for _, m := range q.Gets() {
+			probes = append(probes, uprobeAt{c.objs.PyQueueGet, false, m.Offset, 0}, uprobeAt{c.objs.PyQueueGot, true, m.Offset, 0})
+		}
+		return probes, nil
+	})
 }
 
 // uprobeAt is a program to attach at an offset of a file (a return probe
@@ -242,6 +240,21 @@ type uprobeAt struct {
 	ret    bool
 	at     uint64
 	cookie uint64
+}
+
+// attachFound reads the file at path, finds the probes' offsets with find
+// (what for: its error's words) and attaches them all, or none.
+func (c *Capture) attachFound(path, what string, find func(io.ReaderAt) ([]uprobeAt, error)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	probes, err := find(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("finding %s: %w", what, err)
+	}
+	return c.attachAll(path, probes)
 }
 
 // attachAll attaches every probe to the file at path, or none.
@@ -273,16 +286,10 @@ func (c *Capture) attachAll(path string, probes []uprobeAt) error {
 // path: a task's creation and freeing, and its steps' entries (the step
 // wrapper and task_wakeup) and returns.
 func (c *Capture) attachTasks(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	a, err := cpython.FindAsyncio(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("finding the task functions: %w", err)
-	}
-	return c.attachAll(path, []uprobeAt{{c.objs.PyTaskInit, false, a.Init, 0}, {c.objs.PyTaskDealloc, false, a.Dealloc, 0},
-		{c.objs.PyTaskStepEnter, false, a.Step, 0}, {c.objs.PyTaskWakeup, false, a.Wakeup, 0},
-		{c.objs.PyTaskStepExit, true, a.Step, 0}, {c.objs.PyTaskStepExit, true, a.Wakeup, 0}})
+	return c.attachFound(path, "the task functions", func(r io.ReaderAt) ([]uprobeAt, error) {
+		a, err := cpython.FindAsyncio(r)
+		return []uprobeAt{{c.objs.PyTaskInit, false, a.Init, 0}, {c.objs.PyTaskDealloc, false, a.Dealloc, 0},
+			{c.objs.PyTaskStepEnter, false, a.Step, 0}, {c.objs.PyTaskWakeup, false, a.Wakeup, 0},
+			{c.objs.PyTaskStepExit, true, a.Step, 0}, {c.objs.PyTaskStepExit, true, a.Wakeup, 0}}, err
+	})
 }
