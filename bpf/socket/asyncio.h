@@ -16,6 +16,7 @@
 #define TASK_END 1    // freed
 #define TASK_ANSWER 2 // began a server request's response (syscall_trace_id: its context)
 #define VERDICT_TASK 4 // a call made by a task (owner: the task's id)
+#define SOCK_TASK_CALL 1 // sock_state.task: its call was a task's (ctx its token, handed the task's id)
 
 // task_event reports kind about task id (arg: see TASK_*).
 static __always_inline void task_event(__u8 kind, __u64 id, __u64 arg)
@@ -124,12 +125,12 @@ static __always_inline void task_answer(__u64 ctx)
 static __always_inline __u64 task_call(struct py_running *r, struct sock_state *s, __u8 dir, __u8 next)
 {
 	if (dir == DIR_INGRESS)
-		return s->task ? s->ctx : 0;
+		return s->task == SOCK_TASK_CALL ? s->ctx : 0;
 	if (!r->depth || !r->task) {
 		s->task = 0;
 		return 0;
 	}
-	if (s->task && s->handed == r->task && !next && s->ctx)
+	if (s->task == SOCK_TASK_CALL && s->handed == r->task && !next && s->ctx)
 		return s->ctx; // the rest of the request
 	__u64 token = fresh_id();
 	if (!token)
@@ -137,6 +138,6 @@ static __always_inline __u64 task_call(struct py_running *r, struct sock_state *
 	verdict(bpf_get_current_pid_tgid(), r->task, token, VERDICT_TASK);
 	s->ctx = token | HANDOFF_BIT;
 	s->handed = r->task;
-	s->task = 1;
+	s->task = SOCK_TASK_CALL;
 	return s->ctx;
 }
