@@ -26,6 +26,8 @@
 #define NODE_BIT (1ULL << 62) // the context was given by a Node.js turn (not a goroutine: Go processes have their own)
 #define SOCK_NODE_CONNECTED 2 // sock_state.task: connected during a turn working for ctx
 #define SOCK_NODE_CALL 3      // sock_state.task: its call was written for ctx (0: none)
+#define NODE_CTX_CX 0 // the uprobe's cookie: the Environment constructor's async_context& in CX (Node.js 18, 20)
+#define NODE_CTX_R8 1 // ...in R8 (Node.js 22: its object is a std::variant, two registers)
 
 static __always_inline struct node_turn *node_turn(void)
 {

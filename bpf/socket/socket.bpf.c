@@ -447,7 +447,13 @@ SEC("uprobe/node_scope_wrap")
 int node_scope_wrap(struct pt_regs *ctx) { return scope_begin(ctx->di, ctx->si); }
 
 SEC("uprobe/node_scope_env")
-int node_scope_env(struct pt_regs *ctx) { return node_scope_env_begin(ctx->di, ctx->cx); }
+int node_scope_env(struct pt_regs *ctx)
+{
+	// Both registers read first: the verifier refuses a context load at a
+	// computed offset.
+	__u64 cx = ctx->cx, r8 = ctx->r8;
+	return node_scope_env_begin(ctx->di, bpf_get_attach_cookie(ctx) == NODE_CTX_R8 ? r8 : cx);
+}
 
 SEC("uprobe/node_make_callback")
 int node_make_callback(struct pt_regs *ctx) { return node_next_wrap(ctx->di); }

@@ -91,7 +91,11 @@ func (c *Capture) trackNode(pid uint32) {
 func (c *Capture) attachNode(path string) error {
 	return c.attachFound(path, "the callback scope functions", func(r io.ReaderAt) ([]uprobeAt, error) {
 		t, err := nodejs.FindTurns(r)
-		return []uprobeAt{{c.objs.NodeScopeWrap, false, t.ScopeWrap, 0}, {c.objs.NodeScopeEnv, false, t.ScopeEnv, 0},
+		ctxReg := uint64(0) // bpf/socket/nodeasync.h NODE_CTX_*
+		if t.ScopeEnvCtxInR8 {
+			ctxReg = 1
+		}
+		return []uprobeAt{{c.objs.NodeScopeWrap, false, t.ScopeWrap, 0}, {c.objs.NodeScopeEnv, false, t.ScopeEnv, ctxReg},
 			{c.objs.NodeMakeCallback, false, t.MakeCallback, 0}, {c.objs.NodeClose, false, t.Close, 0}, {c.objs.NodeClosed, true, t.Close, 0}}, err
 	})
 }

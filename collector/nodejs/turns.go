@@ -13,8 +13,11 @@ type Turns struct {
 	// DI, wrap in SI.
 	ScopeWrap uint64
 	// ScopeEnv: InternalCallbackScope(Environment*, Local<Object>, const
-	// async_context& ctx, int flags, ...): this in DI, &ctx in CX.
-	ScopeEnv uint64
+	// async_context& ctx, int flags): this in DI, &ctx in CX (Node.js 18
+	// and 20), or, where the object is a std::variant passed in two
+	// registers (Node.js 22), in R8 (ScopeEnvCtxInR8).
+	ScopeEnv        uint64
+	ScopeEnvCtxInR8 bool
 	// Close: InternalCallbackScope::Close(): this in DI; it runs the ticks
 	// and microtasks of an outermost scope.
 	Close uint64
@@ -51,6 +54,7 @@ func FindTurns(r io.ReaderAt) (t Turns, err error) {
 		return Turns{}, fmt.Errorf("not an x86-64 ELF64 file (%v %v)", f.Class, f.Machine)
 	}
 	found := map[string]map[uint64]bool{}
+	variant := false // the Environment constructor's object is a std::variant
 	for _, syms := range [][]elf.Symbol{symbols(f.Symbols), symbols(f.DynamicSymbols)} {
 		for _, s := range syms {
 			if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Value == 0 {
@@ -58,6 +62,9 @@ func FindTurns(r io.ReaderAt) (t Turns, err error) {
 			}
 			for name, p := range prefixes {
 				if strings.HasPrefix(s.Name, p) {
+					if name == "ScopeEnv" && strings.HasPrefix(s.Name[len(p):], "St7variant") {
+						variant = true
+					}
 					if found[name] == nil {
 						found[name] = map[uint64]bool{}
 					}
@@ -78,6 +85,7 @@ func FindTurns(r io.ReaderAt) (t Turns, err error) {
 			*dst = off
 		}
 	}
+	t.ScopeEnvCtxInR8 = variant
 	return t, nil
 }
 

@@ -101,9 +101,12 @@ func TestFindTurnsTable(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		src     string
+		r8      bool // the Environment constructor's async_context& in R8
 		wantErr string
 	}{
 		{name: "all four", src: fakeNode},
+		{name: "Node.js 22's constructor (std::variant object)", src: strings.Replace(fakeNode, "EN2v85LocalINS3_6ObjectEEERKNS_13async_contextEi",
+			"ESt7variantIJN2v85LocalINS4_6ObjectEEEPS7_EERKNS_13async_contextEiNS5_INS4_5ValueEEE", 1), r8: true},
 		{name: "Close missing", src: strings.Replace(fakeNode, "5CloseEv", "5CloneEv", 1), wantErr: "Close"},
 		{name: "two MakeCallbacks", src: fakeNode + "void _ZN4node9AsyncWrap12MakeCallbackEN2v85LocalINS1_8FunctionEEEiPS4_(void) {}\n",
 			wantErr: "MakeCallback"},
@@ -119,6 +122,9 @@ func TestFindTurnsTable(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if turns.ScopeEnvCtxInR8 != tc.r8 {
+				t.Errorf("async_context in R8: %v, want %v", turns.ScopeEnvCtxInR8, tc.r8)
 			}
 			ef, _ := elf.NewFile(bytes.NewReader(b))
 			syms, _ := ef.Symbols()
