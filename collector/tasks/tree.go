@@ -3,13 +3,15 @@ package tasks
 import "time"
 
 // Keep is how long an ended task, and a served request's start, are kept
-// for the calls that still need them (a task's calls wait at most as long
-// as the collector holds them: collector/causality TaskFor).
-const Keep = time.Minute
+// for the calls that still need them: a call waits at most as long as the
+// collector holds it (collector/causality TaskFor, 15 s); a task that
+// created one still kept is kept with it.
+const Keep = 20 * time.Second
 
-// maxTasks bounds the tasks kept per process (a process whose end events
-// were lost starts over).
-const maxTasks = 1 << 16
+// maxTasks bounds the tasks kept per process (about 100 bytes each): past
+// it the process starts over, and the calls its tasks made meanwhile keep
+// no context.
+const maxTasks = 1 << 17
 
 // maxDepth bounds the creators walked from a task.
 const maxDepth = 64
