@@ -80,7 +80,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 			return err
 		}
 		capture, err = ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, NetNS: scope, SpanBudget: cfg.EBPF.SpanBudget,
-			Timeout: cfg.EBPF.Timeout, Logger: log, Service: func(i proc.Info) string { return cfg.ServiceOf(i.Name, i.Cmdline) }}, emit)
+			Timeout: cfg.EBPF.Timeout, Logger: log, Service: func(i proc.Info) string { return cfg.ServiceOf(i.Name, i.Cmdline) },
+			Redact: cfg.Redactor()}, emit)
 		if err != nil {
 			stopAll(nil, nil, q, w)
 			return fmt.Errorf("starting the eBPF capture: %w", err)
@@ -111,7 +112,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		}
 		pcap, err = packet.Start(packet.Options{Node: cfg.Node, Interfaces: ifs, Filter: cfg.Packet.Filter,
 			Timeout: cfg.EBPF.Timeout, Logger: log, Ring: packet.Geometry{BlockSize: cfg.Packet.BlockSize, Blocks: cfg.Packet.Blocks},
-			Fanout: cfg.Packet.Fanout}, emit)
+			Fanout: cfg.Packet.Fanout, Redact: cfg.Redactor()}, emit)
 		if err != nil {
 			stopAll(capture, nil, q, w)
 			return fmt.Errorf("starting the packet capture: %w", err)

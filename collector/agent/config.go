@@ -17,6 +17,7 @@ import (
 
 	"github.com/zerotrace/zerotrace/collector/packet"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
+	"github.com/zerotrace/zerotrace/pkg/redact"
 )
 
 // Config is the collector's configuration.
@@ -55,8 +56,11 @@ type Config struct {
 	// ProxyProcesses are regexps on process names that are sidecar proxies
 	// of their pod (e.g. "^envoy$"; the demo's "^nginx").
 	ProxyProcesses []string `yaml:"proxy_processes"`
+	// Redact says which URL parameter values are replaced by REDACTED.
+	Redact RedactConfig `yaml:"redact"`
 
 	proxyProcesses []*regexp.Regexp
+	redactor       *redact.Redactor
 }
 
 // KubernetesConfig configures the workload metadata of the API server and
@@ -184,6 +188,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	objEndpoint := fs.String("object-store-endpoint", "", "S3 endpoint URL (default: AWS S3 of the region)")
 	objRegion := fs.String("object-store-region", "", "S3 region (default us-east-1)")
 	objPathStyle := fs.Bool("object-store-path-style", false, "path-style bucket addressing (MinIO, SeaweedFS, Ceph)")
+	redactFlags := addRedactFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -235,6 +240,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 			return cfg, err
 		}
 	}
+	redactFlags.apply(&cfg, env) // its environment, then its flags
 	// Flags.
 	if *node != "" {
 		cfg.Node = *node
@@ -357,6 +363,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("pods[%d]: want a pod and a netns or interfaces", i))
 		}
 	}
+	var err error
+	if c.redactor, err = c.Redact.compile(); err != nil {
+		errs = append(errs, err)
+	}
 	c.proxyProcesses = nil
 	for i, p := range c.ProxyProcesses {
 		re, err := regexp.Compile(p)
@@ -372,7 +382,6 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("services[%d]: want a service and a process or cmdline pattern", i))
 			continue
 		}
-		var err error
 		if r.Process != "" {
 			if r.process, err = regexp.Compile(r.Process); err != nil {
 				errs = append(errs, fmt.Errorf("services[%d].process: %w", i, err))

@@ -21,6 +21,7 @@ import (
 	"github.com/zerotrace/zerotrace/collector/cgroup"
 	"github.com/zerotrace/zerotrace/collector/proc"
 	"github.com/zerotrace/zerotrace/collector/session"
+	"github.com/zerotrace/zerotrace/pkg/redact"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -36,6 +37,9 @@ type Options struct {
 	SpanBudget float64
 	// Service names a process (default: its executable name).
 	Service func(proc.Info) string
+	// Redact removes secrets from URLs and command lines (default:
+	// redact.Default()).
+	Redact *redact.Redactor
 }
 
 // Capture is a running socket capture.
@@ -157,6 +161,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 		c.budget.spend(time.Now())
 		emit(s)
 	}
+	c.procs.Redact = opt.Redact
 	c.guard.Logger = opt.Logger
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
@@ -360,7 +365,8 @@ func (c *Capture) handle(e *Event) {
 			Comm: e.Comm, ProcessName: info.Name, Cmdline: info.Cmdline, ContainerID: info.ContainerID,
 			Service: c.opt.Service(info), L4: l4Of(udp),
 			LocalIP: e.LocalIP, LocalPort: e.LocalPort, RemoteIP: e.RemoteIP, RemotePort: e.RemotePort,
-		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp, Body: c.bodyOf(e.SockID)}, c.guarded)
+		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp, Body: c.bodyOf(e.SockID),
+			Redact: c.opt.Redact}, c.guarded)
 		c.conns[k] = conn
 	}
 	switch e.Dir {
