@@ -47,11 +47,16 @@ const benchNode = `
 const http = require('http');
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 const end = Date.now() + Number(process.argv[1]) * 1000;
+let running = 4;
 const srv = http.createServer((req, res) => res.end('ok')).listen(0, '127.0.0.1', () => {
   const port = srv.address().port;
   const next = () => {
-    if (Date.now() > end) { srv.close(); agent.destroy(); return; }
-    http.get({ host: '127.0.0.1', port, path: '/x', agent }, (res) => { res.resume(); res.on('end', next); });
+    if (Date.now() > end) {
+      if (--running === 0) { agent.destroy(); srv.close(); }
+      return;
+    }
+    http.get({ host: '127.0.0.1', port, path: '/x', agent }, (res) => { res.resume(); res.on('end', next); })
+      .on('error', next);
   };
   for (let i = 0; i < 4; i++) next();
 });
