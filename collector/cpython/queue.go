@@ -72,7 +72,7 @@ const methodDefSize = 32
 
 // maxRelocs bounds the relocations read (the modules have a few
 // thousand): a hostile file's sections can all cover the same bytes.
-const maxRelocs = 1 << 16
+const maxRelocs = 1 << 20
 
 var names = map[string]bool{"put": true, "get": true, "put_nowait": true, "get_nowait": true}
 
