@@ -124,7 +124,15 @@ type StoreConfig struct {
 	BatchInterval time.Duration `yaml:"batch_interval"`
 	SealInterval  time.Duration `yaml:"seal_interval"`
 	RetentionAge  time.Duration `yaml:"retention_age"`
-	DiskBudget    int64         `yaml:"disk_budget"`
+	// DiskBudget bounds what the node directory holds, in bytes, everything
+	// counted; the oldest shards go to stay within it. 0: a fifth of the
+	// filesystem; -1: no budget.
+	DiskBudget int64 `yaml:"disk_budget"`
+	// MinFree is the free space, in bytes, the collector leaves on the
+	// data directory's filesystem: new spans are dropped (and counted)
+	// rather than written into it. 0: 10% of the filesystem and at least
+	// 1 GiB (at most a quarter of a small one); -1: none.
+	MinFree int64 `yaml:"min_free"`
 }
 
 // ObjectStoreConfig configures the upload of sealed shards to a bucket.
@@ -179,6 +187,8 @@ func Load(args []string, env func(string) string) (Config, error) {
 	payload := fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
 	spanBudget := fs.Float64("span-budget", 0, "spans per second before whole new connections are shed (0: no budget)")
 	memLimit := fs.Int("memory-limit-mb", 200, "the collector's soft memory limit in MiB (0: none)")
+	diskBudget := fs.Int64("disk-budget", 0, "bytes the node directory may hold (0: a fifth of the filesystem; -1: none)")
+	minFree := fs.Int64("min-free", 0, "bytes left free on the filesystem (0: 10% and at least 1 GiB; -1: none)")
 	var netns, ifaces multiFlag
 	fs.Var(&netns, "netns", "capture only this network namespace (path or inode; repeatable)")
 	fs.Var(&ifaces, "packet-iface", "capture packets on interfaces [NETNS/]PATTERN[=ROLE] (repeatable), e.g. node1/veth*=pod")
@@ -233,6 +243,8 @@ func Load(args []string, env func(string) string) (Config, error) {
 		{"ZEROTRACE_SPAN_BUDGET", func(v string) (err error) { cfg.EBPF.SpanBudget, err = strconv.ParseFloat(v, 64); return }},
 		{"ZEROTRACE_MEMORY_LIMIT_MB", func(v string) (err error) { cfg.MemoryLimitMB, err = strconv.Atoi(v); return }},
 		{"ZEROTRACE_PACKET_FANOUT", func(v string) (err error) { cfg.Packet.Fanout, err = strconv.Atoi(v); return }},
+		{"ZEROTRACE_DISK_BUDGET", func(v string) (err error) { cfg.Store.DiskBudget, err = strconv.ParseInt(v, 10, 64); return }},
+		{"ZEROTRACE_MIN_FREE", func(v string) (err error) { cfg.Store.MinFree, err = strconv.ParseInt(v, 10, 64); return }},
 		{"ZEROTRACE_KUBERNETES", func(v string) error { cfg.Kubernetes.Enabled = v; return nil }},
 		{"ZEROTRACE_KUBELET_URL", func(v string) error { cfg.Kubernetes.KubeletURL = v; return nil }},
 	} {
@@ -271,6 +283,10 @@ func Load(args []string, env func(string) string) (Config, error) {
 			cfg.MemoryLimitMB = *memLimit
 		case "packet-fanout":
 			cfg.Packet.Fanout = *fanout
+		case "disk-budget":
+			cfg.Store.DiskBudget = *diskBudget
+		case "min-free":
+			cfg.Store.MinFree = *minFree
 		}
 	})
 	if len(netns) > 0 {
@@ -317,6 +333,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EBPF.SpanBudget < 0 || c.EBPF.SpanBudget != c.EBPF.SpanBudget {
 		errs = append(errs, fmt.Errorf("span_budget %v: want ≥ 0 spans/s", c.EBPF.SpanBudget))
+	}
+	if c.Store.DiskBudget < -1 || c.Store.MinFree < -1 {
+		errs = append(errs, fmt.Errorf("store.disk_budget %d, store.min_free %d: want bytes, 0 (the default) or -1 (none)", c.Store.DiskBudget, c.Store.MinFree))
 	}
 	if c.MemoryLimitMB < 0 {
 		errs = append(errs, fmt.Errorf("memory_limit_mb %d: want ≥ 0 (0: no limit)", c.MemoryLimitMB))

@@ -125,18 +125,24 @@ func TestSearchAndStore(t *testing.T) {
 	if strings.Contains(out, "capture") {
 		t.Fatalf("store stats prints capture counters no collector recorded:\n%s", out)
 	}
-	// A collector's capture counters in node1: printed under that node.
-	w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: "node1", NoBackground: true})
+	// A collector's capture counters in node1, and its store's, on a disk
+	// with no room (more free space asked for than there is): printed
+	// under that node.
+	w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: "node1", NoBackground: true, MinFree: 1 << 62})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.Write(traces[0].Spans...)
+	w.Flush()
 	if err := w.WriteCaptureStats(store.CaptureStats{UpdatedNs: 2e9, StartedNs: 1e9, EBPF: &store.EBPFStats{Events: 900, RingbufDrops: 12},
 		Interfaces: []store.InterfaceStats{{Name: "node1:veth0", Packets: 77, Drops: 5}}}); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
 	code, out = capture(t, "store", "stats", dir)
-	for _, want := range []string{": 12 ring-buffer drops, 5 packet drops\n", "    ebpf: 900 events, 12 ring-buffer drops\n", "    packet node1:veth0: 77 frames, 5 drops\n"} {
+	for _, want := range []string{": 12 ring-buffer drops, 5 packet drops\n", "    ebpf: 900 events, 12 ring-buffer drops\n", "    packet node1:veth0: 77 frames, 5 drops\n",
+		"  store: 0 spans written, 38 dropped for lack of disk space, 0 dropped on write errors, 0 deleted by retention (0 for age, 0 for the budget)\n",
+		"(keeping 4611686018427387904 free)\n", "    short of disk space since "} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("store stats exit %d, want %q in:\n%s", code, want, out)
 		}
