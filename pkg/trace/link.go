@@ -129,8 +129,10 @@ func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trac
 		if bi < 0 {
 			return -1, ""
 		}
-		if bs == 1 && (spans[child].Flags.Has(span.FlagHandoff) || spans[bi].Flags.Has(span.FlagHandoff)) {
-			return bi, EvidenceHandoff
+		if bs == 1 {
+			if ev := syscallEvidence(&spans[child], &spans[bi]); ev != "" {
+				return bi, ev
+			}
 		}
 		return bi, strengthEvidence[bs]
 	}
