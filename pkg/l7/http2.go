@@ -190,6 +190,10 @@ type h2Stream struct {
 }
 
 func (s *h2Stream) field(f hpack.HeaderField, response bool) {
+	if f.Name == "content-type" {
+		s.grpc = s.grpc || strings.HasPrefix(f.Value, "application/grpc")
+		return
+	}
 	if response {
 		switch f.Name {
 		case ":status":
@@ -202,10 +206,6 @@ func (s *h2Stream) field(f hpack.HeaderField, response bool) {
 			s.resp.Reason = truncate(f.Value, MaxPath)
 		case "x-request-id":
 			s.resp.XRequestID = f.Value
-		case "content-type":
-			if strings.HasPrefix(f.Value, "application/grpc") {
-				s.grpc = true
-			}
 		}
 		return
 	}
@@ -216,10 +216,6 @@ func (s *h2Stream) field(f hpack.HeaderField, response bool) {
 		s.req.Path = truncate(f.Value, MaxPath)
 	case ":authority":
 		s.req.Host = f.Value
-	case "content-type":
-		if strings.HasPrefix(f.Value, "application/grpc") {
-			s.grpc = true
-		}
 	default:
 		applyTraceHeader([]byte(f.Name), []byte(f.Value), &s.req)
 	}

@@ -358,18 +358,13 @@ func (r *kreader) str() string {
 	return string(r.take(n))
 }
 
-// array reads an array length (compact when flexible); -1 (null) is 0.
+// array reads an array length (compact when flexible); -1 (null) is 0. A
+// short read yields 0 (and sets bad).
 func (r *kreader) array() int {
-	var n int
 	if r.flex {
-		n = r.uvarint() - 1
-	} else {
-		n = int(r.i32())
+		return max(0, min(r.uvarint()-1, 1<<16))
 	}
-	if n < 0 || r.bad {
-		return 0
-	}
-	return min(n, 1<<16)
+	return max(0, min(int(r.i32()), 1<<16))
 }
 
 // tags skips a tagged-field section.
