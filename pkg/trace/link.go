@@ -6,8 +6,8 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
-// link sets the parents of a related span set (DESIGN "Trace assembly",
-// steps 2-5) and picks the trace id.
+// link sets the parents of a related span set (docs/assembly.md "Parents")
+// and picks the trace id ("Trace ids").
 func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trace {
 	sort.Slice(spans, func(i, j int) bool {
 		if spans[i].StartNs != spans[j].StartNs {
