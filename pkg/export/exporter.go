@@ -62,7 +62,7 @@ type Exporter struct {
 	Now func() time.Time
 
 	win        *window
-	done       map[uint64]done // exported spans in the window, as the checkpoint has them
+	done       map[uint64]done  // exported spans in the window, as the checkpoint has them
 	shardsDone map[string]int64 // shard directory → when it was read
 	cp         *checkpoint
 	queue      chan item

@@ -55,8 +55,8 @@ type Mapper struct {
 
 type groupKey struct {
 	service, namespace, pod, workload, kind, container, containerID, node, process, resource string
-	pid                                                                                       uint32
-	scope                                                                                     string
+	pid                                                                                      uint32
+	scope                                                                                    string
 }
 
 // NewMapper returns an empty mapper.

@@ -24,7 +24,9 @@ func (b pb) varint(v uint64) pb     { return binary.AppendUvarint(b, v) }
 func (b pb) bytes(field int, v []byte) pb {
 	return append(b.tag(field, 2).varint(uint64(len(v))), v...)
 }
-func (b pb) fixed64(field int, v uint64) pb { return binary.LittleEndian.AppendUint64(b.tag(field, 1), v) }
+func (b pb) fixed64(field int, v uint64) pb {
+	return binary.LittleEndian.AppendUint64(b.tag(field, 1), v)
+}
 
 var (
 	tid    = []byte{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
