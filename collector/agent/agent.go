@@ -123,6 +123,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if pcap != nil {
 		reg.MustRegister(packetCollector{pcap})
 	}
+	otlpRecv, err := startOTLP(&cfg, emit, log, reg)
+	if err != nil {
+		stopAll(capture, pcap, q, w)
+		return err
+	}
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_spans_total", Help: "Spans written to the store."},
 		func() float64 { return float64(spans.Load()) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_span_write_errors_total", Help: "Spans the store refused."},
@@ -186,6 +191,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	}
 	if capture != nil {
 		errs = append(errs, capture.Close())
+	}
+	if otlpRecv != nil {
+		errs = append(errs, otlpRecv.Close())
 	}
 	q.close()
 	if err := w.WriteCaptureStats(captureStats(capture, pcap, started)); err != nil {

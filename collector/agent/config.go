@@ -41,6 +41,8 @@ type Config struct {
 	Store  StoreConfig  `yaml:"store"`
 	// ObjectStore ships sealed shards to an S3-compatible bucket.
 	ObjectStore ObjectStoreConfig `yaml:"object_store"`
+	// OTLP receives spans from OpenTelemetry SDKs (off by default).
+	OTLP OTLPConfig `yaml:"otlp"`
 
 	// Services name processes; the first matching rule wins, else the
 	// process name is the service. A process of a known pod takes its
@@ -156,6 +158,7 @@ func Defaults() Config {
 		Packet:     PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks, Fanout: 1},
 		Kubernetes: KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
 		Store:      StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
+		OTLP:       defaultOTLP(),
 	}
 }
 
@@ -184,6 +187,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	objEndpoint := fs.String("object-store-endpoint", "", "S3 endpoint URL (default: AWS S3 of the region)")
 	objRegion := fs.String("object-store-region", "", "S3 region (default us-east-1)")
 	objPathStyle := fs.Bool("object-store-path-style", false, "path-style bucket addressing (MinIO, SeaweedFS, Ceph)")
+	otlpF := registerOTLPFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -292,6 +296,9 @@ func Load(args []string, env func(string) string) (Config, error) {
 	if *objPathStyle {
 		cfg.ObjectStore.PathStyle = true
 	}
+	if err := otlpF.apply(&cfg.OTLP, env); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -356,6 +363,9 @@ func (c *Config) Validate() error {
 		if p.Pod == "" || (p.Netns == "" && len(p.Interfaces) == 0) {
 			errs = append(errs, fmt.Errorf("pods[%d]: want a pod and a netns or interfaces", i))
 		}
+	}
+	if err := c.OTLP.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	c.proxyProcesses = nil
 	for i, p := range c.ProxyProcesses {
