@@ -348,6 +348,9 @@ func shareTrace(a, b *span.Span) bool {
 	if !a.TraceID.IsZero() && a.TraceID == b.TraceID {
 		return true
 	}
+	if !a.TraceID.IsZero() && !b.TraceID.IsZero() {
+		return false // a span id names a span of its own trace only
+	}
 	return (a.AppSpanID != 0 && (a.AppSpanID == b.ParentSpanID)) || (b.AppSpanID != 0 && b.AppSpanID == a.ParentSpanID)
 }
 
