@@ -71,7 +71,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		}
 		spans.Add(uint64(len(batch)))
 	})
-	emit := q.put
+	emit := skipOTLPTraffic(cfg.OTLP, q.put)
 	var capture *ebpf.Capture
 	if cfg.EBPF.Enabled {
 		scope, err := netnsInodes(cfg.EBPF.NetNS)

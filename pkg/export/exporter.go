@@ -143,22 +143,16 @@ func (e *Exporter) poll(ctx context.Context) error {
 		defer release()
 		rerr = err
 	}
-	err := e.src.Reader.Follow(ctx, e.low, func(dir string) bool { _, ok := e.shardsDone[dir]; return ok }, func(dir string, spans []span.Span) error {
-		e.shardsDone[dir] = nowNs
-		for i := range spans {
-			s := &spans[i]
-			if s.StartNs < e.low {
-				continue
-			}
-			en, fresh := e.win.add(s, nowNs)
-			if fresh {
-				if d, ok := e.done[s.SpanID]; ok {
-					en.state, en.traceID = exported, d.traceID
-				}
+	err := e.src.Reader.Follow(ctx, e.low, func(dir string) bool { _, ok := e.shardsDone[dir]; return ok }, func(s *span.Span) {
+		if s.StartNs < e.low {
+			return
+		}
+		if en, fresh := e.win.add(s, nowNs); fresh {
+			if d, ok := e.done[s.SpanID]; ok {
+				en.state, en.traceID = exported, d.traceID
 			}
 		}
-		return nil
-	})
+	}, func(dir string) { e.shardsDone[dir] = nowNs })
 	e.assemble(ctx, now)
 	e.evict(now)
 	e.Stats.WindowSpans.Store(int64(e.win.len()))
@@ -168,21 +162,9 @@ func (e *Exporter) poll(ctx context.Context) error {
 // assemble queues the settled traces of pending spans, oldest first.
 func (e *Exporter) assemble(ctx context.Context, now time.Time) {
 	settled := now.Add(-e.cfg.Quiet).UnixNano()
-	var seeds []*entry
-	for _, en := range e.win.byID {
-		if en.state == pending && en.seen <= settled {
-			seeds = append(seeds, en)
-		}
-	}
-	sort.Slice(seeds, func(i, j int) bool {
-		if seeds[i].s.StartNs != seeds[j].s.StartNs {
-			return seeds[i].s.StartNs < seeds[j].s.StartNs
-		}
-		return seeds[i].s.SpanID < seeds[j].s.SpanID
-	})
 	cfg := trace.Config{Now: func() time.Time { return now }}
-	for _, seed := range seeds {
-		if seed.round == e.round || seed.state != pending {
+	for _, seed := range e.win.inOrder() { // oldest first
+		if seed.state != pending || seed.seen > settled || seed.round == e.round {
 			continue
 		}
 		t, err := trace.AssembleFrom(ctx, e.win, cfg, []span.Span{seed.s})

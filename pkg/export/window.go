@@ -23,15 +23,20 @@ type entry struct {
 	state   state
 	traceID [16]byte // the trace id it was queued or exported under
 	round   uint64   // the poll round that last assembled it
+	mark    uint64   // the lookup that last returned it
 }
 
 // window holds the spans of the last minutes, indexed like a store (by id
-// and by every index key), for assembly without reading shards again. It
-// implements trace.Source. Only the exporter's loop uses it.
+// and by every index key, each key's spans sorted by start), for assembly
+// without reading shards again. It implements trace.Source. Only the
+// exporter's loop uses it.
 type window struct {
-	byID  map[uint64]*entry
-	byKey map[span.Key][]*entry
-	keys  []span.Key // scratch
+	byID   map[uint64]*entry
+	byKey  map[span.Key][]*entry // sorted by start
+	byTime []*entry              // every entry, sorted by start (from head on)
+	head   int
+	keys   []span.Key // scratch
+	marks  uint64
 }
 
 func newWindow() *window {
@@ -39,6 +44,19 @@ func newWindow() *window {
 }
 
 func (w *window) len() int { return len(w.byID) }
+
+// insert puts e into l, sorted by start: spans arrive nearly in order, so
+// the place is found from the end.
+func insert(l []*entry, e *entry) []*entry {
+	i := len(l)
+	for i > 0 && l[i-1].s.StartNs > e.s.StartNs {
+		i--
+	}
+	l = append(l, nil)
+	copy(l[i+1:], l[i:])
+	l[i] = e
+	return l
+}
 
 // add puts s in the window unless a span of its id is there; it returns the
 // entry and whether it is new.
@@ -50,26 +68,26 @@ func (w *window) add(s *span.Span, seen int64) (*entry, bool) {
 	w.byID[s.SpanID] = e
 	w.keys = s.IndexKeys(w.keys[:0])
 	for _, k := range w.keys {
-		w.byKey[k] = append(w.byKey[k], e)
+		w.byKey[k] = insert(w.byKey[k], e)
 	}
+	w.byTime = insert(w.byTime, e)
 	return e, true
 }
 
 // evict removes the spans that started before ns and calls fn with each.
 func (w *window) evict(ns int64, fn func(*entry)) {
-	for id, e := range w.byID {
-		if e.s.StartNs >= ns {
-			continue
-		}
+	for w.head < len(w.byTime) && w.byTime[w.head].s.StartNs < ns {
+		e := w.byTime[w.head]
+		w.byTime[w.head] = nil
+		w.head++
 		fn(e)
-		delete(w.byID, id)
+		delete(w.byID, e.s.SpanID)
 		w.keys = e.s.IndexKeys(w.keys[:0])
 		for _, k := range w.keys {
 			l := w.byKey[k]
-			for i, x := range l {
+			for i, x := range l { // the oldest: at the front
 				if x == e {
-					l[i] = l[len(l)-1]
-					l = l[:len(l)-1]
+					l = append(l[:i], l[i+1:]...)
 					break
 				}
 			}
@@ -80,28 +98,46 @@ func (w *window) evict(ns int64, fn func(*entry)) {
 			}
 		}
 	}
+	if w.head > 1024 && w.head > len(w.byTime)/2 {
+		w.byTime = append(w.byTime[:0], w.byTime[w.head:]...)
+		w.head = 0
+	}
 }
 
-// Lookup implements trace.Source over the window.
+// oldest returns the entries in start order (the caller must not keep it).
+func (w *window) inOrder() []*entry { return w.byTime[w.head:] }
+
+// Lookup implements trace.Source over the window. It counts first, so that
+// the copies it returns are allocated once.
 func (w *window) Lookup(_ context.Context, fromNs, toNs int64, keys []span.Key) ([]span.Span, error) {
-	var out []span.Span
-	seen := map[uint64]bool{}
+	w.marks++
+	n := 0
 	for _, k := range keys {
-		for _, e := range w.byKey[k] {
-			if e.s.StartNs < fromNs || e.s.StartNs > toNs || seen[e.s.SpanID] {
-				continue
+		l := w.byKey[k]
+		i := sort.Search(len(l), func(i int) bool { return l[i].s.StartNs >= fromNs })
+		for ; i < len(l) && l[i].s.StartNs <= toNs; i++ {
+			if e := l[i]; e.mark != w.marks {
+				e.mark = w.marks
+				n++
 			}
-			seen[e.s.SpanID] = true
-			out = append(out, e.s)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].StartNs != out[j].StartNs {
-			return out[i].StartNs < out[j].StartNs
+	if n == 0 {
+		return nil, nil
+	}
+	w.marks++
+	out := make([]span.Span, 0, n)
+	for _, k := range keys {
+		l := w.byKey[k]
+		i := sort.Search(len(l), func(i int) bool { return l[i].s.StartNs >= fromNs })
+		for ; i < len(l) && l[i].s.StartNs <= toNs; i++ {
+			if e := l[i]; e.mark != w.marks {
+				e.mark = w.marks
+				out = append(out, e.s)
+			}
 		}
-		return out[i].SpanID < out[j].SpanID
-	})
-	return out, nil
+	}
+	return out, nil // AssembleFrom orders candidates itself
 }
 
 // Get implements trace.Source over the window.

@@ -89,7 +89,7 @@ func setSpan(o ptrace.Span, s *span.Span, ev trace.Evidence) {
 		putStr(a, AttrLink, string(ev))
 		return
 	}
-	a.EnsureCapacity(16)
+	a.EnsureCapacity(24)
 	a.PutStr(AttrSignalSource, s.SignalSource.String())
 	putStr(a, AttrTapSide, s.TapSide.String())
 	putStr(a, AttrLink, string(ev))

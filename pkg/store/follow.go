@@ -5,17 +5,21 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
 // Follow reads, shard by shard, the listed shards whose newest span starts
-// at or after fromNs and that done does not name (by shard directory), and
-// calls fn with each one's directory and spans. A merged shard whose
-// sources done all names holds nothing new: fn gets it with no spans, so
+// at or after fromNs and that done does not name (by shard directory): it
+// calls fn with every span of such a shard (decoded into one reused Span:
+// copy what you keep), then read with the shard's directory. A merged shard
+// whose sources done all names holds nothing new: read gets it at once, so
 // that the caller can mark it done too. It is how a follower (zerotrace
-// export) sees every span once as shards are sealed, without reading a
-// shard twice. Errors of single shards are joined; fn's error stops.
-func (r *Reader) Follow(ctx context.Context, fromNs int64, done func(dir string) bool, fn func(dir string, spans []span.Span) error) error {
+// export) sees every span as shards are sealed without reading a shard
+// twice. A shard that fails part-way is not reported read (its spans so
+// far may come again); errors of single shards are joined.
+func (r *Reader) Follow(ctx context.Context, fromNs int64, done func(dir string) bool, fn func(s *span.Span), read func(dir string)) error {
 	r.refresh(false)
 	want := map[string]bool{} // name/min_ns of the shards to read
 	var known []string        // merged shards of sources all done
@@ -38,30 +42,32 @@ func (r *Reader) Follow(ctx context.Context, fromNs int64, done func(dir string)
 	}
 	r.mu.RUnlock()
 	for _, dir := range known {
-		if err := fn(dir, nil); err != nil {
-			return err
-		}
+		read(dir)
 	}
 	if len(want) == 0 {
 		return nil
 	}
 	keep := func(e *ShardEntry) bool { return want[e.Name+"/"+strconv.FormatInt(e.MinNs, 10)] }
-	var stop error
-	err := r.withShardsFor(ctx, fromNs, 0, keep, func(sh *shard) error {
-		if stop != nil || done(sh.dir) {
+	return r.withShardsFor(ctx, fromNs, 0, keep, func(sh *shard) error {
+		if done(sh.dir) {
 			return nil
 		}
-		spans, err := sh.all()
+		var s span.Span
+		err := sh.view(func(txn *badger.Txn) error {
+			return eachBatch(txn, func(_ uint32, b *Batch) error {
+				for i := 0; i < b.Len(); i++ {
+					b.Row(i, &s)
+					fn(&s)
+				}
+				return nil
+			})
+		})
 		if err != nil {
-			return err // the shard is read again at the next call
+			return err // read again at the next call
 		}
-		stop = fn(sh.dir, spans)
+		read(sh.dir)
 		return nil
 	})
-	if stop != nil {
-		return stop
-	}
-	return err
 }
 
 func allDone(nodeDir string, names []string, done func(string) bool) bool {
