@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -87,6 +88,7 @@ func benchExport(n, rounds int, profile string) error {
 		return err
 	}
 	defer sink()
+	setExportGC() // as zerotrace export runs
 	if profile != "" { // the export rounds only
 		f, err := os.Create(profile)
 		if err != nil {
@@ -97,8 +99,8 @@ func benchExport(n, rounds int, profile string) error {
 	}
 	var rates, peaks, peers []float64
 	for r := 0; r < rounds; r++ {
-		runtime.GC()
-		os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // reset VmHWM (Linux ≥ 4.0)
+		debug.FreeOSMemory() // what filling the store left goes back to the system
+		os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // then VmHWM is reset (Linux ≥ 4.0)
 		cpu, wall, exported, err := exportOnce(filepath.Join(dir, "data"), filepath.Join(dir, fmt.Sprintf("cp-%d", r)), addr, from, to, written)
 		if err != nil {
 			return err
@@ -173,6 +175,13 @@ func exportOnce(data, checkpoint, addr string, from, to int64, total int) (cpu, 
 		time.Sleep(5 * time.Millisecond)
 	}
 	cpu, wall = cpuTime()-c0, time.Since(start)
+	if p := os.Getenv("ZT_HEAPPROFILE"); p != "" {
+		runtime.GC()
+		if f, err := os.Create(p); err == nil {
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		return 0, 0, 0, err

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,7 @@ func runExport(args []string) int {
 		return 2
 	}
 	log := newLogger(cfg.LogLevel)
+	setExportGC()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	src, closeSrc, err := exportSource(&cfg, log)
@@ -134,4 +136,17 @@ func exportMetrics(s *export.Stats) http.Handler {
 		}
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// exportGCPercent: the exporter's heap is mostly the window, long-lived;
+// collecting when the heap has grown by 2× the live data instead of 1×
+// halves the marking of it, for more memory (bench export: 43k → 47k
+// spans/CPU-s, peak RSS 539 → 729 MiB for 106k spans; docs/otlp.md).
+// GOGC, when set, wins.
+const exportGCPercent = 200
+
+func setExportGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(exportGCPercent)
+	}
 }
