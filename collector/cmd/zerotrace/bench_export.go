@@ -88,7 +88,7 @@ func benchExport(n, rounds int, profile string) error {
 		return err
 	}
 	defer sink()
-	setExportGC() // as zerotrace export runs
+	setExportGC()      // as zerotrace export runs
 	if profile != "" { // the export rounds only
 		f, err := os.Create(profile)
 		if err != nil {
@@ -99,7 +99,7 @@ func benchExport(n, rounds int, profile string) error {
 	}
 	var rates, peaks, peers []float64
 	for r := 0; r < rounds; r++ {
-		debug.FreeOSMemory() // what filling the store left goes back to the system
+		debug.FreeOSMemory()                                  // what filling the store left goes back to the system
 		os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // then VmHWM is reset (Linux ≥ 4.0)
 		cpu, wall, exported, err := exportOnce(filepath.Join(dir, "data"), filepath.Join(dir, fmt.Sprintf("cp-%d", r)), addr, from, to, written)
 		if err != nil {
