@@ -107,36 +107,32 @@ func (w *window) evict(ns int64, fn func(*entry)) {
 // oldest returns the entries in start order (the caller must not keep it).
 func (w *window) inOrder() []*entry { return w.byTime[w.head:] }
 
+// each calls fn once with every entry that carries one of keys and starts
+// within [fromNs, toNs].
+func (w *window) each(keys []span.Key, fromNs, toNs int64, fn func(*entry)) {
+	w.marks++
+	for _, k := range keys {
+		l := w.byKey[k]
+		i := sort.Search(len(l), func(i int) bool { return l[i].s.StartNs >= fromNs })
+		for ; i < len(l) && l[i].s.StartNs <= toNs; i++ {
+			if e := l[i]; e.mark != w.marks {
+				e.mark = w.marks
+				fn(e)
+			}
+		}
+	}
+}
+
 // Lookup implements trace.Source over the window. It counts first, so that
 // the copies it returns are allocated once.
 func (w *window) Lookup(_ context.Context, fromNs, toNs int64, keys []span.Key) ([]span.Span, error) {
-	w.marks++
 	n := 0
-	for _, k := range keys {
-		l := w.byKey[k]
-		i := sort.Search(len(l), func(i int) bool { return l[i].s.StartNs >= fromNs })
-		for ; i < len(l) && l[i].s.StartNs <= toNs; i++ {
-			if e := l[i]; e.mark != w.marks {
-				e.mark = w.marks
-				n++
-			}
-		}
-	}
+	w.each(keys, fromNs, toNs, func(*entry) { n++ })
 	if n == 0 {
 		return nil, nil
 	}
-	w.marks++
 	out := make([]span.Span, 0, n)
-	for _, k := range keys {
-		l := w.byKey[k]
-		i := sort.Search(len(l), func(i int) bool { return l[i].s.StartNs >= fromNs })
-		for ; i < len(l) && l[i].s.StartNs <= toNs; i++ {
-			if e := l[i]; e.mark != w.marks {
-				e.mark = w.marks
-				out = append(out, e.s)
-			}
-		}
-	}
+	w.each(keys, fromNs, toNs, func(e *entry) { out = append(out, e.s) })
 	return out, nil // AssembleFrom orders candidates itself
 }
 

@@ -145,10 +145,6 @@ func intAttr(m pcommon.Map, keys ...string) (int64, bool) {
 	return 0, false
 }
 
-// workloadKinds: OpenTelemetry's workload attribute → Kubernetes kind.
-var workloadKinds = []struct{ key, kind string }{{"k8s.deployment.name", "Deployment"}, {"k8s.statefulset.name", "StatefulSet"},
-	{"k8s.daemonset.name", "DaemonSet"}, {"k8s.cronjob.name", "CronJob"}, {"k8s.job.name", "Job"}, {"k8s.replicaset.name", "ReplicaSet"}}
-
 // resourceFields fills what the resource tells of every span under it.
 func resourceFields(s *span.Span, m pcommon.Map, node string, lim Limits, res *Result) {
 	s.SignalSource = span.SourceOTel
@@ -165,9 +161,9 @@ func resourceFields(s *span.Span, m pcommon.Map, node string, lim Limits, res *R
 	if pid, ok := intAttr(m, "process.pid"); ok && pid > 0 && pid <= math.MaxUint32 {
 		s.PID = uint32(pid)
 	}
-	for _, w := range workloadKinds {
-		if v := strAttr(m, w.key); v != "" {
-			s.Workload, s.WorkloadKind = cut(v, lim.MaxNameBytes), w.kind
+	for _, w := range span.WorkloadKinds() {
+		if v := strAttr(m, w.Key); v != "" {
+			s.Workload, s.WorkloadKind = cut(v, lim.MaxNameBytes), w.Kind
 			break
 		}
 	}

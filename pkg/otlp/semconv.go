@@ -20,11 +20,6 @@ const (
 	AttrSignalSource = "zerotrace.signal_source"
 )
 
-// workloadKey is OpenTelemetry's resource attribute of a Kubernetes
-// workload kind.
-var workloadKey = map[string]string{"Deployment": "k8s.deployment.name", "StatefulSet": "k8s.statefulset.name",
-	"DaemonSet": "k8s.daemonset.name", "ReplicaSet": "k8s.replicaset.name", "Job": "k8s.job.name", "CronJob": "k8s.cronjob.name"}
-
 func putStr(m pcommon.Map, k, v string) {
 	if v != "" {
 		m.PutStr(k, v)
@@ -47,7 +42,7 @@ func setResource(m pcommon.Map, s *span.Span) {
 	put("k8s.namespace.name", s.Namespace)
 	put("k8s.pod.name", s.Pod)
 	put("k8s.container.name", s.ContainerName)
-	put(workloadKey[s.WorkloadKind], s.Workload)
+	put(span.WorkloadResourceKey(s.WorkloadKind), s.Workload)
 	put("host.name", s.Node)
 	put("k8s.node.name", s.Node)
 	put("container.id", s.ContainerID)

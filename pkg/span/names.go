@@ -38,3 +38,24 @@ func (s *Span) OperationName() string {
 	}
 	return s.L7Protocol.String()
 }
+
+// workloadKinds: a Kubernetes workload kind and OpenTelemetry's resource
+// attribute of its name.
+var workloadKinds = []struct{ Kind, Key string }{{"Deployment", "k8s.deployment.name"}, {"StatefulSet", "k8s.statefulset.name"},
+	{"DaemonSet", "k8s.daemonset.name"}, {"CronJob", "k8s.cronjob.name"}, {"Job", "k8s.job.name"}, {"ReplicaSet", "k8s.replicaset.name"}}
+
+// WorkloadResourceKey is OpenTelemetry's resource attribute that names a
+// workload of this kind ("k8s.deployment.name" …), "" for other kinds.
+func WorkloadResourceKey(kind string) string {
+	for _, w := range workloadKinds {
+		if w.Kind == kind {
+			return w.Key
+		}
+	}
+	return ""
+}
+
+// WorkloadKinds lists the workload kinds with a resource attribute, with
+// it, in the order a resource is read (a Deployment's name before its
+// ReplicaSet's).
+func WorkloadKinds() []struct{ Kind, Key string } { return workloadKinds }
