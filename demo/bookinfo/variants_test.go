@@ -25,20 +25,24 @@ import (
 // the baseline, then the ways real services are written.
 var variants = []string{"bookinfo", "pool", "keepalive", "go", "nodeloop", "noxrid"}
 
-// minCompleteness is the completeness (%) TestVariants asserts per variant,
-// sequential and concurrent. Correctness is always asserted at 100%.
-// Issue 12's goals are 95 sequential and 90 concurrent for pool, keepalive
-// and go, asserted. Where there is no goal the floor asserted is below what
-// was measured (docs/demo.md): nodeloop concurrent 70–80%, noxrid
-// concurrent 10–13%.
-var minCompleteness = map[string]struct{ sequential, concurrent float64 }{
+// measuredCompleteness is the lowest completeness (%) measured per variant,
+// sequential and concurrent, in the runs docs/demo.md lists ("Floors");
+// TestVariants asserts completenessMargin points below it. A new variant
+// needs its row: measure it (a few full runs) before it joins the list.
+// Correctness is always asserted at 100%.
+var measuredCompleteness = map[string]struct{ sequential, concurrent float64 }{
 	"bookinfo":  {100, 100},
-	"pool":      {95, 90},
-	"keepalive": {95, 90},
-	"go":        {95, 90},
-	"nodeloop":  {95, 50},
-	"noxrid":    {95, 3},
+	"pool":      {100, 95.2},
+	"keepalive": {100, 99.9},
+	"go":        {100, 96.0},
+	"nodeloop":  {100, 67.9},
+	"noxrid":    {97.5, 9.0},
 }
+
+// completenessMargin is how far (percentage points) the asserted floor sits
+// below the lowest completeness measured: the spread of repeated runs on a
+// busy 2-core machine, not a fraction of the figure.
+const completenessMargin = 3
 
 const (
 	sequentialRequests = 20
@@ -52,19 +56,23 @@ const (
 // once), waits for the shards to settle, and asks the plugin binary, over
 // Grafana's plugin protocol, for each request's trace twice: from its curl
 // span and from a random span of the request (seeded; the seed is printed,
-// ZT_VARIANTS_SEED repeats it). Which request a span belongs to comes from
-// the services' and sidecars' ground-truth logs (harness_test.go), never
-// from the tracer. It prints one line per variant and mode:
+// ZT_VARIANTS_SEED repeats it). Which request and observation point a span
+// belongs to comes from the services' and sidecars' ground-truth logs
+// (harness_test.go), never from the tracer. It prints one line per variant
+// and mode:
 //
-//	variant <name> <sequential|concurrent>: completeness <found>/<expected> (<pct>%), correctness <clean>/<traces> (<pct>%), overlap <n>
+//	variant <name> <sequential|concurrent>: completeness <found>/<expected> (<pct>%), correctness <clean>/<traces> (<pct>%), overlap <n>, stored <spans>/<38×requests> (per request <min>–<max>)
 //
-// summed over both seeds of every request: expected is the number of stored
-// spans that belong to the request, found the number of those in the
-// assembled trace (whatever their parent), a trace is clean when every one
-// of its spans belongs to its request, and overlap is the maximum number of
-// the mode's curl spans in flight at one time. Any span of another request
-// (or of no known request) in a trace is an error; completeness must reach
-// minCompleteness. `-run TestVariants/pool` runs one variant.
+// summed over both seeds of every request: expected is 38 per trace asked
+// for (38 × 2 × requests: a span the capture lost is a span missing from
+// the trace), found the spans of the request in the trace, each at one of
+// the 38 points; a trace is correct (clean) when every span in it belongs
+// to its request, at its own point, under its expected parent (judge:
+// spangen.Points, over the gaps of spans the trace lacks); overlap is the
+// maximum number of the mode's curl spans in flight at one time, and stored
+// the spans of the mode's requests in the store. Any unclean trace is an
+// error; completeness must reach measuredCompleteness − completenessMargin.
+// `-run TestVariants/pool` runs one variant.
 func TestVariants(t *testing.T) {
 	requireDemo(t, "go")
 	if out, err := exec.Command("python3", "-c", "import flask, requests").CombinedOutput(); err != nil {
@@ -85,7 +93,12 @@ func TestVariants(t *testing.T) {
 }
 
 func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
+	measured, ok := measuredCompleteness[variant]
+	if !ok {
+		t.Fatalf("variant %s has no measured completeness (measuredCompleteness)", variant)
+	}
 	d := startDemo(t, bin, variant)
+	tree := expectedTree()
 	seq, conc := d.traffic(t, sequentialRequests, concurrentRequests)
 	o := d.observe(t)
 	spansOf := map[string][]uint64{} // marker → its stored spans, by id
@@ -116,7 +129,7 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 		t.Logf("  not attributable: %s %s:%d→%s:%d [%d,%d]", d.label(s), s.ClientIP, s.ClientPort, s.ServerIP, s.ServerPort, s.StartNs, s.EndNs)
 	}
 
-	mode := func(name string, markers []string, min float64) {
+	mode := func(name string, markers []string, floor float64) {
 		var curls []span.Span
 		var perRequest []int
 		for _, m := range markers {
@@ -131,67 +144,62 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 		slices.Sort(perRequest)
 		t.Logf("%s %s: spans per request in the store: min %d, median %d, max %d", variant, name,
 			perRequest[0], perRequest[len(perRequest)/2], perRequest[len(perRequest)-1])
-		logMissing(t, d, o, spansOf, markers)
+		logMissing(t, d, o, tree, spansOf, markers)
 
 		// by seed: 0 = curl's span, 1 = a random span of the request
-		var found, expected, clean, traces, foreignSpans, largest [2]int
-		missing := map[string]int{} // observation point → spans of a request its trace lacked
+		var found, expected, clean, traces, foreignSpans, misplaced, largest [2]int
+		missing := map[string]int{} // observation point → traces of its request that lacked it
 		incomplete := 0
 		for _, m := range markers {
 			own := spansOf[m]
-			if len(own) == 0 {
+			var seeds [2]uint64
+			seeds[0] = curlOf[m].SpanID
+			if len(own) > 0 {
+				seeds[1] = own[rng.IntN(len(own))]
+			} else {
 				t.Errorf("%s %s: no stored span of the request", name, m)
-				continue
 			}
-			seeds := [2]uint64{curlOf[m].SpanID, own[rng.IntN(len(own))]}
 			for k, seed := range seeds {
-				expected[k] += len(own)
+				expected[k] += pointsPerRequest
 				traces[k]++
 				if seed == 0 {
-					continue // no curl span: counted as an empty trace
+					continue // nothing to start from: an empty trace
 				}
 				tr, err := d.trace(seed)
-				ids := tr.ids
+				ids, parents := tr.ids, tr.parents
 				if err != nil {
 					t.Errorf("%s %s: trace from %d: %v", name, m, seed, err)
 					continue
 				}
-				var foreign []string
-				inTrace := map[uint64]bool{}
-				for _, id := range ids {
-					inTrace[spanID(id)] = true
+				spans := make([]traceSpan, len(ids))
+				inTrace := map[string]bool{}
+				for i, id := range ids {
+					n := spanID(id)
+					s, stored := o.byID[n]
+					spans[i] = traceSpan{id: id, parent: parents[i], stored: stored, label: d.label(s), marker: o.marker[n]}
+					if stored && o.marker[n] == m {
+						inTrace[d.label(s)] = true
+					}
 				}
+				v := judge(tree, m, spans)
+				found[k] += v.found
 				var lacks []string
-				for _, id := range own {
-					if !inTrace[id] {
-						missing[d.label(o.byID[id])]++
-						lacks = append(lacks, d.label(o.byID[id]))
+				for l := range tree {
+					if !inTrace[l] {
+						missing[l]++
+						lacks = append(lacks, l)
 					}
 				}
 				if len(lacks) > 0 && incomplete < 5 {
 					// Which part of the request a trace lacks names the link
-					// that was not made (logged for the first five traces).
+					// that was not made, or the span the capture lost
+					// (logged for the first five traces).
 					incomplete++
 					slices.Sort(lacks)
-					t.Logf("%s %s: trace of %s from %s lacks %d of %d spans: %s", variant, name, m, [2]string{"curl's span", "a random span"}[k],
-						len(lacks), len(own), strings.Join(lacks, "; "))
+					t.Logf("%s %s: trace of %s from %s lacks %d of %d spans (%d stored): %s", variant, name, m, [2]string{"curl's span", "a random span"}[k],
+						len(lacks), pointsPerRequest, len(own), strings.Join(lacks, "; "))
 				}
-				for _, id := range ids {
-					n := spanID(id)
-					s, stored := o.byID[n]
-					got, known := o.marker[n]
-					switch {
-					case known && got == m:
-						found[k]++
-					case !stored:
-						foreign = append(foreign, fmt.Sprintf("%s (not in the store)", id))
-					case !known:
-						foreign = append(foreign, fmt.Sprintf("%s %s (no ground truth)", id, d.label(s)))
-					default:
-						foreign = append(foreign, fmt.Sprintf("%s %s (request %s)", id, d.label(s), got))
-					}
-				}
-				if len(foreign) == 0 {
+				if v.clean() {
 					clean[k]++
 					continue
 				}
@@ -199,23 +207,24 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 				if k == 1 {
 					from = "span " + d.label(o.byID[seed])
 				}
-				nForeign, more := len(foreign), ""
-				foreignSpans[k] += nForeign
+				foreignSpans[k] += len(v.foreign)
+				misplaced[k] += len(v.misplace)
 				largest[k] = max(largest[k], len(ids))
-				if len(foreign) > 5 {
-					more, foreign = fmt.Sprintf(" and %d more", len(foreign)-5), foreign[:5]
-				}
-				t.Errorf("variant %s %s %s: trace from %s holds %d spans, %d foreign: %s%s", variant, name, m, from,
-					len(ids), nForeign, strings.Join(foreign, ", "), more)
+				t.Errorf("variant %s %s %s: trace from %s holds %d spans, %d foreign: %s; %d misplaced: %s", variant, name, m, from,
+					len(ids), len(v.foreign), firstFive(v.foreign), len(v.misplace), firstFive(v.misplace))
 			}
 		}
+		stored := 0
+		for _, n := range perRequest {
+			stored += n
+		}
 		f, e, c, n := found[0]+found[1], expected[0]+expected[1], clean[0]+clean[1], traces[0]+traces[1]
-		fmt.Printf("variant %s %s: completeness %d/%d (%.1f%%), correctness %d/%d (%.1f%%), overlap %d\n",
-			variant, name, f, e, pct(f, e), c, n, pct(c, n), overlap)
+		fmt.Printf("variant %s %s: completeness %d/%d (%.1f%%), correctness %d/%d (%.1f%%), overlap %d, stored %d/%d (per request %d–%d)\n",
+			variant, name, f, e, pct(f, e), c, n, pct(c, n), overlap, stored, pointsPerRequest*len(markers), perRequest[0], perRequest[len(perRequest)-1])
 		for k, from := range []string{"curl's span", "a random span"} {
-			t.Logf("%s %s from %s: completeness %d/%d (%.1f%%), correctness %d/%d (%.1f%%); foreign spans %d, largest unclean trace %d",
+			t.Logf("%s %s from %s: completeness %d/%d (%.1f%%), correctness %d/%d (%.1f%%); foreign spans %d, misplaced spans %d, largest unclean trace %d",
 				variant, name, from, found[k], expected[k], pct(found[k], expected[k]), clean[k], traces[k], pct(clean[k], traces[k]),
-				foreignSpans[k], largest[k])
+				foreignSpans[k], misplaced[k], largest[k])
 		}
 		if len(missing) > 0 {
 			lines := make([]string, 0, len(missing))
@@ -225,50 +234,48 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 			sort.Strings(lines)
 			t.Logf("%s %s: spans missing from their request's traces: %s", variant, name, strings.Join(lines, "; "))
 		}
-		if pct(f, e) < min {
-			t.Errorf("variant %s %s: completeness %.1f%%, want at least %.1f%%", variant, name, pct(f, e), min)
+		if pct(f, e) < floor {
+			t.Errorf("variant %s %s: completeness %.1f%%, want at least %.1f%%", variant, name, pct(f, e), floor)
 		}
 		if name == "concurrent" && overlap < minOverlap {
 			t.Errorf("variant %s concurrent: at most %d requests in flight at once, want at least %d", variant, overlap, minOverlap)
 		}
 	}
-	mode("sequential", seq, minCompleteness[variant].sequential)
-	mode("concurrent", conc, minCompleteness[variant].concurrent)
+	mode("sequential", seq, measured.sequential-completenessMargin)
+	mode("concurrent", conc, measured.concurrent-completenessMargin)
 }
 
-// logMissing names the observation points missing from requests that have
-// fewer stored spans than the fullest request of the mode (capture losses,
-// for the record: they lower expected, not completeness).
-func logMissing(t *testing.T, d *demo, o observed, spansOf map[string][]uint64, markers []string) {
-	points := func(m string) map[string]int {
-		c := map[string]int{}
+// logMissing names the observation points of the request path that the
+// store lacks for a request (capture losses: each is a span missing from
+// every trace of its request), for the first five requests that lack any.
+func logMissing(t *testing.T, d *demo, o observed, tree map[string]string, spansOf map[string][]uint64, markers []string) {
+	logged := 0
+	for _, m := range markers {
+		have := map[string]int{}
 		for _, id := range spansOf[m] {
-			c[d.label(o.byID[id])]++
+			have[d.label(o.byID[id])]++
 		}
-		return c
-	}
-	fullest := ""
-	for _, m := range markers {
-		if len(spansOf[m]) > len(spansOf[fullest]) {
-			fullest = m
-		}
-	}
-	full, logged := points(fullest), 0
-	for _, m := range markers {
-		if len(spansOf[m]) == len(spansOf[fullest]) || logged == 5 {
-			continue
-		}
-		have := points(m)
 		var missing []string
-		for l, n := range full {
-			for range n - have[l] {
+		for l := range tree {
+			if have[l] == 0 {
 				missing = append(missing, l)
 			}
+		}
+		if len(missing) == 0 || logged == 5 {
+			continue
 		}
 		slices.Sort(missing)
 		t.Logf("  %s: %d spans stored, missing %s", m, len(spansOf[m]), strings.Join(missing, "; "))
 		logged++
 	}
+}
+
+// firstFive joins up to five of what a trace got wrong, and counts the rest.
+func firstFive(what []string) string {
+	if len(what) > 5 {
+		return fmt.Sprintf("%s and %d more", strings.Join(what[:5], ", "), len(what)-5)
+	}
+	return strings.Join(what, ", ")
 }
 
 func pct(a, b int) float64 {

@@ -24,28 +24,58 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
-// uploadProc runs `zerotrace upload` as a child process.
-func uploadProc(t *testing.T, bin string, srv *seaweedfs.Server, dir, secret string) (*exec.Cmd, *testenv.Log) {
+// uploadProc is `zerotrace upload` running as a child process.
+type uploadProc struct {
+	cmd    *exec.Cmd
+	log    *testenv.Log
+	exited chan struct{} // closed when the process has exited (Wait returned)
+	err    error         // Wait's result, once exited
+}
+
+// startUpload runs `zerotrace upload` for dir into prefix of the bucket
+// zerotrace, signing with accessKey and secret.
+func startUpload(t *testing.T, bin string, srv *seaweedfs.Server, dir, prefix, accessKey, secret string) *uploadProc {
 	t.Helper()
 	cmd := exec.Command(bin, "upload", "--data-dir", dir, "--node", "node1", "--metrics-addr", "",
-		"--object-store", "s3://zerotrace/fault", "--object-store-endpoint", srv.Endpoint, "--object-store-path-style")
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+seaweedfs.AccessKey, "AWS_SECRET_ACCESS_KEY="+secret,
+		"--object-store", "s3://zerotrace/"+prefix, "--object-store-endpoint", srv.Endpoint, "--object-store-path-style")
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secret,
 		"AWS_SHARED_CREDENTIALS_FILE=/nonexistent")
-	log := &testenv.Log{}
-	cmd.Stdout, cmd.Stderr = log, log
+	p := &uploadProc{cmd: cmd, log: &testenv.Log{}, exited: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.log, p.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, log
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-p.exited })
+	return p
 }
 
-// complete checks the bucket invariant: every shard the manifest lists has
-// all its objects, with the listed sizes and sums. It returns the manifest.
-func complete(t *testing.T, c *objstore.Client) *bucket.Manifest {
+// alive reports whether the process is still running. (Not signal 0: an
+// exited child nobody has waited for is a zombie, which signal 0 finds.)
+func (p *uploadProc) alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop ends the process with SIGTERM and returns how it exited.
+func (p *uploadProc) stop() error {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.exited
+	return p.err
+}
+
+// complete checks the bucket invariant under prefix: every shard the
+// manifest lists has all its objects, with the listed sizes and sums. It
+// returns the manifest.
+func complete(t *testing.T, c *objstore.Client, prefix string) *bucket.Manifest {
 	t.Helper()
 	ctx := context.Background()
-	b, err := c.GetBytes(ctx, bucket.ManifestKey("fault/", "node1"), bucket.MaxManifestBytes)
+	b, err := c.GetBytes(ctx, bucket.ManifestKey(prefix, "node1"), bucket.MaxManifestBytes)
 	if objstore.IsNotFound(err) {
 		return &bucket.Manifest{}
 	}
@@ -58,7 +88,7 @@ func complete(t *testing.T, c *objstore.Client) *bucket.Manifest {
 	}
 	for _, s := range m.Shards {
 		for _, f := range s.Files {
-			ob, err := c.GetBytes(ctx, bucket.ShardPrefix("fault/", "node1", s.Name)+f.Name, 1<<30)
+			ob, err := c.GetBytes(ctx, bucket.ShardPrefix(prefix, "node1", s.Name)+f.Name, 1<<30)
 			if err != nil {
 				t.Fatalf("listed shard %s: %v", s.Name, err)
 			}
@@ -73,8 +103,10 @@ func complete(t *testing.T, c *objstore.Client) *bucket.Manifest {
 
 // TestUploadFaults runs the uploader process against SeaweedFS while a
 // writer seals shards: kill -9 at random moments never leaves a listed
-// shard incomplete; the server stopped for 30 s loses nothing; wrong
-// credentials are a clear log line and the process keeps running.
+// shard incomplete; the server stopped for 30 s loses nothing, the process
+// keeps running through it and catches up when the server is back; refused
+// credentials are a clear log line without the secret, and the process keeps
+// running and uploads everything once the server accepts its key.
 func TestUploadFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the zerotrace binary, runs SeaweedFS for over a minute")
@@ -121,24 +153,24 @@ func TestUploadFaults(t *testing.T) {
 
 	// kill -9 at random moments.
 	for i := 0; i < 4; i++ {
-		cmd, _ := uploadProc(t, bin, srv, dir, seaweedfs.SecretKey)
+		p := startUpload(t, bin, srv, dir, "fault", seaweedfs.AccessKey, seaweedfs.SecretKey)
 		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
-		cmd.Process.Kill()
-		cmd.Wait()
-		m := complete(t, client)
+		p.cmd.Process.Kill()
+		<-p.exited
+		m := complete(t, client, "fault/")
 		t.Logf("kill -9 #%d: %d shards listed, all complete", i+1, len(m.Shards))
 	}
 
 	// The server stopped for 30 s during traffic.
-	cmd, log := uploadProc(t, bin, srv, dir, seaweedfs.SecretKey)
+	p := startUpload(t, bin, srv, dir, "fault", seaweedfs.AccessKey, seaweedfs.SecretKey)
 	time.Sleep(2 * time.Second)
 	srv.Stop()
 	time.Sleep(30 * time.Second)
-	if cmd.ProcessState != nil {
-		t.Fatalf("uploader exited while the server was down:\n%s", log)
+	if !p.alive() {
+		t.Fatalf("uploader exited while the server was down (%v):\n%s", p.err, p.log)
 	}
-	if !strings.Contains(log.String(), "unreachable") {
-		t.Errorf("no unreachable error in the uploader log:\n%s", log)
+	if !strings.Contains(p.log.String(), "unreachable") {
+		t.Errorf("no unreachable error in the uploader log:\n%s", p.log)
 	}
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
@@ -150,6 +182,55 @@ func TestUploadFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Caught up: the bucket lists every local shard (within a minute: backoff ≤ 30 s).
+	caughtUp(t, client, "fault/", dir, p)
+	if err := p.stop(); err != nil {
+		t.Fatalf("uploader exit: %v\n%s", err, p.log)
+	}
+	// Every span written is readable from the bucket alone.
+	if n := bucketSpans(t, client, "fault/"); n != written {
+		t.Fatalf("bucket holds %d spans, %d written", n, written)
+	}
+	t.Logf("%d spans written across kill -9s and a 30 s outage, all in the bucket", written)
+
+	// Refused credentials: said clearly, no secret in the log, no exit; once
+	// the server accepts the key (restarted with it), everything is uploaded.
+	const rotated, rotatedSecret = "zerotrace-rotated", "rotated-secret-not-in-logs"
+	p = startUpload(t, bin, srv, dir, "creds", rotated, rotatedSecret)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.log.String(), "refused the credentials") && p.alive() && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // retries with backoff
+	if !p.alive() || !strings.Contains(p.log.String(), "refused the credentials") {
+		t.Fatalf("refused credentials: alive %v (%v):\n%s", p.alive(), p.err, p.log)
+	}
+	if len(complete(t, client, "creds/").Shards) != 0 {
+		t.Fatal("shards uploaded with refused credentials")
+	}
+	srv.Stop()
+	if err := srv.AddCredentials(rotated, rotatedSecret); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	caughtUp(t, client, "creds/", dir, p)
+	if err := p.stop(); err != nil {
+		t.Fatalf("uploader exit: %v\n%s", err, p.log)
+	}
+	if strings.Contains(p.log.String(), rotatedSecret) {
+		t.Errorf("the secret is in the uploader log:\n%s", p.log)
+	}
+	if n := bucketSpans(t, client, "creds/"); n != written {
+		t.Fatalf("bucket holds %d spans under creds/ once the key was accepted, %d written", n, written)
+	}
+}
+
+// caughtUp waits until the bucket under prefix lists every shard of the
+// local manifest (within a minute: backoff ≤ 30 s), failing if the uploader
+// exits meanwhile.
+func caughtUp(t *testing.T, client *objstore.Client, prefix, dir string, p *uploadProc) {
+	t.Helper()
 	local := func() map[string]bool {
 		b, _ := os.ReadFile(filepath.Join(dir, "node1", store.ManifestName))
 		lm, err := store.ParseManifest(b)
@@ -164,7 +245,7 @@ func TestUploadFaults(t *testing.T) {
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		m := complete(t, client)
+		m := complete(t, client, prefix)
 		missing := 0
 		listed := map[string]bool{}
 		for _, s := range m.Shards {
@@ -176,19 +257,22 @@ func TestUploadFaults(t *testing.T) {
 			}
 		}
 		if missing == 0 {
-			break
+			return
+		}
+		if !p.alive() {
+			t.Fatalf("uploader exited (%v) with %d local shards not in the bucket:\n%s", p.err, missing, p.log)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d local shards still not in the bucket a minute after it came back:\n%s", missing, log)
+			t.Fatalf("%d local shards still not in the bucket under %s a minute after it came back:\n%s", missing, prefix, p.log)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("uploader exit: %v\n%s", err, log)
-	}
-	// Every span written is readable from the bucket alone.
-	mirror, err := bucket.OpenMirror(bucket.MirrorOptions{Client: client, Prefix: "fault/", Dir: filepath.Join(t.TempDir(), "cache")})
+}
+
+// bucketSpans counts the spans readable from the bucket's prefix alone.
+func bucketSpans(t *testing.T, client *objstore.Client, prefix string) int {
+	t.Helper()
+	mirror, err := bucket.OpenMirror(bucket.MirrorOptions{Client: client, Prefix: prefix, Dir: filepath.Join(t.TempDir(), "cache")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,21 +281,14 @@ func TestUploadFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
-	r, _ := store.OpenReader(mirror.Dir())
+	r, err := store.OpenReader(mirror.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer r.Close()
 	n := 0
-	r.Dump(context.Background(), 0, 0, func(*span.Span) bool { n++; return true })
-	if n != written {
-		t.Fatalf("bucket holds %d spans, %d written", n, written)
+	if err := r.Dump(context.Background(), 0, 0, func(*span.Span) bool { n++; return true }); err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("%d spans written across kill -9s and a 30 s outage, %d in the bucket", written, n)
-
-	// Wrong credentials: said clearly, no exit, no secret in the log.
-	cmd, log = uploadProc(t, bin, srv, dir, "not-the-secret")
-	time.Sleep(3 * time.Second)
-	if cmd.ProcessState != nil || !strings.Contains(log.String(), "refused the credentials") || strings.Contains(log.String(), "not-the-secret") {
-		t.Fatalf("wrong credentials:\n%s", log)
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
+	return n
 }

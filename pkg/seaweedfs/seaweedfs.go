@@ -73,6 +73,7 @@ type Server struct {
 	Log           string // the server's output file
 
 	bin   string
+	keys  [][2]string // access key, secret key: the identity's credentials beyond the first
 	ports [9]int
 	cmd   *exec.Cmd
 	done  chan struct{}
@@ -105,12 +106,7 @@ func Launch(bin, dir string) (*Server, error) {
 		return nil, err
 	}
 	s.CAFile = filepath.Join(s.Dir, "cert.pem")
-	cfg, _ := json.Marshal(map[string]any{"identities": []any{map[string]any{
-		"name":        "zerotrace",
-		"credentials": []any{map[string]string{"accessKey": AccessKey, "secretKey": SecretKey}},
-		"actions":     []string{"Admin", "Read", "Write", "List", "Tagging"},
-	}}})
-	if err := os.WriteFile(filepath.Join(s.Dir, "s3.json"), cfg, 0o600); err != nil {
+	if err := s.writeConfig(); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(s.Dir, "data"), 0o755); err != nil {
@@ -150,6 +146,29 @@ func Launch(bin, dir string) (*Server, error) {
 		}
 	}
 	return s, err
+}
+
+// writeConfig writes the S3 identity (s3.json): AccessKey with SecretKey,
+// and the credentials AddCredentials gave it.
+func (s *Server) writeConfig() error {
+	creds := []any{map[string]string{"accessKey": AccessKey, "secretKey": SecretKey}}
+	for _, k := range s.keys {
+		creds = append(creds, map[string]string{"accessKey": k[0], "secretKey": k[1]})
+	}
+	cfg, _ := json.Marshal(map[string]any{"identities": []any{map[string]any{
+		"name":        "zerotrace",
+		"credentials": creds,
+		"actions":     []string{"Admin", "Read", "Write", "List", "Tagging"},
+	}}})
+	return os.WriteFile(filepath.Join(s.Dir, "s3.json"), cfg, 0o600)
+}
+
+// AddCredentials lets the identity sign with one more key pair from the
+// next Restart on (a refused key becoming valid, as when an operator adds
+// it).
+func (s *Server) AddCredentials(accessKey, secretKey string) error {
+	s.keys = append(s.keys, [2]string{accessKey, secretKey})
+	return s.writeConfig()
 }
 
 var (
