@@ -44,27 +44,32 @@ func TestExportToJaeger(t *testing.T) {
 	px := startProxy(t, j.OTLPGRPC)
 	ex := &exporterProc{bin: filepath.Join(bin, "zerotrace"), log: filepath.Join(d.run, "export.log"),
 		args: []string{"export", "--endpoint", px.addr, "--insecure", "--checkpoint", filepath.Join(d.run, "export", "checkpoint"),
-			"--metrics-addr", "", "--poll", "500ms", "--max-backoff", "2s"}}
+			"--metrics-addr", "", "--poll", "500ms", "--max-backoff", "2s", "--log-level", "debug"}}
 	for _, dir := range d.dataDirs {
 		ex.args = append(ex.args, "--data-dir", dir)
 	}
 	ex.start(t)
 	t.Cleanup(ex.kill)
 
-	// Faults while the traffic runs and settles: a kill -9 while the first
-	// traces are sent, a 30-s outage, a kill -9 during it.
+	// Faults while the traces are exported: a kill -9 while the first ones
+	// are sent (they settle 15 s after their spans are read), a 30-s outage
+	// starting before the restarted exporter's quiet period ends, a kill -9
+	// while it retries during the outage.
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 27))
 	faults := make(chan error, 1)
 	start := time.Now()
+	var exportedAtKill int
 	go func() {
 		faults <- func() error {
-			time.Sleep(18*time.Second + time.Duration(rnd.IntN(6000))*time.Millisecond) // quiet 15 s: the first traces are being sent
+			time.Sleep(17*time.Second + time.Duration(rnd.IntN(4000))*time.Millisecond)
+			b, _ := os.ReadFile(ex.log)
+			exportedAtKill = strings.Count(string(b), "msg=exported")
 			if err := ex.restart(); err != nil {
 				return err
 			}
-			time.Sleep(time.Duration(2000+rnd.IntN(3000)) * time.Millisecond)
+			time.Sleep(time.Duration(1000+rnd.IntN(2000)) * time.Millisecond)
 			px.down()
-			time.Sleep(time.Duration(8000+rnd.IntN(14000)) * time.Millisecond)
+			time.Sleep(time.Duration(18000+rnd.IntN(8000)) * time.Millisecond)
 			if err := ex.restart(); err != nil {
 				return err
 			}
@@ -158,6 +163,11 @@ func TestExportToJaeger(t *testing.T) {
 	if !strings.Contains(string(b), "send failed, retrying") {
 		t.Errorf("the exporter never retried: the outage did not reach it")
 	}
+	if exportedAtKill == 0 || exportedAtKill == strings.Count(string(b), "msg=exported") {
+		t.Errorf("the first kill -9 came when %d of %d requests were acknowledged: not while exporting", exportedAtKill,
+			strings.Count(string(b), "msg=exported"))
+	}
+	t.Logf("requests acknowledged before the first kill: %d, in all: %d", exportedAtKill, strings.Count(string(b), "msg=exported"))
 }
 
 // compareJaeger reads tr's trace from Jaeger and compares spans, parents and

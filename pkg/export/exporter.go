@@ -309,6 +309,7 @@ func (e *Exporter) acked(a ack) error {
 		}
 	}
 	if a.err == nil {
+		e.log.Debug("exported", "spans", n-int(a.rejected), "traces", len(a.items))
 		e.Stats.SpansExported.Add(int64(n) - a.rejected)
 		e.Stats.TracesExported.Add(int64(len(a.items)))
 		e.Stats.SpansDropped.Add(a.rejected)
