@@ -61,7 +61,7 @@ func TestExportToJaeger(t *testing.T) {
 	var exportedAtKill int
 	go func() {
 		faults <- func() error {
-			time.Sleep(17*time.Second + time.Duration(rnd.IntN(4000))*time.Millisecond)
+			time.Sleep(22*time.Second + time.Duration(rnd.IntN(4000))*time.Millisecond)
 			b, _ := os.ReadFile(ex.log)
 			exportedAtKill = strings.Count(string(b), "msg=exported")
 			if err := ex.restart(); err != nil {
@@ -69,7 +69,7 @@ func TestExportToJaeger(t *testing.T) {
 			}
 			time.Sleep(time.Duration(1000+rnd.IntN(2000)) * time.Millisecond)
 			px.down()
-			time.Sleep(time.Duration(18000+rnd.IntN(8000)) * time.Millisecond)
+			time.Sleep(time.Duration(20000+rnd.IntN(6000)) * time.Millisecond)
 			if err := ex.restart(); err != nil {
 				return err
 			}
@@ -80,7 +80,23 @@ func TestExportToJaeger(t *testing.T) {
 			return nil
 		}()
 	}()
-	seq, conc := d.traffic(t, 20, 32)
+	// The sequential requests 600 ms apart, so that their traces settle one
+	// after the other while the faults happen.
+	runID := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	var seq, conc []string
+	for i := range 20 {
+		m := fmt.Sprintf("%s-export-s%d", runID, i)
+		if err := d.request(m); err != nil {
+			t.Fatal(err)
+		}
+		seq = append(seq, m)
+		time.Sleep(600 * time.Millisecond)
+	}
+	for i := range 32 {
+		conc = append(conc, fmt.Sprintf("%s-export-c%d", runID, i))
+	}
+	d.send(t, conc, true)
+	time.Sleep(settle)
 	if err := <-faults; err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@
 package bookinfo
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 // TestOTLPIngest runs the otel variant (reviews in Go instrumented with the
@@ -144,6 +146,7 @@ func TestOTLPIngest(t *testing.T) {
 			if len(foreign) > 0 {
 				t.Errorf("%s: trace from %s holds %d foreign spans: %s", m, [2]string{"curl's span", "a random span"}[k],
 					len(foreign), strings.Join(foreign, ", "))
+				d.explain(t, o, seed, markerOf)
 				continue
 			}
 			clean++
@@ -162,6 +165,36 @@ func TestOTLPIngest(t *testing.T) {
 	fmt.Printf("otlp ingest: %d/%d traces joined (seed %d: ZT_OTLP_SEED=%d repeats it; correctness %d/%d)\n", joined, traces, seed, seed, clean, traces)
 	if joined != traces || clean != traces {
 		t.Fatalf("%d/%d traces joined, %d/%d clean", joined, traces, clean, traces)
+	}
+}
+
+// explain logs what the store holds for a seed whose trace was foreign:
+// the spans of its id, and what its id finds read as a trace id.
+func (d *demo) explain(t *testing.T, o observed, seed uint64, markerOf func(uint64) (string, bool)) {
+	r, err := store.OpenReader(d.dataDirs...)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer r.Close()
+	ctx := context.Background()
+	got, err := r.Get(ctx, 0, 0, []uint64{seed})
+	t.Logf("  seed %s: Get finds %d span(s), %v", span.FormatSpanID(seed), len(got), err)
+	for _, s := range got {
+		m, _ := markerOf(s.SpanID)
+		t.Logf("    %s %s %s %s node %s trace %s parent %x app %x request %q", span.FormatSpanID(s.SpanID), s.SignalSource, s.TapSide,
+			s.OperationName(), s.Node, s.TraceID, s.ParentSpanID, s.AppSpanID, m)
+	}
+	if tid, ok := span.ParseTraceID(span.FormatSpanID(seed)); ok {
+		byTrace, err := r.Lookup(ctx, 0, int64(^uint64(0)>>1), []span.Key{{Kind: span.KeyTraceID, T: tid}})
+		t.Logf("  as a trace id %s: %d span(s), %v", tid, len(byTrace), err)
+		for _, s := range byTrace[:min(3, len(byTrace))] {
+			m, _ := markerOf(s.SpanID)
+			t.Logf("    %s %s %s trace %s request %q", span.FormatSpanID(s.SpanID), s.SignalSource, s.TapSide, s.TraceID, m)
+		}
+	}
+	if s, ok := o.byID[seed]; ok {
+		t.Logf("  observed seed: %s %s trace %s parent %x", s.SignalSource, d.label(s), s.TraceID, s.ParentSpanID)
 	}
 }
 
