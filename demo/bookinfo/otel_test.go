@@ -15,6 +15,7 @@ import (
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
+	"github.com/zerotrace/zerotrace/pkg/trace"
 )
 
 // TestOTLPIngest runs the otel variant (reviews in Go instrumented with the
@@ -195,6 +196,27 @@ func (d *demo) explain(t *testing.T, o observed, seed uint64, markerOf func(uint
 	}
 	if s, ok := o.byID[seed]; ok {
 		t.Logf("  observed seed: %s %s trace %s parent %x", s.SignalSource, d.label(s), s.TraceID, s.ParentSpanID)
+	}
+	// The links that cross requests, with their evidence.
+	tr, err := trace.Assemble(ctx, r, trace.Config{}, strconv.FormatUint(seed, 10), 0, 0)
+	if err != nil {
+		t.Logf("  assembling: %v", err)
+		return
+	}
+	show := func(s *span.Span) string {
+		m, _ := markerOf(s.SpanID)
+		return fmt.Sprintf("%s %s %s %q node %s pid %d trace %s parent %x app %x [%d,%d] request %q", span.FormatSpanID(s.SpanID), s.SignalSource,
+			s.TapSide, s.OperationName(), s.Node, s.PID, s.TraceID, s.ParentSpanID, s.AppSpanID, s.StartNs, s.EndNs, m)
+	}
+	for i, p := range tr.Parents {
+		if p < 0 {
+			continue
+		}
+		mi, _ := markerOf(tr.Spans[i].SpanID)
+		mp, _ := markerOf(tr.Spans[p].SpanID)
+		if mi != mp {
+			t.Logf("  cross link (%s):\n    child  %s\n    parent %s", tr.Evidence[i], show(&tr.Spans[i]), show(&tr.Spans[p]))
+		}
 	}
 }
 
