@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -207,6 +208,41 @@ func (d *demo) explain(t *testing.T, o observed, seed uint64, markerOf func(uint
 		m, _ := markerOf(s.SpanID)
 		return fmt.Sprintf("%s %s %s %q node %s pid %d trace %s parent %x app %x [%d,%d] request %q", span.FormatSpanID(s.SpanID), s.SignalSource,
 			s.TapSide, s.OperationName(), s.Node, s.PID, s.TraceID, s.ParentSpanID, s.AppSpanID, s.StartNs, s.EndNs, m)
+	}
+	seedMarker, _ := markerOf(seed)
+	if dir := os.Getenv("ZT_OTLP_DUMP"); dir != "" { // every stored span, for a replay of the assembly
+		b, _ := json.Marshal(o.all)
+		os.WriteFile(filepath.Join(dir, "spans.json"), b, 0o644)
+		mk := map[string]string{}
+		for _, s := range o.all {
+			if m, ok := markerOf(s.SpanID); ok {
+				mk[span.FormatSpanID(s.SpanID)] = m
+			}
+		}
+		b, _ = json.Marshal(map[string]any{"seed": span.FormatSpanID(seed), "markers": mk})
+		os.WriteFile(filepath.Join(dir, "seed-"+span.FormatSpanID(seed)+".json"), b, 0o644)
+	}
+	ownKeys := map[span.Key][]int{}
+	for i := range tr.Spans {
+		if m, _ := markerOf(tr.Spans[i].SpanID); m == seedMarker {
+			for _, k := range tr.Spans[i].IndexKeys(nil) {
+				ownKeys[k] = append(ownKeys[k], i)
+			}
+		}
+	}
+	for i := range tr.Spans {
+		m, _ := markerOf(tr.Spans[i].SpanID)
+		if m == seedMarker {
+			continue
+		}
+		if tr.Parents[i] < 0 {
+			t.Logf("  foreign root: %s", show(&tr.Spans[i]))
+		}
+		for _, k := range tr.Spans[i].IndexKeys(nil) {
+			for _, j := range ownKeys[k] {
+				t.Logf("  shares %s %x %q %s:\n    foreign %s\n    own     %s", k.Kind, k.U, k.S, k.T, show(&tr.Spans[i]), show(&tr.Spans[j]))
+			}
+		}
 	}
 	for i, p := range tr.Parents {
 		if p < 0 {

@@ -131,3 +131,12 @@ func sameWorkload(s, c *span.Span) bool {
 	}
 	return s.Service != "" && s.Service == c.Service
 }
+
+// traceConflict: a call and a server request that carry different
+// application trace ids belong to different traces, whatever their timing
+// says: containment never joins them (a process that propagates trace
+// context, an SDK's among them, continues the trace it received). Spans
+// without a trace id have no conflict.
+func traceConflict(a, b *span.Span) bool {
+	return !a.TraceID.IsZero() && !b.TraceID.IsZero() && a.TraceID != b.TraceID
+}

@@ -124,3 +124,37 @@ func TestSDKJoinRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestContainmentTraceConflict: a Go-like process without context ids
+// serves requests A and B at once, each continuing the trace context it
+// received (trace ids TA, TB) on its call. From B, step 1 of containment
+// finds A's call too, and with A's server request not looked up B's would
+// be the only one in flight: the trace ids refuse the pair, so B's trace
+// holds nothing of A.
+func TestContainmentTraceConflict(t *testing.T) {
+	base := t0.UnixNano()
+	mk := func(id uint64, tap span.TapSide, from, to int64, tid byte, port uint16) span.Span {
+		return span.Span{SpanID: id, Node: "n1", PID: 7, SignalSource: span.SourceEBPF, TapSide: tap, StartNs: base + from*1e6,
+			EndNs: base + to*1e6, TraceID: span.TraceID{15: tid}, ParentSpanID: uint64(tid), L7Protocol: span.L7HTTP1,
+			RequestType: "GET", RequestResource: "/x", Service: "svc", ClientPort: port}
+	}
+	spans := []span.Span{
+		mk(1, span.TapServerProcess, 0, 100, 0xa, 1), // A
+		mk(2, span.TapServerProcess, 10, 90, 0xb, 2), // B
+		mk(3, span.TapClientProcess, 20, 30, 0xa, 3), // A's call
+		mk(4, span.TapClientProcess, 40, 50, 0xb, 4), // B's call
+	}
+	r := fill(t, []spangen.Trace{{Spans: spans}})
+	cfg := Config{Now: func() time.Time { return t0.Add(time.Hour) }}
+	got, err := Assemble(context.Background(), r, cfg, fmt.Sprint(2), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[uint64]bool{}
+	for _, s := range got.Spans {
+		ids[s.SpanID] = true
+	}
+	if !ids[2] || !ids[4] || ids[1] || ids[3] {
+		t.Fatalf("B's trace holds spans %v, want 2 and 4 only", ids)
+	}
+}
