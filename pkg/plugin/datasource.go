@@ -183,7 +183,7 @@ func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Que
 		if id == "" {
 			id = q.SpanID
 		}
-		t, err := AssembleRef(ctx, d.reader, d.assembly, id)
+		t, err := trace.AssembleRef(ctx, d.reader, d.assembly, id)
 		if errors.Is(err, trace.ErrNotFound) {
 			return backend.ErrDataResponse(backend.StatusNotFound, err.Error())
 		}
