@@ -35,6 +35,40 @@ func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error)
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
+	match, err := q.matcher()
+	if err != nil {
+		return nil, err
+	}
+	var hits []searchHit
+	var mu sync.Mutex
+	serr := r.withShards(ctx, q.FromNs, q.ToNs, func(sh *shard) error {
+		return sh.view(func(txn *badger.Txn) error {
+			local, err := r.searchShard(sh, txn, q, match)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			hits = append(hits, local...)
+			mu.Unlock()
+			return nil
+		})
+	})
+	sort.Slice(hits, func(i, j int) bool { return hits[i].rf.start > hits[j].rf.start })
+	if len(hits) > q.Limit {
+		hits = hits[:q.Limit]
+	}
+	return r.decodeHits(hits, serr)
+}
+
+// searchHit is one search index record that matched: a row of a shard.
+type searchHit struct {
+	sh *shard
+	rf ref
+}
+
+// matcher parses the query's protocol and status names and returns the
+// filter of search index records.
+func (q *SearchQuery) matcher() (func(searchFields) bool, error) {
 	var proto span.L7Protocol
 	var status span.ResponseStatus
 	var err error
@@ -53,76 +87,70 @@ func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error)
 	for _, t := range q.TapSides {
 		taps[t] = true
 	}
-	match := func(f searchFields) bool {
+	return func(f searchFields) bool {
 		return (q.Service == "" || f.service == svc) && (q.Endpoint == "" || f.endpoint == ep) && (q.Workload == "" || f.workload == wl) &&
 			(q.Protocol == "" || f.protocol == proto) && (q.Status == "" || f.status == status) &&
 			(len(taps) == 0 || taps[f.tap]) && f.duration >= int64(q.MinDuration) &&
 			(q.MaxDuration == 0 || f.duration <= int64(q.MaxDuration))
+	}, nil
+}
+
+// searchShard scans the search index of one shard, namespace by namespace
+// (the query's, else every namespace the shard holds), for at most q.Limit
+// matching records per namespace.
+func (r *Reader) searchShard(sh *shard, txn *badger.Txn, q SearchQuery, match func(searchFields) bool) ([]searchHit, error) {
+	var nss []uint64
+	if q.Namespace != "" {
+		nss = []uint64{hashString(q.Namespace)}
+	} else {
+		vals, err := shardValues(txn)
+		if err != nil {
+			return nil, err
+		}
+		seen := map[uint64]bool{}
+		for _, v := range vals {
+			h := hashString(v.Namespace)
+			if !seen[h] {
+				seen[h] = true
+				nss = append(nss, h)
+			}
+		}
 	}
-	type hit struct {
-		sh *shard
-		rf ref
+	var local []searchHit
+	lo, hi := make([]byte, searchRecLen), make([]byte, searchRecLen)
+	to := q.ToNs
+	if to == 0 {
+		to = int64(^uint64(0) >> 1)
 	}
-	var hits []hit
-	var mu sync.Mutex
-	serr := r.withShards(ctx, q.FromNs, q.ToNs, func(sh *shard) error {
-		return sh.view(func(txn *badger.Txn) error {
-			var nss []uint64
-			if q.Namespace != "" {
-				nss = []uint64{hashString(q.Namespace)}
-			} else {
-				vals, err := shardValues(txn)
-				if err != nil {
-					return err
-				}
-				seen := map[uint64]bool{}
-				for _, v := range vals {
-					h := hashString(v.Namespace)
-					if !seen[h] {
-						seen[h] = true
-						nss = append(nss, h)
-					}
-				}
+	for _, ns := range nss {
+		copy(lo, searchKey(nil, ns, ref{start: q.FromNs})[1:])
+		copy(hi, searchKey(nil, ns, ref{start: to, batch: ^uint32(0), row: ^uint32(0)})[1:])
+		for i := searchLen - 1; i < searchRecLen; i++ {
+			hi[i] = 0xff
+		}
+		n := 0
+		err := r.scanRun(sh, txn, runSearch, lo, hi, true, func(rec []byte) (bool, error) {
+			f, err := parseSearchFields(rec[searchLen-1:])
+			if err != nil {
+				return false, err
 			}
-			var local []hit
-			lo, hi := make([]byte, searchRecLen), make([]byte, searchRecLen)
-			to := q.ToNs
-			if to == 0 {
-				to = int64(^uint64(0) >> 1)
+			if match(f) {
+				local = append(local, searchHit{sh, getRef(rec[8:])})
+				n++
 			}
-			for _, ns := range nss {
-				copy(lo, searchKey(nil, ns, ref{start: q.FromNs})[1:])
-				copy(hi, searchKey(nil, ns, ref{start: to, batch: ^uint32(0), row: ^uint32(0)})[1:])
-				for i := searchLen - 1; i < searchRecLen; i++ {
-					hi[i] = 0xff
-				}
-				n := 0
-				err := r.scanRun(sh, txn, runSearch, lo, hi, true, func(rec []byte) (bool, error) {
-					f, err := parseSearchFields(rec[searchLen-1:])
-					if err != nil {
-						return false, err
-					}
-					if match(f) {
-						local = append(local, hit{sh, getRef(rec[8:])})
-						n++
-					}
-					return n < q.Limit, nil
-				})
-				if err != nil {
-					return err
-				}
-			}
-			mu.Lock()
-			hits = append(hits, local...)
-			mu.Unlock()
-			return nil
+			return n < q.Limit, nil
 		})
-	})
-	sort.Slice(hits, func(i, j int) bool { return hits[i].rf.start > hits[j].rf.start })
-	if len(hits) > q.Limit {
-		hits = hits[:q.Limit]
+		if err != nil {
+			return nil, err
+		}
 	}
-	// Decode the chosen rows, shard by shard.
+	return local, nil
+}
+
+// decodeHits decodes the chosen rows, shard by shard, newest first; the
+// error joins serr (the shards the scan could not read) with the shards
+// that failed to decode.
+func (r *Reader) decodeHits(hits []searchHit, serr error) ([]span.Span, error) {
 	byShard := map[*shard][]ref{}
 	for _, h := range hits {
 		byShard[h.sh] = append(byShard[h.sh], h.rf)
