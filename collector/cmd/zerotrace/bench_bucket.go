@@ -156,12 +156,24 @@ func benchBucket(bf bucketFlags, rounds int) error {
 	}
 	fmt.Printf("bucket_write_to_queryable_p50: %.2f s  (goal ≤ 10 s; %d requests, batch 1 s, seal 2 s, upload poll 1 s, listing every 2 s; max %.2f s)\n",
 		percentile(queryable, 0.5).Seconds(), rounds, percentile(queryable, 1).Seconds())
+	cold, warm, err := bucketTraceQueries(ctx, open, m, r, seeds)
+	if err != nil {
+		return err
+	}
+	st, _ := m.Stats(ctx)
+	fmt.Printf("bucket_trace_cold_p50: %s  (goal ≤ 2 s; empty cache: list, download and verify %d shards, assemble 38 spans)\n", ms(percentile(cold, 0.5)), st.Shards)
+	fmt.Printf("bucket_trace_warm_p50: %s  (goal ≤ 50 ms; cached shards)\n", ms(percentile(warm, 0.5)))
+	return nil
+}
+
+// bucketTraceQueries assembles each seed's trace through a new mirror with
+// an empty cache (cold) and five times through the warm mirror m.
+func bucketTraceQueries(ctx context.Context, open func(dir string) (*bucket.Mirror, *store.Reader, error), m *bucket.Mirror, r *store.Reader, seeds []string) (cold, warm []time.Duration, err error) {
 	from := time.Now().Add(-time.Hour).UnixNano()
-	var cold, warm []time.Duration
 	for i, id := range seeds {
 		cm, cr, err := open(fmt.Sprintf("cold-%d", i))
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		t0 := time.Now()
 		release, perr := cm.Prepare(ctx, from, 0)
@@ -171,7 +183,7 @@ func benchBucket(bf bucketFlags, rounds int) error {
 		release()
 		cr.Close()
 		if err = errors.Join(err, perr); err != nil || len(t.Spans) != 38 {
-			return fmt.Errorf("cold trace %s: %v", id, err)
+			return nil, nil, fmt.Errorf("cold trace %s: %v", id, err)
 		}
 		for j := 0; j < 5; j++ {
 			t0 := time.Now()
@@ -181,12 +193,9 @@ func benchBucket(bf bucketFlags, rounds int) error {
 			warm = append(warm, time.Since(t0))
 			release()
 			if err != nil || len(t.Spans) != 38 {
-				return fmt.Errorf("warm trace %s: %v", id, err)
+				return nil, nil, fmt.Errorf("warm trace %s: %v", id, err)
 			}
 		}
 	}
-	st, _ := m.Stats(ctx)
-	fmt.Printf("bucket_trace_cold_p50: %s  (goal ≤ 2 s; empty cache: list, download and verify %d shards, assemble 38 spans)\n", ms(percentile(cold, 0.5)), st.Shards)
-	fmt.Printf("bucket_trace_warm_p50: %s  (goal ≤ 50 ms; cached shards)\n", ms(percentile(warm, 0.5)))
-	return nil
+	return cold, warm, nil
 }
