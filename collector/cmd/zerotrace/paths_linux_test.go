@@ -217,8 +217,8 @@ func TestCommandsRefuseBadDataDirs(t *testing.T) {
 	}
 	cases := []struct {
 		name, dir, want string // want: in the message besides the path
-		user                   int
-		names                  string // the path the message names (default dir)
+		user            int
+		names           string // the path the message names (default dir)
 	}{
 		{"missing", filepath.Join(base, "missing"), "no such file or directory", 0, ""},
 		{"file", file, "not a directory", 0, ""},
