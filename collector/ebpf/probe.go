@@ -40,9 +40,11 @@ type ProbeResult struct {
 // (Start mounts tracefs when it is missing).
 func Probe() ProbeResult {
 	r := ProbeResult{TracepointsWanted: len(tracepoints)}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		r.Load = fmt.Errorf("removing memlock limit: %w", err)
-		return r
+	// Tried anyway when the limit stays: a kernel that charges the memory
+	// cgroup needs no more (the detection fails without CAP_BPF).
+	memlockErr := rlimit.RemoveMemlock()
+	if memlockErr != nil {
+		memlockErr = fmt.Errorf("removing memlock limit: %w", memlockErr)
 	}
 	spec, err := LoadSocket()
 	if err != nil {
@@ -65,7 +67,7 @@ func Probe() ProbeResult {
 			// The verifier's last lines say what it refused.
 			err = fmt.Errorf("%w (%s)", err, strings.Join(ve.Log[max(len(ve.Log)-3, 0):], "; "))
 		}
-		r.Load = fmt.Errorf("loading BPF programs: %w", err)
+		r.Load = errors.Join(fmt.Errorf("loading BPF programs: %w", err), memlockErr)
 		return r
 	}
 	defer objs.Close()

@@ -15,8 +15,14 @@ func Problem(err error) string {
 		return "the object store refused the credentials"
 	case errors.As(err, &e) && (e.Code == "NoSuchBucket" || (e.Status == 404 && e.Key == "")):
 		return "the bucket does not exist"
-	case errors.As(err, &e) && e.Err != nil && e.Status == 0:
+	case IsUnreachable(err):
 		return "the object store is unreachable"
 	}
 	return ""
+}
+
+// IsUnreachable reports a request that got no answer from the server.
+func IsUnreachable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Err != nil && e.Status == 0
 }

@@ -97,3 +97,7 @@ func unwrapPath(err error) error {
 	}
 	return err
 }
+
+// LookupGroup resolves a group name or numeric id as the writer does for
+// WriterOptions.Group.
+func LookupGroup(g string) (int, error) { return lookupGroup(g) }
