@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/zerotrace/zerotrace/collector/agent"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
@@ -23,14 +21,8 @@ import (
 func dataDirCheck(cfg *agent.Config) Check {
 	const name = "data directory"
 	dir := cfg.DataDir
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return missing(name, dir+" does not exist", "the collector does not start: create it (or mount its volume there) first")
-	case err != nil:
-		return missing(name, err.Error(), "the collector does not start")
-	case !fi.IsDir():
-		return missing(name, dir+" is not a directory", "the collector does not start")
+	if err := cfg.CheckDataDir(); err != nil {
+		return missing(name, err.Error(), "the collector does not start: it writes its shards there")
 	}
 	f, err := os.CreateTemp(dir, ".zerotrace-doctor-*")
 	if err != nil {
@@ -50,11 +42,11 @@ func dataDirCheck(cfg *agent.Config) Check {
 		}
 		parts = append(parts, fmt.Sprintf("shards go to group %s (gid %d)", g, gid))
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err == nil {
-		size, avail := int64(st.Blocks)*st.Bsize, int64(st.Bavail)*st.Bsize
-		parts = append(parts, fmt.Sprintf("%s free of %s", bytesText(avail), bytesText(size)))
+	budget, minFree, space, err := cfg.StoreLimits()
+	if err != nil {
+		return missing(name, strings.Join(parts, "; ")+"; "+err.Error(), "the collector does not start")
 	}
+	parts = append(parts, fmt.Sprintf("%s free of %s", bytesText(space.Avail), bytesText(space.Size)))
 	nodeDir := filepath.Join(dir, cfg.Node)
 	if r, err := store.OpenReader(nodeDir); err == nil {
 		s, err := r.Stats(context.Background())
@@ -66,15 +58,26 @@ func dataDirCheck(cfg *agent.Config) Check {
 			parts = append(parts, fmt.Sprintf("node %s holds %d shards, %s", cfg.Node, s.Shards, bytesText(s.Bytes)))
 		}
 	}
-	if cfg.Store.DiskBudget > 0 {
-		parts = append(parts, "disk budget "+bytesText(cfg.Store.DiskBudget))
-	} else if cfg.Store.RetentionAge <= 0 {
-		return degraded(name, strings.Join(parts, "; ")+"; no disk budget and no retention age",
-			"the shards grow until the disk is full (set store.disk_budget or store.retention_age)")
+	if budget > 0 {
+		parts = append(parts, "disk budget "+bytesText(budget))
 	} else {
-		parts = append(parts, "no disk budget; shards older than "+cfg.Store.RetentionAge.String()+" are deleted")
+		parts = append(parts, "no disk budget")
 	}
-	return ok(name, strings.Join(parts, "; "))
+	if minFree > 0 {
+		parts = append(parts, "keeps "+bytesText(minFree)+" free")
+	}
+	if cfg.Store.RetentionAge > 0 {
+		parts = append(parts, "shards older than "+cfg.Store.RetentionAge.String()+" are deleted")
+	}
+	detail := strings.Join(parts, "; ")
+	switch {
+	case minFree > 0 && space.Avail < minFree:
+		return degraded(name, detail, "the collector drops new spans (and counts them) until the filesystem has "+bytesText(minFree)+" free: free space, or lower store.min_free")
+	case budget <= 0 && minFree <= 0 && cfg.Store.RetentionAge <= 0:
+		return degraded(name, detail+"; no free space kept and no retention age",
+			"the shards grow until the disk is full (set store.disk_budget, store.min_free or store.retention_age)")
+	}
+	return ok(name, detail)
 }
 
 // unwrapPath is err without the path its *fs.PathError repeats.

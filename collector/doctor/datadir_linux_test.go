@@ -17,9 +17,10 @@ import (
 
 // TestDataDir: a missing directory, a file, a damaged node manifest and a
 // data group that does not exist stop the collector and are named; a
-// store without a budget or retention is degraded; otherwise the free
-// space, the node's shards and the budget are said, and nothing is left
-// behind.
+// store without a budget, free space kept or retention is degraded, and so
+// is a filesystem already below the free space kept; otherwise the free
+// space, the node's shards, the budget and the free space kept (resolved
+// as collect does) are said, and nothing is left behind.
 func TestDataDir(t *testing.T) {
 	testenv.RequireRoot(t) // gives files to another group
 	base := t.TempDir()
@@ -55,9 +56,20 @@ func TestDataDir(t *testing.T) {
 	}
 	w.Write(span.Span{SpanID: 1, Node: "node1", StartNs: time.Now().UnixNano(), EndNs: time.Now().UnixNano() + 1})
 	w.Close()
-	want(check(func(c *agent.Config) { c.DataDir = dir }), Degraded, dir+": writable; ", " free of ", "no disk budget and no retention age")
+	space, _, err := store.StatFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The defaults, as collect resolves them: a fifth of the filesystem, a
+	// tenth of it (at least 1 GiB) kept free.
+	want(check(func(c *agent.Config) { c.DataDir = dir }), OK, dir+": writable; ", " free of ",
+		"disk budget "+bytesText(store.DefaultDiskBudget(space.Size)), "keeps "+bytesText(store.DefaultMinFree(space.Size))+" free")
+	want(check(func(c *agent.Config) { c.DataDir, c.Store.DiskBudget, c.Store.MinFree = dir, -1, -1 }), Degraded,
+		"no disk budget; no free space kept and no retention age")
+	want(check(func(c *agent.Config) { c.DataDir, c.Store.MinFree = dir, space.Size }), Degraded, "keeps "+bytesText(space.Size)+" free")
 	want(check(func(c *agent.Config) { c.DataDir, c.Store.DiskBudget = dir, 10<<30 }), OK, "node node1 holds 1 shards", "disk budget 10.0 GiB")
-	want(check(func(c *agent.Config) { c.DataDir, c.Store.RetentionAge = dir, time.Hour }), OK, "shards older than 1h0m0s are deleted")
+	want(check(func(c *agent.Config) { c.DataDir, c.Store.DiskBudget, c.Store.MinFree, c.Store.RetentionAge = dir, -1, -1, time.Hour }), OK,
+		"no disk budget; shards older than 1h0m0s are deleted")
 	want(check(func(c *agent.Config) { c.DataDir, c.Store.RetentionAge, c.DataGroup = dir, time.Hour, "65534" }), OK, "shards go to group 65534 (gid 65534)")
 	want(check(func(c *agent.Config) { c.DataDir, c.DataGroup = dir, "zt-no-such-group" }), Missing, "data group zt-no-such-group")
 
