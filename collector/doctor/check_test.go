@@ -34,3 +34,27 @@ node node1: 1 ok, 1 degraded, 2 missing, 1 unused, 1 unknown
 		t.Errorf("failed on the node: %+v", f)
 	}
 }
+
+func byName(cs []Check) map[string]Check {
+	m := map[string]Check{}
+	for _, c := range cs {
+		m[c.Name] = c
+	}
+	return m
+}
+
+// wantCheck asserts the status of check name in cs and that its detail
+// and cost say each of detail; it returns the check.
+func wantCheck(t *testing.T, cs map[string]Check, name string, st Status, detail ...string) Check {
+	t.Helper()
+	c := cs[name]
+	if c.Status != st {
+		t.Errorf("%s: %s (%s), want %s", name, c.Status, c.Detail, st)
+	}
+	for _, d := range detail {
+		if !strings.Contains(c.Detail+" — "+c.Cost, d) {
+			t.Errorf("%s: want %q in %q — %q", name, d, c.Detail, c.Cost)
+		}
+	}
+	return c
+}

@@ -68,7 +68,9 @@ func TestDataDir(t *testing.T) {
 		"no disk budget; no free space kept and no retention age")
 	want(check(func(c *agent.Config) { c.DataDir, c.Store.MinFree = dir, space.Size }), Degraded, "keeps "+bytesText(space.Size)+" free")
 	want(check(func(c *agent.Config) { c.DataDir, c.Store.DiskBudget = dir, 10<<30 }), OK, "node node1 holds 1 shards", "disk budget 10.0 GiB")
-	want(check(func(c *agent.Config) { c.DataDir, c.Store.DiskBudget, c.Store.MinFree, c.Store.RetentionAge = dir, -1, -1, time.Hour }), OK,
+	want(check(func(c *agent.Config) {
+		c.DataDir, c.Store.DiskBudget, c.Store.MinFree, c.Store.RetentionAge = dir, -1, -1, time.Hour
+	}), OK,
 		"no disk budget; shards older than 1h0m0s are deleted")
 	want(check(func(c *agent.Config) { c.DataDir, c.Store.RetentionAge, c.DataGroup = dir, time.Hour, "65534" }), OK, "shards go to group 65534 (gid 65534)")
 	want(check(func(c *agent.Config) { c.DataDir, c.DataGroup = dir, "zt-no-such-group" }), Missing, "data group zt-no-such-group")

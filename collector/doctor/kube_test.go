@@ -22,14 +22,6 @@ func kubeConfig(s *kubeapi.Server) *agent.Config {
 	return &cfg
 }
 
-func byName(cs []Check) map[string]Check {
-	m := map[string]Check{}
-	for _, c := range cs {
-		m[c.Name] = c
-	}
-	return m
-}
-
 // without drops a verb or a resource from the rules.
 func without(rules []rbacv1.PolicyRule, drop string) []rbacv1.PolicyRule {
 	var out []rbacv1.PolicyRule
@@ -74,15 +66,7 @@ func TestKubernetes(t *testing.T) {
 	}
 	want := func(cs map[string]Check, name string, st Status, detail ...string) {
 		t.Helper()
-		c := cs[name]
-		if c.Status != st {
-			t.Errorf("%s: %s (%s), want %s", name, c.Status, c.Detail, st)
-		}
-		for _, d := range detail {
-			if !strings.Contains(c.Detail+" — "+c.Cost, d) {
-				t.Errorf("%s: want %q in %q — %q", name, d, c.Detail, c.Cost)
-			}
-		}
+		wantCheck(t, cs, name, st, detail...)
 	}
 	cs := run(kubeConfig(s))
 	want(cs, "kubernetes API", OK, s.URL+" answers (Kubernetes v1.31.2) and accepts the credentials")

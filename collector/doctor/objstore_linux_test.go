@@ -36,15 +36,7 @@ func TestObjectStore(t *testing.T) {
 	}
 	want := func(cs map[string]Check, name string, st Status, detail ...string) {
 		t.Helper()
-		c := cs[name]
-		if c.Status != st {
-			t.Errorf("%s: %s (%s), want %s", name, c.Status, c.Detail, st)
-		}
-		for _, d := range detail {
-			if !strings.Contains(c.Detail, d) {
-				t.Errorf("%s: want %q in %q", name, d, c.Detail)
-			}
-		}
+		c := wantCheck(t, cs, name, st, detail...)
 		if strings.Contains(c.Detail+c.Cost, seaweedfs.SecretKey) {
 			t.Errorf("%s shows the secret key", name)
 		}
