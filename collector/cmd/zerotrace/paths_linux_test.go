@@ -156,7 +156,8 @@ func copyTree(t *testing.T, from, to string) {
 }
 
 // TestCommandsRefuseBadDataDirs runs every command that reads data
-// directories against a missing path, a file, /etc, directories nobody may
+// directories (search, trace, store stats|dump|verify, upload, export)
+// against a missing path, a file, /etc, directories nobody may
 // read (run as nobody), and a damaged MANIFEST.json: each exits 1 with a
 // message naming the path and never answers "no calls match" or "trace
 // not found". On a real store (as root, and as nobody through the data
@@ -214,6 +215,9 @@ func TestCommandsRefuseBadDataDirs(t *testing.T) {
 		{"upload", func(d string) []string {
 			return []string{"upload", "--data-dir", d, "--node", "node1", "--object-store", "s3://zerotrace-none", "--object-store-endpoint", "http://127.0.0.1:1"}
 		}},
+		{"export", func(d string) []string {
+			return []string{"export", "--data-dir", d, "--endpoint", "127.0.0.1:1", "--insecure", "--checkpoint", filepath.Join(base, "checkpoint")}
+		}},
 	}
 	cases := []struct {
 		name, dir, want string // want: in the message besides the path
@@ -265,6 +269,13 @@ func TestCommandsRefuseBadDataDirs(t *testing.T) {
 		r := c.run(user, nil, "search", "--data-dir", good, "--since", "1h", "--service", "ratings", "--namespace", "bookinfo")
 		if r.code != 0 || strings.Count(r.stdout, "\n") != 6 {
 			t.Errorf("uid %d search: exit %d:\n%s%s", user, r.code, r.stdout, r.stderr)
+		}
+	}
+	// Usage errors exit 2, not 1 (README, "The zerotrace command").
+	for _, args := range [][]string{{"search", "--bogus"}, {"trace"}, {"store", "stats"}, {"store", "dump", "--bogus", good},
+		{"store", "verify"}, {"upload", "--bogus"}, {"doctor", "--bogus"}, {"no-such-command"}} {
+		if r := c.run(0, nil, args...); r.code != 2 || r.stderr == "" {
+			t.Errorf("%v: exit %d, want 2 and a usage message; stderr %q", args, r.code, r.stderr)
 		}
 	}
 	// An empty data directory is a store with no spans yet: read, and
