@@ -35,8 +35,12 @@ type window struct {
 	byKey  map[span.Key][]*entry // sorted by start
 	byTime []*entry              // every entry, sorted by start (from head on)
 	head   int
-	keys   []span.Key // scratch
-	marks  uint64
+	// pending holds, sorted by start like byTime, every entry not yet
+	// queued, and some that were queued since (dropped as the front passes
+	// them): assembly walks it instead of the whole window.
+	pending []*entry
+	keys    []span.Key // scratch
+	marks   uint64
 }
 
 func newWindow() *window {
@@ -71,6 +75,7 @@ func (w *window) add(s *span.Span, seen int64) (*entry, bool) {
 		w.byKey[k] = insert(w.byKey[k], e)
 	}
 	w.byTime = insert(w.byTime, e)
+	w.pending = insert(w.pending, e)
 	return e, true
 }
 
@@ -102,10 +107,27 @@ func (w *window) evict(ns int64, fn func(*entry)) {
 		w.byTime = append(w.byTime[:0], w.byTime[w.head:]...)
 		w.head = 0
 	}
+	w.trimPending(func(e *entry) bool { return e.s.StartNs < ns })
 }
 
-// oldest returns the entries in start order (the caller must not keep it).
-func (w *window) inOrder() []*entry { return w.byTime[w.head:] }
+// trimPending drops the entries at the front of pending for which gone
+// holds.
+func (w *window) trimPending(gone func(*entry) bool) {
+	n := 0
+	for n < len(w.pending) && gone(w.pending[n]) {
+		w.pending[n] = nil
+		n++
+	}
+	w.pending = w.pending[n:]
+}
+
+// pendingInOrder returns, oldest first, the entries that may still be
+// pending (the caller checks each one's state, and must not keep the
+// slice).
+func (w *window) pendingInOrder() []*entry {
+	w.trimPending(func(e *entry) bool { return e.state != pending })
+	return w.pending
+}
 
 // each calls fn once with every entry that carries one of keys and starts
 // within [fromNs, toNs].
