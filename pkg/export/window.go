@@ -40,6 +40,7 @@ type window struct {
 	// them): assembly walks it instead of the whole window.
 	pending []*entry
 	keys    []span.Key // scratch
+	ranges  [][]*entry // scratch of Lookup
 	marks   uint64
 }
 
@@ -129,33 +130,42 @@ func (w *window) pendingInOrder() []*entry {
 	return w.pending
 }
 
-// each calls fn once with every entry that carries one of keys and starts
-// within [fromNs, toNs].
-func (w *window) each(keys []span.Key, fromNs, toNs int64, fn func(*entry)) {
+// Lookup implements trace.Source over the window: each key's spans within
+// [fromNs, toNs] found once (binary search), counted, then copied into one
+// slice, each span once (AssembleFrom orders candidates itself).
+func (w *window) Lookup(_ context.Context, fromNs, toNs int64, keys []span.Key) ([]span.Span, error) {
 	w.marks++
+	w.ranges = w.ranges[:0]
+	n := 0
 	for _, k := range keys {
 		l := w.byKey[k]
 		i := sort.Search(len(l), func(i int) bool { return l[i].s.StartNs >= fromNs })
-		for ; i < len(l) && l[i].s.StartNs <= toNs; i++ {
-			if e := l[i]; e.mark != w.marks {
+		j := i
+		for ; j < len(l) && l[j].s.StartNs <= toNs; j++ {
+			if e := l[j]; e.mark != w.marks {
 				e.mark = w.marks
-				fn(e)
+				n++
 			}
 		}
+		if j > i {
+			w.ranges = append(w.ranges, l[i:j])
+		}
 	}
-}
-
-// Lookup implements trace.Source over the window. It counts first, so that
-// the copies it returns are allocated once.
-func (w *window) Lookup(_ context.Context, fromNs, toNs int64, keys []span.Key) ([]span.Span, error) {
-	n := 0
-	w.each(keys, fromNs, toNs, func(*entry) { n++ })
 	if n == 0 {
 		return nil, nil
 	}
 	out := make([]span.Span, 0, n)
-	w.each(keys, fromNs, toNs, func(e *entry) { out = append(out, e.s) })
-	return out, nil // AssembleFrom orders candidates itself
+	w.marks++
+	for _, l := range w.ranges {
+		for _, e := range l {
+			if e.mark != w.marks {
+				e.mark = w.marks
+				out = append(out, e.s)
+			}
+		}
+	}
+	clear(w.ranges)
+	return out, nil
 }
 
 // Get implements trace.Source over the window.
