@@ -42,7 +42,7 @@ func (p plainSource) Get(ctx context.Context, from, to int64, ids []uint64) ([]s
 // of every span (concurrent generated Bookinfo traces, so that lookups find other
 // traces' spans too), and the spans of each trace are the generator's.
 func TestWindowAssembleSame(t *testing.T) {
-	gen := spangen.New(spangen.Config{Seed: 11, Start: time.Now().Add(-time.Minute), Interval: 2 * time.Millisecond}).Next(60)
+	gen := spangen.New(spangen.Config{Seed: 11, Start: time.Now().Add(-time.Minute), Interval: 2 * time.Millisecond}).Next(40)
 	w := newWindow()
 	var all []span.Span
 	for _, tr := range gen {
