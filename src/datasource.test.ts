@@ -1,7 +1,7 @@
 import { CoreApp, DataQueryRequest, dateTime, FieldType } from '@grafana/data';
 import { lastValueFrom } from 'rxjs';
 
-import { parseVariableQuery, singleValue } from './datasource';
+import { filterValue, parseVariableQuery, queryDisplayText } from './datasource';
 import { fakeBackend, newDataSource, resourceUrl, TestTemplateSrv } from './testutil';
 import { ZerotraceQuery } from './types';
 
@@ -69,8 +69,8 @@ describe('template variables', () => {
       refId: 'A',
       queryType: 'search',
       namespace: 'bookinfo',
-      // several values cannot be one backend filter: no filter
-      service: '',
+      // a multi-value variable: the list of its values
+      service: ['details', 'reviews'],
       endpoint: 'GET /reviews/bookinfo',
       minDuration: '250ms',
       status: 'server_error',
@@ -78,13 +78,24 @@ describe('template variables', () => {
     });
   });
 
-  it('turns "All" into no filter, unless All is a single value', () => {
+  it('turns "All" into no filter, and lists of values and variables into one list', () => {
     const q = ds.applyTemplateVariables(
-      { refId: 'A', queryType: 'search', service: '$service', namespace: '$onens' },
+      {
+        refId: 'A',
+        queryType: 'search',
+        service: '$service',
+        namespace: '$onens',
+        pod: ['reviews-v1', '$multi', 'reviews-v1'],
+        node: '${multi:csv}',
+        responseCode: '5xx',
+      },
       {}
     );
     expect(q.service).toBe('');
-    expect(q.namespace).toBe('bookinfo');
+    expect(q.namespace).toBe('');
+    expect(q.pod).toEqual(['reviews-v1', 'details', 'reviews']);
+    expect(q.node).toEqual(['details', 'reviews']);
+    expect(q.responseCode).toBe('5xx');
   });
 
   it('prefers scoped variables (repeated panels, data links)', () => {
@@ -107,12 +118,33 @@ describe('template variables', () => {
     expect(q.datasource).toEqual({ type: 'zerotrace-tracing-datasource', uid: 'zerotrace' });
   });
 
-  it('formats single values the way the backend filters expect', () => {
-    expect(singleValue('a')).toBe('a');
-    expect(singleValue(['a'])).toBe('a');
-    expect(singleValue(['a', 'b'])).toBe('');
-    expect(singleValue([])).toBe('');
-    expect(singleValue('$__all')).toBe('');
+  it('formats filter values the way the backend decodes them', () => {
+    expect(filterValue(['a'])).toBe('a');
+    expect(filterValue(['a', 'b', 'a'])).toEqual(['a', 'b']);
+    expect(filterValue([' a ', ''])).toBe('a');
+    expect(filterValue([])).toBe('');
+    expect(filterValue(['$__all'])).toBe('');
+  });
+
+  it('shows queries in Explore history as text, not JSON', () => {
+    expect(
+      ds.getQueryDisplayText({ refId: 'A', queryType: 'trace', traceId: '4bf92f3577b34da6a3ce929d0e0e4736' })
+    ).toBe('Trace 4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(queryDisplayText({ queryType: 'trace', spanId: '2d2d50bea4d9a801' })).toBe('Trace of span 2d2d50bea4d9a801');
+    expect(
+      queryDisplayText({
+        queryType: 'search',
+        namespace: 'bookinfo',
+        service: ['ratings', 'details'],
+        responseCode: '5xx',
+        maxDuration: '1s',
+        limit: 20,
+      })
+    ).toBe('Search traces: namespace=bookinfo service=ratings|details responseCode=5xx duration 0–1s, limit 20');
+    expect(queryDisplayText({ queryType: 'metrics', metric: 'p99', service: 'reviews' })).toBe(
+      'Metrics p99: service=reviews'
+    );
+    expect(queryDisplayText({ queryType: 'serviceMap' })).toBe('Service map: all');
   });
 });
 

@@ -1,38 +1,63 @@
-import { CoreApp, DataSourceInstanceSettings, MetricFindValue, ScopedVars } from '@grafana/data';
+import {
+  CoreApp,
+  CustomVariableSupport,
+  DataQueryRequest,
+  DataQueryResponse,
+  DataSourceInstanceSettings,
+  MetricFindValue,
+  ScopedVars,
+  TimeRange,
+} from '@grafana/data';
 import { DataSourceWithBackend, getTemplateSrv, TemplateSrv } from '@grafana/runtime';
+import { from, map, Observable } from 'rxjs';
 
-import { DEFAULT_QUERY, ResourceName, ZerotraceOptions, ZerotraceQuery, ZerotraceVariableQuery } from './types';
+import { VariableQueryEditor } from './components/VariableQueryEditor';
+import {
+  DEFAULT_QUERY,
+  FILTER_FIELDS,
+  Filter,
+  ResourceName,
+  VariableDataQuery,
+  ZerotraceOptions,
+  ZerotraceQuery,
+  ZerotraceVariableQuery,
+} from './types';
 
-/** Query fields that may hold template variables. */
-const INTERPOLATED: Array<keyof ZerotraceQuery> = [
-  'traceId',
-  'spanId',
-  'namespace',
-  'service',
-  'workload',
-  'protocol',
-  'endpoint',
-  'status',
-  'minDuration',
-];
+/** Single-valued query fields that may hold template variables. */
+const INTERPOLATED: Array<keyof ZerotraceQuery> = ['traceId', 'spanId', 'minDuration', 'maxDuration'];
 
 const RESOURCES: ResourceName[] = ['namespaces', 'services', 'workloads', 'endpoints', 'protocols'];
 
+/** Separates the values of a multi-value variable while interpolating (never in a value). */
+const SEP = '\u001f';
+
+/** A variable reference that is a whole field: $x, ${x}, ${x:fmt}, [[x]]. */
+const WHOLE_VAR = /^\s*(?:\$(\w+)|\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\])\s*$/;
+
 /**
- * Formats a template variable's value for a single-valued backend filter:
- * one value passes through, "All" (or several values) means no filter.
+ * The values a filter field sends: one value as a string, several (a
+ * multi-value variable) as a list, none as ''.
  */
-export function singleValue(value: string | string[]): string {
-  if (Array.isArray(value)) {
-    return value.length === 1 ? value[0] : '';
+export function filterValue(values: string[]): Filter {
+  const out = Array.from(new Set(values.map((v) => v.trim()).filter((v) => v !== '' && v !== '$__all')));
+  if (out.length === 0) {
+    return '';
   }
-  return value === '$__all' ? '' : value;
+  return out.length === 1 ? out[0] : out;
+}
+
+/** The values of a filter, whatever form it is in. */
+export function filterList(f: Filter | undefined): string[] {
+  if (f === undefined || f === '') {
+    return [];
+  }
+  return Array.isArray(f) ? f : [f];
 }
 
 /**
  * Parses a variable query. Accepted forms:
  *   namespaces | protocols | services | services(<namespace>) | workloads(<namespace>) | endpoints(<namespace>, <service>)
- * or the object form {resource, namespace, service}.
+ * or the object form {resource, namespace, service} the variable editor writes.
  */
 export function parseVariableQuery(query: string | ZerotraceVariableQuery): ZerotraceVariableQuery {
   if (typeof query !== 'string') {
@@ -51,25 +76,88 @@ export function parseVariableQuery(query: string | ZerotraceVariableQuery): Zero
   return { resource: m[1] as ResourceName, namespace: args[0] || undefined, service: args[1] || undefined };
 }
 
+function describeFilter(name: string, f: Filter | undefined): string {
+  const v = filterList(f);
+  return v.length === 0 ? '' : `${name}=${v.join('|')}`;
+}
+
+/** The one-line text of a query in Explore's query history. */
+export function queryDisplayText(q: Partial<ZerotraceQuery>): string {
+  const type = q.queryType ?? 'search';
+  if (type === 'trace') {
+    return q.traceId ? `Trace ${q.traceId}` : `Trace of span ${q.spanId ?? ''}`;
+  }
+  const parts: string[] = [];
+  for (const f of FILTER_FIELDS) {
+    const d = describeFilter(f, q[f] as Filter | undefined);
+    if (d) {
+      parts.push(d);
+    }
+  }
+  if (q.minDuration || q.maxDuration) {
+    parts.push(`duration ${q.minDuration || '0'}–${q.maxDuration || '∞'}`);
+  }
+  const filters = parts.length > 0 ? parts.join(' ') : 'all';
+  switch (type) {
+    case 'metrics':
+      return `Metrics ${q.metric ?? 'rate'}: ${filters}`;
+    case 'serviceMap':
+      return `Service map: ${filters}`;
+  }
+  return `Search ${q.tableType ?? 'traces'}: ${filters}, limit ${q.limit ?? DEFAULT_QUERY.limit}`;
+}
+
+/** Template variables from the backend's resources, edited with VariableQueryEditor. */
+export class ZerotraceVariableSupport extends CustomVariableSupport<DataSource, VariableDataQuery> {
+  editor = VariableQueryEditor;
+
+  constructor(private readonly ds: DataSource) {
+    super();
+  }
+
+  query(request: DataQueryRequest<VariableDataQuery>): Observable<DataQueryResponse> {
+    const q = request.targets[0];
+    return from(this.ds.metricFindQuery(q, { scopedVars: request.scopedVars, range: request.range })).pipe(
+      map((values) => ({ data: values }))
+    );
+  }
+}
+
 export class DataSource extends DataSourceWithBackend<ZerotraceQuery, ZerotraceOptions> {
   constructor(
     instanceSettings: DataSourceInstanceSettings<ZerotraceOptions>,
     private readonly templateSrv: TemplateSrv = getTemplateSrv()
   ) {
     super(instanceSettings);
+    this.variables = new ZerotraceVariableSupport(this);
   }
 
   getDefaultQuery(_: CoreApp): Partial<ZerotraceQuery> {
     return DEFAULT_QUERY;
   }
 
-  /** Replaces template variables in every string field of the query. */
+  /** Explore's query history shows this instead of the query's JSON. */
+  getQueryDisplayText(query: ZerotraceQuery): string {
+    return queryDisplayText(query);
+  }
+
+  /**
+   * Replaces template variables: single-valued fields as text, filters as
+   * lists of values (a multi-value variable's selection; "All" is no filter).
+   */
   applyTemplateVariables(query: ZerotraceQuery, scopedVars: ScopedVars): ZerotraceQuery {
     const out: ZerotraceQuery = { ...query, queryType: query.queryType ?? 'search' };
+    const fields = out as unknown as Record<string, unknown>;
     for (const key of INTERPOLATED) {
       const v = out[key];
       if (typeof v === 'string' && v !== '') {
-        (out as unknown as Record<string, string>)[key] = this.interpolate(v, scopedVars);
+        fields[key] = this.templateSrv.replace(v, scopedVars);
+      }
+    }
+    for (const key of FILTER_FIELDS) {
+      const v = out[key];
+      if (v !== undefined && v !== '') {
+        fields[key] = filterValue(filterList(v as Filter).flatMap((x) => this.interpolateList(x, scopedVars)));
       }
     }
     return out;
@@ -90,13 +178,24 @@ export class DataSource extends DataSourceWithBackend<ZerotraceQuery, ZerotraceO
     return true;
   }
 
-  /** Fetches one autocomplete resource: a JSON array of strings. */
-  async getResourceValues(resource: ResourceName, params: { namespace?: string; service?: string } = {}) {
+  /**
+   * Fetches one autocomplete resource (a JSON array of strings) over the
+   * time range, when one is given (epoch ms from/to).
+   */
+  async getResourceValues(
+    resource: ResourceName,
+    params: { namespace?: string; service?: string } = {},
+    range?: TimeRange
+  ) {
     const clean: Record<string, string> = {};
     for (const [k, v] of Object.entries(params)) {
       if (v) {
         clean[k] = v;
       }
+    }
+    if (range) {
+      clean.from = String(range.from.valueOf());
+      clean.to = String(range.to.valueOf());
     }
     const res: unknown = await this.getResource(resource, clean);
     if (!Array.isArray(res)) {
@@ -105,24 +204,48 @@ export class DataSource extends DataSourceWithBackend<ZerotraceQuery, ZerotraceO
     return res.filter((v): v is string => typeof v === 'string');
   }
 
-  /** Template variable support: namespaces, services($namespace), workloads($namespace), endpoints($namespace, $service), protocols. */
-  async metricFindQuery(query: string | ZerotraceVariableQuery, options?: { scopedVars?: ScopedVars }) {
+  /** Template variable values: namespaces, services($namespace), workloads($namespace), endpoints($namespace, $service), protocols. */
+  async metricFindQuery(
+    query: string | ZerotraceVariableQuery,
+    options?: { scopedVars?: ScopedVars; range?: TimeRange }
+  ): Promise<MetricFindValue[]> {
     const q = parseVariableQuery(query);
     const scopedVars = options?.scopedVars ?? {};
-    const namespace = q.namespace ? this.interpolate(q.namespace, scopedVars) : '';
-    const service = q.service ? this.interpolate(q.service, scopedVars) : '';
+    // A resource filters on one value: a multi-value variable with several selected filters on none.
+    const one = (v?: string) => {
+      const vals = v ? this.interpolateList(v, scopedVars) : [];
+      return vals.length === 1 ? vals[0] : '';
+    };
     const params: { namespace?: string; service?: string } = {};
     if (q.resource === 'services' || q.resource === 'workloads' || q.resource === 'endpoints') {
-      params.namespace = namespace;
+      params.namespace = one(q.namespace);
     }
     if (q.resource === 'endpoints') {
-      params.service = service;
+      params.service = one(q.service);
     }
-    const values = await this.getResourceValues(q.resource, params);
+    const values = await this.getResourceValues(q.resource, params, options?.range);
     return values.map((text): MetricFindValue => ({ text, value: text }));
   }
 
-  private interpolate(value: string, scopedVars: ScopedVars): string {
-    return this.templateSrv.replace(value, scopedVars, singleValue);
+  /** The values a text holding variables stands for; a variable set to "All" stands for none (no filter). */
+  private interpolateList(value: string, scopedVars: ScopedVars): string[] {
+    const m = WHOLE_VAR.exec(value);
+    if (m && this.isAll(m[1] ?? m[2] ?? m[3], scopedVars)) {
+      return [];
+    }
+    const text = this.templateSrv.replace(value, scopedVars, (v: string | string[]) =>
+      Array.isArray(v) ? v.join(SEP) : v
+    );
+    return text.split(SEP).filter((v) => v !== '' && v !== '$__all');
+  }
+
+  private isAll(name: string, scopedVars: ScopedVars): boolean {
+    if (scopedVars[name]) {
+      return scopedVars[name]?.value === '$__all';
+    }
+    const v = this.templateSrv.getVariables().find((x) => x.name === name) as
+      { current?: { value?: string | string[] } } | undefined;
+    const cur = v?.current?.value;
+    return cur === '$__all' || (Array.isArray(cur) && cur.includes('$__all'));
   }
 }

@@ -1,7 +1,15 @@
 // Test helpers: a recording BackendSrv standing in for Grafana's HTTP API, a
 // TemplateSrv with Grafana's replace semantics, and instance settings.
 import { DataSourceInstanceSettings, ScopedVars, TypedVariableModel } from '@grafana/data';
-import { BackendSrv, BackendSrvRequest, FetchResponse, setBackendSrv, TemplateSrv } from '@grafana/runtime';
+import {
+  BackendSrv,
+  BackendSrvRequest,
+  DataSourceSrv,
+  FetchResponse,
+  setBackendSrv,
+  setDataSourceSrv,
+  TemplateSrv,
+} from '@grafana/runtime';
 import { Observable, of, throwError } from 'rxjs';
 
 import { DataSource } from './datasource';
@@ -54,7 +62,7 @@ export class TestTemplateSrv implements TemplateSrv {
   constructor(private vars: Variable[] = []) {}
 
   getVariables(): TypedVariableModel[] {
-    return this.vars.map((v) => ({ name: v.name }) as unknown as TypedVariableModel);
+    return this.vars.map((v) => ({ name: v.name, current: { value: v.current } }) as unknown as TypedVariableModel);
   }
 
   containsTemplate(target?: string): boolean {
@@ -140,3 +148,49 @@ export function newDataSource(tmpl: TemplateSrv = new TestTemplateSrv(), jsonDat
 }
 
 export const resourceUrl = (name: string) => `/api/datasources/uid/${DS_UID}/resources/${name}`;
+
+/** A data source of the fake DataSourceSrv: name, uid, plugin type, and whether it serves logs or metrics. */
+export interface FakeDataSource {
+  uid: string;
+  name: string;
+  type: string;
+  logs?: boolean;
+  metrics?: boolean;
+}
+
+/**
+ * Installs a DataSourceSrv listing the given data sources, filtered the way
+ * Grafana's getList filters (logs, metrics, type/pluginId), for the
+ * DataSourcePicker of @grafana/runtime.
+ */
+export function fakeDataSources(list: FakeDataSource[]) {
+  const settings = (d: FakeDataSource) =>
+    ({
+      uid: d.uid,
+      name: d.name,
+      type: d.type,
+      jsonData: {},
+      meta: { id: d.type, name: d.type, logs: d.logs, metrics: d.metrics, info: { logos: { small: '', large: '' } } },
+    }) as unknown as DataSourceInstanceSettings;
+  const srv = {
+    getList: (f: { logs?: boolean; metrics?: boolean; type?: string | string[]; pluginId?: string } = {}) =>
+      list
+        .filter(
+          (d) =>
+            (!f.logs || d.logs) &&
+            (!f.metrics || d.metrics) &&
+            (!f.pluginId || d.type === f.pluginId) &&
+            (!f.type || (Array.isArray(f.type) ? f.type.includes(d.type) : d.type === f.type))
+        )
+        .map(settings),
+    getInstanceSettings: (ref: unknown) => {
+      const uid = typeof ref === 'string' ? ref : (ref as { uid?: string } | null)?.uid;
+      const d = list.find((x) => x.uid === uid || x.name === uid);
+      return d ? settings(d) : undefined;
+    },
+    get: () => Promise.reject(new Error('not in tests')),
+    reload: () => {},
+    registerRuntimeDataSource: () => {},
+  } as unknown as DataSourceSrv;
+  setDataSourceSrv(srv);
+}

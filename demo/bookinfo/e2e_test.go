@@ -9,11 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/pkg/plugin"
 	"github.com/zerotrace/zerotrace/pkg/plugin/pluginclient"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
@@ -75,7 +75,8 @@ func checkRequests(t *testing.T, d *demo, o observed, seq, conc []string) {
 				t.Errorf("%s %s: curl's span not stored", name, m)
 				continue
 			}
-			ids, parents, services, err := d.trace(seed)
+			tr, err := d.trace(seed) // fails unless span ids are 16 hex digits and names carry no suffix
+			ids, parents, services := tr.ids, tr.parents, tr.services
 			if err != nil {
 				t.Errorf("%s %s: %v", name, m, err)
 				continue
@@ -84,7 +85,7 @@ func checkRequests(t *testing.T, d *demo, o observed, seq, conc []string) {
 			seen := map[string]int{}
 			var ebpf, pkt int
 			for i, id := range ids {
-				n, _ := strconv.ParseUint(id, 10, 64)
+				n := spanID(id)
 				s, ok := o.byID[n]
 				if !ok {
 					t.Errorf("%s %s: span %s of the trace is not in the store", name, m, id)
@@ -95,6 +96,10 @@ func checkRequests(t *testing.T, d *demo, o observed, seq, conc []string) {
 					continue
 				}
 				labels[id] = d.label(s)
+				// The span's name is its operation alone; the tap side is its kind and a tag.
+				if want := plugin.OperationName(&s); tr.names[i] != want {
+					t.Errorf("%s %s: %q is named %q, want %q", name, m, d.label(s), tr.names[i], want)
+				}
 				seen[d.label(s)]++
 				// Named by pod and workload (the collectors' netns → pod mapping).
 				pod, proxy := d.inode[s.NetNS], s.ProcessName == "nginx"

@@ -218,35 +218,57 @@ func (d *demo) spans(t *testing.T) []span.Span {
 	return all
 }
 
+// traceRows are the rows of a trace frame.
+type traceRows struct {
+	ids, parents, services, names []string // parents: "" for a root
+}
+
 // trace asks the plugin binary, over Grafana's plugin protocol, for the
-// trace assembled from span id and returns its span ids, parent ids (""
-// for a root) and service names.
-func (d *demo) trace(id uint64) (ids, parents, services []string, err error) {
-	resp, err := d.client.Query(context.Background(), map[string]any{"queryType": "trace", "spanId": strconv.FormatUint(id, 10)},
+// trace assembled from span id (sent as 16 hex digits) and returns its span
+// ids, parent ids, service names and operation names. It fails unless every
+// span and parent id is 16 hex digits and no operation name carries a
+// "[tap side]" suffix.
+func (d *demo) trace(id uint64) (traceRows, error) {
+	var tr traceRows
+	resp, err := d.client.Query(context.Background(), map[string]any{"queryType": "trace", "spanId": span.FormatSpanID(id)},
 		time.Now().Add(-time.Hour), time.Now())
 	if err != nil {
-		return nil, nil, nil, err
+		return tr, err
 	}
 	if resp.Error != "" || len(resp.Frames) == 0 {
-		return nil, nil, nil, fmt.Errorf("trace query: %q, %d frames", resp.Error, len(resp.Frames))
+		return tr, fmt.Errorf("trace query: %q, %d frames", resp.Error, len(resp.Frames))
 	}
 	f := resp.Frames[0]
 	idf, _ := f.FieldByName("spanID")
 	pf, _ := f.FieldByName("parentSpanID")
 	sf, _ := f.FieldByName("serviceName")
-	if idf == nil || pf == nil || sf == nil {
-		return nil, nil, nil, fmt.Errorf("trace frame without spanID, parentSpanID or serviceName")
+	of, _ := f.FieldByName("operationName")
+	if idf == nil || pf == nil || sf == nil || of == nil {
+		return tr, fmt.Errorf("trace frame without spanID, parentSpanID, serviceName or operationName")
 	}
 	for i := 0; i < idf.Len(); i++ {
-		ids = append(ids, idf.At(i).(string))
-		services = append(services, sf.At(i).(string))
+		tr.ids = append(tr.ids, idf.At(i).(string))
+		tr.services = append(tr.services, sf.At(i).(string))
+		tr.names = append(tr.names, of.At(i).(string))
 		p := ""
 		if v := pf.At(i).(*string); v != nil {
 			p = *v
 		}
-		parents = append(parents, p)
+		tr.parents = append(tr.parents, p)
+		if !span.IsHexSpanID(tr.ids[i]) || (p != "" && !span.IsHexSpanID(p)) {
+			return tr, fmt.Errorf("row %d: span id %q, parent %q: want 16 hex digits", i, tr.ids[i], p)
+		}
+		if strings.HasSuffix(tr.names[i], "]") {
+			return tr, fmt.Errorf("row %d: operation name %q carries a suffix", i, tr.names[i])
+		}
 	}
-	return ids, parents, services, nil
+	return tr, nil
+}
+
+// spanID reads a span id of a trace frame.
+func spanID(s string) uint64 {
+	n, _ := span.ParseSpanID(s)
+	return n
 }
 
 // label names a span's observation point the way pkg/spangen.Points does:

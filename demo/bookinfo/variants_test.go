@@ -165,7 +165,8 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 				if seed == 0 {
 					continue // nothing to start from: an empty trace
 				}
-				ids, parents, _, err := d.trace(seed)
+				tr, err := d.trace(seed)
+				ids, parents := tr.ids, tr.parents
 				if err != nil {
 					t.Errorf("%s %s: trace from %d: %v", name, m, seed, err)
 					continue
@@ -173,7 +174,7 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 				spans := make([]traceSpan, len(ids))
 				inTrace := map[string]bool{}
 				for i, id := range ids {
-					n, _ := strconv.ParseUint(id, 10, 64)
+					n := spanID(id)
 					s, stored := o.byID[n]
 					spans[i] = traceSpan{id: id, parent: parents[i], stored: stored, label: d.label(s), marker: o.marker[n]}
 					if stored && o.marker[n] == m {

@@ -121,6 +121,7 @@ type pluginJSON struct {
 	Type       string `json:"type"`
 	Name       string `json:"name"`
 	Backend    bool   `json:"backend"`
+	Alerting   bool   `json:"alerting"`
 	Executable string `json:"executable"`
 	Info       struct {
 		Version string `json:"version"`
@@ -236,6 +237,9 @@ func Check(p string) error {
 			errs = append(errs, fmt.Errorf("logo: %w", err))
 		}
 	}
+	if meta.Alerting && !meta.Backend {
+		errs = append(errs, errors.New("plugin.json: alerting needs a backend (Grafana evaluates alerts on the server)"))
+	}
 	if meta.Backend {
 		if meta.Executable == "" {
 			errs = append(errs, errors.New("plugin.json: backend without executable"))
@@ -300,6 +304,7 @@ type panel struct {
 	Targets    []struct {
 		Datasource *dsRef `json:"datasource"`
 		QueryType  string `json:"queryType"`
+		Metric     string `json:"metric"`
 	} `json:"targets"`
 }
 
@@ -310,6 +315,10 @@ type dsRef struct {
 
 // QueryTypes are the query types the backend answers.
 var QueryTypes = map[string]bool{"trace": true, "search": true, "serviceMap": true, "metrics": true}
+
+// Metrics are the metrics a metrics query computes (plugin.MetricNames).
+var Metrics = map[string]bool{"rate": true, "errors": true, "errorRatio": true, "p50": true, "p75": true, "p90": true,
+	"p95": true, "p99": true, "max": true}
 
 // CheckDashboard parses a dashboard and checks that it uses only the data
 // source type id, core panel types and the backend's query types.
@@ -349,6 +358,9 @@ func CheckDashboard(b []byte, id string) error {
 				ref(fmt.Sprintf("panel %q target", p.Title), t.Datasource)
 				if !QueryTypes[t.QueryType] {
 					errs = append(errs, fmt.Errorf("panel %q queries unknown query type %q", p.Title, t.QueryType))
+				}
+				if t.QueryType == "metrics" && !Metrics[t.Metric] {
+					errs = append(errs, fmt.Errorf("panel %q queries unknown metric %q (a metrics panel names its metric)", p.Title, t.Metric))
 				}
 			}
 			walk(p.Panels)

@@ -114,6 +114,12 @@ func TestCheckFindsEachDefect(t *testing.T) {
 		{"other data source", PluginID, edit("dashboards/distributed-tracing.json", func(s string) string {
 			return strings.Replace(s, `"type": "zerotrace-tracing-datasource"`, `"type": "tempo"`, 1)
 		}), `data source type "tempo"`},
+		{"alerting without backend", PluginID, edit("plugin.json", func(s string) string {
+			return strings.Replace(s, `"backend": true`, `"backend": false`, 1)
+		}), "alerting needs a backend"},
+		{"metrics panel without its metric", PluginID, edit("dashboards/distributed-tracing.json", func(s string) string {
+			return strings.Replace(s, `"metric": "errorRatio"`, `"metric": "error_rate"`, 1)
+		}), `unknown metric "error_rate"`},
 		{"unknown query type", PluginID, edit("dashboards/distributed-tracing.json", func(s string) string {
 			return strings.Replace(s, `"queryType": "serviceMap"`, `"queryType": "graph"`, 1)
 		}), "unknown query type"},

@@ -2,12 +2,16 @@ package packaging
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/zerotrace/zerotrace/pkg/plugin"
 )
 
 // The shapes below follow Grafana's provisioning readers (apiVersion 1):
@@ -124,6 +128,83 @@ func TestProvisioning(t *testing.T) {
 	}
 	if !strings.Contains(string(compose), "../provisioning:"+strings.TrimSuffix(mount, "/")) {
 		t.Error("docker-compose no longer mounts ./provisioning at " + mount)
+	}
+}
+
+// traceViewKeys are the jsonData keys Grafana's trace view reads and the
+// keys of each (TraceToLogsOptionsV2, TraceToMetricsOptions,
+// TraceToProfilesOptions, SpanBarOptions, NodeGraphOptions); anything else
+// there is silently ignored by Grafana.
+var traceViewKeys = map[string][]string{
+	"tracesToLogsV2":   {"datasourceUid", "tags", "spanStartTimeShift", "spanEndTimeShift", "filterByTraceID", "filterBySpanID", "query", "customQuery"},
+	"tracesToMetrics":  {"datasourceUid", "tags", "queries", "spanStartTimeShift", "spanEndTimeShift"},
+	"tracesToProfiles": {"datasourceUid", "tags", "query", "profileTypeId", "customQuery"},
+	"spanBar":          {"type", "tag"},
+	"nodeGraph":        {"enabled"},
+}
+
+// traceViewProblems lists trace-view settings Grafana would not read.
+func traceViewProblems(jd map[string]any) []string {
+	var out []string
+	for key, allowed := range traceViewKeys {
+		v, ok := jd[key]
+		if !ok {
+			continue
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			out = append(out, fmt.Sprintf("jsonData.%s is %T, want a map", key, v))
+			continue
+		}
+		for k := range m {
+			if !slices.Contains(allowed, k) {
+				out = append(out, fmt.Sprintf("jsonData.%s.%s is not a key Grafana reads (%v)", key, k, allowed))
+			}
+		}
+	}
+	return out
+}
+
+// TestTraceLinksExample: the example of trace-to-logs/metrics/profiles
+// settings decodes as Grafana's provisioning does and uses only keys
+// Grafana reads; so does the provisioned data source.
+func TestTraceLinksExample(t *testing.T) {
+	root := repoRoot(t)
+	for _, f := range []string{"provisioning/examples/trace-links.yaml", "provisioning/datasources/zerotrace.yaml"} {
+		var ds dsFile
+		strictDecode(t, filepath.Join(root, f), &ds)
+		if len(ds.Datasources) != 1 || ds.Datasources[0].Type != PluginID {
+			t.Fatalf("%s: want one %s data source", f, PluginID)
+		}
+		jd := ds.Datasources[0].JSONData
+		for _, p := range traceViewProblems(jd) {
+			t.Errorf("%s: %s", f, p)
+		}
+		if f == "provisioning/examples/trace-links.yaml" {
+			for key := range traceViewKeys {
+				if jd[key] == nil {
+					t.Errorf("%s: no %s example", f, key)
+				}
+			}
+		}
+	}
+	// The check itself: a misspelt key is found.
+	if p := traceViewProblems(map[string]any{"tracesToLogsV2": map[string]any{"filterBySpanId": true}}); len(p) != 1 {
+		t.Errorf("a misspelt trace-to-logs key: %v", p)
+	}
+}
+
+// TestMetricsListed: the dashboard check knows every metric the backend
+// computes, and no other.
+func TestMetricsListed(t *testing.T) {
+	names := plugin.MetricNames()
+	if len(names) != len(Metrics) {
+		t.Errorf("packaging lists %d metrics, the plugin computes %v", len(Metrics), names)
+	}
+	for _, m := range names {
+		if !Metrics[m] {
+			t.Errorf("metric %s is not in packaging.Metrics", m)
+		}
 	}
 }
 

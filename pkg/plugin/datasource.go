@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,10 +85,32 @@ func (d *Datasource) Dispose() { d.reader.Close() }
 // does not fail the others.
 func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {
 	resp := backend.NewQueryDataResponse()
+	if fromEvaluation(req) {
+		ctx = context.WithValue(ctx, evaluationKey{}, true)
+	}
 	for _, q := range req.Queries {
 		resp.Responses[q.RefID] = d.safeQuery(ctx, q)
 	}
 	return resp, nil
+}
+
+type evaluationKey struct{}
+
+// fromEvaluation reports whether Grafana's alerting or server-side
+// expressions sent the request: they read every frame as numbers, so
+// metrics queries leave out their exemplar frame.
+func fromEvaluation(req *backend.QueryDataRequest) bool {
+	for _, h := range []string{backend.FromAlertHeaderName, "FromExpression"} {
+		if v, ok := req.Headers[h]; ok && v != "" && v != "false" {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Datasource) forEvaluation(ctx context.Context) bool {
+	v, _ := ctx.Value(evaluationKey{}).(bool)
+	return v
 }
 
 // safeQuery is the last line: a panic while answering becomes the error of
@@ -162,7 +183,7 @@ func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Que
 		if id == "" {
 			id = q.SpanID
 		}
-		t, err := trace.Assemble(ctx, d.reader, d.assembly, id, 0, 0)
+		t, err := AssembleRef(ctx, d.reader, d.assembly, id)
 		if errors.Is(err, trace.ErrNotFound) {
 			return backend.ErrDataResponse(backend.StatusNotFound, err.Error())
 		}
@@ -171,35 +192,38 @@ func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Que
 		}
 		frames = data.Frames{TraceFrame(t)}
 	case QuerySearch:
-		spans, err := d.reader.Search(ctx, store.SearchQuery{FromNs: from, ToNs: to, Namespace: q.Namespace,
-			Service: q.Service, Workload: q.Workload, Endpoint: q.Endpoint, Protocol: q.Protocol, Status: q.Status,
-			MinDuration: q.minDuration, Limit: q.Limit})
-		if spans == nil && err != nil {
-			return backend.ErrDataResponse(statusOf(err), err.Error())
+		f, errs := d.search(ctx, &q, from, to)
+		if f.Rows() == 0 {
+			if err := fatal(errs); err != nil {
+				return backend.ErrDataResponse(statusOf(err), err.Error())
+			}
 		}
-		warn = append(warn, err)
-		frames = data.Frames{SearchFrame(spans, d.uid, d.name)}
+		frames, warn = data.Frames{f}, errs
 	case QueryServiceMap, QueryMetrics:
-		sq := store.SearchQuery{FromNs: from, ToNs: to, Namespace: q.Namespace, Endpoint: q.Endpoint,
-			Protocol: q.Protocol, Status: q.Status, MinDuration: q.minDuration,
-			TapSides: []span.TapSide{span.TapClientProcess, span.TapServerProcess}, Limit: spanCap}
-		if q.QueryType == QueryMetrics {
-			sq.Service, sq.Workload = q.Service, q.Workload
+		// Both sides of every call: the service map pairs them, and the
+		// names of proxies come from the applications of their pods.
+		mq := q
+		if q.QueryType == QueryServiceMap {
+			// Filtered after pairing, so that edges keep their callee.
+			mq.Service, mq.Workload = nil, nil
 		}
-		spans, err := d.reader.Search(ctx, sq)
-		if spans == nil && err != nil {
-			return backend.ErrDataResponse(statusOf(err), err.Error())
+		st := d.stream(&mq, from, to, []span.TapSide{span.TapClientProcess, span.TapServerProcess}, spanCap)
+		spans := st.take(ctx, spanCap)
+		warn = st.warnings()
+		if len(spans) == 0 {
+			if err := fatal(warn); err != nil {
+				return backend.ErrDataResponse(statusOf(err), err.Error())
+			}
 		}
-		warn = append(warn, err)
 		if len(spans) >= spanCap {
 			warn = append(warn, fmt.Errorf("only the newest %d spans of the range were read: narrow the range or filter", spanCap))
 		}
 		if q.QueryType == QueryServiceMap {
-			// Filtered after pairing, so that edges keep their callee.
-			n, e := ServiceMapFrames(spans, cmp.Or(q.Service, q.Workload))
+			n, e := ServiceMapFrames(spans, append(append(Strings{}, q.Service...), q.Workload...))
 			frames = data.Frames{n, e}
 		} else {
-			frames = MetricsFrames(spans, time.Unix(0, from), time.Unix(0, to), dq.Interval)
+			ex := q.Exemplars == nil || *q.Exemplars
+			frames = MetricsFrame(spans, NewBuckets(from, to, dq.Interval), q.Metric, ex && !d.forEvaluation(ctx), TraceLink{d.uid, d.name})
 		}
 	}
 	warn = append(warn, dirErrs...)
@@ -210,6 +234,18 @@ func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Que
 		f.RefID = dq.RefID
 	}
 	return backend.DataResponse{Frames: frames}
+}
+
+// fatal is the error of a query that found nothing because it could not
+// read: the first store error among errs (a capped scan is no error).
+func fatal(errs []error) error {
+	for _, e := range errs {
+		var se *store.ShardError
+		if e != nil && (errors.As(e, &se) || errors.Is(e, context.Canceled) || errors.Is(e, context.DeadlineExceeded)) {
+			return e
+		}
+	}
+	return nil
 }
 
 // addNotices adds each distinct error line as a warning, once per frame.

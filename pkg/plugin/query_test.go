@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,29 @@ func TestParseQueryBytes(t *testing.T) {
 		{"service too long", `{"service":"` + long + `"}`, "at most 1024 bytes"},
 		{"service not UTF-8", `{"service":"\udc00"}`, ""}, // JSON turns a lone surrogate into U+FFFD
 		{"long trace id quoted short", `{"queryType":"trace","traceId":"` + long + `"}`, `… (5000 bytes)`},
+		{"span id in hex", `{"queryType":"trace","spanId":"2d2d50bea4d9a801"}`, ""},
+		{"span id in upper-case hex", `{"queryType":"trace","spanId":"2D2D50BEA4D9A801"}`, ""},
+		{"trace id of a span's 16 hex digits", `{"queryType":"trace","traceId":"2d2d50bea4d9a801"}`, ""},
+		{"span id of 17 hex digits", `{"queryType":"trace","spanId":"2d2d50bea4d9a8011"}`, "span id"},
+		{"a list of services", `{"service":["reviews","ratings"]}`, ""},
+		{"a list with an empty value", `{"service":["reviews",""]}`, ""},
+		{"a null filter", `{"service":null}`, ""},
+		{"a number as a service", `{"service":5}`, "list of strings"},
+		{"a list of numbers", `{"pod":[1,2]}`, "list of strings"},
+		{"one bad protocol in a list", `{"protocol":["http","smtp"]}`, `protocol "smtp"`},
+		{"status list", `{"status":["server_error","timeout"]}`, ""},
+		{"response code class", `{"responseCode":"5xx"}`, ""},
+		{"response code list", `{"responseCode":["503","4XX"]}`, ""},
+		{"response code 0xx", `{"responseCode":"0xx"}`, "response code"},
+		{"response code word", `{"responseCode":"bad"}`, "response code"},
+		{"max duration", `{"maxDuration":"1.5s"}`, ""},
+		{"max below min", `{"minDuration":"2s","maxDuration":"1s"}`, "less than min"},
+		{"negative max", `{"maxDuration":"-1s"}`, "max duration"},
+		{"table of spans", `{"tableType":"spans"}`, ""},
+		{"table of rows", `{"tableType":"rows"}`, "table type"},
+		{"metric p99", `{"queryType":"metrics","metric":"p99"}`, ""},
+		{"metric of another name", `{"queryType":"metrics","metric":"latency"}`, `metric "latency"`},
+		{"101 pods", `{"pod":[` + manyJSON(101) + `]}`, "at most 100"},
 	} {
 		_, err := ParseQuery([]byte(c.json))
 		switch {
@@ -41,14 +65,34 @@ func TestParseQueryBytes(t *testing.T) {
 			t.Errorf("%s: error of %d bytes", c.name, len(err.Error()))
 		}
 	}
-	q, _ := ParseQuery([]byte(`{"limit":-3}`))
+	q, _ := ParseQuery([]byte(`{"service":["a","b","a",""],"responseCode":["5xx","404"],"queryType":"metrics"}`))
+	if len(q.Service) != 2 || q.Metric != MetricRate || len(q.codes) != 2 || q.codes[0] != (codeRange{500, 599}) || q.codes[1] != (codeRange{404, 404}) {
+		t.Errorf("lists: %+v", q)
+	}
+	q, _ = ParseQuery([]byte(`{"limit":-3}`))
 	if q.Limit != 20 {
 		t.Errorf("limit -3 → %d, want 20", q.Limit)
 	}
 	q, _ = ParseQuery([]byte(`{"limit":1000000}`))
+	if q.Limit != maxTraceLimit {
+		t.Errorf("trace search limit 1000000 → %d, want %d", q.Limit, maxTraceLimit)
+	}
+	q, _ = ParseQuery([]byte(`{"limit":1000000,"tableType":"spans"}`))
 	if q.Limit != maxLimit {
 		t.Errorf("limit 1000000 → %d, want %d", q.Limit, maxLimit)
 	}
+}
+
+// manyJSON is n distinct JSON strings, comma-separated.
+func manyJSON(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q", fmt.Sprint("v", i))
+	}
+	return b.String()
 }
 
 func TestTimeRange(t *testing.T) {
@@ -78,7 +122,9 @@ func TestTimeRange(t *testing.T) {
 
 func FuzzParseQuery(f *testing.F) {
 	for _, s := range []string{`{}`, `{"queryType":"trace","traceId":"4bf92f3577b34da6a3ce929d0e0e4736"}`,
-		`{"queryType":"metrics","service":"reviews","minDuration":"10ms","limit":5}`, `{"protocol":"http","status":"ok"}`} {
+		`{"queryType":"metrics","service":"reviews","minDuration":"10ms","limit":5}`, `{"protocol":"http","status":"ok"}`,
+		`{"service":["a","b"],"pod":"p","responseCode":["5xx","404"],"maxDuration":"1s","tableType":"spans"}`,
+		`{"queryType":"metrics","metric":"p99","exemplars":false}`, `{"queryType":"trace","spanId":"2d2d50bea4d9a801"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -89,7 +135,8 @@ func FuzzParseQuery(f *testing.F) {
 			}
 			return
 		}
-		if q.Limit < 1 || q.Limit > maxLimit || len(q.Service) > maxFieldBytes || q.minDuration < 0 {
+		if q.Limit < 1 || q.Limit > maxLimit || len(q.Service) > maxValues || q.minDuration < 0 ||
+			q.maxDuration > 0 && q.maxDuration < q.minDuration || len(q.codes) != len(q.ResponseCode) {
 			t.Fatalf("accepted %+v", q)
 		}
 	})

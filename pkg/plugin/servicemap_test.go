@@ -82,7 +82,7 @@ func TestServiceMapNamesEveryProxy(t *testing.T) {
 	for _, withPod := range []bool{false, true} {
 		g := spangen.New(spangen.Config{Seed: 3, Start: t0, Interval: 100 * time.Millisecond})
 		spans := capturedLike(g, g.Next(5), withPod)
-		nodes, edges := ServiceMapFrames(spans, "")
+		nodes, edges := ServiceMapFrames(spans, nil)
 		var want []string
 		for app := range g.Pods() {
 			want = append(want, app, app+" (proxy)")
@@ -105,7 +105,7 @@ func TestServiceMapPodsWithoutServices(t *testing.T) {
 	for i := range spans {
 		spans[i].Service = ""
 	}
-	nodes, edges := ServiceMapFrames(spans, "")
+	nodes, edges := ServiceMapFrames(spans, nil)
 	var want []string
 	var rename []string
 	for app, p := range g.Pods() {
@@ -131,12 +131,12 @@ func TestServiceMapPodsWithoutServices(t *testing.T) {
 func TestServiceMapFilterKeepsCallee(t *testing.T) {
 	g := spangen.New(spangen.Config{Seed: 3, Start: t0, Interval: 100 * time.Millisecond})
 	spans := capturedLike(g, g.Next(5), false)
-	_, edges := ServiceMapFrames(spans, "ratings")
+	_, edges := ServiceMapFrames(spans, Strings{"ratings"})
 	want := []string{"ratings (proxy) → ratings", "reviews (proxy) → ratings (proxy)"}
 	if d := cmp.Diff(want, edgeList(t, edges)); d != "" {
 		t.Errorf("edges (-want +got):\n%s", d)
 	}
-	_, edges = ServiceMapFrames(spans, "reviews")
+	_, edges = ServiceMapFrames(spans, Strings{"reviews"})
 	want = []string{"productpage (proxy) → reviews (proxy)", "reviews (proxy) → ratings (proxy)",
 		"reviews (proxy) → reviews", "reviews → reviews (proxy)"}
 	if d := cmp.Diff(want, edgeList(t, edges)); d != "" {
@@ -162,7 +162,7 @@ func TestServiceMapPairsBySeqAndAddresses(t *testing.T) {
 		mk(span.TapClientProcess, "e", ap("10.0.0.5:50001"), ap("10.96.0.1:80")),
 		mk(span.TapServerProcess, "f", ap("10.0.0.5:50001"), ap("10.0.0.6:8080")),
 	}
-	_, edges := ServiceMapFrames(spans, "")
+	_, edges := ServiceMapFrames(spans, nil)
 	want := []string{"a → b", "c → d", "e → f"}
 	if d := cmp.Diff(want, edgeList(t, edges)); d != "" {
 		t.Errorf("edges (-want +got):\n%s", d)
@@ -216,9 +216,15 @@ func TestMetricsBuckets(t *testing.T) {
 		{t0, t0, time.Second},
 		{t0.Add(time.Hour), t0, time.Second}, // reversed: one bucket
 	} {
-		f := MetricsFrames(nil, c.from, c.to, c.step)
-		if n := f[0].Rows(); n < 1 || n > 2001 {
+		bk := NewBuckets(c.from.UnixNano(), c.to.UnixNano(), c.step)
+		f := MetricsFrame(nil, bk, MetricRate, true, TraceLink{})
+		if n := f[0].Rows(); n < 1 || n > 2001 || n != bk.N {
 			t.Errorf("%v to %v step %v: %d buckets", c.from, c.to, c.step, n)
+		}
+		for i := 0; i < bk.N; i++ {
+			if s := bk.Seconds(i); s <= 0 || s > bk.Step.Seconds() {
+				t.Fatalf("%v to %v step %v: bucket %d covers %v s", c.from, c.to, c.step, i, s)
+			}
 		}
 	}
 }

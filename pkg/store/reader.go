@@ -747,7 +747,8 @@ type SearchQuery struct {
 	Status       string // span.ResponseStatus name, e.g. "server_error"
 	TapSides     []span.TapSide
 	MinDuration  time.Duration
-	Limit        int // default 100
+	MaxDuration  time.Duration // 0: no bound
+	Limit        int           // default 100
 }
 
 // Search returns the newest spans in [FromNs, ToNs] matching q, newest first,
@@ -778,7 +779,8 @@ func (r *Reader) Search(ctx context.Context, q SearchQuery) ([]span.Span, error)
 	match := func(f searchFields) bool {
 		return (q.Service == "" || f.service == svc) && (q.Endpoint == "" || f.endpoint == ep) && (q.Workload == "" || f.workload == wl) &&
 			(q.Protocol == "" || f.protocol == proto) && (q.Status == "" || f.status == status) &&
-			(len(taps) == 0 || taps[f.tap]) && f.duration >= int64(q.MinDuration)
+			(len(taps) == 0 || taps[f.tap]) && f.duration >= int64(q.MinDuration) &&
+			(q.MaxDuration == 0 || f.duration <= int64(q.MaxDuration))
 	}
 	type hit struct {
 		sh *shard

@@ -197,6 +197,8 @@ func TestSearchFiltersAndOrder(t *testing.T) {
 		{Protocol: "http", TapSides: []span.TapSide{span.TapServerProcess}, Limit: 1000},
 		{Endpoint: "GET /reviews/{id}", Limit: 1000},
 		{MinDuration: 5 * time.Millisecond, Limit: 1000},
+		{MaxDuration: 2 * time.Millisecond, Limit: 1000},
+		{MinDuration: 2 * time.Millisecond, MaxDuration: 5 * time.Millisecond, Limit: 1000},
 		{Namespace: "bookinfo", Limit: 7},
 		{FromNs: t0.Add(50 * time.Millisecond).UnixNano(), ToNs: t0.Add(100 * time.Millisecond).UnixNano(), Limit: 1000},
 	} {
@@ -209,7 +211,7 @@ func TestSearchFiltersAndOrder(t *testing.T) {
 			if (q.Namespace == "" || s.Namespace == q.Namespace) && (q.Service == "" || s.Service == q.Service) && (q.Workload == "" || s.Workload == q.Workload) &&
 				(q.Endpoint == "" || s.Endpoint == q.Endpoint) && (q.Protocol == "" || s.L7Protocol.String() == q.Protocol) &&
 				(q.Status == "" || s.ResponseStatus.String() == q.Status) && s.Duration() >= q.MinDuration &&
-				(len(q.TapSides) == 0 || s.TapSide == q.TapSides[0]) &&
+				(q.MaxDuration == 0 || s.Duration() <= q.MaxDuration) && (len(q.TapSides) == 0 || s.TapSide == q.TapSides[0]) &&
 				(q.FromNs == 0 || s.StartNs >= q.FromNs) && (q.ToNs == 0 || s.StartNs <= q.ToNs) {
 				want = append(want, s)
 			}

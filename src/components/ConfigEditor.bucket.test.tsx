@@ -3,6 +3,7 @@ import { DataSourceSettings } from '@grafana/data';
 import { fireEvent, render, screen } from '@testing-library/react';
 
 import { ConfigEditor } from './ConfigEditor';
+import { fakeDataSources } from '../testutil';
 import { ZerotraceOptions, ZerotraceSecureOptions } from '../types';
 
 type Settings = DataSourceSettings<ZerotraceOptions, ZerotraceSecureOptions>;
@@ -31,6 +32,8 @@ function Harness({ initial, seen }: { initial: Settings; seen: Settings[] }) {
     />
   );
 }
+
+beforeEach(() => fakeDataSources([]));
 
 describe('ConfigEditor bucket storage', () => {
   it('switches from directories to the bucket fields', () => {

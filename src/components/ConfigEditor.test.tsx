@@ -3,6 +3,7 @@ import { DataSourceSettings } from '@grafana/data';
 import { fireEvent, render, screen } from '@testing-library/react';
 
 import { ConfigEditor } from './ConfigEditor';
+import { fakeDataSources } from '../testutil';
 import { ZerotraceOptions } from '../types';
 
 function settings(jsonData: ZerotraceOptions): DataSourceSettings<ZerotraceOptions> {
@@ -28,6 +29,8 @@ function Harness({ initial, seen }: { initial: ZerotraceOptions; seen: Zerotrace
     />
   );
 }
+
+beforeEach(() => fakeDataSources([]));
 
 describe('ConfigEditor', () => {
   it('shows the default data directory when none is configured', () => {

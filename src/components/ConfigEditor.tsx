@@ -14,6 +14,7 @@ import {
 } from '@grafana/ui';
 
 import { DEFAULT_DATA_DIRS, Storage, ZerotraceOptions, ZerotraceSecureOptions } from '../types';
+import { TraceViewSettings } from './TraceViewSettings';
 
 type Props = DataSourcePluginOptionsEditorProps<ZerotraceOptions, ZerotraceSecureOptions>;
 
@@ -40,6 +41,7 @@ export function ConfigEditor(props: Props) {
         />
       </Field>
       {storage === 'bucket' ? <BucketEditor {...props} /> : <DirectoriesEditor {...props} />}
+      <TraceViewSettings {...props} />
     </>
   );
 }

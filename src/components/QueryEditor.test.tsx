@@ -1,6 +1,7 @@
 import React, { useState } from 'react';
 import { fireEvent, render, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
+import { dateTime } from '@grafana/data';
 
 import { QueryEditor } from './QueryEditor';
 import { DataSource } from '../datasource';
@@ -66,7 +67,71 @@ describe('QueryEditor', () => {
     fireEvent.click(screen.getByLabelText('Service map'));
     expect(seen[seen.length - 1].queryType).toBe('serviceMap');
     expect(screen.getByLabelText('Namespace')).toBeInTheDocument();
-    expect(screen.queryByText('Min duration')).toBeNull();
+    expect(screen.getByText('Max duration')).toBeInTheDocument();
+    expect(screen.queryByText('Rows')).toBeNull();
+    expect(screen.queryByText('Metric')).toBeNull();
+
+    fireEvent.click(screen.getByLabelText('Metrics'));
+    expect(screen.getByText('Metric')).toBeInTheDocument();
+  });
+
+  it('chooses the metric and the exemplars of a metrics query', () => {
+    const { seen, runs } = setup({ refId: 'A', queryType: 'metrics' });
+    fireEvent.click(screen.getByLabelText('p99'));
+    expect(seen[seen.length - 1].metric).toBe('p99');
+    fireEvent.click(screen.getByLabelText('Error ratio'));
+    expect(seen[seen.length - 1].metric).toBe('errorRatio');
+    fireEvent.click(document.getElementById('zerotrace-exemplars')!);
+    expect(seen[seen.length - 1].exemplars).toBe(false);
+    expect(runs.n).toBe(3);
+  });
+
+  it('sets max duration, rows per trace or span, and attribute filters as lists', () => {
+    const { seen } = setup({ refId: 'A', queryType: 'search' });
+    const max = document.getElementById('zerotrace-max-duration') as HTMLInputElement;
+    fireEvent.change(max, { target: { value: '1.5s' } });
+    fireEvent.blur(max);
+    expect(seen[seen.length - 1].maxDuration).toBe('1.5s');
+    fireEvent.click(screen.getByLabelText('Spans'));
+    expect(seen[seen.length - 1].tableType).toBe('spans');
+    const pod = screen.getByLabelText('Pod');
+    fireEvent.change(pod, { target: { value: 'reviews-v1, ratings-v1' } });
+    fireEvent.blur(pod);
+    expect(seen[seen.length - 1].pod).toEqual(['reviews-v1', 'ratings-v1']);
+    const node = screen.getByLabelText('Node');
+    fireEvent.change(node, { target: { value: '$node' } });
+    fireEvent.blur(node);
+    expect(seen[seen.length - 1].node).toBe('$node');
+    const code = screen.getByLabelText('Response code');
+    fireEvent.change(code, { target: { value: '5xx' } });
+    fireEvent.blur(code);
+    expect(seen[seen.length - 1]).toMatchObject({
+      responseCode: '5xx',
+      pod: ['reviews-v1', 'ratings-v1'],
+      maxDuration: '1.5s',
+    });
+  });
+
+  it("asks the resources for the panel's time range", async () => {
+    const user = userEvent.setup();
+    const backend = fakeBackend({ [resourceUrl('namespaces')]: () => ['bookinfo'] });
+    const range = {
+      from: dateTime(1_700_000_000_000),
+      to: dateTime(1_700_000_900_000),
+      raw: { from: 'now-15m', to: 'now' },
+    };
+    render(
+      <QueryEditor
+        datasource={newDataSource()}
+        query={{ refId: 'A', queryType: 'search' }}
+        onChange={() => {}}
+        onRunQuery={() => {}}
+        range={range}
+      />
+    );
+    await user.click(screen.getByLabelText('Namespace'));
+    await waitFor(() => expect(backend.requests.length).toBeGreaterThan(0));
+    expect(backend.requests[0].params).toEqual({ from: '1700000000000', to: '1700000900000' });
   });
 
   it('edits the trace id and runs the query on blur', () => {

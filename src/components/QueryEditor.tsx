@@ -1,14 +1,27 @@
 import React, { useCallback, useState } from 'react';
 import { QueryEditorProps } from '@grafana/data';
-import { Combobox, ComboboxOption, InlineField, InlineFieldRow, Input, RadioButtonGroup } from '@grafana/ui';
+import {
+  Combobox,
+  ComboboxOption,
+  InlineField,
+  InlineFieldRow,
+  InlineSwitch,
+  Input,
+  RadioButtonGroup,
+} from '@grafana/ui';
 
-import { DataSource } from '../datasource';
+import { DataSource, filterList, filterValue } from '../datasource';
 import {
   DEFAULT_LIMIT,
+  Filter,
   isValidDuration,
+  Metric,
+  METRICS,
   QUERY_TYPES,
   ResponseStatus,
   STATUSES,
+  TABLE_TYPES,
+  TableType,
   ZerotraceOptions,
   ZerotraceQuery,
 } from '../types';
@@ -17,10 +30,20 @@ type Props = QueryEditorProps<DataSource, ZerotraceQuery, ZerotraceOptions>;
 
 const LABEL_WIDTH = 14;
 
+/** A filter's text in an input: a list shows as comma-separated values. */
+function filterText(f: Filter | undefined): string {
+  return filterList(f).join(', ');
+}
+
+/** What an input's text means as a filter: comma-separated values; a template variable stays whole. */
+function parseFilterText(text: string): Filter {
+  return filterValue(text.includes('$') ? [text] : text.split(','));
+}
+
 interface FilterProps {
   label: string;
   id: string;
-  value?: string;
+  value?: Filter;
   placeholder: string;
   tooltip: string;
   /** Loads the resource's values; called when the menu opens and as the user types. */
@@ -57,7 +80,7 @@ function FilterCombobox({ label, id, value, placeholder, tooltip, load, onChange
         isClearable
         createCustomValue
         placeholder={placeholder}
-        value={value || null}
+        value={filterText(value) || null}
         options={options}
         onChange={(o) => onChange(o?.value ?? '')}
       />
@@ -65,24 +88,129 @@ function FilterCombobox({ label, id, value, placeholder, tooltip, load, onChange
   );
 }
 
-export function QueryEditor({ datasource, query, onChange, onRunQuery }: Props) {
+/** Filters on span attributes the backend has no autocomplete resource for. */
+const ATTRIBUTE_FILTERS: Array<{
+  key: 'pod' | 'node' | 'responseCode';
+  label: string;
+  placeholder: string;
+  tooltip: string;
+}> = [
+  {
+    key: 'pod',
+    label: 'Pod',
+    placeholder: 'any pod',
+    tooltip: 'Only spans of these pods (comma-separated, or a variable)',
+  },
+  { key: 'node', label: 'Node', placeholder: 'any node', tooltip: 'Only spans captured on these nodes' },
+  {
+    key: 'responseCode',
+    label: 'Response code',
+    placeholder: 'e.g. 503 or 5xx',
+    tooltip: 'Only calls answered with these codes: 503, or a class such as 5xx',
+  },
+];
+
+/** One free-text filter (no autocomplete resource): comma-separated values or a template variable. */
+function TextFilter({
+  label,
+  id,
+  value,
+  placeholder,
+  tooltip,
+  onChange,
+}: {
+  label: string;
+  id: string;
+  value?: Filter;
+  placeholder: string;
+  tooltip: string;
+  onChange: (v: Filter) => void;
+}) {
+  const [text, setText] = useState(filterText(value));
+  return (
+    <InlineField label={label} labelWidth={LABEL_WIDTH} tooltip={tooltip}>
+      <Input
+        id={id}
+        aria-label={label}
+        width={28}
+        value={text}
+        placeholder={placeholder}
+        onChange={(e) => setText(e.currentTarget.value)}
+        onBlur={() => {
+          const next = parseFilterText(text);
+          if (JSON.stringify(next) !== JSON.stringify(value ?? '')) {
+            onChange(next);
+          }
+        }}
+      />
+    </InlineField>
+  );
+}
+
+/** A duration input that reports a Go duration or nothing. */
+function DurationInput({
+  label,
+  id,
+  value,
+  tooltip,
+  onChange,
+}: {
+  label: string;
+  id: string;
+  value?: string;
+  tooltip: string;
+  onChange: (v: string) => void;
+}) {
+  const [text, setText] = useState(value ?? '');
+  const invalid = !isValidDuration(text.trim());
+  return (
+    <InlineField
+      label={label}
+      labelWidth={LABEL_WIDTH}
+      tooltip={tooltip}
+      invalid={invalid}
+      error={invalid ? 'Use a duration like 100ms, 1.5s or 2m' : undefined}
+    >
+      <Input
+        id={id}
+        width={12}
+        value={text}
+        placeholder="e.g. 100ms"
+        onChange={(e) => setText(e.currentTarget.value)}
+        onBlur={() => {
+          const v = text.trim();
+          if (isValidDuration(v) && v !== (value ?? '')) {
+            onChange(v);
+          }
+        }}
+      />
+    </InlineField>
+  );
+}
+
+export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: Props) {
   const queryType = query.queryType ?? 'search';
-  const { namespace, service } = query;
-  const loadNamespaces = useCallback(() => datasource.getResourceValues('namespaces'), [datasource]);
-  const loadProtocols = useCallback(() => datasource.getResourceValues('protocols'), [datasource]);
+  // Resources filter on one value; a list (or a variable with several values) filters on none.
+  const one = (f: Filter | undefined) => {
+    const v = filterList(f);
+    return v.length === 1 ? v[0] : undefined;
+  };
+  const namespace = one(query.namespace);
+  const service = one(query.service);
+  const loadNamespaces = useCallback(() => datasource.getResourceValues('namespaces', {}, range), [datasource, range]);
+  const loadProtocols = useCallback(() => datasource.getResourceValues('protocols', {}, range), [datasource, range]);
   const loadServices = useCallback(
-    () => datasource.getResourceValues('services', { namespace }),
-    [datasource, namespace]
+    () => datasource.getResourceValues('services', { namespace }, range),
+    [datasource, namespace, range]
   );
   const loadWorkloads = useCallback(
-    () => datasource.getResourceValues('workloads', { namespace }),
-    [datasource, namespace]
+    () => datasource.getResourceValues('workloads', { namespace }, range),
+    [datasource, namespace, range]
   );
   const loadEndpoints = useCallback(
-    () => datasource.getResourceValues('endpoints', { namespace, service }),
-    [datasource, namespace, service]
+    () => datasource.getResourceValues('endpoints', { namespace, service }, range),
+    [datasource, namespace, service, range]
   );
-  const [minDuration, setMinDuration] = useState(query.minDuration ?? '');
   const [limit, setLimit] = useState(String(query.limit ?? DEFAULT_LIMIT));
 
   const update = (patch: Partial<ZerotraceQuery>, run = true) => {
@@ -92,7 +220,6 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery }: Props) 
     }
   };
 
-  const durationInvalid = !isValidDuration(minDuration.trim());
   const limitNum = Number(limit);
   const limitInvalid = limit.trim() !== '' && !(Number.isInteger(limitNum) && limitNum > 0);
 
@@ -184,34 +311,67 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery }: Props) 
               onChange={(v) => update({ endpoint: v })}
             />
           </InlineFieldRow>
-          {queryType === 'search' && (
+          <InlineFieldRow>
+            {ATTRIBUTE_FILTERS.map((f) => (
+              <TextFilter
+                key={f.key}
+                label={f.label}
+                id={`zerotrace-${f.key}`}
+                value={query[f.key]}
+                placeholder={f.placeholder}
+                tooltip={f.tooltip}
+                onChange={(v) => update({ [f.key]: v })}
+              />
+            ))}
+          </InlineFieldRow>
+          <InlineFieldRow>
+            <DurationInput
+              label="Min duration"
+              id="zerotrace-min-duration"
+              value={query.minDuration}
+              tooltip='Only calls at least this long, e.g. "100ms", "1.5s"'
+              onChange={(v) => update({ minDuration: v })}
+            />
+            <DurationInput
+              label="Max duration"
+              id="zerotrace-max-duration"
+              value={query.maxDuration}
+              tooltip='Only calls at most this long, e.g. "2s"'
+              onChange={(v) => update({ maxDuration: v })}
+            />
+          </InlineFieldRow>
+          {queryType === 'metrics' && (
             <InlineFieldRow>
-              <InlineField label="Status" labelWidth={LABEL_WIDTH}>
-                <RadioButtonGroup<ResponseStatus>
-                  options={STATUSES}
-                  value={query.status ?? ''}
-                  onChange={(v) => update({ status: v })}
+              <InlineField label="Metric" labelWidth={LABEL_WIDTH} tooltip="Per service, from server-side calls">
+                <RadioButtonGroup<Metric>
+                  options={METRICS}
+                  value={query.metric ?? 'rate'}
+                  onChange={(v) => update({ metric: v })}
                 />
               </InlineField>
-              <InlineField
-                label="Min duration"
-                labelWidth={LABEL_WIDTH}
-                tooltip='Only calls at least this long, e.g. "100ms", "1.5s"'
-                invalid={durationInvalid}
-                error={durationInvalid ? 'Use a duration like 100ms, 1.5s or 2m' : undefined}
-              >
-                <Input
-                  id="zerotrace-min-duration"
-                  width={12}
-                  value={minDuration}
-                  placeholder="e.g. 100ms"
-                  onChange={(e) => setMinDuration(e.currentTarget.value)}
-                  onBlur={() => {
-                    const v = minDuration.trim();
-                    if (isValidDuration(v) && v !== (query.minDuration ?? '')) {
-                      update({ minDuration: v });
-                    }
-                  }}
+              <InlineField label="Exemplars" labelWidth={12} tooltip="Mark the slowest call of each interval">
+                <InlineSwitch
+                  id="zerotrace-exemplars"
+                  value={query.exemplars ?? true}
+                  onChange={(e) => update({ exemplars: e.currentTarget.checked })}
+                />
+              </InlineField>
+            </InlineFieldRow>
+          )}
+          {queryType === 'search' && (
+            <InlineFieldRow>
+              <InlineField label="Rows" labelWidth={LABEL_WIDTH}>
+                <RadioButtonGroup<TableType>
+                  options={TABLE_TYPES}
+                  value={query.tableType ?? 'traces'}
+                  onChange={(v) => update({ tableType: v })}
+                />
+              </InlineField>
+              <InlineField label="Status" labelWidth={8}>
+                <RadioButtonGroup<ResponseStatus>
+                  options={STATUSES}
+                  value={(one(query.status as Filter | undefined) ?? '') as ResponseStatus}
+                  onChange={(v) => update({ status: v })}
                 />
               </InlineField>
               <InlineField

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
@@ -54,9 +55,21 @@ func capture(t *testing.T, args ...string) (int, string) {
 
 func TestTraceWaterfall(t *testing.T) {
 	dir, traces := fill(t)
-	code, out := capture(t, "trace", strconv.FormatUint(traces[1].Spans[5].SpanID, 10), "--data-dir", dir)
+	code, out := capture(t, "trace", span.FormatSpanID(traces[1].Spans[5].SpanID), "--data-dir", dir)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
+	}
+	// Every row ends with its span id, 16 hex digits; the decimal id of
+	// older versions and an upper-case hex id open the same trace.
+	for _, s := range traces[1].Spans {
+		if !strings.Contains(out, "| "+span.FormatSpanID(s.SpanID)+"\n") {
+			t.Errorf("waterfall lacks span %s:\n%s", span.FormatSpanID(s.SpanID), out)
+		}
+	}
+	for _, id := range []string{strconv.FormatUint(traces[1].Spans[5].SpanID, 10), strings.ToUpper(span.FormatSpanID(traces[1].Spans[5].SpanID))} {
+		if c, o := capture(t, "trace", id, "--data-dir", dir); c != 0 || o != out {
+			t.Errorf("trace %s: exit %d, output differs:\n%s", id, c, o)
+		}
 	}
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	if !strings.Contains(lines[0], "38 spans (24 eBPF, 14 packet), 1 root(s)") {
@@ -94,8 +107,11 @@ func TestSearchAndStore(t *testing.T) {
 	if code != 0 || strings.Count(out, "\n") != 6 { // per request: the ratings sidecar s-p and the ratings app s-p
 		t.Fatalf("search exit %d, output:\n%s", code, out)
 	}
-	// The printed trace id opens the trace.
+	// The printed trace id opens the trace; the span id beside it is hex.
 	id := strings.Fields(strings.Split(out, "\n")[0])[1]
+	if sid := strings.Fields(strings.Split(out, "\n")[0])[2]; !span.IsHexSpanID(sid) {
+		t.Errorf("search row's span id %q: want 16 hex digits", sid)
+	}
 	r, _ := store.OpenReader(dir)
 	defer r.Close()
 	tr, err := trace.Assemble(context.Background(), r, trace.Config{}, id, 0, 0)

@@ -196,7 +196,7 @@ func runStoreDump(args []string) int {
 // formatSpan is one line per span: the fields that identify and correlate it.
 func formatSpan(s *span.Span) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s span=%d node=%s src=%s tap=%s", fmtNs(s.StartNs), s.SpanID, s.Node, s.SignalSource, s.TapSide)
+	fmt.Fprintf(&b, "%s span=%s node=%s src=%s tap=%s", fmtNs(s.StartNs), span.FormatSpanID(s.SpanID), s.Node, s.SignalSource, s.TapSide)
 	if s.CaptureNIC != "" {
 		fmt.Fprintf(&b, " nic=%s", s.CaptureNIC)
 	}

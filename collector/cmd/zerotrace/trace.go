@@ -53,7 +53,7 @@ func runTrace(args []string) int {
 		id = fs.Arg(0)
 	}
 	if id == "" {
-		fmt.Fprintln(os.Stderr, "usage: zerotrace trace <trace-id|span-id> [--data-dir DIR]...")
+		fmt.Fprintln(os.Stderr, "usage: zerotrace trace <trace-id|span-id> [--data-dir DIR]... (span ids: 16 hex digits, or decimal)")
 		return 2
 	}
 	r, closeFn, warn, err := openStore(dirs, bf, time.Now().Add(-*since).UnixNano(), 0)
@@ -63,7 +63,9 @@ func runTrace(args []string) int {
 	}
 	defer closeFn()
 	warnf("trace", warn)
-	t, err := trace.Assemble(context.Background(), r, trace.Config{}, id, 0, 0)
+	// A trace id, or a span id as every surface prints it (16 hex digits),
+	// or the decimal span ids older versions printed.
+	t, err := plugin.AssembleRef(context.Background(), r, trace.Config{}, id)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trace:", err)
 		return 1
@@ -154,7 +156,8 @@ func Waterfall(t *trace.Trace, width int) string {
 		if s.ResponseStatus.IsError() {
 			status += " " + s.ResponseStatus.String()
 		}
-		fmt.Fprintf(&b, "%-*s  %-5s %-4s %9.3f ms |%s|\n", lw, r.label, s.L7Protocol, status, float64(s.EndNs-s.StartNs)/1e6, bar)
+		fmt.Fprintf(&b, "%-*s  %-5s %-4s %9.3f ms |%s| %s\n", lw, r.label, s.L7Protocol, status, float64(s.EndNs-s.StartNs)/1e6, bar,
+			span.FormatSpanID(s.SpanID))
 	}
 	return b.String()
 }
@@ -172,6 +175,7 @@ func runSearch(args []string) int {
 	fs.StringVar(&q.Endpoint, "endpoint", "", "normalised endpoint")
 	fs.StringVar(&q.Status, "status", "", "ok, client_error, server_error, timeout")
 	fs.DurationVar(&q.MinDuration, "min-duration", 0, "only calls at least this long")
+	fs.DurationVar(&q.MaxDuration, "max-duration", 0, "only calls at most this long (0: any)")
 	fs.IntVar(&q.Limit, "limit", 20, "rows")
 	tap := fs.String("tap", "s-p", "tap side of the rows (empty: all)")
 	var bf bucketFlags
@@ -198,8 +202,9 @@ func runSearch(args []string) int {
 	spans, err := r.Search(context.Background(), q)
 	for i := range spans {
 		s := &spans[i]
-		fmt.Printf("%s  %-32s  %-12s %-4s %-40s %4d %9.3f ms\n", time.Unix(0, s.StartNs).Format("15:04:05.000"),
-			plugin.TraceLinkID(s), plugin.ServiceName(s), s.TapSide, plugin.OperationName(s), s.ResponseCode, float64(s.EndNs-s.StartNs)/1e6)
+		fmt.Printf("%s  %-32s  %s  %-12s %-4s %-40s %4d %9.3f ms\n", time.Unix(0, s.StartNs).Format("15:04:05.000"),
+			plugin.TraceLinkID(s), span.FormatSpanID(s.SpanID), plugin.ServiceName(s), s.TapSide, plugin.OperationName(s),
+			s.ResponseCode, float64(s.EndNs-s.StartNs)/1e6)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "search:", err)

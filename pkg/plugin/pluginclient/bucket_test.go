@@ -117,7 +117,7 @@ func TestPluginBinaryOverBucket(t *testing.T) {
 	}
 	sort.Slice(warm, func(i, j int) bool { return warm[i] < warm[j] })
 	t.Logf("trace query through the bucket: cold %v, warm median %v (goals 2 s, 50 ms)", cold.Round(time.Millisecond), warm[len(warm)/2].Round(time.Microsecond))
-	r, err = c.Query(ctx, map[string]any{"queryType": "search", "namespace": "bookinfo", "service": "ratings", "limit": 10}, from, to)
+	r, err = c.Query(ctx, map[string]any{"queryType": "search", "tableType": "spans", "namespace": "bookinfo", "service": "ratings", "limit": 10}, from, to)
 	if err != nil || r.Error != "" || r.Frames[0].Rows() != 10 || notices(r) != "" {
 		t.Fatalf("search: %v %q %s", err, r.Error, notices(r))
 	}
@@ -145,7 +145,7 @@ func TestPluginBinaryOverBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2 := bucketPlugin(t, bin, srv, seaweedfs.SecretKey)
-	r, err = c2.Query(ctx, map[string]any{"queryType": "search", "namespace": "bookinfo", "limit": 1000}, from, to)
+	r, err = c2.Query(ctx, map[string]any{"queryType": "search", "tableType": "spans", "namespace": "bookinfo", "limit": 1000}, from, to)
 	if err != nil || r.Error != "" || !strings.Contains(notices(r), key) || !strings.Contains(notices(r), "damaged") {
 		t.Fatalf("damaged object: %v %q notices %q", err, r.Error, notices(r))
 	}

@@ -137,7 +137,13 @@ type DataQuery struct {
 // QueryData sends the queries in one request, as a dashboard panel does,
 // and returns each answer by refId (an error if one is missing).
 func (c *Client) QueryData(ctx context.Context, qs []DataQuery) (map[string]*Response, error) {
-	req := &pluginv2.QueryDataRequest{PluginContext: c.pctx}
+	return c.QueryDataWithHeaders(ctx, nil, qs)
+}
+
+// QueryDataWithHeaders sends the queries with request headers, as Grafana's
+// alerting does ({"FromAlert": "true"}).
+func (c *Client) QueryDataWithHeaders(ctx context.Context, headers map[string]string, qs []DataQuery) (map[string]*Response, error) {
+	req := &pluginv2.QueryDataRequest{PluginContext: c.pctx, Headers: headers}
 	for _, q := range qs {
 		b, err := json.Marshal(q.JSON)
 		if err != nil {

@@ -88,7 +88,7 @@ func TestPluginBinaryOverGrafanaProtocol(t *testing.T) {
 		t.Errorf("service map edges:\n got %s\nwant %s", got, wantEdges)
 	}
 	r, err = c.Query(ctx, map[string]any{"queryType": "metrics"}, from, to)
-	if err != nil || r.Error != "" || len(r.Frames) != 4 || len(r.Frames[0].Fields) < 5 {
+	if err != nil || r.Error != "" || len(r.Frames) != 2 || len(r.Frames[0].Fields) < 5 {
 		t.Fatalf("metrics: %v %q", err, r.Error)
 	}
 	// A bad query is an error of that query, with its status.

@@ -143,7 +143,7 @@ func TestPluginSurvivesDamage(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 
-			r, err := cl.Query(ctx, map[string]any{"queryType": "search", "limit": 10000}, from, to)
+			r, err := cl.Query(ctx, map[string]any{"queryType": "search", "tableType": "spans", "limit": 10000}, from, to)
 			if err != nil {
 				t.Fatalf("search: %v\nplugin stderr:\n%s", err, stderr.String())
 			}

@@ -1,9 +1,9 @@
 package pluginclient
 
 import (
-	"strconv"
 	"testing"
 
+	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
 
@@ -13,7 +13,7 @@ func checkOwnSpans(t *testing.T, r *Response, tr spangen.Trace) {
 	ids, _ := r.Frames[0].FieldByName("spanID")
 	want := map[string]bool{}
 	for _, s := range tr.Spans {
-		want[strconv.FormatUint(s.SpanID, 10)] = true
+		want[span.FormatSpanID(s.SpanID)] = true
 	}
 	for i := 0; i < ids.Len(); i++ {
 		if !want[ids.At(i).(string)] {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
 	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
+	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
 // TestPluginQueriesCheckTheirInput sends, in one request as a dashboard
@@ -54,6 +56,15 @@ func TestPluginQueriesCheckTheirInput(t *testing.T) {
 		"service of 10000":      {DataQuery{JSON: map[string]any{"queryType": "search", "service": long}, From: from, To: to}, want{"service", 400}},
 		"min duration garbage":  {DataQuery{JSON: map[string]any{"queryType": "search", "minDuration": long}, From: from, To: to}, want{"min duration", 400}},
 		"unknown type":          {DataQuery{JSON: map[string]any{"queryType": long}, From: from, To: to}, want{"unknown query type", 400}},
+		"max duration garbage":  {DataQuery{JSON: map[string]any{"queryType": "search", "maxDuration": long}, From: from, To: to}, want{"max duration", 400}},
+		"max below min":         {DataQuery{JSON: map[string]any{"queryType": "search", "minDuration": "2s", "maxDuration": "1s"}, From: from, To: to}, want{"less than min duration", 400}},
+		"response code garbage": {DataQuery{JSON: map[string]any{"queryType": "search", "responseCode": []string{"5xx", long}}, From: from, To: to}, want{"response code", 400}},
+		"unknown metric":        {DataQuery{JSON: map[string]any{"queryType": "metrics", "metric": long}, From: from, To: to}, want{"metric", 400}},
+		"unknown table type":    {DataQuery{JSON: map[string]any{"queryType": "search", "tableType": "rows"}, From: from, To: to}, want{"table type", 400}},
+		"101 services":          {DataQuery{JSON: map[string]any{"queryType": "search", "service": manyValues(101)}, From: from, To: to}, want{"at most 100", 400}},
+		"service not a string":  {DataQuery{JSON: map[string]any{"queryType": "search", "service": 5}, From: from, To: to}, want{"list of strings", 400}},
+		"span id in hex":        {DataQuery{JSON: map[string]any{"queryType": "trace", "spanId": span.FormatSpanID(traces[0].Spans[0].SpanID)}, From: from, To: to}, want{}},
+		"hex span id as trace":  {DataQuery{JSON: map[string]any{"queryType": "trace", "traceId": span.FormatSpanID(traces[0].Spans[3].SpanID)}, From: from, To: to}, want{}},
 		"negative limit":        {DataQuery{JSON: map[string]any{"queryType": "search", "limit": -5}, From: from, To: to}, want{}},
 		"trace, reversed range": {DataQuery{JSON: map[string]any{"queryType": "trace", "spanId": itoa(traces[0].Spans[0].SpanID)}, From: to, To: from}, want{}},
 	}
@@ -141,4 +152,13 @@ func TestPluginDataDirectories(t *testing.T) {
 		cancel()
 		cl.Close()
 	}
+}
+
+// manyValues is a list of n distinct services.
+func manyValues(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "service-" + strconv.Itoa(i)
+	}
+	return out
 }
