@@ -38,11 +38,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if up != nil {
 		keep = func(shard string) bool { return !up.Uploaded(shard) } // local copies go only once uploaded
 	}
-	w, err := store.OpenWriter(store.WriterOptions{Dir: cfg.DataDir, Node: cfg.Node, Group: cfg.DataGroup, BatchRows: cfg.Store.BatchRows,
-		BatchInterval: cfg.Store.BatchInterval, SealInterval: cfg.Store.SealInterval, RetentionAge: cfg.Store.RetentionAge,
-		DiskBudget: cfg.Store.DiskBudget, Keep: keep, Logger: log})
+	w, err := openStore(cfg, keep, log)
 	if err != nil {
-		return fmt.Errorf("opening the store: %w", err)
+		return err
 	}
 	upCtx, stopUpload := context.WithCancel(context.Background())
 	defer stopUpload()
@@ -58,12 +56,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		return err
 	}
 	var spans, writeErrs atomic.Uint64
+	reused := newRepeatCounter(cfg.RepeatedKeys, log)
 	q := newSpanQueue(spanQueueMax, func(batch []span.Span) {
 		for i := range batch {
 			wl.enrich(&batch[i])
 			if batch[i].Namespace == "" {
 				batch[i].Namespace = cfg.Namespace
 			}
+			reused.Add(&batch[i])
 		}
 		if err := w.Write(batch...); err != nil {
 			writeErrs.Add(uint64(len(batch)))
@@ -71,7 +71,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		}
 		spans.Add(uint64(len(batch)))
 	})
-	emit := q.put
+	emit := skipOTLPTraffic(cfg.OTLP, q.put)
 	var capture *ebpf.Capture
 	if cfg.EBPF.Enabled {
 		scope, err := netnsInodes(cfg.EBPF.NetNS)
@@ -80,7 +80,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 			return err
 		}
 		capture, err = ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, NetNS: scope, SpanBudget: cfg.EBPF.SpanBudget,
-			Timeout: cfg.EBPF.Timeout, Logger: log, Service: func(i proc.Info) string { return cfg.ServiceOf(i.Name, i.Cmdline) }}, emit)
+			Timeout: cfg.EBPF.Timeout, Logger: log, Service: func(i proc.Info) string { return cfg.ServiceOf(i.Name, i.Cmdline) },
+			Redact: cfg.Redactor()}, emit)
 		if err != nil {
 			stopAll(nil, nil, q, w)
 			return fmt.Errorf("starting the eBPF capture: %w", err)
@@ -111,7 +112,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		}
 		pcap, err = packet.Start(packet.Options{Node: cfg.Node, Interfaces: ifs, Filter: cfg.Packet.Filter,
 			Timeout: cfg.EBPF.Timeout, Logger: log, Ring: packet.Geometry{BlockSize: cfg.Packet.BlockSize, Blocks: cfg.Packet.Blocks},
-			Fanout: cfg.Packet.Fanout}, emit)
+			Fanout: cfg.Packet.Fanout, Redact: cfg.Redactor()}, emit)
 		if err != nil {
 			stopAll(capture, nil, q, w)
 			return fmt.Errorf("starting the packet capture: %w", err)
@@ -123,7 +124,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if pcap != nil {
 		reg.MustRegister(packetCollector{pcap})
 	}
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_spans_total", Help: "Spans written to the store."},
+	otlpRecv, err := startOTLP(&cfg, emit, log, reg)
+	if err != nil {
+		stopAll(capture, pcap, q, w)
+		return err
+	}
+	reg.MustRegister(repeatCollector{reused})
+	reg.MustRegister(storeCollector{w})
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_spans_total",
+		Help: "Spans handed to the store: written, or dropped (zerotrace_store_spans_total, zerotrace_store_dropped_spans_total)."},
 		func() float64 { return float64(spans.Load()) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_span_write_errors_total", Help: "Spans the store refused."},
 		func() float64 { return float64(writeErrs.Load()) }))
@@ -187,11 +196,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if capture != nil {
 		errs = append(errs, capture.Close())
 	}
+	if otlpRecv != nil {
+		errs = append(errs, otlpRecv.Close())
+	}
 	q.close()
+	errs = append(errs, w.Close())
+	// After the last batch and seal: the record counts every span.
 	if err := w.WriteCaptureStats(captureStats(capture, pcap, started)); err != nil {
 		log.Warn("capture stats not recorded", "err", err)
 	}
-	errs = append(errs, w.Close())
 	if up != nil {
 		// The last sealed shard: one more round, bounded; what is left is
 		// uploaded at the next start.

@@ -17,6 +17,8 @@ import (
 
 	"github.com/zerotrace/zerotrace/collector/packet"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
+	"github.com/zerotrace/zerotrace/pkg/redact"
+	"github.com/zerotrace/zerotrace/pkg/repeat"
 )
 
 // Config is the collector's configuration.
@@ -41,6 +43,8 @@ type Config struct {
 	Store  StoreConfig  `yaml:"store"`
 	// ObjectStore ships sealed shards to an S3-compatible bucket.
 	ObjectStore ObjectStoreConfig `yaml:"object_store"`
+	// OTLP receives spans from OpenTelemetry SDKs (off by default).
+	OTLP OTLPConfig `yaml:"otlp"`
 
 	// Services name processes; the first matching rule wins, else the
 	// process name is the service. A process of a known pod takes its
@@ -55,8 +59,21 @@ type Config struct {
 	// ProxyProcesses are regexps on process names that are sidecar proxies
 	// of their pod (e.g. "^envoy$"; the demo's "^nginx").
 	ProxyProcesses []string `yaml:"proxy_processes"`
+	// RepeatedKeys is when an X-Request-ID or trace id counts as reused
+	// (/metrics zerotrace_repeated_keys_total; docs/assembly.md).
+	RepeatedKeys RepeatedKeysConfig `yaml:"repeated_keys"`
+	// Redact says which URL parameter values are replaced by REDACTED.
+	Redact RedactConfig `yaml:"redact"`
 
 	proxyProcesses []*regexp.Regexp
+	redactor       *redact.Redactor
+}
+
+// RepeatedKeysConfig: a key one point (a process, a capture interface) sees
+// on more than Exchanges exchanges within Window is reused.
+type RepeatedKeysConfig struct {
+	Exchanges int           `yaml:"exchanges"` // default 100
+	Window    time.Duration `yaml:"window"`    // default 1m
 }
 
 // KubernetesConfig configures the workload metadata of the API server and
@@ -120,7 +137,15 @@ type StoreConfig struct {
 	BatchInterval time.Duration `yaml:"batch_interval"`
 	SealInterval  time.Duration `yaml:"seal_interval"`
 	RetentionAge  time.Duration `yaml:"retention_age"`
-	DiskBudget    int64         `yaml:"disk_budget"`
+	// DiskBudget bounds what the node directory holds, in bytes, everything
+	// counted; the oldest shards go to stay within it. 0: a fifth of the
+	// filesystem; -1: no budget.
+	DiskBudget int64 `yaml:"disk_budget"`
+	// MinFree is the free space, in bytes, the collector leaves on the
+	// data directory's filesystem: new spans are dropped (and counted)
+	// rather than written into it. 0: 10% of the filesystem and at least
+	// 1 GiB (at most a quarter of a small one); -1: none.
+	MinFree int64 `yaml:"min_free"`
 }
 
 // ObjectStoreConfig configures the upload of sealed shards to a bucket.
@@ -152,10 +177,12 @@ func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info", MemoryLimitMB: 200,
-		EBPF:       EBPFConfig{Enabled: true, PayloadSize: 1024, Timeout: 10 * time.Second},
-		Packet:     PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks, Fanout: 1},
-		Kubernetes: KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
-		Store:      StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
+		EBPF:         EBPFConfig{Enabled: true, PayloadSize: 1024, Timeout: 10 * time.Second},
+		Packet:       PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks, Fanout: 1},
+		Kubernetes:   KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
+		Store:        StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
+		RepeatedKeys: RepeatedKeysConfig{Exchanges: repeat.DefaultExchanges, Window: repeat.DefaultWindow},
+		OTLP:         defaultOTLP(),
 	}
 }
 
@@ -175,6 +202,8 @@ func Load(args []string, env func(string) string) (Config, error) {
 	payload := fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
 	spanBudget := fs.Float64("span-budget", 0, "spans per second before whole new connections are shed (0: no budget)")
 	memLimit := fs.Int("memory-limit-mb", 200, "the collector's soft memory limit in MiB (0: none)")
+	diskBudget := fs.Int64("disk-budget", 0, "bytes the node directory may hold (0: a fifth of the filesystem; -1: none)")
+	minFree := fs.Int64("min-free", 0, "bytes left free on the filesystem (0: 10% and at least 1 GiB; -1: none)")
 	var netns, ifaces multiFlag
 	fs.Var(&netns, "netns", "capture only this network namespace (path or inode; repeatable)")
 	fs.Var(&ifaces, "packet-iface", "capture packets on interfaces [NETNS/]PATTERN[=ROLE] (repeatable), e.g. node1/veth*=pod")
@@ -184,6 +213,8 @@ func Load(args []string, env func(string) string) (Config, error) {
 	objEndpoint := fs.String("object-store-endpoint", "", "S3 endpoint URL (default: AWS S3 of the region)")
 	objRegion := fs.String("object-store-region", "", "S3 region (default us-east-1)")
 	objPathStyle := fs.Bool("object-store-path-style", false, "path-style bucket addressing (MinIO, SeaweedFS, Ceph)")
+	redactFlags := addRedactFlags(fs)
+	otlpF := registerOTLPFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -228,6 +259,8 @@ func Load(args []string, env func(string) string) (Config, error) {
 		{"ZEROTRACE_SPAN_BUDGET", func(v string) (err error) { cfg.EBPF.SpanBudget, err = strconv.ParseFloat(v, 64); return }},
 		{"ZEROTRACE_MEMORY_LIMIT_MB", func(v string) (err error) { cfg.MemoryLimitMB, err = strconv.Atoi(v); return }},
 		{"ZEROTRACE_PACKET_FANOUT", func(v string) (err error) { cfg.Packet.Fanout, err = strconv.Atoi(v); return }},
+		{"ZEROTRACE_DISK_BUDGET", func(v string) (err error) { cfg.Store.DiskBudget, err = strconv.ParseInt(v, 10, 64); return }},
+		{"ZEROTRACE_MIN_FREE", func(v string) (err error) { cfg.Store.MinFree, err = strconv.ParseInt(v, 10, 64); return }},
 		{"ZEROTRACE_KUBERNETES", func(v string) error { cfg.Kubernetes.Enabled = v; return nil }},
 		{"ZEROTRACE_KUBELET_URL", func(v string) error { cfg.Kubernetes.KubeletURL = v; return nil }},
 	} {
@@ -235,6 +268,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 			return cfg, err
 		}
 	}
+	redactFlags.apply(&cfg, env) // its environment, then its flags
 	// Flags.
 	if *node != "" {
 		cfg.Node = *node
@@ -265,6 +299,10 @@ func Load(args []string, env func(string) string) (Config, error) {
 			cfg.MemoryLimitMB = *memLimit
 		case "packet-fanout":
 			cfg.Packet.Fanout = *fanout
+		case "disk-budget":
+			cfg.Store.DiskBudget = *diskBudget
+		case "min-free":
+			cfg.Store.MinFree = *minFree
 		}
 	})
 	if len(netns) > 0 {
@@ -292,6 +330,9 @@ func Load(args []string, env func(string) string) (Config, error) {
 	if *objPathStyle {
 		cfg.ObjectStore.PathStyle = true
 	}
+	if err := otlpF.apply(&cfg.OTLP, env); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -312,8 +353,14 @@ func (c *Config) Validate() error {
 	if c.EBPF.SpanBudget < 0 || c.EBPF.SpanBudget != c.EBPF.SpanBudget {
 		errs = append(errs, fmt.Errorf("span_budget %v: want ≥ 0 spans/s", c.EBPF.SpanBudget))
 	}
+	if c.Store.DiskBudget < -1 || c.Store.MinFree < -1 {
+		errs = append(errs, fmt.Errorf("store.disk_budget %d, store.min_free %d: want bytes, 0 (the default) or -1 (none)", c.Store.DiskBudget, c.Store.MinFree))
+	}
 	if c.MemoryLimitMB < 0 {
 		errs = append(errs, fmt.Errorf("memory_limit_mb %d: want ≥ 0 (0: no limit)", c.MemoryLimitMB))
+	}
+	if c.RepeatedKeys.Exchanges < 1 || c.RepeatedKeys.Window < time.Second {
+		errs = append(errs, fmt.Errorf("repeated_keys: exchanges %d, window %v: want at least 1 and 1s", c.RepeatedKeys.Exchanges, c.RepeatedKeys.Window))
 	}
 	if c.EBPF.PayloadSize < 1 || c.EBPF.PayloadSize > 16383 {
 		errs = append(errs, fmt.Errorf("payload_size %d: want 1..16383", c.EBPF.PayloadSize))
@@ -357,6 +404,13 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("pods[%d]: want a pod and a netns or interfaces", i))
 		}
 	}
+	var err error
+	if c.redactor, err = c.Redact.compile(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.OTLP.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	c.proxyProcesses = nil
 	for i, p := range c.ProxyProcesses {
 		re, err := regexp.Compile(p)
@@ -372,7 +426,6 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("services[%d]: want a service and a process or cmdline pattern", i))
 			continue
 		}
-		var err error
 		if r.Process != "" {
 			if r.process, err = regexp.Compile(r.Process); err != nil {
 				errs = append(errs, fmt.Errorf("services[%d].process: %w", i, err))

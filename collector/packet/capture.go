@@ -17,6 +17,7 @@ import (
 	"github.com/zerotrace/zerotrace/collector/session"
 	"github.com/zerotrace/zerotrace/pkg/l7"
 	pk "github.com/zerotrace/zerotrace/pkg/packet"
+	"github.com/zerotrace/zerotrace/pkg/redact"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -49,6 +50,8 @@ type Options struct {
 	// Fanout is the number of rings (and reader goroutines) per
 	// interface, joined in a PACKET_FANOUT group (fanout.go); 0 or 1: one.
 	Fanout int
+	// Redact removes secrets from URLs (default: redact.Default()).
+	Redact *redact.Redactor
 }
 
 // IfaceStats are the counters of one interface.
@@ -225,7 +228,7 @@ func (rs *ringState) handle(p *pk.Packet, f *Frame) {
 		}
 		fl.conn = session.NewConn(session.ConnMeta{Node: rs.c.opt.Node, Source: span.SourcePacket, NetNS: rs.netns,
 			L4: l4, LocalIP: client.Addr(), LocalPort: client.Port(), RemoteIP: server.Addr(), RemotePort: server.Port()},
-			session.Config{Timeout: rs.c.opt.Timeout, IDs: rs.c.ids, UDP: udp}, func(s *span.Span) { rs.finish(fl, s) })
+			session.Config{Timeout: rs.c.opt.Timeout, IDs: rs.c.ids, UDP: udp, Redact: rs.c.opt.Redact}, func(s *span.Span) { rs.finish(fl, s) })
 		fl.conn.SetRole(session.RoleClient)
 		rs.flows[k] = fl
 	}

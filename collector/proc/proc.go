@@ -12,12 +12,13 @@ import (
 	"sync"
 
 	"github.com/zerotrace/zerotrace/collector/cgroup"
+	"github.com/zerotrace/zerotrace/pkg/redact"
 )
 
 // Info is what the collector puts on a process span.
 type Info struct {
 	Name        string // executable base name (comm when unreadable)
-	Cmdline     string // space-joined, truncated to 256 bytes
+	Cmdline     string // space-joined, credentials redacted (redact.Args), truncated to 256 bytes
 	ContainerID string // 64-hex id from the cgroup path, if any
 	PodUID      string // the kubelet's pod UID from the cgroup path, if any
 	CgroupErr   error  // why the cgroup named no container (cgroup.ErrUnknownLayout, unreadable)
@@ -26,8 +27,11 @@ type Info struct {
 // Cache memoises Lookup per pid.
 type Cache struct {
 	Root string // "/proc" by default
-	mu   sync.Mutex
-	m    map[uint32]Info
+	// Redact removes credentials from command lines (default:
+	// redact.Default()).
+	Redact *redact.Redactor
+	mu     sync.Mutex
+	m      map[uint32]Info
 }
 
 // Lookup returns the info of pid (comm is the fallback name).
@@ -50,7 +54,7 @@ func (c *Cache) Lookup(pid uint32, comm string) Info {
 		i.Name = filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
-		s := strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ")
+		s := c.cmdline(string(b))
 		if len(s) > 256 {
 			s = s[:256]
 		}
@@ -63,6 +67,21 @@ func (c *Cache) Lookup(pid uint32, comm string) Info {
 	}
 	c.m[pid] = i
 	return i
+}
+
+// cmdline is the command line of /proc/<pid>/cmdline (arguments ended by
+// NULs) with its credentials redacted. A process that rewrote its title
+// into its first argument (setproctitle) is redacted word by word.
+func (c *Cache) cmdline(raw string) string {
+	argv := strings.Split(strings.TrimRight(raw, "\x00"), "\x00")
+	if len(argv) == 1 {
+		argv = strings.Fields(argv[0])
+	}
+	r := c.Redact
+	if r == nil {
+		r = redact.Default()
+	}
+	return strings.TrimRight(r.Cmdline(argv), " ")
 }
 
 // Forget drops a pid (it exited).

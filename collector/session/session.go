@@ -1,12 +1,11 @@
 package session
 
 import (
-	"cmp"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/l7"
+	"github.com/zerotrace/zerotrace/pkg/redact"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -56,6 +55,9 @@ type Config struct {
 	MaxPending int           // requests awaiting a response (default 64)
 	UDP        bool          // a datagram socket: one message per chunk, UDP protocols
 	IDs        *span.IDGenerator
+	// Redact removes secrets from what spans keep of URLs (default:
+	// redact.Default(), the sensitive keys).
+	Redact *redact.Redactor
 	// Body, when set, is told the rest of a message whose length its head
 	// gave, in direction d: the TCP sequence numbers from start (the byte
 	// after the chunk the head came in) to end (the byte after the
@@ -153,6 +155,9 @@ func NewConn(meta ConnMeta, cfg Config, emit func(*span.Span)) *Conn {
 	}
 	if cfg.IDs == nil {
 		cfg.IDs = span.NewIDGenerator(meta.Node, time.Now())
+	}
+	if cfg.Redact == nil {
+		cfg.Redact = redact.Default()
 	}
 	return &Conn{meta: meta, cfg: cfg, emit: emit}
 }
@@ -529,6 +534,7 @@ func statusOf(code int) span.ResponseStatus {
 
 func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 	m := c.meta
+	resource, domain := c.stored(&p.req)
 	s := &span.Span{
 		SpanID: c.cfg.IDs.Next(), Node: m.Node, SignalSource: m.Source, NetNS: m.NetNS, SocketID: m.SocketID,
 		PID: m.PID, ProcessName: m.ProcessName, Comm: m.Comm, Cmdline: m.Cmdline, ContainerID: m.ContainerID,
@@ -537,7 +543,7 @@ func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 		ReqTID: p.tid, RespTID: p.respTID, ReqTCPSeq: p.seq, RespTCPSeq: p.respSeq,
 		SyscallTraceIDReq: p.sys, SyscallTraceIDResp: p.respSys,
 		L7Protocol: p.req.Protocol, L7Version: p.req.Version, RequestType: p.req.Method,
-		RequestDomain: cmp.Or(p.req.Host, p.req.Database), RequestResource: p.req.Path, Endpoint: endpointOf(&p.req),
+		RequestDomain: domain, RequestResource: resource, Endpoint: endpointOf(&p.req, resource),
 		XRequestIDReq: p.req.XRequestID, TraceID: p.req.TraceID, ParentSpanID: p.req.ParentSpanID,
 		RequestBytes: p.reqBytes, ResponseBytes: p.respBytes, Flags: p.flags, StreamID: p.req.StreamID,
 	}
@@ -586,65 +592,6 @@ func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 	c.emit(s)
 }
 
-// Endpoint normalises a resource: the query is cut and path segments that
-// are numbers, UUIDs or long hex strings become {id}.
-func Endpoint(path string) string {
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
-	}
-	// Each "/"-separated segment that is an id becomes {id}; a path with
-	// none (most of them) is returned as it is, without allocating, and one
-	// with ids costs one allocation.
-	var b strings.Builder // empty until the first id segment
-	for start := 0; ; {
-		end := strings.IndexByte(path[start:], '/')
-		if end < 0 {
-			end = len(path)
-		} else {
-			end += start
-		}
-		if isID(path[start:end]) {
-			if b.Len() == 0 {
-				b.Grow(len(path) + 8)
-				b.WriteString(path[:start])
-			}
-			b.WriteString("{id}")
-		} else if b.Len() > 0 {
-			b.WriteString(path[start:end])
-		}
-		if end == len(path) {
-			break
-		}
-		if b.Len() > 0 {
-			b.WriteByte('/')
-		}
-		start = end + 1
-	}
-	if b.Len() == 0 {
-		return path
-	}
-	return b.String()
-}
-
-func isID(s string) bool {
-	if s == "" {
-		return false
-	}
-	digits, hexes := 0, 0
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			digits++
-		case (r >= 'a' && r <= 'f') || (r >= 'A' && r <= 'F'):
-			hexes++
-		case r == '-':
-		default:
-			return false
-		}
-	}
-	return digits == len(s) || (len(s) >= 16 && digits > 0) || (len(s) == 36 && strings.Count(s, "-") == 4)
-}
-
 // parse reads the message starting in b with the connection's protocol, told
 // the direction when the protocol needs it; a connection's first message
 // picks the protocol.
@@ -681,18 +628,4 @@ func startsMessage(b []byte) bool {
 	var m l7.Message
 	err := p.Parse(b, &m)
 	return err == nil || err == l7.ErrIncomplete
-}
-
-// endpointOf is the normalised resource of HTTP, the normalised statement
-// of SQL, the topic of Kafka and the command of the others.
-func endpointOf(m *l7.Message) string {
-	switch m.Protocol {
-	case span.L7HTTP1, span.L7HTTP2, span.L7GRPC:
-		return Endpoint(m.Path)
-	case span.L7MySQL, span.L7PostgreSQL:
-		return cmp.Or(m.Path, m.Method)
-	case span.L7Kafka:
-		return cmp.Or(m.Path, m.Method)
-	}
-	return m.Method
 }

@@ -260,6 +260,11 @@ func TestManifests(t *testing.T) {
 	if cfg.Node != "from-spec.nodeName" || cfg.Kubernetes.Enabled != "true" || cfg.DataDir != "/var/lib/zerotrace" {
 		t.Errorf("collector config %+v", cfg)
 	}
+	// Both disk limits are stated (docs/capture.md, "Disk space"): a budget,
+	// and the default free space, which keeps the node off DiskPressure.
+	if cfg.Store.DiskBudget <= 0 || cfg.Store.MinFree != 0 || !strings.Contains(conf, "\n  min_free: 0") {
+		t.Errorf("store disk limits: disk_budget %d, min_free %d", cfg.Store.DiskBudget, cfg.Store.MinFree)
+	}
 	port := c.Ports[0]
 	if !strings.HasSuffix(cfg.MetricsAddr, ":9465") || port.ContainerPort != 9465 {
 		t.Errorf("metrics on %s, port %d", cfg.MetricsAddr, port.ContainerPort)

@@ -28,7 +28,12 @@ type MirrorOptions struct {
 	// Dir is the mirror's own directory: emptied when the mirror opens, then
 	// holding <node>/MANIFEST.json and the verified shards. store.Reader reads it.
 	Dir        string
-	CacheBytes int64         // bound of the downloaded shards (default 1 GiB)
+	CacheBytes int64 // bound of the downloaded shards (default 1 GiB)
+	// MinFree is the free space the cache leaves on its filesystem: a
+	// shard that does not fit is a notice (after the least recently used
+	// shards are dropped), never a full disk. 0: store.DefaultMinFree of
+	// the filesystem's size; -1: none (mirrorspace.go).
+	MinFree    int64
 	Refresh    time.Duration // list the node manifests at most this often (default 2 s)
 	RetryAfter time.Duration // retry a shard that failed after this long (default 30 s)
 	Parallel   int           // concurrent file downloads (default 4)
@@ -65,7 +70,8 @@ type Mirror struct {
 	failed   map[string]failure
 	sem      chan struct{}
 	seq      int
-	fetched  int // shards downloaded and verified
+	fetched  int   // shards downloaded and verified
+	reserved int64 // bytes of the downloads in flight (mirrorspace.go)
 }
 
 type mnode struct {
@@ -127,6 +133,7 @@ func OpenMirror(opt MirrorOptions) (*Mirror, error) {
 	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the cache directory: %w", err)
 	}
+	opt.MinFree = minFree(opt.Dir, opt.MinFree)
 	return &Mirror{opt: opt, log: opt.Logger, nodes: map[string]*mnode{}, lru: list.New(),
 		calls: map[string]*call{}, failed: map[string]failure{}, sem: make(chan struct{}, opt.Parallel)}, nil
 }
@@ -227,6 +234,10 @@ func (m *Mirror) fetch(ctx context.Context, node string, s Shard) (*cshard, erro
 	}
 	c := m.calls[id]
 	if c == nil {
+		if err := m.makeRoomLocked(s); err != nil { // a full disk: this shard is a notice
+			m.mu.Unlock()
+			return nil, &ObjectError{Key: ShardPrefix(m.opt.Prefix, node, s.Name), Err: err}
+		}
 		c = &call{done: make(chan struct{})}
 		m.calls[id] = c
 		m.seq++
@@ -273,6 +284,7 @@ func (m *Mirror) download(c *call, id, node string, s Shard, tmp string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.calls, id)
+	m.reserved -= s.Bytes()
 	if err != nil {
 		c.err = err
 		m.failed[id] = failure{err, time.Now()}
@@ -532,6 +544,9 @@ type MirrorStats struct {
 	CachedBytes   int64
 	Downloads     int // shards downloaded since the mirror opened
 	NodeErrors    []error
+	// CacheFree is the free space of the cache directory's filesystem (-1:
+	// unknown); CacheMinFree what the mirror leaves free there.
+	CacheFree, CacheMinFree int64
 }
 
 // Stats re-lists the bucket now and sums the node manifests. The error is
@@ -559,5 +574,9 @@ func (m *Mirror) Stats(ctx context.Context) (MirrorStats, error) {
 	st.CachedShards = m.lru.Len()
 	st.CachedBytes = m.used
 	st.Downloads = m.fetched
+	st.CacheFree, st.CacheMinFree = -1, m.opt.MinFree
+	if fs, ok, ferr := store.StatFS(m.opt.Dir); ferr == nil && ok {
+		st.CacheFree = fs.Avail
+	}
 	return st, err
 }

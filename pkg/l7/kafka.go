@@ -69,21 +69,31 @@ func (Kafka) Detect(b []byte) bool {
 		return false
 	}
 	size := int(binary.BigEndian.Uint32(b))
-	key, ver := int16(binary.BigEndian.Uint16(b[4:])), int16(binary.BigEndian.Uint16(b[6:]))
 	if size < 10 || size > kafkaMaxSize || !(size+4 == len(b) || size+4 > len(b) && len(b) >= 512) {
 		return false
 	}
+	return kafkaHeader(b[4:], size)
+}
+
+// kafkaHeader reports whether b, the bytes of a request after its size
+// (size of them in all), starts with a plausible header: a known api key,
+// a version up to 20, a null or printable client id.
+func kafkaHeader(b []byte, size int) bool {
+	if len(b) < 10 {
+		return false
+	}
+	key, ver := int16(binary.BigEndian.Uint16(b)), int16(binary.BigEndian.Uint16(b[2:]))
 	if _, ok := kafkaAPI(key); !ok || ver < 0 || ver > 20 {
 		return false
 	}
-	cl := int(int16(binary.BigEndian.Uint16(b[12:])))
+	cl := int(int16(binary.BigEndian.Uint16(b[8:])))
 	if cl == -1 {
 		return true
 	}
-	if cl < 1 || cl > 256 || 14+cl > len(b) || 10+cl > size {
+	if cl < 1 || cl > 256 || 10+cl > len(b) || 10+cl > size {
 		return false
 	}
-	for _, c := range b[14 : 14+cl] {
+	for _, c := range b[10 : 10+cl] {
 		if c < 0x20 || c > 0x7e {
 			return false
 		}
@@ -400,6 +410,10 @@ type kafkaConn struct {
 	dir   [2]kafkaDir
 	reqs  map[int32]kafkaReq // by correlation id, awaiting a response
 	order []int32
+	// sasl is the SASL exchange after a SaslHandshake v0: its tokens
+	// (PLAIN's holds the password) are bare size-prefixed frames, not
+	// requests, and are skipped (kafka_sasl.go).
+	sasl kafkaSASL
 }
 
 // Feed implements Stream.
@@ -477,10 +491,14 @@ func (c *kafkaConn) message(d *kafkaDir, response bool, emit func(*Message)) {
 	d.in = false
 	m := Message{Protocol: span.L7Kafka, Response: response, Offset: d.start, Length: int64(4 + d.size), Truncated: d.lost}
 	if !response {
+		if c.sasl.token(d.buf, d.size) {
+			return
+		}
 		var k kafkaReq
 		if !kafkaRequest(d.buf, &m, &k) {
 			return
 		}
+		c.sasl.request(&k, d.buf)
 		corr := int32(m.StreamID)
 		if len(c.order) >= kafkaMaxPending {
 			delete(c.reqs, c.order[0])
@@ -506,6 +524,9 @@ func (c *kafkaConn) message(d *kafkaDir, response bool, emit func(*Message)) {
 		}
 		kafkaResponse(d.buf, &m, &k)
 	} else {
+		if c.sasl.open {
+			return // the broker's SASL token
+		}
 		kafkaResponse(d.buf, &m, nil)
 		m.Partial = true
 	}

@@ -517,7 +517,7 @@ func myError(p []byte) (int, string, span.ResponseStatus) {
 		// too many connections, shutdown, lock wait timeout, deadlock, disk full, out of memory
 		st = span.StatusServerError
 	}
-	reason := string(msg[:min(len(msg), MaxPath)])
+	reason := RedactSQLError(string(msg[:min(len(msg), MaxPath)]))
 	if state != "" {
 		reason = state + ": " + reason
 	}

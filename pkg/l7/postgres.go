@@ -438,7 +438,7 @@ func pgError(b []byte) (state, msg string) {
 		case 'C':
 			state = v
 		case 'M':
-			msg = v[:min(len(v), MaxPath)]
+			msg = RedactSQLError(v[:min(len(v), MaxPath)])
 		}
 		b = b[min(len(b), 2+end):]
 	}

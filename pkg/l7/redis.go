@@ -113,10 +113,22 @@ func (Redis) ParseDir(b []byte, response bool, m *Message) error {
 	return nil
 }
 
+// fill keeps the command (i = 0) and its first argument, the key, but
+// not the argument of AUTH ("AUTH password", "AUTH user password") nor a
+// HELLO argument other than the protocol version ("HELLO 3 AUTH user
+// password"): logins never reach a span.
 func fill(m *Message, i int, s string) {
 	if i == 0 {
 		m.Method = strings.ToUpper(s)
 		return
+	}
+	switch m.Method {
+	case "AUTH":
+		return
+	case "HELLO":
+		if _, err := strconv.Atoi(s); err != nil {
+			return
+		}
 	}
 	if len(s) > MaxPath {
 		s = s[:MaxPath]

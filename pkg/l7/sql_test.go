@@ -27,3 +27,26 @@ func TestNormalizeSQL(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactSQLError: error messages quoting a statement or a value give
+// back no literal; messages quoting identifiers keep them.
+func TestRedactSQLError(t *testing.T) {
+	for in, want := range map[string]string{
+		// MariaDB 1064: the statement from the error on, its inner quotes unescaped.
+		"You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near 'BYY 'S3cret' WITH 1' at line 1": "You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near 'BYY ? WITH ?' at line 1",
+		"… to use near 'IDENTIFIED BYY 'S3cr":                                  "… to use near 'IDENTIFIED BYY ?", // cut by MaxPath
+		"Duplicate entry 'alice@example.com' for key 'email'":                  "Duplicate entry '?' for key 'email'",
+		"Incorrect integer value: 'S3cret' for column `shop`.`t`.`n` at row 1": "Incorrect integer value: '?' for column `shop`.`t`.`n` at row 1",
+		"Table 'shop.missing' doesn't exist":                                   "Table 'shop.missing' doesn't exist",
+		`syntax error at or near "'S3cret'"`:                                   `syntax error at or near "?"`,
+		`syntax error at or near "BYY"`:                                        `syntax error at or near "BYY"`,
+		`invalid input syntax for type integer: "S3cret"`:                      `invalid input syntax for type integer: "?"`,
+		`invalid input value for enum mood: "S3cret"`:                          `invalid input value for enum mood: "?"`,
+		`relation "missing" does not exist`:                                    `relation "missing" does not exist`,
+		`password authentication failed for user "alice"`:                      `password authentication failed for user "alice"`,
+	} {
+		if got := RedactSQLError(in); got != want {
+			t.Errorf("RedactSQLError(%q)\n = %q\nwant %q", in, got, want)
+		}
+	}
+}

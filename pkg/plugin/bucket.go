@@ -80,6 +80,9 @@ func (d *Datasource) bucketHealth(ctx context.Context) *backend.CheckHealthResul
 	age := time.Since(time.Unix(0, st.NewestNs)).Round(time.Second)
 	msg := fmt.Sprintf("bucket %s: %d nodes, %d shards, %d spans; newest span %s ago; cache %d shards, %d MB",
 		b.URL(), st.Nodes, st.Shards, st.Spans, age, st.CachedShards, st.CachedBytes>>20)
+	if st.CacheFree >= 0 && st.CacheFree < st.CacheMinFree {
+		msg += fmt.Sprintf("; the cache directory is short of space (%d MB free, %d MB kept free): shards not cached yet cannot be read", st.CacheFree>>20, st.CacheMinFree>>20)
+	}
 	status := backend.HealthStatusOk
 	if len(st.NodeErrors) > 0 {
 		msg += "; unreadable: " + errors.Join(st.NodeErrors...).Error()

@@ -330,12 +330,19 @@ func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequ
 	if ringbufDrops > 0 || packetDrops > 0 {
 		msg += fmt.Sprintf("; capture loss since the collectors started: %d ring-buffer events, %d packets dropped (zerotrace store stats)", ringbufDrops, packetDrops)
 	}
+	disk := diskLoss(st.Nodes)
+	if disk.dropped > 0 {
+		msg += fmt.Sprintf("; %d spans dropped for lack of disk space on the collectors (zerotrace store stats)", disk.dropped)
+	}
+	if len(disk.short) > 0 {
+		msg += fmt.Sprintf("; short of disk space now, dropping new spans: %s", strings.Join(disk.short, ", "))
+	}
 	if len(captureErrs) > 0 {
 		msg += "; " + strings.Join(captureErrs, "; ")
 	}
 	details, _ := json.Marshal(map[string]any{"nodes": len(st.Nodes), "shards": st.Shards, "spans": st.Spans,
 		"bytes": st.Bytes, "newestSpanAgeSeconds": age.Seconds(), "unreadable": problems,
-		"ringbufDrops": ringbufDrops, "packetDrops": packetDrops})
+		"ringbufDrops": ringbufDrops, "packetDrops": packetDrops, "diskDrops": disk.dropped, "diskShortNodes": disk.short})
 	if len(problems) > 0 {
 		return &backend.CheckHealthResult{Status: backend.HealthStatusError, JSONDetails: details,
 			Message: msg + "; cannot read: " + strings.Join(problems, "; ")}, nil

@@ -188,6 +188,26 @@ func TestHealthAndResources(t *testing.T) {
 	if h.Status != backend.HealthStatusOk || !strings.Contains(h.Message, "capture loss since the collectors started: 4 ring-buffer events, 5 packets dropped") {
 		t.Errorf("health with capture loss: %v %q", h.Status, h.Message)
 	}
+	if strings.Contains(h.Message, "disk space") {
+		t.Errorf("health reports a disk shortage without any: %q", h.Message)
+	}
+	// A collector whose disk has no room (more free space asked for than
+	// there is) drops new spans and records it: health shows it.
+	w, err = store.OpenWriter(store.WriterOptions{Dir: dir, Node: st.Nodes[0].Node, NoBackground: true, MinFree: 1 << 62})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(spangen.New(spangen.Config{Seed: 2}).Next(1)[0].Spans...)
+	w.Flush()
+	if err := w.WriteCaptureStats(store.CaptureStats{UpdatedNs: 3, StartedNs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	h, _ = d.CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	if h.Status != backend.HealthStatusOk || !strings.Contains(h.Message, "38 spans dropped for lack of disk space on the collectors") ||
+		!strings.Contains(h.Message, "short of disk space now, dropping new spans: "+st.Nodes[0].Node+" (since ") {
+		t.Errorf("health with a full disk: %v %q", h.Status, h.Message)
+	}
 	for path, want := range map[string][]string{
 		"namespaces":                  {"bookinfo"},
 		"services?namespace=bookinfo": {"details", "productpage", "ratings", "reviews"},

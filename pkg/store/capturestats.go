@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,9 @@ type CaptureStats struct {
 	StartedNs  int64            `json:"started_ns"` // when the collector started (the counters' origin)
 	EBPF       *EBPFStats       `json:"ebpf,omitempty"`
 	Interfaces []InterfaceStats `json:"interfaces,omitempty"`
+	// Store is the store writer's disk accounting (spans dropped for lack
+	// of disk space among them); WriteCaptureStats fills it in.
+	Store *StoreStats `json:"store,omitempty"`
 }
 
 // EBPFStats are the eBPF capture's kernel-side counters.
@@ -56,8 +60,11 @@ func (s CaptureStats) Drops() (ringbuf, packets uint64) {
 }
 
 // WriteCaptureStats replaces the node directory's CaptureStatsName (a
-// temporary file renamed over it, readable by the data group).
+// temporary file renamed over it, readable by the data group), with the
+// writer's own StoreStats.
 func (w *Writer) WriteCaptureStats(s CaptureStats) error {
+	st := w.Stats()
+	s.Store = &st
 	s.Interfaces = slices.Clone(s.Interfaces)
 	slices.SortFunc(s.Interfaces, func(a, b InterfaceStats) int {
 		switch {
@@ -72,13 +79,20 @@ func (w *Writer) WriteCaptureStats(s CaptureStats) error {
 	if err != nil {
 		return fmt.Errorf("encoding capture stats: %w", err)
 	}
+	// Padded with spaces to whole 4 KiB blocks: on a full disk the next
+	// record is written over this one (rewriteCaptureStats).
+	pad := (len(b) + 1 + 4095) / 4096 * 4096
+	b = append(append(b, bytes.Repeat([]byte{' '}, pad-len(b)-1)...), '\n')
 	tmp, err := os.CreateTemp(w.nodeDir, ".capture-*.tmp")
 	if err != nil {
 		return fmt.Errorf("writing capture stats: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
+	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
+		if IsNoSpace(err) {
+			return w.rewriteCaptureStats(b, err)
+		}
 		return fmt.Errorf("writing capture stats: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
@@ -89,6 +103,35 @@ func (w *Writer) WriteCaptureStats(s CaptureStats) error {
 	}
 	if err := os.Rename(tmp.Name(), filepath.Join(w.nodeDir, CaptureStatsName)); err != nil {
 		return fmt.Errorf("writing capture stats: %w", err)
+	}
+	return nil
+}
+
+// rewriteCaptureStats, on a full disk, writes b over the record in place
+// (its blocks are already allocated) when b is no longer; else it returns
+// the error that sent it here. A reader at that moment may read a mixed
+// record: a parse error for one look.
+func (w *Writer) rewriteCaptureStats(b []byte, cause error) error {
+	path := filepath.Join(w.nodeDir, CaptureStatsName)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() < int64(len(b)) {
+		return fmt.Errorf("writing capture stats: %w", cause)
+	}
+	b = append(append(b[:len(b)-1], bytes.Repeat([]byte{' '}, int(fi.Size())-len(b))...), '\n')
+	if err := os.Chmod(path, 0o640); err != nil {
+		return fmt.Errorf("writing capture stats: %w", err)
+	}
+	defer w.setMode(path, sealedFileMode)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("writing capture stats: %w", err)
+	}
+	_, err = f.WriteAt(b, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing capture stats in place: %w", err)
 	}
 	return nil
 }

@@ -9,8 +9,9 @@ import (
 )
 
 // TestCaptureStats: what the writer records is read back exactly (interfaces
-// sorted), the file is replaced whole and read-only, a node directory
-// without it reads as absent, and damaged or oversized files give errors.
+// sorted) with the writer's own store counters, the file is replaced whole
+// and read-only, a node directory without it reads as absent, and damaged
+// or oversized files give errors.
 func TestCaptureStats(t *testing.T) {
 	dir := t.TempDir()
 	w, err := OpenWriter(WriterOptions{Dir: dir, Node: "n1", NoBackground: true})
@@ -21,6 +22,12 @@ func TestCaptureStats(t *testing.T) {
 	nodeDir := filepath.Join(dir, "n1")
 	if _, ok, err := ReadCaptureStats(nodeDir); ok || err != nil {
 		t.Fatalf("before any write: ok=%v err=%v, want absent", ok, err)
+	}
+	if err := w.Write(bookinfo(t, 1)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
 	}
 	in := CaptureStats{UpdatedNs: 2000, StartedNs: 1000, EBPF: &EBPFStats{Events: 500, RingbufDrops: 7},
 		Interfaces: []InterfaceStats{{Name: "node1:veth2", Packets: 10, Drops: 3}, {Name: "node1:underlay", Packets: 20, Drops: 0}}}
@@ -36,6 +43,10 @@ func TestCaptureStats(t *testing.T) {
 	}
 	want := CaptureStats{UpdatedNs: 2000, StartedNs: 1000, EBPF: &EBPFStats{Events: 501, RingbufDrops: 7},
 		Interfaces: []InterfaceStats{{Name: "node1:underlay", Packets: 20}, {Name: "node1:veth2", Packets: 10, Drops: 3}}}
+	if st := got.Store; st == nil || st.Spans != 38 || st.DroppedDisk != 0 || st.UsedBytes <= 0 || st.FSBytes <= 0 || st.FreeBytes <= 0 {
+		t.Fatalf("store stats %+v, want 38 spans written, none dropped, and the disk's figures", st)
+	}
+	got.Store = nil
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("read %+v, want %+v", got, want)
 	}

@@ -55,7 +55,7 @@ func badgerOptions(dir string, readOnly bool) badger.Options {
 		WithCompression(options.ZSTD).
 		WithZSTDCompressionLevel(1).
 		WithNumVersionsToKeep(1).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(mergedMemTable).
 		WithValueLogFileSize(16 << 20).
 		WithValueThreshold(1 << 20).
 		WithBlockCacheSize(4 << 20).
@@ -76,8 +76,15 @@ func badgerOptions(dir string, readOnly bool) badger.Options {
 // 8 MiB still takes a batch value up to the 1 MiB value threshold (Badger
 // accepts at most 15% of the memtable in one write).
 func headOptions(dir string) badger.Options {
-	return badgerOptions(dir, false).WithCompression(options.None).WithMemTableSize(8 << 20)
+	return badgerOptions(dir, false).WithCompression(options.None).WithMemTableSize(headMemTable)
 }
+
+// Memtable sizes of head shards and merge outputs (headroom.go counts
+// what their flushes and compactions write).
+const (
+	headMemTable   = 8 << 20
+	mergedMemTable = 16 << 20
+)
 
 // shardWriter appends batches to one read-write Badger shard.
 type shardWriter struct {
@@ -98,6 +105,8 @@ type shardWriter struct {
 	// idsUnknown: a merged source had no span-id range, so neither has
 	// the merge.
 	idsUnknown bool
+	// wal is what the writes so far put into Badger's logs (headroom.go).
+	wal int64
 }
 
 func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
@@ -190,152 +199,6 @@ func (w *shardWriter) rebuildRecords() error {
 			return nil
 		})
 	})
-}
-
-// write stores one batch of spans: the Arrow value, its index entries and
-// the updated meta, in one Badger write batch.
-func (w *shardWriter) write(spans []span.Span, b *span.Builder) error {
-	if len(spans) == 0 {
-		return nil
-	}
-	for i := range spans {
-		b.Append(&spans[i])
-	}
-	rec := b.NewRecord()
-	val, err := encodeBatch(rec)
-	rec.Release()
-	if errors.Is(err, errBatchTooLarge) && len(spans) > 1 {
-		// Beyond what a reader accepts (maxDecodedBytes): two batches.
-		if err := w.write(spans[:len(spans)/2], b); err != nil {
-			return err
-		}
-		return w.write(spans[len(spans)/2:], b)
-	}
-	if err != nil {
-		return err
-	}
-	batch := uint32(w.meta.Batches)
-	wb := w.db.NewWriteBatch()
-	defer wb.Cancel()
-	if err := wb.Set(batchKey(batch), val); err != nil {
-		return err
-	}
-	meta := w.meta
-	for i := range spans {
-		s := &spans[i]
-		r := ref{start: s.StartNs, batch: batch, row: uint32(i)}
-		if meta.layout() == layoutBlocks {
-			w.keys = appendRecords(&w.recs, w.keys, s, r)
-		} else if err := w.writeEntries(wb, s, r); err != nil {
-			return err
-		}
-		if s.Workload != "" {
-			wk := [2]string{s.Namespace, s.Workload}
-			if !w.seenWorkload[wk] {
-				w.seenWorkload[wk] = true
-				if err := wb.Set(workloadKey(s.Namespace, s.Workload), nil); err != nil {
-					return err
-				}
-			}
-		}
-		ve := valueEntry{s.Namespace, s.Service, s.Endpoint, s.L7Protocol}
-		if !w.seen[ve] {
-			w.seen[ve] = true
-			if err := wb.Set(valuesKey(ve), nil); err != nil {
-				return err
-			}
-		}
-		if meta.Spans == 0 || s.StartNs < meta.MinNs {
-			meta.MinNs = s.StartNs
-		}
-		meta.SpanIDs = addID(meta.SpanIDs, IDRange{s.SpanID, s.SpanID})
-		if s.StartNs > meta.MaxNs {
-			meta.MaxNs = s.StartNs
-		}
-		meta.Spans++
-	}
-	meta.Batches++
-	mb, _ := json.Marshal(meta)
-	if err := wb.Set([]byte{pMeta}, mb); err != nil {
-		return err
-	}
-	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("writing batch to %s: %w", w.dir, err)
-	}
-	w.meta = meta
-	return nil
-}
-
-// writeEntries writes the index of span s as layoutEntries does: one
-// Badger entry per record.
-func (w *shardWriter) writeEntries(wb *badger.WriteBatch, s *span.Span, r ref) error {
-	var recs [3][]byte
-	w.keys = appendRecords(&recs, w.keys, s, r)
-	for i, run := range runs {
-		wl, kl := recLen(run), entryKeyLen(run)
-		for off := 0; off < len(recs[i]); off += wl {
-			rec := recs[i][off : off+wl]
-			var val []byte
-			if kl < wl {
-				val = rec[kl:]
-			}
-			if err := wb.Set(append([]byte{run}, rec[:kl]...), val); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// writeIndex writes the sorted record blocks and directories of a
-// layoutBlocks shard and marks it indexed.
-func (w *shardWriter) writeIndex() error {
-	if w.meta.layout() != layoutBlocks || w.meta.Indexed || w.meta.Batches == 0 {
-		return nil
-	}
-	enc, _ := blockCodec()
-	if w.head {
-		enc = headBlockEnc
-	}
-	wb := w.db.NewWriteBatch()
-	defer wb.Cancel()
-	for i, run := range runs {
-		rl, cut := recLen(run), cutOf(run)
-		recs := w.recs[i]
-		sorted := false
-		if ends := w.ends[i]; len(ends) > 0 && ends[len(ends)-1] == len(recs) {
-			var merged []byte
-			if merged, sorted = mergeSorted(recs, rl, ends); sorted {
-				recs = merged
-			}
-		}
-		if !sorted {
-			sortRecords(recs, rl)
-		}
-		var first []byte
-		for n, off := uint32(0), 0; off < len(recs); n, off = n+1, off+cut*rl {
-			blk := recs[off:min(len(recs), off+cut*rl)]
-			first = append(first, blk[:rl]...)
-			if err := wb.Set(blockKey(run, n), encodeBlockWith(enc, run, blk)); err != nil {
-				return err
-			}
-		}
-		if err := wb.Set(dirKey(run), encodeDir(run, uint64(len(recs)/rl), first)); err != nil {
-			return err
-		}
-		w.recs[i], w.ends[i] = nil, nil
-	}
-	meta := w.meta
-	meta.Indexed = true
-	mb, _ := json.Marshal(meta)
-	if err := wb.Set([]byte{pMeta}, mb); err != nil {
-		return err
-	}
-	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("writing the index of %s: %w", w.dir, err)
-	}
-	w.meta = meta
-	return nil
 }
 
 func (w *shardWriter) close() error {

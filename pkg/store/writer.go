@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +26,16 @@ type WriterOptions struct {
 	Window        time.Duration // merge sealed shards per window of this length (default 1 min)
 	MergedRows    int           // at most 32768; unused since layout 2: merges copy the head batches as they are (ADR 0004)
 	RetentionAge  time.Duration // drop shards whose newest span is older (0: keep)
-	DiskBudget    int64         // drop oldest shards while the node uses more bytes (0: no budget)
+	// DiskBudget bounds what the node directory holds, everything counted
+	// (head shard, merges in progress, Badger's files): the oldest shards
+	// are dropped to stay within it (0: no budget; DefaultDiskBudget is
+	// the collector's default).
+	DiskBudget int64
+	// MinFree is the free space the writer leaves on the filesystem: new
+	// spans are dropped rather than written into it (0: none, but the
+	// writer still never starts a step the free space cannot hold;
+	// DefaultMinFree is the collector's default). headroom.go.
+	MinFree int64
 	// Keep, if set, holds back retention by age for the shards it returns
 	// true for (the object-store uploader: shards not yet uploaded). The
 	// disk budget still applies to them.
@@ -96,6 +104,12 @@ type Writer struct {
 	closed   bool
 	gid      int // -1: leave the group as created
 	opener   opener
+	space    spaceState
+	sealIdx  *shardWrite // the head's encoded index while its seal waits for room
+	// manifestDirty: the manifest in memory waits for disk space to be
+	// written; obsolete shards go once it is.
+	manifestDirty bool
+	obsolete      []string
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -109,8 +123,12 @@ func OpenWriter(opt WriterOptions) (*Writer, error) {
 	}
 	w := &Writer{opt: opt, nodeDir: filepath.Join(opt.Dir, opt.Node), log: opt.Logger.With("node", opt.Node),
 		builder: span.NewBuilder(nil), stop: make(chan struct{}), gid: -1}
+	w.space.block, w.space.idxRatio = 4096, 0.5 // measured: 0.22, and 1.25 times that after the first seal
 	if err := os.MkdirAll(w.nodeDir, sealedDirMode); err != nil {
 		return nil, fmt.Errorf("creating node directory: %w", err)
+	}
+	if err := writable(w.nodeDir); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	if opt.Group != "" {
 		gid, err := lookupGroup(opt.Group)
@@ -131,6 +149,9 @@ func OpenWriter(opt WriterOptions) (*Writer, error) {
 	if err := w.recover(); err != nil {
 		return nil, err
 	}
+	w.mu.Lock()
+	w.probeLocked()
+	w.mu.Unlock()
 	if !opt.NoBackground {
 		w.done.Add(1)
 		go w.loop()
@@ -164,44 +185,28 @@ func (w *Writer) recover() error {
 		return fmt.Errorf("recovering: %w", err)
 	}
 	changed := false
+	var heads []string
 	for _, e := range ents {
 		name := e.Name()
 		if !e.IsDir() || listed[name] {
 			continue
 		}
-		dir := filepath.Join(w.nodeDir, name)
-		switch {
-		case strings.HasPrefix(name, "h-") && !replaced[name]:
-			// Killed between sealing the files and listing them: make them
-			// writable again for the replay (the owner may, without root).
-			if err := chmodFiles(dir, 0o640); err != nil {
-				return fmt.Errorf("recovering head shard: %w", err)
-			}
-			sw, err := openShardWriter(dir, w.opt.Node, false)
-			if err != nil {
-				return fmt.Errorf("recovering head shard: %w", err)
-			}
-			meta := sw.meta
-			if err := sw.close(); err != nil {
-				return err
-			}
-			if meta.Spans == 0 {
-				os.RemoveAll(dir)
-				continue
-			}
-			files, err := w.sealFiles(dir)
-			if err != nil {
-				return fmt.Errorf("recovering head shard: %w", err)
-			}
-			w.manifest.Shards = append(w.manifest.Shards, meta.entry(name, dirSize(dir), files))
-			changed = true
-			w.log.Info("recovered unsealed shard", "shard", name, "spans", meta.Spans)
-		default: // merge output never listed, or a merge source already replaced
-			w.log.Info("removing leftover shard", "shard", name)
-			if err := os.RemoveAll(dir); err != nil {
-				return fmt.Errorf("recovering: %w", err)
-			}
+		if strings.HasPrefix(name, "h-") && !replaced[name] {
+			heads = append(heads, name)
+			continue
 		}
+		// A merge output never listed, or a merge source already replaced.
+		w.log.Info("removing leftover shard", "shard", name)
+		if err := os.RemoveAll(filepath.Join(w.nodeDir, name)); err != nil {
+			return fmt.Errorf("recovering: %w", err)
+		}
+	}
+	for _, name := range heads {
+		ok, err := w.recoverHeadLocked(name) // waits for Maintain when the disk has no room for it
+		if err != nil {
+			return err
+		}
+		changed = changed || ok
 	}
 	// Shards sealed before checksums existed get them now: this writer (or
 	// its predecessor) wrote them, readers refuse them until they have sums.
@@ -219,11 +224,8 @@ func (w *Writer) recover() error {
 		w.log.Info("recorded checksums of an older shard", "shard", e.Name)
 	}
 	// Sources of merged shards that are still listed were never deleted.
-	if changed {
-		return writeManifest(w.nodeDir, w.manifest)
-	}
-	if _, err := os.Stat(filepath.Join(w.nodeDir, ManifestName)); errors.Is(err, os.ErrNotExist) {
-		return writeManifest(w.nodeDir, w.manifest)
+	if _, err := os.Stat(filepath.Join(w.nodeDir, ManifestName)); changed || errors.Is(err, os.ErrNotExist) {
+		return w.commitManifestLocked()
 	}
 	return nil
 }
@@ -295,6 +297,24 @@ func (w *Writer) flushRows(n int) error {
 	if n == 0 {
 		return nil
 	}
+	err := w.writeBatchLocked(w.pending[:n])
+	rest := copy(w.pending, w.pending[n:])
+	clear(w.pending[rest:])
+	w.pending = w.pending[:rest]
+	if rest > 0 {
+		w.firstAt = w.opt.Now()
+	}
+	return err
+}
+
+// writeBatchLocked writes spans as a batch of the head shard, or drops
+// them, counted, when the disk has no room for it (headroom.go).
+func (w *Writer) writeBatchLocked(spans []span.Span) error {
+	room := w.roomLocked()
+	if room < w.overhead() {
+		w.dropLocked(len(spans), DropDisk, w.overhead(), room)
+		return nil
+	}
 	if w.head == nil {
 		now := w.opt.Now()
 		name := fmt.Sprintf("h-%020d", now.UnixNano())
@@ -306,18 +326,32 @@ func (w *Writer) flushRows(n int) error {
 		}
 		sw, err := openShardWriter(filepath.Join(w.nodeDir, name), w.opt.Node, false)
 		if err != nil {
+			w.dropLocked(len(spans), DropError, 0, 0)
 			return err
 		}
 		w.head, w.headName, w.headAt = sw, name, now
+		room = w.roomLocked()
 	}
-	if err := w.head.write(w.pending[:n], w.builder); err != nil {
+	sws, err := w.head.prepare(spans, w.builder)
+	if err != nil {
+		w.dropLocked(len(spans), DropError, 0, 0)
 		return err
 	}
-	rest := copy(w.pending, w.pending[n:])
-	clear(w.pending[rest:])
-	w.pending = w.pending[:rest]
-	if rest > 0 {
-		w.firstAt = w.opt.Now()
+	need := w.batchNeed(sws)
+	if room, ok := w.admitLocked(need, room); !ok {
+		w.dropLocked(len(spans), DropDisk, need, room)
+		return nil
+	}
+	n, err := w.head.commit(sws...)
+	w.space.stored.Add(uint64(n))
+	w.sealIdx = nil
+	if err != nil {
+		w.dropLocked(len(spans)-n, DropError, 0, 0)
+		return err
+	}
+	w.space.lastNeed = need
+	if !w.space.sealWaits {
+		w.roomBackLocked()
 	}
 	return nil
 }
@@ -334,171 +368,53 @@ func (w *Writer) Seal() error {
 }
 
 func (w *Writer) sealLocked() error {
-	if w.head == nil {
+	h := w.head
+	if h == nil {
 		return nil
 	}
-	h, name := w.head, w.headName
+	dir := filepath.Join(w.nodeDir, w.headName)
+	if h.meta.Batches == 0 { // every batch was dropped
+		w.head = nil
+		err := h.close()
+		os.RemoveAll(dir)
+		return err
+	}
+	raw := int64(len(h.recs[0]) + len(h.recs[1]) + len(h.recs[2]))
+	if w.sealIdx == nil {
+		w.sealIdx = h.encodeIndex()
+	}
+	var idx int64
+	if w.sealIdx != nil {
+		idx = w.sealIdx.walBytes()
+	}
+	need := w.sealNeed(h.wal, idx)
+	if room, ok := w.admitLocked(need, w.roomLocked()); !ok {
+		w.space.sealWaits = true // batches wait with it: each needs the seal's room too
+		w.shortLocked(need, room)
+		return nil
+	}
+	w.space.sealWaits = false
 	w.head = nil
+	if w.sealIdx != nil {
+		_, err := h.commit(w.sealIdx)
+		w.sealIdx = nil
+		if err != nil {
+			h.db.Close()
+			return fmt.Errorf("writing the index of %s: %w", dir, err)
+		}
+		if raw > 0 { // what the next heads' batches expect their index to take
+			w.space.idxRatio = min(2, max(0.05, 1.25*float64(idx)/float64(raw)))
+		}
+	}
 	if err := h.close(); err != nil {
 		return err
 	}
-	dir := filepath.Join(w.nodeDir, name)
 	files, err := w.sealFiles(dir)
 	if err != nil {
 		return err
 	}
-	w.manifest.Shards = append(w.manifest.Shards, h.meta.entry(name, dirSize(dir), files))
-	return writeManifest(w.nodeDir, w.manifest)
-}
-
-// Maintain merges the small shards of finished windows and applies
-// retention. The background loop calls it every 5 s.
-func (w *Writer) Maintain() error {
-	if err := w.merge(); err != nil {
-		return err
-	}
-	return w.retain()
-}
-
-func (w *Writer) windowOf(ns int64) int64 {
-	wl := int64(w.opt.Window)
-	return ns - ((ns%wl)+wl)%wl
-}
-
-// merge rewrites, per finished window, the sealed small shards whose spans
-// all fall in it into one shard with large batches. The new shard is built
-// under a temporary name, renamed, listed in the manifest in place of its
-// sources, and only then are the sources deleted.
-func (w *Writer) merge() error {
-	w.mu.Lock()
-	cutoff := w.opt.Now().Add(-2 * w.opt.SealInterval).UnixNano()
-	groups := map[int64][]ShardEntry{}
-	for _, s := range w.manifest.Shards {
-		if s.Merged {
-			continue
-		}
-		win := w.windowOf(s.MinNs)
-		if w.windowOf(s.MaxNs) != win || win+int64(w.opt.Window) > cutoff {
-			continue
-		}
-		groups[win] = append(groups[win], s)
-	}
-	w.mu.Unlock()
-	wins := make([]int64, 0, len(groups))
-	for win, g := range groups {
-		if len(g) >= 2 {
-			wins = append(wins, win)
-		}
-	}
-	sort.Slice(wins, func(i, j int) bool { return wins[i] < wins[j] })
-	for _, win := range wins {
-		if err := w.mergeWindow(win, groups[win]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *Writer) mergeWindow(win int64, srcs []ShardEntry) error {
-	name := fmt.Sprintf("w-%020d-%020d", win, srcs[0].MinNs)
-	tmp := filepath.Join(w.nodeDir, name+".tmp")
-	os.RemoveAll(tmp)
-	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].MinNs < srcs[j].MinNs })
-	sw, err := openShardWriter(tmp, w.opt.Node, true)
-	if err != nil {
-		return err
-	}
-	sw.meta.Layout = layoutBlocks // copying moves index records: merges write layout 2
-	for _, s := range srcs {
-		sh, err := w.opener.open(filepath.Join(w.nodeDir, s.Name), s)
-		if err == nil {
-			err = sw.copyShard(sh)
-			sh.close()
-		}
-		w.opener.forget(filepath.Join(w.nodeDir, s.Name)) // read once: its sources leave the manifest below
-		if err != nil {
-			sw.db.Close() // without writing an index
-			os.RemoveAll(tmp)
-			return fmt.Errorf("merging: %w", err)
-		}
-	}
-	meta := sw.meta
-	if err := sw.close(); err != nil {
-		return err
-	}
-	files, err := w.sealFiles(tmp)
-	if err != nil {
-		return fmt.Errorf("merging: %w", err)
-	}
-	final := filepath.Join(w.nodeDir, name)
-	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("merging: %w", err)
-	}
-	names := make([]string, len(srcs))
-	drop := map[string]bool{}
-	for i, s := range srcs {
-		names[i] = s.Name
-		drop[s.Name] = true
-	}
-	w.mu.Lock()
-	kept := w.manifest.Shards[:0]
-	for _, s := range w.manifest.Shards {
-		if !drop[s.Name] {
-			kept = append(kept, s)
-		}
-	}
-	e := meta.entry(name, dirSize(final), files)
-	e.Merged, e.Sources = true, names
-	w.manifest.Shards = append(kept, e)
-	err = writeManifest(w.nodeDir, w.manifest)
-	w.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		os.RemoveAll(filepath.Join(w.nodeDir, n))
-	}
-	w.log.Debug("merged shards", "window", time.Unix(0, win).UTC(), "sources", len(srcs), "spans", meta.Spans)
-	return nil
-}
-
-// retain drops whole shards: those whose newest span is older than
-// RetentionAge, then the oldest while the node exceeds DiskBudget.
-func (w *Writer) retain() error {
-	if w.opt.RetentionAge <= 0 && w.opt.DiskBudget <= 0 {
-		return nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	sort.Slice(w.manifest.Shards, func(i, j int) bool { return w.manifest.Shards[i].MinNs < w.manifest.Shards[j].MinNs })
-	var total int64
-	for _, s := range w.manifest.Shards {
-		total += s.Bytes
-	}
-	oldest := w.opt.Now().Add(-w.opt.RetentionAge).UnixNano()
-	var drop []string
-	kept := w.manifest.Shards[:0]
-	for _, s := range w.manifest.Shards {
-		expired := w.opt.RetentionAge > 0 && s.MaxNs < oldest && (w.opt.Keep == nil || !w.opt.Keep(s.Name))
-		if expired || (w.opt.DiskBudget > 0 && total > w.opt.DiskBudget) {
-			drop = append(drop, s.Name)
-			total -= s.Bytes
-			continue
-		}
-		kept = append(kept, s)
-	}
-	if len(drop) == 0 {
-		return nil
-	}
-	w.manifest.Shards = kept
-	if err := writeManifest(w.nodeDir, w.manifest); err != nil {
-		return err
-	}
-	for _, n := range drop {
-		os.RemoveAll(filepath.Join(w.nodeDir, n))
-	}
-	w.log.Info("retention dropped shards", "shards", len(drop))
-	return nil
+	w.manifest.Shards = append(w.manifest.Shards, h.meta.entry(w.headName, dirSize(dir), files))
+	return w.commitManifestLocked()
 }
 
 // Close stops the timers, flushes, seals and releases the writer.
@@ -517,6 +433,14 @@ func (w *Writer) Close() error {
 	err := w.flushLocked()
 	if serr := w.sealLocked(); err == nil {
 		err = serr
+	}
+	if w.head != nil {
+		// Its Badger stays open: closing it flushes its memtable into a
+		// table file the disk may not back (headroom.go).
+		err = errors.Join(err, fmt.Errorf("head shard %s left unsealed: not enough disk space; it is sealed at the next start once there is", w.headName))
+	}
+	if w.manifestDirty {
+		err = errors.Join(err, errors.New("the node manifest was not written: not enough disk space; the next start writes it"))
 	}
 	w.builder.Release()
 	return err

@@ -35,7 +35,7 @@ func startCollector(c benchCaptureConfig, dir string) (*collector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding own binary: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil { // collect wants its data directory to exist
 		return nil, fmt.Errorf("creating collector dir: %w", err)
 	}
 	maddr, err := freeLoopbackAddr()

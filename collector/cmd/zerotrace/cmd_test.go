@@ -18,8 +18,15 @@ import (
 
 func fill(t *testing.T) (string, []spangen.Trace) {
 	t.Helper()
-	dir := t.TempDir()
 	traces := spangen.New(spangen.Config{Seed: 3, Start: time.Now().Add(-time.Minute)}).Next(3)
+	return fillTraces(t, traces), traces
+}
+
+// fillTraces writes traces into a new data directory, one node directory
+// per node.
+func fillTraces(t *testing.T, traces []spangen.Trace) string {
+	t.Helper()
+	dir := t.TempDir()
 	ws := map[string]*store.Writer{}
 	for _, tr := range traces {
 		for _, s := range tr.Spans {
@@ -36,7 +43,7 @@ func fill(t *testing.T) (string, []spangen.Trace) {
 	for _, w := range ws {
 		w.Close()
 	}
-	return dir, traces
+	return dir
 }
 
 // capture runs a subcommand and returns its exit code and stdout.
@@ -125,18 +132,24 @@ func TestSearchAndStore(t *testing.T) {
 	if strings.Contains(out, "capture") {
 		t.Fatalf("store stats prints capture counters no collector recorded:\n%s", out)
 	}
-	// A collector's capture counters in node1: printed under that node.
-	w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: "node1", NoBackground: true})
+	// A collector's capture counters in node1, and its store's, on a disk
+	// with no room (more free space asked for than there is): printed
+	// under that node.
+	w, err := store.OpenWriter(store.WriterOptions{Dir: dir, Node: "node1", NoBackground: true, MinFree: 1 << 62})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.Write(traces[0].Spans...)
+	w.Flush()
 	if err := w.WriteCaptureStats(store.CaptureStats{UpdatedNs: 2e9, StartedNs: 1e9, EBPF: &store.EBPFStats{Events: 900, RingbufDrops: 12},
 		Interfaces: []store.InterfaceStats{{Name: "node1:veth0", Packets: 77, Drops: 5}}}); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
 	code, out = capture(t, "store", "stats", dir)
-	for _, want := range []string{": 12 ring-buffer drops, 5 packet drops\n", "    ebpf: 900 events, 12 ring-buffer drops\n", "    packet node1:veth0: 77 frames, 5 drops\n"} {
+	for _, want := range []string{": 12 ring-buffer drops, 5 packet drops\n", "    ebpf: 900 events, 12 ring-buffer drops\n", "    packet node1:veth0: 77 frames, 5 drops\n",
+		"  store: 0 spans written, 38 dropped for lack of disk space, 0 dropped on write errors, 0 deleted by retention (0 for age, 0 for the budget)\n",
+		"(keeping 4611686018427387904 free)\n", "    short of disk space since "} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("store stats exit %d, want %q in:\n%s", code, want, out)
 		}
@@ -166,5 +179,22 @@ func TestStoreVerify(t *testing.T) {
 	f.Close()
 	if code, _ := capture(t, "store", "verify", dir); code != 1 {
 		t.Fatalf("a changed table verified: exit %d", code)
+	}
+}
+
+// A reused X-Request-ID: `zerotrace trace` shows the request's own whole
+// trace and a warning naming the id.
+func TestTraceReusedIDWarning(t *testing.T) {
+	traces := spangen.New(spangen.Config{Seed: 5, Start: time.Now().Add(-time.Minute), Interval: 100 * time.Millisecond,
+		ClientXRID: "batch-7"}).Next(110)
+	dir := fillTraces(t, traces)
+	code, out := capture(t, "trace", strconv.FormatUint(traces[3].Spans[0].SpanID, 10), "--data-dir", dir,
+		"--expect-spans", "38", "--expect-roots", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	lines := strings.Split(out, "\n")
+	if want := `warning: reused X-Request-ID "batch-7": 110 exchanges at`; len(lines) < 2 || !strings.HasPrefix(lines[1], want) {
+		t.Fatalf("second line %q, want %q…", lines[1], want)
 	}
 }

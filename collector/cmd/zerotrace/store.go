@@ -73,6 +73,21 @@ func printCaptureStats(nodeDir string) {
 	for _, i := range cs.Interfaces {
 		fmt.Printf("    packet %s: %d frames, %d drops\n", i.Name, i.Packets, i.Drops)
 	}
+	if st := cs.Store; st != nil {
+		fmt.Printf("  store: %d spans written, %d dropped for lack of disk space, %d dropped on write errors, %d deleted by retention (%d for age, %d for the budget)\n",
+			st.Spans, st.DroppedDisk, st.DroppedError, st.DeletedAge+st.DeletedBudget, st.DeletedAge, st.DeletedBudget)
+		budget := "no budget"
+		if st.BudgetBytes > 0 {
+			budget = fmt.Sprintf("budget %d", st.BudgetBytes)
+		}
+		fmt.Printf("    disk: node directory %d bytes (%s), %d bytes free of %d (keeping %d free)\n", st.UsedBytes, budget, st.FreeBytes, st.FSBytes, st.MinFreeBytes)
+		if st.ShortSinceNs != 0 {
+			fmt.Printf("    short of disk space since %s: new spans are dropped\n", fmtNs(st.ShortSinceNs))
+		}
+		if st.MergesWaiting > 0 || st.Unrecovered > 0 {
+			fmt.Printf("    waiting for disk space: %d merges, %d head shards a crash left\n", st.MergesWaiting, st.Unrecovered)
+		}
+	}
 }
 
 func runStoreStats(args []string) int {

@@ -4,7 +4,6 @@ package pluginclient
 
 import (
 	"context"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
+	"github.com/zerotrace/zerotrace/pkg/objstore"
 	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
@@ -24,16 +24,45 @@ import (
 // bucketPlugin starts the plugin configured with the bucket only.
 func bucketPlugin(t *testing.T, bin string, srv *seaweedfs.Server, secret string) *Client {
 	t.Helper()
-	c, err := Start(bin, Options{PluginID: "zerotrace-tracing-datasource", UID: "zt-bucket", Name: "Zerotrace",
+	return bucketPluginAt(t, bin, srv, secret, "zt-bucket", t.TempDir())
+}
+
+// bucketPluginAt starts the plugin as data source uid with its cache in
+// cacheDir.
+func bucketPluginAt(t *testing.T, bin string, srv *seaweedfs.Server, secret, uid, cacheDir string) *Client {
+	t.Helper()
+	c, err := Start(bin, Options{PluginID: "zerotrace-tracing-datasource", UID: uid, Name: "Zerotrace",
 		JSONData: map[string]any{"storage": "bucket", "bucketEndpoint": srv.Endpoint, "bucketName": "zerotrace",
 			"bucketPrefix": "cluster-a", "bucketPathStyle": true, "bucketAccessKeyId": seaweedfs.AccessKey,
-			"cacheDir": t.TempDir(), "cacheSizeMB": 256},
+			"cacheDir": cacheDir, "cacheSizeMB": 256},
 		SecureJSONData: map[string]string{"bucketSecretAccessKey": secret}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// uploadTraces writes n generated traces into shards of five traces, as
+// node1 and node2 would, and uploads them under cluster-a/: the plugin sees
+// the bucket only.
+func uploadTraces(t *testing.T, client *objstore.Client, seed uint64, start time.Time, n int) []spangen.Trace {
+	t.Helper()
+	dir := t.TempDir()
+	traces := spangen.New(spangen.Config{Seed: seed, Start: start, Interval: 50 * time.Millisecond}).Next(n)
+	for i := 0; i < len(traces); i += 5 { // several shards per node
+		storetest.WriteTraces(t, dir, "", traces[i:min(i+5, len(traces))])
+	}
+	for _, name := range []string{"node1", "node2"} {
+		u, err := bucket.NewUploader(bucket.UploaderOptions{Client: client, Prefix: "cluster-a/", DataDir: dir, Node: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := u.Sync(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return traces
 }
 
 func notices(r *Response) string {
@@ -70,23 +99,8 @@ func TestPluginBinaryOverBucket(t *testing.T) {
 	client := srv.Client(t, "zerotrace")
 	ctx := context.Background()
 
-	dir := t.TempDir()
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
-	traces := spangen.New(spangen.Config{Seed: 4, Start: start, Interval: 50 * time.Millisecond}).Next(20)
-	for i := 0; i < len(traces); i += 5 { // several shards per node
-		storetest.WriteTraces(t, dir, "", traces[i:i+5])
-	}
-	for _, name := range []string{"node1", "node2"} {
-		u, err := bucket.NewUploader(bucket.UploaderOptions{Client: client, Prefix: "cluster-a/", DataDir: dir, Node: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := u.Sync(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The plugin sees the bucket only: the local shards go away.
-	os.RemoveAll(dir)
+	traces := uploadTraces(t, client, 4, start, 20)
 
 	c := bucketPlugin(t, bin, srv, seaweedfs.SecretKey)
 	h, err := c.CheckHealth(ctx)

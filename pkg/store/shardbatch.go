@@ -1,0 +1,237 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// shardWrite is a set of Badger entries encoded for a shard but not yet
+// written: a batch of spans or a shard's index. Its size is known before
+// Badger sees a byte of it, so the writer can decide whether the disk has
+// room for it (headroom.go); nothing of the shard changes until commit.
+type shardWrite struct {
+	spans int
+	sets  []kv
+	recs  [3][]byte // index records the batch adds (layoutBlocks), kept until the seal
+	vals  []valueEntry
+	wls   [][2]string
+	meta  shardMeta // the shard's meta once written
+	index bool      // the shard's index: its records are written
+}
+
+type kv struct{ k, v []byte }
+
+// walEntryOverhead bounds what Badger adds to an entry in its write-ahead
+// log (header, version, checksum); walTxnOverhead what a commit adds.
+const (
+	walEntryOverhead = 40
+	walTxnOverhead   = 64
+)
+
+// walBytes is what the write adds to the shard's write-ahead log (or value
+// log, for values over the threshold).
+func (sw *shardWrite) walBytes() int64 {
+	n := int64(walTxnOverhead)
+	for _, e := range sw.sets {
+		n += int64(len(e.k)+len(e.v)) + walEntryOverhead
+	}
+	return n
+}
+
+// recBytes is the raw size of the index records the batch adds.
+func (sw *shardWrite) recBytes() int64 {
+	return int64(len(sw.recs[0]) + len(sw.recs[1]) + len(sw.recs[2]))
+}
+
+// prepare encodes spans as one batch after the shard's current content (or
+// several, when one would be larger than a reader accepts).
+func (w *shardWriter) prepare(spans []span.Span, b *span.Builder) ([]*shardWrite, error) {
+	var out []*shardWrite
+	meta := w.meta
+	seenV, seenW := map[valueEntry]bool{}, map[[2]string]bool{}
+	var encode func(spans []span.Span) error
+	encode = func(spans []span.Span) error {
+		if len(spans) == 0 {
+			return nil
+		}
+		for i := range spans {
+			b.Append(&spans[i])
+		}
+		rec := b.NewRecord()
+		val, err := encodeBatch(rec)
+		rec.Release()
+		if errors.Is(err, errBatchTooLarge) && len(spans) > 1 {
+			// Beyond what a reader accepts (maxDecodedBytes): two batches.
+			if err := encode(spans[:len(spans)/2]); err != nil {
+				return err
+			}
+			return encode(spans[len(spans)/2:])
+		}
+		if err != nil {
+			return err
+		}
+		sw := w.batchEntries(spans, val, meta, seenV, seenW)
+		meta = sw.meta
+		out = append(out, sw)
+		return nil
+	}
+	if err := encode(spans); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// batchEntries builds the entries of one batch: the Arrow value, its
+// index entries or records, the values and workloads not seen before and
+// the updated meta. seenV and seenW hold what earlier batches of the same
+// prepare add.
+func (w *shardWriter) batchEntries(spans []span.Span, val []byte, meta shardMeta, seenV map[valueEntry]bool, seenW map[[2]string]bool) *shardWrite {
+	batch := uint32(meta.Batches)
+	sw := &shardWrite{spans: len(spans), sets: []kv{{batchKey(batch), val}}}
+	meta.SpanIDs = slices.Clone(meta.SpanIDs) // widened in place below: not the shard's until commit
+	for i := range spans {
+		s := &spans[i]
+		r := ref{start: s.StartNs, batch: batch, row: uint32(i)}
+		if meta.layout() == layoutBlocks {
+			w.keys = appendRecords(&sw.recs, w.keys, s, r)
+		} else {
+			sw.sets = w.appendEntries(sw.sets, s, r)
+		}
+		if s.Workload != "" {
+			wk := [2]string{s.Namespace, s.Workload}
+			if !w.seenWorkload[wk] && !seenW[wk] {
+				seenW[wk] = true
+				sw.wls = append(sw.wls, wk)
+				sw.sets = append(sw.sets, kv{workloadKey(s.Namespace, s.Workload), nil})
+			}
+		}
+		ve := valueEntry{s.Namespace, s.Service, s.Endpoint, s.L7Protocol}
+		if !w.seen[ve] && !seenV[ve] {
+			seenV[ve] = true
+			sw.vals = append(sw.vals, ve)
+			sw.sets = append(sw.sets, kv{valuesKey(ve), nil})
+		}
+		if meta.Spans == 0 || s.StartNs < meta.MinNs {
+			meta.MinNs = s.StartNs
+		}
+		meta.SpanIDs = addID(meta.SpanIDs, IDRange{s.SpanID, s.SpanID})
+		if s.StartNs > meta.MaxNs {
+			meta.MaxNs = s.StartNs
+		}
+		meta.Spans++
+	}
+	meta.Batches++
+	sw.meta = meta
+	mb, _ := json.Marshal(meta)
+	sw.sets = append(sw.sets, kv{[]byte{pMeta}, mb})
+	return sw
+}
+
+// appendEntries adds the index of span s as layoutEntries writes it: one
+// Badger entry per record.
+func (w *shardWriter) appendEntries(sets []kv, s *span.Span, r ref) []kv {
+	var recs [3][]byte
+	w.keys = appendRecords(&recs, w.keys, s, r)
+	for i, run := range runs {
+		wl, kl := recLen(run), entryKeyLen(run)
+		for off := 0; off < len(recs[i]); off += wl {
+			rec := recs[i][off : off+wl]
+			var val []byte
+			if kl < wl {
+				val = rec[kl:]
+			}
+			sets = append(sets, kv{append([]byte{run}, rec[:kl]...), val})
+		}
+	}
+	return sets
+}
+
+// commit writes prepared writes in order, each in one Badger write batch,
+// and takes their records, values and meta into the shard. It returns the
+// spans written (those of the writes before a failed one).
+func (w *shardWriter) commit(sws ...*shardWrite) (spans int, err error) {
+	for _, sw := range sws {
+		wb := w.db.NewWriteBatch()
+		for _, e := range sw.sets {
+			if err := wb.Set(e.k, e.v); err != nil {
+				wb.Cancel()
+				return spans, fmt.Errorf("writing to %s: %w", w.dir, err)
+			}
+		}
+		err := wb.Flush()
+		wb.Cancel()
+		if err != nil {
+			return spans, fmt.Errorf("writing to %s: %w", w.dir, err)
+		}
+		spans += sw.spans
+		w.wal += sw.walBytes()
+		w.meta = sw.meta
+		if sw.index {
+			w.recs, w.ends = [3][]byte{}, [3][]int{}
+			continue
+		}
+		for i := range sw.recs {
+			w.recs[i] = append(w.recs[i], sw.recs[i]...)
+		}
+		for _, ve := range sw.vals {
+			w.seen[ve] = true
+		}
+		for _, wk := range sw.wls {
+			w.seenWorkload[wk] = true
+		}
+	}
+	return spans, nil
+}
+
+// encodeIndex encodes the sorted record blocks and directories of a
+// layoutBlocks shard and marks it indexed; nil when it has none to write.
+func (w *shardWriter) encodeIndex() *shardWrite {
+	if w.meta.layout() != layoutBlocks || w.meta.Indexed || w.meta.Batches == 0 {
+		return nil
+	}
+	enc, _ := blockCodec()
+	if w.head {
+		enc = headBlockEnc
+	}
+	sw := &shardWrite{index: true}
+	for i, run := range runs {
+		rl, cut := recLen(run), cutOf(run)
+		recs := w.recs[i]
+		sorted := false
+		if ends := w.ends[i]; len(ends) > 0 && ends[len(ends)-1] == len(recs) {
+			var merged []byte
+			if merged, sorted = mergeSorted(recs, rl, ends); sorted {
+				recs = merged
+			}
+		}
+		if !sorted {
+			sortRecords(recs, rl)
+		}
+		var first []byte
+		for n, off := uint32(0), 0; off < len(recs); n, off = n+1, off+cut*rl {
+			blk := recs[off:min(len(recs), off+cut*rl)]
+			first = append(first, blk[:rl]...)
+			sw.sets = append(sw.sets, kv{blockKey(run, n), encodeBlockWith(enc, run, blk)})
+		}
+		sw.sets = append(sw.sets, kv{dirKey(run), encodeDir(run, uint64(len(recs)/rl), first)})
+	}
+	sw.meta = w.meta
+	sw.meta.Indexed = true
+	mb, _ := json.Marshal(sw.meta)
+	sw.sets = append(sw.sets, kv{[]byte{pMeta}, mb})
+	return sw
+}
+
+// writeIndex writes the shard's index (encodeIndex) now.
+func (w *shardWriter) writeIndex() error {
+	if sw := w.encodeIndex(); sw != nil {
+		if _, err := w.commit(sw); err != nil {
+			return fmt.Errorf("writing the index of %s: %w", w.dir, err)
+		}
+	}
+	return nil
+}
