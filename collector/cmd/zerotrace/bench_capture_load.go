@@ -127,6 +127,9 @@ func bulkStream(mib int) (mbps float64, cpu time.Duration, syscalls int, err err
 	if r.err != nil {
 		return 0, 0, 0, r.err
 	}
+	if sender <= 0 || r.cpu <= 0 {
+		return 0, 0, 0, fmt.Errorf("bulk: the threads' CPU time not measured (sender %v, receiver %v)", sender, r.cpu)
+	}
 	return float64(total) / 1e6 / time.Since(start).Seconds(), sender + r.cpu, writes + r.reads, nil
 }
 
