@@ -53,8 +53,10 @@ func TestBookinfoEndToEnd(t *testing.T) {
 }
 
 // minE2EOverlap is how many of the 16 concurrent requests of the end-to-end
-// tests must be in flight at once (curl's spans in the store).
-const minE2EOverlap = 6
+// tests must be in flight at once (curl's spans in the store): 15 and 16
+// measured (TestBookinfoEndToEnd, TestBookinfoEndToEndBucket, the machine
+// shared); the floor sits 3 under the lowest.
+const minE2EOverlap = 12
 
 // checkRequests checks each request's trace as the plugin binary returns
 // it: exactly the 38 expected spans (24 eBPF, 14 packet), each named by its

@@ -71,7 +71,11 @@ const completenessMargin = 3
 const (
 	sequentialRequests = 20
 	concurrentRequests = 32
-	minOverlap         = 8 // in-flight curl spans the concurrent requests must reach
+	// minOverlap is how many curl spans of the 32 concurrent requests must
+	// be in flight at once (TestVariants, TestOTLPIngest): 17–32 in the
+	// variants' runs recorded in docs/demo.md, 29 in the otel variant's;
+	// the floor sits 5 under the lowest.
+	minOverlap = 12
 )
 
 // TestVariants is the causality matrix of issue 12. For every variant it
