@@ -65,7 +65,7 @@ type Input struct {
 	MinNs, MaxNs, Spans int64
 	// Keys holds, per kind, the index values of the shard's keys
 	// (store.KeyValue); repeats are fine.
-	Keys                              map[span.KeyKind][]uint64
+	Keys                            map[span.KeyKind][]uint64
 	Namespaces, Services, Workloads []string
 }
 
