@@ -38,7 +38,7 @@ type UploaderOptions struct {
 	// of each shard's summary (default summary.DefaultFalsePositive).
 	SummaryFalsePositive float64
 	Logger               *slog.Logger
-	Now        func() time.Time
+	Now                  func() time.Time
 }
 
 // skipFiles are shard files readers never need: Badger's DISCARD is the
