@@ -101,8 +101,10 @@ func (m *Mirror) loadSummary(c *sumCall, id, node string, s Shard) {
 	case objstore.IsNotFound(err):
 		err = errors.New("missing from the bucket")
 	case err != nil:
-	case int64(len(b)) != s.Summary.Size || !sumMatches(b, s.Summary.SHA256):
+	case int64(len(b)) != s.Summary.Size:
 		err = fmt.Errorf("%w (%d bytes, manifest says %d)", errDamaged, len(b), s.Summary.Size)
+	case !sumMatches(b, s.Summary.SHA256):
+		err = fmt.Errorf("%w (sha256 differs)", errDamaged)
 	default:
 		if sum, err = summary.Parse(b); err == nil && (sum.MinNs != s.MinNs || sum.MaxNs != s.MaxNs || sum.Spans != s.Spans) {
 			sum, err = nil, errSummaryMismatch
