@@ -577,6 +577,7 @@ type MirrorStats struct {
 	// CacheFree is the free space of the cache directory's filesystem (-1:
 	// unknown); CacheMinFree what the mirror leaves free there.
 	CacheFree, CacheMinFree int64
+	Downloaded              Downloads // bytes and objects downloaded since the mirror opened
 }
 
 // Stats re-lists the bucket now and sums the node manifests. The error is
@@ -605,6 +606,7 @@ func (m *Mirror) Stats(ctx context.Context) (MirrorStats, error) {
 	st.CachedBytes = m.used
 	st.Downloads = m.fetched
 	st.CacheFree, st.CacheMinFree = -1, m.opt.MinFree
+	st.Downloaded = m.downloadedLocked()
 	if fs, ok, ferr := store.StatFS(m.opt.Dir); ferr == nil && ok {
 		st.CacheFree = fs.Avail
 	}

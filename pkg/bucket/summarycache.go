@@ -163,17 +163,23 @@ func (m *Mirror) summaries(ctx context.Context, cands []cand) ([]*summary.Summar
 
 // Downloads counts what a mirror downloaded since it opened.
 type Downloads struct {
-	ShardBytes, SummaryBytes, ManifestBytes int64
-	Summaries, Manifests                    int64 // GETs
-	Shards                                  int   // shards downloaded and verified
+	ShardBytes    int64 `json:"shardBytes"`
+	SummaryBytes  int64 `json:"summaryBytes"`
+	ManifestBytes int64 `json:"manifestBytes"`
+	Summaries     int64 `json:"summaries"` // GETs
+	Manifests     int64 `json:"manifests"` // GETs
+	Shards        int   `json:"shards"`    // shards downloaded and verified
 }
 
 // Downloaded returns the mirror's download counters.
 func (m *Mirror) Downloaded() Downloads {
 	m.mu.Lock()
-	shards := m.fetched
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	return m.downloadedLocked()
+}
+
+func (m *Mirror) downloadedLocked() Downloads {
 	return Downloads{ShardBytes: m.sel.shardBytes.Load(), SummaryBytes: m.sel.summaryBytes.Load(),
 		ManifestBytes: m.sel.manifestBytes.Load(), Summaries: m.sel.summaryGets.Load(),
-		Manifests: m.sel.manifestGets.Load(), Shards: shards}
+		Manifests: m.sel.manifestGets.Load(), Shards: m.fetched}
 }

@@ -118,6 +118,7 @@ func (d *Datasource) bucketHealth(ctx context.Context) *backend.CheckHealthResul
 		status = backend.HealthStatusError
 	}
 	details, _ := json.Marshal(map[string]any{"nodes": st.Nodes, "shards": st.Shards, "spans": st.Spans,
-		"bytes": st.Bytes, "newestSpanAgeSeconds": age.Seconds(), "cachedShards": st.CachedShards, "cachedBytes": st.CachedBytes})
+		"bytes": st.Bytes, "newestSpanAgeSeconds": age.Seconds(), "cachedShards": st.CachedShards, "cachedBytes": st.CachedBytes,
+		"downloaded": st.Downloaded})
 	return &backend.CheckHealthResult{Status: status, Message: msg, JSONDetails: details}
 }
