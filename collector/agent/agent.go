@@ -56,12 +56,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		return err
 	}
 	var spans, writeErrs atomic.Uint64
+	reused := newRepeatCounter(cfg.RepeatedKeys, log)
 	q := newSpanQueue(spanQueueMax, func(batch []span.Span) {
 		for i := range batch {
 			wl.enrich(&batch[i])
 			if batch[i].Namespace == "" {
 				batch[i].Namespace = cfg.Namespace
 			}
+			reused.Add(&batch[i])
 		}
 		if err := w.Write(batch...); err != nil {
 			writeErrs.Add(uint64(len(batch)))
@@ -122,6 +124,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	if pcap != nil {
 		reg.MustRegister(packetCollector{pcap})
 	}
+	reg.MustRegister(repeatCollector{reused})
 	reg.MustRegister(storeCollector{w})
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_spans_total",
 		Help: "Spans handed to the store: written, or dropped (zerotrace_store_spans_total, zerotrace_store_dropped_spans_total)."},

@@ -27,7 +27,9 @@ import (
 // namespace, with eBPF and with packets on lo; after shutdown the store holds
 // the four process spans and the two loopback packet spans, and the
 // assembler links them into one trace: curl c-p → lo → front s-p → front c-p
-// → lo → leaf s-p. /metrics reports both captures.
+// → lo → leaf s-p. /metrics reports both captures, and a batch of three
+// requests that reuse one X-Request-ID, over a bound of two, as one
+// repeated key and one exchange beyond the bound.
 func TestCollectEndToEnd(t *testing.T) {
 	testenv.RequireRoot(t) // loads BPF programs and creates a network namespace
 	ns := testNetns(t, fmt.Sprintf("zt-ebpf-%d-agent", os.Getpid()))
@@ -37,10 +39,20 @@ func TestCollectEndToEnd(t *testing.T) {
 	cfg.EBPF.NetNS = []string{ns}
 	cfg.Packet.Interfaces = []InterfaceConfig{{Netns: ns, Pattern: "l*"}} // lo: role local
 	cfg.MetricsAddr = "127.0.0.1:19465"
+	cfg.RepeatedKeys.Exchanges = 2
 	cancel, done := startCollector(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer cancel()
 	startServer(t, ns, 20081, "")
 	startServer(t, ns, 20080, "http://127.0.0.1:20081")
+	// A batch job's three requests with one id: the front server receives
+	// it three times (it does not pass it on).
+	batch := fmt.Sprintf("batch-%d", time.Now().UnixNano())
+	for i := range 3 {
+		if out, err := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "--max-time", "10", "-H", "X-Request-ID: "+batch,
+			fmt.Sprintf("http://127.0.0.1:20080/batch/%d", i)).CombinedOutput(); err != nil {
+			t.Fatalf("curl: %v %s", err, out)
+		}
+	}
 	path := fmt.Sprintf("/agent-%d/order", time.Now().UnixNano())
 	out, err := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "--max-time", "10", "http://127.0.0.1:20080"+path).CombinedOutput()
 	if err != nil {
@@ -59,6 +71,19 @@ func TestCollectEndToEnd(t *testing.T) {
 	}
 	if !strings.Contains(string(metrics), "\nzerotrace_ebpf_drop_storage_total 0\n") {
 		t.Errorf("/metrics: want zerotrace_ebpf_drop_storage_total 0 (every syscall kept):\n%s", metrics)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(string(metrics), `zerotrace_repeated_keys_total{key="x_request_id"} 1`+"\n") &&
+		time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if resp, err := http.Get("http://" + cfg.MetricsAddr + "/metrics"); err == nil {
+			metrics, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+	}
+	for _, want := range []string{`zerotrace_repeated_keys_total{key="x_request_id"} 1`, `zerotrace_repeated_key_exchanges_total{key="x_request_id"} 1`,
+		`zerotrace_repeated_keys_total{key="trace_id"} 0`, `zerotrace_repeated_keys_untracked_total 0`} {
+		if !strings.Contains(string(metrics), "\n"+want+"\n") {
+			t.Errorf("/metrics: want %s:\n%s", want, metrics)
+		}
 	}
 	if resp, err := http.Get("http://" + cfg.MetricsAddr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz (the DaemonSet's readiness probe): %v %v", err, resp)

@@ -18,6 +18,7 @@ import (
 	"github.com/zerotrace/zerotrace/collector/packet"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
 	"github.com/zerotrace/zerotrace/pkg/redact"
+	"github.com/zerotrace/zerotrace/pkg/repeat"
 )
 
 // Config is the collector's configuration.
@@ -56,11 +57,21 @@ type Config struct {
 	// ProxyProcesses are regexps on process names that are sidecar proxies
 	// of their pod (e.g. "^envoy$"; the demo's "^nginx").
 	ProxyProcesses []string `yaml:"proxy_processes"`
+	// RepeatedKeys is when an X-Request-ID or trace id counts as reused
+	// (/metrics zerotrace_repeated_keys_total; docs/assembly.md).
+	RepeatedKeys RepeatedKeysConfig `yaml:"repeated_keys"`
 	// Redact says which URL parameter values are replaced by REDACTED.
 	Redact RedactConfig `yaml:"redact"`
 
 	proxyProcesses []*regexp.Regexp
 	redactor       *redact.Redactor
+}
+
+// RepeatedKeysConfig: a key one point (a process, a capture interface) sees
+// on more than Exchanges exchanges within Window is reused.
+type RepeatedKeysConfig struct {
+	Exchanges int           `yaml:"exchanges"` // default 100
+	Window    time.Duration `yaml:"window"`    // default 1m
 }
 
 // KubernetesConfig configures the workload metadata of the API server and
@@ -164,10 +175,11 @@ func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info", MemoryLimitMB: 200,
-		EBPF:       EBPFConfig{Enabled: true, PayloadSize: 1024, Timeout: 10 * time.Second},
-		Packet:     PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks, Fanout: 1},
-		Kubernetes: KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
-		Store:      StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
+		EBPF:         EBPFConfig{Enabled: true, PayloadSize: 1024, Timeout: 10 * time.Second},
+		Packet:       PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks, Fanout: 1},
+		Kubernetes:   KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
+		Store:        StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
+		RepeatedKeys: RepeatedKeysConfig{Exchanges: repeat.DefaultExchanges, Window: repeat.DefaultWindow},
 	}
 }
 
@@ -339,6 +351,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MemoryLimitMB < 0 {
 		errs = append(errs, fmt.Errorf("memory_limit_mb %d: want ≥ 0 (0: no limit)", c.MemoryLimitMB))
+	}
+	if c.RepeatedKeys.Exchanges < 1 || c.RepeatedKeys.Window < time.Second {
+		errs = append(errs, fmt.Errorf("repeated_keys: exchanges %d, window %v: want at least 1 and 1s", c.RepeatedKeys.Exchanges, c.RepeatedKeys.Window))
 	}
 	if c.EBPF.PayloadSize < 1 || c.EBPF.PayloadSize > 16383 {
 		errs = append(errs, fmt.Errorf("payload_size %d: want 1..16383", c.EBPF.PayloadSize))

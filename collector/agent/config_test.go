@@ -24,6 +24,8 @@ ebpf:
   netns: [a, b]
 store:
   seal_interval: 3s
+repeated_keys:
+  exchanges: 40
 packet:
   block_size: 4194304
   blocks: 8
@@ -42,7 +44,7 @@ services:
 	if cfg.Node != "from-yaml" || cfg.DataDir != "/env/data" || cfg.DataGroup != "grafana" || cfg.EBPF.PayloadSize != 512 || cfg.LogLevel != "debug" ||
 		cfg.Store.SealInterval != 3*time.Second || cfg.Namespace != "bookinfo" || strings.Join(cfg.EBPF.NetNS, ",") != "a,b" || cfg.Store.BatchInterval != time.Second ||
 		cfg.Packet.BlockSize != 4<<20 || cfg.Packet.Blocks != 8 || cfg.EBPF.SpanBudget != 5000 || cfg.MemoryLimitMB != 250 ||
-		cfg.Packet.Fanout != 4 {
+		cfg.Packet.Fanout != 4 || cfg.RepeatedKeys.Exchanges != 40 || cfg.RepeatedKeys.Window != time.Minute {
 		t.Fatalf("precedence: %+v", cfg)
 	}
 	if cfg, err := Load([]string{"--memory-limit-mb", "0"}, func(k string) string { return env[k] }); err != nil || cfg.MemoryLimitMB != 0 {
@@ -83,9 +85,15 @@ services:
 		"block size not a power of two": "packet: {block_size: 1000000}\n",
 		"block size too small":          "packet: {block_size: 4096}\n",
 		"one block":                     "packet: {blocks: 1}\n",
+		"no repeated exchange":          "repeated_keys: {exchanges: -1}\n",
+		"a repeated-key window of 1 ms": "repeated_keys: {window: 1ms}\n",
 	} {
 		os.WriteFile(file, []byte(yaml), 0o644)
-		if _, err := Load(nil, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "packet ring") {
+		want := "packet ring"
+		if strings.HasPrefix(yaml, "repeated_keys") {
+			want = "repeated_keys"
+		}
+		if _, err := Load(nil, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

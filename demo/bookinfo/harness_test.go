@@ -66,6 +66,7 @@ type demo struct {
 	dataDirs []string
 	inode    map[uint64]string // pod of each pod namespace
 	client   *pluginclient.Client
+	xrid     string // the X-Request-ID the load generator sends (the variant's CLIENT_XRID)
 }
 
 // startDemo runs `up --variant variant` under its own namespace prefix (so
@@ -89,6 +90,9 @@ func startDemoWith(t *testing.T, bin, variant string, env []string, plugin func(
 	up.Env = d.env
 	if out, err := up.CombinedOutput(); err != nil {
 		t.Fatalf("demo up --variant %s: %v\n%s", variant, err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(run, "client-xrid")); err == nil {
+		d.xrid = string(b)
 	}
 	d.inode = map[uint64]string{}
 	for _, p := range pods {
@@ -124,10 +128,14 @@ func (d *demo) down() {
 
 // request sends one request from the loadgen pod through its sidecar,
 // carrying marker in the X-ZT-Marker header (never in the URL: the tracer
-// reads URLs).
+// reads URLs), and the variant's fixed X-Request-ID if it has one.
 func (d *demo) request(marker string) error {
-	out, err := exec.Command("ip", "netns", "exec", d.prefix+"-loadgen", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-		"--max-time", "20", "-H", "Host: productpage", "-H", "X-ZT-Marker: "+marker, "http://127.0.0.1:15001/productpage").CombinedOutput()
+	args := []string{"netns", "exec", d.prefix + "-loadgen", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+		"--max-time", "20", "-H", "Host: productpage", "-H", "X-ZT-Marker: " + marker}
+	if d.xrid != "" {
+		args = append(args, "-H", "X-Request-ID: "+d.xrid)
+	}
+	out, err := exec.Command("ip", append(args, "http://127.0.0.1:15001/productpage")...).CombinedOutput()
 	if err != nil || string(out) != "200" {
 		return fmt.Errorf("request %s: %v %s", marker, err, out)
 	}

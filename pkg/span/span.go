@@ -147,6 +147,14 @@ const (
 	// the one holding its request, and its context id was handed over: a
 	// confirmed handoff or a claim (docs/assembly.md "Handoff").
 	FlagHandoff
+	// FlagTask: the call was made by an asyncio task of an event loop that
+	// serves many requests on one thread; its context id is the request its
+	// task worked for (docs/assembly.md "Tasks").
+	FlagTask
+	// FlagCallback: the call was written by a Node.js event loop during the
+	// callback that ran its request's handler (or on a connection that
+	// callback opened; docs/assembly.md "Node.js").
+	FlagCallback
 )
 
 // Has reports whether all bits of f2 are set.

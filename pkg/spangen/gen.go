@@ -31,6 +31,11 @@ type Config struct {
 	// gives up after ProxyTimeout and answers 504.
 	TimeoutRate  float64
 	ProxyTimeout time.Duration // default 1 s
+
+	// ClientXRID, if set, is the X-Request-ID the client sends on every
+	// request (a batch job's fixed correlation id); the sidecars pass it on
+	// instead of making one, as Envoy does, up to the application.
+	ClientXRID string
 }
 
 // Trace is one generated request with its ground truth.
@@ -263,6 +268,10 @@ func (b *batch) call(c caller, callee *Pod, path string, t0 int64) result {
 	endpoint := endpointOf(path)
 	reqBytes := int64(180 + len(path) + g.rnd.IntN(40))
 	rid := newRequestID(g.rnd)
+	clientRID := "" // the id the caller sends
+	if c.parent < 0 && g.cfg.ClientXRID != "" {
+		rid, clientRID = g.cfg.ClientXRID, g.cfg.ClientXRID
+	}
 
 	// Connections: app→own proxy (loopback), proxy→proxy (pod network), proxy→app (loopback).
 	conn1 := b.conn(netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.1"), OutboundPort)
@@ -361,10 +370,11 @@ func (b *batch) call(c caller, callee *Pod, path string, t0 int64) result {
 			sp.RespTID = 0
 		}
 	}
-	// Sidecars: the caller's takes no id from the app and makes rid; the
-	// callee's takes rid. Both add rid to the response they send downstream.
-	set(i1, t0, l, "", rid, proxyCode, respSize)
-	set(i2, a, k+writeDur, "", rid, proxyCode, respSize)
+	// Sidecars: the caller's makes rid (or passes on the client's fixed
+	// id, ClientXRID); the callee's takes rid. Both add rid to the response
+	// they send downstream.
+	set(i1, t0, l, clientRID, rid, proxyCode, respSize)
+	set(i2, a, k+writeDur, clientRID, rid, proxyCode, respSize)
 	set(i3, bb, j, rid, rid, proxyCode, respSize)
 	set(ic, pc, rc, rid, rid, proxyCode, respSize)
 	if cross {

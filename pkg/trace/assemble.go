@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/zerotrace/zerotrace/pkg/repeat"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -40,6 +41,13 @@ type Config struct {
 	Settle time.Duration
 	// Now is the clock Settle is measured against (default time.Now).
 	Now func() time.Time
+	// Repeat is when an X-Request-ID or trace id counts as reused: on more
+	// exchanges at one point within a window (default 100 within 1 min).
+	// The trace names such keys, and a reused trace id joins nothing
+	// (exchange.go).
+	Repeat repeat.Bound
+
+	keys *keyIndex // one assembly's looked-up keys (set by AssembleFrom)
 }
 
 func (c *Config) defaults() {
@@ -144,6 +152,8 @@ func Assemble(ctx context.Context, src Source, cfg Config, id string, fromNs, to
 // AssembleFrom builds the trace around the given seed spans.
 func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span) (*Trace, error) {
 	cfg.defaults()
+	cfg.keys = newKeyIndex(&cfg)
+	cfg.keys.add(seeds)
 	set := map[uint64]*span.Span{}
 	var order []uint64
 	add := func(s span.Span) {
@@ -160,6 +170,8 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 	queried := map[span.Key]bool{}
 	contains := map[uint64]containedIn{} // containment: call span id → server request
 	procSpans := map[uint64]span.Span{}
+	procs := newProcLookups()
+	var pending []span.Span // looked up, not (yet) related to the set
 	truncated := false
 	for round := 0; round < cfg.Rounds && !truncated; round++ {
 		var keys []span.Key
@@ -186,47 +198,28 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 					return nil, err
 				}
 				warnings = append(warnings, "some spans could not be read: "+err.Error())
+			} else {
+				cfg.keys.lookedUp(keys, lo-int64(cfg.Window), hi+int64(cfg.Window))
 			}
+			cfg.keys.add(found)
 		}
-		added := 0
-		// Deterministic: candidates by start, then id.
-		sort.Slice(found, func(i, j int) bool {
-			if found[i].StartNs != found[j].StartNs {
-				return found[i].StartNs < found[j].StartNs
-			}
-			return found[i].SpanID < found[j].SpanID
-		})
-		for _, c := range found {
-			if _, ok := set[c.SpanID]; ok {
-				continue
-			}
-			for _, id := range order {
-				if related(&cfg, set[id], &c) != relNone {
-					if len(order) >= cfg.MaxSpans {
-						truncated = true
-						break
-					}
-					add(c)
-					added++
-					break
-				}
-			}
-			if truncated {
-				break
-			}
-		}
+		// Spans looked up before that related to nothing then may relate to
+		// a span added since.
+		added, capped, rest := relate(&cfg, append(found, pending...), set, &order, add)
+		truncated, pending = capped, rest
 		if added > 0 {
 			continue
 		}
 		// Nothing more by key: the calls and server requests containment
 		// relates to the set.
-		more, err := containmentRound(ctx, src, &cfg, set, order, contains, queried, procSpans)
+		more, err := containmentRound(ctx, src, &cfg, set, order, contains, procs, procSpans)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err
 			}
 			warnings = append(warnings, "some spans could not be read: "+err.Error())
 		}
+		cfg.keys.add(more)
 		for _, c := range more {
 			if len(order) >= cfg.MaxSpans {
 				truncated = true
@@ -246,8 +239,50 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 		spans = append(spans, *set[id])
 	}
 	t := link(&cfg, spans, contains)
+	t.Warnings = append(t.Warnings, cfg.keys.notices(t.Spans)...)
 	t.Warnings = append(t.Warnings, warnings...)
 	return t, nil
+}
+
+// relate adds to the set each candidate related to a span of it, checking
+// the others again after a pass that added one (a proxy's inbound message,
+// found by its id, relates to the call found by tcp after it), up to the
+// size cap. It returns how many it added, whether the cap stopped it, and
+// the candidates left, once each.
+func relate(cfg *Config, cands []span.Span, set map[uint64]*span.Span, order *[]uint64, add func(span.Span)) (int, bool, []span.Span) {
+	// Deterministic: candidates by start, then id.
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].StartNs != cands[j].StartNs {
+			return cands[i].StartNs < cands[j].StartNs
+		}
+		return cands[i].SpanID < cands[j].SpanID
+	})
+	added := 0
+	for grew := true; grew; {
+		grew = false
+		for _, c := range cands {
+			if _, ok := set[c.SpanID]; ok {
+				continue
+			}
+			for _, id := range *order {
+				if related(cfg, set[id], &c) != relNone {
+					if len(*order) >= cfg.MaxSpans {
+						return added, true, nil
+					}
+					add(c)
+					added, grew = added+1, true
+					break
+				}
+			}
+		}
+	}
+	var rest []span.Span
+	for i, c := range cands {
+		if _, ok := set[c.SpanID]; !ok && (i == 0 || c.SpanID != cands[i-1].SpanID) {
+			rest = append(rest, c)
+		}
+	}
+	return added, false, rest
 }
 
 type relation int
@@ -335,27 +370,13 @@ func shareSyscall(a, b *span.Span) bool {
 
 func hasXRID(s *span.Span) bool { return s.XRequestIDReq != "" || s.XRequestIDResp != "" }
 
-// shareXRID: the request id of one is the request or response id of the
-// other (a proxy passes the id it received, or the one it generated, on).
-func shareXRID(a, b *span.Span) bool {
-	m := func(x, y *span.Span) bool {
-		return x.XRequestIDReq != "" && (x.XRequestIDReq == y.XRequestIDReq || x.XRequestIDReq == y.XRequestIDResp)
-	}
-	return m(a, b) || m(b, a)
-}
-
-func shareTrace(a, b *span.Span) bool {
-	if !a.TraceID.IsZero() && a.TraceID == b.TraceID {
-		return true
-	}
-	return (a.AppSpanID != 0 && (a.AppSpanID == b.ParentSpanID)) || (b.AppSpanID != 0 && b.AppSpanID == a.ParentSpanID)
-}
-
 // xridConflict: a client call that carries a request id (a proxy's
 // outbound leg) cannot belong to a server span whose ids differ. Under
-// concurrency an event-loop proxy shares syscall ids across requests; the
-// request ids do not lie. A call without a request id (an application that
-// does not forward headers) has no conflict.
+// concurrency an event-loop proxy shares syscall ids across requests; ids
+// that differ do not lie. Equal ids are no evidence (a client or a gateway
+// may reuse one: exchange.go), so the link still needs its own. A call
+// without a request id (an application that does not forward headers) has
+// no conflict.
 func xridConflict(a, b *span.Span) bool {
 	c := func(x, y *span.Span) bool {
 		return x.TapSide == span.TapClientProcess && x.XRequestIDReq != "" && hasXRID(y) &&
@@ -370,9 +391,9 @@ func related(cfg *Config, a, b *span.Span) relation {
 		return relNone
 	case tcpRelated(cfg, a, b):
 		return relTCP
-	case shareXRID(a, b):
+	case cfg.keys.link(span.KeyXRequestID, a, b):
 		return relXRequestID
-	case shareTrace(a, b):
+	case cfg.keys.sameTrace(a, b):
 		return relTraceID
 	case syscallRelated(a, b):
 		return relSyscall

@@ -34,7 +34,7 @@ type procKey struct {
 
 // contained finds containment pairs (client index → server index in all)
 // among spans of the set and of the processes looked up around them.
-func contained(cfg *Config, all []*span.Span, now time.Time) map[int]pair {
+func contained(cfg *Config, all []*span.Span, now time.Time, judged func(c *span.Span) bool) map[int]pair {
 	byProc := map[procKey][]int{}
 	for i, s := range all {
 		if s.SignalSource == span.SourceEBPF && s.PID != 0 {
@@ -47,7 +47,7 @@ func contained(cfg *Config, all []*span.Span, now time.Time) map[int]pair {
 	for _, idx := range byProc {
 		for _, ci := range idx {
 			c := all[ci]
-			if c.TapSide != span.TapClientProcess || c.EndNs <= c.StartNs || c.EndNs > settled || orphan(c) {
+			if c.TapSide != span.TapClientProcess || c.EndNs <= c.StartNs || c.EndNs > settled || orphan(c) || !judged(c) {
 				continue
 			}
 			// In flight during the call: every server request, and those a
@@ -105,7 +105,7 @@ func forwards(c, s *span.Span) bool {
 // already has a server request, in the set by thread or header evidence:
 // its process need not be looked up (the lookup reads every span of the
 // process around the set, the costliest lookup assembly makes).
-func anchored(s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
+func anchored(cfg *Config, s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
 	if s.TapSide != span.TapServerProcess && s.TapSide != span.TapClientProcess {
 		return true
 	}
@@ -114,7 +114,7 @@ func anchored(s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
 		if o.Node != s.Node || o.PID != s.PID || o.TapSide == s.TapSide {
 			continue
 		}
-		if syscallRelated(s, o) || shareXRID(s, o) || shareTrace(s, o) {
+		if syscallRelated(s, o) || cfg.keys.link(span.KeyXRequestID, s, o) || cfg.keys.sameTrace(s, o) {
 			return true
 		}
 	}
@@ -122,9 +122,10 @@ func anchored(s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
 }
 
 // bare reports whether a call carries no evidence but its time: no context
-// id, request id or trace id.
-func bare(s *span.Span) bool {
-	return s.SyscallTraceIDReq == 0 && s.SyscallTraceIDResp == 0 && s.XRequestIDReq == "" && s.TraceID.IsZero()
+// id, and no request id or trace id that ties it to an inbound message of
+// its process (a reused one does not, exchange.go).
+func bare(cfg *Config, s *span.Span) bool {
+	return s.SyscallTraceIDReq == 0 && s.SyscallTraceIDResp == 0 && !cfg.keys.keyed(s)
 }
 
 // insideServer reports whether call c lies inside a server request of its
@@ -144,33 +145,10 @@ func insideServer(c *span.Span, set map[uint64]*span.Span, order []uint64) bool 
 // links in pairs. Two lookups: the calls a process made during its server
 // requests of the set, then, for calls without a thread or header anchor,
 // the server requests in flight around them (the "exactly one" check).
-// Looked-up spans are kept in pool across rounds.
+// Looked-up spans are kept in pool across rounds; procs batches the lookups
+// and knows what each covered.
 func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint64]*span.Span, order []uint64,
-	pairs map[uint64]containedIn, queried map[span.Key]bool, pool map[uint64]span.Span) ([]span.Span, error) {
-	lookup := func(keys []span.Key, from, to int64) error {
-		if len(keys) == 0 {
-			return nil
-		}
-		found, err := src.Lookup(ctx, from, to, keys)
-		for _, f := range found {
-			pool[f.SpanID] = f
-		}
-		return err
-	}
-	// want adds a process key not looked up yet, widening the window to s.
-	var keys []span.Key
-	var lo, hi int64
-	want := func(k span.Key, s *span.Span) {
-		if queried[k] {
-			return
-		}
-		queried[k] = true
-		keys = append(keys, k)
-		if lo == 0 || s.StartNs < lo {
-			lo = s.StartNs
-		}
-		hi = max(hi, s.EndNs)
-	}
+	pairs map[uint64]containedIn, procs *procLookups, pool map[uint64]span.Span) ([]span.Span, error) {
 	// 1. Calls during the set's server requests.
 	for _, id := range order {
 		s := set[id]
@@ -180,9 +158,9 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 		if s.TapSide != span.TapServerProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 {
 			continue
 		}
-		want(span.ProcessKey(s.Node, s.PID, false), s)
+		procs.want(span.ProcessKey(s.Node, s.PID, false), s.StartNs, s.EndNs)
 	}
-	if err := lookup(keys, lo, hi); err != nil {
+	if err := procs.run(ctx, src, pool); err != nil {
 		return nil, err
 	}
 	// 2. Server requests in flight around the unanchored calls of the set
@@ -199,23 +177,22 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 			calls = append(calls, &s)
 		}
 	}
-	keys, lo, hi = keys[:0], 0, 0
 	for _, s := range calls {
 		if s.TapSide != span.TapClientProcess || s.SignalSource != span.SourceEBPF || s.PID == 0 {
 			continue
 		}
 		if in[s.SpanID] {
-			if anchored(s, set, order) {
+			if anchored(cfg, s, set, order) {
 				continue
 			}
-		} else if !bare(s) || !insideServer(s, set, order) {
+		} else if !bare(cfg, s) || !insideServer(s, set, order) {
 			// A call of step 1 that carries evidence of its own is found by
 			// key; one outside the set's requests cannot be contained in them.
 			continue
 		}
-		want(span.ProcessKey(s.Node, s.PID, true), s)
+		procs.want(span.ProcessKey(s.Node, s.PID, true), s.StartNs-int64(cfg.Settle), s.EndNs)
 	}
-	if err := lookup(keys, lo-int64(cfg.Settle), hi); err != nil {
+	if err := procs.run(ctx, src, pool); err != nil {
 		return nil, err
 	}
 	all := make([]*span.Span, 0, len(order)+len(pool))
@@ -228,7 +205,12 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 			all = append(all, &s)
 		}
 	}
-	found := contained(cfg, all, cfg.Now())
+	// Only calls whose process's server requests were looked up over the
+	// call's time (and Settle before it) can be judged: a server request
+	// missing from the pool would make "exactly one" wrong.
+	found := contained(cfg, all, cfg.Now(), func(c *span.Span) bool {
+		return procs.covers(span.ProcessKey(c.Node, c.PID, true), c.StartNs-int64(cfg.Settle), c.EndNs)
+	})
 	var added []span.Span
 	for grew := true; grew; {
 		grew = false

@@ -99,9 +99,9 @@ func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trac
 		switch {
 		case orphan(a) || orphan(b):
 			return 0
-		case shareXRID(a, b):
+		case cfg.keys.link(span.KeyXRequestID, a, b):
 			return 3
-		case shareTrace(a, b):
+		case appParent(a, b) || cfg.keys.link(span.KeyTraceID, a, b):
 			return 2
 		case syscallRelated(a, b):
 			return 1
@@ -129,8 +129,10 @@ func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trac
 		if bi < 0 {
 			return -1, ""
 		}
-		if bs == 1 && (spans[child].Flags.Has(span.FlagHandoff) || spans[bi].Flags.Has(span.FlagHandoff)) {
-			return bi, EvidenceHandoff
+		if bs == 1 {
+			if ev := syscallEvidence(&spans[child], &spans[bi]); ev != "" {
+				return bi, ev
+			}
 		}
 		return bi, strengthEvidence[bs]
 	}
@@ -185,13 +187,13 @@ func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trac
 		}
 	}
 
-	// 5. Trace id: the application's if any span carries one, else derived
-	// from the earliest root.
+	// 5. Trace id: the application's if any span carries one (and it is not
+	// reused, exchange.go), else derived from the earliest root.
 	t := &Trace{Spans: spans, Parents: parent, Evidence: evidence}
 	counts := map[span.TraceID]int{}
 	var top span.TraceID
 	for i := range spans {
-		if id := spans[i].TraceID; !id.IsZero() {
+		if id := spans[i].TraceID; !id.IsZero() && cfg.keys.repeated(span.Key{Kind: span.KeyTraceID, T: id}) == nil {
 			counts[id]++
 			if counts[id] > counts[top] || (counts[id] == counts[top] && id.String() < top.String()) {
 				top = id

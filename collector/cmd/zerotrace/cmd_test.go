@@ -18,8 +18,15 @@ import (
 
 func fill(t *testing.T) (string, []spangen.Trace) {
 	t.Helper()
-	dir := t.TempDir()
 	traces := spangen.New(spangen.Config{Seed: 3, Start: time.Now().Add(-time.Minute)}).Next(3)
+	return fillTraces(t, traces), traces
+}
+
+// fillTraces writes traces into a new data directory, one node directory
+// per node.
+func fillTraces(t *testing.T, traces []spangen.Trace) string {
+	t.Helper()
+	dir := t.TempDir()
 	ws := map[string]*store.Writer{}
 	for _, tr := range traces {
 		for _, s := range tr.Spans {
@@ -36,7 +43,7 @@ func fill(t *testing.T) (string, []spangen.Trace) {
 	for _, w := range ws {
 		w.Close()
 	}
-	return dir, traces
+	return dir
 }
 
 // capture runs a subcommand and returns its exit code and stdout.
@@ -172,5 +179,22 @@ func TestStoreVerify(t *testing.T) {
 	f.Close()
 	if code, _ := capture(t, "store", "verify", dir); code != 1 {
 		t.Fatalf("a changed table verified: exit %d", code)
+	}
+}
+
+// A reused X-Request-ID: `zerotrace trace` shows the request's own whole
+// trace and a warning naming the id.
+func TestTraceReusedIDWarning(t *testing.T) {
+	traces := spangen.New(spangen.Config{Seed: 5, Start: time.Now().Add(-time.Minute), Interval: 100 * time.Millisecond,
+		ClientXRID: "batch-7"}).Next(110)
+	dir := fillTraces(t, traces)
+	code, out := capture(t, "trace", strconv.FormatUint(traces[3].Spans[0].SpanID, 10), "--data-dir", dir,
+		"--expect-spans", "38", "--expect-roots", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	lines := strings.Split(out, "\n")
+	if want := `warning: reused X-Request-ID "batch-7": 110 exchanges at`; len(lines) < 2 || !strings.HasPrefix(lines[1], want) {
+		t.Fatalf("second line %q, want %q…", lines[1], want)
 	}
 }
