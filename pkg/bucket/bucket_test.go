@@ -83,14 +83,7 @@ func fileSum(t *testing.T, path string) (int64, string) {
 // (exactly, or at least), each file with the local file's size and sum.
 func checkBucket(t *testing.T, c *objstore.Client, dir, name string, exact bool) *Manifest {
 	t.Helper()
-	b, err := c.GetBytes(context.Background(), ManifestKey("zt/", name), MaxManifestBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := ParseManifest(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := readManifest(t, c, name)
 	lb, _ := os.ReadFile(filepath.Join(dir, name, store.ManifestName))
 	lm, _ := store.ParseManifest(lb)
 	var want, got []string

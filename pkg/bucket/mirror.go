@@ -166,27 +166,10 @@ func (m *Mirror) Prepare(ctx context.Context, fromNs, toNs int64) (release func(
 	if err := m.refresh(ctx, false); err != nil {
 		errs = append(errs, err)
 	}
-	type want struct {
-		node string
-		s    Shard
-	}
-	var wants []want
 	m.mu.Lock()
-	for name, n := range m.nodes {
-		if n.err != nil {
-			errs = append(errs, n.err)
-		}
-		if n.manifest == nil {
-			continue
-		}
-		for _, s := range n.manifest.Shards {
-			if s.MaxNs < fromNs || (toNs != 0 && s.MinNs > toNs) {
-				continue
-			}
-			wants = append(wants, want{name, s})
-		}
-	}
+	wants, nerrs := m.listedLocked(fromNs, toNs, nil)
 	m.mu.Unlock()
+	errs = append(errs, nerrs...)
 
 	var mu sync.Mutex
 	var pinned []*cshard

@@ -99,15 +99,21 @@ func (q *Query) bounds(from, to int64) (int64, int64) {
 func (q *Query) candidates(ctx context.Context, from, to int64, keep func(*Shard) bool) []cand {
 	m := q.m
 	q.note(m.refresh(ctx, false))
+	m.mu.Lock()
+	out, errs := m.listedLocked(from, to, keep)
+	m.mu.Unlock()
+	for _, err := range errs {
+		q.note(err)
+	}
+	return out
+}
+
+// listedLocked lists the shards the node manifests list overlapping [from,
+// to] (to 0: unbounded) that keep (nil: all) accepts, and the errors of the
+// node manifests that could not be read. Callers hold m.mu.
+func (m *Mirror) listedLocked(from, to int64, keep func(*Shard) bool) ([]cand, []error) {
 	var out []cand
 	var errs []error
-	defer func() {
-		for _, err := range errs {
-			q.note(err)
-		}
-	}()
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for name, n := range m.nodes {
 		if n.err != nil {
 			errs = append(errs, n.err)
@@ -123,7 +129,7 @@ func (q *Query) candidates(ctx context.Context, from, to int64, keep func(*Shard
 			out = append(out, cand{node: name, s: s, cached: cs != nil && cs.id == shardID(name, s)})
 		}
 	}
-	return out
+	return out, errs
 }
 
 // choose keeps the candidates whose summary matches, those cached already,
