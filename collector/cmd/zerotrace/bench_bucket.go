@@ -29,10 +29,10 @@ func runBenchBucket(args []string) int {
 	rounds := fs.Int("rounds", 10, "requests timed from write to queryable")
 	var cb clusterBench
 	fs.IntVar(&cb.nodes, "nodes", 20, "cluster nodes of the generated data set (the goals are for 200)")
-	fs.IntVar(&cb.minutes, "minutes", 5, "minutes of the generated data set (the goals are for 30)")
+	fs.IntVar(&cb.minutes, "minutes", 3, "minutes of the generated data set (the goals are for 30)")
 	fs.Float64Var(&cb.rate, "spans-per-node-s", 50, "spans per node and second of the generated data set")
-	fs.IntVar(&cb.queries, "queries", 30, "cold trace queries (each on an empty cache, then three warm)")
-	fs.IntVar(&cb.searches, "searches", 10, "cold searches of one namespace")
+	fs.IntVar(&cb.queries, "queries", 20, "cold trace queries (each on an empty cache, then three warm)")
+	fs.IntVar(&cb.searches, "searches", 5, "cold searches of one namespace")
 	fs.IntVar(&cb.fullQueries, "full-queries", 3, "traces also read as before summaries (the whole window downloaded first), compared")
 	if err := fs.Parse(args); err != nil {
 		return 2
