@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -64,6 +65,33 @@ func TestReadShardIndex(t *testing.T) {
 			e.Files[0].SHA256 = e.Files[1].SHA256
 			if _, err := ReadShardIndex(filepath.Join(dir, "node-a"), e); err == nil {
 				t.Fatal("a shard with a wrong checksum was read")
+			}
+		})
+	}
+}
+
+// BenchmarkReadShardIndex: what the uploader spends reading a shard's
+// index for its summary — a 2-s head shard (~100 spans) and a one-minute
+// shard (~3,000 spans) of one node at 50 spans/s.
+func BenchmarkReadShardIndex(b *testing.B) {
+	for _, n := range []int{3, 80} { // Bookinfo requests of 38 spans
+		b.Run(fmt.Sprintf("%d-spans", n*38), func(b *testing.B) {
+			dir := b.TempDir()
+			w, err := OpenWriter(WriterOptions{Dir: dir, Node: "node-a", NoBackground: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := w.Write(bookinfo(b, n)...); err != nil {
+				b.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				b.Fatal(err)
+			}
+			e := w.Manifest().Shards[0]
+			for b.Loop() {
+				if _, err := ReadShardIndex(filepath.Join(dir, "node-a"), e); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
