@@ -150,8 +150,8 @@ func benchBucketCluster(c *objstore.Client, creds objstore.Credentials, bf bucke
 	if len(search) > 0 {
 		fmt.Printf("bucket_search_cold_p50: %s  (goal ≤ 2 s; one namespace, 15 minutes, the plugin's traces table of 20, empty cache; max %s)\n", ms(percentile(search, 0.5)), ms(percentile(search, 1)))
 	}
-	fmt.Printf("bucket_manifest_refresh: %s  (%d node manifests unchanged: one listing, %d GETs; the first read of all of them took %s)\n",
-		ms(refresh.unchanged), cb.nodes, refresh.gets, ms(refresh.first))
+	fmt.Printf("bucket_manifest_refresh: %s  (%d node manifests unchanged: one listing, %d GETs; the first read of all of them, %.1f MB, took %s)\n",
+		ms(refresh.unchanged), cb.nodes, refresh.gets, float64(refresh.firstBytes)/1e6, ms(refresh.first))
 	if cb.fullQueries > 0 {
 		return fullWindow(ctx, c, prefix, tmp, seeds[:min(cb.fullQueries, len(seeds))], start, end)
 	}
@@ -353,7 +353,7 @@ func (p *pluginBench) search(ds *plugin.Datasource, ns string) error {
 
 type refreshTimes struct {
 	first, unchanged time.Duration
-	gets             int64
+	gets, firstBytes int64
 }
 
 // manifestRefresh times the first read of every node manifest, then a
@@ -370,6 +370,7 @@ func manifestRefresh(ctx context.Context, c *objstore.Client, prefix, dir string
 	}
 	rt.first = time.Since(t0)
 	gets := m.Downloaded().Manifests
+	rt.firstBytes = m.Downloaded().ManifestBytes
 	var d []time.Duration
 	for range 5 {
 		t0 := time.Now()
