@@ -173,22 +173,28 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 	procs := newProcLookups()
 	var pending []span.Span // looked up, not (yet) related to the set
 	truncated := false
+	// The keys of the spans added since the last round (the others' were
+	// queried), and the set's time range so far.
+	var keys, kbuf []span.Key
+	var lo, hi int64
+	keyed := 0
 	for round := 0; round < cfg.Rounds && !truncated; round++ {
-		var keys []span.Key
-		var lo, hi int64
-		for i, id := range order {
+		keys = keys[:0]
+		for i, id := range order[keyed:] {
 			s := set[id]
-			if i == 0 || s.StartNs < lo {
+			if keyed+i == 0 || s.StartNs < lo {
 				lo = s.StartNs
 			}
 			hi = max(hi, s.StartNs)
-			for _, k := range s.Keys(nil) {
+			kbuf = s.Keys(kbuf[:0])
+			for _, k := range kbuf {
 				if !queried[k] {
 					queried[k] = true
 					keys = append(keys, k)
 				}
 			}
 		}
+		keyed = len(order)
 		var found []span.Span
 		if len(keys) > 0 {
 			var err error

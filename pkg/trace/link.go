@@ -95,6 +95,9 @@ func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trac
 		}
 	}
 
+	// SDK spans join by the trace context (sdkjoin.go).
+	joinSDK(cfg, spans, parent, setParent)
+
 	strength := func(a, b *span.Span) int {
 		switch {
 		case orphan(a) || orphan(b):
