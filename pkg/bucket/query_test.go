@@ -8,11 +8,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/zerotrace/zerotrace/internal/testenv"
 
 	"github.com/zerotrace/zerotrace/pkg/objstore"
 	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
@@ -21,6 +25,44 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
 )
+
+// queryServer is one SeaweedFS the query tests share, each in a bucket of
+// its own: a start and a stop of the server less per run.
+var queryServer struct {
+	once sync.Once
+	dir  string
+	srv  *seaweedfs.Server
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if queryServer.srv != nil {
+		queryServer.srv.Stop()
+	}
+	if queryServer.dir != "" {
+		os.RemoveAll(queryServer.dir)
+	}
+	os.Exit(code)
+}
+
+// sharedClient returns a client of a new bucket on the shared server.
+func sharedClient(t *testing.T, bucket string) *objstore.Client {
+	t.Helper()
+	bin, err := seaweedfs.Binary()
+	if err != nil {
+		testenv.Skip(t, "%v", err)
+	}
+	queryServer.once.Do(func() {
+		if queryServer.dir, queryServer.err = os.MkdirTemp("", "zt-bucket-query-"); queryServer.err == nil {
+			queryServer.srv, queryServer.err = seaweedfs.Launch(bin, queryServer.dir)
+		}
+	})
+	if queryServer.err != nil {
+		t.Fatal(queryServer.err)
+	}
+	return queryServer.srv.Client(t, bucket)
+}
 
 // clusterBucket writes minutes of a generated cluster (one sealed shard
 // per node and minute) and uploads it: the traces and the nodes.
@@ -116,8 +158,7 @@ func spanIDs(spans []span.Span) []uint64 {
 // by keys, containment by process), searches by namespace, service and
 // none — and downloads only some shards.
 func TestQuerySelective(t *testing.T) {
-	srv := seaweedfs.Start(t)
-	c := srv.Client(t, "traces")
+	c := sharedClient(t, "selective")
 	ctx := context.Background()
 	const nodes, minutes = 8, 3
 	traces, _ := clusterBucket(t, c, nodes, minutes)
@@ -201,8 +242,7 @@ func searches(t *testing.T, c *objstore.Client, full *store.Reader, step, minute
 // shard is downloaded as before — with a notice naming the summary for the
 // first three, silently for the last — and the answers stay exact.
 func TestQuerySummaryFaults(t *testing.T) {
-	srv := seaweedfs.Start(t)
-	c := srv.Client(t, "traces")
+	c := sharedClient(t, "faults")
 	ctx := context.Background()
 	traces, _ := clusterBucket(t, c, 4, 2)
 	full := fullReader(t, c)
