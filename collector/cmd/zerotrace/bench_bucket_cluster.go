@@ -56,7 +56,7 @@ func benchBucketCluster(c *objstore.Client, creds objstore.Credentials, bf bucke
 	fmt.Printf("# cluster: %d nodes × %d minutes at %.0f spans/s per node (a request every %v per Bookinfo instance, %d instances, each request over two nodes)\n",
 		cb.nodes, cb.minutes, cb.rate, interval.Round(time.Millisecond), cb.nodes)
 	t0 := time.Now()
-	traces, written, err := writeCluster(filepath.Join(tmp, "data"), start, cb, interval)
+	seeds, written, err := writeCluster(filepath.Join(tmp, "data"), start, cb, interval)
 	if err != nil {
 		return err
 	}
@@ -71,16 +71,7 @@ func benchBucketCluster(c *objstore.Client, creds objstore.Credentials, bf bucke
 		float64(up.summaryBytes)/1e6, 100*float64(up.summaryBytes)/float64(up.shardBytes),
 		float64(up.summaryTime.Milliseconds())/float64(max(1, up.shards)), genTime.Round(time.Second), time.Since(t0).Round(time.Second))
 
-	// Seeds: requests of every minute but the last (still settling).
 	r := rand.New(rand.NewPCG(7, 7))
-	var seeds []spangen.Trace
-	last := end.Add(-time.Minute).UnixNano()
-	for len(seeds) < cb.queries {
-		tr := traces[r.IntN(len(traces))]
-		if tr.Spans[0].StartNs < last && len(tr.Spans) == 38 {
-			seeds = append(seeds, tr)
-		}
-	}
 	p := pluginBench{c: c, creds: creds, bf: bf, prefix: prefix, dir: tmp, from: start, to: end}
 	var cold, warm []time.Duration
 	var share []float64
@@ -160,7 +151,10 @@ func benchBucketCluster(c *objstore.Client, creds objstore.Credentials, bf bucke
 
 // writeCluster writes the cluster's requests of every minute to one writer
 // per node, sealing a shard per node and minute (what merges make of a
-// collector's head shards), using every CPU.
+// collector's head shards), using every CPU. It returns cb.queries
+// requests drawn at random from every minute but the last (still
+// settling) as the seeds of the trace queries — only those are kept: all
+// of 200 nodes × 30 minutes would be 18 million spans in memory.
 func writeCluster(dir string, start time.Time, cb clusterBench, interval time.Duration) ([]spangen.Trace, int, error) {
 	gen := spangen.NewCluster(spangen.ClusterConfig{Nodes: cb.nodes, Seed: 11, Start: start, Interval: interval})
 	var now atomic.Int64
@@ -175,7 +169,7 @@ func writeCluster(dir string, start time.Time, cb clusterBench, interval time.Du
 		defer w.Close()
 		ws[i] = w
 	}
-	var all []spangen.Trace
+	seeds := newSample(cb.queries, rand.New(rand.NewPCG(7, 7)))
 	written := 0
 	for m := 1; m <= cb.minutes; m++ {
 		cut := start.Add(time.Duration(m) * time.Minute)
@@ -189,8 +183,10 @@ func writeCluster(dir string, start time.Time, cb clusterBench, interval time.Du
 				byNode[n] = append(byNode[n], s)
 			}
 			written += len(tr.Spans)
+			if m < cb.minutes && len(tr.Spans) == 38 {
+				seeds.offer(tr)
+			}
 		}
-		all = append(all, trs...)
 		if err := forEach(cb.nodes, runtime.GOMAXPROCS(0), func(i int) error {
 			if err := ws[i].Write(byNode[i]...); err != nil {
 				return err
@@ -200,7 +196,30 @@ func writeCluster(dir string, start time.Time, cb clusterBench, interval time.Du
 			return nil, 0, err
 		}
 	}
-	return all, written, nil
+	if len(seeds.kept) == 0 {
+		return nil, 0, errors.New("no request to query: --minutes must be 2 or more")
+	}
+	return seeds.kept, written, nil
+}
+
+// sample keeps n of the traces offered, each offered trace as likely as
+// any other (reservoir sampling).
+type sample struct {
+	n    int
+	seen int
+	r    *rand.Rand
+	kept []spangen.Trace
+}
+
+func newSample(n int, r *rand.Rand) *sample { return &sample{n: n, r: r} }
+
+func (s *sample) offer(tr spangen.Trace) {
+	s.seen++
+	if len(s.kept) < s.n {
+		s.kept = append(s.kept, tr)
+	} else if i := s.r.IntN(s.seen); i < s.n {
+		s.kept[i] = tr
+	}
 }
 
 // forEach runs fn(0..n-1) on par goroutines and joins the errors.
