@@ -54,7 +54,8 @@ func runBenchBucket(args []string) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		srv, err := seaweedfs.Launch(bin, dir)
+		// Room for the cluster: ~90 bytes per span of shards and summaries, twice.
+		srv, err := seaweedfs.LaunchSized(bin, dir, int64(2*100*float64(cb.nodes*cb.minutes*60)*cb.rate))
 		if srv != nil {
 			defer srv.Stop()
 		}
