@@ -54,7 +54,7 @@ func runBenchBucket(args []string) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		// Room for the cluster: ~90 bytes per span of shards and summaries, twice.
+		// Room for the cluster: under 100 bytes per span of shards and summaries, twice.
 		srv, err := seaweedfs.LaunchSized(bin, dir, int64(2*100*float64(cb.nodes*cb.minutes*60)*cb.rate))
 		if srv != nil {
 			defer srv.Stop()
