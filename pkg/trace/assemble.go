@@ -321,6 +321,12 @@ func tcpRelated(cfg *Config, a, b *span.Span) bool {
 	}
 	d := second.StartNs - first.StartNs
 	late := int64(skew + cfg.QueueDelay)
+	if sameConnection(a, b) {
+		// One connection's byte: a receiver busy with other requests (a
+		// worker pool smaller than the load) reads it as late as a request
+		// may wait, never another message's.
+		late = int64(skew + max(cfg.QueueDelay, cfg.Settle))
+	}
 	early := int64(skew)
 	if first.TapSide.Rank() == second.TapSide.Rank() {
 		early = late
@@ -344,6 +350,15 @@ func tcpRelated(cfg *Config, a, b *span.Span) bool {
 		return false // one observation point sees a message once
 	}
 	return true
+}
+
+// sameConnection: both spans name one TCP connection (client and server
+// address and port, as each point saw them). A sequence number repeats on a
+// connection only after 4 GiB, and across connections that reuse the ports
+// only by chance of the initial sequence number.
+func sameConnection(a, b *span.Span) bool {
+	return a.ClientPort != 0 && a.ServerPort != 0 && a.ClientPort == b.ClientPort && a.ServerPort == b.ServerPort &&
+		a.ClientIP.IsValid() && a.ClientIP.Unmap() == b.ClientIP.Unmap() && a.ServerIP.IsValid() && a.ServerIP.Unmap() == b.ServerIP.Unmap()
 }
 
 // syscallRelated: a server request and a call its process made inside it,
