@@ -101,7 +101,7 @@ func Start(t testing.TB) *Server {
 // Launch runs weed from bin with its data, configuration and log in dir,
 // on free loopback ports, and waits until it serves; the caller Stops it.
 func Launch(bin, dir string) (*Server, error) {
-	return LaunchSized(bin, dir, 1<<30)
+	return LaunchSized(bin, dir, 0)
 }
 
 // LaunchSized is Launch for a server that must hold about bytes (its
