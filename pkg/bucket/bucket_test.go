@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/inflight"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
 	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
+	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
@@ -203,21 +205,59 @@ func TestUploadAndMirror(t *testing.T) {
 		}
 	}
 
-	// Concurrent queries of one window share each shard's download.
+	// Concurrent queries of a new mirror share each shard's download, and
+	// each is served every span of the window. They start together and must
+	// have been preparing at once (8 of 8 measured, 4 runs; before the
+	// listing was shared, 2–3: the first query listed the bucket while the
+	// others found no manifest and prepared nothing). One after the other,
+	// they would find the shards cached and download 6 as well.
 	shared, _ := OpenMirror(MirrorOptions{Client: c, Prefix: "zt/", Dir: filepath.Join(t.TempDir(), "shared")})
+	var ids []uint64
+	for _, tr := range traces {
+		for _, s := range tr.Spans {
+			ids = append(ids, s.SpanID)
+		}
+	}
 	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
+	start := make(chan struct{})
+	prepared := make([]span.Span, 8)
+	served := make([]int, len(prepared))
+	for i := range prepared {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
+			prepared[i].StartNs = time.Now().UnixNano()
 			rel, err := shared.Prepare(ctx, t0.UnixNano(), now.UnixNano())
+			prepared[i].EndNs = time.Now().UnixNano()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer rel()
+			r, err := store.OpenReader(shared.Dir())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer r.Close()
+			got, err := r.Get(ctx, 0, 0, ids)
 			if err != nil {
 				t.Error(err)
 			}
-			rel()
+			served[i] = len(got)
 		}()
 	}
+	close(start)
 	wg.Wait()
+	if n := inflight.Max(prepared); n < 6 {
+		t.Errorf("8 concurrent queries: at most %d preparing at once, want ≥ 6", n)
+	}
+	for i, n := range served {
+		if n != len(ids) {
+			t.Errorf("concurrent query %d: served %d of the window's %d spans", i, n, len(ids))
+		}
+	}
 	if st, _ := shared.Stats(ctx); st.Downloads != 6 || st.CachedShards != 6 {
 		t.Fatalf("8 concurrent queries: %d downloads, %d cached, want 6 each", st.Downloads, st.CachedShards)
 	}

@@ -68,6 +68,7 @@ type Mirror struct {
 	mu       sync.Mutex
 	listedAt time.Time
 	listErr  error
+	listing  chan struct{} // closed when the listing under way ends (nil: none)
 	nodes    map[string]*mnode
 	lru      *list.List // *cshard, most recently used first
 	used     int64
@@ -457,17 +458,47 @@ func (m *Mirror) writeManifests() error {
 }
 
 // refresh lists the node manifests (at most every Refresh unless force)
-// and reads those whose ETag changed.
+// and reads those whose ETag changed. A caller that finds a listing under
+// way waits for it and takes its result (a forced refresh then lists
+// again): answering from the manifests of before it would give a new
+// mirror's concurrent queries no shard at all.
 func (m *Mirror) refresh(ctx context.Context, force bool) error {
 	m.mu.Lock()
+	for m.listing != nil {
+		wait := m.listing
+		m.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		m.mu.Lock()
+		if !force {
+			err := m.listErr
+			m.mu.Unlock()
+			return err
+		}
+	}
 	if !force && time.Since(m.listedAt) < m.opt.Refresh {
 		err := m.listErr
 		m.mu.Unlock()
 		return err
 	}
 	m.listedAt = time.Now()
+	done := make(chan struct{})
+	m.listing = done
 	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.listing = nil
+		m.mu.Unlock()
+		close(done)
+	}()
+	return m.list(ctx)
+}
 
+// list lists the node manifests and reads those whose ETag changed.
+func (m *Mirror) list(ctx context.Context) error {
 	dir := m.opt.Prefix + manifestsDir
 	etags := map[string]string{}
 	err := m.opt.Client.List(ctx, dir, 0, func(o objstore.Object) error {
