@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -84,14 +85,7 @@ func fileSum(t *testing.T, path string) (int64, string) {
 // (exactly, or at least), each file with the local file's size and sum.
 func checkBucket(t *testing.T, c *objstore.Client, dir, name string, exact bool) *Manifest {
 	t.Helper()
-	b, err := c.GetBytes(context.Background(), ManifestKey("zt/", name), MaxManifestBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := ParseManifest(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := readManifest(t, c, name)
 	lb, _ := os.ReadFile(filepath.Join(dir, name, store.ManifestName))
 	lm, _ := store.ParseManifest(lb)
 	var want, got []string
@@ -316,6 +310,10 @@ func TestUploadAndMirror(t *testing.T) {
 	if _, err := c.Head(ctx, src); err != nil {
 		t.Fatalf("source object gone before its grace: %v", err)
 	}
+	srcSummary := ShardPrefix("zt/", "node1", bm.Deleting[0].Name) + SummaryName
+	if !slices.Contains(bm.Deleting[0].Files, SummaryName) || bm.Shards[0].Summary == nil {
+		t.Fatalf("merge: the source's summary is not deleted with it, or the merged shard has none: %+v", bm)
+	}
 	release, err = m.Prepare(ctx, t0.UnixNano(), now.UnixNano())
 	if err != nil {
 		t.Fatal(err)
@@ -324,8 +322,10 @@ func TestUploadAndMirror(t *testing.T) {
 	release()
 	now = now.Add(2 * time.Minute)
 	syncAll(t, nodes)
-	if _, err := c.Head(ctx, src); !objstore.IsNotFound(err) {
-		t.Fatalf("source object after its grace: %v", err)
+	for _, key := range []string{src, srcSummary} {
+		if _, err := c.Head(ctx, key); !objstore.IsNotFound(err) {
+			t.Fatalf("source object %s after its grace: %v", key, err)
+		}
 	}
 	if bm = checkBucket(t, c, dir, "node1", true); len(bm.Deleting) != 0 {
 		t.Fatalf("deleting list not emptied: %+v", bm.Deleting)

@@ -37,7 +37,7 @@ func runTrace(args []string) int {
 	var dirs dirsFlag
 	fs.Var(&dirs, "data-dir", "data directory (repeat for several nodes; default "+plugin.DefaultDataDir+")")
 	width := fs.Int("width", 40, "width of the timing bars")
-	since := fs.Duration("since", time.Hour, "with --object-store: fetch the shards of this long ago until now")
+	since := fs.Duration("since", time.Hour, "with --object-store: look for the trace's id this long ago until now (its spans are then looked up around it)")
 	var bf bucketFlags
 	bf.register(fs)
 	wantSpans := fs.Int("expect-spans", 0, "exit 1 unless the trace has this many spans (0: any)")
@@ -57,20 +57,18 @@ func runTrace(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: zerotrace trace <trace-id|span-id> [--data-dir DIR]... (span ids: 16 hex digits, or decimal)")
 		return 2
 	}
-	r, closeFn, warn, err := openStore(dirs, bf, time.Now().Add(-*since).UnixNano(), 0)
+	r, finish, err := openStore(dirs, bf, time.Now().Add(-*since).UnixNano(), 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trace:", err)
 		return 1
 	}
-	defer closeFn()
-	warnf("trace", warn)
+	defer func() { warnf("trace", finish()) }()
 	// A trace id, or a span id as every surface prints it (16 hex digits),
 	// or the decimal span ids older versions printed.
 	src := &readErrors{Source: r}
 	t, err := plugin.AssembleRef(context.Background(), src, trace.Config{}, id)
-	if errors.Is(err, trace.ErrNotFound) && warn == nil {
-		st, _ := r.Stats(context.Background())
-		fmt.Fprintf(os.Stderr, "trace: %v (the store: %d nodes, %d shards, %d spans%s)\n", err, len(st.Nodes), st.Shards, st.Spans, newest(st.NewestNs))
+	if errors.Is(err, trace.ErrNotFound) && src.err == nil {
+		fmt.Fprintf(os.Stderr, "trace: %v%s\n", err, storeSummary(context.Background(), r))
 		return 1
 	}
 	if err != nil {
@@ -78,10 +76,10 @@ func runTrace(args []string) int {
 		return 1
 	}
 	fmt.Print(Waterfall(t, *width))
-	if warn != nil || src.err != nil {
+	if src.err != nil {
 		// The trace may lack the spans of what could not be read: not a
 		// complete answer.
-		fmt.Fprintln(os.Stderr, "trace: incomplete, some spans could not be read:", uniqueLines(errors.Join(warn, src.err)))
+		fmt.Fprintln(os.Stderr, "trace: incomplete, some spans could not be read:", uniqueLines(src.err))
 		return 1
 	}
 	roots := 0
@@ -205,13 +203,12 @@ func runSearch(args []string) int {
 		q.TapSides = []span.TapSide{t}
 	}
 	q.FromNs = time.Now().Add(-*since).UnixNano()
-	r, closeFn, warn, err := openStore(dirs, bf, q.FromNs, 0)
+	r, finish, err := openStore(dirs, bf, q.FromNs, 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "search:", err)
 		return 1
 	}
-	defer closeFn()
-	warnf("search", warn)
+	defer func() { warnf("search", finish()) }()
 	ctx := context.Background()
 	spans, err := r.Search(ctx, q)
 	for i := range spans {
@@ -224,16 +221,24 @@ func runSearch(args []string) int {
 		fmt.Fprintln(os.Stderr, "search:", err)
 		return 1
 	}
-	if warn != nil {
-		return 1 // named above
-	}
 	if len(spans) == 0 {
-		// Only now is "no match" the answer: everything was read.
-		st, _ := r.Stats(ctx)
-		fmt.Fprintf(os.Stderr, "search: no calls match in the last %s (the store: %d nodes, %d shards, %d spans%s)\n",
-			*since, len(st.Nodes), st.Shards, st.Spans, newest(st.NewestNs))
+		// Only now is "no match" the answer: the store was read.
+		fmt.Fprintf(os.Stderr, "search: no calls match in the last %s%s\n", *since, storeSummary(ctx, r))
 	}
 	return 0
+}
+
+// storeSummary says what a store read from directories holds, " (the
+// store: N nodes, …)"; "" for a bucket query.
+func storeSummary(ctx context.Context, r source) string {
+	sr, ok := r.(interface {
+		Stats(context.Context) (store.Stats, error)
+	})
+	if !ok {
+		return ""
+	}
+	st, _ := sr.Stats(ctx)
+	return fmt.Sprintf(" (the store: %d nodes, %d shards, %d spans%s)", len(st.Nodes), st.Shards, st.Spans, newest(st.NewestNs))
 }
 
 // newest says how old the newest span is, if there is one.
