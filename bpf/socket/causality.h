@@ -33,6 +33,8 @@ static __always_inline __u64 fresh_id(void)
 #include "goroutine.h"
 #include "handoff.h"
 #include "pyqueue.h"
+#include "asyncio.h"
+#include "nodeasync.h"
 
 // set_role records a socket's role learnt from accept/connect.
 static __always_inline void set_role(__u64 sk, __u8 role)
@@ -89,12 +91,19 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 			if (s->open) {
 				s->open = 0;
 				release(s->thread);
+				task_answer(s->ctx);
 			}
 			return s->ctx;
 		}
-		if (s->open)
+		struct node_turn *nt = node_turn();
+		if (s->open) {
+			if (nt)
+				node_read(nt, s->ctx);
 			return s->ctx; // the rest of the same request
+		}
 		__u64 id = fresh_id();
+		if (nt)
+			node_read(nt, id);
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
 		if (last)
@@ -126,6 +135,23 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		t->id = id;
 		t->ts = now;
 		return id;
+	}
+	// An event loop's thread (asyncio.h): its tasks' calls, never the
+	// requests the thread holds (it reads them all).
+	struct py_running *r = running();
+	if (r && r->loop) {
+		__u8 next = dir == DIR_EGRESS && s->replied;
+		s->replied = dir == DIR_INGRESS;
+		return task_call(r, s, dir, next);
+	}
+	// A Node.js event loop's thread (nodeasync.h): its turns.
+	struct node_turn *nt = node_turn();
+	if (nt && nt->loop) {
+		__u8 next = dir == DIR_EGRESS && s->replied;
+		s->replied = dir == DIR_INGRESS;
+		if (dir == DIR_INGRESS && nt->depth == 0)
+			nt->cause = 0; // another read: the next turn is its callback
+		return node_call(nt, s, dir, next);
 	}
 	struct thread_state *ts = thread_of(thread);
 	struct thread_ctx *t = ts ? &ts->req : NULL;

@@ -2,11 +2,11 @@
 // request and wakes an idle thread of its process hands it the request's
 // context for its next call. After the call's response, a thread holding a
 // request that the worker wakes, through a futex only that thread waits on
-// without a timeout (the one waiting for the result: a Java thread's parker,
-// a Python waiter lock; not a lock many threads wait on, nor a timed wait
-// such as Python's GIL, nor a runtime global), waiting since before the
-// worker's last read, gives the verdict: the same context confirms the
-// handoff.
+// (the one waiting for the result, with a timeout or without: a Java
+// thread's parker, a Python waiter lock; not a lock many threads wait on,
+// nor a runtime's global such as Python's GIL, nor a wait that times out
+// within a scheduler's switch interval), waiting since before the worker's
+// last read, gives the verdict: the same context confirms the handoff.
 //
 // Every call of a thread holding no request carries a token of its own (a
 // fresh id, unique per call), the handed context kept beside it.
@@ -40,23 +40,31 @@ static __always_inline __u64 held(struct thread_state *ts, __u64 now)
 	return ts->req.id;
 }
 
-// verdict reports worker waker's verdict on its call token: kind
-// VERDICT_*, owner the context of the request the thread it woke holds.
-static __always_inline void verdict(__u64 waker, __u64 owner, __u64 token, __u8 kind)
+// note sends a header-only event of thread (pid_tgid) to user space: dir
+// says what it is (DIR_VERDICT, DIR_TASK), kind, sock_id and trace what
+// about.
+static __always_inline void note(__u8 dir, __u8 kind, __u64 thread, __u64 sock_id, __u64 trace)
 {
 	// On the stack, not in the per-CPU scratch event: a wake can come from
 	// an interrupt while a syscall's event is being built there.
 	__u64 buf[(EVENT_HDR_SIZE + 7) / 8] = {};
 	struct event *e = (struct event *)buf;
 	e->ts = bpf_ktime_get_ns();
-	e->pid = waker >> 32;
-	e->tid = (__u32)waker;
-	e->sock_id = owner;
-	e->syscall_trace_id = token;
+	e->pid = thread >> 32;
+	e->tid = (__u32)thread;
+	e->sock_id = sock_id;
+	e->syscall_trace_id = trace;
 	e->len = kind;
-	e->dir = DIR_VERDICT;
+	e->dir = dir;
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
+}
+
+// verdict reports worker waker's verdict on its call token: kind
+// VERDICT_*, owner the context of the request the thread it woke holds.
+static __always_inline void verdict(__u64 waker, __u64 owner, __u64 token, __u8 kind)
+{
+	note(DIR_VERDICT, kind, waker, owner, token);
 }
 
 // begin_call starts worker's call on socket sk with a token of its own (a
@@ -153,17 +161,17 @@ static __always_inline __u64 handoff_reader(struct thread_state *ts, __u64 reade
 }
 
 // private_wake reports whether the current thread, of process tgid, is
-// waking thread wakee with its own FUTEX_WAKE on the address the wakee, and only
-// the wakee, waits on without a timeout: the handing back of a result (a
-// Java thread's parker, a Python waiter lock), not a shared lock nor a
-// condition variable's timed wait (runtime_global below rules out the rest,
-// only when a verdict depends on it). It returns when the wakee's wait
-// began, or 0.
+// waking thread wakee with its own FUTEX_WAKE on the address the wakee, and
+// only the wakee, waits on, for longer than a switch interval: the handing
+// back of a result (a Java thread's parker, a Python waiter lock, with or
+// without a timeout), not a shared lock nor a scheduler's brief timed wait
+// (runtime_global below rules out the rest, only when a verdict depends on
+// it). It returns when the wakee's wait began, or 0.
 static __always_inline __u64 private_wake(__u32 tgid, struct task_struct *wakee)
 {
 	struct futex_state *w = bpf_task_storage_get(&futexes, wakee, 0, 0);
 	struct futex_state *k = bpf_task_storage_get(&futexes, bpf_get_current_task_btf(), 0, 0);
-	if (!w || !k || !w->waiting || !k->waking || w->addr != k->woken || w->timed)
+	if (!w || !k || !w->waiting || !k->waking || w->addr != k->woken || w->brief)
 		return 0;
 	__u64 key = ((__u64)tgid << 32) ^ w->addr;
 	__u32 *n = bpf_map_lookup_elem(&futex_addrs, &key);
@@ -175,6 +183,36 @@ static __always_inline __u64 private_wake(__u32 tgid, struct task_struct *wakee)
 #define FUTEX_WAIT_BITSET 9
 #define FUTEX_WAKE_BITSET 10
 #define FUTEX_CMD_MASK 127
+#define FUTEX_CLOCK_REALTIME 256
+
+// SWITCH_NS: a timed wait that times out this soon is a scheduler's (a
+// runtime's switch interval: CPython waits 5 ms for the GIL before it asks
+// its holder to drop it), not a wait for a result, which gives the work
+// seconds. Waits for results come with timeouts or without (Java's
+// Future.get(timeout), Python's result(timeout=...)); the timeout alone
+// does not tell them apart.
+#define SWITCH_NS (20ULL * 1000000ULL)
+
+// brief_wait reports whether a futex wait with timeout (a user pointer,
+// 0: none) times out within SWITCH_NS: FUTEX_WAIT's timeout is relative,
+// FUTEX_WAIT_BITSET's an absolute time on CLOCK_MONOTONIC, or on
+// CLOCK_REALTIME with FUTEX_CLOCK_REALTIME (realtime_offset_ns: the
+// difference at load). An unreadable timeout counts as brief.
+static __always_inline __u8 brief_wait(long op, __u64 timeout, __u64 now)
+{
+	if (!timeout)
+		return 0;
+	struct __kernel_timespec ts = {};
+	if (bpf_probe_read_user(&ts, sizeof(ts), (void *)timeout) || ts.tv_sec < 0 || ts.tv_nsec < 0)
+		return 1;
+	__s64 t = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	if ((op & FUTEX_CMD_MASK) == FUTEX_WAIT_BITSET) {
+		if (op & FUTEX_CLOCK_REALTIME)
+			t -= realtime_offset_ns;
+		t -= (__s64)now;
+	}
+	return t <= (__s64)SWITCH_NS;
+}
 
 // task_in_scope: the current task's network namespace is traced.
 static __always_inline int task_in_scope(void)
@@ -235,7 +273,7 @@ static __always_inline void futex_enter(__u64 uaddr, long op, __u64 timeout)
 	__u64 now = bpf_ktime_get_ns();
 	fs->addr = uaddr;
 	fs->since = now;
-	fs->timed = timeout != 0;
+	fs->brief = brief_wait(op, timeout, now);
 	fs->resuming = 0;
 	// A worker that begins to wait for the GIL right after reading its
 	// call's response is regaining it, running no code of its own in

@@ -33,6 +33,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 payload_cap = 1024; // bytes of payload per message, <= MAX_PAYLOAD-1
 const volatile __u32 self_tgid = 0;      // the collector itself is never traced
 const volatile __u8 scope_enabled = 0;   // only network namespaces in netns_scope
+const volatile __s64 realtime_offset_ns = 0; // CLOCK_REALTIME minus CLOCK_MONOTONIC at load (handoff.h)
 
 #include "causality.h"
 #include "l7.h"
@@ -333,8 +334,11 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 	if (dir == DIR_CLOSE) {
 		sock_closed(e->sock_id);
 		bodies_closed(e->sock_id);
-	} else
+	} else {
 		set_role(e->sock_id, dir == DIR_ACCEPTED ? ROLE_SERVER : ROLE_CLIENT);
+		if (dir == DIR_CONNECTED)
+			node_connect(e->sock_id);
+	}
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
 	return 0;
@@ -416,3 +420,46 @@ int py_queue_get(struct pt_regs *ctx) { return py_get(); }
 
 SEC("uretprobe/simplequeue_get")
 int py_queue_got(struct pt_regs *ctx) { return py_got(ctx); }
+
+// CPython asyncio's C tasks (asyncio.h), attached by address in _asyncio's
+// tables: a task created, freed, and its steps (entered through the step
+// wrapper or task_wakeup; one return probe for both).
+SEC("uprobe/py_task_init")
+int py_task_init(struct pt_regs *ctx) { return py_task_new(ctx); }
+
+SEC("uprobe/py_task_dealloc")
+int py_task_dealloc(struct pt_regs *ctx) { return py_task_free(ctx); }
+
+SEC("uprobe/py_task_step")
+int py_task_step_enter(struct pt_regs *ctx) { return py_task_step(ctx); }
+
+SEC("uprobe/py_task_wakeup")
+int py_task_wakeup(struct pt_regs *ctx) { return step_enter(ctx->di); }
+
+SEC("uretprobe/py_task_step")
+int py_task_step_exit(struct pt_regs *ctx) { return step_exit(); }
+
+// Node.js event-loop turns (nodeasync.h), attached to the node executable's
+// exported callback-scope functions: a scope opened for an AsyncWrap's
+// callback (directly, or through AsyncWrap::MakeCallback and the
+// Environment's constructor), and the scope's Close() (entry and return).
+SEC("uprobe/node_scope_wrap")
+int node_scope_wrap(struct pt_regs *ctx) { return scope_begin(ctx->di, ctx->si); }
+
+SEC("uprobe/node_scope_env")
+int node_scope_env(struct pt_regs *ctx)
+{
+	// Both registers read first: the verifier refuses a context load at a
+	// computed offset.
+	__u64 cx = ctx->cx, r8 = ctx->r8;
+	return node_scope_env_begin(ctx->di, bpf_get_attach_cookie(ctx) == NODE_CTX_R8 ? r8 : cx);
+}
+
+SEC("uprobe/node_make_callback")
+int node_make_callback(struct pt_regs *ctx) { return node_next_wrap(ctx->di); }
+
+SEC("uprobe/node_scope_close")
+int node_close(struct pt_regs *ctx) { return node_scope_close(ctx->di); }
+
+SEC("uretprobe/node_scope_close")
+int node_closed(struct pt_regs *ctx) { return node_scope_closed(); }

@@ -71,7 +71,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		}
 		spans.Add(uint64(len(batch)))
 	})
-	emit := q.put
+	emit := skipOTLPTraffic(cfg.OTLP, q.put)
 	var capture *ebpf.Capture
 	if cfg.EBPF.Enabled {
 		scope, err := netnsInodes(cfg.EBPF.NetNS)
@@ -123,6 +123,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	reg := prometheus.NewRegistry()
 	if pcap != nil {
 		reg.MustRegister(packetCollector{pcap})
+	}
+	otlpRecv, err := startOTLP(&cfg, emit, log, reg)
+	if err != nil {
+		stopAll(capture, pcap, q, w)
+		return err
 	}
 	reg.MustRegister(repeatCollector{reused})
 	reg.MustRegister(storeCollector{w})
@@ -190,6 +195,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	}
 	if capture != nil {
 		errs = append(errs, capture.Close())
+	}
+	if otlpRecv != nil {
+		errs = append(errs, otlpRecv.Close())
 	}
 	q.close()
 	errs = append(errs, w.Close())

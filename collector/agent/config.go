@@ -43,6 +43,8 @@ type Config struct {
 	Store  StoreConfig  `yaml:"store"`
 	// ObjectStore ships sealed shards to an S3-compatible bucket.
 	ObjectStore ObjectStoreConfig `yaml:"object_store"`
+	// OTLP receives spans from OpenTelemetry SDKs (off by default).
+	OTLP OTLPConfig `yaml:"otlp"`
 
 	// Services name processes; the first matching rule wins, else the
 	// process name is the service. A process of a known pod takes its
@@ -180,6 +182,7 @@ func Defaults() Config {
 		Kubernetes:   KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
 		Store:        StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
 		RepeatedKeys: RepeatedKeysConfig{Exchanges: repeat.DefaultExchanges, Window: repeat.DefaultWindow},
+		OTLP:         defaultOTLP(),
 	}
 }
 
@@ -211,6 +214,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	objRegion := fs.String("object-store-region", "", "S3 region (default us-east-1)")
 	objPathStyle := fs.Bool("object-store-path-style", false, "path-style bucket addressing (MinIO, SeaweedFS, Ceph)")
 	redactFlags := addRedactFlags(fs)
+	otlpF := registerOTLPFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -326,6 +330,9 @@ func Load(args []string, env func(string) string) (Config, error) {
 	if *objPathStyle {
 		cfg.ObjectStore.PathStyle = true
 	}
+	if err := otlpF.apply(&cfg.OTLP, env); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -399,6 +406,9 @@ func (c *Config) Validate() error {
 	}
 	var err error
 	if c.redactor, err = c.Redact.compile(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.OTLP.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	c.proxyProcesses = nil

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zerotrace/zerotrace/collector/tasks"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -24,6 +25,7 @@ type Guard struct {
 	procs    map[uint32]*process
 	held     map[uint32][]heldSpan // per pid: calls with a provisional handoff context
 	verdicts map[uint32][]verdict  // per pid: verdicts that came before their span
+	tasks    tasks.Tree            // asyncio tasks (guard_tasks.go)
 }
 
 // HandoffBit marks a context id handed to a worker, awaiting its verdict
@@ -58,6 +60,10 @@ const (
 	// put there by the owner's thread (bpf/socket/pyqueue.h). It comes when
 	// the call begins, before its span, and settles the call like Confirmed.
 	Item Kind = 3
+	// Task: an asyncio task made the call (owner: the task's id,
+	// bpf/socket/asyncio.h). It comes when the call begins; the call waits
+	// until the tasks decide which request it belongs to (guard_tasks.go).
+	Task Kind = 4
 )
 
 // ItemFor is how long an Item verdict waits for its call's span (the call
@@ -70,6 +76,7 @@ type heldSpan struct {
 	owner uint64 // the request that claimed it (0: none yet)
 	at    int64  // when it was first claimed
 	torn  bool   // claimed by two requests: linked to neither
+	task  uint64 // the asyncio task that made it (0: none; guard_tasks.go)
 }
 
 type verdict struct {
@@ -88,6 +95,10 @@ type process struct {
 
 // GoroutineBit marks a context id kept by a goroutine (bpf/socket/goroutine.h).
 const GoroutineBit = 1 << 62
+
+// TurnBit marks, in a process that is not Go's, a context id a Node.js
+// event loop's turn gave a call (bpf/socket/nodeasync.h NODE_BIT).
+const TurnBit = 1 << 62
 
 // IsGoProcess reports whether pid runs a Go program (looked up once).
 func (g *Guard) IsGoProcess(pid uint32) bool {
@@ -142,6 +153,14 @@ func (g *Guard) Check(s *span.Span) bool {
 		}
 		s.SyscallTraceIDReq &^= GoroutineBit
 		s.SyscallTraceIDResp &^= GoroutineBit
+	} else if (s.SyscallTraceIDReq|s.SyscallTraceIDResp)&TurnBit != 0 {
+		// A Node.js event loop's turn gave the context (bpf/socket/nodeasync.h).
+		s.SyscallTraceIDReq &^= TurnBit
+		s.SyscallTraceIDResp &^= TurnBit
+		s.Flags |= span.FlagCallback
+	}
+	if s.TapSide == span.TapServerProcess && !s.Flags.Has(span.FlagMultiplexed) {
+		g.tasks.Served(s.PID, s.SyscallTraceIDReq, s.StartNs)
 	}
 	if p.untrusted == "" && !g.checkHandoff(s) {
 		return false
@@ -173,6 +192,9 @@ func (g *Guard) checkHandoff(s *span.Span) bool {
 		settled = h.apply(*v)
 		return false
 	})
+	if !settled && h.task != 0 {
+		settled = g.decide(&h)
+	}
 	if settled {
 		return true
 	}
@@ -187,6 +209,9 @@ func (g *Guard) checkHandoff(s *span.Span) bool {
 // settled it.
 func (h *heldSpan) apply(v verdict) bool {
 	switch {
+	case v.kind == Task:
+		h.task = v.owner
+		return false
 	case v.kind == Confirmed || v.kind == Item:
 		settle(h.s, v.ctx, v.owner)
 		return true
@@ -213,7 +238,10 @@ func provisional(s *span.Span) (uint64, bool) {
 
 // settle replaces the provisional context ctx on the sides that carried it
 // with owner (0 drops it); a side carrying anything else drops both.
-func settle(s *span.Span, ctx, owner uint64) {
+func settle(s *span.Span, ctx, owner uint64) { settleAs(s, ctx, owner, span.FlagHandoff) }
+
+// settleAs is settle marking a kept owner with the evidence flag.
+func settleAs(s *span.Span, ctx, owner uint64, flag span.Flags) {
 	req, resp := s.SyscallTraceIDReq, s.SyscallTraceIDResp
 	fit := func(id uint64) bool { return id == 0 || id == ctx|HandoffBit }
 	if owner == 0 || !fit(req) || !fit(resp) {
@@ -226,7 +254,7 @@ func settle(s *span.Span, ctx, owner uint64) {
 	if resp != 0 {
 		s.SyscallTraceIDResp = owner
 	}
-	s.Flags |= span.FlagHandoff
+	s.Flags |= flag
 }
 
 // Verdict records worker thread tid's verdict on its call ctx (the call's
@@ -246,7 +274,7 @@ func (g *Guard) Verdict(pid, tid uint32, ctx uint64, kind Kind, owner uint64, no
 			return true
 		}
 		matched = true
-		if h.apply(v) {
+		if h.apply(v) || (h.task != 0 && g.decide(h)) {
 			out = append(out, h.s)
 			return false
 		}
@@ -273,6 +301,13 @@ func (g *Guard) Expire(nowNs int64) []*span.Span {
 		filter(g.held, pid, func(h *heldSpan) bool {
 			ctx, _ := provisional(h.s)
 			switch {
+			case h.task != 0:
+				if !g.decide(h) && nowNs-h.since <= int64(TaskFor) {
+					return true
+				}
+				if h.task != 0 { // undecided in time
+					settle(h.s, ctx, 0)
+				}
 			case h.torn:
 				settle(h.s, ctx, 0)
 			case h.owner != 0 && nowNs-h.at >= int64(ClaimWait):
@@ -288,9 +323,10 @@ func (g *Guard) Expire(nowNs int64) []*span.Span {
 	}
 	for pid := range g.verdicts {
 		filter(g.verdicts, pid, func(v *verdict) bool {
-			return nowNs-v.at <= int64(HoldFor) || v.kind == Item && nowNs-v.at <= int64(ItemFor)
+			return nowNs-v.at <= int64(HoldFor) || (v.kind == Item || v.kind == Task) && nowNs-v.at <= int64(ItemFor)
 		})
 	}
+	g.tasks.Expire(nowNs)
 	return out
 }
 
@@ -298,6 +334,7 @@ func (g *Guard) Expire(nowNs int64) []*span.Span {
 func (g *Guard) Forget(pid uint32) {
 	g.mu.Lock()
 	delete(g.procs, pid)
+	g.tasks.Forget(pid)
 	g.mu.Unlock()
 }
 

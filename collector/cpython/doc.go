@@ -13,4 +13,9 @@
 // doc) names them; in a shared object its pointers are relocations
 // (R_X86_64_RELATIVE) whose addends are the addresses. The file is
 // untrusted input: a malformed one gives an error, never a panic.
+//
+// FindAsyncio does the same for the _asyncio module: the C functions behind
+// asyncio's tasks (their creation, steps and end), named by a method table
+// entry (task_wakeup) and by the Task and TaskStepMethWrapper types' slots
+// (bpf/socket/asyncio.h; docs/assembly.md "Tasks").
 package cpython

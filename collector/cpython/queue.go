@@ -70,7 +70,9 @@ func withOptional(m Method, o *Method) []Method {
 // methodDefSize is sizeof(PyMethodDef) on a 64-bit target.
 const methodDefSize = 32
 
-const maxRelocs = 1 << 20 // relocations read, at most
+// maxRelocs bounds the relocations read (the modules have a few
+// thousand): a hostile file's sections can all cover the same bytes.
+const maxRelocs = 1 << 20
 
 var names = map[string]bool{"put": true, "get": true, "put_nowait": true, "get_nowait": true}
 
@@ -83,15 +85,8 @@ func FindQueue(r io.ReaderAt) (q Queue, err error) {
 			err = fmt.Errorf("reading ELF: %v", p)
 		}
 	}()
-	f, err := elf.NewFile(r)
+	img, err := load(r)
 	if err != nil {
-		return Queue{}, fmt.Errorf("reading ELF: %w", err)
-	}
-	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 || f.ByteOrder != binary.LittleEndian {
-		return Queue{}, fmt.Errorf("not an x86-64 little-endian ELF64 file (%v %v)", f.Class, f.Machine)
-	}
-	img := image{f: f, ptrs: map[uint64]uint64{}}
-	if err := img.readRelocs(); err != nil {
 		return Queue{}, err
 	}
 	found := map[string][]Method{}
@@ -158,10 +153,12 @@ type image struct {
 // section.
 func (m *image) readRelocs() error {
 	n := 0
+	read := map[[2]uint64]bool{} // sections' file ranges read: each once
 	for _, s := range m.f.Sections {
-		if s.Type != elf.SHT_RELA {
+		if s.Type != elf.SHT_RELA || read[[2]uint64{s.Offset, s.Size}] {
 			continue
 		}
+		read[[2]uint64{s.Offset, s.Size}] = true
 		if s.Entsize != 0 && s.Entsize != 24 {
 			return fmt.Errorf("section %s: relocation entries of %d bytes, want 24", s.Name, s.Entsize)
 		}

@@ -53,6 +53,7 @@ type Capture struct {
 	guard causality.Guard
 	gos   goTracker
 	pys   pyTracker
+	nodes nodeTracker
 	pids  map[uint32]bool // processes seen (Go tracking is decided once)
 	ids   *span.IDGenerator
 	wall  int64             // wall clock minus CLOCK_MONOTONIC, ns
@@ -145,8 +146,11 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading BPF spec: %w", err)
 	}
+	var mono unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+	wall := time.Now().UnixNano() - mono.Nano()
 	for name, v := range map[string]any{"payload_cap": uint32(opt.PayloadSize), "self_tgid": uint32(os.Getpid()),
-		"scope_enabled": boolByte(len(opt.NetNS) > 0)} {
+		"scope_enabled": boolByte(len(opt.NetNS) > 0), "realtime_offset_ns": wall} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
@@ -191,18 +195,18 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 		c.Close()
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
 	}
-	var ts unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	c.wall = time.Now().UnixNano() - ts.Nano()
+	c.wall = wall
 	c.gos.queue = make(chan uint32, 64)
 	c.pys.queue = make(chan uint32, 256)
+	c.nodes.queue = make(chan uint32, 256)
 	c.q, c.readerDone = newRecords(recordsLimit), make(chan struct{})
-	c.wg.Add(5)
+	c.wg.Add(6)
 	go c.read()
 	go c.work()
 	go c.tick()
 	go c.goTrack()
 	go c.pyTrack()
+	go c.nodeTrack()
 	return c, nil
 }
 
@@ -300,8 +304,14 @@ func (c *Capture) handle(e *Event) {
 	k := connKey{e.PID, e.SockID}
 	conn := c.conns[k]
 	now := int64(e.MonoNs) + c.wall
-	if e.Dir == DirVerdict {
+	switch e.Dir {
+	case DirVerdict:
 		for _, s := range c.guard.Verdict(e.PID, e.TID, e.SyscallTraceID, causality.Kind(e.Len), e.SockID, now) {
+			c.emit(s)
+		}
+		return
+	case DirTask:
+		for _, s := range c.guard.Task(e.PID, causality.TaskEvent(e.Len), e.SockID, e.SyscallTraceID, now) {
 			c.emit(s)
 		}
 		return

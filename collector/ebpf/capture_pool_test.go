@@ -4,7 +4,6 @@ package ebpf
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,14 +66,7 @@ func TestCaptureGoGoroutines(t *testing.T) {
 // and call.
 func TestCaptureGoStripped(t *testing.T) {
 	bin := buildPeer(t, "gohttp", "-ldflags=-s -w")
-	tp := newTopo(t)
-	var log testenv.Log
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)},
-		Logger: slog.New(slog.NewTextHandler(&log, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	tp, live, log := liveTopoLog(t)
 	leaf, front := nextPort(), nextPort()
 	startServer(t, tp.ServerNS, "127.0.0.1", leaf, runtimes[0].Server(t, "127.0.0.1", leaf, ""))
 	srv := startServer(t, tp.ServerNS, tp.ServerIP, front, []string{bin, fmt.Sprintf("%s:%d", tp.ServerIP, front),
@@ -137,6 +129,11 @@ func waitFor(t *testing.T, cond func() bool, why func() string) {
 // truth); it reports how many calls carry one.
 func checkContexts(t *testing.T, name string, perRequest, minLinked int, start func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd) {
 	tp, live := liveTopo(t)
+	checkContextsIn(t, tp, live, name, perRequest, minLinked, start)
+}
+
+// checkContextsIn is checkContexts in a topology whose capture runs.
+func checkContextsIn(t *testing.T, tp *topo, live *liveCapture, name string, perRequest, minLinked int, start func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd) {
 	leaf := nextPort()
 	startServer(t, tp.ServerNS, "127.0.0.1", leaf, runtimes[0].Server(t, "127.0.0.1", leaf, ""))
 	front := nextPort()
@@ -154,6 +151,16 @@ func checkContexts(t *testing.T, name string, perRequest, minLinked int, start f
 	if strings.HasPrefix(name, "python") {
 		waitFor(t, func() bool { return live.c.QueuesFollowed(pid) },
 			func() string { return "work queues of " + name + " not followed" })
+	}
+	// A Node.js program's turns likewise (the node executable's uprobes).
+	if strings.HasPrefix(name, "node") {
+		waitFor(t, func() bool { return live.c.TurnsFollowed(pid) },
+			func() string { return "event-loop turns of " + name + " not followed" })
+	}
+	// An asyncio program's tasks likewise (the _asyncio module's uprobes).
+	if strings.HasPrefix(name, "asyncio") {
+		waitFor(t, func() bool { return live.c.TasksFollowed(pid) },
+			func() string { return "tasks of " + name + " not followed" })
 	}
 	m := nonce()
 	const n = 32

@@ -4,6 +4,7 @@ package ebpf
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -64,6 +65,21 @@ func liveTopo(t *testing.T) (*topo, *liveCapture) {
 	}
 	t.Cleanup(func() { live.Close() })
 	return tp, live
+}
+
+// liveTopoLog is liveTopo with the capture logging into the returned log;
+// the capture is closed when the test ends.
+func liveTopoLog(t *testing.T) (*topo, *liveCapture, *testenv.Log) {
+	t.Helper()
+	tp := newTopo(t)
+	log := &testenv.Log{}
+	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)},
+		Logger: slog.New(slog.NewTextHandler(log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Close() })
+	return tp, live, log
 }
 
 func netnsInode(t *testing.T, name string) uint32 {

@@ -40,6 +40,10 @@ const (
 	// context of the request the worker handed the result to, Len the kind
 	// (collector/causality.Kind).
 	DirVerdict = 5
+	// DirTask: an asyncio task's life (bpf/socket/asyncio.h): SockID is
+	// the task's id, Len what happened (collector/causality.TaskEvent),
+	// SyscallTraceID the task that created it or the request it answered.
+	DirTask = 6
 )
 
 // EventHeaderSize is the fixed part of struct event (bpf/socket/event.h).
@@ -72,11 +76,11 @@ func DecodeEvent(b []byte, e *Event) error {
 	e.RemotePort = le.Uint16(b[52:])
 	e.Dir = b[54]
 	e.L4 = b[55]
-	if e.Dir > DirVerdict || capLen > e.Len || int(capLen) > len(b)-EventHeaderSize {
+	if e.Dir > DirTask || capLen > e.Len || int(capLen) > len(b)-EventHeaderSize {
 		return ErrBadEvent
 	}
 	switch {
-	case e.Dir == DirVerdict:
+	case e.Dir == DirVerdict || e.Dir == DirTask:
 		e.LocalIP, e.RemoteIP = netip.Addr{}, netip.Addr{} // no socket
 	case e.Family == 2:
 		e.LocalIP = netip.AddrFrom4([4]byte(b[56:60]))

@@ -61,6 +61,11 @@ func TestDecodeEvent(t *testing.T) {
 	if err := DecodeEvent(v6, &e); err != nil || e.LocalIP.String() != "fd00::1" {
 		t.Fatalf("ipv6: %v %v", err, e.LocalIP)
 	}
+	// An asyncio task's event (bpf/socket/asyncio.h): no socket, no payload.
+	task := patch(patch(patch(egressEvent[:EventHeaderSize], 54, DirTask), 48, 0), 40, 0)
+	if err := DecodeEvent(task, &e); err != nil || e.Dir != DirTask || e.LocalIP.IsValid() || len(e.Data) != 0 {
+		t.Fatalf("task event: %v %+v", err, e)
+	}
 	for name, tc := range map[string]struct {
 		b    []byte
 		want error

@@ -46,6 +46,7 @@ func (c *Capture) goTrack() {
 func (c *Capture) newProcess(pid uint32) {
 	if !c.guard.IsGoProcess(pid) {
 		c.pyNewProcess(pid)
+		c.nodeNewProcess(pid)
 		return
 	}
 	select {

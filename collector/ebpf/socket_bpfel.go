@@ -77,14 +77,50 @@ type SocketFutexState struct {
 	Woken    uint64
 	Waiting  uint8
 	Waking   uint8
-	Timed    uint8
+	Brief    uint8
 	Resuming uint8
 	Pad      [4]uint8
+}
+
+type SocketNodeTurn struct {
+	_        structs.HostLayout
+	Scopes   [8]uint64
+	Closing  [8]uint64
+	Ctx      uint64
+	Cause    uint64
+	NextWrap uint64
+	Depth    uint8
+	Ncl      uint8
+	Lost     uint8
+	Loop     uint8
+	Pad      [4]uint8
+}
+
+type SocketNodeWrap struct {
+	_    structs.HostLayout
+	Wrap uint64
+	Tgid uint32
+	Pad  uint32
 }
 
 type SocketPyItem struct {
 	_    structs.HostLayout
 	Item uint64
+	Tgid uint32
+	Pad  uint32
+}
+
+type SocketPyRunning struct {
+	_     structs.HostLayout
+	Task  uint64
+	Depth uint32
+	Loop  uint8
+	Pad   [3]uint8
+}
+
+type SocketPyTask struct {
+	_    structs.HostLayout
+	Task uint64
 	Tgid uint32
 	Pad  uint32
 }
@@ -101,7 +137,8 @@ type SocketSockState struct {
 	Probes  uint8
 	Replied uint8
 	LastDir uint8
-	Pad     [2]uint8
+	Task    uint8
+	Pad     [1]uint8
 }
 
 type SocketThreadState struct {
@@ -133,56 +170,71 @@ type SocketThreadState struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	SocketMapActive         = "active"
-	SocketMapBodies         = "bodies"
-	SocketMapEvents         = "events"
-	SocketMapFutexAddrs     = "futex_addrs"
-	SocketMapFutexes        = "futexes"
-	SocketMapGoGen          = "go_gen"
-	SocketMapGoProcs        = "go_procs"
-	SocketMapIdCounter      = "id_counter"
-	SocketMapNetnsScope     = "netns_scope"
-	SocketMapPyItems        = "py_items"
-	SocketMapScratch        = "scratch"
-	SocketMapServing        = "serving"
-	SocketMapSockets        = "sockets"
-	SocketMapStats          = "stats"
-	SocketMapThreads        = "threads"
-	SocketProgEnterClose    = "enter_close"
-	SocketProgEnterConnect  = "enter_connect"
-	SocketProgEnterFutex    = "enter_futex"
-	SocketProgEnterRead     = "enter_read"
-	SocketProgEnterReadv    = "enter_readv"
-	SocketProgEnterRecvfrom = "enter_recvfrom"
-	SocketProgEnterRecvmmsg = "enter_recvmmsg"
-	SocketProgEnterRecvmsg  = "enter_recvmsg"
-	SocketProgEnterSendmmsg = "enter_sendmmsg"
-	SocketProgEnterSendmsg  = "enter_sendmsg"
-	SocketProgEnterSendto   = "enter_sendto"
-	SocketProgEnterWrite    = "enter_write"
-	SocketProgEnterWritev   = "enter_writev"
-	SocketProgExitAccept    = "exit_accept"
-	SocketProgExitAccept4   = "exit_accept4"
-	SocketProgExitConnect   = "exit_connect"
-	SocketProgExitFutex     = "exit_futex"
-	SocketProgExitRead      = "exit_read"
-	SocketProgExitReadv     = "exit_readv"
-	SocketProgExitRecvfrom  = "exit_recvfrom"
-	SocketProgExitRecvmmsg  = "exit_recvmmsg"
-	SocketProgExitRecvmsg   = "exit_recvmsg"
-	SocketProgExitSendmmsg  = "exit_sendmmsg"
-	SocketProgExitSendmsg   = "exit_sendmsg"
-	SocketProgExitSendto    = "exit_sendto"
-	SocketProgExitWrite     = "exit_write"
-	SocketProgExitWritev    = "exit_writev"
-	SocketProgGoRuntimeSend = "go_runtime_send"
-	SocketProgOnWaking      = "on_waking"
-	SocketProgPyQueueGet    = "py_queue_get"
-	SocketProgPyQueueGot    = "py_queue_got"
-	SocketProgPyQueuePut    = "py_queue_put"
-	SocketVarPayloadCap     = "payload_cap"
-	SocketVarScopeEnabled   = "scope_enabled"
-	SocketVarSelfTgid       = "self_tgid"
+	SocketMapActive            = "active"
+	SocketMapBodies            = "bodies"
+	SocketMapEvents            = "events"
+	SocketMapFutexAddrs        = "futex_addrs"
+	SocketMapFutexes           = "futexes"
+	SocketMapGoGen             = "go_gen"
+	SocketMapGoProcs           = "go_procs"
+	SocketMapIdCounter         = "id_counter"
+	SocketMapNetnsScope        = "netns_scope"
+	SocketMapNodeTurns         = "node_turns"
+	SocketMapNodeWraps         = "node_wraps"
+	SocketMapPyItems           = "py_items"
+	SocketMapPyRunning         = "py_running"
+	SocketMapPyTasks           = "py_tasks"
+	SocketMapScratch           = "scratch"
+	SocketMapServing           = "serving"
+	SocketMapSockets           = "sockets"
+	SocketMapStats             = "stats"
+	SocketMapThreads           = "threads"
+	SocketProgEnterClose       = "enter_close"
+	SocketProgEnterConnect     = "enter_connect"
+	SocketProgEnterFutex       = "enter_futex"
+	SocketProgEnterRead        = "enter_read"
+	SocketProgEnterReadv       = "enter_readv"
+	SocketProgEnterRecvfrom    = "enter_recvfrom"
+	SocketProgEnterRecvmmsg    = "enter_recvmmsg"
+	SocketProgEnterRecvmsg     = "enter_recvmsg"
+	SocketProgEnterSendmmsg    = "enter_sendmmsg"
+	SocketProgEnterSendmsg     = "enter_sendmsg"
+	SocketProgEnterSendto      = "enter_sendto"
+	SocketProgEnterWrite       = "enter_write"
+	SocketProgEnterWritev      = "enter_writev"
+	SocketProgExitAccept       = "exit_accept"
+	SocketProgExitAccept4      = "exit_accept4"
+	SocketProgExitConnect      = "exit_connect"
+	SocketProgExitFutex        = "exit_futex"
+	SocketProgExitRead         = "exit_read"
+	SocketProgExitReadv        = "exit_readv"
+	SocketProgExitRecvfrom     = "exit_recvfrom"
+	SocketProgExitRecvmmsg     = "exit_recvmmsg"
+	SocketProgExitRecvmsg      = "exit_recvmsg"
+	SocketProgExitSendmmsg     = "exit_sendmmsg"
+	SocketProgExitSendmsg      = "exit_sendmsg"
+	SocketProgExitSendto       = "exit_sendto"
+	SocketProgExitWrite        = "exit_write"
+	SocketProgExitWritev       = "exit_writev"
+	SocketProgGoRuntimeSend    = "go_runtime_send"
+	SocketProgNodeClose        = "node_close"
+	SocketProgNodeClosed       = "node_closed"
+	SocketProgNodeMakeCallback = "node_make_callback"
+	SocketProgNodeScopeEnv     = "node_scope_env"
+	SocketProgNodeScopeWrap    = "node_scope_wrap"
+	SocketProgOnWaking         = "on_waking"
+	SocketProgPyQueueGet       = "py_queue_get"
+	SocketProgPyQueueGot       = "py_queue_got"
+	SocketProgPyQueuePut       = "py_queue_put"
+	SocketProgPyTaskDealloc    = "py_task_dealloc"
+	SocketProgPyTaskInit       = "py_task_init"
+	SocketProgPyTaskStepEnter  = "py_task_step_enter"
+	SocketProgPyTaskStepExit   = "py_task_step_exit"
+	SocketProgPyTaskWakeup     = "py_task_wakeup"
+	SocketVarPayloadCap        = "payload_cap"
+	SocketVarRealtimeOffsetNs  = "realtime_offset_ns"
+	SocketVarScopeEnabled      = "scope_enabled"
+	SocketVarSelfTgid          = "self_tgid"
 )
 
 // LoadSocket returns the embedded CollectionSpec for Socket.
@@ -227,38 +279,48 @@ type SocketSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SocketProgramSpecs struct {
-	EnterClose    *ebpf.ProgramSpec `ebpf:"enter_close"`
-	EnterConnect  *ebpf.ProgramSpec `ebpf:"enter_connect"`
-	EnterFutex    *ebpf.ProgramSpec `ebpf:"enter_futex"`
-	EnterRead     *ebpf.ProgramSpec `ebpf:"enter_read"`
-	EnterReadv    *ebpf.ProgramSpec `ebpf:"enter_readv"`
-	EnterRecvfrom *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
-	EnterRecvmmsg *ebpf.ProgramSpec `ebpf:"enter_recvmmsg"`
-	EnterRecvmsg  *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
-	EnterSendmmsg *ebpf.ProgramSpec `ebpf:"enter_sendmmsg"`
-	EnterSendmsg  *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
-	EnterSendto   *ebpf.ProgramSpec `ebpf:"enter_sendto"`
-	EnterWrite    *ebpf.ProgramSpec `ebpf:"enter_write"`
-	EnterWritev   *ebpf.ProgramSpec `ebpf:"enter_writev"`
-	ExitAccept    *ebpf.ProgramSpec `ebpf:"exit_accept"`
-	ExitAccept4   *ebpf.ProgramSpec `ebpf:"exit_accept4"`
-	ExitConnect   *ebpf.ProgramSpec `ebpf:"exit_connect"`
-	ExitFutex     *ebpf.ProgramSpec `ebpf:"exit_futex"`
-	ExitRead      *ebpf.ProgramSpec `ebpf:"exit_read"`
-	ExitReadv     *ebpf.ProgramSpec `ebpf:"exit_readv"`
-	ExitRecvfrom  *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
-	ExitRecvmmsg  *ebpf.ProgramSpec `ebpf:"exit_recvmmsg"`
-	ExitRecvmsg   *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
-	ExitSendmmsg  *ebpf.ProgramSpec `ebpf:"exit_sendmmsg"`
-	ExitSendmsg   *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
-	ExitSendto    *ebpf.ProgramSpec `ebpf:"exit_sendto"`
-	ExitWrite     *ebpf.ProgramSpec `ebpf:"exit_write"`
-	ExitWritev    *ebpf.ProgramSpec `ebpf:"exit_writev"`
-	GoRuntimeSend *ebpf.ProgramSpec `ebpf:"go_runtime_send"`
-	OnWaking      *ebpf.ProgramSpec `ebpf:"on_waking"`
-	PyQueueGet    *ebpf.ProgramSpec `ebpf:"py_queue_get"`
-	PyQueueGot    *ebpf.ProgramSpec `ebpf:"py_queue_got"`
-	PyQueuePut    *ebpf.ProgramSpec `ebpf:"py_queue_put"`
+	EnterClose       *ebpf.ProgramSpec `ebpf:"enter_close"`
+	EnterConnect     *ebpf.ProgramSpec `ebpf:"enter_connect"`
+	EnterFutex       *ebpf.ProgramSpec `ebpf:"enter_futex"`
+	EnterRead        *ebpf.ProgramSpec `ebpf:"enter_read"`
+	EnterReadv       *ebpf.ProgramSpec `ebpf:"enter_readv"`
+	EnterRecvfrom    *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
+	EnterRecvmmsg    *ebpf.ProgramSpec `ebpf:"enter_recvmmsg"`
+	EnterRecvmsg     *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
+	EnterSendmmsg    *ebpf.ProgramSpec `ebpf:"enter_sendmmsg"`
+	EnterSendmsg     *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
+	EnterSendto      *ebpf.ProgramSpec `ebpf:"enter_sendto"`
+	EnterWrite       *ebpf.ProgramSpec `ebpf:"enter_write"`
+	EnterWritev      *ebpf.ProgramSpec `ebpf:"enter_writev"`
+	ExitAccept       *ebpf.ProgramSpec `ebpf:"exit_accept"`
+	ExitAccept4      *ebpf.ProgramSpec `ebpf:"exit_accept4"`
+	ExitConnect      *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	ExitFutex        *ebpf.ProgramSpec `ebpf:"exit_futex"`
+	ExitRead         *ebpf.ProgramSpec `ebpf:"exit_read"`
+	ExitReadv        *ebpf.ProgramSpec `ebpf:"exit_readv"`
+	ExitRecvfrom     *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
+	ExitRecvmmsg     *ebpf.ProgramSpec `ebpf:"exit_recvmmsg"`
+	ExitRecvmsg      *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
+	ExitSendmmsg     *ebpf.ProgramSpec `ebpf:"exit_sendmmsg"`
+	ExitSendmsg      *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
+	ExitSendto       *ebpf.ProgramSpec `ebpf:"exit_sendto"`
+	ExitWrite        *ebpf.ProgramSpec `ebpf:"exit_write"`
+	ExitWritev       *ebpf.ProgramSpec `ebpf:"exit_writev"`
+	GoRuntimeSend    *ebpf.ProgramSpec `ebpf:"go_runtime_send"`
+	NodeClose        *ebpf.ProgramSpec `ebpf:"node_close"`
+	NodeClosed       *ebpf.ProgramSpec `ebpf:"node_closed"`
+	NodeMakeCallback *ebpf.ProgramSpec `ebpf:"node_make_callback"`
+	NodeScopeEnv     *ebpf.ProgramSpec `ebpf:"node_scope_env"`
+	NodeScopeWrap    *ebpf.ProgramSpec `ebpf:"node_scope_wrap"`
+	OnWaking         *ebpf.ProgramSpec `ebpf:"on_waking"`
+	PyQueueGet       *ebpf.ProgramSpec `ebpf:"py_queue_get"`
+	PyQueueGot       *ebpf.ProgramSpec `ebpf:"py_queue_got"`
+	PyQueuePut       *ebpf.ProgramSpec `ebpf:"py_queue_put"`
+	PyTaskDealloc    *ebpf.ProgramSpec `ebpf:"py_task_dealloc"`
+	PyTaskInit       *ebpf.ProgramSpec `ebpf:"py_task_init"`
+	PyTaskStepEnter  *ebpf.ProgramSpec `ebpf:"py_task_step_enter"`
+	PyTaskStepExit   *ebpf.ProgramSpec `ebpf:"py_task_step_exit"`
+	PyTaskWakeup     *ebpf.ProgramSpec `ebpf:"py_task_wakeup"`
 }
 
 // SocketMapSpecs contains maps before they are loaded into the kernel.
@@ -274,7 +336,11 @@ type SocketMapSpecs struct {
 	GoProcs    *ebpf.MapSpec `ebpf:"go_procs"`
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
 	NetnsScope *ebpf.MapSpec `ebpf:"netns_scope"`
+	NodeTurns  *ebpf.MapSpec `ebpf:"node_turns"`
+	NodeWraps  *ebpf.MapSpec `ebpf:"node_wraps"`
 	PyItems    *ebpf.MapSpec `ebpf:"py_items"`
+	PyRunning  *ebpf.MapSpec `ebpf:"py_running"`
+	PyTasks    *ebpf.MapSpec `ebpf:"py_tasks"`
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
 	Serving    *ebpf.MapSpec `ebpf:"serving"`
 	Sockets    *ebpf.MapSpec `ebpf:"sockets"`
@@ -286,9 +352,10 @@ type SocketMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SocketVariableSpecs struct {
-	PayloadCap   *ebpf.VariableSpec `ebpf:"payload_cap"`
-	ScopeEnabled *ebpf.VariableSpec `ebpf:"scope_enabled"`
-	SelfTgid     *ebpf.VariableSpec `ebpf:"self_tgid"`
+	PayloadCap       *ebpf.VariableSpec `ebpf:"payload_cap"`
+	RealtimeOffsetNs *ebpf.VariableSpec `ebpf:"realtime_offset_ns"`
+	ScopeEnabled     *ebpf.VariableSpec `ebpf:"scope_enabled"`
+	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 }
 
 // SocketObjects contains all objects after they have been loaded into the kernel.
@@ -320,7 +387,11 @@ type SocketMaps struct {
 	GoProcs    *ebpf.Map `ebpf:"go_procs"`
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
 	NetnsScope *ebpf.Map `ebpf:"netns_scope"`
+	NodeTurns  *ebpf.Map `ebpf:"node_turns"`
+	NodeWraps  *ebpf.Map `ebpf:"node_wraps"`
 	PyItems    *ebpf.Map `ebpf:"py_items"`
+	PyRunning  *ebpf.Map `ebpf:"py_running"`
+	PyTasks    *ebpf.Map `ebpf:"py_tasks"`
 	Scratch    *ebpf.Map `ebpf:"scratch"`
 	Serving    *ebpf.Map `ebpf:"serving"`
 	Sockets    *ebpf.Map `ebpf:"sockets"`
@@ -339,7 +410,11 @@ func (m *SocketMaps) Close() error {
 		m.GoProcs,
 		m.IdCounter,
 		m.NetnsScope,
+		m.NodeTurns,
+		m.NodeWraps,
 		m.PyItems,
+		m.PyRunning,
+		m.PyTasks,
 		m.Scratch,
 		m.Serving,
 		m.Sockets,
@@ -352,47 +427,58 @@ func (m *SocketMaps) Close() error {
 //
 // It can be passed to LoadSocketObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SocketVariables struct {
-	PayloadCap   *ebpf.Variable `ebpf:"payload_cap"`
-	ScopeEnabled *ebpf.Variable `ebpf:"scope_enabled"`
-	SelfTgid     *ebpf.Variable `ebpf:"self_tgid"`
+	PayloadCap       *ebpf.Variable `ebpf:"payload_cap"`
+	RealtimeOffsetNs *ebpf.Variable `ebpf:"realtime_offset_ns"`
+	ScopeEnabled     *ebpf.Variable `ebpf:"scope_enabled"`
+	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 }
 
 // SocketPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to LoadSocketObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SocketPrograms struct {
-	EnterClose    *ebpf.Program `ebpf:"enter_close"`
-	EnterConnect  *ebpf.Program `ebpf:"enter_connect"`
-	EnterFutex    *ebpf.Program `ebpf:"enter_futex"`
-	EnterRead     *ebpf.Program `ebpf:"enter_read"`
-	EnterReadv    *ebpf.Program `ebpf:"enter_readv"`
-	EnterRecvfrom *ebpf.Program `ebpf:"enter_recvfrom"`
-	EnterRecvmmsg *ebpf.Program `ebpf:"enter_recvmmsg"`
-	EnterRecvmsg  *ebpf.Program `ebpf:"enter_recvmsg"`
-	EnterSendmmsg *ebpf.Program `ebpf:"enter_sendmmsg"`
-	EnterSendmsg  *ebpf.Program `ebpf:"enter_sendmsg"`
-	EnterSendto   *ebpf.Program `ebpf:"enter_sendto"`
-	EnterWrite    *ebpf.Program `ebpf:"enter_write"`
-	EnterWritev   *ebpf.Program `ebpf:"enter_writev"`
-	ExitAccept    *ebpf.Program `ebpf:"exit_accept"`
-	ExitAccept4   *ebpf.Program `ebpf:"exit_accept4"`
-	ExitConnect   *ebpf.Program `ebpf:"exit_connect"`
-	ExitFutex     *ebpf.Program `ebpf:"exit_futex"`
-	ExitRead      *ebpf.Program `ebpf:"exit_read"`
-	ExitReadv     *ebpf.Program `ebpf:"exit_readv"`
-	ExitRecvfrom  *ebpf.Program `ebpf:"exit_recvfrom"`
-	ExitRecvmmsg  *ebpf.Program `ebpf:"exit_recvmmsg"`
-	ExitRecvmsg   *ebpf.Program `ebpf:"exit_recvmsg"`
-	ExitSendmmsg  *ebpf.Program `ebpf:"exit_sendmmsg"`
-	ExitSendmsg   *ebpf.Program `ebpf:"exit_sendmsg"`
-	ExitSendto    *ebpf.Program `ebpf:"exit_sendto"`
-	ExitWrite     *ebpf.Program `ebpf:"exit_write"`
-	ExitWritev    *ebpf.Program `ebpf:"exit_writev"`
-	GoRuntimeSend *ebpf.Program `ebpf:"go_runtime_send"`
-	OnWaking      *ebpf.Program `ebpf:"on_waking"`
-	PyQueueGet    *ebpf.Program `ebpf:"py_queue_get"`
-	PyQueueGot    *ebpf.Program `ebpf:"py_queue_got"`
-	PyQueuePut    *ebpf.Program `ebpf:"py_queue_put"`
+	EnterClose       *ebpf.Program `ebpf:"enter_close"`
+	EnterConnect     *ebpf.Program `ebpf:"enter_connect"`
+	EnterFutex       *ebpf.Program `ebpf:"enter_futex"`
+	EnterRead        *ebpf.Program `ebpf:"enter_read"`
+	EnterReadv       *ebpf.Program `ebpf:"enter_readv"`
+	EnterRecvfrom    *ebpf.Program `ebpf:"enter_recvfrom"`
+	EnterRecvmmsg    *ebpf.Program `ebpf:"enter_recvmmsg"`
+	EnterRecvmsg     *ebpf.Program `ebpf:"enter_recvmsg"`
+	EnterSendmmsg    *ebpf.Program `ebpf:"enter_sendmmsg"`
+	EnterSendmsg     *ebpf.Program `ebpf:"enter_sendmsg"`
+	EnterSendto      *ebpf.Program `ebpf:"enter_sendto"`
+	EnterWrite       *ebpf.Program `ebpf:"enter_write"`
+	EnterWritev      *ebpf.Program `ebpf:"enter_writev"`
+	ExitAccept       *ebpf.Program `ebpf:"exit_accept"`
+	ExitAccept4      *ebpf.Program `ebpf:"exit_accept4"`
+	ExitConnect      *ebpf.Program `ebpf:"exit_connect"`
+	ExitFutex        *ebpf.Program `ebpf:"exit_futex"`
+	ExitRead         *ebpf.Program `ebpf:"exit_read"`
+	ExitReadv        *ebpf.Program `ebpf:"exit_readv"`
+	ExitRecvfrom     *ebpf.Program `ebpf:"exit_recvfrom"`
+	ExitRecvmmsg     *ebpf.Program `ebpf:"exit_recvmmsg"`
+	ExitRecvmsg      *ebpf.Program `ebpf:"exit_recvmsg"`
+	ExitSendmmsg     *ebpf.Program `ebpf:"exit_sendmmsg"`
+	ExitSendmsg      *ebpf.Program `ebpf:"exit_sendmsg"`
+	ExitSendto       *ebpf.Program `ebpf:"exit_sendto"`
+	ExitWrite        *ebpf.Program `ebpf:"exit_write"`
+	ExitWritev       *ebpf.Program `ebpf:"exit_writev"`
+	GoRuntimeSend    *ebpf.Program `ebpf:"go_runtime_send"`
+	NodeClose        *ebpf.Program `ebpf:"node_close"`
+	NodeClosed       *ebpf.Program `ebpf:"node_closed"`
+	NodeMakeCallback *ebpf.Program `ebpf:"node_make_callback"`
+	NodeScopeEnv     *ebpf.Program `ebpf:"node_scope_env"`
+	NodeScopeWrap    *ebpf.Program `ebpf:"node_scope_wrap"`
+	OnWaking         *ebpf.Program `ebpf:"on_waking"`
+	PyQueueGet       *ebpf.Program `ebpf:"py_queue_get"`
+	PyQueueGot       *ebpf.Program `ebpf:"py_queue_got"`
+	PyQueuePut       *ebpf.Program `ebpf:"py_queue_put"`
+	PyTaskDealloc    *ebpf.Program `ebpf:"py_task_dealloc"`
+	PyTaskInit       *ebpf.Program `ebpf:"py_task_init"`
+	PyTaskStepEnter  *ebpf.Program `ebpf:"py_task_step_enter"`
+	PyTaskStepExit   *ebpf.Program `ebpf:"py_task_step_exit"`
+	PyTaskWakeup     *ebpf.Program `ebpf:"py_task_wakeup"`
 }
 
 func (p *SocketPrograms) Close() error {
@@ -425,10 +511,20 @@ func (p *SocketPrograms) Close() error {
 		p.ExitWrite,
 		p.ExitWritev,
 		p.GoRuntimeSend,
+		p.NodeClose,
+		p.NodeClosed,
+		p.NodeMakeCallback,
+		p.NodeScopeEnv,
+		p.NodeScopeWrap,
 		p.OnWaking,
 		p.PyQueueGet,
 		p.PyQueueGot,
 		p.PyQueuePut,
+		p.PyTaskDealloc,
+		p.PyTaskInit,
+		p.PyTaskStepEnter,
+		p.PyTaskStepExit,
+		p.PyTaskWakeup,
 	)
 }
 

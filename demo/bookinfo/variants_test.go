@@ -24,7 +24,7 @@ import (
 // (docs/demo.md): bookinfo (thread per request, a connection per call) as
 // the baseline, then the ways real services are written, and a client that
 // reuses one X-Request-ID.
-var variants = []string{"bookinfo", "pool", "keepalive", "go", "nodeloop", "noxrid", "reusedxrid"}
+var variants = []string{"bookinfo", "pool", "keepalive", "go", "nodeloop", "noxrid", "reusedxrid", "timedwait", "asyncio", "completable"}
 
 // measuredCompleteness is the lowest completeness (%) measured per variant,
 // sequential and concurrent, in the runs docs/demo.md lists ("Floors");
@@ -42,6 +42,25 @@ var measuredCompleteness = map[string]struct{ sequential, concurrent float64 }{
 	// sidecar holding several requests with it at once cannot tell them
 	// apart by it, so its calls stay separate roots.
 	"reusedxrid": {100, 36.9},
+	// Not yet measured in full runs here: the goals stand in (issue 24).
+	"timedwait":   {100, 93},
+	"asyncio":     {100, 93},
+	"completable": {100, 93},
+}
+
+// goalCompleteness is issue 24's goal (%) per variant, sequential and
+// concurrent: 95 and 90 for the variants whose requests one thread serves
+// many of or that wait with timeouts, and for every variant that meets it.
+// TestVariants asserts the higher of it and the measured floor.
+var goalCompleteness = map[string]struct{ sequential, concurrent float64 }{
+	"bookinfo":    {95, 90},
+	"pool":        {95, 90},
+	"keepalive":   {95, 90},
+	"go":          {95, 90},
+	"nodeloop":    {95, 90},
+	"timedwait":   {95, 90},
+	"asyncio":     {95, 90},
+	"completable": {95, 90},
 }
 
 // completenessMargin is how far (percentage points) the asserted floor sits
@@ -246,8 +265,9 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 			t.Errorf("variant %s concurrent: at most %d requests in flight at once, want at least %d", variant, overlap, minOverlap)
 		}
 	}
-	mode("sequential", seq, measured.sequential-completenessMargin)
-	mode("concurrent", conc, measured.concurrent-completenessMargin)
+	goal := goalCompleteness[variant]
+	mode("sequential", seq, max(goal.sequential, measured.sequential-completenessMargin))
+	mode("concurrent", conc, max(goal.concurrent, measured.concurrent-completenessMargin))
 }
 
 // logMissing names the observation points of the request path that the

@@ -55,11 +55,6 @@ func spanTags(s *span.Span) []kv {
 	return t
 }
 
-// otelWorkloadKey is OpenTelemetry's resource attribute of a Kubernetes
-// workload kind (k8s.deployment.name …).
-var otelWorkloadKey = map[string]string{"Deployment": "k8s.deployment.name", "StatefulSet": "k8s.statefulset.name",
-	"DaemonSet": "k8s.daemonset.name", "ReplicaSet": "k8s.replicaset.name", "Job": "k8s.job.name", "CronJob": "k8s.cronjob.name"}
-
 // serviceTags are the span's resource: our keys, then the OpenTelemetry
 // resource attributes of the same values (service.name, k8s.namespace.name,
 // k8s.pod.name …), so that trace-to-logs/metrics queries written for
@@ -86,7 +81,7 @@ func serviceTags(s *span.Span) []kv {
 	add("k8s.namespace.name", s.Namespace)
 	add("k8s.pod.name", s.Pod)
 	add("k8s.container.name", s.ContainerName)
-	add(otelWorkloadKey[s.WorkloadKind], s.Workload)
+	add(span.WorkloadResourceKey(s.WorkloadKind), s.Workload)
 	add("k8s.node.name", s.Node)
 	add("container.id", s.ContainerID)
 	add("process.executable.name", s.ProcessName)

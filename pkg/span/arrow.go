@@ -115,20 +115,28 @@ var columns = []column{
 	dictCol("workload", func(s *Span) *string { return &s.Workload }),
 	dictCol("workload_kind", func(s *Span) *string { return &s.WorkloadKind }),
 	dictCol("container_name", func(s *Span) *string { return &s.ContainerName }),
+	// span/3: spans an OpenTelemetry SDK sent (signal source otel)
+	dictCol("name", func(s *Span) *string { return &s.Name }),
+	u8Col("span_kind", func(s *Span) *uint8 { return (*uint8)(&s.Kind) }),
+	strCol("attributes", func(s *Span) *string { return &s.Attributes }),
+	dictCol("resource", func(s *Span) *string { return &s.Resource }),
+	dictCol("scope", func(s *Span) *string { return &s.Scope }),
 }
 
 // Schema versions: span/1 is the first 51 columns; span/2 adds workload,
-// workload_kind and container_name at the end. A writer writes the newest;
-// a reader reads every version it knows and refuses others by name.
+// workload_kind and container_name at the end; span/3 adds the fields of
+// spans an OpenTelemetry SDK sent (name, span_kind, attributes, resource,
+// scope). A writer writes the newest; a reader reads every version it knows
+// and refuses others by name.
 const (
-	SchemaVersion = "span/2"
+	SchemaVersion = "span/3"
 	schemaKey     = "zerotrace.schema"
 )
 
 var versions = []struct {
 	name string
 	cols int
-}{{"span/1", 51}, {SchemaVersion, len(columns)}}
+}{{"span/1", 51}, {"span/2", 54}, {SchemaVersion, len(columns)}}
 
 var dictType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
 
@@ -393,10 +401,14 @@ func (r *Record) All() []Span {
 	return out
 }
 
-// clearCol zeroes the field of a column (the span/2 columns are strings).
+// clearCol zeroes the field of a column newer than a record's version (the
+// span/2 and span/3 columns are strings and a uint8).
 func clearCol(c *column, s *Span) {
-	if c.kind == kDict || c.kind == kStr {
+	switch c.kind {
+	case kDict, kStr:
 		*c.str(s) = ""
+	case kU8:
+		*c.u8(s) = 0
 	}
 }
 

@@ -79,21 +79,38 @@ func TestBuilderRecordRoundTrip(t *testing.T) {
 }
 
 func TestSchemaVersions(t *testing.T) {
-	in := []Span{{SpanID: 1, Node: "n1", Workload: "productpage-v1", WorkloadKind: "Deployment", ContainerName: "productpage", Flags: FlagProxy}}
+	in := []Span{{SpanID: 1, Node: "n1", Workload: "productpage-v1", WorkloadKind: "Deployment", ContainerName: "productpage", Flags: FlagProxy,
+		SignalSource: SourceOTel, Name: "GET /reviews", Kind: KindServer, Attributes: `{"a":1}`, Resource: `{"service.name":"reviews"}`, Scope: "otelhttp@0.72.0"}}
 	b := NewBuilder(nil)
 	defer b.Release()
 	b.Append(&in[0])
 	rec := b.NewRecord()
 	defer rec.Release()
-	if v, _ := rec.Schema().Metadata().GetValue("zerotrace.schema"); v != "span/2" {
-		t.Fatalf("written version %q, want span/2", v)
+	if v, _ := rec.Schema().Metadata().GetValue("zerotrace.schema"); v != "span/3" {
+		t.Fatalf("written version %q, want span/3", v)
 	}
 	r, err := NewRecord(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out := r.All(); !reflect.DeepEqual(in, out) {
-		t.Fatalf("span/2 round trip:\n in %+v\nout %+v", in, out)
+		t.Fatalf("span/3 round trip:\n in %+v\nout %+v", in, out)
+	}
+
+	// A span/2 record (the first 54 columns) reads beside it, the span/3
+	// fields zero even in a reused Span.
+	v2 := array.NewRecord(Schemas[1], rec.Columns()[:54], rec.NumRows())
+	defer v2.Release()
+	r2, err := NewRecord(v2)
+	if err != nil {
+		t.Fatalf("span/2: %v", err)
+	}
+	got2 := in[0]
+	r2.Row(0, &got2)
+	want2 := in[0]
+	want2.Name, want2.Kind, want2.Attributes, want2.Resource, want2.Scope = "", 0, "", "", ""
+	if got2 != want2 {
+		t.Fatalf("span/2 row:\n got %+v\nwant %+v", got2, want2)
 	}
 
 	// A span/1 record (the first 51 columns) reads, the span/2 fields zero
@@ -111,6 +128,7 @@ func TestSchemaVersions(t *testing.T) {
 	r1.Row(0, &got)
 	want := in[0]
 	want.Workload, want.WorkloadKind, want.ContainerName = "", "", ""
+	want.Name, want.Kind, want.Attributes, want.Resource, want.Scope = "", 0, "", "", ""
 	if got != want {
 		t.Fatalf("span/1 row:\n got %+v\nwant %+v", got, want)
 	}
@@ -120,7 +138,7 @@ func TestSchemaVersions(t *testing.T) {
 	v9 := array.NewRecord(arrow.NewSchema(Schema.Fields(), &md), rec.Columns(), rec.NumRows())
 	defer v9.Release()
 	_, err = NewRecord(v9)
-	if !errors.Is(err, ErrSchemaVersion) || !strings.Contains(err.Error(), `"span/9"`) || !strings.Contains(err.Error(), "span/1, span/2") {
+	if !errors.Is(err, ErrSchemaVersion) || !strings.Contains(err.Error(), `"span/9"`) || !strings.Contains(err.Error(), "span/1, span/2, span/3") {
 		t.Fatalf("span/9: %v", err)
 	}
 }

@@ -186,3 +186,21 @@ func enumParse(names []string, s, what string) (int, error) {
 	}
 	return 0, fmt.Errorf("unknown %s %q", what, s)
 }
+
+// SpanKind is an OpenTelemetry span kind, as an SDK sent it (the values of
+// OTLP's Span.SpanKind). eBPF and packet spans leave it unspecified: their
+// kind follows from the tap side.
+type SpanKind uint8
+
+const (
+	KindUnspecified SpanKind = iota
+	KindInternal
+	KindServer
+	KindClient
+	KindProducer
+	KindConsumer
+)
+
+var spanKindNames = [...]string{"", "internal", "server", "client", "producer", "consumer"}
+
+func (k SpanKind) String() string { return enumName(spanKindNames[:], int(k)) }

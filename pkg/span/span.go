@@ -12,7 +12,7 @@ import (
 // number, an invalid netip.Addr. Stores skip zero keys when indexing.
 type Span struct {
 	// Identity.
-	SpanID       uint64       // collector-unique, see IDGenerator
+	SpanID       uint64       // collector-unique, see IDGenerator (an SDK span: the SDK's span id)
 	Node         string       // collector / node name
 	SignalSource SignalSource // ebpf | packet | otel
 	TapSide      TapSide
@@ -80,6 +80,16 @@ type Span struct {
 	Workload      string // e.g. "productpage-v1": Deployment, StatefulSet, DaemonSet, CronJob, Job, or the pod
 	WorkloadKind  string // "Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "ReplicaSet", "Pod"
 	ContainerName string // the container in the pod spec
+
+	// OpenTelemetry SDK spans (schema span/3, signal source otel; zero for
+	// eBPF and packet spans): what the SDK said that has no field above.
+	// SpanID is the SDK's span id (also AppSpanID), ParentSpanID its
+	// parent's, TraceID its trace id (docs/otlp.md).
+	Name       string   // the SDK's span name
+	Kind       SpanKind // the SDK's span kind
+	Attributes string   // the SDK span's other attributes, a JSON object
+	Resource   string   // the SDK's resource attributes, a JSON object
+	Scope      string   // instrumentation scope, "name" or "name@version"
 }
 
 // Duration is EndNs-StartNs (0 when the end is unknown).
@@ -147,6 +157,14 @@ const (
 	// the one holding its request, and its context id was handed over: a
 	// confirmed handoff or a claim (docs/assembly.md "Handoff").
 	FlagHandoff
+	// FlagTask: the call was made by an asyncio task of an event loop that
+	// serves many requests on one thread; its context id is the request its
+	// task worked for (docs/assembly.md "Tasks").
+	FlagTask
+	// FlagCallback: the call was written by a Node.js event loop during the
+	// callback that ran its request's handler (or on a connection that
+	// callback opened; docs/assembly.md "Node.js").
+	FlagCallback
 )
 
 // Has reports whether all bits of f2 are set.

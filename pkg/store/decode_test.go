@@ -416,23 +416,23 @@ func TestDecodeBatchVersions(t *testing.T) {
 		t.Fatalf("span/1 batch: %d spans (want %d), first\n %+v\nwant %+v", len(spans), want, spans[0], fullSpan(0))
 	}
 
-	md := arrow.NewMetadata([]string{"zerotrace.schema"}, []string{"span/3"})
+	md := arrow.NewMetadata([]string{"zerotrace.schema"}, []string{"span/9"})
 	sb := span.NewBuilder(nil)
 	defer sb.Release()
 	sb.Append(&spans[0])
 	rec := sb.NewRecord()
 	defer rec.Release()
-	v3 := array.NewRecord(arrow.NewSchema(span.Schema.Fields(), &md), rec.Columns(), rec.NumRows())
-	defer v3.Release()
+	v9 := array.NewRecord(arrow.NewSchema(span.Schema.Fields(), &md), rec.Columns(), rec.NumRows())
+	defer v9.Release()
 	var buf bytes.Buffer
-	w := ipc.NewWriter(&buf, ipc.WithSchema(v3.Schema()), ipc.WithZstd())
-	if err := w.Write(v3); err != nil {
+	w := ipc.NewWriter(&buf, ipc.WithSchema(v9.Schema()), ipc.WithZstd())
+	if err := w.Write(v9); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
 	_, err = DecodeBatch(buf.Bytes())
-	if !errors.Is(err, span.ErrSchemaVersion) || !strings.Contains(err.Error(), `"span/3"`) {
-		t.Fatalf("span/3 batch: %v", err)
+	if !errors.Is(err, span.ErrSchemaVersion) || !strings.Contains(err.Error(), `"span/9"`) {
+		t.Fatalf("span/9 batch: %v", err)
 	}
 }
 

@@ -173,22 +173,28 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 	procs := newProcLookups()
 	var pending []span.Span // looked up, not (yet) related to the set
 	truncated := false
+	// The keys of the spans added since the last round (the others' were
+	// queried), and the set's time range so far.
+	var keys, kbuf []span.Key
+	var lo, hi int64
+	keyed := 0
 	for round := 0; round < cfg.Rounds && !truncated; round++ {
-		var keys []span.Key
-		var lo, hi int64
-		for i, id := range order {
+		keys = keys[:0]
+		for i, id := range order[keyed:] {
 			s := set[id]
-			if i == 0 || s.StartNs < lo {
+			if keyed+i == 0 || s.StartNs < lo {
 				lo = s.StartNs
 			}
 			hi = max(hi, s.StartNs)
-			for _, k := range s.Keys(nil) {
+			kbuf = s.Keys(kbuf[:0])
+			for _, k := range kbuf {
 				if !queried[k] {
 					queried[k] = true
 					keys = append(keys, k)
 				}
 			}
 		}
+		keyed = len(order)
 		var found []span.Span
 		if len(keys) > 0 {
 			var err error
@@ -315,6 +321,12 @@ func tcpRelated(cfg *Config, a, b *span.Span) bool {
 	}
 	d := second.StartNs - first.StartNs
 	late := int64(skew + cfg.QueueDelay)
+	if sameConnection(a, b) {
+		// One connection's byte: a receiver busy with other requests (a
+		// worker pool smaller than the load) reads it as late as a request
+		// may wait, never another message's.
+		late = int64(skew + max(cfg.QueueDelay, cfg.Settle))
+	}
 	early := int64(skew)
 	if first.TapSide.Rank() == second.TapSide.Rank() {
 		early = late
@@ -338,6 +350,15 @@ func tcpRelated(cfg *Config, a, b *span.Span) bool {
 		return false // one observation point sees a message once
 	}
 	return true
+}
+
+// sameConnection: both spans name one TCP connection (client and server
+// address and port, as each point saw them). A sequence number repeats on a
+// connection only after 4 GiB, and across connections that reuse the ports
+// only by chance of the initial sequence number.
+func sameConnection(a, b *span.Span) bool {
+	return a.ClientPort != 0 && a.ServerPort != 0 && a.ClientPort == b.ClientPort && a.ServerPort == b.ServerPort &&
+		a.ClientIP.IsValid() && a.ClientIP.Unmap() == b.ClientIP.Unmap() && a.ServerIP.IsValid() && a.ServerIP.Unmap() == b.ServerIP.Unmap()
 }
 
 // syscallRelated: a server request and a call its process made inside it,

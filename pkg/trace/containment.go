@@ -73,7 +73,7 @@ func contained(cfg *Config, all []*span.Span, now time.Time, judged func(c *span
 				server, ev = fwd, EvidenceProxy
 			}
 			s := all[server]
-			if s.StartNs > c.StartNs || c.EndNs > s.EndNs || xridConflict(c, s) {
+			if s.StartNs > c.StartNs || c.EndNs > s.EndNs || xridConflict(c, s) || traceConflict(c, s) {
 				continue
 			}
 			if id := c.SyscallTraceIDReq; id != 0 && id != s.SyscallTraceIDReq && id != s.SyscallTraceIDResp {

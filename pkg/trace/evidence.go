@@ -1,5 +1,7 @@
 package trace
 
+import "github.com/zerotrace/zerotrace/pkg/span"
+
 // Evidence names what joined a span to its parent. The trace frame shows it
 // as the span tag "zerotrace.link", so a trace explains itself.
 type Evidence string
@@ -20,6 +22,13 @@ const (
 	// to (a confirmed handoff, or the request it handed the result to
 	// claimed it; docs/assembly.md "Handoff").
 	EvidenceHandoff Evidence = "handoff"
+	// EvidenceTask: the call was made by an asyncio task that worked for the
+	// request: the task that answered it, or one created by such a task
+	// (docs/assembly.md "Tasks").
+	EvidenceTask Evidence = "task"
+	// EvidenceCallback: the call was written by a Node.js event loop in the
+	// callback that ran its request's handler (docs/assembly.md "Node.js").
+	EvidenceCallback Evidence = "callback"
 	// EvidenceContainment: the call lies inside the one server request its
 	// process had in flight (docs/assembly.md "Containment").
 	EvidenceContainment Evidence = "containment"
@@ -28,3 +37,19 @@ const (
 	// "Containment").
 	EvidenceProxy Evidence = "proxy"
 )
+
+// syscallEvidence names how a context id shared by a call and its server
+// request was carried over, when not by the thread holding the request: a
+// handoff to a worker, an asyncio task or a Node.js callback ("": the
+// thread itself).
+func syscallEvidence(a, b *span.Span) Evidence {
+	switch {
+	case a.Flags.Has(span.FlagTask) || b.Flags.Has(span.FlagTask):
+		return EvidenceTask
+	case a.Flags.Has(span.FlagCallback) || b.Flags.Has(span.FlagCallback):
+		return EvidenceCallback
+	case a.Flags.Has(span.FlagHandoff) || b.Flags.Has(span.FlagHandoff):
+		return EvidenceHandoff
+	}
+	return ""
+}

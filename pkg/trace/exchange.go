@@ -234,8 +234,13 @@ func (ix *keyIndex) sameTrace(a, b *span.Span) bool {
 	return ix.repeated(span.Key{Kind: span.KeyTraceID, T: a.TraceID}) == nil || ix.link(span.KeyTraceID, a, b)
 }
 
-// appParent: an application-propagated span id that is the other's parent.
+// appParent: an application-propagated span id that is the other's parent
+// — within one trace id when both carry one (a span id names a span of its
+// own trace only).
 func appParent(a, b *span.Span) bool {
+	if traceConflict(a, b) {
+		return false
+	}
 	return (a.AppSpanID != 0 && a.AppSpanID == b.ParentSpanID) || (b.AppSpanID != 0 && b.AppSpanID == a.ParentSpanID)
 }
 

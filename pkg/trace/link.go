@@ -95,6 +95,9 @@ func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trac
 		}
 	}
 
+	// SDK spans join by the trace context (sdkjoin.go).
+	joinSDK(cfg, spans, parent, setParent)
+
 	strength := func(a, b *span.Span) int {
 		switch {
 		case orphan(a) || orphan(b):
@@ -129,8 +132,10 @@ func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trac
 		if bi < 0 {
 			return -1, ""
 		}
-		if bs == 1 && (spans[child].Flags.Has(span.FlagHandoff) || spans[bi].Flags.Has(span.FlagHandoff)) {
-			return bi, EvidenceHandoff
+		if bs == 1 {
+			if ev := syscallEvidence(&spans[child], &spans[bi]); ev != "" {
+				return bi, ev
+			}
 		}
 		return bi, strengthEvidence[bs]
 	}

@@ -32,8 +32,9 @@ struct futex_state {
 	__u64 woken;   // the futex the thread wakes (waking)
 	__u8 waiting;
 	__u8 waking;
-	__u8 timed;    // the wait has a timeout (a condition variable's timed
-	               // wait, such as Python's GIL), not a wait for a result
+	__u8 brief;    // a timed wait that times out within a runtime's switch
+	               // interval (a scheduler's wait, such as CPython's GIL's),
+	               // not a wait for a result (handoff.h SWITCH_NS)
 	__u8 resuming; // a worker regaining the GIL right after reading its
 	               // call's response (handoff.h "claims")
 	__u8 _pad[4];

@@ -21,7 +21,10 @@ struct sock_state {
 	__u8 probes;   // messages that looked like no L7 protocol so far
 	__u8 replied;  // client sockets: a response came since the last request
 	__u8 last_dir; // direction of the last syscall that moved bytes, + 1 (0: none yet; bodies.h)
-	__u8 _pad[2];
+	__u8 task;     // client sockets: how its call's context was given, when
+	               // by an event loop (asyncio.h SOCK_TASK_CALL, nodeasync.h
+	               // SOCK_NODE_*; 0: otherwise)
+	__u8 _pad[1];
 };
 
 struct {

@@ -109,6 +109,7 @@ type captureRound struct {
 	bpfL7, bpfNonL7              float64 // BPF ns per syscall (enter+exit)
 	bpfOther                     map[string]float64
 	bpfL7Prog, bpfNonL7Prog      map[string]float64 // ns per call of each read/write-family program, loop and bulk phases
+	bpfRuntime                   map[string]float64 // ns per call of the asyncio and Node.js uprobes, during their workloads
 	cpuPer10k                    float64            // collector cores per 10k spans/s
 	spansPerS                    float64
 	rss                          float64 // MB
@@ -209,6 +210,7 @@ func benchCapture(c benchCaptureConfig) error {
 	perProgram("bpf_ns_per_call_l7_", func(r captureRound) map[string]float64 { return r.bpfL7Prog })
 	perProgram("bpf_ns_per_call_nonl7_", func(r captureRound) map[string]float64 { return r.bpfNonL7Prog })
 	perProgram("bpf_ns_per_call_", func(r captureRound) map[string]float64 { return r.bpfOther })
+	perProgram("bpf_ns_per_call_runtime_", func(r captureRound) map[string]float64 { return r.bpfRuntime })
 	fmt.Printf("bulk_tcp_traced: %.0f MB/s\n", med(func(r captureRound) float64 { return r.bulkTraced }))
 	fmt.Printf("bulk_tcp_ratio: %.3f  (goal ≥ 0.97; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bulkTraced / r.bulkBase }))
 	fmt.Printf("bulk_tcp_cpu_untraced: %.0f ms per %d MiB  (the sending and receiving threads' user+system CPU)\n", med(func(r captureRound) float64 { return r.bulkCPUBase * 1e3 }), c.bulkMiB)
@@ -454,6 +456,16 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginx benchNginx, 
 		r.bpfNonL7, r.bulkSyscalls = bpfPerSyscall(s1, s2)
 		r.bpfL7Prog, r.bpfNonL7Prog = bpfPerCall(s0, s1, true), bpfPerCall(s1, s2, true)
 		r.bpfOther = bpfPerCall(s0, s2, false)
+		if err := runtimeWorkloads(); err != nil {
+			return err
+		}
+		s3, _ := col.bpfStats()
+		r.bpfRuntime = map[string]float64{}
+		for name, ns := range bpfPerCall(s2, s3, false) {
+			if runtimeProgram(name) {
+				r.bpfRuntime[name] = ns
+			}
+		}
 		return nil
 	})
 	if err != nil {
