@@ -1,9 +1,59 @@
 package store
 
 import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
+
+// TestTranspose: transpose puts every byte where its definition says
+// (dst[c*rows+r] = src[r*cols+c]) for shapes with and without a remainder
+// of eight rows, and undoes itself with rows and cols swapped.
+func TestTranspose(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for _, shape := range [][2]int{{1, 1}, {7, 3}, {8, 25}, {9, 24}, {25, 256}, {256, 25}, {1024, 59}, {13, 1}} {
+		rows, cols := shape[0], shape[1]
+		src := make([]byte, rows*cols)
+		for i := range src {
+			src[i] = byte(rnd.Uint32())
+		}
+		dst := make([]byte, len(src))
+		transpose(dst, src, rows, cols)
+		for r := 0; r < rows; r++ {
+			for c := 0; c < cols; c++ {
+				if dst[c*rows+r] != src[r*cols+c] {
+					t.Fatalf("%d×%d: byte (%d, %d) is %#x, want %#x", rows, cols, r, c, dst[c*rows+r], src[r*cols+c])
+				}
+			}
+		}
+		back := make([]byte, len(src))
+		transpose(back, dst, cols, rows)
+		if !bytes.Equal(back, src) {
+			t.Fatalf("%d×%d: transposing back differs", rows, cols)
+		}
+	}
+}
+
+// BenchmarkTranspose turns the records of a key block (256 × 25 bytes) and
+// of a search block (1,024 × 59) into columns and back, as block encoding
+// and parsing do.
+func BenchmarkTranspose(b *testing.B) {
+	for _, sh := range [][2]int{{256, keyRecLen}, {keyRecLen, 256}, {1024, searchRecLen}, {searchRecLen, 1024}} {
+		src := make([]byte, sh[0]*sh[1])
+		for i := range src {
+			src[i] = byte(i * 7)
+		}
+		dst := make([]byte, len(src))
+		b.Run(fmt.Sprintf("%dx%d", sh[0], sh[1]), func(b *testing.B) {
+			b.SetBytes(int64(len(src)))
+			for i := 0; i < b.N; i++ {
+				transpose(dst, src, sh[0], sh[1])
+			}
+		})
+	}
+}
 
 // BenchmarkPrepareBatch encodes one batch of 4,096 Bookinfo spans as a head
 // shard's writer does before committing it (Arrow columns, the IPC stream,
