@@ -36,7 +36,7 @@ func runTrace(args []string) int {
 	var dirs dirsFlag
 	fs.Var(&dirs, "data-dir", "data directory (repeat for several nodes; default "+plugin.DefaultDataDir+")")
 	width := fs.Int("width", 40, "width of the timing bars")
-	since := fs.Duration("since", time.Hour, "with --object-store: fetch the shards of this long ago until now")
+	since := fs.Duration("since", time.Hour, "with --object-store: look for the trace's id this long ago until now (its spans are then looked up around it)")
 	var bf bucketFlags
 	bf.register(fs)
 	wantSpans := fs.Int("expect-spans", 0, "exit 1 unless the trace has this many spans (0: any)")
@@ -56,13 +56,12 @@ func runTrace(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: zerotrace trace <trace-id|span-id> [--data-dir DIR]... (span ids: 16 hex digits, or decimal)")
 		return 2
 	}
-	r, closeFn, warn, err := openStore(dirs, bf, time.Now().Add(-*since).UnixNano(), 0)
+	r, finish, err := openStore(dirs, bf, time.Now().Add(-*since).UnixNano(), 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trace:", err)
 		return 1
 	}
-	defer closeFn()
-	warnf("trace", warn)
+	defer func() { warnf("trace", finish()) }()
 	// A trace id, or a span id as every surface prints it (16 hex digits),
 	// or the decimal span ids older versions printed.
 	t, err := plugin.AssembleRef(context.Background(), r, trace.Config{}, id)
@@ -192,13 +191,12 @@ func runSearch(args []string) int {
 		q.TapSides = []span.TapSide{t}
 	}
 	q.FromNs = time.Now().Add(-*since).UnixNano()
-	r, closeFn, warn, err := openStore(dirs, bf, q.FromNs, 0)
+	r, finish, err := openStore(dirs, bf, q.FromNs, 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "search:", err)
 		return 1
 	}
-	defer closeFn()
-	warnf("search", warn)
+	defer func() { warnf("search", finish()) }()
 	spans, err := r.Search(context.Background(), q)
 	for i := range spans {
 		s := &spans[i]
