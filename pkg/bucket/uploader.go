@@ -160,12 +160,11 @@ func (u *Uploader) Run(ctx context.Context) {
 // describe turns refused credentials and unreachable servers into a
 // sentence an operator acts on.
 func describe(err error) string {
-	var oe *objstore.Error
-	switch {
+	switch p := objstore.Problem(err); {
 	case objstore.IsAuth(err):
-		return "the object store refused the credentials (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the shared credentials file): " + err.Error()
-	case errors.As(err, &oe) && oe.Err != nil:
-		return "the object store is unreachable: " + err.Error()
+		return p + " (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the shared credentials file): " + err.Error()
+	case p != "":
+		return p + ": " + err.Error()
 	}
 	return err.Error()
 }

@@ -92,9 +92,12 @@ func (d *Datasource) bucketHealth(ctx context.Context) *backend.CheckHealthResul
 	}
 	st, err := d.mirror.Stats(ctx)
 	if err != nil {
-		what := "cannot reach the bucket"
-		if objstore.IsAuth(err) {
-			what = "the object store refused the credentials (access key and secret key)"
+		what := objstore.Problem(err)
+		switch {
+		case objstore.IsAuth(err):
+			what += " (access key and secret key)"
+		case what == "":
+			what = "cannot list the bucket"
 		}
 		return &backend.CheckHealthResult{Status: backend.HealthStatusError,
 			Message: fmt.Sprintf("bucket %s: %s: %v", b.URL(), what, err)}

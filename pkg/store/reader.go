@@ -337,39 +337,6 @@ func (r *Reader) Warm(ctx context.Context) int {
 // Roots returns the data directories the reader was opened with.
 func (r *Reader) Roots() []string { return append([]string(nil), r.roots...) }
 
-// ErrNoData marks a data directory that holds something other than
-// Zerotrace data.
-var ErrNoData = errors.New("holds no Zerotrace data (no " + ManifestName + " in it or in a subdirectory)")
-
-// CheckDataDir says whether dir can serve as a data directory: it must be a
-// readable directory that is empty (no spans yet) or holds a node's
-// MANIFEST.json or node directories with one.
-func CheckDataDir(dir string) error {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("data directory %s: %w", dir, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("data directory %s: not a directory", dir)
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("data directory %s: %w", dir, err)
-	}
-	if len(ents) == 0 {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
-		return nil
-	}
-	for _, e := range ents {
-		if _, err := os.Stat(filepath.Join(dir, e.Name(), ManifestName)); e.IsDir() && err == nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("data directory %s: %w", dir, ErrNoData)
-}
-
 // nodeDirs lists the node directories under the roots.
 func (r *Reader) nodeDirs() []string {
 	var out []string
@@ -1086,8 +1053,11 @@ func (r *Reader) Verify(ctx context.Context) error {
 // Dump calls fn for every span of every shard overlapping [fromNs, toNs]
 // (0, 0: all), shard by shard in manifest order.
 func (r *Reader) Dump(ctx context.Context, fromNs, toNs int64, fn func(*span.Span) bool) error {
-	stop := errors.New("stop")
-	err := r.withShards(ctx, fromNs, toNs, func(sh *shard) error {
+	stopped := false // fn had enough: the errors of the other shards are still returned
+	return r.withShards(ctx, fromNs, toNs, func(sh *shard) error {
+		if stopped {
+			return nil
+		}
 		spans, err := sh.all()
 		for i := range spans {
 			s := &spans[i]
@@ -1095,15 +1065,12 @@ func (r *Reader) Dump(ctx context.Context, fromNs, toNs int64, fn func(*span.Spa
 				continue
 			}
 			if !fn(s) {
-				return stop
+				stopped = true
+				return nil
 			}
 		}
 		return err
 	})
-	if errors.Is(err, stop) {
-		return nil
-	}
-	return err
 }
 
 // Close stops the resident loop and closes every open shard.

@@ -41,7 +41,7 @@ type source interface {
 // be read.
 func openStore(dirs dirsFlag, b bucketFlags, fromNs, toNs int64) (src source, finish func() error, err error) {
 	if b.url == "" {
-		r, err := store.OpenReader(dataDirs(dirs)...)
+		r, err := openDirs(dataDirs(dirs))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -53,11 +53,11 @@ func openStore(dirs dirsFlag, b bucketFlags, fromNs, toNs int64) (src source, fi
 	}
 	creds, err := objstore.LoadCredentials(os.Getenv)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("object store %s: %w", b.url, err)
 	}
 	c, err := objstore.New(objstore.Config{Bucket: name, Endpoint: b.endpoint, Region: b.region, PathStyle: b.pathStyle, Credentials: creds})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("object store %s: %w", b.url, err)
 	}
 	tmp, err := os.MkdirTemp("", "zerotrace-cache-")
 	if err != nil {
@@ -67,6 +67,12 @@ func openStore(dirs dirsFlag, b bucketFlags, fromNs, toNs int64) (src source, fi
 	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, nil, err
+	}
+	// The bucket is listed first: one that cannot be read is an error
+	// naming it, never an empty answer.
+	if _, err := m.Stats(context.Background()); err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, bucketError(b, err)
 	}
 	r, err := store.OpenReader(m.Dir())
 	if err != nil {
@@ -81,6 +87,19 @@ func openStore(dirs dirsFlag, b bucketFlags, fromNs, toNs int64) (src source, fi
 		os.RemoveAll(tmp)
 		return err
 	}, nil
+}
+
+// bucketError says what a failed listing of the bucket means and what to
+// check.
+func bucketError(b bucketFlags, err error) error {
+	hint := "check --object-store, --object-store-endpoint and --object-store-path-style"
+	if objstore.IsAuth(err) {
+		hint = "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the shared credentials file)"
+	}
+	if p := objstore.Problem(err); p != "" {
+		return fmt.Errorf("object store %s: %s: %w; %s", b.url, p, err, hint)
+	}
+	return fmt.Errorf("object store %s: %w; %s", b.url, err, hint)
 }
 
 func warnf(cmd string, warn error) {

@@ -204,7 +204,7 @@ func TestPluginBinaryOverBucket(t *testing.T) {
 	// traces still answer, with a notice.
 	srv.Stop()
 	h, _ = c.CheckHealth(ctx)
-	if h.Status != pluginv2.CheckHealthResponse_ERROR || !strings.Contains(h.Message, "cannot reach the bucket") {
+	if h.Status != pluginv2.CheckHealthResponse_ERROR || !strings.Contains(h.Message, "the object store is unreachable") {
 		t.Fatalf("stopped server: %v %q", h.Status, h.Message)
 	}
 	time.Sleep(2100 * time.Millisecond) // past the listing interval
