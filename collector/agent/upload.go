@@ -12,24 +12,34 @@ import (
 // shards, with credentials from the AWS conventions (env is os.Getenv).
 // It returns nil when no object store is configured.
 func NewUploader(cfg Config, env func(string) string, log *slog.Logger) (*bucket.Uploader, error) {
-	oc := cfg.ObjectStore
-	if oc.URL == "" {
+	if cfg.ObjectStore.URL == "" {
 		return nil, nil
 	}
-	name, prefix, err := objstore.ParseURL(oc.URL)
+	c, prefix, creds, err := cfg.ObjectStoreClient(env)
 	if err != nil {
 		return nil, err
 	}
+	log.Info("object store", "url", cfg.ObjectStore.URL, "endpoint", c.Endpoint(), "credentials", creds)
+	return bucket.NewUploader(bucket.UploaderOptions{Client: c, Prefix: prefix, DataDir: cfg.DataDir, Node: cfg.Node,
+		Interval: cfg.ObjectStore.UploadInterval, Retention: cfg.ObjectStore.Retention, Logger: log})
+}
+
+// ObjectStoreClient is the client of the configured bucket, its prefix
+// and the credentials found by the AWS conventions (env is os.Getenv).
+func (c *Config) ObjectStoreClient(env func(string) string) (*objstore.Client, string, objstore.Credentials, error) {
+	oc := c.ObjectStore
+	name, prefix, err := objstore.ParseURL(oc.URL)
+	if err != nil {
+		return nil, "", objstore.Credentials{}, err
+	}
 	creds, err := objstore.LoadCredentials(env)
 	if err != nil {
-		return nil, fmt.Errorf("object store %s: %w", oc.URL, err)
+		return nil, "", creds, fmt.Errorf("object store %s: %w", oc.URL, err)
 	}
-	c, err := objstore.New(objstore.Config{Bucket: name, Endpoint: oc.Endpoint, Region: oc.Region, PathStyle: oc.PathStyle,
+	cl, err := objstore.New(objstore.Config{Bucket: name, Endpoint: oc.Endpoint, Region: oc.Region, PathStyle: oc.PathStyle,
 		InsecureSkipVerify: oc.InsecureSkipVerify, CAFile: oc.CAFile, Credentials: creds})
 	if err != nil {
-		return nil, fmt.Errorf("object store %s: %w", oc.URL, err)
+		return nil, "", creds, fmt.Errorf("object store %s: %w", oc.URL, err)
 	}
-	log.Info("object store", "url", oc.URL, "endpoint", c.Endpoint(), "credentials", creds)
-	return bucket.NewUploader(bucket.UploaderOptions{Client: c, Prefix: prefix, DataDir: cfg.DataDir, Node: cfg.Node,
-		Interval: oc.UploadInterval, Retention: oc.Retention, Logger: log})
+	return cl, prefix, creds, nil
 }

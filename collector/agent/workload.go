@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"os"
 
-	"k8s.io/client-go/rest"
-
 	"github.com/zerotrace/zerotrace/collector/kube"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -22,17 +20,6 @@ type workloads struct {
 	idx    *kube.Index
 	warner *kube.Warner
 	kube   bool // the API server (and kubelet) sources run
-}
-
-// kubernetesEnabled resolves "auto": in a pod, or with an API server configured.
-func (c *Config) kubernetesEnabled(env func(string) string) bool {
-	switch c.Kubernetes.Enabled {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	return c.Kubernetes.APIServer != "" || env("KUBERNETES_SERVICE_HOST") != ""
 }
 
 func startWorkloads(ctx context.Context, cfg *Config, log *slog.Logger) (*workloads, error) {
@@ -61,7 +48,7 @@ func startWorkloads(ctx context.Context, cfg *Config, log *slog.Logger) (*worklo
 		}
 		w.idx.AddStatic(sp)
 	}
-	if !cfg.kubernetesEnabled(os.Getenv) {
+	if !cfg.KubernetesEnabled(os.Getenv) {
 		return w, nil
 	}
 	w.kube = true
@@ -70,15 +57,9 @@ func startWorkloads(ctx context.Context, cfg *Config, log *slog.Logger) (*worklo
 	if len(proxies) == 0 {
 		proxies = kube.DefaultProxyContainers
 	}
-	var rc *rest.Config
-	if kc.APIServer != "" {
-		rc = &rest.Config{Host: kc.APIServer, BearerTokenFile: kc.TokenFile,
-			TLSClientConfig: rest.TLSClientConfig{CAFile: kc.CAFile, Insecure: kc.InsecureTLS}}
-	} else {
-		var err error
-		if rc, err = rest.InClusterConfig(); err != nil {
-			return nil, fmt.Errorf("kubernetes: %w (set kubernetes.enabled: false outside a cluster)", err)
-		}
+	rc, err := cfg.KubernetesREST()
+	if err != nil {
+		return nil, err
 	}
 	if err := kube.Watch(ctx, w.idx, kube.Options{Node: cfg.Node, Config: rc, ProxyContainers: proxies, Warner: w.warner, Logger: log}); err != nil {
 		return nil, err

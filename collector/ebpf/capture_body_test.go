@@ -92,10 +92,11 @@ func TestCaptureBodyByLength(t *testing.T) {
 	n := st1["body_only"] - st0["body_only"]
 	t.Logf("syscalls sent without payload: %d (stats %v)", n, st1)
 	// Each body's pieces after the first ~10 ms move without their bytes,
-	// on both sides (the writer's sends and the reader's reads): 59–64 of
-	// the exchange's ~75 events here; at least a few even when the machine
-	// is loaded and the collector reads the ring late.
-	if n < 4 {
-		t.Errorf("%d syscalls sent without payload, want ≥ 4", n)
+	// on both sides (the writer's sends and the reader's reads): 57–64 of
+	// the exchange's ~75 events measured, on a busy machine too (the
+	// collector reads the ring late under load). The floor sits 10 below the
+	// lowest: one side's pieces alone (~30) fail it.
+	if n < 47 {
+		t.Errorf("%d syscalls sent without payload, want ≥ 47", n)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/inflight"
 	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -36,7 +37,8 @@ func TestCapturePoolHandoff(t *testing.T) {
 // selector thread reads every connection's responses and completes the
 // callers' futures, one thread multiplexing the calls of many requests.
 // The same check as the pool test: here it guards against wrong contexts
-// (a multiplexing thread's calls must not share one); few calls get one.
+// (a multiplexing thread's calls must not share one); few calls get one
+// (0–4 of 32 measured), so no floor is asserted on them.
 func TestCaptureJavaHTTPClient(t *testing.T) {
 	testenv.RequireBinaries(t, "java", "javac")
 	dir := javaClasses(t)
@@ -50,10 +52,13 @@ func TestCaptureJavaHTTPClient(t *testing.T) {
 // downstream through a shared keep-alive http.Client: the Transport writes
 // and reads on goroutines of its own, woken over channels by the handler's
 // goroutine. The same check as the pool test; the goroutines are tracked by
-// the runtime.send uprobe (bpf/socket/goroutine.h).
+// the runtime.send uprobe (bpf/socket/goroutine.h): 27–32 of the 32 calls
+// carry their request's context in the runs measured (a call whose caller
+// was not yet waiting when the write goroutine reported the write keeps
+// none), so at least 24 must; without goroutine tracking none does.
 func TestCaptureGoGoroutines(t *testing.T) {
 	bin := buildPeer(t, "gohttp")
-	checkContexts(t, "go net/http", 1, 0, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
+	checkContexts(t, "go net/http", 1, 24, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
 		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{bin, fmt.Sprintf("%s:%d", tp.ServerIP, front),
 			fmt.Sprintf("http://127.0.0.1:%d", leaf)})
 	})
@@ -206,16 +211,11 @@ func checkContextsIn(t *testing.T, tp *topo, live *liveCapture, name string, per
 	if len(fronts) != n {
 		t.Fatalf("%d front server spans, want %d", len(fronts), n)
 	}
-	overlap := 0
-	for _, a := range fronts {
-		k := 0
-		for _, b := range fronts {
-			if b.StartNs < a.EndNs && b.EndNs > a.StartNs {
-				k++
-			}
-		}
-		overlap = max(overlap, k)
+	inFront := make([]span.Span, len(fronts))
+	for i, s := range fronts {
+		inFront[i] = *s
 	}
+	overlap := inflight.Max(inFront)
 	var calls, linked, wrong, background int
 	for i := range spans {
 		c := &spans[i]
@@ -256,8 +256,10 @@ func checkContextsIn(t *testing.T, tp *topo, live *liveCapture, name string, per
 	if calls != perRequest*n {
 		t.Errorf("%d calls, want %d", calls, perRequest*n)
 	}
+	// In flight together at the front server (not pairwise overlaps): 12–25
+	// measured across the pool, Java and Go services.
 	if overlap < 8 {
-		t.Errorf("at most %d requests overlapped, want ≥ 8", overlap)
+		t.Errorf("at most %d requests in the front server at once, want ≥ 8", overlap)
 	}
 	if linked < minLinked {
 		t.Errorf("%d calls carry their request's context, want ≥ %d", linked, minLinked)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/inflight"
 	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/plugin"
 	"github.com/zerotrace/zerotrace/pkg/plugin/pluginclient"
@@ -51,6 +52,12 @@ func TestBookinfoEndToEnd(t *testing.T) {
 	d.down()
 }
 
+// minE2EOverlap is how many of the 16 concurrent requests of the end-to-end
+// tests must be in flight at once (curl's spans in the store): 15 and 16
+// measured (TestBookinfoEndToEnd, TestBookinfoEndToEndBucket, the machine
+// shared); the floor sits 3 under the lowest.
+const minE2EOverlap = 12
+
 // checkRequests checks each request's trace as the plugin binary returns
 // it: exactly the 38 expected spans (24 eBPF, 14 packet), each named by its
 // pod and workload, with the expected parent; and prints completeness and
@@ -66,8 +73,9 @@ func checkRequests(t *testing.T, d *demo, o observed, seq, conc []string) {
 	for _, p := range spangen.Points() {
 		wantParent[p.Label] = p.Parent
 	}
-	check := func(name string, markers []string) {
+	check := func(name string, markers []string, minOverlap, maxOverlap int) {
 		var found, correct, total int
+		var curls []span.Span
 		for _, m := range markers {
 			total += 38
 			seed, ok := seedOf[m]
@@ -75,6 +83,7 @@ func checkRequests(t *testing.T, d *demo, o observed, seq, conc []string) {
 				t.Errorf("%s %s: curl's span not stored", name, m)
 				continue
 			}
+			curls = append(curls, o.byID[seed])
 			tr, err := d.trace(seed) // fails unless span ids are 16 hex digits and names carry no suffix
 			ids, parents, services := tr.ids, tr.parents, tr.services
 			if err != nil {
@@ -145,11 +154,15 @@ func checkRequests(t *testing.T, d *demo, o observed, seq, conc []string) {
 				t.Errorf("%s %s: %d spans (%d eBPF, %d packet), want 38 (24, 14)", name, m, len(ids), ebpf, pkt)
 			}
 		}
-		fmt.Printf("bookinfo %s: completeness %d/%d (%.1f%%), correctness %d/%d (%.1f%%)\n", name, found, total,
-			100*float64(found)/float64(total), correct, total, 100*float64(correct)/float64(total))
+		overlap := inflight.Max(curls)
+		fmt.Printf("bookinfo %s: completeness %d/%d (%.1f%%), correctness %d/%d (%.1f%%), overlap %d\n", name, found, total,
+			100*float64(found)/float64(total), correct, total, 100*float64(correct)/float64(total), overlap)
+		if overlap < minOverlap || overlap > maxOverlap {
+			t.Errorf("%s: %d requests in flight at once at most (curl's spans), want %d to %d", name, overlap, minOverlap, maxOverlap)
+		}
 	}
-	check("sequential (20 requests)", seq)
-	check("concurrent (16 requests)", conc)
+	check("sequential (20 requests)", seq, 1, 1)
+	check("concurrent (16 requests)", conc, minE2EOverlap, len(conc))
 }
 
 // checkServiceMap asks the plugin for the service map of the run: on real

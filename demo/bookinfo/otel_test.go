@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/inflight"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
@@ -105,6 +106,25 @@ func TestOTLPIngest(t *testing.T) {
 			ebpfServer[m] = s.SpanID
 		case s.SignalSource == span.SourceEBPF && l == "reviews>ratings: reviews c-p":
 			ebpfCall[m] = s.SpanID
+		}
+	}
+	// The concurrent requests, whose traces the joins must keep apart, were
+	// in flight together (curl's spans); the sequential ones never.
+	for _, mode := range []struct {
+		name     string
+		markers  []string
+		min, max int
+	}{{"sequential", seq, 1, 1}, {"concurrent", conc, minOverlap, len(conc)}} {
+		var curls []span.Span
+		for _, m := range mode.markers {
+			if id, ok := curlOf[m]; ok {
+				curls = append(curls, o.byID[id])
+			}
+		}
+		n := inflight.Max(curls)
+		t.Logf("otlp ingest %s: at most %d requests in flight at once", mode.name, n)
+		if n < mode.min || n > mode.max {
+			t.Errorf("otlp ingest %s: at most %d requests in flight at once, want %d to %d", mode.name, n, mode.min, mode.max)
 		}
 	}
 	markers := append(append([]string(nil), seq...), conc...)

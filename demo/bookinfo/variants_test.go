@@ -3,7 +3,6 @@
 package bookinfo
 
 import (
-	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/inflight"
 	"github.com/zerotrace/zerotrace/internal/testenv"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
@@ -71,7 +71,11 @@ const completenessMargin = 3
 const (
 	sequentialRequests = 20
 	concurrentRequests = 32
-	minOverlap         = 8 // in-flight curl spans the concurrent requests must reach
+	// minOverlap is how many curl spans of the 32 concurrent requests must
+	// be in flight at once (TestVariants, TestOTLPIngest): 17–32 in the
+	// variants' runs recorded in docs/demo.md, 29 in the otel variant's;
+	// the floor sits 5 under the lowest.
+	minOverlap = 12
 )
 
 // TestVariants is the causality matrix of issue 12. For every variant it
@@ -164,7 +168,7 @@ func runVariant(t *testing.T, bin, variant string, rng *rand.Rand) {
 			}
 			perRequest = append(perRequest, len(spansOf[m]))
 		}
-		overlap := maxInFlight(curls)
+		overlap := inflight.Max(curls)
 		slices.Sort(perRequest)
 		t.Logf("%s %s: spans per request in the store: min %d, median %d, max %d", variant, name,
 			perRequest[0], perRequest[len(perRequest)/2], perRequest[len(perRequest)-1])
@@ -308,25 +312,4 @@ func pct(a, b int) float64 {
 		return 0
 	}
 	return 100 * float64(a) / float64(b)
-}
-
-// maxInFlight is the largest number of spans whose [start, end] intervals
-// overlap at one instant.
-func maxInFlight(spans []span.Span) int {
-	type edge struct {
-		at    int64
-		delta int
-	}
-	var edges []edge
-	for _, s := range spans {
-		edges = append(edges, edge{s.StartNs, 1}, edge{s.EndNs, -1})
-	}
-	// at equal times an end comes first: touching intervals do not overlap
-	slices.SortFunc(edges, func(a, b edge) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.delta, b.delta)) })
-	n, most := 0, 0
-	for _, e := range edges {
-		n += e.delta
-		most = max(most, n)
-	}
-	return most
 }

@@ -70,17 +70,24 @@ type Server struct {
 	Dir           string
 	Log           string // the server's output file
 
-	bin   string
-	keys  [][2]string // access key, secret key: the identity's credentials beyond the first
-	ports [9]int
-	cmd   *exec.Cmd
-	done  chan struct{}
+	bin     string
+	volumes int         // -volume.max: volumes of 64 MB
+	keys    [][2]string // access key, secret key: the identity's credentials beyond the first
+	ports   [9]int
+	cmd     *exec.Cmd
+	done    chan struct{}
 }
 
 // Launch runs weed from bin with its data, configuration and log in dir,
 // on free loopback ports, and waits until it serves; the caller Stops it.
 func Launch(bin, dir string) (*Server, error) {
-	s := &Server{bin: bin, Dir: dir}
+	return LaunchSized(bin, dir, 0)
+}
+
+// LaunchSized is Launch for a server that must hold about bytes (its
+// volumes are 64 MB each; Launch's 16 hold 1 GB).
+func LaunchSized(bin, dir string, bytes int64) (*Server, error) {
+	s := &Server{bin: bin, Dir: dir, volumes: int(max(16, bytes>>26+8))}
 	s.Log = filepath.Join(s.Dir, "weed.log")
 	if err := writeCert(s.Dir); err != nil {
 		return nil, err
@@ -180,7 +187,7 @@ func (s *Server) Restart() error {
 		"-s3.port.https=" + strconv.Itoa(p[8]), "-s3.cert.file=" + filepath.Join(s.Dir, "cert.pem"),
 		"-s3.key.file=" + filepath.Join(s.Dir, "key.pem"),
 		"-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.config=" + filepath.Join(s.Dir, "s3.json"),
-		"-master.volumeSizeLimitMB=64", "-volume.max=16", "-volume.preStopSeconds=0",
+		"-master.volumeSizeLimitMB=64", "-volume.max=" + strconv.Itoa(s.volumes), "-volume.preStopSeconds=0",
 		// One master: no resumed raft state and a short election, so a restart serves within seconds.
 		"-master.resumeState=false", "-master.electionTimeout=1s"}
 	logf, err := os.OpenFile(s.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

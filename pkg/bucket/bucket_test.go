@@ -9,15 +9,18 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/inflight"
 	"github.com/zerotrace/zerotrace/internal/seaweedfs/seaweedtest"
 	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
+	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
@@ -82,14 +85,7 @@ func fileSum(t *testing.T, path string) (int64, string) {
 // (exactly, or at least), each file with the local file's size and sum.
 func checkBucket(t *testing.T, c *objstore.Client, dir, name string, exact bool) *Manifest {
 	t.Helper()
-	b, err := c.GetBytes(context.Background(), ManifestKey("zt/", name), MaxManifestBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := ParseManifest(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := readManifest(t, c, name)
 	lb, _ := os.ReadFile(filepath.Join(dir, name, store.ManifestName))
 	lm, _ := store.ParseManifest(lb)
 	var want, got []string
@@ -209,21 +205,59 @@ func TestUploadAndMirror(t *testing.T) {
 		}
 	}
 
-	// Concurrent queries of one window share each shard's download.
+	// Concurrent queries of a new mirror share each shard's download, and
+	// each is served every span of the window. They start together and must
+	// have been preparing at once (8 of 8 measured, 4 runs; before the
+	// listing was shared, 2–3: the first query listed the bucket while the
+	// others found no manifest and prepared nothing). One after the other,
+	// they would find the shards cached and download 6 as well.
 	shared, _ := OpenMirror(MirrorOptions{Client: c, Prefix: "zt/", Dir: filepath.Join(t.TempDir(), "shared")})
+	var ids []uint64
+	for _, tr := range traces {
+		for _, s := range tr.Spans {
+			ids = append(ids, s.SpanID)
+		}
+	}
 	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
+	start := make(chan struct{})
+	prepared := make([]span.Span, 8)
+	served := make([]int, len(prepared))
+	for i := range prepared {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-start
+			prepared[i].StartNs = time.Now().UnixNano()
 			rel, err := shared.Prepare(ctx, t0.UnixNano(), now.UnixNano())
+			prepared[i].EndNs = time.Now().UnixNano()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer rel()
+			r, err := store.OpenReader(shared.Dir())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer r.Close()
+			got, err := r.Get(ctx, 0, 0, ids)
 			if err != nil {
 				t.Error(err)
 			}
-			rel()
+			served[i] = len(got)
 		}()
 	}
+	close(start)
 	wg.Wait()
+	if n := inflight.Max(prepared); n < 6 {
+		t.Errorf("8 concurrent queries: at most %d preparing at once, want ≥ 6", n)
+	}
+	for i, n := range served {
+		if n != len(ids) {
+			t.Errorf("concurrent query %d: served %d of the window's %d spans", i, n, len(ids))
+		}
+	}
 	if st, _ := shared.Stats(ctx); st.Downloads != 6 || st.CachedShards != 6 {
 		t.Fatalf("8 concurrent queries: %d downloads, %d cached, want 6 each", st.Downloads, st.CachedShards)
 	}
@@ -276,6 +310,10 @@ func TestUploadAndMirror(t *testing.T) {
 	if _, err := c.Head(ctx, src); err != nil {
 		t.Fatalf("source object gone before its grace: %v", err)
 	}
+	srcSummary := ShardPrefix("zt/", "node1", bm.Deleting[0].Name) + SummaryName
+	if !slices.Contains(bm.Deleting[0].Files, SummaryName) || bm.Shards[0].Summary == nil {
+		t.Fatalf("merge: the source's summary is not deleted with it, or the merged shard has none: %+v", bm)
+	}
 	release, err = m.Prepare(ctx, t0.UnixNano(), now.UnixNano())
 	if err != nil {
 		t.Fatal(err)
@@ -284,8 +322,10 @@ func TestUploadAndMirror(t *testing.T) {
 	release()
 	now = now.Add(2 * time.Minute)
 	syncAll(t, nodes)
-	if _, err := c.Head(ctx, src); !objstore.IsNotFound(err) {
-		t.Fatalf("source object after its grace: %v", err)
+	for _, key := range []string{src, srcSummary} {
+		if _, err := c.Head(ctx, key); !objstore.IsNotFound(err) {
+			t.Fatalf("source object %s after its grace: %v", key, err)
+		}
 	}
 	if bm = checkBucket(t, c, dir, "node1", true); len(bm.Deleting) != 0 {
 		t.Fatalf("deleting list not emptied: %+v", bm.Deleting)

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/zerotrace/zerotrace/pkg/store"
+	"github.com/zerotrace/zerotrace/pkg/summary"
 )
 
 // Object names, relative to the prefix.
@@ -49,6 +52,14 @@ type Shard struct {
 	Sources    []string `json:"sources,omitempty"`
 	UploadedNs int64    `json:"uploaded_ns"`
 	Files      []File   `json:"files"`
+	// SpanIDs are the shard's span id ranges (store.ShardEntry.SpanIDs):
+	// a reader asks only the shards whose ranges hold an id it looks for.
+	// Empty: unknown (uploaded before ranges were listed).
+	SpanIDs []store.IDRange `json:"span_ids,omitempty"`
+	// Summary is the shard's summary object (pkg/summary), beside its
+	// files under the shard's prefix. Absent: uploaded before summaries;
+	// readers download the shard to find out what it holds.
+	Summary *File `json:"summary,omitempty"`
 }
 
 // File is one object of a shard.
@@ -81,6 +92,7 @@ const (
 	maxShards        = 200000
 	maxFiles         = 10000
 	maxFileSize      = 1 << 40
+	maxIDRanges      = 64
 )
 
 var errManifest = errors.New("bad bucket manifest")
@@ -127,18 +139,23 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		}
 		files := map[string]bool{}
 		for _, f := range s.Files {
-			if !validName(f.Name) || files[f.Name] {
-				return nil, fmt.Errorf("%w: shard %q: file name %q bad or repeated", errManifest, s.Name, clip(f.Name))
+			if files[f.Name] {
+				return nil, fmt.Errorf("%w: shard %q: file name %q repeated", errManifest, s.Name, clip(f.Name))
 			}
 			files[f.Name] = true
-			if f.Size < 0 || f.Size > maxFileSize {
-				return nil, fmt.Errorf("%w: shard %q: file %q of %d bytes", errManifest, s.Name, f.Name, f.Size)
+			if err := checkFile(f, maxFileSize); err != nil {
+				return nil, fmt.Errorf("%w: shard %q: %v", errManifest, s.Name, err)
 			}
-			if len(f.SHA256) != 64 {
-				return nil, fmt.Errorf("%w: shard %q: file %q: sha256 of %d characters", errManifest, s.Name, f.Name, len(f.SHA256))
+		}
+		if len(s.SpanIDs) > maxIDRanges {
+			return nil, fmt.Errorf("%w: shard %q: %d span id ranges, at most %d", errManifest, s.Name, len(s.SpanIDs), maxIDRanges)
+		}
+		if f := s.Summary; f != nil {
+			if files[f.Name] {
+				return nil, fmt.Errorf("%w: shard %q: summary named like a shard file", errManifest, s.Name)
 			}
-			if _, err := hex.DecodeString(f.SHA256); err != nil {
-				return nil, fmt.Errorf("%w: shard %q: file %q: sha256 not hex", errManifest, s.Name, f.Name)
+			if err := checkFile(*f, summary.MaxBytes); err != nil {
+				return nil, fmt.Errorf("%w: shard %q: summary: %v", errManifest, s.Name, err)
 			}
 		}
 	}
@@ -153,6 +170,24 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		}
 	}
 	return &m, nil
+}
+
+// checkFile checks one listed object: a plain name, a size within limit,
+// a sum of 64 hex digits.
+func checkFile(f File, limit int64) error {
+	if !validName(f.Name) {
+		return fmt.Errorf("file name %q", clip(f.Name))
+	}
+	if f.Size < 0 || f.Size > limit {
+		return fmt.Errorf("file %q of %d bytes", f.Name, f.Size)
+	}
+	if len(f.SHA256) != 64 {
+		return fmt.Errorf("file %q: sha256 of %d characters", f.Name, len(f.SHA256))
+	}
+	if _, err := hex.DecodeString(f.SHA256); err != nil {
+		return fmt.Errorf("file %q: sha256 not hex", f.Name)
+	}
+	return nil
 }
 
 func clip(s string) string {

@@ -37,7 +37,12 @@ type MirrorOptions struct {
 	Refresh    time.Duration // list the node manifests at most this often (default 2 s)
 	RetryAfter time.Duration // retry a shard that failed after this long (default 30 s)
 	Parallel   int           // concurrent file downloads (default 4)
-	Logger     *slog.Logger
+	// SummaryCacheBytes bounds the parsed shard summaries kept in memory
+	// (default 256 MiB); SummaryParallel the summary GETs in flight
+	// (default 32). summarycache.go.
+	SummaryCacheBytes int64
+	SummaryParallel   int
+	Logger            *slog.Logger
 }
 
 // ObjectError names a bucket object that could not be used; queries are
@@ -63,6 +68,7 @@ type Mirror struct {
 	mu       sync.Mutex
 	listedAt time.Time
 	listErr  error
+	listing  chan struct{} // closed when the listing under way ends (nil: none)
 	nodes    map[string]*mnode
 	lru      *list.List // *cshard, most recently used first
 	used     int64
@@ -72,6 +78,8 @@ type Mirror struct {
 	seq      int
 	fetched  int   // shards downloaded and verified
 	reserved int64 // bytes of the downloads in flight (mirrorspace.go)
+
+	sel selection // summaries (summarycache.go, query.go)
 }
 
 type mnode struct {
@@ -124,6 +132,12 @@ func OpenMirror(opt MirrorOptions) (*Mirror, error) {
 	if opt.Parallel <= 0 {
 		opt.Parallel = 4
 	}
+	if opt.SummaryCacheBytes <= 0 {
+		opt.SummaryCacheBytes = 256 << 20
+	}
+	if opt.SummaryParallel <= 0 {
+		opt.SummaryParallel = 32
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -134,8 +148,11 @@ func OpenMirror(opt MirrorOptions) (*Mirror, error) {
 		return nil, fmt.Errorf("creating the cache directory: %w", err)
 	}
 	opt.MinFree = minFree(opt.Dir, opt.MinFree)
-	return &Mirror{opt: opt, log: opt.Logger, nodes: map[string]*mnode{}, lru: list.New(),
-		calls: map[string]*call{}, failed: map[string]failure{}, sem: make(chan struct{}, opt.Parallel)}, nil
+	m := &Mirror{opt: opt, log: opt.Logger, nodes: map[string]*mnode{}, lru: list.New(),
+		calls: map[string]*call{}, failed: map[string]failure{}, sem: make(chan struct{}, opt.Parallel)}
+	m.sel.cache, m.sel.calls, m.sel.failed = map[string]*sumEntry{}, map[string]*sumCall{}, map[string]failure{}
+	m.sel.sem = make(chan struct{}, opt.SummaryParallel)
+	return m, nil
 }
 
 // Dir is the directory to give store.OpenReader.
@@ -150,27 +167,10 @@ func (m *Mirror) Prepare(ctx context.Context, fromNs, toNs int64) (release func(
 	if err := m.refresh(ctx, false); err != nil {
 		errs = append(errs, err)
 	}
-	type want struct {
-		node string
-		s    Shard
-	}
-	var wants []want
 	m.mu.Lock()
-	for name, n := range m.nodes {
-		if n.err != nil {
-			errs = append(errs, n.err)
-		}
-		if n.manifest == nil {
-			continue
-		}
-		for _, s := range n.manifest.Shards {
-			if s.MaxNs < fromNs || (toNs != 0 && s.MinNs > toNs) {
-				continue
-			}
-			wants = append(wants, want{name, s})
-		}
-	}
+	wants, nerrs := m.listedLocked(fromNs, toNs, nil)
 	m.mu.Unlock()
+	errs = append(errs, nerrs...)
 
 	var mu sync.Mutex
 	var pinned []*cshard
@@ -349,6 +349,7 @@ func (m *Mirror) downloadFile(ctx context.Context, key, path string, f File) err
 	}
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(out, h), io.LimitReader(body, f.Size+1))
+	m.sel.shardBytes.Add(n)
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -457,17 +458,47 @@ func (m *Mirror) writeManifests() error {
 }
 
 // refresh lists the node manifests (at most every Refresh unless force)
-// and reads those whose ETag changed.
+// and reads those whose ETag changed. A caller that finds a listing under
+// way waits for it and takes its result (a forced refresh then lists
+// again): answering from the manifests of before it would give a new
+// mirror's concurrent queries no shard at all.
 func (m *Mirror) refresh(ctx context.Context, force bool) error {
 	m.mu.Lock()
+	for m.listing != nil {
+		wait := m.listing
+		m.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		m.mu.Lock()
+		if !force {
+			err := m.listErr
+			m.mu.Unlock()
+			return err
+		}
+	}
 	if !force && time.Since(m.listedAt) < m.opt.Refresh {
 		err := m.listErr
 		m.mu.Unlock()
 		return err
 	}
 	m.listedAt = time.Now()
+	done := make(chan struct{})
+	m.listing = done
 	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.listing = nil
+		m.mu.Unlock()
+		close(done)
+	}()
+	return m.list(ctx)
+}
 
+// list lists the node manifests and reads those whose ETag changed.
+func (m *Mirror) list(ctx context.Context) error {
 	dir := m.opt.Prefix + manifestsDir
 	etags := map[string]string{}
 	err := m.opt.Client.List(ctx, dir, 0, func(o objstore.Object) error {
@@ -498,21 +529,34 @@ func (m *Mirror) refresh(ctx context.Context, force bool) error {
 		}
 	}
 	m.mu.Unlock()
-	for _, name := range changed {
-		key := ManifestKey(m.opt.Prefix, name)
-		b, err := m.opt.Client.GetBytes(ctx, key, MaxManifestBytes)
-		var man *Manifest
-		if err == nil {
-			man, err = ParseManifest(b)
-			if err == nil && man.Node != name {
-				err = fmt.Errorf("%w: node %q in %s", errManifest, clip(man.Node), name)
+	// Only changed manifests are read, SummaryParallel at a time: a
+	// cluster of hundreds of nodes changes a few manifests a second.
+	res = make([]got, len(changed))
+	var wg sync.WaitGroup
+	for i, name := range changed {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.sel.sem <- struct{}{}
+			defer func() { <-m.sel.sem }()
+			key := ManifestKey(m.opt.Prefix, name)
+			b, err := m.opt.Client.GetBytes(ctx, key, MaxManifestBytes)
+			m.sel.manifestGets.Add(1)
+			m.sel.manifestBytes.Add(int64(len(b)))
+			var man *Manifest
+			if err == nil {
+				man, err = ParseManifest(b)
+				if err == nil && man.Node != name {
+					err = fmt.Errorf("%w: node %q in %s", errManifest, clip(man.Node), name)
+				}
 			}
-		}
-		if err != nil {
-			err = &ObjectError{Key: key, Err: err}
-		}
-		res = append(res, got{name, etags[name], man, err})
+			if err != nil {
+				err = &ObjectError{Key: key, Err: err}
+			}
+			res[i] = got{name, etags[name], man, err}
+		}()
 	}
+	wg.Wait()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.listErr = nil
@@ -547,6 +591,7 @@ type MirrorStats struct {
 	// CacheFree is the free space of the cache directory's filesystem (-1:
 	// unknown); CacheMinFree what the mirror leaves free there.
 	CacheFree, CacheMinFree int64
+	Downloaded              Downloads // bytes and objects downloaded since the mirror opened
 }
 
 // Stats re-lists the bucket now and sums the node manifests. The error is
@@ -575,6 +620,7 @@ func (m *Mirror) Stats(ctx context.Context) (MirrorStats, error) {
 	st.CachedBytes = m.used
 	st.Downloads = m.fetched
 	st.CacheFree, st.CacheMinFree = -1, m.opt.MinFree
+	st.Downloaded = m.downloadedLocked()
 	if fs, ok, ferr := store.StatFS(m.opt.Dir); ferr == nil && ok {
 		st.CacheFree = fs.Avail
 	}

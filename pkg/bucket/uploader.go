@@ -34,13 +34,16 @@ type UploaderOptions struct {
 	// they leave the manifest, for readers holding the older one (default 2 min).
 	Grace      time.Duration
 	MaxBackoff time.Duration // retry delay cap after errors (default 30 s)
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// SummaryFalsePositive is the false positive rate of the key filters
+	// of each shard's summary (default summary.DefaultFalsePositive).
+	SummaryFalsePositive float64
+	Logger               *slog.Logger
+	Now                  func() time.Time
 }
 
 // skipFiles are shard files readers never need: Badger's DISCARD is the
 // writer's value-log GC bookkeeping (1 MiB, unused by read-only opens).
-var skipFiles = map[string]bool{"DISCARD": true}
+var skipFiles = map[string]bool{"DISCARD": true, SummaryName: true}
 
 // Uploader ships one node's sealed shards. It is safe for concurrent use.
 type Uploader struct {
@@ -62,6 +65,9 @@ type UploadStats struct {
 	Lag                   time.Duration // age of the oldest pending shard (since first seen)
 	LastError             string
 	Connected             bool // the bucket manifest has been read
+	// SummaryBytes and SummaryTime: the summaries built (summary.go).
+	SummaryBytes uint64
+	SummaryTime  time.Duration
 }
 
 // NewUploader checks the options; Run does the work.
@@ -154,12 +160,11 @@ func (u *Uploader) Run(ctx context.Context) {
 // describe turns refused credentials and unreachable servers into a
 // sentence an operator acts on.
 func describe(err error) string {
-	var oe *objstore.Error
-	switch {
+	switch p := objstore.Problem(err); {
 	case objstore.IsAuth(err):
-		return "the object store refused the credentials (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the shared credentials file): " + err.Error()
-	case errors.As(err, &oe) && oe.Err != nil:
-		return "the object store is unreachable: " + err.Error()
+		return p + " (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the shared credentials file): " + err.Error()
+	case p != "":
+		return p + ": " + err.Error()
 	}
 	return err.Error()
 }
@@ -221,7 +226,7 @@ func (u *Uploader) Sync(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		files, n, err := u.uploadShard(ctx, s.Name)
+		files, sum, n, err := u.uploadShard(ctx, s)
 		if errors.Is(err, os.ErrNotExist) {
 			// A merge replaced it after we read the manifest; the merged
 			// shard is uploaded instead.
@@ -233,7 +238,7 @@ func (u *Uploader) Sync(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := u.publish(ctx, s, files); err != nil {
+		if err := u.publish(ctx, s, files, sum); err != nil {
 			return err
 		}
 		u.mu.Lock()
@@ -321,13 +326,23 @@ func (u *Uploader) localManifest() (*store.Manifest, error) {
 	return store.ParseManifest(b)
 }
 
-// uploadShard puts every file of a local shard and returns their sizes and
-// sums. os.ErrNotExist: the shard directory is gone.
-func (u *Uploader) uploadShard(ctx context.Context, name string) ([]File, int64, error) {
+// uploadShard puts every file of a local shard, then its summary, and
+// returns their sizes and sums. os.ErrNotExist: the shard directory is
+// gone. A shard whose summary cannot be built is uploaded without one
+// (readers download it to find out what it holds).
+func (u *Uploader) uploadShard(ctx context.Context, s store.ShardEntry) ([]File, *File, int64, error) {
+	name := s.Name
 	dir := filepath.Join(u.nodeDir, name)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
+	}
+	sb, serr := u.buildSummary(s)
+	if errors.Is(serr, os.ErrNotExist) {
+		return nil, nil, 0, serr
+	}
+	if serr != nil {
+		u.log.Warn("shard uploaded without a summary: readers download it to learn what it holds", "shard", name, "err", serr)
 	}
 	var files []File
 	var total int64
@@ -337,15 +352,22 @@ func (u *Uploader) uploadShard(ctx context.Context, name string) ([]File, int64,
 		}
 		f, err := u.uploadFile(ctx, filepath.Join(dir, e.Name()), ShardPrefix(u.opt.Prefix, u.opt.Node, name)+e.Name())
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 		files = append(files, f)
 		total += f.Size
 	}
 	if len(files) == 0 {
-		return nil, 0, fmt.Errorf("shard %s: %w (no files)", name, os.ErrNotExist)
+		return nil, nil, 0, fmt.Errorf("shard %s: %w (no files)", name, os.ErrNotExist)
 	}
-	return files, total, nil
+	var sum *File
+	if serr == nil {
+		if sum, err = u.putSummary(ctx, name, sb); err != nil {
+			return nil, nil, 0, err
+		}
+		total += sum.Size
+	}
+	return files, sum, total, nil
 }
 
 func (u *Uploader) uploadFile(ctx context.Context, path, key string) (File, error) {
@@ -368,7 +390,7 @@ func (u *Uploader) uploadFile(ctx context.Context, path, key string) (File, erro
 
 // publish lists an uploaded shard in the bucket manifest, in place of the
 // shards a merge replaced, and writes the manifest.
-func (u *Uploader) publish(ctx context.Context, s store.ShardEntry, files []File) error {
+func (u *Uploader) publish(ctx context.Context, s store.ShardEntry, files []File, sum *File) error {
 	now := u.opt.Now()
 	u.mu.Lock()
 	m := u.remote.clone()
@@ -388,7 +410,7 @@ func (u *Uploader) publish(ctx context.Context, s store.ShardEntry, files []File
 		kept = append(kept, e)
 	}
 	m.Shards = append(kept, Shard{Name: s.Name, MinNs: s.MinNs, MaxNs: s.MaxNs, Spans: s.Spans, Batches: s.Batches,
-		Merged: s.Merged, Sources: s.Sources, UploadedNs: now.UnixNano(), Files: files})
+		Merged: s.Merged, Sources: s.Sources, UploadedNs: now.UnixNano(), Files: files, SpanIDs: s.SpanIDs, Summary: sum})
 	if err := u.write(ctx, m); err != nil {
 		return err
 	}
@@ -403,6 +425,9 @@ func garbage(s Shard, after time.Time) Garbage {
 	g := Garbage{Name: s.Name, AfterNs: after.UnixNano()}
 	for _, f := range s.Files {
 		g.Files = append(g.Files, f.Name)
+	}
+	if s.Summary != nil {
+		g.Files = append(g.Files, s.Summary.Name)
 	}
 	return g
 }

@@ -63,6 +63,7 @@ type Exporter struct {
 
 	win        *window
 	done       map[uint64]done  // exported spans in the window, as the checkpoint has them
+	doneOrder  *doneOrder       // done's spans by start
 	shardsDone map[string]int64 // shard directory → when it was read
 	cp         *checkpoint
 	queue      chan item
@@ -88,6 +89,7 @@ func New(cfg Config, src Source, log *slog.Logger) (*Exporter, error) {
 		s.close()
 		return nil, err
 	}
+	e.doneOrder = newDoneOrder(e.done)
 	return e, nil
 }
 
@@ -163,7 +165,7 @@ func (e *Exporter) poll(ctx context.Context) error {
 func (e *Exporter) assemble(ctx context.Context, now time.Time) {
 	settled := now.Add(-e.cfg.Quiet).UnixNano()
 	cfg := trace.Config{Now: func() time.Time { return now }}
-	for _, seed := range e.win.inOrder() { // oldest first
+	for _, seed := range e.win.pendingInOrder() { // oldest first
 		if seed.state != pending || seed.seen > settled || seed.round == e.round {
 			continue
 		}
@@ -254,11 +256,7 @@ func (e *Exporter) evict(now time.Time) {
 		e.log.Warn("export: spans left the window unsent (backend unreachable or the queue full for longer than the window)",
 			"spans", dropped, "window", e.cfg.Window)
 	}
-	for id, d := range e.done {
-		if d.startNs < e.low {
-			delete(e.done, id)
-		}
-	}
+	e.doneOrder.evict(e.done, e.low)
 	// A shard read before the window began holds no span that Follow
 	// would read again: forget it.
 	for dir, at := range e.shardsDone {
@@ -300,6 +298,7 @@ func (e *Exporter) acked(a ack) error {
 	for _, r := range recs {
 		for k, id := range r.ids {
 			e.done[id] = done{traceID: r.traceID, startNs: r.starts[k]}
+			e.doneOrder.add(id, r.starts[k])
 			if en, ok := e.win.byID[id]; ok {
 				en.state, en.traceID = exported, r.traceID
 			}

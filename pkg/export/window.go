@@ -35,8 +35,13 @@ type window struct {
 	byKey  map[span.Key][]*entry // sorted by start
 	byTime []*entry              // every entry, sorted by start (from head on)
 	head   int
-	keys   []span.Key // scratch
-	marks  uint64
+	// pending holds, sorted by start like byTime, every entry not yet
+	// queued, and some that were queued since (dropped as the front passes
+	// them): assembly walks it instead of the whole window.
+	pending []*entry
+	keys    []span.Key // scratch
+	ranges  [][]*entry // scratch of Lookup
+	marks   uint64
 }
 
 func newWindow() *window {
@@ -71,6 +76,7 @@ func (w *window) add(s *span.Span, seen int64) (*entry, bool) {
 		w.byKey[k] = insert(w.byKey[k], e)
 	}
 	w.byTime = insert(w.byTime, e)
+	w.pending = insert(w.pending, e)
 	return e, true
 }
 
@@ -102,38 +108,64 @@ func (w *window) evict(ns int64, fn func(*entry)) {
 		w.byTime = append(w.byTime[:0], w.byTime[w.head:]...)
 		w.head = 0
 	}
+	w.trimPending(func(e *entry) bool { return e.s.StartNs < ns })
 }
 
-// oldest returns the entries in start order (the caller must not keep it).
-func (w *window) inOrder() []*entry { return w.byTime[w.head:] }
+// trimPending drops the entries at the front of pending for which gone
+// holds.
+func (w *window) trimPending(gone func(*entry) bool) {
+	n := 0
+	for n < len(w.pending) && gone(w.pending[n]) {
+		w.pending[n] = nil
+		n++
+	}
+	w.pending = w.pending[n:]
+}
 
-// each calls fn once with every entry that carries one of keys and starts
-// within [fromNs, toNs].
-func (w *window) each(keys []span.Key, fromNs, toNs int64, fn func(*entry)) {
+// pendingInOrder returns, oldest first, the entries that may still be
+// pending (the caller checks each one's state, and must not keep the
+// slice).
+func (w *window) pendingInOrder() []*entry {
+	w.trimPending(func(e *entry) bool { return e.state != pending })
+	return w.pending
+}
+
+// Lookup implements trace.Source over the window: each key's spans within
+// [fromNs, toNs] found once (binary search), counted, then copied into one
+// slice, each span once (AssembleFrom orders candidates itself).
+func (w *window) Lookup(_ context.Context, fromNs, toNs int64, keys []span.Key) ([]span.Span, error) {
 	w.marks++
+	w.ranges = w.ranges[:0]
+	n := 0
 	for _, k := range keys {
 		l := w.byKey[k]
 		i := sort.Search(len(l), func(i int) bool { return l[i].s.StartNs >= fromNs })
-		for ; i < len(l) && l[i].s.StartNs <= toNs; i++ {
-			if e := l[i]; e.mark != w.marks {
+		j := i
+		for ; j < len(l) && l[j].s.StartNs <= toNs; j++ {
+			if e := l[j]; e.mark != w.marks {
 				e.mark = w.marks
-				fn(e)
+				n++
 			}
 		}
+		if j > i {
+			w.ranges = append(w.ranges, l[i:j])
+		}
 	}
-}
-
-// Lookup implements trace.Source over the window. It counts first, so that
-// the copies it returns are allocated once.
-func (w *window) Lookup(_ context.Context, fromNs, toNs int64, keys []span.Key) ([]span.Span, error) {
-	n := 0
-	w.each(keys, fromNs, toNs, func(*entry) { n++ })
 	if n == 0 {
 		return nil, nil
 	}
 	out := make([]span.Span, 0, n)
-	w.each(keys, fromNs, toNs, func(e *entry) { out = append(out, e.s) })
-	return out, nil // AssembleFrom orders candidates itself
+	w.marks++
+	for _, l := range w.ranges {
+		for _, e := range l {
+			if e.mark != w.marks {
+				e.mark = w.marks
+				out = append(out, e.s)
+			}
+		}
+	}
+	clear(w.ranges)
+	return out, nil
 }
 
 // Get implements trace.Source over the window.

@@ -16,6 +16,9 @@ import (
 
 	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
+	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/store"
+	"github.com/zerotrace/zerotrace/pkg/trace"
 )
 
 var plainUID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
@@ -38,6 +41,32 @@ func openMirror(b BucketSettings, uid string) (*bucket.Mirror, error) {
 	}
 	return bucket.OpenMirror(bucket.MirrorOptions{Client: c, Prefix: b.Prefix, Dir: filepath.Join(b.CacheDir, sub),
 		CacheBytes: b.CacheSizeMB << 20, Logger: slog.Default()})
+}
+
+// source is what a query reads: the store, or in bucket mode a
+// bucket.Query that downloads only the shards its lookups and searches
+// may need (docs/adr/0005-shard-summaries.md).
+type source interface {
+	trace.Source
+	Search(ctx context.Context, q store.SearchQuery) ([]span.Span, error)
+}
+
+// source returns the reader of one query and done, which ends it and
+// returns what it could not read; from and to (0: none) bound the lookups
+// that have no bounds of their own (a trace's seed).
+func (d *Datasource) source(from, to int64) (src source, done func() error) {
+	if d.settings.Storage != StorageBucket {
+		return d.reader, func() error { return nil }
+	}
+	if d.setupErr != nil {
+		return d.reader, func() error { return d.setupErr }
+	}
+	q := d.mirror.NewQuery(d.reader, from, to)
+	return q, func() error {
+		err := q.Err()
+		q.Release()
+		return err
+	}
 }
 
 // prepare makes the shards of [from, to] local in bucket mode; release
@@ -63,9 +92,12 @@ func (d *Datasource) bucketHealth(ctx context.Context) *backend.CheckHealthResul
 	}
 	st, err := d.mirror.Stats(ctx)
 	if err != nil {
-		what := "cannot reach the bucket"
-		if objstore.IsAuth(err) {
-			what = "the object store refused the credentials (access key and secret key)"
+		what := objstore.Problem(err)
+		switch {
+		case objstore.IsAuth(err):
+			what += " (access key and secret key)"
+		case what == "":
+			what = "cannot list the bucket"
 		}
 		return &backend.CheckHealthResult{Status: backend.HealthStatusError,
 			Message: fmt.Sprintf("bucket %s: %s: %v", b.URL(), what, err)}
@@ -89,6 +121,7 @@ func (d *Datasource) bucketHealth(ctx context.Context) *backend.CheckHealthResul
 		status = backend.HealthStatusError
 	}
 	details, _ := json.Marshal(map[string]any{"nodes": st.Nodes, "shards": st.Shards, "spans": st.Spans,
-		"bytes": st.Bytes, "newestSpanAgeSeconds": age.Seconds(), "cachedShards": st.CachedShards, "cachedBytes": st.CachedBytes})
+		"bytes": st.Bytes, "newestSpanAgeSeconds": age.Seconds(), "cachedShards": st.CachedShards, "cachedBytes": st.CachedBytes,
+		"downloaded": st.Downloaded})
 	return &backend.CheckHealthResult{Status: status, Message: msg, JSONDetails: details}
 }

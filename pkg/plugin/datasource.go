@@ -150,17 +150,16 @@ func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) backend.Da
 			return backend.ErrDataResponse(backend.StatusBadRequest, err.Error())
 		}
 	}
-	// Bucket mode: the shards of the query's window are made local first. A
-	// trace query fetches the dashboard's range (all shards if it has none)
-	// and reads what that brings plus whatever else is cached.
+	// Bucket mode: the query downloads only the shards its lookups and
+	// searches may need (bucket.Query). The seed of a trace query is looked
+	// for in the dashboard's range (anywhere if it has none).
 	pfrom, pto := from, to
 	if q.QueryType == QueryTrace {
 		pfrom, pto, _ = TimeRange(dq.TimeRange.From, dq.TimeRange.To)
 	}
-	release, bucketWarn := d.prepare(ctx, pfrom, pto)
-	defer release()
-	resp := d.queryStore(ctx, dq, q, from, to)
-	if bucketWarn != nil {
+	src, done := d.source(pfrom, pto)
+	resp := d.queryStore(ctx, dq, q, from, to, src)
+	if bucketWarn := done(); bucketWarn != nil {
 		if resp.Error != nil {
 			resp.Error = fmt.Errorf("%w; %v", resp.Error, bucketWarn)
 		} else if len(resp.Frames) > 0 {
@@ -170,7 +169,7 @@ func (d *Datasource) query(ctx context.Context, dq backend.DataQuery) backend.Da
 	return resp
 }
 
-func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Query, from, to int64) backend.DataResponse {
+func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Query, from, to int64, src source) backend.DataResponse {
 	dirErrs := d.dataDirErrors()
 	if len(dirErrs) > 0 && len(dirErrs) == len(d.settings.DataDirs) {
 		return backend.ErrDataResponse(backend.StatusInternal, errors.Join(dirErrs...).Error())
@@ -183,7 +182,7 @@ func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Que
 		if id == "" {
 			id = q.SpanID
 		}
-		t, err := trace.AssembleRef(ctx, d.reader, d.assembly, id)
+		t, err := trace.AssembleRef(ctx, src, d.assembly, id)
 		if errors.Is(err, trace.ErrNotFound) {
 			return backend.ErrDataResponse(backend.StatusNotFound, err.Error())
 		}
@@ -192,7 +191,7 @@ func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Que
 		}
 		frames = data.Frames{TraceFrame(t)}
 	case QuerySearch:
-		f, errs := d.search(ctx, &q, from, to)
+		f, errs := d.search(ctx, src, &q, from, to)
 		if f.Rows() == 0 {
 			if err := fatal(errs); err != nil {
 				return backend.ErrDataResponse(statusOf(err), err.Error())
@@ -207,7 +206,7 @@ func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Que
 			// Filtered after pairing, so that edges keep their callee.
 			mq.Service, mq.Workload = nil, nil
 		}
-		st := d.stream(&mq, from, to, []span.TapSide{span.TapClientProcess, span.TapServerProcess}, spanCap)
+		st := d.stream(src, &mq, from, to, []span.TapSide{span.TapClientProcess, span.TapServerProcess}, spanCap)
 		spans := st.take(ctx, spanCap)
 		warn = st.warnings()
 		if len(spans) == 0 {

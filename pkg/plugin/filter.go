@@ -70,7 +70,7 @@ func (q *Query) storeQueries(from, to int64, taps []span.TapSide) []store.Search
 // pager reads one index search newest first, a page at a time, and keeps
 // the spans match accepts.
 type pager struct {
-	r       *store.Reader
+	r       source
 	q       store.SearchQuery
 	accept  func(*span.Span) bool
 	buf     []span.Span
@@ -149,13 +149,13 @@ type spanStream struct {
 
 // stream reads the spans q accepts; want is how many the caller expects to
 // take (the first page's size).
-func (d *Datasource) stream(q *Query, from, to int64, taps []span.TapSide, want int) *spanStream {
+func (d *Datasource) stream(src source, q *Query, from, to int64, taps []span.TapSide, want int) *spanStream {
 	st := &spanStream{}
 	for _, sq := range q.storeQueries(from, to, taps) {
 		if sq.ToNs == 0 {
 			sq.ToNs = int64(^uint64(0) >> 1)
 		}
-		st.pagers = append(st.pagers, &pager{r: d.reader, q: sq, accept: q.match, scanned: &st.scanned,
+		st.pagers = append(st.pagers, &pager{r: src, q: sq, accept: q.match, scanned: &st.scanned,
 			size: min(max(want, 16), pageSize)})
 	}
 	return st

@@ -42,7 +42,7 @@ func TestStreamPages(t *testing.T) {
 					want[all[i].SpanID] = true
 				}
 			}
-			st := d.stream(&q, 0, t0.Add(time.Hour).UnixNano(), nil, 3)
+			st := d.stream(d.reader, &q, 0, t0.Add(time.Hour).UnixNano(), nil, 3)
 			got := st.take(context.Background(), 100000)
 			seen := map[uint64]bool{}
 			for i, s := range got {

@@ -19,18 +19,18 @@ var searchBudget = 20 * time.Second
 // search answers a search query: the newest spans that match (tableType
 // spans), or the traces they belong to (traces, the default), each trace
 // assembled once however many of its spans match.
-func (d *Datasource) search(ctx context.Context, q *Query, from, to int64) (*data.Frame, []error) {
+func (d *Datasource) search(ctx context.Context, src source, q *Query, from, to int64) (*data.Frame, []error) {
 	want := q.Limit
 	if q.TableType == TableTraces {
 		want *= 8 // spans of one trace often match together
 	}
-	st := d.stream(q, from, to, nil, want)
+	st := d.stream(src, q, from, to, nil, want)
 	link := TraceLink{d.uid, d.name}
 	if q.TableType == TableSpans {
 		spans := st.take(ctx, q.Limit)
 		return SearchFrame(spans, link), st.warnings()
 	}
-	hits, warn := d.traceHits(ctx, st, q.Limit)
+	hits, warn := d.traceHits(ctx, src, st, q.Limit)
 	for i := range hits {
 		for j := range hits[i].Trace.Spans {
 			if s := &hits[i].Trace.Spans[j]; s.StartNs >= from && s.StartNs <= to && q.match(s) {
@@ -43,7 +43,7 @@ func (d *Datasource) search(ctx context.Context, q *Query, from, to int64) (*dat
 
 // traceHits assembles the trace of each matching span, newest first, until
 // it has limit traces; a span of a trace already found is skipped.
-func (d *Datasource) traceHits(ctx context.Context, st *spanStream, limit int) ([]TraceHit, []error) {
+func (d *Datasource) traceHits(ctx context.Context, src source, st *spanStream, limit int) ([]TraceHit, []error) {
 	ctx, cancel := context.WithTimeout(ctx, searchBudget)
 	defer cancel()
 	var hits []TraceHit
@@ -57,7 +57,7 @@ func (d *Datasource) traceHits(ctx context.Context, st *spanStream, limit int) (
 		if _, ok := of[s.SpanID]; ok {
 			continue
 		}
-		t, err := trace.AssembleRef(ctx, d.reader, d.assembly, trace.LinkID(s))
+		t, err := trace.AssembleRef(ctx, src, d.assembly, trace.LinkID(s))
 		if err != nil {
 			if ctx.Err() != nil {
 				errs = append(errs, fmt.Errorf("search stopped after %d traces: assembling took longer than %s", len(hits), searchBudget))

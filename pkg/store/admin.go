@@ -126,8 +126,11 @@ func (r *Reader) Verify(ctx context.Context) error {
 // Dump calls fn for every span of every shard overlapping [fromNs, toNs]
 // (0, 0: all), shard by shard in manifest order.
 func (r *Reader) Dump(ctx context.Context, fromNs, toNs int64, fn func(*span.Span) bool) error {
-	stop := errors.New("stop")
-	err := r.withShards(ctx, fromNs, toNs, func(sh *shard) error {
+	stopped := false // fn had enough: the errors of the other shards are still returned
+	return r.withShards(ctx, fromNs, toNs, func(sh *shard) error {
+		if stopped {
+			return nil
+		}
 		spans, err := sh.all()
 		for i := range spans {
 			s := &spans[i]
@@ -135,13 +138,10 @@ func (r *Reader) Dump(ctx context.Context, fromNs, toNs int64, fn func(*span.Spa
 				continue
 			}
 			if !fn(s) {
-				return stop
+				stopped = true
+				return nil
 			}
 		}
 		return err
 	})
-	if errors.Is(err, stop) {
-		return nil
-	}
-	return err
 }

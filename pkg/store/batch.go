@@ -11,20 +11,35 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
-// encodeBatch writes rec as an Arrow IPC stream with zstd-compressed buffers
-// (writeIPC).
-func encodeBatch(rec arrow.Record) ([]byte, error) {
-	v, err := writeIPC(rec)
-	if err != nil {
-		return nil, err
+// batchEncoder encodes spans as stored batches: Arrow IPC streams with
+// zstd-compressed buffers (writeIPC). Its columns and buffers serve batch
+// after batch, so encoding allocates the stream it returns and little
+// else. Not safe for concurrent use.
+type batchEncoder struct {
+	cols *span.Columns
+	ipc  ipcWriter
+	ix   indexer // the batches' index records
+}
+
+func newBatchEncoder() *batchEncoder { return &batchEncoder{cols: span.NewColumns()} }
+
+// encode returns the stored stream of spans (a new slice).
+func (e *batchEncoder) encode(spans []span.Span) ([]byte, error) {
+	e.cols.Reset()
+	for i := range spans {
+		e.cols.Append(&spans[i])
 	}
+	v := e.ipc.writeIPC(e.cols)
 	// A batch the reader would refuse is never written: the caller cuts it
-	// in two (see shardWriter.write).
+	// in two (see shardWriter.prepare).
 	if _, err := planBatch(v); err != nil {
-		return nil, fmt.Errorf("encoding batch of %d rows: %w: %w", rec.NumRows(), errBatchTooLarge, err)
+		return nil, fmt.Errorf("encoding batch of %d rows: %w: %w", len(spans), errBatchTooLarge, err)
 	}
 	return v, nil
 }
+
+// encodeBatch encodes spans as one stored batch.
+func encodeBatch(spans []span.Span) ([]byte, error) { return newBatchEncoder().encode(spans) }
 
 // errBatchTooLarge reports a record beyond the reader's limits.
 var errBatchTooLarge = errors.New("batch beyond the decoding limits")

@@ -127,20 +127,22 @@ func blockCodec() (*zstd.Encoder, *zstd.Decoder) {
 // encodeBlock encodes count sorted records of run as a merged shard does.
 func encodeBlock(run byte, recs []byte) []byte {
 	enc, _ := blockCodec()
-	return encodeBlockWith(enc, run, recs)
+	return encodeBlockWith(enc, run, recs, new([]byte))
 }
 
-// encodeBlockWith encodes count sorted records of run with enc.
-func encodeBlockWith(enc *zstd.Encoder, run byte, recs []byte) []byte {
+// encodeBlockWith encodes count sorted records of run with enc; *col is
+// memory for the records' columns (grown as needed, kept for the next
+// block).
+func encodeBlockWith(enc *zstd.Encoder, run byte, recs []byte, col *[]byte) []byte {
 	w := recLen(run)
 	n := len(recs) / w
-	col := make([]byte, len(recs))
-	transpose(col, recs, n, w)
+	*col = slices.Grow((*col)[:0], len(recs))[:len(recs)]
+	transpose(*col, recs, n, w)
 	out := make([]byte, blockHeader, blockHeader+len(recs)/4)
 	out[0] = 1
 	out[1] = run
 	binary.BigEndian.PutUint32(out[2:], uint32(n))
-	return enc.EncodeAll(col, out)
+	return enc.EncodeAll(*col, out)
 }
 
 // transpose writes the rows × cols byte matrix src, row-major, into dst
@@ -148,10 +150,22 @@ func encodeBlockWith(enc *zstd.Encoder, run byte, recs []byte) []byte {
 // it is its own inverse. Both slices hold rows·cols bytes.
 func transpose(dst, src []byte, rows, cols int) {
 	dst, src = dst[:rows*cols], src[:rows*cols]
-	for r := 0; r < rows; r++ {
-		row := src[r*cols : (r+1)*cols]
-		for c, b := range row {
-			dst[c*rows+r] = b
+	// Column by column, eight rows at a time: eight bytes gathered, one
+	// 8-byte store. A byte store per element, scattered rows apart, wrote
+	// a 1,024-record search block at a fifth of this speed
+	// (BenchmarkTranspose).
+	r8 := rows - rows%8
+	for c := 0; c < cols; c++ {
+		d := dst[c*rows : (c+1)*rows]
+		for r := 0; r < r8; r += 8 {
+			s := src[r*cols+c:]
+			_ = s[7*cols]
+			binary.LittleEndian.PutUint64(d[r:], uint64(s[0])|uint64(s[cols])<<8|uint64(s[2*cols])<<16|
+				uint64(s[3*cols])<<24|uint64(s[4*cols])<<32|uint64(s[5*cols])<<40|
+				uint64(s[6*cols])<<48|uint64(s[7*cols])<<56)
+		}
+		for r := r8; r < rows; r++ {
+			d[r] = src[r*cols+c]
 		}
 	}
 }
@@ -281,130 +295,4 @@ func (d *directory) firstBlock(lo []byte) int {
 	// lo0: first block whose first record ≥ lo; records ≥ lo may start in
 	// the block before it.
 	return max(0, lo0-1)
-}
-
-// sortRecords sorts fixed-width records (at least 16 bytes) in place. It
-// sorts their first 16 bytes as two integers with a least-significant-digit
-// radix sort, skipping the bytes every record shares (the high bytes of
-// start times within a shard, the kind byte), and compares the rest only
-// among records whose first 16 bytes tie, which is rare: every run leads
-// with a value and a start time.
-func sortRecords(recs []byte, w int) {
-	type pre struct {
-		a, b uint64
-		i    uint32
-	}
-	n := len(recs) / w
-	if n < 2 {
-		return
-	}
-	idx := make([]pre, n)
-	for i := range idx {
-		r := recs[i*w:]
-		idx[i] = pre{binary.BigEndian.Uint64(r), binary.BigEndian.Uint64(r[8:]), uint32(i)}
-	}
-	tmp := make([]pre, n)
-	var count [256]int
-	for d := 0; d < 16; d++ {
-		digit := func(p *pre) byte {
-			if d < 8 {
-				return byte(p.b >> (8 * d))
-			}
-			return byte(p.a >> (8 * (d - 8)))
-		}
-		clear(count[:])
-		for k := range idx {
-			count[digit(&idx[k])]++
-		}
-		if count[digit(&idx[0])] == n {
-			continue // every record has this byte: nothing to order
-		}
-		sum := 0
-		for c := range count {
-			count[c], sum = sum, sum+count[c]
-		}
-		for k := range idx {
-			c := digit(&idx[k])
-			tmp[count[c]] = idx[k]
-			count[c]++
-		}
-		idx, tmp = tmp, idx
-	}
-	rest := func(p pre) []byte { return recs[int(p.i)*w+16 : int(p.i+1)*w] }
-	for lo := 0; lo < n; {
-		hi := lo + 1
-		for hi < n && idx[hi].a == idx[lo].a && idx[hi].b == idx[lo].b {
-			hi++
-		}
-		if hi-lo > 1 {
-			slices.SortStableFunc(idx[lo:hi], func(x, y pre) int { return bytes.Compare(rest(x), rest(y)) })
-		}
-		lo = hi
-	}
-	out := make([]byte, len(recs))
-	for k, p := range idx {
-		copy(out[k*w:(k+1)*w], recs[int(p.i)*w:])
-	}
-	copy(recs, out)
-}
-
-// mergeSorted merges the sorted segments of fixed-width records recs (each
-// segment ends at the offset in ends, the last at len(recs)) into one
-// sorted run: a merge's sources are each sorted already, so merging them
-// costs n·log(segments) comparisons where sorting cost n·log(n). It returns
-// false, and no records, if a segment turns out not to be sorted.
-func mergeSorted(recs []byte, w int, ends []int) ([]byte, bool) {
-	type cursor struct{ at, end int }
-	h := make([]cursor, 0, len(ends))
-	start := 0
-	for _, e := range ends {
-		if e > start {
-			h = append(h, cursor{start, e})
-		}
-		start = e
-	}
-	less := func(i, j int) bool {
-		a, b := recs[h[i].at:h[i].at+w], recs[h[j].at:h[j].at+w]
-		if c := bytes.Compare(a, b); c != 0 {
-			return c < 0
-		}
-		return h[i].at < h[j].at // stable: the earlier source first
-	}
-	down := func(i int) {
-		for {
-			l := 2*i + 1
-			if l >= len(h) {
-				return
-			}
-			m := l
-			if r := l + 1; r < len(h) && less(r, l) {
-				m = r
-			}
-			if !less(m, i) {
-				return
-			}
-			h[i], h[m] = h[m], h[i]
-			i = m
-		}
-	}
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		down(i)
-	}
-	out := make([]byte, 0, len(recs))
-	for len(h) > 0 {
-		rec := recs[h[0].at : h[0].at+w]
-		if len(out) > 0 && bytes.Compare(out[len(out)-w:], rec) > 0 {
-			return nil, false
-		}
-		out = append(out, rec...)
-		h[0].at += w
-		if h[0].at >= h[0].end {
-			h[0] = h[len(h)-1]
-			h = h[:len(h)-1]
-		}
-		if len(h) > 0 {
-			down(0)
-		}
-	}
-	return out, true
 }

@@ -26,9 +26,9 @@ func TestWriteCorpus(t *testing.T) {
 	writeSeeds(t, "FuzzDecodeBatch", seeds)
 	// FuzzIndexBlock: blocks and directories of a real shard's runs.
 	var recs [3][]byte
-	var keys []span.Key
+	var x indexer
 	for i, s := range bookinfo(t, 2) {
-		keys = appendRecords(&recs, keys, &s, ref{s.StartNs, 0, uint32(i)})
+		x.appendRecords(&recs, &s, ref{s.StartNs, 0, uint32(i)})
 	}
 	blocks := map[string][]byte{}
 	for i, run := range runs {

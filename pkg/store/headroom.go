@@ -194,7 +194,7 @@ func (w *Writer) budgetShort(need int64) bool {
 // later seal included (the index at the ratio the last seal showed).
 func (w *Writer) batchNeed(sws []*shardWrite) int64 {
 	h := w.head
-	wal, recs := h.wal, int64(len(h.recs[0])+len(h.recs[1])+len(h.recs[2]))
+	wal, recs := h.wal, h.recBytes()
 	var b int64
 	for _, sw := range sws {
 		b += sw.walBytes()

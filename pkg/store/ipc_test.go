@@ -344,7 +344,7 @@ func TestWriteIPCReadByArrow(t *testing.T) {
 	spans[1].ClientIP = netip.MustParseAddr("10.1.2.3")
 	rec := recordOf(spans)
 	defer rec.Release()
-	ours, err := writeIPC(rec)
+	ours, err := encodeBatch(spans)
 	if err != nil {
 		t.Fatal(err)
 	}

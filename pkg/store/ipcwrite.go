@@ -2,13 +2,12 @@ package store
 
 import (
 	"encoding/binary"
-	"fmt"
 	"sync"
 
-	"github.com/apache/arrow/go/v15/arrow"
-	"github.com/apache/arrow/go/v15/arrow/array"
 	flatbuffers "github.com/google/flatbuffers/go"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
 // The writer's side of the stored batch format (see ipc.go): the same Arrow
@@ -29,7 +28,7 @@ var batchEnc = sync.OnceValue(func() *zstd.Encoder {
 	return e
 })
 
-// ipcWriter assembles one batch's stream.
+// ipcWriter assembles batch streams; its buffers serve batch after batch.
 type ipcWriter struct {
 	out  []byte
 	fb   *flatbuffers.Builder
@@ -38,100 +37,63 @@ type ipcWriter struct {
 	node [][2]int64 // length, null count
 }
 
-// writeIPC encodes rec as the stored stream: the schema message, one
-// dictionary batch per dictionary column (ids in field order), the record
-// batch and the end-of-stream marker.
-func writeIPC(rec arrow.Record) ([]byte, error) {
-	w := &ipcWriter{fb: flatbuffers.NewBuilder(4096)}
-	w.out = append(make([]byte, 0, 64<<10), schemaMessage...)
+// writeIPC encodes the spans in cols as the stored stream: the schema
+// message, one dictionary batch per dictionary column (ids in field
+// order), the record batch and the end-of-stream marker. The stream is a
+// new slice (the caller keeps it); w's other buffers are reused.
+func (w *ipcWriter) writeIPC(cols *span.Columns) []byte {
+	if w.fb == nil {
+		w.fb = flatbuffers.NewBuilder(4096)
+	}
+	w.out = append(make([]byte, 0, max(64<<10, len(w.out)+len(w.out)/8)), schemaMessage...)
+	rows := cols.Len()
 	// Dictionaries first, numbered in field order.
 	id := int64(0)
-	for i, col := range rec.Columns() {
-		d, ok := col.(*array.Dictionary)
-		if !ok {
+	for i := 0; i < cols.NumColumns(); i++ {
+		d := cols.Column(i)
+		if d.Kind != span.ColumnDict {
 			continue
 		}
-		s, ok := d.Dictionary().(*array.String)
-		if !ok {
-			return nil, fmt.Errorf("encoding batch: column %d: dictionary of %s", i, d.Dictionary().DataType())
-		}
 		w.reset()
-		if err := w.addString(s); err != nil {
-			return nil, fmt.Errorf("encoding batch: dictionary of column %d: %w", i, err)
-		}
-		w.message(ipcHeaderDict, int64(s.Len()), id)
+		w.addStrings(d.Entries, d.Offsets, d.Data)
+		w.message(ipcHeaderDict, int64(d.Entries), id)
 		id++
 	}
 	w.reset()
-	for i, col := range rec.Columns() {
-		var err error
-		switch a := col.(type) {
-		case *array.Dictionary:
-			err = w.addFixed(a.Indices(), 4)
-		case *array.String:
-			err = w.addString(a)
-		default:
-			fw, ok := a.DataType().(arrow.FixedWidthDataType)
-			if !ok || fw.BitWidth()%8 != 0 {
-				err = fmt.Errorf("type %s", a.DataType())
-			} else {
-				err = w.addFixed(a, fw.BitWidth()/8)
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("encoding batch: column %d: %w", i, err)
+	for i := 0; i < cols.NumColumns(); i++ {
+		d := cols.Column(i)
+		switch d.Kind {
+		case span.ColumnString:
+			w.addStrings(rows, d.Offsets, d.Data)
+		default: // fixed-width values, dictionary indices
+			w.node = append(w.node, [2]int64{int64(rows), 0})
+			w.buffer(nil)
+			w.buffer(d.Values)
 		}
 	}
-	w.message(ipcHeaderRecord, rec.NumRows(), 0)
+	w.message(ipcHeaderRecord, int64(rows), 0)
 	w.out = binary.LittleEndian.AppendUint32(w.out, ipcContinuation)
 	w.out = binary.LittleEndian.AppendUint32(w.out, 0)
-	return w.out, nil
+	return w.out
 }
 
 func (w *ipcWriter) reset() {
 	w.body, w.bufs, w.node = w.body[:0], w.bufs[:0], w.node[:0]
 }
 
-// addFixed adds a fixed-width array: a field node, an empty validity
-// buffer and its values.
-func (w *ipcWriter) addFixed(a arrow.Array, width int) error {
-	if a.NullN() != 0 {
-		return fmt.Errorf("%d nulls", a.NullN())
-	}
-	w.node = append(w.node, [2]int64{int64(a.Len()), 0})
+// addStrings adds a utf8 array of n values: a field node, an empty
+// validity buffer, the offsets (n+1, from 0) and the data; no rows, no
+// buffers.
+func (w *ipcWriter) addStrings(n int, offsets, data []byte) {
+	w.node = append(w.node, [2]int64{int64(n), 0})
 	w.buffer(nil)
-	vals := a.Data().Buffers()[1].Bytes()
-	off := a.Data().Offset() * width
-	w.buffer(vals[off : off+a.Len()*width])
-	return nil
-}
-
-// addString adds a utf8 array: a field node, an empty validity buffer, the
-// offsets (from 0) and the data.
-func (w *ipcWriter) addString(a *array.String) error {
-	if a.NullN() != 0 {
-		return fmt.Errorf("%d nulls", a.NullN())
-	}
-	w.node = append(w.node, [2]int64{int64(a.Len()), 0})
-	w.buffer(nil)
-	if a.Len() == 0 {
+	if n == 0 {
 		w.buffer(nil)
 		w.buffer(nil)
-		return nil
+		return
 	}
-	offs := a.ValueOffsets()[:a.Len()+1]
-	base := offs[0]
-	raw := arrow.Int32Traits.CastToBytes(offs)
-	if base != 0 {
-		rebased := make([]int32, len(offs))
-		for i, o := range offs {
-			rebased[i] = o - base
-		}
-		raw = arrow.Int32Traits.CastToBytes(rebased)
-	}
-	w.buffer(raw)
-	w.buffer(a.ValueBytes()[:offs[len(offs)-1]-base])
-	return nil
+	w.buffer(offsets[:4*(n+1)])
+	w.buffer(data)
 }
 
 // buffer appends b to the body, zstd-compressed behind its 8-byte size,
@@ -185,7 +147,9 @@ func (w *ipcWriter) message(header byte, rows, id int64) {
 	w.out = binary.LittleEndian.AppendUint32(w.out, ipcContinuation)
 	w.out = binary.LittleEndian.AppendUint32(w.out, uint32(n))
 	w.out = append(w.out, meta...)
-	w.out = append(w.out, make([]byte, n-len(meta))...)
+	for range n - len(meta) {
+		w.out = append(w.out, 0)
+	}
 	w.out = append(w.out, w.body...)
 }
 

@@ -465,33 +465,48 @@ func firstKeyRecord(t *testing.T, dir string) []byte {
 	return rec
 }
 
-// TestMergeSorted: merging sorted segments gives what sorting gives, and a
-// segment that is not sorted is reported (the writer then sorts).
-func TestMergeSorted(t *testing.T) {
+// TestMergeRuns: merging sorted segments gives, block by block, what
+// sorting gives; a segment that is not sorted is reported (the writer then
+// sorts).
+func TestMergeRuns(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	const w = keyRecLen
-	for _, segs := range []int{1, 2, 3, 30} {
-		var recs []byte
-		var ends []int
-		for s := 0; s < segs; s++ {
-			seg := make([]byte, w*rnd.IntN(200))
-			for i := range seg {
-				seg[i] = byte(rnd.IntN(3)) // many ties
+	for _, segs := range []int{0, 1, 2, 3, 30} {
+		for _, cut := range []int{1, 7, 256} {
+			var all [][]byte
+			var recs []byte
+			for s := 0; s < segs; s++ {
+				seg := make([]byte, w*rnd.IntN(200))
+				for i := range seg {
+					seg[i] = byte(rnd.IntN(3)) // many ties
+				}
+				sortRecords(seg, w)
+				all = append(all, seg)
+				recs = append(recs, seg...)
 			}
-			sortRecords(seg, w)
-			recs = append(recs, seg...)
-			ends = append(ends, len(recs))
-		}
-		want := append([]byte(nil), recs...)
-		sortRecords(want, w)
-		got, ok := mergeSorted(recs, w, ends)
-		if !ok || !bytes.Equal(got, want) {
-			t.Fatalf("%d segments: merged differs from sorted (ok %v)", segs, ok)
+			want := append([]byte(nil), recs...)
+			sortRecords(want, w)
+			var got []byte
+			var sizes []int
+			_, ok := mergeRuns(all, w, cut, nil, func(blk []byte) {
+				got = append(got, blk...)
+				sizes = append(sizes, len(blk)/w)
+			})
+			if !ok || !bytes.Equal(got, want) {
+				t.Fatalf("%d segments, blocks of %d: merged differs from sorted (ok %v)", segs, cut, ok)
+			}
+			for i, n := range sizes {
+				if n != cut && (i != len(sizes)-1 || n > cut || n == 0) {
+					t.Fatalf("%d segments, blocks of %d: block %d of %d holds %d records", segs, cut, i, len(sizes), n)
+				}
+			}
 		}
 	}
 	unsorted := append(bytes.Repeat([]byte{1}, w), make([]byte, w)...)
-	if _, ok := mergeSorted(unsorted, w, []int{2 * w}); ok {
-		t.Fatal("an unsorted segment was merged")
+	for _, segs := range [][][]byte{{unsorted}, {make([]byte, w), unsorted}} {
+		if _, ok := mergeRuns(segs, w, 256, nil, func([]byte) {}); ok {
+			t.Fatal("an unsorted segment was merged")
+		}
 	}
 }
 
@@ -536,9 +551,9 @@ func TestSortRecords(t *testing.T) {
 func BenchmarkSortRecords(b *testing.B) {
 	spans := bookinfo(b, 400)
 	var recs [3][]byte
-	var keys []span.Key
+	var x indexer
 	for i := range spans {
-		keys = appendRecords(&recs, keys, &spans[i], ref{spans[i].StartNs, uint32(i / 4096), uint32(i % 4096)})
+		x.appendRecords(&recs, &spans[i], ref{spans[i].StartNs, uint32(i / 4096), uint32(i % 4096)})
 	}
 	work := make([]byte, len(recs[0]))
 	b.SetBytes(int64(len(work)))
@@ -560,9 +575,9 @@ func TestHashStringIsFNV1a(t *testing.T) {
 	}
 }
 
-// TestMergeRecordsGrowLinearly: copying many sources into a merge keeps the
-// record slices within three times what they hold (a bug once doubled them for
-// every source: 2^sources).
+// TestMergeRecordsGrowLinearly: copying many sources into a merge holds
+// their records in exactly as much memory (a bug once doubled the record
+// slice for every source: 2^sources).
 func TestMergeRecordsGrowLinearly(t *testing.T) {
 	dir := t.TempDir()
 	w := openTestWriter(t, dir, nil)
@@ -592,8 +607,12 @@ func TestMergeRecordsGrowLinearly(t *testing.T) {
 		}
 	}
 	for i, run := range runs {
-		if l, c := len(mw.recs[i]), cap(mw.recs[i]); c > 3*l+recLen(run)*256 {
-			t.Errorf("run %q: %d bytes of records in a slice of %d after %d sources", run, l, c, len(m.Shards))
+		var l, c int
+		for _, seg := range mw.segs[i] {
+			l, c = l+len(seg), c+cap(seg)
+		}
+		if l == 0 || c != l {
+			t.Errorf("run %q: %d bytes of records in slices of %d after %d sources", run, l, c, len(m.Shards))
 		}
 	}
 	w.Close()

@@ -392,5 +392,5 @@ func headIndexBytes(dir string) (int64, error) {
 	if err := sw.rebuildRecords(); err != nil {
 		return 0, err
 	}
-	return int64(len(sw.recs[0]) + len(sw.recs[1]) + len(sw.recs[2])), nil
+	return sw.recBytes(), nil
 }

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -153,22 +155,32 @@ func ParseManifest(b []byte) (*Manifest, error) {
 // about 150 bytes, so this is some hundred thousand shards.
 const maxManifestBytes = 16 << 20
 
+// manifestHint is what to do about a damaged manifest: without it the
+// node's shards are not read, and its collector does not start.
+const manifestHint = "restore it from a backup: the node's shards are not read without it"
+
+// readManifest reads a node's manifest; errors name the file and what to
+// do.
 func readManifest(nodeDir string) (*Manifest, error) {
-	f, err := os.Open(filepath.Join(nodeDir, ManifestName))
+	path := filepath.Join(nodeDir, ManifestName)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("%w (read it as root or as a member of the collector's --data-group)", err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxManifestBytes+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	if len(b) > maxManifestBytes {
-		return nil, fmt.Errorf("%s: more than %d bytes", filepath.Join(nodeDir, ManifestName), maxManifestBytes)
+		return nil, fmt.Errorf("%s: more than %d bytes (%s)", path, maxManifestBytes, manifestHint)
 	}
 	m, err := ParseManifest(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(nodeDir, ManifestName), err)
+		return nil, fmt.Errorf("%s: %w (%s)", path, err, manifestHint)
 	}
 	return m, nil
 }

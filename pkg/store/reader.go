@@ -4,7 +4,6 @@ import (
 	"container/list"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -91,39 +90,6 @@ func OpenReaderWith(opt ReaderOptions, dataDirs ...string) (*Reader, error) {
 
 // Roots returns the data directories the reader was opened with.
 func (r *Reader) Roots() []string { return append([]string(nil), r.roots...) }
-
-// ErrNoData marks a data directory that holds something other than
-// Zerotrace data.
-var ErrNoData = errors.New("holds no Zerotrace data (no " + ManifestName + " in it or in a subdirectory)")
-
-// CheckDataDir says whether dir can serve as a data directory: it must be a
-// readable directory that is empty (no spans yet) or holds a node's
-// MANIFEST.json or node directories with one.
-func CheckDataDir(dir string) error {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("data directory %s: %w", dir, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("data directory %s: not a directory", dir)
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("data directory %s: %w", dir, err)
-	}
-	if len(ents) == 0 {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
-		return nil
-	}
-	for _, e := range ents {
-		if _, err := os.Stat(filepath.Join(dir, e.Name(), ManifestName)); e.IsDir() && err == nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("data directory %s: %w", dir, ErrNoData)
-}
 
 // nodeDirs lists the node directories under the roots.
 func (r *Reader) nodeDirs() []string {

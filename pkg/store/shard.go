@@ -10,8 +10,6 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
-
-	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
 // shardMeta is the M record of a shard, rewritten with every batch.
@@ -94,13 +92,11 @@ type shardWriter struct {
 	seen map[valueEntry]bool
 	// seenWorkload: (namespace, workload) pairs written
 	seenWorkload map[[2]string]bool
-	keys         []span.Key
-	// recs holds the index records of a layoutBlocks shard, one slice per
-	// run (in runs order), written sorted when the shard is sealed.
-	recs [3][]byte
-	// ends, in a merged shard, is where each source's records end in
-	// recs: sorted segments, merged instead of sorted when sealing.
-	ends [3][]int
+	// segs holds the index records of a layoutBlocks shard per run (in
+	// runs order): sorted segments, one per batch of a head shard and one
+	// per source of a merge, merged into blocks when the shard is sealed
+	// (runs.go).
+	segs [3][][]byte
 	head bool // a head shard, not a merge's output
 	// idsUnknown: a merged source had no span-id range, so neither has
 	// the merge.
@@ -151,29 +147,6 @@ func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
 // runIndex is the position of a run in runs and shardWriter.recs.
 func runIndex(run byte) int { return bytes.IndexByte(runs, run) }
 
-// appendRecords adds the index records of span s at r to recs (in runs
-// order).
-func appendRecords(recs *[3][]byte, keys []span.Key, s *span.Span, r ref) []span.Key {
-	keys = s.IndexKeys(keys[:0])
-	var b [searchRecLen]byte
-	for _, k := range keys {
-		recs[0] = append(recs[0], corrKey(b[:0], k.Kind, keyValue(k), r)[1:]...)
-	}
-	binary.BigEndian.PutUint64(b[:], s.SpanID)
-	putRef(b[8:], r)
-	recs[1] = append(recs[1], b[:spanIDRecLen]...)
-	sf := searchFields{service: hashString(s.Service), endpoint: hashString(s.Endpoint), protocol: s.L7Protocol,
-		status: s.ResponseStatus, tap: s.TapSide, duration: int64(s.Duration())}
-	if s.Workload != "" {
-		sf.workload = hashString(s.Workload)
-	}
-	rec := searchKey(b[:0], hashString(s.Namespace), r)[1:]
-	var v [searchVal2]byte
-	rec = append(rec, sf.put(v[:0])...)
-	recs[2] = append(recs[2], rec...)
-	return keys
-}
-
 // entryKeyLen is how much of a record of run is the Badger key in
 // layoutEntries shards (after the prefix byte); the rest is the value.
 func entryKeyLen(run byte) int {
@@ -189,16 +162,33 @@ func entryKeyLen(run byte) int {
 
 // rebuildRecords recomputes the index records from the stored batches.
 func (w *shardWriter) rebuildRecords() error {
+	var x indexer
 	return w.db.View(func(txn *badger.Txn) error {
 		return eachBatch(txn, func(n uint32, b *Batch) error {
-			var s span.Span
-			for i := 0; i < b.Len(); i++ {
-				b.Row(i, &s)
-				w.keys = appendRecords(&w.recs, w.keys, &s, ref{s.StartNs, n, uint32(i)})
-			}
+			w.addSegments(x.batchRecords(b.All(), n))
 			return nil
 		})
 	})
+}
+
+// addSegments adds a batch's (or a merge source's) sorted records.
+func (w *shardWriter) addSegments(recs [3][]byte) {
+	for i, r := range recs {
+		if len(r) > 0 {
+			w.segs[i] = append(w.segs[i], r)
+		}
+	}
+}
+
+// recBytes is the size of the index records the shard holds until sealed.
+func (w *shardWriter) recBytes() int64 {
+	var n int64
+	for _, segs := range w.segs {
+		for _, s := range segs {
+			n += int64(len(s))
+		}
+	}
+	return n
 }
 
 func (w *shardWriter) close() error {
@@ -261,16 +251,13 @@ func (w *shardWriter) copyShard(src *shard) error {
 				return err
 			}
 		}
+		var recs [3][]byte // the source's runs: sorted segments
 		for i, run := range runs {
 			rl := recLen(run)
 			bo := batchOffset(run)
 			if sm.layout() == layoutBlocks {
 				if d, err := src.directory(txn, run); err == nil && d.records <= uint64(sm.Spans)*16 {
-					// At least doubling when it grows: a window has tens of
-					// sources.
-					if need := int(d.records) * rl; cap(w.recs[i])-len(w.recs[i]) < need {
-						w.recs[i] = slices.Grow(w.recs[i], max(need, cap(w.recs[i])))
-					}
+					recs[i] = make([]byte, 0, int(d.records)*rl)
 				}
 			}
 			err := scanAllRecords(src, txn, run, func(rec []byte) error {
@@ -278,15 +265,14 @@ func (w *shardWriter) copyShard(src *shard) error {
 				if int64(n) >= sm.Batches {
 					return fmt.Errorf("%w: record of batch %d in a shard of %d batches", errBlock, n, sm.Batches)
 				}
-				j := len(w.recs[i])
-				w.recs[i] = append(w.recs[i], rec[:rl]...)
-				binary.BigEndian.PutUint32(w.recs[i][j+bo:], off+n)
+				j := len(recs[i])
+				recs[i] = append(recs[i], rec[:rl]...)
+				binary.BigEndian.PutUint32(recs[i][j+bo:], off+n)
 				return nil
 			})
 			if err != nil {
 				return err
 			}
-			w.ends[i] = append(w.ends[i], len(w.recs[i]))
 		}
 		meta := w.meta
 		if meta.Spans == 0 || sm.MinNs < meta.MinNs {
@@ -312,6 +298,7 @@ func (w *shardWriter) copyShard(src *shard) error {
 			return fmt.Errorf("copying %s: %w", src.dir, err)
 		}
 		w.meta = meta
+		w.addSegments(recs)
 		return nil
 	})
 }

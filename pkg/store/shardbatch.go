@@ -49,7 +49,7 @@ func (sw *shardWrite) recBytes() int64 {
 
 // prepare encodes spans as one batch after the shard's current content (or
 // several, when one would be larger than a reader accepts).
-func (w *shardWriter) prepare(spans []span.Span, b *span.Builder) ([]*shardWrite, error) {
+func (w *shardWriter) prepare(spans []span.Span, enc *batchEncoder) ([]*shardWrite, error) {
 	var out []*shardWrite
 	meta := w.meta
 	seenV, seenW := map[valueEntry]bool{}, map[[2]string]bool{}
@@ -58,12 +58,7 @@ func (w *shardWriter) prepare(spans []span.Span, b *span.Builder) ([]*shardWrite
 		if len(spans) == 0 {
 			return nil
 		}
-		for i := range spans {
-			b.Append(&spans[i])
-		}
-		rec := b.NewRecord()
-		val, err := encodeBatch(rec)
-		rec.Release()
+		val, err := enc.encode(spans)
 		if errors.Is(err, errBatchTooLarge) && len(spans) > 1 {
 			// Beyond what a reader accepts (maxDecodedBytes): two batches.
 			if err := encode(spans[:len(spans)/2]); err != nil {
@@ -74,7 +69,7 @@ func (w *shardWriter) prepare(spans []span.Span, b *span.Builder) ([]*shardWrite
 		if err != nil {
 			return err
 		}
-		sw := w.batchEntries(spans, val, meta, seenV, seenW)
+		sw := w.batchEntries(spans, val, meta, seenV, seenW, &enc.ix)
 		meta = sw.meta
 		out = append(out, sw)
 		return nil
@@ -89,17 +84,18 @@ func (w *shardWriter) prepare(spans []span.Span, b *span.Builder) ([]*shardWrite
 // index entries or records, the values and workloads not seen before and
 // the updated meta. seenV and seenW hold what earlier batches of the same
 // prepare add.
-func (w *shardWriter) batchEntries(spans []span.Span, val []byte, meta shardMeta, seenV map[valueEntry]bool, seenW map[[2]string]bool) *shardWrite {
+func (w *shardWriter) batchEntries(spans []span.Span, val []byte, meta shardMeta, seenV map[valueEntry]bool, seenW map[[2]string]bool,
+	x *indexer) *shardWrite {
 	batch := uint32(meta.Batches)
 	sw := &shardWrite{spans: len(spans), sets: []kv{{batchKey(batch), val}}}
 	meta.SpanIDs = slices.Clone(meta.SpanIDs) // widened in place below: not the shard's until commit
+	if meta.layout() == layoutBlocks {
+		sw.recs = x.batchRecords(spans, batch)
+	}
 	for i := range spans {
 		s := &spans[i]
-		r := ref{start: s.StartNs, batch: batch, row: uint32(i)}
-		if meta.layout() == layoutBlocks {
-			w.keys = appendRecords(&sw.recs, w.keys, s, r)
-		} else {
-			sw.sets = w.appendEntries(sw.sets, s, r)
+		if meta.layout() != layoutBlocks {
+			sw.sets = w.appendEntries(sw.sets, s, ref{start: s.StartNs, batch: batch, row: uint32(i)}, x)
 		}
 		if s.Workload != "" {
 			wk := [2]string{s.Namespace, s.Workload}
@@ -133,9 +129,9 @@ func (w *shardWriter) batchEntries(spans []span.Span, val []byte, meta shardMeta
 
 // appendEntries adds the index of span s as layoutEntries writes it: one
 // Badger entry per record.
-func (w *shardWriter) appendEntries(sets []kv, s *span.Span, r ref) []kv {
+func (w *shardWriter) appendEntries(sets []kv, s *span.Span, r ref, x *indexer) []kv {
 	var recs [3][]byte
-	w.keys = appendRecords(&recs, w.keys, s, r)
+	x.appendRecords(&recs, s, r)
 	for i, run := range runs {
 		wl, kl := recLen(run), entryKeyLen(run)
 		for off := 0; off < len(recs[i]); off += wl {
@@ -171,12 +167,10 @@ func (w *shardWriter) commit(sws ...*shardWrite) (spans int, err error) {
 		w.wal += sw.walBytes()
 		w.meta = sw.meta
 		if sw.index {
-			w.recs, w.ends = [3][]byte{}, [3][]int{}
+			w.segs = [3][][]byte{}
 			continue
 		}
-		for i := range sw.recs {
-			w.recs[i] = append(w.recs[i], sw.recs[i]...)
-		}
+		w.addSegments(sw.recs)
 		for _, ve := range sw.vals {
 			w.seen[ve] = true
 		}
@@ -198,26 +192,30 @@ func (w *shardWriter) encodeIndex() *shardWrite {
 		enc = headBlockEnc
 	}
 	sw := &shardWrite{index: true}
+	var buf, col []byte
 	for i, run := range runs {
 		rl, cut := recLen(run), cutOf(run)
-		recs := w.recs[i]
-		sorted := false
-		if ends := w.ends[i]; len(ends) > 0 && ends[len(ends)-1] == len(recs) {
-			var merged []byte
-			if merged, sorted = mergeSorted(recs, rl, ends); sorted {
-				recs = merged
+		var first []byte
+		var n uint32
+		var total uint64
+		emit := func(blk []byte) {
+			first = append(first, blk[:rl]...)
+			sw.sets = append(sw.sets, kv{blockKey(run, n), encodeBlockWith(enc, run, blk, &col)})
+			n++
+			total += uint64(len(blk) / rl)
+		}
+		before := len(sw.sets)
+		var ok bool
+		if buf, ok = mergeRuns(w.segs[i], rl, cut, buf, emit); !ok {
+			// A segment was not sorted (a damaged source): sort them all.
+			sw.sets, first, n, total = sw.sets[:before], nil, 0, 0
+			recs := slices.Concat(w.segs[i]...)
+			sortRecords(recs, rl)
+			for off := 0; off < len(recs); off += cut * rl {
+				emit(recs[off:min(len(recs), off+cut*rl)])
 			}
 		}
-		if !sorted {
-			sortRecords(recs, rl)
-		}
-		var first []byte
-		for n, off := uint32(0), 0; off < len(recs); n, off = n+1, off+cut*rl {
-			blk := recs[off:min(len(recs), off+cut*rl)]
-			first = append(first, blk[:rl]...)
-			sw.sets = append(sw.sets, kv{blockKey(run, n), encodeBlockWith(enc, run, blk)})
-		}
-		sw.sets = append(sw.sets, kv{dirKey(run), encodeDir(run, uint64(len(recs)/rl), first)})
+		sw.sets = append(sw.sets, kv{dirKey(run), encodeDir(run, total, first)})
 	}
 	sw.meta = w.meta
 	sw.meta.Indexed = true

@@ -99,7 +99,7 @@ type Writer struct {
 	head     *shardWriter
 	headName string
 	headAt   time.Time
-	builder  *span.Builder
+	enc      *batchEncoder
 	manifest *Manifest
 	closed   bool
 	gid      int // -1: leave the group as created
@@ -122,7 +122,7 @@ func OpenWriter(opt WriterOptions) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{opt: opt, nodeDir: filepath.Join(opt.Dir, opt.Node), log: opt.Logger.With("node", opt.Node),
-		builder: span.NewBuilder(nil), stop: make(chan struct{}), gid: -1}
+		enc: newBatchEncoder(), stop: make(chan struct{}), gid: -1}
 	w.space.block, w.space.idxRatio = 4096, 0.5 // measured: 0.22, and 1.25 times that after the first seal
 	if err := os.MkdirAll(w.nodeDir, sealedDirMode); err != nil {
 		return nil, fmt.Errorf("creating node directory: %w", err)
@@ -332,7 +332,7 @@ func (w *Writer) writeBatchLocked(spans []span.Span) error {
 		w.head, w.headName, w.headAt = sw, name, now
 		room = w.roomLocked()
 	}
-	sws, err := w.head.prepare(spans, w.builder)
+	sws, err := w.head.prepare(spans, w.enc)
 	if err != nil {
 		w.dropLocked(len(spans), DropError, 0, 0)
 		return err
@@ -379,7 +379,7 @@ func (w *Writer) sealLocked() error {
 		os.RemoveAll(dir)
 		return err
 	}
-	raw := int64(len(h.recs[0]) + len(h.recs[1]) + len(h.recs[2]))
+	raw := h.recBytes()
 	if w.sealIdx == nil {
 		w.sealIdx = h.encodeIndex()
 	}
@@ -442,7 +442,6 @@ func (w *Writer) Close() error {
 	if w.manifestDirty {
 		err = errors.Join(err, errors.New("the node manifest was not written: not enough disk space; the next start writes it"))
 	}
-	w.builder.Release()
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/inflight"
 	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
@@ -181,8 +182,18 @@ func TestBookinfoTraceWhole(t *testing.T) {
 
 func TestConcurrentTracesDoNotMix(t *testing.T) {
 	// 50 requests 1 ms apart: each lasts several ms, so they overlap and share
-	// proxies, threads of the pools and the event loop of ratings.
+	// proxies, threads of the pools and the event loop of ratings (checked:
+	// how many are in flight at once).
 	traces := spangen.New(spangen.Config{Seed: 5, Start: t0, Interval: time.Millisecond}).Next(50)
+	var roots []span.Span
+	for _, tr := range traces {
+		roots = append(roots, tr.Spans[0])
+	}
+	// The generator is deterministic: with this seed, 11 requests are in
+	// flight at once at the most (curl's spans).
+	if n := inflight.Max(roots); n != 11 {
+		t.Fatalf("%d requests in flight at once, want 11: the requests do not overlap as this test needs", n)
+	}
 	r := fill(t, traces)
 	var found, correct, total int
 	for _, tr := range traces {

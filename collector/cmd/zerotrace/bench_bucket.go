@@ -4,13 +4,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/zerotrace/zerotrace/internal/seaweedfs"
@@ -18,7 +16,6 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
 	"github.com/zerotrace/zerotrace/pkg/store"
-	"github.com/zerotrace/zerotrace/pkg/trace"
 )
 
 func init() {
@@ -30,7 +27,18 @@ func runBenchBucket(args []string) int {
 	var bf bucketFlags
 	bf.register(fs)
 	rounds := fs.Int("rounds", 10, "requests timed from write to queryable")
+	var cb clusterBench
+	fs.IntVar(&cb.nodes, "nodes", 20, "cluster nodes of the generated data set (the goals are for 200)")
+	fs.IntVar(&cb.minutes, "minutes", 3, "minutes of the generated data set (the goals are for 30)")
+	fs.Float64Var(&cb.rate, "spans-per-node-s", 50, "spans per node and second of the generated data set")
+	fs.IntVar(&cb.queries, "queries", 20, "cold trace queries (each on an empty cache, then three warm)")
+	fs.IntVar(&cb.searches, "searches", 5, "cold searches of one namespace")
+	fs.IntVar(&cb.fullQueries, "full-queries", 3, "traces also read as before summaries (the whole window downloaded first), compared")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if cb.nodes < 2 || cb.minutes < 2 || cb.rate <= 0 || cb.queries < 1 {
+		fmt.Fprintln(os.Stderr, "bench bucket: want --nodes ≥ 2, --minutes ≥ 2, --spans-per-node-s > 0, --queries ≥ 1")
 		return 2
 	}
 	if bf.url == "" {
@@ -46,7 +54,8 @@ func runBenchBucket(args []string) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		srv, err := seaweedfs.Launch(bin, dir)
+		// Room for the cluster: under 100 bytes per span of shards and summaries, twice.
+		srv, err := seaweedfs.LaunchSized(bin, dir, int64(2*100*float64(cb.nodes*cb.minutes*60)*cb.rate))
 		if srv != nil {
 			defer srv.Stop()
 		}
@@ -59,14 +68,14 @@ func runBenchBucket(args []string) int {
 		os.Setenv("AWS_ACCESS_KEY_ID", seaweedfs.AccessKey)
 		os.Setenv("AWS_SECRET_ACCESS_KEY", seaweedfs.SecretKey)
 	}
-	if err := benchBucket(bf, *rounds); err != nil {
+	if err := benchBucket(bf, *rounds, cb); err != nil {
 		fmt.Fprintln(os.Stderr, "bench bucket:", err)
 		return 1
 	}
 	return 0
 }
 
-func benchBucket(bf bucketFlags, rounds int) error {
+func benchBucket(bf bucketFlags, rounds int, cb clusterBench) error {
 	name, prefix, err := objstore.ParseURL(bf.url)
 	if err != nil {
 		return err
@@ -125,7 +134,6 @@ func benchBucket(bf bucketFlags, rounds int) error {
 	defer r.Close()
 	gen := spangen.New(spangen.Config{Seed: 1, Start: time.Now()})
 	var queryable []time.Duration
-	var seeds []string
 	for i := 0; i < rounds; i++ {
 		tr := gen.Next(1)[0]
 		// Re-time the request to now: it is "answered" as it is written.
@@ -152,50 +160,9 @@ func benchBucket(bf bucketFlags, rounds int) error {
 			time.Sleep(100 * time.Millisecond)
 		}
 		queryable = append(queryable, time.Since(t0))
-		seeds = append(seeds, strconv.FormatUint(ids[0], 10))
 	}
 	fmt.Printf("bucket_write_to_queryable_p50: %.2f s  (goal ≤ 10 s; %d requests, batch 1 s, seal 2 s, upload poll 1 s, listing every 2 s; max %.2f s)\n",
 		percentile(queryable, 0.5).Seconds(), rounds, percentile(queryable, 1).Seconds())
-	cold, warm, err := bucketTraceQueries(ctx, open, m, r, seeds)
-	if err != nil {
-		return err
-	}
-	st, _ := m.Stats(ctx)
-	fmt.Printf("bucket_trace_cold_p50: %s  (goal ≤ 2 s; empty cache: list, download and verify %d shards, assemble 38 spans)\n", ms(percentile(cold, 0.5)), st.Shards)
-	fmt.Printf("bucket_trace_warm_p50: %s  (goal ≤ 50 ms; cached shards)\n", ms(percentile(warm, 0.5)))
-	return nil
-}
-
-// bucketTraceQueries assembles each seed's trace through a new mirror with
-// an empty cache (cold) and five times through the warm mirror m.
-func bucketTraceQueries(ctx context.Context, open func(dir string) (*bucket.Mirror, *store.Reader, error), m *bucket.Mirror, r *store.Reader, seeds []string) (cold, warm []time.Duration, err error) {
-	from := time.Now().Add(-time.Hour).UnixNano()
-	for i, id := range seeds {
-		cm, cr, err := open(fmt.Sprintf("cold-%d", i))
-		if err != nil {
-			return nil, nil, err
-		}
-		t0 := time.Now()
-		release, perr := cm.Prepare(ctx, from, 0)
-		cr.Refresh()
-		t, err := trace.Assemble(ctx, cr, trace.Config{}, id, 0, 0)
-		cold = append(cold, time.Since(t0))
-		release()
-		cr.Close()
-		if err = errors.Join(err, perr); err != nil || len(t.Spans) != 38 {
-			return nil, nil, fmt.Errorf("cold trace %s: %v", id, err)
-		}
-		for j := 0; j < 5; j++ {
-			t0 := time.Now()
-			release, _ := m.Prepare(ctx, from, 0)
-			r.Refresh()
-			t, err := trace.Assemble(ctx, r, trace.Config{}, id, 0, 0)
-			warm = append(warm, time.Since(t0))
-			release()
-			if err != nil || len(t.Spans) != 38 {
-				return nil, nil, fmt.Errorf("warm trace %s: %v", id, err)
-			}
-		}
-	}
-	return cold, warm, nil
+	// Cold and warm queries at cluster scale: bench_bucket_cluster.go.
+	return benchBucketCluster(c, creds, bf, prefix+"cluster/", cb)
 }

@@ -9,11 +9,15 @@ package main
 //
 //   - the syscall loop: HTTP-looking writes/reads over a blocking loopback
 //     TCP connection, ns per syscall untraced and traced, and the added ns;
-//   - the BPF programs' own run time (kernel BPF stats, run_time_ns/run_cnt
-//     of the collector's programs, enter+exit per syscall) during a traced
-//     syscall loop (L7 sockets) and a traced bulk stream (non-L7) run again
-//     with the statistics on, after the apps' figures were taken without
-//     them (they cost the apps two clock reads per program run);
+//   - the BPF programs' own run time (kernel BPF stats, run_time_ns of the
+//     collector's read/write-family programs, enter+exit) per syscall the
+//     workload made, counted by the workload itself, during a traced syscall
+//     loop (L7 sockets) and a traced bulk stream (non-L7) run again with the
+//     statistics on, after the apps' figures were taken without them (they
+//     cost the apps two clock reads per program run). The programs run for
+//     every read and write on the host, so the run time includes the other
+//     processes' too: an upper bound, printed beside how many syscalls the
+//     programs ran for;
 //   - a bulk TCP stream (-bulk-mib of non-L7 bytes through a loopback
 //     connection, both threads on CPU 0) MB/s and CPU untraced and traced,
 //     and their ratios, with the floor of empty programs;
@@ -22,7 +26,11 @@ package main
 //     the collector on CPU 1);
 //   - the collector's CPU per 10k spans/s counted from the spans it wrote
 //     (zerotrace_spans_total on its /metrics), its peak RSS, and the ring
-//     buffer and packet drops it counted.
+//     buffer and packet drops it counted (summed over the rounds).
+//
+// A figure that cannot be read (a failed BPF statistics read, a metric the
+// collector does not export, programs that did not run) fails the bench:
+// no line prints a number that was not measured.
 //
 // The collector is this same binary's `collect` subcommand run as a child
 // process (extra arguments via -collect-args), so its CPU and RSS are
@@ -37,6 +45,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -101,7 +110,10 @@ type captureRound struct {
 	loopEmpty                    float64 // ns per syscall with empty programs on the read/write tracepoints
 	bpfEmpty                     float64 // run-time statistics' ns per call of those empty programs
 	bulkCPUEmpty                 float64 // CPU seconds of the bulk stream's threads with those empty programs
-	bulkSyscalls                 float64 // read/write syscalls of one bulk stream (from the programs' run counts)
+	bulkSyscalls                 float64 // reads and writes the bulk stream made (counted by it)
+	bulkHostIO                   float64 // read/write-family syscalls the programs ran for during it (the whole host)
+	loopSyscalls                 float64 // syscalls the stats phase's syscall loop made (counted by it)
+	loopHostIO                   float64 // read/write-family syscalls the programs ran for during it (the whole host)
 	bulkBase, bulkTraced         float64 // MB/s
 	bulkCPUBase, bulkCPUTraced   float64 // CPU seconds of the stream's two threads
 	rpsApartBase, rpsApartTraced float64 // requests/s, nginx and wrk on one CPU, the collector on the other
@@ -113,7 +125,7 @@ type captureRound struct {
 	cpuPer10k                    float64            // collector cores per 10k spans/s
 	spansPerS                    float64
 	rss                          float64 // MB
-	ringDrops, pktDrops          float64
+	ringDrops, pktDrops          float64 // the whole round (the collector's counters when it stops)
 	dropsLoop, dropsBulk         float64 // ring-buffer drops during the syscall loop and the bulk stream
 	pktSeen                      bool
 	events                       float64
@@ -168,12 +180,26 @@ func benchCapture(c benchCaptureConfig) error {
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Printf("# load average after: %s", la)
 	}
+	printCapture(c, rounds)
+	return nil
+}
+
+// printCapture prints the figures: medians over the rounds, drops summed.
+func printCapture(c benchCaptureConfig, rounds []captureRound) {
 	med := func(f func(r captureRound) float64) float64 {
 		v := make([]float64, len(rounds))
 		for i, r := range rounds {
 			v[i] = f(r)
 		}
 		return medianFloat(v)
+	}
+	sum := func(f func(r captureRound) float64) (total float64, each string) {
+		var parts []string
+		for _, r := range rounds {
+			total += f(r)
+			parts = append(parts, fmt.Sprintf("%.0f", f(r)))
+		}
+		return total, strings.Join(parts, ", ")
 	}
 	const peerSyscall = "DeepFlow publishes +0.3–0.9 µs per traced syscall"
 	fmt.Printf("syscall_loop_untraced: %.0f ns/syscall\n", med(func(r captureRound) float64 { return r.loopBase }))
@@ -183,14 +209,18 @@ func benchCapture(c benchCaptureConfig) error {
 	if !haveCollect() {
 		fmt.Println("syscall_added: n/a ns/syscall  (goal ≤ 250; " + peerSyscall + ")")
 		fmt.Println("nginx_wrk_ratio: n/a  (goal ≥ 0.90; DeepFlow publishes 0.61 worst case)")
-		return nil
+		return
 	}
 	fmt.Printf("syscall_loop_traced: %.0f ns/syscall\n", med(func(r captureRound) float64 { return r.loopTraced }))
 	fmt.Printf("syscall_tracepoint_floor: %.0f ns/syscall  (empty programs on the read/write tracepoints: what any tracer of them pays here; no goal; DeepFlow: no figure published)\n",
 		med(func(r captureRound) float64 { return r.loopEmpty - r.loopBase }))
 	fmt.Printf("syscall_added: %.0f ns/syscall  (goal ≤ 250; %s)\n", med(func(r captureRound) float64 { return r.loopTraced - r.loopBase }), peerSyscall)
-	fmt.Printf("bpf_ns_per_l7_syscall: %.0f ns  (goal ≤ 250; %s)\n", med(func(r captureRound) float64 { return r.bpfL7 }), peerSyscall)
-	fmt.Printf("bpf_ns_per_nonl7_syscall: %.0f ns  (goal ≤ 50; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bpfNonL7 }))
+	fmt.Printf("bpf_ns_per_l7_syscall: %.0f ns  (goal ≤ 250; %s; over the %.0f syscalls of the loop, the programs ran for %.0f on the host meanwhile)\n",
+		med(func(r captureRound) float64 { return r.bpfL7 }), peerSyscall,
+		med(func(r captureRound) float64 { return r.loopSyscalls }), med(func(r captureRound) float64 { return r.loopHostIO }))
+	fmt.Printf("bpf_ns_per_nonl7_syscall: %.0f ns  (goal ≤ 50; DeepFlow: no figure published; over the %.0f reads and writes of the bulk stream, the programs ran for %.0f on the host meanwhile)\n",
+		med(func(r captureRound) float64 { return r.bpfNonL7 }),
+		med(func(r captureRound) float64 { return r.bulkSyscalls }), med(func(r captureRound) float64 { return r.bulkHostIO }))
 	fmt.Printf("bpf_ns_per_call_empty_program: %.0f ns  (what run-time statistics count for a program that does nothing, on the same tracepoints: every bpf_ns figure includes it once per program, twice per syscall; no goal; DeepFlow: no figure published)\n",
 		med(func(r captureRound) float64 { return r.bpfEmpty }))
 	perProgram := func(prefix string, field func(r captureRound) map[string]float64) {
@@ -219,7 +249,7 @@ func benchCapture(c benchCaptureConfig) error {
 		med(func(r captureRound) float64 { return r.bulkCPUBase / r.bulkCPUTraced }))
 	fmt.Printf("bulk_tcp_cpu_ratio_empty_programs: %.3f  (the same with empty programs on the read/write tracepoints instead of the collector: the floor; no goal; DeepFlow: no figure published)\n",
 		med(func(r captureRound) float64 { return r.bulkCPUBase / r.bulkCPUEmpty }))
-	fmt.Printf("bulk_tcp_syscalls: %.0f reads and writes per %d MiB  (no goal; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bulkSyscalls }), c.bulkMiB)
+	fmt.Printf("bulk_tcp_syscalls: %.0f reads and writes per %d MiB  (counted by the stream; no goal; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bulkSyscalls }), c.bulkMiB)
 	fmt.Printf("nginx_wrk_traced: %.0f requests/s\n", med(func(r captureRound) float64 { return r.rpsTraced }))
 	fmt.Printf("nginx_wrk_ratio: %.3f  (goal ≥ 0.90; DeepFlow publishes 0.61 worst case)\n", med(func(r captureRound) float64 { return r.rpsTraced / r.rpsBase }))
 	fmt.Printf("nginx_wrk_apart_traced: %.0f requests/s  (nginx and wrk on CPU 0, the collector on CPU 1)\n", med(func(r captureRound) float64 { return r.rpsApartTraced }))
@@ -228,15 +258,18 @@ func benchCapture(c benchCaptureConfig) error {
 	fmt.Printf("collector_cpu_per_10k_spans_s: %.3f core at %.0f spans/s written  (goal ≤ 0.10; DeepFlow: no per-span figure published, agent limit 1 core by default)\n",
 		med(func(r captureRound) float64 { return r.cpuPer10k }), med(func(r captureRound) float64 { return r.spansPerS }))
 	fmt.Printf("collector_peak_rss: %.1f MB  (goal ≤ 300; DeepFlow: agent limit 768 MB by default)\n", med(func(r captureRound) float64 { return r.rss }))
-	fmt.Printf("ringbuf_drops: %.0f per round of %.0f events (syscall loop %.0f, bulk stream %.0f)  (goal 0; DeepFlow: no figure published)\n",
-		med(func(r captureRound) float64 { return r.ringDrops }), med(func(r captureRound) float64 { return r.events }),
-		med(func(r captureRound) float64 { return r.dropsLoop }), med(func(r captureRound) float64 { return r.dropsBulk }))
+	drops, each := sum(func(r captureRound) float64 { return r.ringDrops })
+	events, _ := sum(func(r captureRound) float64 { return r.events })
+	loopDrops, _ := sum(func(r captureRound) float64 { return r.dropsLoop })
+	bulkDrops, _ := sum(func(r captureRound) float64 { return r.dropsBulk })
+	fmt.Printf("ringbuf_drops: %.0f in %d rounds of %.0f events (per round %s; syscall loops %.0f, bulk streams %.0f)  (goal 0; DeepFlow: no figure published)\n",
+		drops, len(rounds), events, each, loopDrops, bulkDrops)
 	if rounds[0].pktSeen {
-		fmt.Printf("packet_drops: %.0f per round  (goal 0; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.pktDrops }))
+		pkt, each := sum(func(r captureRound) float64 { return r.pktDrops })
+		fmt.Printf("packet_drops: %.0f in %d rounds (per round %s)  (goal 0; DeepFlow: no figure published)\n", pkt, len(rounds), each)
 	} else {
 		fmt.Println("packet_drops: n/a (no packet interfaces in -collect-args)  (goal 0)")
 	}
-	return nil
 }
 
 // haveCollect reports whether `zerotrace collect` is in this binary.
@@ -269,14 +302,14 @@ func medianFloat(v []float64) float64 {
 
 func benchUntraced(c benchCaptureConfig, nginx benchNginx, r *captureRound) error {
 	var err error
-	if r.loopBase, err = syscallLoop(c.iters); err != nil {
+	if r.loopBase, _, err = syscallLoop(c.iters); err != nil {
 		return err
 	}
 	if r.loopEmpty, r.bulkCPUEmpty, r.bpfEmpty, err = emptyPrograms(c, haveCollect()); err != nil {
 		return err
 	}
 	var cpu time.Duration
-	if r.bulkBase, cpu, err = bulkStream(c.bulkMiB); err != nil {
+	if r.bulkBase, cpu, _, err = bulkStream(c.bulkMiB); err != nil {
 		return err
 	}
 	r.bulkCPUBase = cpu.Seconds()
@@ -308,10 +341,10 @@ func emptyPrograms(c benchCaptureConfig, stats bool) (loop, bulkCPU, perCall flo
 		}
 		defer l.Close()
 	}
-	if loop, err = syscallLoop(c.iters); err != nil {
+	if loop, _, err = syscallLoop(c.iters); err != nil {
 		return 0, 0, 0, err
 	}
-	_, cpu, err := bulkStream(c.bulkMiB)
+	_, cpu, _, err := bulkStream(c.bulkMiB)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -322,13 +355,18 @@ func emptyPrograms(c benchCaptureConfig, stats bool) (loop, bulkCPU, perCall flo
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("reading the empty program's stats: %w", err)
 	}
-	err = withStats(func() error { _, err := syscallLoop(c.iters); return err })
+	err = withStats(func() error { _, _, err := syscallLoop(c.iters); return err })
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	if st, err := prog.Stats(); err == nil && st.RunCount > st0.RunCount {
-		perCall = float64((st.Runtime - st0.Runtime).Nanoseconds()) / float64(st.RunCount-st0.RunCount)
+	st, err := prog.Stats()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("reading the empty program's stats: %w", err)
 	}
+	if st.RunCount <= st0.RunCount {
+		return 0, 0, 0, errors.New("the empty program's stats counted no run during the syscall loop")
+	}
+	perCall = float64((st.Runtime - st0.Runtime).Nanoseconds()) / float64(st.RunCount-st0.RunCount)
 	return loop, cpu.Seconds(), perCall, nil
 }
 
@@ -346,10 +384,11 @@ func ioProgram(name string) (io, enter bool) {
 	return false, false
 }
 
-// bpfPerSyscall is the BPF time (enter+exit programs) per read/write-family
-// syscall between two snapshots, and how many such syscalls there were.
-func bpfPerSyscall(a, b map[string]*ebpf.ProgramStats) (perSyscall, calls float64) {
-	var ns float64
+// bpfIO is the BPF time (enter+exit programs) of the read/write-family
+// programs between two snapshots, and how many syscalls they ran for (on
+// the whole host); it is an error when they ran for fewer syscalls than
+// the workload made (statistics off, or the programs not attached).
+func bpfIO(a, b map[string]*ebpf.ProgramStats, workload float64) (ns, calls float64, err error) {
 	for name, sb := range b {
 		io, enter := ioProgram(name)
 		sa := a[name]
@@ -361,10 +400,10 @@ func bpfPerSyscall(a, b map[string]*ebpf.ProgramStats) (perSyscall, calls float6
 			calls += float64(sb.RunCount - sa.RunCount)
 		}
 	}
-	if calls == 0 {
-		return 0, 0
+	if calls < workload || ns <= 0 {
+		return 0, 0, fmt.Errorf("the read/write programs ran for %.0f syscalls (%.0f ns), the workload made %.0f", calls, ns, workload)
 	}
-	return ns / calls, calls
+	return ns, calls, nil
 }
 
 // bpfPerCall is each program's BPF ns per call between two snapshots: the
@@ -393,7 +432,7 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginx benchNginx, 
 	if err != nil {
 		return err
 	}
-	if r.loopTraced, err = syscallLoop(c.iters); err != nil {
+	if r.loopTraced, _, err = syscallLoop(c.iters); err != nil {
 		return err
 	}
 	col.drain() // the loop's backlog is not the bulk stream's cost
@@ -402,7 +441,7 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginx benchNginx, 
 		return err
 	}
 	var bulkCPU time.Duration
-	if r.bulkTraced, bulkCPU, err = bulkStream(c.bulkMiB); err != nil {
+	if r.bulkTraced, bulkCPU, _, err = bulkStream(c.bulkMiB); err != nil {
 		return err
 	}
 	r.bulkCPUTraced = bulkCPU.Seconds()
@@ -412,54 +451,103 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginx benchNginx, 
 		return err
 	}
 	const drops = "zerotrace_ebpf_drop_ringbuf_total"
-	r.dropsLoop, r.dropsBulk = mb[drops]-ma[drops], m0[drops]-mb[drops]
-	cpu0, t0 := col.cpu(), time.Now()
+	da, err1 := metric(ma, drops)
+	db, err2 := metric(mb, drops)
+	d0, err3 := metric(m0, drops)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
+	}
+	r.dropsLoop, r.dropsBulk = db-da, d0-db
+	cpu0, err := col.cpu()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
 	if r.rpsTraced, err = runWrk(c, nginx.addr, false); err != nil {
 		return err
 	}
 	time.Sleep(time.Second) // spans of the last requests
-	cpu, secs := (col.cpu() - cpu0).Seconds(), time.Since(t0).Seconds()
+	cpu1, err := col.cpu()
+	if err != nil {
+		return err
+	}
+	cpu, secs := (cpu1 - cpu0).Seconds(), time.Since(t0).Seconds()
 	m1, err := col.metrics()
 	if err != nil {
 		return err
 	}
-	spans := m1["zerotrace_spans_total"] - m0["zerotrace_spans_total"]
-	if spans <= 0 {
+	s0, err1 := metric(m0, "zerotrace_spans_total")
+	s1, err2 := metric(m1, "zerotrace_spans_total")
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	if s1 <= s0 {
 		return errors.New("the collector wrote no spans during the wrk run")
 	}
-	r.spansPerS = spans / secs
+	if cpu <= 0 {
+		return errors.New("the collector's CPU time did not move during the wrk run")
+	}
+	r.spansPerS = (s1 - s0) / secs
 	r.cpuPer10k = cpu / secs / (r.spansPerS / 10000)
-	r.ringDrops, r.events = m1["zerotrace_ebpf_drop_ringbuf_total"], m1["zerotrace_ebpf_events_total"]
-	r.pktDrops, r.pktSeen = m1["zerotrace_packet_drops_total"], hasMetric(m1, "zerotrace_packet_drops_total")
 	col.drain()
 	if r.rpsApartTraced, err = wrkApart(c, nginx, col.cmd.Process.Pid); err != nil {
 		return err
 	}
 	col.drain()
-	// The programs' own run time: the loop and the bulk stream again, with
-	// run-time statistics on.
-	err = withStats(func() error {
+	if err := bpfRunTime(c, col, r); err != nil {
+		return err
+	}
+	if err := roundEnd(col, r); err != nil {
+		return err
+	}
+	return col.alive()
+}
+
+// bpfRunTime runs the syscall loop and the bulk stream again with run-time
+// statistics on and takes the collector's programs' own run time per
+// syscall the workload made.
+func bpfRunTime(c benchCaptureConfig, col *collector, r *captureRound) error {
+	return withStats(func() error {
 		s0, err := col.bpfStats()
 		if err != nil {
 			return err
 		}
-		if _, err := syscallLoop(c.iters); err != nil {
+		_, loopCalls, err := syscallLoop(c.iters)
+		if err != nil {
 			return err
 		}
 		col.drain()
-		s1, _ := col.bpfStats()
-		if _, _, err := bulkStream(c.bulkMiB); err != nil {
+		s1, err := col.bpfStats()
+		if err != nil {
 			return err
 		}
-		s2, _ := col.bpfStats()
-		r.bpfL7, _ = bpfPerSyscall(s0, s1)
-		r.bpfNonL7, r.bulkSyscalls = bpfPerSyscall(s1, s2)
+		_, _, bulkCalls, err := bulkStream(c.bulkMiB)
+		if err != nil {
+			return err
+		}
+		s2, err := col.bpfStats()
+		if err != nil {
+			return err
+		}
+		r.loopSyscalls, r.bulkSyscalls = float64(loopCalls), float64(bulkCalls)
+		ns, host, err := bpfIO(s0, s1, r.loopSyscalls)
+		if err != nil {
+			return fmt.Errorf("syscall loop: %w", err)
+		}
+		r.bpfL7, r.loopHostIO = ns/r.loopSyscalls, host
+		if ns, host, err = bpfIO(s1, s2, r.bulkSyscalls); err != nil {
+			return fmt.Errorf("bulk stream: %w", err)
+		}
+		r.bpfNonL7, r.bulkHostIO = ns/r.bulkSyscalls, host
 		r.bpfL7Prog, r.bpfNonL7Prog = bpfPerCall(s0, s1, true), bpfPerCall(s1, s2, true)
 		r.bpfOther = bpfPerCall(s0, s2, false)
 		if err := runtimeWorkloads(); err != nil {
 			return err
 		}
-		s3, _ := col.bpfStats()
+		s3, err := col.bpfStats()
+		if err != nil {
+			return err
+		}
 		r.bpfRuntime = map[string]float64{}
 		for name, ns := range bpfPerCall(s2, s3, false) {
 			if runtimeProgram(name) {
@@ -468,9 +556,25 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginx benchNginx, 
 		}
 		return nil
 	})
+}
+
+// roundEnd reads the collector's peak RSS and the round's drops as the
+// collector stops measuring.
+func roundEnd(col *collector, r *captureRound) error {
+	rss, err := col.peakRSS()
 	if err != nil {
 		return err
 	}
-	r.rss = float64(col.peakRSS()) / (1 << 20)
-	return col.alive()
+	r.rss = float64(rss) / (1 << 20)
+	m2, err := col.metrics()
+	if err != nil {
+		return err
+	}
+	var errs [3]error
+	r.ringDrops, errs[0] = metric(m2, "zerotrace_ebpf_drop_ringbuf_total")
+	r.events, errs[1] = metric(m2, "zerotrace_ebpf_events_total")
+	if r.pktSeen = hasMetric(m2, "zerotrace_packet_drops_total"); r.pktSeen {
+		r.pktDrops, errs[2] = metric(m2, "zerotrace_packet_drops_total")
+	}
+	return errors.Join(errs[:]...)
 }

@@ -75,35 +75,51 @@ func (c *collector) alive() error {
 }
 
 // cpu is the collector's user+system CPU time so far (/proc/pid/stat).
-func (c *collector) cpu() time.Duration {
+func (c *collector) cpu() (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("reading the collector's CPU time: %w", err)
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	if len(f) < 13 {
-		return 0
+		return 0, fmt.Errorf("reading the collector's CPU time: short stat %q", s)
 	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // field 14 utime
-	st, _ := strconv.ParseInt(f[12], 10, 64) // field 15 stime
-	const hz = 100                           // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / hz
+	ut, err1 := strconv.ParseInt(f[11], 10, 64) // field 14 utime
+	st, err2 := strconv.ParseInt(f[12], 10, 64) // field 15 stime
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("reading the collector's CPU time: stat %q", s)
+	}
+	const hz = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / hz, nil
 }
 
 // peakRSS is the collector's VmHWM in bytes.
-func (c *collector) peakRSS() int64 {
+func (c *collector) peakRSS() (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("reading the collector's peak RSS: %w", err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil || kb <= 0 {
+				return 0, fmt.Errorf("reading the collector's peak RSS: %q", line)
+			}
+			return kb << 10, nil
 		}
 	}
-	return 0
+	return 0, errors.New("reading the collector's peak RSS: no VmHWM in its status")
+}
+
+// metric is one metric of a scrape; a metric the collector does not export
+// is an error, never a zero.
+func metric(m map[string]float64, name string) (float64, error) {
+	v, ok := m[name]
+	if !ok {
+		return 0, fmt.Errorf("the collector's metrics have no %s", name)
+	}
+	return v, nil
 }
 
 // stop asks the collector to flush and exit (SIGTERM), then kills it after 10 s.

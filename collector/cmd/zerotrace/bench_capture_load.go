@@ -67,21 +67,23 @@ func pinThreads(pid int, cpus ...int) error {
 
 // bulkStream sends mib MiB of non-L7 bytes through a loopback TCP
 // connection (64 KiB blocking writes and reads, one OS thread each, both on
-// CPU 0) and returns its MB/s and the CPU time (user + system) its two
-// threads used, which is where the capture's programs run. On one CPU the
+// CPU 0) and returns its MB/s, the CPU time (user + system) its two
+// threads used, which is where the capture's programs run, and the reads
+// and writes it made. On one CPU the
 // two threads take turns the same way every run; left free (or one per
 // CPU), their CPU for the same bytes varied by ±20% from run to run, more
 // than what the capture adds.
-func bulkStream(mib int) (mbps float64, cpu time.Duration, err error) {
+func bulkStream(mib int) (mbps float64, cpu time.Duration, syscalls int, err error) {
 	cl, sv, err := loopbackPair()
 	if err != nil {
-		return 0, 0, fmt.Errorf("bulk: %w", err)
+		return 0, 0, 0, fmt.Errorf("bulk: %w", err)
 	}
 	defer unix.Close(cl)
 	total := int64(mib) << 20
 	type result struct {
-		cpu time.Duration
-		err error
+		cpu   time.Duration
+		reads int
+		err   error
 	}
 	done := make(chan result, 1)
 	go func() {
@@ -92,15 +94,17 @@ func bulkStream(mib int) (mbps float64, cpu time.Duration, err error) {
 		c0 := threadCPU()
 		buf := make([]byte, 64<<10)
 		var got int64
+		reads := 0
 		for got < total {
 			n, err := unix.Read(sv, buf)
+			reads++
 			if err != nil || n == 0 {
 				done <- result{err: fmt.Errorf("bulk read after %d bytes: %v", got, err)}
 				return
 			}
 			got += int64(n)
 		}
-		done <- result{cpu: threadCPU() - c0}
+		done <- result{cpu: threadCPU() - c0, reads: reads}
 	}()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -109,19 +113,24 @@ func bulkStream(mib int) (mbps float64, cpu time.Duration, err error) {
 	// that tells L7 from the rest can mark this stream on every round.
 	buf := bytes.Repeat([]byte{0xab}, 64<<10)
 	start, c0 := time.Now(), threadCPU()
+	writes := 0
 	for sent := int64(0); sent < total; {
 		n, err := unix.Write(cl, buf)
+		writes++
 		if err != nil {
-			return 0, 0, fmt.Errorf("bulk write: %w", err)
+			return 0, 0, 0, fmt.Errorf("bulk write: %w", err)
 		}
 		sent += int64(n)
 	}
 	sender := threadCPU() - c0
 	r := <-done
 	if r.err != nil {
-		return 0, 0, r.err
+		return 0, 0, 0, r.err
 	}
-	return float64(total) / 1e6 / time.Since(start).Seconds(), sender + r.cpu, nil
+	if sender <= 0 || r.cpu <= 0 {
+		return 0, 0, 0, fmt.Errorf("bulk: the threads' CPU time not measured (sender %v, receiver %v)", sender, r.cpu)
+	}
+	return float64(total) / 1e6 / time.Since(start).Seconds(), sender + r.cpu, writes + r.reads, nil
 }
 
 // pinSelf keeps the calling OS thread (locked to its goroutine) on cpu
@@ -186,11 +195,12 @@ var (
 
 // syscallLoop does iters request/response exchanges over one blocking
 // loopback TCP connection (client write, server read, server write, client
-// read) and returns the mean ns per syscall.
-func syscallLoop(iters int) (float64, error) {
+// read) and returns the mean ns per syscall and the syscalls it made (4 per
+// exchange, more when a read returns part of a message).
+func syscallLoop(iters int) (nsPerSyscall float64, syscalls int, err error) {
 	cl, sv, err := loopbackPair()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer unix.Close(cl)
 	defer unix.Close(sv)
@@ -198,6 +208,7 @@ func syscallLoop(iters int) (float64, error) {
 	readFull := func(fd, n int) error {
 		for got := 0; got < n; {
 			m, err := unix.Read(fd, buf[:n-got])
+			syscalls++
 			if err != nil {
 				return fmt.Errorf("read: %w", err)
 			}
@@ -211,19 +222,20 @@ func syscallLoop(iters int) (float64, error) {
 	start := time.Now()
 	for range iters {
 		if _, err := unix.Write(cl, benchReq); err != nil {
-			return 0, fmt.Errorf("write: %w", err)
+			return 0, 0, fmt.Errorf("write: %w", err)
 		}
 		if err := readFull(sv, len(benchReq)); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if _, err := unix.Write(sv, benchResp); err != nil {
-			return 0, fmt.Errorf("write: %w", err)
+			return 0, 0, fmt.Errorf("write: %w", err)
 		}
 		if err := readFull(cl, len(benchResp)); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
+		syscalls += 2
 	}
-	return float64(time.Since(start).Nanoseconds()) / float64(4*iters), nil
+	return float64(time.Since(start).Nanoseconds()) / float64(syscalls), syscalls, nil
 }
 
 // benchNginx is the bench's nginx: one process (no master, one worker).

@@ -79,7 +79,7 @@ func benchExport(n, rounds int, profile string) error {
 	defer os.RemoveAll(dir)
 	interval := 5 * time.Millisecond
 	fmt.Printf("bench export: filling a store with %d generated Bookinfo spans in %s\n", n, dir)
-	from, to, _, _, written, err := fillStore(filepath.Join(dir, "data"), n, interval)
+	from, to, _, written, err := fillStore(filepath.Join(dir, "data"), n, interval)
 	if err != nil {
 		return err
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -44,7 +46,7 @@ func benchQuery(n int, dir string, interval, resident time.Duration) error {
 		defer os.RemoveAll(d)
 		dir = d
 		fmt.Printf("bench query: filling a store with %d generated Bookinfo spans in %s\n", n, dir)
-		if from, to, _, _, _, err = fillStore(dir, n, interval); err != nil {
+		if from, to, _, _, err = fillStore(dir, n, interval); err != nil {
 			return err
 		}
 	}

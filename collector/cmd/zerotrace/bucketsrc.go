@@ -9,7 +9,9 @@ import (
 
 	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
+	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
+	"github.com/zerotrace/zerotrace/pkg/trace"
 )
 
 // bucketFlags let trace and search read an object store instead of
@@ -26,46 +28,78 @@ func (b *bucketFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&b.pathStyle, "object-store-path-style", false, "path-style bucket addressing")
 }
 
-// openStore opens the directories, or with --object-store a mirror of the
-// bucket in a temporary cache holding the shards of [fromNs, toNs]. warn
-// lists the objects that could not be used.
-func openStore(dirs dirsFlag, b bucketFlags, fromNs, toNs int64) (r *store.Reader, closeFn func(), warn error, err error) {
+// source is what trace and search read: a store, or a bucket query.
+type source interface {
+	trace.Source
+	Search(ctx context.Context, q store.SearchQuery) ([]span.Span, error)
+}
+
+// openStore opens the directories, or with --object-store a query of the
+// bucket through a temporary cache that downloads only the shards the
+// command's lookups and searches may need (fromNs, toNs: the range a trace
+// id is looked for in). finish closes everything and returns what could not
+// be read.
+func openStore(dirs dirsFlag, b bucketFlags, fromNs, toNs int64) (src source, finish func() error, err error) {
 	if b.url == "" {
-		r, err := store.OpenReader(dataDirs(dirs)...)
+		r, err := openDirs(dataDirs(dirs))
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
-		return r, func() { r.Close() }, nil, nil
+		return r, func() error { r.Close(); return nil }, nil
 	}
 	name, prefix, err := objstore.ParseURL(b.url)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	creds, err := objstore.LoadCredentials(os.Getenv)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, fmt.Errorf("object store %s: %w", b.url, err)
 	}
 	c, err := objstore.New(objstore.Config{Bucket: name, Endpoint: b.endpoint, Region: b.region, PathStyle: b.pathStyle, Credentials: creds})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, fmt.Errorf("object store %s: %w", b.url, err)
 	}
 	tmp, err := os.MkdirTemp("", "zerotrace-cache-")
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	m, err := bucket.OpenMirror(bucket.MirrorOptions{Client: c, Prefix: prefix, Dir: tmp, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		os.RemoveAll(tmp)
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	release, warn := m.Prepare(context.Background(), fromNs, toNs)
-	r, err = store.OpenReader(m.Dir())
-	if err != nil {
-		release()
+	// The bucket is listed first: one that cannot be read is an error
+	// naming it, never an empty answer.
+	if _, err := m.Stats(context.Background()); err != nil {
 		os.RemoveAll(tmp)
-		return nil, nil, nil, err
+		return nil, nil, bucketError(b, err)
 	}
-	return r, func() { r.Close(); release(); os.RemoveAll(tmp) }, warn, nil
+	r, err := store.OpenReader(m.Dir())
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, err
+	}
+	q := m.NewQuery(r, fromNs, toNs)
+	return q, func() error {
+		err := q.Err()
+		q.Release()
+		r.Close()
+		os.RemoveAll(tmp)
+		return err
+	}, nil
+}
+
+// bucketError says what a failed listing of the bucket means and what to
+// check.
+func bucketError(b bucketFlags, err error) error {
+	hint := "check --object-store, --object-store-endpoint and --object-store-path-style"
+	if objstore.IsAuth(err) {
+		hint = "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the shared credentials file)"
+	}
+	if p := objstore.Problem(err); p != "" {
+		return fmt.Errorf("object store %s: %s: %w; %s", b.url, p, err, hint)
+	}
+	return fmt.Errorf("object store %s: %w; %s", b.url, err, hint)
 }
 
 func warnf(cmd string, warn error) {

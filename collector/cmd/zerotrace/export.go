@@ -35,7 +35,7 @@ func runExport(args []string) int {
 	defer stop()
 	src, closeSrc, err := exportSource(&cfg, log)
 	if err != nil {
-		log.Error("export", "err", err)
+		fmt.Fprintln(os.Stderr, "export:", err)
 		return 1
 	}
 	defer closeSrc()
@@ -64,8 +64,15 @@ func runExport(args []string) int {
 // a cache directory.
 func exportSource(cfg *export.Config, log *slog.Logger) (export.Source, func(), error) {
 	if cfg.ObjectStore.URL == "" {
-		r, err := store.OpenReader(cfg.DataDirs...)
+		// Checked as the other commands do (openDirs), and the node
+		// manifests read: a wrong path or a damaged manifest stops the
+		// export at its start, naming it.
+		r, err := openDirs(cfg.DataDirs)
 		if err != nil {
+			return export.Source{}, nil, err
+		}
+		if _, err := r.Stats(context.Background()); err != nil {
+			r.Close()
 			return export.Source{}, nil, err
 		}
 		return export.Source{Reader: r}, func() { r.Close() }, nil
@@ -91,7 +98,16 @@ func exportSource(cfg *export.Config, log *slog.Logger) (export.Source, func(), 
 		dir = tmp
 	}
 	m, err := bucket.OpenMirror(bucket.MirrorOptions{Client: c, Prefix: prefix, Dir: dir, Logger: log})
+	if err == nil {
+		// The bucket is listed first, as by search and trace.
+		if _, err = m.Stats(context.Background()); err != nil {
+			err = bucketError(bucketFlags{url: b.URL, endpoint: b.Endpoint, region: b.Region, pathStyle: b.PathStyle}, err)
+		}
+	}
 	if err != nil {
+		if tmp != "" {
+			os.RemoveAll(tmp)
+		}
 		return export.Source{}, nil, err
 	}
 	r, err := store.OpenReader(m.Dir())

@@ -30,7 +30,7 @@ func runStoreVerify(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: zerotrace store verify <data-dir>...")
 		return 2
 	}
-	r, err := store.OpenReader(fs.Args()...)
+	r, err := openDirs(fs.Args())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "store verify:", err)
 		return 1
@@ -39,7 +39,7 @@ func runStoreVerify(args []string) int {
 	ctx := context.Background()
 	st, _ := r.Stats(ctx)
 	if err := r.Verify(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "store verify:", err)
 		fmt.Printf("%d shards listed; some cannot be read\n", st.Shards)
 		return 1
 	}
@@ -99,7 +99,7 @@ func runStoreStats(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: zerotrace store stats <data-dir>...")
 		return 2
 	}
-	r, err := store.OpenReader(fs.Args()...)
+	r, err := openDirs(fs.Args())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "store stats:", err)
 		return 1
@@ -170,7 +170,7 @@ func runStoreDump(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: zerotrace store dump [--limit N] [--key kind=value] <data-dir>...")
 		return 2
 	}
-	r, err := store.OpenReader(fs.Args()...)
+	r, err := openDirs(fs.Args())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "store dump:", err)
 		return 1

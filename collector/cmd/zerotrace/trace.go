@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -35,7 +36,7 @@ func runTrace(args []string) int {
 	var dirs dirsFlag
 	fs.Var(&dirs, "data-dir", "data directory (repeat for several nodes; default "+store.DefaultDataDir+")")
 	width := fs.Int("width", 40, "width of the timing bars")
-	since := fs.Duration("since", time.Hour, "with --object-store: fetch the shards of this long ago until now")
+	since := fs.Duration("since", time.Hour, "with --object-store: look for the trace's id this long ago until now (its spans are then looked up around it)")
 	var bf bucketFlags
 	bf.register(fs)
 	wantSpans := fs.Int("expect-spans", 0, "exit 1 unless the trace has this many spans (0: any)")
@@ -55,21 +56,31 @@ func runTrace(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: zerotrace trace <trace-id|span-id> [--data-dir DIR]... (span ids: 16 hex digits, or decimal)")
 		return 2
 	}
-	r, closeFn, warn, err := openStore(dirs, bf, time.Now().Add(-*since).UnixNano(), 0)
+	r, finish, err := openStore(dirs, bf, time.Now().Add(-*since).UnixNano(), 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trace:", err)
 		return 1
 	}
-	defer closeFn()
-	warnf("trace", warn)
+	defer func() { warnf("trace", finish()) }()
 	// A trace id, or a span id as every surface prints it (16 hex digits),
 	// or the decimal span ids older versions printed.
-	t, err := trace.AssembleRef(context.Background(), r, trace.Config{}, id)
+	src := &readErrors{Source: r}
+	t, err := trace.AssembleRef(context.Background(), src, trace.Config{}, id)
+	if errors.Is(err, trace.ErrNotFound) && src.err == nil {
+		fmt.Fprintf(os.Stderr, "trace: %v%s\n", err, storeSummary(context.Background(), r))
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "trace:", err)
 		return 1
 	}
 	fmt.Print(Waterfall(t, *width))
+	if src.err != nil {
+		// The trace may lack the spans of what could not be read: not a
+		// complete answer.
+		fmt.Fprintln(os.Stderr, "trace: incomplete, some spans could not be read:", uniqueLines(src.err))
+		return 1
+	}
 	roots := 0
 	for _, p := range t.Parents {
 		if p < 0 {
@@ -191,14 +202,14 @@ func runSearch(args []string) int {
 		q.TapSides = []span.TapSide{t}
 	}
 	q.FromNs = time.Now().Add(-*since).UnixNano()
-	r, closeFn, warn, err := openStore(dirs, bf, q.FromNs, 0)
+	r, finish, err := openStore(dirs, bf, q.FromNs, 0)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "search:", err)
 		return 1
 	}
-	defer closeFn()
-	warnf("search", warn)
-	spans, err := r.Search(context.Background(), q)
+	defer func() { warnf("search", finish()) }()
+	ctx := context.Background()
+	spans, err := r.Search(ctx, q)
 	for i := range spans {
 		s := &spans[i]
 		fmt.Printf("%s  %-32s  %s  %-12s %-4s %-40s %4d %9.3f ms\n", time.Unix(0, s.StartNs).Format("15:04:05.000"),
@@ -210,7 +221,61 @@ func runSearch(args []string) int {
 		return 1
 	}
 	if len(spans) == 0 {
-		fmt.Fprintln(os.Stderr, "search: no calls match")
+		// Only now is "no match" the answer: the store was read.
+		fmt.Fprintf(os.Stderr, "search: no calls match in the last %s%s\n", *since, storeSummary(ctx, r))
 	}
 	return 0
+}
+
+// storeSummary says what a store read from directories holds, " (the
+// store: N nodes, …)"; "" for a bucket query.
+func storeSummary(ctx context.Context, r source) string {
+	sr, ok := r.(interface {
+		Stats(context.Context) (store.Stats, error)
+	})
+	if !ok {
+		return ""
+	}
+	st, _ := sr.Stats(ctx)
+	return fmt.Sprintf(" (the store: %d nodes, %d shards, %d spans%s)", len(st.Nodes), st.Shards, st.Spans, newest(st.NewestNs))
+}
+
+// newest says how old the newest span is, if there is one.
+func newest(ns int64) string {
+	if ns == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", the newest %s ago", time.Since(time.Unix(0, ns)).Round(time.Second))
+}
+
+// uniqueLines is err's lines, each once, joined by "; ".
+func uniqueLines(err error) string {
+	var out []string
+	seen := map[string]bool{}
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l != "" && !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// readErrors is the store as trace assembly reads it, remembering whether
+// any read failed.
+type readErrors struct {
+	trace.Source
+	err error
+}
+
+func (s *readErrors) Lookup(ctx context.Context, fromNs, toNs int64, keys []span.Key) ([]span.Span, error) {
+	spans, err := s.Source.Lookup(ctx, fromNs, toNs, keys)
+	s.err = errors.Join(s.err, err)
+	return spans, err
+}
+
+func (s *readErrors) Get(ctx context.Context, fromNs, toNs int64, ids []uint64) ([]span.Span, error) {
+	spans, err := s.Source.Get(ctx, fromNs, toNs, ids)
+	s.err = errors.Join(s.err, err)
+	return spans, err
 }

@@ -36,6 +36,10 @@ func runUpload(args []string) int {
 		fmt.Fprintln(os.Stderr, "upload: no object store: --object-store s3://bucket[/prefix] or object_store.url")
 		return 2
 	}
+	if err := checkNodeDir(cfg.DataDir, cfg.Node); err != nil {
+		fmt.Fprintln(os.Stderr, "upload:", err)
+		return 1
+	}
 	log := newLogger(cfg.LogLevel)
 	up, err := agent.NewUploader(cfg, os.Getenv, log)
 	if err != nil {

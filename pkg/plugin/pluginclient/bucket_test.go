@@ -4,12 +4,14 @@ package pluginclient
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
 	"github.com/zerotrace/zerotrace/internal/seaweedfs/seaweedtest"
@@ -161,9 +163,32 @@ func TestPluginBinaryOverBucket(t *testing.T) {
 	if err != nil || r.Error != "" || !strings.Contains(notices(r), key) || !strings.Contains(notices(r), "damaged") {
 		t.Fatalf("damaged object: %v %q notices %q", err, r.Error, notices(r))
 	}
-	if rows := r.Frames[0].Rows(); rows == 0 || rows >= 760 {
-		t.Fatalf("damaged object: %d rows served, want the undamaged shards' spans", rows)
+	// Served: exactly the spans in namespace bookinfo (the query's) of
+	// every other shard. The damaged shard
+	// holds node1's spans of one group of five traces (one WriteTraces
+	// call), the same group whatever else happened.
+	got := searchedSpans(t, r.Frames[0])
+	group := -1
+	for g := 0; g < len(traces); g += 5 {
+		damaged := map[uint64]bool{}
+		for _, s := range spansOn(traces[g:g+5], "node1") {
+			damaged[s.SpanID] = true
+		}
+		var want []string
+		for _, s := range spansOn(traces, "") {
+			if !damaged[s.SpanID] && s.Namespace == "bookinfo" {
+				want = append(want, spanKey(s.Node, time.Unix(0, s.StartNs)))
+			}
+		}
+		slices.Sort(want)
+		if slices.Equal(got, want) {
+			group = g
+		}
 	}
+	if group < 0 {
+		t.Fatalf("damaged object: %d rows served, want the bookinfo spans of every shard but the damaged one", len(got))
+	}
+	t.Logf("damaged object: %d rows served, every bookinfo span but node1's of traces %d–%d", len(got), group, group+4)
 	t.Logf("damaged object notice: %s", notices(r))
 
 	// Wrong credentials: a health error that says so.
@@ -179,7 +204,7 @@ func TestPluginBinaryOverBucket(t *testing.T) {
 	// traces still answer, with a notice.
 	srv.Stop()
 	h, _ = c.CheckHealth(ctx)
-	if h.Status != pluginv2.CheckHealthResponse_ERROR || !strings.Contains(h.Message, "cannot reach the bucket") {
+	if h.Status != pluginv2.CheckHealthResponse_ERROR || !strings.Contains(h.Message, "the object store is unreachable") {
 		t.Fatalf("stopped server: %v %q", h.Status, h.Message)
 	}
 	time.Sleep(2100 * time.Millisecond) // past the listing interval
@@ -194,4 +219,24 @@ func TestPluginBinaryOverBucket(t *testing.T) {
 	if h.Status != pluginv2.CheckHealthResponse_OK {
 		t.Fatalf("after restart: %v %q", h.Status, h.Message)
 	}
+}
+
+// searchedSpans lists a search frame's rows as "<node> <start>", sorted.
+func searchedSpans(t *testing.T, f *data.Frame) []string {
+	t.Helper()
+	node, _ := f.FieldByName("node")
+	start, _ := f.FieldByName("startTime")
+	if node == nil || start == nil {
+		t.Fatalf("search frame without node or startTime")
+	}
+	out := make([]string, f.Rows())
+	for i := range out {
+		out[i] = spanKey(node.At(i).(string), start.At(i).(time.Time))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func spanKey(node string, start time.Time) string {
+	return node + " " + start.UTC().Format(time.RFC3339Nano)
 }

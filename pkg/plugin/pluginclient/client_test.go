@@ -3,12 +3,14 @@ package pluginclient
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
 	"github.com/zerotrace/zerotrace/internal/spangen"
@@ -65,9 +67,25 @@ func TestPluginBinaryOverGrafanaProtocol(t *testing.T) {
 		t.Fatalf("trace by search link %s: %v %q", tid, err, r.Error)
 	}
 	// serviceMap and metrics.
+	// The service map of the 20 requests: the generated spans carry no
+	// proxy flag, so a pod's sidecar and application are one service and
+	// their calls to each other edges from it to itself. Per request:
+	// loadgen (curl) → its sidecar → productpage's sidecar → productpage,
+	// which calls details and reviews, each through both sidecars; reviews
+	// calls ratings likewise.
 	r, err = c.Query(ctx, map[string]any{"queryType": "serviceMap"}, from, to)
-	if err != nil || r.Error != "" || len(r.Frames) != 2 || r.Frames[1].Rows() == 0 {
+	if err != nil || r.Error != "" || len(r.Frames) != 2 {
 		t.Fatalf("serviceMap: %v %q", err, r.Error)
+	}
+	// id and calls (mainstat) of every node and edge.
+	wantNodes := "details 40, loadgen 20, productpage 80, ratings 40, reviews 60"
+	wantEdges := "details->details 20, loadgen->loadgen 20, loadgen->productpage 20, productpage->details 20, " +
+		"productpage->productpage 60, productpage->reviews 20, ratings->ratings 20, reviews->ratings 20, reviews->reviews 40"
+	if got := columns(t, r.Frames[0], "id", "mainstat"); got != wantNodes {
+		t.Errorf("service map nodes:\n got %s\nwant %s", got, wantNodes)
+	}
+	if got := columns(t, r.Frames[1], "id", "mainstat"); got != wantEdges {
+		t.Errorf("service map edges:\n got %s\nwant %s", got, wantEdges)
 	}
 	r, err = c.Query(ctx, map[string]any{"queryType": "metrics"}, from, to)
 	if err != nil || r.Error != "" || len(r.Frames) != 2 || len(r.Frames[0].Fields) < 5 {
@@ -84,7 +102,23 @@ func TestPluginBinaryOverGrafanaProtocol(t *testing.T) {
 		t.Fatalf("CallResource: %v %d %s", err, status, body)
 	}
 	var svcs []string
-	if err := json.Unmarshal(body, &svcs); err != nil || len(svcs) < 4 {
+	if err := json.Unmarshal(body, &svcs); err != nil || strings.Join(svcs, ",") != "details,loadgen,productpage,ratings,reviews" {
 		t.Fatalf("services: %v %s", err, body)
 	}
+}
+
+// columns joins a frame's rows as "<a> <b>, …" from its fields a and b
+// (sorted by the frame's own order).
+func columns(t *testing.T, f *data.Frame, a, b string) string {
+	t.Helper()
+	fa, _ := f.FieldByName(a)
+	fb, _ := f.FieldByName(b)
+	if fa == nil || fb == nil {
+		t.Fatalf("frame %s has no field %s or %s", f.Name, a, b)
+	}
+	rows := make([]string, fa.Len())
+	for i := range rows {
+		rows[i] = fmt.Sprintf("%v %v", fa.At(i), fb.At(i))
+	}
+	return strings.Join(rows, ", ")
 }

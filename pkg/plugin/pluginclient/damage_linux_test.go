@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -93,6 +94,19 @@ func TestPluginSurvivesDamage(t *testing.T) {
 	all, good := len(spansOn(traces, "")), len(spansOn(traces, "node2"))
 	from, to := start.Add(-time.Minute), time.Now().Add(time.Minute)
 	goodTrace := spansOn(traces, "node2")[0].SpanID
+	// What the trace of goodTrace must be: whole when the damage is served,
+	// else what the plugin assembles when node1 is not there at all.
+	onlyNode2 := filepath.Join(base, "node2-only")
+	if err := damage.Copy(pristine, onlyNode2); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(onlyNode2, "node1")); err != nil {
+		t.Fatal(err)
+	}
+	wholeTrace, node2Trace := traceSpanIDs(t, bin, pristine, goodTrace), traceSpanIDs(t, bin, onlyNode2, goodTrace)
+	if len(wholeTrace) != 38 || len(node2Trace) == 0 || len(node2Trace) >= 38 {
+		t.Fatalf("reference traces: %d spans whole (want 38), %d without node1", len(wholeTrace), len(node2Trace))
+	}
 
 	for i, c := range damage.Cases() {
 		t.Run(c.Name, func(t *testing.T) {
@@ -159,8 +173,15 @@ func TestPluginSurvivesDamage(t *testing.T) {
 
 			// Alive, and the good node still answers.
 			r, err = cl.Query(ctx, map[string]any{"queryType": "trace", "spanId": strconv.FormatUint(goodTrace, 10)}, from, to)
-			if err != nil || r.Error != "" || len(r.Frames) != 1 || r.Frames[0].Rows() == 0 || cl.Exited() {
+			if err != nil || r.Error != "" || len(r.Frames) != 1 || cl.Exited() {
 				t.Fatalf("trace from the good node after the damage: %v %+v exited=%v", err, r, cl.Exited())
+			}
+			wantIDs := node2Trace
+			if c.Served {
+				wantIDs = wholeTrace
+			}
+			if got := frameSpanIDs(t, r.Frames[0]); !slices.Equal(got, wantIDs) {
+				t.Fatalf("trace from the good node after the damage: spans %v, want %v", got, wantIDs)
 			}
 			if n := linesNaming(noticesOf(r.Frames[0]), want); !c.Served && n != 1 {
 				t.Fatalf("trace: %d notices name %s, want 1: %q", n, want, noticesOf(r.Frames[0]))
@@ -192,4 +213,37 @@ func linesNaming(text, what string) int {
 		}
 	}
 	return n
+}
+
+// traceSpanIDs asks a plugin reading dir for the trace of span id and
+// returns its span ids, sorted.
+func traceSpanIDs(t *testing.T, bin, dir string, id uint64) []string {
+	t.Helper()
+	cl, err := Start(bin, Options{PluginID: "zerotrace-tracing-datasource", UID: "zt", Name: "Zerotrace",
+		JSONData: map[string]any{"dataDirs": []string{dir}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	r, err := cl.Query(context.Background(), map[string]any{"queryType": "trace", "spanId": strconv.FormatUint(id, 10)},
+		time.Now().Add(-time.Hour), time.Now().Add(time.Minute))
+	if err != nil || r.Error != "" || len(r.Frames) != 1 {
+		t.Fatalf("reference trace of %d in %s: %v %+v", id, dir, err, r)
+	}
+	return frameSpanIDs(t, r.Frames[0])
+}
+
+// frameSpanIDs is a trace frame's spanID column, sorted.
+func frameSpanIDs(t *testing.T, f *data.Frame) []string {
+	t.Helper()
+	fld, _ := f.FieldByName("spanID")
+	if fld == nil {
+		t.Fatalf("trace frame without spanID")
+	}
+	ids := make([]string, fld.Len())
+	for i := range ids {
+		ids[i] = fld.At(i).(string)
+	}
+	slices.Sort(ids)
+	return ids
 }

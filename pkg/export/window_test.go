@@ -1,0 +1,110 @@
+package export
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/zerotrace/zerotrace/internal/spangen"
+	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/trace"
+)
+
+// plainSource looks the window's spans up by walking them all: the
+// reference for the window's indexed lookups.
+type plainSource struct{ w *window }
+
+func (p plainSource) Lookup(_ context.Context, from, to int64, keys []span.Key) ([]span.Span, error) {
+	var out []span.Span
+	var ks []span.Key
+	for _, e := range p.w.byTime[p.w.head:] {
+		if e.s.StartNs < from || e.s.StartNs > to {
+			continue
+		}
+		ks = e.s.IndexKeys(ks[:0])
+		for _, k := range ks {
+			if slices.Contains(keys, k) {
+				out = append(out, e.s)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+func (p plainSource) Get(ctx context.Context, from, to int64, ids []uint64) ([]span.Span, error) {
+	return p.w.Get(ctx, from, to, ids)
+}
+
+// TestWindowAssembleSame: assembling every span's trace over the window
+// (its index by key and start) gives the traces assembly gives over a walk
+// of every span (concurrent generated Bookinfo traces, so that lookups find other
+// traces' spans too), and the spans of each trace are the generator's.
+func TestWindowAssembleSame(t *testing.T) {
+	gen := spangen.New(spangen.Config{Seed: 11, Start: time.Now().Add(-time.Minute), Interval: 2 * time.Millisecond}).Next(40)
+	w := newWindow()
+	var all []span.Span
+	for _, tr := range gen {
+		for i := range tr.Spans {
+			w.add(&tr.Spans[i], 0)
+			all = append(all, tr.Spans[i])
+		}
+	}
+	now := time.Now()
+	cfg := trace.Config{Now: func() time.Time { return now }}
+	ctx := context.Background()
+	for i := 0; i < len(all); i += 2 { // every other span: each trace seeded from many of its spans
+		s := all[i]
+		a, err := trace.AssembleFrom(ctx, w, cfg, []span.Span{s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := trace.AssembleFrom(ctx, plainSource{w}, cfg, []span.Span{s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("span %d (%d): the trace over the window's index differs from the trace over a walk of every span:\n%+v\n%+v", i, s.SpanID, a.Parents, b.Parents)
+		}
+	}
+	// Ground truth: each generated trace assembles to its own spans.
+	for ti, tr := range gen {
+		a, err := trace.AssembleFrom(ctx, w, cfg, tr.Spans[:1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[uint64]bool{}
+		for _, s := range tr.Spans {
+			want[s.SpanID] = true
+		}
+		if len(a.Spans) != len(want) {
+			t.Fatalf("trace %d: %d spans assembled, %d generated", ti, len(a.Spans), len(want))
+		}
+		for _, s := range a.Spans {
+			if !want[s.SpanID] {
+				t.Fatalf("trace %d: span %d is not the generator's", ti, s.SpanID)
+			}
+		}
+	}
+}
+
+// BenchmarkWindowAssemble: assembling generated Bookinfo traces (38 spans
+// each) over the window, a trace an op.
+func BenchmarkWindowAssemble(b *testing.B) {
+	gen := spangen.New(spangen.Config{Seed: 3, Start: time.Now().Add(-time.Minute), Interval: 5 * time.Millisecond}).Next(500)
+	w := newWindow()
+	for _, tr := range gen {
+		for i := range tr.Spans {
+			w.add(&tr.Spans[i], 0)
+		}
+	}
+	now := time.Now()
+	cfg := trace.Config{Now: func() time.Time { return now }}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := trace.AssembleFrom(context.Background(), w, cfg, gen[i%len(gen)].Spans[:1]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"slices"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// How a shard's index records are built (ADR 0004): each batch's records
+// are sorted when the batch is encoded, small enough to stay in the CPU's
+// caches, and kept as one sorted segment per run; sealing merges the
+// segments into blocks as it goes (mergeRuns), without a sorted copy of
+// the whole run. A merge's sources are segments alike (their runs are
+// sorted), so a merged shard's index is written the same way.
+
+// indexer builds index records. It keeps what serves batch after batch:
+// the key slice, the last strings it hashed and the sort's memory. Not
+// safe for concurrent use.
+type indexer struct {
+	keys    []span.Key
+	hashes  [4]strHash // namespace, service, endpoint, workload
+	scratch [3][]byte  // the batch's records while they are added
+	sort    recordSorter
+}
+
+// strHash remembers the hash of the string last hashed: the spans of a
+// batch repeat their namespace, service and endpoint, and those of one
+// connection share the very strings (compared without reading them).
+type strHash struct {
+	s  string
+	h  uint64
+	ok bool
+}
+
+func (c *strHash) hash(s string) uint64 {
+	if !c.ok || s != c.s {
+		c.s, c.h, c.ok = s, hashString(s), true
+	}
+	return c.h
+}
+
+// appendRecords adds the index records of span s at r to recs (in runs
+// order).
+func (x *indexer) appendRecords(recs *[3][]byte, s *span.Span, r ref) {
+	x.keys = s.IndexKeys(x.keys[:0])
+	be := binary.BigEndian
+	for _, k := range x.keys {
+		b := grow(&recs[0], keyRecLen)
+		b[0] = byte(k.Kind)
+		be.PutUint64(b[1:], keyValue(k))
+		putRef(b[9:], r)
+	}
+	b := grow(&recs[1], spanIDRecLen)
+	be.PutUint64(b, s.SpanID)
+	putRef(b[8:], r)
+	sf := searchFields{service: x.hashes[1].hash(s.Service), endpoint: x.hashes[2].hash(s.Endpoint), protocol: s.L7Protocol,
+		status: s.ResponseStatus, tap: s.TapSide, duration: int64(s.Duration())}
+	if s.Workload != "" {
+		sf.workload = x.hashes[3].hash(s.Workload)
+	}
+	b = grow(&recs[2], searchRecLen)
+	be.PutUint64(b, x.hashes[0].hash(s.Namespace))
+	putRef(b[8:], r)
+	sf.put(b[8+refLen : 8+refLen])
+}
+
+// grow extends *b by n bytes and returns them.
+func grow(b *[]byte, n int) []byte {
+	l := len(*b)
+	*b = slices.Grow(*b, n)[:l+n]
+	return (*b)[l:]
+}
+
+// batchRecords returns the records of spans, rows of batch, as one sorted
+// segment per run, each in a slice of its own size.
+func (x *indexer) batchRecords(spans []span.Span, batch uint32) [3][]byte {
+	for i := range x.scratch {
+		x.scratch[i] = x.scratch[i][:0]
+	}
+	for i := range spans {
+		x.appendRecords(&x.scratch, &spans[i], ref{spans[i].StartNs, batch, uint32(i)})
+	}
+	var out [3][]byte
+	for i, run := range runs {
+		x.sort.sort(x.scratch[i], recLen(run))
+		out[i] = slices.Clone(x.scratch[i])
+	}
+	return out
+}
+
+// recordSorter sorts fixed-width records; its memory serves sort after
+// sort.
+type recordSorter struct {
+	idx, tmp []sortKey
+	out      []byte
+}
+
+type sortKey struct {
+	a, b uint64
+	i    uint32
+}
+
+// sortRecords sorts fixed-width records (at least 16 bytes) in place.
+func sortRecords(recs []byte, w int) {
+	var s recordSorter
+	s.sort(recs, w)
+}
+
+// sort sorts fixed-width records (at least 16 bytes) in place. It sorts
+// their first 16 bytes as two integers with a least-significant-digit
+// radix sort, skipping the bytes every record shares (the high bytes of
+// start times within a shard, the kind byte), and compares the rest only
+// among records whose first 16 bytes tie, which is rare: every run leads
+// with a value and a start time.
+func (s *recordSorter) sort(recs []byte, w int) {
+	n := len(recs) / w
+	if n < 2 {
+		return
+	}
+	idx, tmp := slices.Grow(s.idx[:0], n)[:n], slices.Grow(s.tmp[:0], n)[:n]
+	s.idx, s.tmp = idx, tmp
+	for i := range idx {
+		r := recs[i*w:]
+		idx[i] = sortKey{binary.BigEndian.Uint64(r), binary.BigEndian.Uint64(r[8:]), uint32(i)}
+	}
+	var count [256]int
+	for d := 0; d < 16; d++ {
+		digit := func(p *sortKey) byte {
+			if d < 8 {
+				return byte(p.b >> (8 * d))
+			}
+			return byte(p.a >> (8 * (d - 8)))
+		}
+		clear(count[:])
+		for k := range idx {
+			count[digit(&idx[k])]++
+		}
+		if count[digit(&idx[0])] == n {
+			continue // every record has this byte: nothing to order
+		}
+		sum := 0
+		for c := range count {
+			count[c], sum = sum, sum+count[c]
+		}
+		for k := range idx {
+			c := digit(&idx[k])
+			tmp[count[c]] = idx[k]
+			count[c]++
+		}
+		idx, tmp = tmp, idx
+	}
+	rest := func(p sortKey) []byte { return recs[int(p.i)*w+16 : int(p.i+1)*w] }
+	for lo := 0; lo < n; {
+		hi := lo + 1
+		for hi < n && idx[hi].a == idx[lo].a && idx[hi].b == idx[lo].b {
+			hi++
+		}
+		if hi-lo > 1 {
+			slices.SortStableFunc(idx[lo:hi], func(x, y sortKey) int { return bytes.Compare(rest(x), rest(y)) })
+		}
+		lo = hi
+	}
+	out := slices.Grow(s.out[:0], len(recs))[:len(recs)]
+	s.out = out
+	for k, p := range idx {
+		copy(out[k*w:(k+1)*w], recs[int(p.i)*w:])
+	}
+	copy(recs, out)
+}
+
+// mergeRuns merges sorted segments of w-byte records into one sorted run
+// and calls emit with it block by block: cut records at a time, the last
+// block shorter. A block passed to emit may be reused once emit returns;
+// buf is memory for them (returned, grown, for the next call). Merging
+// costs n·log(segments) comparisons where sorting the whole run cost
+// n·log(n), in memory the caches hold. It reports false, having emitted
+// part of the run, when a segment turns out not to be sorted: the caller
+// then sorts the records instead.
+func mergeRuns(segs [][]byte, w, cut int, buf []byte, emit func(blk []byte)) ([]byte, bool) {
+	type cursor struct {
+		a, b    uint64 // the leading 16 bytes of the record at at
+		at, end int
+		seg     int
+	}
+	h := make([]cursor, 0, len(segs))
+	for i, s := range segs {
+		if len(s) >= w {
+			h = append(h, cursor{binary.BigEndian.Uint64(s), binary.BigEndian.Uint64(s[8:]), 0, len(s) - len(s)%w, i})
+		}
+	}
+	less := func(x, y *cursor) bool {
+		if x.a != y.a {
+			return x.a < y.a
+		}
+		if x.b != y.b {
+			return x.b < y.b
+		}
+		if c := bytes.Compare(segs[x.seg][x.at+16:x.at+w], segs[y.seg][y.at+16:y.at+w]); c != 0 {
+			return c < 0
+		}
+		return x.seg < y.seg // stable: the earlier segment first
+	}
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			m := l
+			if r := l + 1; r < len(h) && less(&h[r], &h[l]) {
+				m = r
+			}
+			if !less(&h[m], &h[i]) {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	blk := slices.Grow(buf[:0], cut*w)
+	var prev cursor // the last record taken, for the order check
+	taken := false
+	for len(h) > 0 {
+		c := &h[0]
+		if taken && less(c, &prev) {
+			return blk, false
+		}
+		prev, taken = *c, true
+		blk = append(blk, segs[c.seg][c.at:c.at+w]...)
+		if len(blk) == cut*w {
+			emit(blk)
+			blk = blk[:0]
+		}
+		c.at += w
+		if c.at >= c.end {
+			h[0] = h[len(h)-1]
+			h = h[:len(h)-1]
+		} else {
+			s := segs[c.seg][c.at:]
+			c.a, c.b = binary.BigEndian.Uint64(s), binary.BigEndian.Uint64(s[8:])
+		}
+		if len(h) > 0 {
+			down(0)
+		}
+	}
+	if len(blk) > 0 {
+		emit(blk)
+	}
+	return blk, true
+}
