@@ -8,6 +8,8 @@
 // decides which request a task worked for once it is gone: the one it
 // answered, or the one the task that created it worked for at that time.
 #pragma once
+#include "ids.h"
+#include "handoff.h"
 #include "maps/pytasks.h"
 #include "maps/pyrunning.h"
 

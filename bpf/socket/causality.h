@@ -14,22 +14,8 @@
 //   shared id means one request.
 #pragma once
 #include "maps/threads.h"
+#include "ids.h"
 #include "maps/sockets.h"
-
-#define IDLE_NS (10ULL * 1000000000ULL)
-
-static __always_inline __u64 fresh_id(void)
-{
-	__u32 zero = 0;
-	__u64 *c = bpf_map_lookup_elem(&id_counter, &zero);
-	if (!c)
-		return 0;
-	if (*c == 0) // CPU in bits 56-61; bits 62-63 stay free for flags
-		*c = ((__u64)(bpf_get_smp_processor_id() & 0x3f) << 56) | (bpf_ktime_get_ns() & ((1ULL << 56) - 1));
-	*c += 1;
-	return *c;
-}
-
 #include "goroutine.h"
 #include "handoff.h"
 #include "pyqueue.h"

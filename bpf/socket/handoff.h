@@ -20,25 +20,16 @@
 // keeps the call's span until its verdict, and links a claimed call only
 // when exactly one request claimed it.
 #pragma once
+#include "ids.h"
 #include "maps/handoffs.h"
 #include "maps/serving.h"
 
-#define HANDOFF_BIT (1ULL << 63)
 #define HANDOFF_TTL_NS (2ULL * 1000000000ULL)
 #define DIR_VERDICT 5 // event: a worker's verdict (len: VERDICT_*)
 #define VERDICT_REFUTED 0
 #define VERDICT_CONFIRMED 1
 #define VERDICT_CLAIM 2
 #define VERDICT_ITEM 3 // the call's worker took a work item put for owner (pyqueue.h)
-
-// held returns the context id the thread whose entry is ts holds
-// unambiguously, or 0.
-static __always_inline __u64 held(struct thread_state *ts, __u64 now)
-{
-	if (!ts || ts->req.open != 1 || ts->req.ambiguous || now - ts->req.ts > IDLE_NS)
-		return 0;
-	return ts->req.id;
-}
 
 // note sends a header-only event of thread (pid_tgid) to user space: dir
 // says what it is (DIR_VERDICT, DIR_TASK), kind, sock_id and trace what

@@ -20,10 +20,11 @@
 // A call carries the request's id with NODE_BIT (user space strips it and
 // names the evidence); the response of the call carries the same.
 #pragma once
+#include "ids.h"
+#include "maps/sockets.h"
 #include "maps/nodeturns.h"
 #include "maps/nodewraps.h"
 
-#define NODE_BIT (1ULL << 62) // the context was given by a Node.js turn (not a goroutine: Go processes have their own)
 #define SOCK_NODE_CONNECTED 2 // sock_state.task: connected during a turn working for ctx
 #define SOCK_NODE_CALL 3      // sock_state.task: its call was written for ctx (0: none)
 #define NODE_CTX_CX 0 // the uprobe's cookie: the Environment constructor's async_context& in CX (Node.js 18, 20)

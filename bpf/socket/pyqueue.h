@@ -7,6 +7,7 @@
 // worker that request's context, exactly, for every call it makes until it
 // takes its next item. Nothing is inferred from timing or wakes.
 #pragma once
+#include "ids.h"
 #include "maps/pyitems.h"
 
 // How put's item is found (the uprobe's cookie, from the method's calling

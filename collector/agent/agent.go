@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,69 +54,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		w.Close()
 		return err
 	}
-	var spans, writeErrs atomic.Uint64
-	reused := newRepeatCounter(cfg.RepeatedKeys, log)
-	q := newSpanQueue(spanQueueMax, func(batch []span.Span) {
-		for i := range batch {
-			wl.enrich(&batch[i])
-			if batch[i].Namespace == "" {
-				batch[i].Namespace = cfg.Namespace
-			}
-			reused.Add(&batch[i])
-		}
-		if err := w.Write(batch...); err != nil {
-			writeErrs.Add(uint64(len(batch)))
-			return
-		}
-		spans.Add(uint64(len(batch)))
-	})
+	sink := &spanSink{w: w, wl: wl, reused: newRepeatCounter(cfg.RepeatedKeys, log), namespace: cfg.Namespace}
+	q := newSpanQueue(spanQueueMax, sink.write)
 	emit := skipOTLPTraffic(cfg.OTLP, q.put)
-	var capture *ebpf.Capture
-	if cfg.EBPF.Enabled {
-		scope, err := netnsInodes(cfg.EBPF.NetNS)
-		if err != nil {
-			stopAll(nil, nil, q, w)
-			return err
-		}
-		capture, err = ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, NetNS: scope, SpanBudget: cfg.EBPF.SpanBudget,
-			Timeout: cfg.EBPF.Timeout, Logger: log, Service: func(i proc.Info) string { return cfg.ServiceOf(i.Name, i.Cmdline) },
-			Redact: cfg.Redactor()}, emit)
-		if err != nil {
-			stopAll(nil, nil, q, w)
-			return fmt.Errorf("starting the eBPF capture: %w", err)
-		}
-		log.Info("eBPF capture attached", "netns", scope, "payload", cfg.EBPF.PayloadSize)
+	capture, err := startEBPF(&cfg, emit, log)
+	if err != nil {
+		stopAll(nil, nil, q, w)
+		return err
 	}
-
-	var pcap *packet.Capture
-	if len(cfg.Packet.Interfaces) > 0 {
-		var ifs []packet.Interface
-		for _, ic := range cfg.Packet.Interfaces {
-			ns := ic.Netns
-			if ns != "" && !strings.Contains(ns, "/") {
-				ns = "/run/netns/" + ns
-			}
-			names, err := packet.MatchInterfaces(ns, ic.Pattern)
-			if err != nil {
-				stopAll(capture, nil, q, w)
-				return fmt.Errorf("packet interfaces %q in %q: %w", ic.Pattern, ic.Netns, err)
-			}
-			for _, n := range names {
-				ifs = append(ifs, packet.Interface{Netns: ns, Name: n, Role: packet.Role(ic.Role)})
-			}
-		}
-		if len(ifs) == 0 {
-			stopAll(capture, nil, q, w)
-			return errors.New("packet capture: no interface matches the configured patterns")
-		}
-		pcap, err = packet.Start(packet.Options{Node: cfg.Node, Interfaces: ifs, Filter: cfg.Packet.Filter,
-			Timeout: cfg.EBPF.Timeout, Logger: log, Ring: packet.Geometry{BlockSize: cfg.Packet.BlockSize, Blocks: cfg.Packet.Blocks},
-			Fanout: cfg.Packet.Fanout, Redact: cfg.Redactor()}, emit)
-		if err != nil {
-			stopAll(capture, nil, q, w)
-			return fmt.Errorf("starting the packet capture: %w", err)
-		}
-		log.Info("packet capture", "interfaces", len(ifs))
+	pcap, err := startPackets(&cfg, emit, log)
+	if err != nil {
+		stopAll(capture, nil, q, w)
+		return err
 	}
 
 	reg := prometheus.NewRegistry()
@@ -129,13 +77,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		stopAll(capture, pcap, q, w)
 		return err
 	}
-	reg.MustRegister(repeatCollector{reused})
+	reg.MustRegister(repeatCollector{sink.reused})
 	reg.MustRegister(storeCollector{w})
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_spans_total",
-		Help: "Spans handed to the store: written, or dropped (zerotrace_store_spans_total, zerotrace_store_dropped_spans_total)."},
-		func() float64 { return float64(spans.Load()) }))
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_span_write_errors_total", Help: "Spans the store refused."},
-		func() float64 { return float64(writeErrs.Load()) }))
+	sink.register(reg)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_store_shards", Help: "Sealed shards of this node."},
 		func() float64 { return float64(len(w.Manifest().Shards)) }))
 	if up != nil {
@@ -144,36 +88,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_workload_pods", Help: "Pods of the node known to the workload metadata."},
 		func() float64 { return float64(wl.idx.Len()) }))
 	if capture != nil {
-		for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "drop_storage"} {
-			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_" + name + "_total",
-				Help: "eBPF capture counter " + name + " (kernel side)."}, func() float64 {
-				st, err := capture.Stats()
-				if err != nil {
-					return 0
-				}
-				return float64(st[name])
-			}))
-		}
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_shed_connections_total",
-			Help: "Connections shed over the span budget (overload policy)."}, func() float64 { n, _ := capture.ShedStats(); return float64(n) }))
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_shed_events_total",
-			Help: "Events of shed connections dropped."}, func() float64 { _, n := capture.ShedStats(); return float64(n) }))
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_ebpf_ringbuf_lag_bytes",
-			Help: "Bytes waiting in the ring buffer."}, func() float64 { return float64(capture.Pending()) }))
+		registerEBPFMetrics(reg, capture)
 	}
-	var srv *http.Server
-	if cfg.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			stopAll(capture, pcap, q, w)
-			return fmt.Errorf("metrics listener: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { rw.Write([]byte("ok\n")) })
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		log.Info("metrics", "addr", ln.Addr().String())
+	srv, err := serveMetrics(cfg.MetricsAddr, reg, log)
+	if err != nil {
+		stopAll(capture, pcap, q, w)
+		return err
 	}
 	started := time.Now()
 	statsCtx, stopStats := context.WithCancel(context.Background())
@@ -216,8 +136,100 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		}
 		cancel()
 	}
-	log.Info("stopped", "spans", spans.Load())
+	log.Info("stopped", "spans", sink.spans.Load())
 	return errors.Join(errs...)
+}
+
+// startEBPF attaches the socket capture (nil when it is disabled).
+func startEBPF(cfg *Config, emit func(*span.Span), log *slog.Logger) (*ebpf.Capture, error) {
+	if !cfg.EBPF.Enabled {
+		return nil, nil
+	}
+	scope, err := netnsInodes(cfg.EBPF.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	capture, err := ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, NetNS: scope, SpanBudget: cfg.EBPF.SpanBudget,
+		Timeout: cfg.EBPF.Timeout, Logger: log, Service: func(i proc.Info) string { return cfg.ServiceOf(i.Name, i.Cmdline) },
+		Redact: cfg.Redactor()}, emit)
+	if err != nil {
+		return nil, fmt.Errorf("starting the eBPF capture: %w", err)
+	}
+	log.Info("eBPF capture attached", "netns", scope, "payload", cfg.EBPF.PayloadSize)
+	return capture, nil
+}
+
+// startPackets opens the packet capture on the configured interfaces (nil
+// when none is configured).
+func startPackets(cfg *Config, emit func(*span.Span), log *slog.Logger) (*packet.Capture, error) {
+	if len(cfg.Packet.Interfaces) == 0 {
+		return nil, nil
+	}
+	var ifs []packet.Interface
+	for _, ic := range cfg.Packet.Interfaces {
+		ns := ic.Netns
+		if ns != "" && !strings.Contains(ns, "/") {
+			ns = "/run/netns/" + ns
+		}
+		names, err := packet.MatchInterfaces(ns, ic.Pattern)
+		if err != nil {
+			return nil, fmt.Errorf("packet interfaces %q in %q: %w", ic.Pattern, ic.Netns, err)
+		}
+		for _, n := range names {
+			ifs = append(ifs, packet.Interface{Netns: ns, Name: n, Role: packet.Role(ic.Role)})
+		}
+	}
+	if len(ifs) == 0 {
+		return nil, errors.New("packet capture: no interface matches the configured patterns")
+	}
+	pcap, err := packet.Start(packet.Options{Node: cfg.Node, Interfaces: ifs, Filter: cfg.Packet.Filter,
+		Timeout: cfg.EBPF.Timeout, Logger: log, Ring: packet.Geometry{BlockSize: cfg.Packet.BlockSize, Blocks: cfg.Packet.Blocks},
+		Fanout: cfg.Packet.Fanout, Redact: cfg.Redactor()}, emit)
+	if err != nil {
+		return nil, fmt.Errorf("starting the packet capture: %w", err)
+	}
+	log.Info("packet capture", "interfaces", len(ifs))
+	return pcap, nil
+}
+
+// registerEBPFMetrics exports the socket capture's kernel counters,
+// shedding and ring buffer lag.
+func registerEBPFMetrics(reg *prometheus.Registry, capture *ebpf.Capture) {
+	for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "drop_storage"} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_" + name + "_total",
+			Help: "eBPF capture counter " + name + " (kernel side)."}, func() float64 {
+			st, err := capture.Stats()
+			if err != nil {
+				return 0
+			}
+			return float64(st[name])
+		}))
+	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_shed_connections_total",
+		Help: "Connections shed over the span budget (overload policy)."}, func() float64 { n, _ := capture.ShedStats(); return float64(n) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_shed_events_total",
+		Help: "Events of shed connections dropped."}, func() float64 { _, n := capture.ShedStats(); return float64(n) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_ebpf_ringbuf_lag_bytes",
+		Help: "Bytes waiting in the ring buffer."}, func() float64 { return float64(capture.Pending()) }))
+}
+
+// serveMetrics serves /metrics and /healthz on addr (nil when addr is
+// empty).
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) { rw.Write([]byte("ok\n")) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	log.Info("metrics", "addr", ln.Addr().String())
+	return srv, nil
 }
 
 func registerUploadMetrics(reg *prometheus.Registry, up *bucket.Uploader) {

@@ -193,26 +193,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	cfg := Defaults()
 	fs := flag.NewFlagSet("collect", flag.ContinueOnError)
 	file := fs.String("config", env("ZEROTRACE_CONFIG"), "YAML configuration file")
-	node := fs.String("node", "", "node name (default: host name)")
-	dataDir := fs.String("data-dir", "", "data directory; shards go to <data-dir>/<node>/")
-	dataGroup := fs.String("data-group", "", "group that may read the sealed shards (e.g. grafana)")
-	metrics := fs.String("metrics-addr", "\x00", "address of /metrics (empty disables)")
-	logLevel := fs.String("log-level", "", "debug, info, warn, error")
-	namespace := fs.String("namespace", "", "namespace stamped on spans that carry none")
-	payload := fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
-	spanBudget := fs.Float64("span-budget", 0, "spans per second before whole new connections are shed (0: no budget)")
-	memLimit := fs.Int("memory-limit-mb", 200, "the collector's soft memory limit in MiB (0: none)")
-	diskBudget := fs.Int64("disk-budget", 0, "bytes the node directory may hold (0: a fifth of the filesystem; -1: none)")
-	minFree := fs.Int64("min-free", 0, "bytes left free on the filesystem (0: 10% and at least 1 GiB; -1: none)")
-	var netns, ifaces multiFlag
-	fs.Var(&netns, "netns", "capture only this network namespace (path or inode; repeatable)")
-	fs.Var(&ifaces, "packet-iface", "capture packets on interfaces [NETNS/]PATTERN[=ROLE] (repeatable), e.g. node1/veth*=pod")
-	fanout := fs.Int("packet-fanout", 0, "rings per packet interface, in one PACKET_FANOUT group (1..64)")
-	noEBPF := fs.Bool("no-ebpf", false, "disable the socket capture")
-	objURL := fs.String("object-store", "", "upload sealed shards to s3://bucket[/prefix]")
-	objEndpoint := fs.String("object-store-endpoint", "", "S3 endpoint URL (default: AWS S3 of the region)")
-	objRegion := fs.String("object-store-region", "", "S3 region (default us-east-1)")
-	objPathStyle := fs.Bool("object-store-path-style", false, "path-style bucket addressing (MinIO, SeaweedFS, Ceph)")
+	cf := addCoreFlags(fs)
 	redactFlags := addRedactFlags(fs)
 	otlpF := registerOTLPFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -222,17 +203,41 @@ func Load(args []string, env func(string) string) (Config, error) {
 		return cfg, fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
 	if *file != "" {
-		b, err := os.ReadFile(*file)
-		if err != nil {
-			return cfg, fmt.Errorf("reading config: %w", err)
-		}
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil {
-			return cfg, fmt.Errorf("parsing %s: %w", *file, err)
+		if err := readYAML(&cfg, *file); err != nil {
+			return cfg, err
 		}
 	}
-	// Environment.
+	if err := applyEnv(&cfg, env); err != nil {
+		return cfg, err
+	}
+	redactFlags.apply(&cfg, env) // its environment, then its flags
+	if err := cf.apply(&cfg, fs); err != nil {
+		return cfg, err
+	}
+	if err := otlpF.apply(&cfg.OTLP, env); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// readYAML decodes the configuration file over cfg; unknown keys are
+// errors.
+func readYAML(cfg *Config, file string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		return fmt.Errorf("parsing %s: %w", file, err)
+	}
+	return nil
+}
+
+// applyEnv sets what the ZEROTRACE_* variables name (the redaction and OTLP
+// variables aside).
+func applyEnv(cfg *Config, env func(string) string) error {
 	set := func(name string, f func(string) error) error {
 		if v := env(name); v != "" {
 			if err := f(v); err != nil {
@@ -265,75 +270,110 @@ func Load(args []string, env func(string) string) (Config, error) {
 		{"ZEROTRACE_KUBELET_URL", func(v string) error { cfg.Kubernetes.KubeletURL = v; return nil }},
 	} {
 		if err := set(e.name, e.f); err != nil {
-			return cfg, err
+			return err
 		}
 	}
-	redactFlags.apply(&cfg, env) // its environment, then its flags
-	// Flags.
-	if *node != "" {
-		cfg.Node = *node
+	return nil
+}
+
+// coreFlags are the collector's flags (the redaction and OTLP flags aside).
+type coreFlags struct {
+	node, dataDir, dataGroup, metrics, logLevel, namespace *string
+	payload, memLimit, fanout                              *int
+	spanBudget                                             *float64
+	diskBudget, minFree                                    *int64
+	netns, ifaces                                          multiFlag
+	noEBPF, objPathStyle                                   *bool
+	objURL, objEndpoint, objRegion                         *string
+}
+
+func addCoreFlags(fs *flag.FlagSet) *coreFlags {
+	f := &coreFlags{}
+	f.node = fs.String("node", "", "node name (default: host name)")
+	f.dataDir = fs.String("data-dir", "", "data directory; shards go to <data-dir>/<node>/")
+	f.dataGroup = fs.String("data-group", "", "group that may read the sealed shards (e.g. grafana)")
+	f.metrics = fs.String("metrics-addr", "\x00", "address of /metrics (empty disables)")
+	f.logLevel = fs.String("log-level", "", "debug, info, warn, error")
+	f.namespace = fs.String("namespace", "", "namespace stamped on spans that carry none")
+	f.payload = fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
+	f.spanBudget = fs.Float64("span-budget", 0, "spans per second before whole new connections are shed (0: no budget)")
+	f.memLimit = fs.Int("memory-limit-mb", 200, "the collector's soft memory limit in MiB (0: none)")
+	f.diskBudget = fs.Int64("disk-budget", 0, "bytes the node directory may hold (0: a fifth of the filesystem; -1: none)")
+	f.minFree = fs.Int64("min-free", 0, "bytes left free on the filesystem (0: 10% and at least 1 GiB; -1: none)")
+	fs.Var(&f.netns, "netns", "capture only this network namespace (path or inode; repeatable)")
+	fs.Var(&f.ifaces, "packet-iface", "capture packets on interfaces [NETNS/]PATTERN[=ROLE] (repeatable), e.g. node1/veth*=pod")
+	f.fanout = fs.Int("packet-fanout", 0, "rings per packet interface, in one PACKET_FANOUT group (1..64)")
+	f.noEBPF = fs.Bool("no-ebpf", false, "disable the socket capture")
+	f.objURL = fs.String("object-store", "", "upload sealed shards to s3://bucket[/prefix]")
+	f.objEndpoint = fs.String("object-store-endpoint", "", "S3 endpoint URL (default: AWS S3 of the region)")
+	f.objRegion = fs.String("object-store-region", "", "S3 region (default us-east-1)")
+	f.objPathStyle = fs.Bool("object-store-path-style", false, "path-style bucket addressing (MinIO, SeaweedFS, Ceph)")
+	return f
+}
+
+// apply sets what the flags given on the command line name.
+func (f *coreFlags) apply(cfg *Config, fs *flag.FlagSet) error {
+	if *f.node != "" {
+		cfg.Node = *f.node
 	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
+	if *f.dataDir != "" {
+		cfg.DataDir = *f.dataDir
 	}
-	if *dataGroup != "" {
-		cfg.DataGroup = *dataGroup
+	if *f.dataGroup != "" {
+		cfg.DataGroup = *f.dataGroup
 	}
-	if *metrics != "\x00" {
-		cfg.MetricsAddr = *metrics
+	if *f.metrics != "\x00" {
+		cfg.MetricsAddr = *f.metrics
 	}
-	if *logLevel != "" {
-		cfg.LogLevel = *logLevel
+	if *f.logLevel != "" {
+		cfg.LogLevel = *f.logLevel
 	}
-	if *namespace != "" {
-		cfg.Namespace = *namespace
+	if *f.namespace != "" {
+		cfg.Namespace = *f.namespace
 	}
-	if *payload != 0 {
-		cfg.EBPF.PayloadSize = *payload
+	if *f.payload != 0 {
+		cfg.EBPF.PayloadSize = *f.payload
 	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
 		case "span-budget":
-			cfg.EBPF.SpanBudget = *spanBudget
+			cfg.EBPF.SpanBudget = *f.spanBudget
 		case "memory-limit-mb":
-			cfg.MemoryLimitMB = *memLimit
+			cfg.MemoryLimitMB = *f.memLimit
 		case "packet-fanout":
-			cfg.Packet.Fanout = *fanout
+			cfg.Packet.Fanout = *f.fanout
 		case "disk-budget":
-			cfg.Store.DiskBudget = *diskBudget
+			cfg.Store.DiskBudget = *f.diskBudget
 		case "min-free":
-			cfg.Store.MinFree = *minFree
+			cfg.Store.MinFree = *f.minFree
 		}
 	})
-	if len(netns) > 0 {
-		cfg.EBPF.NetNS = netns
+	if len(f.netns) > 0 {
+		cfg.EBPF.NetNS = f.netns
 	}
-	for _, spec := range ifaces {
+	for _, spec := range f.ifaces {
 		ic, err := parseIface(spec)
 		if err != nil {
-			return cfg, err
+			return err
 		}
 		cfg.Packet.Interfaces = append(cfg.Packet.Interfaces, ic)
 	}
-	if *noEBPF {
+	if *f.noEBPF {
 		cfg.EBPF.Enabled = false
 	}
-	if *objURL != "" {
-		cfg.ObjectStore.URL = *objURL
+	if *f.objURL != "" {
+		cfg.ObjectStore.URL = *f.objURL
 	}
-	if *objEndpoint != "" {
-		cfg.ObjectStore.Endpoint = *objEndpoint
+	if *f.objEndpoint != "" {
+		cfg.ObjectStore.Endpoint = *f.objEndpoint
 	}
-	if *objRegion != "" {
-		cfg.ObjectStore.Region = *objRegion
+	if *f.objRegion != "" {
+		cfg.ObjectStore.Region = *f.objRegion
 	}
-	if *objPathStyle {
+	if *f.objPathStyle {
 		cfg.ObjectStore.PathStyle = true
 	}
-	if err := otlpF.apply(&cfg.OTLP, env); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	return nil
 }
 
 type multiFlag []string

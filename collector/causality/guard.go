@@ -97,7 +97,7 @@ type process struct {
 const GoroutineBit = 1 << 62
 
 // TurnBit marks, in a process that is not Go's, a context id a Node.js
-// event loop's turn gave a call (bpf/socket/nodeasync.h NODE_BIT).
+// event loop's turn gave a call (bpf/socket/ids.h NODE_BIT).
 const TurnBit = 1 << 62
 
 // IsGoProcess reports whether pid runs a Go program (looked up once).

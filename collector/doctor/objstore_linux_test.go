@@ -9,20 +9,20 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/collector/agent"
+	"github.com/zerotrace/zerotrace/internal/seaweedfs/seaweedtest"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
-	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 )
 
 // TestObjectStore against SeaweedFS on loopback: a bucket that lists and
 // takes an object (deleted again), a wrong secret key, a bucket that does
 // not exist, no credentials, and the server stopped — each named.
 func TestObjectStore(t *testing.T) {
-	s := seaweedfs.Start(t)
+	s := seaweedtest.Start(t)
 	c := s.Client(t, "doctor-test")
 	cfg := agent.Defaults()
 	cfg.Node = "node1"
 	cfg.ObjectStore.URL, cfg.ObjectStore.Endpoint, cfg.ObjectStore.PathStyle = "s3://doctor-test/cluster-a", s.Endpoint, true
-	keys := map[string]string{"AWS_ACCESS_KEY_ID": seaweedfs.AccessKey, "AWS_SECRET_ACCESS_KEY": seaweedfs.SecretKey}
+	keys := map[string]string{"AWS_ACCESS_KEY_ID": seaweedtest.AccessKey, "AWS_SECRET_ACCESS_KEY": seaweedtest.SecretKey}
 	env := func(k string) string { return keys[k] }
 	run := func(cfg agent.Config) map[string]Check {
 		cs := objectStoreChecks(context.Background(), &cfg, env, 10*time.Second)
@@ -37,14 +37,14 @@ func TestObjectStore(t *testing.T) {
 	want := func(cs map[string]Check, name string, st Status, detail ...string) {
 		t.Helper()
 		c := wantCheck(t, cs, name, st, detail...)
-		if strings.Contains(c.Detail+c.Cost, seaweedfs.SecretKey) {
+		if strings.Contains(c.Detail+c.Cost, seaweedtest.SecretKey) {
 			t.Errorf("%s shows the secret key", name)
 		}
 	}
 
 	cs := run(cfg)
 	want(cs, "object store reachable", OK, "s3://doctor-test/cluster-a at "+s.Endpoint+" answers")
-	want(cs, "object store credentials", OK, "access key "+seaweedfs.AccessKey+" from environment: accepted")
+	want(cs, "object store credentials", OK, "access key "+seaweedtest.AccessKey+" from environment: accepted")
 	want(cs, "object store writable", OK, "written, read back and deleted")
 	var left []string
 	c.List(context.Background(), "", 0, func(o objstore.Object) error { left = append(left, o.Key); return nil })
@@ -57,7 +57,7 @@ func TestObjectStore(t *testing.T) {
 	want(cs, "object store reachable", OK)
 	want(cs, "object store credentials", Missing, "the object store refused the credentials", "SignatureDoesNotMatch")
 	want(cs, "object store writable", Unknown)
-	keys["AWS_SECRET_ACCESS_KEY"] = seaweedfs.SecretKey
+	keys["AWS_SECRET_ACCESS_KEY"] = seaweedtest.SecretKey
 
 	other := cfg
 	other.ObjectStore.URL = "s3://doctor-no-such-bucket"
@@ -70,7 +70,7 @@ func TestObjectStore(t *testing.T) {
 	keys["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent"
 	cs = run(cfg)
 	want(cs, "object store credentials", Missing, "no S3 credentials")
-	keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"] = seaweedfs.AccessKey, seaweedfs.SecretKey
+	keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"] = seaweedtest.AccessKey, seaweedtest.SecretKey
 
 	s.Stop()
 	cs = run(cfg)

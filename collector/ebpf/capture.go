@@ -304,37 +304,7 @@ func (c *Capture) handle(e *Event) {
 	k := connKey{e.PID, e.SockID}
 	conn := c.conns[k]
 	now := int64(e.MonoNs) + c.wall
-	switch e.Dir {
-	case DirVerdict:
-		for _, s := range c.guard.Verdict(e.PID, e.TID, e.SyscallTraceID, causality.Kind(e.Len), e.SockID, now) {
-			c.emit(s)
-		}
-		return
-	case DirTask:
-		for _, s := range c.guard.Task(e.PID, causality.TaskEvent(e.Len), e.SockID, e.SyscallTraceID, now) {
-			c.emit(s)
-		}
-		return
-	}
-	if _, ok := c.shed[k]; ok {
-		switch e.Dir {
-		case DirClose:
-			delete(c.shed, k)
-			return
-		case DirAccepted, DirConnected: // a new connection on a reused socket address
-			delete(c.shed, k)
-		default:
-			c.shed[k] = now
-			c.ShedEvents++
-			return
-		}
-	}
-	if conn == nil && e.Dir != DirClose && !c.budget.admit(time.Now()) {
-		// Over the span budget: shed the whole connection (nothing of it
-		// was followed, so no message is cut) until it closes.
-		c.shed[k] = now
-		c.ShedConns++
-		c.ShedEvents++
+	if c.causalityEvent(e, now) || !c.admit(k, conn, e, now) {
 		return
 	}
 	if e.Dir == DirClose {
@@ -351,22 +321,7 @@ func (c *Capture) handle(e *Event) {
 		conn = nil
 	}
 	if conn == nil {
-		if !c.seenPID(e.PID) {
-			c.newProcess(e.PID)
-		}
-		info := c.procs.Lookup(e.PID, e.Comm)
-		if errors.Is(info.CgroupErr, cgroup.ErrUnknownLayout) && !c.cgroupWarned {
-			c.cgroupWarned = true
-			c.opt.Logger.Warn("cgroup: no container id (logged once; such spans keep their process names)", "pid", e.PID,
-				"process", info.Name, "err", info.CgroupErr)
-		}
-		conn = session.NewConn(session.ConnMeta{
-			Node: c.opt.Node, Source: span.SourceEBPF, NetNS: uint64(e.NetNS), SocketID: e.SockID, PID: e.PID,
-			Comm: e.Comm, ProcessName: info.Name, Cmdline: info.Cmdline, ContainerID: info.ContainerID,
-			Service: c.opt.Service(info), L4: l4Of(udp),
-			LocalIP: e.LocalIP, LocalPort: e.LocalPort, RemoteIP: e.RemoteIP, RemotePort: e.RemotePort,
-		}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp, Body: c.bodyOf(e.SockID),
-			Redact: c.opt.Redact}, c.guarded)
+		conn = c.newConn(e, udp)
 		c.conns[k] = conn
 	}
 	switch e.Dir {
@@ -383,6 +338,46 @@ func (c *Capture) handle(e *Event) {
 	}
 	conn.Feed(session.Chunk{Dir: dir, StartNs: now, EndNs: now, TCPSeq: e.TCPSeq, Data: e.Data, Len: int(e.Len),
 		TID: e.TID, SyscallTraceID: e.SyscallTraceID})
+}
+
+// causalityEvent hands a worker's verdict or a task's event (events that
+// carry no socket data) to the causality guard; it reports whether e was
+// one.
+func (c *Capture) causalityEvent(e *Event, now int64) bool {
+	switch e.Dir {
+	case DirVerdict:
+		for _, s := range c.guard.Verdict(e.PID, e.TID, e.SyscallTraceID, causality.Kind(e.Len), e.SockID, now) {
+			c.emit(s)
+		}
+		return true
+	case DirTask:
+		for _, s := range c.guard.Task(e.PID, causality.TaskEvent(e.Len), e.SockID, e.SyscallTraceID, now) {
+			c.emit(s)
+		}
+		return true
+	}
+	return false
+}
+
+// newConn starts the session of a connection's first event; the first
+// event of a process also starts its discovery (processes.go).
+func (c *Capture) newConn(e *Event, udp bool) *session.Conn {
+	if !c.seenPID(e.PID) {
+		c.newProcess(e.PID)
+	}
+	info := c.procs.Lookup(e.PID, e.Comm)
+	if errors.Is(info.CgroupErr, cgroup.ErrUnknownLayout) && !c.cgroupWarned {
+		c.cgroupWarned = true
+		c.opt.Logger.Warn("cgroup: no container id (logged once; such spans keep their process names)", "pid", e.PID,
+			"process", info.Name, "err", info.CgroupErr)
+	}
+	return session.NewConn(session.ConnMeta{
+		Node: c.opt.Node, Source: span.SourceEBPF, NetNS: uint64(e.NetNS), SocketID: e.SockID, PID: e.PID,
+		Comm: e.Comm, ProcessName: info.Name, Cmdline: info.Cmdline, ContainerID: info.ContainerID,
+		Service: c.opt.Service(info), L4: l4Of(udp),
+		LocalIP: e.LocalIP, LocalPort: e.LocalPort, RemoteIP: e.RemoteIP, RemotePort: e.RemotePort,
+	}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp, Body: c.bodyOf(e.SockID),
+		Redact: c.opt.Redact}, c.guarded)
 }
 
 // bodyOf returns the session's Body hook for socket sk: the rest of a

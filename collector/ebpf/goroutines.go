@@ -4,10 +4,8 @@ package ebpf
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 
 	"github.com/cilium/ebpf/link"
 )
@@ -41,23 +39,6 @@ func (c *Capture) goTrack() {
 	}
 }
 
-// newProcess is called for a process's first event: a Go program is
-// queued for tracking (never blocking the reader).
-func (c *Capture) newProcess(pid uint32) {
-	if !c.guard.IsGoProcess(pid) {
-		c.pyNewProcess(pid)
-		c.nodeNewProcess(pid)
-		return
-	}
-	select {
-	case c.gos.queue <- pid:
-	default:
-		c.guard.NoGoroutines(pid, "too many new Go processes at once")
-	}
-}
-
-type exeID struct{ dev, ino uint64 }
-
 // trackGo attaches the uprobes to pid's executable (once per executable)
 // and lists pid; it returns "" when its goroutines are tracked, else why not.
 func (c *Capture) trackGo(pid uint32) string {
@@ -85,33 +66,6 @@ func (c *Capture) trackGo(pid uint32) string {
 	return ""
 }
 
-// attachOnce calls attach for the file at path unless the file (its device
-// and inode) was attached, or failed to be, before; it returns the outcome
-// and whether this call made it.
-func attachOnce(attached map[exeID]error, path string, attach func(string) error) (err error, first bool) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", path, err), false
-	}
-	sys := st.Sys().(*syscall.Stat_t)
-	id := exeID{uint64(sys.Dev), sys.Ino}
-	if err, seen := attached[id]; seen {
-		return err, false
-	}
-	err = attach(path)
-	attached[id] = err
-	return err, true
-}
-
-// exePath is the path /proc/<pid>/exe links to (the binary a user knows),
-// or link itself when it cannot be read.
-func exePath(link string) string {
-	if p, err := os.Readlink(link); err == nil {
-		return p
-	}
-	return link
-}
-
 func (c *Capture) attachGo(exe string) error {
 	ex, err := link.OpenExecutable(exe)
 	if err != nil {
@@ -124,42 +78,4 @@ func (c *Capture) attachGo(exe string) error {
 	}
 	c.addLinks(l)
 	return nil
-}
-
-// addLinks keeps uprobes attached after Start (closing them when the
-// capture was closed meanwhile).
-func (c *Capture) addLinks(ls ...link.Link) {
-	c.linksMu.Lock()
-	defer c.linksMu.Unlock()
-	if c.linksClosed {
-		for _, l := range ls {
-			l.Close()
-		}
-		return
-	}
-	c.links = append(c.links, ls...)
-}
-
-// closeLinks detaches every program and uprobe; uprobes a tracker attaches
-// from now on are closed at once.
-func (c *Capture) closeLinks() {
-	c.linksMu.Lock()
-	defer c.linksMu.Unlock()
-	for _, l := range c.links {
-		l.Close()
-	}
-	c.links = nil
-	c.linksClosed = true
-}
-
-// seenPID reports whether pid was seen before, and remembers it.
-func (c *Capture) seenPID(pid uint32) bool {
-	if c.pids == nil || len(c.pids) > 65536 {
-		c.pids = map[uint32]bool{}
-	}
-	if c.pids[pid] {
-		return true
-	}
-	c.pids[pid] = true
-	return false
 }

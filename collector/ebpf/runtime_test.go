@@ -280,7 +280,8 @@ func twoTier(t *testing.T, rt runtime, tp *topo) string {
 }
 
 // checkLinked asserts the front server's s-p span for path and its c-p span
-// to the downstream share a syscall trace id (DESIGN: thread causality).
+// to the downstream share a syscall trace id (docs/assembly.md "Syscall
+// context").
 func checkLinked(t errorer, spans []span.Span, path string) bool {
 	t.Helper()
 	var front span.Span

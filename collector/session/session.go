@@ -165,6 +165,23 @@ func NewConn(meta ConnMeta, cfg Config, emit func(*span.Span)) *Conn {
 // Feed consumes one chunk.
 func (c *Conn) Feed(ch Chunk) {
 	c.lastNs = max(c.lastNs, ch.EndNs)
+	if c.holdOrDetect(ch) {
+		return
+	}
+	if c.stream != nil {
+		c.feedStream(ch)
+		return
+	}
+	off, done := c.continueMessage(ch)
+	if !done {
+		c.parseMessages(ch, off)
+	}
+}
+
+// holdOrDetect starts a stream decoder on a connection's first bytes, and
+// holds a short first chunk that no protocol claims until the next one of
+// its direction. It reports whether it consumed ch.
+func (c *Conn) holdOrDetect(ch Chunk) bool {
 	d := ch.Dir
 	if c.stream == nil && c.parser == nil && !c.cfg.UDP {
 		if h := c.held; h != nil && h.Dir == d {
@@ -174,7 +191,7 @@ func (c *Conn) Feed(ch Chunk) {
 			if c.detectStream(append(h.Data, ch.Data...), d) {
 				c.feedStream(*h)
 				c.feedStream(ch)
-				return
+				return true
 			}
 			c.Dropped++
 		}
@@ -182,14 +199,17 @@ func (c *Conn) Feed(ch Chunk) {
 			h := ch
 			h.Data = append([]byte(nil), ch.Data...)
 			c.held = &h
-			return
+			return true
 		}
 	}
-	if c.stream != nil {
-		c.feedStream(ch)
-		return
-	}
-	off := 0 // offset in the real stream of this chunk
+	return false
+}
+
+// continueMessage extends the message that goes on in ch's direction. It
+// returns the offset in the chunk where the next message starts, or done
+// when the chunk belongs to the current message to its end.
+func (c *Conn) continueMessage(ch Chunk) (off int, done bool) {
+	d := ch.Dir
 	if cur := c.cur[d]; cur != nil && (cur.chunked || cur.untilEOF) && startsMessage(ch.Data) {
 		// A chunked body whose last chunk was not captured (it sat in a
 		// later iovec) ends where the next message starts.
@@ -202,17 +222,25 @@ func (c *Conn) Feed(ch Chunk) {
 			if l7.ChunkedEnd(ch.Data) && len(ch.Data) == ch.Len {
 				c.finish(d)
 			}
-			return
+			return 0, true
 		case cur.untilEOF:
-			return
+			return 0, true
 		}
 		if cur.remaining > ch.Len {
 			cur.remaining -= ch.Len
-			return
+			return 0, true
 		}
 		off = cur.remaining
 		c.finish(d)
 	}
+	return off, false
+}
+
+// parseMessages parses the messages that start in ch from off (the offset
+// in the real stream of this chunk) on; the last one may go on in later
+// chunks (c.cur).
+func (c *Conn) parseMessages(ch Chunk, off int) {
+	d := ch.Dir
 	for off < len(ch.Data) {
 		b := ch.Data[off:]
 		m := &c.msg
@@ -236,30 +264,7 @@ func (c *Conn) Feed(ch Chunk) {
 			total = ch.Len - off
 			m.Chunked, m.BodyLen = false, 0
 		}
-		var pe *pending
-		if !m.Response {
-			if c.client == 0 {
-				c.client = 1 + int(d)
-			}
-			pe = &pending{req: *m, startNs: ch.StartNs, reqEndNs: ch.EndNs, seq: ch.TCPSeq + uint32(off),
-				tid: ch.TID, sys: ch.SyscallTraceID}
-			c.enqueue(pe)
-		} else {
-			pe = c.firstUnanswered()
-			if m.StreamID != 0 {
-				pe = c.byStream(m.StreamID)
-			}
-			if pe == nil {
-				pe = &pending{startNs: ch.StartNs, flags: span.FlagNoRequest, req: l7.Message{Protocol: m.Protocol}}
-				c.queue = append(c.queue, pe)
-			}
-			pe.respMsg = *m
-			pe.resp = &pe.respMsg
-			pe.respSeq = ch.TCPSeq + uint32(off)
-			pe.respTID = ch.TID
-			pe.respSys = ch.SyscallTraceID
-			pe.respEndNs = ch.EndNs
-		}
+		pe := c.pair(m, ch, off)
 		// On the stack: most messages end within their chunk, and only one
 		// that goes on is kept (c.cur, below).
 		in := inflight{p: pe, response: m.Response}
@@ -298,6 +303,37 @@ func (c *Conn) Feed(ch Chunk) {
 		c.cur[d] = &kept
 		return
 	}
+}
+
+// pair queues a request as pending, or gives a response to the request it
+// answers (by stream id, else the first unanswered one; a pending of its
+// own flagged FlagNoRequest when there is none). m starts at off in ch.
+func (c *Conn) pair(m *l7.Message, ch Chunk, off int) *pending {
+	var pe *pending
+	if !m.Response {
+		if c.client == 0 {
+			c.client = 1 + int(ch.Dir)
+		}
+		pe = &pending{req: *m, startNs: ch.StartNs, reqEndNs: ch.EndNs, seq: ch.TCPSeq + uint32(off),
+			tid: ch.TID, sys: ch.SyscallTraceID}
+		c.enqueue(pe)
+	} else {
+		pe = c.firstUnanswered()
+		if m.StreamID != 0 {
+			pe = c.byStream(m.StreamID)
+		}
+		if pe == nil {
+			pe = &pending{startNs: ch.StartNs, flags: span.FlagNoRequest, req: l7.Message{Protocol: m.Protocol}}
+			c.queue = append(c.queue, pe)
+		}
+		pe.respMsg = *m
+		pe.resp = &pe.respMsg
+		pe.respSeq = ch.TCPSeq + uint32(off)
+		pe.respTID = ch.TID
+		pe.respSys = ch.SyscallTraceID
+		pe.respEndNs = ch.EndNs
+	}
+	return pe
 }
 
 // detectStream starts the connection's decoder when b, its first bytes in

@@ -14,17 +14,17 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/internal/inflight"
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/plugin"
 	"github.com/zerotrace/zerotrace/pkg/plugin/pluginclient"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 // TestBookinfoEndToEnd runs the demo, sends 20 sequential and then 16
 // concurrent requests, and checks each request's trace as the plugin binary
 // returns it: exactly the 38 expected spans (24 eBPF, 14 packet) with the
-// expected parent of each (the tree written down in pkg/spangen/points_test.go
+// expected parent of each (the tree written down in internal/spangen/points_test.go
 // and pkg/trace/assemble_test.go). Which request a span belongs to comes
 // from the services' and sidecars' logs (harness_test.go), not from the
 // tracer.

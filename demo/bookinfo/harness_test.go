@@ -279,7 +279,7 @@ func spanID(s string) uint64 {
 	return n
 }
 
-// label names a span's observation point the way pkg/spangen.Points does:
+// label names a span's observation point the way internal/spangen.Points does:
 // "hop: observer tap-side", hop from the request path, observer from the
 // span's pod namespace and process, or its capture NIC.
 func (d *demo) label(s span.Span) string {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zerotrace/zerotrace/pkg/spangen"
+	"github.com/zerotrace/zerotrace/internal/spangen"
 )
 
 // pointsPerRequest is the number of spans one request yields when nothing is

@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/internal/inflight"
+	"github.com/zerotrace/zerotrace/internal/seaweedfs/seaweedtest"
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
-	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
@@ -135,7 +135,7 @@ func checkTraces(t *testing.T, r *store.Reader, traces []spangen.Trace) {
 }
 
 func TestUploadAndMirror(t *testing.T) {
-	srv := seaweedfs.Start(t)
+	srv := seaweedtest.Start(t)
 	c := srv.Client(t, "traces")
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -383,7 +383,7 @@ func TestUploadAndMirror(t *testing.T) {
 // retention keeps what is not uploaded; once the bucket is back everything
 // is uploaded. Objects of an interrupted upload are cleaned up.
 func TestUploaderCatchesUp(t *testing.T) {
-	srv := seaweedfs.Start(t)
+	srv := seaweedtest.Start(t)
 	c := srv.Client(t, "traces")
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/seaweedfs/seaweedtest"
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
-	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
@@ -34,7 +34,7 @@ type uploadProc struct {
 
 // startUpload runs `zerotrace upload` for dir into prefix of the bucket
 // zerotrace, signing with accessKey and secret.
-func startUpload(t *testing.T, bin string, srv *seaweedfs.Server, dir, prefix, accessKey, secret string) *uploadProc {
+func startUpload(t *testing.T, bin string, srv *seaweedtest.Server, dir, prefix, accessKey, secret string) *uploadProc {
 	t.Helper()
 	cmd := exec.Command(bin, "upload", "--data-dir", dir, "--node", "node1", "--metrics-addr", "",
 		"--object-store", "s3://zerotrace/"+prefix, "--object-store-endpoint", srv.Endpoint, "--object-store-path-style")
@@ -111,7 +111,7 @@ func TestUploadFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the zerotrace binary, runs SeaweedFS for over a minute")
 	}
-	srv := seaweedfs.Start(t)
+	srv := seaweedtest.Start(t)
 	client := srv.Client(t, "zerotrace")
 	bin := filepath.Join(t.TempDir(), "zerotrace")
 	build := exec.Command("go", "build", "-o", bin, "./collector/cmd/zerotrace")
@@ -153,7 +153,7 @@ func TestUploadFaults(t *testing.T) {
 
 	// kill -9 at random moments.
 	for i := 0; i < 4; i++ {
-		p := startUpload(t, bin, srv, dir, "fault", seaweedfs.AccessKey, seaweedfs.SecretKey)
+		p := startUpload(t, bin, srv, dir, "fault", seaweedtest.AccessKey, seaweedtest.SecretKey)
 		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
 		p.cmd.Process.Kill()
 		<-p.exited
@@ -162,7 +162,7 @@ func TestUploadFaults(t *testing.T) {
 	}
 
 	// The server stopped for 30 s during traffic.
-	p := startUpload(t, bin, srv, dir, "fault", seaweedfs.AccessKey, seaweedfs.SecretKey)
+	p := startUpload(t, bin, srv, dir, "fault", seaweedtest.AccessKey, seaweedtest.SecretKey)
 	time.Sleep(2 * time.Second)
 	srv.Stop()
 	time.Sleep(30 * time.Second)

@@ -18,10 +18,11 @@ import (
 
 	"github.com/zerotrace/zerotrace/internal/testenv"
 
+	"github.com/zerotrace/zerotrace/internal/seaweedfs"
+	"github.com/zerotrace/zerotrace/internal/seaweedfs/seaweedtest"
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
-	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
 )
@@ -61,7 +62,7 @@ func sharedClient(t *testing.T, bucket string) *objstore.Client {
 	if queryServer.err != nil {
 		t.Fatal(queryServer.err)
 	}
-	return queryServer.srv.Client(t, bucket)
+	return (&seaweedtest.Server{Server: queryServer.srv}).Client(t, bucket)
 }
 
 // clusterBucket writes minutes of a generated cluster (one sealed shard

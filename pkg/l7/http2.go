@@ -153,29 +153,19 @@ func (HTTP2) NewStream() Stream {
 	c := &h2Conn{streams: map[uint32]*h2Stream{}}
 	for i := range c.dir {
 		d := &c.dir[i]
+		d.response, d.hlen, d.whole = i == 1, h2HeaderLen, true
 		d.dec = hpack.NewDecoder(4096, c.field)
 		d.dec.SetAllowedMaxDynamicTableSize(h2MaxBlock)
 		d.dec.SetMaxStringLength(h2MaxBlock)
-		d.synced = false
 	}
 	return c
 }
 
-// h2Dir is the framing state of one direction.
+// h2Dir is one direction: its framer and the header block being gathered.
 type h2Dir struct {
-	pos      int64 // real bytes consumed
-	synced   bool  // framing known: at the preface or a frame boundary
-	preface  int   // preface bytes left to skip
-	hdr      [h2HeaderLen]byte
-	hn       int   // header bytes collected
-	inFrame  bool  // reading a payload
-	left     int   // payload bytes left
+	framer
 	typ, fl  uint8 // current frame
 	sid      uint32
-	fstart   int64 // offset of the current frame
-	flen     int
-	lost     bool   // payload bytes of the current frame were not captured
-	buf      []byte // payload being kept (header blocks, RST_STREAM)
 	block    []byte // header block awaiting CONTINUATION
 	blockSid uint32
 	blockFl  uint8
@@ -200,6 +190,10 @@ type h2Stream struct {
 }
 
 func (s *h2Stream) field(f hpack.HeaderField, response bool) {
+	if f.Name == "content-type" {
+		s.grpc = s.grpc || strings.HasPrefix(f.Value, "application/grpc")
+		return
+	}
 	if response {
 		switch f.Name {
 		case ":status":
@@ -212,10 +206,6 @@ func (s *h2Stream) field(f hpack.HeaderField, response bool) {
 			s.resp.Reason = truncate(f.Value, MaxPath)
 		case "x-request-id":
 			s.resp.XRequestID = f.Value
-		case "content-type":
-			if strings.HasPrefix(f.Value, "application/grpc") {
-				s.grpc = true
-			}
 		}
 		return
 	}
@@ -226,10 +216,6 @@ func (s *h2Stream) field(f hpack.HeaderField, response bool) {
 		s.req.Path = truncate(f.Value, MaxPath)
 	case ":authority":
 		s.req.Host = f.Value
-	case "content-type":
-		if strings.HasPrefix(f.Value, "application/grpc") {
-			s.grpc = true
-		}
 	default:
 		applyTraceHeader([]byte(f.Name), []byte(f.Value), &s.req)
 	}
@@ -259,91 +245,38 @@ func (c *h2Conn) field(f hpack.HeaderField) {
 
 // Feed implements Stream.
 func (c *h2Conn) Feed(data []byte, n int, response bool, emit func(*Message)) {
-	di := 0
-	if response {
-		di = 1
-	}
-	d := &c.dir[di]
 	c.emit = emit
-	base := d.pos
-	d.pos += int64(n)
-	if !d.synced {
-		switch {
-		case !response && base == 0 && len(data) > 0 && strings.HasPrefix(H2Preface, string(data[:min(len(data), len(H2Preface))])):
-			d.synced, d.preface = true, len(H2Preface)
-		case h2Plausible(data) || (base == 0 && response && len(data) > 0 && (len(data) <= 3 || data[3] == h2Settings)):
-			d.synced = true
-			d.hn, d.inFrame, d.block = 0, false, nil
-		default:
-			return
-		}
-	}
-	i := 0
-	for i < n {
-		if i >= len(data) { // not captured
-			lost := n - i
-			switch {
-			case d.preface > 0:
-				k := min(d.preface, lost)
-				d.preface -= k
-				i += k
-			case d.inFrame:
-				k := min(d.left, lost)
-				d.left -= k
-				i += k
-				d.lost = true
-				if d.left == 0 {
-					c.endFrame(d, response)
-				}
-			default: // a frame header was lost: wait for a chunk starting at a frame
-				d.synced = false
-				return
-			}
-			continue
-		}
-		avail := data[i:]
-		switch {
-		case d.preface > 0:
-			k := min(d.preface, len(avail))
-			d.preface -= k
-			i += k
-		case !d.inFrame:
-			if d.hn == 0 {
-				d.fstart = base + int64(i)
-			}
-			k := copy(d.hdr[d.hn:], avail)
-			d.hn += k
-			i += k
-			if d.hn < h2HeaderLen {
-				continue
-			}
-			d.hn = 0
-			d.flen, d.typ, d.fl, d.sid = h2FrameHeader(d.hdr[:])
-			if d.typ > 0x10 { // not a frame type in use: framing lost
-				d.synced = false
-				return
-			}
-			d.inFrame, d.left, d.lost, d.buf = true, d.flen, false, d.buf[:0]
-			if d.left == 0 {
-				c.endFrame(d, response)
-			}
-		default:
-			k := min(d.left, len(avail))
-			if keep := d.typ == h2Headers || d.typ == h2Continuation || d.typ == h2PushPromise || d.typ == h2RSTStream; keep {
-				if len(d.buf)+k <= h2MaxBlock {
-					d.buf = append(d.buf, avail[:k]...)
-				} else {
-					d.lost = true
-				}
-			}
-			d.left -= k
-			i += k
-			if d.left == 0 {
-				c.endFrame(d, response)
-			}
-		}
-	}
+	c.dir[dirIndex(response)].feed(data, n, c)
 }
+
+// sync picks up a direction at the client preface, a plausible HEADERS or
+// SETTINGS frame, or the server's first bytes (its SETTINGS).
+func (c *h2Conn) sync(f *framer, data []byte, base int64) bool {
+	switch {
+	case !f.response && base == 0 && len(data) > 0 && strings.HasPrefix(H2Preface, string(data[:min(len(data), len(H2Preface))])):
+		f.skip = len(H2Preface)
+	case h2Plausible(data) || (base == 0 && f.response && len(data) > 0 && (len(data) <= 3 || data[3] == h2Settings)):
+		c.dir[dirIndex(f.response)].block = nil
+	default:
+		return false
+	}
+	return true
+}
+
+// frame reads a frame header; a type not in use means the framing is lost.
+// Header blocks and RST_STREAM payloads are kept.
+func (c *h2Conn) frame(f *framer, hdr []byte) (int, bool) {
+	d := &c.dir[dirIndex(f.response)]
+	l, typ, fl, sid := h2FrameHeader(hdr)
+	d.typ, d.fl, d.sid = typ, fl, sid
+	d.keep = 0
+	if typ == h2Headers || typ == h2Continuation || typ == h2PushPromise || typ == h2RSTStream {
+		d.keep = h2MaxBlock
+	}
+	return l, typ <= 0x10
+}
+
+func (c *h2Conn) end(f *framer) { c.endFrame(&c.dir[dirIndex(f.response)], f.response) }
 
 // stream returns the stream sid, creating it for a request HEADERS (or a
 // response of a stream whose request was not seen).
@@ -358,8 +291,7 @@ func (c *h2Conn) stream(sid uint32, create bool) *h2Stream {
 
 // endFrame acts on a frame whose payload has been read (or skipped).
 func (c *h2Conn) endFrame(d *h2Dir, response bool) {
-	d.inFrame = false
-	size := int64(h2HeaderLen + d.flen)
+	size := d.size()
 	// Streams the client opened (odd ids) are followed; server-pushed ones
 	// only have their header blocks decoded to keep HPACK in step.
 	follow := d.sid%2 == 1
@@ -436,7 +368,7 @@ func (c *h2Conn) endFrame(d *h2Dir, response bool) {
 func (c *h2Conn) account(s *h2Stream, d *h2Dir, response bool, size int64) {
 	if response {
 		if s.respStart < 0 {
-			s.respStart = d.fstart
+			s.respStart = d.start
 		}
 		s.resp.Length += size
 		s.respTrunc = s.respTrunc || d.lost
@@ -444,7 +376,7 @@ func (c *h2Conn) account(s *h2Stream, d *h2Dir, response bool, size int64) {
 		return
 	}
 	if s.reqStart < 0 {
-		s.reqStart = d.fstart
+		s.reqStart = d.start
 	}
 	s.req.Length += size
 	s.reqTrunc = s.reqTrunc || d.lost
@@ -495,7 +427,7 @@ func (c *h2Conn) endSide(s *h2Stream, response bool) {
 	}
 	m.Offset, m.Partial, m.Truncated = s.respStart, s.partial || !s.haveReq, s.respTrunc
 	if m.Offset < 0 {
-		m.Offset = c.dir[1].fstart
+		m.Offset = c.dir[1].start
 	}
 	m.Status = s.status
 	switch {

@@ -358,18 +358,13 @@ func (r *kreader) str() string {
 	return string(r.take(n))
 }
 
-// array reads an array length (compact when flexible); -1 (null) is 0.
+// array reads an array length (compact when flexible); -1 (null) is 0. A
+// short read yields 0 (and sets bad).
 func (r *kreader) array() int {
-	var n int
 	if r.flex {
-		n = r.uvarint() - 1
-	} else {
-		n = int(r.i32())
+		return max(0, min(r.uvarint()-1, 1<<16))
 	}
-	if n < 0 || r.bad {
-		return 0
-	}
-	return min(n, 1<<16)
+	return max(0, min(int(r.i32()), 1<<16))
 }
 
 // tags skips a tagged-field section.
@@ -386,112 +381,52 @@ func (r *kreader) tagsIfFlex() {
 	}
 }
 
-// NewStream returns the decoder of one connection.
-func (Kafka) NewStream() Stream {
-	c := &kafkaConn{reqs: map[int32]kafkaReq{}}
-	c.dir[0].synced, c.dir[1].synced = true, true
-	return c
-}
-
-type kafkaDir struct {
-	pos    int64
-	synced bool
-	hdr    [4]byte
-	hn     int
-	in     bool
-	size   int
-	left   int
-	start  int64
-	buf    []byte
-	lost   bool
-}
-
 type kafkaConn struct {
-	dir   [2]kafkaDir
+	dir   [2]framer          // size-prefixed frames each way
 	reqs  map[int32]kafkaReq // by correlation id, awaiting a response
 	order []int32
 	// sasl is the SASL exchange after a SaslHandshake v0: its tokens
 	// (PLAIN's holds the password) are bare size-prefixed frames, not
 	// requests, and are skipped (kafka_sasl.go).
 	sasl kafkaSASL
+	emit func(*Message)
+}
+
+// NewStream returns the decoder of one connection.
+func (Kafka) NewStream() Stream {
+	return &kafkaConn{reqs: map[int32]kafkaReq{}, dir: [2]framer{fromStart(0, 4, kafkaKeep), fromStart(1, 4, kafkaKeep)}}
 }
 
 // Feed implements Stream.
 func (c *kafkaConn) Feed(data []byte, n int, response bool, emit func(*Message)) {
-	di := 0
-	if response {
-		di = 1
-	}
-	d := &c.dir[di]
-	base := d.pos
-	d.pos += int64(n)
-	if !d.synced {
-		if response || !(Kafka{}).Detect(data) {
-			if !response || len(data) < 8 || binary.BigEndian.Uint32(data) > kafkaMaxSize {
-				return
-			}
-			if _, ok := c.reqs[int32(binary.BigEndian.Uint32(data[4:]))]; !ok {
-				return
-			}
-		}
-		d.synced, d.hn, d.in = true, 0, false
-	}
-	i := 0
-	for i < n {
-		if i >= len(data) {
-			if !d.in {
-				d.synced = false
-				return
-			}
-			k := min(d.left, n-i)
-			d.left -= k
-			i += k
-			d.lost = true
-			if d.left == 0 {
-				c.message(d, response, emit)
-			}
-			continue
-		}
-		avail := data[i:]
-		if !d.in {
-			if d.hn == 0 {
-				d.start = base + int64(i)
-			}
-			k := copy(d.hdr[d.hn:], avail)
-			d.hn += k
-			i += k
-			if d.hn < 4 {
-				continue
-			}
-			d.hn = 0
-			d.size = int(binary.BigEndian.Uint32(d.hdr[:]))
-			if d.size > kafkaMaxSize {
-				d.synced = false
-				return
-			}
-			d.left, d.in, d.lost, d.buf = d.size, true, false, d.buf[:0]
-			if d.left == 0 {
-				c.message(d, response, emit)
-			}
-			continue
-		}
-		k := min(d.left, len(avail))
-		if keep := min(k, kafkaKeep-len(d.buf)); keep > 0 {
-			d.buf = append(d.buf, avail[:keep]...)
-		}
-		d.left -= k
-		i += k
-		if d.left == 0 {
-			c.message(d, response, emit)
-		}
-	}
+	c.emit = emit
+	c.dir[dirIndex(response)].feed(data, n, c)
 }
 
-func (c *kafkaConn) message(d *kafkaDir, response bool, emit func(*Message)) {
-	d.in = false
-	m := Message{Protocol: span.L7Kafka, Response: response, Offset: d.start, Length: int64(4 + d.size), Truncated: d.lost}
+// sync picks up the client at a plausible request, the server at a
+// response to a request awaiting one.
+func (c *kafkaConn) sync(f *framer, data []byte, _ int64) bool {
+	if !f.response && (Kafka{}).Detect(data) {
+		return true
+	}
+	if !f.response || len(data) < 8 || binary.BigEndian.Uint32(data) > kafkaMaxSize {
+		return false
+	}
+	_, ok := c.reqs[int32(binary.BigEndian.Uint32(data[4:]))]
+	return ok
+}
+
+func (*kafkaConn) frame(_ *framer, hdr []byte) (int, bool) {
+	size := int(binary.BigEndian.Uint32(hdr))
+	return size, size <= kafkaMaxSize
+}
+
+func (c *kafkaConn) end(f *framer) { c.message(f, f.response) }
+
+func (c *kafkaConn) message(d *framer, response bool) {
+	m := Message{Protocol: span.L7Kafka, Response: response, Offset: d.start, Length: d.size(), Truncated: d.lost}
 	if !response {
-		if c.sasl.token(d.buf, d.size) {
+		if c.sasl.token(d.buf, d.body) {
 			return
 		}
 		var k kafkaReq
@@ -506,7 +441,7 @@ func (c *kafkaConn) message(d *kafkaDir, response bool, emit func(*Message)) {
 		}
 		c.reqs[corr] = k
 		c.order = append(c.order, corr)
-		emit(&m)
+		c.emit(&m)
 		return
 	}
 	if len(d.buf) < 4 {
@@ -530,5 +465,5 @@ func (c *kafkaConn) message(d *kafkaDir, response bool, emit func(*Message)) {
 		kafkaResponse(d.buf, &m, nil)
 		m.Partial = true
 	}
-	emit(&m)
+	c.emit(&m)
 }

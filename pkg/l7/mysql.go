@@ -153,23 +153,15 @@ func myRequest(p []byte, m *Message, c *myConn) {
 // NewStream returns the decoder of one connection.
 func (MySQL) NewStream() Stream {
 	c := &myConn{stmts: map[uint32]string{}}
-	c.dir[0].synced, c.dir[1].synced = true, true
+	c.dir = [2]myDir{{framer: fromStart(0, 4, myKeep)}, {framer: fromStart(1, 4, myKeep)}}
 	return c
 }
 
+// myDir is one direction of packets.
 type myDir struct {
-	pos    int64
-	synced bool
-	hdr    [4]byte
-	hn     int
-	in     bool // reading a payload
-	plen   int
-	seq    byte
-	left   int
-	start  int64 // offset of the current packet
-	buf    []byte
-	lost   bool
-	cont   bool // the packet continues the previous one (payload of 2^24-1)
+	framer
+	seq  byte
+	cont bool // the packet continues the previous one (payload of 2^24-1)
 }
 
 // myCmd is a command awaiting its response.
@@ -198,66 +190,20 @@ type myConn struct {
 
 // Feed implements Stream.
 func (c *myConn) Feed(data []byte, n int, response bool, emit func(*Message)) {
-	di := 0
-	if response {
-		di = 1
-	}
-	d := &c.dir[di]
 	c.emit = emit
-	base := d.pos
-	d.pos += int64(n)
-	if !d.synced {
-		if !c.plausible(data, response) {
-			return
-		}
-		d.synced, d.hn, d.in = true, 0, false
-	}
-	i := 0
-	for i < n {
-		if i >= len(data) {
-			if !d.in {
-				d.synced = false // a packet header was not captured
-				return
-			}
-			k := min(d.left, n-i)
-			d.left -= k
-			i += k
-			d.lost = true
-			if d.left == 0 {
-				c.packet(d, response)
-			}
-			continue
-		}
-		avail := data[i:]
-		if !d.in {
-			if d.hn == 0 {
-				d.start = base + int64(i)
-			}
-			k := copy(d.hdr[d.hn:], avail)
-			d.hn += k
-			i += k
-			if d.hn < 4 {
-				continue
-			}
-			d.hn = 0
-			d.plen = int(d.hdr[0]) | int(d.hdr[1])<<8 | int(d.hdr[2])<<16
-			d.seq, d.left, d.in, d.lost, d.buf = d.hdr[3], d.plen, true, false, d.buf[:0]
-			if d.left == 0 {
-				c.packet(d, response)
-			}
-			continue
-		}
-		k := min(d.left, len(avail))
-		if keep := min(k, myKeep-len(d.buf)); keep > 0 {
-			d.buf = append(d.buf, avail[:keep]...)
-		}
-		d.left -= k
-		i += k
-		if d.left == 0 {
-			c.packet(d, response)
-		}
-	}
+	c.dir[dirIndex(response)].feed(data, n, c)
 }
+
+// sync picks up a direction at a packet it can start from.
+func (c *myConn) sync(f *framer, data []byte, _ int64) bool { return c.plausible(data, f.response) }
+
+// frame reads a packet header: 24-bit length, sequence id.
+func (c *myConn) frame(f *framer, hdr []byte) (int, bool) {
+	c.dir[dirIndex(f.response)].seq = hdr[3]
+	return int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16, true
+}
+
+func (c *myConn) end(f *framer) { c.packet(&c.dir[dirIndex(f.response)], f.response) }
 
 // plausible reports whether b starts a packet a resynchronising direction
 // can pick up from: a command from the client, a first response packet.
@@ -270,10 +216,9 @@ func (c *myConn) plausible(b []byte, response bool) bool {
 
 // packet acts on a packet whose payload has been read.
 func (c *myConn) packet(d *myDir, response bool) {
-	d.in = false
 	cont := d.cont
-	d.cont = d.plen == myMaxPayload
-	size := int64(4 + d.plen)
+	d.cont = d.body == myMaxPayload
+	size := d.size()
 	p := d.buf
 	if !response {
 		c.clientPacket(d, p, size, cont)

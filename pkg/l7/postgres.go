@@ -138,25 +138,16 @@ func pgCString(b []byte) string {
 // NewStream returns the decoder of one connection.
 func (PostgreSQL) NewStream() Stream {
 	c := &pgConn{stmts: map[string]string{}}
-	c.dir[0].synced, c.dir[1].synced = true, true
-	c.dir[0].startup = true
+	c.dir = [2]pgDir{{framer: fromStart(0, 4, pgKeep), startup: true}, {framer: fromStart(1, 5, pgKeep)}}
 	return c
 }
 
+// pgDir is one direction: its framer and whether the client's next
+// message is the startup message.
 type pgDir struct {
-	pos     int64
-	synced  bool
+	framer
 	startup bool // the next client message has no type byte
-	hdr     [5]byte
-	hn      int
-	need    int // header bytes: 5, or 4 for the startup message
-	in      bool
 	typ     byte
-	plen    int // body length
-	left    int
-	start   int64
-	buf     []byte
-	lost    bool
 }
 
 // pgBatch is an extended-protocol request being assembled.
@@ -191,14 +182,9 @@ type pgConn struct {
 
 // Feed implements Stream.
 func (c *pgConn) Feed(data []byte, n int, response bool, emit func(*Message)) {
-	di := 0
-	if response {
-		di = 1
-	}
-	d := &c.dir[di]
+	d := &c.dir[dirIndex(response)]
 	c.emit = emit
-	base := d.pos
-	d.pos += int64(n)
+	base := d.advance(n)
 	if c.tls {
 		return
 	}
@@ -210,76 +196,43 @@ func (c *pgConn) Feed(data []byte, n int, response bool, emit func(*Message)) {
 		}
 		data, n, base = data[1:], n-1, base+1
 	}
-	if !d.synced {
-		if !pgTyped(data) && !(!response && pgStartup(data)) {
-			return
-		}
-		d.synced, d.hn, d.in = true, 0, false
-		d.startup = !response && pgStartup(data)
+	d.frames(data, n, base, c)
+}
+
+// sync picks up a direction at a typed message or the startup message.
+func (c *pgConn) sync(f *framer, data []byte, _ int64) bool {
+	if !pgTyped(data) && !(!f.response && pgStartup(data)) {
+		return false
 	}
-	i := 0
-	for i < n {
-		if i >= len(data) {
-			if !d.in {
-				d.synced = false
-				return
-			}
-			k := min(d.left, n-i)
-			d.left -= k
-			i += k
-			d.lost = true
-			if d.left == 0 {
-				c.message(d, response)
-			}
-			continue
-		}
-		avail := data[i:]
-		if !d.in {
-			if d.hn == 0 {
-				d.start = base + int64(i)
-				d.need = 5
-				if d.startup {
-					d.need = 4
-				}
-			}
-			k := copy(d.hdr[d.hn:d.need], avail)
-			d.hn += k
-			i += k
-			if d.hn < d.need {
-				continue
-			}
-			d.hn = 0
-			if d.startup {
-				d.typ, d.plen = 0, int(binary.BigEndian.Uint32(d.hdr[:4]))-4
-			} else {
-				d.typ, d.plen = d.hdr[0], int(binary.BigEndian.Uint32(d.hdr[1:5]))-4
-			}
-			if d.plen < 0 || d.plen > 1<<30 {
-				d.synced = false
-				return
-			}
-			d.left, d.in, d.lost, d.buf = d.plen, true, false, d.buf[:0]
-			if d.left == 0 {
-				c.message(d, response)
-			}
-			continue
-		}
-		k := min(d.left, len(avail))
-		if keep := min(k, pgKeep-len(d.buf)); keep > 0 {
-			d.buf = append(d.buf, avail[:keep]...)
-		}
-		d.left -= k
-		i += k
-		if d.left == 0 {
-			c.message(d, response)
-		}
+	c.dir[dirIndex(f.response)].setStartup(!f.response && pgStartup(data))
+	return true
+}
+
+// setStartup says whether the client's next message is the startup
+// message, whose header is its length alone.
+func (d *pgDir) setStartup(v bool) {
+	d.startup, d.hlen = v, 5
+	if v {
+		d.hlen = 4
 	}
 }
 
+func (c *pgConn) frame(f *framer, hdr []byte) (int, bool) {
+	d := &c.dir[dirIndex(f.response)]
+	var l int
+	if d.startup {
+		d.typ, l = 0, int(binary.BigEndian.Uint32(hdr[:4]))-4
+	} else {
+		d.typ, l = hdr[0], int(binary.BigEndian.Uint32(hdr[1:5]))-4
+	}
+	return l, l >= 0 && l <= 1<<30
+}
+
+func (c *pgConn) end(f *framer) { c.message(&c.dir[dirIndex(f.response)], f.response) }
+
 // message acts on a message whose body has been read.
 func (c *pgConn) message(d *pgDir, response bool) {
-	d.in = false
-	size := int64(d.need + d.plen)
+	size := d.size()
 	if response {
 		c.server(d, size)
 		return
@@ -342,10 +295,10 @@ func (c *pgConn) startup(d *pgDir) {
 		c.sslAnswer = true
 		return // the startup message follows
 	case pgCancel:
-		d.startup = false
+		d.setStartup(false)
 		return
 	}
-	d.startup = false
+	d.setStartup(false)
 	kv := bytes.Split(b[4:], []byte{0})
 	for i := 0; i+1 < len(kv); i += 2 {
 		switch string(kv[i]) {

@@ -10,13 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zerotrace/zerotrace/internal/seaweedfs/seaweedtest"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
-	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 )
 
 // TestAgainstSeaweedFS drives every operation against a real S3 server.
 func TestAgainstSeaweedFS(t *testing.T) {
-	s := seaweedfs.Start(t)
+	s := seaweedtest.Start(t)
 	c := s.Client(t, "objstore-test")
 	ctx := context.Background()
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/experimental"
 
-	"github.com/zerotrace/zerotrace/pkg/spangen"
+	"github.com/zerotrace/zerotrace/internal/spangen"
 )
 
 // dashboardVars are the values the golden run gives a provisioned

@@ -182,7 +182,7 @@ func (d *Datasource) queryStore(ctx context.Context, dq backend.DataQuery, q Que
 		if id == "" {
 			id = q.SpanID
 		}
-		t, err := AssembleRef(ctx, src, d.assembly, id)
+		t, err := trace.AssembleRef(ctx, src, d.assembly, id)
 		if errors.Is(err, trace.ErrNotFound) {
 			return backend.ErrDataResponse(backend.StatusNotFound, err.Error())
 		}

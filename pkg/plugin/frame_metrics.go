@@ -7,6 +7,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/trace"
 )
 
 // Metrics of a metrics query (the query's metric field).
@@ -238,7 +239,7 @@ func newExemplars(link TraceLink) *exemplarRows { return &exemplarRows{link: lin
 func (e *exemplarRows) add(s *span.Span, v float64, svc string) {
 	e.times = append(e.times, time.Unix(0, s.StartNs).UTC())
 	e.vals = append(e.vals, v)
-	e.trace = append(e.trace, TraceLinkID(s))
+	e.trace = append(e.trace, trace.LinkID(s))
 	e.spanID = append(e.spanID, span.FormatSpanID(s.SpanID))
 	e.svc = append(e.svc, svc)
 }

@@ -9,15 +9,6 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/trace"
 )
 
-// TraceLinkID is the id a search row links to: the application trace id, or
-// the derived id of the row's span (the trace query assembles around it).
-func TraceLinkID(s *span.Span) string {
-	if !s.TraceID.IsZero() {
-		return s.TraceID.String()
-	}
-	return trace.DerivedID(s.SpanID)
-}
-
 // SearchFrame is the table of matching spans (tableType spans), newest
 // first; its traceID field links to the trace query in Explore.
 func SearchFrame(spans []span.Span, link TraceLink) *data.Frame {
@@ -39,7 +30,7 @@ func SearchFrame(spans []span.Span, link TraceLink) *data.Frame {
 	server := make([]string, n)
 	for i := range spans {
 		s := &spans[i]
-		tid[i] = TraceLinkID(s)
+		tid[i] = trace.LinkID(s)
 		sid[i] = span.FormatSpanID(s.SpanID)
 		start[i] = time.Unix(0, s.StartNs).UTC()
 		svc[i] = ServiceName(s)

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/trace"
 )
 
 // Query types.
@@ -173,7 +174,7 @@ func (q *Query) checkTraceRef() error {
 	q.TraceID, q.SpanID = strings.TrimSpace(q.TraceID), strings.TrimSpace(q.SpanID)
 	switch {
 	case q.TraceID != "":
-		if CheckTraceRef(q.TraceID) != nil {
+		if trace.CheckRef(q.TraceID) != nil {
 			return fmt.Errorf("trace id %s: want 32 hex digits, or a span id", short(q.TraceID))
 		}
 	case q.SpanID != "":

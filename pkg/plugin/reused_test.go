@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zerotrace/zerotrace/pkg/spangen"
+	"github.com/zerotrace/zerotrace/internal/spangen"
 )
 
 // A client that sends one X-Request-ID on all of 120 requests (12 s): the

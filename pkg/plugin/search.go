@@ -10,6 +10,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/trace"
 )
 
 // searchBudget bounds the time a trace search spends assembling traces.
@@ -56,7 +57,7 @@ func (d *Datasource) traceHits(ctx context.Context, src source, st *spanStream, 
 		if _, ok := of[s.SpanID]; ok {
 			continue
 		}
-		t, err := AssembleRef(ctx, src, d.assembly, TraceLinkID(s))
+		t, err := trace.AssembleRef(ctx, src, d.assembly, trace.LinkID(s))
 		if err != nil {
 			if ctx.Err() != nil {
 				errs = append(errs, fmt.Errorf("search stopped after %d traces: assembling took longer than %s", len(hits), searchBudget))

@@ -14,9 +14,6 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
-// DefaultDataDir is where the collector writes and the provisioning points.
-const DefaultDataDir = "/var/lib/zerotrace"
-
 // Storage modes of a data source.
 const (
 	StorageDirectories = "directories"
@@ -64,7 +61,7 @@ type BucketSettings struct {
 var secretKeys = []string{"bucketSecretAccessKey", "bucketSessionToken", "secretAccessKey", "secretKey"}
 
 // LoadSettings decodes jsonData and secureJsonData; no directory means
-// DefaultDataDir.
+// store.DefaultDataDir.
 func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 	var st Settings
 	if len(s.JSONData) > 0 {
@@ -106,7 +103,7 @@ func LoadSettings(s backend.DataSourceInstanceSettings) (Settings, error) {
 		}
 	}
 	if len(dirs) == 0 {
-		dirs = []string{DefaultDataDir}
+		dirs = []string{store.DefaultDataDir}
 	}
 	st.DataDirs = dirs
 	return st, nil

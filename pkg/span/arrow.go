@@ -12,7 +12,8 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/memory"
 )
 
-// The Arrow form of a span: one column per DESIGN field, snake_case names.
+// The Arrow form of a span: one column per field of the span record
+// (docs/span.md), snake_case names.
 // Repetitive strings are dictionary-encoded (int32 indices into utf8); enums
 // are uint8; ids and sequence numbers are fixed-width integers; addresses and
 // trace ids are 16-byte fixed-size binary (IPv4 as IPv4-mapped IPv6, with the

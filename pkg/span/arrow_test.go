@@ -11,8 +11,9 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 )
 
-// The DESIGN span record's field names, all of which the schema must carry.
-var designFields = []string{"span_id", "node", "signal_source", "tap_side", "capture_nic", "netns",
+// The span record's field names (docs/span.md), all of which the schema must
+// carry.
+var recordFields = []string{"span_id", "node", "signal_source", "tap_side", "capture_nic", "netns",
 	"start_ns", "end_ns", "pid", "req_tid", "resp_tid", "process_name", "comm", "container_id", "pod",
 	"namespace", "service", "ip_version", "client_ip", "client_port", "server_ip", "server_port", "l4",
 	"tunnel_type", "tunnel_outer_src", "tunnel_outer_dst", "l7_protocol", "request_type", "request_domain",
@@ -20,8 +21,8 @@ var designFields = []string{"span_id", "node", "signal_source", "tap_side", "cap
 	"request_bytes", "response_bytes", "req_tcp_seq", "resp_tcp_seq", "syscall_trace_id_req",
 	"syscall_trace_id_resp", "x_request_id_req", "x_request_id_resp", "trace_id", "parent_span_id", "app_span_id"}
 
-func TestSchemaHasDesignFields(t *testing.T) {
-	for _, name := range designFields {
+func TestSchemaHasRecordFields(t *testing.T) {
+	for _, name := range recordFields {
 		idx := Schema.FieldIndices(name)
 		if len(idx) != 1 {
 			t.Errorf("schema lacks %s", name)

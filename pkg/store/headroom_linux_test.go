@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/internal/tmpfs"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
 
 // TestFullDiskNeverFaults fills small tmpfs filesystems with spans through

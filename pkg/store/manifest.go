@@ -18,6 +18,9 @@ import (
 // shards. Readers open only the shards it lists.
 const ManifestName = "MANIFEST.json"
 
+// DefaultDataDir is where the collector writes and the provisioning points.
+const DefaultDataDir = "/var/lib/zerotrace"
+
 const manifestVersion = 1
 
 // Manifest lists the sealed shards of one node.

@@ -259,3 +259,57 @@ func readBlock(txn *badger.Txn, run byte, n uint32) ([]byte, error) {
 	}
 	return recs, nil
 }
+
+// scanEntryKeys calls f with every key (and, with values, value) of a
+// record type.
+func scanEntryKeys(txn *badger.Txn, prefix byte, values bool, f func(k, v []byte) error) error {
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = []byte{prefix}
+	opt.PrefetchValues = values
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		var v []byte
+		if values {
+			var err error
+			if v, err = it.Item().ValueCopy(nil); err != nil {
+				return err
+			}
+		}
+		if err := f(it.Item().KeyCopy(nil), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanAllRecords calls f with every index record of run in a shard of
+// either layout, in order.
+func scanAllRecords(sh *shard, txn *badger.Txn, run byte, f func(rec []byte) error) error {
+	w := recLen(run)
+	lo, hi := make([]byte, w), bytes.Repeat([]byte{0xff}, w)
+	if sh.meta.layout() == layoutEntries {
+		return scanEntries(txn, run, lo, hi, false, func(rec []byte) (bool, error) { return true, f(rec) })
+	}
+	d, err := sh.directory(txn, run)
+	if err != nil {
+		return err
+	}
+	var total uint64
+	for b := 0; b < d.blocks(); b++ {
+		recs, err := readBlock(txn, run, uint32(b))
+		if err != nil {
+			return err
+		}
+		total += uint64(len(recs) / w)
+		for off := 0; off < len(recs); off += w {
+			if err := f(recs[off : off+w]); err != nil {
+				return err
+			}
+		}
+	}
+	if total != d.records {
+		return fmt.Errorf("%w: %q blocks hold %d records, the directory lists %d", errBlock, run, total, d.records)
+	}
+	return nil
+}

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/internal/inflight"
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
 
 // A process (node n1, pid 100) that serves requests and makes calls from

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/repeat"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
 
 // The false-link cases of reused ids (docs/assembly.md "Reused ids"), on a

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
 
 // withSDK turns generated Bookinfo requests into requests whose reviews is

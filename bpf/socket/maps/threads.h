@@ -28,13 +28,6 @@ struct {
 	__type(value, struct thread_state);
 } threads SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} id_counter SEC(".maps");
-
 // thread_of returns the state of context key k, or NULL.
 static __always_inline struct thread_state *thread_of(__u64 k)
 {

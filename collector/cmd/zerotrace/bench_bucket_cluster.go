@@ -19,11 +19,11 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
 	"github.com/zerotrace/zerotrace/pkg/plugin"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
 )

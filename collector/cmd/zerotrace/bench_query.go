@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/zerotrace/zerotrace/pkg/spangen"
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
 )

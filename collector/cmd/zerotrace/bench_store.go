@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 

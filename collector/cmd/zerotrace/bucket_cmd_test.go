@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zerotrace/zerotrace/internal/seaweedfs/seaweedtest"
 	"github.com/zerotrace/zerotrace/pkg/bucket"
-	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -16,7 +16,7 @@ import (
 // need, and print the same waterfall and rows as over the directories.
 func TestTraceAndSearchOverBucket(t *testing.T) {
 	dir, traces := fill(t)
-	srv := seaweedfs.Start(t)
+	srv := seaweedtest.Start(t)
 	c := srv.Client(t, "ztcli")
 	for _, node := range []string{"node1", "node2"} {
 		u, err := bucket.NewUploader(bucket.UploaderOptions{Client: c, Prefix: "p/", DataDir: dir, Node: node})
@@ -27,8 +27,8 @@ func TestTraceAndSearchOverBucket(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Setenv("AWS_ACCESS_KEY_ID", seaweedfs.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", seaweedfs.SecretKey)
+	t.Setenv("AWS_ACCESS_KEY_ID", seaweedtest.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", seaweedtest.SecretKey)
 	s3 := []string{"--object-store", "s3://ztcli/p", "--object-store-endpoint", srv.Endpoint, "--object-store-path-style"}
 	id := span.FormatSpanID(traces[1].Spans[5].SpanID)
 	_, want := capture(t, "trace", id, "--data-dir", dir)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/zerotrace/zerotrace/collector/doctor"
 	"github.com/zerotrace/zerotrace/internal/kubeapi"
+	"github.com/zerotrace/zerotrace/internal/seaweedfs/seaweedtest"
 	"github.com/zerotrace/zerotrace/internal/testenv"
-	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 )
 
 // doctorChecks are the checks `zerotrace doctor` reports, in order.
@@ -61,7 +61,7 @@ func TestDoctor(t *testing.T) {
 	defer os.RemoveAll(base)
 	os.Chmod(base, 0o755)
 	c := newRunner(t, base)
-	s3 := seaweedfs.Start(t)
+	s3 := seaweedtest.Start(t)
 	s3.Client(t, "doctor-cli")
 	rules, err := kubeapi.ClusterRoleRules("../../../deploy/kubernetes/rbac.yaml")
 	if err != nil {
@@ -85,7 +85,7 @@ kubernetes: {enabled: "true", api_server: %q, token_file: %s, ca_file: %s}
 	for d := filepath.Dir(api.TokenFile); d != os.TempDir(); d = filepath.Dir(d) {
 		os.Chmod(d, 0o755)
 	}
-	keys := []string{"AWS_ACCESS_KEY_ID=" + seaweedfs.AccessKey, "AWS_SECRET_ACCESS_KEY=" + seaweedfs.SecretKey}
+	keys := []string{"AWS_ACCESS_KEY_ID=" + seaweedtest.AccessKey, "AWS_SECRET_ACCESS_KEY=" + seaweedtest.SecretKey}
 
 	r := c.run(0, keys, "doctor", "--config", conf)
 	t.Logf("as root:\n%s%s", r.stdout, r.stderr)
@@ -133,11 +133,11 @@ kubernetes: {enabled: "true", api_server: %q, token_file: %s, ca_file: %s}
 		}
 	}
 
-	wrong := []string{"AWS_ACCESS_KEY_ID=" + seaweedfs.AccessKey, "AWS_SECRET_ACCESS_KEY=not-the-secret"}
+	wrong := []string{"AWS_ACCESS_KEY_ID=" + seaweedtest.AccessKey, "AWS_SECRET_ACCESS_KEY=not-the-secret"}
 	r = c.run(0, wrong, "doctor", "--config", conf)
 	got = lines(t, r.stdout)
 	if r.code != 1 || !strings.Contains(r.stderr, "doctor: missing: object store credentials\n") ||
-		!strings.Contains(got["object store credentials"], "missing   object store credentials: access key "+seaweedfs.AccessKey+" from environment: the object store refused the credentials") {
+		!strings.Contains(got["object store credentials"], "missing   object store credentials: access key "+seaweedtest.AccessKey+" from environment: the object store refused the credentials") {
 		t.Errorf("wrong key: exit %d, %q\n%s", r.code, r.stderr, got["object store credentials"])
 	}
 	if r := c.run(0, wrong, "doctor", "--config", conf, "--fail-on", "node"); r.code != 0 {

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/zerotrace/zerotrace/pkg/spangen"
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
+	"github.com/zerotrace/zerotrace/internal/seaweedfs/seaweedtest"
 )
 
 // TestCommandsRefuseBadBuckets runs the commands that read a bucket
@@ -18,10 +18,10 @@ import (
 func TestCommandsRefuseBadBuckets(t *testing.T) {
 	base := t.TempDir()
 	c := newRunner(t, base)
-	s3 := seaweedfs.Start(t)
+	s3 := seaweedtest.Start(t)
 	s3.Client(t, "zt-cli")
-	keys := []string{"AWS_ACCESS_KEY_ID=" + seaweedfs.AccessKey, "AWS_SECRET_ACCESS_KEY=" + seaweedfs.SecretKey}
-	wrong := []string{"AWS_ACCESS_KEY_ID=" + seaweedfs.AccessKey, "AWS_SECRET_ACCESS_KEY=not-the-secret"}
+	keys := []string{"AWS_ACCESS_KEY_ID=" + seaweedtest.AccessKey, "AWS_SECRET_ACCESS_KEY=" + seaweedtest.SecretKey}
+	wrong := []string{"AWS_ACCESS_KEY_ID=" + seaweedtest.AccessKey, "AWS_SECRET_ACCESS_KEY=not-the-secret"}
 	commands := []struct {
 		name string
 		args func(url string) []string

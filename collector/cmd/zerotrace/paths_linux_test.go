@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zerotrace/zerotrace/pkg/plugin"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
@@ -27,7 +26,7 @@ func (d *dirsFlag) Set(s string) error { *d = append(*d, s); return nil }
 
 func dataDirs(d dirsFlag) []string {
 	if len(d) == 0 {
-		return []string{plugin.DefaultDataDir}
+		return []string{store.DefaultDataDir}
 	}
 	return d
 }
@@ -35,7 +34,7 @@ func dataDirs(d dirsFlag) []string {
 func runTrace(args []string) int {
 	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
 	var dirs dirsFlag
-	fs.Var(&dirs, "data-dir", "data directory (repeat for several nodes; default "+plugin.DefaultDataDir+")")
+	fs.Var(&dirs, "data-dir", "data directory (repeat for several nodes; default "+store.DefaultDataDir+")")
 	width := fs.Int("width", 40, "width of the timing bars")
 	since := fs.Duration("since", time.Hour, "with --object-store: look for the trace's id this long ago until now (its spans are then looked up around it)")
 	var bf bucketFlags
@@ -66,7 +65,7 @@ func runTrace(args []string) int {
 	// A trace id, or a span id as every surface prints it (16 hex digits),
 	// or the decimal span ids older versions printed.
 	src := &readErrors{Source: r}
-	t, err := plugin.AssembleRef(context.Background(), src, trace.Config{}, id)
+	t, err := trace.AssembleRef(context.Background(), src, trace.Config{}, id)
 	if errors.Is(err, trace.ErrNotFound) && src.err == nil {
 		fmt.Fprintf(os.Stderr, "trace: %v%s\n", err, storeSummary(context.Background(), r))
 		return 1
@@ -134,14 +133,14 @@ func Waterfall(t *trace.Trace, width int) string {
 	var walk func(i, depth int)
 	walk = func(i, depth int) {
 		s := &t.Spans[i]
-		where := plugin.ServiceName(s) // the workload ("productpage", "productpage (proxy)"), else the process
+		where := s.ServiceName() // the workload ("productpage", "productpage (proxy)"), else the process
 		if s.SignalSource == span.SourcePacket {
 			where = s.CaptureNIC
 			if s.Workload != "" {
 				where += " (" + s.Workload + ")"
 			}
 		}
-		label := fmt.Sprintf("%s%-4s %s/%s %s", strings.Repeat("  ", depth), s.TapSide, s.Node, where, plugin.OperationName(s))
+		label := fmt.Sprintf("%s%-4s %s/%s %s", strings.Repeat("  ", depth), s.TapSide, s.Node, where, s.OperationName())
 		if i < len(t.Evidence) && t.Evidence[i] != "" {
 			label += " (" + string(t.Evidence[i]) + ")" // what links it to its parent
 		}
@@ -176,7 +175,7 @@ func Waterfall(t *trace.Trace, width int) string {
 func runSearch(args []string) int {
 	fs := flag.NewFlagSet("search", flag.ContinueOnError)
 	var dirs dirsFlag
-	fs.Var(&dirs, "data-dir", "data directory (repeat for several nodes; default "+plugin.DefaultDataDir+")")
+	fs.Var(&dirs, "data-dir", "data directory (repeat for several nodes; default "+store.DefaultDataDir+")")
 	since := fs.Duration("since", 15*time.Minute, "how far back")
 	var q store.SearchQuery
 	fs.StringVar(&q.Namespace, "namespace", "", "namespace")
@@ -214,7 +213,7 @@ func runSearch(args []string) int {
 	for i := range spans {
 		s := &spans[i]
 		fmt.Printf("%s  %-32s  %s  %-12s %-4s %-40s %4d %9.3f ms\n", time.Unix(0, s.StartNs).Format("15:04:05.000"),
-			plugin.TraceLinkID(s), span.FormatSpanID(s.SpanID), plugin.ServiceName(s), s.TapSide, plugin.OperationName(s),
+			trace.LinkID(s), span.FormatSpanID(s.SpanID), s.ServiceName(), s.TapSide, s.OperationName(),
 			s.ResponseCode, float64(s.EndNs-s.StartNs)/1e6)
 	}
 	if err != nil {

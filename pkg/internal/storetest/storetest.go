@@ -5,7 +5,7 @@ package storetest
 import (
 	"testing"
 
-	"github.com/zerotrace/zerotrace/pkg/spangen"
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/store"
 )
 

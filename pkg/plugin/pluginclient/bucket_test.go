@@ -14,26 +14,26 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
+	"github.com/zerotrace/zerotrace/internal/seaweedfs/seaweedtest"
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
-	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
 
 // bucketPlugin starts the plugin configured with the bucket only.
-func bucketPlugin(t *testing.T, bin string, srv *seaweedfs.Server, secret string) *Client {
+func bucketPlugin(t *testing.T, bin string, srv *seaweedtest.Server, secret string) *Client {
 	t.Helper()
 	return bucketPluginAt(t, bin, srv, secret, "zt-bucket", t.TempDir())
 }
 
 // bucketPluginAt starts the plugin as data source uid with its cache in
 // cacheDir.
-func bucketPluginAt(t *testing.T, bin string, srv *seaweedfs.Server, secret, uid, cacheDir string) *Client {
+func bucketPluginAt(t *testing.T, bin string, srv *seaweedtest.Server, secret, uid, cacheDir string) *Client {
 	t.Helper()
 	c, err := Start(bin, Options{PluginID: "zerotrace-tracing-datasource", UID: uid, Name: "Zerotrace",
 		JSONData: map[string]any{"storage": "bucket", "bucketEndpoint": srv.Endpoint, "bucketName": "zerotrace",
-			"bucketPrefix": "cluster-a", "bucketPathStyle": true, "bucketAccessKeyId": seaweedfs.AccessKey,
+			"bucketPrefix": "cluster-a", "bucketPathStyle": true, "bucketAccessKeyId": seaweedtest.AccessKey,
 			"cacheDir": cacheDir, "cacheSizeMB": 256},
 		SecureJSONData: map[string]string{"bucketSecretAccessKey": secret}})
 	if err != nil {
@@ -95,14 +95,14 @@ func traceRows(t *testing.T, c *Client, id uint64, from, to time.Time) (*Respons
 // clear health errors, and what is cached keeps answering.
 func TestPluginBinaryOverBucket(t *testing.T) {
 	bin := pluginBinary(t)
-	srv := seaweedfs.Start(t)
+	srv := seaweedtest.Start(t)
 	client := srv.Client(t, "zerotrace")
 	ctx := context.Background()
 
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
 	traces := uploadTraces(t, client, 4, start, 20)
 
-	c := bucketPlugin(t, bin, srv, seaweedfs.SecretKey)
+	c := bucketPlugin(t, bin, srv, seaweedtest.SecretKey)
 	h, err := c.CheckHealth(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func TestPluginBinaryOverBucket(t *testing.T) {
 	if err := client.PutBytes(ctx, key, ob); err != nil {
 		t.Fatal(err)
 	}
-	c2 := bucketPlugin(t, bin, srv, seaweedfs.SecretKey)
+	c2 := bucketPlugin(t, bin, srv, seaweedtest.SecretKey)
 	r, err = c2.Query(ctx, map[string]any{"queryType": "search", "tableType": "spans", "namespace": "bookinfo", "limit": 1000}, from, to)
 	if err != nil || r.Error != "" || !strings.Contains(notices(r), key) || !strings.Contains(notices(r), "damaged") {
 		t.Fatalf("damaged object: %v %q notices %q", err, r.Error, notices(r))

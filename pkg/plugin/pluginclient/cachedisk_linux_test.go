@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/seaweedfs/seaweedtest"
 	"github.com/zerotrace/zerotrace/internal/tmpfs"
-	"github.com/zerotrace/zerotrace/pkg/seaweedfs"
 )
 
 // TestPluginBucketCacheOnFullDisk: the plugin binary in bucket mode with its
@@ -21,11 +21,11 @@ import (
 func TestPluginBucketCacheOnFullDisk(t *testing.T) {
 	cache := tmpfs.Mount(t, 16<<20) // root
 	bin := pluginBinary(t)
-	srv := seaweedfs.Start(t)
+	srv := seaweedtest.Start(t)
 	ctx := context.Background()
 	start := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
 	traces := uploadTraces(t, srv.Client(t, "zerotrace"), 6, start, 10)
-	c := bucketPluginAt(t, bin, srv, seaweedfs.SecretKey, "zt-full", cache)
+	c := bucketPluginAt(t, bin, srv, seaweedtest.SecretKey, "zt-full", cache)
 	if h, err := c.CheckHealth(ctx); err != nil || !strings.Contains(h.Message, "2 nodes") {
 		t.Fatalf("health: %v %v", err, h)
 	}

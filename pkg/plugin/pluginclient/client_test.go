@@ -13,8 +13,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
 
 // TestPluginBinaryOverGrafanaProtocol builds the real plugin executable and

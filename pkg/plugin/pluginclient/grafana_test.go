@@ -12,9 +12,9 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/internal/storetest"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
 
 // world is generated Bookinfo traffic with its ground truth, stored and

@@ -3,8 +3,8 @@ package pluginclient
 import (
 	"testing"
 
+	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/spangen"
 )
 
 // checkOwnSpans fails when the trace frame holds a span not of tr.

@@ -21,10 +21,8 @@ import (
 	"sort"
 	"strconv"
 	"syscall"
-	"testing"
 	"time"
 
-	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
 )
 
@@ -78,24 +76,6 @@ type Server struct {
 	ports   [9]int
 	cmd     *exec.Cmd
 	done    chan struct{}
-}
-
-// Start runs a server for the test and stops it at cleanup. A missing
-// binary fails the test (skips only with ZEROTRACE_ALLOW_SKIP).
-func Start(t testing.TB) *Server {
-	t.Helper()
-	bin, err := Binary()
-	if err != nil {
-		testenv.Skip(t, "%v", err)
-	}
-	s, err := Launch(bin, t.TempDir())
-	if s != nil {
-		t.Cleanup(s.Stop)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // Launch runs weed from bin with its data, configuration and log in dir,
@@ -280,19 +260,6 @@ func (s *Server) Stop() {
 		<-s.done
 	}
 	s.cmd = nil
-}
-
-// Client returns a path-style client of bucket with the server's identity;
-// the bucket is created.
-func (s *Server) Client(t testing.TB, bucket string) *objstore.Client {
-	t.Helper()
-	c := s.client(bucket)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := c.CreateBucket(ctx); err != nil {
-		t.Fatalf("creating bucket %s: %v", bucket, err)
-	}
-	return c
 }
 
 func (s *Server) client(bucket string) *objstore.Client {

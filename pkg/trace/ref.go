@@ -1,4 +1,4 @@
-package plugin
+package trace
 
 import (
 	"context"
@@ -6,14 +6,13 @@ import (
 	"strings"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/trace"
 )
 
-// CheckTraceRef reports whether id can name a trace: a trace id (32 or 16
+// CheckRef reports whether id can name a trace: a trace id (32 or 16
 // hex digits, or a derived id), or a span id as span.ParseSpanID reads it.
-func CheckTraceRef(id string) error {
+func CheckRef(id string) error {
 	id = strings.TrimSpace(id)
-	if _, _, err := trace.ParseID(id); err == nil {
+	if _, _, err := ParseID(id); err == nil {
 		return nil
 	}
 	_, err := span.ParseSpanID(id)
@@ -25,16 +24,16 @@ func CheckTraceRef(id string) error {
 // id — 16 hex digits as every Zerotrace surface prints them (tried as a
 // trace id first, then as a span id), 0x-prefixed hex, or the decimal ids
 // older versions printed. The trace command and the trace query share it.
-func AssembleRef(ctx context.Context, src trace.Source, cfg trace.Config, id string) (*trace.Trace, error) {
+func AssembleRef(ctx context.Context, src Source, cfg Config, id string) (*Trace, error) {
 	id = strings.TrimSpace(id)
-	if _, _, err := trace.ParseID(id); err == nil {
-		t, err := trace.Assemble(ctx, src, cfg, id, 0, 0)
-		if !errors.Is(err, trace.ErrNotFound) || !span.IsHexSpanID(id) {
+	if _, _, err := ParseID(id); err == nil {
+		t, err := Assemble(ctx, src, cfg, id, 0, 0)
+		if !errors.Is(err, ErrNotFound) || !span.IsHexSpanID(id) {
 			return t, err
 		}
 		// 16 hex digits that are no trace id: a span id.
 		sid, _ := span.ParseSpanID(id)
-		if t2, err2 := trace.Assemble(ctx, src, cfg, trace.DerivedID(sid), 0, 0); err2 == nil || !errors.Is(err2, trace.ErrNotFound) {
+		if t2, err2 := Assemble(ctx, src, cfg, DerivedID(sid), 0, 0); err2 == nil || !errors.Is(err2, ErrNotFound) {
 			return t2, err2
 		}
 		return t, err
@@ -43,5 +42,14 @@ func AssembleRef(ctx context.Context, src trace.Source, cfg trace.Config, id str
 	if err != nil {
 		return nil, err
 	}
-	return trace.Assemble(ctx, src, cfg, trace.DerivedID(sid), 0, 0)
+	return Assemble(ctx, src, cfg, DerivedID(sid), 0, 0)
+}
+
+// LinkID is the id a search row links to: the application trace id, or
+// the derived id of the row's span (the trace query assembles around it).
+func LinkID(s *span.Span) string {
+	if !s.TraceID.IsZero() {
+		return s.TraceID.String()
+	}
+	return DerivedID(s.SpanID)
 }

@@ -8,12 +8,13 @@
 //   - TCP sequence numbers: one random ISN per connection and direction; a
 //     message's number is the same at every observation point of its hop.
 //   - Syscall trace ids: computed by replaying every message on every thread in
-//     time order through the rule of the reference design (an ingress on a
-//     thread with no entry, or on a socket whose previous message was egress,
-//     takes a fresh id; the next egress takes it and clears the entry). Proxies
-//     run one event-loop thread shared by all concurrent requests and Node.js
-//     runs one event loop, so overlapping traces share ids falsely exactly as
-//     they do on a real machine; Python, Ruby and Java run a thread per request.
+//     time order through the collector's request-context rule (causal.go: a
+//     server request takes a fresh id that its thread holds until the response
+//     begins; a thread's calls carry the id while it holds exactly one
+//     request and has not held two at once since it last held none). Proxies run one event-loop thread shared by all concurrent
+//     requests and Node.js runs one event loop, so their calls carry no id
+//     while requests overlap, exactly as on a real machine; Python, Ruby and
+//     Java run a thread per request.
 //   - X-Request-ID: every sidecar takes the incoming id or makes one, passes it
 //     upstream and adds it to the response it sends downstream; the services
 //     neither forward nor echo it.
