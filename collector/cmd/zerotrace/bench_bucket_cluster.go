@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,12 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/grafana/grafana-plugin-sdk-go/backend"
-
 	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/bucket"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
-	"github.com/zerotrace/zerotrace/pkg/plugin"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/store"
 	"github.com/zerotrace/zerotrace/pkg/trace"
@@ -72,7 +68,7 @@ func benchBucketCluster(c *objstore.Client, creds objstore.Credentials, bf bucke
 		float64(up.summaryTime.Milliseconds())/float64(max(1, up.shards)), genTime.Round(time.Second), time.Since(t0).Round(time.Second))
 
 	r := rand.New(rand.NewPCG(7, 7))
-	p := pluginBench{c: c, creds: creds, bf: bf, prefix: prefix, dir: tmp, from: start, to: end}
+	p := bucketReads{c: c, prefix: prefix, dir: tmp, from: start, to: end}
 	var cold, warm []time.Duration
 	var share []float64
 	var sumBytes, shardBytes, shardsGot, sumsGot, extra []int64
@@ -107,7 +103,7 @@ func benchBucketCluster(c *objstore.Client, creds objstore.Credentials, bf bucke
 			}
 			warm = append(warm, time.Since(t1))
 		}
-		ds.Dispose()
+		ds.close()
 	}
 	var search []time.Duration
 	for i := range cb.searches {
@@ -121,7 +117,7 @@ func benchBucketCluster(c *objstore.Client, creds objstore.Credentials, bf bucke
 			return fmt.Errorf("cold search %d: %w", i, err)
 		}
 		search = append(search, time.Since(t1))
-		ds.Dispose()
+		ds.close()
 	}
 	refresh, err := manifestRefresh(ctx, c, prefix, tmp)
 	if err != nil {
@@ -130,7 +126,7 @@ func benchBucketCluster(c *objstore.Client, creds objstore.Credentials, bf bucke
 	medianInt := func(v []int64) int64 { s := slices.Clone(v); slices.Sort(s); return s[len(s)/2] }
 	medianF := func(v []float64) float64 { s := slices.Clone(v); slices.Sort(s); return s[len(s)/2] }
 	what := fmt.Sprintf("%d nodes × %d min", cb.nodes, cb.minutes)
-	fmt.Printf("bucket_trace_cold_p50: %s  (goal ≤ 1 s at 200 nodes × 30 min; %s, %d traces of 38 spans, empty cache, the plugin's trace query over the whole window; median %d shards (%.0f KB) and %d summaries (%.0f KB); peer: Tempo reads one bloom filter per block, for the trace id only)\n",
+	fmt.Printf("bucket_trace_cold_p50: %s  (goal ≤ 1 s at 200 nodes × 30 min; %s, %d traces of 38 spans, empty cache, the plugin's bucket query (bucket.Query, trace assembly) over the whole window; median %d shards (%.0f KB) and %d summaries (%.0f KB); peer: Tempo reads one bloom filter per block, for the trace id only)\n",
 		ms(percentile(cold, 0.5)), what, len(cold), medianInt(shardsGot), float64(medianInt(shardBytes))/1e3, medianInt(sumsGot), float64(medianInt(sumBytes))/1e3)
 	fmt.Printf("bucket_trace_cold_p99: %s  (goal ≤ 2 s at 200 nodes × 30 min; max %s)\n", ms(percentile(cold, 0.99)), ms(percentile(cold, 1)))
 	fmt.Printf("# shards downloaded beyond those holding the request's spans (false positives, and shards whose keys match for real: a process's other calls): median %d, max %d\n",
@@ -139,7 +135,7 @@ func benchBucketCluster(c *objstore.Client, creds objstore.Credentials, bf bucke
 	fmt.Printf("bucket_cold_download_share: %.3f %%  (goal ≤ 1 %% of the window's %.0f MB of shards; summaries and shards downloaded by one cold trace query, median; max %.3f %%)\n",
 		medianF(share), float64(up.shardBytes)/1e6, slices.Max(share))
 	if len(search) > 0 {
-		fmt.Printf("bucket_search_cold_p50: %s  (goal ≤ 2 s; one namespace, 15 minutes, the plugin's traces table of 20, empty cache; max %s)\n", ms(percentile(search, 0.5)), ms(percentile(search, 1)))
+		fmt.Printf("bucket_search_cold_p50: %s  (goal ≤ 2 s; one namespace, 15 minutes, the plugin's search of 20 traces, empty cache; max %s)\n", ms(percentile(search, 0.5)), ms(percentile(search, 1)))
 	}
 	fmt.Printf("bucket_manifest_refresh: %s  (%d node manifests unchanged: one listing, %d GETs; the first read of all of them, %.1f MB, took %s)\n",
 		ms(refresh.unchanged), cb.nodes, refresh.gets, float64(refresh.firstBytes)/1e6, ms(refresh.first))
@@ -270,104 +266,6 @@ func uploadCluster(ctx context.Context, c *objstore.Client, prefix, dir string, 
 		return nil
 	})
 	return up, err
-}
-
-// pluginBench runs the plugin's data source in this process, configured
-// with the bucket, as Grafana would.
-type pluginBench struct {
-	c        *objstore.Client
-	creds    objstore.Credentials
-	bf       bucketFlags
-	prefix   string
-	dir      string
-	from, to time.Time
-}
-
-// open starts a data source with an empty cache and lets it list the node
-// manifests (a running plugin keeps them listed: bucket_manifest_refresh).
-func (p *pluginBench) open(uid string) (*plugin.Datasource, error) {
-	js, _ := json.Marshal(map[string]any{"storage": "bucket", "bucketEndpoint": p.bf.endpoint, "bucketName": p.c.Bucket(),
-		"bucketPrefix": p.prefix, "bucketPathStyle": p.bf.pathStyle, "bucketRegion": p.bf.region,
-		"bucketAccessKeyId": p.creds.AccessKeyID, "cacheDir": filepath.Join(p.dir, "cache"), "cacheSizeMB": 1024})
-	inst, err := plugin.NewDatasource(context.Background(), backend.DataSourceInstanceSettings{UID: uid, Name: "bench", JSONData: js,
-		DecryptedSecureJSONData: map[string]string{"bucketSecretAccessKey": p.creds.SecretAccessKey}})
-	if err != nil {
-		return nil, err
-	}
-	ds := inst.(*plugin.Datasource)
-	if h, _ := ds.CheckHealth(context.Background(), nil); h.Status != backend.HealthStatusOk {
-		ds.Dispose()
-		return nil, fmt.Errorf("plugin health: %s", h.Message)
-	}
-	return ds, nil
-}
-
-// downloaded reads the data source's download counters from its health
-// details.
-func (p *pluginBench) downloaded(ds *plugin.Datasource) bucket.Downloads {
-	h, _ := ds.CheckHealth(context.Background(), nil)
-	var d struct {
-		Downloaded bucket.Downloads `json:"downloaded"`
-	}
-	json.Unmarshal(h.JSONDetails, &d)
-	return d.Downloaded
-}
-
-func (p *pluginBench) query(ds *plugin.Datasource, q map[string]any, from, to time.Time) (backend.DataResponse, error) {
-	js, _ := json.Marshal(q)
-	resp, err := ds.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{
-		{RefID: "A", JSON: js, TimeRange: backend.TimeRange{From: from, To: to}}}})
-	if err != nil {
-		return backend.DataResponse{}, err
-	}
-	r := resp.Responses["A"]
-	if r.Error != nil {
-		return r, r.Error
-	}
-	if len(r.Frames) == 0 {
-		return r, errors.New("no frame")
-	}
-	if m := r.Frames[0].Meta; m != nil && len(m.Notices) > 0 {
-		return r, fmt.Errorf("notice: %s", m.Notices[0].Text)
-	}
-	return r, nil
-}
-
-// trace asks for the trace of a request's first span over the whole
-// window and checks it holds exactly the request's spans.
-func (p *pluginBench) trace(ds *plugin.Datasource, tr spangen.Trace) error {
-	r, err := p.query(ds, map[string]any{"queryType": "trace", "traceId": trace.DerivedID(tr.Spans[0].SpanID)}, p.from, p.to)
-	if err != nil {
-		return err
-	}
-	f := r.Frames[0]
-	col, _ := f.FieldByName("spanID")
-	if f.Rows() != len(tr.Spans) || col == nil {
-		return fmt.Errorf("%d spans, the request has %d", f.Rows(), len(tr.Spans))
-	}
-	want := map[string]bool{}
-	for _, s := range tr.Spans {
-		want[span.FormatSpanID(s.SpanID)] = true
-	}
-	for i := range f.Rows() {
-		if id, _ := col.ConcreteAt(i); !want[fmt.Sprint(id)] {
-			return fmt.Errorf("span %v is not the request's", id)
-		}
-	}
-	return nil
-}
-
-// search asks for the newest 20 traces of a namespace in the window's
-// last 15 minutes.
-func (p *pluginBench) search(ds *plugin.Datasource, ns string) error {
-	r, err := p.query(ds, map[string]any{"queryType": "search", "namespace": ns, "limit": 20}, p.to.Add(-15*time.Minute), p.to)
-	if err != nil {
-		return err
-	}
-	if n := r.Frames[0].Rows(); n != 20 {
-		return fmt.Errorf("%d traces, want 20", n)
-	}
-	return nil
 }
 
 type refreshTimes struct {
