@@ -37,6 +37,7 @@ type keyIndex struct {
 	settle   int64
 	seen     map[uint64]bool
 	inbound  map[inboundKey][]*span.Span // s-p spans by key and process
+	calls    map[inboundKey][]*span.Span // c-p spans by key and process
 	carriers map[span.Key][]*span.Span   // exchanges (repeat.PointOf) by key
 	looked   map[span.Key][2]int64       // the time range each key was looked up over
 	memo     map[span.Key]repeatMemo
@@ -55,7 +56,7 @@ type repeatMemo struct {
 
 func newKeyIndex(cfg *Config) *keyIndex {
 	return &keyIndex{bound: cfg.Repeat.OrDefault(), settle: int64(cfg.Settle), seen: map[uint64]bool{},
-		inbound: map[inboundKey][]*span.Span{}, carriers: map[span.Key][]*span.Span{}, looked: map[span.Key][2]int64{},
+		inbound: map[inboundKey][]*span.Span{}, calls: map[inboundKey][]*span.Span{}, carriers: map[span.Key][]*span.Span{}, looked: map[span.Key][2]int64{},
 		memo: map[span.Key]repeatMemo{}}
 }
 
@@ -81,6 +82,10 @@ func (ix *keyIndex) add(spans []span.Span) {
 			if s.TapSide == span.TapServerProcess && s.PID != 0 {
 				ik := inboundKey{k, s.Node, s.PID}
 				ix.inbound[ik] = append(ix.inbound[ik], s)
+			}
+			if s.TapSide == span.TapClientProcess && s.SignalSource == span.SourceEBPF && s.PID != 0 {
+				ik := inboundKey{k, s.Node, s.PID}
+				ix.calls[ik] = append(ix.calls[ik], s)
 			}
 		}
 	}
@@ -126,6 +131,21 @@ func behind(in, out *span.Span) bool {
 		out.NetNS != 0 && out.NetNS == in.NetNS && out.PID != 0 && out.PID != in.PID && out.ClientIP.Unmap().IsLoopback()
 }
 
+// callSeen reports whether the proxy's call that out arrived from was
+// captured after all: a call of in's process carrying k over loopback to
+// out's port while out was in flight. Then out is that call's, by the tcp
+// relation or not at all: hung under in by the id it would skip the call
+// (a misplaced parent when the relation refused them, e.g. a sequence
+// number the capture got wrong).
+func (ix *keyIndex) callSeen(k span.Key, in, out *span.Span) bool {
+	for _, c := range ix.calls[inboundKey{k, in.Node, in.PID}] {
+		if c.ServerPort == out.ServerPort && c.ServerIP.Unmap().IsLoopback() && c.StartNs < out.EndNs && c.EndNs > out.StartNs {
+			return true
+		}
+	}
+	return false
+}
+
 // link reports whether a and b are a process's inbound message and an
 // outbound message it sent for it, tied by a key of kind that identifies
 // one exchange (the rule above), in either order.
@@ -142,7 +162,7 @@ func (ix *keyIndex) outbound(kind span.KeyKind, in, out *span.Span) bool {
 		return false
 	}
 	call := out.TapSide == span.TapClientProcess && out.Node == in.Node && out.PID == in.PID
-	if !call && !behind(in, out) {
+	if !call && (!behind(in, out) || ix.callSeen(k, in, out)) {
 		return false
 	}
 	if out.StartNs < in.StartNs || out.EndNs > in.EndNs {

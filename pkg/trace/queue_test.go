@@ -62,15 +62,21 @@ func TestQueuedRequestOnItsConnection(t *testing.T) {
 		})
 	}
 	// The same sequence number on another connection seconds later is
-	// another message: not joined by the tcp relation (the id still finds
-	// the proxy's call's process, whose call covers it).
+	// another message: the tcp relation does not join it after the queue
+	// delay. The X-Request-ID does not hang it under the proxy's inbound
+	// request either: the proxy's call to its port was captured, so the
+	// request is that call's or nobody's (a root, not a misplaced child).
 	other := queued(0, 3*time.Second, true)
 	cases = append(cases, xcase{
-		name:   "another connection: the sequence number alone does not join after the queue delay",
-		spans:  other,
-		seeds:  []uint64{kAppIn},
-		want:   tree(0, map[int]int{kClient: 0, kProxyIn: kClient, kProxyOut: kProxyIn, kAppIn: kProxyIn, kAppOut: kAppIn, kDown: kAppOut}),
-		reason: map[uint64]Evidence{kAppIn: EvidenceXRequestID},
+		name:  "another connection, from the application's request: its own trace",
+		spans: other,
+		seeds: []uint64{kAppIn, kDown},
+		want:  tree(0, map[int]int{kAppIn: 0, kAppOut: kAppIn, kDown: kAppOut}),
+	}, xcase{
+		name:  "another connection, from the client: the proxy's call ends the trace",
+		spans: other,
+		seeds: []uint64{kClient, kProxyOut},
+		want:  tree(0, map[int]int{kClient: 0, kProxyIn: kClient, kProxyOut: kProxyIn}),
 	})
 	runXCases(t, cases)
 }
