@@ -2,6 +2,7 @@ package store
 
 import (
 	"github.com/dgraph-io/badger/v4"
+	"github.com/zerotrace/zerotrace/pkg/store/arrowipc"
 )
 
 // The reader keeps the cacheBatches most recently used decoded batches,
@@ -15,7 +16,7 @@ type batchID struct {
 // cached is one entry of the reader's LRU list.
 type cached struct {
 	id batchID
-	b  *Batch
+	b  *arrowipc.Batch
 }
 
 const cacheBatches = 256
@@ -35,7 +36,7 @@ func (r *Reader) dropCached(dir string) {
 }
 
 // getBatch returns a decoded batch, cached.
-func (r *Reader) getBatch(sh *shard, txn *badger.Txn, n uint32) (*Batch, error) {
+func (r *Reader) getBatch(sh *shard, txn *badger.Txn, n uint32) (*arrowipc.Batch, error) {
 	id := batchID{sh.dir, n}
 	r.cacheMu.Lock()
 	if e, ok := r.cache[id]; ok {

@@ -5,25 +5,15 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
-// TestWriteCorpus regenerates the committed seed corpus of FuzzDecodeBatch
-// and FuzzIndexBlock
-// from real batches: ZT_WRITE_CORPUS=1 go test -run TestWriteCorpus.
+// TestWriteCorpus regenerates the committed seed corpus of FuzzIndexBlock
+// from real batches: ZT_WRITE_CORPUS=1 go test -run TestWriteCorpus
+// (arrowipc's TestWriteCorpus writes FuzzDecodeBatch's).
 func TestWriteCorpus(t *testing.T) {
 	if os.Getenv("ZT_WRITE_CORPUS") == "" {
-		t.Skip("set ZT_WRITE_CORPUS=1 to rewrite the testdata/fuzz/FuzzDecodeBatch and FuzzIndexBlock seeds")
+		t.Skip("set ZT_WRITE_CORPUS=1 to rewrite the testdata/fuzz/FuzzIndexBlock seeds")
 	}
-	good := encodedBatch(t, append([]span.Span{fullSpan(0)}, bookinfo(t, 1)...))
-	seeds := map[string][]byte{
-		"seed-bookinfo":     good,
-		"seed-truncated":    good[:len(good)*2/3],
-		"seed-flipped-body": flip(good, len(good)-100),
-		"seed-schema-only":  append(append([]byte(nil), schemaMessage...), 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0),
-	}
-	writeSeeds(t, "FuzzDecodeBatch", seeds)
 	// FuzzIndexBlock: blocks and directories of a real shard's runs.
 	var recs [3][]byte
 	var x indexer

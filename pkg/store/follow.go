@@ -8,6 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/store/arrowipc"
 )
 
 // Follow reads, shard by shard, the listed shards whose newest span starts
@@ -54,7 +55,7 @@ func (r *Reader) Follow(ctx context.Context, fromNs int64, done func(dir string)
 		}
 		var s span.Span
 		err := sh.view(func(txn *badger.Txn) error {
-			return eachBatch(txn, func(_ uint32, b *Batch) error {
+			return eachBatch(txn, func(_ uint32, b *arrowipc.Batch) error {
 				for i := 0; i < b.Len(); i++ {
 					b.Row(i, &s)
 					fn(&s)

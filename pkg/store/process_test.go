@@ -21,7 +21,7 @@ import (
 //
 // TestMain also limits the minimization of new interesting fuzz inputs to
 // 100 tries unless -fuzzminimizetime is given: with inputs of tens of KiB,
-// Go's default of 60 s per input stalls `go test -fuzz FuzzDecodeBatch` at 0
+// Go's default of 60 s per input stalls `go test -fuzz FuzzIndexBlock` at 0
 // executions per second (docs/fuzzing.md).
 func TestMain(m *testing.M) {
 	if dir := os.Getenv("ZT_STORE_WRITER"); dir != "" {

@@ -10,6 +10,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/store/arrowipc"
 )
 
 // rows decodes the referenced rows of one shard.
@@ -20,7 +21,7 @@ func (r *Reader) rows(sh *shard, txn *badger.Txn, refs []ref, keep func(*span.Sp
 		}
 		return refs[i].row < refs[j].row
 	})
-	var b *Batch
+	var b *arrowipc.Batch
 	cur := uint32(0)
 	for i, rf := range refs {
 		if b == nil || rf.batch != cur {

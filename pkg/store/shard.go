@@ -10,6 +10,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/zerotrace/zerotrace/pkg/store/arrowipc"
 )
 
 // shardMeta is the M record of a shard, rewritten with every batch.
@@ -164,7 +165,7 @@ func entryKeyLen(run byte) int {
 func (w *shardWriter) rebuildRecords() error {
 	var x indexer
 	return w.db.View(func(txn *badger.Txn) error {
-		return eachBatch(txn, func(n uint32, b *Batch) error {
+		return eachBatch(txn, func(n uint32, b *arrowipc.Batch) error {
 			w.addSegments(x.batchRecords(b.All(), n))
 			return nil
 		})

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/store/arrowipc"
 )
 
 // shardWrite is a set of Badger entries encoded for a shard but not yet
@@ -47,6 +48,16 @@ func (sw *shardWrite) recBytes() int64 {
 	return int64(len(sw.recs[0]) + len(sw.recs[1]) + len(sw.recs[2]))
 }
 
+// batchEncoder is the writer's encoder: the stored stream of a batch
+// (arrowipc.Encoder) and its index records, both reused batch after batch.
+// Not safe for concurrent use.
+type batchEncoder struct {
+	ipc *arrowipc.Encoder
+	ix  indexer // the batches' index records
+}
+
+func newBatchEncoder() *batchEncoder { return &batchEncoder{ipc: arrowipc.NewEncoder()} }
+
 // prepare encodes spans as one batch after the shard's current content (or
 // several, when one would be larger than a reader accepts).
 func (w *shardWriter) prepare(spans []span.Span, enc *batchEncoder) ([]*shardWrite, error) {
@@ -58,9 +69,9 @@ func (w *shardWriter) prepare(spans []span.Span, enc *batchEncoder) ([]*shardWri
 		if len(spans) == 0 {
 			return nil
 		}
-		val, err := enc.encode(spans)
-		if errors.Is(err, errBatchTooLarge) && len(spans) > 1 {
-			// Beyond what a reader accepts (maxDecodedBytes): two batches.
+		val, err := enc.ipc.Encode(spans)
+		if errors.Is(err, arrowipc.ErrTooLarge) && len(spans) > 1 {
+			// Beyond what a reader accepts (arrowipc.MaxDecodedBytes): two batches.
 			if err := encode(spans[:len(spans)/2]); err != nil {
 				return err
 			}

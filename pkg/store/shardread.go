@@ -11,6 +11,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/store/arrowipc"
 )
 
 // ShardError names a shard that could not be read. Queries return the
@@ -74,15 +75,15 @@ func (s *shard) view(fn func(txn *badger.Txn) error) (err error) {
 	return nil
 }
 
-func (s *shard) batch(txn *badger.Txn, n uint32) (*Batch, error) {
+func (s *shard) batch(txn *badger.Txn, n uint32) (*arrowipc.Batch, error) {
 	it, err := txn.Get(batchKey(n))
 	if err != nil {
 		return nil, fmt.Errorf("batch %d: %w", n, err)
 	}
-	var b *Batch
+	var b *arrowipc.Batch
 	err = it.Value(func(v []byte) error {
 		var err error
-		b, err = DecodeBatch(v)
+		b, err = arrowipc.DecodeBatch(v)
 		return err
 	})
 	if err != nil {
@@ -95,7 +96,7 @@ func (s *shard) batch(txn *badger.Txn, n uint32) (*Batch, error) {
 func (s *shard) all() ([]span.Span, error) {
 	var out []span.Span
 	err := s.view(func(txn *badger.Txn) error {
-		return eachBatch(txn, func(_ uint32, b *Batch) error {
+		return eachBatch(txn, func(_ uint32, b *arrowipc.Batch) error {
 			out = append(out, b.All()...)
 			return nil
 		})
@@ -105,7 +106,7 @@ func (s *shard) all() ([]span.Span, error) {
 
 // eachBatch decodes every batch of a shard in order and calls fn with it;
 // the batch is released when fn returns.
-func eachBatch(txn *badger.Txn, fn func(n uint32, b *Batch) error) error {
+func eachBatch(txn *badger.Txn, fn func(n uint32, b *arrowipc.Batch) error) error {
 	opt := badger.DefaultIteratorOptions
 	opt.Prefix = []byte{pBatch}
 	it := txn.NewIterator(opt)
@@ -116,7 +117,7 @@ func eachBatch(txn *badger.Txn, fn func(n uint32, b *Batch) error) error {
 			return err
 		}
 		err = it.Item().Value(func(v []byte) error {
-			b, err := DecodeBatch(v)
+			b, err := arrowipc.DecodeBatch(v)
 			if err != nil {
 				return fmt.Errorf("batch %d: %w", n, err)
 			}

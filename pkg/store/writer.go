@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/store/arrowipc"
 )
 
 // WriterOptions configure a Writer. Zero values take the defaults.
@@ -68,8 +69,8 @@ func (o *WriterOptions) defaults() error {
 	if o.MergedRows <= 0 {
 		o.MergedRows = 16384
 	}
-	if o.BatchRows > maxBatchRows || o.MergedRows > maxBatchRows {
-		return fmt.Errorf("store writer: batch rows %d and merged rows %d must be at most %d", o.BatchRows, o.MergedRows, maxBatchRows)
+	if o.BatchRows > arrowipc.MaxBatchRows || o.MergedRows > arrowipc.MaxBatchRows {
+		return fmt.Errorf("store writer: batch rows %d and merged rows %d must be at most %d", o.BatchRows, o.MergedRows, arrowipc.MaxBatchRows)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

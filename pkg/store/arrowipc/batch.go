@@ -1,4 +1,4 @@
-package store
+package arrowipc
 
 import (
 	"bytes"
@@ -11,38 +11,36 @@ import (
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
-// batchEncoder encodes spans as stored batches: Arrow IPC streams with
+// Encoder encodes spans as stored batches: Arrow IPC streams with
 // zstd-compressed buffers (writeIPC). Its columns and buffers serve batch
 // after batch, so encoding allocates the stream it returns and little
 // else. Not safe for concurrent use.
-type batchEncoder struct {
+type Encoder struct {
 	cols *span.Columns
 	ipc  ipcWriter
-	ix   indexer // the batches' index records
 }
 
-func newBatchEncoder() *batchEncoder { return &batchEncoder{cols: span.NewColumns()} }
+// NewEncoder returns an encoder for batch after batch.
+func NewEncoder() *Encoder { return &Encoder{cols: span.NewColumns()} }
 
-// encode returns the stored stream of spans (a new slice).
-func (e *batchEncoder) encode(spans []span.Span) ([]byte, error) {
+// Encode returns the stored stream of spans (a new slice). A batch beyond
+// the decoding limits gives an error wrapping ErrTooLarge.
+func (e *Encoder) Encode(spans []span.Span) ([]byte, error) {
 	e.cols.Reset()
 	for i := range spans {
 		e.cols.Append(&spans[i])
 	}
 	v := e.ipc.writeIPC(e.cols)
 	// A batch the reader would refuse is never written: the caller cuts it
-	// in two (see shardWriter.prepare).
+	// in two (pkg/store's shardWriter.prepare).
 	if _, err := planBatch(v); err != nil {
-		return nil, fmt.Errorf("encoding batch of %d rows: %w: %w", len(spans), errBatchTooLarge, err)
+		return nil, fmt.Errorf("encoding batch of %d rows: %w: %w", len(spans), ErrTooLarge, err)
 	}
 	return v, nil
 }
 
-// encodeBatch encodes spans as one stored batch.
-func encodeBatch(spans []span.Span) ([]byte, error) { return newBatchEncoder().encode(spans) }
-
-// errBatchTooLarge reports a record beyond the reader's limits.
-var errBatchTooLarge = errors.New("batch beyond the decoding limits")
+// ErrTooLarge reports a record beyond the reader's limits.
+var ErrTooLarge = errors.New("batch beyond the decoding limits")
 
 // Batch is one decoded record batch.
 type Batch struct {
@@ -54,13 +52,13 @@ type Batch struct {
 func (b *Batch) Release() { b.rec.Release() }
 
 // DecodeBatch decodes the stored bytes of one batch. Malformed bytes give an
-// error wrapping errBatch, after bounded work: see planBatch for the checks
+// error wrapping ErrBatch, after bounded work: see planBatch for the checks
 // made before anything is allocated or decompressed.
 func DecodeBatch(b []byte) (batch *Batch, err error) {
 	defer func() {
 		// Every read is checked; this is the last line of defence.
 		if r := recover(); r != nil {
-			batch, err = nil, fmt.Errorf("decoding batch: %w: panic: %v", errBatch, r)
+			batch, err = nil, fmt.Errorf("decoding batch: %w: panic: %v", ErrBatch, r)
 		}
 	}()
 	p, err := planBatch(b)

@@ -1,4 +1,4 @@
-package store
+package arrowipc
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package store
+package arrowipc
 
 import (
 	"bytes"
@@ -25,21 +25,21 @@ import (
 // sizes; only then does the second allocate and decompress, each buffer into
 // exactly its declared size.
 
-// Limits for decoding untrusted batch bytes. The writer never makes a batch
-// beyond them (it refuses larger BatchRows/MergedRows and cuts a batch in two
-// when it would decode to more than maxDecodedBytes).
+// Limits for decoding untrusted batch bytes. pkg/store's writer never makes a
+// batch beyond them (it refuses larger BatchRows/MergedRows and cuts a batch in two
+// when it would decode to more than MaxDecodedBytes).
 const (
-	maxBatchRows    = 1 << 15  // rows of a record batch, entries of a dictionary
+	MaxBatchRows    = 1 << 15  // rows of a record batch, entries of a dictionary
 	maxMetaBytes    = 64 << 10 // flatbuffer metadata of one message (a record batch's is ~3 KiB)
-	maxDecodedBytes = 48 << 20 // all buffers of a batch, decompressed
-	maxBatchBytes   = maxDecodedBytes
+	MaxDecodedBytes = 48 << 20 // all buffers of a batch, decompressed
+	maxBatchBytes   = MaxDecodedBytes
 )
 
-// errBatch marks every way the bytes of a batch can be malformed.
-var errBatch = errors.New("malformed batch")
+// ErrBatch marks every way the bytes of a batch can be malformed.
+var ErrBatch = errors.New("malformed batch")
 
 func badf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errBatch, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", ErrBatch, fmt.Sprintf(format, args...))
 }
 
 // Arrow IPC constants (format/Message.fbs, format/Schema.fbs).
@@ -157,7 +157,7 @@ func planBatch(b []byte) (*batchPlan, error) {
 	layout, dictColumn := sl.layout, sl.dictColumn
 	p := &batchPlan{rows: -1, dicts: make([]plannedArray, len(dictColumn)), schema: sl}
 	seen := make([]bool, len(dictColumn))
-	budget := maxDecodedBytes
+	budget := MaxDecodedBytes
 	pos := len(schemaMessages[version])
 	for {
 		m, next, err := nextMessage(b, pos)
@@ -223,7 +223,7 @@ func planBatch(b []byte) (*batchPlan, error) {
 			return nil, badf("dictionary of %s missing", layout[dictColumn[id]].name)
 		}
 	}
-	p.decoded = maxDecodedBytes - budget
+	p.decoded = MaxDecodedBytes - budget
 	return p, nil
 }
 
@@ -327,8 +327,8 @@ func (r *recordBatch) check(what string, nodes, bufs int) (int, error) {
 	if err != nil {
 		return fail("length: %v", err)
 	}
-	if int64(rows) < 0 || int64(rows) > maxBatchRows {
-		return fail("%d rows, limit %d", int64(rows), maxBatchRows)
+	if int64(rows) < 0 || int64(rows) > MaxBatchRows {
+		return fail("%d rows, limit %d", int64(rows), MaxBatchRows)
 	}
 	var n int
 	if r.nodes, n, err = r.t.structs(1, fbStructNodeBytes); err != nil {
@@ -421,7 +421,7 @@ func (r *recordBatch) buffer(what string, i, lo, hi int, budget *int) (plannedBu
 	p := plannedBuffer{src: src}
 	if size := int64(binary.LittleEndian.Uint64(r.body[off:])); size == -1 {
 		p.raw, p.size = true, len(src)
-	} else if size < 0 || size > int64(maxDecodedBytes) {
+	} else if size < 0 || size > int64(MaxDecodedBytes) {
 		return p, badf("%s: declares %d decompressed bytes", what, size)
 	} else {
 		p.size = int(size)
@@ -433,7 +433,7 @@ func (r *recordBatch) buffer(what string, i, lo, hi int, budget *int) (plannedBu
 		return p, badf("%s: declares %d bytes, want %d to %d", what, p.size, lo, hi)
 	}
 	if *budget -= p.size; *budget < 0 {
-		return p, badf("%s: the batch decodes to more than %d bytes", what, maxDecodedBytes)
+		return p, badf("%s: the batch decodes to more than %d bytes", what, MaxDecodedBytes)
 	}
 	if !p.raw && p.size > 0 {
 		var h zstd.Header
@@ -453,7 +453,7 @@ func (r *recordBatch) buffer(what string, i, lo, hi int, budget *int) (plannedBu
 // zstdDecoder decodes whole buffers; WithDecodeAllCapLimit stops it at the
 // capacity of the destination, which is the declared size.
 var zstdDecoder = func() *zstd.Decoder {
-	d, err := zstd.NewReader(nil, zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(maxDecodedBytes),
+	d, err := zstd.NewReader(nil, zstd.WithDecodeAllCapLimit(true), zstd.WithDecoderMaxMemory(MaxDecodedBytes),
 		zstd.WithDecoderConcurrency(0))
 	if err != nil {
 		panic(err)
