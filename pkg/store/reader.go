@@ -190,7 +190,7 @@ func (r *Reader) shards(from, to int64, keep func(*ShardEntry) bool) []target {
 	var open []pending
 	for _, ns := range r.nodes {
 		if ns.err != nil {
-			out = append(out, target{err: ns.err})
+			out = append(out, target{err: &NodeError{Node: filepath.Base(ns.dir), Err: ns.err}})
 		}
 		if ns.manifest == nil {
 			continue

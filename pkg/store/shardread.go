@@ -24,6 +24,22 @@ type ShardError struct {
 func (e *ShardError) Error() string { return fmt.Sprintf("shard %s: %v", e.Shard, e.Err) }
 func (e *ShardError) Unwrap() error { return e.Err }
 
+// UnreadNode names the node whose data the error left unread (shards live
+// in <data dir>/<node>/<shard>): assembly then still trusts what it read
+// of the other nodes (docs/assembly.md "Reused ids").
+func (e *ShardError) UnreadNode() string { return filepath.Base(filepath.Dir(e.Shard)) }
+
+// NodeError is a node directory whose manifest could not be read: none of
+// its shards were.
+type NodeError struct {
+	Node string // node directory name
+	Err  error
+}
+
+func (e *NodeError) Error() string      { return e.Err.Error() }
+func (e *NodeError) Unwrap() error      { return e.Err }
+func (e *NodeError) UnreadNode() string { return e.Node }
+
 // shard is one sealed shard opened read-only (see opener).
 type shard struct {
 	dir  string // the shard's directory

@@ -204,8 +204,11 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 					return nil, err
 				}
 				warnings = append(warnings, "some spans could not be read: "+err.Error())
+				if nodes, ok := unreadNodes(err); ok {
+					cfg.keys.lookedUp(keys, lo-int64(cfg.Window), hi+int64(cfg.Window), nodes)
+				}
 			} else {
-				cfg.keys.lookedUp(keys, lo-int64(cfg.Window), hi+int64(cfg.Window))
+				cfg.keys.lookedUp(keys, lo-int64(cfg.Window), hi+int64(cfg.Window), nil)
 			}
 			cfg.keys.add(found)
 		}

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -36,10 +37,11 @@ type keyIndex struct {
 	bound    repeat.Bound
 	settle   int64
 	seen     map[uint64]bool
-	inbound  map[inboundKey][]*span.Span // s-p spans by key and process
-	calls    map[inboundKey][]*span.Span // c-p spans by key and process
-	carriers map[span.Key][]*span.Span   // exchanges (repeat.PointOf) by key
-	looked   map[span.Key][2]int64       // the time range each key was looked up over
+	inbound  map[inboundKey][]*span.Span  // s-p spans by key and process
+	calls    map[inboundKey][]*span.Span  // c-p spans by key and process
+	carriers map[span.Key][]*span.Span    // exchanges (repeat.PointOf) by key
+	looked   map[span.Key][2]int64        // the time range each key was looked up over
+	unread   map[span.Key]map[string]bool // nodes a lookup of the key could not read
 	memo     map[span.Key]repeatMemo
 }
 
@@ -57,7 +59,8 @@ type repeatMemo struct {
 func newKeyIndex(cfg *Config) *keyIndex {
 	return &keyIndex{bound: cfg.Repeat.OrDefault(), settle: int64(cfg.Settle), seen: map[uint64]bool{},
 		inbound: map[inboundKey][]*span.Span{}, calls: map[inboundKey][]*span.Span{}, carriers: map[span.Key][]*span.Span{}, looked: map[span.Key][2]int64{},
-		memo: map[span.Key]repeatMemo{}}
+		unread: map[span.Key]map[string]bool{},
+		memo:   map[span.Key]repeatMemo{}}
 }
 
 // add indexes copies of spans (each once).
@@ -91,11 +94,18 @@ func (ix *keyIndex) add(spans []span.Span) {
 	}
 }
 
-// lookedUp records that keys were looked up over [from, to].
-func (ix *keyIndex) lookedUp(keys []span.Key, from, to int64) {
+// lookedUp records that keys were looked up over [from, to], except on
+// the nodes in unread (data that could not be read: a damaged shard).
+func (ix *keyIndex) lookedUp(keys []span.Key, from, to int64, unread []string) {
 	for _, k := range keys {
 		if k.Kind != span.KeyXRequestID && k.Kind != span.KeyTraceID {
 			continue
+		}
+		for _, n := range unread {
+			if ix.unread[k] == nil {
+				ix.unread[k] = map[string]bool{}
+			}
+			ix.unread[k][n] = true
 		}
 		if r, ok := ix.looked[k]; ok {
 			from, to = min(from, r[0]), max(to, r[1])
@@ -177,7 +187,7 @@ func (ix *keyIndex) outbound(kind span.KeyKind, in, out *span.Span) bool {
 // before it (the longest a request lasts).
 func (ix *keyIndex) only(k span.Key, in, out *span.Span) bool {
 	r, ok := ix.looked[k]
-	if !ok || r[0] > out.StartNs-ix.settle || r[1] < out.EndNs {
+	if !ok || r[0] > out.StartNs-ix.settle || r[1] < out.EndNs || ix.unread[k][in.Node] {
 		return false
 	}
 	n, nf, self, selfFwd := 0, 0, false, false
@@ -217,7 +227,7 @@ func (ix *keyIndex) keyed(c *span.Span) bool {
 		if !ok {
 			continue
 		}
-		if _, looked := ix.looked[k]; !looked {
+		if _, looked := ix.looked[k]; !looked || ix.unread[k][c.Node] {
 			return true
 		}
 		for _, s := range ix.inbound[inboundKey{k, c.Node, c.PID}] {
@@ -302,4 +312,31 @@ func fmtWindow(d time.Duration) string {
 		return fmt.Sprintf("%d min", d/time.Minute)
 	}
 	return d.String()
+}
+
+// unreadNodes returns the nodes a failed lookup could not read, when every
+// error it joins names its node (a damaged shard or node manifest): the
+// lookup is then complete for every other node. ok is false when some
+// error names none.
+func unreadNodes(err error) (nodes []string, ok bool) {
+	var walk func(error) bool
+	walk = func(e error) bool {
+		if n, is := e.(interface{ UnreadNode() string }); is {
+			nodes = append(nodes, n.UnreadNode())
+			return true
+		}
+		if j, is := e.(interface{ Unwrap() []error }); is {
+			for _, e := range j.Unwrap() {
+				if !walk(e) {
+					return false
+				}
+			}
+			return true
+		}
+		if u := errors.Unwrap(e); u != nil {
+			return walk(u)
+		}
+		return false
+	}
+	return nodes, walk(err)
 }
