@@ -30,6 +30,9 @@ type ProbeResult struct {
 	TpBTF                          error // tp_btf/sched_waking (handoff to worker threads)
 	Uprobe, Uretprobe              error // a uprobe and a uretprobe on this executable
 	Ringbuf                        error // opening the ring buffer for reading
+	// Programs are the ids of the programs Probe loaded; none is loaded
+	// any more when it returns.
+	Programs []ebpf.ProgramID
 }
 
 // Probe loads the capture's programs and maps as Start does, attaches each
@@ -71,6 +74,7 @@ func Probe() ProbeResult {
 		return r
 	}
 	defer objs.Close()
+	r.Programs = programIDs(&objs.SocketPrograms)
 	var links []link.Link
 	defer func() {
 		for _, l := range links {
@@ -160,4 +164,23 @@ func fileOffset(addr uintptr) (uint64, error) {
 		return uint64(addr) - start + off, nil
 	}
 	return 0, fmt.Errorf("address %#x is in no mapping of /proc/self/maps", addr)
+}
+
+// programIDs lists the ids of the loaded programs in progs (a bpf2go
+// programs struct: one *ebpf.Program field each).
+func programIDs(progs *SocketPrograms) []ebpf.ProgramID {
+	var ids []ebpf.ProgramID
+	v := reflect.ValueOf(progs).Elem()
+	for i := range v.NumField() {
+		p, ok := v.Field(i).Interface().(*ebpf.Program)
+		if !ok || p == nil {
+			continue
+		}
+		if info, err := p.Info(); err == nil {
+			if id, ok := info.ID(); ok {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
 }
