@@ -338,6 +338,7 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 	if (dir == DIR_CLOSE) {
 		sock_closed(e->sock_id);
 		bodies_closed(e->sock_id);
+		tls_sock_closed(e->sock_id);
 	} else {
 		set_role(e->sock_id, dir == DIR_ACCEPTED ? ROLE_SERVER : ROLE_CLIENT);
 		if (dir == DIR_CONNECTED)

@@ -11,6 +11,7 @@
 #pragma once
 #include "maps/tlscalls.h"
 #include "maps/tlsconns.h"
+#include "maps/tlssocks.h"
 #include "maps/tlsexclude.h"
 
 // Libraries, event.tls (collector/ebpf Event.TLS).
@@ -78,25 +79,89 @@ static __always_inline struct tls_call *tls_leave(void)
 
 // tls_syscall is called by a socket syscall's entry (socket.bpf.c
 // enter_io): inside a TLS call it records the TCP socket into the call (the
-// first one, and the sequence number of its first syscall in the call's
-// direction) and returns 1: the syscall moves ciphertext and sends no event.
+// first one) and the TCP sequence number of the call's record, and returns
+// 1: the syscall moves ciphertext and sends no event. Egress: the first
+// write's sequence. Ingress: OpenSSL reads a record's 5-byte header, then
+// its body: the start of the last record read (records read before it in
+// the same call, a TLS 1.3 session ticket, gave no plaintext). Outside a
+// call, a thread that makes TLS calls remembers the socket it last read
+// from: a library that reads through a memory BIO (node) calls SSL_read
+// right after the read syscall of its connection.
 static __always_inline int tls_syscall(struct task_struct *task, struct sock *sk, __u8 dir)
 {
 	struct tls_call *call = bpf_task_storage_get(&tls_calls, task, 0, 0);
-	if (!call || !call->active)
+	if (!call)
 		return 0;
 	__u16 family = sk->__sk_common.skc_family;
 	if ((family != AF_INET && family != AF_INET6) || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
+	struct tcp_sock *tp = kcast(sk, struct tcp_sock);
+	if (!call->active) {
+		if (dir == DIR_INGRESS) {
+			call->last_in = (__u64)sk;
+			call->last_in_seq = tp->copied_seq;
+			call->last_in_ts = bpf_ktime_get_ns();
+		}
+		return 0;
+	}
 	if (call->sk && call->sk != (__u64)sk)
 		return 1;
 	call->sk = (__u64)sk;
-	if (dir == call->dir && !call->seq_set) {
-		struct tcp_sock *tp = kcast(sk, struct tcp_sock);
-		call->seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq;
+	if (dir != call->dir)
+		return 1;
+	__u32 seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq;
+	if (!call->seq_set || (dir == DIR_INGRESS && seq != call->seq + 5)) {
+		call->seq = seq;
 		call->seq_set = 1;
 	}
 	return 1;
+}
+
+// TLS_LAST_IN_NS: how recent the thread's last read must be to stand for a
+// memory-BIO library's connection (node reads, then calls SSL_read or
+// SSL_write in the same callback).
+#define TLS_LAST_IN_NS 10000000ULL
+
+// tls_map remembers that connection object ck uses socket skp (both ways).
+static __always_inline void tls_map(struct tls_conn_key *ck, __u64 skp)
+{
+	struct tls_sock v = {.sk = skp, .tuple = sock_tuple(kcast(skp, struct sock))};
+	bpf_map_update_elem(&tls_conns, ck, &v, BPF_ANY);
+	bpf_map_update_elem(&tls_socks, &skp, ck, BPF_ANY);
+}
+
+// tls_sock_closed forgets the connection object of a closed socket.
+static __always_inline void tls_sock_closed(__u64 sk)
+{
+	struct tls_conn_key *ck = bpf_map_lookup_elem(&tls_socks, &sk);
+	if (!ck)
+		return;
+	struct tls_conn_key k = *ck;
+	bpf_map_delete_elem(&tls_conns, &k);
+	bpf_map_delete_elem(&tls_socks, &sk);
+}
+
+// tls_sock_of returns the socket of a call that made no syscall: the one
+// its connection object used last (still the same socket), else, for a
+// memory-BIO library's first calls, the socket the thread read from just
+// before; 0 when none. *seq is set when known.
+static __always_inline __u64 tls_sock_of(struct tls_call *call, struct tls_conn_key *ck, __u32 *seq)
+{
+	struct tls_sock *known = bpf_map_lookup_elem(&tls_conns, ck);
+	if (known) {
+		__u64 skp = known->sk;
+		if (sock_tuple(kcast(skp, struct sock)) == known->tuple)
+			return skp;
+		bpf_map_delete_elem(&tls_conns, ck); // another socket took its place
+	}
+	if (!call->last_in || bpf_ktime_get_ns() - call->last_in_ts > TLS_LAST_IN_NS)
+		return 0;
+	__u64 skp = call->last_in;
+	if (call->dir == DIR_INGRESS)
+		*seq = call->last_in_seq;
+	call->last_in = 0;
+	tls_map(ck, skp);
+	return skp;
 }
 
 // tls_emit sends len bytes of plaintext at buf (user memory), moved by the
@@ -109,16 +174,12 @@ static __always_inline int tls_emit(void *ctx, struct tls_call *call, __u64 buf,
 	struct tls_conn_key ck = {.conn = call->conn, .tgid = id >> 32};
 	__u64 skp = call->sk;
 	__u32 seq = call->seq_set ? call->seq : 0;
-	if (skp) {
-		bpf_map_update_elem(&tls_conns, &ck, &skp, BPF_ANY);
-	} else {
-		__u64 *known = bpf_map_lookup_elem(&tls_conns, &ck);
-		if (!known) {
-			if (len > 0)
-				count(STAT_TLS_NO_SOCKET);
-			return 0;
-		}
-		skp = *known;
+	if (skp)
+		tls_map(&ck, skp);
+	else if (!(skp = tls_sock_of(call, &ck, &seq))) {
+		if (len > 0)
+			count(STAT_TLS_NO_SOCKET);
+		return 0;
 	}
 	if (len == 0)
 		return 0;

@@ -40,6 +40,11 @@ type Options struct {
 	// Redact removes secrets from URLs and command lines (default:
 	// redact.Default()).
 	Redact *redact.Redactor
+	// TLSDisabled: TLS library calls are not read (config tls.enabled);
+	// TLSExclude names processes (comm) whose calls are not read
+	// (tls.exclude_processes; docs/tls.md).
+	TLSDisabled bool
+	TLSExclude  []string
 }
 
 // Capture is a running socket capture.
@@ -54,6 +59,7 @@ type Capture struct {
 	gos   goTracker
 	pys   pyTracker
 	nodes nodeTracker
+	tls   tlsTracker
 	pids  map[uint32]bool // processes seen (Go tracking is decided once)
 	ids   *span.IDGenerator
 	wall  int64             // wall clock minus CLOCK_MONOTONIC, ns
@@ -170,6 +176,9 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 		}
 		return nil, fmt.Errorf("loading BPF programs: %w", err)
 	}
+	if err := spec.Variables["tls_exclude_any"].Set(boolByte(len(opt.TLSExclude) > 0)); err != nil {
+		return nil, fmt.Errorf("setting tls_exclude_any: %w", err)
+	}
 	for _, ns := range opt.NetNS {
 		if err := c.objs.NetnsScope.Put(ns, uint8(1)); err != nil {
 			c.Close()
@@ -207,6 +216,10 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	go c.goTrack()
 	go c.pyTrack()
 	go c.nodeTrack()
+	if err := c.startTLS(); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -323,6 +336,11 @@ func (c *Capture) handle(e *Event) {
 	if conn == nil {
 		conn = c.newConn(e, udp)
 		c.conns[k] = conn
+	}
+	if e.TLS != 0 {
+		conn.SetTLS(tlsFlag(e.TLS))
+	} else if c.tlsRecord(e, conn) {
+		return // ciphertext of a connection whose plaintext is read
 	}
 	switch e.Dir {
 	case DirAccepted:
@@ -459,6 +477,7 @@ func (c *Capture) Stats() (map[string]uint64, error) {
 			out[name] += v
 		}
 	}
+	out["tls_files_attached"], out["tls_files_failed"], out["tls_uprobe_links"] = c.TLSStats()
 	return out, nil
 }
 

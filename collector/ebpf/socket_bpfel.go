@@ -169,17 +169,21 @@ type SocketThreadState struct {
 }
 
 type SocketTlsCall struct {
-	_      structs.HostLayout
-	Conn   uint64
-	Buf    uint64
-	Lenp   uint64
-	Ts     uint64
-	Sk     uint64
-	Seq    uint32
-	Dir    uint8
-	Lib    uint8
-	Active uint8
-	SeqSet uint8
+	_         structs.HostLayout
+	Conn      uint64
+	Buf       uint64
+	Lenp      uint64
+	Ts        uint64
+	Sk        uint64
+	LastIn    uint64
+	LastInTs  uint64
+	LastInSeq uint32
+	Seq       uint32
+	Dir       uint8
+	Lib       uint8
+	Active    uint8
+	SeqSet    uint8
+	_         [4]byte
 }
 
 type SocketTlsComm struct {
@@ -192,6 +196,12 @@ type SocketTlsConnKey struct {
 	Conn uint64
 	Tgid uint32
 	Pad  uint32
+}
+
+type SocketTlsSock struct {
+	_     structs.HostLayout
+	Sk    uint64
+	Tuple uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -220,6 +230,7 @@ const (
 	SocketMapTlsCalls          = "tls_calls"
 	SocketMapTlsConns          = "tls_conns"
 	SocketMapTlsExclude        = "tls_exclude"
+	SocketMapTlsSocks          = "tls_socks"
 	SocketProgEnterClose       = "enter_close"
 	SocketProgEnterConnect     = "enter_connect"
 	SocketProgEnterFutex       = "enter_futex"
@@ -393,6 +404,7 @@ type SocketMapSpecs struct {
 	TlsCalls   *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsConns   *ebpf.MapSpec `ebpf:"tls_conns"`
 	TlsExclude *ebpf.MapSpec `ebpf:"tls_exclude"`
+	TlsSocks   *ebpf.MapSpec `ebpf:"tls_socks"`
 }
 
 // SocketVariableSpecs contains global variables before they are loaded into the kernel.
@@ -448,6 +460,7 @@ type SocketMaps struct {
 	TlsCalls   *ebpf.Map `ebpf:"tls_calls"`
 	TlsConns   *ebpf.Map `ebpf:"tls_conns"`
 	TlsExclude *ebpf.Map `ebpf:"tls_exclude"`
+	TlsSocks   *ebpf.Map `ebpf:"tls_socks"`
 }
 
 func (m *SocketMaps) Close() error {
@@ -474,6 +487,7 @@ func (m *SocketMaps) Close() error {
 		m.TlsCalls,
 		m.TlsConns,
 		m.TlsExclude,
+		m.TlsSocks,
 	)
 }
 

@@ -9,7 +9,10 @@ struct tls_call {
 	__u64 lenp;   // where the call stores its byte count (SSL_*_ex), or 0
 	__u64 ts;     // entry, CLOCK_MONOTONIC
 	__u64 sk;     // struct sock a syscall of the call touched (0: none yet)
-	__u32 seq;    // TCP sequence of that syscall's first byte (in the call's direction)
+	__u64 last_in;     // socket the thread last read from outside a call (memory-BIO libraries: node)
+	__u64 last_in_ts;  // and when
+	__u32 last_in_seq; // its TCP sequence then
+	__u32 seq;    // TCP sequence of the call's record: egress, its first write; ingress, the last record read
 	__u8 dir;     // DIR_EGRESS (write) / DIR_INGRESS (read)
 	__u8 lib;     // TLS_LIB_*
 	__u8 active;  // set at entry, cleared at return
