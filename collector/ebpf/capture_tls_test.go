@@ -84,6 +84,9 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.do_GET()
     def log_message(self, *a):
         pass
 srv = http.server.ThreadingHTTPServer((host, port), H)
@@ -167,6 +170,11 @@ func writeScript(t *testing.T, dir, name, body string) string {
 // non-zero TCP sequence numbers of the request and response records.
 func checkTLSPair(t *testing.T, spans []span.Span, path string, seq bool) {
 	t.Helper()
+	checkTLSPairMethod(t, spans, path, "GET", seq)
+}
+
+func checkTLSPairMethod(t *testing.T, spans []span.Span, path, method string, seq bool) {
+	t.Helper()
 	cs, ss := byPath(spans, span.TapClientProcess, path), byPath(spans, span.TapServerProcess, path)
 	if len(cs) != 1 || len(ss) != 1 {
 		t.Errorf("%s: got %d c-p and %d s-p spans, want 1 and 1", path, len(cs), len(ss))
@@ -174,7 +182,7 @@ func checkTLSPair(t *testing.T, spans []span.Span, path string, seq bool) {
 	}
 	c, s := cs[0], ss[0]
 	for _, x := range []span.Span{c, s} {
-		if x.L7Protocol != span.L7HTTP1 || x.RequestType != "GET" || x.ResponseCode != 200 {
+		if x.L7Protocol != span.L7HTTP1 || x.RequestType != method || x.ResponseCode != 200 {
 			t.Errorf("%s %s: protocol %v method %q status %d", path, x.TapSide, x.L7Protocol, x.RequestType, x.ResponseCode)
 		}
 		if x.Flags.TLSLibrary() != "openssl" {
