@@ -156,7 +156,8 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
 	wall := time.Now().UnixNano() - mono.Nano()
 	for name, v := range map[string]any{"payload_cap": uint32(opt.PayloadSize), "self_tgid": uint32(os.Getpid()),
-		"scope_enabled": boolByte(len(opt.NetNS) > 0), "realtime_offset_ns": wall} {
+		"scope_enabled": boolByte(len(opt.NetNS) > 0), "realtime_offset_ns": wall,
+		"tls_exclude_any": boolByte(len(opt.TLSExclude) > 0)} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
@@ -175,9 +176,6 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 			return nil, fmt.Errorf("loading BPF programs: %+v", ve)
 		}
 		return nil, fmt.Errorf("loading BPF programs: %w", err)
-	}
-	if err := spec.Variables["tls_exclude_any"].Set(boolByte(len(opt.TLSExclude) > 0)); err != nil {
-		return nil, fmt.Errorf("setting tls_exclude_any: %w", err)
 	}
 	for _, ns := range opt.NetNS {
 		if err := c.objs.NetnsScope.Put(ns, uint8(1)); err != nil {

@@ -273,3 +273,35 @@ func TestCaptureTLS(t *testing.T) {
 		t.Errorf("stats %v", st)
 	}
 }
+
+// TestCaptureTLSExclude: with nginx in TLSExclude (config
+// tls.exclude_processes) its TLS calls are not read: curl's c-p span is,
+// nginx gives no span for the path (its ciphertext makes none).
+func TestCaptureTLSExclude(t *testing.T) {
+	haveBins(t, "openssl", "curl", "nginx")
+	tp := newTopo(t)
+	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}, TLSExclude: []string{"nginx"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Close() })
+	dir, cert, key := tlsCert(t, tp.ServerIP)
+	port := nextPort()
+	startTLSServer(t, tp.ServerNS, tp.ServerIP, port, []string{"nginx", "-c", nginxTLSConf(t, dir, tp.ServerIP, port, cert, key)})
+	path := fmt.Sprintf("/%s/excluded", nonce())
+	out := runClient(t, tp.ClientNS, []string{"curl", "-sk", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{url_effective}\n",
+		fmt.Sprintf("https://%s:%d%s", tp.ServerIP, port, path)})
+	if out[0].Status != 200 {
+		t.Fatalf("curl: %+v", out)
+	}
+	spans := live.Spans()
+	cs, ss := byPath(spans, span.TapClientProcess, path), byPath(spans, span.TapServerProcess, path)
+	if len(cs) != 1 || cs[0].Flags.TLSLibrary() != "openssl" || len(ss) != 0 {
+		t.Errorf("got %d c-p spans (%+v) and %d s-p spans, want 1 from OpenSSL and 0", len(cs), cs, len(ss))
+	}
+	for _, s := range spans {
+		if s.ProcessName == "nginx" && int(s.ServerPort) == port && s.RequestResource != "" {
+			t.Errorf("a span of excluded nginx: %s %q", s.TapSide, s.RequestResource)
+		}
+	}
+}
