@@ -230,7 +230,7 @@ func assembleFrom(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 		add(s)
 	}
 	var warnings []string
-	queried := make(map[span.Key]bool, 64)
+	queried := map[span.Key]bool{}
 	contains := map[uint64]containedIn{} // containment: call span id → server request
 	procSpans := map[uint64]*span.Span{}
 	procs := newProcLookups()
