@@ -1,27 +1,13 @@
 package tlsrecord
 
 import (
-	"encoding/hex"
 	"errors"
-	"strings"
 	"testing"
+
+	"github.com/zerotrace/zerotrace/internal/annotated"
 )
 
-// unhex reads annotated hex: "//" comments and spaces are ignored.
-func unhex(s string) []byte {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		if i := strings.Index(line, "//"); i >= 0 {
-			line = line[:i]
-		}
-		b.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	out, err := hex.DecodeString(b.String())
-	if err != nil {
-		panic(err)
-	}
-	return out
-}
+var unhex = annotated.Hex
 
 // rec builds a record of type typ with n body bytes (version TLS 1.2 on
 // the wire, as TLS 1.3 sends it too).
