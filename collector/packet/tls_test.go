@@ -4,6 +4,7 @@ package packet
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zerotrace/zerotrace/internal/testenv"
+	pk "github.com/zerotrace/zerotrace/pkg/packet"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -199,3 +201,34 @@ func TestTLSFlights(t *testing.T) {
 type writerFunc func([]byte)
 
 func (w writerFunc) Write(b []byte) (int, error) { w(b); return len(b), nil }
+
+// BenchmarkHandleTLS: what the capture's hot path pays per segment for TLS
+// flows. "miss": a segment of a connection the capture does not follow (the
+// cost every such segment gains); "flow": a segment of a followed TLS flow.
+func BenchmarkHandleTLS(b *testing.B) {
+	cli, srv := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	for _, tc := range []struct {
+		name    string
+		payload []byte
+	}{{"miss", make([]byte, 10)}, {"flow", append([]byte{23, 3, 3, 0x05, 0x9b}, make([]byte, 1435)...)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			frame := pk.Ether(pk.EtherIPv4, pk.IP(cli, srv, pk.ProtoTCP, pk.TCP(40000, 443, 1, 1, pk.FlagACK, tc.payload)))
+			var p pk.Packet
+			if err := p.Decode(frame); err != nil {
+				b.Fatal(err)
+			}
+			rs := &ringState{c: &Capture{opt: Options{Timeout: time.Second}, emit: func(*span.Span) {}, ids: span.NewIDGenerator("b", time.Now())}}
+			src, dst := netip.AddrPortFrom(cli, 40000), netip.AddrPortFrom(srv, 443)
+			k := flowKey{src, dst}
+			f := &Frame{Data: frame, Len: len(frame), TimeNs: 1}
+			if tc.name == "flow" {
+				rs.tls = map[flowKey]*tlsFlow{k: {fl: flow{client: src}, server: dst}}
+			}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				p.Seq = uint32(1 + i*len(tc.payload)) // the flow's next segment
+				rs.handleTLS(&p, f, k, src, dst, p.Payload(frame))
+			}
+		})
+	}
+}
