@@ -25,20 +25,27 @@ type field struct{ off, width int }
 
 // deltaFields are the fields of a run's records a version-2 block stores
 // as differences: those that sorted neighbours share or step by little
-// (measured on Bookinfo shards, TestBlockV2Smaller). Hashes of names are
-// left alone: neighbours alternate among few, which zstd finds as
-// repeats, and their differences would not repeat.
+// (measured on Bookinfo shards, TestBlockV2Smaller). In the key run that
+// is start, batch and row (the records of one key — a trace id's spans, a
+// request's x-request-id — are neighbours) but not the value: neighbouring
+// values are unrelated numbers and hashes, and their differences took
+// more bytes than the values (28.95 against 28.37 bytes/span). The search
+// run's other fields (hashes of names, duration) are left alone too:
+// neighbours alternate among few, which zstd finds as repeats.
 func deltaFields(run byte) []field {
 	switch run {
-	case runKey: // kind(1) value(8) start(8) batch(4) row(4)
-		return []field{{9, 8}, {17, 4}, {21, 4}}
-	case runSpanID: // span_id(8) start(8) batch(4) row(4)
-		return []field{{0, 8}, {8, 8}, {16, 4}, {20, 4}}
-	case runSearch: // nsHash(8) start(8) batch(4) row(4) …
-		return []field{{0, 8}, {8, 8}, {16, 4}, {20, 4}}
+	case runKey:
+		return keyDeltas
+	case runSpanID, runSearch:
+		return idSearchDeltas
 	}
 	return nil
 }
+
+var (
+	keyDeltas      = []field{{9, 8}, {17, 4}, {21, 4}}         // kind(1) value(8) start(8) batch(4) row(4): start, batch, row
+	idSearchDeltas = []field{{0, 8}, {8, 8}, {16, 4}, {20, 4}} // span_id or nsHash(8) start(8) batch(4) row(4) [search fields]
+)
 
 func zigzag(d int64) uint64   { return uint64(d<<1) ^ uint64(d>>63) }
 func unzigzag(z uint64) int64 { return int64(z>>1) ^ -int64(z&1) }
