@@ -142,3 +142,30 @@ func TestBlockV2Bytes(t *testing.T) {
 		t.Fatalf("parseBlock: %v %x", err, recs)
 	}
 }
+
+// BenchmarkEncodeWindowBlocks encodes the blocks of a Bookinfo window's
+// records (3,000 requests) as a merge does, in either block version.
+func BenchmarkEncodeWindowBlocks(b *testing.B) {
+	recs, spans := windowRecords(b, 3000)
+	enc, _ := blockCodec()
+	for _, v := range []byte{blockV1, blockV2} {
+		b.Run("v"+strconv.Itoa(int(v)), func(b *testing.B) {
+			defer func(p byte) { blockVersion = p }(blockVersion)
+			blockVersion = v
+			var col []byte
+			var size int
+			c0 := processCPU()
+			for b.Loop() {
+				size = 0
+				for i, run := range runs {
+					w, cut := recLen(run), cutOf(run)
+					for off := 0; off < len(recs[i]); off += cut * w {
+						size += len(encodeBlockWith(enc, run, recs[i][off:min(len(recs[i]), off+cut*w)], &col))
+					}
+				}
+			}
+			reportPerSpan(b, c0, b.N*spans)
+			b.ReportMetric(float64(size)/float64(spans), "bytes/span")
+		})
+	}
+}
