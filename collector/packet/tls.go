@@ -55,9 +55,9 @@ func (rs *ringState) handleTLS(p *pk.Packet, f *Frame, k flowKey, src, dst netip
 			rs.emitTLS(t, ex)
 		}
 	}
-	if p.Flags&(pk.FlagFIN|pk.FlagRST) != 0 {
-		// Either side closing ends what was in flight: the response flight
-		// is complete (a closing client will not read more).
+	if p.Flags&pk.FlagRST != 0 || (p.Flags&pk.FlagFIN != 0 && d == tlsrecord.ToClient) {
+		// The server closing, or a reset, ends what was in flight. A client
+		// that closes its side first may still get a response (half-close).
 		if ex, ok := t.rec.Flush(); ok {
 			rs.emitTLS(t, ex)
 		}
