@@ -47,9 +47,10 @@ type Config struct {
 	// (exchange.go).
 	Repeat repeat.Bound
 	// Refs: the trace holds the source's own spans (Trace.Refs), not
-	// copies (Trace.Spans stays nil). For a caller whose source is a
-	// trace.RefSource that never changes a span it handed out (pkg/export's
-	// window): a span is 688 bytes.
+	// copies (Trace.Spans stays nil); a TLS flight the trace names after
+	// its message is a copy, the source's span unchanged. For a caller
+	// whose source is a trace.RefSource that never changes a span it
+	// handed out (pkg/export's window): a span is 688 bytes.
 	Refs bool
 
 	keys *keyIndex // one assembly's looked-up keys (set by AssembleFrom)
@@ -202,19 +203,19 @@ func Assemble(ctx context.Context, src Source, cfg Config, id string, fromNs, to
 
 // AssembleFrom builds the trace around the given seed spans.
 func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span) (*Trace, error) {
-	return assembleFrom(ctx, src, cfg, refs(seeds))
+	return assembleRefs(ctx, src, cfg, refs(seeds))
 }
 
 // AssembleFromRefs is AssembleFrom with the seeds by reference (with
 // Config.Refs, the trace then points at them).
 func AssembleFromRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Span) (*Trace, error) {
-	return assembleFrom(ctx, src, cfg, seeds)
+	return assembleRefs(ctx, src, cfg, seeds)
 }
 
-// assembleFrom works on the spans by reference: the seeds and what the
+// assembleRefs works on the spans by reference: the seeds and what the
 // source hands out are never copied (a span is 688 bytes) until the trace
 // is built. Nothing here changes a span.
-func assembleFrom(ctx context.Context, src Source, cfg Config, seeds []*span.Span) (*Trace, error) {
+func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Span) (*Trace, error) {
 	cfg.defaults()
 	cfg.keys = newKeyIndex(&cfg)
 	cfg.keys.add(seeds)
