@@ -62,11 +62,11 @@ func sameMessage(a, b *span.Span) bool {
 // message it carries by range (equal numbers joined already).
 func (l *linker) unionTLS() {
 	for i := range l.spans {
-		if !tlsFlight(&l.spans[i]) {
+		if !tlsFlight(l.spans[i]) {
 			continue
 		}
 		for j := range l.spans {
-			if i != j && !tlsFlight(&l.spans[j]) && l.spans[i].ReqTCPSeq != l.spans[j].ReqTCPSeq && tcpRelated(l.cfg, &l.spans[i], &l.spans[j]) {
+			if i != j && !tlsFlight(l.spans[j]) && l.spans[i].ReqTCPSeq != l.spans[j].ReqTCPSeq && tcpRelated(l.cfg, l.spans[i], l.spans[j]) {
 				l.set[l.find(i)] = l.find(j)
 			}
 		}
@@ -78,19 +78,22 @@ func (l *linker) unionTLS() {
 func (l *linker) nameTLS() {
 	from := map[int]int{} // set -> the span with L7 fields
 	for i := range l.spans {
-		if s := &l.spans[i]; s.L7Protocol != 0 && !tlsFlight(s) {
+		if s := l.spans[i]; s.L7Protocol != 0 && !tlsFlight(s) {
 			if _, ok := from[l.find(i)]; !ok {
 				from[l.find(i)] = i
 			}
 		}
 	}
 	for i := range l.spans {
-		t := &l.spans[i]
 		j, ok := from[l.find(i)]
-		if !tlsFlight(t) || !ok || t.L7Protocol != 0 {
+		if !tlsFlight(l.spans[i]) || !ok || l.spans[i].L7Protocol != 0 {
 			continue
 		}
-		p := &l.spans[j]
+		// The linker's spans are the source's (Config.Refs, RefSource):
+		// the trace gets a named copy, the source's span stays as it is.
+		c := *l.spans[i]
+		t, p := &c, l.spans[j]
+		l.spans[i] = t
 		t.L7Protocol, t.L7Version, t.RequestType, t.RequestDomain = p.L7Protocol, p.L7Version, p.RequestType, p.RequestDomain
 		t.RequestResource, t.Endpoint, t.ResponseCode, t.ResponseStatus = p.RequestResource, p.Endpoint, p.ResponseCode, p.ResponseStatus
 	}
