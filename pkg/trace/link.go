@@ -11,6 +11,7 @@ import (
 func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trace {
 	l := newLinker(cfg, spans)
 	l.networkSets()
+	l.nameTLS()
 	// SDK spans join by the trace context (sdkjoin.go).
 	joinSDK(cfg, l.spans, l.parent, l.setParent)
 	l.processSets(contains)
@@ -92,6 +93,7 @@ func (l *linker) networkSets() {
 			}
 		}
 	}
+	l.unionTLS()
 	chains := map[int][]int{}
 	for i := range spans {
 		r := l.find(i)
