@@ -236,10 +236,10 @@ func (c *Capture) attachOpenSSL(path string) error {
 	return err
 }
 
-// tlsFlag is the span flag of a library (Event.TLS).
+// tlsFlag is the span flags of a library's plaintext (Event.TLS).
 func tlsFlag(lib uint8) span.Flags {
 	if lib == TLSGo {
-		return span.FlagTLSGo
+		return span.FlagTLS | span.FlagTLSGo
 	}
-	return span.FlagTLSOpenSSL
+	return span.FlagTLS | span.FlagTLSOpenSSL
 }

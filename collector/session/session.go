@@ -124,6 +124,8 @@ type Conn struct {
 	lastNs  int64
 	tls     span.Flags // span.FlagTLS*: the connection's plaintext comes from a TLS library (SetTLS)
 	Dropped int        // chunks that started no known message
+	free    []*pending // emitted exchanges for reuse (newPending)
+	out     span.Span  // the span being emitted: emit gets &out
 }
 
 // Role is who the observed endpoint is on a connection.
@@ -153,7 +155,9 @@ func (c *Conn) SetTLS(f span.Flags) { c.tls = f }
 // TLS returns what SetTLS set (0: not a TLS library's plaintext).
 func (c *Conn) TLS() span.Flags { return c.tls }
 
-// NewConn starts a session; emit receives each finished span.
+// NewConn starts a session; emit receives each finished span. The span is
+// the connection's own and is reused for the next one: emit copies what it
+// keeps (no allocation per span).
 func NewConn(meta ConnMeta, cfg Config, emit func(*span.Span)) *Conn {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
@@ -322,7 +326,8 @@ func (c *Conn) pair(m *l7.Message, ch Chunk, off int) *pending {
 		if c.client == 0 {
 			c.client = 1 + int(ch.Dir)
 		}
-		pe = &pending{req: *m, startNs: ch.StartNs, reqEndNs: ch.EndNs, seq: ch.TCPSeq + uint32(off),
+		pe = c.newPending()
+		*pe = pending{req: *m, startNs: ch.StartNs, reqEndNs: ch.EndNs, seq: ch.TCPSeq + uint32(off),
 			tid: ch.TID, sys: ch.SyscallTraceID}
 		c.enqueue(pe)
 	} else {
@@ -331,7 +336,8 @@ func (c *Conn) pair(m *l7.Message, ch Chunk, off int) *pending {
 			pe = c.byStream(m.StreamID)
 		}
 		if pe == nil {
-			pe = &pending{startNs: ch.StartNs, flags: span.FlagNoRequest, req: l7.Message{Protocol: m.Protocol}}
+			pe = c.newPending()
+			*pe = pending{startNs: ch.StartNs, flags: span.FlagNoRequest, req: l7.Message{Protocol: m.Protocol}}
 			c.queue = append(c.queue, pe)
 		}
 		pe.respMsg = *m
@@ -411,8 +417,10 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 		fl |= span.FlagTruncated
 	}
 	if !m.Response {
-		c.enqueue(&pending{req: *m, startNs: r.startNs, reqEndNs: endNs, seq: seq, tid: r.tid, sys: r.sys,
-			reqBytes: m.Length, flags: fl})
+		pe := c.newPending()
+		*pe = pending{req: *m, startNs: r.startNs, reqEndNs: endNs, seq: seq, tid: r.tid, sys: r.sys,
+			reqBytes: m.Length, flags: fl}
+		c.enqueue(pe)
 		return
 	}
 	pe := c.firstUnanswered()
@@ -420,7 +428,8 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 		pe = c.byStream(m.StreamID)
 	}
 	if pe == nil {
-		pe = &pending{startNs: r.startNs, flags: span.FlagNoRequest,
+		pe = c.newPending()
+		*pe = pending{startNs: r.startNs, flags: span.FlagNoRequest,
 			req: l7.Message{Protocol: m.Protocol, StreamID: m.StreamID, Version: m.Version}}
 		c.queue = append(c.queue, pe)
 	}
@@ -579,7 +588,8 @@ func statusOf(code int) span.ResponseStatus {
 func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 	m := c.meta
 	resource, domain := c.stored(&p.req)
-	s := &span.Span{
+	s := &c.out
+	*s = span.Span{
 		SpanID: c.cfg.IDs.Next(), Node: m.Node, SignalSource: m.Source, NetNS: m.NetNS, SocketID: m.SocketID,
 		PID: m.PID, ProcessName: m.ProcessName, Comm: m.Comm, Cmdline: m.Cmdline, ContainerID: m.ContainerID,
 		Namespace: m.Namespace, Pod: m.Pod, Service: m.Service, L4: m.L4,
@@ -635,6 +645,7 @@ func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 		s.TapSide = span.TapUnknown // the packet capture sets its own tap side
 	}
 	c.emit(s)
+	c.reuse(p)
 }
 
 // parse reads the message starting in b with the connection's protocol, told

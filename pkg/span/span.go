@@ -165,6 +165,12 @@ const (
 	// callback that ran its request's handler (or on a connection that
 	// callback opened; docs/assembly.md "Node.js").
 	FlagCallback
+	// FlagTLS: the exchange was TLS on the wire. A packet span of it covers
+	// a flight of records each way (req_tcp_seq/request_bytes and
+	// resp_tcp_seq/response_bytes are the flights' application records;
+	// docs/packet.md "TLS flights"); its L7 fields come from the span that
+	// read the plaintext (docs/assembly.md "TLS flights").
+	FlagTLS
 	// FlagTLSOpenSSL: the span's bytes are the plaintext of OpenSSL's
 	// SSL_read/SSL_write calls on a TLS connection (docs/tls.md).
 	FlagTLSOpenSSL
@@ -172,8 +178,9 @@ const (
 	FlagTLSGo
 )
 
-// FlagsTLS are the flags that say a span was read from a TLS library.
-const FlagsTLS = FlagTLSOpenSSL | FlagTLSGo
+// FlagsTLSLibrary are the flags that say a span was read from a TLS
+// library (such spans also carry FlagTLS).
+const FlagsTLSLibrary = FlagTLSOpenSSL | FlagTLSGo
 
 // TLSLibrary names the TLS library a span's plaintext came from
 // ("openssl", "go"), or "" when it was not a TLS connection's.
