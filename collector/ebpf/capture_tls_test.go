@@ -54,23 +54,8 @@ func startTLSServer(t *testing.T, ns, host string, port int, argv []string) *exe
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		out, err := exec.Command("ip", "netns", "exec", ns, "curl", "-sk", "-o", "/dev/null", "--max-time", "2",
-			fmt.Sprintf("https://%s:%d/ready", host, port)).CombinedOutput()
-		if err == nil {
-			return cmd
-		}
-		select {
-		case <-done:
-			t.Fatalf("server %v exited before ready: %s", argv, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server %v not ready after 30s: %v %s; stderr: %s", argv, err, out, stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitServing(t, ns, fmt.Sprintf("https://%s:%d/ready", host, port), argv, done, &stderr)
+	return cmd
 }
 
 const pyTLSServer = `
