@@ -111,7 +111,9 @@ static __always_inline void l7_verdict(struct sock *sk, const __u8 *b, __u32 cap
 	struct sock_state *s = bpf_map_lookup_elem(&sockets, &key);
 	if (!s || s->l7 != L7_UNKNOWN)
 		return;
-	if (looks_l7(b, len, l4)) {
+	// A TLS record first: a 517-byte ClientHello also passes for a MySQL
+	// packet (its plaintext is read from the TLS library: tls.h).
+	if (looks_l7(b, len, l4) && !(l4 == IPPROTO_TCP && looks_tls(b))) {
 		s->l7 = L7_YES;
 		return;
 	}

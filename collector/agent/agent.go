@@ -151,7 +151,7 @@ func startEBPF(cfg *Config, emit func(*span.Span), log *slog.Logger) (*ebpf.Capt
 	}
 	capture, err := ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, RingMiB: cfg.EBPF.RingMiB, NetNS: scope, SpanBudget: cfg.EBPF.SpanBudget,
 		Timeout: cfg.EBPF.Timeout, Logger: log, Service: func(i proc.Info) string { return cfg.ServiceOf(i.Name, i.Cmdline) },
-		Redact: cfg.Redactor()}, emit)
+		Redact: cfg.Redactor(), TLSDisabled: !cfg.TLS.Enabled, TLSExclude: cfg.TLS.ExcludeProcesses}, emit)
 	if err != nil {
 		return nil, fmt.Errorf("starting the eBPF capture: %w", err)
 	}
@@ -195,7 +195,7 @@ func startPackets(cfg *Config, emit func(*span.Span), log *slog.Logger) (*packet
 // registerEBPFMetrics exports the socket capture's kernel counters,
 // shedding and ring buffer lag.
 func registerEBPFMetrics(reg *prometheus.Registry, capture *ebpf.Capture) {
-	for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "drop_storage"} {
+	for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "drop_storage", "tls_events", "tls_no_socket", "tls_files_attached", "tls_files_failed", "tls_uprobe_links"} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_" + name + "_total",
 			Help: "eBPF capture counter " + name + " (kernel side)."}, func() float64 {
 			st, err := capture.Stats()

@@ -64,6 +64,8 @@ type Config struct {
 	RepeatedKeys RepeatedKeysConfig `yaml:"repeated_keys"`
 	// Redact says which URL parameter values are replaced by REDACTED.
 	Redact RedactConfig `yaml:"redact"`
+	// TLS says whether TLS library calls are read (docs/tls.md).
+	TLS TLSConfig `yaml:"tls"`
 
 	proxyProcesses []*regexp.Regexp
 	redactor       *redact.Redactor
@@ -189,6 +191,7 @@ func Defaults() Config {
 		Store:        StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
 		RepeatedKeys: RepeatedKeysConfig{Exchanges: repeat.DefaultExchanges, Window: repeat.DefaultWindow},
 		OTLP:         defaultOTLP(),
+		TLS:          TLSConfig{Enabled: true},
 	}
 }
 
@@ -202,6 +205,7 @@ func Load(args []string, env func(string) string) (Config, error) {
 	cf := addCoreFlags(fs)
 	redactFlags := addRedactFlags(fs)
 	otlpF := registerOTLPFlags(fs)
+	tlsF := addTLSFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -221,6 +225,9 @@ func Load(args []string, env func(string) string) (Config, error) {
 		return cfg, err
 	}
 	if err := otlpF.apply(&cfg.OTLP, env); err != nil {
+		return cfg, err
+	}
+	if err := tlsF.apply(&cfg, env, fs); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.Validate()
@@ -397,6 +404,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Node == "" || strings.ContainsAny(c.Node, `/\`) {
 		errs = append(errs, fmt.Errorf("node %q: want a non-empty name without slashes", c.Node))
+	}
+	if err := c.TLS.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is empty"))

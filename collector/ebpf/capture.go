@@ -41,6 +41,11 @@ type Options struct {
 	// Redact removes secrets from URLs and command lines (default:
 	// redact.Default()).
 	Redact *redact.Redactor
+	// TLSDisabled: TLS library calls are not read (config tls.enabled);
+	// TLSExclude names processes (comm) whose calls are not read
+	// (tls.exclude_processes; docs/tls.md).
+	TLSDisabled bool
+	TLSExclude  []string
 }
 
 // Capture is a running socket capture.
@@ -55,6 +60,7 @@ type Capture struct {
 	gos   goTracker
 	pys   pyTracker
 	nodes nodeTracker
+	tls   tlsTracker
 	pids  map[uint32]bool // processes seen (Go tracking is decided once)
 	ids   *span.IDGenerator
 	wall  int64             // wall clock minus CLOCK_MONOTONIC, ns
@@ -158,7 +164,8 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
 	wall := time.Now().UnixNano() - mono.Nano()
 	for name, v := range map[string]any{"payload_cap": uint32(opt.PayloadSize), "self_tgid": uint32(os.Getpid()),
-		"scope_enabled": boolByte(len(opt.NetNS) > 0), "realtime_offset_ns": wall} {
+		"scope_enabled": boolByte(len(opt.NetNS) > 0), "realtime_offset_ns": wall,
+		"tls_exclude_any": boolByte(len(opt.TLSExclude) > 0)} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
@@ -215,6 +222,10 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	go c.goTrack()
 	go c.pyTrack()
 	go c.nodeTrack()
+	if err := c.startTLS(); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -331,6 +342,11 @@ func (c *Capture) handle(e *Event) {
 	if conn == nil {
 		conn = c.newConn(e, udp)
 		c.conns[k] = conn
+	}
+	if e.TLS != 0 {
+		conn.SetTLS(tlsFlag(e.TLS))
+	} else if c.tlsRecord(e, conn) {
+		return // ciphertext of a connection whose plaintext is read
 	}
 	switch e.Dir {
 	case DirAccepted:
@@ -463,7 +479,7 @@ func (c *Capture) Stats() (map[string]uint64, error) {
 		return c.final, nil
 	}
 	out := map[string]uint64{}
-	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items", "body_only"} {
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items", "body_only", "tls_events", "tls_no_socket"} {
 		var per []uint64
 		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, err
@@ -472,6 +488,7 @@ func (c *Capture) Stats() (map[string]uint64, error) {
 			out[name] += v
 		}
 	}
+	out["tls_files_attached"], out["tls_files_failed"], out["tls_uprobe_links"] = c.TLSStats()
 	return out, nil
 }
 

@@ -8,6 +8,7 @@ package ebpf
 // newProcess is called for a process's first event: a Go program is
 // queued for tracking (never blocking the reader).
 func (c *Capture) newProcess(pid uint32) {
+	c.tlsNewProcess(pid)
 	if !c.guard.IsGoProcess(pid) {
 		c.pyNewProcess(pid)
 		c.nodeNewProcess(pid)

@@ -270,12 +270,19 @@ func startServer(t *testing.T, ns, host string, port int, argv []string) *exec.C
 		cmd.Wait()
 		close(done)
 	}()
+	waitServing(t, ns, fmt.Sprintf("http://%s:%d/ready", host, port), argv, done, &stderr)
+	return cmd
+}
+
+// waitServing waits until url answers a curl from ns (-k: any certificate),
+// failing when the server (done) exits first or after 30 s.
+func waitServing(t *testing.T, ns, url string, argv []string, done chan struct{}, stderr *strings.Builder) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		out, err := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "-o", "/dev/null", "--max-time", "2",
-			fmt.Sprintf("http://%s:%d/ready", host, port)).CombinedOutput()
+		out, err := exec.Command("ip", "netns", "exec", ns, "curl", "-sk", "-o", "/dev/null", "--max-time", "2", url).CombinedOutput()
 		if err == nil {
-			return cmd
+			return
 		}
 		select {
 		case <-done:

@@ -122,6 +122,7 @@ type Conn struct {
 	queue   []*pending
 	cur     [2]*inflight
 	lastNs  int64
+	tls     span.Flags // span.FlagTLS*: the connection's plaintext comes from a TLS library (SetTLS)
 	Dropped int        // chunks that started no known message
 	free    []*pending // emitted exchanges for reuse (newPending)
 	out     span.Span  // the span being emitted: emit gets &out
@@ -146,6 +147,13 @@ func (c *Conn) SetRole(r Role) {
 		c.client = 2
 	}
 }
+
+// SetTLS marks the connection's spans with f (span.FlagTLSOpenSSL,
+// span.FlagTLSGo): its bytes are the plaintext of a TLS library's calls.
+func (c *Conn) SetTLS(f span.Flags) { c.tls = f }
+
+// TLS returns what SetTLS set (0: not a TLS library's plaintext).
+func (c *Conn) TLS() span.Flags { return c.tls }
 
 // NewConn starts a session; emit receives each finished span. The span is
 // the connection's own and is reused for the next one: emit copies what it
@@ -620,6 +628,7 @@ func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 	if p.resp != nil && p.tid != 0 && p.respTID != 0 && p.tid != p.respTID {
 		s.Flags |= span.FlagReqTIDMismatch
 	}
+	s.Flags |= c.tls
 	if m.LocalIP.Is4() || m.RemoteIP.Is4() {
 		s.IPVersion = 4
 	} else if m.LocalIP.IsValid() {

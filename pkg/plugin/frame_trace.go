@@ -52,6 +52,8 @@ func spanTags(s *span.Span) []kv {
 	add("response_bytes", s.ResponseBytes, s.ResponseBytes != 0)
 	add("result_count", s.ResultCount, s.ResultCount != 0)
 	add("stream_id", s.StreamID, s.StreamID != 0)
+	add("tls", true, s.Flags.Has(span.FlagTLS))
+	add("tls_library", s.Flags.TLSLibrary(), s.Flags.TLSLibrary() != "")
 	return t
 }
 

@@ -171,7 +171,28 @@ const (
 	// docs/packet.md "TLS flights"); its L7 fields come from the span that
 	// read the plaintext (docs/assembly.md "TLS flights").
 	FlagTLS
+	// FlagTLSOpenSSL: the span's bytes are the plaintext of OpenSSL's
+	// SSL_read/SSL_write calls on a TLS connection (docs/tls.md).
+	FlagTLSOpenSSL
+	// FlagTLSGo: ...of Go crypto/tls's (*Conn).Read/Write.
+	FlagTLSGo
 )
+
+// FlagsTLSLibrary are the flags that say a span was read from a TLS
+// library (such spans also carry FlagTLS).
+const FlagsTLSLibrary = FlagTLSOpenSSL | FlagTLSGo
+
+// TLSLibrary names the TLS library a span's plaintext came from
+// ("openssl", "go"), or "" when it was not a TLS connection's.
+func (f Flags) TLSLibrary() string {
+	switch {
+	case f&FlagTLSOpenSSL != 0:
+		return "openssl"
+	case f&FlagTLSGo != 0:
+		return "go"
+	}
+	return ""
+}
 
 // Has reports whether all bits of f2 are set.
 func (f Flags) Has(f2 Flags) bool { return f&f2 == f2 }

@@ -144,6 +144,9 @@ func Waterfall(t *trace.Trace, width int) string {
 		if i < len(t.Evidence) && t.Evidence[i] != "" {
 			label += " (" + string(t.Evidence[i]) + ")" // what links it to its parent
 		}
+		if lib := s.Flags.TLSLibrary(); lib != "" {
+			label += " [tls " + lib + "]" // read from the TLS library (docs/tls.md)
+		}
 		rows = append(rows, row{label, i})
 		for _, c := range children[i] {
 			walk(c, depth+1)

@@ -1,0 +1,84 @@
+package tlslib
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestLibraries: libssl files of a memory map, each once, deleted ones
+// marked; NSS's libssl3.so and other libraries are not OpenSSL's.
+func TestLibraries(t *testing.T) {
+	maps := `55d0c6a00000-55d0c6a2a000 r--p 00000000 08:01 1311 /usr/bin/python3.11
+7f1c3c600000-7f1c3c61c000 r--p 00000000 08:01 2247 /usr/lib/x86_64-linux-gnu/libssl.so.3
+7f1c3c61c000-7f1c3c677000 r-xp 0001c000 08:01 2247 /usr/lib/x86_64-linux-gnu/libssl.so.3
+7f1c3c800000-7f1c3c810000 r-xp 00000000 08:01 2250 /usr/lib/x86_64-linux-gnu/libssl3.so
+7f1c3c900000-7f1c3c910000 r-xp 00000000 08:01 2251 /opt/app/lib/libssl.so.1.1 (deleted)
+7f1c3ca00000-7f1c3ca10000 r-xp 00000000 08:01 2252 /opt/app/lib/libssl.so
+7ffd1c000000-7ffd1c021000 rw-p 00000000 00:00 0 [stack]
+`
+	got, err := Libraries(strings.NewReader(maps))
+	want := []Mapped{{Path: "/usr/lib/x86_64-linux-gnu/libssl.so.3"}, {Path: "/opt/app/lib/libssl.so.1.1", Deleted: true}, {Path: "/opt/app/lib/libssl.so"}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v %v, want %+v", got, err, want)
+	}
+}
+
+// TestFindOpenSSL: Debian's libssl.so.3 exports the four functions, node
+// the two (at least), an executable without OpenSSL none; bad input is an
+// error.
+func TestFindOpenSSL(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		ex   bool // the _ex pair expected
+	}{{"/usr/lib/x86_64-linux-gnu/libssl.so.3", true}, {"/usr/bin/node", false}} {
+		f, err := os.Open(tc.path)
+		if err != nil {
+			t.Fatalf("%s: %v (installed by .ci/install)", tc.path, err)
+		}
+		o, err := FindOpenSSL(f)
+		f.Close()
+		if err != nil || o.Write == 0 || o.Read == 0 || o.Write == o.Read || (tc.ex && (o.WriteEx == 0 || o.ReadEx == 0)) {
+			t.Errorf("%s: %+v %v", tc.path, o, err)
+		}
+	}
+	f, err := os.Open("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := FindOpenSSL(f); !errors.Is(err, ErrNoSymbols) {
+		t.Errorf("/bin/true: %v, want ErrNoSymbols", err)
+	}
+	if _, err := FindOpenSSL(bytes.NewReader([]byte("\x7fELF garbage"))); err == nil || errors.Is(err, ErrNoSymbols) {
+		t.Errorf("garbage: %v, want a reading error", err)
+	}
+}
+
+func FuzzFindOpenSSL(f *testing.F) {
+	f.Add([]byte("\x7fELF\x02\x01\x01"))
+	if b, err := os.ReadFile("/bin/true"); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o, err := FindOpenSSL(bytes.NewReader(b))
+		if err == nil && (o.Write == 0 || o.Read == 0) {
+			t.Fatalf("no error without both functions: %+v", o)
+		}
+	})
+}
+
+func BenchmarkFindOpenSSL(b *testing.B) {
+	data, err := os.ReadFile("/usr/lib/x86_64-linux-gnu/libssl.so.3")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		if _, err := FindOpenSSL(bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
