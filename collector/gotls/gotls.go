@@ -2,6 +2,7 @@ package gotls
 
 import (
 	"debug/buildinfo"
+	"debug/dwarf"
 	"debug/elf"
 	"debug/gosym"
 	"errors"
@@ -83,6 +84,9 @@ func Parse(r io.ReaderAt) (info *Info, err error) {
 	info = &Info{GoVersion: bi.GoVersion}
 	if info.Layout, err = LayoutFor(bi.GoVersion); err != nil {
 		return nil, err
+	}
+	if raw, in, ok := recordOffsets(f); ok {
+		info.Layout.RawInput, info.Layout.Input = raw, in
 	}
 	syms, stripped, err := lookup(f, WriteSymbol, ReadSymbol)
 	if err != nil {
@@ -222,4 +226,41 @@ func goMinor(v string) (int, error) {
 		return 0, fmt.Errorf("%w: Go version %q", ErrUnknownLayout, v)
 	}
 	return n, nil
+}
+
+// recordOffsets reads the offsets of tls.Conn.rawInput and input from the
+// binary's DWARF, if it has any.
+func recordOffsets(f *elf.File) (raw, in uint64, ok bool) {
+	d, err := f.DWARF()
+	if err != nil {
+		return 0, 0, false
+	}
+	r := d.Reader()
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			return 0, 0, false
+		}
+		if e.Tag != dwarf.TagStructType {
+			continue
+		}
+		if name, _ := e.Val(dwarf.AttrName).(string); name != "crypto/tls.Conn" {
+			r.SkipChildren()
+			continue
+		}
+		t, err := d.Type(e.Offset)
+		st, isStruct := t.(*dwarf.StructType)
+		if err != nil || !isStruct {
+			return 0, 0, false
+		}
+		for _, fl := range st.Field {
+			switch fl.Name {
+			case "rawInput":
+				raw = uint64(fl.ByteOffset)
+			case "input":
+				in = uint64(fl.ByteOffset)
+			}
+		}
+		return raw, in, raw > 0 && in > 0 && raw < 1<<16 && in < 1<<16
+	}
 }

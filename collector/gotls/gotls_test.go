@@ -176,7 +176,7 @@ func TestInspectRealBinary(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if info.Stripped != (name == "stripped") {
+		if info.Stripped != (name == "stripped") || info.Layout.RawInput == 0 {
 			t.Errorf("%s: Stripped %v", name, info.Stripped)
 		}
 		f, _ := elf.Open(path)
@@ -241,7 +241,7 @@ func TestLayoutMatchesDWARF(t *testing.T) {
 		t.Fatal(err)
 	}
 	offs := map[string]int64{}
-	want := map[string]bool{"crypto/tls.Conn": true, "net.conn": true, "net.TCPConn": true, "net.netFD": true, "internal/poll.FD": true, "runtime.iface": true}
+	want := map[string]bool{"bytes.Buffer": true, "bytes.Reader": true, "crypto/tls.Conn": true, "net.conn": true, "net.TCPConn": true, "net.netFD": true, "internal/poll.FD": true, "runtime.iface": true}
 	r := d.Reader()
 	for {
 		e, err := r.Next()
@@ -266,9 +266,16 @@ func TestLayoutMatchesDWARF(t *testing.T) {
 		r.SkipChildren()
 	}
 	l := info.Layout
+	// The table's offsets for this version (what a stripped binary gets).
+	table, err := LayoutFor(info.GoVersion)
+	if err != nil || table.RawInput == 0 || l.RawInput != table.RawInput || l.Input != table.Input {
+		t.Fatalf("table %+v %v, from DWARF %+v", table, err, l)
+	}
 	for k, v := range map[string]int64{
 		"crypto/tls.Conn.conn": 0, "runtime.iface.data": int64(l.ConnData), "net.TCPConn.conn": 0,
 		"net.conn.fd": int64(l.ConnFD), "net.netFD.pfd": 0, "internal/poll.FD.Sysfd": int64(l.FDSysfd),
+		"crypto/tls.Conn.rawInput": int64(table.RawInput), "crypto/tls.Conn.input": int64(table.Input),
+		"bytes.Buffer.buf": 0, "bytes.Buffer.off": BufferOff, "bytes.Reader.s": 0, "bytes.Reader.i": ReaderI,
 	} {
 		if got, ok := offs[k]; !ok || got != v {
 			t.Errorf("%s: DWARF offset %d (found %v), layout says %d", k, got, ok, v)

@@ -8,11 +8,17 @@ import "fmt"
 // pointer and length in RBX and RCX at entry; n in RAX, err's type word in
 // RBX at the RET.
 type Layout struct {
-	ConnData   uint64 // tls.Conn.conn's data word (the *net.TCPConn)
-	ConnFD     uint64 // net.TCPConn -> conn.fd (*netFD)
-	FDSysfd    uint64 // netFD.pfd.Sysfd (poll.FD after its 16-byte fdMutex)
-	FirstMinor int    // the Go versions it was checked for: 1.FirstMinor ..
-	LastMinor  int    // .. 1.LastMinor
+	ConnData uint64 // tls.Conn.conn's data word (the *net.TCPConn)
+	ConnFD   uint64 // net.TCPConn -> conn.fd (*netFD)
+	FDSysfd  uint64 // netFD.pfd.Sysfd (poll.FD after its 16-byte fdMutex)
+	// RawInput and Input are the offsets of tls.Conn.rawInput (a
+	// bytes.Buffer: ciphertext read and not yet decrypted) and
+	// tls.Conn.input (a bytes.Reader: plaintext of a record not yet
+	// returned), 0 when unknown. They give the TCP sequence number of the
+	// record a Read decrypts when earlier reads buffered it.
+	RawInput, Input uint64
+	FirstMinor      int // the Go versions it was checked for: 1.FirstMinor ..
+	LastMinor       int // .. 1.LastMinor
 }
 
 // layouts lists the layouts known, by Go version. Go 1.17 introduced the
@@ -23,9 +29,22 @@ type Layout struct {
 // begins with fdmu fdMutex{state uint64; rsema, wsema uint32} followed by
 // Sysfd int. The collector's test checks these offsets against the DWARF
 // of a binary built by the Go toolchain at hand.
+//
+// tls.Conn's rawInput and input move between versions: they are read from
+// the binary's DWARF when it has some, else taken from this table for the
+// versions whose offsets were checked (go1.26, against its DWARF).
 var layouts = []Layout{
-	{ConnData: 8, ConnFD: 0, FDSysfd: 16, FirstMinor: 17, LastMinor: 26},
+	{ConnData: 8, ConnFD: 0, FDSysfd: 16, FirstMinor: 17, LastMinor: 25},
+	{ConnData: 8, ConnFD: 0, FDSysfd: 16, RawInput: 672, Input: 712, FirstMinor: 26, LastMinor: 26},
 }
+
+// Field offsets inside bytes.Buffer and bytes.Reader (unchanged since Go 1).
+const (
+	BufferLen = 8  // bytes.Buffer.buf's length word
+	BufferOff = 24 // bytes.Buffer.off
+	ReaderLen = 8  // bytes.Reader.s's length word
+	ReaderI   = 24 // bytes.Reader.i
+)
 
 // LayoutFor returns the layout of Go version v ("go1.26.8"), or
 // ErrUnknownLayout.
