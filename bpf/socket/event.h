@@ -24,6 +24,8 @@ struct event {
 	__u8 saddr[16];    // local address (IPv4 in the first 4 bytes)
 	__u8 daddr[16];    // remote address
 	char comm[COMM_LEN];
+	__u8 tls;          // TLS_LIB_* (tls.h): plaintext of a TLS library call; 0: a syscall's bytes
+	__u8 _pad[7];
 	__u8 data[MAX_PAYLOAD];
 };
 

@@ -86,6 +86,8 @@ static __always_inline __u16 inet_proto(struct sock *sk, __u32 *netns)
 	return proto;
 }
 
+#include "openssl.h"
+
 // enter_io remembers what an exit needs. vectored: buf is a struct iovec
 // array; msg: a struct user_msghdr; mmsg: a struct mmsghdr array. A socket
 // marked not L7 costs the fd walk and one map lookup (l7_skip) and nothing
@@ -98,6 +100,8 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	struct sock *sk = fd_to_sock(task, fd);
 	if (!sk)
 		return 0;
+	if (tls_syscall(task, sk, dir))
+		return 0; // ciphertext of a TLS call: its plaintext goes out (tls.h)
 	__u8 verdict;
 	if (l7_skip(sk, &verdict))
 		return 0; // marked not L7 (l7.h)

@@ -450,7 +450,7 @@ func (c *Capture) Stats() (map[string]uint64, error) {
 		return c.final, nil
 	}
 	out := map[string]uint64{}
-	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items", "body_only"} {
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items", "body_only", "tls_events", "tls_no_socket"} {
 		var per []uint64
 		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, err

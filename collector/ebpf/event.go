@@ -23,6 +23,7 @@ type Event struct {
 	LocalIP        netip.Addr
 	RemoteIP       netip.Addr
 	Comm           string
+	TLS            uint8  // TLSOpenSSL, TLSGo: plaintext of a TLS library call; 0: a syscall's bytes
 	Data           []byte // captured payload: aliases the record
 }
 
@@ -46,8 +47,14 @@ const (
 	DirTask = 6
 )
 
+// TLS libraries (bpf/socket/tls.h TLS_LIB_*), Event.TLS.
+const (
+	TLSOpenSSL = 1
+	TLSGo      = 2
+)
+
 // EventHeaderSize is the fixed part of struct event (bpf/socket/event.h).
-const EventHeaderSize = 104
+const EventHeaderSize = 112
 
 // Decoding errors.
 var (
@@ -97,6 +104,10 @@ func DecodeEvent(b []byte, e *Event) error {
 		n++
 	}
 	e.Comm = intern(comm[:n])
+	e.TLS = b[104]
+	if e.TLS > TLSGo {
+		return ErrBadEvent
+	}
 	e.Data = b[EventHeaderSize : EventHeaderSize+int(capLen)]
 	return nil
 }

@@ -41,6 +41,8 @@ var egressEvent = unhex(`
 	0ac90101 000000000000000000000000 // local 10.201.1.1
 	0ac90102 000000000000000000000000 // remote 10.201.1.2
 	6375726c000000000000000000000000 // comm "curl"
+	00               // tls: a syscall's bytes
+	00000000000000   // padding
 	474554202f20485454502f312e310d0a // "GET / HTTP/1.1\r\n"
 `)
 
@@ -66,6 +68,10 @@ func TestDecodeEvent(t *testing.T) {
 	if err := DecodeEvent(task, &e); err != nil || e.Dir != DirTask || e.LocalIP.IsValid() || len(e.Data) != 0 {
 		t.Fatalf("task event: %v %+v", err, e)
 	}
+	// The plaintext of an OpenSSL call (bpf/socket/tls.h).
+	if err := DecodeEvent(patch(egressEvent, 104, TLSOpenSSL), &e); err != nil || e.TLS != TLSOpenSSL || string(e.Data) != "GET / HTTP/1.1\r\n" {
+		t.Fatalf("tls event: %v %+v", err, e)
+	}
 	for name, tc := range map[string]struct {
 		b    []byte
 		want error
@@ -75,6 +81,7 @@ func TestDecodeEvent(t *testing.T) {
 		"cap beyond rec": {egressEvent[:EventHeaderSize+4], ErrBadEvent},
 		"bad dir":        {patch(egressEvent, 54, 7), ErrBadEvent},
 		"bad family":     {patch(egressEvent, 48, 1), ErrBadEvent},
+		"bad tls":        {patch(egressEvent, 104, 3), ErrBadEvent},
 	} {
 		if err := DecodeEvent(tc.b, &e); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)

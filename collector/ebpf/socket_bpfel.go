@@ -67,6 +67,8 @@ type SocketEvent struct {
 	Saddr          [16]uint8
 	Daddr          [16]uint8
 	Comm           [16]int8
+	Tls            uint8
+	Pad            [7]uint8
 	Data           [16384]uint8
 }
 
@@ -166,6 +168,32 @@ type SocketThreadState struct {
 	}
 }
 
+type SocketTlsCall struct {
+	_      structs.HostLayout
+	Conn   uint64
+	Buf    uint64
+	Lenp   uint64
+	Ts     uint64
+	Sk     uint64
+	Seq    uint32
+	Dir    uint8
+	Lib    uint8
+	Active uint8
+	SeqSet uint8
+}
+
+type SocketTlsComm struct {
+	_    structs.HostLayout
+	Comm [16]int8
+}
+
+type SocketTlsConnKey struct {
+	_    structs.HostLayout
+	Conn uint64
+	Tgid uint32
+	Pad  uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -189,6 +217,9 @@ const (
 	SocketMapSockets           = "sockets"
 	SocketMapStats             = "stats"
 	SocketMapThreads           = "threads"
+	SocketMapTlsCalls          = "tls_calls"
+	SocketMapTlsConns          = "tls_conns"
+	SocketMapTlsExclude        = "tls_exclude"
 	SocketProgEnterClose       = "enter_close"
 	SocketProgEnterConnect     = "enter_connect"
 	SocketProgEnterFutex       = "enter_futex"
@@ -223,6 +254,12 @@ const (
 	SocketProgNodeScopeEnv     = "node_scope_env"
 	SocketProgNodeScopeWrap    = "node_scope_wrap"
 	SocketProgOnWaking         = "on_waking"
+	SocketProgOsslRead         = "ossl_read"
+	SocketProgOsslReadEx       = "ossl_read_ex"
+	SocketProgOsslRet          = "ossl_ret"
+	SocketProgOsslRetEx        = "ossl_ret_ex"
+	SocketProgOsslWrite        = "ossl_write"
+	SocketProgOsslWriteEx      = "ossl_write_ex"
 	SocketProgPyQueueGet       = "py_queue_get"
 	SocketProgPyQueueGot       = "py_queue_got"
 	SocketProgPyQueuePut       = "py_queue_put"
@@ -235,6 +272,7 @@ const (
 	SocketVarRealtimeOffsetNs  = "realtime_offset_ns"
 	SocketVarScopeEnabled      = "scope_enabled"
 	SocketVarSelfTgid          = "self_tgid"
+	SocketVarTlsExcludeAny     = "tls_exclude_any"
 )
 
 // LoadSocket returns the embedded CollectionSpec for Socket.
@@ -313,6 +351,12 @@ type SocketProgramSpecs struct {
 	NodeScopeEnv     *ebpf.ProgramSpec `ebpf:"node_scope_env"`
 	NodeScopeWrap    *ebpf.ProgramSpec `ebpf:"node_scope_wrap"`
 	OnWaking         *ebpf.ProgramSpec `ebpf:"on_waking"`
+	OsslRead         *ebpf.ProgramSpec `ebpf:"ossl_read"`
+	OsslReadEx       *ebpf.ProgramSpec `ebpf:"ossl_read_ex"`
+	OsslRet          *ebpf.ProgramSpec `ebpf:"ossl_ret"`
+	OsslRetEx        *ebpf.ProgramSpec `ebpf:"ossl_ret_ex"`
+	OsslWrite        *ebpf.ProgramSpec `ebpf:"ossl_write"`
+	OsslWriteEx      *ebpf.ProgramSpec `ebpf:"ossl_write_ex"`
 	PyQueueGet       *ebpf.ProgramSpec `ebpf:"py_queue_get"`
 	PyQueueGot       *ebpf.ProgramSpec `ebpf:"py_queue_got"`
 	PyQueuePut       *ebpf.ProgramSpec `ebpf:"py_queue_put"`
@@ -346,6 +390,9 @@ type SocketMapSpecs struct {
 	Sockets    *ebpf.MapSpec `ebpf:"sockets"`
 	Stats      *ebpf.MapSpec `ebpf:"stats"`
 	Threads    *ebpf.MapSpec `ebpf:"threads"`
+	TlsCalls   *ebpf.MapSpec `ebpf:"tls_calls"`
+	TlsConns   *ebpf.MapSpec `ebpf:"tls_conns"`
+	TlsExclude *ebpf.MapSpec `ebpf:"tls_exclude"`
 }
 
 // SocketVariableSpecs contains global variables before they are loaded into the kernel.
@@ -356,6 +403,7 @@ type SocketVariableSpecs struct {
 	RealtimeOffsetNs *ebpf.VariableSpec `ebpf:"realtime_offset_ns"`
 	ScopeEnabled     *ebpf.VariableSpec `ebpf:"scope_enabled"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	TlsExcludeAny    *ebpf.VariableSpec `ebpf:"tls_exclude_any"`
 }
 
 // SocketObjects contains all objects after they have been loaded into the kernel.
@@ -397,6 +445,9 @@ type SocketMaps struct {
 	Sockets    *ebpf.Map `ebpf:"sockets"`
 	Stats      *ebpf.Map `ebpf:"stats"`
 	Threads    *ebpf.Map `ebpf:"threads"`
+	TlsCalls   *ebpf.Map `ebpf:"tls_calls"`
+	TlsConns   *ebpf.Map `ebpf:"tls_conns"`
+	TlsExclude *ebpf.Map `ebpf:"tls_exclude"`
 }
 
 func (m *SocketMaps) Close() error {
@@ -420,6 +471,9 @@ func (m *SocketMaps) Close() error {
 		m.Sockets,
 		m.Stats,
 		m.Threads,
+		m.TlsCalls,
+		m.TlsConns,
+		m.TlsExclude,
 	)
 }
 
@@ -431,6 +485,7 @@ type SocketVariables struct {
 	RealtimeOffsetNs *ebpf.Variable `ebpf:"realtime_offset_ns"`
 	ScopeEnabled     *ebpf.Variable `ebpf:"scope_enabled"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	TlsExcludeAny    *ebpf.Variable `ebpf:"tls_exclude_any"`
 }
 
 // SocketPrograms contains all programs after they have been loaded into the kernel.
@@ -471,6 +526,12 @@ type SocketPrograms struct {
 	NodeScopeEnv     *ebpf.Program `ebpf:"node_scope_env"`
 	NodeScopeWrap    *ebpf.Program `ebpf:"node_scope_wrap"`
 	OnWaking         *ebpf.Program `ebpf:"on_waking"`
+	OsslRead         *ebpf.Program `ebpf:"ossl_read"`
+	OsslReadEx       *ebpf.Program `ebpf:"ossl_read_ex"`
+	OsslRet          *ebpf.Program `ebpf:"ossl_ret"`
+	OsslRetEx        *ebpf.Program `ebpf:"ossl_ret_ex"`
+	OsslWrite        *ebpf.Program `ebpf:"ossl_write"`
+	OsslWriteEx      *ebpf.Program `ebpf:"ossl_write_ex"`
 	PyQueueGet       *ebpf.Program `ebpf:"py_queue_get"`
 	PyQueueGot       *ebpf.Program `ebpf:"py_queue_got"`
 	PyQueuePut       *ebpf.Program `ebpf:"py_queue_put"`
@@ -517,6 +578,12 @@ func (p *SocketPrograms) Close() error {
 		p.NodeScopeEnv,
 		p.NodeScopeWrap,
 		p.OnWaking,
+		p.OsslRead,
+		p.OsslReadEx,
+		p.OsslRet,
+		p.OsslRetEx,
+		p.OsslWrite,
+		p.OsslWriteEx,
 		p.PyQueueGet,
 		p.PyQueueGot,
 		p.PyQueuePut,

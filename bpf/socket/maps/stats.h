@@ -13,6 +13,8 @@ enum zt_stat {
 	STAT_CLAIMS,        // a worker's call claimed by the request it handed a result to
 	STAT_ITEMS,         // work items a worker took from a queue, put there by a thread holding a request (pyqueue.h)
 	STAT_BODY_ONLY,     // syscalls sent without payload: inside a body user space counts by length (bodies.h)
+	STAT_TLS_EVENTS,    // plaintext messages of TLS library calls sent (tls.h)
+	STAT_TLS_NO_SOCKET, // TLS calls that moved bytes on no socket known (tls.h)
 	STAT_MAX,
 };
 

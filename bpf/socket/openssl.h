@@ -1,0 +1,48 @@
+// OpenSSL 1.1.1 and 3.x plaintext (tls.h, docs/tls.md): uprobes at the
+// entry and return of SSL_write, SSL_read, SSL_write_ex and SSL_read_ex, in
+// shared libssl and in executables that export them (node). Attached per
+// library file by user space (collector/ebpf/tls.go). Return probes are
+// fine here: C code, the stack does not move.
+//
+// int SSL_write(SSL *s, const void *buf, int num)         -> bytes, or <= 0
+// int SSL_read(SSL *s, void *buf, int num)                -> bytes, or <= 0
+// int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)  -> 1 on success
+// int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)       -> 1 on success
+#pragma once
+#include "tls.h"
+
+SEC("uprobe/SSL_write")
+int ossl_write(struct pt_regs *ctx) { tls_enter(ctx->di, ctx->si, 0, DIR_EGRESS, TLS_LIB_OPENSSL); return 0; }
+
+SEC("uprobe/SSL_read")
+int ossl_read(struct pt_regs *ctx) { tls_enter(ctx->di, ctx->si, 0, DIR_INGRESS, TLS_LIB_OPENSSL); return 0; }
+
+SEC("uprobe/SSL_write_ex")
+int ossl_write_ex(struct pt_regs *ctx) { tls_enter(ctx->di, ctx->si, ctx->cx, DIR_EGRESS, TLS_LIB_OPENSSL); return 0; }
+
+SEC("uprobe/SSL_read_ex")
+int ossl_read_ex(struct pt_regs *ctx) { tls_enter(ctx->di, ctx->si, ctx->cx, DIR_INGRESS, TLS_LIB_OPENSSL); return 0; }
+
+// ossl_ret: SSL_write / SSL_read returned their byte count.
+SEC("uretprobe/SSL_rw")
+int ossl_ret(struct pt_regs *ctx)
+{
+	struct tls_call *call = tls_leave();
+	if (!call)
+		return 0;
+	int ret = (int)ctx->ax;
+	return tls_emit(ctx, call, call->buf, ret > 0 ? ret : 0);
+}
+
+// ossl_ret_ex: SSL_write_ex / SSL_read_ex returned 1 and stored the count.
+SEC("uretprobe/SSL_rw_ex")
+int ossl_ret_ex(struct pt_regs *ctx)
+{
+	struct tls_call *call = tls_leave();
+	if (!call)
+		return 0;
+	__u64 n = 0;
+	if ((int)ctx->ax == 1 && call->lenp)
+		bpf_probe_read_user(&n, sizeof(n), (void *)call->lenp);
+	return tls_emit(ctx, call, call->buf, n);
+}

@@ -1,0 +1,174 @@
+// TLS plaintext (docs/tls.md): the probes of a TLS library (openssl.h, the
+// Go crypto/tls probes) call tls_enter at a read or write call's entry and
+// tls_leave + tls_emit at its return. While the call runs, the socket
+// syscalls of its thread (socket.bpf.c enter_io) record the socket they
+// touched and its TCP sequence number into the call (tls_syscall) and emit
+// no event of their own: they carry ciphertext. tls_emit then sends the
+// plaintext as the same struct event a syscall sends, for that socket, with
+// that sequence number and the library in event.tls: the collector's
+// sessions parse it unchanged. A call that made no syscall (records already
+// buffered) uses the socket its connection object used last (tls_conns).
+#pragma once
+#include "maps/tlscalls.h"
+#include "maps/tlsconns.h"
+#include "maps/tlsexclude.h"
+
+// Libraries, event.tls (collector/ebpf Event.TLS).
+#define TLS_LIB_NONE 0
+#define TLS_LIB_OPENSSL 1
+#define TLS_LIB_GO 2
+
+const volatile __u8 tls_exclude_any = 0; // tls_exclude holds a comm (set by the loader)
+
+// Defined in socket.bpf.c.
+static __always_inline void fill_addrs(struct event *e, struct sock *sk);
+static __always_inline void fill_comm(struct event *e, struct task_struct *task);
+static __always_inline __u16 inet_proto(struct sock *sk, __u32 *netns);
+
+// tls_excluded reports whether the task's process name is in
+// tls.exclude_processes.
+static __always_inline int tls_excluded(struct task_struct *task)
+{
+	if (!tls_exclude_any)
+		return 0;
+	struct tls_comm k = {};
+	__u64 *c = (__u64 *)task->comm;
+	__u64 w[2] = {c[0], c[1]};
+	__builtin_memcpy(k.comm, w, sizeof(w));
+	return bpf_map_lookup_elem(&tls_exclude, &k) != NULL;
+}
+
+// tls_enter starts a call of the current thread on connection object conn:
+// buf is the plaintext buffer, lenp where the call stores its byte count
+// (0: its return value is the count), dir DIR_EGRESS for a write. It
+// returns the call's state, or NULL when the call is not read.
+static __always_inline struct tls_call *tls_enter(__u64 conn, __u64 buf, __u64 lenp, __u8 dir, __u8 lib)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == self_tgid || tls_excluded(task))
+		return NULL;
+	struct tls_call *call = bpf_task_storage_get(&tls_calls, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!call) {
+		count(STAT_DROP_STORAGE);
+		return NULL;
+	}
+	call->conn = conn;
+	call->buf = buf;
+	call->lenp = lenp;
+	call->ts = bpf_ktime_get_ns();
+	call->sk = 0;
+	call->seq = 0;
+	call->seq_set = 0;
+	call->dir = dir;
+	call->lib = lib;
+	call->active = 1;
+	return call;
+}
+
+// tls_leave ends the current thread's call: its state, or NULL when none
+// was running.
+static __always_inline struct tls_call *tls_leave(void)
+{
+	struct tls_call *call = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
+	if (!call || !call->active)
+		return NULL;
+	call->active = 0;
+	return call;
+}
+
+// tls_syscall is called by a socket syscall's entry (socket.bpf.c
+// enter_io): inside a TLS call it records the TCP socket into the call (the
+// first one, and the sequence number of its first syscall in the call's
+// direction) and returns 1: the syscall moves ciphertext and sends no event.
+static __always_inline int tls_syscall(struct task_struct *task, struct sock *sk, __u8 dir)
+{
+	struct tls_call *call = bpf_task_storage_get(&tls_calls, task, 0, 0);
+	if (!call || !call->active)
+		return 0;
+	__u16 family = sk->__sk_common.skc_family;
+	if ((family != AF_INET && family != AF_INET6) || sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	if (call->sk && call->sk != (__u64)sk)
+		return 1;
+	call->sk = (__u64)sk;
+	if (dir == call->dir && !call->seq_set) {
+		struct tcp_sock *tp = kcast(sk, struct tcp_sock);
+		call->seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq;
+		call->seq_set = 1;
+	}
+	return 1;
+}
+
+// tls_emit sends len bytes of plaintext at buf (user memory), moved by the
+// ended call, as a struct event of the call's socket; len 0 (the call
+// failed or would block) only remembers the socket of its connection.
+static __always_inline int tls_emit(void *ctx, struct tls_call *call, __u64 buf, __u64 len)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
+	struct tls_conn_key ck = {.conn = call->conn, .tgid = id >> 32};
+	__u64 skp = call->sk;
+	__u32 seq = call->seq_set ? call->seq : 0;
+	if (skp) {
+		bpf_map_update_elem(&tls_conns, &ck, &skp, BPF_ANY);
+	} else {
+		__u64 *known = bpf_map_lookup_elem(&tls_conns, &ck);
+		if (!known) {
+			if (len > 0)
+				count(STAT_TLS_NO_SOCKET);
+			return 0;
+		}
+		skp = *known;
+	}
+	if (len == 0)
+		return 0;
+	struct sock *sk = kcast(skp, struct sock);
+	__u32 netns = 0;
+	if (inet_proto(sk, &netns) != IPPROTO_TCP)
+		return 0;
+	struct active_io *a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a) {
+		count(STAT_DROP_STORAGE);
+		return 0;
+	}
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	__u8 dir = call->dir;
+	e->ts = dir == DIR_EGRESS ? call->ts : now;
+	e->sock_id = skp;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->tcp_seq = seq;
+	e->dir = dir;
+	e->l4 = IPPROTO_TCP;
+	e->netns = netns;
+	e->tls = call->lib;
+	fill_addrs(e, sk);
+	fill_comm(e, task);
+	__u64 key = thread_key(id, a);
+	__u8 cont = 0;
+	e->syscall_trace_id = causality(key, skp, dir, now, &cont);
+	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
+		e->syscall_trace_id |= GOROUTINE_BIT;
+	__u32 cap = payload_cap;
+	if (cap > len)
+		cap = len;
+	if (cap > MAX_PAYLOAD - 1)
+		cap = MAX_PAYLOAD - 1;
+	cap &= MAX_PAYLOAD - 1;
+	e->len = len;
+	e->cap = cap;
+	if (cap > 0)
+		bpf_probe_read_user(e->data, cap, (void *)buf);
+	int err = bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap));
+	e->tls = TLS_LIB_NONE; // the scratch event is shared with the syscall path
+	if (err) {
+		count(STAT_DROP_RINGBUF);
+		return 0;
+	}
+	count(STAT_TLS_EVENTS);
+	return 0;
+}
