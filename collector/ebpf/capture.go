@@ -52,6 +52,7 @@ type Capture struct {
 	procs proc.Cache
 	guard causality.Guard
 	gos   goTracker
+	gotls goTLSTracker
 	pys   pyTracker
 	nodes nodeTracker
 	pids  map[uint32]bool // processes seen (Go tracking is decided once)
