@@ -1,4 +1,4 @@
-// Go crypto/tls plaintext (docs/tls.md "Go crypto/tls"): uprobes on the
+// Go crypto/tls plaintext (docs/tls-go.md): uprobes on the
 // entry and on every RET instruction of (*crypto/tls.Conn).Write and Read,
 // attached per executable by collector/ebpf/gotls.go with offsets from
 // collector/gotls. Never uretprobes: they rewrite the return address on the

@@ -105,18 +105,13 @@ func checkTLSSpans(t *testing.T, spans []span.Span, prefix string, proto span.L7
 	t.Helper()
 	for i := 1; i <= n; i++ {
 		path := fmt.Sprintf("%s-%d", prefix, i)
-		var c, s []span.Span
+		side := map[span.TapSide][]span.Span{}
 		for _, sp := range spans {
-			if sp.RequestResource != path {
-				continue
-			}
-			switch sp.TapSide {
-			case span.TapClientProcess:
-				c = append(c, sp)
-			case span.TapServerProcess:
-				s = append(s, sp)
+			if sp.RequestResource == path {
+				side[sp.TapSide] = append(side[sp.TapSide], sp)
 			}
 		}
+		c, s := side[span.TapClientProcess], side[span.TapServerProcess]
 		if len(c) != 1 || len(s) != 1 {
 			t.Errorf("%s: %d client and %d server spans, want 1 and 1", path, len(c), len(s))
 			continue

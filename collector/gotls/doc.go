@@ -1,5 +1,5 @@
 // Package gotls reads what the Go crypto/tls uprobes need from a Go
-// executable's bytes (docs/tls.md "Go crypto/tls"): the Go version (its
+// executable's bytes (docs/tls-go.md): the Go version (its
 // build information), the file offsets of (*crypto/tls.Conn).Write and
 // Read and of every RET instruction inside them (results are read there:
 // a uretprobe rewrites the return address on a goroutine stack the runtime

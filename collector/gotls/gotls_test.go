@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,22 +52,10 @@ func TestReturns(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || !equal(got, tc.want) {
+		if err != nil || !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v %v, want %v", tc.name, got, err, tc.want)
 		}
 	}
-}
-
-func equal(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestLayoutFor(t *testing.T) {
@@ -185,7 +174,7 @@ func TestInspectRealBinary(t *testing.T) {
 			for i, r := range fn.Returns {
 				got[i] = toAddr(f, r)
 			}
-			if !equal(got, want[sym][1:]) || toAddr(f, fn.Entry) != want[sym][0] {
+			if !slices.Equal(got, want[sym][1:]) || toAddr(f, fn.Entry) != want[sym][0] {
 				t.Errorf("%s %s: entry %#x returns %#x, objdump says %#x", name, sym, toAddr(f, fn.Entry), got, want[sym])
 			}
 		}
