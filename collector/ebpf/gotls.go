@@ -5,6 +5,7 @@ package ebpf
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -38,10 +39,18 @@ func (c *Capture) GoTLSStats() (attached, failed uint64) {
 // trackGoTLS attaches the probes to pid's executable unless done before.
 func (c *Capture) trackGoTLS(pid uint32) {
 	exe := filepath.Join("/proc", strconv.Itoa(int(pid)), "exe")
+	// The file is held open while it is read and attached: a short-lived
+	// process may exit meanwhile, and its /proc entry with it (a failure
+	// attachOnce would keep for the file).
+	f, err := os.Open(exe)
+	if err != nil {
+		return // the process is gone
+	}
+	defer f.Close()
 	if c.gotls.attached == nil {
 		c.gotls.attached = map[exeID]error{}
 	}
-	err, first := attachOnce(c.gotls.attached, exe, c.attachGoTLS)
+	err, first := attachOnce(c.gotls.attached, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), c.attachGoTLS)
 	switch {
 	case !first:
 	case err == nil:
