@@ -87,6 +87,7 @@ static __always_inline __u16 inet_proto(struct sock *sk, __u32 *netns)
 }
 
 #include "openssl.h"
+#include "gotls.h"
 
 // enter_io remembers what an exit needs. vectored: buf is a struct iovec
 // array; msg: a struct user_msghdr; mmsg: a struct mmsghdr array. A socket
@@ -102,6 +103,8 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 		return 0;
 	if (tls_syscall(task, sk, dir))
 		return 0; // ciphertext of a TLS call: its plaintext goes out (tls.h)
+	if (gotls_syscall(task, sk, dir))
+		return 0; // ciphertext of a Go crypto/tls call (gotls.h)
 	__u8 verdict;
 	if (l7_skip(sk, &verdict))
 		return 0; // marked not L7 (l7.h)
@@ -468,3 +471,14 @@ int node_close(struct pt_regs *ctx) { return node_scope_close(ctx->di); }
 
 SEC("uretprobe/node_scope_close")
 int node_closed(struct pt_regs *ctx) { return node_scope_closed(); }
+
+// Go crypto/tls (gotls.h), attached per executable by user space at the
+// entry of (*tls.Conn).Write and Read and at each of their RET instructions.
+SEC("uprobe/gotls_write")
+int gotls_write(struct pt_regs *ctx) { return gotls_enter(ctx, DIR_EGRESS); }
+
+SEC("uprobe/gotls_read")
+int gotls_read(struct pt_regs *ctx) { return gotls_enter(ctx, DIR_INGRESS); }
+
+SEC("uprobe/gotls_ret")
+int gotls_ret(struct pt_regs *ctx) { return gotls_return(ctx); }

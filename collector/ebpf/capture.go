@@ -58,6 +58,7 @@ type Capture struct {
 	procs proc.Cache
 	guard causality.Guard
 	gos   goTracker
+	gotls goTLSTracker
 	pys   pyTracker
 	nodes nodeTracker
 	tls   tlsTracker

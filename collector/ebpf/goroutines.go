@@ -30,6 +30,7 @@ func (c *Capture) goTrack() {
 		case <-c.done:
 			return
 		case pid := <-c.gos.queue:
+			c.trackGoTLS(pid) // its crypto/tls plaintext (gotls.go)
 			if why := c.trackGo(pid); why == "" {
 				c.guard.TrackGoroutines(pid)
 			} else {

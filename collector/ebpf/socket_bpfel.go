@@ -84,6 +84,12 @@ type SocketFutexState struct {
 	Pad      [4]uint8
 }
 
+type SocketGotlsCall struct {
+	_       structs.HostLayout
+	Call    SocketTlsCall
+	ChainSk uint64
+}
+
 type SocketNodeTurn struct {
 	_        structs.HostLayout
 	Scopes   [8]uint64
@@ -215,6 +221,9 @@ const (
 	SocketMapFutexes           = "futexes"
 	SocketMapGoGen             = "go_gen"
 	SocketMapGoProcs           = "go_procs"
+	SocketMapGotlsCalls        = "gotls_calls"
+	SocketMapGotlsOn           = "gotls_on"
+	SocketMapGotlsReads        = "gotls_reads"
 	SocketMapIdCounter         = "id_counter"
 	SocketMapNetnsScope        = "netns_scope"
 	SocketMapNodeTurns         = "node_turns"
@@ -259,6 +268,9 @@ const (
 	SocketProgExitWrite        = "exit_write"
 	SocketProgExitWritev       = "exit_writev"
 	SocketProgGoRuntimeSend    = "go_runtime_send"
+	SocketProgGotlsRead        = "gotls_read"
+	SocketProgGotlsRet         = "gotls_ret"
+	SocketProgGotlsWrite       = "gotls_write"
 	SocketProgNodeClose        = "node_close"
 	SocketProgNodeClosed       = "node_closed"
 	SocketProgNodeMakeCallback = "node_make_callback"
@@ -356,6 +368,9 @@ type SocketProgramSpecs struct {
 	ExitWrite        *ebpf.ProgramSpec `ebpf:"exit_write"`
 	ExitWritev       *ebpf.ProgramSpec `ebpf:"exit_writev"`
 	GoRuntimeSend    *ebpf.ProgramSpec `ebpf:"go_runtime_send"`
+	GotlsRead        *ebpf.ProgramSpec `ebpf:"gotls_read"`
+	GotlsRet         *ebpf.ProgramSpec `ebpf:"gotls_ret"`
+	GotlsWrite       *ebpf.ProgramSpec `ebpf:"gotls_write"`
 	NodeClose        *ebpf.ProgramSpec `ebpf:"node_close"`
 	NodeClosed       *ebpf.ProgramSpec `ebpf:"node_closed"`
 	NodeMakeCallback *ebpf.ProgramSpec `ebpf:"node_make_callback"`
@@ -389,6 +404,9 @@ type SocketMapSpecs struct {
 	Futexes    *ebpf.MapSpec `ebpf:"futexes"`
 	GoGen      *ebpf.MapSpec `ebpf:"go_gen"`
 	GoProcs    *ebpf.MapSpec `ebpf:"go_procs"`
+	GotlsCalls *ebpf.MapSpec `ebpf:"gotls_calls"`
+	GotlsOn    *ebpf.MapSpec `ebpf:"gotls_on"`
+	GotlsReads *ebpf.MapSpec `ebpf:"gotls_reads"`
 	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
 	NetnsScope *ebpf.MapSpec `ebpf:"netns_scope"`
 	NodeTurns  *ebpf.MapSpec `ebpf:"node_turns"`
@@ -445,6 +463,9 @@ type SocketMaps struct {
 	Futexes    *ebpf.Map `ebpf:"futexes"`
 	GoGen      *ebpf.Map `ebpf:"go_gen"`
 	GoProcs    *ebpf.Map `ebpf:"go_procs"`
+	GotlsCalls *ebpf.Map `ebpf:"gotls_calls"`
+	GotlsOn    *ebpf.Map `ebpf:"gotls_on"`
+	GotlsReads *ebpf.Map `ebpf:"gotls_reads"`
 	IdCounter  *ebpf.Map `ebpf:"id_counter"`
 	NetnsScope *ebpf.Map `ebpf:"netns_scope"`
 	NodeTurns  *ebpf.Map `ebpf:"node_turns"`
@@ -472,6 +493,9 @@ func (m *SocketMaps) Close() error {
 		m.Futexes,
 		m.GoGen,
 		m.GoProcs,
+		m.GotlsCalls,
+		m.GotlsOn,
+		m.GotlsReads,
 		m.IdCounter,
 		m.NetnsScope,
 		m.NodeTurns,
@@ -534,6 +558,9 @@ type SocketPrograms struct {
 	ExitWrite        *ebpf.Program `ebpf:"exit_write"`
 	ExitWritev       *ebpf.Program `ebpf:"exit_writev"`
 	GoRuntimeSend    *ebpf.Program `ebpf:"go_runtime_send"`
+	GotlsRead        *ebpf.Program `ebpf:"gotls_read"`
+	GotlsRet         *ebpf.Program `ebpf:"gotls_ret"`
+	GotlsWrite       *ebpf.Program `ebpf:"gotls_write"`
 	NodeClose        *ebpf.Program `ebpf:"node_close"`
 	NodeClosed       *ebpf.Program `ebpf:"node_closed"`
 	NodeMakeCallback *ebpf.Program `ebpf:"node_make_callback"`
@@ -586,6 +613,9 @@ func (p *SocketPrograms) Close() error {
 		p.ExitWrite,
 		p.ExitWritev,
 		p.GoRuntimeSend,
+		p.GotlsRead,
+		p.GotlsRet,
+		p.GotlsWrite,
 		p.NodeClose,
 		p.NodeClosed,
 		p.NodeMakeCallback,
