@@ -85,10 +85,11 @@ func blockKey(run byte, n uint32) []byte {
 
 func dirKey(run byte) []byte { return []byte{pDir, run} }
 
-// Block format: version(1)=1 run(1) count(4) then a zstd frame of the
+// Block format: version(1) run(1) count(4) then a zstd frame of the
 // records stored column by column (byte j of every record, then byte j+1):
 // sorted records share their leading bytes, which compress to almost
-// nothing.
+// nothing. Version 2 stores some fields as differences first
+// (blockdelta.go).
 const blockHeader = 6
 
 var (
@@ -136,13 +137,18 @@ func encodeBlock(run byte, recs []byte) []byte {
 func encodeBlockWith(enc *zstd.Encoder, run byte, recs []byte, col *[]byte) []byte {
 	w := recLen(run)
 	n := len(recs) / w
-	*col = slices.Grow((*col)[:0], len(recs))[:len(recs)]
-	transpose(*col, recs, n, w)
+	*col = slices.Grow((*col)[:0], 2*len(recs))[:2*len(recs)]
+	rows, cols := (*col)[:len(recs)], (*col)[len(recs):]
+	if blockVersion == blockV2 {
+		deltaEncode(rows, recs, run, w)
+		recs = rows
+	}
+	transpose(cols, recs, n, w)
 	out := make([]byte, blockHeader, blockHeader+len(recs)/4)
-	out[0] = 1
+	out[0] = blockVersion
 	out[1] = run
 	binary.BigEndian.PutUint32(out[2:], uint32(n))
-	return enc.EncodeAll(*col, out)
+	return enc.EncodeAll(cols, out)
 }
 
 // transpose writes the rows × cols byte matrix src, row-major, into dst
@@ -181,8 +187,8 @@ func parseBlock(run byte, b []byte) ([]byte, error) {
 	if len(b) < blockHeader {
 		return nil, fmt.Errorf("%w: %d bytes, header needs %d", errBlock, len(b), blockHeader)
 	}
-	if b[0] != 1 {
-		return nil, fmt.Errorf("%w: block version %d, this reader knows 1", errBlock, b[0])
+	if b[0] != blockV1 && b[0] != blockV2 {
+		return nil, fmt.Errorf("%w: block version %d, this reader knows 1 and 2", errBlock, b[0])
 	}
 	if b[1] != run {
 		return nil, fmt.Errorf("%w: block of run %q where run %q belongs", errBlock, b[1], run)
@@ -213,6 +219,9 @@ func parseBlock(run byte, b []byte) ([]byte, error) {
 	}
 	recs := make([]byte, size)
 	transpose(recs, col, w, int(n))
+	if b[0] == blockV2 {
+		deltaDecode(recs, run, w)
+	}
 	for i := w; i < size; i += w {
 		if bytes.Compare(recs[i-w:i], recs[i:i+w]) > 0 {
 			return nil, fmt.Errorf("%w: record %d sorts before record %d", errBlock, i/w, i/w-1)

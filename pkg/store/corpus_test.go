@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -21,12 +22,21 @@ func TestWriteCorpus(t *testing.T) {
 		x.appendRecords(&recs, &s, ref{s.StartNs, 0, uint32(i)})
 	}
 	blocks := map[string][]byte{}
+	defer func(v byte) { blockVersion = v }(blockVersion)
 	for i, run := range runs {
 		sortRecords(recs[i], recLen(run))
-		blk := encodeBlock(run, recs[i])
-		blocks["seed-block-"+string(run)] = blk
+		// seed-block-*: version 1, as collectors before version 2 wrote
+		// them (TestBlockV1StillRead reads them); seed-v2-block-*: version 2.
+		for _, v := range []struct {
+			prefix  string
+			version byte
+		}{{"seed-block-", blockV1}, {"seed-v2-block-", blockV2}} {
+			blockVersion = v.version
+			blk := encodeBlock(run, recs[i])
+			blocks[v.prefix+string(run)] = blk
+			blocks[strings.Replace(v.prefix, "block-", "block-truncated-", 1)+string(run)] = blk[:len(blk)/2]
+		}
 		blocks["seed-dir-"+string(run)] = encodeDir(run, uint64(len(recs[i])/recLen(run)), recs[i][:recLen(run)])
-		blocks["seed-block-truncated-"+string(run)] = blk[:len(blk)/2]
 	}
 	writeSeeds(t, "FuzzIndexBlock", blocks)
 }

@@ -51,15 +51,18 @@ func TestLayoutsAnswerAlike(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		merge bool
-		parts [][2]int // layout and block cut of each sealed part
+		parts [][3]int // layout, block cut and block version (0: the writer's) of each sealed part
 	}{
-		{"layout1", false, [][2]int{{layoutEntries, 0}, {layoutEntries, 0}}},
-		{"layout2", false, [][2]int{{layoutBlocks, 0}, {layoutBlocks, 0}}},
-		{"layout2-small-blocks", false, [][2]int{{layoutBlocks, 3}, {layoutBlocks, 3}, {layoutBlocks, 3}}},
-		{"merged-from-both", true, [][2]int{{layoutEntries, 0}, {layoutBlocks, 5}, {layoutEntries, 0}}},
+		{"layout1", false, [][3]int{{layoutEntries, 0}, {layoutEntries, 0}}},
+		{"layout2", false, [][3]int{{layoutBlocks, 0}, {layoutBlocks, 0}}},
+		{"layout2-small-blocks", false, [][3]int{{layoutBlocks, 3}, {layoutBlocks, 3}, {layoutBlocks, 3}}},
+		// Blocks of version 1 (collectors before version 2) beside version 2.
+		{"layout2-block-versions", false, [][3]int{{layoutBlocks, 3, blockV1}, {layoutBlocks, 0, blockV1}, {layoutBlocks, 3}}},
+		{"merged-from-both", true, [][3]int{{layoutEntries, 0}, {layoutBlocks, 5}, {layoutEntries, 0}}},
+		{"merged-from-block-versions", true, [][3]int{{layoutBlocks, 5, blockV1}, {layoutBlocks, 5}, {layoutBlocks, 0, blockV1}}},
 		// Merged while new heads are still written as layout 1: the merge
 		// writes layout 2 all the same.
-		{"merged-from-layout1", true, [][2]int{{layoutEntries, 0}, {layoutEntries, 0}}},
+		{"merged-from-layout1", true, [][3]int{{layoutEntries, 0}, {layoutEntries, 0}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -71,6 +74,11 @@ func TestLayoutsAnswerAlike(t *testing.T) {
 			per := len(spans)/len(tc.parts) + 1
 			for i, p := range tc.parts {
 				withLayout(t, p[0], p[1])
+				blockVersion = blockV2
+				if p[2] != 0 {
+					blockVersion = byte(p[2])
+				}
+				t.Cleanup(func() { blockVersion = blockV2 })
 				if err := w.Write(spans[i*per : min(len(spans), (i+1)*per)]...); err != nil {
 					t.Fatal(err)
 				}
@@ -81,6 +89,7 @@ func TestLayoutsAnswerAlike(t *testing.T) {
 			if tc.name != "merged-from-layout1" {
 				withLayout(t, layoutBlocks, 7)
 			}
+			blockVersion = blockV2
 			if tc.merge {
 				if err := w.Maintain(); err != nil {
 					t.Fatal(err)
@@ -277,7 +286,7 @@ var twoKeyRecords = unhex(`01 00000000 0001e240 18987f06 6d1c0000 00000007 00000
 // broken.
 func TestIndexBlockBytes(t *testing.T) {
 	good := encodeBlock(runKey, twoKeyRecords)
-	if hdr := unhex(`01 4b 00000002`); !bytes.Equal(good[:blockHeader], hdr) { // version 1, run 'K', 2 records
+	if hdr := unhex(`02 4b 00000002`); !bytes.Equal(good[:blockHeader], hdr) { // version 2, run 'K', 2 records
 		t.Fatalf("block header %x, want %x", good[:blockHeader], hdr)
 	}
 	recs, err := parseBlock(runKey, good)
@@ -301,16 +310,17 @@ func TestIndexBlockBytes(t *testing.T) {
 	}{
 		"empty":                {runKey, nil},
 		"short header":         {runKey, good[:5]},
-		"version 2":            {runKey, withHeader(`02 4b 00000002`, frame)},
+		"version 3":            {runKey, withHeader(`03 4b 00000002`, frame)},
+		"version 0":            {runKey, withHeader(`00 4b 00000002`, frame)},
 		"run of another block": {runSpanID, good},
 		"unknown run":          {'Z', good},
-		"zero records":         {runKey, withHeader(`01 4b 00000000`, frame)},
-		"beyond 2048 records":  {runKey, withHeader(`01 4b 00000801`, frame)},
-		"count above frame":    {runKey, withHeader(`01 4b 00000003`, frame)},
-		"count below frame":    {runKey, withHeader(`01 4b 00000001`, frame)},
-		"frame size differs":   {runKey, withHeader(`01 4b 00000002`, bigFrame)},
+		"zero records":         {runKey, withHeader(`02 4b 00000000`, frame)},
+		"beyond 2048 records":  {runKey, withHeader(`02 4b 00000801`, frame)},
+		"count above frame":    {runKey, withHeader(`02 4b 00000003`, frame)},
+		"count below frame":    {runKey, withHeader(`02 4b 00000001`, frame)},
+		"frame size differs":   {runKey, withHeader(`02 4b 00000002`, bigFrame)},
 		"truncated frame":      {runKey, good[:len(good)-3]},
-		"not zstd":             {runKey, withHeader(`01 4b 00000002`, []byte("not a zstd frame at all"))},
+		"not zstd":             {runKey, withHeader(`02 4b 00000002`, []byte("not a zstd frame at all"))},
 		"unsorted records":     {runKey, encodeBlock(runKey, unsorted)},
 	} {
 		if _, err := parseBlock(c.run, c.b); !errors.Is(err, errBlock) {
