@@ -149,7 +149,7 @@ func startEBPF(cfg *Config, emit func(*span.Span), log *slog.Logger) (*ebpf.Capt
 	if err != nil {
 		return nil, err
 	}
-	capture, err := ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, NetNS: scope, SpanBudget: cfg.EBPF.SpanBudget,
+	capture, err := ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, RingMiB: cfg.EBPF.RingMiB, NetNS: scope, SpanBudget: cfg.EBPF.SpanBudget,
 		Timeout: cfg.EBPF.Timeout, Logger: log, Service: func(i proc.Info) string { return cfg.ServiceOf(i.Name, i.Cmdline) },
 		Redact: cfg.Redactor()}, emit)
 	if err != nil {

@@ -103,10 +103,16 @@ type PodConfig struct {
 	WorkloadKind string   `yaml:"workload_kind"` // default: Deployment
 }
 
+// DefaultRingMiB is the eBPF ring buffer's default size (docs/capture.md,
+// "Ring-buffer drops"): 8 MiB dropped events whenever nginx + wrk kept the
+// collector from the CPU for more than ~0.2 s.
+const DefaultRingMiB = 32
+
 // EBPFConfig configures the socket capture.
 type EBPFConfig struct {
 	Enabled     bool          `yaml:"enabled"`
 	PayloadSize int           `yaml:"payload_size"`
+	RingMiB     int           `yaml:"ring_mib"`    // the ring buffer to user space, MiB (a power of two)
 	SpanBudget  float64       `yaml:"span_budget"` // spans/s before whole new connections are shed; 0 = none
 	NetNS       []string      `yaml:"netns"`       // /run/netns/<name> or /proc/<pid>/ns/net paths, or inode numbers
 	Timeout     time.Duration `yaml:"timeout"`
@@ -177,7 +183,7 @@ func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info", MemoryLimitMB: 200,
-		EBPF:         EBPFConfig{Enabled: true, PayloadSize: 1024, Timeout: 10 * time.Second},
+		EBPF:         EBPFConfig{Enabled: true, PayloadSize: 1024, RingMiB: DefaultRingMiB, Timeout: 10 * time.Second},
 		Packet:       PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks, Fanout: 1},
 		Kubernetes:   KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
 		Store:        StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
@@ -258,6 +264,7 @@ func applyEnv(cfg *Config, env func(string) string) error {
 		{"ZEROTRACE_NAMESPACE", func(v string) error { cfg.Namespace = v; return nil }},
 		{"ZEROTRACE_NETNS", func(v string) error { cfg.EBPF.NetNS = strings.Split(v, ","); return nil }},
 		{"ZEROTRACE_PAYLOAD_SIZE", func(v string) (err error) { cfg.EBPF.PayloadSize, err = strconv.Atoi(v); return }},
+		{"ZEROTRACE_RING_MIB", func(v string) (err error) { cfg.EBPF.RingMiB, err = strconv.Atoi(v); return }},
 		{"ZEROTRACE_OBJECT_STORE", func(v string) error { cfg.ObjectStore.URL = v; return nil }},
 		{"ZEROTRACE_OBJECT_STORE_ENDPOINT", func(v string) error { cfg.ObjectStore.Endpoint = v; return nil }},
 		{"ZEROTRACE_OBJECT_STORE_REGION", func(v string) error { cfg.ObjectStore.Region = v; return nil }},
@@ -279,7 +286,7 @@ func applyEnv(cfg *Config, env func(string) string) error {
 // coreFlags are the collector's flags (the redaction and OTLP flags aside).
 type coreFlags struct {
 	node, dataDir, dataGroup, metrics, logLevel, namespace *string
-	payload, memLimit, fanout                              *int
+	payload, memLimit, fanout, ringMiB                     *int
 	spanBudget                                             *float64
 	diskBudget, minFree                                    *int64
 	netns, ifaces                                          multiFlag
@@ -296,6 +303,7 @@ func addCoreFlags(fs *flag.FlagSet) *coreFlags {
 	f.logLevel = fs.String("log-level", "", "debug, info, warn, error")
 	f.namespace = fs.String("namespace", "", "namespace stamped on spans that carry none")
 	f.payload = fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
+	f.ringMiB = fs.Int("ring-mib", 0, "MiB of the eBPF ring buffer to user space (a power of two, 1..1024)")
 	f.spanBudget = fs.Float64("span-budget", 0, "spans per second before whole new connections are shed (0: no budget)")
 	f.memLimit = fs.Int("memory-limit-mb", 200, "the collector's soft memory limit in MiB (0: none)")
 	f.diskBudget = fs.Int64("disk-budget", 0, "bytes the node directory may hold (0: a fifth of the filesystem; -1: none)")
@@ -333,6 +341,9 @@ func (f *coreFlags) apply(cfg *Config, fs *flag.FlagSet) error {
 	}
 	if *f.payload != 0 {
 		cfg.EBPF.PayloadSize = *f.payload
+	}
+	if *f.ringMiB != 0 {
+		cfg.EBPF.RingMiB = *f.ringMiB
 	}
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
@@ -404,6 +415,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EBPF.PayloadSize < 1 || c.EBPF.PayloadSize > 16383 {
 		errs = append(errs, fmt.Errorf("payload_size %d: want 1..16383", c.EBPF.PayloadSize))
+	}
+	if r := c.EBPF.RingMiB; r < 1 || r > 1024 || r&(r-1) != 0 {
+		errs = append(errs, fmt.Errorf("ring_mib %d: want a power of two in 1..1024", r))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -38,6 +38,13 @@ func (q *spanQueue) put(s *span.Span) {
 	for len(q.pending) >= q.max && !q.closed {
 		q.notFull.Wait()
 	}
+	if q.pending == nil {
+		// Full size at once: grown by append, the batches were copied
+		// over and over while the writer was behind (growslice was ~5% of
+		// the collector's CPU under nginx + wrk). Pages are touched only
+		// as far as spans fill them.
+		q.pending = make([]span.Span, 0, q.max)
+	}
 	q.pending = append(q.pending, *s)
 	if len(q.pending) == 1 {
 		q.notEmpty.Signal()
@@ -58,7 +65,7 @@ func (q *spanQueue) run(write func([]span.Span)) {
 			q.mu.Unlock()
 			return
 		}
-		q.pending = spare[:0]
+		q.pending = spare[:0] // nil the first time: put makes it
 		q.notFull.Broadcast()
 		q.mu.Unlock()
 		write(batch)

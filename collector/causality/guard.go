@@ -226,6 +226,11 @@ func (h *heldSpan) apply(v verdict) bool {
 	return false
 }
 
+// MayHold reports whether Check may keep s to return it later (a call
+// that carries a provisional handoff context): a caller that reuses its
+// span's memory hands Check a copy of such a span.
+func MayHold(s *span.Span) bool { _, ok := provisional(s); return ok }
+
 // provisional returns the handed-over context a call carries on either side.
 func provisional(s *span.Span) (uint64, bool) {
 	for _, id := range [2]uint64{s.SyscallTraceIDReq, s.SyscallTraceIDResp} {

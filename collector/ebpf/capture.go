@@ -29,6 +29,7 @@ import (
 type Options struct {
 	Node        string
 	PayloadSize int      // bytes of payload per message (default 1024, at most 16383)
+	RingMiB     int      // the ring buffer's size in MiB (default DefaultRingMiB; ring.go)
 	NetNS       []uint32 // capture only these network namespaces (inodes); empty: all
 	Timeout     time.Duration
 	Logger      *slog.Logger
@@ -130,6 +131,12 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	if opt.Timeout <= 0 {
 		opt.Timeout = 10 * time.Second
 	}
+	if opt.RingMiB == 0 {
+		opt.RingMiB = DefaultRingMiB
+	}
+	if err := CheckRingMiB(opt.RingMiB); err != nil {
+		return nil, err
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -146,6 +153,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading BPF spec: %w", err)
 	}
+	spec.Maps["events"].MaxEntries = uint32(opt.RingMiB) << 20
 	var mono unix.Timespec
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
 	wall := time.Now().UnixNano() - mono.Nano()
@@ -390,8 +398,13 @@ func (c *Capture) bodyOf(sk uint64) func(session.Dir, uint32, uint32) {
 }
 
 // guarded emits a span after the causality guard removed context ids its
-// process cannot vouch for.
+// process cannot vouch for. s is the session's and reused after this call:
+// a span the guard may hold for a verdict is copied first.
 func (c *Capture) guarded(s *span.Span) {
+	if causality.MayHold(s) {
+		cp := *s
+		s = &cp
+	}
 	if c.guard.Check(s) {
 		c.emit(s)
 	}

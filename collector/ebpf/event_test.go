@@ -1,26 +1,13 @@
 package ebpf
 
 import (
-	"encoding/hex"
 	"errors"
-	"strings"
 	"testing"
+
+	"github.com/zerotrace/zerotrace/internal/annotated"
 )
 
-func unhex(s string) []byte {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		if i := strings.Index(line, "//"); i >= 0 {
-			line = line[:i]
-		}
-		b.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	out, err := hex.DecodeString(b.String())
-	if err != nil {
-		panic(err)
-	}
-	return out
-}
+var unhex = annotated.Hex // annotated hex dumps
 
 // An egress event of "GET / HTTP/1.1\r\n" from 10.201.1.1:40000 to 10.201.1.2:8080.
 var egressEvent = unhex(`

@@ -77,6 +77,7 @@ type ringState struct {
 	netns uint64
 	mu    sync.Mutex
 	flows map[flowKey]*flow
+	tls   map[flowKey]*tlsFlow // tls.go
 	stats IfaceStats
 }
 
@@ -186,6 +187,7 @@ func (rs *ringState) tick(now int64) {
 			delete(rs.flows, k)
 		}
 	}
+	rs.tickTLS(now)
 }
 
 func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
@@ -199,6 +201,9 @@ func (rs *ringState) handle(p *pk.Packet, f *Frame) {
 	}
 	payload := p.Payload(f.Data)
 	fl := rs.flows[k]
+	if fl == nil && rs.handleTLS(p, f, k, src, dst, payload) {
+		return
+	}
 	if fl == nil {
 		if len(payload) == 0 {
 			return
@@ -358,6 +363,7 @@ func (c *Capture) Flush() {
 			fl.conn.Close(now)
 			delete(rs.flows, k)
 		}
+		rs.flushTLS()
 		rs.mu.Unlock()
 	}
 }

@@ -122,7 +122,9 @@ type Conn struct {
 	queue   []*pending
 	cur     [2]*inflight
 	lastNs  int64
-	Dropped int // chunks that started no known message
+	Dropped int        // chunks that started no known message
+	free    []*pending // emitted exchanges for reuse (newPending)
+	out     span.Span  // the span being emitted: emit gets &out
 }
 
 // Role is who the observed endpoint is on a connection.
@@ -145,7 +147,9 @@ func (c *Conn) SetRole(r Role) {
 	}
 }
 
-// NewConn starts a session; emit receives each finished span.
+// NewConn starts a session; emit receives each finished span. The span is
+// the connection's own and is reused for the next one: emit copies what it
+// keeps (no allocation per span).
 func NewConn(meta ConnMeta, cfg Config, emit func(*span.Span)) *Conn {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
@@ -314,7 +318,8 @@ func (c *Conn) pair(m *l7.Message, ch Chunk, off int) *pending {
 		if c.client == 0 {
 			c.client = 1 + int(ch.Dir)
 		}
-		pe = &pending{req: *m, startNs: ch.StartNs, reqEndNs: ch.EndNs, seq: ch.TCPSeq + uint32(off),
+		pe = c.newPending()
+		*pe = pending{req: *m, startNs: ch.StartNs, reqEndNs: ch.EndNs, seq: ch.TCPSeq + uint32(off),
 			tid: ch.TID, sys: ch.SyscallTraceID}
 		c.enqueue(pe)
 	} else {
@@ -323,7 +328,8 @@ func (c *Conn) pair(m *l7.Message, ch Chunk, off int) *pending {
 			pe = c.byStream(m.StreamID)
 		}
 		if pe == nil {
-			pe = &pending{startNs: ch.StartNs, flags: span.FlagNoRequest, req: l7.Message{Protocol: m.Protocol}}
+			pe = c.newPending()
+			*pe = pending{startNs: ch.StartNs, flags: span.FlagNoRequest, req: l7.Message{Protocol: m.Protocol}}
 			c.queue = append(c.queue, pe)
 		}
 		pe.respMsg = *m
@@ -403,8 +409,10 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 		fl |= span.FlagTruncated
 	}
 	if !m.Response {
-		c.enqueue(&pending{req: *m, startNs: r.startNs, reqEndNs: endNs, seq: seq, tid: r.tid, sys: r.sys,
-			reqBytes: m.Length, flags: fl})
+		pe := c.newPending()
+		*pe = pending{req: *m, startNs: r.startNs, reqEndNs: endNs, seq: seq, tid: r.tid, sys: r.sys,
+			reqBytes: m.Length, flags: fl}
+		c.enqueue(pe)
 		return
 	}
 	pe := c.firstUnanswered()
@@ -412,7 +420,8 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 		pe = c.byStream(m.StreamID)
 	}
 	if pe == nil {
-		pe = &pending{startNs: r.startNs, flags: span.FlagNoRequest,
+		pe = c.newPending()
+		*pe = pending{startNs: r.startNs, flags: span.FlagNoRequest,
 			req: l7.Message{Protocol: m.Protocol, StreamID: m.StreamID, Version: m.Version}}
 		c.queue = append(c.queue, pe)
 	}
@@ -571,7 +580,8 @@ func statusOf(code int) span.ResponseStatus {
 func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 	m := c.meta
 	resource, domain := c.stored(&p.req)
-	s := &span.Span{
+	s := &c.out
+	*s = span.Span{
 		SpanID: c.cfg.IDs.Next(), Node: m.Node, SignalSource: m.Source, NetNS: m.NetNS, SocketID: m.SocketID,
 		PID: m.PID, ProcessName: m.ProcessName, Comm: m.Comm, Cmdline: m.Cmdline, ContainerID: m.ContainerID,
 		Namespace: m.Namespace, Pod: m.Pod, Service: m.Service, L4: m.L4,
@@ -626,6 +636,7 @@ func (c *Conn) emitSpan(p *pending, forced span.ResponseStatus) {
 		s.TapSide = span.TapUnknown // the packet capture sets its own tap side
 	}
 	c.emit(s)
+	c.reuse(p)
 }
 
 // parse reads the message starting in b with the connection's protocol, told

@@ -306,3 +306,49 @@ func TestHeadResponseHasNoBody(t *testing.T) {
 		t.Errorf("a HEAD response's Content-Length was told as a body (%d)", told)
 	}
 }
+
+// Exchanges are reused once emitted (no allocation per span), but not one
+// that a message still going on points to: a request body still coming
+// after an early response ended its exchange. Here an unsolicited
+// response follows, whose exchange must not be the emitted one, else the
+// request body's rest would be counted in it.
+func TestReuseSkipsExchangeStillFed(t *testing.T) {
+	var r rec
+	c := newConn(&r)
+	head := "POST /up HTTP/1.1\r\nContent-Length: 20\r\n\r\n"
+	c.Feed(chunk(Egress, 10, 1, head+"12345"))
+	c.Feed(chunk(Ingress, 20, 500, "HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n"))
+	resp := "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"
+	c.Feed(chunk(Ingress, 30, 600, resp+"ab"))
+	c.Feed(chunk(Egress, 40, 1+uint32(len(head))+5, "678901234567890"))
+	c.Feed(chunk(Ingress, 50, 600+uint32(len(resp))+2, "cdefghij"))
+	if len(r.spans) != 2 {
+		t.Fatalf("%d spans: %+v", len(r.spans), r.spans)
+	}
+	a, b := r.spans[0], r.spans[1]
+	if a.ResponseCode != 413 || a.RequestResource != "/up" || a.RequestBytes != int64(len(head)+5) {
+		t.Errorf("early response's span: %+v", a)
+	}
+	if !b.Flags.Has(span.FlagNoRequest) || b.RequestBytes != 0 || b.ResponseBytes != int64(len(resp)+10) ||
+		b.ResponseCode != 200 || b.RequestResource != "" || b.EndNs != 50 {
+		t.Errorf("unsolicited response's span: %+v", b)
+	}
+}
+
+// TestEmitReusesSpan: the span handed to emit is the connection's own,
+// and a copy taken in emit stays as it was after the next span.
+func TestEmitReusesSpan(t *testing.T) {
+	var ptrs []*span.Span
+	var r rec
+	c := NewConn(ConnMeta{Node: "n"}, Config{}, func(s *span.Span) { ptrs = append(ptrs, s); r.emit(s) })
+	for i, p := range []string{"/a", "/b"} {
+		c.Feed(chunk(Egress, int64(10*i+1), 1, "GET "+p+" HTTP/1.1\r\n\r\n"))
+		c.Feed(chunk(Ingress, int64(10*i+2), 9, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	}
+	if len(ptrs) != 2 || ptrs[0] != ptrs[1] {
+		t.Fatalf("spans not reused: %p", ptrs)
+	}
+	if r.spans[0].RequestResource != "/a" || r.spans[1].RequestResource != "/b" {
+		t.Errorf("copies: %q %q", r.spans[0].RequestResource, r.spans[1].RequestResource)
+	}
+}

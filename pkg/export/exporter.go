@@ -41,7 +41,7 @@ type Stats struct {
 type item struct {
 	traceID [16]byte
 	t       *trace.Trace
-	which   []int // indexes in t.Spans to send
+	which   []int // indexes of t's spans to send
 }
 
 // ack is the sender's verdict on the items of one request.
@@ -164,20 +164,22 @@ func (e *Exporter) poll(ctx context.Context) error {
 // assemble queues the settled traces of pending spans, oldest first.
 func (e *Exporter) assemble(ctx context.Context, now time.Time) {
 	settled := now.Add(-e.cfg.Quiet).UnixNano()
-	cfg := trace.Config{Now: func() time.Time { return now }}
+	// Refs: the trace points at the window's spans, which never change
+	// (an evicted entry stays alive while a queued trace points at it).
+	cfg := trace.Config{Now: func() time.Time { return now }, Refs: true}
 	for _, seed := range e.win.pendingInOrder() { // oldest first
 		if seed.state != pending || seed.seen > settled || seed.round == e.round {
 			continue
 		}
-		t, err := trace.AssembleFrom(ctx, e.win, cfg, []span.Span{seed.s})
+		t, err := trace.AssembleFromRefs(ctx, e.win, cfg, []*span.Span{&seed.s})
 		if err != nil {
 			return // ctx ended
 		}
-		ens := make([]*entry, len(t.Spans))
+		ens := make([]*entry, t.Len())
 		ok := true
 		var which []int
-		for i := range t.Spans {
-			en := e.win.byID[t.Spans[i].SpanID]
+		for i := range ens {
+			en := e.win.byID[t.Span(i).SpanID]
 			ens[i] = en
 			en.round = e.round
 			if en.seen > settled {
@@ -285,7 +287,7 @@ func (e *Exporter) acked(a ack) error {
 	for _, it := range a.items {
 		r := record{traceID: it.traceID}
 		for _, i := range it.which {
-			s := &it.t.Spans[i]
+			s := it.t.Span(i)
 			r.ids = append(r.ids, s.SpanID)
 			r.starts = append(r.starts, s.StartNs)
 		}

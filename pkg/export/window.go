@@ -130,10 +130,12 @@ func (w *window) pendingInOrder() []*entry {
 	return w.pending
 }
 
-// Lookup implements trace.Source over the window: each key's spans within
-// [fromNs, toNs] found once (binary search), counted, then copied into one
-// slice, each span once (AssembleFrom orders candidates itself).
-func (w *window) Lookup(_ context.Context, fromNs, toNs int64, keys []span.Key) ([]span.Span, error) {
+// LookupRefs implements trace.RefSource over the window: each key's spans
+// within [fromNs, toNs] found once (binary search), counted, then pointed
+// at from one slice, each span once (AssembleFrom orders candidates
+// itself). The spans are the window's: assembly reads them, never changes
+// them.
+func (w *window) LookupRefs(_ context.Context, fromNs, toNs int64, keys []span.Key) ([]*span.Span, error) {
 	w.marks++
 	w.ranges = w.ranges[:0]
 	n := 0
@@ -154,18 +156,31 @@ func (w *window) Lookup(_ context.Context, fromNs, toNs int64, keys []span.Key) 
 	if n == 0 {
 		return nil, nil
 	}
-	out := make([]span.Span, 0, n)
+	out := make([]*span.Span, 0, n)
 	w.marks++
 	for _, l := range w.ranges {
 		for _, e := range l {
 			if e.mark != w.marks {
 				e.mark = w.marks
-				out = append(out, e.s)
+				out = append(out, &e.s)
 			}
 		}
 	}
 	clear(w.ranges)
 	return out, nil
+}
+
+// Lookup implements trace.Source over the window (copies of LookupRefs').
+func (w *window) Lookup(ctx context.Context, fromNs, toNs int64, keys []span.Key) ([]span.Span, error) {
+	refs, err := w.LookupRefs(ctx, fromNs, toNs, keys)
+	if len(refs) == 0 {
+		return nil, err
+	}
+	out := make([]span.Span, len(refs))
+	for i, s := range refs {
+		out[i] = *s
+	}
+	return out, err
 }
 
 // Get implements trace.Source over the window.

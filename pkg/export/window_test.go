@@ -53,6 +53,8 @@ func TestWindowAssembleSame(t *testing.T) {
 	}
 	now := time.Now()
 	cfg := trace.Config{Now: func() time.Time { return now }}
+	refs := cfg
+	refs.Refs = true
 	ctx := context.Background()
 	for i := 0; i < len(all); i += 2 { // every other span: each trace seeded from many of its spans
 		s := all[i]
@@ -66,6 +68,24 @@ func TestWindowAssembleSame(t *testing.T) {
 		}
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("span %d (%d): the trace over the window's index differs from the trace over a walk of every span:\n%+v\n%+v", i, s.SpanID, a.Parents, b.Parents)
+		}
+		// As the exporter assembles: pointing at the window's spans
+		// (Config.Refs) instead of copying them, the same trace.
+		r, err := trace.AssembleFromRefs(ctx, w, refs, []*span.Span{&w.byID[s.SpanID].s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Spans != nil || len(r.Refs) != len(b.Spans) {
+			t.Fatalf("span %d (%d): Refs: %d spans, %d refs; want no copies and %d refs", i, s.SpanID, len(r.Spans), len(r.Refs), len(b.Spans))
+		}
+		for k, ref := range r.Refs {
+			if w.byID[ref.SpanID] == nil || ref != &w.byID[ref.SpanID].s {
+				t.Fatalf("span %d (%d): Refs[%d] is not the window's span", i, s.SpanID, k)
+			}
+		}
+		r.Spans, r.Refs = derefs(r.Refs), nil
+		if !reflect.DeepEqual(r, b) {
+			t.Fatalf("span %d (%d): the trace over the window's spans by reference differs from the trace of copies:\n%+v\n%+v", i, s.SpanID, r.Parents, b.Parents)
 		}
 	}
 	// Ground truth: each generated trace assembles to its own spans.
@@ -89,8 +109,17 @@ func TestWindowAssembleSame(t *testing.T) {
 	}
 }
 
+func derefs(refs []*span.Span) []span.Span {
+	out := make([]span.Span, len(refs))
+	for i, s := range refs {
+		out[i] = *s
+	}
+	return out
+}
+
 // BenchmarkWindowAssemble: assembling generated Bookinfo traces (38 spans
-// each) over the window, a trace an op.
+// each) over the window, a trace an op, as the exporter does (the
+// window's spans by reference).
 func BenchmarkWindowAssemble(b *testing.B) {
 	gen := spangen.New(spangen.Config{Seed: 3, Start: time.Now().Add(-time.Minute), Interval: 5 * time.Millisecond}).Next(500)
 	w := newWindow()
@@ -100,10 +129,11 @@ func BenchmarkWindowAssemble(b *testing.B) {
 		}
 	}
 	now := time.Now()
-	cfg := trace.Config{Now: func() time.Time { return now }}
+	cfg := trace.Config{Now: func() time.Time { return now }, Refs: true}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, err := trace.AssembleFrom(context.Background(), w, cfg, gen[i%len(gen)].Spans[:1]); err != nil {
+		seed := &w.byID[gen[i%len(gen)].Spans[0].SpanID].s
+		if _, err := trace.AssembleFromRefs(context.Background(), w, cfg, []*span.Span{seed}); err != nil {
 			b.Fatal(err)
 		}
 	}

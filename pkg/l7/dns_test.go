@@ -1,28 +1,14 @@
 package l7
 
 import (
-	"encoding/hex"
 	"errors"
-	"strings"
 	"testing"
 
+	"github.com/zerotrace/zerotrace/internal/annotated"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
-func unhexDNS(s string) []byte {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		if i := strings.Index(line, "//"); i >= 0 {
-			line = line[:i]
-		}
-		b.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	out, err := hex.DecodeString(b.String())
-	if err != nil {
-		panic(err)
-	}
-	return out
-}
+var unhexDNS = annotated.Hex // annotated hex dumps
 
 var dnsQuery = unhexDNS(`
 	1a2b             // id

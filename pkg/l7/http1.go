@@ -60,14 +60,14 @@ func (HTTP1) Parse(b []byte, m *Message) error {
 		if len(line) < 12 || line[8] != ' ' {
 			return ErrMalformed
 		}
-		m.Version = string(line[5:8])
+		m.Version = intern(line[5:8])
 		code, err := strconv.Atoi(string(line[9:12]))
 		if err != nil || code < 100 || code > 999 {
 			return ErrMalformed
 		}
 		m.Status = code
 		if len(line) > 13 {
-			m.Reason = string(line[13:])
+			m.Reason = intern(line[13:])
 		}
 		m.NoBody = code < 200 || code == 204 || code == 304
 	} else {
@@ -76,13 +76,13 @@ func (HTTP1) Parse(b []byte, m *Message) error {
 		if sp1 <= 0 || sp2 <= sp1 || !bytes.HasPrefix(line[sp2+1:], []byte("HTTP/1.")) || len(line) != sp2+9 {
 			return ErrMalformed
 		}
-		m.Method = string(line[:sp1])
+		m.Method = intern(line[:sp1])
 		path := line[sp1+1 : sp2]
 		if len(path) > MaxPath {
 			path = path[:MaxPath]
 		}
 		m.Path = string(path)
-		m.Version = string(line[sp2+6:])
+		m.Version = intern(line[sp2+6:])
 		m.BodyLen = 0 // a request without Content-Length or chunked has no body
 	}
 	m.KeepAlive = m.Version == "1.1"
@@ -116,7 +116,7 @@ func (HTTP1) Parse(b []byte, m *Message) error {
 				m.Chunked = true
 			}
 		case asciiEqualFold(name, "host"):
-			m.Host = string(val)
+			m.Host = intern(val)
 		case asciiEqualFold(name, "connection"):
 			if asciiEqualFold(val, "close") {
 				m.KeepAlive = false

@@ -106,17 +106,17 @@ func (m *Mapper) slice(s *span.Span) ptrace.SpanSlice {
 	return ss
 }
 
-// AppendTrace appends the spans of t at the indexes in which (nil: all)
+// AppendTrace appends the spans of t (Spans or Refs) at the indexes in which (nil: all)
 // under traceID. A span's parent is its parent in t (also when that parent
 // is not appended: exported before); a root has none.
 func (m *Mapper) AppendTrace(traceID pcommon.TraceID, t *trace.Trace, which []int) {
 	add := func(i int) {
-		s := &t.Spans[i]
+		s := t.Span(i)
 		o := m.slice(s).AppendEmpty()
 		o.SetTraceID(traceID)
 		o.SetSpanID(SpanIDOf(s.SpanID))
 		if p := t.Parents[i]; p >= 0 {
-			o.SetParentSpanID(SpanIDOf(t.Spans[p].SpanID))
+			o.SetParentSpanID(SpanIDOf(t.Span(p).SpanID))
 		}
 		var ev trace.Evidence
 		if i < len(t.Evidence) {
@@ -126,7 +126,7 @@ func (m *Mapper) AppendTrace(traceID pcommon.TraceID, t *trace.Trace, which []in
 		m.spans++
 	}
 	if which == nil {
-		for i := range t.Spans {
+		for i := range t.Len() {
 			add(i)
 		}
 		return

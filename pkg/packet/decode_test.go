@@ -1,29 +1,15 @@
 package packet
 
 import (
-	"encoding/hex"
 	"errors"
 	"net/netip"
-	"strings"
 	"testing"
 
+	"github.com/zerotrace/zerotrace/internal/annotated"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
-func unhex(s string) []byte {
-	var b strings.Builder
-	for _, line := range strings.Split(s, "\n") {
-		if i := strings.Index(line, "//"); i >= 0 {
-			line = line[:i]
-		}
-		b.WriteString(strings.Join(strings.Fields(line), ""))
-	}
-	out, err := hex.DecodeString(b.String())
-	if err != nil {
-		panic(err)
-	}
-	return out
-}
+var unhex = annotated.Hex // annotated hex dumps
 
 // A 66-byte HTTP request segment, annotated.
 var tcpFrame = unhex(`

@@ -165,6 +165,12 @@ const (
 	// callback that ran its request's handler (or on a connection that
 	// callback opened; docs/assembly.md "Node.js").
 	FlagCallback
+	// FlagTLS: the exchange was TLS on the wire. A packet span of it covers
+	// a flight of records each way (req_tcp_seq/request_bytes and
+	// resp_tcp_seq/response_bytes are the flights' application records;
+	// docs/packet.md "TLS flights"); its L7 fields come from the span that
+	// read the plaintext (docs/assembly.md "TLS flights").
+	FlagTLS
 )
 
 // Has reports whether all bits of f2 are set.

@@ -46,6 +46,12 @@ type Config struct {
 	// The trace names such keys, and a reused trace id joins nothing
 	// (exchange.go).
 	Repeat repeat.Bound
+	// Refs: the trace holds the source's own spans (Trace.Refs), not
+	// copies (Trace.Spans stays nil); a TLS flight the trace names after
+	// its message is a copy, the source's span unchanged. For a caller
+	// whose source is a trace.RefSource that never changes a span it
+	// handed out (pkg/export's window): a span is 688 bytes.
+	Refs bool
 
 	keys *keyIndex // one assembly's looked-up keys (set by AssembleFrom)
 }
@@ -82,9 +88,55 @@ func (c *Config) defaults() {
 type Trace struct {
 	ID       string
 	Spans    []span.Span
+	Refs     []*span.Span // instead of Spans when Config.Refs was set
 	Parents  []int
 	Evidence []Evidence // what joined each span to its parent ("" for a root)
 	Warnings []string
+}
+
+// RefSource is a Source that also hands out the spans it holds by
+// reference (pkg/export's window): assembly then copies none of them until
+// it builds the trace. The spans must not change while an assembly runs.
+type RefSource interface {
+	// LookupRefs is Lookup without copies.
+	LookupRefs(ctx context.Context, fromNs, toNs int64, keys []span.Key) ([]*span.Span, error)
+}
+
+// lookupRefs looks keys up by reference when src can, else by Lookup.
+func lookupRefs(ctx context.Context, src Source, fromNs, toNs int64, keys []span.Key) ([]*span.Span, error) {
+	if r, ok := src.(RefSource); ok {
+		return r.LookupRefs(ctx, fromNs, toNs, keys)
+	}
+	found, err := src.Lookup(ctx, fromNs, toNs, keys)
+	return refs(found), err
+}
+
+// refs points at each span of spans.
+func refs(spans []span.Span) []*span.Span {
+	if len(spans) == 0 {
+		return nil
+	}
+	out := make([]*span.Span, len(spans))
+	for i := range spans {
+		out[i] = &spans[i]
+	}
+	return out
+}
+
+// Len is the number of spans of t.
+func (t *Trace) Len() int {
+	if t.Refs != nil {
+		return len(t.Refs)
+	}
+	return len(t.Spans)
+}
+
+// Span is span i of t (of Refs or Spans).
+func (t *Trace) Span(i int) *span.Span {
+	if t.Refs != nil {
+		return t.Refs[i]
+	}
+	return &t.Spans[i]
 }
 
 // ErrNotFound reports a seed that is not in the store.
@@ -151,15 +203,27 @@ func Assemble(ctx context.Context, src Source, cfg Config, id string, fromNs, to
 
 // AssembleFrom builds the trace around the given seed spans.
 func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span) (*Trace, error) {
+	return assembleRefs(ctx, src, cfg, refs(seeds))
+}
+
+// AssembleFromRefs is AssembleFrom with the seeds by reference (with
+// Config.Refs, the trace then points at them).
+func AssembleFromRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Span) (*Trace, error) {
+	return assembleRefs(ctx, src, cfg, seeds)
+}
+
+// assembleRefs works on the spans by reference: the seeds and what the
+// source hands out are never copied (a span is 688 bytes) until the trace
+// is built. Nothing here changes a span.
+func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Span) (*Trace, error) {
 	cfg.defaults()
 	cfg.keys = newKeyIndex(&cfg)
 	cfg.keys.add(seeds)
-	set := map[uint64]*span.Span{}
-	var order []uint64
-	add := func(s span.Span) {
+	set := make(map[uint64]*span.Span, 64)
+	order := make([]uint64, 0, 64)
+	add := func(s *span.Span) {
 		if _, ok := set[s.SpanID]; !ok {
-			c := s
-			set[s.SpanID] = &c
+			set[s.SpanID] = s
 			order = append(order, s.SpanID)
 		}
 	}
@@ -169,9 +233,9 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 	var warnings []string
 	queried := map[span.Key]bool{}
 	contains := map[uint64]containedIn{} // containment: call span id → server request
-	procSpans := map[uint64]span.Span{}
+	procSpans := map[uint64]*span.Span{}
 	procs := newProcLookups()
-	var pending []span.Span // looked up, not (yet) related to the set
+	var pending []*span.Span // looked up, not (yet) related to the set
 	truncated := false
 	// The keys of the spans added since the last round (the others' were
 	// queried), and the set's time range so far.
@@ -195,10 +259,10 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 			}
 		}
 		keyed = len(order)
-		var found []span.Span
+		var found []*span.Span
 		if len(keys) > 0 {
 			var err error
-			found, err = src.Lookup(ctx, lo-int64(cfg.Window), hi+int64(cfg.Window), keys)
+			found, err = lookupRefs(ctx, src, lo-int64(cfg.Window), hi+int64(cfg.Window), keys)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, err
@@ -243,12 +307,12 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 	if truncated {
 		warnings = append(warnings, fmt.Sprintf("trace truncated at %d spans (size cap)", cfg.MaxSpans))
 	}
-	spans := make([]span.Span, 0, len(order))
+	spans := make([]*span.Span, 0, len(order))
 	for _, id := range order {
-		spans = append(spans, *set[id])
+		spans = append(spans, set[id])
 	}
 	t := link(&cfg, spans, contains)
-	t.Warnings = append(t.Warnings, cfg.keys.notices(t.Spans)...)
+	t.Warnings = append(t.Warnings, cfg.keys.notices(spans)...)
 	t.Warnings = append(t.Warnings, warnings...)
 	return t, nil
 }
@@ -258,7 +322,7 @@ func AssembleFrom(ctx context.Context, src Source, cfg Config, seeds []span.Span
 // found by its id, relates to the call found by tcp after it), up to the
 // size cap. It returns how many it added, whether the cap stopped it, and
 // the candidates left, once each.
-func relate(cfg *Config, cands []span.Span, set map[uint64]*span.Span, order *[]uint64, add func(span.Span)) (int, bool, []span.Span) {
+func relate(cfg *Config, cands []*span.Span, set map[uint64]*span.Span, order *[]uint64, add func(*span.Span)) (int, bool, []*span.Span) {
 	// Deterministic: candidates by start, then id.
 	sort.Slice(cands, func(i, j int) bool {
 		if cands[i].StartNs != cands[j].StartNs {
@@ -274,7 +338,7 @@ func relate(cfg *Config, cands []span.Span, set map[uint64]*span.Span, order *[]
 				continue
 			}
 			for _, id := range *order {
-				if related(cfg, set[id], &c) != relNone {
+				if related(cfg, set[id], c) != relNone {
 					if len(*order) >= cfg.MaxSpans {
 						return added, true, nil
 					}
@@ -285,7 +349,7 @@ func relate(cfg *Config, cands []span.Span, set map[uint64]*span.Span, order *[]
 			}
 		}
 	}
-	var rest []span.Span
+	var rest []*span.Span
 	for i, c := range cands {
 		if _, ok := set[c.SpanID]; !ok && (i == 0 || c.SpanID != cands[i-1].SpanID) {
 			rest = append(rest, c)

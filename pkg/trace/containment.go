@@ -148,7 +148,7 @@ func insideServer(c *span.Span, set map[uint64]*span.Span, order []uint64) bool 
 // Looked-up spans are kept in pool across rounds; procs batches the lookups
 // and knows what each covered.
 func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint64]*span.Span, order []uint64,
-	pairs map[uint64]containedIn, procs *procLookups, pool map[uint64]span.Span) ([]span.Span, error) {
+	pairs map[uint64]containedIn, procs *procLookups, pool map[uint64]*span.Span) ([]*span.Span, error) {
 	// 1. Calls during the set's server requests.
 	for _, id := range order {
 		s := set[id]
@@ -173,8 +173,7 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 	}
 	for id := range pool {
 		if !in[id] {
-			s := pool[id]
-			calls = append(calls, &s)
+			calls = append(calls, pool[id])
 		}
 	}
 	for _, s := range calls {
@@ -201,8 +200,7 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 	}
 	for id := range pool {
 		if !in[id] {
-			s := pool[id]
-			all = append(all, &s)
+			all = append(all, pool[id])
 		}
 	}
 	// Only calls whose process's server requests were looked up over the
@@ -211,7 +209,7 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 	found := contained(cfg, all, cfg.Now(), func(c *span.Span) bool {
 		return procs.covers(span.ProcessKey(c.Node, c.PID, true), c.StartNs-int64(cfg.Settle), c.EndNs)
 	})
-	var added []span.Span
+	var added []*span.Span
 	for grew := true; grew; {
 		grew = false
 		for ci, p := range found {
@@ -224,7 +222,7 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 				n = s
 			}
 			in[n.SpanID] = true
-			added = append(added, *n)
+			added = append(added, n)
 			grew = true
 		}
 	}

@@ -57,25 +57,24 @@ type repeatMemo struct {
 }
 
 func newKeyIndex(cfg *Config) *keyIndex {
-	return &keyIndex{bound: cfg.Repeat.OrDefault(), settle: int64(cfg.Settle), seen: map[uint64]bool{},
+	return &keyIndex{bound: cfg.Repeat.OrDefault(), settle: int64(cfg.Settle), seen: make(map[uint64]bool, 64),
 		inbound: map[inboundKey][]*span.Span{}, calls: map[inboundKey][]*span.Span{}, carriers: map[span.Key][]*span.Span{}, looked: map[span.Key][2]int64{},
 		unread: map[span.Key]map[string]bool{},
 		memo:   map[span.Key]repeatMemo{}}
 }
 
-// add indexes copies of spans (each once).
-func (ix *keyIndex) add(spans []span.Span) {
+// add indexes spans (each once). It keeps the pointers: the spans must
+// not change while the assembly runs.
+func (ix *keyIndex) add(spans []*span.Span) {
 	var keys []span.Key
-	for i := range spans {
-		if ix.seen[spans[i].SpanID] {
+	for _, s := range spans {
+		if ix.seen[s.SpanID] {
 			continue
 		}
-		keys = repeat.Keys(&spans[i], keys[:0])
+		keys = repeat.Keys(s, keys[:0])
 		if len(keys) == 0 {
 			continue
 		}
-		s := new(span.Span)
-		*s = spans[i]
 		ix.seen[s.SpanID] = true
 		_, exchange := repeat.PointOf(s)
 		for _, k := range keys {
@@ -276,12 +275,12 @@ func appParent(a, b *span.Span) bool {
 
 // notices are the trace's warnings for the repeated keys its spans carry,
 // one per key.
-func (ix *keyIndex) notices(spans []span.Span) []string {
+func (ix *keyIndex) notices(spans []*span.Span) []string {
 	var out []string
 	done := map[span.Key]bool{}
 	var keys []span.Key
-	for i := range spans {
-		keys = repeat.Keys(&spans[i], keys[:0])
+	for _, s := range spans {
+		keys = repeat.Keys(s, keys[:0])
 		for _, k := range keys {
 			if done[k] {
 				continue

@@ -8,27 +8,38 @@ import (
 
 // link sets the parents of a related span set (docs/assembly.md "Parents")
 // and picks the trace id ("Trace ids").
-func link(cfg *Config, spans []span.Span, contains map[uint64]containedIn) *Trace {
+func link(cfg *Config, spans []*span.Span, contains map[uint64]containedIn) *Trace {
 	l := newLinker(cfg, spans)
 	l.networkSets()
+	l.nameTLS()
 	// SDK spans join by the trace context (sdkjoin.go).
 	joinSDK(cfg, l.spans, l.parent, l.setParent)
 	l.processSets(contains)
 	l.linkSets()
-	return &Trace{Spans: l.spans, Parents: l.parent, Evidence: l.evidence, ID: traceID(cfg, l.spans, l.parent)}
+	t := &Trace{Parents: l.parent, Evidence: l.evidence, ID: traceID(cfg, l.spans, l.parent)}
+	if cfg.Refs {
+		t.Refs = l.spans
+		return t
+	}
+	t.Spans = make([]span.Span, len(l.spans))
+	for i, s := range l.spans {
+		t.Spans[i] = *s
+	}
+	return t
 }
 
 // linker holds the parents of a span set while link's steps set them, and
 // the network sets (a union-find over span indexes).
 type linker struct {
 	cfg      *Config
-	spans    []span.Span // by start, then span id
-	parent   []int       // -1: a root
+	spans    []*span.Span // by start, then span id
+	parent   []int        // -1: a root
 	evidence []Evidence
 	set      []int // network sets: find gives a set's representative
 }
 
-func newLinker(cfg *Config, spans []span.Span) *linker {
+// newLinker sorts the spans (pointers: a span is large).
+func newLinker(cfg *Config, spans []*span.Span) *linker {
 	sort.Slice(spans, func(i, j int) bool {
 		if spans[i].StartNs != spans[j].StartNs {
 			return spans[i].StartNs < spans[j].StartNs
@@ -86,12 +97,13 @@ func (l *linker) networkSets() {
 	for _, g := range bySeq {
 		for x := 0; x < len(g); x++ {
 			for y := x + 1; y < len(g); y++ {
-				if tcpRelated(l.cfg, &spans[g[x]], &spans[g[y]]) {
+				if tcpRelated(l.cfg, spans[g[x]], spans[g[y]]) {
 					l.set[l.find(g[x])] = l.find(g[y])
 				}
 			}
 		}
 	}
+	l.unionTLS()
 	chains := map[int][]int{}
 	for i := range spans {
 		r := l.find(i)
@@ -105,7 +117,7 @@ func (l *linker) networkSets() {
 	for _, r := range roots {
 		c := chains[r]
 		sort.SliceStable(c, func(i, j int) bool {
-			a, b := &spans[c[i]], &spans[c[j]]
+			a, b := spans[c[i]], spans[c[j]]
 			if a.TapSide.Rank() != b.TapSide.Rank() {
 				return a.TapSide.Rank() < b.TapSide.Rank()
 			}
@@ -152,7 +164,7 @@ func (l *linker) best(child int, ok func(p int) bool) (int, Evidence) {
 		if p == child || l.find(p) == l.find(child) || !ok(p) {
 			continue
 		}
-		s := l.strength(&spans[child], &spans[p])
+		s := l.strength(spans[child], spans[p])
 		if s == 0 {
 			continue
 		}
@@ -164,7 +176,7 @@ func (l *linker) best(child int, ok func(p int) bool) (int, Evidence) {
 		return -1, ""
 	}
 	if bs == 1 {
-		if ev := syscallEvidence(&spans[child], &spans[bi]); ev != "" {
+		if ev := syscallEvidence(spans[child], spans[bi]); ev != "" {
 			return bi, ev
 		}
 	}
@@ -180,12 +192,12 @@ func (l *linker) processSets(contains map[uint64]containedIn) {
 		index[spans[i].SpanID] = i
 	}
 	for i := range spans {
-		c := &spans[i]
+		c := spans[i]
 		if l.parent[i] >= 0 || c.TapSide != span.TapClientProcess {
 			continue
 		}
 		p, ev := l.best(i, func(p int) bool {
-			s := &spans[p]
+			s := spans[p]
 			return s.TapSide == span.TapServerProcess && s.Node == c.Node && s.PID == c.PID && covers(s, c, 0)
 		})
 		if p < 0 {
@@ -212,9 +224,9 @@ func (l *linker) linkSets() {
 		if l.parent[i] >= 0 {
 			continue
 		}
-		c := &spans[i]
+		c := spans[i]
 		p, ev := l.best(i, func(p int) bool {
-			s := &spans[p]
+			s := spans[p]
 			t := int64(0)
 			if s.Node != c.Node {
 				t = tol
@@ -229,7 +241,7 @@ func (l *linker) linkSets() {
 
 // traceID is step 5: the application's trace id if any span carries one
 // (and it is not reused, exchange.go), else derived from the earliest root.
-func traceID(cfg *Config, spans []span.Span, parent []int) string {
+func traceID(cfg *Config, spans []*span.Span, parent []int) string {
 	counts := map[span.TraceID]int{}
 	var top span.TraceID
 	for i := range spans {

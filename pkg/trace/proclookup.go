@@ -41,11 +41,11 @@ func (p *procLookups) want(k span.Key, from, to int64) {
 }
 
 // run looks the batch up into pool and starts a new batch.
-func (p *procLookups) run(ctx context.Context, src Source, pool map[uint64]span.Span) error {
+func (p *procLookups) run(ctx context.Context, src Source, pool map[uint64]*span.Span) error {
 	if len(p.keys) == 0 {
 		return nil
 	}
-	found, err := src.Lookup(ctx, p.lo, p.hi, p.keys)
+	found, err := lookupRefs(ctx, src, p.lo, p.hi, p.keys)
 	for _, f := range found {
 		pool[f.SpanID] = f
 	}

@@ -19,10 +19,7 @@ const (
 
 // tcpRelated: the same request message seen at two points.
 func tcpRelated(cfg *Config, a, b *span.Span) bool {
-	if a.ReqTCPSeq == 0 || a.ReqTCPSeq != b.ReqTCPSeq {
-		return false
-	}
-	if a.RespTCPSeq != 0 && b.RespTCPSeq != 0 && a.RespTCPSeq != b.RespTCPSeq {
+	if !sameMessage(a, b) { // tlsflight.go: equal numbers, or inside a TLS flight
 		return false
 	}
 	skew := cfg.SameNodeSkew

@@ -36,10 +36,10 @@ type appKey struct {
 // joinSDK sets the parents the rules above give, before the rules of the
 // captured spans (process sets, links between sets) run; a child that
 // already has a parent (a network chain's member) keeps it.
-func joinSDK(cfg *Config, spans []span.Span, parent []int, setParent func(child, p int, ev Evidence) bool) {
+func joinSDK(cfg *Config, spans []*span.Span, parent []int, setParent func(child, p int, ev Evidence) bool) {
 	sdk := map[appKey]int{}
 	for i := range spans {
-		if s := &spans[i]; s.SignalSource == span.SourceOTel && s.AppSpanID != 0 && !s.TraceID.IsZero() {
+		if s := spans[i]; s.SignalSource == span.SourceOTel && s.AppSpanID != 0 && !s.TraceID.IsZero() {
 			sdk[appKey{s.TraceID, s.AppSpanID}] = i
 		}
 	}
@@ -56,7 +56,7 @@ func joinSDK(cfg *Config, spans []span.Span, parent []int, setParent func(child,
 	// The SDK's own links, and eBPF calls under the SDK span their
 	// traceparent names.
 	for i := range spans {
-		s := &spans[i]
+		s := spans[i]
 		if parent[i] >= 0 || s.ParentSpanID == 0 || s.TraceID.IsZero() {
 			continue
 		}
@@ -65,25 +65,25 @@ func joinSDK(cfg *Config, spans []span.Span, parent []int, setParent func(child,
 		case !ok || p == i:
 		case s.SignalSource == span.SourceOTel:
 			setParent(i, p, EvidenceSDK)
-		case s.SignalSource == span.SourceEBPF && s.TapSide == span.TapClientProcess && sameWorkload(&spans[p], s) && covers(&spans[p], s):
+		case s.SignalSource == span.SourceEBPF && s.TapSide == span.TapClientProcess && sameWorkload(spans[p], s) && covers(spans[p], s):
 			setParent(i, p, EvidenceTraceparent)
 		}
 	}
 	// SDK server spans under the captured server span that received their
 	// parent's traceparent.
 	for i := range spans {
-		s := &spans[i]
+		s := spans[i]
 		if parent[i] >= 0 || s.SignalSource != span.SourceOTel || s.TapSide != span.TapServerApp || s.ParentSpanID == 0 {
 			continue
 		}
 		best := -1
 		for j := range spans {
-			c := &spans[j]
+			c := spans[j]
 			if c.SignalSource == span.SourceOTel || !c.TapSide.IsServer() || c.ParentSpanID != s.ParentSpanID ||
 				c.TraceID != s.TraceID || !covers(c, s) {
 				continue
 			}
-			if best < 0 || receivedBetter(s, c, &spans[best]) {
+			if best < 0 || receivedBetter(s, c, spans[best]) {
 				best = j
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -101,6 +102,7 @@ func benchExport(n, rounds int, profile string) error {
 	for r := 0; r < rounds; r++ {
 		debug.FreeOSMemory()                                  // what filling the store left goes back to the system
 		os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) // then VmHWM is reset (Linux ≥ 4.0)
+		u0 := rusageSelf()
 		cpu, wall, exported, err := exportOnce(filepath.Join(dir, "data"), filepath.Join(dir, fmt.Sprintf("cp-%d", r)), addr, from, to, written)
 		if err != nil {
 			return err
@@ -108,14 +110,15 @@ func benchExport(n, rounds int, profile string) error {
 		if exported != written {
 			return fmt.Errorf("round %d: %d of %d spans exported", r, exported, written)
 		}
-		peak := vmHWM()
+		peak, u := vmHWM(), rusageSelf().minus(u0)
 		rates = append(rates, float64(exported)/cpu.Seconds())
 		peaks = append(peaks, float64(peak)/(1<<20))
 		if profile != "" && r == rounds-1 {
 			pprof.StopCPUProfile()
 		}
-		fmt.Printf("  round %d: %d spans in %.2f s wall, %.2f CPU-s (%.0f spans/CPU-s), peak RSS %.0f MiB\n", r+1, exported, wall.Seconds(),
-			cpu.Seconds(), float64(exported)/cpu.Seconds(), float64(peak)/(1<<20))
+		fmt.Printf("  round %d: %d spans in %.2f s wall, %.2f CPU-s (%.0f spans/CPU-s; user %.2f, system %.2f, %d page faults), peak RSS %.0f MiB\n",
+			r+1, exported, wall.Seconds(), cpu.Seconds(), float64(exported)/cpu.Seconds(), u.user.Seconds(), u.sys.Seconds(), u.minflt,
+			float64(peak)/(1<<20))
 	}
 	// Peer: the same spans mapped and sent alone (read beforehand, each as
 	// its own one-span trace: no assembly, no checkpoint), over the same
@@ -130,6 +133,23 @@ func benchExport(n, rounds int, profile string) error {
 	fmt.Printf("export_peak_rss: %.0f MiB  (median of %d rounds; the spans of the window held in memory: %d spans)\n",
 		medianFloat(peaks), rounds, written)
 	return nil
+}
+
+// rusage is what getrusage says of this process: user and system CPU,
+// minor page faults (memory touched for the first time).
+type rusage struct {
+	user, sys time.Duration
+	minflt    int64
+}
+
+func rusageSelf() rusage {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return rusage{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()), ru.Minflt}
+}
+
+func (u rusage) minus(v rusage) rusage {
+	return rusage{u.user - v.user, u.sys - v.sys, u.minflt - v.minflt}
 }
 
 func vmHWM() int64 {

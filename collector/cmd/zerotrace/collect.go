@@ -18,6 +18,11 @@ func init() {
 }
 
 func runCollect(args []string) int {
+	args, prof, err := takeProfileFlags(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "collect:", err)
+		return 2
+	}
 	cfg, err := agent.Load(args, os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "collect:", err)
@@ -29,6 +34,15 @@ func runCollect(args []string) int {
 	if cfg.MemoryLimitMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
 	}
+	if err := prof.start(); err != nil {
+		log.Error("collect", "err", err)
+		return 1
+	}
+	defer func() {
+		if err := prof.stop(); err != nil {
+			log.Error("collect", "err", err)
+		}
+	}()
 	log.Info("collect", "node", cfg.Node, "data_dir", cfg.DataDir, "memory_limit_mb", cfg.MemoryLimitMB)
 	if err := agent.Run(ctx, cfg, log, func() { log.Info("ready") }); err != nil {
 		log.Error("collect", "err", err)
