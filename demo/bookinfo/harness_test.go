@@ -67,6 +67,12 @@ type demo struct {
 	inode    map[uint64]string // pod of each pod namespace
 	client   *pluginclient.Client
 	xrid     string // the X-Request-ID the load generator sends (the variant's CLIENT_XRID)
+	url      string // what the load generator asks for: HTTPS to its sidecar in the TLS variants
+	// encrypted: a TLS variant (up made $RUN/certs). Its spans of encrypted
+	// connections that carry no L7 (a packet span of TLS records, the
+	// ciphertext side of a proxy whose TLS is not read) are attributed by
+	// their connection like the others and placed by its server address.
+	encrypted bool
 }
 
 // startDemo runs `up --variant variant` under its own namespace prefix (so
@@ -93,6 +99,14 @@ func startDemoWith(t *testing.T, bin, variant string, env []string, plugin func(
 	}
 	if b, err := os.ReadFile(filepath.Join(run, "client-xrid")); err == nil {
 		d.xrid = string(b)
+	}
+	b, err := os.ReadFile(filepath.Join(run, "client-url"))
+	if err != nil {
+		t.Fatalf("demo up --variant %s wrote no client URL: %v", variant, err)
+	}
+	d.url = string(b)
+	if _, err := os.Stat(filepath.Join(run, "certs")); err == nil {
+		d.encrypted = true
 	}
 	d.inode = map[uint64]string{}
 	for _, p := range pods {
@@ -128,14 +142,18 @@ func (d *demo) down() {
 
 // request sends one request from the loadgen pod through its sidecar,
 // carrying marker in the X-ZT-Marker header (never in the URL: the tracer
-// reads URLs), and the variant's fixed X-Request-ID if it has one.
+// reads URLs), and the variant's fixed X-Request-ID if it has one; over
+// HTTPS, verified with the demo CA, where the variant's apps speak TLS.
 func (d *demo) request(marker string) error {
 	args := []string{"netns", "exec", d.prefix + "-loadgen", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
 		"--max-time", "20", "-H", "Host: productpage", "-H", "X-ZT-Marker: " + marker}
 	if d.xrid != "" {
 		args = append(args, "-H", "X-Request-ID: "+d.xrid)
 	}
-	out, err := exec.Command("ip", append(args, "http://127.0.0.1:15001/productpage")...).CombinedOutput()
+	if strings.HasPrefix(d.url, "https:") {
+		args = append(args, "--cacert", filepath.Join(d.run, "certs", "ca.pem"))
+	}
+	out, err := exec.Command("ip", append(args, d.url)...).CombinedOutput()
 	if err != nil || string(out) != "200" {
 		return fmt.Errorf("request %s: %v %s", marker, err, out)
 	}
@@ -293,6 +311,8 @@ func (d *demo) label(s span.Span) string {
 		hop = "productpage>reviews"
 	case strings.HasPrefix(s.RequestResource, "/ratings/"):
 		hop = "reviews>ratings"
+	case d.encrypted && s.RequestResource == "":
+		hop = serverHop(d.inode[s.NetNS], s.ServerIP, s.ServerPort)
 	}
 	var who string
 	if s.SignalSource == span.SourcePacket {
@@ -309,6 +329,28 @@ func (d *demo) label(s span.Span) string {
 		}
 	}
 	return hop + ": " + who + " " + s.TapSide.String()
+}
+
+// serverHop names the hop of a connection by its server, for spans that
+// carry no resource (TLS seen as ciphertext): a pod's sidecar (pod IP, port
+// 9080) or, on loopback in pod, the application (9081) or the sidecar's
+// outbound listener (15001, where the pod makes one kind of call). "" when
+// the server does not tell (productpage's outbound listener serves two hops).
+func serverHop(pod string, ip netip.Addr, port uint16) string {
+	callee := map[string]string{"10.203.2.11": "productpage", "10.203.1.10": "details", "10.203.1.11": "reviews", "10.203.2.12": "ratings"}
+	caller := map[string]string{"productpage": "loadgen", "details": "productpage", "reviews": "productpage", "ratings": "reviews"}
+	switch {
+	case port == 9080 && callee[ip.Unmap().String()] != "":
+		c := callee[ip.Unmap().String()]
+		return caller[c] + ">" + c
+	case ip.Unmap().IsLoopback() && port == 9081 && caller[pod] != "":
+		return caller[pod] + ">" + pod
+	case ip.Unmap().IsLoopback() && port == 15001 && pod == "loadgen":
+		return "loadgen>productpage"
+	case ip.Unmap().IsLoopback() && port == 15001 && pod == "reviews":
+		return "reviews>ratings"
+	}
+	return ""
 }
 
 // The ground truth. Every server in the demo (each nginx sidecar's access
@@ -424,8 +466,8 @@ func (d *demo) attribute(all []span.Span, truth map[connKey][]truthLine) attribu
 	a := attribution{marker: map[uint64]string{}}
 	byConn := map[connKey]map[point][]span.Span{}
 	for _, s := range all {
-		if s.L7Protocol != span.L7HTTP1 {
-			a.unknownConn++ // the demo speaks only HTTP/1
+		if s.L7Protocol != span.L7HTTP1 && (!d.encrypted || s.L7Protocol != span.L7Unknown) {
+			a.unknownConn++ // the demo speaks only HTTP/1 (TLS variants: over TLS, read or not)
 			continue
 		}
 		k := makeConnKey(d.inode[s.NetNS], netip.AddrPortFrom(s.ClientIP.Unmap(), s.ClientPort), netip.AddrPortFrom(s.ServerIP.Unmap(), s.ServerPort))

@@ -112,3 +112,42 @@ func TestReadTruth(t *testing.T) {
 		t.Errorf("a short line: %v", err)
 	}
 }
+
+// TestAttributeEncrypted checks the TLS variants' rule on written-down
+// spans: a span without L7 on a logged connection (a packet span of TLS
+// records, a proxy's unread ciphertext) is attributed and placed by its
+// server address in a TLS variant, and left out elsewhere, as before.
+func TestAttributeEncrypted(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	pp, rv := netip.MustParseAddr("10.203.2.11"), netip.MustParseAddr("10.203.1.11")
+	hop := makeConnKey("", netip.AddrPortFrom(pp, 40000), netip.AddrPortFrom(rv, 9080))
+	app := makeConnKey("details", netip.AddrPortFrom(lo, 41000), netip.AddrPortFrom(lo, 9081))
+	truth := map[connKey][]truthLine{hop: {{"a", 1}}, app: {{"a", 1}}}
+	wire := span.Span{SpanID: 1, SignalSource: span.SourcePacket, TapSide: span.TapClientNIC, CaptureNIC: "v-productpage",
+		StartNs: 10, EndNs: 20, ClientIP: pp, ClientPort: 40000, ServerIP: rv, ServerPort: 9080}
+	proxy := span.Span{SpanID: 2, SignalSource: span.SourceEBPF, TapSide: span.TapClientProcess, NetNS: 3, ProcessName: "nginx",
+		StartNs: 10, EndNs: 20, ClientIP: lo, ClientPort: 41000, ServerIP: lo, ServerPort: 9081}
+	all := []span.Span{wire, proxy}
+	inode := map[uint64]string{3: "details"}
+
+	plain := &demo{inode: inode}
+	if a := plain.attribute(all, truth); len(a.marker) != 0 || a.unknownConn != 2 {
+		t.Errorf("plain variant: attributed %v, %d on no logged connection; want none, 2", a.marker, a.unknownConn)
+	}
+	tls := &demo{inode: inode, encrypted: true}
+	a := tls.attribute(all, truth)
+	if a.marker[1] != "a" || a.marker[2] != "a" || a.unknownConn != 0 {
+		t.Errorf("TLS variant: attributed %v, %d on no logged connection; want both to a, 0", a.marker, a.unknownConn)
+	}
+	for _, c := range []struct {
+		s    span.Span
+		want string
+	}{{wire, "productpage>reviews: productpage-vnic c"}, {proxy, "productpage>details: details-proxy c-p"}} {
+		if got := tls.label(c.s); got != c.want {
+			t.Errorf("span %d: label %q, want %q", c.s.SpanID, got, c.want)
+		}
+	}
+	if got := serverHop("productpage", lo, 15001); got != "" {
+		t.Errorf("productpage's outbound listener: hop %q, want none (it serves two hops)", got)
+	}
+}

@@ -4,10 +4,17 @@
 // reviews it forwards no tracing header. X-ZT-Marker is the tests' ground
 // truth: copied onto the ratings call and logged with the connection the
 // request came on and its position there (a ZTGT line).
+//
+// With ZT_TLS_CERT, ZT_TLS_KEY and ZT_TLS_CA set (the https variant, which
+// reuses this server) it serves HTTPS with that certificate and calls its
+// sidecar over HTTPS, verifying it with that CA: crypto/tls on both sides,
+// HTTP/1.1 (no h2, like the sidecar it talks to).
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log"
@@ -26,7 +33,31 @@ type conn struct {
 	requests      atomic.Int64
 }
 
-var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}}
+var (
+	transport = &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}
+	client    = &http.Client{Timeout: 10 * time.Second, Transport: transport}
+	outbound  = "http://127.0.0.1:15001" // the sidecar's outbound listener
+)
+
+// useTLS sets the client up for HTTPS to the sidecar from ZT_TLS_CA and
+// returns the server's certificate and key files, or "" when TLS is off.
+func useTLS() (cert, key string) {
+	cert, key = os.Getenv("ZT_TLS_CERT"), os.Getenv("ZT_TLS_KEY")
+	if cert == "" {
+		return "", ""
+	}
+	pem, err := os.ReadFile(os.Getenv("ZT_TLS_CA"))
+	if err != nil {
+		log.Fatalf("reading ZT_TLS_CA: %v", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		log.Fatal("ZT_TLS_CA: no certificate")
+	}
+	transport.TLSClientConfig = &tls.Config{RootCAs: roots}
+	outbound = "https://127.0.0.1:15001"
+	return cert, key
+}
 
 func reviews(w http.ResponseWriter, r *http.Request) {
 	c := r.Context().Value(connKey{}).(*conn)
@@ -39,7 +70,7 @@ func reviews(w http.ResponseWriter, r *http.Request) {
 	lh, lp, _ := net.SplitHostPort(c.local)
 	fmt.Printf("ZTGT %s %s %s %s %s %d\n", m, rh, rp, lh, lp, c.requests.Add(1))
 
-	req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://127.0.0.1:15001/ratings/0", nil)
+	req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, outbound+"/ratings/0", nil)
 	req.Host = "ratings"
 	req.Header.Set("X-ZT-Marker", marker)
 	code, rating := http.StatusBadGateway, []byte("null")
@@ -68,10 +99,15 @@ func main() {
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, &conn{remote: c.RemoteAddr().String(), local: c.LocalAddr().String()})
 		}}
+	cert, key := useTLS()
 	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("READY")
+	if cert != "" {
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // HTTP/1.1 only
+		log.Fatal(srv.ServeTLS(ln, cert, key))
+	}
 	log.Fatal(srv.Serve(ln))
 }
