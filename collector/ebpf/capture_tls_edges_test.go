@@ -87,11 +87,7 @@ func TestCaptureTLSRedis(t *testing.T) {
 			t.Errorf("%s: tcp seq client %d/%d server %d/%d", tc.cmd, c[0].ReqTCPSeq, c[0].RespTCPSeq, s[0].ReqTCPSeq, s[0].RespTCPSeq)
 		}
 	}
-	for _, s := range spans {
-		if int(s.ServerPort) == port && s.Flags.TLSLibrary() == "" {
-			t.Errorf("span without TLS flag on the TLS port: %s %s %v %q", s.TapSide, s.ProcessName, s.L7Protocol, s.RequestType)
-		}
-	}
+	checkAllTLS(t, spans, port)
 }
 
 // TestCaptureTLSKeyUpdate: openssl s_client (TLS 1.3) against the Python
@@ -101,10 +97,7 @@ func TestCaptureTLSRedis(t *testing.T) {
 // with equal sequence numbers.
 func TestCaptureTLSKeyUpdate(t *testing.T) {
 	haveBins(t, "openssl", sysPython)
-	tp, live := liveTopo(t)
-	dir, cert, key := tlsCert(t, tp.ServerIP)
-	port := nextPort()
-	startTLSServer(t, tp.ServerNS, tp.ServerIP, port, []string{sysPython, writeScript(t, dir, "server.py", pyTLSServer), tp.ServerIP, fmt.Sprint(port), cert, key})
+	tp, live, _, port := pyTLSTopo(t)
 	m := nonce()
 	paths := []string{fmt.Sprintf("/%s/ku/before", m), fmt.Sprintf("/%s/ku/after/0", m), fmt.Sprintf("/%s/ku/after/1", m)}
 	cmd := exec.Command("ip", "netns", "exec", tp.ClientNS, "openssl", "s_client", "-tls1_3", "-connect", fmt.Sprintf("%s:%d", tp.ServerIP, port))
@@ -150,11 +143,7 @@ func TestCaptureTLSKeyUpdate(t *testing.T) {
 	for _, p := range paths {
 		checkTLSPair(t, spans, p, true)
 	}
-	for _, s := range spans {
-		if int(s.ServerPort) == port && s.Flags.TLSLibrary() == "" {
-			t.Errorf("span without TLS flag on the TLS port: %s %s %v %q", s.TapSide, s.ProcessName, s.L7Protocol, s.RequestResource)
-		}
-	}
+	checkAllTLS(t, spans, port)
 }
 
 // pyMidRecord: on connections a and c, a request, then the first 60 bytes
@@ -202,10 +191,7 @@ get(conn(), "/%s/mid/d" % m)
 // pairs.
 func TestCaptureTLSMidRecord(t *testing.T) {
 	haveBins(t, "openssl", sysPython)
-	tp, live := liveTopo(t)
-	dir, cert, key := tlsCert(t, tp.ServerIP)
-	port := nextPort()
-	startTLSServer(t, tp.ServerNS, tp.ServerIP, port, []string{sysPython, writeScript(t, dir, "server.py", pyTLSServer), tp.ServerIP, fmt.Sprint(port), cert, key})
+	tp, live, dir, port := pyTLSTopo(t)
 	m := nonce()
 	out := runClient(t, tp.ClientNS, []string{sysPython, writeScript(t, dir, "mid.py", pyMidRecord), tp.ServerIP, fmt.Sprint(port), m})
 	if len(out) != 7 {
@@ -231,33 +217,18 @@ func TestCaptureTLSMidRecord(t *testing.T) {
 	if len(closed) != 2 {
 		t.Fatalf("closed connections: %v", closed)
 	}
+	checkAllTLS(t, spans, port)
 	for _, s := range spans {
 		if p, ok := closed[s.ClientPort]; ok && int(s.ServerPort) == port && s.RequestResource != p {
 			t.Errorf("a span from the partial record of %s's connection: %s %s %v %q status %v", p, s.TapSide, s.ProcessName, s.L7Protocol, s.RequestResource, s.ResponseStatus)
 		}
-		if int(s.ServerPort) == port && s.Flags.TLSLibrary() == "" {
-			t.Errorf("span without TLS flag on the TLS port: %s %s %v %q", s.TapSide, s.ProcessName, s.L7Protocol, s.RequestResource)
-		}
 	}
 }
 
-const pyDeletedLib = `
-import ctypes, os, socket, sys
-ctypes.CDLL(sys.argv[1])  # a copy of libssl.so.3, deleted before the first event
-if os.path.exists(sys.argv[1]):
-    os.unlink(sys.argv[1])
-host, port, path = sys.argv[2], int(sys.argv[3]), sys.argv[4]
-s = socket.create_connection((host, port))
-s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    data += b
-print(int(data.split(b" ")[1]), len(data.split(b"\r\n\r\n", 1)[1]), path, flush=True)
-import time; time.sleep(1)  # alive while the collector reads its maps
-`
+// pyDeletedLib is pyNoSymbols deleting the library it loaded before its
+// first event.
+var pyDeletedLib = strings.Replace(strings.Replace(pyNoSymbols, "import ctypes,", "import os, ctypes,", 1),
+	"ctypes.CDLL(sys.argv[1])", "ctypes.CDLL(sys.argv[1]); os.unlink(sys.argv[1])", 1)
 
 // TestCaptureTLSDeleted: a copy of node that deletes itself before serving
 // HTTPS is read through /proc/PID/exe (its pairs carry the OpenSSL flag);
@@ -305,22 +276,27 @@ func TestCaptureTLSDeleted(t *testing.T) {
 	for _, p := range paths {
 		checkTLSPair(t, spans, p, false)
 	}
-	for _, p := range plainPaths {
-		c, s, ok := checkPair(t, spans, p, 200)
-		if ok && (c.Flags.TLSLibrary() != "" || s.Flags.TLSLibrary() != "") {
-			t.Errorf("%s: plain HTTP spans flagged TLS", p)
+	checkTLSFileFailed(t, live, log, spans, lib, failed0, plainPaths)
+}
+
+// checkAllTLS asserts that every span on port carries a TLS flag (the
+// connection's ciphertext made none).
+func checkAllTLS(t *testing.T, spans []span.Span, port int) {
+	t.Helper()
+	for _, s := range spans {
+		if int(s.ServerPort) == port && s.Flags.TLSLibrary() == "" {
+			t.Errorf("span without TLS flag on TLS port %d: %s %s %v %s %q", port, s.TapSide, s.ProcessName, s.L7Protocol, s.RequestType, s.RequestResource)
 		}
 	}
-	for i := 0; i < 50; i++ { // the tracker reads the processes' maps on its own goroutine
-		if _, failed, _ := live.c.TLSStats(); failed > failed0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if n := strings.Count(log.String(), lib); n != 1 {
-		t.Errorf("the deleted libssl was logged %d times, want once:\n%s", n, log.String())
-	}
-	if _, failed, _ := live.c.TLSStats(); failed != failed0+1 {
-		t.Errorf("failed files %d -> %d, want one more", failed0, failed)
-	}
+}
+
+// pyTLSTopo is liveTopo with the Python HTTPS server on the returned port;
+// dir is a temporary directory.
+func pyTLSTopo(t *testing.T) (*topo, *liveCapture, string, int) {
+	t.Helper()
+	tp, live := liveTopo(t)
+	dir, cert, key := tlsCert(t, tp.ServerIP)
+	port := nextPort()
+	startTLSServer(t, tp.ServerNS, tp.ServerIP, port, []string{sysPython, writeScript(t, dir, "server.py", pyTLSServer), tp.ServerIP, fmt.Sprint(port), cert, key})
+	return tp, live, dir, port
 }
