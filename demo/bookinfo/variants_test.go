@@ -49,11 +49,15 @@ var measuredCompleteness = map[string]struct{ sequential, concurrent float64 }{
 	"timedwait":   {100, 93},
 	"asyncio":     {100, 93},
 	"completable": {100, 93},
-	// The TLS variants: no run here has had TLS capture yet (docs/demo.md
-	// "TLS variants"); their goals (issues 25 and 26) decide.
-	"https":       {0, 0},
-	"mtls":        {0, 0},
-	"mtls-opaque": {0, 0},
+	// The TLS variants (docs/demo.md "TLS variants"): issues 25 and 26's
+	// goals (95/90, mtls-opaque 90/80) are not met yet. Two runs with TLS
+	// capture on 2026-12-05 (machine loaded): https 52.5/81.5 and
+	// 58.1/43.2, mtls 58.4/49.3 and 48.8/29.0, mtls-opaque 7.5/7.8; the
+	// concurrent figures move by 20 points between runs, so these rows sit
+	// well under the lowest. Correctness is asserted at 100% as everywhere.
+	"https":       {40, 30},
+	"mtls":        {40, 20},
+	"mtls-opaque": {7, 7},
 }
 
 // goalCompleteness is issue 24's goal (%) per variant, sequential and
@@ -69,9 +73,6 @@ var goalCompleteness = map[string]struct{ sequential, concurrent float64 }{
 	"timedwait":   {95, 90},
 	"asyncio":     {95, 90},
 	"completable": {95, 90},
-	"https":       {95, 90}, // issue 25
-	"mtls":        {95, 90}, // issue 26
-	"mtls-opaque": {90, 80}, // issue 26: the sidecars' TLS unread
 }
 
 // completenessMargin is how far (percentage points) the asserted floor sits
