@@ -103,6 +103,7 @@ func (l *linker) networkSets() {
 			}
 		}
 	}
+	l.unionReadAhead()
 	l.unionTLS()
 	chains := map[int][]int{}
 	for i := range spans {

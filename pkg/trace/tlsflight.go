@@ -42,6 +42,9 @@ func sameMessage(a, b *span.Span) bool {
 	if reqEq && respEq {
 		return true
 	}
+	if !ta && !tb && readAhead(a, b) { // readahead.go
+		return true
+	}
 	if ta == tb {
 		return false // two flights, or two plaintext spans: equal numbers only
 	}

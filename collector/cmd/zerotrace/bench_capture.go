@@ -129,6 +129,7 @@ type captureRound struct {
 	dropsLoop, dropsBulk         float64 // ring-buffer drops during the syscall loop and the bulk stream
 	pktSeen                      bool
 	events                       float64
+	tls                          benchTLSRound // bench_capture_tls.go
 }
 
 func benchCapture(c benchCaptureConfig) error {
@@ -175,6 +176,8 @@ func benchCapture(c benchCaptureConfig) error {
 		fmt.Printf("# round %d: loop %.0f/%.0f ns (empty programs %.0f), bulk %.0f/%.0f MB/s %.0f/%.0f ms CPU, wrk %.0f/%.0f req/s (apart %.0f/%.0f), bpf %.0f/%.0f ns, %.3f core per 10k spans/s\n",
 			i+1, r.loopBase, r.loopTraced, r.loopEmpty, r.bulkBase, r.bulkTraced, r.bulkCPUBase*1e3, r.bulkCPUTraced*1e3,
 			r.rpsBase, r.rpsTraced, r.rpsApartBase, r.rpsApartTraced, r.bpfL7, r.bpfNonL7, r.cpuPer10k)
+		fmt.Printf("# round %d tls: SSL_write %.0f/%.0f ns (empty uprobes %.0f), SSL_read %.0f/%.0f ns (empty uprobes %.0f), https wrk %.0f/%.0f req/s (empty uprobes %.0f)\n",
+			i+1, r.tls.writeBase, r.tls.writeTraced, r.tls.writeEmpty, r.tls.readBase, r.tls.readTraced, r.tls.readEmpty, r.tls.rpsBase, r.tls.rpsTraced, r.tls.rpsEmpty)
 		rounds = append(rounds, r)
 	}
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -206,6 +209,7 @@ func printCapture(c benchCaptureConfig, rounds []captureRound) {
 	fmt.Printf("bulk_tcp_untraced: %.0f MB/s\n", med(func(r captureRound) float64 { return r.bulkBase }))
 	fmt.Printf("nginx_wrk_untraced: %.0f requests/s\n", med(func(r captureRound) float64 { return r.rpsBase }))
 	fmt.Printf("nginx_wrk_apart_untraced: %.0f requests/s  (nginx and wrk on CPU 0 only)\n", med(func(r captureRound) float64 { return r.rpsApartBase }))
+	printTLSCapture(rounds)
 	if !haveCollect() {
 		fmt.Println("syscall_added: n/a ns/syscall  (goal ≤ 250; " + peerSyscall + ")")
 		fmt.Println("nginx_wrk_ratio: n/a  (goal ≥ 0.90; DeepFlow publishes 0.61 worst case)")
@@ -316,8 +320,10 @@ func benchUntraced(c benchCaptureConfig, nginx benchNginx, r *captureRound) erro
 	if r.rpsBase, err = runWrk(c, nginx.addr, false); err != nil {
 		return err
 	}
-	r.rpsApartBase, err = wrkApart(c, nginx, 0)
-	return err
+	if r.rpsApartBase, err = wrkApart(c, nginx, 0); err != nil {
+		return err
+	}
+	return tlsUntraced(c, nginx, &r.tls)
 }
 
 // emptyPrograms runs the syscall loop and the bulk stream with a program
@@ -494,6 +500,9 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginx benchNginx, 
 		return err
 	}
 	col.drain()
+	if err := tlsTraced(c, col, nginx, &r.tls); err != nil {
+		return err
+	}
 	if err := bpfRunTime(c, col, r); err != nil {
 		return err
 	}

@@ -241,8 +241,11 @@ func syscallLoop(iters int) (nsPerSyscall float64, syscalls int, err error) {
 // benchNginx is the bench's nginx: one process (no master, one worker).
 type benchNginx struct {
 	addr string
-	pid  int
-	stop func()
+	// httpsAddr serves the same over TLS with the certificate cert, key
+	// (bench_capture_tls.go).
+	httpsAddr, cert, key string
+	pid                  int
+	stop                 func()
 }
 
 // startBenchNginx runs Debian's nginx on a free loopback port under dir.
@@ -257,6 +260,10 @@ func startBenchNginx(dir string) (n benchNginx, err error) {
 	prefix := filepath.Join(dir, "nginx")
 	if err := os.MkdirAll(prefix, 0o755); err != nil {
 		return n, fmt.Errorf("creating nginx prefix: %w", err)
+	}
+	https, err := benchNginxTLS(prefix, &n)
+	if err != nil {
+		return n, err
 	}
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
@@ -277,8 +284,8 @@ http {
         default_type text/plain;
         location / { return 200 "ok"; }
     }
-}
-`, prefix, addr)
+%[3]s}
+`, prefix, addr, https)
 	cf := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		return n, fmt.Errorf("writing nginx config: %w", err)
@@ -293,7 +300,8 @@ http {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			conn.Close()
-			return benchNginx{addr: addr, pid: cmd.Process.Pid, stop: stop}, nil
+			n.addr, n.pid, n.stop = addr, cmd.Process.Pid, stop
+			return n, nil
 		}
 		if time.Now().After(deadline) {
 			stop()
@@ -314,12 +322,16 @@ func freeLoopbackAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// runWrk runs wrk against addr and returns its Requests/sec; on CPU 0 only
-// when cpu0.
+// runWrk runs wrk against addr (host:port, or a URL) and returns its
+// Requests/sec; on CPU 0 only when cpu0.
 func runWrk(c benchCaptureConfig, addr string, cpu0 bool) (float64, error) {
+	url := addr
+	if !strings.Contains(addr, "://") {
+		url = "http://" + addr + "/"
+	}
 	secs := max(1, int(c.wrkDuration.Round(time.Second).Seconds()))
 	args := []string{"wrk", "-t", strconv.Itoa(c.wrkThreads), "-c", strconv.Itoa(c.wrkConns),
-		"-d", strconv.Itoa(secs) + "s", "--timeout", "5s", "http://" + addr + "/"}
+		"-d", strconv.Itoa(secs) + "s", "--timeout", "5s", url}
 	if cpu0 {
 		args = append([]string{"taskset", "-c", "0"}, args...)
 	}

@@ -1,0 +1,263 @@
+//go:build linux
+
+package main
+
+// TLS figures of bench capture (issue 25, docs/tls.md "Cost"):
+//
+//   - the TLS loop: python3's ssl module (system OpenSSL, SSL_write_ex and
+//     SSL_read_ex) over a loopback TLS connection, client and server in one
+//     thread so that a read never waits for its peer: each round trip is two
+//     SSL_writes and two SSL_reads, each timed on its own; ns per call
+//     untraced, with empty uprobes and uretprobes on the libssl the loop maps
+//     (the floor: the breakpoint trap and return trampoline any uprobe tracer
+//     of these functions pays here), and traced, each in the same round;
+//   - the collector's OpenSSL programs' own run time per call (run-time
+//     statistics on, the TLS loop run once more after the apps' figures);
+//   - nginx serving HTTPS (TLS 1.3, keep-alive) to wrk, requests/s untraced
+//     and traced, and their ratio. wrk links the same libssl, so both ends'
+//     SSL calls are traced.
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+)
+
+// benchTLSLoop prints "<ns per SSL write> <ns per SSL read> <libssl path>".
+const benchTLSLoop = `
+import socket, ssl, sys, threading, time
+cert, key, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(cert, key)
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); cctx.check_hostname = False; cctx.verify_mode = ssl.CERT_NONE
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(1)
+srv = []
+t = threading.Thread(target=lambda: srv.append(sctx.wrap_socket(ls.accept()[0], server_side=True)))
+t.start()
+cl = cctx.wrap_socket(socket.create_connection(ls.getsockname()))
+t.join(); sv = srv[0]
+req = b"GET /tls-bench HTTP/1.1\r\nHost: bench\r\n\r\n"
+resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+clk = time.perf_counter_ns
+def run(n):
+    w = r = 0
+    for _ in range(n):
+        a = clk(); cl.write(req); b = clk(); sv.read(4096); c = clk(); sv.write(resp); d = clk(); cl.read(4096); e = clk()
+        w += (b - a) + (d - c); r += (c - b) + (e - d)
+    return w, r
+run(min(n, 500))
+w, r = run(n)
+lib = [l.split()[-1] for l in open("/proc/self/maps") if "/libssl" in l]
+print(w / (2 * n), r / (2 * n), lib[0] if lib else "-")
+`
+
+// benchTLSRound is one round's TLS measurements.
+type benchTLSRound struct {
+	writeBase, readBase     float64 // ns per SSL call, untraced
+	writeEmpty, readEmpty   float64 // with empty uprobes on the SSL functions
+	writeTraced, readTraced float64
+	rpsBase, rpsTraced      float64 // nginx HTTPS + wrk requests/s
+	rpsEmpty                float64 // the same with empty uprobes
+	bpf                     map[string]float64
+}
+
+// tlsLoopIters: round trips of the TLS loop (two SSL_writes, two SSL_reads).
+func tlsLoopIters(c benchCaptureConfig) int { return max(1000, c.iters/4) }
+
+// tlsLoop runs the TLS loop once and returns ns per SSL write and read and
+// the libssl it mapped.
+func tlsLoop(c benchCaptureConfig, nginx benchNginx) (write, read float64, lib string, err error) {
+	out, err := exec.Command("python3", "-c", benchTLSLoop, nginx.cert, nginx.key, strconv.Itoa(tlsLoopIters(c))).CombinedOutput()
+	if err != nil {
+		return 0, 0, "", fmt.Errorf("running the TLS loop: %w: %s", err, out)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 3 || f[2] == "-" {
+		return 0, 0, "", fmt.Errorf("TLS loop output %q: want two figures and a libssl path", out)
+	}
+	w, err1 := strconv.ParseFloat(f[0], 64)
+	r, err2 := strconv.ParseFloat(f[1], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, "", fmt.Errorf("parsing the TLS loop output: %w", err)
+	}
+	return w, r, f[2], nil
+}
+
+// tlsUntraced measures the TLS loop untraced and with empty uprobes, and
+// nginx HTTPS + wrk untraced.
+func tlsUntraced(c benchCaptureConfig, nginx benchNginx, r *benchTLSRound) error {
+	var lib string
+	var err error
+	if r.writeBase, r.readBase, lib, err = tlsLoop(c, nginx); err != nil {
+		return err
+	}
+	if err := tlsEmptyUprobes(c, nginx, lib, r); err != nil {
+		return err
+	}
+	r.rpsBase, err = runHTTPSWrk(c, nginx)
+	return err
+}
+
+// runHTTPSWrk runs wrk against the bench nginx's HTTPS port (1 s with
+// --quick, to keep the smoke run short).
+func runHTTPSWrk(c benchCaptureConfig, nginx benchNginx) (float64, error) {
+	if c.quick {
+		c.wrkDuration = time.Second
+	}
+	return runWrk(c, "https://"+nginx.httpsAddr+"/", false)
+}
+
+// tlsEmptyUprobes runs the TLS loop with a program that does nothing on
+// entry and return of the four functions the collector probes in lib, and
+// nginx HTTPS + wrk with them (nginx and wrk map the same libssl here).
+func tlsEmptyUprobes(c benchCaptureConfig, nginx benchNginx, lib string, r *benchTLSRound) error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "zt_empty_up", Type: ebpf.Kprobe, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err != nil {
+		return fmt.Errorf("loading an empty uprobe program: %w", err)
+	}
+	defer prog.Close()
+	ex, err := link.OpenExecutable(lib)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", lib, err)
+	}
+	for _, sym := range []string{"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"} {
+		up, err := ex.Uprobe(sym, prog, nil)
+		if err != nil {
+			return fmt.Errorf("attaching an empty uprobe to %s in %s: %w", sym, lib, err)
+		}
+		defer up.Close()
+		ret, err := ex.Uretprobe(sym, prog, nil)
+		if err != nil {
+			return fmt.Errorf("attaching an empty uretprobe to %s in %s: %w", sym, lib, err)
+		}
+		defer ret.Close()
+	}
+	if r.writeEmpty, r.readEmpty, _, err = tlsLoop(c, nginx); err != nil {
+		return err
+	}
+	r.rpsEmpty, err = runHTTPSWrk(c, nginx)
+	return err
+}
+
+// tlsTraced measures the TLS loop and nginx HTTPS + wrk with the collector
+// running, then the loop again with run-time statistics on for the OpenSSL
+// programs' ns per call.
+func tlsTraced(c benchCaptureConfig, col *collector, nginx benchNginx, r *benchTLSRound) error {
+	var err error
+	if r.writeTraced, r.readTraced, _, err = tlsLoop(c, nginx); err != nil {
+		return err
+	}
+	col.drain()
+	if r.rpsTraced, err = runHTTPSWrk(c, nginx); err != nil {
+		return err
+	}
+	col.drain()
+	return withStats(func() error {
+		s0, err := col.bpfStats()
+		if err != nil {
+			return err
+		}
+		if _, _, _, err := tlsLoop(c, nginx); err != nil {
+			return err
+		}
+		s1, err := col.bpfStats()
+		if err != nil {
+			return err
+		}
+		r.bpf = map[string]float64{}
+		for name, b := range s1 {
+			a, ok := s0[name]
+			if !strings.HasPrefix(name, "ossl_") || !ok || b.RunCount <= a.RunCount {
+				continue
+			}
+			r.bpf[name] = float64((b.Runtime - a.Runtime).Nanoseconds()) / float64(b.RunCount-a.RunCount)
+		}
+		if len(r.bpf) == 0 {
+			return errors.New("the collector's OpenSSL programs did not run during the TLS loop")
+		}
+		return nil
+	})
+}
+
+// benchNginxTLS makes a self-signed certificate under prefix and returns
+// an nginx server block serving HTTPS on a free loopback port.
+func benchNginxTLS(prefix string, n *benchNginx) (string, error) {
+	n.cert, n.key = filepath.Join(prefix, "cert.pem"), filepath.Join(prefix, "key.pem")
+	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+		"-nodes", "-keyout", n.key, "-out", n.cert, "-days", "2", "-subj", "/CN=localhost").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("making the bench certificate: %w: %s", err, out)
+	}
+	if n.httpsAddr, err = freeLoopbackAddr(); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(`    server {
+        listen %s ssl;
+        ssl_certificate %s;
+        ssl_certificate_key %s;
+        ssl_protocols TLSv1.3;
+        default_type text/plain;
+        location / { return 200 "ok"; }
+    }
+`, n.httpsAddr, n.cert, n.key), nil
+}
+
+// printTLSCapture prints the TLS figures (medians over the rounds).
+func printTLSCapture(rounds []captureRound) {
+	med := func(f func(r benchTLSRound) float64) float64 {
+		v := make([]float64, len(rounds))
+		for i, r := range rounds {
+			v[i] = f(r.tls)
+		}
+		return medianFloat(v)
+	}
+	fmt.Printf("tls_ssl_write_untraced: %.0f ns/call\n", med(func(r benchTLSRound) float64 { return r.writeBase }))
+	fmt.Printf("tls_ssl_read_untraced: %.0f ns/call\n", med(func(r benchTLSRound) float64 { return r.readBase }))
+	fmt.Printf("nginx_https_wrk_untraced: %.0f requests/s\n", med(func(r benchTLSRound) float64 { return r.rpsBase }))
+	floorW := med(func(r benchTLSRound) float64 { return r.writeEmpty - r.writeBase })
+	floorR := med(func(r benchTLSRound) float64 { return r.readEmpty - r.readBase })
+	fmt.Printf("tls_uprobe_floor_ssl_write: %.0f ns/call  (empty uprobe + uretprobe on the SSL functions: what any uprobe tracer pays here; no goal; DeepFlow: no figure published)\n", floorW)
+	fmt.Printf("tls_uprobe_floor_ssl_read: %.0f ns/call  (likewise)\n", floorR)
+	fmt.Printf("nginx_https_wrk_empty_uprobes: %.0f requests/s\n", med(func(r benchTLSRound) float64 { return r.rpsEmpty }))
+	fmt.Printf("nginx_https_wrk_ratio_empty_uprobes: %.3f  (the same empty uprobes as the floor, in nginx and wrk: what any uprobe tracer costs them here; no goal)\n",
+		med(func(r benchTLSRound) float64 { return r.rpsEmpty / r.rpsBase }))
+	if !haveCollect() {
+		return
+	}
+	const peer = "DeepFlow: no per-call figure published"
+	fmt.Printf("tls_ssl_write_added: %.0f ns/call  (goal ≤ floor %.0f + %d; %s)\n",
+		med(func(r benchTLSRound) float64 { return r.writeTraced - r.writeBase }), floorW, tlsGoalAboveFloor, peer)
+	fmt.Printf("tls_ssl_read_added: %.0f ns/call  (goal ≤ floor %.0f + %d; %s)\n",
+		med(func(r benchTLSRound) float64 { return r.readTraced - r.readBase }), floorR, tlsGoalAboveFloor, peer)
+	var names []string
+	for _, r := range rounds {
+		for name := range r.tls.bpf {
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		fmt.Printf("bpf_ns_per_call_tls_%s: %.0f ns  (no goal set; DeepFlow: no figure published)\n", name,
+			med(func(r benchTLSRound) float64 { return r.bpf[name] }))
+	}
+	fmt.Printf("nginx_https_wrk_traced: %.0f requests/s\n", med(func(r benchTLSRound) float64 { return r.rpsTraced }))
+	floorRatio := med(func(r benchTLSRound) float64 { return r.rpsEmpty / r.rpsBase })
+	fmt.Printf("nginx_https_wrk_ratio: %.3f  (goal ≥ 0.90 × the floor's %.3f = %.3f; DeepFlow publishes 0.61 worst case, plain HTTP)\n",
+		med(func(r benchTLSRound) float64 { return r.rpsTraced / r.rpsBase }), floorRatio, 0.9*floorRatio)
+}
+
+// tlsGoalAboveFloor: what the collector may add per SSL call above the
+// uprobe floor: the underlying read or write syscall's capture (syscall_added's
+// goal, 250 ns) and the OpenSSL programs' run time (entry + return, 250 ns).
+const tlsGoalAboveFloor = 500
