@@ -11,14 +11,35 @@
 #pragma once
 #include "tls.h"
 
+// ossl_egress_min: a record carrying the first of num plaintext bytes is at
+// least min(num, 512) + 5 bytes long (512: the smallest max_fragment_length),
+// so a write after fewer bytes than that starts the data (tls_syscall).
+static __always_inline void ossl_egress_min(struct tls_call *call, __s64 num)
+{
+	if (!call)
+		return;
+	if (num < 0)
+		num = 0;
+	call->egress_min = (num < 512 ? (__u32)num : 512) + 5;
+}
+
 SEC("uprobe/SSL_write")
-int ossl_write(struct pt_regs *ctx) { tls_enter(ctx->di, ctx->si, 0, DIR_EGRESS, TLS_LIB_OPENSSL); return 0; }
+int ossl_write(struct pt_regs *ctx)
+{
+	ossl_egress_min(tls_enter(ctx->di, ctx->si, 0, DIR_EGRESS, TLS_LIB_OPENSSL), (int)ctx->dx);
+	return 0;
+}
 
 SEC("uprobe/SSL_read")
 int ossl_read(struct pt_regs *ctx) { tls_enter(ctx->di, ctx->si, 0, DIR_INGRESS, TLS_LIB_OPENSSL); return 0; }
 
 SEC("uprobe/SSL_write_ex")
-int ossl_write_ex(struct pt_regs *ctx) { tls_enter(ctx->di, ctx->si, ctx->cx, DIR_EGRESS, TLS_LIB_OPENSSL); return 0; }
+int ossl_write_ex(struct pt_regs *ctx)
+{
+	__u64 num = ctx->dx;
+	ossl_egress_min(tls_enter(ctx->di, ctx->si, ctx->cx, DIR_EGRESS, TLS_LIB_OPENSSL), num > 512 ? 512 : (__s64)num);
+	return 0;
+}
 
 SEC("uprobe/SSL_read_ex")
 int ossl_read_ex(struct pt_regs *ctx) { tls_enter(ctx->di, ctx->si, ctx->cx, DIR_INGRESS, TLS_LIB_OPENSSL); return 0; }

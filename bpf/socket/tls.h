@@ -60,6 +60,7 @@ static __always_inline struct tls_call *tls_enter(__u64 conn, __u64 buf, __u64 l
 	call->sk = 0;
 	call->seq = 0;
 	call->seq_set = 0;
+	call->egress_min = 0;
 	call->dir = dir;
 	call->lib = lib;
 	call->active = 1;
@@ -81,7 +82,10 @@ static __always_inline struct tls_call *tls_leave(void)
 // enter_io): inside a TLS call it records the TCP socket into the call (the
 // first one) and the TCP sequence number of the call's record, and returns
 // 1: the syscall moves ciphertext and sends no event. Egress: the first
-// write's sequence. Ingress: OpenSSL reads a record's 5-byte header, then
+// write's sequence, unless the bytes written before a later write are too
+// few to hold the first data record (egress_min): they were a control
+// record (a TLS 1.3 KeyUpdate OpenSSL sends at the start of an SSL_write)
+// and the later write starts the data. Ingress: OpenSSL reads a record's 5-byte header, then
 // its body: the start of the last record read (records read before it in
 // the same call, a TLS 1.3 session ticket, gave no plaintext). Outside a
 // call, a thread that makes TLS calls remembers the socket it last read
@@ -110,7 +114,8 @@ static __always_inline int tls_syscall(struct task_struct *task, struct sock *sk
 	if (dir != call->dir)
 		return 1;
 	__u32 seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq;
-	if (!call->seq_set || (dir == DIR_INGRESS && seq != call->seq + 5)) {
+	if (!call->seq_set || (dir == DIR_INGRESS && seq != call->seq + 5) ||
+	    (dir == DIR_EGRESS && seq - call->seq < call->egress_min)) {
 		call->seq = seq;
 		call->seq_set = 1;
 	}

@@ -146,23 +146,31 @@ func TestCaptureTLSEdges(t *testing.T) {
 	if byPath(spans, span.TapClientProcess, late[0]) == nil {
 		t.Logf("late import: the first connection was not read (it preceded the attach)")
 	}
-	for _, p := range plainPaths {
+	checkTLSFileFailed(t, live, log, spans, nosym, failed1, plainPaths)
+}
+
+// checkTLSFileFailed asserts that file was logged once and counted as one
+// more failed file than failed0 (the tracker works on its own goroutine),
+// and that the plain HTTP pairs of paths carry no TLS flag.
+func checkTLSFileFailed(t *testing.T, live *liveCapture, log fmt.Stringer, spans []span.Span, file string, failed0 uint64, paths []string) {
+	t.Helper()
+	for _, p := range paths {
 		c, s, ok := checkPair(t, spans, p, 200)
 		if ok && (c.Flags.TLSLibrary() != "" || s.Flags.TLSLibrary() != "") {
 			t.Errorf("%s: plain HTTP spans flagged TLS", p)
 		}
 	}
-	for i := 0; i < 50; i++ { // the tracker reads the processes' maps on its own goroutine
-		if _, failed, _ := live.c.TLSStats(); failed > failed1 {
+	for i := 0; i < 50; i++ {
+		if _, failed, _ := live.c.TLSStats(); failed > failed0 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if n := strings.Count(log.String(), nosym); n != 1 {
-		t.Errorf("the libssl without symbols was logged %d times, want once:\n%s", n, log.String())
+	if n := strings.Count(log.String(), file); n != 1 {
+		t.Errorf("%s was logged %d times, want once:\n%s", file, n, log.String())
 	}
-	if _, failed, _ := live.c.TLSStats(); failed != failed1+1 {
-		t.Errorf("failed files %d -> %d, want one more", failed1, failed)
+	if _, failed, _ := live.c.TLSStats(); failed != failed0+1 {
+		t.Errorf("failed files %d -> %d, want one more", failed0, failed)
 	}
 }
 

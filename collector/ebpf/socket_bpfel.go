@@ -189,7 +189,7 @@ type SocketTlsCall struct {
 	Lib       uint8
 	Active    uint8
 	SeqSet    uint8
-	_         [4]byte
+	EgressMin uint32
 }
 
 type SocketTlsComm struct {

@@ -18,7 +18,8 @@ type exeID struct{ dev, ino uint64 }
 
 // attachOnce calls attach for the file at path unless the file (its device
 // and inode) was attached, or failed to be, before; it returns the outcome
-// and whether this call made it.
+// and whether this call made it. A failure whose path is gone afterwards
+// (the process ended while its /proc path was used) is not remembered.
 func attachOnce(attached map[exeID]error, path string, attach func(string) error) (err error, first bool) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -30,6 +31,13 @@ func attachOnce(attached map[exeID]error, path string, attach func(string) error
 		return err, false
 	}
 	err = attach(path)
+	if err != nil {
+		if _, serr := os.Stat(path); serr != nil {
+			// The process whose /proc path reached the file ended
+			// meanwhile: not the file's fault, the next process tries again.
+			return err, false
+		}
+	}
 	attached[id] = err
 	return err, true
 }
