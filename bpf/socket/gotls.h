@@ -24,6 +24,17 @@
 // the Conn's last (maps/gotls_reads.h). Without those offsets (a stripped
 // binary of a Go version collector/gotls has no table for): the Read's
 // first read(2), else the Conn's last.
+//
+// When: a Read's plaintext goes out at its RET (the bytes are there); a
+// Write's at the entry of its first write(2), len(b) from the Write's
+// entry (crypto/tls writes all of b or fails), not at its RET. Go's
+// net/http client writes a request on one goroutine (writeLoop) and reads
+// the response on another (readLoop): the writer's thread may run the
+// Write's RET after the reader has read the answer, so an event at the RET
+// can reach user space after the response's, and the session pairs each
+// request of a kept-alive connection with the next response. At the write
+// syscall's entry no answer can have come yet. A Write that made no
+// syscall goes out at its RET, as before.
 #pragma once
 #include "tls.h"
 #include "goroutine.h"
@@ -96,6 +107,7 @@ static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
 	struct gotls_call c = {};
 	c.call.conn = conn;
 	c.call.buf = ctx->bx;
+	c.len = ctx->cx; // b's length (RBX, RCX, RDI: b's pointer, length, capacity)
 	c.call.ts = bpf_ktime_get_ns();
 	c.call.dir = dir;
 	c.call.lib = TLS_LIB_GO;
@@ -138,6 +150,10 @@ static __always_inline int gotls_syscall(struct task_struct *task, struct sock *
 		c->call.seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq;
 		c->call.seq_set = 1;
 	}
+	if (dir == DIR_EGRESS && c->call.dir == DIR_EGRESS && !c->sent && c->len > 0) {
+		c->sent = 1; // before the bytes leave: see the top
+		tls_emit(NULL, &c->call, c->call.buf, c->len);
+	}
 	return 1;
 }
 
@@ -151,6 +167,8 @@ static __always_inline int gotls_return(struct pt_regs *ctx)
 		return 0;
 	struct gotls_call c = *p;
 	bpf_map_delete_elem(&gotls_calls, &key);
+	if (c.sent)
+		return 0; // went out at its first write(2)
 	long n = ctx->ax;
 	struct tls_conn_key ck = {.conn = c.call.conn, .tgid = tgid};
 	if (c.call.dir == DIR_INGRESS) {
