@@ -121,11 +121,26 @@ static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
 	return 0;
 }
 
+// gotls_missed reports whether a read(2) outside any Go TLS call is on a
+// socket a crypto/tls Conn of this Go process uses: crypto/tls reads only
+// inside Read, so this Read began before the probes were attached (its
+// goroutine was blocked in it: every kept-alive connection of a running
+// program has one) and its plaintext is lost.
+static __always_inline int gotls_missed(__u32 tgid, struct sock *sk)
+{
+	__u64 skp = (__u64)sk;
+	struct tls_conn_key *ck = bpf_map_lookup_elem(&tls_socks, &skp);
+	return ck && ck->tgid == tgid && bpf_map_lookup_elem(&go_procs, &tgid);
+}
+
 // gotls_syscall is called by a socket syscall's entry (socket.bpf.c
 // enter_io): inside a Go TLS call of the current goroutine it records the
 // TCP socket into the call (the first one, and the sequence number of its
 // first syscall in the call's direction) and returns 1: the syscall moves
-// ciphertext and sends no event.
+// ciphertext and sends no event. A read outside any call on a Go TLS
+// Conn's socket (gotls_missed) returns 2: its ciphertext goes to user space
+// whatever the socket's L7 verdict, which tells the session the Read's
+// plaintext was lost (collector/ebpf tls.go, session.Unread).
 static __always_inline int gotls_syscall(struct task_struct *task, struct sock *sk, __u8 dir)
 {
 	__u32 zero = 0;
@@ -139,9 +154,11 @@ static __always_inline int gotls_syscall(struct task_struct *task, struct sock *
 		return 0;
 	__u64 key = goroutine_key(task->tgid, g);
 	struct gotls_call *c = bpf_map_lookup_elem(&gotls_calls, &key);
-	if (!c || (sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6) ||
+	if ((sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6) ||
 	    sk->sk_protocol != IPPROTO_TCP)
 		return 0;
+	if (!c)
+		return dir == DIR_INGRESS && gotls_missed(task->tgid, sk) ? 2 : 0;
 	if (c->call.sk && c->call.sk != (__u64)sk)
 		return 1;
 	c->call.sk = (__u64)sk;

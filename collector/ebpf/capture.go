@@ -346,7 +346,7 @@ func (c *Capture) handle(e *Event) {
 	}
 	if e.TLS != 0 {
 		conn.SetTLS(tlsFlag(e.TLS))
-	} else if c.tlsRecord(e, conn) {
+	} else if c.tlsRecord(e, conn, now) {
 		return // ciphertext of a connection whose plaintext is read
 	}
 	switch e.Dir {

@@ -17,7 +17,8 @@ import (
 // "MARKER-i START_NS END_NS XRID BYTES": the response's X-Request-ID header
 // and body length as the client got them (the test's ground truth). The
 // client stays LINGER_MS (default 300) after the last response, its
-// connection open, then exits.
+// connection open, then exits. FIRST_PAUSE_MS replaces the first gap (its
+// connection's reader meanwhile blocked in crypto/tls's Read).
 func seqClient(addr, marker string, n int, gap time.Duration) error {
 	prefix := os.Getenv("PREFIX")
 	if prefix == "" {
@@ -28,7 +29,10 @@ func seqClient(addr, marker string, n int, gap time.Duration) error {
 		MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}}
 	var lines []string
 	for i := range n {
-		if i > 0 {
+		switch {
+		case i == 1 && os.Getenv("FIRST_PAUSE_MS") != "":
+			time.Sleep(time.Duration(envInt("FIRST_PAUSE_MS", 0)) * time.Millisecond)
+		case i > 0:
 			time.Sleep(gap)
 		}
 		name := fmt.Sprintf("%s-%d", marker, i+1)
