@@ -88,7 +88,8 @@ func (c *Capture) tlsNewProcess(pid uint32) {
 
 // tlsRecord is told of a syscall's bytes (not a TLS call's): it reports
 // whether they are ciphertext of a connection whose plaintext comes from a
-// TLS library (they make no span: docs/tls.md); bytes that look like a TLS
+// TLS library (they make no span: docs/tls.md; a Go Read's tells the
+// session its plaintext was lost: docs/tls-go.md); bytes that look like a TLS
 // record of another connection make its process looked at again (a library
 // loaded late, or one not attached yet).
 func (c *Capture) tlsRecord(e *Event, conn *session.Conn, now int64) bool {
