@@ -603,7 +603,7 @@ func TestMergeRecordsGrowLinearly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mw.db.Close()
+	defer mw.abort()
 	var o opener
 	for _, e := range m.Shards {
 		sh, err := o.open(filepath.Join(dir, "node-a", e.Name), e)

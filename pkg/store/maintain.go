@@ -186,7 +186,7 @@ func (w *Writer) mergeWindow(win int64, name string, srcs []ShardEntry) error {
 		}
 		w.opener.forget(filepath.Join(w.nodeDir, s.Name)) // read once: its sources leave the manifest below
 		if err != nil {
-			sw.db.Close() // without writing an index
+			sw.abort() // without writing an index
 			os.RemoveAll(tmp)
 			return fmt.Errorf("merging: %w", err)
 		}

@@ -104,6 +104,8 @@ type shardWriter struct {
 	idsUnknown bool
 	// wal is what the writes so far put into Badger's logs (headroom.go).
 	wal int64
+	// stream writes a merge's output in key order (mergestream.go).
+	stream *mergeStream
 }
 
 func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
@@ -117,6 +119,14 @@ func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
 	}
 	w := &shardWriter{dir: dir, db: db, meta: shardMeta{Node: node}, seen: map[valueEntry]bool{}, seenWorkload: map[[2]string]bool{},
 		head: !merged}
+	if merged {
+		if w.stream, err = newMergeStream(db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("opening shard %s: %w", dir, err)
+		}
+		w.meta.Layout = writeLayout
+		return w, nil
+	}
 	// A recovered shard continues its meta and batch numbering.
 	err = db.View(func(txn *badger.Txn) error {
 		it, err := txn.Get([]byte{pMeta})
@@ -193,7 +203,11 @@ func (w *shardWriter) recBytes() int64 {
 }
 
 func (w *shardWriter) close() error {
-	if err := w.writeIndex(); err != nil {
+	write := w.writeIndex
+	if w.stream != nil {
+		write = w.finishStream
+	}
+	if err := write(); err != nil {
 		w.db.Close()
 		return err
 	}
@@ -203,16 +217,15 @@ func (w *shardWriter) close() error {
 	return nil
 }
 
-// copyShard appends the batches of a sealed shard to w without decoding
-// them: each Arrow value is copied under a new batch number, and so are its
+// copyShard appends the batches of a sealed shard to w, a merge's output
+// (its stream writer, mergestream.go), without decoding them: each Arrow value is copied under a new batch number, and so are its
 // index records (read from the source's blocks or, in a layoutEntries
 // shard, its entries) with their batch number moved by the same offset.
 func (w *shardWriter) copyShard(src *shard) error {
 	off := uint32(w.meta.Batches)
 	sm := src.meta
 	return src.view(func(txn *badger.Txn) error {
-		wb := w.db.NewWriteBatch()
-		defer wb.Cancel()
+		var copied []kv // the batches, in key order
 		var batches uint32
 		err := scanEntryKeys(txn, pBatch, true, func(k, v []byte) error {
 			n, err := parseBatchKey(k)
@@ -223,7 +236,8 @@ func (w *shardWriter) copyShard(src *shard) error {
 				return fmt.Errorf("%w: batch %d of a shard of %d batches", errKey, n, sm.Batches)
 			}
 			batches++
-			return wb.Set(batchKey(off+n), v)
+			copied = append(copied, kv{batchKey(off + n), v})
+			return nil
 		})
 		if err != nil {
 			return err
@@ -231,22 +245,21 @@ func (w *shardWriter) copyShard(src *shard) error {
 		if int64(batches) != sm.Batches {
 			return fmt.Errorf("shard %s holds %d batches, its meta counts %d", src.dir, batches, sm.Batches)
 		}
+		// Values and workloads are written with the index (finishStream).
 		for _, p := range []byte{pValues, pWorkld} {
 			err := scanEntryKeys(txn, p, false, func(k, _ []byte) error {
 				if p == pValues {
 					ve, err := parseValuesKey(k)
-					if err != nil || w.seen[ve] {
-						return err
+					if err == nil {
+						w.seen[ve] = true
 					}
-					w.seen[ve] = true
-				} else {
-					ns, wl, err := parseWorkloadKey(k)
-					if err != nil || w.seenWorkload[[2]string{ns, wl}] {
-						return err
-					}
+					return err
+				}
+				ns, wl, err := parseWorkloadKey(k)
+				if err == nil {
 					w.seenWorkload[[2]string{ns, wl}] = true
 				}
-				return wb.Set(k, nil)
+				return err
 			})
 			if err != nil {
 				return err
@@ -291,11 +304,7 @@ func (w *shardWriter) copyShard(src *shard) error {
 		}
 		meta.Spans += sm.Spans
 		meta.Batches += sm.Batches
-		mb, _ := json.Marshal(meta)
-		if err := wb.Set([]byte{pMeta}, mb); err != nil {
-			return err
-		}
-		if err := wb.Flush(); err != nil {
+		if err := w.stream.write(copied); err != nil {
 			return fmt.Errorf("copying %s: %w", src.dir, err)
 		}
 		w.meta = meta
