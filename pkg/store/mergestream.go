@@ -17,6 +17,23 @@ import (
 // write-ahead log, the memtable and its flush (ADR 0004, fifth round).
 // Every key is written once, in key order, in one stream.
 
+// mergedTable is the size of the tables of a merged shard. The stream
+// writer builds tables of the last level, BaseTableSize times
+// TableSizeMultiplier for each level below the first two, and allocates
+// twice that for each table builder up front (Badger's defaults: 64 MiB
+// tables, a 128 MiB buffer per merge).
+const mergedTable = 8 << 20
+
+// mergedOptions are for a merge's output, written by the stream writer.
+func mergedOptions(dir string) badger.Options {
+	o := badgerOptions(dir, false)
+	base := int64(mergedTable)
+	for i := 2; i < o.MaxLevels; i++ {
+		base /= int64(o.TableSizeMultiplier)
+	}
+	return o.WithBaseTableSize(base)
+}
+
 // mergeStream writes the sorted entries of one merged shard.
 type mergeStream struct {
 	sw   *badger.StreamWriter

@@ -71,18 +71,24 @@ func badgerOptions(dir string, readOnly bool) badger.Options {
 
 // headOptions are for the small shards a writer seals every few seconds:
 // they live until their window is merged, so they skip block compression.
-// Their memtable (allocated and cleared at every open) is half the size:
-// 8 MiB still takes a batch value up to the 1 MiB value threshold (Badger
-// accepts at most 15% of the memtable in one write).
+// A batch value (over headValueThreshold: all but the smallest) goes to
+// the value log as it is, once, and the memtable holds its pointer, the
+// meta and at seal the index blocks: a 2 MiB memtable (allocated and
+// cleared at every open) takes a head, where a memtable holding the values
+// needed 8 MiB, copied them into its arena and flushed them into a table.
 func headOptions(dir string) badger.Options {
-	return badgerOptions(dir, false).WithCompression(options.None).WithMemTableSize(headMemTable)
+	return badgerOptions(dir, false).WithCompression(options.None).WithMemTableSize(headMemTable).
+		WithValueThreshold(headValueThreshold)
 }
 
 // Memtable sizes of head shards and merge outputs (headroom.go counts
-// what their flushes and compactions write).
+// what their flushes and compactions write), and the size from which a
+// head's values go to its value log (at most 15% of its memtable, Badger's
+// limit for one write).
 const (
-	headMemTable   = 8 << 20
-	mergedMemTable = 16 << 20
+	headMemTable       = 2 << 20
+	mergedMemTable     = 16 << 20
+	headValueThreshold = 64 << 10
 )
 
 // shardWriter appends batches to one read-write Badger shard.
@@ -110,8 +116,15 @@ type shardWriter struct {
 
 func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
 	o := headOptions(dir)
+	// A head a crash left replays its write-ahead logs, each into a
+	// memtable: one written with a larger memtable (an older writer's 8
+	// MiB) needs as large a one, or Badger exits the process (its arena
+	// "too small").
+	if m := memLogBytes(dir) / 2; m > o.MemTableSize {
+		o = o.WithMemTableSize(m)
+	}
 	if merged {
-		o = badgerOptions(dir, false)
+		o = mergedOptions(dir)
 	}
 	db, err := badger.Open(o)
 	if err != nil {
