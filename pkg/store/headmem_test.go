@@ -88,3 +88,45 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+func TestHeadMemFor(t *testing.T) {
+	for _, tc := range []struct{ mem, want int64 }{
+		{0, headMemTable},
+		{1 << 20, headMemTable},      // 1.25 MiB → 2 MiB, the least
+		{2 << 20, 3 << 20},           // 2.5 MiB → 3 MiB
+		{4<<20 + 1, 6 << 20},         // 5 MiB and a bit → 6 MiB
+		{12 << 20, 15 << 20},         // 15 MiB → 15 MiB
+		{100 << 20, maxHeadMemTable}, // the most
+	} {
+		if got := headMemFor(tc.mem); got != tc.want {
+			t.Errorf("headMemFor(%d) = %d, want %d", tc.mem, got, tc.want)
+		}
+	}
+}
+
+// TestHeadMemtableSizedToLastHead: after a head whose index took more than
+// a 2 MiB memtable, the next head opens with one that takes it whole.
+func TestHeadMemtableSizedToLastHead(t *testing.T) {
+	w := openTestWriter(t, t.TempDir(), nil)
+	defer w.Close()
+	if err := w.Write(bookinfo(t, 3000)...); err != nil { // 114,000 spans
+		t.Fatal(err)
+	}
+	if err := w.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if w.headMem <= headMemTable {
+		t.Fatalf("after a head of 114,000 spans the next memtable is %d bytes, want more than %d", w.headMem, headMemTable)
+	}
+	if err := w.Write(bookinfo(t, 10)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if got := w.head.db.Opts().MemTableSize; got != w.headMem {
+		t.Errorf("the next head's memtable is %d bytes, want %d", got, w.headMem)
+	}
+}

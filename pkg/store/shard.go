@@ -108,14 +108,18 @@ type shardWriter struct {
 	// idsUnknown: a merged source had no span-id range, so neither has
 	// the merge.
 	idsUnknown bool
-	// wal is what the writes so far put into Badger's logs (headroom.go).
-	wal int64
+	// wal is what the writes so far put into Badger's logs (headroom.go);
+	// mem what of it went into memtables (values under the threshold).
+	wal, mem int64
 	// stream writes a merge's output in key order (mergestream.go).
 	stream *mergeStream
 }
 
-func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
+func openShardWriter(dir, node string, merged bool, memtable int64) (*shardWriter, error) {
 	o := headOptions(dir)
+	if memtable > o.MemTableSize {
+		o = o.WithMemTableSize(memtable)
+	}
 	// A head a crash left replays its write-ahead logs, each into a
 	// memtable: one written with a larger memtable (an older writer's 8
 	// MiB) needs as large a one, or Badger exits the process (its arena
