@@ -96,7 +96,7 @@ static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
 	struct gotls_call c = {};
 	c.call.conn = conn;
 	c.call.buf = ctx->bx;
-	c.call.ts = bpf_ktime_get_ns();
+	c.call.ts = dir == DIR_EGRESS ? bpf_ktime_get_ns() : 0;
 	c.call.dir = dir;
 	c.call.lib = TLS_LIB_GO;
 	c.call.active = 1;
@@ -166,5 +166,5 @@ static __always_inline int gotls_return(struct pt_regs *ctx)
 	}
 	if (!c.call.sk && c.chain_sk && !bpf_map_lookup_elem(&tls_conns, &ck))
 		c.call.sk = c.chain_sk;
-	return tls_emit(ctx, &c.call, c.call.buf, n > 0 ? n : 0);
+	return tls_emit(bpf_get_current_task_btf(), NULL, &c.call, c.call.buf, n > 0 ? n : 0);
 }

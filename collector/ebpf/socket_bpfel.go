@@ -33,6 +33,23 @@ type SocketActiveIo struct {
 	GoGen      uint32
 	Go         uint8
 	_          [3]byte
+	Tls        struct {
+		_         structs.HostLayout
+		Conn      uint64
+		Buf       uint64
+		Lenp      uint64
+		Ts        uint64
+		Sk        uint64
+		LastIn    uint64
+		LastInTs  uint64
+		LastInSeq uint32
+		Seq       uint32
+		Dir       uint8
+		Lib       uint8
+		Active    uint8
+		SeqSet    uint8
+		EgressMin uint32
+	}
 }
 
 type SocketBodyKey struct {
@@ -85,8 +102,24 @@ type SocketFutexState struct {
 }
 
 type SocketGotlsCall struct {
-	_       structs.HostLayout
-	Call    SocketTlsCall
+	_    structs.HostLayout
+	Call struct {
+		_         structs.HostLayout
+		Conn      uint64
+		Buf       uint64
+		Lenp      uint64
+		Ts        uint64
+		Sk        uint64
+		LastIn    uint64
+		LastInTs  uint64
+		LastInSeq uint32
+		Seq       uint32
+		Dir       uint8
+		Lib       uint8
+		Active    uint8
+		SeqSet    uint8
+		EgressMin uint32
+	}
 	ChainSk uint64
 }
 
@@ -174,24 +207,6 @@ type SocketThreadState struct {
 	}
 }
 
-type SocketTlsCall struct {
-	_         structs.HostLayout
-	Conn      uint64
-	Buf       uint64
-	Lenp      uint64
-	Ts        uint64
-	Sk        uint64
-	LastIn    uint64
-	LastInTs  uint64
-	LastInSeq uint32
-	Seq       uint32
-	Dir       uint8
-	Lib       uint8
-	Active    uint8
-	SeqSet    uint8
-	EgressMin uint32
-}
-
 type SocketTlsComm struct {
 	_    structs.HostLayout
 	Comm [16]int8
@@ -236,7 +251,6 @@ const (
 	SocketMapSockets           = "sockets"
 	SocketMapStats             = "stats"
 	SocketMapThreads           = "threads"
-	SocketMapTlsCalls          = "tls_calls"
 	SocketMapTlsConns          = "tls_conns"
 	SocketMapTlsExclude        = "tls_exclude"
 	SocketMapTlsSocks          = "tls_socks"
@@ -419,7 +433,6 @@ type SocketMapSpecs struct {
 	Sockets    *ebpf.MapSpec `ebpf:"sockets"`
 	Stats      *ebpf.MapSpec `ebpf:"stats"`
 	Threads    *ebpf.MapSpec `ebpf:"threads"`
-	TlsCalls   *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsConns   *ebpf.MapSpec `ebpf:"tls_conns"`
 	TlsExclude *ebpf.MapSpec `ebpf:"tls_exclude"`
 	TlsSocks   *ebpf.MapSpec `ebpf:"tls_socks"`
@@ -478,7 +491,6 @@ type SocketMaps struct {
 	Sockets    *ebpf.Map `ebpf:"sockets"`
 	Stats      *ebpf.Map `ebpf:"stats"`
 	Threads    *ebpf.Map `ebpf:"threads"`
-	TlsCalls   *ebpf.Map `ebpf:"tls_calls"`
 	TlsConns   *ebpf.Map `ebpf:"tls_conns"`
 	TlsExclude *ebpf.Map `ebpf:"tls_exclude"`
 	TlsSocks   *ebpf.Map `ebpf:"tls_socks"`
@@ -508,7 +520,6 @@ func (m *SocketMaps) Close() error {
 		m.Sockets,
 		m.Stats,
 		m.Threads,
-		m.TlsCalls,
 		m.TlsConns,
 		m.TlsExclude,
 		m.TlsSocks,
