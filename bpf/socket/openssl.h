@@ -53,7 +53,7 @@ int ossl_ret(struct pt_regs *ctx)
 	if (!a)
 		return 0;
 	int ret = (int)ctx->ax;
-	return tls_emit(task, a, &a->tls, a->tls.buf, ret > 0 ? ret : 0);
+	return tls_emit(task, a, &a->tls, a->tls.buf, ret > 0 ? ret : 0, 0);
 }
 
 // ossl_ret_ex: SSL_write_ex / SSL_read_ex returned 1 and stored the count.
@@ -67,5 +67,5 @@ int ossl_ret_ex(struct pt_regs *ctx)
 	__u64 n = 0;
 	if ((int)ctx->ax == 1 && a->tls.lenp)
 		bpf_probe_read_user(&n, sizeof(n), (void *)a->tls.lenp);
-	return tls_emit(task, a, &a->tls, a->tls.buf, n);
+	return tls_emit(task, a, &a->tls, a->tls.buf, n, 0);
 }

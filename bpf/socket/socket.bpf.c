@@ -246,13 +246,8 @@ static __always_inline int exit_io(long ret)
 		cap = 0; // inside a body user space counts by length (bodies.h)
 		count(STAT_BODY_ONLY);
 	}
-	if (cap > len)
-		cap = len;
-	if (cap > plen)
-		cap = plen;
-	if (cap > MAX_PAYLOAD - 1)
-		cap = MAX_PAYLOAD - 1;
-	cap &= MAX_PAYLOAD - 1;
+	cap = payload_clamp(cap, len < plen ? len : plen);
+	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound
 	e->len = len;
 	e->cap = cap;
 	if (cap > 0)

@@ -127,16 +127,18 @@ static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u
 // SSL_write in the same callback).
 #define TLS_LAST_IN_NS 10000000ULL
 
-// tls_map remembers that connection object ck uses socket skp (both ways).
-// A connection already mapped to that socket costs one lookup, no update
-// (most calls: two LRU updates were ~40 % of a return's run time).
-static __always_inline void tls_map(struct tls_conn_key *ck, __u64 skp)
+// tls_map remembers that connection object ck uses socket skp (both ways);
+// chain_sk: the socket a Go Conn's fields lead to (gotls.h), else 0. A
+// connection already mapped so costs one lookup and no update (most calls;
+// the two LRU updates were ~100 ns of a return here).
+static __always_inline void tls_map(struct tls_conn_key *ck, __u64 skp, __u64 chain_sk)
 {
 	__u64 tuple = sock_tuple(kcast(skp, struct sock));
+	__u8 chained = chain_sk == skp;
 	struct tls_sock *known = bpf_map_lookup_elem(&tls_conns, ck);
-	if (known && known->sk == skp && known->tuple == tuple)
+	if (known && known->sk == skp && known->tuple == tuple && known->chained == chained)
 		return;
-	struct tls_sock v = {.sk = skp, .tuple = tuple};
+	struct tls_sock v = {.sk = skp, .tuple = tuple, .chained = chained};
 	bpf_map_update_elem(&tls_conns, ck, &v, BPF_ANY);
 	bpf_map_update_elem(&tls_socks, &skp, ck, BPF_ANY);
 }
@@ -171,22 +173,24 @@ static __always_inline __u64 tls_sock_of(struct tls_call *call, struct tls_conn_
 	if (call->dir == DIR_INGRESS)
 		*seq = call->last_in_seq;
 	call->last_in = 0;
-	tls_map(ck, skp);
+	tls_map(ck, skp, 0);
 	return skp;
 }
 
 // tls_emit sends len bytes of plaintext at buf (user memory), moved by the
 // ended call, as a struct event of the call's socket; len 0 (the call
 // failed or would block) only remembers the socket of its connection. a is
-// the current task's storage, or NULL when the caller has not looked it up.
-static __always_inline int tls_emit(struct task_struct *task, struct active_io *a, struct tls_call *call, __u64 buf, __u64 len)
+// the current task's storage, or NULL when the caller has not looked it up;
+// chain_sk as tls_map's.
+static __always_inline int tls_emit(struct task_struct *task, struct active_io *a, struct tls_call *call, __u64 buf,
+				    __u64 len, __u64 chain_sk)
 {
 	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
 	struct tls_conn_key ck = {.conn = call->conn, .tgid = id >> 32};
 	__u64 skp = call->sk;
 	__u32 seq = call->seq_set ? call->seq : 0;
 	if (skp)
-		tls_map(&ck, skp);
+		tls_map(&ck, skp, chain_sk);
 	else if (!(skp = tls_sock_of(call, &ck, &seq))) {
 		if (len > 0)
 			count(STAT_TLS_NO_SOCKET);
@@ -226,12 +230,8 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	e->syscall_trace_id = causality(key, skp, dir, now, &cont);
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
-	__u32 cap = payload_cap;
-	if (cap > len)
-		cap = len;
-	if (cap > MAX_PAYLOAD - 1)
-		cap = MAX_PAYLOAD - 1;
-	cap &= MAX_PAYLOAD - 1;
+	__u32 cap = payload_clamp(payload_cap, len);
+	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound
 	e->len = len;
 	e->cap = cap;
 	if (cap > 0)

@@ -220,9 +220,11 @@ type SocketTlsConnKey struct {
 }
 
 type SocketTlsSock struct {
-	_     structs.HostLayout
-	Sk    uint64
-	Tuple uint64
+	_       structs.HostLayout
+	Sk      uint64
+	Tuple   uint64
+	Chained uint8
+	Pad     [7]uint8
 }
 
 // Names of all BPF objects in the ELF.
