@@ -79,9 +79,10 @@ static __always_inline struct active_io *tls_leave(struct task_struct *task)
 }
 
 // tls_syscall is called by a socket syscall's entry (socket.bpf.c
-// enter_io) with the thread's storage (NULL: none yet): inside a TLS call it records the TCP socket into the call (the
-// first one) and the TCP sequence number of the call's record, and returns
-// 1: the syscall moves ciphertext and sends no event. Egress: the first
+// enter_io) with the thread's storage (NULL: none yet): inside a TLS call
+// it records the TCP socket into the call (the first one) and the TCP
+// sequence number of the call's record, and returns 1: the syscall moves
+// ciphertext and sends no event. Egress: the first
 // write's sequence, unless the bytes written before a later write are too
 // few to hold the first data record (egress_min): they were a control
 // record (a TLS 1.3 KeyUpdate OpenSSL sends at the start of an SSL_write)

@@ -33,23 +33,7 @@ type SocketActiveIo struct {
 	GoGen      uint32
 	Go         uint8
 	_          [3]byte
-	Tls        struct {
-		_         structs.HostLayout
-		Conn      uint64
-		Buf       uint64
-		Lenp      uint64
-		Ts        uint64
-		Sk        uint64
-		LastIn    uint64
-		LastInTs  uint64
-		LastInSeq uint32
-		Seq       uint32
-		Dir       uint8
-		Lib       uint8
-		Active    uint8
-		SeqSet    uint8
-		EgressMin uint32
-	}
+	Tls        SocketTlsCall
 }
 
 type SocketBodyKey struct {
@@ -102,24 +86,8 @@ type SocketFutexState struct {
 }
 
 type SocketGotlsCall struct {
-	_    structs.HostLayout
-	Call struct {
-		_         structs.HostLayout
-		Conn      uint64
-		Buf       uint64
-		Lenp      uint64
-		Ts        uint64
-		Sk        uint64
-		LastIn    uint64
-		LastInTs  uint64
-		LastInSeq uint32
-		Seq       uint32
-		Dir       uint8
-		Lib       uint8
-		Active    uint8
-		SeqSet    uint8
-		EgressMin uint32
-	}
+	_       structs.HostLayout
+	Call    SocketTlsCall
 	ChainSk uint64
 }
 
@@ -205,6 +173,24 @@ type SocketThreadState struct {
 		Item     uint8
 		Pad      [4]uint8
 	}
+}
+
+type SocketTlsCall struct {
+	_         structs.HostLayout
+	Conn      uint64
+	Buf       uint64
+	Lenp      uint64
+	Ts        uint64
+	Sk        uint64
+	LastIn    uint64
+	LastInTs  uint64
+	LastInSeq uint32
+	Seq       uint32
+	Dir       uint8
+	Lib       uint8
+	Active    uint8
+	SeqSet    uint8
+	EgressMin uint32
 }
 
 type SocketTlsComm struct {
