@@ -108,12 +108,21 @@ static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
 	c.call.conn = conn;
 	c.call.buf = ctx->bx;
 	c.len = ctx->cx; // b's length (RBX, RCX, RDI: b's pointer, length, capacity)
-	c.call.ts = bpf_ktime_get_ns();
+	c.call.ts = dir == DIR_EGRESS ? bpf_ktime_get_ns() : 0;
 	c.call.dir = dir;
 	c.call.lib = TLS_LIB_GO;
 	c.call.active = 1;
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	c.chain_sk = gotls_chain_sk(task, conn, cookie);
+	// A Conn whose fields led to its socket before (tls_conns, chained)
+	// still leads there while that socket lives (its close forgets the
+	// entry; the tuple tells a socket reallocated at the address): one
+	// lookup instead of three user-memory reads and the fd walk.
+	struct tls_conn_key ck = {.conn = conn, .tgid = tgid};
+	struct tls_sock *known = bpf_map_lookup_elem(&tls_conns, &ck);
+	if (known && known->chained && sock_tuple(kcast(known->sk, struct sock)) == known->tuple)
+		c.chain_sk = known->sk;
+	else
+		c.chain_sk = gotls_chain_sk(task, conn, cookie);
 	if (dir == DIR_INGRESS)
 		gotls_record_seq(&c, cookie);
 	__u64 key = goroutine_key(tgid, g);
@@ -169,7 +178,7 @@ static __always_inline int gotls_syscall(struct task_struct *task, struct sock *
 	}
 	if (dir == DIR_EGRESS && c->call.dir == DIR_EGRESS && !c->sent && c->len > 0) {
 		c->sent = 1; // before the bytes leave: see the top
-		tls_emit(NULL, &c->call, c->call.buf, c->len);
+		tls_emit(task, NULL, &c->call, c->call.buf, c->len, c->chain_sk);
 	}
 	return 1;
 }
@@ -201,5 +210,5 @@ static __always_inline int gotls_return(struct pt_regs *ctx)
 	}
 	if (!c.call.sk && c.chain_sk && !bpf_map_lookup_elem(&tls_conns, &ck))
 		c.call.sk = c.chain_sk;
-	return tls_emit(ctx, &c.call, c.call.buf, n > 0 ? n : 0);
+	return tls_emit(bpf_get_current_task_btf(), NULL, &c.call, c.call.buf, n > 0 ? n : 0, c.chain_sk);
 }

@@ -101,7 +101,10 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	struct sock *sk = fd_to_sock(task, fd);
 	if (!sk)
 		return 0;
-	if (tls_syscall(task, sk, dir))
+	// The thread's storage, looked up once for the TLS check and the
+	// syscall (created below when missing).
+	struct active_io *a = bpf_task_storage_get(&active, task, 0, 0);
+	if (tls_syscall(a, sk, dir))
 		return 0; // ciphertext of a TLS call: its plaintext goes out (tls.h)
 	int gotls = gotls_syscall(task, sk, dir);
 	if (gotls == 1)
@@ -113,7 +116,8 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	__u16 proto = inet_proto(sk, &netns);
 	if (!proto)
 		return 0;
-	struct active_io *a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a)
+		a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!a) {
 		// Out of memory, or nested in another task-storage user on this CPU.
 		count(STAT_DROP_STORAGE);
@@ -243,13 +247,8 @@ static __always_inline int exit_io(long ret)
 		cap = 0; // inside a body user space counts by length (bodies.h)
 		count(STAT_BODY_ONLY);
 	}
-	if (cap > len)
-		cap = len;
-	if (cap > plen)
-		cap = plen;
-	if (cap > MAX_PAYLOAD - 1)
-		cap = MAX_PAYLOAD - 1;
-	cap &= MAX_PAYLOAD - 1;
+	cap = payload_clamp(cap, len < plen ? len : plen);
+	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound
 	e->len = len;
 	e->cap = cap;
 	if (cap > 0)
