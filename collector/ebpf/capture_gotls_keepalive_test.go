@@ -215,28 +215,8 @@ func nginxKeepAliveConf(t *testing.T, dir, host string, port int, cert, key, pro
 	if proxy != "" {
 		m = "proxy_pass http://" + proxy + ";"
 	}
-	conf := filepath.Join(dir, fmt.Sprintf("nginx-%d.conf", port))
-	body := fmt.Sprintf(`daemon off;
-user root;
-worker_processes 1;
-pid %[1]s/nginx-%[3]d.pid;
-error_log %[1]s/nginx-%[3]d.err;
-events {}
-http {
-  access_log off;
-  client_body_temp_path %[1]s; proxy_temp_path %[1]s; fastcgi_temp_path %[1]s; uwsgi_temp_path %[1]s; scgi_temp_path %[1]s;
-  server {
-    listen %[2]s:%[3]d ssl;
-    ssl_certificate %[4]s;
-    ssl_certificate_key %[5]s;
-    location /m/ { %[6]s }
-    location /big/ { add_header X-Request-ID $request_uri always; root %[1]s; try_files /big/index.bin =404; }
-    location / { return 200 "ready"; }
-  }
-}
-`, dir, host, port, cert, key, m)
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return conf
+	// root: the worker reads dir/big (a test's temporary directory).
+	return nginxTLSConfWith(t, dir, host, port, cert, key, "user root;\n", "location /m/ { "+m+` }
+    location /big/ { add_header X-Request-ID $request_uri always; root `+dir+`; try_files /big/index.bin =404; }
+    location / { return 200 "ready"; }`)
 }

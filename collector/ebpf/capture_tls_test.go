@@ -118,9 +118,17 @@ const agent = new https.Agent({keepAlive: true});
 
 func nginxTLSConf(t *testing.T, dir, host string, port int, cert, key string) string {
 	t.Helper()
+	return nginxTLSConfWith(t, dir, host, port, cert, key, "", `location / { default_type text/plain; return 200 "ok $uri"; }`)
+}
+
+// nginxTLSConfWith writes an nginx configuration serving HTTPS on
+// host:port with the main-context lines top (each ending in a newline) and
+// the server's locations.
+func nginxTLSConfWith(t *testing.T, dir, host string, port int, cert, key, top, locations string) string {
+	t.Helper()
 	conf := filepath.Join(dir, fmt.Sprintf("nginx-%d.conf", port))
 	body := fmt.Sprintf(`daemon off;
-worker_processes 1;
+%[6]sworker_processes 1;
 pid %[1]s/nginx-%[3]d.pid;
 error_log %[1]s/nginx-%[3]d.err;
 events {}
@@ -131,10 +139,10 @@ http {
     listen %[2]s:%[3]d ssl;
     ssl_certificate %[4]s;
     ssl_certificate_key %[5]s;
-    location / { default_type text/plain; return 200 "ok $uri"; }
+    %[7]s
   }
 }
-`, dir, host, port, cert, key)
+`, dir, host, port, cert, key, top, locations)
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
