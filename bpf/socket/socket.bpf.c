@@ -108,6 +108,8 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	__u8 verdict;
 	if (l7_skip(sk, &verdict))
 		return 0; // marked not L7 (l7.h)
+	if (verdict == L7_OPAQUE && opaque_read(task, sk))
+		return 0; // TLS whose plaintext this thread reads (opaque.h)
 	__u32 netns = 0;
 	__u16 proto = inet_proto(sk, &netns);
 	if (!proto)
@@ -246,6 +248,7 @@ static __always_inline int exit_io(long ret)
 		cap = len;
 	if (cap > plen)
 		cap = plen;
+	cap = opaque_cap(a->l7, cap); // TLS not read: the record header (opaque.h)
 	if (cap > MAX_PAYLOAD - 1)
 		cap = MAX_PAYLOAD - 1;
 	cap &= MAX_PAYLOAD - 1;
@@ -254,7 +257,7 @@ static __always_inline int exit_io(long ret)
 	if (cap > 0)
 		bpf_probe_read_user(e->data, cap, (void *)ptr);
 	if (a->l7 == L7_UNKNOWN)
-		l7_verdict(sk, e->data, cap, len, e->l4);
+		l7_verdict(task, sk, e->data, cap, len, e->l4);
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap))) {
 		count(STAT_DROP_RINGBUF);
 		return 0;

@@ -1,0 +1,47 @@
+// TLS connections whose plaintext is not read (docs/mesh.md "Without
+// plaintext"): a process excluded from TLS reading (tls.exclude_processes)
+// or whose TLS library has no probes (Envoy's stripped BoringSSL, rustls).
+// l7.h marks a socket whose first message is a TLS record L7_OPAQUE instead
+// of L7_NO when the thread that moved it never made a TLS call the probes
+// read (it has no tls_calls storage: tls_enter creates it, and refuses
+// excluded processes). The syscalls of such a socket go on to user space as
+// metadata (connection, direction, byte count, TCP sequence, thread,
+// timestamps, context id) with at most OPAQUE_CAP bytes: the record header
+// its first bytes hold. User space makes L4 spans of their flights
+// (collector/l4flight). A thread that makes TLS calls the probes read marks
+// such a socket L7_NO at its next syscall (a connection whose handshake came
+// before the thread's first TLS call): plaintext-read connections keep the
+// cost they had, one map lookup per syscall outside a TLS call.
+#pragma once
+#include "maps/sockets.h"
+#include "maps/tlscalls.h"
+
+#define OPAQUE_CAP 8 // a record header (5 bytes) and a handshake type
+
+// opaque_verdict is the verdict of a socket whose first message is a TLS
+// record, moved by task: L7_OPAQUE when the task's TLS calls are not read.
+static __always_inline __u8 opaque_verdict(struct task_struct *task)
+{
+	return bpf_task_storage_get(&tls_calls, task, 0, 0) ? L7_NO : L7_OPAQUE;
+}
+
+// opaque_read reports whether an L7_OPAQUE socket's syscall comes from a
+// thread whose TLS calls are read: the socket is then marked L7_NO and the
+// syscall skipped, as every syscall of a plaintext-read TLS socket outside
+// its library's calls.
+static __always_inline int opaque_read(struct task_struct *task, struct sock *sk)
+{
+	if (!bpf_task_storage_get(&tls_calls, task, 0, 0))
+		return 0;
+	__u64 key = (__u64)sk;
+	struct sock_state *s = bpf_map_lookup_elem(&sockets, &key);
+	if (s)
+		s->l7 = L7_NO;
+	return 1;
+}
+
+// opaque_cap bounds the bytes captured of an L7_OPAQUE socket's syscall.
+static __always_inline __u32 opaque_cap(__u8 verdict, __u32 cap)
+{
+	return verdict == L7_OPAQUE && cap > OPAQUE_CAP ? OPAQUE_CAP : cap;
+}
