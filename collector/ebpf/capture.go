@@ -19,8 +19,8 @@ import (
 
 	"github.com/zerotrace/zerotrace/collector/causality"
 	"github.com/zerotrace/zerotrace/collector/cgroup"
-	"github.com/zerotrace/zerotrace/collector/proc"
 	"github.com/zerotrace/zerotrace/collector/l4flight"
+	"github.com/zerotrace/zerotrace/collector/proc"
 	"github.com/zerotrace/zerotrace/collector/session"
 	"github.com/zerotrace/zerotrace/pkg/redact"
 	"github.com/zerotrace/zerotrace/pkg/span"
