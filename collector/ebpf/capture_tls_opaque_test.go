@@ -123,26 +123,9 @@ func startTshark(t *testing.T, ns string, port int) (string, func()) {
 // connection per request, TLS version vers, the upstream not verified).
 func nginxProxyConf(t *testing.T, dir, host string, port int, up, vers string) string {
 	t.Helper()
-	conf := filepath.Join(dir, fmt.Sprintf("nginx-proxy-%d.conf", port))
-	body := fmt.Sprintf(`daemon off;
-worker_processes 1;
-pid %[1]s/nginx-%[3]d.pid;
-error_log %[1]s/nginx-%[3]d.err;
-events {}
-http {
-  access_log off;
-  client_body_temp_path %[1]s; proxy_temp_path %[1]s; fastcgi_temp_path %[1]s; uwsgi_temp_path %[1]s; scgi_temp_path %[1]s;
-  server {
-    listen %[2]s:%[3]d;
+	return nginxConf(t, dir, port, fmt.Sprintf(`listen %s:%d;
     location /ready { return 200 "ready"; }
-    location / { proxy_pass https://%[4]s; proxy_ssl_verify off; proxy_ssl_protocols %[5]s; }
-  }
-}
-`, dir, host, port, up, vers)
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return conf
+    location / { proxy_pass https://%s; proxy_ssl_verify off; proxy_ssl_protocols %s; }`, host, port, up, vers))
 }
 
 // TestCaptureTLSOpaque: per request through the proxy, one c-p L4 span
@@ -155,12 +138,7 @@ http {
 // the context id of its plaintext server request (one request at a time).
 func TestCaptureTLSOpaque(t *testing.T) {
 	haveBins(t, "openssl", "curl", "nginx", "tshark")
-	tp := newTopo(t)
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}, TLSExclude: []string{"nginx"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { live.Close() })
+	tp, live := liveTopoExcluding(t, "nginx")
 	dir, cert, key := tlsCert(t, tp.ServerIP)
 	upPort := nextPort()
 	pcap, stopWire := startTshark(t, tp.ClientNS, upPort)
@@ -292,6 +270,19 @@ func checkOpaqueSpans(t *testing.T, spans []span.Span, wire map[uint16][]wireFli
 			t.Errorf("%s: no plaintext s-p span at the proxy", p)
 		}
 	}
+}
+
+// liveTopoExcluding is liveTopo with the TLS calls of the processes named
+// excluded from reading (config tls.exclude_processes).
+func liveTopoExcluding(t *testing.T, names ...string) (*topo, *liveCapture) {
+	t.Helper()
+	tp := newTopo(t)
+	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}, TLSExclude: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Close() })
+	return tp, live
 }
 
 // startServerURL starts argv in ns and waits until url answers.
