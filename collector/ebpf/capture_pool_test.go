@@ -167,8 +167,38 @@ func checkContextsIn(t *testing.T, tp *topo, live *liveCapture, name string, per
 		waitFor(t, func() bool { return live.c.TasksFollowed(pid) },
 			func() string { return "tasks of " + name + " not followed" })
 	}
+	// In flight together at the front server (not pairwise overlaps): 12–25
+	// measured across the pool, Java and Go services. A batch that a loaded
+	// machine ran almost one request at a time proves nothing about
+	// concurrency: another is sent (every batch's contexts are checked).
+	best := 0
+	for round := 1; round <= overlapRounds && best < minContextOverlap; round++ {
+		r := runContextRound(t, tp, live, perRequest, front, leaf)
+		best = max(best, r.overlap)
+		if r.linked < minLinked {
+			t.Errorf("%d calls carry their request's context, want ≥ %d", r.linked, minLinked)
+		}
+		fmt.Printf("%s (%d concurrent): %d/%d calls carry their request's context, %d wrong, overlap %d, %d background calls and shipments\n",
+			name, contextRequests, r.linked, r.calls, r.wrong, r.overlap, r.background)
+	}
+	if best < minContextOverlap {
+		t.Errorf("at most %d requests in the front server at once in %d batches, want ≥ %d", best, overlapRounds, minContextOverlap)
+	}
+}
+
+// contextRequests is how many concurrent requests a batch of checkContexts
+// sends; minContextOverlap how many of them one batch must have had in the
+// front server at once.
+const contextRequests, minContextOverlap = 32, 8
+
+// contextRound is what one batch of checkContexts measured.
+type contextRound struct{ linked, calls, wrong, overlap, background int }
+
+// runContextRound sends one batch of contextRequests concurrent requests to
+// the front service and checks the context every call to the leaf carries.
+func runContextRound(t *testing.T, tp *topo, live *liveCapture, perRequest, front, leaf int) contextRound {
+	const n = contextRequests
 	m := nonce()
-	const n = 32
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
@@ -256,14 +286,5 @@ func checkContextsIn(t *testing.T, tp *topo, live *liveCapture, name string, per
 	if calls != perRequest*n {
 		t.Errorf("%d calls, want %d", calls, perRequest*n)
 	}
-	// In flight together at the front server (not pairwise overlaps): 12–25
-	// measured across the pool, Java and Go services.
-	if overlap < 8 {
-		t.Errorf("at most %d requests in the front server at once, want ≥ 8", overlap)
-	}
-	if linked < minLinked {
-		t.Errorf("%d calls carry their request's context, want ≥ %d", linked, minLinked)
-	}
-	fmt.Printf("%s (%d concurrent): %d/%d calls carry their request's context, %d wrong, overlap %d, %d background calls and shipments\n",
-		name, n, linked, calls, wrong, overlap, background)
+	return contextRound{linked, calls, wrong, overlap, background}
 }

@@ -367,46 +367,57 @@ func TestRuntimeConcurrency(t *testing.T) {
 			src := requireCapture(t)
 			tp := newTopo(t)
 			front := twoTier(t, rt, tp)
-			m := "q" + nonce()
-			parallelRequests(t, tp, front, m, n)
-			spans := waitSpans(t, src, func(s []span.Span) bool { return countMarker(s, m) >= 4*n })
-			linked := 0
-			for i := range n {
-				p := fmt.Sprintf("/%s/r%02d", m, i)
-				if checkLinked(t, spans, p) {
-					linked++
-				}
+			want, known := minConcurrentOverlap[rt.Name]
+			if !known {
+				t.Fatalf("%s: no measured overlap floor (minConcurrentOverlap)", rt.Name)
 			}
-			// The requests must have been in the front server at once: its
-			// s-p spans of the marker, in flight together.
-			var fronts []span.Span
-			for _, s := range spans {
-				if s.TapSide == span.TapServerProcess && !s.ServerIP.IsLoopback() && strings.HasPrefix(s.RequestResource, "/"+m+"/") {
-					fronts = append(fronts, s)
-				}
-			}
-			overlap := inflight.Max(fronts)
-			t.Logf("%s: %d/%d requests linked front s-p ↔ downstream c-p; at most %d in the front server at once", rt.Name, linked, n, overlap)
-			if want, ok := minConcurrentOverlap[rt.Name]; !ok || overlap < want {
-				t.Errorf("%s: at most %d of the %d requests in the front server at once, want ≥ %d (measured floor known: %v)",
-					rt.Name, overlap, n, want, ok)
-			}
-			// No span may carry a marker path with another request's seq:
-			// every seq pairs exactly one c-p and one s-p of the same path.
-			bySeq := map[uint32][]span.Span{}
-			for _, s := range spans {
-				if strings.Contains(s.RequestResource, m) && s.ReqTCPSeq != 0 {
-					bySeq[s.ReqTCPSeq] = append(bySeq[s.ReqTCPSeq], s)
-				}
-			}
-			for seq, ss := range bySeq {
-				if len(ss) != 2 || ss[0].RequestResource != ss[1].RequestResource || ss[0].TapSide == ss[1].TapSide {
-					var d []string
-					for _, s := range ss {
-						d = append(d, s.TapSide.String()+" "+s.RequestResource)
+			// A round whose requests happened not to overlap proves nothing
+			// about concurrency: send another batch (every round's links are
+			// checked), at most overlapRounds of them.
+			best := 0
+			for round := 1; round <= overlapRounds && best < want; round++ {
+				m := "q" + nonce()
+				parallelRequests(t, tp, front, m, n)
+				spans := waitSpans(t, src, func(s []span.Span) bool { return countMarker(s, m) >= 4*n })
+				linked := 0
+				for i := range n {
+					p := fmt.Sprintf("/%s/r%02d", m, i)
+					if checkLinked(t, spans, p) {
+						linked++
 					}
-					t.Errorf("req_tcp_seq %d: spans %v, want one c-p and one s-p of one path", seq, d)
 				}
+				// The requests must have been in the front server at once: its
+				// s-p spans of the marker, in flight together.
+				var fronts []span.Span
+				for _, s := range spans {
+					if s.TapSide == span.TapServerProcess && !s.ServerIP.IsLoopback() && strings.HasPrefix(s.RequestResource, "/"+m+"/") {
+						fronts = append(fronts, s)
+					}
+				}
+				overlap := inflight.Max(fronts)
+				best = max(best, overlap)
+				t.Logf("%s round %d: %d/%d requests linked front s-p ↔ downstream c-p; at most %d in the front server at once", rt.Name, round, linked, n, overlap)
+				// No span may carry a marker path with another request's seq:
+				// every seq pairs exactly one c-p and one s-p of the same path.
+				bySeq := map[uint32][]span.Span{}
+				for _, s := range spans {
+					if strings.Contains(s.RequestResource, m) && s.ReqTCPSeq != 0 {
+						bySeq[s.ReqTCPSeq] = append(bySeq[s.ReqTCPSeq], s)
+					}
+				}
+				for seq, ss := range bySeq {
+					if len(ss) != 2 || ss[0].RequestResource != ss[1].RequestResource || ss[0].TapSide == ss[1].TapSide {
+						var d []string
+						for _, s := range ss {
+							d = append(d, s.TapSide.String()+" "+s.RequestResource)
+						}
+						t.Errorf("req_tcp_seq %d: spans %v, want one c-p and one s-p of one path", seq, d)
+					}
+				}
+			}
+			if best < want {
+				t.Errorf("%s: at most %d of the %d requests in the front server at once in %d rounds, want ≥ %d",
+					rt.Name, best, n, overlapRounds, want)
 			}
 		})
 	}
@@ -417,6 +428,11 @@ func TestRuntimeConcurrency(t *testing.T) {
 // the busy 2-core machine) python 6–8, java 12–18, ruby 13; the floors sit
 // a few under the lowest. Sent one at a time, every runtime has 1.
 var minConcurrentOverlap = map[string]int{"python": 4, "java": 8, "ruby": 8}
+
+// overlapRounds bounds how many batches a concurrency test sends until one
+// shows its overlap floor (a loaded machine sometimes runs a batch almost
+// one request at a time; CI measured ruby at 6 once).
+const overlapRounds = 3
 
 // parallelRequests sends n concurrent curl requests /<m>/rNN to front from
 // the client namespace and checks every answer.
