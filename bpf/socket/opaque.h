@@ -6,12 +6,17 @@
 // read (it has no tls_calls storage: tls_enter creates it, and refuses
 // excluded processes). The syscalls of such a socket go on to user space as
 // metadata (connection, direction, byte count, TCP sequence, thread,
-// timestamps, context id) with at most OPAQUE_CAP bytes: the record header
+// timestamps) with at most OPAQUE_CAP bytes: the record header
 // its first bytes hold. User space makes L4 spans of their flights
 // (collector/l4flight). A thread that makes TLS calls the probes read marks
 // such a socket L7_NO at its next syscall (a connection whose handshake came
 // before the thread's first TLS call): plaintext-read connections keep the
-// cost they had, one map lookup per syscall outside a TLS call.
+// cost they had, one map lookup per syscall outside a TLS call. Their
+// syscalls take no part in request contexts (causality.h, context id 0): a
+// TLS 1.3 server writes its session tickets after reading the client's
+// Finished, often with the request, and that write would end the request
+// on its thread, whose next request would then lend its id to the calls of
+// the first (seen in the mesh demo: a wrong link).
 #pragma once
 #include "maps/sockets.h"
 #include "maps/tlscalls.h"

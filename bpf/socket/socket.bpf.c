@@ -207,7 +207,10 @@ static __always_inline int exit_io(long ret)
 	fill_comm(e, task);
 	__u64 key = thread_key(id, a);
 	__u8 cont = 0;
-	e->syscall_trace_id = causality(key, a->sk, a->dir, now, &cont);
+	// An opaque socket's flights take no part in request contexts: a TLS
+	// server writes its session tickets after reading the request, which
+	// would end the request on its thread (opaque.h).
+	e->syscall_trace_id = a->l7 == L7_OPAQUE ? 0 : causality(key, a->sk, a->dir, now, &cont);
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
 

@@ -54,6 +54,9 @@ func l4Hop(base int64, id uint64, off uint32, cport uint16, ctx bool) []span.Spa
 	sp := mk(span.TapServerProcess, "n2", "", span.SourceEBPF, 4*ms, 25*ms)
 	sp.PID, sp.ReqTCPSeq, sp.RequestBytes, sp.RespTCPSeq, sp.ResponseBytes = 50, reqS+80, 154, respT+542, 200
 	call := plain(span.TapClientProcess, "n2", 50, 0x22+uint64(off), 5*ms, 24*ms, cport+2000)
+	if !ctx {
+		call.SyscallTraceIDReq, call.SyscallTraceIDResp = 0, 0 // its thread held no request: the L4 inbound opens none
+	}
 	if ctx {
 		cp.SyscallTraceIDReq, cp.SyscallTraceIDResp = inbound.SyscallTraceIDReq, inbound.SyscallTraceIDReq
 		sp.SyscallTraceIDReq, sp.SyscallTraceIDResp = call.SyscallTraceIDReq, call.SyscallTraceIDReq
@@ -62,20 +65,21 @@ func l4Hop(base int64, id uint64, off uint32, cport uint16, ctx bool) []span.Spa
 }
 
 // TestL4FlightsJoinTheHop: from each of the hop's six spans the trace is
-// the hop: the L4 spans under the plaintext request of their proxy by its
-// thread's context, chained with the packet flights and each other by
-// the request's end (the first numbers differ), the server sidecar's call
-// under its L4 span. Fails without the L4 relation (the chain breaks at
-// the server's L4 span) and without the context ids.
+// the hop: the client sidecar's L4 call under its plaintext request (the
+// only one in flight: containment; L4 spans carry no context id), chained
+// with the packet flights and the server's L4 span by the request's end
+// (the first numbers differ), the server sidecar's call under its L4 span
+// (containment). Fails without the L4 relation (the chain breaks at the
+// server's L4 span).
 func TestL4FlightsJoinTheHop(t *testing.T) {
-	const base = int64(1_800_000_000_000_000_000)
-	hop := l4Hop(base, 100, 0, 40001, true)
+	const base = int64(1_700_000_000_000_000_000) // settled long ago (containment)
+	hop := l4Hop(base, 100, 0, 40001, false)
 	want := `s-p@n1 GET /reviews/{id} <- root
-c-p@n1  <- s-p@n1 (syscall)
+c-p@n1  <- s-p@n1 (containment)
 c@n1  <- c-p@n1 (tcp)
 s-nd@n2  <- c@n1 (tcp)
 s-p@n2  <- s-nd@n2 (tcp)
-c-p@n2 GET /reviews/{id} <- s-p@n2 (syscall)
+c-p@n2 GET /reviews/{id} <- s-p@n2 (containment)
 `
 	for _, seed := range hop {
 		tr := assembleFrom(t, hop, seed)
@@ -90,7 +94,7 @@ c-p@n2 GET /reviews/{id} <- s-p@n2 (syscall)
 // the session tickets after it) joins nothing; nor does the hop's server
 // span with another connection's ports.
 func TestL4FlightsRefuse(t *testing.T) {
-	const base = int64(1_800_000_000_000_000_000)
+	const base = int64(1_700_000_000_000_000_000) // settled long ago (containment)
 	hop := l4Hop(base, 100, 0, 40001, true)
 	fin := hop[4]
 	fin.SpanID, fin.ReqTCPSeq, fin.RequestBytes, fin.RespTCPSeq, fin.ResponseBytes = 300, hop[1].ReqTCPSeq, 80, hop[1].RespTCPSeq, 542
@@ -116,7 +120,7 @@ func TestL4FlightsRefuse(t *testing.T) {
 // requests' traces hold no L4 span. Containment would take a call inside
 // exactly one request; here the call lies inside both.
 func TestL4FlightsAmbiguous(t *testing.T) {
-	const base = int64(1_800_000_000_000_000_000)
+	const base = int64(1_700_000_000_000_000_000) // settled long ago (containment)
 	a := l4Hop(base, 100, 0, 40001, false)
 	b := l4Hop(base+int64(2e6), 200, 50000, 40002, false)
 	b[0].StartNs = base // b's inbound request spans a's call too
