@@ -53,3 +53,14 @@ func (l *linker) unionL4() {
 		}
 	}
 }
+
+// otherLeg reports whether server request s of a proxy is on the other leg
+// than its call c, one of them an L4 span: a mesh sidecar whose TLS is not
+// read decrypts on one side and forwards in plaintext on the other, so an
+// encrypted call forwards a plaintext request (its application's call) and
+// a plaintext call an encrypted one (the pod's inbound request).
+// Containment takes it when several requests are in flight and exactly one
+// is on the other leg (and none forwards the call's resource).
+func otherLeg(c, s *span.Span) bool {
+	return c.Flags.Has(span.FlagProxy) && s.Flags.Has(span.FlagProxy) && l4Flight(c) != l4Flight(s)
+}

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -137,5 +138,64 @@ func TestL4FlightsAmbiguous(t *testing.T) {
 	tr := assembleFrom(t, spans, a[1])
 	if got := describe(tr); !strings.HasPrefix(got, "c-p@n1  <- root\n") {
 		t.Errorf("from a's L4 call:\n%s\nwant it a root", got)
+	}
+}
+
+// TestL4FlightsOtherLeg: a sidecar that serves its pod both ways (the
+// productpage sidecar of the mesh demo): while the pod's inbound request
+// (encrypted: an L4 span) is in flight, its plaintext call to the
+// application and the application's own call through it (plaintext
+// inbound, an encrypted L4 call out) overlap. The plaintext call goes
+// under the one encrypted request, the L4 call under the one plaintext
+// request; with a second encrypted request in flight the plaintext call
+// stays a root. Fails without the other-leg rule (containment sees two or
+// three requests in flight).
+func TestL4FlightsOtherLeg(t *testing.T) {
+	const base = int64(1_700_000_000_000_000_000)
+	const ms = int64(1e6)
+	pod, lo := netip.MustParseAddr("10.1.1.5"), netip.MustParseAddr("127.0.0.1")
+	id := uint64(500)
+	mk := func(side span.TapSide, l4 bool, cport uint16, from, to int64, seq uint32) span.Span {
+		s := span.Span{SpanID: id, Node: "n1", TapSide: side, SignalSource: span.SourceEBPF, PID: 40, L4: span.L4TCP, IPVersion: 4,
+			ClientIP: lo, ClientPort: cport, ServerIP: lo, ServerPort: 15001, StartNs: base + from*ms, EndNs: base + to*ms,
+			Flags: span.FlagProxy, ReqTCPSeq: seq, RespTCPSeq: seq + 7000}
+		id++
+		if l4 {
+			s.Flags |= span.FlagTLS
+			s.ClientIP, s.ServerIP, s.ServerPort, s.RequestBytes, s.ResponseBytes = pod, pod, 9080, 200, 300
+		} else {
+			s.L7Protocol, s.RequestType, s.RequestResource, s.ResponseCode = span.L7HTTP1, "GET", "/productpage", 200
+		}
+		return s
+	}
+	inbound := mk(span.TapServerProcess, true, 41000, 0, 40, 1000)
+	toApp := mk(span.TapClientProcess, false, 41001, 2, 38, 2000)
+	fromApp := mk(span.TapServerProcess, false, 41002, 5, 20, 3000)
+	fromApp.RequestResource = "/details/0"
+	out := mk(span.TapClientProcess, true, 41003, 6, 19, 4000)
+	spans := []span.Span{inbound, toApp, fromApp, out}
+	parent := func(tr *Trace, id uint64) string {
+		for i, s := range tr.Spans {
+			if s.SpanID == id {
+				if tr.Parents[i] < 0 {
+					return "root"
+				}
+				return string(tr.Evidence[i]) + fmt.Sprint(tr.Spans[tr.Parents[i]].SpanID)
+			}
+		}
+		return "absent"
+	}
+	tr := assembleFrom(t, spans, inbound)
+	if got := parent(tr, toApp.SpanID); got != fmt.Sprint(EvidenceProxy, inbound.SpanID) {
+		t.Errorf("the call to the application: parent %s, want the encrypted inbound request:\n%s", got, describe(tr))
+	}
+	tr = assembleFrom(t, spans, fromApp)
+	if got := parent(tr, out.SpanID); got != fmt.Sprint(EvidenceProxy, fromApp.SpanID) {
+		t.Errorf("the encrypted call: parent %s, want the application's request:\n%s", got, describe(tr))
+	}
+	second := mk(span.TapServerProcess, true, 41004, 1, 39, 5000)
+	tr = assembleFrom(t, append(spans, second), toApp)
+	if got := parent(tr, toApp.SpanID); got != "root" {
+		t.Errorf("two encrypted requests in flight: the call's parent %s, want none:\n%s", got, describe(tr))
 	}
 }
