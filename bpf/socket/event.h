@@ -30,3 +30,16 @@ struct event {
 };
 
 #define EVENT_HDR_SIZE (sizeof(struct event) - MAX_PAYLOAD)
+
+// payload_clamp returns how many of a message's len bytes to capture: at
+// most cap, at most MAX_PAYLOAD - 1. Callers re-bound the result with
+// `cap &= MAX_PAYLOAD - 1` before using it as a size: the verifier does not
+// carry the bound out of the comparison here.
+static __always_inline __u32 payload_clamp(__u32 cap, __u64 len)
+{
+	if (cap > len)
+		cap = len;
+	if (cap > MAX_PAYLOAD - 1)
+		cap = MAX_PAYLOAD - 1;
+	return cap;
+}

@@ -96,12 +96,21 @@ static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
 	struct gotls_call c = {};
 	c.call.conn = conn;
 	c.call.buf = ctx->bx;
-	c.call.ts = bpf_ktime_get_ns();
+	c.call.ts = dir == DIR_EGRESS ? bpf_ktime_get_ns() : 0;
 	c.call.dir = dir;
 	c.call.lib = TLS_LIB_GO;
 	c.call.active = 1;
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	c.chain_sk = gotls_chain_sk(task, conn, cookie);
+	// A Conn whose fields led to its socket before (tls_conns, chained)
+	// still leads there while that socket lives (its close forgets the
+	// entry; the tuple tells a socket reallocated at the address): one
+	// lookup instead of three user-memory reads and the fd walk.
+	struct tls_conn_key ck = {.conn = conn, .tgid = tgid};
+	struct tls_sock *known = bpf_map_lookup_elem(&tls_conns, &ck);
+	if (known && known->chained && sock_tuple(kcast(known->sk, struct sock)) == known->tuple)
+		c.chain_sk = known->sk;
+	else
+		c.chain_sk = gotls_chain_sk(task, conn, cookie);
 	if (dir == DIR_INGRESS)
 		gotls_record_seq(&c, cookie);
 	__u64 key = goroutine_key(tgid, g);
@@ -166,5 +175,5 @@ static __always_inline int gotls_return(struct pt_regs *ctx)
 	}
 	if (!c.call.sk && c.chain_sk && !bpf_map_lookup_elem(&tls_conns, &ck))
 		c.call.sk = c.chain_sk;
-	return tls_emit(ctx, &c.call, c.call.buf, n > 0 ? n : 0);
+	return tls_emit(bpf_get_current_task_btf(), NULL, &c.call, c.call.buf, n > 0 ? n : 0, c.chain_sk);
 }

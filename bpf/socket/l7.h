@@ -103,8 +103,8 @@ static __always_inline int l7_skip(struct sock *sk, __u8 *verdict)
 }
 
 // l7_verdict updates the socket's verdict with one message's first cap
-// bytes (len in all), moved by task.
-static __always_inline void l7_verdict(struct task_struct *task, struct sock *sk, const __u8 *b, __u32 cap, __u32 len, __u8 l4)
+// bytes (len in all), moved by the thread of syscall storage a.
+static __always_inline void l7_verdict(struct active_io *a, struct sock *sk, const __u8 *b, __u32 cap, __u32 len, __u8 l4)
 {
 	if (cap < (l4 == IPPROTO_UDP ? 12 : L7_MIN_BYTES))
 		return;
@@ -121,7 +121,7 @@ static __always_inline void l7_verdict(struct task_struct *task, struct sock *sk
 	s->probes++;
 	if (l4 == IPPROTO_TCP && looks_tls(b)) {
 		s->tuple = sock_tuple(sk);
-		s->l7 = opaque_verdict(task); // L7_OPAQUE: its flights still go out
+		s->l7 = opaque_verdict(a); // L7_OPAQUE: its flights still go out
 		count(STAT_NONL7);
 	} else if (s->probes >= NONL7_PROBES) {
 		s->tuple = sock_tuple(sk);

@@ -3,8 +3,8 @@
 // or whose TLS library has no probes (Envoy's stripped BoringSSL, rustls).
 // l7.h marks a socket whose first message is a TLS record L7_OPAQUE instead
 // of L7_NO when the thread that moved it never made a TLS call the probes
-// read (it has no tls_calls storage: tls_enter creates it, and refuses
-// excluded processes). The syscalls of such a socket go on to user space as
+// read (its syscall storage's TLS call state names no library: tls_enter
+// sets it, and refuses excluded processes). The syscalls of such a socket go on to user space as
 // metadata (connection, direction, byte count, TCP sequence, thread,
 // timestamps) with at most OPAQUE_CAP bytes: the record header
 // its first bytes hold. User space makes L4 spans of their flights
@@ -19,24 +19,32 @@
 // the first (seen in the mesh demo: a wrong link).
 #pragma once
 #include "maps/sockets.h"
-#include "maps/tlscalls.h"
+#include "maps/active.h"
 
 #define OPAQUE_CAP 8 // a record header (5 bytes) and a handshake type
 
-// opaque_verdict is the verdict of a socket whose first message is a TLS
-// record, moved by task: L7_OPAQUE when the task's TLS calls are not read.
-static __always_inline __u8 opaque_verdict(struct task_struct *task)
+// reads_tls: the thread (its syscall storage a, or NULL) made a TLS call
+// the probes read.
+static __always_inline int reads_tls(struct active_io *a)
 {
-	return bpf_task_storage_get(&tls_calls, task, 0, 0) ? L7_NO : L7_OPAQUE;
+	return a && a->tls.lib != 0;
+}
+
+// opaque_verdict is the verdict of a socket whose first message is a TLS
+// record, moved by the thread of storage a: L7_OPAQUE when its TLS calls
+// are not read.
+static __always_inline __u8 opaque_verdict(struct active_io *a)
+{
+	return reads_tls(a) ? L7_NO : L7_OPAQUE;
 }
 
 // opaque_read reports whether an L7_OPAQUE socket's syscall comes from a
 // thread whose TLS calls are read: the socket is then marked L7_NO and the
 // syscall skipped, as every syscall of a plaintext-read TLS socket outside
 // its library's calls.
-static __always_inline int opaque_read(struct task_struct *task, struct sock *sk)
+static __always_inline int opaque_read(struct active_io *a, struct sock *sk)
 {
-	if (!bpf_task_storage_get(&tls_calls, task, 0, 0))
+	if (!reads_tls(a))
 		return 0;
 	__u64 key = (__u64)sk;
 	struct sock_state *s = bpf_map_lookup_elem(&sockets, &key);

@@ -48,22 +48,24 @@ int ossl_read_ex(struct pt_regs *ctx) { tls_enter(ctx->di, ctx->si, ctx->cx, DIR
 SEC("uretprobe/SSL_rw")
 int ossl_ret(struct pt_regs *ctx)
 {
-	struct tls_call *call = tls_leave();
-	if (!call)
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct active_io *a = tls_leave(task);
+	if (!a)
 		return 0;
 	int ret = (int)ctx->ax;
-	return tls_emit(ctx, call, call->buf, ret > 0 ? ret : 0);
+	return tls_emit(task, a, &a->tls, a->tls.buf, ret > 0 ? ret : 0, 0);
 }
 
 // ossl_ret_ex: SSL_write_ex / SSL_read_ex returned 1 and stored the count.
 SEC("uretprobe/SSL_rw_ex")
 int ossl_ret_ex(struct pt_regs *ctx)
 {
-	struct tls_call *call = tls_leave();
-	if (!call)
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct active_io *a = tls_leave(task);
+	if (!a)
 		return 0;
 	__u64 n = 0;
-	if ((int)ctx->ax == 1 && call->lenp)
-		bpf_probe_read_user(&n, sizeof(n), (void *)call->lenp);
-	return tls_emit(ctx, call, call->buf, n);
+	if ((int)ctx->ax == 1 && a->tls.lenp)
+		bpf_probe_read_user(&n, sizeof(n), (void *)a->tls.lenp);
+	return tls_emit(task, a, &a->tls, a->tls.buf, n, 0);
 }

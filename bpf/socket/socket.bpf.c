@@ -101,20 +101,24 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	struct sock *sk = fd_to_sock(task, fd);
 	if (!sk)
 		return 0;
-	if (tls_syscall(task, sk, dir))
+	// The thread's storage, looked up once for the TLS check and the
+	// syscall (created below when missing).
+	struct active_io *a = bpf_task_storage_get(&active, task, 0, 0);
+	if (tls_syscall(a, sk, dir))
 		return 0; // ciphertext of a TLS call: its plaintext goes out (tls.h)
 	if (gotls_syscall(task, sk, dir))
 		return 0; // ciphertext of a Go crypto/tls call (gotls.h)
 	__u8 verdict;
 	if (l7_skip(sk, &verdict))
 		return 0; // marked not L7 (l7.h)
-	if (verdict == L7_OPAQUE && opaque_read(task, sk))
+	if (verdict == L7_OPAQUE && opaque_read(a, sk))
 		return 0; // TLS whose plaintext this thread reads (opaque.h)
 	__u32 netns = 0;
 	__u16 proto = inet_proto(sk, &netns);
 	if (!proto)
 		return 0;
-	struct active_io *a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a)
+		a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!a) {
 		// Out of memory, or nested in another task-storage user on this CPU.
 		count(STAT_DROP_STORAGE);
@@ -247,20 +251,15 @@ static __always_inline int exit_io(long ret)
 		cap = 0; // inside a body user space counts by length (bodies.h)
 		count(STAT_BODY_ONLY);
 	}
-	if (cap > len)
-		cap = len;
-	if (cap > plen)
-		cap = plen;
+	cap = payload_clamp(cap, len < plen ? len : plen);
 	cap = opaque_cap(a->l7, cap); // TLS not read: the record header (opaque.h)
-	if (cap > MAX_PAYLOAD - 1)
-		cap = MAX_PAYLOAD - 1;
-	cap &= MAX_PAYLOAD - 1;
+	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound
 	e->len = len;
 	e->cap = cap;
 	if (cap > 0)
 		bpf_probe_read_user(e->data, cap, (void *)ptr);
 	if (a->l7 == L7_UNKNOWN)
-		l7_verdict(task, sk, e->data, cap, len, e->l4);
+		l7_verdict(a, sk, e->data, cap, len, e->l4);
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap))) {
 		count(STAT_DROP_RINGBUF);
 		return 0;

@@ -9,7 +9,6 @@
 // sessions parse it unchanged. A call that made no syscall (records already
 // buffered) uses the socket its connection object used last (tls_conns).
 #pragma once
-#include "maps/tlscalls.h"
 #include "maps/tlsconns.h"
 #include "maps/tlssocks.h"
 #include "maps/tlsexclude.h"
@@ -48,15 +47,16 @@ static __always_inline struct tls_call *tls_enter(__u64 conn, __u64 buf, __u64 l
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid == self_tgid || tls_excluded(task))
 		return NULL;
-	struct tls_call *call = bpf_task_storage_get(&tls_calls, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!call) {
+	struct active_io *a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a) {
 		count(STAT_DROP_STORAGE);
 		return NULL;
 	}
+	struct tls_call *call = &a->tls;
 	call->conn = conn;
 	call->buf = buf;
 	call->lenp = lenp;
-	call->ts = bpf_ktime_get_ns();
+	call->ts = dir == DIR_EGRESS ? bpf_ktime_get_ns() : 0;
 	call->sk = 0;
 	call->seq = 0;
 	call->seq_set = 0;
@@ -67,21 +67,22 @@ static __always_inline struct tls_call *tls_enter(__u64 conn, __u64 buf, __u64 l
 	return call;
 }
 
-// tls_leave ends the current thread's call: its state, or NULL when none
-// was running.
-static __always_inline struct tls_call *tls_leave(void)
+// tls_leave ends the current thread's call: the thread's storage (the call
+// in its member tls), or NULL when no call was running.
+static __always_inline struct active_io *tls_leave(struct task_struct *task)
 {
-	struct tls_call *call = bpf_task_storage_get(&tls_calls, bpf_get_current_task_btf(), 0, 0);
-	if (!call || !call->active)
+	struct active_io *a = bpf_task_storage_get(&active, task, 0, 0);
+	if (!a || !a->tls.active)
 		return NULL;
-	call->active = 0;
-	return call;
+	a->tls.active = 0;
+	return a;
 }
 
 // tls_syscall is called by a socket syscall's entry (socket.bpf.c
-// enter_io): inside a TLS call it records the TCP socket into the call (the
-// first one) and the TCP sequence number of the call's record, and returns
-// 1: the syscall moves ciphertext and sends no event. Egress: the first
+// enter_io) with the thread's storage (NULL: none yet): inside a TLS call
+// it records the TCP socket into the call (the first one) and the TCP
+// sequence number of the call's record, and returns 1: the syscall moves
+// ciphertext and sends no event. Egress: the first
 // write's sequence, unless the bytes written before a later write are too
 // few to hold the first data record (egress_min): they were a control
 // record (a TLS 1.3 KeyUpdate OpenSSL sends at the start of an SSL_write)
@@ -91,11 +92,11 @@ static __always_inline struct tls_call *tls_leave(void)
 // call, a thread that makes TLS calls remembers the socket it last read
 // from: a library that reads through a memory BIO (node) calls SSL_read
 // right after the read syscall of its connection.
-static __always_inline int tls_syscall(struct task_struct *task, struct sock *sk, __u8 dir)
+static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u8 dir)
 {
-	struct tls_call *call = bpf_task_storage_get(&tls_calls, task, 0, 0);
-	if (!call)
-		return 0;
+	if (!a || !a->tls.lib)
+		return 0; // the thread never made a TLS call
+	struct tls_call *call = &a->tls;
 	__u16 family = sk->__sk_common.skc_family;
 	if ((family != AF_INET && family != AF_INET6) || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
@@ -127,10 +128,18 @@ static __always_inline int tls_syscall(struct task_struct *task, struct sock *sk
 // SSL_write in the same callback).
 #define TLS_LAST_IN_NS 10000000ULL
 
-// tls_map remembers that connection object ck uses socket skp (both ways).
-static __always_inline void tls_map(struct tls_conn_key *ck, __u64 skp)
+// tls_map remembers that connection object ck uses socket skp (both ways);
+// chain_sk: the socket a Go Conn's fields lead to (gotls.h), else 0. A
+// connection already mapped so costs one lookup and no update (most calls;
+// the two LRU updates were ~100 ns of a return here).
+static __always_inline void tls_map(struct tls_conn_key *ck, __u64 skp, __u64 chain_sk)
 {
-	struct tls_sock v = {.sk = skp, .tuple = sock_tuple(kcast(skp, struct sock))};
+	__u64 tuple = sock_tuple(kcast(skp, struct sock));
+	__u8 chained = chain_sk == skp;
+	struct tls_sock *known = bpf_map_lookup_elem(&tls_conns, ck);
+	if (known && known->sk == skp && known->tuple == tuple && known->chained == chained)
+		return;
+	struct tls_sock v = {.sk = skp, .tuple = tuple, .chained = chained};
 	bpf_map_update_elem(&tls_conns, ck, &v, BPF_ANY);
 	bpf_map_update_elem(&tls_socks, &skp, ck, BPF_ANY);
 }
@@ -165,22 +174,24 @@ static __always_inline __u64 tls_sock_of(struct tls_call *call, struct tls_conn_
 	if (call->dir == DIR_INGRESS)
 		*seq = call->last_in_seq;
 	call->last_in = 0;
-	tls_map(ck, skp);
+	tls_map(ck, skp, 0);
 	return skp;
 }
 
 // tls_emit sends len bytes of plaintext at buf (user memory), moved by the
 // ended call, as a struct event of the call's socket; len 0 (the call
-// failed or would block) only remembers the socket of its connection.
-static __always_inline int tls_emit(void *ctx, struct tls_call *call, __u64 buf, __u64 len)
+// failed or would block) only remembers the socket of its connection. a is
+// the current task's storage, or NULL when the caller has not looked it up;
+// chain_sk as tls_map's.
+static __always_inline int tls_emit(struct task_struct *task, struct active_io *a, struct tls_call *call, __u64 buf,
+				    __u64 len, __u64 chain_sk)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
 	struct tls_conn_key ck = {.conn = call->conn, .tgid = id >> 32};
 	__u64 skp = call->sk;
 	__u32 seq = call->seq_set ? call->seq : 0;
 	if (skp)
-		tls_map(&ck, skp);
+		tls_map(&ck, skp, chain_sk);
 	else if (!(skp = tls_sock_of(call, &ck, &seq))) {
 		if (len > 0)
 			count(STAT_TLS_NO_SOCKET);
@@ -192,7 +203,8 @@ static __always_inline int tls_emit(void *ctx, struct tls_call *call, __u64 buf,
 	__u32 netns = 0;
 	if (inet_proto(sk, &netns) != IPPROTO_TCP)
 		return 0;
-	struct active_io *a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a)
+		a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!a) {
 		count(STAT_DROP_STORAGE);
 		return 0;
@@ -219,12 +231,8 @@ static __always_inline int tls_emit(void *ctx, struct tls_call *call, __u64 buf,
 	e->syscall_trace_id = causality(key, skp, dir, now, &cont);
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
-	__u32 cap = payload_cap;
-	if (cap > len)
-		cap = len;
-	if (cap > MAX_PAYLOAD - 1)
-		cap = MAX_PAYLOAD - 1;
-	cap &= MAX_PAYLOAD - 1;
+	__u32 cap = payload_clamp(payload_cap, len);
+	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound
 	e->len = len;
 	e->cap = cap;
 	if (cap > 0)

@@ -33,6 +33,7 @@ type SocketActiveIo struct {
 	GoGen      uint32
 	Go         uint8
 	_          [3]byte
+	Tls        SocketTlsCall
 }
 
 type SocketBodyKey struct {
@@ -205,9 +206,11 @@ type SocketTlsConnKey struct {
 }
 
 type SocketTlsSock struct {
-	_     structs.HostLayout
-	Sk    uint64
-	Tuple uint64
+	_       structs.HostLayout
+	Sk      uint64
+	Tuple   uint64
+	Chained uint8
+	Pad     [7]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -236,7 +239,6 @@ const (
 	SocketMapSockets           = "sockets"
 	SocketMapStats             = "stats"
 	SocketMapThreads           = "threads"
-	SocketMapTlsCalls          = "tls_calls"
 	SocketMapTlsConns          = "tls_conns"
 	SocketMapTlsExclude        = "tls_exclude"
 	SocketMapTlsSocks          = "tls_socks"
@@ -419,7 +421,6 @@ type SocketMapSpecs struct {
 	Sockets    *ebpf.MapSpec `ebpf:"sockets"`
 	Stats      *ebpf.MapSpec `ebpf:"stats"`
 	Threads    *ebpf.MapSpec `ebpf:"threads"`
-	TlsCalls   *ebpf.MapSpec `ebpf:"tls_calls"`
 	TlsConns   *ebpf.MapSpec `ebpf:"tls_conns"`
 	TlsExclude *ebpf.MapSpec `ebpf:"tls_exclude"`
 	TlsSocks   *ebpf.MapSpec `ebpf:"tls_socks"`
@@ -478,7 +479,6 @@ type SocketMaps struct {
 	Sockets    *ebpf.Map `ebpf:"sockets"`
 	Stats      *ebpf.Map `ebpf:"stats"`
 	Threads    *ebpf.Map `ebpf:"threads"`
-	TlsCalls   *ebpf.Map `ebpf:"tls_calls"`
 	TlsConns   *ebpf.Map `ebpf:"tls_conns"`
 	TlsExclude *ebpf.Map `ebpf:"tls_exclude"`
 	TlsSocks   *ebpf.Map `ebpf:"tls_socks"`
@@ -508,7 +508,6 @@ func (m *SocketMaps) Close() error {
 		m.Sockets,
 		m.Stats,
 		m.Threads,
-		m.TlsCalls,
 		m.TlsConns,
 		m.TlsExclude,
 		m.TlsSocks,

@@ -145,12 +145,12 @@ func (e *Exporter) poll(ctx context.Context) error {
 		defer release()
 		rerr = err
 	}
-	err := e.src.Reader.Follow(ctx, e.low, func(dir string) bool { _, ok := e.shardsDone[dir]; return ok }, func(s *span.Span) {
-		if s.StartNs < e.low {
+	err := e.src.Reader.Follow(ctx, e.low, func(dir string) bool { _, ok := e.shardsDone[dir]; return ok }, func(r *span.Record, i int) {
+		if r.StartNs(i) < e.low {
 			return
 		}
-		if en, fresh := e.win.add(s, nowNs); fresh {
-			if d, ok := e.done[s.SpanID]; ok {
+		if en, fresh := e.win.add(r, i, nowNs); fresh {
+			if d, ok := e.done[en.spanID]; ok {
 				en.state, en.traceID = exported, d.traceID
 			}
 		}
@@ -171,7 +171,7 @@ func (e *Exporter) assemble(ctx context.Context, now time.Time) {
 		if seed.state != pending || seed.seen > settled || seed.round == e.round {
 			continue
 		}
-		t, err := trace.AssembleFromRefs(ctx, e.win, cfg, []*span.Span{&seed.s})
+		t, err := trace.AssembleFromRefs(ctx, e.win, cfg, []*span.Span{seed.span()})
 		if err != nil {
 			return // ctx ended
 		}
@@ -243,7 +243,7 @@ func (e *Exporter) evict(now time.Time) {
 		// Over the memory bound: the oldest go first.
 		starts := make([]int64, 0, e.win.len())
 		for _, en := range e.win.byID {
-			starts = append(starts, en.s.StartNs)
+			starts = append(starts, en.startNs)
 		}
 		sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
 		e.low = starts[e.win.len()-e.cfg.MaxSpans]
@@ -302,7 +302,10 @@ func (e *Exporter) acked(a ack) error {
 			e.done[id] = done{traceID: r.traceID, startNs: r.starts[k]}
 			e.doneOrder.add(id, r.starts[k])
 			if en, ok := e.win.byID[id]; ok {
-				en.state, en.traceID = exported, r.traceID
+				// Exported: the decoded span goes (the item's trace
+				// still points at it; a late span's assembly decodes it
+				// again).
+				en.state, en.traceID, en.ref = exported, r.traceID, nil
 			}
 			if a.err == nil {
 				e.Stats.LastExportNs.Store(max(e.Stats.LastExportNs.Load(), r.starts[k]))

@@ -16,14 +16,41 @@ const (
 	exported              // acknowledged by the backend (in the checkpoint)
 )
 
-// entry is one span of the window with what the exporter knows of it.
+// entry is one span of the window with what the exporter knows of it: a
+// row of the decoded record the span was read from (a few dozen bytes, not
+// a 688-byte span.Span), decoded into ref while assembly may need it.
 type entry struct {
-	s       span.Span
-	seen    int64 // when the exporter first read it (unix ns)
+	rec     *span.Record
+	row     int32
 	state   state
+	startNs int64
+	spanID  uint64
+	seen    int64    // when the exporter first read it (unix ns)
 	traceID [16]byte // the trace id it was queued or exported under
 	round   uint64   // the poll round that last assembled it
 	mark    uint64   // the lookup that last returned it
+	// ref is the span decoded, from its first lookup until it is exported
+	// (then dropped: a trace that points at it keeps it alive; a later
+	// lookup decodes it again). Assembly points at it.
+	ref *span.Span
+}
+
+// span returns the entry's span, decoding it once.
+func (e *entry) span() *span.Span {
+	if e.ref == nil {
+		e.ref = new(span.Span)
+		e.rec.Row(int(e.row), e.ref)
+	}
+	return e.ref
+}
+
+// decode puts the entry's span in s without keeping it.
+func (e *entry) decode(s *span.Span) {
+	if e.ref != nil {
+		*s = *e.ref
+		return
+	}
+	e.rec.Row(int(e.row), s)
 }
 
 // window holds the spans of the last minutes, indexed like a store (by id
@@ -40,6 +67,7 @@ type window struct {
 	// them): assembly walks it instead of the whole window.
 	pending []*entry
 	keys    []span.Key // scratch
+	scratch span.Span  // scratch of add and evict
 	ranges  [][]*entry // scratch of Lookup
 	marks   uint64
 }
@@ -54,7 +82,7 @@ func (w *window) len() int { return len(w.byID) }
 // the place is found from the end.
 func insert(l []*entry, e *entry) []*entry {
 	i := len(l)
-	for i > 0 && l[i-1].s.StartNs > e.s.StartNs {
+	for i > 0 && l[i-1].startNs > e.startNs {
 		i--
 	}
 	l = append(l, nil)
@@ -63,13 +91,16 @@ func insert(l []*entry, e *entry) []*entry {
 	return l
 }
 
-// add puts s in the window unless a span of its id is there; it returns the
-// entry and whether it is new.
-func (w *window) add(s *span.Span, seen int64) (*entry, bool) {
+// add puts row i of r in the window unless a span of its id is there (r
+// must stay readable: the window decodes the row again when it needs the
+// span); it returns the entry and whether it is new.
+func (w *window) add(r *span.Record, i int, seen int64) (*entry, bool) {
+	s := &w.scratch
+	r.Row(i, s)
 	if e, ok := w.byID[s.SpanID]; ok {
 		return e, false
 	}
-	e := &entry{s: *s, seen: seen}
+	e := &entry{rec: r, row: int32(i), startNs: s.StartNs, spanID: s.SpanID, seen: seen}
 	w.byID[s.SpanID] = e
 	w.keys = s.IndexKeys(w.keys[:0])
 	for _, k := range w.keys {
@@ -82,13 +113,14 @@ func (w *window) add(s *span.Span, seen int64) (*entry, bool) {
 
 // evict removes the spans that started before ns and calls fn with each.
 func (w *window) evict(ns int64, fn func(*entry)) {
-	for w.head < len(w.byTime) && w.byTime[w.head].s.StartNs < ns {
+	for w.head < len(w.byTime) && w.byTime[w.head].startNs < ns {
 		e := w.byTime[w.head]
 		w.byTime[w.head] = nil
 		w.head++
 		fn(e)
-		delete(w.byID, e.s.SpanID)
-		w.keys = e.s.IndexKeys(w.keys[:0])
+		delete(w.byID, e.spanID)
+		e.decode(&w.scratch)
+		w.keys = w.scratch.IndexKeys(w.keys[:0])
 		for _, k := range w.keys {
 			l := w.byKey[k]
 			for i, x := range l { // the oldest: at the front
@@ -108,7 +140,7 @@ func (w *window) evict(ns int64, fn func(*entry)) {
 		w.byTime = append(w.byTime[:0], w.byTime[w.head:]...)
 		w.head = 0
 	}
-	w.trimPending(func(e *entry) bool { return e.s.StartNs < ns })
+	w.trimPending(func(e *entry) bool { return e.startNs < ns })
 }
 
 // trimPending drops the entries at the front of pending for which gone
@@ -133,17 +165,17 @@ func (w *window) pendingInOrder() []*entry {
 // LookupRefs implements trace.RefSource over the window: each key's spans
 // within [fromNs, toNs] found once (binary search), counted, then pointed
 // at from one slice, each span once (AssembleFrom orders candidates
-// itself). The spans are the window's: assembly reads them, never changes
-// them.
+// itself). The spans are the window's (decoded on their first lookup, the
+// same pointer until exported): assembly reads them, never changes them.
 func (w *window) LookupRefs(_ context.Context, fromNs, toNs int64, keys []span.Key) ([]*span.Span, error) {
 	w.marks++
 	w.ranges = w.ranges[:0]
 	n := 0
 	for _, k := range keys {
 		l := w.byKey[k]
-		i := sort.Search(len(l), func(i int) bool { return l[i].s.StartNs >= fromNs })
+		i := sort.Search(len(l), func(i int) bool { return l[i].startNs >= fromNs })
 		j := i
-		for ; j < len(l) && l[j].s.StartNs <= toNs; j++ {
+		for ; j < len(l) && l[j].startNs <= toNs; j++ {
 			if e := l[j]; e.mark != w.marks {
 				e.mark = w.marks
 				n++
@@ -162,7 +194,7 @@ func (w *window) LookupRefs(_ context.Context, fromNs, toNs int64, keys []span.K
 		for _, e := range l {
 			if e.mark != w.marks {
 				e.mark = w.marks
-				out = append(out, &e.s)
+				out = append(out, e.span())
 			}
 		}
 	}
@@ -187,8 +219,10 @@ func (w *window) Lookup(ctx context.Context, fromNs, toNs int64, keys []span.Key
 func (w *window) Get(_ context.Context, fromNs, toNs int64, ids []uint64) ([]span.Span, error) {
 	var out []span.Span
 	for _, id := range ids {
-		if e, ok := w.byID[id]; ok && (fromNs == 0 && toNs == 0 || e.s.StartNs >= fromNs && e.s.StartNs <= toNs) {
-			out = append(out, e.s)
+		if e, ok := w.byID[id]; ok && (fromNs == 0 && toNs == 0 || e.startNs >= fromNs && e.startNs <= toNs) {
+			var s span.Span
+			e.decode(&s)
+			out = append(out, s)
 		}
 	}
 	return out, nil

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow/memory"
+
 	"github.com/zerotrace/zerotrace/internal/spangen"
 	"github.com/zerotrace/zerotrace/pkg/span"
 	"github.com/zerotrace/zerotrace/pkg/trace"
@@ -20,13 +22,15 @@ func (p plainSource) Lookup(_ context.Context, from, to int64, keys []span.Key) 
 	var out []span.Span
 	var ks []span.Key
 	for _, e := range p.w.byTime[p.w.head:] {
-		if e.s.StartNs < from || e.s.StartNs > to {
+		var s span.Span
+		e.decode(&s)
+		if s.StartNs < from || s.StartNs > to {
 			continue
 		}
-		ks = e.s.IndexKeys(ks[:0])
+		ks = s.IndexKeys(ks[:0])
 		for _, k := range ks {
 			if slices.Contains(keys, k) {
-				out = append(out, e.s)
+				out = append(out, s)
 				break
 			}
 		}
@@ -35,6 +39,24 @@ func (p plainSource) Lookup(_ context.Context, from, to int64, keys []span.Key) 
 }
 func (p plainSource) Get(ctx context.Context, from, to int64, ids []uint64) ([]span.Span, error) {
 	return p.w.Get(ctx, from, to, ids)
+}
+
+// addSpans puts spans into the window as the exporter does: rows of a
+// decoded Arrow record.
+func addSpans(t testing.TB, w *window, spans []span.Span) {
+	t.Helper()
+	b := span.NewBuilder(memory.NewGoAllocator())
+	defer b.Release()
+	for i := range spans {
+		b.Append(&spans[i])
+	}
+	r, err := span.NewRecord(b.NewRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range r.Len() {
+		w.add(r, i, 0)
+	}
 }
 
 // TestWindowAssembleSame: assembling every span's trace over the window
@@ -46,11 +68,9 @@ func TestWindowAssembleSame(t *testing.T) {
 	w := newWindow()
 	var all []span.Span
 	for _, tr := range gen {
-		for i := range tr.Spans {
-			w.add(&tr.Spans[i], 0)
-			all = append(all, tr.Spans[i])
-		}
+		all = append(all, tr.Spans...)
 	}
+	addSpans(t, w, all)
 	now := time.Now()
 	cfg := trace.Config{Now: func() time.Time { return now }}
 	refs := cfg
@@ -71,7 +91,7 @@ func TestWindowAssembleSame(t *testing.T) {
 		}
 		// As the exporter assembles: pointing at the window's spans
 		// (Config.Refs) instead of copying them, the same trace.
-		r, err := trace.AssembleFromRefs(ctx, w, refs, []*span.Span{&w.byID[s.SpanID].s})
+		r, err := trace.AssembleFromRefs(ctx, w, refs, []*span.Span{w.byID[s.SpanID].span()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +99,7 @@ func TestWindowAssembleSame(t *testing.T) {
 			t.Fatalf("span %d (%d): Refs: %d spans, %d refs; want no copies and %d refs", i, s.SpanID, len(r.Spans), len(r.Refs), len(b.Spans))
 		}
 		for k, ref := range r.Refs {
-			if w.byID[ref.SpanID] == nil || ref != &w.byID[ref.SpanID].s {
+			if w.byID[ref.SpanID] == nil || ref != w.byID[ref.SpanID].ref {
 				t.Fatalf("span %d (%d): Refs[%d] is not the window's span", i, s.SpanID, k)
 			}
 		}
@@ -124,15 +144,13 @@ func BenchmarkWindowAssemble(b *testing.B) {
 	gen := spangen.New(spangen.Config{Seed: 3, Start: time.Now().Add(-time.Minute), Interval: 5 * time.Millisecond}).Next(500)
 	w := newWindow()
 	for _, tr := range gen {
-		for i := range tr.Spans {
-			w.add(&tr.Spans[i], 0)
-		}
+		addSpans(b, w, tr.Spans)
 	}
 	now := time.Now()
 	cfg := trace.Config{Now: func() time.Time { return now }, Refs: true}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		seed := &w.byID[gen[i%len(gen)].Spans[0].SpanID].s
+		seed := w.byID[gen[i%len(gen)].Spans[0].SpanID].span()
 		if _, err := trace.AssembleFromRefs(context.Background(), w, cfg, []*span.Span{seed}); err != nil {
 			b.Fatal(err)
 		}

@@ -51,6 +51,7 @@ type Mapper struct {
 	td     ptrace.Traces
 	groups map[groupKey]ptrace.SpanSlice
 	spans  int
+	attrs  attrList // scratch of setSpan
 }
 
 type groupKey struct {
@@ -122,7 +123,7 @@ func (m *Mapper) AppendTrace(traceID pcommon.TraceID, t *trace.Trace, which []in
 		if i < len(t.Evidence) {
 			ev = t.Evidence[i]
 		}
-		setSpan(o, s, ev)
+		setSpan(o, s, ev, &m.attrs)
 		m.spans++
 	}
 	if which == nil {

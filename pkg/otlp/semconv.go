@@ -2,7 +2,6 @@ package otlp
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -70,7 +69,7 @@ func Kind(s *span.Span) ptrace.SpanKind {
 	return ptrace.SpanKindInternal
 }
 
-func setSpan(o ptrace.Span, s *span.Span, ev trace.Evidence) {
+func setSpan(o ptrace.Span, s *span.Span, ev trace.Evidence, l *attrList) {
 	o.SetName(s.OperationName())
 	o.SetKind(Kind(s))
 	o.SetStartTimestamp(pcommon.Timestamp(max(s.StartNs, 0)))
@@ -84,130 +83,119 @@ func setSpan(o ptrace.Span, s *span.Span, ev trace.Evidence) {
 		putStr(a, AttrLink, string(ev))
 		return
 	}
-	a.EnsureCapacity(24)
-	a.PutStr(AttrSignalSource, s.SignalSource.String())
-	putStr(a, AttrTapSide, s.TapSide.String())
-	putStr(a, AttrLink, string(ev))
-	setNetwork(a, s)
-	setL7(a, s)
+	l.reset()
+	l.str(AttrSignalSource, s.SignalSource.String())
+	l.str(AttrTapSide, s.TapSide.String())
+	l.str(AttrLink, string(ev))
+	setNetwork(l, s)
+	setL7(l, s)
+	l.putTo(a)
 	setStatus(o, s)
 }
 
 // setNetwork: the connection. The peer is the other end as the observed
 // side sees it: the client of a server span, the server of a client span.
-func setNetwork(a pcommon.Map, s *span.Span) {
-	putStr(a, "network.transport", s.L4.String())
+func setNetwork(l *attrList, s *span.Span) {
+	l.str("network.transport", s.L4.String())
 	switch s.IPVersion {
 	case 4:
-		a.PutStr("network.type", "ipv4")
+		l.str("network.type", "ipv4")
 	case 6:
-		a.PutStr("network.type", "ipv6")
-	}
-	putAddr := func(k string, ip netip.Addr) {
-		if ip.IsValid() {
-			a.PutStr(k, ip.String())
-		}
-	}
-	putPort := func(k string, p uint16) {
-		if p != 0 {
-			a.PutInt(k, int64(p))
-		}
+		l.str("network.type", "ipv6")
 	}
 	if s.TapSide.IsServer() {
-		putAddr("network.peer.address", s.ClientIP)
-		putPort("network.peer.port", s.ClientPort)
+		l.addr("network.peer.address", s.ClientIP)
+		l.port("network.peer.port", s.ClientPort)
 	} else {
-		putAddr("network.peer.address", s.ServerIP)
-		putPort("network.peer.port", s.ServerPort)
+		l.addr("network.peer.address", s.ServerIP)
+		l.port("network.peer.port", s.ServerPort)
 	}
-	putAddr("client.address", s.ClientIP)
-	putPort("client.port", s.ClientPort)
+	l.addr("client.address", s.ClientIP)
+	l.port("client.port", s.ClientPort)
 	if s.RequestDomain != "" && s.L7Protocol != span.L7MySQL && s.L7Protocol != span.L7PostgreSQL {
-		a.PutStr("server.address", s.RequestDomain)
+		l.str("server.address", s.RequestDomain)
 	} else {
-		putAddr("server.address", s.ServerIP)
+		l.addr("server.address", s.ServerIP)
 	}
-	putPort("server.port", s.ServerPort)
+	l.port("server.port", s.ServerPort)
 	if s.SignalSource == span.SourcePacket {
-		putStr(a, "network.interface.name", s.CaptureNIC)
+		l.str("network.interface.name", s.CaptureNIC)
 		if s.TunnelType != span.TunnelNone {
-			a.PutStr("zerotrace.tunnel.type", s.TunnelType.String())
-			putAddr("zerotrace.tunnel.outer_source", s.TunnelOuterSrc)
-			putAddr("zerotrace.tunnel.outer_destination", s.TunnelOuterDst)
+			l.str("zerotrace.tunnel.type", s.TunnelType.String())
+			l.addr("zerotrace.tunnel.outer_source", s.TunnelOuterSrc)
+			l.addr("zerotrace.tunnel.outer_destination", s.TunnelOuterDst)
 		}
 	}
 	if s.ReqTID != 0 {
-		a.PutInt("thread.id", int64(s.ReqTID))
+		l.int("thread.id", int64(s.ReqTID))
 	}
 }
 
 // setL7 maps the application protocol's fields to its semantic conventions.
-func setL7(a pcommon.Map, s *span.Span) {
+func setL7(l *attrList, s *span.Span) {
 	switch s.L7Protocol {
 	case span.L7HTTP1, span.L7HTTP2:
-		a.PutStr("network.protocol.name", "http")
-		putStr(a, "network.protocol.version", s.L7Version)
-		putStr(a, "http.request.method", s.RequestType)
+		l.str("network.protocol.name", "http")
+		l.str("network.protocol.version", s.L7Version)
+		l.str("http.request.method", s.RequestType)
 		path, query, _ := strings.Cut(s.RequestResource, "?")
-		putStr(a, "url.path", path)
-		putStr(a, "url.query", query)
+		l.str("url.path", path)
+		l.str("url.query", query)
 		if s.ResponseCode != 0 {
-			a.PutInt("http.response.status_code", int64(s.ResponseCode))
+			l.int("http.response.status_code", int64(s.ResponseCode))
 		}
 		if s.RequestBytes != 0 {
-			a.PutInt("http.request.size", s.RequestBytes)
+			l.int("http.request.size", s.RequestBytes)
 		}
 		if s.ResponseBytes != 0 {
-			a.PutInt("http.response.size", s.ResponseBytes)
+			l.int("http.response.size", s.ResponseBytes)
 		}
-		putStr(a, "zerotrace.endpoint", s.Endpoint)
+		l.str("zerotrace.endpoint", s.Endpoint)
 	case span.L7GRPC:
-		a.PutStr("rpc.system", "grpc")
+		l.str("rpc.system", "grpc")
 		svc, method := grpcMethod(s.RequestResource)
-		putStr(a, "rpc.service", svc)
-		putStr(a, "rpc.method", method)
+		l.str("rpc.service", svc)
+		l.str("rpc.method", method)
 		if s.ResponseCode != 0 || s.ResponseStatus == span.StatusOK {
-			a.PutInt("rpc.grpc.status_code", int64(s.ResponseCode))
+			l.int("rpc.grpc.status_code", int64(s.ResponseCode))
 		}
-		putStr(a, "url.path", s.RequestResource)
+		l.str("url.path", s.RequestResource)
 	case span.L7MySQL, span.L7PostgreSQL, span.L7Redis:
-		a.PutStr("db.system", s.L7Protocol.String())
-		putStr(a, "db.operation.name", s.RequestType)
-		putStr(a, "db.namespace", s.RequestDomain)
+		l.str("db.system", s.L7Protocol.String())
+		l.str("db.operation.name", s.RequestType)
+		l.str("db.namespace", s.RequestDomain)
 		// The statement as the collector stored it: redacted at capture
 		// (literals replaced) before it reached a shard.
 		q := s.RequestResource
 		if s.L7Protocol == span.L7Redis && q != "" {
 			q = s.RequestType + " " + q
 		}
-		putStr(a, "db.query.text", q)
+		l.str("db.query.text", q)
 		if s.ResultCount != 0 {
-			a.PutInt("db.response.returned_rows", s.ResultCount)
+			l.int("db.response.returned_rows", s.ResultCount)
 		}
 	case span.L7Kafka:
-		a.PutStr("messaging.system", "kafka")
-		putStr(a, "messaging.operation.name", s.RequestType)
-		putStr(a, "messaging.destination.name", s.RequestResource)
+		l.str("messaging.system", "kafka")
+		l.str("messaging.operation.name", s.RequestType)
+		l.str("messaging.destination.name", s.RequestResource)
 		if s.StreamID != 0 {
-			a.PutInt("messaging.kafka.correlation_id", int64(s.StreamID))
+			l.int("messaging.kafka.correlation_id", int64(s.StreamID))
 		}
 	case span.L7DNS:
-		a.PutStr("network.protocol.name", "dns")
-		putStr(a, "dns.question.name", s.RequestResource)
-		putStr(a, "dns.question.type", s.RequestType)
+		l.str("network.protocol.name", "dns")
+		l.str("dns.question.name", s.RequestResource)
+		l.str("dns.question.type", s.RequestType)
 		if s.ResultCount != 0 {
-			a.PutInt("dns.answers", s.ResultCount)
+			l.int("dns.answers", s.ResultCount)
 		}
 	}
 	if s.ResponseCode != 0 && s.L7Protocol != span.L7HTTP1 && s.L7Protocol != span.L7HTTP2 && s.L7Protocol != span.L7GRPC {
-		a.PutInt("zerotrace.response_code", int64(s.ResponseCode))
+		l.int("zerotrace.response_code", int64(s.ResponseCode))
 	}
 	if s.ResponseStatus != span.StatusUnknown {
-		a.PutStr("zerotrace.response_status", s.ResponseStatus.String())
+		l.str("zerotrace.response_status", s.ResponseStatus.String())
 	}
-	if s.XRequestIDReq != "" {
-		a.PutStr("http.request.header.x-request-id", s.XRequestIDReq)
-	}
+	l.str("http.request.header.x-request-id", s.XRequestIDReq)
 }
 
 // grpcMethod splits "/package.Service/Method".

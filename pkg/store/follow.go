@@ -13,14 +13,16 @@ import (
 
 // Follow reads, shard by shard, the listed shards whose newest span starts
 // at or after fromNs and that done does not name (by shard directory): it
-// calls fn with every span of such a shard (decoded into one reused Span:
-// copy what you keep), then read with the shard's directory. A merged shard
+// calls fn with every span of such a shard, as a row of its decoded record
+// (r.Row(i, &s) decodes it; r stays readable after fn returns, so a caller
+// may keep r and decode its rows later instead of copying spans), then
+// read with the shard's directory. A merged shard
 // whose sources done all names holds nothing new: read gets it at once, so
 // that the caller can mark it done too. It is how a follower (zerotrace
 // export) sees every span as shards are sealed without reading a shard
 // twice. A shard that fails part-way is not reported read (its spans so
 // far may come again); errors of single shards are joined.
-func (r *Reader) Follow(ctx context.Context, fromNs int64, done func(dir string) bool, fn func(s *span.Span), read func(dir string)) error {
+func (r *Reader) Follow(ctx context.Context, fromNs int64, done func(dir string) bool, fn func(r *span.Record, i int), read func(dir string)) error {
 	r.refresh(false)
 	want := map[string]bool{} // name/min_ns of the shards to read
 	var known []string        // merged shards of sources all done
@@ -53,12 +55,11 @@ func (r *Reader) Follow(ctx context.Context, fromNs int64, done func(dir string)
 		if done(sh.dir) {
 			return nil
 		}
-		var s span.Span
 		err := sh.view(func(txn *badger.Txn) error {
 			return eachBatch(txn, func(_ uint32, b *arrowipc.Batch) error {
+				b.Retain() // the caller may keep b.Record: never released
 				for i := 0; i < b.Len(); i++ {
-					b.Row(i, &s)
-					fn(&s)
+					fn(b.Record, i)
 				}
 				return nil
 			})

@@ -599,11 +599,11 @@ func TestMergeRecordsGrowLinearly(t *testing.T) {
 		}
 	}
 	m := w.Manifest()
-	mw, err := openShardWriter(filepath.Join(t.TempDir(), "merged"), "node-a", true)
+	mw, err := openShardWriter(filepath.Join(t.TempDir(), "merged"), "node-a", true, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mw.db.Close()
+	defer mw.abort()
 	var o opener
 	for _, e := range m.Shards {
 		sh, err := o.open(filepath.Join(dir, "node-a", e.Name), e)

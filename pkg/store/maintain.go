@@ -173,7 +173,7 @@ func (w *Writer) startMerge(name string, srcs []ShardEntry) bool {
 func (w *Writer) mergeWindow(win int64, name string, srcs []ShardEntry) error {
 	tmp := filepath.Join(w.nodeDir, name+".tmp")
 	os.RemoveAll(tmp)
-	sw, err := openShardWriter(tmp, w.opt.Node, true)
+	sw, err := openShardWriter(tmp, w.opt.Node, true, 0)
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func (w *Writer) mergeWindow(win int64, name string, srcs []ShardEntry) error {
 		}
 		w.opener.forget(filepath.Join(w.nodeDir, s.Name)) // read once: its sources leave the manifest below
 		if err != nil {
-			sw.db.Close() // without writing an index
+			sw.abort() // without writing an index
 			os.RemoveAll(tmp)
 			return fmt.Errorf("merging: %w", err)
 		}
@@ -359,7 +359,7 @@ func (w *Writer) recoverHeadLocked(name string) (bool, error) {
 	if err := chmodFiles(dir, 0o640); err != nil {
 		return false, fmt.Errorf("recovering head shard: %w", err)
 	}
-	sw, err := openShardWriter(dir, w.opt.Node, false)
+	sw, err := openShardWriter(dir, w.opt.Node, false, 0)
 	if err != nil {
 		return false, fmt.Errorf("recovering head shard: %w", err)
 	}

@@ -71,18 +71,24 @@ func badgerOptions(dir string, readOnly bool) badger.Options {
 
 // headOptions are for the small shards a writer seals every few seconds:
 // they live until their window is merged, so they skip block compression.
-// Their memtable (allocated and cleared at every open) is half the size:
-// 8 MiB still takes a batch value up to the 1 MiB value threshold (Badger
-// accepts at most 15% of the memtable in one write).
+// A batch value (over headValueThreshold: all but the smallest) goes to
+// the value log as it is, once, and the memtable holds its pointer, the
+// meta and at seal the index blocks: a 2 MiB memtable (allocated and
+// cleared at every open) takes a head, where a memtable holding the values
+// needed 8 MiB, copied them into its arena and flushed them into a table.
 func headOptions(dir string) badger.Options {
-	return badgerOptions(dir, false).WithCompression(options.None).WithMemTableSize(headMemTable)
+	return badgerOptions(dir, false).WithCompression(options.None).WithMemTableSize(headMemTable).
+		WithValueThreshold(headValueThreshold)
 }
 
 // Memtable sizes of head shards and merge outputs (headroom.go counts
-// what their flushes and compactions write).
+// what their flushes and compactions write), and the size from which a
+// head's values go to its value log (at most 15% of its memtable, Badger's
+// limit for one write).
 const (
-	headMemTable   = 8 << 20
-	mergedMemTable = 16 << 20
+	headMemTable       = 2 << 20
+	mergedMemTable     = 16 << 20
+	headValueThreshold = 64 << 10
 )
 
 // shardWriter appends batches to one read-write Badger shard.
@@ -102,14 +108,27 @@ type shardWriter struct {
 	// idsUnknown: a merged source had no span-id range, so neither has
 	// the merge.
 	idsUnknown bool
-	// wal is what the writes so far put into Badger's logs (headroom.go).
-	wal int64
+	// wal is what the writes so far put into Badger's logs (headroom.go);
+	// mem what of it went into memtables (values under the threshold).
+	wal, mem int64
+	// stream writes a merge's output in key order (mergestream.go).
+	stream *mergeStream
 }
 
-func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
+func openShardWriter(dir, node string, merged bool, memtable int64) (*shardWriter, error) {
 	o := headOptions(dir)
+	if memtable > o.MemTableSize {
+		o = o.WithMemTableSize(memtable)
+	}
+	// A head a crash left replays its write-ahead logs, each into a
+	// memtable: one written with a larger memtable (an older writer's 8
+	// MiB) needs as large a one, or Badger exits the process (its arena
+	// "too small").
+	if m := memLogBytes(dir) / 2; m > o.MemTableSize {
+		o = o.WithMemTableSize(m)
+	}
 	if merged {
-		o = badgerOptions(dir, false)
+		o = mergedOptions(dir)
 	}
 	db, err := badger.Open(o)
 	if err != nil {
@@ -117,6 +136,14 @@ func openShardWriter(dir, node string, merged bool) (*shardWriter, error) {
 	}
 	w := &shardWriter{dir: dir, db: db, meta: shardMeta{Node: node}, seen: map[valueEntry]bool{}, seenWorkload: map[[2]string]bool{},
 		head: !merged}
+	if merged {
+		if w.stream, err = newMergeStream(db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("opening shard %s: %w", dir, err)
+		}
+		w.meta.Layout = writeLayout
+		return w, nil
+	}
 	// A recovered shard continues its meta and batch numbering.
 	err = db.View(func(txn *badger.Txn) error {
 		it, err := txn.Get([]byte{pMeta})
@@ -193,7 +220,11 @@ func (w *shardWriter) recBytes() int64 {
 }
 
 func (w *shardWriter) close() error {
-	if err := w.writeIndex(); err != nil {
+	write := w.writeIndex
+	if w.stream != nil {
+		write = w.finishStream
+	}
+	if err := write(); err != nil {
 		w.db.Close()
 		return err
 	}
@@ -203,16 +234,15 @@ func (w *shardWriter) close() error {
 	return nil
 }
 
-// copyShard appends the batches of a sealed shard to w without decoding
-// them: each Arrow value is copied under a new batch number, and so are its
+// copyShard appends the batches of a sealed shard to w, a merge's output
+// (its stream writer, mergestream.go), without decoding them: each Arrow value is copied under a new batch number, and so are its
 // index records (read from the source's blocks or, in a layoutEntries
 // shard, its entries) with their batch number moved by the same offset.
 func (w *shardWriter) copyShard(src *shard) error {
 	off := uint32(w.meta.Batches)
 	sm := src.meta
 	return src.view(func(txn *badger.Txn) error {
-		wb := w.db.NewWriteBatch()
-		defer wb.Cancel()
+		var copied []kv // the batches, in key order
 		var batches uint32
 		err := scanEntryKeys(txn, pBatch, true, func(k, v []byte) error {
 			n, err := parseBatchKey(k)
@@ -223,7 +253,8 @@ func (w *shardWriter) copyShard(src *shard) error {
 				return fmt.Errorf("%w: batch %d of a shard of %d batches", errKey, n, sm.Batches)
 			}
 			batches++
-			return wb.Set(batchKey(off+n), v)
+			copied = append(copied, kv{batchKey(off + n), v})
+			return nil
 		})
 		if err != nil {
 			return err
@@ -231,22 +262,21 @@ func (w *shardWriter) copyShard(src *shard) error {
 		if int64(batches) != sm.Batches {
 			return fmt.Errorf("shard %s holds %d batches, its meta counts %d", src.dir, batches, sm.Batches)
 		}
+		// Values and workloads are written with the index (finishStream).
 		for _, p := range []byte{pValues, pWorkld} {
 			err := scanEntryKeys(txn, p, false, func(k, _ []byte) error {
 				if p == pValues {
 					ve, err := parseValuesKey(k)
-					if err != nil || w.seen[ve] {
-						return err
+					if err == nil {
+						w.seen[ve] = true
 					}
-					w.seen[ve] = true
-				} else {
-					ns, wl, err := parseWorkloadKey(k)
-					if err != nil || w.seenWorkload[[2]string{ns, wl}] {
-						return err
-					}
+					return err
+				}
+				ns, wl, err := parseWorkloadKey(k)
+				if err == nil {
 					w.seenWorkload[[2]string{ns, wl}] = true
 				}
-				return wb.Set(k, nil)
+				return err
 			})
 			if err != nil {
 				return err
@@ -291,11 +321,7 @@ func (w *shardWriter) copyShard(src *shard) error {
 		}
 		meta.Spans += sm.Spans
 		meta.Batches += sm.Batches
-		mb, _ := json.Marshal(meta)
-		if err := wb.Set([]byte{pMeta}, mb); err != nil {
-			return err
-		}
-		if err := wb.Flush(); err != nil {
+		if err := w.stream.write(copied); err != nil {
 			return fmt.Errorf("copying %s: %w", src.dir, err)
 		}
 		w.meta = meta

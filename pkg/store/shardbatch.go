@@ -43,6 +43,19 @@ func (sw *shardWrite) walBytes() int64 {
 	return n
 }
 
+// memBytes is what the write puts into a head's memtable: its entries
+// but the values that go to the value log.
+func (sw *shardWrite) memBytes() int64 {
+	n := int64(walTxnOverhead)
+	for _, e := range sw.sets {
+		n += int64(len(e.k)) + walEntryOverhead
+		if len(e.v) < headValueThreshold {
+			n += int64(len(e.v))
+		}
+	}
+	return n
+}
+
 // recBytes is the raw size of the index records the batch adds.
 func (sw *shardWrite) recBytes() int64 {
 	return int64(len(sw.recs[0]) + len(sw.recs[1]) + len(sw.recs[2]))
@@ -176,6 +189,7 @@ func (w *shardWriter) commit(sws ...*shardWrite) (spans int, err error) {
 		}
 		spans += sw.spans
 		w.wal += sw.walBytes()
+		w.mem += sw.memBytes()
 		w.meta = sw.meta
 		if sw.index {
 			w.segs = [3][][]byte{}

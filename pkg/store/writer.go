@@ -107,6 +107,7 @@ type Writer struct {
 	opener   opener
 	space    spaceState
 	sealIdx  *shardWrite // the head's encoded index while its seal waits for room
+	headMem  int64       // the next head's memtable (headMemFor)
 	// manifestDirty: the manifest in memory waits for disk space to be
 	// written; obsolete shards go once it is.
 	manifestDirty bool
@@ -325,7 +326,7 @@ func (w *Writer) writeBatchLocked(spans []span.Span) error {
 			}
 			name = fmt.Sprintf("h-%020d", now.UnixNano()+int64(i))
 		}
-		sw, err := openShardWriter(filepath.Join(w.nodeDir, name), w.opt.Node, false)
+		sw, err := openShardWriter(filepath.Join(w.nodeDir, name), w.opt.Node, false, w.headMem)
 		if err != nil {
 			w.dropLocked(len(spans), DropError, 0, 0)
 			return err
@@ -407,6 +408,7 @@ func (w *Writer) sealLocked() error {
 			w.space.idxRatio = min(2, max(0.05, 1.25*float64(idx)/float64(raw)))
 		}
 	}
+	w.headMem = headMemFor(h.mem)
 	if err := h.close(); err != nil {
 		return err
 	}

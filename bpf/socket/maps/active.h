@@ -4,8 +4,12 @@
 // update and delete cost ~1 µs per syscall here); pending tells the exit
 // that its entry kept the syscall. connect(2) keeps its fd in the same
 // storage, so a thread that connects and then reads and writes allocates it
-// once (its creation, on a thread's first kept syscall, is the costly part).
+// once (its creation, on a thread's first kept syscall, is the costly part),
+// and so does a TLS library call's state (tls.h): one lookup at a syscall's
+// entry serves the TLS check and the syscall.
 #pragma once
+#include "tlscalls.h"
+
 struct active_io {
 	__u64 ts;
 	__u64 buf;      // user buffer (first iovec for the vectored calls)
@@ -24,6 +28,7 @@ struct active_io {
 	__s64 connect_fd;
 	__u32 go_gen;   // go_gen + 1 when go was looked up (goroutine.h); 0: never
 	__u8 go;        // the thread's process is in go_procs
+	struct tls_call tls; // the thread's TLS library call (bpf/socket/tls.h)
 };
 
 struct {

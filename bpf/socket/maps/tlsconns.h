@@ -12,6 +12,8 @@ struct tls_conn_key {
 struct tls_sock {
 	__u64 sk;    // struct sock address
 	__u64 tuple; // its addresses and ports then (l7.h sock_tuple): a socket reallocated at sk is not it
+	__u8 chained; // a Go *tls.Conn whose fields lead to sk (gotls.h): its next call's entry need not follow them
+	__u8 _pad[7];
 };
 
 struct {

@@ -51,6 +51,11 @@ type Batch struct {
 // Release frees the batch's Arrow memory.
 func (b *Batch) Release() { b.rec.Release() }
 
+// Retain keeps the batch readable after a Release (one Release per
+// Retain): its columns are Go memory, which the garbage collector frees
+// once nothing points at them.
+func (b *Batch) Retain() { b.rec.Retain() }
+
 // DecodeBatch decodes the stored bytes of one batch. Malformed bytes give an
 // error wrapping ErrBatch, after bounded work: see planBatch for the checks
 // made before anything is allocated or decompressed.
