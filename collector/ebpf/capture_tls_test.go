@@ -231,9 +231,20 @@ func TestCaptureTLS(t *testing.T) {
 	for i, p := range paths {
 		checkTLSPair(t, spans, p, want[i])
 	}
+	plain := map[[2]uint64]bool{} // sockets with plaintext spans
+	for _, s := range spans {
+		if s.Flags.TLSLibrary() != "" {
+			plain[[2]uint64{uint64(s.PID), s.SocketID}] = true
+		}
+	}
 	for _, s := range spans {
 		port := int(s.ServerPort)
-		if (port == pyPort || port == ngPort || port == nodePort) && s.Flags.TLSLibrary() == "" {
+		// An L4 span (bpf/socket/opaque.h) only where no plaintext was
+		// read: node's first connection, whose handshake came before the
+		// thread's first TLS call and whose messages the memory-BIO mapping
+		// missed (docs/tls.md).
+		l4 := s.Flags.Has(span.FlagTLS) && s.L7Protocol == span.L7Unknown && !plain[[2]uint64{uint64(s.PID), s.SocketID}]
+		if (port == pyPort || port == ngPort || port == nodePort) && s.Flags.TLSLibrary() == "" && !l4 {
 			t.Errorf("span without TLS flag on a TLS port: %s %s %v %q", s.TapSide, s.ProcessName, s.L7Protocol, s.RequestResource)
 		}
 	}
