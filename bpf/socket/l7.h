@@ -12,6 +12,7 @@
 // Shorter messages (a length prefix read apart) decide nothing.
 #pragma once
 #include "maps/sockets.h"
+#include "opaque.h"
 
 #define NONL7_PROBES 4
 #define L7_MIN_BYTES 16
@@ -91,10 +92,10 @@ static __always_inline int l7_skip(struct sock *sk, __u8 *verdict)
 		return 0;
 	}
 	*verdict = s->l7;
-	if (s->l7 != L7_NO)
+	if (s->l7 != L7_NO && s->l7 != L7_OPAQUE)
 		return 0;
 	if (s->tuple == sock_tuple(sk))
-		return 1;
+		return s->l7 == L7_NO;
 	s->l7 = L7_UNKNOWN; // another socket at the address of a closed one
 	s->probes = 0;
 	*verdict = L7_UNKNOWN;
@@ -102,8 +103,8 @@ static __always_inline int l7_skip(struct sock *sk, __u8 *verdict)
 }
 
 // l7_verdict updates the socket's verdict with one message's first cap
-// bytes (len in all).
-static __always_inline void l7_verdict(struct sock *sk, const __u8 *b, __u32 cap, __u32 len, __u8 l4)
+// bytes (len in all), moved by the thread of syscall storage a.
+static __always_inline void l7_verdict(struct active_io *a, struct sock *sk, const __u8 *b, __u32 cap, __u32 len, __u8 l4)
 {
 	if (cap < (l4 == IPPROTO_UDP ? 12 : L7_MIN_BYTES))
 		return;
@@ -118,7 +119,11 @@ static __always_inline void l7_verdict(struct sock *sk, const __u8 *b, __u32 cap
 		return;
 	}
 	s->probes++;
-	if (s->probes >= NONL7_PROBES || (l4 == IPPROTO_TCP && looks_tls(b))) {
+	if (l4 == IPPROTO_TCP && looks_tls(b)) {
+		s->tuple = sock_tuple(sk);
+		s->l7 = opaque_verdict(a); // L7_OPAQUE: its flights still go out
+		count(STAT_NONL7);
+	} else if (s->probes >= NONL7_PROBES) {
 		s->tuple = sock_tuple(sk);
 		s->l7 = L7_NO;
 		count(STAT_NONL7);

@@ -112,6 +112,8 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	__u8 verdict = L7_NO;
 	if (gotls != 2 && l7_skip(sk, &verdict))
 		return 0; // marked not L7 (l7.h); a Go TLS read missed goes out (gotls.h)
+	if (gotls != 2 && verdict == L7_OPAQUE && opaque_read(a, sk))
+		return 0; // TLS whose plaintext this thread reads (opaque.h)
 	__u32 netns = 0;
 	__u16 proto = inet_proto(sk, &netns);
 	if (!proto)
@@ -210,7 +212,10 @@ static __always_inline int exit_io(long ret)
 	fill_comm(e, task);
 	__u64 key = thread_key(id, a);
 	__u8 cont = 0;
-	e->syscall_trace_id = causality(key, a->sk, a->dir, now, &cont);
+	// An opaque socket's flights take no part in request contexts: a TLS
+	// server writes its session tickets after reading the request, which
+	// would end the request on its thread (opaque.h).
+	e->syscall_trace_id = a->l7 == L7_OPAQUE ? 0 : causality(key, a->sk, a->dir, now, &cont);
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
 
@@ -248,13 +253,14 @@ static __always_inline int exit_io(long ret)
 		count(STAT_BODY_ONLY);
 	}
 	cap = payload_clamp(cap, len < plen ? len : plen);
+	cap = opaque_cap(a->l7, cap); // TLS not read: the record header (opaque.h)
 	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound
 	e->len = len;
 	e->cap = cap;
 	if (cap > 0)
 		bpf_probe_read_user(e->data, cap, (void *)ptr);
 	if (a->l7 == L7_UNKNOWN)
-		l7_verdict(sk, e->data, cap, len, e->l4);
+		l7_verdict(a, sk, e->data, cap, len, e->l4);
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap))) {
 		count(STAT_DROP_RINGBUF);
 		return 0;

@@ -19,6 +19,7 @@ import (
 
 	"github.com/zerotrace/zerotrace/collector/causality"
 	"github.com/zerotrace/zerotrace/collector/cgroup"
+	"github.com/zerotrace/zerotrace/collector/l4flight"
 	"github.com/zerotrace/zerotrace/collector/proc"
 	"github.com/zerotrace/zerotrace/collector/session"
 	"github.com/zerotrace/zerotrace/pkg/redact"
@@ -69,6 +70,7 @@ type Capture struct {
 
 	mu           sync.Mutex
 	conns        map[connKey]*session.Conn
+	flows        map[connKey]*l4flight.Flow // TLS connections whose plaintext is not read (l4flight.go)
 	budget       *budget
 	shed         map[connKey]int64 // connections shed over the budget: last event, ns
 	cgroupWarned bool              // an unknown cgroup layout is logged once
@@ -171,7 +173,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
-	c := &Capture{opt: opt, conns: map[connKey]*session.Conn{}, done: make(chan struct{}),
+	c := &Capture{opt: opt, conns: map[connKey]*session.Conn{}, flows: map[connKey]*l4flight.Flow{}, done: make(chan struct{}),
 		ids: span.NewIDGenerator(opt.Node, time.Now()), budget: newBudget(opt.SpanBudget), shed: map[connKey]int64{}}
 	c.emit = func(s *span.Span) {
 		c.budget.spend(time.Now())
@@ -328,6 +330,7 @@ func (c *Capture) handle(e *Event) {
 		return
 	}
 	if e.Dir == DirClose {
+		c.flowClose(k)
 		if conn != nil {
 			conn.Close(now)
 			delete(c.conns, k)
@@ -337,6 +340,7 @@ func (c *Capture) handle(e *Event) {
 	udp := e.L4 == 17
 	if (e.Dir == DirAccepted || e.Dir == DirConnected) && conn != nil {
 		// A new connection on a reused socket address: end the old session.
+		c.flowClose(k)
 		conn.Close(now)
 		conn = nil
 	}
@@ -346,8 +350,11 @@ func (c *Capture) handle(e *Event) {
 	}
 	if e.TLS != 0 {
 		conn.SetTLS(tlsFlag(e.TLS))
+		c.flowDrop(k) // plaintext is read: its ciphertext makes no span
 	} else if c.tlsRecord(e, conn, now) {
 		return // ciphertext of a connection whose plaintext is read
+	} else if c.flowFeed(k, conn, e, now) {
+		return // ciphertext of a connection whose plaintext is not read
 	}
 	switch e.Dir {
 	case DirAccepted:
@@ -387,6 +394,12 @@ func (c *Capture) causalityEvent(e *Event, now int64) bool {
 // newConn starts the session of a connection's first event; the first
 // event of a process also starts its discovery (processes.go).
 func (c *Capture) newConn(e *Event, udp bool) *session.Conn {
+	return session.NewConn(c.connMeta(e, udp), session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp,
+		Body: c.bodyOf(e.SockID), Redact: c.opt.Redact}, c.guarded)
+}
+
+// connMeta is what a connection's first event and its process tell of it.
+func (c *Capture) connMeta(e *Event, udp bool) session.ConnMeta {
 	if !c.seenPID(e.PID) {
 		c.newProcess(e.PID)
 	}
@@ -396,13 +409,12 @@ func (c *Capture) newConn(e *Event, udp bool) *session.Conn {
 		c.opt.Logger.Warn("cgroup: no container id (logged once; such spans keep their process names)", "pid", e.PID,
 			"process", info.Name, "err", info.CgroupErr)
 	}
-	return session.NewConn(session.ConnMeta{
+	return session.ConnMeta{
 		Node: c.opt.Node, Source: span.SourceEBPF, NetNS: uint64(e.NetNS), SocketID: e.SockID, PID: e.PID,
 		Comm: e.Comm, ProcessName: info.Name, Cmdline: info.Cmdline, ContainerID: info.ContainerID,
 		Service: c.opt.Service(info), L4: l4Of(udp),
 		LocalIP: e.LocalIP, LocalPort: e.LocalPort, RemoteIP: e.RemoteIP, RemotePort: e.RemotePort,
-	}, session.Config{Timeout: c.opt.Timeout, IDs: c.ids, UDP: udp, Body: c.bodyOf(e.SockID),
-		Redact: c.opt.Redact}, c.guarded)
+	}
 }
 
 // bodyOf returns the session's Body hook for socket sk: the rest of a
@@ -445,10 +457,12 @@ func (c *Capture) tick() {
 		for k, conn := range c.conns {
 			conn.Tick(now)
 			if now-conn.Idle() > int64(3*c.opt.Timeout) {
+				c.flowClose(k)
 				conn.Close(now)
 				delete(c.conns, k)
 			}
 		}
+		c.flowTick(now)
 		for k, last := range c.shed {
 			if now-last > int64(3*c.opt.Timeout) {
 				delete(c.shed, k)
@@ -465,6 +479,7 @@ func (c *Capture) Flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, conn := range c.conns {
+		c.flowClose(k)
 		conn.Close(now)
 		delete(c.conns, k)
 	}

@@ -33,6 +33,16 @@ func TestCaptureGoTLSKeepAlive(t *testing.T) {
 	bin := buildPeer(t, "tlspeer")
 	tp, live := liveTopo(t)
 	dir, cert, key := tlsCert(t, tp.ServerIP)
+	// nginx's worker runs as nobody: the file in a directory all can read.
+	big, err := os.MkdirTemp("", "zt-big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(big) })
+	os.Chmod(big, 0o755)
+	if err := os.WriteFile(filepath.Join(big, "index.bin"), []byte(strings.Repeat("b", 40000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	seq := func(addr, marker, prefix string, n, gapMs int, env ...string) (string, error) {
 		b := bin
 		for _, e := range env {
@@ -57,7 +67,7 @@ func TestCaptureGoTLSKeepAlive(t *testing.T) {
 	}
 	nginx := func(proxy string) string {
 		port := nextPort()
-		conf := nginxKeepAliveConf(t, dir, tp.ServerIP, port, cert, key, proxy)
+		conf := nginxKeepAliveConf(t, dir, tp.ServerIP, port, cert, key, proxy, big)
 		startTLSServer(t, tp.ServerNS, tp.ServerIP, port, []string{"nginx", "-c", conf})
 		return fmt.Sprintf("%s:%d", tp.ServerIP, port)
 	}
@@ -70,11 +80,6 @@ func TestCaptureGoTLSKeepAlive(t *testing.T) {
 		}
 		t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
 		return fmt.Sprintf("127.0.0.1:%d", port)
-	}
-	big := filepath.Join(dir, "big")
-	os.MkdirAll(big, 0o755)
-	if err := os.WriteFile(filepath.Join(big, "index.bin"), []byte(strings.Repeat("b", 40000)), 0o644); err != nil {
-		t.Fatal(err)
 	}
 	goSmall := goServer()
 	// Prime: the client's executable is attached on its first events.
@@ -207,16 +212,18 @@ func checkKeepAlive(t *testing.T, spans []span.Span, out, prefix, port string, n
 
 // nginxKeepAliveConf: nginx serving HTTPS on host:port with keep-alive,
 // X-Request-ID set to the request's path: "ok PATH" under /m/, a 40000-byte
-// file under /big/ (dir/big/index.bin); with proxy, /m/ is proxied to
+// file under /big/ (big/index.bin); with proxy, /m/ is proxied to
 // that plain HTTP server instead.
-func nginxKeepAliveConf(t *testing.T, dir, host string, port int, cert, key, proxy string) string {
+func nginxKeepAliveConf(t *testing.T, dir, host string, port int, cert, key, proxy, big string) string {
 	t.Helper()
 	m := `default_type text/plain; add_header X-Request-ID $uri always; return 200 "ok $uri";`
 	if proxy != "" {
 		m = "proxy_pass http://" + proxy + ";"
 	}
-	// root: the worker reads dir/big (a test's temporary directory).
-	return nginxTLSConfWith(t, dir, host, port, cert, key, "user root;\n", "location /m/ { "+m+` }
-    location /big/ { add_header X-Request-ID $request_uri always; root `+dir+`; try_files /big/index.bin =404; }
-    location / { return 200 "ready"; }`)
+	return nginxConf(t, dir, port, fmt.Sprintf(`listen %s:%d ssl;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
+    location /m/ { %s }
+    location /big/ { add_header X-Request-ID $request_uri always; root %s; try_files /index.bin =404; }
+    location / { return 200 "ready"; }`, host, port, cert, key, m, big))
 }

@@ -5,12 +5,8 @@ package ebpf
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -41,21 +37,9 @@ func tlsCert(t *testing.T, ips ...string) (dir, cert, key string) {
 
 // startTLSServer starts argv in ns and waits until it answers HTTPS on
 // host:port; it is killed in t.Cleanup.
-func startTLSServer(t *testing.T, ns, host string, port int, argv []string) *exec.Cmd {
+func startTLSServer(t *testing.T, ns, host string, port int, argv []string) {
 	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &syncWriter{w: &stderr}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // killed with its children (nginx's worker)
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %v: %v", argv, err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done })
-	waitServing(t, ns, fmt.Sprintf("https://%s:%d/ready", host, port), argv, done, &stderr)
-	return cmd
+	startServerURL(t, ns, fmt.Sprintf("https://%s:%d/ready", host, port), argv)
 }
 
 const pyTLSServer = `
@@ -118,31 +102,30 @@ const agent = new https.Agent({keepAlive: true});
 
 func nginxTLSConf(t *testing.T, dir, host string, port int, cert, key string) string {
 	t.Helper()
-	return nginxTLSConfWith(t, dir, host, port, cert, key, "", `location / { default_type text/plain; return 200 "ok $uri"; }`)
+	return nginxConf(t, dir, port, fmt.Sprintf(`listen %s:%d ssl;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
+    location / { default_type text/plain; return 200 "ok $uri"; }`, host, port, cert, key))
 }
 
-// nginxTLSConfWith writes an nginx configuration serving HTTPS on
-// host:port with the main-context lines top (each ending in a newline) and
-// the server's locations.
-func nginxTLSConfWith(t *testing.T, dir, host string, port int, cert, key, top, locations string) string {
+// nginxConf writes the configuration of an nginx in the foreground with one
+// worker and one server block (its directives), files in dir.
+func nginxConf(t *testing.T, dir string, port int, server string) string {
 	t.Helper()
 	conf := filepath.Join(dir, fmt.Sprintf("nginx-%d.conf", port))
 	body := fmt.Sprintf(`daemon off;
-%[6]sworker_processes 1;
-pid %[1]s/nginx-%[3]d.pid;
-error_log %[1]s/nginx-%[3]d.err;
+worker_processes 1;
+pid %[1]s/nginx-%[2]d.pid;
+error_log %[1]s/nginx-%[2]d.err;
 events {}
 http {
   access_log off;
   client_body_temp_path %[1]s; proxy_temp_path %[1]s; fastcgi_temp_path %[1]s; uwsgi_temp_path %[1]s; scgi_temp_path %[1]s;
   server {
-    listen %[2]s:%[3]d ssl;
-    ssl_certificate %[4]s;
-    ssl_certificate_key %[5]s;
-    %[7]s
+    %[3]s
   }
 }
-`, dir, host, port, cert, key, top, locations)
+`, dir, port, server)
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -248,9 +231,20 @@ func TestCaptureTLS(t *testing.T) {
 	for i, p := range paths {
 		checkTLSPair(t, spans, p, want[i])
 	}
+	plain := map[[2]uint64]bool{} // sockets with plaintext spans
+	for _, s := range spans {
+		if s.Flags.TLSLibrary() != "" {
+			plain[[2]uint64{uint64(s.PID), s.SocketID}] = true
+		}
+	}
 	for _, s := range spans {
 		port := int(s.ServerPort)
-		if (port == pyPort || port == ngPort || port == nodePort) && s.Flags.TLSLibrary() == "" {
+		// An L4 span (bpf/socket/opaque.h) only where no plaintext was
+		// read: node's first connection, whose handshake came before the
+		// thread's first TLS call and whose messages the memory-BIO mapping
+		// missed (docs/tls.md).
+		l4 := s.Flags.Has(span.FlagTLS) && s.L7Protocol == span.L7Unknown && !plain[[2]uint64{uint64(s.PID), s.SocketID}]
+		if (port == pyPort || port == ngPort || port == nodePort) && s.Flags.TLSLibrary() == "" && !l4 {
 			t.Errorf("span without TLS flag on a TLS port: %s %s %v %q", s.TapSide, s.ProcessName, s.L7Protocol, s.RequestResource)
 		}
 	}
@@ -272,12 +266,7 @@ func TestCaptureTLS(t *testing.T) {
 // nginx gives no span for the path (its ciphertext makes none).
 func TestCaptureTLSExclude(t *testing.T) {
 	haveBins(t, "openssl", "curl", "nginx")
-	tp := newTopo(t)
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}, TLSExclude: []string{"nginx"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { live.Close() })
+	tp, live := liveTopoExcluding(t, "nginx")
 	dir, cert, key := tlsCert(t, tp.ServerIP)
 	port := nextPort()
 	startTLSServer(t, tp.ServerNS, tp.ServerIP, port, []string{"nginx", "-c", nginxTLSConf(t, dir, tp.ServerIP, port, cert, key)})

@@ -52,7 +52,7 @@ func contained(cfg *Config, all []*span.Span, now time.Time, judged func(c *span
 			}
 			// In flight during the call: every server request, and those a
 			// proxy's call forwards (same method and resource).
-			server, n, fwd, nf := -1, 0, -1, 0
+			server, n, fwd, nf, leg, nl := -1, 0, -1, 0, -1, 0
 			for _, si := range idx {
 				s := all[si]
 				if s.TapSide != span.TapServerProcess || s.StartNs >= c.EndNs || s.EndNs <= c.StartNs {
@@ -64,13 +64,21 @@ func contained(cfg *Config, all []*span.Span, now time.Time, judged func(c *span
 					nf++
 					fwd = si
 				}
+				if otherLeg(c, s) { // l4flight.go
+					nl++
+					leg = si
+				}
 			}
 			ev := EvidenceContainment
 			if n != 1 {
-				if nf != 1 {
+				switch {
+				case nf == 1:
+					server, ev = fwd, EvidenceProxy
+				case nf == 0 && nl == 1:
+					server, ev = leg, EvidenceProxy
+				default:
 					continue
 				}
-				server, ev = fwd, EvidenceProxy
 			}
 			s := all[server]
 			if s.StartNs > c.StartNs || c.EndNs > s.EndNs || xridConflict(c, s) || traceConflict(c, s) {

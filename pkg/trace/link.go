@@ -105,6 +105,7 @@ func (l *linker) networkSets() {
 	}
 	l.unionReadAhead()
 	l.unionTLS()
+	l.unionL4()
 	chains := map[int][]int{}
 	for i := range spans {
 		r := l.find(i)

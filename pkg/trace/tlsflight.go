@@ -33,6 +33,9 @@ func sameMessage(a, b *span.Span) bool {
 	if a.ReqTCPSeq == 0 || b.ReqTCPSeq == 0 {
 		return false
 	}
+	if l4Flight(a) || l4Flight(b) {
+		return sameL4(a, b) // l4flight.go: the request's end, the response's range
+	}
 	ta, tb := tlsFlight(a), tlsFlight(b)
 	if ta != tb && (a.Flags.Has(span.FlagMultiplexed) || b.Flags.Has(span.FlagMultiplexed)) {
 		return false

@@ -8,6 +8,7 @@
 #define L7_UNKNOWN 0 // no verdict yet: every message goes to user space
 #define L7_YES 1     // a message looked like an L7 protocol's: for good
 #define L7_NO 2      // its first messages looked like none: skipped (l7.h)
+#define L7_OPAQUE 3  // TLS whose plaintext is not read: metadata only (opaque.h)
 
 struct sock_state {
 	__u64 ctx;     // server sockets: context id of the request being served;
