@@ -56,20 +56,14 @@ var measuredCompleteness = map[string]struct{ sequential, concurrent float64 }{
 	// (one run is too few for a floor); https's and mtls-opaque's goals
 	// (95/90, 90/80) are not met, their rows sit under the runs (the
 	// concurrent figures moved by 20 points between runs); mtls-opaque
-<<<<<<< HEAD
-	// 7.5/7.8 (no L4 spans of the sidecars' ciphertext yet). Correctness is
-	// asserted at 100% as everywhere. Go crypto/tls's kept-alive client
-	// fixed (docs/tls-go.md "When a plaintext goes out"), one run measured
-	// https 92.6/92.9 (before: 65.8/86.1); its row sits under that run
-	// (ratings' node s-p span still unlinked: docs/demo.md).
-	"https":       {90, 88},
-=======
 	// 7.5/7.8 before L4 spans of the sidecars' ciphertext, 15.1/10.4 and
 	// 22.8/9.0 with them (2026-12-05, two runs: without and with the
 	// other-leg containment rule; docs/demo.md). Correctness is asserted at
-	// 100% as everywhere.
-	"https":       {50, 40},
->>>>>>> main
+	// 100% as everywhere. Go crypto/tls's kept-alive client fixed
+	// (docs/tls-go.md "When a plaintext goes out"), two runs measured https
+	// 92.6/92.9 (before: 65.8/86.1); its row sits under them (ratings' node
+	// s-p span still unlinked: docs/demo.md).
+	"https":       {90, 88},
 	"mtls":        {95, 90},
 	"mtls-opaque": {15, 9},
 }
