@@ -24,6 +24,17 @@
 // the Conn's last (maps/gotls_reads.h). Without those offsets (a stripped
 // binary of a Go version collector/gotls has no table for): the Read's
 // first read(2), else the Conn's last.
+//
+// When: a Read's plaintext goes out at its RET (the bytes are there); a
+// Write's at the entry of its first write(2), len(b) from the Write's
+// entry (crypto/tls writes all of b or fails), not at its RET. Go's
+// net/http client writes a request on one goroutine (writeLoop) and reads
+// the response on another (readLoop): the writer's thread may run the
+// Write's RET after the reader has read the answer, so an event at the RET
+// can reach user space after the response's, and the session pairs each
+// request of a kept-alive connection with the next response. At the write
+// syscall's entry no answer can have come yet. A Write that made no
+// syscall goes out at its RET, as before.
 #pragma once
 #include "tls.h"
 #include "goroutine.h"
@@ -96,6 +107,7 @@ static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
 	struct gotls_call c = {};
 	c.call.conn = conn;
 	c.call.buf = ctx->bx;
+	c.len = ctx->cx; // b's length (RBX, RCX, RDI: b's pointer, length, capacity)
 	c.call.ts = dir == DIR_EGRESS ? bpf_ktime_get_ns() : 0;
 	c.call.dir = dir;
 	c.call.lib = TLS_LIB_GO;
@@ -118,11 +130,26 @@ static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
 	return 0;
 }
 
+// gotls_missed reports whether a read(2) outside any Go TLS call is on a
+// socket a crypto/tls Conn of this Go process uses: crypto/tls reads only
+// inside Read, so this Read began before the probes were attached (its
+// goroutine was blocked in it: every kept-alive connection of a running
+// program has one) and its plaintext is lost.
+static __always_inline int gotls_missed(__u32 tgid, struct sock *sk)
+{
+	__u64 skp = (__u64)sk;
+	struct tls_conn_key *ck = bpf_map_lookup_elem(&tls_socks, &skp);
+	return ck && ck->tgid == tgid && bpf_map_lookup_elem(&go_procs, &tgid);
+}
+
 // gotls_syscall is called by a socket syscall's entry (socket.bpf.c
 // enter_io): inside a Go TLS call of the current goroutine it records the
 // TCP socket into the call (the first one, and the sequence number of its
 // first syscall in the call's direction) and returns 1: the syscall moves
-// ciphertext and sends no event.
+// ciphertext and sends no event. A read outside any call on a Go TLS
+// Conn's socket (gotls_missed) returns 2: its ciphertext goes to user space
+// whatever the socket's L7 verdict, which tells the session the Read's
+// plaintext was lost (collector/ebpf tls.go, session.Unread).
 static __always_inline int gotls_syscall(struct task_struct *task, struct sock *sk, __u8 dir)
 {
 	__u32 zero = 0;
@@ -136,9 +163,11 @@ static __always_inline int gotls_syscall(struct task_struct *task, struct sock *
 		return 0;
 	__u64 key = goroutine_key(task->tgid, g);
 	struct gotls_call *c = bpf_map_lookup_elem(&gotls_calls, &key);
-	if (!c || (sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6) ||
+	if ((sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6) ||
 	    sk->sk_protocol != IPPROTO_TCP)
 		return 0;
+	if (!c)
+		return dir == DIR_INGRESS && gotls_missed(task->tgid, sk) ? 2 : 0;
 	if (c->call.sk && c->call.sk != (__u64)sk)
 		return 1;
 	c->call.sk = (__u64)sk;
@@ -146,6 +175,10 @@ static __always_inline int gotls_syscall(struct task_struct *task, struct sock *
 		struct tcp_sock *tp = kcast(sk, struct tcp_sock);
 		c->call.seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq;
 		c->call.seq_set = 1;
+	}
+	if (dir == DIR_EGRESS && c->call.dir == DIR_EGRESS && !c->sent && c->len > 0) {
+		c->sent = 1; // before the bytes leave: see the top
+		tls_emit(task, NULL, &c->call, c->call.buf, c->len, c->chain_sk);
 	}
 	return 1;
 }
@@ -160,6 +193,8 @@ static __always_inline int gotls_return(struct pt_regs *ctx)
 		return 0;
 	struct gotls_call c = *p;
 	bpf_map_delete_elem(&gotls_calls, &key);
+	if (c.sent)
+		return 0; // went out at its first write(2)
 	long n = ctx->ax;
 	struct tls_conn_key ck = {.conn = c.call.conn, .tgid = tgid};
 	if (c.call.dir == DIR_INGRESS) {

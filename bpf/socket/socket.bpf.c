@@ -106,12 +106,13 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	struct active_io *a = bpf_task_storage_get(&active, task, 0, 0);
 	if (tls_syscall(a, sk, dir))
 		return 0; // ciphertext of a TLS call: its plaintext goes out (tls.h)
-	if (gotls_syscall(task, sk, dir))
+	int gotls = gotls_syscall(task, sk, dir);
+	if (gotls == 1)
 		return 0; // ciphertext of a Go crypto/tls call (gotls.h)
-	__u8 verdict;
-	if (l7_skip(sk, &verdict))
-		return 0; // marked not L7 (l7.h)
-	if (verdict == L7_OPAQUE && opaque_read(a, sk))
+	__u8 verdict = L7_NO;
+	if (gotls != 2 && l7_skip(sk, &verdict))
+		return 0; // marked not L7 (l7.h); a Go TLS read missed goes out (gotls.h)
+	if (gotls != 2 && verdict == L7_OPAQUE && opaque_read(a, sk))
 		return 0; // TLS whose plaintext this thread reads (opaque.h)
 	__u32 netns = 0;
 	__u16 proto = inet_proto(sk, &netns);

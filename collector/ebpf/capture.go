@@ -351,7 +351,7 @@ func (c *Capture) handle(e *Event) {
 	if e.TLS != 0 {
 		conn.SetTLS(tlsFlag(e.TLS))
 		c.flowDrop(k) // plaintext is read: its ciphertext makes no span
-	} else if c.tlsRecord(e, conn) {
+	} else if c.tlsRecord(e, conn, now) {
 		return // ciphertext of a connection whose plaintext is read
 	} else if c.flowFeed(k, conn, e, now) {
 		return // ciphertext of a connection whose plaintext is not read

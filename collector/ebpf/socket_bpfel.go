@@ -89,6 +89,9 @@ type SocketGotlsCall struct {
 	_       structs.HostLayout
 	Call    SocketTlsCall
 	ChainSk uint64
+	Len     uint64
+	Sent    uint8
+	_       [7]byte
 }
 
 type SocketNodeTurn struct {

@@ -88,11 +88,18 @@ func (c *Capture) tlsNewProcess(pid uint32) {
 
 // tlsRecord is told of a syscall's bytes (not a TLS call's): it reports
 // whether they are ciphertext of a connection whose plaintext comes from a
-// TLS library (they make no span: docs/tls.md); bytes that look like a TLS
+// TLS library (they make no span: docs/tls.md; a Go Read's tells the
+// session its plaintext was lost: docs/tls-go.md); bytes that look like a TLS
 // record of another connection make its process looked at again (a library
 // loaded late, or one not attached yet).
-func (c *Capture) tlsRecord(e *Event, conn *session.Conn) bool {
+func (c *Capture) tlsRecord(e *Event, conn *session.Conn, now int64) bool {
 	if conn.TLS() != 0 && (e.Dir == DirEgress || e.Dir == DirIngress) {
+		if conn.TLS().Has(span.FlagTLSGo) && e.Dir == DirIngress && e.Len > 0 {
+			// Go's crypto/tls reads only inside Read, whose syscalls send
+			// nothing (bpf/socket/gotls.h): this Read began before its
+			// probes were attached, its plaintext is lost.
+			conn.Unread(session.Ingress, now, e.TCPSeq)
+		}
 		return true
 	}
 	if len(e.Data) >= 3 && e.Data[0] >= 0x14 && e.Data[0] <= 0x17 && e.Data[1] == 3 {

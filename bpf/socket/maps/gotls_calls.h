@@ -10,6 +10,8 @@
 struct gotls_call {
 	struct tls_call call; // as tls.h's calls; lib TLS_LIB_GO
 	__u64 chain_sk;       // the socket found from the Conn's fields at entry (0: none)
+	__u64 len;            // a Write's len(b), from its entry
+	__u8 sent;            // a Write's plaintext went out at its first write(2) (gotls.h)
 };
 
 struct {

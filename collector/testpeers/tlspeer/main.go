@@ -2,12 +2,13 @@
 // capture tests (collector/ebpf capture_gotls_test.go): HTTP/1.1 over TLS
 // and gRPC over TLS (h2), with a self-signed certificate made at start.
 //
-//	tlspeer serve-http ADDR        HTTPS (HTTP/1.1 only); each request waits DELAY_MS (default 300) then answers "ok PATH"
+//	tlspeer serve-http ADDR        HTTPS (HTTP/1.1 only); each request waits DELAY_MS (default 300) then answers "ok PATH" (padded to SIZE, head flushed first with SPLIT=1; keepalive.go)
 //	tlspeer serve-grpc ADDR        gRPC over TLS; any method answers its request bytes after DELAY_MS
 //	tlspeer serve-plain ADDR       plain HTTP/1.1, as serve-http without TLS
 //	tlspeer get ADDR MARKER N      N concurrent GETs of /m/MARKER-i (i = 1..N), one connection each
 //	tlspeer call ADDR MARKER N     N concurrent unary calls of /zt.Marker/MARKER-i on one connection
 //	tlspeer get-plain ADDR MARKER N  as get, without TLS
+//	tlspeer seq ADDR MARKER N GAP_MS  N sequential GETs on one keep-alive connection (keepalive.go)
 //
 // The clients print one line per request: "MARKER-i START_NS END_NS"
 // (wall clock), or exit non-zero on the first failure.
@@ -50,6 +51,19 @@ func run(args []string) error {
 	switch args[0] {
 	case "serve-http", "serve-grpc", "serve-plain":
 		return serve(args[0], args[1])
+	case "seq":
+		if len(args) < 5 {
+			return fmt.Errorf("usage: tlspeer seq ADDR MARKER N GAP_MS")
+		}
+		n, err := strconv.Atoi(args[3])
+		if err != nil {
+			return fmt.Errorf("count: %w", err)
+		}
+		gap, err := strconv.Atoi(args[4])
+		if err != nil {
+			return fmt.Errorf("gap: %w", err)
+		}
+		return seqClient(args[1], args[2], n, time.Duration(gap)*time.Millisecond)
 	case "get", "call", "get-plain":
 		if len(args) < 4 {
 			return fmt.Errorf("usage: tlspeer %s ADDR MARKER N", args[0])
@@ -97,10 +111,7 @@ func serve(mode, addr string) error {
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
 	fmt.Println("READY")
 	if mode != "serve-grpc" {
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			time.Sleep(delay())
-			fmt.Fprintf(w, "ok %s", r.URL.Path)
-		}), TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}} // HTTP/1.1 only
+		srv := &http.Server{Handler: http.HandlerFunc(answer), TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}} // HTTP/1.1 only
 		if mode == "serve-plain" {
 			return srv.Serve(ln)
 		}
