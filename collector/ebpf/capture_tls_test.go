@@ -179,9 +179,10 @@ func checkTLSPairMethod(t *testing.T, spans []span.Span, path, method string, se
 // Python, nginx and Node.js HTTPS servers in another namespace: one c-p and
 // one s-p span per request path, read from OpenSSL's plaintext, with the
 // connection's addresses; the TCP sequence numbers of the records match
-// where both sides' syscalls run inside the TLS calls (not node's, whose
-// syscalls run outside: docs/tls.md). No span on the TLS ports lacks the
-// flag: the ciphertext made none.
+// where both sides' syscalls run inside the TLS calls; node's (memory BIOs,
+// syscalls outside the calls: docs/tls.md) server spans carry their
+// request's number (checkMemBIORequest), with and without keep-alive. No
+// span on the TLS ports lacks the flag: the ciphertext made none.
 func TestCaptureTLS(t *testing.T) {
 	haveBins(t, "openssl", "curl", "nginx", "node", sysPython)
 	tp, live := liveTopo(t)
