@@ -90,9 +90,9 @@ static __always_inline struct active_io *tls_leave(struct task_struct *task)
 // its body: the start of the last record read (records read before it in
 // the same call, a TLS 1.3 session ticket, gave no plaintext). Outside a
 // call, a thread that makes TLS calls remembers the socket it last read
-// from and where its reads of it began: a library that reads through a
-// memory BIO (node) calls SSL_read right after the read syscall of its
-// connection (tls_sock_of).
+// from and where that read began: a library that reads through a memory
+// BIO (node) calls SSL_read right after the read syscall of its connection
+// (tls_sock_of).
 static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u8 dir)
 {
 	if (!a || !a->tls.lib)
@@ -104,14 +104,11 @@ static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u
 	struct tcp_sock *tp = kcast(sk, struct tcp_sock);
 	if (!call->active) {
 		if (dir == DIR_INGRESS) {
-			// A run of reads of one socket that no TLS call took yet
-			// keeps the start of its first: a record split across them
-			// started there.
-			if (call->last_in != (__u64)sk || call->last_in_used) {
-				call->last_in = (__u64)sk;
-				call->last_in_seq = tp->copied_seq;
-				call->last_in_used = 0;
-			}
+			// The start of the read (a record split across reads
+			// started before it: its number then matches nothing).
+			call->last_in = (__u64)sk;
+			call->last_in_seq = tp->copied_seq;
+			call->last_in_used = 0;
 			call->last_in_ts = bpf_ktime_get_ns();
 		}
 		return 0;
@@ -167,10 +164,10 @@ static __always_inline void tls_sock_closed(__u64 sk)
 // memory-BIO library's first calls, the socket the thread read from just
 // before (unless another call took that read); 0 when none. *seq is set
 // when known: a memory-BIO library's read call that is the first to follow
-// the thread's reads of its socket (within TLS_LAST_IN_NS) carries the
-// start of those reads (node reads the ciphertext, then calls SSL_read in
-// the same callback until it would block); the calls after it, 0 (records
-// of that read: as a socket BIO's buffered records).
+// the thread's read of its socket (within TLS_LAST_IN_NS) carries the
+// start of that read (node reads the ciphertext, then calls SSL_read in the
+// same callback until it would block); the calls after it, 0 (records of
+// that read: as a socket BIO's buffered records).
 static __always_inline __u64 tls_sock_of(struct tls_call *call, struct tls_conn_key *ck, __u32 *seq)
 {
 	__u64 skp = 0;
