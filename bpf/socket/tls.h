@@ -90,8 +90,9 @@ static __always_inline struct active_io *tls_leave(struct task_struct *task)
 // its body: the start of the last record read (records read before it in
 // the same call, a TLS 1.3 session ticket, gave no plaintext). Outside a
 // call, a thread that makes TLS calls remembers the socket it last read
-// from: a library that reads through a memory BIO (node) calls SSL_read
-// right after the read syscall of its connection.
+// from and where that read began: a library that reads through a memory
+// BIO (node) calls SSL_read right after the read syscall of its connection
+// (tls_sock_of).
 static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u8 dir)
 {
 	if (!a || !a->tls.lib)
@@ -103,8 +104,11 @@ static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u
 	struct tcp_sock *tp = kcast(sk, struct tcp_sock);
 	if (!call->active) {
 		if (dir == DIR_INGRESS) {
+			// The start of the read (a record split across reads
+			// started before it: its number then matches nothing).
 			call->last_in = (__u64)sk;
 			call->last_in_seq = tp->copied_seq;
+			call->last_in_used = 0;
 			call->last_in_ts = bpf_ktime_get_ns();
 		}
 		return 0;
@@ -158,23 +162,35 @@ static __always_inline void tls_sock_closed(__u64 sk)
 // tls_sock_of returns the socket of a call that made no syscall: the one
 // its connection object used last (still the same socket), else, for a
 // memory-BIO library's first calls, the socket the thread read from just
-// before; 0 when none. *seq is set when known.
+// before (unless another call took that read); 0 when none. *seq is set
+// when known: a memory-BIO library's read call that is the first to follow
+// the thread's read of its socket (within TLS_LAST_IN_NS) carries the
+// start of that read (node reads the ciphertext, then calls SSL_read in the
+// same callback until it would block); the calls after it, 0 (records of
+// that read: as a socket BIO's buffered records).
 static __always_inline __u64 tls_sock_of(struct tls_call *call, struct tls_conn_key *ck, __u32 *seq)
 {
+	__u64 skp = 0;
 	struct tls_sock *known = bpf_map_lookup_elem(&tls_conns, ck);
 	if (known) {
-		__u64 skp = known->sk;
-		if (sock_tuple(kcast(skp, struct sock)) == known->tuple)
-			return skp;
-		bpf_map_delete_elem(&tls_conns, ck); // another socket took its place
+		skp = known->sk;
+		if (sock_tuple(kcast(skp, struct sock)) != known->tuple) {
+			bpf_map_delete_elem(&tls_conns, ck); // another socket took its place
+			skp = 0;
+		}
 	}
-	if (!call->last_in || bpf_ktime_get_ns() - call->last_in_ts > TLS_LAST_IN_NS)
-		return 0;
-	__u64 skp = call->last_in;
-	if (call->dir == DIR_INGRESS)
+	__u8 fresh = call->last_in && bpf_ktime_get_ns() - call->last_in_ts <= TLS_LAST_IN_NS;
+	if (!skp) {
+		if (!fresh || call->last_in_used)
+			return 0;
+		skp = call->last_in;
+		tls_map(ck, skp, 0);
+	} else if (!fresh || call->last_in != skp || call->dir != DIR_INGRESS) {
+		return skp;
+	}
+	if (call->dir == DIR_INGRESS && !call->last_in_used)
 		*seq = call->last_in_seq;
-	call->last_in = 0;
-	tls_map(ck, skp, 0);
+	call->last_in_used = 1;
 	return skp;
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
@@ -178,9 +179,10 @@ func checkTLSPairMethod(t *testing.T, spans []span.Span, path, method string, se
 // Python, nginx and Node.js HTTPS servers in another namespace: one c-p and
 // one s-p span per request path, read from OpenSSL's plaintext, with the
 // connection's addresses; the TCP sequence numbers of the records match
-// where both sides' syscalls run inside the TLS calls (not node's, whose
-// syscalls run outside: docs/tls.md). No span on the TLS ports lacks the
-// flag: the ciphertext made none.
+// where both sides' syscalls run inside the TLS calls; node's (memory BIOs,
+// syscalls outside the calls: docs/tls.md) server spans carry their
+// request's number (checkMemBIORequest), with and without keep-alive. No
+// span on the TLS ports lacks the flag: the ciphertext made none.
 func TestCaptureTLS(t *testing.T) {
 	haveBins(t, "openssl", "curl", "nginx", "node", sysPython)
 	tp, live := liveTopo(t)
@@ -192,7 +194,8 @@ func TestCaptureTLS(t *testing.T) {
 	pyClient, nodeClient := writeScript(t, dir, "client.py", pyRequestsClient), writeScript(t, dir, "client.js", nodeTLSClient)
 	m := nonce()
 	var paths []string
-	var want []bool // sequence numbers checked
+	var want []bool    // sequence numbers checked
+	var nodeReq []bool // node's server span: its request's number checked (docs/tls.md)
 	for _, srv := range []struct {
 		name string
 		port int
@@ -201,6 +204,8 @@ func TestCaptureTLS(t *testing.T) {
 			name string
 			argv []string
 		}{{"curl", []string{"curl", "-sk", "-w", "%{http_code} %{size_download} %{url_effective}\n"}},
+			// a new connection per request (nginx's proxy_pass without keepalive)
+			{"curl-close", []string{"curl", "-sk", "-H", "Connection: close", "-w", "%{http_code} %{size_download} %{url_effective}\n"}},
 			{"requests", []string{sysPython, pyClient}}, {"node", []string{"node", nodeClient}}} {
 			var urls []string
 			for i := 0; i < 3; i++ {
@@ -208,10 +213,11 @@ func TestCaptureTLS(t *testing.T) {
 				urls = append(urls, fmt.Sprintf("https://%s:%d%s", tp.ServerIP, srv.port, p))
 				paths = append(paths, p)
 				want = append(want, srv.name != "node" && cl.name != "node")
+				nodeReq = append(nodeReq, srv.name == "node" && cl.name != "node")
 			}
 			argv := append([]string(nil), cl.argv...)
 			for _, u := range urls {
-				if cl.name == "curl" { // one connection for the three
+				if strings.HasPrefix(cl.name, "curl") { // one connection for the three, or one each (close)
 					argv = append(argv, "-o", "/dev/null")
 				}
 				argv = append(argv, u)
@@ -230,11 +236,14 @@ func TestCaptureTLS(t *testing.T) {
 	spans := live.Spans()
 	for i, p := range paths {
 		checkTLSPair(t, spans, p, want[i])
+		if nodeReq[i] {
+			checkMemBIORequest(t, spans, p)
+		}
 	}
-	plain := map[[2]uint64]bool{} // sockets with plaintext spans
+	plain := map[[3]uint64]bool{} // connections with plaintext spans (a socket's address is reused)
 	for _, s := range spans {
 		if s.Flags.TLSLibrary() != "" {
-			plain[[2]uint64{uint64(s.PID), s.SocketID}] = true
+			plain[[3]uint64{uint64(s.PID), s.SocketID, uint64(s.ClientPort)}] = true
 		}
 	}
 	for _, s := range spans {
@@ -243,7 +252,7 @@ func TestCaptureTLS(t *testing.T) {
 		// read: node's first connection, whose handshake came before the
 		// thread's first TLS call and whose messages the memory-BIO mapping
 		// missed (docs/tls.md).
-		l4 := s.Flags.Has(span.FlagTLS) && s.L7Protocol == span.L7Unknown && !plain[[2]uint64{uint64(s.PID), s.SocketID}]
+		l4 := s.Flags.Has(span.FlagTLS) && s.L7Protocol == span.L7Unknown && !plain[[3]uint64{uint64(s.PID), s.SocketID, uint64(s.ClientPort)}]
 		if (port == pyPort || port == ngPort || port == nodePort) && s.Flags.TLSLibrary() == "" && !l4 {
 			t.Errorf("span without TLS flag on a TLS port: %s %s %v %q", s.TapSide, s.ProcessName, s.L7Protocol, s.RequestResource)
 		}
@@ -258,6 +267,25 @@ func TestCaptureTLS(t *testing.T) {
 	st, _ := live.c.Stats()
 	if st["tls_events"] == 0 || st["tls_files_attached"] == 0 {
 		t.Errorf("stats %v", st)
+	}
+}
+
+// checkMemBIORequest: the server span of path, read by node (memory BIOs:
+// its read(2) runs outside SSL_read), carries the number of the read that
+// delivered the request: the client's request number, or a little before it
+// when the read also took the handshake's last records (pkg/trace
+// readahead.go).
+func checkMemBIORequest(t *testing.T, spans []span.Span, path string) {
+	t.Helper()
+	cs, ss := byPath(spans, span.TapClientProcess, path), byPath(spans, span.TapServerProcess, path)
+	if len(cs) != 1 || len(ss) != 1 {
+		return // reported by checkTLSPair
+	}
+	c, s := cs[0], ss[0]
+	if c.ReqTCPSeq == 0 || s.ReqTCPSeq == 0 || c.ReqTCPSeq-s.ReqTCPSeq >= 1<<15 {
+		t.Errorf("%s: request tcp seq client %d server (node) %d, want equal or the server's a little before", path, c.ReqTCPSeq, s.ReqTCPSeq)
+	} else {
+		t.Logf("%s: request tcp seq client %d server (node) %d (%d before)", path, c.ReqTCPSeq, s.ReqTCPSeq, c.ReqTCPSeq-s.ReqTCPSeq)
 	}
 }
 

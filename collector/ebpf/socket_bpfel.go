@@ -179,21 +179,24 @@ type SocketThreadState struct {
 }
 
 type SocketTlsCall struct {
-	_         structs.HostLayout
-	Conn      uint64
-	Buf       uint64
-	Lenp      uint64
-	Ts        uint64
-	Sk        uint64
-	LastIn    uint64
-	LastInTs  uint64
-	LastInSeq uint32
-	Seq       uint32
-	Dir       uint8
-	Lib       uint8
-	Active    uint8
-	SeqSet    uint8
-	EgressMin uint32
+	_          structs.HostLayout
+	Conn       uint64
+	Buf        uint64
+	Lenp       uint64
+	Ts         uint64
+	Sk         uint64
+	LastIn     uint64
+	LastInTs   uint64
+	LastInSeq  uint32
+	Seq        uint32
+	Dir        uint8
+	Lib        uint8
+	Active     uint8
+	SeqSet     uint8
+	LastInUsed uint8
+	_          [3]byte
+	EgressMin  uint32
+	_          [4]byte
 }
 
 type SocketTlsComm struct {

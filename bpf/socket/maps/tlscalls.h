@@ -12,12 +12,13 @@ struct tls_call {
 	__u64 sk;     // struct sock a syscall of the call touched (0: none yet)
 	__u64 last_in;     // socket the thread last read from outside a call (memory-BIO libraries: node)
 	__u64 last_in_ts;  // and when
-	__u32 last_in_seq; // its TCP sequence then
+	__u32 last_in_seq; // its TCP sequence then (the start of the read)
 	__u32 seq;    // TCP sequence of the call's record: egress, its first data record; ingress, the last record read
 	__u8 dir;     // DIR_EGRESS (write) / DIR_INGRESS (read)
 	__u8 lib;     // TLS_LIB_* of the thread's last call; 0: the thread never made one
 	__u8 active;  // set at entry, cleared at return
 	__u8 seq_set; // seq holds a syscall of the call's direction
+	__u8 last_in_used; // a TLS call took last_in (a read call, its number): no other call takes it
 	__u32 egress_min; // egress: fewer bytes than this before a write cannot hold the first data record (0: unknown)
 };
 
