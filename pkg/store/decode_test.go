@@ -93,6 +93,9 @@ func TestManifestBytes(t *testing.T) {
 		"wrong version":  `{"version":9,"node":"n","shards":[]}`,
 		"path traversal": `{"version":1,"node":"n","shards":[{"name":"../etc","min_ns":1,"max_ns":2}]}`,
 		"nested path":    `{"version":1,"node":"n","shards":[{"name":"a/b","min_ns":1,"max_ns":2}]}`,
+		// a backslash separates on Windows (found by FuzzManifest in CI)
+		"backslash name": `{"version":1,"node":"n","shards":[{"name":"\\\\","min_ns":1,"max_ns":2}]}`,
+		"backslash file": `{"version":1,"node":"n","shards":[{"name":"a","files":[{"name":"..\\M","size":1,"sha256":"` + sum0 + `"}]}]}`,
 		"listed twice":   `{"version":1,"node":"n","shards":[{"name":"a","min_ns":1,"max_ns":2},{"name":"a","min_ns":1,"max_ns":2}]}`,
 		"range inverted": `{"version":1,"node":"n","shards":[{"name":"a","min_ns":5,"max_ns":2}]}`,
 		"file path":      `{"version":1,"node":"n","shards":[{"name":"a","files":[{"name":"../MANIFEST","size":1,"sha256":"` + sum0 + `"}]}]}`,

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // ManifestName is the file, in each node directory, that lists the live
@@ -113,6 +114,14 @@ func (e *ShardEntry) mayHoldID(id uint64) bool {
 	return len(e.SpanIDs) == 0
 }
 
+// badEntryName reports whether a shard's or file's name from a manifest is
+// no plain name in one directory: empty, "." or "..", or holding a path
+// separator of any system the plugin runs on ('/' and '\': on Windows a
+// backslash separates, and filepath.Base on Linux keeps it).
+func badEntryName(n string) bool {
+	return n == "" || n == "." || n == ".." || strings.ContainsAny(n, `/\`)
+}
+
 // ParseManifest decodes and checks a manifest.
 func ParseManifest(b []byte) (*Manifest, error) {
 	var m Manifest
@@ -124,7 +133,7 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	}
 	seen := map[string]bool{}
 	for _, s := range m.Shards {
-		if s.Name == "" || s.Name != filepath.Base(s.Name) || s.Name == "." || s.Name == ".." {
+		if badEntryName(s.Name) {
 			return nil, fmt.Errorf("parsing manifest: bad shard name %q", s.Name)
 		}
 		if seen[s.Name] {
@@ -139,7 +148,7 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		}
 		files := map[string]bool{}
 		for _, f := range s.Files {
-			if f.Name == "" || f.Name != filepath.Base(f.Name) || f.Name == "." || f.Name == ".." || files[f.Name] {
+			if badEntryName(f.Name) || files[f.Name] {
 				return nil, fmt.Errorf("parsing manifest: shard %q: bad or repeated file name %q", s.Name, f.Name)
 			}
 			files[f.Name] = true
