@@ -426,8 +426,11 @@ func TestRuntimeConcurrency(t *testing.T) {
 // minConcurrentOverlap is how many of TestRuntimeConcurrency's 32 requests
 // must be in the front server at once, per runtime: measured (three runs on
 // the busy 2-core machine) python 6–8, java 12–18, ruby 13; the floors sit
-// a few under the lowest. Sent one at a time, every runtime has 1.
-var minConcurrentOverlap = map[string]int{"python": 4, "java": 8, "ruby": 8}
+// a few under the lowest. Ruby's later measured 4–13 per batch (CI runs of
+// fresh clones, 2026-12-05: 6; 6, 6, 4 in three batches of one run; 6 then
+// 13 locally): its floor sits one under the lowest. Sent one at a time,
+// every runtime has 1.
+var minConcurrentOverlap = map[string]int{"python": 4, "java": 8, "ruby": 3}
 
 // overlapRounds bounds how many batches a concurrency test sends until one
 // shows its overlap floor (a loaded machine sometimes runs a batch almost
