@@ -39,11 +39,13 @@ func TestFillStore(t *testing.T) {
 	if cpu.gen <= 0 || cpu.process <= cpu.gen {
 		t.Errorf("CPU of the run %v, of the generating thread %v: want both measured, the run's more", cpu.process, cpu.gen)
 	}
-	// Generating is cheap beside storing: 14–24 ms against 190–270 ms
-	// measured (6 runs, a busy 2-core machine). A generating figure near the process's is not
-	// the thread's own.
-	if cpu.gen*4 > cpu.store() {
-		t.Errorf("the generating thread took %v, storing %v: want generating under a quarter of storing", cpu.gen, cpu.store())
+	// The generating thread's figure is its own, not the process's: a
+	// thread that took the process's CPU would be every other thread's
+	// too. Measured shares: 14–24 ms of 210–290 ms on a busy 2-core
+	// machine, 56 of 273 ms in CI; only a figure at the process's own is
+	// wrong, so the bound is half of it, not a ratio of speeds.
+	if cpu.gen*2 > cpu.process {
+		t.Errorf("the generating thread took %v of the run's %v: want its own CPU, under half the run's", cpu.gen, cpu.process)
 	}
 	t.Logf("%d spans: process %v, generating thread %v, storing %v", written, cpu.process, cpu.gen, cpu.store())
 }
