@@ -57,6 +57,7 @@ func (c *Capture) flowFeed(k connKey, conn *session.Conn, e *Event, now int64) b
 			c.held = append(c.held, heldL4{k: k, at: time.Now().UnixNano(), s: *s})
 		})
 		c.flows[k] = f
+		c.forwardFlow(k, f.Forward)
 	}
 	dir := session.Egress
 	if e.Dir == DirIngress {
