@@ -70,7 +70,8 @@ type Exporter struct {
 	queue      chan item
 	acks       chan ack
 	round      uint64
-	low        int64 // spans starting before it are out of the window
+	low        int64         // spans starting before it are out of the window
+	scratch    trace.Scratch // the maps each assembly reuses (assembly runs in the loop only)
 }
 
 // New opens the checkpoint and the connection (lazily dialled) to the
@@ -167,7 +168,7 @@ func (e *Exporter) assemble(ctx context.Context, now time.Time) {
 	settled := now.Add(-e.cfg.Quiet).UnixNano()
 	// Refs: the trace points at the window's spans, which never change
 	// (an evicted entry stays alive while a queued trace points at it).
-	cfg := trace.Config{Now: func() time.Time { return now }, Refs: true}
+	cfg := trace.Config{Now: func() time.Time { return now }, Refs: true, Scratch: &e.scratch}
 	for _, seed := range e.win.pendingInOrder() { // oldest first
 		if seed.state != pending || seed.seen > settled || seed.round == e.round {
 			continue
