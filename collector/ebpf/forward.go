@@ -53,8 +53,13 @@ type forwardCtx struct {
 const flagBits = uint64(3) << 62
 
 // forwardNote follows a thread's socket events (before admission: a shed
-// event still moved bytes) and notes a connect that a read caused.
+// event still moved bytes) and notes a connect that a read caused; only in
+// processes whose TLS is not read (the only ones with L4 flows), so the
+// capture's other events cost a check.
 func (c *Capture) forwardNote(k connKey, e *Event, now int64) {
+	if (!c.opt.TLSDisabled && len(c.opt.TLSExclude) == 0) || !c.tlsUnread(e.Comm) {
+		return
+	}
 	tk := threadKey{e.PID, e.TID}
 	switch e.Dir {
 	case DirIngress:
@@ -119,6 +124,9 @@ func (c *Capture) forwardFlow(k connKey, start func(uint64)) {
 // left by the L4 connection's handshake, before its socket was found
 // opaque, gave such calls a context of no request of theirs).
 func (c *Capture) forwardChunk(k connKey, e *Event) uint64 {
+	if len(c.fwd) == 0 {
+		return e.SyscallTraceID
+	}
 	p, ok := c.fwd[k]
 	if !ok {
 		return e.SyscallTraceID

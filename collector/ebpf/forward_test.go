@@ -23,10 +23,11 @@ func TestForwardedRequests(t *testing.T) {
 		c := &Capture{conns: map[connKey]*session.Conn{}, flows: map[connKey]*l4flight.Flow{},
 			reads: map[threadKey]lastRead{}, fwd: map[connKey]forwardCtx{}, ids: span.NewIDGenerator("n1", time.Unix(1, 0))}
 		c.opt.Timeout = 10 * time.Second
+		c.opt.TLSExclude = []string{"nginx"}
 		return c
 	}
 	ev := func(sock uint64, dir uint8, n uint32, data []byte) *Event {
-		return &Event{PID: 7, TID: 7, SockID: sock, Dir: dir, Len: n, L4: 6, Data: data}
+		return &Event{PID: 7, TID: 7, SockID: sock, Dir: dir, Len: n, L4: 6, Data: data, Comm: "nginx"}
 	}
 	const inbound, upstream, other = 1, 2, 3
 	// An L4 server flow on inbound that has read a request (after the
@@ -168,4 +169,16 @@ func ids(spans []span.Span) [][2]uint64 {
 		out[i] = [2]uint64{s.SyscallTraceIDReq, s.SyscallTraceIDResp}
 	}
 	return out
+}
+
+// TestForwardedOnlyUnread: a process whose TLS is read (not excluded) is
+// not followed: its calls keep the kernel's contexts.
+func TestForwardedOnlyUnread(t *testing.T) {
+	c := &Capture{conns: map[connKey]*session.Conn{}, flows: map[connKey]*l4flight.Flow{},
+		reads: map[threadKey]lastRead{}, fwd: map[connKey]forwardCtx{}, ids: span.NewIDGenerator("n1", time.Unix(1, 0))}
+	c.opt.TLSExclude = []string{"envoy"}
+	c.forwardNote(connKey{7, 1}, &Event{PID: 7, TID: 7, SockID: 1, Dir: DirIngress, Len: 10, L4: 6, Comm: "nginx", SyscallTraceID: 5}, 1)
+	if len(c.reads) != 0 {
+		t.Errorf("a read of a process whose TLS is read was followed: %+v", c.reads)
+	}
 }
