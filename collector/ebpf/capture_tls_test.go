@@ -196,6 +196,7 @@ func TestCaptureTLS(t *testing.T) {
 	var paths []string
 	var want []bool    // sequence numbers checked
 	var nodeReq []bool // node's server span: its request's number checked (docs/tls.md)
+	var nodeOut []bool // node's egress (held until its write(2), bpf/socket/tlsout.h) checked against the peer's
 	for _, srv := range []struct {
 		name string
 		port int
@@ -214,6 +215,7 @@ func TestCaptureTLS(t *testing.T) {
 				paths = append(paths, p)
 				want = append(want, srv.name != "node" && cl.name != "node")
 				nodeReq = append(nodeReq, srv.name == "node" && cl.name != "node")
+				nodeOut = append(nodeOut, (srv.name == "node") != (cl.name == "node"))
 			}
 			argv := append([]string(nil), cl.argv...)
 			for _, u := range urls {
@@ -238,6 +240,9 @@ func TestCaptureTLS(t *testing.T) {
 		checkTLSPair(t, spans, p, want[i])
 		if nodeReq[i] {
 			checkMemBIORequest(t, spans, p)
+		}
+		if nodeOut[i] {
+			checkMemBIOEgress(t, spans, p)
 		}
 	}
 	plain := map[[3]uint64]bool{} // connections with plaintext spans (a socket's address is reused)
@@ -286,6 +291,28 @@ func checkMemBIORequest(t *testing.T, spans []span.Span, path string) {
 		t.Errorf("%s: request tcp seq client %d server (node) %d, want equal or the server's a little before", path, c.ReqTCPSeq, s.ReqTCPSeq)
 	} else {
 		t.Logf("%s: request tcp seq client %d server (node) %d (%d before)", path, c.ReqTCPSeq, s.ReqTCPSeq, c.ReqTCPSeq-s.ReqTCPSeq)
+	}
+}
+
+// checkMemBIOEgress: node's egress message of path (its response as a
+// server, its request as a client) carries the TCP sequence number of its
+// record, which node writes after SSL_write returns (behind the session
+// tickets on a new connection's first response): the number the peer's
+// socket-BIO OpenSSL (curl, Python, nginx: their read(2) runs inside
+// SSL_read, at the record's header) gives the same message. Equal, non-zero.
+func checkMemBIOEgress(t *testing.T, spans []span.Span, path string) {
+	t.Helper()
+	cs, ss := byPath(spans, span.TapClientProcess, path), byPath(spans, span.TapServerProcess, path)
+	if len(cs) != 1 || len(ss) != 1 {
+		return // reported by checkTLSPair
+	}
+	c, s := cs[0], ss[0]
+	node, peer, what := s.RespTCPSeq, c.RespTCPSeq, "response"
+	if c.ProcessName == "node" {
+		node, peer, what = c.ReqTCPSeq, s.ReqTCPSeq, "request"
+	}
+	if node == 0 || node != peer {
+		t.Errorf("%s: %s tcp seq node %d peer %d, want equal and non-zero", path, what, node, peer)
 	}
 }
 
