@@ -26,17 +26,20 @@ func openShards(r *Reader) map[string]bool {
 	return out
 }
 
-// TestResidentShards: a reader with Resident opens the shards of the last
-// Resident of span time, with their directories read, before any query,
-// and leaves older ones to the first query that needs them; the answers
-// are those of a reader without it.
-func TestResidentShards(t *testing.T) {
+// threeRequestShards writes three Bookinfo requests into a shard each,
+// the first moved ago1 and the second ago2 earlier.
+func threeRequestShards(t *testing.T, ago1, ago2 time.Duration) (string, []span.Span, *Manifest) {
+	t.Helper()
 	dir := t.TempDir()
 	w := openTestWriter(t, dir, nil)
 	spans := bookinfo(t, 3)
-	for i := range spans[:38] { // the first request, half an hour earlier
-		spans[i].StartNs -= int64(30 * time.Minute)
-		spans[i].EndNs -= int64(30 * time.Minute)
+	for i := range spans[:76] {
+		ago := int64(ago2)
+		if i < 38 {
+			ago = int64(ago1)
+		}
+		spans[i].StartNs -= ago
+		spans[i].EndNs -= ago
 	}
 	for _, part := range [][]span.Span{spans[:38], spans[38:76], spans[76:]} {
 		if err := w.Write(part...); err != nil {
@@ -53,6 +56,16 @@ func TestResidentShards(t *testing.T) {
 	if err != nil || len(m.Shards) != 3 {
 		t.Fatalf("want 3 shards: %v %+v", err, m)
 	}
+	return dir, spans, m
+}
+
+// TestResidentShards: a reader with Resident opens the shards of the last
+// Resident of span time, with their directories read, before any query,
+// and leaves older ones to the first query that needs them; the answers
+// are those of a reader without it.
+func TestResidentShards(t *testing.T) {
+	// The first request half an hour earlier.
+	dir, spans, m := threeRequestShards(t, 30*time.Minute, 0)
 	r, err := OpenReaderWith(ReaderOptions{Resident: 5 * time.Minute, BlockCacheBytes: 1 << 20}, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -223,33 +236,9 @@ func hasKey[V any](m map[string]V, k string) bool { _, ok := m[k]; return ok }
 // opened, newest first and within VerifyAheadBytes; a damaged one is
 // refused then, as a query would refuse it, and the others answer.
 func TestVerifyAhead(t *testing.T) {
-	dir := t.TempDir()
-	w := openTestWriter(t, dir, nil)
-	spans := bookinfo(t, 3)
-	for i := range spans[:76] { // two requests, 40 and 30 minutes earlier
-		ago := 30 * time.Minute
-		if i < 38 {
-			ago = 40 * time.Minute
-		}
-		spans[i].StartNs -= int64(ago)
-		spans[i].EndNs -= int64(ago)
-	}
-	for _, part := range [][]span.Span{spans[:38], spans[38:76], spans[76:]} {
-		if err := w.Write(part...); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Seal(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	// Two requests 40 and 30 minutes earlier.
+	dir, spans, m := threeRequestShards(t, 40*time.Minute, 30*time.Minute)
 	node := filepath.Join(dir, "node-a")
-	m, err := readManifest(node)
-	if err != nil || len(m.Shards) != 3 {
-		t.Fatalf("want 3 shards: %v %+v", err, m)
-	}
 	size := func(e ShardEntry) (n int64) {
 		for _, f := range e.Files {
 			n += f.Size
