@@ -151,14 +151,16 @@ func (r *Reader) verifyAhead(ctx context.Context, older []cand) {
 		}
 		// Hashing takes no lock: queries go on meanwhile.
 		err := r.opener.verify(dir, c.e.Files)
-		if err == nil {
-			continue
-		}
 		r.mu.Lock()
+		listed := false
 		for _, e := range c.ns.manifestShards() {
-			if e.Name == c.e.Name && c.ns.open[e.Name] == nil {
-				c.ns.failed[e.Name] = &ShardError{dir, err}
-			}
+			listed = listed || e.Name == c.e.Name
+		}
+		switch {
+		case !listed: // left the manifest while it was verified
+			r.opener.forget(dir)
+		case err != nil && c.ns.open[c.e.Name] == nil:
+			c.ns.failed[c.e.Name] = &ShardError{dir, err}
 		}
 		r.mu.Unlock()
 	}
