@@ -238,6 +238,12 @@ func (ix *keyIndex) repeated(k span.Key) *repeat.Repeated {
 		return m.r
 	}
 	var r *repeat.Repeated
+	// Most counts at most one exchange a carrier: with no more carriers
+	// than the bound allows, the key is not repeated (the common case).
+	if len(cs) <= ix.bound.Exchanges {
+		ix.memo[k] = repeatMemo{len(cs), nil}
+		return nil
+	}
 	if n, at, svc := repeat.Most(cs, ix.bound.Window); n > ix.bound.Exchanges {
 		r = &repeat.Repeated{Key: k, Point: at, Service: svc, Exchanges: n}
 	}
