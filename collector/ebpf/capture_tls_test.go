@@ -181,7 +181,10 @@ func checkTLSPairMethod(t *testing.T, spans []span.Span, path, method string, se
 // connection's addresses; the TCP sequence numbers of the records match
 // where both sides' syscalls run inside the TLS calls; node's (memory BIOs,
 // syscalls outside the calls: docs/tls.md) server spans carry their
-// request's number (checkMemBIORequest), with and without keep-alive. No
+// request's number (checkMemBIORequest), with and without keep-alive, and
+// node's egress (its response as a server, its request as a client: written
+// after SSL_write returns, held until that write) the peer's number
+// (checkMemBIOEgress; nginx here speaks TLS 1.2, the others 1.3). No
 // span on the TLS ports lacks the flag: the ciphertext made none.
 func TestCaptureTLS(t *testing.T) {
 	haveBins(t, "openssl", "curl", "nginx", "node", sysPython)
@@ -196,6 +199,7 @@ func TestCaptureTLS(t *testing.T) {
 	var paths []string
 	var want []bool    // sequence numbers checked
 	var nodeReq []bool // node's server span: its request's number checked (docs/tls.md)
+	var nodeOut []bool // node's egress (held until its write(2), bpf/socket/tlsout.h) checked against the peer's
 	for _, srv := range []struct {
 		name string
 		port int
@@ -214,6 +218,7 @@ func TestCaptureTLS(t *testing.T) {
 				paths = append(paths, p)
 				want = append(want, srv.name != "node" && cl.name != "node")
 				nodeReq = append(nodeReq, srv.name == "node" && cl.name != "node")
+				nodeOut = append(nodeOut, (srv.name == "node") != (cl.name == "node"))
 			}
 			argv := append([]string(nil), cl.argv...)
 			for _, u := range urls {
@@ -238,6 +243,9 @@ func TestCaptureTLS(t *testing.T) {
 		checkTLSPair(t, spans, p, want[i])
 		if nodeReq[i] {
 			checkMemBIORequest(t, spans, p)
+		}
+		if nodeOut[i] {
+			checkMemBIOEgress(t, spans, p)
 		}
 	}
 	plain := map[[3]uint64]bool{} // connections with plaintext spans (a socket's address is reused)
@@ -277,15 +285,44 @@ func TestCaptureTLS(t *testing.T) {
 // readahead.go).
 func checkMemBIORequest(t *testing.T, spans []span.Span, path string) {
 	t.Helper()
-	cs, ss := byPath(spans, span.TapClientProcess, path), byPath(spans, span.TapServerProcess, path)
-	if len(cs) != 1 || len(ss) != 1 {
+	c, s, ok := onePair(spans, path)
+	if !ok {
 		return // reported by checkTLSPair
 	}
-	c, s := cs[0], ss[0]
 	if c.ReqTCPSeq == 0 || s.ReqTCPSeq == 0 || c.ReqTCPSeq-s.ReqTCPSeq >= 1<<15 {
 		t.Errorf("%s: request tcp seq client %d server (node) %d, want equal or the server's a little before", path, c.ReqTCPSeq, s.ReqTCPSeq)
 	} else {
 		t.Logf("%s: request tcp seq client %d server (node) %d (%d before)", path, c.ReqTCPSeq, s.ReqTCPSeq, c.ReqTCPSeq-s.ReqTCPSeq)
+	}
+}
+
+// onePair returns the c-p and s-p spans of path when there is one of each.
+func onePair(spans []span.Span, path string) (c, s span.Span, ok bool) {
+	cs, ss := byPath(spans, span.TapClientProcess, path), byPath(spans, span.TapServerProcess, path)
+	if len(cs) != 1 || len(ss) != 1 {
+		return c, s, false
+	}
+	return cs[0], ss[0], true
+}
+
+// checkMemBIOEgress: node's egress message of path (its response as a
+// server, its request as a client) carries the TCP sequence number of its
+// record, which node writes after SSL_write returns (behind the session
+// tickets on a new connection's first response): the number the peer's
+// socket-BIO OpenSSL (curl, Python, nginx: their read(2) runs inside
+// SSL_read, at the record's header) gives the same message. Equal, non-zero.
+func checkMemBIOEgress(t *testing.T, spans []span.Span, path string) {
+	t.Helper()
+	c, s, ok := onePair(spans, path)
+	if !ok {
+		return // reported by checkTLSPair
+	}
+	node, peer, what := s.RespTCPSeq, c.RespTCPSeq, "response"
+	if c.ProcessName == "node" {
+		node, peer, what = c.ReqTCPSeq, s.ReqTCPSeq, "request"
+	}
+	if node == 0 || node != peer {
+		t.Errorf("%s: %s tcp seq node %d peer %d, want equal and non-zero", path, what, node, peer)
 	}
 }
 
