@@ -41,7 +41,8 @@ type Stats struct {
 type item struct {
 	traceID [16]byte
 	t       *trace.Trace
-	which   []int // indexes of t's spans to send
+	which   []int    // indexes of t's spans to send
+	ens     []*entry // their window entries, as which
 }
 
 // ack is the sender's verdict on the items of one request.
@@ -69,7 +70,8 @@ type Exporter struct {
 	queue      chan item
 	acks       chan ack
 	round      uint64
-	low        int64 // spans starting before it are out of the window
+	low        int64         // spans starting before it are out of the window
+	scratch    trace.Scratch // the maps each assembly reuses (assembly runs in the loop only)
 }
 
 // New opens the checkpoint and the connection (lazily dialled) to the
@@ -166,7 +168,7 @@ func (e *Exporter) assemble(ctx context.Context, now time.Time) {
 	settled := now.Add(-e.cfg.Quiet).UnixNano()
 	// Refs: the trace points at the window's spans, which never change
 	// (an evicted entry stays alive while a queued trace points at it).
-	cfg := trace.Config{Now: func() time.Time { return now }, Refs: true}
+	cfg := trace.Config{Now: func() time.Time { return now }, Refs: true, Scratch: &e.scratch}
 	for _, seed := range e.win.pendingInOrder() { // oldest first
 		if seed.state != pending || seed.seen > settled || seed.round == e.round {
 			continue
@@ -201,11 +203,13 @@ func (e *Exporter) assemble(ctx context.Context, now time.Time) {
 			e.log.Warn("export: trace without a usable id", "err", err)
 			continue
 		}
-		for _, i := range which {
+		sent := make([]*entry, len(which))
+		for k, i := range which {
 			ens[i].state, ens[i].traceID = queued, tid
+			sent[k] = ens[i]
 		}
 		e.Stats.QueueSpans.Add(int64(len(which)))
-		e.queue <- item{traceID: tid, t: t, which: which}
+		e.queue <- item{traceID: tid, t: t, which: which, ens: sent}
 	}
 }
 
@@ -297,16 +301,17 @@ func (e *Exporter) acked(a ack) error {
 	if err := e.cp.append(recs); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	for _, r := range recs {
+	for j, r := range recs {
 		for k, id := range r.ids {
 			e.done[id] = done{traceID: r.traceID, startNs: r.starts[k]}
 			e.doneOrder.add(id, r.starts[k])
-			if en, ok := e.win.byID[id]; ok {
-				// Exported: the decoded span goes (the item's trace
-				// still points at it; a late span's assembly decodes it
-				// again).
-				en.state, en.traceID, en.ref = exported, r.traceID, nil
-			}
+			// Exported: the decoded span goes (the item's trace still
+			// points at it; a late span's assembly decodes it again). The
+			// item's entry is the window's entry of id while id is in the
+			// window (a span left behind is never read again); once
+			// evicted, nothing reads it.
+			en := a.items[j].ens[k]
+			en.state, en.traceID, en.ref = exported, r.traceID, nil
 			if a.err == nil {
 				e.Stats.LastExportNs.Store(max(e.Stats.LastExportNs.Load(), r.starts[k]))
 			}

@@ -59,8 +59,8 @@ func (e *entry) decode(s *span.Span) {
 // exporter's loop uses it.
 type window struct {
 	byID   map[uint64]*entry
-	byKey  map[span.Key][]*entry // sorted by start
-	byTime []*entry              // every entry, sorted by start (from head on)
+	byKey  keyLists // each key's entries, sorted by start
+	byTime []*entry // every entry, sorted by start (from head on)
 	head   int
 	// pending holds, sorted by start like byTime, every entry not yet
 	// queued, and some that were queued since (dropped as the front passes
@@ -73,7 +73,7 @@ type window struct {
 }
 
 func newWindow() *window {
-	return &window{byID: map[uint64]*entry{}, byKey: map[span.Key][]*entry{}}
+	return &window{byID: map[uint64]*entry{}, byKey: newKeyLists()}
 }
 
 func (w *window) len() int { return len(w.byID) }
@@ -96,7 +96,7 @@ func insert(l []*entry, e *entry) []*entry {
 // span); it returns the entry and whether it is new.
 func (w *window) add(r *span.Record, i int, seen int64) (*entry, bool) {
 	s := &w.scratch
-	r.Row(i, s)
+	r.KeyRow(i, s) // the rest is decoded when assembly looks the span up
 	if e, ok := w.byID[s.SpanID]; ok {
 		return e, false
 	}
@@ -104,7 +104,9 @@ func (w *window) add(r *span.Record, i int, seen int64) (*entry, bool) {
 	w.byID[s.SpanID] = e
 	w.keys = s.IndexKeys(w.keys[:0])
 	for _, k := range w.keys {
-		w.byKey[k] = insert(w.byKey[k], e)
+		if x, ok := w.byKey.list(k); ok {
+			w.byKey.lists[x] = insert(w.byKey.lists[x], e)
+		}
 	}
 	w.byTime = insert(w.byTime, e)
 	w.pending = insert(w.pending, e)
@@ -119,21 +121,14 @@ func (w *window) evict(ns int64, fn func(*entry)) {
 		w.head++
 		fn(e)
 		delete(w.byID, e.spanID)
-		e.decode(&w.scratch)
-		w.keys = w.scratch.IndexKeys(w.keys[:0])
+		if e.ref != nil {
+			w.keys = e.ref.IndexKeys(w.keys[:0])
+		} else {
+			e.rec.KeyRow(int(e.row), &w.scratch)
+			w.keys = w.scratch.IndexKeys(w.keys[:0])
+		}
 		for _, k := range w.keys {
-			l := w.byKey[k]
-			for i, x := range l { // the oldest: at the front
-				if x == e {
-					l = append(l[:i], l[i+1:]...)
-					break
-				}
-			}
-			if len(l) == 0 {
-				delete(w.byKey, k)
-			} else {
-				w.byKey[k] = l
-			}
+			w.byKey.remove(k, e)
 		}
 	}
 	if w.head > 1024 && w.head > len(w.byTime)/2 {
@@ -172,7 +167,11 @@ func (w *window) LookupRefs(_ context.Context, fromNs, toNs int64, keys []span.K
 	w.ranges = w.ranges[:0]
 	n := 0
 	for _, k := range keys {
-		l := w.byKey[k]
+		x, ok := w.byKey.find(k)
+		if !ok {
+			continue
+		}
+		l := w.byKey.lists[x]
 		i := sort.Search(len(l), func(i int) bool { return l[i].startNs >= fromNs })
 		j := i
 		for ; j < len(l) && l[j].startNs <= toNs; j++ {

@@ -75,6 +75,7 @@ func TestWindowAssembleSame(t *testing.T) {
 	cfg := trace.Config{Now: func() time.Time { return now }}
 	refs := cfg
 	refs.Refs = true
+	refs.Scratch = new(trace.Scratch) // as the exporter assembles: each assembly reuses the last one's maps
 	ctx := context.Background()
 	for i := 0; i < len(all); i += 2 { // every other span: each trace seeded from many of its spans
 		s := all[i]
@@ -90,7 +91,8 @@ func TestWindowAssembleSame(t *testing.T) {
 			t.Fatalf("span %d (%d): the trace over the window's index differs from the trace over a walk of every span:\n%+v\n%+v", i, s.SpanID, a.Parents, b.Parents)
 		}
 		// As the exporter assembles: pointing at the window's spans
-		// (Config.Refs) instead of copying them, the same trace.
+		// (Config.Refs) instead of copying them, over the maps of the
+		// assembly before (Config.Scratch), the same trace.
 		r, err := trace.AssembleFromRefs(ctx, w, refs, []*span.Span{w.byID[s.SpanID].span()})
 		if err != nil {
 			t.Fatal(err)
@@ -147,7 +149,7 @@ func BenchmarkWindowAssemble(b *testing.B) {
 		addSpans(b, w, tr.Spans)
 	}
 	now := time.Now()
-	cfg := trace.Config{Now: func() time.Time { return now }, Refs: true}
+	cfg := trace.Config{Now: func() time.Time { return now }, Refs: true, Scratch: new(trace.Scratch)}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		seed := w.byID[gen[i%len(gen)].Spans[0].SpanID].span()

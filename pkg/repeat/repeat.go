@@ -109,19 +109,34 @@ func Most(spans []*span.Span, w time.Duration) (n int, at Point, service string)
 			}
 		}
 	}
+	var atName string // at.String(), formatted at its first tie
 	for p, starts := range byPoint {
 		if len(starts) < n {
 			continue
 		}
 		slices.Sort(starts)
 		lo := 0
+		var name string // p.String(), likewise
 		for hi, t := range starts {
 			for t-starts[lo] >= int64(w) {
 				lo++
 			}
-			if c := hi - lo + 1; c > n || (c == n && p.String() < at.String()) {
-				n, at = c, p
+			c := hi - lo + 1
+			if c < n {
+				continue
 			}
+			if c == n { // a tie: the point whose name sorts first
+				if name == "" {
+					name = p.String()
+				}
+				if atName == "" {
+					atName = at.String()
+				}
+				if name >= atName {
+					continue
+				}
+			}
+			n, at, atName = c, p, name
 		}
 	}
 	return n, at, svc[at]

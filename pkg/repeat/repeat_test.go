@@ -155,3 +155,31 @@ func BenchmarkCounterAdd(b *testing.B) {
 		c.Add(s)
 	}
 }
+
+// TestMostTie: points with as many exchanges: the one whose name sorts
+// first, whatever the order the points are met in.
+func TestMostTie(t *testing.T) {
+	var spans []*span.Span
+	for _, pid := range []uint32{3, 20, 12, 7} {
+		n := 2
+		if pid == 7 {
+			n = 1
+		}
+		for i := range n {
+			s := server(pid, time.Duration(i)*time.Second, "x")
+			spans = append(spans, &s)
+		}
+	}
+	nic := span.Span{Node: "n1", SignalSource: span.SourcePacket, TapSide: span.TapServerNIC, CaptureNIC: "eth0", StartNs: t0}
+	for round := range 50 { // the points are met in map order
+		n, at, _ := Most(spans, time.Minute)
+		if n != 2 || at.PID != 12 {
+			t.Fatalf("round %d: most %d at %v, want 2 at pid 12 (%q sorts before %q and %q)", round, n, at,
+				"pid 12 on n1", "pid 20 on n1", "pid 3 on n1")
+		}
+		withNIC := append(spans[:len(spans):len(spans)], &nic, &nic)
+		if n, at, _ := Most(withNIC, time.Minute); n != 2 || at.NIC != "eth0" {
+			t.Fatalf("round %d: most %d at %v, want 2 at %q", round, n, at, "eth0 s on n1")
+		}
+	}
+}

@@ -362,7 +362,48 @@ func (r *Record) Row(i int, s *Span) {
 	for k := range columns[len(r.cols):] {
 		clearCol(&columns[len(r.cols)+k], s)
 	}
-	for k := range r.cols {
+	r.decode(i, s, allColumns[:len(r.cols)])
+}
+
+// KeyRow decodes into s only what a store indexes span i under: its span
+// id, start, and the fields IndexKeys reads (every version has them). The
+// other fields of s are left as they were.
+func (r *Record) KeyRow(i int, s *Span) { r.decode(i, s, keyColumns) }
+
+// allColumns are the indexes of every column, keyColumns those KeyRow
+// decodes.
+var (
+	allColumns = func() []int {
+		out := make([]int, len(columns))
+		for i := range out {
+			out[i] = i
+		}
+		return out
+	}()
+	keyColumns = columnIndexes("span_id", "start_ns", "node", "signal_source", "tap_side", "pid",
+		"req_tcp_seq", "resp_tcp_seq", "syscall_trace_id_req", "syscall_trace_id_resp",
+		"x_request_id_req", "x_request_id_resp", "trace_id", "parent_span_id", "app_span_id")
+)
+
+func columnIndexes(names ...string) []int {
+	out := make([]int, len(names))
+	for j, n := range names {
+		out[j] = -1
+		for i := range columns {
+			if columns[i].name == n {
+				out[j] = i
+			}
+		}
+		if out[j] < 0 || out[j] >= versions[0].cols {
+			panic("span: no column " + n + " in every version")
+		}
+	}
+	return out
+}
+
+// decode decodes the columns at idx of row i into s.
+func (r *Record) decode(i int, s *Span, idx []int) {
+	for _, k := range idx {
 		c := &columns[k]
 		switch c.kind {
 		case kDict:

@@ -52,6 +52,9 @@ type Config struct {
 	// whose source is a trace.RefSource that never changes a span it
 	// handed out (pkg/export's window): a span is 688 bytes.
 	Refs bool
+	// Scratch, when set, is reused by each assembly under this Config
+	// (which then must not run two at a time); nil: each makes its own.
+	Scratch *Scratch
 
 	keys *keyIndex // one assembly's looked-up keys (set by AssembleFrom)
 }
@@ -217,9 +220,14 @@ func AssembleFromRefs(ctx context.Context, src Source, cfg Config, seeds []*span
 // is built. Nothing here changes a span.
 func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Span) (*Trace, error) {
 	cfg.defaults()
-	cfg.keys = newKeyIndex(&cfg)
+	sc := cfg.Scratch
+	if sc == nil {
+		sc = new(Scratch)
+	}
+	sc.reset(&cfg)
+	cfg.keys = &sc.keys
 	cfg.keys.add(seeds)
-	set := make(map[uint64]*span.Span, 64)
+	set := sc.set
 	order := make([]uint64, 0, 64)
 	add := func(s *span.Span) {
 		if _, ok := set[s.SpanID]; !ok {
@@ -231,10 +239,10 @@ func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 		add(s)
 	}
 	var warnings []string
-	queried := map[span.Key]bool{}
-	contains := map[uint64]containedIn{} // containment: call span id → server request
-	procSpans := map[uint64]*span.Span{}
-	procs := newProcLookups()
+	queried := sc.queried
+	contains := sc.contains // containment: call span id → server request
+	procSpans := sc.procSpans
+	procs := &sc.procs
 	var pending []*span.Span // looked up, not (yet) related to the set
 	truncated := false
 	// The keys of the spans added since the last round (the others' were

@@ -56,13 +56,6 @@ type repeatMemo struct {
 	r        *repeat.Repeated
 }
 
-func newKeyIndex(cfg *Config) *keyIndex {
-	return &keyIndex{bound: cfg.Repeat.OrDefault(), settle: int64(cfg.Settle), seen: make(map[uint64]bool, 64),
-		inbound: map[inboundKey][]*span.Span{}, calls: map[inboundKey][]*span.Span{}, carriers: map[span.Key][]*span.Span{}, looked: map[span.Key][2]int64{},
-		unread: map[span.Key]map[string]bool{},
-		memo:   map[span.Key]repeatMemo{}}
-}
-
 // add indexes spans (each once). It keeps the pointers: the spans must
 // not change while the assembly runs.
 func (ix *keyIndex) add(spans []*span.Span) {

@@ -19,8 +19,6 @@ type procLookups struct {
 	lo, hi int64
 }
 
-func newProcLookups() *procLookups { return &procLookups{looked: map[span.Key][2]int64{}} }
-
 // want adds key k for [from, to] unless it was looked up over that already,
 // widening the batch's window to it (and to what k was looked up over
 // before, so that what it covers stays one range).

@@ -63,12 +63,13 @@ func TestRefsSameTraceSourceUnchanged(t *testing.T) {
 	src := &refSource{spans: hop}
 	ctx := context.Background()
 	renamed := 0
+	scratch := new(Scratch) // reused by every assembly by reference
 	for i := range hop {
 		want, err := AssembleFrom(ctx, src, Config{}, []span.Span{pristine[i]})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := AssembleFromRefs(ctx, src, Config{Refs: true}, []*span.Span{&src.spans[i]})
+		got, err := AssembleFromRefs(ctx, src, Config{Refs: true, Scratch: scratch}, []*span.Span{&src.spans[i]})
 		if err != nil {
 			t.Fatal(err)
 		}
