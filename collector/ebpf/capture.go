@@ -71,7 +71,6 @@ type Capture struct {
 	mu           sync.Mutex
 	conns        map[connKey]*session.Conn
 	flows        map[connKey]*l4flight.Flow // TLS connections whose plaintext is not read (l4flight.go)
-	held         []heldL4                   // their spans waiting out flowHold (l4flight.go)
 	budget       *budget
 	shed         map[connKey]int64 // connections shed over the budget: last event, ns
 	cgroupWarned bool              // an unknown cgroup layout is logged once
@@ -484,7 +483,6 @@ func (c *Capture) Flush() {
 		conn.Close(now)
 		delete(c.conns, k)
 	}
-	c.flowRelease(math.MaxInt64)                      // the ring is drained: no plaintext will come
 	for _, s := range c.guard.Expire(math.MaxInt64) { // no verdict will come
 		c.emit(s)
 	}
