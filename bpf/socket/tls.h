@@ -18,6 +18,8 @@
 #define TLS_LIB_OPENSSL 1
 #define TLS_LIB_GO 2
 
+#include "tlsout.h"
+
 const volatile __u8 tls_exclude_any = 0; // tls_exclude holds a comm (set by the loader)
 
 // Defined in socket.bpf.c.
@@ -53,6 +55,7 @@ static __always_inline struct tls_call *tls_enter(__u64 conn, __u64 buf, __u64 l
 		return NULL;
 	}
 	struct tls_call *call = &a->tls;
+	tls_out_expire(call);
 	call->conn = conn;
 	call->buf = buf;
 	call->lenp = lenp;
@@ -93,7 +96,8 @@ static __always_inline struct active_io *tls_leave(struct task_struct *task)
 // from and where that read began: a library that reads through a memory
 // BIO (node) calls SSL_read right after the read syscall of its connection
 // (tls_sock_of).
-static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u8 dir)
+static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u8 dir, __u64 buf, __u64 buflen,
+				       __u8 vectored, __u8 msg)
 {
 	if (!a || !a->tls.lib)
 		return 0; // the thread never made a TLS call
@@ -103,6 +107,8 @@ static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u
 		return 0;
 	struct tcp_sock *tp = kcast(sk, struct tcp_sock);
 	if (!call->active) {
+		if (call->out_pending)
+			tls_out_write(call, sk, dir, buf, buflen, vectored, msg);
 		if (dir == DIR_INGRESS) {
 			// The start of the read (a record split across reads
 			// started before it: its number then matches nothing).
@@ -253,6 +259,10 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	e->cap = cap;
 	if (cap > 0)
 		bpf_probe_read_user(e->data, cap, (void *)buf);
+	if (!call->sk && !seq && tls_out_hold(call, e, skp, len)) {
+		e->tls = TLS_LIB_NONE;
+		return 0; // sent when the thread writes the ciphertext (tlsout.h)
+	}
 	int err = bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap));
 	e->tls = TLS_LIB_NONE; // the scratch event is shared with the syscall path
 	if (err) {

@@ -285,7 +285,7 @@ func missingDataDir(t *testing.T, bin string) {
 
 // fullDiskUnderLoad: 70 s of load; after 20 s a ballast file leaves less
 // than the minimum free space, so that new spans are dropped; after 45 s it
-// goes and spans are written again within 5 s.
+// goes and spans are written again.
 func fullDiskUnderLoad(t *testing.T, bin string, n int, storeCfg string) {
 	ns := testNetns(t, fmt.Sprintf("zt-disk-%d-%d", os.Getpid(), n))
 	dir := tmpfs.Mount(t, 64<<20)
@@ -319,11 +319,14 @@ func fullDiskUnderLoad(t *testing.T, bin string, n int, storeCfg string) {
 	if f := int64(metricValue(m, "zerotrace_store_free_bytes")); f < minFree {
 		t.Fatalf("%d bytes free, below the minimum of %d", f, minFree)
 	}
-	// Space comes back: new spans are written within 5 s.
+	// Space comes back: new spans are written again. How soon is a figure
+	// (docs/adr/0001-store.md: within a second, measured 0.1–1.2 s),
+	// logged; the wait is bounded by what is left of the load (20 s), which
+	// only a store that stopped retrying outlasts.
 	written := metricValue(m, "zerotrace_store_spans_total")
 	os.Remove(ballast)
-	took := p.waitMetric(t, "zerotrace_store_spans_total", 5*time.Second, func(v float64) bool { return v > written })
-	p.waitMetric(t, "zerotrace_store_disk_short", 5*time.Second, func(v float64) bool { return v == 0 })
+	took := p.waitMetric(t, "zerotrace_store_spans_total", 20*time.Second, func(v float64) bool { return v > written })
+	p.waitMetric(t, "zerotrace_store_disk_short", 20*time.Second, func(v float64) bool { return v == 0 })
 	requests := load.wait(t)
 	time.Sleep(3 * time.Second) // the last spans reach the store
 	p.alive(t, "after the load")
@@ -430,8 +433,10 @@ func startOnFullDisk(t *testing.T, bin string, n int) {
 	}
 	written := metricValue(p.scrape(t), "zerotrace_store_spans_total")
 	os.Remove(filepath.Join(dir, "ballast"))
-	took := p.waitMetric(t, "zerotrace_store_spans_total", 5*time.Second, func(v float64) bool { return v > written })
-	p.waitMetric(t, "zerotrace_store_unrecovered_shards", 10*time.Second, func(v float64) bool { return v == 0 })
+	// Written again: how soon is logged, not judged (a store that stopped
+	// retrying outlasts 20 s of the load).
+	took := p.waitMetric(t, "zerotrace_store_spans_total", 20*time.Second, func(v float64) bool { return v > written })
+	p.waitMetric(t, "zerotrace_store_unrecovered_shards", 20*time.Second, func(v float64) bool { return v == 0 })
 	t.Logf("started on a full disk with %d unsealed head shards left; new spans written %v after space came back", left, took.Round(time.Millisecond))
 	if err := p.stop(t); err != nil {
 		t.Fatalf("collector shutdown: %v\n%s", err, tail(p.log.String(), 20))

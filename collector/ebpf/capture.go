@@ -71,7 +71,6 @@ type Capture struct {
 	mu           sync.Mutex
 	conns        map[connKey]*session.Conn
 	flows        map[connKey]*l4flight.Flow // TLS connections whose plaintext is not read (l4flight.go)
-	held         []heldL4                   // their spans waiting out flowHold (l4flight.go)
 	reads        map[threadKey]lastRead     // a thread's last socket event, a read (forward.go)
 	fwd          map[connKey]forwardCtx     // a connection's first request's context (forward.go)
 	budget       *budget
@@ -496,7 +495,6 @@ func (c *Capture) Flush() {
 		conn.Close(now)
 		delete(c.conns, k)
 	}
-	c.flowRelease(math.MaxInt64)                      // the ring is drained: no plaintext will come
 	for _, s := range c.guard.Expire(math.MaxInt64) { // no verdict will come
 		c.emit(s)
 	}

@@ -68,7 +68,7 @@ func TestCaptureGoTLSKeepAlive(t *testing.T) {
 	nginx := func(proxy string) string {
 		port := nextPort()
 		conf := nginxKeepAliveConf(t, dir, tp.ServerIP, port, cert, key, proxy, big)
-		startTLSServer(t, tp.ServerNS, tp.ServerIP, port, []string{"nginx", "-c", conf})
+		startTLSServer(t, live, tp.ServerNS, tp.ServerIP, port, []string{"nginx", "-c", conf})
 		return fmt.Sprintf("%s:%d", tp.ServerIP, port)
 	}
 	plain := func(env ...string) string { // in the server's namespace, for nginx to proxy

@@ -23,7 +23,15 @@ type liveCapture struct {
 }
 
 func (l *liveCapture) Spans() []span.Span {
-	time.Sleep(300 * time.Millisecond) // let the ring buffer drain
+	// Let the reader take what the ring holds: 300 ms, and longer while it
+	// lags behind (a busy machine), then the moment it takes to publish
+	// its last chunk; a fixed wait alone loses the last events when the
+	// reader is starved of CPU.
+	time.Sleep(300 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); l.c.rd.AvailableBytes() > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
 	l.c.Flush()
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -50,6 +50,12 @@ func TestCaptureTLSRedis(t *testing.T) {
 	if out := cli("PING"); out != "PONG" {
 		t.Fatalf("redis over TLS not answering: %q; server: %s", out, stderr.String())
 	}
+	waitTLSRead(t, live, port, true, func() error {
+		if out := cli("PING"); out != "PONG" {
+			return fmt.Errorf("PING: %q", out)
+		}
+		return nil
+	})
 	k := "k" + nonce()
 	for _, c := range []struct {
 		args []string
@@ -242,7 +248,7 @@ func TestCaptureTLSDeleted(t *testing.T) {
 	node := filepath.Join(dir, "node-copy")
 	run(t, "cp", "/usr/bin/node", node)
 	script := writeScript(t, dir, "server.js", "require('fs').unlinkSync(process.execPath);\n"+nodeTLSServer)
-	startTLSServer(t, tp.ServerNS, tp.ServerIP, port, []string{node, script, tp.ServerIP, fmt.Sprint(port), cert, key})
+	startTLSServer(t, live, tp.ServerNS, tp.ServerIP, port, []string{node, script, tp.ServerIP, fmt.Sprint(port), cert, key})
 	if _, err := os.Stat(node); !os.IsNotExist(err) {
 		t.Fatalf("node copy not deleted: %v", err)
 	}
@@ -297,6 +303,6 @@ func pyTLSTopo(t *testing.T) (*topo, *liveCapture, string, int) {
 	tp, live := liveTopo(t)
 	dir, cert, key := tlsCert(t, tp.ServerIP)
 	port := nextPort()
-	startTLSServer(t, tp.ServerNS, tp.ServerIP, port, []string{sysPython, writeScript(t, dir, "server.py", pyTLSServer), tp.ServerIP, fmt.Sprint(port), cert, key})
+	startTLSServer(t, live, tp.ServerNS, tp.ServerIP, port, []string{sysPython, writeScript(t, dir, "server.py", pyTLSServer), tp.ServerIP, fmt.Sprint(port), cert, key})
 	return tp, live, dir, port
 }

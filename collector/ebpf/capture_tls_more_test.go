@@ -90,7 +90,7 @@ func TestCaptureTLSEdges(t *testing.T) {
 	tp, live, log := liveTopoLog(t)
 	dir, cert, key := tlsCert(t, tp.ServerIP)
 	port, plain := nextPort(), nextPort()
-	startTLSServer(t, tp.ServerNS, tp.ServerIP, port, []string{sysPython, writeScript(t, dir, "server.py", pyTLSServer), tp.ServerIP, fmt.Sprint(port), cert, key})
+	startTLSServer(t, live, tp.ServerNS, tp.ServerIP, port, []string{sysPython, writeScript(t, dir, "server.py", pyTLSServer), tp.ServerIP, fmt.Sprint(port), cert, key})
 	startServer(t, tp.ServerNS, tp.ServerIP, plain, runtimes[0].Server(t, tp.ServerIP, plain, ""))
 	m := nonce()
 	base := fmt.Sprintf("https://%s:%d", tp.ServerIP, port)

@@ -149,7 +149,7 @@ func TestCaptureTLSOpaque(t *testing.T) {
 	}
 	// nginx 1.22 serves TLS 1.2 at most unless told (as the mesh demo's sidecars are).
 	os.WriteFile(upConf, []byte(strings.Replace(string(b), "ssl_certificate ", "ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_certificate ", 1)), 0o644)
-	startTLSServer(t, tp.ServerNS, tp.ServerIP, upPort, []string{"nginx", "-c", upConf})
+	startTLSServer(t, live, tp.ServerNS, tp.ServerIP, upPort, []string{"nginx", "-c", upConf})
 	var paths []string
 	for _, vers := range []string{"TLSv1.2", "TLSv1.3"} {
 		// A proxy per version; its first connection makes a full handshake,

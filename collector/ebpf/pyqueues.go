@@ -3,7 +3,6 @@
 package ebpf
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/zerotrace/zerotrace/collector/cpython"
+	"github.com/zerotrace/zerotrace/collector/procmaps"
 )
 
 // pyTracker attaches the work-queue uprobes (bpf/socket/pyqueue.h) to each
@@ -108,10 +108,11 @@ func (c *Capture) pyTrack() {
 // mapped; a Python process without both is looked at again later.
 func (c *Capture) trackPy(pid uint32, tries int) {
 	dir := filepath.Join("/proc", strconv.Itoa(int(pid)))
-	mods, err := pyModules(filepath.Join(dir, "maps"))
+	files, err := procmaps.Read(filepath.Join(dir, "maps"))
 	if err != nil {
-		return
+		return // gone
 	}
+	mods := pyModules(files)
 	python := strings.HasPrefix(filepath.Base(exePath(filepath.Join(dir, "exe"))), "python")
 	if (mods.queue == "" || mods.asyncio == "") && python && tries < pyRetries && len(c.pys.retry) < 4096 {
 		c.pys.retry[pid] = pyRetry{time.Now().Add(pyRetryEvery), tries + 1}
@@ -167,34 +168,23 @@ func (t *pyTracker) follow(m *map[uint32]bool, pid uint32) {
 type pyMods struct{ queue, asyncio string }
 
 // pyModules returns the paths of the _queue and _asyncio extension modules
-// mapped in the process whose maps file is at maps ("" when not mapped).
-func pyModules(maps string) (pyMods, error) {
+// among the files a process maps ("" when not mapped; a deleted one is not
+// attached).
+func pyModules(files []procmaps.File) pyMods {
 	var m pyMods
-	f, err := os.Open(maps)
-	if err != nil {
-		return m, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		i := strings.IndexByte(line, '/')
-		if i < 0 {
-			continue
-		}
-		path := line[i:]
-		base := filepath.Base(path)
-		if !strings.HasSuffix(base, ".so") {
+	for _, f := range files {
+		base := filepath.Base(f.Path)
+		if f.Deleted || !strings.HasSuffix(base, ".so") {
 			continue
 		}
 		switch {
 		case strings.HasPrefix(base, "_queue."):
-			m.queue = path
+			m.queue = f.Path
 		case strings.HasPrefix(base, "_asyncio."):
-			m.asyncio = path
+			m.asyncio = f.Path
 		}
 	}
-	return m, sc.Err()
+	return m
 }
 
 // eventLoop reports whether the process at dir (/proc/<pid>) has an epoll

@@ -197,6 +197,11 @@ type SocketTlsCall struct {
 	_          [3]byte
 	EgressMin  uint32
 	_          [4]byte
+	OutSk      uint64
+	OutTs      uint64
+	OutLen     uint32
+	OutPending uint8
+	Pad        [3]uint8
 }
 
 type SocketTlsComm struct {
@@ -247,6 +252,7 @@ const (
 	SocketMapThreads           = "threads"
 	SocketMapTlsConns          = "tls_conns"
 	SocketMapTlsExclude        = "tls_exclude"
+	SocketMapTlsOut            = "tls_out"
 	SocketMapTlsSocks          = "tls_socks"
 	SocketProgEnterClose       = "enter_close"
 	SocketProgEnterConnect     = "enter_connect"
@@ -429,6 +435,7 @@ type SocketMapSpecs struct {
 	Threads    *ebpf.MapSpec `ebpf:"threads"`
 	TlsConns   *ebpf.MapSpec `ebpf:"tls_conns"`
 	TlsExclude *ebpf.MapSpec `ebpf:"tls_exclude"`
+	TlsOut     *ebpf.MapSpec `ebpf:"tls_out"`
 	TlsSocks   *ebpf.MapSpec `ebpf:"tls_socks"`
 }
 
@@ -487,6 +494,7 @@ type SocketMaps struct {
 	Threads    *ebpf.Map `ebpf:"threads"`
 	TlsConns   *ebpf.Map `ebpf:"tls_conns"`
 	TlsExclude *ebpf.Map `ebpf:"tls_exclude"`
+	TlsOut     *ebpf.Map `ebpf:"tls_out"`
 	TlsSocks   *ebpf.Map `ebpf:"tls_socks"`
 }
 
@@ -516,6 +524,7 @@ func (m *SocketMaps) Close() error {
 		m.Threads,
 		m.TlsConns,
 		m.TlsExclude,
+		m.TlsOut,
 		m.TlsSocks,
 	)
 }

@@ -1,43 +1,27 @@
 package tlslib
 
 import (
-	"bufio"
 	"io"
 	"path/filepath"
 	"strings"
-)
 
-// Mapped is a file a process maps that may carry a TLS library.
-type Mapped struct {
-	Path    string // as the process sees it (under its root)
-	Deleted bool   // the file was deleted or replaced since it was mapped
-}
+	"github.com/zerotrace/zerotrace/collector/procmaps"
+)
 
 // Libraries returns the libssl files (libssl.so, libssl.so.N…) in a
 // process's memory map (the text of /proc/<pid>/maps), each once.
-func Libraries(maps io.Reader) ([]Mapped, error) {
-	var out []Mapped
-	seen := map[string]bool{}
-	sc := bufio.NewScanner(maps)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		i := strings.IndexByte(line, '/')
-		if i < 0 {
-			continue
-		}
-		path := line[i:]
-		m := Mapped{Path: path}
-		if p, ok := strings.CutSuffix(path, " (deleted)"); ok {
-			m = Mapped{Path: p, Deleted: true}
-		}
-		if !IsLibSSL(m.Path) || seen[m.Path] {
-			continue
-		}
-		seen[m.Path] = true
-		out = append(out, m)
+func Libraries(maps io.Reader) ([]procmaps.File, error) {
+	files, err := procmaps.Files(maps)
+	if err != nil {
+		return nil, err
 	}
-	return out, sc.Err()
+	var out []procmaps.File
+	for _, f := range files {
+		if IsLibSSL(f.Path) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
 
 // IsLibSSL reports whether path names a shared libssl ("libssl.so",

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/zerotrace/zerotrace/collector/procmaps"
 )
 
 // TestLibraries: libssl files of a memory map, each once, deleted ones
@@ -21,7 +23,7 @@ func TestLibraries(t *testing.T) {
 7ffd1c000000-7ffd1c021000 rw-p 00000000 00:00 0 [stack]
 `
 	got, err := Libraries(strings.NewReader(maps))
-	want := []Mapped{{Path: "/usr/lib/x86_64-linux-gnu/libssl.so.3"}, {Path: "/opt/app/lib/libssl.so.1.1", Deleted: true}, {Path: "/opt/app/lib/libssl.so"}}
+	want := []procmaps.File{{Path: "/usr/lib/x86_64-linux-gnu/libssl.so.3"}, {Path: "/opt/app/lib/libssl.so.1.1", Deleted: true}, {Path: "/opt/app/lib/libssl.so"}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v %v, want %+v", got, err, want)
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -210,56 +211,24 @@ func TestUploadAndMirror(t *testing.T) {
 	// have been preparing at once (8 of 8 measured, 4 runs; before the
 	// listing was shared, 2–3: the first query listed the bucket while the
 	// others found no manifest and prepared nothing). One after the other,
-	// they would find the shards cached and download 6 as well.
-	shared, _ := OpenMirror(MirrorOptions{Client: c, Prefix: "zt/", Dir: filepath.Join(t.TempDir(), "shared")})
+	// they would find the shards cached and download 6 as well. A loaded
+	// machine can run them almost one at a time, which shows nothing: then
+	// another batch goes to another new mirror (at most overlapRounds,
+	// docs/testing.md rule 4), each batch checked, one of them at the floor.
 	var ids []uint64
 	for _, tr := range traces {
 		for _, s := range tr.Spans {
 			ids = append(ids, s.SpanID)
 		}
 	}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	prepared := make([]span.Span, 8)
-	served := make([]int, len(prepared))
-	for i := range prepared {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			prepared[i].StartNs = time.Now().UnixNano()
-			rel, err := shared.Prepare(ctx, t0.UnixNano(), now.UnixNano())
-			prepared[i].EndNs = time.Now().UnixNano()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer rel()
-			r, err := store.OpenReader(shared.Dir())
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer r.Close()
-			got, err := r.Get(ctx, 0, 0, ids)
-			if err != nil {
-				t.Error(err)
-			}
-			served[i] = len(got)
-		}()
+	best := 0
+	for round := 1; round <= overlapRounds && best < minMirrorOverlap; round++ {
+		n := concurrentQueries(t, ctx, c, filepath.Join(t.TempDir(), fmt.Sprintf("shared%d", round)), t0, now, ids)
+		t.Logf("batch %d: at most %d of 8 queries preparing at once", round, n)
+		best = max(best, n)
 	}
-	close(start)
-	wg.Wait()
-	if n := inflight.Max(prepared); n < 6 {
-		t.Errorf("8 concurrent queries: at most %d preparing at once, want ≥ 6", n)
-	}
-	for i, n := range served {
-		if n != len(ids) {
-			t.Errorf("concurrent query %d: served %d of the window's %d spans", i, n, len(ids))
-		}
-	}
-	if st, _ := shared.Stats(ctx); st.Downloads != 6 || st.CachedShards != 6 {
-		t.Fatalf("8 concurrent queries: %d downloads, %d cached, want 6 each", st.Downloads, st.CachedShards)
+	if best < minMirrorOverlap {
+		t.Errorf("8 concurrent queries: at most %d preparing at once in %d batches, want ≥ %d", best, overlapRounds, minMirrorOverlap)
 	}
 
 	// A damaged node manifest: named in the error and the stats, the other
@@ -480,4 +449,61 @@ func onlyNode(traces []spangen.Trace, name string) []spangen.Trace {
 		out = append(out, c)
 	}
 	return out
+}
+
+// overlapRounds bounds the batches of concurrent queries sent until one
+// overlaps to minMirrorOverlap (docs/testing.md rule 4).
+const overlapRounds, minMirrorOverlap = 3, 6
+
+// concurrentQueries starts 8 queries of a new mirror in dir together, each
+// preparing [t0, now] and reading the spans ids; each must be served every
+// one of them, and the mirror must have downloaded and cached the 6 shards
+// once. It returns how many were preparing at once at most.
+func concurrentQueries(t *testing.T, ctx context.Context, c *objstore.Client, dir string, t0, now time.Time, ids []uint64) int {
+	t.Helper()
+	shared, err := OpenMirror(MirrorOptions{Client: c, Prefix: "zt/", Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	prepared := make([]span.Span, 8)
+	served := make([]int, len(prepared))
+	for i := range prepared {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			prepared[i].StartNs = time.Now().UnixNano()
+			rel, err := shared.Prepare(ctx, t0.UnixNano(), now.UnixNano())
+			prepared[i].EndNs = time.Now().UnixNano()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer rel()
+			r, err := store.OpenReader(shared.Dir())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer r.Close()
+			got, err := r.Get(ctx, 0, 0, ids)
+			if err != nil {
+				t.Error(err)
+			}
+			served[i] = len(got)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, n := range served {
+		if n != len(ids) {
+			t.Errorf("concurrent query %d: served %d of the window's %d spans", i, n, len(ids))
+		}
+	}
+	if st, _ := shared.Stats(ctx); st.Downloads != 6 || st.CachedShards != 6 {
+		t.Fatalf("8 concurrent queries: %d downloads, %d cached, want 6 each", st.Downloads, st.CachedShards)
+	}
+	return inflight.Max(prepared)
 }

@@ -173,7 +173,7 @@ func (e *Exporter) assemble(ctx context.Context, now time.Time) {
 		if seed.state != pending || seed.seen > settled || seed.round == e.round {
 			continue
 		}
-		t, err := trace.AssembleFromRefs(ctx, e.win, cfg, []*span.Span{seed.span()})
+		t, err := trace.AssembleFromRefs(ctx, e.win, cfg, []*span.Span{seed.span(&e.win.slab)})
 		if err != nil {
 			return // ctx ended
 		}

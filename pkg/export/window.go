@@ -35,10 +35,21 @@ type entry struct {
 	ref *span.Span
 }
 
-// span returns the entry's span, decoding it once.
-func (e *entry) span() *span.Span {
+// spanSlab is how many decoded spans share one allocation: allocating each
+// 720-byte span alone was a third of decoding it. A slab is freed when none
+// of its spans is referenced any more (spans are decoded and exported in
+// about the same order, so its spans leave together).
+const spanSlab = 32
+
+// span returns the entry's span, decoding it once into the next span of
+// slab (a new slab when it is used up).
+func (e *entry) span(slab *[]span.Span) *span.Span {
 	if e.ref == nil {
-		e.ref = new(span.Span)
+		if len(*slab) == 0 {
+			*slab = make([]span.Span, spanSlab)
+		}
+		e.ref = &(*slab)[0]
+		*slab = (*slab)[1:]
 		e.rec.Row(int(e.row), e.ref)
 	}
 	return e.ref
@@ -70,6 +81,7 @@ type window struct {
 	scratch span.Span  // scratch of add and evict
 	ranges  [][]*entry // scratch of Lookup
 	marks   uint64
+	slab    []span.Span // the spans still free for entry.span
 }
 
 func newWindow() *window {
@@ -193,7 +205,7 @@ func (w *window) LookupRefs(_ context.Context, fromNs, toNs int64, keys []span.K
 		for _, e := range l {
 			if e.mark != w.marks {
 				e.mark = w.marks
-				out = append(out, e.span())
+				out = append(out, e.span(&w.slab))
 			}
 		}
 	}

@@ -93,7 +93,7 @@ func TestWindowAssembleSame(t *testing.T) {
 		// As the exporter assembles: pointing at the window's spans
 		// (Config.Refs) instead of copying them, over the maps of the
 		// assembly before (Config.Scratch), the same trace.
-		r, err := trace.AssembleFromRefs(ctx, w, refs, []*span.Span{w.byID[s.SpanID].span()})
+		r, err := trace.AssembleFromRefs(ctx, w, refs, []*span.Span{w.byID[s.SpanID].span(&w.slab)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func BenchmarkWindowAssemble(b *testing.B) {
 	cfg := trace.Config{Now: func() time.Time { return now }, Refs: true, Scratch: new(trace.Scratch)}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		seed := w.byID[gen[i%len(gen)].Spans[0].SpanID].span()
+		seed := w.byID[gen[i%len(gen)].Spans[0].SpanID].span(&w.slab)
 		if _, err := trace.AssembleFromRefs(context.Background(), w, cfg, []*span.Span{seed}); err != nil {
 			b.Fatal(err)
 		}

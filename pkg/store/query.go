@@ -59,7 +59,7 @@ func (r *Reader) Lookup(ctx context.Context, fromNs, toNs int64, keys []span.Key
 	}
 	var out []span.Span
 	var mu sync.Mutex
-	err := r.withShards(ctx, fromNs, toNs, func(sh *shard) error {
+	err := r.withShardsConcurrently(ctx, fromNs, toNs, nil, func(sh *shard) error {
 		return sh.view(func(txn *badger.Txn) error {
 			var refs []ref
 			var lo, hi []byte
@@ -124,7 +124,8 @@ func (r *Reader) Get(ctx context.Context, fromNs, toNs int64, ids []uint64) ([]s
 		}
 		return false
 	}
-	err := r.withShardsFor(ctx, fromNs, toNs, mayHold, func(sh *shard) error {
+	var mu sync.Mutex
+	err := r.withShardsConcurrently(ctx, fromNs, toNs, mayHold, func(sh *shard) error {
 		return sh.view(func(txn *badger.Txn) error {
 			var refs []ref
 			lo, hi := make([]byte, spanIDRecLen), make([]byte, spanIDRecLen)
@@ -142,8 +143,10 @@ func (r *Reader) Get(ctx context.Context, fromNs, toNs int64, ids []uint64) ([]s
 					return err
 				}
 			}
-			var err error
-			out, err = r.rows(sh, txn, refs, nil, out)
+			res, err := r.rows(sh, txn, refs, nil, nil)
+			mu.Lock()
+			out = append(out, res...)
+			mu.Unlock()
 			return err
 		})
 	})

@@ -47,7 +47,18 @@ type ReaderOptions struct {
 	// BlockCacheBytes bounds the decoded index blocks kept (default
 	// DefaultBlockCacheBytes).
 	BlockCacheBytes int
+	// VerifyAheadBytes, with Resident, bounds the files of the shards
+	// older than the resident ones that the background loop verifies
+	// against their checksums (newest first) without opening them: the
+	// first query reaching one then opens it without hashing it (ADR
+	// 0002; only its files' sizes and times are checked again). Zero
+	// takes DefaultVerifyAheadBytes, negative verifies none ahead.
+	VerifyAheadBytes int64
 }
+
+// DefaultVerifyAheadBytes is ReaderOptions.VerifyAheadBytes's default: at
+// ~1 GB/s of SHA-256, about a CPU-second once per reader.
+const DefaultVerifyAheadBytes = 1 << 30
 
 type nodeState struct {
 	dir      string
@@ -76,6 +87,9 @@ func OpenReaderWith(opt ReaderOptions, dataDirs ...string) (*Reader, error) {
 	}
 	if opt.BlockCacheBytes <= 0 {
 		opt.BlockCacheBytes = DefaultBlockCacheBytes
+	}
+	if opt.VerifyAheadBytes == 0 {
+		opt.VerifyAheadBytes = DefaultVerifyAheadBytes
 	}
 	r := &Reader{roots: dataDirs, nodes: map[string]*nodeState{}, cache: map[batchID]*list.Element{}, lru: list.New(),
 		opt: opt, stop: make(chan struct{})}
@@ -248,6 +262,20 @@ func (r *Reader) withShards(ctx context.Context, from, to int64, fn func(*shard)
 
 // withShardsFor is withShards over the shards keep accepts (nil: all).
 func (r *Reader) withShardsFor(ctx context.Context, from, to int64, keep func(*ShardEntry) bool, fn func(*shard) error) error {
+	return r.eachShard(ctx, from, to, keep, 1, fn)
+}
+
+// withShardsConcurrently is withShardsFor calling fn on up to GOMAXPROCS
+// shards at a time (fn must be safe for that): a lookup's window touches
+// several shards, each decoding a block per key whether it holds the key
+// or not.
+func (r *Reader) withShardsConcurrently(ctx context.Context, from, to int64, keep func(*ShardEntry) bool, fn func(*shard) error) error {
+	return r.eachShard(ctx, from, to, keep, runtime.GOMAXPROCS(0), fn)
+}
+
+// eachShard calls fn on the shards of [from, to] keep accepts, at most
+// par at a time; the shards' errors are joined in the shards' order.
+func (r *Reader) eachShard(ctx context.Context, from, to int64, keep func(*ShardEntry) bool, par int, fn func(*shard) error) error {
 	r.refresh(false)
 	// Opening shards mutates node state: take the write lock for that step.
 	r.mu.Lock()
@@ -255,22 +283,33 @@ func (r *Reader) withShardsFor(ctx context.Context, from, to int64, keep func(*S
 	r.mu.Unlock()
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var errs []error
-	for _, t := range ts {
+	errs := make([]error, len(ts))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(1, par))
+	for i, t := range ts {
 		if err := ctx.Err(); err != nil {
+			wg.Wait()
 			return err
 		}
 		if t.err != nil {
-			errs = append(errs, t.err)
+			errs[i] = t.err
 			continue
 		}
 		if t.sh.db.IsClosed() {
 			continue // left the manifest while we were waiting
 		}
-		if err := fn(t.sh); err != nil {
-			errs = append(errs, err)
+		if par <= 1 || len(ts) == 1 {
+			errs[i] = fn(t.sh)
+			continue
 		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = fn(t.sh)
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

@@ -9,6 +9,12 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
+// cand is a shard of a node's manifest the resident loop may open or verify.
+type cand struct {
+	ns *nodeState
+	e  ShardEntry
+}
+
 // residentLoop keeps the recent shards resident (ReaderOptions.Resident)
 // until Close.
 func (r *Reader) residentLoop() {
@@ -38,11 +44,7 @@ func (r *Reader) Warm(ctx context.Context) int {
 	r.warmMu.Lock()
 	defer r.warmMu.Unlock()
 	r.refresh(false)
-	type cand struct {
-		ns *nodeState
-		e  ShardEntry
-	}
-	var todo []cand
+	var todo, older []cand
 	resident := 0
 	r.mu.RLock()
 	for _, ns := range r.nodes {
@@ -55,7 +57,9 @@ func (r *Reader) Warm(ctx context.Context) int {
 		}
 		for _, e := range ns.manifest.Shards {
 			switch {
-			case e.MaxNs < newest-int64(r.opt.Resident) || ns.failed[e.Name] != nil:
+			case ns.failed[e.Name] != nil:
+			case e.MaxNs < newest-int64(r.opt.Resident):
+				older = append(older, cand{ns, e})
 			case ns.open[e.Name] != nil:
 				resident++
 			default:
@@ -115,5 +119,57 @@ func (r *Reader) Warm(ctx context.Context) int {
 			r.mu.RUnlock()
 		}
 	}
+	r.verifyAhead(ctx, older)
 	return resident
+}
+
+// verifyAhead verifies the files of the shards of older (newest first, up
+// to ReaderOptions.VerifyAheadBytes of files, counting those verified
+// before) without opening them. A shard failing is remembered as failed,
+// as a query opening it would.
+func (r *Reader) verifyAhead(ctx context.Context, older []cand) {
+	sort.Slice(older, func(i, j int) bool { return older[i].e.MaxNs > older[j].e.MaxNs })
+	budget := r.opt.VerifyAheadBytes
+	for _, c := range older {
+		for _, f := range c.e.Files {
+			budget -= f.Size
+		}
+		if budget < 0 || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-r.stop:
+			return
+		default:
+		}
+		dir := filepath.Join(c.ns.dir, c.e.Name)
+		r.mu.RLock()
+		open := c.ns.open[c.e.Name] != nil
+		r.mu.RUnlock()
+		if open || r.opener.known(dir, c.e.Files) {
+			continue
+		}
+		// Hashing takes no lock: queries go on meanwhile.
+		err := r.opener.verify(dir, c.e.Files)
+		r.mu.Lock()
+		listed := false
+		for _, e := range c.ns.manifestShards() {
+			listed = listed || e.Name == c.e.Name
+		}
+		switch {
+		case !listed: // left the manifest while it was verified
+			r.opener.forget(dir)
+		case err != nil && c.ns.open[c.e.Name] == nil:
+			c.ns.failed[c.e.Name] = &ShardError{dir, err}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// manifestShards lists the node's shards (none without a manifest).
+func (ns *nodeState) manifestShards() []ShardEntry {
+	if ns.manifest == nil {
+		return nil
+	}
+	return ns.manifest.Shards
 }

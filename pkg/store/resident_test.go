@@ -26,17 +26,20 @@ func openShards(r *Reader) map[string]bool {
 	return out
 }
 
-// TestResidentShards: a reader with Resident opens the shards of the last
-// Resident of span time, with their directories read, before any query,
-// and leaves older ones to the first query that needs them; the answers
-// are those of a reader without it.
-func TestResidentShards(t *testing.T) {
+// threeRequestShards writes three Bookinfo requests into a shard each,
+// the first moved ago1 and the second ago2 earlier.
+func threeRequestShards(t *testing.T, ago1, ago2 time.Duration) (string, []span.Span, *Manifest) {
+	t.Helper()
 	dir := t.TempDir()
 	w := openTestWriter(t, dir, nil)
 	spans := bookinfo(t, 3)
-	for i := range spans[:38] { // the first request, half an hour earlier
-		spans[i].StartNs -= int64(30 * time.Minute)
-		spans[i].EndNs -= int64(30 * time.Minute)
+	for i := range spans[:76] {
+		ago := int64(ago2)
+		if i < 38 {
+			ago = int64(ago1)
+		}
+		spans[i].StartNs -= ago
+		spans[i].EndNs -= ago
 	}
 	for _, part := range [][]span.Span{spans[:38], spans[38:76], spans[76:]} {
 		if err := w.Write(part...); err != nil {
@@ -53,6 +56,16 @@ func TestResidentShards(t *testing.T) {
 	if err != nil || len(m.Shards) != 3 {
 		t.Fatalf("want 3 shards: %v %+v", err, m)
 	}
+	return dir, spans, m
+}
+
+// TestResidentShards: a reader with Resident opens the shards of the last
+// Resident of span time, with their directories read, before any query,
+// and leaves older ones to the first query that needs them; the answers
+// are those of a reader without it.
+func TestResidentShards(t *testing.T) {
+	// The first request half an hour earlier.
+	dir, spans, m := threeRequestShards(t, 30*time.Minute, 0)
 	r, err := OpenReaderWith(ReaderOptions{Resident: 5 * time.Minute, BlockCacheBytes: 1 << 20}, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -217,3 +230,82 @@ func TestAddID(t *testing.T) {
 }
 
 func hasKey[V any](m map[string]V, k string) bool { _, ok := m[k]; return ok }
+
+// TestVerifyAhead: with Resident, the shards older than the resident ones
+// are verified against their checksums in the background without being
+// opened, newest first and within VerifyAheadBytes; a damaged one is
+// refused then, as a query would refuse it, and the others answer.
+func TestVerifyAhead(t *testing.T) {
+	// Two requests 40 and 30 minutes earlier.
+	dir, spans, m := threeRequestShards(t, 40*time.Minute, 30*time.Minute)
+	node := filepath.Join(dir, "node-a")
+	size := func(e ShardEntry) (n int64) {
+		for _, f := range e.Files {
+			n += f.Size
+		}
+		return n
+	}
+	// verified says which shards the reader knows to match their checksums.
+	verified := func(r *Reader) []bool {
+		var out []bool
+		for _, e := range m.Shards {
+			out = append(out, r.opener.known(filepath.Join(node, e.Name), e.Files))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		budget int64
+		want   []bool // shards oldest first
+	}{
+		{0, []bool{true, true, true}}, // the default, 1 GiB
+		{-1, []bool{false, false, true}},
+		{size(m.Shards[1]), []bool{false, true, true}}, // the newer of the two old ones
+	} {
+		r, err := OpenReaderWith(ReaderOptions{Resident: 5 * time.Minute, VerifyAheadBytes: c.budget}, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := r.Warm(context.Background()); n != 1 {
+			t.Fatalf("budget %d: %d shards resident, want 1", c.budget, n)
+		}
+		if got := openShards(r); len(got) != 1 || !hasKey(got, m.Shards[2].Name) {
+			t.Fatalf("budget %d: open shards %v, want only the recent one", c.budget, got)
+		}
+		if got := verified(r); !slices.Equal(got, c.want) {
+			t.Fatalf("budget %d: verified %v, want %v", c.budget, got, c.want)
+		}
+		found, err := lookupAll(r, spans)
+		if err != nil || len(found) != len(spans) {
+			t.Fatalf("budget %d: lookup found %d of %d spans: %v", c.budget, len(found), len(spans), err)
+		}
+		r.Close()
+	}
+
+	// A damaged old shard: refused by the verification ahead, before any
+	// query; the others answer, with its error.
+	m.Shards[0].Files[0].Size++
+	if err := writeManifest(node, m); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReaderWith(ReaderOptions{Resident: 5 * time.Minute}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.Warm(context.Background())
+	r.mu.RLock()
+	failed := r.nodes[node].failed[m.Shards[0].Name]
+	r.mu.RUnlock()
+	var ve *verifyError
+	if !errors.As(failed, &ve) {
+		t.Fatalf("the damaged old shard is not refused by its checksums: %v", failed)
+	}
+	if got := verified(r); !slices.Equal(got, []bool{false, true, true}) {
+		t.Fatalf("verified %v, want the two undamaged shards", got)
+	}
+	found, err := lookupAll(r, spans)
+	var se *ShardError
+	if !errors.As(err, &se) || se.Shard != filepath.Join(node, m.Shards[0].Name) || len(found) != len(spans)-38 {
+		t.Fatalf("found %d spans (want %d) with error %v, want the damaged shard's", len(found), len(spans)-38, err)
+	}
+}

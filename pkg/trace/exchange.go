@@ -234,6 +234,11 @@ func (ix *keyIndex) keyed(c *span.Span) bool {
 // repeated returns how key k repeats beyond the bound, or nil.
 func (ix *keyIndex) repeated(k span.Key) *repeat.Repeated {
 	cs := ix.carriers[k]
+	// Most counts at most one exchange a carrier: with no more carriers
+	// than the bound allows, the key is not repeated (the common case).
+	if len(cs) <= ix.bound.Exchanges {
+		return nil
+	}
 	if m, ok := ix.memo[k]; ok && m.carriers == len(cs) {
 		return m.r
 	}

@@ -509,3 +509,46 @@ func TestBookinfoReusedRequestID(t *testing.T) {
 	}
 	t.Logf("20 overlapping requests with one X-Request-ID: completeness %d/%d", found, total)
 }
+
+// A key is repeated exactly when more exchanges than the bound carry it at
+// one point within the window: n carriers at one server process, 1 s apart,
+// against bounds around n (repeated skips counting when the carriers are no
+// more than the bound; this holds it to the count at the boundary), and
+// the same carriers spread over two processes.
+func TestRepeatedBoundary(t *testing.T) {
+	tid, _ := span.ParseTraceID("4bf92f3577b34da6a3ce929d0e0e4736")
+	k := span.Key{Kind: span.KeyTraceID, T: tid}
+	carriers := func(n int, pids ...uint32) []*span.Span {
+		var out []*span.Span
+		for i := range n {
+			out = append(out, &span.Span{SpanID: uint64(i + 1), TraceID: tid, SignalSource: span.SourceEBPF,
+				TapSide: span.TapServerProcess, Node: "n1", PID: pids[i%len(pids)], StartNs: base + int64(i)*int64(time.Second)})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		n, bound int
+		pids     []uint32
+		want     int // the exchanges reported; 0: not repeated
+	}{
+		{3, 2, []uint32{20}, 3},
+		{3, 3, []uint32{20}, 0},
+		{4, 3, []uint32{20}, 4},
+		{4, 4, []uint32{20}, 0},
+		{4, 3, []uint32{20, 21}, 0}, // two exchanges at each process
+		{6, 2, []uint32{20, 21}, 3},
+	} {
+		var sc Scratch
+		sc.reset(&Config{Repeat: repeat.Bound{Exchanges: c.bound, Window: time.Minute}})
+		sc.keys.add(carriers(c.n, c.pids...))
+		for range 2 { // the second time from the memo
+			r := sc.keys.repeated(k)
+			switch {
+			case c.want == 0 && r != nil:
+				t.Errorf("%d carriers at %v, bound %d: repeated %+v, want not", c.n, c.pids, c.bound, *r)
+			case c.want != 0 && (r == nil || r.Exchanges != c.want || r.Point.PID != c.pids[0]):
+				t.Errorf("%d carriers at %v, bound %d: %+v, want %d exchanges at pid %d", c.n, c.pids, c.bound, r, c.want, c.pids[0])
+			}
+		}
+	}
+}

@@ -148,21 +148,34 @@ func runBenchStore(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *prof != "" {
-		f, err := os.Create(*prof)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench store:", err)
-			return 1
-		}
-		defer f.Close()
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(*prof)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench store:", err)
+		return 1
 	}
+	defer stop()
 	if err := benchStore(*n, *dir, *interval); err != nil {
 		fmt.Fprintln(os.Stderr, "bench store:", err)
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile profiles the process's CPU into path until the returned
+// function is called; an empty path profiles nothing.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("creating the CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting the CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func benchStore(n int, dir string, interval time.Duration) error {
