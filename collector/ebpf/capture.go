@@ -71,6 +71,8 @@ type Capture struct {
 	mu           sync.Mutex
 	conns        map[connKey]*session.Conn
 	flows        map[connKey]*l4flight.Flow // TLS connections whose plaintext is not read (l4flight.go)
+	reads        map[threadKey]lastRead     // a thread's last socket event, a read (forward.go)
+	fwd          map[connKey]forwardCtx     // a connection's first request's context (forward.go)
 	budget       *budget
 	shed         map[connKey]int64 // connections shed over the budget: last event, ns
 	cgroupWarned bool              // an unknown cgroup layout is logged once
@@ -174,6 +176,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 		}
 	}
 	c := &Capture{opt: opt, conns: map[connKey]*session.Conn{}, flows: map[connKey]*l4flight.Flow{}, done: make(chan struct{}),
+		reads: map[threadKey]lastRead{}, fwd: map[connKey]forwardCtx{},
 		ids: span.NewIDGenerator(opt.Node, time.Now()), budget: newBudget(opt.SpanBudget), shed: map[connKey]int64{}}
 	c.emit = func(s *span.Span) {
 		c.budget.spend(time.Now())
@@ -326,7 +329,11 @@ func (c *Capture) handle(e *Event) {
 	k := connKey{e.PID, e.SockID}
 	conn := c.conns[k]
 	now := int64(e.MonoNs) + c.wall
-	if c.causalityEvent(e, now) || !c.admit(k, conn, e, now) {
+	if c.causalityEvent(e, now) {
+		return
+	}
+	c.forwardNote(k, e, now)
+	if !c.admit(k, conn, e, now) {
 		return
 	}
 	if e.Dir == DirClose {
@@ -369,7 +376,7 @@ func (c *Capture) handle(e *Event) {
 		dir = session.Ingress
 	}
 	conn.Feed(session.Chunk{Dir: dir, StartNs: now, EndNs: now, TCPSeq: e.TCPSeq, Data: e.Data, Len: int(e.Len),
-		TID: e.TID, SyscallTraceID: e.SyscallTraceID})
+		TID: e.TID, SyscallTraceID: c.forwardChunk(k, e)})
 }
 
 // causalityEvent hands a worker's verdict or a task's event (events that
@@ -456,13 +463,18 @@ func (c *Capture) tick() {
 		}
 		for k, conn := range c.conns {
 			conn.Tick(now)
-			if now-conn.Idle() > int64(3*c.opt.Timeout) {
+			idle := conn.Idle()
+			if f := c.flows[k]; f != nil {
+				idle = max(idle, f.Last()) // its bytes go to the flow, not the session
+			}
+			if now-idle > int64(3*c.opt.Timeout) {
 				c.flowClose(k)
 				conn.Close(now)
 				delete(c.conns, k)
 			}
 		}
 		c.flowTick(now)
+		c.forwardTick(now)
 		for k, last := range c.shed {
 			if now-last > int64(3*c.opt.Timeout) {
 				delete(c.shed, k)

@@ -40,6 +40,7 @@ func (c *Capture) flowFeed(k connKey, conn *session.Conn, e *Event, now int64) b
 		}
 		f = l4flight.NewFlow(c.connMeta(e, false), l4flight.Config{IDs: c.ids}, c.guarded)
 		c.flows[k] = f
+		c.forwardFlow(k, f.Forward)
 	}
 	dir := session.Egress
 	if e.Dir == DirIngress {

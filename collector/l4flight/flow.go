@@ -45,6 +45,12 @@ type flight struct {
 	sys            uint64 // the first non-zero context id of its chunks
 	kind           byte   // the first chunk's first byte: a record's content type (0: not captured)
 	chunks         int
+	// After a first chunk that opens with a change cipher spec (a TLS 1.3
+	// peer's Finished, moved apart from the request that follows it): the
+	// second chunk's number and time, and the first chunk's bytes.
+	appSeq     uint32
+	appStartNs int64
+	headBytes  int64
 }
 
 func (f *flight) add(ch *session.Chunk) {
@@ -55,6 +61,9 @@ func (f *flight) add(ch *session.Chunk) {
 		}
 	}
 	f.chunks++
+	if f.chunks == 2 && f.kind == recCCS {
+		f.appSeq, f.appStartNs, f.headBytes = ch.TCPSeq, ch.StartNs, f.bytes
+	}
 	f.bytes += int64(ch.Len)
 	f.endNs = ch.EndNs
 	if f.sys == 0 {
@@ -70,6 +79,8 @@ type Flow struct {
 	client    int // 1: the observed endpoint is the client; 2: the server; 0: not known yet
 	req, resp flight
 	held      *exchange // a server's exchange after a change cipher spec, not emitted yet
+	fwd       uint64    // a client's first exchange's context id (Forward)
+	last      int64     // the latest chunk's end (Last)
 	out       span.Span // the span handed to emit (reused)
 	// Spans counts the spans emitted; Handshakes the exchanges that were
 	// the handshake's (no span).
@@ -98,12 +109,42 @@ func (f *Flow) SetRole(r session.Role) {
 	}
 }
 
+// Cause gives the request of the exchange under way at a server — its
+// request flight read, its response maybe begun (a TLS 1.3 server writes
+// its session tickets after reading the client's Finished and, with it,
+// the request) — the context id id unless it has one, and returns the
+// request's id; 0 when the flow is not a server's or no request is under
+// way. The proxy's call that this request caused takes the same id
+// (collector/ebpf forward.go), so the two are one request's.
+func (f *Flow) Cause(id uint64) uint64 {
+	if f.client != 2 || f.req.chunks == 0 {
+		return 0
+	}
+	if f.req.sys == 0 {
+		f.req.sys = id
+	}
+	return f.req.sys
+}
+
+// Forward gives a client's first exchange (the first span it emits) the
+// context id id, when its own chunks carry none: the connection was opened
+// for the request of that context (collector/ebpf forward.go).
+func (f *Flow) Forward(id uint64) {
+	if f.Spans == 0 {
+		f.fwd = id
+	}
+}
+
+// Last is when the connection last moved bytes (0: never).
+func (f *Flow) Last() int64 { return f.last }
+
 // Feed consumes one chunk of the connection (a syscall's metadata and its
 // first bytes).
 func (f *Flow) Feed(ch session.Chunk) {
 	if ch.Len <= 0 {
 		return
 	}
+	f.last = max(f.last, ch.EndNs)
 	if f.client == 0 {
 		// The first bytes are the ClientHello's: their sender is the client.
 		f.client = 1 + int(ch.Dir)
@@ -170,8 +211,16 @@ func (f *Flow) end() {
 // exchange is a request flight and its response flight.
 type exchange struct{ req, resp flight }
 
-// send emits the span of an exchange.
+// send emits the span of an exchange. A request flight whose first chunk
+// opened with a change cipher spec and that went on in later chunks is the
+// Finished (with a client's certificate) and then the request: the span's
+// request range is the chunks after it, as the packet capture's flight of
+// it leaves the handshake's records out, so that the hop's spans share the
+// request's number (docs/assembly.md "L4 flights").
 func (f *Flow) send(req, resp flight) {
+	if req.kind == recCCS && req.chunks > 1 {
+		req.seq, req.startNs, req.bytes = req.appSeq, req.appStartNs, req.bytes-req.headBytes
+	}
 	f.Spans++
 	m := f.meta
 	s := &f.out
@@ -184,6 +233,12 @@ func (f *Flow) send(req, resp flight) {
 		SyscallTraceIDReq: req.sys, SyscallTraceIDResp: resp.sys,
 		RequestBytes: req.bytes, ResponseBytes: resp.bytes,
 		ResponseStatus: span.StatusUnknown, Flags: span.FlagTLS,
+	}
+	if f.fwd != 0 {
+		if f.client == 1 && s.SyscallTraceIDReq == 0 {
+			s.SyscallTraceIDReq = f.fwd
+		}
+		f.fwd = 0
 	}
 	if req.tid != 0 && resp.tid != 0 && req.tid != resp.tid {
 		s.Flags |= span.FlagReqTIDMismatch

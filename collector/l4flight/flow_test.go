@@ -56,7 +56,7 @@ var conversations = []struct {
 		{out, 635574518, 80, "140303000101"},  // ChangeCipherSpec, Finished
 		{out, 635574598, 153, "170303009404"}, // the request
 		{in, 923848791, 765, "170303010aee"},  // two tickets, the response, close_notify
-	}, []string{"[635574518,+233) [923848791,+765)"}},
+	}, []string{"[635574598,+153) [923848791,+765)"}}, // the request after the Finished
 	{"TLS 1.3, server: the Finished read apart, tickets written, then the request", []c{
 		{in, 635574293, 225, "16030100dc01"},
 		{out, 923848007, 784, "160303007a02"},
@@ -84,7 +84,7 @@ var conversations = []struct {
 		{out, 2285586259, 150, "1703030091bb"},
 		{in, 2056255354, 300, "170303011fcc"},
 		{out, 2285586409, 31, "150303001a26"},
-	}, []string{"[2285586048,+211) [2056255148,+206)", "[2285586259,+150) [2056255354,+300)"}},
+	}, []string{"[2285586099,+160) [2056255148,+206)", "[2285586259,+150) [2056255354,+300)"}}, // the first request after the Finished
 	{"TLS 1.2 resumed, server: keep-alive, the first exchange is not told from a Finished and tickets: no span", []c{
 		{in, 2285585636, 412, "160301019701"},
 		{out, 2056255007, 141, "160303005502"},

@@ -148,6 +148,18 @@ func (c *Conn) SetRole(r Role) {
 	}
 }
 
+// Role is the observed endpoint's role as far as it is known (SetRole,
+// or who sent the first request).
+func (c *Conn) Role() Role {
+	switch c.client {
+	case 1:
+		return RoleClient
+	case 2:
+		return RoleServer
+	}
+	return RoleUnknown
+}
+
 // SetTLS marks the connection's spans with f (span.FlagTLSOpenSSL,
 // span.FlagTLSGo): its bytes are the plaintext of a TLS library's calls.
 func (c *Conn) SetTLS(f span.Flags) { c.tls = f }
