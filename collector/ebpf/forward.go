@@ -26,8 +26,11 @@ import (
 // Only where one of the two is an L4 flow (the other connections of a
 // proxy keep the kernel's contexts), within forwardGap, and never when an
 // event of another socket of the thread (a write, a read, a close, an
-// accept) came between: a proxy that connects after a timer or after
-// closing a failed upstream (a retry) has closed or moved something first.
+// accept) came between: a proxy that connects after closing a failed
+// upstream (a retry) has closed something first. Not refused (a known
+// risk, docs/assembly.md "Forwarding threads"): a connect made when a
+// timer fires within forwardGap of another request's read, with no socket
+// event between (epoll_wait is not traced).
 
 // forwardGap is the longest a read may precede the connect it caused.
 const forwardGap = int64(10 * time.Millisecond)
