@@ -25,9 +25,15 @@ struct event {
 	__u8 daddr[16];    // remote address
 	char comm[COMM_LEN];
 	__u8 tls;          // TLS_LIB_* (tls.h): plaintext of a TLS library call; 0: a syscall's bytes
-	__u8 _pad[7];
+	__u8 flags;        // EVENT_*
+	__u8 _pad[6];
 	__u8 data[MAX_PAYLOAD];
 };
+
+// Event flags.
+// EVENT_WAITED: the thread entered an event-loop wait (epoll_wait, poll,
+// select) since its previous socket event went out (wait.h).
+#define EVENT_WAITED 1
 
 #define EVENT_HDR_SIZE (sizeof(struct event) - MAX_PAYLOAD)
 

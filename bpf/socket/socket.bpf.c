@@ -14,6 +14,7 @@
 #include "maps/events.h"
 #include "maps/scratch.h"
 #include "maps/active.h"
+#include "wait.h"
 #include "maps/scope.h"
 #include "maps/stats.h"
 
@@ -208,6 +209,7 @@ static __always_inline int exit_io(long ret)
 	e->dir = a->dir;
 	e->l4 = a->l4;
 	e->netns = a->netns;
+	e->flags = wait_flags(a);
 	fill_addrs(e, sk);
 	fill_comm(e, task);
 	__u64 key = thread_key(id, a);
@@ -265,6 +267,7 @@ static __always_inline int exit_io(long ret)
 		count(STAT_DROP_RINGBUF);
 		return 0;
 	}
+	wait_sent(a, e->flags);
 	count(STAT_EVENTS);
 	return 0;
 }
@@ -342,6 +345,9 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 	e->syscall_trace_id = 0;
 	e->tcp_seq = 0;
 	e->l4 = IPPROTO_TCP;
+	// Looked up only for the TCP sockets in scope that pass above.
+	struct active_io *a = bpf_task_storage_get(&active, task, 0, 0);
+	e->flags = wait_flags(a);
 	fill_addrs(e, sk);
 	fill_comm(e, task);
 	if (dir == DIR_CLOSE) {
@@ -355,6 +361,8 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 	}
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
+	else
+		wait_sent(a, e->flags);
 	return 0;
 }
 
@@ -406,6 +414,10 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 		lifecycle(a->connect_fd, DIR_CONNECTED);
 	return 0;
 }
+
+// Event-loop waits (wait.h): one program for all of them.
+SEC("tracepoint/syscalls/sys_enter_epoll_wait")
+int enter_wait(struct trace_event_raw_sys_enter *ctx) { return wait_enter(); }
 
 // sched_waking runs in the waker's context: the handoff of a request to a
 // worker, and a worker's verdict (handoff.h).

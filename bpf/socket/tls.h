@@ -246,6 +246,7 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	e->l4 = IPPROTO_TCP;
 	e->netns = netns;
 	e->tls = call->lib;
+	e->flags = wait_flags(a);
 	fill_addrs(e, sk);
 	fill_comm(e, task);
 	__u64 key = thread_key(id, a);
@@ -261,6 +262,7 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 		bpf_probe_read_user(e->data, cap, (void *)buf);
 	if (!call->sk && !seq && tls_out_hold(call, e, skp, len)) {
 		e->tls = TLS_LIB_NONE;
+		wait_sent(a, e->flags);
 		return 0; // sent when the thread writes the ciphertext (tlsout.h)
 	}
 	int err = bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap));
@@ -269,6 +271,7 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 		count(STAT_DROP_RINGBUF);
 		return 0;
 	}
+	wait_sent(a, e->flags);
 	count(STAT_TLS_EVENTS);
 	return 0;
 }

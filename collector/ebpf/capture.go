@@ -128,7 +128,17 @@ var tracepoints = []struct {
 	{"sys_exit_connect", func(p *SocketPrograms) *ebpf.Program { return p.ExitConnect }},
 	{"sys_enter_futex", func(p *SocketPrograms) *ebpf.Program { return p.EnterFutex }},
 	{"sys_exit_futex", func(p *SocketPrograms) *ebpf.Program { return p.ExitFutex }},
+	// Event-loop waits (bpf/socket/wait.h): one program.
+	{"sys_enter_epoll_wait", enterWait},
+	{"sys_enter_epoll_pwait", enterWait},
+	{"sys_enter_epoll_pwait2", enterWait},
+	{"sys_enter_poll", enterWait},
+	{"sys_enter_ppoll", enterWait},
+	{"sys_enter_select", enterWait},
+	{"sys_enter_pselect6", enterWait},
 }
+
+func enterWait(p *SocketPrograms) *ebpf.Program { return p.EnterWait }
 
 // Start loads and attaches the capture; emit receives every finished span
 // (from the capture's goroutine).

@@ -24,6 +24,7 @@ type Event struct {
 	RemoteIP       netip.Addr
 	Comm           string
 	TLS            uint8  // TLSOpenSSL, TLSGo: plaintext of a TLS library call; 0: a syscall's bytes
+	Flags          uint8  // EventWaited
 	Data           []byte // captured payload: aliases the record
 }
 
@@ -51,6 +52,13 @@ const (
 const (
 	TLSOpenSSL = 1
 	TLSGo      = 2
+)
+
+// Event flags (bpf/socket/event.h EVENT_*), Event.Flags.
+const (
+	// EventWaited: the thread entered an event-loop wait (epoll_wait,
+	// poll, select) since its previous socket event (bpf/socket/wait.h).
+	EventWaited = 1
 )
 
 // EventHeaderSize is the fixed part of struct event (bpf/socket/event.h).
@@ -105,7 +113,8 @@ func DecodeEvent(b []byte, e *Event) error {
 	}
 	e.Comm = intern(comm[:n])
 	e.TLS = b[104]
-	if e.TLS > TLSGo {
+	e.Flags = b[105]
+	if e.TLS > TLSGo || e.Flags&^EventWaited != 0 {
 		return ErrBadEvent
 	}
 	e.Data = b[EventHeaderSize : EventHeaderSize+int(capLen)]

@@ -29,7 +29,8 @@ var egressEvent = unhex(`
 	0ac90102 000000000000000000000000 // remote 10.201.1.2
 	6375726c000000000000000000000000 // comm "curl"
 	00               // tls: a syscall's bytes
-	00000000000000   // padding
+	00               // flags
+	000000000000     // padding
 	474554202f20485454502f312e310d0a // "GET / HTTP/1.1\r\n"
 `)
 
@@ -59,6 +60,13 @@ func TestDecodeEvent(t *testing.T) {
 	if err := DecodeEvent(patch(egressEvent, 104, TLSOpenSSL), &e); err != nil || e.TLS != TLSOpenSSL || string(e.Data) != "GET / HTTP/1.1\r\n" {
 		t.Fatalf("tls event: %v %+v", err, e)
 	}
+	// The first socket event after an event-loop wait (bpf/socket/wait.h).
+	if err := DecodeEvent(patch(egressEvent, 105, EventWaited), &e); err != nil || e.Flags != EventWaited {
+		t.Fatalf("waited event: %v %+v", err, e)
+	}
+	if err := DecodeEvent(egressEvent, &e); err != nil || e.Flags != 0 {
+		t.Fatalf("flags of an event after none: %v %d", err, e.Flags)
+	}
 	for name, tc := range map[string]struct {
 		b    []byte
 		want error
@@ -69,6 +77,7 @@ func TestDecodeEvent(t *testing.T) {
 		"bad dir":        {patch(egressEvent, 54, 7), ErrBadEvent},
 		"bad family":     {patch(egressEvent, 48, 1), ErrBadEvent},
 		"bad tls":        {patch(egressEvent, 104, 3), ErrBadEvent},
+		"unknown flag":   {patch(egressEvent, 105, 2), ErrBadEvent},
 	} {
 		if err := DecodeEvent(tc.b, &e); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)

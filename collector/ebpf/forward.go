@@ -24,13 +24,16 @@ import (
 // request and response). Assembly's syscall relation then links them.
 //
 // Only where one of the two is an L4 flow (the other connections of a
-// proxy keep the kernel's contexts), within forwardGap, and never when an
+// proxy keep the kernel's contexts), within forwardGap, never when an
 // event of another socket of the thread (a write, a read, a close, an
 // accept) came between: a proxy that connects after closing a failed
-// upstream (a retry) has closed something first. Not refused (a known
-// risk, docs/assembly.md "Forwarding threads"): a connect made when a
-// timer fires within forwardGap of another request's read, with no socket
-// event between (epoll_wait is not traced).
+// upstream (a retry) has closed something first; and never when the
+// thread went back to its event loop after the read (epoll_wait, poll or
+// select: the first socket event after it carries EventWaited,
+// bpf/socket/wait.h): a proxy that connects when a timer fires (a delayed
+// request X, shortly after reading another request A) waited first, while
+// the read that completes a request and its upstream connect are one turn
+// of the loop.
 
 // forwardGap is the longest a read may precede the connect it caused.
 const forwardGap = int64(10 * time.Millisecond)
@@ -64,6 +67,11 @@ func (c *Capture) forwardNote(k connKey, e *Event, now int64) {
 		return
 	}
 	tk := threadKey{e.PID, e.TID}
+	if e.Flags&EventWaited != 0 {
+		// Back to the event loop since the last read: what follows is
+		// another turn's (a read with it is a new one, below).
+		delete(c.reads, tk)
+	}
 	switch e.Dir {
 	case DirIngress:
 		switch r, ok := c.reads[tk]; {

@@ -115,6 +115,41 @@ func TestForwardedRequests(t *testing.T) {
 			}
 		})
 	}
+	// The thread went back to its event loop (epoll_wait) after the read:
+	// the first socket event after it carries EventWaited (a proxy that
+	// connects when a timer fires for a delayed request). A wait before
+	// the read is every request's (the loop woke for it).
+	waited := func(e *Event) *Event { e.Flags |= EventWaited; return e }
+	for _, tc := range []struct {
+		name    string
+		between *Event
+		connect *Event
+		want    bool
+	}{
+		{"a wait before the read only: forwarded", nil, ev(upstream, DirConnected, 0, nil), true},
+		{"the connect after a wait (a timer fired)", nil, waited(ev(upstream, DirConnected, 0, nil)), false},
+		{"tickets written on the inbound socket after a wait, then the connect",
+			waited(ev(inbound, DirEgress, 500, tlsRec(0x17, 495))), ev(upstream, DirConnected, 0, nil), false},
+		{"a read of nothing on the inbound socket after a wait, then the connect",
+			waited(ev(inbound, DirIngress, 0, nil)), ev(upstream, DirConnected, 0, nil), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCapture()
+			f := l4Inbound(c)
+			c.forwardNote(connKey{7, inbound}, waited(ev(inbound, DirIngress, 200, tlsRec(0x17, 195))), 10*ms)
+			if tc.between != nil {
+				c.forwardNote(connKey{7, inbound}, tc.between, 10*ms+1000)
+			}
+			c.forwardNote(connKey{7, upstream}, tc.connect, 10*ms+2000)
+			p, ok := c.fwd[connKey{7, upstream}]
+			if ok != tc.want {
+				t.Fatalf("forward noted %v (%+v), want %v", ok, p, tc.want)
+			}
+			if got := f.Cause(99); (got == 99) == tc.want || (tc.want && got != p.ctx) {
+				t.Errorf("inbound request's id %d, the call's %d (forwarded: %v)", got, p.ctx, tc.want)
+			}
+		})
+	}
 	t.Run("another thread's connect: none", func(t *testing.T) {
 		c := newCapture()
 		l4Inbound(c)

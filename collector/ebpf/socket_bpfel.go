@@ -32,7 +32,8 @@ type SocketActiveIo struct {
 	ConnectFd  int64
 	GoGen      uint32
 	Go         uint8
-	_          [3]byte
+	Waited     uint8
+	_          [2]byte
 	Tls        SocketTlsCall
 }
 
@@ -69,7 +70,8 @@ type SocketEvent struct {
 	Daddr          [16]uint8
 	Comm           [16]int8
 	Tls            uint8
-	Pad            [7]uint8
+	Flags          uint8
+	Pad            [6]uint8
 	Data           [16384]uint8
 }
 
@@ -265,6 +267,7 @@ const (
 	SocketProgEnterSendmmsg    = "enter_sendmmsg"
 	SocketProgEnterSendmsg     = "enter_sendmsg"
 	SocketProgEnterSendto      = "enter_sendto"
+	SocketProgEnterWait        = "enter_wait"
 	SocketProgEnterWrite       = "enter_write"
 	SocketProgEnterWritev      = "enter_writev"
 	SocketProgExitAccept       = "exit_accept"
@@ -365,6 +368,7 @@ type SocketProgramSpecs struct {
 	EnterSendmmsg    *ebpf.ProgramSpec `ebpf:"enter_sendmmsg"`
 	EnterSendmsg     *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
 	EnterSendto      *ebpf.ProgramSpec `ebpf:"enter_sendto"`
+	EnterWait        *ebpf.ProgramSpec `ebpf:"enter_wait"`
 	EnterWrite       *ebpf.ProgramSpec `ebpf:"enter_write"`
 	EnterWritev      *ebpf.ProgramSpec `ebpf:"enter_writev"`
 	ExitAccept       *ebpf.ProgramSpec `ebpf:"exit_accept"`
@@ -555,6 +559,7 @@ type SocketPrograms struct {
 	EnterSendmmsg    *ebpf.Program `ebpf:"enter_sendmmsg"`
 	EnterSendmsg     *ebpf.Program `ebpf:"enter_sendmsg"`
 	EnterSendto      *ebpf.Program `ebpf:"enter_sendto"`
+	EnterWait        *ebpf.Program `ebpf:"enter_wait"`
 	EnterWrite       *ebpf.Program `ebpf:"enter_write"`
 	EnterWritev      *ebpf.Program `ebpf:"enter_writev"`
 	ExitAccept       *ebpf.Program `ebpf:"exit_accept"`
@@ -610,6 +615,7 @@ func (p *SocketPrograms) Close() error {
 		p.EnterSendmmsg,
 		p.EnterSendmsg,
 		p.EnterSendto,
+		p.EnterWait,
 		p.EnterWrite,
 		p.EnterWritev,
 		p.ExitAccept,

@@ -28,6 +28,7 @@ struct active_io {
 	__s64 connect_fd;
 	__u32 go_gen;   // go_gen + 1 when go was looked up (goroutine.h); 0: never
 	__u8 go;        // the thread's process is in go_procs
+	__u8 waited;    // entered an event-loop wait (epoll_wait, poll, select) since its last socket event went out (wait.h)
 	struct tls_call tls; // the thread's TLS library call (bpf/socket/tls.h)
 };
 
