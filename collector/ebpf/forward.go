@@ -5,6 +5,7 @@ package ebpf
 import (
 	"time"
 
+	"github.com/zerotrace/zerotrace/collector/causality"
 	"github.com/zerotrace/zerotrace/collector/session"
 )
 
@@ -55,8 +56,9 @@ type forwardCtx struct {
 	at       int64
 }
 
-// flagBits are the context id bits the BPF programs use as flags.
-const flagBits = uint64(3) << 62
+// flagBits are the context id bits the BPF programs use as flags (a
+// handed-off call's token; a goroutine's or a Node.js turn's id).
+const flagBits = uint64(causality.HandoffBit | causality.GoroutineBit | causality.TurnBit)
 
 // forwardNote follows a thread's socket events (before admission: a shed
 // event still moved bytes) and notes a connect that a read caused; only in
