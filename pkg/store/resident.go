@@ -82,12 +82,7 @@ func (r *Reader) Warm(ctx context.Context) int {
 		// Verifying and opening take no lock: queries go on meanwhile.
 		sh, err := r.opener.open(filepath.Join(c.ns.dir, c.e.Name), c.e)
 		r.mu.Lock()
-		listed := false
-		if c.ns.manifest != nil {
-			for _, e := range c.ns.manifest.Shards {
-				listed = listed || e.Name == c.e.Name
-			}
-		}
+		listed := c.ns.lists(c.e.Name)
 		switch {
 		case !listed || c.ns.open[c.e.Name] != nil:
 			if sh != nil {
@@ -152,10 +147,7 @@ func (r *Reader) verifyAhead(ctx context.Context, older []cand) {
 		// Hashing takes no lock: queries go on meanwhile.
 		err := r.opener.verify(dir, c.e.Files)
 		r.mu.Lock()
-		listed := false
-		for _, e := range c.ns.manifestShards() {
-			listed = listed || e.Name == c.e.Name
-		}
+		listed := c.ns.lists(c.e.Name)
 		switch {
 		case !listed: // left the manifest while it was verified
 			r.opener.forget(dir)
@@ -166,10 +158,15 @@ func (r *Reader) verifyAhead(ctx context.Context, older []cand) {
 	}
 }
 
-// manifestShards lists the node's shards (none without a manifest).
-func (ns *nodeState) manifestShards() []ShardEntry {
+// lists reports whether the node's manifest holds the shard name.
+func (ns *nodeState) lists(name string) bool {
 	if ns.manifest == nil {
-		return nil
+		return false
 	}
-	return ns.manifest.Shards
+	for _, e := range ns.manifest.Shards {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
 }
