@@ -79,6 +79,12 @@ func FindTurns(r io.ReaderAt) (t Turns, err error) {
 		}
 		for addr := range found[name] {
 			off, ok := fileOffset(f, addr)
+			var b [1]byte
+			if ok {
+				// a segment header can claim more bytes than the file has
+				_, rerr := r.ReadAt(b[:], int64(off))
+				ok = rerr == nil && int64(off) >= 0
+			}
 			if !ok {
 				return Turns{}, fmt.Errorf("%s at %#x: outside the file's code", name, addr)
 			}
