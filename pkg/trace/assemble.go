@@ -317,10 +317,8 @@ func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 	if truncated {
 		warnings = append(warnings, fmt.Sprintf("trace truncated at %d spans (size cap)", cfg.MaxSpans))
 	}
-	spans := make([]*span.Span, 0, len(order))
-	for _, id := range order {
-		spans = append(spans, set[id])
-	}
+	spans := make([]*span.Span, len(members)) // set[id] for each id of order
+	copy(spans, members)
 	t := link(&cfg, spans, contains)
 	t.Warnings = append(t.Warnings, cfg.keys.notices(spans)...)
 	t.Warnings = append(t.Warnings, warnings...)
