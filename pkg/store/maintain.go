@@ -74,6 +74,7 @@ func (w *Writer) commitManifestLocked() error {
 	}
 	for _, n := range w.obsolete {
 		os.RemoveAll(filepath.Join(w.nodeDir, n))
+		w.opener.forget(filepath.Join(w.nodeDir, n)) // a head deleted unmerged (retention)
 	}
 	w.obsolete = nil
 	return nil
@@ -195,7 +196,7 @@ func (w *Writer) mergeWindow(win int64, name string, srcs []ShardEntry) error {
 	if err := sw.close(); err != nil {
 		return err
 	}
-	files, err := w.sealFiles(tmp)
+	files, err := w.sealFiles(tmp, false)
 	if err != nil {
 		return fmt.Errorf("merging: %w", err)
 	}
@@ -371,7 +372,7 @@ func (w *Writer) recoverHeadLocked(name string) (bool, error) {
 		os.RemoveAll(dir)
 		return false, nil
 	}
-	files, err := w.sealFiles(dir)
+	files, err := w.sealFiles(dir, true)
 	if err != nil {
 		return false, fmt.Errorf("recovering head shard: %w", err)
 	}

@@ -217,7 +217,7 @@ func (w *Writer) recover() error {
 		if e.Files != nil {
 			continue
 		}
-		files, err := w.sealFiles(filepath.Join(w.nodeDir, e.Name))
+		files, err := w.sealFiles(filepath.Join(w.nodeDir, e.Name), false)
 		if err != nil {
 			return fmt.Errorf("recovering: %w", err)
 		}
@@ -412,7 +412,7 @@ func (w *Writer) sealLocked() error {
 	if err := h.close(); err != nil {
 		return err
 	}
-	files, err := w.sealFiles(dir)
+	files, err := w.sealFiles(dir, true)
 	if err != nil {
 		return err
 	}
@@ -449,8 +449,10 @@ func (w *Writer) Close() error {
 }
 
 // sealFiles makes a closed shard read-only for its owner and readable by
-// the data group, and returns the checksums of its files.
-func (w *Writer) sealFiles(dir string) ([]FileSum, error) {
+// the data group, and returns the checksums of its files. With remember
+// (a head shard, which this writer's merge reads next) the opener keeps
+// the files' stamps: the merge does not hash them again.
+func (w *Writer) sealFiles(dir string, remember bool) ([]FileSum, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("sealing %s: %w", dir, err)
@@ -466,7 +468,11 @@ func (w *Writer) sealFiles(dir string) ([]FileSum, error) {
 	if err := w.setMode(dir, sealedDirMode); err != nil {
 		return nil, err
 	}
-	return sumShard(dir)
+	files, stamps, err := sumShardStamped(dir)
+	if err == nil && remember {
+		w.opener.remember(dir, stamps)
+	}
+	return files, err
 }
 
 func (w *Writer) setMode(path string, mode os.FileMode) error {
