@@ -55,10 +55,10 @@ func TestWriteCorpus(t *testing.T) {
 	// all with the current writer.
 	seeds := map[string][]byte{
 		"seed-bookinfo-raw-buffers": encodedBatch(t, append([]span.Span{fullSpan(1)}, bookinfo(t, 2)...)),
-		"seed-bookinfo":     good,
-		"seed-truncated":    good[:len(good)*2/3],
-		"seed-flipped-body": flip(good, len(good)-100),
-		"seed-schema-only":  append(append([]byte(nil), schemaMessage...), 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0),
+		"seed-bookinfo":             good,
+		"seed-truncated":            good[:len(good)*2/3],
+		"seed-flipped-body":         flip(good, len(good)-100),
+		"seed-schema-only":          append(append([]byte(nil), schemaMessage...), 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0),
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeBatch")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
