@@ -189,16 +189,7 @@ func TestHeadVlogSizedToLastHead(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := OpenReader(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	ids := make([]uint64, len(spans))
-	for i := range spans {
-		ids[i] = spans[i].SpanID
-	}
-	got, err := r.Get(t.Context(), 0, 0, ids)
+	got, err := getByIDs(t, dir, spans)
 	if err != nil || len(got) != len(spans) {
 		t.Errorf("%d of %d spans found (%v)", len(got), len(spans), err)
 	}
