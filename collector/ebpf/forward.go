@@ -65,7 +65,7 @@ const flagBits = uint64(causality.HandoffBit | causality.GoroutineBit | causalit
 // processes whose TLS is not read (the only ones with L4 flows), so the
 // capture's other events cost a check.
 func (c *Capture) forwardNote(k connKey, e *Event, now int64) {
-	if (!c.opt.TLSDisabled && len(c.opt.TLSExclude) == 0) || !c.tlsUnread(e.Comm) {
+	if !someTLSUnread(c.opt) || !c.tlsUnread(e.Comm) {
 		return
 	}
 	tk := threadKey{e.PID, e.TID}
