@@ -12,6 +12,7 @@
 #include "handoff.h"
 #include "maps/pytasks.h"
 #include "maps/pyrunning.h"
+#include "maps/active.h"
 
 #define DIR_TASK 6 // event: a task's life (len: TASK_*, sock_id: the task's id)
 #define TASK_NEW 0    // created (syscall_trace_id: the creating task's id, 0: none)
@@ -77,7 +78,9 @@ static __always_inline int step_enter(__u64 addr)
 {
 	if (!task_traced(bpf_get_current_pid_tgid()))
 		return 0;
-	struct py_running *r = bpf_task_storage_get(&py_running, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct py_running *r = running();
+	if (!r && rt_mark(RT_PY))
+		r = bpf_task_storage_get(&py_running, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!r)
 		return 0;
 	r->loop = 1;

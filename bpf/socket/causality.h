@@ -59,8 +59,9 @@ static __always_inline void sock_closed(__u64 sk)
 
 // causality returns the context id of a message moved by thread (a context
 // key: thread or goroutine) on socket sk; *cont: it moves bytes in the same
-// direction as the socket's previous message syscall (bodies.h).
-static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now, __u8 *cont)
+// direction as the socket's previous message syscall (bodies.h). rt: the
+// thread's RT_* bits (maps/active.h): which runtime storage it may have.
+static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now, __u8 *cont, __u8 rt)
 {
 	struct sock_state *s = bpf_map_lookup_elem(&sockets, &sk);
 	if (!s) {
@@ -81,7 +82,7 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 			}
 			return s->ctx;
 		}
-		struct node_turn *nt = node_turn();
+		struct node_turn *nt = rt & RT_NODE ? node_turn() : NULL;
 		if (s->open) {
 			if (nt)
 				node_read(nt, s->ctx);
@@ -124,14 +125,14 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 	}
 	// An event loop's thread (asyncio.h): its tasks' calls, never the
 	// requests the thread holds (it reads them all).
-	struct py_running *r = running();
+	struct py_running *r = rt & RT_PY ? running() : NULL;
 	if (r && r->loop) {
 		__u8 next = dir == DIR_EGRESS && s->replied;
 		s->replied = dir == DIR_INGRESS;
 		return task_call(r, s, dir, next);
 	}
 	// A Node.js event loop's thread (nodeasync.h): its turns.
-	struct node_turn *nt = node_turn();
+	struct node_turn *nt = rt & RT_NODE ? node_turn() : NULL;
 	if (nt && nt->loop) {
 		__u8 next = dir == DIR_EGRESS && s->replied;
 		s->replied = dir == DIR_INGRESS;

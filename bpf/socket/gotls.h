@@ -156,16 +156,14 @@ static __always_inline int gotls_syscall(struct task_struct *task, struct sock *
 	__u32 *on = bpf_map_lookup_elem(&gotls_on, &zero);
 	if (!on || !*on)
 		return 0;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	__u64 g = 0;
-	bpf_probe_read_kernel(&g, sizeof(g), &regs->r14);
+	__u64 g = current_g(task);
 	if (!g)
 		return 0;
-	__u64 key = goroutine_key(task->tgid, g);
-	struct gotls_call *c = bpf_map_lookup_elem(&gotls_calls, &key);
 	if ((sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6) ||
 	    sk->sk_protocol != IPPROTO_TCP)
-		return 0;
+		return 0; // before the lookup: a Unix socket's syscall costs none
+	__u64 key = goroutine_key(task->tgid, g);
+	struct gotls_call *c = bpf_map_lookup_elem(&gotls_calls, &key);
 	if (!c)
 		return dir == DIR_INGRESS && gotls_missed(task->tgid, sk) ? 2 : 0;
 	if (c->call.sk && c->call.sk != (__u64)sk)

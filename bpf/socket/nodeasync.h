@@ -24,6 +24,7 @@
 #include "maps/sockets.h"
 #include "maps/nodeturns.h"
 #include "maps/nodewraps.h"
+#include "maps/active.h"
 
 #define SOCK_NODE_CONNECTED 2 // sock_state.task: connected during a turn working for ctx
 #define SOCK_NODE_CALL 3      // sock_state.task: its call was written for ctx (0: none)
@@ -35,6 +36,16 @@ static __always_inline struct node_turn *node_turn(void)
 	return bpf_task_storage_get(&node_turns, bpf_get_current_task_btf(), 0, 0);
 }
 
+// node_turn_make returns the current thread's turn state, created (and the
+// thread's RT_NODE bit set, maps/active.h) when missing.
+static __always_inline struct node_turn *node_turn_make(void)
+{
+	struct node_turn *t = node_turn();
+	if (!t && rt_mark(RT_NODE))
+		t = bpf_task_storage_get(&node_turns, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	return t;
+}
+
 // scope_begin: a callback scope (object this) opens on the current thread,
 // for the callback of AsyncWrap wrap (0: none, such as a timer's). The
 // outermost one begins a turn: for a wrap that consumes a server request the
@@ -43,7 +54,7 @@ static __always_inline int scope_begin(__u64 this, __u64 wrap)
 {
 	if (!task_traced(bpf_get_current_pid_tgid()))
 		return 0;
-	struct node_turn *t = bpf_task_storage_get(&node_turns, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct node_turn *t = node_turn_make();
 	if (!t)
 		return 0;
 	t->loop = 1;
@@ -152,7 +163,7 @@ static __always_inline int node_next_wrap(__u64 wrap)
 {
 	if (!task_traced(bpf_get_current_pid_tgid()))
 		return 0;
-	struct node_turn *t = bpf_task_storage_get(&node_turns, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct node_turn *t = node_turn_make();
 	if (t)
 		t->next_wrap = wrap;
 	return 0;

@@ -217,7 +217,7 @@ static __always_inline int exit_io(long ret)
 	// An opaque socket's flights take no part in request contexts: a TLS
 	// server writes its session tickets after reading the request, which
 	// would end the request on its thread (opaque.h).
-	e->syscall_trace_id = a->l7 == L7_OPAQUE ? 0 : causality(key, a->sk, a->dir, now, &cont);
+	e->syscall_trace_id = a->l7 == L7_OPAQUE ? 0 : causality(key, a->sk, a->dir, now, &cont, a->rt);
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
 

@@ -251,7 +251,7 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	fill_comm(e, task);
 	__u64 key = thread_key(id, a);
 	__u8 cont = 0;
-	e->syscall_trace_id = causality(key, skp, dir, now, &cont);
+	e->syscall_trace_id = causality(key, skp, dir, now, &cont, a->rt);
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
 	__u32 cap = payload_clamp(payload_cap, len);

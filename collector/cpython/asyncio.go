@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"github.com/zerotrace/zerotrace/collector/elfaddr"
 )
 
 // Asyncio holds where the C functions behind the tasks of CPython's
@@ -86,8 +88,8 @@ func FindAsyncio(r io.ReaderAt) (a Asyncio, err error) {
 		{&a.Step, step[slotCall], "TaskStepMethWrapper's tp_call"},
 		{&a.Wakeup, wakeup, "task_wakeup"},
 	} {
-		off, ok := img.fileOffset(f.addr)
-		if f.addr == 0 || !ok || !img.executable(f.addr) {
+		off, ok := elfaddr.FileOffset(img.f, f.addr)
+		if f.addr == 0 || !ok {
 			return Asyncio{}, fmt.Errorf("%s: not found in the module's code", f.what)
 		}
 		*f.dst = off

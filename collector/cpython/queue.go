@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/zerotrace/zerotrace/collector/elfaddr"
 )
 
 // CPython's method flags (Include/methodobject.h).
@@ -97,14 +99,14 @@ func FindQueue(r io.ReaderAt) (q Queue, err error) {
 			continue
 		}
 		fn, ok := img.ptrs[slot+8]
-		if !ok || !img.executable(fn) {
+		if !ok {
 			continue
 		}
 		flags, err := img.u32(slot + 16)
 		if err != nil {
 			continue
 		}
-		off, ok := img.fileOffset(fn)
+		off, ok := elfaddr.FileOffset(img.f, fn)
 		if !ok {
 			continue
 		}
@@ -201,15 +203,6 @@ func (m *image) segment(a uint64) *elf.Prog {
 func (m *image) executable(a uint64) bool {
 	p := m.segment(a)
 	return p != nil && p.Flags&elf.PF_X != 0
-}
-
-// fileOffset maps address a to its offset in the file.
-func (m *image) fileOffset(a uint64) (uint64, bool) {
-	p := m.segment(a)
-	if p == nil {
-		return 0, false
-	}
-	return a - p.Vaddr + p.Off, true
 }
 
 // read reads len(b) bytes at address a from the file.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -97,10 +98,13 @@ type connKey struct {
 	sock uint64
 }
 
-var tracepoints = []struct {
+// hook is a syscall tracepoint and the program attached to it.
+type hook struct {
 	name string
 	prog func(*SocketPrograms) *ebpf.Program
-}{
+}
+
+var tracepoints = []hook{
 	{"sys_enter_write", func(p *SocketPrograms) *ebpf.Program { return p.EnterWrite }},
 	{"sys_exit_write", func(p *SocketPrograms) *ebpf.Program { return p.ExitWrite }},
 	{"sys_enter_read", func(p *SocketPrograms) *ebpf.Program { return p.EnterRead }},
@@ -128,7 +132,15 @@ var tracepoints = []struct {
 	{"sys_exit_connect", func(p *SocketPrograms) *ebpf.Program { return p.ExitConnect }},
 	{"sys_enter_futex", func(p *SocketPrograms) *ebpf.Program { return p.EnterFutex }},
 	{"sys_exit_futex", func(p *SocketPrograms) *ebpf.Program { return p.ExitFutex }},
-	// Event-loop waits (bpf/socket/wait.h): one program.
+}
+
+// waitTracepoints are the event-loop waits (bpf/socket/wait.h, one
+// program): attached only when some process's TLS is not read
+// (someTLSUnread), the only case whose events' EventWaited flag is read
+// (forward.go). They fire for every wait of every process on the host
+// (~+180 ns each, docs/capture.md), and a Go program waits in its netpoller
+// once per blocking socket call.
+var waitTracepoints = []hook{
 	{"sys_enter_epoll_wait", enterWait},
 	{"sys_enter_epoll_pwait", enterWait},
 	{"sys_enter_epoll_pwait2", enterWait},
@@ -139,6 +151,19 @@ var tracepoints = []struct {
 }
 
 func enterWait(p *SocketPrograms) *ebpf.Program { return p.EnterWait }
+
+// someTLSUnread reports whether opt leaves some process's TLS unread
+// (tls.enabled false, tls.exclude_processes): forwardNote follows only
+// such processes, and only it reads EventWaited.
+func someTLSUnread(opt Options) bool { return opt.TLSDisabled || len(opt.TLSExclude) > 0 }
+
+// hooks are the syscall tracepoints Start attaches for opt.
+func hooks(opt Options) []hook {
+	if !someTLSUnread(opt) {
+		return tracepoints
+	}
+	return append(slices.Clip(tracepoints), waitTracepoints...)
+}
 
 // Start loads and attaches the capture; emit receives every finished span
 // (from the capture's goroutine).
@@ -209,7 +234,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 			return nil, fmt.Errorf("scoping to netns %d: %w", ns, err)
 		}
 	}
-	for _, tp := range tracepoints {
+	for _, tp := range hooks(opt) {
 		l, err := link.Tracepoint("syscalls", tp.name, tp.prog(&c.objs.SocketPrograms), nil)
 		if err != nil {
 			c.Close()

@@ -63,9 +63,9 @@ const flagBits = uint64(causality.HandoffBit | causality.GoroutineBit | causalit
 // forwardNote follows a thread's socket events (before admission: a shed
 // event still moved bytes) and notes a connect that a read caused; only in
 // processes whose TLS is not read (the only ones with L4 flows), so the
-// capture's other events cost a check.
+// capture's other events cost tlsUnread's check.
 func (c *Capture) forwardNote(k connKey, e *Event, now int64) {
-	if (!c.opt.TLSDisabled && len(c.opt.TLSExclude) == 0) || !c.tlsUnread(e.Comm) {
+	if !c.tlsUnread(e.Comm) {
 		return
 	}
 	tk := threadKey{e.PID, e.TID}

@@ -206,14 +206,28 @@ func ids(spans []span.Span) [][2]uint64 {
 	return out
 }
 
-// TestForwardedOnlyUnread: a process whose TLS is read (not excluded) is
-// not followed: its calls keep the kernel's contexts.
+// TestForwardedOnlyUnread: a process whose TLS is read (not excluded, or
+// no process excluded: the default) is not followed, its calls keep the
+// kernel's contexts; one whose TLS is not read (excluded by name, or TLS
+// disabled) is.
 func TestForwardedOnlyUnread(t *testing.T) {
-	c := &Capture{conns: map[connKey]*session.Conn{}, flows: map[connKey]*l4flight.Flow{},
-		reads: map[threadKey]lastRead{}, fwd: map[connKey]forwardCtx{}, ids: span.NewIDGenerator("n1", time.Unix(1, 0))}
-	c.opt.TLSExclude = []string{"envoy"}
-	c.forwardNote(connKey{7, 1}, &Event{PID: 7, TID: 7, SockID: 1, Dir: DirIngress, Len: 10, L4: 6, Comm: "nginx", SyscallTraceID: 5}, 1)
-	if len(c.reads) != 0 {
-		t.Errorf("a read of a process whose TLS is read was followed: %+v", c.reads)
+	for _, tc := range []struct {
+		name     string
+		disabled bool
+		exclude  []string
+		followed bool
+	}{
+		{"another process excluded", false, []string{"envoy"}, false},
+		{"none excluded", false, nil, false},
+		{"this process excluded", false, []string{"envoy", "nginx"}, true},
+		{"TLS disabled", true, nil, true},
+	} {
+		c := &Capture{conns: map[connKey]*session.Conn{}, flows: map[connKey]*l4flight.Flow{},
+			reads: map[threadKey]lastRead{}, fwd: map[connKey]forwardCtx{}, ids: span.NewIDGenerator("n1", time.Unix(1, 0))}
+		c.opt.TLSDisabled, c.opt.TLSExclude = tc.disabled, tc.exclude
+		c.forwardNote(connKey{7, 1}, &Event{PID: 7, TID: 7, SockID: 1, Dir: DirIngress, Len: 10, L4: 6, Comm: "nginx", SyscallTraceID: 5}, 1)
+		if got := len(c.reads) == 1; got != tc.followed {
+			t.Errorf("%s: nginx's read followed %v, want %v: %+v", tc.name, got, tc.followed, c.reads)
+		}
 	}
 }

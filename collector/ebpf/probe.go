@@ -42,7 +42,8 @@ type ProbeResult struct {
 // their network-namespace scope is on and empty. Probe mounts nothing
 // (Start mounts tracefs when it is missing).
 func Probe() ProbeResult {
-	r := ProbeResult{TracepointsWanted: len(tracepoints)}
+	all := hooks(Options{TLSDisabled: true}) // every hook some configuration attaches
+	r := ProbeResult{TracepointsWanted: len(all)}
 	// Tried anyway when the limit stays: a kernel that charges the memory
 	// cgroup needs no more (the detection fails without CAP_BPF).
 	memlockErr := rlimit.RemoveMemlock()
@@ -81,7 +82,7 @@ func Probe() ProbeResult {
 			l.Close()
 		}
 	}()
-	for _, tp := range tracepoints {
+	for _, tp := range all {
 		l, err := link.Tracepoint("syscalls", tp.name, tp.prog(&objs.SocketPrograms), nil)
 		if err != nil {
 			if r.TracepointErr == nil {

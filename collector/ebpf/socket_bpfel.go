@@ -33,7 +33,8 @@ type SocketActiveIo struct {
 	GoGen      uint32
 	Go         uint8
 	Waited     uint8
-	_          [2]byte
+	Rt         uint8
+	_          [1]byte
 	Tls        SocketTlsCall
 }
 

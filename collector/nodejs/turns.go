@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/zerotrace/zerotrace/collector/elfaddr"
 )
 
 // Turns holds the file offsets (uprobe addresses) of the functions.
@@ -78,13 +80,7 @@ func FindTurns(r io.ReaderAt) (t Turns, err error) {
 			return Turns{}, fmt.Errorf("%s (%s…): %d functions, want 1 (a stripped binary has no symbol table)", name, prefixes[name], len(found[name]))
 		}
 		for addr := range found[name] {
-			off, ok := fileOffset(f, addr)
-			var b [1]byte
-			if ok {
-				// a segment header can claim more bytes than the file has
-				_, rerr := r.ReadAt(b[:], int64(off))
-				ok = rerr == nil && int64(off) >= 0
-			}
+			off, ok := elfaddr.FileOffset(f, addr)
 			if !ok {
 				return Turns{}, fmt.Errorf("%s at %#x: outside the file's code", name, addr)
 			}
@@ -100,15 +96,4 @@ func FindTurns(r io.ReaderAt) (t Turns, err error) {
 func symbols(read func() ([]elf.Symbol, error)) []elf.Symbol {
 	s, _ := read()
 	return s
-}
-
-// fileOffset maps virtual address a, in an executable segment, to its
-// offset in the file.
-func fileOffset(f *elf.File, a uint64) (uint64, bool) {
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && a >= p.Vaddr && a-p.Vaddr < p.Filesz {
-			return a - p.Vaddr + p.Off, true
-		}
-	}
-	return 0, false
 }

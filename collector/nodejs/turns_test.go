@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zerotrace/zerotrace/collector/elfaddr"
 	"github.com/zerotrace/zerotrace/internal/testenv"
 )
 
@@ -36,7 +37,7 @@ func TestFindTurns(t *testing.T) {
 	for _, s := range syms {
 		for name, p := range prefixes {
 			if strings.HasPrefix(s.Name, p) {
-				off, _ := fileOffset(ef, s.Value)
+				off, _ := elfaddr.FileOffset(ef, s.Value)
 				want[name] = off
 			}
 		}
@@ -130,7 +131,7 @@ func TestFindTurnsTable(t *testing.T) {
 			syms, _ := ef.Symbols()
 			at := map[string]uint64{}
 			for _, s := range syms {
-				off, _ := fileOffset(ef, s.Value)
+				off, _ := elfaddr.FileOffset(ef, s.Value)
 				at[s.Name] = off
 			}
 			for name, off := range map[string]uint64{"ScopeWrap": turns.ScopeWrap, "ScopeEnv": turns.ScopeEnv, "Close": turns.Close, "MakeCallback": turns.MakeCallback} {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/zerotrace/zerotrace/collector/elfaddr"
 )
 
 // OpenSSL holds the file offsets (uprobe addresses) of a file's OpenSSL
@@ -43,7 +45,7 @@ func FindOpenSSL(r io.ReaderAt) (o OpenSSL, err error) {
 		if !ok || elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Value == 0 || s.Section == elf.SHN_UNDEF {
 			continue
 		}
-		off, ok := fileOffset(f, s.Value)
+		off, ok := elfaddr.FileOffset(f, s.Value)
 		if !ok {
 			return OpenSSL{}, fmt.Errorf("%s at %#x: outside the file's code", s.Name, s.Value)
 		}
@@ -53,15 +55,4 @@ func FindOpenSSL(r io.ReaderAt) (o OpenSSL, err error) {
 		return OpenSSL{}, ErrNoSymbols
 	}
 	return o, nil
-}
-
-// fileOffset maps virtual address a, in an executable segment, to its
-// offset in the file.
-func fileOffset(f *elf.File, a uint64) (uint64, bool) {
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && a >= p.Vaddr && a-p.Vaddr < p.Filesz {
-			return a - p.Vaddr + p.Off, true
-		}
-	}
-	return 0, false
 }

@@ -60,6 +60,10 @@ func TestFindOpenSSL(t *testing.T) {
 	}
 }
 
+// FuzzFindOpenSSL: any bytes give a result or an error, never a panic; a
+// result has both required functions, and every function it gives lies in
+// the file (the corpus' past-the-file-end: an executable segment moved past
+// the file's end, where the functions' offsets would be).
 func FuzzFindOpenSSL(f *testing.F) {
 	f.Add([]byte("\x7fELF\x02\x01\x01"))
 	if b, err := os.ReadFile("/bin/true"); err == nil {
@@ -67,8 +71,16 @@ func FuzzFindOpenSSL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		o, err := FindOpenSSL(bytes.NewReader(b))
-		if err == nil && (o.Write == 0 || o.Read == 0) {
+		if err != nil {
+			return
+		}
+		if o.Write == 0 || o.Read == 0 {
 			t.Fatalf("no error without both functions: %+v", o)
+		}
+		for _, off := range []uint64{o.Write, o.Read, o.WriteEx, o.ReadEx} {
+			if off >= uint64(len(b)) {
+				t.Fatalf("function at %#x, past the file's end (%d bytes): %+v", off, len(b), o)
+			}
 		}
 	})
 }

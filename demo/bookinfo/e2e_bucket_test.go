@@ -31,8 +31,7 @@ func TestBookinfoEndToEndBucket(t *testing.T) {
 	bin := buildBinaries(t)
 	bk := &bucketMode{}
 	d := startDemoWith(t, bin, "bookinfo", bk.env(t), func(o *pluginclient.Options) { o.JSONData, o.SecureJSONData = bk.settings(t) })
-	seq, conc := d.traffic(t, 20, 16)
-	o := d.observe(t)
+	seq, conc, o := d.traffic(t, 20, 16, minE2EOverlap)
 	seeds := map[string]uint64{}
 	for _, s := range o.all {
 		if m, ok := o.marker[s.SpanID]; ok && s.TapSide == span.TapClientProcess && s.ProcessName == "curl" {

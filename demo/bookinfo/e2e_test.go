@@ -22,8 +22,9 @@ import (
 )
 
 // TestBookinfoEndToEnd runs the demo, sends 20 sequential and then 16
-// concurrent requests, and checks each request's trace as the plugin binary
-// returns it: exactly the 38 expected spans (24 eBPF, 14 packet) with the
+// concurrent requests (another 16, up to overlapRounds batches, while no
+// batch overlapped enough: traffic), and checks each request's trace as
+// the plugin binary returns it: exactly the 38 expected spans (24 eBPF, 14 packet) with the
 // expected parent of each (the tree written down in internal/spangen/points_test.go
 // and pkg/trace/assemble_test.go). Which request a span belongs to comes
 // from the services' and sidecars' logs (harness_test.go), not from the
@@ -33,8 +34,7 @@ func TestBookinfoEndToEnd(t *testing.T) {
 	bin := buildBinaries(t)
 	d := startDemo(t, bin, "bookinfo")
 
-	seq, conc := d.traffic(t, 20, 16)
-	o := d.observe(t)
+	seq, conc, o := d.traffic(t, 20, 16, minE2EOverlap)
 	checkRequests(t, d, o, seq, conc)
 	checkServiceMap(t, d.client)
 
@@ -58,14 +58,17 @@ func TestBookinfoEndToEnd(t *testing.T) {
 // of 2026-12-05 whose every span and parent check passed (the load
 // generator's curls start one by one; how many overlap depends on the
 // machine, not on the code under test). The floor shows the requests
-// overlap; it sits one under the lowest measured.
+// overlap; it sits one under the lowest measured. A batch short of it is
+// followed by another (traffic, at most overlapRounds): one must reach it.
 const minE2EOverlap = 5
 
 // checkRequests checks each request's trace as the plugin binary returns
 // it: exactly the 38 expected spans (24 eBPF, 14 packet), each named by its
 // pod and workload, with the expected parent; and prints completeness and
-// correctness for the sequential and the concurrent requests.
-func checkRequests(t *testing.T, d *demo, o observed, seq, conc []string) {
+// correctness for the sequential requests and each batch of concurrent
+// ones (traffic asserts a batch's overlap floor; here the sequential ones
+// never overlap).
+func checkRequests(t *testing.T, d *demo, o observed, seq []string, conc [][]string) {
 	seedOf := map[string]uint64{}
 	for _, s := range o.all {
 		if m, ok := o.marker[s.SpanID]; ok && s.TapSide == span.TapClientProcess && s.ProcessName == "curl" {
@@ -164,8 +167,10 @@ func checkRequests(t *testing.T, d *demo, o observed, seq, conc []string) {
 			t.Errorf("%s: %d requests in flight at once at most (curl's spans), want %d to %d", name, overlap, minOverlap, maxOverlap)
 		}
 	}
-	check("sequential (20 requests)", seq, 1, 1)
-	check("concurrent (16 requests)", conc, minE2EOverlap, len(conc))
+	check(fmt.Sprintf("sequential (%d requests)", len(seq)), seq, 1, 1)
+	for i, batch := range conc {
+		check(fmt.Sprintf("%s (%d requests)", concurrentName(i), len(batch)), batch, 0, len(batch))
+	}
 }
 
 // checkServiceMap asks the plugin for the service map of the run: on real

@@ -151,3 +151,26 @@ func TestAttributeEncrypted(t *testing.T) {
 		t.Errorf("productpage's outbound listener: hop %q, want none (it serves two hops)", got)
 	}
 }
+
+// TestConcurrentBatches: batches are sent until one reaches the floor, at
+// most overlapRounds, each one short of it logged; the largest overlap is
+// what the caller judges.
+func TestConcurrentBatches(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		overlaps   []int // what each batch showed
+		best, sent int
+		logged     int
+	}{
+		{"the first reaches it", []int{12, 30, 30}, 12, 1, 0},
+		{"the second reaches it", []int{6, 29, 30}, 29, 2, 1},
+		{"the last reaches it", []int{6, 3, 13}, 13, 3, 2},
+		{"none reaches it", []int{6, 11, 3}, 11, 3, 3},
+	} {
+		var logged int
+		best, sent := concurrentBatches(func(string, ...any) { logged++ }, 12, func(round int) int { return tc.overlaps[round-1] })
+		if best != tc.best || sent != tc.sent || logged != tc.logged {
+			t.Errorf("%s: best %d in %d batches, %d logged; want %d in %d, %d logged", tc.name, best, sent, logged, tc.best, tc.sent, tc.logged)
+		}
+	}
+}

@@ -23,8 +23,9 @@ import (
 // TestOTLPIngest runs the otel variant (reviews in Go instrumented with the
 // OpenTelemetry SDK's otelhttp, exporting OTLP/HTTP to its node's
 // collector; productpage sending a traceparent), sends 20 sequential and 32
-// concurrent requests, and asks the plugin binary for each request's trace
-// from curl's span and from a random span of the request (SDK spans among
+// concurrent requests (another 32 while no batch overlapped enough, at most
+// overlapRounds batches: traffic), and asks the plugin binary for each
+// request's trace from curl's span and from a random span of the request (SDK spans among
 // the candidates; the seed is printed, ZT_OTLP_SEED repeats it). Ground
 // truth: the marker every service logs for eBPF and packet spans, the
 // attribute zt.marker reviews sets on its SDK server span and the SDK's own
@@ -47,8 +48,7 @@ func TestOTLPIngest(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 27))
 	bin := buildBinaries(t)
 	d := startDemo(t, bin, "otel")
-	seq, conc := d.traffic(t, sequentialRequests, concurrentRequests)
-	o := d.observe(t)
+	seq, conc, o := d.traffic(t, sequentialRequests, concurrentRequests, minOverlap)
 
 	// The SDK spans and their requests.
 	sdkMarker := map[uint64]string{}
@@ -109,12 +109,20 @@ func TestOTLPIngest(t *testing.T) {
 		}
 	}
 	// The concurrent requests, whose traces the joins must keep apart, were
-	// in flight together (curl's spans); the sequential ones never.
-	for _, mode := range []struct {
+	// in flight together (curl's spans; traffic asserts the floor of one
+	// batch); the sequential ones never.
+	type overlapMode struct {
 		name     string
 		markers  []string
 		min, max int
-	}{{"sequential", seq, 1, 1}, {"concurrent", conc, minOverlap, len(conc)}} {
+	}
+	modes := []overlapMode{{"sequential", seq, 1, 1}}
+	markers := append([]string(nil), seq...)
+	for i, batch := range conc {
+		modes = append(modes, overlapMode{concurrentName(i), batch, 0, len(batch)})
+		markers = append(markers, batch...)
+	}
+	for _, mode := range modes {
 		var curls []span.Span
 		for _, m := range mode.markers {
 			if id, ok := curlOf[m]; ok {
@@ -127,7 +135,6 @@ func TestOTLPIngest(t *testing.T) {
 			t.Errorf("otlp ingest %s: at most %d requests in flight at once, want %d to %d", mode.name, n, mode.min, mode.max)
 		}
 	}
-	markers := append(append([]string(nil), seq...), conc...)
 	for _, m := range markers {
 		if _, ok := serverOf[m]; !ok {
 			t.Errorf("%s: the SDK's server span was not stored", m)

@@ -75,6 +75,33 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+// TestNextSlicesOwned: Next puts a call's spans in one slice and carries
+// memory to the next call; a trace's slices are still its own (appending
+// to one leaves the next trace as it was), and two generators asked alike
+// give the same traces.
+func TestNextSlicesOwned(t *testing.T) {
+	for _, cfg := range []Config{{Seed: 5, Interval: 5 * time.Millisecond}, {Seed: 6, Interval: 20 * time.Millisecond, DropRate: 0.2}} {
+		var runs [2][]Trace
+		for r := range runs {
+			g := New(cfg)
+			for _, n := range []int{1, 40, 3, 40, 36} {
+				runs[r] = append(runs[r], g.Next(n)...)
+			}
+		}
+		if !reflect.DeepEqual(runs[0], runs[1]) {
+			t.Fatalf("seed %d: two generators asked alike differ", cfg.Seed)
+		}
+		parts := runs[0]
+		next := append([]span.Span(nil), parts[42].Spans...)
+		parts[41].Spans = append(parts[41].Spans, span.Span{SpanID: 1})
+		parts[41].Labels = append(parts[41].Labels, "x")
+		parts[41].Parents = append(parts[41].Parents, -1)
+		if !reflect.DeepEqual(parts[42].Spans, next) {
+			t.Fatalf("seed %d: appending to a trace's spans changed the next trace", cfg.Seed)
+		}
+	}
+}
+
 // A syscall trace id is a request context: no id is ever carried from one
 // request into another, sequential or overlapping (the sidecars' event loops
 // multiplex requests, and their calls carry none).

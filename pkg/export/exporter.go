@@ -289,7 +289,7 @@ func (e *Exporter) acked(a ack) error {
 	}
 	recs := make([]record, 0, len(a.items))
 	for _, it := range a.items {
-		r := record{traceID: it.traceID}
+		r := record{traceID: it.traceID, ids: make([]uint64, 0, len(it.which)), starts: make([]int64, 0, len(it.which))}
 		for _, i := range it.which {
 			s := it.t.Span(i)
 			r.ids = append(r.ids, s.SpanID)

@@ -11,21 +11,49 @@ import (
 // lookup; the indexes of lists emptied by eviction are in free for the
 // next new key.
 //
-// A key is held without its string where it has none: numeric and trace-id
-// keys as three words in byNum (no pointers: the garbage collector does not
-// scan that map, and hashing it is one call), X-Request-IDs by their
-// string in byXRID. Both find exactly the keys span.Key's equality finds.
+// A key is held without its string where it has none (no pointers: the
+// garbage collector does not scan those maps): a numeric key of a known
+// kind by its value in that kind's map of byU (one word: Go's fast path
+// for 8-byte keys, hashing and comparing the 24-byte numKey was a third of
+// the window's lookups), trace-id keys and any other kind as three words in
+// byNum, X-Request-IDs by their string in byXRID. They find exactly the
+// keys span.Key's equality finds.
 type keyLists struct {
+	byU    [uKinds]map[uint64]int32
 	byNum  map[numKey]int32
 	byXRID map[string]int32
 	lists  [][]*entry
 	free   []int32
 }
 
+// uKinds bounds the kinds byU holds (span.KeyProcess is the last).
+const uKinds = int(span.KeyProcess) + 1
+
 type numKey struct{ kind, a, b uint64 }
 
 func newKeyLists() keyLists {
-	return keyLists{byNum: map[numKey]int32{}, byXRID: map[string]int32{}}
+	kl := keyLists{byNum: map[numKey]int32{}, byXRID: map[string]int32{}}
+	for i := range kl.byU {
+		kl.byU[i] = map[uint64]int32{}
+	}
+	return kl
+}
+
+// uMap is the map of byU that holds n (n.a its key), if one does.
+func (kl *keyLists) uMap(n numKey) (map[uint64]int32, bool) {
+	if n.kind >= uint64(uKinds) || n.kind == uint64(span.KeyTraceID) {
+		return nil, false
+	}
+	return kl.byU[n.kind], true
+}
+
+// len is the number of keys indexed.
+func (kl *keyLists) len() int {
+	n := len(kl.byNum) + len(kl.byXRID)
+	for _, m := range kl.byU {
+		n += len(m)
+	}
+	return n
 }
 
 // numKeyOf is k's numKey; ok is false for an X-Request-ID and for a key
@@ -54,6 +82,10 @@ func xridOf(k span.Key) bool {
 // find returns the index of k's list, if k has one.
 func (kl *keyLists) find(k span.Key) (int32, bool) {
 	if n, ok := numKeyOf(k); ok {
+		if m, ok := kl.uMap(n); ok {
+			x, ok := m[n.a]
+			return x, ok
+		}
 		x, ok := kl.byNum[n]
 		return x, ok
 	}
@@ -82,7 +114,9 @@ func (kl *keyLists) list(k span.Key) (x int32, ok bool) {
 		x = int32(len(kl.lists))
 		kl.lists = append(kl.lists, nil)
 	}
-	if num {
+	if m, ok := kl.uMap(n); num && ok {
+		m[n.a] = x
+	} else if num {
 		kl.byNum[n] = x
 	} else {
 		kl.byXRID[k.S] = x
@@ -108,7 +142,11 @@ func (kl *keyLists) remove(k span.Key, e *entry) {
 		return
 	}
 	if n, ok := numKeyOf(k); ok {
-		delete(kl.byNum, n)
+		if m, ok := kl.uMap(n); ok {
+			delete(m, n.a)
+		} else {
+			delete(kl.byNum, n)
+		}
 	} else {
 		delete(kl.byXRID, k.S)
 	}

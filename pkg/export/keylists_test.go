@@ -14,7 +14,10 @@ import (
 func TestKeyLists(t *testing.T) {
 	rng := rand.New(rand.NewPCG(27, 2))
 	var keys []span.Key
-	for _, kind := range []span.KeyKind{span.KeyReqTCPSeq, span.KeyRespTCPSeq, span.KeySyscallTraceID, span.KeyAppSpanID, span.KeyProcess} {
+	// every numeric kind (each has a map of its own), and kinds no span has
+	// (the invalid one, one past the last: held like trace ids)
+	for _, kind := range []span.KeyKind{span.KeyReqTCPSeq, span.KeyRespTCPSeq, span.KeySyscallTraceID, span.KeyAppSpanID, span.KeyProcess,
+		span.KeyInvalid, span.KeyProcess + 1, 200} {
 		for _, u := range []uint64{1, 2, 1 << 40} {
 			keys = append(keys, span.Key{Kind: kind, U: u})
 		}
@@ -64,7 +67,7 @@ func TestKeyLists(t *testing.T) {
 			t.Errorf("key %+v was indexed", k)
 		}
 	}
-	if live := len(kl.byNum) + len(kl.byXRID); live+len(kl.free) != len(kl.lists) {
+	if live := kl.len(); live+len(kl.free) != len(kl.lists) {
 		t.Errorf("%d keys and %d free lists, %d lists", live, len(kl.free), len(kl.lists))
 	}
 }

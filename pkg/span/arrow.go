@@ -371,7 +371,9 @@ func (r *Record) Row(i int, s *Span) {
 func (r *Record) KeyRow(i int, s *Span) { r.decode(i, s, keyColumns) }
 
 // allColumns are the indexes of every column, keyColumns those KeyRow
-// decodes.
+// decodes: span_id, start_ns and the columns IndexKeys reads, kept by hand
+// beside IndexKeys's direct field reads; TestKeyColumns derives that set
+// from IndexKeys and names any column this list lacks or holds in excess.
 var (
 	allColumns = func() []int {
 		out := make([]int, len(columns))

@@ -3,6 +3,7 @@ package span
 import (
 	"hash/fnv"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"testing"
 )
@@ -93,4 +94,74 @@ func TestProcessKeyFNV(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestKeyColumns derives from IndexKeys the columns it reads and compares
+// them with keyColumns, the list KeyRow decodes: a column is read when
+// changing it in some span (every column, in each of keyRowSpans' shapes)
+// changes the span's index keys. A column IndexKeys reads that the list
+// lacks fails naming it: KeyRow would leave the stale field of whatever
+// span it decodes into, and the store would index a span under another's
+// keys. A listed column it does not read (span_id and start_ns aside,
+// which KeyRow's callers read) fails too: KeyRow decodes it for nothing.
+func TestKeyColumns(t *testing.T) {
+	listed := map[string]bool{}
+	for _, k := range keyColumns {
+		listed[columns[k].name] = true
+	}
+	read := map[string]bool{"span_id": true, "start_ns": true}
+	spans := keyRowSpans(2000)
+	for k, c := range columns {
+		for i := range spans {
+			s := spans[i]
+			before := s.IndexKeys(nil)
+			perturb(k, &s)
+			if !reflect.DeepEqual(s.IndexKeys(nil), before) {
+				read[c.name] = true
+				break
+			}
+		}
+	}
+	for k := range columns {
+		switch n := columns[k].name; {
+		case read[n] && !listed[n]:
+			t.Errorf("IndexKeys reads column %q (changing it changes a span's keys), which keyColumns (arrow.go) lacks: add it", n)
+		case read[n] && k >= versions[0].cols:
+			t.Errorf("IndexKeys reads column %q, which span/1 records lack: KeyRow cannot decode it from every version", n)
+		case listed[n] && !read[n]:
+			t.Errorf("keyColumns (arrow.go) lists column %q, which IndexKeys does not read: remove it", n)
+		}
+	}
+}
+
+// perturb changes column k's field of s (the Span field at the column's
+// offset) to another value.
+func perturb(k int, s *Span) {
+	v := reflect.ValueOf(s).Elem()
+	for i := range v.NumField() {
+		if v.Type().Field(i).Offset != fieldOffsets[k] {
+			continue
+		}
+		switch f := v.Field(i); f.Kind() {
+		case reflect.String:
+			f.SetString(f.String() + "x")
+		case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			f.SetUint(f.Uint() + 1)
+		case reflect.Int32, reflect.Int64:
+			f.SetInt(f.Int() + 1)
+		case reflect.Array: // TraceID
+			f.Index(0).SetUint(f.Index(0).Uint() + 1)
+		default:
+			a, ok := f.Interface().(netip.Addr)
+			if !ok {
+				panic("perturb: column " + columns[k].name + " of type " + f.Type().String())
+			}
+			if !a.IsValid() {
+				a = netip.IPv4Unspecified()
+			}
+			f.Set(reflect.ValueOf(a.Next()))
+		}
+		return
+	}
+	panic("perturb: no Span field at column " + columns[k].name + "'s offset")
 }

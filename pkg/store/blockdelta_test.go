@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/zerotrace/zerotrace/internal/spangen"
 )
 
@@ -94,6 +96,49 @@ func TestBlockV1StillRead(t *testing.T) {
 		again, err := parseBlock(run, v2)
 		if err != nil || !bytes.Equal(again, recs) {
 			t.Errorf("run %q: version 2 of a version 1 block's records reads back differently: %v", run, err)
+		}
+	}
+}
+
+// TestBlockChecksumOptional: blocks are written without a zstd content
+// checksum (ADR 0004, seventh round) by both encoders, and read back to
+// their records; a block written with one (the committed seeds, written
+// by the code before) reads as before, and its checksum is still checked:
+// a byte of its frame changed is refused.
+func TestBlockChecksumOptional(t *testing.T) {
+	frame := func(b []byte) zstd.Header {
+		var h zstd.Header
+		if err := h.Decode(b[blockHeader:]); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	blockCodec()
+	for _, run := range runs {
+		old := readSeed(t, filepath.Join("testdata", "fuzz", "FuzzIndexBlock", "seed-v2-block-"+string(run)))
+		if !frame(old).HasCheckSum {
+			t.Fatalf("committed seed-v2-block-%c has no checksum: not a block of the former writer", run)
+		}
+		recs, err := parseBlock(run, old)
+		if err != nil {
+			t.Fatalf("run %q, block with a checksum: %v", run, err)
+		}
+		for name, blk := range map[string][]byte{
+			"merged": encodeBlock(run, recs),
+			"head":   encodeBlockWith(headBlockEnc, run, recs, new([]byte)),
+		} {
+			if frame(blk).HasCheckSum {
+				t.Errorf("run %q, %s encoder: the frame has a checksum", run, name)
+			}
+			if got, err := parseBlock(run, blk); err != nil || !bytes.Equal(got, recs) {
+				t.Errorf("run %q, %s encoder: read back %d records (%v), want the %d written", run, name, len(got)/recLen(run), err, len(recs)/recLen(run))
+			}
+		}
+		// The last 4 bytes of a checksummed frame are its checksum.
+		bad := bytes.Clone(old)
+		bad[len(bad)-2] ^= 0x40
+		if _, err := parseBlock(run, bad); err == nil {
+			t.Errorf("run %q: a block whose checksum does not match was read", run)
 		}
 	}
 }

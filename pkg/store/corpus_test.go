@@ -6,7 +6,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
+
+// checksummedBlockEnc encodes blocks as writers before the seventh round of
+// ADR 0004 did: the merged shards' settings with a zstd content checksum.
+func checksummedBlockEnc(t testing.TB) *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil, append(blockEncOptions(zstd.SpeedDefault), zstd.WithEncoderCRC(true))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc
+}
 
 // TestWriteCorpus regenerates the committed seed corpus of FuzzIndexBlock
 // from real batches: ZT_WRITE_CORPUS=1 go test -run TestWriteCorpus
@@ -23,16 +35,21 @@ func TestWriteCorpus(t *testing.T) {
 	}
 	blocks := map[string][]byte{}
 	defer func(v byte) { blockVersion = v }(blockVersion)
+	crc := checksummedBlockEnc(t)
+	enc, _ := blockCodec()
 	for i, run := range runs {
 		sortRecords(recs[i], recLen(run))
 		// seed-block-*: version 1, as collectors before version 2 wrote
-		// them (TestBlockV1StillRead reads them); seed-v2-block-*: version 2.
+		// them (TestBlockV1StillRead reads them); seed-v2-block-*: version
+		// 2; both with a zstd checksum, as writers before the seventh round
+		// wrote them. seed-v2-nocrc-block-*: version 2 as written now.
 		for _, v := range []struct {
 			prefix  string
 			version byte
-		}{{"seed-block-", blockV1}, {"seed-v2-block-", blockV2}} {
+			enc     *zstd.Encoder
+		}{{"seed-block-", blockV1, crc}, {"seed-v2-block-", blockV2, crc}, {"seed-v2-nocrc-block-", blockV2, enc}} {
 			blockVersion = v.version
-			blk := encodeBlock(run, recs[i])
+			blk := encodeBlockWith(v.enc, run, recs[i], new([]byte))
 			blocks[v.prefix+string(run)] = blk
 			blocks[strings.Replace(v.prefix, "block-", "block-truncated-", 1)+string(run)] = blk[:len(blk)/2]
 		}

@@ -279,3 +279,69 @@ func TestRepairedShardServedAgain(t *testing.T) {
 		t.Fatalf("restored: %d of %d spans, %v", len(got), len(spans), err)
 	}
 }
+
+// TestMergeRehashesChangedHeads: the writer remembers the stamps of the
+// head files it sealed (it hashed them for the manifest), so its merge
+// does not hash them again; a head file changed after its seal (same
+// size, later modification time) is hashed by the merge and refused, the
+// window is not merged and its heads stay listed.
+func TestMergeRehashesChangedHeads(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, nil)
+	defer w.Close()
+	spans := bookinfo(t, 4)
+	for _, part := range [][]span.Span{spans[:76], spans[76:]} {
+		if err := w.Write(part...); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Seal(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heads := w.Manifest().Shards
+	if len(heads) != 2 {
+		t.Fatalf("%d shards, want 2 heads", len(heads))
+	}
+	nodeDir := filepath.Join(dir, "node-a")
+	for _, h := range heads {
+		if !w.opener.known(filepath.Join(nodeDir, h.Name), h.Files) {
+			t.Errorf("head %s: the writer does not know the files it sealed", h.Name)
+		}
+	}
+	// The second head's largest file: one byte changed, size kept, its
+	// modification time a second later.
+	var f FileSum
+	for _, x := range heads[1].Files {
+		if x.Size > f.Size {
+			f = x
+		}
+	}
+	p := filepath.Join(nodeDir, heads[1].Name, f.Name)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x20
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, st.ModTime(), st.ModTime().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	w.opt.Now = func() time.Time { return time.Unix(0, spans[len(spans)-1].StartNs).Add(time.Hour) }
+	err = w.Maintain()
+	if err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+		t.Fatalf("merge with a changed head: %v, want its checksum mismatch", err)
+	}
+	m := w.Manifest()
+	if len(m.Shards) != 2 || m.Shards[0].Merged || m.Shards[1].Merged {
+		t.Errorf("after the refused merge the manifest lists %+v, want the two heads", m.Shards)
+	}
+}

@@ -130,3 +130,67 @@ func TestHeadMemtableSizedToLastHead(t *testing.T) {
 		t.Errorf("the next head's memtable is %d bytes, want %d", got, w.headMem)
 	}
 }
+
+func TestHeadVlogFor(t *testing.T) {
+	for _, tc := range []struct{ vlog, want int64 }{
+		{0, minHeadVlog},
+		{500 << 10, minHeadVlog}, // 625 KiB → 1 MiB, Badger's least
+		{900 << 10, 2 << 20},     // 1.1 MiB → 2 MiB
+		{8 << 20, 10 << 20},      // 10 MiB
+		{100 << 20, maxHeadVlog}, // the size before
+	} {
+		if got := headVlogFor(tc.vlog); got != tc.want {
+			t.Errorf("headVlogFor(%d) = %d, want %d", tc.vlog, got, tc.want)
+		}
+	}
+}
+
+// TestHeadVlogSizedToLastHead: the first head's value log file is created
+// as before (twice 16 MiB, sparse); after a head whose value logs held
+// ~0.5 MB, the next head's is created at twice headVlogFor of that, as
+// the sealed head's files in the manifest say; every span of both heads
+// is found afterwards.
+func TestHeadVlogSizedToLastHead(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, nil)
+	spans := bookinfo(t, 400) // 15,200 spans
+	open := func() int64 {
+		t.Helper()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		ents, _ := os.ReadDir(filepath.Join(w.nodeDir, w.headName))
+		var n int64
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil && filepath.Ext(e.Name()) == ".vlog" {
+				n += fi.Size()
+			}
+		}
+		return n
+	}
+	if err := w.Write(spans[:7600]...); err != nil {
+		t.Fatal(err)
+	}
+	if got := open(); got != 2*maxHeadVlog {
+		t.Errorf("the first head's value log is %d bytes, want %d", got, 2*maxHeadVlog)
+	}
+	if err := w.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	last := vlogBytes(w.Manifest().Shards[0].Files)
+	if last < headValueThreshold || headVlogFor(last) >= maxHeadVlog {
+		t.Fatalf("the first head's value logs hold %d bytes: the test shows nothing", last)
+	}
+	if err := w.Write(spans[7600:]...); err != nil {
+		t.Fatal(err)
+	}
+	if got := open(); got != 2*headVlogFor(last) {
+		t.Errorf("after a head of %d value log bytes the next head's value log is %d bytes, want %d", last, got, 2*headVlogFor(last))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := getByIDs(t, dir, spans)
+	if err != nil || len(got) != len(spans) {
+		t.Errorf("%d of %d spans found (%v)", len(got), len(spans), err)
+	}
+}

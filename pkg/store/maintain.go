@@ -74,6 +74,7 @@ func (w *Writer) commitManifestLocked() error {
 	}
 	for _, n := range w.obsolete {
 		os.RemoveAll(filepath.Join(w.nodeDir, n))
+		w.opener.forget(filepath.Join(w.nodeDir, n)) // a head deleted unmerged (retention)
 	}
 	w.obsolete = nil
 	return nil
@@ -173,7 +174,7 @@ func (w *Writer) startMerge(name string, srcs []ShardEntry) bool {
 func (w *Writer) mergeWindow(win int64, name string, srcs []ShardEntry) error {
 	tmp := filepath.Join(w.nodeDir, name+".tmp")
 	os.RemoveAll(tmp)
-	sw, err := openShardWriter(tmp, w.opt.Node, true, 0)
+	sw, err := openShardWriter(tmp, w.opt.Node, true, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -195,7 +196,7 @@ func (w *Writer) mergeWindow(win int64, name string, srcs []ShardEntry) error {
 	if err := sw.close(); err != nil {
 		return err
 	}
-	files, err := w.sealFiles(tmp)
+	files, err := w.sealFiles(tmp, false)
 	if err != nil {
 		return fmt.Errorf("merging: %w", err)
 	}
@@ -359,7 +360,7 @@ func (w *Writer) recoverHeadLocked(name string) (bool, error) {
 	if err := chmodFiles(dir, 0o640); err != nil {
 		return false, fmt.Errorf("recovering head shard: %w", err)
 	}
-	sw, err := openShardWriter(dir, w.opt.Node, false, 0)
+	sw, err := openShardWriter(dir, w.opt.Node, false, 0, 0)
 	if err != nil {
 		return false, fmt.Errorf("recovering head shard: %w", err)
 	}
@@ -371,7 +372,7 @@ func (w *Writer) recoverHeadLocked(name string) (bool, error) {
 		os.RemoveAll(dir)
 		return false, nil
 	}
-	files, err := w.sealFiles(dir)
+	files, err := w.sealFiles(dir, true)
 	if err != nil {
 		return false, fmt.Errorf("recovering head shard: %w", err)
 	}

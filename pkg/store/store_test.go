@@ -44,6 +44,21 @@ func bookinfo(t testing.TB, n int) []span.Span {
 	return out
 }
 
+// getByIDs opens a reader of dir and gets the spans of the ids of spans.
+func getByIDs(t *testing.T, dir string, spans []span.Span) ([]span.Span, error) {
+	t.Helper()
+	r, err := OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ids := make([]uint64, len(spans))
+	for i := range spans {
+		ids[i] = spans[i].SpanID
+	}
+	return r.Get(context.Background(), 0, 0, ids)
+}
+
 func TestRoundTripEveryField(t *testing.T) {
 	dir := t.TempDir()
 	w := openTestWriter(t, dir, nil)
@@ -57,16 +72,7 @@ func TestRoundTripEveryField(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := OpenReader(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	ids := make([]uint64, len(want))
-	for i := range want {
-		ids[i] = want[i].SpanID
-	}
-	got, err := r.Get(context.Background(), 0, 0, ids)
+	got, err := getByIDs(t, dir, want)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,37 +31,67 @@ var errNoSums = errors.New("no file checksums recorded (sealed by an older colle
 
 // sumShard lists every regular file of a closed shard with its checksum.
 func sumShard(dir string) ([]FileSum, error) {
+	out, _, err := sumShardStamped(dir)
+	return out, err
+}
+
+// sumShardStamped is sumShard that also returns the stamp of every file
+// that did not change while it was hashed (same size, the bytes hashed,
+// and modification time before and after): a verifier given them
+// (remember) need not hash those files again.
+func sumShardStamped(dir string) ([]FileSum, map[string]fileStamp, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("checksumming shard: %w", err)
+		return nil, nil, fmt.Errorf("checksumming shard: %w", err)
 	}
 	var out []FileSum
+	stamps := map[string]fileStamp{}
 	for _, e := range ents {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		sum, size, err := hashFile(filepath.Join(dir, e.Name()))
+		sum, size, stamp, err := hashFileStamped(filepath.Join(dir, e.Name()))
 		if err != nil {
-			return nil, fmt.Errorf("checksumming shard: %w", err)
+			return nil, nil, fmt.Errorf("checksumming shard: %w", err)
 		}
 		out = append(out, FileSum{Name: e.Name(), Size: size, SHA256: sum})
+		if stamp != (fileStamp{}) {
+			stamps[e.Name()] = stamp
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return out, stamps, nil
 }
 
 func hashFile(path string) (string, int64, error) {
+	sum, n, _, err := hashFileStamped(path)
+	return sum, n, err
+}
+
+// hashFileStamped hashes the file at path; the stamp is zero unless the
+// file's size and modification time were the same before and after and
+// the size is what was hashed.
+func hashFileStamped(path string) (string, int64, fileStamp, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", 0, err
+		return "", 0, fileStamp{}, err
 	}
 	defer f.Close()
+	before, err := f.Stat()
+	if err != nil {
+		return "", 0, fileStamp{}, err
+	}
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return "", 0, err
+		return "", 0, fileStamp{}, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
+	sum := hex.EncodeToString(h.Sum(nil))
+	after, err := f.Stat()
+	if err != nil || after.Size() != n || before.Size() != n || !after.ModTime().Equal(before.ModTime()) {
+		return sum, n, fileStamp{}, nil
+	}
+	return sum, n, fileStamp{n, after.ModTime(), sum}, nil
 }
 
 // verifier checks shard files against their recorded checksums. A file
@@ -149,6 +179,25 @@ func (v *verifier) known(dir string, files []FileSum) bool {
 		}
 	}
 	return files != nil
+}
+
+// remember records stamps of a shard's files hashed by their writer
+// (sumShardStamped), as if each had matched its checksum here: the
+// writer's merge then reads the heads it sealed itself without hashing
+// them a second time. A file changed since (size or modification time) is
+// hashed at its next check as any other.
+func (v *verifier) remember(dir string, stamps map[string]fileStamp) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.seen == nil {
+		v.seen = map[string]map[string]fileStamp{}
+	}
+	if v.seen[dir] == nil {
+		v.seen[dir] = map[string]fileStamp{}
+	}
+	for name, st := range stamps {
+		v.seen[dir][name] = st
+	}
 }
 
 // forget drops what is known of a shard that left its manifest.

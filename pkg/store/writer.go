@@ -108,6 +108,7 @@ type Writer struct {
 	space    spaceState
 	sealIdx  *shardWrite // the head's encoded index while its seal waits for room
 	headMem  int64       // the next head's memtable (headMemFor)
+	headVlog int64       // the next head's value log file size (headVlogFor; 0 before the first seal)
 	// manifestDirty: the manifest in memory waits for disk space to be
 	// written; obsolete shards go once it is.
 	manifestDirty bool
@@ -217,7 +218,7 @@ func (w *Writer) recover() error {
 		if e.Files != nil {
 			continue
 		}
-		files, err := w.sealFiles(filepath.Join(w.nodeDir, e.Name))
+		files, err := w.sealFiles(filepath.Join(w.nodeDir, e.Name), false)
 		if err != nil {
 			return fmt.Errorf("recovering: %w", err)
 		}
@@ -326,7 +327,7 @@ func (w *Writer) writeBatchLocked(spans []span.Span) error {
 			}
 			name = fmt.Sprintf("h-%020d", now.UnixNano()+int64(i))
 		}
-		sw, err := openShardWriter(filepath.Join(w.nodeDir, name), w.opt.Node, false, w.headMem)
+		sw, err := openShardWriter(filepath.Join(w.nodeDir, name), w.opt.Node, false, w.headMem, w.headVlog)
 		if err != nil {
 			w.dropLocked(len(spans), DropError, 0, 0)
 			return err
@@ -412,10 +413,11 @@ func (w *Writer) sealLocked() error {
 	if err := h.close(); err != nil {
 		return err
 	}
-	files, err := w.sealFiles(dir)
+	files, err := w.sealFiles(dir, true)
 	if err != nil {
 		return err
 	}
+	w.headVlog = headVlogFor(vlogBytes(files))
 	w.manifest.Shards = append(w.manifest.Shards, h.meta.entry(w.headName, dirSize(dir), files))
 	return w.commitManifestLocked()
 }
@@ -449,8 +451,10 @@ func (w *Writer) Close() error {
 }
 
 // sealFiles makes a closed shard read-only for its owner and readable by
-// the data group, and returns the checksums of its files.
-func (w *Writer) sealFiles(dir string) ([]FileSum, error) {
+// the data group, and returns the checksums of its files. With remember
+// (a head shard, which this writer's merge reads next) the opener keeps
+// the files' stamps: the merge does not hash them again.
+func (w *Writer) sealFiles(dir string, remember bool) ([]FileSum, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("sealing %s: %w", dir, err)
@@ -466,7 +470,11 @@ func (w *Writer) sealFiles(dir string) ([]FileSum, error) {
 	if err := w.setMode(dir, sealedDirMode); err != nil {
 		return nil, err
 	}
-	return sumShard(dir)
+	files, stamps, err := sumShardStamped(dir)
+	if err == nil && remember {
+		w.opener.remember(dir, stamps)
+	}
+	return files, err
 }
 
 func (w *Writer) setMode(path string, mode os.FileMode) error {

@@ -229,10 +229,12 @@ func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 	cfg.keys.add(seeds)
 	set := sc.set
 	order := make([]uint64, 0, 64)
+	members := make([]*span.Span, 0, 64) // set's spans, as order (relate walks them without a map lookup each)
 	add := func(s *span.Span) {
 		if _, ok := set[s.SpanID]; !ok {
 			set[s.SpanID] = s
 			order = append(order, s.SpanID)
+			members = append(members, s)
 		}
 	}
 	for _, s := range seeds {
@@ -286,7 +288,7 @@ func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 		}
 		// Spans looked up before that related to nothing then may relate to
 		// a span added since.
-		added, capped, rest := relate(&cfg, append(found, pending...), set, &order, add)
+		added, capped, rest := relate(&cfg, append(found, pending...), set, &members, add)
 		truncated, pending = capped, rest
 		if added > 0 {
 			continue
@@ -315,10 +317,8 @@ func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 	if truncated {
 		warnings = append(warnings, fmt.Sprintf("trace truncated at %d spans (size cap)", cfg.MaxSpans))
 	}
-	spans := make([]*span.Span, 0, len(order))
-	for _, id := range order {
-		spans = append(spans, set[id])
-	}
+	spans := make([]*span.Span, len(members)) // set[id] for each id of order
+	copy(spans, members)
 	t := link(&cfg, spans, contains)
 	t.Warnings = append(t.Warnings, cfg.keys.notices(spans)...)
 	t.Warnings = append(t.Warnings, warnings...)
@@ -329,8 +329,10 @@ func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 // the others again after a pass that added one (a proxy's inbound message,
 // found by its id, relates to the call found by tcp after it), up to the
 // size cap. It returns how many it added, whether the cap stopped it, and
-// the candidates left, once each.
-func relate(cfg *Config, cands []*span.Span, set map[uint64]*span.Span, order *[]uint64, add func(*span.Span)) (int, bool, []*span.Span) {
+// the candidates left, once each. members are the set's spans in the
+// order they were added (add appends to it): each candidate is tried
+// against them directly, not through a map lookup per pair.
+func relate(cfg *Config, cands []*span.Span, set map[uint64]*span.Span, members *[]*span.Span, add func(*span.Span)) (int, bool, []*span.Span) {
 	// Deterministic: candidates by start, then id.
 	sort.Slice(cands, func(i, j int) bool {
 		if cands[i].StartNs != cands[j].StartNs {
@@ -345,9 +347,9 @@ func relate(cfg *Config, cands []*span.Span, set map[uint64]*span.Span, order *[
 			if _, ok := set[c.SpanID]; ok {
 				continue
 			}
-			for _, id := range *order {
-				if related(cfg, set[id], c) != relNone {
-					if len(*order) >= cfg.MaxSpans {
+			for _, m := range *members {
+				if related(cfg, m, c) != relNone {
+					if len(*members) >= cfg.MaxSpans {
 						return added, true, nil
 					}
 					add(c)

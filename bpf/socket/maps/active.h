@@ -29,6 +29,7 @@ struct active_io {
 	__u32 go_gen;   // go_gen + 1 when go was looked up (goroutine.h); 0: never
 	__u8 go;        // the thread's process is in go_procs
 	__u8 waited;    // entered an event-loop wait (epoll_wait, poll, select) since its last socket event went out (wait.h)
+	__u8 rt;        // RT_*: the thread has a runtime's task storage (py_running, node_turns)
 	struct tls_call tls; // the thread's TLS library call (bpf/socket/tls.h)
 };
 
@@ -38,3 +39,22 @@ struct {
 	__type(key, int);
 	__type(value, struct active_io);
 } active SEC(".maps");
+
+// active_io.rt bits. A thread's socket messages look its runtime storage
+// up (causality.h) only when its bit is set: a task-storage lookup that
+// finds nothing still costs ~20-40 ns, and most threads are no asyncio or
+// Node.js event loop. The bit is set before the storage is created
+// (rt_mark), so a thread that has the storage always has the bit.
+#define RT_PY 1   // py_running (asyncio.h)
+#define RT_NODE 2 // node_turns (nodeasync.h)
+
+// rt_mark sets bit in the current thread's syscall storage (created when
+// missing); 0 when it could not: the runtime's storage is then not made.
+static __always_inline int rt_mark(__u8 bit)
+{
+	struct active_io *a = bpf_task_storage_get(&active, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!a)
+		return 0;
+	a->rt |= bit;
+	return 1;
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/ipc"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -284,6 +285,56 @@ func TestWriteIPCReadByArrow(t *testing.T) {
 	}
 	if len(splitMessages(t, ours)) != len(splitMessages(t, theirs)) {
 		t.Errorf("message counts differ")
+	}
+}
+
+// TestWriteIPCBuffers: how writeIPC stores each buffer (ADR 0004, seventh
+// round). A buffer under rawBelow bytes, or one whose zstd frame would not
+// be shorter, is stored as it is behind the size -1; every other is a zstd
+// frame without a content checksum. The frame sizes are checked with an
+// encoder of this test's own; Arrow's reader reading these batches back is
+// TestWriteIPCReadByArrow.
+func TestWriteIPCBuffers(t *testing.T) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+		zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := append([]span.Span{fullSpan(0), fullSpan(1)}, bookinfo(t, 30)...)
+	p := planOf(t, encodedBatch(t, spans))
+	var raw, frames int
+	for i, a := range append(append([]plannedArray(nil), p.cols...), p.dicts...) {
+		for j, b := range a.bufs {
+			if b.size == 0 {
+				continue
+			}
+			data, err := b.decode()
+			if err != nil {
+				t.Fatalf("array %d buffer %d: %v", i, j, err)
+			}
+			shorter := len(data) >= 64 && len(enc.EncodeAll(data, nil)) < len(data)
+			if b.raw {
+				raw++
+				if shorter {
+					t.Errorf("array %d buffer %d: %d bytes stored raw, a frame would be shorter", i, j, len(data))
+				}
+				continue
+			}
+			frames++
+			var h zstd.Header
+			if err := h.Decode(b.src); err != nil {
+				t.Fatalf("array %d buffer %d: %v", i, j, err)
+			}
+			if h.HasCheckSum {
+				t.Errorf("array %d buffer %d: the frame has a checksum", i, j)
+			}
+			if !shorter {
+				t.Errorf("array %d buffer %d: %d bytes compressed, stored raw they take less", i, j, len(data))
+			}
+		}
+	}
+	if raw == 0 || frames == 0 {
+		t.Errorf("%d raw buffers, %d frames: want both in a Bookinfo batch", raw, frames)
 	}
 }
 
