@@ -27,7 +27,7 @@ func (c *Capture) admit(k connKey, conn *session.Conn, e *Event, now int64) bool
 			return false
 		}
 	}
-	if conn == nil && e.Dir != DirClose && !c.budget.admit(time.Now()) {
+	if conn == nil && e.Dir != DirClose && c.budget.on() && !c.budget.admit(time.Now()) {
 		// Over the span budget: shed the whole connection (nothing of it
 		// was followed, so no message is cut) until it closes.
 		c.shed[k] = now

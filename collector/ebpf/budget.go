@@ -21,6 +21,11 @@ func newBudget(rate float64) *budget {
 	return &budget{rate: rate, tokens: rate, last: time.Now()}
 }
 
+// on reports whether there is a budget at all: without one the capture
+// reads no clock per span or connection (a time.Now per span was ~1.7% of
+// the collector's CPU under nginx + wrk).
+func (b *budget) on() bool { return b.rate > 0 }
+
 func (b *budget) refill(now time.Time) {
 	b.tokens = min(b.rate, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	b.last = now

@@ -214,7 +214,9 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 		reads: map[threadKey]lastRead{}, fwd: map[connKey]forwardCtx{},
 		ids: span.NewIDGenerator(opt.Node, time.Now()), budget: newBudget(opt.SpanBudget), shed: map[connKey]int64{}}
 	c.emit = func(s *span.Span) {
-		c.budget.spend(time.Now())
+		if c.budget.on() {
+			c.budget.spend(time.Now())
+		}
 		emit(s)
 	}
 	c.procs.Redact = opt.Redact

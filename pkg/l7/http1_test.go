@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -119,4 +120,43 @@ func BenchmarkHTTP1Parse(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestIndexCRLF checks indexCRLF against bytes.Index on every string of up
+// to 8 bytes over '\r', '\n' and 'a' (bare CRs and LFs, CRLFs at either end).
+func TestIndexCRLF(t *testing.T) {
+	alpha := []byte("\r\na")
+	var b []byte
+	var walk func(n int)
+	walk = func(n int) {
+		if got, want := indexCRLF(b), bytes.Index(b, []byte("\r\n")); got != want {
+			t.Fatalf("indexCRLF(%q) = %d, bytes.Index %d", b, got, want)
+		}
+		if n == 0 {
+			return
+		}
+		for _, c := range alpha {
+			b = append(b, c)
+			walk(n - 1)
+			b = b[:len(b)-1]
+		}
+	}
+	walk(8)
+}
+
+// TestHTTP1SkippedHeaders: headers whose first letter no read header has
+// (Server, Date, Accept) are skipped, those that do are still read, in
+// either case.
+func TestHTTP1SkippedHeaders(t *testing.T) {
+	var m Message
+	head := "HTTP/1.1 200 OK\r\nServer: x\r\nDate: y\r\nAccept: z\r\nCONTENT-LENGTH: 2\r\nconnection: close\r\nX-REQUEST-ID: r1\r\n\r\nok"
+	if err := (HTTP1{}).Parse([]byte(head), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.BodyLen != 2 || m.KeepAlive || m.XRequestID != "r1" {
+		t.Fatalf("body %d keep-alive %v x-request-id %q", m.BodyLen, m.KeepAlive, m.XRequestID)
+	}
+	if err := (HTTP1{}).Parse([]byte("HTTP/1.1 200 OK\r\nServer x\r\n\r\n"), &m); err != ErrMalformed {
+		t.Fatalf("a skipped header without a colon: %v, want ErrMalformed", err)
+	}
 }
