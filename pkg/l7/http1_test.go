@@ -3,6 +3,9 @@ package l7
 import (
 	"bytes"
 	"errors"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
@@ -158,5 +161,28 @@ func TestHTTP1SkippedHeaders(t *testing.T) {
 	}
 	if err := (HTTP1{}).Parse([]byte("HTTP/1.1 200 OK\r\nServer x\r\n\r\n"), &m); err != ErrMalformed {
 		t.Fatalf("a skipped header without a colon: %v, want ErrMalformed", err)
+	}
+}
+
+// TestReadHeaderCoversParsedNames: every header name Parse or
+// applyTraceHeader compares (each asciiEqualFold(name, "…") in http1.go,
+// read from the source so a name added there is checked here) starts with a
+// byte readHeader lets through, in either case; otherwise the header would
+// be skipped unread.
+func TestReadHeaderCoversParsedNames(t *testing.T) {
+	src, err := os.ReadFile("http1.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`asciiEqualFold\(name, "([^"]+)"\)`).FindAllSubmatch(src, -1)
+	if len(names) < 10 {
+		t.Fatalf("found %d header names in http1.go, want the ten or more it compares", len(names))
+	}
+	for _, n := range names {
+		name := string(n[1])
+		lo, up := strings.ToLower(name[:1])[0], strings.ToUpper(name[:1])[0]
+		if !readHeader[lo] || !readHeader[up] {
+			t.Errorf("header %q is compared but readHeader skips names starting with %q/%q", name, lo, up)
+		}
 	}
 }
