@@ -599,7 +599,7 @@ func TestMergeRecordsGrowLinearly(t *testing.T) {
 		}
 	}
 	m := w.Manifest()
-	mw, err := openShardWriter(filepath.Join(t.TempDir(), "merged"), "node-a", true, 0, 0)
+	mw, err := openShardWriter(filepath.Join(t.TempDir(), "merged"), "node-a", true, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

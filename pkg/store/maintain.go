@@ -174,7 +174,7 @@ func (w *Writer) startMerge(name string, srcs []ShardEntry) bool {
 func (w *Writer) mergeWindow(win int64, name string, srcs []ShardEntry) error {
 	tmp := filepath.Join(w.nodeDir, name+".tmp")
 	os.RemoveAll(tmp)
-	sw, err := openShardWriter(tmp, w.opt.Node, true, 0, 0)
+	sw, err := openShardWriter(tmp, w.opt.Node, true, 0)
 	if err != nil {
 		return err
 	}
@@ -360,7 +360,7 @@ func (w *Writer) recoverHeadLocked(name string) (bool, error) {
 	if err := chmodFiles(dir, 0o640); err != nil {
 		return false, fmt.Errorf("recovering head shard: %w", err)
 	}
-	sw, err := openShardWriter(dir, w.opt.Node, false, 0, 0)
+	sw, err := openShardWriter(dir, w.opt.Node, false, 0)
 	if err != nil {
 		return false, fmt.Errorf("recovering head shard: %w", err)
 	}

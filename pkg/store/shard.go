@@ -115,13 +115,10 @@ type shardWriter struct {
 	stream *mergeStream
 }
 
-func openShardWriter(dir, node string, merged bool, memtable, vlog int64) (*shardWriter, error) {
+func openShardWriter(dir, node string, merged bool, memtable int64) (*shardWriter, error) {
 	o := headOptions(dir)
 	if memtable > o.MemTableSize {
 		o = o.WithMemTableSize(memtable)
-	}
-	if vlog > 0 { // headVlogFor; 0: badgerOptions' size
-		o = o.WithValueLogFileSize(vlog)
 	}
 	// A head a crash left replays its write-ahead logs, each into a
 	// memtable: one written with a larger memtable (an older writer's 8

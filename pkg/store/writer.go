@@ -108,7 +108,6 @@ type Writer struct {
 	space    spaceState
 	sealIdx  *shardWrite // the head's encoded index while its seal waits for room
 	headMem  int64       // the next head's memtable (headMemFor)
-	headVlog int64       // the next head's value log file size (headVlogFor; 0 before the first seal)
 	// manifestDirty: the manifest in memory waits for disk space to be
 	// written; obsolete shards go once it is.
 	manifestDirty bool
@@ -327,7 +326,7 @@ func (w *Writer) writeBatchLocked(spans []span.Span) error {
 			}
 			name = fmt.Sprintf("h-%020d", now.UnixNano()+int64(i))
 		}
-		sw, err := openShardWriter(filepath.Join(w.nodeDir, name), w.opt.Node, false, w.headMem, w.headVlog)
+		sw, err := openShardWriter(filepath.Join(w.nodeDir, name), w.opt.Node, false, w.headMem)
 		if err != nil {
 			w.dropLocked(len(spans), DropError, 0, 0)
 			return err
@@ -417,7 +416,6 @@ func (w *Writer) sealLocked() error {
 	if err != nil {
 		return err
 	}
-	w.headVlog = headVlogFor(vlogBytes(files))
 	w.manifest.Shards = append(w.manifest.Shards, h.meta.entry(w.headName, dirSize(dir), files))
 	return w.commitManifestLocked()
 }
