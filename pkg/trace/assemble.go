@@ -228,12 +228,10 @@ func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 	cfg.keys = &sc.keys
 	cfg.keys.add(seeds)
 	set := sc.set
-	order := make([]uint64, 0, 64)
-	members := make([]*span.Span, 0, 64) // set's spans, as order (relate walks them without a map lookup each)
+	members := make([]*span.Span, 0, 64) // set's spans in the order they were added
 	add := func(s *span.Span) {
 		if _, ok := set[s.SpanID]; !ok {
 			set[s.SpanID] = s
-			order = append(order, s.SpanID)
 			members = append(members, s)
 		}
 	}
@@ -254,8 +252,7 @@ func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 	keyed := 0
 	for round := 0; round < cfg.Rounds && !truncated; round++ {
 		keys = keys[:0]
-		for i, id := range order[keyed:] {
-			s := set[id]
+		for i, s := range members[keyed:] {
 			if keyed+i == 0 || s.StartNs < lo {
 				lo = s.StartNs
 			}
@@ -268,7 +265,7 @@ func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 				}
 			}
 		}
-		keyed = len(order)
+		keyed = len(members)
 		var found []*span.Span
 		if len(keys) > 0 {
 			var err error
@@ -295,7 +292,7 @@ func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 		}
 		// Nothing more by key: the calls and server requests containment
 		// relates to the set.
-		more, err := containmentRound(ctx, src, &cfg, set, order, contains, procs, procSpans)
+		more, err := containmentRound(ctx, src, &cfg, members, contains, procs, procSpans)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err
@@ -304,7 +301,7 @@ func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 		}
 		cfg.keys.add(more)
 		for _, c := range more {
-			if len(order) >= cfg.MaxSpans {
+			if len(members) >= cfg.MaxSpans {
 				truncated = true
 				break
 			}
@@ -317,7 +314,7 @@ func assembleRefs(ctx context.Context, src Source, cfg Config, seeds []*span.Spa
 	if truncated {
 		warnings = append(warnings, fmt.Sprintf("trace truncated at %d spans (size cap)", cfg.MaxSpans))
 	}
-	spans := make([]*span.Span, len(members)) // set[id] for each id of order
+	spans := make([]*span.Span, len(members))
 	copy(spans, members)
 	t := link(&cfg, spans, contains)
 	t.Warnings = append(t.Warnings, cfg.keys.notices(spans)...)

@@ -113,12 +113,11 @@ func forwards(c, s *span.Span) bool {
 // already has a server request, in the set by thread or header evidence:
 // its process need not be looked up (the lookup reads every span of the
 // process around the set, the costliest lookup assembly makes).
-func anchored(cfg *Config, s *span.Span, set map[uint64]*span.Span, order []uint64) bool {
+func anchored(cfg *Config, s *span.Span, members []*span.Span) bool {
 	if s.TapSide != span.TapServerProcess && s.TapSide != span.TapClientProcess {
 		return true
 	}
-	for _, id := range order {
-		o := set[id]
+	for _, o := range members {
 		if o.Node != s.Node || o.PID != s.PID || o.TapSide == s.TapSide {
 			continue
 		}
@@ -138,9 +137,8 @@ func bare(cfg *Config, s *span.Span) bool {
 
 // insideServer reports whether call c lies inside a server request of its
 // process in the set.
-func insideServer(c *span.Span, set map[uint64]*span.Span, order []uint64) bool {
-	for _, id := range order {
-		s := set[id]
+func insideServer(c *span.Span, members []*span.Span) bool {
+	for _, s := range members {
 		if s.TapSide == span.TapServerProcess && s.Node == c.Node && s.PID == c.PID && s.StartNs <= c.StartNs && c.EndNs <= s.EndNs {
 			return true
 		}
@@ -155,11 +153,10 @@ func insideServer(c *span.Span, set map[uint64]*span.Span, order []uint64) bool 
 // the server requests in flight around them (the "exactly one" check).
 // Looked-up spans are kept in pool across rounds; procs batches the lookups
 // and knows what each covered.
-func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint64]*span.Span, order []uint64,
+func containmentRound(ctx context.Context, src Source, cfg *Config, members []*span.Span,
 	pairs map[uint64]containedIn, procs *procLookups, pool map[uint64]*span.Span) ([]*span.Span, error) {
 	// 1. Calls during the set's server requests.
-	for _, id := range order {
-		s := set[id]
+	for _, s := range members {
 		// Every server request: one of its calls may be anchored by a thread
 		// context and another, handed to a pool, not. The window is the
 		// request's own time, so the lookup stays small.
@@ -173,11 +170,11 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 	}
 	// 2. Server requests in flight around the unanchored calls of the set
 	// and of step 1.
-	calls := make([]*span.Span, 0, len(order)+len(pool))
+	calls := make([]*span.Span, 0, len(members)+len(pool))
 	in := map[uint64]bool{}
-	for _, id := range order {
-		calls = append(calls, set[id])
-		in[id] = true
+	for _, s := range members {
+		calls = append(calls, s)
+		in[s.SpanID] = true
 	}
 	for id := range pool {
 		if !in[id] {
@@ -189,10 +186,10 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 			continue
 		}
 		if in[s.SpanID] {
-			if anchored(cfg, s, set, order) {
+			if anchored(cfg, s, members) {
 				continue
 			}
-		} else if !bare(cfg, s) || !insideServer(s, set, order) {
+		} else if !bare(cfg, s) || !insideServer(s, members) {
 			// A call of step 1 that carries evidence of its own is found by
 			// key; one outside the set's requests cannot be contained in them.
 			continue
@@ -202,10 +199,8 @@ func containmentRound(ctx context.Context, src Source, cfg *Config, set map[uint
 	if err := procs.run(ctx, src, pool); err != nil {
 		return nil, err
 	}
-	all := make([]*span.Span, 0, len(order)+len(pool))
-	for _, id := range order {
-		all = append(all, set[id])
-	}
+	all := make([]*span.Span, 0, len(members)+len(pool))
+	all = append(all, members...)
 	for id := range pool {
 		if !in[id] {
 			all = append(all, pool[id])
