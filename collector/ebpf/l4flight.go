@@ -61,13 +61,10 @@ func (c *Capture) flowFeed(k connKey, conn *session.Conn, e *Event, now int64) b
 // one-second hold of the spans, removed, caught only the early ones). A
 // library without probes (Envoy's BoringSSL) is excluded by name to get L4
 // spans (docs/mesh.md). It is asked on every event (forwardNote): with TLS
-// read and no process excluded, the default, it answers from two fields
-// without looking at comm.
+// read and no process excluded, the default, it answers from a field and an
+// empty list without looking at comm.
 func (c *Capture) tlsUnread(comm string) bool {
-	if c.opt.TLSDisabled {
-		return true
-	}
-	return len(c.opt.TLSExclude) != 0 && slices.Contains(c.opt.TLSExclude, comm)
+	return c.opt.TLSDisabled || slices.Contains(c.opt.TLSExclude, comm)
 }
 
 // flowClose ends k's flow, emitting its last exchange.

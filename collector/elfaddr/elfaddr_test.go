@@ -108,6 +108,47 @@ func TestFileOffset(t *testing.T) {
 	}
 }
 
+// TestCode: ranges of the test file's code against the bytes and offset
+// read off its segment table above (false: none).
+func TestCode(t *testing.T) {
+	data := testFile(t)
+	f := parse(t, data)
+	for _, tc := range []struct {
+		name string
+		a, n uint64
+		off  uint64
+		ok   bool
+	}{
+		{"all of segment 1's file bytes", 0x401200, 0x80, 0x200, true},
+		{"one byte into the zero-filled tail", 0x401200, 0x81, 0, false},
+		{"inside segment 1, its last byte included", 0x401270, 0x10, 0x270, true},
+		{"segment 5 would hold it, the first does: its bytes", 0x401210, 0x10, 0x210, true},
+		{"no bytes", 0x401200, 0, 0, false},
+		{"starts below the code", 0x4011ff, 2, 0, false},
+		{"long segment: up to the file's end", 0x600280, 0x80, 0x280, true},
+		{"long segment: one byte past the file's end", 0x600280, 0x81, 0, false},
+		{"length wrapping past 2^64", 0x401200, ^uint64(0), 0, false},
+		{"segment past 2^63-1", 0x700000, 0x10, 0, false},
+		{"not executable", 0x400000, 0x10, 0, false},
+		{"executable note, not loadable", 0x500000, 0x10, 0, false},
+	} {
+		code, off, ok := Code(f, tc.a, tc.n)
+		if off != tc.off || ok != tc.ok {
+			t.Errorf("%s (%#x+%#x): %#x %v, want %#x %v", tc.name, tc.a, tc.n, off, ok, tc.off, tc.ok)
+			continue
+		}
+		if !ok {
+			if code != nil {
+				t.Errorf("%s: %d bytes with false", tc.name, len(code))
+			}
+			continue
+		}
+		if !bytes.Equal(code, data[off:off+tc.n]) {
+			t.Errorf("%s: bytes %x, want the file's %x", tc.name, code, data[off:off+tc.n])
+		}
+	}
+}
+
 // FuzzFileOffset: any file and address give an offset inside the file, in
 // an executable loadable segment that holds the address, or none; never a
 // panic.
@@ -120,6 +161,11 @@ func FuzzFileOffset(f *testing.F) {
 		ef, err := newFile(data)
 		if err != nil {
 			return
+		}
+		for _, n := range []uint64{1, 16, a >> 56} {
+			if code, off, ok := Code(ef, a, n); ok && (off+n > uint64(len(data)) || !bytes.Equal(code, data[off:off+n])) {
+				t.Fatalf("%#x+%d at offset %#x: not the file's bytes there (%d bytes)", a, n, off, len(data))
+			}
 		}
 		off, ok := FileOffset(ef, a)
 		if !ok {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zerotrace/zerotrace/collector/elfaddr"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -163,26 +164,19 @@ func funcAt(f *elf.File, s span, name string) (Func, error) {
 		return Func{}, fmt.Errorf("%s: size %d out of range", name, int64(s.end-s.start))
 	}
 	size := s.end - s.start
-	for _, p := range f.Progs {
-		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_X == 0 || s.start < p.Vaddr || s.end > p.Vaddr+p.Filesz {
-			continue
-		}
-		code := make([]byte, size)
-		if _, err := p.ReadAt(code, int64(s.start-p.Vaddr)); err != nil {
-			return Func{}, fmt.Errorf("%s: reading code: %w", name, err)
-		}
-		rets, err := Returns(code)
-		if err != nil {
-			return Func{}, fmt.Errorf("%s: %w", name, err)
-		}
-		off := p.Off + (s.start - p.Vaddr)
-		fn := Func{Entry: off, Size: size, Returns: make([]uint64, len(rets))}
-		for i, r := range rets {
-			fn.Returns[i] = off + r
-		}
-		return fn, nil
+	code, off, ok := elfaddr.Code(f, s.start, size)
+	if !ok {
+		return Func{}, fmt.Errorf("%s: %d bytes at %#x in no executable segment of the file", name, size, s.start)
 	}
-	return Func{}, fmt.Errorf("%s: address %#x in no executable segment", name, s.start)
+	rets, err := Returns(code)
+	if err != nil {
+		return Func{}, fmt.Errorf("%s: %w", name, err)
+	}
+	fn := Func{Entry: off, Size: size, Returns: make([]uint64, len(rets))}
+	for i, r := range rets {
+		fn.Returns[i] = off + r
+	}
+	return fn, nil
 }
 
 // Returns disassembles amd64 code and returns the offsets of its RET

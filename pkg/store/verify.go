@@ -156,16 +156,21 @@ func (v *verifier) check(dir string, files []FileSum) error {
 			return fmt.Errorf("verifying %s: checksum mismatch, the file changed since it was sealed", f.Name)
 		}
 		v.mu.Lock()
-		if v.seen == nil {
-			v.seen = map[string]map[string]fileStamp{}
-		}
-		if v.seen[dir] == nil {
-			v.seen[dir] = map[string]fileStamp{}
-		}
-		v.seen[dir][f.Name] = stamp
+		v.note(dir, f.Name, stamp)
 		v.mu.Unlock()
 	}
 	return nil
+}
+
+// note records the stamp of a file that matched its checksum; v.mu is held.
+func (v *verifier) note(dir, name string, stamp fileStamp) {
+	if v.seen == nil {
+		v.seen = map[string]map[string]fileStamp{}
+	}
+	if v.seen[dir] == nil {
+		v.seen[dir] = map[string]fileStamp{}
+	}
+	v.seen[dir][name] = stamp
 }
 
 // known reports whether every file of the shard in dir matched its
@@ -189,14 +194,8 @@ func (v *verifier) known(dir string, files []FileSum) bool {
 func (v *verifier) remember(dir string, stamps map[string]fileStamp) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.seen == nil {
-		v.seen = map[string]map[string]fileStamp{}
-	}
-	if v.seen[dir] == nil {
-		v.seen[dir] = map[string]fileStamp{}
-	}
 	for name, st := range stamps {
-		v.seen[dir][name] = st
+		v.note(dir, name, st)
 	}
 }
 
