@@ -82,23 +82,65 @@ static __always_inline __u64 sock_tuple(struct sock *sk)
 	return addrs ^ (ports * 0x9e3779b97f4a7c15ULL);
 }
 
-// l7_skip reports whether sk is marked not L7 (and still the same socket).
-static __always_inline int l7_skip(struct sock *sk, __u8 *verdict)
+// l7_remember copies verdict v of socket sk (sockfs inode ino, addresses
+// and ports tuple), read when sockets_gen was gen, into the thread's
+// storage a: its next syscall on the same socket reads it there (l7_skip).
+// L7_YES is for good; L7_NO and L7_OPAQUE hold while the socket's tuple
+// does (l7_skip); every deletion from sockets moves sockets_gen, and
+// another socket at sk's address has another inode. L7_UNKNOWN is never
+// copied: another thread's exit may decide it at any time.
+static __always_inline void l7_remember(struct active_io *a, struct sock *sk, __u64 ino, __u64 tuple, __u32 gen, __u8 v)
 {
+	if (!a)
+		return;
+	if (v == L7_UNKNOWN) {
+		if (a->vsk == (__u64)sk)
+			a->vsk = 0;
+		return; // another socket's copy stays (a thread's Unix socket syscalls between)
+	}
+	a->vsk = (__u64)sk;
+	a->vino = ino;
+	a->vtuple = tuple;
+	a->vgen = gen;
+	a->vl7 = v;
+}
+
+// l7_skip reports whether sk (sockfs inode ino) is marked not L7 (and still
+// the same socket); *verdict: its verdict. The thread's storage a (NULL:
+// none yet) holds the verdict of the socket it last looked up (maps/active.h
+// vsk): a thread that goes on with the same socket makes no lookup here, and
+// the syscall's exit makes the only one (causality.h).
+static __always_inline int l7_skip(struct active_io *a, struct sock *sk, __u64 ino, __u8 *verdict)
+{
+	__u64 tuple = sock_tuple(sk);
+	__u32 zero = 0;
+	__u32 *genp = bpf_map_lookup_elem(&sockets_gen, &zero);
+	__u32 gen = genp ? *genp : 0;
+	if (a && a->vsk == (__u64)sk && a->vino == ino && a->vgen == gen && a->vtuple == tuple) {
+		*verdict = a->vl7;
+		return a->vl7 == L7_NO;
+	}
 	__u64 key = (__u64)sk;
 	struct sock_state *s = bpf_map_lookup_elem(&sockets, &key);
 	if (!s) {
 		*verdict = L7_UNKNOWN;
+		l7_remember(a, sk, ino, tuple, gen, L7_UNKNOWN);
 		return 0;
 	}
-	*verdict = s->l7;
-	if (s->l7 != L7_NO && s->l7 != L7_OPAQUE)
+	__u8 v = s->l7;
+	*verdict = v;
+	if (v != L7_NO && v != L7_OPAQUE) {
+		l7_remember(a, sk, ino, tuple, gen, v);
 		return 0;
-	if (s->tuple == sock_tuple(sk))
-		return s->l7 == L7_NO;
+	}
+	if (s->tuple == tuple) {
+		l7_remember(a, sk, ino, tuple, gen, v);
+		return v == L7_NO;
+	}
 	s->l7 = L7_UNKNOWN; // another socket at the address of a closed one
 	s->probes = 0;
 	*verdict = L7_UNKNOWN;
+	l7_remember(a, sk, ino, tuple, gen, L7_UNKNOWN);
 	return 0;
 }
 

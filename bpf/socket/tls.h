@@ -250,8 +250,10 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	fill_addrs(e, sk);
 	fill_comm(e, task);
 	__u64 key = thread_key(id, a);
-	__u8 cont = 0;
-	e->syscall_trace_id = causality(key, skp, dir, now, &cont, a->rt);
+	__u8 cont = 0, made = 0;
+	e->syscall_trace_id = causality(key, skp, dir, now, &cont, a->rt, &made);
+	if (made && a->vsk == skp)
+		a->vsk = 0; // as exit_io's (socket.bpf.c)
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
 	__u32 cap = payload_clamp(payload_cap, len);

@@ -35,6 +35,12 @@ type SocketActiveIo struct {
 	Waited     uint8
 	Rt         uint8
 	_          [1]byte
+	Vsk        uint64
+	Vino       uint64
+	Vtuple     uint64
+	Vgen       uint32
+	Vl7        uint8
+	_          [3]byte
 	Tls        SocketTlsCall
 }
 
@@ -251,6 +257,7 @@ const (
 	SocketMapScratch           = "scratch"
 	SocketMapServing           = "serving"
 	SocketMapSockets           = "sockets"
+	SocketMapSocketsGen        = "sockets_gen"
 	SocketMapStats             = "stats"
 	SocketMapThreads           = "threads"
 	SocketMapTlsConns          = "tls_conns"
@@ -436,6 +443,7 @@ type SocketMapSpecs struct {
 	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
 	Serving    *ebpf.MapSpec `ebpf:"serving"`
 	Sockets    *ebpf.MapSpec `ebpf:"sockets"`
+	SocketsGen *ebpf.MapSpec `ebpf:"sockets_gen"`
 	Stats      *ebpf.MapSpec `ebpf:"stats"`
 	Threads    *ebpf.MapSpec `ebpf:"threads"`
 	TlsConns   *ebpf.MapSpec `ebpf:"tls_conns"`
@@ -495,6 +503,7 @@ type SocketMaps struct {
 	Scratch    *ebpf.Map `ebpf:"scratch"`
 	Serving    *ebpf.Map `ebpf:"serving"`
 	Sockets    *ebpf.Map `ebpf:"sockets"`
+	SocketsGen *ebpf.Map `ebpf:"sockets_gen"`
 	Stats      *ebpf.Map `ebpf:"stats"`
 	Threads    *ebpf.Map `ebpf:"threads"`
 	TlsConns   *ebpf.Map `ebpf:"tls_conns"`
@@ -525,6 +534,7 @@ func (m *SocketMaps) Close() error {
 		m.Scratch,
 		m.Serving,
 		m.Sockets,
+		m.SocketsGen,
 		m.Stats,
 		m.Threads,
 		m.TlsConns,

@@ -30,6 +30,15 @@ struct active_io {
 	__u8 go;        // the thread's process is in go_procs
 	__u8 waited;    // entered an event-loop wait (epoll_wait, poll, select) since its last socket event went out (wait.h)
 	__u8 rt;        // RT_*: the thread has a runtime's task storage (py_running, node_turns)
+	// The verdict of the socket the thread last looked up (l7.h l7_skip),
+	// so that a syscall on the same socket makes one sockets lookup (at
+	// its exit), not two: the socket (its address, its sockfs inode, its
+	// addresses and ports) and sockets_gen when the verdict was read.
+	__u64 vsk;      // 0: none
+	__u64 vino;
+	__u64 vtuple;
+	__u32 vgen;
+	__u8 vl7;       // L7_YES, L7_NO or L7_OPAQUE (never L7_UNKNOWN: it changes)
 	struct tls_call tls; // the thread's TLS library call (bpf/socket/tls.h)
 };
 
