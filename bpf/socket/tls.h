@@ -12,6 +12,7 @@
 #include "maps/tlsconns.h"
 #include "maps/tlssocks.h"
 #include "maps/tlsexclude.h"
+#include "tlsprocs.h"
 
 // Libraries, event.tls (collector/ebpf Event.TLS).
 #define TLS_LIB_NONE 0
@@ -151,6 +152,7 @@ static __always_inline void tls_map(struct tls_conn_key *ck, __u64 skp, __u64 ch
 		return;
 	struct tls_sock v = {.sk = skp, .tuple = tuple, .chained = chained};
 	bpf_map_update_elem(&tls_conns, ck, &v, BPF_ANY);
+	tls_proc_mark(ck->tgid, TLS_PROC_SOCKS); // before: gotls.h gotls_missed
 	bpf_map_update_elem(&tls_socks, &skp, ck, BPF_ANY);
 }
 

@@ -30,6 +30,8 @@ struct active_io {
 	__u8 go;        // the thread's process is in go_procs
 	__u8 waited;    // entered an event-loop wait (epoll_wait, poll, select) since its last socket event went out (wait.h)
 	__u8 rt;        // RT_*: the thread has a runtime's task storage (py_running, node_turns)
+	__u8 tp;        // TLS_PROC_* bits of its process (maps/tlsprocs.h), valid while tp_gen holds
+	__u32 tp_gen;   // tls_procs_gen's gen + 1 when tp was looked up; 0: never
 	// The verdict of the socket the thread last looked up (l7.h l7_skip),
 	// so that a syscall on the same socket makes one sockets lookup (at
 	// its exit), not two: the socket (its address, its sockfs inode, its
