@@ -103,8 +103,8 @@ static __always_inline __u16 inet_proto(struct sock *sk, __u32 *netns)
 
 // enter_io remembers what an exit needs. vectored: buf is a struct iovec
 // array; msg: a struct user_msghdr; mmsg: a struct mmsghdr array. A socket
-// marked not L7 costs the fd walk and one map lookup (l7_skip) and nothing
-// more.
+// marked not L7 costs the fd walk and at most one map lookup (l7_skip) and
+// nothing more.
 static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir, __u8 vectored, __u8 msg, __u8 mmsg)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -126,8 +126,7 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	if (gotls != 2 && l7_skip(a, sk, ino, &verdict))
 		return 0; // marked not L7 (l7.h); a Go TLS read missed goes out (gotls.h)
 	if (gotls != 2 && verdict == L7_OPAQUE && opaque_read(a, sk)) {
-		if (a)
-			a->vsk = 0; // now L7_NO: read again at the next syscall
+		l7_forget(a, (__u64)sk); // now L7_NO: read again at the next syscall
 		return 0; // TLS whose plaintext this thread reads (opaque.h)
 	}
 	__u32 netns = 0;
@@ -235,7 +234,7 @@ static __always_inline int exit_io(long ret)
 	__u8 made = 0;
 	e->syscall_trace_id = a->l7 == L7_OPAQUE ? 0 : causality(key, a->sk, a->dir, now, &cont, a->rt, &made);
 	if (made)
-		a->vsk = 0; // its state had gone (LRU): the verdict copied is not the map's (l7.h)
+		l7_forget(a, a->sk); // its state had gone (LRU): the verdict copied is not the map's (l7.h)
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
 

@@ -254,8 +254,8 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	__u64 key = thread_key(id, a);
 	__u8 cont = 0, made = 0;
 	e->syscall_trace_id = causality(key, skp, dir, now, &cont, a->rt, &made);
-	if (made && a->vsk == skp)
-		a->vsk = 0; // as exit_io's (socket.bpf.c)
+	if (made)
+		l7_forget(a, skp); // as exit_io's (socket.bpf.c)
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
 	__u32 cap = payload_clamp(payload_cap, len);

@@ -37,13 +37,18 @@ type SocketActiveIo struct {
 	Tp         uint8
 	TpGen      uint32
 	_          [4]byte
-	Vsk        uint64
-	Vino       uint64
-	Vtuple     uint64
-	Vgen       uint32
-	Vl7        uint8
-	_          [3]byte
-	Tls        SocketTlsCall
+	V          [2]struct {
+		_     structs.HostLayout
+		Sk    uint64
+		Ino   uint64
+		Tuple uint64
+		Gen   uint32
+		L7    uint8
+		Pad   [3]uint8
+	}
+	Vnext uint8
+	_     [7]byte
+	Tls   SocketTlsCall
 }
 
 type SocketBodyKey struct {
