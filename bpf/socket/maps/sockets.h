@@ -1,5 +1,6 @@
 // Per-socket causality state (bpf/socket/causality.h), keyed by the kernel
-// struct sock address; deleted at close (sockets_gen counts the deletions).
+// struct sock address; deleted at close (sockets_gen counts the deletions and
+// the verdicts taken back).
 #pragma once
 #define ROLE_UNKNOWN 0
 #define ROLE_CLIENT 1 // connect(2)ed, or its first message was egress
@@ -35,7 +36,8 @@ struct {
 	__type(value, struct sock_state);
 } sockets SEC(".maps");
 
-// Bumped by every deletion from sockets (causality.h sock_closed): a
+// Bumped by every deletion from sockets (causality.h sock_closed) and every
+// L7_OPAQUE verdict turned L7_NO by another thread (opaque.h opaque_read): a
 // thread's copy of a socket's verdict (maps/active.h, l7.h l7_skip) holds
 // only while this has not moved.
 struct {
