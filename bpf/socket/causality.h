@@ -52,7 +52,12 @@ static __always_inline void sock_closed(__u64 sk)
 		return;
 	if (s->open)
 		release(s->thread);
-	bpf_map_delete_elem(&sockets, &sk);
+	if (bpf_map_delete_elem(&sockets, &sk))
+		return;
+	__u32 zero = 0;
+	__u32 *gen = bpf_map_lookup_elem(&sockets_gen, &zero);
+	if (gen)
+		__sync_fetch_and_add(gen, 1); // threads' copies of verdicts (l7.h)
 }
 
 #define GOROUTINE_BIT (1ULL << 62) // the id was kept by a goroutine, not a thread
@@ -61,10 +66,12 @@ static __always_inline void sock_closed(__u64 sk)
 // key: thread or goroutine) on socket sk; *cont: it moves bytes in the same
 // direction as the socket's previous message syscall (bodies.h). rt: the
 // thread's RT_* bits (maps/active.h): which runtime storage it may have.
-static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now, __u8 *cont, __u8 rt)
+// *made: the socket had no state (set when made here).
+static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now, __u8 *cont, __u8 rt, __u8 *made)
 {
 	struct sock_state *s = bpf_map_lookup_elem(&sockets, &sk);
 	if (!s) {
+		*made = 1;
 		struct sock_state n = {.role = dir == DIR_INGRESS ? ROLE_SERVER : ROLE_CLIENT};
 		bpf_map_update_elem(&sockets, &sk, &n, BPF_NOEXIST);
 		s = bpf_map_lookup_elem(&sockets, &sk);

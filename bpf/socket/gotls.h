@@ -126,6 +126,7 @@ static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
 	if (dir == DIR_INGRESS)
 		gotls_record_seq(&c, cookie);
 	__u64 key = goroutine_key(tgid, g);
+	tls_proc_mark(tgid, TLS_PROC_CALLS); // before the call: gotls_syscall
 	bpf_map_update_elem(&gotls_calls, &key, &c, BPF_ANY);
 	return 0;
 }
@@ -149,23 +150,31 @@ static __always_inline int gotls_missed(__u32 tgid, struct sock *sk)
 // ciphertext and sends no event. A read outside any call on a Go TLS
 // Conn's socket (gotls_missed) returns 2: its ciphertext goes to user space
 // whatever the socket's L7 verdict, which tells the session the Read's
-// plaintext was lost (collector/ebpf tls.go, session.Unread).
-static __always_inline int gotls_syscall(struct task_struct *task, struct sock *sk, __u8 dir)
+// plaintext was lost (collector/ebpf tls.go, session.Unread). Both lookups
+// are made only in a process the probes marked (tlsprocs.h): a call's
+// entry marks it before the call is in gotls_calls, a socket's mapping
+// before it is in tls_socks, so a process not marked has neither. a: the
+// thread's storage (NULL: none yet), where the marks are cached.
+static __always_inline int gotls_syscall(struct task_struct *task, struct active_io *a, struct sock *sk, __u8 dir)
 {
 	__u32 zero = 0;
 	__u32 *on = bpf_map_lookup_elem(&gotls_on, &zero);
 	if (!on || !*on)
 		return 0;
+	if ((sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6) ||
+	    sk->sk_protocol != IPPROTO_TCP)
+		return 0; // before the lookups: a Unix socket's syscall costs none
+	__u32 tgid = task->tgid;
+	__u8 marks = tls_proc_bits(a, tgid);
+	if (!(marks & TLS_PROC_CALLS) && !(dir == DIR_INGRESS && (marks & TLS_PROC_SOCKS)))
+		return 0; // no Go TLS call, no TLS socket in this process
 	__u64 g = current_g(task);
 	if (!g)
 		return 0;
-	if ((sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6) ||
-	    sk->sk_protocol != IPPROTO_TCP)
-		return 0; // before the lookup: a Unix socket's syscall costs none
-	__u64 key = goroutine_key(task->tgid, g);
-	struct gotls_call *c = bpf_map_lookup_elem(&gotls_calls, &key);
+	__u64 key = goroutine_key(tgid, g);
+	struct gotls_call *c = (marks & TLS_PROC_CALLS) ? bpf_map_lookup_elem(&gotls_calls, &key) : NULL;
 	if (!c)
-		return dir == DIR_INGRESS && gotls_missed(task->tgid, sk) ? 2 : 0;
+		return dir == DIR_INGRESS && (marks & TLS_PROC_SOCKS) && gotls_missed(tgid, sk) ? 2 : 0;
 	if (c->call.sk && c->call.sk != (__u64)sk)
 		return 1;
 	c->call.sk = (__u64)sk;

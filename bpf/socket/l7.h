@@ -1,8 +1,8 @@
 // Per-socket L7 verdict (maps/sockets.h): the first messages of a connection
 // tell whether it may carry a protocol user space parses (pkg/l7). Sockets
 // whose first messages look like none are marked L7_NO and cost one map
-// lookup per syscall from then on; nothing of them reaches user space but
-// their close.
+// lookup per syscall from then on (none while a thread goes on with the
+// same socket: l7_skip); nothing of them reaches user space but their close.
 //
 // The rules are deliberately generous, a superset of pkg/l7's Detect
 // functions (a false "not L7" loses spans, a false "L7" only costs what every
@@ -82,23 +82,92 @@ static __always_inline __u64 sock_tuple(struct sock *sk)
 	return addrs ^ (ports * 0x9e3779b97f4a7c15ULL);
 }
 
-// l7_skip reports whether sk is marked not L7 (and still the same socket).
-static __always_inline int l7_skip(struct sock *sk, __u8 *verdict)
+// l7_copy_of returns the copy of sk's verdict in the thread's storage a,
+// or NULL.
+static __always_inline struct l7_copy *l7_copy_of(struct active_io *a, struct sock *sk)
 {
+	if (a->v[0].sk == (__u64)sk)
+		return &a->v[0];
+	if (a->v[1].sk == (__u64)sk)
+		return &a->v[1];
+	return NULL;
+}
+
+// l7_forget drops the copy of sk's verdict from the thread's storage a
+// (NULL: none): the next syscall on sk looks its state up.
+static __always_inline void l7_forget(struct active_io *a, __u64 sk)
+{
+	if (!a)
+		return;
+	struct l7_copy *c = l7_copy_of(a, (struct sock *)sk);
+	if (c)
+		c->sk = 0;
+}
+
+// l7_remember copies verdict v of socket sk (sockfs inode ino, addresses
+// and ports tuple), read when sockets_gen was gen, into the thread's
+// storage a: its next syscalls on the same socket read it there (l7_skip).
+// L7_YES is for good; L7_NO and L7_OPAQUE hold while the socket's tuple
+// does (l7_skip); every deletion from sockets moves sockets_gen, and
+// another socket at sk's address has another inode. L7_UNKNOWN is never
+// copied: another thread's exit may decide it at any time.
+static __always_inline void l7_remember(struct active_io *a, struct sock *sk, __u64 ino, __u64 tuple, __u32 gen, __u8 v)
+{
+	if (!a)
+		return;
+	if (v == L7_UNKNOWN) {
+		l7_forget(a, (__u64)sk);
+		return; // another socket's copy stays (a thread's Unix socket syscalls between)
+	}
+	struct l7_copy *c = l7_copy_of(a, sk);
+	if (!c) {
+		c = a->vnext ? &a->v[1] : &a->v[0];
+		a->vnext = !a->vnext;
+	}
+	c->sk = (__u64)sk;
+	c->ino = ino;
+	c->tuple = tuple;
+	c->gen = gen;
+	c->l7 = v;
+}
+
+// l7_skip reports whether sk (sockfs inode ino) is marked not L7 (and still
+// the same socket); *verdict: its verdict. The thread's storage a (NULL:
+// none yet) holds the verdicts of the two sockets it last looked up
+// (maps/active.h v): a thread that goes on with those makes no lookup here,
+// and the syscall's exit makes the only one (causality.h).
+static __always_inline int l7_skip(struct active_io *a, struct sock *sk, __u64 ino, __u8 *verdict)
+{
+	__u64 tuple = sock_tuple(sk);
+	__u32 zero = 0;
+	__u32 *genp = bpf_map_lookup_elem(&sockets_gen, &zero);
+	__u32 gen = genp ? *genp : 0;
+	struct l7_copy *c = a ? l7_copy_of(a, sk) : NULL;
+	if (c && c->ino == ino && c->gen == gen && c->tuple == tuple) {
+		*verdict = c->l7;
+		return c->l7 == L7_NO;
+	}
 	__u64 key = (__u64)sk;
 	struct sock_state *s = bpf_map_lookup_elem(&sockets, &key);
 	if (!s) {
 		*verdict = L7_UNKNOWN;
+		l7_remember(a, sk, ino, tuple, gen, L7_UNKNOWN);
 		return 0;
 	}
-	*verdict = s->l7;
-	if (s->l7 != L7_NO && s->l7 != L7_OPAQUE)
+	__u8 v = s->l7;
+	*verdict = v;
+	if (v != L7_NO && v != L7_OPAQUE) {
+		l7_remember(a, sk, ino, tuple, gen, v);
 		return 0;
-	if (s->tuple == sock_tuple(sk))
-		return s->l7 == L7_NO;
+	}
+	if (s->tuple == tuple) {
+		l7_remember(a, sk, ino, tuple, gen, v);
+		return v == L7_NO;
+	}
 	s->l7 = L7_UNKNOWN; // another socket at the address of a closed one
 	s->probes = 0;
 	*verdict = L7_UNKNOWN;
+	l7_remember(a, sk, ino, tuple, gen, L7_UNKNOWN);
 	return 0;
 }
 

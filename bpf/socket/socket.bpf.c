@@ -48,9 +48,11 @@ const volatile __s64 realtime_offset_ns = 0; // CLOCK_REALTIME minus CLOCK_MONOT
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define kcast(ptr, type) ((type *)bpf_rdonly_cast((const void *)(ptr), bpf_core_type_id_kernel(type)))
 
-// fd_to_sock returns the socket behind fd of task (the current one), or
-// NULL: task->files->fdt->fd[fd], an S_IFSOCK inode, file->private_data->sk.
-static __always_inline struct sock *fd_to_sock(struct task_struct *task, long fd)
+// fd_sock returns the socket behind fd of task (the current one), or NULL:
+// task->files->fdt->fd[fd], an S_IFSOCK inode, file->private_data->sk; *ino:
+// the socket's sockfs inode number (another socket at the same struct sock
+// address has another).
+static __always_inline struct sock *fd_sock(struct task_struct *task, long fd, __u64 *ino)
 {
 	struct fdtable *fdt = task->files->fdt;
 	if (fd < 0 || (unsigned long)fd >= fdt->max_fds)
@@ -63,10 +65,19 @@ static __always_inline struct sock *fd_to_sock(struct task_struct *task, long fd
 	struct file *f = kcast(slot, struct kiocb)->ki_filp;
 	if (!f)
 		return NULL;
-	if ((f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+	struct inode *inode = f->f_inode;
+	if ((inode->i_mode & S_IFMT) != S_IFSOCK)
 		return NULL;
+	*ino = inode->i_ino;
 	struct socket *sock = kcast(f->private_data, struct socket);
 	return kcast(sock->sk, struct sock);
+}
+
+// fd_to_sock is fd_sock without the inode.
+static __always_inline struct sock *fd_to_sock(struct task_struct *task, long fd)
+{
+	__u64 ino;
+	return fd_sock(task, fd, &ino);
 }
 
 // inet_proto returns the socket's protocol (TCP/UDP) if it is an inet
@@ -92,29 +103,32 @@ static __always_inline __u16 inet_proto(struct sock *sk, __u32 *netns)
 
 // enter_io remembers what an exit needs. vectored: buf is a struct iovec
 // array; msg: a struct user_msghdr; mmsg: a struct mmsghdr array. A socket
-// marked not L7 costs the fd walk and one map lookup (l7_skip) and nothing
-// more.
+// marked not L7 costs the fd walk and at most one map lookup (l7_skip) and
+// nothing more.
 static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir, __u8 vectored, __u8 msg, __u8 mmsg)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->tgid == self_tgid)
 		return 0;
-	struct sock *sk = fd_to_sock(task, fd);
+	__u64 ino = 0;
+	struct sock *sk = fd_sock(task, fd, &ino);
 	if (!sk)
 		return 0;
-	// The thread's storage, looked up once for the TLS check and the
-	// syscall (created below when missing).
+	// The thread's storage, looked up once for the TLS checks, the
+	// socket's verdict and the syscall (created below when missing).
 	struct active_io *a = bpf_task_storage_get(&active, task, 0, 0);
 	if (tls_syscall(a, sk, dir, buf, buflen, vectored, msg))
 		return 0; // ciphertext of a TLS call: its plaintext goes out (tls.h)
-	int gotls = gotls_syscall(task, sk, dir);
+	int gotls = gotls_syscall(task, a, sk, dir);
 	if (gotls == 1)
 		return 0; // ciphertext of a Go crypto/tls call (gotls.h)
 	__u8 verdict = L7_NO;
-	if (gotls != 2 && l7_skip(sk, &verdict))
+	if (gotls != 2 && l7_skip(a, sk, ino, &verdict))
 		return 0; // marked not L7 (l7.h); a Go TLS read missed goes out (gotls.h)
-	if (gotls != 2 && verdict == L7_OPAQUE && opaque_read(a, sk))
+	if (gotls != 2 && verdict == L7_OPAQUE && opaque_read(a, sk)) {
+		l7_forget(a, (__u64)sk); // now L7_NO: read again at the next syscall
 		return 0; // TLS whose plaintext this thread reads (opaque.h)
+	}
 	__u32 netns = 0;
 	__u16 proto = inet_proto(sk, &netns);
 	if (!proto)
@@ -217,7 +231,10 @@ static __always_inline int exit_io(long ret)
 	// An opaque socket's flights take no part in request contexts: a TLS
 	// server writes its session tickets after reading the request, which
 	// would end the request on its thread (opaque.h).
-	e->syscall_trace_id = a->l7 == L7_OPAQUE ? 0 : causality(key, a->sk, a->dir, now, &cont, a->rt);
+	__u8 made = 0;
+	e->syscall_trace_id = a->l7 == L7_OPAQUE ? 0 : causality(key, a->sk, a->dir, now, &cont, a->rt, &made);
+	if (made)
+		l7_forget(a, a->sk); // its state had gone (LRU): the verdict copied is not the map's (l7.h)
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
 

@@ -12,6 +12,7 @@
 #include "maps/tlsconns.h"
 #include "maps/tlssocks.h"
 #include "maps/tlsexclude.h"
+#include "tlsprocs.h"
 
 // Libraries, event.tls (collector/ebpf Event.TLS).
 #define TLS_LIB_NONE 0
@@ -151,6 +152,7 @@ static __always_inline void tls_map(struct tls_conn_key *ck, __u64 skp, __u64 ch
 		return;
 	struct tls_sock v = {.sk = skp, .tuple = tuple, .chained = chained};
 	bpf_map_update_elem(&tls_conns, ck, &v, BPF_ANY);
+	tls_proc_mark(ck->tgid, TLS_PROC_SOCKS); // before: gotls.h gotls_missed
 	bpf_map_update_elem(&tls_socks, &skp, ck, BPF_ANY);
 }
 
@@ -250,8 +252,10 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	fill_addrs(e, sk);
 	fill_comm(e, task);
 	__u64 key = thread_key(id, a);
-	__u8 cont = 0;
-	e->syscall_trace_id = causality(key, skp, dir, now, &cont, a->rt);
+	__u8 cont = 0, made = 0;
+	e->syscall_trace_id = causality(key, skp, dir, now, &cont, a->rt, &made);
+	if (made)
+		l7_forget(a, skp); // as exit_io's (socket.bpf.c)
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
 		e->syscall_trace_id |= GOROUTINE_BIT;
 	__u32 cap = payload_clamp(payload_cap, len);

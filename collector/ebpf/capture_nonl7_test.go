@@ -76,3 +76,59 @@ func TestCaptureNonL7(t *testing.T) {
 		t.Errorf("HTTP sockets marked not L7: %d → %d", st1["nonl7_sockets"], st["nonl7_sockets"])
 	}
 }
+
+// forgetScript: one connection on loopback, a thread at each end. Six
+// rounds of 4 KiB of 0xAB and a 64-byte answer of the same make both
+// sockets not L7; then each end closes a dup of its socket's fd, which
+// makes the capture forget the socket's state (the close of any fd of it),
+// and the connection carries an HTTP request and its response: the
+// capture sees the socket afresh and must make their spans. The path comes
+// in argv[1].
+const forgetScript = `
+import os, socket, sys, threading
+path = sys.argv[1]
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(1)
+def read(s, n):
+    got = b""
+    while len(got) < n:
+        b = s.recv(n - len(got))
+        if not b:
+            raise SystemExit("eof")
+        got += b
+    return got
+def serve():
+    c, _ = ls.accept()
+    for _ in range(6):
+        read(c, 4096); c.sendall(b"\xab" * 64)
+    os.close(os.dup(c.fileno()))
+    req = b""
+    while not req.endswith(b"\r\n\r\n"):
+        req += c.recv(4096)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    c.close()
+t = threading.Thread(target=serve); t.start()
+c = socket.create_connection(ls.getsockname())
+for _ in range(6):
+    c.sendall(b"\xab" * 4096); read(c, 64)
+os.close(os.dup(c.fileno()))
+c.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+print(read(c, 40).split(b"\r\n")[0].decode())
+c.close(); t.join(); ls.close()
+`
+
+// TestCaptureNonL7Forgotten: a thread keeps its socket's verdict in its
+// own storage (bpf/socket/l7.h l7_skip) and skips a not-L7 socket without
+// looking its state up; once the capture forgot that state (a close of a
+// dup of the fd), the same threads' HTTP exchange on the same socket still
+// makes its client and server spans. Seen failing with the thread's copy
+// kept across the forgetting (sockets_gen not compared).
+func TestCaptureNonL7Forgotten(t *testing.T) {
+	tp, live := liveTopo(t)
+	path := fmt.Sprintf("/%s/after-forget", nonce())
+	out, err := exec.Command("ip", "netns", "exec", tp.ServerNS, "python3", "-c", forgetScript, path).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "HTTP/1.1 200 OK" {
+		t.Fatalf("script: %v %s", err, out)
+	}
+	time.Sleep(200 * time.Millisecond)
+	checkPair(t, live.Spans(), path, 200)
+}

@@ -34,8 +34,21 @@ type SocketActiveIo struct {
 	Go         uint8
 	Waited     uint8
 	Rt         uint8
-	_          [1]byte
-	Tls        SocketTlsCall
+	Tp         uint8
+	TpGen      uint32
+	_          [4]byte
+	V          [2]struct {
+		_     structs.HostLayout
+		Sk    uint64
+		Ino   uint64
+		Tuple uint64
+		Gen   uint32
+		L7    uint8
+		Pad   [3]uint8
+	}
+	Vnext uint8
+	_     [7]byte
+	Tls   SocketTlsCall
 }
 
 type SocketBodyKey struct {
@@ -219,6 +232,19 @@ type SocketTlsConnKey struct {
 	Pad  uint32
 }
 
+type SocketTlsProc struct {
+	_     structs.HostLayout
+	Calls uint8
+	Socks uint8
+	Pad   [2]uint8
+}
+
+type SocketTlsProcsGen struct {
+	_   structs.HostLayout
+	Gen uint32
+	All uint32
+}
+
 type SocketTlsSock struct {
 	_       structs.HostLayout
 	Sk      uint64
@@ -251,11 +277,14 @@ const (
 	SocketMapScratch           = "scratch"
 	SocketMapServing           = "serving"
 	SocketMapSockets           = "sockets"
+	SocketMapSocketsGen        = "sockets_gen"
 	SocketMapStats             = "stats"
 	SocketMapThreads           = "threads"
 	SocketMapTlsConns          = "tls_conns"
 	SocketMapTlsExclude        = "tls_exclude"
 	SocketMapTlsOut            = "tls_out"
+	SocketMapTlsProcs          = "tls_procs"
+	SocketMapTlsProcsGen       = "tls_procs_gen"
 	SocketMapTlsSocks          = "tls_socks"
 	SocketProgEnterClose       = "enter_close"
 	SocketProgEnterConnect     = "enter_connect"
@@ -416,32 +445,35 @@ type SocketProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SocketMapSpecs struct {
-	Active     *ebpf.MapSpec `ebpf:"active"`
-	Bodies     *ebpf.MapSpec `ebpf:"bodies"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	FutexAddrs *ebpf.MapSpec `ebpf:"futex_addrs"`
-	Futexes    *ebpf.MapSpec `ebpf:"futexes"`
-	GoGen      *ebpf.MapSpec `ebpf:"go_gen"`
-	GoProcs    *ebpf.MapSpec `ebpf:"go_procs"`
-	GotlsCalls *ebpf.MapSpec `ebpf:"gotls_calls"`
-	GotlsOn    *ebpf.MapSpec `ebpf:"gotls_on"`
-	GotlsReads *ebpf.MapSpec `ebpf:"gotls_reads"`
-	IdCounter  *ebpf.MapSpec `ebpf:"id_counter"`
-	NetnsScope *ebpf.MapSpec `ebpf:"netns_scope"`
-	NodeTurns  *ebpf.MapSpec `ebpf:"node_turns"`
-	NodeWraps  *ebpf.MapSpec `ebpf:"node_wraps"`
-	PyItems    *ebpf.MapSpec `ebpf:"py_items"`
-	PyRunning  *ebpf.MapSpec `ebpf:"py_running"`
-	PyTasks    *ebpf.MapSpec `ebpf:"py_tasks"`
-	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
-	Serving    *ebpf.MapSpec `ebpf:"serving"`
-	Sockets    *ebpf.MapSpec `ebpf:"sockets"`
-	Stats      *ebpf.MapSpec `ebpf:"stats"`
-	Threads    *ebpf.MapSpec `ebpf:"threads"`
-	TlsConns   *ebpf.MapSpec `ebpf:"tls_conns"`
-	TlsExclude *ebpf.MapSpec `ebpf:"tls_exclude"`
-	TlsOut     *ebpf.MapSpec `ebpf:"tls_out"`
-	TlsSocks   *ebpf.MapSpec `ebpf:"tls_socks"`
+	Active      *ebpf.MapSpec `ebpf:"active"`
+	Bodies      *ebpf.MapSpec `ebpf:"bodies"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	FutexAddrs  *ebpf.MapSpec `ebpf:"futex_addrs"`
+	Futexes     *ebpf.MapSpec `ebpf:"futexes"`
+	GoGen       *ebpf.MapSpec `ebpf:"go_gen"`
+	GoProcs     *ebpf.MapSpec `ebpf:"go_procs"`
+	GotlsCalls  *ebpf.MapSpec `ebpf:"gotls_calls"`
+	GotlsOn     *ebpf.MapSpec `ebpf:"gotls_on"`
+	GotlsReads  *ebpf.MapSpec `ebpf:"gotls_reads"`
+	IdCounter   *ebpf.MapSpec `ebpf:"id_counter"`
+	NetnsScope  *ebpf.MapSpec `ebpf:"netns_scope"`
+	NodeTurns   *ebpf.MapSpec `ebpf:"node_turns"`
+	NodeWraps   *ebpf.MapSpec `ebpf:"node_wraps"`
+	PyItems     *ebpf.MapSpec `ebpf:"py_items"`
+	PyRunning   *ebpf.MapSpec `ebpf:"py_running"`
+	PyTasks     *ebpf.MapSpec `ebpf:"py_tasks"`
+	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
+	Serving     *ebpf.MapSpec `ebpf:"serving"`
+	Sockets     *ebpf.MapSpec `ebpf:"sockets"`
+	SocketsGen  *ebpf.MapSpec `ebpf:"sockets_gen"`
+	Stats       *ebpf.MapSpec `ebpf:"stats"`
+	Threads     *ebpf.MapSpec `ebpf:"threads"`
+	TlsConns    *ebpf.MapSpec `ebpf:"tls_conns"`
+	TlsExclude  *ebpf.MapSpec `ebpf:"tls_exclude"`
+	TlsOut      *ebpf.MapSpec `ebpf:"tls_out"`
+	TlsProcs    *ebpf.MapSpec `ebpf:"tls_procs"`
+	TlsProcsGen *ebpf.MapSpec `ebpf:"tls_procs_gen"`
+	TlsSocks    *ebpf.MapSpec `ebpf:"tls_socks"`
 }
 
 // SocketVariableSpecs contains global variables before they are loaded into the kernel.
@@ -475,32 +507,35 @@ func (o *SocketObjects) Close() error {
 //
 // It can be passed to LoadSocketObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SocketMaps struct {
-	Active     *ebpf.Map `ebpf:"active"`
-	Bodies     *ebpf.Map `ebpf:"bodies"`
-	Events     *ebpf.Map `ebpf:"events"`
-	FutexAddrs *ebpf.Map `ebpf:"futex_addrs"`
-	Futexes    *ebpf.Map `ebpf:"futexes"`
-	GoGen      *ebpf.Map `ebpf:"go_gen"`
-	GoProcs    *ebpf.Map `ebpf:"go_procs"`
-	GotlsCalls *ebpf.Map `ebpf:"gotls_calls"`
-	GotlsOn    *ebpf.Map `ebpf:"gotls_on"`
-	GotlsReads *ebpf.Map `ebpf:"gotls_reads"`
-	IdCounter  *ebpf.Map `ebpf:"id_counter"`
-	NetnsScope *ebpf.Map `ebpf:"netns_scope"`
-	NodeTurns  *ebpf.Map `ebpf:"node_turns"`
-	NodeWraps  *ebpf.Map `ebpf:"node_wraps"`
-	PyItems    *ebpf.Map `ebpf:"py_items"`
-	PyRunning  *ebpf.Map `ebpf:"py_running"`
-	PyTasks    *ebpf.Map `ebpf:"py_tasks"`
-	Scratch    *ebpf.Map `ebpf:"scratch"`
-	Serving    *ebpf.Map `ebpf:"serving"`
-	Sockets    *ebpf.Map `ebpf:"sockets"`
-	Stats      *ebpf.Map `ebpf:"stats"`
-	Threads    *ebpf.Map `ebpf:"threads"`
-	TlsConns   *ebpf.Map `ebpf:"tls_conns"`
-	TlsExclude *ebpf.Map `ebpf:"tls_exclude"`
-	TlsOut     *ebpf.Map `ebpf:"tls_out"`
-	TlsSocks   *ebpf.Map `ebpf:"tls_socks"`
+	Active      *ebpf.Map `ebpf:"active"`
+	Bodies      *ebpf.Map `ebpf:"bodies"`
+	Events      *ebpf.Map `ebpf:"events"`
+	FutexAddrs  *ebpf.Map `ebpf:"futex_addrs"`
+	Futexes     *ebpf.Map `ebpf:"futexes"`
+	GoGen       *ebpf.Map `ebpf:"go_gen"`
+	GoProcs     *ebpf.Map `ebpf:"go_procs"`
+	GotlsCalls  *ebpf.Map `ebpf:"gotls_calls"`
+	GotlsOn     *ebpf.Map `ebpf:"gotls_on"`
+	GotlsReads  *ebpf.Map `ebpf:"gotls_reads"`
+	IdCounter   *ebpf.Map `ebpf:"id_counter"`
+	NetnsScope  *ebpf.Map `ebpf:"netns_scope"`
+	NodeTurns   *ebpf.Map `ebpf:"node_turns"`
+	NodeWraps   *ebpf.Map `ebpf:"node_wraps"`
+	PyItems     *ebpf.Map `ebpf:"py_items"`
+	PyRunning   *ebpf.Map `ebpf:"py_running"`
+	PyTasks     *ebpf.Map `ebpf:"py_tasks"`
+	Scratch     *ebpf.Map `ebpf:"scratch"`
+	Serving     *ebpf.Map `ebpf:"serving"`
+	Sockets     *ebpf.Map `ebpf:"sockets"`
+	SocketsGen  *ebpf.Map `ebpf:"sockets_gen"`
+	Stats       *ebpf.Map `ebpf:"stats"`
+	Threads     *ebpf.Map `ebpf:"threads"`
+	TlsConns    *ebpf.Map `ebpf:"tls_conns"`
+	TlsExclude  *ebpf.Map `ebpf:"tls_exclude"`
+	TlsOut      *ebpf.Map `ebpf:"tls_out"`
+	TlsProcs    *ebpf.Map `ebpf:"tls_procs"`
+	TlsProcsGen *ebpf.Map `ebpf:"tls_procs_gen"`
+	TlsSocks    *ebpf.Map `ebpf:"tls_socks"`
 }
 
 func (m *SocketMaps) Close() error {
@@ -525,11 +560,14 @@ func (m *SocketMaps) Close() error {
 		m.Scratch,
 		m.Serving,
 		m.Sockets,
+		m.SocketsGen,
 		m.Stats,
 		m.Threads,
 		m.TlsConns,
 		m.TlsExclude,
 		m.TlsOut,
+		m.TlsProcs,
+		m.TlsProcsGen,
 		m.TlsSocks,
 	)
 }

@@ -10,6 +10,18 @@
 #pragma once
 #include "tlscalls.h"
 
+// A socket's verdict copied into its thread's storage (l7.h l7_remember):
+// the socket (its address, its sockfs inode, its addresses and ports) and
+// sockets_gen when the verdict was read.
+struct l7_copy {
+	__u64 sk;       // 0: none
+	__u64 ino;
+	__u64 tuple;
+	__u32 gen;
+	__u8 l7;        // L7_YES, L7_NO or L7_OPAQUE (never L7_UNKNOWN: it changes)
+	__u8 _pad[3];
+};
+
 struct active_io {
 	__u64 ts;
 	__u64 buf;      // user buffer (first iovec for the vectored calls)
@@ -30,6 +42,15 @@ struct active_io {
 	__u8 go;        // the thread's process is in go_procs
 	__u8 waited;    // entered an event-loop wait (epoll_wait, poll, select) since its last socket event went out (wait.h)
 	__u8 rt;        // RT_*: the thread has a runtime's task storage (py_running, node_turns)
+	__u8 tp;        // TLS_PROC_* bits of its process (maps/tlsprocs.h), valid while tp_gen holds
+	__u32 tp_gen;   // tls_procs_gen's gen + 1 when tp was looked up; 0: never
+	// The verdicts of the two sockets the thread last looked up (l7.h
+	// l7_skip), so that a syscall on one of them makes one sockets lookup
+	// (at its exit), not two. Two: a proxy's thread moves a request from
+	// one socket to another, a loop that calls itself writes one end and
+	// reads the other.
+	struct l7_copy v[2];
+	__u8 vnext;     // the slot the next copy takes
 	struct tls_call tls; // the thread's TLS library call (bpf/socket/tls.h)
 };
 

@@ -1,5 +1,6 @@
 // Per-socket causality state (bpf/socket/causality.h), keyed by the kernel
-// struct sock address; deleted at close.
+// struct sock address; deleted at close (sockets_gen counts the deletions and
+// the verdicts taken back).
 #pragma once
 #define ROLE_UNKNOWN 0
 #define ROLE_CLIENT 1 // connect(2)ed, or its first message was egress
@@ -34,3 +35,14 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sock_state);
 } sockets SEC(".maps");
+
+// Bumped by every deletion from sockets (causality.h sock_closed) and every
+// L7_OPAQUE verdict turned L7_NO by another thread (opaque.h opaque_read): a
+// thread's copy of a socket's verdict (maps/active.h, l7.h l7_skip) holds
+// only while this has not moved.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sockets_gen SEC(".maps");
