@@ -227,54 +227,64 @@ func swapBlocks(x, y uint64, bits uint, mask uint64) (uint64, uint64) {
 // as many bytes as they take, in ascending order. The work is bounded by
 // the declared count, itself bounded, before anything is decompressed.
 func parseBlock(run byte, b []byte) ([]byte, error) {
+	recs, _, err := parseBlockInto(run, b, nil, nil)
+	return recs, err
+}
+
+// parseBlockInto is parseBlock decoding into memory the caller reuses:
+// the records go to dst and the columns to col (each grown as needed) and
+// both are returned (a merge decodes its sources' blocks one at a time).
+func parseBlockInto(run byte, b, col, dst []byte) (recs, cols []byte, err error) {
 	w := recLen(run)
 	if w == 0 {
-		return nil, fmt.Errorf("%w: unknown run %q", errBlock, run)
+		return nil, col, fmt.Errorf("%w: unknown run %q", errBlock, run)
 	}
 	if len(b) < blockHeader {
-		return nil, fmt.Errorf("%w: %d bytes, header needs %d", errBlock, len(b), blockHeader)
+		return nil, col, fmt.Errorf("%w: %d bytes, header needs %d", errBlock, len(b), blockHeader)
 	}
 	if b[0] != blockV1 && b[0] != blockV2 {
-		return nil, fmt.Errorf("%w: block version %d, this reader knows 1 and 2", errBlock, b[0])
+		return nil, col, fmt.Errorf("%w: block version %d, this reader knows 1 and 2", errBlock, b[0])
 	}
 	if b[1] != run {
-		return nil, fmt.Errorf("%w: block of run %q where run %q belongs", errBlock, b[1], run)
+		return nil, col, fmt.Errorf("%w: block of run %q where run %q belongs", errBlock, b[1], run)
 	}
 	n := binary.BigEndian.Uint32(b[2:])
 	if n == 0 || n > blockRecords {
-		return nil, fmt.Errorf("%w: %d records, want 1 to %d", errBlock, n, blockRecords)
+		return nil, col, fmt.Errorf("%w: %d records, want 1 to %d", errBlock, n, blockRecords)
 	}
 	size := int(n) * w
 	var h zstd.Header
 	if err := h.Decode(b[blockHeader:]); err != nil {
-		return nil, fmt.Errorf("%w: zstd frame header: %v", errBlock, err)
+		return nil, col, fmt.Errorf("%w: zstd frame header: %v", errBlock, err)
 	}
 	if h.Skippable || h.DictionaryID != 0 {
-		return nil, fmt.Errorf("%w: zstd frame is skippable or needs a dictionary", errBlock)
+		return nil, col, fmt.Errorf("%w: zstd frame is skippable or needs a dictionary", errBlock)
 	}
 	// Small frames declare no size: the decoder's cap limit bounds them.
 	if h.HasFCS && h.FrameContentSize != uint64(size) {
-		return nil, fmt.Errorf("%w: zstd frame holds %d bytes, %d records take %d", errBlock, h.FrameContentSize, n, size)
+		return nil, col, fmt.Errorf("%w: zstd frame holds %d bytes, %d records take %d", errBlock, h.FrameContentSize, n, size)
 	}
 	_, dec := blockCodec()
-	col, err := dec.DecodeAll(b[blockHeader:], make([]byte, 0, size))
+	col = slices.Grow(col[:0], size)
+	// The cap limit: the decoder writes no more than size bytes.
+	c, err := dec.DecodeAll(b[blockHeader:], col[:0:size])
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errBlock, err)
+		return nil, col, fmt.Errorf("%w: %v", errBlock, err)
 	}
-	if len(col) != size {
-		return nil, fmt.Errorf("%w: %d bytes of records, want %d", errBlock, len(col), size)
+	if len(c) != size {
+		return nil, col, fmt.Errorf("%w: %d bytes of records, want %d", errBlock, len(c), size)
 	}
-	recs := make([]byte, size)
-	transpose(recs, col, w, int(n))
+	recs = slices.Grow(dst[:0], size)[:size]
+	transpose(recs, c, w, int(n))
 	if b[0] == blockV2 {
 		deltaDecode(recs, run, w)
 	}
 	for i := w; i < size; i += w {
 		if bytes.Compare(recs[i-w:i], recs[i:i+w]) > 0 {
-			return nil, fmt.Errorf("%w: record %d sorts before record %d", errBlock, i/w, i/w-1)
+			return nil, col, fmt.Errorf("%w: record %d sorts before record %d", errBlock, i/w, i/w-1)
 		}
 	}
-	return recs, nil
+	return recs, col, nil
 }
 
 // Directory format: version(1)=1 run(1) blocks(4) records(8), then the
