@@ -353,9 +353,19 @@ func FuzzIndexBlock(f *testing.F) {
 	f.Add(encodeBlock(runSpanID, make([]byte, spanIDRecLen*3)))
 	f.Add(encodeBlock(runSearch, make([]byte, searchRecLen)))
 	f.Add(encodeDir(runKey, 3, twoKeyRecords))
+	// Memory a merge reuses (parseBlockInto), left dirty by a block before.
+	col, dst := bytes.Repeat([]byte{0xaa}, 4096), bytes.Repeat([]byte{0x55}, 4096)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, run := range runs {
-			if recs, err := parseBlock(run, b); err == nil {
+			recs, err := parseBlock(run, b)
+			reused, c, rerr := parseBlockInto(run, b, col, dst)
+			if (err == nil) != (rerr == nil) || !bytes.Equal(reused, recs) {
+				t.Fatalf("run %q: decoding into reused memory differs (%v, %v)", run, err, rerr)
+			}
+			if rerr == nil {
+				col, dst = c, reused
+			}
+			if err == nil {
 				again, err := parseBlock(run, encodeBlock(run, recs))
 				if err != nil || !bytes.Equal(again, recs) {
 					t.Fatalf("block of run %q does not round-trip: %v", run, err)
