@@ -76,9 +76,14 @@ func badgerOptions(dir string, readOnly bool) badger.Options {
 // meta and at seal the index blocks: a 2 MiB memtable (allocated and
 // cleared at every open) takes a head, where a memtable holding the values
 // needed 8 MiB, copied them into its arena and flushed them into a table.
+//
+// A head's writer reads nothing through caches (its tables are not
+// compressed, and its merge and readers open it apart): no block or index
+// cache, which Badger otherwise builds at every open (two ristretto caches,
+// their buffers allocated and cleared every 2 s; ADR 0004, eighth round).
 func headOptions(dir string) badger.Options {
 	return badgerOptions(dir, false).WithCompression(options.None).WithMemTableSize(headMemTable).
-		WithValueThreshold(headValueThreshold)
+		WithValueThreshold(headValueThreshold).WithBlockCacheSize(0).WithIndexCacheSize(0)
 }
 
 // Memtable sizes of head shards and merge outputs (headroom.go counts
