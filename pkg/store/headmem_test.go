@@ -130,3 +130,27 @@ func TestHeadMemtableSizedToLastHead(t *testing.T) {
 		t.Errorf("the next head's memtable is %d bytes, want %d", got, w.headMem)
 	}
 }
+
+// TestHeadWriterHasNoCaches: a head's writer opens Badger without a block
+// or index cache (built and dropped at every open, every 2 s, for reads it
+// never makes), and a merged shard's writer with them as before; the head
+// is still read back whole (its merge and readers open it apart).
+func TestHeadWriterHasNoCaches(t *testing.T) {
+	dir := t.TempDir()
+	h, err := openShardWriter(filepath.Join(dir, "h-1"), "node-a", false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.db.BlockCacheMetrics() != nil || h.db.IndexCacheMetrics() != nil {
+		t.Error("a head's writer has a block or index cache")
+	}
+	h.close()
+	m, err := openShardWriter(filepath.Join(dir, "w-1.tmp"), "node-a", true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.abort()
+	if m.db.BlockCacheMetrics() == nil {
+		t.Error("a merged shard's writer has no block cache: its tables are compressed")
+	}
+}

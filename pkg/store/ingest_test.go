@@ -90,8 +90,8 @@ func BenchmarkHeadIndex(b *testing.B) {
 		}
 		b.StartTimer()
 		c0 := processCPU()
-		if sw := w.encodeIndex(); sw == nil {
-			b.Fatal("no index")
+		if sw, err := w.encodeIndex(); sw == nil || err != nil {
+			b.Fatal("no index", err)
 		}
 		cpu += processCPU() - c0
 		b.StopTimer()

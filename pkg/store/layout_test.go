@@ -353,9 +353,19 @@ func FuzzIndexBlock(f *testing.F) {
 	f.Add(encodeBlock(runSpanID, make([]byte, spanIDRecLen*3)))
 	f.Add(encodeBlock(runSearch, make([]byte, searchRecLen)))
 	f.Add(encodeDir(runKey, 3, twoKeyRecords))
+	// Memory a merge reuses (parseBlockInto), left dirty by a block before.
+	col, dst := bytes.Repeat([]byte{0xaa}, 4096), bytes.Repeat([]byte{0x55}, 4096)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, run := range runs {
-			if recs, err := parseBlock(run, b); err == nil {
+			recs, err := parseBlock(run, b)
+			reused, c, rerr := parseBlockInto(run, b, col, dst)
+			if (err == nil) != (rerr == nil) || !bytes.Equal(reused, recs) {
+				t.Fatalf("run %q: decoding into reused memory differs (%v, %v)", run, err, rerr)
+			}
+			if rerr == nil {
+				col, dst = c, reused
+			}
+			if err == nil {
 				again, err := parseBlock(run, encodeBlock(run, recs))
 				if err != nil || !bytes.Equal(again, recs) {
 					t.Fatalf("block of run %q does not round-trip: %v", run, err)
@@ -586,8 +596,8 @@ func TestHashStringIsFNV1a(t *testing.T) {
 }
 
 // TestMergeRecordsGrowLinearly: copying many sources into a merge holds
-// their records in exactly as much memory (a bug once doubled the record
-// slice for every source: 2^sources).
+// their index blocks as stored, each in exactly as much memory (a bug once
+// doubled the record slice for every source: 2^sources), not decoded.
 func TestMergeRecordsGrowLinearly(t *testing.T) {
 	dir := t.TempDir()
 	w := openTestWriter(t, dir, nil)
@@ -619,10 +629,15 @@ func TestMergeRecordsGrowLinearly(t *testing.T) {
 	for i, run := range runs {
 		var l, c int
 		for _, seg := range mw.segs[i] {
-			l, c = l+len(seg), c+cap(seg)
+			if seg.src == nil {
+				t.Fatalf("run %q: a layout-2 source's records are held decoded", run)
+			}
+			for _, b := range seg.src.blocks {
+				l, c = l+len(b), c+cap(b)
+			}
 		}
 		if l == 0 || c != l {
-			t.Errorf("run %q: %d bytes of records in slices of %d after %d sources", run, l, c, len(m.Shards))
+			t.Errorf("run %q: %d bytes of blocks in slices of %d after %d sources", run, l, c, len(m.Shards))
 		}
 	}
 	w.Close()

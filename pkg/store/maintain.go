@@ -194,7 +194,10 @@ func (w *Writer) mergeWindow(win int64, name string, srcs []ShardEntry) error {
 	}
 	meta := sw.meta
 	if err := sw.close(); err != nil {
-		return err
+		// The sources' blocks are decoded as the index is written: a
+		// damaged one fails the merge here, and the sources stay.
+		os.RemoveAll(tmp)
+		return fmt.Errorf("merging: %w", err)
 	}
 	files, err := w.sealFiles(tmp, false)
 	if err != nil {

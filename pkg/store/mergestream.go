@@ -80,7 +80,11 @@ func (m *mergeStream) write(sets []kv) error {
 // workloads of the shard, and flushes its tables.
 func (w *shardWriter) finishStream() error {
 	var sets []kv
-	if sw := w.encodeIndex(); sw != nil {
+	sw, err := w.encodeIndex()
+	if err != nil {
+		return fmt.Errorf("writing the index of %s: %w", w.dir, err)
+	}
+	if sw != nil {
 		sets = sw.sets
 		w.meta = sw.meta
 	}
@@ -101,7 +105,7 @@ func (w *shardWriter) finishStream() error {
 	if err := w.stream.sw.Flush(); err != nil {
 		return fmt.Errorf("writing %s: %w", w.dir, err)
 	}
-	w.segs = [3][][]byte{}
+	w.segs = [3][]segment{}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"slices"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
@@ -170,23 +171,124 @@ func (s *recordSorter) sort(recs []byte, w int) {
 	copy(recs, out)
 }
 
-// mergeRuns merges sorted segments of w-byte records into one sorted run
-// and calls emit with it block by block: cut records at a time, the last
-// block shorter. A block passed to emit may be reused once emit returns;
-// buf is memory for them (returned, grown, for the next call). Merging
-// costs n·log(segments) comparisons where sorting the whole run cost
-// n·log(n), in memory the caches hold. It reports false, having emitted
-// part of the run, when a segment turns out not to be sorted: the caller
-// then sorts the records instead.
+// segment is one sorted run of records to merge: in memory (a head's
+// batch, a layout-1 source's records), or the encoded blocks of a merge's
+// source, decoded one block at a time as the merge reaches them, into
+// memory reused block after block (ADR 0004, eighth round). A merge so
+// holds its sources' blocks as stored (~36 bytes per span) and one decoded
+// block per source, where it held every record decoded (~280 bytes per
+// span: 128 MB for a window of 456,000 Bookinfo spans).
+type segment struct {
+	recs []byte       // the records not yet merged: all of them, or the rest of the current block
+	src  *blockSource // nil: recs is the whole segment
+}
+
+// blockSource is a merge source's run as stored: its encoded blocks, in
+// order, and how its records' batch numbers move into the merged shard.
+type blockSource struct {
+	run     byte
+	blocks  [][]byte // encoded blocks (parseBlock's input)
+	next    int      // the block to decode next
+	off     uint32   // added to each record's batch number
+	batches int64    // the source's batches: a record pointing at or past them is an error
+	col     []byte   // decoding memory, reused
+	recs    []byte
+}
+
+// decode decodes block i into dst (grown as needed) with its records'
+// batch numbers moved.
+func (s *blockSource) decode(i int, dst []byte) ([]byte, error) {
+	recs, col, err := parseBlockInto(s.run, s.blocks[i], s.col, dst)
+	s.col = col
+	if err != nil {
+		return nil, fmt.Errorf("index block %q %d: %w", s.run, i, err)
+	}
+	w, bo := recLen(s.run), batchOffset(s.run)
+	for off := bo; off < len(recs); off += w {
+		n := binary.BigEndian.Uint32(recs[off:])
+		if int64(n) >= s.batches {
+			return nil, fmt.Errorf("%w: record of batch %d in a shard of %d batches", errBlock, n, s.batches)
+		}
+		binary.BigEndian.PutUint32(recs[off:], s.off+n)
+	}
+	return recs, nil
+}
+
+// more decodes the next block into the source's memory (the block before
+// is overwritten); nil at the end.
+func (s *blockSource) more() ([]byte, error) {
+	if s.next >= len(s.blocks) {
+		return nil, nil
+	}
+	recs, err := s.decode(s.next, s.recs)
+	if err != nil {
+		return nil, err
+	}
+	s.next++
+	s.recs = recs
+	return recs, nil
+}
+
+// all returns every record of the segment in new memory (from its first
+// block, whatever was merged of it).
+func (g *segment) all() ([]byte, error) {
+	if g.src == nil {
+		return g.recs, nil
+	}
+	var out []byte
+	for i := range g.src.blocks {
+		recs, err := g.src.decode(i, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
+// memSegments are segments of records in memory.
+func memSegments(segs [][]byte) []segment {
+	out := make([]segment, len(segs))
+	for i, s := range segs {
+		out[i].recs = s
+	}
+	return out
+}
+
+// mergeRuns merges sorted segments of w-byte records in memory
+// (mergeSegments).
 func mergeRuns(segs [][]byte, w, cut int, buf []byte, emit func(blk []byte)) ([]byte, bool) {
+	buf, ok, _ := mergeSegments(memSegments(segs), w, cut, buf, emit) // in memory: nothing to decode, no error
+	return buf, ok
+}
+
+// mergeSegments merges sorted segments of w-byte records into one sorted
+// run and calls emit with it block by block: cut records at a time, the
+// last block shorter. A block passed to emit may be reused once emit
+// returns, and emit must not change it; buf is memory for them (returned, grown, for the next call).
+// Merging costs n·log(segments) comparisons where sorting the whole run
+// cost n·log(n), in memory the caches hold. It reports false, having
+// emitted part of the run, when a segment turns out not to be sorted: the
+// caller then sorts the records instead; an error is a source's block
+// that does not decode.
+func mergeSegments(segs []segment, w, cut int, buf []byte, emit func(blk []byte)) ([]byte, bool, error) {
 	type cursor struct {
 		a, b    uint64 // the leading 16 bytes of the record at at
 		at, end int
 		seg     int
 	}
 	h := make([]cursor, 0, len(segs))
-	for i, s := range segs {
-		if len(s) >= w {
+	for i := range segs {
+		g := &segs[i]
+		if g.src != nil {
+			g.src.next = 0 // from its first block, whatever an earlier call merged
+			recs, err := g.src.more()
+			if err != nil {
+				return buf, false, err
+			}
+			g.recs = recs
+		}
+		if s := g.recs; len(s) >= w {
 			h = append(h, cursor{binary.BigEndian.Uint64(s), binary.BigEndian.Uint64(s[8:]), 0, len(s) - len(s)%w, i})
 		}
 	}
@@ -197,7 +299,7 @@ func mergeRuns(segs [][]byte, w, cut int, buf []byte, emit func(blk []byte)) ([]
 		if x.b != y.b {
 			return x.b < y.b
 		}
-		if c := bytes.Compare(segs[x.seg][x.at+16:x.at+w], segs[y.seg][y.at+16:y.at+w]); c != 0 {
+		if c := bytes.Compare(segs[x.seg].recs[x.at+16:x.at+w], segs[y.seg].recs[y.at+16:y.at+w]); c != 0 {
 			return c < 0
 		}
 		return x.seg < y.seg // stable: the earlier segment first
@@ -223,33 +325,50 @@ func mergeRuns(segs [][]byte, w, cut int, buf []byte, emit func(blk []byte)) ([]
 		down(i)
 	}
 	blk := slices.Grow(buf[:0], cut*w)
-	var prev cursor // the last record taken, for the order check
-	taken := false
+	// The last record taken, for the order check: the end of blk, whose
+	// memory holds it until the next record is appended (emit does not
+	// change a block); a source's block memory is reused.
+	var lastA, lastB uint64
+	var last []byte
 	for len(h) > 0 {
 		c := &h[0]
-		if taken && less(c, &prev) {
-			return blk, false
+		rec := segs[c.seg].recs[c.at : c.at+w]
+		if last != nil && (c.a < lastA || c.a == lastA && (c.b < lastB || c.b == lastB && bytes.Compare(rec[16:], last[16:]) < 0)) {
+			return blk, false, nil
 		}
-		prev, taken = *c, true
-		blk = append(blk, segs[c.seg][c.at:c.at+w]...)
+		lastA, lastB = c.a, c.b
+		blk = append(blk, rec...)
+		last = blk[len(blk)-w:]
 		if len(blk) == cut*w {
 			emit(blk)
 			blk = blk[:0]
 		}
 		c.at += w
 		if c.at >= c.end {
-			h[0] = h[len(h)-1]
-			h = h[:len(h)-1]
-		} else {
-			s := segs[c.seg][c.at:]
-			c.a, c.b = binary.BigEndian.Uint64(s), binary.BigEndian.Uint64(s[8:])
+			var recs []byte
+			if g := &segs[c.seg]; g.src != nil {
+				var err error
+				if recs, err = g.src.more(); err != nil {
+					return blk, false, err
+				}
+				g.recs = recs
+			}
+			if len(recs) < w { // the segment is merged
+				h[0] = h[len(h)-1]
+				h = h[:len(h)-1]
+				if len(h) > 0 {
+					down(0)
+				}
+				continue
+			}
+			c.at, c.end = 0, len(recs)-len(recs)%w
 		}
-		if len(h) > 0 {
-			down(0)
-		}
+		s := segs[c.seg].recs[c.at:]
+		c.a, c.b = binary.BigEndian.Uint64(s), binary.BigEndian.Uint64(s[8:])
+		down(0)
 	}
 	if len(blk) > 0 {
 		emit(blk)
 	}
-	return blk, true
+	return blk, true, nil
 }

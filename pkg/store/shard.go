@@ -76,9 +76,14 @@ func badgerOptions(dir string, readOnly bool) badger.Options {
 // meta and at seal the index blocks: a 2 MiB memtable (allocated and
 // cleared at every open) takes a head, where a memtable holding the values
 // needed 8 MiB, copied them into its arena and flushed them into a table.
+//
+// A head's writer reads nothing through caches (its tables are not
+// compressed, and its merge and readers open it apart): no block or index
+// cache, which Badger otherwise builds at every open (two ristretto caches,
+// their buffers allocated and cleared every 2 s; ADR 0004, eighth round).
 func headOptions(dir string) badger.Options {
 	return badgerOptions(dir, false).WithCompression(options.None).WithMemTableSize(headMemTable).
-		WithValueThreshold(headValueThreshold)
+		WithValueThreshold(headValueThreshold).WithBlockCacheSize(0).WithIndexCacheSize(0)
 }
 
 // Memtable sizes of head shards and merge outputs (headroom.go counts
@@ -100,10 +105,10 @@ type shardWriter struct {
 	// seenWorkload: (namespace, workload) pairs written
 	seenWorkload map[[2]string]bool
 	// segs holds the index records of a layoutBlocks shard per run (in
-	// runs order): sorted segments, one per batch of a head shard and one
-	// per source of a merge, merged into blocks when the shard is sealed
-	// (runs.go).
-	segs [3][][]byte
+	// runs order): sorted segments, one per batch of a head shard (in
+	// memory) and one per source of a merge (its blocks as stored), merged
+	// into blocks when the shard is sealed (runs.go).
+	segs [3][]segment
 	head bool // a head shard, not a merge's output
 	// idsUnknown: a merged source had no span-id range, so neither has
 	// the merge.
@@ -199,21 +204,25 @@ func (w *shardWriter) rebuildRecords() error {
 	})
 }
 
-// addSegments adds a batch's (or a merge source's) sorted records.
+// addSegments adds a batch's (or a layout-1 merge source's) sorted
+// records.
 func (w *shardWriter) addSegments(recs [3][]byte) {
 	for i, r := range recs {
 		if len(r) > 0 {
-			w.segs[i] = append(w.segs[i], r)
+			w.segs[i] = append(w.segs[i], segment{recs: r})
 		}
 	}
 }
 
-// recBytes is the size of the index records the shard holds until sealed.
+// recBytes is the size of the index records the shard holds in memory
+// until sealed.
 func (w *shardWriter) recBytes() int64 {
 	var n int64
 	for _, segs := range w.segs {
 		for _, s := range segs {
-			n += int64(len(s))
+			if s.src == nil {
+				n += int64(len(s.recs))
+			}
 		}
 	}
 	return n
@@ -225,7 +234,11 @@ func (w *shardWriter) close() error {
 		write = w.finishStream
 	}
 	if err := write(); err != nil {
-		w.db.Close()
+		if w.stream != nil {
+			w.abort()
+		} else {
+			w.db.Close()
+		}
 		return err
 	}
 	if err := w.db.Close(); err != nil {
@@ -282,15 +295,22 @@ func (w *shardWriter) copyShard(src *shard) error {
 				return err
 			}
 		}
-		var recs [3][]byte // the source's runs: sorted segments
+		// The source's runs: sorted segments, its blocks as stored (decoded
+		// when the index is written) or, in a layoutEntries shard, records.
+		var recs [3][]byte
+		var srcs [3]*blockSource
 		for i, run := range runs {
+			if sm.layout() == layoutBlocks {
+				b, err := sourceBlocks(src, txn, run)
+				if err != nil {
+					return err
+				}
+				b.off, b.batches = off, sm.Batches
+				srcs[i] = b
+				continue
+			}
 			rl := recLen(run)
 			bo := batchOffset(run)
-			if sm.layout() == layoutBlocks {
-				if d, err := src.directory(txn, run); err == nil && d.records <= uint64(sm.Spans)*16 {
-					recs[i] = make([]byte, 0, int(d.records)*rl)
-				}
-			}
 			err := scanAllRecords(src, txn, run, func(rec []byte) error {
 				n := binary.BigEndian.Uint32(rec[bo:])
 				if int64(n) >= sm.Batches {
@@ -326,8 +346,59 @@ func (w *shardWriter) copyShard(src *shard) error {
 		}
 		w.meta = meta
 		w.addSegments(recs)
+		for i, b := range srcs {
+			if b != nil && len(b.blocks) > 0 {
+				w.segs[i] = append(w.segs[i], segment{src: b})
+			}
+		}
 		return nil
 	})
+}
+
+// sourceBlocks reads the encoded blocks of run in a layoutBlocks shard, in
+// order, checked against its directory: every block listed, numbered from
+// 0, holding together the records the directory counts. Their content is
+// checked when they are decoded (parseBlockInto).
+func sourceBlocks(sh *shard, txn *badger.Txn, run byte) (*blockSource, error) {
+	d, err := sh.directory(txn, run)
+	if err != nil {
+		return nil, err
+	}
+	b := &blockSource{run: run, blocks: make([][]byte, 0, d.blocks())}
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix = []byte{pBlock, run}
+	opt.PrefetchValues = false
+	it := txn.NewIterator(opt)
+	defer it.Close()
+	var total uint64
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		n := uint32(len(b.blocks))
+		if !bytes.Equal(item.Key(), blockKey(run, n)) {
+			return nil, fmt.Errorf("%w: index block %q %d is missing (found key %x)", errBlock, run, n, item.Key())
+		}
+		if len(b.blocks) == d.blocks() {
+			return nil, fmt.Errorf("%w: %q blocks past the %d of the directory", errBlock, run, d.blocks())
+		}
+		err := item.Value(func(v []byte) error {
+			if len(v) < blockHeader {
+				return fmt.Errorf("%w: index block %q %d: %d bytes, header needs %d", errBlock, run, n, len(v), blockHeader)
+			}
+			total += uint64(binary.BigEndian.Uint32(v[2:])) // checked against its content when decoded
+			b.blocks = append(b.blocks, append(make([]byte, 0, len(v)), v...))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(b.blocks) != d.blocks() {
+		return nil, fmt.Errorf("%w: index block %q %d is missing", errBlock, run, len(b.blocks))
+	}
+	if total != d.records {
+		return nil, fmt.Errorf("%w: %q blocks hold %d records, the directory lists %d", errBlock, run, total, d.records)
+	}
+	return b, nil
 }
 
 // batchOffset is where a record of run holds its batch number.

@@ -192,7 +192,7 @@ func (w *shardWriter) commit(sws ...*shardWrite) (spans int, err error) {
 		w.mem += sw.memBytes()
 		w.meta = sw.meta
 		if sw.index {
-			w.segs = [3][][]byte{}
+			w.segs = [3][]segment{}
 			continue
 		}
 		w.addSegments(sw.recs)
@@ -208,9 +208,10 @@ func (w *shardWriter) commit(sws ...*shardWrite) (spans int, err error) {
 
 // encodeIndex encodes the sorted record blocks and directories of a
 // layoutBlocks shard and marks it indexed; nil when it has none to write.
-func (w *shardWriter) encodeIndex() *shardWrite {
+// An error is a merge source's block that does not decode.
+func (w *shardWriter) encodeIndex() (*shardWrite, error) {
 	if w.meta.layout() != layoutBlocks || w.meta.Indexed || w.meta.Batches == 0 {
-		return nil
+		return nil, nil
 	}
 	enc, _ := blockCodec()
 	if w.head {
@@ -231,10 +232,21 @@ func (w *shardWriter) encodeIndex() *shardWrite {
 		}
 		before := len(sw.sets)
 		var ok bool
-		if buf, ok = mergeRuns(w.segs[i], rl, cut, buf, emit); !ok {
+		var err error
+		if buf, ok, err = mergeSegments(w.segs[i], rl, cut, buf, emit); err != nil {
+			return nil, err
+		}
+		if !ok {
 			// A segment was not sorted (a damaged source): sort them all.
 			sw.sets, first, n, total = sw.sets[:before], nil, 0, 0
-			recs := slices.Concat(w.segs[i]...)
+			var recs []byte
+			for j := range w.segs[i] {
+				r, err := w.segs[i][j].all()
+				if err != nil {
+					return nil, err
+				}
+				recs = append(recs, r...)
+			}
 			sortRecords(recs, rl)
 			for off := 0; off < len(recs); off += cut * rl {
 				emit(recs[off:min(len(recs), off+cut*rl)])
@@ -246,12 +258,16 @@ func (w *shardWriter) encodeIndex() *shardWrite {
 	sw.meta.Indexed = true
 	mb, _ := json.Marshal(sw.meta)
 	sw.sets = append(sw.sets, kv{[]byte{pMeta}, mb})
-	return sw
+	return sw, nil
 }
 
 // writeIndex writes the shard's index (encodeIndex) now.
 func (w *shardWriter) writeIndex() error {
-	if sw := w.encodeIndex(); sw != nil {
+	sw, err := w.encodeIndex()
+	if err != nil {
+		return fmt.Errorf("writing the index of %s: %w", w.dir, err)
+	}
+	if sw != nil {
 		if _, err := w.commit(sw); err != nil {
 			return fmt.Errorf("writing the index of %s: %w", w.dir, err)
 		}

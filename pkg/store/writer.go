@@ -383,7 +383,11 @@ func (w *Writer) sealLocked() error {
 	}
 	raw := h.recBytes()
 	if w.sealIdx == nil {
-		w.sealIdx = h.encodeIndex()
+		idx, err := h.encodeIndex()
+		if err != nil { // a head's records are in memory: nothing to decode
+			return err
+		}
+		w.sealIdx = idx
 	}
 	var idx int64
 	if w.sealIdx != nil {

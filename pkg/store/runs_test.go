@@ -1,0 +1,119 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// blockSourceOf encodes sorted key records as a merged shard's blocks of cut
+// records, as a merge finds a source's run.
+func blockSourceOf(recs []byte, cut int, off uint32, batches int64) *blockSource {
+	const w = keyRecLen
+	b := &blockSource{run: runKey, off: off, batches: batches}
+	for i := 0; i < len(recs); i += cut * w {
+		b.blocks = append(b.blocks, encodeBlock(runKey, recs[i:min(len(recs), i+cut*w)]))
+	}
+	return b
+}
+
+// TestMergeBlockSources: a merge's sources given as encoded blocks, decoded
+// one at a time into reused memory, merge into exactly the records sorted
+// (the sources' records written down here, batch numbers moved by each
+// source's offset), whatever the blocks' sizes and the merged blocks'
+// cut, with ties inside and across sources; mixed with sources in memory;
+// and merged twice alike (a seal that waited for room encodes its index
+// again). A source whose blocks are sorted one by one but not across a
+// boundary is reported unsorted and all its records are still found; a
+// block that does not decode and a record pointing past its source's
+// batches are errors.
+func TestMergeBlockSources(t *testing.T) {
+	const w = keyRecLen
+	bo := batchOffset(runKey)
+	rnd := rand.New(rand.NewPCG(5, 6))
+	for _, nsrc := range []int{1, 2, 5, 30} {
+		for _, blockCut := range []int{1, 7, 256} {
+			for _, cut := range []int{1, 5, 256} {
+				var segs []segment
+				var want []byte
+				var off uint32
+				for s := 0; s < nsrc; s++ {
+					batches := int64(1 + rnd.IntN(4))
+					n := rnd.IntN(300)
+					recs := make([]byte, n*w)
+					for i := range recs {
+						recs[i] = byte(rnd.IntN(3)) // many ties
+					}
+					for i := 0; i < n; i++ {
+						binary.BigEndian.PutUint32(recs[i*w+bo:], uint32(rnd.Int64N(batches)))
+					}
+					sortRecords(recs, w)
+					moved := bytes.Clone(recs)
+					for i := 0; i < n; i++ {
+						p := moved[i*w+bo:]
+						binary.BigEndian.PutUint32(p, binary.BigEndian.Uint32(p)+off)
+					}
+					want = append(want, moved...)
+					if s%3 == 2 { // a layout-1 source: its records in memory, already moved
+						segs = append(segs, segment{recs: moved})
+					} else if n > 0 {
+						segs = append(segs, segment{src: blockSourceOf(recs, blockCut, off, batches)})
+					}
+					off += uint32(batches)
+				}
+				sortRecords(want, w)
+				for round := 0; round < 2; round++ {
+					var got []byte
+					var sizes []int
+					_, ok, err := mergeSegments(segs, w, cut, nil, func(blk []byte) {
+						got = append(got, blk...)
+						sizes = append(sizes, len(blk)/w)
+					})
+					if err != nil || !ok || !bytes.Equal(got, want) {
+						t.Fatalf("%d sources, blocks of %d, cut %d, round %d: merged %d records differ from the %d sorted (ok %v, err %v)",
+							nsrc, blockCut, cut, round, len(got)/w, len(want)/w, ok, err)
+					}
+					for i, n := range sizes {
+						if n != cut && (i != len(sizes)-1 || n > cut || n == 0) {
+							t.Fatalf("%d sources, blocks of %d, cut %d: block %d of %d holds %d records", nsrc, blockCut, cut, i, len(sizes), n)
+						}
+					}
+				}
+			}
+		}
+	}
+
+	// Sorted within each block, not across them: unsorted, every record kept.
+	hi, lo := bytes.Repeat([]byte{0}, w), bytes.Repeat([]byte{0}, w)
+	hi[0] = 2
+	lo[0] = 1
+	src := &blockSource{run: runKey, blocks: [][]byte{encodeBlock(runKey, hi), encodeBlock(runKey, lo)}, batches: 1}
+	other := blockSourceOf(append(bytes.Clone(lo), hi...), 1, 0, 1)
+	segs := []segment{{src: other}, {src: src}}
+	if _, ok, err := mergeSegments(segs, w, 256, nil, func([]byte) {}); ok || err != nil {
+		t.Fatalf("a source unsorted across its blocks was merged (ok %v, err %v)", ok, err)
+	}
+	all, err := segs[1].all()
+	if err != nil || !bytes.Equal(all, append(bytes.Clone(hi), lo...)) {
+		t.Fatalf("the unsorted source's records: %x, %v", all, err)
+	}
+
+	// A block cut short, a record of a batch the source does not have.
+	good := encodeBlock(runKey, lo)
+	for _, c := range []struct {
+		name    string
+		src     *blockSource
+		message string
+	}{
+		{"truncated block", &blockSource{run: runKey, blocks: [][]byte{good, good[:len(good)-2]}, batches: 1}, "index block 'K' 1"},
+		{"batch past the source's", &blockSource{run: runKey, blocks: [][]byte{encodeBlock(runKey, lo)}, batches: 0}, "record of batch 0 in a shard of 0 batches"},
+	} {
+		_, _, err := mergeSegments([]segment{{src: other}, {src: c.src}}, w, 256, nil, func([]byte) {})
+		if !errors.Is(err, errBlock) || !strings.Contains(err.Error(), c.message) {
+			t.Errorf("%s: err %v, want errBlock saying %q", c.name, err, c.message)
+		}
+	}
+}
