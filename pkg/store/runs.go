@@ -23,7 +23,6 @@ type indexer struct {
 	hashes  [4]strHash // namespace, service, endpoint, workload
 	scratch [3][]byte  // the batch's records while they are added
 	sort    recordSorter
-	arena   [3]recArena // the sorted segments' memory, per run
 }
 
 // strHash remembers the hash of the string last hashed: the spans of a
@@ -75,9 +74,7 @@ func grow(b *[]byte, n int) []byte {
 }
 
 // batchRecords returns the records of spans, rows of batch, as one sorted
-// segment per run. The segments are cut from the indexer's arenas
-// (recArena): they are the head shard's until its seal gives them back
-// (release).
+// segment per run, each in a slice of its own size, sorted into it.
 //
 // The spans' records are made in order of start time (and row), so the
 // records of each run are already in order of the bytes after their
@@ -93,7 +90,7 @@ func (x *indexer) batchRecords(spans []span.Span, batch uint32) [3][]byte {
 	}
 	var out [3][]byte
 	for i, run := range runs {
-		out[i] = x.arena[i].take(len(x.scratch[i]))
+		out[i] = make([]byte, len(x.scratch[i]))
 		x.sort.sortInto(out[i], x.scratch[i], recLen(run), leadOf(run))
 	}
 	return out
@@ -107,16 +104,6 @@ func leadOf(run byte) int {
 		return 9
 	}
 	return 8
-}
-
-// release gives the arena back the segments of a sealed shard: the
-// batches of the next head reuse their memory.
-func (x *indexer) release(segs *[3][][]byte) {
-	for i := range segs {
-		for _, s := range segs[i] {
-			x.arena[i].put(s)
-		}
-	}
 }
 
 // recordSorter sorts fixed-width records; its memory serves sort after

@@ -422,14 +422,12 @@ func (w *Writer) sealLocked() error {
 	w.space.sealWaits = false
 	w.head = nil
 	if w.sealIdx != nil {
-		segs := h.segs // encoded into sealIdx: nothing reads them once it is written
 		_, err := h.commit(w.sealIdx)
 		w.sealIdx = nil
 		if err != nil {
 			h.db.Close()
 			return fmt.Errorf("writing the index of %s: %w", dir, err)
 		}
-		w.enc.ix.release(&segs)
 		if raw > 0 { // what the next heads' batches expect their index to take
 			w.space.idxRatio = min(2, max(0.05, 1.25*float64(idx)/float64(raw)))
 		}
