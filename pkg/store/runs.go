@@ -75,20 +75,36 @@ func grow(b *[]byte, n int) []byte {
 }
 
 // batchRecords returns the records of spans, rows of batch, as one sorted
-// segment per run, each in a slice of its own size.
+// segment per run, each in a slice of its own size, sorted into it.
+//
+// The spans' records are made in order of start time (and row), so the
+// records of each run are already in order of the bytes after their
+// leading value (start, batch, row): a stable sort of the leading 8 bytes
+// (9 for a key record: kind and value) orders them entirely, without
+// passes over the start times' bytes and without comparing ties.
 func (x *indexer) batchRecords(spans []span.Span, batch uint32) [3][]byte {
 	for i := range x.scratch {
 		x.scratch[i] = x.scratch[i][:0]
 	}
-	for i := range spans {
-		x.appendRecords(&x.scratch, &spans[i], ref{spans[i].StartNs, batch, uint32(i)})
+	for _, i := range x.sort.byStart(spans) {
+		x.appendRecords(&x.scratch, &spans[i], ref{spans[i].StartNs, batch, i})
 	}
 	var out [3][]byte
 	for i, run := range runs {
-		x.sort.sort(x.scratch[i], recLen(run))
-		out[i] = slices.Clone(x.scratch[i])
+		out[i] = make([]byte, len(x.scratch[i]))
+		x.sort.sortInto(out[i], x.scratch[i], recLen(run), leadOf(run))
 	}
 	return out
+}
+
+// leadOf is how many leading bytes of a run's record hold its value: the
+// key kind and value, the span id, the namespace hash. The start time
+// follows.
+func leadOf(run byte) int {
+	if run == runKey {
+		return 9
+	}
+	return 8
 }
 
 // recordSorter sorts fixed-width records; its memory serves sort after
@@ -96,6 +112,8 @@ func (x *indexer) batchRecords(spans []span.Span, batch uint32) [3][]byte {
 type recordSorter struct {
 	idx, tmp []sortKey
 	out      []byte
+	order    []uint32 // byStart's result
+	count    [16][256]uint32
 }
 
 type sortKey struct {
@@ -109,66 +127,136 @@ func sortRecords(recs []byte, w int) {
 	s.sort(recs, w)
 }
 
-// sort sorts fixed-width records (at least 16 bytes) in place. It sorts
-// their first 16 bytes as two integers with a least-significant-digit
-// radix sort, skipping the bytes every record shares (the high bytes of
-// start times within a shard, the kind byte), and compares the rest only
-// among records whose first 16 bytes tie, which is rare: every run leads
-// with a value and a start time.
+// sort sorts fixed-width records (at least 16 bytes) in place.
 func (s *recordSorter) sort(recs []byte, w int) {
+	if len(recs)/w < 2 {
+		return
+	}
+	out := slices.Grow(s.out[:0], len(recs))[:len(recs)]
+	s.out = out
+	s.sortInto(out, recs, w, 16)
+	copy(recs, out)
+}
+
+// sortInto writes fixed-width records (at least 16 bytes) of recs, sorted
+// in byte order, into dst (as long as recs). It sorts their first lead
+// bytes (8 to 16) as two integers with a stable least-significant-digit
+// radix sort, skipping the bytes every record shares (the high bytes of
+// start times within a shard, the kind byte). With lead 16 it then
+// compares the rest of the records whose first 16 bytes tie, which is
+// rare: every run leads with a value and a start time. With a shorter lead
+// the records must already be in order of their bytes after lead (among
+// those whose leading bytes tie): the stable sort keeps that order.
+func (s *recordSorter) sortInto(dst, recs []byte, w, lead int) {
 	n := len(recs) / w
 	if n < 2 {
+		copy(dst, recs)
 		return
 	}
 	idx, tmp := slices.Grow(s.idx[:0], n)[:n], slices.Grow(s.tmp[:0], n)[:n]
 	s.idx, s.tmp = idx, tmp
+	mask := ^uint64(0) << (8 * (16 - lead)) // of the second integer
 	for i := range idx {
 		r := recs[i*w:]
-		idx[i] = sortKey{binary.BigEndian.Uint64(r), binary.BigEndian.Uint64(r[8:]), uint32(i)}
+		idx[i] = sortKey{binary.BigEndian.Uint64(r), binary.BigEndian.Uint64(r[8:]) & mask, uint32(i)}
 	}
-	var count [256]int
-	for d := 0; d < 16; d++ {
-		digit := func(p *sortKey) byte {
-			if d < 8 {
-				return byte(p.b >> (8 * d))
+	idx = s.radix(idx, tmp)
+	if lead == 16 {
+		rest := func(p sortKey) []byte { return recs[int(p.i)*w+16 : int(p.i+1)*w] }
+		for lo := 0; lo < n; {
+			hi := lo + 1
+			for hi < n && idx[hi].a == idx[lo].a && idx[hi].b == idx[lo].b {
+				hi++
 			}
-			return byte(p.a >> (8 * (d - 8)))
+			if hi-lo > 1 {
+				slices.SortStableFunc(idx[lo:hi], func(x, y sortKey) int { return bytes.Compare(rest(x), rest(y)) })
+			}
+			lo = hi
 		}
-		clear(count[:])
-		for k := range idx {
-			count[digit(&idx[k])]++
-		}
-		if count[digit(&idx[0])] == n {
-			continue // every record has this byte: nothing to order
-		}
-		sum := 0
-		for c := range count {
-			count[c], sum = sum, sum+count[c]
-		}
-		for k := range idx {
-			c := digit(&idx[k])
-			tmp[count[c]] = idx[k]
-			count[c]++
-		}
-		idx, tmp = tmp, idx
 	}
-	rest := func(p sortKey) []byte { return recs[int(p.i)*w+16 : int(p.i+1)*w] }
-	for lo := 0; lo < n; {
-		hi := lo + 1
-		for hi < n && idx[hi].a == idx[lo].a && idx[hi].b == idx[lo].b {
-			hi++
-		}
-		if hi-lo > 1 {
-			slices.SortStableFunc(idx[lo:hi], func(x, y sortKey) int { return bytes.Compare(rest(x), rest(y)) })
-		}
-		lo = hi
-	}
-	out := slices.Grow(s.out[:0], len(recs))[:len(recs)]
-	s.out = out
 	for k, p := range idx {
-		copy(out[k*w:(k+1)*w], recs[int(p.i)*w:])
+		copy(dst[k*w:(k+1)*w], recs[int(p.i)*w:])
 	}
-	copy(recs, out)
+}
+
+// byStart returns the indices of spans in order of their start time as
+// the records store it (an unsigned integer), ties in index order. The
+// slice is the sorter's until its next call.
+func (s *recordSorter) byStart(spans []span.Span) []uint32 {
+	n := len(spans)
+	idx, tmp := slices.Grow(s.idx[:0], n)[:n], slices.Grow(s.tmp[:0], n)[:n]
+	s.idx, s.tmp = idx, tmp
+	for i := range spans {
+		idx[i] = sortKey{uint64(spans[i].StartNs), 0, uint32(i)}
+	}
+	idx = s.radix(idx, tmp)
+	s.order = slices.Grow(s.order[:0], n)[:n]
+	for k := range idx {
+		s.order[k] = idx[k].i
+	}
+	return s.order
+}
+
+// radix sorts keys by (a, b), stably, with tmp (as long) as scratch, and
+// returns the sorted slice: keys or tmp. One pass over the keys counts
+// every byte position at once; each byte that differs between keys then
+// takes one pass that moves them.
+func (s *recordSorter) radix(keys, tmp []sortKey) []sortKey {
+	n := len(keys)
+	if n < 2 {
+		return keys
+	}
+	count := &s.count
+	*count = [16][256]uint32{}
+	for i := range keys {
+		a, b := keys[i].a, keys[i].b
+		count[0][byte(b)]++
+		count[1][byte(b>>8)]++
+		count[2][byte(b>>16)]++
+		count[3][byte(b>>24)]++
+		count[4][byte(b>>32)]++
+		count[5][byte(b>>40)]++
+		count[6][byte(b>>48)]++
+		count[7][byte(b>>56)]++
+		count[8][byte(a)]++
+		count[9][byte(a>>8)]++
+		count[10][byte(a>>16)]++
+		count[11][byte(a>>24)]++
+		count[12][byte(a>>32)]++
+		count[13][byte(a>>40)]++
+		count[14][byte(a>>48)]++
+		count[15][byte(a>>56)]++
+	}
+	for d := 0; d < 16; d++ {
+		shift := uint(8 * (d % 8))
+		c := &count[d]
+		first := keys[0].b
+		if d >= 8 {
+			first = keys[0].a
+		}
+		if c[byte(first>>shift)] == uint32(n) {
+			continue // every key has this byte: nothing to order
+		}
+		var sum uint32
+		for v := range c {
+			c[v], sum = sum, sum+c[v]
+		}
+		if d < 8 {
+			for k := range keys {
+				v := byte(keys[k].b >> shift)
+				tmp[c[v]] = keys[k]
+				c[v]++
+			}
+		} else {
+			for k := range keys {
+				v := byte(keys[k].a >> shift)
+				tmp[c[v]] = keys[k]
+				c[v]++
+			}
+		}
+		keys, tmp = tmp, keys
+	}
+	return keys
 }
 
 // segment is one sorted run of records to merge: in memory (a head's

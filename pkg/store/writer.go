@@ -265,23 +265,47 @@ func (w *Writer) loop() {
 	}
 }
 
-// Write buffers spans; a batch is cut when BatchRows are pending.
+// Write buffers spans; a batch is cut when BatchRows are pending. Whole
+// batches of the caller's spans are encoded from its slice, without a
+// copy into the pending spans (688 bytes each).
 func (w *Writer) Write(spans ...span.Span) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return errors.New("store writer is closed")
 	}
+	rows := w.opt.BatchRows
+	for len(spans) > 0 {
+		if len(w.pending) == 0 && len(spans) >= rows {
+			if err := w.writeBatchLocked(spans[:rows]); err != nil {
+				w.keepPending(spans[rows:])
+				return err
+			}
+			spans = spans[rows:]
+			continue
+		}
+		k := min(len(spans), rows-len(w.pending))
+		w.keepPending(spans[:k])
+		spans = spans[k:]
+		if len(w.pending) >= rows {
+			if err := w.flushLocked(); err != nil {
+				w.keepPending(spans)
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// keepPending adds spans to the pending ones.
+func (w *Writer) keepPending(spans []span.Span) {
+	if len(spans) == 0 {
+		return
+	}
 	if len(w.pending) == 0 {
 		w.firstAt = w.opt.Now()
 	}
 	w.pending = append(w.pending, spans...)
-	for len(w.pending) >= w.opt.BatchRows {
-		if err := w.flushRows(w.opt.BatchRows); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Flush cuts the pending spans into a batch now.

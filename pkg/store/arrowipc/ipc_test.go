@@ -295,7 +295,7 @@ func TestWriteIPCReadByArrow(t *testing.T) {
 // encoder of this test's own; Arrow's reader reading these batches back is
 // TestWriteIPCReadByArrow.
 func TestWriteIPCBuffers(t *testing.T) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
 		zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false))
 	if err != nil {
 		t.Fatal(err)
