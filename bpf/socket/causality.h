@@ -52,12 +52,8 @@ static __always_inline void sock_closed(__u64 sk)
 		return;
 	if (s->open)
 		release(s->thread);
-	if (bpf_map_delete_elem(&sockets, &sk))
-		return;
-	__u32 zero = 0;
-	__u32 *gen = bpf_map_lookup_elem(&sockets_gen, &zero);
-	if (gen)
-		__sync_fetch_and_add(gen, 1); // threads' copies of verdicts (l7.h)
+	if (!bpf_map_delete_elem(&sockets, &sk))
+		sockets_moved(); // threads' copies of verdicts (l7.h)
 }
 
 #define GOROUTINE_BIT (1ULL << 62) // the id was kept by a goroutine, not a thread

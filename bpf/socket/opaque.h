@@ -50,12 +50,7 @@ static __always_inline int opaque_read(struct active_io *a, struct sock *sk)
 	struct sock_state *s = bpf_map_lookup_elem(&sockets, &key);
 	if (s && s->l7 != L7_NO) {
 		s->l7 = L7_NO;
-		// Other threads may hold its L7_OPAQUE verdict (l7_skip's copies):
-		// moving the count makes them look the socket up again.
-		__u32 zero = 0;
-		__u32 *gen = bpf_map_lookup_elem(&sockets_gen, &zero);
-		if (gen)
-			__sync_fetch_and_add(gen, 1);
+		sockets_moved(); // other threads may hold its L7_OPAQUE verdict (l7_skip's copies)
 	}
 	return 1;
 }

@@ -46,3 +46,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } sockets_gen SEC(".maps");
+
+// sockets_moved makes every thread's copy of a verdict stale (a deletion
+// from sockets, a verdict taken back): their next syscalls look it up.
+static __always_inline void sockets_moved(void)
+{
+	__u32 zero = 0;
+	__u32 *gen = bpf_map_lookup_elem(&sockets_gen, &zero);
+	if (gen)
+		__sync_fetch_and_add(gen, 1);
+}
