@@ -217,9 +217,9 @@ func transpose(dst, src []byte, rows, cols int) {
 // swapBlocks is one round of transposing an 8×8 byte matrix held in eight
 // words (row i in word i, column j in byte j from the least significant):
 // the bytes of x that mask selects once x is shifted down by bits change
-// places with the bytes of y the mask selects. Rounds of 32, 16 and 8 bits over rows 4, 2 and 1 apart
-// swap the off-diagonal 4×4, then 2×2, then single bytes: after them word
-// j holds what column j held.
+// places with the bytes of y the mask selects. Rounds of 32, 16 and 8
+// bits over rows 4, 2 and 1 apart swap the off-diagonal 4×4, then 2×2,
+// then single bytes: after them word j holds what column j held.
 func swapBlocks(x, y uint64, bits uint, mask uint64) (uint64, uint64) {
 	t := (x>>bits ^ y) & mask
 	return x ^ t<<bits, y ^ t
