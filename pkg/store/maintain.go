@@ -180,7 +180,7 @@ func (w *Writer) mergeWindow(win int64, name string, srcs []ShardEntry) error {
 	}
 	sw.meta.Layout = layoutBlocks // copying moves index records: merges write layout 2
 	for _, s := range srcs {
-		sh, err := w.opener.open(filepath.Join(w.nodeDir, s.Name), s)
+		sh, err := w.opener.openOnce(filepath.Join(w.nodeDir, s.Name), s)
 		if err == nil {
 			err = sw.copyShard(sh)
 			sh.close()

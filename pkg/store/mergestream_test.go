@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,4 +110,93 @@ func TestMergedShardStreamWritten(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "node-a", heads[0].Name)); !os.IsNotExist(err) {
 		t.Errorf("a merged source is still there: %v", err)
 	}
+}
+
+// TestMergeSourcesOpenWithoutCaches: a shard read once (a merge's source,
+// openOnce) is opened without Badger's block and index caches, a reader's
+// (open) with them; through either, a merged shard's compressed tables and
+// a head's read back alike: every batch value and index block.
+func TestMergeSourcesOpenWithoutCaches(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, nil)
+	defer w.Close()
+	spans := bookinfo(t, 400)
+	for i := 0; i < len(spans); i += 3800 {
+		if err := w.Write(spans[i:min(len(spans), i+3800)]...); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Seal(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.opt.Now = func() time.Time { return time.Unix(0, spans[len(spans)-1].StartNs).Add(time.Hour) }
+	if err := w.Maintain(); err != nil {
+		t.Fatal(err)
+	}
+	// And a head besides the merged shard.
+	if err := w.Write(spans[:3800]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	m := w.Manifest()
+	if len(m.Shards) != 2 || !m.Shards[0].Merged || m.Shards[1].Merged {
+		t.Fatalf("the manifest lists %+v, want a merged shard and a head", m.Shards)
+	}
+	for _, e := range m.Shards {
+		path := filepath.Join(dir, "node-a", e.Name)
+		var o opener
+		rd, err := o.open(path, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rd.close()
+		once, err := o.openOnce(path, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer once.close()
+		if rd.db.BlockCacheMetrics() == nil || rd.db.IndexCacheMetrics() == nil {
+			t.Errorf("%s: a reader's shard has no block or index cache", e.Name)
+		}
+		if once.db.BlockCacheMetrics() != nil || once.db.IndexCacheMetrics() != nil {
+			t.Errorf("%s: a merge source's shard has a block or index cache", e.Name)
+		}
+		a, b := storedValues(t, rd), storedValues(t, once)
+		if len(a) == 0 || len(a) != len(b) {
+			t.Fatalf("%s: %d values with caches, %d without", e.Name, len(a), len(b))
+		}
+		for k, v := range a {
+			if !bytes.Equal(b[k], v) {
+				t.Fatalf("%s: key %x reads differently without caches", e.Name, k)
+			}
+		}
+	}
+}
+
+// storedValues reads every batch value and index block of sh.
+func storedValues(t *testing.T, sh *shard) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := sh.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.DefaultIteratorOptions)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if k[0] != pBatch && k[0] != pBlock {
+				continue
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out[string(k)] = v
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

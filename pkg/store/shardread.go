@@ -50,10 +50,10 @@ type shard struct {
 	dirs  [3]*directory // layoutBlocks: run directories, read once
 }
 
-// openReadOnly turns Badger panics on corrupt files into errors. Panics in
+// openReadOnly (readOptions) turns Badger panics on corrupt files into errors. Panics in
 // goroutines Badger starts cannot be recovered: the opener verifies the
 // files before Badger sees them.
-func openReadOnly(dir string) (db *badger.DB, err error) {
+func openReadOnly(dir string, once bool) (db *badger.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			db, err = nil, fmt.Errorf("opening read-only: badger panicked: %v", r)
@@ -63,7 +63,7 @@ func openReadOnly(dir string) (db *badger.DB, err error) {
 	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil {
 		return nil, fmt.Errorf("not a Badger directory: %w", err)
 	}
-	db, err = badger.Open(badgerOptions(dir, true))
+	db, err = badger.Open(readOptions(dir, once))
 	if err != nil {
 		return nil, fmt.Errorf("opening read-only: %w", err)
 	}

@@ -217,7 +217,13 @@ type opener struct {
 	verifier
 }
 
-func (o *opener) open(dir string, e ShardEntry) (*shard, error) {
+func (o *opener) open(dir string, e ShardEntry) (*shard, error) { return o.openFor(dir, e, false) }
+
+// openOnce opens a shard read once from start to end (a merge's source):
+// without Badger's caches (readOptions).
+func (o *opener) openOnce(dir string, e ShardEntry) (*shard, error) { return o.openFor(dir, e, true) }
+
+func (o *opener) openFor(dir string, e ShardEntry, once bool) (*shard, error) {
 	files := e.Files
 	if err := o.verify(dir, files); err != nil {
 		return nil, &ShardError{dir, err}
@@ -236,7 +242,7 @@ func (o *opener) open(dir string, e ShardEntry) (*shard, error) {
 			return nil, &ShardError{dir, fmt.Errorf("linking %s: %w", f.Name, err)}
 		}
 	}
-	db, err := openReadOnly(priv)
+	db, err := openReadOnly(priv, once)
 	// Badger holds every file it needs open (descriptors and mappings) once
 	// it has opened: the links can go now, so that nothing is left behind
 	// even by a process killed without closing.
