@@ -1,12 +1,16 @@
 package store
 
 import (
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
 // TestRecoverHeadOfLargerMemtable: a head shard a crash left, written with
@@ -152,5 +156,67 @@ func TestHeadWriterHasNoCaches(t *testing.T) {
 	defer m.abort()
 	if m.db.BlockCacheMetrics() == nil {
 		t.Error("a merged shard's writer has no block cache: its tables are compressed")
+	}
+}
+
+// TestHeadTakesBatchOverSixteenMiB: a batch of incompressible strings whose
+// value is over 16 MiB (under the writer's decoded limit, so one batch) is
+// written into a head, sealed, merged with another head, and every span
+// reads back whole. With the heads' value log files at 16 MiB Badger
+// refused the value: the spans were dropped as a write error.
+func TestHeadTakesBatchOverSixteenMiB(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, nil)
+	defer w.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var spans []span.Span
+	for i := range 20 { // 20 × 1 MiB of random letters: ~20 MiB however compressed
+		s := fullSpan(i)
+		b := make([]byte, 1<<20)
+		for j := range b {
+			b[j] = byte('a' + rng.IntN(26))
+		}
+		s.RequestResource = fmt.Sprintf("/%d/%s", i, b)
+		spans = append(spans, s)
+	}
+	if err := w.Write(spans...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.DroppedError != 0 || st.Spans != uint64(len(spans)) {
+		t.Fatalf("%d spans written, %d dropped as errors; want %d written", st.Spans, st.DroppedError, len(spans))
+	}
+	if m := w.Manifest(); len(m.Shards) != 1 || m.Shards[0].Batches != 1 || m.Shards[0].Bytes <= 16<<20 {
+		t.Fatalf("the manifest lists %+v, want one head of one batch over 16 MiB", m.Shards)
+	}
+	small := bookinfo(t, 10)
+	if err := w.Write(small...); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	w.opt.Now = func() time.Time { return time.Unix(0, spans[0].StartNs).Add(time.Hour) }
+	if err := w.Maintain(); err != nil {
+		t.Fatal(err)
+	}
+	if m := w.Manifest(); len(m.Shards) != 1 || !m.Shards[0].Merged {
+		t.Fatalf("after the merge the manifest lists %+v, want one merged shard", m.Shards)
+	}
+	r, err := OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := r.Get(t.Context(), 0, 0, ids(spans))
+	if err != nil || len(got) != len(spans) {
+		t.Fatalf("%d of %d spans read back: %v", len(got), len(spans), err)
+	}
+	for _, s := range got {
+		if s.RequestResource != spans[s.SpanID-spans[0].SpanID].RequestResource {
+			t.Fatalf("span %d: resource of %d bytes differs", s.SpanID, len(s.RequestResource))
+		}
 	}
 }

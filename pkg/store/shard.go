@@ -98,10 +98,26 @@ func readOptions(dir string, once bool) badger.Options {
 // compressed, and its merge and readers open it apart): no block or index
 // cache, which Badger otherwise builds at every open (two ristretto caches,
 // their buffers allocated and cleared every 2 s; ADR 0004, eighth round).
+//
+// Its value log files are headValueLog bytes: Badger refuses a value larger
+// than a value log file ("Value with size … exceeded … limit"), and a batch
+// value takes up to arrowipc.MaxDecodedBytes (ADR 0004, ninth round).
 func headOptions(dir string) badger.Options {
 	return badgerOptions(dir, false).WithCompression(options.None).WithMemTableSize(headMemTable).
-		WithValueThreshold(headValueThreshold).WithBlockCacheSize(0).WithIndexCacheSize(0)
+		WithValueThreshold(headValueThreshold).WithValueLogFileSize(headValueLog).WithBlockCacheSize(0).WithIndexCacheSize(0)
 }
+
+// headValueLog is the size of a head's value log files: larger than any
+// batch value. The writer cuts batches that would decode to more than
+// arrowipc.MaxDecodedBytes; a batch's value is its buffers, each stored
+// compressed only when that is shorter, and their IPC framing (a few KiB),
+// so it takes less than that and 16 MiB more. At 16 MiB (before) a batch
+// of incompressible strings over 16 MiB was dropped as a write error.
+// Badger creates the file sparse at twice the size and maps it; its first
+// write reads the file around it as far as the disk's readahead (8 MiB on
+// this project's machines), whatever the file's size: 64 MiB costs no more
+// CPU to open than 16 did (ADR 0004, ninth round).
+const headValueLog = arrowipc.MaxDecodedBytes + 16<<20
 
 // Memtable sizes of head shards and merge outputs (headroom.go counts
 // what their flushes and compactions write), and the size from which a
