@@ -124,14 +124,20 @@ func offsetBytes(a *array.String) []byte {
 	return arrow.Int32Traits.CastToBytes(a.ValueOffsets()[:a.Len()+1])
 }
 
-// BenchmarkColumnsAppend appends spans of every field to reused columns
-// (Arrow's builders, the peer, in BenchmarkBuilderAppend).
-func BenchmarkColumnsAppend(b *testing.B) {
+// benchSpans are the benchmarks' 4,096 spans of every field.
+func benchSpans() []Span {
 	rnd := rand.New(rand.NewPCG(5, 6))
 	spans := make([]Span, 4096)
 	for i := range spans {
 		spans[i] = randomSpan(rnd)
 	}
+	return spans
+}
+
+// BenchmarkColumnsAppend appends spans of every field to reused columns
+// (Arrow's builders, the peer, in BenchmarkBuilderAppend).
+func BenchmarkColumnsAppend(b *testing.B) {
+	spans := benchSpans()
 	c := NewColumns()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
@@ -145,11 +151,7 @@ func BenchmarkColumnsAppend(b *testing.B) {
 // BenchmarkColumnsAppendSpans appends 4,096 spans of every field at once,
 // as the store's batch encoder does (ns/op per batch, ns/span reported).
 func BenchmarkColumnsAppendSpans(b *testing.B) {
-	rnd := rand.New(rand.NewPCG(5, 6))
-	spans := make([]Span, 4096)
-	for i := range spans {
-		spans[i] = randomSpan(rnd)
-	}
+	spans := benchSpans()
 	c := NewColumns()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
@@ -160,11 +162,7 @@ func BenchmarkColumnsAppendSpans(b *testing.B) {
 }
 
 func BenchmarkBuilderAppend(b *testing.B) {
-	rnd := rand.New(rand.NewPCG(5, 6))
-	spans := make([]Span, 4096)
-	for i := range spans {
-		spans[i] = randomSpan(rnd)
-	}
+	spans := benchSpans()
 	bld := NewBuilder(nil)
 	defer bld.Release()
 	b.ReportAllocs()
