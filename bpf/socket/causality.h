@@ -85,7 +85,9 @@ static __always_inline void serving_mark(struct active_io *a, __u32 tgid, __u64 
 // direction as the socket's previous message syscall (bodies.h). a: the
 // current thread's syscall storage (maps/active.h): its RT_* bits tell which
 // runtime storage it may have, and it keeps serving_mark's time.
-// *made: the socket had no state (set when made here).
+// *made: the socket had no state (set when made here). now: 0 when the
+// caller has not read the clock (a server's response needs none; read
+// here for the paths that do).
 static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now, __u8 *cont, struct active_io *a, __u8 *made)
 {
 	__u8 rt = a->rt;
@@ -146,6 +148,8 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		t->ts = now;
 		return id;
 	}
+	if (!now)
+		now = bpf_ktime_get_ns();
 	// An event loop's thread (asyncio.h): its tasks' calls, never the
 	// requests the thread holds (it reads them all).
 	struct py_running *r = rt & RT_PY ? running() : NULL;

@@ -214,7 +214,9 @@ static __always_inline int exit_io(long ret)
 	if (!e)
 		return 0;
 	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
-	__u64 now = bpf_ktime_get_ns();
+	// An egress event's time is its entry's; its exit reads the clock
+	// only where causality needs it (not at a server's response).
+	__u64 now = a->dir == DIR_EGRESS ? 0 : bpf_ktime_get_ns();
 	struct sock *sk = kcast(a->sk, struct sock);
 	e->ts = a->dir == DIR_EGRESS ? a->ts : now;
 	e->sock_id = a->sk;
