@@ -61,18 +61,20 @@ static __always_inline void sock_closed(__u64 sk)
 // SERVING_NS: a thread rewrites its process's serving time (maps/serving.h)
 // at most this often (a server request less than this after its own last
 // write looks nothing up). The time read is then up to SERVING_NS early,
-// against the IDLE_NS (10 s) it is compared with: a pool call at the edge
-// of the idle window is left unbound (a missing link, never a wrong one).
+// against the IDLE_NS (10 s) it is compared with (handoff.h handoff_call):
+// a pool's call at the idle window's edge may then carry no token (a
+// missing link, never a wrong one).
 #define SERVING_NS (1ULL << 20) // ~1 ms
 
-// serving_mark records that process tgid began serving a request at now;
-// a: the current thread's syscall storage, which remembers when it last
+// serving_mark records that the current process began serving a request at
+// now; a: the current thread's syscall storage, which remembers when it last
 // wrote it.
-static __always_inline void serving_mark(struct active_io *a, __u32 tgid, __u64 now)
+static __always_inline void serving_mark(struct active_io *a, __u64 now)
 {
 	if (a->serving_ts && now - a->serving_ts < SERVING_NS)
 		return;
 	a->serving_ts = now;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
 	if (last)
 		*last = now;
@@ -121,7 +123,7 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		__u64 id = fresh_id();
 		if (nt)
 			node_read(nt, id);
-		serving_mark(a, bpf_get_current_pid_tgid() >> 32, now);
+		serving_mark(a, now);
 		s->ctx = id;
 		s->open = 1;
 		s->thread = thread;
