@@ -58,13 +58,41 @@ static __always_inline void sock_closed(__u64 sk)
 
 #define GOROUTINE_BIT (1ULL << 62) // the id was kept by a goroutine, not a thread
 
+// SERVING_NS: a thread rewrites its process's serving time (maps/serving.h)
+// at most this often (a server request less than this after its own last
+// write looks nothing up). The time read is then up to SERVING_NS early,
+// against the IDLE_NS (10 s) it is compared with (handoff.h handoff_call):
+// a pool's call at the idle window's edge may then carry no token (a
+// missing link, never a wrong one).
+#define SERVING_NS (1ULL << 20) // ~1 ms
+
+// serving_mark records that the current process began serving a request at
+// now; a: the current thread's syscall storage, which remembers when it last
+// wrote it.
+static __always_inline void serving_mark(struct active_io *a, __u64 now)
+{
+	if (a->serving_ts && now - a->serving_ts < SERVING_NS)
+		return;
+	a->serving_ts = now;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
+	if (last)
+		*last = now;
+	else
+		bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
+}
+
 // causality returns the context id of a message moved by thread (a context
 // key: thread or goroutine) on socket sk; *cont: it moves bytes in the same
-// direction as the socket's previous message syscall (bodies.h). rt: the
-// thread's RT_* bits (maps/active.h): which runtime storage it may have.
-// *made: the socket had no state (set when made here).
-static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now, __u8 *cont, __u8 rt, __u8 *made)
+// direction as the socket's previous message syscall (bodies.h). a: the
+// current thread's syscall storage (maps/active.h): its RT_* bits tell which
+// runtime storage it may have, and it keeps serving_mark's time.
+// *made: the socket had no state (set when made here). now: 0 when the
+// caller has not read the clock (a server's response needs none; read
+// here for the paths that do).
+static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now, __u8 *cont, struct active_io *a, __u8 *made)
 {
+	__u8 rt = a->rt;
 	struct sock_state *s = bpf_map_lookup_elem(&sockets, &sk);
 	if (!s) {
 		*made = 1;
@@ -81,7 +109,8 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 			if (s->open) {
 				s->open = 0;
 				release(s->thread);
-				task_answer(s->ctx);
+				if (rt & RT_PY) // only such a thread has the storage (asyncio.h)
+					task_answer(s->ctx);
 			}
 			return s->ctx;
 		}
@@ -94,12 +123,7 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		__u64 id = fresh_id();
 		if (nt)
 			node_read(nt, id);
-		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-		__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
-		if (last)
-			*last = now;
-		else
-			bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
+		serving_mark(a, now);
 		s->ctx = id;
 		s->open = 1;
 		s->thread = thread;
@@ -126,6 +150,8 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 		t->ts = now;
 		return id;
 	}
+	if (!now)
+		now = bpf_ktime_get_ns();
 	// An event loop's thread (asyncio.h): its tasks' calls, never the
 	// requests the thread holds (it reads them all).
 	struct py_running *r = rt & RT_PY ? running() : NULL;

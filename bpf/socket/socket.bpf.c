@@ -141,7 +141,8 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 		return 0;
 	}
 	a->l7 = verdict;
-	a->ts = bpf_ktime_get_ns();
+	if (dir == DIR_EGRESS) // an ingress event takes its exit's time (exit_io)
+		a->ts = bpf_ktime_get_ns();
 	a->buf = buf;
 	a->buflen = buflen;
 	a->sk = (__u64)sk;
@@ -213,7 +214,9 @@ static __always_inline int exit_io(long ret)
 	if (!e)
 		return 0;
 	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
-	__u64 now = bpf_ktime_get_ns();
+	// An egress event's time is its entry's; its exit reads the clock
+	// only where causality needs it (not at a server's response).
+	__u64 now = a->dir == DIR_EGRESS ? 0 : bpf_ktime_get_ns();
 	struct sock *sk = kcast(a->sk, struct sock);
 	e->ts = a->dir == DIR_EGRESS ? a->ts : now;
 	e->sock_id = a->sk;
@@ -232,7 +235,7 @@ static __always_inline int exit_io(long ret)
 	// server writes its session tickets after reading the request, which
 	// would end the request on its thread (opaque.h).
 	__u8 made = 0;
-	e->syscall_trace_id = a->l7 == L7_OPAQUE ? 0 : causality(key, a->sk, a->dir, now, &cont, a->rt, &made);
+	e->syscall_trace_id = a->l7 == L7_OPAQUE ? 0 : causality(key, a->sk, a->dir, now, &cont, a, &made);
 	if (made)
 		l7_forget(a, a->sk); // its state had gone (LRU): the verdict copied is not the map's (l7.h)
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)

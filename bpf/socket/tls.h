@@ -253,7 +253,7 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	fill_comm(e, task);
 	__u64 key = thread_key(id, a);
 	__u8 cont = 0, made = 0;
-	e->syscall_trace_id = causality(key, skp, dir, now, &cont, a->rt, &made);
+	e->syscall_trace_id = causality(key, skp, dir, now, &cont, a, &made);
 	if (made)
 		l7_forget(a, skp); // as exit_io's (socket.bpf.c)
 	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)

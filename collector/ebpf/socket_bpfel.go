@@ -30,6 +30,7 @@ type SocketActiveIo struct {
 	Pending    uint8
 	Connecting uint8
 	ConnectFd  int64
+	ServingTs  uint64
 	GoGen      uint32
 	Go         uint8
 	Waited     uint8

@@ -3,6 +3,7 @@ package span
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"unsafe"
 )
 
@@ -125,7 +126,21 @@ func (c *Columns) Reset() {
 }
 
 // Append adds one span.
-func (c *Columns) Append(s *Span) {
+func (c *Columns) Append(s *Span) { c.AppendSpans(unsafe.Slice(s, 1)) }
+
+// appendChunk is how many spans AppendSpans takes column by column: 32
+// spans (22 KB) stay in the first-level cache while every column reads its
+// field of each.
+const appendChunk = 32
+
+// AppendSpans adds spans in order, into the same buffers as Append one by
+// one, column by column over chunks of appendChunk spans: one switch on a
+// column's kind per chunk instead of per span, and a fixed-width column's
+// buffer grown once per chunk.
+func (c *Columns) AppendSpans(spans []Span) {
+	if len(spans) == 0 {
+		return
+	}
 	le := binary.LittleEndian
 	if c.rows == 0 {
 		for i := range c.cols {
@@ -134,40 +149,78 @@ func (c *Columns) Append(s *Span) {
 			}
 		}
 	}
-	for i := range c.cols {
-		d := &c.cols[i]
-		p := unsafe.Add(unsafe.Pointer(s), d.field)
-		switch d.kind {
-		case kDict:
-			d.Values = le.AppendUint32(d.Values, uint32(d.index(*(*string)(p))))
-		case kStr:
-			d.Data = append(d.Data, *(*string)(p)...)
-			d.Offsets = le.AppendUint32(d.Offsets, uint32(len(d.Data)))
-		case kU8:
-			d.Values = append(d.Values, *(*uint8)(p))
-		case kU16:
-			d.Values = le.AppendUint16(d.Values, *(*uint16)(p))
-		case kU32, kI32:
-			d.Values = le.AppendUint32(d.Values, *(*uint32)(p))
-		case kU64, kI64:
-			d.Values = le.AppendUint64(d.Values, *(*uint64)(p))
-		case kAddr:
-			a := addr16(*(*netip.Addr)(p))
-			d.Values = append(d.Values, a[:]...)
-		case kTID:
-			d.Values = append(d.Values, (*TraceID)(p)[:]...)
+	for lo := 0; lo < len(spans); lo += appendChunk {
+		ch := spans[lo:min(lo+appendChunk, len(spans))]
+		for i := range c.cols {
+			c.cols[i].appendChunk(ch)
 		}
 	}
-	c.rows++
+	c.rows += len(spans)
 }
 
-// index returns the dictionary index of v, adding it when new. Spans of one
-// connection share their strings, so the value last looked up is compared
-// first (equal strings at the same address compare without reading them).
-func (d *ColumnData) index(v string) int32 {
-	if d.lastI >= 0 && v == d.last {
-		return d.lastI
+// appendChunk adds the column's field of each span in ch.
+func (d *ColumnData) appendChunk(ch []Span) {
+	le := binary.LittleEndian
+	field := func(j int) unsafe.Pointer { return unsafe.Add(unsafe.Pointer(&ch[j]), d.field) }
+	if d.kind == kStr {
+		off := grow(&d.Offsets, 4*len(ch))
+		for j := range ch {
+			d.Data = append(d.Data, *(*string)(field(j))...)
+			le.PutUint32(off[4*j:], uint32(len(d.Data)))
+		}
+		return
 	}
+	v := grow(&d.Values, d.Width*len(ch))
+	switch d.kind {
+	case kDict:
+		// Spans of one connection share their strings: the value last
+		// looked up is compared first, by address before bytes.
+		last, lastI := d.last, d.lastI
+		for j := range ch {
+			s := *(*string)(field(j))
+			if lastI < 0 || len(s) != len(last) || unsafe.StringData(s) != unsafe.StringData(last) && s != last {
+				last, lastI = s, d.index(s)
+			}
+			le.PutUint32(v[4*j:], uint32(lastI))
+		}
+		d.last, d.lastI = last, lastI
+	case kU8:
+		for j := range ch {
+			v[j] = *(*uint8)(field(j))
+		}
+	case kU16:
+		for j := range ch {
+			le.PutUint16(v[2*j:], *(*uint16)(field(j)))
+		}
+	case kU32, kI32:
+		for j := range ch {
+			le.PutUint32(v[4*j:], *(*uint32)(field(j)))
+		}
+	case kU64, kI64:
+		for j := range ch {
+			le.PutUint64(v[8*j:], *(*uint64)(field(j)))
+		}
+	case kAddr:
+		for j := range ch {
+			a := addr16(*(*netip.Addr)(field(j)))
+			copy(v[16*j:16*j+16], a[:])
+		}
+	case kTID:
+		for j := range ch {
+			copy(v[16*j:16*j+16], (*TraceID)(field(j))[:])
+		}
+	}
+}
+
+// grow lengthens *b by n bytes and returns those n bytes.
+func grow(b *[]byte, n int) []byte {
+	l := len(*b)
+	*b = slices.Grow(*b, n)[:l+n]
+	return (*b)[l:]
+}
+
+// index returns the dictionary index of v, adding it when new.
+func (d *ColumnData) index(v string) int32 {
 	i, ok := d.dict[v]
 	if !ok {
 		i = int32(d.Entries)
@@ -176,7 +229,6 @@ func (d *ColumnData) index(v string) int32 {
 		d.Data = append(d.Data, v...)
 		d.Offsets = binary.LittleEndian.AppendUint32(d.Offsets, uint32(len(d.Data)))
 	}
-	d.last, d.lastI = v, i
 	return i
 }
 

@@ -47,18 +47,30 @@ func randomSpan(rnd *rand.Rand) Span {
 // TestColumnsMatchArrow: for the same spans, Columns holds exactly the
 // buffers of the record Arrow's builders make (values, string offsets and
 // bytes, dictionary indices and dictionaries), also when reused after
-// Reset.
+// Reset, with the spans given one by one (Append) or in slices of 0 to 100
+// spans (AppendSpans: chunks of appendChunk and a rest).
 func TestColumnsMatchArrow(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(5, 6))
 	c := NewColumns()
 	b := NewBuilder(nil)
 	defer b.Release()
-	for round, n := range []int{1, 300, 0, 17} {
+	for round, n := range []int{1, 300, 0, 17, 300, 1000, 1, 64} {
 		c.Reset()
-		for i := 0; i < n; i++ {
-			s := randomSpan(rnd)
-			c.Append(&s)
-			b.Append(&s)
+		spans := make([]Span, n)
+		for i := range spans {
+			spans[i] = randomSpan(rnd)
+			b.Append(&spans[i])
+		}
+		if round < 4 {
+			for i := range spans {
+				c.Append(&spans[i])
+			}
+		} else {
+			for rest := spans; len(rest) > 0; {
+				k := min(len(rest), rnd.IntN(101))
+				c.AppendSpans(rest[:k])
+				rest = rest[k:]
+			}
 		}
 		rec := b.NewRecord()
 		if c.Len() != n || int(rec.NumRows()) != n || c.NumColumns() != int(rec.NumCols()) {
@@ -112,14 +124,20 @@ func offsetBytes(a *array.String) []byte {
 	return arrow.Int32Traits.CastToBytes(a.ValueOffsets()[:a.Len()+1])
 }
 
-// BenchmarkColumnsAppend appends spans of every field to reused columns
-// (Arrow's builders, the peer, in BenchmarkBuilderAppend).
-func BenchmarkColumnsAppend(b *testing.B) {
+// benchSpans are the benchmarks' 4,096 spans of every field.
+func benchSpans() []Span {
 	rnd := rand.New(rand.NewPCG(5, 6))
 	spans := make([]Span, 4096)
 	for i := range spans {
 		spans[i] = randomSpan(rnd)
 	}
+	return spans
+}
+
+// BenchmarkColumnsAppend appends spans of every field to reused columns
+// (Arrow's builders, the peer, in BenchmarkBuilderAppend).
+func BenchmarkColumnsAppend(b *testing.B) {
+	spans := benchSpans()
 	c := NewColumns()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
@@ -130,12 +148,21 @@ func BenchmarkColumnsAppend(b *testing.B) {
 	}
 }
 
-func BenchmarkBuilderAppend(b *testing.B) {
-	rnd := rand.New(rand.NewPCG(5, 6))
-	spans := make([]Span, 4096)
-	for i := range spans {
-		spans[i] = randomSpan(rnd)
+// BenchmarkColumnsAppendSpans appends 4,096 spans of every field at once,
+// as the store's batch encoder does (ns/op per batch, ns/span reported).
+func BenchmarkColumnsAppendSpans(b *testing.B) {
+	spans := benchSpans()
+	c := NewColumns()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		c.Reset()
+		c.AppendSpans(spans)
 	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(spans)), "ns/span")
+}
+
+func BenchmarkBuilderAppend(b *testing.B) {
+	spans := benchSpans()
 	bld := NewBuilder(nil)
 	defer bld.Release()
 	b.ReportAllocs()

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
 // blockSourceOf encodes sorted key records as a merged shard's blocks of cut
@@ -162,6 +164,42 @@ func TestBatchRecordsSorted(t *testing.T) {
 			if !bytes.Equal(got[i], bytes.Join(want, nil)) {
 				t.Fatalf("%d spans, run %q: the segment is not its records in byte order", n, run)
 			}
+		}
+	}
+}
+
+// TestBatchValuesEachOnce: a batch lists each (namespace, service,
+// endpoint, protocol) value of its spans once, in order of first
+// appearance, and its meta counts every span, whether a span's value
+// equals the span's before it (the same strings or equal copies), comes
+// back after others, or was listed by an earlier batch.
+func TestBatchValuesEachOnce(t *testing.T) {
+	mk := func(ns, svc, ep string) span.Span {
+		return span.Span{Namespace: ns, Service: svc, Endpoint: ep, L7Protocol: span.L7HTTP1, StartNs: 1}
+	}
+	copyOf := func(s string) string { return string([]byte(s)) }
+	a, b, c := mk("ns", "a", "/x"), mk("ns", "b", "/x"), mk("ns", "a", "/y")
+	a2 := mk(copyOf("ns"), copyOf("a"), copyOf("/x"))
+	grpc := a
+	grpc.L7Protocol = span.L7GRPC
+	w := &shardWriter{meta: shardMeta{Layout: layoutBlocks}, seen: map[valueEntry]bool{}, seenWorkload: map[[2]string]bool{}, head: true}
+	enc := newBatchEncoder()
+	ve := func(s span.Span) valueEntry { return valueEntry{s.Namespace, s.Service, s.Endpoint, s.L7Protocol} }
+	for _, tc := range []struct {
+		spans []span.Span
+		want  []valueEntry
+	}{
+		{[]span.Span{a, a, a2, b, b, a, c, grpc, grpc, a}, []valueEntry{ve(a), ve(b), ve(c), ve(grpc)}},
+		{[]span.Span{c}, []valueEntry{ve(c)}}, // w.seen is only the committed batches'
+		{[]span.Span{b, a, b, a}, []valueEntry{ve(b), ve(a)}},
+		{[]span.Span{{StartNs: 1}, {StartNs: 2}}, []valueEntry{{}}}, // no value at all is one too
+	} {
+		sws, err := w.prepare(tc.spans, enc)
+		if err != nil || len(sws) != 1 {
+			t.Fatalf("prepare: %d writes, %v", len(sws), err)
+		}
+		if !slices.Equal(sws[0].vals, tc.want) || sws[0].meta.Spans != int64(len(tc.spans)) {
+			t.Fatalf("values %v, %d spans in the meta; want %v, %d", sws[0].vals, sws[0].meta.Spans, tc.want, len(tc.spans))
 		}
 	}
 }

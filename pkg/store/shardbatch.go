@@ -116,6 +116,7 @@ func (w *shardWriter) batchEntries(spans []span.Span, val []byte, meta shardMeta
 	if meta.layout() == layoutBlocks {
 		sw.recs = x.batchRecords(spans, batch)
 	}
+	var lastVE valueEntry
 	for i := range spans {
 		s := &spans[i]
 		if meta.layout() != layoutBlocks {
@@ -129,11 +130,16 @@ func (w *shardWriter) batchEntries(spans []span.Span, val []byte, meta shardMeta
 				sw.sets = append(sw.sets, kv{workloadKey(s.Namespace, s.Workload), nil})
 			}
 		}
-		ve := valueEntry{s.Namespace, s.Service, s.Endpoint, s.L7Protocol}
-		if !w.seen[ve] && !seenV[ve] {
-			seenV[ve] = true
-			sw.vals = append(sw.vals, ve)
-			sw.sets = append(sw.sets, kv{valuesKey(ve), nil})
+		// Spans of one connection follow each other with the same (and
+		// the very same) strings: a value equal to the last span's is
+		// seen already, without two lookups hashing its three strings.
+		if ve := (valueEntry{s.Namespace, s.Service, s.Endpoint, s.L7Protocol}); i == 0 || ve != lastVE {
+			lastVE = ve
+			if !w.seen[ve] && !seenV[ve] {
+				seenV[ve] = true
+				sw.vals = append(sw.vals, ve)
+				sw.sets = append(sw.sets, kv{valuesKey(ve), nil})
+			}
 		}
 		if meta.Spans == 0 || s.StartNs < meta.MinNs {
 			meta.MinNs = s.StartNs

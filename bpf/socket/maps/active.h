@@ -23,7 +23,7 @@ struct l7_copy {
 };
 
 struct active_io {
-	__u64 ts;
+	__u64 ts;       // egress: entry time (the event's time); not set for ingress, whose event takes its exit's
 	__u64 buf;      // user buffer (first iovec for the vectored calls)
 	__u64 buflen;   // its length
 	__u64 sk;
@@ -38,6 +38,7 @@ struct active_io {
 	__u8 pending;   // set by the entry, cleared by the exit
 	__u8 connecting; // connect(2) in flight on connect_fd
 	__s64 connect_fd;
+	__u64 serving_ts; // when this thread last wrote its process's serving time (causality.h serving_mark); 0: never
 	__u32 go_gen;   // go_gen + 1 when go was looked up (goroutine.h); 0: never
 	__u8 go;        // the thread's process is in go_procs
 	__u8 waited;    // entered an event-loop wait (epoll_wait, poll, select) since its last socket event went out (wait.h)

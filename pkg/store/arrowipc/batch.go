@@ -27,9 +27,7 @@ func NewEncoder() *Encoder { return &Encoder{cols: span.NewColumns()} }
 // the decoding limits gives an error wrapping ErrTooLarge.
 func (e *Encoder) Encode(spans []span.Span) ([]byte, error) {
 	e.cols.Reset()
-	for i := range spans {
-		e.cols.Append(&spans[i])
-	}
+	e.cols.AppendSpans(spans)
 	v := e.ipc.writeIPC(e.cols)
 	// A batch the reader would refuse is never written: the caller cuts it
 	// in two (pkg/store's shardWriter.prepare).
