@@ -429,7 +429,7 @@ func (d *demo) label(s span.Span) string {
 // the server does not tell (productpage's outbound listener serves two hops).
 func serverHop(pod string, ip netip.Addr, port uint16) string {
 	callee := map[string]string{"10.203.2.11": "productpage", "10.203.1.10": "details", "10.203.1.11": "reviews", "10.203.2.12": "ratings"}
-	caller := map[string]string{"productpage": "loadgen", "details": "productpage", "reviews": "productpage", "ratings": "reviews"}
+	caller := callerOf
 	switch {
 	case port == 9080 && callee[ip.Unmap().String()] != "":
 		c := callee[ip.Unmap().String()]

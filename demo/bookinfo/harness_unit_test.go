@@ -88,7 +88,7 @@ func TestReadTruth(t *testing.T) {
 	for _, p := range pods {
 		write(p, "truth.log", "")
 	}
-	write("productpage", "truth.log", "ZTGT m-1 127.0.0.1 5000 127.0.0.1 15001 1\nZTGT m-10 127.0.0.1 5000 127.0.0.1 15001 2\n")
+	write("productpage", "truth.log", "ZTGT m-1 127.0.0.1 5000 127.0.0.1 15001 1 reviews\nZTGT m-10 127.0.0.1 5000 127.0.0.1 15001 2 details\n")
 	write("productpage", "app.log", "READY\nZTGT - 127.0.0.1 6000 127.0.0.1 9081 1\n")
 	write("reviews", "truth.log", "ZTGT m-1 127.0.0.1 5000 127.0.0.1 15001 1\n")
 	truth, err := readTruth(run)
@@ -97,8 +97,19 @@ func TestReadTruth(t *testing.T) {
 	}
 	lo := netip.MustParseAddr("127.0.0.1")
 	k := makeConnKey("productpage", netip.AddrPortFrom(lo, 5000), netip.AddrPortFrom(lo, 15001))
-	if got := truth[k]; len(got) != 2 || got[0].marker != "m-1" || got[1].marker != "m-10" {
-		t.Errorf("productpage's connection: %v", got)
+	if got := truth[k]; len(got) != 2 || got[0].marker != "m-1" || got[1].marker != "m-10" ||
+		got[0].hop != "productpage>reviews" || got[1].hop != "productpage>details" {
+		t.Errorf("productpage's connection: %v, want m-1 to reviews, m-10 to details (by Host)", got)
+	}
+	// the application's line: its caller calls it; a sidecar's outbound
+	// line without a Host: no hop
+	app := makeConnKey("productpage", netip.AddrPortFrom(lo, 6000), netip.AddrPortFrom(lo, 9081))
+	rv := makeConnKey("reviews", netip.AddrPortFrom(lo, 5000), netip.AddrPortFrom(lo, 15001))
+	if got := truth[app]; len(got) != 1 || got[0].hop != "loadgen>productpage" {
+		t.Errorf("productpage's application: %v, want loadgen>productpage", got)
+	}
+	if got := truth[rv]; len(got) != 1 || got[0].hop != "" {
+		t.Errorf("reviews' outbound line without a Host: %v, want no hop", got)
 	}
 	if len(truth) != 3 {
 		t.Errorf("%d connections, want 3", len(truth))
