@@ -1,5 +1,6 @@
 // OpenSSL 1.1.1 and 3.x plaintext (tls.h, docs/tls.md): uprobes at the
-// entry and return of SSL_write, SSL_read, SSL_write_ex and SSL_read_ex, in
+// entry and return of SSL_write, SSL_read, SSL_write_ex and SSL_read_ex
+// (and the entry of SSL_set_fd: a connection object's socket), in
 // shared libssl and in executables that export them (node). Attached per
 // library file by user space (collector/ebpf/tls.go). Return probes are
 // fine here: C code, the stack does not move.
@@ -43,6 +44,28 @@ int ossl_write_ex(struct pt_regs *ctx)
 
 SEC("uprobe/SSL_read_ex")
 int ossl_read_ex(struct pt_regs *ctx) { tls_enter(ctx->di, ctx->si, ctx->cx, DIR_INGRESS, TLS_LIB_OPENSSL); return 0; }
+
+// ossl_set_fd: SSL_set_fd(SSL *s, int fd) gives a connection object its
+// socket (a socket BIO: nginx, Python's ssl, Ruby) before its handshake.
+// The object is mapped to the socket then (tls_map), so that its first
+// read call, when the handshake's reads already took the request's record
+// (OpenSSL's read_ahead: nginx), has its socket without the thread's last
+// read (tls_sock_of), which may be 10 ms old on a busy machine (the request
+// was lost: issue 25) or another connection's. One uprobe per connection.
+SEC("uprobe/SSL_set_fd")
+int ossl_set_fd(struct pt_regs *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (task->tgid == self_tgid || tls_excluded(task))
+		return 0;
+	struct sock *sk = fd_to_sock(task, (int)ctx->si);
+	__u32 netns = 0;
+	if (!sk || inet_proto(sk, &netns) != IPPROTO_TCP)
+		return 0;
+	struct tls_conn_key ck = {.conn = ctx->di, .tgid = task->tgid};
+	tls_map(&ck, (__u64)sk, 0);
+	return 0;
+}
 
 // ossl_ret: SSL_write / SSL_read returned their byte count.
 SEC("uretprobe/SSL_rw")

@@ -33,6 +33,7 @@ func (c *Capture) goTrack() {
 			c.trackGoTLS(pid) // its crypto/tls plaintext (gotls.go)
 			if why := c.trackGo(pid); why == "" {
 				c.guard.TrackGoroutines(pid)
+				c.opt.Logger.Debug("goroutines tracked", "pid", pid)
 			} else {
 				c.guard.NoGoroutines(pid, why)
 			}

@@ -55,6 +55,7 @@ func (c *Capture) trackGoTLS(pid uint32) {
 	case !first:
 	case err == nil:
 		c.gotls.files.Add(1)
+		c.opt.Logger.Debug("Go crypto/tls plaintext read", "exe", exePath(exe), "pid", pid)
 	case errors.Is(err, gotls.ErrNoTLS) || errors.Is(err, gotls.ErrNotGo):
 		// Nothing to read in this program.
 	default:

@@ -329,6 +329,7 @@ const (
 	SocketProgOsslReadEx       = "ossl_read_ex"
 	SocketProgOsslRet          = "ossl_ret"
 	SocketProgOsslRetEx        = "ossl_ret_ex"
+	SocketProgOsslSetFd        = "ossl_set_fd"
 	SocketProgOsslWrite        = "ossl_write"
 	SocketProgOsslWriteEx      = "ossl_write_ex"
 	SocketProgPyQueueGet       = "py_queue_get"
@@ -430,6 +431,7 @@ type SocketProgramSpecs struct {
 	OsslReadEx       *ebpf.ProgramSpec `ebpf:"ossl_read_ex"`
 	OsslRet          *ebpf.ProgramSpec `ebpf:"ossl_ret"`
 	OsslRetEx        *ebpf.ProgramSpec `ebpf:"ossl_ret_ex"`
+	OsslSetFd        *ebpf.ProgramSpec `ebpf:"ossl_set_fd"`
 	OsslWrite        *ebpf.ProgramSpec `ebpf:"ossl_write"`
 	OsslWriteEx      *ebpf.ProgramSpec `ebpf:"ossl_write_ex"`
 	PyQueueGet       *ebpf.ProgramSpec `ebpf:"py_queue_get"`
@@ -630,6 +632,7 @@ type SocketPrograms struct {
 	OsslReadEx       *ebpf.Program `ebpf:"ossl_read_ex"`
 	OsslRet          *ebpf.Program `ebpf:"ossl_ret"`
 	OsslRetEx        *ebpf.Program `ebpf:"ossl_ret_ex"`
+	OsslSetFd        *ebpf.Program `ebpf:"ossl_set_fd"`
 	OsslWrite        *ebpf.Program `ebpf:"ossl_write"`
 	OsslWriteEx      *ebpf.Program `ebpf:"ossl_write_ex"`
 	PyQueueGet       *ebpf.Program `ebpf:"py_queue_get"`
@@ -686,6 +689,7 @@ func (p *SocketPrograms) Close() error {
 		p.OsslReadEx,
 		p.OsslRet,
 		p.OsslRetEx,
+		p.OsslSetFd,
 		p.OsslWrite,
 		p.OsslWriteEx,
 		p.PyQueueGet,

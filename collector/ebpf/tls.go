@@ -214,8 +214,8 @@ func (c *Capture) tlsFailed(path string, pid uint32, err error, once bool) {
 }
 
 // attachOpenSSL attaches the entry and return uprobes of SSL_write,
-// SSL_read, SSL_write_ex and SSL_read_ex (those it exports) to the file at
-// path.
+// SSL_read, SSL_write_ex and SSL_read_ex and the entry uprobe of SSL_set_fd
+// (those it exports) to the file at path.
 func (c *Capture) attachOpenSSL(path string) error {
 	n := 0
 	err := c.attachFound(path, "OpenSSL's functions", func(r io.ReaderAt) ([]uprobeAt, error) {
@@ -231,6 +231,9 @@ func (c *Capture) attachOpenSSL(path string) error {
 		}
 		if o.ReadEx != 0 {
 			probes = append(probes, uprobeAt{p.OsslReadEx, false, o.ReadEx, 0}, uprobeAt{p.OsslRetEx, true, o.ReadEx, 0})
+		}
+		if o.SetFd != 0 {
+			probes = append(probes, uprobeAt{p.OsslSetFd, false, o.SetFd, 0})
 		}
 		n = len(probes)
 		return probes, nil

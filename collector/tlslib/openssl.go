@@ -14,6 +14,7 @@ import (
 type OpenSSL struct {
 	Write, Read     uint64 // SSL_write, SSL_read (required)
 	WriteEx, ReadEx uint64 // SSL_write_ex, SSL_read_ex (OpenSSL 1.1.1 and 3.x; not BoringSSL)
+	SetFd           uint64 // SSL_set_fd: a connection object gets its socket (optional)
 }
 
 // ErrNoSymbols: the file exports no SSL_write/SSL_read.
@@ -39,7 +40,8 @@ func FindOpenSSL(r io.ReaderAt) (o OpenSSL, err error) {
 	if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
 		return OpenSSL{}, fmt.Errorf("reading dynamic symbols: %w", err)
 	}
-	want := map[string]*uint64{"SSL_write": &o.Write, "SSL_read": &o.Read, "SSL_write_ex": &o.WriteEx, "SSL_read_ex": &o.ReadEx}
+	want := map[string]*uint64{"SSL_write": &o.Write, "SSL_read": &o.Read, "SSL_write_ex": &o.WriteEx, "SSL_read_ex": &o.ReadEx,
+		"SSL_set_fd": &o.SetFd}
 	for _, s := range syms {
 		dst, ok := want[s.Name]
 		if !ok || elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Value == 0 || s.Section == elf.SHN_UNDEF {

@@ -29,9 +29,9 @@ func TestLibraries(t *testing.T) {
 	}
 }
 
-// TestFindOpenSSL: Debian's libssl.so.3 exports the four functions, node
-// the two (at least), an executable without OpenSSL none; bad input is an
-// error.
+// TestFindOpenSSL: Debian's libssl.so.3 exports the four functions and
+// SSL_set_fd, node the two (at least), an executable without OpenSSL none;
+// bad input is an error.
 func TestFindOpenSSL(t *testing.T) {
 	for _, tc := range []struct {
 		path string
@@ -43,7 +43,7 @@ func TestFindOpenSSL(t *testing.T) {
 		}
 		o, err := FindOpenSSL(f)
 		f.Close()
-		if err != nil || o.Write == 0 || o.Read == 0 || o.Write == o.Read || (tc.ex && (o.WriteEx == 0 || o.ReadEx == 0)) {
+		if err != nil || o.Write == 0 || o.Read == 0 || o.Write == o.Read || (tc.ex && (o.WriteEx == 0 || o.ReadEx == 0 || o.SetFd == 0)) {
 			t.Errorf("%s: %+v %v", tc.path, o, err)
 		}
 	}
@@ -77,7 +77,7 @@ func FuzzFindOpenSSL(f *testing.F) {
 		if o.Write == 0 || o.Read == 0 {
 			t.Fatalf("no error without both functions: %+v", o)
 		}
-		for _, off := range []uint64{o.Write, o.Read, o.WriteEx, o.ReadEx} {
+		for _, off := range []uint64{o.Write, o.Read, o.WriteEx, o.ReadEx, o.SetFd} {
 			if off >= uint64(len(b)) {
 				t.Fatalf("function at %#x, past the file's end (%d bytes): %+v", off, len(b), o)
 			}

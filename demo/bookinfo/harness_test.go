@@ -74,6 +74,9 @@ type demo struct {
 	// ciphertext side of a proxy whose TLS is not read) are attributed by
 	// their connection like the others and placed by its server address.
 	encrypted bool
+	// truthHop: the hop of each attributed span's logged request (set by
+	// observe), which label gives a span whose resource names none.
+	truthHop map[uint64]string
 }
 
 // startDemo runs `up --variant variant` under its own namespace prefix (so
@@ -92,6 +95,18 @@ func startDemoWith(t *testing.T, bin, variant string, env []string, plugin func(
 		dataDirs: []string{filepath.Join(run, "data", "node1"), filepath.Join(run, "data", "node2")}}
 	d.env = append(os.Environ(), "ZT_DEMO_RUN="+run, "ZT_BIN="+filepath.Join(bin, "zerotrace"), "ZT_DEMO_NS="+d.prefix)
 	d.env = append(d.env, env...)
+	if keep := os.Getenv("ZT_DEMO_KEEP"); keep != "" {
+		// Cleanups run last first: this copy runs after down (the
+		// collectors flushed) and before the temporary directory goes.
+		t.Cleanup(func() {
+			dst := filepath.Join(keep, strings.NewReplacer("/", "_").Replace(t.Name()))
+			os.RemoveAll(dst)
+			os.MkdirAll(keep, 0o755)
+			if out, err := exec.Command("cp", "-a", run, dst).CombinedOutput(); err != nil {
+				t.Logf("keeping the run (ZT_DEMO_KEEP): %v %s", err, out)
+			}
+		})
+	}
 	t.Cleanup(d.down)
 	up := exec.Command("bash", "up", "--variant", variant)
 	up.Env = d.env
@@ -266,6 +281,7 @@ func (d *demo) observe(t *testing.T) observed {
 		o.byID[s.SpanID] = s
 	}
 	o.attribution = d.attribute(o.all, truth)
+	d.truthHop = o.attribution.hop
 	return o
 }
 
@@ -366,8 +382,10 @@ func spanID(s string) uint64 {
 }
 
 // label names a span's observation point the way internal/spangen.Points does:
-// "hop: observer tap-side", hop from the request path, observer from the
-// span's pod namespace and process, or its capture NIC.
+// "hop: observer tap-side", hop from the request path (a span without one:
+// from the ground truth of its request, d.truthHop, else by its server in
+// the TLS variants), observer from the span's pod namespace and process, or
+// its capture NIC.
 func (d *demo) label(s span.Span) string {
 	hop := ""
 	switch {
@@ -379,6 +397,11 @@ func (d *demo) label(s span.Span) string {
 		hop = "productpage>reviews"
 	case strings.HasPrefix(s.RequestResource, "/ratings/"):
 		hop = "reviews>ratings"
+	case s.RequestResource == "" && d.truthHop[s.SpanID] != "":
+		// No resource (a response whose request was not read, TLS seen
+		// as ciphertext): the hop of the logged request the span is
+		// attributed to, so that it is judged at its own point.
+		hop = d.truthHop[s.SpanID]
 	case d.encrypted && s.RequestResource == "":
 		hop = serverHop(d.inode[s.NetNS], s.ServerIP, s.ServerPort)
 	}
@@ -406,7 +429,7 @@ func (d *demo) label(s span.Span) string {
 // the server does not tell (productpage's outbound listener serves two hops).
 func serverHop(pod string, ip netip.Addr, port uint16) string {
 	callee := map[string]string{"10.203.2.11": "productpage", "10.203.1.10": "details", "10.203.1.11": "reviews", "10.203.2.12": "ratings"}
-	caller := map[string]string{"productpage": "loadgen", "details": "productpage", "reviews": "productpage", "ratings": "reviews"}
+	caller := callerOf
 	switch {
 	case port == 9080 && callee[ip.Unmap().String()] != "":
 		c := callee[ip.Unmap().String()]
@@ -424,10 +447,15 @@ func serverHop(pod string, ip netip.Addr, port uint16) string {
 // The ground truth. Every server in the demo (each nginx sidecar's access
 // log, each application) writes one line per request it receives:
 //
-//	ZTGT <X-ZT-Marker> <client ip> <client port> <server ip> <server port> <n>
+//	ZTGT <X-ZT-Marker> <client ip> <client port> <server ip> <server port> <n> [<host>]
 //
 // where n is the request's position on its connection (nginx's
-// $connection_requests; the applications count per connection). The marker
+// $connection_requests; the applications count per connection) and host,
+// in the sidecars' lines, the request's Host: the service called, which
+// names the hop on a pod's outbound listener (productpage calls details and
+// reviews through the same one). Each line's hop (truthHop) is what the
+// judge knows of a span's point when the span itself does not tell it (no
+// resource: a response without its request, TLS seen as ciphertext). The marker
 // is a header the tracer does not parse; curl sets it and every service
 // copies it onto its downstream calls. Every TCP connection of a request has
 // a server that logs it, so each connection's requests are known in order.
@@ -445,6 +473,27 @@ func serverHop(pod string, ip netip.Addr, port uint16) string {
 type truthLine struct {
 	marker string
 	n      int
+	hop    string // "caller>callee" (truthHop), "" when the line does not tell
+}
+
+// callerOf is the pod that calls each service of the request path.
+var callerOf = map[string]string{"productpage": "loadgen", "details": "productpage", "reviews": "productpage", "ratings": "reviews"}
+
+// truthHop names the hop of a request logged in pod's files: on the
+// sidecar's outbound listener (port 15001) the pod calls the service its
+// Host names; elsewhere (the sidecar's inbound listener, the application)
+// the pod's caller calls the pod. "" when that is no hop of the request path.
+func truthHop(pod string, server netip.AddrPort, host string) string {
+	if server.Addr().IsLoopback() && server.Port() == 15001 {
+		if callerOf[host] != pod {
+			return ""
+		}
+		return pod + ">" + host
+	}
+	if callerOf[pod] == "" {
+		return ""
+	}
+	return callerOf[pod] + ">" + pod
 }
 
 // connKey identifies a TCP connection of the demo.
@@ -479,9 +528,9 @@ func readTruth(run string) (map[connKey][]truthLine, error) {
 					continue
 				}
 				fs := strings.Fields(sc.Text())
-				if len(fs) != 7 {
+				if len(fs) != 7 && len(fs) != 8 {
 					file.Close()
-					return nil, fmt.Errorf("%s/%s:%d: want 7 fields: %q", p, f, line, sc.Text())
+					return nil, fmt.Errorf("%s/%s:%d: want 7 or 8 fields: %q", p, f, line, sc.Text())
 				}
 				ca, err1 := netip.ParseAddr(fs[2])
 				cp, err2 := strconv.ParseUint(fs[3], 10, 16)
@@ -493,7 +542,11 @@ func readTruth(run string) (map[connKey][]truthLine, error) {
 					return nil, fmt.Errorf("%s/%s:%d: bad line %q", p, f, line, sc.Text())
 				}
 				k := makeConnKey(p, netip.AddrPortFrom(ca.Unmap(), uint16(cp)), netip.AddrPortFrom(sa.Unmap(), uint16(sp)))
-				conns[k] = append(conns[k], truthLine{marker: fs[1], n: n})
+				host := ""
+				if len(fs) == 8 {
+					host = fs[7]
+				}
+				conns[k] = append(conns[k], truthLine{marker: fs[1], n: n, hop: truthHop(p, k.server, host)})
 			}
 			file.Close()
 			if err := sc.Err(); err != nil {
@@ -516,6 +569,7 @@ func readTruth(run string) (map[connKey][]truthLine, error) {
 // attribution maps spans to the request (marker) they belong to.
 type attribution struct {
 	marker       map[uint64]string // span id → marker; absent: not attributed
+	hop          map[uint64]string // span id → the hop of its logged request (truthLine.hop)
 	unattributed []span.Span       // spans on a logged connection whose request is ambiguous
 	unknownConn  int               // spans on no logged connection (or not HTTP/1)
 }
@@ -531,7 +585,7 @@ func (d *demo) attribute(all []span.Span, truth map[connKey][]truthLine) attribu
 		pid    uint32
 		onConn connKey
 	}
-	a := attribution{marker: map[uint64]string{}}
+	a := attribution{marker: map[uint64]string{}, hop: map[uint64]string{}}
 	byConn := map[connKey]map[point][]span.Span{}
 	for _, s := range all {
 		if s.L7Protocol != span.L7HTTP1 && (!d.encrypted || s.L7Protocol != span.L7Unknown) {
@@ -564,7 +618,7 @@ func (d *demo) attribute(all []span.Span, truth map[connKey][]truthLine) attribu
 				continue
 			}
 			for i, s := range ss {
-				a.marker[s.SpanID] = reqs[i].marker
+				a.marker[s.SpanID], a.hop[s.SpanID] = reqs[i].marker, reqs[i].hop
 				hulls[i] = hull{min(hulls[i].from, s.StartNs), max(hulls[i].to, s.EndNs)}
 			}
 		}
@@ -587,7 +641,7 @@ func (d *demo) attribute(all []span.Span, truth map[connKey][]truthLine) attribu
 					a.unattributed = append(a.unattributed, s)
 					continue
 				}
-				a.marker[s.SpanID] = reqs[found].marker
+				a.marker[s.SpanID], a.hop[s.SpanID] = reqs[found].marker, reqs[found].hop
 			}
 		}
 	}

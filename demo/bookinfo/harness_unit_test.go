@@ -23,9 +23,9 @@ func TestAttribute(t *testing.T) {
 	loopA := makeConnKey("productpage", netip.AddrPortFrom(lo, 50000), netip.AddrPortFrom(lo, 15001))
 	loopB := makeConnKey("reviews", netip.AddrPortFrom(lo, 50000), netip.AddrPortFrom(lo, 15001))
 	truth := map[connKey][]truthLine{
-		remote: {{"a", 1}, {"b", 2}, {"c", 3}},
-		loopA:  {{"a", 1}},
-		loopB:  {{"x", 1}},
+		remote: {{"a", 1, "productpage>reviews"}, {"b", 2, "productpage>reviews"}, {"c", 3, "productpage>reviews"}},
+		loopA:  {{"a", 1, "productpage>details"}},
+		loopB:  {{"x", 1, "reviews>ratings"}},
 	}
 	d := &demo{inode: map[uint64]string{1: "productpage", 2: "reviews"}}
 	var id uint64
@@ -88,7 +88,7 @@ func TestReadTruth(t *testing.T) {
 	for _, p := range pods {
 		write(p, "truth.log", "")
 	}
-	write("productpage", "truth.log", "ZTGT m-1 127.0.0.1 5000 127.0.0.1 15001 1\nZTGT m-10 127.0.0.1 5000 127.0.0.1 15001 2\n")
+	write("productpage", "truth.log", "ZTGT m-1 127.0.0.1 5000 127.0.0.1 15001 1 reviews\nZTGT m-10 127.0.0.1 5000 127.0.0.1 15001 2 details\n")
 	write("productpage", "app.log", "READY\nZTGT - 127.0.0.1 6000 127.0.0.1 9081 1\n")
 	write("reviews", "truth.log", "ZTGT m-1 127.0.0.1 5000 127.0.0.1 15001 1\n")
 	truth, err := readTruth(run)
@@ -97,8 +97,19 @@ func TestReadTruth(t *testing.T) {
 	}
 	lo := netip.MustParseAddr("127.0.0.1")
 	k := makeConnKey("productpage", netip.AddrPortFrom(lo, 5000), netip.AddrPortFrom(lo, 15001))
-	if got := truth[k]; len(got) != 2 || got[0].marker != "m-1" || got[1].marker != "m-10" {
-		t.Errorf("productpage's connection: %v", got)
+	if got := truth[k]; len(got) != 2 || got[0].marker != "m-1" || got[1].marker != "m-10" ||
+		got[0].hop != "productpage>reviews" || got[1].hop != "productpage>details" {
+		t.Errorf("productpage's connection: %v, want m-1 to reviews, m-10 to details (by Host)", got)
+	}
+	// the application's line: its caller calls it; a sidecar's outbound
+	// line without a Host: no hop
+	app := makeConnKey("productpage", netip.AddrPortFrom(lo, 6000), netip.AddrPortFrom(lo, 9081))
+	rv := makeConnKey("reviews", netip.AddrPortFrom(lo, 5000), netip.AddrPortFrom(lo, 15001))
+	if got := truth[app]; len(got) != 1 || got[0].hop != "loadgen>productpage" {
+		t.Errorf("productpage's application: %v, want loadgen>productpage", got)
+	}
+	if got := truth[rv]; len(got) != 1 || got[0].hop != "" {
+		t.Errorf("reviews' outbound line without a Host: %v, want no hop", got)
 	}
 	if len(truth) != 3 {
 		t.Errorf("%d connections, want 3", len(truth))
@@ -108,7 +119,7 @@ func TestReadTruth(t *testing.T) {
 		t.Errorf("a connection starting at position 2: %v", err)
 	}
 	write("details", "truth.log", "ZTGT m 10.203.2.11 7000\n")
-	if _, err := readTruth(run); err == nil || !strings.Contains(err.Error(), "7 fields") {
+	if _, err := readTruth(run); err == nil || !strings.Contains(err.Error(), "7 or 8 fields") {
 		t.Errorf("a short line: %v", err)
 	}
 }
@@ -122,7 +133,7 @@ func TestAttributeEncrypted(t *testing.T) {
 	pp, rv := netip.MustParseAddr("10.203.2.11"), netip.MustParseAddr("10.203.1.11")
 	hop := makeConnKey("", netip.AddrPortFrom(pp, 40000), netip.AddrPortFrom(rv, 9080))
 	app := makeConnKey("details", netip.AddrPortFrom(lo, 41000), netip.AddrPortFrom(lo, 9081))
-	truth := map[connKey][]truthLine{hop: {{"a", 1}}, app: {{"a", 1}}}
+	truth := map[connKey][]truthLine{hop: {{"a", 1, "productpage>reviews"}}, app: {{"a", 1, "productpage>details"}}}
 	wire := span.Span{SpanID: 1, SignalSource: span.SourcePacket, TapSide: span.TapClientNIC, CaptureNIC: "v-productpage",
 		StartNs: 10, EndNs: 20, ClientIP: pp, ClientPort: 40000, ServerIP: rv, ServerPort: 9080}
 	proxy := span.Span{SpanID: 2, SignalSource: span.SourceEBPF, TapSide: span.TapClientProcess, NetNS: 3, ProcessName: "nginx",
@@ -173,4 +184,92 @@ func TestConcurrentBatches(t *testing.T) {
 			t.Errorf("%s: best %d in %d batches, %d logged; want %d in %d, %d logged", tc.name, best, sent, logged, tc.best, tc.sent, tc.logged)
 		}
 	}
+}
+
+// TestLabelUnresolved: a span whose resource names no hop (productpage's
+// sidecar's server span on its outbound listener, whose request plaintext
+// was not read: a response alone) is labelled with the hop of the logged
+// request it is attributed to, so the judge places it at its own point:
+// alone in a trace it is a missing link (clean, one span found); at its
+// place in its request's whole trace it is clean; under the wrong parent,
+// or in another request's trace, it still fails. Without the ground truth's
+// hop (before observe) the outbound listener cannot name it (two hops).
+func TestLabelUnresolved(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	toDetails := makeConnKey("productpage", netip.AddrPortFrom(lo, 41000), netip.AddrPortFrom(lo, 15001))
+	toReviews := makeConnKey("productpage", netip.AddrPortFrom(lo, 41002), netip.AddrPortFrom(lo, 15001))
+	truth := map[connKey][]truthLine{
+		toDetails: {{"a", 1, truthHop("productpage", toDetails.server, "details")}},
+		toReviews: {{"a", 1, truthHop("productpage", toReviews.server, "reviews")}},
+	}
+	mk := func(id uint64, k connKey, resource string, f span.Flags) span.Span {
+		return span.Span{SpanID: id, SignalSource: span.SourceEBPF, TapSide: span.TapServerProcess, NetNS: 1, ProcessName: "nginx",
+			L7Protocol: span.L7HTTP1, RequestResource: resource, Flags: f, StartNs: 10, EndNs: 20,
+			ClientIP: lo, ClientPort: k.client.Port(), ServerIP: lo, ServerPort: 15001}
+	}
+	parsed := mk(1, toDetails, "/details/0", span.FlagTLS|span.FlagTLSOpenSSL)
+	unread := mk(2, toReviews, "", span.FlagTLS|span.FlagTLSOpenSSL|span.FlagNoRequest)
+	d := &demo{inode: map[uint64]string{1: "productpage"}, encrypted: true}
+	const point = "productpage>reviews: productpage-proxy s-p"
+	if got := d.label(unread); got != ": productpage-proxy s-p" {
+		t.Errorf("without the ground truth's hop: label %q, want none for the hop", got)
+	}
+	a := d.attribute([]span.Span{parsed, unread}, truth)
+	d.truthHop = a.hop
+	if a.marker[2] != "a" {
+		t.Fatalf("the unread span: request %q, want a", a.marker[2])
+	}
+	for _, c := range []struct {
+		s    span.Span
+		want string
+	}{{unread, point}, {parsed, "productpage>details: productpage-proxy s-p"}} {
+		if got := d.label(c.s); got != c.want {
+			t.Errorf("span %d: label %q, want %q", c.s.SpanID, got, c.want)
+		}
+	}
+	// The resource comes first: a span whose resource names another hop
+	// than its logged request's keeps the resource's (and is judged there).
+	wrong := mk(3, toReviews, "/details/0", span.FlagTLS)
+	if got := d.label(wrong); got != "productpage>details: productpage-proxy s-p" {
+		t.Errorf("a resource of another hop: label %q, want the resource's hop", got)
+	}
+
+	tree := expectedTree()
+	// in checks the verdict of a trace judged for request marker.
+	in := func(name, marker string, spans []traceSpan, found, foreign, misplaced int) {
+		t.Helper()
+		v := judge(tree, marker, spans)
+		if v.found != found || len(v.foreign) != foreign || len(v.misplace) != misplaced {
+			t.Errorf("%s: found %d, foreign %q, misplaced %q; want %d, %d, %d", name, v.found, v.foreign, v.misplace, found, foreign, misplaced)
+		}
+	}
+	own := traceSpan{id: "1000", stored: true, label: d.label(unread), marker: a.marker[unread.SpanID]}
+	in("alone", "a", []traceSpan{own}, 1, 0, 0)
+	// at its point in the whole trace of its request, in place of the
+	// span the tree has there
+	place := func(parentLabel string) []traceSpan {
+		s := wholeTrace("a", 0)
+		old, parent := "", ""
+		for _, x := range s {
+			switch x.label {
+			case point:
+				old = x.id
+			case parentLabel:
+				parent = x.id
+			}
+		}
+		for i := range s {
+			switch {
+			case s[i].id == old:
+				s[i].id, s[i].parent, s[i].label = own.id, parent, own.label
+			case s[i].parent == old: // the point's children hang under it
+				s[i].parent = own.id
+			}
+		}
+		return s
+	}
+	in("at its point", "a", place(tree[point]), 38, 0, 0)
+	in("under the wrong parent", "a", place("productpage>details: productpage c-p"), 38, 0, 1)
+	other := append(wholeTrace("b", 100), traceSpan{id: own.id, parent: "101", stored: true, label: own.label, marker: own.marker})
+	in("in another request's trace", "b", other, 38, 1, 0)
 }

@@ -140,25 +140,28 @@ func expectedTree() map[string]string {
 	return tree
 }
 
+// wholeTrace is the correct trace of request marker: a span at every point
+// of spangen.Points, ids from base+1 by position, parents by the tree.
+func wholeTrace(marker string, base int) []traceSpan {
+	points := spangen.Points()
+	idOf := map[string]string{}
+	for i, p := range points {
+		idOf[p.Label] = strconv.Itoa(base + i + 1)
+	}
+	out := make([]traceSpan, len(points))
+	for i, p := range points {
+		out[i] = traceSpan{id: idOf[p.Label], parent: idOf[p.Parent], stored: true, label: p.Label, marker: marker}
+	}
+	return out
+}
+
 // TestJudge checks the judge on written-down traces of one request: the
 // whole tree, gaps closed over the nearest ancestor, a part alone, and each
 // way a trace can be wrong.
 func TestJudge(t *testing.T) {
 	tree := expectedTree()
-	points := spangen.Points()
-	// whole builds the correct trace of request "a": span ids are the
-	// points' positions, parents by the tree.
-	whole := func() []traceSpan {
-		idOf := map[string]string{}
-		for i, p := range points {
-			idOf[p.Label] = strconv.Itoa(i + 1)
-		}
-		out := make([]traceSpan, len(points))
-		for i, p := range points {
-			out[i] = traceSpan{id: idOf[p.Label], parent: idOf[p.Parent], stored: true, label: p.Label, marker: "a"}
-		}
-		return out
-	}
+	// whole builds the correct trace of request "a".
+	whole := func() []traceSpan { return wholeTrace("a", 0) }
 	at := func(spans []traceSpan, label string) int {
 		for i, s := range spans {
 			if s.label == label {
