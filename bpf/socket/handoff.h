@@ -431,3 +431,21 @@ static __always_inline int go_send(struct pt_regs *ctx)
 	wake(tgid, gk, thread_of(gk), goroutine_key(tgid, wg), NULL);
 	return 0;
 }
+
+// go_exit: the current goroutine (R14 at runtime.goexit1, which every
+// goroutine calls as it ends) of a Go process ends. Its entry goes with it:
+// the runtime keeps a dead goroutine's g for the next goroutine it starts,
+// whose context key is then the same, and which must not inherit its
+// predecessor's state (Go's HTTP Transport: a connection's read goroutine
+// reusing the g of the goroutine that did its TLS handshake took that
+// handshake's call as its own and answered the connection's first request
+// with the handshake's token).
+static __always_inline int go_exit(struct pt_regs *ctx)
+{
+	__u64 g = ctx->r14;
+	if (!g)
+		return 0;
+	__u64 k = goroutine_key(bpf_get_current_pid_tgid() >> 32, g);
+	bpf_map_delete_elem(&threads, &k);
+	return 0;
+}
