@@ -15,7 +15,12 @@ import (
 // comes next), over plain HTTP and over crypto/tls, with idle pools large
 // and small (a small one closes connections and dials new ones). Every
 // context a call carries must be its own request's (the path marker); at
-// least minLinked of the 32 calls must carry it.
+// least 31 of the 32 calls must carry it. Measured (2026-12-06, docs/assembly.md
+// "A goroutine's state ends with it"): 32 of 32 in every subtest of five
+// runs; before, 27–30 (plain, 4 connections), 30–32 (plain, idle pool of
+// 2), 28–29 (TLS, 4 connections) and 19–24 (TLS, idle pool of 2): a new
+// goroutine inherited a dead one's state, and the read goroutine, armed,
+// did not answer for the calls whose write went unreported.
 func TestCaptureGoTransportReuse(t *testing.T) {
 	bin := buildPeer(t, "gohttp")
 	tlspeer := buildPeer(t, "tlspeer")
@@ -25,10 +30,10 @@ func TestCaptureGoTransportReuse(t *testing.T) {
 		conns, idle int
 		minLinked   int
 	}{
-		{"plain-4-conns", false, 4, 64, 24},
-		{"plain-8-conns-idle-2", false, 8, 2, 24},
-		{"tls-4-conns", true, 4, 64, 24},
-		{"tls-8-conns-idle-2", true, 8, 2, 24},
+		{"plain-4-conns", false, 4, 64, 31},
+		{"plain-8-conns-idle-2", false, 8, 2, 31},
+		{"tls-4-conns", true, 4, 64, 31},
+		{"tls-8-conns-idle-2", true, 8, 2, 31},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tp, live := liveTopo(t)
