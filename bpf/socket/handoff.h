@@ -23,6 +23,7 @@
 #include "ids.h"
 #include "maps/handoffs.h"
 #include "maps/serving.h"
+#include "maps/sockets.h"
 
 #define HANDOFF_TTL_NS (2ULL * 1000000000ULL)
 #define DIR_VERDICT 5 // event: a worker's verdict (len: VERDICT_*)
@@ -143,7 +144,12 @@ static __always_inline __u64 handoff_call(struct thread_state *ts, __u64 worker,
 static __always_inline __u64 handoff_reader(struct thread_state *ts, __u64 reader, __u64 sk, __u64 token, __u64 handed, __u64 now)
 {
 	struct handoff *h = hand_of(ts);
-	if (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS)
+	// A goroutine armed by a request but making no call reads for it all
+	// the same: Go's Transport's read goroutine, armed by its last caller's
+	// report that it read the body to the end (it never calls; its next
+	// wake of a request is the response handed to the caller).
+	if (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS &&
+	    !(h->state == HANDOFF_ARMED && (reader & GOROUTINE_KEY)))
 		return 0;
 	struct handoff n = {.ctx = handed, .token = token & ~HANDOFF_BIT, .sk = sk, .ts = now, .answered = now,
 			    .state = HANDOFF_ANSWERED, .unbound = handed == 0, .reader = 1};
@@ -313,6 +319,20 @@ static __always_inline int runtime_global(struct task_struct *wakee)
 	return !w || !w->waiting || file_mapped(w->addr);
 }
 
+// call_answered reports whether the call h of a goroutine that a request
+// wakes is answered: its socket's response came (read by another goroutine:
+// Go's Transport's write goroutine never reads). The goroutine's verdict on
+// it never came (its caller was not yet waiting for the report of the
+// write); a goroutine woken over a channel takes the value sent, so the
+// wake hands it the request as if it were idle.
+static __always_inline int call_answered(const struct handoff *h)
+{
+	if (h->state != HANDOFF_CALLING)
+		return 0;
+	struct sock_state *s = bpf_map_lookup_elem(&sockets, &h->sk);
+	return s && s->replied;
+}
+
 // A goroutine's wake: private (a channel send to one receiver), but when the
 // receiver began to wait is unknown, so it claims nothing.
 #define WAIT_UNKNOWN (~0ULL)
@@ -394,7 +414,7 @@ static __always_inline void wake(__u32 tgid, __u64 waker, struct thread_state *w
 	if (h && h->item && h->state != HANDOFF_NONE)
 		return; // working on a work item's request
 	if (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS &&
-	    !(h->unbound && h->state == HANDOFF_ANSWERED))
+	    !(h->unbound && h->state == HANDOFF_ANSWERED) && !(!p && call_answered(h)))
 		return; // only the wake that ends its idle wait counts
 	struct handoff n = {.ctx = ctx, .ts = now, .state = HANDOFF_ARMED};
 	hand_set(wakee, ets, &n);
@@ -429,5 +449,23 @@ static __always_inline int go_send(struct pt_regs *ctx)
 		return 0;
 	__u64 gk = goroutine_key(tgid, g);
 	wake(tgid, gk, thread_of(gk), goroutine_key(tgid, wg), NULL);
+	return 0;
+}
+
+// go_exit: the current goroutine (R14 at runtime.goexit1, which every
+// goroutine calls as it ends) of a Go process ends. Its entry goes with it:
+// the runtime keeps a dead goroutine's g for the next goroutine it starts,
+// whose context key is then the same, and which must not inherit its
+// predecessor's state (Go's HTTP Transport: a connection's read goroutine
+// reusing the g of the goroutine that did its TLS handshake took that
+// handshake's call as its own and answered the connection's first request
+// with the handshake's token).
+static __always_inline int go_exit(struct pt_regs *ctx)
+{
+	__u64 g = ctx->r14;
+	if (!g)
+		return 0;
+	__u64 k = goroutine_key(bpf_get_current_pid_tgid() >> 32, g);
+	bpf_map_delete_elem(&threads, &k);
 	return 0;
 }

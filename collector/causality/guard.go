@@ -100,6 +100,17 @@ const GoroutineBit = 1 << 62
 // event loop's turn gave a call (bpf/socket/ids.h NODE_BIT).
 const TurnBit = 1 << 62
 
+// worker reports whether thread tid, which gave a verdict, may be the
+// worker of call s: a thread that moved its request or response, or in a
+// Go program whose goroutines are tracked any thread. There a goroutine,
+// not a thread, made the call and gives its verdict, and the scheduler moves
+// it between threads at any point in between (Go's HTTP Transport: a write
+// goroutine whose TLS write returned on one thread reported the write from
+// another); the call's token is its own all the same.
+func (p *process) worker(tid uint32, s *span.Span) bool {
+	return tid == s.ReqTID || tid == s.RespTID || p.goprog && p.tracked && p.untrusted == ""
+}
+
 // IsGoProcess reports whether pid runs a Go program (looked up once).
 func (g *Guard) IsGoProcess(pid uint32) bool {
 	g.mu.Lock()
@@ -185,8 +196,9 @@ func (g *Guard) checkHandoff(s *span.Span) bool {
 	}
 	h := heldSpan{s: s, since: s.EndNs}
 	settled := false
+	p := g.process(s.PID)
 	filter(g.verdicts, s.PID, func(v *verdict) bool {
-		if settled || v.ctx != ctx || (v.tid != s.ReqTID && v.tid != s.RespTID) {
+		if settled || v.ctx != ctx || !p.worker(v.tid, s) {
 			return true
 		}
 		settled = h.apply(*v)
@@ -274,8 +286,9 @@ func (g *Guard) Verdict(pid, tid uint32, ctx uint64, kind Kind, owner uint64, no
 	v := verdict{tid, ctx, kind, owner, nowNs}
 	var out []*span.Span
 	matched := false
+	p := g.process(pid)
 	filter(g.held, pid, func(h *heldSpan) bool {
-		if c, _ := provisional(h.s); c != ctx || (h.s.ReqTID != tid && h.s.RespTID != tid) {
+		if c, _ := provisional(h.s); c != ctx || !p.worker(tid, h.s) {
 			return true
 		}
 		matched = true

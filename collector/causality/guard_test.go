@@ -197,3 +197,58 @@ func TestGuardItems(t *testing.T) {
 		t.Errorf("item verdict after the span: %v %+v", out, held)
 	}
 }
+
+// A verdict from a thread that moved neither side of the call settles it
+// only in a Go program whose goroutines are tracked: there the goroutine
+// that made the call gives the verdict from whichever thread the scheduler
+// runs it on (the token names the call). Elsewhere another thread's
+// verdict on the token settles nothing.
+func TestGuardGoVerdictThread(t *testing.T) {
+	const owner = 0x0100_0000_0000_0007
+	for _, tc := range []struct {
+		name    string
+		pid     uint32
+		tracked bool
+		first   bool // the verdict comes before the span
+		linked  bool
+	}{
+		{"go, tracked", uint32(os.Getpid()), true, false, true},
+		{"go, tracked, verdict first", uint32(os.Getpid()), true, true, true},
+		{"C program", 0, false, false, false},
+		{"C program, verdict first", 0, false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pid := tc.pid
+			if pid == 0 {
+				pid = cProgram(t)
+			}
+			var g Guard
+			if tc.tracked {
+				g.TrackGoroutines(pid)
+			}
+			for _, kind := range []Kind{Confirmed, Claimed} {
+				token := uint64(0x40 + kind)
+				s := tokenCall(pid, 31, token) // request and response on thread 31
+				if tc.tracked {
+					s.SyscallTraceIDReq |= GoroutineBit
+					s.SyscallTraceIDResp |= GoroutineBit
+				}
+				if tc.first {
+					g.Verdict(pid, 32, token, kind, owner, 2000)
+				}
+				done := g.Check(s)
+				if !tc.first {
+					g.Verdict(pid, 32, token, kind, owner, 2000)
+				}
+				if !done {
+					g.Expire(2000 + int64(ClaimWait))
+					g.Expire(1000 + int64(HoldFor) + 1)
+				}
+				got := s.SyscallTraceIDReq == owner && s.SyscallTraceIDResp == owner
+				if got != tc.linked {
+					t.Errorf("kind %d: linked %v, want %v (%x/%x)", kind, got, tc.linked, s.SyscallTraceIDReq, s.SyscallTraceIDResp)
+				}
+			}
+		})
+	}
+}

@@ -139,8 +139,16 @@ func checkContexts(t *testing.T, name string, perRequest, minLinked int, start f
 
 // checkContextsIn is checkContexts in a topology whose capture runs.
 func checkContextsIn(t *testing.T, tp *topo, live *liveCapture, name string, perRequest, minLinked int, start func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd) {
+	checkContextsLeaf(t, tp, live, name, perRequest, minLinked, func(t *testing.T, tp *topo, leaf int) {
+		startServer(t, tp.ServerNS, "127.0.0.1", leaf, runtimes[0].Server(t, "127.0.0.1", leaf, ""))
+	}, start)
+}
+
+// checkContextsLeaf is checkContextsIn with a leaf server of its own,
+// started by startLeaf on 127.0.0.1:leaf of the server's namespace.
+func checkContextsLeaf(t *testing.T, tp *topo, live *liveCapture, name string, perRequest, minLinked int, startLeaf func(t *testing.T, tp *topo, leaf int), start func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd) {
 	leaf := nextPort()
-	startServer(t, tp.ServerNS, "127.0.0.1", leaf, runtimes[0].Server(t, "127.0.0.1", leaf, ""))
+	startLeaf(t, tp, leaf)
 	front := nextPort()
 	srv := start(t, tp, front, leaf)
 	// A Go program's goroutines are tracked once the collector has attached

@@ -78,6 +78,12 @@ func (c *Capture) attachGo(exe string) error {
 	if err != nil {
 		return fmt.Errorf("uprobe on runtime.send (a stripped binary has no symbol table): %w", err)
 	}
-	c.addLinks(l)
+	// runtime.goexit1: a goroutine ends; its g is reused by a later one.
+	e, err := ex.Uprobe("runtime.goexit1", c.objs.GoRuntimeGoexit1, nil)
+	if err != nil {
+		l.Close()
+		return fmt.Errorf("uprobe on runtime.goexit1: %w", err)
+	}
+	c.addLinks(l, e)
 	return nil
 }

@@ -66,8 +66,15 @@ var measuredCompleteness = map[string]struct{ sequential, concurrent float64 }{
 	// Go crypto/tls's kept-alive client fixed
 	// (docs/tls-go.md "When a plaintext goes out"), three runs measured https
 	// 92.6/92.9 twice and 95.0/89.1 (before: 65.8/86.1); its row sits under them (ratings' node
-	// s-p span still unlinked: docs/demo.md).
-	"https":       {90, 88},
+	// s-p span still unlinked: docs/demo.md). Concurrent: reviews' calls
+	// to ratings placed since a goroutine's state ends with it (2026-12-06,
+	// docs/demo.md "https: reviews' calls to ratings under concurrency"):
+	// 100, 100 and 99.9 in three runs (main the same hour: 94.2, 88.9, 96.0).
+	// The row holds issue 25's goal (95/90 asserted as 92/90), not those
+	// runs: the project's CI machine, twice as fast as this one, lost 23
+	// of 32 of these links where this machine lost 2 to 8, so three runs
+	// here do not yet bound what it measures.
+	"https":       {95, 93},
 	"mtls":        {95, 90},
 	"mtls-opaque": {90, 80},
 }

@@ -3,13 +3,20 @@
 // keep-alive Transport) and answers with its body.
 //
 //	gohttp HOST:PORT DOWNSTREAM_URL
+//
+// The Transport keeps up to IDLE (default 64) idle connections and opens
+// at most CONNS (default 0: no limit), so that concurrent requests take
+// turns on kept-alive connections; an https DOWNSTREAM_URL is called over
+// crypto/tls (HTTP/1.1, the server's certificate not verified).
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -19,7 +26,13 @@ func main() {
 		os.Exit(2)
 	}
 	down := os.Args[2]
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	transport := &http.Transport{
+		MaxIdleConnsPerHost: envInt("IDLE", 64),
+		MaxConnsPerHost:     envInt("CONNS", 0),
+		// Set, it also keeps the Transport on HTTP/1.1.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: transport}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/ready" {
 			io.WriteString(w, "ok")
@@ -40,4 +53,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+func envInt(name string, def int) int {
+	v, err := strconv.Atoi(os.Getenv(name))
+	if err != nil {
+		return def
+	}
+	return v
 }
