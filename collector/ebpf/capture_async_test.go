@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zerotrace/zerotrace/internal/testenv"
 )
@@ -79,5 +80,32 @@ func TestCaptureNodeLoop(t *testing.T) {
 	checkContexts(t, "node loop", 2, 32, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
 		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{"node", filepath.Join(runtimeDir(t), "loop.js"),
 			tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf)})
+	})
+}
+
+// TestCaptureNodeLoopAttachedMidTurn: the same server, its loop busy (an
+// immediate queuing the next) for nodeSpin after it starts, while the
+// collector attaches the turn uprobes after the process's first event: a
+// turn that began once the scope constructors' uprobes were attached but
+// whose Close() ran before Close()'s were left a scope open for good, and
+// with it every later turn unknown (no call linked; the demo's nodeloop
+// variant lost the concurrent calls in about one run in three). With the
+// Close() probes attached first, every scope followed is seen to close: the
+// calls carry their requests' contexts as in TestCaptureNodeLoop.
+func TestCaptureNodeLoopAttachedMidTurn(t *testing.T) {
+	testenv.RequireBinaries(t, "node")
+	const nodeSpin = 3 * time.Second
+	tp, live := liveTopo(t)
+	checkContextsIn(t, tp, live, "node loop attached mid-turn", 2, 32, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
+		started := time.Now()
+		srv := startServer(t, tp.ServerNS, tp.ServerIP, front, []string{"node", filepath.Join(runtimeDir(t), "loop.js"),
+			tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf), fmt.Sprint(nodeSpin.Milliseconds())})
+		pid := uint32(srv.Process.Pid)
+		waitFor(t, func() bool { return live.c.TurnsFollowed(pid) }, func() string { return "event-loop turns not followed" })
+		if d := time.Since(started); d > nodeSpin-500*time.Millisecond {
+			t.Fatalf("turns followed %v after the start, the loop spins %v: not attached mid-turn", d, nodeSpin)
+		}
+		time.Sleep(time.Until(started.Add(nodeSpin)))
+		return srv
 	})
 }
