@@ -70,7 +70,7 @@ var measuredCompleteness = map[string]struct{ sequential, concurrent float64 }{
 	// to ratings placed since a goroutine's state ends with it (2026-12-06,
 	// docs/demo.md "https: reviews' calls to ratings under concurrency"):
 	// 100, 100 and 99.9 in three runs (main the same hour: 94.2, 88.9, 96.0).
-	// The row holds issue 25's goal (95/90 asserted as 92/90), not those
+	// The row holds issue 25's goals (95/93, asserted 92/90), not those
 	// runs: the project's CI machine, twice as fast as this one, lost 23
 	// of 32 of these links where this machine lost 2 to 8, so three runs
 	// here do not yet bound what it measures.
