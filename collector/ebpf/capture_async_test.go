@@ -109,3 +109,31 @@ func TestCaptureNodeLoopAttachedMidTurn(t *testing.T) {
 		return srv
 	})
 }
+
+// TestCaptureAsyncioAttachedMidStep: TestCaptureAsyncio's server with a
+// task stepping without pause for asyncioSpin after it starts, while the
+// collector attaches the task uprobes after the process's first event: a
+// step entered once the step's entry uprobe was attached but returned
+// before its return's was left the loop inside a step for good (no later
+// task known). With the returns attached first, every step followed is
+// seen to return.
+func TestCaptureAsyncioAttachedMidStep(t *testing.T) {
+	const asyncioSpin = 3 * time.Second
+	for version, py := range asyncioPythons(t) {
+		t.Run(version, func(t *testing.T) {
+			tp, live := liveTopo(t)
+			checkContextsIn(t, tp, live, "asyncio "+version+" attached mid-step", 2, 64, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
+				started := time.Now()
+				srv := startServer(t, tp.ServerNS, tp.ServerIP, front, []string{py, "-u", filepath.Join(runtimeDir(t), "aserver.py"),
+					tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf), fmt.Sprintf("spin=%d", asyncioSpin.Milliseconds())})
+				pid := uint32(srv.Process.Pid)
+				waitFor(t, func() bool { return live.c.TasksFollowed(pid) }, func() string { return "tasks not followed" })
+				if d := time.Since(started); d > asyncioSpin-500*time.Millisecond {
+					t.Fatalf("tasks followed %v after the start, the task spins %v: not attached mid-step", d, asyncioSpin)
+				}
+				time.Sleep(time.Until(started.Add(asyncioSpin)))
+				return srv
+			})
+		})
+	}
+}
