@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zerotrace/zerotrace/internal/testenv"
 )
@@ -80,4 +81,62 @@ func TestCaptureNodeLoop(t *testing.T) {
 		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{"node", filepath.Join(runtimeDir(t), "loop.js"),
 			tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf)})
 	})
+}
+
+// spinFor is how long the servers of the attached-mid-turn tests keep their
+// loop busy after they start: the collector attaches the uprobes meanwhile.
+const spinFor = 3 * time.Second
+
+// startSpinning starts argv (a server busy for spinFor from its start,
+// serving front) and returns when followed(pid) says the collector follows
+// its loop and the spin is over; it fails when the uprobes were attached
+// too late to have been attached while the loop ran.
+func startSpinning(t *testing.T, tp *topo, front int, argv []string, followed func(pid uint32) bool) *exec.Cmd {
+	t.Helper()
+	started := time.Now()
+	srv := startServer(t, tp.ServerNS, tp.ServerIP, front, argv)
+	pid := uint32(srv.Process.Pid)
+	waitFor(t, func() bool { return followed(pid) }, func() string { return fmt.Sprintf("the loop of %v not followed", argv) })
+	if d := time.Since(started); d > spinFor-500*time.Millisecond {
+		t.Fatalf("followed %v after the start, the loop spins %v: not attached while it ran", d, spinFor)
+	}
+	time.Sleep(time.Until(started.Add(spinFor)))
+	return srv
+}
+
+// TestCaptureNodeLoopAttachedMidTurn: the same server, its loop busy (an
+// immediate queuing the next) for spinFor after it starts, while the
+// collector attaches the turn uprobes after the process's first event: a
+// turn that began once the scope constructors' uprobes were attached but
+// whose Close() ran before Close()'s were left a scope open for good, and
+// with it every later turn unknown (no call linked; the demo's nodeloop
+// variant lost the concurrent calls in about one run in three). With the
+// Close() probes attached first, every scope followed is seen to close: the
+// calls carry their requests' contexts as in TestCaptureNodeLoop.
+func TestCaptureNodeLoopAttachedMidTurn(t *testing.T) {
+	testenv.RequireBinaries(t, "node")
+	tp, live := liveTopo(t)
+	checkContextsIn(t, tp, live, "node loop attached mid-turn", 2, 32, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
+		return startSpinning(t, tp, front, []string{"node", filepath.Join(runtimeDir(t), "loop.js"),
+			tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf), fmt.Sprint(spinFor.Milliseconds())}, live.c.TurnsFollowed)
+	})
+}
+
+// TestCaptureAsyncioAttachedMidStep: TestCaptureAsyncio's server with a
+// task stepping without pause for spinFor after it starts, while the
+// collector attaches the task uprobes after the process's first event: a
+// step entered once the step's entry uprobe was attached but returned
+// before its return's was left the loop inside a step for good (no later
+// task known). With the returns attached first, every step followed is
+// seen to return.
+func TestCaptureAsyncioAttachedMidStep(t *testing.T) {
+	for version, py := range asyncioPythons(t) {
+		t.Run(version, func(t *testing.T) {
+			tp, live := liveTopo(t)
+			checkContextsIn(t, tp, live, "asyncio "+version+" attached mid-step", 2, 64, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
+				return startSpinning(t, tp, front, []string{py, "-u", filepath.Join(runtimeDir(t), "aserver.py"),
+					tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf), fmt.Sprintf("spin=%d", spinFor.Milliseconds())}, live.c.TasksFollowed)
+			})
+		})
+	}
 }

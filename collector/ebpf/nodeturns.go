@@ -95,7 +95,16 @@ func (c *Capture) attachNode(path string) error {
 		if t.ScopeEnvCtxInR8 {
 			ctxReg = 1
 		}
-		return []uprobeAt{{c.objs.NodeScopeWrap, false, t.ScopeWrap, 0}, {c.objs.NodeScopeEnv, false, t.ScopeEnv, ctxReg},
-			{c.objs.NodeMakeCallback, false, t.MakeCallback, 0}, {c.objs.NodeClose, false, t.Close, 0}, {c.objs.NodeClosed, true, t.Close, 0}}, err
+		// In this order (attachAll attaches one after another while the
+		// loop runs): Close()'s return, its entry, then what opens a
+		// scope. A scope followed is then always seen to close; the
+		// other way round, a turn between two attaches left its scope
+		// open for good and every later turn unknown
+		// (TestCaptureNodeLoopAttachedMidTurn). A Close() entered before
+		// its entry's uprobe returns to a closing stack without it:
+		// ignored (bpf/socket/nodeasync.h).
+		return []uprobeAt{{c.objs.NodeClosed, true, t.Close, 0}, {c.objs.NodeClose, false, t.Close, 0},
+			{c.objs.NodeMakeCallback, false, t.MakeCallback, 0}, {c.objs.NodeScopeEnv, false, t.ScopeEnv, ctxReg},
+			{c.objs.NodeScopeWrap, false, t.ScopeWrap, 0}}, err
 	})
 }

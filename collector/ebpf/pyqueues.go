@@ -278,8 +278,14 @@ func (c *Capture) attachAll(path string, probes []uprobeAt) error {
 func (c *Capture) attachTasks(path string) error {
 	return c.attachFound(path, "the task functions", func(r io.ReaderAt) ([]uprobeAt, error) {
 		a, err := cpython.FindAsyncio(r)
+		// The steps' returns before their entries (attachAll attaches
+		// one after another while the loop runs): a step followed is then
+		// always seen to return; the other way round, a step between the
+		// two attaches left the loop inside a step for good and no later
+		// task known (TestCaptureAsyncioAttachedMidStep). A return without
+		// its entry finds no step open: ignored (bpf/socket/asyncio.h).
 		return []uprobeAt{{c.objs.PyTaskInit, false, a.Init, 0}, {c.objs.PyTaskDealloc, false, a.Dealloc, 0},
-			{c.objs.PyTaskStepEnter, false, a.Step, 0}, {c.objs.PyTaskWakeup, false, a.Wakeup, 0},
-			{c.objs.PyTaskStepExit, true, a.Step, 0}, {c.objs.PyTaskStepExit, true, a.Wakeup, 0}}, err
+			{c.objs.PyTaskStepExit, true, a.Step, 0}, {c.objs.PyTaskStepExit, true, a.Wakeup, 0},
+			{c.objs.PyTaskStepEnter, false, a.Step, 0}, {c.objs.PyTaskWakeup, false, a.Wakeup, 0}}, err
 	})
 }

@@ -1,13 +1,18 @@
 // Test server: Node.js http on one event loop (stdlib only).
-// usage: node loop.js HOST PORT DOWNSTREAM_URL
+// usage: node loop.js HOST PORT DOWNSTREAM_URL [SPIN_MS]
 // Every request calls DOWNSTREAM_URL + path + "/a" on a new connection
 // (agent: false) and + "/b" through a shared keep-alive http.Agent of at
 // most 4 sockets (requests queue for a socket another request frees), both
 // started in the handler, and answers when both are done. A timer calls
 // DOWNSTREAM_URL + "/bg" every 20 ms: those calls belong to no request.
+// SPIN_MS: for that long after it starts the loop never idles (an
+// immediate queues the next), so that uprobes attached meanwhile attach in
+// the middle of turns.
 const http = require('http');
 const [host, port, down] = [process.argv[2], Number(process.argv[3]), new URL(process.argv[4])];
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+const spinUntil = Date.now() + Number(process.argv[5] || 0);
+(function spin() { if (Date.now() < spinUntil) setImmediate(spin); })();
 
 function call(path, opts, done) {
   const req = http.request({ host: down.hostname, port: down.port, path, ...opts }, (res) => {
