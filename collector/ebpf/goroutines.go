@@ -19,6 +19,7 @@ import (
 type goTracker struct {
 	queue    chan uint32     // Go processes to track
 	attached map[exeID]error // per executable: nil once attached, else why not
+	goids    map[exeID]uint16 // per attached executable: runtime.g.goid's offset
 	gen      uint32          // the go_gen map's value: bumped after each go_procs change
 }
 
@@ -47,6 +48,7 @@ func (c *Capture) trackGo(pid uint32) string {
 	exe := filepath.Join("/proc", strconv.Itoa(int(pid)), "exe")
 	if c.gos.attached == nil {
 		c.gos.attached = map[exeID]error{}
+		c.gos.goids = map[exeID]uint16{}
 	}
 	err, first := attachOnce(c.gos.attached, exe, c.attachGo)
 	if first && err != nil {
@@ -56,7 +58,15 @@ func (c *Capture) trackGo(pid uint32) string {
 	if err != nil {
 		return err.Error()
 	}
-	if err := c.objs.GoProcs.Put(pid, uint8(1)); err != nil {
+	id, err := exeIDOf(exe)
+	if err != nil {
+		return err.Error()
+	}
+	off, ok := c.gos.goids[id]
+	if !ok {
+		return "runtime.g.goid's offset not known"
+	}
+	if err := c.objs.GoProcs.Put(pid, off); err != nil {
 		return fmt.Sprintf("listing pid %d: %v", pid, err)
 	}
 	// Threads cache whether their process is listed until this moves
@@ -69,6 +79,16 @@ func (c *Capture) trackGo(pid uint32) string {
 }
 
 func (c *Capture) attachGo(exe string) error {
+	// Goroutines are keyed by their goid (bpf/socket/goroutine.h
+	// goroutine_key), read at this offset of their g.
+	off, err := goidOffset(exe)
+	if err != nil {
+		return fmt.Errorf("finding runtime.g.goid: %w", err)
+	}
+	id, err := exeIDOf(exe)
+	if err != nil {
+		return err
+	}
 	ex, err := link.OpenExecutable(exe)
 	if err != nil {
 		return fmt.Errorf("opening executable: %w", err)
@@ -78,12 +98,7 @@ func (c *Capture) attachGo(exe string) error {
 	if err != nil {
 		return fmt.Errorf("uprobe on runtime.send (a stripped binary has no symbol table): %w", err)
 	}
-	// runtime.goexit1: a goroutine ends; its g is reused by a later one.
-	e, err := ex.Uprobe("runtime.goexit1", c.objs.GoRuntimeGoexit1, nil)
-	if err != nil {
-		l.Close()
-		return fmt.Errorf("uprobe on runtime.goexit1: %w", err)
-	}
-	c.addLinks(l, e)
+	c.gos.goids[id] = off
+	c.addLinks(l)
 	return nil
 }
