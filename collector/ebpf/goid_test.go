@@ -4,7 +4,7 @@ package ebpf
 
 import (
 	"os"
-	"runtime"
+	goruntime "runtime"
 	"testing"
 )
 
@@ -18,7 +18,7 @@ func TestGoidOffsetDWARF(t *testing.T) {
 	if off == 0 {
 		t.Fatal("offset 0")
 	}
-	if want, ok := goidOffsets[goRelease(runtime.Version())]; ok && off != want {
+	if want, ok := goidOffsets[goRelease(goruntime.Version())]; ok && off != want {
 		t.Fatalf("goid at %d in DWARF, table says %d", off, want)
 	}
 }
