@@ -17,10 +17,10 @@ import (
 // ring buffer reader must not wait for it. Until a process is tracked, the
 // causality guard uses none of its context ids.
 type goTracker struct {
-	queue    chan uint32     // Go processes to track
-	attached map[exeID]error // per executable: nil once attached, else why not
+	queue    chan uint32      // Go processes to track
+	attached map[exeID]error  // per executable: nil once attached, else why not
 	goids    map[exeID]uint16 // per attached executable: runtime.g.goid's offset
-	gen      uint32          // the go_gen map's value: bumped after each go_procs change
+	gen      uint32           // the go_gen map's value: bumped after each go_procs change
 }
 
 // goTrack is the tracker's goroutine.
