@@ -3,23 +3,90 @@
 package ebpf
 
 import (
-	"os"
-	goruntime "runtime"
+	"debug/buildinfo"
+	"debug/elf"
+	"errors"
+	"fmt"
 	"testing"
 )
 
-// The test binary's own runtime.g, from its DWARF, agrees with the table
-// entry of the Go release that built it (when listed).
-func TestGoidOffsetDWARF(t *testing.T) {
-	off, err := goidOffset(os.Args[0])
+// A program freshly built by the installed toolchain: the offset of
+// runtime.g.goid in its DWARF is the table's for its release, which must
+// be listed.
+func TestGoidOffsetMatchesDWARF(t *testing.T) {
+	bin := buildPeer(t, "gohttp")
+	rel := binRelease(t, bin)
+	want, ok := goidOffsets[rel]
+	if !ok {
+		t.Fatalf("%s is not in goidOffsets: add its offset (docs/assembly.md \"Goid offsets\")", rel)
+	}
+	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if off == 0 {
-		t.Fatal("offset 0")
+	defer f.Close()
+	d, err := f.DWARF()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if want, ok := goidOffsets[goRelease(goruntime.Version())]; ok && off != want {
-		t.Fatalf("goid at %d in DWARF, table says %d", off, want)
+	got, err := dwarfGoidOffset(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("runtime.g.goid at %d in the DWARF of a %s binary, the table says %d", got, rel, want)
+	}
+}
+
+// The table gives the offset of a binary without DWARF; a release not in
+// the table is read from the DWARF when there is some, else refused.
+func TestGoidOffsetSources(t *testing.T) {
+	full := buildPeer(t, "gohttp")
+	bare := buildPeer(t, "gohttp", "-ldflags=-w") // symbols kept, no DWARF
+	rel := binRelease(t, full)
+	want := goidOffsets[rel]
+	for _, bin := range []string{full, bare} {
+		if got, err := goidOffset(bin); err != nil || got != want {
+			t.Errorf("%s (in the table): %d, %v; want %d", bin, got, err, want)
+		}
+	}
+	withoutRelease(t, rel)
+	if got, err := goidOffset(full); err != nil || got != want {
+		t.Errorf("not in the table, with DWARF: %d, %v; want %d", got, err, want)
+	}
+	if got, err := goidOffset(bare); !errors.Is(err, errNoGoid) {
+		t.Errorf("not in the table, no DWARF: %d, %v; want errNoGoid", got, err)
+	}
+}
+
+// The table lists every release from go1.17 (the register ABI: the
+// goroutine in R14) to its last one with no gap, at 8-byte aligned
+// offsets past runtime.g's first fields (stack bounds and guards, _panic,
+// _defer, m, the saved registers: over 128 bytes in every release).
+func TestGoidOffsetTable(t *testing.T) {
+	last := 0
+	for rel := range goidOffsets {
+		var minor int
+		if _, err := fmt.Sscanf(rel, "go1.%d", &minor); err != nil || rel != fmt.Sprintf("go1.%d", minor) {
+			t.Errorf("release %q is not go1.N", rel)
+		}
+		last = max(last, minor)
+	}
+	if last < 26 {
+		t.Errorf("last release listed go1.%d, want at least go1.26", last)
+	}
+	for minor := 17; minor <= last; minor++ {
+		rel := fmt.Sprintf("go1.%d", minor)
+		off, ok := goidOffsets[rel]
+		switch {
+		case !ok:
+			t.Errorf("%s missing", rel)
+		case off%8 != 0 || off <= 128 || off > 256:
+			t.Errorf("%s: goid at %d", rel, off)
+		}
+	}
+	if _, ok := goidOffsets["go1.16"]; ok {
+		t.Error("go1.16 listed: it predates the register ABI")
 	}
 }
 
@@ -35,4 +102,26 @@ func TestGoRelease(t *testing.T) {
 			t.Errorf("goRelease(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// binRelease is the Go release that built bin.
+func binRelease(t *testing.T, bin string) string {
+	t.Helper()
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return goRelease(bi.GoVersion)
+}
+
+// withoutRelease removes rel from the table for the test's duration.
+func withoutRelease(t *testing.T, rel string) {
+	t.Helper()
+	off, ok := goidOffsets[rel]
+	delete(goidOffsets, rel)
+	t.Cleanup(func() {
+		if ok {
+			goidOffsets[rel] = off
+		}
+	})
 }

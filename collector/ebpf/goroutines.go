@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf/link"
 )
@@ -15,12 +16,22 @@ import (
 // BPF programs key their contexts by goroutine. It works on a goroutine of
 // its own: reading a large executable's symbol table takes long, and the
 // ring buffer reader must not wait for it. Until a process is tracked, the
-// causality guard uses none of its context ids.
+// causality guard uses none of its context ids. An executable whose
+// goroutines cannot be tracked (stripped, or runtime.g.goid's offset not
+// known: goid.go) is logged once and counted; its processes keep their
+// syscall spans, without context (containment).
 type goTracker struct {
-	queue    chan uint32      // Go processes to track
-	attached map[exeID]error  // per executable: nil once attached, else why not
-	goids    map[exeID]uint16 // per attached executable: runtime.g.goid's offset
-	gen      uint32           // the go_gen map's value: bumped after each go_procs change
+	queue     chan uint32      // Go processes to track
+	attached  map[exeID]error  // per executable: nil once attached, else why not
+	goids     map[exeID]uint16 // per attached executable: runtime.g.goid's offset
+	gen       uint32           // the go_gen map's value: bumped after each go_procs change
+	untracked atomic.Uint64    // Go executables whose goroutines are not tracked
+}
+
+// GoUntracked returns the Go executables whose goroutines are not tracked
+// (/metrics zerotrace_ebpf_go_untracked_total).
+func (c *Capture) GoUntracked() uint64 {
+	return c.gos.untracked.Load()
 }
 
 // goTrack is the tracker's goroutine.
@@ -52,6 +63,7 @@ func (c *Capture) trackGo(pid uint32) string {
 	}
 	err, first := attachOnce(c.gos.attached, exe, c.attachGo)
 	if first && err != nil {
+		c.gos.untracked.Add(1)
 		c.opt.Logger.Info("goroutines not tracked in a Go program; causality falls back to containment",
 			"pid", pid, "exe", exePath(exe), "err", err)
 	}
