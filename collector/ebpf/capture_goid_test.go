@@ -33,7 +33,9 @@ func TestCaptureGoUnknownGoid(t *testing.T) {
 	}
 	for _, pid := range pids {
 		waitFor(t, func() bool { return strings.Contains(live.c.guard.Untrusted(pid), "goid") },
-			func() string { return fmt.Sprintf("pid %d is not marked untracked: %q", pid, live.c.guard.Untrusted(pid)) })
+			func() string {
+				return fmt.Sprintf("pid %d is not marked untracked: %q", pid, live.c.guard.Untrusted(pid))
+			})
 	}
 	m := nonce()
 	const n = 8
