@@ -11,9 +11,9 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
-// goTracker attaches the goroutine uprobes (bpf/socket/goroutine.h) to each
-// Go executable once, and lists Go processes in the go_procs map so the
-// BPF programs key their contexts by goroutine. It works on a goroutine of
+// goTracker attaches the goroutine uprobe (runtime.send,
+// bpf/socket/handoff.h) to each Go executable once, and lists Go processes
+// in the go_procs map so the BPF programs key their contexts by goroutine. It works on a goroutine of
 // its own: reading a large executable's symbol table takes long, and the
 // ring buffer reader must not wait for it. Until a process is tracked, the
 // causality guard uses none of its context ids. An executable whose
