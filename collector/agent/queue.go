@@ -18,8 +18,9 @@ import (
 // The queue hands over whole store batches: a multiple of rows spans, which
 // the store encodes where the queue holds them (store.Writer.Write), without
 // copying each span's 688 bytes into the store's pending spans. Spans that
-// make no whole batch are handed over once the oldest of them waited wait,
-// or at close, with cut set: the writer then cuts them as a batch at once.
+// make no whole batch are handed over once the oldest of them waited wait
+// (the store's own timer step: store.Writer.Batching), or at close; the
+// store keeps those pending as before.
 type spanQueue struct {
 	mu      sync.Mutex
 	ready   sync.Cond // a whole batch, the wait over, or closed
@@ -38,8 +39,8 @@ type spanQueue struct {
 
 // newSpanQueue starts the writing goroutine; write gets the spans in the
 // order they were put, in batches of a multiple of rows spans, or of fewer
-// with cut set. limit is raised to two batches when below.
-func newSpanQueue(limit, rows int, wait time.Duration, write func(batch []span.Span, cut bool)) *spanQueue {
+// once they waited wait. limit is raised to two batches when below.
+func newSpanQueue(limit, rows int, wait time.Duration, write func([]span.Span)) *spanQueue {
 	q := &spanQueue{max: max(limit, 2*rows), rows: rows, wait: wait, done: make(chan struct{})}
 	q.ready.L, q.notFull.L = &q.mu, &q.mu
 	q.timer = time.AfterFunc(time.Hour, q.expire)
@@ -89,7 +90,7 @@ func (q *spanQueue) expire() {
 	q.ready.Signal()
 }
 
-func (q *spanQueue) run(write func(batch []span.Span, cut bool)) {
+func (q *spanQueue) run(write func([]span.Span)) {
 	defer close(q.done)
 	for {
 		q.mu.Lock()
@@ -106,9 +107,8 @@ func (q *spanQueue) run(write func(batch []span.Span, cut bool)) {
 			}
 			continue
 		}
-		cut := q.due || q.closed
 		n := len(all)
-		if !cut {
+		if !q.due && !q.closed {
 			n -= n % q.rows
 		}
 		// The spans beyond the whole batches (those put since the last
@@ -126,7 +126,7 @@ func (q *spanQueue) run(write func(batch []span.Span, cut bool)) {
 		}
 		q.notFull.Broadcast()
 		q.mu.Unlock()
-		write(all[:n], cut)
+		write(all[:n])
 		clear(all) // no references kept into the next round
 		q.mu.Lock()
 		q.spare = all[:0]
