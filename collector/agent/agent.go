@@ -54,7 +54,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		w.Close()
 		return err
 	}
-	sink := &spanSink{w: w, wl: wl, reused: newRepeatCounter(cfg.RepeatedKeys, log), namespace: cfg.Namespace}
+	sink := &spanSink{w: w, wl: wl, reused: newRepeatCounter(cfg.RepeatedKeys, log), namespace: cfg.Namespace, log: log}
 	rows, wait := w.Batching()
 	q := newSpanQueue(spanQueueMax, rows, wait, sink.write)
 	emit := skipOTLPTraffic(cfg.OTLP, q.put)

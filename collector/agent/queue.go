@@ -18,9 +18,8 @@ import (
 // The queue hands over whole store batches: a multiple of rows spans, which
 // the store encodes where the queue holds them (store.Writer.Write), without
 // copying each span's 688 bytes into the store's pending spans. Spans that
-// make no whole batch are handed over once the oldest of them waited wait
-// (the store's own timer step: store.Writer.Batching), or at close; the
-// store keeps those pending as before.
+// make no whole batch are handed over once the oldest of them waited wait,
+// or at close, with cut set: the writer then cuts them as a batch at once.
 type spanQueue struct {
 	mu      sync.Mutex
 	ready   sync.Cond // a whole batch, the wait over, or closed
@@ -39,8 +38,8 @@ type spanQueue struct {
 
 // newSpanQueue starts the writing goroutine; write gets the spans in the
 // order they were put, in batches of a multiple of rows spans, or of fewer
-// once they waited wait. limit is raised to two batches when below.
-func newSpanQueue(limit, rows int, wait time.Duration, write func([]span.Span)) *spanQueue {
+// with cut set. limit is raised to two batches when below.
+func newSpanQueue(limit, rows int, wait time.Duration, write func(batch []span.Span, cut bool)) *spanQueue {
 	q := &spanQueue{max: max(limit, 2*rows), rows: rows, wait: wait, done: make(chan struct{})}
 	q.ready.L, q.notFull.L = &q.mu, &q.mu
 	q.timer = time.AfterFunc(time.Hour, q.expire)
@@ -90,7 +89,7 @@ func (q *spanQueue) expire() {
 	q.ready.Signal()
 }
 
-func (q *spanQueue) run(write func([]span.Span)) {
+func (q *spanQueue) run(write func(batch []span.Span, cut bool)) {
 	defer close(q.done)
 	for {
 		q.mu.Lock()
@@ -107,8 +106,9 @@ func (q *spanQueue) run(write func([]span.Span)) {
 			}
 			continue
 		}
+		cut := q.due || q.closed
 		n := len(all)
-		if !q.due && !q.closed {
+		if !cut {
 			n -= n % q.rows
 		}
 		// The spans beyond the whole batches (those put since the last
@@ -126,7 +126,7 @@ func (q *spanQueue) run(write func([]span.Span)) {
 		}
 		q.notFull.Broadcast()
 		q.mu.Unlock()
-		write(all[:n])
+		write(all[:n], cut)
 		clear(all) // no references kept into the next round
 		q.mu.Lock()
 		q.spare = all[:0]

@@ -3,11 +3,14 @@
 package agent
 
 import (
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/collector/kube"
 	"github.com/zerotrace/zerotrace/pkg/span"
+	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 // TestSpanQueue: every span put reaches the writer once, in each producer's
@@ -21,14 +24,13 @@ func TestSpanQueue(t *testing.T) {
 		got     []span.Span
 		biggest int
 	)
-	var late int // batches of fewer than whole batches, handed over after the wait
-	q := newSpanQueue(limit, rows, time.Millisecond, func(batch []span.Span) {
+	q := newSpanQueue(limit, rows, time.Millisecond, func(batch []span.Span, cut bool) {
 		time.Sleep(50 * time.Microsecond) // a slow store
 		mu.Lock()
 		got = append(got, batch...)
 		biggest = max(biggest, len(batch))
-		if len(batch)%rows != 0 {
-			late++
+		if !cut && len(batch)%rows != 0 {
+			t.Errorf("a batch of %d spans not cut: not a multiple of %d", len(batch), rows)
 		}
 		mu.Unlock()
 	})
@@ -62,39 +64,41 @@ func TestSpanQueue(t *testing.T) {
 	if biggest > limit {
 		t.Errorf("a batch of %d spans: more than the %d the queue may hold", biggest, limit)
 	}
-	if late == 0 {
-		t.Errorf("no batch handed over after the wait: the producers' pauses tested nothing")
-	}
+}
+
+type queued struct {
+	n   int
+	cut bool
 }
 
 // TestSpanQueueWholeBatches: the writer gets whole store batches as they
 // fill (which the store encodes without copying them), the rest only once
-// the oldest of it waited, or at close.
+// the oldest of it waited the interval, cut, or at close, cut.
 func TestSpanQueueWholeBatches(t *testing.T) {
 	const rows, wait = 8, 100 * time.Millisecond
-	got := make(chan int, 100)
-	q := newSpanQueue(4*rows, rows, wait, func(batch []span.Span) {
+	got := make(chan queued, 100)
+	q := newSpanQueue(4*rows, rows, wait, func(batch []span.Span, cut bool) {
 		for i := range batch {
 			if batch[i].SpanID == 0 {
 				t.Errorf("span %d of a batch of %d: cleared", i, len(batch))
 			}
 		}
-		got <- len(batch)
+		got <- queued{len(batch), cut}
 	})
 	put := func(n int) {
 		for range n {
 			q.put(&span.Span{SpanID: 1})
 		}
 	}
-	expect := func(want int) {
+	expect := func(want queued, within time.Duration) {
 		t.Helper()
 		select {
-		case n := <-got:
-			if n != want {
-				t.Fatalf("writer got %d spans, want %d", n, want)
+		case g := <-got:
+			if g != want {
+				t.Fatalf("writer got %+v, want %+v", g, want)
 			}
-		case <-time.After(time.Second):
-			t.Fatalf("writer got nothing in 1s, want %d spans", want)
+		case <-time.After(within):
+			t.Fatalf("writer got nothing in %v, want %+v", within, want)
 		}
 	}
 	whole := func(n int) { // handed over as one or more whole batches
@@ -102,10 +106,10 @@ func TestSpanQueueWholeBatches(t *testing.T) {
 		for n > 0 {
 			select {
 			case g := <-got:
-				if g%rows != 0 || g > n {
-					t.Fatalf("writer got %d spans, want whole batches of %d up to %d spans", g, rows, n)
+				if g.cut || g.n%rows != 0 || g.n > n {
+					t.Fatalf("writer got %+v, want whole batches of %d up to %d spans", g, rows, n)
 				}
-				n -= g
+				n -= g.n
 			case <-time.After(time.Second):
 				t.Fatalf("writer got nothing in 1s, want whole batches of %d spans", n)
 			}
@@ -114,24 +118,52 @@ func TestSpanQueueWholeBatches(t *testing.T) {
 	nothing := func(d time.Duration) {
 		t.Helper()
 		select {
-		case n := <-got:
-			t.Fatalf("writer got %d spans, want nothing yet", n)
+		case g := <-got:
+			t.Fatalf("writer got %+v, want nothing yet", g)
 		case <-time.After(d):
 		}
 	}
 	start := time.Now()
 	put(rows - 1)
 	nothing(wait / 2)
-	expect(rows - 1)
+	expect(queued{rows - 1, true}, time.Second)
 	if d := time.Since(start); d < wait {
-		t.Errorf("%d spans handed over after %v, before the wait %v", rows-1, d, wait)
+		t.Errorf("%d spans handed over after %v, before the interval %v", rows-1, d, wait)
 	}
 	put(2*rows + 3)
 	whole(2 * rows)
 	nothing(wait / 2)
-	expect(3)
+	expect(queued{3, true}, time.Second)
 	put(rows + 2)
 	whole(rows)
 	q.close()
-	expect(2) // written before close returned
+	expect(queued{2, true}, time.Second) // written before close returned
+}
+
+// TestSinkCutsWhenTold: spans handed over cut are a stored batch once
+// written; the others wait for a whole batch (or the store's interval).
+func TestSinkCutsWhenTold(t *testing.T) {
+	w, err := store.OpenWriter(store.WriterOptions{Dir: t.TempDir(), Node: "n1", NoBackground: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	log := slog.New(slog.DiscardHandler)
+	s := &spanSink{w: w, wl: &workloads{cfg: &Config{}, idx: kube.NewIndex(), warner: &kube.Warner{Log: log}},
+		reused: newRepeatCounter(RepeatedKeysConfig{}, log), log: log}
+	batch := func(n int) []span.Span {
+		b := make([]span.Span, n)
+		for i := range b {
+			b[i] = span.Span{SpanID: uint64(i + 1), StartNs: int64(i + 1), EndNs: int64(i + 2)}
+		}
+		return b
+	}
+	s.write(batch(3), false)
+	if n := w.Stats().Spans; n != 0 {
+		t.Fatalf("%d spans stored of 3 not cut, want 0 (pending)", n)
+	}
+	s.write(batch(2), true)
+	if n := w.Stats().Spans; n != 5 {
+		t.Fatalf("%d spans stored after a cut, want 5", n)
+	}
 }

@@ -234,7 +234,7 @@ func (w *Writer) recover() error {
 
 func (w *Writer) loop() {
 	defer w.done.Done()
-	tick := time.NewTicker(w.tickStep())
+	tick := time.NewTicker(min(w.opt.BatchInterval, w.opt.SealInterval) / 4)
 	defer tick.Stop()
 	lastMaint := time.Now()
 	for {
@@ -265,19 +265,11 @@ func (w *Writer) loop() {
 	}
 }
 
-// Batching returns the rows a batch is cut at (BatchRows) and the step of
-// the writer's timer (a quarter of the shorter of BatchInterval and
-// SealInterval). A caller that hands Write whole batches has them encoded
-// where it holds them, without a copy into the pending spans; spans it
-// holds back for a whole batch no longer than the step are cut and sealed
-// at most a step later than they would be.
-func (w *Writer) Batching() (rows int, step time.Duration) {
-	return w.opt.BatchRows, w.tickStep()
-}
-
-// tickStep is the period of the writer's timer (loop).
-func (w *Writer) tickStep() time.Duration {
-	return min(w.opt.BatchInterval, w.opt.SealInterval) / 4
+// Batching returns the rows and the interval batches are cut at (the
+// options' BatchRows and BatchInterval, defaults applied): a caller that
+// hands Write whole batches has them encoded where it holds them.
+func (w *Writer) Batching() (rows int, interval time.Duration) {
+	return w.opt.BatchRows, w.opt.BatchInterval
 }
 
 // Write buffers spans; a batch is cut when BatchRows are pending. Whole
