@@ -26,7 +26,7 @@ func BenchmarkSpanQueueStore(b *testing.B) {
 	defer w.Close()
 	log := slog.New(slog.DiscardHandler)
 	sink := &spanSink{w: w, wl: &workloads{cfg: &Config{}, idx: kube.NewIndex(), warner: &kube.Warner{Log: log}},
-		reused: newRepeatCounter(RepeatedKeysConfig{}, log)}
+		reused: newRepeatCounter(RepeatedKeysConfig{}, log), log: log}
 	rows, wait := w.Batching()
 	q := newSpanQueue(spanQueueMax, rows, wait, sink.write)
 	s := span.Span{Kind: span.KindServer, L7Protocol: span.L7HTTP1, Service: "nginx", Endpoint: "GET /", RequestType: "GET",

@@ -167,3 +167,45 @@ func TestSinkCutsWhenTold(t *testing.T) {
 		t.Fatalf("%d spans stored after a cut, want 5", n)
 	}
 }
+
+// TestQueueStoreBatchesAligned: through the queue, the sink and the store,
+// spans that waited out the interval are a batch of their own at once, so
+// the whole batches after them are written as they come (encoded where the
+// queue holds them) instead of each filling the store's pending spans and
+// leaving the rest pending.
+func TestQueueStoreBatchesAligned(t *testing.T) {
+	const rows, wait = 8, 50 * time.Millisecond
+	w, err := store.OpenWriter(store.WriterOptions{Dir: t.TempDir(), Node: "n1", NoBackground: true, BatchRows: rows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	log := slog.New(slog.DiscardHandler)
+	s := &spanSink{w: w, wl: &workloads{cfg: &Config{}, idx: kube.NewIndex(), warner: &kube.Warner{Log: log}},
+		reused: newRepeatCounter(RepeatedKeysConfig{}, log), log: log}
+	q := newSpanQueue(4*rows, rows, wait, s.write)
+	defer q.close()
+	id := uint64(0)
+	put := func(n int) {
+		for range n {
+			id++
+			q.put(&span.Span{SpanID: id, StartNs: int64(id), EndNs: int64(id + 1)})
+		}
+	}
+	stored := func(want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for w.Stats().Spans != want && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n := w.Stats().Spans; n != want {
+			t.Fatalf("%d spans stored, want %d", n, want)
+		}
+	}
+	put(3)
+	stored(3) // after the wait, cut
+	put(2 * rows)
+	stored(3 + 2*rows) // nothing left pending in the store
+	put(rows + 1)
+	stored(3 + 3*rows)
+}
