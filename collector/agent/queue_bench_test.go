@@ -3,14 +3,11 @@
 package agent
 
 import (
-	"log/slog"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/zerotrace/zerotrace/collector/kube"
 	"github.com/zerotrace/zerotrace/pkg/span"
-	"github.com/zerotrace/zerotrace/pkg/store"
 )
 
 // BenchmarkSpanQueueStore puts HTTP spans through the span queue into the
@@ -19,14 +16,8 @@ import (
 // seal every 60k spans; cpu-ns/span is the process's CPU per span (the
 // pauses cost none).
 func BenchmarkSpanQueueStore(b *testing.B) {
-	w, err := store.OpenWriter(store.WriterOptions{Dir: b.TempDir(), Node: "n1", NoBackground: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Close()
-	log := slog.New(slog.DiscardHandler)
-	sink := &spanSink{w: w, wl: &workloads{cfg: &Config{}, idx: kube.NewIndex(), warner: &kube.Warner{Log: log}},
-		reused: newRepeatCounter(RepeatedKeysConfig{}, log), log: log}
+	sink := storeSink(b, 0)
+	w := sink.w
 	rows, wait := w.Batching()
 	q := newSpanQueue(spanQueueMax, rows, wait, sink.write)
 	s := span.Span{Kind: span.KindServer, L7Protocol: span.L7HTTP1, Service: "nginx", Endpoint: "GET /", RequestType: "GET",

@@ -143,14 +143,8 @@ func TestSpanQueueWholeBatches(t *testing.T) {
 // TestSinkCutsWhenTold: spans handed over cut are a stored batch once
 // written; the others wait for a whole batch (or the store's interval).
 func TestSinkCutsWhenTold(t *testing.T) {
-	w, err := store.OpenWriter(store.WriterOptions{Dir: t.TempDir(), Node: "n1", NoBackground: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	log := slog.New(slog.DiscardHandler)
-	s := &spanSink{w: w, wl: &workloads{cfg: &Config{}, idx: kube.NewIndex(), warner: &kube.Warner{Log: log}},
-		reused: newRepeatCounter(RepeatedKeysConfig{}, log), log: log}
+	s := storeSink(t, 0)
+	w := s.w
 	batch := func(n int) []span.Span {
 		b := make([]span.Span, n)
 		for i := range b {
@@ -175,14 +169,8 @@ func TestSinkCutsWhenTold(t *testing.T) {
 // leaving the rest pending.
 func TestQueueStoreBatchesAligned(t *testing.T) {
 	const rows, wait = 8, 50 * time.Millisecond
-	w, err := store.OpenWriter(store.WriterOptions{Dir: t.TempDir(), Node: "n1", NoBackground: true, BatchRows: rows})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	log := slog.New(slog.DiscardHandler)
-	s := &spanSink{w: w, wl: &workloads{cfg: &Config{}, idx: kube.NewIndex(), warner: &kube.Warner{Log: log}},
-		reused: newRepeatCounter(RepeatedKeysConfig{}, log), log: log}
+	s := storeSink(t, rows)
+	w := s.w
 	q := newSpanQueue(4*rows, rows, wait, s.write)
 	defer q.close()
 	id := uint64(0)
@@ -208,4 +196,17 @@ func TestQueueStoreBatchesAligned(t *testing.T) {
 	stored(3 + 2*rows) // nothing left pending in the store
 	put(rows + 1)
 	stored(3 + 3*rows)
+}
+
+// storeSink is a span sink writing to a store writer of its own (batches of
+// rows spans; 0: the default) without timers, closed when the test ends.
+func storeSink(tb testing.TB, rows int) *spanSink {
+	w, err := store.OpenWriter(store.WriterOptions{Dir: tb.TempDir(), Node: "n1", NoBackground: true, BatchRows: rows})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { w.Close() })
+	log := slog.New(slog.DiscardHandler)
+	return &spanSink{w: w, wl: &workloads{cfg: &Config{}, idx: kube.NewIndex(), warner: &kube.Warner{Log: log}},
+		reused: newRepeatCounter(RepeatedKeysConfig{}, log), log: log}
 }
