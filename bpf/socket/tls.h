@@ -288,8 +288,10 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return 0;
-	__u64 now = bpf_ktime_get_ns();
 	__u8 dir = call->dir;
+	// A write's event takes its entry's time; the clock is read only where
+	// causality needs it (not at a server's response), as exit_io does.
+	__u64 now = dir == DIR_EGRESS ? 0 : bpf_ktime_get_ns();
 	e->ts = dir == DIR_EGRESS ? call->ts : now;
 	e->sock_id = skp;
 	e->pid = id >> 32;
