@@ -11,7 +11,7 @@ import (
 // ssl: a socket BIO); before each but the first it closes a duplicate of
 // the socket's fd, which makes the collector forget the connection
 // object's socket (tls.h tls_sock_closed runs at a close of any of the
-// socket's fds). Each response is read into 16-byte buffers: the first
+// socket's fds). Each response is read into 64-byte buffers: the first
 // read makes the syscalls, the others take the record already read and
 // go out on the socket tls_conns holds for the object.
 const pyDupClose = `
@@ -27,7 +27,7 @@ for i, p in enumerate(paths):
     s.write(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p).encode())
     data = b""
     while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < int(data.split(b"Content-Length: ")[1].split(b"\r\n")[0]):
-        data += s.recv(16)
+        data += s.recv(64)
     print(int(data.split(b" ")[1]), len(data.split(b"\r\n\r\n", 1)[1]), p, flush=True)
 `
 
