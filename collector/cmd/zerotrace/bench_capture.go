@@ -176,8 +176,8 @@ func benchCapture(c benchCaptureConfig) error {
 		fmt.Printf("# round %d: loop %.0f/%.0f ns (empty programs %.0f), bulk %.0f/%.0f MB/s %.0f/%.0f ms CPU, wrk %.0f/%.0f req/s (apart %.0f/%.0f), bpf %.0f/%.0f ns, %.3f core per 10k spans/s\n",
 			i+1, r.loopBase, r.loopTraced, r.loopEmpty, r.bulkBase, r.bulkTraced, r.bulkCPUBase*1e3, r.bulkCPUTraced*1e3,
 			r.rpsBase, r.rpsTraced, r.rpsApartBase, r.rpsApartTraced, r.bpfL7, r.bpfNonL7, r.cpuPer10k)
-		fmt.Printf("# round %d tls: SSL_write %.0f/%.0f ns (empty uprobes %.0f, around the collector %.0f), SSL_read %.0f/%.0f ns (empty uprobes %.0f, around the collector %.0f), https wrk %.0f/%.0f req/s (empty uprobes %.0f)\n",
-			i+1, r.tls.writeBase, r.tls.writeTraced, r.tls.writeEmpty, r.tls.writeFloorNear, r.tls.readBase, r.tls.readTraced, r.tls.readEmpty, r.tls.readFloorNear, r.tls.rpsBase, r.tls.rpsTraced, r.tls.rpsEmpty)
+		fmt.Printf("# round %d tls: SSL_write %.0f/%.0f ns (empty uprobes %.0f), SSL_read %.0f/%.0f ns (empty uprobes %.0f), https wrk %.0f/%.0f req/s (empty uprobes %.0f)\n",
+			i+1, r.tls.writeBase, r.tls.writeTraced, r.tls.writeEmpty, r.tls.readBase, r.tls.readTraced, r.tls.readEmpty, r.tls.rpsBase, r.tls.rpsTraced, r.tls.rpsEmpty)
 		rounds = append(rounds, r)
 	}
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
@@ -428,18 +428,11 @@ func bpfPerCall(a, b map[string]*ebpf.ProgramStats, io bool) map[string]float64 
 }
 
 func benchTraced(c benchCaptureConfig, dir string, round int, nginx benchNginx, r *captureRound) error {
-	w0, r0, err := tlsFloorNear(c, nginx) // bench_capture_tls.go: the TLS loop's floor, before the start
-	if err != nil {
-		return err
-	}
 	col, err := startCollector(c, filepath.Join(dir, fmt.Sprintf("round%d", round)))
 	if err != nil {
 		return err
 	}
 	defer col.stop()
-	if err := tlsTracedLoop(c, col, nginx, &r.tls); err != nil {
-		return err
-	}
 	// What the apps get done, run-time statistics off.
 	ma, err := col.metrics()
 	if err != nil {
@@ -516,13 +509,7 @@ func benchTraced(c benchCaptureConfig, dir string, round int, nginx benchNginx, 
 	if err := roundEnd(col, r); err != nil {
 		return err
 	}
-	if err := col.alive(); err != nil {
-		return err
-	}
-	col.stop()
-	w1, r1, err := tlsFloorNear(c, nginx) // and after the stop
-	r.tls.writeFloorNear, r.tls.readFloorNear = (w0+w1)/2, (r0+r1)/2
-	return err
+	return col.alive()
 }
 
 // bpfRunTime runs the syscall loop and the bulk stream again with run-time

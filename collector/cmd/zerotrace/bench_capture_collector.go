@@ -122,18 +122,15 @@ func metric(m map[string]float64, name string) (float64, error) {
 	return v, nil
 }
 
-// stop asks the collector to flush and exit (SIGTERM), then kills it after
-// 10 s. A second stop returns at once.
+// stop asks the collector to flush and exit (SIGTERM), then kills it after 10 s.
 func (c *collector) stop() {
 	c.cmd.Process.Signal(syscall.SIGTERM)
-	var err error
 	select {
-	case err = <-c.done:
+	case <-c.done:
 	case <-time.After(10 * time.Second):
 		c.cmd.Process.Kill()
-		err = <-c.done
+		<-c.done
 	}
-	c.done <- err // for the next stop or alive
 }
 
 // drain waits (up to 10 s) until the collector has read its ring buffer

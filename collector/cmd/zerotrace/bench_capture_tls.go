@@ -79,14 +79,9 @@ type benchTLSRound struct {
 	writeBase, readBase     float64 // ns per SSL call, untraced
 	writeEmpty, readEmpty   float64 // with empty uprobes on the SSL functions
 	writeTraced, readTraced float64
-	// The floor again, just before the collector starts and just after it
-	// stops (the mean of the two), with the traced loop run first thing
-	// after its warm-up: the pair of _above_floor, seconds apart, not the
-	// minutes between the untraced and the traced step.
-	writeFloorNear, readFloorNear float64
-	rpsBase, rpsTraced            float64 // nginx HTTPS + wrk requests/s
-	rpsEmpty                      float64 // the same with empty uprobes
-	bpf                           map[string]float64
+	rpsBase, rpsTraced      float64 // nginx HTTPS + wrk requests/s
+	rpsEmpty                float64 // the same with empty uprobes
+	bpf                     map[string]float64
 }
 
 // tlsLoopIters: round trips of the TLS loop (two SSL_writes, two SSL_reads).
@@ -135,22 +130,10 @@ func runHTTPSWrk(c benchCaptureConfig, nginx benchNginx) (float64, error) {
 	return runWrk(c, "https://"+nginx.httpsAddr+"/", false)
 }
 
-// tlsEmptyUprobes runs the TLS loop and nginx HTTPS + wrk with the empty
-// uprobes on lib (nginx and wrk map the same libssl here).
+// tlsEmptyUprobes runs the TLS loop with a program that does nothing on
+// entry and return of the four functions the collector probes in lib, and
+// nginx HTTPS + wrk with them (nginx and wrk map the same libssl here).
 func tlsEmptyUprobes(c benchCaptureConfig, nginx benchNginx, lib string, r *benchTLSRound) error {
-	return withEmptyUprobes(lib, func() error {
-		var err error
-		if r.writeEmpty, r.readEmpty, _, err = tlsLoop(c, nginx); err != nil {
-			return err
-		}
-		r.rpsEmpty, err = runHTTPSWrk(c, nginx)
-		return err
-	})
-}
-
-// withEmptyUprobes runs f with a program that does nothing attached on
-// entry and return of the four functions the collector probes in lib.
-func withEmptyUprobes(lib string, f func() error) error {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "zt_empty_up", Type: ebpf.Kprobe, License: "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
 	if err != nil {
@@ -173,42 +156,22 @@ func withEmptyUprobes(lib string, f func() error) error {
 		}
 		defer ret.Close()
 	}
-	return f()
-}
-
-// tlsFloorNear runs the TLS loop with the empty uprobes (the traced step
-// runs it just before the collector starts and just after it stops) and
-// returns ns per SSL write and read.
-func tlsFloorNear(c benchCaptureConfig, nginx benchNginx) (write, read float64, err error) {
-	out, err := exec.Command("python3", "-c", `import ssl; print([l.split()[-1] for l in open("/proc/self/maps") if "/libssl" in l][0])`).CombinedOutput()
-	if err != nil {
-		return 0, 0, fmt.Errorf("finding python3's libssl: %w: %s", err, out)
-	}
-	err = withEmptyUprobes(strings.TrimSpace(string(out)), func() error {
-		var err error
-		write, read, _, err = tlsLoop(c, nginx)
+	if r.writeEmpty, r.readEmpty, _, err = tlsLoop(c, nginx); err != nil {
 		return err
-	})
-	return write, read, err
+	}
+	r.rpsEmpty, err = runHTTPSWrk(c, nginx)
+	return err
 }
 
-// tlsTracedLoop runs the TLS loop traced (the traced step's first
-// measurement, right after the collector's warm-up) and waits until the
-// collector has read its events.
-func tlsTracedLoop(c benchCaptureConfig, col *collector, nginx benchNginx, r *benchTLSRound) error {
+// tlsTraced measures the TLS loop and nginx HTTPS + wrk with the collector
+// running, then the loop again with run-time statistics on for the OpenSSL
+// programs' ns per call.
+func tlsTraced(c benchCaptureConfig, col *collector, nginx benchNginx, r *benchTLSRound) error {
 	var err error
 	if r.writeTraced, r.readTraced, _, err = tlsLoop(c, nginx); err != nil {
 		return err
 	}
 	col.drain()
-	return nil
-}
-
-// tlsTraced measures nginx HTTPS + wrk with the collector running, then
-// the TLS loop again with run-time statistics on for the OpenSSL programs'
-// ns per call.
-func tlsTraced(c benchCaptureConfig, col *collector, nginx benchNginx, r *benchTLSRound) error {
-	var err error
 	if r.rpsTraced, err = runHTTPSWrk(c, nginx); err != nil {
 		return err
 	}
@@ -290,15 +253,14 @@ func printTLSCapture(rounds []captureRound) {
 		med(func(r benchTLSRound) float64 { return r.writeTraced - r.writeBase }), floorW, tlsGoalAboveFloor, peer)
 	fmt.Printf("tls_ssl_read_added: %.0f ns/call  (goal ≤ floor %.0f + %d; %s)\n",
 		med(func(r benchTLSRound) float64 { return r.readTraced - r.readBase }), floorR, tlsGoalAboveFloor, peer)
-	// The same goal on paired figures: each round's traced loop minus the
-	// empty-uprobe loops run just before the collector started and just
-	// after it stopped (the floor moves by several µs between rounds and
-	// within a minute on a shared machine; the medians of the differences
-	// above each carry that noise).
-	fmt.Printf("tls_ssl_write_above_floor: %.0f ns/call  (median over rounds of traced − empty uprobes around the collector, same round; goal ≤ %d; %s)\n",
-		med(func(r benchTLSRound) float64 { return r.writeTraced - r.writeFloorNear }), tlsGoalAboveFloor, peer)
+	// The same goal on paired figures: each round's traced loop minus its
+	// empty-uprobe loop, run minutes apart at most (the floor moves by
+	// several µs between rounds on a shared machine; the medians of the
+	// differences above each carry that noise).
+	fmt.Printf("tls_ssl_write_above_floor: %.0f ns/call  (median over rounds of traced − empty uprobes, same round; goal ≤ %d; %s)\n",
+		med(func(r benchTLSRound) float64 { return r.writeTraced - r.writeEmpty }), tlsGoalAboveFloor, peer)
 	fmt.Printf("tls_ssl_read_above_floor: %.0f ns/call  (likewise; goal ≤ %d; %s)\n",
-		med(func(r benchTLSRound) float64 { return r.readTraced - r.readFloorNear }), tlsGoalAboveFloor, peer)
+		med(func(r benchTLSRound) float64 { return r.readTraced - r.readEmpty }), tlsGoalAboveFloor, peer)
 	var names []string
 	for _, r := range rounds {
 		for name := range r.tls.bpf {

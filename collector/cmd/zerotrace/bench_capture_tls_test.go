@@ -9,8 +9,6 @@ import (
 
 // The paired TLS figures are medians of each round's differences (ratios),
 // not differences of medians: rounds whose floor moves tell them apart.
-// The per-call pair is the traced loop and the floor measured around the
-// collector (writeFloorNear), not the untraced step's (writeEmpty).
 func TestPrintTLSPaired(t *testing.T) {
 	if !haveCollect() {
 		t.Fatal("this binary has no collect command")
@@ -19,8 +17,7 @@ func TestPrintTLSPaired(t *testing.T) {
 	traced := []float64{1500, 10000, 3100, 4100, 5100} // above the floor: 500, 8000, 100, 100, 100
 	rounds := make([]captureRound, 5)
 	for i := range rounds {
-		rounds[i].tls = benchTLSRound{writeBase: 100, readBase: 100, writeEmpty: 9 * empty[i], readEmpty: 9*empty[i] + 1,
-			writeFloorNear: empty[i], readFloorNear: empty[i] + 1,
+		rounds[i].tls = benchTLSRound{writeBase: 100, readBase: 100, writeEmpty: empty[i], readEmpty: empty[i] + 1,
 			writeTraced: traced[i], readTraced: traced[i] + 3, rpsBase: 1000, rpsEmpty: empty[i], rpsTraced: traced[i]}
 	}
 	out := captureStdout(t, func() { printTLSCapture(rounds) })
