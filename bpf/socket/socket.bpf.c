@@ -196,9 +196,9 @@ static __always_inline void fill_comm(struct event *e, struct task_struct *task)
 	__builtin_memcpy(e->comm, w, sizeof(w));
 }
 
-// fill_header writes the header of syscall a's event (ts: its time, tid_key:
-// the thread's pid_tgid) into e, every byte of it: e may be a ring record,
-// whose memory holds an earlier lap's bytes.
+// fill_header writes the header of syscall a's event (ts: its time, id: the
+// thread's pid_tgid) into e, every byte of it: e may be a ring record, whose
+// memory holds an earlier lap's bytes.
 static __always_inline void fill_header(struct event *e, struct active_io *a, struct sock *sk, struct task_struct *task,
 					__u64 ts, __u64 id, __u64 trace_id, __u32 len, __u32 cap, __u8 flags)
 {
