@@ -196,6 +196,52 @@ static __always_inline void fill_comm(struct event *e, struct task_struct *task)
 	__builtin_memcpy(e->comm, w, sizeof(w));
 }
 
+// fill_header writes the header of syscall a's event (ts: its time, id: the
+// thread's pid_tgid) into e, every byte of it: e may be a ring record, whose
+// memory holds an earlier lap's bytes.
+static __always_inline void fill_header(struct event *e, struct active_io *a, struct sock *sk, struct task_struct *task,
+					__u64 ts, __u64 id, __u64 trace_id, __u32 len, __u32 cap, __u8 flags)
+{
+	__builtin_memset(e, 0, EVENT_HDR_SIZE);
+	e->ts = ts;
+	e->sock_id = a->sk;
+	e->syscall_trace_id = trace_id;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->tcp_seq = a->seq;
+	e->len = len;
+	e->cap = cap;
+	e->dir = a->dir;
+	e->l4 = a->l4;
+	e->netns = a->netns;
+	e->flags = flags;
+	fill_addrs(e, sk);
+	fill_comm(e, task);
+}
+
+// RING_DIRECT_MAX: an event with at most this many payload bytes, of a
+// socket whose verdict is known, is built in its ring record, with no copy
+// through the per-CPU scratch event: a record of the header and the payload
+// rounded up to its size class (64-byte steps to 256, 128-byte steps to
+// 1024: one reservation per class, as the verifier wants a constant size).
+// Larger ones, and a socket's first messages (l7_verdict reads their bytes),
+// go through the scratch event and bpf_ringbuf_output at their exact size.
+// The reader cuts a record to its header and cap bytes (collector/ebpf
+// records.go eventRecord).
+#define RING_DIRECT_MAX 1024
+
+// RING_CLASS(n): reserve the record of size class n (for cap <= n) into r,
+// and bound c (cap) by n in the register the copy uses (the verifier wants
+// the bound there; the empty asm keeps clang from dropping the comparison).
+#define RING_CLASS(n)                                                                  \
+	else if (cap <= (n)) {                                                         \
+		r = bpf_ringbuf_reserve(&events, EVENT_HDR_SIZE + (n), 0);             \
+		c = cap;                                                               \
+		asm volatile("" : "+r"(c));                                            \
+		if (c > (n))                                                           \
+			c = (n);                                                       \
+	}
+
 static __always_inline int exit_io(long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -209,37 +255,24 @@ static __always_inline int exit_io(long ret)
 		count(STAT_DROP_FILTER);
 		return 0;
 	}
-	__u32 zero = 0;
-	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
-	if (!e)
-		return 0;
 	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
 	// An egress event's time is its entry's; its exit reads the clock
 	// only where causality needs it (not at a server's response).
 	__u64 now = a->dir == DIR_EGRESS ? 0 : bpf_ktime_get_ns();
+	__u64 ts = a->dir == DIR_EGRESS ? a->ts : now;
 	struct sock *sk = kcast(a->sk, struct sock);
-	e->ts = a->dir == DIR_EGRESS ? a->ts : now;
-	e->sock_id = a->sk;
-	e->pid = id >> 32;
-	e->tid = (__u32)id;
-	e->tcp_seq = a->seq;
-	e->dir = a->dir;
-	e->l4 = a->l4;
-	e->netns = a->netns;
-	e->flags = wait_flags(a);
-	fill_addrs(e, sk);
-	fill_comm(e, task);
+	__u8 flags = wait_flags(a);
 	__u64 key = thread_key(id, a);
 	__u8 cont = 0;
 	// An opaque socket's flights take no part in request contexts: a TLS
 	// server writes its session tickets after reading the request, which
 	// would end the request on its thread (opaque.h).
 	__u8 made = 0;
-	e->syscall_trace_id = a->l7 == L7_OPAQUE ? 0 : causality(key, a->sk, a->dir, now, &cont, a, &made);
+	__u64 trace_id = a->l7 == L7_OPAQUE ? 0 : causality(key, a->sk, a->dir, now, &cont, a, &made);
 	if (made)
 		l7_forget(a, a->sk); // its state had gone (LRU): the verdict copied is not the map's (l7.h)
-	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
-		e->syscall_trace_id |= GOROUTINE_BIT;
+	if ((key & GOROUTINE_KEY) && trace_id)
+		trace_id |= GOROUTINE_BIT;
 
 	__u64 ptr = a->buf, plen = a->buflen;
 	__u8 vectored = a->vectored;
@@ -277,17 +310,39 @@ static __always_inline int exit_io(long ret)
 	cap = payload_clamp(cap, len < plen ? len : plen);
 	cap = opaque_cap(a->l7, cap); // TLS not read: the record header (opaque.h)
 	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound
-	e->len = len;
-	e->cap = cap;
-	if (cap > 0)
-		bpf_probe_read_user(e->data, cap, (void *)ptr);
-	if (a->l7 == L7_UNKNOWN)
-		l7_verdict(a, sk, e->data, cap, len, e->l4);
-	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap))) {
-		count(STAT_DROP_RINGBUF);
-		return 0;
+
+	if (cap <= RING_DIRECT_MAX && a->l7 != L7_UNKNOWN) {
+		struct event *r = NULL;
+		__u64 c = 0;
+		if (cap == 0)
+			r = bpf_ringbuf_reserve(&events, EVENT_HDR_SIZE, 0);
+		RING_CLASS(64) RING_CLASS(128) RING_CLASS(192) RING_CLASS(256)
+		RING_CLASS(384) RING_CLASS(512) RING_CLASS(640) RING_CLASS(768)
+		RING_CLASS(896) RING_CLASS(1024)
+		if (!r) {
+			count(STAT_DROP_RINGBUF);
+			return 0;
+		}
+		fill_header(r, a, sk, task, ts, id, trace_id, len, c, flags);
+		if (c > 0)
+			bpf_probe_read_user(r->data, c, (void *)ptr);
+		bpf_ringbuf_submit(r, rb_flags(EVENT_HDR_SIZE + c));
+	} else {
+		__u32 zero = 0;
+		struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+		if (!e)
+			return 0;
+		fill_header(e, a, sk, task, ts, id, trace_id, len, cap, flags);
+		if (cap > 0)
+			bpf_probe_read_user(e->data, cap, (void *)ptr);
+		if (a->l7 == L7_UNKNOWN)
+			l7_verdict(a, sk, e->data, cap, len, e->l4);
+		if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap))) {
+			count(STAT_DROP_RINGBUF);
+			return 0;
+		}
 	}
-	wait_sent(a, e->flags);
+	wait_sent(a, flags);
 	count(STAT_EVENTS);
 	return 0;
 }

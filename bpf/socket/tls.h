@@ -139,6 +139,15 @@ static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u
 // SSL_write in the same callback).
 #define TLS_LAST_IN_NS 10000000ULL
 
+// tls_conns_moved counts a change to tls_conns (after it: tls_map_seen).
+static __always_inline void tls_conns_moved(void)
+{
+	__u32 zero = 0;
+	__u32 *gen = bpf_map_lookup_elem(&tls_conns_gen, &zero);
+	if (gen)
+		__sync_fetch_and_add(gen, 1);
+}
+
 // tls_map remembers that connection object ck uses socket skp (both ways);
 // chain_sk: the socket a Go Conn's fields lead to (gotls.h), else 0. A
 // connection already mapped so costs one lookup and no update (most calls;
@@ -152,8 +161,46 @@ static __always_inline void tls_map(struct tls_conn_key *ck, __u64 skp, __u64 ch
 		return;
 	struct tls_sock v = {.sk = skp, .tuple = tuple, .chained = chained};
 	bpf_map_update_elem(&tls_conns, ck, &v, BPF_ANY);
+	tls_conns_moved();
 	tls_proc_mark(ck->tgid, TLS_PROC_SOCKS); // before: gotls.h gotls_missed
 	bpf_map_update_elem(&tls_socks, &skp, ck, BPF_ANY);
+}
+
+// tls_map_seen is tls_map (chain_sk 0) for the thread whose mappings m
+// holds: when the thread found or made the same mapping (object, socket
+// and its tuple) and tls_conns has not changed since (tls_conns_gen: an
+// update, which may evict, or a deletion moves it), the map holds it
+// still and is not looked up. A thread's calls on one connection (a
+// request read and its response written, a client's request and its
+// response) cost one lookup, not one each.
+static __always_inline void tls_map_seen(struct tls_mapped *m, struct tls_conn_key *ck, __u64 skp)
+{
+	__u32 zero = 0;
+	__u32 *genp = bpf_map_lookup_elem(&tls_conns_gen, &zero); // before tls_conns: see tls_conns_gen
+	if (!genp) {
+		tls_map(ck, skp, 0);
+		return;
+	}
+	__u32 gen = *genp + 1;
+	__u64 tuple = sock_tuple(kcast(skp, struct sock));
+	__u8 i;
+	if (m->conn[0] == ck->conn && m->sk[0] == skp) {
+		if (m->tuple[0] == tuple && m->gen[0] == gen)
+			return;
+		i = 0;
+	} else if (m->conn[1] == ck->conn && m->sk[1] == skp) {
+		if (m->tuple[1] == tuple && m->gen[1] == gen)
+			return;
+		i = 1;
+	} else {
+		i = m->next & 1;
+		m->next = i ^ 1;
+	}
+	tls_map(ck, skp, 0);
+	m->conn[i] = ck->conn;
+	m->sk[i] = skp;
+	m->tuple[i] = tuple;
+	m->gen[i] = gen; // read before tls_map: its own update, if any, makes the next call look up once more
 }
 
 // tls_sock_closed forgets the connection object of a closed socket.
@@ -164,6 +211,7 @@ static __always_inline void tls_sock_closed(__u64 sk)
 		return;
 	struct tls_conn_key k = *ck;
 	bpf_map_delete_elem(&tls_conns, &k);
+	tls_conns_moved();
 	bpf_map_delete_elem(&tls_socks, &sk);
 }
 
@@ -184,6 +232,7 @@ static __always_inline __u64 tls_sock_of(struct tls_call *call, struct tls_conn_
 		skp = known->sk;
 		if (sock_tuple(kcast(skp, struct sock)) != known->tuple) {
 			bpf_map_delete_elem(&tls_conns, ck); // another socket took its place
+			tls_conns_moved();
 			skp = 0;
 		}
 	}
@@ -214,7 +263,9 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	struct tls_conn_key ck = {.conn = call->conn, .tgid = id >> 32};
 	__u64 skp = call->sk;
 	__u32 seq = call->seq_set ? call->seq : 0;
-	if (skp)
+	if (skp && a && !chain_sk)
+		tls_map_seen(&a->tls_mapped, &ck, skp); // OpenSSL: the thread's storage
+	else if (skp)
 		tls_map(&ck, skp, chain_sk);
 	else if (!(skp = tls_sock_of(call, &ck, &seq))) {
 		if (len > 0)
@@ -237,8 +288,10 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return 0;
-	__u64 now = bpf_ktime_get_ns();
 	__u8 dir = call->dir;
+	// A write's event takes its entry's time; the clock is read only where
+	// causality needs it (not at a server's response), as exit_io does.
+	__u64 now = dir == DIR_EGRESS ? 0 : bpf_ktime_get_ns();
 	e->ts = dir == DIR_EGRESS ? call->ts : now;
 	e->sock_id = skp;
 	e->pid = id >> 32;

@@ -54,8 +54,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error 
 		w.Close()
 		return err
 	}
-	sink := &spanSink{w: w, wl: wl, reused: newRepeatCounter(cfg.RepeatedKeys, log), namespace: cfg.Namespace}
-	q := newSpanQueue(spanQueueMax, sink.write)
+	sink := &spanSink{w: w, wl: wl, reused: newRepeatCounter(cfg.RepeatedKeys, log), namespace: cfg.Namespace, log: log}
+	rows, wait := w.Batching()
+	q := newSpanQueue(spanQueueMax, rows, wait, sink.write)
 	emit := skipOTLPTraffic(cfg.OTLP, q.put)
 	capture, err := startEBPF(&cfg, emit, log)
 	if err != nil {
@@ -281,7 +282,8 @@ func netnsInodes(specs []string) ([]uint32, error) {
 }
 
 // spanQueueMax bounds the spans waiting for the store writer (spanQueue):
-// two store batches (4096 rows by default), ~2.5 MB each at 616 bytes a span.
+// two store batches (4096 rows by default), ~2.8 MB each at 688 bytes a span
+// (raised to two batches of a larger store.batch_rows).
 const spanQueueMax = 8192
 
 func stopAll(c *ebpf.Capture, p *packet.Capture, q *spanQueue, w *store.Writer) {

@@ -3,6 +3,7 @@
 package agent
 
 import (
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,13 +21,15 @@ type spanSink struct {
 	wl        *workloads
 	reused    *repeat.Counter
 	namespace string // stamped on spans that carry none
+	log       *slog.Logger
 
 	spans     atomic.Uint64 // handed to the store
 	writeErrs atomic.Uint64 // refused by the store
 }
 
-// write is the span queue's writer.
-func (s *spanSink) write(batch []span.Span) {
+// write is the span queue's writer; cut: the batch is cut now (spans that
+// waited the batch interval without making a whole batch).
+func (s *spanSink) write(batch []span.Span, cut bool) {
 	for i := range batch {
 		s.wl.enrich(&batch[i])
 		if batch[i].Namespace == "" {
@@ -39,6 +42,12 @@ func (s *spanSink) write(batch []span.Span) {
 		return
 	}
 	s.spans.Add(uint64(len(batch)))
+	if cut {
+		// What the store drops here it counts, as in its own flushes.
+		if err := s.w.Flush(); err != nil {
+			s.log.Error("store writer", "err", err)
+		}
+	}
 }
 
 // register exports the sink's counters.

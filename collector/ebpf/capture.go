@@ -307,7 +307,7 @@ func (c *Capture) read() {
 			}
 			continue
 		}
-		chunk = add(chunk, rec.RawSample)
+		chunk = add(chunk, eventRecord(rec.RawSample))
 		if len(chunk) >= chunkSize || c.rd.AvailableBytes() == 0 {
 			c.q.publish(chunk)
 			chunk = c.q.chunk()

@@ -47,6 +47,22 @@ func (q *records) chunk() []byte {
 	return make([]byte, 0, chunkSize+4096)
 }
 
+// eventRecord returns ring record rec cut to its event: the header and the
+// cap bytes captured. A syscall's event with at most 1 KiB of payload is
+// built in a record of its size class (bpf/socket/socket.bpf.c RING_STEP),
+// up to 63 bytes longer than the event; the bytes past it are an earlier
+// lap's. A record shorter than its header or than its cap says is kept
+// whole (DecodeEvent rejects it).
+func eventRecord(rec []byte) []byte {
+	if len(rec) < EventHeaderSize {
+		return rec
+	}
+	if n := uint64(EventHeaderSize) + uint64(binary.LittleEndian.Uint32(rec[40:])); n < uint64(len(rec)) {
+		return rec[:n]
+	}
+	return rec
+}
+
 // add appends one record to chunk c.
 func add(c []byte, rec []byte) []byte {
 	c = binary.LittleEndian.AppendUint32(c, uint32(len(rec)))

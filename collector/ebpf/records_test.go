@@ -4,6 +4,7 @@ package ebpf
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -129,5 +130,36 @@ func TestRecordsSmallChunksShareMemory(t *testing.T) {
 	handled(t, q, chunks, want)
 	if len(q.free) == 0 || len(q.free) > (16<<20)/chunkSize {
 		t.Errorf("%d chunks kept for reuse, want 1..%d", len(q.free), (16<<20)/chunkSize)
+	}
+}
+
+// TestEventRecordCut: a record of a size class longer than its event is cut
+// to the header and the cap bytes it captured (the rest is an earlier lap's
+// bytes); exact, short and inconsistent records are kept whole.
+func TestEventRecordCut(t *testing.T) {
+	event := func(capLen uint32, size int) []byte {
+		b := bytes.Repeat([]byte{0xee}, size) // an earlier lap's bytes
+		binary.LittleEndian.PutUint32(b[40:], capLen)
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		rec  []byte
+		want int
+	}{
+		{"class of 128 for 75 bytes", event(75, EventHeaderSize+128), EventHeaderSize + 75},
+		{"class of 64 for no bytes", event(0, EventHeaderSize+64), EventHeaderSize},
+		{"exact", event(1024, EventHeaderSize+1024), EventHeaderSize + 1024},
+		{"header only", event(0, EventHeaderSize), EventHeaderSize},
+		{"cap past the record", event(200, EventHeaderSize+128), EventHeaderSize + 128},
+		{"shorter than a header", make([]byte, 20), 20},
+	} {
+		got := eventRecord(tc.rec)
+		if len(got) != tc.want {
+			t.Errorf("%s: %d bytes, want %d", tc.name, len(got), tc.want)
+		}
+		if !bytes.Equal(got, tc.rec[:len(got)]) {
+			t.Errorf("%s: bytes changed", tc.name)
+		}
 	}
 }

@@ -47,9 +47,18 @@ type SocketActiveIo struct {
 		L7    uint8
 		Pad   [3]uint8
 	}
-	Vnext uint8
-	_     [7]byte
-	Tls   SocketTlsCall
+	Vnext     uint8
+	_         [7]byte
+	Tls       SocketTlsCall
+	TlsMapped struct {
+		_     structs.HostLayout
+		Conn  [2]uint64
+		Sk    [2]uint64
+		Tuple [2]uint64
+		Gen   [2]uint32
+		Next  uint8
+		Pad   [7]uint8
+	}
 }
 
 type SocketBodyKey struct {
@@ -282,6 +291,7 @@ const (
 	SocketMapStats             = "stats"
 	SocketMapThreads           = "threads"
 	SocketMapTlsConns          = "tls_conns"
+	SocketMapTlsConnsGen       = "tls_conns_gen"
 	SocketMapTlsExclude        = "tls_exclude"
 	SocketMapTlsOut            = "tls_out"
 	SocketMapTlsProcs          = "tls_procs"
@@ -472,6 +482,7 @@ type SocketMapSpecs struct {
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 	Threads     *ebpf.MapSpec `ebpf:"threads"`
 	TlsConns    *ebpf.MapSpec `ebpf:"tls_conns"`
+	TlsConnsGen *ebpf.MapSpec `ebpf:"tls_conns_gen"`
 	TlsExclude  *ebpf.MapSpec `ebpf:"tls_exclude"`
 	TlsOut      *ebpf.MapSpec `ebpf:"tls_out"`
 	TlsProcs    *ebpf.MapSpec `ebpf:"tls_procs"`
@@ -534,6 +545,7 @@ type SocketMaps struct {
 	Stats       *ebpf.Map `ebpf:"stats"`
 	Threads     *ebpf.Map `ebpf:"threads"`
 	TlsConns    *ebpf.Map `ebpf:"tls_conns"`
+	TlsConnsGen *ebpf.Map `ebpf:"tls_conns_gen"`
 	TlsExclude  *ebpf.Map `ebpf:"tls_exclude"`
 	TlsOut      *ebpf.Map `ebpf:"tls_out"`
 	TlsProcs    *ebpf.Map `ebpf:"tls_procs"`
@@ -567,6 +579,7 @@ func (m *SocketMaps) Close() error {
 		m.Stats,
 		m.Threads,
 		m.TlsConns,
+		m.TlsConnsGen,
 		m.TlsExclude,
 		m.TlsOut,
 		m.TlsProcs,

@@ -37,23 +37,20 @@ var redacted = map[string]bool{"authorization": true, "proxy-authorization": tru
 func IsRedacted(name string) bool { return redacted[strings.ToLower(name)] }
 
 // Parse reads a request or response head from b.
+//
+// The head is scanned once, line by line: its end is the first empty line
+// after the start line, which is where the first "\r\n\r\n" of b is (no
+// search for it ahead of the lines).
 func (HTTP1) Parse(b []byte, m *Message) error {
 	*m = Message{Protocol: span.L7HTTP1, BodyLen: -1}
-	end := bytes.Index(b, []byte("\r\n\r\n"))
-	complete := end >= 0
-	head := b
-	if complete {
-		head = b[:end+2]
-		m.HeaderLen = end + 4
-	}
-	nl := indexCRLF(head)
+	nl := indexCRLF(b)
 	if nl < 0 {
-		if !complete && len(b) > 0 {
+		if len(b) > 0 {
 			return ErrIncomplete
 		}
 		return ErrMalformed
 	}
-	line := head[:nl]
+	line := b[:nl]
 	if bytes.HasPrefix(line, []byte("HTTP/1.")) {
 		// HTTP/1.1 200 OK
 		m.Response = true
@@ -86,18 +83,19 @@ func (HTTP1) Parse(b []byte, m *Message) error {
 		m.BodyLen = 0 // a request without Content-Length or chunked has no body
 	}
 	m.KeepAlive = m.Version == "1.1"
-	rest := head[nl+2:]
-	for len(rest) > 0 {
-		i := indexCRLF(rest)
-		var h []byte
+	complete := false
+	for off := nl + 2; ; {
+		i := indexCRLF(b[off:])
 		if i < 0 {
-			h, rest = rest, nil
-			if complete {
-				return ErrMalformed
-			}
 			break // a header cut by the capture: ignore it
 		}
-		h, rest = rest[:i], rest[i+2:]
+		h := b[off : off+i]
+		off += i + 2
+		if i == 0 { // the empty line: the head's end
+			complete = true
+			m.HeaderLen = off
+			break
+		}
 		c := bytes.IndexByte(h, ':')
 		if c <= 0 {
 			return ErrMalformed

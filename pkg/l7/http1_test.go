@@ -125,6 +125,20 @@ func BenchmarkHTTP1Parse(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
+// BenchmarkHTTP1ParseResponse parses the bench's nginx response head (the
+// other half of each HTTP/1 span the collector makes under nginx + wrk).
+func BenchmarkHTTP1ParseResponse(b *testing.B) {
+	resp := []byte("HTTP/1.1 200 OK\r\nServer: nginx/1.24.0\r\nDate: Sun, 06 Dec 2026 13:30:00 GMT\r\nContent-Type: text/plain\r\n" +
+		"Content-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
+	var m Message
+	for i := 0; i < b.N; i++ {
+		if err := (HTTP1{}).Parse(resp, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
 // TestIndexCRLF checks indexCRLF against bytes.Index on every string of up
 // to 8 bytes over '\r', '\n' and 'a' (bare CRs and LFs, CRLFs at either end).
 func TestIndexCRLF(t *testing.T) {

@@ -265,6 +265,13 @@ func (w *Writer) loop() {
 	}
 }
 
+// Batching returns the rows and the interval batches are cut at (the
+// options' BatchRows and BatchInterval, defaults applied): a caller that
+// hands Write whole batches has them encoded where it holds them.
+func (w *Writer) Batching() (rows int, interval time.Duration) {
+	return w.opt.BatchRows, w.opt.BatchInterval
+}
+
 // Write buffers spans; a batch is cut when BatchRows are pending. Whole
 // batches of the caller's spans are encoded from its slice, without a
 // copy into the pending spans (688 bytes each).

@@ -53,6 +53,7 @@ struct active_io {
 	struct l7_copy v[2];
 	__u8 vnext;     // the slot the next copy takes
 	struct tls_call tls; // the thread's TLS library call (bpf/socket/tls.h)
+	struct tls_mapped tls_mapped; // its connections' sockets, known mapped (tls.h tls_map_seen)
 };
 
 struct {

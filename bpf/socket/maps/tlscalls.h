@@ -27,3 +27,18 @@ struct tls_call {
 	__u8 _pad[3];
 };
 
+// The connection -> socket mappings the thread last made or found in
+// tls_conns (tls.h tls_map_seen), with tls_conns_gen then: a call whose
+// syscall touched the same socket for the same connection object again,
+// with tls_conns unchanged since, skips tls_conns' lookup (~80 ns of an
+// OpenSSL return here). Two: a thread that drives both ends of a loop, a
+// proxy's thread its two connections, a request's read and its response's
+// write on one connection.
+struct tls_mapped {
+	__u64 conn[2]; // 0: empty
+	__u64 sk[2];
+	__u64 tuple[2]; // sock_tuple of sk then
+	__u32 gen[2];   // tls_conns_gen + 1 then
+	__u8 next;      // the slot the next mapping takes
+	__u8 _pad[7];
+};

@@ -22,3 +22,14 @@ struct {
 	__type(key, struct tls_conn_key);
 	__type(value, struct tls_sock);
 } tls_conns SEC(".maps");
+
+// tls_conns_gen counts the changes to tls_conns (updates, during which the
+// LRU may evict, and deletions), each made after the change: a thread's
+// copy of a mapping (struct tls_mapped) read at gen still holds while gen
+// has not moved.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tls_conns_gen SEC(".maps");
