@@ -96,6 +96,15 @@ static __always_inline void gotls_record_seq(struct gotls_call *c, __u64 cookie)
 	c->call.seq_set = 1;
 }
 
+// gotls_key is gotls_calls' key: the calling goroutine's g address, not its
+// goid (goroutine.h goroutine_key): a call's entry, syscalls and return run
+// on the one goroutine, and its return deletes the entry, so a g reused by
+// a later goroutine finds none; no goid read per call.
+static __always_inline __u64 gotls_key(__u32 tgid, __u64 g)
+{
+	return GOROUTINE_KEY | ((g ^ ((__u64)tgid << 40)) & ~GOROUTINE_KEY);
+}
+
 // gotls_enter: a Write (dir DIR_EGRESS) or Read began.
 static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
 {
@@ -125,7 +134,7 @@ static __always_inline int gotls_enter(struct pt_regs *ctx, __u8 dir)
 		c.chain_sk = gotls_chain_sk(task, conn, cookie);
 	if (dir == DIR_INGRESS)
 		gotls_record_seq(&c, cookie);
-	__u64 key = goroutine_key(tgid, g);
+	__u64 key = gotls_key(tgid, g);
 	tls_proc_mark(tgid, TLS_PROC_CALLS); // before the call: gotls_syscall
 	bpf_map_update_elem(&gotls_calls, &key, &c, BPF_ANY);
 	return 0;
@@ -171,7 +180,7 @@ static __always_inline int gotls_syscall(struct task_struct *task, struct active
 	__u64 g = current_g(task);
 	if (!g)
 		return 0;
-	__u64 key = goroutine_key(tgid, g);
+	__u64 key = gotls_key(tgid, g);
 	struct gotls_call *c = (marks & TLS_PROC_CALLS) ? bpf_map_lookup_elem(&gotls_calls, &key) : NULL;
 	if (!c)
 		return dir == DIR_INGRESS && (marks & TLS_PROC_SOCKS) && gotls_missed(tgid, sk) ? 2 : 0;
@@ -194,7 +203,7 @@ static __always_inline int gotls_syscall(struct task_struct *task, struct active
 static __always_inline int gotls_return(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 key = goroutine_key(tgid, ctx->r14);
+	__u64 key = gotls_key(tgid, ctx->r14);
 	struct gotls_call *p = bpf_map_lookup_elem(&gotls_calls, &key);
 	if (!p)
 		return 0;

@@ -437,35 +437,21 @@ static __always_inline int waking(struct task_struct *p)
 }
 
 // go_send: goroutine g sends on a channel to the goroutine waiting on it
-// (runtime.send(c, sg, ...): the waiting sudog in BX, its g first).
+// (runtime.send(c, sg, ...): the waiting sudog in BX, its g first). Both are
+// keyed by their goids (goroutine.h goroutine_key).
 static __always_inline int go_send(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	if (!bpf_map_lookup_elem(&go_procs, &tgid))
+	__u16 *off = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!off)
 		return 0;
 	__u64 sg = ctx->bx, g = ctx->r14, wg = 0;
 	if (!sg || !g || bpf_probe_read_user(&wg, sizeof(wg), (void *)sg) || !wg)
 		return 0;
-	__u64 gk = goroutine_key(tgid, g);
-	wake(tgid, gk, thread_of(gk), goroutine_key(tgid, wg), NULL);
-	return 0;
-}
-
-// go_exit: the current goroutine (R14 at runtime.goexit1, which every
-// goroutine calls as it ends) of a Go process ends. Its entry goes with it:
-// the runtime keeps a dead goroutine's g for the next goroutine it starts,
-// whose context key is then the same, and which must not inherit its
-// predecessor's state (Go's HTTP Transport: a connection's read goroutine
-// reusing the g of the goroutine that did its TLS handshake took that
-// handshake's call as its own and answered the connection's first request
-// with the handshake's token).
-static __always_inline int go_exit(struct pt_regs *ctx)
-{
-	__u64 g = ctx->r14;
-	if (!g)
+	__u64 gk = go_key(tgid, g, *off), wk = go_key(tgid, wg, *off);
+	if (!gk || !wk)
 		return 0;
-	__u64 k = goroutine_key(bpf_get_current_pid_tgid() >> 32, g);
-	bpf_map_delete_elem(&threads, &k);
+	wake(tgid, gk, thread_of(gk), wk, NULL);
 	return 0;
 }

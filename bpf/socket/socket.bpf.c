@@ -510,8 +510,6 @@ int exit_futex(struct trace_event_raw_sys_exit *ctx) { futex_exit(); return 0; }
 // (goroutine.h, handoff.h). Attached per executable by user space.
 SEC("uprobe/runtime.send")
 int go_runtime_send(struct pt_regs *ctx) { return go_send(ctx); }
-SEC("uprobe/runtime.goexit1")
-int go_runtime_goexit1(struct pt_regs *ctx) { return go_exit(ctx); }
 
 // CPython's SimpleQueue (pyqueue.h), attached by address in _queue's
 // method table.

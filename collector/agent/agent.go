@@ -214,6 +214,8 @@ func registerEBPFMetrics(reg *prometheus.Registry, capture *ebpf.Capture) {
 		Help: "Go executables whose crypto/tls plaintext is read (docs/tls.md)."}, func() float64 { n, _ := capture.GoTLSStats(); return float64(n) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_gotls_failed_total",
 		Help: "Go executables linking crypto/tls whose plaintext cannot be read (unknown version or layout, damaged tables)."}, func() float64 { _, n := capture.GoTLSStats(); return float64(n) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_go_untracked_total",
+		Help: "Go executables whose goroutines are not tracked (stripped, or runtime.g.goid's offset not known): their calls keep no context."}, func() float64 { return float64(capture.GoUntracked()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerotrace_ebpf_ringbuf_lag_bytes",
 		Help: "Bytes waiting in the ring buffer."}, func() float64 { return float64(capture.Pending()) }))
 }

@@ -6,20 +6,32 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf/link"
 )
 
-// goTracker attaches the goroutine uprobes (bpf/socket/goroutine.h) to each
-// Go executable once, and lists Go processes in the go_procs map so the
-// BPF programs key their contexts by goroutine. It works on a goroutine of
+// goTracker attaches the goroutine uprobe (runtime.send,
+// bpf/socket/handoff.h) to each Go executable once, and lists Go processes
+// in the go_procs map so the BPF programs key their contexts by goroutine. It works on a goroutine of
 // its own: reading a large executable's symbol table takes long, and the
 // ring buffer reader must not wait for it. Until a process is tracked, the
-// causality guard uses none of its context ids.
+// causality guard uses none of its context ids. An executable whose
+// goroutines cannot be tracked (stripped, or runtime.g.goid's offset not
+// known: goid.go) is logged once and counted; its processes keep their
+// syscall spans, without context (containment).
 type goTracker struct {
-	queue    chan uint32     // Go processes to track
-	attached map[exeID]error // per executable: nil once attached, else why not
-	gen      uint32          // the go_gen map's value: bumped after each go_procs change
+	queue     chan uint32      // Go processes to track
+	attached  map[exeID]error  // per executable: nil once attached, else why not
+	goids     map[exeID]uint16 // per attached executable: runtime.g.goid's offset
+	gen       uint32           // the go_gen map's value: bumped after each go_procs change
+	untracked atomic.Uint64    // Go executables whose goroutines are not tracked
+}
+
+// GoUntracked returns the Go executables whose goroutines are not tracked
+// (/metrics zerotrace_ebpf_go_untracked_total).
+func (c *Capture) GoUntracked() uint64 {
+	return c.gos.untracked.Load()
 }
 
 // goTrack is the tracker's goroutine.
@@ -47,16 +59,26 @@ func (c *Capture) trackGo(pid uint32) string {
 	exe := filepath.Join("/proc", strconv.Itoa(int(pid)), "exe")
 	if c.gos.attached == nil {
 		c.gos.attached = map[exeID]error{}
+		c.gos.goids = map[exeID]uint16{}
 	}
 	err, first := attachOnce(c.gos.attached, exe, c.attachGo)
 	if first && err != nil {
+		c.gos.untracked.Add(1)
 		c.opt.Logger.Info("goroutines not tracked in a Go program; causality falls back to containment",
 			"pid", pid, "exe", exePath(exe), "err", err)
 	}
 	if err != nil {
 		return err.Error()
 	}
-	if err := c.objs.GoProcs.Put(pid, uint8(1)); err != nil {
+	id, err := exeIDOf(exe)
+	if err != nil {
+		return err.Error()
+	}
+	off, ok := c.gos.goids[id]
+	if !ok {
+		return "runtime.g.goid's offset not known"
+	}
+	if err := c.objs.GoProcs.Put(pid, off); err != nil {
 		return fmt.Sprintf("listing pid %d: %v", pid, err)
 	}
 	// Threads cache whether their process is listed until this moves
@@ -69,6 +91,16 @@ func (c *Capture) trackGo(pid uint32) string {
 }
 
 func (c *Capture) attachGo(exe string) error {
+	// Goroutines are keyed by their goid (bpf/socket/goroutine.h
+	// goroutine_key), read at this offset of their g.
+	off, err := goidOffset(exe)
+	if err != nil {
+		return fmt.Errorf("finding runtime.g.goid: %w", err)
+	}
+	id, err := exeIDOf(exe)
+	if err != nil {
+		return err
+	}
 	ex, err := link.OpenExecutable(exe)
 	if err != nil {
 		return fmt.Errorf("opening executable: %w", err)
@@ -78,12 +110,7 @@ func (c *Capture) attachGo(exe string) error {
 	if err != nil {
 		return fmt.Errorf("uprobe on runtime.send (a stripped binary has no symbol table): %w", err)
 	}
-	// runtime.goexit1: a goroutine ends; its g is reused by a later one.
-	e, err := ex.Uprobe("runtime.goexit1", c.objs.GoRuntimeGoexit1, nil)
-	if err != nil {
-		l.Close()
-		return fmt.Errorf("uprobe on runtime.goexit1: %w", err)
-	}
-	c.addLinks(l, e)
+	c.gos.goids[id] = off
+	c.addLinks(l)
 	return nil
 }

@@ -32,12 +32,12 @@ type SocketActiveIo struct {
 	ConnectFd  int64
 	ServingTs  uint64
 	GoGen      uint32
-	Go         uint8
+	Go         uint16
 	Waited     uint8
 	Rt         uint8
 	Tp         uint8
+	_          [3]byte
 	TpGen      uint32
-	_          [4]byte
 	V          [2]struct {
 		_     structs.HostLayout
 		Sk    uint64
@@ -325,7 +325,6 @@ const (
 	SocketProgExitSendto       = "exit_sendto"
 	SocketProgExitWrite        = "exit_write"
 	SocketProgExitWritev       = "exit_writev"
-	SocketProgGoRuntimeGoexit1 = "go_runtime_goexit1"
 	SocketProgGoRuntimeSend    = "go_runtime_send"
 	SocketProgGotlsRead        = "gotls_read"
 	SocketProgGotlsRet         = "gotls_ret"
@@ -428,7 +427,6 @@ type SocketProgramSpecs struct {
 	ExitSendto       *ebpf.ProgramSpec `ebpf:"exit_sendto"`
 	ExitWrite        *ebpf.ProgramSpec `ebpf:"exit_write"`
 	ExitWritev       *ebpf.ProgramSpec `ebpf:"exit_writev"`
-	GoRuntimeGoexit1 *ebpf.ProgramSpec `ebpf:"go_runtime_goexit1"`
 	GoRuntimeSend    *ebpf.ProgramSpec `ebpf:"go_runtime_send"`
 	GotlsRead        *ebpf.ProgramSpec `ebpf:"gotls_read"`
 	GotlsRet         *ebpf.ProgramSpec `ebpf:"gotls_ret"`
@@ -633,7 +631,6 @@ type SocketPrograms struct {
 	ExitSendto       *ebpf.Program `ebpf:"exit_sendto"`
 	ExitWrite        *ebpf.Program `ebpf:"exit_write"`
 	ExitWritev       *ebpf.Program `ebpf:"exit_writev"`
-	GoRuntimeGoexit1 *ebpf.Program `ebpf:"go_runtime_goexit1"`
 	GoRuntimeSend    *ebpf.Program `ebpf:"go_runtime_send"`
 	GotlsRead        *ebpf.Program `ebpf:"gotls_read"`
 	GotlsRet         *ebpf.Program `ebpf:"gotls_ret"`
@@ -691,7 +688,6 @@ func (p *SocketPrograms) Close() error {
 		p.ExitSendto,
 		p.ExitWrite,
 		p.ExitWritev,
-		p.GoRuntimeGoexit1,
 		p.GoRuntimeSend,
 		p.GotlsRead,
 		p.GotlsRet,

@@ -21,12 +21,10 @@ type exeID struct{ dev, ino uint64 }
 // and whether this call made it. A failure whose path is gone afterwards
 // (the process ended while its /proc path was used) is not remembered.
 func attachOnce(attached map[exeID]error, path string, attach func(string) error) (err error, first bool) {
-	st, err := os.Stat(path)
+	id, err := exeIDOf(path)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", path, err), false
+		return err, false
 	}
-	sys := st.Sys().(*syscall.Stat_t)
-	id := exeID{uint64(sys.Dev), sys.Ino}
 	if err, seen := attached[id]; seen {
 		return err, false
 	}
@@ -40,6 +38,16 @@ func attachOnce(attached map[exeID]error, path string, attach func(string) error
 	}
 	attached[id] = err
 	return err, true
+}
+
+// exeIDOf identifies the file at path.
+func exeIDOf(path string) (exeID, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return exeID{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	return exeID{uint64(sys.Dev), sys.Ino}, nil
 }
 
 // exePath is the path /proc/<pid>/exe links to (the binary a user knows),

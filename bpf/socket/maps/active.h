@@ -40,7 +40,7 @@ struct active_io {
 	__s64 connect_fd;
 	__u64 serving_ts; // when this thread last wrote its process's serving time (causality.h serving_mark); 0: never
 	__u32 go_gen;   // go_gen + 1 when go was looked up (goroutine.h); 0: never
-	__u8 go;        // the thread's process is in go_procs
+	__u16 go;       // go_procs' value for the thread's process (its goid offset); 0: not listed
 	__u8 waited;    // entered an event-loop wait (epoll_wait, poll, select) since its last socket event went out (wait.h)
 	__u8 rt;        // RT_*: the thread has a runtime's task storage (py_running, node_turns)
 	__u8 tp;        // TLS_PROC_* bits of its process (maps/tlsprocs.h), valid while tp_gen holds
