@@ -118,7 +118,8 @@ type Conn struct {
 	stream  l7.Stream  // the connection's decoder, for protocols that need one
 	fed     [2]int64   // real bytes seen per direction (stream protocols)
 	recent  [2][]chunkRec
-	held    *Chunk // a short first chunk kept to detect together with the next
+	held    *Chunk    // a short first chunk kept to detect together with the next
+	part    [2]*Chunk // per direction: an HTTP/1 head not whole yet, joined to the next chunk (holdPart)
 	queue   []*pending
 	cur     [2]*inflight
 	lastNs  int64
@@ -189,23 +190,34 @@ func NewConn(meta ConnMeta, cfg Config, emit func(*span.Span)) *Conn {
 // Feed consumes one chunk.
 func (c *Conn) Feed(ch Chunk) {
 	c.lastNs = max(c.lastNs, ch.EndNs)
-	if c.holdOrDetect(ch) {
+	ch, held := c.holdOrDetect(ch)
+	if held {
 		return
 	}
 	if c.stream != nil {
 		c.feedStream(ch)
 		return
 	}
+	if p := c.part[ch.Dir]; p != nil {
+		c.part[ch.Dir] = nil
+		if j, ok := c.joinPart(p, ch); ok {
+			ch = j
+		} else {
+			// The head's rest is lost: the message is what was held, so
+			// that a response still answers its own request.
+			c.parseMessages(*p, 0, false)
+		}
+	}
 	off, done := c.continueMessage(ch)
 	if !done {
-		c.parseMessages(ch, off)
+		c.parseMessages(ch, off, true)
 	}
 }
 
 // holdOrDetect starts a stream decoder on a connection's first bytes, and
 // holds a short first chunk that no protocol claims until the next one of
 // its direction. It reports whether it consumed ch.
-func (c *Conn) holdOrDetect(ch Chunk) bool {
+func (c *Conn) holdOrDetect(ch Chunk) (Chunk, bool) {
 	d := ch.Dir
 	if c.stream == nil && c.parser == nil && !c.cfg.UDP {
 		if h := c.held; h != nil && h.Dir == d {
@@ -215,18 +227,31 @@ func (c *Conn) holdOrDetect(ch Chunk) bool {
 			if c.detectStream(append(h.Data, ch.Data...), d) {
 				c.feedStream(*h)
 				c.feedStream(ch)
-				return true
+				return ch, true
 			}
-			c.Dropped++
+			// An HTTP/1 head read in pieces shorter than its method: the
+			// two go on together (holdPart).
+			if j, ok := c.joinPart(h, ch); ok && http1Start(j.Data) {
+				ch = j
+			} else {
+				c.Dropped++
+			}
 		}
 		if !c.detectStream(ch.Data, d) && len(ch.Data) == ch.Len && ch.Len > 0 && ch.Len < 16 && l7.Detect(ch.Data) == nil {
 			h := ch
 			h.Data = append([]byte(nil), ch.Data...)
 			c.held = &h
-			return true
+			return ch, true
 		}
 	}
-	return false
+	return ch, false
+}
+
+// http1Start reports whether b begins an HTTP/1 head, whole or not.
+func http1Start(b []byte) bool {
+	var m l7.Message
+	err := l7.HTTP1{}.Parse(b, &m)
+	return err == nil || err == l7.ErrIncomplete
 }
 
 // continueMessage extends the message that goes on in ch's direction. It
@@ -262,8 +287,9 @@ func (c *Conn) continueMessage(ch Chunk) (off int, done bool) {
 
 // parseMessages parses the messages that start in ch from off (the offset
 // in the real stream of this chunk) on; the last one may go on in later
-// chunks (c.cur).
-func (c *Conn) parseMessages(ch Chunk, off int) {
+// chunks (c.cur). hold: an HTTP/1 head not whole in ch may wait for the
+// next chunk (holdPart).
+func (c *Conn) parseMessages(ch Chunk, off int, hold bool) {
 	d := ch.Dir
 	for off < len(ch.Data) {
 		b := ch.Data[off:]
@@ -280,6 +306,9 @@ func (c *Conn) parseMessages(ch Chunk, off int) {
 			if pe := c.firstUnanswered(); pe != nil && pe.req.Method == "HEAD" {
 				m.NoBody = true
 			}
+		}
+		if err == l7.ErrIncomplete && hold && c.holdPart(ch, off) {
+			return
 		}
 		total := m.Total()
 		if err == l7.ErrIncomplete {
@@ -327,6 +356,47 @@ func (c *Conn) parseMessages(ch Chunk, off int) {
 		c.cur[d] = &kept
 		return
 	}
+}
+
+// maxPart bounds the bytes of an HTTP/1 head held for its next chunk
+// (holdPart): a head not whole in this many is taken as it is.
+const maxPart = 8192
+
+// holdPart keeps the HTTP/1 head that starts at off in ch and is not whole
+// there, to be parsed with the next chunk of its direction (joinPart), and
+// reports whether it did. A reader's small buffer, or a peer that writes a
+// head in pieces, splits a head over several reads; taken alone, its first
+// read made a message of a cut start line (no status, or a request without
+// its method) and the reads after it none, so that the connection's next
+// response answered this message's request. Only bytes captured whole are
+// held: a capture cut short cannot be continued.
+func (c *Conn) holdPart(ch Chunk, off int) bool {
+	if _, ok := c.parser.(l7.HTTP1); !ok || c.cfg.UDP || len(ch.Data) != ch.Len || ch.Len-off > maxPart {
+		return false
+	}
+	p := ch
+	p.Data = append([]byte(nil), ch.Data[off:]...)
+	p.Len = len(p.Data)
+	p.TCPSeq = ch.TCPSeq + uint32(off)
+	c.part[ch.Dir] = &p
+	return true
+}
+
+// joinPart returns held head p followed by ch, the next chunk of its
+// direction: the message starts with p (its time, sequence, thread and
+// syscall) and ends with ch. A chunk that does not follow p in the stream
+// (an event lost between them) is not joined: ok false. TLS plaintext is
+// not numbered by its own bytes (its sequence is the records'), so it is
+// joined in order.
+func (c *Conn) joinPart(p *Chunk, ch Chunk) (Chunk, bool) {
+	if c.tls == 0 && p.TCPSeq != 0 && ch.TCPSeq != 0 && ch.TCPSeq != p.TCPSeq+uint32(p.Len) {
+		return ch, false
+	}
+	j := *p
+	j.Data = append(p.Data, ch.Data...)
+	j.Len = p.Len + ch.Len
+	j.EndNs = ch.EndNs
+	return j, true
 }
 
 // pair queues a request as pending, or gives a response to the request it
@@ -570,6 +640,12 @@ func (c *Conn) Idle() int64 { return c.lastNs }
 // Close flushes: a response read until the close completes; requests
 // without response end as timeouts.
 func (c *Conn) Close(nowNs int64) {
+	for d, p := range c.part {
+		if p != nil { // its rest never came: the message is what was held
+			c.part[d] = nil
+			c.parseMessages(*p, 0, false)
+		}
+	}
 	for d := range c.cur {
 		if in := c.cur[d]; in != nil && in.response {
 			c.finish(Dir(d))

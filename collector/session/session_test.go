@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/pkg/l7"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -351,4 +352,153 @@ func TestEmitReusesSpan(t *testing.T) {
 	if r.spans[0].RequestResource != "/a" || r.spans[1].RequestResource != "/b" {
 		t.Errorf("copies: %q %q", r.spans[0].RequestResource, r.spans[1].RequestResource)
 	}
+}
+
+// pieces feeds s as consecutive chunks of at most n bytes in direction d,
+// from time t and sequence seq on (one time step per chunk).
+func pieces(c *Conn, d Dir, t int64, seq uint32, s string, n int) {
+	for i := 0; i < len(s); i += n {
+		j := min(i+n, len(s))
+		c.Feed(chunk(d, t+int64(i), seq+uint32(i), s[i:j]))
+	}
+}
+
+// TestHeadInPieces: a head split over several reads (a client reading into
+// a small buffer, a peer writing its head in pieces) is parsed whole, so
+// each response answers its own request. Before, a first read that cut the
+// status line made a message of its own, and the connection's next
+// response answered the first request: /a got /b's 201 and /b none.
+func TestHeadInPieces(t *testing.T) {
+	const (
+		reqA  = "GET /a HTTP/1.1\r\nHost: h\r\nX-Request-ID: qa\r\n\r\n"
+		respA = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Request-ID: ra\r\n\r\nhello"
+		reqB  = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+		respB = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+	)
+	for _, n := range []int{1, 3, 8, 16, 17, 24, 40, 64} {
+		for _, client := range []bool{true, false} {
+			var r rec
+			c := newConn(&r)
+			// The observed endpoint's reads come in pieces of n bytes: the
+			// responses at a client, the requests at a server.
+			out, in := Egress, Ingress
+			if !client {
+				out, in = Ingress, Egress
+			}
+			feed := func(d Dir, t int64, seq uint32, s string) {
+				if d == Ingress {
+					pieces(c, d, t, seq, s, n)
+				} else {
+					c.Feed(chunk(d, t, seq, s))
+				}
+			}
+			feed(out, 100, 1000, reqA)
+			feed(in, 200, 5000, respA)
+			feed(out, 400, 1000+uint32(len(reqA)), reqB)
+			feed(in, 500, 5000+uint32(len(respA)), respB)
+			if len(r.spans) != 2 || c.Dropped != 0 {
+				t.Fatalf("n=%d client=%v: %d spans, %d chunks dropped: %+v", n, client, len(r.spans), c.Dropped, r.spans)
+			}
+			a, b := r.spans[0], r.spans[1]
+			// The end of the exchange is its last piece's (the response's
+			// at a client; at a server the response is one write).
+			endA := int64(200)
+			if client {
+				endA = 200 + int64(len(respA)-1)/int64(n)*int64(n)
+			}
+			if a.RequestResource != "/a" || a.ResponseCode != 200 || a.XRequestIDReq != "qa" || a.XRequestIDResp != "ra" ||
+				a.ReqTCPSeq != 1000 || a.RespTCPSeq != 5000 || a.StartNs != 100 || a.EndNs != endA || a.ResponseBytes != int64(len(respA)) {
+				t.Errorf("n=%d client=%v: first span %+v", n, client, a)
+			}
+			if b.RequestResource != "/b" || b.ResponseCode != 201 || b.ReqTCPSeq != 1000+uint32(len(reqA)) || b.StartNs != 400 {
+				t.Errorf("n=%d client=%v: second span %+v", n, client, b)
+			}
+		}
+	}
+}
+
+// TestHeadInPiecesGap: a head's piece that does not follow the held one in
+// the stream (an event lost between them) is not joined to it: the held
+// bytes are a message as they are (a response of unknown status here), so
+// no response answers a request it does not belong to.
+func TestHeadInPiecesGap(t *testing.T) {
+	var r rec
+	c := newConn(&r)
+	c.Feed(chunk(Egress, 100, 1000, "GET /a HTTP/1.1\r\n\r\n"))
+	c.Feed(chunk(Ingress, 200, 5000, "HTTP/1.1 2"))
+	c.Feed(chunk(Ingress, 210, 5020, "ength: 0\r\n\r\n")) // 5010..5020 lost
+	c.Feed(chunk(Egress, 300, 1019, "GET /b HTTP/1.1\r\n\r\n"))
+	c.Feed(chunk(Ingress, 400, 5032, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+	c.Close(500)
+	if len(r.spans) != 2 {
+		t.Fatalf("%d spans: %+v", len(r.spans), r.spans)
+	}
+	if a := r.spans[0]; a.RequestResource != "/a" || a.ResponseCode != 0 || a.RespTCPSeq != 5000 {
+		t.Errorf("/a: want answered by the response at 5000 of unknown status: %+v", a)
+	}
+	if b := r.spans[1]; b.RequestResource != "/b" || b.ResponseCode != 404 {
+		t.Errorf("/b: %+v", b)
+	}
+	if c.Dropped != 1 {
+		t.Errorf("%d chunks dropped, want 1 (the piece after the gap)", c.Dropped)
+	}
+}
+
+// TestHeadInPiecesTLS: TLS plaintext is joined in order, whatever its
+// chunks' sequence numbers (the records', not the plaintext's).
+func TestHeadInPiecesTLS(t *testing.T) {
+	var r rec
+	c := newConn(&r)
+	c.SetTLS(span.FlagTLSOpenSSL)
+	c.Feed(chunk(Egress, 100, 1000, "GET /a HTTP/1.1\r\n\r\n"))
+	c.Feed(chunk(Ingress, 200, 5000, "HTTP/1.1 200 OK\r"))
+	c.Feed(chunk(Ingress, 210, 5000, "\nContent-Length: 2\r\n\r\nok")) // the same record's plaintext
+	c.Feed(chunk(Egress, 300, 1100, "GET /b HTTP/1.1\r\n\r\n"))
+	c.Feed(chunk(Ingress, 400, 5100, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+	if len(r.spans) != 2 || r.spans[0].ResponseCode != 200 || r.spans[0].EndNs != 210 || r.spans[1].ResponseCode != 404 {
+		t.Fatalf("spans %+v", r.spans)
+	}
+}
+
+// FuzzHeadInPieces: a well-formed response (a whole head whose length
+// covers the rest) read in pieces of any size gives the spans it gives read
+// whole: the same requests answered, with the same status, byte count and
+// response X-Request-ID, and the exchange after it answered by its own.
+func FuzzHeadInPieces(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Request-ID: ra\r\n\r\nhello"), uint8(16))
+	f.Add([]byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"), uint8(1))
+	f.Add([]byte("HTTP/1.0 204 No Content\r\nServer: x\r\n\r\n"), uint8(7))
+	f.Fuzz(func(t *testing.T, resp []byte, n uint8) {
+		var m l7.Message
+		if (l7.HTTP1{}).Parse(resp, &m) != nil || m.Chunked || m.Total() != len(resp) || len(resp) > maxPart || n == 0 {
+			return
+		}
+		type got struct {
+			res  string
+			code int32
+			n    int64
+			xrid string
+		}
+		run := func(piece int) []got {
+			var r rec
+			c := newConn(&r)
+			c.Feed(chunk(Egress, 100, 1000, "GET /a HTTP/1.1\r\n\r\n"))
+			pieces(c, Ingress, 200, 5000, string(resp), piece)
+			c.Feed(chunk(Egress, 100000, 1019, "GET /b HTTP/1.1\r\n\r\n"))
+			c.Feed(chunk(Ingress, 100001, 5000+uint32(len(resp)), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+			c.Close(100002)
+			var out []got
+			for _, s := range r.spans {
+				out = append(out, got{s.RequestResource, s.ResponseCode, s.ResponseBytes, s.XRequestIDResp})
+			}
+			return out
+		}
+		whole, split := run(len(resp)), run(int(n))
+		if len(whole) != 2 || whole[1] != (got{"/b", 404, 45, ""}) {
+			t.Fatalf("read whole: %+v", whole)
+		}
+		if len(split) != len(whole) || split[0] != whole[0] || split[1] != whole[1] {
+			t.Fatalf("read in pieces of %d: %+v, read whole: %+v", n, split, whole)
+		}
+	})
 }

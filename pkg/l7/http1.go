@@ -30,6 +30,31 @@ func (HTTP1) Detect(b []byte) bool {
 	return false
 }
 
+// startLinePrefix reports whether b, which holds no CRLF, can begin an
+// HTTP/1 head: "HTTP/1." or a request method and its space, or a prefix of
+// either. It marks m a response once b holds "HTTP/", a request of its
+// method once b holds the method and its space.
+func startLinePrefix(b []byte, m *Message) bool {
+	if len(b) == 0 {
+		return false
+	}
+	const status = "HTTP/1."
+	if bytes.HasPrefix(b, []byte(status)) || (len(b) < len(status) && bytes.HasPrefix([]byte(status), b)) {
+		m.Response = len(b) >= len("HTTP/")
+		return true
+	}
+	for _, meth := range methods {
+		if bytes.HasPrefix(b, meth) {
+			m.Method = intern(meth[:len(meth)-1])
+			return true
+		}
+		if len(b) < len(meth) && bytes.HasPrefix(meth, b) {
+			return true
+		}
+	}
+	return false
+}
+
 // Redacted header values never leave the collector.
 var redacted = map[string]bool{"authorization": true, "proxy-authorization": true, "cookie": true, "set-cookie": true}
 
@@ -45,10 +70,13 @@ func (HTTP1) Parse(b []byte, m *Message) error {
 	*m = Message{Protocol: span.L7HTTP1, BodyLen: -1}
 	nl := indexCRLF(b)
 	if nl < 0 {
-		if len(b) > 0 {
-			return ErrIncomplete
+		// No whole start line yet: a head still coming when b can begin
+		// one (a read into a small buffer, a head written in pieces),
+		// anything else is not a message.
+		if !startLinePrefix(b, m) {
+			return ErrMalformed
 		}
-		return ErrMalformed
+		return ErrIncomplete
 	}
 	line := b[:nl]
 	if bytes.HasPrefix(line, []byte("HTTP/1.")) {

@@ -21,7 +21,7 @@ func parseTwoScans(b []byte, m *Message) error {
 	}
 	nl := indexCRLF(head)
 	if nl < 0 {
-		if !complete && len(b) > 0 {
+		if !complete && startLinePrefix(b, m) { // as Parse since the two scans
 			return ErrIncomplete
 		}
 		return ErrMalformed

@@ -45,6 +45,18 @@ func TestHTTP1Parse(t *testing.T) {
 		{"head cut by the capture",
 			"GET /a HTTP/1.1\r\nHost: x\r\nUser-Ag",
 			Message{Method: "GET", Path: "/a", Version: "1.1", Host: "x", KeepAlive: true, BodyLen: 0}, ErrIncomplete},
+		// A read into a small buffer, or a head written in pieces: the
+		// start line itself not whole yet.
+		{"status line cut before its CRLF", "HTTP/1.1 200 OK\r", // 16 bytes: a 16-byte read
+			Message{Response: true, BodyLen: -1}, ErrIncomplete},
+		{"status line's first 8 bytes", "HTTP/1.1", Message{Response: true, BodyLen: -1}, ErrIncomplete},
+		{"a prefix of HTTP/1.", "HTT", Message{BodyLen: -1}, ErrIncomplete}, // also of no method: response not yet known
+		{"request line cut in its path", "GET /reviews/0?u", Message{Method: "GET", BodyLen: -1}, ErrIncomplete},
+		{"a prefix of a method", "DELE", Message{BodyLen: -1}, ErrIncomplete},
+		{"no CRLF, not a start line", "ontent-Length: 5", Message{}, ErrMalformed}, // the middle of a head
+		{"no CRLF, a body's bytes", "hello", Message{}, ErrMalformed},
+		{"no CRLF, a method without its space", "GETX /", Message{}, ErrMalformed},
+		{"no CRLF, HTTP/2's version", "HTTP/2 200", Message{}, ErrMalformed},
 		{"bad status", "HTTP/1.1 2x0 OK\r\n\r\n", Message{}, ErrMalformed},
 		{"bad request line", "GET /a\r\n\r\n", Message{}, ErrMalformed},
 		{"header without colon", "GET / HTTP/1.1\r\nbroken\r\n\r\n", Message{}, ErrMalformed},
