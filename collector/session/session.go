@@ -214,46 +214,6 @@ func (c *Conn) Feed(ch Chunk) {
 	}
 }
 
-// holdOrDetect starts a stream decoder on a connection's first bytes, and
-// holds a short first chunk that no protocol claims until the next one of
-// its direction. It reports whether it consumed ch.
-func (c *Conn) holdOrDetect(ch Chunk) (Chunk, bool) {
-	d := ch.Dir
-	if c.stream == nil && c.parser == nil && !c.cfg.UDP {
-		if h := c.held; h != nil && h.Dir == d {
-			// A server that reads a length prefix apart from the rest
-			// (Kafka): detect on the two together.
-			c.held = nil
-			if c.detectStream(append(h.Data, ch.Data...), d) {
-				c.feedStream(*h)
-				c.feedStream(ch)
-				return ch, true
-			}
-			// An HTTP/1 head read in pieces shorter than its method: the
-			// two go on together (holdPart).
-			if j, ok := c.joinPart(h, ch); ok && http1Start(j.Data) {
-				ch = j
-			} else {
-				c.Dropped++
-			}
-		}
-		if !c.detectStream(ch.Data, d) && len(ch.Data) == ch.Len && ch.Len > 0 && ch.Len < 16 && l7.Detect(ch.Data) == nil {
-			h := ch
-			h.Data = append([]byte(nil), ch.Data...)
-			c.held = &h
-			return ch, true
-		}
-	}
-	return ch, false
-}
-
-// http1Start reports whether b begins an HTTP/1 head, whole or not.
-func http1Start(b []byte) bool {
-	var m l7.Message
-	err := l7.HTTP1{}.Parse(b, &m)
-	return err == nil || err == l7.ErrIncomplete
-}
-
 // continueMessage extends the message that goes on in ch's direction. It
 // returns the offset in the chunk where the next message starts, or done
 // when the chunk belongs to the current message to its end.
@@ -358,47 +318,6 @@ func (c *Conn) parseMessages(ch Chunk, off int, hold bool) {
 	}
 }
 
-// maxPart bounds the bytes of an HTTP/1 head held for its next chunk
-// (holdPart): a head not whole in this many is taken as it is.
-const maxPart = 8192
-
-// holdPart keeps the HTTP/1 head that starts at off in ch and is not whole
-// there, to be parsed with the next chunk of its direction (joinPart), and
-// reports whether it did. A reader's small buffer, or a peer that writes a
-// head in pieces, splits a head over several reads; taken alone, its first
-// read made a message of a cut start line (no status, or a request without
-// its method) and the reads after it none, so that the connection's next
-// response answered this message's request. Only bytes captured whole are
-// held: a capture cut short cannot be continued.
-func (c *Conn) holdPart(ch Chunk, off int) bool {
-	if _, ok := c.parser.(l7.HTTP1); !ok || c.cfg.UDP || len(ch.Data) != ch.Len || ch.Len-off > maxPart {
-		return false
-	}
-	p := ch
-	p.Data = append([]byte(nil), ch.Data[off:]...)
-	p.Len = len(p.Data)
-	p.TCPSeq = ch.TCPSeq + uint32(off)
-	c.part[ch.Dir] = &p
-	return true
-}
-
-// joinPart returns held head p followed by ch, the next chunk of its
-// direction: the message starts with p (its time, sequence, thread and
-// syscall) and ends with ch. A chunk that does not follow p in the stream
-// (an event lost between them) is not joined: ok false. TLS plaintext is
-// not numbered by its own bytes (its sequence is the records'), so it is
-// joined in order.
-func (c *Conn) joinPart(p *Chunk, ch Chunk) (Chunk, bool) {
-	if c.tls == 0 && p.TCPSeq != 0 && ch.TCPSeq != 0 && ch.TCPSeq != p.TCPSeq+uint32(p.Len) {
-		return ch, false
-	}
-	j := *p
-	j.Data = append(p.Data, ch.Data...)
-	j.Len = p.Len + ch.Len
-	j.EndNs = ch.EndNs
-	return j, true
-}
-
 // pair queues a request as pending, or gives a response to the request it
 // answers (by stream id, else the first unanswered one; a pending of its
 // own flagged FlagNoRequest when there is none). m starts at off in ch.
@@ -430,96 +349,6 @@ func (c *Conn) pair(m *l7.Message, ch Chunk, off int) *pending {
 		pe.respEndNs = ch.EndNs
 	}
 	return pe
-}
-
-// detectStream starts the connection's decoder when b, its first bytes in
-// direction d, are of a protocol that needs one; the first message also
-// tells the roles when connect/accept did not.
-func (c *Conn) detectStream(b []byte, d Dir) bool {
-	p := l7.Detect(b)
-	sp, ok := p.(l7.StreamParser)
-	if !ok {
-		return false
-	}
-	if c.client == 0 {
-		var m l7.Message
-		if err := sp.Parse(b, &m); err != nil && err != l7.ErrIncomplete {
-			return false
-		}
-		if m.Response { // requests travel the other way
-			c.client = 2 - int(d)
-		} else {
-			c.client = 1 + int(d)
-		}
-	}
-	c.parser, c.stream = p, sp.NewStream()
-	return true
-}
-
-// feedStream hands a chunk to the connection's decoder.
-func (c *Conn) feedStream(ch Chunk) {
-	d := ch.Dir
-	r := chunkRec{off: c.fed[d], n: ch.Len, startNs: ch.StartNs, seq: ch.TCPSeq, tid: ch.TID, sys: ch.SyscallTraceID}
-	if len(c.recent[d]) == maxRecent {
-		copy(c.recent[d], c.recent[d][1:])
-		c.recent[d] = c.recent[d][:maxRecent-1]
-	}
-	c.recent[d] = append(c.recent[d], r)
-	c.fed[d] += int64(ch.Len)
-	response := int(d) != c.client-1
-	c.stream.Feed(ch.Data, ch.Len, response, func(m *l7.Message) { c.streamMessage(m, d, ch.EndNs) })
-}
-
-// chunkAt returns the remembered chunk holding stream offset off.
-func (c *Conn) chunkAt(d Dir, off int64) chunkRec {
-	rs := c.recent[d]
-	for i := len(rs) - 1; i >= 0; i-- {
-		if rs[i].off <= off {
-			return rs[i]
-		}
-	}
-	if len(rs) > 0 {
-		return rs[0]
-	}
-	return chunkRec{}
-}
-
-// streamMessage turns a decoded message into (half) an exchange.
-func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
-	r := c.chunkAt(d, m.Offset)
-	seq := r.seq
-	if r.off <= m.Offset {
-		seq += uint32(m.Offset - r.off)
-	}
-	var fl span.Flags
-	if m.Partial {
-		fl |= span.FlagPartial
-	}
-	if m.Truncated {
-		fl |= span.FlagTruncated
-	}
-	if !m.Response {
-		pe := c.newPending()
-		*pe = pending{req: *m, startNs: r.startNs, reqEndNs: endNs, seq: seq, tid: r.tid, sys: r.sys,
-			reqBytes: m.Length, flags: fl}
-		c.enqueue(pe)
-		return
-	}
-	pe := c.firstUnanswered()
-	if m.StreamID != 0 {
-		pe = c.byStream(m.StreamID)
-	}
-	if pe == nil {
-		pe = c.newPending()
-		*pe = pending{startNs: r.startNs, flags: span.FlagNoRequest,
-			req: l7.Message{Protocol: m.Protocol, StreamID: m.StreamID, Version: m.Version}}
-		c.queue = append(c.queue, pe)
-	}
-	pe.respMsg = *m
-	pe.resp = &pe.respMsg
-	pe.respSeq, pe.respTID, pe.respSys, pe.respEndNs, pe.respBytes = seq, r.tid, r.sys, endNs, m.Length
-	pe.flags |= fl
-	c.complete(pe)
 }
 
 // enqueue adds a request; one that arrives while another is unanswered

@@ -1,0 +1,96 @@
+package session
+
+import (
+	"github.com/zerotrace/zerotrace/pkg/l7"
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// detectStream starts the connection's decoder when b, its first bytes in
+// direction d, are of a protocol that needs one; the first message also
+// tells the roles when connect/accept did not.
+func (c *Conn) detectStream(b []byte, d Dir) bool {
+	p := l7.Detect(b)
+	sp, ok := p.(l7.StreamParser)
+	if !ok {
+		return false
+	}
+	if c.client == 0 {
+		var m l7.Message
+		if err := sp.Parse(b, &m); err != nil && err != l7.ErrIncomplete {
+			return false
+		}
+		if m.Response { // requests travel the other way
+			c.client = 2 - int(d)
+		} else {
+			c.client = 1 + int(d)
+		}
+	}
+	c.parser, c.stream = p, sp.NewStream()
+	return true
+}
+
+// feedStream hands a chunk to the connection's decoder.
+func (c *Conn) feedStream(ch Chunk) {
+	d := ch.Dir
+	r := chunkRec{off: c.fed[d], n: ch.Len, startNs: ch.StartNs, seq: ch.TCPSeq, tid: ch.TID, sys: ch.SyscallTraceID}
+	if len(c.recent[d]) == maxRecent {
+		copy(c.recent[d], c.recent[d][1:])
+		c.recent[d] = c.recent[d][:maxRecent-1]
+	}
+	c.recent[d] = append(c.recent[d], r)
+	c.fed[d] += int64(ch.Len)
+	response := int(d) != c.client-1
+	c.stream.Feed(ch.Data, ch.Len, response, func(m *l7.Message) { c.streamMessage(m, d, ch.EndNs) })
+}
+
+// chunkAt returns the remembered chunk holding stream offset off.
+func (c *Conn) chunkAt(d Dir, off int64) chunkRec {
+	rs := c.recent[d]
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].off <= off {
+			return rs[i]
+		}
+	}
+	if len(rs) > 0 {
+		return rs[0]
+	}
+	return chunkRec{}
+}
+
+// streamMessage turns a decoded message into (half) an exchange.
+func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
+	r := c.chunkAt(d, m.Offset)
+	seq := r.seq
+	if r.off <= m.Offset {
+		seq += uint32(m.Offset - r.off)
+	}
+	var fl span.Flags
+	if m.Partial {
+		fl |= span.FlagPartial
+	}
+	if m.Truncated {
+		fl |= span.FlagTruncated
+	}
+	if !m.Response {
+		pe := c.newPending()
+		*pe = pending{req: *m, startNs: r.startNs, reqEndNs: endNs, seq: seq, tid: r.tid, sys: r.sys,
+			reqBytes: m.Length, flags: fl}
+		c.enqueue(pe)
+		return
+	}
+	pe := c.firstUnanswered()
+	if m.StreamID != 0 {
+		pe = c.byStream(m.StreamID)
+	}
+	if pe == nil {
+		pe = c.newPending()
+		*pe = pending{startNs: r.startNs, flags: span.FlagNoRequest,
+			req: l7.Message{Protocol: m.Protocol, StreamID: m.StreamID, Version: m.Version}}
+		c.queue = append(c.queue, pe)
+	}
+	pe.respMsg = *m
+	pe.resp = &pe.respMsg
+	pe.respSeq, pe.respTID, pe.respSys, pe.respEndNs, pe.respBytes = seq, r.tid, r.sys, endNs, m.Length
+	pe.flags |= fl
+	c.complete(pe)
+}
