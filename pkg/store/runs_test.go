@@ -222,7 +222,9 @@ func TestRadixStable(t *testing.T) {
 		"all equal":     func(int) (uint64, uint64) { return 3, 4 },
 		"descending":    func(i int) (uint64, uint64) { return uint64(1e6 - i), 0 },
 		"buckets of 33": func(i int) (uint64, uint64) { return uint64(i%3) << 32, uint64(i % 11) },
-		"kind and hash": func(int) (uint64, uint64) { return uint64(rnd.IntN(6))<<56 | rnd.Uint64()>>8, rnd.Uint64() & (0xff << 56) },
+		"kind and hash": func(int) (uint64, uint64) {
+			return uint64(rnd.IntN(6))<<56 | rnd.Uint64()>>8, rnd.Uint64() & (0xff << 56)
+		},
 	}
 	for name, gen := range gens {
 		for _, n := range []int{0, 1, 2, insertionMax, insertionMax + 1, 99, 5000} {
