@@ -3,7 +3,6 @@
 package ebpf
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -109,15 +108,9 @@ exec curl -s -o /dev/null http://%[1]s:%[2]d/%[3]s/exec/curl`, tp.ServerIP, py, 
 func startServerAtPID(t *testing.T, pid uint32, ns, host string, port int, argv []string) {
 	t.Helper()
 	for try := 0; try < 100; try++ {
+		cmd, stdout, stderr := serverCmd(t, ns, argv)
 		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(fmt.Sprint(pid-1)), 0); err != nil {
 			t.Fatalf("setting ns_last_pid: %v", err)
-		}
-		cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
-		var stderr strings.Builder
-		cmd.Stderr = &syncWriter{w: &stderr}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
 		}
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("starting %v: %v", argv, err)
@@ -127,19 +120,7 @@ func startServerAtPID(t *testing.T, pid uint32, ns, host string, port int, argv 
 			cmd.Wait()
 			continue
 		}
-		done := make(chan struct{})
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			<-done
-		})
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-			}
-			cmd.Wait()
-			close(done)
-		}()
-		waitServing(t, ns, fmt.Sprintf("http://%s:%d/ready", host, port), argv, done, &stderr)
+		watchServer(t, cmd, stdout, stderr, ns, fmt.Sprintf("http://%s:%d/ready", host, port), argv)
 		return
 	}
 	t.Fatalf("no start of %v got pid %d in 100 tries", argv, pid)
