@@ -202,24 +202,27 @@ func (s *recordSorter) byStart(spans []span.Span) []uint32 {
 // the most significant, then b's; the others must be equal in every key),
 // stably, with tmp (as long) as scratch, and returns keys, sorted.
 //
-// Most significant byte first: one pass counts the keys' byte at the
-// current position; when it differs between keys, one pass moves them
-// into their buckets and each bucket is sorted on the next byte alone; a
-// bucket of a few keys is sorted by insertion. A batch's records so take
-// two or three moving passes where a least-significant-first sort takes
-// one per byte that differs: nine for key records, whose values are
-// hashes (issue 29, eleventh round). Bytes every key of a bucket shares
-// cost one counting pass and no move.
+// Most significant byte first (msd): one pass finds the first byte where
+// the keys differ, one counts it, one moves the keys into their buckets,
+// and each bucket is sorted the same way on the bytes after; a bucket of a
+// few keys is sorted by insertion. A batch's key records, whose values are
+// hashes and sequence numbers, so take two moving passes (the kind, the
+// value's first byte) where a least-significant-first sort took nine, one
+// per byte that differs; records sharing a value (a connection's socket, a
+// process, the namespace) take one reading pass and no move (issue 29,
+// eleventh round).
 func (s *recordSorter) radix(keys, tmp []sortKey, nbytes int) []sortKey {
-	s.msd(keys, tmp, 0, nbytes)
+	s.msd(keys, tmp, nbytes)
 	return keys
 }
 
 // insertionMax: a bucket of at most this many keys is sorted by insertion.
 const insertionMax = 32
 
-// msd sorts keys, which share their first d bytes, on bytes d to nbytes.
-func (s *recordSorter) msd(keys, tmp []sortKey, d, nbytes int) {
+// msd sorts keys on their first nbytes bytes. A bucket's keys share the
+// byte it was made on and those before, so the byte a bucket is sorted on
+// is always further than its parent's, and s.count[d] serves each depth.
+func (s *recordSorter) msd(keys, tmp []sortKey, nbytes int) {
 	n := len(keys)
 	if n <= insertionMax {
 		insertionSort(keys)
@@ -228,6 +231,7 @@ func (s *recordSorter) msd(keys, tmp []sortKey, d, nbytes int) {
 	// The first byte where keys differ: bytes they all share (the kind and
 	// high bytes of a run's values, a value many records share) take no
 	// pass of their own.
+	var d int
 	var da, db uint64
 	a0, b0 := keys[0].a, keys[0].b
 	for k := range keys {
@@ -247,43 +251,35 @@ func (s *recordSorter) msd(keys, tmp []sortKey, d, nbytes int) {
 	}
 	c := &s.count[d]
 	*c = [256]uint32{}
+	for k := range keys {
+		c[keys[k].digit(d)]++
+	}
 	var sum uint32
-	if d < 8 {
-		sh := uint(56 - 8*d)
-		for k := range keys {
-			c[byte(keys[k].a>>sh)]++
-		}
-		for v := range c {
-			c[v], sum = sum, sum+c[v]
-		}
-		for k := range keys {
-			v := byte(keys[k].a >> sh)
-			tmp[c[v]] = keys[k]
-			c[v]++
-		}
-	} else {
-		sh := uint(56 - 8*(d-8))
-		for k := range keys {
-			c[byte(keys[k].b>>sh)]++
-		}
-		for v := range c {
-			c[v], sum = sum, sum+c[v]
-		}
-		for k := range keys {
-			v := byte(keys[k].b >> sh)
-			tmp[c[v]] = keys[k]
-			c[v]++
-		}
+	for v := range c {
+		c[v], sum = sum, sum+c[v]
+	}
+	for k := range keys {
+		v := keys[k].digit(d)
+		tmp[c[v]] = keys[k]
+		c[v]++
 	}
 	copy(keys, tmp[:n])
 	// c[v] is now the end of bucket v; deeper levels use their own counts.
 	lo := uint32(0)
 	for v := range c {
 		if hi := c[v]; hi-lo > 1 {
-			s.msd(keys[lo:hi], tmp[lo:hi], d+1, nbytes)
+			s.msd(keys[lo:hi], tmp[lo:hi], nbytes)
 		}
 		lo = c[v]
 	}
+}
+
+// digit is byte d of k's (a, b), from a's most significant.
+func (k *sortKey) digit(d int) byte {
+	if d < 8 {
+		return byte(k.a >> (56 - 8*d))
+	}
+	return byte(k.b >> (120 - 8*d))
 }
 
 // insertionSort sorts a few keys by (a, b), stably.
