@@ -41,9 +41,9 @@ func (l *nodeListing) entries(dir string, now time.Time) []os.DirEntry {
 	}
 	l.ok = false
 	before, ok := statDirStamp(dir)
-	ents, _ := os.ReadDir(dir)
+	ents, err := os.ReadDir(dir) // on an error, what was read (as before), never kept
 	after, ok2 := statDirStamp(dir)
-	if ok && ok2 && before == after && before.mtime < now.Add(-racyListing).UnixNano() {
+	if err == nil && ok && ok2 && before == after && before.mtime < now.Add(-racyListing).UnixNano() {
 		l.ents, l.stamp, l.at, l.ok = ents, after, now, true
 	}
 	return ents
