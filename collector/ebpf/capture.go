@@ -452,7 +452,7 @@ func (c *Capture) connMeta(e *Event, udp bool) session.ConnMeta {
 	if !c.seenPID(e.PID) {
 		c.newProcess(e.PID)
 	}
-	info := c.procs.Lookup(e.PID, e.Comm)
+	info := c.procs.Lookup(e.PID, e.TID, e.Comm)
 	if errors.Is(info.CgroupErr, cgroup.ErrUnknownLayout) && !c.cgroupWarned {
 		c.cgroupWarned = true
 		c.opt.Logger.Warn("cgroup: no container id (logged once; such spans keep their process names)", "pid", e.PID,

@@ -58,18 +58,21 @@ func TestCaptureProcessEnds(t *testing.T) {
 			fmt.Sprintf("http://%s:%d/%s/py/r%d", tp.ServerIP, py, m, i)})
 	}
 
-	// A client that calls from bash (its own reads and writes on
-	// /dev/tcp), then execs curl for its second call. The second before
-	// the exec lets the capture look the process up while it is bash: a
-	// process looked up after its exec but before its exec's event is
-	// handled gets the new program's name (docs/capture.md).
-	script := fmt.Sprintf(`exec 3<>/dev/tcp/%[1]s/%[2]d
-printf 'GET /%[3]s/exec/bash HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+	// Clients that call from bash (its own reads and writes on
+	// /dev/tcp), then exec curl for a second call: one waits a second
+	// before its exec, so the capture looks the process up while it is
+	// bash; the other execs at once, so the lookup may come after the exec
+	// (then the thread's name tells the programs apart: collector/proc).
+	for _, wait := range []string{"sleep 1", ":"} {
+		tag := strings.Fields(wait)[0]
+		script := fmt.Sprintf(`exec 3<>/dev/tcp/%[1]s/%[2]d
+printf 'GET /%[3]s/exec/%[4]s/bash HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
 while IFS= read -r l <&3; do :; done
-sleep 1
-exec curl -s -o /dev/null http://%[1]s:%[2]d/%[3]s/exec/curl`, tp.ServerIP, py, m)
-	if out, err := exec.Command("ip", "netns", "exec", tp.ClientNS, "bash", "-c", script).CombinedOutput(); err != nil {
-		t.Fatalf("bash client: %v %s", err, out)
+%[5]s
+exec curl -s -o /dev/null http://%[1]s:%[2]d/%[3]s/exec/%[4]s/curl`, tp.ServerIP, py, m, tag, wait)
+		if out, err := exec.Command("ip", "netns", "exec", tp.ClientNS, "bash", "-c", script).CombinedOutput(); err != nil {
+			t.Fatalf("bash client: %v %s", err, out)
+		}
 	}
 
 	live.c.Flush()
@@ -92,9 +95,11 @@ exec curl -s -o /dev/null http://%[1]s:%[2]d/%[3]s/exec/curl`, tp.ServerIP, py, 
 	if pyServed != n {
 		t.Errorf("%d spans served by the Python server, want %d", pyServed, n)
 	}
-	for _, who := range []string{"bash", "curl"} {
-		if got := calls["/"+m+"/exec/"+who]; got != who {
-			t.Errorf("the call made by %s was made by %q (calls: %v)", who, got, calls)
+	for _, tag := range []string{"sleep", ":"} {
+		for _, who := range []string{"bash", "curl"} {
+			if got := calls["/"+m+"/exec/"+tag+"/"+who]; got != who {
+				t.Errorf("the call made by %s (%s before its exec) was made by %q (calls: %v)", who, tag, got, calls)
+			}
 		}
 	}
 	if listed() {

@@ -34,8 +34,12 @@ type Cache struct {
 	m      map[uint32]Info
 }
 
-// Lookup returns the info of pid (comm is the fallback name).
-func (c *Cache) Lookup(pid uint32, comm string) Info {
+// Lookup returns the info of pid for an event its thread tid made while
+// named comm (the fallback name). /proc is read after the event: when the
+// thread's name is no longer comm, the process exec'd another program (or
+// its pid went to another process) since, and what /proc holds is not the
+// event's program: the info is then comm alone, not cached.
+func (c *Cache) Lookup(pid, tid uint32, comm string) Info {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -62,6 +66,11 @@ func (c *Cache) Lookup(pid uint32, comm string) Info {
 	}
 	ct, err := cgroup.Read(root, pid)
 	i.ContainerID, i.PodUID, i.CgroupErr = ct.ID, ct.PodUID, err
+	// Read last: a change before any read above shows here.
+	if b, err := os.ReadFile(filepath.Join(dir, "task", strconv.Itoa(int(tid)), "comm")); err == nil &&
+		strings.TrimSuffix(string(b), "\n") != comm {
+		return Info{Name: comm}
+	}
 	if len(c.m) > 65536 {
 		clear(c.m)
 	}

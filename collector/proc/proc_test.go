@@ -30,7 +30,7 @@ func TestCmdlineRedacted(t *testing.T) {
 		2: "redis-server *:6379 --requirepass SECRET4", // requirepass is one word, no key: add it to redact.query_keys
 		3: "python3 app.py --port 9080",
 	} {
-		if got := c.Lookup(pid, "comm").Cmdline; got != want {
+		if got := c.Lookup(pid, pid, "comm").Cmdline; got != want {
 			t.Errorf("pid %d: %q, want %q", pid, got, want)
 		}
 	}
@@ -39,7 +39,35 @@ func TestCmdlineRedacted(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = &Cache{Root: root, Redact: r}
-	if got := c.Lookup(2, "comm").Cmdline; got != "redis-server *:6379 --requirepass REDACTED" {
+	if got := c.Lookup(2, 2, "comm").Cmdline; got != "redis-server *:6379 --requirepass REDACTED" {
 		t.Errorf("configured keys: %q", got)
+	}
+}
+
+// TestLookupAfterExec: /proc is read after the event. When the event's
+// thread has another name by then, its process exec'd another program (or
+// the pid is another process's): the info is the event's name alone, and
+// it is not kept; a later event of the new program reads /proc again.
+// Without a thread's comm to compare (it exited), /proc is taken as it is.
+func TestLookupAfterExec(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "7")
+	os.MkdirAll(filepath.Join(dir, "task", "7"), 0o755)
+	os.Symlink("/usr/bin/curl", filepath.Join(dir, "exe"))
+	os.WriteFile(filepath.Join(dir, "cmdline"), []byte("curl\x00http://h/post\x00"), 0o644)
+	os.WriteFile(filepath.Join(dir, "task", "7", "comm"), []byte("curl\n"), 0o644)
+	c := &Cache{Root: root}
+	if got := c.Lookup(7, 7, "bash"); got.Name != "bash" || got.Cmdline != "" {
+		t.Errorf("an event of bash looked up after the exec: %+v, want bash's name alone", got)
+	}
+	if got := c.Lookup(7, 7, "curl"); got.Name != "curl" || got.Cmdline != "curl http://h/post" {
+		t.Errorf("an event of curl: %+v", got)
+	}
+	if got := c.Lookup(7, 7, "bash"); got.Name != "curl" {
+		t.Errorf("cached info not used: %+v", got)
+	}
+	c.Forget(7)
+	if got := c.Lookup(7, 9, "worker-9"); got.Name != "curl" {
+		t.Errorf("a thread that exited (no comm to compare): %+v, want /proc's", got)
 	}
 }
