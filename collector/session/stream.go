@@ -33,9 +33,19 @@ func (c *Conn) detectStream(b []byte, d Dir) bool {
 func (c *Conn) feedStream(ch Chunk) {
 	d := ch.Dir
 	r := chunkRec{off: c.fed[d], n: ch.Len, startNs: ch.StartNs, seq: ch.TCPSeq, tid: ch.TID, sys: ch.SyscallTraceID}
-	if len(c.recent[d]) == maxRecent {
-		copy(c.recent[d], c.recent[d][1:])
-		c.recent[d] = c.recent[d][:maxRecent-1]
+	if rs := c.recent[d]; len(rs) == maxRecent {
+		// The oldest chunk goes, unless the message being read may have
+		// started in it (a message in more pieces than maxRecent): the
+		// next one then. That message starts after the last one decoded
+		// in d, and after what d had sent when the other side's last
+		// message left nothing unanswered (a response starts after its
+		// request; a request after the last response).
+		i := 0
+		if rs[1].off > c.next[d] {
+			i = 1
+		}
+		copy(rs[i:], rs[i+1:])
+		c.recent[d] = rs[:maxRecent-1]
 	}
 	c.recent[d] = append(c.recent[d], r)
 	c.fed[d] += int64(ch.Len)
@@ -59,6 +69,7 @@ func (c *Conn) chunkAt(d Dir, off int64) chunkRec {
 
 // streamMessage turns a decoded message into (half) an exchange.
 func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
+	c.next[d] = max(c.next[d], m.Offset+m.Length)
 	r := c.chunkAt(d, m.Offset)
 	seq := r.seq
 	if r.off <= m.Offset {
@@ -76,6 +87,9 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 		*pe = pending{req: *m, startNs: r.startNs, reqEndNs: endNs, seq: seq, tid: r.tid, sys: r.sys,
 			reqBytes: m.Length, flags: fl}
 		c.enqueue(pe)
+		if c.firstUnanswered() == pe { // its response starts after what the server sent so far
+			c.next[1-d] = max(c.next[1-d], c.fed[1-d])
+		}
 		return
 	}
 	pe := c.firstUnanswered()
@@ -93,4 +107,7 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 	pe.respSeq, pe.respTID, pe.respSys, pe.respEndNs, pe.respBytes = seq, r.tid, r.sys, endNs, m.Length
 	pe.flags |= fl
 	c.complete(pe)
+	if c.firstUnanswered() == nil { // the next request starts after what the client sent so far
+		c.next[1-d] = max(c.next[1-d], c.fed[1-d])
+	}
 }
