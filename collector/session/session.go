@@ -119,7 +119,7 @@ type Conn struct {
 	stream  l7.Stream  // the connection's decoder, for protocols that need one
 	fed     [2]int64   // real bytes seen per direction (stream protocols)
 	recent  [2][]chunkRec
-	next    [2]int64 // per direction: stream offset after the last message decoded (where the next starts)
+	next    [2]int64  // per direction: stream offset after the last message decoded (where the next starts)
 	held    [2]*Chunk // per direction: first bytes kept to detect together with the next (holdOrDetect)
 	began   [2]bool   // per direction: a chunk was seen before the protocol was known
 	part    [2]*Chunk // per direction: an HTTP/1 head not whole yet, joined to the next chunk (holdPart)
