@@ -13,7 +13,11 @@ import (
 // array made a message of its first part and, of the rest, bogus replies
 // (a chunk starting "$3\r\nfoo\r\n" is a reply) or none: every later
 // reply of the connection answered the wrong request.
-func (Redis) NewStream() Stream { return &redisConn{} }
+// The stream starts at a message in both directions (the session detects
+// the protocol on one).
+func (Redis) NewStream() Stream {
+	return &redisConn{dir: [2]redisDir{{synced: true}, {synced: true}}}
+}
 
 type redisConn struct{ dir [2]redisDir }
 
