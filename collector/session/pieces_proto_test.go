@@ -530,3 +530,20 @@ func http1Conv() conversation {
 
 // TestHTTP1InPieces: HTTP/1 under the same property.
 func TestHTTP1InPieces(t *testing.T) { checkPieces(t, http1Conv()) }
+
+// BenchmarkSessionRedis: a Redis command and its reply, one chunk each,
+// through a session (the RESP stream decoder's cost on the hot path).
+func BenchmarkSessionRedis(b *testing.B) {
+	var n int
+	c := NewConn(ConnMeta{Node: "n"}, Config{}, func(*span.Span) { n++ })
+	c.SetRole(RoleClient)
+	req, rep := resp("SET", "user:100", "alice"), []byte("+OK\r\n")
+	for i := 0; i < b.N; i++ {
+		c.Feed(Chunk{Dir: Egress, StartNs: int64(i), EndNs: int64(i), Data: req, Len: len(req)})
+		c.Feed(Chunk{Dir: Ingress, StartNs: int64(i), EndNs: int64(i), Data: rep, Len: len(rep)})
+	}
+	if n < b.N-1 {
+		b.Fatalf("%d spans of %d exchanges", n, b.N)
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "exchanges/s")
+}
