@@ -575,3 +575,12 @@ int gotls_read(struct pt_regs *ctx) { return gotls_enter(ctx, DIR_INGRESS); }
 
 SEC("uprobe/gotls_ret")
 int gotls_ret(struct pt_regs *ctx) { return gotls_return(ctx); }
+
+// A process's end and its exec (procs.h).
+#include "procs.h"
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_process_exit, struct task_struct *p) { return proc_exit(p); }
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_process_exec, struct task_struct *p) { return proc_exec(p); }

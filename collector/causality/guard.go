@@ -91,6 +91,7 @@ type process struct {
 	untrusted string // why its thread contexts are not used ("" = trusted)
 	goprog    bool   // a Go program
 	tracked   bool   // its goroutines are tracked: ids with GoroutineBit are trusted
+	ended     bool   // it ended or exec'd (Ended): the pid's next process starts afresh (Began)
 }
 
 // GoroutineBit marks a context id kept by a goroutine (bpf/socket/goroutine.h).
@@ -135,6 +136,28 @@ func (g *Guard) NoGoroutines(pid uint32, why string) {
 	p := g.process(pid)
 	p.untrusted = "Go runtime without goroutine tracking: " + why
 	g.log(pid, "", p.untrusted)
+}
+
+// Ended says pid's process ended or exec'd another program. Its spans still
+// open are judged as before; the pid's next first event (Began) starts anew.
+func (g *Guard) Ended(pid uint32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if p, ok := g.procs[pid]; ok {
+		p.ended = true
+	}
+}
+
+// Began says a process's first event came for pid: what was known of an
+// ended process that had the pid is dropped, and looked up again for this
+// one (whether it runs Go).
+func (g *Guard) Began(pid uint32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if p, ok := g.procs[pid]; ok && p.ended {
+		delete(g.procs, pid)
+		g.tasks.Forget(pid)
+	}
 }
 
 // Untrusted reports why pid's thread contexts are not used, or "".
@@ -346,14 +369,6 @@ func (g *Guard) Expire(nowNs int64) []*span.Span {
 	}
 	g.tasks.Expire(nowNs)
 	return out
-}
-
-// Forget drops what is known of pid (it exited).
-func (g *Guard) Forget(pid uint32) {
-	g.mu.Lock()
-	delete(g.procs, pid)
-	g.tasks.Forget(pid)
-	g.mu.Unlock()
 }
 
 func (g *Guard) process(pid uint32) *process {

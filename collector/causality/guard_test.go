@@ -54,9 +54,19 @@ func TestGuard(t *testing.T) {
 	if gd.Untrusted(g) == "" || gd.Untrusted(c) == "" {
 		t.Errorf("reasons: go %q, c %q", gd.Untrusted(g), gd.Untrusted(c))
 	}
-	gd.Forget(c)
+	// The process ends: its spans still open are judged as before, until
+	// the pid's next process has its first event.
+	gd.Ended(c)
+	if r := gd.Untrusted(c); r == "" {
+		t.Errorf("after Ended: trusted, want the ended process's reason kept")
+	}
+	gd.Began(g)
+	if gd.Untrusted(g) == "" {
+		t.Errorf("Began of a pid whose process did not end dropped its reason")
+	}
+	gd.Began(c)
 	if r := gd.Untrusted(c); r != "" {
-		t.Errorf("after Forget: %q", r)
+		t.Errorf("after Ended and Began: %q", r)
 	}
 }
 

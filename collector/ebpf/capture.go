@@ -249,6 +249,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	} else {
 		c.links = append(c.links, l)
 	}
+	c.attachProcesses()
 	if c.rd, err = ringbuf.NewReader(c.objs.Events); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
@@ -367,6 +368,10 @@ func (c *Capture) handle(e *Event) {
 	conn := c.conns[k]
 	now := int64(e.MonoNs) + c.wall
 	if c.causalityEvent(e, now) {
+		return
+	}
+	if e.Dir == DirProc {
+		c.processEnded(e.PID)
 		return
 	}
 	c.forwardNote(k, e, now)

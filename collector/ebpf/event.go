@@ -46,6 +46,15 @@ const (
 	// the task's id, Len what happened (collector/causality.TaskEvent),
 	// SyscallTraceID the task that created it or the request it answered.
 	DirTask = 6
+	// DirProc: process PID ended or exec'd another program
+	// (bpf/socket/procs.h); Len is ProcExit or ProcExec.
+	DirProc = 7
+)
+
+// DirProc kinds (bpf/socket/procs.h PROC_*), Event.Len.
+const (
+	ProcExit = 0
+	ProcExec = 1
 )
 
 // TLS libraries (bpf/socket/tls.h TLS_LIB_*), Event.TLS.
@@ -91,11 +100,11 @@ func DecodeEvent(b []byte, e *Event) error {
 	e.RemotePort = le.Uint16(b[52:])
 	e.Dir = b[54]
 	e.L4 = b[55]
-	if e.Dir > DirTask || capLen > e.Len || int(capLen) > len(b)-EventHeaderSize {
+	if e.Dir > DirProc || capLen > e.Len || int(capLen) > len(b)-EventHeaderSize {
 		return ErrBadEvent
 	}
 	switch {
-	case e.Dir == DirVerdict || e.Dir == DirTask:
+	case e.Dir == DirVerdict || e.Dir == DirTask || e.Dir == DirProc:
 		e.LocalIP, e.RemoteIP = netip.Addr{}, netip.Addr{} // no socket
 	case e.Family == 2:
 		e.LocalIP = netip.AddrFrom4([4]byte(b[56:60]))

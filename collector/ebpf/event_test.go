@@ -56,6 +56,14 @@ func TestDecodeEvent(t *testing.T) {
 	if err := DecodeEvent(task, &e); err != nil || e.Dir != DirTask || e.LocalIP.IsValid() || len(e.Data) != 0 {
 		t.Fatalf("task event: %v %+v", err, e)
 	}
+	// A process's end and its exec (bpf/socket/procs.h): no socket, Len the kind.
+	for _, kind := range []byte{ProcExit, ProcExec} {
+		proc := patch(patch(patch(patch(egressEvent[:EventHeaderSize], 54, DirProc), 48, 0), 40, 0), 36, kind)
+		if err := DecodeEvent(proc, &e); err != nil || e.Dir != DirProc || e.Len != uint32(kind) || e.PID != 12345 ||
+			e.LocalIP.IsValid() || len(e.Data) != 0 {
+			t.Fatalf("process event %d: %v %+v", kind, err, e)
+		}
+	}
 	// The plaintext of an OpenSSL call (bpf/socket/tls.h).
 	if err := DecodeEvent(patch(egressEvent, 104, TLSOpenSSL), &e); err != nil || e.TLS != TLSOpenSSL || string(e.Data) != "GET / HTTP/1.1\r\n" {
 		t.Fatalf("tls event: %v %+v", err, e)
@@ -74,7 +82,7 @@ func TestDecodeEvent(t *testing.T) {
 		"short":          {egressEvent[:50], ErrShortEvent},
 		"cap beyond len": {patch(egressEvent, 40, 0x20), ErrBadEvent},
 		"cap beyond rec": {egressEvent[:EventHeaderSize+4], ErrBadEvent},
-		"bad dir":        {patch(egressEvent, 54, 7), ErrBadEvent},
+		"bad dir":        {patch(egressEvent, 54, 8), ErrBadEvent},
 		"bad family":     {patch(egressEvent, 48, 1), ErrBadEvent},
 		"bad tls":        {patch(egressEvent, 104, 3), ErrBadEvent},
 		"unknown flag":   {patch(egressEvent, 105, 2), ErrBadEvent},

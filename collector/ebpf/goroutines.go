@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // goTracker attaches the goroutine uprobe (runtime.send,
@@ -56,6 +57,14 @@ func (c *Capture) goTrack() {
 // trackGo attaches the uprobes to pid's executable (once per executable)
 // and lists pid; it returns "" when its goroutines are tracked, else why not.
 func (c *Capture) trackGo(pid uint32) string {
+	// The pidfd holds this process, whatever later takes its pid: it tells
+	// below whether the process ended before its entry was made (its end
+	// removed nothing then: bpf/socket/procs.h).
+	pfd, err := unix.PidfdOpen(int(pid), 0)
+	if err != nil {
+		return fmt.Sprintf("opening pid %d: %v", pid, err)
+	}
+	defer unix.Close(pfd)
 	exe := filepath.Join("/proc", strconv.Itoa(int(pid)), "exe")
 	if c.gos.attached == nil {
 		c.gos.attached = map[exeID]error{}
@@ -81,13 +90,35 @@ func (c *Capture) trackGo(pid uint32) string {
 	if err := c.objs.GoProcs.Put(pid, off); err != nil {
 		return fmt.Sprintf("listing pid %d: %v", pid, err)
 	}
-	// Threads cache whether their process is listed until this moves
-	// (bpf/socket/goroutine.h thread_key).
-	c.gos.gen++
-	if err := c.objs.GoGen.Put(uint32(0), c.gos.gen); err != nil {
-		return fmt.Sprintf("announcing pid %d: %v", pid, err)
+	if err := c.goGenBump(pid); err != nil {
+		return err.Error()
+	}
+	if again, err := exeIDOf(exe); exited(pfd) || err != nil || again != id {
+		// It ended or exec'd while it was looked at: the entry would
+		// outlive it and be taken for the pid's next program.
+		c.objs.GoProcs.Delete(pid)
+		c.goGenBump(pid)
+		return "the process ended or exec'd while its goroutines were being tracked"
 	}
 	return ""
+}
+
+// goGenBump announces a change of go_procs: threads cache whether their
+// process is listed until this moves (bpf/socket/goroutine.h thread_key).
+func (c *Capture) goGenBump(pid uint32) error {
+	c.gos.gen++
+	if err := c.objs.GoGen.Put(uint32(0), c.gos.gen); err != nil {
+		return fmt.Errorf("announcing pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// exited reports whether the process of pidfd fd has exited (its pidfd
+// polls readable from then on, zombie or reaped).
+func exited(fd int) bool {
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(p, 0)
+	return err == nil && n > 0
 }
 
 func (c *Capture) attachGo(exe string) error {

@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -248,16 +249,32 @@ func nextPort() int { return 20000 + int(portSeq.Add(1)) }
 // (READY line on stdout, then a curl probe from ns). It is killed in t.Cleanup.
 func startServer(t *testing.T, ns, host string, port int, argv []string) *exec.Cmd {
 	t.Helper()
+	cmd, stdout, stderr := serverCmd(t, ns, argv)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %v: %v", argv, err)
+	}
+	watchServer(t, cmd, stdout, stderr, ns, fmt.Sprintf("http://%s:%d/ready", host, port), argv)
+	return cmd
+}
+
+// serverCmd is the command that runs argv inside ns, its stdout and its
+// stderr's collector, not started.
+func serverCmd(t *testing.T, ns string, argv []string) (*exec.Cmd, io.Reader, *strings.Builder) {
+	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &syncWriter{w: &stderr}
+	stderr := &strings.Builder{}
+	cmd.Stderr = &syncWriter{w: stderr}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %v: %v", argv, err)
-	}
+	return cmd, stdout, stderr
+}
+
+// watchServer waits until the started server cmd answers url, drains its
+// stdout and kills it in t.Cleanup.
+func watchServer(t *testing.T, cmd *exec.Cmd, stdout io.Reader, stderr *strings.Builder, ns, url string, argv []string) {
+	t.Helper()
 	done := make(chan struct{})
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -270,8 +287,7 @@ func startServer(t *testing.T, ns, host string, port int, argv []string) *exec.C
 		cmd.Wait()
 		close(done)
 	}()
-	waitServing(t, ns, fmt.Sprintf("http://%s:%d/ready", host, port), argv, done, &stderr)
-	return cmd
+	waitServing(t, ns, url, argv, done, stderr)
 }
 
 // waitServing waits until url answers a curl from ns (-k: any certificate),

@@ -334,6 +334,8 @@ const (
 	SocketProgNodeMakeCallback = "node_make_callback"
 	SocketProgNodeScopeEnv     = "node_scope_env"
 	SocketProgNodeScopeWrap    = "node_scope_wrap"
+	SocketProgOnProcessExec    = "on_process_exec"
+	SocketProgOnProcessExit    = "on_process_exit"
 	SocketProgOnWaking         = "on_waking"
 	SocketProgOsslRead         = "ossl_read"
 	SocketProgOsslReadEx       = "ossl_read_ex"
@@ -436,6 +438,8 @@ type SocketProgramSpecs struct {
 	NodeMakeCallback *ebpf.ProgramSpec `ebpf:"node_make_callback"`
 	NodeScopeEnv     *ebpf.ProgramSpec `ebpf:"node_scope_env"`
 	NodeScopeWrap    *ebpf.ProgramSpec `ebpf:"node_scope_wrap"`
+	OnProcessExec    *ebpf.ProgramSpec `ebpf:"on_process_exec"`
+	OnProcessExit    *ebpf.ProgramSpec `ebpf:"on_process_exit"`
 	OnWaking         *ebpf.ProgramSpec `ebpf:"on_waking"`
 	OsslRead         *ebpf.ProgramSpec `ebpf:"ossl_read"`
 	OsslReadEx       *ebpf.ProgramSpec `ebpf:"ossl_read_ex"`
@@ -640,6 +644,8 @@ type SocketPrograms struct {
 	NodeMakeCallback *ebpf.Program `ebpf:"node_make_callback"`
 	NodeScopeEnv     *ebpf.Program `ebpf:"node_scope_env"`
 	NodeScopeWrap    *ebpf.Program `ebpf:"node_scope_wrap"`
+	OnProcessExec    *ebpf.Program `ebpf:"on_process_exec"`
+	OnProcessExit    *ebpf.Program `ebpf:"on_process_exit"`
 	OnWaking         *ebpf.Program `ebpf:"on_waking"`
 	OsslRead         *ebpf.Program `ebpf:"ossl_read"`
 	OsslReadEx       *ebpf.Program `ebpf:"ossl_read_ex"`
@@ -697,6 +703,8 @@ func (p *SocketPrograms) Close() error {
 		p.NodeMakeCallback,
 		p.NodeScopeEnv,
 		p.NodeScopeWrap,
+		p.OnProcessExec,
+		p.OnProcessExit,
 		p.OnWaking,
 		p.OsslRead,
 		p.OsslReadEx,

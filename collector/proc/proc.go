@@ -84,7 +84,8 @@ func (c *Cache) cmdline(raw string) string {
 	return strings.TrimRight(r.Cmdline(argv), " ")
 }
 
-// Forget drops a pid (it exited).
+// Forget drops what Lookup cached of pid: its process ended or exec'd
+// another program, and the pid's next process is another's.
 func (c *Cache) Forget(pid uint32) {
 	c.mu.Lock()
 	delete(c.m, pid)

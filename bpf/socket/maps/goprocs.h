@@ -1,6 +1,7 @@
 // Go processes whose goroutines the collector tracks (tgid → the offset of
 // runtime.g.goid in its executable, never 0), filled by user space when it
-// finds a Go program and attaches its uprobes (goroutine.h goroutine_key).
+// finds a Go program and attaches its uprobes (goroutine.h goroutine_key);
+// a process's entry goes at its exit or exec (procs.h).
 #pragma once
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

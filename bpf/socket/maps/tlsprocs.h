@@ -7,7 +7,7 @@
 // call's next syscall on another thread. A plain hash, never an LRU: a
 // process that lost its entry would skip the checks its calls need; when
 // the map is full tls_procs_gen.all opens the checks for every process.
-// Entries are not deleted at exit: a reused tgid only pays the checks.
+// A process's entry goes at its exit or exec (procs.h).
 #pragma once
 
 struct tls_proc {

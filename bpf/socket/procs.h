@@ -1,0 +1,55 @@
+// A process's end and its exec (docs/capture.md "A process ends, a pid
+// returns"): the maps keyed by a process's tgid (go_procs, tls_procs) lose
+// its entry, so that a later process given the same pid (or the program it
+// execs) is not taken for it, and user space hears of it (DIR_PROC) in the
+// ring's order, after the process's last socket event: it forgets what it
+// cached of the process (its name, command line, container; whether it runs
+// Go) before the pid's next first event.
+#pragma once
+#include "handoff.h"
+#include "maps/goprocs.h"
+#include "maps/tlsprocs.h"
+#include "maps/active.h"
+#include "maps/pyrunning.h"
+#include "maps/nodeturns.h"
+
+#define DIR_PROC 7   // event: a process ended or exec'd (len: PROC_*)
+#define PROC_EXIT 0  // its last thread exited
+#define PROC_EXEC 1  // it runs another program from now on
+
+// proc_forget drops the tgid-keyed entries of task's process and tells user
+// space (kind PROC_*) when the process is traced. No generation moves: a
+// thread caches its process's entries in its own storage (maps/active.h),
+// which ends with the thread, and an exec's thread loses its storage below.
+static __always_inline void proc_forget(struct task_struct *task, __u8 kind)
+{
+	__u32 tgid = task->tgid;
+	bpf_map_delete_elem(&go_procs, &tgid);
+	bpf_map_delete_elem(&tls_procs, &tgid);
+	__u64 thread = (__u64)tgid << 32 | (__u32)task->pid;
+	if (task_traced(thread))
+		note(DIR_PROC, kind, thread, 0, 0);
+}
+
+// proc_exit runs at each thread's exit; the process ends with its last one
+// (signal->live, decremented before the tracepoint, is 0).
+static __always_inline int proc_exit(struct task_struct *task)
+{
+	if (task->signal->live.counter != 0)
+		return 0;
+	proc_forget(task, PROC_EXIT);
+	return 0;
+}
+
+// proc_exec runs once the new program replaced the old one (the exec's
+// other threads are gone): the thread's storages, whose cached marks,
+// verdict copies and runtime state (an asyncio loop's running task, a
+// Node.js turn) were the old program's, go too.
+static __always_inline int proc_exec(struct task_struct *task)
+{
+	bpf_task_storage_delete(&active, task);
+	bpf_task_storage_delete(&py_running, task);
+	bpf_task_storage_delete(&node_turns, task);
+	proc_forget(task, PROC_EXEC);
+	return 0;
+}
