@@ -4,10 +4,8 @@ package ebpf
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -86,19 +84,7 @@ func TestCaptureRedisInPieces(t *testing.T) {
 	haveBins(t, sysPython, "redis-server", "redis-cli")
 	tp, live := liveTopo(t)
 	port := nextPort()
-	srv := exec.Command("ip", "netns", "exec", tp.ServerNS, "redis-server", "--bind", tp.ServerIP, "--port", fmt.Sprint(port),
-		"--save", "", "--appendonly", "no", "--protected-mode", "no")
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	for i := 0; i < 50; i++ {
-		out, _ := exec.Command("ip", "netns", "exec", tp.ClientNS, "redis-cli", "-h", tp.ServerIP, "-p", fmt.Sprint(port), "PING").CombinedOutput()
-		if strings.TrimSpace(string(out)) == "PONG" {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	startRedis(t, tp, port)
 	client := writeScript(t, t.TempDir(), "client.py", pyRedisPiecesClient)
 	type want struct {
 		cmd, key string
@@ -144,18 +130,9 @@ func TestCaptureRedisInPieces(t *testing.T) {
 		}
 	}
 	for _, w := range wants {
-		var c, s []span.Span
-		for _, sp := range spans {
-			if sp.L7Protocol != span.L7Redis || sp.RequestType != w.cmd || sp.RequestResource != w.key {
-				continue
-			}
-			switch sp.TapSide {
-			case span.TapClientProcess:
-				c = append(c, sp)
-			case span.TapServerProcess:
-				s = append(s, sp)
-			}
-		}
+		c, s := sidesOf(spans, func(sp span.Span) bool {
+			return sp.L7Protocol == span.L7Redis && sp.RequestType == w.cmd && sp.RequestResource == w.key
+		})
 		if len(c) != 1 || len(s) != 1 {
 			t.Errorf("%s %s: %d c-p and %d s-p spans, want 1 and 1", w.cmd, w.key, len(c), len(s))
 			continue

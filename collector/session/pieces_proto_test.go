@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/zerotrace/zerotrace/internal/kafkawire"
 	"github.com/zerotrace/zerotrace/pkg/l7"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -367,30 +368,6 @@ func FuzzMySQLInPieces(f *testing.F) {
 
 // --- Kafka ---
 
-func kreq(r kmsg.Request, corr int32) []byte {
-	b := []byte{0, 0, 0, 0}
-	b = binary.BigEndian.AppendUint16(b, uint16(r.Key()))
-	b = binary.BigEndian.AppendUint16(b, uint16(r.GetVersion()))
-	b = binary.BigEndian.AppendUint32(b, uint32(corr))
-	b = append(b, 0, 5, 'k', 'g', 'o', '-', '1')
-	if r.IsFlexible() {
-		b = append(b, 0)
-	}
-	b = r.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	return b
-}
-
-func kresp(r kmsg.Response, corr int32) []byte {
-	b := binary.BigEndian.AppendUint32([]byte{0, 0, 0, 0}, uint32(corr))
-	if r.IsFlexible() && r.Key() != 18 {
-		b = append(b, 0)
-	}
-	b = r.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	return b
-}
-
 func kafkaConv(topic string) conversation {
 	av := kmsg.NewPtrApiVersionsRequest()
 	av.Version = 3
@@ -422,10 +399,10 @@ func kafkaConv(topic string) conversation {
 	fetchr := kmsg.NewPtrFetchResponse()
 	fetchr.Version = 11
 	return conversation{}.
-		req(kreq(av, 0)).resp(kresp(avr, 0)).
-		req(kreq(p9, 1)).resp(kresp(r9, 1)).
+		req(kafkawire.Request(av, 0)).resp(kafkawire.Response(avr, 0)).
+		req(kafkawire.Request(p9, 1)).resp(kafkawire.Response(r9, 1)).
 		// Pipelined, answered in order in one write.
-		req(kreq(fetch, 2), kreq(p7, 3)).resp(kresp(fetchr, 2), kresp(r7, 3))
+		req(kafkawire.Request(fetch, 2), kafkawire.Request(p7, 3)).resp(kafkawire.Response(fetchr, 2), kafkawire.Response(r7, 3))
 }
 
 // TestKafkaInPieces: a Kafka session read in pieces gives the spans it
