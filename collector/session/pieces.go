@@ -13,8 +13,9 @@ import "github.com/zerotrace/zerotrace/pkg/l7"
 // length prefix read apart) is detected once its pieces add up to it. A
 // direction's first chunk may start a hold (up to maxHeld bytes), a later
 // one only when short (16 bytes) as before: of a connection joined
-// mid-way, any chunk may start a message. Pieces join only when they
-// follow each other in the stream (joinPart).
+// mid-way, any chunk may start a message, and one that does is not
+// joined to held bytes that start none. Pieces join only when they follow
+// each other in the stream (joinPart).
 func (c *Conn) holdOrDetect(ch Chunk) (Chunk, bool) {
 	d := ch.Dir
 	if c.stream != nil || c.parser != nil || c.cfg.UDP {
@@ -32,10 +33,10 @@ func (c *Conn) holdOrDetect(ch Chunk) (Chunk, bool) {
 			c.heldOther(d)
 			c.feedStream(j)
 			return ch, true
-		case l7.Detect(j.Data) != nil:
+		case c.detectMessage(j.Data):
 			c.heldOther(d)
 			return j, false
-		case len(j.Data) < maxHeld && len(ch.Data) == ch.Len:
+		case len(j.Data) < maxHeld && len(ch.Data) == ch.Len && l7.Detect(ch.Data) == nil:
 			c.held[d] = &j
 			return ch, true
 		default:
@@ -43,7 +44,7 @@ func (c *Conn) holdOrDetect(ch Chunk) (Chunk, bool) {
 		}
 		first = false
 	}
-	if c.detectStream(ch.Data, d) || l7.Detect(ch.Data) != nil {
+	if c.detectStream(ch.Data, d) || c.detectMessage(ch.Data) {
 		c.heldOther(d)
 		return ch, false
 	}
@@ -54,6 +55,13 @@ func (c *Conn) holdOrDetect(ch Chunk) (Chunk, bool) {
 		return ch, true
 	}
 	return ch, false
+}
+
+// detectMessage sets the connection's protocol when b, first bytes, start
+// a message of a protocol parsed message by message (HTTP/1).
+func (c *Conn) detectMessage(b []byte) bool {
+	c.parser = l7.Detect(b)
+	return c.parser != nil
 }
 
 // maxHeld bounds the first bytes of a direction held to detect their

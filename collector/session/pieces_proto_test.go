@@ -524,3 +524,24 @@ func BenchmarkSessionRedis(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "exchanges/s")
 }
+
+// TestFirstBytesHeld: a connection's first bytes are held until they tell
+// the protocol, but a piece after a gap in the TCP sequence is not joined
+// to them, and a chunk that starts a message is not joined to held bytes
+// that start none: the command after them is read on its own.
+func TestFirstBytesHeld(t *testing.T) {
+	var r rec
+	c := newConn(&r)
+	c.SetRole(RoleClient)
+	c.Feed(chunk(Egress, 100, 1000, "*2\r\n$3\r\nGE"))
+	c.Feed(chunk(Egress, 110, 1020, "T\r\n$1\r\nk\r\n")) // 1012..1020 lost
+	c.Feed(chunk(Egress, 120, 1030, string(resp("GET", "other")))) // follows the held piece
+	c.Feed(chunk(Ingress, 200, 5000, "$2\r\nok\r\n"))
+	c.Close(300)
+	if len(r.spans) != 1 || c.Dropped != 2 {
+		t.Fatalf("%d spans, %d dropped; want 1, 2: %s", len(r.spans), c.Dropped, spansText(r.spans))
+	}
+	if s := r.spans[0]; s.RequestType != "GET" || s.RequestResource != "other" || s.ReqTCPSeq != 1030 || s.ResponseBytes != 8 || s.StartNs != 120 {
+		t.Errorf("span %s", spansText(r.spans))
+	}
+}
