@@ -534,7 +534,7 @@ func TestFirstBytesHeld(t *testing.T) {
 	c := newConn(&r)
 	c.SetRole(RoleClient)
 	c.Feed(chunk(Egress, 100, 1000, "*2\r\n$3\r\nGE"))
-	c.Feed(chunk(Egress, 110, 1020, "T\r\n$1\r\nk\r\n")) // 1012..1020 lost
+	c.Feed(chunk(Egress, 110, 1020, "T\r\n$1\r\nk\r\n"))           // 1012..1020 lost
 	c.Feed(chunk(Egress, 120, 1030, string(resp("GET", "other")))) // follows the held piece
 	c.Feed(chunk(Ingress, 200, 5000, "$2\r\nok\r\n"))
 	c.Close(300)
