@@ -103,6 +103,13 @@ func (c *redisConn) Feed(data []byte, n int, response bool, emit func(*Message))
 	}
 }
 
+// Resync drops the message being read in a direction: the next chunk
+// that starts a value starts the next one.
+func (c *redisConn) Resync(response bool) {
+	d := &c.dir[dirIndex(response)]
+	d.synced, d.left, d.bulk, d.line, d.long = false, 0, 0, d.line[:0], false
+}
+
 // redisStarts reports whether a chunk of a direction not in sync may
 // start a message there.
 func redisStarts(b []byte, response bool) bool {
