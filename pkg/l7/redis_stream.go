@@ -176,8 +176,12 @@ func (d *redisDir) value() bool {
 		if first && d.m.Response {
 			fillReply(&d.m, t, nil)
 		}
-		if t == '%' || t == '|' {
+		switch {
+		case n < 0:
+		case t == '%':
 			n *= 2
+		case t == '|': // an attribute map, then the value it describes
+			n = 2*n + 1
 		}
 		d.left += max(n, 0)
 		return true

@@ -50,8 +50,9 @@ func TestRedisStream(t *testing.T) {
 				"*3\r\n" + "$1\r\na\r\n" + "*1\r\n" + ":1\r\n" + "$0\r\n\r\n" + // nested array: 4+7+4+4+6 = 25
 				"%1\r\n" + "+k\r\n" + "#t\r\n" + // RESP3 map: 4+4+4 = 12
 				"*0\r\n" + // empty array: 4
-				":42\r\n", // integer: 5
-			true, []Message{ok(0, 5), ok(5, 11), ok(16, 5), ok(21, 25), ok(46, 12), ok(58, 4), ok(62, 5)}},
+				":42\r\n" + // integer: 5
+				"|1\r\n" + "+ttl\r\n" + ":3\r\n" + "$1\r\nv\r\n", // RESP3 attribute, then its value: 4+6+4+7 = 21
+			true, []Message{ok(0, 5), ok(5, 11), ok(16, 5), ok(21, 25), ok(46, 12), ok(58, 4), ok(62, 5), ok(67, 21)}},
 		{"error replies",
 			"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n" + // 68
 				"!21\r\nSYNTAX invalid syntax\r\n" + // blob error: 5+21+2 = 28
