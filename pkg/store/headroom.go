@@ -2,7 +2,6 @@ package store
 
 import (
 	"math"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -88,6 +87,7 @@ type spaceState struct {
 	mergesWaiting int
 	unrecovered   []string // head shards a crash left, waiting for room
 	snap          StoreStats
+	listing       nodeListing // the node directory's entries, kept while it does not change
 }
 
 // StoreStats are a writer's disk accounting since it opened (recorded in
@@ -134,8 +134,7 @@ func (w *Writer) usedLocked() (used, tmp int64) {
 	for _, s := range w.manifest.Shards {
 		listed[s.Name] = s.Bytes
 	}
-	ents, _ := os.ReadDir(w.nodeDir)
-	for _, e := range ents {
+	for _, e := range w.space.listing.entries(w.nodeDir, time.Now()) {
 		if b, ok := listed[e.Name()]; ok && e.IsDir() {
 			used += b
 			continue

@@ -72,6 +72,19 @@ func BenchmarkPrepareBatch(b *testing.B) {
 	reportPerSpan(b, c0, b.N*len(spans))
 }
 
+// BenchmarkBatchRecords makes and sorts the index records of one batch of
+// 4,096 Bookinfo spans (indexer.batchRecords, part of BenchmarkPrepareBatch).
+func BenchmarkBatchRecords(b *testing.B) {
+	spans := bookinfo(b, 108)[:4096]
+	var x indexer
+	b.ReportAllocs()
+	c0 := processCPU()
+	for i := 0; i < b.N; i++ {
+		x.batchRecords(spans, 1)
+	}
+	reportPerSpan(b, c0, b.N*len(spans))
+}
+
 // BenchmarkHeadIndex encodes the index of a head shard holding 2 s of
 // 30,000 spans/s (15 batches of 4,096), as its seal does.
 func BenchmarkHeadIndex(b *testing.B) {

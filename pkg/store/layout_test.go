@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -322,6 +323,13 @@ func TestIndexBlockBytes(t *testing.T) {
 		"truncated frame":      {runKey, good[:len(good)-3]},
 		"not zstd":             {runKey, withHeader(`02 4b 00000002`, []byte("not a zstd frame at all"))},
 		"unsorted records":     {runKey, encodeBlock(runKey, unsorted)},
+		// Frames too small to declare their size, holding more than one
+		// record: the decoder's output may reach decodeSlack bytes past
+		// the records, never into a block.
+		"frame a byte over":          {runKey, withHeader(`02 4b 00000001`, sizelessFrame(t, keyRecLen+1))},
+		"frame the slack over":       {runKey, withHeader(`02 4b 00000001`, sizelessFrame(t, keyRecLen+decodeSlack))},
+		"frame past the slack":       {runKey, withHeader(`02 4b 00000001`, sizelessFrame(t, keyRecLen+decodeSlack+1))},
+		"frame short of the records": {runKey, withHeader(`02 4b 00000002`, sizelessFrame(t, 2*keyRecLen-1))},
 	} {
 		if _, err := parseBlock(c.run, c.b); !errors.Is(err, errBlock) {
 			t.Errorf("block %s: error %v, want errBlock", name, err)
@@ -345,6 +353,17 @@ func TestIndexBlockBytes(t *testing.T) {
 			t.Errorf("directory %s: error %v, want errBlock", name, err)
 		}
 	}
+}
+
+// sizelessFrame is a zstd frame of n bytes that declares no content size.
+func sizelessFrame(t *testing.T, n int) []byte {
+	enc, _ := blockCodec()
+	b := enc.EncodeAll(bytes.Repeat([]byte{7}, n), nil)
+	var h zstd.Header
+	if err := h.Decode(b); err != nil || h.HasFCS {
+		t.Fatalf("frame of %d bytes: %v, declares its size: %v", n, err, h.HasFCS)
+	}
+	return b
 }
 
 func FuzzIndexBlock(f *testing.F) {

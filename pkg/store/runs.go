@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
@@ -112,8 +113,8 @@ func leadOf(run byte) int {
 type recordSorter struct {
 	idx, tmp []sortKey
 	out      []byte
-	order    []uint32 // byStart's result
-	count    [16][256]uint32
+	order    []uint32        // byStart's result
+	count    [16][256]uint32 // radix's counts, one array per byte position
 }
 
 type sortKey struct {
@@ -140,9 +141,9 @@ func (s *recordSorter) sort(recs []byte, w int) {
 
 // sortInto writes fixed-width records (at least 16 bytes) of recs, sorted
 // in byte order, into dst (as long as recs). It sorts their first lead
-// bytes (8 to 16) as two integers with a stable least-significant-digit
-// radix sort, skipping the bytes every record shares (the high bytes of
-// start times within a shard, the kind byte). With lead 16 it then
+// bytes (8 to 16) as two integers with a stable radix sort (radix), which
+// skips the bytes every record shares (the high bytes of start times
+// within a shard, the kind byte). With lead 16 it then
 // compares the rest of the records whose first 16 bytes tie, which is
 // rare: every run leads with a value and a start time. With a shorter lead
 // the records must already be in order of their bytes after lead (among
@@ -160,7 +161,7 @@ func (s *recordSorter) sortInto(dst, recs []byte, w, lead int) {
 		r := recs[i*w:]
 		idx[i] = sortKey{binary.BigEndian.Uint64(r), binary.BigEndian.Uint64(r[8:]) & mask, uint32(i)}
 	}
-	idx = s.radix(idx, tmp)
+	idx = s.radix(idx, tmp, lead)
 	if lead == 16 {
 		rest := func(p sortKey) []byte { return recs[int(p.i)*w+16 : int(p.i+1)*w] }
 		for lo := 0; lo < n; {
@@ -189,7 +190,7 @@ func (s *recordSorter) byStart(spans []span.Span) []uint32 {
 	for i := range spans {
 		idx[i] = sortKey{uint64(spans[i].StartNs), 0, uint32(i)}
 	}
-	idx = s.radix(idx, tmp)
+	idx = s.radix(idx, tmp, 8)
 	s.order = slices.Grow(s.order[:0], n)[:n]
 	for k := range idx {
 		s.order[k] = idx[k].i
@@ -197,66 +198,100 @@ func (s *recordSorter) byStart(spans []span.Span) []uint32 {
 	return s.order
 }
 
-// radix sorts keys by (a, b), stably, with tmp (as long) as scratch, and
-// returns the sorted slice: keys or tmp. One pass over the keys counts
-// every byte position at once; each byte that differs between keys then
-// takes one pass that moves them.
-func (s *recordSorter) radix(keys, tmp []sortKey) []sortKey {
-	n := len(keys)
-	if n < 2 {
-		return keys
-	}
-	count := &s.count
-	*count = [16][256]uint32{}
-	for i := range keys {
-		a, b := keys[i].a, keys[i].b
-		count[0][byte(b)]++
-		count[1][byte(b>>8)]++
-		count[2][byte(b>>16)]++
-		count[3][byte(b>>24)]++
-		count[4][byte(b>>32)]++
-		count[5][byte(b>>40)]++
-		count[6][byte(b>>48)]++
-		count[7][byte(b>>56)]++
-		count[8][byte(a)]++
-		count[9][byte(a>>8)]++
-		count[10][byte(a>>16)]++
-		count[11][byte(a>>24)]++
-		count[12][byte(a>>32)]++
-		count[13][byte(a>>40)]++
-		count[14][byte(a>>48)]++
-		count[15][byte(a>>56)]++
-	}
-	for d := 0; d < 16; d++ {
-		shift := uint(8 * (d % 8))
-		c := &count[d]
-		first := keys[0].b
-		if d >= 8 {
-			first = keys[0].a
-		}
-		if c[byte(first>>shift)] == uint32(n) {
-			continue // every key has this byte: nothing to order
-		}
-		var sum uint32
-		for v := range c {
-			c[v], sum = sum, sum+c[v]
-		}
-		if d < 8 {
-			for k := range keys {
-				v := byte(keys[k].b >> shift)
-				tmp[c[v]] = keys[k]
-				c[v]++
-			}
-		} else {
-			for k := range keys {
-				v := byte(keys[k].a >> shift)
-				tmp[c[v]] = keys[k]
-				c[v]++
-			}
-		}
-		keys, tmp = tmp, keys
-	}
+// radix sorts keys by their first nbytes bytes of (a, b) (a's bytes from
+// the most significant, then b's; the others must be equal in every key),
+// stably, with tmp (as long) as scratch, and returns keys, sorted.
+//
+// Most significant byte first (msd): one pass finds the first byte where
+// the keys differ, one counts it, one moves the keys into their buckets,
+// and each bucket is sorted the same way on the bytes after; a bucket of a
+// few keys is sorted by insertion. A batch's key records, whose values are
+// hashes and sequence numbers, so take two moving passes (the kind, the
+// value's first byte) where a least-significant-first sort took nine, one
+// per byte that differs; records sharing a value (a connection's socket, a
+// process, the namespace) take one reading pass and no move (issue 29,
+// eleventh round).
+func (s *recordSorter) radix(keys, tmp []sortKey, nbytes int) []sortKey {
+	s.msd(keys, tmp, nbytes)
 	return keys
+}
+
+// insertionMax: a bucket of at most this many keys is sorted by insertion.
+const insertionMax = 32
+
+// msd sorts keys on their first nbytes bytes. A bucket's keys share the
+// byte it was made on and those before, so the byte a bucket is sorted on
+// is always further than its parent's, and s.count[d] serves each depth.
+func (s *recordSorter) msd(keys, tmp []sortKey, nbytes int) {
+	n := len(keys)
+	if n <= insertionMax {
+		insertionSort(keys)
+		return
+	}
+	// The first byte where keys differ: bytes they all share (the kind and
+	// high bytes of a run's values, a value many records share) take no
+	// pass of their own.
+	var d int
+	var da, db uint64
+	a0, b0 := keys[0].a, keys[0].b
+	for k := range keys {
+		da |= keys[k].a ^ a0
+		db |= keys[k].b ^ b0
+	}
+	switch {
+	case da != 0:
+		d = bits.LeadingZeros64(da) / 8
+	case db != 0:
+		d = 8 + bits.LeadingZeros64(db)/8
+	default:
+		return // all equal
+	}
+	if d >= nbytes {
+		return
+	}
+	c := &s.count[d]
+	*c = [256]uint32{}
+	for k := range keys {
+		c[keys[k].digit(d)]++
+	}
+	var sum uint32
+	for v := range c {
+		c[v], sum = sum, sum+c[v]
+	}
+	for k := range keys {
+		v := keys[k].digit(d)
+		tmp[c[v]] = keys[k]
+		c[v]++
+	}
+	copy(keys, tmp[:n])
+	// c[v] is now the end of bucket v; deeper levels use their own counts.
+	lo := uint32(0)
+	for v := range c {
+		if hi := c[v]; hi-lo > 1 {
+			s.msd(keys[lo:hi], tmp[lo:hi], nbytes)
+		}
+		lo = c[v]
+	}
+}
+
+// digit is byte d of k's (a, b), from a's most significant.
+func (k *sortKey) digit(d int) byte {
+	if d < 8 {
+		return byte(k.a >> (56 - 8*d))
+	}
+	return byte(k.b >> (120 - 8*d))
+}
+
+// insertionSort sorts a few keys by (a, b), stably.
+func insertionSort(keys []sortKey) {
+	for i := 1; i < len(keys); i++ {
+		k := keys[i]
+		j := i
+		for ; j > 0 && (k.a < keys[j-1].a || k.a == keys[j-1].a && k.b < keys[j-1].b); j-- {
+			keys[j] = keys[j-1]
+		}
+		keys[j] = k
+	}
 }
 
 // segment is one sorted run of records to merge: in memory (a head's
