@@ -47,18 +47,9 @@ func TestCaptureDNS(t *testing.T) {
 		name, qtype string
 		status      span.ResponseStatus
 	}{{"details.zt.test", "A", span.StatusOK}, {missing, "AAAA", span.StatusClientError}} {
-		var c, s []span.Span
-		for _, sp := range spans {
-			if sp.L7Protocol != span.L7DNS || sp.RequestResource != tc.name || sp.RequestType != tc.qtype {
-				continue
-			}
-			switch sp.TapSide {
-			case span.TapClientProcess:
-				c = append(c, sp)
-			case span.TapServerProcess:
-				s = append(s, sp)
-			}
-		}
+		c, s := sidesOf(spans, func(sp span.Span) bool {
+			return sp.L7Protocol == span.L7DNS && sp.RequestResource == tc.name && sp.RequestType == tc.qtype
+		})
 		if len(c) == 0 || len(s) == 0 {
 			t.Errorf("%s %s: %d client and %d server spans", tc.name, tc.qtype, len(c), len(s))
 			continue

@@ -78,18 +78,7 @@ func TestCaptureGRPC(t *testing.T) {
 		{"ok" + id + "-3", 5, 0, span.StatusOK},
 		{"nf" + id + "-1", 1, 5, span.StatusClientError},
 	} {
-		var c, s []span.Span
-		for _, sp := range spans {
-			if sp.XRequestIDReq != tc.xrid {
-				continue
-			}
-			switch sp.TapSide {
-			case span.TapClientProcess:
-				c = append(c, sp)
-			case span.TapServerProcess:
-				s = append(s, sp)
-			}
-		}
+		c, s := sidesOf(spans, func(sp span.Span) bool { return sp.XRequestIDReq == tc.xrid })
 		if len(c) != 1 || len(s) != 1 {
 			t.Errorf("%s: %d client and %d server spans, want 1 and 1", tc.xrid, len(c), len(s))
 			continue

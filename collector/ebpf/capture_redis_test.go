@@ -21,20 +21,7 @@ func TestCaptureRedis(t *testing.T) {
 	testenv.RequireBinaries(t, "redis-server", "redis-cli")
 	tp, live := liveTopo(t)
 	port := nextPort()
-	srv := exec.Command("ip", "netns", "exec", tp.ServerNS, "redis-server", "--bind", tp.ServerIP, "--port", fmt.Sprint(port),
-		"--save", "", "--appendonly", "no", "--protected-mode", "no")
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	cli := func(args ...string) string {
-		a := append([]string{"netns", "exec", tp.ClientNS, "redis-cli", "-h", tp.ServerIP, "-p", fmt.Sprint(port)}, args...)
-		out, _ := exec.Command("ip", a...).CombinedOutput()
-		return strings.TrimSpace(string(out))
-	}
-	for i := 0; i < 50 && cli("PING") != "PONG"; i++ {
-		time.Sleep(100 * time.Millisecond)
-	}
+	cli := startRedis(t, tp, port)
 	key := "k" + nonce()
 	if out := cli("SET", key, "hello"); out != "OK" {
 		t.Fatalf("SET: %q", out)
@@ -50,18 +37,7 @@ func TestCaptureRedis(t *testing.T) {
 		cmd    string
 		status span.ResponseStatus
 	}{{"SET", span.StatusOK}, {"GET", span.StatusOK}, {"INCR", span.StatusClientError}} {
-		var c, s []span.Span
-		for _, sp := range spans {
-			if sp.RequestResource != key || sp.RequestType != tc.cmd {
-				continue
-			}
-			switch sp.TapSide {
-			case span.TapClientProcess:
-				c = append(c, sp)
-			case span.TapServerProcess:
-				s = append(s, sp)
-			}
-		}
+		c, s := sidesOf(spans, func(sp span.Span) bool { return sp.RequestResource == key && sp.RequestType == tc.cmd })
 		if len(c) != 1 || len(s) != 1 {
 			t.Errorf("%s: %d client and %d server spans, want 1 and 1", tc.cmd, len(c), len(s))
 			continue
@@ -78,4 +54,26 @@ func TestCaptureRedis(t *testing.T) {
 			t.Errorf("INCR exception %q", c[0].ResponseException)
 		}
 	}
+}
+
+// startRedis starts redis-server in tp's server namespace on port, killed
+// in t.Cleanup, and returns a redis-cli from the client's namespace
+// (output trimmed) once the server answers PING.
+func startRedis(t *testing.T, tp *topo, port int) func(args ...string) string {
+	t.Helper()
+	srv := exec.Command("ip", "netns", "exec", tp.ServerNS, "redis-server", "--bind", tp.ServerIP, "--port", fmt.Sprint(port),
+		"--save", "", "--appendonly", "no", "--protected-mode", "no")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	cli := func(args ...string) string {
+		a := append([]string{"netns", "exec", tp.ClientNS, "redis-cli", "-h", tp.ServerIP, "-p", fmt.Sprint(port)}, args...)
+		out, _ := exec.Command("ip", a...).CombinedOutput()
+		return strings.TrimSpace(string(out))
+	}
+	for i := 0; i < 50 && cli("PING") != "PONG"; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	return cli
 }

@@ -154,6 +154,22 @@ func waitSpans(t *testing.T, src spanSource, want func([]span.Span) bool) []span
 	}
 }
 
+// sidesOf returns the c-p and the s-p spans that keep accepts.
+func sidesOf(spans []span.Span, keep func(span.Span) bool) (c, s []span.Span) {
+	for _, sp := range spans {
+		if !keep(sp) {
+			continue
+		}
+		switch sp.TapSide {
+		case span.TapClientProcess:
+			c = append(c, sp)
+		case span.TapServerProcess:
+			s = append(s, sp)
+		}
+	}
+	return c, s
+}
+
 // byPath returns the spans with tap side tap whose resource is path.
 func byPath(spans []span.Span, tap span.TapSide, path string) []span.Span {
 	var out []span.Span

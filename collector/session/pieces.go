@@ -3,36 +3,80 @@ package session
 import "github.com/zerotrace/zerotrace/pkg/l7"
 
 // holdOrDetect starts a stream decoder on a connection's first bytes, and
-// holds a short first chunk that no protocol claims until the next one of
-// its direction. It reports whether it consumed ch.
+// holds first bytes that no protocol claims yet until the next chunk of
+// their direction: detection runs on the chunks together. It reports
+// whether it consumed ch.
+//
+// A protocol is told by a whole message (MySQL, Kafka, PostgreSQL's
+// queries) or its first bytes (HTTP/1's method, HTTP/2's preface): a
+// first message read or written in pieces (a reader's small buffer, a
+// length prefix read apart) is detected once its pieces add up to it. A
+// direction's first chunk may start a hold (up to maxHeld bytes), a later
+// one only when short (16 bytes) as before: of a connection joined
+// mid-way, any chunk may start a message, and one that does is not
+// joined to held bytes that start none. Pieces join only when they follow
+// each other in the stream (joinPart).
 func (c *Conn) holdOrDetect(ch Chunk) (Chunk, bool) {
 	d := ch.Dir
-	if c.stream == nil && c.parser == nil && !c.cfg.UDP {
-		if h := c.held; h != nil && h.Dir == d {
-			// A server that reads a length prefix apart from the rest
-			// (Kafka): detect on the two together.
-			c.held = nil
-			if c.detectStream(append(h.Data, ch.Data...), d) {
-				c.feedStream(*h)
-				c.feedStream(ch)
-				return ch, true
-			}
-			// An HTTP/1 head read in pieces shorter than its method: the
-			// two go on together (holdPart).
-			if j, ok := c.joinPart(h, ch); ok && http1Start(j.Data) {
-				ch = j
-			} else {
-				c.Dropped++
-			}
-		}
-		if !c.detectStream(ch.Data, d) && len(ch.Data) == ch.Len && ch.Len > 0 && ch.Len < 16 && l7.Detect(ch.Data) == nil {
-			h := ch
-			h.Data = append([]byte(nil), ch.Data...)
-			c.held = &h
+	if c.stream != nil || c.parser != nil || c.cfg.UDP {
+		return ch, false
+	}
+	first := !c.began[d]
+	c.began[d] = true
+	if h := c.held[d]; h != nil {
+		c.held[d] = nil
+		j, ok := c.joinPart(h, ch)
+		switch {
+		case !ok:
+			c.Dropped++
+		case c.detectStream(j.Data, d):
+			c.heldOther(d)
+			c.feedStream(j)
 			return ch, true
+		case c.detectMessage(j.Data):
+			c.heldOther(d)
+			return j, false
+		case len(j.Data) < maxHeld && len(ch.Data) == ch.Len && l7.Detect(ch.Data) == nil:
+			c.held[d] = &j
+			return ch, true
+		default:
+			c.Dropped++
 		}
+		first = false
+	}
+	if c.detectStream(ch.Data, d) || c.detectMessage(ch.Data) {
+		c.heldOther(d)
+		return ch, false
+	}
+	if len(ch.Data) == ch.Len && ch.Len > 0 && (ch.Len < 16 || first && ch.Len < maxHeld) {
+		h := ch
+		h.Data = append([]byte(nil), ch.Data...)
+		c.held[d] = &h
+		return ch, true
 	}
 	return ch, false
+}
+
+// detectMessage sets the connection's protocol when b, first bytes, start
+// a message of a protocol parsed message by message (HTTP/1).
+func (c *Conn) detectMessage(b []byte) bool {
+	c.parser = l7.Detect(b)
+	return c.parser != nil
+}
+
+// maxHeld bounds the first bytes of a direction held to detect their
+// protocol: Kafka and MySQL tell a message from 512 bytes of it.
+const maxHeld = 512
+
+// heldOther feeds, once chunks of direction d told the protocol, what is
+// held of the other direction: it came first.
+func (c *Conn) heldOther(d Dir) {
+	if h := c.held[1-d]; h != nil {
+		c.held[1-d] = nil
+		if c.parser != nil {
+			c.Feed(*h)
+		}
+	}
 }
 
 // http1Start reports whether b begins an HTTP/1 head, whole or not.

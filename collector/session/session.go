@@ -88,6 +88,7 @@ type pending struct {
 type inflight struct {
 	remaining int // bytes left when the length is known
 	chunked   bool
+	tail      [4]byte // chunked: the body's last bytes so far, for a last chunk cut over reads (lastChunk)
 	untilEOF  bool
 	p         *pending // the exchange it belongs to
 	response  bool
@@ -112,13 +113,19 @@ type Conn struct {
 	meta    ConnMeta
 	cfg     Config
 	emit    func(*span.Span)
-	client  int        // 1: the observed endpoint sent the first request; 2: it received it; 0: unknown
-	parser  l7.Parser  // the connection's protocol, once known
-	msg     l7.Message // the message being parsed (Feed), here so that it is not allocated per message
-	stream  l7.Stream  // the connection's decoder, for protocols that need one
-	fed     [2]int64   // real bytes seen per direction (stream protocols)
-	recent  [2][]chunkRec
-	held    *Chunk    // a short first chunk kept to detect together with the next
+	client  int               // 1: the observed endpoint sent the first request; 2: it received it; 0: unknown
+	parser  l7.Parser         // the connection's protocol, once known
+	msg     l7.Message        // the message being parsed (Feed), here so that it is not allocated per message
+	stream  l7.Stream         // the connection's decoder, for protocols that need one
+	fed     [2]int64          // real bytes seen per direction (stream protocols)
+	recent  [2][]chunkRec     // per direction: the last maxRecent chunks (remember)
+	oldest  [2]int            // index of the oldest in recent, once full
+	next    [2]int64          // per direction: stream offset after the last message decoded (where the next starts)
+	onMsg   func(*l7.Message) // the stream's emit (feedStream), told the chunk's direction and end below
+	msgDir  Dir
+	msgEnd  int64
+	held    [2]*Chunk // per direction: first bytes kept to detect together with the next (holdOrDetect)
+	began   [2]bool   // per direction: a chunk was seen before the protocol was known
 	part    [2]*Chunk // per direction: an HTTP/1 head not whole yet, joined to the next chunk (holdPart)
 	queue   []*pending
 	cur     [2]*inflight
@@ -228,7 +235,7 @@ func (c *Conn) continueMessage(ch Chunk) (off int, done bool) {
 		c.extend(cur, ch)
 		switch {
 		case cur.chunked:
-			if l7.ChunkedEnd(ch.Data) && len(ch.Data) == ch.Len {
+			if cur.lastChunk(ch.Data) && len(ch.Data) == ch.Len {
 				c.finish(d)
 			}
 			return 0, true
@@ -302,7 +309,7 @@ func (c *Conn) parseMessages(ch Chunk, off int, hold bool) {
 		case m.Chunked:
 			in.chunked = true
 			c.account(&in, left)
-			if l7.ChunkedEnd(b) && len(ch.Data) == ch.Len {
+			if in.lastChunk(b) && len(ch.Data) == ch.Len {
 				if m.Response {
 					c.complete(pe)
 				}
@@ -366,6 +373,21 @@ func (c *Conn) enqueue(pe *pending) {
 		}
 	}
 	c.queue = append(c.queue, pe)
+}
+
+// lastChunk reports whether b, the next bytes of a chunked body, ends it
+// with the last chunk, also when a read cut "0\r\n\r\n" (the body's last
+// bytes before b are kept in in.tail).
+func (in *inflight) lastChunk(b []byte) bool {
+	if len(b) >= 5 {
+		copy(in.tail[:], b[len(b)-4:])
+		return l7.ChunkedEnd(b)
+	}
+	var j [9]byte
+	n := copy(j[:], in.tail[:])
+	n += copy(j[n:], b)
+	copy(in.tail[:], j[n-4:n])
+	return l7.ChunkedEnd(j[:n])
 }
 
 func (c *Conn) account(in *inflight, n int) {

@@ -33,32 +33,55 @@ func (c *Conn) detectStream(b []byte, d Dir) bool {
 func (c *Conn) feedStream(ch Chunk) {
 	d := ch.Dir
 	r := chunkRec{off: c.fed[d], n: ch.Len, startNs: ch.StartNs, seq: ch.TCPSeq, tid: ch.TID, sys: ch.SyscallTraceID}
-	if len(c.recent[d]) == maxRecent {
-		copy(c.recent[d], c.recent[d][1:])
-		c.recent[d] = c.recent[d][:maxRecent-1]
-	}
-	c.recent[d] = append(c.recent[d], r)
+	c.remember(d, r)
 	c.fed[d] += int64(ch.Len)
 	response := int(d) != c.client-1
-	c.stream.Feed(ch.Data, ch.Len, response, func(m *l7.Message) { c.streamMessage(m, d, ch.EndNs) })
+	if c.onMsg == nil { // once: a closure per chunk is an allocation per chunk
+		c.onMsg = func(m *l7.Message) { c.streamMessage(m, c.msgDir, c.msgEnd) }
+	}
+	c.msgDir, c.msgEnd = d, ch.EndNs
+	c.stream.Feed(ch.Data, ch.Len, response, c.onMsg)
+}
+
+// remember adds a chunk to the last maxRecent of direction d, a ring
+// whose oldest is at c.oldest[d] once full. The oldest chunk goes, unless
+// the message being read may have started in it (a message in more pieces
+// than maxRecent): the next one then. That message starts after the last
+// one decoded in d, and after what d had sent when the other side's last
+// message left nothing unanswered (a response starts after its request; a
+// request after the last response).
+func (c *Conn) remember(d Dir, r chunkRec) {
+	rs := c.recent[d]
+	if len(rs) < maxRecent {
+		c.recent[d] = append(rs, r)
+		return
+	}
+	h := c.oldest[d]
+	next := (h + 1) % maxRecent
+	if rs[next].off > c.next[d] {
+		rs[next] = rs[h] // kept: the next oldest goes instead
+	}
+	rs[h] = r
+	c.oldest[d] = next
 }
 
 // chunkAt returns the remembered chunk holding stream offset off.
 func (c *Conn) chunkAt(d Dir, off int64) chunkRec {
-	rs := c.recent[d]
-	for i := len(rs) - 1; i >= 0; i-- {
-		if rs[i].off <= off {
-			return rs[i]
+	rs, h := c.recent[d], c.oldest[d]
+	for k := len(rs) - 1; k >= 0; k-- {
+		if r := rs[(h+k)%len(rs)]; r.off <= off {
+			return r
 		}
 	}
 	if len(rs) > 0 {
-		return rs[0]
+		return rs[h]
 	}
 	return chunkRec{}
 }
 
 // streamMessage turns a decoded message into (half) an exchange.
 func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
+	c.next[d] = max(c.next[d], m.Offset+m.Length)
 	r := c.chunkAt(d, m.Offset)
 	seq := r.seq
 	if r.off <= m.Offset {
@@ -76,6 +99,9 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 		*pe = pending{req: *m, startNs: r.startNs, reqEndNs: endNs, seq: seq, tid: r.tid, sys: r.sys,
 			reqBytes: m.Length, flags: fl}
 		c.enqueue(pe)
+		if c.firstUnanswered() == pe { // its response starts after what the server sent so far
+			c.next[1-d] = max(c.next[1-d], c.fed[1-d])
+		}
 		return
 	}
 	pe := c.firstUnanswered()
@@ -93,4 +119,7 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 	pe.respSeq, pe.respTID, pe.respSys, pe.respEndNs, pe.respBytes = seq, r.tid, r.sys, endNs, m.Length
 	pe.flags |= fl
 	c.complete(pe)
+	if c.firstUnanswered() == nil { // the next request starts after what the client sent so far
+		c.next[1-d] = max(c.next[1-d], c.fed[1-d])
+	}
 }

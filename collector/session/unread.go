@@ -1,6 +1,9 @@
 package session
 
-import "github.com/zerotrace/zerotrace/pkg/span"
+import (
+	"github.com/zerotrace/zerotrace/pkg/l7"
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
 
 // Unread tells the session that bytes moved in direction d at ns, from TCP
 // sequence number seq, without their content: a TLS library's read whose
@@ -11,14 +14,22 @@ import "github.com/zerotrace/zerotrace/pkg/span"
 // unanswered request sent before ns (or the rest of the response in
 // flight): that request ends at ns with its response unread (status
 // unknown, FlagTruncated) instead of taking the next response, and with it
-// every later request on the connection. Requests missed, stream protocols
-// (their decoder cannot skip bytes) and reads with no request waiting
-// change nothing.
+// every later request on the connection. Of the stream protocols, those
+// whose decoder can drop what it was reading and wait for a chunk that
+// starts a message (l7.Resyncer: Redis) are treated alike; the others
+// (their decoder cannot skip bytes), requests missed and reads with no
+// request waiting change nothing.
 func (c *Conn) Unread(d Dir, ns int64, seq uint32) {
-	if c.stream != nil || c.client == 0 || Dir(c.client-1) == d {
+	if c.client == 0 || Dir(c.client-1) == d {
 		return
 	}
-	if cur := c.cur[d]; cur != nil {
+	if c.stream != nil {
+		r, ok := c.stream.(l7.Resyncer)
+		if !ok {
+			return
+		}
+		r.Resync(true)
+	} else if cur := c.cur[d]; cur != nil {
 		if cur.response {
 			cur.p.respEndNs = max(cur.p.respEndNs, ns)
 			cur.p.flags |= span.FlagTruncated

@@ -67,3 +67,32 @@ func TestUnreadIgnored(t *testing.T) {
 		t.Fatalf("spans %+v", r.spans)
 	}
 }
+
+// TestUnreadRedis: on a Redis connection (a stream decoder), a reply read
+// by a call the capture did not see ends its command there, unanswered,
+// also when the reply's first part had been read; the decoder waits for a
+// chunk that starts a reply, so the next command keeps its own.
+func TestUnreadRedis(t *testing.T) {
+	for _, first := range []string{"", "$10\r\nhel"} {
+		var r rec
+		c := newConn(&r)
+		c.SetRole(RoleClient)
+		c.Feed(chunk(Egress, 100, 1000, string(resp("GET", "a"))))
+		if first != "" {
+			c.Feed(chunk(Ingress, 120, 7000, first))
+		}
+		c.Unread(Ingress, 150, 7000+uint32(len(first)))
+		c.Feed(chunk(Egress, 200, 1020, string(resp("GET", "bb"))))
+		c.Feed(chunk(Ingress, 250, 7100, "$2\r\nBB\r\n"))
+		c.Close(400)
+		if len(r.spans) != 2 {
+			t.Fatalf("first part %q: %d spans: %s", first, len(r.spans), spansText(r.spans))
+		}
+		if a := r.spans[0]; a.RequestResource != "a" || a.EndNs != 150 || a.ResponseStatus != span.StatusUnknown || !a.Flags.Has(span.FlagTruncated) {
+			t.Errorf("first part %q: a: %s", first, spansText(r.spans[:1]))
+		}
+		if b := r.spans[1]; b.RequestResource != "bb" || b.ResponseBytes != 8 || b.RespTCPSeq != 7100 || b.ResponseStatus != span.StatusOK {
+			t.Errorf("first part %q: bb: %s", first, spansText(r.spans[1:]))
+		}
+	}
+}

@@ -1,10 +1,11 @@
 package l7
 
 import (
-	"encoding/binary"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/zerotrace/zerotrace/internal/kafkawire"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -36,31 +37,7 @@ var kafkaProduceV7Err = unhexDNS(`
 	00000000             // throttle time
 `)
 
-// kreq frames a request of kmsg (franz-go's protocol implementation).
-func kreq(r kmsg.Request, corr int32) []byte {
-	b := []byte{0, 0, 0, 0}
-	b = binary.BigEndian.AppendUint16(b, uint16(r.Key()))
-	b = binary.BigEndian.AppendUint16(b, uint16(r.GetVersion()))
-	b = binary.BigEndian.AppendUint32(b, uint32(corr))
-	b = append(b, 0, 5, 'k', 'g', 'o', '-', '1')
-	if r.IsFlexible() {
-		b = append(b, 0)
-	}
-	b = r.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	return b
-}
-
-// kresp frames a response of kmsg.
-func kresp(r kmsg.Response, corr int32) []byte {
-	b := binary.BigEndian.AppendUint32([]byte{0, 0, 0, 0}, uint32(corr))
-	if r.IsFlexible() && r.Key() != 18 {
-		b = append(b, 0)
-	}
-	b = r.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	return b
-}
+var kreq, kresp = kafkawire.Request, kafkawire.Response
 
 func kafkaConversation() [][2][]byte {
 	av := kmsg.NewPtrApiVersionsRequest()

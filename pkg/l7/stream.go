@@ -24,3 +24,10 @@ type Stream interface {
 	// order, with Offset and Length set; emit must not retain m.
 	Feed(data []byte, n int, response bool, emit func(m *Message))
 }
+
+// Resyncer is a Stream that can be told bytes of a direction were lost
+// without their count (a TLS read whose call was not seen): it drops the
+// message it was reading there and waits for a chunk that starts one.
+type Resyncer interface {
+	Resync(response bool)
+}
