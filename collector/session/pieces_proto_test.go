@@ -50,6 +50,12 @@ type reads struct {
 // its sequence number, so that the same conversation read in pieces gives
 // the same spans as read whole when the session pairs and parses alike.
 func play(cv conversation, atClient bool, r reads) []span.Span {
+	spans, _ := playPlaced(cv, atClient, r)
+	return spans
+}
+
+// playPlaced is play that also returns the session's Placeless count.
+func playPlaced(cv conversation, atClient bool, r reads) ([]span.Span, int) {
 	var rc rec
 	c := newConn(&rc)
 	if atClient {
@@ -108,7 +114,7 @@ func play(cv conversation, atClient bool, r reads) []span.Span {
 	for i := range rc.spans {
 		rc.spans[i].SpanID = 0
 	}
-	return rc.spans
+	return rc.spans, c.Placeless
 }
 
 // timeless is what of a span does not depend on which read a message
@@ -123,18 +129,26 @@ func timeless(s span.Span) span.Span {
 // at the observed endpoint (client or server): "" when it gives the same
 // spans.
 func samePieces(cv conversation, atClient bool, r reads) string {
-	whole, split := play(cv, atClient, reads{}), play(cv, atClient, r)
+	whole := play(cv, atClient, reads{})
+	split, lost := playPlaced(cv, atClient, r)
 	if len(split) != len(whole) {
 		return fmt.Sprintf("%d spans, %d read whole:\n%s\nwhole:\n%s", len(split), len(whole), spansText(split), spansText(whole))
 	}
-	// Pieces of one or two bytes put the first request after a login
-	// (not a message the decoder passes on) in more chunks than the
-	// session remembers (maxRecent): its start takes a later chunk's time
-	// and syscall, its sequence number and all else stay right.
-	placeless := r.across || len(r.sizes) > 0 && slices.Min(r.sizes) < 3
+	// A message in more pieces than the session remembers (maxRecent:
+	// small pieces, a long message, or the first request after a login,
+	// which the decoder does not pass on) has its first chunk forgotten
+	// (Placeless): it starts at a later chunk's time, with no syscall
+	// context, never another chunk's; its sequence number and all else
+	// stay right. Read across writes, a message starting inside a read
+	// takes the read's time and syscall.
+	placeless := lost > 0 || len(r.sizes) > 0 && slices.Min(r.sizes) < 3
 	for i := range whole {
 		w, s := whole[i], split[i]
-		if placeless {
+		if placeless && !r.across && (s.SyscallTraceIDReq != w.SyscallTraceIDReq && s.SyscallTraceIDReq != 0 ||
+			s.SyscallTraceIDResp != w.SyscallTraceIDResp && s.SyscallTraceIDResp != 0) {
+			return fmt.Sprintf("span %d carries another chunk's syscall:\n%s\nread whole:\n%s", i, spansText(split[i:i+1]), spansText(whole[i:i+1]))
+		}
+		if placeless || r.across {
 			w, s = timeless(w), timeless(s)
 		}
 		if w != s {

@@ -110,30 +110,31 @@ const maxRecent = 32
 
 // Conn is the session of one connection. Not safe for concurrent use.
 type Conn struct {
-	meta    ConnMeta
-	cfg     Config
-	emit    func(*span.Span)
-	client  int               // 1: the observed endpoint sent the first request; 2: it received it; 0: unknown
-	parser  l7.Parser         // the connection's protocol, once known
-	msg     l7.Message        // the message being parsed (Feed), here so that it is not allocated per message
-	stream  l7.Stream         // the connection's decoder, for protocols that need one
-	fed     [2]int64          // real bytes seen per direction (stream protocols)
-	recent  [2][]chunkRec     // per direction: the last maxRecent chunks (remember)
-	oldest  [2]int            // index of the oldest in recent, once full
-	next    [2]int64          // per direction: stream offset after the last message decoded (where the next starts)
-	onMsg   func(*l7.Message) // the stream's emit (feedStream), told the chunk's direction and end below
-	msgDir  Dir
-	msgEnd  int64
-	held    [2]*Chunk // per direction: first bytes kept to detect together with the next (holdOrDetect)
-	began   [2]bool   // per direction: a chunk was seen before the protocol was known
-	part    [2]*Chunk // per direction: an HTTP/1 head not whole yet, joined to the next chunk (holdPart)
-	queue   []*pending
-	cur     [2]*inflight
-	lastNs  int64
-	tls     span.Flags // span.FlagTLS*: the connection's plaintext comes from a TLS library (SetTLS)
-	Dropped int        // chunks that started no known message
-	free    []*pending // emitted exchanges for reuse (newPending)
-	out     span.Span  // the span being emitted: emit gets &out
+	meta      ConnMeta
+	cfg       Config
+	emit      func(*span.Span)
+	client    int               // 1: the observed endpoint sent the first request; 2: it received it; 0: unknown
+	parser    l7.Parser         // the connection's protocol, once known
+	msg       l7.Message        // the message being parsed (Feed), here so that it is not allocated per message
+	stream    l7.Stream         // the connection's decoder, for protocols that need one
+	fed       [2]int64          // real bytes seen per direction (stream protocols)
+	recent    [2][]chunkRec     // per direction: the last maxRecent chunks (remember)
+	oldest    [2]int            // index of the oldest in recent, once full
+	next      [2]int64          // per direction: stream offset after the last message decoded (where the next starts)
+	onMsg     func(*l7.Message) // the stream's emit (feedStream), told the chunk's direction and end below
+	msgDir    Dir
+	msgEnd    int64
+	held      [2]*Chunk // per direction: first bytes kept to detect together with the next (holdOrDetect)
+	began     [2]bool   // per direction: a chunk was seen before the protocol was known
+	part      [2]*Chunk // per direction: an HTTP/1 head not whole yet, joined to the next chunk (holdPart)
+	queue     []*pending
+	cur       [2]*inflight
+	lastNs    int64
+	tls       span.Flags // span.FlagTLS*: the connection's plaintext comes from a TLS library (SetTLS)
+	Dropped   int        // chunks that started no known message
+	Placeless int        // stream messages whose first chunk was forgotten: no syscall context (streamMessage)
+	free      []*pending // emitted exchanges for reuse (newPending)
+	out       span.Span  // the span being emitted: emit gets &out
 }
 
 // Role is who the observed endpoint is on a connection.

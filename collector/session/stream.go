@@ -87,6 +87,15 @@ func (c *Conn) streamMessage(m *l7.Message, d Dir, endNs int64) {
 	if r.off <= m.Offset {
 		seq += uint32(m.Offset - r.off)
 	}
+	if m.Offset < r.off || m.Offset >= r.off+int64(r.n) {
+		// The chunk the message began in is forgotten (a message in more
+		// pieces than maxRecent): its syscall is unknown, and the span
+		// keeps none rather than another chunk's, which would link it to
+		// whatever request that syscall's thread held. It starts at the
+		// nearest chunk remembered.
+		r.sys = 0
+		c.Placeless++
+	}
 	var fl span.Flags
 	if m.Partial {
 		fl |= span.FlagPartial
