@@ -79,13 +79,6 @@ func (c *Conn) heldOther(d Dir) {
 	}
 }
 
-// http1Start reports whether b begins an HTTP/1 head, whole or not.
-func http1Start(b []byte) bool {
-	var m l7.Message
-	err := l7.HTTP1{}.Parse(b, &m)
-	return err == nil || err == l7.ErrIncomplete
-}
-
 // maxPart bounds the bytes of an HTTP/1 head held for its next chunk
 // (holdPart): a head not whole in this many is taken as it is.
 const maxPart = 8192
