@@ -18,12 +18,12 @@ import (
 // sorted), so a merged shard's index is written the same way.
 
 // indexer builds index records. It keeps what serves batch after batch:
-// the key slice, the last strings it hashed and the sort's memory. Not
-// safe for concurrent use.
+// the last strings it hashed and the sort's memory. Not safe for
+// concurrent use.
 type indexer struct {
-	keys    []span.Key
 	hashes  [4]strHash // namespace, service, endpoint, workload
-	scratch [3][]byte  // the batch's records while they are added
+	node    nodeHash
+	scratch [3][]byte // the batch's records while they are added
 	sort    recordSorter
 }
 
@@ -43,17 +43,58 @@ func (c *strHash) hash(s string) uint64 {
 	return c.h
 }
 
-// appendRecords adds the index records of span s at r to recs (in runs
-// order).
-func (x *indexer) appendRecords(recs *[3][]byte, s *span.Span, r ref) {
-	x.keys = s.IndexKeys(x.keys[:0])
-	be := binary.BigEndian
-	for _, k := range x.keys {
-		b := grow(&recs[0], keyRecLen)
-		b[0] = byte(k.Kind)
-		be.PutUint64(b[1:], keyValue(k))
-		putRef(b[9:], r)
+// nodeHash remembers the node name's part of the process keys
+// (span.NodeHash): a collector's spans are all of its node, and the
+// name was hashed byte by byte for every span.
+type nodeHash struct {
+	s  string
+	h  uint32
+	ok bool
+}
+
+func (c *nodeHash) hash(s string) uint32 {
+	if !c.ok || s != c.s {
+		c.s, c.h, c.ok = s, span.NodeHash(s), true
 	}
+	return c.h
+}
+
+// appendRecords adds the index records of span s at r to recs (in runs
+// order). The key records are s.IndexKeys' keys in their order, each with
+// keyValue's value, written from the span's fields without the slice of
+// keys (TestAppendRecordsAsIndexKeys).
+func (x *indexer) appendRecords(recs *[3][]byte, s *span.Span, r ref) {
+	if s.ReqTCPSeq != 0 {
+		putKeyRec(&recs[0], span.KeyReqTCPSeq, uint64(s.ReqTCPSeq), r)
+	}
+	if s.RespTCPSeq != 0 {
+		putKeyRec(&recs[0], span.KeyRespTCPSeq, uint64(s.RespTCPSeq), r)
+	}
+	if s.SyscallTraceIDReq != 0 {
+		putKeyRec(&recs[0], span.KeySyscallTraceID, s.SyscallTraceIDReq, r)
+	}
+	if s.SyscallTraceIDResp != 0 && s.SyscallTraceIDResp != s.SyscallTraceIDReq {
+		putKeyRec(&recs[0], span.KeySyscallTraceID, s.SyscallTraceIDResp, r)
+	}
+	if s.XRequestIDReq != "" {
+		putKeyRec(&recs[0], span.KeyXRequestID, hashString(s.XRequestIDReq), r)
+	}
+	if s.XRequestIDResp != "" && s.XRequestIDResp != s.XRequestIDReq {
+		putKeyRec(&recs[0], span.KeyXRequestID, hashString(s.XRequestIDResp), r)
+	}
+	if !s.TraceID.IsZero() {
+		putKeyRec(&recs[0], span.KeyTraceID, traceIDValue(&s.TraceID), r)
+	}
+	if s.AppSpanID != 0 {
+		putKeyRec(&recs[0], span.KeyAppSpanID, s.AppSpanID, r)
+	}
+	if s.ParentSpanID != 0 && s.ParentSpanID != s.AppSpanID {
+		putKeyRec(&recs[0], span.KeyAppSpanID, s.ParentSpanID, r)
+	}
+	if s.SignalSource == span.SourceEBPF && s.PID != 0 {
+		putKeyRec(&recs[0], span.KeyProcess, span.ProcessValue(x.node.hash(s.Node), s.PID, s.TapSide == span.TapServerProcess), r)
+	}
+	be := binary.BigEndian
 	b := grow(&recs[1], spanIDRecLen)
 	be.PutUint64(b, s.SpanID)
 	putRef(b[8:], r)
@@ -66,6 +107,14 @@ func (x *indexer) appendRecords(recs *[3][]byte, s *span.Span, r ref) {
 	be.PutUint64(b, x.hashes[0].hash(s.Namespace))
 	putRef(b[8:], r)
 	sf.put(b[8+refLen : 8+refLen])
+}
+
+// putKeyRec adds one key record: kind, value, then r.
+func putKeyRec(rec *[]byte, kind span.KeyKind, v uint64, r ref) {
+	b := grow(rec, keyRecLen)
+	b[0] = byte(kind)
+	binary.BigEndian.PutUint64(b[1:], v)
+	putRef(b[9:], r)
 }
 
 // grow extends *b by n bytes and returns them.
