@@ -163,13 +163,21 @@ type recordSorter struct {
 	idx, tmp []sortKey
 	out      []byte
 	order    []uint32        // byStart's result
-	count    [16][256]uint32 // radix's counts, one array per byte position
+	perm     []uint32        // sortInto's first pass (a lead of 16)
+	count    [12][256]uint32 // radix's counts, one array per byte position
 }
 
+// sortKey is what the radix sort moves: a record's first 12 bytes (a, and
+// b's high half) and the record's rank (b's low half), 16 bytes (issue 29,
+// twelfth round: the key was 24 bytes, two integers of 8 bytes and an
+// index, padded; the sort's moves are of keys). The rank in the key's last
+// bytes makes keys of equal bytes compare in input order.
 type sortKey struct {
 	a, b uint64
-	i    uint32
 }
+
+// rank is the key's place in the sort's input.
+func (k sortKey) rank() uint32 { return uint32(k.b) }
 
 // sortRecords sorts fixed-width records (at least 16 bytes) in place.
 func sortRecords(recs []byte, w int) {
@@ -190,9 +198,10 @@ func (s *recordSorter) sort(recs []byte, w int) {
 
 // sortInto writes fixed-width records (at least 16 bytes) of recs, sorted
 // in byte order, into dst (as long as recs). It sorts their first lead
-// bytes (8 to 16) as two integers with a stable radix sort (radix), which
-// skips the bytes every record shares (the high bytes of start times
-// within a shard, the kind byte). With lead 16 it then
+// bytes (8 to 12, or 16) with a stable radix sort (msd), which skips the
+// bytes every record shares (the high bytes of start times within a shard,
+// the kind byte). With lead 16 it sorts bytes 12 to 16 first, then the
+// first 12 (stably: the first sort's order stays among their ties), then
 // compares the rest of the records whose first 16 bytes tie, which is
 // rare: every run leads with a value and a start time. With a shorter lead
 // the records must already be in order of their bytes after lead (among
@@ -205,27 +214,53 @@ func (s *recordSorter) sortInto(dst, recs []byte, w, lead int) {
 	}
 	idx, tmp := slices.Grow(s.idx[:0], n)[:n], slices.Grow(s.tmp[:0], n)[:n]
 	s.idx, s.tmp = idx, tmp
-	mask := ^uint64(0) << (8 * (16 - lead)) // of the second integer
-	for i := range idx {
-		r := recs[i*w:]
-		idx[i] = sortKey{binary.BigEndian.Uint64(r), binary.BigEndian.Uint64(r[8:]) & mask, uint32(i)}
+	be := binary.BigEndian
+	var perm []uint32 // the record at each rank; nil: the rank is the record
+	if lead > 12 {
+		for i := range idx {
+			idx[i] = sortKey{uint64(be.Uint32(recs[i*w+12:])) << 32, uint64(i)}
+		}
+		s.msd(idx, tmp, 4)
+		perm = slices.Grow(s.perm[:0], n)[:n]
+		s.perm = perm
+		for k := range idx {
+			perm[k] = idx[k].rank()
+		}
 	}
-	idx = s.radix(idx, tmp, lead)
+	rec := func(k sortKey) int {
+		if perm != nil {
+			return int(perm[k.rank()])
+		}
+		return int(k.rank())
+	}
+	head := min(lead, 12)
+	mask := ^uint64(0) << (8 * (16 - head)) // of the second integer: at most its high half
+	for k := range idx {
+		i := k
+		if perm != nil {
+			i = int(perm[k])
+		}
+		r := recs[i*w:]
+		idx[k] = sortKey{be.Uint64(r), be.Uint64(r[8:])&mask | uint64(k)}
+	}
+	s.msd(idx, tmp, head)
 	if lead == 16 {
-		rest := func(p sortKey) []byte { return recs[int(p.i)*w+16 : int(p.i+1)*w] }
+		first16 := func(k sortKey) []byte { return recs[rec(k)*w : rec(k)*w+16] }
 		for lo := 0; lo < n; {
 			hi := lo + 1
-			for hi < n && idx[hi].a == idx[lo].a && idx[hi].b == idx[lo].b {
+			for hi < n && idx[hi].a == idx[lo].a && idx[hi].b>>32 == idx[lo].b>>32 && bytes.Equal(first16(idx[hi]), first16(idx[lo])) {
 				hi++
 			}
 			if hi-lo > 1 {
+				rest := func(k sortKey) []byte { return recs[rec(k)*w+16 : (rec(k)+1)*w] }
 				slices.SortStableFunc(idx[lo:hi], func(x, y sortKey) int { return bytes.Compare(rest(x), rest(y)) })
 			}
 			lo = hi
 		}
 	}
 	for k, p := range idx {
-		copy(dst[k*w:(k+1)*w], recs[int(p.i)*w:])
+		i := rec(p)
+		copy(dst[k*w:(k+1)*w], recs[i*w:])
 	}
 }
 
@@ -237,40 +272,36 @@ func (s *recordSorter) byStart(spans []span.Span) []uint32 {
 	idx, tmp := slices.Grow(s.idx[:0], n)[:n], slices.Grow(s.tmp[:0], n)[:n]
 	s.idx, s.tmp = idx, tmp
 	for i := range spans {
-		idx[i] = sortKey{uint64(spans[i].StartNs), 0, uint32(i)}
+		idx[i] = sortKey{uint64(spans[i].StartNs), uint64(i)}
 	}
-	idx = s.radix(idx, tmp, 8)
+	s.msd(idx, tmp, 8)
 	s.order = slices.Grow(s.order[:0], n)[:n]
 	for k := range idx {
-		s.order[k] = idx[k].i
+		s.order[k] = idx[k].rank()
 	}
 	return s.order
 }
 
-// radix sorts keys by their first nbytes bytes of (a, b) (a's bytes from
-// the most significant, then b's; the others must be equal in every key),
-// stably, with tmp (as long) as scratch, and returns keys, sorted.
+// insertionMax: a bucket of at most this many keys is sorted by insertion.
+const insertionMax = 32
+
+// msd sorts keys by their first nbytes bytes (at most 12: a's bytes from
+// the most significant, then b's high half), stably (ranks in b's low
+// half, in input order), with tmp (as long) as scratch.
 //
-// Most significant byte first (msd): one pass finds the first byte where
-// the keys differ, one counts it, one moves the keys into their buckets,
-// and each bucket is sorted the same way on the bytes after; a bucket of a
+// Most significant byte first: one pass finds the first byte where the
+// keys differ, one counts it, one moves the keys into their buckets, and
+// each bucket is sorted the same way on the bytes after; a bucket of a
 // few keys is sorted by insertion. A batch's key records, whose values are
 // hashes and sequence numbers, so take two moving passes (the kind, the
 // value's first byte) where a least-significant-first sort took nine, one
 // per byte that differs; records sharing a value (a connection's socket, a
 // process, the namespace) take one reading pass and no move (issue 29,
 // eleventh round).
-func (s *recordSorter) radix(keys, tmp []sortKey, nbytes int) []sortKey {
-	s.msd(keys, tmp, nbytes)
-	return keys
-}
-
-// insertionMax: a bucket of at most this many keys is sorted by insertion.
-const insertionMax = 32
-
-// msd sorts keys on their first nbytes bytes. A bucket's keys share the
-// byte it was made on and those before, so the byte a bucket is sorted on
-// is always further than its parent's, and s.count[d] serves each depth.
+//
+// A bucket's keys share the byte it was made on and those before, so the
+// byte a bucket is sorted on is always further than its parent's, and
+// s.count[d] serves each depth.
 func (s *recordSorter) msd(keys, tmp []sortKey, nbytes int) {
 	n := len(keys)
 	if n <= insertionMax {
@@ -331,7 +362,7 @@ func (k *sortKey) digit(d int) byte {
 	return byte(k.b >> (120 - 8*d))
 }
 
-// insertionSort sorts a few keys by (a, b), stably.
+// insertionSort sorts a few keys by (a, b): by their bytes, then rank.
 func insertionSort(keys []sortKey) {
 	for i := 1; i < len(keys); i++ {
 		k := keys[i]
