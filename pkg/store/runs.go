@@ -22,42 +22,34 @@ import (
 // concurrent use.
 type indexer struct {
 	hashes  [4]strHash // namespace, service, endpoint, workload
-	node    nodeHash
-	scratch [3][]byte // the batch's records while they are added
+	node    strHash    // the node's name, its process keys' hash (nodeHash)
+	scratch [3][]byte  // the batch's records while they are added
 	sort    recordSorter
 }
 
 // strHash remembers the hash of the string last hashed: the spans of a
 // batch repeat their namespace, service and endpoint, and those of one
-// connection share the very strings (compared without reading them).
+// connection share the very strings (compared without reading them); a
+// collector's spans are all of its node.
 type strHash struct {
 	s  string
 	h  uint64
 	ok bool
 }
 
-func (c *strHash) hash(s string) uint64 {
+func (c *strHash) hash(s string) uint64 { return c.of(s, hashString) }
+
+// of returns f(s), kept from the last call when s is the same string.
+func (c *strHash) of(s string, f func(string) uint64) uint64 {
 	if !c.ok || s != c.s {
-		c.s, c.h, c.ok = s, hashString(s), true
+		c.s, c.h, c.ok = s, f(s), true
 	}
 	return c.h
 }
 
-// nodeHash remembers the node name's part of the process keys
-// (span.NodeHash): a collector's spans are all of its node, and the
-// name was hashed byte by byte for every span.
-type nodeHash struct {
-	s  string
-	h  uint32
-	ok bool
-}
-
-func (c *nodeHash) hash(s string) uint32 {
-	if !c.ok || s != c.s {
-		c.s, c.h, c.ok = s, span.NodeHash(s), true
-	}
-	return c.h
-}
+// nodeHash is the node name's part of its process keys (span.NodeHash):
+// it was hashed byte by byte for every span.
+func nodeHash(node string) uint64 { return uint64(span.NodeHash(node)) }
 
 // appendRecords adds the index records of span s at r to recs (in runs
 // order). The key records are s.IndexKeys' keys in their order, each with
@@ -92,7 +84,7 @@ func (x *indexer) appendRecords(recs *[3][]byte, s *span.Span, r ref) {
 		putKeyRec(&recs[0], span.KeyAppSpanID, s.ParentSpanID, r)
 	}
 	if s.SignalSource == span.SourceEBPF && s.PID != 0 {
-		putKeyRec(&recs[0], span.KeyProcess, span.ProcessValue(x.node.hash(s.Node), s.PID, s.TapSide == span.TapServerProcess), r)
+		putKeyRec(&recs[0], span.KeyProcess, span.ProcessValue(uint32(x.node.of(s.Node, nodeHash)), s.PID, s.TapSide == span.TapServerProcess), r)
 	}
 	be := binary.BigEndian
 	b := grow(&recs[1], spanIDRecLen)
