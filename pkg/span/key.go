@@ -39,7 +39,9 @@ type Key struct {
 
 // Keys appends every non-zero correlation key of s to dst. A value shared by
 // the request and the response side (an x-request-id echoed back, say) is
-// appended once.
+// appended once. pkg/store's indexer writes the same keys without this
+// slice (indexer.appendRecords; TestAppendRecordsAsIndexKeys): a key
+// added here is added there.
 func (s *Span) Keys(dst []Key) []Key {
 	if s.ReqTCPSeq != 0 {
 		dst = append(dst, Key{Kind: KeyReqTCPSeq, U: uint64(s.ReqTCPSeq)})
@@ -74,16 +76,29 @@ func (s *Span) Keys(dst []Key) []Key {
 // ProcessKey is the KeyProcess key of a node's process: of its server
 // requests (s-p spans) or of its calls (every other eBPF span).
 func ProcessKey(node string, pid uint32, server bool) Key {
-	h := uint32(2166136261) // FNV-1a 32 (hash/fnv's New32a), without its allocations
+	return Key{Kind: KeyProcess, U: ProcessValue(NodeHash(node), pid, server)}
+}
+
+// NodeHash is the node's part of a KeyProcess value: FNV-1a 32 of its
+// name (hash/fnv's New32a, without its allocations). A store writing many
+// spans of one node keeps it (ProcessValue).
+func NodeHash(node string) uint32 {
+	h := uint32(2166136261)
 	for i := 0; i < len(node); i++ {
 		h ^= uint32(node[i])
 		h *= 16777619
 	}
-	u := uint64(h)<<32 | uint64(pid&0x7fff_ffff)
+	return h
+}
+
+// ProcessValue is the KeyProcess value of a process of the node whose
+// NodeHash is node.
+func ProcessValue(node, pid uint32, server bool) uint64 {
+	u := uint64(node)<<32 | uint64(pid&0x7fff_ffff)
 	if server {
 		u |= 1 << 31
 	}
-	return Key{Kind: KeyProcess, U: u}
+	return u
 }
 
 // IndexKeys appends what a store indexes s under: its correlation keys and,

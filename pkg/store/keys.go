@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -64,12 +63,20 @@ func keyValue(k span.Key) uint64 {
 	case span.KeyXRequestID:
 		return hashString(k.S)
 	case span.KeyTraceID:
-		h := fnv.New64a()
-		h.Write(k.T[:])
-		return h.Sum64()
+		return traceIDValue(&k.T)
 	default:
 		return k.U
 	}
+}
+
+// traceIDValue is a trace id's key value: FNV-1a 64 of its 16 bytes.
+func traceIDValue(t *span.TraceID) uint64 {
+	h := uint64(fnvOffset64)
+	for _, c := range t {
+		h ^= uint64(c)
+		h *= fnvPrime64
+	}
+	return h
 }
 
 func putRef(b []byte, r ref) {

@@ -18,42 +18,75 @@ import (
 // sorted), so a merged shard's index is written the same way.
 
 // indexer builds index records. It keeps what serves batch after batch:
-// the key slice, the last strings it hashed and the sort's memory. Not
-// safe for concurrent use.
+// the last strings it hashed and the sort's memory. Not safe for
+// concurrent use.
 type indexer struct {
-	keys    []span.Key
 	hashes  [4]strHash // namespace, service, endpoint, workload
+	node    strHash    // the node's name, its process keys' hash (nodeHash)
 	scratch [3][]byte  // the batch's records while they are added
 	sort    recordSorter
 }
 
 // strHash remembers the hash of the string last hashed: the spans of a
 // batch repeat their namespace, service and endpoint, and those of one
-// connection share the very strings (compared without reading them).
+// connection share the very strings (compared without reading them); a
+// collector's spans are all of its node.
 type strHash struct {
 	s  string
 	h  uint64
 	ok bool
 }
 
-func (c *strHash) hash(s string) uint64 {
+func (c *strHash) hash(s string) uint64 { return c.of(s, hashString) }
+
+// of returns f(s), kept from the last call when s is the same string.
+func (c *strHash) of(s string, f func(string) uint64) uint64 {
 	if !c.ok || s != c.s {
-		c.s, c.h, c.ok = s, hashString(s), true
+		c.s, c.h, c.ok = s, f(s), true
 	}
 	return c.h
 }
 
+// nodeHash is the node name's part of its process keys (span.NodeHash):
+// it was hashed byte by byte for every span.
+func nodeHash(node string) uint64 { return uint64(span.NodeHash(node)) }
+
 // appendRecords adds the index records of span s at r to recs (in runs
-// order).
+// order). The key records are s.IndexKeys' keys in their order, each with
+// keyValue's value, written from the span's fields without the slice of
+// keys (TestAppendRecordsAsIndexKeys).
 func (x *indexer) appendRecords(recs *[3][]byte, s *span.Span, r ref) {
-	x.keys = s.IndexKeys(x.keys[:0])
-	be := binary.BigEndian
-	for _, k := range x.keys {
-		b := grow(&recs[0], keyRecLen)
-		b[0] = byte(k.Kind)
-		be.PutUint64(b[1:], keyValue(k))
-		putRef(b[9:], r)
+	if s.ReqTCPSeq != 0 {
+		putKeyRec(&recs[0], span.KeyReqTCPSeq, uint64(s.ReqTCPSeq), r)
 	}
+	if s.RespTCPSeq != 0 {
+		putKeyRec(&recs[0], span.KeyRespTCPSeq, uint64(s.RespTCPSeq), r)
+	}
+	if s.SyscallTraceIDReq != 0 {
+		putKeyRec(&recs[0], span.KeySyscallTraceID, s.SyscallTraceIDReq, r)
+	}
+	if s.SyscallTraceIDResp != 0 && s.SyscallTraceIDResp != s.SyscallTraceIDReq {
+		putKeyRec(&recs[0], span.KeySyscallTraceID, s.SyscallTraceIDResp, r)
+	}
+	if s.XRequestIDReq != "" {
+		putKeyRec(&recs[0], span.KeyXRequestID, hashString(s.XRequestIDReq), r)
+	}
+	if s.XRequestIDResp != "" && s.XRequestIDResp != s.XRequestIDReq {
+		putKeyRec(&recs[0], span.KeyXRequestID, hashString(s.XRequestIDResp), r)
+	}
+	if !s.TraceID.IsZero() {
+		putKeyRec(&recs[0], span.KeyTraceID, traceIDValue(&s.TraceID), r)
+	}
+	if s.AppSpanID != 0 {
+		putKeyRec(&recs[0], span.KeyAppSpanID, s.AppSpanID, r)
+	}
+	if s.ParentSpanID != 0 && s.ParentSpanID != s.AppSpanID {
+		putKeyRec(&recs[0], span.KeyAppSpanID, s.ParentSpanID, r)
+	}
+	if s.SignalSource == span.SourceEBPF && s.PID != 0 {
+		putKeyRec(&recs[0], span.KeyProcess, span.ProcessValue(uint32(x.node.of(s.Node, nodeHash)), s.PID, s.TapSide == span.TapServerProcess), r)
+	}
+	be := binary.BigEndian
 	b := grow(&recs[1], spanIDRecLen)
 	be.PutUint64(b, s.SpanID)
 	putRef(b[8:], r)
@@ -66,6 +99,14 @@ func (x *indexer) appendRecords(recs *[3][]byte, s *span.Span, r ref) {
 	be.PutUint64(b, x.hashes[0].hash(s.Namespace))
 	putRef(b[8:], r)
 	sf.put(b[8+refLen : 8+refLen])
+}
+
+// putKeyRec adds one key record: kind, value, then r.
+func putKeyRec(rec *[]byte, kind span.KeyKind, v uint64, r ref) {
+	b := grow(rec, keyRecLen)
+	b[0] = byte(kind)
+	binary.BigEndian.PutUint64(b[1:], v)
+	putRef(b[9:], r)
 }
 
 // grow extends *b by n bytes and returns them.
@@ -114,13 +155,21 @@ type recordSorter struct {
 	idx, tmp []sortKey
 	out      []byte
 	order    []uint32        // byStart's result
-	count    [16][256]uint32 // radix's counts, one array per byte position
+	perm     []uint32        // sortInto's first pass (a lead of 16)
+	count    [12][256]uint32 // radix's counts, one array per byte position
 }
 
+// sortKey is what the radix sort moves: a record's first 12 bytes (a, and
+// b's high half) and the record's rank (b's low half), 16 bytes (issue 29,
+// twelfth round: the key was 24 bytes, two integers of 8 bytes and an
+// index, padded; the sort's moves are of keys). The rank in the key's last
+// bytes makes keys of equal bytes compare in input order.
 type sortKey struct {
 	a, b uint64
-	i    uint32
 }
+
+// rank is the key's place in the sort's input.
+func (k sortKey) rank() uint32 { return uint32(k.b) }
 
 // sortRecords sorts fixed-width records (at least 16 bytes) in place.
 func sortRecords(recs []byte, w int) {
@@ -141,9 +190,10 @@ func (s *recordSorter) sort(recs []byte, w int) {
 
 // sortInto writes fixed-width records (at least 16 bytes) of recs, sorted
 // in byte order, into dst (as long as recs). It sorts their first lead
-// bytes (8 to 16) as two integers with a stable radix sort (radix), which
-// skips the bytes every record shares (the high bytes of start times
-// within a shard, the kind byte). With lead 16 it then
+// bytes (8 to 12, or 16) with a stable radix sort (msd), which skips the
+// bytes every record shares (the high bytes of start times within a shard,
+// the kind byte). With lead 16 it sorts bytes 12 to 16 first, then the
+// first 12 (stably: the first sort's order stays among their ties), then
 // compares the rest of the records whose first 16 bytes tie, which is
 // rare: every run leads with a value and a start time. With a shorter lead
 // the records must already be in order of their bytes after lead (among
@@ -156,27 +206,53 @@ func (s *recordSorter) sortInto(dst, recs []byte, w, lead int) {
 	}
 	idx, tmp := slices.Grow(s.idx[:0], n)[:n], slices.Grow(s.tmp[:0], n)[:n]
 	s.idx, s.tmp = idx, tmp
-	mask := ^uint64(0) << (8 * (16 - lead)) // of the second integer
-	for i := range idx {
-		r := recs[i*w:]
-		idx[i] = sortKey{binary.BigEndian.Uint64(r), binary.BigEndian.Uint64(r[8:]) & mask, uint32(i)}
+	be := binary.BigEndian
+	var perm []uint32 // the record at each rank; nil: the rank is the record
+	if lead > 12 {
+		for i := range idx {
+			idx[i] = sortKey{uint64(be.Uint32(recs[i*w+12:])) << 32, uint64(i)}
+		}
+		s.msd(idx, tmp, 4)
+		perm = slices.Grow(s.perm[:0], n)[:n]
+		s.perm = perm
+		for k := range idx {
+			perm[k] = idx[k].rank()
+		}
 	}
-	idx = s.radix(idx, tmp, lead)
+	rec := func(k sortKey) int {
+		if perm != nil {
+			return int(perm[k.rank()])
+		}
+		return int(k.rank())
+	}
+	head := min(lead, 12)
+	mask := ^uint64(0) << (8 * (16 - head)) // of the second integer: at most its high half
+	for k := range idx {
+		i := k
+		if perm != nil {
+			i = int(perm[k])
+		}
+		r := recs[i*w:]
+		idx[k] = sortKey{be.Uint64(r), be.Uint64(r[8:])&mask | uint64(k)}
+	}
+	s.msd(idx, tmp, head)
 	if lead == 16 {
-		rest := func(p sortKey) []byte { return recs[int(p.i)*w+16 : int(p.i+1)*w] }
+		first16 := func(k sortKey) []byte { return recs[rec(k)*w : rec(k)*w+16] }
 		for lo := 0; lo < n; {
 			hi := lo + 1
-			for hi < n && idx[hi].a == idx[lo].a && idx[hi].b == idx[lo].b {
+			for hi < n && idx[hi].a == idx[lo].a && idx[hi].b>>32 == idx[lo].b>>32 && bytes.Equal(first16(idx[hi]), first16(idx[lo])) {
 				hi++
 			}
 			if hi-lo > 1 {
+				rest := func(k sortKey) []byte { return recs[rec(k)*w+16 : (rec(k)+1)*w] }
 				slices.SortStableFunc(idx[lo:hi], func(x, y sortKey) int { return bytes.Compare(rest(x), rest(y)) })
 			}
 			lo = hi
 		}
 	}
 	for k, p := range idx {
-		copy(dst[k*w:(k+1)*w], recs[int(p.i)*w:])
+		i := rec(p)
+		copy(dst[k*w:(k+1)*w], recs[i*w:])
 	}
 }
 
@@ -188,40 +264,36 @@ func (s *recordSorter) byStart(spans []span.Span) []uint32 {
 	idx, tmp := slices.Grow(s.idx[:0], n)[:n], slices.Grow(s.tmp[:0], n)[:n]
 	s.idx, s.tmp = idx, tmp
 	for i := range spans {
-		idx[i] = sortKey{uint64(spans[i].StartNs), 0, uint32(i)}
+		idx[i] = sortKey{uint64(spans[i].StartNs), uint64(i)}
 	}
-	idx = s.radix(idx, tmp, 8)
+	s.msd(idx, tmp, 8)
 	s.order = slices.Grow(s.order[:0], n)[:n]
 	for k := range idx {
-		s.order[k] = idx[k].i
+		s.order[k] = idx[k].rank()
 	}
 	return s.order
 }
 
-// radix sorts keys by their first nbytes bytes of (a, b) (a's bytes from
-// the most significant, then b's; the others must be equal in every key),
-// stably, with tmp (as long) as scratch, and returns keys, sorted.
+// insertionMax: a bucket of at most this many keys is sorted by insertion.
+const insertionMax = 32
+
+// msd sorts keys by their first nbytes bytes (at most 12: a's bytes from
+// the most significant, then b's high half), stably (ranks in b's low
+// half, in input order), with tmp (as long) as scratch.
 //
-// Most significant byte first (msd): one pass finds the first byte where
-// the keys differ, one counts it, one moves the keys into their buckets,
-// and each bucket is sorted the same way on the bytes after; a bucket of a
+// Most significant byte first: one pass finds the first byte where the
+// keys differ, one counts it, one moves the keys into their buckets, and
+// each bucket is sorted the same way on the bytes after; a bucket of a
 // few keys is sorted by insertion. A batch's key records, whose values are
 // hashes and sequence numbers, so take two moving passes (the kind, the
 // value's first byte) where a least-significant-first sort took nine, one
 // per byte that differs; records sharing a value (a connection's socket, a
 // process, the namespace) take one reading pass and no move (issue 29,
 // eleventh round).
-func (s *recordSorter) radix(keys, tmp []sortKey, nbytes int) []sortKey {
-	s.msd(keys, tmp, nbytes)
-	return keys
-}
-
-// insertionMax: a bucket of at most this many keys is sorted by insertion.
-const insertionMax = 32
-
-// msd sorts keys on their first nbytes bytes. A bucket's keys share the
-// byte it was made on and those before, so the byte a bucket is sorted on
-// is always further than its parent's, and s.count[d] serves each depth.
+//
+// A bucket's keys share the byte it was made on and those before, so the
+// byte a bucket is sorted on is always further than its parent's, and
+// s.count[d] serves each depth.
 func (s *recordSorter) msd(keys, tmp []sortKey, nbytes int) {
 	n := len(keys)
 	if n <= insertionMax {
@@ -282,7 +354,7 @@ func (k *sortKey) digit(d int) byte {
 	return byte(k.b >> (120 - 8*d))
 }
 
-// insertionSort sorts a few keys by (a, b), stably.
+// insertionSort sorts a few keys by (a, b): by their bytes, then rank.
 func insertionSort(keys []sortKey) {
 	for i := 1; i < len(keys); i++ {
 		k := keys[i]

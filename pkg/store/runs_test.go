@@ -205,45 +205,56 @@ func TestBatchValuesEachOnce(t *testing.T) {
 	}
 }
 
-// TestRadixStable: the records' radix sort orders keys by (a, b) as a
-// stable comparison sort does (ties in input order), for keys that differ
-// only in a's low or high bytes or only in b, share long prefixes (one
-// value many records hold), tie by the thousand, fill buckets just over
-// and under what is sorted by insertion, or are all equal.
+// TestRadixStable: the records' radix sort orders keys by their 12 bytes
+// (a, b's high half) as a stable comparison sort does (ties in input
+// order), for keys that differ only in a's low or high bytes or only in
+// b's, share long prefixes (one value many records hold), tie by the
+// thousand, fill buckets just over and under what is sorted by insertion,
+// or are all equal; on 12 bytes and fewer (the bytes after zero, as
+// sortInto masks them).
 func TestRadixStable(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(9, 10))
-	gens := map[string]func(i int) (uint64, uint64){
-		"random":        func(int) (uint64, uint64) { return rnd.Uint64(), rnd.Uint64() },
-		"few values":    func(int) (uint64, uint64) { return uint64(rnd.IntN(5)) << 40, uint64(rnd.IntN(3)) },
-		"only b":        func(int) (uint64, uint64) { return 7, rnd.Uint64() },
-		"only a's high": func(int) (uint64, uint64) { return uint64(rnd.IntN(256)) << 56, 0 },
-		"only a's low":  func(int) (uint64, uint64) { return 0xabcd<<48 | uint64(rnd.IntN(256)), 0 },
-		"b's low byte":  func(int) (uint64, uint64) { return 1, uint64(rnd.IntN(64)) },
-		"all equal":     func(int) (uint64, uint64) { return 3, 4 },
-		"descending":    func(i int) (uint64, uint64) { return uint64(1e6 - i), 0 },
-		"buckets of 33": func(i int) (uint64, uint64) { return uint64(i%3) << 32, uint64(i % 11) },
-		"kind and hash": func(int) (uint64, uint64) {
-			return uint64(rnd.IntN(6))<<56 | rnd.Uint64()>>8, rnd.Uint64() & (0xff << 56)
+	gens := map[string]func(i int) (uint64, uint32){
+		"random":        func(int) (uint64, uint32) { return rnd.Uint64(), rnd.Uint32() },
+		"few values":    func(int) (uint64, uint32) { return uint64(rnd.IntN(5)) << 40, uint32(rnd.IntN(3)) },
+		"only b":        func(int) (uint64, uint32) { return 7, rnd.Uint32() },
+		"only a's high": func(int) (uint64, uint32) { return uint64(rnd.IntN(256)) << 56, 0 },
+		"only a's low":  func(int) (uint64, uint32) { return 0xabcd<<48 | uint64(rnd.IntN(256)), 0 },
+		"b's low byte":  func(int) (uint64, uint32) { return 1, uint32(rnd.IntN(64)) },
+		"b's high byte": func(int) (uint64, uint32) { return 1, uint32(rnd.IntN(256)) << 24 },
+		"all equal":     func(int) (uint64, uint32) { return 3, 4 },
+		"descending":    func(i int) (uint64, uint32) { return uint64(1e6 - i), 0 },
+		"buckets of 33": func(i int) (uint64, uint32) { return uint64(i%3) << 32, uint32(i % 11) },
+		"kind and hash": func(int) (uint64, uint32) {
+			return uint64(rnd.IntN(6))<<56 | rnd.Uint64()>>8, rnd.Uint32() & (0xff << 24)
 		},
 	}
 	for name, gen := range gens {
-		for _, n := range []int{0, 1, 2, insertionMax, insertionMax + 1, 99, 5000} {
-			keys := make([]sortKey, n)
-			for i := range keys {
-				a, b := gen(i)
-				keys[i] = sortKey{a, b, uint32(i)}
-			}
-			want := slices.Clone(keys)
-			slices.SortStableFunc(want, func(x, y sortKey) int {
-				if c := cmp.Compare(x.a, y.a); c != 0 {
-					return c
+		for _, nbytes := range []int{12, 9, 8, 4} {
+			for _, n := range []int{0, 1, 2, insertionMax, insertionMax + 1, 99, 5000} {
+				mask := [2]uint64{^uint64(0), 0}
+				if nbytes < 8 {
+					mask = [2]uint64{^uint64(0) << (8 * (8 - nbytes)), 0}
+				} else {
+					mask[1] = ^uint64(0) << (8 * (16 - nbytes))
 				}
-				return cmp.Compare(x.b, y.b)
-			})
-			var s recordSorter
-			got := s.radix(keys, make([]sortKey, n), 16)
-			if !slices.Equal(got, want) {
-				t.Fatalf("%s, %d keys: not the stable order", name, n)
+				keys := make([]sortKey, n)
+				for i := range keys {
+					a, b := gen(i)
+					keys[i] = sortKey{a & mask[0], uint64(b)<<32&mask[1] | uint64(i)}
+				}
+				want := slices.Clone(keys)
+				slices.SortStableFunc(want, func(x, y sortKey) int {
+					if c := cmp.Compare(x.a, y.a); c != 0 {
+						return c
+					}
+					return cmp.Compare(x.b>>32, y.b>>32)
+				})
+				var s recordSorter
+				s.msd(keys, make([]sortKey, n), nbytes)
+				if !slices.Equal(keys, want) {
+					t.Fatalf("%s, %d keys on %d bytes: not the stable order", name, n, nbytes)
+				}
 			}
 		}
 	}
