@@ -1,5 +1,6 @@
 // A process's end and its exec (docs/capture.md "A process ends, a pid
-// returns"): the maps keyed by a process's tgid (go_procs, tls_procs) lose
+// returns"): a thread's context entry goes with the thread (threads), and
+// the maps keyed by a process's tgid (go_procs, tls_procs, serving) lose
 // its entry, so that a later process given the same pid (or the program it
 // execs) is not taken for it, and user space hears of it (DIR_PROC) in the
 // ring's order, after the process's last socket event: it forgets what it
@@ -26,15 +27,27 @@ static __always_inline void proc_forget(struct task_struct *task, __u8 kind)
 	__u32 tgid = task->tgid;
 	bpf_map_delete_elem(&go_procs, &tgid);
 	bpf_map_delete_elem(&tls_procs, &tgid);
+	bpf_map_delete_elem(&serving, &tgid);
 	__u64 thread = (__u64)tgid << 32 | (__u32)task->pid;
 	if (task_traced(thread))
 		note(DIR_PROC, kind, thread, 0, 0);
+}
+
+// thread_forget drops what the thread tgid:tid held (maps/threads.h: its
+// open server requests, work handed to it): Linux hands an ended thread's
+// id to a later thread, within seconds where pid_max is 32,768, and that
+// thread's calls would be taken for the ended one's requests.
+static __always_inline void thread_forget(__u32 tgid, __u32 tid)
+{
+	__u64 key = (__u64)tgid << 32 | tid;
+	bpf_map_delete_elem(&threads, &key);
 }
 
 // proc_exit runs at each thread's exit; the process ends with its last one
 // (signal->live, decremented before the tracepoint, is 0).
 static __always_inline int proc_exit(struct task_struct *task)
 {
+	thread_forget(task->tgid, task->pid);
 	if (task->signal->live.counter != 0)
 		return 0;
 	proc_forget(task, PROC_EXIT);
@@ -44,9 +57,13 @@ static __always_inline int proc_exit(struct task_struct *task)
 // proc_exec runs once the new program replaced the old one (the exec's
 // other threads are gone): the thread's storages, whose cached marks,
 // verdict copies and runtime state (an asyncio loop's running task, a
-// Node.js turn) were the old program's, go too.
-static __always_inline int proc_exec(struct task_struct *task)
+// Node.js turn) were the old program's, go too, and so do its context
+// entries, under its id before the exec (old_tid: a thread other than the
+// leader takes the leader's id) and after.
+static __always_inline int proc_exec(struct task_struct *task, __u32 old_tid)
 {
+	thread_forget(task->tgid, old_tid);
+	thread_forget(task->tgid, task->pid);
 	bpf_task_storage_delete(&active, task);
 	bpf_task_storage_delete(&py_running, task);
 	bpf_task_storage_delete(&node_turns, task);

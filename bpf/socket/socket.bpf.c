@@ -501,4 +501,4 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_process_exit, struct task_struct *p) { return proc_exit(p); }
 
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(on_process_exec, struct task_struct *p) { return proc_exec(p); }
+int BPF_PROG(on_process_exec, struct task_struct *p, pid_t old_pid) { return proc_exec(p, old_pid); }

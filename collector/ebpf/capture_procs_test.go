@@ -3,6 +3,7 @@
 package ebpf
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,13 +11,15 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
 // TestCaptureProcessEnds: a pid's next process is not taken for the one
 // that had it before (bpf/socket/procs.h, processes.go). A Go server is
-// tracked (go_procs lists it) and killed; its entry goes with it. A Debian
+// tracked (go_procs lists it, and serving once it served) and killed; its
+// entries go with it. A Debian
 // Python server is then started at the same pid (ns_last_pid): its spans
 // carry its own name and command line, not the Go server's, and the Go
 // tracker does not list it. A client that makes a call from bash and then
@@ -42,11 +45,21 @@ func TestCaptureProcessEnds(t *testing.T) {
 		return live.c.objs.GoProcs.Lookup(pid, &off) == nil
 	}
 	waitFor(t, listed, func() string { return fmt.Sprintf("the Go server (pid %d) is not listed in go_procs", pid) })
+	serving := func() bool {
+		var ts uint64
+		return live.c.objs.Serving.Lookup(pid, &ts) == nil
+	}
+	if !serving() {
+		t.Fatalf("serving does not list the Go server (pid %d), which served a request", pid)
+	}
 	gosrv.Process.Kill()
 	waitFor(t, func() bool { _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); return err != nil },
 		func() string { return fmt.Sprintf("pid %d did not exit", pid) })
 	waitFor(t, func() bool { return !listed() },
 		func() string { return fmt.Sprintf("go_procs still lists pid %d after its process ended", pid) })
+	if serving() {
+		t.Errorf("serving still lists pid %d after its process ended: its next process's calls would wait for claims", pid)
+	}
 
 	// A Python server at the same pid.
 	py := nextPort()
@@ -129,4 +142,117 @@ func startServerAtPID(t *testing.T, pid uint32, ns, host string, port int, argv 
 		return
 	}
 	t.Fatalf("no start of %v got pid %d in 100 tries", argv, pid)
+}
+
+// tidReuseScript serves one request on a thread that ends without
+// answering it, then starts threads until one gets the ended thread's id
+// (ns_last_pid, up to 100 tries) and has that one call the leaf. It prints
+// "ready", then "reused TID" or "not reused TID", and closes the request's
+// connection unanswered (an answer from another thread would tell the
+// capture that requests move between this process's threads).
+const tidReuseScript = `import socket, sys, threading
+host, port, leaf, marker = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((host, port))
+srv.listen(8)
+print("ready", flush=True)
+conn, _ = srv.accept()
+tid = [0]
+def serve():
+    tid[0] = threading.get_native_id()
+    conn.recv(65536)
+t = threading.Thread(target=serve)
+t.start()
+t.join()
+got = [False]
+def call(want):
+    if threading.get_native_id() != want:
+        return
+    got[0] = True
+    c = socket.create_connection(("127.0.0.1", leaf))
+    c.sendall(("GET /%s/call HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % marker).encode())
+    while c.recv(65536):
+        pass
+    c.close()
+for i in range(100):
+    with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+        f.write(str(tid[0] - 1))
+    b = threading.Thread(target=call, args=(tid[0],))
+    b.start()
+    b.join()
+    if got[0]:
+        break
+print("reused" if got[0] else "not reused", tid[0], flush=True)
+conn.close()
+`
+
+// TestCaptureThreadIDReused: a thread that ends while it holds a request
+// (read, not answered) leaves nothing to the next thread given its id
+// (bpf/socket/procs.h): that thread's call is not linked to the request.
+// On a host whose pid_max is 32,768 thread ids come back within seconds
+// under load; ns_last_pid forces it here. The ground truth is what the
+// script did: the call was made by a thread that never read a request.
+func TestCaptureThreadIDReused(t *testing.T) {
+	haveBins(t, "curl", sysPython)
+	tp, live := liveTopo(t)
+	leaf := nextPort()
+	startServer(t, tp.ServerNS, "127.0.0.1", leaf, runtimes[0].Server(t, "127.0.0.1", leaf, ""))
+	script := filepath.Join(t.TempDir(), "tidreuse.py")
+	if err := os.WriteFile(script, []byte(tidReuseScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := nonce()
+	front := nextPort()
+	cmd, stdout, stderr := serverCmd(t, tp.ServerNS, []string{sysPython, "-u", script, tp.ServerIP, fmt.Sprint(front), fmt.Sprint(leaf), m})
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 4)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func() string {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("script ended early: %s", stderr.String())
+			}
+			return l
+		case <-time.After(30 * time.Second):
+			t.Fatalf("script silent for 30 s: %s", stderr.String())
+		}
+		return ""
+	}
+	if l := next(); l != "ready" {
+		t.Fatalf("script: %q, want ready", l)
+	}
+	out := runClient(t, tp.ClientNS, []string{"bash", "-c", fmt.Sprintf(
+		"curl -s -o /dev/null --max-time 30 -w '%%{http_code} %%{size_download} %%{url_effective}\\n' http://%s:%d/%s/front; true", tp.ServerIP, front, m)})
+	if l := next(); !strings.HasPrefix(l, "reused ") {
+		t.Fatalf("script: %q: no thread got the ended thread's id in 100 tries", l)
+	}
+	if len(out) != 1 || out[0].Status != 0 {
+		t.Fatalf("curl: %+v, want no answer", out)
+	}
+	live.c.Flush()
+	spans := live.Spans()
+	fronts := byPath(spans, span.TapServerProcess, "/"+m+"/front")
+	var calls []span.Span
+	for _, s := range byPath(spans, span.TapClientProcess, "/"+m+"/call") {
+		if s.PID == uint32(cmd.Process.Pid) {
+			calls = append(calls, s)
+		}
+	}
+	if len(fronts) != 1 || len(calls) != 1 {
+		t.Fatalf("%d server spans of the request, %d client spans of the call; want 1 and 1", len(fronts), len(calls))
+	}
+	if id := fronts[0].SyscallTraceIDReq; id != 0 && calls[0].SyscallTraceIDReq == id {
+		t.Errorf("the call of a thread that never read a request is linked to the request its id's former thread held (syscall trace id %#x)", id)
+	}
 }

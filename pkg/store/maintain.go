@@ -60,7 +60,8 @@ func (w *Writer) catchUpLocked() error {
 // manifest waits (Maintain retries it): readers keep the previous one, and
 // the shards it still lists stay until it is written.
 func (w *Writer) commitManifestLocked() error {
-	if err := writeManifest(w.nodeDir, w.manifest); err != nil {
+	n, err := w.manifestEnc.write(w.nodeDir, w.manifest)
+	if err != nil {
 		w.manifestDirty = true
 		if IsNoSpace(err) {
 			w.warnLocked("store: the node manifest waits for disk space", "err", err)
@@ -69,9 +70,7 @@ func (w *Writer) commitManifestLocked() error {
 		return err
 	}
 	w.manifestDirty = false
-	if fi, err := os.Stat(filepath.Join(w.nodeDir, ManifestName)); err == nil {
-		w.space.manifestBytes = int(fi.Size())
-	}
+	w.space.manifestBytes = n
 	for _, n := range w.obsolete {
 		os.RemoveAll(filepath.Join(w.nodeDir, n))
 		w.opener.forget(filepath.Join(w.nodeDir, n)) // a head deleted unmerged (retention)

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -194,14 +193,26 @@ func readManifest(nodeDir string) (*Manifest, error) {
 	return m, nil
 }
 
-// writeManifest replaces the manifest atomically: write a temporary file,
-// fsync it, rename it over the old one, fsync the directory.
+// writeManifest replaces the manifest atomically (replaceManifest),
+// encoding every entry (manifestEncoder).
 func writeManifest(nodeDir string, m *Manifest) error {
-	sort.Slice(m.Shards, func(i, j int) bool { return m.Shards[i].MinNs < m.Shards[j].MinNs })
-	b, err := json.MarshalIndent(m, "", " ")
+	var enc manifestEncoder
+	_, err := enc.write(nodeDir, m)
+	return err
+}
+
+// write replaces the manifest atomically: write a temporary file, fsync
+// it, rename it over the old one, fsync the directory. It returns the
+// manifest's size.
+func (c *manifestEncoder) write(nodeDir string, m *Manifest) (int, error) {
+	b, err := c.encode(m)
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("writing manifest: %w", err)
 	}
+	return len(b), replaceManifest(nodeDir, b)
+}
+
+func replaceManifest(nodeDir string, b []byte) error {
 	tmp := filepath.Join(nodeDir, ManifestName+".tmp")
 	f, err := os.Create(tmp)
 	if err != nil {

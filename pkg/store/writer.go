@@ -102,12 +102,14 @@ type Writer struct {
 	headAt   time.Time
 	enc      *batchEncoder
 	manifest *Manifest
-	closed   bool
-	gid      int // -1: leave the group as created
-	opener   opener
-	space    spaceState
-	sealIdx  *shardWrite // the head's encoded index while its seal waits for room
-	headMem  int64       // the next head's memtable (headMemFor)
+	// manifestEnc writes the manifest, keeping its entries' encoding.
+	manifestEnc manifestEncoder
+	closed      bool
+	gid         int // -1: leave the group as created
+	opener      opener
+	space       spaceState
+	sealIdx     *shardWrite // the head's encoded index while its seal waits for room
+	headMem     int64       // the next head's memtable (headMemFor)
 	// manifestDirty: the manifest in memory waits for disk space to be
 	// written; obsolete shards go once it is.
 	manifestDirty bool

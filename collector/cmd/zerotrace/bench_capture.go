@@ -213,14 +213,14 @@ func printCapture(c benchCaptureConfig, rounds []captureRound) {
 	printTLSCapture(rounds)
 	if !haveCollect() {
 		fmt.Println("syscall_added: n/a ns/syscall  (goal ≤ 250; " + peerSyscall + ")")
-		fmt.Println("nginx_wrk_ratio: n/a  (goal ≥ 0.90; DeepFlow publishes 0.61 worst case)")
+		fmt.Println("nginx_wrk_ratio: n/a  (goal ≥ 0.65, issue 29; long-term ≥ 0.90; DeepFlow publishes 0.61 worst case)")
 		return
 	}
 	fmt.Printf("syscall_loop_traced: %.0f ns/syscall\n", med(func(r captureRound) float64 { return r.loopTraced }))
 	fmt.Printf("syscall_tracepoint_floor: %.0f ns/syscall  (empty programs on the read/write tracepoints: what any tracer of them pays here; no goal; DeepFlow: no figure published)\n",
 		med(func(r captureRound) float64 { return r.loopEmpty - r.loopBase }))
 	fmt.Printf("syscall_added: %.0f ns/syscall  (goal ≤ 250; %s)\n", med(func(r captureRound) float64 { return r.loopTraced - r.loopBase }), peerSyscall)
-	fmt.Printf("bpf_ns_per_l7_syscall: %.0f ns  (goal ≤ 250; %s; over the %.0f syscalls of the loop, the programs ran for %.0f on the host meanwhile)\n",
+	fmt.Printf("bpf_ns_per_l7_syscall: %.0f ns  (goal ≤ 450, issue 29; long-term ≤ 250; %s; over the %.0f syscalls of the loop, the programs ran for %.0f on the host meanwhile)\n",
 		med(func(r captureRound) float64 { return r.bpfL7 }), peerSyscall,
 		med(func(r captureRound) float64 { return r.loopSyscalls }), med(func(r captureRound) float64 { return r.loopHostIO }))
 	fmt.Printf("bpf_ns_per_nonl7_syscall: %.0f ns  (goal ≤ 50; DeepFlow: no figure published; over the %.0f reads and writes of the bulk stream, the programs ran for %.0f on the host meanwhile)\n",
@@ -256,7 +256,7 @@ func printCapture(c benchCaptureConfig, rounds []captureRound) {
 		med(func(r captureRound) float64 { return r.bulkCPUBase / r.bulkCPUEmpty }))
 	fmt.Printf("bulk_tcp_syscalls: %.0f reads and writes per %d MiB  (counted by the stream; no goal; DeepFlow: no figure published)\n", med(func(r captureRound) float64 { return r.bulkSyscalls }), c.bulkMiB)
 	fmt.Printf("nginx_wrk_traced: %.0f requests/s\n", med(func(r captureRound) float64 { return r.rpsTraced }))
-	fmt.Printf("nginx_wrk_ratio: %.3f  (goal ≥ 0.90; DeepFlow publishes 0.61 worst case)\n", med(func(r captureRound) float64 { return r.rpsTraced / r.rpsBase }))
+	fmt.Printf("nginx_wrk_ratio: %.3f  (goal ≥ 0.65, issue 29; long-term ≥ 0.90; DeepFlow publishes 0.61 worst case)\n", med(func(r captureRound) float64 { return r.rpsTraced / r.rpsBase }))
 	fmt.Printf("nginx_wrk_apart_traced: %.0f requests/s  (nginx and wrk on CPU 0, the collector on CPU 1)\n", med(func(r captureRound) float64 { return r.rpsApartTraced }))
 	fmt.Printf("nginx_wrk_apart_ratio: %.3f  (the capture's cost inside the apps' own syscalls, without the collector on their cores; goal ≥ 0.90; DeepFlow publishes 0.61 worst case)\n",
 		med(func(r captureRound) float64 { return r.rpsApartTraced / r.rpsApartBase }))
