@@ -98,6 +98,7 @@ static __always_inline __u16 inet_proto(struct sock *sk, __u32 *netns)
 	return proto;
 }
 
+#include "ring.h"
 #include "openssl.h"
 #include "gotls.h"
 
@@ -165,82 +166,6 @@ static __always_inline int enter_io(long fd, __u64 buf, __u64 buflen, __u8 dir, 
 {
 	return enter_io_m(fd, buf, buflen, dir, vectored, msg, 0);
 }
-
-static __always_inline void fill_addrs(struct event *e, struct sock *sk)
-{
-	e->family = sk->__sk_common.skc_family;
-	e->sport = sk->__sk_common.skc_num;
-	e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
-	if (e->family == AF_INET) {
-		__u32 s = sk->__sk_common.skc_rcv_saddr;
-		__u32 d = sk->__sk_common.skc_daddr;
-		__builtin_memcpy(e->saddr, &s, 4);
-		__builtin_memcpy(e->daddr, &d, 4);
-	} else {
-		__u32 w[8];
-		for (int i = 0; i < 4; i++) {
-			w[i] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[i];
-			w[4 + i] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[i];
-		}
-		__builtin_memcpy(e->saddr, &w[0], 16);
-		__builtin_memcpy(e->daddr, &w[4], 16);
-	}
-}
-
-// fill_comm copies the current task's comm with two loads instead of the
-// bpf_get_current_comm helper.
-static __always_inline void fill_comm(struct event *e, struct task_struct *task)
-{
-	__u64 *c = (__u64 *)task->comm;
-	__u64 w[2] = {c[0], c[1]};
-	__builtin_memcpy(e->comm, w, sizeof(w));
-}
-
-// fill_header writes the header of syscall a's event (ts: its time, id: the
-// thread's pid_tgid) into e, every byte of it: e may be a ring record, whose
-// memory holds an earlier lap's bytes.
-static __always_inline void fill_header(struct event *e, struct active_io *a, struct sock *sk, struct task_struct *task,
-					__u64 ts, __u64 id, __u64 trace_id, __u32 len, __u32 cap, __u8 flags)
-{
-	__builtin_memset(e, 0, EVENT_HDR_SIZE);
-	e->ts = ts;
-	e->sock_id = a->sk;
-	e->syscall_trace_id = trace_id;
-	e->pid = id >> 32;
-	e->tid = (__u32)id;
-	e->tcp_seq = a->seq;
-	e->len = len;
-	e->cap = cap;
-	e->dir = a->dir;
-	e->l4 = a->l4;
-	e->netns = a->netns;
-	e->flags = flags;
-	fill_addrs(e, sk);
-	fill_comm(e, task);
-}
-
-// RING_DIRECT_MAX: an event with at most this many payload bytes, of a
-// socket whose verdict is known, is built in its ring record, with no copy
-// through the per-CPU scratch event: a record of the header and the payload
-// rounded up to its size class (64-byte steps to 256, 128-byte steps to
-// 1024: one reservation per class, as the verifier wants a constant size).
-// Larger ones, and a socket's first messages (l7_verdict reads their bytes),
-// go through the scratch event and bpf_ringbuf_output at their exact size.
-// The reader cuts a record to its header and cap bytes (collector/ebpf
-// records.go eventRecord).
-#define RING_DIRECT_MAX 1024
-
-// RING_CLASS(n): reserve the record of size class n (for cap <= n) into r,
-// and bound c (cap) by n in the register the copy uses (the verifier wants
-// the bound there; the empty asm keeps clang from dropping the comparison).
-#define RING_CLASS(n)                                                                  \
-	else if (cap <= (n)) {                                                         \
-		r = bpf_ringbuf_reserve(&events, EVENT_HDR_SIZE + (n), 0);             \
-		c = cap;                                                               \
-		asm volatile("" : "+r"(c));                                            \
-		if (c > (n))                                                           \
-			c = (n);                                                       \
-	}
 
 static __always_inline int exit_io(long ret)
 {
@@ -311,28 +236,21 @@ static __always_inline int exit_io(long ret)
 	cap = opaque_cap(a->l7, cap); // TLS not read: the record header (opaque.h)
 	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound
 
+	// A socket's first messages (L7_UNKNOWN: l7_verdict reads their
+	// bytes) go through the scratch event: keeping the verdict out of the
+	// ring path keeps the verifier's work down.
 	if (cap <= RING_DIRECT_MAX && a->l7 != L7_UNKNOWN) {
-		struct event *r = NULL;
-		__u64 c = 0;
-		if (cap == 0)
-			r = bpf_ringbuf_reserve(&events, EVENT_HDR_SIZE, 0);
-		RING_CLASS(64) RING_CLASS(128) RING_CLASS(192) RING_CLASS(256)
-		RING_CLASS(384) RING_CLASS(512) RING_CLASS(640) RING_CLASS(768)
-		RING_CLASS(896) RING_CLASS(1024)
-		if (!r) {
+		if (ring_emit(task, a->sk, sk, id, ts, trace_id, a->seq, len, cap, a->dir, a->l4, a->netns, TLS_LIB_NONE,
+			      flags, ptr)) {
 			count(STAT_DROP_RINGBUF);
 			return 0;
 		}
-		fill_header(r, a, sk, task, ts, id, trace_id, len, c, flags);
-		if (c > 0)
-			bpf_probe_read_user(r->data, c, (void *)ptr);
-		bpf_ringbuf_submit(r, rb_flags(EVENT_HDR_SIZE + c));
 	} else {
 		__u32 zero = 0;
 		struct event *e = bpf_map_lookup_elem(&scratch, &zero);
 		if (!e)
 			return 0;
-		fill_header(e, a, sk, task, ts, id, trace_id, len, cap, flags);
+		fill_event(e, task, a->sk, sk, id, ts, trace_id, a->seq, len, cap, a->dir, a->l4, a->netns, TLS_LIB_NONE, flags);
 		if (cap > 0)
 			bpf_probe_read_user(e->data, cap, (void *)ptr);
 		if (a->l7 == L7_UNKNOWN)

@@ -23,9 +23,9 @@
 
 const volatile __u8 tls_exclude_any = 0; // tls_exclude holds a comm (set by the loader)
 
+#include "ring.h"
+
 // Defined in socket.bpf.c.
-static __always_inline void fill_addrs(struct event *e, struct sock *sk);
-static __always_inline void fill_comm(struct event *e, struct task_struct *task);
 static __always_inline __u16 inet_proto(struct sock *sk, __u32 *netns);
 
 // tls_excluded reports whether the task's process name is in
@@ -284,42 +284,44 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 		count(STAT_DROP_STORAGE);
 		return 0;
 	}
-	__u32 zero = 0;
-	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
-	if (!e)
-		return 0;
 	__u8 dir = call->dir;
 	// A write's event takes its entry's time; the clock is read only where
 	// causality needs it (not at a server's response), as exit_io does.
 	__u64 now = dir == DIR_EGRESS ? 0 : bpf_ktime_get_ns();
-	e->ts = dir == DIR_EGRESS ? call->ts : now;
-	e->sock_id = skp;
-	e->pid = id >> 32;
-	e->tid = (__u32)id;
-	e->tcp_seq = seq;
-	e->dir = dir;
-	e->l4 = IPPROTO_TCP;
-	e->netns = netns;
-	e->tls = call->lib;
-	e->flags = wait_flags(a);
-	fill_addrs(e, sk);
-	fill_comm(e, task);
+	__u64 ts = dir == DIR_EGRESS ? call->ts : now;
+	__u8 flags = wait_flags(a);
 	__u64 key = thread_key(id, a);
 	__u8 cont = 0, made = 0;
-	e->syscall_trace_id = causality(key, skp, dir, now, &cont, a, &made);
+	__u64 trace_id = causality(key, skp, dir, now, &cont, a, &made);
 	if (made)
 		l7_forget(a, skp); // as exit_io's (socket.bpf.c)
-	if ((key & GOROUTINE_KEY) && e->syscall_trace_id)
-		e->syscall_trace_id |= GOROUTINE_BIT;
+	if ((key & GOROUTINE_KEY) && trace_id)
+		trace_id |= GOROUTINE_BIT;
 	__u32 cap = payload_clamp(payload_cap, len);
 	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound
-	e->len = len;
-	e->cap = cap;
+	// A write that made no syscall may be held (tlsout.h: a copy in
+	// tls_out): built in the scratch event, as one over RING_DIRECT_MAX.
+	// The others are built in their ring record.
+	if (cap <= RING_DIRECT_MAX && !(!call->sk && !seq && tls_out_holds(call, len))) {
+		if (ring_emit(task, skp, sk, id, ts, trace_id, seq, len, cap, dir, IPPROTO_TCP, netns, call->lib, flags,
+			      buf)) {
+			count(STAT_DROP_RINGBUF);
+			return 0;
+		}
+		wait_sent(a, flags);
+		count(STAT_TLS_EVENTS);
+		return 0;
+	}
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	fill_event(e, task, skp, sk, id, ts, trace_id, seq, len, cap, dir, IPPROTO_TCP, netns, call->lib, flags);
 	if (cap > 0)
 		bpf_probe_read_user(e->data, cap, (void *)buf);
 	if (!call->sk && !seq && tls_out_hold(call, e, skp, len)) {
 		e->tls = TLS_LIB_NONE;
-		wait_sent(a, e->flags);
+		wait_sent(a, flags);
 		return 0; // sent when the thread writes the ciphertext (tlsout.h)
 	}
 	int err = bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap));
@@ -328,7 +330,7 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 		count(STAT_DROP_RINGBUF);
 		return 0;
 	}
-	wait_sent(a, e->flags);
+	wait_sent(a, flags);
 	count(STAT_TLS_EVENTS);
 	return 0;
 }

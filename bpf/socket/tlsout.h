@@ -51,11 +51,18 @@ static __always_inline void tls_out_expire(struct tls_call *call)
 		tls_out_flush(call, (__u32)bpf_get_current_pid_tgid(), 0);
 }
 
+// tls_out_holds reports whether tls_out_hold takes an event of len bytes
+// of call's: an OpenSSL write of at most one record.
+static __always_inline int tls_out_holds(struct tls_call *call, __u64 len)
+{
+	return call->dir == DIR_EGRESS && call->lib == TLS_LIB_OPENSSL && len <= 16384;
+}
+
 // tls_out_hold keeps the event e of an egress call that made no syscall
 // (sent later by tls_out_write); 0 when it could not (send it now).
 static __always_inline int tls_out_hold(struct tls_call *call, struct event *e, __u64 skp, __u64 len)
 {
-	if (call->dir != DIR_EGRESS || call->lib != TLS_LIB_OPENSSL || len > 16384)
+	if (!tls_out_holds(call, len))
 		return 0;
 	__u32 tid = e->tid;
 	if (call->out_pending)

@@ -176,8 +176,9 @@ func benchCapture(c benchCaptureConfig) error {
 		fmt.Printf("# round %d: loop %.0f/%.0f ns (empty programs %.0f), bulk %.0f/%.0f MB/s %.0f/%.0f ms CPU, wrk %.0f/%.0f req/s (apart %.0f/%.0f), bpf %.0f/%.0f ns, %.3f core per 10k spans/s\n",
 			i+1, r.loopBase, r.loopTraced, r.loopEmpty, r.bulkBase, r.bulkTraced, r.bulkCPUBase*1e3, r.bulkCPUTraced*1e3,
 			r.rpsBase, r.rpsTraced, r.rpsApartBase, r.rpsApartTraced, r.bpfL7, r.bpfNonL7, r.cpuPer10k)
-		fmt.Printf("# round %d tls: SSL_write %.0f/%.0f ns (empty uprobes %.0f), SSL_read %.0f/%.0f ns (empty uprobes %.0f), https wrk %.0f/%.0f req/s (empty uprobes %.0f)\n",
-			i+1, r.tls.writeBase, r.tls.writeTraced, r.tls.writeEmpty, r.tls.readBase, r.tls.readTraced, r.tls.readEmpty, r.tls.rpsBase, r.tls.rpsTraced, r.tls.rpsEmpty)
+		progW, progR := r.tls.progs.perCall(r.bpfEmpty)
+		fmt.Printf("# round %d tls: SSL_write %.0f/%.0f ns (empty uprobes %.0f, programs %.0f), SSL_read %.0f/%.0f ns (empty uprobes %.0f, programs %.0f), https wrk %.0f/%.0f req/s (empty uprobes %.0f)\n",
+			i+1, r.tls.writeBase, r.tls.writeTraced, r.tls.writeEmpty, progW, r.tls.readBase, r.tls.readTraced, r.tls.readEmpty, progR, r.tls.rpsBase, r.tls.rpsTraced, r.tls.rpsEmpty)
 		rounds = append(rounds, r)
 	}
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
