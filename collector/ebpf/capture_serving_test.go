@@ -3,6 +3,7 @@
 package ebpf
 
 import (
+	"bufio"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,9 +13,11 @@ import (
 // servingScript: one keep-alive connection on loopback, a server thread and
 // a client thread. A burst of 20 requests, a 50 ms pause, then one more
 // request; it prints its pid and CLOCK_MONOTONIC (the clock of
-// bpf_ktime_get_ns) taken just before the last request was sent.
+// bpf_ktime_get_ns) taken just before the last request was sent, then
+// lives until its stdin closes (a process's serving time goes with it:
+// bpf/socket/procs.h).
 const servingScript = `
-import os, socket, threading, time
+import os, socket, sys, threading, time
 ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(1)
 def read(s):
     got = b""
@@ -40,7 +43,8 @@ time.sleep(0.05)
 t0 = time.monotonic_ns()
 get()
 c.close(); t.join(); ls.close()
-print(os.getpid(), t0)
+print(os.getpid(), t0, flush=True)
+sys.stdin.read()
 `
 
 // TestCaptureServingRewritten: a thread rewrites its process's serving time
@@ -51,11 +55,26 @@ print(os.getpid(), t0)
 // before the last request.
 func TestCaptureServingRewritten(t *testing.T) {
 	tp, live := liveTopo(t)
-	out, err := exec.Command("ip", "netns", "exec", tp.ServerNS, "python3", "-c", servingScript).CombinedOutput()
+	cmd := exec.Command("ip", "netns", "exec", tp.ServerNS, "python3", "-c", servingScript)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		t.Fatalf("script: %v %s", err, out)
+		t.Fatal(err)
 	}
-	f := strings.Fields(string(out))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	out, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("script: %v %s", err, stderr.String())
+	}
+	f := strings.Fields(out)
 	if len(f) != 2 {
 		t.Fatalf("script printed %q", out)
 	}
