@@ -417,15 +417,25 @@ func bpfIO(a, b map[string]*ebpf.ProgramStats, workload float64) (ns, calls floa
 // read/write-family programs (io) or the others, only programs that ran.
 func bpfPerCall(a, b map[string]*ebpf.ProgramStats, io bool) map[string]float64 {
 	out := map[string]float64{}
-	for name, sb := range b {
+	for name := range b {
 		if isIO, _ := ioProgram(name); isIO != io {
 			continue
 		}
-		if sa := a[name]; sa != nil && sb.RunCount > sa.RunCount {
-			out[name] = float64(sb.Runtime-sa.Runtime) / float64(sb.RunCount-sa.RunCount)
+		if ns, runs := progRun(a, b, name); runs > 0 {
+			out[name] = ns / runs
 		}
 	}
 	return out
+}
+
+// progRun is program name's run time (ns) and runs between two snapshots;
+// 0, 0 when it did not run in between.
+func progRun(a, b map[string]*ebpf.ProgramStats, name string) (ns, runs float64) {
+	sa, sb := a[name], b[name]
+	if sa == nil || sb == nil || sb.RunCount <= sa.RunCount {
+		return 0, 0
+	}
+	return float64(sb.Runtime - sa.Runtime), float64(sb.RunCount - sa.RunCount)
 }
 
 func benchTraced(c benchCaptureConfig, dir string, round int, nginx benchNginx, r *captureRound) error {

@@ -130,12 +130,8 @@ func tlsProgramsOf(a, b map[string]*ebpf.ProgramStats, writes, reads float64) (t
 	mean := func(names ...string) (float64, error) {
 		var ns, runs float64
 		for _, name := range names {
-			sa, sb := a[name], b[name]
-			if sa == nil || sb == nil || sb.RunCount <= sa.RunCount {
-				continue
-			}
-			ns += float64((sb.Runtime - sa.Runtime).Nanoseconds())
-			runs += float64(sb.RunCount - sa.RunCount)
+			n, r := progRun(a, b, name)
+			ns, runs = ns+n, runs+r
 		}
 		if runs == 0 {
 			return 0, fmt.Errorf("%s did not run during the TLS loop", strings.Join(names, ", "))
@@ -275,12 +271,10 @@ func tlsTraced(c benchCaptureConfig, col *collector, nginx benchNginx, r *benchT
 			return err
 		}
 		r.bpf = map[string]float64{}
-		for name, b := range s1 {
-			a, ok := s0[name]
-			if !strings.HasPrefix(name, "ossl_") || !ok || b.RunCount <= a.RunCount {
-				continue
+		for name, ns := range bpfPerCall(s0, s1, false) {
+			if strings.HasPrefix(name, "ossl_") {
+				r.bpf[name] = ns
 			}
-			r.bpf[name] = float64((b.Runtime - a.Runtime).Nanoseconds()) / float64(b.RunCount-a.RunCount)
 		}
 		if len(r.bpf) == 0 {
 			return errors.New("the collector's OpenSSL programs did not run during the TLS loop")
