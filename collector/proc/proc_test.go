@@ -51,13 +51,7 @@ func TestCmdlineRedacted(t *testing.T) {
 // it is not kept; a later event of the new program reads /proc again.
 // Without a thread's comm to compare (it exited), /proc is taken as it is.
 func TestLookupAfterExec(t *testing.T) {
-	root := t.TempDir()
-	dir := filepath.Join(root, "7")
-	os.MkdirAll(filepath.Join(dir, "task", "7"), 0o755)
-	os.Symlink("/usr/bin/curl", filepath.Join(dir, "exe"))
-	os.WriteFile(filepath.Join(dir, "cmdline"), []byte("curl\x00http://h/post\x00"), 0o644)
-	os.WriteFile(filepath.Join(dir, "task", "7", "comm"), []byte("curl\n"), 0o644)
-	c := &Cache{Root: root}
+	c := &Cache{Root: curlProc(t, "http://h/post")}
 	if got := c.Lookup(7, 7, "bash"); got.Name != "bash" || got.Cmdline != "" {
 		t.Errorf("an event of bash looked up after the exec: %+v, want bash's name alone", got)
 	}
@@ -79,13 +73,7 @@ func TestLookupAfterExec(t *testing.T) {
 // exec'd again). A process still there is read again: it may have moved to
 // another cgroup since. Forget drops what was kept.
 func TestLookupKeptAtExec(t *testing.T) {
-	root := t.TempDir()
-	dir := filepath.Join(root, "7")
-	os.MkdirAll(filepath.Join(dir, "task", "7"), 0o755)
-	os.Symlink("/usr/bin/curl", filepath.Join(dir, "exe"))
-	os.WriteFile(filepath.Join(dir, "cmdline"), []byte("curl\x00http://h/now\x00"), 0o644)
-	os.WriteFile(filepath.Join(dir, "task", "7", "comm"), []byte("curl\n"), 0o644)
-	c := &Cache{Root: root}
+	c := &Cache{Root: curlProc(t, "http://h/now")}
 
 	c.Keep(7, Info{Name: "curl", Cmdline: "curl http://h/kept"})
 	if got := c.Lookup(7, 7, "curl"); got.Cmdline != "curl http://h/now" {
@@ -108,6 +96,17 @@ func TestLookupKeptAtExec(t *testing.T) {
 	if got := c.Lookup(8, 8, "curl"); got.Name != "curl" || got.Cmdline != "" {
 		t.Errorf("a process gone, nothing kept: %+v, want its thread's name alone", got)
 	}
+}
+
+// curlProc is a /proc tree holding pid 7, a curl asked for url.
+func curlProc(t *testing.T, url string) string {
+	root := t.TempDir()
+	dir := filepath.Join(root, "7")
+	os.MkdirAll(filepath.Join(dir, "task", "7"), 0o755)
+	os.Symlink("/usr/bin/curl", filepath.Join(dir, "exe"))
+	os.WriteFile(filepath.Join(dir, "cmdline"), []byte("curl\x00"+url+"\x00"), 0o644)
+	os.WriteFile(filepath.Join(dir, "task", "7", "comm"), []byte("curl\n"), 0o644)
+	return root
 }
 
 // BenchmarkRead: what reading a process's info from /proc costs (the ring
