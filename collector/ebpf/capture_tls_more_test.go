@@ -180,7 +180,7 @@ func kernelTLSLinks(t *testing.T, c *Capture) int {
 	t.Helper()
 	ids := map[uint32]bool{}
 	p := c.objs.SocketPrograms
-	for _, prog := range []*ebpf.Program{p.OsslWrite, p.OsslRead, p.OsslWriteEx, p.OsslReadEx, p.OsslRet, p.OsslRetEx, p.OsslSetFd} {
+	for _, prog := range []*ebpf.Program{p.OsslWrite, p.OsslRead, p.OsslWriteEx, p.OsslWriteExw, p.OsslReadEx, p.OsslRet, p.OsslRetEx, p.OsslSetFd} {
 		info, err := prog.Info()
 		if err != nil {
 			t.Fatal(err)
