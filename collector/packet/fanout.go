@@ -107,6 +107,7 @@ const (
 	andK   = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
 	lshK   = unix.BPF_ALU | unix.BPF_LSH | unix.BPF_K
 	rshK   = unix.BPF_ALU | unix.BPF_RSH | unix.BPF_K
+	mulK   = unix.BPF_ALU | unix.BPF_MUL | unix.BPF_K
 	retA   = unix.BPF_RET | unix.BPF_A
 )
 
@@ -151,9 +152,9 @@ func FanoutProgram() ([]unix.SockFilter, error) {
 	a.op(xorX, 0)
 	a.op(st, mHash)
 	a.op(ldxMem, mL2)
-	a.op(ldIndH, ll(6))    // flags and fragment offset
-	a.jset(0x3fff, "fold") // a fragment: all of its datagram by address
-	a.op(ldIndB, ll(9))    // protocol
+	a.op(ldIndH, ll(6))   // flags and fragment offset
+	a.jset(0x3fff, "mix") // a fragment: all of its datagram by address
+	a.op(ldIndB, ll(9))   // protocol
 	a.op(st, mProto)
 	a.op(ldIndB, ll(0)) // version and header length
 	a.op(andK, 0xf)
@@ -161,7 +162,7 @@ func FanoutProgram() ([]unix.SockFilter, error) {
 	a.op(addX, 0)
 	a.op(tax, 0) // X: start of the transport header
 	a.op(ldMem, mProto)
-	a.jeq(6, "ports", "fold")
+	a.jeq(6, "ports", "mix")
 
 	// IPv6 (extension headers are not walked: such frames hash by address).
 	a.label("v6")
@@ -182,7 +183,7 @@ func FanoutProgram() ([]unix.SockFilter, error) {
 	a.op(addK, 40)
 	a.op(tax, 0)
 	a.op(ldMem, mProto)
-	a.jeq(6, "ports", "fold")
+	a.jeq(6, "ports", "mix")
 
 	a.label("ports")
 	a.op(ldIndH, ll(0))
@@ -194,15 +195,24 @@ func FanoutProgram() ([]unix.SockFilter, error) {
 	a.op(xorX, 0)
 	a.op(st, mHash)
 
-	// Fold the high bits down: the kernel takes the result modulo the
-	// group's size.
-	a.label("fold")
+	// Mix every bit into the low ones (MurmurHash3's 32-bit finaliser): the
+	// kernel takes the result modulo the group's size, and a plain fold of
+	// the bytes is not enough. Linux picks a client's ephemeral ports in
+	// even steps of 2 to 16 from one connection to the next, so the ports'
+	// low bit never changes and the next bits change together; with a
+	// byte fold, the low bit of the hash changed only every ~28
+	// connections, and a burst of connections to one server all went to
+	// one member of a group of two.
+	a.label("mix")
 	a.op(ldMem, mHash)
-	for _, sh := range []uint32{16, 8} {
+	for _, step := range []struct{ shift, mul uint32 }{{16, 0x85ebca6b}, {13, 0xc2b2ae35}, {16, 0}} {
 		a.op(st, mTmp)
-		a.op(rshK, sh)
+		a.op(rshK, step.shift)
 		a.op(ldxMem, mTmp)
 		a.op(xorX, 0)
+		if step.mul != 0 {
+			a.op(mulK, step.mul)
+		}
 	}
 	a.op(retA, 0)
 	return a.link()

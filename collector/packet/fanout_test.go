@@ -21,7 +21,8 @@ import (
 // received on it), captured by a fanout group of two rings. Every frame is
 // captured exactly once, every flow — TCP over IPv4 and IPv6, VLAN-tagged,
 // VXLAN with a different outer source port per direction, UDP — lands on a
-// single member, and the flows are spread over both members.
+// single member, and the flows are spread over both members, also those of
+// one client's burst of connections to one server.
 func TestFanoutKeepsFlowsTogether(t *testing.T) {
 	nsPath := vethNS(t, "fan", "fa", "fb")
 	txA, err := OpenRing(nsPath, "fa", nil)
@@ -71,6 +72,19 @@ func TestFanoutKeepsFlowsTogether(t *testing.T) {
 	}
 	for i := 0; i < 8; i++ {
 		flows = append(flows, flowDef{name: fmt.Sprintf("tcp6 :%d", 41000+i), frames: tcp(cli6, srv6, uint16(41000+i))})
+	}
+	// A burst of connections from one client to one server: Linux steps a
+	// client's ephemeral port by an even 2 to 16 from one connect to the
+	// next, so these ports share their low bit and their high byte. They
+	// must still spread over both members (a byte fold of the hash put all
+	// of them on one).
+	ephemeral := map[string]bool{}
+	port := uint16(0x8020)
+	for _, step := range []uint16{2, 6, 10, 4, 14, 8, 16, 12, 2, 4, 6, 8} {
+		port += step
+		name := fmt.Sprintf("tcp4 ephemeral :%d", port)
+		ephemeral[name] = true
+		flows = append(flows, flowDef{name: name, frames: tcp(cli4, srv4, port)})
 	}
 	for i := 0; i < 4; i++ {
 		// A veth does not pass tagged frames up for a VLAN it has no
@@ -151,6 +165,7 @@ func TestFanoutKeepsFlowsTogether(t *testing.T) {
 	<-stopped
 
 	members := map[int]int{}
+	burst := map[int]int{} // members of the ephemeral-port flows
 	for fi, fl := range flows {
 		on := map[int]bool{}
 		for dir := 0; dir < 2; dir++ {
@@ -170,10 +185,16 @@ func TestFanoutKeepsFlowsTogether(t *testing.T) {
 		}
 		for m := range on {
 			members[m]++
+			if ephemeral[fl.name] {
+				burst[m]++
+			}
 		}
 	}
 	if len(members) != 2 {
 		t.Errorf("flows per member %v: want flows on both members", members)
+	}
+	if len(burst) != 2 {
+		t.Errorf("ephemeral-port flows per member %v: want flows on both members", burst)
 	}
 	t.Logf("%d frames captured of %d sent; flows per member %v", total, want, members)
 }
