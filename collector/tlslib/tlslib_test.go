@@ -100,6 +100,9 @@ func FuzzFindOpenSSL(f *testing.F) {
 	if b, err := os.ReadFile("/bin/true"); err == nil {
 		f.Add(b)
 	}
+	if b, err := os.ReadFile("/usr/lib/x86_64-linux-gnu/libssl.so.3"); err == nil {
+		f.Add(b) // exports the functions and defines symbol versions (WholeWrites)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		o, err := FindOpenSSL(bytes.NewReader(b))
 		if err != nil {
