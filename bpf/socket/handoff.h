@@ -32,10 +32,12 @@
 #define VERDICT_CLAIM 2
 #define VERDICT_ITEM 3 // the call's worker took a work item put for owner (pyqueue.h)
 
-// note sends a header-only event of thread (pid_tgid) to user space: dir
-// says what it is (DIR_VERDICT, DIR_TASK), kind, sock_id and trace what
-// about.
-static __always_inline void note(__u8 dir, __u8 kind, __u64 thread, __u64 sock_id, __u64 trace)
+// note_named sends a header-only event of thread (pid_tgid) to user space:
+// dir says what it is (DIR_VERDICT, DIR_TASK, DIR_PROC), kind, sock_id and
+// trace what about; named, when not NULL, is the task whose name (comm) it
+// carries.
+static __always_inline void note_named(__u8 dir, __u8 kind, __u64 thread, __u64 sock_id, __u64 trace,
+				       struct task_struct *named)
 {
 	// On the stack, not in the per-CPU scratch event: a wake can come from
 	// an interrupt while a syscall's event is being built there.
@@ -48,8 +50,19 @@ static __always_inline void note(__u8 dir, __u8 kind, __u64 thread, __u64 sock_i
 	e->syscall_trace_id = trace;
 	e->len = kind;
 	e->dir = dir;
+	if (named) {
+		__u64 *c = (__u64 *)named->comm;
+		__u64 w[2] = {c[0], c[1]};
+		__builtin_memcpy(e->comm, w, sizeof(w));
+	}
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
+}
+
+// note is note_named without a name.
+static __always_inline void note(__u8 dir, __u8 kind, __u64 thread, __u64 sock_id, __u64 trace)
+{
+	note_named(dir, kind, thread, sock_id, trace, NULL);
 }
 
 // verdict reports worker waker's verdict on its call token: kind

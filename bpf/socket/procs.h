@@ -19,7 +19,9 @@
 #define PROC_EXEC 1  // it runs another program from now on
 
 // proc_forget drops the tgid-keyed entries of task's process and tells user
-// space (kind PROC_*) when the process is traced. No generation moves: a
+// space (kind PROC_*) when the process is traced, with the thread's name: at
+// an exec, the new program's (user space reads the program's command line
+// and container at once, collector/ebpf/execs.go). No generation moves: a
 // thread caches its process's entries in its own storage (maps/active.h),
 // which ends with the thread, and an exec's thread loses its storage below.
 static __always_inline void proc_forget(struct task_struct *task, __u8 kind)
@@ -30,7 +32,7 @@ static __always_inline void proc_forget(struct task_struct *task, __u8 kind)
 	bpf_map_delete_elem(&serving, &tgid);
 	__u64 thread = (__u64)tgid << 32 | (__u32)task->pid;
 	if (task_traced(thread))
-		note(DIR_PROC, kind, thread, 0, 0);
+		note_named(DIR_PROC, kind, thread, 0, 0, task);
 }
 
 // thread_forget drops what the thread tgid:tid held (maps/threads.h: its

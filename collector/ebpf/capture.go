@@ -58,6 +58,7 @@ type Capture struct {
 	rd    *ringbuf.Reader
 	emit  func(*span.Span)
 	procs proc.Cache
+	execs execInfos // read at exec events by the reader (execs.go)
 	guard causality.Guard
 	gos   goTracker
 	gotls goTLSTracker
@@ -308,6 +309,7 @@ func (c *Capture) read() {
 			}
 			continue
 		}
+		c.readExec(rec.RawSample)
 		chunk = add(chunk, eventRecord(rec.RawSample))
 		if len(chunk) >= chunkSize || c.rd.AvailableBytes() == 0 {
 			c.q.publish(chunk)
@@ -372,6 +374,9 @@ func (c *Capture) handle(e *Event) {
 	}
 	if e.Dir == DirProc {
 		c.processEnded(e.PID)
+		if info, ok := c.execRead(e); ok && e.Len == ProcExec {
+			c.procs.Keep(e.PID, info)
+		}
 		return
 	}
 	c.forwardNote(k, e, now)

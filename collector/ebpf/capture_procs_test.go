@@ -256,3 +256,50 @@ func TestCaptureThreadIDReused(t *testing.T) {
 		t.Errorf("the call of a thread that never read a request is linked to the request its id's former thread held (syscall trace id %#x)", id)
 	}
 }
+
+// TestCaptureShortLivedClient: a client that has exited before the session
+// worker handles its first event keeps its program's name, command line
+// and container (execs.go: the ring reader reads them at the exec). The
+// worker is held (its drain lock) while curl runs, as on a node where it
+// runs behind; before the change the span had curl's thread name and no
+// command line. The ground truth is the command the test ran, with a
+// marker the request also carries.
+func TestCaptureShortLivedClient(t *testing.T) {
+	haveBins(t, "curl")
+	tp, live := liveTopo(t)
+	port := nextPort()
+	startServer(t, tp.ServerNS, tp.ServerIP, port, runtimes[0].Server(t, tp.ServerIP, port, ""))
+	m := nonce()
+	url := fmt.Sprintf("http://%s:%d/%s/short", tp.ServerIP, port, m)
+
+	live.c.draining.Lock()
+	held := true
+	defer func() {
+		if held {
+			live.c.draining.Unlock()
+		}
+	}()
+	runClient(t, tp.ClientNS, []string{"curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{url_effective}\n", url})
+	// The reader has taken the ring's records (the worker still holds none
+	// of them) once the ring is empty.
+	waitFor(t, func() bool { return live.c.rd.AvailableBytes() == 0 },
+		func() string { return "the ring reader did not take the curl's events" })
+	time.Sleep(50 * time.Millisecond)
+	live.c.draining.Unlock()
+	held = false
+
+	var got []span.Span
+	for _, s := range live.Spans() {
+		if s.RequestResource == "/"+m+"/short" && s.TapSide == span.TapClientProcess {
+			got = append(got, s)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d client spans of the short-lived curl, want 1", len(got))
+	}
+	s := got[0]
+	if s.ProcessName != "curl" || !strings.Contains(s.Cmdline, m+"/short") || !strings.HasPrefix(s.Cmdline, "curl ") {
+		t.Errorf("the short-lived curl's span says process %q, command line %q; want curl and its command line with %s",
+			s.ProcessName, s.Cmdline, url)
+	}
+}

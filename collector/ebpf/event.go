@@ -115,12 +115,7 @@ func DecodeEvent(b []byte, e *Event) error {
 	default:
 		return ErrBadEvent
 	}
-	comm := b[88:104]
-	n := 0
-	for n < len(comm) && comm[n] != 0 {
-		n++
-	}
-	e.Comm = intern(comm[:n])
+	e.Comm = intern(commOf(b))
 	e.TLS = b[104]
 	e.Flags = b[105]
 	if e.TLS > TLSGo || e.Flags&^EventWaited != 0 {
@@ -128,6 +123,16 @@ func DecodeEvent(b []byte, e *Event) error {
 	}
 	e.Data = b[EventHeaderSize : EventHeaderSize+int(capLen)]
 	return nil
+}
+
+// commOf is the thread name in the header of event record b.
+func commOf(b []byte) []byte {
+	comm := b[88:104]
+	n := 0
+	for n < len(comm) && comm[n] != 0 {
+		n++
+	}
+	return comm[:n]
 }
 
 var interned = map[string]string{}

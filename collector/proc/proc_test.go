@@ -5,6 +5,7 @@ package proc
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/zerotrace/zerotrace/pkg/redact"
@@ -50,13 +51,7 @@ func TestCmdlineRedacted(t *testing.T) {
 // it is not kept; a later event of the new program reads /proc again.
 // Without a thread's comm to compare (it exited), /proc is taken as it is.
 func TestLookupAfterExec(t *testing.T) {
-	root := t.TempDir()
-	dir := filepath.Join(root, "7")
-	os.MkdirAll(filepath.Join(dir, "task", "7"), 0o755)
-	os.Symlink("/usr/bin/curl", filepath.Join(dir, "exe"))
-	os.WriteFile(filepath.Join(dir, "cmdline"), []byte("curl\x00http://h/post\x00"), 0o644)
-	os.WriteFile(filepath.Join(dir, "task", "7", "comm"), []byte("curl\n"), 0o644)
-	c := &Cache{Root: root}
+	c := &Cache{Root: curlProc(t, "http://h/post")}
 	if got := c.Lookup(7, 7, "bash"); got.Name != "bash" || got.Cmdline != "" {
 		t.Errorf("an event of bash looked up after the exec: %+v, want bash's name alone", got)
 	}
@@ -69,5 +64,64 @@ func TestLookupAfterExec(t *testing.T) {
 	c.Forget(7)
 	if got := c.Lookup(7, 9, "worker-9"); got.Name != "curl" {
 		t.Errorf("a thread that exited (no comm to compare): %+v, want /proc's", got)
+	}
+}
+
+// TestLookupKeptAtExec: what Keep kept of a process at its exec is used
+// only when /proc cannot tell the event's program any more: the process is
+// gone (a short-lived client), or its thread has another program's name (it
+// exec'd again). A process still there is read again: it may have moved to
+// another cgroup since. Forget drops what was kept.
+func TestLookupKeptAtExec(t *testing.T) {
+	c := &Cache{Root: curlProc(t, "http://h/now")}
+
+	c.Keep(7, Info{Name: "curl", Cmdline: "curl http://h/kept"})
+	if got := c.Lookup(7, 7, "curl"); got.Cmdline != "curl http://h/now" {
+		t.Errorf("a process still there: %+v, want /proc's command line", got)
+	}
+	c.Forget(7)
+	c.Keep(7, Info{Name: "bash", Cmdline: "bash -c x"})
+	if got := c.Lookup(7, 7, "bash"); got.Name != "bash" || got.Cmdline != "bash -c x" {
+		t.Errorf("an event of bash, which exec'd curl since: %+v, want what was kept at bash's exec", got)
+	}
+	if got := c.Lookup(7, 7, "curl"); got.Cmdline != "bash -c x" {
+		t.Errorf("the pid's cached info not used: %+v", got)
+	}
+
+	c.Keep(8, Info{Name: "curl", Cmdline: "curl http://h/kept"})
+	if got := c.Lookup(8, 8, "curl"); got.Name != "curl" || got.Cmdline != "curl http://h/kept" {
+		t.Errorf("a process gone before its first lookup: %+v, want what was kept at its exec", got)
+	}
+	c.Forget(8)
+	if got := c.Lookup(8, 8, "curl"); got.Name != "curl" || got.Cmdline != "" {
+		t.Errorf("a process gone, nothing kept: %+v, want its thread's name alone", got)
+	}
+}
+
+// curlProc is a /proc tree holding pid 7, a curl asked for url.
+func curlProc(t *testing.T, url string) string {
+	root := t.TempDir()
+	dir := filepath.Join(root, "7")
+	os.MkdirAll(filepath.Join(dir, "task", "7"), 0o755)
+	os.Symlink("/usr/bin/curl", filepath.Join(dir, "exe"))
+	os.WriteFile(filepath.Join(dir, "cmdline"), []byte("curl\x00"+url+"\x00"), 0o644)
+	os.WriteFile(filepath.Join(dir, "task", "7", "comm"), []byte("curl\n"), 0o644)
+	return root
+}
+
+// BenchmarkRead: what reading a process's info from /proc costs (the ring
+// reader pays it once per exec, collector/ebpf/execs.go).
+func BenchmarkRead(b *testing.B) {
+	var c Cache
+	pid := uint32(os.Getpid())
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	name := strings.TrimSpace(string(comm))
+	for i := 0; i < b.N; i++ {
+		if _, ok := c.Read(pid, pid, name); !ok {
+			b.Fatal("own comm changed")
+		}
 	}
 }
