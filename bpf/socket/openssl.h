@@ -42,6 +42,31 @@ int ossl_write_ex(struct pt_regs *ctx)
 	return 0;
 }
 
+// OSSL_WHOLE_MAX: in OpenSSL 1.1.0 to 3.1 a write is cut into records only
+// at max_send_fragment (at least 512; split_send_fragment only with a
+// pipeline-capable cipher, and then into pipelines that together hold the
+// whole write), so an SSL_write_ex of at most this many bytes makes one
+// record and succeeds only when all of it is written, even with
+// SSL_MODE_ENABLE_PARTIAL_WRITE. Not so from 3.2 on (its record layer cuts
+// at split_send_fragment, which may be set to any size).
+#define OSSL_WHOLE_MAX 512
+
+// ossl_write_exw is ossl_write_ex for a library whose successful
+// SSL_write_ex of at most OSSL_WHOLE_MAX bytes writes them all (OpenSSL
+// 1.1.0 to 3.1, by its symbol versions: collector/tlslib): the call's count
+// is then known at entry, and its return skips the user read of *written
+// (~180 ns of a return here, docs/tls.md).
+SEC("uprobe/SSL_write_ex")
+int ossl_write_exw(struct pt_regs *ctx)
+{
+	__u64 num = ctx->dx;
+	struct tls_call *call = tls_enter(ctx->di, ctx->si, ctx->cx, DIR_EGRESS, TLS_LIB_OPENSSL);
+	ossl_egress_min(call, num > 512 ? 512 : (__s64)num);
+	if (call && num <= OSSL_WHOLE_MAX)
+		call->whole = num + 1;
+	return 0;
+}
+
 SEC("uprobe/SSL_read_ex")
 int ossl_read_ex(struct pt_regs *ctx) { tls_enter(ctx->di, ctx->si, ctx->cx, DIR_INGRESS, TLS_LIB_OPENSSL); return 0; }
 
@@ -79,7 +104,8 @@ int ossl_ret(struct pt_regs *ctx)
 	return tls_emit(task, a, &a->tls, a->tls.buf, ret > 0 ? ret : 0, 0);
 }
 
-// ossl_ret_ex: SSL_write_ex / SSL_read_ex returned 1 and stored the count.
+// ossl_ret_ex: SSL_write_ex / SSL_read_ex returned 1 and stored the count
+// (known at entry when whole is set: ossl_write_exw).
 SEC("uretprobe/SSL_rw_ex")
 int ossl_ret_ex(struct pt_regs *ctx)
 {
@@ -88,7 +114,9 @@ int ossl_ret_ex(struct pt_regs *ctx)
 	if (!a)
 		return 0;
 	__u64 n = 0;
-	if ((int)ctx->ax == 1 && a->tls.lenp)
+	if ((int)ctx->ax == 1 && a->tls.whole)
+		n = a->tls.whole - 1;
+	else if ((int)ctx->ax == 1 && a->tls.lenp)
 		bpf_probe_read_user(&n, sizeof(n), (void *)a->tls.lenp);
 	return tls_emit(task, a, &a->tls, a->tls.buf, n, 0);
 }

@@ -65,6 +65,7 @@ static __always_inline struct tls_call *tls_enter(__u64 conn, __u64 buf, __u64 l
 	call->seq = 0;
 	call->seq_set = 0;
 	call->egress_min = 0;
+	call->whole = 0;
 	call->dir = dir;
 	call->lib = lib;
 	call->active = 1;

@@ -124,6 +124,11 @@ func TestCaptureTLSEdges(t *testing.T) {
 	if k := kernelTLSLinks(t, live.c); uint64(k) != links1 {
 		t.Errorf("kernel: %d uprobe links of the OpenSSL programs, the tracker counts %d", k, links1)
 	}
+	// Debian's libssl.so.3 (OpenSSL 3.0, Python's and curl's) writes a
+	// small SSL_write_ex whole: its entry is ossl_write_exw (openssl.h).
+	if k := kernelLinks(t, live.c.objs.SocketPrograms.OsslWriteExw); k == 0 {
+		t.Errorf("kernel: no uprobe link of ossl_write_exw; libssl.so.3's SSL_write_ex should have it")
+	}
 
 	nosym := filepath.Join(dir, "nosym", "libssl.so.3")
 	os.MkdirAll(filepath.Dir(nosym), 0o755)
@@ -178,9 +183,15 @@ func checkTLSFileFailed(t *testing.T, live *liveCapture, log fmt.Stringer, spans
 // OpenSSL programs.
 func kernelTLSLinks(t *testing.T, c *Capture) int {
 	t.Helper()
-	ids := map[uint32]bool{}
 	p := c.objs.SocketPrograms
-	for _, prog := range []*ebpf.Program{p.OsslWrite, p.OsslRead, p.OsslWriteEx, p.OsslReadEx, p.OsslRet, p.OsslRetEx, p.OsslSetFd} {
+	return kernelLinks(t, p.OsslWrite, p.OsslRead, p.OsslWriteEx, p.OsslWriteExw, p.OsslReadEx, p.OsslRet, p.OsslRetEx, p.OsslSetFd)
+}
+
+// kernelLinks counts the kernel's links (bpftool) of progs.
+func kernelLinks(t *testing.T, progs ...*ebpf.Program) int {
+	t.Helper()
+	ids := map[uint32]bool{}
+	for _, prog := range progs {
 		info, err := prog.Info()
 		if err != nil {
 			t.Fatal(err)

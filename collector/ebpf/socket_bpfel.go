@@ -222,7 +222,7 @@ type SocketTlsCall struct {
 	LastInUsed uint8
 	_          [3]byte
 	EgressMin  uint32
-	_          [4]byte
+	Whole      uint32
 	OutSk      uint64
 	OutTs      uint64
 	OutLen     uint32
@@ -344,6 +344,7 @@ const (
 	SocketProgOsslSetFd        = "ossl_set_fd"
 	SocketProgOsslWrite        = "ossl_write"
 	SocketProgOsslWriteEx      = "ossl_write_ex"
+	SocketProgOsslWriteExw     = "ossl_write_exw"
 	SocketProgPyQueueGet       = "py_queue_get"
 	SocketProgPyQueueGot       = "py_queue_got"
 	SocketProgPyQueuePut       = "py_queue_put"
@@ -449,6 +450,7 @@ type SocketProgramSpecs struct {
 	OsslSetFd        *ebpf.ProgramSpec `ebpf:"ossl_set_fd"`
 	OsslWrite        *ebpf.ProgramSpec `ebpf:"ossl_write"`
 	OsslWriteEx      *ebpf.ProgramSpec `ebpf:"ossl_write_ex"`
+	OsslWriteExw     *ebpf.ProgramSpec `ebpf:"ossl_write_exw"`
 	PyQueueGet       *ebpf.ProgramSpec `ebpf:"py_queue_get"`
 	PyQueueGot       *ebpf.ProgramSpec `ebpf:"py_queue_got"`
 	PyQueuePut       *ebpf.ProgramSpec `ebpf:"py_queue_put"`
@@ -657,6 +659,7 @@ type SocketPrograms struct {
 	OsslSetFd        *ebpf.Program `ebpf:"ossl_set_fd"`
 	OsslWrite        *ebpf.Program `ebpf:"ossl_write"`
 	OsslWriteEx      *ebpf.Program `ebpf:"ossl_write_ex"`
+	OsslWriteExw     *ebpf.Program `ebpf:"ossl_write_exw"`
 	PyQueueGet       *ebpf.Program `ebpf:"py_queue_get"`
 	PyQueueGot       *ebpf.Program `ebpf:"py_queue_got"`
 	PyQueuePut       *ebpf.Program `ebpf:"py_queue_put"`
@@ -716,6 +719,7 @@ func (p *SocketPrograms) Close() error {
 		p.OsslSetFd,
 		p.OsslWrite,
 		p.OsslWriteEx,
+		p.OsslWriteExw,
 		p.PyQueueGet,
 		p.PyQueueGot,
 		p.PyQueuePut,

@@ -227,7 +227,11 @@ func (c *Capture) attachOpenSSL(path string) error {
 		probes := []uprobeAt{{p.OsslWrite, false, o.Write, 0}, {p.OsslRet, true, o.Write, 0},
 			{p.OsslRead, false, o.Read, 0}, {p.OsslRet, true, o.Read, 0}}
 		if o.WriteEx != 0 {
-			probes = append(probes, uprobeAt{p.OsslWriteEx, false, o.WriteEx, 0}, uprobeAt{p.OsslRetEx, true, o.WriteEx, 0})
+			entry := p.OsslWriteEx
+			if o.WholeWrites { // the count of a small write is its length (openssl.h ossl_write_exw)
+				entry = p.OsslWriteExw
+			}
+			probes = append(probes, uprobeAt{entry, false, o.WriteEx, 0}, uprobeAt{p.OsslRetEx, true, o.WriteEx, 0})
 		}
 		if o.ReadEx != 0 {
 			probes = append(probes, uprobeAt{p.OsslReadEx, false, o.ReadEx, 0}, uprobeAt{p.OsslRetEx, true, o.ReadEx, 0})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/zerotrace/zerotrace/collector/elfaddr"
 )
@@ -15,6 +16,11 @@ type OpenSSL struct {
 	Write, Read     uint64 // SSL_write, SSL_read (required)
 	WriteEx, ReadEx uint64 // SSL_write_ex, SSL_read_ex (OpenSSL 1.1.1 and 3.x; not BoringSSL)
 	SetFd           uint64 // SSL_set_fd: a connection object gets its socket (optional)
+	// WholeWrites: a successful SSL_write_ex of at most 512 bytes wrote
+	// all of them (OpenSSL 1.1.0 to 3.1, by the file's symbol versions:
+	// wholeWrites), so the probes take its count from its argument
+	// (bpf/socket/openssl.h ossl_write_exw).
+	WholeWrites bool
 }
 
 // ErrNoSymbols: the file exports no SSL_write/SSL_read.
@@ -56,5 +62,44 @@ func FindOpenSSL(r io.ReaderAt) (o OpenSSL, err error) {
 	if o.Write == 0 || o.Read == 0 {
 		return OpenSSL{}, ErrNoSymbols
 	}
+	if vs, err := f.DynamicVersions(); err == nil && o.WriteEx != 0 {
+		names := make([]string, len(vs))
+		for i, v := range vs {
+			names[i] = v.Name
+		}
+		o.WholeWrites = wholeWrites(names)
+	}
 	return o, nil
+}
+
+// wholeWrites reports whether a libssl that defines the symbol versions
+// names is OpenSSL 1.1.0 to 3.1: at least one OPENSSL_ version, none
+// newer than 3.1 (each release defines its own for the functions it
+// adds: OPENSSL_1_1_0, OPENSSL_1_1_1, OPENSSL_3.0.0, and 3.2's
+// OPENSSL_3.2.0 on). There a write is cut into records only at
+// max_send_fragment, at least 512 bytes, so an SSL_write_ex of at most 512
+// bytes makes one record and returns success only once all of it is
+// written; from 3.2 on it is also cut at split_send_fragment, which an
+// application may set to any size, and with SSL_MODE_ENABLE_PARTIAL_WRITE
+// a success may then have written part of it. A file without versions (an
+// executable: node, LibreSSL) is not known to be either: false.
+func wholeWrites(names []string) bool {
+	seen := false
+	for _, n := range names {
+		v, ok := strings.CutPrefix(n, "OPENSSL_")
+		if !ok {
+			continue
+		}
+		if strings.HasPrefix(v, "1_1_0") || strings.HasPrefix(v, "1_1_1") {
+			seen = true
+			continue
+		}
+		major, rest, ok := strings.Cut(v, ".")
+		minor, _, _ := strings.Cut(rest, ".")
+		if !ok || major != "3" || (minor != "0" && minor != "1") {
+			return false // 3.2 on, or a name not known
+		}
+		seen = true
+	}
+	return seen
 }

@@ -34,9 +34,10 @@ func TestLibraries(t *testing.T) {
 // bad input is an error.
 func TestFindOpenSSL(t *testing.T) {
 	for _, tc := range []struct {
-		path string
-		ex   bool // the _ex pair expected
-	}{{"/usr/lib/x86_64-linux-gnu/libssl.so.3", true}, {"/usr/bin/node", false}} {
+		path  string
+		ex    bool // the _ex pair expected
+		whole bool // WholeWrites: Debian 12's OpenSSL 3.0; node's has no symbol versions
+	}{{"/usr/lib/x86_64-linux-gnu/libssl.so.3", true, true}, {"/usr/bin/node", false, false}} {
 		f, err := os.Open(tc.path)
 		if err != nil {
 			t.Fatalf("%s: %v (installed by .ci/install)", tc.path, err)
@@ -45,6 +46,9 @@ func TestFindOpenSSL(t *testing.T) {
 		f.Close()
 		if err != nil || o.Write == 0 || o.Read == 0 || o.Write == o.Read || (tc.ex && (o.WriteEx == 0 || o.ReadEx == 0 || o.SetFd == 0)) {
 			t.Errorf("%s: %+v %v", tc.path, o, err)
+		}
+		if o.WholeWrites != tc.whole {
+			t.Errorf("%s: WholeWrites %v, want %v", tc.path, o.WholeWrites, tc.whole)
 		}
 	}
 	f, err := os.Open("/bin/true")
@@ -60,6 +64,33 @@ func TestFindOpenSSL(t *testing.T) {
 	}
 }
 
+// TestWholeWrites: a small SSL_write_ex's count is its length in OpenSSL
+// 1.1.0 to 3.1, known by the version names the library defines (readelf
+// -V); 3.2 on, other names and no names are not known.
+func TestWholeWrites(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		want  bool
+	}{
+		{[]string{"libssl.so.3", "OPENSSL_3.0.0", "OPENSSL_3.0.3"}, true},                     // Debian 12's 3.0.x (the first: the file's own name)
+		{[]string{"libssl.so.1.1", "OPENSSL_1_1_0", "OPENSSL_1_1_0d", "OPENSSL_1_1_1"}, true}, // 1.1.1
+		{[]string{"OPENSSL_1_1_1a", "OPENSSL_3.0.0", "OPENSSL_3.1.0"}, true},                  // 3.1
+		{[]string{"OPENSSL_3.0.0", "OPENSSL_3.2.0"}, false},                                   // 3.2: split_send_fragment cuts writes
+		{[]string{"OPENSSL_3.0.0", "OPENSSL_3.5.0"}, false},
+		{[]string{"OPENSSL_4.0.0"}, false},
+		{[]string{"OPENSSL_3.10.0"}, false}, // 3.10, not 3.1
+		{[]string{"OPENSSL_3"}, false},      // no minor
+		{[]string{"OPENSSL_1_0_2"}, false},  // before 1.1.0: no SSL_write_ex, not known
+		{[]string{"OPENSSL_3.0.0", "OPENSSL_X"}, false},
+		{[]string{"libssl.so.52", "LIBRESSL_3.8"}, false}, // no OpenSSL version
+		{nil, false}, // an executable (node): none
+	} {
+		if got := wholeWrites(tc.names); got != tc.want {
+			t.Errorf("wholeWrites(%q) = %v, want %v", tc.names, got, tc.want)
+		}
+	}
+}
+
 // FuzzFindOpenSSL: any bytes give a result or an error, never a panic; a
 // result has both required functions, and every function it gives lies in
 // the file (the corpus' past-the-file-end: an executable segment moved past
@@ -69,6 +100,9 @@ func FuzzFindOpenSSL(f *testing.F) {
 	if b, err := os.ReadFile("/bin/true"); err == nil {
 		f.Add(b)
 	}
+	if b, err := os.ReadFile("/usr/lib/x86_64-linux-gnu/libssl.so.3"); err == nil {
+		f.Add(b) // exports the functions and defines symbol versions (WholeWrites)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		o, err := FindOpenSSL(bytes.NewReader(b))
 		if err != nil {
@@ -76,6 +110,9 @@ func FuzzFindOpenSSL(f *testing.F) {
 		}
 		if o.Write == 0 || o.Read == 0 {
 			t.Fatalf("no error without both functions: %+v", o)
+		}
+		if o.WholeWrites && o.WriteEx == 0 {
+			t.Fatalf("WholeWrites without SSL_write_ex: %+v", o)
 		}
 		for _, off := range []uint64{o.Write, o.Read, o.WriteEx, o.ReadEx, o.SetFd} {
 			if off >= uint64(len(b)) {

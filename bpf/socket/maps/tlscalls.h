@@ -20,6 +20,7 @@ struct tls_call {
 	__u8 seq_set; // seq holds a syscall of the call's direction
 	__u8 last_in_used; // a TLS call took last_in (a read call, its number): no other call takes it
 	__u32 egress_min; // egress: fewer bytes than this before a write cannot hold the first data record (0: unknown)
+	__u32 whole;  // the call's byte count + 1 when known at entry: it succeeds only by writing all (openssl.h ossl_write_exw); 0: read at lenp
 	__u64 out_sk;  // memory-BIO egress held in tls_out (tlsout.h): its socket
 	__u64 out_ts;  // when it was held
 	__u32 out_len; // its plaintext bytes

@@ -104,7 +104,7 @@ type benchTLSRound struct {
 // the ciphertext syscalls each call makes underneath (tls.h tls_syscall),
 // with how many it makes.
 type tlsPrograms struct {
-	writeEntry, readEntry float64 // ossl_write_ex (and ossl_write), ossl_read_ex (and ossl_read)
+	writeEntry, readEntry float64 // ossl_write_ex or ossl_write_exw (and ossl_write), ossl_read_ex (and ossl_read)
 	ret                   float64 // ossl_ret_ex (and ossl_ret): both directions' returns
 	enterWrite, exitWrite float64 // the write(2) tracepoints' programs
 	enterRead, exitRead   float64 // the read(2) tracepoints' programs
@@ -140,7 +140,7 @@ func tlsProgramsOf(a, b map[string]*ebpf.ProgramStats, writes, reads float64) (t
 	}
 	p := tlsPrograms{writes: writes, reads: reads}
 	var errs [7]error
-	p.writeEntry, errs[0] = mean("ossl_write_ex", "ossl_write")
+	p.writeEntry, errs[0] = mean("ossl_write_ex", "ossl_write_exw", "ossl_write")
 	p.readEntry, errs[1] = mean("ossl_read_ex", "ossl_read")
 	p.ret, errs[2] = mean("ossl_ret_ex", "ossl_ret")
 	p.enterWrite, errs[3] = mean("enter_write")
