@@ -82,15 +82,31 @@ static __always_inline void serving_mark(struct active_io *a, __u64 now)
 		bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
 }
 
-// causality returns the context id of a message moved by thread (a context
-// key: thread or goroutine) on socket sk; *cont: it moves bytes in the same
+// ctx_key returns the context key of the current task (pid_tgid: its ids;
+// a: its syscall storage; goroutine.h thread_key) and notes in *gor whether
+// it is a goroutine's.
+static __always_inline __u64 ctx_key(__u64 pid_tgid, struct active_io *a, __u8 *gor)
+{
+	__u64 k = thread_key(pid_tgid, a);
+	*gor = (k & GOROUTINE_KEY) != 0;
+	return k;
+}
+
+// causality returns the context id of a message moved by the current task
+// (pid_tgid: its ids) on socket sk; *cont: it moves bytes in the same
 // direction as the socket's previous message syscall (bodies.h). a: the
 // current thread's syscall storage (maps/active.h): its RT_* bits tell which
 // runtime storage it may have, and it keeps serving_mark's time.
 // *made: the socket had no state (set when made here). now: 0 when the
 // caller has not read the clock (a server's response needs none; read
-// here for the paths that do).
-static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 now, __u8 *cont, struct active_io *a, __u8 *made)
+// here for the paths that do). *gor: the message is a goroutine's (the
+// caller marks a non-zero id with GOROUTINE_BIT). The task's context key
+// (thread or goroutine: ctx_key) is made only on the paths that use it, a
+// server's request and a client's message: a goroutine's key reads its goid
+// from user memory. A server's response and the rest of its request use the
+// socket's context and take *gor from go_message.
+static __always_inline __u64 causality(__u64 pid_tgid, __u64 sk, __u8 dir, __u64 now, __u8 *cont, struct active_io *a,
+				       __u8 *made, __u8 *gor)
 {
 	__u8 rt = a->rt;
 	struct sock_state *s = bpf_map_lookup_elem(&sockets, &sk);
@@ -105,6 +121,8 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 	*cont = s->last_dir == dir + 1;
 	s->last_dir = dir + 1;
 	if (s->role == ROLE_SERVER) {
+		if (dir == DIR_EGRESS || s->open)
+			*gor = go_message(pid_tgid, a);
 		if (dir == DIR_EGRESS) {
 			if (s->open) {
 				s->open = 0;
@@ -120,6 +138,7 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 				node_read(nt, s->ctx);
 			return s->ctx; // the rest of the same request
 		}
+		__u64 thread = ctx_key(pid_tgid, a, gor);
 		__u64 id = fresh_id();
 		if (nt)
 			node_read(nt, id);
@@ -152,6 +171,7 @@ static __always_inline __u64 causality(__u64 thread, __u64 sk, __u8 dir, __u64 n
 	}
 	if (!now)
 		now = bpf_ktime_get_ns();
+	__u64 thread = ctx_key(pid_tgid, a, gor);
 	// An event loop's thread (asyncio.h): its tasks' calls, never the
 	// requests the thread holds (it reads them all).
 	struct py_running *r = rt & RT_PY ? running() : NULL;

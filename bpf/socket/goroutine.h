@@ -42,24 +42,34 @@ static __always_inline __u64 go_key(__u32 tgid, __u64 g, __u16 off)
 	return goid ? goroutine_key(tgid, goid) : 0;
 }
 
+// pt_regs_off is where a task's saved user registers lie from the base of
+// its kernel stack (task_pt_regs: the stack's top less the pt_regs, the same
+// offset for every task of the running kernel), taken from one
+// bpf_task_pt_regs call; 0 until then.
+__u64 pt_regs_off = 0;
+
 // current_g returns the goroutine the task runs (R14 at its syscall or
-// probe: Go's register ABI keeps g there), 0 outside Go code. The helper's
-// result is a BTF-typed pointer: a plain, fault-safe load reads the
-// register (a bpf_probe_read_kernel call cost ~20-30 ns more).
+// probe: Go's register ABI keeps g there), 0 outside Go code. The registers
+// are found at task->stack + pt_regs_off and R14 read with one fault-safe
+// load: the bpf_task_pt_regs helper call cost ~40 ns per message here
+// (docs/capture.md "Issue 29, thirteenth round").
 static __always_inline __u64 current_g(struct task_struct *task)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	return regs->r14;
+	__u64 stack = (__u64)task->stack;
+	__u64 off = pt_regs_off;
+	if (!off) {
+		off = (__u64)bpf_task_pt_regs(task) - stack;
+		pt_regs_off = off;
+	}
+	return kcast(stack + off, struct pt_regs)->r14;
 }
 
-// thread_key is what holds requests for the current task: its goroutine in
-// a tracked Go process, its thread elsewhere. Whether the process is listed,
-// and its goid offset, is cached in the thread's storage a until go_procs
-// changes (an array lookup instead of a hash lookup per message: ~40 ns
-// here).
-static __always_inline __u64 thread_key(__u64 pid_tgid, struct active_io *a)
+// go_off returns the goid offset of the current thread's process when its
+// goroutines are tracked (go_procs' value), else 0. The answer is cached in
+// the thread's storage a until go_procs changes (an array lookup instead of
+// a hash lookup per message: ~40 ns here).
+static __always_inline __u16 go_off(__u32 tgid, struct active_io *a)
 {
-	__u32 tgid = pid_tgid >> 32;
 	__u32 zero = 0;
 	__u32 *gen = bpf_map_lookup_elem(&go_gen, &zero);
 	__u32 want = (gen ? *gen : 0) + 1;
@@ -68,8 +78,29 @@ static __always_inline __u64 thread_key(__u64 pid_tgid, struct active_io *a)
 		a->go = off ? *off : 0;
 		a->go_gen = want;
 	}
-	if (!a->go)
+	return a->go;
+}
+
+// thread_key is what holds requests for the current task: its goroutine in
+// a tracked Go process, its thread elsewhere. A goroutine's key reads its
+// goid from user memory (a bpf_probe_read_user, ~100-150 ns here), so
+// causality asks for it only where the key is used (causality.h ctx_key).
+static __always_inline __u64 thread_key(__u64 pid_tgid, struct active_io *a)
+{
+	__u32 tgid = pid_tgid >> 32;
+	__u16 off = go_off(tgid, a);
+	if (!off)
 		return pid_tgid;
-	__u64 k = go_key(tgid, current_g(bpf_get_current_task_btf()), a->go);
+	__u64 k = go_key(tgid, current_g(bpf_get_current_task_btf()), off);
 	return k ? k : pid_tgid;
+}
+
+// go_message reports whether a message of the current task is a
+// goroutine's without reading its goid: its process is tracked and the
+// task runs Go code (R14 holds a g). thread_key's key is a goroutine's in
+// the same case, unless the goid at R14 is unreadable or 0 (a C thread of
+// a Go program with some other value in R14, the runtime's g0).
+static __always_inline int go_message(__u64 pid_tgid, struct active_io *a)
+{
+	return go_off(pid_tgid >> 32, a) && current_g(bpf_get_current_task_btf());
 }

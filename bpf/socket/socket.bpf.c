@@ -36,10 +36,6 @@ const volatile __u32 self_tgid = 0;      // the collector itself is never traced
 const volatile __u8 scope_enabled = 0;   // only network namespaces in netns_scope
 const volatile __s64 realtime_offset_ns = 0; // CLOCK_REALTIME minus CLOCK_MONOTONIC at load (handoff.h)
 
-#include "causality.h"
-#include "l7.h"
-#include "bodies.h"
-
 // Kernel structures are read with plain loads through BTF-typed pointers
 // (the task from bpf_get_current_task_btf, others cast with the
 // bpf_rdonly_cast kfunc): the verifier turns them into fault-safe loads, a
@@ -47,6 +43,10 @@ const volatile __s64 realtime_offset_ns = 0; // CLOCK_REALTIME minus CLOCK_MONOT
 // call per field.
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define kcast(ptr, type) ((type *)bpf_rdonly_cast((const void *)(ptr), bpf_core_type_id_kernel(type)))
+
+#include "causality.h"
+#include "l7.h"
+#include "bodies.h"
 
 // fd_sock returns the socket behind fd of task (the current one), or NULL:
 // task->files->fdt->fd[fd], an S_IFSOCK inode, file->private_data->sk; *ino:
@@ -187,16 +187,15 @@ static __always_inline int exit_io(long ret)
 	__u64 ts = a->dir == DIR_EGRESS ? a->ts : now;
 	struct sock *sk = kcast(a->sk, struct sock);
 	__u8 flags = wait_flags(a);
-	__u64 key = thread_key(id, a);
 	__u8 cont = 0;
 	// An opaque socket's flights take no part in request contexts: a TLS
 	// server writes its session tickets after reading the request, which
 	// would end the request on its thread (opaque.h).
-	__u8 made = 0;
-	__u64 trace_id = a->l7 == L7_OPAQUE ? 0 : causality(key, a->sk, a->dir, now, &cont, a, &made);
+	__u8 made = 0, gor = 0;
+	__u64 trace_id = a->l7 == L7_OPAQUE ? 0 : causality(id, a->sk, a->dir, now, &cont, a, &made, &gor);
 	if (made)
 		l7_forget(a, a->sk); // its state had gone (LRU): the verdict copied is not the map's (l7.h)
-	if ((key & GOROUTINE_KEY) && trace_id)
+	if (gor && trace_id)
 		trace_id |= GOROUTINE_BIT;
 
 	__u64 ptr = a->buf, plen = a->buflen;

@@ -291,12 +291,11 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	__u64 now = dir == DIR_EGRESS ? 0 : bpf_ktime_get_ns();
 	__u64 ts = dir == DIR_EGRESS ? call->ts : now;
 	__u8 flags = wait_flags(a);
-	__u64 key = thread_key(id, a);
-	__u8 cont = 0, made = 0;
-	__u64 trace_id = causality(key, skp, dir, now, &cont, a, &made);
+	__u8 cont = 0, made = 0, gor = 0;
+	__u64 trace_id = causality(id, skp, dir, now, &cont, a, &made, &gor);
 	if (made)
 		l7_forget(a, skp); // as exit_io's (socket.bpf.c)
-	if ((key & GOROUTINE_KEY) && trace_id)
+	if (gor && trace_id)
 		trace_id |= GOROUTINE_BIT;
 	__u32 cap = payload_clamp(payload_cap, len);
 	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound

@@ -354,6 +354,7 @@ const (
 	SocketProgPyTaskStepExit   = "py_task_step_exit"
 	SocketProgPyTaskWakeup     = "py_task_wakeup"
 	SocketVarPayloadCap        = "payload_cap"
+	SocketVarPtRegsOff         = "pt_regs_off"
 	SocketVarRealtimeOffsetNs  = "realtime_offset_ns"
 	SocketVarScopeEnabled      = "scope_enabled"
 	SocketVarSelfTgid          = "self_tgid"
@@ -501,6 +502,7 @@ type SocketMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type SocketVariableSpecs struct {
 	PayloadCap       *ebpf.VariableSpec `ebpf:"payload_cap"`
+	PtRegsOff        *ebpf.VariableSpec `ebpf:"pt_regs_off"`
 	RealtimeOffsetNs *ebpf.VariableSpec `ebpf:"realtime_offset_ns"`
 	ScopeEnabled     *ebpf.VariableSpec `ebpf:"scope_enabled"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
@@ -599,6 +601,7 @@ func (m *SocketMaps) Close() error {
 // It can be passed to LoadSocketObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SocketVariables struct {
 	PayloadCap       *ebpf.Variable `ebpf:"payload_cap"`
+	PtRegsOff        *ebpf.Variable `ebpf:"pt_regs_off"`
 	RealtimeOffsetNs *ebpf.Variable `ebpf:"realtime_offset_ns"`
 	ScopeEnabled     *ebpf.Variable `ebpf:"scope_enabled"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
