@@ -34,11 +34,18 @@ int ossl_write(struct pt_regs *ctx)
 SEC("uprobe/SSL_read")
 int ossl_read(struct pt_regs *ctx) { tls_enter(ctx->di, ctx->si, 0, DIR_INGRESS, TLS_LIB_OPENSSL); return 0; }
 
+// ossl_write_ex_enter starts an SSL_write_ex call (num: its length).
+static __always_inline struct tls_call *ossl_write_ex_enter(struct pt_regs *ctx, __u64 num)
+{
+	struct tls_call *call = tls_enter(ctx->di, ctx->si, ctx->cx, DIR_EGRESS, TLS_LIB_OPENSSL);
+	ossl_egress_min(call, num > 512 ? 512 : (__s64)num);
+	return call;
+}
+
 SEC("uprobe/SSL_write_ex")
 int ossl_write_ex(struct pt_regs *ctx)
 {
-	__u64 num = ctx->dx;
-	ossl_egress_min(tls_enter(ctx->di, ctx->si, ctx->cx, DIR_EGRESS, TLS_LIB_OPENSSL), num > 512 ? 512 : (__s64)num);
+	ossl_write_ex_enter(ctx, ctx->dx);
 	return 0;
 }
 
@@ -60,8 +67,7 @@ SEC("uprobe/SSL_write_ex")
 int ossl_write_exw(struct pt_regs *ctx)
 {
 	__u64 num = ctx->dx;
-	struct tls_call *call = tls_enter(ctx->di, ctx->si, ctx->cx, DIR_EGRESS, TLS_LIB_OPENSSL);
-	ossl_egress_min(call, num > 512 ? 512 : (__s64)num);
+	struct tls_call *call = ossl_write_ex_enter(ctx, num);
 	if (call && num <= OSSL_WHOLE_MAX)
 		call->whole = num + 1;
 	return 0;
