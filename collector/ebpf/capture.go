@@ -374,7 +374,10 @@ func (c *Capture) handle(e *Event) {
 	}
 	if e.Dir == DirProc {
 		c.processEnded(e.PID)
-		if info, ok := c.execRead(e); ok && e.Len == ProcExec {
+		if e.Len != ProcExec {
+			return
+		}
+		if info, ok := c.execRead(e); ok {
 			c.procs.Keep(e.PID, info)
 		}
 		return
