@@ -204,17 +204,15 @@ func checkText(t *testing.T, what string, b []byte, want string) {
 	}
 }
 
-// checkStoredSpans checks the stored spans: the requests with secrets are
-// there, by both captures, redacted as docs/capture.md says, and every
-// protocol's login was captured.
 // heldClient runs curl argv in netns ns and keeps it alive for 2 s after
 // its transfer: it then reads an empty FIFO (a second transfer, --next
 // file://), whose writer the test opens after the wait. The capture reads a
-// process's command line from /proc when it handles the process's first
-// event (collector/proc); a client that has exited by then (the worker
-// behind on a busy node, as in CI with other packages' tests running) has
-// spans without a command line (docs/capture.md), and the check of its
-// redaction would find none. It returns curl's output.
+// process's command line when the ring reader takes its exec's event, and
+// again at its first event (collector/ebpf/execs.go, collector/proc); a
+// client that has exited before either (the collector behind on a busy
+// node, as in CI with other packages' tests running) has spans without a
+// command line, and the check of its redaction would find none. It returns
+// curl's output.
 func heldClient(t *testing.T, ns string, argv ...string) string {
 	t.Helper()
 	fifo := filepath.Join(t.TempDir(), "hold")
@@ -253,6 +251,9 @@ func heldClient(t *testing.T, ns string, argv ...string) string {
 	return out.String()
 }
 
+// checkStoredSpans checks the stored spans: the requests with secrets are
+// there, by both captures, redacted as docs/capture.md says, and every
+// protocol's login was captured.
 func checkStoredSpans(t *testing.T, d *demo) {
 	t.Helper()
 	count := map[string]int{}
