@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 )
@@ -59,65 +58,4 @@ func copyBlock(b []byte, base, batches uint32) []byte {
 	binary.BigEndian.PutUint32(out[blockHeader:], base)
 	binary.BigEndian.PutUint32(out[blockHeader+4:], batches)
 	return append(out, b[blockHeader:]...)
-}
-
-// firstOf writes block i's first record as the directory lists it, its
-// batch number moved, into dst; false when the directory says nothing of
-// block i or the record points past the source's batches.
-func (s *blockSource) firstOf(i int, dst []byte) ([]byte, bool) {
-	w, bo := recLen(s.run), batchOffset(s.run)
-	if s.first == nil || len(s.first) != len(s.blocks)*w || i >= len(s.blocks) {
-		return dst, false
-	}
-	dst = append(dst[:0], s.first[i*w:(i+1)*w]...)
-	n := binary.BigEndian.Uint32(dst[bo:])
-	if int64(n) >= s.batches {
-		return dst, false
-	}
-	binary.BigEndian.PutUint32(dst[bo:], s.off+n)
-	return dst, true
-}
-
-// copyable reports whether block i can go into the merged shard as it is
-// stored (copyBlock): a version-2 block, not the source's last (the next
-// block's first record bounds its records from above), in a source of at
-// most 2^32 batches.
-func (s *blockSource) copyable(i int) bool {
-	return i+1 < len(s.blocks) && len(s.blocks[i]) > blockHeader && s.blocks[i][0] == blockV2 &&
-		s.batches > 0 && uint64(s.off)+uint64(s.batches) <= 1<<32
-}
-
-// advance moves source segment g to its next block: pending on the
-// directory's first record of it when blocks may be copied, else decoded.
-func (g *segment) advance(copying bool) error {
-	g.pending = false
-	if copying {
-		var ok bool
-		if g.pend, ok = g.src.firstOf(g.src.next, g.pend); ok {
-			g.recs, g.pending = g.pend, true
-			return nil
-		}
-	}
-	recs, err := g.src.more()
-	g.recs = recs
-	return err
-}
-
-// copyable reports whether pending segment g's block can be copied: the
-// next block's first record (written into bound, returned) is at most the
-// other sources' next records.
-func (g *segment) copyable(bound []byte, others [][]byte) ([]byte, bool) {
-	if !g.src.copyable(g.src.next) {
-		return bound, false
-	}
-	bound, ok := g.src.firstOf(g.src.next+1, bound)
-	if !ok || bytes.Compare(g.recs, bound) > 0 {
-		return bound, false
-	}
-	for _, o := range others {
-		if bytes.Compare(bound, o) > 0 {
-			return bound, false
-		}
-	}
-	return bound, true
 }

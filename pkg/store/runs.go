@@ -396,6 +396,32 @@ type blockSource struct {
 	recs    []byte
 }
 
+// firstOf writes block i's first record as the directory lists it, its
+// batch number moved, into dst; false when the directory says nothing of
+// block i or the record points past the source's batches.
+func (s *blockSource) firstOf(i int, dst []byte) ([]byte, bool) {
+	w, bo := recLen(s.run), batchOffset(s.run)
+	if s.first == nil || len(s.first) != len(s.blocks)*w || i >= len(s.blocks) {
+		return dst, false
+	}
+	dst = append(dst[:0], s.first[i*w:(i+1)*w]...)
+	n := binary.BigEndian.Uint32(dst[bo:])
+	if int64(n) >= s.batches {
+		return dst, false
+	}
+	binary.BigEndian.PutUint32(dst[bo:], s.off+n)
+	return dst, true
+}
+
+// copyable reports whether block i can go into the merged shard as it is
+// stored (copyBlock): a version-2 block, not the source's last (the next
+// block's first record bounds its records from above), in a source of at
+// most 2^32 batches.
+func (s *blockSource) copyable(i int) bool {
+	return i+1 < len(s.blocks) && len(s.blocks[i]) > blockHeader && s.blocks[i][0] == blockV2 &&
+		s.batches > 0 && uint64(s.off)+uint64(s.batches) <= 1<<32
+}
+
 // decode decodes block i into dst (grown as needed) with its records'
 // batch numbers moved.
 func (s *blockSource) decode(i int, dst []byte) ([]byte, error) {
@@ -482,22 +508,70 @@ func mergeRuns(segs [][]byte, w, cut int, buf []byte, emit func(blk []byte)) ([]
 // namespace's start times), so most of their span-id and search blocks are
 // copied (ADR 0004, fourteenth round).
 func mergeSegments(segs []segment, w, cut int, buf []byte, emit func(blk []byte), copyBlk func(blk, first []byte)) ([]byte, bool, error) {
-	copying := copyBlk != nil
-	m := mergeHeap{h: make([]mergeCursor, 0, len(segs)), segs: segs, w: w}
+	type cursor struct {
+		a, b    uint64 // the leading 16 bytes of the record at at
+		at, end int
+		seg     int
+	}
+	// next moves source segment g to its next block: pending on its
+	// directory's first record when blocks may be copied, else decoded.
+	next := func(g *segment) error {
+		g.pending = false
+		if copyBlk != nil {
+			var ok bool
+			if g.pend, ok = g.src.firstOf(g.src.next, g.pend); ok {
+				g.recs, g.pending = g.pend, true
+				return nil
+			}
+		}
+		recs, err := g.src.more()
+		g.recs = recs
+		return err
+	}
+	h := make([]cursor, 0, len(segs))
 	for i := range segs {
 		g := &segs[i]
 		if g.src != nil {
 			g.src.next = 0 // from its first block, whatever an earlier call merged
-			if err := g.advance(copying); err != nil {
+			if err := next(g); err != nil {
 				return buf, false, err
 			}
 		}
 		if s := g.recs; len(s) >= w {
-			m.h = append(m.h, mergeCursor{binary.BigEndian.Uint64(s), binary.BigEndian.Uint64(s[8:]), 0, len(s) - len(s)%w, i})
+			h = append(h, cursor{binary.BigEndian.Uint64(s), binary.BigEndian.Uint64(s[8:]), 0, len(s) - len(s)%w, i})
 		}
 	}
-	for i := len(m.h)/2 - 1; i >= 0; i-- {
-		m.down(i)
+	less := func(x, y *cursor) bool {
+		if x.a != y.a {
+			return x.a < y.a
+		}
+		if x.b != y.b {
+			return x.b < y.b
+		}
+		if c := bytes.Compare(segs[x.seg].recs[x.at+16:x.at+w], segs[y.seg].recs[y.at+16:y.at+w]); c != 0 {
+			return c < 0
+		}
+		return x.seg < y.seg // stable: the earlier segment first
+	}
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			m := l
+			if r := l + 1; r < len(h) && less(&h[r], &h[l]) {
+				m = r
+			}
+			if !less(&h[m], &h[i]) {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		down(i)
 	}
 	blk := slices.Grow(buf[:0], cut*w)
 	// The last record taken, for the order check: the end of blk, whose
@@ -506,140 +580,90 @@ func mergeSegments(segs []segment, w, cut int, buf []byte, emit func(blk []byte)
 	var lastA, lastB uint64
 	var last []byte
 	var bound []byte // a pending source's next block's first record
-	for len(m.h) > 0 {
-		c := &m.h[0]
-		g := &segs[c.seg]
-		var recs []byte // the segment's next records, once c's are taken; none: it is merged
-		if g.pending {
-			// The smallest next record is a block not yet decoded: copied
+	for len(h) > 0 {
+		c := &h[0]
+		if g := &segs[c.seg]; g.pending {
+			// The smallest next record is a block not yet decoded: copy it
 			// when the next block's first record is at most every other
-			// source's next (the root's children hold the next smallest),
-			// else decoded and its records taken.
-			var copied bool
-			var err error
-			if bound, copied = g.copyable(bound, m.children()); copied {
+			// source's next, else decode it and take its records.
+			j := g.src.next
+			copied := false
+			if g.src.copyable(j) {
+				var ok bool
+				bound, ok = g.src.firstOf(j+1, bound)
+				copied = ok && bytes.Compare(g.recs, bound) <= 0
+				for k := 1; copied && k <= 2 && k < len(h); k++ {
+					o := &h[k]
+					copied = bytes.Compare(bound, segs[o.seg].recs[o.at:o.at+w]) <= 0
+				}
+			}
+			if copied {
 				if len(blk) > 0 {
 					emit(blk)
 					blk = blk[:0]
 				}
-				copyBlk(copyBlock(g.src.blocks[g.src.next], g.src.off, uint32(g.src.batches)), g.recs)
+				copyBlk(copyBlock(g.src.blocks[j], g.src.off, uint32(g.src.batches)), g.recs)
 				g.src.next++
 				last = nil // the block's records are below bound, and every record taken next is at least bound
-				err = g.advance(copying)
+				if err := next(g); err != nil {
+					return blk, false, err
+				}
 			} else {
-				g.pending = false
-				g.recs, err = g.src.more()
+				recs, err := g.src.more()
+				if err != nil {
+					return blk, false, err
+				}
+				g.pending, g.recs = false, recs
 			}
-			if err != nil {
-				return blk, false, err
-			}
-			recs = g.recs
-		} else {
-			rec := g.recs[c.at : c.at+w]
-			if last != nil && (c.a < lastA || c.a == lastA && (c.b < lastB || c.b == lastB && bytes.Compare(rec[16:], last[16:]) < 0)) {
-				return blk, false, nil
-			}
-			lastA, lastB = c.a, c.b
-			blk = append(blk, rec...)
-			last = blk[len(blk)-w:]
-			if len(blk) == cut*w {
-				emit(blk)
-				blk = blk[:0]
-			}
-			if c.at += w; c.at < c.end {
-				s := g.recs[c.at:]
-				c.a, c.b = binary.BigEndian.Uint64(s), binary.BigEndian.Uint64(s[8:])
-				m.down(0)
+			if len(g.recs) < w { // the segment is merged
+				h[0] = h[len(h)-1]
+				h = h[:len(h)-1]
+				if len(h) > 0 {
+					down(0)
+				}
 				continue
 			}
-			if g.src != nil {
-				if err := g.advance(copying); err != nil {
+			c.at, c.end = 0, len(g.recs)-len(g.recs)%w
+			c.a, c.b = binary.BigEndian.Uint64(g.recs), binary.BigEndian.Uint64(g.recs[8:])
+			down(0)
+			continue
+		}
+		rec := segs[c.seg].recs[c.at : c.at+w]
+		if last != nil && (c.a < lastA || c.a == lastA && (c.b < lastB || c.b == lastB && bytes.Compare(rec[16:], last[16:]) < 0)) {
+			return blk, false, nil
+		}
+		lastA, lastB = c.a, c.b
+		blk = append(blk, rec...)
+		last = blk[len(blk)-w:]
+		if len(blk) == cut*w {
+			emit(blk)
+			blk = blk[:0]
+		}
+		c.at += w
+		if c.at >= c.end {
+			var recs []byte
+			if g := &segs[c.seg]; g.src != nil {
+				if err := next(g); err != nil {
 					return blk, false, err
 				}
 				recs = g.recs
 			}
+			if len(recs) < w { // the segment is merged
+				h[0] = h[len(h)-1]
+				h = h[:len(h)-1]
+				if len(h) > 0 {
+					down(0)
+				}
+				continue
+			}
+			c.at, c.end = 0, len(recs)-len(recs)%w
 		}
-		m.seat(recs)
+		s := segs[c.seg].recs[c.at:]
+		c.a, c.b = binary.BigEndian.Uint64(s), binary.BigEndian.Uint64(s[8:])
+		down(0)
 	}
 	if len(blk) > 0 {
 		emit(blk)
 	}
 	return blk, true, nil
-}
-
-// mergeCursor is a segment's place in a merge: the record at at.
-type mergeCursor struct {
-	a, b    uint64 // the leading 16 bytes of the record at at
-	at, end int
-	seg     int
-}
-
-// mergeHeap keeps the merge's cursors as a heap of their records, the
-// smallest at the root.
-type mergeHeap struct {
-	h    []mergeCursor
-	segs []segment
-	w    int
-}
-
-func (m *mergeHeap) less(x, y *mergeCursor) bool {
-	if x.a != y.a {
-		return x.a < y.a
-	}
-	if x.b != y.b {
-		return x.b < y.b
-	}
-	w := m.w
-	if c := bytes.Compare(m.segs[x.seg].recs[x.at+16:x.at+w], m.segs[y.seg].recs[y.at+16:y.at+w]); c != 0 {
-		return c < 0
-	}
-	return x.seg < y.seg // stable: the earlier segment first
-}
-
-func (m *mergeHeap) down(i int) {
-	h := m.h
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			return
-		}
-		j := l
-		if r := l + 1; r < len(h) && m.less(&h[r], &h[l]) {
-			j = r
-		}
-		if !m.less(&h[j], &h[i]) {
-			return
-		}
-		h[i], h[j] = h[j], h[i]
-		i = j
-	}
-}
-
-// seat puts the root's cursor at the start of recs, its segment's next
-// records, or drops it when there are none (the segment is merged).
-func (m *mergeHeap) seat(recs []byte) {
-	w := m.w
-	if len(recs) < w {
-		m.h[0] = m.h[len(m.h)-1]
-		m.h = m.h[:len(m.h)-1]
-		if len(m.h) > 0 {
-			m.down(0)
-		}
-		return
-	}
-	c := &m.h[0]
-	c.at, c.end = 0, len(recs)-len(recs)%w
-	c.a, c.b = binary.BigEndian.Uint64(recs), binary.BigEndian.Uint64(recs[8:])
-	m.down(0)
-}
-
-// children are the next records of the root's children: the smallest
-// after the root's.
-func (m *mergeHeap) children() [][]byte {
-	var out [][]byte
-	for k := 1; k <= 2 && k < len(m.h); k++ {
-		c := &m.h[k]
-		out = append(out, m.segs[c.seg].recs[c.at:c.at+m.w])
-	}
-	return out
 }
