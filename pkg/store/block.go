@@ -89,8 +89,7 @@ func dirKey(run byte) []byte { return []byte{pDir, run} }
 // records stored column by column (byte j of every record, then byte j+1):
 // sorted records share their leading bytes, which compress to almost
 // nothing. Version 2 stores some fields as differences first
-// (blockdelta.go); version 3 is a version-2 block a merge copied, its
-// header longer by the batch base and count (blockcopy.go).
+// (blockdelta.go).
 const blockHeader = 6
 
 var (
@@ -257,9 +256,8 @@ func parseBlockInto(run byte, b, col, dst []byte) (recs, cols []byte, err error)
 	if len(b) < blockHeader {
 		return nil, col, fmt.Errorf("%w: %d bytes, header needs %d", errBlock, len(b), blockHeader)
 	}
-	version := b[0]
-	if version != blockV1 && version != blockV2 && version != blockV3 {
-		return nil, col, fmt.Errorf("%w: block version %d, this reader knows 1, 2 and 3", errBlock, version)
+	if b[0] != blockV1 && b[0] != blockV2 {
+		return nil, col, fmt.Errorf("%w: block version %d, this reader knows 1 and 2", errBlock, b[0])
 	}
 	if b[1] != run {
 		return nil, col, fmt.Errorf("%w: block of run %q where run %q belongs", errBlock, b[1], run)
@@ -268,17 +266,9 @@ func parseBlockInto(run byte, b, col, dst []byte) (recs, cols []byte, err error)
 	if n == 0 || n > blockRecords {
 		return nil, col, fmt.Errorf("%w: %d records, want 1 to %d", errBlock, n, blockRecords)
 	}
-	hdr := blockHeader
-	var base, batches uint32
-	if version == blockV3 {
-		if base, batches, err = parseCopiedHeader(b); err != nil {
-			return nil, col, err
-		}
-		hdr = copiedHeader
-	}
 	size := int(n) * w
 	var h zstd.Header
-	if err := h.Decode(b[hdr:]); err != nil {
+	if err := h.Decode(b[blockHeader:]); err != nil {
 		return nil, col, fmt.Errorf("%w: zstd frame header: %v", errBlock, err)
 	}
 	if h.Skippable || h.DictionaryID != 0 {
@@ -292,7 +282,7 @@ func parseBlockInto(run byte, b, col, dst []byte) (recs, cols []byte, err error)
 	col = slices.Grow(col[:0], size+decodeSlack)
 	// The cap limit: the decoder writes no more than the records and the
 	// slack (decodeSlack); a frame declaring its size stops at it.
-	c, err := dec.DecodeAll(b[hdr:], col[:0:size+decodeSlack])
+	c, err := dec.DecodeAll(b[blockHeader:], col[:0:size+decodeSlack])
 	if err != nil {
 		return nil, col, fmt.Errorf("%w: %v", errBlock, err)
 	}
@@ -301,13 +291,8 @@ func parseBlockInto(run byte, b, col, dst []byte) (recs, cols []byte, err error)
 	}
 	recs = slices.Grow(dst[:0], size)[:size]
 	transpose(recs, c, w, int(n))
-	if version != blockV1 {
+	if b[0] == blockV2 {
 		deltaDecode(recs, run, w)
-	}
-	if version == blockV3 {
-		if err := rebase(recs, run, base, batches); err != nil {
-			return nil, col, err
-		}
 	}
 	for i := w; i < size; i += w {
 		if bytes.Compare(recs[i-w:i], recs[i:i+w]) > 0 {

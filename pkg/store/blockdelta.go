@@ -14,7 +14,6 @@ import "encoding/binary"
 const (
 	blockV1 = 1 // records column by column
 	blockV2 = 2 // deltaFields of each record as differences, then column by column
-	blockV3 = 3 // a version-2 block copied by a merge: batch base and count in its header (blockcopy.go)
 )
 
 // blockVersion is the version the writer encodes; tests set blockV1 to

@@ -43,8 +43,6 @@ func TestWriteCorpus(t *testing.T) {
 		// them (TestBlockV1StillRead reads them); seed-v2-block-*: version
 		// 2; both with a zstd checksum, as writers before the seventh round
 		// wrote them. seed-v2-nocrc-block-*: version 2 as written now.
-		// (The version-1 seeds come from the code before version 2: they
-		// are not reproduced byte for byte; keep the committed ones.)
 		for _, v := range []struct {
 			prefix  string
 			version byte
@@ -54,13 +52,6 @@ func TestWriteCorpus(t *testing.T) {
 			blk := encodeBlockWith(v.enc, run, recs[i], new([]byte))
 			blocks[v.prefix+string(run)] = blk
 			blocks[strings.Replace(v.prefix, "block-", "block-truncated-", 1)+string(run)] = blk[:len(blk)/2]
-			if v.enc == enc {
-				// seed-v3-block-*: that block as a merge copies it (its
-				// records of batch 0 moved to batch 3 of the merged shard).
-				v3 := copyBlock(blk, 3, 1)
-				blocks["seed-v3-block-"+string(run)] = v3
-				blocks["seed-v3-block-truncated-"+string(run)] = v3[:len(v3)/2]
-			}
 		}
 		blocks["seed-dir-"+string(run)] = encodeDir(run, uint64(len(recs[i])/recLen(run)), recs[i][:recLen(run)])
 	}

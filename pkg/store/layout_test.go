@@ -61,9 +61,6 @@ func TestLayoutsAnswerAlike(t *testing.T) {
 		{"layout2-block-versions", false, [][3]int{{layoutBlocks, 3, blockV1}, {layoutBlocks, 0, blockV1}, {layoutBlocks, 3}}},
 		{"merged-from-both", true, [][3]int{{layoutEntries, 0}, {layoutBlocks, 5}, {layoutEntries, 0}}},
 		{"merged-from-block-versions", true, [][3]int{{layoutBlocks, 5, blockV1}, {layoutBlocks, 5}, {layoutBlocks, 0, blockV1}}},
-		// Heads of version-2 blocks: the merge copies the span-id and
-		// search blocks that do not interleave (version 3), decodes the rest.
-		{"merged-copying-blocks", true, [][3]int{{layoutBlocks, 3}, {layoutBlocks, 4}, {layoutBlocks, 3}, {layoutBlocks, 0}}},
 		// Merged while new heads are still written as layout 1: the merge
 		// writes layout 2 all the same.
 		{"merged-from-layout1", true, [][3]int{{layoutEntries, 0}, {layoutEntries, 0}}},
@@ -314,8 +311,7 @@ func TestIndexBlockBytes(t *testing.T) {
 	}{
 		"empty":                {runKey, nil},
 		"short header":         {runKey, good[:5]},
-		"version 4":            {runKey, withHeader(`04 4b 00000002`, frame)},
-		"version 3, no base":   {runKey, withHeader(`03 4b 00000002`, frame)},
+		"version 3":            {runKey, withHeader(`03 4b 00000002`, frame)},
 		"version 0":            {runKey, withHeader(`00 4b 00000002`, frame)},
 		"run of another block": {runSpanID, good},
 		"unknown run":          {'Z', good},

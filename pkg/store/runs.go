@@ -376,11 +376,6 @@ func insertionSort(keys []sortKey) {
 type segment struct {
 	recs []byte       // the records not yet merged: all of them, or the rest of the current block
 	src  *blockSource // nil: recs is the whole segment
-	// With a merge that copies blocks (mergeSegments' copyBlk), a source's
-	// next block is not decoded until the merge reaches it: recs is then
-	// pend, its first record as the directory lists it (batch moved).
-	pending bool
-	pend    []byte
 }
 
 // blockSource is a merge source's run as stored: its encoded blocks, in
@@ -391,35 +386,8 @@ type blockSource struct {
 	next    int      // the block to decode next
 	off     uint32   // added to each record's batch number
 	batches int64    // the source's batches: a record pointing at or past them is an error
-	first   []byte   // the directory's first record of each block, as stored; nil: none (no block is copied)
 	col     []byte   // decoding memory, reused
 	recs    []byte
-}
-
-// firstOf writes block i's first record as the directory lists it, its
-// batch number moved, into dst; false when the directory says nothing of
-// block i or the record points past the source's batches.
-func (s *blockSource) firstOf(i int, dst []byte) ([]byte, bool) {
-	w, bo := recLen(s.run), batchOffset(s.run)
-	if s.first == nil || len(s.first) != len(s.blocks)*w || i >= len(s.blocks) {
-		return dst, false
-	}
-	dst = append(dst[:0], s.first[i*w:(i+1)*w]...)
-	n := binary.BigEndian.Uint32(dst[bo:])
-	if int64(n) >= s.batches {
-		return dst, false
-	}
-	binary.BigEndian.PutUint32(dst[bo:], s.off+n)
-	return dst, true
-}
-
-// copyable reports whether block i can go into the merged shard as it is
-// stored (copyBlock): a version-2 block, not the source's last (the next
-// block's first record bounds its records from above), in a source of at
-// most 2^32 batches.
-func (s *blockSource) copyable(i int) bool {
-	return i+1 < len(s.blocks) && len(s.blocks[i]) > blockHeader && s.blocks[i][0] == blockV2 &&
-		s.batches > 0 && uint64(s.off)+uint64(s.batches) <= 1<<32
 }
 
 // decode decodes block i into dst (grown as needed) with its records'
@@ -485,7 +453,7 @@ func memSegments(segs [][]byte) []segment {
 // mergeRuns merges sorted segments of w-byte records in memory
 // (mergeSegments).
 func mergeRuns(segs [][]byte, w, cut int, buf []byte, emit func(blk []byte)) ([]byte, bool) {
-	buf, ok, _ := mergeSegments(memSegments(segs), w, cut, buf, emit, nil) // in memory: nothing to decode, no error
+	buf, ok, _ := mergeSegments(memSegments(segs), w, cut, buf, emit) // in memory: nothing to decode, no error
 	return buf, ok
 }
 
@@ -498,44 +466,22 @@ func mergeRuns(segs [][]byte, w, cut int, buf []byte, emit func(blk []byte)) ([]
 // emitted part of the run, when a segment turns out not to be sorted: the
 // caller then sorts the records instead; an error is a source's block
 // that does not decode.
-//
-// With copyBlk, a source's block whose records all come before every other
-// source's next record — its next block's first record, from the
-// directory, is at most theirs — is not decoded: the block being cut is
-// emitted as it is (shorter), and copyBlk gets the source's block as a
-// version-3 block (copyBlock) and its first record. Heads sealed one after
-// another hold runs that rarely interleave (span ids counting up, one
-// namespace's start times), so most of their span-id and search blocks are
-// copied (ADR 0004, fourteenth round).
-func mergeSegments(segs []segment, w, cut int, buf []byte, emit func(blk []byte), copyBlk func(blk, first []byte)) ([]byte, bool, error) {
+func mergeSegments(segs []segment, w, cut int, buf []byte, emit func(blk []byte)) ([]byte, bool, error) {
 	type cursor struct {
 		a, b    uint64 // the leading 16 bytes of the record at at
 		at, end int
 		seg     int
-	}
-	// next moves source segment g to its next block: pending on its
-	// directory's first record when blocks may be copied, else decoded.
-	next := func(g *segment) error {
-		g.pending = false
-		if copyBlk != nil {
-			var ok bool
-			if g.pend, ok = g.src.firstOf(g.src.next, g.pend); ok {
-				g.recs, g.pending = g.pend, true
-				return nil
-			}
-		}
-		recs, err := g.src.more()
-		g.recs = recs
-		return err
 	}
 	h := make([]cursor, 0, len(segs))
 	for i := range segs {
 		g := &segs[i]
 		if g.src != nil {
 			g.src.next = 0 // from its first block, whatever an earlier call merged
-			if err := next(g); err != nil {
+			recs, err := g.src.more()
+			if err != nil {
 				return buf, false, err
 			}
+			g.recs = recs
 		}
 		if s := g.recs; len(s) >= w {
 			h = append(h, cursor{binary.BigEndian.Uint64(s), binary.BigEndian.Uint64(s[8:]), 0, len(s) - len(s)%w, i})
@@ -579,55 +525,8 @@ func mergeSegments(segs []segment, w, cut int, buf []byte, emit func(blk []byte)
 	// change a block); a source's block memory is reused.
 	var lastA, lastB uint64
 	var last []byte
-	var bound []byte // a pending source's next block's first record
 	for len(h) > 0 {
 		c := &h[0]
-		if g := &segs[c.seg]; g.pending {
-			// The smallest next record is a block not yet decoded: copy it
-			// when the next block's first record is at most every other
-			// source's next, else decode it and take its records.
-			j := g.src.next
-			copied := false
-			if g.src.copyable(j) {
-				var ok bool
-				bound, ok = g.src.firstOf(j+1, bound)
-				copied = ok && bytes.Compare(g.recs, bound) <= 0
-				for k := 1; copied && k <= 2 && k < len(h); k++ {
-					o := &h[k]
-					copied = bytes.Compare(bound, segs[o.seg].recs[o.at:o.at+w]) <= 0
-				}
-			}
-			if copied {
-				if len(blk) > 0 {
-					emit(blk)
-					blk = blk[:0]
-				}
-				copyBlk(copyBlock(g.src.blocks[j], g.src.off, uint32(g.src.batches)), g.recs)
-				g.src.next++
-				last = nil // the block's records are below bound, and every record taken next is at least bound
-				if err := next(g); err != nil {
-					return blk, false, err
-				}
-			} else {
-				recs, err := g.src.more()
-				if err != nil {
-					return blk, false, err
-				}
-				g.pending, g.recs = false, recs
-			}
-			if len(g.recs) < w { // the segment is merged
-				h[0] = h[len(h)-1]
-				h = h[:len(h)-1]
-				if len(h) > 0 {
-					down(0)
-				}
-				continue
-			}
-			c.at, c.end = 0, len(g.recs)-len(g.recs)%w
-			c.a, c.b = binary.BigEndian.Uint64(g.recs), binary.BigEndian.Uint64(g.recs[8:])
-			down(0)
-			continue
-		}
 		rec := segs[c.seg].recs[c.at : c.at+w]
 		if last != nil && (c.a < lastA || c.a == lastA && (c.b < lastB || c.b == lastB && bytes.Compare(rec[16:], last[16:]) < 0)) {
 			return blk, false, nil
@@ -643,10 +542,11 @@ func mergeSegments(segs []segment, w, cut int, buf []byte, emit func(blk []byte)
 		if c.at >= c.end {
 			var recs []byte
 			if g := &segs[c.seg]; g.src != nil {
-				if err := next(g); err != nil {
+				var err error
+				if recs, err = g.src.more(); err != nil {
 					return blk, false, err
 				}
-				recs = g.recs
+				g.recs = recs
 			}
 			if len(recs) < w { // the segment is merged
 				h[0] = h[len(h)-1]

@@ -20,7 +20,6 @@ func blockSourceOf(recs []byte, cut int, off uint32, batches int64) *blockSource
 	b := &blockSource{run: runKey, off: off, batches: batches}
 	for i := 0; i < len(recs); i += cut * w {
 		b.blocks = append(b.blocks, encodeBlock(runKey, recs[i:min(len(recs), i+cut*w)]))
-		b.first = append(b.first, recs[i:i+w]...)
 	}
 	return b
 }
@@ -39,91 +38,56 @@ func TestMergeBlockSources(t *testing.T) {
 	const w = keyRecLen
 	bo := batchOffset(runKey)
 	rnd := rand.New(rand.NewPCG(5, 6))
-	copiedAll := 0
-	for _, layout := range []string{"interleaved", "ranges"} {
-		for _, nsrc := range []int{1, 2, 5, 30} {
-			for _, blockCut := range []int{1, 7, 256} {
-				for _, cut := range []int{1, 5, 256} {
-					var segs []segment
-					var want []byte
-					var off uint32
-					for s := 0; s < nsrc; s++ {
-						batches := int64(1 + rnd.IntN(4))
-						n := rnd.IntN(300)
-						recs := make([]byte, n*w)
-						for i := range recs {
-							recs[i] = byte(rnd.IntN(3)) // many ties
-						}
-						if layout == "ranges" { // each source's records after the one's before, but for a few
-							for i := 0; i < n; i++ {
-								recs[i*w] = byte(s)
-								if rnd.IntN(20) == 0 {
-									recs[i*w] = byte(max(0, s-1))
-								}
-							}
-						}
-						for i := 0; i < n; i++ {
-							binary.BigEndian.PutUint32(recs[i*w+bo:], uint32(rnd.Int64N(batches)))
-						}
-						sortRecords(recs, w)
-						moved := bytes.Clone(recs)
-						for i := 0; i < n; i++ {
-							p := moved[i*w+bo:]
-							binary.BigEndian.PutUint32(p, binary.BigEndian.Uint32(p)+off)
-						}
-						want = append(want, moved...)
-						if s%3 == 2 { // a layout-1 source: its records in memory, already moved
-							segs = append(segs, segment{recs: moved})
-						} else if n > 0 {
-							segs = append(segs, segment{src: blockSourceOf(recs, blockCut, off, batches)})
-						}
-						off += uint32(batches)
+	for _, nsrc := range []int{1, 2, 5, 30} {
+		for _, blockCut := range []int{1, 7, 256} {
+			for _, cut := range []int{1, 5, 256} {
+				var segs []segment
+				var want []byte
+				var off uint32
+				for s := 0; s < nsrc; s++ {
+					batches := int64(1 + rnd.IntN(4))
+					n := rnd.IntN(300)
+					recs := make([]byte, n*w)
+					for i := range recs {
+						recs[i] = byte(rnd.IntN(3)) // many ties
 					}
-					sortRecords(want, w)
-					for round := 0; round < 4; round++ {
-						copying := round >= 2
-						var got []byte
-						var sizes []int
-						copied := 0
-						var copyBlk func(blk, first []byte)
-						if copying {
-							// A copied block reads back as its records, batch
-							// numbers moved, and the first record given is its own.
-							copyBlk = func(blk, first []byte) {
-								recs, err := parseBlock(runKey, blk)
-								if err != nil || !bytes.Equal(first, recs[:w]) {
-									t.Fatalf("%d sources, blocks of %d: copied block %d: %v, first record %x, given %x", nsrc, blockCut, copied, err, recs[:min(w, len(recs))], first)
-								}
-								got = append(got, recs...)
-								sizes = append(sizes, -len(recs)/w)
-								copied++
-							}
-						}
-						_, ok, err := mergeSegments(segs, w, cut, nil, func(blk []byte) {
-							got = append(got, blk...)
-							sizes = append(sizes, len(blk)/w)
-						}, copyBlk)
-						if err != nil || !ok || !bytes.Equal(got, want) {
-							t.Fatalf("%s, %d sources, blocks of %d, cut %d, round %d: merged %d records differ from the %d sorted (ok %v, err %v)",
-								layout, nsrc, blockCut, cut, round, len(got)/w, len(want)/w, ok, err)
-						}
-						copiedAll += copied
-						for i, n := range sizes {
-							// Decoded blocks are cut every cut records; one
-							// before a copied block (negative) and the last may
-							// be shorter.
-							short := i == len(sizes)-1 || sizes[i+1] < 0
-							if n > 0 && n != cut && (!short || n > cut) {
-								t.Fatalf("%s, %d sources, blocks of %d, cut %d: block %d of %d holds %d records", layout, nsrc, blockCut, cut, i, len(sizes), n)
-							}
+					for i := 0; i < n; i++ {
+						binary.BigEndian.PutUint32(recs[i*w+bo:], uint32(rnd.Int64N(batches)))
+					}
+					sortRecords(recs, w)
+					moved := bytes.Clone(recs)
+					for i := 0; i < n; i++ {
+						p := moved[i*w+bo:]
+						binary.BigEndian.PutUint32(p, binary.BigEndian.Uint32(p)+off)
+					}
+					want = append(want, moved...)
+					if s%3 == 2 { // a layout-1 source: its records in memory, already moved
+						segs = append(segs, segment{recs: moved})
+					} else if n > 0 {
+						segs = append(segs, segment{src: blockSourceOf(recs, blockCut, off, batches)})
+					}
+					off += uint32(batches)
+				}
+				sortRecords(want, w)
+				for round := 0; round < 2; round++ {
+					var got []byte
+					var sizes []int
+					_, ok, err := mergeSegments(segs, w, cut, nil, func(blk []byte) {
+						got = append(got, blk...)
+						sizes = append(sizes, len(blk)/w)
+					})
+					if err != nil || !ok || !bytes.Equal(got, want) {
+						t.Fatalf("%d sources, blocks of %d, cut %d, round %d: merged %d records differ from the %d sorted (ok %v, err %v)",
+							nsrc, blockCut, cut, round, len(got)/w, len(want)/w, ok, err)
+					}
+					for i, n := range sizes {
+						if n != cut && (i != len(sizes)-1 || n > cut || n == 0) {
+							t.Fatalf("%d sources, blocks of %d, cut %d: block %d of %d holds %d records", nsrc, blockCut, cut, i, len(sizes), n)
 						}
 					}
 				}
 			}
 		}
-	}
-	if copiedAll == 0 {
-		t.Fatal("no block was copied")
 	}
 
 	// Sorted within each block, not across them: unsorted, every record kept.
@@ -133,7 +97,7 @@ func TestMergeBlockSources(t *testing.T) {
 	src := &blockSource{run: runKey, blocks: [][]byte{encodeBlock(runKey, hi), encodeBlock(runKey, lo)}, batches: 1}
 	other := blockSourceOf(append(bytes.Clone(lo), hi...), 1, 0, 1)
 	segs := []segment{{src: other}, {src: src}}
-	if _, ok, err := mergeSegments(segs, w, 256, nil, func([]byte) {}, nil); ok || err != nil {
+	if _, ok, err := mergeSegments(segs, w, 256, nil, func([]byte) {}); ok || err != nil {
 		t.Fatalf("a source unsorted across its blocks was merged (ok %v, err %v)", ok, err)
 	}
 	all, err := segs[1].all()
@@ -151,7 +115,7 @@ func TestMergeBlockSources(t *testing.T) {
 		{"truncated block", &blockSource{run: runKey, blocks: [][]byte{good, good[:len(good)-2]}, batches: 1}, "index block 'K' 1"},
 		{"batch past the source's", &blockSource{run: runKey, blocks: [][]byte{encodeBlock(runKey, lo)}, batches: 0}, "record of batch 0 in a shard of 0 batches"},
 	} {
-		_, _, err := mergeSegments([]segment{{src: other}, {src: c.src}}, w, 256, nil, func([]byte) {}, nil)
+		_, _, err := mergeSegments([]segment{{src: other}, {src: c.src}}, w, 256, nil, func([]byte) {})
 		if !errors.Is(err, errBlock) || !strings.Contains(err.Error(), c.message) {
 			t.Errorf("%s: err %v, want errBlock saying %q", c.name, err, c.message)
 		}

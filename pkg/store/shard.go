@@ -397,7 +397,7 @@ func sourceBlocks(sh *shard, txn *badger.Txn, run byte) (*blockSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &blockSource{run: run, blocks: make([][]byte, 0, d.blocks()), first: d.first}
+	b := &blockSource{run: run, blocks: make([][]byte, 0, d.blocks())}
 	opt := badger.DefaultIteratorOptions
 	opt.Prefix = []byte{pBlock, run}
 	opt.PrefetchValues = false

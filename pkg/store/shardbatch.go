@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -213,11 +212,6 @@ func (w *shardWriter) commit(sws ...*shardWrite) (spans int, err error) {
 	return spans, nil
 }
 
-// copyBlocks lets merges copy the span-id and search blocks of heads
-// whose runs do not interleave (mergeSegments); tests turn it off to
-// compare with merges that decode every block.
-var copyBlocks = true
-
 // encodeIndex encodes the sorted record blocks and directories of a
 // layoutBlocks shard and marks it indexed; nil when it has none to write.
 // An error is a merge source's block that does not decode.
@@ -225,20 +219,13 @@ func (w *shardWriter) encodeIndex() (*shardWrite, error) {
 	if w.meta.layout() != layoutBlocks || w.meta.Indexed || w.meta.Batches == 0 {
 		return nil, nil
 	}
-	merged, _ := blockCodec()
+	enc, _ := blockCodec()
+	if w.head {
+		enc = headBlockEnc
+	}
 	sw := &shardWrite{index: true}
 	var buf, col []byte
 	for i, run := range runs {
-		// A head encodes its key run at zstd's fastest level: a merge
-		// decodes it and encodes the window's. Its span-id and search runs
-		// are encoded at the merged shards' level: a merge copies most of
-		// their blocks as they are (copyBlk), and at the fastest level they
-		// would take 1.7 bytes per span more in merged shards (ADR 0004,
-		// fourteenth round).
-		enc := merged
-		if w.head && run == runKey {
-			enc = headBlockEnc
-		}
 		rl, cut := recLen(run), cutOf(run)
 		var first []byte
 		var n uint32
@@ -249,19 +236,10 @@ func (w *shardWriter) encodeIndex() (*shardWrite, error) {
 			n++
 			total += uint64(len(blk) / rl)
 		}
-		var copyBlk func(blk, first []byte)
-		if run != runKey && copyBlocks {
-			copyBlk = func(blk, f []byte) {
-				first = append(first, f...)
-				sw.sets = append(sw.sets, kv{blockKey(run, n), blk})
-				n++
-				total += uint64(binary.BigEndian.Uint32(blk[2:]))
-			}
-		}
 		before := len(sw.sets)
 		var ok bool
 		var err error
-		if buf, ok, err = mergeSegments(w.segs[i], rl, cut, buf, emit, copyBlk); err != nil {
+		if buf, ok, err = mergeSegments(w.segs[i], rl, cut, buf, emit); err != nil {
 			return nil, err
 		}
 		if !ok {
