@@ -18,12 +18,53 @@
 #define PROC_EXIT 0  // its last thread exited
 #define PROC_EXEC 1  // it runs another program from now on
 
+// EXEC_ARGS: bytes of the new program's arguments an exec's event carries
+// (user space redacts the command line and keeps 256 bytes of it).
+#define EXEC_ARGS 512
+
+// note_exec tells user space of thread's exec (DIR_PROC, PROC_EXEC) with
+// what names the new program, read here and not from /proc by user space,
+// since a short-lived client (a curl in a script) is often gone by then: the
+// thread's name (comm, the program's), its arguments (data, cap bytes: the
+// kernel's copy of argv on the new stack, NUL-separated, read before the
+// program runs and can rewrite them) and its cgroup v2 id (sock_id), which
+// tells its container (collector/proc: Exec).
+static __always_inline void note_exec(__u64 thread, struct task_struct *task)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, EVENT_HDR_SIZE + EXEC_ARGS, 0);
+	if (!e) {
+		count(STAT_DROP_RINGBUF);
+		return;
+	}
+	// The header is built zeroed on the stack: reserved ring memory is not.
+	__u64 buf[(EVENT_HDR_SIZE + 7) / 8] = {};
+	struct event *h = (struct event *)buf;
+	h->ts = bpf_ktime_get_ns();
+	h->pid = thread >> 32;
+	h->tid = (__u32)thread;
+	h->sock_id = bpf_get_current_cgroup_id();
+	h->len = PROC_EXEC;
+	h->dir = DIR_PROC;
+	__u64 *c = (__u64 *)task->comm;
+	__u64 w[2] = {c[0], c[1]};
+	__builtin_memcpy(h->comm, w, sizeof(w));
+	__u64 start = task->mm->arg_start, end = task->mm->arg_end;
+	__u32 n = 0;
+	if (end > start)
+		n = end - start > EXEC_ARGS ? EXEC_ARGS : end - start;
+	if (n && bpf_probe_read_user(e->data, n, (void *)start))
+		n = 0;
+	h->cap = n;
+	__builtin_memcpy(e, h, EVENT_HDR_SIZE);
+	bpf_ringbuf_submit(e, rb_flags(EVENT_HDR_SIZE + EXEC_ARGS));
+}
+
 // proc_forget drops the tgid-keyed entries of task's process and tells user
-// space (kind PROC_*) when the process is traced, with the thread's name: at
-// an exec, the new program's (user space reads the program's command line
-// and container at once, collector/ebpf/execs.go). No generation moves: a
-// thread caches its process's entries in its own storage (maps/active.h),
-// which ends with the thread, and an exec's thread loses its storage below.
+// space (kind PROC_*) when the process is traced, with the thread's name,
+// and at an exec what names the new program (note_exec). No generation
+// moves: a thread caches its process's entries in its own storage
+// (maps/active.h), which ends with the thread, and an exec's thread loses
+// its storage below.
 static __always_inline void proc_forget(struct task_struct *task, __u8 kind)
 {
 	__u32 tgid = task->tgid;
@@ -31,7 +72,11 @@ static __always_inline void proc_forget(struct task_struct *task, __u8 kind)
 	bpf_map_delete_elem(&tls_procs, &tgid);
 	bpf_map_delete_elem(&serving, &tgid);
 	__u64 thread = (__u64)tgid << 32 | (__u32)task->pid;
-	if (task_traced(thread))
+	if (!task_traced(thread))
+		return;
+	if (kind == PROC_EXEC)
+		note_exec(thread, task);
+	else
 		note_named(DIR_PROC, kind, thread, 0, 0, task);
 }
 

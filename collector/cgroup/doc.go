@@ -7,4 +7,7 @@
 // and cgroupfs ("/kubepods/burstable/pod<uid>/<id>") drivers, plain Docker
 // ("/docker/<id>", "docker-<id>.scope") and nested kubelets (kind:
 // "/kubelet.slice/kubelet-kubepods.slice/…").
+//
+// ByID finds a cgroup's path from the cgroup v2 id BPF programs see, for a
+// process that is gone before its /proc file could be read.
 package cgroup

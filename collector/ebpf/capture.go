@@ -58,7 +58,6 @@ type Capture struct {
 	rd    *ringbuf.Reader
 	emit  func(*span.Span)
 	procs proc.Cache
-	execs execInfos // read at exec events by the reader (execs.go)
 	guard causality.Guard
 	gos   goTracker
 	gotls goTLSTracker
@@ -319,7 +318,6 @@ func (c *Capture) read() {
 			}
 			continue
 		}
-		c.readExec(rec.RawSample)
 		chunk = add(chunk, eventRecord(rec.RawSample))
 		if len(chunk) >= chunkSize || c.rd.AvailableBytes() == 0 {
 			c.q.publish(chunk)
@@ -387,9 +385,9 @@ func (c *Capture) handle(e *Event) {
 		if e.Len != ProcExec {
 			return
 		}
-		if info, ok := c.execRead(e); ok {
-			c.procs.Keep(e.PID, info)
-		}
+		// What names the new program, for its first lookup in case it is
+		// gone by then (a short-lived client).
+		c.procs.Keep(e.PID, proc.Exec{Comm: e.Comm, Args: e.Data, CgroupID: e.SockID})
 		return
 	}
 	c.forwardNote(k, e, now)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -259,18 +261,26 @@ func TestCaptureThreadIDReused(t *testing.T) {
 
 // TestCaptureShortLivedClient: a client that has exited before the session
 // worker handles its first event keeps its program's name, command line
-// and container (execs.go: the ring reader reads them at the exec). The
-// worker is held (its drain lock) while curl runs, as on a node where it
-// runs behind; before the change the span had curl's thread name and no
-// command line. The ground truth is the command the test ran, with a
-// marker the request also carries.
+// and container: the exec's event carries them (bpf/socket/procs.h
+// note_exec: the thread's name, the arguments the kernel copied, the cgroup
+// id). The worker is held (its drain lock) while curl runs and exits, as on
+// a node where it runs behind; the curl runs in a cgroup this test makes,
+// with the kubelet's layout. Before the change the span had curl's thread
+// name alone (no command line, no container); with the ring reader reading
+// /proc at the exec (the previous fix), it lost both whenever the reader's
+// 10 ms poll came after the curl's exit. The ground truth is the command
+// the test ran, with a marker the request also carries, and the cgroup it
+// made.
 func TestCaptureShortLivedClient(t *testing.T) {
-	haveBins(t, "curl")
+	haveBins(t, "curl", "sh")
 	tp, live := liveTopo(t)
 	port := nextPort()
 	startServer(t, tp.ServerNS, tp.ServerIP, port, runtimes[0].Server(t, tp.ServerIP, port, ""))
 	m := nonce()
 	url := fmt.Sprintf("http://%s:%d/%s/short", tp.ServerIP, port, m)
+	const podUID = "5f0c1d2e-3a4b-4c5d-8e6f-708192a3b4c5"
+	containerID := fmt.Sprintf("%064x", time.Now().UnixNano())
+	cg := testCgroup(t, "kubepods/besteffort/pod"+podUID+"/"+containerID)
 
 	live.c.draining.Lock()
 	held := true
@@ -279,7 +289,13 @@ func TestCaptureShortLivedClient(t *testing.T) {
 			live.c.draining.Unlock()
 		}
 	}()
-	runClient(t, tp.ClientNS, []string{"curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{url_effective}\n", url})
+	// Into the cgroup before `ip netns exec`, which mounts a sysfs of its
+	// own: sh, then ip, then curl, one process.
+	out, err := exec.Command("sh", "-c", `echo $$ > "$0"/cgroup.procs && exec ip netns exec "$@"`, cg,
+		tp.ClientNS, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url).CombinedOutput()
+	if err != nil || string(out) != "200" {
+		t.Fatalf("curl in cgroup %s: %v: %s", cg, err, out)
+	}
 	// The reader has taken the ring's records (the worker still holds none
 	// of them) once the ring is empty.
 	waitFor(t, func() bool { return live.c.rd.AvailableBytes() == 0 },
@@ -302,4 +318,37 @@ func TestCaptureShortLivedClient(t *testing.T) {
 		t.Errorf("the short-lived curl's span says process %q, command line %q; want curl and its command line with %s",
 			s.ProcessName, s.Cmdline, url)
 	}
+	if s.ContainerID != containerID {
+		t.Errorf("the short-lived curl's span says container %q; want %s, the cgroup it ran in", s.ContainerID, containerID)
+	}
+}
+
+// testCgroup makes cgroup path (slash-separated) below a directory of its
+// own on the host's cgroup2 mount, and removes them at the test's end.
+func testCgroup(t *testing.T, path string) string {
+	t.Helper()
+	var mount string
+	for _, m := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var st unix.Statfs_t
+		if unix.Statfs(m, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			mount = m
+			break
+		}
+	}
+	if mount == "" {
+		t.Fatal("no cgroup2 mount")
+	}
+	dir := filepath.Join(mount, "zt-test-"+nonce(), path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for d := dir; d != mount; d = filepath.Dir(d) {
+			if err := os.Remove(d); err != nil {
+				t.Errorf("removing the test's cgroup: %v", err)
+				return
+			}
+		}
+	})
+	return dir
 }

@@ -47,7 +47,9 @@ const (
 	// SyscallTraceID the task that created it or the request it answered.
 	DirTask = 6
 	// DirProc: process PID ended or exec'd another program
-	// (bpf/socket/procs.h); Len is ProcExit or ProcExec.
+	// (bpf/socket/procs.h); Len is ProcExit or ProcExec. An exec's event
+	// names the new program: Comm, Data its arguments as the kernel copied
+	// them (NUL-separated, at most 512 bytes), SockID its cgroup v2 id.
 	DirProc = 7
 )
 
@@ -100,7 +102,9 @@ func DecodeEvent(b []byte, e *Event) error {
 	e.RemotePort = le.Uint16(b[52:])
 	e.Dir = b[54]
 	e.L4 = b[55]
-	if e.Dir > DirProc || capLen > e.Len || int(capLen) > len(b)-EventHeaderSize {
+	// A message's capture is part of the bytes it moved; an exec's
+	// arguments (DirProc) have no such bound.
+	if e.Dir > DirProc || (capLen > e.Len && e.Dir != DirProc) || int(capLen) > len(b)-EventHeaderSize {
 		return ErrBadEvent
 	}
 	switch {

@@ -34,6 +34,32 @@ var egressEvent = unhex(`
 	474554202f20485454502f312e310d0a // "GET / HTTP/1.1\r\n"
 `)
 
+// An exec's event (bpf/socket/procs.h note_exec): pid 12345 now runs curl
+// in cgroup 0x1f4, with its arguments "curl -s http://h/x".
+var execEvent = unhex(`
+	00e1f50500000000 // ts 100000000
+	f401000000000000 // sock id: the cgroup v2 id 500
+	0000000000000000 // no syscall trace id
+	39300000         // pid 12345
+	39300000         // tid 12345
+	00000000         // no tcp seq
+	01000000         // len: PROC_EXEC
+	13000000         // cap: 19 bytes of arguments
+	00000000         // no netns
+	0000             // no family
+	0000             // no local port
+	0000             // no remote port
+	07               // DIR_PROC
+	00               // no l4
+	00000000 000000000000000000000000 // no local address
+	00000000 000000000000000000000000 // no remote address
+	6375726c000000000000000000000000 // comm "curl"
+	00               // tls: none
+	00               // flags
+	000000000000     // padding
+	6375726c00 2d7300 687474703a2f2f682f7800 // "curl\0-s\0http://h/x\0"
+`)
+
 func TestDecodeEvent(t *testing.T) {
 	var e Event
 	if err := DecodeEvent(egressEvent, &e); err != nil {
@@ -64,6 +90,12 @@ func TestDecodeEvent(t *testing.T) {
 			t.Fatalf("process event %d: %v %+v", kind, err, e)
 		}
 	}
+	// An exec's event carries the new program's arguments beyond its Len
+	// (the kind), and its cgroup.
+	if err := DecodeEvent(execEvent, &e); err != nil || e.Dir != DirProc || e.Len != ProcExec || e.SockID != 500 ||
+		e.Comm != "curl" || string(e.Data) != "curl\x00-s\x00http://h/x\x00" {
+		t.Fatalf("exec event: %v %+v", err, e)
+	}
 	// The plaintext of an OpenSSL call (bpf/socket/tls.h).
 	if err := DecodeEvent(patch(egressEvent, 104, TLSOpenSSL), &e); err != nil || e.TLS != TLSOpenSSL || string(e.Data) != "GET / HTTP/1.1\r\n" {
 		t.Fatalf("tls event: %v %+v", err, e)
@@ -79,13 +111,14 @@ func TestDecodeEvent(t *testing.T) {
 		b    []byte
 		want error
 	}{
-		"short":          {egressEvent[:50], ErrShortEvent},
-		"cap beyond len": {patch(egressEvent, 40, 0x20), ErrBadEvent},
-		"cap beyond rec": {egressEvent[:EventHeaderSize+4], ErrBadEvent},
-		"bad dir":        {patch(egressEvent, 54, 8), ErrBadEvent},
-		"bad family":     {patch(egressEvent, 48, 1), ErrBadEvent},
-		"bad tls":        {patch(egressEvent, 104, 3), ErrBadEvent},
-		"unknown flag":   {patch(egressEvent, 105, 2), ErrBadEvent},
+		"short":                       {egressEvent[:50], ErrShortEvent},
+		"cap beyond len":              {patch(egressEvent, 40, 0x20), ErrBadEvent},
+		"cap beyond rec":              {egressEvent[:EventHeaderSize+4], ErrBadEvent},
+		"exec's arguments beyond rec": {execEvent[:EventHeaderSize+18], ErrBadEvent},
+		"bad dir":                     {patch(egressEvent, 54, 8), ErrBadEvent},
+		"bad family":                  {patch(egressEvent, 48, 1), ErrBadEvent},
+		"bad tls":                     {patch(egressEvent, 104, 3), ErrBadEvent},
+		"unknown flag":                {patch(egressEvent, 105, 2), ErrBadEvent},
 	} {
 		if err := DecodeEvent(tc.b, &e); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
@@ -102,9 +135,10 @@ func patch(b []byte, off int, v byte) []byte {
 func FuzzEventDecode(f *testing.F) {
 	f.Add(egressEvent)
 	f.Add(egressEvent[:EventHeaderSize])
+	f.Add(execEvent)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var e Event
-		if DecodeEvent(b, &e) == nil && len(e.Data) > int(e.Len) {
+		if DecodeEvent(b, &e) == nil && len(e.Data) > int(e.Len) && e.Dir != DirProc {
 			t.Fatalf("captured %d bytes of a %d-byte message", len(e.Data), e.Len)
 		}
 	})

@@ -24,23 +24,39 @@ type Info struct {
 	CgroupErr   error  // why the cgroup named no container (cgroup.ErrUnknownLayout, unreadable)
 }
 
+// Exec is what an exec's event tells of the new program
+// (bpf/socket/procs.h note_exec), read by the kernel at the exec: it is
+// there when the process is gone before user space could read /proc.
+type Exec struct {
+	Comm     string // the thread's name: the program's base name, cut to 15 bytes
+	Args     []byte // its arguments as the kernel copied them: NUL-separated, maybe cut
+	CgroupID uint64 // its cgroup v2 id: the inode number of the cgroup's directory
+}
+
 // Cache memoises Lookup per pid.
 type Cache struct {
 	Root string // "/proc" by default
 	// Redact removes credentials from command lines (default:
 	// redact.Default()).
 	Redact *redact.Redactor
-	mu     sync.Mutex
-	m      map[uint32]Info
-	atExec map[uint32]Info // Keep: read at the process's exec
+	// Cgroups finds an exec's cgroup from its id (default: one ByID on
+	// the host's cgroup2 mount).
+	Cgroups *cgroup.ByID
+	mu      sync.Mutex
+	m       map[uint32]Info
+	atExec  map[uint32]Exec // Keep: the process's exec
 }
+
+// cgroups is the default Cache.Cgroups: one descriptor on the cgroup2
+// mount, opened at its first use.
+var cgroups cgroup.ByID
 
 // Lookup returns the info of pid for an event its thread tid made while
 // named comm (the fallback name). /proc is read after the event: when the
 // thread's name is no longer comm, the process exec'd another program (or
 // its pid went to another process) since, and what /proc holds is not the
-// event's program. Then, or when the process is gone, the info is what Keep
-// kept of the process at its exec, else comm alone, not cached.
+// event's program. Then, or when the process is gone, the info is what the
+// process's exec told (Keep), else comm alone, not cached.
 func (c *Cache) Lookup(pid, tid uint32, comm string) Info {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -49,10 +65,11 @@ func (c *Cache) Lookup(pid, tid uint32, comm string) Info {
 	}
 	i, st := c.read(pid, tid, comm)
 	if st != readSame {
-		var kept bool
-		if i, kept = c.atExec[pid]; !kept {
+		x, kept := c.atExec[pid]
+		if !kept {
 			return Info{Name: comm}
 		}
+		i = c.fromExec(x)
 	}
 	delete(c.atExec, pid)
 	if c.m == nil || len(c.m) > 65536 {
@@ -62,25 +79,40 @@ func (c *Cache) Lookup(pid, tid uint32, comm string) Info {
 	return i
 }
 
-// Read returns the info of pid from /proc, not cached, and whether its
-// thread tid was still named comm once it was read (else the info may be
-// another program's).
-func (c *Cache) Read(pid, tid uint32, comm string) (Info, bool) {
-	i, st := c.read(pid, tid, comm)
-	return i, st == readSame
-}
-
-// Keep keeps what Read returned at pid's exec, for the program's first
-// Lookup in case the process is gone by then (a short-lived client). A
-// process still there is read again at its first Lookup: it may have
-// moved to another cgroup since its exec.
-func (c *Cache) Keep(pid uint32, info Info) {
+// Keep keeps what pid's exec told of its new program, for the program's
+// first Lookup in case the process is gone by then (a short-lived client)
+// or has exec'd again. A process still there is read from /proc at its
+// first Lookup: it may have moved to another cgroup since its exec, or
+// rewritten its title. Args is copied.
+func (c *Cache) Keep(pid uint32, x Exec) {
+	x.Args = append([]byte(nil), x.Args...)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.atExec == nil || len(c.atExec) > 65536 {
-		c.atExec = map[uint32]Info{}
+		c.atExec = map[uint32]Exec{}
 	}
-	c.atExec[pid] = info
+	c.atExec[pid] = x
+}
+
+// fromExec is the info an exec told: its program's name, its command line
+// and, when its cgroup is still there, its container.
+func (c *Cache) fromExec(x Exec) Info {
+	i := Info{Name: x.Comm, Cmdline: c.cmdline(string(x.Args))}
+	if x.CgroupID == 0 {
+		return i
+	}
+	r := c.Cgroups
+	if r == nil {
+		r = &cgroups
+	}
+	p, err := r.Path(x.CgroupID)
+	if err != nil {
+		i.CgroupErr = err
+		return i
+	}
+	ct, err := cgroup.ParsePath(p)
+	i.ContainerID, i.PodUID, i.CgroupErr = ct.ID, ct.PodUID, err
+	return i
 }
 
 // What read found.
@@ -101,11 +133,7 @@ func (c *Cache) read(pid, tid uint32, comm string) (Info, int) {
 		i.Name = filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {
-		s := c.cmdline(string(b))
-		if len(s) > 256 {
-			s = s[:256]
-		}
-		i.Cmdline = s
+		i.Cmdline = c.cmdline(string(b))
 	}
 	ct, err := cgroup.Read(root, pid)
 	i.ContainerID, i.PodUID, i.CgroupErr = ct.ID, ct.PodUID, err
@@ -122,9 +150,10 @@ func (c *Cache) read(pid, tid uint32, comm string) (Info, int) {
 	return i, readSame
 }
 
-// cmdline is the command line of /proc/<pid>/cmdline (arguments ended by
-// NULs) with its credentials redacted. A process that rewrote its title
-// into its first argument (setproctitle) is redacted word by word.
+// cmdline is the command line of /proc/<pid>/cmdline or an exec's
+// arguments (arguments ended by NULs) with its credentials redacted, cut to
+// 256 bytes. A process that rewrote its title into its first argument
+// (setproctitle) is redacted word by word.
 func (c *Cache) cmdline(raw string) string {
 	argv := strings.Split(strings.TrimRight(raw, "\x00"), "\x00")
 	if len(argv) == 1 {
@@ -134,7 +163,11 @@ func (c *Cache) cmdline(raw string) string {
 	if r == nil {
 		r = redact.Default()
 	}
-	return strings.TrimRight(r.Cmdline(argv), " ")
+	s := strings.TrimRight(r.Cmdline(argv), " ")
+	if len(s) > 256 {
+		s = s[:256]
+	}
+	return s
 }
 
 // Forget drops what Lookup cached and Keep kept of pid: its process ended

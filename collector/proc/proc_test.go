@@ -3,11 +3,13 @@
 package proc
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/zerotrace/zerotrace/collector/cgroup"
 	"github.com/zerotrace/zerotrace/pkg/redact"
 )
 
@@ -67,34 +69,49 @@ func TestLookupAfterExec(t *testing.T) {
 	}
 }
 
-// TestLookupKeptAtExec: what Keep kept of a process at its exec is used
-// only when /proc cannot tell the event's program any more: the process is
-// gone (a short-lived client), or its thread has another program's name (it
+// TestLookupKeptAtExec: what the process's exec told (Keep) is used only
+// when /proc cannot tell the event's program any more: the process is gone
+// (a short-lived client), or its thread has another program's name (it
 // exec'd again). A process still there is read again: it may have moved to
-// another cgroup since. Forget drops what was kept.
+// another cgroup since. The exec's arguments are redacted and cut as a
+// command line from /proc is. Forget drops what was kept.
 func TestLookupKeptAtExec(t *testing.T) {
 	c := &Cache{Root: curlProc(t, "http://h/now")}
 
-	c.Keep(7, Info{Name: "curl", Cmdline: "curl http://h/kept"})
+	c.Keep(7, Exec{Comm: "curl", Args: []byte("curl\x00http://h/kept\x00")})
 	if got := c.Lookup(7, 7, "curl"); got.Cmdline != "curl http://h/now" {
 		t.Errorf("a process still there: %+v, want /proc's command line", got)
 	}
 	c.Forget(7)
-	c.Keep(7, Info{Name: "bash", Cmdline: "bash -c x"})
+	c.Keep(7, Exec{Comm: "bash", Args: []byte("bash\x00-c\x00x\x00")})
 	if got := c.Lookup(7, 7, "bash"); got.Name != "bash" || got.Cmdline != "bash -c x" {
-		t.Errorf("an event of bash, which exec'd curl since: %+v, want what was kept at bash's exec", got)
+		t.Errorf("an event of bash, which exec'd curl since: %+v, want what bash's exec told", got)
 	}
 	if got := c.Lookup(7, 7, "curl"); got.Cmdline != "bash -c x" {
 		t.Errorf("the pid's cached info not used: %+v", got)
 	}
 
-	c.Keep(8, Info{Name: "curl", Cmdline: "curl http://h/kept"})
-	if got := c.Lookup(8, 8, "curl"); got.Name != "curl" || got.Cmdline != "curl http://h/kept" {
-		t.Errorf("a process gone before its first lookup: %+v, want what was kept at its exec", got)
+	args := []byte("curl\x00-u\x00admin:SECRET1\x00http://h/kept?token=SECRET2\x00")
+	c.Keep(8, Exec{Comm: "curl", Args: args})
+	args[0] = 'X' // Keep copied them: the ring's record is reused
+	if got := c.Lookup(8, 8, "curl"); got.Name != "curl" || got.Cmdline != "curl -u admin:REDACTED http://h/kept?token=REDACTED" {
+		t.Errorf("a process gone before its first lookup: %+v, want what its exec told, redacted", got)
 	}
 	c.Forget(8)
 	if got := c.Lookup(8, 8, "curl"); got.Name != "curl" || got.Cmdline != "" {
 		t.Errorf("a process gone, nothing kept: %+v, want its thread's name alone", got)
+	}
+
+	long := "python3\x00" + strings.Repeat("a", 600)
+	c.Keep(9, Exec{Comm: "python3", Args: []byte(long[:512])})
+	if got := c.Lookup(9, 9, "python3"); len(got.Cmdline) != 256 || !strings.HasPrefix(got.Cmdline, "python3 aaa") {
+		t.Errorf("long arguments: %d bytes %.20q, want 256", len(got.Cmdline), got.Cmdline)
+	}
+	// A cgroup that cannot be found leaves the rest.
+	c.Cgroups = &cgroup.ByID{Mount: t.TempDir()}
+	c.Keep(10, Exec{Comm: "curl", Args: []byte("curl\x00http://h/c\x00"), CgroupID: 12345})
+	if got := c.Lookup(10, 10, "curl"); got.Cmdline != "curl http://h/c" || got.ContainerID != "" || !errors.Is(got.CgroupErr, cgroup.ErrNoCgroup2) {
+		t.Errorf("an exec's cgroup not found: %+v", got)
 	}
 }
 
@@ -109,19 +126,31 @@ func curlProc(t *testing.T, url string) string {
 	return root
 }
 
-// BenchmarkRead: what reading a process's info from /proc costs (the ring
-// reader pays it once per exec, collector/ebpf/execs.go).
-func BenchmarkRead(b *testing.B) {
-	var c Cache
-	pid := uint32(os.Getpid())
-	comm, err := os.ReadFile("/proc/self/comm")
-	if err != nil {
-		b.Fatal(err)
+// BenchmarkFromExec: what a process gone before its first lookup costs:
+// its exec's arguments split and redacted, its cgroup found by id.
+func BenchmarkFromExec(b *testing.B) {
+	c := Cache{Cgroups: &cgroup.ByID{}}
+	x := Exec{Comm: "curl", Args: []byte("curl\x00-s\x00-H\x00Authorization: Bearer X\x00http://reviews:9080/reviews/0\x00"), CgroupID: 1}
+	if i := c.fromExec(x); i.CgroupErr != nil {
+		b.Fatal(i.CgroupErr)
 	}
-	name := strings.TrimSpace(string(comm))
+	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, ok := c.Read(pid, pid, name); !ok {
-			b.Fatal("own comm changed")
-		}
+		c.fromExec(x)
 	}
+}
+
+// FuzzCmdline: any bytes as a command line (an exec's arguments, a
+// /proc/<pid>/cmdline) give at most 256 bytes and no NUL.
+func FuzzCmdline(f *testing.F) {
+	f.Add([]byte("curl\x00-u\x00admin:SECRET\x00http://h/p?token=X\x00"))
+	f.Add([]byte("nginx: worker process"))
+	f.Add([]byte("\x00\x00"))
+	var c Cache
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := c.cmdline(string(b))
+		if len(s) > 256 || strings.IndexByte(s, 0) >= 0 {
+			t.Fatalf("%q: %q", b, s)
+		}
+	})
 }

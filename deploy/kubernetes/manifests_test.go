@@ -189,7 +189,7 @@ func TestManifests(t *testing.T) {
 	if spec.SecurityContext != nil && spec.SecurityContext.SELinuxOptions != nil {
 		t.Error("pod SELinux options")
 	}
-	hostPaths := map[string]bool{"/var/lib/zerotrace": true, "/sys/kernel/tracing": true, "/sys/kernel/debug": true, "/sys/fs/bpf": true}
+	hostPaths := map[string]bool{"/var/lib/zerotrace": true, "/sys/kernel/tracing": true, "/sys/kernel/debug": true, "/sys/fs/bpf": true, "/sys/fs/cgroup": true}
 	vols := map[string]corev1.Volume{}
 	for _, v := range spec.Volumes {
 		vols[v.Name] = v
@@ -207,7 +207,7 @@ func TestManifests(t *testing.T) {
 			t.Errorf("host path %s mounted at %s", v.HostPath.Path, m.MountPath)
 		}
 	}
-	for _, p := range []string{"/sys/kernel/tracing", "/sys/kernel/debug"} {
+	for _, p := range []string{"/sys/kernel/tracing", "/sys/kernel/debug", "/sys/fs/cgroup"} {
 		if m, ok := mounts[p]; !ok || !m.ReadOnly {
 			t.Errorf("%s: mounted %v read-only %v", p, ok, m.ReadOnly)
 		}
