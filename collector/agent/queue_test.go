@@ -73,33 +73,42 @@ type queued struct {
 
 // TestSpanQueueWholeBatches: the writer gets whole store batches as they
 // fill (which the store encodes without copying them), the rest only once
-// the oldest of it waited the interval, cut, or at close, cut.
+// the oldest of it waited the interval, cut, or at close, cut. When a cut
+// batch was handed over is taken in the writer, and judged against a time
+// taken before its oldest span was put: a test goroutine that runs late
+// (a loaded machine) sees it late, never early.
 func TestSpanQueueWholeBatches(t *testing.T) {
-	const rows, wait = 8, 100 * time.Millisecond
-	got := make(chan queued, 100)
+	const rows, wait = 8, 250 * time.Millisecond
+	type handed struct {
+		queued
+		at time.Time
+	}
+	got := make(chan handed, 100)
 	q := newSpanQueue(4*rows, rows, wait, func(batch []span.Span, cut bool) {
 		for i := range batch {
 			if batch[i].SpanID == 0 {
 				t.Errorf("span %d of a batch of %d: cleared", i, len(batch))
 			}
 		}
-		got <- queued{len(batch), cut}
+		got <- handed{queued{len(batch), cut}, time.Now()}
 	})
 	put := func(n int) {
 		for range n {
 			q.put(&span.Span{SpanID: 1})
 		}
 	}
-	expect := func(want queued, within time.Duration) {
+	expect := func(want queued, within time.Duration) time.Time {
 		t.Helper()
 		select {
 		case g := <-got:
-			if g != want {
-				t.Fatalf("writer got %+v, want %+v", g, want)
+			if g.queued != want {
+				t.Fatalf("writer got %+v, want %+v", g.queued, want)
 			}
+			return g.at
 		case <-time.After(within):
 			t.Fatalf("writer got nothing in %v, want %+v", within, want)
 		}
+		return time.Time{}
 	}
 	whole := func(n int) { // handed over as one or more whole batches
 		t.Helper()
@@ -107,7 +116,7 @@ func TestSpanQueueWholeBatches(t *testing.T) {
 			select {
 			case g := <-got:
 				if g.cut || g.n%rows != 0 || g.n > n {
-					t.Fatalf("writer got %+v, want whole batches of %d up to %d spans", g, rows, n)
+					t.Fatalf("writer got %+v, want whole batches of %d up to %d spans", g.queued, rows, n)
 				}
 				n -= g.n
 			case <-time.After(time.Second):
@@ -115,25 +124,22 @@ func TestSpanQueueWholeBatches(t *testing.T) {
 			}
 		}
 	}
-	nothing := func(d time.Duration) {
+	// notEarly: a cut batch whose oldest span was put after from is
+	// handed over at least the interval after from.
+	notEarly := func(n int, from, at time.Time) {
 		t.Helper()
-		select {
-		case g := <-got:
-			t.Fatalf("writer got %+v, want nothing yet", g)
-		case <-time.After(d):
+		if d := at.Sub(from); d < wait {
+			t.Errorf("%d spans handed over %v after they were put, before the interval %v", n, d, wait)
 		}
 	}
 	start := time.Now()
 	put(rows - 1)
-	nothing(wait / 2)
-	expect(queued{rows - 1, true}, time.Second)
-	if d := time.Since(start); d < wait {
-		t.Errorf("%d spans handed over after %v, before the interval %v", rows-1, d, wait)
-	}
-	put(2*rows + 3)
+	notEarly(rows-1, start, expect(queued{rows - 1, true}, 2*time.Second))
+	put(2 * rows)
+	rest := time.Now() // the 3 spans beyond the whole batches wait from here at the earliest
+	put(3)
 	whole(2 * rows)
-	nothing(wait / 2)
-	expect(queued{3, true}, time.Second)
+	notEarly(3, rest, expect(queued{3, true}, 2*time.Second))
 	put(rows + 2)
 	whole(rows)
 	q.close()

@@ -86,6 +86,7 @@ type Capture struct {
 	q          *records      // ring records from the reader to the session worker
 	readerDone chan struct{} // the reader stopped: the worker drains and stops
 	draining   sync.Mutex    // one consumer of q at a time (worker or Flush), in order
+	caught     caughtUp      // Flush's wait for the reader (caughtup.go)
 
 	Decoded, BadEvents uint64
 	// ShedConns and ShedEvents count the connections shed over the span
@@ -298,10 +299,19 @@ func (c *Capture) read() {
 	chunk := c.q.chunk()
 	c.rd.SetDeadline(time.Now().Add(pollInterval))
 	for {
+		began := c.caught.gen.Load()
 		if err := c.rd.ReadInto(&rec); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				c.q.publish(chunk)
 				return
+			}
+			// Either comes once the ring is empty.
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ringbuf.ErrFlushed) {
+				if len(chunk) > 0 {
+					c.q.publish(chunk)
+					chunk = c.q.chunk()
+				}
+				c.caught.release(began)
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.rd.SetDeadline(time.Now().Add(pollInterval))
@@ -532,8 +542,10 @@ func (c *Capture) tick() {
 	}
 }
 
-// Flush ends every connection's pending exchanges now (tests, shutdown).
+// Flush ends every connection's pending exchanges now (tests, shutdown),
+// after handling every event the kernel wrote before the call.
 func (c *Capture) Flush() {
+	c.waitReader()
 	c.drain() // what the reader has taken from the ring first
 	now := time.Now().UnixNano()
 	c.mu.Lock()

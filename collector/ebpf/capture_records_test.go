@@ -80,7 +80,10 @@ func TestSlowSessionsDoNotStallReader(t *testing.T) {
 	if len(res) != 1 || res[0].Status != 200 || res[0].Len != n {
 		t.Fatalf("burst: %+v", res)
 	}
-	time.Sleep(300 * time.Millisecond) // the reader's last polls
+	// The reader has taken the whole burst once the ring is empty (a
+	// reader starved of CPU takes longer than a fixed wait).
+	waitFor(t, func() bool { return c.rd.AvailableBytes() == 0 },
+		func() string { return fmt.Sprintf("%d bytes still in the ring after 20 s", c.rd.AvailableBytes()) })
 	during, err := c.Stats()
 	if err != nil {
 		t.Fatal(err)

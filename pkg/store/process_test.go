@@ -135,6 +135,16 @@ func startWriter(t *testing.T, dir string, first uint64) *writerProc {
 	return p
 }
 
+// exited reports whether the writer process has ended.
+func (p *writerProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 func (p *writerProc) snapshot() []written {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -242,7 +252,14 @@ func TestCrashKeepsSealedShards(t *testing.T) {
 	}
 	dir := t.TempDir()
 	p := startWriter(t, dir, 1)
-	time.Sleep(4 * time.Second)
+	// 4 s of writes (sealed heads and an unsealed one), and at least 500
+	// spans: a writer process slow to start on a loaded machine has
+	// written fewer by then (it gives up on its own after 60 s).
+	for start := time.Now(); time.Since(start) < 4*time.Second || len(p.snapshot()) < 500; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 45*time.Second || p.exited() {
+			break // judged below
+		}
+	}
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 	killed := time.Now()
