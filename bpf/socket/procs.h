@@ -18,20 +18,24 @@
 #define PROC_EXIT 0  // its last thread exited
 #define PROC_EXEC 1  // it runs another program from now on
 
-// EXEC_ARGS: bytes of the new program's arguments an exec's event carries
-// (user space redacts the command line and keeps 256 bytes of it).
+// EXEC_NAME: bytes of the program file's name an exec's event carries,
+// its NUL included; EXEC_ARGS: bytes of the new program's arguments (user
+// space redacts the command line and keeps 256 bytes of it).
+#define EXEC_NAME 64
 #define EXEC_ARGS 512
 
 // note_exec tells user space of thread's exec (DIR_PROC, PROC_EXEC) with
 // what names the new program, read here and not from /proc by user space,
 // since a short-lived client (a curl in a script) is often gone by then: the
-// thread's name (comm, the program's), its arguments (data, cap bytes: the
-// kernel's copy of argv on the new stack, NUL-separated, read before the
-// program runs and can rewrite them) and its cgroup v2 id (sock_id), which
-// tells its container (collector/proc: Exec).
+// thread's name (comm), then in data (cap bytes) the program file's name
+// (the executable's own, symbolic links resolved, as /proc/<pid>/exe
+// names it: python3.11 for a python3 started through its link), a NUL, and
+// its arguments (the kernel's copy of argv on the new stack, NUL-separated,
+// read before the program runs and can rewrite them), and its cgroup v2 id
+// (sock_id), which tells its container (collector/proc: Exec).
 static __always_inline void note_exec(__u64 thread, struct task_struct *task)
 {
-	struct event *e = bpf_ringbuf_reserve(&events, EVENT_HDR_SIZE + EXEC_ARGS, 0);
+	struct event *e = bpf_ringbuf_reserve(&events, EVENT_HDR_SIZE + EXEC_NAME + EXEC_ARGS, 0);
 	if (!e) {
 		count(STAT_DROP_RINGBUF);
 		return;
@@ -48,15 +52,22 @@ static __always_inline void note_exec(__u64 thread, struct task_struct *task)
 	__u64 *c = (__u64 *)task->comm;
 	__u64 w[2] = {c[0], c[1]};
 	__builtin_memcpy(h->comm, w, sizeof(w));
-	__u64 start = task->mm->arg_start, end = task->mm->arg_end;
+	struct mm_struct *mm = task->mm;
+	long k = bpf_probe_read_kernel_str(e->data, EXEC_NAME, mm->exe_file->f_path.dentry->d_name.name);
+	__u32 o = 1;
+	if (k > 0 && k <= EXEC_NAME)
+		o = k; // the name and its NUL
+	else
+		e->data[0] = 0; // no name
+	__u64 start = mm->arg_start, end = mm->arg_end;
 	__u32 n = 0;
 	if (end > start)
 		n = end - start > EXEC_ARGS ? EXEC_ARGS : end - start;
-	if (n && bpf_probe_read_user(e->data, n, (void *)start))
+	if (n && bpf_probe_read_user(e->data + o, n, (void *)start))
 		n = 0;
-	h->cap = n;
+	h->cap = o + n;
 	__builtin_memcpy(e, h, EVENT_HDR_SIZE);
-	bpf_ringbuf_submit(e, rb_flags(EVENT_HDR_SIZE + EXEC_ARGS));
+	bpf_ringbuf_submit(e, rb_flags(EVENT_HDR_SIZE + EXEC_NAME + EXEC_ARGS));
 }
 
 // proc_forget drops the tgid-keyed entries of task's process and tells user

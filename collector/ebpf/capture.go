@@ -387,7 +387,7 @@ func (c *Capture) handle(e *Event) {
 		}
 		// What names the new program, for its first lookup in case it is
 		// gone by then (a short-lived client).
-		c.procs.Keep(e.PID, proc.Exec{Comm: e.Comm, Args: e.Data, CgroupID: e.SockID})
+		c.procs.Keep(e.PID, proc.ExecOf(e.Comm, e.Data, e.SockID))
 		return
 	}
 	c.forwardNote(k, e, now)

@@ -262,25 +262,36 @@ func TestCaptureThreadIDReused(t *testing.T) {
 // TestCaptureShortLivedClient: a client that has exited before the session
 // worker handles its first event keeps its program's name, command line
 // and container: the exec's event carries them (bpf/socket/procs.h
-// note_exec: the thread's name, the arguments the kernel copied, the cgroup
-// id). The worker is held (its drain lock) while curl runs and exits, as on
-// a node where it runs behind; the curl runs in a cgroup this test makes,
-// with the kubelet's layout. Before the change the span had curl's thread
-// name alone (no command line, no container); with the ring reader reading
-// /proc at the exec (the previous fix), it lost both whenever the reader's
-// 10 ms poll came after the curl's exit. The ground truth is the command
-// the test ran, with a marker the request also carries, and the cgroup it
-// made.
+// note_exec: the program file's name, the arguments the kernel copied, the
+// cgroup id). The worker is held (its drain lock) while the clients run and
+// exit, as on a node where it runs behind; they run in a cgroup this test
+// makes, with the kubelet's layout. Before the change a span had the
+// client's thread name alone (no command line, no container); with the
+// ring reader reading /proc at the exec (the first fix), it lost both
+// whenever the reader's 10 ms poll came after the exit; with the thread's
+// name for the program's, Python was python3 where /proc says python3.11.
+// The ground truth is the command the test ran, with a marker the request
+// also carries, the program file behind it, and the cgroup it made.
 func TestCaptureShortLivedClient(t *testing.T) {
-	haveBins(t, "curl", "sh")
+	haveBins(t, "curl", "sh", sysPython)
 	tp, live := liveTopo(t)
 	port := nextPort()
 	startServer(t, tp.ServerNS, tp.ServerIP, port, runtimes[0].Server(t, tp.ServerIP, port, ""))
 	m := nonce()
-	url := fmt.Sprintf("http://%s:%d/%s/short", tp.ServerIP, port, m)
+	url := fmt.Sprintf("http://%s:%d/%s/", tp.ServerIP, port, m)
 	const podUID = "5f0c1d2e-3a4b-4c5d-8e6f-708192a3b4c5"
 	containerID := fmt.Sprintf("%064x", time.Now().UnixNano())
 	cg := testCgroup(t, "kubepods/besteffort/pod"+podUID+"/"+containerID)
+	// Two programs: curl, and Debian's Python started through its link
+	// (python3 -> python3.11), whose thread is named python3 but whose
+	// program, as /proc/<pid>/exe names it, is python3.11.
+	clients := []struct {
+		path string
+		argv []string
+	}{
+		{"curl", []string{"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url + "curl"}},
+		{"py", []string{sysPython, "-c", "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).status, end='')", url + "py"}},
+	}
 
 	live.c.draining.Lock()
 	held := true
@@ -289,37 +300,50 @@ func TestCaptureShortLivedClient(t *testing.T) {
 			live.c.draining.Unlock()
 		}
 	}()
-	// Into the cgroup before `ip netns exec`, which mounts a sysfs of its
-	// own: sh, then ip, then curl, one process.
-	out, err := exec.Command("sh", "-c", `echo $$ > "$0"/cgroup.procs && exec ip netns exec "$@"`, cg,
-		tp.ClientNS, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url).CombinedOutput()
-	if err != nil || string(out) != "200" {
-		t.Fatalf("curl in cgroup %s: %v: %s", cg, err, out)
+	for _, cl := range clients {
+		// Into the cgroup before `ip netns exec`, which mounts a sysfs of
+		// its own: sh, then ip, then the client, one process.
+		args := append([]string{"-c", `echo $$ > "$0"/cgroup.procs && exec ip netns exec "$@"`, cg, tp.ClientNS}, cl.argv...)
+		out, err := exec.Command("sh", args...).CombinedOutput()
+		if err != nil || string(out) != "200" {
+			t.Fatalf("%s in cgroup %s: %v: %s", cl.path, cg, err, out)
+		}
 	}
 	// The reader has taken the ring's records (the worker still holds none
 	// of them) once the ring is empty.
 	waitFor(t, func() bool { return live.c.rd.AvailableBytes() == 0 },
-		func() string { return "the ring reader did not take the curl's events" })
+		func() string { return "the ring reader did not take the clients' events" })
 	time.Sleep(50 * time.Millisecond)
 	live.c.draining.Unlock()
 	held = false
 
-	var got []span.Span
-	for _, s := range live.Spans() {
-		if s.RequestResource == "/"+m+"/short" && s.TapSide == span.TapClientProcess {
-			got = append(got, s)
+	spans := live.Spans()
+	for _, cl := range clients {
+		bin, err := exec.LookPath(cl.argv[0])
+		if err == nil {
+			bin, err = filepath.EvalSymlinks(bin)
 		}
-	}
-	if len(got) != 1 {
-		t.Fatalf("%d client spans of the short-lived curl, want 1", len(got))
-	}
-	s := got[0]
-	if s.ProcessName != "curl" || !strings.Contains(s.Cmdline, m+"/short") || !strings.HasPrefix(s.Cmdline, "curl ") {
-		t.Errorf("the short-lived curl's span says process %q, command line %q; want curl and its command line with %s",
-			s.ProcessName, s.Cmdline, url)
-	}
-	if s.ContainerID != containerID {
-		t.Errorf("the short-lived curl's span says container %q; want %s, the cgroup it ran in", s.ContainerID, containerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []span.Span
+		for _, s := range spans {
+			if s.RequestResource == "/"+m+"/"+cl.path && s.TapSide == span.TapClientProcess {
+				got = append(got, s)
+			}
+		}
+		if len(got) != 1 {
+			t.Errorf("%d client spans of the short-lived %s, want 1", len(got), cl.path)
+			continue
+		}
+		s := got[0]
+		if s.ProcessName != filepath.Base(bin) || !strings.HasPrefix(s.Cmdline, cl.argv[0]+" ") || !strings.HasSuffix(s.Cmdline, url+cl.path) {
+			t.Errorf("the short-lived %s's span says process %q, command line %q; want %s and its command line with %s",
+				cl.path, s.ProcessName, s.Cmdline, filepath.Base(bin), url+cl.path)
+		}
+		if s.ContainerID != containerID {
+			t.Errorf("the short-lived %s's span says container %q; want %s, the cgroup it ran in", cl.path, s.ContainerID, containerID)
+		}
 	}
 }
 

@@ -48,8 +48,9 @@ const (
 	DirTask = 6
 	// DirProc: process PID ended or exec'd another program
 	// (bpf/socket/procs.h); Len is ProcExit or ProcExec. An exec's event
-	// names the new program: Comm, Data its arguments as the kernel copied
-	// them (NUL-separated, at most 512 bytes), SockID its cgroup v2 id.
+	// names the new program: Comm; Data its file's name, a NUL, and its
+	// arguments as the kernel copied them (NUL-separated, at most 512
+	// bytes: proc.ExecOf); SockID its cgroup v2 id.
 	DirProc = 7
 )
 

@@ -35,7 +35,8 @@ var egressEvent = unhex(`
 `)
 
 // An exec's event (bpf/socket/procs.h note_exec): pid 12345 now runs curl
-// in cgroup 0x1f4, with its arguments "curl -s http://h/x".
+// in cgroup 0x1f4, with its arguments "curl -s http://h/x", after the
+// program file's name.
 var execEvent = unhex(`
 	00e1f50500000000 // ts 100000000
 	f401000000000000 // sock id: the cgroup v2 id 500
@@ -44,7 +45,7 @@ var execEvent = unhex(`
 	39300000         // tid 12345
 	00000000         // no tcp seq
 	01000000         // len: PROC_EXEC
-	13000000         // cap: 19 bytes of arguments
+	18000000         // cap: 5 bytes of name, 19 of arguments
 	00000000         // no netns
 	0000             // no family
 	0000             // no local port
@@ -57,6 +58,7 @@ var execEvent = unhex(`
 	00               // tls: none
 	00               // flags
 	000000000000     // padding
+	6375726c00       // the file's name "curl\0"
 	6375726c00 2d7300 687474703a2f2f682f7800 // "curl\0-s\0http://h/x\0"
 `)
 
@@ -93,7 +95,7 @@ func TestDecodeEvent(t *testing.T) {
 	// An exec's event carries the new program's arguments beyond its Len
 	// (the kind), and its cgroup.
 	if err := DecodeEvent(execEvent, &e); err != nil || e.Dir != DirProc || e.Len != ProcExec || e.SockID != 500 ||
-		e.Comm != "curl" || string(e.Data) != "curl\x00-s\x00http://h/x\x00" {
+		e.Comm != "curl" || string(e.Data) != "curl\x00curl\x00-s\x00http://h/x\x00" {
 		t.Fatalf("exec event: %v %+v", err, e)
 	}
 	// The plaintext of an OpenSSL call (bpf/socket/tls.h).
@@ -114,7 +116,7 @@ func TestDecodeEvent(t *testing.T) {
 		"short":                       {egressEvent[:50], ErrShortEvent},
 		"cap beyond len":              {patch(egressEvent, 40, 0x20), ErrBadEvent},
 		"cap beyond rec":              {egressEvent[:EventHeaderSize+4], ErrBadEvent},
-		"exec's arguments beyond rec": {execEvent[:EventHeaderSize+18], ErrBadEvent},
+		"exec's arguments beyond rec": {execEvent[:EventHeaderSize+23], ErrBadEvent},
 		"bad dir":                     {patch(egressEvent, 54, 8), ErrBadEvent},
 		"bad family":                  {patch(egressEvent, 48, 1), ErrBadEvent},
 		"bad tls":                     {patch(egressEvent, 104, 3), ErrBadEvent},

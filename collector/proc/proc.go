@@ -5,6 +5,7 @@
 package proc
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,8 +30,21 @@ type Info struct {
 // there when the process is gone before user space could read /proc.
 type Exec struct {
 	Comm     string // the thread's name: the program's base name, cut to 15 bytes
+	File     string // the program file's name, links resolved ("" when unread)
 	Args     []byte // its arguments as the kernel copied them: NUL-separated, maybe cut
 	CgroupID uint64 // its cgroup v2 id: the inode number of the cgroup's directory
+}
+
+// ExecOf is what an exec's event tells: its thread's name comm, its data
+// (the program file's name, a NUL, then its arguments) and its cgroup id.
+// Data without a NUL (cut inside the name) gives neither name nor
+// arguments. Args aliases data (Keep copies it).
+func ExecOf(comm string, data []byte, cgroupID uint64) Exec {
+	x := Exec{Comm: comm, CgroupID: cgroupID}
+	if name, args, ok := bytes.Cut(data, []byte{0}); ok {
+		x.File, x.Args = string(name), args
+	}
+	return x
 }
 
 // Cache memoises Lookup per pid.
@@ -94,10 +108,14 @@ func (c *Cache) Keep(pid uint32, x Exec) {
 	c.atExec[pid] = x
 }
 
-// fromExec is the info an exec told: its program's name, its command line
-// and, when its cgroup is still there, its container.
+// fromExec is the info an exec told: its program's name (its file's, as
+// /proc/<pid>/exe would give it, else its thread's), its command line and,
+// when its cgroup is still there, its container.
 func (c *Cache) fromExec(x Exec) Info {
-	i := Info{Name: x.Comm, Cmdline: c.cmdline(string(x.Args))}
+	i := Info{Name: x.File, Cmdline: c.cmdline(string(x.Args))}
+	if i.Name == "" {
+		i.Name = x.Comm
+	}
 	if x.CgroupID == 0 {
 		return i
 	}

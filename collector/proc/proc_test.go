@@ -3,6 +3,7 @@
 package proc
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/zerotrace/zerotrace/collector/cgroup"
+	"github.com/zerotrace/zerotrace/internal/annotated"
 	"github.com/zerotrace/zerotrace/pkg/redact"
 )
 
@@ -115,6 +117,63 @@ func TestLookupKeptAtExec(t *testing.T) {
 	}
 }
 
+// TestExecOf: an exec's data, as note_exec (bpf/socket/procs.h) writes
+// it: the program file's name, a NUL, the arguments.
+func TestExecOf(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		data       []byte
+		file, args string
+	}{
+		{"name and arguments", annotated.Hex(`
+			707974686f6e332e313100 // "python3.11\0": the file, links resolved
+			707974686f6e3300       // "python3\0": argv[0] as started
+			2d6300 7800            // "-c\0x\0"
+		`), "python3.11", "python3\x00-c\x00x\x00"},
+		{"no name read", annotated.Hex(`
+			00                 // no name
+			6375726c00 2d7300  // "curl\0-s\0"
+		`), "", "curl\x00-s\x00"},
+		{"arguments cut in the middle", annotated.Hex(`
+			6375726c00     // "curl\0"
+			6375726c00 6874 // "curl\0ht": cut at the record's end
+		`), "curl", "curl\x00ht"},
+		{"no arguments", annotated.Hex(`
+			6375726c00 // "curl\0"
+		`), "curl", ""},
+		{"no NUL: nothing", annotated.Hex(`
+			6375 // "cu"
+		`), "", ""},
+		{"empty", nil, "", ""},
+	} {
+		x := ExecOf("comm", tc.data, 7)
+		if x.File != tc.file || string(x.Args) != tc.args || x.Comm != "comm" || x.CgroupID != 7 {
+			t.Errorf("%s: %+v, want file %q arguments %q", tc.name, x, tc.file, tc.args)
+		}
+	}
+	var c Cache
+	if got := c.fromExec(ExecOf("python3", []byte("python3.11\x00python3\x00app.py\x00"), 0)); got.Name != "python3.11" || got.Cmdline != "python3 app.py" {
+		t.Errorf("named by its file: %+v", got)
+	}
+	if got := c.fromExec(ExecOf("curl", []byte("\x00curl\x00"), 0)); got.Name != "curl" {
+		t.Errorf("no file name: %+v, want the thread's", got)
+	}
+}
+
+// FuzzExecOf: any exec data gives a name without a NUL and arguments that
+// are the data's tail.
+func FuzzExecOf(f *testing.F) {
+	f.Add([]byte("python3.11\x00python3\x00-c\x00x\x00"))
+	f.Add([]byte("\x00curl\x00"))
+	f.Add([]byte("cu"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		x := ExecOf("c", b, 1)
+		if strings.IndexByte(x.File, 0) >= 0 || !bytes.HasSuffix(b, x.Args) || len(x.File)+len(x.Args) > len(b) {
+			t.Fatalf("%q: %+v", b, x)
+		}
+	})
+}
+
 // curlProc is a /proc tree holding pid 7, a curl asked for url.
 func curlProc(t *testing.T, url string) string {
 	root := t.TempDir()
@@ -127,16 +186,17 @@ func curlProc(t *testing.T, url string) string {
 }
 
 // BenchmarkFromExec: what a process gone before its first lookup costs:
-// its exec's arguments split and redacted, its cgroup found by id.
+// its exec's data split (ExecOf), its arguments redacted, its cgroup found
+// by id (cached).
 func BenchmarkFromExec(b *testing.B) {
 	c := Cache{Cgroups: &cgroup.ByID{}}
-	x := Exec{Comm: "curl", Args: []byte("curl\x00-s\x00-H\x00Authorization: Bearer X\x00http://reviews:9080/reviews/0\x00"), CgroupID: 1}
-	if i := c.fromExec(x); i.CgroupErr != nil {
-		b.Fatal(i.CgroupErr)
+	data := []byte("curl\x00curl\x00-s\x00-H\x00Authorization: Bearer X\x00http://reviews:9080/reviews/0\x00")
+	if i := c.fromExec(ExecOf("curl", data, 1)); i.CgroupErr != nil || i.Name != "curl" {
+		b.Fatal(i)
 	}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		c.fromExec(x)
+		c.fromExec(ExecOf("curl", data, 1))
 	}
 }
 
