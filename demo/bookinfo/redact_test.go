@@ -206,13 +206,13 @@ func checkText(t *testing.T, what string, b []byte, want string) {
 
 // heldClient runs curl argv in netns ns and keeps it alive for 2 s after
 // its transfer: it then reads an empty FIFO (a second transfer, --next
-// file://), whose writer the test opens after the wait. The capture reads a
-// process's command line when the ring reader takes its exec's event, and
-// again at its first event (collector/ebpf/execs.go, collector/proc); a
-// client that has exited before either (the collector behind on a busy
-// node, as in CI with other packages' tests running) has spans without a
-// command line, and the check of its redaction would find none. It returns
-// curl's output.
+// file://), whose writer the test opens after the wait. The hold dates from
+// when a client that had exited before the collector read /proc had spans
+// without a command line; the exec's event now carries it (collector/proc
+// Exec, docs/capture.md "A program's identity told by its exec"). Held,
+// the client is still there when the collector handles its first event,
+// so the redaction checked is that of /proc's copy, the one a long-lived
+// client's spans get. It returns curl's output.
 func heldClient(t *testing.T, ns string, argv ...string) string {
 	t.Helper()
 	fifo := filepath.Join(t.TempDir(), "hold")
