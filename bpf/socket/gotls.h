@@ -164,7 +164,7 @@ static __always_inline int gotls_missed(__u32 tgid, struct sock *sk)
 // entry marks it before the call is in gotls_calls, a socket's mapping
 // before it is in tls_socks, so a process not marked has neither. a: the
 // thread's storage (NULL: none yet), where the marks are cached.
-static __always_inline int gotls_syscall_c(struct task_struct *task, struct active_io *a, struct sock *sk, __u8 dir, __u32 consumed)
+static __always_inline int gotls_syscall(struct task_struct *task, struct active_io *a, struct sock *sk, __u8 dir)
 {
 	__u32 zero = 0;
 	__u32 *on = bpf_map_lookup_elem(&gotls_on, &zero);
@@ -189,7 +189,7 @@ static __always_inline int gotls_syscall_c(struct task_struct *task, struct acti
 	c->call.sk = (__u64)sk;
 	if (dir == c->call.dir && !c->call.seq_set) {
 		struct tcp_sock *tp = kcast(sk, struct tcp_sock);
-		c->call.seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq - consumed;
+		c->call.seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq;
 		c->call.seq_set = 1;
 	}
 	if (dir == DIR_EGRESS && c->call.dir == DIR_EGRESS && !c->sent && c->len > 0) {
@@ -197,11 +197,6 @@ static __always_inline int gotls_syscall_c(struct task_struct *task, struct acti
 		tls_emit(task, NULL, &c->call, c->call.buf, c->len, c->chain_sk);
 	}
 	return 1;
-}
-
-static __always_inline int gotls_syscall(struct task_struct *task, struct active_io *a, struct sock *sk, __u8 dir)
-{
-	return gotls_syscall_c(task, a, sk, dir, 0);
 }
 
 // gotls_return: one of the function's RETs; RAX holds n.

@@ -167,8 +167,6 @@ static __always_inline int enter_io(long fd, __u64 buf, __u64 buflen, __u8 dir, 
 	return enter_io_m(fd, buf, buflen, dir, vectored, msg, 0);
 }
 
-static __always_inline int exit_body(struct task_struct *task, struct active_io *a, long ret);
-
 static __always_inline int exit_io(long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -178,80 +176,6 @@ static __always_inline int exit_io(long ret)
 	if (!a || !a->pending)
 		return 0;
 	a->pending = 0;
-	return exit_body(task, a, ret);
-}
-
-// PROTOTYPE (issue 29, fourteenth round): an ingress syscall's entry work
-// done at its exit, its arguments from the saved user registers, its TCP
-// sequence number copied_seq - ret.
-#define MSG_PEEK 2
-static __always_inline int exit_in_m(long ret, __u8 vectored, __u8 msg, __u8 mmsg, __u8 flagsarg)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	if (task->tgid == self_tgid)
-		return 0;
-	__u64 stack = (__u64)task->stack;
-	__u64 off = pt_regs_off;
-	if (!off) {
-		off = (__u64)bpf_task_pt_regs(task) - stack;
-		pt_regs_off = off;
-	}
-	struct pt_regs *regs = kcast(stack + off, struct pt_regs);
-	long fd = regs->di;
-	__u64 buf = regs->si;
-	__u64 buflen = (vectored || msg) ? 0 : regs->dx;
-	__u64 fl = flagsarg == 4 ? regs->r10 : flagsarg == 3 ? regs->dx : 0;
-	__u32 consumed = ret > 0 && !mmsg && !(fl & MSG_PEEK) ? ret : 0;
-	__u64 ino = 0;
-	struct sock *sk = fd_sock(task, fd, &ino);
-	if (!sk)
-		return 0;
-	struct active_io *a = bpf_task_storage_get(&active, task, 0, 0);
-	if (tls_syscall_c(a, sk, DIR_INGRESS, buf, buflen, vectored, msg, consumed))
-		return 0;
-	int gotls = gotls_syscall_c(task, a, sk, DIR_INGRESS, consumed);
-	if (gotls == 1)
-		return 0;
-	__u8 verdict = L7_NO;
-	if (gotls != 2 && l7_skip(a, sk, ino, &verdict))
-		return 0;
-	if (gotls != 2 && verdict == L7_OPAQUE && opaque_read(a, sk)) {
-		l7_forget(a, (__u64)sk);
-		return 0;
-	}
-	__u32 netns = 0;
-	__u16 proto = inet_proto(sk, &netns);
-	if (!proto)
-		return 0;
-	if (ret <= 0) {
-		count(STAT_DROP_FILTER);
-		return 0;
-	}
-	if (!a)
-		a = bpf_task_storage_get(&active, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!a) {
-		count(STAT_DROP_STORAGE);
-		return 0;
-	}
-	a->l7 = verdict;
-	a->buf = buf;
-	a->buflen = buflen;
-	a->sk = (__u64)sk;
-	a->netns = netns;
-	a->l4 = proto;
-	a->dir = DIR_INGRESS;
-	a->vectored = vectored;
-	a->msg = msg;
-	a->mmsg = mmsg;
-	a->seq = 0;
-	if (proto == IPPROTO_TCP)
-		a->seq = kcast(sk, struct tcp_sock)->copied_seq - consumed;
-	a->pending = 0;
-	return exit_body(task, a, ret);
-}
-
-static __always_inline int exit_body(struct task_struct *task, struct active_io *a, long ret)
-{
 	if (ret <= 0) {
 		count(STAT_DROP_FILTER);
 		return 0;
@@ -347,33 +271,33 @@ int enter_write(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0),
 SEC("tracepoint/syscalls/sys_exit_write")
 int exit_write(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_read")
-int enter_read(struct trace_event_raw_sys_enter *ctx) { return 0; }
+int enter_read(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), ARG(2), DIR_INGRESS, 0, 0); }
 SEC("tracepoint/syscalls/sys_exit_read")
-int exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_in_m(ctx->ret, 0, 0, 0, 0); }
+int exit_read(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int enter_sendto(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), ARG(2), DIR_EGRESS, 0, 0); }
 SEC("tracepoint/syscalls/sys_exit_sendto")
 int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int enter_recvfrom(struct trace_event_raw_sys_enter *ctx) { return 0; }
+int enter_recvfrom(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), ARG(2), DIR_INGRESS, 0, 0); }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_in_m(ctx->ret, 0, 0, 0, 4); }
+int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_writev")
 int enter_writev(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_EGRESS, 1, 0); }
 SEC("tracepoint/syscalls/sys_exit_writev")
 int exit_writev(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_readv")
-int enter_readv(struct trace_event_raw_sys_enter *ctx) { return 0; }
+int enter_readv(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_INGRESS, 1, 0); }
 SEC("tracepoint/syscalls/sys_exit_readv")
-int exit_readv(struct trace_event_raw_sys_exit *ctx) { return exit_in_m(ctx->ret, 1, 0, 0, 0); }
+int exit_readv(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_EGRESS, 0, 1); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { return 0; }
+int enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_INGRESS, 0, 1); }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_in_m(ctx->ret, 0, 1, 0, 3); }
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 // sendmmsg/recvmmsg: the first message (struct mmsghdr starts with its msghdr).
 SEC("tracepoint/syscalls/sys_enter_sendmmsg")
 int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io_m(ARG(0), ARG(1), 0, DIR_EGRESS, 0, 1, 1); }

@@ -98,8 +98,8 @@ static __always_inline struct active_io *tls_leave(struct task_struct *task)
 // from and where that read began: a library that reads through a memory
 // BIO (node) calls SSL_read right after the read syscall of its connection
 // (tls_sock_of).
-static __always_inline int tls_syscall_c(struct active_io *a, struct sock *sk, __u8 dir, __u64 buf, __u64 buflen,
-				       __u8 vectored, __u8 msg, __u32 consumed)
+static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u8 dir, __u64 buf, __u64 buflen,
+				       __u8 vectored, __u8 msg)
 {
 	if (!a || !a->tls.lib)
 		return 0; // the thread never made a TLS call
@@ -115,7 +115,7 @@ static __always_inline int tls_syscall_c(struct active_io *a, struct sock *sk, _
 			// The start of the read (a record split across reads
 			// started before it: its number then matches nothing).
 			call->last_in = (__u64)sk;
-			call->last_in_seq = tp->copied_seq - consumed;
+			call->last_in_seq = tp->copied_seq;
 			call->last_in_used = 0;
 			call->last_in_ts = bpf_ktime_get_ns();
 		}
@@ -126,19 +126,13 @@ static __always_inline int tls_syscall_c(struct active_io *a, struct sock *sk, _
 	call->sk = (__u64)sk;
 	if (dir != call->dir)
 		return 1;
-	__u32 seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq - consumed;
+	__u32 seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq;
 	if (!call->seq_set || (dir == DIR_INGRESS && seq != call->seq + 5) ||
 	    (dir == DIR_EGRESS && seq - call->seq < call->egress_min)) {
 		call->seq = seq;
 		call->seq_set = 1;
 	}
 	return 1;
-}
-
-static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u8 dir, __u64 buf, __u64 buflen,
-				       __u8 vectored, __u8 msg)
-{
-	return tls_syscall_c(a, sk, dir, buf, buflen, vectored, msg, 0);
 }
 
 // TLS_LAST_IN_NS: how recent the thread's last read must be to stand for a

@@ -160,21 +160,10 @@ func someTLSUnread(opt Options) bool { return opt.TLSDisabled || len(opt.TLSExcl
 
 // hooks are the syscall tracepoints Start attaches for opt.
 func hooks(opt Options) []hook {
-	tps := tracepoints
-	if os.Getenv("ZT_PROTO_NO_IN_ENTER") != "" { // PROTOTYPE: ingress entries not attached
-		tps = nil
-		for _, h := range tracepoints {
-			switch h.name {
-			case "sys_enter_read", "sys_enter_recvfrom", "sys_enter_readv", "sys_enter_recvmsg":
-				continue
-			}
-			tps = append(tps, h)
-		}
-	}
 	if !someTLSUnread(opt) {
-		return tps
+		return tracepoints
 	}
-	return append(slices.Clip(tps), waitTracepoints...)
+	return append(slices.Clip(tracepoints), waitTracepoints...)
 }
 
 // Start loads and attaches the capture; emit receives every finished span

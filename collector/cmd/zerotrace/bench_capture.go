@@ -403,7 +403,7 @@ func bpfIO(a, b map[string]*ebpf.ProgramStats, workload float64) (ns, calls floa
 			continue
 		}
 		ns += float64(sb.Runtime - sa.Runtime)
-		if !enter { // PROTOTYPE: exits counted (the ingress entries may be detached)
+		if enter {
 			calls += float64(sb.RunCount - sa.RunCount)
 		}
 	}

@@ -25,7 +25,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -118,11 +117,7 @@ type tlsPrograms struct {
 // the floor's empty programs pay too).
 func (p tlsPrograms) perCall(empty float64) (write, read float64) {
 	write = p.writeEntry - empty + p.ret - empty + p.writes*(p.enterWrite-empty+p.exitWrite-empty)
-	enterRead := p.enterRead
-	if enterRead < 0 { // PROTOTYPE: no read entry
-		enterRead = empty
-	}
-	read = p.readEntry - empty + p.ret - empty + p.reads*(enterRead-empty+p.exitRead-empty)
+	read = p.readEntry - empty + p.ret - empty + p.reads*(p.enterRead-empty+p.exitRead-empty)
 	return write, read
 }
 
@@ -151,9 +146,6 @@ func tlsProgramsOf(a, b map[string]*ebpf.ProgramStats, writes, reads float64) (t
 	p.enterWrite, errs[3] = mean("enter_write")
 	p.exitWrite, errs[4] = mean("exit_write")
 	p.enterRead, errs[5] = mean("enter_read")
-	if errs[5] != nil && os.Getenv("ZT_PROTO_NO_IN_ENTER") != "" { // PROTOTYPE: no read entry
-		p.enterRead, errs[5] = -1, nil
-	}
 	p.exitRead, errs[6] = mean("exit_read")
 	return p, errors.Join(errs[:]...)
 }
