@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -16,14 +15,9 @@ import (
 // the next command is read. A key (kept for the span) is never told.
 func TestRedisValueBody(t *testing.T) {
 	var r rec
-	type rng struct {
-		d          Dir
-		start, end uint32
-	}
 	var told []rng
-	c := NewConn(ConnMeta{Node: "n", Source: span.SourceEBPF, PID: 7, ProcessName: "cli",
-		LocalIP: netip.MustParseAddr("10.0.0.1"), LocalPort: 40000, RemoteIP: netip.MustParseAddr("10.0.0.2"), RemotePort: 6379},
-		Config{Timeout: time.Second, Body: func(d Dir, start, end uint32) { told = append(told, rng{d, start, end}) }}, r.emit)
+	c := toldConn(&r, ConnMeta{Node: "n", Source: span.SourceEBPF, PID: 7, ProcessName: "cli",
+		LocalIP: netip.MustParseAddr("10.0.0.1"), LocalPort: 40000, RemoteIP: netip.MustParseAddr("10.0.0.2"), RemotePort: 6379}, &told)
 	getBig := "*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n"
 	c.Feed(chunk(Egress, 10, 500, getBig))
 	// The reply: "$20000\r\n", 20 000 bytes, CRLF; read in 4096-byte reads,
