@@ -113,7 +113,11 @@ func TestCaptureRedisValueBody(t *testing.T) {
 	}
 	n := st1["body_only"] - st0["body_only"]
 	t.Logf("syscalls sent without payload: %d", n)
-	if n < 20 {
-		t.Errorf("%d syscalls sent without payload, want ≥ 20", n)
+	// The values' pieces after their first ~10 ms go without their bytes:
+	// the SET's writes and the server's reads of them, the GET's reads
+	// (66 in each of 3 runs, 0 before). The floor sits well below, above
+	// what one side or one value alone gives (~30).
+	if n < 40 {
+		t.Errorf("%d syscalls sent without payload, want ≥ 40", n)
 	}
 }
