@@ -61,7 +61,37 @@ func startCollector(c benchCaptureConfig, dir string) (*collector, error) {
 		return nil, fmt.Errorf("collector exited during warm-up (%v): %s", err, log)
 	case <-time.After(c.warmup):
 	}
+	// The collector serves /metrics once its captures are attached; on a
+	// loaded machine that can take longer than the warm-up (seen at 3 s).
+	if err := col.ready(collectorReadyWithin); err != nil {
+		col.stop()
+		log, _ := os.ReadFile(filepath.Join(dir, "collect.log"))
+		return nil, fmt.Errorf("%w: %s", err, log)
+	}
 	return col, nil
+}
+
+// collectorReadyWithin bounds the wait for a collector's /metrics after its
+// warm-up.
+const collectorReadyWithin = 60 * time.Second
+
+// ready waits until the collector answers on /metrics, up to within; an
+// exit or the bound is an error.
+func (c *collector) ready(within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		_, err := c.metrics()
+		if err == nil {
+			return nil
+		}
+		if err := c.alive(); err != nil {
+			return fmt.Errorf("collector exited before serving its metrics: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("collector not serving its metrics %v after its warm-up: %w", within, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func (c *collector) alive() error {

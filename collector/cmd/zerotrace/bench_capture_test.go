@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"os"
 	"strings"
@@ -94,4 +95,31 @@ func captureStdout(t *testing.T, f func()) string {
 	os.Stdout = stdout
 	w.Close()
 	return <-done
+}
+
+// TestCollectorReady: the bench waits past the warm-up for a collector
+// that is slow to serve its metrics (main failed its first round twice on
+// a loaded machine: connection refused after the 3 s warm-up), and fails
+// on a collector that exited or never serves them.
+func TestCollectorReady(t *testing.T) {
+	refused := errors.New("connection refused")
+	tries := 0
+	slow := &collector{done: make(chan error, 1), metrics: func() (map[string]float64, error) {
+		if tries++; tries < 4 {
+			return nil, refused
+		}
+		return map[string]float64{}, nil
+	}}
+	if err := slow.ready(10 * time.Second); err != nil || tries != 4 {
+		t.Errorf("a slow collector: %v after %d scrapes, want ready after 4", err, tries)
+	}
+	never := &collector{done: make(chan error, 1), metrics: func() (map[string]float64, error) { return nil, refused }}
+	if err := never.ready(300 * time.Millisecond); err == nil || !errors.Is(err, refused) {
+		t.Errorf("a collector that never serves: %v", err)
+	}
+	exited := &collector{done: make(chan error, 1), metrics: func() (map[string]float64, error) { return nil, refused }}
+	exited.done <- errors.New("exit status 1")
+	if err := exited.ready(10 * time.Second); err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Errorf("a collector that exited: %v", err)
+	}
 }
