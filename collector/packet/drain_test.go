@@ -118,7 +118,7 @@ func (b *drainBed) check(what string, paths []string) {
 		}
 		s := ss[0]
 		if s.RequestType != "GET" || s.ResponseCode != 200 || s.ReqTCPSeq == 0 || s.RespTCPSeq == 0 ||
-			s.ResponseBytes == 0 || s.SignalSource != span.SourcePacket || s.TapSide != span.TapClientNIC {
+			s.ResponseBytes == 0 || s.SignalSource != span.SourcePacket || s.CaptureNIC != "eth0" {
 			b.t.Errorf("%s: incomplete span of %s: %s", what, p, dumpSpans(ss))
 		}
 	}
