@@ -169,7 +169,7 @@ func TestFlushTakesWhatTheRingsHold(t *testing.T) {
 
 // TestCloseTakesWhatTheRingsHold: Close called as soon as the client
 // process has exited ends its connection with every exchange, the frames
-// still in the rings included: one complete span per request served. 6
+// still in the rings included: one complete span per request served. 12
 // rounds, each with a capture of its own.
 //
 // Main before 2026-12-07's drain (Close stopped the readers and dropped
@@ -179,7 +179,7 @@ func TestCloseTakesWhatTheRingsHold(t *testing.T) {
 		t.Run(fmt.Sprintf("fanout%d", fanout), func(t *testing.T) {
 			b := newDrainBed(t, fanout)
 			b.curl("/ready")
-			for r := 0; r < 6; r++ {
+			for r := 0; r < 12; r++ {
 				if r > 0 {
 					var err error
 					b.c, err = Start(Options{Node: "test", Fanout: fanout, Interfaces: []Interface{{Netns: "/run/netns/" + b.cns, Name: "eth0"}}},
