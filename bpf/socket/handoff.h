@@ -32,17 +32,13 @@
 #define VERDICT_CLAIM 2
 #define VERDICT_ITEM 3 // the call's worker took a work item put for owner (pyqueue.h)
 
-// note_named sends a header-only event of thread (pid_tgid) to user space:
-// dir says what it is (DIR_VERDICT, DIR_TASK, DIR_PROC), kind, sock_id and
-// trace what about; named, when not NULL, is the task whose name (comm) it
-// carries.
-static __always_inline void note_named(__u8 dir, __u8 kind, __u64 thread, __u64 sock_id, __u64 trace,
-				       struct task_struct *named)
+// note_header fills the zeroed header e of a note: thread (pid_tgid) made
+// it, dir says what it is (DIR_VERDICT, DIR_TASK, DIR_PROC), kind, sock_id
+// and trace what about; named, when not NULL, is the task whose name (comm)
+// it carries.
+static __always_inline void note_header(struct event *e, __u8 dir, __u8 kind, __u64 thread, __u64 sock_id,
+					__u64 trace, struct task_struct *named)
 {
-	// On the stack, not in the per-CPU scratch event: a wake can come from
-	// an interrupt while a syscall's event is being built there.
-	__u64 buf[(EVENT_HDR_SIZE + 7) / 8] = {};
-	struct event *e = (struct event *)buf;
 	e->ts = bpf_ktime_get_ns();
 	e->pid = thread >> 32;
 	e->tid = (__u32)thread;
@@ -55,6 +51,20 @@ static __always_inline void note_named(__u8 dir, __u8 kind, __u64 thread, __u64 
 		__u64 w[2] = {c[0], c[1]};
 		__builtin_memcpy(e->comm, w, sizeof(w));
 	}
+}
+
+// note_named sends a header-only event of thread (pid_tgid) to user space:
+// dir says what it is (DIR_VERDICT, DIR_TASK, DIR_PROC), kind, sock_id and
+// trace what about; named, when not NULL, is the task whose name (comm) it
+// carries.
+static __always_inline void note_named(__u8 dir, __u8 kind, __u64 thread, __u64 sock_id, __u64 trace,
+				       struct task_struct *named)
+{
+	// On the stack, not in the per-CPU scratch event: a wake can come from
+	// an interrupt while a syscall's event is being built there.
+	__u64 buf[(EVENT_HDR_SIZE + 7) / 8] = {};
+	struct event *e = (struct event *)buf;
+	note_header(e, dir, kind, thread, sock_id, trace, named);
 	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
 		count(STAT_DROP_RINGBUF);
 }

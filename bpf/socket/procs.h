@@ -32,7 +32,10 @@
 // names it: python3.11 for a python3 started through its link), a NUL, and
 // its arguments (the kernel's copy of argv on the new stack, NUL-separated,
 // read before the program runs and can rewrite them), and its cgroup v2 id
-// (sock_id), which tells its container (collector/proc: Exec).
+// (sock_id), which tells its container, and where its arguments start in
+// its memory (syscall_trace_id: mm->arg_start, which /proc/<pid>/stat shows
+// too), which tells this exec's program from a later one's of the same
+// name (collector/proc: Exec).
 static __always_inline void note_exec(__u64 thread, struct task_struct *task)
 {
 	struct event *e = bpf_ringbuf_reserve(&events, EVENT_HDR_SIZE + EXEC_NAME + EXEC_ARGS, 0);
@@ -43,16 +46,8 @@ static __always_inline void note_exec(__u64 thread, struct task_struct *task)
 	// The header is built zeroed on the stack: reserved ring memory is not.
 	__u64 buf[(EVENT_HDR_SIZE + 7) / 8] = {};
 	struct event *h = (struct event *)buf;
-	h->ts = bpf_ktime_get_ns();
-	h->pid = thread >> 32;
-	h->tid = (__u32)thread;
-	h->sock_id = bpf_get_current_cgroup_id();
-	h->len = PROC_EXEC;
-	h->dir = DIR_PROC;
-	__u64 *c = (__u64 *)task->comm;
-	__u64 w[2] = {c[0], c[1]};
-	__builtin_memcpy(h->comm, w, sizeof(w));
 	struct mm_struct *mm = task->mm;
+	note_header(h, DIR_PROC, PROC_EXEC, thread, bpf_get_current_cgroup_id(), mm->arg_start, task);
 	long k = bpf_probe_read_kernel_str(e->data, EXEC_NAME, mm->exe_file->f_path.dentry->d_name.name);
 	__u32 o = 1;
 	if (k > 0 && k <= EXEC_NAME)

@@ -387,7 +387,9 @@ func (c *Capture) handle(e *Event) {
 		}
 		// What names the new program, for its first lookup in case it is
 		// gone by then (a short-lived client).
-		c.procs.Keep(e.PID, proc.ExecOf(e.Comm, e.Data, e.SockID))
+		x := proc.ExecOf(e.Comm, e.Data, e.SockID)
+		x.ArgStart = e.SyscallTraceID
+		c.procs.Keep(e.PID, x)
 		return
 	}
 	c.forwardNote(k, e, now)

@@ -347,6 +347,73 @@ func TestCaptureShortLivedClient(t *testing.T) {
 	}
 }
 
+// TestCaptureSameNameExec: a client that, once its request is answered,
+// execs another program of its own name (Python running Python, as a shell
+// script's exec of a shell) keeps its thread's name: only where the new
+// program's arguments lie tells /proc's program from the request's. The
+// worker is held until the second program runs, so that the request's
+// first lookup reads /proc after the second exec. The span must carry the
+// first program's command line (its request's marker), not the second's.
+func TestCaptureSameNameExec(t *testing.T) {
+	haveBins(t, sysPython)
+	tp, live := liveTopo(t)
+	port := nextPort()
+	startServer(t, tp.ServerNS, tp.ServerIP, port, runtimes[0].Server(t, tp.ServerIP, port, ""))
+	m := nonce()
+	url := fmt.Sprintf("http://%s:%d/%s/first", tp.ServerIP, port, m)
+	second := url + "-again" // the second program's argument
+	script := filepath.Join(t.TempDir(), "client.py")
+	if err := os.WriteFile(script, []byte(`import os, sys, urllib.request
+urllib.request.urlopen(sys.argv[1]).read()
+os.execv(sys.executable, [os.path.basename(sys.executable), "-c",
+    "import sys, time; print('ready', flush=True); time.sleep(30)", sys.argv[1] + "-again"])
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	live.c.draining.Lock()
+	held := true
+	defer func() {
+		if held {
+			live.c.draining.Unlock()
+		}
+	}()
+	cmd := exec.Command("ip", "netns", "exec", tp.ClientNS, sysPython, script, url)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("the second program did not start: %q, %v", line, err)
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid)); err != nil || !strings.Contains(string(b), second) {
+		t.Fatalf("/proc does not show the second program: %q, %v", b, err)
+	}
+	waitFor(t, func() bool { return live.c.rd.AvailableBytes() == 0 },
+		func() string { return "the ring reader did not take the client's events" })
+	live.c.draining.Unlock()
+	held = false
+
+	var got []span.Span
+	for _, s := range live.Spans() {
+		if s.RequestResource == "/"+m+"/first" && s.TapSide == span.TapClientProcess {
+			got = append(got, s)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d client spans of the request, want 1", len(got))
+	}
+	if c := got[0].Cmdline; !strings.HasSuffix(c, " "+url) {
+		t.Errorf("the request's span says command line %q; want the first program's, with %s", c, url)
+	}
+}
+
 // testCgroup makes cgroup path (slash-separated) below a directory of its
 // own on the host's cgroup2 mount, and removes them at the test's end.
 func testCgroup(t *testing.T, path string) string {

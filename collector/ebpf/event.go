@@ -50,7 +50,8 @@ const (
 	// (bpf/socket/procs.h); Len is ProcExit or ProcExec. An exec's event
 	// names the new program: Comm; Data its file's name, a NUL, and its
 	// arguments as the kernel copied them (NUL-separated, at most 512
-	// bytes: proc.ExecOf); SockID its cgroup v2 id.
+	// bytes: proc.ExecOf); SockID its cgroup v2 id; SyscallTraceID where
+	// its arguments start in its memory (mm->arg_start).
 	DirProc = 7
 )
 

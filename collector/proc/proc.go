@@ -33,6 +33,10 @@ type Exec struct {
 	File     string // the program file's name, links resolved ("" when unread)
 	Args     []byte // its arguments as the kernel copied them: NUL-separated, maybe cut
 	CgroupID uint64 // its cgroup v2 id: the inode number of the cgroup's directory
+	// ArgStart is where its arguments start in its memory (mm->arg_start,
+	// /proc/<pid>/stat's arg_start): another exec of the same program
+	// places them elsewhere (the stack's place is random), 0 when unknown.
+	ArgStart uint64
 }
 
 // ExecOf is what an exec's event tells: its thread's name comm, its data
@@ -67,8 +71,9 @@ var cgroups cgroup.ByID
 
 // Lookup returns the info of pid for an event its thread tid made while
 // named comm (the fallback name). /proc is read after the event: when the
-// thread's name is no longer comm, the process exec'd another program (or
-// its pid went to another process) since, and what /proc holds is not the
+// thread's name is no longer comm, or its arguments are no longer where the
+// exec kept for pid placed them, the process exec'd another program (or its
+// pid went to another process) since, and what /proc holds is not the
 // event's program. Then, or when the process is gone, the info is what the
 // process's exec told (Keep), else comm alone, not cached.
 func (c *Cache) Lookup(pid, tid uint32, comm string) Info {
@@ -77,9 +82,9 @@ func (c *Cache) Lookup(pid, tid uint32, comm string) Info {
 	if i, ok := c.m[pid]; ok {
 		return i
 	}
-	i, st := c.read(pid, tid, comm)
+	x, kept := c.atExec[pid]
+	i, st := c.read(pid, tid, comm, x.ArgStart)
 	if st != readSame {
-		x, kept := c.atExec[pid]
 		if !kept {
 			return Info{Name: comm}
 		}
@@ -136,11 +141,14 @@ func (c *Cache) fromExec(x Exec) Info {
 // What read found.
 const (
 	readSame  = iota // the process, its thread tid still named comm
-	readOther        // the thread has another name: another program's
+	readOther        // the thread has another name, or the arguments another place: another program's
 	readGone         // no such process any more
 )
 
-func (c *Cache) read(pid, tid uint32, comm string) (Info, int) {
+// read reads pid's info from /proc, and whether it is still the program
+// whose thread tid was named comm and whose arguments started at argStart
+// (0: not known).
+func (c *Cache) read(pid, tid uint32, comm string, argStart uint64) (Info, int) {
 	root := c.Root
 	if root == "" {
 		root = "/proc"
@@ -155,7 +163,16 @@ func (c *Cache) read(pid, tid uint32, comm string) (Info, int) {
 	}
 	ct, err := cgroup.Read(root, pid)
 	i.ContainerID, i.PodUID, i.CgroupErr = ct.ID, ct.PodUID, err
-	// Read last: a change before any read above shows here.
+	// Read last: an exec before any read above shows here. A program that
+	// exec'd one of its own name (a shell's exec of a shell) keeps the
+	// thread's name but places its arguments elsewhere.
+	if argStart != 0 {
+		if st, err := os.ReadFile(filepath.Join(dir, "stat")); err == nil {
+			if at, err := StatArgStart(st); err == nil && at != 0 && at != argStart {
+				return i, readOther
+			}
+		}
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "task", strconv.Itoa(int(tid)), "comm"))
 	switch {
 	case err != nil:
