@@ -121,6 +121,7 @@ type Conn struct {
 	recent    [2][]chunkRec     // per direction: the last maxRecent chunks (remember)
 	oldest    [2]int            // index of the oldest in recent, once full
 	next      [2]int64          // per direction: stream offset after the last message decoded (where the next starts)
+	skipTo    [2]int64          // per direction: stream offset where the last range told to Body ends (skipStream)
 	onMsg     func(*l7.Message) // the stream's emit (feedStream), told the chunk's direction and end below
 	msgDir    Dir
 	msgEnd    int64

@@ -235,6 +235,18 @@ func TestRoleFromLifecycle(t *testing.T) {
 	}
 }
 
+// rng is a stream range told to Config.Body.
+type rng struct {
+	d          Dir
+	start, end uint32
+}
+
+// toldConn is a Conn of meta whose ranges told to Config.Body are kept in
+// told.
+func toldConn(r *rec, meta ConnMeta, told *[]rng) *Conn {
+	return NewConn(meta, Config{Timeout: time.Second, Body: func(d Dir, start, end uint32) { *told = append(*told, rng{d, start, end}) }}, r.emit)
+}
+
 // A message whose length its head gives and whose rest comes in later
 // chunks: the session tells the capture the rest's stream range (Body), and
 // counts the payload-less continuation chunks the capture then sends by
@@ -242,14 +254,9 @@ func TestRoleFromLifecycle(t *testing.T) {
 // response whose body crosses into the next response's chunk.
 func TestBodyByLength(t *testing.T) {
 	var r rec
-	type rng struct {
-		d          Dir
-		start, end uint32
-	}
 	var told []rng
-	c := NewConn(ConnMeta{Node: "n", Source: span.SourceEBPF, PID: 7, ProcessName: "srv",
-		LocalIP: netip.MustParseAddr("10.0.0.2"), LocalPort: 80, RemoteIP: netip.MustParseAddr("10.0.0.1"), RemotePort: 40000},
-		Config{Timeout: time.Second, Body: func(d Dir, start, end uint32) { told = append(told, rng{d, start, end}) }}, r.emit)
+	c := toldConn(&r, ConnMeta{Node: "n", Source: span.SourceEBPF, PID: 7, ProcessName: "srv",
+		LocalIP: netip.MustParseAddr("10.0.0.2"), LocalPort: 80, RemoteIP: netip.MustParseAddr("10.0.0.1"), RemotePort: 40000}, &told)
 	// POST head (51 bytes) read alone at seq 1000; its 5000-byte body in
 	// two reads the capture sends without payload.
 	post := "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n"

@@ -41,6 +41,30 @@ func (c *Conn) feedStream(ch Chunk) {
 	}
 	c.msgDir, c.msgEnd = d, ch.EndNs
 	c.stream.Feed(ch.Data, ch.Len, response, c.onMsg)
+	c.skipStream(ch, response)
+}
+
+// skipStream tells the capture (Config.Body) the stream range after ch
+// that the decoder will count without reading (l7.Skipper: a Redis value's
+// payload), so that the syscalls wholly inside it go without their bytes,
+// as an HTTP/1 body of known length's do.
+func (c *Conn) skipStream(ch Chunk, response bool) {
+	if c.cfg.Body == nil || c.cfg.UDP {
+		return
+	}
+	sk, ok := c.stream.(l7.Skipper)
+	if !ok {
+		return
+	}
+	// Told once per value: the chunks inside the range that come before
+	// the capture takes it (the ring is read every 10 ms) do not tell it
+	// again.
+	d := ch.Dir
+	if n := sk.Skippable(response); n > 0 && c.fed[d]+int64(n) != c.skipTo[d] {
+		c.skipTo[d] = c.fed[d] + int64(n)
+		end := ch.TCPSeq + uint32(ch.Len)
+		c.cfg.Body(d, end, end+uint32(n))
+	}
 }
 
 // remember adds a chunk to the last maxRecent of direction d, a ring

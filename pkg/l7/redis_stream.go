@@ -103,6 +103,18 @@ func (c *redisConn) Feed(data []byte, n int, response bool, emit func(*Message))
 	}
 }
 
+// Skippable is the rest of the bulk string being read in a direction when
+// the message keeps nothing of it: a reply's value (not a blob error's
+// text), a request's argument after its command and key. Its bytes are
+// counted (the CRLF that ends it included), never read.
+func (c *redisConn) Skippable(response bool) int {
+	d := &c.dir[dirIndex(response)]
+	if !d.synced || d.bulk == 0 || d.m.Response && d.blob || !d.m.Response && d.arg < 2 {
+		return 0
+	}
+	return d.bulk
+}
+
 // Resync drops the message being read in a direction: the next chunk
 // that starts a value starts the next one.
 func (c *redisConn) Resync(response bool) {

@@ -31,3 +31,11 @@ type Stream interface {
 type Resyncer interface {
 	Resync(response bool)
 }
+
+// Skipper is a Stream that can tell how many of a direction's next bytes
+// it will count without reading them (a value's payload it keeps nothing
+// of): the capture may send those without their bytes (collector/session
+// Config.Body), as it does an HTTP/1 body of known length.
+type Skipper interface {
+	Skippable(response bool) int
+}
