@@ -79,6 +79,11 @@ type ringState struct {
 	flows map[flowKey]*flow
 	tls   map[flowKey]*tlsFlow // tls.go
 	stats IfaceStats
+
+	p       pk.Packet     // the frame being decoded
+	onFrame func(*Frame)  // rs.frame, made once
+	drain   drainWaits    // Flush's waiters (drain.go)
+	stopped chan struct{} // closed when run returns
 }
 
 type flowKey struct{ a, b netip.AddrPort }
@@ -132,7 +137,9 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 		// Each member follows its own flows: the group's program sends
 		// both directions of a flow to the same member.
 		for _, r := range rings {
-			c.rings = append(c.rings, &ringState{c: c, ring: r, iface: ifc, netns: netns, flows: map[flowKey]*flow{}})
+			rs := &ringState{c: c, ring: r, iface: ifc, netns: netns, flows: map[flowKey]*flow{}, stopped: make(chan struct{})}
+			rs.onFrame = rs.frame
+			c.rings = append(c.rings, rs)
 		}
 	}
 	for _, rs := range c.rings {
@@ -144,7 +151,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 
 func (rs *ringState) run() {
 	defer rs.c.wg.Done()
-	var p pk.Packet
+	defer close(rs.stopped)
 	tick := time.Now()
 	for {
 		select {
@@ -152,19 +159,10 @@ func (rs *ringState) run() {
 			return
 		default:
 		}
-		_, err := rs.ring.Poll(100*time.Millisecond, func(f *Frame) {
-			rs.mu.Lock()
-			rs.stats.Packets++
-			rs.stats.Bytes += uint64(f.Len)
-			if err := p.Decode(f.Data); err != nil {
-				if !errors.Is(err, pk.ErrUnsupported) {
-					rs.stats.Malformed++
-				}
-			} else {
-				rs.handle(&p, f)
-			}
-			rs.mu.Unlock()
-		})
+		_, err := rs.ring.Poll(100*time.Millisecond, rs.onFrame)
+		if rs.drain.n.Load() != 0 {
+			rs.release()
+		}
 		if err != nil {
 			rs.c.opt.Logger.Warn("packet capture", "iface", rs.iface.Name, "err", err)
 			time.Sleep(100 * time.Millisecond)
@@ -174,6 +172,21 @@ func (rs *ringState) run() {
 			rs.tick(tick.UnixNano())
 		}
 	}
+}
+
+// frame takes one frame of the ring.
+func (rs *ringState) frame(f *Frame) {
+	rs.mu.Lock()
+	rs.stats.Packets++
+	rs.stats.Bytes += uint64(f.Len)
+	if err := rs.p.Decode(f.Data); err != nil {
+		if !errors.Is(err, pk.ErrUnsupported) {
+			rs.stats.Malformed++
+		}
+	} else {
+		rs.handle(&rs.p, f)
+	}
+	rs.mu.Unlock()
 }
 
 func (rs *ringState) tick(now int64) {
@@ -354,8 +367,16 @@ func (rs *ringState) pollDrops() {
 	rs.c.opt.Logger.Warn("packet drops", "iface", rs.key(), "new", drops, "total", total)
 }
 
-// Flush ends every flow's pending exchanges now.
+// Flush ends every flow's pending exchanges now, once each ring's reader
+// has taken the frames the kernel had written into its ring when Flush was
+// called (drain.go; a reader that stopped is not waited for, and the wait is
+// bounded by DrainBound).
 func (c *Capture) Flush() {
+	c.drainLoops()
+	c.closeFlows()
+}
+
+func (c *Capture) closeFlows() {
 	now := time.Now().UnixNano()
 	for _, rs := range c.rings {
 		rs.mu.Lock()
@@ -368,7 +389,9 @@ func (c *Capture) Flush() {
 	}
 }
 
-// Close stops the capture and flushes.
+// Close stops the readers, takes what the rings still hold (every frame the
+// kernel had written into them by then, bounded by DrainBound), ends every
+// flow's pending exchanges and closes the rings.
 func (c *Capture) Close() error {
 	select {
 	case <-c.done:
@@ -376,7 +399,8 @@ func (c *Capture) Close() error {
 		close(c.done)
 	}
 	c.wg.Wait()
-	c.Flush()
+	c.drainStopped()
+	c.closeFlows()
 	var errs []error
 	final := c.Stats() // reads the kernel's drop counters a last time
 	logged := map[string]bool{}

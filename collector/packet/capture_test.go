@@ -158,7 +158,8 @@ func TestVXLANFourPoints(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "hello from pod2") {
 		t.Fatalf("curl across the tunnel: %v %s", err, out)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Both Flushes take what their rings hold: every frame and event of
+	// the exchange was written before curl received its response.
 	c.Flush()
 	bcap.Flush()
 	mu.Lock()
@@ -223,4 +224,20 @@ func keys(m map[span.TapSide]span.Span) []string {
 		out = append(out, k.String())
 	}
 	return out
+}
+
+// waitFrames waits until the capture has read n frames on the interface key
+// (netns:name), for frames a test sent with Ring.Send: the receiving end
+// takes them from its backlog, possibly after Send returned. Bounded by
+// what only a broken capture outlasts; the time it took is printed.
+func waitFrames(t *testing.T, c *Capture, key string, n uint64) {
+	t.Helper()
+	start := time.Now()
+	for c.Stats()[key].Packets < n {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%s: %d frames read after 10 s, %d sent", key, c.Stats()[key].Packets, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("%s: %d frames read after %v", key, n, time.Since(start).Round(time.Microsecond))
 }

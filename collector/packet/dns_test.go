@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
-	"time"
 
 	pk "github.com/zerotrace/zerotrace/pkg/packet"
 	"github.com/zerotrace/zerotrace/pkg/span"
@@ -62,7 +61,7 @@ func TestDNSPackets(t *testing.T) {
 	udp := func(src, dst netip.Addr, sport, dport uint16, payload []byte) []byte {
 		return pk.Ether(pk.EtherIPv4, pk.IP(src, dst, pk.ProtoUDP, pk.UDP(sport, dport, payload)))
 	}
-	time.Sleep(100 * time.Millisecond)
+	// The ring takes frames from Start on; the reader need not run yet.
 	for _, f := range [][]byte{
 		udp(cli, srv, 40000, 53, dnsMsg(7, "details.zt.test", false, 0)),
 		udp(cli, srv, 40000, 53, dnsMsg(8, "missing.zt.test", false, 0)),
@@ -73,10 +72,16 @@ func TestDNSPackets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
+	// A sent frame reaches db's ring when the kernel processes its
+	// receive backlog, which may be after Send returned: wait for the
+	// four to have been read, then Flush.
+	waitFrames(t, c, path+":db", 4)
 	c.Flush()
 	mu.Lock()
 	defer mu.Unlock()
+	if len(spans) != 2 {
+		t.Errorf("%d spans, want 2 (two queries answered): %+v", len(spans), spans)
+	}
 	got := map[string]span.Span{}
 	for _, s := range spans {
 		got[s.RequestResource] = s

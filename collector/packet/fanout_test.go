@@ -137,7 +137,7 @@ func TestFanoutKeepsFlowsTogether(t *testing.T) {
 			mu.Unlock()
 		})
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// The rings take frames from their open on; the readers need not run yet.
 	for k := 0; k < perDir; k++ {
 		for fi, fl := range flows {
 			for dir, tx := range []*Ring{txA, txB} {
@@ -160,7 +160,10 @@ func TestFanoutKeepsFlowsTogether(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond) // a duplicate would arrive by now
+	// PollGroup reads, once stopped, every frame the kernel had written
+	// into each member's ring: a frame delivered to two members was
+	// written into both in the same pass over the interface's sockets,
+	// before the last original was read.
 	close(stop)
 	<-stopped
 
@@ -274,8 +277,7 @@ func TestFanoutCapture(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	time.Sleep(500 * time.Millisecond)
-	c.Flush()
+	c.Flush() // takes what the rings hold: every frame was written before curl got its response
 	mu.Lock()
 	defer mu.Unlock()
 	count := map[string]map[span.TapSide]int{}

@@ -82,7 +82,7 @@ func TestInjectedTunnels(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// The ring takes frames from its open on; the reader need not run yet.
 	for _, c := range cases {
 		if err := tx.Send(c.frame); err != nil {
 			t.Fatalf("%s: send: %v", c.name, err)

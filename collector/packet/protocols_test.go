@@ -112,7 +112,6 @@ func (b *protoBed) until(want string, argv ...string) {
 
 // reset forgets the spans so far (those of readiness probes).
 func (b *protoBed) reset() {
-	time.Sleep(300 * time.Millisecond)
 	b.pc.Flush()
 	b.bc.Flush()
 	b.mu.Lock()
@@ -120,9 +119,10 @@ func (b *protoBed) reset() {
 	b.mu.Unlock()
 }
 
-// spans returns the packet spans and the eBPF spans seen so far.
+// spans returns the packet spans and the eBPF spans seen so far: both
+// Flushes first take what their rings hold, and every frame and event of
+// an exchange was written before its client received the response.
 func (b *protoBed) spans() (pkt, bpf []span.Span) {
-	time.Sleep(500 * time.Millisecond)
 	b.pc.Flush()
 	b.bc.Flush()
 	b.mu.Lock()

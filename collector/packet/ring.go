@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -30,6 +31,15 @@ type Ring struct {
 	block   int
 	geo     Geometry
 	scratch []byte // a frame with its VLAN tag put back
+
+	// What Drain compares: frames the reader has consumed (whole blocks,
+	// added once a block is handed back) and frames the kernel has written
+	// into the ring (its PACKET_STATISTICS, which reset on every read,
+	// summed here under statsMu so that no caller's read is lost).
+	read    atomic.Uint64
+	written atomic.Uint64
+	statsMu sync.Mutex
+	pending [2]uint32 // packets and drops read from the kernel, not yet returned by Stats
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -210,6 +220,7 @@ func (r *Ring) Poll(timeout time.Duration, fn func(*Frame)) (int, error) {
 			}
 			off += next
 		}
+		r.read.Add(uint64(num)) // per block, not per frame: every frame the kernel wrote, decoded or not
 		atomicStore(status, unix.TP_STATUS_KERNEL)
 		r.block = (r.block + 1) % r.geo.Blocks
 	}
@@ -217,9 +228,9 @@ func (r *Ring) Poll(timeout time.Duration, fn func(*Frame)) (int, error) {
 
 // PollGroup reads every ring of a group on a goroutine of its own, calling
 // fn (concurrently across members) with the member's index and each frame,
-// until stop is closed; it then drains what the rings still hold for
-// ~100 ms and returns. For tests and benchmarks: a Capture runs its own
-// readers.
+// until stop is closed; it then reads what the kernel had written into each
+// ring by then (Drain, bounded by DrainBound) and returns. For tests and
+// benchmarks: a Capture runs its own readers.
 func PollGroup(rings []*Ring, stop <-chan struct{}, fn func(member int, f *Frame)) {
 	var wg sync.WaitGroup
 	for i, r := range rings {
@@ -230,9 +241,7 @@ func PollGroup(rings []*Ring, stop <-chan struct{}, fn func(member int, f *Frame
 			for {
 				select {
 				case <-stop:
-					for k := 0; k < 10; k++ {
-						r.Poll(10*time.Millisecond, read)
-					}
+					r.Drain(time.Now().Add(DrainBound), read)
 					return
 				default:
 				}
@@ -243,13 +252,72 @@ func PollGroup(rings []*Ring, stop <-chan struct{}, fn func(member int, f *Frame
 	wg.Wait()
 }
 
-// Stats returns and resets the kernel's packet and drop counters.
-func (r *Ring) Stats() (packets, drops uint32, err error) {
-	st, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+// DrainBound bounds a drain of what a ring holds. The block holding the
+// last frames is handed to the reader when it fills or when its retire
+// timer (Retire_blk_tov, 10 ms) fires, so a drain takes tens of
+// milliseconds; the bound is for a reader that cannot keep up.
+const DrainBound = 10 * time.Second
+
+// Written returns how many frames the kernel has written into the ring
+// since it was opened. It reads the kernel's counters, keeping what Stats
+// has not returned yet for its next call.
+func (r *Ring) Written() (uint64, error) {
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	if err := r.readCounters(); err != nil {
+		return 0, err
+	}
+	return r.written.Load(), nil
+}
+
+// Read returns how many frames Poll has consumed since the ring was opened.
+func (r *Ring) Read() uint64 { return r.read.Load() }
+
+// Drain reads, on the caller's goroutine, every frame the kernel had
+// written into the ring when it was called, calling fn for each, until
+// deadline. Only for a ring nobody else polls. It reports whether the
+// ring was drained.
+func (r *Ring) Drain(deadline time.Time, fn func(*Frame)) bool {
+	target, err := r.Written()
 	if err != nil {
+		return false
+	}
+	for r.read.Load() < target {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		if _, err := r.Poll(min(left, 20*time.Millisecond), fn); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Stats returns the kernel's packet and drop counts since the previous call.
+func (r *Ring) Stats() (packets, drops uint32, err error) {
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	if err := r.readCounters(); err != nil {
 		return 0, 0, err
 	}
-	return st.Packets, st.Drops, nil
+	packets, drops = r.pending[0], r.pending[1]
+	r.pending = [2]uint32{}
+	return packets, drops, nil
+}
+
+// readCounters reads (and so resets) the kernel's counters, adding them to
+// Written's sum and to what Stats returns next. Under statsMu.
+func (r *Ring) readCounters() error {
+	st, err := unix.GetsockoptTpacketStatsV3(r.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err != nil {
+		return err
+	}
+	// The kernel counts a dropped frame in both (tp_packets += tp_drops).
+	r.written.Add(uint64(st.Packets - st.Drops))
+	r.pending[0] += st.Packets
+	r.pending[1] += st.Drops
+	return nil
 }
 
 // Close releases the ring and the socket.
