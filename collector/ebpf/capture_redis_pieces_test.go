@@ -130,25 +130,38 @@ func TestCaptureRedisInPieces(t *testing.T) {
 		}
 	}
 	for _, w := range wants {
-		c, s := sidesOf(spans, func(sp span.Span) bool {
-			return sp.L7Protocol == span.L7Redis && sp.RequestType == w.cmd && sp.RequestResource == w.key
-		})
-		if len(c) != 1 || len(s) != 1 {
-			t.Errorf("%s %s: %d c-p and %d s-p spans, want 1 and 1", w.cmd, w.key, len(c), len(s))
+		c, s, ok := redisSides(t, spans, w.cmd, w.key)
+		if !ok {
 			continue
 		}
 		st := span.StatusOK
 		if w.err {
 			st = span.StatusClientError
 		}
-		for _, sp := range []span.Span{c[0], s[0]} {
+		for _, sp := range []span.Span{c, s} {
 			if sp.ResponseStatus != st || sp.ResponseBytes != int64(w.respLen) || sp.RequestBytes != int64(w.reqLen) || sp.EndNs < sp.StartNs {
 				t.Errorf("%s %s %s: status %v, %d/%d bytes; want %v, %d/%d (the client's)", w.cmd, w.key, sp.TapSide,
 					sp.ResponseStatus, sp.RequestBytes, sp.ResponseBytes, st, w.reqLen, w.respLen)
 			}
 		}
-		if c[0].ReqTCPSeq != s[0].ReqTCPSeq || c[0].RespTCPSeq != s[0].RespTCPSeq || c[0].ReqTCPSeq == 0 {
-			t.Errorf("%s %s: seqs client %d/%d server %d/%d", w.cmd, w.key, c[0].ReqTCPSeq, c[0].RespTCPSeq, s[0].ReqTCPSeq, s[0].RespTCPSeq)
-		}
 	}
+}
+
+// redisSides returns the one c-p and the one s-p span of the Redis command
+// cmd on key, with equal non-zero sequence numbers; ok false (reported)
+// otherwise.
+func redisSides(t *testing.T, spans []span.Span, cmd, key string) (c, s span.Span, ok bool) {
+	t.Helper()
+	cs, ss := sidesOf(spans, func(sp span.Span) bool {
+		return sp.L7Protocol == span.L7Redis && sp.RequestType == cmd && sp.RequestResource == key
+	})
+	if len(cs) != 1 || len(ss) != 1 {
+		t.Errorf("%s %s: %d c-p and %d s-p spans, want 1 and 1", cmd, key, len(cs), len(ss))
+		return c, s, false
+	}
+	c, s = cs[0], ss[0]
+	if c.ReqTCPSeq != s.ReqTCPSeq || c.RespTCPSeq != s.RespTCPSeq || c.ReqTCPSeq == 0 {
+		t.Errorf("%s %s: seqs client %d/%d server %d/%d", cmd, key, c.ReqTCPSeq, c.RespTCPSeq, s.ReqTCPSeq, s.RespTCPSeq)
+	}
+	return c, s, true
 }
