@@ -54,6 +54,13 @@ type framing interface {
 	end(f *framer)
 }
 
+// gapper is a framing told that a direction lost its framing in bytes not
+// captured, the chunk ending at offset end: a message that only a later
+// frame would end (PostgreSQL's ReadyForQuery) may have ended there.
+type gapper interface {
+	gap(f *framer, end int64)
+}
+
 // size is the length of the current frame, header and body.
 func (f *framer) size() int64 { return int64(f.need + f.body) }
 
@@ -102,6 +109,9 @@ func (f *framer) frames(data []byte, n int, base int64, p framing) {
 			}
 		case i >= len(data): // a header was lost: wait for a chunk starting at a frame
 			f.synced = false
+			if g, ok := p.(gapper); ok {
+				g.gap(f, base+int64(n))
+			}
 			return
 		default:
 			if f.hn == 0 {

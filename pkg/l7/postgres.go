@@ -357,25 +357,48 @@ func (c *pgConn) server(d *pgDir, size int64) {
 			r.state, r.err = pgError(b)
 		}
 	case 'Z':
-		c.resp = nil
-		c.pending--
-		m := Message{Response: true, Protocol: span.L7PostgreSQL, Offset: r.start, Length: r.length, Truncated: r.trunc,
-			RespStatus: span.StatusOK, Rows: r.rows}
-		if r.tagged {
-			m.Rows = r.tagRows
-		}
-		if r.err != "" || r.state != "" {
-			m.Reason = r.state + ": " + r.err
-			m.RespStatus = span.StatusClientError
-			if len(r.state) == 5 {
-				switch r.state[:2] {
-				case "08", "53", "57", "58", "XX":
-					m.RespStatus = span.StatusServerError
-				}
+		c.endResponse(r)
+	}
+}
+
+// gap ends the response in progress where the server's framing was lost
+// in bytes not captured (the chunk's end): the ReadyForQuery that ends it
+// was likely among them (a client reading a large row gets the row's tail,
+// CommandComplete and ReadyForQuery in one read, past the captured
+// prefix), and a response left open would run into the next query's.
+// Truncated; exact when the response ended in that chunk. Only with one
+// query pending: with more (a pipeline), where the next response starts
+// is not known, and the response stays open as before.
+func (c *pgConn) gap(f *framer, end int64) {
+	r := c.resp
+	if !f.response || r == nil || c.pending != 1 {
+		return
+	}
+	r.length, r.trunc = end-r.start, true
+	c.endResponse(r)
+}
+
+// endResponse emits the response r, which ends the oldest pending query's
+// exchange.
+func (c *pgConn) endResponse(r *pgResp) {
+	c.resp = nil
+	c.pending--
+	m := Message{Response: true, Protocol: span.L7PostgreSQL, Offset: r.start, Length: r.length, Truncated: r.trunc,
+		RespStatus: span.StatusOK, Rows: r.rows}
+	if r.tagged {
+		m.Rows = r.tagRows
+	}
+	if r.err != "" || r.state != "" {
+		m.Reason = r.state + ": " + r.err
+		m.RespStatus = span.StatusClientError
+		if len(r.state) == 5 {
+			switch r.state[:2] {
+			case "08", "53", "57", "58", "XX":
+				m.RespStatus = span.StatusServerError
 			}
 		}
-		c.emit(&m)
 	}
+	c.emit(&m)
 }
 
 // pgError reads an ErrorResponse: its SQLSTATE and message.

@@ -1,0 +1,109 @@
+//go:build linux
+
+package ebpf
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/zerotrace/zerotrace/collector/testpeers"
+	"github.com/zerotrace/zerotrace/pkg/span"
+)
+
+// pyPostgresRowClient speaks PostgreSQL's protocol 3.0 to postgres (trust
+// authentication) on one connection: a query whose one row holds a 512 KiB
+// value, read with recv(16384) 20 ms apart, then a small query. It prints
+// "ERR LEN QUERY" per query: 1 for an ErrorResponse, the response's length
+// in bytes up to and with ReadyForQuery.
+const pyPostgresRowClient = `
+import socket, struct, sys, time
+host, m = sys.argv[1], sys.argv[2]
+s = socket.create_connection((host, 5432))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+params = b"user\0postgres\0database\0postgres\0\0"
+s.sendall(struct.pack("!II", 8 + len(params), 196608) + params)
+buf = b""
+def msg(slow):
+    global buf
+    while len(buf) < 5 or len(buf) < 1 + struct.unpack("!I", buf[1:5])[0]:
+        if slow:
+            time.sleep(0.02)
+        b = s.recv(16384)
+        if not b:
+            raise SystemExit("closed")
+        buf += b
+    n = 1 + struct.unpack("!I", buf[1:5])[0]
+    t, buf = buf[:1], buf[n:]
+    return t, n
+def until_ready(slow):
+    total, err = 0, False
+    while True:
+        t, n = msg(slow)
+        total += n
+        err = err or t == b"E"
+        if t == b"Z":
+            return total, err
+until_ready(False)  # authentication, parameters, key data, ready
+for q, slow in [("select repeat('x', 524288) as %s" % m, True), ("select 1 as %s_s" % m, False)]:
+    qb = q.encode() + b"\0"
+    s.sendall(b"Q" + struct.pack("!I", 4 + len(qb)) + qb)
+    total, err = until_ready(slow)
+    print(1 if err else 0, total, q.split(" as ")[1], flush=True)
+`
+
+// TestCapturePostgresLargeRow: a client reading a PostgreSQL row larger
+// than a read gets the row's tail, CommandComplete and ReadyForQuery in
+// one read, past its captured prefix (1024 bytes). The response must end
+// there (the decoder's gap rule, pkg/l7 pgConn.gap), not run into the next
+// query's: each query keeps one c-p and one s-p span with its exact
+// request and response lengths and its row. Before, the large query's
+// client span had 55 bytes too many and the next one's client span ended
+// as a timeout with no response.
+func TestCapturePostgresLargeRow(t *testing.T) {
+	haveBins(t, sysPython)
+	tp := newTopo(t)
+	startDB(t, testpeers.StartPostgres, tp.ServerNS, tp.ServerIP)
+	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	client := writeScript(t, t.TempDir(), "client.py", pyPostgresRowClient)
+	m := "pr" + nonce()
+	out := runClient(t, tp.ClientNS, []string{sysPython, client, tp.ServerIP, m})
+	if len(out) != 2 || out[0].What != m || out[1].What != m+"_s" || out[0].Status != 0 || out[1].Status != 0 || out[0].Len < 524288 {
+		t.Fatalf("client: %+v", out)
+	}
+	spans := waitSpans(t, live, func(s []span.Span) bool {
+		n := 0
+		for _, sp := range s {
+			if sp.L7Protocol == span.L7PostgreSQL && strings.Contains(sp.Endpoint, m) {
+				n++
+			}
+		}
+		return n >= 4
+	})
+	for i, q := range []string{"select repeat(?, ?) as " + m, "select ? as " + m + "_s"} {
+		qlen := int64(len(fmt.Sprintf("select repeat('x', 524288) as %s", m)))
+		if i == 1 {
+			qlen = int64(len("select 1 as " + m + "_s"))
+		}
+		c, s := sidesOf(spans, func(sp span.Span) bool {
+			return sp.L7Protocol == span.L7PostgreSQL && sp.Endpoint == q
+		})
+		if len(c) != 1 || len(s) != 1 {
+			t.Errorf("%q: %d c-p and %d s-p spans, want 1 and 1", q, len(c), len(s))
+			continue
+		}
+		for _, sp := range []span.Span{c[0], s[0]} {
+			if sp.RequestBytes != 1+4+qlen+1 || sp.ResponseBytes != int64(out[i].Len) || sp.ResponseStatus != span.StatusOK || sp.ResultCount != 1 {
+				t.Errorf("%s %q: %d/%d bytes, status %v, %d rows; want %d/%d, ok, 1 row", sp.TapSide, q, sp.RequestBytes, sp.ResponseBytes,
+					sp.ResponseStatus, sp.ResultCount, 1+4+qlen+1, out[i].Len)
+			}
+		}
+		if c[0].ReqTCPSeq != s[0].ReqTCPSeq || c[0].RespTCPSeq != s[0].RespTCPSeq || c[0].ReqTCPSeq == 0 {
+			t.Errorf("%q: seqs client %d/%d server %d/%d", q, c[0].ReqTCPSeq, c[0].RespTCPSeq, s[0].ReqTCPSeq, s[0].RespTCPSeq)
+		}
+	}
+}
