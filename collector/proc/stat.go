@@ -5,6 +5,7 @@ package proc
 import (
 	"bytes"
 	"errors"
+	"strconv"
 )
 
 // errStat: bytes that are not a /proc/<pid>/stat line with an arg_start.
@@ -38,30 +39,15 @@ func StatArgStart(b []byte) (uint64, error) {
 			n = len(b)
 		}
 		if field == statArgStartField {
-			return decimal(bytes.TrimSuffix(b[:n], []byte{'\n'}))
+			v, err := strconv.ParseUint(string(bytes.TrimSuffix(b[:n], []byte{'\n'})), 10, 64)
+			if err != nil {
+				return 0, errStat
+			}
+			return v, nil
 		}
 		if bytes.IndexByte(b[:n], '\n') >= 0 {
 			return 0, errStat
 		}
 		b = b[n:]
 	}
-}
-
-// decimal is b as an unsigned decimal number.
-func decimal(b []byte) (uint64, error) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, errStat
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, errStat
-		}
-		d := uint64(c - '0')
-		if v > (^uint64(0)-d)/10 {
-			return 0, errStat
-		}
-		v = v*10 + d
-	}
-	return v, nil
 }
