@@ -120,20 +120,45 @@ func TestCaptureGoTLSKeepAlive(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			marker, from, env := "ka"+nonce(), 0, []string{}
+			var attached func() // the late copy's probes are attached: its first pause ends
 			if tc.name == "late-attach" {
-				late := filepath.Join(t.TempDir(), "tlspeer-late")
+				dir := t.TempDir()
+				late, resume := filepath.Join(dir, "tlspeer-late"), filepath.Join(dir, "resume")
 				if b, err := os.ReadFile(bin); err != nil || os.WriteFile(late, b, 0o755) != nil {
 					t.Fatalf("copying %s: %v", bin, err)
 				}
 				// Requests 1 and 2 may be lost (1 before the attach; 2's
-				// response read by the Read blocked meanwhile).
-				from, env = 2, []string{"FIRST_PAUSE_MS=2000", "TLSPEER=" + late}
+				// response read by the Read blocked meanwhile). The pause
+				// lasts until the copy is attached: a fixed 2 s let a
+				// loaded machine attach after it.
+				from, env = 2, []string{"FIRST_PAUSE_UNTIL=" + resume, "TLSPEER=" + late}
+				attached = func() {
+					start := time.Now()
+					waitFor(t, func() bool { a, _ := live.c.GoTLSStats(); return a >= 2 },
+						func() string {
+							a, f := live.c.GoTLSStats()
+							return fmt.Sprintf("the copy not attached: %d attached, %d failed", a, f)
+						})
+					t.Logf("the copy attached %v after its start", time.Since(start).Round(time.Millisecond))
+					if err := os.WriteFile(resume, nil, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
 			}
-			out, err := seq(tc.addr, marker, tc.prefix, tc.n, tc.gapMs, env...)
+			type result struct {
+				out string
+				err error
+			}
+			done := make(chan result, 1)
+			go func() { out, err := seq(tc.addr, marker, tc.prefix, tc.n, tc.gapMs, env...); done <- result{out, err} }()
+			if attached != nil {
+				attached()
+			}
+			r := <-done
+			out, err := r.out, r.err
 			if err != nil {
 				t.Fatalf("client: %v\n%s", err, out)
 			}
-			time.Sleep(300 * time.Millisecond) // the capture's last events
 			_, port, _ := strings.Cut(tc.addr, ":")
 			checkKeepAlive(t, live.Spans(), out, tc.prefix, port, tc.n, from)
 			if tc.name == "late-attach" {

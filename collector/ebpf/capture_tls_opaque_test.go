@@ -171,10 +171,15 @@ func TestCaptureTLSOpaque(t *testing.T) {
 	stopWire()
 	spans := live.Spans()
 	wire, segStarts := wireFlights(t, pcap, upPort)
-	checkOpaqueSpans(t, spans, wire, segStarts, upPort, paths)
+	checkOpaqueSpans(t, spans, wire, segStarts, tp.ClientIP, upPort, paths)
 }
 
-func checkOpaqueSpans(t *testing.T, spans []span.Span, wire map[uint16][]wireFlight, segStarts map[uint32]bool, upPort int, paths []string) {
+// checkOpaqueSpans matches the L4 spans on upPort with the connections on
+// the wire, which tshark saw at the proxies' side: by client port among
+// the spans from the proxies' address, proxyIP. The upstream's readiness
+// probes come from its own namespace's address and may have had the same
+// client port (CI saw the like in TestCaptureTLSMidRecord).
+func checkOpaqueSpans(t *testing.T, spans []span.Span, wire map[uint16][]wireFlight, segStarts map[uint32]bool, proxyIP string, upPort int, paths []string) {
 	t.Helper()
 	cl, sv := map[uint16][]span.Span{}, map[uint16][]span.Span{}
 	var inbound []span.Span // the proxies' plaintext requests (curl's), by path
@@ -190,6 +195,9 @@ func checkOpaqueSpans(t *testing.T, spans []span.Span, wire map[uint16][]wireFli
 		if s.L7Protocol != span.L7Unknown || !s.Flags.Has(span.FlagTLS) || s.Flags&span.FlagsTLSLibrary != 0 || s.RequestResource != "" {
 			t.Errorf("span on the upstream connection %d: protocol %v flags %b resource %q, want an L4 span with the tls flag",
 				s.ClientPort, s.L7Protocol, s.Flags, s.RequestResource)
+		}
+		if s.ClientIP.Unmap().String() != proxyIP {
+			continue // a readiness probe's connection, not on the wire
 		}
 		switch s.TapSide {
 		case span.TapClientProcess:

@@ -4,6 +4,7 @@ package ebpf
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -297,10 +298,21 @@ func TestCaptureTLS(t *testing.T) {
 			checkMemBIOEgress(t, spans, p)
 		}
 	}
-	plain := map[[3]uint64]bool{} // connections with plaintext spans (a socket's address is reused)
+	// Connections with plaintext spans, by process, socket and client
+	// address: a socket's address is reused, and a client port too (the
+	// readiness probes' come from the server's namespace).
+	type conn struct {
+		pid    uint32
+		sock   uint64
+		client netip.AddrPort
+	}
+	connOf := func(s span.Span) conn {
+		return conn{s.PID, s.SocketID, netip.AddrPortFrom(s.ClientIP.Unmap(), s.ClientPort)}
+	}
+	plain := map[conn]bool{}
 	for _, s := range spans {
 		if s.Flags.TLSLibrary() != "" {
-			plain[[3]uint64{uint64(s.PID), s.SocketID, uint64(s.ClientPort)}] = true
+			plain[connOf(s)] = true
 		}
 	}
 	for _, s := range spans {
@@ -309,7 +321,7 @@ func TestCaptureTLS(t *testing.T) {
 		// read: node's first connection, whose handshake came before the
 		// thread's first TLS call and whose messages the memory-BIO mapping
 		// missed (docs/tls.md).
-		l4 := s.Flags.Has(span.FlagTLS) && s.L7Protocol == span.L7Unknown && !plain[[3]uint64{uint64(s.PID), s.SocketID, uint64(s.ClientPort)}]
+		l4 := s.Flags.Has(span.FlagTLS) && s.L7Protocol == span.L7Unknown && !plain[connOf(s)]
 		if (port == pyPort || port == ngPort || port == nodePort) && s.Flags.TLSLibrary() == "" && !l4 {
 			t.Errorf("span without TLS flag on a TLS port: %s %s %v %q", s.TapSide, s.ProcessName, s.L7Protocol, s.RequestResource)
 		}

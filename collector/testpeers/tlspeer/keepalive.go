@@ -17,8 +17,9 @@ import (
 // "MARKER-i START_NS END_NS XRID BYTES": the response's X-Request-ID header
 // and body length as the client got them (the test's ground truth). The
 // client stays LINGER_MS (default 300) after the last response, its
-// connection open, then exits. FIRST_PAUSE_MS replaces the first gap (its
-// connection's reader meanwhile blocked in crypto/tls's Read).
+// connection open, then exits. FIRST_PAUSE_UNTIL=FILE replaces the first
+// gap with a wait until FILE exists, at most 30 s (its connection's reader
+// meanwhile blocked in crypto/tls's Read).
 func seqClient(addr, marker string, n int, gap time.Duration) error {
 	prefix := os.Getenv("PREFIX")
 	if prefix == "" {
@@ -30,8 +31,10 @@ func seqClient(addr, marker string, n int, gap time.Duration) error {
 	var lines []string
 	for i := range n {
 		switch {
-		case i == 1 && os.Getenv("FIRST_PAUSE_MS") != "":
-			time.Sleep(time.Duration(envInt("FIRST_PAUSE_MS", 0)) * time.Millisecond)
+		case i == 1 && os.Getenv("FIRST_PAUSE_UNTIL") != "":
+			if err := waitFile(os.Getenv("FIRST_PAUSE_UNTIL"), 30*time.Second); err != nil {
+				return err
+			}
 		case i > 0:
 			time.Sleep(gap)
 		}
@@ -59,6 +62,17 @@ func seqClient(addr, marker string, n int, gap time.Duration) error {
 		fmt.Println(l)
 	}
 	return nil
+}
+
+// waitFile returns once path exists, or fails after within.
+func waitFile(path string, within time.Duration) error {
+	for deadline := time.Now().Add(within); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("waiting for %s: %w", path, err)
+		}
+	}
 }
 
 // answer is serve-http's handler: after DELAY_MS, "ok PATH" padded to SIZE

@@ -2,7 +2,7 @@
 """Test server: an asyncio streams HTTP/1.1 server (stdlib only), one event
 loop serving every request on one thread.
 
-usage: aserver.py HOST PORT DOWNSTREAM_URL [pure | spin=MS]
+usage: aserver.py HOST PORT DOWNSTREAM_URL [pure | spin=FILE]
 A connection's handler (one task per connection, answering its keep-alive
 requests in turn) calls DOWNSTREAM_URL + path + "/a" and + "/b" for every
 request, awaited together with asyncio.gather (each in a task of its own):
@@ -11,9 +11,9 @@ shared pool (so a connection carries calls of many requests). A background
 task created at start calls DOWNSTREAM_URL + "/bg" every 20 ms, and a timer
 callback creates a task calling "/bg" every 30 ms: those calls belong to no
 request. With "pure", asyncio runs without its C accelerator (_asyncio).
-With "spin=MS", for that long after it starts a task steps without pause
-(each step awaits sleep(0)), so that uprobes attached meanwhile attach in
-the middle of steps.
+With "spin=FILE", from its start until FILE exists (looked for every 10 ms,
+at most 60 s) a task steps without pause (each step awaits sleep(0)), so
+that uprobes attached meanwhile attach in the middle of steps.
 """
 import sys
 
@@ -21,10 +21,11 @@ if len(sys.argv) > 4 and sys.argv[4] == "pure":
     sys.modules["_asyncio"] = None  # asyncio falls back to its Python tasks
 
 import asyncio
+import os
 import urllib.parse
 
 host, port, down = sys.argv[1], int(sys.argv[2]), urllib.parse.urlsplit(sys.argv[3])
-spin_ms = int(sys.argv[4][5:]) if len(sys.argv) > 4 and sys.argv[4].startswith("spin=") else 0
+spin_file = sys.argv[4][5:] if len(sys.argv) > 4 and sys.argv[4].startswith("spin=") else None
 pool = []  # idle keep-alive (reader, writer) pairs to the downstream
 
 
@@ -88,14 +89,20 @@ def tick(loop):
     loop.call_later(0.03, tick, loop)
 
 
-async def spin(until):
-    while asyncio.get_running_loop().time() < until:
+async def spin(path):
+    loop = asyncio.get_running_loop()
+    end, look = loop.time() + 60, 0
+    while path and loop.time() < end:
+        if loop.time() >= look:
+            if os.path.exists(path):
+                return
+            look = loop.time() + 0.01
         await asyncio.sleep(0)
 
 
 async def main():
     loop = asyncio.get_running_loop()
-    loop.create_task(spin(loop.time() + spin_ms / 1000))
+    loop.create_task(spin(spin_file))
     srv = await asyncio.start_server(handle, host, port, backlog=128)
     loop.create_task(background())
     loop.call_later(0.03, tick, loop)

@@ -1,18 +1,26 @@
 // Test server: Node.js http on one event loop (stdlib only).
-// usage: node loop.js HOST PORT DOWNSTREAM_URL [SPIN_MS]
+// usage: node loop.js HOST PORT DOWNSTREAM_URL [SPIN_UNTIL_FILE]
 // Every request calls DOWNSTREAM_URL + path + "/a" on a new connection
 // (agent: false) and + "/b" through a shared keep-alive http.Agent of at
 // most 4 sockets (requests queue for a socket another request frees), both
 // started in the handler, and answers when both are done. A timer calls
 // DOWNSTREAM_URL + "/bg" every 20 ms: those calls belong to no request.
-// SPIN_MS: for that long after it starts the loop never idles (an
-// immediate queues the next), so that uprobes attached meanwhile attach in
-// the middle of turns.
+// SPIN_UNTIL_FILE: from its start until that file exists (looked for every
+// 10 ms, at most 60 s) the loop never idles (an immediate queues the next),
+// so that uprobes attached meanwhile attach in the middle of turns.
 const http = require('http');
 const [host, port, down] = [process.argv[2], Number(process.argv[3]), new URL(process.argv[4])];
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-const spinUntil = Date.now() + Number(process.argv[5] || 0);
-(function spin() { if (Date.now() < spinUntil) setImmediate(spin); })();
+const spinFile = process.argv[5], spinMax = Date.now() + 60000;
+let spinLook = 0;
+(function spin() {
+  if (!spinFile || Date.now() > spinMax) return;
+  if (Date.now() >= spinLook) {
+    if (require('fs').existsSync(spinFile)) return;
+    spinLook = Date.now() + 10;
+  }
+  setImmediate(spin);
+})();
 
 function call(path, opts, done) {
   const req = http.request({ host: down.hostname, port: down.port, path, ...opts }, (res) => {
