@@ -75,9 +75,12 @@ func TestFramedSkippable(t *testing.T) {
 	}
 }
 
-// feedSkipping feeds b in pieces of n bytes as a capture told the
-// stream's skippable bytes would: a piece wholly inside them comes
-// without its bytes. It returns the messages with Truncated cleared.
+// feedSkipping feeds b in pieces of n bytes (n <= 0: whole) as the capture
+// sends a connection's syscalls once the stream's skippable bytes were
+// told (with skip): a piece wholly inside them without its bytes, one that
+// crosses their end as their rest without bytes and then its bytes from
+// their end (bpf/socket/bodies.h, collector/session Chunk.Skip). It returns
+// the messages with Truncated cleared (bytes not captured set it).
 func feedSkipping(st Stream, b []byte, response bool, n int, skip bool) []Message {
 	var out []Message
 	emit := func(m *Message) {
@@ -90,9 +93,17 @@ func feedSkipping(st Stream, b []byte, response bool, n int, skip bool) []Messag
 	}
 	for i := 0; i < len(b); i += n {
 		j := min(i+n, len(b))
-		if sk, ok := st.(Skipper); ok && skip && sk.Skippable(response) >= j-i {
+		k := 0
+		if sk, ok := st.(Skipper); ok && skip {
+			k = sk.Skippable(response)
+		}
+		switch {
+		case k >= j-i:
 			st.Feed(nil, j-i, response, emit)
-		} else {
+		case k > 0:
+			st.Feed(nil, k, response, emit)
+			st.Feed(b[i+k:j], j-i-k, response, emit)
+		default:
 			st.Feed(b[i:j], j-i, response, emit)
 		}
 	}
