@@ -154,11 +154,24 @@ func (HTTP2) NewStream() Stream {
 	for i := range c.dir {
 		d := &c.dir[i]
 		d.response, d.hlen, d.whole = i == 1, h2HeaderLen, true
-		d.dec = hpack.NewDecoder(4096, c.field)
-		d.dec.SetAllowedMaxDynamicTableSize(h2MaxBlock)
-		d.dec.SetMaxStringLength(h2MaxBlock)
+		c.newTable(d)
 	}
 	return c
+}
+
+// newTable gives direction d a decoder with an empty dynamic table: at the
+// start, and wherever the table may be out of step with the sender's (the
+// framing lost and found again, a block not read whole or not decoded to
+// its end), since the sender's table then holds entries this one lacks and
+// an index would name another entry: another stream's path or
+// x-request-id. Entries the sender adds afterwards are the newest of its
+// table and keep their indexes in the new one; a reference to an older one
+// fails to decode and marks its stream partial, as on a connection joined
+// mid-way.
+func (c *h2Conn) newTable(d *h2Dir) {
+	d.dec = hpack.NewDecoder(4096, c.field)
+	d.dec.SetAllowedMaxDynamicTableSize(h2MaxBlock)
+	d.dec.SetMaxStringLength(h2MaxBlock)
 }
 
 // h2Dir is one direction: its framer and the header block being gathered.
@@ -256,7 +269,11 @@ func (c *h2Conn) sync(f *framer, data []byte, base int64) bool {
 	case !f.response && base == 0 && len(data) > 0 && strings.HasPrefix(H2Preface, string(data[:min(len(data), len(H2Preface))])):
 		f.skip = len(H2Preface)
 	case h2Plausible(data) || (base == 0 && f.response && len(data) > 0 && (len(data) <= 3 || data[3] == h2Settings)):
-		c.dir[dirIndex(f.response)].block = nil
+		d := &c.dir[dirIndex(f.response)]
+		d.block = nil
+		if base > 0 { // found again after bytes not read: their blocks are not in the table
+			c.newTable(d)
+		}
 	default:
 		return false
 	}
@@ -389,6 +406,9 @@ func (c *h2Conn) account(s *h2Stream, d *h2Dir, response bool, size int64) {
 
 // headerBlock decodes a complete header block into stream s (nil: decode
 // only to keep the table in step).
+// A block not read whole is decoded as far as it was read (its kept bytes
+// are its first ones: framer.gather), and the table starts anew after it, as
+// after a block that does not decode.
 func (c *h2Conn) headerBlock(d *h2Dir, s *h2Stream, response bool) {
 	c.cur, c.curResp = s, response
 	_, err := d.dec.Write(d.block)
@@ -396,6 +416,9 @@ func (c *h2Conn) headerBlock(d *h2Dir, s *h2Stream, response bool) {
 		err = cerr
 	}
 	c.cur = nil
+	if err != nil || !d.blockOK {
+		c.newTable(d)
+	}
 	if s == nil {
 		return
 	}
