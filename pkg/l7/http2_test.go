@@ -347,6 +347,9 @@ func BenchmarkHTTP2Stream(b *testing.B) {
 // stream 3 added: before, its indexes named stream 1's entries (x-request-id
 // rid-1, path /a) and it went out as stream 1's request; now what cannot be
 // known is left out and the stream marked partial, never another entry.
+// Stream 7's path, a new literal, is read (the table kept in step since the
+// gap); its x-request-id, a new value under the name's entry from before
+// the gap, is not.
 func TestHTTP2TableAfterGap(t *testing.T) {
 	for _, hole := range []bool{false, true} {
 		c := newH2Conv()
@@ -386,6 +389,9 @@ func TestHTTP2TableAfterGap(t *testing.T) {
 		}
 		if len(got) == 0 || got[0].StreamID != 1 || got[0].Path != "/a" || got[0].Partial {
 			t.Errorf("hole %v: stream 1 before the gap: %+v", hole, got)
+		}
+		if last := got[len(got)-1]; last.StreamID != 7 || last.Path != "/c" || last.Method != "GET" {
+			t.Errorf("hole %v: stream 7 after the gap: %+v", hole, last)
 		}
 	}
 }
