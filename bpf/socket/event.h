@@ -26,7 +26,8 @@ struct event {
 	char comm[COMM_LEN];
 	__u8 tls;          // TLS_LIB_* (tls.h): plaintext of a TLS library call; 0: a syscall's bytes
 	__u8 flags;        // EVENT_*
-	__u8 _pad[6];
+	__u8 _pad[2];
+	__u32 skip;        // bytes the syscall moved before data[0]: its copy began at a body's end (bodies.h)
 	__u8 data[MAX_PAYLOAD];
 };
 

@@ -83,14 +83,15 @@ static __always_inline void fill_event(struct event *e, struct task_struct *task
 	}
 
 // ring_emit sends the event fill_event describes, with cap (at most
-// RING_DIRECT_MAX) bytes of payload read from the application at ptr,
+// RING_DIRECT_MAX) bytes of payload read from the application at ptr (the
+// syscall's bytes from skip on: event.skip),
 // built in its ring record: reserved at cap's size class, the header
 // written in place, the payload read straight into it, submitted. It
 // returns 0, or -1 when the ring had no room (a drop; counted by the
 // caller).
 static __always_inline int ring_emit(struct task_struct *task, __u64 sock_id, struct sock *sk, __u64 id, __u64 ts,
 				     __u64 trace_id, __u32 seq, __u32 len, __u32 cap, __u8 dir, __u8 l4, __u32 netns,
-				     __u8 tls, __u8 flags, __u64 ptr)
+				     __u8 tls, __u8 flags, __u64 ptr, __u32 skip)
 {
 	struct event *r = NULL;
 	__u64 c = 0;
@@ -102,6 +103,7 @@ static __always_inline int ring_emit(struct task_struct *task, __u64 sock_id, st
 	if (!r)
 		return -1;
 	fill_event(r, task, sock_id, sk, id, ts, trace_id, seq, len, c, dir, l4, netns, tls, flags);
+	r->skip = skip;
 	if (c > 0)
 		bpf_probe_read_user(r->data, c, (void *)ptr);
 	bpf_ringbuf_submit(r, rb_flags(EVENT_HDR_SIZE + c));

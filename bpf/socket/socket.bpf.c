@@ -226,12 +226,23 @@ static __always_inline int exit_io(long ret)
 			return 0;
 		}
 	}
-	__u32 cap = payload_cap;
-	if (cont && a->l7 == L7_YES && a->l4 == IPPROTO_TCP && body_only(a->sk, a->dir, a->seq, len)) {
-		cap = 0; // inside a body user space counts by length (bodies.h)
-		count(STAT_BODY_ONLY);
+	__u32 cap = payload_cap, skip = 0;
+	if (cont && a->l7 == L7_YES && a->l4 == IPPROTO_TCP) {
+		__u64 in = body_skip(a->sk, a->dir, a->seq, len);
+		if (in >= len) {
+			cap = 0; // inside a body user space counts by length (bodies.h)
+			count(STAT_BODY_ONLY);
+		} else if (in > 0 && in < plen) {
+			// The body ends in the first buffer: read from its end
+			// (the next message's header), telling how many bytes
+			// came before (event.skip).
+			skip = in;
+			ptr += in;
+			plen -= in;
+			count(STAT_BODY_TAIL);
+		}
 	}
-	cap = payload_clamp(cap, len < plen ? len : plen);
+	cap = payload_clamp(cap, len - skip < plen ? len - skip : plen);
 	cap = opaque_cap(a->l7, cap); // TLS not read: the record header (opaque.h)
 	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound
 
@@ -240,7 +251,7 @@ static __always_inline int exit_io(long ret)
 	// ring path keeps the verifier's work down.
 	if (cap <= RING_DIRECT_MAX && a->l7 != L7_UNKNOWN) {
 		if (ring_emit(task, a->sk, sk, id, ts, trace_id, a->seq, len, cap, a->dir, a->l4, a->netns, TLS_LIB_NONE,
-			      flags, ptr)) {
+			      flags, ptr, skip)) {
 			count(STAT_DROP_RINGBUF);
 			return 0;
 		}
@@ -250,6 +261,7 @@ static __always_inline int exit_io(long ret)
 		if (!e)
 			return 0;
 		fill_event(e, task, a->sk, sk, id, ts, trace_id, a->seq, len, cap, a->dir, a->l4, a->netns, TLS_LIB_NONE, flags);
+		e->skip = skip;
 		if (cap > 0)
 			bpf_probe_read_user(e->data, cap, (void *)ptr);
 		if (a->l7 == L7_UNKNOWN)

@@ -304,7 +304,7 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	// The others are built in their ring record.
 	if (cap <= RING_DIRECT_MAX && !(!call->sk && !seq && tls_out_holds(call, len))) {
 		if (ring_emit(task, skp, sk, id, ts, trace_id, seq, len, cap, dir, IPPROTO_TCP, netns, call->lib, flags,
-			      buf)) {
+			      buf, 0)) {
 			count(STAT_DROP_RINGBUF);
 			return 0;
 		}

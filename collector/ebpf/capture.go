@@ -435,7 +435,7 @@ func (c *Capture) handle(e *Event) {
 	if e.Dir == DirIngress {
 		dir = session.Ingress
 	}
-	conn.Feed(session.Chunk{Dir: dir, StartNs: now, EndNs: now, TCPSeq: e.TCPSeq, Data: e.Data, Len: int(e.Len),
+	conn.Feed(session.Chunk{Dir: dir, StartNs: now, EndNs: now, TCPSeq: e.TCPSeq, Data: e.Data, Len: int(e.Len), Skip: int(e.Skip),
 		TID: e.TID, SyscallTraceID: c.forwardChunk(k, e)})
 }
 
@@ -569,7 +569,7 @@ func (c *Capture) Stats() (map[string]uint64, error) {
 		return c.final, nil
 	}
 	out := map[string]uint64{}
-	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items", "body_only", "tls_events", "tls_no_socket"} {
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items", "body_only", "tls_events", "tls_no_socket", "body_tail"} {
 		var per []uint64
 		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, err

@@ -25,6 +25,7 @@ type Event struct {
 	Comm           string
 	TLS            uint8  // TLSOpenSSL, TLSGo: plaintext of a TLS library call; 0: a syscall's bytes
 	Flags          uint8  // EventWaited
+	Skip           uint32 // bytes the syscall moved before Data[0]: its copy began at a body's end (bpf/socket/bodies.h)
 	Data           []byte // captured payload: aliases the record
 }
 
@@ -125,6 +126,11 @@ func DecodeEvent(b []byte, e *Event) error {
 	e.TLS = b[104]
 	e.Flags = b[105]
 	if e.TLS > TLSGo || e.Flags&^EventWaited != 0 {
+		return ErrBadEvent
+	}
+	// A copy that began at a body's end began inside a syscall's bytes.
+	e.Skip = le.Uint32(b[108:])
+	if e.Skip != 0 && (e.Dir > DirIngress || e.Skip >= e.Len || capLen > e.Len-e.Skip) {
 		return ErrBadEvent
 	}
 	e.Data = b[EventHeaderSize : EventHeaderSize+int(capLen)]

@@ -30,7 +30,35 @@ var egressEvent = unhex(`
 	6375726c000000000000000000000000 // comm "curl"
 	00               // tls: a syscall's bytes
 	00               // flags
-	000000000000     // padding
+	000000000000     // padding, no skip
+	474554202f20485454502f312e310d0a // "GET / HTTP/1.1\r\n"
+`)
+
+// An ingress read of 3016 bytes whose first 3000 ended a body the session
+// counts by length (bpf/socket/bodies.h): its copy began at the body's end,
+// the next request's "GET / HTTP/1.1\r\n".
+var tailEvent = unhex(`
+	00e1f50500000000 // ts 100000000
+	00a0b1c2d3e4ffff // sock id
+	2a00000000000001 // syscall trace id
+	39300000         // pid 12345
+	3a300000         // tid 12346
+	78563412         // tcp seq 0x12345678: of the syscall's first byte
+	c80b0000         // len 3016
+	10000000         // cap 16
+	000000f0         // netns
+	0200             // AF_INET
+	901f             // local port 8080
+	409c             // remote port 40000
+	01               // ingress
+	06               // tcp
+	0ac90102 000000000000000000000000 // local 10.201.1.2
+	0ac90101 000000000000000000000000 // remote 10.201.1.1
+	707974686f6e00000000000000000000 // comm "python"
+	00               // tls: a syscall's bytes
+	00               // flags
+	0000             // padding
+	b80b0000         // skip 3000: the body's tail
 	474554202f20485454502f312e310d0a // "GET / HTTP/1.1\r\n"
 `)
 
@@ -57,7 +85,7 @@ var execEvent = unhex(`
 	6375726c000000000000000000000000 // comm "curl"
 	00               // tls: none
 	00               // flags
-	000000000000     // padding
+	000000000000     // padding, no skip
 	6375726c00       // the file's name "curl\0"
 	6375726c00 2d7300 687474703a2f2f682f7800 // "curl\0-s\0http://h/x\0"
 `)
@@ -106,8 +134,13 @@ func TestDecodeEvent(t *testing.T) {
 	if err := DecodeEvent(patch(egressEvent, 105, EventWaited), &e); err != nil || e.Flags != EventWaited {
 		t.Fatalf("waited event: %v %+v", err, e)
 	}
-	if err := DecodeEvent(egressEvent, &e); err != nil || e.Flags != 0 {
-		t.Fatalf("flags of an event after none: %v %d", err, e.Flags)
+	if err := DecodeEvent(egressEvent, &e); err != nil || e.Flags != 0 || e.Skip != 0 {
+		t.Fatalf("flags of an event after none: %v %d, skip %d", err, e.Flags, e.Skip)
+	}
+	// A read whose copy began at the end of a body (bpf/socket/bodies.h).
+	if err := DecodeEvent(tailEvent, &e); err != nil || e.Dir != DirIngress || e.Len != 3016 || e.Skip != 3000 ||
+		e.TCPSeq != 0x12345678 || string(e.Data) != "GET / HTTP/1.1\r\n" {
+		t.Fatalf("tail event: %v %+v", err, e)
 	}
 	for name, tc := range map[string]struct {
 		b    []byte
@@ -121,6 +154,9 @@ func TestDecodeEvent(t *testing.T) {
 		"bad family":                  {patch(egressEvent, 48, 1), ErrBadEvent},
 		"bad tls":                     {patch(egressEvent, 104, 3), ErrBadEvent},
 		"unknown flag":                {patch(egressEvent, 105, 2), ErrBadEvent},
+		"skip and cap beyond len":     {patch(tailEvent, 108, 0xb9), ErrBadEvent}, // 3001 + 16 > 3016
+		"skip past len":               {patch(tailEvent, 109, 0x0c), ErrBadEvent}, // 3256
+		"skip of a note":              {patch(patch(tailEvent[:EventHeaderSize], 54, DirTask), 40, 0), ErrBadEvent},
 	} {
 		if err := DecodeEvent(tc.b, &e); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
@@ -138,10 +174,11 @@ func FuzzEventDecode(f *testing.F) {
 	f.Add(egressEvent)
 	f.Add(egressEvent[:EventHeaderSize])
 	f.Add(execEvent)
+	f.Add(tailEvent)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var e Event
-		if DecodeEvent(b, &e) == nil && len(e.Data) > int(e.Len) && e.Dir != DirProc {
-			t.Fatalf("captured %d bytes of a %d-byte message", len(e.Data), e.Len)
+		if DecodeEvent(b, &e) == nil && int64(e.Skip)+int64(len(e.Data)) > int64(e.Len) && e.Dir != DirProc {
+			t.Fatalf("captured %d bytes after %d of a %d-byte message", len(e.Data), e.Skip, e.Len)
 		}
 	})
 }

@@ -95,7 +95,8 @@ type SocketEvent struct {
 	Comm           [16]int8
 	Tls            uint8
 	Flags          uint8
-	Pad            [6]uint8
+	Pad            [2]uint8
+	Skip           uint32
 	Data           [16384]uint8
 }
 

@@ -21,9 +21,14 @@ const (
 type Chunk struct {
 	Dir            Dir
 	StartNs, EndNs int64
-	TCPSeq         uint32 // of Data[0]
-	Data           []byte // captured bytes (may be shorter than Len); not retained
+	TCPSeq         uint32 // of the chunk's first byte
+	Data           []byte // captured bytes from Skip on (may be shorter than Len-Skip); not retained
 	Len            int    // real length
+	// Skip: the chunk's first bytes are the end of a body whose range
+	// Config.Body told, not captured; Data begins where the body ends (the
+	// capture read a syscall crossing the range's end from there, so that
+	// the next message's header is read: bpf/socket/bodies.h).
+	Skip           int
 	TID            uint32
 	SyscallTraceID uint64
 }
@@ -196,8 +201,21 @@ func NewConn(meta ConnMeta, cfg Config, emit func(*span.Span)) *Conn {
 	return &Conn{meta: meta, cfg: cfg, emit: emit}
 }
 
-// Feed consumes one chunk.
+// Feed consumes one chunk. A chunk with Skip is the body's end, counted
+// by length, then the bytes from there on, as two chunks of one syscall.
 func (c *Conn) Feed(ch Chunk) {
+	if ch.Skip > 0 && ch.Skip < ch.Len {
+		tail := ch
+		tail.Data, tail.Len, tail.Skip = nil, ch.Skip, 0
+		c.feed(tail)
+		ch.TCPSeq += uint32(ch.Skip)
+		ch.Len -= ch.Skip
+		ch.Skip = 0
+	}
+	c.feed(ch)
+}
+
+func (c *Conn) feed(ch Chunk) {
 	c.lastNs = max(c.lastNs, ch.EndNs)
 	ch, held := c.holdOrDetect(ch)
 	if held {

@@ -251,8 +251,16 @@ func toldConn(r *rec, meta ConnMeta, told *[]rng) *Conn {
 // chunks: the session tells the capture the rest's stream range (Body), and
 // counts the payload-less continuation chunks the capture then sends by
 // length. A POST whose body follows its head (the request side) and a
-// response whose body crosses into the next response's chunk.
+// response whose body crosses into the next response's chunk: that chunk
+// captured from its start, and from the body's end (Skip: the capture read
+// it from the range's end), with the same spans.
 func TestBodyByLength(t *testing.T) {
+	for _, fromEnd := range []bool{false, true} {
+		bodyByLength(t, fromEnd)
+	}
+}
+
+func bodyByLength(t *testing.T, fromEnd bool) {
 	var r rec
 	var told []rng
 	c := toldConn(&r, ConnMeta{Node: "n", Source: span.SourceEBPF, PID: 7, ProcessName: "srv",
@@ -271,8 +279,12 @@ func TestBodyByLength(t *testing.T) {
 	c.Feed(Chunk{Dir: Egress, StartNs: 50, EndNs: 50, TCPSeq: first, Len: 9990})
 	c.Feed(Chunk{Dir: Egress, StartNs: 60, EndNs: 60, TCPSeq: first + 9990, Len: 9000})
 	c.Feed(chunk(Ingress, 70, 1000+uint32(len(post))+5000, "GET /next HTTP/1.1\r\n\r\n"))
-	tail := strings.Repeat("z", 1000) + "HTTP/1.1 204 No Content\r\n\r\n"
-	c.Feed(chunk(Egress, 80, first+9990+9000, tail))
+	resp := "HTTP/1.1 204 No Content\r\n\r\n"
+	if fromEnd {
+		c.Feed(Chunk{Dir: Egress, StartNs: 80, EndNs: 80, TCPSeq: first + 9990 + 9000, Data: []byte(resp), Len: 1000 + len(resp), Skip: 1000})
+	} else {
+		c.Feed(chunk(Egress, 80, first+9990+9000, strings.Repeat("z", 1000)+resp))
+	}
 	want := []rng{
 		{Ingress, 1000 + uint32(len(post)), 1000 + uint32(len(post)) + 5000},
 		{Egress, 9000 + uint32(len(head)) + 10, 9000 + uint32(len(head)) + 20000},
@@ -286,10 +298,10 @@ func TestBodyByLength(t *testing.T) {
 	up, next := r.spans[0], r.spans[1]
 	if up.RequestResource != "/up" || up.RequestBytes != int64(len(post))+5000 || up.ResponseBytes != int64(len(head))+20000 ||
 		up.ResponseCode != 200 || up.EndNs != 80 || up.StartNs != 10 {
-		t.Errorf("POST span %+v", up)
+		t.Errorf("from the body's end %v: POST span %+v", fromEnd, up)
 	}
-	if next.RequestResource != "/next" || next.ResponseCode != 204 || next.RespTCPSeq != first+9990+9000+1000 {
-		t.Errorf("next span %+v", next)
+	if next.RequestResource != "/next" || next.ResponseCode != 204 || next.RespTCPSeq != first+9990+9000+1000 || next.ResponseBytes != int64(len(resp)) {
+		t.Errorf("from the body's end %v: next span %+v", fromEnd, next)
 	}
 }
 

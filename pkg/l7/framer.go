@@ -158,6 +158,18 @@ func (f *framer) gather(b []byte) {
 	}
 }
 
+// Skippable is how many of the direction's next bytes the framer will
+// count without keeping any (l7.Skipper): the rest of the current body once
+// its head is kept (keep bytes of it, or none). A body kept whole (an
+// HTTP/2 header block) is never skippable: a gap in it loses the block; nor
+// is a body whose head is still being gathered, which the next bytes fill.
+func (f *framer) Skippable() int {
+	if !f.synced || !f.in || f.skip > 0 || f.keep > 0 && (f.whole || len(f.buf) < f.keep) {
+		return 0
+	}
+	return f.left
+}
+
 func (f *framer) end(p framing) {
 	f.in = false
 	p.end(f)

@@ -276,6 +276,10 @@ func (c *h2Conn) frame(f *framer, hdr []byte) (int, bool) {
 	return l, typ <= 0x10
 }
 
+// Skippable tells the capture the rest of a DATA frame's payload
+// (l7.Skipper); header blocks are read whole.
+func (c *h2Conn) Skippable(response bool) int { return c.dir[dirIndex(response)].Skippable() }
+
 func (c *h2Conn) end(f *framer) { c.endFrame(&c.dir[dirIndex(f.response)], f.response) }
 
 // stream returns the stream sid, creating it for a request HEADERS (or a

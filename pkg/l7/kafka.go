@@ -397,6 +397,10 @@ func (Kafka) NewStream() Stream {
 	return &kafkaConn{reqs: map[int32]kafkaReq{}, dir: [2]framer{fromStart(0, 4, kafkaKeep), fromStart(1, 4, kafkaKeep)}}
 }
 
+// Skippable tells the capture the rest of a request's or response's body
+// past the head it keeps (l7.Skipper).
+func (c *kafkaConn) Skippable(response bool) int { return c.dir[dirIndex(response)].Skippable() }
+
 // Feed implements Stream.
 func (c *kafkaConn) Feed(data []byte, n int, response bool, emit func(*Message)) {
 	c.emit = emit

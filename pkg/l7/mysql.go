@@ -191,6 +191,10 @@ type myConn struct {
 	fresh, first bool
 }
 
+// Skippable tells the capture the rest of a packet's payload past the
+// head it keeps (l7.Skipper).
+func (c *myConn) Skippable(response bool) int { return c.dir[dirIndex(response)].Skippable() }
+
 // Feed implements Stream.
 func (c *myConn) Feed(data []byte, n int, response bool, emit func(*Message)) {
 	c.emit = emit

@@ -180,6 +180,10 @@ type pgConn struct {
 	emit      func(*Message)
 }
 
+// Skippable tells the capture the rest of a message's body past the head
+// it keeps (l7.Skipper): a large DataRow's values, a large query's text.
+func (c *pgConn) Skippable(response bool) int { return c.dir[dirIndex(response)].Skippable() }
+
 // Feed implements Stream.
 func (c *pgConn) Feed(data []byte, n int, response bool, emit func(*Message)) {
 	d := &c.dir[dirIndex(response)]

@@ -65,34 +65,6 @@ func TestRedisSkippable(t *testing.T) {
 	}
 }
 
-// redisFeedSkipping feeds b in pieces of n bytes as redisFeed does, but
-// gives the bytes the stream calls skippable as not captured (as the
-// capture sends them), and returns the messages with Truncated cleared
-// (bytes not captured set it).
-func redisFeedSkipping(b string, response bool, n int) []Message {
-	st := Redis{}.NewStream()
-	var out []Message
-	emit := func(m *Message) {
-		c := *m
-		c.Truncated = false
-		out = append(out, c)
-	}
-	if n <= 0 {
-		n = len(b)
-	}
-	for i := 0; i < len(b); {
-		j := min(i+n, len(b))
-		if k := st.(Skipper).Skippable(response); k > 0 {
-			j = min(i+k, len(b))
-			st.Feed(nil, j-i, response, emit)
-		} else {
-			st.Feed([]byte(b[i:j]), j-i, response, emit)
-		}
-		i = j
-	}
-	return out
-}
-
 // FuzzRedisSkip: the bytes a stream calls skippable, given without their
 // content, leave every message of RESP values as read with them (but for
 // Truncated).
@@ -108,7 +80,7 @@ func FuzzRedisSkip(f *testing.F) {
 			// Not all of b read as values: where a chunk ends decides what
 			// is dropped after bytes that are not RESP, and skips move
 			// those ends (FuzzRedisStream's condition too).
-			skipped := redisFeedSkipping(string(b), response, int(n))
+			skipped := feedSkipping(Redis{}.NewStream(), b, response, int(n), true)
 			if len(skipped) > len(b) {
 				t.Fatalf("%d messages in %d bytes", len(skipped), len(b))
 			}
@@ -117,7 +89,7 @@ func FuzzRedisSkip(f *testing.F) {
 		for i := range read {
 			read[i].Truncated = false
 		}
-		skipped := redisFeedSkipping(string(b), response, int(n))
+		skipped := feedSkipping(Redis{}.NewStream(), b, response, int(n), true)
 		if len(skipped) != len(read) {
 			t.Fatalf("pieces of %d: %d messages with skips, %d read", n, len(skipped), len(read))
 		}
