@@ -149,6 +149,7 @@ func (f *framer) frames(data []byte, n int, base int64, p framing) {
 func (f *framer) gather(b []byte) {
 	switch {
 	case f.keep == 0:
+	case f.whole && f.lost: // what is kept of a whole body stays its first bytes
 	case len(f.buf)+len(b) <= f.keep:
 		f.buf = append(f.buf, b...)
 	case f.whole:

@@ -7,6 +7,8 @@ import (
 
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/zerotrace/zerotrace/pkg/l7/hpackdec"
+
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -113,7 +115,7 @@ func (HTTP2) Parse(b []byte, m *Message) error {
 		if f.Name == ":status" {
 			m.Response = true
 		}
-		st.field(f, m.Response)
+		st.field(f.Name, f.Value, m.Response)
 	})
 	_, err := d.Write(frag)
 	if m.Response {
@@ -154,11 +156,22 @@ func (HTTP2) NewStream() Stream {
 	for i := range c.dir {
 		d := &c.dir[i]
 		d.response, d.hlen, d.whole = i == 1, h2HeaderLen, true
-		d.dec = hpack.NewDecoder(4096, c.field)
-		d.dec.SetAllowedMaxDynamicTableSize(h2MaxBlock)
-		d.dec.SetMaxStringLength(h2MaxBlock)
+		c.newTable(d)
 	}
 	return c
+}
+
+// newTable gives direction d its HPACK decoder, its table empty. The
+// table starts anew (Reset) wherever it may be out of step with the
+// sender's: the framing lost and found again, a block not read whole or
+// malformed. The sender's table then holds entries this one lacks, and
+// before, an index named another entry: another stream's path or
+// x-request-id. Entries the sender adds afterwards are the newest of its
+// table and keep their indexes in the new one; a reference to an older one
+// leaves its field out and marks its stream partial (hpackdec), as on a
+// connection joined mid-way.
+func (c *h2Conn) newTable(d *h2Dir) {
+	d.dec = hpackdec.New(4096, h2MaxBlock, h2MaxBlock)
 }
 
 // h2Dir is one direction: its framer and the header block being gathered.
@@ -170,7 +183,7 @@ type h2Dir struct {
 	blockSid uint32
 	blockFl  uint8
 	blockOK  bool
-	dec      *hpack.Decoder
+	dec      *hpackdec.Decoder
 }
 
 // h2Stream is one exchange being read.
@@ -189,35 +202,35 @@ type h2Stream struct {
 	sawGRPCStatus, reset bool
 }
 
-func (s *h2Stream) field(f hpack.HeaderField, response bool) {
-	if f.Name == "content-type" {
-		s.grpc = s.grpc || strings.HasPrefix(f.Value, "application/grpc")
+func (s *h2Stream) field(name, value string, response bool) {
+	if name == "content-type" {
+		s.grpc = s.grpc || strings.HasPrefix(value, "application/grpc")
 		return
 	}
 	if response {
-		switch f.Name {
+		switch name {
 		case ":status":
-			s.status, _ = strconv.Atoi(f.Value)
+			s.status, _ = strconv.Atoi(value)
 		case "grpc-status":
-			if n, err := strconv.Atoi(f.Value); err == nil {
+			if n, err := strconv.Atoi(value); err == nil {
 				s.grpcStatus, s.sawGRPCStatus = n, true
 			}
 		case "grpc-message":
-			s.resp.Reason = truncate(f.Value, MaxPath)
+			s.resp.Reason = truncate(value, MaxPath)
 		case "x-request-id":
-			s.resp.XRequestID = f.Value
+			s.resp.XRequestID = value
 		}
 		return
 	}
-	switch f.Name {
+	switch name {
 	case ":method":
-		s.req.Method = f.Value
+		s.req.Method = value
 	case ":path":
-		s.req.Path = truncate(f.Value, MaxPath)
+		s.req.Path = truncate(value, MaxPath)
 	case ":authority":
-		s.req.Host = f.Value
+		s.req.Host = value
 	default:
-		applyTraceHeader([]byte(f.Name), []byte(f.Value), &s.req)
+		applyTraceHeader([]byte(name), []byte(value), &s.req)
 	}
 }
 
@@ -234,12 +247,13 @@ type h2Conn struct {
 	streams map[uint32]*h2Stream
 	cur     *h2Stream // target of the HPACK emit function
 	curResp bool
+	onField func(name, value string)
 	emit    func(*Message)
 }
 
-func (c *h2Conn) field(f hpack.HeaderField) {
+func (c *h2Conn) field(name, value string) {
 	if c.cur != nil {
-		c.cur.field(f, c.curResp)
+		c.cur.field(name, value, c.curResp)
 	}
 }
 
@@ -256,7 +270,11 @@ func (c *h2Conn) sync(f *framer, data []byte, base int64) bool {
 	case !f.response && base == 0 && len(data) > 0 && strings.HasPrefix(H2Preface, string(data[:min(len(data), len(H2Preface))])):
 		f.skip = len(H2Preface)
 	case h2Plausible(data) || (base == 0 && f.response && len(data) > 0 && (len(data) <= 3 || data[3] == h2Settings)):
-		c.dir[dirIndex(f.response)].block = nil
+		d := &c.dir[dirIndex(f.response)]
+		d.block = nil
+		if base > 0 { // found again after bytes not read: their blocks are not in the table
+			d.dec.Reset()
+		}
 	default:
 		return false
 	}
@@ -389,17 +407,23 @@ func (c *h2Conn) account(s *h2Stream, d *h2Dir, response bool, size int64) {
 
 // headerBlock decodes a complete header block into stream s (nil: decode
 // only to keep the table in step).
+// A block not read whole is decoded as far as it was read (its kept bytes
+// are its first ones: framer.gather), and the table starts anew after it, as
+// after a malformed block.
 func (c *h2Conn) headerBlock(d *h2Dir, s *h2Stream, response bool) {
 	c.cur, c.curResp = s, response
-	_, err := d.dec.Write(d.block)
-	if cerr := d.dec.Close(); err == nil {
-		err = cerr
+	if c.onField == nil { // once: a method value per block is an allocation per block
+		c.onField = c.field
 	}
+	complete, err := d.dec.Decode(d.block, c.onField)
 	c.cur = nil
+	if err != nil || !d.blockOK {
+		d.dec.Reset()
+	}
 	if s == nil {
 		return
 	}
-	if err != nil || !d.blockOK {
+	if err != nil || !d.blockOK || !complete {
 		s.partial = true
 	}
 	if d.blockFl&h2FlagEndStream != 0 {

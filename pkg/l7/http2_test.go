@@ -338,3 +338,60 @@ func BenchmarkHTTP2Stream(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// TestHTTP2TableAfterGap: header blocks the capture did not read leave the
+// sender's HPACK table with entries this side's lacks. Requests on one
+// connection, x-request-id first, every field indexed (Go's encoder): the
+// block of stream 3 is lost in bytes not captured (framing lost, found
+// again at stream 5), or read with a hole in it. Stream 5 refers to entries
+// stream 3 added: before, its indexes named stream 1's entries (x-request-id
+// rid-1, path /a) and it went out as stream 1's request; now what cannot be
+// known is left out and the stream marked partial, never another entry.
+// Stream 7's path, a new literal, is read (the table kept in step since the
+// gap); its x-request-id, a new value under the name's entry from before
+// the gap, is not.
+func TestHTTP2TableAfterGap(t *testing.T) {
+	for _, hole := range []bool{false, true} {
+		c := newH2Conv()
+		call := func(id uint32, path, xrid string) {
+			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true, BlockFragment: c.block(c.reqEnc, &c.rb,
+				"x-request-id", xrid, ":method", "GET", ":scheme", "http", ":path", path, ":authority", "reviews:9080")})
+		}
+		call(1, "/a", "rid-1")
+		a := c.req.Len()
+		call(3, "/b", "rid-2")
+		b := c.req.Len()
+		call(5, "/b", "rid-2")
+		call(7, "/c", "rid-3")
+		req := c.req.Bytes()
+		var got []Message
+		st := HTTP2{}.NewStream()
+		emit := func(m *Message) { got = append(got, *m) }
+		st.Feed(req[:a], a, false, emit)
+		if hole {
+			// Stream 3's HEADERS: its frame header and first block byte
+			// captured, the rest of that write not; then the next write.
+			st.Feed(req[a:a+10], b-a-3, false, emit)
+			st.Feed(req[b-3:b], 3, false, emit)
+		} else {
+			st.Feed(nil, b-a, false, emit)
+		}
+		st.Feed(req[b:], len(req)-b, false, emit)
+		for _, m := range got {
+			t.Logf("hole %v: stream %d path %q x-request-id %q partial %v", hole, m.StreamID, m.Path, m.XRequestID, m.Partial)
+			want := map[uint32][2]string{1: {"/a", "rid-1"}, 3: {"/b", "rid-2"}, 5: {"/b", "rid-2"}, 7: {"/c", "rid-3"}}[m.StreamID]
+			if m.Path != "" && m.Path != want[0] || m.XRequestID != "" && m.XRequestID != want[1] {
+				t.Errorf("hole %v: stream %d: path %q x-request-id %q, want %q %q or nothing", hole, m.StreamID, m.Path, m.XRequestID, want[0], want[1])
+			}
+			if (m.Path != want[0] || m.XRequestID != want[1]) && !m.Partial {
+				t.Errorf("hole %v: stream %d: fields missing and not marked partial: %+v", hole, m.StreamID, m)
+			}
+		}
+		if len(got) == 0 || got[0].StreamID != 1 || got[0].Path != "/a" || got[0].Partial {
+			t.Errorf("hole %v: stream 1 before the gap: %+v", hole, got)
+		}
+		if last := got[len(got)-1]; last.StreamID != 7 || last.Path != "/c" || last.Method != "GET" {
+			t.Errorf("hole %v: stream 7 after the gap: %+v", hole, last)
+		}
+	}
+}
