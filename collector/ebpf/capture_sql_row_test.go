@@ -24,17 +24,12 @@ s = socket.create_connection((host, 5432))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 params = b"user\0postgres\0database\0postgres\0\0"
 s.sendall(struct.pack("!II", 8 + len(params), 196608) + params)
-buf = b""
+` + pyFill + `
 def msg(slow):
     global buf
-    while len(buf) < 5 or len(buf) < 1 + struct.unpack("!I", buf[1:5])[0]:
-        if slow:
-            time.sleep(0.02)
-        b = s.recv(16384)
-        if not b:
-            raise SystemExit("closed")
-        buf += b
+    fill(5, slow)
     n = 1 + struct.unpack("!I", buf[1:5])[0]
+    fill(n, slow)
     t, buf = buf[:1], buf[n:]
     return t, n
 def until_ready(slow):
@@ -77,14 +72,7 @@ for q, slow in qs:
 // before it, 55 bytes too many and the next query's client span a timeout)
 // and the pipelined run's first response ran into the second's.
 func TestCapturePostgresLargeRow(t *testing.T) {
-	haveBins(t, sysPython)
-	tp := newTopo(t)
-	startDB(t, testpeers.StartPostgres, tp.ServerNS, tp.ServerIP)
-	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer live.Close()
+	tp, live := dbCapture(t, testpeers.StartPostgres)
 	client := writeScript(t, t.TempDir(), "client.py", pyPostgresRowClient)
 	for _, run := range []struct {
 		mode string
@@ -96,15 +84,7 @@ func TestCapturePostgresLargeRow(t *testing.T) {
 		if len(out) != 2 || out[0].What != m || out[1].What != m+"_s" || out[0].Status != 0 || out[1].Status != 0 || out[0].Len < run.size {
 			t.Fatalf("%s %d: client: %+v", run.mode, run.size, out)
 		}
-		spans := waitSpans(t, live, func(s []span.Span) bool {
-			n := 0
-			for _, sp := range s {
-				if sp.L7Protocol == span.L7PostgreSQL && strings.Contains(sp.Endpoint, m) {
-					n++
-				}
-			}
-			return n >= 4
-		})
+		spans := waitMarked(t, live, span.L7PostgreSQL, m, 4)
 		st1, _ := live.c.Stats()
 		for i, q := range []string{"select repeat(?, ?) as " + m, "select ? as " + m + "_s"} {
 			qlen := int64(len(fmt.Sprintf("select repeat('x', %d) as %s", run.size, m)))
@@ -124,9 +104,7 @@ func TestCapturePostgresLargeRow(t *testing.T) {
 						sp.RequestBytes, sp.ResponseBytes, sp.ResponseStatus, sp.ResultCount, 1+4+qlen+1, out[i].Len)
 				}
 			}
-			if c[0].ReqTCPSeq != s[0].ReqTCPSeq || c[0].RespTCPSeq != s[0].RespTCPSeq || c[0].ReqTCPSeq == 0 {
-				t.Errorf("%s %d: %q: seqs client %d/%d server %d/%d", run.mode, run.size, q, c[0].ReqTCPSeq, c[0].RespTCPSeq, s[0].ReqTCPSeq, s[0].RespTCPSeq)
-			}
+			sameSeqs(t, fmt.Sprintf("%s %d: %q", run.mode, run.size, q), c[0], s[0])
 		}
 		n, tails := st1["body_only"]-st0["body_only"], st1["body_tail"]-st0["body_tail"]
 		t.Logf("%s %d: syscalls sent without payload: %d, copied from a body's end: %d", run.mode, run.size, n, tails)
@@ -139,5 +117,59 @@ func TestCapturePostgresLargeRow(t *testing.T) {
 		if tails < 2 {
 			t.Errorf("%s %d: %d syscalls copied from a body's end, want at least 2", run.mode, run.size, tails)
 		}
+	}
+}
+
+// pyFill is a Python client's reading from its socket s: fill(k, slow)
+// reads with recv(16384), 20 ms apart when slow, until buf holds k bytes.
+const pyFill = `
+buf = b""
+def fill(k, slow):
+    global buf
+    while len(buf) < k:
+        if slow:
+            time.sleep(0.02)
+        b = s.recv(16384)
+        if not b:
+            raise SystemExit("closed")
+        buf += b
+`
+
+// dbCapture starts, for a capture test of a database read by a Python
+// client, a topology, the database server (a testpeers start) in its
+// server namespace and a live capture of both namespaces.
+func dbCapture(t *testing.T, start func(dir, ns, ip string) (*testpeers.Server, error)) (*topo, *liveCapture) {
+	haveBins(t, sysPython)
+	tp := newTopo(t)
+	startDB(t, start, tp.ServerNS, tp.ServerIP)
+	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Close() })
+	return tp, live
+}
+
+// waitMarked waits for n spans of protocol proto whose endpoint holds the
+// marker m, and returns all spans.
+func waitMarked(t *testing.T, live *liveCapture, proto span.L7Protocol, m string, n int) []span.Span {
+	t.Helper()
+	return waitSpans(t, live, func(s []span.Span) bool {
+		k := 0
+		for _, sp := range s {
+			if sp.L7Protocol == proto && strings.Contains(sp.Endpoint, m) {
+				k++
+			}
+		}
+		return k >= n
+	})
+}
+
+// sameSeqs checks that the client's span c and the server's s of one
+// exchange carry the same TCP sequence numbers.
+func sameSeqs(t *testing.T, what string, c, s span.Span) {
+	t.Helper()
+	if c.ReqTCPSeq != s.ReqTCPSeq || c.RespTCPSeq != s.RespTCPSeq || c.ReqTCPSeq == 0 {
+		t.Errorf("%s: seqs client %d/%d server %d/%d", what, c.ReqTCPSeq, c.RespTCPSeq, s.ReqTCPSeq, s.RespTCPSeq)
 	}
 }

@@ -186,6 +186,9 @@ type myConn struct {
 	stmts   map[uint32]string
 	pending []*myCmd
 	emit    func(*Message)
+	// fresh: a command was sent since the server's last bytes; first: the
+	// chunk the server's direction is reading is its first since then.
+	fresh, first bool
 }
 
 // Skippable tells the capture the rest of a packet's payload past the
@@ -195,11 +198,56 @@ func (c *myConn) Skippable(response bool) int { return c.dir[dirIndex(response)]
 // Feed implements Stream.
 func (c *myConn) Feed(data []byte, n int, response bool, emit func(*Message)) {
 	c.emit = emit
+	if response {
+		c.first, c.fresh = c.fresh, false
+	}
 	c.dir[dirIndex(response)].feed(data, n, c)
 }
 
-// sync picks up a direction at a packet it can start from.
-func (c *myConn) sync(f *framer, data []byte, _ int64) bool { return c.plausible(data, f.response) }
+// sync picks up a direction at a packet it can start from: one plausible
+// anywhere, or a result set's column count in the server's first chunk
+// after the one command pending (whose response has not started), as after
+// a gap (below) a result set's start is the next response's.
+func (c *myConn) sync(f *framer, data []byte, _ int64) bool {
+	if c.plausible(data, f.response) {
+		return true
+	}
+	return f.response && c.first && len(c.pending) == 1 && c.pending[0].length == 0 && myColumnCount(data)
+}
+
+// myColumnCount reports whether b starts a result set's first packet:
+// sequence 1, a column count (length-encoded, not 0), and at most the
+// metadata-follows byte (MariaDB's cached metadata) after it.
+func myColumnCount(b []byte) bool {
+	if len(b) < 5 || b[3] != 1 {
+		return false
+	}
+	plen := int(b[0]) | int(b[1])<<8 | int(b[2])<<16
+	n, w, ok := lenenc(b[4:min(len(b), 4+plen)])
+	return ok && n > 0 && b[4] != 0xfb && b[4] != 0xff && (plen == w || plen == w+1)
+}
+
+// gap ends the response in progress where the server's framing was lost
+// in bytes not captured (the chunk's end): the result set's last packet
+// (EOF, or OK with CLIENT_DEPRECATE_EOF) that ends it was likely among them
+// (a client reading a large row gets the row's tail and that packet in one
+// read, past the captured prefix), and a response left open would take
+// the next command's. Truncated; exact when the response ended in that
+// chunk. Only with one command pending and its response started: with
+// more (a pipeline), where the next response starts is not known, and the
+// response stays open as before.
+func (c *myConn) gap(f *framer, end int64) {
+	if !f.response || len(c.pending) != 1 {
+		return
+	}
+	q := c.pending[0]
+	if q.length == 0 {
+		return
+	}
+	q.length, q.trunc = end-q.start, true
+	c.dir[1].cont = false
+	c.done(q, nil)
+}
 
 // frame reads a packet header: 24-bit length, sequence id.
 func (c *myConn) frame(f *framer, hdr []byte) (int, bool) {
@@ -358,6 +406,7 @@ func (c *myConn) clientPacket(d *myDir, p []byte, size int64, cont bool) {
 		c.pending = c.pending[1:]
 	}
 	c.pending = append(c.pending, q)
+	c.fresh = true
 	c.emit(&m)
 }
 
