@@ -1,8 +1,12 @@
 // Command grpcpeer is a gRPC health server and client for capture tests.
 //
 //	grpcpeer serve ADDR                    serve grpc.health.v1.Health on ADDR
-//	grpcpeer check ADDR SERVICE XRID [N]   N (default 1) unary Checks on one connection with
-//	                                       x-request-id XRID-i; prints each status code
+//	grpcpeer check ADDR SERVICE XRID [N [PAR PAD]]
+//	                                       N (default 1) unary Checks on one connection with
+//	                                       x-request-id XRID-i; prints each status code. With PAR,
+//	                                       PAR calls at a time, each with a traceparent whose
+//	                                       trace id ends in i (hex) and the service name padded
+//	                                       with PAD bytes ("SERVICE.i.xxx…")
 package main
 
 import (
@@ -11,6 +15,8 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -59,6 +65,9 @@ func run(args []string) error {
 			}
 		}
 		client := healthpb.NewHealthClient(conn)
+		if len(args) > 6 {
+			return parallel(client, args[2], args[3], n, args[5], args[6])
+		}
 		for i := 1; i <= n; i++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			ctx = metadata.AppendToOutgoingContext(ctx, "x-request-id", fmt.Sprintf("%s-%d", args[3], i))
@@ -69,4 +78,41 @@ func run(args []string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// parallel makes n Checks, par at a time, each with x-request-id XRID-i, a
+// traceparent whose trace id ends in i and a service name padded to pad
+// bytes, and prints their status codes in call order.
+func parallel(client healthpb.HealthClient, service, xrid string, n int, par, pad string) error {
+	p, err := strconv.Atoi(par)
+	if err != nil {
+		return fmt.Errorf("parallel calls: %w", err)
+	}
+	size, err := strconv.Atoi(pad)
+	if err != nil {
+		return fmt.Errorf("padding: %w", err)
+	}
+	codes := make([]string, n+1)
+	sem := make(chan struct{}, p)
+	var wg sync.WaitGroup
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ctx = metadata.AppendToOutgoingContext(ctx, "x-request-id", fmt.Sprintf("%s-%d", xrid, i),
+				"traceparent", fmt.Sprintf("00-%032x-%016x-01", i, i))
+			name := fmt.Sprintf("%s.%d.", service, i)
+			name += strings.Repeat("x", max(0, size-len(name)))
+			_, err := client.Check(ctx, &healthpb.HealthCheckRequest{Service: name})
+			codes[i] = status.Code(err).String()
+		}()
+	}
+	wg.Wait()
+	for _, c := range codes[1:] {
+		fmt.Println(c)
+	}
+	return nil
 }
