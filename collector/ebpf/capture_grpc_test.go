@@ -26,34 +26,43 @@ func buildPeer(t *testing.T, name string, flags ...string) string {
 	return bin
 }
 
-// TestCaptureGRPC: grpc-go client and server (separate processes, two
-// namespaces), three unary calls on one connection and a NOT_FOUND call:
-// one c-p and one s-p span per call, read through HPACK with the dynamic
-// table the calls share, paired by stream id, equal sequence numbers.
-func TestCaptureGRPC(t *testing.T) {
+// grpcServer starts grpcpeer's health server in a new topology's server
+// namespace and waits until it answers; check runs `grpcpeer check ADDR
+// ARGS…` in the client namespace and returns its output's fields.
+func grpcServer(t *testing.T) (tp *topo, port int, check func(args ...string) []string) {
 	requireRoot(t)
 	peer := buildPeer(t, "grpcpeer")
-	tp := newTopo(t)
-	port := nextPort()
+	tp = newTopo(t)
+	port = nextPort()
 	addr := fmt.Sprintf("%s:%d", tp.ServerIP, port)
 	srv := exec.Command("ip", "netns", "exec", tp.ServerNS, peer, "serve", addr)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	check := func(service, xrid string, n int) []string {
-		out, err := exec.Command("ip", "netns", "exec", tp.ClientNS, peer, "check", addr, service, xrid, fmt.Sprint(n)).CombinedOutput()
+	check = func(args ...string) []string {
+		out, err := exec.Command("ip", append([]string{"netns", "exec", tp.ClientNS, peer, "check", addr}, args...)...).CombinedOutput()
 		if err != nil {
 			return []string{err.Error() + ": " + string(out)}
 		}
 		return strings.Fields(string(out))
 	}
 	for i := 0; i < 50; i++ {
-		if out := check("reviews", "ready", 1); len(out) == 1 && out[0] == "OK" {
+		if out := check("reviews", "ready", "1"); len(out) == 1 && out[0] == "OK" {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	return tp, port, check
+}
+
+// TestCaptureGRPC: grpc-go client and server (separate processes, two
+// namespaces), three unary calls on one connection and a NOT_FOUND call:
+// one c-p and one s-p span per call, read through HPACK with the dynamic
+// table the calls share, paired by stream id, equal sequence numbers.
+func TestCaptureGRPC(t *testing.T) {
+	tp, _, checkArgs := grpcServer(t)
+	check := func(service, xrid string, n int) []string { return checkArgs(service, xrid, fmt.Sprint(n)) }
 	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ClientNS), netnsInode(t, tp.ServerNS)}})
 	if err != nil {
 		t.Fatal(err)
@@ -215,29 +224,7 @@ func TestCaptureKafka(t *testing.T) {
 // of 16383 bytes the writes are read whole, and at least half the calls
 // must keep both headers on each side (64 of 64 measured).
 func TestCaptureGRPCConcurrent(t *testing.T) {
-	requireRoot(t)
-	peer := buildPeer(t, "grpcpeer")
-	tp := newTopo(t)
-	port := nextPort()
-	addr := fmt.Sprintf("%s:%d", tp.ServerIP, port)
-	srv := exec.Command("ip", "netns", "exec", tp.ServerNS, peer, "serve", addr)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	check := func(args ...string) []string {
-		out, err := exec.Command("ip", append([]string{"netns", "exec", tp.ClientNS, peer, "check", addr}, args...)...).CombinedOutput()
-		if err != nil {
-			return []string{err.Error() + ": " + string(out)}
-		}
-		return strings.Fields(string(out))
-	}
-	for i := 0; i < 50; i++ {
-		if out := check("reviews", "ready", "1"); len(out) == 1 && out[0] == "OK" {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	tp, port, check := grpcServer(t)
 	for _, size := range []int{0, 16383} {
 		grpcConcurrent(t, tp, port, size, check)
 	}
