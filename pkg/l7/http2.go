@@ -8,7 +8,6 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/zerotrace/zerotrace/pkg/l7/hpackdec"
-
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -156,22 +155,9 @@ func (HTTP2) NewStream() Stream {
 	for i := range c.dir {
 		d := &c.dir[i]
 		d.response, d.hlen, d.whole = i == 1, h2HeaderLen, true
-		c.newTable(d)
+		d.dec = hpackdec.New(4096, h2MaxBlock, h2MaxBlock)
 	}
 	return c
-}
-
-// newTable gives direction d its HPACK decoder, its table empty. The
-// table starts anew (Reset) wherever it may be out of step with the
-// sender's: the framing lost and found again, a block not read whole or
-// malformed. The sender's table then holds entries this one lacks, and
-// before, an index named another entry: another stream's path or
-// x-request-id. Entries the sender adds afterwards are the newest of its
-// table and keep their indexes in the new one; a reference to an older one
-// leaves its field out and marks its stream partial (hpackdec), as on a
-// connection joined mid-way.
-func (c *h2Conn) newTable(d *h2Dir) {
-	d.dec = hpackdec.New(4096, h2MaxBlock, h2MaxBlock)
 }
 
 // h2Dir is one direction: its framer and the header block being gathered.
@@ -183,7 +169,15 @@ type h2Dir struct {
 	blockSid uint32
 	blockFl  uint8
 	blockOK  bool
-	dec      *hpackdec.Decoder
+	// dec's table starts anew (Reset) wherever it may be out of step with
+	// the sender's: the framing lost and found again (sync), a block not
+	// read whole or malformed (headerBlock). The sender's table then holds
+	// entries this one lacks, and an index would name another entry:
+	// another stream's path or x-request-id. Entries the sender adds
+	// afterwards are the newest of its table and keep their indexes in the
+	// new one; a reference to an older one leaves its field out and marks
+	// its stream partial, as on a connection joined mid-way.
+	dec *hpackdec.Decoder
 }
 
 // h2Stream is one exchange being read.
