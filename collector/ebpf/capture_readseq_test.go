@@ -40,7 +40,7 @@ func startSeqServer(t *testing.T, ns string, args ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd, stdout, stderr := serverCmd(t, ns, append([]string{"/usr/bin/python3", script}, args...))
+	cmd, stdout, stderr := serverCmd(t, ns, append([]string{sysPython, script}, args...))
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting seqcheck %v: %v", args, err)
 	}
@@ -84,7 +84,7 @@ func runSeqClient(t *testing.T, ns string, args ...string) []seqTruth {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, "/usr/bin/python3", script}, args...)...)
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, sysPython, script}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
