@@ -34,11 +34,6 @@ type Config struct {
 	// (the garbage collector works harder near it); 0 = none. GOMEMLIMIT,
 	// when set, is the runtime's own and wins.
 	MemoryLimitMB int `yaml:"memory_limit_mb"`
-	// GCPercent is the Go garbage collector's percent (GOGC): a cycle starts
-	// when the heap has grown by this percent of what the last one kept, or
-	// at the memory limit, whichever comes first; -1 = only at the limit
-	// (memory_limit_mb must then be set). GOGC, when set, wins.
-	GCPercent int `yaml:"gc_percent"`
 	// Namespace is stamped on spans that carry none (a Kubernetes-style
 	// namespace for the node's workloads; search and the dashboard filter on it).
 	Namespace string `yaml:"namespace"`
@@ -115,12 +110,6 @@ type PodConfig struct {
 // collector from the CPU for more than ~0.2 s.
 const DefaultRingMiB = 32
 
-// DefaultGCPercent is the collector's garbage-collector percent (docs/capture.md,
-// "Issue 29, fifteenth round"): with ~40 MB live between batches, GOGC 100
-// started a cycle every ~40 MB of garbage; at 400 the heap grows to the
-// memory limit first.
-const DefaultGCPercent = 400
-
 // EBPFConfig configures the socket capture.
 type EBPFConfig struct {
 	Enabled     bool          `yaml:"enabled"`
@@ -195,7 +184,7 @@ type ServiceRule struct {
 func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info", MemoryLimitMB: 200, GCPercent: DefaultGCPercent,
+		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info", MemoryLimitMB: 200,
 		EBPF:         EBPFConfig{Enabled: true, PayloadSize: 1024, RingMiB: DefaultRingMiB, Timeout: 10 * time.Second},
 		Packet:       PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks, Fanout: 1},
 		Kubernetes:   KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
@@ -288,7 +277,6 @@ func applyEnv(cfg *Config, env func(string) string) error {
 		{"ZEROTRACE_OBJECT_STORE_REGION", func(v string) error { cfg.ObjectStore.Region = v; return nil }},
 		{"ZEROTRACE_SPAN_BUDGET", func(v string) (err error) { cfg.EBPF.SpanBudget, err = strconv.ParseFloat(v, 64); return }},
 		{"ZEROTRACE_MEMORY_LIMIT_MB", func(v string) (err error) { cfg.MemoryLimitMB, err = strconv.Atoi(v); return }},
-		{"ZEROTRACE_GC_PERCENT", func(v string) (err error) { cfg.GCPercent, err = strconv.Atoi(v); return }},
 		{"ZEROTRACE_PACKET_FANOUT", func(v string) (err error) { cfg.Packet.Fanout, err = strconv.Atoi(v); return }},
 		{"ZEROTRACE_DISK_BUDGET", func(v string) (err error) { cfg.Store.DiskBudget, err = strconv.ParseInt(v, 10, 64); return }},
 		{"ZEROTRACE_MIN_FREE", func(v string) (err error) { cfg.Store.MinFree, err = strconv.ParseInt(v, 10, 64); return }},
@@ -305,7 +293,7 @@ func applyEnv(cfg *Config, env func(string) string) error {
 // coreFlags are the collector's flags (the redaction and OTLP flags aside).
 type coreFlags struct {
 	node, dataDir, dataGroup, metrics, logLevel, namespace *string
-	payload, memLimit, gcPercent, fanout, ringMiB          *int
+	payload, memLimit, fanout, ringMiB                     *int
 	spanBudget                                             *float64
 	diskBudget, minFree                                    *int64
 	netns, ifaces                                          multiFlag
@@ -325,7 +313,6 @@ func addCoreFlags(fs *flag.FlagSet) *coreFlags {
 	f.ringMiB = fs.Int("ring-mib", 0, "MiB of the eBPF ring buffer to user space (a power of two, 1..1024)")
 	f.spanBudget = fs.Float64("span-budget", 0, "spans per second before whole new connections are shed (0: no budget)")
 	f.memLimit = fs.Int("memory-limit-mb", 200, "the collector's soft memory limit in MiB (0: none)")
-	f.gcPercent = fs.Int("gc-percent", DefaultGCPercent, "the garbage collector's percent, as GOGC (-1: collect only near the memory limit)")
 	f.diskBudget = fs.Int64("disk-budget", 0, "bytes the node directory may hold (0: a fifth of the filesystem; -1: none)")
 	f.minFree = fs.Int64("min-free", 0, "bytes left free on the filesystem (0: 10% and at least 1 GiB; -1: none)")
 	fs.Var(&f.netns, "netns", "capture only this network namespace (path or inode; repeatable)")
@@ -371,8 +358,6 @@ func (f *coreFlags) apply(cfg *Config, fs *flag.FlagSet) error {
 			cfg.EBPF.SpanBudget = *f.spanBudget
 		case "memory-limit-mb":
 			cfg.MemoryLimitMB = *f.memLimit
-		case "gc-percent":
-			cfg.GCPercent = *f.gcPercent
 		case "packet-fanout":
 			cfg.Packet.Fanout = *f.fanout
 		case "disk-budget":
@@ -434,9 +419,6 @@ func (c *Config) Validate() error {
 	}
 	if c.MemoryLimitMB < 0 {
 		errs = append(errs, fmt.Errorf("memory_limit_mb %d: want ≥ 0 (0: no limit)", c.MemoryLimitMB))
-	}
-	if c.GCPercent < -1 || c.GCPercent == 0 || (c.GCPercent == -1 && c.MemoryLimitMB == 0) {
-		errs = append(errs, fmt.Errorf("gc_percent %d with memory_limit_mb %d: want > 0, or -1 (only at the memory limit) with a limit", c.GCPercent, c.MemoryLimitMB))
 	}
 	if c.RepeatedKeys.Exchanges < 1 || c.RepeatedKeys.Window < time.Second {
 		errs = append(errs, fmt.Errorf("repeated_keys: exchanges %d, window %v: want at least 1 and 1s", c.RepeatedKeys.Exchanges, c.RepeatedKeys.Window))

@@ -8,55 +8,6 @@ import (
 	"time"
 )
 
-// TestConfigGCPercent: gc_percent from the defaults, the YAML file,
-// ZEROTRACE_GC_PERCENT and --gc-percent, each over the one before, and the
-// values refused (below -1, 0, and -1 without a memory limit).
-func TestConfigGCPercent(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(file, []byte("gc_percent: 150\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{}
-	get := func(k string) string { return env[k] }
-	load := func(args ...string) int {
-		t.Helper()
-		cfg, err := Load(args, get)
-		if err != nil {
-			t.Fatalf("%q %v: %v", args, env, err)
-		}
-		return cfg.GCPercent
-	}
-	if p := load(); p != DefaultGCPercent || DefaultGCPercent <= 100 {
-		t.Errorf("default gc_percent %d (DefaultGCPercent %d)", p, DefaultGCPercent)
-	}
-	if p := load("--config", file); p != 150 {
-		t.Errorf("gc_percent from YAML: %d", p)
-	}
-	env["ZEROTRACE_GC_PERCENT"] = "-1"
-	if p := load("--config", file); p != -1 {
-		t.Errorf("ZEROTRACE_GC_PERCENT over YAML: %d", p)
-	}
-	if p := load("--config", file, "--gc-percent", "250"); p != 250 {
-		t.Errorf("--gc-percent over the environment: %d", p)
-	}
-	if p := load("--gc-percent", "100"); p != 100 {
-		t.Errorf("--gc-percent 100 (GOGC's default) over the environment: %d", p)
-	}
-	delete(env, "ZEROTRACE_GC_PERCENT")
-	for _, args := range [][]string{
-		{"--gc-percent", "-2"},
-		{"--gc-percent", "0"},
-		{"--gc-percent", "-1", "--memory-limit-mb", "0"},
-	} {
-		if _, err := Load(args, get); err == nil || !strings.Contains(err.Error(), "gc_percent") {
-			t.Errorf("%q: %v, want a gc_percent error", args, err)
-		}
-	}
-	if _, err := Load([]string{"--gc-percent", "-1", "--memory-limit-mb", "150"}, get); err != nil {
-		t.Errorf("-1 with a limit: %v", err)
-	}
-}
-
 func TestConfigPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "c.yaml")

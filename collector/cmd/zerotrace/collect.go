@@ -31,7 +31,9 @@ func runCollect(args []string) int {
 	log := newLogger(cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	setCollectGC(cfg, os.Getenv)
+	if cfg.MemoryLimitMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
+	}
 	if err := prof.start(); err != nil {
 		log.Error("collect", "err", err)
 		return 1
@@ -41,21 +43,10 @@ func runCollect(args []string) int {
 			log.Error("collect", "err", err)
 		}
 	}()
-	log.Info("collect", "node", cfg.Node, "data_dir", cfg.DataDir, "memory_limit_mb", cfg.MemoryLimitMB, "gc_percent", cfg.GCPercent)
+	log.Info("collect", "node", cfg.Node, "data_dir", cfg.DataDir, "memory_limit_mb", cfg.MemoryLimitMB)
 	if err := agent.Run(ctx, cfg, log, func() { log.Info("ready") }); err != nil {
 		log.Error("collect", "err", err)
 		return 1
 	}
 	return 0
-}
-
-// setCollectGC gives the runtime the configuration's memory limit and GC
-// percent; GOMEMLIMIT and GOGC, when set, are the runtime's own and win.
-func setCollectGC(cfg agent.Config, getenv func(string) string) {
-	if cfg.MemoryLimitMB > 0 && getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
-	}
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(cfg.GCPercent)
-	}
 }
