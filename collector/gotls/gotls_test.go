@@ -223,37 +223,7 @@ func TestLayoutMatchesDWARF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, _ := elf.Open(bin)
-	defer f.Close()
-	d, err := f.DWARF()
-	if err != nil {
-		t.Fatal(err)
-	}
-	offs := map[string]int64{}
-	want := map[string]bool{"bytes.Buffer": true, "bytes.Reader": true, "crypto/tls.Conn": true, "net.conn": true, "net.TCPConn": true, "net.netFD": true, "internal/poll.FD": true, "runtime.iface": true}
-	r := d.Reader()
-	for {
-		e, err := r.Next()
-		if err != nil || e == nil {
-			break
-		}
-		if e.Tag != dwarf.TagStructType {
-			continue
-		}
-		name, _ := e.Val(dwarf.AttrName).(string)
-		if !want[name] {
-			r.SkipChildren()
-			continue
-		}
-		typ, err := d.Type(e.Offset)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, fl := range typ.(*dwarf.StructType).Field {
-			offs[name+"."+fl.Name] = fl.ByteOffset
-		}
-		r.SkipChildren()
-	}
+	offs := structFields(t, bin, "bytes.Buffer", "bytes.Reader", "crypto/tls.Conn", "net.conn", "net.TCPConn", "net.netFD", "internal/poll.FD", "runtime.iface")
 	l := info.Layout
 	// The table's offsets for this version (what a stripped binary gets).
 	table, err := LayoutFor(info.GoVersion)
@@ -279,23 +249,48 @@ func TestLayoutMatchesDWARF(t *testing.T) {
 // same offsets.
 func TestRecordOffsetsFromDWARF(t *testing.T) {
 	bins := binaries(t)
-	f, err := elf.Open(bins["full"])
-	if err != nil {
-		t.Fatal(err)
+	want := structFields(t, bins["full"], "crypto/tls.Conn")
+	for name, bin := range bins {
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, in, ok := recordOffsets(f)
+		f.Close()
+		if name == "stripped" {
+			if ok {
+				t.Errorf("stripped: rawInput %d, input %d from no DWARF", raw, in)
+			}
+			continue
+		}
+		if !ok || want["crypto/tls.Conn.rawInput"] == 0 || int64(raw) != want["crypto/tls.Conn.rawInput"] || int64(in) != want["crypto/tls.Conn.input"] {
+			t.Errorf("%s: rawInput %d, input %d, ok %v; the whole DWARF says %d, %d", name, raw, in, ok, want["crypto/tls.Conn.rawInput"], want["crypto/tls.Conn.input"])
+		}
 	}
+}
+
+// structFields reads the field offsets ("Type.field") of the named structs
+// from the whole DWARF of bin (f.DWARF()).
+func structFields(t *testing.T, bin string, names ...string) map[string]int64 {
+	f, _ := elf.Open(bin)
 	defer f.Close()
 	d, err := f.DWARF()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int64{}
+	offs := map[string]int64{}
 	r := d.Reader()
 	for {
 		e, err := r.Next()
 		if err != nil || e == nil {
 			break
 		}
-		if name, _ := e.Val(dwarf.AttrName).(string); e.Tag != dwarf.TagStructType || name != "crypto/tls.Conn" {
+		if e.Tag != dwarf.TagStructType {
+			continue
+		}
+		name, _ := e.Val(dwarf.AttrName).(string)
+		if !slices.Contains(names, name) {
+			r.SkipChildren()
 			continue
 		}
 		typ, err := d.Type(e.Offset)
@@ -303,31 +298,11 @@ func TestRecordOffsetsFromDWARF(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, fl := range typ.(*dwarf.StructType).Field {
-			want[fl.Name] = fl.ByteOffset
+			offs[name+"."+fl.Name] = fl.ByteOffset
 		}
-		break
+		r.SkipChildren()
 	}
-	raw, in, ok := recordOffsets(f)
-	if !ok || want["rawInput"] == 0 || int64(raw) != want["rawInput"] || int64(in) != want["input"] {
-		t.Errorf("recordOffsets: rawInput %d, input %d, ok %v; the whole DWARF says %d, %d", raw, in, ok, want["rawInput"], want["input"])
-	}
-	s, err := elf.Open(bins["stripped"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if raw, in, ok := recordOffsets(s); ok {
-		t.Errorf("stripped: rawInput %d, input %d from no DWARF", raw, in)
-	}
-}
-
-func BenchmarkInspect(b *testing.B) {
-	bin := binaries(b)["stripped"]
-	for b.Loop() {
-		if _, err := Inspect(bin); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return offs
 }
 
 // BenchmarkInspectDWARF: the build with DWARF, whose tls.Conn offsets are
