@@ -204,7 +204,7 @@ func startCollector(t *testing.T, cfg Config, log *slog.Logger) (cancel func(), 
 func startServer(t *testing.T, ns string, port int, down string) int {
 	t.Helper()
 	server, _ := filepath.Abs("../ebpf/testdata/runtimes/server.py")
-	args := []string{"netns", "exec", ns, "python3", "-u", server, "127.0.0.1", fmt.Sprint(port)}
+	args := []string{"netns", "exec", ns, testenv.SysPython, "-u", server, "127.0.0.1", fmt.Sprint(port)}
 	if down != "" {
 		args = append(args, down)
 	}

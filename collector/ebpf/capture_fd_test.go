@@ -16,13 +16,13 @@ import (
 // task's 64-slot built-in one (the fd → socket walk reads the table's slot
 // through BTF, socket.bpf.c fd_to_sock): its requests give their spans.
 func TestCaptureHighFD(t *testing.T) {
-	testenv.RequireBinaries(t, "python3", "curl", "ip")
+	testenv.RequireBinaries(t, sysPython, "curl", "ip")
 	tp, live := liveTopo(t)
 	port := nextPort()
 	script := fmt.Sprintf("import os, runpy, sys; held = [os.open('/dev/null', os.O_RDONLY) for _ in range(300)]; "+
 		"sys.argv = ['server.py', %q, %q]; runpy.run_path(%q, run_name='__main__')",
 		tp.ServerIP, fmt.Sprint(port), filepath.Join(runtimeDir(t), "server.py"))
-	startServer(t, tp.ServerNS, tp.ServerIP, port, []string{"python3", "-c", script})
+	startServer(t, tp.ServerNS, tp.ServerIP, port, []string{sysPython, "-c", script})
 	m := nonce()
 	for i := range 2 {
 		out := runClient(t, tp.ClientNS, []string{"curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{url_effective}\n",

@@ -18,7 +18,7 @@ import (
 // the c-p and s-p spans carry IPv6, ::1 on both sides, the server's port and
 // the client port curl itself reports (%{local_port}).
 func TestCaptureIPv6(t *testing.T) {
-	testenv.RequireBinaries(t, "python3", "curl", "ip")
+	testenv.RequireBinaries(t, sysPython, "curl", "ip")
 	tp := newTopo(t)
 	live, err := startLive(t, Options{NetNS: []uint32{netnsInode(t, tp.ServerNS)}})
 	if err != nil {
@@ -34,7 +34,7 @@ func TestCaptureIPv6(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := nextPort()
-	startServer(t, tp.ServerNS, "[::1]", port, []string{"python3", "-m", "http.server", "--bind", "::1", "--directory", root, strconv.Itoa(port)})
+	startServer(t, tp.ServerNS, "[::1]", port, []string{sysPython, "-m", "http.server", "--bind", "::1", "--directory", root, strconv.Itoa(port)})
 	path := "/" + m + "/v6"
 	out, err := exec.Command("ip", "netns", "exec", tp.ServerNS, "curl", "-g", "-s", "-o", "/dev/null", "-w", "%{http_code} %{local_ip} %{local_port}",
 		fmt.Sprintf("http://[::1]:%d%s", port, path)).CombinedOutput()

@@ -44,7 +44,7 @@ func TestCaptureNonL7(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("ip", "netns", "exec", tp.ServerNS, "python3", "-c", bulkScript).CombinedOutput()
+	out, err := exec.Command("ip", "netns", "exec", tp.ServerNS, sysPython, "-c", bulkScript).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != fmt.Sprint(256*65536) {
 		t.Fatalf("bulk stream: %v %s", err, out)
 	}
@@ -125,7 +125,7 @@ c.close(); t.join(); ls.close()
 func TestCaptureNonL7Forgotten(t *testing.T) {
 	tp, live := liveTopo(t)
 	path := fmt.Sprintf("/%s/after-forget", nonce())
-	out, err := exec.Command("ip", "netns", "exec", tp.ServerNS, "python3", "-c", forgetScript, path).CombinedOutput()
+	out, err := exec.Command("ip", "netns", "exec", tp.ServerNS, sysPython, "-c", forgetScript, path).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "HTTP/1.1 200 OK" {
 		t.Fatalf("script: %v %s", err, out)
 	}

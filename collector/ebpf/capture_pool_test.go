@@ -27,7 +27,7 @@ func TestCapturePoolHandoff(t *testing.T) {
 	// The pool's work queue is followed (bpf/socket/pyqueue.h): every call
 	// should carry its request's context (64 of 64 in every run measured).
 	checkContexts(t, "python pool", 2, 60, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
-		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{"python3", "-u", filepath.Join(runtimeDir(t), "pool.py"),
+		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{sysPython, "-u", filepath.Join(runtimeDir(t), "pool.py"),
 			tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf)})
 	})
 }

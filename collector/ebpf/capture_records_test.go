@@ -76,7 +76,7 @@ func TestSlowSessionsDoNotStallReader(t *testing.T) {
 	if err := os.WriteFile(script, []byte(burstScript), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res := runClient(t, tp.ClientNS, []string{"python3", script, fmt.Sprint(n), m})
+	res := runClient(t, tp.ClientNS, []string{sysPython, script, fmt.Sprint(n), m})
 	if len(res) != 1 || res[0].Status != 200 || res[0].Len != n {
 		t.Fatalf("burst: %+v", res)
 	}

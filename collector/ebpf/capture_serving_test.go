@@ -55,7 +55,7 @@ sys.stdin.read()
 // before the last request.
 func TestCaptureServingRewritten(t *testing.T) {
 	tp, live := liveTopo(t)
-	cmd := exec.Command("ip", "netns", "exec", tp.ServerNS, "python3", "-c", servingScript)
+	cmd := exec.Command("ip", "netns", "exec", tp.ServerNS, sysPython, "-c", servingScript)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()

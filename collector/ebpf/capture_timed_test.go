@@ -36,7 +36,7 @@ func TestCaptureJavaCompletable(t *testing.T) {
 // global, and its waits time out within the switch interval).
 func TestCapturePoolTimedWait(t *testing.T) {
 	checkContexts(t, "python timed pool", 2, 16, func(t *testing.T, tp *topo, front, leaf int) *exec.Cmd {
-		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{"python3", "-u", filepath.Join(runtimeDir(t), "pool.py"),
+		return startServer(t, tp.ServerNS, tp.ServerIP, front, []string{sysPython, "-u", filepath.Join(runtimeDir(t), "pool.py"),
 			tp.ServerIP, fmt.Sprint(front), fmt.Sprintf("http://127.0.0.1:%d", leaf), "timed"})
 	})
 }

@@ -3,6 +3,7 @@
 package ebpf
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,7 +23,7 @@ import (
 // docs/mesh.md "Without plaintext"): nginx excluded from TLS reading proxies
 // plain HTTP to an upstream nginx over TLS 1.3, excluded too (the mesh
 // demo's mtls-opaque hop). Ground truth: the flights on the wire, captured
-// by tshark at the proxy's side.
+// by dumpcap at the proxy's side.
 
 // wireSeg is a TCP segment with payload seen by tshark.
 type wireSeg struct {
@@ -88,36 +90,106 @@ func wireFlights(t *testing.T, pcap string, srv int) (map[uint16][]wireFlight, m
 	return flights, starts
 }
 
-// startTshark captures TCP port port in ns into a file until the test ends
-// (or stop is called); it returns the file and stop.
-func startTshark(t *testing.T, ns string, port int) (string, func()) {
+// wireCapture is dumpcap capturing TCP port port of a namespace into a
+// file, through a pipe: dumpcap writes a pipe packet by packet (its file
+// output is buffered, which showed 3–7 of 8 connections when a test waited
+// on the file).
+type wireCapture struct {
+	t      *testing.T
+	ns     string
+	file   string
+	mark   int // the UDP port of end marks, captured too
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	buf    []byte // what the pipe gave so far
+	copied chan struct{}
+}
+
+// startWire starts dumpcap on TCP port port in ns; it is stopped when the
+// test ends or by stop.
+func startWire(t *testing.T, ns string, port int) *wireCapture {
 	t.Helper()
-	pcap := filepath.Join(t.TempDir(), "wire.pcapng")
-	cmd := exec.Command("ip", "netns", "exec", ns, "tshark", "-q", "-i", "any", "-f", fmt.Sprintf("tcp port %d", port), "-w", pcap)
+	w := &wireCapture{t: t, ns: ns, file: filepath.Join(t.TempDir(), "wire.pcapng"), mark: nextPort(), copied: make(chan struct{})}
+	w.cmd = exec.Command("ip", "netns", "exec", ns, "dumpcap", "-q", "-i", "any",
+		"-f", fmt.Sprintf("tcp port %d or udp port %d", port, w.mark), "-w", "-")
 	var stderr strings.Builder
-	cmd.Stderr = &syncWriter{w: &stderr}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("tshark: %v", err)
+	w.cmd.Stderr = &syncWriter{w: &stderr}
+	out, err := w.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("dumpcap: %v", err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	stop := func() {
-		cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
+	if err := w.cmd.Start(); err != nil {
+		t.Fatalf("dumpcap: %v", err)
+	}
+	go func() {
+		defer close(w.copied)
+		b := make([]byte, 64<<10)
+		for {
+			n, err := out.Read(b)
+			w.mu.Lock()
+			w.buf = append(w.buf, b[:n]...)
+			w.mu.Unlock()
+			if err != nil {
+				return
+			}
 		}
-	}
-	t.Cleanup(stop)
+	}()
+	t.Cleanup(func() { w.stop() })
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(stderr.String(), "Capturing on"); {
 		if time.Now().After(deadline) {
-			t.Fatalf("tshark did not start: %s", stderr.String())
+			t.Fatalf("dumpcap did not start: %s", stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return pcap, stop
+	return w
+}
+
+// stop ends the capture and writes the file.
+func (w *wireCapture) stop() {
+	if w.cmd.ProcessState == nil {
+		w.cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan struct{})
+		go func() { w.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			w.cmd.Process.Kill()
+			<-done
+		}
+	}
+	<-w.copied
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := os.WriteFile(w.file, w.buf, 0o644); err != nil {
+		w.t.Errorf("writing the capture: %v", err)
+	}
+}
+
+// end sends a UDP datagram with a fresh mark from the namespace to dst,
+// waits until the capture holds it, and stops the capture: every packet
+// the namespace sent or received before the mark is in the file, which
+// end returns.
+func (w *wireCapture) end(dst string) string {
+	w.t.Helper()
+	mark := "zerotrace-wire-end-" + nonce()
+	send := fmt.Sprintf("printf %%s %s > /dev/udp/%s/%d", mark, dst, w.mark)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if out, err := exec.Command("ip", "netns", "exec", w.ns, "bash", "-c", send).CombinedOutput(); err != nil {
+			w.t.Fatalf("sending the capture's end mark: %v: %s", err, out)
+		}
+		for wait := time.Now().Add(time.Second); time.Now().Before(wait); time.Sleep(20 * time.Millisecond) {
+			w.mu.Lock()
+			seen := bytes.Contains(w.buf, []byte(mark))
+			w.mu.Unlock()
+			if seen {
+				w.stop()
+				return w.file
+			}
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("dumpcap did not capture its end mark in 20 s")
+		}
+	}
 }
 
 // nginxProxyConf: plain HTTP on host:port proxied to https://up (one
@@ -137,11 +209,11 @@ func nginxProxyConf(t *testing.T, dir, host string, port int, up, vers string) s
 // response's end, its start after the session tickets it wrote before);
 // no span of the handshake or of the close; no context id on L4 spans.
 func TestCaptureTLSOpaque(t *testing.T) {
-	haveBins(t, "openssl", "curl", "nginx", "tshark")
+	haveBins(t, "openssl", "curl", "nginx", "tshark", "dumpcap")
 	tp, live := liveTopoExcluding(t, "nginx")
 	dir, cert, key := tlsCert(t, tp.ServerIP)
 	upPort := nextPort()
-	pcap, stopWire := startTshark(t, tp.ClientNS, upPort)
+	wire := startWire(t, tp.ClientNS, upPort)
 	upConf := nginxTLSConf(t, dir, tp.ServerIP, upPort, cert, key)
 	b, err := os.ReadFile(upConf)
 	if err != nil {
@@ -167,15 +239,14 @@ func TestCaptureTLSOpaque(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
-	stopWire()
+	pcap := wire.end(tp.ServerIP)
 	spans := live.Spans()
-	wire, segStarts := wireFlights(t, pcap, upPort)
-	checkOpaqueSpans(t, spans, wire, segStarts, tp.ClientIP, upPort, paths)
+	flights, segStarts := wireFlights(t, pcap, upPort)
+	checkOpaqueSpans(t, spans, flights, segStarts, tp.ClientIP, upPort, paths)
 }
 
 // checkOpaqueSpans matches the L4 spans on upPort with the connections on
-// the wire, which tshark saw at the proxies' side: by client port among
+// the wire, which dumpcap saw at the proxies' side: by client port among
 // the spans from the proxies' address, proxyIP. The upstream's readiness
 // probes come from its own namespace's address and may have had the same
 // client port (CI saw the like in TestCaptureTLSMidRecord).

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
 
@@ -21,7 +22,7 @@ import (
 // executable), certificates made here with openssl, ground truth from the
 // request paths the test generated.
 
-const sysPython = "/usr/bin/python3" // Debian's, with python3-requests
+const sysPython = testenv.SysPython
 
 // tlsCert makes a self-signed certificate for ips in a temporary directory;
 // it returns the directory, the certificate and the key.

@@ -150,12 +150,12 @@ func withDown(argv []string, down string) []string {
 
 var runtimes = []runtime{
 	{
-		Name: "python", Bins: []string{"python3", "curl"}, TwoTierSameThread: true, Chunked: true,
+		Name: "python", Bins: []string{sysPython, "curl"}, TwoTierSameThread: true, Chunked: true,
 		Server: func(t *testing.T, h string, p int, d string) []string {
-			return withDown([]string{"python3", "-u", filepath.Join(runtimeDir(t), "server.py"), h, fmt.Sprint(p)}, d)
+			return withDown([]string{sysPython, "-u", filepath.Join(runtimeDir(t), "server.py"), h, fmt.Sprint(p)}, d)
 		},
 		Client: func(t *testing.T, urls []string) []string {
-			return append([]string{"python3", filepath.Join(runtimeDir(t), "client.py")}, urls...)
+			return append([]string{sysPython, filepath.Join(runtimeDir(t), "client.py")}, urls...)
 		},
 	},
 	{

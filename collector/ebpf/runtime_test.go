@@ -109,7 +109,7 @@ func TestRuntimeHarness(t *testing.T) {
 	for _, rt := range runtimes {
 		t.Run(rt.Name, func(t *testing.T) {
 			haveBins(t, rt.Bins...)
-			haveBins(t, "curl", "python3")
+			haveBins(t, "curl", sysPython)
 			tp := newTopo(t)
 			port := nextPort()
 			startServer(t, tp.ServerNS, tp.ServerIP, port, rt.Server(t, tp.ServerIP, port, ""))
@@ -119,7 +119,7 @@ func TestRuntimeHarness(t *testing.T) {
 			checkClient(t, rt.Name+" client", urls, runClient(t, tp.ClientNS, rt.Client(t, urls)))
 			checkClient(t, "curl", urls, runClient(t, tp.ClientNS, curlClient(urls)))
 			paths := []string{"/" + m + "/p1", "/" + m + "/p2", "/" + m + "/p3"}
-			res := runClient(t, tp.ClientNS, append([]string{"python3", runtimeDir(t) + "/pipeline.py", tp.ServerIP, fmt.Sprint(port)}, paths...))
+			res := runClient(t, tp.ClientNS, append([]string{sysPython, runtimeDir(t) + "/pipeline.py", tp.ServerIP, fmt.Sprint(port)}, paths...))
 			pu := make([]string, len(paths))
 			for i, p := range paths {
 				pu[i] = base + p
@@ -239,7 +239,7 @@ func TestRuntimeCapture(t *testing.T) {
 	for _, rt := range runtimes {
 		t.Run(rt.Name, func(t *testing.T) {
 			haveBins(t, rt.Bins...)
-			haveBins(t, "curl", "python3")
+			haveBins(t, "curl", sysPython)
 			src := requireCapture(t)
 			tp := newTopo(t)
 			port := nextPort()
@@ -271,7 +271,7 @@ func TestRuntimeCapture(t *testing.T) {
 			t.Run("pipelined", func(t *testing.T) {
 				m := "p" + nonce()
 				paths := []string{"/" + m + "/p1", "/" + m + "/p2", "/" + m + "/p3"}
-				runClient(t, tp.ClientNS, append([]string{"python3", runtimeDir(t) + "/pipeline.py", tp.ServerIP, fmt.Sprint(port)}, paths...))
+				runClient(t, tp.ClientNS, append([]string{sysPython, runtimeDir(t) + "/pipeline.py", tp.ServerIP, fmt.Sprint(port)}, paths...))
 				spans := waitSpans(t, src, func(s []span.Span) bool { return countMarker(s, m) >= 2*len(paths) })
 				for _, p := range paths {
 					checkPair(t, spans, p, 200)

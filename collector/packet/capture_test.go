@@ -142,7 +142,7 @@ func TestVXLANFourPoints(t *testing.T) {
 
 	dir := t.TempDir()
 	os.WriteFile(dir+"/hello", []byte("hello from pod2\n"), 0o644)
-	srv := exec.Command("ip", "netns", "exec", tp.p2, "python3", "-m", "http.server", "8080", "--bind", "10.202.2.10", "--directory", dir)
+	srv := exec.Command("ip", "netns", "exec", tp.p2, testenv.SysPython, "-m", "http.server", "8080", "--bind", "10.202.2.10", "--directory", dir)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

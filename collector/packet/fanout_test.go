@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/internal/testenv"
 	pk "github.com/zerotrace/zerotrace/pkg/packet"
 	"github.com/zerotrace/zerotrace/pkg/span"
 )
@@ -249,7 +250,7 @@ func TestFanoutCapture(t *testing.T) {
 		os.WriteFile(dir+"/"+name, []byte("fanout "+name+"\n"), 0o644)
 		urls = append(urls, "http://10.202.2.10:8080/"+name)
 	}
-	srv := exec.Command("ip", "netns", "exec", tp.p2, "python3", "-m", "http.server", "8080", "--bind", "10.202.2.10", "--directory", dir)
+	srv := exec.Command("ip", "netns", "exec", tp.p2, testenv.SysPython, "-m", "http.server", "8080", "--bind", "10.202.2.10", "--directory", dir)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ srv.serve_forever()
 // same sequence numbers at both points; handshakes make no span.
 func TestTLSFlights(t *testing.T) {
 	testenv.RequireRoot(t)
-	testenv.RequireBinaries(t, "openssl", "curl", "python3")
+	testenv.RequireBinaries(t, "openssl", "curl", testenv.SysPython)
 	id := fmt.Sprintf("zt-tls-%d", os.Getpid())
 	cns, sns, node := id+"-c", id+"-s", id+"-n"
 	t.Cleanup(func() {
@@ -83,7 +83,7 @@ func TestTLSFlights(t *testing.T) {
 	}
 	var log strings.Builder
 	var logMu sync.Mutex
-	srv := exec.Command("ip", "netns", "exec", sns, "python3", script, "10.207.2.2", crt, key)
+	srv := exec.Command("ip", "netns", "exec", sns, testenv.SysPython, script, "10.207.2.2", crt, key)
 	srv.Stderr = writerFunc(func(b []byte) { logMu.Lock(); log.Write(b); logMu.Unlock() })
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

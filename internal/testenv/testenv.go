@@ -36,6 +36,11 @@ func RequireRoot(t testing.TB) {
 	}
 }
 
+// SysPython is Debian's Python (3.11, with the python3-* packages .ci/install
+// adds), which tests run by its path: the python3 on the PATH may be
+// another build (a pyenv's).
+const SysPython = "/usr/bin/python3"
+
 // RequireBinaries needs each named program on the PATH (bash .ci/install).
 func RequireBinaries(t testing.TB, names ...string) {
 	t.Helper()
