@@ -290,8 +290,17 @@ SEC("tracepoint/syscalls/sys_enter_sendto")
 int enter_sendto(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), ARG(2), DIR_EGRESS, 0, 0); }
 SEC("tracepoint/syscalls/sys_exit_sendto")
 int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
+// MSG_PEEK (uapi linux/socket.h, not in BTF): a read that leaves the bytes
+// in the socket, which its next read returns again at the same sequence
+// number; it sends no event (its bytes twice would be two messages).
+#define MSG_PEEK 2
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int enter_recvfrom(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), ARG(2), DIR_INGRESS, 0, 0); }
+int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ARG(3) & MSG_PEEK)
+		return 0;
+	return enter_io(ARG(0), ARG(1), ARG(2), DIR_INGRESS, 0, 0);
+}
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_writev")
@@ -307,7 +316,12 @@ int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { return enter_io(ARG(0), ARG(1), 0, DIR_INGRESS, 0, 1); }
+int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ARG(2) & MSG_PEEK)
+		return 0;
+	return enter_io(ARG(0), ARG(1), 0, DIR_INGRESS, 0, 1);
+}
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return exit_io(ctx->ret); }
 // sendmmsg/recvmmsg: the first message (struct mmsghdr starts with its msghdr).
