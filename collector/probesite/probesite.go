@@ -311,69 +311,61 @@ func emulated(code []byte, i inst) bool {
 	return false
 }
 
-// reaches reports whether insts[to] is on a way from insts[from].
-func reaches(code []byte, insts []inst, at []int, from, to int) bool {
+// walk visits every instruction on a way from insts[from] once, with
+// where it leads, without going through insts[stop] (-1: none); it stops
+// when visit returns false, and reports whether it went to the end.
+func walk(code []byte, insts []inst, at []int, from, stop int, visit func(k int, w way) bool) bool {
 	seen := make([]bool, len(insts))
 	stack := []int{from}
 	for len(stack) > 0 {
 		k := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if k == to {
-			return true
-		}
-		if seen[k] {
+		if k == stop || seen[k] {
 			continue
 		}
 		seen[k] = true
-		stack = append(stack, follow(code, insts, at, k).next...)
+		w := follow(code, insts, at, k)
+		if !visit(k, w) {
+			return false
+		}
+		stack = append(stack, w.next...)
 	}
-	return false
+	return true
+}
+
+// reaches reports whether insts[to] is on a way from insts[from].
+func reaches(code []byte, insts []inst, at []int, from, to int) bool {
+	return !walk(code, insts, at, from, -1, func(k int, _ way) bool { return k != to })
 }
 
 // bypass says how a way from insts[from] gets out of the function without
 // passing insts[r] ("": none does).
 func bypass(code []byte, insts []inst, at []int, from, r int) string {
-	seen := make([]bool, len(insts))
-	stack := []int{from}
-	for len(stack) > 0 {
-		k := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if k == r || seen[k] {
-			continue
-		}
-		seen[k] = true
-		w := follow(code, insts, at, k)
+	why := ""
+	walk(code, insts, at, from, r, func(k int, w way) bool {
 		if w.out || w.leave {
-			return fmt.Sprintf("+%#x gets out of the function without passing +%#x", insts[k].pc, insts[r].pc)
+			why = fmt.Sprintf("+%#x gets out of the function without passing +%#x", insts[k].pc, insts[r].pc)
 		}
-		stack = append(stack, w.next...)
-	}
-	return ""
+		return why == ""
+	})
+	return why
 }
 
 // tail says what, on a way from insts[r] to a ret, may change RAX or get
 // out of the function otherwise ("": nothing).
 func tail(code []byte, insts []inst, at []int, r int) string {
-	seen := make([]bool, len(insts))
-	stack := []int{r}
-	for len(stack) > 0 {
-		k := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
+	why := ""
+	walk(code, insts, at, r, -1, func(k int, w way) bool {
 		i := insts[k]
-		w := follow(code, insts, at, k)
-		if w.leave {
-			return fmt.Sprintf("after +%#x, +%#x gets out of the function without a ret", insts[r].pc, i.pc)
+		switch {
+		case w.leave:
+			why = fmt.Sprintf("after +%#x, +%#x gets out of the function without a ret", insts[r].pc, i.pc)
+		case !keepsRAX(i) && !noReturn(insts, k):
+			why = fmt.Sprintf("after +%#x, %v at +%#x may change RAX", insts[r].pc, i.in, i.pc)
 		}
-		if !keepsRAX(i) && !noReturn(insts, k) {
-			return fmt.Sprintf("after +%#x, %v at +%#x may change RAX", insts[r].pc, i.in, i.pc)
-		}
-		stack = append(stack, w.next...)
-	}
-	return ""
+		return why == ""
+	})
+	return why
 }
 
 // keepsRAX reports whether i, between the return site and a ret, surely
