@@ -337,16 +337,13 @@ func tlsTraced(c benchCaptureConfig, col *collector, nginx benchNginx, r *benchT
 }
 
 // benchNginxTLS makes a self-signed certificate under prefix and returns
-// an nginx server block serving HTTPS on a free loopback port.
+// an nginx server block serving HTTPS on n.httpsAddr.
 func benchNginxTLS(prefix string, n *benchNginx) (string, error) {
 	n.cert, n.key = filepath.Join(prefix, "cert.pem"), filepath.Join(prefix, "key.pem")
 	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
 		"-nodes", "-keyout", n.key, "-out", n.cert, "-days", "2", "-subj", "/CN=localhost").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("making the bench certificate: %w: %s", err, out)
-	}
-	if n.httpsAddr, err = freeLoopbackAddr(); err != nil {
-		return "", err
 	}
 	return fmt.Sprintf(`    server {
         listen %s ssl;
