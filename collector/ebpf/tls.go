@@ -12,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cilium/ebpf"
+
+	"github.com/zerotrace/zerotrace/collector/probesite"
 	"github.com/zerotrace/zerotrace/collector/session"
 	"github.com/zerotrace/zerotrace/collector/tlslib"
 	"github.com/zerotrace/zerotrace/pkg/span"
@@ -213,9 +216,9 @@ func (c *Capture) tlsFailed(path string, pid uint32, err error, once bool) {
 		"file", path, "pid", pid, "err", err)
 }
 
-// attachOpenSSL attaches the entry and return uprobes of SSL_write,
-// SSL_read, SSL_write_ex and SSL_read_ex and the entry uprobe of SSL_set_fd
-// (those it exports) to the file at path.
+// attachOpenSSL attaches the entry and return probes of SSL_write,
+// SSL_read, SSL_write_ex and SSL_read_ex (osslPair) and the entry uprobe of
+// SSL_set_fd (those it exports) to the file at path.
 func (c *Capture) attachOpenSSL(path string) error {
 	n := 0
 	err := c.attachFound(path, "OpenSSL's functions", func(r io.ReaderAt) ([]uprobeAt, error) {
@@ -224,17 +227,16 @@ func (c *Capture) attachOpenSSL(path string) error {
 			return nil, err
 		}
 		p := c.objs.SocketPrograms
-		probes := []uprobeAt{{p.OsslWrite, false, o.Write, 0}, {p.OsslRet, true, o.Write, 0},
-			{p.OsslRead, false, o.Read, 0}, {p.OsslRet, true, o.Read, 0}}
+		probes := append(osslPair(p.OsslWrite, p.OsslRet, o.Write, o.WriteSites), osslPair(p.OsslRead, p.OsslRet, o.Read, o.ReadSites)...)
 		if o.WriteEx != 0 {
 			entry := p.OsslWriteEx
 			if o.WholeWrites { // the count of a small write is its length (openssl.h ossl_write_exw)
 				entry = p.OsslWriteExw
 			}
-			probes = append(probes, uprobeAt{entry, false, o.WriteEx, 0}, uprobeAt{p.OsslRetEx, true, o.WriteEx, 0})
+			probes = append(probes, osslPair(entry, p.OsslRetEx, o.WriteEx, o.WriteExSites)...)
 		}
 		if o.ReadEx != 0 {
-			probes = append(probes, uprobeAt{p.OsslReadEx, false, o.ReadEx, 0}, uprobeAt{p.OsslRetEx, true, o.ReadEx, 0})
+			probes = append(probes, osslPair(p.OsslReadEx, p.OsslRetEx, o.ReadEx, o.ReadExSites)...)
 		}
 		if o.SetFd != 0 {
 			probes = append(probes, uprobeAt{p.OsslSetFd, false, o.SetFd, 0})
@@ -248,6 +250,19 @@ func (c *Capture) attachOpenSSL(path string) error {
 		c.tls.mu.Unlock()
 	}
 	return err
+}
+
+// osslPair is the entry and return probes of an OpenSSL function at fn:
+// at its probe sites (collector/probesite: two uprobes the kernel
+// emulates, no single step; the return site's RAX is the return value, as
+// a uretprobe's), the return site attached first so that a call entered
+// between the two attaches is never left open; else an entry uprobe and
+// a uretprobe.
+func osslPair(entry, ret *ebpf.Program, fn uint64, s probesite.Sites) []uprobeAt {
+	if s.Entry != 0 && s.Return != 0 {
+		return []uprobeAt{{ret, false, s.Return, 0}, {entry, false, s.Entry, 0}}
+	}
+	return []uprobeAt{{entry, false, fn, 0}, {ret, true, fn, 0}}
 }
 
 // tlsFlag is the span flags of a library's plaintext (Event.TLS).

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/zerotrace/zerotrace/collector/elfaddr"
+	"github.com/zerotrace/zerotrace/collector/probesite"
 )
 
 // OpenSSL holds the file offsets (uprobe addresses) of a file's OpenSSL
@@ -21,6 +22,12 @@ type OpenSSL struct {
 	// wholeWrites), so the probes take its count from its argument
 	// (bpf/socket/openssl.h ossl_write_exw).
 	WholeWrites bool
+	// WriteSites, ReadSites, WriteExSites, ReadExSites: where the entry
+	// and return programs of SSL_write, SSL_read, SSL_write_ex and
+	// SSL_read_ex go so that the kernel single-steps none of the
+	// function's instructions (collector/probesite), as plain uprobes;
+	// zero: a uprobe at the function's entry and a uretprobe.
+	WriteSites, ReadSites, WriteExSites, ReadExSites probesite.Sites
 }
 
 // ErrNoSymbols: the file exports no SSL_write/SSL_read.
@@ -48,6 +55,16 @@ func FindOpenSSL(r io.ReaderAt) (o OpenSSL, err error) {
 	}
 	want := map[string]*uint64{"SSL_write": &o.Write, "SSL_read": &o.Read, "SSL_write_ex": &o.WriteEx, "SSL_read_ex": &o.ReadEx,
 		"SSL_set_fd": &o.SetFd}
+	// The argument registers each entry program reads (bpf/socket/openssl.h).
+	sites := map[string]struct {
+		dst  *probesite.Sites
+		args probesite.Args
+	}{
+		"SSL_write":    {&o.WriteSites, probesite.RDI | probesite.RSI | probesite.EDX32},
+		"SSL_read":     {&o.ReadSites, probesite.RDI | probesite.RSI},
+		"SSL_write_ex": {&o.WriteExSites, probesite.RDI | probesite.RSI | probesite.RDX | probesite.RCX},
+		"SSL_read_ex":  {&o.ReadExSites, probesite.RDI | probesite.RSI | probesite.RCX},
+	}
 	for _, s := range syms {
 		dst, ok := want[s.Name]
 		if !ok || elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Value == 0 || s.Section == elf.SHN_UNDEF {
@@ -58,6 +75,9 @@ func FindOpenSSL(r io.ReaderAt) (o OpenSSL, err error) {
 			return OpenSSL{}, fmt.Errorf("%s at %#x: outside the file's code", s.Name, s.Value)
 		}
 		*dst = off
+		if st, ok := sites[s.Name]; ok {
+			*st.dst = findSites(r, off, s.Size, st.args)
+		}
 	}
 	if o.Write == 0 || o.Read == 0 {
 		return OpenSSL{}, ErrNoSymbols
@@ -70,6 +90,24 @@ func FindOpenSSL(r io.ReaderAt) (o OpenSSL, err error) {
 		o.WholeWrites = wholeWrites(names)
 	}
 	return o, nil
+}
+
+// findSites reads the size bytes of code at file offset off and returns
+// its probe sites, or none (collector/probesite says why; a function
+// without them keeps its entry uprobe and uretprobe).
+func findSites(r io.ReaderAt, off, size uint64, args probesite.Args) probesite.Sites {
+	if size == 0 || size > probesite.MaxCode {
+		return probesite.Sites{}
+	}
+	code := make([]byte, size)
+	if _, err := r.ReadAt(code, int64(off)); err != nil {
+		return probesite.Sites{}
+	}
+	s, err := probesite.Find(code, off, args)
+	if err != nil {
+		return probesite.Sites{}
+	}
+	return s
 }
 
 // wholeWrites reports whether a libssl that defines the symbol versions

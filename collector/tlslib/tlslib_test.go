@@ -3,12 +3,16 @@ package tlslib
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/zerotrace/zerotrace/collector/probesite"
 	"github.com/zerotrace/zerotrace/collector/procmaps"
+	"github.com/zerotrace/zerotrace/internal/testenv"
 )
 
 // TestLibraries: libssl files of a memory map, each once, deleted ones
@@ -130,6 +134,58 @@ func BenchmarkFindOpenSSL(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := FindOpenSSL(bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestFindOpenSSLSites: Debian 12's libssl gets probe sites for SSL_read
+// and SSL_write (both begin with sub $0x18,%rsp, which the kernel
+// single-steps) and none for the _ex pair (no branch after their call);
+// objdump, not the decoder under test, says what lies at each site.
+func TestFindOpenSSLSites(t *testing.T) {
+	testenv.RequireBinaries(t, "objdump")
+	const lib = "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+	f, err := os.Open(lib)
+	if err != nil {
+		t.Fatalf("%s: %v (installed by .ci/install)", lib, err)
+	}
+	o, err := FindOpenSSL(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.WriteExSites != (probesite.Sites{}) || o.ReadExSites != (probesite.Sites{}) {
+		t.Errorf("_ex sites %#x %#x, want none", o.WriteExSites, o.ReadExSites)
+	}
+	// objdump's line for the instruction at a file offset (the text
+	// segment's addresses are its file offsets in this library).
+	insn := func(at uint64) string {
+		out, err := exec.Command("objdump", "-d", "--no-show-raw-insn", fmt.Sprintf("--start-address=%#x", at),
+			fmt.Sprintf("--stop-address=%#x", at+16), lib).Output()
+		if err != nil {
+			t.Fatalf("objdump: %v", err)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), fmt.Sprintf("%x:", at)) {
+				return strings.Join(strings.Fields(l)[1:], " ")
+			}
+		}
+		t.Fatalf("objdump shows no instruction at %#x:\n%s", at, out)
+		return ""
+	}
+	for _, fn := range []struct {
+		name  string
+		start uint64
+		s     probesite.Sites
+	}{{"SSL_read", o.Read, o.ReadSites}, {"SSL_write", o.Write, o.WriteSites}} {
+		if fn.s.Entry <= fn.start || fn.s.Return <= fn.s.Entry || fn.s.Return > fn.start+0x100 {
+			t.Errorf("%s at %#x: sites %#x", fn.name, fn.start, fn.s)
+			continue
+		}
+		first, e, r := insn(fn.start), insn(fn.s.Entry), insn(fn.s.Return)
+		t.Logf("%s: %q; entry site %q, return site %q", fn.name, first, e, r)
+		if !strings.HasPrefix(first, "sub ") || !strings.HasPrefix(e, "call ") || !strings.HasPrefix(r, "j") {
+			t.Errorf("%s: first %q, entry site %q, return site %q; want sub, call, a jump", fn.name, first, e, r)
 		}
 	}
 }

@@ -253,10 +253,15 @@ func startBenchNginx(dir string) (n benchNginx, err error) {
 	if _, err := exec.LookPath("nginx"); err != nil {
 		return n, fmt.Errorf("finding nginx: %w", err)
 	}
-	addr, err := freeLoopbackAddr()
+	// Both ports picked while both are held: two picks one after the
+	// other can give the same port (nginx then refused the plain one,
+	// which shared the https one's socket, for want of a certificate).
+	addrs, err := freeLoopbackAddrs(2)
 	if err != nil {
 		return n, err
 	}
+	addr := addrs[0]
+	n.httpsAddr = addrs[1]
 	prefix := filepath.Join(dir, "nginx")
 	if err := os.MkdirAll(prefix, 0o755); err != nil {
 		return n, fmt.Errorf("creating nginx prefix: %w", err)
@@ -320,6 +325,20 @@ func freeLoopbackAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// freeLoopbackAddrs is n free loopback addresses, all different.
+func freeLoopbackAddrs(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("picking a port: %w", err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
+	}
+	return addrs, nil
 }
 
 // runWrk runs wrk against addr (host:port, or a URL) and returns its

@@ -25,6 +25,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,9 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/zerotrace/zerotrace/collector/probesite"
+	"github.com/zerotrace/zerotrace/collector/tlslib"
 )
 
 // benchTLSLoop prints "<ns per SSL write> <ns per SSL read> <write(2)s per
@@ -94,6 +98,7 @@ type benchTLSRound struct {
 	writeTraced, readTraced float64
 	rpsBase, rpsTraced      float64 // nginx HTTPS + wrk requests/s
 	rpsEmpty                float64 // the same with empty uprobes
+	rpsEmptySites           float64 // the same with the empty programs where the collector puts its probes (probesite)
 	bpf                     map[string]float64
 	progs                   tlsPrograms
 }
@@ -219,24 +224,72 @@ func tlsEmptyUprobes(c benchCaptureConfig, nginx benchNginx, lib string, r *benc
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", lib, err)
 	}
+	var links []link.Link
+	defer func() {
+		for _, l := range links {
+			l.Close()
+		}
+	}()
 	for _, sym := range []string{"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"} {
 		up, err := ex.Uprobe(sym, prog, nil)
 		if err != nil {
 			return fmt.Errorf("attaching an empty uprobe to %s in %s: %w", sym, lib, err)
 		}
-		defer up.Close()
+		links = append(links, up)
 		ret, err := ex.Uretprobe(sym, prog, nil)
 		if err != nil {
 			return fmt.Errorf("attaching an empty uretprobe to %s in %s: %w", sym, lib, err)
 		}
-		defer ret.Close()
+		links = append(links, ret)
 	}
 	l, err := tlsLoop(c, nginx)
 	if err != nil {
 		return err
 	}
 	r.writeEmpty, r.readEmpty = l.write, l.read
-	r.rpsEmpty, err = runHTTPSWrk(c, nginx)
+	if r.rpsEmpty, err = runHTTPSWrk(c, nginx); err != nil {
+		return err
+	}
+	for _, l := range links {
+		l.Close()
+	}
+	links = nil
+	// The same programs where the collector puts its probes: at probe
+	// sites where a function has them (collector/probesite), else at its
+	// entry and return.
+	f, err := os.Open(lib)
+	if err != nil {
+		return err
+	}
+	o, err := tlslib.FindOpenSSL(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", lib, err)
+	}
+	for _, fn := range []struct {
+		at    uint64
+		sites probesite.Sites
+	}{{o.Write, o.WriteSites}, {o.Read, o.ReadSites}, {o.WriteEx, o.WriteExSites}, {o.ReadEx, o.ReadExSites}} {
+		if fn.at == 0 {
+			continue
+		}
+		at, ret := []uint64{fn.sites.Return, fn.sites.Entry}, []bool{false, false}
+		if fn.sites == (probesite.Sites{}) {
+			at, ret = []uint64{fn.at, fn.at}, []bool{false, true}
+		}
+		for i := range at {
+			attach := ex.Uprobe
+			if ret[i] {
+				attach = ex.Uretprobe
+			}
+			l, err := attach("", prog, &link.UprobeOptions{Address: at[i]})
+			if err != nil {
+				return fmt.Errorf("attaching an empty probe at %#x in %s: %w", at[i], lib, err)
+			}
+			links = append(links, l)
+		}
+	}
+	r.rpsEmptySites, err = runHTTPSWrk(c, nginx)
 	return err
 }
 
@@ -284,16 +337,13 @@ func tlsTraced(c benchCaptureConfig, col *collector, nginx benchNginx, r *benchT
 }
 
 // benchNginxTLS makes a self-signed certificate under prefix and returns
-// an nginx server block serving HTTPS on a free loopback port.
+// an nginx server block serving HTTPS on n.httpsAddr.
 func benchNginxTLS(prefix string, n *benchNginx) (string, error) {
 	n.cert, n.key = filepath.Join(prefix, "cert.pem"), filepath.Join(prefix, "key.pem")
 	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
 		"-nodes", "-keyout", n.key, "-out", n.cert, "-days", "2", "-subj", "/CN=localhost").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("making the bench certificate: %w: %s", err, out)
-	}
-	if n.httpsAddr, err = freeLoopbackAddr(); err != nil {
-		return "", err
 	}
 	return fmt.Sprintf(`    server {
         listen %s ssl;
@@ -378,6 +428,10 @@ func printTLSCapture(rounds []captureRound) {
 		med(func(r benchTLSRound) float64 { return r.rpsTraced / r.rpsBase }), floorRatio, 0.9*floorRatio)
 	fmt.Printf("nginx_https_wrk_ratio_over_empty_uprobes: %.3f  (median over rounds of traced / empty-uprobe requests/s, same round: the same goal, ≥ 0.90, on paired runs)\n",
 		med(func(r benchTLSRound) float64 { return r.rpsTraced / r.rpsEmpty }))
+	fmt.Printf("nginx_https_wrk_empty_sites: %.0f requests/s  (the empty programs where the collector puts its probes: at probe sites, no instruction single-stepped, where a function has them; no goal)\n",
+		med(func(r benchTLSRound) float64 { return r.rpsEmptySites }))
+	fmt.Printf("nginx_https_wrk_ratio_over_empty_sites: %.3f  (median over rounds of traced / empty-at-sites requests/s, same round: what the programs cost above their own traps; no goal)\n",
+		med(func(r benchTLSRound) float64 { return r.rpsTraced / r.rpsEmptySites }))
 }
 
 // tlsGoalAboveFloor: what the collector may add per SSL call above the
