@@ -154,7 +154,9 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	a->msg = msg;
 	a->mmsg = mmsg;
 	a->seq = 0;
-	if (proto == IPPROTO_TCP) {
+	// A TCP write's number is its entry's; a read's is taken at its exit
+	// (read_seq), but for recvmmsg's, whose bytes span several messages.
+	if (proto == IPPROTO_TCP && (dir == DIR_EGRESS || mmsg)) {
 		struct tcp_sock *tp = kcast(sk, struct tcp_sock);
 		a->seq = dir == DIR_EGRESS ? tp->write_seq : tp->copied_seq;
 	}
@@ -165,6 +167,27 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 static __always_inline int enter_io(long fd, __u64 buf, __u64 buflen, __u8 dir, __u8 vectored, __u8 msg)
 {
 	return enter_io_m(fd, buf, buflen, dir, vectored, msg, 0);
+}
+
+// read_seq: the TCP sequence number of the first byte a read of ret > 0
+// bytes returned, taken at its exit: copied_seq less the bytes it copied.
+// The entry's copied_seq is not it when another thread's read on the
+// socket took bytes while this one blocked (issue 29, fifteenth round).
+// A read that took the peer's FIN with its last bytes moved copied_seq
+// one more (tcp_recvmsg counts the FIN): the FIN came (SOCK_DONE, set by
+// tcp_fin) and nothing is left unread. A ULP (kernel TLS) moves
+// copied_seq by whole records as it parses them, not by this read: 0, no
+// number.
+static __always_inline __u32 read_seq(struct sock *sk, long ret)
+{
+	struct tcp_sock *tp = kcast(sk, struct tcp_sock);
+	if (tp->inet_conn.icsk_ulp_ops)
+		return 0;
+	__u32 copied = tp->copied_seq;
+	__u32 back = (__u32)ret;
+	if ((sk->__sk_common.skc_flags & (1UL << SOCK_DONE)) && copied == tp->rcv_nxt)
+		back++;
+	return copied - back;
 }
 
 static __always_inline int exit_io(long ret)
@@ -186,6 +209,8 @@ static __always_inline int exit_io(long ret)
 	__u64 now = a->dir == DIR_EGRESS ? 0 : bpf_ktime_get_ns();
 	__u64 ts = a->dir == DIR_EGRESS ? a->ts : now;
 	struct sock *sk = kcast(a->sk, struct sock);
+	if (a->dir == DIR_INGRESS && a->l4 == IPPROTO_TCP && !a->mmsg)
+		a->seq = read_seq(sk, ret); // before body_skip and the event
 	__u8 flags = wait_flags(a);
 	__u8 cont = 0;
 	// An opaque socket's flights take no part in request contexts: a TLS

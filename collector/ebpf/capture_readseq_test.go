@@ -172,3 +172,24 @@ func TestCaptureReadSeqReusedFD(t *testing.T) {
 		}
 	}
 }
+
+// TestCaptureReadSeqTwoReaders: two server threads blocked in recv on one
+// socket, the client's requests of one length 5 ms apart, each read by
+// whichever thread wakes: every server span's request sequence number is
+// the client's write_seq plus the requests before it. A thread that began
+// its read before the other took the previous request must not number its
+// request from where its read began.
+func TestCaptureReadSeqTwoReaders(t *testing.T) {
+	tp, live := liveTopo(t)
+	port := nextPort()
+	startSeqServer(t, tp.ServerNS, "twin", tp.ServerIP, fmt.Sprint(port))
+	want := runSeqClient(t, tp.ClientNS, "twinclient", tp.ServerIP, fmt.Sprint(port), nonce(), "100")
+	spans := live.Spans()
+	seen := 0
+	for _, w := range want {
+		seen += checkSeq(t, spans, span.TapServerProcess, w)
+	}
+	if seen < len(want)/2 {
+		t.Errorf("%d server spans of %d requests", seen, len(want))
+	}
+}
