@@ -230,6 +230,8 @@ func follow(code []byte, insts []inst, at []int, k int) way {
 	switch {
 	case i.in.Op == x86asm.RET:
 		return way{out: true}
+	case otherBranch(i.in):
+		return way{leave: true} // a way this walk does not follow
 	case isTrap(i.in):
 		return way{} // no way on
 	case i.in.Op == x86asm.CALL:
@@ -250,6 +252,22 @@ func follow(code []byte, insts []inst, at []int, k int) way {
 		return w
 	}
 	return fall()
+}
+
+// otherBranch reports whether in moves control in a way follow does not
+// model (loop, jcxz, far jumps, calls and returns, interrupt returns,
+// transactions): the walks take it for a way out of the function.
+func otherBranch(in x86asm.Inst) bool {
+	switch in.Op {
+	case x86asm.LOOP, x86asm.LOOPE, x86asm.LOOPNE, x86asm.JCXZ, x86asm.JECXZ, x86asm.JRCXZ, x86asm.LJMP,
+		x86asm.LCALL, x86asm.LRET, x86asm.IRET, x86asm.IRETD, x86asm.IRETQ, x86asm.SYSRET, x86asm.SYSEXIT,
+		x86asm.XBEGIN, x86asm.XABORT:
+		return true
+	}
+	if _, ok := in.Args[0].(x86asm.Rel); ok {
+		return !isJump(in.Op) && in.Op != x86asm.CALL
+	}
+	return false
 }
 
 // noReturn reports whether the call insts[k] is the function's last

@@ -90,6 +90,7 @@ func TestFind(t *testing.T) {
 		{"cut inside an instruction", sslRead[:0x21], RDI | RSI, Sites{}, "decoding"},
 		{"cut after the call: no way out", sslRead[:0x23], RDI | RSI, Sites{}, "last instruction"},
 		{"a prefixed return branch is not emulated (66 jne)", cat(sslRead[:0x38], h(0x66, 0x75, 0x44), sslRead[0x3a:]), RDI | RSI, Sites{}, ""},
+		{"a jrcxz to the ret, not through the stack check (at +27, padded)", patch(sslRead, 0x27, 0xe3, 0x1d, 0x90), RDI | RSI, Sites{}, "without passing"},
 		{"an indirect call first", patch(sslRead, 0x1e, 0xff, 0xd0, 0x90, 0x90, 0x90), RDI | RSI, Sites{}, "not a direct call"},
 		{"endbr64 first", cat(h(0xf3, 0x0f, 0x1e, 0xfa), sslReadEx[:4], h(0xe8, 0, 0, 0, 0, 0x85, 0xc0, 0x74, 0x01, 0xc3, 0xc3)), RDI, Sites{base + 8, base + 15}, ""},
 		{"empty", nil, RDI, Sites{}, "no direct call"},
