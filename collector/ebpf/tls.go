@@ -252,17 +252,21 @@ func (c *Capture) attachOpenSSL(path string) error {
 	return err
 }
 
-// osslPair is the entry and return probes of an OpenSSL function at fn:
-// at its probe sites (collector/probesite: two uprobes the kernel
-// emulates, no single step; the return site's RAX is the return value, as
-// a uretprobe's), the return site attached first so that a call entered
-// between the two attaches is never left open; else an entry uprobe and
-// a uretprobe.
+// osslPair is the entry and return probes of an OpenSSL function at fn,
+// placed and ordered by probesite.Sites.Probes: at its probe sites (two
+// uprobes the kernel emulates, no single step; the return site's RAX is
+// the return value, as a uretprobe's), else an entry uprobe and a
+// uretprobe.
 func osslPair(entry, ret *ebpf.Program, fn uint64, s probesite.Sites) []uprobeAt {
-	if s.Entry != 0 && s.Return != 0 {
-		return []uprobeAt{{ret, false, s.Return, 0}, {entry, false, s.Entry, 0}}
+	var probes []uprobeAt
+	for _, p := range s.Probes(fn) {
+		prog := entry
+		if p.Return {
+			prog = ret
+		}
+		probes = append(probes, uprobeAt{prog, p.Uretprobe, p.At, 0})
 	}
-	return []uprobeAt{{entry, false, fn, 0}, {ret, true, fn, 0}}
+	return probes
 }
 
 // tlsFlag is the span flags of a library's plaintext (Event.TLS).

@@ -15,6 +15,25 @@ type Sites struct {
 	Entry, Return uint64
 }
 
+// Probe is one of a function's two probes: at file offset At, its return
+// program (Return) or its entry program, as a uretprobe or a plain uprobe.
+type Probe struct {
+	At                uint64
+	Return, Uretprobe bool
+}
+
+// Probes is where the function at file offset fn gets its entry and
+// return probes, in the order to attach them: at its sites, the return
+// site first, so that a call entered between the two attaches is never
+// left open; without sites (s zero), an entry uprobe, then a uretprobe,
+// at fn.
+func (s Sites) Probes(fn uint64) [2]Probe {
+	if s.Entry != 0 && s.Return != 0 {
+		return [2]Probe{{At: s.Return, Return: true}, {At: s.Entry}}
+	}
+	return [2]Probe{{At: fn}, {At: fn, Return: true, Uretprobe: true}}
+}
+
 // Args are the argument registers an entry program reads.
 type Args uint8
 

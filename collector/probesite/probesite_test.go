@@ -147,3 +147,14 @@ func BenchmarkFind(b *testing.B) {
 		}
 	}
 }
+
+// TestProbes: with sites, two plain uprobes, the return site first; without,
+// an entry uprobe then a uretprobe at the function.
+func TestProbes(t *testing.T) {
+	if got, want := (Sites{Entry: 0x1e, Return: 0x38}).Probes(0x10), [2]Probe{{At: 0x38, Return: true}, {At: 0x1e}}; got != want {
+		t.Errorf("with sites: %+v, want %+v", got, want)
+	}
+	if got, want := (Sites{}).Probes(0x10), [2]Probe{{At: 0x10}, {At: 0x10, Return: true, Uretprobe: true}}; got != want {
+		t.Errorf("without: %+v, want %+v", got, want)
+	}
+}

@@ -53,20 +53,22 @@ func FindOpenSSL(r io.ReaderAt) (o OpenSSL, err error) {
 	if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
 		return OpenSSL{}, fmt.Errorf("reading dynamic symbols: %w", err)
 	}
-	want := map[string]*uint64{"SSL_write": &o.Write, "SSL_read": &o.Read, "SSL_write_ex": &o.WriteEx, "SSL_read_ex": &o.ReadEx,
-		"SSL_set_fd": &o.SetFd}
-	// The argument registers each entry program reads (bpf/socket/openssl.h).
-	sites := map[string]struct {
-		dst  *probesite.Sites
-		args probesite.Args
+	// Each function's offset, and its probe sites with the argument
+	// registers its entry program reads (bpf/socket/openssl.h; SSL_set_fd
+	// has only an entry probe: no sites).
+	want := map[string]struct {
+		off   *uint64
+		sites *probesite.Sites
+		args  probesite.Args
 	}{
-		"SSL_write":    {&o.WriteSites, probesite.RDI | probesite.RSI | probesite.EDX32},
-		"SSL_read":     {&o.ReadSites, probesite.RDI | probesite.RSI},
-		"SSL_write_ex": {&o.WriteExSites, probesite.RDI | probesite.RSI | probesite.RDX | probesite.RCX},
-		"SSL_read_ex":  {&o.ReadExSites, probesite.RDI | probesite.RSI | probesite.RCX},
+		"SSL_write":    {&o.Write, &o.WriteSites, probesite.RDI | probesite.RSI | probesite.EDX32},
+		"SSL_read":     {&o.Read, &o.ReadSites, probesite.RDI | probesite.RSI},
+		"SSL_write_ex": {&o.WriteEx, &o.WriteExSites, probesite.RDI | probesite.RSI | probesite.RDX | probesite.RCX},
+		"SSL_read_ex":  {&o.ReadEx, &o.ReadExSites, probesite.RDI | probesite.RSI | probesite.RCX},
+		"SSL_set_fd":   {&o.SetFd, nil, 0},
 	}
 	for _, s := range syms {
-		dst, ok := want[s.Name]
+		w, ok := want[s.Name]
 		if !ok || elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Value == 0 || s.Section == elf.SHN_UNDEF {
 			continue
 		}
@@ -74,9 +76,9 @@ func FindOpenSSL(r io.ReaderAt) (o OpenSSL, err error) {
 		if !ok {
 			return OpenSSL{}, fmt.Errorf("%s at %#x: outside the file's code", s.Name, s.Value)
 		}
-		*dst = off
-		if st, ok := sites[s.Name]; ok {
-			*st.dst = findSites(r, off, s.Size, st.args)
+		*w.off = off
+		if w.sites != nil {
+			*w.sites = findSites(r, off, s.Size, w.args)
 		}
 	}
 	if o.Write == 0 || o.Read == 0 {

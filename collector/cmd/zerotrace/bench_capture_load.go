@@ -319,12 +319,11 @@ http {
 // freeLoopbackAddr returns a loopback address with a TCP port free now,
 // for a child process to listen on.
 func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := freeLoopbackAddrs(1)
 	if err != nil {
-		return "", fmt.Errorf("picking a port: %w", err)
+		return "", err
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return addrs[0], nil
 }
 
 // freeLoopbackAddrs is n free loopback addresses, all different.

@@ -273,18 +273,14 @@ func tlsEmptyUprobes(c benchCaptureConfig, nginx benchNginx, lib string, r *benc
 		if fn.at == 0 {
 			continue
 		}
-		at, ret := []uint64{fn.sites.Return, fn.sites.Entry}, []bool{false, false}
-		if fn.sites == (probesite.Sites{}) {
-			at, ret = []uint64{fn.at, fn.at}, []bool{false, true}
-		}
-		for i := range at {
+		for _, p := range fn.sites.Probes(fn.at) {
 			attach := ex.Uprobe
-			if ret[i] {
+			if p.Uretprobe {
 				attach = ex.Uretprobe
 			}
-			l, err := attach("", prog, &link.UprobeOptions{Address: at[i]})
+			l, err := attach("", prog, &link.UprobeOptions{Address: p.At})
 			if err != nil {
-				return fmt.Errorf("attaching an empty probe at %#x in %s: %w", at[i], lib, err)
+				return fmt.Errorf("attaching an empty probe at %#x in %s: %w", p.At, lib, err)
 			}
 			links = append(links, l)
 		}
