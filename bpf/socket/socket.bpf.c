@@ -118,7 +118,7 @@ static __always_inline int enter_io_m(long fd, __u64 buf, __u64 buflen, __u8 dir
 	// The thread's storage, looked up once for the TLS checks, the
 	// socket's verdict and the syscall (created below when missing).
 	struct active_io *a = bpf_task_storage_get(&active, task, 0, 0);
-	if (tls_syscall(a, sk, fd, dir, buf, buflen, vectored, msg))
+	if (tls_syscall(a, sk, dir, buf, buflen, vectored, msg))
 		return 0; // ciphertext of a TLS call: its plaintext goes out (tls.h)
 	int gotls = gotls_syscall(task, a, sk, dir);
 	if (gotls == 1)

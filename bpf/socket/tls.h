@@ -84,10 +84,8 @@ static __always_inline struct active_io *tls_leave(struct task_struct *task)
 }
 
 // tls_syscall is called by a socket syscall's entry (socket.bpf.c
-// enter_io) with the thread's storage (NULL: none yet) and the syscall's
-// socket and descriptor: inside a TLS call
-// it records the TCP socket into the call (the first one; its descriptor
-// picks its tls_mapped slot) and the TCP
+// enter_io) with the thread's storage (NULL: none yet): inside a TLS call
+// it records the TCP socket into the call (the first one) and the TCP
 // sequence number of the call's record, and returns 1: the syscall moves
 // ciphertext and sends no event. Egress: the first
 // write's sequence, unless the bytes written before a later write are too
@@ -100,7 +98,7 @@ static __always_inline struct active_io *tls_leave(struct task_struct *task)
 // from and where that read began: a library that reads through a memory
 // BIO (node) calls SSL_read right after the read syscall of its connection
 // (tls_sock_of).
-static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, long fd, __u8 dir, __u64 buf, __u64 buflen,
+static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u8 dir, __u64 buf, __u64 buflen,
 				       __u8 vectored, __u8 msg)
 {
 	if (!a || !a->tls.lib)
@@ -130,8 +128,6 @@ static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, lon
 	}
 	if (call->sk && call->sk != (__u64)sk)
 		return 1;
-	if (!call->sk)
-		call->mslot = (__u8)fd & (TLS_MAPPED_SLOTS - 1);
 	call->sk = (__u64)sk;
 	if (dir != call->dir)
 		return 1;
@@ -177,14 +173,13 @@ static __always_inline void tls_map(struct tls_conn_key *ck, __u64 skp, __u64 ch
 }
 
 // tls_map_seen is tls_map (chain_sk 0) for the thread whose mappings m
-// holds, in slot i (the call's tls_call mslot): when the thread found or
-// made the same mapping (object, socket and its tuple) and tls_conns has
-// not changed since (tls_conns_gen: an update, which may evict, or a
-// deletion moves it), the map holds it still and is not looked up. A
-// thread's calls on one connection (a request read and its response
-// written, a client's request and its response) cost one lookup, not one
-// each, and so do an event loop's on each of its connections.
-static __always_inline void tls_map_seen(struct tls_mapped *m, __u8 i, struct tls_conn_key *ck, __u64 skp)
+// holds: when the thread found or made the same mapping (object, socket
+// and its tuple) and tls_conns has not changed since (tls_conns_gen: an
+// update, which may evict, or a deletion moves it), the map holds it
+// still and is not looked up. A thread's calls on one connection (a
+// request read and its response written, a client's request and its
+// response) cost one lookup, not one each.
+static __always_inline void tls_map_seen(struct tls_mapped *m, struct tls_conn_key *ck, __u64 skp)
 {
 	__u32 zero = 0;
 	__u32 *genp = bpf_map_lookup_elem(&tls_conns_gen, &zero); // before tls_conns: see tls_conns_gen
@@ -194,14 +189,24 @@ static __always_inline void tls_map_seen(struct tls_mapped *m, __u8 i, struct tl
 	}
 	__u32 gen = *genp + 1;
 	__u64 tuple = sock_tuple(kcast(skp, struct sock));
-	struct tls_mapped_slot *e = &m->s[i & (TLS_MAPPED_SLOTS - 1)];
-	if (e->conn == ck->conn && e->sk == skp && e->tuple == tuple && e->gen == gen)
-		return;
+	__u8 i;
+	if (m->conn[0] == ck->conn && m->sk[0] == skp) {
+		if (m->tuple[0] == tuple && m->gen[0] == gen)
+			return;
+		i = 0;
+	} else if (m->conn[1] == ck->conn && m->sk[1] == skp) {
+		if (m->tuple[1] == tuple && m->gen[1] == gen)
+			return;
+		i = 1;
+	} else {
+		i = m->next & 1;
+		m->next = i ^ 1;
+	}
 	tls_map(ck, skp, 0);
-	e->conn = ck->conn;
-	e->sk = skp;
-	e->tuple = tuple;
-	e->gen = gen; // read before tls_map: its own update, if any, makes the next call look up once more
+	m->conn[i] = ck->conn;
+	m->sk[i] = skp;
+	m->tuple[i] = tuple;
+	m->gen[i] = gen; // read before tls_map: its own update, if any, makes the next call look up once more
 }
 
 // tls_sock_closed forgets the connection object of a closed socket.
@@ -265,7 +270,7 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	__u64 skp = call->sk;
 	__u32 seq = call->seq_set ? call->seq : 0;
 	if (skp && a && !chain_sk)
-		tls_map_seen(&a->tls_mapped, call->mslot, &ck, skp); // OpenSSL: the thread's storage
+		tls_map_seen(&a->tls_mapped, &ck, skp); // OpenSSL: the thread's storage
 	else if (skp)
 		tls_map(&ck, skp, chain_sk);
 	else if (!(skp = tls_sock_of(call, &ck, &seq))) {

@@ -51,15 +51,13 @@ type SocketActiveIo struct {
 	_         [7]byte
 	Tls       SocketTlsCall
 	TlsMapped struct {
-		_ structs.HostLayout
-		S [16]struct {
-			_     structs.HostLayout
-			Conn  uint64
-			Sk    uint64
-			Tuple uint64
-			Gen   uint32
-			Pad   uint32
-		}
+		_     structs.HostLayout
+		Conn  [2]uint64
+		Sk    [2]uint64
+		Tuple [2]uint64
+		Gen   [2]uint32
+		Next  uint8
+		Pad   [7]uint8
 	}
 }
 
@@ -230,8 +228,7 @@ type SocketTlsCall struct {
 	OutTs      uint64
 	OutLen     uint32
 	OutPending uint8
-	Mslot      uint8
-	Pad        [2]uint8
+	Pad        [3]uint8
 }
 
 type SocketTlsComm struct {

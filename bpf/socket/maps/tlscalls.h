@@ -25,29 +25,21 @@ struct tls_call {
 	__u64 out_ts;  // when it was held
 	__u32 out_len; // its plaintext bytes
 	__u8 out_pending; // tls_out holds an event of this thread
-	__u8 mslot;   // the tls_mapped slot of sk: its descriptor modulo TLS_MAPPED_SLOTS (set with sk)
-	__u8 _pad[2];
+	__u8 _pad[3];
 };
 
 // The connection -> socket mappings the thread last made or found in
 // tls_conns (tls.h tls_map_seen), with tls_conns_gen then: a call whose
 // syscall touched the same socket for the same connection object again,
-// with tls_conns unchanged since, skips tls_conns' lookup (~70-80 ns of an
-// OpenSSL return here). One slot per socket descriptor modulo
-// TLS_MAPPED_SLOTS (the slot of the call's first syscall's fd: tls_call
-// mslot): an event loop's thread serving or driving up to that many
-// connections on consecutive descriptors (nginx's worker, wrk's thread)
-// keeps each one's mapping; a slot is a hit only when the object, the
-// socket, its tuple and the generation all match, so the slot chosen
-// changes what is looked up, never what is mapped.
-#define TLS_MAPPED_SLOTS 16
-struct tls_mapped_slot {
-	__u64 conn; // 0: empty
-	__u64 sk;
-	__u64 tuple; // sock_tuple of sk then
-	__u32 gen;   // tls_conns_gen + 1 then
-	__u32 _pad;
-};
+// with tls_conns unchanged since, skips tls_conns' lookup (~80 ns of an
+// OpenSSL return here). Two: a thread that drives both ends of a loop, a
+// proxy's thread its two connections, a request's read and its response's
+// write on one connection.
 struct tls_mapped {
-	struct tls_mapped_slot s[TLS_MAPPED_SLOTS];
+	__u64 conn[2]; // 0: empty
+	__u64 sk[2];
+	__u64 tuple[2]; // sock_tuple of sk then
+	__u32 gen[2];   // tls_conns_gen + 1 then
+	__u8 next;      // the slot the next mapping takes
+	__u8 _pad[7];
 };
