@@ -104,14 +104,9 @@ static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u
 	if (!a || !a->tls.lib)
 		return 0; // the thread never made a TLS call
 	struct tls_call *call = &a->tls;
-	// The call's socket passed the check at its first syscall in this
-	// call (tls_enter clears call->sk): an SSL_read's body read after its
-	// header read skips the two loads.
-	if (!call->active || call->sk != (__u64)sk) {
-		__u16 family = sk->__sk_common.skc_family;
-		if ((family != AF_INET && family != AF_INET6) || sk->sk_protocol != IPPROTO_TCP)
-			return 0;
-	}
+	__u16 family = sk->__sk_common.skc_family;
+	if ((family != AF_INET && family != AF_INET6) || sk->sk_protocol != IPPROTO_TCP)
+		return 0;
 	struct tcp_sock *tp = kcast(sk, struct tcp_sock);
 	if (!call->active) {
 		if (call->out_pending)
