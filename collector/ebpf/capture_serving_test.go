@@ -91,3 +91,116 @@ func TestCaptureServingRewritten(t *testing.T) {
 		t.Fatalf("serving time of pid %d: %d, %d ns before its last request", pid, last, t0-last)
 	}
 }
+
+// servingLaterScript: a thread of a process that serves nothing yet calls an
+// upstream (another process) three times on one keep-alive connection; then
+// the process serves one request (a listener and a client of its own), and
+// the thread calls once more. It prints its pid and the calling thread's id,
+// then lives, the thread too, until its stdin closes.
+const servingLaterScript = `
+import os, socket, subprocess, sys, threading
+upstream = r'''
+import socket
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(8)
+print(ls.getsockname()[1], flush=True)
+c, _ = ls.accept()
+while True:
+    got = b""
+    while not got.endswith(b"\r\n\r\n"):
+        b = c.recv(4096)
+        if not b:
+            raise SystemExit
+        got += b
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+'''
+up = subprocess.Popen([sys.executable, "-c", upstream], stdout=subprocess.PIPE)
+port = int(up.stdout.readline())
+def read(s):
+    got = b""
+    while not got.endswith(b"\r\n\r\n"):
+        b = s.recv(4096)
+        if not b:
+            return None
+        got += b
+    return got
+def call(c, path):
+    c.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    read(c)
+served, called, release = threading.Event(), threading.Event(), threading.Event()
+tid = []
+def worker():
+    tid.append(threading.get_native_id())
+    c = socket.create_connection(("127.0.0.1", port))
+    for _ in range(3):
+        call(c, b"/before")
+    served.wait()
+    call(c, b"/after")
+    called.set()
+    release.wait() # alive: a thread's exit drops its threads entry (procs.h)
+    c.close()
+w = threading.Thread(target=worker); w.start()
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(1)
+def serve():
+    s, _ = ls.accept()
+    read(s)
+    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    s.close()
+t = threading.Thread(target=serve); t.start()
+import time; time.sleep(0.3) # the worker's calls before: made while nothing here served
+c = socket.create_connection(ls.getsockname())
+call(c, b"/served")
+c.close(); t.join()
+served.set(); called.wait()
+print(os.getpid(), tid[0], flush=True)
+sys.stdin.read()
+release.set(); w.join(); up.wait()
+`
+
+// TestCaptureServingLaterPoolCall: a pool thread's call in a process that
+// serves no requests finds no serving time and notes it, so that its next
+// calls look the map up no more (bpf/socket/handoff.h handoff_call,
+// serving_none); the note must go once the process serves. After its
+// process served one request, the thread's next call carries a token of its
+// own (its handoff state in the threads map: a call with a token, no
+// context handed). Without serving_mark's bump of serving_gen the note
+// stays and the call carries none.
+func TestCaptureServingLaterPoolCall(t *testing.T) {
+	tp, live := liveTopo(t)
+	cmd := exec.Command("ip", "netns", "exec", tp.ServerNS, sysPython, "-c", servingLaterScript)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); cmd.Wait() }()
+	out, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("script: %v %s", err, stderr.String())
+	}
+	f := strings.Fields(out)
+	if len(f) != 2 {
+		t.Fatalf("script printed %q", out)
+	}
+	pid, err1 := strconv.ParseUint(f[0], 10, 32)
+	tid, err2 := strconv.ParseUint(f[1], 10, 32)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("script printed %q", out)
+	}
+	var st SocketThreadState
+	if err := live.c.objs.Threads.Lookup(pid<<32|tid, &st); err != nil {
+		t.Fatalf("thread %d of pid %d: no handoff state after its call (%v): the call carried no token", tid, pid, err)
+	}
+	// HANDOFF_ANSWERED (handoffs.h): the call went out with a token and its
+	// response was read.
+	if st.Hand.Token == 0 || st.Hand.State != 3 || st.Hand.Unbound != 1 {
+		t.Fatalf("thread %d of pid %d: handoff state %+v, want an answered unbound call with a token", tid, pid, st.Hand)
+	}
+}
