@@ -76,10 +76,17 @@ static __always_inline void serving_mark(struct active_io *a, __u64 now)
 	a->serving_ts = now;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
-	if (last)
+	if (last) {
 		*last = now;
-	else
-		bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
+		return;
+	}
+	bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
+	// After the update: a thread that found no entry before it sees
+	// the bump at its next call (handoff.h handoff_call).
+	__u32 zero = 0;
+	__u32 *gen = bpf_map_lookup_elem(&serving_gen, &zero);
+	if (gen)
+		__sync_fetch_and_add(gen, 1);
 }
 
 // ctx_key returns the context key of the current task (pid_tgid: its ids;
@@ -97,9 +104,10 @@ static __always_inline __u64 ctx_key(__u64 pid_tgid, struct active_io *a, __u8 *
 // direction as the socket's previous message syscall (bodies.h). a: the
 // current thread's syscall storage (maps/active.h): its RT_* bits tell which
 // runtime storage it may have, and it keeps serving_mark's time.
-// *made: the socket had no state (set when made here). now: 0 when the
-// caller has not read the clock (a server's response needs none; read
-// here for the paths that do). *gor: the message is a goroutine's (the
+// *made: the socket had no state (set when made here). now: the
+// message's time (a write's is its entry's: socket.bpf.c exit_io), or 0
+// when the caller has not read the clock (a server's response needs none;
+// read here for the paths that do). *gor: the message is a goroutine's (the
 // caller marks a non-zero id with GOROUTINE_BIT). The task's context key
 // (thread or goroutine: ctx_key) is made only on the paths that use it, a
 // server's request and a client's message: a goroutine's key reads its goid
@@ -207,7 +215,7 @@ static __always_inline __u64 causality(__u64 pid_tgid, __u64 sk, __u8 dir, __u64
 	__u64 handed = 0;
 	// A pool's worker: a thread that never received a server request.
 	int pool = !t || t->ts == 0;
-	__u64 id = handoff_call(ts, thread, sk, dir, now, pool, next, &handed);
+	__u64 id = handoff_call(ts, a, thread, sk, dir, now, pool, next, &handed);
 	if (dir == DIR_EGRESS) {
 		s->ctx = id;
 		s->handed = handed;

@@ -23,6 +23,7 @@
 #include "ids.h"
 #include "maps/handoffs.h"
 #include "maps/serving.h"
+#include "maps/active.h"
 #include "maps/sockets.h"
 
 #define HANDOFF_TTL_NS (2ULL * 1000000000ULL)
@@ -112,12 +113,18 @@ static __always_inline __u64 begin_call(struct thread_state *ts, __u64 worker, _
 // response on its socket, so it begins a new call. The calls of a worker
 // working on a work item put for one request (item, pyqueue.h) all carry
 // it, each under a token of its own, until the worker takes its next item;
-// several calls at once are not refuted.
-static __always_inline __u64 handoff_call(struct thread_state *ts, __u64 worker, __u64 sk, __u8 dir, __u64 now, int pool, int next, __u64 *handed)
+// several calls at once are not refuted. a: the current thread's syscall
+// storage, which notes that its process serves no requests (a pool's call
+// then skips the serving lookup until serving_gen moves).
+static __always_inline __u64 handoff_call(struct thread_state *ts, struct active_io *a, __u64 worker, __u64 sk, __u8 dir, __u64 now, int pool, int next, __u64 *handed)
 {
 	struct handoff *h = hand_of(ts);
-	int item = h && h->item && h->state != HANDOFF_NONE && now - h->ts <= IDLE_NS;
-	int live = item || (h && h->state != HANDOFF_NONE && now - h->ts <= HANDOFF_TTL_NS);
+	// Ages are signed: a write's now is its entry's time (socket.bpf.c
+	// exit_io), and another thread may have stamped h (a wake arming it)
+	// or serving after it, while the write ran: such a stamp is not old.
+	__s64 age = h ? (__s64)(now - h->ts) : 0;
+	int item = h && h->item && h->state != HANDOFF_NONE && age <= (__s64)IDLE_NS;
+	int live = item || (h && h->state != HANDOFF_NONE && age <= (__s64)HANDOFF_TTL_NS);
 	if (item && dir == DIR_EGRESS) {
 		*handed = h->ctx;
 		if (h->state == HANDOFF_CALLING && h->sk == sk && !next)
@@ -146,9 +153,21 @@ static __always_inline __u64 handoff_call(struct thread_state *ts, __u64 worker,
 			h->state = HANDOFF_NONE;
 		if (!pool)
 			return 0;
+		// A process that never served (a client: a curl, a load
+		// generator) finds no entry, and notes it: its threads' next
+		// calls look nothing up until serving gains an entry (read
+		// before the lookup, so that an entry made after it moves it;
+		// issue 29, sixteenth round).
+		__u32 want = serving_gen_want();
+		if (a->serving_none == want)
+			return 0;
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		__u64 *last = bpf_map_lookup_elem(&serving, &tgid);
-		if (!last || now - *last > IDLE_NS)
+		if (!last) {
+			a->serving_none = want;
+			return 0;
+		}
+		if ((__s64)(now - *last) > (__s64)IDLE_NS)
 			return 0;
 		return begin_call(ts, worker, sk, 0, now, 0);
 	}

@@ -204,10 +204,11 @@ static __always_inline int exit_io(long ret)
 		return 0;
 	}
 	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
-	// An egress event's time is its entry's; its exit reads the clock
-	// only where causality needs it (not at a server's response).
-	__u64 now = a->dir == DIR_EGRESS ? 0 : bpf_ktime_get_ns();
-	__u64 ts = a->dir == DIR_EGRESS ? a->ts : now;
+	// An egress event's time is its entry's, and causality takes the
+	// same time: a write reads the clock once, at its entry (issue 29,
+	// sixteenth round); a read, at its exit.
+	__u64 now = a->dir == DIR_EGRESS ? a->ts : bpf_ktime_get_ns();
+	__u64 ts = now;
 	struct sock *sk = kcast(a->sk, struct sock);
 	if (a->dir == DIR_INGRESS && a->l4 == IPPROTO_TCP && !a->mmsg)
 		a->seq = read_seq(sk, ret); // before body_skip and the event

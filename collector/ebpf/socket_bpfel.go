@@ -14,31 +14,33 @@ import (
 )
 
 type SocketActiveIo struct {
-	_          structs.HostLayout
-	Ts         uint64
-	Buf        uint64
-	Buflen     uint64
-	Sk         uint64
-	Seq        uint32
-	Netns      uint32
-	Dir        uint8
-	Vectored   uint8
-	Msg        uint8
-	Mmsg       uint8
-	L7         uint8
-	L4         uint8
-	Pending    uint8
-	Connecting uint8
-	ConnectFd  int64
-	ServingTs  uint64
-	GoGen      uint32
-	Go         uint16
-	Waited     uint8
-	Rt         uint8
-	Tp         uint8
-	_          [3]byte
-	TpGen      uint32
-	V          [2]struct {
+	_           structs.HostLayout
+	Ts          uint64
+	Buf         uint64
+	Buflen      uint64
+	Sk          uint64
+	Seq         uint32
+	Netns       uint32
+	Dir         uint8
+	Vectored    uint8
+	Msg         uint8
+	Mmsg        uint8
+	L7          uint8
+	L4          uint8
+	Pending     uint8
+	Connecting  uint8
+	ConnectFd   int64
+	ServingTs   uint64
+	ServingNone uint32
+	GoGen       uint32
+	Go          uint16
+	Waited      uint8
+	Rt          uint8
+	Tp          uint8
+	_           [3]byte
+	TpGen       uint32
+	_           [4]byte
+	V           [2]struct {
 		_     structs.HostLayout
 		Sk    uint64
 		Ino   uint64
@@ -287,6 +289,7 @@ const (
 	SocketMapPyTasks           = "py_tasks"
 	SocketMapScratch           = "scratch"
 	SocketMapServing           = "serving"
+	SocketMapServingGen        = "serving_gen"
 	SocketMapSockets           = "sockets"
 	SocketMapSocketsGen        = "sockets_gen"
 	SocketMapStats             = "stats"
@@ -485,6 +488,7 @@ type SocketMapSpecs struct {
 	PyTasks     *ebpf.MapSpec `ebpf:"py_tasks"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	Serving     *ebpf.MapSpec `ebpf:"serving"`
+	ServingGen  *ebpf.MapSpec `ebpf:"serving_gen"`
 	Sockets     *ebpf.MapSpec `ebpf:"sockets"`
 	SocketsGen  *ebpf.MapSpec `ebpf:"sockets_gen"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
@@ -549,6 +553,7 @@ type SocketMaps struct {
 	PyTasks     *ebpf.Map `ebpf:"py_tasks"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
 	Serving     *ebpf.Map `ebpf:"serving"`
+	ServingGen  *ebpf.Map `ebpf:"serving_gen"`
 	Sockets     *ebpf.Map `ebpf:"sockets"`
 	SocketsGen  *ebpf.Map `ebpf:"sockets_gen"`
 	Stats       *ebpf.Map `ebpf:"stats"`
@@ -583,6 +588,7 @@ func (m *SocketMaps) Close() error {
 		m.PyTasks,
 		m.Scratch,
 		m.Serving,
+		m.ServingGen,
 		m.Sockets,
 		m.SocketsGen,
 		m.Stats,

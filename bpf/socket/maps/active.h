@@ -39,6 +39,7 @@ struct active_io {
 	__u8 connecting; // connect(2) in flight on connect_fd
 	__s64 connect_fd;
 	__u64 serving_ts; // when this thread last wrote its process's serving time (causality.h serving_mark); 0: never
+	__u32 serving_none; // serving_gen + 1 when the process was found in no serving entry (handoff.h handoff_call); 0: never
 	__u32 go_gen;   // go_gen + 1 when go was looked up (goroutine.h); 0: never
 	__u16 go;       // go_procs' value for the thread's process (its goid offset); 0: not listed
 	__u8 waited;    // entered an event-loop wait (epoll_wait, poll, select) since its last socket event went out (wait.h)
