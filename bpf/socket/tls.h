@@ -286,10 +286,12 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 		return 0;
 	}
 	__u8 dir = call->dir;
-	// A write's event takes its entry's time; the clock is read only where
-	// causality needs it (not at a server's response), as exit_io does.
-	__u64 now = dir == DIR_EGRESS ? 0 : bpf_ktime_get_ns();
-	__u64 ts = dir == DIR_EGRESS ? call->ts : now;
+	// A write's event takes its entry's time, and causality the same time
+	// (as exit_io's: the write reads the clock once, at its entry; handoff
+	// ages are signed for it); a read's, the clock now. A call with no
+	// entry time (0) leaves causality to read the clock where it needs it.
+	__u64 now = dir == DIR_EGRESS ? call->ts : bpf_ktime_get_ns();
+	__u64 ts = now;
 	__u8 flags = wait_flags(a);
 	__u8 cont = 0, made = 0, gor = 0;
 	__u64 trace_id = causality(id, skp, dir, now, &cont, a, &made, &gor);
