@@ -83,10 +83,7 @@ static __always_inline void serving_mark(struct active_io *a, __u64 now)
 	bpf_map_update_elem(&serving, &tgid, &now, BPF_ANY);
 	// After the update: a thread that found no entry before it sees
 	// the bump at its next call (handoff.h handoff_call).
-	__u32 zero = 0;
-	__u32 *gen = bpf_map_lookup_elem(&serving_gen, &zero);
-	if (gen)
-		__sync_fetch_and_add(gen, 1);
+	gen_bump(&serving_gen);
 }
 
 // ctx_key returns the context key of the current task (pid_tgid: its ids;

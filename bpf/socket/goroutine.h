@@ -70,9 +70,7 @@ static __always_inline __u64 current_g(struct task_struct *task)
 // a hash lookup per message: ~40 ns here).
 static __always_inline __u16 go_off(__u32 tgid, struct active_io *a)
 {
-	__u32 zero = 0;
-	__u32 *gen = bpf_map_lookup_elem(&go_gen, &zero);
-	__u32 want = (gen ? *gen : 0) + 1;
+	__u32 want = gen_of(&go_gen) + 1;
 	if (a->go_gen != want) {
 		__u16 *off = bpf_map_lookup_elem(&go_procs, &tgid);
 		a->go = off ? *off : 0;

@@ -139,9 +139,7 @@ static __always_inline void l7_remember(struct active_io *a, struct sock *sk, __
 static __always_inline int l7_skip(struct active_io *a, struct sock *sk, __u64 ino, __u8 *verdict)
 {
 	__u64 tuple = sock_tuple(sk);
-	__u32 zero = 0;
-	__u32 *genp = bpf_map_lookup_elem(&sockets_gen, &zero);
-	__u32 gen = genp ? *genp : 0;
+	__u32 gen = gen_of(&sockets_gen);
 	struct l7_copy *c = a ? l7_copy_of(a, sk) : NULL;
 	if (c && c->ino == ino && c->gen == gen && c->tuple == tuple) {
 		*verdict = c->l7;

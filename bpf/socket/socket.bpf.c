@@ -204,11 +204,10 @@ static __always_inline int exit_io(long ret)
 		return 0;
 	}
 	__u64 id = (__u64)task->tgid << 32 | (__u32)task->pid;
-	// An egress event's time is its entry's, and causality takes the
-	// same time: a write reads the clock once, at its entry (issue 29,
-	// sixteenth round); a read, at its exit.
+	// The event's time, which causality takes too: a write's is its
+	// entry's (it reads the clock once, at its entry: issue 29,
+	// sixteenth round); a read's, its exit's.
 	__u64 now = a->dir == DIR_EGRESS ? a->ts : bpf_ktime_get_ns();
-	__u64 ts = now;
 	struct sock *sk = kcast(a->sk, struct sock);
 	if (a->dir == DIR_INGRESS && a->l4 == IPPROTO_TCP && !a->mmsg)
 		a->seq = read_seq(sk, ret); // before body_skip and the event
@@ -276,7 +275,7 @@ static __always_inline int exit_io(long ret)
 	// bytes) go through the scratch event: keeping the verdict out of the
 	// ring path keeps the verifier's work down.
 	if (cap <= RING_DIRECT_MAX && a->l7 != L7_UNKNOWN) {
-		if (ring_emit(task, a->sk, sk, id, ts, trace_id, a->seq, len, cap, a->dir, a->l4, a->netns, TLS_LIB_NONE,
+		if (ring_emit(task, a->sk, sk, id, now, trace_id, a->seq, len, cap, a->dir, a->l4, a->netns, TLS_LIB_NONE,
 			      flags, ptr, skip)) {
 			count(STAT_DROP_RINGBUF);
 			return 0;
@@ -286,7 +285,7 @@ static __always_inline int exit_io(long ret)
 		struct event *e = bpf_map_lookup_elem(&scratch, &zero);
 		if (!e)
 			return 0;
-		fill_event(e, task, a->sk, sk, id, ts, trace_id, a->seq, len, cap, a->dir, a->l4, a->netns, TLS_LIB_NONE, flags);
+		fill_event(e, task, a->sk, sk, id, now, trace_id, a->seq, len, cap, a->dir, a->l4, a->netns, TLS_LIB_NONE, flags);
 		e->skip = skip;
 		if (cap > 0)
 			bpf_probe_read_user(e->data, cap, (void *)ptr);

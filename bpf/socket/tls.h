@@ -143,10 +143,7 @@ static __always_inline int tls_syscall(struct active_io *a, struct sock *sk, __u
 // tls_conns_moved counts a change to tls_conns (after it: tls_map_seen).
 static __always_inline void tls_conns_moved(void)
 {
-	__u32 zero = 0;
-	__u32 *gen = bpf_map_lookup_elem(&tls_conns_gen, &zero);
-	if (gen)
-		__sync_fetch_and_add(gen, 1);
+	gen_bump(&tls_conns_gen);
 }
 
 // tls_map remembers that connection object ck uses socket skp (both ways);
@@ -291,7 +288,6 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	// ages are signed for it); a read's, the clock now. A call with no
 	// entry time (0) leaves causality to read the clock where it needs it.
 	__u64 now = dir == DIR_EGRESS ? call->ts : bpf_ktime_get_ns();
-	__u64 ts = now;
 	__u8 flags = wait_flags(a);
 	__u8 cont = 0, made = 0, gor = 0;
 	__u64 trace_id = causality(id, skp, dir, now, &cont, a, &made, &gor);
@@ -305,7 +301,7 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	// tls_out): built in the scratch event, as one over RING_DIRECT_MAX.
 	// The others are built in their ring record.
 	if (cap <= RING_DIRECT_MAX && !(!call->sk && !seq && tls_out_holds(call, len))) {
-		if (ring_emit(task, skp, sk, id, ts, trace_id, seq, len, cap, dir, IPPROTO_TCP, netns, call->lib, flags,
+		if (ring_emit(task, skp, sk, id, now, trace_id, seq, len, cap, dir, IPPROTO_TCP, netns, call->lib, flags,
 			      buf, 0)) {
 			count(STAT_DROP_RINGBUF);
 			return 0;
@@ -318,7 +314,7 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return 0;
-	fill_event(e, task, skp, sk, id, ts, trace_id, seq, len, cap, dir, IPPROTO_TCP, netns, call->lib, flags);
+	fill_event(e, task, skp, sk, id, now, trace_id, seq, len, cap, dir, IPPROTO_TCP, netns, call->lib, flags);
 	if (cap > 0)
 		bpf_probe_read_user(e->data, cap, (void *)buf);
 	if (!call->sk && !seq && tls_out_hold(call, e, skp, len)) {

@@ -3,6 +3,7 @@
 // finds a Go program and attaches its uprobes (goroutine.h goroutine_key);
 // a process's entry goes at its exit or exec (procs.h).
 #pragma once
+#include "gen.h"
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -12,9 +13,4 @@ struct {
 
 // Bumped by user space after each change of go_procs: a thread caches
 // whether its process is listed (maps/active.h go_gen) until it moves.
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} go_gen SEC(".maps");
+GENERATION_MAP(go_gen);

@@ -2,6 +2,7 @@
 // only their threads' calls can belong to a request they do not hold, so
 // only those calls become unbound calls (bpf/socket/handoff.h).
 #pragma once
+#include "gen.h"
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
@@ -12,18 +13,11 @@ struct {
 // Bumped each time serving gains an entry (causality.h serving_mark): a
 // thread's note that its process had none (maps/active.h serving_none,
 // handoff.h handoff_call) holds only while this has not moved.
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} serving_gen SEC(".maps");
+GENERATION_MAP(serving_gen);
 
 // serving_gen_want returns what a thread's serving_none holds while the
 // note it made is still true: serving_gen's value + 1 (0: never noted).
 static __always_inline __u32 serving_gen_want(void)
 {
-	__u32 zero = 0;
-	__u32 *gen = bpf_map_lookup_elem(&serving_gen, &zero);
-	return (gen ? *gen : 0) + 1;
+	return gen_of(&serving_gen) + 1;
 }

@@ -2,6 +2,7 @@
 // struct sock address; deleted at close (sockets_gen counts the deletions and
 // the verdicts taken back).
 #pragma once
+#include "gen.h"
 #define ROLE_UNKNOWN 0
 #define ROLE_CLIENT 1 // connect(2)ed, or its first message was egress
 #define ROLE_SERVER 2 // accept(2)ed, or its first message was ingress
@@ -40,19 +41,11 @@ struct {
 // L7_OPAQUE verdict turned L7_NO by another thread (opaque.h opaque_read): a
 // thread's copy of a socket's verdict (maps/active.h, l7.h l7_skip) holds
 // only while this has not moved.
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} sockets_gen SEC(".maps");
+GENERATION_MAP(sockets_gen);
 
 // sockets_moved makes every thread's copy of a verdict stale (a deletion
 // from sockets, a verdict taken back): their next syscalls look it up.
 static __always_inline void sockets_moved(void)
 {
-	__u32 zero = 0;
-	__u32 *gen = bpf_map_lookup_elem(&sockets_gen, &zero);
-	if (gen)
-		__sync_fetch_and_add(gen, 1);
+	gen_bump(&sockets_gen);
 }

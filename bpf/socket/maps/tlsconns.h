@@ -2,6 +2,7 @@
 // (bpf/socket/tls.h): a call that made no syscall (records already
 // buffered) goes out on that socket.
 #pragma once
+#include "gen.h"
 
 struct tls_conn_key {
 	__u64 conn;
@@ -27,9 +28,4 @@ struct {
 // LRU may evict, and deletions), each made after the change: a thread's
 // copy of a mapping (struct tls_mapped) read at gen still holds while gen
 // has not moved.
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} tls_conns_gen SEC(".maps");
+GENERATION_MAP(tls_conns_gen);
