@@ -378,19 +378,9 @@ os.execv(sys.executable, [os.path.basename(sys.executable), "-c",
 			live.c.draining.Unlock()
 		}
 	}()
-	cmd := exec.Command("ip", "netns", "exec", tp.ClientNS, sysPython, script, url)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || line != "ready\n" {
-		t.Fatalf("the second program did not start: %q, %v", line, err)
+	cmd, out := startPiped(t, tp.ClientNS, sysPython, script, url)
+	if !out.Scan() || out.Text() != "ready" {
+		t.Fatalf("the second program did not start: %q, %v", out.Text(), out.Err())
 	}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid)); err != nil || !strings.Contains(string(b), second) {
 		t.Fatalf("/proc does not show the second program: %q, %v", b, err)
@@ -484,18 +474,7 @@ func TestCaptureProcessExitCloses(t *testing.T) {
 	tp, live := liveTopo(t)
 	m := nonce()
 	start := func(port int, args ...string) (*exec.Cmd, *bufio.Scanner) {
-		cmd := exec.Command("ip", append([]string{"netns", "exec", tp.ServerNS, sysPython, "-c", exitScript,
-			tp.ServerIP, fmt.Sprint(port)}, args...)...)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		sc := bufio.NewScanner(out)
+		cmd, sc := startPiped(t, tp.ServerNS, append([]string{sysPython, "-c", exitScript, tp.ServerIP, fmt.Sprint(port)}, args...)...)
 		if !sc.Scan() || sc.Text() != "READY" {
 			t.Fatalf("server %v did not start: %q", args, sc.Text())
 		}
@@ -563,4 +542,21 @@ func TestCaptureProcessExitCloses(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Errorf("curl of %s succeeded against a killed server", path)
 	}
+}
+
+// startPiped starts argv inside ns with its stdout to read line by line
+// (its stderr is the test's); it is killed when the test ends.
+func startPiped(t *testing.T, ns string, argv ...string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %v: %v", argv, err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, bufio.NewScanner(out)
 }
