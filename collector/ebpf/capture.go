@@ -71,10 +71,11 @@ type Capture struct {
 	final map[string]uint64 // the kernel counters when Close detached (Stats)
 
 	mu           sync.Mutex
-	conns        map[connKey]*session.Conn
-	flows        map[connKey]*l4flight.Flow // TLS connections whose plaintext is not read (l4flight.go)
-	reads        map[threadKey]lastRead     // a thread's last socket event, a read (forward.go)
-	fwd          map[connKey]forwardCtx     // a connection's first request's context (forward.go)
+	conns        map[connKey]*session.Conn      // conns.go
+	pidSocks     map[uint32]map[uint64]struct{} // each process's sockets in conns (conns.go)
+	flows        map[connKey]*l4flight.Flow     // TLS connections whose plaintext is not read (l4flight.go)
+	reads        map[threadKey]lastRead         // a thread's last socket event, a read (forward.go)
+	fwd          map[connKey]forwardCtx         // a connection's first request's context (forward.go)
 	budget       *budget
 	shed         map[connKey]int64 // connections shed over the budget: last event, ns
 	cgroupWarned bool              // an unknown cgroup layout is logged once
@@ -218,7 +219,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
-	c := &Capture{opt: opt, conns: map[connKey]*session.Conn{}, flows: map[connKey]*l4flight.Flow{}, done: make(chan struct{}),
+	c := &Capture{opt: opt, conns: map[connKey]*session.Conn{}, pidSocks: map[uint32]map[uint64]struct{}{}, flows: map[connKey]*l4flight.Flow{}, done: make(chan struct{}),
 		reads: map[threadKey]lastRead{}, fwd: map[connKey]forwardCtx{},
 		ids: span.NewIDGenerator(opt.Node, time.Now()), budget: newBudget(opt.SpanBudget), shed: map[connKey]int64{}}
 	c.emit = func(s *span.Span) {
@@ -387,6 +388,9 @@ func (c *Capture) handle(e *Event) {
 		return
 	}
 	if e.Dir == DirProc {
+		if e.Len != ProcExec {
+			c.connsExited(e.PID, now)
+		}
 		c.processEnded(e.PID)
 		if e.Len != ProcExec {
 			return
@@ -406,7 +410,7 @@ func (c *Capture) handle(e *Event) {
 		c.flowClose(k)
 		if conn != nil {
 			conn.Close(now)
-			delete(c.conns, k)
+			c.connDrop(k)
 		}
 		return
 	}
@@ -419,7 +423,7 @@ func (c *Capture) handle(e *Event) {
 	}
 	if conn == nil {
 		conn = c.newConn(e, udp)
-		c.conns[k] = conn
+		c.connAdd(k, conn)
 	}
 	if e.TLS != 0 {
 		conn.SetTLS(tlsFlag(e.TLS))
@@ -536,7 +540,7 @@ func (c *Capture) tick() {
 			if now-idle > int64(3*c.opt.Timeout) {
 				c.flowClose(k)
 				conn.Close(now)
-				delete(c.conns, k)
+				c.connDrop(k)
 			}
 		}
 		c.flowTick(now)
@@ -561,7 +565,7 @@ func (c *Capture) Flush() {
 	for k, conn := range c.conns {
 		c.flowClose(k)
 		conn.Close(now)
-		delete(c.conns, k)
+		c.connDrop(k)
 	}
 	for _, s := range c.guard.Expire(math.MaxInt64) { // no verdict will come
 		c.emit(s)

@@ -378,19 +378,9 @@ os.execv(sys.executable, [os.path.basename(sys.executable), "-c",
 			live.c.draining.Unlock()
 		}
 	}()
-	cmd := exec.Command("ip", "netns", "exec", tp.ClientNS, sysPython, script, url)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || line != "ready\n" {
-		t.Fatalf("the second program did not start: %q, %v", line, err)
+	cmd, out := startPiped(t, tp.ClientNS, sysPython, script, url)
+	if !out.Scan() || out.Text() != "ready" {
+		t.Fatalf("the second program did not start: %q, %v", out.Text(), out.Err())
 	}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid)); err != nil || !strings.Contains(string(b), second) {
 		t.Fatalf("/proc does not show the second program: %q, %v", b, err)
@@ -442,4 +432,131 @@ func testCgroup(t *testing.T, path string) string {
 		}
 	})
 	return dir
+}
+
+// exitScript serves one HTTP request on host:port (argv 1, 2) and ends its
+// process without a close: "until-close" answers HTTP/1.0 with a body of
+// argv 4 bytes and no length, which only the connection's end delimits,
+// then _exits (the kernel closes the socket); "stall" reads the request,
+// prints READ and waits to be killed.
+const exitScript = `
+import os, socket, sys, time
+host, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((host, port))
+s.listen(8)
+print("READY", flush=True)
+c, _ = s.accept()
+buf = b""
+while b"\r\n\r\n" not in buf:
+    d = c.recv(4096)
+    if not d:
+        os._exit(1)
+    buf += d
+if mode == "until-close":
+    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + b"z" * int(sys.argv[4]))
+    os._exit(0)
+print("READ", flush=True)
+time.sleep(600)
+`
+
+// TestCaptureProcessExitCloses: a process that ends without closing its
+// sockets (the kernel closes them at its exit; no close syscall comes)
+// has its connections' exchanges ended at its exit event, not when they
+// have been idle three timeouts long (30 s here): a response delimited by
+// the connection's end is complete with its exact length (curl's count is
+// the ground truth), and a request its server never answered (the server
+// killed) ends as a timeout at the kill, not a timeout later. Both spans
+// must come within 5 s of the exit, half the capture's 10-s timeout.
+func TestCaptureProcessExitCloses(t *testing.T) {
+	haveBins(t, "curl", sysPython)
+	tp, live := liveTopo(t)
+	m := nonce()
+	start := func(port int, args ...string) (*exec.Cmd, *bufio.Scanner) {
+		cmd, sc := startPiped(t, tp.ServerNS, append([]string{sysPython, "-c", exitScript, tp.ServerIP, fmt.Sprint(port)}, args...)...)
+		if !sc.Scan() || sc.Text() != "READY" {
+			t.Fatalf("server %v did not start: %q", args, sc.Text())
+		}
+		return cmd, sc
+	}
+	serverSpan := func(path string, within time.Duration) (span.Span, bool) {
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			for _, s := range live.Emitted() {
+				if s.RequestResource == path && s.TapSide == span.TapServerProcess {
+					return s, true
+				}
+			}
+		}
+		return span.Span{}, false
+	}
+
+	// A response delimited by the end of its process.
+	const size = 70001
+	port := nextPort()
+	srv, _ := start(port, "until-close", fmt.Sprint(size))
+	path := "/" + m + "/until-close"
+	res := runClient(t, tp.ClientNS, []string{"curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{url_effective}\n",
+		fmt.Sprintf("http://%s:%d%s", tp.ServerIP, port, path)})
+	if len(res) != 1 || res[0].Status != 200 || res[0].Len != size {
+		t.Fatalf("curl got %+v, want one 200 of %d bytes", res, size)
+	}
+	srv.Wait()
+	exited := time.Now()
+	s, ok := serverSpan(path, 5*time.Second)
+	if !ok {
+		t.Fatalf("no server span of %s within 5 s of its process's exit", path)
+	}
+	t.Logf("span of the response ended by the exit: %v after the exit", time.Since(exited).Round(time.Millisecond))
+	if s.ResponseCode != 200 || s.ResponseStatus != span.StatusOK {
+		t.Errorf("server span of %s: code %d status %v, want 200 OK", path, s.ResponseCode, s.ResponseStatus)
+	}
+	if body := s.ResponseBytes; body < size || body > size+200 {
+		t.Errorf("server span of %s: response of %d bytes, want the %d-byte body and its head", path, body, size)
+	}
+
+	// A request its server never answered: the server is killed.
+	port = nextPort()
+	srv, sc := start(port, "stall")
+	path = "/" + m + "/stall"
+	done := make(chan error, 1)
+	go func() {
+		_, err := runClientE(tp.ClientNS, []string{"curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{url_effective}\n",
+			fmt.Sprintf("http://%s:%d%s", tp.ServerIP, port, path)})
+		done <- err
+	}()
+	if !sc.Scan() || sc.Text() != "READ" {
+		t.Fatalf("the stalling server did not read the request: %q", sc.Text())
+	}
+	srv.Process.Signal(syscall.SIGKILL)
+	srv.Wait()
+	exited = time.Now()
+	s, ok = serverSpan(path, 5*time.Second)
+	if !ok {
+		t.Fatalf("no server span of %s within 5 s of its process's kill", path)
+	}
+	t.Logf("span of the unanswered request: %v after the kill", time.Since(exited).Round(time.Millisecond))
+	if s.ResponseStatus != span.StatusTimeout || s.ResponseCode != 0 {
+		t.Errorf("server span of %s: code %d status %v, want a timeout without response", path, s.ResponseCode, s.ResponseStatus)
+	}
+	if err := <-done; err == nil {
+		t.Errorf("curl of %s succeeded against a killed server", path)
+	}
+}
+
+// startPiped starts argv inside ns with its stdout to read line by line
+// (its stderr is the test's); it is killed when the test ends.
+func startPiped(t *testing.T, ns string, argv ...string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %v: %v", argv, err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, bufio.NewScanner(out)
 }

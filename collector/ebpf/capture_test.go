@@ -38,6 +38,14 @@ func (l *liveCapture) Spans() []span.Span {
 	return append([]span.Span(nil), l.spans...)
 }
 
+// Emitted returns the spans emitted so far, without a Flush (which ends
+// every connection's exchanges).
+func (l *liveCapture) Emitted() []span.Span {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]span.Span(nil), l.spans...)
+}
+
 func (l *liveCapture) Close() error { return l.c.Close() }
 
 func startLive(t *testing.T, opt Options) (*liveCapture, error) {
