@@ -388,11 +388,12 @@ func (c *Capture) handle(e *Event) {
 		return
 	}
 	if e.Dir == DirProc {
-		if e.Len != ProcExec {
+		exited := e.Len != ProcExec
+		if exited {
 			c.connsExited(e.PID, now)
 		}
 		c.processEnded(e.PID)
-		if e.Len != ProcExec {
+		if exited {
 			return
 		}
 		// What names the new program, for its first lookup in case it is
