@@ -150,7 +150,7 @@ func startEBPF(cfg *Config, emit func(*span.Span), log *slog.Logger) (*ebpf.Capt
 	if err != nil {
 		return nil, err
 	}
-	capture, err := ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, RingMiB: cfg.EBPF.RingMiB, NetNS: scope, SpanBudget: cfg.EBPF.SpanBudget,
+	capture, err := ebpf.Start(ebpf.Options{Node: cfg.Node, PayloadSize: cfg.EBPF.PayloadSize, RingMiB: cfg.EBPF.RingMiB, RingPoll: cfg.EBPF.RingPoll, NetNS: scope, SpanBudget: cfg.EBPF.SpanBudget,
 		Timeout: cfg.EBPF.Timeout, Logger: log, Service: func(i proc.Info) string { return cfg.ServiceOf(i.Name, i.Cmdline) },
 		Redact: cfg.Redactor(), TLSDisabled: !cfg.TLS.Enabled, TLSExclude: cfg.TLS.ExcludeProcesses}, emit)
 	if err != nil {

@@ -110,11 +110,16 @@ type PodConfig struct {
 // collector from the CPU for more than ~0.2 s.
 const DefaultRingMiB = 32
 
+// DefaultRingPoll is how often the ring buffer's reader wakes by default
+// (docs/capture.md, "Issue 29, seventeenth round").
+const DefaultRingPoll = 10 * time.Millisecond
+
 // EBPFConfig configures the socket capture.
 type EBPFConfig struct {
 	Enabled     bool          `yaml:"enabled"`
 	PayloadSize int           `yaml:"payload_size"`
 	RingMiB     int           `yaml:"ring_mib"`    // the ring buffer to user space, MiB (a power of two)
+	RingPoll    time.Duration `yaml:"ring_poll"`   // how often the ring's reader wakes (1ms..1s)
 	SpanBudget  float64       `yaml:"span_budget"` // spans/s before whole new connections are shed; 0 = none
 	NetNS       []string      `yaml:"netns"`       // /run/netns/<name> or /proc/<pid>/ns/net paths, or inode numbers
 	Timeout     time.Duration `yaml:"timeout"`
@@ -185,7 +190,7 @@ func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info", MemoryLimitMB: 200,
-		EBPF:         EBPFConfig{Enabled: true, PayloadSize: 1024, RingMiB: DefaultRingMiB, Timeout: 10 * time.Second},
+		EBPF:         EBPFConfig{Enabled: true, PayloadSize: 1024, RingMiB: DefaultRingMiB, RingPoll: DefaultRingPoll, Timeout: 10 * time.Second},
 		Packet:       PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks, Fanout: 1},
 		Kubernetes:   KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
 		Store:        StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
@@ -272,6 +277,7 @@ func applyEnv(cfg *Config, env func(string) string) error {
 		{"ZEROTRACE_NETNS", func(v string) error { cfg.EBPF.NetNS = strings.Split(v, ","); return nil }},
 		{"ZEROTRACE_PAYLOAD_SIZE", func(v string) (err error) { cfg.EBPF.PayloadSize, err = strconv.Atoi(v); return }},
 		{"ZEROTRACE_RING_MIB", func(v string) (err error) { cfg.EBPF.RingMiB, err = strconv.Atoi(v); return }},
+		{"ZEROTRACE_RING_POLL", func(v string) (err error) { cfg.EBPF.RingPoll, err = time.ParseDuration(v); return }},
 		{"ZEROTRACE_OBJECT_STORE", func(v string) error { cfg.ObjectStore.URL = v; return nil }},
 		{"ZEROTRACE_OBJECT_STORE_ENDPOINT", func(v string) error { cfg.ObjectStore.Endpoint = v; return nil }},
 		{"ZEROTRACE_OBJECT_STORE_REGION", func(v string) error { cfg.ObjectStore.Region = v; return nil }},
@@ -295,6 +301,7 @@ type coreFlags struct {
 	node, dataDir, dataGroup, metrics, logLevel, namespace *string
 	payload, memLimit, fanout, ringMiB                     *int
 	spanBudget                                             *float64
+	ringPoll                                               *time.Duration
 	diskBudget, minFree                                    *int64
 	netns, ifaces                                          multiFlag
 	noEBPF, objPathStyle                                   *bool
@@ -311,6 +318,7 @@ func addCoreFlags(fs *flag.FlagSet) *coreFlags {
 	f.namespace = fs.String("namespace", "", "namespace stamped on spans that carry none")
 	f.payload = fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
 	f.ringMiB = fs.Int("ring-mib", 0, "MiB of the eBPF ring buffer to user space (a power of two, 1..1024)")
+	f.ringPoll = fs.Duration("ring-poll", 0, "how often the eBPF ring buffer's reader wakes (1ms..1s; default 10ms)")
 	f.spanBudget = fs.Float64("span-budget", 0, "spans per second before whole new connections are shed (0: no budget)")
 	f.memLimit = fs.Int("memory-limit-mb", 200, "the collector's soft memory limit in MiB (0: none)")
 	f.diskBudget = fs.Int64("disk-budget", 0, "bytes the node directory may hold (0: a fifth of the filesystem; -1: none)")
@@ -351,6 +359,9 @@ func (f *coreFlags) apply(cfg *Config, fs *flag.FlagSet) error {
 	}
 	if *f.ringMiB != 0 {
 		cfg.EBPF.RingMiB = *f.ringMiB
+	}
+	if *f.ringPoll != 0 {
+		cfg.EBPF.RingPoll = *f.ringPoll
 	}
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
@@ -428,6 +439,9 @@ func (c *Config) Validate() error {
 	}
 	if r := c.EBPF.RingMiB; r < 1 || r > 1024 || r&(r-1) != 0 {
 		errs = append(errs, fmt.Errorf("ring_mib %d: want a power of two in 1..1024", r))
+	}
+	if p := c.EBPF.RingPoll; p < time.Millisecond || p > time.Second {
+		errs = append(errs, fmt.Errorf("ring_poll %v: want 1ms..1s", p))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

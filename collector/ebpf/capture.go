@@ -30,9 +30,10 @@ import (
 // Options configure a Capture.
 type Options struct {
 	Node        string
-	PayloadSize int      // bytes of payload per message (default 1024, at most 16383)
-	RingMiB     int      // the ring buffer's size in MiB (default DefaultRingMiB; ring.go)
-	NetNS       []uint32 // capture only these network namespaces (inodes); empty: all
+	PayloadSize int           // bytes of payload per message (default 1024, at most 16383)
+	RingMiB     int           // the ring buffer's size in MiB (default DefaultRingMiB; ring.go)
+	RingPoll    time.Duration // how often the ring's reader wakes (default DefaultRingPoll; ring.go)
+	NetNS       []uint32      // capture only these network namespaces (inodes); empty: all
 	Timeout     time.Duration
 	Logger      *slog.Logger
 	// SpanBudget is the overload policy: spans per second the capture
@@ -185,6 +186,12 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	if err := CheckRingMiB(opt.RingMiB); err != nil {
 		return nil, err
 	}
+	if opt.RingPoll == 0 {
+		opt.RingPoll = DefaultRingPoll
+	}
+	if err := CheckRingPoll(opt.RingPoll); err != nil {
+		return nil, err
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -282,11 +289,6 @@ func boolByte(b bool) uint8 {
 	return 0
 }
 
-// pollInterval bounds how long a record waits in the ring buffer: the BPF
-// programs write without waking the reader until WAKEUP_BYTES wait
-// (bpf/socket/maps/events.h), so the reader also wakes on this deadline.
-const pollInterval = 10 * time.Millisecond
-
 // recordsLimit bounds the records waiting between the ring reader and the
 // session worker (records.go): twice the ring.
 const recordsLimit = 16 << 20
@@ -298,7 +300,11 @@ func (c *Capture) read() {
 	defer close(c.readerDone)
 	var rec ringbuf.Record
 	chunk := c.q.chunk()
-	c.rd.SetDeadline(time.Now().Add(pollInterval))
+	// The BPF programs write without waking the reader
+	// (bpf/socket/maps/events.h): it wakes on this deadline, which bounds
+	// how long a record waits in the ring.
+	poll := c.opt.RingPoll
+	c.rd.SetDeadline(time.Now().Add(poll))
 	for {
 		began := c.caught.gen.Load()
 		if err := c.rd.ReadInto(&rec); err != nil {
@@ -315,7 +321,7 @@ func (c *Capture) read() {
 				c.caught.release(began)
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				c.rd.SetDeadline(time.Now().Add(pollInterval))
+				c.rd.SetDeadline(time.Now().Add(poll))
 			}
 			continue
 		}

@@ -2,7 +2,10 @@
 
 package ebpf
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // DefaultRingMiB is the ring buffer's size when Options.RingMiB is 0. The
 // BPF object declares 8 MiB (bpf/socket/maps/events.h); Start sets the
@@ -17,6 +20,22 @@ const DefaultRingMiB = 32
 func CheckRingMiB(n int) error {
 	if n < 1 || n > 1024 || n&(n-1) != 0 {
 		return fmt.Errorf("ring buffer %d MiB: want a power of two in 1..1024", n)
+	}
+	return nil
+}
+
+// DefaultRingPoll is how often the ring reader wakes when Options.RingPoll
+// is 0. The BPF programs write without waking it (bpf/socket/maps/events.h),
+// so a record waits in the ring up to this long. A longer poll hands the
+// collector's pipeline larger batches less often; it also delays what user
+// space tells the programs back (a body's range, docs/l7.md) and fills more
+// of the ring between reads (docs/capture.md, "Issue 29, seventeenth round").
+const DefaultRingPoll = 10 * time.Millisecond
+
+// CheckRingPoll validates a ring poll interval.
+func CheckRingPoll(d time.Duration) error {
+	if d < time.Millisecond || d > time.Second {
+		return fmt.Errorf("ring poll %v: want 1ms..1s", d)
 	}
 	return nil
 }
