@@ -111,7 +111,8 @@ type PodConfig struct {
 const DefaultRingMiB = 32
 
 // DefaultRingPoll is how often the ring buffer's reader wakes by default
-// (docs/capture.md, "Issue 29, seventeenth round").
+// (docs/capture.md, "Issue 29, seventeenth round"); ebpf.DefaultRingPoll
+// says why it is not longer.
 const DefaultRingPoll = 10 * time.Millisecond
 
 // EBPFConfig configures the socket capture.
