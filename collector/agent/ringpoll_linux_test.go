@@ -21,6 +21,7 @@ import (
 // (/proc/<pid>/task/*/sched nr_voluntary_switches) over an idle window,
 // with --ring-poll 10ms and with --ring-poll 500ms. If the setting did not
 // reach the reader (both at the default), the two counts would be equal.
+// A poll above the default is logged as a warning.
 func TestCollectRingPoll(t *testing.T) {
 	testenv.RequireRoot(t) // loads BPF programs
 	bin := collectorBinary(t)
@@ -36,6 +37,10 @@ func TestCollectRingPoll(t *testing.T) {
 		b := voluntarySwitches(t, p.cmd.Process.Pid)
 		p.alive(t, "after the window")
 		wakes[poll] = b - a
+		// Longer than the default is a trade the log states (ring.go).
+		if warned := strings.Contains(p.log.String(), "ring poll longer than the default"); warned != (poll != "10ms") {
+			t.Errorf("--ring-poll %s: warned %v, want a warning only above the 10-ms default\n%s", poll, warned, tail(p.log.String(), 20))
+		}
 		if err := p.stop(t); err != nil {
 			t.Errorf("--ring-poll %s: collector exit: %v\n%s", poll, err, tail(p.log.String(), 20))
 		}

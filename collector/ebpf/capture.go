@@ -195,6 +195,10 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
+	if opt.RingPoll > DefaultRingPoll {
+		opt.Logger.Warn("ring poll longer than the default: body ranges reach the capture later, and a pipelined query after a large row can lose its response (docs/capture.md, ebpf.ring_poll)",
+			"ring_poll", opt.RingPoll, "default", DefaultRingPoll)
+	}
 	if opt.Service == nil {
 		opt.Service = func(i proc.Info) string { return i.Name }
 	}
