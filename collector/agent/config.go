@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/zerotrace/zerotrace/collector/ebpf"
 	"github.com/zerotrace/zerotrace/collector/packet"
 	"github.com/zerotrace/zerotrace/pkg/objstore"
 	"github.com/zerotrace/zerotrace/pkg/redact"
@@ -105,16 +106,6 @@ type PodConfig struct {
 	WorkloadKind string   `yaml:"workload_kind"` // default: Deployment
 }
 
-// DefaultRingMiB is the eBPF ring buffer's default size (docs/capture.md,
-// "Ring-buffer drops"): 8 MiB dropped events whenever nginx + wrk kept the
-// collector from the CPU for more than ~0.2 s.
-const DefaultRingMiB = 32
-
-// DefaultRingPoll is how often the ring buffer's reader wakes by default
-// (docs/capture.md, "Issue 29, seventeenth round"); ebpf.DefaultRingPoll
-// says why it is not longer.
-const DefaultRingPoll = 10 * time.Millisecond
-
 // EBPFConfig configures the socket capture.
 type EBPFConfig struct {
 	Enabled     bool          `yaml:"enabled"`
@@ -191,7 +182,7 @@ func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Node: host, DataDir: "/var/lib/zerotrace", MetricsAddr: "127.0.0.1:9465", LogLevel: "info", MemoryLimitMB: 200,
-		EBPF:         EBPFConfig{Enabled: true, PayloadSize: 1024, RingMiB: DefaultRingMiB, RingPoll: DefaultRingPoll, Timeout: 10 * time.Second},
+		EBPF:         EBPFConfig{Enabled: true, PayloadSize: 1024, RingMiB: ebpf.DefaultRingMiB, RingPoll: ebpf.DefaultRingPoll, Timeout: 10 * time.Second},
 		Packet:       PacketConfig{BlockSize: packet.DefaultGeometry.BlockSize, Blocks: packet.DefaultGeometry.Blocks, Fanout: 1},
 		Kubernetes:   KubernetesConfig{Enabled: "auto", KubeletTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token", DeletedGrace: 30 * time.Second},
 		Store:        StoreConfig{BatchRows: 4096, BatchInterval: time.Second, SealInterval: 2 * time.Second},
@@ -438,11 +429,11 @@ func (c *Config) Validate() error {
 	if c.EBPF.PayloadSize < 1 || c.EBPF.PayloadSize > 16383 {
 		errs = append(errs, fmt.Errorf("payload_size %d: want 1..16383", c.EBPF.PayloadSize))
 	}
-	if r := c.EBPF.RingMiB; r < 1 || r > 1024 || r&(r-1) != 0 {
-		errs = append(errs, fmt.Errorf("ring_mib %d: want a power of two in 1..1024", r))
+	if err := ebpf.CheckRingMiB(c.EBPF.RingMiB); err != nil {
+		errs = append(errs, err)
 	}
-	if p := c.EBPF.RingPoll; p < time.Millisecond || p > time.Second {
-		errs = append(errs, fmt.Errorf("ring_poll %v: want 1ms..1s", p))
+	if err := ebpf.CheckRingPoll(c.EBPF.RingPoll); err != nil {
+		errs = append(errs, err)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

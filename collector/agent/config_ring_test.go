@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zerotrace/zerotrace/collector/ebpf"
 )
 
 // TestConfigRing: ebpf.ring_mib and ebpf.ring_poll from the default, YAML,
@@ -22,7 +24,7 @@ func TestConfigRing(t *testing.T) {
 		poll time.Duration
 		err  string
 	}{
-		{mib: DefaultRingMiB, poll: DefaultRingPoll},
+		{mib: ebpf.DefaultRingMiB, poll: ebpf.DefaultRingPoll},
 		{env: yaml, mib: 16, poll: 20 * time.Millisecond},
 		{env: map[string]string{"ZEROTRACE_CONFIG": file, "ZEROTRACE_RING_MIB": "64", "ZEROTRACE_RING_POLL": "50ms"}, mib: 64, poll: 50 * time.Millisecond},
 		{args: []string{"--ring-mib", "128", "--ring-poll", "100ms"}, env: map[string]string{"ZEROTRACE_CONFIG": file, "ZEROTRACE_RING_MIB": "64", "ZEROTRACE_RING_POLL": "50ms"}, mib: 128, poll: 100 * time.Millisecond},

@@ -15,11 +15,11 @@ import (
 // "Ring-buffer drops").
 const DefaultRingMiB = 32
 
-// CheckRingMiB validates a ring size: the kernel wants a power-of-two
-// number of pages.
+// CheckRingMiB validates a ring size (ebpf.ring_mib; Options.RingMiB): the
+// kernel wants a power-of-two number of pages.
 func CheckRingMiB(n int) error {
 	if n < 1 || n > 1024 || n&(n-1) != 0 {
-		return fmt.Errorf("ring buffer %d MiB: want a power of two in 1..1024", n)
+		return fmt.Errorf("ring_mib %d: want a power of two in 1..1024", n)
 	}
 	return nil
 }
@@ -35,10 +35,11 @@ func CheckRingMiB(n int) error {
 // response lost in some runs): keep it at 10 ms unless that test passes.
 const DefaultRingPoll = 10 * time.Millisecond
 
-// CheckRingPoll validates a ring poll interval.
+// CheckRingPoll validates a ring poll interval (ebpf.ring_poll;
+// Options.RingPoll).
 func CheckRingPoll(d time.Duration) error {
 	if d < time.Millisecond || d > time.Second {
-		return fmt.Errorf("ring poll %v: want 1ms..1s", d)
+		return fmt.Errorf("ring_poll %v: want 1ms..1s", d)
 	}
 	return nil
 }
