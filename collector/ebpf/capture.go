@@ -412,10 +412,10 @@ func (c *Capture) handle(e *Event) {
 		return
 	}
 	if e.Dir == DirClose {
-		c.flowClose(k)
 		if conn != nil {
-			conn.Close(now)
-			c.connDrop(k)
+			c.connClose(k, conn, now)
+		} else {
+			c.flowClose(k)
 		}
 		return
 	}
@@ -543,9 +543,7 @@ func (c *Capture) tick() {
 				idle = max(idle, f.Last()) // its bytes go to the flow, not the session
 			}
 			if now-idle > int64(3*c.opt.Timeout) {
-				c.flowClose(k)
-				conn.Close(now)
-				c.connDrop(k)
+				c.connClose(k, conn, now)
 			}
 		}
 		c.flowTick(now)
@@ -568,9 +566,7 @@ func (c *Capture) Flush() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, conn := range c.conns {
-		c.flowClose(k)
-		conn.Close(now)
-		c.connDrop(k)
+		c.connClose(k, conn, now)
 	}
 	for _, s := range c.guard.Expire(math.MaxInt64) { // no verdict will come
 		c.emit(s)

@@ -21,7 +21,15 @@ func (c *Capture) connAdd(k connKey, conn *session.Conn) {
 	socks[k.sock] = struct{}{}
 }
 
-// connDrop forgets k's connection (its caller has closed it).
+// connClose ends k's connection conn at now (its flow, its open
+// exchanges: conn.Close) and forgets it.
+func (c *Capture) connClose(k connKey, conn *session.Conn, now int64) {
+	c.flowClose(k)
+	conn.Close(now)
+	c.connDrop(k)
+}
+
+// connDrop forgets k's connection.
 func (c *Capture) connDrop(k connKey) {
 	delete(c.conns, k)
 	if socks := c.pidSocks[k.pid]; socks != nil {
@@ -40,11 +48,6 @@ func (c *Capture) connDrop(k connKey) {
 func (c *Capture) connsExited(pid uint32, now int64) {
 	for sock := range c.pidSocks[pid] {
 		k := connKey{pid, sock}
-		c.flowClose(k)
-		if conn := c.conns[k]; conn != nil {
-			conn.Close(now)
-		}
-		delete(c.conns, k)
+		c.connClose(k, c.conns[k], now)
 	}
-	delete(c.pidSocks, pid)
 }
