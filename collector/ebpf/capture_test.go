@@ -33,9 +33,7 @@ func (l *liveCapture) Spans() []span.Span {
 	}
 	time.Sleep(20 * time.Millisecond)
 	l.c.Flush()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]span.Span(nil), l.spans...)
+	return l.Emitted()
 }
 
 // Emitted returns the spans emitted so far, without a Flush (which ends
