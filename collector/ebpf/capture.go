@@ -196,7 +196,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 		opt.Logger = slog.Default()
 	}
 	if opt.RingPoll > DefaultRingPoll {
-		opt.Logger.Warn("ring poll longer than the default: body ranges reach the capture later, and a pipelined query after a large row can lose its response (docs/capture.md, ebpf.ring_poll)",
+		opt.Logger.Warn("ring poll longer than the default: records wait longer in the ring, which fills more between reads, and a new process's goroutine tracking and TLS uprobes start later (docs/capture.md, ebpf.ring_poll)",
 			"ring_poll", opt.RingPoll, "default", DefaultRingPoll)
 	}
 	if opt.Service == nil {
@@ -580,7 +580,7 @@ func (c *Capture) Stats() (map[string]uint64, error) {
 		return c.final, nil
 	}
 	out := map[string]uint64{}
-	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items", "body_only", "tls_events", "tls_no_socket", "body_tail"} {
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items", "body_only", "tls_events", "tls_no_socket", "body_tail", "ring_wakes"} {
 		var per []uint64
 		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, err
