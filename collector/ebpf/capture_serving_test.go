@@ -146,7 +146,24 @@ func TestCaptureServingLaterPoolCall(t *testing.T) {
 // prints (its pid, then another).
 func servingRun(t *testing.T, tp *topo, script string) (pid, second uint64) {
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", tp.ServerNS, sysPython, "-c", script)
+	f := scriptRun(t, tp, script)
+	if len(f) != 2 {
+		t.Fatalf("script printed %q", f)
+	}
+	pid, err1 := strconv.ParseUint(f[0], 10, 32)
+	second, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("script printed %q", f)
+	}
+	return pid, second
+}
+
+// scriptRun runs a Python script (/usr/bin/python3, sysPython) with args in
+// the server namespace until the test ends (its stdin is closed then) and
+// returns the fields of the first line it prints.
+func scriptRun(t *testing.T, tp *topo, script string, args ...string) []string {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", tp.ServerNS, sysPython, "-c", script}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
@@ -165,14 +182,5 @@ func servingRun(t *testing.T, tp *topo, script string) (pid, second uint64) {
 	if err != nil {
 		t.Fatalf("script: %v %s", err, stderr.String())
 	}
-	f := strings.Fields(out)
-	if len(f) != 2 {
-		t.Fatalf("script printed %q", out)
-	}
-	pid, err1 := strconv.ParseUint(f[0], 10, 32)
-	second, err2 := strconv.ParseUint(f[1], 10, 64)
-	if err1 != nil || err2 != nil {
-		t.Fatalf("script printed %q", out)
-	}
-	return pid, second
+	return strings.Fields(out)
 }
