@@ -310,7 +310,7 @@ func addCoreFlags(fs *flag.FlagSet) *coreFlags {
 	f.namespace = fs.String("namespace", "", "namespace stamped on spans that carry none")
 	f.payload = fs.Int("payload-size", 0, "bytes of payload captured per message (1..16383)")
 	f.ringMiB = fs.Int("ring-mib", 0, "MiB of the eBPF ring buffer to user space (a power of two, 1..1024)")
-	f.ringPoll = fs.Duration("ring-poll", 0, "how often the eBPF ring buffer's reader wakes (1ms..1s; default 50ms)")
+	f.ringPoll = fs.Duration("ring-poll", 0, "how often the eBPF ring buffer's reader wakes (1ms..1s; default 10ms)")
 	f.spanBudget = fs.Float64("span-budget", 0, "spans per second before whole new connections are shed (0: no budget)")
 	f.memLimit = fs.Int("memory-limit-mb", 200, "the collector's soft memory limit in MiB (0: none)")
 	f.diskBudget = fs.Int64("disk-budget", 0, "bytes the node directory may hold (0: a fifth of the filesystem; -1: none)")
