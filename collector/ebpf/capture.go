@@ -217,7 +217,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
 	wall := time.Now().UnixNano() - mono.Nano()
 	for name, v := range map[string]any{"payload_cap": uint32(opt.PayloadSize), "self_tgid": uint32(os.Getpid()),
-		"scope_enabled": boolByte(len(opt.NetNS) > 0), "realtime_offset_ns": wall,
+		"scope_enabled": boolByte(len(opt.NetNS) > 0), "realtime_offset_ns": wall, "wake_gap_ns": uint64(wakeGap),
 		"tls_exclude_any": boolByte(len(opt.TLSExclude) > 0)} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
@@ -306,9 +306,21 @@ func (c *Capture) read() {
 	chunk := c.q.chunk()
 	// The BPF programs write without waking the reader
 	// (bpf/socket/maps/events.h): it wakes on this deadline, which bounds
-	// how long a record waits in the ring.
+	// how long a record waits in the ring; but for records of flags
+	// EventPastCopy, which wake it (at most once per wakeGap on each CPU).
+	// Having read one, it waits at most wakeGap until the ring is read
+	// again (attend), so that one not woken for (within a wakeGap of the
+	// last that woke it) waits no longer.
 	poll := c.opt.RingPoll
-	c.rd.SetDeadline(time.Now().Add(poll))
+	deadline := time.Now().Add(poll)
+	c.rd.SetDeadline(deadline)
+	past := false // a record of flags EventPastCopy read, its wait not yet set
+	attend := func(now time.Time) {
+		if d := now.Add(wakeGap); d.Before(deadline) {
+			deadline, past = d, false
+			c.rd.SetDeadline(deadline)
+		} // else the deadline comes first, and sets it
+	}
 	for {
 		began := c.caught.gen.Load()
 		if err := c.rd.ReadInto(&rec); err != nil {
@@ -325,14 +337,25 @@ func (c *Capture) read() {
 				c.caught.release(began)
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				c.rd.SetDeadline(time.Now().Add(poll))
+				now := time.Now()
+				deadline = now.Add(poll)
+				c.rd.SetDeadline(deadline)
+				if past {
+					attend(now)
+				}
 			}
 			continue
 		}
 		chunk = add(chunk, eventRecord(rec.RawSample))
+		if pastCopy(rec.RawSample) {
+			past = true
+		}
 		if len(chunk) >= chunkSize || c.rd.AvailableBytes() == 0 {
 			c.q.publish(chunk)
 			chunk = c.q.chunk()
+			if past && c.rd.AvailableBytes() == 0 {
+				attend(time.Now())
+			}
 		}
 	}
 }

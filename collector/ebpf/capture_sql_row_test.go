@@ -82,7 +82,7 @@ for q, slow in qs:
 func TestCapturePostgresLargeRow(t *testing.T) {
 	tp := dbTopo(t, testpeers.StartPostgres)
 	client := writeScript(t, t.TempDir(), "client.py", pyPostgresRowClient)
-	for _, poll := range []time.Duration{DefaultRingPoll, 50 * time.Millisecond} {
+	for _, poll := range []time.Duration{DefaultRingPoll, 50 * time.Millisecond, 200 * time.Millisecond} {
 		t.Run(fmt.Sprint("poll=", poll), func(t *testing.T) {
 			live := dbLive(t, tp, poll)
 			defer live.Close()
