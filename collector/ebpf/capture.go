@@ -316,7 +316,11 @@ func (c *Capture) read() {
 	c.rd.SetDeadline(deadline)
 	past := false // a record of flags EventPastCopy read, its wait not yet set
 	attend := func(now time.Time) {
-		if d := now.Add(wakeGap); d.Before(deadline) {
+		// The reader's wait is in whole milliseconds, rounded down
+		// (cilium/ebpf's epoll timeout): one more makes it wait at
+		// least wakeGap (a wait of 0 would return at once, and the
+		// records committed just after would wait a whole poll).
+		if d := now.Add(wakeGap + time.Millisecond); d.Before(deadline) {
 			deadline, past = d, false
 			c.rd.SetDeadline(deadline)
 		} // else the deadline comes first, and sets it

@@ -39,7 +39,7 @@ const DefaultRingPoll = 10 * time.Millisecond
 // wakeGap: a record whose syscall moved bytes past its copy on an L7 socket
 // (EventPastCopy) wakes the reader at once, at most once per wakeGap on
 // each CPU (bpf/socket/maps/events.h rb_flags, wake_gap_ns); after reading
-// one, the reader waits at most wakeGap before it reads again (read), so
+// one, the reader reads again between wakeGap and twice that later (read), so
 // such a record waits in the ring at most about wakeGap whatever the poll.
 // Those are the records from which the session may tell the programs a
 // body's range (docs/l7.md), which the socket's next syscalls need before
