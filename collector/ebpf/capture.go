@@ -196,7 +196,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 		opt.Logger = slog.Default()
 	}
 	if opt.RingPoll > DefaultRingPoll {
-		opt.Logger.Warn("ring poll longer than the default: records wait longer in the ring, which fills more between reads, a new process's goroutine tracking and TLS uprobes start later, and at 200 ms a pipelined query after a large row lost its response (docs/capture.md, ebpf.ring_poll)",
+		opt.Logger.Warn("ring poll longer than the default: records wait longer in the ring, which fills more between reads, and a new process's goroutine tracking and TLS uprobes start later (docs/capture.md, ebpf.ring_poll)",
 			"ring_poll", opt.RingPoll, "default", DefaultRingPoll)
 	}
 	if opt.Service == nil {

@@ -29,11 +29,10 @@ func CheckRingMiB(n int) error {
 // but for the records from which user space may tell them a body's range
 // (wakeGap), so a record waits in the ring up to this long. A longer poll
 // hands the collector's pipeline larger batches less often (docs/capture.md,
-// "Issue 29, seventeenth round"); it fills more of the ring between reads,
-// delays the start of a new process's goroutine tracking and uprobes
-// ("The poll's feedback paths"), and at 200 ms, even with the wake, lost a
-// pipelined PostgreSQL row's end in most runs (docs/capture.md, "Issue 29,
-// eighteenth round"): keep it at 10 ms.
+// "Issue 29, seventeenth round"); it fills more of the ring between reads
+// and delays the start of a new process's goroutine tracking and uprobes
+// ("The poll's feedback paths"). The bench did not resolve a gain from 50
+// ms ("eighteenth round"): the default stays 10 ms.
 const DefaultRingPoll = 10 * time.Millisecond
 
 // wakeGap: a record whose syscall moved bytes past its copy on an L7 socket
