@@ -35,6 +35,10 @@ struct event {
 // EVENT_WAITED: the thread entered an event-loop wait (epoll_wait, poll,
 // select) since its previous socket event went out (wait.h).
 #define EVENT_WAITED 1
+// EVENT_PAST_COPY: the syscall moved bytes past its copy on a TCP socket
+// read as L7 (a message that may go on: a body whose range user space may
+// tell, bodies.h); such a record wakes the reader (maps/events.h).
+#define EVENT_PAST_COPY 2
 
 #define EVENT_HDR_SIZE (sizeof(struct event) - MAX_PAYLOAD)
 

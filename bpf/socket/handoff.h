@@ -66,7 +66,7 @@ static __always_inline void note_named(__u8 dir, __u8 kind, __u64 thread, __u64 
 	__u64 buf[(EVENT_HDR_SIZE + 7) / 8] = {};
 	struct event *e = (struct event *)buf;
 	note_header(e, dir, kind, thread, sock_id, trace, named);
-	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
+	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(0)))
 		count(STAT_DROP_RINGBUF);
 }
 

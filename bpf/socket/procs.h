@@ -62,7 +62,7 @@ static __always_inline void note_exec(__u64 thread, struct task_struct *task)
 		n = 0;
 	h->cap = o + n;
 	__builtin_memcpy(e, h, EVENT_HDR_SIZE);
-	bpf_ringbuf_submit(e, rb_flags(EVENT_HDR_SIZE + EXEC_NAME + EXEC_ARGS));
+	bpf_ringbuf_submit(e, rb_flags(0));
 }
 
 // proc_forget drops the tgid-keyed entries of task's process and tells user

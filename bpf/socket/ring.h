@@ -106,6 +106,6 @@ static __always_inline int ring_emit(struct task_struct *task, __u64 sock_id, st
 	r->skip = skip;
 	if (c > 0)
 		bpf_probe_read_user(r->data, c, (void *)ptr);
-	bpf_ringbuf_submit(r, rb_flags(EVENT_HDR_SIZE + c));
+	bpf_ringbuf_submit(r, rb_flags(flags));
 	return 0;
 }

@@ -270,6 +270,10 @@ static __always_inline int exit_io(long ret)
 	cap = payload_clamp(cap, len - skip < plen ? len - skip : plen);
 	cap = opaque_cap(a->l7, cap); // TLS not read: the record header (opaque.h)
 	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound
+	// Bytes past the copy of an L7 socket's message: user space may tell
+	// a body's range from it; its record wakes the reader (maps/events.h).
+	if (a->l7 == L7_YES && a->l4 == IPPROTO_TCP && cap > 0 && len > skip + cap)
+		flags |= EVENT_PAST_COPY;
 
 	// A socket's first messages (L7_UNKNOWN: l7_verdict reads their
 	// bytes) go through the scratch event: keeping the verdict out of the
@@ -289,9 +293,12 @@ static __always_inline int exit_io(long ret)
 		e->skip = skip;
 		if (cap > 0)
 			bpf_probe_read_user(e->data, cap, (void *)ptr);
-		if (a->l7 == L7_UNKNOWN)
+		if (a->l7 == L7_UNKNOWN) {
 			l7_verdict(a, sk, e->data, cap, len, e->l4);
-		if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap))) {
+			if (a->l7 == L7_YES && a->l4 == IPPROTO_TCP && cap > 0 && len > skip + cap)
+				e->flags |= EVENT_PAST_COPY;
+		}
+		if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(e->flags))) {
 			count(STAT_DROP_RINGBUF);
 			return 0;
 		}
@@ -402,7 +409,7 @@ static __always_inline int lifecycle(long fd, __u8 dir)
 		if (dir == DIR_CONNECTED)
 			node_connect(e->sock_id);
 	}
-	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(EVENT_HDR_SIZE)))
+	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE, rb_flags(0)))
 		count(STAT_DROP_RINGBUF);
 	else
 		wait_sent(a, e->flags);

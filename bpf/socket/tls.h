@@ -322,7 +322,7 @@ static __always_inline int tls_emit(struct task_struct *task, struct active_io *
 		wait_sent(a, flags);
 		return 0; // sent when the thread writes the ciphertext (tlsout.h)
 	}
-	int err = bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap));
+	int err = bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(0));
 	e->tls = TLS_LIB_NONE; // the scratch event is shared with the syscall path
 	if (err) {
 		count(STAT_DROP_RINGBUF);

@@ -37,7 +37,7 @@ static __always_inline void tls_out_flush(struct tls_call *call, __u32 tid, __u3
 		return; // evicted (more threads holding than tls_out's entries)
 	e->tcp_seq = seq;
 	__u32 cap = e->cap & (MAX_PAYLOAD - 1);
-	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(EVENT_HDR_SIZE + cap)))
+	if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(0)))
 		count(STAT_DROP_RINGBUF);
 	else
 		count(STAT_TLS_EVENTS);

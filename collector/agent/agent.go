@@ -196,7 +196,7 @@ func startPackets(cfg *Config, emit func(*span.Span), log *slog.Logger) (*packet
 // registerEBPFMetrics exports the socket capture's kernel counters,
 // shedding and ring buffer lag.
 func registerEBPFMetrics(reg *prometheus.Registry, capture *ebpf.Capture) {
-	for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "drop_storage", "tls_events", "tls_no_socket", "tls_files_attached", "tls_files_failed", "tls_uprobe_links"} {
+	for _, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "drop_storage", "tls_events", "tls_no_socket", "ring_wakes", "tls_files_attached", "tls_files_failed", "tls_uprobe_links"} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerotrace_ebpf_" + name + "_total",
 			Help: "eBPF capture counter " + name + " (kernel side)."}, func() float64 {
 			st, err := capture.Stats()

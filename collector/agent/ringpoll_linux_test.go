@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotrace/zerotrace/collector/ebpf"
 	"github.com/zerotrace/zerotrace/internal/testenv"
 )
 
 // TestCollectRingPoll: the running collector's ring reader wakes at the
-// interval it was given. The BPF programs never wake the reader
-// (BPF_RB_NO_WAKEUP), so on an idle capture each poll is one voluntary
+// interval it was given. The BPF programs wake the reader only for records
+// past their copy on L7 sockets (ebpf wakeGap), none of which an idle
+// capture has, so there each poll is one voluntary
 // context switch of the reader's thread; the ground truth is the kernel's
 // count of them for all the collector's threads
 // (/proc/<pid>/task/*/sched nr_voluntary_switches) over an idle window,
@@ -39,7 +41,7 @@ func TestCollectRingPoll(t *testing.T) {
 		wakes[poll] = b - a
 		// Longer than the default is a trade the log states (ring.go).
 		if warned := strings.Contains(p.log.String(), "ring poll longer than the default"); warned != (poll != "10ms") {
-			t.Errorf("--ring-poll %s: warned %v, want a warning only above the 10-ms default\n%s", poll, warned, tail(p.log.String(), 20))
+			t.Errorf("--ring-poll %s: warned %v, want a warning only above the default (%v)\n%s", poll, warned, ebpf.DefaultRingPoll, tail(p.log.String(), 20))
 		}
 		if err := p.stop(t); err != nil {
 			t.Errorf("--ring-poll %s: collector exit: %v\n%s", poll, err, tail(p.log.String(), 20))

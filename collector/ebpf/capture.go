@@ -196,7 +196,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 		opt.Logger = slog.Default()
 	}
 	if opt.RingPoll > DefaultRingPoll {
-		opt.Logger.Warn("ring poll longer than the default: body ranges reach the capture later, and a pipelined query after a large row can lose its response (docs/capture.md, ebpf.ring_poll)",
+		opt.Logger.Warn("ring poll longer than the default: records wait longer in the ring, which fills more between reads, and a new process's goroutine tracking and TLS uprobes start later (docs/capture.md, ebpf.ring_poll)",
 			"ring_poll", opt.RingPoll, "default", DefaultRingPoll)
 	}
 	if opt.Service == nil {
@@ -217,7 +217,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
 	wall := time.Now().UnixNano() - mono.Nano()
 	for name, v := range map[string]any{"payload_cap": uint32(opt.PayloadSize), "self_tgid": uint32(os.Getpid()),
-		"scope_enabled": boolByte(len(opt.NetNS) > 0), "realtime_offset_ns": wall,
+		"scope_enabled": boolByte(len(opt.NetNS) > 0), "realtime_offset_ns": wall, "wake_gap_ns": uint64(wakeGap),
 		"tls_exclude_any": boolByte(len(opt.TLSExclude) > 0)} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
@@ -306,9 +306,25 @@ func (c *Capture) read() {
 	chunk := c.q.chunk()
 	// The BPF programs write without waking the reader
 	// (bpf/socket/maps/events.h): it wakes on this deadline, which bounds
-	// how long a record waits in the ring.
+	// how long a record waits in the ring; but for records of flags
+	// EventPastCopy, which wake it (at most once per wakeGap on each CPU).
+	// Having read one, it waits at most wakeGap until the ring is read
+	// again (attend), so that one not woken for (within a wakeGap of the
+	// last that woke it) waits no longer.
 	poll := c.opt.RingPoll
-	c.rd.SetDeadline(time.Now().Add(poll))
+	deadline := time.Now().Add(poll)
+	c.rd.SetDeadline(deadline)
+	past := false // a record of flags EventPastCopy read, its wait not yet set
+	attend := func(now time.Time) {
+		// The reader's wait is in whole milliseconds, rounded down
+		// (cilium/ebpf's epoll timeout): one more makes it wait at
+		// least wakeGap (a wait of 0 would return at once, and the
+		// records committed just after would wait a whole poll).
+		if d := now.Add(wakeGap + time.Millisecond); d.Before(deadline) {
+			deadline, past = d, false
+			c.rd.SetDeadline(deadline)
+		} // else the deadline comes first, and sets it
+	}
 	for {
 		began := c.caught.gen.Load()
 		if err := c.rd.ReadInto(&rec); err != nil {
@@ -325,14 +341,25 @@ func (c *Capture) read() {
 				c.caught.release(began)
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				c.rd.SetDeadline(time.Now().Add(poll))
+				now := time.Now()
+				deadline = now.Add(poll)
+				c.rd.SetDeadline(deadline)
+				if past {
+					attend(now)
+				}
 			}
 			continue
 		}
 		chunk = add(chunk, eventRecord(rec.RawSample))
+		if pastCopy(rec.RawSample) {
+			past = true
+		}
 		if len(chunk) >= chunkSize || c.rd.AvailableBytes() == 0 {
 			c.q.publish(chunk)
 			chunk = c.q.chunk()
+			if past && c.rd.AvailableBytes() == 0 {
+				attend(time.Now())
+			}
 		}
 	}
 }
@@ -580,7 +607,7 @@ func (c *Capture) Stats() (map[string]uint64, error) {
 		return c.final, nil
 	}
 	out := map[string]uint64{}
-	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items", "body_only", "tls_events", "tls_no_socket", "body_tail"} {
+	for i, name := range []string{"events", "drop_ringbuf", "drop_filter", "drop_scope", "handoffs", "handoffs_confirmed", "handoffs_refuted", "nonl7_sockets", "drop_storage", "handoff_claims", "handoff_items", "body_only", "tls_events", "tls_no_socket", "body_tail", "ring_wakes"} {
 		var per []uint64
 		if err := c.objs.Stats.Lookup(uint32(i), &per); err != nil {
 			return nil, err

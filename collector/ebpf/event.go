@@ -73,6 +73,10 @@ const (
 	// EventWaited: the thread entered an event-loop wait (epoll_wait,
 	// poll, select) since its previous socket event (bpf/socket/wait.h).
 	EventWaited = 1
+	// EventPastCopy: the syscall moved bytes past its copy on a TCP
+	// socket read as L7; its record woke the ring's reader (ring.go
+	// wakeGap).
+	EventPastCopy = 2
 )
 
 // EventHeaderSize is the fixed part of struct event (bpf/socket/event.h).
@@ -125,7 +129,7 @@ func DecodeEvent(b []byte, e *Event) error {
 	e.Comm = intern(commOf(b))
 	e.TLS = b[104]
 	e.Flags = b[105]
-	if e.TLS > TLSGo || e.Flags&^EventWaited != 0 {
+	if e.TLS > TLSGo || e.Flags&^(EventWaited|EventPastCopy) != 0 {
 		return ErrBadEvent
 	}
 	// A copy that began at a body's end began inside a syscall's bytes.

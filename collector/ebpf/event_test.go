@@ -134,6 +134,15 @@ func TestDecodeEvent(t *testing.T) {
 	if err := DecodeEvent(patch(egressEvent, 105, EventWaited), &e); err != nil || e.Flags != EventWaited {
 		t.Fatalf("waited event: %v %+v", err, e)
 	}
+	// A syscall that moved bytes past its copy on an L7 socket: its
+	// record woke the ring's reader (bpf/socket/maps/events.h), which
+	// tells it from the others by pastCopy (ring.go).
+	if err := DecodeEvent(patch(egressEvent, 105, EventPastCopy|EventWaited), &e); err != nil || e.Flags != EventPastCopy|EventWaited {
+		t.Fatalf("past-copy event: %v %+v", err, e)
+	}
+	if !pastCopy(patch(egressEvent, 105, EventPastCopy)) || pastCopy(patch(egressEvent, 105, EventWaited)) || pastCopy(egressEvent[:EventHeaderSize-1]) {
+		t.Fatal("pastCopy: want true for flags EventPastCopy only, and false for a short record")
+	}
 	if err := DecodeEvent(egressEvent, &e); err != nil || e.Flags != 0 || e.Skip != 0 {
 		t.Fatalf("flags of an event after none: %v %d, skip %d", err, e.Flags, e.Skip)
 	}
@@ -153,7 +162,7 @@ func TestDecodeEvent(t *testing.T) {
 		"bad dir":                     {patch(egressEvent, 54, 8), ErrBadEvent},
 		"bad family":                  {patch(egressEvent, 48, 1), ErrBadEvent},
 		"bad tls":                     {patch(egressEvent, 104, 3), ErrBadEvent},
-		"unknown flag":                {patch(egressEvent, 105, 2), ErrBadEvent},
+		"unknown flag":                {patch(egressEvent, 105, 4), ErrBadEvent},
 		"skip and cap beyond len":     {patch(tailEvent, 108, 0xb9), ErrBadEvent}, // 3001 + 16 > 3016
 		"skip past len":               {patch(tailEvent, 109, 0x0c), ErrBadEvent}, // 3256
 		"skip of a note":              {patch(patch(tailEvent[:EventHeaderSize], 54, DirTask), 40, 0), ErrBadEvent},

@@ -25,15 +25,31 @@ func CheckRingMiB(n int) error {
 }
 
 // DefaultRingPoll is how often the ring reader wakes when Options.RingPoll
-// is 0. The BPF programs write without waking it (bpf/socket/maps/events.h),
-// so a record waits in the ring up to this long. A longer poll hands the
-// collector's pipeline larger batches less often; it also delays what user
-// space tells the programs back (a body's range, docs/l7.md) and fills more
-// of the ring between reads (docs/capture.md, "Issue 29, seventeenth round").
-// At 25 and 50 ms the range of a PostgreSQL row read in 16 KiB reads came
-// too late and TestCapturePostgresLargeRow failed (a pipelined row's next
-// response lost in some runs): keep it at 10 ms unless that test passes.
+// is 0. The BPF programs write without waking it (bpf/socket/maps/events.h)
+// but for the records from which user space may tell them a body's range
+// (wakeGap), so a record waits in the ring up to this long. A longer poll
+// hands the collector's pipeline larger batches less often (docs/capture.md,
+// "Issue 29, seventeenth round"); it fills more of the ring between reads
+// and delays the start of a new process's goroutine tracking and uprobes
+// ("The poll's feedback paths"). The bench did not resolve a gain from 50
+// ms ("eighteenth round"): the default stays 10 ms.
 const DefaultRingPoll = 10 * time.Millisecond
+
+// wakeGap: a record whose syscall moved bytes past its copy on an L7 socket
+// (EventPastCopy) wakes the reader at once, at most once per wakeGap on
+// each CPU (bpf/socket/maps/events.h rb_flags, wake_gap_ns); after reading
+// one, the reader reads again between wakeGap and twice that later (read), so
+// such a record waits in the ring at most about wakeGap whatever the poll.
+// Those are the records from which the session may tell the programs a
+// body's range (docs/l7.md), which the socket's next syscalls need before
+// the body ends.
+const wakeGap = time.Millisecond
+
+// pastCopy reports whether rec, a ring record, is an event of flags
+// EventPastCopy.
+func pastCopy(rec []byte) bool {
+	return len(rec) >= EventHeaderSize && rec[105]&EventPastCopy != 0
+}
 
 // CheckRingPoll validates a ring poll interval (ebpf.ring_poll;
 // Options.RingPoll).

@@ -301,6 +301,7 @@ const (
 	SocketMapTlsProcs          = "tls_procs"
 	SocketMapTlsProcsGen       = "tls_procs_gen"
 	SocketMapTlsSocks          = "tls_socks"
+	SocketMapWakes             = "wakes"
 	SocketProgEnterClose       = "enter_close"
 	SocketProgEnterConnect     = "enter_connect"
 	SocketProgEnterFutex       = "enter_futex"
@@ -363,6 +364,7 @@ const (
 	SocketVarScopeEnabled      = "scope_enabled"
 	SocketVarSelfTgid          = "self_tgid"
 	SocketVarTlsExcludeAny     = "tls_exclude_any"
+	SocketVarWakeGapNs         = "wake_gap_ns"
 )
 
 // LoadSocket returns the embedded CollectionSpec for Socket.
@@ -500,6 +502,7 @@ type SocketMapSpecs struct {
 	TlsProcs    *ebpf.MapSpec `ebpf:"tls_procs"`
 	TlsProcsGen *ebpf.MapSpec `ebpf:"tls_procs_gen"`
 	TlsSocks    *ebpf.MapSpec `ebpf:"tls_socks"`
+	Wakes       *ebpf.MapSpec `ebpf:"wakes"`
 }
 
 // SocketVariableSpecs contains global variables before they are loaded into the kernel.
@@ -512,6 +515,7 @@ type SocketVariableSpecs struct {
 	ScopeEnabled     *ebpf.VariableSpec `ebpf:"scope_enabled"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TlsExcludeAny    *ebpf.VariableSpec `ebpf:"tls_exclude_any"`
+	WakeGapNs        *ebpf.VariableSpec `ebpf:"wake_gap_ns"`
 }
 
 // SocketObjects contains all objects after they have been loaded into the kernel.
@@ -565,6 +569,7 @@ type SocketMaps struct {
 	TlsProcs    *ebpf.Map `ebpf:"tls_procs"`
 	TlsProcsGen *ebpf.Map `ebpf:"tls_procs_gen"`
 	TlsSocks    *ebpf.Map `ebpf:"tls_socks"`
+	Wakes       *ebpf.Map `ebpf:"wakes"`
 }
 
 func (m *SocketMaps) Close() error {
@@ -600,6 +605,7 @@ func (m *SocketMaps) Close() error {
 		m.TlsProcs,
 		m.TlsProcsGen,
 		m.TlsSocks,
+		m.Wakes,
 	)
 }
 
@@ -613,6 +619,7 @@ type SocketVariables struct {
 	ScopeEnabled     *ebpf.Variable `ebpf:"scope_enabled"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	TlsExcludeAny    *ebpf.Variable `ebpf:"tls_exclude_any"`
+	WakeGapNs        *ebpf.Variable `ebpf:"wake_gap_ns"`
 }
 
 // SocketPrograms contains all programs after they have been loaded into the kernel.

@@ -16,6 +16,7 @@ enum zt_stat {
 	STAT_TLS_EVENTS,    // plaintext messages of TLS library calls sent (tls.h)
 	STAT_TLS_NO_SOCKET, // TLS calls that moved bytes on no socket known (tls.h)
 	STAT_BODY_TAIL,     // syscalls crossing a body's end whose payload was read from that end (bodies.h)
+	STAT_RING_WAKES,    // records that woke the ring's reader (events.h rb_flags)
 	STAT_MAX,
 };
 

@@ -126,6 +126,7 @@ type captureRound struct {
 	spansPerS                    float64
 	rss                          float64 // MB
 	ringDrops, pktDrops          float64 // the whole round (the collector's counters when it stops)
+	ringWakes                    float64 // records that woke the ring's reader, the whole round
 	dropsLoop, dropsBulk         float64 // ring-buffer drops during the syscall loop and the bulk stream
 	pktSeen                      bool
 	events                       float64
@@ -269,6 +270,9 @@ func printCapture(c benchCaptureConfig, rounds []captureRound) {
 	bulkDrops, _ := sum(func(r captureRound) float64 { return r.dropsBulk })
 	fmt.Printf("ringbuf_drops: %.0f in %d rounds of %.0f events (per round %s; syscall loops %.0f, bulk streams %.0f)  (goal 0; DeepFlow: no figure published)\n",
 		drops, len(rounds), events, each, loopDrops, bulkDrops)
+	wakes, eachWakes := sum(func(r captureRound) float64 { return r.ringWakes })
+	fmt.Printf("ringbuf_wakes: %.0f in %d rounds (per round %s)  (records that woke the ring's reader: bytes past the copy on L7 sockets; the reader polls on its deadline otherwise)\n",
+		wakes, len(rounds), eachWakes)
 	if rounds[0].pktSeen {
 		pkt, each := sum(func(r captureRound) float64 { return r.pktDrops })
 		fmt.Printf("packet_drops: %.0f in %d rounds (per round %s)  (goal 0; DeepFlow: no figure published)\n", pkt, len(rounds), each)
@@ -593,6 +597,9 @@ func roundEnd(col *collector, r *captureRound) error {
 	var errs [3]error
 	r.ringDrops, errs[0] = metric(m2, "zerotrace_ebpf_drop_ringbuf_total")
 	r.events, errs[1] = metric(m2, "zerotrace_ebpf_events_total")
+	if hasMetric(m2, "zerotrace_ebpf_ring_wakes_total") { // older collectors: none
+		r.ringWakes, _ = metric(m2, "zerotrace_ebpf_ring_wakes_total")
+	}
 	if r.pktSeen = hasMetric(m2, "zerotrace_packet_drops_total"); r.pktSeen {
 		r.pktDrops, errs[2] = metric(m2, "zerotrace_packet_drops_total")
 	}
