@@ -308,9 +308,9 @@ func (c *Capture) read() {
 	// (bpf/socket/maps/events.h): it wakes on this deadline, which bounds
 	// how long a record waits in the ring; but for records of flags
 	// EventPastCopy, which wake it (at most once per wakeGap on each CPU).
-	// Having read one, it waits at most wakeGap until the ring is read
-	// again (attend), so that one not woken for (within a wakeGap of the
-	// last that woke it) waits no longer.
+	// Having read one, it reads the ring again between wakeGap and twice
+	// that later (attend), so that one not woken for (within a wakeGap of
+	// the last that woke it) waits no longer.
 	poll := c.opt.RingPoll
 	deadline := time.Now().Add(poll)
 	c.rd.SetDeadline(deadline)

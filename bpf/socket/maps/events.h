@@ -23,9 +23,9 @@ const volatile __u64 wake_gap_ns = 1000000;
 // bytes past its copy on an L7 socket, from which user space may tell the
 // programs a body's range (bodies.h) that the socket's next syscalls need
 // before the body ends. Such a record wakes the reader at once, at most
-// once per wake_gap_ns on each CPU; the reader, having read one, waits at
-// most that gap before it reads again (Capture.read), so a record not
-// woken for waits at most the gap too, whatever the poll.
+// once per wake_gap_ns on each CPU; the reader, having read one, reads
+// again one to two gaps later (Capture.read), so a record not woken for
+// waits about as long, whatever the poll.
 static __always_inline __u64 rb_flags(__u8 flags)
 {
 	if (!(flags & EVENT_PAST_COPY))
