@@ -149,7 +149,7 @@ func (f *framer) frames(data []byte, n int, base int64, p framing) {
 func (f *framer) gather(b []byte) {
 	switch {
 	case f.keep == 0:
-	case f.whole && f.lost: // what is kept of a whole body stays its first bytes
+	case f.lost: // past a gap: what follows is not the kept bytes' continuation
 	case len(f.buf)+len(b) <= f.keep:
 		f.buf = append(f.buf, b...)
 	case f.whole:
@@ -161,11 +161,14 @@ func (f *framer) gather(b []byte) {
 
 // Skippable is how many of the direction's next bytes the framer will
 // count without keeping any (l7.Skipper): the rest of the current body once
-// its head is kept (keep bytes of it, or none). A body kept whole (an
-// HTTP/2 header block) is never skippable: a gap in it loses the block; nor
-// is a body whose head is still being gathered, which the next bytes fill.
+// its head is kept (keep bytes of it, or none), or once a gap ended what
+// can be kept of it (the bytes after a gap do not continue the head: a
+// query's text spliced from two writes' prefixes is a wrong text). A body
+// kept whole (an HTTP/2 header block) is never skippable: a gap in it
+// loses the block; nor is a body whose head is still being gathered
+// without a gap, which the next bytes fill.
 func (f *framer) Skippable() int {
-	if !f.synced || !f.in || f.skip > 0 || f.keep > 0 && (f.whole || len(f.buf) < f.keep) {
+	if !f.synced || !f.in || f.skip > 0 || f.keep > 0 && (f.whole || len(f.buf) < f.keep && !f.lost) {
 		return 0
 	}
 	return f.left
