@@ -217,7 +217,7 @@ func Start(opt Options, emit func(*span.Span)) (*Capture, error) {
 	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
 	wall := time.Now().UnixNano() - mono.Nano()
 	for name, v := range map[string]any{"payload_cap": uint32(opt.PayloadSize), "self_tgid": uint32(os.Getpid()),
-		"scope_enabled": boolByte(len(opt.NetNS) > 0), "realtime_offset_ns": wall, "wake_gap_ns": uint64(wakeGap),
+		"scope_enabled": boolByte(len(opt.NetNS) > 0), "realtime_offset_ns": wall, "wake_gap_ns": wakeGapNs(opt.RingPoll),
 		"tls_exclude_any": boolByte(len(opt.TLSExclude) > 0)} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
@@ -314,7 +314,8 @@ func (c *Capture) read() {
 	poll := c.opt.RingPoll
 	deadline := time.Now().Add(poll)
 	c.rd.SetDeadline(deadline)
-	past := false // a record of flags EventPastCopy read, its wait not yet set
+	woken := wakes(poll) // else no record wakes it, and it reads on its poll alone
+	past := false        // a record of flags EventPastCopy read, its wait not yet set
 	attend := func(now time.Time) {
 		// The reader's wait is in whole milliseconds, rounded down
 		// (cilium/ebpf's epoll timeout): one more makes it wait at
@@ -351,7 +352,7 @@ func (c *Capture) read() {
 			continue
 		}
 		chunk = add(chunk, eventRecord(rec.RawSample))
-		if pastCopy(rec.RawSample) {
+		if woken && pastCopy(rec.RawSample) {
 			past = true
 		}
 		if len(chunk) >= chunkSize || c.rd.AvailableBytes() == 0 {
