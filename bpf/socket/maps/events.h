@@ -9,7 +9,7 @@ struct {
 } events SEC(".maps");
 
 // wake_gap_ns: a CPU's programs wake the reader at most once per gap
-// (collector/ebpf ring.go wakeGap, set at load).
+// (collector/ebpf ring.go wakeGapNs, set at load: never at the default poll).
 const volatile __u64 wake_gap_ns = 1000000;
 
 // Wake-ups: the reader polls the ring on a deadline (collector/ebpf
