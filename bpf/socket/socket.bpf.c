@@ -190,6 +190,14 @@ static __always_inline __u32 read_seq(struct sock *sk, long ret)
 	return copied - back;
 }
 
+// past_copy is EVENT_PAST_COPY when the syscall moved bytes past its copy
+// (cap of len, after skip) on a TCP socket read as L7: user space may tell
+// a body's range from it, and its record wakes the reader (maps/events.h).
+static __always_inline __u8 past_copy(struct active_io *a, __u32 cap, __u64 len, __u32 skip)
+{
+	return a->l7 == L7_YES && a->l4 == IPPROTO_TCP && cap > 0 && len > skip + cap ? EVENT_PAST_COPY : 0;
+}
+
 static __always_inline int exit_io(long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -270,10 +278,7 @@ static __always_inline int exit_io(long ret)
 	cap = payload_clamp(cap, len - skip < plen ? len - skip : plen);
 	cap = opaque_cap(a->l7, cap); // TLS not read: the record header (opaque.h)
 	cap &= MAX_PAYLOAD - 1; // re-bound here: the verifier loses the helper's bound
-	// Bytes past the copy of an L7 socket's message: user space may tell
-	// a body's range from it; its record wakes the reader (maps/events.h).
-	if (a->l7 == L7_YES && a->l4 == IPPROTO_TCP && cap > 0 && len > skip + cap)
-		flags |= EVENT_PAST_COPY;
+	flags |= past_copy(a, cap, len, skip);
 
 	// A socket's first messages (L7_UNKNOWN: l7_verdict reads their
 	// bytes) go through the scratch event: keeping the verdict out of the
@@ -295,8 +300,7 @@ static __always_inline int exit_io(long ret)
 			bpf_probe_read_user(e->data, cap, (void *)ptr);
 		if (a->l7 == L7_UNKNOWN) {
 			l7_verdict(a, sk, e->data, cap, len, e->l4);
-			if (a->l7 == L7_YES && a->l4 == IPPROTO_TCP && cap > 0 && len > skip + cap)
-				e->flags |= EVENT_PAST_COPY;
+			e->flags |= past_copy(a, cap, len, skip); // the verdict may have made it L7
 		}
 		if (bpf_ringbuf_output(&events, e, EVENT_HDR_SIZE + cap, rb_flags(e->flags))) {
 			count(STAT_DROP_RINGBUF);

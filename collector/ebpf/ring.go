@@ -45,23 +45,20 @@ const DefaultRingPoll = 10 * time.Millisecond
 // the body ends.
 const wakeGap = time.Millisecond
 
-// wakeNever is the programs' wake gap when the poll is the default or
-// shorter: no record wakes the reader, which reads on its poll alone, as
-// before the wake. With the wake at the default poll the bench's
-// collector CPU per span and peak RSS were higher (docs/capture.md, "Issue
-// 29, eighteenth round", not explained); at the default poll the ranges
-// came in time without it.
-const wakeNever = 1 << 62
-
-// wakes reports whether records past their copy wake the reader at poll.
+// wakes reports whether records past their copy wake the reader at poll:
+// only when it is longer than the default. With the wake at the default
+// poll the bench's collector CPU per span and peak RSS were higher
+// (docs/capture.md, "Issue 29, eighteenth round", not explained); at the
+// default poll the ranges came in time without it.
 func wakes(poll time.Duration) bool { return poll > DefaultRingPoll }
 
-// wakeGapNs is the programs' wake_gap_ns at poll.
+// wakeGapNs is the programs' wake_gap_ns at poll: 0, no wake, when the
+// reader reads on its poll alone.
 func wakeGapNs(poll time.Duration) uint64 {
 	if wakes(poll) {
 		return uint64(wakeGap)
 	}
-	return wakeNever
+	return 0
 }
 
 // pastCopy reports whether rec, a ring record, is an event of flags

@@ -8,9 +8,9 @@ struct {
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
 
-// wake_gap_ns: a CPU's programs wake the reader at most once per gap
-// (collector/ebpf ring.go wakeGapNs, set at load: never at the default poll).
-const volatile __u64 wake_gap_ns = 1000000;
+// wake_gap_ns: a CPU's programs wake the reader at most once per gap; 0:
+// never (collector/ebpf ring.go wakeGapNs, set at load: 0 at the default poll).
+const volatile __u64 wake_gap_ns = 0;
 
 // Wake-ups: the reader polls the ring on a deadline (collector/ebpf
 // Capture.read, ebpf.ring_poll), so records do not wake it: no
@@ -28,7 +28,7 @@ const volatile __u64 wake_gap_ns = 1000000;
 // waits about as long, whatever the poll.
 static __always_inline __u64 rb_flags(__u8 flags)
 {
-	if (!(flags & EVENT_PAST_COPY))
+	if (!wake_gap_ns || !(flags & EVENT_PAST_COPY))
 		return BPF_RB_NO_WAKEUP;
 	__u32 zero = 0;
 	__u64 *last = bpf_map_lookup_elem(&wakes, &zero);
